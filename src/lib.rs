@@ -12,7 +12,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backoff;
+pub mod connection;
 pub mod error;
+pub mod protocol;
 pub mod types;
 
 pub use error::{ConfigError, Error, ErrorAction, KafkaCode, Result};

@@ -1,0 +1,732 @@
+//! One broker connection: a socket owned by two tasks (a writer and a reader), fed through a
+//! bounded channel, with requests pipelined and responses matched in order.
+//!
+//! - A caller encodes its request into a frame and hands it to the writer with a oneshot for
+//!   the reply. The writer stamps the next correlation id, registers the request with the
+//!   reader (before writing a byte), then writes the whole frame. A caller that goes away
+//!   never leaves a half frame on the wire: only the writer task writes.
+//! - The reader parses frames, checks that each answers the oldest in-flight request (Kafka
+//!   answers in order per connection) and hands the raw body back to the caller, who decodes.
+//! - Any read/write failure, a mismatched correlation id, an oversized frame or an expired
+//!   request poisons the connection: every waiter fails (timeouts as [`Error::Timeout`],
+//!   others as [`Error::Connection`] with `in_flight: true`), queued requests fail with
+//!   `in_flight: false`, and the socket is closed. A poisoned connection is never reused;
+//!   [`Endpoint`] opens a new one with backoff.
+//! - Dropping every handle closes the socket; dropping a request future is harmless.
+
+mod transport;
+
+pub use transport::Transport;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::error::{Error, KafkaCode, Result};
+use crate::protocol::{self, ApiRequest, BrokerVersions, CORRELATION_ID_OFFSET};
+
+use transport::{ReadHalf, WriteHalf};
+
+/// Settings of a connection (derived from the client config by the cluster layer).
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// `client.id` sent in every request header.
+    pub client_id: Arc<str>,
+    /// Client software name sent in ApiVersions v3+.
+    pub software_name: String,
+    /// Client software version sent in ApiVersions v3+.
+    pub software_version: String,
+    /// Default bound for one request, from write to response (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// Bound for TCP connect + ApiVersions handshake (`socket.connection.setup.timeout.ms`).
+    pub connect_timeout: Duration,
+    /// Largest response frame accepted (`receive.message.max.bytes`).
+    pub max_response_size: usize,
+    /// Disable Nagle's algorithm.
+    pub nodelay: bool,
+    /// Requests that may wait in the connection's queue before `send` waits for room.
+    pub queue_capacity: usize,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            client_id: Arc::from("kafka-sdk"),
+            software_name: "kafka-sdk".into(),
+            software_version: env!("CARGO_PKG_VERSION").into(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_response_size: 100_000_000,
+            nodelay: true,
+            queue_capacity: 1024,
+        }
+    }
+}
+
+/// A request on its way to the writer.
+struct Command {
+    frame: BytesMut,
+    expect_response: bool,
+    timeout: Duration,
+    reply: oneshot::Sender<Result<Bytes>>,
+}
+
+/// A written request awaiting its response (owned by the reader).
+struct InFlight {
+    correlation_id: i32,
+    api: ApiKey,
+    deadline: Instant,
+    timeout: Duration,
+    reply: oneshot::Sender<Result<Bytes>>,
+}
+
+struct Shared {
+    addr: String,
+    /// Set once the connection is poisoned or closed.
+    dead: AtomicBool,
+    /// Flips to `true` when dead; both tasks watch it.
+    dead_tx: watch::Sender<bool>,
+    /// Why it died (for errors of later callers).
+    reason: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn poison(&self, reason: impl Into<String>) {
+        if !self.dead.swap(true, Ordering::SeqCst) {
+            let reason = reason.into();
+            tracing::debug!(broker = %self.addr, %reason, "connection closed");
+            *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        }
+        let _ = self.dead_tx.send(true);
+    }
+
+    fn reason(&self) -> String {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| "connection closed".into())
+    }
+
+    fn conn_error(&self, in_flight: bool) -> Error {
+        Error::Connection {
+            broker: self.addr.clone(),
+            reason: self.reason(),
+            in_flight,
+        }
+    }
+}
+
+/// A live, pipelined connection to one broker. Cheap to clone; the socket closes when the
+/// last clone is dropped or the connection is poisoned.
+#[derive(Clone)]
+pub struct Connection {
+    tx: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    versions: Arc<BrokerVersions>,
+    opts: Arc<ConnectionOptions>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.shared.addr)
+            .field("dead", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects to `addr`, starts the socket tasks and performs the ApiVersions handshake,
+    /// all within `opts.connect_timeout`.
+    pub async fn connect(addr: &str, opts: ConnectionOptions) -> Result<Connection> {
+        let timeout = opts.connect_timeout;
+        let opts = Arc::new(opts);
+        let fut = async {
+            let transport = Transport::connect_tcp(addr, timeout, opts.nodelay).await?;
+            let conn = Connection::start(addr, transport, opts.clone());
+            let versions = conn.handshake().await?;
+            Ok::<_, Error>(Connection {
+                versions: Arc::new(versions),
+                ..conn
+            })
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Connection {
+                broker: addr.to_string(),
+                reason: format!(
+                    "connection and ApiVersions handshake not completed within socket.connection.setup.timeout.ms ({}ms)",
+                    timeout.as_millis()
+                ),
+                in_flight: false,
+            }),
+        }
+    }
+
+    /// Spawns the reader and writer tasks over an established transport (no handshake).
+    fn start(addr: &str, transport: Transport, opts: Arc<ConnectionOptions>) -> Connection {
+        let (read, write) = transport.into_split();
+        let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let (reg_tx, reg_rx) = mpsc::unbounded_channel();
+        let (dead_tx, dead_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            addr: addr.to_string(),
+            dead: AtomicBool::new(false),
+            dead_tx,
+            reason: std::sync::Mutex::new(None),
+        });
+        tokio::spawn(writer_task(
+            write,
+            rx,
+            reg_tx,
+            shared.clone(),
+            dead_rx.clone(),
+        ));
+        tokio::spawn(reader_task(
+            read,
+            reg_rx,
+            shared.clone(),
+            dead_rx,
+            opts.max_response_size,
+        ));
+        Connection {
+            tx,
+            shared,
+            versions: Arc::new(BrokerVersions::default()),
+            opts,
+        }
+    }
+
+    /// ApiVersions: try our highest version; on UNSUPPORTED_VERSION the broker answers in v0
+    /// with its own range, and we retry with the best common version.
+    async fn handshake(&self) -> Result<BrokerVersions> {
+        let (_, our_max) = protocol::client_versions(ApiKey::ApiVersions).unwrap_or((0, 3));
+        let mut version = our_max;
+        for _ in 0..2 {
+            let req = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_string(self.opts.software_name.clone()))
+                .with_client_software_version(StrBytes::from_string(
+                    self.opts.software_version.clone(),
+                ));
+            let frame = protocol::encode_request(&req, version, &self.opts.client_id)?;
+            let body = self
+                .round_trip(frame, true, self.opts.request_timeout)
+                .await?;
+            // The header of ApiVersions responses is always v0 (correlation id only), so the
+            // error code is at a fixed place whatever the version.
+            let code = if body.len() >= 6 {
+                i16::from_be_bytes([body[4], body[5]])
+            } else {
+                return Err(Error::Protocol("ApiVersions response too short".into()));
+            };
+            if code == KafkaCode::UNSUPPORTED_VERSION.0 {
+                let v0: ApiVersionsResponse =
+                    protocol::decode_response(ApiKey::ApiVersions, 0, body)?;
+                let broker_max = v0
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+                    .map(|k| k.max_version)
+                    .unwrap_or(0);
+                if broker_max >= version {
+                    break;
+                }
+                version = broker_max.min(our_max);
+                continue;
+            }
+            let resp: ApiVersionsResponse =
+                protocol::decode_response(ApiKey::ApiVersions, version, body)?;
+            if let Some(code) = KafkaCode(resp.error_code).err() {
+                return Err(Error::broker(code, "ApiVersions"));
+            }
+            tracing::debug!(broker = %self.shared.addr, version, "ApiVersions handshake done");
+            return Ok(BrokerVersions::from_response(&resp));
+        }
+        Err(Error::Protocol(format!(
+            "broker {} rejected every ApiVersions version",
+            self.shared.addr
+        )))
+    }
+
+    /// The broker address (`host:port`).
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// The broker's API versions and finalized features.
+    pub fn versions(&self) -> &BrokerVersions {
+        &self.versions
+    }
+
+    /// The version that will be used for `key` on this connection.
+    pub fn version_for(&self, key: ApiKey) -> Result<i16> {
+        self.versions.negotiate(key)
+    }
+
+    /// `true` once the connection is poisoned or closed; it will never work again.
+    pub fn is_closed(&self) -> bool {
+        self.shared.dead.load(Ordering::SeqCst)
+    }
+
+    /// Closes the connection; in-flight requests fail.
+    pub fn close(&self) {
+        self.shared.poison("closed by client");
+    }
+
+    /// Sends `req` at the negotiated version and awaits its response, bounded by
+    /// `request.timeout.ms`.
+    pub async fn send<R: ApiRequest>(&self, req: &R) -> Result<R::Response> {
+        let version = self.version_for(R::KEY)?;
+        self.send_version(req, version, self.opts.request_timeout)
+            .await
+    }
+
+    /// Sends `req` at an explicit `version`, bounded by `timeout` from when it is written.
+    pub async fn send_version<R: ApiRequest>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let frame = protocol::encode_request(req, version, &self.opts.client_id)?;
+        let body = self.round_trip(frame, true, timeout).await?;
+        protocol::decode_response(R::KEY, version, body)
+    }
+
+    /// Sends a request the broker will not answer (Produce with acks=0). Resolves once the
+    /// frame has been written to the socket.
+    pub async fn send_no_response<R: ApiRequest>(&self, req: &R, version: i16) -> Result<()> {
+        let frame = protocol::encode_request(req, version, &self.opts.client_id)?;
+        self.round_trip(frame, false, self.opts.request_timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// Queues an encoded frame and awaits the raw response body (or write completion).
+    async fn round_trip(
+        &self,
+        frame: BytesMut,
+        expect_response: bool,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        if self.is_closed() {
+            return Err(self.shared.conn_error(false));
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let cmd = Command {
+            frame,
+            expect_response,
+            timeout,
+            reply: reply_tx,
+        };
+        // Waiting for queue room counts against the same bound as the request itself.
+        let overall = timeout + Duration::from_millis(50);
+        let fut = async {
+            self.tx
+                .send(cmd)
+                .await
+                .map_err(|_| self.shared.conn_error(false))?;
+            match reply_rx.await {
+                Ok(r) => r,
+                // Dropped without an answer: the writer never got to it.
+                Err(_) => Err(self.shared.conn_error(false)),
+            }
+        };
+        match tokio::time::timeout(overall, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::timeout(
+                format!("request to {}", self.shared.addr),
+                timeout,
+                true,
+            )),
+        }
+    }
+}
+
+async fn writer_task(
+    write: WriteHalf,
+    mut rx: mpsc::Receiver<Command>,
+    reg_tx: mpsc::UnboundedSender<InFlight>,
+    shared: Arc<Shared>,
+    mut dead_rx: watch::Receiver<bool>,
+) {
+    let mut w = BufWriter::with_capacity(64 * 1024, write);
+    let mut next_id: i32 = 0;
+    loop {
+        let cmd = tokio::select! {
+            biased;
+            _ = dead_rx.wait_for(|d| *d) => break,
+            c = rx.recv() => match c {
+                Some(c) => c,
+                None => { shared.poison("all handles dropped"); break; }
+            },
+        };
+        if cmd.reply.is_closed() {
+            continue; // The caller gave up before we wrote anything: skip it entirely.
+        }
+        let Command {
+            mut frame,
+            expect_response,
+            timeout,
+            reply,
+        } = cmd;
+        let id = next_id;
+        next_id = next_id.wrapping_add(1).max(0);
+        if frame.len() < CORRELATION_ID_OFFSET + 4 {
+            let _ = reply.send(Err(Error::InvalidArgument("frame too short".into())));
+            continue;
+        }
+        let api = ApiKey::try_from(i16::from_be_bytes([frame[4], frame[5]]))
+            .unwrap_or(ApiKey::ApiVersions);
+        frame[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4].copy_from_slice(&id.to_be_bytes());
+        let no_reply = if expect_response {
+            let entry = InFlight {
+                correlation_id: id,
+                api,
+                deadline: Instant::now() + timeout,
+                timeout,
+                reply,
+            };
+            if reg_tx.send(entry).is_err() {
+                break; // Reader is gone: the connection is dead.
+            }
+            None
+        } else {
+            Some(reply)
+        };
+        let res = tokio::select! {
+            biased;
+            _ = dead_rx.wait_for(|d| *d) => break,
+            r = async {
+                w.write_all(&frame).await?;
+                // Flush when nothing else is queued right now, so bursts share syscalls.
+                if rx.is_empty() {
+                    w.flush().await?;
+                }
+                Ok::<_, std::io::Error>(())
+            } => r,
+        };
+        match res {
+            Ok(()) => {
+                if let Some(reply) = no_reply {
+                    let _ = reply.send(Ok(Bytes::new()));
+                }
+            }
+            Err(e) => {
+                shared.poison(format!("write failed: {e}"));
+                if let Some(reply) = no_reply {
+                    let _ = reply.send(Err(shared.conn_error(true)));
+                }
+                break;
+            }
+        }
+    }
+    // Queued commands are dropped here: their callers see a connection error (not in flight).
+    rx.close();
+    while let Ok(cmd) = rx.try_recv() {
+        let _ = cmd.reply.send(Err(shared.conn_error(false)));
+    }
+}
+
+async fn reader_task(
+    mut read: ReadHalf,
+    mut reg_rx: mpsc::UnboundedReceiver<InFlight>,
+    shared: Arc<Shared>,
+    mut dead_rx: watch::Receiver<bool>,
+    max_response_size: usize,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut inflight: VecDeque<InFlight> = VecDeque::new();
+    let mut timed_out: Option<InFlight> = None;
+    loop {
+        // Deliver every complete frame in the buffer.
+        match next_frame(&mut buf, max_response_size) {
+            Err(e) => {
+                shared.poison(e);
+                break;
+            }
+            Ok(Some(body)) => {
+                while let Ok(e) = reg_rx.try_recv() {
+                    inflight.push_back(e);
+                }
+                let id = match protocol::response_correlation_id(&body) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        shared.poison(e.to_string());
+                        break;
+                    }
+                };
+                match inflight.pop_front() {
+                    Some(req) if req.correlation_id == id => {
+                        let _ = req.reply.send(Ok(body));
+                    }
+                    Some(req) => {
+                        shared.poison(format!(
+                            "response correlation id {id} does not match the oldest request ({:?}, id {})",
+                            req.api, req.correlation_id
+                        ));
+                        inflight.push_front(req);
+                        break;
+                    }
+                    None => {
+                        shared.poison(format!("unsolicited response with correlation id {id}"));
+                        break;
+                    }
+                }
+                continue;
+            }
+            Ok(None) => {}
+        }
+        let deadline = inflight.front().map(|r| r.deadline);
+        tokio::select! {
+            biased;
+            _ = dead_rx.wait_for(|d| *d) => break,
+            e = reg_rx.recv() => match e {
+                Some(e) => inflight.push_back(e),
+                None => { shared.poison("writer stopped"); break; }
+            },
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let req = inflight.pop_front().expect("deadline implies a request");
+                shared.poison(format!(
+                    "{:?} request timed out after {}ms (request.timeout.ms)",
+                    req.api,
+                    req.timeout.as_millis()
+                ));
+                timed_out = Some(req);
+                break;
+            }
+            r = read.read_buf(&mut buf) => match r {
+                Ok(0) => { shared.poison("connection closed by broker"); break; }
+                Ok(_) => {}
+                Err(e) => { shared.poison(format!("read failed: {e}")); break; }
+            },
+        }
+    }
+    // Fail everything still waiting. The registration channel may still hold entries the
+    // writer registered just before the end.
+    shared.poison("connection closed");
+    if let Some(req) = timed_out {
+        let _ = req.reply.send(Err(Error::timeout(
+            format!("{:?} request to {}", req.api, shared.addr),
+            req.timeout,
+            true,
+        )));
+    }
+    reg_rx.close();
+    while let Ok(e) = reg_rx.try_recv() {
+        inflight.push_back(e);
+    }
+    for req in inflight {
+        let _ = req.reply.send(Err(shared.conn_error(true)));
+    }
+}
+
+/// Splits one complete frame body off `buf`, if there is one.
+fn next_frame(buf: &mut BytesMut, max: usize) -> std::result::Result<Option<Bytes>, String> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if size < 0 || size as usize > max {
+        return Err(format!(
+            "response frame size {size} outside 0..={max} (receive.message.max.bytes)"
+        ));
+    }
+    let size = size as usize;
+    if buf.len() < 4 + size {
+        buf.reserve(4 + size - buf.len());
+        return Ok(None);
+    }
+    buf.advance(4);
+    Ok(Some(buf.split_to(size).freeze()))
+}
+
+/// A broker address plus the connection to it, opened lazily and reopened with backoff
+/// (`reconnect.backoff.ms` .. `reconnect.backoff.max.ms`, with jitter) after a failure.
+#[derive(Debug)]
+pub struct Endpoint {
+    addr: String,
+    opts: ConnectionOptions,
+    state: Mutex<EndpointState>,
+    reconnect_backoff: (Duration, Duration),
+}
+
+#[derive(Debug)]
+struct EndpointState {
+    conn: Option<Connection>,
+    backoff: Backoff,
+    next_attempt: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+impl Endpoint {
+    /// An endpoint for `addr`; nothing is opened until [`Endpoint::get`].
+    pub fn new(
+        addr: impl Into<String>,
+        opts: ConnectionOptions,
+        reconnect_backoff: Duration,
+        reconnect_backoff_max: Duration,
+    ) -> Endpoint {
+        Endpoint {
+            addr: addr.into(),
+            opts,
+            state: Mutex::new(EndpointState {
+                conn: None,
+                backoff: Backoff::new(reconnect_backoff, reconnect_backoff_max),
+                next_attempt: None,
+                last_error: None,
+            }),
+            reconnect_backoff: (reconnect_backoff, reconnect_backoff_max),
+        }
+    }
+
+    /// The address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The current live connection, if any, without connecting.
+    pub async fn current(&self) -> Option<Connection> {
+        let st = self.state.lock().await;
+        st.conn.clone().filter(|c| !c.is_closed())
+    }
+
+    /// A live connection: the current one, or a new one. While the broker keeps failing,
+    /// attempts are spaced by the reconnect backoff: a call inside the backoff window waits
+    /// for it (one attempt at a time per endpoint; concurrent callers share the result).
+    pub async fn get(&self) -> Result<Connection> {
+        let mut st = self.state.lock().await;
+        if let Some(c) = &st.conn {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+            st.conn = None;
+        }
+        if let Some(at) = st.next_attempt {
+            tokio::time::sleep_until(at).await;
+        }
+        match Connection::connect(&self.addr, self.opts.clone()).await {
+            Ok(c) => {
+                st.backoff.reset();
+                st.next_attempt = None;
+                st.last_error = None;
+                st.conn = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                let delay = st.backoff.next_delay();
+                tracing::debug!(broker = %self.addr, error = %e, ?delay, "connect failed");
+                st.next_attempt = Some(Instant::now() + delay);
+                st.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the current connection (e.g. after a protocol error above this layer).
+    pub async fn reset(&self) {
+        let mut st = self.state.lock().await;
+        if let Some(c) = st.conn.take() {
+            c.close();
+        }
+    }
+
+    /// The reconnect backoff bounds this endpoint uses.
+    pub fn reconnect_backoff(&self) -> (Duration, Duration) {
+        self.reconnect_backoff
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+
+    #[test]
+    fn frames_split_and_bound() {
+        let mut b = BytesMut::new();
+        b.put_i32(3);
+        b.put_slice(b"abc");
+        b.put_i32(2);
+        b.put_slice(b"d");
+        assert_eq!(&next_frame(&mut b, 100).unwrap().unwrap()[..], b"abc");
+        assert!(next_frame(&mut b, 100).unwrap().is_none());
+        b.put_u8(b'e');
+        assert_eq!(&next_frame(&mut b, 100).unwrap().unwrap()[..], b"de");
+        let mut b = BytesMut::new();
+        b.put_i32(-5);
+        assert!(next_frame(&mut b, 100).is_err());
+        let mut b = BytesMut::new();
+        b.put_i32(101);
+        assert!(next_frame(&mut b, 100).is_err());
+    }
+
+    /// A fake broker over an in-process TCP listener: answers ApiVersions, then echoes
+    /// a canned Metadata-free response shape for ApiVersions again. Exercises poisoning
+    /// on a garbage frame without a real broker.
+    #[tokio::test]
+    async fn garbage_response_poisons_and_fails_waiters() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut hdr = [0u8; 4];
+            s.read_exact(&mut hdr).await.unwrap();
+            let n = i32::from_be_bytes(hdr) as usize;
+            let mut body = vec![0u8; n];
+            s.read_exact(&mut body).await.unwrap();
+            // Answer with an absurd frame size.
+            s.write_all(&(-1i32).to_be_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let opts = ConnectionOptions {
+            connect_timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let err = Connection::connect(&addr, opts).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Connection {
+                    in_flight: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("frame size"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn silent_broker_times_out_within_bound() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (_s, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        });
+        let opts = ConnectionOptions {
+            connect_timeout: Duration::from_millis(300),
+            ..Default::default()
+        };
+        let start = std::time::Instant::now();
+        let err = Connection::connect(&addr, opts).await.unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+    }
+}

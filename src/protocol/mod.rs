@@ -1,0 +1,288 @@
+//! Protocol glue over the `kafka-protocol` crate: which request types we speak, in which
+//! versions, and how a request becomes a frame and a frame becomes a response. No I/O here.
+//!
+//! Frame layout (both directions): `i32 size` followed by `size` bytes. A request is
+//! `header + body`; the correlation id sits at a fixed place (bytes 8..12 of the frame, after
+//! the size, api key and api version) so the connection task can stamp it when it writes.
+
+use std::collections::HashMap;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{self as m, ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::error::{Error, Result};
+
+/// Offset of the correlation id inside an encoded frame (size prefix included).
+pub const CORRELATION_ID_OFFSET: usize = 8;
+
+/// A request type this client sends: binds the message to its API key and response type.
+pub trait ApiRequest: Encodable + Send + 'static {
+    /// The API key.
+    const KEY: ApiKey;
+    /// The response message.
+    type Response: Decodable + Send + 'static;
+}
+
+macro_rules! api_requests {
+    ($($req:ident => $resp:ident : $key:ident),* $(,)?) => {
+        $(impl ApiRequest for m::$req {
+            const KEY: ApiKey = ApiKey::$key;
+            type Response = m::$resp;
+        })*
+    };
+}
+
+api_requests! {
+    ProduceRequest => ProduceResponse: Produce,
+    FetchRequest => FetchResponse: Fetch,
+    ListOffsetsRequest => ListOffsetsResponse: ListOffsets,
+    MetadataRequest => MetadataResponse: Metadata,
+    OffsetCommitRequest => OffsetCommitResponse: OffsetCommit,
+    OffsetFetchRequest => OffsetFetchResponse: OffsetFetch,
+    FindCoordinatorRequest => FindCoordinatorResponse: FindCoordinator,
+    JoinGroupRequest => JoinGroupResponse: JoinGroup,
+    HeartbeatRequest => HeartbeatResponse: Heartbeat,
+    LeaveGroupRequest => LeaveGroupResponse: LeaveGroup,
+    SyncGroupRequest => SyncGroupResponse: SyncGroup,
+    DescribeGroupsRequest => DescribeGroupsResponse: DescribeGroups,
+    ListGroupsRequest => ListGroupsResponse: ListGroups,
+    ApiVersionsRequest => ApiVersionsResponse: ApiVersions,
+    CreateTopicsRequest => CreateTopicsResponse: CreateTopics,
+    DeleteTopicsRequest => DeleteTopicsResponse: DeleteTopics,
+    DeleteRecordsRequest => DeleteRecordsResponse: DeleteRecords,
+    InitProducerIdRequest => InitProducerIdResponse: InitProducerId,
+    OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse: OffsetForLeaderEpoch,
+    AddPartitionsToTxnRequest => AddPartitionsToTxnResponse: AddPartitionsToTxn,
+    AddOffsetsToTxnRequest => AddOffsetsToTxnResponse: AddOffsetsToTxn,
+    EndTxnRequest => EndTxnResponse: EndTxn,
+    TxnOffsetCommitRequest => TxnOffsetCommitResponse: TxnOffsetCommit,
+    DescribeConfigsRequest => DescribeConfigsResponse: DescribeConfigs,
+    AlterConfigsRequest => AlterConfigsResponse: AlterConfigs,
+    IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse: IncrementalAlterConfigs,
+    CreatePartitionsRequest => CreatePartitionsResponse: CreatePartitions,
+    DeleteGroupsRequest => DeleteGroupsResponse: DeleteGroups,
+    DescribeClusterRequest => DescribeClusterResponse: DescribeCluster,
+    OffsetDeleteRequest => OffsetDeleteResponse: OffsetDelete,
+    SaslHandshakeRequest => SaslHandshakeResponse: SaslHandshake,
+    SaslAuthenticateRequest => SaslAuthenticateResponse: SaslAuthenticate,
+}
+
+/// The versions this client is willing to speak for an API, or `None` if it never sends it.
+///
+/// Mostly kafka-protocol's full range; capped where a newer version changes semantics we
+/// have not implemented yet:
+/// - Produce <= 12 and Fetch <= 12: v13 addresses topics by id instead of name.
+/// - Metadata >= 4 so auto-creation is explicit.
+pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
+    let r = key.valid_versions();
+    let (min, max) = (r.min, r.max);
+    Some(match key {
+        ApiKey::Produce => (3.max(min), 12.min(max)),
+        ApiKey::Fetch => (4.max(min), 12.min(max)),
+        ApiKey::Metadata => (4.max(min), max),
+        ApiKey::ApiVersions
+        | ApiKey::ListOffsets
+        | ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch
+        | ApiKey::FindCoordinator
+        | ApiKey::JoinGroup
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::SyncGroup
+        | ApiKey::DescribeGroups
+        | ApiKey::ListGroups
+        | ApiKey::CreateTopics
+        | ApiKey::DeleteTopics
+        | ApiKey::DeleteRecords
+        | ApiKey::InitProducerId
+        | ApiKey::OffsetForLeaderEpoch
+        | ApiKey::AddPartitionsToTxn
+        | ApiKey::AddOffsetsToTxn
+        | ApiKey::EndTxn
+        | ApiKey::TxnOffsetCommit
+        | ApiKey::DescribeConfigs
+        | ApiKey::AlterConfigs
+        | ApiKey::IncrementalAlterConfigs
+        | ApiKey::CreatePartitions
+        | ApiKey::DeleteGroups
+        | ApiKey::DescribeCluster
+        | ApiKey::OffsetDelete
+        | ApiKey::SaslHandshake
+        | ApiKey::SaslAuthenticate => (min, max),
+        _ => return None,
+    })
+}
+
+/// A broker's supported version range per API plus its finalized features, learned from
+/// ApiVersions at connection time.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerVersions {
+    ranges: HashMap<i16, (i16, i16)>,
+    /// Finalized feature levels (e.g. `transaction.version`, `metadata.version`).
+    pub finalized_features: HashMap<String, i16>,
+}
+
+impl BrokerVersions {
+    /// Builds the table from an ApiVersions response.
+    pub fn from_response(resp: &m::ApiVersionsResponse) -> Self {
+        let ranges = resp
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        let finalized_features = resp
+            .finalized_features
+            .iter()
+            .map(|f| (f.name.as_str().to_string(), f.max_version_level))
+            .collect();
+        BrokerVersions {
+            ranges,
+            finalized_features,
+        }
+    }
+
+    /// The broker's range for an API, if it supports it at all.
+    pub fn broker_range(&self, key: ApiKey) -> Option<(i16, i16)> {
+        self.ranges.get(&(key as i16)).copied()
+    }
+
+    /// The version to use: min(client max, broker max), provided the ranges overlap.
+    pub fn negotiate(&self, key: ApiKey) -> Result<i16> {
+        let (cmin, cmax) = client_versions(key).ok_or_else(|| Error::UnsupportedApi {
+            api: format!("{key:?}"),
+            client_min: -1,
+            client_max: -1,
+        })?;
+        let unsupported = || Error::UnsupportedApi {
+            api: format!("{key:?}"),
+            client_min: cmin,
+            client_max: cmax,
+        };
+        let (bmin, bmax) = self.broker_range(key).ok_or_else(unsupported)?;
+        let v = cmax.min(bmax);
+        if v < cmin.max(bmin) {
+            return Err(unsupported());
+        }
+        Ok(v)
+    }
+
+    /// A finalized feature level, e.g. `transaction.version`.
+    pub fn feature(&self, name: &str) -> Option<i16> {
+        self.finalized_features.get(name).copied()
+    }
+}
+
+/// Encodes a full request frame (size prefix included) with correlation id 0; the connection
+/// stamps the real id at [`CORRELATION_ID_OFFSET`] when it writes the frame.
+pub fn encode_request<R: ApiRequest>(req: &R, version: i16, client_id: &str) -> Result<BytesMut> {
+    let header_version = R::KEY.request_header_version(version);
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(0)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| req.compute_size(version).map(|b| h + b))
+        .map_err(|e| {
+            Error::InvalidArgument(format!("cannot encode {:?} v{version}: {e}", R::KEY))
+        })?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(size as i32);
+    header
+        .encode(&mut buf, header_version)
+        .and_then(|_| req.encode(&mut buf, version))
+        .map_err(|e| {
+            Error::InvalidArgument(format!("cannot encode {:?} v{version}: {e}", R::KEY))
+        })?;
+    debug_assert_eq!(buf.len(), 4 + size);
+    Ok(buf)
+}
+
+/// Reads the correlation id of a response frame body (size prefix already removed).
+pub fn response_correlation_id(body: &[u8]) -> Result<i32> {
+    if body.len() < 4 {
+        return Err(Error::Protocol(format!(
+            "response of {} bytes is too short for a header",
+            body.len()
+        )));
+    }
+    Ok(i32::from_be_bytes([body[0], body[1], body[2], body[3]]))
+}
+
+/// Decodes a response body (size prefix removed) of API `key` at `version`.
+///
+/// The whole body must be consumed; trailing bytes are a protocol error (they mean we and
+/// the broker disagree about the version).
+pub fn decode_response<T: Decodable>(key: ApiKey, version: i16, mut body: Bytes) -> Result<T> {
+    let header_version = key.response_header_version(version);
+    let _header = ResponseHeader::decode(&mut body, header_version)
+        .map_err(|e| Error::Protocol(format!("bad {key:?} v{version} response header: {e}")))?;
+    let resp = T::decode(&mut body, version)
+        .map_err(|e| Error::Protocol(format!("bad {key:?} v{version} response: {e}")))?;
+    if body.has_remaining() {
+        return Err(Error::Protocol(format!(
+            "{key:?} v{version} response has {} unexpected trailing bytes",
+            body.remaining()
+        )));
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+
+    #[test]
+    fn frame_has_size_and_correlation_slot() {
+        let req = m::MetadataRequest::default();
+        let f = encode_request(&req, 9, "cid").unwrap();
+        let size = i32::from_be_bytes(f[0..4].try_into().unwrap()) as usize;
+        assert_eq!(size + 4, f.len());
+        assert_eq!(i16::from_be_bytes([f[4], f[5]]), ApiKey::Metadata as i16);
+        assert_eq!(i16::from_be_bytes([f[6], f[7]]), 9);
+        assert_eq!(&f[8..12], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn negotiation_picks_min_of_maxima() {
+        let resp = m::ApiVersionsResponse::default().with_api_keys(vec![
+            ApiVersion::default()
+                .with_api_key(ApiKey::Produce as i16)
+                .with_min_version(0)
+                .with_max_version(11),
+            ApiVersion::default()
+                .with_api_key(ApiKey::Fetch as i16)
+                .with_min_version(0)
+                .with_max_version(17),
+            ApiVersion::default()
+                .with_api_key(ApiKey::Metadata as i16)
+                .with_min_version(0)
+                .with_max_version(3),
+        ]);
+        let v = BrokerVersions::from_response(&resp);
+        assert_eq!(v.negotiate(ApiKey::Produce).unwrap(), 11);
+        assert_eq!(v.negotiate(ApiKey::Fetch).unwrap(), 12);
+        // Broker max 3 is below our minimum 4 for Metadata.
+        assert!(matches!(
+            v.negotiate(ApiKey::Metadata),
+            Err(Error::UnsupportedApi { .. })
+        ));
+        // Not advertised at all.
+        assert!(v.negotiate(ApiKey::EndTxn).is_err());
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut body = BytesMut::new();
+        body.put_i32(7); // correlation id, header v0
+        body.put_i16(0); // error code
+        body.put_i32(0); // api keys array (v0)
+        body.put_u8(0xff);
+        let r: Result<m::ApiVersionsResponse> =
+            decode_response(ApiKey::ApiVersions, 0, body.freeze());
+        assert!(matches!(r, Err(Error::Protocol(_))));
+    }
+}
