@@ -12,11 +12,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod backoff;
+pub mod cluster;
 pub mod connection;
 pub mod error;
 pub mod protocol;
 pub mod types;
 
 pub use error::{ConfigError, Error, ErrorAction, KafkaCode, Result};
-pub use types::TopicPartition;
+pub use types::{validate_topic_name, TopicPartition};

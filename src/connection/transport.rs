@@ -33,14 +33,16 @@ impl Transport {
                     in_flight: false,
                 })
             }
-            Err(_) => return Err(Error::Connection {
-                broker: addr.to_string(),
-                reason: format!(
+            Err(_) => {
+                return Err(Error::Connection {
+                    broker: addr.to_string(),
+                    reason: format!(
                     "connection not established within socket.connection.setup.timeout.ms ({}ms)",
                     timeout.as_millis()
                 ),
-                in_flight: false,
-            }),
+                    in_flight: false,
+                })
+            }
         };
         if nodelay {
             let _ = stream.set_nodelay(true);

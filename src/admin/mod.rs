@@ -1,0 +1,316 @@
+//! A minimal admin client: create, delete, list and describe topics; cluster id and brokers.
+//!
+//! Topic creation and deletion return once the change is visible in the cluster metadata
+//! (all partitions have leaders / the topic is gone), bounded by the operation timeout, so a
+//! caller can use a topic right after creating it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, DeleteTopicsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::backoff::{Backoff, Deadline};
+use crate::cluster::{BrokerMeta, Cluster, ClusterOptions, TopicMeta};
+use crate::error::{Error, KafkaCode, Result};
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Topic name.
+    pub name: String,
+    /// Partition count (-1: the broker's `num.partitions`).
+    pub partitions: i32,
+    /// Replication factor (-1: the broker's `default.replication.factor`).
+    pub replication_factor: i16,
+    /// Topic configs (`cleanup.policy`, `min.insync.replicas`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic with `partitions` partitions and `replication_factor` replicas.
+    pub fn new(name: impl Into<String>, partitions: i32, replication_factor: i16) -> Self {
+        NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Adds a topic config.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// A topic as described by the cluster.
+#[derive(Debug, Clone)]
+pub struct TopicDescription {
+    /// Name.
+    pub name: String,
+    /// Topic id.
+    pub id: uuid::Uuid,
+    /// Internal topic?
+    pub is_internal: bool,
+    /// Partitions with leaders, replicas and ISR.
+    pub partitions: Vec<crate::cluster::PartitionMeta>,
+}
+
+impl From<&TopicMeta> for TopicDescription {
+    fn from(t: &TopicMeta) -> Self {
+        TopicDescription {
+            name: t.name.to_string(),
+            id: t.id,
+            is_internal: t.is_internal,
+            partitions: t.partitions.clone(),
+        }
+    }
+}
+
+/// The admin client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    cluster: Cluster,
+    timeout: Duration,
+}
+
+impl AdminClient {
+    /// Connects (bootstraps) with the given cluster options.
+    ///
+    /// Admin metadata requests never auto-create topics, whatever the options say.
+    pub async fn connect(mut opts: ClusterOptions) -> Result<AdminClient> {
+        opts.allow_auto_create_topics = false;
+        let timeout = opts.connection.request_timeout;
+        Ok(AdminClient {
+            cluster: Cluster::connect(opts).await?,
+            timeout,
+        })
+    }
+
+    /// An admin client over an existing cluster handle.
+    pub fn from_cluster(cluster: Cluster) -> AdminClient {
+        let timeout = cluster.options().connection.request_timeout;
+        AdminClient { cluster, timeout }
+    }
+
+    /// The underlying cluster handle.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Sets the bound of each admin operation (default `request.timeout.ms`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The cluster id.
+    pub async fn cluster_id(&self) -> Result<Option<String>> {
+        let snap = self.cluster.refresh().await?;
+        Ok(snap.cluster_id.clone())
+    }
+
+    /// The brokers of the cluster.
+    pub async fn brokers(&self) -> Result<Vec<BrokerMeta>> {
+        let snap = self.cluster.refresh().await?;
+        Ok(snap.brokers.values().cloned().collect())
+    }
+
+    /// Creates one topic and waits until all its partitions have leaders.
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
+        let mut r = self.create_topics(vec![topic]).await?;
+        r.pop().map(|(_, r)| r).unwrap_or(Ok(()))
+    }
+
+    /// Creates topics; one result per topic (in order). Each created topic is awaited in the
+    /// metadata. TOPIC_ALREADY_EXISTS is reported as an error for that topic.
+    pub async fn create_topics(&self, topics: Vec<NewTopic>) -> Result<Vec<(String, Result<()>)>> {
+        for t in &topics {
+            crate::validate_topic_name(&t.name)?;
+        }
+        let deadline = Deadline::after(self.timeout);
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(self.timeout.as_millis().min(i32::MAX as u128) as i32)
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| {
+                        CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.name.clone())))
+                            .with_num_partitions(t.partitions)
+                            .with_replication_factor(t.replication_factor)
+                            .with_configs(
+                                t.configs
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        CreatableTopicConfig::default()
+                                            .with_name(StrBytes::from_string(k.clone()))
+                                            .with_value(Some(StrBytes::from_string(v.clone())))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
+        let resp = self
+            .cluster
+            .retry("CreateTopics", deadline, true, || async {
+                let conn = self.cluster.any_connection().await?;
+                conn.version_for(ApiKey::CreateTopics)?;
+                let resp = conn.send(&req).await?;
+                // Whole-request retriable errors (e.g. NOT_CONTROLLER) are retried here.
+                if let Some(r) = resp.topics.iter().find(|r| {
+                    KafkaCode(r.error_code)
+                        .err()
+                        .is_some_and(|c| c.is_retriable() || c.0 == 41)
+                }) {
+                    return Err(Error::broker(KafkaCode(r.error_code), "CreateTopics"));
+                }
+                Ok(resp)
+            })
+            .await?;
+        let mut out = Vec::with_capacity(topics.len());
+        for t in &topics {
+            let r = resp
+                .topics
+                .iter()
+                .find(|r| r.name.0.as_str() == t.name)
+                .ok_or_else(|| {
+                    Error::Protocol(format!("CreateTopics response lacks `{}`", t.name))
+                });
+            let res = match r {
+                Err(e) => Err(e),
+                Ok(r) => match KafkaCode(r.error_code).err() {
+                    Some(code) => Err(Error::broker(
+                        code,
+                        format!(
+                            "create topic `{}`{}",
+                            t.name,
+                            r.error_message
+                                .as_ref()
+                                .map(|m| format!(": {}", m.as_str()))
+                                .unwrap_or_default()
+                        ),
+                    )),
+                    None => self
+                        .cluster
+                        .topic_metadata(&t.name, deadline)
+                        .await
+                        .map(|_| ()),
+                },
+            };
+            out.push((t.name.clone(), res));
+        }
+        Ok(out)
+    }
+
+    /// Deletes topics and waits until the metadata no longer lists them; one result per topic.
+    pub async fn delete_topics(&self, names: &[&str]) -> Result<Vec<(String, Result<()>)>> {
+        let deadline = Deadline::after(self.timeout);
+        let resp = self
+            .cluster
+            .retry("DeleteTopics", deadline, true, || async {
+                let conn = self.cluster.any_connection().await?;
+                let version = conn.version_for(ApiKey::DeleteTopics)?;
+                let mut req = DeleteTopicsRequest::default()
+                    .with_timeout_ms(self.timeout.as_millis().min(i32::MAX as u128) as i32);
+                if version >= 6 {
+                    req = req.with_topics(
+                        names
+                            .iter()
+                            .map(|n| {
+                                DeleteTopicState::default().with_name(Some(TopicName(
+                                    StrBytes::from_string(n.to_string()),
+                                )))
+                            })
+                            .collect(),
+                    );
+                } else {
+                    req = req.with_topic_names(
+                        names
+                            .iter()
+                            .map(|n| TopicName(StrBytes::from_string(n.to_string())))
+                            .collect(),
+                    );
+                }
+                conn.send_version(&req, version, self.timeout).await
+            })
+            .await?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            let r = resp
+                .responses
+                .iter()
+                .find(|r| r.name.as_ref().is_some_and(|x| x.0.as_str() == *n));
+            let res = match r.map(|r| KafkaCode(r.error_code).err()) {
+                None => Err(Error::Protocol(format!(
+                    "DeleteTopics response lacks `{n}`"
+                ))),
+                Some(Some(code)) => Err(Error::broker(code, format!("delete topic `{n}`"))),
+                Some(None) => self.await_gone(n, deadline).await,
+            };
+            self.cluster.untrack_topic(n);
+            out.push((n.to_string(), res));
+        }
+        Ok(out)
+    }
+
+    async fn await_gone(&self, name: &str, deadline: Deadline) -> Result<()> {
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
+        loop {
+            let topics = self.cluster.fetch_all_topics().await?;
+            if !topics.iter().any(|t| &*t.name == name) {
+                return Ok(());
+            }
+            if !deadline.sleep(backoff.next_delay()).await {
+                return Err(Error::timeout(
+                    format!("deletion of topic `{name}` to show in metadata"),
+                    self.timeout,
+                    false,
+                ));
+            }
+        }
+    }
+
+    /// Names of all topics, sorted; internal topics only when `include_internal`.
+    pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<String>> {
+        Ok(self
+            .cluster
+            .fetch_all_topics()
+            .await?
+            .iter()
+            .filter(|t| include_internal || !t.is_internal)
+            .map(|t| t.name.to_string())
+            .collect())
+    }
+
+    /// Describes topics; a topic that does not exist gives
+    /// [`Error::UnknownTopicOrPartition`].
+    pub async fn describe_topics(&self, names: &[&str]) -> Result<Vec<TopicDescription>> {
+        let snap = self.cluster.refresh_topics(names).await?;
+        for n in names {
+            if snap.topic(n).is_none_or(|t| t.error.is_some()) {
+                self.cluster.untrack_topic(n);
+            }
+        }
+        names
+            .iter()
+            .map(|n| {
+                let t: &Arc<TopicMeta> = snap.topic(n).ok_or_else(|| {
+                    Error::UnknownTopicOrPartition(format!("topic `{n}` not in metadata"))
+                })?;
+                match t.error {
+                    Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) => Err(
+                        Error::UnknownTopicOrPartition(format!("topic `{n}` does not exist")),
+                    ),
+                    Some(code) => Err(Error::broker(code, format!("describe topic `{n}`"))),
+                    None => Ok(TopicDescription::from(t.as_ref())),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,554 @@
+//! The cluster layer: bootstrap, the metadata snapshot and its refreshes, the broker pool
+//! (one [`Endpoint`] per node id), group/transaction coordinator lookup with a cache, and the
+//! one retry loop ([`Cluster::retry`]) that consults [`Error::action`].
+//!
+//! Ownership: [`Cluster`] is a cheap `Clone` handle over one `Inner`. The snapshot lives in a
+//! `watch` channel (readers clone an `Arc`); refreshes are serialised by an async mutex and
+//! coalesced (a caller that waited behind a refresh which started after its request uses that
+//! result). A background task refreshes every `metadata.max.age.ms` and stops when the last
+//! handle is dropped.
+
+pub mod metadata;
+
+pub use metadata::{BrokerMeta, MetadataSnapshot, PartitionMeta, TopicMeta};
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{FindCoordinatorRequest, MetadataRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::backoff::{Backoff, Deadline};
+use crate::connection::{Connection, ConnectionOptions, Endpoint};
+use crate::error::{Error, ErrorAction, KafkaCode, Result};
+
+/// Settings of the cluster layer (derived from the common client config).
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// `bootstrap.servers` entries (`host:port`).
+    pub bootstrap: Vec<String>,
+    /// Settings for every broker connection.
+    pub connection: ConnectionOptions,
+    /// `reconnect.backoff.ms`.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
+    pub reconnect_backoff_max: Duration,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `metadata.max.age.ms`.
+    pub metadata_max_age: Duration,
+    /// `allow.auto.create.topics`: whether metadata requests may auto-create topics.
+    pub allow_auto_create_topics: bool,
+}
+
+impl ClusterOptions {
+    /// Options with defaults for everything but the bootstrap list.
+    pub fn new(bootstrap: Vec<String>) -> Self {
+        ClusterOptions {
+            bootstrap,
+            connection: ConnectionOptions::default(),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_millis(1000),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
+            metadata_max_age: Duration::from_secs(300),
+            allow_auto_create_topics: true,
+        }
+    }
+}
+
+/// Which coordinator to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoordinatorKind {
+    /// A consumer group's coordinator.
+    Group,
+    /// A transactional id's coordinator.
+    Transaction,
+}
+
+impl CoordinatorKind {
+    fn key_type(self) -> i8 {
+        match self {
+            CoordinatorKind::Group => 0,
+            CoordinatorKind::Transaction => 1,
+        }
+    }
+}
+
+struct Inner {
+    opts: ClusterOptions,
+    snapshot: watch::Sender<Arc<MetadataSnapshot>>,
+    /// Serialises refreshes; holds the instant the last refresh *started*.
+    refresh_lock: tokio::sync::Mutex<Option<Instant>>,
+    /// Topics any user of this cluster asked about (refreshed together).
+    topics: std::sync::Mutex<BTreeSet<Arc<str>>>,
+    /// Endpoints by node id; bootstrap endpoints use negative ids (-1, -2, ...).
+    endpoints: std::sync::Mutex<HashMap<i32, Arc<Endpoint>>>,
+    coordinators: std::sync::Mutex<HashMap<(CoordinatorKind, String), i32>>,
+}
+
+/// A handle to the cluster: metadata, connections, coordinators. Cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("bootstrap", &self.inner.opts.bootstrap)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Bootstraps: fetches metadata from the first bootstrap broker that answers. Fails with
+    /// the last connection error when none answers within `socket.connection.setup.timeout.ms`
+    /// per attempt, bounded overall by `request.timeout.ms` + the connection setup timeout.
+    pub async fn connect(opts: ClusterOptions) -> Result<Cluster> {
+        if opts.bootstrap.is_empty() {
+            return Err(crate::error::ConfigError::Missing {
+                key: "bootstrap.servers".into(),
+            }
+            .into());
+        }
+        let endpoints = opts
+            .bootstrap
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                (
+                    -(i as i32) - 1,
+                    Arc::new(Endpoint::new(
+                        addr.clone(),
+                        opts.connection.clone(),
+                        opts.reconnect_backoff,
+                        opts.reconnect_backoff_max,
+                    )),
+                )
+            })
+            .collect();
+        let (snapshot, _) = watch::channel(Arc::new(MetadataSnapshot::default()));
+        let inner = Arc::new(Inner {
+            opts,
+            snapshot,
+            refresh_lock: tokio::sync::Mutex::new(None),
+            topics: std::sync::Mutex::new(BTreeSet::new()),
+            endpoints: std::sync::Mutex::new(endpoints),
+            coordinators: std::sync::Mutex::new(HashMap::new()),
+        });
+        let cluster = Cluster { inner };
+        let deadline = Deadline::after(
+            cluster.inner.opts.connection.connect_timeout
+                + cluster.inner.opts.connection.request_timeout,
+        );
+        cluster.refresh_with_deadline(deadline).await?;
+        tokio::spawn(periodic_refresh(Arc::downgrade(&cluster.inner)));
+        Ok(cluster)
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &ClusterOptions {
+        &self.inner.opts
+    }
+
+    /// The current metadata snapshot.
+    pub fn metadata(&self) -> Arc<MetadataSnapshot> {
+        self.inner.snapshot.borrow().clone()
+    }
+
+    /// A receiver that sees every new snapshot.
+    pub fn watch_metadata(&self) -> watch::Receiver<Arc<MetadataSnapshot>> {
+        self.inner.snapshot.subscribe()
+    }
+
+    /// Adds topics to the set refreshed with every metadata request.
+    pub fn track_topics<'a>(&self, topics: impl IntoIterator<Item = &'a str>) {
+        let mut set = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
+        for t in topics {
+            if !set.contains(t) {
+                set.insert(Arc::from(t));
+            }
+        }
+    }
+
+    /// Stops refreshing a topic.
+    pub fn untrack_topic(&self, topic: &str) {
+        self.inner
+            .topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(topic);
+    }
+
+    /// Refreshes metadata of the tracked topics (coalescing with a refresh already running),
+    /// bounded by `request.timeout.ms`.
+    pub async fn refresh(&self) -> Result<Arc<MetadataSnapshot>> {
+        self.refresh_with_deadline(Deadline::after(self.inner.opts.connection.request_timeout))
+            .await
+    }
+
+    /// Tracks `topics` and refreshes.
+    pub async fn refresh_topics(&self, topics: &[&str]) -> Result<Arc<MetadataSnapshot>> {
+        self.track_topics(topics.iter().copied());
+        self.refresh().await
+    }
+
+    async fn refresh_with_deadline(&self, deadline: Deadline) -> Result<Arc<MetadataSnapshot>> {
+        let requested_at = Instant::now();
+        let mut last = self.inner.refresh_lock.lock().await;
+        if let Some(started) = *last {
+            if started >= requested_at {
+                // A refresh that began after we asked has just finished: use it.
+                return Ok(self.metadata());
+            }
+        }
+        *last = Some(Instant::now());
+        let topics: Vec<Arc<str>> = self
+            .inner
+            .topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let req = MetadataRequest::default()
+            .with_topics(Some(
+                topics
+                    .iter()
+                    .map(|t| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
+                    })
+                    .collect(),
+            ))
+            .with_allow_auto_topic_creation(self.inner.opts.allow_auto_create_topics);
+        let resp = self
+            .retry("metadata refresh", deadline, false, || async {
+                let conn = self.any_connection().await?;
+                conn.send(&req).await
+            })
+            .await?;
+        if let Some(code) = KafkaCode(resp.error_code).err() {
+            return Err(Error::broker(code, "Metadata"));
+        }
+        let next = Arc::new(self.metadata().merge(&resp, false));
+        self.sync_endpoints(&next);
+        tracing::debug!(
+            brokers = next.brokers.len(),
+            topics = next.topics.len(),
+            "metadata refreshed"
+        );
+        self.inner.snapshot.send_replace(next.clone());
+        Ok(next)
+    }
+
+    /// Fetches metadata of *all* topics (for listing and regex subscriptions) without adding
+    /// them to the tracked set. Returns the topics of the response only.
+    pub async fn fetch_all_topics(&self) -> Result<Vec<Arc<TopicMeta>>> {
+        let deadline = Deadline::after(self.inner.opts.connection.request_timeout);
+        let req = MetadataRequest::default()
+            .with_topics(None)
+            .with_allow_auto_topic_creation(false);
+        let resp = self
+            .retry("metadata (all topics)", deadline, false, || async {
+                let conn = self.any_connection().await?;
+                conn.send(&req).await
+            })
+            .await?;
+        let full = MetadataSnapshot::default().merge(&resp, true);
+        let mut topics: Vec<_> = full.topics.values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        // Brokers may have changed too: keep the endpoint map current.
+        self.sync_endpoints(&full);
+        Ok(topics)
+    }
+
+    /// Metadata of one topic, refreshing until the topic exists with leaders for all its
+    /// partitions, or `deadline` passes. A topic the cluster reports as unknown after the
+    /// deadline gives [`Error::UnknownTopicOrPartition`].
+    pub async fn topic_metadata(&self, topic: &str, deadline: Deadline) -> Result<Arc<TopicMeta>> {
+        self.track_topics([topic]);
+        let mut backoff = Backoff::new(
+            self.inner.opts.retry_backoff,
+            self.inner.opts.retry_backoff_max,
+        );
+        loop {
+            if let Some(t) = self.metadata().topic(topic) {
+                if t.error.is_none() && t.all_leaders_known() {
+                    return Ok(t.clone());
+                }
+            }
+            let snap = match self.refresh_with_deadline(deadline).await {
+                Ok(s) => s,
+                Err(e) if deadline.expired() => return Err(e),
+                Err(_) => self.metadata(),
+            };
+            match snap.topic(topic) {
+                Some(t) if t.error.is_none() && t.all_leaders_known() => return Ok(t.clone()),
+                Some(t) => {
+                    if let Some(code) = t.error {
+                        if !code.is_retriable() {
+                            return Err(Error::broker(
+                                code,
+                                format!("metadata of topic `{topic}`"),
+                            ));
+                        }
+                    }
+                }
+                None => {}
+            }
+            if !deadline.sleep(backoff.next_delay()).await {
+                let snap = self.metadata();
+                return Err(match snap.topic(topic).and_then(|t| t.error) {
+                    Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) | None => {
+                        Error::UnknownTopicOrPartition(format!(
+                            "topic `{topic}` not found in the cluster metadata"
+                        ))
+                    }
+                    Some(code) => Error::broker(code, format!("metadata of topic `{topic}`")),
+                });
+            }
+        }
+    }
+
+    /// Keeps one endpoint per advertised broker (replacing it if the address changed).
+    fn sync_endpoints(&self, snap: &MetadataSnapshot) {
+        let mut eps = self
+            .inner
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (id, b) in &snap.brokers {
+            let addr = b.addr();
+            let stale = eps.get(id).is_none_or(|e| e.addr() != addr);
+            if stale {
+                eps.insert(
+                    *id,
+                    Arc::new(Endpoint::new(
+                        addr,
+                        self.inner.opts.connection.clone(),
+                        self.inner.opts.reconnect_backoff,
+                        self.inner.opts.reconnect_backoff_max,
+                    )),
+                );
+            }
+        }
+    }
+
+    fn endpoint(&self, node_id: i32) -> Option<Arc<Endpoint>> {
+        self.inner
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&node_id)
+            .cloned()
+    }
+
+    /// A connection to broker `node_id` (opened if needed). Unknown node ids trigger one
+    /// metadata refresh first.
+    pub async fn broker(&self, node_id: i32) -> Result<Connection> {
+        let ep = match self.endpoint(node_id) {
+            Some(ep) => ep,
+            None => {
+                let _ = self.refresh().await;
+                self.endpoint(node_id).ok_or_else(|| Error::Connection {
+                    broker: format!("node {node_id}"),
+                    reason: "broker not in cluster metadata".into(),
+                    in_flight: false,
+                })?
+            }
+        };
+        ep.get().await
+    }
+
+    /// A connection to any broker: a live one if there is one, else the first that accepts a
+    /// connection (known brokers first, in random order, then the bootstrap list).
+    pub async fn any_connection(&self) -> Result<Connection> {
+        let mut eps: Vec<(i32, Arc<Endpoint>)> = self
+            .inner
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        // Known brokers first (non-negative ids), shuffled; bootstrap entries last.
+        eps.sort_by_key(|(id, _)| (*id < 0, (crate::backoff::random_unit() * 1e6) as u64));
+        for (_, ep) in &eps {
+            if let Some(c) = ep.current().await {
+                return Ok(c);
+            }
+        }
+        let mut last = None;
+        for (_, ep) in &eps {
+            match ep.get().await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Connection {
+            broker: "any".into(),
+            reason: "no brokers known".into(),
+            in_flight: false,
+        }))
+    }
+
+    /// Leader node id and a connection to it, refreshing metadata when the leader is
+    /// unknown, bounded by `deadline`.
+    pub async fn leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        deadline: Deadline,
+    ) -> Result<(i32, Connection)> {
+        let meta = self.topic_metadata(topic, deadline).await?;
+        let p = meta.partition(partition).ok_or_else(|| {
+            Error::UnknownTopicOrPartition(format!(
+                "partition {partition} of topic `{topic}` (it has {})",
+                meta.partition_count()
+            ))
+        })?;
+        let leader = p.leader;
+        Ok((leader, self.broker(leader).await?))
+    }
+
+    /// The coordinator for a group or transactional id (cached until invalidated), with a
+    /// connection to it. Retries COORDINATOR_NOT_AVAILABLE / LOAD_IN_PROGRESS / NOT_COORDINATOR
+    /// with backoff until `deadline`.
+    pub async fn coordinator(
+        &self,
+        kind: CoordinatorKind,
+        key: &str,
+        deadline: Deadline,
+    ) -> Result<(i32, Connection)> {
+        let cached = self
+            .inner
+            .coordinators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(kind, key.to_string()))
+            .copied();
+        if let Some(node) = cached {
+            match self.broker(node).await {
+                Ok(c) => return Ok((node, c)),
+                Err(_) => self.invalidate_coordinator(kind, key),
+            }
+        }
+        let node = self
+            .retry("FindCoordinator", deadline, true, || async {
+                let conn = self.any_connection().await?;
+                let version =
+                    conn.version_for(kafka_protocol::messages::ApiKey::FindCoordinator)?;
+                let mut req = FindCoordinatorRequest::default().with_key_type(kind.key_type());
+                if version >= 4 {
+                    req = req.with_coordinator_keys(vec![StrBytes::from_string(key.to_string())]);
+                } else {
+                    req = req.with_key(StrBytes::from_string(key.to_string()));
+                }
+                let resp = conn
+                    .send_version(&req, version, self.inner.opts.connection.request_timeout)
+                    .await?;
+                let (code, node, msg) = if version >= 4 {
+                    let c = resp.coordinators.first().ok_or_else(|| {
+                        Error::Protocol("FindCoordinator response without coordinators".into())
+                    })?;
+                    (c.error_code, c.node_id.0, c.error_message.clone())
+                } else {
+                    (resp.error_code, resp.node_id.0, resp.error_message.clone())
+                };
+                if let Some(code) = KafkaCode(code).err() {
+                    let ctx = format!(
+                        "FindCoordinator {kind:?} `{key}`{}",
+                        msg.map(|m| format!(": {}", m.as_str())).unwrap_or_default()
+                    );
+                    return Err(Error::broker(code, ctx));
+                }
+                Ok(node)
+            })
+            .await?;
+        self.inner
+            .coordinators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((kind, key.to_string()), node);
+        let conn = self.broker(node).await?;
+        Ok((node, conn))
+    }
+
+    /// Forgets a cached coordinator (after NOT_COORDINATOR and the like).
+    pub fn invalidate_coordinator(&self, kind: CoordinatorKind, key: &str) {
+        self.inner
+            .coordinators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(kind, key.to_string()));
+    }
+
+    /// The one retry loop: runs `op` until it succeeds, fails fatally, or `deadline` passes.
+    /// Between attempts it waits with exponential backoff (`retry.backoff.ms` ..
+    /// `retry.backoff.max.ms`, jittered); errors classified `RefreshAndRetry` trigger a
+    /// metadata refresh first (unless `refresh` is false, as inside the refresh itself).
+    /// `Ambiguous` errors are retried too: use this only for operations safe to repeat.
+    /// When the deadline passes, the last error is returned.
+    pub async fn retry<T, F, Fut>(
+        &self,
+        what: &str,
+        deadline: Deadline,
+        refresh: bool,
+        mut op: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut backoff = Backoff::new(
+            self.inner.opts.retry_backoff,
+            self.inner.opts.retry_backoff_max,
+        );
+        loop {
+            let remaining = deadline.remaining();
+            let attempt = tokio::time::timeout(remaining, op()).await;
+            let err = match attempt {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => e,
+                Err(_) => Error::timeout(what, remaining, true),
+            };
+            let action = err.action();
+            tracing::debug!(%what, error = %err, ?action, attempt = backoff.attempts(), "retrying");
+            match action {
+                ErrorAction::Fatal => return Err(err),
+                ErrorAction::RefreshAndRetry if refresh => {
+                    let _ = Box::pin(self.refresh_with_deadline(deadline)).await;
+                }
+                _ => {}
+            }
+            if !deadline.sleep(backoff.next_delay()).await {
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// Refreshes every `metadata.max.age.ms` while any handle lives.
+async fn periodic_refresh(inner: Weak<Inner>) {
+    loop {
+        let age = match inner.upgrade() {
+            Some(i) => i.opts.metadata_max_age,
+            None => return,
+        };
+        tokio::time::sleep(age).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let cluster = Cluster { inner };
+        if let Err(e) = cluster.refresh().await {
+            tracing::debug!(error = %e, "periodic metadata refresh failed");
+        }
+    }
+}
