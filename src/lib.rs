@@ -15,10 +15,12 @@
 pub mod admin;
 pub mod backoff;
 pub mod cluster;
+pub mod config;
 pub mod connection;
 pub mod error;
 pub mod protocol;
 pub mod types;
 
+pub use config::ClientConfig;
 pub use error::{ConfigError, Error, ErrorAction, KafkaCode, Result};
 pub use types::{validate_topic_name, TopicPartition};

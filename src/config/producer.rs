@@ -1,0 +1,343 @@
+//! Producer settings and their cross-field rules.
+
+use std::time::Duration;
+
+use super::common::CommonConfig;
+use super::resolve::Resolved;
+use crate::error::{ConfigError, Result};
+
+/// Acknowledgements the partition leader waits for before answering a produce request
+/// (`acks`, alias `request.required.acks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Acks {
+    /// `0`: no response at all.
+    None,
+    /// `1`: the leader wrote the records.
+    Leader,
+    /// `all` or `-1`: every in-sync replica has the records.
+    All,
+}
+
+impl Acks {
+    /// The `acks` field of a Produce request: 0, 1 or -1.
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Compression codec of produced batches (`compression.type`, alias `compression.codec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// `none`.
+    None,
+    /// `gzip`.
+    Gzip,
+    /// `snappy`.
+    Snappy,
+    /// `lz4`.
+    Lz4,
+    /// `zstd`.
+    Zstd,
+}
+
+/// How records are mapped to partitions (`partitioner`, alias `partitioner.class`). Names
+/// and meanings are librdkafka's; "random" variants send key-less records to a random
+/// partition (sticky for `sticky.partitioning.linger.ms`), the others hash the empty key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PartitionerKind {
+    /// `murmur2`: Java-compatible murmur2 hash of the key; key-less records all go to one
+    /// partition.
+    Murmur2,
+    /// `murmur2_random` (the default; also Java's
+    /// `org.apache.kafka.clients.producer.internals.DefaultPartitioner`): murmur2 hash of the
+    /// key, key-less records spread (sticky) at random. This is what the Java producer does.
+    Murmur2Random,
+    /// `consistent`: CRC32 hash of the key; key-less records all go to one partition.
+    Consistent,
+    /// `consistent_random` (librdkafka's default): CRC32 of the key, key-less records random.
+    ConsistentRandom,
+    /// `random`: every record to a random partition.
+    Random,
+    /// `round_robin` (also `org.apache.kafka.clients.producer.RoundRobinPartitioner`): each
+    /// record to the next partition.
+    RoundRobin,
+    /// `fnv1a`: FNV-1a hash of the key (librdkafka/Sarama-compatible); key-less to one
+    /// partition.
+    Fnv1a,
+    /// `fnv1a_random`: FNV-1a hash of the key, key-less records random.
+    Fnv1aRandom,
+}
+
+/// Producer settings. Built by [`ClientConfig::producer`](super::ClientConfig::producer),
+/// which applies the Java producer's cross-field rules (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// Connection and metadata settings.
+    pub common: CommonConfig,
+    /// `acks` (alias `request.required.acks`): `0`, `1`, `all`/`-1`; default `all`.
+    pub acks: Acks,
+    /// `linger.ms` (alias `queue.buffering.max.ms`), default 5, at most 900000.
+    pub linger: Duration,
+    /// `batch.size`, default 16384 (Java's; librdkafka's is 1000000), at least 1.
+    pub batch_size: usize,
+    /// `batch.num.messages` (librdkafka), default 10000: most records per batch.
+    pub batch_num_messages: usize,
+    /// `buffer.memory`, default 33554432; or `queue.buffering.max.kbytes` × 1024.
+    pub buffer_memory: usize,
+    /// `queue.buffering.max.messages` (librdkafka): cap on buffered records; `None` when
+    /// unset or 0.
+    pub queue_buffering_max_messages: Option<usize>,
+    /// `max.block.ms`, default 60000.
+    pub max_block: Duration,
+    /// `max.request.size` (alias `message.max.bytes`), default 1048576.
+    pub max_request_size: usize,
+    /// `compression.type` (alias `compression.codec`), default `none`.
+    pub compression: Compression,
+    /// `compression.level`: `None` when unset or -1 (codec default). Checked against the
+    /// codec: gzip 0..=9, lz4 0..=12, zstd -131072..=22, snappy none.
+    pub compression_level: Option<i32>,
+    /// `enable.idempotence`, default `true`; turned off when only defaulted and
+    /// `acks`/`max.in.flight.requests.per.connection`/`retries` are incompatible.
+    pub enable_idempotence: bool,
+    /// `max.in.flight.requests.per.connection` (alias `max.in.flight`), default 5, at least 1.
+    pub max_in_flight: usize,
+    /// `retries` (alias `message.send.max.retries`), default 2147483647.
+    pub retries: u32,
+    /// `delivery.timeout.ms` (alias `message.timeout.ms`), default 120000.
+    pub delivery_timeout: Duration,
+    /// `partitioner` (alias `partitioner.class`), default `murmur2_random`.
+    pub partitioner: PartitionerKind,
+    /// `sticky.partitioning.linger.ms` (librdkafka), default 10.
+    pub sticky_partitioning_linger: Duration,
+    /// `transactional.id`; when set, idempotence is on.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`, default 60000.
+    pub transaction_timeout: Duration,
+    /// `partitioner.ignore.keys`, default `false`.
+    pub partitioner_ignore_keys: bool,
+}
+
+/// Java's limit on in-flight requests for the idempotent producer.
+const MAX_IN_FLIGHT_FOR_IDEMPOTENCE: usize = 5;
+
+impl ProducerConfig {
+    pub(crate) fn from_resolved(r: &Resolved) -> Result<ProducerConfig> {
+        let common = CommonConfig::from_resolved(r)?;
+        let acks = match r.str("acks").as_str() {
+            "0" => Acks::None,
+            "1" => Acks::Leader,
+            _ => Acks::All,
+        };
+        let compression = match r.str("compression.type").as_str() {
+            "gzip" => Compression::Gzip,
+            "snappy" => Compression::Snappy,
+            "lz4" => Compression::Lz4,
+            "zstd" => Compression::Zstd,
+            _ => Compression::None,
+        };
+        let partitioner = match r.str("partitioner").as_str() {
+            "murmur2" => PartitionerKind::Murmur2,
+            "consistent" => PartitionerKind::Consistent,
+            "consistent_random" => PartitionerKind::ConsistentRandom,
+            "random" => PartitionerKind::Random,
+            "round_robin" => PartitionerKind::RoundRobin,
+            "fnv1a" => PartitionerKind::Fnv1a,
+            "fnv1a_random" => PartitionerKind::Fnv1aRandom,
+            _ => PartitionerKind::Murmur2Random,
+        };
+        let compression_level = compression_level(r, compression)?;
+        let max_in_flight = r.usize("max.in.flight.requests.per.connection");
+        let retries = u32::try_from(r.int("retries")).unwrap_or(u32::MAX);
+        let transactional_id = r.opt_str("transactional.id");
+        let enable_idempotence =
+            idempotence(r, acks, max_in_flight, retries, transactional_id.is_some())?;
+
+        let linger = r.ms("linger.ms");
+        let delivery_timeout = delivery_timeout(r, linger, common.request_timeout)?;
+
+        let batch_size = r.usize("batch.size");
+        let buffer_memory = buffer_memory(r)?;
+        if buffer_memory < batch_size {
+            tracing::warn!(
+                buffer_memory,
+                batch_size,
+                "`buffer.memory` is smaller than `batch.size`: batches will never fill"
+            );
+        }
+        let queue_buffering_max_messages = r
+            .opt_int("queue.buffering.max.messages")
+            .filter(|&n| n > 0)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+
+        Ok(ProducerConfig {
+            acks,
+            linger,
+            batch_size,
+            batch_num_messages: r.usize("batch.num.messages"),
+            buffer_memory,
+            queue_buffering_max_messages,
+            max_block: r.ms("max.block.ms"),
+            max_request_size: r.usize("max.request.size"),
+            compression,
+            compression_level,
+            enable_idempotence,
+            max_in_flight,
+            retries,
+            delivery_timeout,
+            partitioner,
+            sticky_partitioning_linger: r.ms("sticky.partitioning.linger.ms"),
+            transactional_id,
+            transaction_timeout: r.ms("transaction.timeout.ms"),
+            partitioner_ignore_keys: r.bool("partitioner.ignore.keys"),
+            common,
+        })
+    }
+}
+
+fn compression_level(r: &Resolved, codec: Compression) -> Result<Option<i32>> {
+    let level = r.int("compression.level");
+    if level == -1 {
+        return Ok(None);
+    }
+    let (range, allowed): (std::ops::RangeInclusive<i64>, &str) = match codec {
+        Compression::None => {
+            tracing::debug!(level, "`compression.level` ignored: compression is none");
+            return Ok(None);
+        }
+        Compression::Gzip => (0..=9, "-1 or 0..=9 for gzip"),
+        Compression::Lz4 => (0..=12, "-1 or 0..=12 for lz4"),
+        Compression::Zstd => (-131_072..=22, "-131072..=22 for zstd"),
+        Compression::Snappy => (-1..=-1, "-1 for snappy (it has no levels)"),
+    };
+    if range.contains(&level) {
+        // The table range (-131072..=22) makes the cast lossless.
+        Ok(Some(level as i32))
+    } else {
+        Err(ConfigError::InvalidValue {
+            key: r.spelling("compression.level").to_string(),
+            value: level.to_string(),
+            expected: format!(
+                "{allowed} (`{}` is {codec:?})",
+                r.spelling("compression.type")
+            ),
+        }
+        .into())
+    }
+}
+
+/// The Java producer's idempotence rules (`ProducerConfig.postProcessAndValidateIdempotence`).
+fn idempotence(
+    r: &Resolved,
+    acks: Acks,
+    max_in_flight: usize,
+    retries: u32,
+    transactional: bool,
+) -> Result<bool> {
+    let explicit = r.is_explicit("enable.idempotence");
+    let mut enabled = r.bool("enable.idempotence");
+    let mut blockers = Vec::new();
+    if enabled {
+        if acks != Acks::All {
+            blockers.push(format!(
+                "`{}` must be all (-1), got {}",
+                r.spelling("acks"),
+                acks.as_i16()
+            ));
+        }
+        if max_in_flight > MAX_IN_FLIGHT_FOR_IDEMPOTENCE {
+            blockers.push(format!(
+                "`{}` must be <= {MAX_IN_FLIGHT_FOR_IDEMPOTENCE}, got {max_in_flight}",
+                r.spelling("max.in.flight.requests.per.connection")
+            ));
+        }
+        if retries == 0 {
+            blockers.push(format!("`{}` must be > 0, got 0", r.spelling("retries")));
+        }
+        if !blockers.is_empty() {
+            if explicit {
+                return Err(ConfigError::Conflict(format!(
+                    "`enable.idempotence` = true: {}",
+                    blockers.join("; ")
+                ))
+                .into());
+            }
+            tracing::info!(
+                "idempotence disabled because {} (set `enable.idempotence` explicitly to get \
+                 an error instead)",
+                blockers.join("; ")
+            );
+            enabled = false;
+        }
+    }
+    if transactional && !enabled {
+        let why = if explicit {
+            "`enable.idempotence` = false".to_string()
+        } else {
+            blockers.join("; ")
+        };
+        return Err(ConfigError::Conflict(format!(
+            "`transactional.id` requires idempotence, which is off: {why}"
+        ))
+        .into());
+    }
+    Ok(enabled)
+}
+
+/// Java: `delivery.timeout.ms` >= `linger.ms` + `request.timeout.ms`; an explicit value below
+/// is an error, a defaulted one is raised. The librdkafka spelling `message.timeout.ms` keeps
+/// librdkafka's meaning (a hard bound unrelated to the request timeout) and is taken as is.
+fn delivery_timeout(r: &Resolved, linger: Duration, request_timeout: Duration) -> Result<Duration> {
+    let delivery = r.ms("delivery.timeout.ms");
+    let floor = linger + request_timeout;
+    if delivery >= floor {
+        return Ok(delivery);
+    }
+    if !r.is_explicit("delivery.timeout.ms") {
+        tracing::info!(
+            "`delivery.timeout.ms` raised from its default {}ms to `linger.ms` + \
+             `request.timeout.ms` = {}ms",
+            delivery.as_millis(),
+            floor.as_millis()
+        );
+        return Ok(floor);
+    }
+    if r.spelling("delivery.timeout.ms") == "message.timeout.ms" {
+        tracing::info!(
+            "`message.timeout.ms` ({}ms) is below `linger.ms` + `request.timeout.ms` ({}ms): \
+             records may expire before their request times out (librdkafka semantics)",
+            delivery.as_millis(),
+            floor.as_millis()
+        );
+        return Ok(delivery);
+    }
+    Err(ConfigError::Conflict(format!(
+        "`delivery.timeout.ms` ({}) must be >= `{}` ({}) + `{}` ({})",
+        delivery.as_millis(),
+        r.spelling("linger.ms"),
+        linger.as_millis(),
+        r.spelling("request.timeout.ms"),
+        request_timeout.as_millis()
+    ))
+    .into())
+}
+
+/// `buffer.memory`, or `queue.buffering.max.kbytes` × 1024; both set and different: conflict.
+fn buffer_memory(r: &Resolved) -> Result<usize> {
+    let bytes = r.int("buffer.memory");
+    let Some(kib) = r.opt_int("queue.buffering.max.kbytes") else {
+        return Ok(usize::try_from(bytes).unwrap_or(usize::MAX));
+    };
+    let from_kib = kib * 1024;
+    if r.is_explicit("buffer.memory") && bytes != from_kib {
+        return Err(ConfigError::Conflict(format!(
+            "`buffer.memory` ({bytes}) and `queue.buffering.max.kbytes` ({kib} KiB = \
+             {from_kib} bytes) disagree"
+        ))
+        .into());
+    }
+    Ok(usize::try_from(from_kib).unwrap_or(usize::MAX))
+}
