@@ -1,6 +1,6 @@
 //! The one table of configuration keys.
 //!
-//! Every key kafka-sdk knows is declared once in [`KEYS`], with its aliases, value kind,
+//! Every key kafka-sdk knows is declared once in the table `KEYS`, with its aliases, value kind,
 //! default (as text), the clients that use it, its support status and a one-line doc. Parsing,
 //! validation, alias resolution and defaults all go through this table; the typed configs are
 //! filled from it. [`known_keys`] lists it (for README generation and tests).
