@@ -79,6 +79,21 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
+    /// Builds an admin client from a config map (`bootstrap.servers`, timeouts, ...) and
+    /// bootstraps it.
+    ///
+    /// ```no_run
+    /// # async fn f() -> kafka_sdk::Result<()> {
+    /// use kafka_sdk::{admin::AdminClient, ClientConfig};
+    /// let admin = AdminClient::new(&ClientConfig::new().with("bootstrap.servers", "127.0.0.1:9092")).await?;
+    /// println!("{:?}", admin.list_topics(false).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn new(config: &crate::config::ClientConfig) -> Result<AdminClient> {
+        let cfg = config.admin()?;
+        AdminClient::connect(ClusterOptions::from(&cfg.common)).await
+    }
+
     /// Connects (bootstraps) with the given cluster options.
     ///
     /// Admin metadata requests never auto-create topics, whatever the options say.

@@ -64,6 +64,30 @@ impl ClusterOptions {
     }
 }
 
+impl From<&crate::config::CommonConfig> for ClusterOptions {
+    fn from(c: &crate::config::CommonConfig) -> Self {
+        ClusterOptions {
+            bootstrap: c.bootstrap_servers.clone(),
+            connection: ConnectionOptions {
+                client_id: std::sync::Arc::from(c.client_id.as_str()),
+                software_name: c.client_software_name.clone(),
+                software_version: c.client_software_version.clone(),
+                request_timeout: c.request_timeout,
+                connect_timeout: c.socket_connection_setup_timeout,
+                max_response_size: c.max_response_size,
+                nodelay: c.socket_nodelay,
+                ..ConnectionOptions::default()
+            },
+            reconnect_backoff: c.reconnect_backoff,
+            reconnect_backoff_max: c.reconnect_backoff_max,
+            retry_backoff: c.retry_backoff,
+            retry_backoff_max: c.retry_backoff_max,
+            metadata_max_age: c.metadata_max_age,
+            allow_auto_create_topics: c.allow_auto_create_topics,
+        }
+    }
+}
+
 /// Which coordinator to find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CoordinatorKind {
