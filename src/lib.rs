@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod consumer;
 pub mod error;
 pub mod types;
 
