@@ -222,3 +222,5 @@ pub(crate) fn sort_partitions(assignments: &mut BTreeMap<String, Assignment>) {
     }
 }
 
+#[cfg(test)]
+mod tests;
