@@ -17,6 +17,7 @@ pub mod backoff;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod consumer;
 pub mod error;
 pub mod protocol;
 pub mod types;
