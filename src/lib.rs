@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod record;
 pub mod types;
 
 pub use error::{ConfigError, Error, ErrorAction, KafkaCode, Result};
