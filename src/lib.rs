@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod producer;
 pub mod record;
 pub mod types;
 
