@@ -32,8 +32,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::compression::{self, Compression};
 use super::varint::{
-    put_varint, read_varint, read_varlong, varint_len, varlong_len, write_varint, write_varlong,
-    MAX_VARINT_LEN, MAX_VARLONG_LEN,
+    read_varint, read_varlong, varint_len, varlong_len, write_varint, write_varlong,
 };
 use crate::error::{Error, Result};
 
@@ -129,13 +128,18 @@ fn len_prefix_len(len: usize) -> usize {
     varint_len(i32::try_from(len).unwrap_or(i32::MAX))
 }
 
+/// Writes a nullable bytes field at the start of `out`, returning its size.
 #[inline]
-fn put_bytes_field(buf: &mut BytesMut, b: Option<&[u8]>) {
+fn write_bytes_field(out: &mut [u8], b: Option<&[u8]>) -> usize {
     match b {
-        None => buf.put_u8(0x01), // zigzag(-1)
+        None => {
+            out[0] = 0x01; // zigzag(-1)
+            1
+        }
         Some(b) => {
-            put_varint(buf, b.len() as i32);
-            buf.put_slice(b);
+            let n = write_varint(out, b.len() as i32);
+            out[n..n + b.len()].copy_from_slice(b);
+            n + b.len()
         }
     }
 }
@@ -230,24 +234,26 @@ impl BatchBuilder {
             "record of {body} bytes cannot be encoded"
         );
         let total = varint_len(body as i32) + body;
-        self.buf.reserve(total);
-
-        // Fixed-position prefix: length, attributes, timestamp delta, offset delta.
-        let mut prefix = [0u8; MAX_VARINT_LEN + 1 + MAX_VARLONG_LEN + MAX_VARINT_LEN];
-        let mut n = write_varint(&mut prefix, body as i32);
-        prefix[n] = 0; // record attributes (unused)
-        n += 1;
-        n += write_varlong(&mut prefix[n..], timestamp_delta);
-        n += write_varint(&mut prefix[n..], offset_delta);
-        self.buf.put_slice(&prefix[..n]);
-        put_bytes_field(&mut self.buf, key);
-        put_bytes_field(&mut self.buf, value);
-        put_varint(&mut self.buf, headers.len() as i32);
+        // Grow once, then write every field into the new slice: cheaper than a chain of
+        // `put_slice` calls, each re-checking capacity.
+        let start = self.buf.len();
+        self.buf.resize(start + total, 0);
+        let out = &mut self.buf[start..];
+        let mut p = write_varint(out, body as i32);
+        out[p] = 0; // record attributes (unused)
+        p += 1;
+        p += write_varlong(&mut out[p..], timestamp_delta);
+        p += write_varint(&mut out[p..], offset_delta);
+        p += write_bytes_field(&mut out[p..], key);
+        p += write_bytes_field(&mut out[p..], value);
+        p += write_varint(&mut out[p..], headers.len() as i32);
         for (k, v) in headers {
-            put_varint(&mut self.buf, k.len() as i32);
-            self.buf.put_slice(k.as_bytes());
-            put_bytes_field(&mut self.buf, *v);
+            p += write_varint(&mut out[p..], k.len() as i32);
+            out[p..p + k.len()].copy_from_slice(k.as_bytes());
+            p += k.len();
+            p += write_bytes_field(&mut out[p..], *v);
         }
+        debug_assert_eq!(p, total);
 
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);

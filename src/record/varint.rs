@@ -109,11 +109,17 @@ pub fn put_varlong<B: BufMut>(buf: &mut B, v: i64) {
 /// value does not fit in 32 bits.
 #[inline]
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32> {
-    // Fast path: single byte.
-    if let Some(&b) = buf.get(*pos) {
-        if b < 0x80 {
+    // Fast paths: one and two bytes (lengths below 8 KiB).
+    if let Some(&b0) = buf.get(*pos) {
+        if b0 < 0x80 {
             *pos += 1;
-            return Ok(unzigzag32(b as u32));
+            return Ok(unzigzag32(b0 as u32));
+        }
+        if let Some(&b1) = buf.get(*pos + 1) {
+            if b1 < 0x80 {
+                *pos += 2;
+                return Ok(unzigzag32((b0 & 0x7f) as u32 | (b1 as u32) << 7));
+            }
         }
     }
     let n = read_unsigned(buf, pos, MAX_VARINT_LEN, 32, "varint")?;
@@ -126,10 +132,16 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32> {
 /// value does not fit in 64 bits.
 #[inline]
 pub fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64> {
-    if let Some(&b) = buf.get(*pos) {
-        if b < 0x80 {
+    if let Some(&b0) = buf.get(*pos) {
+        if b0 < 0x80 {
             *pos += 1;
-            return Ok(unzigzag64(b as u64));
+            return Ok(unzigzag64(b0 as u64));
+        }
+        if let Some(&b1) = buf.get(*pos + 1) {
+            if b1 < 0x80 {
+                *pos += 2;
+                return Ok(unzigzag64((b0 & 0x7f) as u64 | (b1 as u64) << 7));
+            }
         }
     }
     let n = read_unsigned(buf, pos, MAX_VARLONG_LEN, 64, "varlong")?;
