@@ -20,6 +20,8 @@ pub mod connection;
 pub mod consumer;
 pub mod error;
 pub mod protocol;
+pub mod producer;
+pub mod record;
 pub mod types;
 
 pub use config::ClientConfig;
