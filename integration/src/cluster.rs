@@ -444,10 +444,8 @@ impl KafkaCluster {
                     true
                 }
             });
-            if pending.is_empty() || (external && last_err.is_none()) {
-                return Ok(());
-            }
-            if external && pending.len() < self.live_addrs().len() {
+            // Local: every live node answered. External: at least one bootstrap server did.
+            if pending.is_empty() || (external && pending.len() < self.live_addrs().len()) {
                 return Ok(());
             }
             if Instant::now() >= deadline {

@@ -22,6 +22,8 @@ fn three_node_failover() {
         nodes: 3,
         allow_external: false,
         heap_mb: 320,
+        // Three JVMs starting at once on a 2-core machine can be slow under load.
+        startup_timeout: Duration::from_secs(120),
         ..ClusterOptions::default()
     })
     .expect("start 3-node cluster");
