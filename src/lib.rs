@@ -19,8 +19,8 @@ pub mod config;
 pub mod connection;
 pub mod consumer;
 pub mod error;
-pub mod protocol;
 pub mod producer;
+pub mod protocol;
 pub mod record;
 pub mod types;
 
