@@ -1,4 +1,5 @@
-//! Consumer tests against a real broker (`KAFKA_BOOTSTRAP_SERVERS`, default the dev broker).
+//! Consumer tests against a real broker: `kafka_testkit::shared()` (honours
+//! `KAFKA_BOOTSTRAP_SERVERS`), or an owned cluster where a broker is restarted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use kafka_sdk::record::{BatchBuilder, BatchParams, Compression};
 use kafka_sdk::{Error, KafkaCode, TopicPartition};
 
 fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+    kafka_testkit::shared().bootstrap()
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -55,14 +56,22 @@ type Rec = (
     Vec<(String, Option<Vec<u8>>)>,
 );
 
-/// Produces `records` to one partition as one batch (acks=all) with a raw ProduceRequest.
+/// Produces `records` to one partition as one batch (acks=all) with a raw ProduceRequest,
+/// retrying while the new topic's leader settles.
 async fn produce(topic: &str, partition: i32, records: &[Rec], compression: Compression) {
-    let admin = admin().await;
+    thread_local! {
+        static ADMIN: std::cell::RefCell<Option<AdminClient>> = const { std::cell::RefCell::new(None) };
+    }
+    let cached = ADMIN.with(|a| a.borrow().clone());
+    let admin = match cached {
+        Some(a) => a,
+        None => {
+            let a = admin().await;
+            ADMIN.with(|c| *c.borrow_mut() = Some(a.clone()));
+            a
+        }
+    };
     let cluster = admin.cluster();
-    let (_, conn) = cluster
-        .leader(topic, partition, Deadline::after(Duration::from_secs(10)))
-        .await
-        .expect("leader");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -87,17 +96,33 @@ async fn produce(topic: &str, partition: i32, records: &[Rec], compression: Comp
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(batch))])]);
-    let resp = conn.send(&req).await.expect("produce");
-    for t in resp.responses {
-        for p in t.partition_responses {
-            assert_eq!(
-                p.error_code,
-                0,
-                "produce error {:?}",
-                KafkaCode(p.error_code)
-            );
+    let mut last = None;
+    for _ in 0..50 {
+        let r = async {
+            let (_, conn) = cluster
+                .leader(topic, partition, Deadline::after(Duration::from_secs(10)))
+                .await?;
+            let resp = conn.send(&req).await?;
+            for t in resp.responses {
+                for p in t.partition_responses {
+                    if p.error_code != 0 {
+                        return Err(Error::broker(KafkaCode(p.error_code), "produce"));
+                    }
+                }
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        match r {
+            Ok(()) => return,
+            Err(e) => {
+                last = Some(e);
+                let _ = cluster.refresh().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
+    panic!("produce to {topic}-{partition} failed: {last:?}");
 }
 
 /// Produces `n` simple records `k{i}` / `v{i}` to one partition, in batches of 100.
@@ -190,4 +215,283 @@ async fn assign_fetch_commit() {
     let msgs = recv_n(&c, 5, Duration::from_secs(20)).await;
     assert_eq!(msgs[0].offset(), 250);
     c.close().await.unwrap();
+}
+
+/// What listener calls happened, per member, plus a global owner table that detects a
+/// partition owned by two members at once.
+#[derive(Default)]
+struct Book {
+    owner: BTreeMap<TopicPartition, String>,
+    violations: Vec<String>,
+    events: Vec<(String, &'static str, Vec<TopicPartition>)>,
+}
+
+struct Recorder {
+    name: String,
+    book: Arc<Mutex<Book>>,
+}
+
+impl Recorder {
+    fn new(name: &str, book: &Arc<Mutex<Book>>) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            name: name.to_string(),
+            book: book.clone(),
+        })
+    }
+}
+
+impl RebalanceListener for Recorder {
+    fn on_assigned<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if let Some(o) = b.owner.get(tp) {
+                    if o != &self.name {
+                        let v = format!("{tp} assigned to {} while owned by {o}", self.name);
+                        b.violations.push(v);
+                    }
+                }
+                b.owner.insert(tp.clone(), self.name.clone());
+            }
+            b.events
+                .push((self.name.clone(), "assigned", partitions.to_vec()));
+        })
+    }
+
+    fn on_revoked<'a>(
+        &'a self,
+        c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // Commit what was processed before giving the partitions up.
+            let _ = c.commit(CommitMode::Sync).await;
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if b.owner.get(tp) == Some(&self.name) {
+                    b.owner.remove(tp);
+                }
+            }
+            b.events
+                .push((self.name.clone(), "revoked", partitions.to_vec()));
+        })
+    }
+
+    fn on_lost<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if b.owner.get(tp) == Some(&self.name) {
+                    b.owner.remove(tp);
+                }
+            }
+            b.events
+                .push((self.name.clone(), "lost", partitions.to_vec()));
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_single_member_auto_commit() {
+    let topic = unique("c-sub1");
+    create_topic(&topic, 3).await;
+    for p in 0..3 {
+        produce_n(&topic, p, 0, 20).await;
+    }
+    let group = unique("g-sub1");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let cfg = config(Some(&group))
+        .with("auto.commit.interval.ms", "200")
+        .with("partition.assignment.strategy", "cooperative-sticky");
+    let c = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    c.subscribe(&[&topic]).unwrap();
+    let msgs = recv_n(&c, 60, Duration::from_secs(30)).await;
+    let set: BTreeSet<(i32, i64)> = msgs.iter().map(|m| (m.partition(), m.offset())).collect();
+    assert_eq!(set.len(), 60);
+    assert_eq!(c.assignment().len(), 3);
+    assert!(c.group_membership().is_some());
+    c.close().await.unwrap();
+    let b = book.lock().unwrap();
+    assert!(b.violations.is_empty(), "{:?}", b.violations);
+    assert_eq!(b.events.first().map(|e| e.1), Some("assigned"));
+    assert_eq!(
+        b.events.last().map(|e| e.1),
+        Some("revoked"),
+        "{:?}",
+        b.events
+    );
+    drop(b);
+    // The close committed everything delivered.
+    let admin = Consumer::new(&config(Some(&group))).await.unwrap();
+    let tps: Vec<TopicPartition> = (0..3)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let committed = admin
+        .committed(Some(&tps), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        committed.iter().all(|(_, o)| *o == Some(20)),
+        "{committed:?}"
+    );
+}
+
+/// Runs a member: receives, records (partition, offset) as processed, until `stop` is set.
+fn spawn_member(
+    c: Consumer,
+    seen: Arc<Mutex<BTreeSet<(i32, i64)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Consumer> {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            match tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
+                Ok(Ok(m)) => {
+                    seen.lock().unwrap().insert((m.partition(), m.offset()));
+                }
+                Ok(Err(e)) => panic!("member recv error: {e}"),
+                Err(_) => {}
+            }
+        }
+        c
+    })
+}
+
+async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn group_cfg(group: &str) -> ClientConfig {
+    config(Some(group))
+        .with("partition.assignment.strategy", "cooperative-sticky")
+        .with("session.timeout.ms", "6000")
+        .with("heartbeat.interval.ms", "500")
+        .with("max.poll.interval.ms", "10000")
+        .with("auto.commit.interval.ms", "500")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cooperative_three_members_join_and_leave() {
+    let topic = unique("c-coop");
+    let parts = 6;
+    create_topic(&topic, parts).await;
+    let group = unique("g-coop");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let produced = Arc::new(AtomicU64::new(0));
+
+    // Records keep flowing during the whole test.
+    let stop_producing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (topic, stop, produced) = (topic.clone(), stop_producing.clone(), produced.clone());
+        tokio::spawn(async move {
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                for p in 0..parts {
+                    produce_n(&topic, p, round * 10, 10).await;
+                }
+                produced.fetch_add(10 * parts as u64, Ordering::Relaxed);
+                round += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            round * 10
+        })
+    };
+
+    let mut members = Vec::new();
+    for name in ["a", "b", "c"] {
+        let c = Consumer::with_listener(&group_cfg(&group), Recorder::new(name, &book))
+            .await
+            .unwrap();
+        c.subscribe(&[&topic]).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        members.push((name, stop.clone(), spawn_member(c, seen.clone(), stop)));
+        // Wait until this member owns something (the group settled with it).
+        wait_until("member owns partitions", Duration::from_secs(40), || {
+            book.lock().unwrap().owner.values().any(|o| o == name)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    wait_until(
+        "all partitions owned by 3 members",
+        Duration::from_secs(30),
+        || {
+            let b = book.lock().unwrap();
+            b.owner.len() == parts as usize && b.owner.values().collect::<BTreeSet<_>>().len() == 3
+        },
+    )
+    .await;
+    // Leave one by one (c, then b); a ends up with everything.
+    while members.len() > 1 {
+        let (name, stop, h) = members.pop().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let c = h.await.unwrap();
+        c.close().await.unwrap();
+        let rest: Vec<&str> = members.iter().map(|m| m.0).collect();
+        wait_until(
+            "partitions moved to the remaining members",
+            Duration::from_secs(40),
+            || {
+                let b = book.lock().unwrap();
+                b.owner.len() == parts as usize
+                    && b.owner.values().all(|o| rest.contains(&o.as_str()))
+            },
+        )
+        .await;
+        let _ = name;
+    }
+    stop_producing.store(true, Ordering::Relaxed);
+    let per_partition = producer.await.unwrap() as i64;
+    // Every record is processed.
+    wait_until("every record processed", Duration::from_secs(40), || {
+        seen.lock().unwrap().len() as i64 == per_partition * parts as i64
+    })
+    .await;
+    let (_, stop, h) = members.pop().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    h.await.unwrap().close().await.unwrap();
+
+    let b = book.lock().unwrap();
+    assert!(b.violations.is_empty(), "{:?}", b.violations);
+    // Cooperative: a revocation (other than the final close of a member) only ever names
+    // partitions that then moved to another member.
+    let events = b.events.clone();
+    for e in &events {
+        eprintln!("listener: {e:?}");
+    }
+    for (i, (who, kind, tps)) in events.iter().enumerate() {
+        if *kind == "lost" {
+            panic!("{who} lost partitions {tps:?} in an orderly test");
+        }
+        if *kind != "revoked" {
+            continue;
+        }
+        let closing = !events[i + 1..].iter().any(|e| &e.0 == who);
+        if closing {
+            continue;
+        }
+        for tp in tps {
+            let moved = events[i + 1..]
+                .iter()
+                .any(|(w, k, t)| w != who && *k == "assigned" && t.contains(tp));
+            assert!(moved, "{who} revoked {tp} which did not move: {events:?}");
+        }
+    }
 }
