@@ -19,7 +19,9 @@ pub mod config;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod producer;
 pub mod protocol;
+pub mod record;
 pub mod types;
 
 pub use config::ClientConfig;

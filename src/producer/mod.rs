@@ -1,0 +1,3 @@
+//! Producer building blocks: partitioners (the producer itself lands later).
+
+pub mod partitioner;
