@@ -321,16 +321,17 @@ async fn subscribe_single_member_auto_commit() {
     assert_eq!(c.assignment().len(), 3);
     assert!(c.group_membership().is_some());
     c.close().await.unwrap();
-    let b = book.lock().unwrap();
-    assert!(b.violations.is_empty(), "{:?}", b.violations);
-    assert_eq!(b.events.first().map(|e| e.1), Some("assigned"));
-    assert_eq!(
-        b.events.last().map(|e| e.1),
-        Some("revoked"),
-        "{:?}",
-        b.events
-    );
-    drop(b);
+    {
+        let b = book.lock().unwrap();
+        assert!(b.violations.is_empty(), "{:?}", b.violations);
+        assert_eq!(b.events.first().map(|e| e.1), Some("assigned"));
+        assert_eq!(
+            b.events.last().map(|e| e.1),
+            Some("revoked"),
+            "{:?}",
+            b.events
+        );
+    }
     // The close committed everything delivered.
     let admin = Consumer::new(&config(Some(&group))).await.unwrap();
     let tps: Vec<TopicPartition> = (0..3)
@@ -494,4 +495,289 @@ async fn cooperative_three_members_join_and_leave() {
             assert!(moved, "{who} revoked {tp} which did not move: {events:?}");
         }
     }
+}
+
+/// Writes `lines` with the Java console producer (keys and headers parsed).
+fn console_produce(topic: &str, codec: &str, lines: &[String]) {
+    use std::io::Write;
+    let bs = bootstrap();
+    let mut child = kafka_testkit::shared()
+        .tool(
+            "console-producer",
+            &[
+                "--bootstrap-server",
+                &bs,
+                "--topic",
+                topic,
+                "--compression-codec",
+                codec,
+                "--property",
+                "parse.key=true",
+                "--property",
+                "parse.headers=true",
+                "--producer-property",
+                "linger.ms=50",
+            ],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("console producer");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    let st = child.wait().unwrap();
+    assert!(st.success(), "console producer failed for {codec}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumes_java_console_producer_all_codecs() {
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    let mut topics = Vec::new();
+    for codec in codecs {
+        let t = unique(&format!("c-java-{codec}"));
+        create_topic(&t, 1).await;
+        topics.push(t);
+    }
+    let n = 300;
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!("h{i}:hv{i},x:y\tkey-{i}\tvalue-{i}-{}", "z".repeat(i % 50)))
+        .collect();
+    let jobs: Vec<_> = codecs
+        .iter()
+        .zip(&topics)
+        .map(|(codec, t)| {
+            let (codec, t, lines) = (codec.to_string(), t.clone(), lines.clone());
+            tokio::task::spawn_blocking(move || console_produce(&t, &codec, &lines))
+        })
+        .collect();
+    for j in jobs {
+        j.await.unwrap();
+    }
+    for (codec, topic) in codecs.iter().zip(&topics) {
+        let c = Consumer::new(&config(None)).await.unwrap();
+        c.assign(vec![(
+            TopicPartition::new(topic.as_str(), 0),
+            Offset::Beginning,
+        )])
+        .unwrap();
+        let msgs = recv_n(&c, n, Duration::from_secs(30)).await;
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(m.offset(), i as i64, "{codec}");
+            assert_eq!(
+                m.key().unwrap().as_ref(),
+                format!("key-{i}").as_bytes(),
+                "{codec}"
+            );
+            let v = format!("value-{i}-{}", "z".repeat(i % 50));
+            assert_eq!(m.value().unwrap().as_ref(), v.as_bytes(), "{codec}");
+            assert_eq!(m.headers().len(), 2, "{codec}");
+            assert_eq!(m.headers()[0].key.as_ref(), format!("h{i}").as_bytes());
+            assert_eq!(
+                m.header(&format!("h{i}")),
+                Some(Some(&Bytes::from(format!("hv{i}"))))
+            );
+            assert_eq!(m.header("x"), Some(Some(&Bytes::from_static(b"y"))));
+            assert!(m.timestamp() > 0);
+        }
+        let w = c
+            .fetch_watermarks(
+                &TopicPartition::new(topic.as_str(), 0),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!((w.low, w.high), (0, n as i64), "{codec}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_pause_resume_times_watermarks() {
+    let topic = unique("c-seek");
+    create_topic(&topic, 2).await;
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    produce_n(&topic, 0, 0, 100).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t1 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    produce_n(&topic, 0, 100, 100).await;
+    produce_n(&topic, 1, 0, 10).await;
+    let tp0 = TopicPartition::new(topic.as_str(), 0);
+    let tp1 = TopicPartition::new(topic.as_str(), 1);
+    let c = Consumer::new(&config(None)).await.unwrap();
+
+    // Watermarks and offsets for times.
+    let w = c
+        .fetch_watermarks(&tp0, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!((w.low, w.high), (0, 200));
+    let times = c
+        .offsets_for_times(
+            vec![
+                (tp0.clone(), t0 - 1000),
+                (tp0.clone().clone(), t1),
+                (tp1.clone(), t1 + 3_600_000),
+            ],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(times[0], (tp0.clone(), Some(0)));
+    assert_eq!(times[1].1, Some(100), "first record at or after t1");
+    assert_eq!(
+        times[2],
+        (tp1.clone(), None),
+        "nothing after the future time"
+    );
+
+    // Tail, absolute and timestamp starts.
+    c.assign(vec![
+        (tp0.clone(), Offset::OffsetTail(5)),
+        (tp1.clone(), Offset::Offset(7)),
+    ])
+    .unwrap();
+    let msgs = recv_n(&c, 8, Duration::from_secs(20)).await;
+    let mut got: Vec<(i32, i64)> = msgs.iter().map(|m| (m.partition(), m.offset())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (0, 195),
+            (0, 196),
+            (0, 197),
+            (0, 198),
+            (0, 199),
+            (1, 7),
+            (1, 8),
+            (1, 9)
+        ]
+    );
+
+    // Seek back, within the buffer-dropping path.
+    c.seek(&tp0, Offset::Offset(10)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!((m[0].partition(), m[0].offset()), (0, 10));
+    c.seek(&tp0, Offset::Timestamp(t1)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!(m[0].offset(), 100);
+    assert_eq!(c.position_of(&tp0).unwrap(), Some(101));
+
+    // Pause: nothing from tp0 until resumed.
+    c.pause(std::slice::from_ref(&tp0)).unwrap();
+    assert_eq!(c.paused(), vec![tp0.clone()]);
+    produce_n(&topic, 1, 10, 3).await;
+    let msgs = recv_n(&c, 3, Duration::from_secs(10)).await;
+    assert!(msgs.iter().all(|m| m.partition() == 1));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), c.recv())
+            .await
+            .is_err(),
+        "paused partition delivered"
+    );
+    c.resume(std::slice::from_ref(&tp0)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!((m[0].partition(), m[0].offset()), (0, 101));
+
+    // Seek past the end with auto.offset.reset=earliest: reset to the beginning.
+    c.seek(&tp0, Offset::Offset(10_000)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!(m[0].offset(), 0);
+
+    // recv_batch and the stream.
+    let batch = c.recv_batch(50, Duration::from_secs(5)).await.unwrap();
+    assert!(!batch.is_empty() && batch.len() <= 50);
+    use futures_util::StreamExt;
+    let mut s = c.stream();
+    let next = s.next().await.unwrap().unwrap();
+    assert_eq!(next.partition(), 0);
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_typed_errors() {
+    let topic = unique("c-bad");
+    create_topic(&topic, 1).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = Consumer::new(&config(Some(&unique("g-bad"))))
+        .await
+        .unwrap();
+    // Not assigned.
+    assert!(matches!(
+        c.seek(&tp, Offset::Beginning),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.commit_offsets([(tp.clone(), 1)], CommitMode::Sync).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.pause(std::slice::from_ref(&tp)),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.subscribe(&["bad topic"]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.subscribe_regex("(("),
+        Err(Error::InvalidArgument(_))
+    ));
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    assert!(matches!(
+        c.seek(&tp, Offset::Offset(-5)),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Subscribe while assigned manually.
+    assert!(matches!(c.subscribe(&[&topic]), Err(Error::State(_))));
+    // Unknown topic (auto creation off): an error from recv, bounded.
+    let cfg = config(None)
+        .with("allow.auto.create.topics", "false")
+        .with("request.timeout.ms", "3000");
+    let c2 = Consumer::new(&cfg).await.unwrap();
+    c2.assign(vec![(
+        TopicPartition::new(unique("c-missing").as_str(), 0),
+        Offset::Beginning,
+    )])
+    .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(20), c2.recv())
+        .await
+        .expect("bounded")
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
+    // Out of range with auto.offset.reset=none: OFFSET_OUT_OF_RANGE from recv.
+    produce_n(&topic, 0, 0, 3).await;
+    let c3 = Consumer::new(&config(None).with("auto.offset.reset", "none"))
+        .await
+        .unwrap();
+    c3.assign(vec![(tp.clone(), Offset::Offset(50))]).unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(20), c3.recv())
+        .await
+        .expect("bounded")
+        .unwrap_err();
+    assert_eq!(e.code(), Some(KafkaCode::OFFSET_OUT_OF_RANGE), "{e:?}");
+    // Commit without group.id.
+    assert!(matches!(
+        c3.commit(CommitMode::Sync).await,
+        Err(Error::Config(_))
+    ));
+    // Invalid group id is refused by config; a broker-invalid one surfaces from recv.
+    assert!(ClientConfig::new()
+        .with("bootstrap.servers", bootstrap())
+        .with("group.id", "")
+        .consumer()
+        .is_err());
+    // Closed consumer.
+    c3.close().await.unwrap();
+    let h = c.handle();
+    drop(c);
+    assert!(matches!(h.seek(&tp, Offset::Beginning), Err(Error::Closed)));
 }

@@ -809,15 +809,26 @@ impl ConsumerHandle {
                 )));
             }
         }
-        let answers = offsets::list_offsets(&self.shared, &query, Deadline::after(timeout)).await?;
-        let mut out = Vec::with_capacity(query.len());
-        for (tp, _) in query {
-            let r = answers.get(&tp).cloned().unwrap_or_else(|| {
-                Err(Error::Protocol(format!("ListOffsets: no answer for {tp}")))
-            })?;
-            out.push((tp, (r.offset >= 0).then_some(r.offset)));
+        let deadline = Deadline::after(timeout);
+        // One request cannot ask about a partition twice: repeated partitions go in rounds.
+        let mut rest: Vec<(usize, (TopicPartition, i64))> = query.into_iter().enumerate().collect();
+        let mut results: BTreeMap<usize, (TopicPartition, Option<i64>)> = BTreeMap::new();
+        while !rest.is_empty() {
+            let mut seen = BTreeSet::new();
+            let (round, later): (Vec<_>, Vec<_>) = rest
+                .into_iter()
+                .partition(|(_, (tp, _))| seen.insert(tp.clone()));
+            rest = later;
+            let q: Vec<(TopicPartition, i64)> = round.iter().map(|(_, q)| q.clone()).collect();
+            let answers = offsets::list_offsets(&self.shared, &q, deadline).await?;
+            for (i, (tp, _)) in round {
+                let r = answers.get(&tp).cloned().unwrap_or_else(|| {
+                    Err(Error::Protocol(format!("ListOffsets: no answer for {tp}")))
+                })?;
+                results.insert(i, (tp, (r.offset >= 0).then_some(r.offset)));
+            }
         }
-        Ok(out)
+        Ok(results.into_values().collect())
     }
 
     /// The consumer's group id.

@@ -234,10 +234,20 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                             p.position_epoch = *leader_epoch;
                             p.reset = None;
                             p.retry_at = None;
+                            p.error_reported = false;
                         }
                         Err(e) if e.action() == ErrorAction::Fatal => {
                             p.stopped = true;
                             st.errors.push_back(e.clone());
+                        }
+                        Err(e @ Error::UnknownTopicOrPartition(_)) => {
+                            // The topic may still be created: keep trying slowly, but tell
+                            // the application once.
+                            p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff_max);
+                            if !p.error_reported {
+                                p.error_reported = true;
+                                st.errors.push_back(e.clone());
+                            }
                         }
                         Err(_) => {
                             p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff);

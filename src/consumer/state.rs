@@ -84,6 +84,8 @@ pub(crate) struct PartState {
     pub eof_reported: bool,
     /// Being revoked by the membership task: not delivered any more.
     pub revoking: bool,
+    /// A lookup error was already reported for this partition.
+    pub error_reported: bool,
 }
 
 impl PartState {
@@ -107,6 +109,7 @@ impl PartState {
             stopped: false,
             eof_reported: false,
             revoking: false,
+            error_reported: false,
         }
     }
 
