@@ -26,6 +26,7 @@ use super::offsets::{self, ListedOffset};
 use super::state::{Reset, Shared};
 use crate::backoff::{Backoff, Deadline};
 use crate::config::OffsetReset;
+use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode};
 use crate::record::{self, ControlType, DecodeOptions};
 use crate::types::TopicPartition;
@@ -299,6 +300,10 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
         shared.cfg.common.retry_backoff,
         shared.cfg.common.retry_backoff_max,
     );
+    // The fetch task's own connection: a long-polling Fetch must not delay commits,
+    // heartbeats and offset lookups queued behind it (brokers answer one connection's
+    // requests in order), so fetches never share the cluster's pooled connection.
+    let mut conn: Option<Connection> = None;
     let decode_opts = DecodeOptions {
         check_crc: shared.cfg.check_crcs,
         ..DecodeOptions::default()
@@ -319,7 +324,7 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
             continue;
         }
         let result = tokio::select! {
-            r = fetch_once(&shared, node, &asked) => r,
+            r = fetch_once(&shared, node, &mut conn, &asked) => r,
             _ = shared.shutdown_signal() => return,
         };
         match result {
@@ -402,12 +407,38 @@ fn release<'a>(
     }
 }
 
+/// The fetch connection to `node`, opened (or reopened after a failure) on demand.
+async fn fetch_connection(
+    shared: &Shared,
+    node: i32,
+    slot: &mut Option<Connection>,
+) -> crate::Result<Connection> {
+    if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
+        return Ok(c.clone());
+    }
+    *slot = None;
+    let addr = match shared.cluster.metadata().brokers.get(&node) {
+        Some(b) => b.addr(),
+        None => {
+            return Err(Error::Connection {
+                broker: format!("node {node}"),
+                reason: "broker not in cluster metadata".into(),
+                in_flight: false,
+            })
+        }
+    };
+    let c = Connection::connect(&addr, shared.cluster.options().connection.clone()).await?;
+    *slot = Some(c.clone());
+    Ok(c)
+}
+
 async fn fetch_once(
     shared: &Shared,
     node: i32,
+    slot: &mut Option<Connection>,
     asked: &BTreeMap<TopicPartition, Asked>,
 ) -> crate::Result<Vec<(TopicPartition, PartitionData)>> {
-    let conn = shared.cluster.broker(node).await?;
+    let conn = fetch_connection(shared, node, slot).await?;
     let version = conn.version_for(ApiKey::Fetch)?;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for (tp, a) in asked {
