@@ -84,6 +84,8 @@ struct Member {
     rejoin_now: bool,
     /// An error was reported for the current outage (report once).
     reported: bool,
+    /// Dedicated coordinator connection (node id, connection).
+    conn: std::sync::Mutex<Option<(i32, Connection)>>,
 }
 
 /// The membership task. Ends on shutdown (drop: no LeaveGroup) or on a close request
@@ -126,6 +128,7 @@ pub(crate) async fn run(
         joined_topics: BTreeSet::new(),
         rejoin_now: false,
         reported: false,
+        conn: std::sync::Mutex::new(None),
     };
     let ack = {
         let main = m.main_loop();
@@ -283,13 +286,33 @@ impl Member {
         }
     }
 
+    /// The membership task's own connection to the coordinator. JoinGroup can be held by
+    /// the broker for the whole rebalance and brokers answer one connection's requests in
+    /// order, so membership requests never share the pooled connection that commits,
+    /// offset lookups and metadata use.
     async fn coordinator(&self) -> Result<Connection> {
         let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
-        let (_, conn) = self
+        let (node, pooled) = self
             .shared
             .cluster
             .coordinator(CoordinatorKind::Group, &self.group_id, deadline)
             .await?;
+        let cached = self
+            .conn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(n, c)| *n == node && !c.is_closed())
+            .map(|(_, c)| c.clone());
+        if let Some(c) = cached {
+            return Ok(c);
+        }
+        let conn = Connection::connect(
+            pooled.addr(),
+            self.shared.cluster.options().connection.clone(),
+        )
+        .await?;
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((node, conn.clone()));
         Ok(conn)
     }
 
@@ -297,6 +320,9 @@ impl Member {
         self.shared
             .cluster
             .invalidate_coordinator(CoordinatorKind::Group, &self.group_id);
+        if let Some((_, c)) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            c.close();
+        }
     }
 
     /// Classifies a join/sync/heartbeat failure.
