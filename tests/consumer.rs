@@ -781,3 +781,219 @@ async fn bad_input_gives_typed_errors() {
     drop(c);
     assert!(matches!(h.seek(&tp, Offset::Beginning), Err(Error::Closed)));
 }
+
+fn owned_by(book: &Arc<Mutex<Book>>, name: &str) -> usize {
+    book.lock()
+        .unwrap()
+        .owner
+        .values()
+        .filter(|o| *o == name)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_least_once_with_a_killed_member() {
+    let topic = unique("c-kill");
+    create_topic(&topic, 4).await;
+    for p in 0..4 {
+        produce_n(&topic, p, 0, 100).await;
+    }
+    let group = unique("g-kill");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let processed = Arc::new(Mutex::new(BTreeSet::new()));
+    let cfg = group_cfg(&group).with("enable.auto.commit", "false");
+
+    // Processes one record, then commits it (at-least-once).
+    async fn work(c: &Consumer, processed: &Arc<Mutex<BTreeSet<(i32, i64)>>>) -> bool {
+        match tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
+            Ok(Ok(m)) => {
+                processed
+                    .lock()
+                    .unwrap()
+                    .insert((m.partition(), m.offset()));
+                // Commit failures during a rebalance are fine: the record is redelivered.
+                let _ = c.commit_message(&m, CommitMode::Sync).await;
+                true
+            }
+            Ok(Err(e)) => panic!("recv: {e}"),
+            Err(_) => false,
+        }
+    }
+
+    let a = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    let b = Consumer::with_listener(&cfg, Recorder::new("b", &book))
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    // Both poll (slowly) until both own partitions.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while owned_by(&book, "a") == 0 || owned_by(&book, "b") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group did not settle"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(50), a.recv()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(50), b.recv()).await;
+    }
+    // The polls above consumed records without recording them: start over from what is
+    // committed (nothing) by seeking every owned partition to the beginning.
+    for c in [&a, &b] {
+        for tp in c.assignment() {
+            c.seek(&tp, Offset::Stored).unwrap();
+        }
+    }
+    // A processes a few records, then dies without leaving the group.
+    for _ in 0..20 {
+        work(&a, &processed).await;
+    }
+    drop(a);
+    // B takes everything over after the session timeout and processes the rest.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while processed.lock().unwrap().len() < 400 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B did not finish: {}",
+            processed.lock().unwrap().len()
+        );
+        work(&b, &processed).await;
+    }
+    assert_eq!(owned_by(&book, "b"), 4);
+    b.close().await.unwrap();
+    // Every committed offset was processed: each partition is committed at its end.
+    let c = Consumer::new(&cfg).await.unwrap();
+    let tps: Vec<TopicPartition> = (0..4)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let committed = c
+        .committed(Some(&tps), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        committed.iter().all(|(_, o)| *o == Some(100)),
+        "{committed:?}"
+    );
+    // A clean restart resumes from the committed offsets.
+    c.subscribe(&[&topic]).unwrap();
+    for p in 0..4 {
+        produce_n(&topic, p, 100, 5).await;
+    }
+    let msgs = recv_n(&c, 20, Duration::from_secs(40)).await;
+    assert!(
+        msgs.iter().all(|m| m.offset() >= 100),
+        "redelivered committed records"
+    );
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn static_member_restart_does_not_rebalance() {
+    let topic = unique("c-static");
+    create_topic(&topic, 4).await;
+    let group = unique("g-static");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let cfg_a = group_cfg(&group).with("group.instance.id", "static-a");
+    let a = Consumer::with_listener(&cfg_a, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    let stop_a = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ha = spawn_member(a, seen.clone(), stop_a.clone());
+    let b = Consumer::with_listener(&group_cfg(&group), Recorder::new("b", &book))
+        .await
+        .unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    wait_until("both own partitions", Duration::from_secs(40), || {
+        owned_by(&book, "a") == 2 && owned_by(&book, "b") == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b_events = |book: &Arc<Mutex<Book>>| {
+        book.lock()
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| e.0 == "b")
+            .count()
+    };
+    let before = b_events(&book);
+    // Restart A (same group.instance.id) well within the session timeout.
+    stop_a.store(true, Ordering::Relaxed);
+    drop(ha.await.unwrap());
+    book.lock().unwrap().owner.retain(|_, o| o != "a");
+    let a2 = Consumer::with_listener(&cfg_a, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    a2.subscribe(&[&topic]).unwrap();
+    let stop_a2 = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ha2 = spawn_member(a2, seen.clone(), stop_a2.clone());
+    wait_until(
+        "restarted static member owns its partitions",
+        Duration::from_secs(30),
+        || owned_by(&book, "a") == 2,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        b_events(&book),
+        before,
+        "B saw a rebalance: {:?}",
+        book.lock().unwrap().events
+    );
+    for (stop, h) in [(stop_a2, ha2), (stop_b, hb)] {
+        stop.store(true, Ordering::Relaxed);
+        h.await.unwrap().close().await.unwrap();
+    }
+    assert!(book.lock().unwrap().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_member_leaves_and_rejoins() {
+    let topic = unique("c-slow");
+    create_topic(&topic, 2).await;
+    let group = unique("g-slow");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let cfg = group_cfg(&group).with("max.poll.interval.ms", "3000");
+    let a = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    let b = Consumer::with_listener(&cfg, Recorder::new("b", &book))
+        .await
+        .unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    // A polls until the group is settled, then stops polling.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while owned_by(&book, "a") != 1 || owned_by(&book, "b") != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group did not settle"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
+    }
+    // No recv for longer than max.poll.interval.ms: A leaves, B gets everything.
+    wait_until("B owns both partitions", Duration::from_secs(30), || {
+        owned_by(&book, "b") == 2
+    })
+    .await;
+    assert_eq!(owned_by(&book, "a"), 0);
+    assert!(a.group_membership().is_none());
+    // A polls again: it rejoins and gets a partition back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while owned_by(&book, "a") != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "A did not rejoin");
+        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
+    }
+    stop_b.store(true, Ordering::Relaxed);
+    hb.await.unwrap().close().await.unwrap();
+    a.close().await.unwrap();
+    assert!(book.lock().unwrap().violations.is_empty());
+}

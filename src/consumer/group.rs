@@ -78,6 +78,8 @@ struct Member {
     cooperative: bool,
     /// Topics (and their partition counts) the leader assigned from.
     assigned_counts: BTreeMap<String, i32>,
+    /// Every topic some member subscribes to (leader only).
+    group_topics: BTreeSet<String>,
     /// Topics this member joined with.
     joined_topics: BTreeSet<String>,
     /// A cooperative revocation happened: rejoin at once.
@@ -125,6 +127,7 @@ pub(crate) async fn run(
         assignors,
         cooperative,
         assigned_counts: BTreeMap::new(),
+        group_topics: BTreeSet::new(),
         joined_topics: BTreeSet::new(),
         rejoin_now: false,
         reported: false,
@@ -433,6 +436,18 @@ impl Member {
         let assignments = if self.leader && !resp.skip_assignment {
             self.assign(&resp).await.map_err(JoinError::Fatal)?
         } else {
+            if self.leader {
+                // A static leader rejoining a stable group (KIP-814): no assignment to
+                // compute, but it keeps watching the partition counts of the group's topics.
+                let mut topics = BTreeSet::new();
+                for m in &resp.members {
+                    if let Ok(sub) = Subscription::decode(&m.metadata) {
+                        topics.extend(sub.topics);
+                    }
+                }
+                self.assigned_counts = self.partition_counts(&topics).await;
+                self.group_topics = topics;
+            }
             Vec::new()
         };
         let sync_version = conn
@@ -505,6 +520,7 @@ impl Member {
         let counts = self.partition_counts(&topics).await;
         let result = assignor.assign(&counts, &members)?;
         self.assigned_counts = counts;
+        self.group_topics = topics;
         tracing::debug!(group = %self.group_id, assignor = name, ?result, "assigned");
         Ok(result
             .into_iter()
@@ -644,8 +660,7 @@ impl Member {
                 _ = meta.changed() => {
                     if self.leader {
                         let snap = self.shared.cluster.metadata();
-                        let topics: BTreeSet<String> = self.joined_topics.clone();
-                        if counts_of(&snap, &topics) != self.assigned_counts {
+                        if counts_of(&snap, &self.group_topics) != self.assigned_counts {
                             tracing::info!(group = %self.group_id, "partition counts changed: rebalancing");
                             return Next::Rejoin;
                         }
