@@ -997,3 +997,117 @@ async fn slow_member_leaves_and_rejoins() {
     a.close().await.unwrap();
     assert!(book.lock().unwrap().violations.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_group_with_java_console_consumer() {
+    use std::io::BufRead;
+    let topic = unique("c-mixed");
+    let parts = 6;
+    create_topic(&topic, parts).await;
+    let group = unique("g-mixed");
+    let bs = bootstrap();
+    let mut java = kafka_testkit::shared()
+        .tool(
+            "console-consumer",
+            &[
+                "--bootstrap-server",
+                &bs,
+                "--topic",
+                &topic,
+                "--group",
+                &group,
+                "--consumer-property",
+                "partition.assignment.strategy=org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+                "--consumer-property",
+                "auto.offset.reset=earliest",
+            ],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("console consumer");
+    let java_seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let out = java.stdout.take().unwrap();
+        let js = java_seen.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+                // Only record values (`p<partition>-<i>`); the tool may print other lines.
+                if l.starts_with('p') && l.contains('-') && !l.contains(' ') {
+                    js.lock().unwrap().push(l);
+                } else {
+                    eprintln!("console-consumer: {l}");
+                }
+            }
+        });
+    }
+    let book = Arc::new(Mutex::new(Book::default()));
+    let sdk_seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut members = Vec::new();
+    for name in ["a", "b"] {
+        let c = Consumer::with_listener(&group_cfg(&group), Recorder::new(name, &book))
+            .await
+            .unwrap();
+        c.subscribe(&[&topic]).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = sdk_seen.clone();
+        let st = stop.clone();
+        members.push((
+            stop,
+            tokio::spawn(async move {
+                while !st.load(Ordering::Relaxed) {
+                    if let Ok(Ok(m)) =
+                        tokio::time::timeout(Duration::from_millis(200), c.recv()).await
+                    {
+                        let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
+                        seen.lock().unwrap().push(v);
+                    }
+                }
+                c
+            }),
+        ));
+    }
+    // Three members share six partitions: the kafka-sdk members end up with 4 of them.
+    wait_until(
+        "sdk members own 4 partitions",
+        Duration::from_secs(60),
+        || {
+            let b = book.lock().unwrap();
+            b.owner.len() == 4 && b.owner.values().collect::<BTreeSet<_>>().len() == 2
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = 100;
+    for p in 0..parts {
+        let recs: Vec<Rec> = (0..n)
+            .map(|i| (None, Some(format!("p{p}-{i}").into_bytes()), vec![]))
+            .collect();
+        produce(&topic, p, &recs, Compression::Lz4).await;
+    }
+    let total = (n * parts) as usize;
+    let wait = wait_until(
+        "every record read by someone",
+        Duration::from_secs(60),
+        || sdk_seen.lock().unwrap().len() + java_seen.lock().unwrap().len() >= total,
+    );
+    wait.await;
+    let _ = java.kill();
+    let _ = java.wait();
+    for (stop, h) in members {
+        stop.store(true, Ordering::Relaxed);
+        h.await.unwrap().close().await.unwrap();
+    }
+    let sdk: BTreeSet<String> = sdk_seen.lock().unwrap().iter().cloned().collect();
+    let jv: BTreeSet<String> = java_seen.lock().unwrap().iter().cloned().collect();
+    assert!(!jv.is_empty(), "the Java member read nothing");
+    assert!(sdk.is_disjoint(&jv), "a record read by both sides");
+    assert_eq!(sdk.len() + jv.len(), total);
+    // Partition-level split: a partition's records went to one side only.
+    let part_of = |v: &String| v.split('-').next().unwrap().to_string();
+    let sp: BTreeSet<String> = sdk.iter().map(part_of).collect();
+    let jp: BTreeSet<String> = jv.iter().map(part_of).collect();
+    assert!(sp.is_disjoint(&jp), "sdk {sp:?} java {jp:?}");
+    assert!(book.lock().unwrap().violations.is_empty());
+}
