@@ -59,15 +59,29 @@ type Rec = (
 /// Produces `records` to one partition as one batch (acks=all) with a raw ProduceRequest,
 /// retrying while the new topic's leader settles.
 async fn produce(topic: &str, partition: i32, records: &[Rec], compression: Compression) {
+    produce_at(&bootstrap(), topic, partition, records, compression).await
+}
+
+/// [`produce`] to the cluster at `bs`.
+async fn produce_at(
+    bs: &str,
+    topic: &str,
+    partition: i32,
+    records: &[Rec],
+    compression: Compression,
+) {
     thread_local! {
-        static ADMIN: std::cell::RefCell<Option<AdminClient>> = const { std::cell::RefCell::new(None) };
+        static ADMIN: std::cell::RefCell<BTreeMap<String, AdminClient>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
     }
-    let cached = ADMIN.with(|a| a.borrow().clone());
+    let cached = ADMIN.with(|a| a.borrow().get(bs).cloned());
     let admin = match cached {
         Some(a) => a,
         None => {
-            let a = admin().await;
-            ADMIN.with(|c| *c.borrow_mut() = Some(a.clone()));
+            let a = AdminClient::connect(ClusterOptions::new(vec![bs.to_string()]))
+                .await
+                .expect("admin connect");
+            ADMIN.with(|c| c.borrow_mut().insert(bs.to_string(), a.clone()));
             a
         }
     };
@@ -1110,4 +1124,80 @@ async fn mixed_group_with_java_console_consumer() {
     let jp: BTreeSet<String> = jv.iter().map(part_of).collect();
     assert!(sp.is_disjoint(&jp), "sdk {sp:?} java {jp:?}");
     assert!(book.lock().unwrap().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_restart_while_consuming_in_a_group() {
+    // An owned single-node cluster: this test restarts its broker.
+    let cluster = kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
+        allow_external: false,
+        ..Default::default()
+    })
+    .expect("own cluster");
+    let bs = cluster.bootstrap();
+    let topic = "c-restart";
+    cluster.create_topic(topic, 2, 1, &[]).unwrap();
+    let cfg = ClientConfig::new()
+        .with("bootstrap.servers", &bs)
+        .with("group.id", "g-restart")
+        .with("auto.offset.reset", "earliest")
+        .with("auto.commit.interval.ms", "200")
+        .with("session.timeout.ms", "10000")
+        .with("heartbeat.interval.ms", "500")
+        .with("reconnect.backoff.max.ms", "500")
+        .with("retry.backoff.max.ms", "500");
+    let c = Consumer::new(&cfg).await.unwrap();
+    c.subscribe(&[topic]).unwrap();
+    for p in 0..2 {
+        produce_at(&bs, topic, p, &recs(0, 50), Compression::None).await;
+    }
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let h = spawn_member(c, seen.clone(), stop.clone());
+    wait_until("first records", Duration::from_secs(60), || {
+        seen.lock().unwrap().len() == 100
+    })
+    .await;
+
+    cluster
+        .restart(cluster.node_ids()[0])
+        .expect("restart broker");
+    for p in 0..2 {
+        produce_at(&bs, topic, p, &recs(50, 50), Compression::None).await;
+    }
+    wait_until("records after the restart", Duration::from_secs(90), || {
+        seen.lock().unwrap().len() == 200
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let c = h.await.unwrap();
+    // Lag returns to 0: the committed offsets reach the end of each partition.
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(topic, p)).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed = c.committed(Some(&tps), Duration::from_secs(10)).await;
+        if let Ok(v) = &committed {
+            if v.iter().all(|(_, o)| *o == Some(100)) {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lag did not return to 0: {committed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    c.close().await.unwrap();
+}
+
+fn recs(from: usize, n: usize) -> Vec<Rec> {
+    (from..from + n)
+        .map(|i| {
+            (
+                Some(format!("k{i}").into_bytes()),
+                Some(format!("v{i}").into_bytes()),
+                vec![],
+            )
+        })
+        .collect()
 }
