@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod producer;
 pub mod protocol;
 pub mod types;
 
