@@ -17,9 +17,11 @@ pub mod backoff;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod consumer;
 pub mod error;
 pub mod producer;
 pub mod protocol;
+pub mod record;
 pub mod types;
 
 pub use config::ClientConfig;

@@ -80,9 +80,27 @@ impl CommonConfig {
                 })?;
         let security_protocol = match r.str("security.protocol").as_str() {
             "plaintext" => SecurityProtocol::Plaintext,
-            // Other values were refused by the table's Partial status.
-            other => unreachable!("security.protocol `{other}` passed validation"),
+            // Other values are refused by the table's Partial status; keep a typed error anyway.
+            other => {
+                return Err(ConfigError::NotSupported {
+                    key: "security.protocol".into(),
+                    detail: Some(format!("`{other}`: TLS/SASL is not supported yet")),
+                }
+                .into())
+            }
         };
+        let client_rack = r.opt_str("client.rack").filter(|s| !s.is_empty());
+        if let Some(rack) = &client_rack {
+            // Protocol strings carry an i16 length.
+            if rack.len() > i16::MAX as usize {
+                return Err(ConfigError::InvalidValue {
+                    key: "client.rack".into(),
+                    value: format!("<{} bytes>", rack.len()),
+                    expected: format!("at most {} bytes", i16::MAX),
+                }
+                .into());
+            }
+        }
         Ok(CommonConfig {
             bootstrap_servers,
             client_id: r.str("client.id"),
@@ -103,7 +121,7 @@ impl CommonConfig {
             max_response_size: r.usize("receive.message.max.bytes"),
             connections_max_idle: r.ms("connections.max.idle.ms"),
             socket_nodelay: r.bool("socket.nagle.disable"),
-            client_rack: r.opt_str("client.rack").filter(|s| !s.is_empty()),
+            client_rack,
             allow_auto_create_topics: r.bool("allow.auto.create.topics"),
             security_protocol,
             explicit_keys: r.explicit_keys(),

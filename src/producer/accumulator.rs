@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::cluster::TopicMeta;
 
 use super::delivery::{Completion, DeliveryFuture};
-use super::shim::BatchBuilder;
+use crate::record::BatchBuilder;
 
 /// A batch being filled (or full and waiting for the sender).
 #[derive(Debug)]

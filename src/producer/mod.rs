@@ -88,14 +88,14 @@
 
 mod accumulator;
 mod delivery;
+pub mod partitioner;
 mod record;
 mod sender;
 mod settings;
-mod shim;
 
 pub use delivery::DeliveryFuture;
 pub use record::{ProducerRecord, RecordMetadata};
-pub use shim::Partitioner;
+pub use partitioner::Partitioner;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -109,7 +109,7 @@ use crate::error::{ConfigError, Error, KafkaCode, Result};
 use accumulator::Accumulator;
 use sender::Sender;
 use settings::Settings;
-use shim::{BatchBuilder, RECORD_BATCH_OVERHEAD};
+use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 
 /// A Kafka producer. Cheap to clone; all clones share one buffer and one background task.
 #[derive(Clone)]
@@ -170,13 +170,6 @@ impl ProducerBuilder {
             .into());
         }
         let s = Arc::new(Settings::from_config(&cfg));
-        if s.compression != shim::Compression::None {
-            return Err(ConfigError::NotSupported {
-                key: "compression.type".into(),
-                detail: Some("compression lands with the record layer".into()),
-            }
-            .into());
-        }
         let cluster = Cluster::connect(s.cluster.clone()).await?;
         let pid = if s.idempotence {
             let (pid, epoch) = sender::init_producer_id(
@@ -203,10 +196,27 @@ impl ProducerBuilder {
                 acc,
                 cluster,
                 s,
-                partitioner: self.partitioner.unwrap_or_else(shim::builtin_default),
+                partitioner: self
+                    .partitioner
+                    .unwrap_or_else(|| partitioner::builtin(builtin_kind(cfg.partitioner))),
                 ignore_keys: cfg.partitioner_ignore_keys,
             }),
         })
+    }
+}
+
+fn builtin_kind(k: crate::config::PartitionerKind) -> partitioner::BuiltinPartitioner {
+    use crate::config::PartitionerKind as K;
+    use partitioner::BuiltinPartitioner as B;
+    match k {
+        K::Murmur2 => B::Murmur2,
+        K::Murmur2Random => B::Murmur2Random,
+        K::Consistent => B::Consistent,
+        K::ConsistentRandom => B::ConsistentRandom,
+        K::Random => B::Random,
+        K::RoundRobin => B::RoundRobin,
+        K::Fnv1a => B::Fnv1a,
+        K::Fnv1aRandom => B::Fnv1aRandom,
     }
 }
 

@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorAction, KafkaCode, Result};
 use super::accumulator::{lock, Accumulator, OpenBatch, PartitionAcc};
 use super::delivery::{BatchAck, Completion};
 use super::settings::{AckMode, Settings};
-use super::shim::{rewrite_producer_state, BatchParams};
+use crate::record::{rewrite_producer_state, BatchParams};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Tp = (Arc<str>, i32);
@@ -908,9 +908,10 @@ impl Sender {
                 }
                 let ps = self.parts.get_mut(&tp).expect("key exists");
                 let seq = ps.next_seq;
-                match rewrite_producer_state(&b.data, pid, epoch, seq) {
-                    Ok(data) => {
-                        b.data = data;
+                let mut data = bytes::BytesMut::from(std::mem::take(&mut b.data));
+                match rewrite_producer_state(&mut data, pid, epoch, seq) {
+                    Ok(()) => {
+                        b.data = data.freeze();
                         b.base_seq = seq;
                         ps.outstanding.push_back(seq);
                         ps.next_seq = seq_add(seq, b.record_count);

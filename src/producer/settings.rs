@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cluster::ClusterOptions;
 
-use super::shim::Compression;
+use crate::record::Compression;
 
 /// `acks` as sent in Produce requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

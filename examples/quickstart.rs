@@ -1,0 +1,82 @@
+//! Quickstart: connect to Kafka, show the cluster, create and describe a topic.
+//!
+//! ```text
+//! cargo run --example quickstart                      # starts a local Kafka via kafka-testkit
+//! cargo run --example quickstart -- --brokers host:9092
+//! KAFKA_BOOTSTRAP_SERVERS=host:9092 cargo run --example quickstart
+//! ```
+
+use std::time::Duration;
+
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::ClientConfig;
+
+fn brokers_arg() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--brokers" {
+            return args.next();
+        }
+        if let Some(v) = a.strip_prefix("--brokers=") {
+            return Some(v.to_string());
+        }
+        if a == "--help" || a == "-h" {
+            println!("usage: quickstart [--brokers host:port[,host:port...]]");
+            std::process::exit(0);
+        }
+    }
+    None
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Use the given cluster, or start a throwaway local one (Java 17+ and Maven needed).
+    let (bootstrap, _local) =
+        match brokers_arg().or_else(|| std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok()) {
+            Some(b) => (b, None),
+            None => {
+                eprintln!(
+                    "no --brokers given: starting a local Apache Kafka through kafka-testkit ..."
+                );
+                let kit = tokio::task::spawn_blocking(|| {
+                    kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions::default())
+                })
+                .await??;
+                (kit.bootstrap(), Some(kit))
+            }
+        };
+    println!("bootstrap: {bootstrap}");
+
+    let config = ClientConfig::new()
+        .with("bootstrap.servers", &bootstrap)
+        .with("client.id", "kafka-sdk-quickstart");
+    let admin = AdminClient::new(&config).await?;
+
+    println!(
+        "cluster id: {}",
+        admin.cluster_id().await?.unwrap_or_default()
+    );
+    for b in admin.brokers().await? {
+        println!("broker {} at {}:{}", b.node_id, b.host, b.port);
+    }
+
+    let topic = format!("quickstart-{}", std::process::id());
+    admin
+        .create_topic(NewTopic::new(&topic, 3, 1).config("retention.ms", "600000"))
+        .await?;
+    for t in admin.describe_topics(&[&topic]).await? {
+        println!("topic {} (id {}):", t.name, t.id);
+        for p in &t.partitions {
+            println!(
+                "  partition {} leader {} epoch {} replicas {:?} isr {:?}",
+                p.partition, p.leader, p.leader_epoch, p.replicas, p.isr
+            );
+        }
+    }
+
+    admin.delete_topics(&[&topic]).await?;
+    println!("deleted {topic}; done");
+    // Give the local broker (if any) a moment to flush logs before the kit stops it on drop.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}

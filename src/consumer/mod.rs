@@ -1,0 +1,2 @@
+//! Consumer-side building blocks (currently: the group partition assignors).
+pub mod assignor;

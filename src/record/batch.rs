@@ -1,0 +1,832 @@
+//! Record batch v2 (magic 2) encoding and decoding.
+//!
+//! Layout of a batch (all integers big-endian):
+//!
+//! | offset | field                | type |
+//! |-------:|----------------------|------|
+//! | 0      | baseOffset           | i64  |
+//! | 8      | batchLength          | i32 (bytes after this field) |
+//! | 12     | partitionLeaderEpoch | i32  |
+//! | 16     | magic (2)            | i8   |
+//! | 17     | crc (CRC-32C of bytes 21..end) | u32 |
+//! | 21     | attributes           | i16  |
+//! | 23     | lastOffsetDelta      | i32  |
+//! | 27     | baseTimestamp        | i64  |
+//! | 35     | maxTimestamp         | i64  |
+//! | 43     | producerId           | i64  |
+//! | 51     | producerEpoch        | i16  |
+//! | 53     | baseSequence         | i32  |
+//! | 57     | recordCount          | i32  |
+//! | 61     | records (compressed as one blob when a codec is set) | |
+//!
+//! Each record: `length` varint, `attributes` i8, `timestampDelta` varlong, `offsetDelta`
+//! varint, key and value as varint length (-1 = null) + bytes, then a varint header count and
+//! headers as varint key length + UTF-8 key, varint value length (-1 = null) + value.
+//!
+//! [`BatchBuilder`] is the producer side: records are encoded straight into one buffer that
+//! already reserves room for the header, so sealing an uncompressed batch copies nothing.
+//! [`decode_batches`] is the consumer side: keys, values and headers of decoded records are
+//! [`Bytes`] slices of the input (or of the one decompressed buffer of their batch).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::compression::{self, Compression};
+use super::varint::{
+    read_varint, read_varlong, varint_len, varlong_len, write_varint, write_varlong,
+};
+use crate::error::{Error, Result};
+
+/// Size of a record batch header (everything before the records).
+pub const RECORD_BATCH_OVERHEAD: usize = 61;
+/// `baseOffset` + `batchLength`: the part of the header not counted by `batchLength`.
+pub const LOG_OVERHEAD: usize = 12;
+/// Smallest possible encoded record: every field one byte.
+const MIN_RECORD_SIZE: usize = 7;
+
+const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
+const MAGIC_OFFSET: usize = 16;
+const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
+const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+const BASE_TIMESTAMP_OFFSET: usize = 27;
+const MAX_TIMESTAMP_OFFSET: usize = 35;
+const PRODUCER_ID_OFFSET: usize = 43;
+const PRODUCER_EPOCH_OFFSET: usize = 51;
+const BASE_SEQUENCE_OFFSET: usize = 53;
+const RECORD_COUNT_OFFSET: usize = 57;
+
+const TIMESTAMP_TYPE_FLAG: i16 = 1 << 3;
+const TRANSACTIONAL_FLAG: i16 = 1 << 4;
+const CONTROL_FLAG: i16 = 1 << 5;
+const DELETE_HORIZON_FLAG: i16 = 1 << 6;
+
+/// Header fields chosen when a batch is sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchParams {
+    /// Codec for the records section.
+    pub compression: Compression,
+    /// Codec level; `None` for the codec's default.
+    pub compression_level: Option<i32>,
+    /// Producer id, -1 for none.
+    pub producer_id: i64,
+    /// Producer epoch, -1 for none.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record, -1 for none.
+    pub base_sequence: i32,
+    /// Sets the transactional attribute.
+    pub transactional: bool,
+    /// Partition leader epoch, -1 for none (brokers overwrite it).
+    pub partition_leader_epoch: i32,
+    /// Sets the LogAppendTime timestamp type (producers use CreateTime: `false`).
+    pub timestamp_type_log_append: bool,
+}
+
+impl Default for BatchParams {
+    fn default() -> Self {
+        BatchParams {
+            compression: Compression::None,
+            compression_level: None,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+            partition_leader_epoch: -1,
+            timestamp_type_log_append: false,
+        }
+    }
+}
+
+/// Accumulates records of one batch, appended as they arrive, and seals them into an
+/// encoded record batch.
+///
+/// Records are encoded immediately into one buffer (after a reserved 61-byte header), so
+/// appending allocates only when that buffer grows, and sealing an uncompressed batch just
+/// fills in the header. Offset deltas are record indexes; timestamp deltas are relative to
+/// the base timestamp given at creation (they may be negative).
+#[derive(Debug)]
+pub struct BatchBuilder {
+    /// `[header placeholder; 61][records...]`.
+    buf: BytesMut,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    count: i32,
+}
+
+/// Encoded size of a nullable bytes field (varint length, -1 for null, then the bytes).
+#[inline]
+fn bytes_field_len(b: Option<&[u8]>) -> usize {
+    match b {
+        None => 1,
+        Some(b) => len_prefix_len(b.len()) + b.len(),
+    }
+}
+
+/// Size of the varint length prefix of `len` bytes (saturating for absurd lengths, which
+/// only serve to make the size too large to be accepted).
+#[inline]
+fn len_prefix_len(len: usize) -> usize {
+    varint_len(i32::try_from(len).unwrap_or(i32::MAX))
+}
+
+/// Writes a nullable bytes field at the start of `out`, returning its size.
+#[inline]
+fn write_bytes_field(out: &mut [u8], b: Option<&[u8]>) -> usize {
+    match b {
+        None => {
+            out[0] = 0x01; // zigzag(-1)
+            1
+        }
+        Some(b) => {
+            let n = write_varint(out, b.len() as i32);
+            out[n..n + b.len()].copy_from_slice(b);
+            n + b.len()
+        }
+    }
+}
+
+impl BatchBuilder {
+    /// A new, empty batch whose records' timestamps are stored relative to `base_timestamp`.
+    /// `capacity_hint` is the expected size in bytes of the encoded records.
+    pub fn new(base_timestamp: i64, capacity_hint: usize) -> Self {
+        let mut buf = BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + capacity_hint);
+        buf.put_bytes(0, RECORD_BATCH_OVERHEAD);
+        BatchBuilder {
+            buf,
+            base_timestamp,
+            max_timestamp: i64::MIN,
+            count: 0,
+        }
+    }
+
+    /// Size of a record without its length prefix.
+    #[inline]
+    fn body_size(
+        timestamp_delta: i64,
+        offset_delta: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) -> usize {
+        let mut size = 1 // attributes
+            + varlong_len(timestamp_delta)
+            + varint_len(offset_delta)
+            + bytes_field_len(key)
+            + bytes_field_len(value)
+            + len_prefix_len(headers.len());
+        for (k, v) in headers {
+            size += len_prefix_len(k.len()) + k.len() + bytes_field_len(*v);
+        }
+        size
+    }
+
+    /// Exact encoded size of a record (including its length prefix), for deciding whether it
+    /// fits a batch or a request before appending it.
+    pub fn record_size(
+        timestamp_delta: i64,
+        offset_delta: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) -> usize {
+        let body = Self::body_size(timestamp_delta, offset_delta, key, value, headers);
+        len_prefix_len(body) + body
+    }
+
+    /// [`BatchBuilder::record_size`] of a record appended next to this batch with `timestamp`.
+    pub fn next_record_size(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) -> usize {
+        Self::record_size(
+            timestamp.wrapping_sub(self.base_timestamp),
+            self.count,
+            key,
+            value,
+            headers,
+        )
+    }
+
+    /// Appends a record and returns the number of encoded bytes added.
+    ///
+    /// # Panics
+    /// When the record cannot be encoded at all: its encoded size exceeds `i32::MAX` bytes,
+    /// or the batch already holds `i32::MAX` records. Callers enforce far smaller limits
+    /// (`max.request.size`, `batch.size`) with [`BatchBuilder::record_size`] beforehand.
+    pub fn append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) -> usize {
+        assert!(
+            self.count < i32::MAX,
+            "record batch is full (i32::MAX records)"
+        );
+        let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
+        let offset_delta = self.count;
+        let body = Self::body_size(timestamp_delta, offset_delta, key, value, headers);
+        assert!(
+            body <= i32::MAX as usize,
+            "record of {body} bytes cannot be encoded"
+        );
+        let total = varint_len(body as i32) + body;
+        // Grow once, then write every field into the new slice: cheaper than a chain of
+        // `put_slice` calls, each re-checking capacity.
+        let start = self.buf.len();
+        self.buf.resize(start + total, 0);
+        let out = &mut self.buf[start..];
+        let mut p = write_varint(out, body as i32);
+        out[p] = 0; // record attributes (unused)
+        p += 1;
+        p += write_varlong(&mut out[p..], timestamp_delta);
+        p += write_varint(&mut out[p..], offset_delta);
+        p += write_bytes_field(&mut out[p..], key);
+        p += write_bytes_field(&mut out[p..], value);
+        p += write_varint(&mut out[p..], headers.len() as i32);
+        for (k, v) in headers {
+            p += write_varint(&mut out[p..], k.len() as i32);
+            out[p..p + k.len()].copy_from_slice(k.as_bytes());
+            p += k.len();
+            p += write_bytes_field(&mut out[p..], *v);
+        }
+        debug_assert_eq!(p, total);
+
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        total
+    }
+
+    /// Number of records appended.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// `true` when no record was appended.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Size in bytes of the batch if sealed without compression: the 61-byte header plus the
+    /// encoded records.
+    pub fn size_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn buf_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The base timestamp given at creation.
+    pub fn base_timestamp(&self) -> i64 {
+        self.base_timestamp
+    }
+
+    /// The largest timestamp appended so far (`None` while empty).
+    pub fn max_timestamp(&self) -> Option<i64> {
+        (self.count > 0).then_some(self.max_timestamp)
+    }
+
+    /// Encodes the batch: header, records (compressed as `params` say) and CRC, with base
+    /// offset 0 (the broker assigns offsets).
+    ///
+    /// Errors with [`Error::InvalidArgument`] for an empty batch, an invalid compression
+    /// level, or a batch larger than `i32::MAX` bytes after compression.
+    pub fn seal(self, params: &BatchParams) -> Result<Bytes> {
+        if self.count == 0 {
+            return Err(Error::InvalidArgument(
+                "cannot seal an empty record batch".into(),
+            ));
+        }
+        let mut buf = match params.compression {
+            Compression::None => self.buf,
+            codec => {
+                let records = &self.buf[RECORD_BATCH_OVERHEAD..];
+                let mut out =
+                    BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + records.len() / 2 + 64);
+                out.put_bytes(0, RECORD_BATCH_OVERHEAD);
+                compression::compress(codec, params.compression_level, records, &mut out)?;
+                out
+            }
+        };
+        let batch_length = i32::try_from(buf.len() - LOG_OVERHEAD).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "record batch of {} bytes exceeds the protocol limit",
+                buf.len()
+            ))
+        })?;
+        let mut attributes = params.compression.attribute_bits();
+        if params.timestamp_type_log_append {
+            attributes |= TIMESTAMP_TYPE_FLAG;
+        }
+        if params.transactional {
+            attributes |= TRANSACTIONAL_FLAG;
+        }
+        let h = &mut buf[..RECORD_BATCH_OVERHEAD];
+        h[0..8].copy_from_slice(&0i64.to_be_bytes());
+        h[8..12].copy_from_slice(&batch_length.to_be_bytes());
+        h[12..16].copy_from_slice(&params.partition_leader_epoch.to_be_bytes());
+        h[MAGIC_OFFSET] = 2;
+        h[21..23].copy_from_slice(&attributes.to_be_bytes());
+        h[23..27].copy_from_slice(&(self.count - 1).to_be_bytes());
+        h[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
+        h[35..43].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        h[43..51].copy_from_slice(&params.producer_id.to_be_bytes());
+        h[51..53].copy_from_slice(&params.producer_epoch.to_be_bytes());
+        h[53..57].copy_from_slice(&params.base_sequence.to_be_bytes());
+        h[57..61].copy_from_slice(&self.count.to_be_bytes());
+        let crc = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..]);
+        buf[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
+        Ok(buf.freeze())
+    }
+}
+
+/// Checks that `batch` starts with a complete magic-2 batch header and returns the batch's
+/// total size (`12 + batchLength`).
+fn checked_batch_size(batch: &[u8]) -> Result<usize> {
+    if batch.len() < RECORD_BATCH_OVERHEAD {
+        return Err(Error::Protocol(format!(
+            "record batch of {} bytes is shorter than its {RECORD_BATCH_OVERHEAD}-byte header",
+            batch.len()
+        )));
+    }
+    check_magic(batch[MAGIC_OFFSET] as i8)?;
+    let batch_length = be_i32(batch, 8);
+    let size = LOG_OVERHEAD as i64 + batch_length as i64;
+    if size < RECORD_BATCH_OVERHEAD as i64 || size > batch.len() as i64 {
+        return Err(Error::Protocol(format!(
+            "record batch length {batch_length} is inconsistent with the {} bytes given",
+            batch.len()
+        )));
+    }
+    Ok(size as usize)
+}
+
+/// Overwrites producer id, epoch and base sequence in an encoded batch and recomputes its
+/// CRC, without re-encoding the records (for epoch bumps and re-sequencing of batches that
+/// were not sent yet).
+///
+/// `batch` must start with one complete magic-2 batch (it may be followed by more bytes,
+/// which are left alone).
+pub fn rewrite_producer_state(
+    batch: &mut [u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<()> {
+    let size = checked_batch_size(batch)?;
+    batch[PRODUCER_ID_OFFSET..PRODUCER_EPOCH_OFFSET].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_OFFSET..BASE_SEQUENCE_OFFSET]
+        .copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_OFFSET..RECORD_COUNT_OFFSET].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..size]);
+    batch[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------
+
+/// Options of [`decode_batches`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Verify each batch's CRC-32C (Java's `check.crcs`, on by default).
+    pub check_crc: bool,
+    /// Largest decompressed records section accepted for one batch (decompression-bomb
+    /// defence); larger ones are an error.
+    pub max_decompressed: usize,
+}
+
+impl Default for DecodeOptions {
+    /// CRC checks on; at most 256 MiB of decompressed records per batch.
+    fn default() -> Self {
+        DecodeOptions {
+            check_crc: true,
+            max_decompressed: 256 << 20,
+        }
+    }
+}
+
+/// What a record's timestamp means (attribute bit 3 of its batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// Set by the producer.
+    CreateTime,
+    /// Set by the broker when appending to the log.
+    LogAppendTime,
+}
+
+/// Kind of a control record (transaction markers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ControlType {
+    /// Transaction aborted (type 0).
+    Abort,
+    /// Transaction committed (type 1).
+    Commit,
+}
+
+/// The kind of a control record, from its key (`version` i16, `type` i16): `None` when the
+/// key is too short or names a type other than abort/commit.
+pub fn control_record_type(key: &[u8]) -> Option<ControlType> {
+    if key.len() < 4 || i16::from_be_bytes([key[0], key[1]]) < 0 {
+        return None;
+    }
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(ControlType::Abort),
+        1 => Some(ControlType::Commit),
+        _ => None,
+    }
+}
+
+/// A record header. The key is kept as the raw bytes of the wire (UTF-8 by protocol, not
+/// validated on decode): see [`Header::key_str`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// Header key (UTF-8 by protocol).
+    pub key: Bytes,
+    /// Header value; `None` when null.
+    pub value: Option<Bytes>,
+}
+
+impl Header {
+    /// The key as a string; a protocol error when it is not valid UTF-8.
+    pub fn key_str(&self) -> Result<&str> {
+        std::str::from_utf8(&self.key)
+            .map_err(|e| Error::Protocol(format!("record header key is not valid UTF-8: {e}")))
+    }
+}
+
+/// A decoded record. `key`, `value` and header fields share the fetched (or decompressed)
+/// buffer; nothing is copied per record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Absolute offset (batch base offset + offset delta).
+    pub offset: i64,
+    /// Timestamp: base timestamp + delta, or the batch's max timestamp for LogAppendTime.
+    pub timestamp: i64,
+    /// Key; `None` when null.
+    pub key: Option<Bytes>,
+    /// Value; `None` when null.
+    pub value: Option<Bytes>,
+    /// Headers in wire order (an empty `Vec` does not allocate).
+    pub headers: Vec<Header>,
+}
+
+/// A decoded record batch with its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordBatch {
+    /// Offset of the first record (as assigned by the broker).
+    pub base_offset: i64,
+    /// Leader epoch of the partition leader that appended the batch (-1 if unknown).
+    pub partition_leader_epoch: i32,
+    /// Raw attributes (codec, timestamp type, transactional, control, delete horizon).
+    pub attributes: i16,
+    /// Offset delta of the last record (may exceed the record count after compaction).
+    pub last_offset_delta: i32,
+    /// Timestamp the record deltas are relative to (the delete horizon when that flag is set).
+    pub base_timestamp: i64,
+    /// Largest timestamp in the batch (the log append time for LogAppendTime batches).
+    pub max_timestamp: i64,
+    /// Producer id (-1 for none).
+    pub producer_id: i64,
+    /// Producer epoch (-1 for none).
+    pub producer_epoch: i16,
+    /// Sequence number of the first record (-1 for none).
+    pub base_sequence: i32,
+    /// Encoded size of the batch in the input, log overhead included.
+    pub size_bytes: usize,
+    /// The records, decoded eagerly.
+    pub records: Vec<Record>,
+}
+
+impl RecordBatch {
+    /// The records' codec.
+    pub fn compression(&self) -> Compression {
+        // Validated while decoding.
+        Compression::from_attributes(self.attributes).unwrap_or(Compression::None)
+    }
+
+    /// `true` when the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_FLAG != 0
+    }
+
+    /// `true` for batches of control records (transaction markers).
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// `true` when `base_timestamp` holds a delete horizon (set by log compaction).
+    pub fn has_delete_horizon(&self) -> bool {
+        self.attributes & DELETE_HORIZON_FLAG != 0
+    }
+
+    /// Meaning of the records' timestamps.
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_FLAG != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// Offset following the batch: `base_offset + last_offset_delta + 1`.
+    pub fn next_offset(&self) -> i64 {
+        self.base_offset
+            .saturating_add(self.last_offset_delta as i64)
+            .saturating_add(1)
+    }
+
+    /// Offset of the last record of the batch (`base_offset + last_offset_delta`).
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset
+            .saturating_add(self.last_offset_delta as i64)
+    }
+}
+
+/// Iterates the record batches in `data` (the `records` field of a fetch response
+/// partition). Batches are decoded one by one as the iterator advances.
+///
+/// A partial batch at the end (brokers may cut the last one) ends the iteration without an
+/// error; [`BatchIter::consumed`] then tells how many bytes made whole batches. Errors: a
+/// declared batch length that is negative or shorter than a header, a legacy (magic 0/1) or
+/// unknown magic, a CRC mismatch (with `check_crc`), and records inconsistent with the
+/// bytes. After an error the iterator ends.
+pub fn decode_batches(data: Bytes, opts: &DecodeOptions) -> BatchIter {
+    BatchIter {
+        data,
+        pos: 0,
+        opts: *opts,
+        done: false,
+    }
+}
+
+/// Iterator returned by [`decode_batches`].
+#[derive(Debug, Clone)]
+pub struct BatchIter {
+    data: Bytes,
+    pos: usize,
+    opts: DecodeOptions,
+    done: bool,
+}
+
+impl BatchIter {
+    /// Number of input bytes taken by the batches returned so far.
+    pub fn consumed(&self) -> usize {
+        self.pos
+    }
+
+    /// `true` once the iterator has ended with input left over that does not form a whole
+    /// batch (a batch cut off by the broker's size limit).
+    pub fn has_partial_batch(&self) -> bool {
+        self.done && self.pos < self.data.len()
+    }
+
+    fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        let rest = &self.data[self.pos..];
+        if rest.len() < LOG_OVERHEAD {
+            return None;
+        }
+        let batch_length = be_i32(rest, 8);
+        if rest.len() > MAGIC_OFFSET {
+            if let Err(e) = check_magic(rest[MAGIC_OFFSET] as i8) {
+                return Some(Err(e));
+            }
+        }
+        if batch_length < (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32 {
+            return Some(Err(Error::Protocol(format!(
+                "record batch at byte {} declares length {batch_length}, less than a batch header",
+                self.pos
+            ))));
+        }
+        let size = LOG_OVERHEAD + batch_length as usize;
+        if rest.len() < size {
+            return None; // partial trailing batch
+        }
+        let batch = self.data.slice(self.pos..self.pos + size);
+        self.pos += size;
+        Some(decode_batch(batch, &self.opts))
+    }
+}
+
+impl Iterator for BatchIter {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.next_batch();
+        if !matches!(item, Some(Ok(_))) {
+            self.done = true;
+        }
+        item
+    }
+}
+
+fn check_magic(magic: i8) -> Result<()> {
+    match magic {
+        2 => Ok(()),
+        0 | 1 => Err(Error::Protocol(format!(
+            "legacy message format v0/v1 is not supported (magic {magic})"
+        ))),
+        m => Err(Error::Protocol(format!("unknown record batch magic {m}"))),
+    }
+}
+
+#[inline]
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[inline]
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+
+/// Decodes one whole batch (`batch` holds exactly its bytes, header included).
+fn decode_batch(batch: Bytes, opts: &DecodeOptions) -> Result<RecordBatch> {
+    let b = &batch[..];
+    debug_assert!(b.len() >= RECORD_BATCH_OVERHEAD);
+    let base_offset = be_i64(b, 0);
+    let err =
+        |what: String| Error::Protocol(format!("record batch at offset {base_offset}: {what}"));
+
+    if opts.check_crc {
+        let stored = be_i32(b, CRC_OFFSET) as u32;
+        let computed = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
+        if stored != computed {
+            return Err(err(format!(
+                "CRC mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            )));
+        }
+    }
+    let attributes = be_i16(b, ATTRIBUTES_OFFSET);
+    let codec = Compression::from_attributes(attributes).map_err(|e| err(e.to_string()))?;
+    let mut out = RecordBatch {
+        base_offset,
+        partition_leader_epoch: be_i32(b, PARTITION_LEADER_EPOCH_OFFSET),
+        attributes,
+        last_offset_delta: be_i32(b, LAST_OFFSET_DELTA_OFFSET),
+        base_timestamp: be_i64(b, BASE_TIMESTAMP_OFFSET),
+        max_timestamp: be_i64(b, MAX_TIMESTAMP_OFFSET),
+        producer_id: be_i64(b, PRODUCER_ID_OFFSET),
+        producer_epoch: be_i16(b, PRODUCER_EPOCH_OFFSET),
+        base_sequence: be_i32(b, BASE_SEQUENCE_OFFSET),
+        size_bytes: b.len(),
+        records: Vec::new(),
+    };
+    let count = be_i32(b, RECORD_COUNT_OFFSET);
+    if count < 0 {
+        return Err(err(format!("negative record count {count}")));
+    }
+    if count == 0 {
+        // As in the Java client, an empty batch (kept by compaction) has no records to read.
+        return Ok(out);
+    }
+    let data = match codec {
+        Compression::None => batch.slice(RECORD_BATCH_OVERHEAD..),
+        codec => compression::decompress(codec, &b[RECORD_BATCH_OVERHEAD..], opts.max_decompressed)
+            .map_err(|e| err(e.to_string()))?,
+    };
+    let count = count as usize;
+    if count > data.len() / MIN_RECORD_SIZE {
+        return Err(err(format!(
+            "record count {count} does not fit in {} bytes of records",
+            data.len()
+        )));
+    }
+    let ctx = RecordCtx {
+        base_offset,
+        base_timestamp: out.base_timestamp,
+        log_append_time: (attributes & TIMESTAMP_TYPE_FLAG != 0).then_some(out.max_timestamp),
+    };
+    out.records.reserve_exact(count);
+    let mut pos = 0;
+    for i in 0..count {
+        let rec =
+            decode_record(&data, &mut pos, &ctx).map_err(|e| err(format!("record {i}: {e}")))?;
+        out.records.push(rec);
+    }
+    if pos != data.len() {
+        return Err(err(format!(
+            "{} bytes left over after {count} records",
+            data.len() - pos
+        )));
+    }
+    Ok(out)
+}
+
+struct RecordCtx {
+    base_offset: i64,
+    base_timestamp: i64,
+    log_append_time: Option<i64>,
+}
+
+/// Reads a nullable bytes field of `rec` (`data[..end]`) as a slice of `data`.
+#[inline]
+fn read_bytes_field(
+    data: &Bytes,
+    end: usize,
+    pos: &mut usize,
+    what: &str,
+) -> std::result::Result<Option<Bytes>, String> {
+    let len = read_varint(&data[..end], pos).map_err(|e| format!("{what} length: {e}"))?;
+    if len < 0 {
+        if len != -1 {
+            return Err(format!("invalid {what} length {len}"));
+        }
+        return Ok(None);
+    }
+    let start = *pos;
+    let stop = start
+        .checked_add(len as usize)
+        .filter(|&s| s <= end)
+        .ok_or_else(|| format!("{what} of {len} bytes overruns the record"))?;
+    *pos = stop;
+    Ok(Some(data.slice(start..stop)))
+}
+
+fn decode_record(
+    data: &Bytes,
+    pos: &mut usize,
+    ctx: &RecordCtx,
+) -> std::result::Result<Record, String> {
+    let len = read_varint(data, pos).map_err(|e| format!("length: {e}"))?;
+    if len < 0 {
+        return Err(format!("negative record length {len}"));
+    }
+    let end = pos
+        .checked_add(len as usize)
+        .filter(|&e| e <= data.len())
+        .ok_or_else(|| {
+            format!(
+                "record length {len} exceeds the {} bytes left",
+                data.len() - *pos
+            )
+        })?;
+    let d = &data[..end];
+    // Record attributes: unused.
+    if *pos >= end {
+        return Err("record ends before its attributes".into());
+    }
+    *pos += 1;
+    let timestamp_delta = read_varlong(d, pos).map_err(|e| format!("timestamp delta: {e}"))?;
+    let offset_delta = read_varint(d, pos).map_err(|e| format!("offset delta: {e}"))?;
+    let key = read_bytes_field(data, end, pos, "key")?;
+    let value = read_bytes_field(data, end, pos, "value")?;
+    let header_count = read_varint(d, pos).map_err(|e| format!("header count: {e}"))?;
+    if header_count < 0 {
+        return Err(format!("negative header count {header_count}"));
+    }
+    let header_count = header_count as usize;
+    // Each header takes at least two bytes (empty key, null value).
+    if header_count > (end - *pos) / 2 {
+        return Err(format!(
+            "header count {header_count} does not fit in the {} bytes left in the record",
+            end - *pos
+        ));
+    }
+    let mut headers = Vec::with_capacity(header_count);
+    for _ in 0..header_count {
+        let key = match read_bytes_field(data, end, pos, "header key")? {
+            Some(k) => k,
+            None => return Err("null header key".into()),
+        };
+        let value = read_bytes_field(data, end, pos, "header value")?;
+        headers.push(Header { key, value });
+    }
+    if *pos != end {
+        return Err(format!(
+            "declared length {len} but its fields end {} bytes earlier",
+            end - *pos
+        ));
+    }
+    let offset = ctx
+        .base_offset
+        .checked_add(offset_delta as i64)
+        .ok_or_else(|| format!("offset delta {offset_delta} overflows the base offset"))?;
+    let timestamp = match ctx.log_append_time {
+        Some(t) => t,
+        None => ctx.base_timestamp.wrapping_add(timestamp_delta),
+    };
+    Ok(Record {
+        offset,
+        timestamp,
+        key,
+        value,
+        headers,
+    })
+}

@@ -1,0 +1,646 @@
+//! Compression codecs of record batches, written the way the Java client writes them.
+//!
+//! - gzip: a gzip stream (`flate2`), default level 6 (zlib's default, which Java uses);
+//!   concatenated gzip members are read as one stream, as Java's `GZIPInputStream` does.
+//! - snappy: Java/xerial framing (`\x82SNAPPY\0`, version 1, compatible version 1, then
+//!   blocks of `[BE u32 length][raw snappy block]` over 32 KiB input chunks); reading also
+//!   accepts a bare raw snappy block, as xerial's reader does.
+//! - lz4: the LZ4 *frame* format with independent 64 KiB blocks and no checksums, as Java
+//!   writes it; reading accepts any valid frame (checksums, content size, linked blocks).
+//!   `lz4_flex` has only the fast compressor, so an LZ4 level is validated and then ignored.
+//! - zstd: a zstd frame, default level 3 (Java's default).
+//!
+//! Decompression never trusts sizes declared by the input: output is produced by streaming
+//! decoders (or checked block by block) and stops with an error as soon as it would exceed
+//! the caller's cap, which bounds memory against decompression bombs.
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::{Error, Result};
+
+/// Compression codec of a record batch (attribute bits 0..=2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compression {
+    /// No compression (0).
+    #[default]
+    None,
+    /// gzip (1).
+    Gzip,
+    /// snappy, xerial-framed (2).
+    Snappy,
+    /// LZ4 frame format (3).
+    Lz4,
+    /// zstd (4).
+    Zstd,
+}
+
+impl Compression {
+    /// The codec named by the low three bits of batch `attributes`.
+    ///
+    /// Errors (protocol) on the unassigned values 5, 6 and 7.
+    pub fn from_attributes(attributes: i16) -> Result<Compression> {
+        match attributes & 0x07 {
+            0 => Ok(Compression::None),
+            1 => Ok(Compression::Gzip),
+            2 => Ok(Compression::Snappy),
+            3 => Ok(Compression::Lz4),
+            4 => Ok(Compression::Zstd),
+            other => Err(Error::Protocol(format!(
+                "unknown compression codec {other} in record batch attributes"
+            ))),
+        }
+    }
+
+    /// The attribute bits of this codec (0..=4).
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
+    /// The codec's name as used by Kafka's `compression.type` (`none`, `gzip`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Default gzip level (zlib's default, used by Java's `Deflater.DEFAULT_COMPRESSION`).
+pub const GZIP_DEFAULT_LEVEL: i32 = 6;
+/// Default zstd level (Java's default).
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+/// Xerial snappy stream magic.
+pub const SNAPPY_XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+/// Length of the xerial header: magic, BE i32 version, BE i32 compatible version.
+const SNAPPY_XERIAL_HEADER_LEN: usize = 16;
+/// Input chunk size of xerial snappy blocks (the Java default).
+const SNAPPY_XERIAL_BLOCK: usize = 32 * 1024;
+
+/// Validates `level` for `codec`, returning the level to use.
+fn resolve_level(codec: Compression, level: Option<i32>) -> Result<i32> {
+    match codec {
+        Compression::None | Compression::Snappy => Ok(0),
+        Compression::Gzip => match level {
+            None | Some(-1) => Ok(GZIP_DEFAULT_LEVEL),
+            Some(l @ 1..=9) => Ok(l),
+            Some(l) => Err(Error::InvalidArgument(format!(
+                "gzip compression level {l} is out of range (1..=9, or -1 for the default)"
+            ))),
+        },
+        Compression::Lz4 => match level {
+            None => Ok(9),
+            Some(l @ 1..=17) => Ok(l),
+            Some(l) => Err(Error::InvalidArgument(format!(
+                "lz4 compression level {l} is out of range (1..=17)"
+            ))),
+        },
+        Compression::Zstd => {
+            let range = zstd::compression_level_range();
+            match level {
+                None => Ok(ZSTD_DEFAULT_LEVEL),
+                Some(l) if range.contains(&l) => Ok(l),
+                Some(l) => Err(Error::InvalidArgument(format!(
+                    "zstd compression level {l} is out of range ({}..={})",
+                    range.start(),
+                    range.end()
+                ))),
+            }
+        }
+    }
+}
+
+/// Compresses `input` with `codec`, appending the result to `out`.
+///
+/// `level` of `None` means the codec's default; levels are validated per codec (gzip 1..=9 or
+/// -1, lz4 1..=17 (accepted but ignored), zstd per the zstd library) and ignored for `None`
+/// and snappy. `Compression::None` copies the input.
+pub fn compress(
+    codec: Compression,
+    level: Option<i32>,
+    input: &[u8],
+    out: &mut BytesMut,
+) -> Result<()> {
+    let level = resolve_level(codec, level)?;
+    match codec {
+        Compression::None => {
+            out.extend_from_slice(input);
+            Ok(())
+        }
+        Compression::Gzip => {
+            out.reserve(input.len() / 2 + 64);
+            let mut enc =
+                flate2::write::GzEncoder::new(out.writer(), flate2::Compression::new(level as u32));
+            enc.write_all(input)
+                .and_then(|_| enc.finish().map(|_| ()))
+                .map_err(|e| Error::Protocol(format!("gzip compression failed: {e}")))
+        }
+        Compression::Snappy => snappy_xerial_compress(input, out),
+        Compression::Lz4 => {
+            out.reserve(input.len() / 2 + 64);
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent)
+                .block_checksums(false)
+                .content_checksum(false)
+                .content_size(None);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out.writer());
+            enc.write_all(input)
+                .map_err(|e| Error::Protocol(format!("lz4 compression failed: {e}")))?;
+            enc.finish()
+                .map(|_| ())
+                .map_err(|e| Error::Protocol(format!("lz4 compression failed: {e}")))
+        }
+        Compression::Zstd => zstd_compress(level, input, out),
+    }
+}
+
+thread_local! {
+    /// One zstd compression context per thread, reused across batches (creating one costs
+    /// more than compressing a small batch).
+    static ZSTD_CCTX: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+}
+
+fn zstd_compress(level: i32, input: &[u8], out: &mut BytesMut) -> Result<()> {
+    let err = |e: std::io::Error| Error::Protocol(format!("zstd compression failed: {e}"));
+    ZSTD_CCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match &mut *slot {
+            Some((l, c)) => {
+                if *l != level {
+                    c.set_compression_level(level).map_err(err)?;
+                    *l = level;
+                }
+                c
+            }
+            None => {
+                let c = zstd::bulk::Compressor::new(level).map_err(err)?;
+                &mut slot.insert((level, c)).1
+            }
+        };
+        let start = out.len();
+        out.resize(start + zstd::zstd_safe::compress_bound(input.len()), 0);
+        match compressor.compress_to_buffer(input, &mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(err(e))
+            }
+        }
+    })
+}
+
+fn snappy_xerial_compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
+    out.reserve(SNAPPY_XERIAL_HEADER_LEN + input.len() / 2 + 64);
+    out.put_slice(&SNAPPY_XERIAL_MAGIC);
+    out.put_i32(1); // version
+    out.put_i32(1); // minimum compatible version
+    let mut enc = snap::raw::Encoder::new();
+    for chunk in input.chunks(SNAPPY_XERIAL_BLOCK) {
+        let len_at = out.len();
+        let max = snap::raw::max_compress_len(chunk.len());
+        out.resize(len_at + 4 + max, 0);
+        let n = enc
+            .compress(chunk, &mut out[len_at + 4..])
+            .map_err(|e| Error::Protocol(format!("snappy compression failed: {e}")))?;
+        out[len_at..len_at + 4].copy_from_slice(&(n as u32).to_be_bytes());
+        out.truncate(len_at + 4 + n);
+    }
+    Ok(())
+}
+
+/// Decompresses `input` (a whole compressed records section) with `codec`.
+///
+/// Output larger than `max_output` bytes is an error naming the cap; decoding stops there,
+/// so memory use stays bounded by the cap whatever sizes the input declares. Truncated or
+/// corrupt input is a [`Error::Protocol`]. `Compression::None` returns a copy of the input
+/// (subject to the cap).
+pub fn decompress(codec: Compression, input: &[u8], max_output: usize) -> Result<Bytes> {
+    if codec != Compression::None && input.is_empty() {
+        return Err(Error::Protocol(format!(
+            "{codec}: compressed data is empty"
+        )));
+    }
+    let hint = input.len().saturating_mul(4);
+    match codec {
+        Compression::None => {
+            if input.len() > max_output {
+                return Err(too_large(codec, max_output));
+            }
+            Ok(Bytes::copy_from_slice(input))
+        }
+        Compression::Gzip => read_capped(
+            flate2::read::MultiGzDecoder::new(input),
+            codec,
+            max_output,
+            hint,
+        ),
+        Compression::Snappy => snappy_decompress(input, max_output),
+        Compression::Lz4 => {
+            lz4_check_frames(input)?;
+            read_capped(
+                lz4_flex::frame::FrameDecoder::new(input),
+                codec,
+                max_output,
+                hint,
+            )
+        }
+        Compression::Zstd => {
+            // The decoder's window is bounded by zstd's default window limit (128 MiB), so a
+            // frame cannot make it allocate more than that whatever it declares.
+            let dec = zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| Error::Protocol(format!("zstd: cannot create decoder: {e}")))?;
+            read_capped(dec, codec, max_output, hint)
+        }
+    }
+}
+
+fn too_large(codec: Compression, max_output: usize) -> Error {
+    Error::Protocol(format!(
+        "{codec}: decompressed data exceeds the cap of {max_output} bytes"
+    ))
+}
+
+/// Reads `reader` to its end, failing once more than `cap` bytes come out.
+fn read_capped<R: Read>(reader: R, codec: Compression, cap: usize, hint: usize) -> Result<Bytes> {
+    let mut out = Vec::with_capacity(hint.min(cap).min(1 << 20));
+    let mut limited = reader.take((cap as u64).saturating_add(1));
+    limited
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Protocol(format!("{codec}: corrupt compressed data: {e}")))?;
+    if out.len() > cap {
+        return Err(too_large(codec, cap));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Walks the structure of one or more LZ4 frames (headers, block lengths, checksums, end
+/// marks) without decompressing, so that truncated input is an error: the frame decoder
+/// alone treats input ending between blocks as a clean end.
+fn lz4_check_frames(input: &[u8]) -> Result<()> {
+    let corrupt = |what: &str, at: usize| {
+        Error::Protocol(format!("lz4: {what} at byte {at} of {}", input.len()))
+    };
+    let u32_at = |pos: usize| -> Option<u32> {
+        input
+            .get(pos..pos.checked_add(4)?)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut pos = 0;
+    while pos < input.len() {
+        let magic = u32_at(pos).ok_or_else(|| corrupt("truncated frame magic", pos))?;
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            // Skippable frame: u32 length + payload.
+            let len = u32_at(pos + 4).ok_or_else(|| corrupt("truncated skippable frame", pos))?;
+            pos = (pos + 8)
+                .checked_add(len as usize)
+                .filter(|&end| end <= input.len())
+                .ok_or_else(|| corrupt("truncated skippable frame", pos))?;
+            continue;
+        }
+        if magic != 0x184D_2204 {
+            return Err(corrupt("not an LZ4 frame (bad magic)", pos));
+        }
+        let (flg, _bd) = match input.get(pos + 4..pos + 6) {
+            Some(b) => (b[0], b[1]),
+            None => return Err(corrupt("truncated frame descriptor", pos)),
+        };
+        let block_checksum = flg & 0x10 != 0;
+        let content_checksum = flg & 0x04 != 0;
+        let descriptor =
+            2 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 } + 1;
+        pos += 4 + descriptor;
+        if pos > input.len() {
+            return Err(corrupt("truncated frame descriptor", input.len()));
+        }
+        loop {
+            let info =
+                u32_at(pos).ok_or_else(|| corrupt("truncated block header (no end mark)", pos))?;
+            pos += 4;
+            if info == 0 {
+                break;
+            }
+            let len = (info & 0x7FFF_FFFF) as usize + if block_checksum { 4 } else { 0 };
+            pos = pos
+                .checked_add(len)
+                .filter(|&end| end <= input.len())
+                .ok_or_else(|| corrupt("truncated block", pos))?;
+        }
+        if content_checksum {
+            if input.len() - pos < 4 {
+                return Err(corrupt("truncated content checksum", pos));
+            }
+            pos += 4;
+        }
+    }
+    Ok(())
+}
+
+fn snappy_decompress(input: &[u8], cap: usize) -> Result<Bytes> {
+    let corrupt = |what: String| Error::Protocol(format!("snappy: {what}"));
+    let mut dec = snap::raw::Decoder::new();
+    let mut out: Vec<u8> = Vec::new();
+    // Appends the decompression of one raw block to `out`, bounded by the cap.
+    let mut raw_block = |block: &[u8], out: &mut Vec<u8>| -> Result<()> {
+        let n = snap::raw::decompress_len(block)
+            .map_err(|e| corrupt(format!("corrupt block header: {e}")))?;
+        if n > cap - out.len() {
+            return Err(too_large(Compression::Snappy, cap));
+        }
+        let start = out.len();
+        out.resize(start + n, 0);
+        let written = dec
+            .decompress(block, &mut out[start..])
+            .map_err(|e| corrupt(format!("corrupt block: {e}")))?;
+        out.truncate(start + written);
+        Ok(())
+    };
+
+    if !input.starts_with(&SNAPPY_XERIAL_MAGIC) {
+        raw_block(input, &mut out)?;
+        return Ok(Bytes::from(out));
+    }
+    let mut pos = 0;
+    while pos < input.len() {
+        let rest = &input[pos..];
+        // A (possibly concatenated) xerial stream header.
+        if rest.starts_with(&SNAPPY_XERIAL_MAGIC) {
+            if rest.len() < SNAPPY_XERIAL_HEADER_LEN {
+                return Err(corrupt(format!(
+                    "truncated xerial header: {} of {SNAPPY_XERIAL_HEADER_LEN} bytes",
+                    rest.len()
+                )));
+            }
+            pos += SNAPPY_XERIAL_HEADER_LEN;
+            continue;
+        }
+        if rest.len() < 4 {
+            return Err(corrupt(format!(
+                "truncated xerial block length: {} of 4 bytes",
+                rest.len()
+            )));
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let Some(block) = rest.get(4..4 + len) else {
+            return Err(corrupt(format!(
+                "xerial block of {len} bytes but only {} bytes remain",
+                rest.len() - 4
+            )));
+        };
+        raw_block(block, &mut out)?;
+        pos += 4 + len;
+    }
+    Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn corpus() -> Vec<Vec<u8>> {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let text: Vec<u8> = (0..200_000)
+            .map(|i| b"the quick brown fox jumps over the lazy dog "[i % 44])
+            .collect();
+        let random: Vec<u8> = (0..100_000).map(|_| rng.u8(..)).collect();
+        let mib: Vec<u8> = (0..(1 << 20))
+            .map(|i: usize| {
+                if i % 7 == 0 {
+                    rng.u8(..)
+                } else {
+                    (i % 251) as u8
+                }
+            })
+            .collect();
+        vec![vec![], vec![42], text, random, mib]
+    }
+
+    fn compressed(codec: Compression, input: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
+        compress(codec, None, input, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn attribute_bits_round_trip() {
+        for c in ALL {
+            assert_eq!(Compression::from_attributes(c.attribute_bits()).unwrap(), c);
+            // Other attribute bits do not matter.
+            assert_eq!(
+                Compression::from_attributes(c.attribute_bits() | 0x70).unwrap(),
+                c
+            );
+        }
+        for bad in 5..=7 {
+            let e = Compression::from_attributes(bad).unwrap_err();
+            assert!(e.to_string().contains("unknown compression codec"), "{e}");
+        }
+    }
+
+    #[test]
+    fn round_trip_corpus() {
+        for input in corpus() {
+            for c in ALL {
+                let out = compressed(c, &input);
+                let back = decompress(c, &out, 2 << 20).unwrap();
+                assert_eq!(back.len(), input.len(), "{c} {}", input.len());
+                assert!(back == input, "{c} mismatch for {} bytes", input.len());
+            }
+        }
+    }
+
+    #[test]
+    fn levels() {
+        let input = corpus().swap_remove(2);
+        for (c, l) in [
+            (Compression::Gzip, 1),
+            (Compression::Gzip, 9),
+            (Compression::Gzip, -1),
+            (Compression::Zstd, 1),
+            (Compression::Zstd, 19),
+            (Compression::Zstd, -5),
+            (Compression::Lz4, 17),
+        ] {
+            let mut out = BytesMut::new();
+            compress(c, Some(l), &input, &mut out).unwrap();
+            assert_eq!(decompress(c, &out, 1 << 20).unwrap(), input);
+        }
+        for (c, l) in [
+            (Compression::Gzip, 0),
+            (Compression::Gzip, 10),
+            (Compression::Lz4, 18),
+            (Compression::Zstd, 23),
+        ] {
+            let e = compress(c, Some(l), b"x", &mut BytesMut::new()).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        }
+    }
+
+    #[test]
+    fn compress_appends() {
+        for c in ALL {
+            let mut out = BytesMut::from(&b"prefix"[..]);
+            compress(c, None, b"hello hello hello", &mut out).unwrap();
+            assert_eq!(&out[..6], b"prefix");
+            assert_eq!(
+                &decompress(c, &out[6..], 100).unwrap()[..],
+                b"hello hello hello"
+            );
+        }
+    }
+
+    #[test]
+    fn snappy_xerial_framing() {
+        let input = corpus().swap_remove(2); // 200 000 bytes -> 7 blocks of 32 KiB
+        let out = compressed(Compression::Snappy, &input);
+        assert_eq!(&out[..8], b"\x82SNAPPY\0");
+        assert_eq!(&out[8..16], &[0, 0, 0, 1, 0, 0, 0, 1]);
+        // Walk the blocks: each decompresses to 32 KiB except the last.
+        let mut pos = 16;
+        let mut blocks = 0;
+        while pos < out.len() {
+            let len = u32::from_be_bytes(out[pos..pos + 4].try_into().unwrap()) as usize;
+            let block = &out[pos + 4..pos + 4 + len];
+            let n = snap::raw::decompress_len(block).unwrap();
+            assert!(n <= 32 * 1024);
+            pos += 4 + len;
+            blocks += 1;
+        }
+        assert_eq!(pos, out.len());
+        assert_eq!(blocks, input.len().div_ceil(32 * 1024));
+
+        // Raw snappy (no xerial framing) is accepted too.
+        let raw = snap::raw::Encoder::new().compress_vec(&input).unwrap();
+        assert_eq!(
+            decompress(Compression::Snappy, &raw, 1 << 20).unwrap(),
+            input
+        );
+
+        // Concatenated xerial streams.
+        let mut two = compressed(Compression::Snappy, b"abc");
+        two.extend_from_slice(&compressed(Compression::Snappy, b"def"));
+        assert_eq!(
+            &decompress(Compression::Snappy, &two, 100).unwrap()[..],
+            b"abcdef"
+        );
+    }
+
+    #[test]
+    fn lz4_frame_settings() {
+        let out = compressed(Compression::Lz4, b"hello");
+        assert_eq!(&out[..4], &[0x04, 0x22, 0x4d, 0x18]);
+        let flg = out[4];
+        assert_eq!(flg >> 6, 0b01, "version 01");
+        assert_ne!(flg & 0x20, 0, "independent blocks");
+        assert_eq!(flg & 0x10, 0, "no block checksum");
+        assert_eq!(flg & 0x08, 0, "no content size");
+        assert_eq!(flg & 0x04, 0, "no content checksum");
+        assert_eq!((out[5] >> 4) & 0x07, 4, "64 KiB blocks");
+
+        // Frames with checksums, content size and linked blocks decode too.
+        let input = corpus().swap_remove(4);
+        let info = lz4_flex::frame::FrameInfo::new()
+            .block_size(lz4_flex::frame::BlockSize::Max256KB)
+            .block_mode(lz4_flex::frame::BlockMode::Linked)
+            .block_checksums(true)
+            .content_checksum(true)
+            .content_size(Some(input.len() as u64));
+        let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(&input).unwrap();
+        let framed = enc.finish().unwrap();
+        assert_eq!(
+            decompress(Compression::Lz4, &framed, 1 << 20).unwrap(),
+            input
+        );
+    }
+
+    #[test]
+    fn decompression_bomb_is_capped() {
+        let zeros = vec![0u8; 100 << 20];
+        for c in ALL {
+            let bomb = compressed(c, &zeros);
+            let e = decompress(c, &bomb, 1 << 20).unwrap_err();
+            let s = e.to_string();
+            assert!(s.contains("exceeds the cap of 1048576 bytes"), "{c}: {s}");
+        }
+        // A raw snappy block declaring a huge length is refused before allocating.
+        let mut lie = Vec::new();
+        let mut n: u64 = u32::MAX as u64;
+        while n >= 0x80 {
+            lie.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        lie.push(n as u8);
+        lie.extend_from_slice(&[0, 1, 2]);
+        assert!(decompress(Compression::Snappy, &lie, 1 << 20).is_err());
+        // Exactly at the cap is fine.
+        let small = compressed(Compression::Zstd, &[7u8; 1000]);
+        assert_eq!(
+            decompress(Compression::Zstd, &small, 1000).unwrap().len(),
+            1000
+        );
+        assert!(decompress(Compression::Zstd, &small, 999).is_err());
+    }
+
+    #[test]
+    fn truncated_and_garbage_inputs_error() {
+        let input = corpus().swap_remove(2);
+        for c in ALL.into_iter().skip(1) {
+            let out = compressed(c, &input[..5000]);
+            assert!(decompress(c, &[], 1 << 20).is_err(), "{c} empty");
+            for cut in [1, 2, 5, 10, out.len() / 2, out.len() - 1] {
+                assert!(
+                    decompress(c, &out[..cut], 1 << 20).is_err(),
+                    "{c}: truncation at {cut} of {} decoded",
+                    out.len()
+                );
+            }
+        }
+        // Random garbage and bit flips: Ok or Err, never a panic.
+        let mut rng = fastrand::Rng::with_seed(99);
+        for c in ALL {
+            for _ in 0..300 {
+                let len = rng.usize(0..200);
+                let junk: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+                let _ = decompress(c, &junk, 1 << 16);
+            }
+            let good = compressed(c, &input[..3000]);
+            for _ in 0..300 {
+                let mut bad = good.to_vec();
+                let i = rng.usize(0..bad.len());
+                bad[i] ^= 1 << rng.u8(0..8);
+                let _ = decompress(c, &bad, 1 << 16);
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Record layer (no I/O): record batch v2 encoding and decoding, compression codecs and
+//! zigzag varints.
+//!
+//! - [`BatchBuilder`] accumulates records for the producer and seals them into a batch;
+//! - [`decode_batches`] iterates the batches of a fetch response without copying records;
+//! - [`compress`] / [`decompress`] are the codecs, written the way the Java client writes them.
+
+pub mod batch;
+pub mod compression;
+pub mod varint;
+
+pub use compression::{compress, decompress, Compression};
+
+pub use batch::{
+    control_record_type, decode_batches, rewrite_producer_state, BatchBuilder, BatchIter,
+    BatchParams, ControlType, DecodeOptions, Header, Record, RecordBatch, TimestampType,
+    RECORD_BATCH_OVERHEAD,
+};
+
+#[cfg(test)]
+mod tests;
