@@ -67,18 +67,25 @@ async fn main() {
     }
 }
 
-/// A local broker for runs without `--brokers` (kept alive until the end of `run`).
-struct LocalKafka;
-
-fn start_local() -> Result<(LocalKafka, String), Box<dyn std::error::Error>> {
-    Err("no --brokers given and the test kit is not available in this build".into())
+/// Starts a local single-node Kafka (kept alive until the end of `run`).
+async fn start_local() -> Result<(kafka_testkit::KafkaCluster, String), Box<dyn std::error::Error>>
+{
+    let cluster = tokio::task::spawn_blocking(|| {
+        kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
+            allow_external: false,
+            ..Default::default()
+        })
+    })
+    .await??;
+    let bootstrap = cluster.bootstrap();
+    Ok((cluster, bootstrap))
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (_local, brokers) = match &args.brokers {
         Some(b) => (None, b.clone()),
         None => {
-            let (k, b) = start_local()?;
+            let (k, b) = start_local().await?;
             eprintln!("started a local Kafka at {b}");
             (Some(k), b)
         }

@@ -94,8 +94,8 @@ mod sender;
 mod settings;
 
 pub use delivery::DeliveryFuture;
-pub use record::{ProducerRecord, RecordMetadata};
 pub use partitioner::Partitioner;
+pub use record::{ProducerRecord, RecordMetadata};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -106,10 +106,10 @@ use crate::cluster::{Cluster, TopicMeta};
 use crate::config::ClientConfig;
 use crate::error::{ConfigError, Error, KafkaCode, Result};
 
+use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 use accumulator::Accumulator;
 use sender::Sender;
 use settings::Settings;
-use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 
 /// A Kafka producer. Cheap to clone; all clones share one buffer and one background task.
 #[derive(Clone)]

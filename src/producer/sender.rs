@@ -224,7 +224,7 @@ impl Sender {
             }
         }
         tracing::debug!("producer sender stopped");
-        let _ = acc.stopped.send(true);
+        acc.stopped.send_replace(true);
     }
 
     fn idempotent(&self) -> bool {
@@ -982,6 +982,6 @@ impl Drop for Sender {
         // The runtime may drop the task without running it to the end: never leave a
         // delivery future waiting forever.
         self.fail_everything();
-        let _ = self.acc.stopped.send(true);
+        self.acc.stopped.send_replace(true);
     }
 }
