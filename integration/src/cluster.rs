@@ -180,6 +180,30 @@ fn signal(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
     }
 }
 
+/// Waits (bounded by `limit`) until every thread of `pid` is in the stopped state (`T`) per
+/// `/proc/<pid>/task/*/stat`. Best effort: returns silently when `/proc` is unavailable.
+fn wait_all_threads_stopped(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let all_stopped = || -> Option<bool> {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        for t in tasks.flatten() {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            if state != 'T' && state != 't' {
+                return Some(false);
+            }
+        }
+        Some(true)
+    };
+    while Instant::now() < deadline {
+        match all_stopped() {
+            Some(false) => thread::sleep(Duration::from_millis(5)),
+            _ => return,
+        }
+    }
+}
+
 /// Waits for `child` to exit for at most `grace`; then SIGKILLs and reaps it.
 fn wait_or_kill(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + grace;
@@ -375,6 +399,9 @@ impl KafkaCluster {
         let pid = Self::running_pid(node, &mut p)?;
         signal(pid, libc::SIGSTOP).ctx(|| format!("SIGSTOP node {node}"))?;
         p.paused = true;
+        // kill(2) returns before every thread has stopped; on a loaded machine a broker
+        // thread can still answer a request for a few milliseconds. Wait until all are stopped.
+        wait_all_threads_stopped(pid, Duration::from_secs(5));
         Ok(())
     }
 
