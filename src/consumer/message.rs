@@ -108,8 +108,8 @@ impl Message {
     }
 }
 
-/// A start position for [`Consumer::assign`](super::Consumer::assign) and
-/// [`Consumer::seek`](super::Consumer::seek) (rdkafka's names).
+/// A start position for [`Consumer::assign`](super::ConsumerHandle::assign) and
+/// [`Consumer::seek`](super::ConsumerHandle::seek) (rdkafka's names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Offset {
     /// The earliest offset still in the log.
@@ -135,7 +135,7 @@ pub enum CommitMode {
     /// `request.timeout.ms`).
     Sync,
     /// Send in the background and return at once; the result is reported through
-    /// [`Consumer::commit_results`](super::Consumer::commit_results) (and logged on failure).
+    /// [`Consumer::commit_results`](super::ConsumerHandle::commit_results) (and logged on failure).
     Async,
 }
 

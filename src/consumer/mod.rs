@@ -4,14 +4,14 @@
 //! # Design
 //!
 //! **Tasks.** A [`Consumer`] starts, on the tokio runtime:
-//! - a *fetch manager* ([`fetcher`]): gives each partition without a position one (committed
+//! - a *fetch manager* (`fetcher.rs`): gives each partition without a position one (committed
 //!   offset via OffsetFetch, else `auto.offset.reset` via ListOffsets), and starts one
 //!   *fetch task per leader broker*;
 //! - the fetch tasks: each sends one Fetch at a time for the fetchable partitions its broker
 //!   leads, decodes the answer outside any lock and appends messages to per-partition
 //!   buffers (prefetch bounded by `max.partition.fetch.bytes` per partition and
 //!   `queued.max.messages.kbytes` in total);
-//! - with a `group.id`, the *membership task* ([`group`]): join/sync/heartbeat/leave, the
+//! - with a `group.id`, the *membership task* (`group.rs`): join/sync/heartbeat/leave, the
 //!   assignor when leader, and the [`RebalanceListener`] callbacks — all independent of
 //!   `recv`;
 //! - with `enable.auto.commit`, an *auto-commit task* committing the stored offsets every
@@ -48,7 +48,7 @@
 //!
 //! **Not yet:** fetch sessions (KIP-227: every fetch is a full fetch), follower fetching,
 //! leader-epoch truncation detection (fetches send `current_leader_epoch = -1`), KIP-848.
-//! `read_committed` filtering of aborted transactions is done in [`fetcher`] from the
+//! `read_committed` filtering of aborted transactions is done in `fetcher.rs` from the
 //! response's aborted-transactions list.
 
 pub mod assignor;
