@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
@@ -803,9 +802,4 @@ fn counts_of(
             (m.error.is_none() && m.partition_count() > 0).then(|| (t.clone(), m.partition_count()))
         })
         .collect()
-}
-
-#[allow(dead_code)]
-fn _assert_send(b: Bytes) -> Bytes {
-    b
 }
