@@ -241,42 +241,46 @@ fn metadata() -> m::MetadataResponse {
 }
 
 fn fetch(records: Bytes) -> m::FetchResponse {
-    m::FetchResponse::default().with_responses(vec![fetch_response::FetchableTopicResponse::default()
-        .with_topic(topic("orders"))
-        .with_partitions(vec![
-            fetch_response::PartitionData::default()
-                .with_partition_index(0)
-                .with_high_watermark(100)
-                .with_last_stable_offset(90)
-                .with_aborted_transactions(Some(vec![
-                    fetch_response::AbortedTransaction::default()
-                        .with_producer_id(m::ProducerId(7))
-                        .with_first_offset(0),
-                    fetch_response::AbortedTransaction::default()
-                        .with_producer_id(m::ProducerId(7))
-                        .with_first_offset(0),
-                ]))
-                .with_records(Some(records)),
-            fetch_response::PartitionData::default()
-                .with_partition_index(1)
-                .with_error_code(6)
-                .with_records(None),
-        ])])
+    m::FetchResponse::default().with_responses(vec![
+        fetch_response::FetchableTopicResponse::default()
+            .with_topic(topic("orders"))
+            .with_partitions(vec![
+                fetch_response::PartitionData::default()
+                    .with_partition_index(0)
+                    .with_high_watermark(100)
+                    .with_last_stable_offset(90)
+                    .with_aborted_transactions(Some(vec![
+                        fetch_response::AbortedTransaction::default()
+                            .with_producer_id(m::ProducerId(7))
+                            .with_first_offset(0),
+                        fetch_response::AbortedTransaction::default()
+                            .with_producer_id(m::ProducerId(7))
+                            .with_first_offset(0),
+                    ]))
+                    .with_records(Some(records)),
+                fetch_response::PartitionData::default()
+                    .with_partition_index(1)
+                    .with_error_code(6)
+                    .with_records(None),
+            ]),
+    ])
 }
 
 fn produce() -> m::ProduceResponse {
-    m::ProduceResponse::default().with_responses(vec![produce_response::TopicProduceResponse::default()
-        .with_name(topic("orders"))
-        .with_partition_responses(vec![
-            produce_response::PartitionProduceResponse::default()
-                .with_index(0)
-                .with_base_offset(41)
-                .with_log_append_time_ms(-1),
-            produce_response::PartitionProduceResponse::default()
-                .with_index(1)
-                .with_error_code(47)
-                .with_error_message(Some(s("invalid producer epoch"))),
-        ])])
+    m::ProduceResponse::default().with_responses(vec![
+        produce_response::TopicProduceResponse::default()
+            .with_name(topic("orders"))
+            .with_partition_responses(vec![
+                produce_response::PartitionProduceResponse::default()
+                    .with_index(0)
+                    .with_base_offset(41)
+                    .with_log_append_time_ms(-1),
+                produce_response::PartitionProduceResponse::default()
+                    .with_index(1)
+                    .with_error_code(47)
+                    .with_error_message(Some(s("invalid producer epoch"))),
+            ]),
+    ])
 }
 
 fn api_versions() -> m::ApiVersionsResponse {
@@ -453,8 +457,16 @@ fn main() {
     let n = response_seeds(&fetch_records);
 
     for v in 0..=3 {
-        write("consumer_protocol", &format!("subscription-v{v}"), &subscription(v));
-        write("consumer_protocol", &format!("assignment-v{v}"), &assignment(v));
+        write(
+            "consumer_protocol",
+            &format!("subscription-v{v}"),
+            &subscription(v),
+        );
+        write(
+            "consumer_protocol",
+            &format!("assignment-v{v}"),
+            &assignment(v),
+        );
     }
     let mut future = subscription(3).to_vec();
     future[1] = 9; // a version from the future, read with the v3 layout
