@@ -1,4 +1,5 @@
-//! Quickstart: connect to Kafka, show the cluster, create and describe a topic.
+//! Quickstart: connect to Kafka, show the cluster, create and describe a topic, produce a few
+//! keyed records with headers.
 //!
 //! ```text
 //! cargo run --example quickstart                      # starts a local Kafka via kafka-testkit
@@ -9,6 +10,7 @@
 use std::time::Duration;
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
 
 fn brokers_arg() -> Option<String> {
@@ -73,6 +75,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+
+    // Produce: the first await is acceptance into the buffer, the second the broker's ack.
+    let producer = Producer::new(&config).await?;
+    let mut deliveries = Vec::new();
+    for (i, user) in ["alice", "bob", "carol", "alice"].iter().enumerate() {
+        let record = ProducerRecord::new(topic.as_str())
+            .key(user.to_string())
+            .value(format!("order #{i} for {user}"))
+            .header("source", Some("quickstart"));
+        deliveries.push(producer.send(record).await?);
+    }
+    for d in deliveries {
+        let m = d.await?;
+        println!(
+            "produced to {}-{} at offset {}",
+            m.topic, m.partition, m.offset
+        );
+    }
+    producer.close(Duration::from_secs(10)).await?;
 
     admin.delete_topics(&[&topic]).await?;
     println!("deleted {topic}; done");

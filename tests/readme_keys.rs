@@ -4,9 +4,8 @@
 use kafka_sdk::config::keys::{known_keys, Status};
 
 fn render() -> String {
-    let mut out = String::from(
-        "| key | aliases | default | used by | status |\n|---|---|---|---|---|\n",
-    );
+    let mut out =
+        String::from("| key | aliases | default | used by | status |\n|---|---|---|---|---|\n");
     for k in known_keys() {
         let aliases = k
             .aliases
@@ -56,7 +55,10 @@ fn readme_lists_every_config_key() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
     let readme = std::fs::read_to_string(path).unwrap();
     let (start, end) = ("<!-- keys:start -->\n", "<!-- keys:end -->");
-    let a = readme.find(start).expect("README lacks the keys:start marker") + start.len();
+    let a = readme
+        .find(start)
+        .expect("README lacks the keys:start marker")
+        + start.len();
     let b = readme.find(end).expect("README lacks the keys:end marker");
     let table = render();
     if std::env::var("UPDATE_README").is_ok() {

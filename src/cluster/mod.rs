@@ -537,13 +537,16 @@ impl Cluster {
             self.inner.opts.retry_backoff,
             self.inner.opts.retry_backoff_max,
         );
+        let mut last: Option<Error> = None;
         loop {
             let remaining = deadline.remaining();
             let attempt = tokio::time::timeout(remaining, op()).await;
             let err = match attempt {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => e,
-                Err(_) => Error::timeout(what, remaining, true),
+                // The deadline cut this attempt short: the previous attempt's error says more
+                // about why nothing worked than "timed out" does.
+                Err(_) => return Err(last.unwrap_or_else(|| Error::timeout(what, remaining, true))),
             };
             let action = err.action();
             tracing::debug!(%what, error = %err, ?action, attempt = backoff.attempts(), "retrying");
@@ -557,6 +560,7 @@ impl Cluster {
             if !deadline.sleep(backoff.next_delay()).await {
                 return Err(err);
             }
+            last = Some(err);
         }
     }
 }

@@ -1,3 +1,425 @@
-//! Producer building blocks: partitioners (the producer itself lands later).
+//! The producer: an async, batching, idempotent Kafka producer.
+//!
+//! ```no_run
+//! # async fn f() -> kafka_sdk::Result<()> {
+//! use kafka_sdk::producer::{Producer, ProducerRecord};
+//! use kafka_sdk::ClientConfig;
+//!
+//! let producer = Producer::new(&ClientConfig::new().with("bootstrap.servers", "127.0.0.1:9092")).await?;
+//! // First await: the record is in the buffer (waits while `buffer.memory` is full).
+//! let delivery = producer.send(ProducerRecord::new("orders").key("k").value("v")).await?;
+//! // Second await: the broker acknowledged it.
+//! let meta = delivery.await?;
+//! println!("{}-{}@{}", meta.topic, meta.partition, meta.offset);
+//! producer.close(std::time::Duration::from_secs(5)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layers and state ownership
+//! - [`Producer`] (cheap `Clone`): validates a record, looks up the topic's metadata (cached
+//!   snapshot, else a refresh bounded by `max.block.ms`), picks the partition, takes the
+//!   record's bytes from the `buffer.memory` semaphore (waiting up to what is left of
+//!   `max.block.ms`, then [`Error::Timeout`]) and encodes the record into its partition's open
+//!   batch. Nothing in `send` holds a lock across an `.await`.
+//! - The *accumulator* (`accumulator.rs`): per partition, one open batch plus a queue of
+//!   closed (full) batches, each partition behind its own short `std::sync::Mutex`. A batch
+//!   closes when the next record would overflow `batch.size` bytes or `batch.num.messages`
+//!   records; an open batch becomes ready `linger.ms` after it was created, or at once while a
+//!   flush or close runs. Key-less records use uniform sticky partitioning (KIP-794): one
+//!   partition (with a known leader) until `batch.size` bytes went to it, then another.
+//! - The *sender* (`sender.rs`), one task per producer, owns everything after a batch leaves
+//!   the accumulator: per-partition sequence state, retry queues, per-broker connections and
+//!   in-flight requests. Each pass it expires old batches, groups ready partitions by
+//!   leader (from the metadata snapshot; unknown leaders trigger a refresh) and builds at most
+//!   one Produce request per broker per free in-flight slot, with at most one batch per
+//!   partition, round robin over the broker's partitions, total at most `max.request.size`
+//!   (a single batch is always allowed). A batch is sealed (compressed, CRC) and, with
+//!   idempotence, sequenced when it is first drained. Requests are polled in the order they
+//!   were made, so they reach the connection in that order; responses are handled strictly in
+//!   order per broker. Leader changes need nothing special: a batch goes to whichever broker
+//!   leads its partition when it is (re)drained.
+//! - Completion: one shared completion per batch (`delivery.rs`); every [`DeliveryFuture`] of
+//!   the batch's records polls it. Completing a batch releases its buffer memory.
+//!
+//! # Delivery and retries
+//! Every failure goes through [`Error::action`]: `Fatal` fails the batch; `Retry`,
+//! `RefreshAndRetry` (plus a metadata refresh) and `Ambiguous` (outcome unknown: connection
+//! lost with the request in flight, request timeout) re-queue it with exponential backoff
+//! `retry.backoff.ms` .. `retry.backoff.max.ms` (±20% jitter), until `retries` attempts or
+//! `delivery.timeout.ms` after the batch was created, whichever is first. A batch is never
+//! expired while a request carrying it is in flight (the request timeout bounds that); it
+//! fails with [`Error::Timeout`] (`in_flight` = whether its outcome is unknown) once it is
+//! back. With `acks=0` nothing is answered: a batch succeeds once written, offsets are -1.
+//! `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` fail the batch (no splitting).
+//!
+//! # Idempotence rules (default on; implies acks=all)
+//! 1. `Producer::new` gets a producer id and epoch with InitProducerId from any broker.
+//! 2. A batch gets its partition's next sequence when first drained, and keeps its
+//!    (producer id, epoch, sequence) for every re-send; at most 5 batches of a partition are
+//!    in flight, all to the same broker (a partition whose leader moved waits for its old
+//!    requests first).
+//! 3. When a partition has batches to re-send, no new batch of it is sent; the re-sends go
+//!    one at a time, in sequence order, each only when nothing of the partition is in flight.
+//! 4. `DUPLICATE_SEQUENCE_NUMBER` is success (offset -1 when the broker gave none).
+//! 5. `OUT_OF_ORDER_SEQUENCE_NUMBER` / `UNKNOWN_PRODUCER_ID` for a batch that is not the
+//!    partition's earliest unacknowledged one: an earlier batch failed; re-send in order.
+//!    For the earliest one: the broker checked and refused the sequence, so that batch was
+//!    definitely not written; the producer bumps its epoch (KIP-360).
+//! 6. A batch with a sequence that fails for good (fatal error, retries or delivery timeout
+//!    exhausted) leaves a gap, so the producer bumps its epoch too.
+//! 7. Epoch bump: no new request is sent until nothing is in flight; then InitProducerId with
+//!    the current id and epoch (v3+; for a non-transactional producer the broker answers with
+//!    a fresh producer id), every partition's sequence restarts at 0 and the batches waiting
+//!    for a re-send are re-stamped (`rewrite_producer_state`) in order.
+//! 8. A batch whose outcome is unknown (a request carrying it timed out or lost its
+//!    connection, and no broker answer since settled it) is only ever re-sent with the same
+//!    id, epoch and sequence, so the broker can deduplicate it. It is never re-stamped: if an
+//!    epoch bump happens while it waits, it fails with an ambiguous [`Error::Timeout`]
+//!    (`in_flight: true`) instead.
+//!
+//! # Closing
+//! [`Producer::close`] stops accepting records ([`Error::Closed`]), sends everything pending
+//! without waiting for `linger.ms`, and waits for the outcome up to its timeout; past it,
+//! batches not yet sent fail with [`Error::Closed`] and batches in flight with an ambiguous
+//! [`Error::Timeout`]. Dropping the last [`Producer`] handle never blocks: it acts like a
+//! close without waiting — the background task goes on delivering what is pending (each
+//! batch bounded by `delivery.timeout.ms`) and then stops, so delivery futures still held
+//! resolve. If the runtime itself shuts down, pending futures fail with [`Error::Closed`].
 
+mod accumulator;
+mod delivery;
 pub mod partitioner;
+mod record;
+mod sender;
+mod settings;
+
+pub use delivery::DeliveryFuture;
+pub use partitioner::Partitioner;
+pub use record::{ProducerRecord, RecordMetadata};
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backoff::Deadline;
+use crate::cluster::{Cluster, TopicMeta};
+use crate::config::ClientConfig;
+use crate::error::{ConfigError, Error, KafkaCode, Result};
+
+use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
+use accumulator::Accumulator;
+use sender::Sender;
+use settings::Settings;
+
+/// A Kafka producer. Cheap to clone; all clones share one buffer and one background task.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    acc: Arc<Accumulator>,
+    cluster: Cluster,
+    s: Arc<Settings>,
+    partitioner: Arc<dyn Partitioner>,
+    ignore_keys: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Last handle gone: stop accepting, let the sender finish pending work and stop.
+        self.acc.closing.store(true, Ordering::SeqCst);
+        self.acc.wake.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("bootstrap", &self.inner.s.cluster.bootstrap)
+            .field("closed", &self.inner.acc.closing.load(Ordering::SeqCst))
+            .finish()
+    }
+}
+
+/// Builds a [`Producer`] with options that are not configuration keys (a custom
+/// partitioner).
+#[must_use]
+pub struct ProducerBuilder {
+    config: ClientConfig,
+    partitioner: Option<Arc<dyn Partitioner>>,
+}
+
+impl ProducerBuilder {
+    /// Uses `partitioner` instead of the one named by the `partitioner` key. It is asked for
+    /// every record without an explicit partition; returning `None` means "sticky".
+    pub fn partitioner(mut self, partitioner: Arc<dyn Partitioner>) -> Self {
+        self.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Validates the configuration, bootstraps, gets a producer id when idempotent, and
+    /// starts the background task.
+    pub async fn build(self) -> Result<Producer> {
+        let cfg = self.config.producer()?;
+        if cfg.transactional_id.is_some() {
+            return Err(ConfigError::NotSupported {
+                key: "transactional.id".into(),
+                detail: Some("transactions are not implemented yet".into()),
+            }
+            .into());
+        }
+        let s = Arc::new(Settings::from_config(&cfg));
+        let cluster = Cluster::connect(s.cluster.clone()).await?;
+        let pid = if s.idempotence {
+            let (pid, epoch) = sender::init_producer_id(
+                &cluster,
+                None,
+                s.request_timeout,
+                Deadline::after(s.max_block),
+            )
+            .await?;
+            tracing::debug!(producer_id = pid, epoch, "idempotent producer initialised");
+            Some((pid, epoch))
+        } else {
+            None
+        };
+        let acc = Arc::new(Accumulator::new(
+            s.buffer_memory,
+            s.batch_size,
+            s.batch_num_messages,
+        ));
+        let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid);
+        tokio::spawn(sender.run());
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                acc,
+                cluster,
+                s,
+                partitioner: self
+                    .partitioner
+                    .unwrap_or_else(|| partitioner::builtin(builtin_kind(cfg.partitioner))),
+                ignore_keys: cfg.partitioner_ignore_keys,
+            }),
+        })
+    }
+}
+
+fn builtin_kind(k: crate::config::PartitionerKind) -> partitioner::BuiltinPartitioner {
+    use crate::config::PartitionerKind as K;
+    use partitioner::BuiltinPartitioner as B;
+    match k {
+        K::Murmur2 => B::Murmur2,
+        K::Murmur2Random => B::Murmur2Random,
+        K::Consistent => B::Consistent,
+        K::ConsistentRandom => B::ConsistentRandom,
+        K::Random => B::Random,
+        K::RoundRobin => B::RoundRobin,
+        K::Fnv1a => B::Fnv1a,
+        K::Fnv1aRandom => B::Fnv1aRandom,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Producer {
+    /// Creates a producer from a configuration map (see [`crate::config`] for the keys):
+    /// bootstraps and, when idempotent, gets a producer id.
+    pub async fn new(config: &ClientConfig) -> Result<Producer> {
+        Producer::builder(config).build().await
+    }
+
+    /// A builder, for a custom partitioner.
+    pub fn builder(config: &ClientConfig) -> ProducerBuilder {
+        ProducerBuilder {
+            config: config.clone(),
+            partitioner: None,
+        }
+    }
+
+    /// The cluster handle the producer uses (metadata, connections).
+    pub fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
+    }
+
+    /// Puts a record into the buffer. The returned future resolves once the broker
+    /// acknowledged the record (or the producer gave up on it).
+    ///
+    /// Waits while `buffer.memory` is exhausted or the topic's metadata is not known yet, in
+    /// total at most `max.block.ms`, then fails with [`Error::Timeout`]. Fails at once with
+    /// [`Error::InvalidArgument`] for an invalid topic name or a record larger than
+    /// `max.request.size` or `buffer.memory`, with [`Error::UnknownTopicOrPartition`] for a
+    /// topic that does not exist (after `max.block.ms`) or a partition out of range, and with
+    /// [`Error::Closed`] after [`close`](Self::close).
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let inner = &*self.inner;
+        let s = &*inner.s;
+        if inner.acc.closing.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        crate::validate_topic_name(&record.topic)?;
+        let headers: Vec<(&str, Option<&[u8]>)> = record
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        let key = record.key.as_deref();
+        let value = record.value.as_deref();
+        // Deltas are at most 10 + 5 varint bytes; estimate with the worst case.
+        let rec_size = BatchBuilder::record_size(0, 0, key, value, &headers) + 14;
+        let batch_bytes = rec_size + RECORD_BATCH_OVERHEAD;
+        if batch_bytes > s.max_request_size {
+            return Err(Error::InvalidArgument(format!(
+                "record of {batch_bytes} bytes (encoded, with the batch header) exceeds max.request.size ({} bytes)",
+                s.max_request_size
+            )));
+        }
+        if rec_size > s.buffer_memory {
+            return Err(Error::InvalidArgument(format!(
+                "record of {rec_size} bytes (encoded) exceeds buffer.memory ({} bytes)",
+                s.buffer_memory
+            )));
+        }
+        let deadline = Deadline::after(s.max_block);
+        let meta = self.topic_meta(&record.topic, deadline).await?;
+        let n = meta.partition_count();
+        let explicit = record.partition;
+        let pkey = if inner.ignore_keys { None } else { key };
+        let chosen = match explicit {
+            Some(p) => Some(p),
+            None => inner.partitioner.partition(&record.topic, pkey, n),
+        };
+        if let Some(p) = chosen {
+            if p < 0 || p >= n {
+                return Err(Error::UnknownTopicOrPartition(format!(
+                    "partition {p} of topic `{}` (it has {n} partitions: 0..={})",
+                    record.topic,
+                    n - 1
+                )));
+            }
+        }
+        // Buffer memory (backpressure).
+        let permits = rec_size;
+        let sem = inner.acc.memory.clone();
+        match tokio::time::timeout_at(
+            deadline.instant(),
+            sem.acquire_many_owned(permits.min(u32::MAX as usize) as u32),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p.forget(),
+            Ok(Err(_)) => return Err(Error::Closed),
+            Err(_) => {
+                return Err(Error::timeout(
+                    format!(
+                        "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
+                        s.buffer_memory
+                    ),
+                    s.max_block,
+                    false,
+                ))
+            }
+        }
+        if inner.acc.closing.load(Ordering::SeqCst) {
+            inner.acc.memory.add_permits(permits);
+            return Err(Error::Closed);
+        }
+        let topic = inner.acc.topic(&record.topic);
+        let (partition, sticky) = match chosen {
+            Some(p) => (p, None),
+            None => (inner.acc.sticky_partition(&topic, &meta), Some(&*meta)),
+        };
+        let ts = record.timestamp.unwrap_or_else(now_ms);
+        tracing::trace!(topic = %record.topic, partition, "record accepted");
+        Ok(inner.acc.append(
+            &topic, partition, sticky, ts, key, value, &headers, rec_size, permits,
+        ))
+    }
+
+    /// [`send`](Self::send), then waits for the acknowledgement.
+    pub async fn send_and_wait(&self, record: ProducerRecord) -> Result<RecordMetadata> {
+        self.send(record).await?.await
+    }
+
+    /// Sends every buffered record without waiting for `linger.ms`, and waits until every
+    /// record accepted before the call has its outcome (success or failure: see each
+    /// record's [`DeliveryFuture`]).
+    pub async fn flush(&self) {
+        let acc = &self.inner.acc;
+        struct FlushGuard<'a>(&'a Accumulator);
+        impl Drop for FlushGuard<'_> {
+            fn drop(&mut self) {
+                self.0.flushing.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        acc.flushing.fetch_add(1, Ordering::SeqCst);
+        let _guard = FlushGuard(acc);
+        acc.wake.notify_one();
+        let pending: Vec<_> = accumulator::lock(&acc.incomplete)
+            .values()
+            .cloned()
+            .collect();
+        for c in pending {
+            let mut slot = None;
+            std::future::poll_fn(|cx| c.poll_result(cx, &mut slot).map(|_| ())).await;
+        }
+    }
+
+    /// Stops accepting records, sends everything pending and waits up to `timeout` for the
+    /// outcomes. Past `timeout`, what is left fails (not-yet-sent batches with
+    /// [`Error::Closed`], in-flight ones with an ambiguous [`Error::Timeout`]) and this
+    /// returns [`Error::Timeout`]. Later sends fail with [`Error::Closed`]. Closing twice
+    /// is harmless.
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        let acc = &self.inner.acc;
+        acc.closing.store(true, Ordering::SeqCst);
+        acc.wake.notify_one();
+        let mut stopped = acc.stopped.subscribe();
+        if tokio::time::timeout(timeout, stopped.wait_for(|s| *s))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tracing::warn!(
+            timeout_ms = timeout.as_millis() as u64,
+            "producer close timed out; failing pending records"
+        );
+        acc.abort.store(true, Ordering::SeqCst);
+        acc.wake.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
+        Err(Error::timeout("producer close", timeout, false))
+    }
+
+    /// Cached metadata of `topic`, or a refresh bounded by `deadline`.
+    async fn topic_meta(&self, topic: &str, deadline: Deadline) -> Result<Arc<TopicMeta>> {
+        let cluster = &self.inner.cluster;
+        if let Some(t) = cluster.metadata().topic(topic) {
+            if t.error.is_none() && !t.partitions.is_empty() {
+                return Ok(t.clone());
+            }
+        }
+        match tokio::time::timeout_at(
+            deadline.instant() + Duration::from_millis(100),
+            cluster.topic_metadata(topic, deadline),
+        )
+        .await
+        {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(e)) if e.code() == Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) => Err(
+                Error::UnknownTopicOrPartition(format!("topic `{topic}` does not exist")),
+            ),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::timeout(
+                format!("metadata of topic `{topic}` (max.block.ms)"),
+                self.inner.s.max_block,
+                false,
+            )),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Producer CLI for users and benchmarks.
+//!
+//! ```text
+//! cargo run --release --example producer -- --brokers 127.0.0.1:9092 --topic bench \
+//!     --count 1000000 --size 100 --keys none --acks all --linger-ms 5
+//! ```
+//!
+//! Without `--brokers`, a local single-node Kafka is started with the test kit (needs Java).
+//! Ends with one line:
+//! `sent=<n> acked=<n> failed=<n> secs=<f> msgs_per_sec=<f> mb_per_sec=<f> p50_ms=<f> p99_ms=<f>`.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
+use kafka_sdk::{ClientConfig, KafkaCode};
+
+#[derive(Parser, Debug)]
+#[command(about = "Produce records with kafka-sdk and print one summary line")]
+struct Args {
+    /// Bootstrap servers; default: start a local Kafka with the test kit.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Topic (created with 3 partitions if missing).
+    #[arg(long, default_value = "kafka-sdk-bench")]
+    topic: String,
+    /// Number of records.
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    size: usize,
+    /// `none` for key-less records, or N to cycle through N distinct keys.
+    #[arg(long, default_value = "none")]
+    keys: String,
+    /// compression.type: none, gzip, snappy, lz4, zstd.
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// acks: 0, 1, all.
+    #[arg(long, default_value = "all")]
+    acks: String,
+    /// linger.ms.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
+    /// batch.size in bytes.
+    #[arg(long, default_value_t = 16384)]
+    batch_size: usize,
+    /// enable.idempotence (true requires acks=all); default: the config default.
+    #[arg(long)]
+    idempotence: Option<bool>,
+    /// Target records per second (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// partitioner (murmur2_random, murmur2, consistent_random, consistent, random, ...).
+    #[arg(long, default_value = "murmur2_random")]
+    partitioner: String,
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Starts a local single-node Kafka (kept alive until the end of `run`).
+async fn start_local() -> Result<(kafka_testkit::KafkaCluster, String), Box<dyn std::error::Error>>
+{
+    let cluster = tokio::task::spawn_blocking(|| {
+        kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
+            allow_external: false,
+            ..Default::default()
+        })
+    })
+    .await??;
+    let bootstrap = cluster.bootstrap();
+    Ok((cluster, bootstrap))
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (_local, brokers) = match &args.brokers {
+        Some(b) => (None, b.clone()),
+        None => {
+            let (k, b) = start_local().await?;
+            eprintln!("started a local Kafka at {b}");
+            (Some(k), b)
+        }
+    };
+    let keys: Option<u64> = match args.keys.as_str() {
+        "none" => None,
+        n => Some(
+            n.parse()
+                .map_err(|_| format!("--keys: `{n}` is not `none` or a number"))?,
+        ),
+    };
+
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &brokers)
+        .set("compression.type", &args.compression)
+        .set("acks", &args.acks)
+        .set("linger.ms", args.linger_ms.to_string())
+        .set("batch.size", args.batch_size.to_string())
+        .set("partitioner", &args.partitioner);
+    if let Some(i) = args.idempotence {
+        cfg.set("enable.idempotence", i.to_string());
+    }
+
+    let admin = AdminClient::new(&cfg).await?;
+    match admin.create_topic(NewTopic::new(&args.topic, 3, -1)).await {
+        Ok(()) => eprintln!("created topic {}", args.topic),
+        Err(e) if e.code() == Some(KafkaCode::TOPIC_ALREADY_EXISTS) => {}
+        Err(e) => return Err(e.into()),
+    }
+
+    let producer = Producer::new(&cfg).await?;
+    let value = Bytes::from(vec![b'x'; args.size]);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, DeliveryFuture)>();
+    let collector = tokio::spawn(async move {
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram");
+        let (mut acked, mut failed) = (0u64, 0u64);
+        let mut first_error = None;
+        while let Some((t0, fut)) = rx.recv().await {
+            match fut.await {
+                Ok(_) => {
+                    acked += 1;
+                    let _ = hist.record((t0.elapsed().as_micros() as u64).max(1));
+                }
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        (acked, failed, hist, first_error)
+    });
+
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut send_failed = 0u64;
+    for i in 0..args.count {
+        if args.rate > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / args.rate as f64);
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        let mut rec = ProducerRecord::new(args.topic.as_str()).value(value.clone());
+        if let Some(n) = keys {
+            rec = rec.key(format!("key-{}", i % n.max(1)));
+        }
+        let t0 = Instant::now();
+        match producer.send(rec).await {
+            Ok(fut) => {
+                sent += 1;
+                let _ = tx.send((t0, fut));
+            }
+            Err(e) => {
+                send_failed += 1;
+                if send_failed == 1 {
+                    eprintln!("send failed: {e}");
+                }
+            }
+        }
+    }
+    drop(tx);
+    producer.flush().await;
+    let (acked, failed, hist, first_error) = collector.await?;
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(e) = first_error {
+        eprintln!("first delivery error: {e}");
+    }
+    let _ = producer.close(Duration::from_secs(10)).await;
+    let mb = (acked as f64 * args.size as f64) / 1_000_000.0;
+    println!(
+        "sent={sent} acked={acked} failed={} secs={secs:.3} msgs_per_sec={:.1} mb_per_sec={:.3} p50_ms={:.3} p99_ms={:.3}",
+        failed + send_failed,
+        acked as f64 / secs,
+        mb / secs,
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+    );
+    Ok(())
+}

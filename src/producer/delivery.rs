@@ -1,0 +1,152 @@
+//! Completion of batches and the futures users await.
+//!
+//! One [`Completion`] per batch, shared (`Arc`) by the [`DeliveryFuture`]s of all the batch's
+//! records: completing a batch is one store plus waking the futures that polled it; no
+//! per-record channel is allocated.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::Result;
+
+use super::record::RecordMetadata;
+
+/// What the broker said about a whole batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchAck {
+    /// Offset of the batch's first record; -1 when unknown (acks=0, duplicates).
+    pub base_offset: i64,
+    /// Log append time when the topic uses it, else -1.
+    pub log_append_time: i64,
+}
+
+/// The shared completion of one batch.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    result: OnceLock<Result<BatchAck>>,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Completion {
+    pub(crate) fn new(topic: Arc<str>, partition: i32) -> Arc<Completion> {
+        Arc::new(Completion {
+            topic,
+            partition,
+            result: OnceLock::new(),
+            wakers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Sets the outcome (first call wins) and wakes every waiting future.
+    pub(crate) fn complete(&self, r: Result<BatchAck>) {
+        if self.result.set(r).is_ok() {
+            let wakers =
+                std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
+            for w in wakers {
+                w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.result.get().is_some()
+    }
+
+    /// Polls for the outcome; `slot` remembers where this poller's waker is stored.
+    pub(crate) fn poll_result(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<usize>,
+    ) -> Poll<&Result<BatchAck>> {
+        if let Some(r) = self.result.get() {
+            return Poll::Ready(r);
+        }
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        // Re-check under the lock: `complete` sets the result before taking the wakers.
+        if let Some(r) = self.result.get() {
+            return Poll::Ready(r);
+        }
+        match slot {
+            Some(i) if *i < wakers.len() => {
+                if !wakers[*i].will_wake(cx.waker()) {
+                    wakers[*i] = cx.waker().clone();
+                }
+            }
+            _ => {
+                *slot = Some(wakers.len());
+                wakers.push(cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Resolves when the broker acknowledged (or the producer gave up on) one record.
+///
+/// Returned by [`Producer::send`](super::Producer::send). Dropping it does not cancel the
+/// send: the record is delivered (or fails) all the same.
+#[derive(Debug)]
+#[must_use = "a DeliveryFuture tells whether the record was delivered; dropping it does not cancel the send"]
+pub struct DeliveryFuture {
+    completion: Arc<Completion>,
+    offset_delta: i32,
+    timestamp: i64,
+    slot: Option<usize>,
+}
+
+impl DeliveryFuture {
+    pub(crate) fn new(completion: Arc<Completion>, offset_delta: i32, timestamp: i64) -> Self {
+        DeliveryFuture {
+            completion,
+            offset_delta,
+            timestamp,
+            slot: None,
+        }
+    }
+
+    /// The partition the record was assigned to.
+    pub fn partition(&self) -> i32 {
+        self.completion.partition
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.completion.topic
+    }
+
+    /// `true` once the outcome is known (awaiting will not wait).
+    pub fn is_done(&self) -> bool {
+        self.completion.is_done()
+    }
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let completion = &this.completion;
+        match completion.poll_result(cx, &mut this.slot) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.clone())),
+            Poll::Ready(Ok(ack)) => Poll::Ready(Ok(RecordMetadata {
+                topic: completion.topic.clone(),
+                partition: completion.partition,
+                offset: if ack.base_offset < 0 {
+                    -1
+                } else {
+                    ack.base_offset + this.offset_delta as i64
+                },
+                timestamp: if ack.log_append_time >= 0 {
+                    ack.log_append_time
+                } else {
+                    this.timestamp
+                },
+            })),
+        }
+    }
+}

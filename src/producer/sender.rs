@@ -1,0 +1,987 @@
+//! The sender task: drains ready batches into one Produce request per broker, keeps up to
+//! `max.in.flight.requests.per.connection` requests in flight per broker, handles responses
+//! strictly in order per broker, retries, expires, and runs the idempotence state machine.
+//! See the module docs of [`crate::producer`] for the rules.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+
+use crate::backoff::{jitter, Deadline};
+use crate::cluster::Cluster;
+use crate::connection::Connection;
+use crate::error::{Error, ErrorAction, KafkaCode, Result};
+
+use super::accumulator::{lock, Accumulator, OpenBatch, PartitionAcc};
+use super::delivery::{BatchAck, Completion};
+use super::settings::{AckMode, Settings};
+use crate::record::{rewrite_producer_state, BatchParams};
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type Tp = (Arc<str>, i32);
+/// A partition with something to send, and its accumulator.
+type Cand = (Tp, Arc<Mutex<PartitionAcc>>);
+/// Error code, base offset, log append time and message of one partition's answer.
+type PartResult = (i16, i64, i64, Option<String>);
+
+/// Most batches of one partition in flight with idempotence (the broker remembers 5).
+const MAX_IDEMPOTENT_IN_FLIGHT: usize = 5;
+
+/// A sealed batch owned by the sender.
+struct Batch {
+    id: u64,
+    completion: Arc<Completion>,
+    created: Instant,
+    permits: usize,
+    record_count: i32,
+    data: Bytes,
+    /// Base sequence (-1 without idempotence).
+    base_seq: i32,
+    /// Failed attempts so far.
+    attempts: u32,
+    /// A request carrying this batch failed in a way that leaves its outcome unknown.
+    unknown_outcome: bool,
+    retry_at: Instant,
+    last_error: Option<Error>,
+}
+
+impl Batch {
+    fn tp(&self) -> Tp {
+        (self.completion.topic.clone(), self.completion.partition)
+    }
+}
+
+/// Per-partition send state (owned by the sender task only).
+#[derive(Default)]
+struct PartSend {
+    next_seq: i32,
+    /// Batches of this partition in flight.
+    in_flight: usize,
+    /// Broker those in-flight batches went to.
+    in_flight_broker: i32,
+    /// Sequences assigned and not yet completed, in assignment order.
+    outstanding: VecDeque<i32>,
+    /// Sent batches waiting to be re-sent, in creation (= sequence) order.
+    retry: VecDeque<Batch>,
+}
+
+struct InFlightReq {
+    fut: BoxFut<Result<Option<ProduceResponse>>>,
+    done: Option<Result<Option<ProduceResponse>>>,
+    batches: Vec<Batch>,
+}
+
+#[derive(Default)]
+struct BrokerSend {
+    conn: Option<Connection>,
+    connecting: Option<BoxFut<Result<Connection>>>,
+    in_flight: VecDeque<InFlightReq>,
+    /// Round-robin start among the broker's partitions.
+    rr: usize,
+}
+
+/// Idempotent producer state.
+struct Idem {
+    pid: i64,
+    epoch: i16,
+    bump_needed: bool,
+    bumping: Option<BoxFut<Result<(i64, i16)>>>,
+    bump_retry_at: Instant,
+}
+
+enum Event {
+    Response(InFlightReq),
+    Bumped(Result<(i64, i16)>),
+}
+
+/// The sender: one task per producer.
+pub(crate) struct Sender {
+    acc: Arc<Accumulator>,
+    cluster: Cluster,
+    s: Arc<Settings>,
+    parts: HashMap<Tp, PartSend>,
+    brokers: HashMap<i32, BrokerSend>,
+    idem: Option<Idem>,
+    refreshing: Option<BoxFut<()>>,
+    refresh_wanted: bool,
+    last_refresh: Option<Instant>,
+}
+
+/// Asks any broker for a producer id (`current`: the id and epoch to bump, KIP-360, v3+).
+pub(crate) async fn init_producer_id(
+    cluster: &Cluster,
+    current: Option<(i64, i16)>,
+    timeout: Duration,
+    deadline: Deadline,
+) -> Result<(i64, i16)> {
+    cluster
+        .retry("InitProducerId", deadline, true, || async {
+            let conn = cluster.any_connection().await?;
+            let v = conn.version_for(ApiKey::InitProducerId)?;
+            let (pid, epoch) = match current {
+                Some(c) if v >= 3 => c,
+                _ => (-1, -1),
+            };
+            let req = InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch);
+            let resp = conn.send_version(&req, v, timeout).await?;
+            if let Some(code) = KafkaCode(resp.error_code).err() {
+                return Err(Error::broker(code, "InitProducerId"));
+            }
+            Ok((resp.producer_id.0, resp.producer_epoch))
+        })
+        .await
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// Kafka sequences wrap from `i32::MAX` to 0.
+fn seq_add(seq: i32, n: i32) -> i32 {
+    ((seq as i64 + n as i64) % (i32::MAX as i64 + 1)) as i32
+}
+
+impl Sender {
+    pub(crate) fn new(
+        acc: Arc<Accumulator>,
+        cluster: Cluster,
+        s: Arc<Settings>,
+        pid: Option<(i64, i16)>,
+    ) -> Sender {
+        Sender {
+            acc,
+            cluster,
+            s,
+            parts: HashMap::new(),
+            brokers: HashMap::new(),
+            idem: pid.map(|(pid, epoch)| Idem {
+                pid,
+                epoch,
+                bump_needed: false,
+                bumping: None,
+                bump_retry_at: Instant::now(),
+            }),
+            refreshing: None,
+            refresh_wanted: false,
+            last_refresh: None,
+        }
+    }
+
+    /// The task body: runs until closed and idle, or aborted.
+    pub(crate) async fn run(mut self) {
+        let acc = self.acc.clone();
+        let mut meta_rx = self.cluster.watch_metadata();
+        loop {
+            if acc.abort.load(Ordering::SeqCst) {
+                self.fail_everything();
+                break;
+            }
+            let now = Instant::now();
+            let next = self.cycle(now);
+            if acc.closing.load(Ordering::SeqCst) && self.is_idle() {
+                break;
+            }
+            let events = tokio::select! {
+                ev = std::future::poll_fn(|cx| self.poll_io(cx)) => ev,
+                _ = acc.wake.notified() => Vec::new(),
+                r = meta_rx.changed() => {
+                    if r.is_err() {
+                        // Cannot happen while we hold the cluster; avoid a busy loop anyway.
+                        meta_rx = self.cluster.watch_metadata();
+                    }
+                    Vec::new()
+                }
+                _ = sleep_until_opt(next) => Vec::new(),
+            };
+            for ev in events {
+                match ev {
+                    Event::Response(req) => self.handle_response(req),
+                    Event::Bumped(r) => self.handle_bump(r),
+                }
+            }
+        }
+        tracing::debug!("producer sender stopped");
+        acc.stopped.send_replace(true);
+    }
+
+    fn idempotent(&self) -> bool {
+        self.idem.is_some()
+    }
+
+    fn total_in_flight(&self) -> usize {
+        self.brokers.values().map(|b| b.in_flight.len()).sum()
+    }
+
+    fn is_idle(&self) -> bool {
+        self.total_in_flight() == 0
+            && self.parts.values().all(|p| p.retry.is_empty())
+            && !self.acc.has_data()
+            && self.idem.as_ref().is_none_or(|i| i.bumping.is_none())
+    }
+
+    /// Polls every connect attempt and in-flight request (in send order, so requests reach
+    /// the connection in that order), and returns responses at the head of each broker's
+    /// queue, in order.
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Vec<Event>> {
+        let mut events = Vec::new();
+        let mut progressed = false;
+        for (node, b) in self.brokers.iter_mut() {
+            if let Some(f) = b.connecting.as_mut() {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    b.connecting = None;
+                    progressed = true;
+                    match r {
+                        Ok(c) => b.conn = Some(c),
+                        Err(e) => {
+                            tracing::debug!(broker = node, error = %e, "producer cannot connect");
+                            self.refresh_wanted = true;
+                        }
+                    }
+                }
+            }
+            for req in b.in_flight.iter_mut() {
+                if req.done.is_none() {
+                    if let Poll::Ready(r) = req.fut.as_mut().poll(cx) {
+                        req.done = Some(r);
+                    }
+                }
+            }
+            while b.in_flight.front().is_some_and(|r| r.done.is_some()) {
+                let req = b.in_flight.pop_front().expect("front exists");
+                events.push(Event::Response(req));
+            }
+        }
+        if let Some(f) = self.refreshing.as_mut() {
+            if f.as_mut().poll(cx).is_ready() {
+                self.refreshing = None;
+                progressed = true;
+            }
+        }
+        if let Some(idem) = self.idem.as_mut() {
+            if let Some(f) = idem.bumping.as_mut() {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    idem.bumping = None;
+                    events.push(Event::Bumped(r));
+                }
+            }
+        }
+        if events.is_empty() && !progressed {
+            Poll::Pending
+        } else {
+            Poll::Ready(events)
+        }
+    }
+
+    /// One pass: expire, find ready partitions per leader, send what may be sent. Returns
+    /// when something will next become ready (linger, backoff, expiry).
+    fn cycle(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let force =
+            self.acc.flushing.load(Ordering::SeqCst) > 0 || self.acc.closing.load(Ordering::SeqCst);
+        let dt = self.s.delivery_timeout;
+        let snap = self.cluster.metadata();
+        let mut per_broker: HashMap<i32, Vec<Cand>> = HashMap::new();
+        let mut expired: Vec<OpenBatch> = Vec::new();
+        for topic in self.acc.topics() {
+            let parts = topic
+                .partitions
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for (i, pacc) in parts.into_iter().enumerate() {
+                let p = i as i32;
+                let ready = {
+                    let mut pa = lock(&pacc);
+                    while pa.oldest().is_some_and(|c| c + dt <= now) {
+                        let b = match pa.closed.pop_front() {
+                            Some(b) => b,
+                            None => pa.open.take().expect("oldest exists"),
+                        };
+                        expired.push(b);
+                    }
+                    if let Some(o) = pa.oldest() {
+                        next = min_opt(next, o + dt);
+                    }
+                    let ready = !pa.closed.is_empty()
+                        || pa
+                            .open
+                            .as_ref()
+                            .is_some_and(|o| force || o.created + self.s.linger <= now);
+                    if !ready {
+                        if let Some(o) = &pa.open {
+                            next = min_opt(next, o.created + self.s.linger);
+                        }
+                    }
+                    ready
+                };
+                let tp: Tp = (topic.name.clone(), p);
+                let mut has_retry = false;
+                if let Some(ps) = self.parts.get_mut(&tp) {
+                    let (dead, keep): (VecDeque<Batch>, VecDeque<Batch>) =
+                        std::mem::take(&mut ps.retry)
+                            .into_iter()
+                            .partition(|b| b.created + dt <= now);
+                    ps.retry = keep;
+                    for b in dead {
+                        self.expire_sent(b);
+                    }
+                    if let Some(ps) = self.parts.get(&tp) {
+                        if let Some(h) = ps.retry.front() {
+                            has_retry = true;
+                            next = min_opt(next, h.retry_at);
+                            next = min_opt(next, h.created + dt);
+                        }
+                    }
+                }
+                if ready || has_retry {
+                    match snap.leader(&topic.name, p) {
+                        Some(l) => per_broker.entry(l).or_default().push((tp, pacc)),
+                        None => self.refresh_wanted = true,
+                    }
+                }
+            }
+        }
+        for b in expired {
+            let err = Error::timeout(
+                format!(
+                    "delivery to {}-{} (batch never sent; delivery.timeout.ms)",
+                    b.completion.topic, b.completion.partition
+                ),
+                dt,
+                false,
+            );
+            tracing::warn!(topic = %b.completion.topic, partition = b.completion.partition, records = b.builder.len(), "batch expired before it could be sent");
+            self.finish(b.id, &b.completion, b.permits, None, Err(err));
+        }
+        self.maybe_refresh(now);
+        if let Some(idem) = self.idem.as_mut() {
+            if idem.bump_needed {
+                if idem.bumping.is_none() && self.brokers.values().all(|b| b.in_flight.is_empty()) {
+                    if now >= idem.bump_retry_at {
+                        let cluster = self.cluster.clone();
+                        let cur = (idem.pid, idem.epoch);
+                        let timeout = self.s.request_timeout;
+                        tracing::info!(
+                            producer_id = cur.0,
+                            epoch = cur.1,
+                            "bumping the producer epoch (KIP-360)"
+                        );
+                        idem.bumping = Some(Box::pin(async move {
+                            init_producer_id(&cluster, Some(cur), timeout, Deadline::after(timeout))
+                                .await
+                        }));
+                    } else {
+                        next = min_opt(next, idem.bump_retry_at);
+                    }
+                }
+                return next;
+            }
+        }
+        let mut brokers: Vec<i32> = per_broker.keys().copied().collect();
+        brokers.sort_unstable();
+        for node in brokers {
+            let cands = per_broker.remove(&node).unwrap_or_default();
+            self.send_to(node, cands, now, force, &mut next);
+        }
+        next
+    }
+
+    fn maybe_refresh(&mut self, now: Instant) {
+        if !self.refresh_wanted || self.refreshing.is_some() {
+            return;
+        }
+        if self
+            .last_refresh
+            .is_some_and(|t| now < t + self.s.retry_backoff)
+        {
+            return;
+        }
+        self.refresh_wanted = false;
+        self.last_refresh = Some(now);
+        let cluster = self.cluster.clone();
+        tracing::debug!("producer requests a metadata refresh");
+        self.refreshing = Some(Box::pin(async move {
+            if let Err(e) = cluster.refresh().await {
+                tracing::debug!(error = %e, "metadata refresh failed");
+            }
+        }));
+    }
+
+    fn send_to(
+        &mut self,
+        node: i32,
+        cands: Vec<Cand>,
+        now: Instant,
+        force: bool,
+        next: &mut Option<Instant>,
+    ) {
+        let max_in_flight = self.s.max_in_flight.max(1);
+        let b = self.brokers.entry(node).or_default();
+        if b.conn.as_ref().is_some_and(|c| c.is_closed()) {
+            b.conn = None;
+            self.refresh_wanted = true;
+        }
+        let Some(conn) = b.conn.clone() else {
+            if b.connecting.is_none() {
+                let cluster = self.cluster.clone();
+                b.connecting = Some(Box::pin(async move { cluster.broker(node).await }));
+            }
+            return;
+        };
+        let mut slots = max_in_flight.saturating_sub(b.in_flight.len());
+        let mut rr = b.rr;
+        let n = cands.len();
+        while slots > 0 && n > 0 {
+            let mut batches: Vec<Batch> = Vec::new();
+            let mut size = 0usize;
+            for k in 0..n {
+                let (tp, pacc) = &cands[(rr + k) % n];
+                if let Some(batch) = self.take_batch(node, tp, pacc, now, force, size, next) {
+                    size += batch.data.len();
+                    batches.push(batch);
+                }
+            }
+            rr = rr.wrapping_add(1);
+            if batches.is_empty() {
+                break;
+            }
+            self.dispatch(node, conn.clone(), batches);
+            slots -= 1;
+        }
+        if let Some(b) = self.brokers.get_mut(&node) {
+            b.rr = rr;
+        }
+    }
+
+    /// The next batch of a partition for a request to `node` that already holds `size`
+    /// bytes, if one may be sent now.
+    #[allow(clippy::too_many_arguments)]
+    fn take_batch(
+        &mut self,
+        node: i32,
+        tp: &Tp,
+        pacc: &Mutex<PartitionAcc>,
+        now: Instant,
+        force: bool,
+        size: usize,
+        next: &mut Option<Instant>,
+    ) -> Option<Batch> {
+        let idem = self.idem.as_ref().map(|i| (i.pid, i.epoch));
+        let max_req = self.s.max_request_size;
+        let ps = self.parts.entry(tp.clone()).or_default();
+        if idem.is_some() && ps.in_flight > 0 && ps.in_flight_broker != node {
+            return None; // Leader moved: let the old requests finish first (ordering).
+        }
+        if let Some(head) = ps.retry.front() {
+            if head.retry_at > now {
+                *next = min_opt(*next, head.retry_at);
+                return None;
+            }
+            if idem.is_some() && ps.in_flight > 0 {
+                return None; // Re-send in order: only once nothing is in flight.
+            }
+            if size > 0 && size + head.data.len() > max_req {
+                return None;
+            }
+            return ps.retry.pop_front();
+        }
+        if idem.is_some() && ps.in_flight >= MAX_IDEMPOTENT_IN_FLIGHT {
+            return None;
+        }
+        let ob = {
+            let mut pa = lock(pacc);
+            let linger = self.s.linger;
+            let est = if let Some(c) = pa.closed.front() {
+                c.builder.size_bytes()
+            } else if let Some(o) = pa
+                .open
+                .as_ref()
+                .filter(|o| force || o.created + linger <= now)
+            {
+                o.builder.size_bytes()
+            } else {
+                return None;
+            };
+            if size > 0 && size + est > max_req {
+                return None;
+            }
+            match pa.closed.pop_front() {
+                Some(b) => b,
+                None => pa.open.take()?,
+            }
+        };
+        let record_count = ob.builder.len() as i32;
+        let base_seq = if idem.is_some() { ps.next_seq } else { -1 };
+        let params = BatchParams {
+            compression: self.s.compression,
+            compression_level: self.s.compression_level,
+            producer_id: idem.map_or(-1, |i| i.0),
+            producer_epoch: idem.map_or(-1, |i| i.1),
+            base_sequence: base_seq,
+            transactional: false,
+            partition_leader_epoch: -1,
+            timestamp_type_log_append: false,
+        };
+        match ob.builder.seal(&params) {
+            Ok(data) => {
+                if idem.is_some() {
+                    ps.outstanding.push_back(base_seq);
+                    ps.next_seq = seq_add(base_seq, record_count);
+                }
+                Some(Batch {
+                    id: ob.id,
+                    completion: ob.completion,
+                    created: ob.created,
+                    permits: ob.permits,
+                    record_count,
+                    data,
+                    base_seq,
+                    attempts: 0,
+                    unknown_outcome: false,
+                    retry_at: now,
+                    last_error: None,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "cannot encode batch");
+                self.finish(ob.id, &ob.completion, ob.permits, None, Err(e));
+                None
+            }
+        }
+    }
+
+    fn dispatch(&mut self, node: i32, conn: Connection, batches: Vec<Batch>) {
+        let mut topic_data: Vec<TopicProduceData> = Vec::new();
+        let mut bytes = 0usize;
+        for b in &batches {
+            let ps = self.parts.entry(b.tp()).or_default();
+            ps.in_flight += 1;
+            ps.in_flight_broker = node;
+            bytes += b.data.len();
+            let pd = PartitionProduceData::default()
+                .with_index(b.completion.partition)
+                .with_records(Some(b.data.clone()));
+            match topic_data
+                .iter_mut()
+                .find(|t| t.name.0.as_str() == &*b.completion.topic)
+            {
+                Some(t) => t.partition_data.push(pd),
+                None => topic_data.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(
+                            b.completion.topic.to_string(),
+                        )))
+                        .with_partition_data(vec![pd]),
+                ),
+            }
+        }
+        let timeout = self.s.request_timeout;
+        let req = ProduceRequest::default()
+            .with_transactional_id(None)
+            .with_acks(self.s.acks.as_i16())
+            .with_timeout_ms(timeout.as_millis().min(i32::MAX as u128) as i32)
+            .with_topic_data(topic_data);
+        tracing::debug!(
+            broker = node,
+            batches = batches.len(),
+            bytes,
+            "sending produce request"
+        );
+        let acks0 = self.s.acks == AckMode::None;
+        let fut: BoxFut<Result<Option<ProduceResponse>>> = match conn.version_for(ApiKey::Produce) {
+            Err(e) => Box::pin(async move { Err(e) }),
+            Ok(version) if acks0 => {
+                Box::pin(async move { conn.send_no_response(&req, version).await.map(|_| None) })
+            }
+            Ok(version) => {
+                Box::pin(async move { conn.send_version(&req, version, timeout).await.map(Some) })
+            }
+        };
+        self.brokers
+            .entry(node)
+            .or_default()
+            .in_flight
+            .push_back(InFlightReq {
+                fut,
+                done: None,
+                batches,
+            });
+    }
+
+    fn handle_response(&mut self, req: InFlightReq) {
+        let InFlightReq { done, batches, .. } = req;
+        for b in &batches {
+            if let Some(ps) = self.parts.get_mut(&b.tp()) {
+                ps.in_flight = ps.in_flight.saturating_sub(1);
+            }
+        }
+        match done.unwrap_or_else(|| Err(Error::Protocol("request without outcome".into()))) {
+            Ok(None) => {
+                for b in batches {
+                    self.succeed(
+                        b,
+                        BatchAck {
+                            base_offset: -1,
+                            log_append_time: -1,
+                        },
+                    );
+                }
+            }
+            Ok(Some(resp)) => {
+                let mut results: HashMap<(&str, i32), PartResult> = HashMap::new();
+                for t in &resp.responses {
+                    for p in &t.partition_responses {
+                        let mut msg = p.error_message.as_ref().map(|m| m.as_str().to_string());
+                        if let Some(re) = p.record_errors.first() {
+                            let extra = format!(
+                                "record {}: {}",
+                                re.batch_index,
+                                re.batch_index_error_message
+                                    .as_ref()
+                                    .map(|m| m.as_str())
+                                    .unwrap_or("")
+                            );
+                            msg = Some(match msg {
+                                Some(m) => format!("{m}; {extra}"),
+                                None => extra,
+                            });
+                        }
+                        results.insert(
+                            (t.name.0.as_str(), p.index),
+                            (p.error_code, p.base_offset, p.log_append_time_ms, msg),
+                        );
+                    }
+                }
+                for b in batches {
+                    let topic = b.completion.topic.clone();
+                    let key = (&*topic, b.completion.partition);
+                    match results.get(&key) {
+                        None => {
+                            let e = Error::Protocol(format!(
+                                "Produce response lacks {}-{}",
+                                key.0, key.1
+                            ));
+                            self.fail(b, e);
+                        }
+                        Some((code, base_offset, lat, msg)) => {
+                            let code = KafkaCode(*code);
+                            if code.is_ok() || code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER {
+                                let base_offset = if code.is_ok() { *base_offset } else { -1 };
+                                self.succeed(
+                                    b,
+                                    BatchAck {
+                                        base_offset,
+                                        log_append_time: *lat,
+                                    },
+                                );
+                            } else {
+                                let ctx = format!(
+                                    "Produce to {}-{}{}",
+                                    key.0,
+                                    key.1,
+                                    msg.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                                );
+                                self.batch_error(b, Error::broker(code, ctx));
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, batches = batches.len(), "produce request failed");
+                if e.action() != ErrorAction::Fatal {
+                    self.refresh_wanted = true;
+                }
+                for b in batches {
+                    self.batch_error(b, e.clone());
+                }
+            }
+        }
+    }
+
+    /// Decides what to do with a batch whose attempt failed (the one retry decision point).
+    fn batch_error(&mut self, mut b: Batch, err: Error) {
+        let now = Instant::now();
+        let tp = b.tp();
+        let code = err.code();
+        let idempotent = self.idempotent();
+        if idempotent
+            && matches!(
+                code,
+                Some(KafkaCode::UNKNOWN_PRODUCER_ID)
+                    | Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            )
+        {
+            let earliest = self
+                .parts
+                .get(&tp)
+                .and_then(|ps| ps.outstanding.front().copied())
+                == Some(b.base_seq);
+            if earliest {
+                // The broker checked the sequence and refused it: definitely not written.
+                tracing::warn!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected; the producer epoch will be bumped");
+                b.unknown_outcome = false;
+                if let Some(i) = self.idem.as_mut() {
+                    i.bump_needed = true;
+                }
+            } else {
+                tracing::debug!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected after an earlier failure; retrying in order");
+            }
+            self.requeue(b, err, now);
+            return;
+        }
+        match err.action() {
+            ErrorAction::Fatal => {
+                tracing::warn!(topic = %tp.0, partition = tp.1, error = %err, "batch failed");
+                self.fail(b, err);
+            }
+            action => {
+                if action == ErrorAction::Ambiguous {
+                    b.unknown_outcome = true;
+                }
+                if action == ErrorAction::RefreshAndRetry || action == ErrorAction::Ambiguous {
+                    self.refresh_wanted = true;
+                }
+                self.requeue(b, err, now);
+            }
+        }
+    }
+
+    fn requeue(&mut self, mut b: Batch, err: Error, now: Instant) {
+        b.attempts += 1;
+        if b.attempts > self.s.retries {
+            tracing::warn!(topic = %b.completion.topic, partition = b.completion.partition, attempts = b.attempts, error = %err, "batch failed: retries exhausted");
+            self.fail(b, err);
+            return;
+        }
+        let exp = (b.attempts - 1).min(20);
+        let delay = self
+            .s
+            .retry_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.s.retry_backoff_max);
+        b.retry_at = now + jitter(delay);
+        tracing::debug!(topic = %b.completion.topic, partition = b.completion.partition, attempt = b.attempts, seq = b.base_seq, error = %err, "retrying batch");
+        b.last_error = Some(err);
+        let ps = self.parts.entry(b.tp()).or_default();
+        let pos = ps
+            .retry
+            .iter()
+            .position(|x| x.id > b.id)
+            .unwrap_or(ps.retry.len());
+        ps.retry.insert(pos, b);
+    }
+
+    /// A sent batch passed `delivery.timeout.ms` while waiting to be re-sent.
+    fn expire_sent(&mut self, b: Batch) {
+        let what = format!(
+            "delivery to {}-{} after {} attempts (last error: {})",
+            b.completion.topic,
+            b.completion.partition,
+            b.attempts,
+            b.last_error
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "none".into())
+        );
+        let err = Error::timeout(what, self.s.delivery_timeout, b.unknown_outcome);
+        tracing::warn!(error = %err, "batch expired");
+        self.fail(b, err);
+    }
+
+    fn succeed(&mut self, b: Batch, ack: BatchAck) {
+        let tp = b.tp();
+        self.forget_seq(&tp, b.base_seq);
+        self.finish(
+            b.id,
+            &b.completion,
+            b.permits,
+            Some(b.record_count),
+            Ok(ack),
+        );
+    }
+
+    /// Fails a batch for good. With idempotence, a batch that had a sequence leaves a gap:
+    /// later sequences of its partition would be refused, so the epoch is bumped.
+    fn fail(&mut self, b: Batch, err: Error) {
+        let tp = b.tp();
+        if b.base_seq >= 0 {
+            if let Some(i) = self.idem.as_mut() {
+                i.bump_needed = true;
+            }
+        }
+        self.forget_seq(&tp, b.base_seq);
+        self.finish(b.id, &b.completion, b.permits, None, Err(err));
+    }
+
+    fn forget_seq(&mut self, tp: &Tp, seq: i32) {
+        if seq < 0 {
+            return;
+        }
+        if let Some(ps) = self.parts.get_mut(tp) {
+            if let Some(pos) = ps.outstanding.iter().position(|s| *s == seq) {
+                ps.outstanding.remove(pos);
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        id: u64,
+        completion: &Completion,
+        permits: usize,
+        _records: Option<i32>,
+        r: Result<BatchAck>,
+    ) {
+        completion.complete(r);
+        lock(&self.acc.incomplete).remove(&id);
+        self.acc.memory.add_permits(permits);
+    }
+
+    /// New producer id/epoch (KIP-360): restart every partition's sequences at 0 and
+    /// re-stamp the batches waiting for a re-send; a batch whose outcome is unknown is never
+    /// re-stamped (that could duplicate it): it fails as ambiguous.
+    fn handle_bump(&mut self, r: Result<(i64, i16)>) {
+        let now = Instant::now();
+        let (pid, epoch) = match r {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
+                if let Some(i) = self.idem.as_mut() {
+                    i.bump_retry_at = now + self.s.retry_backoff_max;
+                }
+                return;
+            }
+        };
+        tracing::info!(producer_id = pid, epoch, "producer epoch bumped");
+        if let Some(i) = self.idem.as_mut() {
+            i.pid = pid;
+            i.epoch = epoch;
+            i.bump_needed = false;
+        }
+        let tps: Vec<Tp> = self.parts.keys().cloned().collect();
+        for tp in tps {
+            let retry = {
+                let ps = self.parts.get_mut(&tp).expect("key exists");
+                ps.next_seq = 0;
+                ps.outstanding.clear();
+                std::mem::take(&mut ps.retry)
+            };
+            for mut b in retry {
+                if b.unknown_outcome {
+                    let err = Error::timeout(
+                        format!(
+                            "delivery to {}-{}: outcome unknown (last error: {}); not re-sent under the new producer epoch to avoid a duplicate",
+                            tp.0,
+                            tp.1,
+                            b.last_error.as_ref().map(|e| e.to_string()).unwrap_or_default()
+                        ),
+                        self.s.delivery_timeout,
+                        true,
+                    );
+                    b.base_seq = -1;
+                    self.fail(b, err);
+                    continue;
+                }
+                let ps = self.parts.get_mut(&tp).expect("key exists");
+                let seq = ps.next_seq;
+                let mut data = bytes::BytesMut::from(std::mem::take(&mut b.data));
+                match rewrite_producer_state(&mut data, pid, epoch, seq) {
+                    Ok(()) => {
+                        b.data = data.freeze();
+                        b.base_seq = seq;
+                        ps.outstanding.push_back(seq);
+                        ps.next_seq = seq_add(seq, b.record_count);
+                        b.retry_at = now;
+                        ps.retry.push_back(b);
+                    }
+                    Err(e) => {
+                        b.base_seq = -1;
+                        self.fail(b, e);
+                    }
+                }
+            }
+        }
+        // Failing unknown-outcome batches above must not trigger another bump.
+        if let Some(i) = self.idem.as_mut() {
+            i.bump_needed = false;
+        }
+    }
+
+    /// Close timed out (or the task is going away): fail everything still pending.
+    fn fail_everything(&mut self) {
+        let mut batches: Vec<(Batch, bool)> = Vec::new();
+        for (_, b) in self.brokers.iter_mut() {
+            for req in b.in_flight.drain(..) {
+                batches.extend(req.batches.into_iter().map(|b| (b, true)));
+            }
+        }
+        for ps in self.parts.values_mut() {
+            batches.extend(ps.retry.drain(..).map(|b| (b, false)));
+        }
+        for (b, in_flight) in batches {
+            let unknown = in_flight || b.unknown_outcome;
+            let err = if unknown {
+                Error::timeout(
+                    format!(
+                        "delivery to {}-{} (producer closed with the request in flight)",
+                        b.completion.topic, b.completion.partition
+                    ),
+                    Duration::ZERO,
+                    true,
+                )
+            } else {
+                Error::Closed
+            };
+            self.finish(b.id, &b.completion, b.permits, None, Err(err));
+        }
+        for topic in self.acc.topics() {
+            let parts = topic
+                .partitions
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for pacc in parts {
+                let mut pa = lock(&pacc);
+                let mut all: Vec<OpenBatch> = pa.closed.drain(..).collect();
+                all.extend(pa.open.take());
+                drop(pa);
+                for b in all {
+                    self.finish(b.id, &b.completion, b.permits, None, Err(Error::Closed));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        // The runtime may drop the task without running it to the end: never leave a
+        // delivery future waiting forever.
+        self.fail_everything();
+        self.acc.stopped.send_replace(true);
+    }
+}

@@ -1,0 +1,758 @@
+//! The producer against a real broker (`kafka_testkit::shared()`, or `KAFKA_BOOTSTRAP_SERVERS`).
+//!
+//! Tests that pause or restart a broker start a cluster of their own.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::backoff::Deadline;
+use kafka_sdk::cluster::Cluster;
+use kafka_sdk::producer::partitioner::{crc32_partition, murmur2_partition};
+use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
+use kafka_sdk::record::{decode_batches, DecodeOptions, RecordBatch};
+use kafka_sdk::{ClientConfig, Error};
+use kafka_testkit::KafkaCluster;
+
+fn bootstrap() -> String {
+    kafka_testkit::shared().bootstrap()
+}
+
+fn unique(name: &str) -> String {
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "producer-{name}-{}-{}",
+        std::process::id(),
+        n % 1_000_000_000
+    )
+}
+
+fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin = AdminClient::new(&config(bootstrap, &[])).await.unwrap();
+    admin
+        .create_topic(NewTopic::new(topic, partitions, 1))
+        .await
+        .unwrap();
+}
+
+/// Runs a Kafka CLI tool of the shared cluster and returns its stdout lines.
+async fn tool_lines(args: Vec<String>, stdin: Option<String>) -> Vec<String> {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = kafka_testkit::shared().tool(args[0], &args[1..]);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn tool");
+        if let Some(input) = stdin {
+            let mut w = child.stdin.take().unwrap();
+            w.write_all(input.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{:?} failed: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// Reads `n` records of `topic` with the Java console consumer.
+async fn java_consume(topic: &str, n: usize, props: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "console-consumer",
+        "--bootstrap-server",
+        &bootstrap(),
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--max-messages",
+        &n.to_string(),
+        "--timeout-ms",
+        "60000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for p in props {
+        args.push("--property".into());
+        args.push(p.to_string());
+    }
+    let lines: Vec<String> = tool_lines(args, None)
+        .await
+        .into_iter()
+        .filter(|l| !l.starts_with("Processed a total of") && !l.starts_with("Option --property"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        n,
+        "console consumer read {} of {n}",
+        lines.len()
+    );
+    lines
+}
+
+/// Every batch of a partition, fetched from offset 0 to the high watermark.
+async fn fetch_batches(cluster: &Cluster, topic: &str, partition: i32) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    let mut offset = 0i64;
+    loop {
+        let (_, conn) = cluster
+            .leader(topic, partition, Deadline::after(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        let req = FetchRequest::default()
+            .with_max_wait_ms(100)
+            .with_min_bytes(1)
+            .with_max_bytes(64 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(16 << 20)
+                    .with_current_leader_epoch(-1)
+                    .with_log_start_offset(-1)])]);
+        let resp = conn.send(&req).await.unwrap();
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "fetch {topic}-{partition}");
+        if let Some(records) = &p.records {
+            for b in decode_batches(records.clone(), &DecodeOptions::default()) {
+                let b = b.unwrap();
+                offset = b.next_offset();
+                out.push(b);
+            }
+        }
+        if offset >= p.high_watermark {
+            return out;
+        }
+    }
+}
+
+fn headers_text(h: &[(String, Option<Bytes>)]) -> String {
+    if h.is_empty() {
+        return "NO_HEADERS".into();
+    }
+    h.iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}:{}", String::from_utf8_lossy(v)),
+            None => format!("{k}:null"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn opt_text(b: Option<&Bytes>) -> String {
+    b.map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_else(|| "null".into())
+}
+
+/// Record `i` of the codec test: null / empty keys and values, headers with null values,
+/// repeated header keys, explicit timestamps.
+/// (Timestamps are recent: old ones would be deleted by the broker's time retention.)
+fn codec_record(topic: &str, i: usize, base_ts: i64) -> ProducerRecord {
+    let mut r = ProducerRecord::new(topic)
+        .partition(0)
+        .timestamp(base_ts + i as i64);
+    if i % 7 == 0 {
+        // null key
+    } else if i % 11 == 0 {
+        r = r.key("");
+    } else {
+        r = r.key(format!("key-{i}"));
+    }
+    if i % 13 != 0 {
+        r = r.value(format!("value-{i}-{}", "x".repeat(i % 50)));
+    }
+    if i % 3 != 0 {
+        r = r
+            .header("h1", Some(format!("a{i}")))
+            .header("h2", None::<Bytes>);
+        if i % 5 == 0 {
+            r = r.header("h1", Some("again")).header("h3", Some(""));
+        }
+    }
+    r
+}
+
+fn expected_line(r: &ProducerRecord) -> String {
+    format!(
+        "CreateTime:{}\t{}\t{}\t{}",
+        r.get_timestamp().unwrap(),
+        headers_text(r.get_headers()),
+        opt_text(r.get_key()),
+        opt_text(r.get_value())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_codec_round_trips_through_the_java_consumer() {
+    let b = bootstrap();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = unique(&format!("codec-{codec}"));
+        create_topic(&b, &topic, 1).await;
+        let producer = Producer::new(&config(&b, &[("compression.type", codec)]))
+            .await
+            .unwrap();
+        let n = 10_000;
+        let mut futs = Vec::with_capacity(n);
+        let mut expected = Vec::with_capacity(n);
+        let base_ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 60_000;
+        for i in 0..n {
+            let r = codec_record(&topic, i, base_ts);
+            expected.push(expected_line(&r));
+            futs.push(producer.send(r).await.unwrap());
+        }
+        for (i, f) in futs.into_iter().enumerate() {
+            let m = f.await.unwrap();
+            assert_eq!((m.partition, m.offset), (0, i as i64), "{codec}");
+        }
+        producer.close(Duration::from_secs(10)).await.unwrap();
+        // The batches really are compressed with the codec.
+        let batches = fetch_batches(producer.cluster(), &topic, 0).await;
+        assert!(
+            batches.iter().all(|b| b.compression().name() == codec),
+            "{codec}"
+        );
+        let lines = java_consume(
+            &topic,
+            n,
+            &[
+                "print.key=true",
+                "print.headers=true",
+                "print.timestamp=true",
+            ],
+        )
+        .await;
+        for (i, (got, want)) in lines.iter().zip(&expected).enumerate() {
+            assert_eq!(got, want, "{codec}: record {i}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_partitioner_matches_the_java_producer() {
+    let b = bootstrap();
+    let topic = unique("parity");
+    create_topic(&b, &topic, 12).await;
+    let n = 10_000;
+    let keys: Vec<String> = (0..n).map(|i| format!("k{i}-{}", i * 7919)).collect();
+    let input: String = keys.iter().map(|k| format!("{k}:java\n")).collect();
+    tool_lines(
+        [
+            "console-producer",
+            "--bootstrap-server",
+            &b,
+            "--topic",
+            &topic,
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        Some(input),
+    )
+    .await;
+    let lines = java_consume(&topic, n, &["print.key=true", "print.partition=true"]).await;
+    let java: HashMap<String, i32> = lines
+        .iter()
+        .map(|l| {
+            let mut it = l.split('\t');
+            let p = it.next().unwrap().strip_prefix("Partition:").unwrap();
+            (it.next().unwrap().to_string(), p.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(java.len(), n);
+    let producer = Producer::new(&config(&b, &[])).await.unwrap();
+    let mut futs = Vec::new();
+    for k in &keys {
+        let f = producer
+            .send(
+                ProducerRecord::new(topic.as_str())
+                    .key(k.clone())
+                    .value("sdk"),
+            )
+            .await
+            .unwrap();
+        futs.push(f);
+    }
+    let mut used = HashSet::new();
+    for (k, f) in keys.iter().zip(futs) {
+        let m = f.await.unwrap();
+        assert_eq!(m.partition, java[k], "key {k}");
+        assert_eq!(m.partition, murmur2_partition(k.as_bytes(), 12), "key {k}");
+        used.insert(m.partition);
+    }
+    assert_eq!(used.len(), 12);
+    producer.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_random_matches_librdkafka() {
+    if std::process::Command::new("kcat")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        // CI installs kcat (.ci/run), so there a missing kcat is a failure, not a skip.
+        assert!(
+            std::env::var("CI").is_err(),
+            "kcat (Debian package `kcat`) is required in CI"
+        );
+        eprintln!("SKIPPED: kcat (Debian package `kcat`) is not installed");
+        return;
+    }
+    let b = bootstrap();
+    let topic = unique("kcat");
+    create_topic(&b, &topic, 12).await;
+    let n = 2_000;
+    let keys: Vec<String> = (0..n).map(|i| format!("user-{i}")).collect();
+    let input: String = keys.iter().map(|k| format!("{k}:v\n")).collect();
+    let (b2, t2) = (b.clone(), topic.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new("kcat")
+            .args(["-P", "-b", &b2, "-t", &t2, "-K:"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    })
+    .await
+    .unwrap();
+    let lines = java_consume(&topic, n, &["print.key=true", "print.partition=true"]).await;
+    let producer = Producer::new(&config(&b, &[("partitioner", "consistent_random")]))
+        .await
+        .unwrap();
+    for l in lines {
+        let mut it = l.split('\t');
+        let p: i32 = it
+            .next()
+            .unwrap()
+            .strip_prefix("Partition:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let key = it.next().unwrap().to_string();
+        assert_eq!(p, crc32_partition(key.as_bytes(), 12), "key {key}");
+        let m = producer
+            .send(
+                ProducerRecord::new(topic.as_str())
+                    .key(key.clone())
+                    .value("sdk"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.partition(), p, "key {key}");
+    }
+    producer.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linger_batches_many_records_and_batch_size_one_does_not() {
+    let b = bootstrap();
+    // linger 50 ms, big batches: 10,000 small records in few batches.
+    let topic = unique("linger");
+    create_topic(&b, &topic, 1).await;
+    let producer = Producer::new(&config(
+        &b,
+        &[("linger.ms", "50"), ("batch.size", "1000000")],
+    ))
+    .await
+    .unwrap();
+    let mut futs = Vec::new();
+    for i in 0..10_000 {
+        futs.push(
+            producer
+                .send(ProducerRecord::new(topic.as_str()).value(format!("r{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    for f in futs {
+        f.await.unwrap();
+    }
+    let batches = fetch_batches(producer.cluster(), &topic, 0).await;
+    let records: usize = batches.iter().map(|b| b.records.len()).sum();
+    assert_eq!(records, 10_000);
+    assert!(
+        batches.len() <= 100,
+        "{} batches for 10,000 records",
+        batches.len()
+    );
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    // linger 0, batch.size 1: one record per batch.
+    let topic = unique("single");
+    create_topic(&b, &topic, 1).await;
+    let producer = Producer::new(&config(&b, &[("linger.ms", "0"), ("batch.size", "1")]))
+        .await
+        .unwrap();
+    let mut futs = Vec::new();
+    for i in 0..300 {
+        futs.push(
+            producer
+                .send(ProducerRecord::new(topic.as_str()).value(format!("r{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, f) in futs.into_iter().enumerate() {
+        assert_eq!(f.await.unwrap().offset, i as i64);
+    }
+    let batches = fetch_batches(producer.cluster(), &topic, 0).await;
+    assert_eq!(batches.len(), 300);
+    assert!(batches.iter().all(|b| b.records.len() == 1));
+    producer.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_and_one() {
+    let b = bootstrap();
+    for acks in ["0", "1"] {
+        let topic = unique(&format!("acks{acks}"));
+        create_topic(&b, &topic, 2).await;
+        let producer = Producer::new(&config(&b, &[("acks", acks)])).await.unwrap();
+        let mut futs = Vec::new();
+        for i in 0..1000 {
+            let r = ProducerRecord::new(topic.as_str())
+                .partition(i % 2)
+                .value(format!("v{i}"));
+            futs.push(producer.send(r).await.unwrap());
+        }
+        let mut offsets = Vec::new();
+        for f in futs {
+            let m = f.await.unwrap();
+            offsets.push(m.offset);
+        }
+        if acks == "0" {
+            assert!(offsets.iter().all(|o| *o == -1));
+        } else {
+            let mut p0: Vec<i64> = offsets.iter().step_by(2).copied().collect();
+            p0.sort();
+            assert_eq!(p0, (0..500).collect::<Vec<i64>>());
+        }
+        producer.close(Duration::from_secs(10)).await.unwrap();
+        let mut total = 0;
+        for p in 0..2 {
+            total += fetch_batches(producer.cluster(), &topic, p)
+                .await
+                .iter()
+                .map(|b| b.records.len())
+                .sum::<usize>();
+        }
+        assert_eq!(total, 1000, "acks={acks}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_typed_errors() {
+    let b = bootstrap();
+    let topic = unique("bad");
+    create_topic(&b, &topic, 3).await;
+    let producer = Producer::new(&config(
+        &b,
+        &[
+            ("max.request.size", "10000"),
+            ("buffer.memory", "100000"),
+            ("max.block.ms", "3000"),
+            ("allow.auto.create.topics", "false"),
+        ],
+    ))
+    .await
+    .unwrap();
+
+    let e = producer
+        .send(ProducerRecord::new("bad topic!").value("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+
+    let e = producer
+        .send(ProducerRecord::new(topic.as_str()).value(vec![0u8; 20_000]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidArgument(m) if m.contains("max.request.size") && m.contains("20")),
+        "{e:?}"
+    );
+
+    let e = producer
+        .send(ProducerRecord::new(topic.as_str()).partition(3).value("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
+
+    let missing = unique("missing");
+    let e = producer
+        .send(ProducerRecord::new(missing.as_str()).value("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
+
+    // The producer still works after all that.
+    let m = producer
+        .send_and_wait(ProducerRecord::new(topic.as_str()).value("fine"))
+        .await
+        .unwrap();
+    assert!(m.offset >= 0);
+    producer.close(Duration::from_secs(10)).await.unwrap();
+    let e = producer
+        .send(ProducerRecord::new(topic.as_str()).value("late"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Closed), "{e:?}");
+
+    let small = Producer::new(&config(
+        &b,
+        &[("buffer.memory", "5000"), ("batch.size", "1000")],
+    ))
+    .await
+    .unwrap();
+    let e = small
+        .send(ProducerRecord::new(topic.as_str()).value(vec![1u8; 8000]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidArgument(m) if m.contains("buffer.memory")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_delivers_lingering_records_and_drop_does_not_block() {
+    let b = bootstrap();
+    let topic = unique("flush");
+    create_topic(&b, &topic, 3).await;
+    let producer = Producer::new(&config(&b, &[("linger.ms", "60000")]))
+        .await
+        .unwrap();
+    let mut futs: Vec<DeliveryFuture> = Vec::new();
+    for i in 0..100 {
+        futs.push(
+            producer
+                .send(
+                    ProducerRecord::new(topic.as_str())
+                        .key(format!("k{i}"))
+                        .value("v"),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(
+        futs.iter().all(|f| !f.is_done()),
+        "linger 60 s: nothing sent yet"
+    );
+    producer.flush().await;
+    assert!(futs.iter().all(|f| f.is_done()));
+    for f in futs {
+        f.await.unwrap();
+    }
+    // Dropping the last handle with records pending: they are still delivered.
+    let f = producer
+        .send(ProducerRecord::new(topic.as_str()).value("after-drop"))
+        .await
+        .unwrap();
+    drop(producer);
+    let m = tokio::time::timeout(Duration::from_secs(90), f)
+        .await
+        .expect("delivered in the background")
+        .unwrap();
+    assert!(m.offset >= 0);
+}
+
+/// Tests that pause or restart the broker: a cluster of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backpressure_and_broker_restart_with_idempotence() {
+    let cluster = tokio::task::spawn_blocking(|| {
+        KafkaCluster::start(kafka_testkit::ClusterOptions {
+            allow_external: false,
+            ..Default::default()
+        })
+    })
+    .await
+    .unwrap()
+    .expect("start own cluster");
+    let cluster = std::sync::Arc::new(cluster);
+    let b = cluster.bootstrap();
+
+    // --- Backpressure: tiny buffer.memory, paused broker -> send waits, then times out.
+    let topic = unique("pressure");
+    create_topic(&b, &topic, 1).await;
+    let producer = Producer::new(&config(
+        &b,
+        &[
+            ("buffer.memory", "20000"),
+            ("batch.size", "4000"),
+            ("max.block.ms", "2000"),
+            ("request.timeout.ms", "5000"),
+            ("delivery.timeout.ms", "60000"),
+        ],
+    ))
+    .await
+    .unwrap();
+    producer
+        .send_and_wait(ProducerRecord::new(topic.as_str()).value("warm-up"))
+        .await
+        .unwrap();
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.pause(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut accepted = Vec::new();
+    let err = loop {
+        match producer
+            .send(ProducerRecord::new(topic.as_str()).value(vec![7u8; 1000]))
+            .await
+        {
+            Ok(f) => accepted.push(f),
+            Err(e) => break e,
+        }
+        assert!(accepted.len() < 1000, "buffer.memory never filled");
+    };
+    assert!(
+        matches!(&err, Error::Timeout { in_flight: false, what, .. } if what.contains("buffer.memory")),
+        "{err:?}"
+    );
+    assert!(
+        !accepted.is_empty() && accepted.len() < 60,
+        "{}",
+        accepted.len()
+    );
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.resume(1))
+        .await
+        .unwrap()
+        .unwrap();
+    for f in accepted {
+        f.await.unwrap();
+    }
+    producer.close(Duration::from_secs(30)).await.unwrap();
+
+    // --- Broker restart in the middle of 100,000 idempotent sends.
+    let topic = unique("restart");
+    create_topic(&b, &topic, 3).await;
+    let producer = Producer::new(&config(
+        &b,
+        &[
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+            ("request.timeout.ms", "10000"),
+            ("delivery.timeout.ms", "120000"),
+        ],
+    ))
+    .await
+    .unwrap();
+    let n = 100_000usize;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, DeliveryFuture)>();
+    let collector = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut failed = 0usize;
+        while let Some((i, f)) = rx.recv().await {
+            match f.await {
+                Ok(m) => acked.push((i, m.partition, m.offset)),
+                Err(_) => failed += 1,
+            }
+        }
+        (acked, failed)
+    });
+    let mut restart = None;
+    for i in 0..n {
+        if i == n / 3 {
+            let c = cluster.clone();
+            restart = Some(tokio::task::spawn_blocking(move || c.restart(1)));
+        }
+        let f = producer
+            .send(ProducerRecord::new(topic.as_str()).value(i.to_string()))
+            .await
+            .unwrap();
+        tx.send((i, f)).unwrap();
+        if i % 1000 == 0 {
+            // Spread the sends over the restart.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    restart.expect("restarted").await.unwrap().unwrap();
+    drop(tx);
+    producer.flush().await;
+    let (acked, failed) = collector.await.unwrap();
+    eprintln!("restart test: acked {} failed {failed}", acked.len());
+    assert!(acked.len() > n / 2, "only {} acked", acked.len());
+    producer.close(Duration::from_secs(30)).await.unwrap();
+
+    // Read everything back.
+    let reader = Cluster::connect(kafka_sdk::cluster::ClusterOptions::new(vec![b.clone()]))
+        .await
+        .unwrap();
+    let mut seen: HashMap<usize, (i32, i64)> = HashMap::new();
+    for p in 0..3 {
+        let mut last: Option<usize> = None;
+        for batch in fetch_batches(&reader, &topic, p).await {
+            for r in batch.records {
+                let v: usize = std::str::from_utf8(r.value.as_deref().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    seen.insert(v, (p, r.offset)).is_none(),
+                    "value {v} present twice"
+                );
+                if let Some(l) = last {
+                    assert!(v > l, "partition {p}: {v} after {l}");
+                }
+                last = Some(v);
+            }
+        }
+    }
+    for (i, p, o) in &acked {
+        assert_eq!(
+            seen.get(i),
+            Some(&(*p, *o)),
+            "acked record {i} missing or moved"
+        );
+    }
+}
