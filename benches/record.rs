@@ -3,12 +3,14 @@
 //! 1,000 x 100 B and 100 x 1 KiB corpus records, without and with two headers per record.
 //!
 //! `cargo bench --bench record` (add `-- --quick` for a fast pass). Throughput is in records.
+//! Wall-clock numbers are noisy on a loaded machine; `python3 benches/callgrind.py` counts
+//! instructions per record instead (stable under load).
 
 mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::{RecordSet, BASE_TS, TRACE_HEADER, TRACE_VALUE, TYPE_HEADER, TYPE_VALUE};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -172,4 +174,60 @@ fn rewrite(c: &mut Criterion) {
 }
 
 criterion_group!(benches, encode, decode, rewrite);
-criterion_main!(benches);
+
+/// Instruction-count mode for callgrind (`benches/callgrind.py`): with
+/// `RECORD_BENCH_CASE=<encode|decode>/<kafka-sdk|kafka-protocol>/<set>` and
+/// `RECORD_BENCH_ITERS=<n>`, runs that one case n times without criterion and exits.
+/// Instructions per record are the difference of two runs with different n, divided by
+/// the extra records, so setup costs cancel out.
+fn instruction_count_mode() -> bool {
+    let Ok(case) = std::env::var("RECORD_BENCH_CASE") else {
+        return false;
+    };
+    let iters: usize = std::env::var("RECORD_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut parts = case.splitn(3, '/');
+    let (op, lib, name) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let set = RecordSet::standard()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("unknown record set {name:?}"));
+    let n = set.values.len();
+    let hint = records_size(&set);
+    let batch = sdk_encode(&set, hint);
+    let kp = kp_records(&set);
+    let opts = DecodeOptions::default();
+    let mut total = 0usize;
+    for _ in 0..iters {
+        total += match (op, lib) {
+            ("encode", "kafka-sdk") => black_box(sdk_encode(&set, hint)).len(),
+            ("encode", "kafka-protocol") => black_box(kp_encode(&kp, hint + 64)).len(),
+            ("decode", "kafka-sdk") => decode_batches(black_box(batch.clone()), &opts)
+                .map(|b| b.expect("decode").records.len())
+                .sum(),
+            ("decode", "kafka-protocol") => {
+                RecordBatchDecoder::decode(&mut black_box(batch.clone()))
+                    .expect("decode")
+                    .records
+                    .len()
+            }
+            _ => panic!("unknown case {case:?}"),
+        };
+    }
+    println!("{case}: {iters} iterations x {n} records ({total})");
+    true
+}
+
+fn main() {
+    if instruction_count_mode() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -87,13 +87,15 @@ fn is_queue_full(e: &KafkaError) -> bool {
     *e == KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
 }
 
+/// `sent` and the acknowledged count include the warm-up record; the clock and the latency
+/// histogram do not.
 fn finish(ctx: &Ctx, api: &str, s: &ProduceSpec, sent: u64, started: Instant) -> ProduceResult {
     ProduceResult {
         client: "rdkafka".into(),
         api: api.into(),
         sent,
         acked: ctx.acked.load(Ordering::Relaxed),
-        failed: ctx.failed.load(Ordering::Relaxed) + (s.count - sent),
+        failed: ctx.failed.load(Ordering::Relaxed) + (s.count + 1 - sent),
         secs: started.elapsed().as_secs_f64(),
         size: s.size,
         first_error: ctx.first_error.lock().unwrap().clone(),
@@ -101,18 +103,34 @@ fn finish(ctx: &Ctx, api: &str, s: &ProduceSpec, sent: u64, started: Instant) ->
     }
 }
 
-/// BaseProducer, polled from the sending thread (every 1,000 sends, and while the queue is
-/// full).
+/// BaseProducer, polled from the sending thread: `poll(0)` after every send (each poll serves
+/// one event), and while the queue is full or the next paced record is not due yet.
 fn produce_base(s: &ProduceSpec) -> ProduceResult {
     let p: BaseProducer<Ctx> = producer_config(s)
         .create_with_context(new_ctx())
         .unwrap_or_else(|e| die(&format!("creating BaseProducer: {e}")));
     let ctx = p.context().clone();
+    // Warm-up: one record acknowledged before the clock starts (connection, producer id).
+    p.send(
+        BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, 0).payload(s.values[0].as_slice()),
+    )
+    .unwrap_or_else(|(e, _)| die(&format!("warm-up send: {e}")));
+    p.flush(Duration::from_secs(60))
+        .unwrap_or_else(|e| die(&format!("warm-up flush: {e}")));
+    ctx.hist.lock().unwrap().reset();
     let started = Instant::now();
     let pacer = Pacer::new(s.rate);
-    let mut sent = 0;
+    let mut sent = 1;
     for i in 0..s.count {
-        pacer.wait_blocking(i);
+        if let Some(due) = pacer.due(i) {
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                p.poll((due - now).min(Duration::from_millis(1)));
+            }
+        }
         let value = &s.values[(i % s.values.len() as u64) as usize];
         let mut rec = BaseRecord::<(), [u8], usize>::with_opaque_to(
             &s.topic,
@@ -130,9 +148,7 @@ fn produce_base(s: &ProduceSpec) -> ProduceResult {
             }
         }
         sent += 1;
-        if i % 1000 == 0 {
-            p.poll(Duration::ZERO);
-        }
+        p.poll(Duration::ZERO);
     }
     p.flush(Duration::from_secs(120))
         .unwrap_or_else(|e| eprintln!("flush: {e}"));
@@ -146,9 +162,16 @@ fn produce_threaded(s: &ProduceSpec) -> ProduceResult {
         .create_with_context(new_ctx())
         .unwrap_or_else(|e| die(&format!("creating ThreadedProducer: {e}")));
     let ctx = p.context().clone();
+    p.send(
+        BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, 0).payload(s.values[0].as_slice()),
+    )
+    .unwrap_or_else(|(e, _)| die(&format!("warm-up send: {e}")));
+    p.flush(Duration::from_secs(60))
+        .unwrap_or_else(|e| die(&format!("warm-up flush: {e}")));
+    ctx.hist.lock().unwrap().reset();
     let started = Instant::now();
     let pacer = Pacer::new(s.rate);
-    let mut sent = 0;
+    let mut sent = 1;
     for i in 0..s.count {
         pacer.wait_blocking(i);
         let value = &s.values[(i % s.values.len() as u64) as usize];
@@ -203,9 +226,20 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
         }
         (acked, failed, hist, first_error)
     });
+    // Warm-up: one record acknowledged before the clock starts (connection, producer id).
+    match p
+        .send(
+            FutureRecord::<(), [u8]>::to(&s.topic).payload(s.values[0].as_slice()),
+            Duration::from_secs(60),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err((e, _)) => die(&format!("warm-up: {e}")),
+    }
     let started = Instant::now();
     let pacer = Pacer::new(s.rate);
-    let mut sent = 0;
+    let mut sent = 1;
     for i in 0..s.count {
         if let Some(due) = pacer.due(i) {
             if due > Instant::now() {
@@ -236,8 +270,8 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
         client: "rdkafka".into(),
         api: "future".into(),
         sent,
-        acked,
-        failed: failed + (s.count - sent),
+        acked: acked + 1, // + the warm-up record
+        failed: failed + (s.count + 1 - sent),
         secs: started.elapsed().as_secs_f64(),
         size: s.size,
         first_error,
