@@ -190,15 +190,41 @@ def segment_stats(data_dir, topic):
 # Running one client
 # ----------------------------------------------------------------------------------------
 
+def vm_hwm_mb(pid):
+    """Peak RSS (VmHWM) of `pid` and its descendants (max), in MB; 0 if gone."""
+    best = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/status" % p) as fh:
+                m = re.search(r"VmHWM:\s*(\d+) kB", fh.read())
+            if m:
+                best = max(best, int(m.group(1)) / 1024.0)
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            pass
+    return best
+
+
 def run_measured(cmd, pin, timeout):
-    """Runs `cmd` (pinned to CPU 1 when `pin`), returns (rc, stdout, stderr, cpu_s, maxrss_mb)."""
+    """Runs `cmd` (pinned to CPU 1 when `pin`), returns (rc, stdout, stderr, cpu_s, maxrss_mb).
+
+    CPU: utime+stime from wait4 (children included). Max RSS: VmHWM sampled every 20 ms from
+    /proc (process tree), NOT ru_maxrss: a child forked from this Python process keeps the
+    parent's RSS as its high-water mark across exec, which would floor every value at ~17 MB.
+    """
     if pin:
         cmd = ["taskset", "-c", "1"] + cmd  # taskset execs: same pid, same rusage
     out = tempfile.TemporaryFile("w+")
     err = tempfile.TemporaryFile("w+")
     p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=HERE)
     deadline = time.time() + timeout
+    rss = 0.0
     while True:
+        rss = max(rss, vm_hwm_mb(p.pid))
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
@@ -212,7 +238,7 @@ def run_measured(cmd, pin, timeout):
     out.seek(0)
     err.seek(0)
     rc = os.waitstatus_to_exitcode(status) if status != -1 else -1
-    return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+    return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, rss
 
 
 def last_json(text):
@@ -446,8 +472,9 @@ def ratio(x, ref, invert=False):
 
 
 def label(a):
-    return "%s (%s)" % (a["client"], a["api"]) if a["client"] != "java" else "java (%s)" % (
-        "ProducerPerformance" if a.get("profile") else "ConsumerPerformance")
+    if a["client"] != "java":
+        return "%s (%s)" % (a["client"], a["api"])
+    return "java (%s)" % ("ConsumerPerformance" if "grouped" in a else "ProducerPerformance")
 
 
 def ref_of(rows):
@@ -595,6 +622,10 @@ def write_report(doc):
         for n in doc["notes"]:
             L.append("- " + n)
     L.append("")
+    L.append("Latency tables: client CPU there includes each harness' pacing (rdkafka BaseProducer "
+             "polls while waiting for the next record; the others sleep), so compare CPU in the "
+             "throughput tables only.")
+    L.append("")
     L.append("Ratios: throughput = client / best rust-rdkafka API of the same table (higher is better); "
              "CPU = rdkafka's CPU per record / client's (higher is better). Void runs (high watermarks "
              "≠ acknowledged records) are excluded and counted in \"runs ok\".")
@@ -629,7 +660,13 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-pin", dest="pin", action="store_false")
     ap.add_argument("--timeout", type=int, default=900, help="per client run, seconds")
+    ap.add_argument("--report-only", action="store_true",
+                    help="regenerate BENCHMARKS.md's generated section from results.json")
     args = ap.parse_args()
+    if args.report_only:
+        with open(RESULTS) as fh:
+            write_report(json.load(fh))
+        return
     if args.pin and (not shutil.which("taskset") or (os.cpu_count() or 1) < 2):
         args.pin = False
     runs = args.runs or (1 if args.quick else 3)

@@ -219,7 +219,7 @@ impl ProduceResult {
     /// The JSON line (msgs/s and MB/s derived from acknowledged records; MB = 10^6 bytes).
     pub fn to_json(&self) -> String {
         let (p50, p99, p999, max) = match &self.hist {
-            Some(h) if h.len() > 0 => (
+            Some(h) if !h.is_empty() => (
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.99),
                 h.value_at_quantile(0.999),
