@@ -141,7 +141,8 @@ impl Consumer {
         shared.touch_poll();
         let mut st = shared.lock();
         let max_run = shared.cfg.max_poll_records.max(1);
-        match take_one(&mut st, shared.cfg.enable_auto_offset_store, max_run) {
+        let caps = Caps::of(shared, st.parts.len());
+        match take_one(&mut st, shared.cfg.enable_auto_offset_store, max_run, caps) {
             Some((r, wake_work)) => {
                 drop(st);
                 if wake_work {
@@ -174,11 +175,17 @@ impl Consumer {
         let mut wake = false;
         {
             let mut st = shared.lock();
+            let caps = Caps::of(shared, st.parts.len());
             while out.len() < max {
                 if !st.errors.is_empty() || !st.eof.is_empty() {
                     break;
                 }
-                match take_one(&mut st, shared.cfg.enable_auto_offset_store, usize::MAX) {
+                match take_one(
+                    &mut st,
+                    shared.cfg.enable_auto_offset_store,
+                    usize::MAX,
+                    caps,
+                ) {
                     Some((Ok(m), w)) => {
                         wake |= w;
                         out.push(m);
@@ -258,7 +265,32 @@ impl Drop for Consumer {
 /// Takes the next event from the state: an error, an EOF, or a message (round robin over
 /// partitions, up to `max_run` in a row from one partition). The bool says whether fetchers
 /// should be woken (a buffer dropped below its cap).
-fn take_one(st: &mut State, auto_store: bool, max_run: usize) -> Option<(Result<Message>, bool)> {
+/// Prefetch bounds `take_one` compares against to decide whether to wake the fetchers.
+#[derive(Clone, Copy)]
+struct Caps {
+    partition: usize,
+    total: usize,
+}
+
+impl Caps {
+    fn of(shared: &Shared, partitions: usize) -> Caps {
+        Caps {
+            partition: fetcher::partition_cap(shared, partitions),
+            total: fetcher::total_cap(shared),
+        }
+    }
+}
+
+/// Takes the next message. The `bool` says whether the fetchers should be woken: the take
+/// emptied a partition, or brought its buffer (or the total) back under the prefetch bound,
+/// so the next fetch overlaps with the application's processing instead of starting only
+/// once everything is drained.
+fn take_one(
+    st: &mut State,
+    auto_store: bool,
+    max_run: usize,
+    caps: Caps,
+) -> Option<(Result<Message>, bool)> {
     if let Some(e) = st.errors.pop_front() {
         return Some((Err(e), false));
     }
@@ -323,9 +355,12 @@ fn take_one(st: &mut State, auto_store: bool, max_run: usize) -> Option<(Result<
         p.stored = Some((next, m.leader_epoch));
     }
     let emptied = p.buffer.is_empty();
+    let under_partition_cap =
+        p.buffer_bytes < caps.partition && p.buffer_bytes + size >= caps.partition;
     st.buffered_bytes -= size;
+    let under_total_cap = st.buffered_bytes < caps.total && st.buffered_bytes + size >= caps.total;
     st.cursor_run += 1;
-    Some((Ok(m), emptied))
+    Some((Ok(m), emptied || under_partition_cap || under_total_cap))
 }
 
 /// A [`Stream`] over a consumer's messages (see [`Consumer::stream`]).

@@ -34,12 +34,20 @@ use crate::types::TopicPartition;
 /// How often idle tasks re-check their work even without a wake-up (retry timers).
 const IDLE_TICK: Duration = Duration::from_millis(200);
 
-fn total_cap(shared: &Shared) -> usize {
+/// Prefetch bound over all partitions (`queued.max.messages.kbytes`).
+pub(crate) fn total_cap(shared: &Shared) -> usize {
     (shared.cfg.queued_max_messages_kbytes.max(1)).saturating_mul(1024)
 }
 
-fn partition_cap(shared: &Shared) -> usize {
-    (shared.cfg.max_partition_fetch_bytes.max(1) as usize).min(total_cap(shared))
+/// Prefetch bound of one partition: an equal share of the total bound
+/// (`queued.max.messages.kbytes`) over the `partitions` the consumer holds, but never less
+/// than one fetch's worth (`max.partition.fetch.bytes`). A partition stays fetchable while
+/// its buffer is under this bound, so fetches overlap with processing; the total bound still
+/// caps the memory of all buffers together.
+pub(crate) fn partition_cap(shared: &Shared, partitions: usize) -> usize {
+    let total = total_cap(shared);
+    let one_fetch = (shared.cfg.max_partition_fetch_bytes.max(1) as usize).min(total);
+    (total / partitions.max(1)).max(one_fetch)
 }
 
 /// The manager: resolves positions and makes sure a fetch task runs for every leader.
@@ -368,8 +376,8 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
 fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked> {
     let snap = shared.cluster.metadata();
     let now = Instant::now();
-    let cap = partition_cap(shared);
     let mut st = shared.lock();
+    let cap = partition_cap(shared, st.parts.len());
     if st.buffered_bytes >= total_cap(shared) {
         return BTreeMap::new();
     }
