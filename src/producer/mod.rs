@@ -92,10 +92,12 @@ pub mod partitioner;
 mod record;
 mod sender;
 mod settings;
+pub mod transaction;
 
 pub use delivery::DeliveryFuture;
 pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
+pub use transaction::{ConsumerGroupMetadata, TransactionState};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -104,12 +106,13 @@ use std::time::Duration;
 use crate::backoff::Deadline;
 use crate::cluster::{Cluster, TopicMeta};
 use crate::config::ClientConfig;
-use crate::error::{ConfigError, Error, KafkaCode, Result};
+use crate::error::{Error, KafkaCode, Result};
 
 use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 use accumulator::Accumulator;
 use sender::Sender;
 use settings::Settings;
+use transaction::Txn;
 
 /// A Kafka producer. Cheap to clone; all clones share one buffer and one background task.
 #[derive(Clone)]
@@ -123,6 +126,8 @@ struct Inner {
     s: Arc<Settings>,
     partitioner: Arc<dyn Partitioner>,
     ignore_keys: bool,
+    /// Transaction state (`transactional.id` set).
+    txn: Option<Arc<Txn>>,
 }
 
 impl Drop for Inner {
@@ -162,16 +167,14 @@ impl ProducerBuilder {
     /// starts the background task.
     pub async fn build(self) -> Result<Producer> {
         let cfg = self.config.producer()?;
-        if cfg.transactional_id.is_some() {
-            return Err(ConfigError::NotSupported {
-                key: "transactional.id".into(),
-                detail: Some("transactions are not implemented yet".into()),
-            }
-            .into());
-        }
         let s = Arc::new(Settings::from_config(&cfg));
         let cluster = Cluster::connect(s.cluster.clone()).await?;
-        let pid = if s.idempotence {
+        let txn = cfg
+            .transactional_id
+            .clone()
+            .map(|id| Arc::new(Txn::new(id, cfg.transaction_timeout)));
+        // A transactional producer gets its id in `init_transactions`.
+        let pid = if s.idempotence && txn.is_none() {
             let (pid, epoch) = sender::init_producer_id(
                 &cluster,
                 None,
@@ -189,7 +192,7 @@ impl ProducerBuilder {
             s.batch_size,
             s.batch_num_messages,
         ));
-        let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid);
+        let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         tokio::spawn(sender.run());
         Ok(Producer {
             inner: Arc::new(Inner {
@@ -200,6 +203,7 @@ impl ProducerBuilder {
                     .partitioner
                     .unwrap_or_else(|| partitioner::builtin(builtin_kind(cfg.partitioner))),
                 ignore_keys: cfg.partitioner_ignore_keys,
+                txn,
             }),
         })
     }
@@ -261,6 +265,9 @@ impl Producer {
         let s = &*inner.s;
         if inner.acc.closing.load(Ordering::SeqCst) {
             return Err(Error::Closed);
+        }
+        if let Some(t) = &inner.txn {
+            t.check_send()?;
         }
         crate::validate_topic_name(&record.topic)?;
         let headers: Vec<(&str, Option<&[u8]>)> = record
@@ -335,6 +342,18 @@ impl Producer {
             None => (inner.acc.sticky_partition(&topic, &meta), Some(&*meta)),
         };
         let ts = record.timestamp.unwrap_or_else(now_ms);
+        // Transactional: the state check and the partition's registration happen together
+        // with the append (a commit or abort waits for the guard before flushing).
+        let _guard = match &inner.txn {
+            Some(t) => match t.begin_append(&topic.name, partition) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    inner.acc.memory.add_permits(permits);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         tracing::trace!(topic = %record.topic, partition, "record accepted");
         Ok(inner.acc.append(
             &topic, partition, sticky, ts, key, value, &headers, rec_size, permits,
