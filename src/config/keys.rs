@@ -891,7 +891,10 @@ pub(crate) static KEYS: &[KeyDef] = &[
         None,
         C::PRODUCER,
         "Largest number of buffered records (0 or unset: no count limit).",
-    ),
+    )
+    .status(Status::Ignored {
+        detail: "not enforced yet; `buffer.memory` bounds the buffer",
+    }),
     KeyDef::new(
         "max.block.ms",
         int(0, I32),
@@ -967,7 +970,10 @@ pub(crate) static KEYS: &[KeyDef] = &[
         Some("10"),
         C::PRODUCER,
         "How long records without a key stick to one partition.",
-    ),
+    )
+    .status(Status::Ignored {
+        detail: "keyless records stick to a partition until `batch.size` bytes went to it",
+    }),
     KeyDef::new(
         "transactional.id",
         NON_EMPTY,

@@ -1,2 +1,66 @@
-//! Consumer-side building blocks (currently: the group partition assignors).
+//! The consumer: partitions assigned manually or by a consumer group, fetched in the
+//! background, received with [`Consumer::recv`] or as a `Stream`.
+//!
+//! # Design
+//!
+//! **Tasks.** A [`Consumer`] starts, on the tokio runtime:
+//! - a *fetch manager* (`fetcher.rs`): gives each partition without a position one (committed
+//!   offset via OffsetFetch, else `auto.offset.reset` via ListOffsets), and starts one
+//!   *fetch task per leader broker*;
+//! - the fetch tasks: each sends one Fetch at a time for the fetchable partitions its broker
+//!   leads, decodes the answer outside any lock and appends messages to per-partition
+//!   buffers (prefetch bounded by `max.partition.fetch.bytes` per partition and
+//!   `queued.max.messages.kbytes` in total);
+//! - with a `group.id`, the *membership task* (`group.rs`): join/sync/heartbeat/leave, the
+//!   assignor when leader, and the [`RebalanceListener`] callbacks — all independent of
+//!   `recv`;
+//! - with `enable.auto.commit`, an *auto-commit task* committing the stored offsets every
+//!   `auto.commit.interval.ms`.
+//!
+//! **State ownership.** Per-partition state (fetch offset, delivered position, stored
+//! offset, buffer, paused, in-flight flag, a `session` counter bumped by every seek so stale
+//! fetch results are dropped) lives in one `Mutex<State>` inside `Shared`, never held across
+//! an `.await`. The membership task alone owns member id, generation, protocol and the set of
+//! owned partitions; commits read generation + member id from a small shared copy. Fetchers
+//! are woken through a `watch` counter, `recv` through registered wakers; no lost wake-ups.
+//!
+//! **Delivery.** `recv` takes one message under the lock (round robin over partitions, up to
+//! `max.poll.records` in a row from one), so it is cancellation safe. The position becomes
+//! the message's offset + 1 (or the fetch offset once a partition's buffer is empty, so that
+//! control records and aborted transactions do not leave a lag); with
+//! `enable.auto.offset.store` the stored offset follows. Commits of positions or stored
+//! offsets go straight to the coordinator (they never wait for the membership task).
+//!
+//! **Rebalance flow.** Eager protocols (`range`, `roundrobin`, `sticky`): before each join
+//! every owned partition is revoked (stop delivering → auto commit → `on_revoked` → drop).
+//! Cooperative (`cooperative-sticky`, used when every configured assignor is cooperative):
+//! the member joins with its owned partitions and keeps fetching them during the rebalance;
+//! after SyncGroup only partitions no longer assigned are revoked, new ones are added
+//! (`on_assigned`), and if anything was revoked the member rejoins at once so the leader can
+//! hand those partitions to their new owner (KIP-429). ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID
+//! mean the partitions were lost (`on_lost`, no commit) and the member rejoins;
+//! FENCED_INSTANCE_ID is fatal. `max.poll.interval.ms` without `recv`: the member revokes,
+//! leaves (dynamic members), and rejoins at the next `recv`.
+//!
+//! **Shutdown.** [`Consumer::close`] commits (auto commit), asks the membership task to
+//! revoke and send LeaveGroup, and sets the shutdown flag, all within a bound. Dropping
+//! sets the flag only: nothing blocks and no LeaveGroup is sent.
+//!
+//! **Not yet:** fetch sessions (KIP-227: every fetch is a full fetch), follower fetching,
+//! leader-epoch truncation detection (fetches send `current_leader_epoch = -1`), KIP-848.
+//! `read_committed` filtering of aborted transactions is done in `fetcher.rs` from the
+//! response's aborted-transactions list.
+
 pub mod assignor;
+mod client;
+mod fetcher;
+mod group;
+mod listener;
+mod message;
+mod offsets;
+mod state;
+
+pub use client::{Consumer, ConsumerHandle, MessageStream};
+pub use futures_util::future::BoxFuture;
+pub use listener::RebalanceListener;
+pub use message::{CommitMode, CommitResult, Header, Message, Offset, TimestampType, Watermarks};

@@ -1,0 +1,214 @@
+//! A consumer CLI: reads a topic (as a group member or not) and prints one summary line.
+//!
+//! ```text
+//! cargo run --release --example consumer -- --topic t --count 100000      # local Kafka + test data
+//! cargo run --release --example consumer -- --brokers host:9092 --topic t --group g \
+//!     --commit manual --assignor cooperative-sticky --from earliest --dump out.txt
+//! ```
+//!
+//! Without `--brokers` (and `KAFKA_BOOTSTRAP_SERVERS`) a local Kafka is started through
+//! kafka-testkit and `--count` records are written to the topic first with the Java
+//! producer-perf tool. The last line is
+//! `received=<n> secs=<f> msgs_per_sec=<f> mb_per_sec=<f>`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
+use kafka_sdk::{ClientConfig, TopicPartition};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum CommitKind {
+    /// `enable.auto.commit=true`.
+    Auto,
+    /// Commit the position after every received batch (sync).
+    Manual,
+    /// Never commit.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum From {
+    Earliest,
+    Latest,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Consume a Kafka topic with kafka-sdk")]
+struct Args {
+    /// Bootstrap servers; default: `KAFKA_BOOTSTRAP_SERVERS`, else a local Kafka via the test kit.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Topic to read.
+    #[arg(long, default_value = "kafka-sdk-consumer-example")]
+    topic: String,
+    /// Consumer group; without it the consumer assigns every partition itself.
+    #[arg(long)]
+    group: Option<String>,
+    /// Stop after this many records.
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    /// Commit mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    commit: CommitKind,
+    /// `partition.assignment.strategy` (with --group).
+    #[arg(long, default_value = "cooperative-sticky")]
+    assignor: String,
+    /// `isolation.level`: read_uncommitted or read_committed.
+    #[arg(long, default_value = "read_uncommitted")]
+    isolation: String,
+    /// Where to start without a committed offset.
+    #[arg(long, value_enum, default_value = "earliest")]
+    from: From,
+    /// Write `partition offset key-hex value-len` per record to this file.
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
+    /// Give up when no record arrives for this many seconds.
+    #[arg(long, default_value_t = 30)]
+    idle_secs: u64,
+}
+
+fn hex(b: Option<&[u8]>) -> String {
+    match b {
+        None => "-".into(),
+        Some(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let mut _local = None;
+    let bootstrap = match args
+        .brokers
+        .clone()
+        .or_else(|| std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok())
+    {
+        Some(b) => b,
+        None => {
+            eprintln!("no --brokers: starting a local Kafka through kafka-testkit ...");
+            let cluster = kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
+                allow_external: false,
+                ..Default::default()
+            })?;
+            let b = cluster.bootstrap();
+            cluster.create_topic(&args.topic, 3, 1, &[])?;
+            eprintln!("writing {} records with producer-perf ...", args.count);
+            let out = cluster.tool_output(
+                "producer-perf",
+                &[
+                    "--topic",
+                    &args.topic,
+                    "--num-records",
+                    &args.count.to_string(),
+                    "--record-size",
+                    "100",
+                    "--throughput",
+                    "-1",
+                    "--producer-props",
+                    &format!("bootstrap.servers={b}"),
+                    "linger.ms=5",
+                ],
+            )?;
+            if !out.status.success() {
+                return Err(format!(
+                    "producer-perf failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+                .into());
+            }
+            _local = Some(cluster);
+            b
+        }
+    };
+
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &bootstrap)
+        .set("isolation.level", &args.isolation)
+        .set(
+            "auto.offset.reset",
+            match args.from {
+                From::Earliest => "earliest",
+                From::Latest => "latest",
+            },
+        )
+        .set(
+            "enable.auto.commit",
+            (args.commit == CommitKind::Auto).to_string(),
+        );
+    if let Some(g) = &args.group {
+        cfg.set("group.id", g)
+            .set("partition.assignment.strategy", &args.assignor);
+    }
+    let consumer = Consumer::new(&cfg).await?;
+    if args.group.is_some() {
+        consumer.subscribe(&[&args.topic])?;
+    } else {
+        let meta = consumer
+            .cluster()
+            .topic_metadata(
+                &args.topic,
+                kafka_sdk::backoff::Deadline::after(Duration::from_secs(30)),
+            )
+            .await?;
+        let parts = (0..meta.partition_count())
+            .map(|p| {
+                let off = match args.from {
+                    From::Earliest => Offset::Beginning,
+                    From::Latest => Offset::End,
+                };
+                (TopicPartition::new(args.topic.as_str(), p), off)
+            })
+            .collect();
+        consumer.assign(parts)?;
+    }
+
+    let mut dump = match &args.dump {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
+    let mut received = 0u64;
+    let mut bytes = 0u64;
+    let mut start: Option<Instant> = None;
+    while received < args.count {
+        let want = (args.count - received).min(1000) as usize;
+        let batch = consumer
+            .recv_batch(want, Duration::from_secs(args.idle_secs))
+            .await?;
+        if batch.is_empty() {
+            eprintln!("no record for {}s: stopping", args.idle_secs);
+            break;
+        }
+        start.get_or_insert_with(Instant::now);
+        for m in &batch {
+            let vlen = m.value().map_or(0, |v| v.len());
+            bytes += (vlen + m.key().map_or(0, |k| k.len())) as u64;
+            if let Some(d) = dump.as_mut() {
+                writeln!(
+                    d,
+                    "{} {} {} {}",
+                    m.partition(),
+                    m.offset(),
+                    hex(m.key().map(|k| k.as_ref())),
+                    vlen
+                )?;
+            }
+        }
+        received += batch.len() as u64;
+        if args.commit == CommitKind::Manual {
+            consumer.commit(CommitMode::Sync).await?;
+        }
+    }
+    let secs = start.map_or(0.0, |s| s.elapsed().as_secs_f64()).max(1e-9);
+    if let Some(mut d) = dump {
+        d.flush()?;
+    }
+    consumer.close().await?;
+    println!(
+        "received={received} secs={secs:.3} msgs_per_sec={:.1} mb_per_sec={:.3}",
+        received as f64 / secs,
+        bytes as f64 / secs / 1e6
+    );
+    Ok(())
+}

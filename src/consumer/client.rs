@@ -1,0 +1,880 @@
+//! The application-facing types: [`Consumer`] (owns the background tasks, receives
+//! messages) and [`ConsumerHandle`] (every other operation; cloneable, also handed to the
+//! rebalance listener).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::poll_fn;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::fetcher;
+use super::group;
+use super::listener::RebalanceListener;
+use super::message::{CommitMode, CommitResult, Message, Offset, Watermarks};
+use super::offsets;
+use super::state::{PartState, Reset, Shared, State, SubscriptionSpec};
+use crate::backoff::Deadline;
+use crate::cluster::{Cluster, ClusterOptions};
+use crate::config::{ClientConfig, ConsumerConfig};
+use crate::error::{ConfigError, Error, KafkaCode, Result};
+use crate::types::{validate_topic_name, TopicPartition};
+
+/// A Kafka consumer: assign partitions or subscribe as a group member, then
+/// [`recv`](Consumer::recv) messages.
+///
+/// Everything but receiving lives on [`ConsumerHandle`], which `Consumer` dereferences to
+/// (so `consumer.commit(..)`, `consumer.seek(..)` work directly) and which the rebalance
+/// listener receives.
+///
+/// Background tasks (fetchers, group membership, auto commit) run on the tokio runtime
+/// independently of `recv`. [`Consumer::close`] commits (with auto commit), leaves the group
+/// and stops them within a bound; dropping the consumer stops them at once without blocking
+/// and without leaving the group (the group notices after `session.timeout.ms`).
+pub struct Consumer {
+    handle: ConsumerHandle,
+    close_tx: Option<mpsc::Sender<oneshot::Sender<()>>>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group_id", &self.handle.shared.cfg.group_id)
+            .finish()
+    }
+}
+
+/// Every consumer operation except receiving. Cheap to clone; stays valid (failing with
+/// [`Error::Closed`]) after the consumer is closed.
+#[derive(Clone)]
+pub struct ConsumerHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ConsumerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerHandle")
+            .field("group_id", &self.shared.cfg.group_id)
+            .finish()
+    }
+}
+
+impl Deref for Consumer {
+    type Target = ConsumerHandle;
+    fn deref(&self) -> &ConsumerHandle {
+        &self.handle
+    }
+}
+
+impl Consumer {
+    /// Connects a consumer configured by `config` (see [`ClientConfig::consumer`]).
+    pub async fn new(config: &ClientConfig) -> Result<Consumer> {
+        Consumer::from_config(config.consumer()?, None).await
+    }
+
+    /// Like [`Consumer::new`], with a rebalance listener.
+    pub async fn with_listener(
+        config: &ClientConfig,
+        listener: Arc<dyn RebalanceListener>,
+    ) -> Result<Consumer> {
+        Consumer::from_config(config.consumer()?, Some(listener)).await
+    }
+
+    /// Connects a consumer from typed settings, with an optional rebalance listener.
+    /// Fails when no bootstrap broker answers within the connection setup timeout.
+    pub async fn from_config(
+        cfg: ConsumerConfig,
+        listener: Option<Arc<dyn RebalanceListener>>,
+    ) -> Result<Consumer> {
+        if let Some(g) = &cfg.group_id {
+            if g.is_empty() {
+                return Err(ConfigError::InvalidValue {
+                    key: "group.id".into(),
+                    value: String::new(),
+                    expected: "a non-empty group id".into(),
+                }
+                .into());
+            }
+        }
+        let cluster = Cluster::connect(ClusterOptions::from(&cfg.common)).await?;
+        let shared = Shared::new(cluster, cfg);
+        let handle = ConsumerHandle {
+            shared: shared.clone(),
+        };
+        tokio::spawn(fetcher::manager(shared.clone()));
+        let mut close_tx = None;
+        if shared.cfg.group_id.is_some() {
+            let (tx, rx) = mpsc::channel(1);
+            close_tx = Some(tx);
+            tokio::spawn(group::run(handle.clone(), listener, rx));
+            if shared.cfg.enable_auto_commit {
+                tokio::spawn(auto_commit_task(shared.clone()));
+            }
+        }
+        Ok(Consumer { handle, close_tx })
+    }
+
+    /// The handle for operations other than receiving (cloneable, `Send + Sync`).
+    pub fn handle(&self) -> ConsumerHandle {
+        self.handle.clone()
+    }
+
+    /// Receives the next message (or error). Cancellation safe: a message is removed from
+    /// the buffer only when this future returns it.
+    ///
+    /// Errors are per-event (an unknown topic, a partition stopped by `auto.offset.reset =
+    /// none`, a fatal group error, ...); the consumer keeps working after most of them, except
+    /// after [`Error::Closed`] and fatal group errors (e.g. FENCED_INSTANCE_ID).
+    pub async fn recv(&self) -> Result<Message> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next message; the basis of [`Consumer::recv`] and the [`Stream`].
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Message>> {
+        let shared = &self.shared;
+        shared.touch_poll();
+        let mut st = shared.lock();
+        let max_run = shared.cfg.max_poll_records.max(1);
+        match take_one(&mut st, shared.cfg.enable_auto_offset_store, max_run) {
+            Some((r, wake_work)) => {
+                drop(st);
+                if wake_work {
+                    shared.notify_work();
+                }
+                Poll::Ready(r)
+            }
+            None => {
+                if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    st.waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Receives up to `max` messages: waits up to `timeout` for the first one, then takes
+    /// whatever else is already buffered without waiting. Returns an empty vector on
+    /// timeout. An error is returned only when it comes first (later ones stay queued).
+    pub async fn recv_batch(&self, max: usize, timeout: Duration) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        match tokio::time::timeout(timeout, self.recv()).await {
+            Err(_) => return Ok(out),
+            Ok(r) => out.push(r?),
+        }
+        let shared = &self.shared;
+        let mut wake = false;
+        {
+            let mut st = shared.lock();
+            while out.len() < max {
+                if !st.errors.is_empty() || !st.eof.is_empty() {
+                    break;
+                }
+                match take_one(&mut st, shared.cfg.enable_auto_offset_store, usize::MAX) {
+                    Some((Ok(m), w)) => {
+                        wake |= w;
+                        out.push(m);
+                    }
+                    Some((Err(e), _)) => {
+                        st.errors.push_front(e);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        if wake {
+            shared.notify_work();
+        }
+        Ok(out)
+    }
+
+    /// The consumer as a [`Stream`] of messages (ends never; errors are items).
+    pub fn stream(&self) -> MessageStream<'_> {
+        MessageStream { consumer: self }
+    }
+
+    /// Closes the consumer within `request.timeout.ms`: commits the stored offsets (with
+    /// auto commit), runs the listener's `on_revoked`, leaves the group (dynamic members) and
+    /// stops every task. Never hangs, even when the brokers are gone.
+    pub async fn close(self) -> Result<()> {
+        let t = self.shared.cfg.common.request_timeout;
+        self.close_with_timeout(t).await
+    }
+
+    /// [`Consumer::close`] with an explicit bound.
+    pub async fn close_with_timeout(mut self, timeout: Duration) -> Result<()> {
+        let deadline = Deadline::after(timeout);
+        let shared = self.shared.clone();
+        let mut result = Ok(());
+        if shared.cfg.group_id.is_some() && shared.cfg.enable_auto_commit {
+            let offsets = self.handle.stored_offsets(None);
+            let r = tokio::time::timeout(
+                deadline.remaining(),
+                offsets::commit(&shared, &offsets, deadline),
+            )
+            .await
+            .unwrap_or_else(|_| Err(Error::timeout("commit on close", timeout, true)));
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "commit on close failed");
+                result = Err(e);
+            }
+        }
+        if let Some(tx) = self.close_tx.take() {
+            let (ack_tx, ack_rx) = oneshot::channel();
+            if tx.send(ack_tx).await.is_ok() {
+                let _ = tokio::time::timeout(deadline.remaining(), ack_rx).await;
+            }
+        }
+        shared.lock().closed = true;
+        let _ = shared.shutdown.send(true);
+        let w = shared.lock().take_waiters();
+        Shared::wake(w);
+        result
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // Never blocks: tasks see the flag and stop; no LeaveGroup is sent.
+        self.shared.shutdown.send_replace(true);
+        let w = {
+            let mut st = self.shared.lock();
+            st.closed = true;
+            st.take_waiters()
+        };
+        Shared::wake(w);
+    }
+}
+
+/// Takes the next event from the state: an error, an EOF, or a message (round robin over
+/// partitions, up to `max_run` in a row from one partition). The bool says whether fetchers
+/// should be woken (a buffer dropped below its cap).
+fn take_one(st: &mut State, auto_store: bool, max_run: usize) -> Option<(Result<Message>, bool)> {
+    if let Some(e) = st.errors.pop_front() {
+        return Some((Err(e), false));
+    }
+    if st.closed {
+        return Some((Err(Error::Closed), false));
+    }
+    if let Some(e) = &st.fatal {
+        return Some((Err(e.clone()), false));
+    }
+    if let Some((tp, off)) = st.eof.pop_front() {
+        return Some((
+            Err(Error::State(format!("partition EOF: {tp} at offset {off}"))),
+            false,
+        ));
+    }
+    if st.buffered_bytes == 0 {
+        return None;
+    }
+    let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking;
+    // Stay on the current partition for up to max_run messages.
+    let mut pick: Option<TopicPartition> = None;
+    if let Some(c) = &st.cursor {
+        if st.cursor_run < max_run && st.parts.get(c).is_some_and(ready) {
+            pick = Some(c.clone());
+        }
+    }
+    if pick.is_none() {
+        let after = st.cursor.clone();
+        let next = match &after {
+            Some(c) => st
+                .parts
+                .range::<TopicPartition, _>((
+                    std::ops::Bound::Excluded(c),
+                    std::ops::Bound::Unbounded,
+                ))
+                .chain(st.parts.range::<TopicPartition, _>(..=c))
+                .find(|(_, p)| ready(p))
+                .map(|(tp, _)| tp.clone()),
+            None => st
+                .parts
+                .iter()
+                .find(|(_, p)| ready(p))
+                .map(|(tp, _)| tp.clone()),
+        };
+        pick = Some(next?);
+        st.cursor = pick.clone();
+        st.cursor_run = 0;
+    }
+    let tp = pick?;
+    let p = st.parts.get_mut(&tp)?;
+    let m = p.buffer.pop_front()?;
+    let size = m.buffered_size();
+    p.buffer_bytes -= size;
+    let next = if p.buffer.is_empty() {
+        p.fetch_offset.unwrap_or(m.offset + 1)
+    } else {
+        m.offset + 1
+    };
+    p.position = Some(next);
+    p.position_epoch = m.leader_epoch;
+    if auto_store {
+        p.stored = Some((next, m.leader_epoch));
+    }
+    let emptied = p.buffer.is_empty();
+    st.buffered_bytes -= size;
+    st.cursor_run += 1;
+    Some((Ok(m), emptied))
+}
+
+/// A [`Stream`] over a consumer's messages (see [`Consumer::stream`]).
+#[derive(Debug)]
+pub struct MessageStream<'a> {
+    consumer: &'a Consumer,
+}
+
+impl Stream for MessageStream<'_> {
+    type Item = Result<Message>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.consumer.poll_recv(cx).map(Some)
+    }
+}
+
+impl Stream for Consumer {
+    type Item = Result<Message>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Some)
+    }
+}
+
+impl ConsumerHandle {
+    fn check_open(&self) -> Result<()> {
+        if self.shared.is_shutdown() {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Subscribes to `topics` as a member of `group.id` (replacing a previous subscription).
+    /// Assignment happens in the background; messages arrive once partitions are assigned.
+    pub fn subscribe(&self, topics: &[&str]) -> Result<()> {
+        self.check_open()?;
+        if self.shared.cfg.group_id.is_none() {
+            return Err(ConfigError::Missing {
+                key: "group.id".into(),
+            }
+            .into());
+        }
+        if topics.is_empty() {
+            return Err(Error::InvalidArgument(
+                "subscribe needs at least one topic (use unsubscribe to stop)".into(),
+            ));
+        }
+        for t in topics {
+            validate_topic_name(t)?;
+        }
+        self.set_subscription(SubscriptionSpec::Topics(
+            topics.iter().map(|t| t.to_string()).collect(),
+        ))
+    }
+
+    /// Subscribes to every topic whose whole name matches the regular expression `pattern`
+    /// (`regex` crate syntax). New matching topics are picked up at the next metadata check
+    /// (every `metadata.max.age.ms`).
+    pub fn subscribe_regex(&self, pattern: &str) -> Result<()> {
+        self.check_open()?;
+        if self.shared.cfg.group_id.is_none() {
+            return Err(ConfigError::Missing {
+                key: "group.id".into(),
+            }
+            .into());
+        }
+        let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+            Error::InvalidArgument(format!("invalid topic pattern `{pattern}`: {e}"))
+        })?;
+        self.set_subscription(SubscriptionSpec::Pattern(re))
+    }
+
+    fn set_subscription(&self, spec: SubscriptionSpec) -> Result<()> {
+        {
+            let mut st = self.shared.lock();
+            if st.manual && !st.parts.is_empty() {
+                return Err(Error::State(
+                    "cannot subscribe while partitions are assigned manually; unassign first"
+                        .into(),
+                ));
+            }
+            st.manual = false;
+            st.subscription = spec;
+        }
+        self.shared
+            .resubscribe
+            .send_modify(|v| *v = v.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Leaves the group's subscription: revokes every partition and leaves the group.
+    pub fn unsubscribe(&self) -> Result<()> {
+        self.check_open()?;
+        self.shared.lock().subscription = SubscriptionSpec::None;
+        self.shared
+            .resubscribe
+            .send_modify(|v| *v = v.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Assigns partitions manually (no group membership), each starting at the given
+    /// [`Offset`]. Replaces a previous manual assignment; partitions kept keep their
+    /// position unless a new offset is given. Topics are validated here; unknown topics or
+    /// partitions are reported by `recv` as [`Error::UnknownTopicOrPartition`].
+    pub fn assign(&self, partitions: Vec<(TopicPartition, Offset)>) -> Result<()> {
+        self.check_open()?;
+        for (tp, o) in &partitions {
+            validate_topic_name(&tp.topic)?;
+            if tp.partition < 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "negative partition in {tp}"
+                )));
+            }
+            if let Offset::Offset(x) | Offset::OffsetTail(x) = o {
+                if *x < 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "offset {x} for {tp} is negative"
+                    )));
+                }
+            }
+        }
+        {
+            let mut st = self.shared.lock();
+            if !matches!(st.subscription, SubscriptionSpec::None) {
+                return Err(Error::State(
+                    "cannot assign partitions manually while subscribed; unsubscribe first".into(),
+                ));
+            }
+            st.manual = true;
+            let keep: BTreeSet<TopicPartition> =
+                partitions.iter().map(|(tp, _)| tp.clone()).collect();
+            let gone: Vec<TopicPartition> = st
+                .parts
+                .keys()
+                .filter(|tp| !keep.contains(*tp))
+                .cloned()
+                .collect();
+            for tp in gone {
+                st.remove(&tp);
+            }
+            for (tp, o) in partitions {
+                let freed = {
+                    let p = st
+                        .parts
+                        .entry(tp)
+                        .or_insert_with(|| PartState::new(Reset::Committed));
+                    p.seek(o)
+                };
+                st.buffered_bytes -= freed;
+            }
+        }
+        self.track_assigned_topics();
+        self.shared.notify_work();
+        Ok(())
+    }
+
+    /// Removes every manually assigned partition.
+    pub fn unassign(&self) -> Result<()> {
+        self.assign(Vec::new())
+    }
+
+    pub(crate) fn track_assigned_topics(&self) {
+        let topics: BTreeSet<String> = self
+            .shared
+            .lock()
+            .parts
+            .keys()
+            .map(|tp| tp.topic.to_string())
+            .collect();
+        self.shared
+            .cluster
+            .track_topics(topics.iter().map(|s| s.as_str()));
+    }
+
+    /// The partitions currently assigned (manually or by the group).
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.shared
+            .lock()
+            .parts
+            .iter()
+            .filter(|(_, p)| !p.revoking)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    fn not_assigned(tp: &TopicPartition) -> Error {
+        Error::InvalidArgument(format!("partition {tp} is not assigned to this consumer"))
+    }
+
+    /// Moves the position of an assigned partition: the next message received from it is the
+    /// one at `offset`. An absolute offset outside the log is handled by `auto.offset.reset`
+    /// (with `none`, `recv` reports OFFSET_OUT_OF_RANGE). Messages already buffered for the
+    /// partition are dropped.
+    pub fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
+        self.check_open()?;
+        if let Offset::Offset(x) | Offset::OffsetTail(x) = offset {
+            if x < 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot seek {tp} to negative offset {x}"
+                )));
+            }
+        }
+        {
+            let mut st = self.shared.lock();
+            let p = st.parts.get_mut(tp).ok_or_else(|| Self::not_assigned(tp))?;
+            let freed = p.seek(offset);
+            st.buffered_bytes -= freed;
+        }
+        self.shared.notify_work();
+        Ok(())
+    }
+
+    /// Stops fetching and delivering the given assigned partitions (their buffers are kept).
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.set_paused(partitions, true)
+    }
+
+    /// Resumes paused partitions.
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.set_paused(partitions, false)
+    }
+
+    fn set_paused(&self, partitions: &[TopicPartition], paused: bool) -> Result<()> {
+        self.check_open()?;
+        let w = {
+            let mut st = self.shared.lock();
+            if let Some(tp) = partitions.iter().find(|tp| !st.parts.contains_key(*tp)) {
+                return Err(Self::not_assigned(tp));
+            }
+            for tp in partitions {
+                if let Some(p) = st.parts.get_mut(tp) {
+                    p.paused = paused;
+                }
+            }
+            st.take_waiters()
+        };
+        Shared::wake(w);
+        self.shared.notify_work();
+        Ok(())
+    }
+
+    /// The partitions currently paused.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.shared
+            .lock()
+            .parts
+            .iter()
+            .filter(|(_, p)| p.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// The position (next offset to be received) of every assigned partition; `None` while
+    /// it is still being looked up.
+    pub fn position(&self) -> Vec<(TopicPartition, Option<i64>)> {
+        self.shared
+            .lock()
+            .parts
+            .iter()
+            .map(|(tp, p)| (tp.clone(), p.position))
+            .collect()
+    }
+
+    /// The position of one assigned partition.
+    pub fn position_of(&self, tp: &TopicPartition) -> Result<Option<i64>> {
+        self.shared
+            .lock()
+            .parts
+            .get(tp)
+            .map(|p| p.position)
+            .ok_or_else(|| Self::not_assigned(tp))
+    }
+
+    /// Stores `offset` (the next offset to read) as the offset the next (auto) commit of
+    /// `tp` will commit. Use with `enable.auto.offset.store = false` to commit only what was
+    /// processed.
+    pub fn store_offset(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.check_open()?;
+        if offset < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "cannot store negative offset {offset} for {tp}"
+            )));
+        }
+        let mut st = self.shared.lock();
+        let p = st.parts.get_mut(tp).ok_or_else(|| Self::not_assigned(tp))?;
+        p.stored = Some((offset, None));
+        Ok(())
+    }
+
+    /// Stores the offset after `msg` (see [`ConsumerHandle::store_offset`]).
+    pub fn store_offset_from_message(&self, msg: &Message) -> Result<()> {
+        self.check_open()?;
+        let tp = msg.topic_partition();
+        let mut st = self.shared.lock();
+        let p = st
+            .parts
+            .get_mut(&tp)
+            .ok_or_else(|| Self::not_assigned(&tp))?;
+        p.stored = Some((msg.offset + 1, msg.leader_epoch));
+        Ok(())
+    }
+
+    /// Stored offsets of assigned partitions (all, or those in `only`) that differ from what
+    /// this consumer last committed.
+    pub(crate) fn stored_offsets(
+        &self,
+        only: Option<&BTreeSet<TopicPartition>>,
+    ) -> BTreeMap<TopicPartition, (i64, Option<i32>)> {
+        self.shared
+            .lock()
+            .parts
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(*tp)))
+            .filter_map(|(tp, p)| {
+                let (o, e) = p.stored?;
+                (p.committed != Some(o)).then(|| (tp.clone(), (o, e)))
+            })
+            .collect()
+    }
+
+    /// Commits the current position of every assigned partition (what `recv` has returned
+    /// so far). `Sync` waits for the coordinator; `Async` returns at once.
+    pub async fn commit(&self, mode: CommitMode) -> Result<()> {
+        self.check_open()?;
+        let offsets: BTreeMap<TopicPartition, (i64, Option<i32>)> = self
+            .shared
+            .lock()
+            .parts
+            .iter()
+            .filter(|(_, p)| !p.revoking || p.position.is_some())
+            .filter_map(|(tp, p)| p.position.map(|o| (tp.clone(), (o, p.position_epoch))))
+            .collect();
+        self.commit_map(offsets, mode).await
+    }
+
+    /// Commits the stored offsets (see [`ConsumerHandle::store_offset`]); this is what auto
+    /// commit does periodically.
+    pub async fn commit_stored(&self, mode: CommitMode) -> Result<()> {
+        self.check_open()?;
+        let offsets = self.stored_offsets(None);
+        self.commit_map(offsets, mode).await
+    }
+
+    /// Commits the offset after `msg`.
+    pub async fn commit_message(&self, msg: &Message, mode: CommitMode) -> Result<()> {
+        self.commit_offsets([(msg.topic_partition(), msg.offset + 1)], mode)
+            .await
+    }
+
+    /// Commits explicit offsets (each the *next* offset to read). Every partition must be
+    /// assigned to this consumer, else [`Error::InvalidArgument`].
+    pub async fn commit_offsets(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+        mode: CommitMode,
+    ) -> Result<()> {
+        self.check_open()?;
+        let mut map = BTreeMap::new();
+        {
+            let st = self.shared.lock();
+            for (tp, o) in offsets {
+                if !st.parts.contains_key(&tp) {
+                    return Err(Self::not_assigned(&tp));
+                }
+                if o < 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "cannot commit negative offset {o} for {tp}"
+                    )));
+                }
+                map.insert(tp, (o, None));
+            }
+        }
+        self.commit_map(map, mode).await
+    }
+
+    async fn commit_map(
+        &self,
+        offsets: BTreeMap<TopicPartition, (i64, Option<i32>)>,
+        mode: CommitMode,
+    ) -> Result<()> {
+        if self.shared.cfg.group_id.is_none() {
+            return Err(ConfigError::Missing {
+                key: "group.id".into(),
+            }
+            .into());
+        }
+        let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
+        match mode {
+            CommitMode::Sync => offsets::commit(&self.shared, &offsets, deadline).await,
+            CommitMode::Async => {
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    let result = offsets::commit(&shared, &offsets, deadline).await;
+                    if let Err(e) = &result {
+                        tracing::warn!(error = %e, "async commit failed");
+                    }
+                    shared.report_commit(CommitResult {
+                        offsets: offsets
+                            .iter()
+                            .map(|(tp, (o, _))| (tp.clone(), *o))
+                            .collect(),
+                        result,
+                    });
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// A channel receiving the result of every later [`CommitMode::Async`] commit (replaces
+    /// an earlier channel).
+    pub fn commit_results(&self) -> mpsc::UnboundedReceiver<CommitResult> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self
+            .shared
+            .commit_results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
+    }
+
+    /// The group's committed offsets of `partitions` (default: the assignment); `None`
+    /// where nothing is committed. Bounded by `timeout`.
+    pub async fn committed(
+        &self,
+        partitions: Option<&[TopicPartition]>,
+        timeout: Duration,
+    ) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+        self.check_open()?;
+        let tps: Vec<TopicPartition> = match partitions {
+            Some(p) => p.to_vec(),
+            None => self.assignment(),
+        };
+        if tps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let map = offsets::fetch_committed(&self.shared, &tps, Deadline::after(timeout)).await?;
+        Ok(tps
+            .into_iter()
+            .map(|tp| {
+                let o = map.get(&tp).copied().flatten().map(|(o, _)| o);
+                (tp, o)
+            })
+            .collect())
+    }
+
+    /// Low (log start) and high watermarks of any partition, asked from its leader.
+    pub async fn fetch_watermarks(
+        &self,
+        tp: &TopicPartition,
+        timeout: Duration,
+    ) -> Result<Watermarks> {
+        self.check_open()?;
+        let deadline = Deadline::after(timeout);
+        let q = [(tp.clone(), -2), (tp.clone(), -1)];
+        // Two queries for one partition cannot share a request: ask twice.
+        let low = offsets::list_offsets(&self.shared, &q[..1], deadline).await?;
+        let high = offsets::list_offsets(&self.shared, &q[1..], deadline).await?;
+        let get = |m: std::collections::HashMap<TopicPartition, Result<offsets::ListedOffset>>| {
+            m.into_iter()
+                .next()
+                .map(|(_, r)| r)
+                .unwrap_or_else(|| Err(Error::Protocol("ListOffsets: no answer".into())))
+        };
+        Ok(Watermarks {
+            low: get(low)?.offset,
+            high: get(high)?.offset,
+        })
+    }
+
+    /// For each partition, the earliest offset whose timestamp is at or after the given one
+    /// (ms since the epoch); `None` when there is no such record.
+    pub async fn offsets_for_times(
+        &self,
+        query: Vec<(TopicPartition, i64)>,
+        timeout: Duration,
+    ) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+        self.check_open()?;
+        for (tp, ts) in &query {
+            if *ts < 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "negative timestamp {ts} for {tp}"
+                )));
+            }
+        }
+        let deadline = Deadline::after(timeout);
+        // One request cannot ask about a partition twice: repeated partitions go in rounds.
+        let mut rest: Vec<(usize, (TopicPartition, i64))> = query.into_iter().enumerate().collect();
+        let mut results: BTreeMap<usize, (TopicPartition, Option<i64>)> = BTreeMap::new();
+        while !rest.is_empty() {
+            let mut seen = BTreeSet::new();
+            let (round, later): (Vec<_>, Vec<_>) = rest
+                .into_iter()
+                .partition(|(_, (tp, _))| seen.insert(tp.clone()));
+            rest = later;
+            let q: Vec<(TopicPartition, i64)> = round.iter().map(|(_, q)| q.clone()).collect();
+            let answers = offsets::list_offsets(&self.shared, &q, deadline).await?;
+            for (i, (tp, _)) in round {
+                let r = answers.get(&tp).cloned().unwrap_or_else(|| {
+                    Err(Error::Protocol(format!("ListOffsets: no answer for {tp}")))
+                })?;
+                results.insert(i, (tp, (r.offset >= 0).then_some(r.offset)));
+            }
+        }
+        Ok(results.into_values().collect())
+    }
+
+    /// The consumer's group id.
+    pub fn group_id(&self) -> Option<&str> {
+        self.shared.cfg.group_id.as_deref()
+    }
+
+    /// Current group generation and member id (`None` when not in a generation).
+    pub fn group_membership(&self) -> Option<(i32, String)> {
+        let g = self.shared.group_info();
+        (g.joined && g.generation >= 0).then_some((g.generation, g.member_id))
+    }
+
+    /// The cluster handle the consumer uses (metadata, admin-style requests).
+    pub fn cluster(&self) -> &Cluster {
+        &self.shared.cluster
+    }
+}
+
+/// Commits the stored offsets every `auto.commit.interval.ms`.
+async fn auto_commit_task(shared: Arc<Shared>) {
+    let handle = ConsumerHandle {
+        shared: shared.clone(),
+    };
+    let interval = shared
+        .cfg
+        .auto_commit_interval
+        .max(Duration::from_millis(10));
+    let mut next = Instant::now() + interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = shared.shutdown_signal() => return,
+        }
+        next = Instant::now() + interval;
+        let offsets = handle.stored_offsets(None);
+        if offsets.is_empty() {
+            continue;
+        }
+        let deadline = Deadline::after(shared.cfg.common.request_timeout.min(interval * 4));
+        if let Err(e) = offsets::commit(&shared, &offsets, deadline).await {
+            if e.code() == Some(KafkaCode::REBALANCE_IN_PROGRESS) {
+                tracing::debug!(error = %e, "auto commit skipped during rebalance");
+            } else {
+                tracing::warn!(error = %e, "auto commit failed");
+            }
+        }
+    }
+}

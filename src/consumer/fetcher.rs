@@ -1,0 +1,711 @@
+//! Fetching: one manager task (resolves positions, starts fetch tasks) and one fetch task per
+//! leader broker.
+//!
+//! A fetch task builds a Fetch request from the partitions of the shared state that its
+//! broker leads and that are fetchable (position known, not paused, buffer below
+//! `max.partition.fetch.bytes`, total buffer below `queued.max.messages.kbytes`, no fetch in
+//! flight), marks them in flight, sends, decodes the answer *outside* the lock and appends the
+//! messages to the partitions' buffers, unless the partition was sought or revoked meanwhile
+//! (its `session` changed). Partition errors are handled per partition; connection errors put
+//! the whole request back after a backoff and refresh metadata, so a restarted broker or a
+//! moved leader is followed without user action.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+
+use super::message::Message;
+use super::offsets::{self, ListedOffset};
+use super::state::{Reset, Shared};
+use crate::backoff::{Backoff, Deadline};
+use crate::config::OffsetReset;
+use crate::connection::Connection;
+use crate::error::{Error, ErrorAction, KafkaCode};
+use crate::record::{self, ControlType, DecodeOptions};
+use crate::types::TopicPartition;
+
+/// How often idle tasks re-check their work even without a wake-up (retry timers).
+const IDLE_TICK: Duration = Duration::from_millis(200);
+
+fn total_cap(shared: &Shared) -> usize {
+    (shared.cfg.queued_max_messages_kbytes.max(1)).saturating_mul(1024)
+}
+
+fn partition_cap(shared: &Shared) -> usize {
+    (shared.cfg.max_partition_fetch_bytes.max(1) as usize).min(total_cap(shared))
+}
+
+/// The manager: resolves positions and makes sure a fetch task runs for every leader.
+pub(crate) async fn manager(shared: Arc<Shared>) {
+    let mut work = shared.work.subscribe();
+    let mut meta = shared.cluster.watch_metadata();
+    let mut tasks: HashSet<i32> = HashSet::new();
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        work.borrow_and_update();
+        resolve_positions(&shared).await;
+        // Start fetch tasks for leaders of positioned partitions.
+        let snap = shared.cluster.metadata();
+        let mut missing_leader = false;
+        {
+            let st = shared.lock();
+            for (tp, p) in &st.parts {
+                if p.fetch_offset.is_none() || p.stopped {
+                    continue;
+                }
+                match snap.leader(&tp.topic, tp.partition) {
+                    Some(node) => {
+                        if tasks.insert(node) {
+                            tokio::spawn(fetch_task(shared.clone(), node));
+                        }
+                    }
+                    None => missing_leader = true,
+                }
+            }
+        }
+        if missing_leader {
+            shared.refresh_metadata_soon();
+        }
+        tokio::select! {
+            _ = work.changed() => {}
+            _ = meta.changed() => {}
+            _ = tokio::time::sleep(IDLE_TICK) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Gives a position to every partition that needs one (committed offset, reset policy,
+/// ListOffsets). Failures are retried on later rounds after a backoff.
+async fn resolve_positions(shared: &Arc<Shared>) {
+    let now = Instant::now();
+    let todo: Vec<(TopicPartition, Reset, u64)> = {
+        let mut st = shared.lock();
+        st.parts
+            .iter_mut()
+            .filter(|(_, p)| {
+                p.fetch_offset.is_none()
+                    && p.reset.is_some()
+                    && !p.stopped
+                    && !p.inflight
+                    && p.retry_at.is_none_or(|t| t <= now)
+            })
+            .map(|(tp, p)| (tp.clone(), p.reset.unwrap_or(Reset::Policy), p.session))
+            .collect()
+    };
+    if todo.is_empty() {
+        return;
+    }
+    let deadline = Deadline::after(shared.cfg.common.request_timeout);
+    let retry_later = |tps: &[TopicPartition], e: &Error| {
+        tracing::debug!(error = %e, ?tps, "position lookup failed; retrying");
+        let mut st = shared.lock();
+        for tp in tps {
+            if let Some(p) = st.parts.get_mut(tp) {
+                p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff_max);
+            }
+        }
+    };
+
+    // 1. Committed offsets.
+    let committed: Vec<&(TopicPartition, Reset, u64)> = todo
+        .iter()
+        .filter(|(_, r, _)| *r == Reset::Committed)
+        .collect();
+    let mut policy: Vec<(TopicPartition, u64)> = Vec::new();
+    if !committed.is_empty() {
+        if shared.cfg.group_id.is_none() {
+            policy.extend(committed.iter().map(|(tp, _, s)| (tp.clone(), *s)));
+        } else {
+            let tps: Vec<TopicPartition> = committed.iter().map(|(tp, _, _)| tp.clone()).collect();
+            match offsets::fetch_committed(shared, &tps, deadline).await {
+                Ok(map) => {
+                    let mut st = shared.lock();
+                    for (tp, _, session) in &committed {
+                        match map.get(tp).copied().flatten() {
+                            Some((off, epoch)) => {
+                                if let Some(p) = st.parts.get_mut(tp) {
+                                    if p.session == *session && p.fetch_offset.is_none() {
+                                        p.fetch_offset = Some(off);
+                                        p.position = Some(off);
+                                        p.position_epoch = epoch;
+                                        p.committed = Some(off);
+                                        p.reset = None;
+                                        p.retry_at = None;
+                                    }
+                                }
+                            }
+                            None => policy.push((tp.clone(), *session)),
+                        }
+                    }
+                }
+                Err(e) => {
+                    if e.action() == ErrorAction::Fatal {
+                        stop_with_error(shared, &tps, e);
+                    } else {
+                        retry_later(&tps, &e);
+                    }
+                }
+            }
+        }
+    }
+    // 2. Reset policy -> timestamp query.
+    let mut queries: Vec<(TopicPartition, i64, Reset, u64)> = Vec::new();
+    for (tp, session) in policy {
+        match shared.cfg.auto_offset_reset {
+            OffsetReset::Earliest => queries.push((tp, -2, Reset::Timestamp(-2), session)),
+            OffsetReset::Latest => queries.push((tp, -1, Reset::Timestamp(-1), session)),
+            OffsetReset::None => {
+                let e = Error::State(format!(
+                    "no committed offset for {tp} and auto.offset.reset is `none`: seek to set a position"
+                ));
+                stop_with_error(shared, std::slice::from_ref(&tp), e);
+            }
+        }
+    }
+    for (tp, r, session) in &todo {
+        match r {
+            Reset::Committed => {}
+            Reset::Policy => match shared.cfg.auto_offset_reset {
+                OffsetReset::Earliest => queries.push((tp.clone(), -2, *r, *session)),
+                OffsetReset::Latest => queries.push((tp.clone(), -1, *r, *session)),
+                OffsetReset::None => {
+                    let e = Error::broker(
+                        KafkaCode::OFFSET_OUT_OF_RANGE,
+                        format!(
+                            "Fetch {tp}: position out of range and auto.offset.reset is `none`"
+                        ),
+                    );
+                    stop_with_error(shared, std::slice::from_ref(tp), e);
+                }
+            },
+            Reset::Timestamp(ts) => queries.push((tp.clone(), *ts, *r, *session)),
+            Reset::Tail(_) => queries.push((tp.clone(), -1, *r, *session)),
+        }
+    }
+    if queries.is_empty() {
+        shared.notify_work();
+        return;
+    }
+    let q: Vec<(TopicPartition, i64)> = queries
+        .iter()
+        .map(|(tp, ts, _, _)| (tp.clone(), *ts))
+        .collect();
+    match offsets::list_offsets(shared, &q, deadline).await {
+        Ok(answers) => {
+            let mut latest_fallback: Vec<(TopicPartition, i64)> = Vec::new();
+            {
+                let mut st = shared.lock();
+                for (tp, _, reset, session) in &queries {
+                    let Some(ans) = answers.get(tp) else { continue };
+                    let Some(p) = st.parts.get_mut(tp) else {
+                        continue;
+                    };
+                    if p.session != *session || p.fetch_offset.is_some() {
+                        continue;
+                    }
+                    match ans {
+                        Ok(ListedOffset {
+                            offset,
+                            leader_epoch,
+                            ..
+                        }) => {
+                            let mut off = *offset;
+                            if off < 0 {
+                                // Timestamp after the last record: start at the end.
+                                latest_fallback.push((tp.clone(), *session as i64));
+                                p.reset = Some(Reset::Timestamp(-1));
+                                continue;
+                            }
+                            if let Reset::Tail(n) = reset {
+                                off = (off - n).max(0);
+                            }
+                            p.fetch_offset = Some(off);
+                            p.position = Some(off);
+                            p.position_epoch = *leader_epoch;
+                            p.reset = None;
+                            p.retry_at = None;
+                            p.error_reported = false;
+                        }
+                        Err(e) if e.action() == ErrorAction::Fatal => {
+                            p.stopped = true;
+                            st.errors.push_back(e.clone());
+                        }
+                        Err(e @ Error::UnknownTopicOrPartition(_)) => {
+                            // The topic may still be created: keep trying slowly, but tell
+                            // the application once.
+                            p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff_max);
+                            if !p.error_reported {
+                                p.error_reported = true;
+                                st.errors.push_back(e.clone());
+                            }
+                        }
+                        Err(_) => {
+                            p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff);
+                        }
+                    }
+                }
+                let w = st.take_waiters();
+                drop(st);
+                Shared::wake(w);
+            }
+            if !latest_fallback.is_empty() {
+                shared.notify_work();
+            }
+        }
+        Err(e) => {
+            let tps: Vec<TopicPartition> = queries.iter().map(|(tp, _, _, _)| tp.clone()).collect();
+            retry_later(&tps, &e);
+        }
+    }
+    shared.notify_work();
+}
+
+fn stop_with_error(shared: &Shared, tps: &[TopicPartition], e: Error) {
+    let w = {
+        let mut st = shared.lock();
+        for tp in tps {
+            if let Some(p) = st.parts.get_mut(tp) {
+                p.stopped = true;
+            }
+        }
+        st.errors.push_back(e);
+        st.take_waiters()
+    };
+    Shared::wake(w);
+}
+
+/// What one partition of an in-flight fetch asked for.
+struct Asked {
+    offset: i64,
+    session: u64,
+}
+
+/// The fetch loop for one broker.
+async fn fetch_task(shared: Arc<Shared>, node: i32) {
+    let mut work = shared.work.subscribe();
+    let mut meta = shared.cluster.watch_metadata();
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut bo = Backoff::new(
+        shared.cfg.common.retry_backoff,
+        shared.cfg.common.retry_backoff_max,
+    );
+    // The fetch task's own connection: a long-polling Fetch must not delay commits,
+    // heartbeats and offset lookups queued behind it (brokers answer one connection's
+    // requests in order), so fetches never share the cluster's pooled connection.
+    let mut conn: Option<Connection> = None;
+    let decode_opts = DecodeOptions {
+        check_crc: shared.cfg.check_crcs,
+        ..DecodeOptions::default()
+    };
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        work.borrow_and_update();
+        let asked = pick_partitions(&shared, node);
+        if asked.is_empty() {
+            tokio::select! {
+                _ = work.changed() => {}
+                _ = meta.changed() => {}
+                _ = tokio::time::sleep(IDLE_TICK) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let result = tokio::select! {
+            r = fetch_once(&shared, node, &mut conn, &asked) => r,
+            _ = shared.shutdown_signal() => return,
+        };
+        match result {
+            Ok(parts) => {
+                bo.reset();
+                let mut handled: HashSet<TopicPartition> = HashSet::new();
+                for (tp, data) in parts {
+                    if let Some(a) = asked.get(&tp) {
+                        handled.insert(tp.clone());
+                        apply_partition(&shared, &tp, a, data, &decode_opts);
+                    }
+                }
+                // Partitions the broker left out: just clear the in-flight flag.
+                release(
+                    &shared,
+                    asked.keys().filter(|tp| !handled.contains(*tp)),
+                    None,
+                );
+            }
+            Err(e) => {
+                tracing::debug!(node, error = %e, "fetch failed");
+                let delay = bo.next_delay();
+                release(&shared, asked.keys(), Some(Instant::now() + delay));
+                if e.action() != ErrorAction::Retry {
+                    shared.refresh_metadata_soon();
+                }
+                if e.action() == ErrorAction::Fatal {
+                    // E.g. UnsupportedApi: nothing will ever work; tell the application once.
+                    shared.push_error(e);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Chooses and marks in flight the partitions of `node` to fetch now.
+fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked> {
+    let snap = shared.cluster.metadata();
+    let now = Instant::now();
+    let cap = partition_cap(shared);
+    let mut st = shared.lock();
+    if st.buffered_bytes >= total_cap(shared) {
+        return BTreeMap::new();
+    }
+    let mut out = BTreeMap::new();
+    for (tp, p) in st.parts.iter_mut() {
+        if !p.fetchable(now, cap) || snap.leader(&tp.topic, tp.partition) != Some(node) {
+            continue;
+        }
+        p.inflight = true;
+        out.insert(
+            tp.clone(),
+            Asked {
+                offset: p.fetch_offset.unwrap_or(0),
+                session: p.session,
+            },
+        );
+    }
+    out
+}
+
+/// Clears the in-flight flag of `tps`, optionally delaying their next fetch.
+fn release<'a>(
+    shared: &Shared,
+    tps: impl Iterator<Item = &'a TopicPartition>,
+    retry_at: Option<Instant>,
+) {
+    let mut st = shared.lock();
+    for tp in tps {
+        if let Some(p) = st.parts.get_mut(tp) {
+            p.inflight = false;
+            if retry_at.is_some() {
+                p.retry_at = retry_at;
+            }
+        }
+    }
+}
+
+/// The fetch connection to `node`, opened (or reopened after a failure) on demand.
+async fn fetch_connection(
+    shared: &Shared,
+    node: i32,
+    slot: &mut Option<Connection>,
+) -> crate::Result<Connection> {
+    if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
+        return Ok(c.clone());
+    }
+    *slot = None;
+    let addr = match shared.cluster.metadata().brokers.get(&node) {
+        Some(b) => b.addr(),
+        None => {
+            return Err(Error::Connection {
+                broker: format!("node {node}"),
+                reason: "broker not in cluster metadata".into(),
+                in_flight: false,
+            })
+        }
+    };
+    let c = Connection::connect(&addr, shared.cluster.options().connection.clone()).await?;
+    *slot = Some(c.clone());
+    Ok(c)
+}
+
+async fn fetch_once(
+    shared: &Shared,
+    node: i32,
+    slot: &mut Option<Connection>,
+    asked: &BTreeMap<TopicPartition, Asked>,
+) -> crate::Result<Vec<(TopicPartition, PartitionData)>> {
+    let conn = fetch_connection(shared, node, slot).await?;
+    let version = conn.version_for(ApiKey::Fetch)?;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (tp, a) in asked {
+        if topics
+            .last()
+            .is_none_or(|t| t.topic.0.as_str() != &*tp.topic)
+        {
+            topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(tp.topic.to_string()))),
+            );
+        }
+        if let Some(t) = topics.last_mut() {
+            t.partitions.push(
+                FetchPartition::default()
+                    .with_partition(tp.partition)
+                    .with_current_leader_epoch(-1)
+                    .with_fetch_offset(a.offset)
+                    .with_last_fetched_epoch(-1)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(shared.cfg.max_partition_fetch_bytes),
+            );
+        }
+    }
+    let max_wait = shared.cfg.fetch_max_wait;
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait.as_millis() as i32)
+        .with_min_bytes(shared.cfg.fetch_min_bytes)
+        .with_max_bytes(shared.cfg.fetch_max_bytes)
+        .with_isolation_level(shared.cfg.isolation_level.as_i8())
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(topics)
+        .with_rack_id(StrBytes::from_string(
+            shared.cfg.common.client_rack.clone().unwrap_or_default(),
+        ));
+    let resp = conn
+        .send_version(&req, version, shared.cfg.common.request_timeout + max_wait)
+        .await?;
+    if let Some(code) = KafkaCode(resp.error_code).err() {
+        return Err(Error::broker(code, format!("Fetch from node {node}")));
+    }
+    let mut out = Vec::new();
+    for t in resp.responses {
+        let topic: Arc<str> = Arc::from(t.topic.0.as_str());
+        for p in t.partitions {
+            out.push((
+                TopicPartition {
+                    topic: topic.clone(),
+                    partition: p.partition_index,
+                },
+                p,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Handles one partition of a fetch response.
+fn apply_partition(
+    shared: &Arc<Shared>,
+    tp: &TopicPartition,
+    asked: &Asked,
+    data: PartitionData,
+    opts: &DecodeOptions,
+) {
+    if let Some(code) = KafkaCode(data.error_code).err() {
+        let e = Error::broker(code, format!("Fetch {tp} at offset {}", asked.offset));
+        let mut st = shared.lock();
+        let Some(p) = st.parts.get_mut(tp) else {
+            return;
+        };
+        p.inflight = false;
+        if p.session != asked.session {
+            return;
+        }
+        if code == KafkaCode::OFFSET_OUT_OF_RANGE {
+            tracing::info!(%tp, offset = asked.offset, "offset out of range; applying auto.offset.reset");
+            p.fetch_offset = None;
+            p.reset = Some(Reset::Policy);
+            p.session += 1;
+            drop(st);
+            shared.notify_work();
+            return;
+        }
+        match e.action() {
+            ErrorAction::Fatal => {
+                p.stopped = true;
+                st.errors.push_back(e);
+                let w = st.take_waiters();
+                drop(st);
+                Shared::wake(w);
+            }
+            action => {
+                p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff);
+                drop(st);
+                if action == ErrorAction::RefreshAndRetry {
+                    shared.refresh_metadata_soon();
+                }
+            }
+        }
+        return;
+    }
+
+    // Decode outside the lock.
+    let decoded = decode(
+        tp,
+        asked.offset,
+        &data,
+        opts,
+        shared.cfg.isolation_level.as_i8() == 1,
+    );
+
+    let mut st = shared.lock();
+    let Some(p) = st.parts.get_mut(tp) else {
+        return;
+    };
+    p.inflight = false;
+    if p.session != asked.session || p.fetch_offset != Some(asked.offset) || p.revoking {
+        return;
+    }
+    p.high_watermark = data.high_watermark;
+    p.last_stable_offset = data.last_stable_offset;
+    p.log_start_offset = data.log_start_offset;
+    let (msgs, next, err) = match decoded {
+        Ok(d) => d,
+        Err(e) => (Vec::new(), asked.offset, Some(e)),
+    };
+    if let Some(e) = err {
+        // Corrupt data: deliver what decoded, then stop the partition with the error once
+        // its buffer is drained (the error is queued behind nothing: report now).
+        p.stopped = msgs.is_empty();
+        st.errors.push_back(e);
+    }
+    let p = st.parts.get_mut(tp).expect("present");
+    let mut added = 0usize;
+    let was_empty = p.buffer.is_empty();
+    for m in msgs {
+        added += m.buffered_size();
+        p.buffer.push_back(m);
+    }
+    p.buffer_bytes += added;
+    if next > asked.offset {
+        p.fetch_offset = Some(next);
+        p.eof_reported = false;
+        if was_empty && p.buffer.is_empty() {
+            // Nothing deliverable (control batches, aborted data): move the position along.
+            p.position = Some(next);
+        }
+    }
+    let eof = shared.cfg.enable_partition_eof
+        && p.buffer.is_empty()
+        && !p.eof_reported
+        && p.fetch_offset == Some(data.high_watermark);
+    if eof {
+        p.eof_reported = true;
+    }
+    st.buffered_bytes += added;
+    if eof {
+        st.eof.push_back((tp.clone(), data.high_watermark));
+    }
+    let w = if added > 0 || eof || !st.errors.is_empty() {
+        st.take_waiters()
+    } else {
+        Vec::new()
+    };
+    drop(st);
+    Shared::wake(w);
+}
+
+type Decoded = (Vec<Message>, i64, Option<Error>);
+
+/// Decodes the records of one partition: skips records before `from`, hides control
+/// records, drops aborted transactions for `read_committed`. Returns the messages, the next
+/// fetch offset, and an error that stopped decoding (messages before it are kept).
+fn decode(
+    tp: &TopicPartition,
+    from: i64,
+    data: &PartitionData,
+    opts: &DecodeOptions,
+    read_committed: bool,
+) -> Result<Decoded, Error> {
+    let Some(records) = data.records.clone() else {
+        return Ok((Vec::new(), from, None));
+    };
+    if records.is_empty() {
+        return Ok((Vec::new(), from, None));
+    }
+    let mut aborted: Vec<(i64, i64)> = if read_committed {
+        data.aborted_transactions
+            .as_ref()
+            .map(|v| {
+                v.iter()
+                    .map(|a| (a.first_offset, a.producer_id.0))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    aborted.sort_unstable();
+    let mut aborted = aborted.into_iter().peekable();
+    let mut aborting: HashMap<i64, ()> = HashMap::new();
+    let mut out = Vec::new();
+    let mut next = from;
+    let mut iter = record::decode_batches(Bytes::clone(&records), opts);
+    for batch in iter.by_ref() {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                let e = Error::Protocol(format!("{tp} at offset {next}: {e}"));
+                return Ok((out, next, Some(e)));
+            }
+        };
+        let batch_next = batch.next_offset();
+        if batch_next <= from {
+            continue;
+        }
+        if read_committed {
+            while let Some(&(first, pid)) = aborted.peek() {
+                if first <= batch.last_offset() {
+                    aborting.insert(pid, ());
+                    aborted.next();
+                } else {
+                    break;
+                }
+            }
+        }
+        if batch.is_control() {
+            if read_committed && batch.is_transactional() {
+                let abort = batch
+                    .records
+                    .first()
+                    .and_then(|r| r.key.as_deref())
+                    .and_then(record::control_record_type)
+                    == Some(ControlType::Abort);
+                if abort {
+                    aborting.remove(&batch.producer_id);
+                }
+            }
+            next = next.max(batch_next);
+            continue;
+        }
+        if read_committed && batch.is_transactional() && aborting.contains_key(&batch.producer_id) {
+            next = next.max(batch_next);
+            continue;
+        }
+        let ts_type = batch.timestamp_type();
+        let epoch = (batch.partition_leader_epoch >= 0).then_some(batch.partition_leader_epoch);
+        for r in batch.records {
+            if r.offset < from {
+                continue;
+            }
+            out.push(Message {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                timestamp_type: ts_type,
+                leader_epoch: epoch,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+            });
+        }
+        next = next.max(batch_next);
+    }
+    Ok((out, next, None))
+}

@@ -1,0 +1,805 @@
+//! Classic consumer group membership, in one background task per consumer.
+//!
+//! The task owns the member id, generation, chosen protocol and the set of partitions the
+//! member owns; it shares only what commits need (generation, member id) through
+//! [`Shared::group`]. It joins (FindCoordinator, JoinGroup with the MEMBER_ID_REQUIRED round
+//! trip, the leader runs the assignor, SyncGroup), applies the assignment (listener
+//! callbacks run here), then heartbeats every `heartbeat.interval.ms` until something asks
+//! for a rebalance: the coordinator (REBALANCE_IN_PROGRESS), a subscription change, a
+//! partition count change seen by the leader, or a cooperative revocation. It never depends
+//! on the application calling `recv`, except for `max.poll.interval.ms`: when `recv` has not
+//! been called for that long the member leaves the group, and rejoins at the next `recv`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    ApiKey, GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    SyncGroupRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::assignor::{
+    assignor_by_name, Assignment, Assignor, MemberInfo, RebalanceProtocol, Subscription,
+};
+use super::client::ConsumerHandle;
+use super::listener::RebalanceListener;
+use super::offsets;
+use super::state::{PartState, Reset, Shared, SubscriptionSpec};
+use crate::backoff::{Backoff, Deadline};
+use crate::cluster::CoordinatorKind;
+use crate::connection::Connection;
+use crate::error::{Error, ErrorAction, KafkaCode, Result};
+use crate::types::TopicPartition;
+
+/// Version of the consumer protocol subscription/assignment bytes we send.
+const CONSUMER_PROTOCOL_VERSION: i16 = 3;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// Why the heartbeat loop ended.
+enum Next {
+    Rejoin,
+    PollTimeout,
+    Fatal(Error),
+}
+
+/// Outcome of one join attempt.
+enum JoinError {
+    /// Try again after a backoff (coordinator moved, transient error).
+    Retry(Error),
+    /// Try again at once (member id changed, rebalance restarted).
+    RetryNow,
+    /// Stop: the error is reported to the application.
+    Fatal(Error),
+}
+
+struct Member {
+    shared: Arc<Shared>,
+    handle: ConsumerHandle,
+    listener: Option<Arc<dyn RebalanceListener>>,
+    group_id: String,
+    instance_id: Option<String>,
+    member_id: String,
+    generation: i32,
+    protocol: Option<String>,
+    leader: bool,
+    owned: BTreeSet<TopicPartition>,
+    assignors: Vec<Arc<dyn Assignor>>,
+    cooperative: bool,
+    /// Topics (and their partition counts) the leader assigned from.
+    assigned_counts: BTreeMap<String, i32>,
+    /// Every topic some member subscribes to (leader only).
+    group_topics: BTreeSet<String>,
+    /// Topics this member joined with.
+    joined_topics: BTreeSet<String>,
+    /// A cooperative revocation happened: rejoin at once.
+    rejoin_now: bool,
+    /// An error was reported for the current outage (report once).
+    reported: bool,
+    /// Dedicated coordinator connection (node id, connection).
+    conn: std::sync::Mutex<Option<(i32, Connection)>>,
+}
+
+/// The membership task. Ends on shutdown (drop: no LeaveGroup) or on a close request
+/// (revoke + LeaveGroup, then acknowledge).
+pub(crate) async fn run(
+    handle: ConsumerHandle,
+    listener: Option<Arc<dyn RebalanceListener>>,
+    mut close_rx: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let shared = handle.shared.clone();
+    let mut assignors = Vec::new();
+    for a in &shared.cfg.assignment_strategies {
+        match assignor_by_name(a.protocol_name()) {
+            Some(x) => assignors.push(x),
+            None => tracing::warn!(name = a.protocol_name(), "unknown assignor ignored"),
+        }
+    }
+    if assignors.is_empty() {
+        if let Some(x) = assignor_by_name("range") {
+            assignors.push(x);
+        }
+    }
+    let cooperative = assignors
+        .iter()
+        .all(|a| a.protocol() == RebalanceProtocol::Cooperative);
+    let mut m = Member {
+        group_id: shared.cfg.group_id.clone().unwrap_or_default(),
+        instance_id: shared.cfg.group_instance_id.clone(),
+        shared: shared.clone(),
+        handle,
+        listener,
+        member_id: String::new(),
+        generation: -1,
+        protocol: None,
+        leader: false,
+        owned: BTreeSet::new(),
+        assignors,
+        cooperative,
+        assigned_counts: BTreeMap::new(),
+        group_topics: BTreeSet::new(),
+        joined_topics: BTreeSet::new(),
+        rejoin_now: false,
+        reported: false,
+        conn: std::sync::Mutex::new(None),
+    };
+    let ack = {
+        let main = m.main_loop();
+        tokio::select! {
+            _ = main => None,
+            ack = close_rx.recv() => ack,
+            _ = shared.shutdown_signal() => None,
+        }
+    };
+    if let Some(ack) = ack {
+        m.leave_on_close().await;
+        let _ = ack.send(());
+    }
+}
+
+impl Member {
+    async fn main_loop(&mut self) {
+        let mut bo = Backoff::new(
+            self.shared.cfg.common.retry_backoff,
+            self.shared.cfg.common.retry_backoff_max,
+        );
+        let mut resub = self.shared.resubscribe.subscribe();
+        loop {
+            resub.borrow_and_update();
+            // What to join with.
+            let topics = match self.subscribed_topics().await {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    // Not subscribed: give up partitions and membership, then wait.
+                    if !self.owned.is_empty() || !self.member_id.is_empty() {
+                        let owned: Vec<_> = self.owned.iter().cloned().collect();
+                        self.revoke(&owned, true).await;
+                        self.send_leave("unsubscribed").await;
+                        self.reset_membership();
+                    }
+                    let _ = resub.changed().await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "topic listing for the subscription failed");
+                    tokio::time::sleep(bo.next_delay()).await;
+                    continue;
+                }
+            };
+            // max.poll.interval.ms: wait for the application to poll again.
+            while self.poll_expired() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !self.cooperative && !self.owned.is_empty() {
+                let owned: Vec<_> = self.owned.iter().cloned().collect();
+                self.revoke(&owned, true).await;
+            }
+            match self.join(&topics).await {
+                Ok(assignment) => {
+                    bo.reset();
+                    self.reported = false;
+                    self.joined_topics = topics;
+                    self.apply_assignment(assignment).await;
+                }
+                Err(JoinError::RetryNow) => continue,
+                Err(JoinError::Retry(e)) => {
+                    tracing::debug!(group = %self.group_id, error = %e, "join failed; retrying");
+                    if bo.attempts() >= 5 && !self.reported {
+                        // Tell the application once per outage; keep trying.
+                        self.reported = true;
+                        self.shared.push_error(e);
+                    }
+                    tokio::time::sleep(bo.next_delay()).await;
+                    continue;
+                }
+                Err(JoinError::Fatal(e)) => {
+                    self.fatal(e).await;
+                    return;
+                }
+            }
+            if self.rejoin_now {
+                self.rejoin_now = false;
+                continue;
+            }
+            match self.heartbeat_loop(&mut resub).await {
+                Next::Rejoin => {}
+                Next::PollTimeout => {
+                    tracing::warn!(
+                        group = %self.group_id,
+                        "max.poll.interval.ms exceeded without recv: leaving the group until the next recv"
+                    );
+                    let owned: Vec<_> = self.owned.iter().cloned().collect();
+                    self.revoke(&owned, false).await;
+                    if self.instance_id.is_none() {
+                        self.send_leave("consumer poll timeout has expired").await;
+                    }
+                    self.reset_membership();
+                }
+                Next::Fatal(e) => {
+                    self.fatal(e).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn poll_expired(&self) -> bool {
+        self.shared
+            .since_last_poll()
+            .is_some_and(|d| d > self.shared.cfg.max_poll_interval)
+    }
+
+    async fn fatal(&mut self, e: Error) {
+        tracing::error!(group = %self.group_id, error = %e, "fatal group error");
+        let owned: Vec<_> = self.owned.iter().cloned().collect();
+        self.lose(&owned).await;
+        let w = {
+            let mut st = self.shared.lock();
+            st.fatal = Some(e);
+            st.take_waiters()
+        };
+        Shared::wake(w);
+    }
+
+    fn reset_membership(&mut self) {
+        if self.instance_id.is_none() {
+            self.member_id.clear();
+        }
+        self.generation = -1;
+        self.shared.set_group_info(|g| {
+            g.generation = -1;
+            g.member_id.clear();
+            g.joined = false;
+        });
+    }
+
+    /// The topics to join with: `None` when not subscribed.
+    async fn subscribed_topics(&self) -> Result<Option<BTreeSet<String>>> {
+        let spec = self.shared.lock().subscription.clone();
+        match spec {
+            SubscriptionSpec::None => Ok(None),
+            SubscriptionSpec::Topics(t) => {
+                self.shared
+                    .cluster
+                    .track_topics(t.iter().map(|s| s.as_str()));
+                Ok(Some(t))
+            }
+            SubscriptionSpec::Pattern(re) => {
+                let all = self.shared.cluster.fetch_all_topics().await?;
+                let t: BTreeSet<String> = all
+                    .iter()
+                    .filter(|t| !t.is_internal && t.error.is_none() && re.is_match(&t.name))
+                    .map(|t| t.name.to_string())
+                    .collect();
+                self.shared
+                    .cluster
+                    .track_topics(t.iter().map(|s| s.as_str()));
+                Ok(Some(t))
+            }
+        }
+    }
+
+    /// The membership task's own connection to the coordinator. JoinGroup can be held by
+    /// the broker for the whole rebalance and brokers answer one connection's requests in
+    /// order, so membership requests never share the pooled connection that commits,
+    /// offset lookups and metadata use.
+    async fn coordinator(&self) -> Result<Connection> {
+        let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
+        let (node, pooled) = self
+            .shared
+            .cluster
+            .coordinator(CoordinatorKind::Group, &self.group_id, deadline)
+            .await?;
+        let cached = self
+            .conn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(n, c)| *n == node && !c.is_closed())
+            .map(|(_, c)| c.clone());
+        if let Some(c) = cached {
+            return Ok(c);
+        }
+        let conn = Connection::connect(
+            pooled.addr(),
+            self.shared.cluster.options().connection.clone(),
+        )
+        .await?;
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((node, conn.clone()));
+        Ok(conn)
+    }
+
+    fn coordinator_gone(&self) {
+        self.shared
+            .cluster
+            .invalidate_coordinator(CoordinatorKind::Group, &self.group_id);
+        if let Some((_, c)) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            c.close();
+        }
+    }
+
+    /// Classifies a join/sync/heartbeat failure.
+    fn classify(&mut self, e: Error) -> JoinError {
+        match e.code() {
+            Some(KafkaCode::MEMBER_ID_REQUIRED) => JoinError::RetryNow,
+            Some(KafkaCode::REBALANCE_IN_PROGRESS) => JoinError::RetryNow,
+            Some(KafkaCode::UNKNOWN_MEMBER_ID) | Some(KafkaCode::ILLEGAL_GENERATION) => {
+                JoinError::RetryNow
+            }
+            Some(KafkaCode::FENCED_INSTANCE_ID) => JoinError::Fatal(e),
+            Some(KafkaCode::NOT_COORDINATOR) | Some(KafkaCode::COORDINATOR_NOT_AVAILABLE) => {
+                self.coordinator_gone();
+                JoinError::Retry(e)
+            }
+            _ => match e.action() {
+                ErrorAction::Fatal => JoinError::Fatal(e),
+                _ => {
+                    if matches!(e, Error::Connection { .. } | Error::Timeout { .. }) {
+                        self.coordinator_gone();
+                    }
+                    JoinError::Retry(e)
+                }
+            },
+        }
+    }
+
+    fn join_timeout(&self) -> Duration {
+        let c = &self.shared.cfg;
+        c.common
+            .request_timeout
+            .max(c.max_poll_interval + Duration::from_secs(5))
+    }
+
+    /// JoinGroup + SyncGroup. Returns this member's assigned partitions.
+    async fn join(&mut self, topics: &BTreeSet<String>) -> Result<Vec<TopicPartition>, JoinError> {
+        let conn = self.coordinator().await.map_err(|e| self.classify(e))?;
+        let version = conn
+            .version_for(ApiKey::JoinGroup)
+            .map_err(JoinError::Fatal)?;
+        let owned: Vec<TopicPartition> = if self.cooperative {
+            self.owned.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        let protocols = self
+            .assignors
+            .iter()
+            .map(|a| {
+                let sub = Subscription {
+                    topics: topics.iter().cloned().collect(),
+                    user_data: a.subscription_user_data(&owned, self.generation),
+                    owned_partitions: owned.clone(),
+                    generation_id: self.generation,
+                    rack_id: self.shared.cfg.common.client_rack.clone(),
+                };
+                JoinGroupRequestProtocol::default()
+                    .with_name(s(a.name()))
+                    .with_metadata(sub.encode(CONSUMER_PROTOCOL_VERSION))
+            })
+            .collect();
+        let cfg = &self.shared.cfg;
+        let req = JoinGroupRequest::default()
+            .with_group_id(GroupId(s(&self.group_id)))
+            .with_session_timeout_ms(cfg.session_timeout.as_millis() as i32)
+            .with_rebalance_timeout_ms(cfg.max_poll_interval.as_millis() as i32)
+            .with_member_id(s(&self.member_id))
+            .with_group_instance_id(self.instance_id.as_deref().map(s))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(protocols);
+        tracing::debug!(group = %self.group_id, member = %self.member_id, "JoinGroup");
+        let resp: JoinGroupResponse = conn
+            .send_version(&req, version, self.join_timeout())
+            .await
+            .map_err(|e| self.classify(e))?;
+        match KafkaCode(resp.error_code) {
+            KafkaCode::NONE => {}
+            KafkaCode::MEMBER_ID_REQUIRED => {
+                self.member_id = resp.member_id.to_string();
+                return Err(JoinError::RetryNow);
+            }
+            KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
+                let owned: Vec<_> = self.owned.iter().cloned().collect();
+                self.lose(&owned).await;
+                self.member_id.clear();
+                self.generation = -1;
+                return Err(JoinError::RetryNow);
+            }
+            code => {
+                return Err(self.classify(Error::broker(
+                    code,
+                    format!("JoinGroup `{}`", self.group_id),
+                )))
+            }
+        }
+        self.generation = resp.generation_id;
+        self.member_id = resp.member_id.to_string();
+        self.protocol = resp.protocol_name.as_ref().map(|p| p.to_string());
+        self.leader = resp.leader.as_str() == resp.member_id.as_str();
+        tracing::debug!(
+            group = %self.group_id,
+            generation = self.generation,
+            member = %self.member_id,
+            leader = self.leader,
+            protocol = ?self.protocol,
+            "joined"
+        );
+        let assignments = if self.leader && !resp.skip_assignment {
+            self.assign(&resp).await.map_err(JoinError::Fatal)?
+        } else {
+            if self.leader {
+                // A static leader rejoining a stable group (KIP-814): no assignment to
+                // compute, but it keeps watching the partition counts of the group's topics.
+                let mut topics = BTreeSet::new();
+                for m in &resp.members {
+                    if let Ok(sub) = Subscription::decode(&m.metadata) {
+                        topics.extend(sub.topics);
+                    }
+                }
+                self.assigned_counts = self.partition_counts(&topics).await;
+                self.group_topics = topics;
+            }
+            Vec::new()
+        };
+        let sync_version = conn
+            .version_for(ApiKey::SyncGroup)
+            .map_err(JoinError::Fatal)?;
+        let req = SyncGroupRequest::default()
+            .with_group_id(GroupId(s(&self.group_id)))
+            .with_generation_id(self.generation)
+            .with_member_id(s(&self.member_id))
+            .with_group_instance_id(self.instance_id.as_deref().map(s))
+            .with_protocol_type(Some(s("consumer")))
+            .with_protocol_name(self.protocol.as_deref().map(s))
+            .with_assignments(assignments);
+        let resp = conn
+            .send_version(&req, sync_version, self.join_timeout())
+            .await
+            .map_err(|e| self.classify(e))?;
+        match KafkaCode(resp.error_code) {
+            KafkaCode::NONE => {}
+            KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
+                let owned: Vec<_> = self.owned.iter().cloned().collect();
+                self.lose(&owned).await;
+                if KafkaCode(resp.error_code) == KafkaCode::UNKNOWN_MEMBER_ID {
+                    self.member_id.clear();
+                }
+                self.generation = -1;
+                return Err(JoinError::RetryNow);
+            }
+            code => {
+                return Err(self.classify(Error::broker(
+                    code,
+                    format!("SyncGroup `{}`", self.group_id),
+                )))
+            }
+        }
+        let assignment = if resp.assignment.is_empty() {
+            Assignment::default()
+        } else {
+            Assignment::decode(&resp.assignment).map_err(JoinError::Fatal)?
+        };
+        Ok(assignment.partitions)
+    }
+
+    /// Leader: runs the chosen assignor over every member's subscription.
+    async fn assign(
+        &mut self,
+        resp: &JoinGroupResponse,
+    ) -> Result<Vec<SyncGroupRequestAssignment>> {
+        let name = self.protocol.clone().unwrap_or_default();
+        let assignor = self
+            .assignors
+            .iter()
+            .find(|a| a.name() == name)
+            .cloned()
+            .or_else(|| assignor_by_name(&name))
+            .ok_or_else(|| {
+                Error::Protocol(format!("coordinator chose unknown assignor `{name}`"))
+            })?;
+        let mut members = Vec::with_capacity(resp.members.len());
+        let mut topics: BTreeSet<String> = BTreeSet::new();
+        for m in &resp.members {
+            let sub = Subscription::decode(&m.metadata)?;
+            topics.extend(sub.topics.iter().cloned());
+            members.push(MemberInfo {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.group_instance_id.as_ref().map(|g| g.to_string()),
+                subscription: sub,
+            });
+        }
+        let counts = self.partition_counts(&topics).await;
+        let result = assignor.assign(&counts, &members)?;
+        self.assigned_counts = counts;
+        self.group_topics = topics;
+        tracing::debug!(group = %self.group_id, assignor = name, ?result, "assigned");
+        Ok(result
+            .into_iter()
+            .map(|(member, a)| {
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(s(&member))
+                    .with_assignment(a.encode(CONSUMER_PROTOCOL_VERSION))
+            })
+            .collect())
+    }
+
+    /// Partition counts of the topics that exist (refreshing metadata first).
+    async fn partition_counts(&self, topics: &BTreeSet<String>) -> BTreeMap<String, i32> {
+        let names: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
+        let snap = match self.shared.cluster.refresh_topics(&names).await {
+            Ok(s) => s,
+            Err(_) => self.shared.cluster.metadata(),
+        };
+        counts_of(&snap, topics)
+    }
+
+    /// Applies the assignment received in SyncGroup.
+    async fn apply_assignment(&mut self, assigned: Vec<TopicPartition>) {
+        let new: BTreeSet<TopicPartition> = assigned.into_iter().collect();
+        self.shared.set_group_info(|g| {
+            g.generation = self.generation;
+            g.member_id = self.member_id.clone();
+            g.joined = true;
+        });
+        let revoked: Vec<TopicPartition> = self.owned.difference(&new).cloned().collect();
+        let added: Vec<TopicPartition> = new.difference(&self.owned).cloned().collect();
+        tracing::info!(
+            group = %self.group_id,
+            generation = self.generation,
+            ?added,
+            ?revoked,
+            "assignment received"
+        );
+        if !revoked.is_empty() {
+            // Cooperative: give up only what moved, then rejoin so it can be reassigned.
+            self.revoke(&revoked, true).await;
+            self.rejoin_now = true;
+        }
+        {
+            let mut st = self.shared.lock();
+            for tp in &added {
+                st.parts
+                    .entry(tp.clone())
+                    .or_insert_with(|| PartState::new(Reset::Committed));
+            }
+        }
+        self.owned = new;
+        self.handle.track_assigned_topics();
+        self.shared.notify_work();
+        if let Some(l) = self.listener.clone() {
+            l.on_assigned(&self.handle, &added).await;
+        }
+    }
+
+    /// Orderly revocation: stop delivering, commit (auto commit), call `on_revoked`, drop.
+    async fn revoke(&mut self, tps: &[TopicPartition], commit: bool) {
+        if tps.is_empty() {
+            return;
+        }
+        {
+            let mut st = self.shared.lock();
+            for tp in tps {
+                if let Some(p) = st.parts.get_mut(tp) {
+                    p.revoking = true;
+                }
+            }
+        }
+        if commit && self.shared.cfg.enable_auto_commit && self.generation >= 0 {
+            let only: BTreeSet<TopicPartition> = tps.iter().cloned().collect();
+            let offsets = self.handle.stored_offsets(Some(&only));
+            let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
+            if let Err(e) = offsets::commit(&self.shared, &offsets, deadline).await {
+                tracing::warn!(error = %e, "commit of revoked partitions failed");
+            }
+        }
+        if let Some(l) = self.listener.clone() {
+            l.on_revoked(&self.handle, tps).await;
+        }
+        self.drop_partitions(tps);
+    }
+
+    /// Partitions lost (generation fenced / member removed): `on_lost`, drop, no commit.
+    async fn lose(&mut self, tps: &[TopicPartition]) {
+        if tps.is_empty() {
+            return;
+        }
+        {
+            let mut st = self.shared.lock();
+            for tp in tps {
+                if let Some(p) = st.parts.get_mut(tp) {
+                    p.revoking = true;
+                }
+            }
+        }
+        self.shared.set_group_info(|g| {
+            g.joined = false;
+            g.generation = -1;
+        });
+        if let Some(l) = self.listener.clone() {
+            l.on_lost(&self.handle, tps).await;
+        }
+        self.drop_partitions(tps);
+    }
+
+    fn drop_partitions(&mut self, tps: &[TopicPartition]) {
+        let mut st = self.shared.lock();
+        for tp in tps {
+            st.remove(tp);
+            self.owned.remove(tp);
+        }
+    }
+
+    async fn heartbeat_loop(&mut self, resub: &mut tokio::sync::watch::Receiver<u64>) -> Next {
+        let cfg = self.shared.cfg.clone();
+        let mut meta = self.shared.cluster.watch_metadata();
+        meta.borrow_and_update();
+        let regex = matches!(
+            self.shared.lock().subscription,
+            SubscriptionSpec::Pattern(_)
+        );
+        let mut next_topic_check = Instant::now() + cfg.common.metadata_max_age;
+        let mut next_hb = Instant::now() + cfg.heartbeat_interval;
+        let mut last_ok = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_hb) => {}
+                r = resub.changed() => {
+                    if r.is_ok() {
+                        return Next::Rejoin;
+                    }
+                }
+                _ = meta.changed() => {
+                    if self.leader {
+                        let snap = self.shared.cluster.metadata();
+                        if counts_of(&snap, &self.group_topics) != self.assigned_counts {
+                            tracing::info!(group = %self.group_id, "partition counts changed: rebalancing");
+                            return Next::Rejoin;
+                        }
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep_until(next_topic_check), if regex => {
+                    next_topic_check = Instant::now() + cfg.common.metadata_max_age;
+                    if let Ok(Some(t)) = self.subscribed_topics().await {
+                        if t != self.joined_topics {
+                            return Next::Rejoin;
+                        }
+                    }
+                    continue;
+                }
+            }
+            if self.poll_expired() {
+                return Next::PollTimeout;
+            }
+            next_hb = Instant::now() + cfg.heartbeat_interval;
+            match self.heartbeat().await {
+                Ok(()) => last_ok = Instant::now(),
+                Err(e) => match e.code() {
+                    Some(KafkaCode::REBALANCE_IN_PROGRESS) => return Next::Rejoin,
+                    Some(KafkaCode::ILLEGAL_GENERATION) | Some(KafkaCode::UNKNOWN_MEMBER_ID) => {
+                        tracing::info!(group = %self.group_id, error = %e, "fenced from the group: partitions lost");
+                        let owned: Vec<_> = self.owned.iter().cloned().collect();
+                        self.lose(&owned).await;
+                        if e.code() == Some(KafkaCode::UNKNOWN_MEMBER_ID)
+                            && self.instance_id.is_none()
+                        {
+                            self.member_id.clear();
+                        }
+                        self.generation = -1;
+                        return Next::Rejoin;
+                    }
+                    Some(KafkaCode::FENCED_INSTANCE_ID) => return Next::Fatal(e),
+                    _ => {
+                        tracing::debug!(group = %self.group_id, error = %e, "heartbeat failed");
+                        if e.action() == ErrorAction::Fatal {
+                            return Next::Fatal(e);
+                        }
+                        self.coordinator_gone();
+                        next_hb = Instant::now() + cfg.common.retry_backoff;
+                        if last_ok.elapsed() > cfg.session_timeout {
+                            // The coordinator has surely expired us by now.
+                            let owned: Vec<_> = self.owned.iter().cloned().collect();
+                            self.lose(&owned).await;
+                            if self.instance_id.is_none() {
+                                self.member_id.clear();
+                            }
+                            self.generation = -1;
+                            return Next::Rejoin;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    async fn heartbeat(&self) -> Result<()> {
+        let conn = self.coordinator().await?;
+        let req = HeartbeatRequest::default()
+            .with_group_id(GroupId(s(&self.group_id)))
+            .with_generation_id(self.generation)
+            .with_member_id(s(&self.member_id))
+            .with_group_instance_id(self.instance_id.as_deref().map(s));
+        let resp = conn.send(&req).await?;
+        match KafkaCode(resp.error_code).err() {
+            None => Ok(()),
+            Some(code) => Err(Error::broker(
+                code,
+                format!("Heartbeat `{}`", self.group_id),
+            )),
+        }
+    }
+
+    async fn send_leave(&self, reason: &str) {
+        if self.instance_id.is_some() || self.member_id.is_empty() {
+            return;
+        }
+        let r: Result<()> = async {
+            let conn = self.coordinator().await?;
+            let version = conn.version_for(ApiKey::LeaveGroup)?;
+            let mut req = LeaveGroupRequest::default().with_group_id(GroupId(s(&self.group_id)));
+            if version >= 3 {
+                req = req.with_members(vec![MemberIdentity::default()
+                    .with_member_id(s(&self.member_id))
+                    .with_reason(Some(s(reason)))]);
+            } else {
+                req = req.with_member_id(s(&self.member_id));
+            }
+            let resp = conn
+                .send_version(&req, version, self.shared.cfg.common.request_timeout)
+                .await?;
+            let code = resp
+                .members
+                .iter()
+                .map(|m| m.error_code)
+                .find(|c| *c != 0)
+                .unwrap_or(resp.error_code);
+            match KafkaCode(code).err() {
+                None => Ok(()),
+                Some(code) => Err(Error::broker(code, "LeaveGroup")),
+            }
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                tracing::debug!(group = %self.group_id, member = %self.member_id, "left group")
+            }
+            Err(e) => tracing::debug!(group = %self.group_id, error = %e, "LeaveGroup failed"),
+        }
+    }
+
+    /// On close: `on_revoked` for everything owned, then LeaveGroup (dynamic members only).
+    async fn leave_on_close(&mut self) {
+        let owned: Vec<_> = self.owned.iter().cloned().collect();
+        // The close path already committed the stored offsets.
+        if !owned.is_empty() {
+            if self.generation >= 0 {
+                self.revoke(&owned, false).await;
+            } else {
+                self.lose(&owned).await;
+            }
+        }
+        self.send_leave("the consumer is being closed").await;
+        self.reset_membership();
+    }
+}
+
+fn counts_of(
+    snap: &crate::cluster::MetadataSnapshot,
+    topics: &BTreeSet<String>,
+) -> BTreeMap<String, i32> {
+    topics
+        .iter()
+        .filter_map(|t| {
+            let m = snap.topic(t)?;
+            (m.error.is_none() && m.partition_count() > 0).then(|| (t.clone(), m.partition_count()))
+        })
+        .collect()
+}

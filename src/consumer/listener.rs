@@ -1,0 +1,78 @@
+//! The rebalance listener: async callbacks run by the membership task *as part of* the
+//! rebalance (not when the application happens to poll).
+
+use futures_util::future::BoxFuture;
+
+use super::client::ConsumerHandle;
+use crate::types::TopicPartition;
+
+/// Callbacks for partition assignment changes of a group consumer.
+///
+/// The callbacks run inside the background membership task, in the middle of the rebalance:
+/// `on_revoked` before the partitions are given up (commit what was processed here), and
+/// `on_assigned` after new partitions are added (seek here to override the committed
+/// position). They may await anything on the [`ConsumerHandle`] they receive (commits,
+/// seeks, positions), but not [`Consumer::recv`](super::Consumer::recv). Keep them well under
+/// `max.poll.interval.ms`: the rebalance waits for them.
+///
+/// With the cooperative protocol (`cooperative-sticky`) only partitions that move are revoked
+/// and `on_assigned` receives only the newly added partitions; with eager protocols every
+/// rebalance revokes everything first.
+///
+/// Methods return a boxed future so the trait can be used as `Arc<dyn RebalanceListener>`:
+///
+/// ```
+/// use kafka_sdk::consumer::{BoxFuture, CommitMode, ConsumerHandle, RebalanceListener};
+/// use kafka_sdk::TopicPartition;
+///
+/// struct CommitOnRevoke;
+///
+/// impl RebalanceListener for CommitOnRevoke {
+///     fn on_revoked<'a>(
+///         &'a self,
+///         consumer: &'a ConsumerHandle,
+///         _partitions: &'a [TopicPartition],
+///     ) -> BoxFuture<'a, ()> {
+///         Box::pin(async move {
+///             if let Err(e) = consumer.commit(CommitMode::Sync).await {
+///                 eprintln!("commit on revoke failed: {e}");
+///             }
+///         })
+///     }
+/// }
+/// ```
+pub trait RebalanceListener: Send + Sync + 'static {
+    /// Partitions were added to this member's assignment (the new ones only, for the
+    /// cooperative protocol). Called after the partitions are assigned and before they are
+    /// fetched from their committed position.
+    fn on_assigned<'a>(
+        &'a self,
+        consumer: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        let _ = (consumer, partitions);
+        Box::pin(async {})
+    }
+
+    /// Partitions are being taken away in an orderly rebalance (or on close). They are no
+    /// longer delivered, but offsets can still be committed for them.
+    fn on_revoked<'a>(
+        &'a self,
+        consumer: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        let _ = (consumer, partitions);
+        Box::pin(async {})
+    }
+
+    /// Partitions were lost: the member was thrown out of the group (session timeout,
+    /// generation fenced), so another member may already own them and commits for them will
+    /// fail. The default calls [`RebalanceListener::on_revoked`], as the Java client does.
+    fn on_lost<'a>(
+        &'a self,
+        consumer: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        self.on_revoked(consumer, partitions)
+    }
+}

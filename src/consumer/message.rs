@@ -1,0 +1,159 @@
+//! What the consumer hands out: [`Message`], plus the small value types of its API
+//! ([`Offset`], [`CommitMode`], [`Watermarks`]).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use crate::record::{Header, TimestampType};
+use crate::types::TopicPartition;
+
+/// One consumed record. Key, value and headers are zero-copy slices of the fetched buffer; a
+/// message borrows nothing from the consumer and may outlive it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) timestamp_type: TimestampType,
+    pub(crate) leader_epoch: Option<i32>,
+    pub(crate) key: Option<Bytes>,
+    pub(crate) value: Option<Bytes>,
+    pub(crate) headers: Vec<Header>,
+}
+
+impl Message {
+    /// Topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Partition index.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Topic and partition.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        }
+    }
+
+    /// Offset of the record in its partition.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// Timestamp in milliseconds since the epoch (see [`Message::timestamp_type`]).
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Whether the timestamp was set by the producer or by the broker.
+    pub fn timestamp_type(&self) -> TimestampType {
+        self.timestamp_type
+    }
+
+    /// Leader epoch of the batch the record came in (`None` when the broker did not set one).
+    pub fn leader_epoch(&self) -> Option<i32> {
+        self.leader_epoch
+    }
+
+    /// Key, `None` when null.
+    pub fn key(&self) -> Option<&Bytes> {
+        self.key.as_ref()
+    }
+
+    /// Value (payload), `None` when null (a tombstone).
+    pub fn value(&self) -> Option<&Bytes> {
+        self.value.as_ref()
+    }
+
+    /// rdkafka's name for [`Message::value`].
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+
+    /// Headers in wire order.
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+
+    /// The value of the first header named `key`.
+    pub fn header(&self, key: &str) -> Option<Option<&Bytes>> {
+        self.headers
+            .iter()
+            .find(|h| h.key.as_ref() == key.as_bytes())
+            .map(|h| h.value.as_ref())
+    }
+
+    /// Takes key, value and headers out of the message.
+    pub fn into_parts(self) -> (Option<Bytes>, Option<Bytes>, Vec<Header>) {
+        (self.key, self.value, self.headers)
+    }
+
+    /// Bytes this message accounts for in the prefetch buffer.
+    pub(crate) fn buffered_size(&self) -> usize {
+        let h: usize = self
+            .headers
+            .iter()
+            .map(|h| h.key.len() + h.value.as_ref().map_or(0, |v| v.len()) + 8)
+            .sum();
+        64 + self.key.as_ref().map_or(0, |k| k.len())
+            + self.value.as_ref().map_or(0, |v| v.len())
+            + h
+    }
+}
+
+/// A start position for [`Consumer::assign`](super::ConsumerHandle::assign) and
+/// [`Consumer::seek`](super::ConsumerHandle::seek) (rdkafka's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Offset {
+    /// The earliest offset still in the log.
+    Beginning,
+    /// The end of the log: only records produced from now on.
+    End,
+    /// The group's committed offset; `auto.offset.reset` applies when there is none (and
+    /// always when the consumer has no `group.id`).
+    Stored,
+    /// An absolute offset. An offset outside the log is handled by `auto.offset.reset`.
+    Offset(i64),
+    /// `n` records before the end of the log.
+    OffsetTail(i64),
+    /// The earliest offset whose timestamp is at or after this one (ms since the epoch); the
+    /// end of the log when there is none.
+    Timestamp(i64),
+}
+
+/// Whether a commit waits for the broker's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommitMode {
+    /// Await the broker's acknowledgement (retrying retriable failures within
+    /// `request.timeout.ms`).
+    Sync,
+    /// Send in the background and return at once; the result is reported through
+    /// [`Consumer::commit_results`](super::ConsumerHandle::commit_results) (and logged on failure).
+    Async,
+}
+
+/// Low and high watermarks of a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Watermarks {
+    /// The log start offset (earliest offset still available).
+    pub low: i64,
+    /// The high watermark (offset the next record will get; for `read_committed` consumers
+    /// this is the last stable offset).
+    pub high: i64,
+}
+
+/// The result of an asynchronous commit.
+#[derive(Clone, Debug)]
+pub struct CommitResult {
+    /// The offsets that were committed (or that failed to be).
+    pub offsets: Vec<(TopicPartition, i64)>,
+    /// `Ok` when the coordinator accepted every offset.
+    pub result: crate::error::Result<()>,
+}

@@ -1,0 +1,444 @@
+//! Offset requests: ListOffsets (to leaders), OffsetFetch and OffsetCommit (to the group
+//! coordinator). Every helper is bounded by a [`Deadline`] and retries with backoff what
+//! [`Error::action`] says is retriable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, GroupId, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::state::Shared;
+use crate::backoff::{Backoff, Deadline};
+use crate::cluster::CoordinatorKind;
+use crate::error::{Error, ErrorAction, KafkaCode, Result};
+use crate::types::TopicPartition;
+
+/// One ListOffsets answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListedOffset {
+    /// The offset (-1 when no record matches a timestamp query).
+    pub offset: i64,
+    /// The record's timestamp (timestamp queries), -1 otherwise.
+    pub timestamp: i64,
+    /// Leader epoch of that offset, if known.
+    pub leader_epoch: Option<i32>,
+}
+
+fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
+}
+
+fn backoff(shared: &Shared) -> Backoff {
+    Backoff::new(
+        shared.cfg.common.retry_backoff,
+        shared.cfg.common.retry_backoff_max,
+    )
+}
+
+/// ListOffsets for each `(partition, timestamp)` (-2 earliest, -1 latest), grouped by leader,
+/// retrying partitions whose leader moved until `deadline`. Partitions with a fatal error get
+/// that error; the call fails as a whole only when the deadline passes with partitions left.
+pub(crate) async fn list_offsets(
+    shared: &Arc<Shared>,
+    queries: &[(TopicPartition, i64)],
+    deadline: Deadline,
+) -> Result<HashMap<TopicPartition, Result<ListedOffset>>> {
+    let mut out = HashMap::new();
+    let mut pending: Vec<(TopicPartition, i64)> = queries.to_vec();
+    let mut bo = backoff(shared);
+    let mut last_err: Option<Error> = None;
+    loop {
+        // Group by leader.
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+        let mut retry = Vec::new();
+        for (tp, ts) in pending.drain(..) {
+            match shared.cluster.topic_metadata(&tp.topic, deadline).await {
+                Ok(meta) => match meta.partition(tp.partition) {
+                    Some(p) if p.leader >= 0 => {
+                        by_leader.entry(p.leader).or_default().push((tp, ts))
+                    }
+                    Some(_) => retry.push((tp, ts)),
+                    None => {
+                        let e = Error::UnknownTopicOrPartition(format!(
+                            "partition {} of topic `{}` (it has {})",
+                            tp.partition,
+                            tp.topic,
+                            meta.partition_count()
+                        ));
+                        out.insert(tp, Err(e));
+                    }
+                },
+                Err(e) if e.action() == ErrorAction::Fatal || deadline.expired() => {
+                    out.insert(tp, Err(e));
+                }
+                Err(e) => {
+                    last_err = Some(e);
+                    retry.push((tp, ts));
+                }
+            }
+        }
+        for (leader, parts) in by_leader {
+            match list_offsets_once(shared, leader, &parts).await {
+                Ok(answers) => {
+                    for ((tp, ts), ans) in parts.into_iter().zip(answers) {
+                        match ans {
+                            Ok(v) => {
+                                out.insert(tp, Ok(v));
+                            }
+                            Err(e) if e.action() == ErrorAction::Fatal => {
+                                out.insert(tp, Err(e));
+                            }
+                            Err(e) => {
+                                if e.action() == ErrorAction::RefreshAndRetry {
+                                    shared.refresh_metadata_soon();
+                                }
+                                last_err = Some(e);
+                                retry.push((tp, ts));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if e.action() == ErrorAction::Fatal {
+                        for (tp, _) in parts {
+                            out.insert(tp, Err(e.clone()));
+                        }
+                    } else {
+                        shared.refresh_metadata_soon();
+                        last_err = Some(e);
+                        retry.extend(parts);
+                    }
+                }
+            }
+        }
+        if retry.is_empty() {
+            return Ok(out);
+        }
+        pending = retry;
+        if !deadline.sleep(bo.next_delay()).await {
+            return Err(last_err.unwrap_or_else(|| {
+                Error::timeout("ListOffsets", shared.cfg.common.request_timeout, false)
+            }));
+        }
+        let _ = shared.cluster.refresh().await;
+    }
+}
+
+/// One ListOffsets request to `leader`; one result per input partition, in order.
+async fn list_offsets_once(
+    shared: &Shared,
+    leader: i32,
+    parts: &[(TopicPartition, i64)],
+) -> Result<Vec<Result<ListedOffset>>> {
+    let conn = shared.cluster.broker(leader).await?;
+    let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+    for (tp, ts) in parts {
+        topics.entry(&tp.topic).or_default().push(
+            ListOffsetsPartition::default()
+                .with_partition_index(tp.partition)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(*ts),
+        );
+    }
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(shared.cfg.isolation_level.as_i8())
+        .with_timeout_ms(shared.cfg.common.request_timeout.as_millis() as i32)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(t, p)| {
+                    ListOffsetsTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partitions(p)
+                })
+                .collect(),
+        );
+    let resp = conn.send(&req).await?;
+    let mut answers: HashMap<(&str, i32), Result<ListedOffset>> = HashMap::new();
+    for t in &resp.topics {
+        for p in &t.partitions {
+            let r = match KafkaCode(p.error_code).err() {
+                Some(code) => Err(Error::broker(
+                    code,
+                    format!("ListOffsets {}-{}", t.name.0.as_str(), p.partition_index),
+                )),
+                None => Ok(ListedOffset {
+                    offset: p.offset,
+                    timestamp: p.timestamp,
+                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                }),
+            };
+            answers.insert((t.name.0.as_str(), p.partition_index), r);
+        }
+    }
+    Ok(parts
+        .iter()
+        .map(|(tp, _)| {
+            answers
+                .remove(&(&*tp.topic, tp.partition))
+                .unwrap_or_else(|| {
+                    Err(Error::Protocol(format!(
+                        "ListOffsets response without partition {tp}"
+                    )))
+                })
+        })
+        .collect())
+}
+
+/// Classifies a coordinator-side failure: forgets the coordinator when it moved or its
+/// connection failed.
+fn coordinator_failed(shared: &Shared, group: &str, e: &Error) {
+    let moved = matches!(
+        e.code(),
+        Some(KafkaCode::NOT_COORDINATOR) | Some(KafkaCode::COORDINATOR_NOT_AVAILABLE)
+    ) || matches!(e, Error::Connection { .. } | Error::Timeout { .. });
+    if moved {
+        shared
+            .cluster
+            .invalidate_coordinator(CoordinatorKind::Group, group);
+    }
+}
+
+fn require_group(shared: &Shared) -> Result<&str> {
+    shared.cfg.group_id.as_deref().ok_or_else(|| {
+        Error::Config(crate::error::ConfigError::Missing {
+            key: "group.id".into(),
+        })
+    })
+}
+
+/// The group's committed offsets (`None` when nothing is committed), bounded by `deadline`.
+pub(crate) async fn fetch_committed(
+    shared: &Arc<Shared>,
+    tps: &[TopicPartition],
+    deadline: Deadline,
+) -> Result<HashMap<TopicPartition, Option<(i64, Option<i32>)>>> {
+    let group = require_group(shared)?.to_string();
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in tps {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    shared
+        .cluster
+        .retry("OffsetFetch", deadline, true, || async {
+            let r = offset_fetch_once(shared, &group, &by_topic, deadline).await;
+            if let Err(e) = &r {
+                coordinator_failed(shared, &group, e);
+            }
+            r
+        })
+        .await
+}
+
+async fn offset_fetch_once(
+    shared: &Shared,
+    group: &str,
+    by_topic: &BTreeMap<&str, Vec<i32>>,
+    deadline: Deadline,
+) -> Result<HashMap<TopicPartition, Option<(i64, Option<i32>)>>> {
+    let (_, conn) = shared
+        .cluster
+        .coordinator(CoordinatorKind::Group, group, deadline)
+        .await?;
+    // kafka-protocol 0.18 advertises OffsetFetch v10 (ApiKey range) but its request type
+    // encodes only up to v9 (v10 addresses topics by id).
+    let version = conn.version_for(ApiKey::OffsetFetch)?.min(9);
+    let gid = GroupId(StrBytes::from_string(group.to_string()));
+    let mut req = OffsetFetchRequest::default().with_require_stable(version >= 7);
+    if version >= 8 {
+        req = req.with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(gid)
+            .with_topics(Some(
+                by_topic
+                    .iter()
+                    .map(|(t, ps)| {
+                        OffsetFetchRequestTopics::default()
+                            .with_name(topic_name(t))
+                            .with_partition_indexes(ps.clone())
+                    })
+                    .collect(),
+            ))]);
+    } else {
+        req = req.with_group_id(gid).with_topics(Some(
+            by_topic
+                .iter()
+                .map(|(t, ps)| {
+                    OffsetFetchRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partition_indexes(ps.clone())
+                })
+                .collect(),
+        ));
+    }
+    let resp = conn
+        .send_version(&req, version, shared.cfg.common.request_timeout)
+        .await?;
+    let mut out = HashMap::new();
+    let mut put = |topic: &str, p: i32, off: i64, epoch: i32, code: i16| -> Result<()> {
+        if let Some(code) = KafkaCode(code).err() {
+            return Err(Error::broker(
+                code,
+                format!("OffsetFetch {topic}-{p} of group `{group}`"),
+            ));
+        }
+        out.insert(
+            TopicPartition::new(topic, p),
+            (off >= 0).then_some((off, (epoch >= 0).then_some(epoch))),
+        );
+        Ok(())
+    };
+    if version >= 8 {
+        let g = resp
+            .groups
+            .first()
+            .ok_or_else(|| Error::Protocol("OffsetFetch response without groups".into()))?;
+        if let Some(code) = KafkaCode(g.error_code).err() {
+            return Err(Error::broker(
+                code,
+                format!("OffsetFetch of group `{group}`"),
+            ));
+        }
+        for t in &g.topics {
+            for p in &t.partitions {
+                put(
+                    t.name.0.as_str(),
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.error_code,
+                )?;
+            }
+        }
+    } else {
+        if let Some(code) = KafkaCode(resp.error_code).err() {
+            return Err(Error::broker(
+                code,
+                format!("OffsetFetch of group `{group}`"),
+            ));
+        }
+        for t in &resp.topics {
+            for p in &t.partitions {
+                put(
+                    t.name.0.as_str(),
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.error_code,
+                )?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Commits `offsets` (next offset to read, leader epoch) to the group, tagged with the
+/// current generation and member id. Retries coordinator moves and transient errors until
+/// `deadline`; generation errors (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
+/// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) fail at once.
+pub(crate) async fn commit(
+    shared: &Arc<Shared>,
+    offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    deadline: Deadline,
+) -> Result<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let group = require_group(shared)?.to_string();
+    shared
+        .cluster
+        .retry("OffsetCommit", deadline, true, || async {
+            let r = commit_once(shared, &group, offsets, deadline).await;
+            if let Err(e) = &r {
+                coordinator_failed(shared, &group, e);
+            }
+            r
+        })
+        .await?;
+    let mut st = shared.lock();
+    for (tp, (o, _)) in offsets {
+        if let Some(p) = st.parts.get_mut(tp) {
+            p.committed = Some(*o);
+        }
+    }
+    Ok(())
+}
+
+async fn commit_once(
+    shared: &Shared,
+    group: &str,
+    offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    deadline: Deadline,
+) -> Result<()> {
+    let info = shared.group_info();
+    let (_, conn) = shared
+        .cluster
+        .coordinator(CoordinatorKind::Group, group, deadline)
+        .await?;
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (tp, (off, epoch)) in offsets {
+        topics.entry(&tp.topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(tp.partition)
+                .with_committed_offset(*off)
+                .with_committed_leader_epoch(epoch.unwrap_or(-1))
+                .with_committed_metadata(Some(StrBytes::from_static_str(""))),
+        );
+    }
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(info.generation)
+        .with_member_id(StrBytes::from_string(info.member_id.clone()))
+        .with_group_instance_id(
+            shared
+                .cfg
+                .group_instance_id
+                .as_ref()
+                .filter(|_| info.generation >= 0)
+                .map(|s| StrBytes::from_string(s.clone())),
+        )
+        .with_retention_time_ms(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    // As for OffsetFetch: v10 (topic ids) is advertised but not encodable.
+    let version = conn.version_for(ApiKey::OffsetCommit)?.min(9);
+    let resp = conn
+        .send_version(&req, version, shared.cfg.common.request_timeout)
+        .await?;
+    for t in &resp.topics {
+        for p in &t.partitions {
+            if let Some(code) = KafkaCode(p.error_code).err() {
+                return Err(Error::broker(
+                    code,
+                    format!(
+                        "OffsetCommit {}-{} of group `{group}` (generation {}, member `{}`)",
+                        t.name.0.as_str(),
+                        p.partition_index,
+                        info.generation,
+                        info.member_id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

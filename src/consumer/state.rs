@@ -1,0 +1,362 @@
+//! State shared by the consumer handle, the fetch tasks and the membership task.
+//!
+//! One `std::sync::Mutex<State>` guards everything per partition; it is never held across an
+//! `.await`. Two `watch` counters wake tasks: `work` (something a fetcher or the position
+//! resolver may act on changed) and wakers registered by `recv` for data.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::message::{CommitResult, Message, Offset};
+use crate::cluster::Cluster;
+use crate::config::ConsumerConfig;
+use crate::error::Error;
+use crate::types::TopicPartition;
+
+/// How a partition without a position gets one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reset {
+    /// The group's committed offset, else `auto.offset.reset`.
+    Committed,
+    /// `auto.offset.reset` (after OFFSET_OUT_OF_RANGE or when nothing is committed).
+    Policy,
+    /// ListOffsets with this timestamp (-2 earliest, -1 latest, or a time).
+    Timestamp(i64),
+    /// `n` before the end.
+    Tail(i64),
+}
+
+impl Reset {
+    pub(crate) fn from_offset(o: Offset) -> Result<Reset, i64> {
+        match o {
+            Offset::Beginning => Ok(Reset::Timestamp(-2)),
+            Offset::End => Ok(Reset::Timestamp(-1)),
+            Offset::Stored => Ok(Reset::Committed),
+            Offset::OffsetTail(n) => Ok(Reset::Tail(n)),
+            Offset::Timestamp(t) => Ok(Reset::Timestamp(t)),
+            Offset::Offset(o) => Err(o),
+        }
+    }
+}
+
+/// Per-partition consumer state.
+#[derive(Debug)]
+pub(crate) struct PartState {
+    /// Next offset to fetch; `None` while the position is being resolved.
+    pub fetch_offset: Option<i64>,
+    /// Pending position resolution.
+    pub reset: Option<Reset>,
+    /// Next offset to hand to the application (the consumed position).
+    pub position: Option<i64>,
+    /// Leader epoch of the last delivered record.
+    pub position_epoch: Option<i32>,
+    /// Prefetched messages, in offset order, all `>= position`.
+    pub buffer: VecDeque<Message>,
+    /// Bytes accounted for `buffer`.
+    pub buffer_bytes: usize,
+    /// Paused by the application: not fetched, not delivered.
+    pub paused: bool,
+    /// A fetch (or position lookup) for this partition is in flight.
+    pub inflight: bool,
+    /// Bumped by every seek/reset: results of requests started before are discarded.
+    pub session: u64,
+    /// Offset stored for the next commit (`store_offset` / auto offset store).
+    pub stored: Option<(i64, Option<i32>)>,
+    /// Last offset committed by this consumer (skip redundant auto commits).
+    pub committed: Option<i64>,
+    /// Watermarks from the last fetch response.
+    pub high_watermark: i64,
+    /// Last stable offset from the last fetch response.
+    pub last_stable_offset: i64,
+    /// Log start offset from the last fetch response.
+    pub log_start_offset: i64,
+    /// Do not fetch before this instant (after a partition error).
+    pub retry_at: Option<Instant>,
+    /// Error stop: not fetched until the application seeks.
+    pub stopped: bool,
+    /// `enable.partition.eof` already reported at this position.
+    pub eof_reported: bool,
+    /// Being revoked by the membership task: not delivered any more.
+    pub revoking: bool,
+    /// A lookup error was already reported for this partition.
+    pub error_reported: bool,
+}
+
+impl PartState {
+    pub(crate) fn new(reset: Reset) -> PartState {
+        PartState {
+            fetch_offset: None,
+            reset: Some(reset),
+            position: None,
+            position_epoch: None,
+            buffer: VecDeque::new(),
+            buffer_bytes: 0,
+            paused: false,
+            inflight: false,
+            session: 0,
+            stored: None,
+            committed: None,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            retry_at: None,
+            stopped: false,
+            eof_reported: false,
+            revoking: false,
+            error_reported: false,
+        }
+    }
+
+    /// Seeks: drops the buffer and any in-flight result.
+    pub(crate) fn seek(&mut self, to: Offset) -> usize {
+        let freed = self.buffer_bytes;
+        self.buffer.clear();
+        self.buffer_bytes = 0;
+        self.session += 1;
+        self.retry_at = None;
+        self.stopped = false;
+        self.eof_reported = false;
+        match Reset::from_offset(to) {
+            Ok(r) => {
+                self.fetch_offset = None;
+                self.reset = Some(r);
+            }
+            Err(o) => {
+                self.fetch_offset = Some(o);
+                self.position = Some(o);
+                self.position_epoch = None;
+                self.reset = None;
+            }
+        }
+        freed
+    }
+
+    /// Whether a fetch may include this partition now.
+    pub(crate) fn fetchable(&self, now: Instant, per_partition_cap: usize) -> bool {
+        self.fetch_offset.is_some()
+            && !self.paused
+            && !self.inflight
+            && !self.stopped
+            && !self.revoking
+            && self.buffer_bytes < per_partition_cap
+            && self.retry_at.is_none_or(|t| t <= now)
+    }
+}
+
+/// What the consumer is subscribed to.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum SubscriptionSpec {
+    /// Nothing (or manual assignment).
+    #[default]
+    None,
+    /// A list of topics.
+    Topics(BTreeSet<String>),
+    /// A regular expression matched against all topic names.
+    Pattern(regex::Regex),
+}
+
+/// Everything behind the mutex.
+#[derive(Default)]
+pub(crate) struct State {
+    pub parts: BTreeMap<TopicPartition, PartState>,
+    /// Errors for the application, returned by the next `recv`.
+    pub errors: VecDeque<Error>,
+    /// Partition currently being drained and how many messages it gave in a row.
+    pub cursor: Option<TopicPartition>,
+    pub cursor_run: usize,
+    /// Bytes in all buffers.
+    pub buffered_bytes: usize,
+    /// Wakers of pending `recv` calls.
+    pub waiters: Vec<Waker>,
+    /// Group subscription (empty for manual assignment).
+    pub subscription: SubscriptionSpec,
+    /// `true` when `assign` was used (no group membership).
+    pub manual: bool,
+    /// A fatal error: every later call fails with it.
+    pub fatal: Option<Error>,
+    /// Set by `close`.
+    pub closed: bool,
+    /// EOF events pending for `enable.partition.eof` (reported as messages-less errors).
+    pub eof: VecDeque<(TopicPartition, i64)>,
+}
+
+impl State {
+    /// Wakes every pending `recv`; call after releasing the lock when possible.
+    pub(crate) fn take_waiters(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.waiters)
+    }
+
+    /// Removes a partition, returning the bytes freed.
+    pub(crate) fn remove(&mut self, tp: &TopicPartition) {
+        if let Some(p) = self.parts.remove(tp) {
+            self.buffered_bytes -= p.buffer_bytes;
+        }
+        if self.cursor.as_ref() == Some(tp) {
+            self.cursor = None;
+        }
+    }
+}
+
+/// Everything the consumer's tasks share. Held in an `Arc`.
+pub(crate) struct Shared {
+    pub cluster: Cluster,
+    pub cfg: ConsumerConfig,
+    state: Mutex<State>,
+    /// Bumped when fetchers or the resolver may have work.
+    pub work: watch::Sender<u64>,
+    /// Bumped when the subscription changed (the membership task rejoins).
+    pub resubscribe: watch::Sender<u64>,
+    /// `true` once the consumer is closed or dropped: every task stops.
+    pub shutdown: watch::Sender<bool>,
+    /// Instant of the last `recv` call, as millis since `epoch`.
+    pub last_poll_ms: AtomicU64,
+    pub epoch: Instant,
+    /// Group membership for commits: generation, member id.
+    pub group: Mutex<GroupInfo>,
+    /// Async commit results, if the application asked for them.
+    pub commit_results: Mutex<Option<mpsc::UnboundedSender<CommitResult>>>,
+    /// Rate limit for background metadata refreshes.
+    last_refresh_ms: AtomicU64,
+    refreshing: AtomicBool,
+}
+
+/// The membership data commits are tagged with.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupInfo {
+    /// Current generation, `-1` when not in a (stable) generation.
+    pub generation: i32,
+    /// Member id, empty before the first join.
+    pub member_id: String,
+    /// Whether the member currently belongs to a generation (subscribe mode).
+    pub joined: bool,
+}
+
+impl Shared {
+    pub(crate) fn new(cluster: Cluster, cfg: ConsumerConfig) -> Arc<Shared> {
+        let (work, _) = watch::channel(0);
+        let (resubscribe, _) = watch::channel(0);
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(Shared {
+            cluster,
+            cfg,
+            state: Mutex::new(State::default()),
+            work,
+            resubscribe,
+            shutdown,
+            last_poll_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            group: Mutex::new(GroupInfo {
+                generation: -1,
+                member_id: String::new(),
+                joined: false,
+            }),
+            commit_results: Mutex::new(None),
+            last_refresh_ms: AtomicU64::new(0),
+            refreshing: AtomicBool::new(false),
+        })
+    }
+
+    /// Locks the state (poisoning is ignored: the state stays usable).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Membership info for commits.
+    pub(crate) fn group_info(&self) -> GroupInfo {
+        self.group.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Updates the membership info.
+    pub(crate) fn set_group_info(&self, f: impl FnOnce(&mut GroupInfo)) {
+        f(&mut self.group.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Wakes fetchers and the resolver.
+    pub(crate) fn notify_work(&self) {
+        self.work.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Wakes pending `recv` calls.
+    pub(crate) fn wake(wakers: Vec<Waker>) {
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Queues an error for the application.
+    pub(crate) fn push_error(&self, e: Error) {
+        let w = {
+            let mut st = self.lock();
+            st.errors.push_back(e);
+            st.take_waiters()
+        };
+        Shared::wake(w);
+    }
+
+    /// `true` once closed or dropped.
+    pub(crate) fn is_shutdown(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Resolves when the consumer shuts down.
+    pub(crate) async fn shutdown_signal(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+
+    /// Records a `recv` call (for `max.poll.interval.ms`).
+    pub(crate) fn touch_poll(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_poll_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// Time since the last `recv` call (`None` before the first).
+    pub(crate) fn since_last_poll(&self) -> Option<Duration> {
+        let last = self.last_poll_ms.load(Ordering::Relaxed);
+        if last == 0 {
+            return None;
+        }
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Some(Duration::from_millis(now.saturating_sub(last)))
+    }
+
+    /// Starts a metadata refresh in the background (at most one at a time, spaced by
+    /// `retry.backoff.ms`).
+    pub(crate) fn refresh_metadata_soon(self: &Arc<Self>) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let last = self.last_refresh_ms.load(Ordering::Relaxed);
+        let min_gap = self.cfg.common.retry_backoff.as_millis() as u64;
+        if last != 0 && now.saturating_sub(last) < min_gap {
+            return;
+        }
+        if self.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.last_refresh_ms.store(now.max(1), Ordering::Relaxed);
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.cluster.refresh().await {
+                tracing::debug!(error = %e, "consumer metadata refresh failed");
+            }
+            me.refreshing.store(false, Ordering::SeqCst);
+            me.notify_work();
+        });
+    }
+
+    /// Sends an async commit result to the application's channel, if any.
+    pub(crate) fn report_commit(&self, r: CommitResult) {
+        let g = self
+            .commit_results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = g.as_ref() {
+            let _ = tx.send(r);
+        }
+    }
+}

@@ -1,0 +1,1203 @@
+//! Consumer tests against a real broker: `kafka_testkit::shared()` (honours
+//! `KAFKA_BOOTSTRAP_SERVERS`), or an owned cluster where a broker is restarted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::backoff::Deadline;
+use kafka_sdk::cluster::ClusterOptions;
+use kafka_sdk::config::ClientConfig;
+use kafka_sdk::consumer::{
+    BoxFuture, CommitMode, Consumer, ConsumerHandle, Message, Offset, RebalanceListener,
+};
+use kafka_sdk::record::{BatchBuilder, BatchParams, Compression};
+use kafka_sdk::{Error, KafkaCode, TopicPartition};
+
+fn bootstrap() -> String {
+    kafka_testkit::shared().bootstrap()
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A name unique to this test run.
+fn unique(prefix: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    format!("{prefix}-{t}-{}", SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn admin() -> AdminClient {
+    AdminClient::connect(ClusterOptions::new(vec![bootstrap()]))
+        .await
+        .expect("admin connect")
+}
+
+async fn create_topic(name: &str, partitions: i32) {
+    admin()
+        .await
+        .create_topics(vec![NewTopic::new(name, partitions, 1)])
+        .await
+        .expect("create topic");
+}
+
+/// One produced record: key, value, headers.
+type Rec = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, Option<Vec<u8>>)>,
+);
+
+/// Produces `records` to one partition as one batch (acks=all) with a raw ProduceRequest,
+/// retrying while the new topic's leader settles.
+async fn produce(topic: &str, partition: i32, records: &[Rec], compression: Compression) {
+    produce_at(&bootstrap(), topic, partition, records, compression).await
+}
+
+/// [`produce`] to the cluster at `bs`.
+async fn produce_at(
+    bs: &str,
+    topic: &str,
+    partition: i32,
+    records: &[Rec],
+    compression: Compression,
+) {
+    thread_local! {
+        static ADMIN: std::cell::RefCell<BTreeMap<String, AdminClient>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    let cached = ADMIN.with(|a| a.borrow().get(bs).cloned());
+    let admin = match cached {
+        Some(a) => a,
+        None => {
+            let a = AdminClient::connect(ClusterOptions::new(vec![bs.to_string()]))
+                .await
+                .expect("admin connect");
+            ADMIN.with(|c| c.borrow_mut().insert(bs.to_string(), a.clone()));
+            a
+        }
+    };
+    let cluster = admin.cluster();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut b = BatchBuilder::new(now, 1024);
+    for (k, v, h) in records {
+        let hs: Vec<(&str, Option<&[u8]>)> =
+            h.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+        b.append(now, k.as_deref(), v.as_deref(), &hs);
+    }
+    let batch = b
+        .seal(&BatchParams {
+            compression,
+            ..BatchParams::default()
+        })
+        .expect("seal");
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch))])]);
+    let mut last = None;
+    for _ in 0..50 {
+        let r = async {
+            let (_, conn) = cluster
+                .leader(topic, partition, Deadline::after(Duration::from_secs(10)))
+                .await?;
+            let resp = conn.send(&req).await?;
+            for t in resp.responses {
+                for p in t.partition_responses {
+                    if p.error_code != 0 {
+                        return Err(Error::broker(KafkaCode(p.error_code), "produce"));
+                    }
+                }
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        match r {
+            Ok(()) => return,
+            Err(e) => {
+                last = Some(e);
+                let _ = cluster.refresh().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    panic!("produce to {topic}-{partition} failed: {last:?}");
+}
+
+/// Produces `n` simple records `k{i}` / `v{i}` to one partition, in batches of 100.
+async fn produce_n(topic: &str, partition: i32, from: usize, n: usize) {
+    let mut i = from;
+    while i < from + n {
+        let end = (i + 100).min(from + n);
+        let recs: Vec<Rec> = (i..end)
+            .map(|j| {
+                (
+                    Some(format!("k{j}").into_bytes()),
+                    Some(format!("v{j}").into_bytes()),
+                    vec![],
+                )
+            })
+            .collect();
+        produce(topic, partition, &recs, Compression::None).await;
+        i = end;
+    }
+}
+
+fn config(group: Option<&str>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap())
+        .set("auto.offset.reset", "earliest");
+    if let Some(g) = group {
+        c.set("group.id", g);
+    }
+    c
+}
+
+async fn recv_n(c: &Consumer, n: usize, within: Duration) -> Vec<Message> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while out.len() < n {
+        match tokio::time::timeout_at(deadline, c.recv()).await {
+            Ok(Ok(m)) => out.push(m),
+            Ok(Err(e)) => panic!("recv error after {} messages: {e}", out.len()),
+            Err(_) => panic!("timed out after {} of {n} messages", out.len()),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_fetch_commit() {
+    let topic = unique("c-assign");
+    create_topic(&topic, 2).await;
+    produce_n(&topic, 0, 0, 250).await;
+    produce_n(&topic, 1, 0, 50).await;
+    let group = unique("g-assign");
+    let c = Consumer::new(&config(Some(&group)).with("enable.auto.commit", "false"))
+        .await
+        .unwrap();
+    let tp0 = TopicPartition::new(topic.as_str(), 0);
+    let tp1 = TopicPartition::new(topic.as_str(), 1);
+    c.assign(vec![
+        (tp0.clone(), Offset::Beginning),
+        (tp1.clone(), Offset::Offset(10)),
+    ])
+    .unwrap();
+    let msgs = recv_n(&c, 290, Duration::from_secs(20)).await;
+    let mut next: BTreeMap<i32, i64> = BTreeMap::from([(0, 0), (1, 10)]);
+    for m in &msgs {
+        let e = next.get_mut(&m.partition()).unwrap();
+        assert_eq!(m.offset(), *e, "in order, no gaps");
+        *e += 1;
+        assert_eq!(
+            m.key().unwrap().as_ref(),
+            format!("k{}", m.offset()).as_bytes()
+        );
+        assert_eq!(
+            m.value().unwrap().as_ref(),
+            format!("v{}", m.offset()).as_bytes()
+        );
+    }
+    assert_eq!(c.position_of(&tp0).unwrap(), Some(250));
+    c.commit(CommitMode::Sync).await.unwrap();
+    let committed = c.committed(None, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        committed,
+        vec![(tp0.clone(), Some(250)), (tp1.clone(), Some(50))]
+    );
+    c.close().await.unwrap();
+
+    // A new consumer with Offset::Stored resumes from the commit.
+    let c = Consumer::new(&config(Some(&group))).await.unwrap();
+    c.assign(vec![(tp0.clone(), Offset::Stored)]).unwrap();
+    produce_n(&topic, 0, 250, 5).await;
+    let msgs = recv_n(&c, 5, Duration::from_secs(20)).await;
+    assert_eq!(msgs[0].offset(), 250);
+    c.close().await.unwrap();
+}
+
+/// What listener calls happened, per member, plus a global owner table that detects a
+/// partition owned by two members at once.
+#[derive(Default)]
+struct Book {
+    owner: BTreeMap<TopicPartition, String>,
+    violations: Vec<String>,
+    events: Vec<(String, &'static str, Vec<TopicPartition>)>,
+}
+
+struct Recorder {
+    name: String,
+    book: Arc<Mutex<Book>>,
+}
+
+impl Recorder {
+    fn new(name: &str, book: &Arc<Mutex<Book>>) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            name: name.to_string(),
+            book: book.clone(),
+        })
+    }
+}
+
+impl RebalanceListener for Recorder {
+    fn on_assigned<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if let Some(o) = b.owner.get(tp) {
+                    if o != &self.name {
+                        let v = format!("{tp} assigned to {} while owned by {o}", self.name);
+                        b.violations.push(v);
+                    }
+                }
+                b.owner.insert(tp.clone(), self.name.clone());
+            }
+            b.events
+                .push((self.name.clone(), "assigned", partitions.to_vec()));
+        })
+    }
+
+    fn on_revoked<'a>(
+        &'a self,
+        c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // Commit what was processed before giving the partitions up.
+            let _ = c.commit(CommitMode::Sync).await;
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if b.owner.get(tp) == Some(&self.name) {
+                    b.owner.remove(tp);
+                }
+            }
+            b.events
+                .push((self.name.clone(), "revoked", partitions.to_vec()));
+        })
+    }
+
+    fn on_lost<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if b.owner.get(tp) == Some(&self.name) {
+                    b.owner.remove(tp);
+                }
+            }
+            b.events
+                .push((self.name.clone(), "lost", partitions.to_vec()));
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_single_member_auto_commit() {
+    let topic = unique("c-sub1");
+    create_topic(&topic, 3).await;
+    for p in 0..3 {
+        produce_n(&topic, p, 0, 20).await;
+    }
+    let group = unique("g-sub1");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let cfg = config(Some(&group))
+        .with("auto.commit.interval.ms", "200")
+        .with("partition.assignment.strategy", "cooperative-sticky");
+    let c = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    c.subscribe(&[&topic]).unwrap();
+    let msgs = recv_n(&c, 60, Duration::from_secs(30)).await;
+    let set: BTreeSet<(i32, i64)> = msgs.iter().map(|m| (m.partition(), m.offset())).collect();
+    assert_eq!(set.len(), 60);
+    assert_eq!(c.assignment().len(), 3);
+    assert!(c.group_membership().is_some());
+    c.close().await.unwrap();
+    {
+        let b = book.lock().unwrap();
+        assert!(b.violations.is_empty(), "{:?}", b.violations);
+        assert_eq!(b.events.first().map(|e| e.1), Some("assigned"));
+        assert_eq!(
+            b.events.last().map(|e| e.1),
+            Some("revoked"),
+            "{:?}",
+            b.events
+        );
+    }
+    // The close committed everything delivered.
+    let admin = Consumer::new(&config(Some(&group))).await.unwrap();
+    let tps: Vec<TopicPartition> = (0..3)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let committed = admin
+        .committed(Some(&tps), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        committed.iter().all(|(_, o)| *o == Some(20)),
+        "{committed:?}"
+    );
+}
+
+/// Runs a member: receives, records (partition, offset) as processed, until `stop` is set.
+fn spawn_member(
+    c: Consumer,
+    seen: Arc<Mutex<BTreeSet<(i32, i64)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Consumer> {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            match tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
+                Ok(Ok(m)) => {
+                    seen.lock().unwrap().insert((m.partition(), m.offset()));
+                }
+                Ok(Err(e)) => panic!("member recv error: {e}"),
+                Err(_) => {}
+            }
+        }
+        c
+    })
+}
+
+async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn group_cfg(group: &str) -> ClientConfig {
+    config(Some(group))
+        .with("partition.assignment.strategy", "cooperative-sticky")
+        .with("session.timeout.ms", "6000")
+        .with("heartbeat.interval.ms", "500")
+        .with("max.poll.interval.ms", "10000")
+        .with("auto.commit.interval.ms", "500")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cooperative_three_members_join_and_leave() {
+    let topic = unique("c-coop");
+    let parts = 6;
+    create_topic(&topic, parts).await;
+    let group = unique("g-coop");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let produced = Arc::new(AtomicU64::new(0));
+
+    // Records keep flowing during the whole test.
+    let stop_producing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (topic, stop, produced) = (topic.clone(), stop_producing.clone(), produced.clone());
+        tokio::spawn(async move {
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                for p in 0..parts {
+                    produce_n(&topic, p, round * 10, 10).await;
+                }
+                produced.fetch_add(10 * parts as u64, Ordering::Relaxed);
+                round += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            round * 10
+        })
+    };
+
+    let mut members = Vec::new();
+    for name in ["a", "b", "c"] {
+        let c = Consumer::with_listener(&group_cfg(&group), Recorder::new(name, &book))
+            .await
+            .unwrap();
+        c.subscribe(&[&topic]).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        members.push((name, stop.clone(), spawn_member(c, seen.clone(), stop)));
+        // Wait until this member owns something (the group settled with it).
+        wait_until("member owns partitions", Duration::from_secs(40), || {
+            book.lock().unwrap().owner.values().any(|o| o == name)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    wait_until(
+        "all partitions owned by 3 members",
+        Duration::from_secs(30),
+        || {
+            let b = book.lock().unwrap();
+            b.owner.len() == parts as usize && b.owner.values().collect::<BTreeSet<_>>().len() == 3
+        },
+    )
+    .await;
+    // Leave one by one (c, then b); a ends up with everything.
+    while members.len() > 1 {
+        let (name, stop, h) = members.pop().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let c = h.await.unwrap();
+        c.close().await.unwrap();
+        let rest: Vec<&str> = members.iter().map(|m| m.0).collect();
+        wait_until(
+            "partitions moved to the remaining members",
+            Duration::from_secs(40),
+            || {
+                let b = book.lock().unwrap();
+                b.owner.len() == parts as usize
+                    && b.owner.values().all(|o| rest.contains(&o.as_str()))
+            },
+        )
+        .await;
+        let _ = name;
+    }
+    stop_producing.store(true, Ordering::Relaxed);
+    let per_partition = producer.await.unwrap() as i64;
+    // Every record is processed.
+    wait_until("every record processed", Duration::from_secs(40), || {
+        seen.lock().unwrap().len() as i64 == per_partition * parts as i64
+    })
+    .await;
+    let (_, stop, h) = members.pop().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    h.await.unwrap().close().await.unwrap();
+
+    let b = book.lock().unwrap();
+    assert!(b.violations.is_empty(), "{:?}", b.violations);
+    // Cooperative: a revocation (other than the final close of a member) only ever names
+    // partitions that then moved to another member.
+    let events = b.events.clone();
+    for e in &events {
+        eprintln!("listener: {e:?}");
+    }
+    for (i, (who, kind, tps)) in events.iter().enumerate() {
+        if *kind == "lost" {
+            panic!("{who} lost partitions {tps:?} in an orderly test");
+        }
+        if *kind != "revoked" {
+            continue;
+        }
+        let closing = !events[i + 1..].iter().any(|e| &e.0 == who);
+        if closing {
+            continue;
+        }
+        for tp in tps {
+            let moved = events[i + 1..]
+                .iter()
+                .any(|(w, k, t)| w != who && *k == "assigned" && t.contains(tp));
+            assert!(moved, "{who} revoked {tp} which did not move: {events:?}");
+        }
+    }
+}
+
+/// Writes `lines` with the Java console producer (keys and headers parsed).
+fn console_produce(topic: &str, codec: &str, lines: &[String]) {
+    use std::io::Write;
+    let bs = bootstrap();
+    let mut child = kafka_testkit::shared()
+        .tool(
+            "console-producer",
+            &[
+                "--bootstrap-server",
+                &bs,
+                "--topic",
+                topic,
+                "--compression-codec",
+                codec,
+                "--property",
+                "parse.key=true",
+                "--property",
+                "parse.headers=true",
+                "--producer-property",
+                "linger.ms=50",
+            ],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("console producer");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    let st = child.wait().unwrap();
+    assert!(st.success(), "console producer failed for {codec}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumes_java_console_producer_all_codecs() {
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    let mut topics = Vec::new();
+    for codec in codecs {
+        let t = unique(&format!("c-java-{codec}"));
+        create_topic(&t, 1).await;
+        topics.push(t);
+    }
+    let n = 300;
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!("h{i}:hv{i},x:y\tkey-{i}\tvalue-{i}-{}", "z".repeat(i % 50)))
+        .collect();
+    let jobs: Vec<_> = codecs
+        .iter()
+        .zip(&topics)
+        .map(|(codec, t)| {
+            let (codec, t, lines) = (codec.to_string(), t.clone(), lines.clone());
+            tokio::task::spawn_blocking(move || console_produce(&t, &codec, &lines))
+        })
+        .collect();
+    for j in jobs {
+        j.await.unwrap();
+    }
+    for (codec, topic) in codecs.iter().zip(&topics) {
+        let c = Consumer::new(&config(None)).await.unwrap();
+        c.assign(vec![(
+            TopicPartition::new(topic.as_str(), 0),
+            Offset::Beginning,
+        )])
+        .unwrap();
+        let msgs = recv_n(&c, n, Duration::from_secs(30)).await;
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(m.offset(), i as i64, "{codec}");
+            assert_eq!(
+                m.key().unwrap().as_ref(),
+                format!("key-{i}").as_bytes(),
+                "{codec}"
+            );
+            let v = format!("value-{i}-{}", "z".repeat(i % 50));
+            assert_eq!(m.value().unwrap().as_ref(), v.as_bytes(), "{codec}");
+            assert_eq!(m.headers().len(), 2, "{codec}");
+            assert_eq!(m.headers()[0].key.as_ref(), format!("h{i}").as_bytes());
+            assert_eq!(
+                m.header(&format!("h{i}")),
+                Some(Some(&Bytes::from(format!("hv{i}"))))
+            );
+            assert_eq!(m.header("x"), Some(Some(&Bytes::from_static(b"y"))));
+            assert!(m.timestamp() > 0);
+        }
+        let w = c
+            .fetch_watermarks(
+                &TopicPartition::new(topic.as_str(), 0),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!((w.low, w.high), (0, n as i64), "{codec}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_pause_resume_times_watermarks() {
+    let topic = unique("c-seek");
+    create_topic(&topic, 2).await;
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    produce_n(&topic, 0, 0, 100).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t1 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    produce_n(&topic, 0, 100, 100).await;
+    produce_n(&topic, 1, 0, 10).await;
+    let tp0 = TopicPartition::new(topic.as_str(), 0);
+    let tp1 = TopicPartition::new(topic.as_str(), 1);
+    let c = Consumer::new(&config(None)).await.unwrap();
+
+    // Watermarks and offsets for times.
+    let w = c
+        .fetch_watermarks(&tp0, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!((w.low, w.high), (0, 200));
+    let times = c
+        .offsets_for_times(
+            vec![
+                (tp0.clone(), t0 - 1000),
+                (tp0.clone().clone(), t1),
+                (tp1.clone(), t1 + 3_600_000),
+            ],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(times[0], (tp0.clone(), Some(0)));
+    assert_eq!(times[1].1, Some(100), "first record at or after t1");
+    assert_eq!(
+        times[2],
+        (tp1.clone(), None),
+        "nothing after the future time"
+    );
+
+    // Tail, absolute and timestamp starts.
+    c.assign(vec![
+        (tp0.clone(), Offset::OffsetTail(5)),
+        (tp1.clone(), Offset::Offset(7)),
+    ])
+    .unwrap();
+    let msgs = recv_n(&c, 8, Duration::from_secs(20)).await;
+    let mut got: Vec<(i32, i64)> = msgs.iter().map(|m| (m.partition(), m.offset())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (0, 195),
+            (0, 196),
+            (0, 197),
+            (0, 198),
+            (0, 199),
+            (1, 7),
+            (1, 8),
+            (1, 9)
+        ]
+    );
+
+    // Seek back, within the buffer-dropping path.
+    c.seek(&tp0, Offset::Offset(10)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!((m[0].partition(), m[0].offset()), (0, 10));
+    c.seek(&tp0, Offset::Timestamp(t1)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!(m[0].offset(), 100);
+    assert_eq!(c.position_of(&tp0).unwrap(), Some(101));
+
+    // Pause: nothing from tp0 until resumed.
+    c.pause(std::slice::from_ref(&tp0)).unwrap();
+    assert_eq!(c.paused(), vec![tp0.clone()]);
+    produce_n(&topic, 1, 10, 3).await;
+    let msgs = recv_n(&c, 3, Duration::from_secs(10)).await;
+    assert!(msgs.iter().all(|m| m.partition() == 1));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), c.recv())
+            .await
+            .is_err(),
+        "paused partition delivered"
+    );
+    c.resume(std::slice::from_ref(&tp0)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!((m[0].partition(), m[0].offset()), (0, 101));
+
+    // Seek past the end with auto.offset.reset=earliest: reset to the beginning.
+    c.seek(&tp0, Offset::Offset(10_000)).unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!(m[0].offset(), 0);
+
+    // recv_batch and the stream.
+    let batch = c.recv_batch(50, Duration::from_secs(5)).await.unwrap();
+    assert!(!batch.is_empty() && batch.len() <= 50);
+    use futures_util::StreamExt;
+    let mut s = c.stream();
+    let next = s.next().await.unwrap().unwrap();
+    assert_eq!(next.partition(), 0);
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_typed_errors() {
+    let topic = unique("c-bad");
+    create_topic(&topic, 1).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = Consumer::new(&config(Some(&unique("g-bad"))))
+        .await
+        .unwrap();
+    // Not assigned.
+    assert!(matches!(
+        c.seek(&tp, Offset::Beginning),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.commit_offsets([(tp.clone(), 1)], CommitMode::Sync).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.pause(std::slice::from_ref(&tp)),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.subscribe(&["bad topic"]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.subscribe_regex("(("),
+        Err(Error::InvalidArgument(_))
+    ));
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    assert!(matches!(
+        c.seek(&tp, Offset::Offset(-5)),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Subscribe while assigned manually.
+    assert!(matches!(c.subscribe(&[&topic]), Err(Error::State(_))));
+    // Unknown topic (auto creation off): an error from recv, bounded.
+    let cfg = config(None)
+        .with("allow.auto.create.topics", "false")
+        .with("request.timeout.ms", "3000");
+    let c2 = Consumer::new(&cfg).await.unwrap();
+    c2.assign(vec![(
+        TopicPartition::new(unique("c-missing").as_str(), 0),
+        Offset::Beginning,
+    )])
+    .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(20), c2.recv())
+        .await
+        .expect("bounded")
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
+    // Out of range with auto.offset.reset=none: OFFSET_OUT_OF_RANGE from recv.
+    produce_n(&topic, 0, 0, 3).await;
+    let c3 = Consumer::new(&config(None).with("auto.offset.reset", "none"))
+        .await
+        .unwrap();
+    c3.assign(vec![(tp.clone(), Offset::Offset(50))]).unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(20), c3.recv())
+        .await
+        .expect("bounded")
+        .unwrap_err();
+    assert_eq!(e.code(), Some(KafkaCode::OFFSET_OUT_OF_RANGE), "{e:?}");
+    // Commit without group.id.
+    assert!(matches!(
+        c3.commit(CommitMode::Sync).await,
+        Err(Error::Config(_))
+    ));
+    // Invalid group id is refused by config; a broker-invalid one surfaces from recv.
+    assert!(ClientConfig::new()
+        .with("bootstrap.servers", bootstrap())
+        .with("group.id", "")
+        .consumer()
+        .is_err());
+    // Closed consumer.
+    c3.close().await.unwrap();
+    let h = c.handle();
+    drop(c);
+    assert!(matches!(h.seek(&tp, Offset::Beginning), Err(Error::Closed)));
+}
+
+fn owned_by(book: &Arc<Mutex<Book>>, name: &str) -> usize {
+    book.lock()
+        .unwrap()
+        .owner
+        .values()
+        .filter(|o| *o == name)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_least_once_with_a_killed_member() {
+    let topic = unique("c-kill");
+    create_topic(&topic, 4).await;
+    for p in 0..4 {
+        produce_n(&topic, p, 0, 100).await;
+    }
+    let group = unique("g-kill");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let processed = Arc::new(Mutex::new(BTreeSet::new()));
+    let cfg = group_cfg(&group).with("enable.auto.commit", "false");
+
+    // Processes one record, then commits it (at-least-once).
+    async fn work(c: &Consumer, processed: &Arc<Mutex<BTreeSet<(i32, i64)>>>) -> bool {
+        match tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
+            Ok(Ok(m)) => {
+                processed
+                    .lock()
+                    .unwrap()
+                    .insert((m.partition(), m.offset()));
+                // Commit failures during a rebalance are fine: the record is redelivered.
+                let _ = c.commit_message(&m, CommitMode::Sync).await;
+                true
+            }
+            Ok(Err(e)) => panic!("recv: {e}"),
+            Err(_) => false,
+        }
+    }
+
+    let a = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    let b = Consumer::with_listener(&cfg, Recorder::new("b", &book))
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    // Both poll (slowly) until both own partitions.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while owned_by(&book, "a") == 0 || owned_by(&book, "b") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group did not settle"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(50), a.recv()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(50), b.recv()).await;
+    }
+    // The polls above consumed records without recording them: start over from what is
+    // committed (nothing) by seeking every owned partition to the beginning.
+    for c in [&a, &b] {
+        for tp in c.assignment() {
+            c.seek(&tp, Offset::Stored).unwrap();
+        }
+    }
+    // A processes a few records, then dies without leaving the group.
+    for _ in 0..20 {
+        work(&a, &processed).await;
+    }
+    drop(a);
+    // B takes everything over after the session timeout and processes the rest.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while processed.lock().unwrap().len() < 400 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B did not finish: {}",
+            processed.lock().unwrap().len()
+        );
+        work(&b, &processed).await;
+    }
+    assert_eq!(owned_by(&book, "b"), 4);
+    b.close().await.unwrap();
+    // Every committed offset was processed: each partition is committed at its end.
+    let c = Consumer::new(&cfg).await.unwrap();
+    let tps: Vec<TopicPartition> = (0..4)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let committed = c
+        .committed(Some(&tps), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        committed.iter().all(|(_, o)| *o == Some(100)),
+        "{committed:?}"
+    );
+    // A clean restart resumes from the committed offsets.
+    c.subscribe(&[&topic]).unwrap();
+    for p in 0..4 {
+        produce_n(&topic, p, 100, 5).await;
+    }
+    let msgs = recv_n(&c, 20, Duration::from_secs(40)).await;
+    assert!(
+        msgs.iter().all(|m| m.offset() >= 100),
+        "redelivered committed records"
+    );
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn static_member_restart_does_not_rebalance() {
+    let topic = unique("c-static");
+    create_topic(&topic, 4).await;
+    let group = unique("g-static");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let cfg_a = group_cfg(&group).with("group.instance.id", "static-a");
+    let a = Consumer::with_listener(&cfg_a, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    let stop_a = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ha = spawn_member(a, seen.clone(), stop_a.clone());
+    let b = Consumer::with_listener(&group_cfg(&group), Recorder::new("b", &book))
+        .await
+        .unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    wait_until("both own partitions", Duration::from_secs(40), || {
+        owned_by(&book, "a") == 2 && owned_by(&book, "b") == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b_events = |book: &Arc<Mutex<Book>>| {
+        book.lock()
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| e.0 == "b")
+            .count()
+    };
+    let before = b_events(&book);
+    // Restart A (same group.instance.id) well within the session timeout.
+    stop_a.store(true, Ordering::Relaxed);
+    drop(ha.await.unwrap());
+    book.lock().unwrap().owner.retain(|_, o| o != "a");
+    let a2 = Consumer::with_listener(&cfg_a, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    a2.subscribe(&[&topic]).unwrap();
+    let stop_a2 = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ha2 = spawn_member(a2, seen.clone(), stop_a2.clone());
+    wait_until(
+        "restarted static member owns its partitions",
+        Duration::from_secs(30),
+        || owned_by(&book, "a") == 2,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        b_events(&book),
+        before,
+        "B saw a rebalance: {:?}",
+        book.lock().unwrap().events
+    );
+    for (stop, h) in [(stop_a2, ha2), (stop_b, hb)] {
+        stop.store(true, Ordering::Relaxed);
+        h.await.unwrap().close().await.unwrap();
+    }
+    assert!(book.lock().unwrap().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_member_leaves_and_rejoins() {
+    let topic = unique("c-slow");
+    create_topic(&topic, 2).await;
+    let group = unique("g-slow");
+    let book = Arc::new(Mutex::new(Book::default()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let cfg = group_cfg(&group).with("max.poll.interval.ms", "3000");
+    let a = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    let b = Consumer::with_listener(&cfg, Recorder::new("b", &book))
+        .await
+        .unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    // A polls until the group is settled, then stops polling.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while owned_by(&book, "a") != 1 || owned_by(&book, "b") != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group did not settle"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
+    }
+    // No recv for longer than max.poll.interval.ms: A leaves, B gets everything.
+    wait_until("B owns both partitions", Duration::from_secs(30), || {
+        owned_by(&book, "b") == 2
+    })
+    .await;
+    assert_eq!(owned_by(&book, "a"), 0);
+    assert!(a.group_membership().is_none());
+    // A polls again: it rejoins and gets a partition back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while owned_by(&book, "a") != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "A did not rejoin");
+        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
+    }
+    stop_b.store(true, Ordering::Relaxed);
+    hb.await.unwrap().close().await.unwrap();
+    a.close().await.unwrap();
+    assert!(book.lock().unwrap().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_group_with_java_console_consumer() {
+    use std::io::BufRead;
+    let topic = unique("c-mixed");
+    let parts = 6;
+    create_topic(&topic, parts).await;
+    let group = unique("g-mixed");
+    let bs = bootstrap();
+    let mut java = kafka_testkit::shared()
+        .tool(
+            "console-consumer",
+            &[
+                "--bootstrap-server",
+                &bs,
+                "--topic",
+                &topic,
+                "--group",
+                &group,
+                "--consumer-property",
+                "partition.assignment.strategy=org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+                "--consumer-property",
+                "auto.offset.reset=earliest",
+            ],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("console consumer");
+    let java_seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let out = java.stdout.take().unwrap();
+        let js = java_seen.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+                // Only record values (`p<partition>-<i>`); the tool may print other lines.
+                if l.starts_with('p') && l.contains('-') && !l.contains(' ') {
+                    js.lock().unwrap().push(l);
+                } else {
+                    eprintln!("console-consumer: {l}");
+                }
+            }
+        });
+    }
+    let book = Arc::new(Mutex::new(Book::default()));
+    let sdk_seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut members = Vec::new();
+    for name in ["a", "b"] {
+        let c = Consumer::with_listener(&group_cfg(&group), Recorder::new(name, &book))
+            .await
+            .unwrap();
+        c.subscribe(&[&topic]).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = sdk_seen.clone();
+        let st = stop.clone();
+        members.push((
+            stop,
+            tokio::spawn(async move {
+                while !st.load(Ordering::Relaxed) {
+                    if let Ok(Ok(m)) =
+                        tokio::time::timeout(Duration::from_millis(200), c.recv()).await
+                    {
+                        let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
+                        seen.lock().unwrap().push(v);
+                    }
+                }
+                c
+            }),
+        ));
+    }
+    // Three members share six partitions: the kafka-sdk members end up with 4 of them.
+    wait_until(
+        "sdk members own 4 partitions",
+        Duration::from_secs(60),
+        || {
+            let b = book.lock().unwrap();
+            b.owner.len() == 4 && b.owner.values().collect::<BTreeSet<_>>().len() == 2
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = 100;
+    for p in 0..parts {
+        let recs: Vec<Rec> = (0..n)
+            .map(|i| (None, Some(format!("p{p}-{i}").into_bytes()), vec![]))
+            .collect();
+        produce(&topic, p, &recs, Compression::Lz4).await;
+    }
+    let total = (n * parts) as usize;
+    let wait = wait_until(
+        "every record read by someone",
+        Duration::from_secs(60),
+        || sdk_seen.lock().unwrap().len() + java_seen.lock().unwrap().len() >= total,
+    );
+    wait.await;
+    let _ = java.kill();
+    let _ = java.wait();
+    for (stop, h) in members {
+        stop.store(true, Ordering::Relaxed);
+        h.await.unwrap().close().await.unwrap();
+    }
+    let sdk: BTreeSet<String> = sdk_seen.lock().unwrap().iter().cloned().collect();
+    let jv: BTreeSet<String> = java_seen.lock().unwrap().iter().cloned().collect();
+    assert!(!jv.is_empty(), "the Java member read nothing");
+    assert!(sdk.is_disjoint(&jv), "a record read by both sides");
+    assert_eq!(sdk.len() + jv.len(), total);
+    // Partition-level split: a partition's records went to one side only.
+    let part_of = |v: &String| v.split('-').next().unwrap().to_string();
+    let sp: BTreeSet<String> = sdk.iter().map(part_of).collect();
+    let jp: BTreeSet<String> = jv.iter().map(part_of).collect();
+    assert!(sp.is_disjoint(&jp), "sdk {sp:?} java {jp:?}");
+    assert!(book.lock().unwrap().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_restart_while_consuming_in_a_group() {
+    // An owned single-node cluster: this test restarts its broker.
+    let cluster = kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
+        allow_external: false,
+        ..Default::default()
+    })
+    .expect("own cluster");
+    let bs = cluster.bootstrap();
+    let topic = "c-restart";
+    cluster.create_topic(topic, 2, 1, &[]).unwrap();
+    let cfg = ClientConfig::new()
+        .with("bootstrap.servers", &bs)
+        .with("group.id", "g-restart")
+        .with("auto.offset.reset", "earliest")
+        .with("auto.commit.interval.ms", "200")
+        .with("session.timeout.ms", "10000")
+        .with("heartbeat.interval.ms", "500")
+        .with("reconnect.backoff.max.ms", "500")
+        .with("retry.backoff.max.ms", "500");
+    let c = Consumer::new(&cfg).await.unwrap();
+    c.subscribe(&[topic]).unwrap();
+    for p in 0..2 {
+        produce_at(&bs, topic, p, &recs(0, 50), Compression::None).await;
+    }
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let h = spawn_member(c, seen.clone(), stop.clone());
+    wait_until("first records", Duration::from_secs(60), || {
+        seen.lock().unwrap().len() == 100
+    })
+    .await;
+
+    cluster
+        .restart(cluster.node_ids()[0])
+        .expect("restart broker");
+    for p in 0..2 {
+        produce_at(&bs, topic, p, &recs(50, 50), Compression::None).await;
+    }
+    wait_until("records after the restart", Duration::from_secs(90), || {
+        seen.lock().unwrap().len() == 200
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let c = h.await.unwrap();
+    // Lag returns to 0: the committed offsets reach the end of each partition.
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(topic, p)).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed = c.committed(Some(&tps), Duration::from_secs(10)).await;
+        if let Ok(v) = &committed {
+            if v.iter().all(|(_, o)| *o == Some(100)) {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lag did not return to 0: {committed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    c.close().await.unwrap();
+}
+
+fn recs(from: usize, n: usize) -> Vec<Rec> {
+    (from..from + n)
+        .map(|i| {
+            (
+                Some(format!("k{i}").into_bytes()),
+                Some(format!("v{i}").into_bytes()),
+                vec![],
+            )
+        })
+        .collect()
+}
