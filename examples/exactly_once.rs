@@ -266,16 +266,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cluster.create_topic(input, 3, 1, &[])?;
     cluster.create_topic(output, 3, 1, &[])?;
     let p = Producer::new(&ClientConfig::new().with("bootstrap.servers", &bootstrap)).await?;
+    let mut acks = Vec::with_capacity(RECORDS);
     for i in 0..RECORDS {
-        let _ = p
-            .send(
-                ProducerRecord::new(input)
-                    .key(format!("k{i}"))
-                    .value(format!("in-{i}")),
-            )
-            .await?;
+        let r = ProducerRecord::new(input)
+            .key(format!("k{i}"))
+            .value(format!("in-{i}"));
+        acks.push(p.send(r).await?);
     }
-    p.flush().await;
+    for a in acks {
+        a.await?;
+    }
     p.close(Duration::from_secs(10)).await?;
 
     let me = std::env::current_exe()?;
