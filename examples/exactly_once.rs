@@ -146,6 +146,7 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
     let mut done: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     let mut sent_in_process = 0u64;
     let mut committed_records = 0u64;
+    let mut idle_secs = 0u64;
     loop {
         if until_end
             && ends
@@ -156,6 +157,15 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
         }
         let msgs = consumer.recv_batch(batch, Duration::from_secs(1)).await?;
         if msgs.is_empty() {
+            idle_secs += 1;
+            if idle_secs % 10 == 0 {
+                eprintln!(
+                    "exactly_once: idle for {idle_secs}s; assignment {:?}, positions {:?}, \
+                     committed so far {committed_records}",
+                    consumer.assignment(),
+                    consumer.position()
+                );
+            }
             // Nothing new; the committed offsets may be behind the end when partitions moved.
             for (tp, committed) in consumer.committed(None, Duration::from_secs(10)).await? {
                 if let Some(c) = committed {
@@ -164,6 +174,7 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
             }
             continue;
         }
+        idle_secs = 0;
         producer.begin_transaction()?;
         // Next offset to read per input partition, and where this batch started (to rewind
         // the consumer if the transaction aborts).

@@ -18,9 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::backoff::Deadline;
 use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions};
+use kafka_sdk::consumer::{Consumer, Offset};
 use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
 use kafka_sdk::record::{control_record_type, decode_batches, ControlType, DecodeOptions};
-use kafka_sdk::{ClientConfig, Error, TxnAction};
+use kafka_sdk::{ClientConfig, Error, TopicPartition, TxnAction};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +226,52 @@ async fn raw_read(bootstrap: &str, topic: &str, partitions: i32) -> Raw {
     raw
 }
 
+/// Reads `topic` from the beginning with our consumer (no group) until `n` values arrived,
+/// then for `settle` more to catch any extra record. Returns every value read.
+async fn sdk_read(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    n: usize,
+    settle: Duration,
+) -> Vec<String> {
+    let c = Consumer::new(&config(
+        bootstrap,
+        &[
+            ("isolation.level", isolation),
+            ("auto.offset.reset", "earliest"),
+        ],
+    ))
+    .await
+    .unwrap();
+    c.assign(
+        (0..partitions)
+            .map(|p| (TopicPartition::new(topic, p), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        for m in c.recv_batch(10_000, Duration::from_secs(2)).await.unwrap() {
+            out.push(String::from_utf8(m.value().expect("no control records").to_vec()).unwrap());
+        }
+    }
+    let extra_until = tokio::time::Instant::now() + settle;
+    while tokio::time::Instant::now() < extra_until {
+        for m in c
+            .recv_batch(10_000, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            out.push(String::from_utf8(m.value().expect("no control records").to_vec()).unwrap());
+        }
+    }
+    c.close().await.unwrap();
+    out
+}
+
 fn set(v: &[String]) -> BTreeSet<String> {
     v.iter().cloned().collect()
 }
@@ -252,8 +299,22 @@ async fn commit_and_abort_visibility(proto: Proto) {
 
     p.begin_transaction().unwrap();
     send_all(&p, &topic, &c2).await;
-    // Not yet committed: an abort-free read_committed read must not see c2 before commit;
-    // checked below through the final counts.
+    // Acknowledged but not committed: read_committed stops at the last stable offset.
+    let open = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_committed",
+        c1.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(
+        set(&open),
+        set(&c1),
+        "read_committed stops before the open transaction"
+    );
+    assert_eq!(open.len(), c1.len());
     p.commit_transaction().await.unwrap();
     assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
 
@@ -265,8 +326,39 @@ async fn commit_and_abort_visibility(proto: Proto) {
         "read_committed (Java) sees exactly the commits"
     );
 
-    let raw = raw_read(&bootstrap, &topic, 3).await;
+    let ours = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_committed",
+        committed.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(
+        set(&ours),
+        set(&committed),
+        "read_committed (ours) sees exactly the commits"
+    );
+    assert_eq!(
+        ours.len(),
+        committed.len(),
+        "no duplicates, no aborted records"
+    );
     let all: Vec<String> = committed.iter().chain(&a1).cloned().collect();
+    let unc = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_uncommitted",
+        all.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(set(&unc), set(&all), "read_uncommitted (ours) sees both");
+    assert_eq!(unc.len(), all.len());
+
+    let raw = raw_read(&bootstrap, &topic, 3).await;
     assert_eq!(set(&raw.values), set(&all), "read_uncommitted sees both");
     assert_eq!(raw.values.len(), all.len(), "no duplicates");
     // Markers: commits and an abort were written.
@@ -337,6 +429,17 @@ async fn fencing(proto: Proto) {
         set(&want),
         "the zombie's records are never visible"
     );
+    let ours = sdk_read(
+        &bootstrap,
+        &topic,
+        2,
+        "read_committed",
+        want.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(set(&ours), set(&want));
+    assert_eq!(ours.len(), want.len());
     let raw = raw_read(&bootstrap, &topic, 2).await;
     assert_eq!(raw.values.len(), 25, "zombie's 10 were written and aborted");
 }
@@ -386,6 +489,265 @@ async fn wrong_state_calls(proto: Proto) {
     ));
 }
 
+/// A cluster of our own (its broker is restarted and paused).
+fn own_cluster(proto: Proto) -> KafkaCluster {
+    let opts = match proto {
+        Proto::V1 => v1_options(),
+        Proto::V2 => ClusterOptions {
+            allow_external: false,
+            ..ClusterOptions::default()
+        },
+    };
+    KafkaCluster::start(opts).expect("start cluster")
+}
+
+/// Broker restart in the middle of a transaction: it commits or is aborted cleanly, the next
+/// one works, read_committed never sees aborted records. Then a record that times out
+/// locally (broker paused past `delivery.timeout.ms`): the commit fails as abortable, the
+/// abort works, the next transaction commits.
+async fn broker_restart_and_local_timeout(proto: Proto) {
+    let kc: &'static KafkaCluster = Box::leak(Box::new(
+        tokio::task::spawn_blocking(move || own_cluster(proto))
+            .await
+            .unwrap(),
+    ));
+    let bootstrap = kc.bootstrap();
+    let topic = unique("restart");
+    create_topic(&bootstrap, &topic, 3).await;
+    let p = txn_producer(
+        &bootstrap,
+        &unique("restart-id"),
+        &[("request.timeout.ms", "5000")],
+    )
+    .await;
+    init(&p, proto).await;
+    let mut want = Vec::new();
+
+    let t1 = values("t1", 50);
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &t1).await;
+    p.commit_transaction().await.unwrap();
+    want.extend(t1);
+
+    // Restart the (only) broker between the sends and the commit.
+    let t2 = values("t2", 50);
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &t2).await;
+    tokio::task::spawn_blocking(move || kc.restart(1))
+        .await
+        .unwrap()
+        .unwrap();
+    match p.commit_transaction().await {
+        Ok(()) => want.extend(t2),
+        Err(e) => {
+            assert!(e.txn_requires_abort(), "commit after restart: {e}");
+            p.abort_transaction().await.unwrap();
+        }
+    }
+    assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
+
+    // An aborted transaction after the restart, then a committed one.
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &values("t3-aborted", 20)).await;
+    p.abort_transaction().await.unwrap();
+    let t4 = values("t4", 50);
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &t4).await;
+    p.commit_transaction().await.unwrap();
+    want.extend(t4);
+
+    // Local timeout: pause the broker past delivery.timeout.ms.
+    let q = txn_producer(
+        &bootstrap,
+        &unique("timeout-id"),
+        &[
+            ("request.timeout.ms", "1500"),
+            ("delivery.timeout.ms", "2000"),
+            ("max.block.ms", "20000"),
+        ],
+    )
+    .await;
+    init(&q, proto).await;
+    // One transaction first, so the producer knows the topic's metadata before the pause.
+    let t5 = values("t5", 10);
+    q.begin_transaction().unwrap();
+    send_all(&q, &topic, &t5).await;
+    q.commit_transaction().await.unwrap();
+    want.extend(t5);
+    q.begin_transaction().unwrap();
+    tokio::task::spawn_blocking(move || kc.pause(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let f = q
+        .send(
+            ProducerRecord::new(topic.as_str())
+                .key("x")
+                .value("t5-timed-out"),
+        )
+        .await
+        .unwrap();
+    let e = f.await.unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    tokio::task::spawn_blocking(move || kc.resume(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = q.commit_transaction().await.unwrap_err();
+    assert!(e.txn_requires_abort(), "local timeout: abortable, got {e}");
+    assert_eq!(
+        q.transaction_state(),
+        Some(TransactionState::AbortableError)
+    );
+    q.abort_transaction().await.unwrap();
+    let t6 = values("t6", 20);
+    q.begin_transaction().unwrap();
+    send_all(&q, &topic, &t6).await;
+    q.commit_transaction().await.unwrap();
+    want.extend(t6);
+
+    let got = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_committed",
+        want.len(),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        set(&got),
+        set(&want),
+        "read_committed: exactly the committed transactions"
+    );
+    assert_eq!(got.len(), want.len(), "no duplicates");
+    let raw = raw_read(&bootstrap, &topic, 3).await;
+    assert!(raw.values.iter().any(|v| v.starts_with("t3-aborted")));
+}
+
+/// Builds `examples/exactly_once` and returns its path.
+fn example_binary() -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--example", "exactly_once"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo build --example exactly_once");
+    assert!(status.success());
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("debug").join("examples").join("exactly_once")
+}
+
+/// Exactly-once pipeline: 100,000 input records; the transform process is killed four times
+/// (twice by `--crash-after`, i.e. `abort()` inside an open transaction, twice by SIGKILL
+/// from here at an arbitrary moment; at least three must hit before the input is done) and
+/// restarted; the output read_committed holds every input exactly once.
+async fn exactly_once_pipeline(proto: Proto) {
+    const N: usize = 100_000;
+    let kc = cluster(proto);
+    let bootstrap = kc.bootstrap();
+    let (input, output) = (unique("eos-in"), unique("eos-out"));
+    create_topic(&bootstrap, &input, 3).await;
+    create_topic(&bootstrap, &output, 3).await;
+    let p = Producer::new(&config(&bootstrap, &[("linger.ms", "20")]))
+        .await
+        .unwrap();
+    let mut acks = Vec::with_capacity(N);
+    for i in 0..N {
+        acks.push(
+            p.send(
+                ProducerRecord::new(input.as_str())
+                    .key(format!("k{i}"))
+                    .value(format!("in-{i}")),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    p.close(Duration::from_secs(10)).await.unwrap();
+
+    let bin = tokio::task::spawn_blocking(example_binary).await.unwrap();
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "--brokers",
+            &bootstrap,
+            "--input",
+            &input,
+            "--output",
+            &output,
+            "--txn-id",
+            &format!("{input}-0"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    enum Kill {
+        After(&'static str),
+        Sigkill(Duration),
+    }
+    // Every run has --until-end: a run that is not killed finishes the input.
+    let runs = [
+        Kill::After("6000"),
+        Kill::Sigkill(Duration::from_millis(2500)),
+        Kill::After("9000"),
+        Kill::Sigkill(Duration::from_millis(3000)),
+    ];
+    let mut kills = 0;
+    for run in runs {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let status = match run {
+            Kill::After(n) => cmd
+                .args(args(&["--until-end", "--crash-after", n]))
+                .status()
+                .unwrap(),
+            Kill::Sigkill(after) => {
+                let mut child = cmd.args(args(&["--until-end"])).spawn().unwrap();
+                tokio::time::sleep(after).await;
+                let _ = child.kill();
+                child.wait().unwrap()
+            }
+        };
+        if status.success() {
+            break; // finished before the kill
+        }
+        kills += 1;
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} runs were killed before the input was done"
+    );
+    let out = std::process::Command::new(&bin)
+        .args(args(&["--until-end"]))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "final run failed");
+
+    let got = sdk_read(
+        &bootstrap,
+        &output,
+        3,
+        "read_committed",
+        N,
+        Duration::from_secs(2),
+    )
+    .await;
+    let distinct: HashSet<&String> = got.iter().collect();
+    let want: HashSet<String> = (0..N).map(|i| format!("IN-{i}:processed")).collect();
+    let missing = want.iter().filter(|v| !distinct.contains(v)).count();
+    assert_eq!(missing, 0, "lost records");
+    assert_eq!(got.len(), N, "{} duplicates", got.len() - distinct.len());
+    assert_eq!(distinct.len(), N);
+}
+
 macro_rules! both_protocols {
     ($($name:ident),* $(,)?) => {
         mod v1 {
@@ -403,4 +765,10 @@ macro_rules! both_protocols {
     };
 }
 
-both_protocols!(commit_and_abort_visibility, fencing, wrong_state_calls);
+both_protocols!(
+    commit_and_abort_visibility,
+    fencing,
+    wrong_state_calls,
+    broker_restart_and_local_timeout,
+    exactly_once_pipeline,
+);

@@ -1,4 +1,4 @@
-//! The producer: an async, batching, idempotent Kafka producer.
+//! The producer: an async, batching, idempotent and transactional Kafka producer.
 //!
 //! ```no_run
 //! # async fn f() -> kafka_sdk::Result<()> {
@@ -76,6 +76,22 @@
 //!    id, epoch and sequence, so the broker can deduplicate it. It is never re-stamped: if an
 //!    epoch bump happens while it waits, it fails with an ambiguous [`Error::Timeout`]
 //!    (`in_flight: true`) instead.
+//!
+//! # Transactions (`transactional.id`; see [`transaction`])
+//! A transactional producer is idempotent, with these differences to the rules above:
+//! - Its producer id and epoch come from `init_transactions` (InitProducerId with the
+//!   transactional id at the transaction coordinator), not from `Producer::new`; later epochs
+//!   come from the transaction manager (V2: every EndTxn; V1: after an abort that left a
+//!   sequence gap). The sender follows them, and restarts every partition's sequences at 0
+//!   when they change, which only happens between transactions (nothing in flight).
+//! - Rules 5-7 do not apply: a batch that fails for good (including sequence errors and
+//!   local expiry) makes the transaction abortable instead of bumping the epoch; the
+//!   producer's fatal errors (fenced, ...) make it unusable.
+//! - Batches are transactional and Produce requests carry the transactional id; with
+//!   transactions V1 a partition's batches wait until AddPartitionsToTxn added it, and
+//!   Produce stays at v11.
+//! - `send` is only allowed inside a transaction; when the transaction will not commit
+//!   (abortable or fatal error, abort running), batches not yet sent fail at once.
 //!
 //! # Closing
 //! [`Producer::close`] stops accepting records ([`Error::Closed`]), sends everything pending
