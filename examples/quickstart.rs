@@ -1,5 +1,5 @@
 //! Quickstart: connect to Kafka, show the cluster, create and describe a topic, produce a few
-//! keyed records with headers.
+//! keyed records with headers, consume them back in a consumer group and commit.
 //!
 //! ```text
 //! cargo run --example quickstart                      # starts a local Kafka via kafka-testkit
@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::consumer::{CommitMode, Consumer};
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
 
@@ -94,6 +95,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     producer.close(Duration::from_secs(10)).await?;
+
+    // Consume them back as a member of a consumer group, then commit what was processed.
+    let consumer = Consumer::new(
+        &config
+            .clone()
+            .with("group.id", "quickstart-group")
+            .with("auto.offset.reset", "earliest")
+            .with("enable.auto.commit", "false"),
+    )
+    .await?;
+    consumer.subscribe(&[topic.as_str()])?;
+    for _ in 0..4 {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
+        let key = String::from_utf8_lossy(m.key().map(|k| k.as_ref()).unwrap_or_default());
+        let value = String::from_utf8_lossy(m.payload().unwrap_or_default());
+        let source = m
+            .header("source")
+            .flatten()
+            .map(|v| String::from_utf8_lossy(v).to_string());
+        println!(
+            "consumed {}-{}@{}: {key} => {value} (source: {})",
+            m.topic(),
+            m.partition(),
+            m.offset(),
+            source.unwrap_or_default()
+        );
+    }
+    consumer.commit(CommitMode::Sync).await?;
+    for (tp, offset) in consumer.committed(None, Duration::from_secs(10)).await? {
+        println!("committed {tp}: next offset {}", offset.unwrap_or(-1));
+    }
+    consumer.close().await?;
 
     admin.delete_topics(&[&topic]).await?;
     println!("deleted {topic}; done");

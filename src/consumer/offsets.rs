@@ -252,9 +252,8 @@ async fn offset_fetch_once(
         .cluster
         .coordinator(CoordinatorKind::Group, group, deadline)
         .await?;
-    // kafka-protocol 0.18 advertises OffsetFetch v10 (ApiKey range) but its request type
-    // encodes only up to v9 (v10 addresses topics by id).
-    let version = conn.version_for(ApiKey::OffsetFetch)?.min(9);
+    // `client_versions` keeps this within what kafka-protocol's structs encode (v9).
+    let version = conn.version_for(ApiKey::OffsetFetch)?;
     let gid = GroupId(StrBytes::from_string(group.to_string()));
     // Transactions (KIP-447): a read_committed consumer asks for stable offsets only, so a
     // new owner of a partition does not start from offsets whose transaction is still open;
@@ -424,8 +423,7 @@ async fn commit_once(
                 })
                 .collect(),
         );
-    // As for OffsetFetch: v10 (topic ids) is advertised but not encodable.
-    let version = conn.version_for(ApiKey::OffsetCommit)?.min(9);
+    let version = conn.version_for(ApiKey::OffsetCommit)?;
     let resp = conn
         .send_version(&req, version, shared.cfg.common.request_timeout)
         .await?;

@@ -30,6 +30,20 @@ macro_rules! api_requests {
             const KEY: ApiKey = ApiKey::$key;
             type Response = m::$resp;
         })*
+
+        /// The versions kafka-protocol's request *and* response structs of `key` can encode
+        /// and decode. This can be narrower than `ApiKey::valid_versions()` (e.g.
+        /// OffsetCommit v10 is listed there but its structs stop at v9).
+        fn message_versions(key: ApiKey) -> Option<(i16, i16)> {
+            use kafka_protocol::protocol::Message;
+            match key {
+                $(ApiKey::$key => {
+                    let (a, b) = (<m::$req as Message>::VERSIONS, <m::$resp as Message>::VERSIONS);
+                    Some((a.min.max(b.min), a.max.min(b.max)))
+                })*
+                _ => None,
+            }
+        }
     };
 }
 
@@ -70,13 +84,14 @@ api_requests! {
 
 /// The versions this client is willing to speak for an API, or `None` if it never sends it.
 ///
-/// Mostly kafka-protocol's full range; capped where a newer version changes semantics we
-/// have not implemented yet:
+/// kafka-protocol's range for the API, intersected with what its request and response structs
+/// support, and capped where a newer version changes semantics we have not implemented yet:
 /// - Produce <= 12 and Fetch <= 12: v13 addresses topics by id instead of name.
 /// - Metadata >= 4 so auto-creation is explicit.
 pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
     let r = key.valid_versions();
-    let (min, max) = (r.min, r.max);
+    let (smin, smax) = message_versions(key)?;
+    let (min, max) = (r.min.max(smin), r.max.min(smax));
     Some(match key {
         ApiKey::Produce => (3.max(min), 12.min(max)),
         ApiKey::Fetch => (4.max(min), 12.min(max)),
@@ -272,6 +287,29 @@ mod tests {
         ));
         // Not advertised at all.
         assert!(v.negotiate(ApiKey::EndTxn).is_err());
+    }
+
+    #[test]
+    fn client_versions_fit_the_message_structs() {
+        use kafka_protocol::protocol::Message;
+        assert_eq!(client_versions(ApiKey::OffsetCommit).unwrap().1, 9);
+        assert_eq!(client_versions(ApiKey::OffsetFetch).unwrap().1, 9);
+        let (_, max) = client_versions(ApiKey::JoinGroup).unwrap();
+        assert!(max <= <m::JoinGroupRequest as Message>::VERSIONS.max);
+        // Every API we speak can encode a default request at both ends of our range.
+        for key in [
+            ApiKey::Metadata,
+            ApiKey::ApiVersions,
+            ApiKey::FindCoordinator,
+            ApiKey::Heartbeat,
+        ] {
+            let (min, max) = client_versions(key).unwrap();
+            assert!(min <= max, "{key:?}");
+        }
+        let (min, max) = client_versions(ApiKey::Metadata).unwrap();
+        for v in [min, max] {
+            encode_request(&m::MetadataRequest::default(), v, "c").unwrap();
+        }
     }
 
     #[test]
