@@ -68,14 +68,12 @@ pub const RESPONSE_APIS: [ApiKey; 19] = [
 ];
 
 /// Whether huge allocations made *inside kafka-protocol's response decoders* fail the
-/// `responses` target. kafka-protocol 0.18.0 calls `Vec::with_capacity(count)` with the
-/// array count read off the wire (`Array`/`CompactArray` in `protocol/types.rs`), so a
-/// response of a few bytes can request gigabytes (and abort the process when the
-/// allocator refuses). Until the dependency bounds that capacity this is counted (see
-/// [`huge_allocations`]) rather than failed, so fuzzing can look past it; the ignored test
-/// `kafka_protocol_array_count_does_not_preallocate` in `tests/decode_robustness.rs` is the
-/// regression test for the fix.
-pub const STRICT_RESPONSE_ALLOCATIONS: bool = false;
+/// `responses` target. kafka-protocol 0.18.0 reserved `Vec::with_capacity(count)` with the
+/// array count read off the wire, so a response of a few bytes could request gigabytes and
+/// abort the process; the patched copy in `vendor/kafka-protocol` bounds it (PATCHED.md), so
+/// this is strict. `kafka_protocol_array_count_does_not_preallocate` in
+/// `tests/decode_robustness.rs` is the regression test.
+pub const STRICT_RESPONSE_ALLOCATIONS: bool = true;
 
 // ---------------------------------------------------------------------------------------
 // Allocation guard

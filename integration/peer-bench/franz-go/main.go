@@ -1,0 +1,251 @@
+// franz-go side of the peer comparison: the same command line and one-line JSON output as
+// the Rust harnesses (see ../src/lib.rs).
+//
+//	bench-franz-go produce --brokers B --topic T --count N --size S --corpus FILE --acks all|1
+//	    --idempotent true|false --compression none|lz4|zstd --linger-ms 5 --batch-size 1000000
+//	    --max-in-flight 5 [--rate R]
+//	bench-franz-go consume --brokers B --topic T --count N [--group G] [--partitions 3]
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func die(msg string) {
+	fmt.Fprintln(os.Stderr, "error: "+msg)
+	os.Exit(2)
+}
+
+type args map[string]string
+
+func (a args) str(k, def string) string {
+	if v, ok := a[k]; ok {
+		return v
+	}
+	if def == "\x00" {
+		die("--" + k + " is required")
+	}
+	return def
+}
+
+func (a args) num(k string, def int64) int64 {
+	v, ok := a[k]
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		die("--" + k + ": bad number " + v)
+	}
+	return n
+}
+
+func parse() (string, args) {
+	if len(os.Args) < 2 {
+		die("missing subcommand (produce|consume)")
+	}
+	a := args{}
+	rest := os.Args[2:]
+	for i := 0; i < len(rest); i += 2 {
+		if !strings.HasPrefix(rest[i], "--") || i+1 >= len(rest) {
+			die("bad argument " + rest[i])
+		}
+		a[rest[i][2:]] = rest[i+1]
+	}
+	return os.Args[1], a
+}
+
+func emit(v map[string]any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+func produce(a args) {
+	size := int(a.num("size", 100))
+	corpus := a.str("corpus", "\x00")
+	f, err := os.Open(corpus)
+	if err != nil {
+		die(err.Error())
+	}
+	var values [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := append([]byte(nil), sc.Bytes()...)
+		if len(line) != size {
+			die(fmt.Sprintf("corpus %s must hold lines of exactly %d bytes", corpus, size))
+		}
+		values = append(values, line)
+	}
+	f.Close()
+	if len(values) == 0 {
+		die("empty corpus")
+	}
+	count := a.num("count", 100000)
+	rate := a.num("rate", 0)
+	topic := a.str("topic", "\x00")
+
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(strings.Split(a.str("brokers", "\x00"), ",")...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(time.Duration(a.num("linger-ms", 5)) * time.Millisecond),
+		kgo.ProducerBatchMaxBytes(int32(a.num("batch-size", 1000000))),
+	}
+	switch a.str("acks", "all") {
+	case "all":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	default:
+		die("acks must be all or 1")
+	}
+	// With idempotence franz-go always allows 5 requests in flight per broker (Kafka >= 1.0)
+	// and rejects MaxProduceRequestsInflightPerBroker; without it the option applies.
+	if a.str("idempotent", "true") != "true" {
+		opts = append(opts, kgo.DisableIdempotentWrite(),
+			kgo.MaxProduceRequestsInflightPerBroker(int(a.num("max-in-flight", 5))))
+	}
+	switch a.str("compression", "none") {
+	case "none":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	case "lz4":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
+	case "zstd":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	default:
+		die("compression must be none, lz4 or zstd")
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		die(err.Error())
+	}
+	defer cl.Close()
+
+	var acked, failed atomic.Int64
+	var mu sync.Mutex
+	hist := hdrhistogram.New(1, 3_600_000_000, 3)
+	var firstErr atomic.Value
+	// The record timestamp is set by Produce (time.Now()) and is the send time.
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+			return
+		}
+		acked.Add(1)
+		us := time.Since(r.Timestamp).Microseconds()
+		if us < 1 {
+			us = 1
+		}
+		mu.Lock()
+		_ = hist.RecordValue(us)
+		mu.Unlock()
+	}
+	ctx := context.Background()
+	// Warm-up: one record acknowledged before the clock starts (as for every client).
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: values[0]}).FirstErr(); err != nil {
+		die("warm-up: " + err.Error())
+	}
+	start := time.Now()
+	for i := int64(0); i < count; i++ {
+		if rate > 0 {
+			due := start.Add(time.Duration(i * int64(time.Second) / rate))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		cl.Produce(ctx, &kgo.Record{Value: values[i%int64(len(values))]}, promise)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		die("flush: " + err.Error())
+	}
+	secs := time.Since(start).Seconds()
+	var fe any
+	if v := firstErr.Load(); v != nil {
+		fe = v
+	}
+	ack := acked.Load() + 1 // + the warm-up record
+	emit(map[string]any{
+		"status": "ok", "role": "produce", "client": "franz-go", "api": "kgo",
+		"sent": count + 1, "acked": ack, "failed": failed.Load(), "secs": secs,
+		"msgs_per_sec": float64(ack) / secs, "mb_per_sec": float64(ack) * float64(size) / 1e6 / secs,
+		"p50_us": hist.ValueAtQuantile(50), "p99_us": hist.ValueAtQuantile(99),
+		"p999_us": hist.ValueAtQuantile(99.9), "max_us": hist.Max(), "first_error": fe,
+	})
+}
+
+func consume(a args) {
+	topic := a.str("topic", "\x00")
+	count := a.num("count", 100000)
+	group := a.str("group", "")
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(strings.Split(a.str("brokers", "\x00"), ",")...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	if group != "" {
+		opts = append(opts, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+	} else {
+		parts := map[int32]kgo.Offset{}
+		for p := int32(0); p < int32(a.num("partitions", 3)); p++ {
+			parts[p] = kgo.NewOffset().AtStart()
+		}
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))
+	}
+	created := time.Now()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		die(err.Error())
+	}
+	defer cl.Close()
+	var received, bytes int64
+	var first time.Time
+	ctx := context.Background()
+	for received < count {
+		fetches := cl.PollFetches(ctx)
+		fetches.EachError(func(t string, p int32, err error) {
+			fmt.Fprintf(os.Stderr, "fetch error %s-%d: %v\n", t, p, err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if first.IsZero() {
+				first = time.Now()
+			}
+			received++
+			bytes += int64(len(r.Value))
+		})
+	}
+	secs := time.Since(first).Seconds()
+	api := "kgo-direct"
+	if group != "" {
+		api = "kgo-group"
+	}
+	emit(map[string]any{
+		"status": "ok", "role": "consume", "client": "franz-go", "api": api,
+		"received": received, "bytes": bytes, "secs": secs,
+		"startup_secs": first.Sub(created).Seconds(),
+		"msgs_per_sec": float64(received) / secs, "mb_per_sec": float64(bytes) / 1e6 / secs,
+	})
+}
+
+func main() {
+	cmd, a := parse()
+	switch cmd {
+	case "produce":
+		produce(a)
+	case "consume":
+		consume(a)
+	default:
+		die("unknown command " + cmd)
+	}
+}

@@ -1,0 +1,401 @@
+//! rust-rdkafka side of the peer comparison (librdkafka built from source by `cmake-build`).
+//!
+//! Producer APIs (`--api`): `future` (FutureProducer: `send_result`, delivery futures awaited
+//! by a collector task), `base` (BaseProducer polled from the sending thread), `threaded`
+//! (ThreadedProducer, librdkafka's callbacks served by its polling thread).
+//! Consumer APIs: `stream` (StreamConsumer), `base` (BaseConsumer polled in a loop).
+//! See `peer_bench` (lib.rs) for the command line and output.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use peer_bench::{
+    die, latency_histogram, Args, ConsumeResult, ConsumeSpec, Pacer, ProduceResult, ProduceSpec,
+};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
+    ProducerContext, ThreadedProducer,
+};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+fn producer_config(s: &ProduceSpec) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &s.brokers)
+        .set("acks", &s.acks)
+        .set("enable.idempotence", s.idempotent.to_string())
+        .set(
+            "max.in.flight.requests.per.connection",
+            s.max_in_flight.to_string(),
+        )
+        .set("linger.ms", s.linger_ms.to_string())
+        .set("batch.size", s.batch_size.to_string())
+        .set("compression.type", &s.compression);
+    c
+}
+
+/// Delivery callback state of the BaseProducer/ThreadedProducer runs. The opaque of each
+/// record is its send time in ns since `start` (no allocation per record).
+struct Ctx {
+    start: Instant,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    hist: Mutex<Histogram<u64>>,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ProducerContext for Ctx {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_at_ns: usize) {
+        match result {
+            Ok(_) => {
+                self.acked.fetch_add(1, Ordering::Relaxed);
+                let now = self.start.elapsed().as_nanos() as u64;
+                let us = (now.saturating_sub(sent_at_ns as u64) / 1000).max(1);
+                let _ = self.hist.lock().unwrap().record(us);
+            }
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.first_error
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+fn new_ctx() -> Ctx {
+    Ctx {
+        start: Instant::now(),
+        acked: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        hist: Mutex::new(latency_histogram()),
+        first_error: Mutex::new(None),
+    }
+}
+
+fn is_queue_full(e: &KafkaError) -> bool {
+    *e == KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+}
+
+/// `sent` and the acknowledged count include the warm-up record; the clock and the latency
+/// histogram do not.
+fn finish(ctx: &Ctx, api: &str, s: &ProduceSpec, sent: u64, started: Instant) -> ProduceResult {
+    ProduceResult {
+        client: "rdkafka".into(),
+        api: api.into(),
+        sent,
+        acked: ctx.acked.load(Ordering::Relaxed),
+        failed: ctx.failed.load(Ordering::Relaxed) + (s.count + 1 - sent),
+        secs: started.elapsed().as_secs_f64(),
+        size: s.size,
+        first_error: ctx.first_error.lock().unwrap().clone(),
+        hist: Some(ctx.hist.lock().unwrap().clone()),
+    }
+}
+
+/// BaseProducer, polled from the sending thread: `poll(0)` after every send (each poll serves
+/// one event), and while the queue is full or the next paced record is not due yet.
+fn produce_base(s: &ProduceSpec) -> ProduceResult {
+    let p: BaseProducer<Ctx> = producer_config(s)
+        .create_with_context(new_ctx())
+        .unwrap_or_else(|e| die(&format!("creating BaseProducer: {e}")));
+    let ctx = p.context().clone();
+    // Warm-up: one record acknowledged before the clock starts (connection, producer id).
+    p.send(
+        BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, 0).payload(s.values[0].as_slice()),
+    )
+    .unwrap_or_else(|(e, _)| die(&format!("warm-up send: {e}")));
+    p.flush(Duration::from_secs(60))
+        .unwrap_or_else(|e| die(&format!("warm-up flush: {e}")));
+    ctx.hist.lock().unwrap().reset();
+    let started = Instant::now();
+    let pacer = Pacer::new(s.rate);
+    let mut sent = 1;
+    for i in 0..s.count {
+        if let Some(due) = pacer.due(i) {
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                p.poll((due - now).min(Duration::from_millis(1)));
+            }
+        }
+        let value = &s.values[(i % s.values.len() as u64) as usize];
+        let mut rec = BaseRecord::<(), [u8], usize>::with_opaque_to(
+            &s.topic,
+            ctx.start.elapsed().as_nanos() as usize,
+        )
+        .payload(value.as_slice());
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((e, r)) if is_queue_full(&e) => {
+                    p.poll(Duration::from_millis(1));
+                    rec = r;
+                }
+                Err((e, _)) => die(&format!("send: {e}")),
+            }
+        }
+        sent += 1;
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(120))
+        .unwrap_or_else(|e| eprintln!("flush: {e}"));
+    p.poll(Duration::ZERO);
+    finish(&ctx, "base", s, sent, started)
+}
+
+/// ThreadedProducer: librdkafka's delivery callbacks are served by its polling thread.
+fn produce_threaded(s: &ProduceSpec) -> ProduceResult {
+    let p: ThreadedProducer<Ctx> = producer_config(s)
+        .create_with_context(new_ctx())
+        .unwrap_or_else(|e| die(&format!("creating ThreadedProducer: {e}")));
+    let ctx = p.context().clone();
+    p.send(
+        BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, 0).payload(s.values[0].as_slice()),
+    )
+    .unwrap_or_else(|(e, _)| die(&format!("warm-up send: {e}")));
+    p.flush(Duration::from_secs(60))
+        .unwrap_or_else(|e| die(&format!("warm-up flush: {e}")));
+    ctx.hist.lock().unwrap().reset();
+    let started = Instant::now();
+    let pacer = Pacer::new(s.rate);
+    let mut sent = 1;
+    for i in 0..s.count {
+        pacer.wait_blocking(i);
+        let value = &s.values[(i % s.values.len() as u64) as usize];
+        let mut rec = BaseRecord::<(), [u8], usize>::with_opaque_to(
+            &s.topic,
+            ctx.start.elapsed().as_nanos() as usize,
+        )
+        .payload(value.as_slice());
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((e, r)) if is_queue_full(&e) => {
+                    std::thread::sleep(Duration::from_micros(500));
+                    rec = r;
+                }
+                Err((e, _)) => die(&format!("send: {e}")),
+            }
+        }
+        sent += 1;
+    }
+    p.flush(Duration::from_secs(120))
+        .unwrap_or_else(|e| eprintln!("flush: {e}"));
+    finish(&ctx, "threaded", s, sent, started)
+}
+
+/// FutureProducer: `send_result` (retried after a short sleep while librdkafka's queue is
+/// full), each delivery future handed to a collector task that awaits them in order.
+async fn produce_future(s: &ProduceSpec) -> ProduceResult {
+    let p: FutureProducer = producer_config(s)
+        .create()
+        .unwrap_or_else(|e| die(&format!("creating FutureProducer: {e}")));
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Instant, rdkafka::producer::DeliveryFuture)>();
+    let collector = tokio::spawn(async move {
+        let mut hist = latency_histogram();
+        let (mut acked, mut failed, mut first_error) = (0u64, 0u64, None);
+        while let Some((t0, fut)) = rx.recv().await {
+            match fut.await {
+                Ok(Ok(_)) => {
+                    acked += 1;
+                    let _ = hist.record((t0.elapsed().as_micros() as u64).max(1));
+                }
+                Ok(Err((e, _))) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| e.to_string());
+                }
+                Err(_) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| "delivery future canceled".to_string());
+                }
+            }
+        }
+        (acked, failed, hist, first_error)
+    });
+    // Warm-up: one record acknowledged before the clock starts (connection, producer id).
+    match p
+        .send(
+            FutureRecord::<(), [u8]>::to(&s.topic).payload(s.values[0].as_slice()),
+            Duration::from_secs(60),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err((e, _)) => die(&format!("warm-up: {e}")),
+    }
+    let started = Instant::now();
+    let pacer = Pacer::new(s.rate);
+    let mut sent = 1;
+    for i in 0..s.count {
+        if let Some(due) = pacer.due(i) {
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        let value = &s.values[(i % s.values.len() as u64) as usize];
+        let t0 = Instant::now();
+        let mut rec = FutureRecord::<(), [u8]>::to(&s.topic).payload(value.as_slice());
+        let fut = loop {
+            match p.send_result(rec) {
+                Ok(f) => break f,
+                Err((e, r)) if is_queue_full(&e) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    rec = r;
+                }
+                Err((e, _)) => die(&format!("send: {e}")),
+            }
+        };
+        sent += 1;
+        let _ = tx.send((t0, fut));
+    }
+    drop(tx);
+    p.flush(Duration::from_secs(120))
+        .unwrap_or_else(|e| eprintln!("flush: {e}"));
+    let (acked, failed, hist, first_error) = collector.await.expect("collector");
+    ProduceResult {
+        client: "rdkafka".into(),
+        api: "future".into(),
+        sent,
+        acked: acked + 1, // + the warm-up record
+        failed: failed + (s.count + 1 - sent),
+        secs: started.elapsed().as_secs_f64(),
+        size: s.size,
+        first_error,
+        hist: Some(hist),
+    }
+}
+
+fn consumer_config(s: &ConsumeSpec) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &s.brokers)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    match &s.group {
+        Some(g) => c.set("group.id", g),
+        // librdkafka wants a group.id even for assign(); it is never used without subscribe.
+        None => c.set("group.id", "peer-bench-unused"),
+    };
+    c
+}
+
+fn setup<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(c: &C, s: &ConsumeSpec) {
+    match &s.group {
+        Some(_) => c
+            .subscribe(&[&s.topic])
+            .unwrap_or_else(|e| die(&format!("subscribe: {e}"))),
+        None => {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..s.partitions {
+                tpl.add_partition_offset(&s.topic, p, Offset::Beginning)
+                    .expect("tpl");
+            }
+            c.assign(&tpl)
+                .unwrap_or_else(|e| die(&format!("assign: {e}")));
+        }
+    }
+}
+
+fn consume_base(s: &ConsumeSpec) -> ConsumeResult {
+    let created = Instant::now();
+    let c: BaseConsumer = consumer_config(s)
+        .create()
+        .unwrap_or_else(|e| die(&format!("creating BaseConsumer: {e}")));
+    setup(&c, s);
+    let (mut received, mut bytes, mut first) = (0u64, 0u64, None);
+    while received < s.count {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                received += 1;
+                bytes += m.payload_len() as u64;
+            }
+            Some(Err(e)) => eprintln!("consume error: {e}"),
+            None => {}
+        }
+    }
+    let first = first.unwrap_or(created);
+    ConsumeResult {
+        client: "rdkafka".into(),
+        api: "base".into(),
+        received,
+        bytes,
+        secs: first.elapsed().as_secs_f64(),
+        startup_secs: (first - created).as_secs_f64(),
+    }
+}
+
+async fn consume_stream(s: &ConsumeSpec) -> ConsumeResult {
+    let created = Instant::now();
+    let c: StreamConsumer = consumer_config(s)
+        .create()
+        .unwrap_or_else(|e| die(&format!("creating StreamConsumer: {e}")));
+    setup(&c, s);
+    let (mut received, mut bytes, mut first) = (0u64, 0u64, None);
+    let mut stream = c.stream();
+    while received < s.count {
+        match stream.next().await {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                received += 1;
+                bytes += m.payload_len() as u64;
+            }
+            Some(Err(e)) => eprintln!("consume error: {e}"),
+            None => break,
+        }
+    }
+    let first = first.unwrap_or(created);
+    ConsumeResult {
+        client: "rdkafka".into(),
+        api: "stream".into(),
+        received,
+        bytes,
+        secs: first.elapsed().as_secs_f64(),
+        startup_secs: (first - created).as_secs_f64(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let line = match args.command.as_str() {
+        "produce" => {
+            let s = ProduceSpec::from_args(&args);
+            match args.str_or("api", "future").as_str() {
+                "future" => produce_future(&s).await.to_json(),
+                "base" => tokio::task::block_in_place(|| produce_base(&s)).to_json(),
+                "threaded" => tokio::task::block_in_place(|| produce_threaded(&s)).to_json(),
+                other => die(&format!("unknown producer api {other:?}")),
+            }
+        }
+        "consume" => {
+            let s = ConsumeSpec::from_args(&args);
+            match args.str_or("api", "stream").as_str() {
+                "stream" => consume_stream(&s).await.to_json(),
+                "base" => tokio::task::block_in_place(|| consume_base(&s)).to_json(),
+                other => die(&format!("unknown consumer api {other:?}")),
+            }
+        }
+        "version" => format!(
+            "{{\"rdkafka\":\"{}\",\"librdkafka\":\"{}\"}}",
+            "0.39.0",
+            rdkafka::util::get_rdkafka_version().1
+        ),
+        other => die(&format!("unknown command {other:?}")),
+    };
+    println!("{line}");
+}

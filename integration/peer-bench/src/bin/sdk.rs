@@ -1,0 +1,232 @@
+//! kafka-sdk side of the peer comparison: the same profiles through the public API
+//! (`kafka_sdk::producer::Producer`, `kafka_sdk::consumer::Consumer`), plus `create-topic`
+//! and `delete-topic` (kafka-sdk's `AdminClient`), used by the driver for a fresh topic per run.
+//!
+//! Producer API `sdk`: `send(record).await` per record (the first await only buffers), each
+//! delivery future handed to a collector task awaiting them in order.
+//! Consumer APIs (feature `sdk-consumer`, turned on by the driver once
+//! `kafka_sdk::consumer::Consumer` exists): `recv` (one `recv().await` per record) and
+//! `batch` (`recv_batch`). Without the feature, consume prints `"status":"pending"`.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
+use kafka_sdk::ClientConfig;
+use peer_bench::{die, latency_histogram, Args, ConsumeSpec, ProduceResult, ProduceSpec};
+
+async fn produce(s: &ProduceSpec) -> ProduceResult {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &s.brokers)
+        .set("acks", &s.acks)
+        .set("enable.idempotence", s.idempotent.to_string())
+        .set(
+            "max.in.flight.requests.per.connection",
+            s.max_in_flight.to_string(),
+        )
+        .set("linger.ms", s.linger_ms.to_string())
+        .set("batch.size", s.batch_size.to_string())
+        .set("compression.type", &s.compression);
+    let producer = Producer::new(&cfg)
+        .await
+        .unwrap_or_else(|e| die(&format!("creating Producer: {e}")));
+    let values: Vec<Bytes> = s.values.iter().map(|v| Bytes::copy_from_slice(v)).collect();
+    let topic: std::sync::Arc<str> = s.topic.as_str().into();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, DeliveryFuture)>();
+    let collector = tokio::spawn(async move {
+        let mut hist = latency_histogram();
+        let (mut acked, mut failed, mut first_error) = (0u64, 0u64, None);
+        while let Some((t0, fut)) = rx.recv().await {
+            match fut.await {
+                Ok(_) => {
+                    acked += 1;
+                    let _ = hist.record((t0.elapsed().as_micros() as u64).max(1));
+                }
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        (acked, failed, hist, first_error)
+    });
+
+    // Warm-up: one record acknowledged before the clock starts (as for every client).
+    producer
+        .send_and_wait(ProducerRecord::new(topic.clone()).value(values[0].clone()))
+        .await
+        .unwrap_or_else(|e| die(&format!("warm-up: {e}")));
+    let started = Instant::now();
+    let pacer = peer_bench::Pacer::new(s.rate);
+    let (mut sent, mut send_failed, mut send_error) = (1u64, 0u64, None);
+    for i in 0..s.count {
+        if let Some(due) = pacer.due(i) {
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        let value = values[(i % values.len() as u64) as usize].clone();
+        let t0 = Instant::now();
+        match producer
+            .send(ProducerRecord::new(topic.clone()).value(value))
+            .await
+        {
+            Ok(fut) => {
+                sent += 1;
+                let _ = tx.send((t0, fut));
+            }
+            Err(e) => {
+                send_failed += 1;
+                send_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    drop(tx);
+    producer.flush().await;
+    let (acked, failed, hist, first_error) = collector.await.expect("collector");
+    let secs = started.elapsed().as_secs_f64();
+    let _ = producer.close(Duration::from_secs(10)).await;
+    ProduceResult {
+        client: "kafka-sdk".into(),
+        api: "sdk".into(),
+        sent,
+        acked: acked + 1, // + the warm-up record
+        failed: failed + send_failed,
+        secs,
+        size: s.size,
+        first_error: send_error.or(first_error),
+        hist: Some(hist),
+    }
+}
+
+#[cfg(not(feature = "sdk-consumer"))]
+async fn consume(_s: &ConsumeSpec, _api: &str) -> String {
+    peer_bench::pending_json(
+        "kafka-sdk",
+        "consume",
+        "kafka_sdk::consumer::Consumer is not merged yet (build with --features sdk-consumer once it is)",
+    )
+}
+
+/// HOOK: written against the consumer branch's API (`Consumer::new`, `assign`/`subscribe`,
+/// `recv`, `recv_batch`); compiled only with `--features sdk-consumer`.
+#[cfg(feature = "sdk-consumer")]
+async fn consume(s: &ConsumeSpec, api: &str) -> String {
+    use kafka_sdk::consumer::{Consumer, Offset};
+    use kafka_sdk::TopicPartition;
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &s.brokers)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    if let Some(g) = &s.group {
+        cfg.set("group.id", g);
+    }
+    let created = Instant::now();
+    let consumer = Consumer::new(&cfg)
+        .await
+        .unwrap_or_else(|e| die(&format!("creating Consumer: {e}")));
+    let handle = consumer.handle();
+    match &s.group {
+        Some(_) => handle
+            .subscribe(&[s.topic.as_str()])
+            .unwrap_or_else(|e| die(&format!("subscribe: {e}"))),
+        None => handle
+            .assign(
+                (0..s.partitions)
+                    .map(|p| (TopicPartition::new(s.topic.as_str(), p), Offset::Beginning))
+                    .collect(),
+            )
+            .unwrap_or_else(|e| die(&format!("assign: {e}"))),
+    }
+    let (mut received, mut bytes, mut first) = (0u64, 0u64, None);
+    while received < s.count {
+        let msgs = match api {
+            "recv" => vec![consumer.recv().await],
+            _ => match consumer
+                .recv_batch(
+                    (s.count - received).min(10_000) as usize,
+                    Duration::from_millis(100),
+                )
+                .await
+            {
+                Ok(v) => v.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            },
+        };
+        for m in msgs {
+            match m {
+                Ok(m) => {
+                    first.get_or_insert_with(Instant::now);
+                    received += 1;
+                    bytes += m.payload().map_or(0, |p| p.len()) as u64;
+                }
+                Err(e) => eprintln!("consume error: {e}"),
+            }
+        }
+    }
+    let first = first.unwrap_or(created);
+    let r = peer_bench::ConsumeResult {
+        client: "kafka-sdk".into(),
+        api: api.into(),
+        received,
+        bytes,
+        secs: first.elapsed().as_secs_f64(),
+        startup_secs: (first - created).as_secs_f64(),
+    };
+    let _ = consumer.close().await;
+    r.to_json()
+}
+
+async fn create_topic(a: &Args) -> String {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", a.str("brokers"));
+    let admin = AdminClient::new(&cfg)
+        .await
+        .unwrap_or_else(|e| die(&format!("admin: {e}")));
+    let topic = a.str("topic");
+    admin
+        .create_topic(NewTopic::new(&topic, a.num("partitions", 3), 1))
+        .await
+        .unwrap_or_else(|e| die(&format!("creating topic {topic}: {e}")));
+    format!(
+        "{{\"status\":\"ok\",\"topic\":{}}}",
+        peer_bench::json_str(&topic)
+    )
+}
+
+async fn delete_topic(a: &Args) -> String {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", a.str("brokers"));
+    let admin = AdminClient::new(&cfg)
+        .await
+        .unwrap_or_else(|e| die(&format!("admin: {e}")));
+    let topic = a.str("topic");
+    let results = admin
+        .delete_topics(&[topic.as_str()])
+        .await
+        .unwrap_or_else(|e| die(&format!("deleting topic {topic}: {e}")));
+    for (name, r) in results {
+        if let Err(e) = r {
+            die(&format!("deleting topic {name}: {e}"));
+        }
+    }
+    format!(
+        "{{\"status\":\"ok\",\"deleted\":{}}}",
+        peer_bench::json_str(&topic)
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let line = match args.command.as_str() {
+        "produce" => produce(&ProduceSpec::from_args(&args)).await.to_json(),
+        "consume" => consume(&ConsumeSpec::from_args(&args), &args.str_or("api", "batch")).await,
+        "create-topic" => create_topic(&args).await,
+        "delete-topic" => delete_topic(&args).await,
+        other => die(&format!("unknown command {other:?}")),
+    };
+    println!("{line}");
+}

@@ -1,0 +1,303 @@
+//! Shared parts of the peer-bench client binaries (`bench-rdkafka`, `bench-sdk`): command
+//! line, payload corpus, latency histogram, pacing and the one-line JSON result that the
+//! driver (`run.py`) parses. The Go program (`franz-go/main.go`) follows the same contract.
+//!
+//! ```text
+//! bench-<client> produce --brokers B --topic T --count N --size 100|1024 --corpus FILE
+//!     --acks all|1 --idempotent true|false --compression none|lz4|zstd --linger-ms 5
+//!     --batch-size 1000000 --max-in-flight 5 [--rate R] [--api NAME]
+//! bench-<client> consume --brokers B --topic T --count N [--group G] [--api NAME]
+//! ```
+//!
+//! Output: exactly one JSON object on stdout (diagnostics go to stderr).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// Parsed `--key value` options after the subcommand.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// `produce` or `consume`.
+    pub command: String,
+    opts: HashMap<String, String>,
+}
+
+impl Args {
+    /// Parses `std::env::args()`; exits with a usage message on malformed input.
+    pub fn parse() -> Args {
+        let mut it = std::env::args().skip(1);
+        let command = it
+            .next()
+            .unwrap_or_else(|| die("missing subcommand (produce|consume)"));
+        let mut opts = HashMap::new();
+        while let Some(k) = it.next() {
+            let Some(key) = k.strip_prefix("--") else {
+                die(&format!("unexpected argument {k:?}"))
+            };
+            let v = it
+                .next()
+                .unwrap_or_else(|| die(&format!("--{key} needs a value")));
+            opts.insert(key.to_string(), v);
+        }
+        Args { command, opts }
+    }
+
+    /// A required string option.
+    pub fn str(&self, key: &str) -> String {
+        self.opts
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| die(&format!("--{key} is required")))
+    }
+
+    /// An optional string option.
+    pub fn opt(&self, key: &str) -> Option<String> {
+        self.opts.get(key).cloned()
+    }
+
+    /// A string option with a default.
+    pub fn str_or(&self, key: &str, default: &str) -> String {
+        self.opt(key).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A numeric option with a default.
+    pub fn num<T: std::str::FromStr>(&self, key: &str, default: T) -> T {
+        match self.opts.get(key) {
+            None => default,
+            Some(v) => v
+                .parse()
+                .unwrap_or_else(|_| die(&format!("--{key}: bad number {v:?}"))),
+        }
+    }
+}
+
+/// Prints an error and exits with status 2.
+pub fn die(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(2)
+}
+
+/// Settings of a producer run (every profile setting is passed explicitly to each client).
+#[derive(Debug, Clone)]
+pub struct ProduceSpec {
+    pub brokers: String,
+    pub topic: String,
+    pub count: u64,
+    pub size: usize,
+    /// `all` or `1`.
+    pub acks: String,
+    pub idempotent: bool,
+    /// `none`, `lz4` or `zstd`.
+    pub compression: String,
+    pub linger_ms: u64,
+    pub batch_size: usize,
+    pub max_in_flight: u32,
+    /// Records per second, 0 = as fast as possible.
+    pub rate: u64,
+    /// Record values: the corpus lines of exactly `size` bytes, cycled.
+    pub values: Vec<Vec<u8>>,
+}
+
+impl ProduceSpec {
+    /// From the command line.
+    pub fn from_args(a: &Args) -> ProduceSpec {
+        let size: usize = a.num("size", 100);
+        let corpus = a.str("corpus");
+        let text = std::fs::read_to_string(&corpus)
+            .unwrap_or_else(|e| die(&format!("reading corpus {corpus}: {e}")));
+        let values: Vec<Vec<u8>> = text.lines().map(|l| l.as_bytes().to_vec()).collect();
+        if values.is_empty() || values.iter().any(|v| v.len() != size) {
+            die(&format!(
+                "corpus {corpus} must hold lines of exactly {size} bytes"
+            ));
+        }
+        ProduceSpec {
+            brokers: a.str("brokers"),
+            topic: a.str("topic"),
+            count: a.num("count", 100_000),
+            size,
+            acks: a.str_or("acks", "all"),
+            idempotent: a.str_or("idempotent", "true") == "true",
+            compression: a.str_or("compression", "none"),
+            linger_ms: a.num("linger-ms", 5),
+            batch_size: a.num("batch-size", 1_000_000),
+            max_in_flight: a.num("max-in-flight", 5),
+            rate: a.num("rate", 0),
+            values,
+        }
+    }
+}
+
+/// Settings of a consumer run.
+#[derive(Debug, Clone)]
+pub struct ConsumeSpec {
+    pub brokers: String,
+    pub topic: String,
+    pub count: u64,
+    /// Consumer group; `None` = assign all partitions from offset 0 without a group.
+    pub group: Option<String>,
+    /// Number of partitions of the topic (assigned when there is no group).
+    pub partitions: i32,
+}
+
+impl ConsumeSpec {
+    /// From the command line.
+    pub fn from_args(a: &Args) -> ConsumeSpec {
+        ConsumeSpec {
+            brokers: a.str("brokers"),
+            topic: a.str("topic"),
+            count: a.num("count", 100_000),
+            group: a.opt("group").filter(|g| !g.is_empty()),
+            partitions: a.num("partitions", 3),
+        }
+    }
+}
+
+/// Send->ack latency histogram in microseconds (1 µs .. 1 h, 3 significant digits).
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds")
+}
+
+/// Open-loop pacing for fixed-rate runs: `wait(i)` sleeps (or spins for the last stretch)
+/// until record `i` is due. A rate of 0 never waits.
+pub struct Pacer {
+    start: Instant,
+    rate: u64,
+}
+
+impl Pacer {
+    /// Starts the schedule now.
+    pub fn new(rate: u64) -> Pacer {
+        Pacer {
+            start: Instant::now(),
+            rate,
+        }
+    }
+
+    /// When record `i` is due (`None` when unpaced).
+    pub fn due(&self, i: u64) -> Option<Instant> {
+        (self.rate > 0)
+            .then(|| self.start + Duration::from_nanos(i.saturating_mul(1_000_000_000) / self.rate))
+    }
+
+    /// Blocks the thread until record `i` is due.
+    pub fn wait_blocking(&self, i: u64) {
+        if let Some(due) = self.due(i) {
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                let left = due - now;
+                if left > Duration::from_micros(200) {
+                    std::thread::sleep(left - Duration::from_micros(100));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+}
+
+/// Result of a producer run, printed as one JSON line.
+#[derive(Debug, Default)]
+pub struct ProduceResult {
+    pub client: String,
+    pub api: String,
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub secs: f64,
+    pub size: usize,
+    pub first_error: Option<String>,
+    pub hist: Option<Histogram<u64>>,
+}
+
+impl ProduceResult {
+    /// The JSON line (msgs/s and MB/s derived from acknowledged records; MB = 10^6 bytes).
+    pub fn to_json(&self) -> String {
+        let (p50, p99, p999, max) = match &self.hist {
+            Some(h) if !h.is_empty() => (
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max(),
+            ),
+            _ => (0, 0, 0, 0),
+        };
+        let secs = self.secs.max(1e-9);
+        format!(
+            "{{\"status\":\"ok\",\"role\":\"produce\",\"client\":\"{}\",\"api\":\"{}\",\"sent\":{},\"acked\":{},\"failed\":{},\"secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"max_us\":{max},\"first_error\":{}}}",
+            self.client,
+            self.api,
+            self.sent,
+            self.acked,
+            self.failed,
+            self.secs,
+            self.acked as f64 / secs,
+            self.acked as f64 * self.size as f64 / 1e6 / secs,
+            json_str_opt(self.first_error.as_deref()),
+        )
+    }
+}
+
+/// Result of a consumer run, printed as one JSON line.
+#[derive(Debug, Default)]
+pub struct ConsumeResult {
+    pub client: String,
+    pub api: String,
+    pub received: u64,
+    pub bytes: u64,
+    /// From the first record received to the last one (steady-state reading).
+    pub secs: f64,
+    /// From creating the consumer to the first record (connect, join, first fetch).
+    pub startup_secs: f64,
+}
+
+impl ConsumeResult {
+    /// The JSON line (rates over `secs`).
+    pub fn to_json(&self) -> String {
+        let secs = self.secs.max(1e-9);
+        format!(
+            "{{\"status\":\"ok\",\"role\":\"consume\",\"client\":\"{}\",\"api\":\"{}\",\"received\":{},\"bytes\":{},\"secs\":{:.4},\"startup_secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3}}}",
+            self.client,
+            self.api,
+            self.received,
+            self.bytes,
+            self.secs,
+            self.startup_secs,
+            self.received as f64 / secs,
+            self.bytes as f64 / 1e6 / secs,
+        )
+    }
+}
+
+/// The JSON line of a client/profile that cannot run yet.
+pub fn pending_json(client: &str, role: &str, why: &str) -> String {
+    format!(
+        "{{\"status\":\"pending\",\"role\":\"{role}\",\"client\":\"{client}\",\"reason\":{}}}",
+        json_str(why)
+    )
+}
+
+/// A JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_str_opt(s: Option<&str>) -> String {
+    s.map(json_str).unwrap_or_else(|| "null".into())
+}
