@@ -84,6 +84,8 @@ impl KafkaCode {
     pub const INVALID_PRODUCER_EPOCH: KafkaCode = KafkaCode(47);
     /// INVALID_TXN_STATE (48).
     pub const INVALID_TXN_STATE: KafkaCode = KafkaCode(48);
+    /// INVALID_PRODUCER_ID_MAPPING (49).
+    pub const INVALID_PRODUCER_ID_MAPPING: KafkaCode = KafkaCode(49);
     /// CONCURRENT_TRANSACTIONS (51).
     pub const CONCURRENT_TRANSACTIONS: KafkaCode = KafkaCode(51);
     /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53).
@@ -197,6 +199,19 @@ pub enum ErrorAction {
     /// only safe where the broker deduplicates (idempotent producer with unchanged sequence).
     Ambiguous,
     /// Retrying cannot help; surface the error.
+    Fatal,
+}
+
+/// What a transactional producer does about a failed transactional request or batch
+/// (KIP-98 / KIP-890 error classes). Produced only by [`Error::txn_action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnAction {
+    /// Transient (coordinator moved or busy, connection lost): retried with backoff inside
+    /// the call, up to its deadline.
+    Retry,
+    /// The current transaction cannot commit: abort it, then start a new one.
+    Abortable,
+    /// The producer is unusable (fenced, not authorised, ...): it must be recreated.
     Fatal,
 }
 
@@ -341,7 +356,8 @@ impl Error {
     ///
     /// Rules (see DESIGN.md, "Error classification"):
     /// - broker codes that mean stale metadata or a moved coordinator -> `RefreshAndRetry`;
-    /// - other codes the protocol marks retriable -> `Retry`, except `REQUEST_TIMED_OUT` and
+    /// - other codes the protocol marks retriable, and CONCURRENT_TRANSACTIONS -> `Retry`,
+    ///   except `REQUEST_TIMED_OUT` and
     ///   `NETWORK_EXCEPTION`, which say nothing about whether a write was applied -> `Ambiguous`;
     /// - connection failures -> `RefreshAndRetry` when nothing was in flight, else `Ambiguous`;
     /// - timeouts -> `Ambiguous` when a request was in flight, else `Retry`;
@@ -357,7 +373,9 @@ impl Error {
                     KafkaCode::REQUEST_TIMED_OUT | KafkaCode::NETWORK_EXCEPTION
                 ) {
                     ErrorAction::Ambiguous
-                } else if code.is_retriable() {
+                } else if code.is_retriable() || *code == KafkaCode::CONCURRENT_TRANSACTIONS {
+                    // CONCURRENT_TRANSACTIONS: the previous transaction's markers are still
+                    // being written (a V2 Produce can get it); Java retries it too.
                     ErrorAction::Retry
                 } else {
                     ErrorAction::Fatal
@@ -406,9 +424,47 @@ impl Error {
                     | KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
                     | KafkaCode::CLUSTER_AUTHORIZATION_FAILED
                     | KafkaCode::UNSUPPORTED_VERSION
+                    | KafkaCode::INVALID_TXN_STATE
             ),
             Error::Config(_) | Error::Closed | Error::UnsupportedApi { .. } => true,
             _ => false,
+        }
+    }
+
+    /// The classification used by the transactional producer (coordinator requests and
+    /// batches inside a transaction), consistent with [`is_fatal`](Self::is_fatal) and
+    /// [`txn_requires_abort`](Self::txn_requires_abort):
+    /// - coordinator moves or load, CONCURRENT_TRANSACTIONS, broker codes the protocol marks
+    ///   retriable, connection failures and timeouts -> `Retry` (every transactional request
+    ///   is safe to repeat: the coordinator deduplicates them);
+    /// - FENCED_INSTANCE_ID, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS (the
+    ///   consumer group moved on; KIP-447 zombie fencing) -> `Abortable`;
+    /// - [`is_fatal`](Self::is_fatal) errors (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH,
+    ///   TRANSACTIONAL_ID_AUTHORIZATION_FAILED, INVALID_TXN_STATE, UNSUPPORTED_VERSION, ...)
+    ///   -> `Fatal`;
+    /// - everything else (TRANSACTION_ABORTABLE, topic/group authorisation, a record that
+    ///   failed or timed out locally, ...) -> `Abortable`.
+    pub fn txn_action(&self) -> TxnAction {
+        if let Error::Broker { code, .. } = self {
+            match *code {
+                KafkaCode::FENCED_INSTANCE_ID
+                | KafkaCode::ILLEGAL_GENERATION
+                | KafkaCode::UNKNOWN_MEMBER_ID
+                | KafkaCode::REBALANCE_IN_PROGRESS => return TxnAction::Abortable,
+                KafkaCode::NOT_COORDINATOR
+                | KafkaCode::COORDINATOR_NOT_AVAILABLE
+                | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+                | KafkaCode::CONCURRENT_TRANSACTIONS => return TxnAction::Retry,
+                _ => {}
+            }
+        }
+        if self.is_fatal() {
+            return TxnAction::Fatal;
+        }
+        match self {
+            Error::Broker { code, .. } if code.is_retriable() => TxnAction::Retry,
+            Error::Connection { .. } | Error::Timeout { .. } => TxnAction::Retry,
+            _ => TxnAction::Abortable,
         }
     }
 
@@ -498,12 +554,51 @@ mod tests {
         );
         assert_eq!(b(KafkaCode::MESSAGE_TOO_LARGE).action(), ErrorAction::Fatal);
         assert_eq!(
+            b(KafkaCode::CONCURRENT_TRANSACTIONS).action(),
+            ErrorAction::Retry
+        );
+        assert_eq!(
             b(KafkaCode::UNKNOWN_SERVER_ERROR).action(),
             ErrorAction::Fatal
         );
         assert!(b(KafkaCode::PRODUCER_FENCED).is_fatal());
         assert!(!b(KafkaCode::PRODUCER_FENCED).txn_requires_abort());
         assert!(b(KafkaCode::TOPIC_AUTHORIZATION_FAILED).txn_requires_abort());
+        assert_eq!(
+            b(KafkaCode::CONCURRENT_TRANSACTIONS).txn_action(),
+            TxnAction::Retry
+        );
+        assert_eq!(b(KafkaCode::NOT_COORDINATOR).txn_action(), TxnAction::Retry);
+        assert_eq!(
+            b(KafkaCode::COORDINATOR_LOAD_IN_PROGRESS).txn_action(),
+            TxnAction::Retry
+        );
+        for fatal in [
+            KafkaCode::PRODUCER_FENCED,
+            KafkaCode::INVALID_PRODUCER_EPOCH,
+            KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            KafkaCode::INVALID_TXN_STATE,
+            KafkaCode::UNSUPPORTED_VERSION,
+        ] {
+            assert_eq!(b(fatal).txn_action(), TxnAction::Fatal, "{fatal:?}");
+            assert!(b(fatal).is_fatal() && !b(fatal).txn_requires_abort());
+        }
+        for abortable in [
+            KafkaCode::TRANSACTION_ABORTABLE,
+            KafkaCode::TOPIC_AUTHORIZATION_FAILED,
+            KafkaCode::ILLEGAL_GENERATION,
+            KafkaCode::FENCED_INSTANCE_ID,
+        ] {
+            assert_eq!(
+                b(abortable).txn_action(),
+                TxnAction::Abortable,
+                "{abortable:?}"
+            );
+        }
+        assert_eq!(
+            Error::timeout("x", Duration::from_secs(1), false).txn_action(),
+            TxnAction::Retry
+        );
         let conn = |in_flight| Error::Connection {
             broker: "b".into(),
             reason: "r".into(),

@@ -25,5 +25,5 @@ pub mod record;
 pub mod types;
 
 pub use config::ClientConfig;
-pub use error::{ConfigError, Error, ErrorAction, KafkaCode, Result};
+pub use error::{ConfigError, Error, ErrorAction, KafkaCode, Result, TxnAction};
 pub use types::{validate_topic_name, TopicPartition};

@@ -255,7 +255,12 @@ async fn offset_fetch_once(
     // `client_versions` keeps this within what kafka-protocol's structs encode (v9).
     let version = conn.version_for(ApiKey::OffsetFetch)?;
     let gid = GroupId(StrBytes::from_string(group.to_string()));
-    let mut req = OffsetFetchRequest::default().with_require_stable(version >= 7);
+    // Transactions (KIP-447): a read_committed consumer asks for stable offsets only, so a
+    // new owner of a partition does not start from offsets whose transaction is still open;
+    // the coordinator answers UNSTABLE_OFFSET_COMMIT (retriable) until it completes, and the
+    // retry loop of `fetch_committed` waits it out. read_uncommitted does not wait (as Java).
+    let read_committed = shared.cfg.isolation_level == crate::config::IsolationLevel::ReadCommitted;
+    let mut req = OffsetFetchRequest::default().with_require_stable(version >= 7 && read_committed);
     if version >= 8 {
         req = req.with_groups(vec![OffsetFetchRequestGroup::default()
             .with_group_id(gid)

@@ -1,4 +1,4 @@
-//! The producer: an async, batching, idempotent Kafka producer.
+//! The producer: an async, batching, idempotent and transactional Kafka producer.
 //!
 //! ```no_run
 //! # async fn f() -> kafka_sdk::Result<()> {
@@ -77,6 +77,22 @@
 //!    epoch bump happens while it waits, it fails with an ambiguous [`Error::Timeout`]
 //!    (`in_flight: true`) instead.
 //!
+//! # Transactions (`transactional.id`; see [`transaction`])
+//! A transactional producer is idempotent, with these differences to the rules above:
+//! - Its producer id and epoch come from `init_transactions` (InitProducerId with the
+//!   transactional id at the transaction coordinator), not from `Producer::new`; later epochs
+//!   come from the transaction manager (V2: every EndTxn; V1: after an abort that left a
+//!   sequence gap). The sender follows them, and restarts every partition's sequences at 0
+//!   when they change, which only happens between transactions (nothing in flight).
+//! - Rules 5-7 do not apply: a batch that fails for good (including sequence errors and
+//!   local expiry) makes the transaction abortable instead of bumping the epoch; the
+//!   producer's fatal errors (fenced, ...) make it unusable.
+//! - Batches are transactional and Produce requests carry the transactional id; with
+//!   transactions V1 a partition's batches wait until AddPartitionsToTxn added it, and
+//!   Produce stays at v11.
+//! - `send` is only allowed inside a transaction; when the transaction will not commit
+//!   (abortable or fatal error, abort running), batches not yet sent fail at once.
+//!
 //! # Closing
 //! [`Producer::close`] stops accepting records ([`Error::Closed`]), sends everything pending
 //! without waiting for `linger.ms`, and waits for the outcome up to its timeout; past it,
@@ -92,10 +108,12 @@ pub mod partitioner;
 mod record;
 mod sender;
 mod settings;
+pub mod transaction;
 
 pub use delivery::DeliveryFuture;
 pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
+pub use transaction::{ConsumerGroupMetadata, TransactionState};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -104,12 +122,13 @@ use std::time::Duration;
 use crate::backoff::Deadline;
 use crate::cluster::{Cluster, TopicMeta};
 use crate::config::ClientConfig;
-use crate::error::{ConfigError, Error, KafkaCode, Result};
+use crate::error::{Error, KafkaCode, Result};
 
 use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 use accumulator::Accumulator;
 use sender::Sender;
 use settings::Settings;
+use transaction::Txn;
 
 /// A Kafka producer. Cheap to clone; all clones share one buffer and one background task.
 #[derive(Clone)]
@@ -123,6 +142,8 @@ struct Inner {
     s: Arc<Settings>,
     partitioner: Arc<dyn Partitioner>,
     ignore_keys: bool,
+    /// Transaction state (`transactional.id` set).
+    txn: Option<Arc<Txn>>,
 }
 
 impl Drop for Inner {
@@ -162,16 +183,14 @@ impl ProducerBuilder {
     /// starts the background task.
     pub async fn build(self) -> Result<Producer> {
         let cfg = self.config.producer()?;
-        if cfg.transactional_id.is_some() {
-            return Err(ConfigError::NotSupported {
-                key: "transactional.id".into(),
-                detail: Some("transactions are not implemented yet".into()),
-            }
-            .into());
-        }
         let s = Arc::new(Settings::from_config(&cfg));
         let cluster = Cluster::connect(s.cluster.clone()).await?;
-        let pid = if s.idempotence {
+        let txn = cfg
+            .transactional_id
+            .clone()
+            .map(|id| Arc::new(Txn::new(id, cfg.transaction_timeout)));
+        // A transactional producer gets its id in `init_transactions`.
+        let pid = if s.idempotence && txn.is_none() {
             let (pid, epoch) = sender::init_producer_id(
                 &cluster,
                 None,
@@ -189,7 +208,7 @@ impl ProducerBuilder {
             s.batch_size,
             s.batch_num_messages,
         ));
-        let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid);
+        let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         tokio::spawn(sender.run());
         Ok(Producer {
             inner: Arc::new(Inner {
@@ -200,6 +219,7 @@ impl ProducerBuilder {
                     .partitioner
                     .unwrap_or_else(|| partitioner::builtin(builtin_kind(cfg.partitioner))),
                 ignore_keys: cfg.partitioner_ignore_keys,
+                txn,
             }),
         })
     }
@@ -261,6 +281,9 @@ impl Producer {
         let s = &*inner.s;
         if inner.acc.closing.load(Ordering::SeqCst) {
             return Err(Error::Closed);
+        }
+        if let Some(t) = &inner.txn {
+            t.check_send()?;
         }
         crate::validate_topic_name(&record.topic)?;
         let headers: Vec<(&str, Option<&[u8]>)> = record
@@ -335,6 +358,18 @@ impl Producer {
             None => (inner.acc.sticky_partition(&topic, &meta), Some(&*meta)),
         };
         let ts = record.timestamp.unwrap_or_else(now_ms);
+        // Transactional: the state check and the partition's registration happen together
+        // with the append (a commit or abort waits for the guard before flushing).
+        let _guard = match &inner.txn {
+            Some(t) => match t.begin_append(&topic.name, partition) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    inner.acc.memory.add_permits(permits);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         tracing::trace!(topic = %record.topic, partition, "record accepted");
         Ok(inner.acc.append(
             &topic, partition, sticky, ts, key, value, &headers, rec_size, permits,

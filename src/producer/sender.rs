@@ -15,6 +15,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
@@ -27,6 +28,7 @@ use crate::error::{Error, ErrorAction, KafkaCode, Result};
 use super::accumulator::{lock, Accumulator, OpenBatch, PartitionAcc};
 use super::delivery::{BatchAck, Completion};
 use super::settings::{AckMode, Settings};
+use super::transaction::{self, Txn};
 use crate::record::{rewrite_producer_state, BatchParams};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -104,6 +106,15 @@ struct Idem {
 enum Event {
     Response(InFlightReq),
     Bumped(Result<(i64, i16)>),
+    /// V1: AddPartitionsToTxn finished (partitions, transaction number, outcome).
+    Added(Vec<Tp>, u64, Result<()>),
+}
+
+/// A V1 AddPartitionsToTxn run by the sender.
+struct Adding {
+    tps: Vec<Tp>,
+    txn_seq: u64,
+    fut: BoxFut<Result<()>>,
 }
 
 /// The sender: one task per producer.
@@ -117,6 +128,9 @@ pub(crate) struct Sender {
     refreshing: Option<BoxFut<()>>,
     refresh_wanted: bool,
     last_refresh: Option<Instant>,
+    /// Transactional producer state (shared with the `Producer` handles).
+    txn: Option<Arc<Txn>>,
+    adding: Option<Adding>,
 }
 
 /// Asks any broker for a producer id (`current`: the id and epoch to bump, KIP-360, v3+).
@@ -170,7 +184,11 @@ impl Sender {
         cluster: Cluster,
         s: Arc<Settings>,
         pid: Option<(i64, i16)>,
+        txn: Option<Arc<Txn>>,
     ) -> Sender {
+        // A transactional producer gets its id and epoch from `init_transactions` (and new
+        // epochs from the transaction manager); the sender follows `Txn::pid_epoch`.
+        let pid = if txn.is_some() { Some((-1, -1)) } else { pid };
         Sender {
             acc,
             cluster,
@@ -187,6 +205,8 @@ impl Sender {
             refreshing: None,
             refresh_wanted: false,
             last_refresh: None,
+            txn,
+            adding: None,
         }
     }
 
@@ -220,6 +240,11 @@ impl Sender {
                 match ev {
                     Event::Response(req) => self.handle_response(req),
                     Event::Bumped(r) => self.handle_bump(r),
+                    Event::Added(tps, seq, r) => {
+                        if let Some(t) = &self.txn {
+                            t.partitions_added(&tps, seq, r);
+                        }
+                    }
                 }
             }
         }
@@ -240,6 +265,7 @@ impl Sender {
             && self.parts.values().all(|p| p.retry.is_empty())
             && !self.acc.has_data()
             && self.idem.as_ref().is_none_or(|i| i.bumping.is_none())
+            && self.adding.is_none()
     }
 
     /// Polls every connect attempt and in-flight request (in send order, so requests reach
@@ -286,6 +312,12 @@ impl Sender {
                     idem.bumping = None;
                     events.push(Event::Bumped(r));
                 }
+            }
+        }
+        if let Some(a) = self.adding.as_mut() {
+            if let Poll::Ready(r) = a.fut.as_mut().poll(cx) {
+                let a = self.adding.take().expect("adding exists");
+                events.push(Event::Added(a.tps, a.txn_seq, r));
             }
         }
         if events.is_empty() && !progressed {
@@ -377,6 +409,9 @@ impl Sender {
             self.finish(b.id, &b.completion, b.permits, None, Err(err));
         }
         self.maybe_refresh(now);
+        if self.txn.is_some() && !self.txn_pass() {
+            return next;
+        }
         if let Some(idem) = self.idem.as_mut() {
             if idem.bump_needed {
                 if idem.bumping.is_none() && self.brokers.values().all(|b| b.in_flight.is_empty()) {
@@ -407,6 +442,100 @@ impl Sender {
             self.send_to(node, cands, now, force, &mut next);
         }
         next
+    }
+
+    /// The transactional part of a pass: fails what will not be sent (abort, abortable or
+    /// fatal error), follows the transaction manager's producer id and epoch (resetting
+    /// sequences when they change, which happens only between transactions), and (V1) starts
+    /// AddPartitionsToTxn for partitions new to the transaction. Returns `false` when
+    /// nothing may be sent in this pass.
+    fn txn_pass(&mut self) -> bool {
+        let Some(txn) = self.txn.clone() else {
+            return true;
+        };
+        if let Some(err) = txn.drop_undrained() {
+            self.fail_undrained(&err);
+        }
+        let (pid, epoch) = txn.pid_epoch();
+        if let Some(idem) = self.idem.as_ref() {
+            if (idem.pid, idem.epoch) != (pid, epoch) {
+                if self.total_in_flight() > 0 {
+                    return false;
+                }
+                tracing::debug!(
+                    producer_id = pid,
+                    epoch,
+                    "transactional producer: new epoch, sequences restart"
+                );
+                if let Some(i) = self.idem.as_mut() {
+                    i.pid = pid;
+                    i.epoch = epoch;
+                }
+                let stale: Vec<Batch> = self
+                    .parts
+                    .values_mut()
+                    .flat_map(|ps| {
+                        ps.next_seq = 0;
+                        ps.outstanding.clear();
+                        std::mem::take(&mut ps.retry)
+                    })
+                    .collect();
+                for mut b in stale {
+                    // Cannot happen (transactions end only when every batch completed).
+                    b.base_seq = -1;
+                    self.fail(b, Error::State("batch outlived its transaction".into()));
+                }
+            }
+        }
+        if pid < 0 {
+            return false;
+        }
+        if self.adding.is_none() {
+            if let Some((tps, pid, epoch, seq)) = txn.take_partitions_to_add() {
+                let fut = transaction::add_partitions(
+                    self.cluster.clone(),
+                    self.s.clone(),
+                    txn.clone(),
+                    tps.clone(),
+                    pid,
+                    epoch,
+                );
+                self.adding = Some(Adding {
+                    tps,
+                    txn_seq: seq,
+                    fut: Box::pin(fut),
+                });
+            }
+        }
+        true
+    }
+
+    /// Fails every batch not in flight (accumulator and retry queues) with `err`.
+    fn fail_undrained(&mut self, err: &Error) {
+        let retry: Vec<Batch> = self
+            .parts
+            .values_mut()
+            .flat_map(|ps| std::mem::take(&mut ps.retry))
+            .collect();
+        for b in retry {
+            self.fail(b, err.clone());
+        }
+        for topic in self.acc.topics() {
+            let parts = topic
+                .partitions
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for pacc in parts {
+                let mut pa = lock(&pacc);
+                let mut all: Vec<OpenBatch> = pa.closed.drain(..).collect();
+                all.extend(pa.open.take());
+                drop(pa);
+                for b in all {
+                    self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+                }
+            }
+        }
     }
 
     fn maybe_refresh(&mut self, now: Instant) {
@@ -491,6 +620,9 @@ impl Sender {
     ) -> Option<Batch> {
         let idem = self.idem.as_ref().map(|i| (i.pid, i.epoch));
         let max_req = self.s.max_request_size;
+        if self.txn.as_ref().is_some_and(|t| !t.may_send(tp)) {
+            return None; // V1: not added to the transaction yet.
+        }
         let ps = self.parts.entry(tp.clone()).or_default();
         if idem.is_some() && ps.in_flight > 0 && ps.in_flight_broker != node {
             return None; // Leader moved: let the old requests finish first (ordering).
@@ -541,7 +673,7 @@ impl Sender {
             producer_id: idem.map_or(-1, |i| i.0),
             producer_epoch: idem.map_or(-1, |i| i.1),
             base_sequence: base_seq,
-            transactional: false,
+            transactional: self.txn.is_some(),
             partition_leader_epoch: -1,
             timestamp_type_log_append: false,
         };
@@ -599,8 +731,15 @@ impl Sender {
             }
         }
         let timeout = self.s.request_timeout;
+        let txn_id = self
+            .txn
+            .as_ref()
+            .map(|t| TransactionalId(StrBytes::from_string(t.id.clone())));
+        // Produce v12 with transactional batches is how V2 adds partitions to a transaction,
+        // so V1 must stay at v11 (Java's `ProduceRequest.builder(.., useTransactionV1Version)`).
+        let v1_cap = self.txn.as_ref().is_some_and(|t| !t.is_v2());
         let req = ProduceRequest::default()
-            .with_transactional_id(None)
+            .with_transactional_id(txn_id)
             .with_acks(self.s.acks.as_i16())
             .with_timeout_ms(timeout.as_millis().min(i32::MAX as u128) as i32)
             .with_topic_data(topic_data);
@@ -611,7 +750,10 @@ impl Sender {
             "sending produce request"
         );
         let acks0 = self.s.acks == AckMode::None;
-        let fut: BoxFut<Result<Option<ProduceResponse>>> = match conn.version_for(ApiKey::Produce) {
+        let version = conn
+            .version_for(ApiKey::Produce)
+            .map(|v| if v1_cap { v.min(11) } else { v });
+        let fut: BoxFut<Result<Option<ProduceResponse>>> = match version {
             Err(e) => Box::pin(async move { Err(e) }),
             Ok(version) if acks0 => {
                 Box::pin(async move { conn.send_no_response(&req, version).await.map(|_| None) })
@@ -740,6 +882,13 @@ impl Sender {
                 .get(&tp)
                 .and_then(|ps| ps.outstanding.front().copied())
                 == Some(b.base_seq);
+            if earliest && self.txn.is_some() {
+                // Transactional: the batch fails, the transaction must be aborted (and, V1,
+                // the epoch is bumped after the abort), like the Java client.
+                tracing::warn!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected inside a transaction");
+                self.fail(b, err);
+                return;
+            }
             if earliest {
                 // The broker checked the sequence and refused it: definitely not written.
                 tracing::warn!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected; the producer epoch will be bumped");
@@ -829,7 +978,9 @@ impl Sender {
     fn fail(&mut self, b: Batch, err: Error) {
         let tp = b.tp();
         if b.base_seq >= 0 {
-            if let Some(i) = self.idem.as_mut() {
+            if let Some(t) = &self.txn {
+                t.sequence_gap();
+            } else if let Some(i) = self.idem.as_mut() {
                 i.bump_needed = true;
             }
         }
@@ -856,6 +1007,9 @@ impl Sender {
         _records: Option<i32>,
         r: Result<BatchAck>,
     ) {
+        if let (Some(t), Err(e)) = (&self.txn, &r) {
+            t.batch_failed(e);
+        }
         completion.complete(r);
         lock(&self.acc.incomplete).remove(&id);
         self.acc.memory.add_permits(permits);

@@ -1,0 +1,774 @@
+//! Transactions against real brokers, for both coordinator protocols: V2 (KIP-890, the
+//! Kafka 4.3 default; the shared test cluster) and V1 (a cluster formatted with
+//! `transaction.version=1`). Every scenario is one `async fn scenario(proto)`; the `v1` and
+//! `v2` modules at the bottom run each of them under both protocols.
+//!
+//! Visibility is checked with the Java console consumer (`--isolation-level
+//! read_committed`) and with raw Fetch requests (read_uncommitted: every data record, plus
+//! the control markers).
+
+use std::collections::{BTreeSet, HashSet};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::backoff::Deadline;
+use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions};
+use kafka_sdk::consumer::{Consumer, Offset};
+use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
+use kafka_sdk::record::{control_record_type, decode_batches, ControlType, DecodeOptions};
+use kafka_sdk::{ClientConfig, Error, TopicPartition, TxnAction};
+use kafka_testkit::{ClusterOptions, KafkaCluster};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    V1,
+    V2,
+}
+
+fn v1_options() -> ClusterOptions {
+    ClusterOptions {
+        features: vec![("transaction.version".into(), "1".into())],
+        allow_external: false,
+        ..ClusterOptions::default()
+    }
+}
+
+/// The cluster of a protocol, shared by that protocol's tests that do not stop brokers.
+fn cluster(proto: Proto) -> &'static KafkaCluster {
+    match proto {
+        Proto::V2 => kafka_testkit::shared(),
+        Proto::V1 => {
+            static V1: OnceLock<KafkaCluster> = OnceLock::new();
+            V1.get_or_init(|| KafkaCluster::start(v1_options()).expect("start V1 cluster"))
+        }
+    }
+}
+
+fn unique(name: &str) -> String {
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("txn-{name}-{}-{}", std::process::id(), n % 1_000_000_000)
+}
+
+fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin = AdminClient::new(&config(bootstrap, &[])).await.unwrap();
+    admin
+        .create_topic(NewTopic::new(topic, partitions, 1))
+        .await
+        .unwrap();
+}
+
+async fn txn_producer(bootstrap: &str, txn_id: &str, extra: &[(&str, &str)]) -> Producer {
+    let mut kv: Vec<(&str, &str)> = vec![("transactional.id", txn_id), ("linger.ms", "5")];
+    kv.extend_from_slice(extra);
+    Producer::new(&config(bootstrap, &kv)).await.unwrap()
+}
+
+async fn init(p: &Producer, proto: Proto) {
+    p.init_transactions().await.unwrap();
+    assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
+    assert_eq!(
+        p.transactions_v2(),
+        Some(proto == Proto::V2),
+        "protocol chosen from the finalized transaction.version"
+    );
+}
+
+/// Sends `values` inside the open transaction and waits for every acknowledgement.
+async fn send_all(p: &Producer, topic: &str, values: &[String]) {
+    let mut futs = Vec::new();
+    for v in values {
+        futs.push(
+            p.send(ProducerRecord::new(topic).key(v.clone()).value(v.clone()))
+                .await
+                .unwrap(),
+        );
+    }
+    for f in futs {
+        f.await.unwrap();
+    }
+}
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Reads `n` values of `topic` with the Java console consumer.
+async fn java_read(
+    cluster: &'static KafkaCluster,
+    topic: &str,
+    n: usize,
+    isolation: &str,
+) -> Vec<String> {
+    let args: Vec<String> = [
+        "console-consumer",
+        "--bootstrap-server",
+        &cluster.bootstrap(),
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--isolation-level",
+        isolation,
+        "--max-messages",
+        &n.to_string(),
+        "--timeout-ms",
+        "30000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let isolation = isolation.to_string();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = cluster
+            .tool(args[0], &args[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("Processed a total of"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            lines.len(),
+            n,
+            "console consumer ({isolation}) read {} of {n}: {}",
+            lines.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines
+    })
+    .await
+    .unwrap()
+}
+
+/// What a raw (read_uncommitted) fetch of a partition shows.
+#[derive(Debug, Default)]
+struct Raw {
+    /// Data record values.
+    values: Vec<String>,
+    /// Control markers: `true` = commit.
+    markers: Vec<bool>,
+    /// (producer id, epoch) of the data batches, in log order.
+    producers: Vec<(i64, i16)>,
+}
+
+async fn raw_read(bootstrap: &str, topic: &str, partitions: i32) -> Raw {
+    let cluster = Cluster::connect(SdkClusterOptions::new(vec![bootstrap.to_string()]))
+        .await
+        .unwrap();
+    let mut raw = Raw::default();
+    for partition in 0..partitions {
+        let mut offset = 0i64;
+        loop {
+            let (_, conn) = cluster
+                .leader(topic, partition, Deadline::after(Duration::from_secs(30)))
+                .await
+                .unwrap();
+            let req = FetchRequest::default()
+                .with_max_wait_ms(100)
+                .with_min_bytes(1)
+                .with_max_bytes(64 << 20)
+                .with_isolation_level(0)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![FetchPartition::default()
+                        .with_partition(partition)
+                        .with_fetch_offset(offset)
+                        .with_partition_max_bytes(16 << 20)
+                        .with_current_leader_epoch(-1)
+                        .with_log_start_offset(-1)])]);
+            let resp = conn.send(&req).await.unwrap();
+            let p = &resp.responses[0].partitions[0];
+            assert_eq!(p.error_code, 0, "fetch {topic}-{partition}");
+            if let Some(records) = &p.records {
+                for b in decode_batches(records.clone(), &DecodeOptions::default()) {
+                    let b = b.unwrap();
+                    offset = b.next_offset();
+                    if b.is_control() {
+                        let t = b.records[0].key.as_deref().and_then(control_record_type);
+                        raw.markers.push(t == Some(ControlType::Commit));
+                    } else {
+                        raw.producers.push((b.producer_id, b.producer_epoch));
+                        for r in &b.records {
+                            raw.values.push(
+                                String::from_utf8(r.value.as_deref().unwrap().to_vec()).unwrap(),
+                            );
+                        }
+                    }
+                }
+            }
+            if offset >= p.high_watermark {
+                break;
+            }
+        }
+    }
+    raw
+}
+
+/// Reads `topic` from the beginning with our consumer (no group) until `n` values arrived,
+/// then for `settle` more to catch any extra record. Returns every value read.
+async fn sdk_read(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    n: usize,
+    settle: Duration,
+) -> Vec<String> {
+    let c = Consumer::new(&config(
+        bootstrap,
+        &[
+            ("isolation.level", isolation),
+            ("auto.offset.reset", "earliest"),
+        ],
+    ))
+    .await
+    .unwrap();
+    c.assign(
+        (0..partitions)
+            .map(|p| (TopicPartition::new(topic, p), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        for m in c.recv_batch(10_000, Duration::from_secs(2)).await.unwrap() {
+            out.push(String::from_utf8(m.value().expect("no control records").to_vec()).unwrap());
+        }
+    }
+    let extra_until = tokio::time::Instant::now() + settle;
+    while tokio::time::Instant::now() < extra_until {
+        for m in c
+            .recv_batch(10_000, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            out.push(String::from_utf8(m.value().expect("no control records").to_vec()).unwrap());
+        }
+    }
+    c.close().await.unwrap();
+    out
+}
+
+fn set(v: &[String]) -> BTreeSet<String> {
+    v.iter().cloned().collect()
+}
+
+// ---- scenarios ----------------------------------------------------------------------------
+
+/// Committed transactions are visible to read_committed, aborted ones never; read_uncommitted
+/// sees both. V2 bumps the epoch every transaction; V1 keeps it.
+async fn commit_and_abort_visibility(proto: Proto) {
+    let kc = cluster(proto);
+    let bootstrap = kc.bootstrap();
+    let topic = unique("vis");
+    create_topic(&bootstrap, &topic, 3).await;
+    let p = txn_producer(&bootstrap, &unique("vis-id"), &[]).await;
+    init(&p, proto).await;
+
+    let (c1, a1, c2) = (values("c1", 30), values("a1", 30), values("c2", 30));
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &c1).await;
+    p.commit_transaction().await.unwrap();
+
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &a1).await;
+    p.abort_transaction().await.unwrap();
+
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &c2).await;
+    // Acknowledged but not committed: read_committed stops at the last stable offset.
+    let open = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_committed",
+        c1.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(
+        set(&open),
+        set(&c1),
+        "read_committed stops before the open transaction"
+    );
+    assert_eq!(open.len(), c1.len());
+    p.commit_transaction().await.unwrap();
+    assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
+
+    let committed: Vec<String> = c1.iter().chain(&c2).cloned().collect();
+    let got = java_read(kc, &topic, committed.len(), "read_committed").await;
+    assert_eq!(
+        set(&got),
+        set(&committed),
+        "read_committed (Java) sees exactly the commits"
+    );
+
+    let ours = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_committed",
+        committed.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(
+        set(&ours),
+        set(&committed),
+        "read_committed (ours) sees exactly the commits"
+    );
+    assert_eq!(
+        ours.len(),
+        committed.len(),
+        "no duplicates, no aborted records"
+    );
+    let all: Vec<String> = committed.iter().chain(&a1).cloned().collect();
+    let unc = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_uncommitted",
+        all.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(set(&unc), set(&all), "read_uncommitted (ours) sees both");
+    assert_eq!(unc.len(), all.len());
+
+    let raw = raw_read(&bootstrap, &topic, 3).await;
+    assert_eq!(set(&raw.values), set(&all), "read_uncommitted sees both");
+    assert_eq!(raw.values.len(), all.len(), "no duplicates");
+    // Markers: commits and an abort were written.
+    assert!(
+        raw.markers.iter().filter(|c| **c).count() >= 2,
+        "{:?}",
+        raw.markers
+    );
+    assert!(raw.markers.contains(&false), "{:?}", raw.markers);
+    let epochs: BTreeSet<i16> = raw.producers.iter().map(|(_, e)| *e).collect();
+    let pids: HashSet<i64> = raw.producers.iter().map(|(p, _)| *p).collect();
+    assert_eq!(pids.len(), 1, "one producer id");
+    match proto {
+        Proto::V2 => assert_eq!(
+            epochs.len(),
+            3,
+            "V2: a new epoch per transaction: {epochs:?}"
+        ),
+        Proto::V1 => assert_eq!(epochs.len(), 1, "V1: one epoch: {epochs:?}"),
+    }
+    p.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A second producer with the same transactional.id fences the first: the first gets a
+/// fatal error on its next call and on every call after; the second works.
+async fn fencing(proto: Proto) {
+    let kc = cluster(proto);
+    let bootstrap = kc.bootstrap();
+    let topic = unique("fence");
+    create_topic(&bootstrap, &topic, 2).await;
+    let id = unique("fence-id");
+    let p1 = txn_producer(&bootstrap, &id, &[]).await;
+    init(&p1, proto).await;
+    p1.begin_transaction().unwrap();
+    send_all(&p1, &topic, &values("zombie", 10)).await;
+
+    let p2 = txn_producer(&bootstrap, &id, &[]).await;
+    init(&p2, proto).await; // aborts p1's open transaction
+
+    let e = p1.commit_transaction().await.unwrap_err();
+    assert!(e.is_fatal(), "fenced producer: fatal error, got {e}");
+    assert_eq!(e.txn_action(), TxnAction::Fatal);
+    assert_eq!(p1.transaction_state(), Some(TransactionState::FatalError));
+    // Says so on every later call.
+    let e = p1.begin_transaction().unwrap_err();
+    assert!(e.is_fatal(), "{e}");
+    let e = p1
+        .send(ProducerRecord::new(topic.as_str()).value("x"))
+        .await
+        .unwrap_err();
+    assert!(e.is_fatal(), "{e}");
+    let e = p1.abort_transaction().await.unwrap_err();
+    assert!(e.is_fatal(), "{e}");
+
+    let good = values("p2", 10);
+    p2.begin_transaction().unwrap();
+    send_all(&p2, &topic, &good).await;
+    p2.commit_transaction().await.unwrap();
+    p2.begin_transaction().unwrap();
+    send_all(&p2, &topic, &values("p2b", 5)).await;
+    p2.commit_transaction().await.unwrap();
+
+    let mut want = good.clone();
+    want.extend(values("p2b", 5));
+    let got = java_read(kc, &topic, want.len(), "read_committed").await;
+    assert_eq!(
+        set(&got),
+        set(&want),
+        "the zombie's records are never visible"
+    );
+    let ours = sdk_read(
+        &bootstrap,
+        &topic,
+        2,
+        "read_committed",
+        want.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(set(&ours), set(&want));
+    assert_eq!(ours.len(), want.len());
+    let raw = raw_read(&bootstrap, &topic, 2).await;
+    assert_eq!(raw.values.len(), 25, "zombie's 10 were written and aborted");
+}
+
+/// Calls in the wrong state fail with a state error naming the state.
+async fn wrong_state_calls(proto: Proto) {
+    let kc = cluster(proto);
+    let bootstrap = kc.bootstrap();
+    let topic = unique("state");
+    create_topic(&bootstrap, &topic, 1).await;
+    let p = txn_producer(&bootstrap, &unique("state-id"), &[]).await;
+    let state_err = |r: Result<(), Error>, state: &str| match r {
+        Err(Error::State(m)) => assert!(m.contains(state), "{m} should name {state}"),
+        other => panic!("expected a state error naming {state}, got {other:?}"),
+    };
+    assert_eq!(p.transaction_state(), Some(TransactionState::Uninitialized));
+    state_err(p.begin_transaction(), "Uninitialized");
+    state_err(
+        p.send(ProducerRecord::new(topic.as_str()).value("x"))
+            .await
+            .map(|_| ()),
+        "Uninitialized",
+    );
+    state_err(p.commit_transaction().await, "Uninitialized");
+    init(&p, proto).await;
+    state_err(p.init_transactions().await, "Ready");
+    state_err(p.commit_transaction().await, "Ready");
+    state_err(p.abort_transaction().await, "Ready");
+    state_err(
+        p.send(ProducerRecord::new(topic.as_str()).value("x"))
+            .await
+            .map(|_| ()),
+        "Ready",
+    );
+    p.begin_transaction().unwrap();
+    state_err(p.begin_transaction(), "InTransaction");
+    // An empty transaction commits without a round trip.
+    p.commit_transaction().await.unwrap();
+    p.begin_transaction().unwrap();
+    p.abort_transaction().await.unwrap();
+
+    let plain = Producer::new(&config(&bootstrap, &[])).await.unwrap();
+    assert_eq!(plain.transaction_state(), None);
+    assert!(matches!(
+        plain.init_transactions().await,
+        Err(Error::State(_))
+    ));
+}
+
+/// A cluster of our own (its broker is restarted and paused).
+fn own_cluster(proto: Proto) -> KafkaCluster {
+    let opts = match proto {
+        Proto::V1 => v1_options(),
+        Proto::V2 => ClusterOptions {
+            allow_external: false,
+            ..ClusterOptions::default()
+        },
+    };
+    KafkaCluster::start(opts).expect("start cluster")
+}
+
+/// Broker restart in the middle of a transaction: it commits or is aborted cleanly, the next
+/// one works, read_committed never sees aborted records. Then a record that times out
+/// locally (broker paused past `delivery.timeout.ms`): the commit fails as abortable, the
+/// abort works, the next transaction commits.
+async fn broker_restart_and_local_timeout(proto: Proto) {
+    let kc: &'static KafkaCluster = Box::leak(Box::new(
+        tokio::task::spawn_blocking(move || own_cluster(proto))
+            .await
+            .unwrap(),
+    ));
+    let bootstrap = kc.bootstrap();
+    let topic = unique("restart");
+    create_topic(&bootstrap, &topic, 3).await;
+    let p = txn_producer(
+        &bootstrap,
+        &unique("restart-id"),
+        &[("request.timeout.ms", "5000")],
+    )
+    .await;
+    init(&p, proto).await;
+    let mut want = Vec::new();
+
+    let t1 = values("t1", 50);
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &t1).await;
+    p.commit_transaction().await.unwrap();
+    want.extend(t1);
+
+    // Restart the (only) broker between the sends and the commit.
+    let t2 = values("t2", 50);
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &t2).await;
+    tokio::task::spawn_blocking(move || kc.restart(1))
+        .await
+        .unwrap()
+        .unwrap();
+    match p.commit_transaction().await {
+        Ok(()) => want.extend(t2),
+        Err(e) => {
+            assert!(e.txn_requires_abort(), "commit after restart: {e}");
+            p.abort_transaction().await.unwrap();
+        }
+    }
+    assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
+
+    // An aborted transaction after the restart, then a committed one.
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &values("t3-aborted", 20)).await;
+    p.abort_transaction().await.unwrap();
+    let t4 = values("t4", 50);
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &t4).await;
+    p.commit_transaction().await.unwrap();
+    want.extend(t4);
+
+    // Local timeout: pause the broker past delivery.timeout.ms.
+    let q = txn_producer(
+        &bootstrap,
+        &unique("timeout-id"),
+        &[
+            ("request.timeout.ms", "1500"),
+            ("delivery.timeout.ms", "2000"),
+            ("max.block.ms", "20000"),
+        ],
+    )
+    .await;
+    init(&q, proto).await;
+    // One transaction first, so the producer knows the topic's metadata before the pause.
+    let t5 = values("t5", 10);
+    q.begin_transaction().unwrap();
+    send_all(&q, &topic, &t5).await;
+    q.commit_transaction().await.unwrap();
+    want.extend(t5);
+    q.begin_transaction().unwrap();
+    tokio::task::spawn_blocking(move || kc.pause(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let f = q
+        .send(
+            ProducerRecord::new(topic.as_str())
+                .key("x")
+                .value("t5-timed-out"),
+        )
+        .await
+        .unwrap();
+    let e = f.await.unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    tokio::task::spawn_blocking(move || kc.resume(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = q.commit_transaction().await.unwrap_err();
+    assert!(e.txn_requires_abort(), "local timeout: abortable, got {e}");
+    assert_eq!(
+        q.transaction_state(),
+        Some(TransactionState::AbortableError)
+    );
+    q.abort_transaction().await.unwrap();
+    let t6 = values("t6", 20);
+    q.begin_transaction().unwrap();
+    send_all(&q, &topic, &t6).await;
+    q.commit_transaction().await.unwrap();
+    want.extend(t6);
+
+    let got = sdk_read(
+        &bootstrap,
+        &topic,
+        3,
+        "read_committed",
+        want.len(),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        set(&got),
+        set(&want),
+        "read_committed: exactly the committed transactions"
+    );
+    assert_eq!(got.len(), want.len(), "no duplicates");
+    let raw = raw_read(&bootstrap, &topic, 3).await;
+    assert!(raw.values.iter().any(|v| v.starts_with("t3-aborted")));
+}
+
+/// Builds `examples/exactly_once` and returns its path.
+fn example_binary() -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--example", "exactly_once"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo build --example exactly_once");
+    assert!(status.success());
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("debug").join("examples").join("exactly_once")
+}
+
+/// Exactly-once pipeline: 100,000 input records; the transform process is killed four times
+/// (twice by `--crash-after`, i.e. `abort()` inside an open transaction, twice by SIGKILL
+/// from here at an arbitrary moment; at least three must hit before the input is done) and
+/// restarted; the output read_committed holds every input exactly once.
+async fn exactly_once_pipeline(proto: Proto) {
+    const N: usize = 100_000;
+    let kc = cluster(proto);
+    let bootstrap = kc.bootstrap();
+    let (input, output) = (unique("eos-in"), unique("eos-out"));
+    create_topic(&bootstrap, &input, 3).await;
+    create_topic(&bootstrap, &output, 3).await;
+    let p = Producer::new(&config(&bootstrap, &[("linger.ms", "20")]))
+        .await
+        .unwrap();
+    let mut acks = Vec::with_capacity(N);
+    for i in 0..N {
+        acks.push(
+            p.send(
+                ProducerRecord::new(input.as_str())
+                    .key(format!("k{i}"))
+                    .value(format!("in-{i}")),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    p.close(Duration::from_secs(10)).await.unwrap();
+
+    let bin = tokio::task::spawn_blocking(example_binary).await.unwrap();
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "--brokers",
+            &bootstrap,
+            "--input",
+            &input,
+            "--output",
+            &output,
+            "--txn-id",
+            &format!("{input}-0"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    enum Kill {
+        After(&'static str),
+        Sigkill(Duration),
+    }
+    // Every run has --until-end: a run that is not killed finishes the input.
+    let runs = [
+        Kill::After("6000"),
+        Kill::Sigkill(Duration::from_millis(2500)),
+        Kill::After("9000"),
+        Kill::Sigkill(Duration::from_millis(3000)),
+    ];
+    let mut kills = 0;
+    for run in runs {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let status = match run {
+            Kill::After(n) => cmd
+                .args(args(&["--until-end", "--crash-after", n]))
+                .status()
+                .unwrap(),
+            Kill::Sigkill(after) => {
+                let mut child = cmd.args(args(&["--until-end"])).spawn().unwrap();
+                tokio::time::sleep(after).await;
+                let _ = child.kill();
+                child.wait().unwrap()
+            }
+        };
+        if status.success() {
+            break; // finished before the kill
+        }
+        kills += 1;
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} runs were killed before the input was done"
+    );
+    let out = std::process::Command::new(&bin)
+        .args(args(&["--until-end"]))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "final run failed");
+
+    let got = sdk_read(
+        &bootstrap,
+        &output,
+        3,
+        "read_committed",
+        N,
+        Duration::from_secs(2),
+    )
+    .await;
+    let distinct: HashSet<&String> = got.iter().collect();
+    let want: HashSet<String> = (0..N).map(|i| format!("IN-{i}:processed")).collect();
+    let missing = want.iter().filter(|v| !distinct.contains(v)).count();
+    assert_eq!(missing, 0, "lost records");
+    assert_eq!(got.len(), N, "{} duplicates", got.len() - distinct.len());
+    assert_eq!(distinct.len(), N);
+}
+
+macro_rules! both_protocols {
+    ($($name:ident),* $(,)?) => {
+        mod v1 {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Proto::V1).await
+            })*
+        }
+        mod v2 {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Proto::V2).await
+            })*
+        }
+    };
+}
+
+both_protocols!(
+    commit_and_abort_visibility,
+    fencing,
+    wrong_state_calls,
+    broker_restart_and_local_timeout,
+    exactly_once_pipeline,
+);
