@@ -126,9 +126,49 @@ struct World {
     stop_producing: AtomicBool,
     /// Group members and pipeline instances stop.
     stop_consuming: AtomicBool,
+    /// Last reported state of every member / pipeline instance (for diagnosing a stall).
+    status: Mutex<BTreeMap<String, (Instant, String)>>,
 }
 
 impl World {
+    /// Records `who`'s assignment and positions, at most every 2 s.
+    fn report(&self, who: &str, consumer: &Consumer, note: &str) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if st
+            .get(who)
+            .is_some_and(|(t, _)| t.elapsed() < Duration::from_secs(2))
+        {
+            return;
+        }
+        let pos: Vec<String> = consumer
+            .position()
+            .into_iter()
+            .map(|(tp, o)| {
+                format!(
+                    "{}:{}",
+                    tp.partition,
+                    o.map_or("-".into(), |o| o.to_string())
+                )
+            })
+            .collect();
+        let line = format!(
+            "membership {:?}, positions [{}], paused {:?}; {note}",
+            consumer.group_membership(),
+            pos.join(" "),
+            consumer.paused()
+        );
+        st.insert(who.to_string(), (Instant::now(), line));
+    }
+
+    fn statuses(&self) -> String {
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        st.iter()
+            .map(|(who, (t, line))| {
+                format!("  {who} ({:.0}s ago): {line}\n", t.elapsed().as_secs_f64())
+            })
+            .collect()
+    }
+
     fn history(&self) -> std::sync::MutexGuard<'_, History> {
         self.history.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -283,7 +323,9 @@ async fn member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
             }
             return;
         }
-        match consumer.recv_batch(500, Duration::from_millis(300)).await {
+        let got = consumer.recv_batch(500, Duration::from_millis(300)).await;
+        world.report(&name, &consumer, &format!("dirty {dirty}"));
+        match got {
             Ok(msgs) => {
                 for m in &msgs {
                     world.observe(m.partition(), m.offset(), m.value().map(|v| &v[..]), &name);
@@ -455,7 +497,9 @@ async fn pipeline_run(
             let _ = consumer.close().await;
             return Ok(());
         }
-        let msgs = match consumer.recv_batch(300, Duration::from_millis(300)).await {
+        let got = consumer.recv_batch(300, Duration::from_millis(300)).await;
+        world.report(&who, &consumer, &format!("{txn_no} transactions"));
+        let msgs = match got {
             Ok(m) => m,
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
@@ -811,6 +855,47 @@ async fn wait_lag_zero(bootstrap: &str, group: &str) -> Result<BTreeMap<i32, i64
     Err(format!("group {group} did not catch up: {last}"))
 }
 
+/// Every 10 s: logs partitions of `group` whose committed offset has not moved for 60 s
+/// while there is lag (with every client's last status), until `stop`.
+async fn stall_monitor(world: Arc<World>, group: &'static str, stop: Arc<AtomicBool>) {
+    let Ok(c) = Consumer::new(&config(&world.bootstrap, &[("group.id", group)])).await else {
+        return;
+    };
+    let tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(DATA, p))
+        .collect();
+    let mut last_move: HashMap<i32, (i64, Instant)> = HashMap::new();
+    let mut reported = HashSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let Ok(committed) = c.committed(Some(&tps), Duration::from_secs(5)).await else {
+            continue;
+        };
+        for (tp, o) in committed {
+            let o = o.unwrap_or(0);
+            let e = last_move.entry(tp.partition).or_insert((o, Instant::now()));
+            if e.0 != o {
+                *e = (o, Instant::now());
+                reported.remove(&tp.partition);
+            } else if e.1.elapsed() > Duration::from_secs(60) && reported.insert(tp.partition) {
+                let high = c
+                    .fetch_watermarks(&tp, Duration::from_secs(5))
+                    .await
+                    .map(|w| w.high)
+                    .unwrap_or(-1);
+                if high > o {
+                    eprintln!(
+                        "chaos: STALL: {group} {tp} committed {o} (high {high}) unchanged for {:.0}s\n{}",
+                        e.1.elapsed().as_secs_f64(),
+                        world.statuses()
+                    );
+                }
+            }
+        }
+    }
+    let _ = c.close().await;
+}
+
 #[derive(Default)]
 struct Anomalies(BTreeMap<&'static str, Vec<String>>);
 
@@ -1079,6 +1164,7 @@ async fn chaos_three_nodes() {
         counters: Counters::default(),
         stop_producing: AtomicBool::new(false),
         stop_consuming: AtomicBool::new(false),
+        status: Mutex::new(BTreeMap::new()),
     });
     let producers: Vec<JoinHandle<()>> = (1..=PRODUCERS)
         .map(|n| tokio::spawn(producer_task(world.clone(), n)))
@@ -1088,6 +1174,10 @@ async fn chaos_three_nodes() {
     let pipelines: Vec<JoinHandle<()>> = (0..PIPELINES)
         .map(|i| tokio::spawn(pipeline_task(world.clone(), i)))
         .collect();
+    let stop_monitors = Arc::new(AtomicBool::new(false));
+    for g in [GROUP, EOS_GROUP] {
+        tokio::spawn(stall_monitor(world.clone(), g, stop_monitors.clone()));
+    }
     // Let the workloads get going before the first fault.
     tokio::time::sleep(Duration::from_secs(5)).await;
 
@@ -1118,7 +1208,39 @@ async fn chaos_three_nodes() {
     if let Err(e) = wait_lag_zero(&bootstrap, EOS_GROUP).await {
         anomalies.add("stuck", e);
     }
+    if anomalies.0.contains_key("stuck") {
+        let c = cluster.clone();
+        let b = bootstrap.clone();
+        let describe = blocking(move || {
+            let mut text = String::new();
+            for g in [GROUP, EOS_GROUP] {
+                let args = [
+                    "--bootstrap-server",
+                    &b,
+                    "--describe",
+                    "--group",
+                    g,
+                    "--members",
+                    "--verbose",
+                ];
+                if let Ok(o) = c.tool_output("consumer-groups", &args) {
+                    text.push_str(&String::from_utf8_lossy(&o.stdout));
+                }
+                let args = ["--bootstrap-server", &b, "--describe", "--group", g];
+                if let Ok(o) = c.tool_output("consumer-groups", &args) {
+                    text.push_str(&String::from_utf8_lossy(&o.stdout));
+                }
+            }
+            text
+        })
+        .await;
+        eprintln!(
+            "chaos: stall diagnostics\nclient view:\n{}broker view:\n{describe}",
+            world.statuses()
+        );
+    }
     world.stop_consuming.store(true, Ordering::Relaxed);
+    stop_monitors.store(true, Ordering::Relaxed);
     for m in members {
         if tokio::time::timeout(Duration::from_secs(60), m.task)
             .await
