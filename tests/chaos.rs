@@ -128,6 +128,8 @@ struct World {
     stop_consuming: AtomicBool,
     /// Last reported state of every member / pipeline instance (for diagnosing a stall).
     status: Mutex<BTreeMap<String, (Instant, String)>>,
+    /// Errors the workloads saw, counted by kind (see `note_error`).
+    errors: Mutex<BTreeMap<String, u64>>,
 }
 
 impl World {
@@ -353,7 +355,7 @@ async fn member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
                             .counters
                             .group_commit_failures
                             .fetch_add(1, Ordering::Relaxed);
-                        tracing_note(&name, "commit", &e);
+                        note_error(&world, &name, "commit", &e);
                     }
                 }
             }
@@ -362,7 +364,7 @@ async fn member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
                     .counters
                     .group_recv_errors
                     .fetch_add(1, Ordering::Relaxed);
-                tracing_note(&name, "recv", &e);
+                note_error(&world, &name, "recv", &e);
                 if e.is_fatal() {
                     eprintln!("chaos: member {name}: fatal {e}; leaving the task");
                     return;
@@ -373,10 +375,25 @@ async fn member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
     }
 }
 
-fn tracing_note(who: &str, what: &str, e: &kafka_sdk::Error) {
+/// Counts an error a workload saw (by workload kind, operation and message with digits
+/// masked), and prints it when `KAFKA_SDK_CHAOS_VERBOSE` is set.
+fn note_error(world: &World, who: &str, what: &str, e: &kafka_sdk::Error) {
     if std::env::var_os("KAFKA_SDK_CHAOS_VERBOSE").is_some() {
         eprintln!("chaos: {who}: {what}: {e}");
     }
+    let kind = who.split('-').next().unwrap_or(who);
+    let text: String = e
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .take(140)
+        .collect();
+    *world
+        .errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(format!("{kind} {what}: {text}"))
+        .or_default() += 1;
 }
 
 fn spawn_member(world: &Arc<World>, n: u64) -> Member {
@@ -462,6 +479,7 @@ async fn pipeline_task(world: Arc<World>, instance: usize) {
                 .pipeline_restarts
                 .fetch_add(1, Ordering::Relaxed);
             eprintln!("chaos: pipeline {instance}: restarting after: {e}");
+            note_error(&world, &format!("pipeline-{instance}"), "restart", &e);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -503,7 +521,7 @@ async fn pipeline_run(
             Ok(m) => m,
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
-                tracing_note(&who, "recv", &e);
+                note_error(world, &who, "recv", &e);
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
@@ -576,7 +594,7 @@ async fn pipeline_run(
                 true
             }
             Err(e) if e.txn_requires_abort() => {
-                tracing_note(&who, "transaction", &e);
+                note_error(world, &who, "transaction", &e);
                 producer.abort_transaction().await.inspect_err(|_| {
                     world.history().txn_unknown.insert(attempt.clone());
                 })?;
@@ -1165,6 +1183,7 @@ async fn chaos_three_nodes() {
         stop_producing: AtomicBool::new(false),
         stop_consuming: AtomicBool::new(false),
         status: Mutex::new(BTreeMap::new()),
+        errors: Mutex::new(BTreeMap::new()),
     });
     let producers: Vec<JoinHandle<()>> = (1..=PRODUCERS)
         .map(|n| tokio::spawn(producer_task(world.clone(), n)))
@@ -1314,6 +1333,17 @@ async fn chaos_three_nodes() {
         log.by_kind,
         log.by_target
     );
+    {
+        let errors = world.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(
+            summary,
+            "errors the workloads saw ({} kinds):",
+            errors.len()
+        );
+        for (e, n) in errors.iter() {
+            let _ = writeln!(summary, "  {n:>6} x {e}");
+        }
+    }
     let total: usize = anomalies.0.values().map(Vec::len).sum();
     let _ = writeln!(
         summary,
