@@ -1780,3 +1780,39 @@ async fn seek_during_eager_rebalances() {
     }
     a.close().await.unwrap();
 }
+
+/// `group_metadata` carries what `send_offsets_to_transaction` needs, from the live
+/// membership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_metadata_for_transactions() {
+    let topic = unique("c-gmeta");
+    create_topic(&topic, 1).await;
+    produce_n(&topic, 0, 0, 3).await;
+    let group = unique("g-gmeta");
+    let c = Consumer::new(&seek_cfg(&group).with("group.instance.id", "gmeta-1"))
+        .await
+        .unwrap();
+    let before = c.group_metadata().unwrap();
+    assert_eq!(before.group_id, group);
+    assert_eq!(before.generation_id, -1);
+    assert_eq!(before.member_id, "");
+    assert_eq!(before.group_instance_id.as_deref(), Some("gmeta-1"));
+    c.subscribe(&[&topic]).unwrap();
+    recv_one(&c, Duration::from_secs(30), "first record").await;
+    let m = c.group_metadata().unwrap();
+    let (generation, member) = c.group_membership().expect("in a generation");
+    assert_eq!(
+        m,
+        kafka_sdk::producer::ConsumerGroupMetadata {
+            group_id: group.clone(),
+            generation_id: generation,
+            member_id: member,
+            group_instance_id: Some("gmeta-1".into()),
+        }
+    );
+    assert!(m.generation_id >= 0 && !m.member_id.is_empty(), "{m:?}");
+    c.close().await.unwrap();
+    // Without a group there is nothing to fence with.
+    let c = Consumer::new(&config(None)).await.unwrap();
+    assert!(matches!(c.group_metadata(), Err(Error::Config(_))));
+}

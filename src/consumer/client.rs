@@ -24,6 +24,7 @@ use crate::backoff::Deadline;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::{ClientConfig, ConsumerConfig};
 use crate::error::{ConfigError, Error, KafkaCode, Result};
+use crate::producer::ConsumerGroupMetadata;
 use crate::types::{validate_topic_name, TopicPartition};
 
 /// A Kafka consumer: assign partitions or subscribe as a group member, then
@@ -898,6 +899,30 @@ impl ConsumerHandle {
     pub fn group_membership(&self) -> Option<(i32, String)> {
         let g = self.shared.group_info();
         (g.joined && g.generation >= 0).then_some((g.generation, g.member_id))
+    }
+
+    /// The group metadata a transactional producer sends with this consumer's offsets
+    /// ([`Producer::send_offsets_to_transaction`](crate::producer::Producer::send_offsets_to_transaction)),
+    /// like Java's `KafkaConsumer::groupMetadata`: the group id, the current generation and
+    /// member id (`-1` and `""` while the member is not in a generation, e.g. during a
+    /// rebalance) and `group.instance.id`. Take it right before sending the offsets: the
+    /// coordinator refuses offsets tagged with an older generation, which fences a member
+    /// that lost its partitions (KIP-447).
+    ///
+    /// Errors: [`ConfigError::Missing`] (`group.id`) for a consumer without a group.
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata> {
+        let group_id = self.shared.cfg.group_id.clone().ok_or_else(|| {
+            Error::from(ConfigError::Missing {
+                key: "group.id".into(),
+            })
+        })?;
+        let (generation_id, member_id) = self.group_membership().unwrap_or((-1, String::new()));
+        Ok(ConsumerGroupMetadata {
+            group_id,
+            generation_id,
+            member_id,
+            group_instance_id: self.shared.cfg.group_instance_id.clone(),
+        })
     }
 
     /// The cluster handle the consumer uses (metadata, admin-style requests).
