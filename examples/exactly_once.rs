@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kafka_sdk::consumer::{Consumer, Offset};
-use kafka_sdk::producer::{ConsumerGroupMetadata, Producer, ProducerRecord};
+use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, TopicPartition};
 
 #[derive(Debug, Default)]
@@ -197,13 +197,9 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
                 std::process::abort();
             }
         }
-        let (generation_id, member_id) = consumer.group_membership().unwrap_or((-1, String::new()));
-        let group_meta = ConsumerGroupMetadata {
-            group_id: group.to_string(),
-            generation_id,
-            member_id,
-            group_instance_id: Some(format!("{txn_id}-member")),
-        };
+        // Group id, generation, member id and group.instance.id, taken now: offsets of a
+        // generation this member no longer belongs to are refused (zombie fencing).
+        let group_meta = consumer.group_metadata()?;
         let result = async {
             producer
                 .send_offsets_to_transaction(next.clone(), &group_meta)

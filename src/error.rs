@@ -316,6 +316,12 @@ pub enum Error {
     #[error("unknown topic or partition: {0}")]
     UnknownTopicOrPartition(String),
 
+    /// A consumer operation on a partition that is not assigned to the consumer (never
+    /// assigned, or revoked by a rebalance meanwhile). Java's consumer throws
+    /// `IllegalStateException("No current assignment for partition ...")` here.
+    #[error("partition {0} is not assigned to this consumer")]
+    NotAssigned(crate::types::TopicPartition),
+
     /// The client (or the part of it used) has been closed.
     #[error("client is closed")]
     Closed,
@@ -400,6 +406,7 @@ impl Error {
             | Error::Protocol(_)
             | Error::UnsupportedApi { .. }
             | Error::InvalidArgument(_)
+            | Error::NotAssigned(_)
             | Error::Closed
             | Error::State(_)
             | Error::Io(_) => ErrorAction::Fatal,

@@ -724,19 +724,21 @@ async fn bad_input_gives_typed_errors() {
     let c = Consumer::new(&config(Some(&unique("g-bad"))))
         .await
         .unwrap();
-    // Not assigned.
+    // Not assigned: a typed error (Java: IllegalStateException).
     assert!(matches!(
         c.seek(&tp, Offset::Beginning),
-        Err(Error::InvalidArgument(_))
+        Err(Error::NotAssigned(ref t)) if *t == tp
     ));
     assert!(matches!(
         c.commit_offsets([(tp.clone(), 1)], CommitMode::Sync).await,
-        Err(Error::InvalidArgument(_))
+        Err(Error::NotAssigned(_))
     ));
     assert!(matches!(
         c.pause(std::slice::from_ref(&tp)),
-        Err(Error::InvalidArgument(_))
+        Err(Error::NotAssigned(_))
     ));
+    assert!(matches!(c.position_of(&tp), Err(Error::NotAssigned(_))));
+    assert!(matches!(c.store_offset(&tp, 1), Err(Error::NotAssigned(_))));
     assert!(matches!(
         c.subscribe(&["bad topic"]),
         Err(Error::InvalidArgument(_))
@@ -1200,4 +1202,617 @@ fn recs(from: usize, n: usize) -> Vec<Rec> {
             )
         })
         .collect()
+}
+
+// ---- Seek regressions -------------------------------------------------------------------
+//
+// A seek must win over everything that was decided before it: buffered records, fetches and
+// position lookups in flight, and the position the partition had. These tests seek while
+// those are in flight and while an eager rebalance revokes and re-assigns partitions.
+
+/// Config for the seek tests: a group (for commits), nothing committed automatically.
+fn seek_cfg(group: &str) -> ClientConfig {
+    config(Some(group))
+        .with("enable.auto.commit", "false")
+        .with("session.timeout.ms", "6000")
+        .with("heartbeat.interval.ms", "500")
+        .with("max.poll.interval.ms", "20000")
+}
+
+/// `recv` bounded by `within`; panics on an error or a timeout.
+async fn recv_one(c: &Consumer, within: Duration, what: &str) -> Message {
+    match tokio::time::timeout(within, c.recv()).await {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => panic!("{what}: recv error {e}"),
+        Err(_) => panic!("{what}: no record within {within:?}"),
+    }
+}
+
+/// The committed offset of `tp` in `c`'s group.
+async fn committed_of(c: &Consumer, tp: &TopicPartition) -> Option<i64> {
+    c.committed(Some(std::slice::from_ref(tp)), Duration::from_secs(20))
+        .await
+        .unwrap()[0]
+        .1
+}
+
+/// Receives until the record before `n` was received.
+async fn consume_to(c: &Consumer, n: i64) {
+    loop {
+        let m = recv_one(c, Duration::from_secs(20), "consume").await;
+        if m.offset() + 1 >= n {
+            return;
+        }
+    }
+}
+
+/// After a seek, `position` and `commit` describe the seek target, never the position the
+/// partition had before: a seek to a target that needs a lookup (Beginning, Stored, ...)
+/// has no position until the lookup answers (Java: "awaiting reset"), so a commit right
+/// after it (e.g. by `on_revoked` during a rebalance) cannot commit records that the seek
+/// asked to read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_resets_position_and_what_commit_commits() {
+    let topic = unique("c-seekpos");
+    create_topic(&topic, 1).await;
+    produce_n(&topic, 0, 0, 30).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let group = unique("g-seekpos");
+    // A long fetch wait parks the fetch after the end of the log: lookups wait for it.
+    let c = Consumer::new(&seek_cfg(&group).with("fetch.max.wait.ms", "2000"))
+        .await
+        .unwrap();
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    for (target, expect) in [
+        (Offset::Beginning, 0),
+        (Offset::Stored, 4),
+        (Offset::Offset(7), 7),
+        (Offset::OffsetTail(5), 25),
+    ] {
+        c.commit_offsets([(tp.clone(), 4)], CommitMode::Sync)
+            .await
+            .unwrap();
+        consume_to(&c, 20).await;
+        assert_eq!(c.position_of(&tp).unwrap(), Some(20));
+        c.seek(&tp, target).unwrap();
+        let pos = c.position_of(&tp).unwrap();
+        assert!(
+            pos.is_none() || pos == Some(expect),
+            "{target:?}: position right after the seek is {pos:?} (the pre-seek position)"
+        );
+        c.commit(CommitMode::Sync).await.unwrap();
+        let after = committed_of(&c, &tp).await;
+        assert!(
+            after == Some(4) || after == Some(expect),
+            "{target:?}: commit right after the seek committed {after:?}, not the seek target"
+        );
+        let m = recv_one(&c, Duration::from_secs(20), "after seek").await;
+        assert_eq!(
+            m.offset(),
+            expect,
+            "{target:?}: first record after the seek"
+        );
+    }
+    c.close().await.unwrap();
+
+    // With the automatic offset store, the stored offset follows the seek too.
+    let group = unique("g-seekstore");
+    let c = Consumer::new(
+        &seek_cfg(&group)
+            .with("fetch.max.wait.ms", "2000")
+            .with("enable.auto.offset.store", "true"),
+    )
+    .await
+    .unwrap();
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    consume_to(&c, 20).await;
+    c.seek(&tp, Offset::Beginning).unwrap();
+    c.commit_stored(CommitMode::Sync).await.unwrap();
+    let after = committed_of(&c, &tp).await;
+    assert!(
+        after.is_none() || after == Some(0),
+        "commit_stored after a seek committed {after:?}"
+    );
+    c.seek(&tp, Offset::Offset(9)).unwrap();
+    c.commit_stored(CommitMode::Sync).await.unwrap();
+    assert_eq!(committed_of(&c, &tp).await, Some(9));
+    let m = recv_one(&c, Duration::from_secs(20), "after seek").await;
+    assert_eq!(m.offset(), 9);
+    c.close().await.unwrap();
+}
+
+/// A seek right after `assign`, and a seek on a partition that is unassigned and assigned
+/// again while the lookup of its previous assignment is still in flight: the new
+/// assignment's position must never come from the old lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_after_assign_and_reassign_ignores_stale_lookups() {
+    let topic = unique("c-seekassign");
+    create_topic(&topic, 1).await;
+    produce_n(&topic, 0, 0, 10).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = Consumer::new(&config(None).with("fetch.max.wait.ms", "200"))
+        .await
+        .unwrap();
+    let mut failures = Vec::new();
+    for i in 0..40u64 {
+        // Starts a lookup of the end of the log...
+        c.assign(vec![(tp.clone(), Offset::End)]).unwrap();
+        if i % 3 == 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else if i % 3 == 2 {
+            tokio::task::yield_now().await;
+        }
+        // ... which a new assignment of the same partition must not inherit.
+        c.unassign().unwrap();
+        assert!(
+            matches!(c.seek(&tp, Offset::Beginning), Err(Error::NotAssigned(_))),
+            "seek on an unassigned partition"
+        );
+        c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+        let expect = match i % 4 {
+            0 => 0,
+            1 => {
+                c.seek(&tp, Offset::Offset(3)).unwrap();
+                3
+            }
+            2 => {
+                c.seek(&tp, Offset::OffsetTail(2)).unwrap();
+                8
+            }
+            _ => {
+                c.seek(&tp, Offset::Stored).unwrap();
+                0 // no group: Stored falls back to auto.offset.reset (earliest)
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
+            Ok(Ok(m)) if m.offset() == expect => {}
+            Ok(Ok(m)) => failures.push(format!("round {i}: got {} not {expect}", m.offset())),
+            Ok(Err(e)) => panic!("round {i}: {e}"),
+            Err(_) => failures.push(format!(
+                "round {i}: nothing received (position {:?}, expected {expect})",
+                c.position_of(&tp)
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// A seek while a fetch of the partition is in flight: what that fetch returns (here
+/// records produced while it was parked) is dropped, and delivery restarts at the target
+/// with no gap and no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_while_a_fetch_is_in_flight() {
+    let topic = unique("c-seekfly");
+    create_topic(&topic, 1).await;
+    produce_n(&topic, 0, 0, 10).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let group = unique("g-seekfly");
+    let c = Consumer::new(&seek_cfg(&group).with("fetch.max.wait.ms", "3000"))
+        .await
+        .unwrap();
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let mut end = 10i64;
+    for m in recv_n(&c, 10, Duration::from_secs(20)).await {
+        assert!(m.offset() < 10);
+    }
+    c.commit_offsets([(tp.clone(), 6)], CommitMode::Sync)
+        .await
+        .unwrap();
+    for (round, (target, expect)) in [
+        (Offset::Offset(2), 2),
+        (Offset::Beginning, 0),
+        (Offset::Stored, 6),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // The fetch at the end of the log is parked by the broker now.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.seek(&tp, target).unwrap();
+        // Records arrive while the (stale) fetch is parked: it returns them, to be dropped.
+        produce_n(&topic, 0, end as usize, 5).await;
+        end += 5;
+        let got: Vec<i64> = recv_n(&c, (end - expect) as usize, Duration::from_secs(30))
+            .await
+            .iter()
+            .map(|m| m.offset())
+            .collect();
+        let want: Vec<i64> = (expect..end).collect();
+        assert_eq!(got, want, "round {round}: {target:?}");
+    }
+    c.close().await.unwrap();
+}
+
+/// One observation of the eager-rebalance seek test, in the order the test saw them.
+#[derive(Debug, Clone)]
+enum Ev {
+    /// `member` sought `partition` to `target`; `expect` is the first offset it must
+    /// deliver next (for `Stored`: at most this, the last offset committed before).
+    Seek {
+        member: &'static str,
+        partition: i32,
+        target: Offset,
+        expect: i64,
+    },
+    /// The partition was not assigned any more when the test sought it.
+    SeekRefused {
+        member: &'static str,
+        partition: i32,
+        error: String,
+    },
+    /// `member`'s listener commits `offset` (its position) while `partition` is revoked.
+    Commit {
+        member: &'static str,
+        partition: i32,
+        offset: i64,
+    },
+    /// `partition` was revoked from (or lost by) `member`.
+    Revoked {
+        member: &'static str,
+        partition: i32,
+    },
+    /// `member` received `offset` of `partition`.
+    Msg {
+        member: &'static str,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+type EvLog = Arc<Mutex<Vec<Ev>>>;
+
+/// The at-least-once listener: commits the positions of revoked partitions (what
+/// `commit()` would commit), logging them under the log's lock so seeks and commits are
+/// ordered exactly.
+struct CommitOnRevoke {
+    name: &'static str,
+    log: EvLog,
+}
+
+impl CommitOnRevoke {
+    fn give_up<'a>(
+        &'a self,
+        c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+        commit: bool,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let offsets: Vec<(TopicPartition, i64)> = {
+                let mut log = self.log.lock().unwrap();
+                let positions = c.position();
+                let mut out = Vec::new();
+                for tp in partitions {
+                    let pos = positions
+                        .iter()
+                        .find(|(p, _)| p == tp)
+                        .and_then(|(_, o)| *o);
+                    if let (Some(o), true) = (pos, commit) {
+                        log.push(Ev::Commit {
+                            member: self.name,
+                            partition: tp.partition,
+                            offset: o,
+                        });
+                        out.push((tp.clone(), o));
+                    }
+                    log.push(Ev::Revoked {
+                        member: self.name,
+                        partition: tp.partition,
+                    });
+                }
+                out
+            };
+            if !offsets.is_empty() {
+                let _ = c.commit_offsets(offsets, CommitMode::Sync).await;
+            }
+        })
+    }
+}
+
+impl RebalanceListener for CommitOnRevoke {
+    fn on_assigned<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        _partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn on_revoked<'a>(
+        &'a self,
+        c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        self.give_up(c, partitions, true)
+    }
+
+    fn on_lost<'a>(
+        &'a self,
+        c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        self.give_up(c, partitions, false)
+    }
+}
+
+/// Checks every seek in `log`: until the partition is revoked from the member (or sought
+/// again), the member delivers contiguously from the expected offset, and commits nothing
+/// beyond what it delivered since the seek. Returns the violations and the number of seeks
+/// whose deliveries have not reached the end of the partition yet.
+fn check_seeks(log: &[Ev], end: i64) -> (Vec<String>, usize) {
+    let mut bad = Vec::new();
+    let mut open = 0;
+    for (i, ev) in log.iter().enumerate() {
+        let Ev::Seek {
+            member,
+            partition,
+            target,
+            expect,
+        } = ev
+        else {
+            continue;
+        };
+        let (m0, p0, expect) = (*member, *partition, *expect);
+        let mut last: Option<i64> = None;
+        let mut closed = expect >= end;
+        for later in &log[i + 1..] {
+            match later {
+                Ev::Seek {
+                    member, partition, ..
+                }
+                | Ev::Revoked { member, partition }
+                    if *member == m0 && *partition == p0 =>
+                {
+                    closed = true;
+                    break;
+                }
+                Ev::Msg {
+                    member,
+                    partition,
+                    offset,
+                } if *member == m0 && *partition == p0 => {
+                    let ok = match last {
+                        None if matches!(target, Offset::Stored) => *offset <= expect,
+                        None => *offset == expect,
+                        Some(l) => *offset == l + 1,
+                    };
+                    if !ok {
+                        bad.push(format!(
+                            "{m0} p{p0} after seek #{i} to {target:?} (expect {expect}): got {offset} after {last:?}"
+                        ));
+                        closed = true;
+                        break;
+                    }
+                    last = Some(*offset);
+                    if *offset + 1 >= end {
+                        closed = true;
+                    }
+                }
+                Ev::Commit {
+                    member,
+                    partition,
+                    offset,
+                } if *member == m0 && *partition == p0 => {
+                    let limit = last.map_or(expect, |l| (l + 1).max(expect));
+                    if *offset > limit {
+                        bad.push(format!(
+                            "{m0} p{p0} after seek #{i} to {target:?} (expect {expect}): committed {offset} having delivered up to {last:?}"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !closed {
+            open += 1;
+        }
+    }
+    (bad, open)
+}
+
+/// Two members of an eager group (the default `range,cooperative-sticky`) poll while the
+/// second joins or leaves, and seek every owned partition (to Beginning, Stored or an
+/// offset) just before or during the rebalance. Each member's listener commits positions
+/// on revocation (the at-least-once pattern). Every seek must be honoured: records from the
+/// expected offset are delivered again without gaps, and no commit skips records the seek
+/// asked to read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seek_during_eager_rebalances() {
+    const PARTS: i32 = 4;
+    const RECORDS: i64 = 30;
+    const ROUNDS: usize = 6;
+    let topic = unique("c-seekreb");
+    create_topic(&topic, PARTS).await;
+    for p in 0..PARTS {
+        produce_n(&topic, p, 0, RECORDS as usize).await;
+    }
+    let group = unique("g-seekreb");
+    let log: EvLog = Arc::new(Mutex::new(Vec::new()));
+    // A long fetch wait: drained partitions have a fetch parked at the broker, so a seek's
+    // lookup waits for it, which is when a rebalance used to commit the old position.
+    let cfg = seek_cfg(&group).with("fetch.max.wait.ms", "4000");
+    let member = |name: &'static str| {
+        let cfg = cfg.clone();
+        let log = log.clone();
+        let topic = topic.clone();
+        async move {
+            let c = Consumer::with_listener(&cfg, Arc::new(CommitOnRevoke { name, log }))
+                .await
+                .unwrap();
+            c.subscribe(&[&topic]).unwrap();
+            c
+        }
+    };
+    async fn poll(c: &Consumer, name: &'static str, log: &EvLog, wait: Duration) -> bool {
+        match tokio::time::timeout(wait, c.recv()).await {
+            Ok(Ok(m)) => {
+                log.lock().unwrap().push(Ev::Msg {
+                    member: name,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                });
+                true
+            }
+            Ok(Err(e)) => {
+                eprintln!("{name}: recv error {e}");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+    fn seek_all(c: &Consumer, name: &'static str, log: &EvLog, target: Offset) {
+        for tp in c.assignment() {
+            let mut log = log.lock().unwrap();
+            let expect = match target {
+                Offset::Beginning => 0,
+                Offset::Offset(o) => o,
+                Offset::Stored => log
+                    .iter()
+                    .rev()
+                    .find_map(|e| match e {
+                        Ev::Commit {
+                            partition, offset, ..
+                        } if *partition == tp.partition => Some(*offset),
+                        _ => None,
+                    })
+                    .unwrap_or(0),
+                other => unreachable!("{other:?}"),
+            };
+            match c.seek(&tp, target) {
+                Ok(()) => log.push(Ev::Seek {
+                    member: name,
+                    partition: tp.partition,
+                    target,
+                    expect,
+                }),
+                // Revoked since `assignment()` listed it: a typed error, nothing else.
+                Err(e @ Error::NotAssigned(_)) => log.push(Ev::SeekRefused {
+                    member: name,
+                    partition: tp.partition,
+                    error: e.to_string(),
+                }),
+                Err(e) => panic!("{name}: seek {tp}: {e:?}"),
+            }
+        }
+    }
+
+    let a = member("a").await;
+    let mut b: Option<Consumer> = None;
+    let targets = [Offset::Beginning, Offset::Stored, Offset::Offset(7)];
+    for round in 0..ROUNDS {
+        let target = targets[round % targets.len()];
+        // Drain what is there (fetches then park at the end of the log).
+        let mut idle = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while idle < 3 && tokio::time::Instant::now() < deadline {
+            let mut any = poll(&a, "a", &log, Duration::from_millis(100)).await;
+            if let Some(b) = &b {
+                any |= poll(b, "b", &log, Duration::from_millis(100)).await;
+            }
+            idle = if any { 0 } else { idle + 1 };
+        }
+        let seek_first = round % 2 == 0;
+        let seek = |a: &Consumer, b: &Option<Consumer>| {
+            seek_all(a, "a", &log, target);
+            if let Some(b) = b {
+                seek_all(b, "b", &log, target);
+            }
+        };
+        if seek_first {
+            seek(&a, &b);
+        }
+        // The rebalance: B joins or leaves.
+        match b.take() {
+            None => b = Some(member("b").await),
+            Some(old) => {
+                let _ = old.close().await;
+            }
+        }
+        if !seek_first {
+            // Seek while the group rebalances: poll a little first.
+            let until = tokio::time::Instant::now() + Duration::from_millis(150 * round as u64);
+            while tokio::time::Instant::now() < until {
+                poll(&a, "a", &log, Duration::from_millis(50)).await;
+                if let Some(b) = &b {
+                    poll(b, "b", &log, Duration::from_millis(50)).await;
+                }
+            }
+            seek(&a, &b);
+        }
+        // Deliver until every seek is settled (delivered to the end, or revoked).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        loop {
+            let (bad, open) = check_seeks(&log.lock().unwrap(), RECORDS);
+            if !bad.is_empty() || open > 0 && tokio::time::Instant::now() >= deadline {
+                let log = log.lock().unwrap();
+                for e in log.iter().filter(|e| !matches!(e, Ev::Msg { .. })) {
+                    eprintln!("{e:?}");
+                }
+                panic!("round {round} ({target:?}): {open} seeks unsettled; violations {bad:#?}");
+            }
+            if open == 0 {
+                break;
+            }
+            poll(&a, "a", &log, Duration::from_millis(50)).await;
+            if let Some(b) = &b {
+                poll(b, "b", &log, Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let seeks = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Ev::Seek { .. }))
+        .count();
+    assert!(seeks >= ROUNDS, "only {seeks} seeks happened");
+    for e in log.lock().unwrap().iter() {
+        if let Ev::SeekRefused {
+            member,
+            partition,
+            error,
+        } = e
+        {
+            eprintln!("seek refused (partition revoked meanwhile): {member} p{partition}: {error}");
+        }
+    }
+    if let Some(b) = b {
+        b.close().await.unwrap();
+    }
+    a.close().await.unwrap();
+}
+
+/// `group_metadata` carries what `send_offsets_to_transaction` needs, from the live
+/// membership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_metadata_for_transactions() {
+    let topic = unique("c-gmeta");
+    create_topic(&topic, 1).await;
+    produce_n(&topic, 0, 0, 3).await;
+    let group = unique("g-gmeta");
+    let c = Consumer::new(&seek_cfg(&group).with("group.instance.id", "gmeta-1"))
+        .await
+        .unwrap();
+    let before = c.group_metadata().unwrap();
+    assert_eq!(before.group_id, group);
+    assert_eq!(before.generation_id, -1);
+    assert_eq!(before.member_id, "");
+    assert_eq!(before.group_instance_id.as_deref(), Some("gmeta-1"));
+    c.subscribe(&[&topic]).unwrap();
+    recv_one(&c, Duration::from_secs(30), "first record").await;
+    let m = c.group_metadata().unwrap();
+    let (generation, member) = c.group_membership().expect("in a generation");
+    assert_eq!(
+        m,
+        kafka_sdk::producer::ConsumerGroupMetadata {
+            group_id: group.clone(),
+            generation_id: generation,
+            member_id: member,
+            group_instance_id: Some("gmeta-1".into()),
+        }
+    );
+    assert!(m.generation_id >= 0 && !m.member_id.is_empty(), "{m:?}");
+    c.close().await.unwrap();
+    // Without a group there is nothing to fence with.
+    let c = Consumer::new(&config(None)).await.unwrap();
+    assert!(matches!(c.group_metadata(), Err(Error::Config(_))));
 }

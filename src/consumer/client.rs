@@ -24,6 +24,7 @@ use crate::backoff::Deadline;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::{ClientConfig, ConsumerConfig};
 use crate::error::{ConfigError, Error, KafkaCode, Result};
+use crate::producer::ConsumerGroupMetadata;
 use crate::types::{validate_topic_name, TopicPartition};
 
 /// A Kafka consumer: assign partitions or subscribe as a group member, then
@@ -499,13 +500,14 @@ impl ConsumerHandle {
             for tp in gone {
                 st.remove(&tp);
             }
+            let auto_store = self.shared.cfg.enable_auto_offset_store;
             for (tp, o) in partitions {
                 let freed = {
                     let p = st
                         .parts
                         .entry(tp)
                         .or_insert_with(|| PartState::new(Reset::Committed));
-                    p.seek(o)
+                    p.seek(o, auto_store)
                 };
                 st.buffered_bytes -= freed;
             }
@@ -545,13 +547,32 @@ impl ConsumerHandle {
     }
 
     fn not_assigned(tp: &TopicPartition) -> Error {
-        Error::InvalidArgument(format!("partition {tp} is not assigned to this consumer"))
+        Error::NotAssigned(tp.clone())
     }
 
     /// Moves the position of an assigned partition: the next message received from it is the
     /// one at `offset`. An absolute offset outside the log is handled by `auto.offset.reset`
-    /// (with `none`, `recv` reports OFFSET_OUT_OF_RANGE). Messages already buffered for the
-    /// partition are dropped.
+    /// (with `none`, `recv` reports OFFSET_OUT_OF_RANGE).
+    ///
+    /// The seek wins over everything decided before it: messages already buffered for the
+    /// partition are dropped, and the answers of fetches and position lookups started before
+    /// it are ignored when they arrive.
+    ///
+    /// Position and commits: after a seek to an absolute offset the position is that offset
+    /// at once; after a seek that needs a lookup ([`Offset::Beginning`], [`Offset::End`],
+    /// [`Offset::Stored`], [`Offset::OffsetTail`], [`Offset::Timestamp`]) the partition has
+    /// no position ([`position_of`](Self::position_of) is `None`) until the lookup answers,
+    /// so [`commit`](Self::commit) leaves it out meanwhile (as Java's consumer does) and never
+    /// commits the position from before the seek. With `enable.auto.offset.store` the stored
+    /// offset follows the seek the same way (the target, or nothing until the next message).
+    ///
+    /// Errors: [`Error::NotAssigned`] when the partition is not assigned to this consumer
+    /// (Java throws `IllegalStateException`), e.g. because a rebalance revoked it after
+    /// [`assignment`](Self::assignment) listed it; in a group, catch it and go on (a
+    /// partition assigned again starts from the committed offset). While a rebalance is
+    /// revoking the partition (during the listener's `on_revoked`, which may seek) it is still
+    /// assigned and the seek succeeds, but it ends with the revocation. [`Error::InvalidArgument`]
+    /// for a negative offset, [`Error::Closed`] after close.
     pub fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
         self.check_open()?;
         if let Offset::Offset(x) | Offset::OffsetTail(x) = offset {
@@ -563,8 +584,9 @@ impl ConsumerHandle {
         }
         {
             let mut st = self.shared.lock();
+            let auto_store = self.shared.cfg.enable_auto_offset_store;
             let p = st.parts.get_mut(tp).ok_or_else(|| Self::not_assigned(tp))?;
-            let freed = p.seek(offset);
+            let freed = p.seek(offset, auto_store);
             st.buffered_bytes -= freed;
         }
         self.shared.notify_work();
@@ -572,11 +594,12 @@ impl ConsumerHandle {
     }
 
     /// Stops fetching and delivering the given assigned partitions (their buffers are kept).
+    /// [`Error::NotAssigned`] (and nothing paused) when one of them is not assigned.
     pub fn pause(&self, partitions: &[TopicPartition]) -> Result<()> {
         self.set_paused(partitions, true)
     }
 
-    /// Resumes paused partitions.
+    /// Resumes paused partitions ([`Error::NotAssigned`] as for [`pause`](Self::pause)).
     pub fn resume(&self, partitions: &[TopicPartition]) -> Result<()> {
         self.set_paused(partitions, false)
     }
@@ -622,7 +645,8 @@ impl ConsumerHandle {
             .collect()
     }
 
-    /// The position of one assigned partition.
+    /// The position of one assigned partition (`None` while it is looked up, e.g. after a
+    /// seek to the beginning); [`Error::NotAssigned`] for a partition not assigned.
     pub fn position_of(&self, tp: &TopicPartition) -> Result<Option<i64>> {
         self.shared
             .lock()
@@ -634,7 +658,7 @@ impl ConsumerHandle {
 
     /// Stores `offset` (the next offset to read) as the offset the next (auto) commit of
     /// `tp` will commit. Use with `enable.auto.offset.store = false` to commit only what was
-    /// processed.
+    /// processed. [`Error::NotAssigned`] for a partition not assigned.
     pub fn store_offset(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
         self.check_open()?;
         if offset < 0 {
@@ -709,7 +733,7 @@ impl ConsumerHandle {
     }
 
     /// Commits explicit offsets (each the *next* offset to read). Every partition must be
-    /// assigned to this consumer, else [`Error::InvalidArgument`].
+    /// assigned to this consumer, else [`Error::NotAssigned`].
     pub async fn commit_offsets(
         &self,
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
@@ -875,6 +899,30 @@ impl ConsumerHandle {
     pub fn group_membership(&self) -> Option<(i32, String)> {
         let g = self.shared.group_info();
         (g.joined && g.generation >= 0).then_some((g.generation, g.member_id))
+    }
+
+    /// The group metadata a transactional producer sends with this consumer's offsets
+    /// ([`Producer::send_offsets_to_transaction`](crate::producer::Producer::send_offsets_to_transaction)),
+    /// like Java's `KafkaConsumer::groupMetadata`: the group id, the current generation and
+    /// member id (`-1` and `""` while the member is not in a generation, e.g. during a
+    /// rebalance) and `group.instance.id`. Take it right before sending the offsets: the
+    /// coordinator refuses offsets tagged with an older generation, which fences a member
+    /// that lost its partitions (KIP-447).
+    ///
+    /// Errors: [`ConfigError::Missing`] (`group.id`) for a consumer without a group.
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata> {
+        let group_id = self.shared.cfg.group_id.clone().ok_or_else(|| {
+            Error::from(ConfigError::Missing {
+                key: "group.id".into(),
+            })
+        })?;
+        let (generation_id, member_id) = self.group_membership().unwrap_or((-1, String::new()));
+        Ok(ConsumerGroupMetadata {
+            group_id,
+            generation_id,
+            member_id,
+            group_instance_id: self.shared.cfg.group_instance_id.clone(),
+        })
     }
 
     /// The cluster handle the consumer uses (metadata, admin-style requests).

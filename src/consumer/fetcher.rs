@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::message::Message;
 use super::offsets::{self, ListedOffset};
-use super::state::{Reset, Shared};
+use super::state::{next_session, Reset, Shared};
 use crate::backoff::{Backoff, Deadline};
 use crate::config::OffsetReset;
 use crate::connection::Connection;
@@ -115,11 +115,13 @@ async fn resolve_positions(shared: &Arc<Shared>) {
         return;
     }
     let deadline = Deadline::after(shared.cfg.common.request_timeout);
-    let retry_later = |tps: &[TopicPartition], e: &Error| {
+    // Failures only affect the seek/reset they were looked up for: a partition sought (or
+    // assigned again) meanwhile has a new session and is looked up afresh.
+    let retry_later = |tps: &[(TopicPartition, u64)], e: &Error| {
         tracing::debug!(error = %e, ?tps, "position lookup failed; retrying");
         let mut st = shared.lock();
-        for tp in tps {
-            if let Some(p) = st.parts.get_mut(tp) {
+        for (tp, session) in tps {
+            if let Some(p) = st.parts.get_mut(tp).filter(|p| p.session == *session) {
                 p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff_max);
             }
         }
@@ -158,6 +160,10 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                     }
                 }
                 Err(e) => {
+                    let tps: Vec<(TopicPartition, u64)> = committed
+                        .iter()
+                        .map(|(tp, _, s)| (tp.clone(), *s))
+                        .collect();
                     if e.action() == ErrorAction::Fatal {
                         stop_with_error(shared, &tps, e);
                     } else {
@@ -177,7 +183,7 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                 let e = Error::State(format!(
                     "no committed offset for {tp} and auto.offset.reset is `none`: seek to set a position"
                 ));
-                stop_with_error(shared, std::slice::from_ref(&tp), e);
+                stop_with_error(shared, &[(tp, session)], e);
             }
         }
     }
@@ -194,7 +200,7 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                             "Fetch {tp}: position out of range and auto.offset.reset is `none`"
                         ),
                     );
-                    stop_with_error(shared, std::slice::from_ref(tp), e);
+                    stop_with_error(shared, &[(tp.clone(), *session)], e);
                 }
             },
             Reset::Timestamp(ts) => queries.push((tp.clone(), *ts, *r, *session)),
@@ -272,20 +278,30 @@ async fn resolve_positions(shared: &Arc<Shared>) {
             }
         }
         Err(e) => {
-            let tps: Vec<TopicPartition> = queries.iter().map(|(tp, _, _, _)| tp.clone()).collect();
+            let tps: Vec<(TopicPartition, u64)> = queries
+                .iter()
+                .map(|(tp, _, _, s)| (tp.clone(), *s))
+                .collect();
             retry_later(&tps, &e);
         }
     }
     shared.notify_work();
 }
 
-fn stop_with_error(shared: &Shared, tps: &[TopicPartition], e: Error) {
+/// Stops the partitions whose lookup (of the given session) failed for good and reports
+/// the error, unless every one of them was sought (or reassigned) meanwhile.
+fn stop_with_error(shared: &Shared, tps: &[(TopicPartition, u64)], e: Error) {
     let w = {
         let mut st = shared.lock();
-        for tp in tps {
-            if let Some(p) = st.parts.get_mut(tp) {
+        let mut current = false;
+        for (tp, session) in tps {
+            if let Some(p) = st.parts.get_mut(tp).filter(|p| p.session == *session) {
                 p.stopped = true;
+                current = true;
             }
+        }
+        if !current {
+            return;
         }
         st.errors.push_back(e);
         st.take_waiters()
@@ -296,6 +312,8 @@ fn stop_with_error(shared: &Shared, tps: &[TopicPartition], e: Error) {
 /// What one partition of an in-flight fetch asked for.
 struct Asked {
     offset: i64,
+    /// The assignment of the partition the fetch was made for.
+    incarnation: u64,
     session: u64,
 }
 
@@ -348,14 +366,14 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
                 // Partitions the broker left out: just clear the in-flight flag.
                 release(
                     &shared,
-                    asked.keys().filter(|tp| !handled.contains(*tp)),
+                    asked.iter().filter(|(tp, _)| !handled.contains(*tp)),
                     None,
                 );
             }
             Err(e) => {
                 tracing::debug!(node, error = %e, "fetch failed");
                 let delay = bo.next_delay();
-                release(&shared, asked.keys(), Some(Instant::now() + delay));
+                release(&shared, asked.iter(), Some(Instant::now() + delay));
                 if e.action() != ErrorAction::Retry {
                     shared.refresh_metadata_soon();
                 }
@@ -391,6 +409,7 @@ fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked
             tp.clone(),
             Asked {
                 offset: p.fetch_offset.unwrap_or(0),
+                incarnation: p.incarnation,
                 session: p.session,
             },
         );
@@ -398,15 +417,20 @@ fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked
     out
 }
 
-/// Clears the in-flight flag of `tps`, optionally delaying their next fetch.
+/// Clears the in-flight flag of the partitions a fetch asked for, optionally delaying their
+/// next fetch; partitions assigned again since the fetch started are not touched.
 fn release<'a>(
     shared: &Shared,
-    tps: impl Iterator<Item = &'a TopicPartition>,
+    asked: impl Iterator<Item = (&'a TopicPartition, &'a Asked)>,
     retry_at: Option<Instant>,
 ) {
     let mut st = shared.lock();
-    for tp in tps {
-        if let Some(p) = st.parts.get_mut(tp) {
+    for (tp, a) in asked {
+        if let Some(p) = st
+            .parts
+            .get_mut(tp)
+            .filter(|p| p.incarnation == a.incarnation)
+        {
             p.inflight = false;
             if retry_at.is_some() {
                 p.retry_at = retry_at;
@@ -517,7 +541,11 @@ fn apply_partition(
     if let Some(code) = KafkaCode(data.error_code).err() {
         let e = Error::broker(code, format!("Fetch {tp} at offset {}", asked.offset));
         let mut st = shared.lock();
-        let Some(p) = st.parts.get_mut(tp) else {
+        let Some(p) = st
+            .parts
+            .get_mut(tp)
+            .filter(|p| p.incarnation == asked.incarnation)
+        else {
             return;
         };
         p.inflight = false;
@@ -528,7 +556,7 @@ fn apply_partition(
             tracing::info!(%tp, offset = asked.offset, "offset out of range; applying auto.offset.reset");
             p.fetch_offset = None;
             p.reset = Some(Reset::Policy);
-            p.session += 1;
+            p.session = next_session();
             drop(st);
             shared.notify_work();
             return;
@@ -562,7 +590,11 @@ fn apply_partition(
     );
 
     let mut st = shared.lock();
-    let Some(p) = st.parts.get_mut(tp) else {
+    let Some(p) = st
+        .parts
+        .get_mut(tp)
+        .filter(|p| p.incarnation == asked.incarnation)
+    else {
         return;
     };
     p.inflight = false;

@@ -18,9 +18,10 @@
 //!   `auto.commit.interval.ms`.
 //!
 //! **State ownership.** Per-partition state (fetch offset, delivered position, stored
-//! offset, buffer, paused, in-flight flag, a `session` counter bumped by every seek so stale
-//! fetch results are dropped) lives in one `Mutex<State>` inside `Shared`, never held across
-//! an `.await`. The membership task alone owns member id, generation, protocol and the set of
+//! offset, buffer, paused, in-flight flag, a `session` set to a process-unique value by every
+//! seek so stale fetch and lookup results are dropped, and an `incarnation` telling one
+//! assignment of a partition from the next) lives in one `Mutex<State>` inside `Shared`, never
+//! held across an `.await`. A seek that needs a lookup clears the position until it answers. The membership task alone owns member id, generation, protocol and the set of
 //! owned partitions; commits read generation + member id from a small shared copy. Fetchers
 //! are woken through a `watch` counter, `recv` through registered wakers; no lost wake-ups.
 //!

@@ -62,9 +62,14 @@ pub(crate) struct PartState {
     pub buffer_bytes: usize,
     /// Paused by the application: not fetched, not delivered.
     pub paused: bool,
-    /// A fetch (or position lookup) for this partition is in flight.
+    /// A fetch for this partition is in flight (position lookups wait for it to end).
     pub inflight: bool,
-    /// Bumped by every seek/reset: results of requests started before are discarded.
+    /// Which assignment of the partition this state belongs to: unique in the process, fixed
+    /// at creation. A fetch started for an earlier assignment (the partition was revoked or
+    /// unassigned, then assigned again) must not touch this one, not even its `inflight`.
+    pub incarnation: u64,
+    /// Changed by every seek/reset to a value never used before in the process (see
+    /// [`next_session`]): results of fetches and lookups started before are discarded.
     pub session: u64,
     /// Offset stored for the next commit (`store_offset` / auto offset store).
     pub stored: Option<(i64, Option<i32>)>,
@@ -88,8 +93,23 @@ pub(crate) struct PartState {
     pub error_reported: bool,
 }
 
+/// A session number never handed out before in this process.
+///
+/// Sessions used to be a per-partition counter starting at 0. When a partition was revoked
+/// (eager rebalance) or unassigned and then assigned again, the new state restarted at 0 and
+/// walked through the same numbers as the old one, so a position lookup started for the old
+/// assignment (e.g. "the end of the log", or the committed offset of the previous owner)
+/// could carry the same session as a seek made on the new assignment and overwrite it: the
+/// partition resumed at the stale position and everything between the seek target and it
+/// was never delivered. With process-wide unique sessions a stale answer can never match.
+pub(crate) fn next_session() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 impl PartState {
     pub(crate) fn new(reset: Reset) -> PartState {
+        let session = next_session();
         PartState {
             fetch_offset: None,
             reset: Some(reset),
@@ -99,7 +119,8 @@ impl PartState {
             buffer_bytes: 0,
             paused: false,
             inflight: false,
-            session: 0,
+            incarnation: session,
+            session,
             stored: None,
             committed: None,
             high_watermark: -1,
@@ -113,26 +134,42 @@ impl PartState {
         }
     }
 
-    /// Seeks: drops the buffer and any in-flight result.
-    pub(crate) fn seek(&mut self, to: Offset) -> usize {
+    /// Seeks: drops the buffer and the results of every fetch and lookup in flight, and
+    /// moves the position to the target. A target that needs a lookup (beginning, end,
+    /// stored, tail, timestamp) leaves the partition without a position until the lookup
+    /// answers, like Java's "awaiting reset" state.
+    ///
+    /// The position before the seek must not survive it: `commit()` commits positions (and
+    /// `on_revoked` listeners commit them while a rebalance takes the partition away), so a
+    /// stale position committed between the seek and its lookup undid the seek: a seek to
+    /// `Stored` then resolved to that very commit and the records the seek asked for again
+    /// were skipped. With `auto_store` (`enable.auto.offset.store`) the stored offset is the
+    /// consumer's own copy of the position and follows it for the same reason.
+    ///
+    /// Returns the bytes freed from the buffer.
+    pub(crate) fn seek(&mut self, to: Offset, auto_store: bool) -> usize {
         let freed = self.buffer_bytes;
         self.buffer.clear();
         self.buffer_bytes = 0;
-        self.session += 1;
+        self.session = next_session();
         self.retry_at = None;
         self.stopped = false;
         self.eof_reported = false;
+        self.position_epoch = None;
         match Reset::from_offset(to) {
             Ok(r) => {
                 self.fetch_offset = None;
+                self.position = None;
                 self.reset = Some(r);
             }
             Err(o) => {
                 self.fetch_offset = Some(o);
                 self.position = Some(o);
-                self.position_epoch = None;
                 self.reset = None;
             }
+        }
+        if auto_store {
+            self.stored = self.position.map(|o| (o, None));
         }
         freed
     }
