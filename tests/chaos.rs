@@ -33,7 +33,7 @@ use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::backoff::Deadline;
 use kafka_sdk::cluster::CoordinatorKind;
 use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
-use kafka_sdk::producer::{ConsumerGroupMetadata, DeliveryFuture, Producer, ProducerRecord};
+use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 use tokio::sync::mpsc;
@@ -48,8 +48,14 @@ const PRODUCERS: u64 = 2;
 const PIPELINES: usize = 2;
 /// Client request timeout: short, so paused brokers are given up on quickly.
 const REQUEST_TIMEOUT_MS: &str = "10000";
-/// How long the final catch-up (lag to 0) and each drain may take.
+/// How long each drain may take.
 const CATCH_UP: Duration = Duration::from_secs(180);
+/// A group catching up after the faults is stuck when its committed offsets do not move for
+/// this long while it has lag (a slow group is not stuck: under load a long run can leave
+/// the pipeline minutes behind).
+const NO_PROGRESS: Duration = Duration::from_secs(60);
+/// Bound on the whole catch-up of one group.
+const CATCH_UP_MAX: Duration = Duration::from_secs(900);
 
 // ---------------------------------------------------------------------------------------
 // Values: `<producer>:<seq>` (producer 1..), parsed back to a u64 id.
@@ -160,6 +166,13 @@ impl World {
             consumer.paused()
         );
         st.insert(who.to_string(), (Instant::now(), line));
+    }
+
+    fn forget(&self, who: &str) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(who);
     }
 
     fn statuses(&self) -> String {
@@ -323,6 +336,7 @@ async fn member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
             if let Err(e) = consumer.close().await {
                 eprintln!("chaos: member {name}: close: {e}");
             }
+            world.forget(&name);
             return;
         }
         let got = consumer.recv_batch(500, Duration::from_millis(300)).await;
@@ -448,6 +462,7 @@ async fn membership_churn(
                 let m = members.remove(rng.usize(..members.len()));
                 eprintln!("chaos: group: {} is killed", m.name);
                 m.task.abort(); // drops the consumer mid-flight: no LeaveGroup
+                world.forget(&m.name);
                 world.counters.kills.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -515,7 +530,8 @@ async fn pipeline_run(
             let _ = consumer.close().await;
             return Ok(());
         }
-        let got = consumer.recv_batch(300, Duration::from_millis(300)).await;
+        // Large transactions: the per-transaction round trips (offsets, EndTxn) dominate.
+        let got = consumer.recv_batch(2_000, Duration::from_millis(300)).await;
         world.report(&who, &consumer, &format!("{txn_no} transactions"));
         let msgs = match got {
             Ok(m) => m,
@@ -556,14 +572,7 @@ async fn pipeline_run(
             if deliberate_abort {
                 return Ok(false);
             }
-            let (generation_id, member_id) =
-                consumer.group_membership().unwrap_or((-1, String::new()));
-            let meta = ConsumerGroupMetadata {
-                group_id: EOS_GROUP.to_string(),
-                generation_id,
-                member_id,
-                group_instance_id: None,
-            };
+            let meta = consumer.group_metadata()?;
             producer
                 .send_offsets_to_transaction(next.clone(), &meta)
                 .await?;
@@ -842,7 +851,8 @@ async fn wait_lag_zero(bootstrap: &str, group: &str) -> Result<BTreeMap<i32, i64
         .collect();
     let start = Instant::now();
     let mut last = String::new();
-    while start.elapsed() < CATCH_UP {
+    let mut progress = (Vec::new(), Instant::now());
+    while start.elapsed() < CATCH_UP_MAX && progress.1.elapsed() < NO_PROGRESS {
         let mut lagging = Vec::new();
         let mut committed_map = BTreeMap::new();
         match c.committed(Some(&tps), Duration::from_secs(10)).await {
@@ -861,7 +871,15 @@ async fn wait_lag_zero(bootstrap: &str, group: &str) -> Result<BTreeMap<i32, i64
                 }
                 if lagging.is_empty() {
                     let _ = c.close().await;
+                    eprintln!(
+                        "chaos: group {group} caught up in {:.0}s",
+                        start.elapsed().as_secs_f64()
+                    );
                     return Ok(committed_map);
+                }
+                let now: Vec<i64> = committed_map.values().copied().collect();
+                if now != progress.0 {
+                    progress = (now, Instant::now());
                 }
                 last = lagging.join(", ");
             }
@@ -870,7 +888,11 @@ async fn wait_lag_zero(bootstrap: &str, group: &str) -> Result<BTreeMap<i32, i64
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let _ = c.close().await;
-    Err(format!("group {group} did not catch up: {last}"))
+    Err(format!(
+        "group {group} did not catch up (no progress for {:.0}s, {:.0}s in all): {last}",
+        progress.1.elapsed().as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    ))
 }
 
 /// Every 10 s: logs partitions of `group` whose committed offset has not moved for 60 s
