@@ -367,14 +367,16 @@ impl Producer {
                 match tokio::time::timeout_at(dl.instant(), sem.acquire_many_owned(wanted)).await {
                     Ok(Ok(p)) => p.forget(),
                     Ok(Err(_)) => return Err(Error::Closed),
-                    Err(_) => return Err(Error::timeout(
-                        format!(
+                    Err(_) => {
+                        return Err(Error::timeout(
+                            format!(
                             "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
                             s.buffer_memory
                         ),
-                        s.max_block,
-                        false,
-                    )),
+                            s.max_block,
+                            false,
+                        ))
+                    }
                 }
             }
         }

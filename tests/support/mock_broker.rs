@@ -447,9 +447,14 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, conn: usize) {
     loop {
         // One whole frame.
         while buf.len() < 4 || buf.len() < 4 + frame_len(&buf) {
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(64 * 1024);
-            }
+            // Room for the whole frame once its size is known (one allocation per big
+            // Produce request instead of repeated growth).
+            let want = if buf.len() >= 4 {
+                4 + frame_len(&buf) - buf.len()
+            } else {
+                4096
+            };
+            buf.reserve(want.max(4096));
             match stream.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
