@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Instructions per record of record-batch encode/decode, kafka-sdk vs kafka-protocol, with
-callgrind (instruction counts do not depend on machine load, unlike criterion's wall clock).
+"""Instructions per record with callgrind (instruction counts do not depend on machine load,
+unlike criterion's wall clock).
 
-    python3 benches/callgrind.py        # builds the `record` bench, prints a Markdown table
+    python3 benches/callgrind.py            # record-batch encode/decode, kafka-sdk vs kafka-protocol
+    python3 benches/callgrind.py producer   # the producer path against the mock broker
 
-Each case runs twice under `valgrind --tool=callgrind` (RECORD_BENCH_ITERS = 5 and 25, see
-`instruction_count_mode` in benches/record.rs); the difference divided by the extra records
-is the per-record cost, setup excluded.
+Each case runs twice under `valgrind --tool=callgrind` (record: RECORD_BENCH_ITERS = 5 and 25,
+see `instruction_count_mode` in benches/record.rs; producer: PRODUCER_BENCH_ITERS = 1 and 4,
+see benches/producer_path.rs); the difference divided by the extra records is the per-record
+cost, setup excluded. The producer numbers include the in-process mock broker's per-request
+work and the tokio runtime (everything in the process), and vary by a few percent between
+runs because linger and wake-up timing shift batch boundaries.
 """
 import glob
 import os
@@ -19,20 +23,20 @@ SETS = ["1000x100B", "1000x100B+hdrs", "100x1KiB", "100x1KiB+hdrs"]
 LO, HI = 5, 25
 
 
-def bench_binary():
-    out = subprocess.run(["cargo", "bench", "--bench", "record", "--no-run", "--message-format=json"],
+def bench_binary(name="record"):
+    out = subprocess.run(["cargo", "bench", "--bench", name, "--no-run", "--message-format=json"],
                          cwd=ROOT, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True).stdout
     for line in out.splitlines():
-        if '"executable"' in line and '"record"' in line:
+        if '"executable"' in line and '"%s"' % name in line:
             m = re.search(r'"executable":"([^"]+)"', line)
             if m:
                 return m.group(1)
-    sys.exit("record bench executable not found")
+    sys.exit("%s bench executable not found" % name)
 
 
-def instructions(exe, case, iters):
-    env = dict(os.environ, RECORD_BENCH_CASE=case, RECORD_BENCH_ITERS=str(iters))
+def instructions(exe, case, iters, prefix="RECORD"):
+    env = dict(os.environ, **{prefix + "_BENCH_CASE": case, prefix + "_BENCH_ITERS": str(iters)})
     r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", exe],
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     m = re.search(r"Collected\s*:\s*(\d+)", r.stderr)
@@ -41,7 +45,20 @@ def instructions(exe, case, iters):
     return int(m.group(1))
 
 
+def producer():
+    exe = bench_binary("producer_path")
+    records, lo, hi = 10000, 1, 4
+    print("| case | instr/record |")
+    print("|---|---|")
+    for case in ("keyless", "keyed"):
+        per = (instructions(exe, case, hi, "PRODUCER") - instructions(exe, case, lo, "PRODUCER")) / ((hi - lo) * records)
+        print("| %s 10000x100B | %.0f |" % (case, per))
+        sys.stdout.flush()
+
+
 def main():
+    if sys.argv[1:] == ["producer"]:
+        return producer()
     exe = bench_binary()
     print("| op | records | kafka-sdk instr/record | kafka-protocol instr/record | kafka-protocol / kafka-sdk |")
     print("|---|---|---|---|---|")

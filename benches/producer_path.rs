@@ -1,20 +1,134 @@
-//! The producer's path from `send` to an encoded batch, without a network.
+//! The producer's whole client-side path against an in-process mock broker
+//! (`tests/support/mock_broker.rs`, acknowledging every Produce at once without decoding the
+//! records): per iteration, `send(ProducerRecord)` of 10,000 x 100 B corpus values, then
+//! `flush()`, then every delivery future awaited. Profile D settings (acks=all, idempotent,
+//! max in flight 5, linger.ms 5, batch.size 1,000,000, no compression), a 3-partition topic,
+//! key-less (sticky partitioning) and keyed (murmur2 over 1,000 distinct keys). Throughput is
+//! in records. The mock runs in the same process and on the same runtime (2 worker threads),
+//! so this measures send + accumulate + seal + frame + socket + response handling +
+//! completion, plus the mock's small per-request cost.
 //!
-//! PENDING. `kafka_sdk::producer::Producer` is on main now, but it needs a broker to start
-//! (metadata, InitProducerId) and to drain batches, and kafka-sdk builds kafka-protocol with
-//! the `client` feature only (no response encoders). Until then this bench only prints that
-//! it is pending, so `cargo bench` keeps working. The record-layer part of the path (append +
-//! seal) is measured by `benches/record.rs`.
-//!
-//! TODO: an in-process mock broker on 127.0.0.1 with hand-encoded ApiVersions, Metadata
-//! (itself leader of a 3-partition topic), InitProducerId and Produce responses (acknowledge
-//! at once; the request's records are not decoded), then per record: `send(ProducerRecord)`
-//! of 10,000 x 100 B corpus values (key-less, and keyed) followed by `flush()`, in profile D
-//! settings (acks=all, idempotent, linger 5 ms, batch.size 1,000,000); throughput in records.
+//! Instruction counts (load-independent; see `benches/callgrind.py producer`):
+//! `PRODUCER_BENCH_CASE=keyless|keyed PRODUCER_BENCH_ITERS=N` runs N iterations after one
+//! warm-up iteration and exits without criterion.
+
+#[path = "../tests/support/mock_broker.rs"]
+mod mock_broker;
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+use kafka_sdk::producer::{Producer, ProducerRecord};
+use kafka_sdk::ClientConfig;
+use mock_broker::MockBroker;
+
+const TOPIC: &str = "bench";
+const RECORDS: usize = 10_000;
+
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    _mock: MockBroker,
+    producer: Producer,
+    values: Vec<Bytes>,
+    keys: Vec<Bytes>,
+    topic: Arc<str>,
+}
+
+fn setup() -> Setup {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mock, producer) = rt.block_on(async {
+        let mock = MockBroker::start(&[(TOPIC, 3)]).await;
+        mock.log_requests(false);
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", mock.bootstrap())
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("max.in.flight.requests.per.connection", "5")
+            .set("linger.ms", "5")
+            .set("batch.size", "1000000")
+            .set("compression.type", "none");
+        let producer = Producer::new(&cfg).await.expect("producer");
+        (mock, producer)
+    });
+    Setup {
+        rt,
+        _mock: mock,
+        producer,
+        values: common::corpus(100),
+        keys: (0..1000)
+            .map(|i| Bytes::from(format!("user-{i:06}")))
+            .collect(),
+        topic: TOPIC.into(),
+    }
+}
+
+/// One iteration: 10,000 sends, flush, await every delivery.
+async fn run(s: &Setup, keyed: bool) -> usize {
+    let mut futs = Vec::with_capacity(RECORDS);
+    for i in 0..RECORDS {
+        let mut rec =
+            ProducerRecord::new(s.topic.clone()).value(s.values[i % s.values.len()].clone());
+        if keyed {
+            rec = rec.key(s.keys[i % s.keys.len()].clone());
+        }
+        futs.push(s.producer.send(rec).await.expect("send"));
+    }
+    s.producer.flush().await;
+    let mut ok = 0;
+    for f in futs {
+        black_box(f.await.expect("delivered"));
+        ok += 1;
+    }
+    ok
+}
+
+fn instruction_count_mode() -> bool {
+    let Ok(case) = std::env::var("PRODUCER_BENCH_CASE") else {
+        return false;
+    };
+    let iters: usize = std::env::var("PRODUCER_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let keyed = match case.as_str() {
+        "keyless" => false,
+        "keyed" => true,
+        _ => panic!("unknown case {case:?} (keyless or keyed)"),
+    };
+    let s = setup();
+    let mut total = s.rt.block_on(run(&s, keyed)); // warm-up: connection, buffers
+    for _ in 0..iters {
+        total += s.rt.block_on(run(&s, keyed));
+    }
+    println!("{case}: {iters} iterations x {RECORDS} records (+1 warm-up; {total} delivered)");
+    true
+}
+
+fn benches(c: &mut Criterion) {
+    let s = setup();
+    let mut g = c.benchmark_group("producer_path");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.sample_size(20);
+    for (name, keyed) in [("keyless/10000x100B", false), ("keyed/10000x100B", true)] {
+        g.bench_function(name, |b| b.iter(|| s.rt.block_on(run(&s, keyed))));
+    }
+    g.finish();
+}
 
 fn main() {
-    // Criterion passes its own flags (`--bench`, filters); nothing to parse here.
-    eprintln!(
-        "producer_path: pending: needs an in-process mock broker (see the comment in benches/producer_path.rs)"
-    );
+    if instruction_count_mode() {
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
 }

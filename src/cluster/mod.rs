@@ -109,6 +109,9 @@ impl CoordinatorKind {
 struct Inner {
     opts: ClusterOptions,
     snapshot: watch::Sender<Arc<MetadataSnapshot>>,
+    /// Bumped after every new snapshot: lets hot paths keep what they derived from a
+    /// snapshot until this changes, without touching the watch channel.
+    generation: std::sync::atomic::AtomicU64,
     /// Serialises refreshes; holds the instant the last refresh *started*.
     refresh_lock: tokio::sync::Mutex<Option<Instant>>,
     /// Topics any user of this cluster asked about (refreshed together).
@@ -163,6 +166,7 @@ impl Cluster {
         let inner = Arc::new(Inner {
             opts,
             snapshot,
+            generation: std::sync::atomic::AtomicU64::new(0),
             refresh_lock: tokio::sync::Mutex::new(None),
             topics: std::sync::Mutex::new(BTreeSet::new()),
             endpoints: std::sync::Mutex::new(endpoints),
@@ -186,6 +190,15 @@ impl Cluster {
     /// The current metadata snapshot.
     pub fn metadata(&self) -> Arc<MetadataSnapshot> {
         self.inner.snapshot.borrow().clone()
+    }
+
+    /// A number that changes after every new metadata snapshot. Read it *before*
+    /// [`metadata`](Self::metadata): what is derived from that snapshot is then at least as new
+    /// as the generation it is cached under.
+    pub fn metadata_generation(&self) -> u64 {
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A receiver that sees every new snapshot.
@@ -271,6 +284,9 @@ impl Cluster {
             "metadata refreshed"
         );
         self.inner.snapshot.send_replace(next.clone());
+        self.inner
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(next)
     }
 

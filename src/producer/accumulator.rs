@@ -51,11 +51,14 @@ impl PartitionAcc {
     }
 }
 
-/// Uniform sticky partitioning state of a topic (KIP-794).
+/// Per-topic state `send` reads for every record, behind one short lock: uniform sticky
+/// partitioning (KIP-794) and the topic's metadata cached under the cluster's metadata
+/// generation (so `send` neither clones the snapshot nor hashes the topic name into it).
 #[derive(Debug)]
-struct Sticky {
-    partition: i32,
-    bytes: usize,
+struct TopicState {
+    sticky_partition: i32,
+    sticky_bytes: usize,
+    meta: Option<(u64, Arc<TopicMeta>)>,
 }
 
 /// One topic's partitions.
@@ -63,7 +66,7 @@ struct Sticky {
 pub(crate) struct TopicAcc {
     pub name: Arc<str>,
     pub partitions: RwLock<Vec<Arc<Mutex<PartitionAcc>>>>,
-    sticky: Mutex<Sticky>,
+    state: Mutex<TopicState>,
 }
 
 impl TopicAcc {
@@ -78,7 +81,65 @@ impl TopicAcc {
         }
         parts[idx].clone()
     }
+
+    /// The topic's metadata cached at metadata generation `generation`, if that is the
+    /// generation it was cached at.
+    pub fn cached_meta(&self, generation: u64) -> Option<Arc<TopicMeta>> {
+        match &lock(&self.state).meta {
+            Some((g, m)) if *g == generation => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    /// Caches the topic's metadata read at (or after) metadata generation `generation`.
+    pub fn cache_meta(&self, generation: u64, meta: Arc<TopicMeta>) {
+        lock(&self.state).meta = Some((generation, meta));
+    }
 }
+
+/// Hash of topic names for the accumulator's topic map (FxHash: the keys are short, and the
+/// map is read on every `send`; SipHash's DoS resistance buys nothing here, the producer's
+/// own user chooses the names).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TopicHasher(u64);
+
+impl std::hash::Hasher for TopicHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let last = rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, b| (w << 8) | u64::from(*b));
+            self.add(last);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl TopicHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type TopicMap = HashMap<Arc<str>, Arc<TopicAcc>, std::hash::BuildHasherDefault<TopicHasher>>;
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|e| e.into_inner())
@@ -91,7 +152,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// All accumulated, not-yet-drained batches plus the signals between `send` and the sender.
 #[derive(Debug)]
 pub(crate) struct Accumulator {
-    topics: RwLock<HashMap<Arc<str>, Arc<TopicAcc>>>,
+    topics: RwLock<TopicMap>,
     /// `buffer.memory` as a semaphore of bytes.
     pub memory: Arc<Semaphore>,
     /// Batches created and not completed (for `flush`).
@@ -114,7 +175,7 @@ pub(crate) struct Accumulator {
 impl Accumulator {
     pub fn new(buffer_memory: usize, batch_size: usize, batch_num_messages: usize) -> Self {
         Accumulator {
-            topics: RwLock::new(HashMap::new()),
+            topics: RwLock::new(TopicMap::default()),
             memory: Arc::new(Semaphore::new(buffer_memory.min(Semaphore::MAX_PERMITS))),
             incomplete: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
@@ -128,10 +189,15 @@ impl Accumulator {
         }
     }
 
+    /// The topic's accumulator, if it exists.
+    pub fn get_topic(&self, name: &str) -> Option<Arc<TopicAcc>> {
+        read(&self.topics).get(name).cloned()
+    }
+
     /// The topic's accumulator, created on first use.
     pub fn topic(&self, name: &Arc<str>) -> Arc<TopicAcc> {
-        if let Some(t) = read(&self.topics).get(name) {
-            return t.clone();
+        if let Some(t) = self.get_topic(name) {
+            return t;
         }
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         topics
@@ -140,9 +206,10 @@ impl Accumulator {
                 Arc::new(TopicAcc {
                     name: name.clone(),
                     partitions: RwLock::new(Vec::new()),
-                    sticky: Mutex::new(Sticky {
-                        partition: -1,
-                        bytes: 0,
+                    state: Mutex::new(TopicState {
+                        sticky_partition: -1,
+                        sticky_bytes: 0,
+                        meta: None,
                     }),
                 })
             })
@@ -154,30 +221,23 @@ impl Accumulator {
         read(&self.topics).values().cloned().collect()
     }
 
-    /// The sticky partition for a key-less record: stays on one partition (with a known
-    /// leader when any has one) until `batch.size` bytes went to it.
-    pub fn sticky_partition(&self, topic: &TopicAcc, meta: &TopicMeta) -> i32 {
+    /// The sticky partition for a key-less record of `bytes` bytes: stays on one partition
+    /// (with a known leader when any has one) until `batch.size` bytes went to it; the record
+    /// is accounted to the partition returned.
+    pub fn sticky_partition(&self, topic: &TopicAcc, meta: &TopicMeta, bytes: usize) -> i32 {
         let n = meta.partition_count();
-        let mut s = lock(&topic.sticky);
-        if s.partition >= 0 && s.partition < n {
-            return s.partition;
+        let mut s = lock(&topic.state);
+        if s.sticky_partition < 0 || s.sticky_partition >= n {
+            s.sticky_partition = pick_partition(meta, -1);
+            s.sticky_bytes = 0;
         }
-        s.partition = pick_partition(meta, -1);
-        s.bytes = 0;
-        s.partition
-    }
-
-    /// Accounts `bytes` to the sticky partition and switches once a batch's worth went to it.
-    fn sticky_account(&self, topic: &TopicAcc, partition: i32, bytes: usize, meta: &TopicMeta) {
-        let mut s = lock(&topic.sticky);
-        if s.partition != partition {
-            return;
+        let p = s.sticky_partition;
+        s.sticky_bytes += bytes;
+        if s.sticky_bytes >= self.batch_size {
+            s.sticky_partition = pick_partition(meta, p);
+            s.sticky_bytes = 0;
         }
-        s.bytes += bytes;
-        if s.bytes >= self.batch_size {
-            s.partition = pick_partition(meta, partition);
-            s.bytes = 0;
-        }
+        p
     }
 
     /// Appends an encoded record to the partition's open batch (opening a new one when it
@@ -187,11 +247,11 @@ impl Accumulator {
         &self,
         topic: &TopicAcc,
         partition: i32,
-        sticky: Option<&TopicMeta>,
         ts: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
+        payload_size: usize,
         rec_size: usize,
         permits: usize,
     ) -> DeliveryFuture {
@@ -225,7 +285,9 @@ impl Accumulator {
             }
             let batch = pa.open.as_mut().expect("open batch exists");
             let offset_delta = batch.builder.len() as i32;
-            batch.builder.append(ts, key, value, headers);
+            batch
+                .builder
+                .append_with_payload_size(ts, key, value, headers, payload_size);
             batch.permits += permits;
             let fut = DeliveryFuture::new(batch.completion.clone(), offset_delta, ts);
             if batch.builder.len() >= self.batch_num_messages
@@ -237,9 +299,6 @@ impl Accumulator {
             }
             fut
         };
-        if let Some(meta) = sticky {
-            self.sticky_account(topic, partition, rec_size, meta);
-        }
         if wake {
             self.wake.notify_one();
         }

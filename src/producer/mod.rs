@@ -277,6 +277,11 @@ impl Producer {
     /// topic that does not exist (after `max.block.ms`) or a partition out of range, and with
     /// [`Error::Closed`] after [`close`](Self::close).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        // The common case takes no `.await` that can wait, no clock read but the record's
+        // timestamp, and no hashing: the topic's accumulator is found with a fast hash, its
+        // metadata is cached there per metadata generation, and buffer memory is taken with
+        // `try_acquire`. The slow paths (first record of a topic, metadata refresh, full
+        // buffer) start the `max.block.ms` clock when they first wait.
         let inner = &*self.inner;
         let s = &*inner.s;
         if inner.acc.closing.load(Ordering::SeqCst) {
@@ -285,7 +290,12 @@ impl Producer {
         if let Some(t) = &inner.txn {
             t.check_send()?;
         }
-        crate::validate_topic_name(&record.topic)?;
+        // A topic known to the accumulator had its name validated when it was added (after
+        // its metadata was found).
+        let known = inner.acc.get_topic(&record.topic);
+        if known.is_none() {
+            crate::validate_topic_name(&record.topic)?;
+        }
         let headers: Vec<(&str, Option<&[u8]>)> = record
             .headers
             .iter()
@@ -293,8 +303,9 @@ impl Producer {
             .collect();
         let key = record.key.as_deref();
         let value = record.value.as_deref();
+        let payload_size = BatchBuilder::payload_size(key, value, &headers);
         // Deltas are at most 10 + 5 varint bytes; estimate with the worst case.
-        let rec_size = BatchBuilder::record_size(0, 0, key, value, &headers) + 14;
+        let rec_size = BatchBuilder::record_size_with_payload(0, 0, payload_size) + 14;
         let batch_bytes = rec_size + RECORD_BATCH_OVERHEAD;
         if batch_bytes > s.max_request_size {
             return Err(Error::InvalidArgument(format!(
@@ -308,8 +319,26 @@ impl Producer {
                 s.buffer_memory
             )));
         }
-        let deadline = Deadline::after(s.max_block);
-        let meta = self.topic_meta(&record.topic, deadline).await?;
+        let mut deadline = None;
+        let generation = inner.cluster.metadata_generation();
+        let (topic, meta) = match known {
+            Some(t) => match t.cached_meta(generation) {
+                Some(m) => (t, m),
+                None => {
+                    let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+                    let m = self.topic_meta(&record.topic, dl).await?;
+                    t.cache_meta(generation, m.clone());
+                    (t, m)
+                }
+            },
+            None => {
+                let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+                let m = self.topic_meta(&record.topic, dl).await?;
+                let t = inner.acc.topic(&record.topic);
+                t.cache_meta(generation, m.clone());
+                (t, m)
+            }
+        };
         let n = meta.partition_count();
         let explicit = record.partition;
         let pkey = if inner.ignore_keys { None } else { key };
@@ -328,34 +357,36 @@ impl Producer {
         }
         // Buffer memory (backpressure).
         let permits = rec_size;
-        let sem = inner.acc.memory.clone();
-        match tokio::time::timeout_at(
-            deadline.instant(),
-            sem.acquire_many_owned(permits.min(u32::MAX as usize) as u32),
-        )
-        .await
-        {
-            Ok(Ok(p)) => p.forget(),
-            Ok(Err(_)) => return Err(Error::Closed),
-            Err(_) => {
-                return Err(Error::timeout(
-                    format!(
-                        "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
-                        s.buffer_memory
-                    ),
-                    s.max_block,
-                    false,
-                ))
+        let wanted = permits.min(u32::MAX as usize) as u32;
+        match inner.acc.memory.try_acquire_many(wanted) {
+            Ok(p) => p.forget(),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+                let sem = inner.acc.memory.clone();
+                match tokio::time::timeout_at(dl.instant(), sem.acquire_many_owned(wanted)).await {
+                    Ok(Ok(p)) => p.forget(),
+                    Ok(Err(_)) => return Err(Error::Closed),
+                    Err(_) => {
+                        return Err(Error::timeout(
+                            format!(
+                            "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
+                            s.buffer_memory
+                        ),
+                            s.max_block,
+                            false,
+                        ))
+                    }
+                }
             }
         }
         if inner.acc.closing.load(Ordering::SeqCst) {
             inner.acc.memory.add_permits(permits);
             return Err(Error::Closed);
         }
-        let topic = inner.acc.topic(&record.topic);
-        let (partition, sticky) = match chosen {
-            Some(p) => (p, None),
-            None => (inner.acc.sticky_partition(&topic, &meta), Some(&*meta)),
+        let partition = match chosen {
+            Some(p) => p,
+            None => inner.acc.sticky_partition(&topic, &meta, rec_size),
         };
         let ts = record.timestamp.unwrap_or_else(now_ms);
         // Transactional: the state check and the partition's registration happen together
@@ -372,7 +403,15 @@ impl Producer {
         };
         tracing::trace!(topic = %record.topic, partition, "record accepted");
         Ok(inner.acc.append(
-            &topic, partition, sticky, ts, key, value, &headers, rec_size, permits,
+            &topic,
+            partition,
+            ts,
+            key,
+            value,
+            &headers,
+            payload_size,
+            rec_size,
+            permits,
         ))
     }
 

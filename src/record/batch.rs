@@ -158,25 +158,30 @@ impl BatchBuilder {
         }
     }
 
-    /// Size of a record without its length prefix.
+    /// Encoded size of a record's key, value and headers: the part of its size that does not
+    /// depend on where it lands in a batch. Compute it once per record and pass it to
+    /// [`BatchBuilder::record_size_with_payload`] and [`BatchBuilder::append_with_payload_size`].
     #[inline]
-    fn body_size(
-        timestamp_delta: i64,
-        offset_delta: i32,
+    pub fn payload_size(
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
     ) -> usize {
-        let mut size = 1 // attributes
-            + varlong_len(timestamp_delta)
-            + varint_len(offset_delta)
-            + bytes_field_len(key)
-            + bytes_field_len(value)
-            + len_prefix_len(headers.len());
+        let mut size =
+            bytes_field_len(key) + bytes_field_len(value) + len_prefix_len(headers.len());
         for (k, v) in headers {
             size += len_prefix_len(k.len()) + k.len() + bytes_field_len(*v);
         }
         size
+    }
+
+    /// Size of a record without its length prefix.
+    #[inline]
+    fn body_size(timestamp_delta: i64, offset_delta: i32, payload_size: usize) -> usize {
+        1 // attributes
+            + varlong_len(timestamp_delta)
+            + varint_len(offset_delta)
+            + payload_size
     }
 
     /// Exact encoded size of a record (including its length prefix), for deciding whether it
@@ -188,7 +193,21 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
     ) -> usize {
-        let body = Self::body_size(timestamp_delta, offset_delta, key, value, headers);
+        Self::record_size_with_payload(
+            timestamp_delta,
+            offset_delta,
+            Self::payload_size(key, value, headers),
+        )
+    }
+
+    /// [`BatchBuilder::record_size`] from a [`BatchBuilder::payload_size`].
+    #[inline]
+    pub fn record_size_with_payload(
+        timestamp_delta: i64,
+        offset_delta: i32,
+        payload_size: usize,
+    ) -> usize {
+        let body = Self::body_size(timestamp_delta, offset_delta, payload_size);
         len_prefix_len(body) + body
     }
 
@@ -222,13 +241,32 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
     ) -> usize {
+        let payload_size = Self::payload_size(key, value, headers);
+        self.append_with_payload_size(timestamp, key, value, headers, payload_size)
+    }
+
+    /// [`BatchBuilder::append`] with the record's [`BatchBuilder::payload_size`] already
+    /// computed (the producer computes it once for its size checks).
+    ///
+    /// # Panics
+    /// As [`BatchBuilder::append`]; in debug builds also when `payload_size` is not the
+    /// record's payload size.
+    pub fn append_with_payload_size(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+        payload_size: usize,
+    ) -> usize {
+        debug_assert_eq!(payload_size, Self::payload_size(key, value, headers));
         assert!(
             self.count < i32::MAX,
             "record batch is full (i32::MAX records)"
         );
         let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
         let offset_delta = self.count;
-        let body = Self::body_size(timestamp_delta, offset_delta, key, value, headers);
+        let body = Self::body_size(timestamp_delta, offset_delta, payload_size);
         assert!(
             body <= i32::MAX as usize,
             "record of {body} bytes cannot be encoded"

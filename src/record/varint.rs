@@ -77,6 +77,18 @@ pub fn write_varlong(out: &mut [u8], v: i64) -> usize {
 
 #[inline]
 fn write_unsigned(out: &mut [u8], mut n: u64) -> usize {
+    // Record fields are mostly 1 or 2 bytes long (lengths, offset and timestamp deltas):
+    // write those without the loop.
+    if n < 0x80 {
+        out[0] = n as u8;
+        return 1;
+    }
+    if n < 0x4000 {
+        let two = &mut out[..2];
+        two[0] = (n as u8) | 0x80;
+        two[1] = (n >> 7) as u8;
+        return 2;
+    }
     let mut i = 0;
     while n >= 0x80 {
         out[i] = (n as u8) | 0x80;
