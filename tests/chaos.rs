@@ -400,7 +400,7 @@ fn note_error(world: &World, who: &str, what: &str, e: &kafka_sdk::Error) {
         .to_string()
         .chars()
         .map(|c| if c.is_ascii_digit() { '#' } else { c })
-        .take(140)
+        .take(72)
         .collect();
     *world
         .errors
