@@ -581,38 +581,23 @@ async fn pipeline_run(
             Ok::<bool, kafka_sdk::Error>(true)
         }
         .await;
-        let rewind = match result {
+        let abort_counter = match result {
             Ok(true) => {
                 world.counters.txn_commits.fetch_add(1, Ordering::Relaxed);
                 world
                     .counters
                     .pipeline_records
                     .fetch_add(msgs.len() as u64, Ordering::Relaxed);
-                world.history().txn_committed.insert(attempt, msgs.len());
-                false
-            }
-            Ok(false) => {
-                producer.abort_transaction().await.inspect_err(|_| {
-                    world.history().txn_unknown.insert(attempt.clone());
-                })?;
                 world
-                    .counters
-                    .txn_aborts_deliberate
-                    .fetch_add(1, Ordering::Relaxed);
-                world.history().txn_aborted.insert(attempt);
-                true
+                    .history()
+                    .txn_committed
+                    .insert(attempt.clone(), msgs.len());
+                None
             }
+            Ok(false) => Some(&world.counters.txn_aborts_deliberate),
             Err(e) if e.txn_requires_abort() => {
                 note_error(world, &who, "transaction", &e);
-                producer.abort_transaction().await.inspect_err(|_| {
-                    world.history().txn_unknown.insert(attempt.clone());
-                })?;
-                world
-                    .counters
-                    .txn_aborts_error
-                    .fetch_add(1, Ordering::Relaxed);
-                world.history().txn_aborted.insert(attempt);
-                true
+                Some(&world.counters.txn_aborts_error)
             }
             Err(e) => {
                 world.counters.txn_unknown.fetch_add(1, Ordering::Relaxed);
@@ -620,7 +605,12 @@ async fn pipeline_run(
                 return Err(e);
             }
         };
-        if rewind {
+        if let Some(counter) = abort_counter {
+            producer.abort_transaction().await.inspect_err(|_| {
+                world.history().txn_unknown.insert(attempt.clone());
+            })?;
+            counter.fetch_add(1, Ordering::Relaxed);
+            world.history().txn_aborted.insert(attempt);
             // The batch will be read and transformed again (by us, or by the partition's
             // next owner from the committed offsets).
             let assigned = consumer.assignment();
