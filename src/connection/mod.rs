@@ -25,14 +25,14 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::error::{Error, KafkaCode, Result};
-use crate::protocol::{self, ApiRequest, BrokerVersions, CORRELATION_ID_OFFSET};
+use crate::protocol::{self, ApiRequest, BrokerVersions, Frame, CORRELATION_ID_OFFSET};
 
 use transport::{ReadHalf, WriteHalf};
 
@@ -74,7 +74,7 @@ impl Default for ConnectionOptions {
 
 /// A request on its way to the writer.
 struct Command {
-    frame: BytesMut,
+    frame: Frame,
     expect_response: bool,
     timeout: Duration,
     reply: oneshot::Sender<Result<Bytes>>,
@@ -220,7 +220,7 @@ impl Connection {
                 ));
             let frame = protocol::encode_request(&req, version, &self.opts.client_id)?;
             let body = self
-                .round_trip(frame, true, self.opts.request_timeout)
+                .round_trip(frame.into(), true, self.opts.request_timeout)
                 .await?;
             // The header of ApiVersions responses is always v0 (correlation id only), so the
             // error code is at a fixed place whatever the version.
@@ -256,6 +256,11 @@ impl Connection {
             "broker {} rejected every ApiVersions version",
             self.shared.addr
         )))
+    }
+
+    /// The `client.id` this connection puts in request headers.
+    pub fn client_id(&self) -> &str {
+        &self.opts.client_id
     }
 
     /// The broker address (`host:port`).
@@ -299,15 +304,37 @@ impl Connection {
         timeout: Duration,
     ) -> Result<R::Response> {
         let frame = protocol::encode_request(req, version, &self.opts.client_id)?;
-        let body = self.round_trip(frame, true, timeout).await?;
+        let body = self.round_trip(frame.into(), true, timeout).await?;
         protocol::decode_response(R::KEY, version, body)
+    }
+
+    /// Sends an already encoded request `frame` of API `key` at `version` (e.g. from
+    /// [`protocol::encode_produce`]) and awaits its response, bounded by `timeout` from when
+    /// it is written.
+    pub async fn send_frame<T: Decodable>(
+        &self,
+        key: ApiKey,
+        frame: Frame,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<T> {
+        let body = self.round_trip(frame, true, timeout).await?;
+        protocol::decode_response(key, version, body)
+    }
+
+    /// Writes an already encoded request `frame` the broker will not answer (Produce with
+    /// acks=0). Resolves once the frame has been written to the socket.
+    pub async fn send_frame_no_response(&self, frame: Frame) -> Result<()> {
+        self.round_trip(frame, false, self.opts.request_timeout)
+            .await
+            .map(|_| ())
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0). Resolves once the
     /// frame has been written to the socket.
     pub async fn send_no_response<R: ApiRequest>(&self, req: &R, version: i16) -> Result<()> {
         let frame = protocol::encode_request(req, version, &self.opts.client_id)?;
-        self.round_trip(frame, false, self.opts.request_timeout)
+        self.round_trip(frame.into(), false, self.opts.request_timeout)
             .await
             .map(|_| ())
     }
@@ -315,7 +342,7 @@ impl Connection {
     /// Queues an encoded frame and awaits the raw response body (or write completion).
     async fn round_trip(
         &self,
-        frame: BytesMut,
+        frame: Frame,
         expect_response: bool,
         timeout: Duration,
     ) -> Result<Bytes> {
@@ -382,13 +409,14 @@ async fn writer_task(
         } = cmd;
         let id = next_id;
         next_id = next_id.wrapping_add(1).max(0);
-        if frame.len() < CORRELATION_ID_OFFSET + 4 {
+        if frame.head.len() < CORRELATION_ID_OFFSET + 4 {
             let _ = reply.send(Err(Error::InvalidArgument("frame too short".into())));
             continue;
         }
-        let api = ApiKey::try_from(i16::from_be_bytes([frame[4], frame[5]]))
-            .unwrap_or(ApiKey::ApiVersions);
-        frame[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4].copy_from_slice(&id.to_be_bytes());
+        let head = &mut frame.head;
+        let api =
+            ApiKey::try_from(i16::from_be_bytes([head[4], head[5]])).unwrap_or(ApiKey::ApiVersions);
+        head[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4].copy_from_slice(&id.to_be_bytes());
         let no_reply = if expect_response {
             let entry = InFlight {
                 correlation_id: id,
@@ -408,7 +436,12 @@ async fn writer_task(
             biased;
             _ = dead_rx.wait_for(|d| *d) => break,
             r = async {
-                w.write_all(&frame).await?;
+                w.write_all(&frame.head).await?;
+                // Large segments (record batches) bypass the buffer: `BufWriter` writes a
+                // slice at least as large as its capacity straight to the socket.
+                for seg in &frame.rest {
+                    w.write_all(seg).await?;
+                }
                 // Flush when nothing else is queued right now, so bursts share syscalls.
                 if rx.is_empty() {
                     w.flush().await?;

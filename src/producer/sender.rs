@@ -12,12 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
-    TransactionalId,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceResponse, ProducerId};
 use tokio::time::Instant;
 
 use crate::backoff::{jitter, Deadline};
@@ -29,6 +24,7 @@ use super::accumulator::{lock, Accumulator, OpenBatch, PartitionAcc};
 use super::delivery::{BatchAck, Completion};
 use super::settings::{AckMode, Settings};
 use super::transaction::{self, Txn};
+use crate::protocol::{encode_produce, ProduceSpec, ProduceTopic};
 use crate::record::{rewrite_producer_state, BatchParams};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -706,43 +702,32 @@ impl Sender {
     }
 
     fn dispatch(&mut self, node: i32, conn: Connection, batches: Vec<Batch>) {
-        let mut topic_data: Vec<TopicProduceData> = Vec::new();
+        let mut topics: Vec<ProduceTopic<'_>> = Vec::new();
         let mut bytes = 0usize;
         for b in &batches {
             let ps = self.parts.entry(b.tp()).or_default();
             ps.in_flight += 1;
             ps.in_flight_broker = node;
             bytes += b.data.len();
-            let pd = PartitionProduceData::default()
-                .with_index(b.completion.partition)
-                .with_records(Some(b.data.clone()));
-            match topic_data
-                .iter_mut()
-                .find(|t| t.name.0.as_str() == &*b.completion.topic)
-            {
-                Some(t) => t.partition_data.push(pd),
-                None => topic_data.push(
-                    TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(
-                            b.completion.topic.to_string(),
-                        )))
-                        .with_partition_data(vec![pd]),
-                ),
+            let part = (b.completion.partition, b.data.clone());
+            match topics.iter_mut().find(|t| t.name == &*b.completion.topic) {
+                Some(t) => t.partitions.push(part),
+                None => topics.push(ProduceTopic {
+                    name: &b.completion.topic,
+                    partitions: vec![part],
+                }),
             }
         }
         let timeout = self.s.request_timeout;
-        let txn_id = self
-            .txn
-            .as_ref()
-            .map(|t| TransactionalId(StrBytes::from_string(t.id.clone())));
         // Produce v12 with transactional batches is how V2 adds partitions to a transaction,
         // so V1 must stay at v11 (Java's `ProduceRequest.builder(.., useTransactionV1Version)`).
         let v1_cap = self.txn.as_ref().is_some_and(|t| !t.is_v2());
-        let req = ProduceRequest::default()
-            .with_transactional_id(txn_id)
-            .with_acks(self.s.acks.as_i16())
-            .with_timeout_ms(timeout.as_millis().min(i32::MAX as u128) as i32)
-            .with_topic_data(topic_data);
+        let spec = ProduceSpec {
+            transactional_id: self.txn.as_ref().map(|t| t.id.as_str()),
+            acks: self.s.acks.as_i16(),
+            timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
+            topics,
+        };
         tracing::debug!(
             broker = node,
             batches = batches.len(),
@@ -750,17 +735,21 @@ impl Sender {
             "sending produce request"
         );
         let acks0 = self.s.acks == AckMode::None;
-        let version = conn
+        let frame = conn
             .version_for(ApiKey::Produce)
-            .map(|v| if v1_cap { v.min(11) } else { v });
-        let fut: BoxFut<Result<Option<ProduceResponse>>> = match version {
+            .map(|v| if v1_cap { v.min(11) } else { v })
+            .and_then(|v| Ok((v, encode_produce(&spec, v, conn.client_id())?)));
+        drop(spec);
+        let fut: BoxFut<Result<Option<ProduceResponse>>> = match frame {
             Err(e) => Box::pin(async move { Err(e) }),
-            Ok(version) if acks0 => {
-                Box::pin(async move { conn.send_no_response(&req, version).await.map(|_| None) })
+            Ok((_, frame)) if acks0 => {
+                Box::pin(async move { conn.send_frame_no_response(frame).await.map(|_| None) })
             }
-            Ok(version) => {
-                Box::pin(async move { conn.send_version(&req, version, timeout).await.map(Some) })
-            }
+            Ok((version, frame)) => Box::pin(async move {
+                conn.send_frame(ApiKey::Produce, frame, version, timeout)
+                    .await
+                    .map(Some)
+            }),
         };
         self.brokers
             .entry(node)

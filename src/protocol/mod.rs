@@ -13,6 +13,50 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::error::{Error, Result};
 
+pub mod produce;
+
+pub use produce::{encode_produce, ProduceSpec, ProduceTopic};
+
+/// An encoded request frame: `head` (the size prefix, the header with the correlation id,
+/// and the start of the body) followed by the `rest` segments, written in order. Only
+/// [`encode_produce`] makes frames with segments (record batches shared, not copied).
+#[derive(Debug)]
+pub struct Frame {
+    pub(crate) head: BytesMut,
+    pub(crate) rest: Vec<Bytes>,
+}
+
+impl Frame {
+    /// Total length in bytes (size prefix included).
+    pub fn len(&self) -> usize {
+        self.head.len() + self.rest.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Whether the frame has no bytes (never true for an encoded request).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame's bytes in one buffer (a copy; for tests and tools).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        v.extend_from_slice(&self.head);
+        for s in &self.rest {
+            v.extend_from_slice(s);
+        }
+        v
+    }
+}
+
+impl From<BytesMut> for Frame {
+    fn from(head: BytesMut) -> Frame {
+        Frame {
+            head,
+            rest: Vec::new(),
+        }
+    }
+}
+
 /// Offset of the correlation id inside an encoded frame (size prefix included).
 pub const CORRELATION_ID_OFFSET: usize = 8;
 
