@@ -13,9 +13,12 @@
 //! Every await on a client is wrapped in `tokio::time::timeout`; bounds have wide margins for
 //! a loaded 2-core CI machine.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::future::Future;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::config::keys::{known_keys, KeyDef, Kind, Status};
@@ -23,6 +26,8 @@ use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, ConfigError, Error, TopicPartition};
 use tokio::sync::RwLock;
+
+use common::{blocking, config, unique};
 
 /// The CPU check of `all_brokers_down` measures the whole process, so it takes this lock for
 /// writing; every other test of this file holds it for reading while it uses a client.
@@ -34,29 +39,12 @@ fn cpu_lock() -> &'static RwLock<()> {
 /// Bound on anything that must not touch the network (config errors, argument checks).
 const IMMEDIATE: Duration = Duration::from_secs(5);
 
-fn unique(name: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("bad-{name}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
 /// `127.0.0.1:<port>` where nothing listens (bound, then released).
 fn closed_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     drop(l);
     addr.to_string()
-}
-
-fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap);
-    for (k, v) in extra {
-        c.set(*k, *v);
-    }
-    c
 }
 
 /// Awaits `f` with a bound; panics (naming `what`) when it does not complete in time.
@@ -426,11 +414,6 @@ async fn conflicting_settings_are_typed_errors() {
 
 fn shared_bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
-}
-
-/// Runs `f` on the blocking pool (test-kit calls block).
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 /// The size in "record of N bytes" of an oversized-record error (0 when absent).

@@ -23,6 +23,9 @@
 //! Size: `KAFKA_SDK_CHAOS_FAULTS` (default 10, the CI size); `KAFKA_SDK_CHAOS=long` means 50.
 //! `KAFKA_SDK_CHAOS_SEED` replays a schedule of faults.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -38,6 +41,8 @@ use kafka_sdk::{ClientConfig, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use common::blocking;
 
 const DATA: &str = "chaos-data";
 const OUT: &str = "chaos-out";
@@ -699,10 +704,6 @@ async fn wait_healthy(admin: &AdminClient, bound: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     false
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
 async fn nemesis(

@@ -1,6 +1,9 @@
 //! Consumer tests against a real broker: `kafka_testkit::shared()` (honours
 //! `KAFKA_BOOTSTRAP_SERVERS`), or an owned cluster where a broker is restarted.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,19 +23,10 @@ use kafka_sdk::consumer::{
 use kafka_sdk::record::{BatchBuilder, BatchParams, Compression};
 use kafka_sdk::{Error, KafkaCode, TopicPartition};
 
+use common::unique;
+
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
-}
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// A name unique to this test run.
-fn unique(prefix: &str) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!("{prefix}-{t}-{}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
 async fn admin() -> AdminClient {

@@ -2,6 +2,9 @@
 //! cluster named by KAFKA_BOOTSTRAP_SERVERS): version negotiation, metadata, admin, pipelining,
 //! timeouts on a paused broker, recovery after a restart, cancellation safety, bad config.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -14,22 +17,14 @@ use kafka_sdk::connection::{Connection, ConnectionOptions};
 use kafka_sdk::{ClientConfig, Error, KafkaCode};
 use kafka_testkit::{ClusterOptions as KitOptions, KafkaCluster};
 
+use common::unique;
+
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
 }
 
 fn first_addr(bootstrap: &str) -> String {
     bootstrap.split(',').next().unwrap().to_string()
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!("{prefix}-{t}-{}", N.fetch_add(1, Ordering::SeqCst))
 }
 
 fn options(bootstrap: &str) -> ClusterOptions {

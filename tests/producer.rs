@@ -2,6 +2,9 @@
 //!
 //! Tests that pause or restart a broker start a cluster of their own.
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::process::Stdio;
@@ -11,46 +14,18 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::backoff::Deadline;
 use kafka_sdk::cluster::Cluster;
 use kafka_sdk::producer::partitioner::{crc32_partition, murmur2_partition};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kafka_sdk::record::{decode_batches, DecodeOptions, RecordBatch};
-use kafka_sdk::{ClientConfig, Error};
+use kafka_sdk::Error;
 use kafka_testkit::KafkaCluster;
+
+use common::{config, create_topic, unique};
 
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
-}
-
-fn unique(name: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "producer-{name}-{}-{}",
-        std::process::id(),
-        n % 1_000_000_000
-    )
-}
-
-fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap);
-    for (k, v) in extra {
-        c.set(*k, *v);
-    }
-    c
-}
-
-async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin = AdminClient::new(&config(bootstrap, &[])).await.unwrap();
-    admin
-        .create_topic(NewTopic::new(topic, partitions, 1))
-        .await
-        .unwrap();
 }
 
 /// Runs a Kafka CLI tool of the shared cluster and returns its stdout lines.

@@ -7,22 +7,26 @@
 //! read_committed`) and with raw Fetch requests (read_uncommitted: every data record, plus
 //! the control markers).
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::collections::{BTreeSet, HashSet};
 use std::process::Stdio;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::backoff::Deadline;
 use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions};
 use kafka_sdk::consumer::{Consumer, Offset};
 use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
 use kafka_sdk::record::{control_record_type, decode_batches, ControlType, DecodeOptions};
-use kafka_sdk::{ClientConfig, Error, TopicPartition, TxnAction};
+use kafka_sdk::{Error, TopicPartition, TxnAction};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
+
+use common::{config, create_topic, unique};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -47,31 +51,6 @@ fn cluster(proto: Proto) -> &'static KafkaCluster {
             V1.get_or_init(|| KafkaCluster::start(v1_options()).expect("start V1 cluster"))
         }
     }
-}
-
-fn unique(name: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("txn-{name}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
-fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap);
-    for (k, v) in extra {
-        c.set(*k, *v);
-    }
-    c
-}
-
-async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin = AdminClient::new(&config(bootstrap, &[])).await.unwrap();
-    admin
-        .create_topic(NewTopic::new(topic, partitions, 1))
-        .await
-        .unwrap();
 }
 
 async fn txn_producer(bootstrap: &str, txn_id: &str, extra: &[(&str, &str)]) -> Producer {

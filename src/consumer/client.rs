@@ -311,16 +311,16 @@ fn take_one(
         return None;
     }
     let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking;
-    // Stay on the current partition for up to max_run messages.
-    let mut pick: Option<TopicPartition> = None;
-    if let Some(c) = &st.cursor {
-        if st.cursor_run < max_run && st.parts.get(c).is_some_and(ready) {
-            pick = Some(c.clone());
-        }
-    }
-    if pick.is_none() {
-        let after = st.cursor.clone();
-        let next = match &after {
+    // Stay on the current partition for up to max_run messages (the common case: no
+    // `TopicPartition` clone, one map lookup).
+    let stay = st.cursor_run < max_run
+        && st
+            .cursor
+            .as_ref()
+            .and_then(|c| st.parts.get(c))
+            .is_some_and(ready);
+    if !stay {
+        let next = match &st.cursor {
             Some(c) => st
                 .parts
                 .range::<TopicPartition, _>((
@@ -336,12 +336,17 @@ fn take_one(
                 .find(|(_, p)| ready(p))
                 .map(|(tp, _)| tp.clone()),
         };
-        pick = Some(next?);
-        st.cursor = pick.clone();
+        st.cursor = Some(next?);
         st.cursor_run = 0;
     }
-    let tp = pick?;
-    let p = st.parts.get_mut(&tp)?;
+    let State {
+        parts,
+        cursor,
+        cursor_run,
+        buffered_bytes,
+        ..
+    } = st;
+    let p = parts.get_mut(cursor.as_ref()?)?;
     let m = p.buffer.pop_front()?;
     let size = m.buffered_size();
     p.buffer_bytes -= size;
@@ -351,16 +356,16 @@ fn take_one(
         m.offset + 1
     };
     p.position = Some(next);
-    p.position_epoch = m.leader_epoch;
+    p.position_epoch = m.leader_epoch();
     if auto_store {
-        p.stored = Some((next, m.leader_epoch));
+        p.stored = Some((next, m.leader_epoch()));
     }
     let emptied = p.buffer.is_empty();
     let under_partition_cap =
         p.buffer_bytes < caps.partition && p.buffer_bytes + size >= caps.partition;
-    st.buffered_bytes -= size;
-    let under_total_cap = st.buffered_bytes < caps.total && st.buffered_bytes + size >= caps.total;
-    st.cursor_run += 1;
+    *buffered_bytes -= size;
+    let under_total_cap = *buffered_bytes < caps.total && *buffered_bytes + size >= caps.total;
+    *cursor_run += 1;
     Some((Ok(m), emptied || under_partition_cap || under_total_cap))
 }
 
@@ -681,7 +686,7 @@ impl ConsumerHandle {
             .parts
             .get_mut(&tp)
             .ok_or_else(|| Self::not_assigned(&tp))?;
-        p.stored = Some((msg.offset + 1, msg.leader_epoch));
+        p.stored = Some((msg.offset + 1, msg.leader_epoch()));
         Ok(())
     }
 

@@ -728,7 +728,7 @@ fn decode(
             continue;
         }
         let ts_type = batch.timestamp_type();
-        let epoch = (batch.partition_leader_epoch >= 0).then_some(batch.partition_leader_epoch);
+        let epoch = batch.partition_leader_epoch.max(-1);
         for r in batch.records {
             if r.offset < from {
                 continue;
@@ -742,7 +742,7 @@ fn decode(
                 leader_epoch: epoch,
                 key: r.key,
                 value: r.value,
-                headers: r.headers,
+                headers: r.headers.into_boxed_slice(),
             });
         }
         next = next.max(batch_next);

@@ -10,17 +10,21 @@ use crate::types::TopicPartition;
 
 /// One consumed record. Key, value and headers are zero-copy slices of the fetched buffer; a
 /// message borrows nothing from the consumer and may outlive it.
+// Kept at 128 bytes or less (a test checks): messages are moved several times between the
+// fetch and `recv`, and larger moves become `memcpy` calls (~8% of the consumer's CPU at
+// 100 B records before the fields were packed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
+    /// Leader epoch of the record's batch, -1 when the broker did not set one.
+    pub(crate) leader_epoch: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
     pub(crate) timestamp_type: TimestampType,
-    pub(crate) leader_epoch: Option<i32>,
     pub(crate) key: Option<Bytes>,
     pub(crate) value: Option<Bytes>,
-    pub(crate) headers: Vec<Header>,
+    pub(crate) headers: Box<[Header]>,
 }
 
 impl Message {
@@ -59,7 +63,7 @@ impl Message {
 
     /// Leader epoch of the batch the record came in (`None` when the broker did not set one).
     pub fn leader_epoch(&self) -> Option<i32> {
-        self.leader_epoch
+        (self.leader_epoch >= 0).then_some(self.leader_epoch)
     }
 
     /// Key, `None` when null.
@@ -92,7 +96,7 @@ impl Message {
 
     /// Takes key, value and headers out of the message.
     pub fn into_parts(self) -> (Option<Bytes>, Option<Bytes>, Vec<Header>) {
-        (self.key, self.value, self.headers)
+        (self.key, self.value, self.headers.into_vec())
     }
 
     /// Bytes this message accounts for in the prefetch buffer.
@@ -156,4 +160,18 @@ pub struct CommitResult {
     pub offsets: Vec<(TopicPartition, i64)>,
     /// `Ok` when the coordinator accepted every offset.
     pub result: crate::error::Result<()>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_moves_stay_small() {
+        assert!(
+            std::mem::size_of::<Message>() <= 128,
+            "Message grew to {} bytes",
+            std::mem::size_of::<Message>()
+        );
+    }
 }

@@ -251,8 +251,11 @@ pub(crate) struct Shared {
     pub resubscribe: watch::Sender<u64>,
     /// `true` once the consumer is closed or dropped: every task stops.
     pub shutdown: watch::Sender<bool>,
-    /// Instant of the last `recv` call, as millis since `epoch`.
-    pub last_poll_ms: AtomicU64,
+    /// `recv` calls so far: counted without reading a clock (`recv` runs per message);
+    /// the membership task times them with `since_last_poll`.
+    polls: AtomicU64,
+    /// The poll count `since_last_poll` last saw change, and when it saw that.
+    poll_seen: Mutex<(u64, Instant)>,
     pub epoch: Instant,
     /// Group membership for commits: generation, member id.
     pub group: Mutex<GroupInfo>,
@@ -286,7 +289,8 @@ impl Shared {
             work,
             resubscribe,
             shutdown,
-            last_poll_ms: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            poll_seen: Mutex::new((0, Instant::now())),
             epoch: Instant::now(),
             group: Mutex::new(GroupInfo {
                 generation: -1,
@@ -347,20 +351,26 @@ impl Shared {
         let _ = rx.wait_for(|v| *v).await;
     }
 
-    /// Records a `recv` call (for `max.poll.interval.ms`).
+    /// Notes a `recv` call (for `max.poll.interval.ms`).
     pub(crate) fn touch_poll(&self) {
-        let ms = self.epoch.elapsed().as_millis() as u64;
-        self.last_poll_ms.store(ms.max(1), Ordering::Relaxed);
+        self.polls.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Time since the last `recv` call (`None` before the first).
+    /// Time since the last `recv` call (`None` before the first), as seen by the caller's
+    /// checks: the count of `recv` calls is compared with the previous check, so the answer
+    /// can be short by up to the time between two checks (the membership task checks every
+    /// heartbeat, and every 50 ms while it waits for the application to poll again).
     pub(crate) fn since_last_poll(&self) -> Option<Duration> {
-        let last = self.last_poll_ms.load(Ordering::Relaxed);
-        if last == 0 {
+        let n = self.polls.load(Ordering::Relaxed);
+        if n == 0 {
             return None;
         }
-        let now = self.epoch.elapsed().as_millis() as u64;
-        Some(Duration::from_millis(now.saturating_sub(last)))
+        let now = Instant::now();
+        let mut seen = self.poll_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.0 != n {
+            *seen = (n, now);
+        }
+        Some(now.saturating_duration_since(seen.1))
     }
 
     /// Starts a metadata refresh in the background (at most one at a time, spaced by

@@ -28,6 +28,12 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         .set("linger.ms", s.linger_ms.to_string())
         .set("batch.size", s.batch_size.to_string())
         .set("compression.type", &s.compression);
+    // Extra settings for side experiments (not used by run.py): `SDK_BENCH_PROPS="k=v,k=v"`.
+    for kv in std::env::var("SDK_BENCH_PROPS").unwrap_or_default().split(',') {
+        if let Some((k, v)) = kv.split_once('=') {
+            cfg.set(k.trim(), v.trim());
+        }
+    }
     let producer = Producer::new(&cfg)
         .await
         .unwrap_or_else(|e| die(&format!("creating Producer: {e}")));

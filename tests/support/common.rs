@@ -1,0 +1,49 @@
+//! Helpers shared by the broker-backed test files (included with
+//! `#[path = "support/common.rs"] mod common;`). Not every file uses every helper.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::ClientConfig;
+
+/// A name no other test (in this or another test process) uses: `prefix`, the process id,
+/// a per-process counter and the clock.
+pub fn unique(prefix: &str) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        n % 1_000_000_000
+    )
+}
+
+/// A client config for `bootstrap` with the `extra` keys set.
+pub fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+/// Creates `topic` (replication factor 1) on the cluster at `bootstrap`; panics on failure.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin = AdminClient::new(&config(bootstrap, &[])).await.unwrap();
+    admin
+        .create_topic(NewTopic::new(topic, partitions, 1))
+        .await
+        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
+}
+
+/// Runs blocking work (Java tools, process control) off the async runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
