@@ -232,15 +232,20 @@ impl BrokerVersions {
     }
 }
 
-/// Encodes a full request frame (size prefix included) with correlation id 0; the connection
-/// stamps the real id at [`CORRELATION_ID_OFFSET`] when it writes the frame.
-pub fn encode_request<R: ApiRequest>(req: &R, version: i16, client_id: &str) -> Result<BytesMut> {
-    let header_version = R::KEY.request_header_version(version);
+/// The request header of `key` at `version` (correlation id 0) and the header's version.
+fn request_header(key: ApiKey, version: i16, client_id: &str) -> (RequestHeader, i16) {
     let header = RequestHeader::default()
-        .with_request_api_key(R::KEY as i16)
+        .with_request_api_key(key as i16)
         .with_request_api_version(version)
         .with_correlation_id(0)
         .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    (header, key.request_header_version(version))
+}
+
+/// Encodes a full request frame (size prefix included) with correlation id 0; the connection
+/// stamps the real id at [`CORRELATION_ID_OFFSET`] when it writes the frame.
+pub fn encode_request<R: ApiRequest>(req: &R, version: i16, client_id: &str) -> Result<BytesMut> {
+    let (header, header_version) = request_header(R::KEY, version, client_id);
     let size = header
         .compute_size(header_version)
         .and_then(|h| req.compute_size(version).map(|b| h + b))

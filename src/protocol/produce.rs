@@ -10,8 +10,8 @@
 //! same request; the tests below hold it to that.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::Encodable;
 
 use super::Frame;
 use crate::error::{Error, Result};
@@ -89,12 +89,7 @@ pub fn encode_produce(spec: &ProduceSpec<'_>, version: i16, client_id: &str) -> 
         )));
     }
     let flexible = version >= 9;
-    let header_version = ApiKey::Produce.request_header_version(version);
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::Produce as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(0)
-        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let (header, header_version) = super::request_header(ApiKey::Produce, version, client_id);
     let small: usize = spec
         .topics
         .iter()
@@ -165,6 +160,7 @@ mod tests {
     use super::*;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, TopicName, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
 
     fn reference(spec: &ProduceSpec<'_>, version: i16) -> Vec<u8> {
         let req = ProduceRequest::default()
