@@ -312,7 +312,7 @@ fn take_one(
     }
     let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking;
     // Stay on the current partition for up to max_run messages (the common case: no
-    // `TopicPartition` clone, one map lookup).
+    // `TopicPartition` clone).
     let stay = st.cursor_run < max_run
         && st
             .cursor
