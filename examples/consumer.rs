@@ -145,15 +145,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.group.is_some() {
         consumer.subscribe(&[&args.topic])?;
     } else {
-        let meta = consumer
-            .cluster()
-            .topic_metadata(
-                &args.topic,
-                kafka_sdk::backoff::Deadline::after(Duration::from_secs(30)),
-            )
-            .await?;
-        let parts = (0..meta.partition_count())
+        let parts = consumer
+            .partitions_for(&args.topic)
+            .await?
+            .into_iter()
             .map(|p| {
+                let p = p.partition;
                 let off = match args.from {
                     From::Earliest => Offset::Beginning,
                     From::Latest => Offset::End,

@@ -127,16 +127,8 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
 
     let mut ends: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     if until_end {
-        let partitions = consumer
-            .cluster()
-            .topic_metadata(
-                input,
-                kafka_sdk::backoff::Deadline::after(Duration::from_secs(30)),
-            )
-            .await?
-            .partition_count();
-        for p in 0..partitions {
-            let tp = TopicPartition::new(input, p);
+        for p in consumer.partitions_for(input).await? {
+            let tp = TopicPartition::new(input, p.partition);
             let w = consumer
                 .fetch_watermarks(&tp, Duration::from_secs(30))
                 .await?;

@@ -68,10 +68,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_topic(NewTopic::new(&topic, 3, 1).config("retention.ms", "600000"))
         .await?;
     for t in admin.describe_topics(&[&topic]).await? {
-        println!("topic {} (id {}):", t.name, t.id);
+        let id = t.id.map(|id| id.to_string()).unwrap_or_default();
+        println!("topic {} (id {id}):", t.name);
         for p in &t.partitions {
             println!(
-                "  partition {} leader {} epoch {} replicas {:?} isr {:?}",
+                "  partition {} leader {:?} epoch {:?} replicas {:?} isr {:?}",
                 p.partition, p.leader, p.leader_epoch, p.replicas, p.isr
             );
         }

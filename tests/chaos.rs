@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::backoff::Deadline;
-use kafka_sdk::cluster::CoordinatorKind;
+use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions, CoordinatorKind};
 use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, TopicPartition};
@@ -646,8 +646,7 @@ struct FaultLog {
 }
 
 /// Which node a fault hits: the leader of a data partition, a coordinator, or any node.
-async fn pick_target(admin: &AdminClient, rng: &mut fastrand::Rng, nodes: &[i32]) -> (i32, String) {
-    let cluster = admin.cluster();
+async fn pick_target(cluster: &Cluster, rng: &mut fastrand::Rng, nodes: &[i32]) -> (i32, String) {
     let deadline = || Deadline::after(Duration::from_secs(5));
     let choice = rng.u8(0..5);
     let found = match choice {
@@ -690,12 +689,11 @@ async fn pick_target(admin: &AdminClient, rng: &mut fastrand::Rng, nodes: &[i32]
 async fn wait_healthy(admin: &AdminClient, bound: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < bound {
-        let _ = admin.cluster().refresh_topics(&[DATA, OUT]).await;
         if let Ok(topics) = admin.describe_topics(&[DATA, OUT]).await {
             let healthy = topics.iter().all(|t| {
                 t.partitions
                     .iter()
-                    .all(|p| p.leader >= 0 && p.isr.len() == 3)
+                    .all(|p| p.leader.is_some() && p.isr.len() == 3)
             });
             if healthy && topics.len() == 2 {
                 return true;
@@ -712,6 +710,13 @@ async fn nemesis(
     faults: usize,
     seed: u64,
 ) -> FaultLog {
+    // Leader and coordinator lookups go through the internal cluster layer (a client of its
+    // own, so the nemesis never disturbs the workloads' connections).
+    let probe = Cluster::connect(SdkClusterOptions::new(
+        cluster.bootstrap().split(',').map(str::to_string).collect(),
+    ))
+    .await
+    .expect("nemesis probe");
     let mut rng = fastrand::Rng::with_seed(seed);
     let nodes = cluster.node_ids();
     let mut log = FaultLog::default();
@@ -723,7 +728,7 @@ async fn nemesis(
             ));
         }
         tokio::time::sleep(Duration::from_millis(rng.u64(1_000..4_000))).await;
-        let (node, why) = pick_target(admin, &mut rng, &nodes).await;
+        let (node, why) = pick_target(&probe, &mut rng, &nodes).await;
         let fault = match i % 3 {
             // Every kind comes up; the order varies with the seed.
             _ if i < 3 => [Fault::Kill, Fault::Pause, Fault::Restart][(i + seed as usize) % 3],

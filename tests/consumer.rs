@@ -15,7 +15,7 @@ use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::backoff::Deadline;
-use kafka_sdk::cluster::ClusterOptions;
+use kafka_sdk::cluster::{Cluster, ClusterOptions};
 use kafka_sdk::config::ClientConfig;
 use kafka_sdk::consumer::{
     BoxFuture, CommitMode, Consumer, ConsumerHandle, Message, Offset, RebalanceListener,
@@ -30,7 +30,7 @@ fn bootstrap() -> String {
 }
 
 async fn admin() -> AdminClient {
-    AdminClient::connect(ClusterOptions::new(vec![bootstrap()]))
+    AdminClient::new(&common::config(&bootstrap(), &[]))
         .await
         .expect("admin connect")
 }
@@ -65,21 +65,20 @@ async fn produce_at(
     compression: Compression,
 ) {
     thread_local! {
-        static ADMIN: std::cell::RefCell<BTreeMap<String, AdminClient>> =
+        static CLUSTERS: std::cell::RefCell<BTreeMap<String, Cluster>> =
             const { std::cell::RefCell::new(BTreeMap::new()) };
     }
-    let cached = ADMIN.with(|a| a.borrow().get(bs).cloned());
-    let admin = match cached {
-        Some(a) => a,
+    let cached = CLUSTERS.with(|a| a.borrow().get(bs).cloned());
+    let cluster = match cached {
+        Some(c) => c,
         None => {
-            let a = AdminClient::connect(ClusterOptions::new(vec![bs.to_string()]))
+            let c = Cluster::connect(ClusterOptions::new(vec![bs.to_string()]))
                 .await
-                .expect("admin connect");
-            ADMIN.with(|c| c.borrow_mut().insert(bs.to_string(), a.clone()));
-            a
+                .expect("cluster connect");
+            CLUSTERS.with(|m| m.borrow_mut().insert(bs.to_string(), c.clone()));
+            c
         }
     };
-    let cluster = admin.cluster();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -319,7 +318,8 @@ async fn subscribe_single_member_auto_commit() {
     let cfg = config(Some(&group))
         .with("auto.commit.interval.ms", "200")
         .with("partition.assignment.strategy", "cooperative-sticky");
-    let c = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+    let c = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
+        .build()
         .await
         .unwrap();
     c.subscribe(&[&topic]).unwrap();
@@ -425,7 +425,8 @@ async fn cooperative_three_members_join_and_leave() {
 
     let mut members = Vec::new();
     for name in ["a", "b", "c"] {
-        let c = Consumer::with_listener(&group_cfg(&group), Recorder::new(name, &book))
+        let c = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new(name, &book))
+            .build()
             .await
             .unwrap();
         c.subscribe(&[&topic]).unwrap();
@@ -830,10 +831,12 @@ async fn at_least_once_with_a_killed_member() {
         }
     }
 
-    let a = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+    let a = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
+        .build()
         .await
         .unwrap();
-    let b = Consumer::with_listener(&cfg, Recorder::new("b", &book))
+    let b = Consumer::builder(&cfg).rebalance_listener(Recorder::new("b", &book))
+        .build()
         .await
         .unwrap();
     a.subscribe(&[&topic]).unwrap();
@@ -906,13 +909,15 @@ async fn static_member_restart_does_not_rebalance() {
     let book = Arc::new(Mutex::new(Book::default()));
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg_a = group_cfg(&group).with("group.instance.id", "static-a");
-    let a = Consumer::with_listener(&cfg_a, Recorder::new("a", &book))
+    let a = Consumer::builder(&cfg_a).rebalance_listener(Recorder::new("a", &book))
+        .build()
         .await
         .unwrap();
     a.subscribe(&[&topic]).unwrap();
     let stop_a = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ha = spawn_member(a, seen.clone(), stop_a.clone());
-    let b = Consumer::with_listener(&group_cfg(&group), Recorder::new("b", &book))
+    let b = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new("b", &book))
+        .build()
         .await
         .unwrap();
     b.subscribe(&[&topic]).unwrap();
@@ -936,7 +941,8 @@ async fn static_member_restart_does_not_rebalance() {
     stop_a.store(true, Ordering::Relaxed);
     drop(ha.await.unwrap());
     book.lock().unwrap().owner.retain(|_, o| o != "a");
-    let a2 = Consumer::with_listener(&cfg_a, Recorder::new("a", &book))
+    let a2 = Consumer::builder(&cfg_a).rebalance_listener(Recorder::new("a", &book))
+        .build()
         .await
         .unwrap();
     a2.subscribe(&[&topic]).unwrap();
@@ -970,11 +976,13 @@ async fn slow_member_leaves_and_rejoins() {
     let book = Arc::new(Mutex::new(Book::default()));
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg = group_cfg(&group).with("max.poll.interval.ms", "3000");
-    let a = Consumer::with_listener(&cfg, Recorder::new("a", &book))
+    let a = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
+        .build()
         .await
         .unwrap();
     a.subscribe(&[&topic]).unwrap();
-    let b = Consumer::with_listener(&cfg, Recorder::new("b", &book))
+    let b = Consumer::builder(&cfg).rebalance_listener(Recorder::new("b", &book))
+        .build()
         .await
         .unwrap();
     b.subscribe(&[&topic]).unwrap();
@@ -1056,7 +1064,8 @@ async fn mixed_group_with_java_console_consumer() {
     let sdk_seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut members = Vec::new();
     for name in ["a", "b"] {
-        let c = Consumer::with_listener(&group_cfg(&group), Recorder::new(name, &book))
+        let c = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new(name, &book))
+            .build()
             .await
             .unwrap();
         c.subscribe(&[&topic]).unwrap();
@@ -1629,7 +1638,8 @@ async fn seek_during_eager_rebalances() {
         let log = log.clone();
         let topic = topic.clone();
         async move {
-            let c = Consumer::with_listener(&cfg, Arc::new(CommitOnRevoke { name, log }))
+            let c = Consumer::builder(&cfg).rebalance_listener(Arc::new(CommitOnRevoke { name, log }))
+                .build()
                 .await
                 .unwrap();
             c.subscribe(&[&topic]).unwrap();

@@ -27,14 +27,6 @@ fn first_addr(bootstrap: &str) -> String {
     bootstrap.split(',').next().unwrap().to_string()
 }
 
-fn options(bootstrap: &str) -> ClusterOptions {
-    ClientConfig::new()
-        .with("bootstrap.servers", bootstrap)
-        .common()
-        .map(|c| ClusterOptions::from(&c))
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_negotiation_uses_min_of_client_and_broker() {
     let addr = first_addr(&bootstrap());
@@ -73,7 +65,9 @@ async fn version_negotiation_uses_min_of_client_and_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_describe_delete_topic() {
-    let admin = AdminClient::connect(options(&bootstrap())).await.unwrap();
+    let admin = AdminClient::new(&ClientConfig::new().with("bootstrap.servers", bootstrap()))
+        .await
+        .unwrap();
     assert!(admin.cluster_id().await.unwrap().is_some());
     let brokers = admin.brokers().await.unwrap();
     assert!(!brokers.is_empty());
@@ -86,19 +80,19 @@ async fn create_describe_delete_topic() {
     assert_eq!(desc.len(), 1);
     let d = &desc[0];
     assert_eq!(d.name, name);
-    assert!(!d.id.is_nil(), "topic id should be set");
+    assert!(d.id.is_some_and(|id| !id.is_nil()), "topic id should be set");
     assert_eq!(d.partitions.len(), 4);
     let broker_ids: HashSet<i32> = brokers.iter().map(|b| b.node_id).collect();
     for (i, p) in d.partitions.iter().enumerate() {
         assert_eq!(p.partition, i as i32);
         assert!(
-            broker_ids.contains(&p.leader),
-            "leader {} unknown",
+            p.leader.is_some_and(|l| broker_ids.contains(&l)),
+            "leader {:?} unknown",
             p.leader
         );
         assert_eq!(p.replicas.len(), 1);
         assert_eq!(p.isr, p.replicas);
-        assert!(p.leader_epoch >= 0);
+        assert!(p.leader_epoch.is_some_and(|e| e >= 0));
     }
     assert!(admin.list_topics(false).await.unwrap().contains(&name));
 
@@ -227,7 +221,12 @@ async fn paused_then_restarted_broker() {
     let conn2 = cluster.broker(node).await.unwrap();
     conn2.send(&req).await.unwrap();
 
-    let admin = AdminClient::from_cluster(cluster.clone()).with_timeout(Duration::from_secs(30));
+    // An admin client of its own, connected before the restart: it must reconnect too.
+    let admin = AdminClient::builder(&ClientConfig::new().with("bootstrap.servers", kit.bootstrap()))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
     let name = unique("restart");
     admin
         .create_topic(NewTopic::new(&name, 2, 1))

@@ -28,6 +28,13 @@ fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
 }
 
+/// A cluster-layer client of its own for reading raw batches back (unstable internals).
+async fn reader() -> Cluster {
+    Cluster::connect(kafka_sdk::cluster::ClusterOptions::new(vec![bootstrap()]))
+        .await
+        .unwrap()
+}
+
 /// Runs a Kafka CLI tool of the shared cluster and returns its stdout lines.
 async fn tool_lines(args: Vec<String>, stdin: Option<String>) -> Vec<String> {
     tokio::task::spawn_blocking(move || {
@@ -229,7 +236,7 @@ async fn every_codec_round_trips_through_the_java_consumer() {
         }
         producer.close(Duration::from_secs(10)).await.unwrap();
         // The batches really are compressed with the codec.
-        let batches = fetch_batches(producer.cluster(), &topic, 0).await;
+        let batches = fetch_batches(&reader().await, &topic, 0).await;
         assert!(
             batches.iter().all(|b| b.compression().name() == codec),
             "{codec}"
@@ -400,7 +407,7 @@ async fn linger_batches_many_records_and_batch_size_one_does_not() {
     for f in futs {
         f.await.unwrap();
     }
-    let batches = fetch_batches(producer.cluster(), &topic, 0).await;
+    let batches = fetch_batches(&reader().await, &topic, 0).await;
     let records: usize = batches.iter().map(|b| b.records.len()).sum();
     assert_eq!(records, 10_000);
     assert!(
@@ -428,7 +435,7 @@ async fn linger_batches_many_records_and_batch_size_one_does_not() {
     for (i, f) in futs.into_iter().enumerate() {
         assert_eq!(f.await.unwrap().offset, i as i64);
     }
-    let batches = fetch_batches(producer.cluster(), &topic, 0).await;
+    let batches = fetch_batches(&reader().await, &topic, 0).await;
     assert_eq!(batches.len(), 300);
     assert!(batches.iter().all(|b| b.records.len() == 1));
     producer.close(Duration::from_secs(10)).await.unwrap();
@@ -480,7 +487,7 @@ async fn acks_zero_and_one() {
         producer.close(Duration::from_secs(10)).await.unwrap();
         let mut total = 0;
         for p in 0..2 {
-            total += fetch_batches(producer.cluster(), &topic, p)
+            total += fetch_batches(&reader().await, &topic, p)
                 .await
                 .iter()
                 .map(|b| b.records.len())

@@ -23,7 +23,8 @@ use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions};
 use kafka_sdk::consumer::{Consumer, Offset};
 use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
 use kafka_sdk::record::{control_record_type, decode_batches, ControlType, DecodeOptions};
-use kafka_sdk::{Error, TopicPartition, TxnAction};
+use kafka_sdk::error::TxnAction;
+use kafka_sdk::{Error, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 
 use common::{config, create_topic, unique};

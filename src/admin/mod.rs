@@ -13,7 +13,9 @@ use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, DeleteTopicsRequest,
 use kafka_protocol::protocol::StrBytes;
 
 use crate::backoff::{Backoff, Deadline};
-use crate::cluster::{BrokerMeta, Cluster, ClusterOptions, TopicMeta};
+use crate::cluster::{Cluster, ClusterOptions, TopicMeta};
+use crate::config::ClientConfig;
+use crate::metadata::{BrokerMetadata, Metadata, TopicMetadata};
 use crate::error::{Error, KafkaCode, Result};
 
 /// A topic to create.
@@ -47,35 +49,42 @@ impl NewTopic {
     }
 }
 
-/// A topic as described by the cluster.
-#[derive(Debug, Clone)]
-pub struct TopicDescription {
-    /// Name.
-    pub name: String,
-    /// Topic id.
-    pub id: uuid::Uuid,
-    /// Internal topic?
-    pub is_internal: bool,
-    /// Partitions with leaders, replicas and ISR.
-    pub partitions: Vec<crate::cluster::PartitionMeta>,
-}
-
-impl From<&TopicMeta> for TopicDescription {
-    fn from(t: &TopicMeta) -> Self {
-        TopicDescription {
-            name: t.name.to_string(),
-            id: t.id,
-            is_internal: t.is_internal,
-            partitions: t.partitions.clone(),
-        }
-    }
-}
-
 /// The admin client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     cluster: Cluster,
     timeout: Duration,
+}
+
+/// Builds an [`AdminClient`] with options that are not configuration keys.
+#[derive(Debug)]
+#[must_use]
+pub struct AdminClientBuilder {
+    config: ClientConfig,
+    timeout: Option<Duration>,
+}
+
+impl AdminClientBuilder {
+    /// Bounds each admin operation by `timeout` (default: `request.timeout.ms`).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Validates the configuration and bootstraps.
+    ///
+    /// Admin metadata requests never auto-create topics, whatever `allow.auto.create.topics`
+    /// says.
+    pub async fn build(self) -> Result<AdminClient> {
+        let cfg = self.config.admin()?;
+        let mut opts = ClusterOptions::from(&cfg.common);
+        opts.allow_auto_create_topics = false;
+        let timeout = self.timeout.unwrap_or(opts.connection.request_timeout);
+        Ok(AdminClient {
+            cluster: Cluster::connect(opts).await?,
+            timeout,
+        })
+    }
 }
 
 impl AdminClient {
@@ -84,43 +93,28 @@ impl AdminClient {
     ///
     /// ```no_run
     /// # async fn f() -> kafka_sdk::Result<()> {
-    /// use kafka_sdk::{admin::AdminClient, ClientConfig};
+    /// use kafka_sdk::{AdminClient, ClientConfig, NewTopic};
     /// let admin = AdminClient::new(&ClientConfig::new().with("bootstrap.servers", "127.0.0.1:9092")).await?;
+    /// admin.create_topic(NewTopic::new("orders", 6, 3).config("cleanup.policy", "compact")).await?;
     /// println!("{:?}", admin.list_topics(false).await?);
     /// # Ok(()) }
     /// ```
-    pub async fn new(config: &crate::config::ClientConfig) -> Result<AdminClient> {
-        let cfg = config.admin()?;
-        AdminClient::connect(ClusterOptions::from(&cfg.common)).await
+    pub async fn new(config: &ClientConfig) -> Result<AdminClient> {
+        AdminClient::builder(config).build().await
     }
 
-    /// Connects (bootstraps) with the given cluster options.
-    ///
-    /// Admin metadata requests never auto-create topics, whatever the options say.
-    pub async fn connect(mut opts: ClusterOptions) -> Result<AdminClient> {
-        opts.allow_auto_create_topics = false;
-        let timeout = opts.connection.request_timeout;
-        Ok(AdminClient {
-            cluster: Cluster::connect(opts).await?,
-            timeout,
-        })
+    /// A builder, for the operation timeout.
+    pub fn builder(config: &ClientConfig) -> AdminClientBuilder {
+        AdminClientBuilder {
+            config: config.clone(),
+            timeout: None,
+        }
     }
 
-    /// An admin client over an existing cluster handle.
-    pub fn from_cluster(cluster: Cluster) -> AdminClient {
-        let timeout = cluster.options().connection.request_timeout;
-        AdminClient { cluster, timeout }
-    }
-
-    /// The underlying cluster handle.
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
-    }
-
-    /// Sets the bound of each admin operation (default `request.timeout.ms`).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
+    /// Cluster metadata: brokers and `topic`, or every topic when `topic` is `None`; bounded
+    /// by the operation timeout.
+    pub async fn fetch_metadata(&self, topic: Option<&str>) -> Result<Metadata> {
+        crate::metadata::fetch(&self.cluster, topic, self.timeout).await
     }
 
     /// The cluster id.
@@ -129,10 +123,10 @@ impl AdminClient {
         Ok(snap.cluster_id.clone())
     }
 
-    /// The brokers of the cluster.
-    pub async fn brokers(&self) -> Result<Vec<BrokerMeta>> {
+    /// The brokers of the cluster, sorted by node id.
+    pub async fn brokers(&self) -> Result<Vec<BrokerMetadata>> {
         let snap = self.cluster.refresh().await?;
-        Ok(snap.brokers.values().cloned().collect())
+        Ok(snap.brokers.values().map(BrokerMetadata::from).collect())
     }
 
     /// Creates one topic and waits until all its partitions have leaders.
@@ -305,7 +299,7 @@ impl AdminClient {
 
     /// Describes topics; a topic that does not exist gives
     /// [`Error::UnknownTopicOrPartition`].
-    pub async fn describe_topics(&self, names: &[&str]) -> Result<Vec<TopicDescription>> {
+    pub async fn describe_topics(&self, names: &[&str]) -> Result<Vec<TopicMetadata>> {
         let snap = self.cluster.refresh_topics(names).await?;
         for n in names {
             if snap.topic(n).is_none_or(|t| t.error.is_some()) {
@@ -323,7 +317,7 @@ impl AdminClient {
                         Error::UnknownTopicOrPartition(format!("topic `{n}` does not exist")),
                     ),
                     Some(code) => Err(Error::broker(code, format!("describe topic `{n}`"))),
-                    None => Ok(TopicDescription::from(t.as_ref())),
+                    None => Ok(TopicMetadata::from(t.as_ref())),
                 }
             })
             .collect()

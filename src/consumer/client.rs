@@ -51,6 +51,47 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
+/// Builds a [`Consumer`] with options that are not configuration keys.
+///
+/// ```no_run
+/// # async fn f(listener: std::sync::Arc<dyn kafka_sdk::RebalanceListener>) -> kafka_sdk::Result<()> {
+/// use kafka_sdk::{ClientConfig, Consumer};
+/// let config = ClientConfig::new()
+///     .with("bootstrap.servers", "127.0.0.1:9092")
+///     .with("group.id", "billing");
+/// let consumer = Consumer::builder(&config).rebalance_listener(listener).build().await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ConsumerBuilder {
+    config: ClientConfig,
+    listener: Option<Arc<dyn RebalanceListener>>,
+}
+
+impl std::fmt::Debug for ConsumerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerBuilder")
+            .field("config", &self.config)
+            .field("listener", &self.listener.is_some())
+            .finish()
+    }
+}
+
+impl ConsumerBuilder {
+    /// Calls `listener` around every rebalance of the group (assigned / revoked / lost);
+    /// see [`RebalanceListener`].
+    pub fn rebalance_listener(mut self, listener: Arc<dyn RebalanceListener>) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Validates the configuration, bootstraps and starts the background tasks (fetchers,
+    /// group membership, auto commit).
+    pub async fn build(self) -> Result<Consumer> {
+        Consumer::start(self.config.consumer()?, self.listener).await
+    }
+}
+
 /// Every consumer operation except receiving. Cheap to clone; stays valid (failing with
 /// [`Error::Closed`]) after the consumer is closed.
 #[derive(Clone)]
@@ -74,22 +115,36 @@ impl Deref for Consumer {
 }
 
 impl Consumer {
-    /// Connects a consumer configured by `config` (see [`ClientConfig::consumer`]).
+    /// Connects a consumer configured by `config` (see [`crate::config`] for the keys).
+    /// Fails when the configuration is invalid or no bootstrap broker answers within the
+    /// connection setup timeout.
+    ///
+    /// ```no_run
+    /// # async fn f() -> kafka_sdk::Result<()> {
+    /// use kafka_sdk::{ClientConfig, Consumer};
+    /// let config = ClientConfig::new()
+    ///     .with("bootstrap.servers", "127.0.0.1:9092")
+    ///     .with("group.id", "billing");
+    /// let consumer = Consumer::new(&config).await?;
+    /// consumer.subscribe(&["invoices"])?;
+    /// while let Ok(message) = consumer.recv().await {
+    ///     println!("{}@{}: {:?}", message.partition(), message.offset(), message.value());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn new(config: &ClientConfig) -> Result<Consumer> {
-        Consumer::from_config(config.consumer()?, None).await
+        Consumer::builder(config).build().await
     }
 
-    /// Like [`Consumer::new`], with a rebalance listener.
-    pub async fn with_listener(
-        config: &ClientConfig,
-        listener: Arc<dyn RebalanceListener>,
-    ) -> Result<Consumer> {
-        Consumer::from_config(config.consumer()?, Some(listener)).await
+    /// A builder, for the options that are not configuration keys (a rebalance listener).
+    pub fn builder(config: &ClientConfig) -> ConsumerBuilder {
+        ConsumerBuilder {
+            config: config.clone(),
+            listener: None,
+        }
     }
 
-    /// Connects a consumer from typed settings, with an optional rebalance listener.
-    /// Fails when no bootstrap broker answers within the connection setup timeout.
-    pub async fn from_config(
+    async fn start(
         cfg: ConsumerConfig,
         listener: Option<Arc<dyn RebalanceListener>>,
     ) -> Result<Consumer> {
@@ -930,9 +985,19 @@ impl ConsumerHandle {
         })
     }
 
-    /// The cluster handle the consumer uses (metadata, admin-style requests).
-    pub fn cluster(&self) -> &Cluster {
-        &self.shared.cluster
+    /// The partitions of `topic` with their leaders and replicas, waiting up to
+    /// `request.timeout.ms` for the topic's metadata. A topic that does not exist gives
+    /// [`Error::UnknownTopicOrPartition`].
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<crate::PartitionMetadata>> {
+        let timeout = self.shared.cfg.common.request_timeout;
+        crate::metadata::partitions_for(&self.shared.cluster, topic, timeout).await
+    }
+
+    /// Cluster metadata: brokers and `topic`, or every topic when `topic` is `None`
+    /// (rdkafka's `fetch_metadata`), bounded by `request.timeout.ms`.
+    pub async fn fetch_metadata(&self, topic: Option<&str>) -> Result<crate::Metadata> {
+        let timeout = self.shared.cfg.common.request_timeout;
+        crate::metadata::fetch(&self.shared.cluster, topic, timeout).await
     }
 }
 

@@ -52,7 +52,10 @@
 //! `read_committed` filtering of aborted transactions is done in `fetcher.rs` from the
 //! response's aborted-transactions list.
 
-pub mod assignor;
+internal_modules! {
+    /// Partition assignors and the consumer protocol's subscription/assignment bytes.
+    assignor;
+}
 mod client;
 mod fetcher;
 mod group;
@@ -61,7 +64,7 @@ mod message;
 mod offsets;
 mod state;
 
-pub use client::{Consumer, ConsumerHandle, MessageStream};
+pub use client::{Consumer, ConsumerBuilder, ConsumerHandle, MessageStream};
 pub use futures_util::future::BoxFuture;
 pub use listener::RebalanceListener;
 pub use message::{CommitMode, CommitResult, Header, Message, Offset, TimestampType, Watermarks};

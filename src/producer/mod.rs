@@ -262,9 +262,18 @@ impl Producer {
         }
     }
 
-    /// The cluster handle the producer uses (metadata, connections).
-    pub fn cluster(&self) -> &Cluster {
-        &self.inner.cluster
+    /// The partitions of `topic` with their leaders and replicas, waiting up to
+    /// `max.block.ms` for the topic's metadata (Java's `partitionsFor`). A topic that does not
+    /// exist gives [`Error::UnknownTopicOrPartition`] (or is created, when the broker
+    /// auto-creates topics and `allow.auto.create.topics` is true).
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<crate::PartitionMetadata>> {
+        crate::metadata::partitions_for(&self.inner.cluster, topic, self.inner.s.max_block).await
+    }
+
+    /// Cluster metadata: brokers and `topic` (waiting up to `max.block.ms` for it), or every
+    /// topic when `topic` is `None` (rdkafka's `fetch_metadata`).
+    pub async fn fetch_metadata(&self, topic: Option<&str>) -> Result<crate::Metadata> {
+        crate::metadata::fetch(&self.inner.cluster, topic, self.inner.s.max_block).await
     }
 
     /// Puts a record into the buffer. The returned future resolves once the broker
