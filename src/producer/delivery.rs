@@ -89,6 +89,21 @@ impl Completion {
 ///
 /// Returned by [`Producer::send`](super::Producer::send). Dropping it does not cancel the
 /// send: the record is delivered (or fails) all the same.
+///
+/// ```no_run
+/// # async fn f(producer: &kafka_sdk::Producer) -> kafka_sdk::Result<()> {
+/// use kafka_sdk::ProducerRecord;
+/// // Accept many records into the buffer first, then wait for their acknowledgements.
+/// let mut pending = Vec::new();
+/// for i in 0..100 {
+///     pending.push(producer.send(ProducerRecord::new("events").value(format!("event {i}"))).await?);
+/// }
+/// for delivery in pending {
+///     let meta = delivery.await?;
+///     assert!(meta.offset >= 0);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use = "a DeliveryFuture tells whether the record was delivered; dropping it does not cancel the send"]
 pub struct DeliveryFuture {
