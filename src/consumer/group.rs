@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::assignor::{
     assignor_by_name, Assignment, Assignor, MemberInfo, RebalanceProtocol, Subscription,
 };
-use super::client::ConsumerHandle;
+use super::handle::ConsumerHandle;
 use super::listener::RebalanceListener;
 use super::offsets;
 use super::state::{PartState, Reset, Shared, SubscriptionSpec};

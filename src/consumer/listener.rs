@@ -3,7 +3,7 @@
 
 use futures_util::future::BoxFuture;
 
-use super::client::ConsumerHandle;
+use super::handle::ConsumerHandle;
 use crate::types::TopicPartition;
 
 /// Callbacks for partition assignment changes of a group consumer.

@@ -59,12 +59,14 @@ internal_modules! {
 mod client;
 mod fetcher;
 mod group;
+mod handle;
 mod listener;
 mod message;
 mod offsets;
 mod state;
 
-pub use client::{Consumer, ConsumerBuilder, ConsumerHandle, MessageStream};
+pub use client::{Consumer, ConsumerBuilder, MessageStream};
 pub use futures_util::future::BoxFuture;
+pub use handle::ConsumerHandle;
 pub use listener::RebalanceListener;
 pub use message::{CommitMode, CommitResult, Header, Message, Offset, TimestampType, Watermarks};
