@@ -84,5 +84,4 @@ pub use consumer::{
 pub use error::{ConfigError, Error, KafkaCode, Result};
 pub use metadata::{BrokerMetadata, Metadata, PartitionMetadata, TopicMetadata};
 pub use producer::{DeliveryFuture, Partitioner, Producer, ProducerRecord, RecordMetadata};
-pub use producer::ConsumerGroupMetadata;
-pub use types::{validate_topic_name, TopicPartition};
+pub use types::{validate_topic_name, ConsumerGroupMetadata, TopicPartition};

@@ -1,4 +1,5 @@
-//! Small value types shared by every client.
+//! Small value types shared by every client (and by the consumer and the transactional
+//! producer: [`ConsumerGroupMetadata`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,6 +32,40 @@ impl fmt::Debug for TopicPartition {
 impl fmt::Display for TopicPartition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// The consumer group state that goes with offsets sent to a transaction (KIP-447): the
+/// group coordinator refuses the offsets of a member that is no longer part of the group's
+/// current generation, which fences zombie instances of a consume-transform-produce loop.
+///
+/// Shared by both clients: the consumer hands it out
+/// ([`ConsumerHandle::group_metadata`](crate::consumer::ConsumerHandle::group_metadata)) and
+/// the transactional producer sends it
+/// ([`Producer::send_offsets_to_transaction`](crate::producer::Producer::send_offsets_to_transaction)),
+/// so neither depends on the other. Also exported as `kafka_sdk::producer::ConsumerGroupMetadata`
+/// and `kafka_sdk::consumer::ConsumerGroupMetadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// The consumer group id.
+    pub group_id: String,
+    /// The member's generation (-1: unknown; the coordinator then does not check it).
+    pub generation_id: i32,
+    /// The member id ("" : unknown).
+    pub member_id: String,
+    /// The static member id (`group.instance.id`), if any.
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Metadata with only the group id (no generation or member fencing; KIP-98 style).
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
     }
 }
 

@@ -15,8 +15,7 @@ use super::offsets;
 use super::state::{PartState, Reset, Shared, SubscriptionSpec};
 use crate::backoff::Deadline;
 use crate::error::{ConfigError, Error, Result};
-use crate::producer::ConsumerGroupMetadata;
-use crate::types::{validate_topic_name, TopicPartition};
+use crate::types::{validate_topic_name, ConsumerGroupMetadata, TopicPartition};
 
 /// Every consumer operation except receiving. Cheap to clone; stays valid (failing with
 /// [`Error::Closed`]) after the consumer is closed.

@@ -65,6 +65,7 @@ mod message;
 mod offsets;
 mod state;
 
+pub use crate::types::ConsumerGroupMetadata;
 pub use client::{Consumer, ConsumerBuilder, MessageStream};
 pub use futures_util::future::BoxFuture;
 pub use handle::ConsumerHandle;

@@ -105,32 +105,7 @@ pub enum TransactionState {
     FatalError,
 }
 
-/// The consumer group state that goes with offsets sent to a transaction (KIP-447): the
-/// group coordinator refuses the offsets of a member that is no longer part of the group's
-/// current generation, which fences zombie instances of a consume-transform-produce loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerGroupMetadata {
-    /// The consumer group id.
-    pub group_id: String,
-    /// The member's generation (-1: unknown; the coordinator then does not check it).
-    pub generation_id: i32,
-    /// The member id ("" : unknown).
-    pub member_id: String,
-    /// The static member id (`group.instance.id`), if any.
-    pub group_instance_id: Option<String>,
-}
-
-impl ConsumerGroupMetadata {
-    /// Metadata with only the group id (no generation or member fencing; KIP-98 style).
-    pub fn new(group_id: impl Into<String>) -> Self {
-        ConsumerGroupMetadata {
-            group_id: group_id.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-        }
-    }
-}
+pub use crate::types::ConsumerGroupMetadata;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PartStatus {
