@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::message::Message;
 use super::offsets::{self, ListedOffset};
-use super::state::{next_session, Reset, Shared};
+use super::state::{next_session, PartState, Reset, Shared, State};
 use crate::backoff::{Backoff, Deadline};
 use crate::config::OffsetReset;
 use crate::connection::Connection;
@@ -317,6 +317,19 @@ struct Asked {
     session: u64,
 }
 
+impl Asked {
+    /// The partition this fetch was made for, with its in-flight flag cleared; `None` when it
+    /// was unassigned, or unassigned and assigned again, since (then it is not touched).
+    fn land<'a>(&self, st: &'a mut State, tp: &TopicPartition) -> Option<&'a mut PartState> {
+        let p = st
+            .parts
+            .get_mut(tp)
+            .filter(|p| p.incarnation == self.incarnation)?;
+        p.inflight = false;
+        Some(p)
+    }
+}
+
 /// The fetch loop for one broker.
 async fn fetch_task(shared: Arc<Shared>, node: i32) {
     let mut work = shared.work.subscribe();
@@ -426,12 +439,7 @@ fn release<'a>(
 ) {
     let mut st = shared.lock();
     for (tp, a) in asked {
-        if let Some(p) = st
-            .parts
-            .get_mut(tp)
-            .filter(|p| p.incarnation == a.incarnation)
-        {
-            p.inflight = false;
+        if let Some(p) = a.land(&mut st, tp) {
             if retry_at.is_some() {
                 p.retry_at = retry_at;
             }
@@ -541,14 +549,9 @@ fn apply_partition(
     if let Some(code) = KafkaCode(data.error_code).err() {
         let e = Error::broker(code, format!("Fetch {tp} at offset {}", asked.offset));
         let mut st = shared.lock();
-        let Some(p) = st
-            .parts
-            .get_mut(tp)
-            .filter(|p| p.incarnation == asked.incarnation)
-        else {
+        let Some(p) = asked.land(&mut st, tp) else {
             return;
         };
-        p.inflight = false;
         if p.session != asked.session {
             return;
         }
@@ -590,14 +593,9 @@ fn apply_partition(
     );
 
     let mut st = shared.lock();
-    let Some(p) = st
-        .parts
-        .get_mut(tp)
-        .filter(|p| p.incarnation == asked.incarnation)
-    else {
+    let Some(p) = asked.land(&mut st, tp) else {
         return;
     };
-    p.inflight = false;
     if p.session != asked.session || p.fetch_offset != Some(asked.offset) || p.revoking {
         return;
     }

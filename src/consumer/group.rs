@@ -161,7 +161,7 @@ impl Member {
                 Ok(None) => {
                     // Not subscribed: give up partitions and membership, then wait.
                     if !self.owned.is_empty() || !self.member_id.is_empty() {
-                        let owned: Vec<_> = self.owned.iter().cloned().collect();
+                        let owned = self.owned_list();
                         self.revoke(&owned, true).await;
                         self.send_leave("unsubscribed").await;
                         self.reset_membership();
@@ -180,7 +180,7 @@ impl Member {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             if !self.cooperative && !self.owned.is_empty() {
-                let owned: Vec<_> = self.owned.iter().cloned().collect();
+                let owned = self.owned_list();
                 self.revoke(&owned, true).await;
             }
             match self.join(&topics).await {
@@ -217,7 +217,7 @@ impl Member {
                         group = %self.group_id,
                         "max.poll.interval.ms exceeded without recv: leaving the group until the next recv"
                     );
-                    let owned: Vec<_> = self.owned.iter().cloned().collect();
+                    let owned = self.owned_list();
                     self.revoke(&owned, false).await;
                     if self.instance_id.is_none() {
                         self.send_leave("consumer poll timeout has expired").await;
@@ -240,7 +240,7 @@ impl Member {
 
     async fn fatal(&mut self, e: Error) {
         tracing::error!(group = %self.group_id, error = %e, "fatal group error");
-        let owned: Vec<_> = self.owned.iter().cloned().collect();
+        let owned = self.owned_list();
         self.lose(&owned).await;
         let w = {
             let mut st = self.shared.lock();
@@ -366,7 +366,7 @@ impl Member {
             .version_for(ApiKey::JoinGroup)
             .map_err(JoinError::Fatal)?;
         let owned: Vec<TopicPartition> = if self.cooperative {
-            self.owned.iter().cloned().collect()
+            self.owned_list()
         } else {
             Vec::new()
         };
@@ -407,10 +407,7 @@ impl Member {
                 return Err(JoinError::RetryNow);
             }
             KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
-                let owned: Vec<_> = self.owned.iter().cloned().collect();
-                self.lose(&owned).await;
-                self.member_id.clear();
-                self.generation = -1;
+                self.fenced(true).await;
                 return Err(JoinError::RetryNow);
             }
             code => {
@@ -467,12 +464,8 @@ impl Member {
         match KafkaCode(resp.error_code) {
             KafkaCode::NONE => {}
             KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
-                let owned: Vec<_> = self.owned.iter().cloned().collect();
-                self.lose(&owned).await;
-                if KafkaCode(resp.error_code) == KafkaCode::UNKNOWN_MEMBER_ID {
-                    self.member_id.clear();
-                }
-                self.generation = -1;
+                self.fenced(KafkaCode(resp.error_code) == KafkaCode::UNKNOWN_MEMBER_ID)
+                    .await;
                 return Err(JoinError::RetryNow);
             }
             code => {
@@ -584,14 +577,7 @@ impl Member {
         if tps.is_empty() {
             return;
         }
-        {
-            let mut st = self.shared.lock();
-            for tp in tps {
-                if let Some(p) = st.parts.get_mut(tp) {
-                    p.revoking = true;
-                }
-            }
-        }
+        self.stop_delivering(tps);
         if commit && self.shared.cfg.enable_auto_commit && self.generation >= 0 {
             let only: BTreeSet<TopicPartition> = tps.iter().cloned().collect();
             let offsets = self.handle.stored_offsets(Some(&only));
@@ -611,14 +597,7 @@ impl Member {
         if tps.is_empty() {
             return;
         }
-        {
-            let mut st = self.shared.lock();
-            for tp in tps {
-                if let Some(p) = st.parts.get_mut(tp) {
-                    p.revoking = true;
-                }
-            }
-        }
+        self.stop_delivering(tps);
         self.shared.set_group_info(|g| {
             g.joined = false;
             g.generation = -1;
@@ -627,6 +606,34 @@ impl Member {
             l.on_lost(&self.handle, tps).await;
         }
         self.drop_partitions(tps);
+    }
+
+    /// The member is no longer in its generation (fenced, removed, or its session surely
+    /// expired): every owned partition is lost (`on_lost`, no commit) and the generation is
+    /// forgotten, and the member id too when `forget_member_id`, before rejoining.
+    async fn fenced(&mut self, forget_member_id: bool) {
+        let owned = self.owned_list();
+        self.lose(&owned).await;
+        if forget_member_id {
+            self.member_id.clear();
+        }
+        self.generation = -1;
+    }
+
+    /// Marks partitions being revoked or lost: `recv` no longer delivers them, offsets can
+    /// still be committed for them until they are dropped.
+    fn stop_delivering(&self, tps: &[TopicPartition]) {
+        let mut st = self.shared.lock();
+        for tp in tps {
+            if let Some(p) = st.parts.get_mut(tp) {
+                p.revoking = true;
+            }
+        }
+    }
+
+    /// The owned partitions, as a list to revoke or lose.
+    fn owned_list(&self) -> Vec<TopicPartition> {
+        self.owned.iter().cloned().collect()
     }
 
     fn drop_partitions(&mut self, tps: &[TopicPartition]) {
@@ -686,14 +693,8 @@ impl Member {
                     Some(KafkaCode::REBALANCE_IN_PROGRESS) => return Next::Rejoin,
                     Some(KafkaCode::ILLEGAL_GENERATION) | Some(KafkaCode::UNKNOWN_MEMBER_ID) => {
                         tracing::info!(group = %self.group_id, error = %e, "fenced from the group: partitions lost");
-                        let owned: Vec<_> = self.owned.iter().cloned().collect();
-                        self.lose(&owned).await;
-                        if e.code() == Some(KafkaCode::UNKNOWN_MEMBER_ID)
-                            && self.instance_id.is_none()
-                        {
-                            self.member_id.clear();
-                        }
-                        self.generation = -1;
+                        let unknown = e.code() == Some(KafkaCode::UNKNOWN_MEMBER_ID);
+                        self.fenced(unknown && self.instance_id.is_none()).await;
                         return Next::Rejoin;
                     }
                     Some(KafkaCode::FENCED_INSTANCE_ID) => return Next::Fatal(e),
@@ -706,12 +707,7 @@ impl Member {
                         next_hb = Instant::now() + cfg.common.retry_backoff;
                         if last_ok.elapsed() > cfg.session_timeout {
                             // The coordinator has surely expired us by now.
-                            let owned: Vec<_> = self.owned.iter().cloned().collect();
-                            self.lose(&owned).await;
-                            if self.instance_id.is_none() {
-                                self.member_id.clear();
-                            }
-                            self.generation = -1;
+                            self.fenced(self.instance_id.is_none()).await;
                             return Next::Rejoin;
                         }
                     }
@@ -777,7 +773,7 @@ impl Member {
 
     /// On close: `on_revoked` for everything owned, then LeaveGroup (dynamic members only).
     async fn leave_on_close(&mut self) {
-        let owned: Vec<_> = self.owned.iter().cloned().collect();
+        let owned = self.owned_list();
         // The close path already committed the stored offsets.
         if !owned.is_empty() {
             if self.generation >= 0 {

@@ -112,16 +112,22 @@ pub trait Assignor: Send + Sync + fmt::Debug {
     /// The protocol name sent in JoinGroup, e.g. `range` (identical to Java's).
     fn name(&self) -> &'static str;
 
-    /// The rebalance protocol this assignor is meant for.
-    fn protocol(&self) -> RebalanceProtocol;
+    /// The rebalance protocol this assignor is meant for. Default: [`RebalanceProtocol::Eager`]
+    /// (as in Java).
+    fn protocol(&self) -> RebalanceProtocol {
+        RebalanceProtocol::Eager
+    }
 
     /// The user data this member puts in its [`Subscription`], given the partitions it owned
     /// after its last assignment and the generation of that assignment (`-1` if none).
     ///
     /// `sticky` encodes its previous assignment and generation in Java's StickyAssignor format,
     /// `cooperative-sticky` the generation as a 4-byte big-endian integer; `range` and
-    /// `roundrobin` return `None`.
-    fn subscription_user_data(&self, owned: &[TopicPartition], generation: i32) -> Option<Bytes>;
+    /// `roundrobin` keep the default, `None` (no user data, as in Java).
+    fn subscription_user_data(&self, owned: &[TopicPartition], generation: i32) -> Option<Bytes> {
+        let _ = (owned, generation);
+        None
+    }
 
     /// Leader side: computes every member's assignment.
     ///
@@ -177,6 +183,13 @@ pub(crate) fn member_order(a: &MemberInfo, b: &MemberInfo) -> Ordering {
         (None, None) => Ordering::Equal,
     };
     by_instance.then_with(|| java_cmp(&a.member_id, &b.member_id))
+}
+
+/// The members in [`member_order`] (range and roundrobin hand partitions out in this order).
+pub(crate) fn members_in_java_order(members: &[MemberInfo]) -> Vec<&MemberInfo> {
+    let mut sorted: Vec<&MemberInfo> = members.iter().collect();
+    sorted.sort_by(|a, b| member_order(a, b));
+    sorted
 }
 
 /// Fails on duplicate member ids and returns an empty assignment for every member.

@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-
 use super::{
-    empty_assignments, member_order, sort_partitions, subscribed_topic_counts, Assignment,
-    Assignor, MemberInfo, RebalanceProtocol,
+    empty_assignments, members_in_java_order, sort_partitions, subscribed_topic_counts, Assignment,
+    Assignor, MemberInfo,
 };
 use crate::error::Result;
 use crate::TopicPartition;
@@ -19,7 +17,8 @@ use crate::TopicPartition;
 /// one more, in partition order. Example: 10 partitions over 3 members gives `0..=3`, `4..=6`,
 /// `7..=9`.
 ///
-/// Racks are ignored (see the [module docs](super)).
+/// Eager, with no subscription user data (the [`Assignor`] defaults). Racks are ignored (see
+/// the [module docs](super)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RangeAssignor;
 
@@ -28,22 +27,13 @@ impl Assignor for RangeAssignor {
         "range"
     }
 
-    fn protocol(&self) -> RebalanceProtocol {
-        RebalanceProtocol::Eager
-    }
-
-    fn subscription_user_data(&self, _owned: &[TopicPartition], _generation: i32) -> Option<Bytes> {
-        None
-    }
-
     fn assign(
         &self,
         partitions_per_topic: &BTreeMap<String, i32>,
         members: &[MemberInfo],
     ) -> Result<BTreeMap<String, Assignment>> {
         let mut out = empty_assignments(members)?;
-        let mut sorted: Vec<&MemberInfo> = members.iter().collect();
-        sorted.sort_by(|a, b| member_order(a, b));
+        let sorted = members_in_java_order(members);
 
         for (topic, count) in subscribed_topic_counts(partitions_per_topic, members) {
             let consumers: Vec<&MemberInfo> = sorted

@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-
 use super::{
-    empty_assignments, member_order, subscribed_topic_counts, Assignment, Assignor, MemberInfo,
-    RebalanceProtocol,
+    empty_assignments, members_in_java_order, subscribed_topic_counts, Assignment, Assignor,
+    MemberInfo,
 };
 use crate::error::Result;
 use crate::TopicPartition;
@@ -17,7 +15,8 @@ use crate::TopicPartition;
 /// members are ordered like Java's `MemberInfo` (static members by `group.instance.id` first,
 /// then dynamic members by member id). A single cursor cycles over the members for the whole
 /// list, skipping members not subscribed to the current partition's topic. With identical
-/// subscriptions member counts differ by at most one.
+/// subscriptions member counts differ by at most one. Eager, with no subscription user data
+/// (the [`Assignor`] defaults).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RoundRobinAssignor;
 
@@ -26,22 +25,13 @@ impl Assignor for RoundRobinAssignor {
         "roundrobin"
     }
 
-    fn protocol(&self) -> RebalanceProtocol {
-        RebalanceProtocol::Eager
-    }
-
-    fn subscription_user_data(&self, _owned: &[TopicPartition], _generation: i32) -> Option<Bytes> {
-        None
-    }
-
     fn assign(
         &self,
         partitions_per_topic: &BTreeMap<String, i32>,
         members: &[MemberInfo],
     ) -> Result<BTreeMap<String, Assignment>> {
         let mut out = empty_assignments(members)?;
-        let mut sorted: Vec<&MemberInfo> = members.iter().collect();
-        sorted.sort_by(|a, b| member_order(a, b));
+        let sorted = members_in_java_order(members);
 
         // Topic names are ASCII in Kafka, so BTreeMap order equals Java's TreeSet order.
         let topics = subscribed_topic_counts(partitions_per_topic, members);
