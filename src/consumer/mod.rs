@@ -47,6 +47,10 @@
 //! revoke and send LeaveGroup, and sets the shutdown flag, all within a bound. Dropping
 //! sets the flag only: nothing blocks and no LeaveGroup is sent.
 //!
+//! **Modules** depend only downward: `state`, `message`, `offsets` at the bottom; `fetcher`
+//! and `handle` ([`ConsumerHandle`]) on them; `listener` on `handle`; `group` on `handle` and
+//! `listener`; `client` ([`Consumer`]) on everything, and nothing on `client`.
+//!
 //! **Not yet:** fetch sessions (KIP-227: every fetch is a full fetch), follower fetching,
 //! leader-epoch truncation detection (fetches send `current_leader_epoch = -1`), KIP-848.
 //! `read_committed` filtering of aborted transactions is done in `fetcher.rs` from the
