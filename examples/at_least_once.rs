@@ -10,38 +10,31 @@
 //! the whole batch is processed. If the process dies mid-batch, the batch is read again by
 //! whoever takes the partitions over: no loss, possible duplicates.
 //!
-//! The set-up (a topic with 1000 records written by the Java perf tool, a consumer with
-//! `enable.auto.commit=false` subscribed to it) is in `examples/common/mod.rs`; compare this
-//! loop with the one in `examples/at_most_once.rs`.
+//! Only the consume loop is here; the set-up (a topic with 1000 records, a consumer with
+//! `enable.auto.commit=false` subscribed to it) and the summary line are in
+//! `examples/common/mod.rs`. Compare with `examples/at_most_once.rs`.
 
 mod common;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use kafka_sdk::consumer::CommitMode;
-
-const RECORDS: u64 = 1000;
-
-#[derive(Parser, Debug)]
-#[command(about = "At-least-once consumption: commit after processing")]
-struct Args {
-    #[command(flatten)]
-    conn: common::Connection,
-}
+use kafka_sdk::consumer::{CommitMode, Consumer};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    common::exit(run(Args::parse()).await)
+    let about = "At-least-once consumption: commit after processing";
+    common::semantics_main(about, "at_least_once", process_then_commit).await
 }
 
-async fn run(args: Args) -> Result<(), common::BoxError> {
-    let kafka = args.conn.connect().await?;
-    let consumer = common::semantics_setup(&kafka, "at_least_once", RECORDS).await?;
-
+/// Reads `records` records, committing each batch after it is processed. Returns the number
+/// of records processed and their value bytes.
+async fn process_then_commit(
+    consumer: &Consumer,
+    records: u64,
+) -> Result<(u64, u64), common::BoxError> {
     let (mut received, mut total) = (0u64, 0u64);
-    while received < RECORDS {
+    while received < records {
         let batch = consumer.recv_batch(100, Duration::from_secs(30)).await?;
         if batch.is_empty() {
             return Err("no records for 30s".into());
@@ -54,5 +47,5 @@ async fn run(args: Args) -> Result<(), common::BoxError> {
         // 2. Then commit the position (the offset after the last processed record).
         consumer.commit(CommitMode::Sync).await?;
     }
-    common::semantics_finish(consumer, received, total).await
+    Ok((received, total))
 }

@@ -10,37 +10,30 @@
 //! is processed. If the process dies during processing, the record is never seen again: no
 //! duplicates, possible loss.
 //!
-//! The set-up (a topic with 1000 records written by the Java perf tool, a consumer with
-//! `enable.auto.commit=false` subscribed to it) is in `examples/common/mod.rs`; compare this
-//! loop with the one in `examples/at_least_once.rs`.
+//! Only the consume loop is here; the set-up (a topic with 1000 records, a consumer with
+//! `enable.auto.commit=false` subscribed to it) and the summary line are in
+//! `examples/common/mod.rs`. Compare with `examples/at_least_once.rs`.
 
 mod common;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use kafka_sdk::consumer::CommitMode;
-
-const RECORDS: u64 = 1000;
-
-#[derive(Parser, Debug)]
-#[command(about = "At-most-once consumption: commit before processing")]
-struct Args {
-    #[command(flatten)]
-    conn: common::Connection,
-}
+use kafka_sdk::consumer::{CommitMode, Consumer};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    common::exit(run(Args::parse()).await)
+    let about = "At-most-once consumption: commit before processing";
+    common::semantics_main(about, "at_most_once", commit_then_process).await
 }
 
-async fn run(args: Args) -> Result<(), common::BoxError> {
-    let kafka = args.conn.connect().await?;
-    let consumer = common::semantics_setup(&kafka, "at_most_once", RECORDS).await?;
-
+/// Reads `records` records, committing each one's offset before processing it. Returns the
+/// number of records processed and their value bytes.
+async fn commit_then_process(
+    consumer: &Consumer,
+    records: u64,
+) -> Result<(u64, u64), common::BoxError> {
     let (mut received, mut total) = (0u64, 0u64);
-    while received < RECORDS {
+    while received < records {
         let m = consumer.recv().await?;
         // 1. Commit first: after this, a crash loses `m` rather than repeating it.
         consumer.commit_message(&m, CommitMode::Sync).await?;
@@ -48,5 +41,5 @@ async fn run(args: Args) -> Result<(), common::BoxError> {
         common::process(&m, &mut total);
         received += 1;
     }
-    common::semantics_finish(consumer, received, total).await
+    Ok((received, total))
 }

@@ -13,27 +13,20 @@ mod common;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::consumer::{CommitMode, Consumer};
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
 
-#[derive(Parser, Debug)]
-#[command(about = "kafka-sdk quickstart: admin, produce, consume and commit round trip")]
-struct Args {
-    #[command(flatten)]
-    conn: common::Connection,
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    common::exit(run(Args::parse()).await)
+    let about = "kafka-sdk quickstart: admin, produce, consume and commit round trip";
+    common::exit(run(common::Connection::parse_alone(about)).await)
 }
 
-async fn run(args: Args) -> Result<(), common::BoxError> {
+async fn run(conn: common::Connection) -> Result<(), common::BoxError> {
     // Use the given cluster, or start a throwaway local one (Java 17+ and Maven needed).
-    let kafka = args.conn.connect().await?;
+    let kafka = conn.connect().await?;
     println!("bootstrap: {}", kafka.bootstrap());
 
     // bootstrap.servers, this client.id, then any -X key=value from the command line.

@@ -1,5 +1,6 @@
 //! What every example shares: the connection arguments (`--brokers`, `-X key=value`), the
-//! client configs built from them, an optional local Kafka, and the test data set-up.
+//! client configs built from them, an optional local Kafka, test data, and the frame around
+//! the delivery-semantics examples' consume loops.
 //!
 //! Included by each example with `mod common;` (cargo does not build `examples/common/` as an
 //! example of its own). Not every example uses every item.
@@ -9,6 +10,7 @@ use std::error::Error;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches};
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::consumer::{Consumer, Message};
 use kafka_sdk::ClientConfig;
@@ -39,7 +41,24 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The command line of an example that takes only the connection arguments.
+#[derive(clap::Parser, Debug)]
+struct ConnectionOnly {
+    #[command(flatten)]
+    conn: Connection,
+}
+
 impl Connection {
+    /// Parses a command line of only the connection arguments (`--help` shows `about`);
+    /// exits with clap's message on a bad command line.
+    pub fn parse_alone(about: &'static str) -> Connection {
+        let matches = ConnectionOnly::command().about(about).get_matches();
+        match ConnectionOnly::from_arg_matches(&matches) {
+            Ok(args) => args.conn,
+            Err(e) => e.exit(),
+        }
+    }
+
     /// The `-X` pairs as command-line arguments again, for passing them on to a child process.
     pub fn x_args(&self) -> Vec<String> {
         self.config
@@ -191,42 +210,42 @@ impl Kafka {
     }
 }
 
-/// The set-up of the delivery-semantics examples (at-most-once, at-least-once): a new
-/// 3-partition topic named after `example` holding `records` records, and a consumer in a new
-/// group, reading from the earliest offset with auto-commit off, subscribed to it.
-pub async fn semantics_setup(
-    kafka: &Kafka,
+/// Runs a delivery-semantics example (at-most-once, at-least-once) around its consume loop:
+/// parses the connection arguments, creates a 3-partition topic holding 1000 records (Java
+/// perf tool), and subscribes a consumer in a new group to it (earliest offset,
+/// `enable.auto.commit=false`). `consume(consumer, 1000)` does the example's work and returns
+/// (records processed, value bytes); then the committed offsets are read, the consumer closed
+/// and the summary line `processed=<n> value_bytes=<n> committed=<offsets>` printed.
+pub async fn semantics_main(
+    about: &'static str,
     example: &str,
-    records: u64,
-) -> Result<Consumer, BoxError> {
-    let topic = format!("kafka-sdk-{example}-{}", std::process::id());
-    kafka.create_topic(&topic, 3).await?;
-    kafka.fill_topic(&topic, records).await?;
-    let consumer = Consumer::new(
-        &kafka.config(
-            ClientConfig::new()
-                .with("group.id", format!("{topic}-group"))
-                .with("auto.offset.reset", "earliest")
-                .with("enable.auto.commit", "false"),
-        ),
-    )
-    .await?;
-    consumer.subscribe(&[&topic])?;
-    Ok(consumer)
-}
+    consume: impl AsyncFnOnce(&Consumer, u64) -> Result<(u64, u64), BoxError>,
+) -> ExitCode {
+    const RECORDS: u64 = 1000;
+    let run = async {
+        let kafka = Connection::parse_alone(about).connect().await?;
+        let topic = format!("kafka-sdk-{example}-{}", std::process::id());
+        kafka.create_topic(&topic, 3).await?;
+        kafka.fill_topic(&topic, RECORDS).await?;
+        let consumer = Consumer::new(
+            &kafka.config(
+                ClientConfig::new()
+                    .with("group.id", format!("{topic}-group"))
+                    .with("auto.offset.reset", "earliest")
+                    .with("enable.auto.commit", "false"),
+            ),
+        )
+        .await?;
+        consumer.subscribe(&[&topic])?;
 
-/// Ends a delivery-semantics example: reads the group's committed offsets, closes the
-/// consumer (leaving the group) and prints the summary line
-/// `processed=<n> value_bytes=<n> committed=<offsets>`.
-pub async fn semantics_finish(
-    consumer: Consumer,
-    processed: u64,
-    value_bytes: u64,
-) -> Result<(), BoxError> {
-    let committed = consumer.committed(None, Duration::from_secs(10)).await?;
-    consumer.close().await?;
-    println!("processed={processed} value_bytes={value_bytes} committed={committed:?}");
-    Ok(())
+        let (processed, value_bytes) = consume(&consumer, RECORDS).await?;
+
+        let committed = consumer.committed(None, Duration::from_secs(10)).await?;
+        consumer.close().await?;
+        println!("processed={processed} value_bytes={value_bytes} committed={committed:?}");
+        Ok(())
+    };
+    exit(run.await)
 }
 
 /// The application's work on one record in the delivery-semantics examples: add up the
