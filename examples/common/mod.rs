@@ -79,16 +79,14 @@ impl Connection {
         cfg
     }
 
-    /// The bootstrap servers to use: `--brokers`, else `-X bootstrap.servers` (any spelling),
-    /// else `$KAFKA_BOOTSTRAP_SERVERS`; `None` means "start a local Kafka".
+    /// The bootstrap servers to use: `-X bootstrap.servers` (any spelling; like every `-X` it
+    /// wins), else `--brokers`, else `$KAFKA_BOOTSTRAP_SERVERS`; `None` means "start a local
+    /// Kafka".
     pub fn bootstrap(&self) -> Option<String> {
-        self.brokers
-            .clone()
-            .or_else(|| {
-                self.overrides()
-                    .get("bootstrap.servers")
-                    .map(str::to_string)
-            })
+        self.overrides()
+            .get("bootstrap.servers")
+            .map(str::to_string)
+            .or_else(|| self.brokers.clone())
             .or_else(|| std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok())
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
