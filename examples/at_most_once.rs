@@ -3,96 +3,43 @@
 //! ```text
 //! cargo run --example at_most_once                          # starts a local Kafka via kafka-testkit
 //! cargo run --example at_most_once -- --brokers host:9092   # or KAFKA_BOOTSTRAP_SERVERS=host:9092
+//! cargo run --example at_most_once -- --brokers host:9092 -X client.id=demo -X fetch.max.wait.ms=100
 //! ```
 //!
 //! Each record's offset is committed (synchronously) as soon as it is received, then the record
 //! is processed. If the process dies during processing, the record is never seen again: no
 //! duplicates, possible loss.
+//!
+//! Only the consume loop is here; the set-up (a topic with 1000 records, a consumer with
+//! `enable.auto.commit=false` subscribed to it) and the summary line are in
+//! `examples/common/mod.rs`. Compare with `examples/at_least_once.rs`.
 
-use std::time::Duration;
+mod common;
 
-use kafka_sdk::consumer::{CommitMode, Consumer, Message};
-use kafka_sdk::ClientConfig;
+use std::process::ExitCode;
 
-const RECORDS: u64 = 1000;
-
-fn brokers_arg() -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--brokers" {
-            return args.next();
-        }
-        if let Some(v) = a.strip_prefix("--brokers=") {
-            return Some(v.to_string());
-        }
-    }
-    None
-}
-
-/// The application's work on one record.
-fn process(m: &Message, total: &mut u64) {
-    *total += m.value().map_or(0, |v| v.len() as u64);
-}
+use kafka_sdk::consumer::{CommitMode, Consumer};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let topic = format!("kafka-sdk-at_most_once-{}", std::process::id());
-    // A local Kafka (or the given one), with RECORDS records written by the Java perf tool.
-    let (bootstrap, cluster) =
-        match brokers_arg().or_else(|| std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok()) {
-            Some(b) => (b, None),
-            None => {
-                eprintln!("starting a local Kafka through kafka-testkit ...");
-                let c = kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
-                    allow_external: false,
-                    ..Default::default()
-                })?;
-                (c.bootstrap(), Some(c))
-            }
-        };
-    let tools = match &cluster {
-        Some(c) => c,
-        None => kafka_testkit::shared(),
-    };
-    tools.create_topic(&topic, 3, 1, &[])?;
-    let out = tools.tool_output(
-        "producer-perf",
-        &[
-            "--topic",
-            &topic,
-            "--num-records",
-            &RECORDS.to_string(),
-            "--record-size",
-            "100",
-            "--throughput",
-            "-1",
-            "--producer-props",
-            &format!("bootstrap.servers={bootstrap}"),
-        ],
-    )?;
-    if !out.status.success() {
-        return Err("producer-perf failed".into());
-    }
+async fn main() -> ExitCode {
+    let about = "At-most-once consumption: commit before processing";
+    common::semantics_main(about, "at_most_once", commit_then_process).await
+}
 
-    let cfg = ClientConfig::new()
-        .with("bootstrap.servers", &bootstrap)
-        .with("group.id", format!("{topic}-group"))
-        .with("auto.offset.reset", "earliest")
-        .with("enable.auto.commit", "false");
-    let consumer = Consumer::new(&cfg).await?;
-    consumer.subscribe(&[&topic])?;
-
+/// Reads `records` records, committing each one's offset before processing it. Returns the
+/// number of records processed and their value bytes.
+async fn commit_then_process(
+    consumer: &Consumer,
+    records: u64,
+) -> Result<(u64, u64), common::BoxError> {
     let (mut received, mut total) = (0u64, 0u64);
-    while received < RECORDS {
+    while received < records {
         let m = consumer.recv().await?;
         // 1. Commit first: after this, a crash loses `m` rather than repeating it.
         consumer.commit_message(&m, CommitMode::Sync).await?;
         // 2. Then process.
-        process(&m, &mut total);
+        common::process(&m, &mut total);
         received += 1;
     }
-    let committed = consumer.committed(None, Duration::from_secs(10)).await?;
-    consumer.close().await?;
-    println!("processed={received} value_bytes={total} committed={committed:?}");
-    Ok(())
+    Ok((received, total))
 }

@@ -4,14 +4,20 @@
 //! cargo run --release --example consumer -- --topic t --count 100000      # local Kafka + test data
 //! cargo run --release --example consumer -- --brokers host:9092 --topic t --group g \
 //!     --commit manual --assignor cooperative-sticky --from earliest --dump out.txt
+//! cargo run --release --example consumer -- --brokers host:9092 --topic t --group g \
+//!     -X client.id=demo -X fetch.max.wait.ms=100 -X max.partition.fetch.bytes=65536
 //! ```
 //!
 //! Without `--brokers` (and `KAFKA_BOOTSTRAP_SERVERS`) a local Kafka is started through
 //! kafka-testkit and `--count` records are written to the topic first with the Java
-//! producer-perf tool. The last line is
+//! producer-perf tool. `-X key=value` sets any client config key and overrides the value the
+//! flags give (`-X isolation.level=read_committed` beats `--isolation`). The last line is
 //! `received=<n> secs=<f> msgs_per_sec=<f> mb_per_sec=<f>`.
 
+mod common;
+
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
@@ -37,9 +43,8 @@ enum From {
 #[derive(Parser, Debug)]
 #[command(about = "Consume a Kafka topic with kafka-sdk")]
 struct Args {
-    /// Bootstrap servers; default: `KAFKA_BOOTSTRAP_SERVERS`, else a local Kafka via the test kit.
-    #[arg(long)]
-    brokers: Option<String>,
+    #[command(flatten)]
+    conn: common::Connection,
     /// Topic to read.
     #[arg(long, default_value = "kafka-sdk-consumer-example")]
     topic: String,
@@ -77,55 +82,20 @@ fn hex(b: Option<&[u8]>) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
-    let mut _local = None;
-    let bootstrap = match args
-        .brokers
-        .clone()
-        .or_else(|| std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok())
-    {
-        Some(b) => b,
-        None => {
-            eprintln!("no --brokers: starting a local Kafka through kafka-testkit ...");
-            let cluster = kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
-                allow_external: false,
-                ..Default::default()
-            })?;
-            let b = cluster.bootstrap();
-            cluster.create_topic(&args.topic, 3, 1, &[])?;
-            eprintln!("writing {} records with producer-perf ...", args.count);
-            let out = cluster.tool_output(
-                "producer-perf",
-                &[
-                    "--topic",
-                    &args.topic,
-                    "--num-records",
-                    &args.count.to_string(),
-                    "--record-size",
-                    "100",
-                    "--throughput",
-                    "-1",
-                    "--producer-props",
-                    &format!("bootstrap.servers={b}"),
-                    "linger.ms=5",
-                ],
-            )?;
-            if !out.status.success() {
-                return Err(format!(
-                    "producer-perf failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-                .into());
-            }
-            _local = Some(cluster);
-            b
-        }
-    };
+async fn main() -> ExitCode {
+    common::exit(run(Args::parse()).await)
+}
 
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &bootstrap)
-        .set("isolation.level", &args.isolation)
+async fn run(args: Args) -> Result<(), common::BoxError> {
+    let kafka = args.conn.connect().await?;
+    if kafka.is_local() {
+        // A fresh broker holds nothing: give the consumer something to read.
+        kafka.create_topic(&args.topic, 3).await?;
+        kafka.fill_topic(&args.topic, args.count).await?;
+    }
+
+    let mut own = ClientConfig::new();
+    own.set("isolation.level", &args.isolation)
         .set(
             "auto.offset.reset",
             match args.from {
@@ -138,10 +108,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (args.commit == CommitKind::Auto).to_string(),
         );
     if let Some(g) = &args.group {
-        cfg.set("group.id", g)
+        own.set("group.id", g)
             .set("partition.assignment.strategy", &args.assignor);
     }
-    let consumer = Consumer::new(&cfg).await?;
+    let consumer = Consumer::new(&kafka.config(own)).await?;
     if args.group.is_some() {
         consumer.subscribe(&[&args.topic])?;
     } else {

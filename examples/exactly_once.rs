@@ -6,9 +6,14 @@
 //!                                                           # creates the topics, writes the
 //!                                                           # input, runs the pipeline twice
 //!                                                           # (one crash), checks the output
+//! cargo run --example exactly_once -- --brokers host:9092   # the demo on that cluster
 //! cargo run --example exactly_once -- --brokers host:9092 --input in --output out \
-//!     [--group g] [--txn-id id] [--crash-after N] [--until-end] [--batch 500]
+//!     [--group g] [--txn-id id] [--crash-after N] [--until-end] [--batch 500] \
+//!     [-X key=value ...]
 //! ```
+//!
+//! `-X key=value` (repeatable, any client config key) applies to the consumer and the
+//! producer and overrides their settings in the code; the demo passes it on to the pipeline runs.
 //!
 //! Either a transaction commits (output records visible to `read_committed` consumers and
 //! the input offsets committed) or it aborts (neither). A crash in the middle leaves an open
@@ -21,48 +26,43 @@
 //! transaction. `--until-end` stops once every input partition is processed up to the high
 //! watermark it had when the process started.
 
+mod common;
+
 use std::collections::BTreeMap;
+use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use kafka_sdk::consumer::{Consumer, Offset};
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, TopicPartition};
 
-#[derive(Debug, Default)]
+#[derive(Parser, Debug)]
+#[command(about = "Exactly-once consume-transform-produce with kafka-sdk transactions")]
 struct Args {
-    brokers: Option<String>,
+    #[command(flatten)]
+    conn: common::Connection,
+    /// Input topic (pipeline mode; without --input and --output: the demo).
+    #[arg(long, requires = "output")]
     input: Option<String>,
+    /// Output topic (pipeline mode).
+    #[arg(long, requires = "input")]
     output: Option<String>,
+    /// Consumer group; default `<input>-eos`.
+    #[arg(long)]
     group: Option<String>,
+    /// transactional.id; default `<input>-eos-0`.
+    #[arg(long)]
     txn_id: Option<String>,
+    /// abort() after this many records were sent inside an open transaction.
+    #[arg(long, value_name = "N")]
     crash_after: Option<u64>,
+    /// Stop once every input partition is processed up to its high watermark at start.
+    #[arg(long)]
     until_end: bool,
+    /// Records per transaction (at most).
+    #[arg(long, value_name = "N", default_value_t = 500)]
     batch: usize,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        batch: 500,
-        ..Args::default()
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--brokers" => a.brokers = Some(val()?),
-            "--input" => a.input = Some(val()?),
-            "--output" => a.output = Some(val()?),
-            "--group" => a.group = Some(val()?),
-            "--txn-id" => a.txn_id = Some(val()?),
-            "--crash-after" => {
-                a.crash_after = Some(val()?.parse().map_err(|e| format!("--crash-after: {e}"))?)
-            }
-            "--batch" => a.batch = val()?.parse().map_err(|e| format!("--batch: {e}"))?,
-            "--until-end" => a.until_end = true,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(a)
 }
 
 /// The transformation (pure, so a re-run after an abort gives the same output).
@@ -74,7 +74,7 @@ fn transform(value: &[u8]) -> Vec<u8> {
 
 /// One pipeline instance's settings.
 struct Pipeline<'a> {
-    bootstrap: &'a str,
+    kafka: &'a common::Kafka,
     input: &'a str,
     output: &'a str,
     group: &'a str,
@@ -86,9 +86,9 @@ struct Pipeline<'a> {
 
 /// Runs the pipeline until `--until-end` is satisfied (or forever). Returns the number of
 /// input records whose transaction committed.
-async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Error>> {
+async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, common::BoxError> {
     let Pipeline {
-        bootstrap,
+        kafka,
         input,
         output,
         group,
@@ -99,16 +99,18 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
     } = cfg;
     // The consumer: read_committed (only committed upstream data; stable offsets), no auto
     // commit (offsets are committed by the producer's transaction), static membership so a
-    // restarted instance gets its partitions back at once.
+    // restarted instance gets its partitions back at once. (`-X` pairs apply on top, as to
+    // the producer.)
     let consumer = Consumer::new(
-        &ClientConfig::new()
-            .with("bootstrap.servers", bootstrap)
-            .with("group.id", group)
-            .with("group.instance.id", format!("{txn_id}-member"))
-            .with("session.timeout.ms", "10000")
-            .with("isolation.level", "read_committed")
-            .with("enable.auto.commit", "false")
-            .with("auto.offset.reset", "earliest"),
+        &kafka.config(
+            ClientConfig::new()
+                .with("group.id", group)
+                .with("group.instance.id", format!("{txn_id}-member"))
+                .with("session.timeout.ms", "10000")
+                .with("isolation.level", "read_committed")
+                .with("enable.auto.commit", "false")
+                .with("auto.offset.reset", "earliest"),
+        ),
     )
     .await?;
     consumer.subscribe(&[input])?;
@@ -116,11 +118,12 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
     // The producer: one transactional.id per pipeline instance; a restarted instance reuses
     // it, which fences its predecessor and aborts the predecessor's open transaction.
     let producer = Producer::new(
-        &ClientConfig::new()
-            .with("bootstrap.servers", bootstrap)
-            .with("transactional.id", txn_id)
-            .with("transaction.timeout.ms", "30000")
-            .with("linger.ms", "5"),
+        &kafka.config(
+            ClientConfig::new()
+                .with("transactional.id", txn_id)
+                .with("transaction.timeout.ms", "30000")
+                .with("linger.ms", "5"),
+        ),
     )
     .await?;
     producer.init_transactions().await?;
@@ -224,50 +227,53 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, Box<dyn std::error::Erro
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
-    let brokers = args
-        .brokers
-        .clone()
-        .or_else(|| std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok());
-    if let (Some(b), Some(input), Some(output)) = (&brokers, &args.input, &args.output) {
-        let group = args.group.clone().unwrap_or_else(|| format!("{input}-eos"));
-        let txn_id = args
-            .txn_id
-            .clone()
-            .unwrap_or_else(|| format!("{input}-eos-0"));
-        let n = run_pipeline(Pipeline {
-            bootstrap: b,
-            input,
-            output,
-            group: &group,
-            txn_id: &txn_id,
-            crash_after: args.crash_after,
-            until_end: args.until_end,
-            batch: args.batch,
-        })
-        .await?;
-        println!("committed {n} records");
-        return Ok(());
-    }
+async fn main() -> ExitCode {
+    common::exit(run(Args::parse()).await)
+}
 
-    // Demo: a local Kafka, 10,000 input records, a run that crashes after 3,000 records, a
-    // run that finishes, and a read_committed check of the output.
+async fn run(args: Args) -> Result<(), common::BoxError> {
+    let (Some(input), Some(output)) = (&args.input, &args.output) else {
+        return demo(&args.conn).await;
+    };
+    // Pipeline mode (what the demo and tests/transactions.rs spawn): a given cluster only.
+    if args.conn.bootstrap().is_none() {
+        return Err("--input/--output need --brokers (or KAFKA_BOOTSTRAP_SERVERS)".into());
+    }
+    let kafka = args.conn.connect().await?;
+    let group = args.group.clone().unwrap_or_else(|| format!("{input}-eos"));
+    let txn_id = args
+        .txn_id
+        .clone()
+        .unwrap_or_else(|| format!("{input}-eos-0"));
+    let n = run_pipeline(Pipeline {
+        kafka: &kafka,
+        input,
+        output,
+        group: &group,
+        txn_id: &txn_id,
+        crash_after: args.crash_after,
+        until_end: args.until_end,
+        batch: args.batch,
+    })
+    .await?;
+    println!("committed {n} records");
+    Ok(())
+}
+
+/// The demo: 10,000 input records, a pipeline run that crashes after 3,000 records, a run
+/// that finishes, and a read_committed check of the output. On the given cluster, else on a
+/// local Kafka; the `-X` pairs go to every client, the pipeline processes' included.
+async fn demo(conn: &common::Connection) -> Result<(), common::BoxError> {
     const RECORDS: usize = 10_000;
-    eprintln!("starting a local Kafka through kafka-testkit ...");
-    let cluster = kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
-        allow_external: false,
-        ..Default::default()
-    })?;
-    let bootstrap = cluster.bootstrap();
-    let input = "eos-input";
-    let output = "eos-output";
-    cluster.create_topic(input, 3, 1, &[])?;
-    cluster.create_topic(output, 3, 1, &[])?;
-    let p = Producer::new(&ClientConfig::new().with("bootstrap.servers", &bootstrap)).await?;
+    let kafka = conn.connect().await?;
+    let input = format!("eos-input-{}", std::process::id());
+    let output = format!("eos-output-{}", std::process::id());
+    kafka.create_topic(&input, 3).await?;
+    kafka.create_topic(&output, 3).await?;
+    let p = Producer::new(&kafka.config(ClientConfig::new())).await?;
     let mut acks = Vec::with_capacity(RECORDS);
     for i in 0..RECORDS {
-        let r = ProducerRecord::new(input)
+        let r = ProducerRecord::new(input.as_str())
             .key(format!("k{i}"))
             .value(format!("in-{i}"));
         acks.push(p.send(r).await?);
@@ -278,35 +284,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     p.close(Duration::from_secs(10)).await?;
 
     let me = std::env::current_exe()?;
-    let common = [
-        "--brokers",
-        &bootstrap,
-        "--input",
-        input,
-        "--output",
-        output,
+    let mut pipeline = vec![
+        "--brokers".to_string(),
+        kafka.bootstrap().to_string(),
+        "--input".to_string(),
+        input.clone(),
+        "--output".to_string(),
+        output.clone(),
     ];
-    let status = std::process::Command::new(&me)
-        .args(common)
+    pipeline.extend(conn.x_args());
+    let status = tokio::process::Command::new(&me)
+        .args(&pipeline)
         .args(["--crash-after", "3000"])
-        .status()?;
+        .status()
+        .await?;
     println!("first run ended with {status} (crashed on purpose)");
-    let status = std::process::Command::new(&me)
-        .args(common)
+    let status = tokio::process::Command::new(&me)
+        .args(&pipeline)
         .arg("--until-end")
-        .status()?;
+        .status()
+        .await?;
     println!("second run ended with {status}");
 
     // Check: read_committed sees every input exactly once.
-    let c = Consumer::new(
-        &ClientConfig::new()
-            .with("bootstrap.servers", &bootstrap)
-            .with("isolation.level", "read_committed"),
-    )
-    .await?;
+    let c =
+        Consumer::new(&kafka.config(ClientConfig::new().with("isolation.level", "read_committed")))
+            .await?;
     c.assign(
         (0..3)
-            .map(|p| (TopicPartition::new(output, p), Offset::Beginning))
+            .map(|p| (TopicPartition::new(output.as_str(), p), Offset::Beginning))
             .collect(),
     )?;
     let mut seen = std::collections::HashMap::<Vec<u8>, u32>::new();

@@ -3,12 +3,19 @@
 //! ```text
 //! cargo run --release --example producer -- --brokers 127.0.0.1:9092 --topic bench \
 //!     --count 1000000 --size 100 --keys none --acks all --linger-ms 5
+//! cargo run --release --example producer -- --brokers 127.0.0.1:9092 --topic bench \
+//!     -X client.id=bench -X max.in.flight.requests.per.connection=1
 //! ```
 //!
-//! Without `--brokers`, a local single-node Kafka is started with the test kit (needs Java).
+//! Without `--brokers` (or `KAFKA_BOOTSTRAP_SERVERS`), a local single-node Kafka is started
+//! with the test kit (needs Java). `-X key=value` sets any client config key and overrides the
+//! value the flags give (`-X linger.ms=20` beats `--linger-ms`).
 //! Ends with one line:
 //! `sent=<n> acked=<n> failed=<n> secs=<f> msgs_per_sec=<f> mb_per_sec=<f> p50_ms=<f> p99_ms=<f>`.
 
+mod common;
+
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,9 +28,8 @@ use kafka_sdk::{ClientConfig, KafkaCode};
 #[derive(Parser, Debug)]
 #[command(about = "Produce records with kafka-sdk and print one summary line")]
 struct Args {
-    /// Bootstrap servers; default: start a local Kafka with the test kit.
-    #[arg(long)]
-    brokers: Option<String>,
+    #[command(flatten)]
+    conn: common::Connection,
     /// Topic (created with 3 partitions if missing).
     #[arg(long, default_value = "kafka-sdk-bench")]
     topic: String,
@@ -60,36 +66,11 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() {
-    if let Err(e) = run(Args::parse()).await {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+async fn main() -> ExitCode {
+    common::exit(run(Args::parse()).await)
 }
 
-/// Starts a local single-node Kafka (kept alive until the end of `run`).
-async fn start_local() -> Result<(kafka_testkit::KafkaCluster, String), Box<dyn std::error::Error>>
-{
-    let cluster = tokio::task::spawn_blocking(|| {
-        kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
-            allow_external: false,
-            ..Default::default()
-        })
-    })
-    .await??;
-    let bootstrap = cluster.bootstrap();
-    Ok((cluster, bootstrap))
-}
-
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let (_local, brokers) = match &args.brokers {
-        Some(b) => (None, b.clone()),
-        None => {
-            let (k, b) = start_local().await?;
-            eprintln!("started a local Kafka at {b}");
-            (Some(k), b)
-        }
-    };
+async fn run(args: Args) -> Result<(), common::BoxError> {
     let keys: Option<u64> = match args.keys.as_str() {
         "none" => None,
         n => Some(
@@ -98,16 +79,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
 
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &brokers)
-        .set("compression.type", &args.compression)
+    let kafka = args.conn.connect().await?;
+    let mut own = ClientConfig::new();
+    own.set("compression.type", &args.compression)
         .set("acks", &args.acks)
         .set("linger.ms", args.linger_ms.to_string())
         .set("batch.size", args.batch_size.to_string())
         .set("partitioner", &args.partitioner);
     if let Some(i) = args.idempotence {
-        cfg.set("enable.idempotence", i.to_string());
+        own.set("enable.idempotence", i.to_string());
     }
+    let cfg = kafka.config(own);
 
     let admin = AdminClient::new(&cfg).await?;
     match admin.create_topic(NewTopic::new(&args.topic, 3, -1)).await {

@@ -5,8 +5,12 @@
 //! cargo run --example quickstart                      # starts a local Kafka via kafka-testkit
 //! cargo run --example quickstart -- --brokers host:9092
 //! KAFKA_BOOTSTRAP_SERVERS=host:9092 cargo run --example quickstart
+//! cargo run --example quickstart -- --brokers host:9092 -X client.id=demo -X linger.ms=20
 //! ```
 
+mod common;
+
+use std::process::ExitCode;
 use std::time::Duration;
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
@@ -14,45 +18,20 @@ use kafka_sdk::consumer::{CommitMode, Consumer};
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
 
-fn brokers_arg() -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--brokers" {
-            return args.next();
-        }
-        if let Some(v) = a.strip_prefix("--brokers=") {
-            return Some(v.to_string());
-        }
-        if a == "--help" || a == "-h" {
-            println!("usage: quickstart [--brokers host:port[,host:port...]]");
-            std::process::exit(0);
-        }
-    }
-    None
+#[tokio::main]
+async fn main() -> ExitCode {
+    let about = "kafka-sdk quickstart: admin, produce, consume and commit round trip";
+    common::exit(run(common::Connection::parse_alone(about)).await)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn run(conn: common::Connection) -> Result<(), common::BoxError> {
     // Use the given cluster, or start a throwaway local one (Java 17+ and Maven needed).
-    let (bootstrap, _local) =
-        match brokers_arg().or_else(|| std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok()) {
-            Some(b) => (b, None),
-            None => {
-                eprintln!(
-                    "no --brokers given: starting a local Apache Kafka through kafka-testkit ..."
-                );
-                let kit = tokio::task::spawn_blocking(|| {
-                    kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions::default())
-                })
-                .await??;
-                (kit.bootstrap(), Some(kit))
-            }
-        };
-    println!("bootstrap: {bootstrap}");
+    let kafka = conn.connect().await?;
+    println!("bootstrap: {}", kafka.bootstrap());
 
-    let config = ClientConfig::new()
-        .with("bootstrap.servers", &bootstrap)
-        .with("client.id", "kafka-sdk-quickstart");
+    // bootstrap.servers, this client.id, then any -X key=value from the command line.
+    let own = ClientConfig::new().with("client.id", "kafka-sdk-quickstart");
+    let config = kafka.config(own.clone());
     let admin = AdminClient::new(&config).await?;
 
     println!(
@@ -99,11 +78,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Consume them back as a member of a consumer group, then commit what was processed.
     let consumer = Consumer::new(
-        &config
-            .clone()
-            .with("group.id", "quickstart-group")
-            .with("auto.offset.reset", "earliest")
-            .with("enable.auto.commit", "false"),
+        &kafka.config(
+            own.with("group.id", "quickstart-group")
+                .with("auto.offset.reset", "earliest")
+                .with("enable.auto.commit", "false"),
+        ),
     )
     .await?;
     consumer.subscribe(&[topic.as_str()])?;
