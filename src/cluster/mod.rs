@@ -1,6 +1,6 @@
 //! The cluster layer: bootstrap, the metadata snapshot and its refreshes, the broker pool
 //! (one [`Endpoint`] per node id), group/transaction coordinator lookup with a cache, and the
-//! one retry loop ([`Cluster::retry`]) that consults [`Error::action`].
+//! one retry policy ([`RetryPolicy`], in `retry.rs`) that consults [`Error::classify`].
 //!
 //! Ownership: [`Cluster`] is a cheap `Clone` handle over one `Inner`. The snapshot lives in a
 //! `watch` channel (readers clone an `Arc`); refreshes are serialised by an async mutex and
