@@ -318,13 +318,14 @@ impl Cluster {
     pub async fn topic_metadata(&self, topic: &str, deadline: Deadline) -> Result<Arc<TopicMeta>> {
         self.track_topics([topic]);
         let usable = |t: &Arc<TopicMeta>| t.error.is_none() && t.all_leaders_known();
+        let cached = || self.metadata().topic(topic).filter(|t| usable(t)).cloned();
+        if let Some(t) = cached() {
+            return Ok(t);
+        }
         let mut retry = self
             .retry_policy(format!("metadata of topic `{topic}`"), deadline)
             .refresh_metadata(false); // each attempt refreshes
         loop {
-            if let Some(t) = self.metadata().topic(topic).filter(|t| usable(t)) {
-                return Ok(t.clone());
-            }
             let snap = match self.refresh_with_deadline(deadline).await {
                 Ok(s) => s,
                 Err(e) if deadline.expired() => return Err(e),
@@ -347,6 +348,10 @@ impl Cluster {
                     ))
                 }))
                 .await?;
+            // Someone else may have refreshed meanwhile.
+            if let Some(t) = cached() {
+                return Ok(t);
+            }
         }
     }
 
