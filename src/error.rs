@@ -4,9 +4,14 @@
 //! Kafka error code as a [`KafkaCode`], which knows its protocol name (`NOT_LEADER_OR_FOLLOWER`)
 //! and whether the protocol calls it retriable.
 //!
-//! [`Error::action`] is the single decision point every retry loop consults: it says whether to
-//! retry as is, refresh metadata and then retry, treat the outcome as unknown (the request may
-//! or may not have been applied), or give up.
+//! [`Error::classify`] is the one classification of failures. Its [`ErrorAction`] (also
+//! [`Error::action`]) is what every retry loop consults: retry as is, refresh metadata (or look
+//! the coordinator up again) and then retry, treat the outcome as unknown (the request may or
+//! may not have been applied), or give up. Its [`ErrorReach`] says how far a failure that is
+//! given up reaches: the operation, a fenced group member, or the whole client. The
+//! predicates [`Error::is_retriable`], [`Error::is_fatal`], [`Error::txn_requires_abort`] and
+//! [`Error::txn_action`] are derived from it and from nothing else (but the error's variant
+//! where said).
 
 use std::fmt;
 use std::sync::Arc;
@@ -123,7 +128,9 @@ impl KafkaCode {
         (self.0 != 0).then_some(self)
     }
 
-    /// The protocol's retriable flag for this code (unknown codes: `false`).
+    /// The protocol's retriable flag for this code (unknown codes: `false`). This is a fact
+    /// from the protocol's table, one input of [`Error::classify`]; what the client does about
+    /// a code is [`Error::classify`]'s answer, not this flag.
     pub fn is_retriable(self) -> bool {
         ResponseError::try_from_code(self.0).is_some_and(|e| e.is_retriable())
     }
@@ -135,23 +142,6 @@ impl KafkaCode {
             Some(ResponseError::Unknown(c)) => format!("UNKNOWN_CODE_{c}"),
             Some(e) => screaming_snake(&e.to_string()),
         }
-    }
-
-    /// `true` for codes after which cached metadata (leaders, topic ids) must be refreshed.
-    pub fn needs_metadata_refresh(self) -> bool {
-        matches!(
-            self,
-            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
-                | KafkaCode::LEADER_NOT_AVAILABLE
-                | KafkaCode::NOT_LEADER_OR_FOLLOWER
-                | KafkaCode::FENCED_LEADER_EPOCH
-                | KafkaCode::UNKNOWN_LEADER_EPOCH
-                | KafkaCode::UNKNOWN_TOPIC_ID
-                | KafkaCode::INCONSISTENT_TOPIC_ID
-                | KafkaCode::KAFKA_STORAGE_ERROR
-                | KafkaCode::NOT_COORDINATOR
-                | KafkaCode::COORDINATOR_NOT_AVAILABLE
-        )
     }
 }
 
@@ -187,7 +177,7 @@ fn screaming_snake(camel: &str) -> String {
     out
 }
 
-/// What a caller should do about a failure. Produced only by [`Error::action`].
+/// What a caller should do about a failed request: the `action` of [`Error::classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorAction {
     /// Transient; retry the same request (after backoff) against the same target.
@@ -196,14 +186,39 @@ pub enum ErrorAction {
     /// coordinator), then retry.
     RefreshAndRetry,
     /// The request may or may not have taken effect (e.g. it timed out in flight). Retrying is
-    /// only safe where the broker deduplicates (idempotent producer with unchanged sequence).
+    /// only safe where repeating the request is harmless (reads, requests the broker
+    /// deduplicates).
     Ambiguous,
     /// Retrying cannot help; surface the error.
     Fatal,
 }
 
+/// How far a failure reaches once it is given up on: the `reach` of [`Error::classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorReach {
+    /// Only the failed operation; the client can go on.
+    Operation,
+    /// A consumer group member was fenced (FENCED_INSTANCE_ID: another consumer registered the
+    /// same `group.instance.id`). The consumer must be recreated; a transactional producer
+    /// that got it for the member's offsets (TxnOffsetCommit) only aborts its transaction.
+    Member,
+    /// The client is unusable and must be recreated (fenced producer, authorization of the
+    /// cluster or the transactional id, unsupported version, invalid configuration, closed).
+    Client,
+}
+
+/// The classification of one failure, returned by [`Error::classify`] (the one table; see
+/// DESIGN.md, "Error classification").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// What to do with the request that failed.
+    pub action: ErrorAction,
+    /// How far the failure reaches when it is given up on.
+    pub reach: ErrorReach,
+}
+
 /// What a transactional producer does about a failed transactional request or batch
-/// (KIP-98 / KIP-890 error classes). Produced only by [`Error::txn_action`].
+/// (KIP-98 / KIP-890 error classes). Derived from [`Error::classify`] by [`Error::txn_action`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnAction {
     /// Transient (coordinator moved or busy, connection lost): retried with backoff inside
@@ -358,125 +373,128 @@ impl Error {
         }
     }
 
-    /// The one classification of failures used by every retry loop in kafka-sdk.
+    /// The one classification of failures in kafka-sdk: every retry loop, every predicate
+    /// below and the transactional producer decide from it.
     ///
-    /// Rules (see DESIGN.md, "Error classification"):
-    /// - broker codes that mean stale metadata or a moved coordinator -> `RefreshAndRetry`;
-    /// - other codes the protocol marks retriable, and CONCURRENT_TRANSACTIONS -> `Retry`,
-    ///   except `REQUEST_TIMED_OUT` and
-    ///   `NETWORK_EXCEPTION`, which say nothing about whether a write was applied -> `Ambiguous`;
+    /// Rules (the table in DESIGN.md, "Error classification"):
+    /// - broker codes that mean stale metadata or a moved coordinator (NOT_LEADER_OR_FOLLOWER,
+    ///   UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, FENCED/UNKNOWN_LEADER_EPOCH,
+    ///   UNKNOWN_TOPIC_ID, INCONSISTENT_TOPIC_ID, KAFKA_STORAGE_ERROR, NOT_COORDINATOR,
+    ///   COORDINATOR_NOT_AVAILABLE) -> `RefreshAndRetry`;
+    /// - REQUEST_TIMED_OUT and NETWORK_EXCEPTION, which say nothing about whether a write was
+    ///   applied -> `Ambiguous`;
+    /// - CONCURRENT_TRANSACTIONS (marked non-retriable by the protocol, but it only means the
+    ///   previous transaction's markers are still being written; Java retries it) and the
+    ///   other codes the protocol marks retriable -> `Retry`;
+    /// - PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    ///   CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION, INVALID_TXN_STATE -> `Fatal`,
+    ///   reaching the client; FENCED_INSTANCE_ID -> `Fatal`, reaching the group member;
+    ///   every other broker code -> `Fatal` for the operation;
     /// - connection failures -> `RefreshAndRetry` when nothing was in flight, else `Ambiguous`;
     /// - timeouts -> `Ambiguous` when a request was in flight, else `Retry`;
-    /// - everything else (config, protocol violations, invalid input, closed, fatal codes)
-    ///   -> `Fatal`.
-    pub fn action(&self) -> ErrorAction {
-        match self {
-            Error::Broker { code, .. } => {
-                if code.needs_metadata_refresh() {
-                    ErrorAction::RefreshAndRetry
-                } else if matches!(
-                    *code,
-                    KafkaCode::REQUEST_TIMED_OUT | KafkaCode::NETWORK_EXCEPTION
-                ) {
-                    ErrorAction::Ambiguous
-                } else if code.is_retriable() || *code == KafkaCode::CONCURRENT_TRANSACTIONS {
-                    // CONCURRENT_TRANSACTIONS: the previous transaction's markers are still
-                    // being written (a V2 Produce can get it); Java retries it too.
-                    ErrorAction::Retry
-                } else {
-                    ErrorAction::Fatal
+    /// - [`Error::UnknownTopicOrPartition`] -> `RefreshAndRetry`;
+    /// - invalid configuration, [`Error::Closed`], an unsupported API -> `Fatal` for the
+    ///   client; protocol violations, invalid arguments, unassigned partitions, bad state and
+    ///   local I/O -> `Fatal` for the operation.
+    pub fn classify(&self) -> Classification {
+        use ErrorAction::*;
+        use ErrorReach::*;
+        let (action, reach) = match self {
+            Error::Broker { code, .. } => match *code {
+                KafkaCode::NOT_LEADER_OR_FOLLOWER
+                | KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
+                | KafkaCode::LEADER_NOT_AVAILABLE
+                | KafkaCode::FENCED_LEADER_EPOCH
+                | KafkaCode::UNKNOWN_LEADER_EPOCH
+                | KafkaCode::UNKNOWN_TOPIC_ID
+                | KafkaCode::INCONSISTENT_TOPIC_ID
+                | KafkaCode::KAFKA_STORAGE_ERROR
+                | KafkaCode::NOT_COORDINATOR
+                | KafkaCode::COORDINATOR_NOT_AVAILABLE => (RefreshAndRetry, Operation),
+                KafkaCode::REQUEST_TIMED_OUT | KafkaCode::NETWORK_EXCEPTION => {
+                    (Ambiguous, Operation)
                 }
-            }
+                KafkaCode::CONCURRENT_TRANSACTIONS => (Retry, Operation),
+                KafkaCode::PRODUCER_FENCED
+                | KafkaCode::INVALID_PRODUCER_EPOCH
+                | KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                | KafkaCode::CLUSTER_AUTHORIZATION_FAILED
+                | KafkaCode::UNSUPPORTED_VERSION
+                | KafkaCode::INVALID_TXN_STATE => (Fatal, Client),
+                KafkaCode::FENCED_INSTANCE_ID => (Fatal, Member),
+                c if c.is_retriable() => (Retry, Operation),
+                _ => (Fatal, Operation),
+            },
             Error::Connection { in_flight, .. } => {
                 if *in_flight {
-                    ErrorAction::Ambiguous
+                    (Ambiguous, Operation)
                 } else {
-                    ErrorAction::RefreshAndRetry
+                    (RefreshAndRetry, Operation)
                 }
             }
             Error::Timeout { in_flight, .. } => {
                 if *in_flight {
-                    ErrorAction::Ambiguous
+                    (Ambiguous, Operation)
                 } else {
-                    ErrorAction::Retry
+                    (Retry, Operation)
                 }
             }
-            Error::UnknownTopicOrPartition(_) => ErrorAction::RefreshAndRetry,
-            Error::Config(_)
-            | Error::Protocol(_)
-            | Error::UnsupportedApi { .. }
+            Error::UnknownTopicOrPartition(_) => (RefreshAndRetry, Operation),
+            Error::Config(_) | Error::Closed | Error::UnsupportedApi { .. } => (Fatal, Client),
+            Error::Protocol(_)
             | Error::InvalidArgument(_)
             | Error::NotAssigned(_)
-            | Error::Closed
             | Error::State(_)
-            | Error::Io(_) => ErrorAction::Fatal,
-        }
+            | Error::Io(_) => (Fatal, Operation),
+        };
+        Classification { action, reach }
     }
 
-    /// `true` when retrying the operation (possibly after a metadata refresh) may succeed.
-    /// Ambiguous failures count as retriable: whether a retry is *safe* is the caller's call.
+    /// What to do with the failed request: `classify().action`.
+    pub fn action(&self) -> ErrorAction {
+        self.classify().action
+    }
+
+    /// `true` when retrying the operation (possibly after a metadata refresh) may succeed:
+    /// the action is not `Fatal`. Ambiguous failures count as retriable: whether a retry is
+    /// *safe* is the caller's call.
     pub fn is_retriable(&self) -> bool {
         self.action() != ErrorAction::Fatal
     }
 
-    /// `true` when the client that produced this error can no longer be used and must be
-    /// recreated (fenced producers, authorization failures on init, ...).
+    /// `true` when the client that got this error can no longer be used and must be
+    /// recreated: the reach is not the operation alone ([`ErrorReach::Client`], or
+    /// [`ErrorReach::Member`] for a fenced consumer group member).
     pub fn is_fatal(&self) -> bool {
-        match self {
-            Error::Broker { code, .. } => matches!(
-                *code,
-                KafkaCode::PRODUCER_FENCED
-                    | KafkaCode::INVALID_PRODUCER_EPOCH
-                    | KafkaCode::FENCED_INSTANCE_ID
-                    | KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-                    | KafkaCode::CLUSTER_AUTHORIZATION_FAILED
-                    | KafkaCode::UNSUPPORTED_VERSION
-                    | KafkaCode::INVALID_TXN_STATE
-            ),
-            Error::Config(_) | Error::Closed | Error::UnsupportedApi { .. } => true,
-            _ => false,
-        }
+        self.classify().reach != ErrorReach::Operation
     }
 
-    /// The classification used by the transactional producer (coordinator requests and
-    /// batches inside a transaction), consistent with [`is_fatal`](Self::is_fatal) and
-    /// [`txn_requires_abort`](Self::txn_requires_abort):
-    /// - coordinator moves or load, CONCURRENT_TRANSACTIONS, broker codes the protocol marks
-    ///   retriable, connection failures and timeouts -> `Retry` (every transactional request
-    ///   is safe to repeat: the coordinator deduplicates them);
-    /// - FENCED_INSTANCE_ID, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS (the
-    ///   consumer group moved on; KIP-447 zombie fencing) -> `Abortable`;
-    /// - [`is_fatal`](Self::is_fatal) errors (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH,
-    ///   TRANSACTIONAL_ID_AUTHORIZATION_FAILED, INVALID_TXN_STATE, UNSUPPORTED_VERSION, ...)
-    ///   -> `Fatal`;
-    /// - everything else (TRANSACTION_ABORTABLE, topic/group authorisation, a record that
-    ///   failed or timed out locally, ...) -> `Abortable`.
+    /// The transactional producer's view of [`classify`](Self::classify), for its
+    /// coordinator requests and the batches of a transaction:
+    /// - reach [`ErrorReach::Client`] -> `Fatal` (fenced, not authorised, ...);
+    /// - any other `Fatal` action -> `Abortable` (TRANSACTION_ABORTABLE, topic or group
+    ///   authorisation, the consumer group moved on: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+    ///   REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID (KIP-447 zombie fencing), ...);
+    /// - `Retry`, `RefreshAndRetry` and `Ambiguous` -> `Retry` (every transactional request is
+    ///   safe to repeat: the coordinator deduplicates them).
     pub fn txn_action(&self) -> TxnAction {
-        if let Error::Broker { code, .. } = self {
-            match *code {
-                KafkaCode::FENCED_INSTANCE_ID
-                | KafkaCode::ILLEGAL_GENERATION
-                | KafkaCode::UNKNOWN_MEMBER_ID
-                | KafkaCode::REBALANCE_IN_PROGRESS => return TxnAction::Abortable,
-                KafkaCode::NOT_COORDINATOR
-                | KafkaCode::COORDINATOR_NOT_AVAILABLE
-                | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
-                | KafkaCode::CONCURRENT_TRANSACTIONS => return TxnAction::Retry,
-                _ => {}
-            }
-        }
-        if self.is_fatal() {
-            return TxnAction::Fatal;
-        }
-        match self {
-            Error::Broker { code, .. } if code.is_retriable() => TxnAction::Retry,
-            Error::Connection { .. } | Error::Timeout { .. } => TxnAction::Retry,
-            _ => TxnAction::Abortable,
+        match self.classify() {
+            Classification {
+                reach: ErrorReach::Client,
+                ..
+            } => TxnAction::Fatal,
+            Classification {
+                action: ErrorAction::Fatal,
+                ..
+            } => TxnAction::Abortable,
+            _ => TxnAction::Retry,
         }
     }
 
     /// `true` when the error occurred inside a transaction that can be aborted and retried
-    /// with a new transaction (as opposed to a fatal error, which needs a new producer).
+    /// with a new transaction (as opposed to a fatal error, which needs a new producer): not
+    /// [`is_fatal`](Self::is_fatal), and not [`Error::State`] (a call out of order, which
+    /// leaves the transaction as it was).
     pub fn txn_requires_abort(&self) -> bool {
         !self.is_fatal() && !matches!(self, Error::State(_))
     }
@@ -494,6 +512,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::TopicPartition;
 
     #[test]
     fn names_are_protocol_names() {
@@ -619,6 +638,178 @@ mod tests {
         );
         assert_eq!(Error::Closed.action(), ErrorAction::Fatal);
         assert!(Error::Closed.is_fatal());
+    }
+
+    /// The documented table: every code the client names, with its action and reach.
+    #[test]
+    fn every_known_code_maps_to_the_documented_class() {
+        use ErrorAction::*;
+        use ErrorReach::*;
+        let table: &[(KafkaCode, ErrorAction, ErrorReach)] = &[
+            (KafkaCode::UNKNOWN_SERVER_ERROR, Fatal, Operation),
+            (KafkaCode::OFFSET_OUT_OF_RANGE, Fatal, Operation),
+            (KafkaCode::CORRUPT_MESSAGE, Retry, Operation),
+            (
+                KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                RefreshAndRetry,
+                Operation,
+            ),
+            (KafkaCode::LEADER_NOT_AVAILABLE, RefreshAndRetry, Operation),
+            (
+                KafkaCode::NOT_LEADER_OR_FOLLOWER,
+                RefreshAndRetry,
+                Operation,
+            ),
+            (KafkaCode::REQUEST_TIMED_OUT, Ambiguous, Operation),
+            (KafkaCode::MESSAGE_TOO_LARGE, Fatal, Operation),
+            (KafkaCode::NETWORK_EXCEPTION, Ambiguous, Operation),
+            (KafkaCode::COORDINATOR_LOAD_IN_PROGRESS, Retry, Operation),
+            (
+                KafkaCode::COORDINATOR_NOT_AVAILABLE,
+                RefreshAndRetry,
+                Operation,
+            ),
+            (KafkaCode::NOT_COORDINATOR, RefreshAndRetry, Operation),
+            (KafkaCode::INVALID_TOPIC_EXCEPTION, Fatal, Operation),
+            (KafkaCode::RECORD_LIST_TOO_LARGE, Fatal, Operation),
+            (KafkaCode::NOT_ENOUGH_REPLICAS, Retry, Operation),
+            (
+                KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                Retry,
+                Operation,
+            ),
+            (KafkaCode::ILLEGAL_GENERATION, Fatal, Operation),
+            (KafkaCode::UNKNOWN_MEMBER_ID, Fatal, Operation),
+            (KafkaCode::REBALANCE_IN_PROGRESS, Fatal, Operation),
+            (KafkaCode::TOPIC_AUTHORIZATION_FAILED, Fatal, Operation),
+            (KafkaCode::GROUP_AUTHORIZATION_FAILED, Fatal, Operation),
+            (KafkaCode::CLUSTER_AUTHORIZATION_FAILED, Fatal, Client),
+            (KafkaCode::UNSUPPORTED_VERSION, Fatal, Client),
+            (KafkaCode::TOPIC_ALREADY_EXISTS, Fatal, Operation),
+            (KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER, Fatal, Operation),
+            (KafkaCode::DUPLICATE_SEQUENCE_NUMBER, Fatal, Operation),
+            (KafkaCode::INVALID_PRODUCER_EPOCH, Fatal, Client),
+            (KafkaCode::INVALID_TXN_STATE, Fatal, Client),
+            (KafkaCode::INVALID_PRODUCER_ID_MAPPING, Fatal, Operation),
+            (KafkaCode::CONCURRENT_TRANSACTIONS, Retry, Operation),
+            (
+                KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                Fatal,
+                Client,
+            ),
+            (KafkaCode::KAFKA_STORAGE_ERROR, RefreshAndRetry, Operation),
+            (KafkaCode::UNKNOWN_PRODUCER_ID, Fatal, Operation),
+            (KafkaCode::FENCED_LEADER_EPOCH, RefreshAndRetry, Operation),
+            (KafkaCode::UNKNOWN_LEADER_EPOCH, RefreshAndRetry, Operation),
+            (KafkaCode::MEMBER_ID_REQUIRED, Fatal, Operation),
+            (KafkaCode::FENCED_INSTANCE_ID, Fatal, Member),
+            (KafkaCode::UNSTABLE_OFFSET_COMMIT, Retry, Operation),
+            (KafkaCode::PRODUCER_FENCED, Fatal, Client),
+            (KafkaCode::UNKNOWN_TOPIC_ID, RefreshAndRetry, Operation),
+            (KafkaCode::INCONSISTENT_TOPIC_ID, RefreshAndRetry, Operation),
+            (KafkaCode::TRANSACTION_ABORTABLE, Fatal, Operation),
+        ];
+        for &(code, action, reach) in table {
+            let c = Error::broker(code, "").classify();
+            assert_eq!((c.action, c.reach), (action, reach), "{code:?}");
+        }
+        // Codes the client does not name: the protocol's flag decides Retry vs Fatal.
+        assert_eq!(
+            Error::broker(KafkaCode(41), "").classify(), // NOT_CONTROLLER, retriable
+            Classification {
+                action: Retry,
+                reach: Operation
+            }
+        );
+        assert_eq!(
+            Error::broker(KafkaCode(30000), "").classify(),
+            Classification {
+                action: Fatal,
+                reach: Operation
+            }
+        );
+        // The transactional view of the same table.
+        let txn = |c| Error::broker(c, "").txn_action();
+        assert_eq!(txn(KafkaCode::REQUEST_TIMED_OUT), TxnAction::Retry);
+        assert_eq!(txn(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION), TxnAction::Retry);
+        assert_eq!(txn(KafkaCode::REBALANCE_IN_PROGRESS), TxnAction::Abortable);
+        assert_eq!(txn(KafkaCode::UNKNOWN_MEMBER_ID), TxnAction::Abortable);
+        assert_eq!(
+            txn(KafkaCode::CLUSTER_AUTHORIZATION_FAILED),
+            TxnAction::Fatal
+        );
+    }
+
+    /// Every error the client can build (all protocol codes and every other variant).
+    fn all_errors() -> Vec<Error> {
+        let mut v: Vec<Error> = (-1i16..=133)
+            .chain([30000])
+            .filter(|&c| c != 0)
+            .map(|c| Error::broker(KafkaCode(c), "ctx"))
+            .collect();
+        for in_flight in [false, true] {
+            v.push(Error::Connection {
+                broker: "b:9092".into(),
+                reason: "reset".into(),
+                in_flight,
+            });
+            v.push(Error::timeout("x", Duration::from_millis(5), in_flight));
+        }
+        v.extend([
+            Error::Config(ConfigError::Conflict("c".into())),
+            Error::Protocol("p".into()),
+            Error::UnsupportedApi {
+                api: "Produce".into(),
+                client_min: 3,
+                client_max: 12,
+            },
+            Error::InvalidArgument("a".into()),
+            Error::UnknownTopicOrPartition("t".into()),
+            Error::NotAssigned(TopicPartition::new("t", 0)),
+            Error::Closed,
+            Error::State("s".into()),
+            Error::from(std::io::Error::other("io")),
+        ]);
+        v
+    }
+
+    /// The predicates are derivations of `classify()`, exactly as documented.
+    #[test]
+    fn predicates_agree_with_classify() {
+        for e in all_errors() {
+            let c = e.classify();
+            assert_eq!(e.action(), c.action, "{e}");
+            assert_eq!(e.is_retriable(), c.action != ErrorAction::Fatal, "{e}");
+            assert_eq!(e.is_fatal(), c.reach != ErrorReach::Operation, "{e}");
+            // A failure that reaches further than the operation is never retried.
+            if c.reach != ErrorReach::Operation {
+                assert_eq!(c.action, ErrorAction::Fatal, "{e}");
+            }
+            let txn = match (c.action, c.reach) {
+                (_, ErrorReach::Client) => TxnAction::Fatal,
+                (ErrorAction::Fatal, _) => TxnAction::Abortable,
+                _ => TxnAction::Retry,
+            };
+            assert_eq!(e.txn_action(), txn, "{e}");
+            assert_eq!(
+                e.txn_requires_abort(),
+                !e.is_fatal() && !matches!(e, Error::State(_)),
+                "{e}"
+            );
+            // The transactional view agrees with the client-wide one, except for a fenced
+            // group member (fatal to the consumer, abortable for the producer).
+            if c.reach != ErrorReach::Member {
+                assert_eq!(e.txn_action() == TxnAction::Fatal, e.is_fatal(), "{e}");
+            }
+            // Broker codes: Retry/Fatal follow the protocol's flag except where the table
+            // says otherwise.
+            if let Some(code) = e.code() {
+                let overridden = code == KafkaCode::CONCURRENT_TRANSACTIONS;
+                if !overridden {
+                    assert_eq!(e.is_retriable(), code.is_retriable(), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -167,17 +167,18 @@ impl AdminClient {
             );
         let resp = self
             .cluster
-            .retry("CreateTopics", deadline, true, || async {
+            .retry_policy("CreateTopics", deadline)
+            .run(|| async {
                 let conn = self.cluster.any_connection().await?;
                 conn.version_for(ApiKey::CreateTopics)?;
                 let resp = conn.send(&req).await?;
-                // Whole-request retriable errors (e.g. NOT_CONTROLLER) are retried here.
-                if let Some(r) = resp.topics.iter().find(|r| {
-                    KafkaCode(r.error_code)
-                        .err()
-                        .is_some_and(|c| c.is_retriable() || c.0 == 41)
+                // A topic error that the classification retries (e.g. NOT_CONTROLLER) retries
+                // the whole request; the others are reported per topic below.
+                if let Some(e) = resp.topics.iter().find_map(|r| {
+                    let e = Error::broker(KafkaCode(r.error_code).err()?, "CreateTopics");
+                    e.is_retriable().then_some(e)
                 }) {
-                    return Err(Error::broker(KafkaCode(r.error_code), "CreateTopics"));
+                    return Err(e);
                 }
                 Ok(resp)
             })
@@ -222,7 +223,8 @@ impl AdminClient {
         let deadline = Deadline::after(self.timeout);
         let resp = self
             .cluster
-            .retry("DeleteTopics", deadline, true, || async {
+            .retry_policy("DeleteTopics", deadline)
+            .run(|| async {
                 let conn = self.cluster.any_connection().await?;
                 let version = conn.version_for(ApiKey::DeleteTopics)?;
                 let mut req = DeleteTopicsRequest::default()
@@ -268,20 +270,27 @@ impl AdminClient {
         Ok(out)
     }
 
+    /// Polls the metadata (50..500 ms apart) until `name` is gone; a failed poll ends the
+    /// wait, the deadline gives a timeout.
     async fn await_gone(&self, name: &str, deadline: Deadline) -> Result<()> {
-        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
+        let mut poll = self
+            .cluster
+            .retry_policy(format!("deletion of topic `{name}`"), deadline)
+            .backoff(Backoff::new(
+                Duration::from_millis(50),
+                Duration::from_millis(500),
+            ));
         loop {
             let topics = self.cluster.fetch_all_topics().await?;
             if !topics.iter().any(|t| &*t.name == name) {
                 return Ok(());
             }
-            if !deadline.sleep(backoff.next_delay()).await {
-                return Err(Error::timeout(
-                    format!("deletion of topic `{name}` to show in metadata"),
-                    self.timeout,
-                    false,
-                ));
-            }
+            poll.failed(Error::timeout(
+                format!("deletion of topic `{name}` to show in metadata"),
+                self.timeout,
+                false,
+            ))
+            .await?;
         }
     }
 

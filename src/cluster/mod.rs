@@ -1,6 +1,6 @@
 //! The cluster layer: bootstrap, the metadata snapshot and its refreshes, the broker pool
 //! (one [`Endpoint`] per node id), group/transaction coordinator lookup with a cache, and the
-//! one retry loop ([`Cluster::retry`]) that consults [`Error::action`].
+//! one retry policy ([`RetryPolicy`], in `retry.rs`) that consults [`Error::classify`].
 //!
 //! Ownership: [`Cluster`] is a cheap `Clone` handle over one `Inner`. The snapshot lives in a
 //! `watch` channel (readers clone an `Arc`); refreshes are serialised by an async mutex and
@@ -9,11 +9,12 @@
 //! handle is dropped.
 
 pub mod metadata;
+mod retry;
 
 pub use metadata::{BrokerMeta, MetadataSnapshot, PartitionMeta, TopicMeta};
+pub use retry::RetryPolicy;
 
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -23,9 +24,9 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backoff::{Backoff, Deadline};
+use crate::backoff::Deadline;
 use crate::connection::{Connection, ConnectionOptions, Endpoint};
-use crate::error::{Error, ErrorAction, KafkaCode, Result};
+use crate::error::{Error, KafkaCode, Result};
 
 /// Settings of the cluster layer (derived from the common client config).
 #[derive(Debug, Clone)]
@@ -316,45 +317,40 @@ impl Cluster {
     /// deadline gives [`Error::UnknownTopicOrPartition`].
     pub async fn topic_metadata(&self, topic: &str, deadline: Deadline) -> Result<Arc<TopicMeta>> {
         self.track_topics([topic]);
-        let mut backoff = Backoff::new(
-            self.inner.opts.retry_backoff,
-            self.inner.opts.retry_backoff_max,
-        );
+        let usable = |t: &Arc<TopicMeta>| t.error.is_none() && t.all_leaders_known();
+        let cached = || self.metadata().topic(topic).filter(|t| usable(t)).cloned();
+        if let Some(t) = cached() {
+            return Ok(t);
+        }
+        let mut retry = self
+            .retry_policy(format!("metadata of topic `{topic}`"), deadline)
+            .refresh_metadata(false); // each attempt refreshes
         loop {
-            if let Some(t) = self.metadata().topic(topic) {
-                if t.error.is_none() && t.all_leaders_known() {
-                    return Ok(t.clone());
-                }
-            }
             let snap = match self.refresh_with_deadline(deadline).await {
                 Ok(s) => s,
                 Err(e) if deadline.expired() => return Err(e),
                 Err(_) => self.metadata(),
             };
-            match snap.topic(topic) {
-                Some(t) if t.error.is_none() && t.all_leaders_known() => return Ok(t.clone()),
-                Some(t) => {
-                    if let Some(code) = t.error {
-                        if !code.is_retriable() {
-                            return Err(Error::broker(
-                                code,
-                                format!("metadata of topic `{topic}`"),
-                            ));
-                        }
-                    }
-                }
-                None => {}
-            }
-            if !deadline.sleep(backoff.next_delay()).await {
-                let snap = self.metadata();
-                return Err(match snap.topic(topic).and_then(|t| t.error) {
-                    Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) | None => {
-                        Error::UnknownTopicOrPartition(format!(
-                            "topic `{topic}` not found in the cluster metadata"
-                        ))
-                    }
-                    Some(code) => Error::broker(code, format!("metadata of topic `{topic}`")),
-                });
+            // Not there yet: a non-retriable topic error ends the wait at once; at the
+            // deadline the last of these errors is returned.
+            let err = match snap.topic(topic) {
+                Some(t) if usable(t) => return Ok(t.clone()),
+                Some(t) => match t.error {
+                    Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) | None => None,
+                    Some(code) => Some(Error::broker(code, format!("metadata of topic `{topic}`"))),
+                },
+                None => None,
+            };
+            retry
+                .failed(err.unwrap_or_else(|| {
+                    Error::UnknownTopicOrPartition(format!(
+                        "topic `{topic}` not found in the cluster metadata"
+                    ))
+                }))
+                .await?;
+            // Someone else may have refreshed meanwhile.
+            if let Some(t) = cached() {
+                return Ok(t);
             }
         }
     }
@@ -530,54 +526,6 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&(kind, key.to_string()));
-    }
-
-    /// The one retry loop: runs `op` until it succeeds, fails fatally, or `deadline` passes.
-    /// Between attempts it waits with exponential backoff (`retry.backoff.ms` ..
-    /// `retry.backoff.max.ms`, jittered); errors classified `RefreshAndRetry` trigger a
-    /// metadata refresh first (unless `refresh` is false, as inside the refresh itself).
-    /// `Ambiguous` errors are retried too: use this only for operations safe to repeat.
-    /// When the deadline passes, the last error is returned.
-    pub async fn retry<T, F, Fut>(
-        &self,
-        what: &str,
-        deadline: Deadline,
-        refresh: bool,
-        mut op: F,
-    ) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        let mut backoff = Backoff::new(
-            self.inner.opts.retry_backoff,
-            self.inner.opts.retry_backoff_max,
-        );
-        let mut last: Option<Error> = None;
-        loop {
-            let remaining = deadline.remaining();
-            let attempt = tokio::time::timeout(remaining, op()).await;
-            let err = match attempt {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) => e,
-                // The deadline cut this attempt short: the previous attempt's error says more
-                // about why nothing worked than "timed out" does.
-                Err(_) => return Err(last.unwrap_or_else(|| Error::timeout(what, remaining, true))),
-            };
-            let action = err.action();
-            tracing::debug!(%what, error = %err, ?action, attempt = backoff.attempts(), "retrying");
-            match action {
-                ErrorAction::Fatal => return Err(err),
-                ErrorAction::RefreshAndRetry if refresh => {
-                    let _ = Box::pin(self.refresh_with_deadline(deadline)).await;
-                }
-                _ => {}
-            }
-            if !deadline.sleep(backoff.next_delay()).await {
-                return Err(err);
-            }
-            last = Some(err);
-        }
     }
 }
 

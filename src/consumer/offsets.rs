@@ -1,6 +1,7 @@
 //! Offset requests: ListOffsets (to leaders), OffsetFetch and OffsetCommit (to the group
-//! coordinator). Every helper is bounded by a [`Deadline`] and retries with backoff what
-//! [`Error::action`] says is retriable.
+//! coordinator). Every helper is bounded by a [`Deadline`] and retries under the cluster's
+//! [`RetryPolicy`](crate::cluster::RetryPolicy) (backoff, and what [`Error::classify`] says is
+//! retriable).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,8 +20,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::state::Shared;
-use crate::backoff::{Backoff, Deadline};
+use crate::backoff::Deadline;
 use crate::cluster::CoordinatorKind;
+use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 use crate::types::TopicPartition;
 
@@ -39,13 +41,6 @@ fn topic_name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
-fn backoff(shared: &Shared) -> Backoff {
-    Backoff::new(
-        shared.cfg.common.retry_backoff,
-        shared.cfg.common.retry_backoff_max,
-    )
-}
-
 /// ListOffsets for each `(partition, timestamp)` (-2 earliest, -1 latest), grouped by leader,
 /// retrying partitions whose leader moved until `deadline`. Partitions with a fatal error get
 /// that error; the call fails as a whole only when the deadline passes with partitions left.
@@ -56,19 +51,25 @@ pub(crate) async fn list_offsets(
 ) -> Result<HashMap<TopicPartition, Result<ListedOffset>>> {
     let mut out = HashMap::new();
     let mut pending: Vec<(TopicPartition, i64)> = queries.to_vec();
-    let mut bo = backoff(shared);
+    // Partitions are retried by hand (each round only those left), so the policy drives the
+    // waits and the deadline; it does not refresh: every partition left has its leader
+    // looked up again after the wait.
+    let mut retry = shared
+        .cluster
+        .retry_policy("ListOffsets", deadline)
+        .refresh_metadata(false);
     let mut last_err: Option<Error> = None;
     loop {
         // Group by leader.
         let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
-        let mut retry = Vec::new();
+        let mut retry_parts = Vec::new();
         for (tp, ts) in pending.drain(..) {
             match shared.cluster.topic_metadata(&tp.topic, deadline).await {
                 Ok(meta) => match meta.partition(tp.partition) {
                     Some(p) if p.leader >= 0 => {
                         by_leader.entry(p.leader).or_default().push((tp, ts))
                     }
-                    Some(_) => retry.push((tp, ts)),
+                    Some(_) => retry_parts.push((tp, ts)),
                     None => {
                         let e = Error::UnknownTopicOrPartition(format!(
                             "partition {} of topic `{}` (it has {})",
@@ -84,7 +85,7 @@ pub(crate) async fn list_offsets(
                 }
                 Err(e) => {
                     last_err = Some(e);
-                    retry.push((tp, ts));
+                    retry_parts.push((tp, ts));
                 }
             }
         }
@@ -104,7 +105,7 @@ pub(crate) async fn list_offsets(
                                     shared.refresh_metadata_soon();
                                 }
                                 last_err = Some(e);
-                                retry.push((tp, ts));
+                                retry_parts.push((tp, ts));
                             }
                         }
                     }
@@ -117,20 +118,20 @@ pub(crate) async fn list_offsets(
                     } else {
                         shared.refresh_metadata_soon();
                         last_err = Some(e);
-                        retry.extend(parts);
+                        retry_parts.extend(parts);
                     }
                 }
             }
         }
-        if retry.is_empty() {
+        if retry_parts.is_empty() {
             return Ok(out);
         }
-        pending = retry;
-        if !deadline.sleep(bo.next_delay()).await {
-            return Err(last_err.unwrap_or_else(|| {
+        pending = retry_parts;
+        retry
+            .failed(last_err.clone().unwrap_or_else(|| {
                 Error::timeout("ListOffsets", shared.cfg.common.request_timeout, false)
-            }));
-        }
+            }))
+            .await?;
         let _ = shared.cluster.refresh().await;
     }
 }
@@ -197,20 +198,6 @@ async fn list_offsets_once(
         .collect())
 }
 
-/// Classifies a coordinator-side failure: forgets the coordinator when it moved or its
-/// connection failed.
-fn coordinator_failed(shared: &Shared, group: &str, e: &Error) {
-    let moved = matches!(
-        e.code(),
-        Some(KafkaCode::NOT_COORDINATOR) | Some(KafkaCode::COORDINATOR_NOT_AVAILABLE)
-    ) || matches!(e, Error::Connection { .. } | Error::Timeout { .. });
-    if moved {
-        shared
-            .cluster
-            .invalidate_coordinator(CoordinatorKind::Group, group);
-    }
-}
-
 fn require_group(shared: &Shared) -> Result<&str> {
     shared.cfg.group_id.as_deref().ok_or_else(|| {
         Error::Config(crate::error::ConfigError::Missing {
@@ -225,33 +212,27 @@ pub(crate) async fn fetch_committed(
     tps: &[TopicPartition],
     deadline: Deadline,
 ) -> Result<HashMap<TopicPartition, Option<(i64, Option<i32>)>>> {
-    let group = require_group(shared)?.to_string();
+    let group = require_group(shared)?;
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in tps {
         by_topic.entry(&tp.topic).or_default().push(tp.partition);
     }
     shared
         .cluster
-        .retry("OffsetFetch", deadline, true, || async {
-            let r = offset_fetch_once(shared, &group, &by_topic, deadline).await;
-            if let Err(e) = &r {
-                coordinator_failed(shared, &group, e);
-            }
-            r
+        .retry_policy("OffsetFetch", deadline)
+        .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
+            offset_fetch_once(shared, conn, group, &by_topic)
         })
         .await
 }
 
+/// One OffsetFetch to the group coordinator (`conn`).
 async fn offset_fetch_once(
     shared: &Shared,
+    conn: Connection,
     group: &str,
     by_topic: &BTreeMap<&str, Vec<i32>>,
-    deadline: Deadline,
 ) -> Result<HashMap<TopicPartition, Option<(i64, Option<i32>)>>> {
-    let (_, conn) = shared
-        .cluster
-        .coordinator(CoordinatorKind::Group, group, deadline)
-        .await?;
     // `client_versions` keeps this within what kafka-protocol's structs encode (v9).
     let version = conn.version_for(ApiKey::OffsetFetch)?;
     let gid = GroupId(StrBytes::from_string(group.to_string()));
@@ -289,8 +270,49 @@ async fn offset_fetch_once(
     let resp = conn
         .send_version(&req, version, shared.cfg.common.request_timeout)
         .await?;
-    let mut out = HashMap::new();
-    let mut put = |topic: &str, p: i32, off: i64, epoch: i32, code: i16| -> Result<()> {
+    // v8+ nests the answer under the group; before, it is the whole response. Either way:
+    // a group-level error code, then one row per partition.
+    let (group_code, rows): (i16, Vec<FetchedOffset<'_>>) = if version >= 8 {
+        let g = resp
+            .groups
+            .first()
+            .ok_or_else(|| Error::Protocol("OffsetFetch response without groups".into()))?;
+        let rows = g.topics.iter().flat_map(|t| {
+            let topic = t.name.0.as_str();
+            t.partitions.iter().map(move |p| {
+                (
+                    topic,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.error_code,
+                )
+            })
+        });
+        (g.error_code, rows.collect())
+    } else {
+        let rows = resp.topics.iter().flat_map(|t| {
+            let topic = t.name.0.as_str();
+            t.partitions.iter().map(move |p| {
+                (
+                    topic,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.error_code,
+                )
+            })
+        });
+        (resp.error_code, rows.collect())
+    };
+    if let Some(code) = KafkaCode(group_code).err() {
+        return Err(Error::broker(
+            code,
+            format!("OffsetFetch of group `{group}`"),
+        ));
+    }
+    let mut out = HashMap::with_capacity(rows.len());
+    for (topic, p, offset, epoch, code) in rows {
         if let Some(code) = KafkaCode(code).err() {
             return Err(Error::broker(
                 code,
@@ -299,53 +321,15 @@ async fn offset_fetch_once(
         }
         out.insert(
             TopicPartition::new(topic, p),
-            (off >= 0).then_some((off, (epoch >= 0).then_some(epoch))),
+            (offset >= 0).then_some((offset, (epoch >= 0).then_some(epoch))),
         );
-        Ok(())
-    };
-    if version >= 8 {
-        let g = resp
-            .groups
-            .first()
-            .ok_or_else(|| Error::Protocol("OffsetFetch response without groups".into()))?;
-        if let Some(code) = KafkaCode(g.error_code).err() {
-            return Err(Error::broker(
-                code,
-                format!("OffsetFetch of group `{group}`"),
-            ));
-        }
-        for t in &g.topics {
-            for p in &t.partitions {
-                put(
-                    t.name.0.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.error_code,
-                )?;
-            }
-        }
-    } else {
-        if let Some(code) = KafkaCode(resp.error_code).err() {
-            return Err(Error::broker(
-                code,
-                format!("OffsetFetch of group `{group}`"),
-            ));
-        }
-        for t in &resp.topics {
-            for p in &t.partitions {
-                put(
-                    t.name.0.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.error_code,
-                )?;
-            }
-        }
     }
     Ok(out)
 }
+
+/// One partition of an OffsetFetch answer: topic, partition, committed offset (-1: none),
+/// its leader epoch (-1: unknown), error code.
+type FetchedOffset<'a> = (&'a str, i32, i64, i32, i16);
 
 /// Commits `offsets` (next offset to read, leader epoch) to the group, tagged with the
 /// current generation and member id. Retries coordinator moves and transient errors until
@@ -359,15 +343,15 @@ pub(crate) async fn commit(
     if offsets.is_empty() {
         return Ok(());
     }
-    let group = require_group(shared)?.to_string();
+    let group = require_group(shared)?;
+    // Today ambiguous failures are retried, and each attempt is tagged with the generation
+    // current at that attempt; `retry_ambiguous(false)` (and an attempt that refuses a newer
+    // generation) would make a commit give up instead.
     shared
         .cluster
-        .retry("OffsetCommit", deadline, true, || async {
-            let r = commit_once(shared, &group, offsets, deadline).await;
-            if let Err(e) = &r {
-                coordinator_failed(shared, &group, e);
-            }
-            r
+        .retry_policy("OffsetCommit", deadline)
+        .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
+            commit_once(shared, conn, group, offsets)
         })
         .await?;
     let mut st = shared.lock();
@@ -379,17 +363,14 @@ pub(crate) async fn commit(
     Ok(())
 }
 
+/// One OffsetCommit to the group coordinator (`conn`), tagged with the current generation.
 async fn commit_once(
     shared: &Shared,
+    conn: Connection,
     group: &str,
     offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
-    deadline: Deadline,
 ) -> Result<()> {
     let info = shared.group_info();
-    let (_, conn) = shared
-        .cluster
-        .coordinator(CoordinatorKind::Group, group, deadline)
-        .await?;
     let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
     for (tp, (off, epoch)) in offsets {
         topics.entry(&tp.topic).or_default().push(

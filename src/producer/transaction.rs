@@ -74,7 +74,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::backoff::{Backoff, Deadline};
+use crate::backoff::Deadline;
 use crate::cluster::{Cluster, CoordinatorKind};
 use crate::connection::Connection;
 use crate::error::{Error, KafkaCode, Result, TxnAction};
@@ -373,9 +373,12 @@ fn refuse(g: &Inner, s: TransactionState, op: &str) -> Error {
     }
 }
 
-/// Runs one coordinator request until it succeeds, fails for good, or `deadline` passes
-/// (then the last error). Retriable failures ([`TxnAction::Retry`]) back off; a failure that
-/// may mean the coordinator moved forgets the cached coordinator first.
+/// Runs one coordinator request under the cluster's [`RetryPolicy`]: until it succeeds, fails
+/// for good, or `deadline` (`max.block.ms`) passes (then the last error). Everything
+/// [`Error::txn_action`] calls `Retry` is retried (every transactional request is safe to
+/// repeat), with the coordinator looked up again when it may have moved; no metadata refresh.
+///
+/// [`RetryPolicy`]: crate::cluster::RetryPolicy
 async fn coordinator_call<T, F, Fut>(
     cluster: &Cluster,
     s: &Settings,
@@ -383,44 +386,18 @@ async fn coordinator_call<T, F, Fut>(
     key: &str,
     what: &str,
     deadline: Deadline,
-    mut op: F,
+    op: F,
 ) -> Result<T>
 where
     F: FnMut(Connection) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut backoff = Backoff::new(s.retry_backoff, s.retry_backoff_max);
-    let mut last: Option<Error> = None;
-    loop {
-        let attempt = async {
-            let (_, conn) = cluster.coordinator(kind, key, deadline).await?;
-            op(conn).await
-        };
-        let err = match tokio::time::timeout_at(deadline.instant(), attempt).await {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => e,
-            Err(_) => {
-                return Err(last.unwrap_or_else(|| {
-                    Error::timeout(format!("{what} (max.block.ms)"), s.max_block, true)
-                }))
-            }
-        };
-        if err.txn_action() != TxnAction::Retry {
-            return Err(err);
-        }
-        if !matches!(
-            err.code(),
-            Some(KafkaCode::COORDINATOR_LOAD_IN_PROGRESS)
-                | Some(KafkaCode::CONCURRENT_TRANSACTIONS)
-        ) {
-            cluster.invalidate_coordinator(kind, key);
-        }
-        tracing::debug!(%what, error = %err, "transactional request failed; retrying");
-        if !deadline.sleep(backoff.next_delay()).await {
-            return Err(err);
-        }
-        last = Some(err);
-    }
+    cluster
+        .retry_policy(what, deadline)
+        .refresh_metadata(false)
+        .bounded_by("max.block.ms", s.max_block)
+        .run_on_coordinator(kind, key, op)
+        .await
 }
 
 fn check(code: i16, what: impl FnOnce() -> String) -> Result<()> {
