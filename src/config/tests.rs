@@ -232,8 +232,8 @@ fn config_every_alias_resolves_to_its_key() {
                     Resolved::new(via_name.into_iter(), Target::Common),
                 ) {
                     (Ok(x), Ok(y)) => {
-                        assert_eq!(x.value(def.name), y.value(def.name), "{alias}");
-                        assert!(x.is_explicit(def.name));
+                        assert_eq!(x.value(def), y.value(def), "{alias}");
+                        assert!(x.explicit_keys().contains(def.name));
                     }
                     (Err(x), Err(y)) => {
                         // Not-supported keys fail the same way under either spelling.
