@@ -16,7 +16,6 @@ pub use retry::RetryPolicy;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{FindCoordinatorRequest, MetadataRequest, TopicName};
@@ -25,67 +24,52 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::backoff::Deadline;
+use crate::config::CommonConfig;
 use crate::connection::{Connection, ConnectionOptions, Endpoint};
 use crate::error::{Error, KafkaCode, Result};
 
-/// Settings of the cluster layer (derived from the common client config).
+/// Settings of the cluster layer: the common client config itself, plus the connection
+/// options derived from it once. The common settings are read through `Deref`
+/// (`opts.retry_backoff`, `opts.metadata_max_age`, `opts.allow_auto_create_topics`, ...);
+/// connection settings live in [`connection`](Self::connection) (changing `common` afterwards
+/// does not change them).
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
-    /// `bootstrap.servers` entries (`host:port`).
-    pub bootstrap: Vec<String>,
-    /// Settings for every broker connection.
+    /// The settings shared by every client (`bootstrap_servers`, backoffs, metadata age,
+    /// topic auto-creation, ...).
+    pub common: CommonConfig,
+    /// Settings for every broker connection, derived from `common`.
     pub connection: ConnectionOptions,
-    /// `reconnect.backoff.ms`.
-    pub reconnect_backoff: Duration,
-    /// `reconnect.backoff.max.ms`.
-    pub reconnect_backoff_max: Duration,
-    /// `retry.backoff.ms`.
-    pub retry_backoff: Duration,
-    /// `retry.backoff.max.ms`.
-    pub retry_backoff_max: Duration,
-    /// `metadata.max.age.ms`.
-    pub metadata_max_age: Duration,
-    /// `allow.auto.create.topics`: whether metadata requests may auto-create topics.
-    pub allow_auto_create_topics: bool,
 }
 
 impl ClusterOptions {
-    /// Options with defaults for everything but the bootstrap list.
+    /// The key table's defaults for everything but the bootstrap list (`host:port` entries,
+    /// taken as given).
     pub fn new(bootstrap: Vec<String>) -> Self {
+        ClusterOptions::from(&CommonConfig::with_defaults(bootstrap))
+    }
+}
+
+impl From<&CommonConfig> for ClusterOptions {
+    fn from(c: &CommonConfig) -> Self {
         ClusterOptions {
-            bootstrap,
-            connection: ConnectionOptions::default(),
-            reconnect_backoff: Duration::from_millis(50),
-            reconnect_backoff_max: Duration::from_millis(1000),
-            retry_backoff: Duration::from_millis(100),
-            retry_backoff_max: Duration::from_millis(1000),
-            metadata_max_age: Duration::from_secs(300),
-            allow_auto_create_topics: true,
+            connection: ConnectionOptions::from(c),
+            common: c.clone(),
         }
     }
 }
 
-impl From<&crate::config::CommonConfig> for ClusterOptions {
-    fn from(c: &crate::config::CommonConfig) -> Self {
-        ClusterOptions {
-            bootstrap: c.bootstrap_servers.clone(),
-            connection: ConnectionOptions {
-                client_id: std::sync::Arc::from(c.client_id.as_str()),
-                software_name: c.client_software_name.clone(),
-                software_version: c.client_software_version.clone(),
-                request_timeout: c.request_timeout,
-                connect_timeout: c.socket_connection_setup_timeout,
-                max_response_size: c.max_response_size,
-                nodelay: c.socket_nodelay,
-                ..ConnectionOptions::default()
-            },
-            reconnect_backoff: c.reconnect_backoff,
-            reconnect_backoff_max: c.reconnect_backoff_max,
-            retry_backoff: c.retry_backoff,
-            retry_backoff_max: c.retry_backoff_max,
-            metadata_max_age: c.metadata_max_age,
-            allow_auto_create_topics: c.allow_auto_create_topics,
-        }
+impl std::ops::Deref for ClusterOptions {
+    type Target = CommonConfig;
+
+    fn deref(&self) -> &CommonConfig {
+        &self.common
+    }
+}
+
+impl std::ops::DerefMut for ClusterOptions {
+    fn deref_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
     }
 }
 
@@ -131,7 +115,7 @@ pub struct Cluster {
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("bootstrap", &self.inner.opts.bootstrap)
+            .field("bootstrap", &self.inner.opts.bootstrap_servers)
             .finish()
     }
 }
@@ -141,25 +125,20 @@ impl Cluster {
     /// the last connection error when none answers within `socket.connection.setup.timeout.ms`
     /// per attempt, bounded overall by `request.timeout.ms` + the connection setup timeout.
     pub async fn connect(opts: ClusterOptions) -> Result<Cluster> {
-        if opts.bootstrap.is_empty() {
+        if opts.bootstrap_servers.is_empty() {
             return Err(crate::error::ConfigError::Missing {
                 key: "bootstrap.servers".into(),
             }
             .into());
         }
         let endpoints = opts
-            .bootstrap
+            .bootstrap_servers
             .iter()
             .enumerate()
             .map(|(i, addr)| {
                 (
                     -(i as i32) - 1,
-                    Arc::new(Endpoint::new(
-                        addr.clone(),
-                        opts.connection.clone(),
-                        opts.reconnect_backoff,
-                        opts.reconnect_backoff_max,
-                    )),
+                    Arc::new(Endpoint::new(addr.clone(), opts.connection.clone())),
                 )
             })
             .collect();
@@ -368,12 +347,7 @@ impl Cluster {
             if stale {
                 eps.insert(
                     *id,
-                    Arc::new(Endpoint::new(
-                        addr,
-                        self.inner.opts.connection.clone(),
-                        self.inner.opts.reconnect_backoff,
-                        self.inner.opts.reconnect_backoff_max,
-                    )),
+                    Arc::new(Endpoint::new(addr, self.inner.opts.connection.clone())),
                 );
             }
         }

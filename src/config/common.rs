@@ -3,10 +3,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::keys::*;
 use super::resolve::Resolved;
 use crate::error::{ConfigError, Result};
 
-/// Protocol used to talk to brokers (`security.protocol`).
+/// Protocol used to talk to brokers (`security.protocol`). Parses (`FromStr`) and prints
+/// (`Display`, [`name`](Self::name)) as the key table spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SecurityProtocol {
@@ -72,29 +74,29 @@ impl CommonConfig {
         self.explicit_keys.contains(key)
     }
 
+    /// The table defaults for every key, with `bootstrap_servers` taken as given (not
+    /// validated): what a client built from a map holding only `bootstrap.servers` gets.
+    pub fn with_defaults(bootstrap_servers: Vec<String>) -> CommonConfig {
+        CommonConfig::build(&Resolved::defaults(), bootstrap_servers)
+            .unwrap_or_else(|e| unreachable!("the table defaults are consistent: {e}"))
+    }
+
     pub(crate) fn from_resolved(r: &Resolved) -> Result<CommonConfig> {
-        let bootstrap_servers =
-            r.list("bootstrap.servers")
-                .ok_or_else(|| ConfigError::Missing {
-                    key: "bootstrap.servers".to_string(),
-                })?;
-        let security_protocol = match r.str("security.protocol").as_str() {
-            "plaintext" => SecurityProtocol::Plaintext,
-            // Other values are refused by the table's Partial status; keep a typed error anyway.
-            other => {
-                return Err(ConfigError::NotSupported {
-                    key: "security.protocol".into(),
-                    detail: Some(format!("`{other}`: TLS/SASL is not supported yet")),
-                }
-                .into())
-            }
-        };
-        let client_rack = r.opt_str("client.rack").filter(|s| !s.is_empty());
+        let bootstrap_servers = r
+            .get(BOOTSTRAP_SERVERS)
+            .ok_or_else(|| ConfigError::Missing {
+                key: BOOTSTRAP_SERVERS.def.name.to_string(),
+            })?;
+        CommonConfig::build(r, bootstrap_servers)
+    }
+
+    fn build(r: &Resolved, bootstrap_servers: Vec<String>) -> Result<CommonConfig> {
+        let client_rack = r.get(CLIENT_RACK).filter(|s| !s.is_empty());
         if let Some(rack) = &client_rack {
             // Protocol strings carry an i16 length.
             if rack.len() > i16::MAX as usize {
                 return Err(ConfigError::InvalidValue {
-                    key: "client.rack".into(),
+                    key: r.spelling(CLIENT_RACK).to_string(),
                     value: format!("<{} bytes>", rack.len()),
                     expected: format!("at most {} bytes", i16::MAX),
                 }
@@ -103,27 +105,27 @@ impl CommonConfig {
         }
         Ok(CommonConfig {
             bootstrap_servers,
-            client_id: r.str("client.id"),
+            client_id: r.get(CLIENT_ID),
             client_software_name: "kafka-sdk".to_string(),
             client_software_version: env!("CARGO_PKG_VERSION").to_string(),
-            request_timeout: r.ms("request.timeout.ms"),
-            socket_connection_setup_timeout: r.ms("socket.connection.setup.timeout.ms"),
+            request_timeout: r.get(REQUEST_TIMEOUT_MS),
+            socket_connection_setup_timeout: r.get(SOCKET_CONNECTION_SETUP_TIMEOUT_MS),
             socket_connection_setup_timeout_max: at_least(
                 r,
-                "socket.connection.setup.timeout.max.ms",
-                "socket.connection.setup.timeout.ms",
+                SOCKET_CONNECTION_SETUP_TIMEOUT_MAX_MS,
+                SOCKET_CONNECTION_SETUP_TIMEOUT_MS,
             )?,
-            reconnect_backoff: r.ms("reconnect.backoff.ms"),
-            reconnect_backoff_max: at_least(r, "reconnect.backoff.max.ms", "reconnect.backoff.ms")?,
-            retry_backoff: r.ms("retry.backoff.ms"),
-            retry_backoff_max: at_least(r, "retry.backoff.max.ms", "retry.backoff.ms")?,
-            metadata_max_age: r.ms("metadata.max.age.ms"),
-            max_response_size: r.usize("receive.message.max.bytes"),
-            connections_max_idle: r.ms("connections.max.idle.ms"),
-            socket_nodelay: r.bool("socket.nagle.disable"),
+            reconnect_backoff: r.get(RECONNECT_BACKOFF_MS),
+            reconnect_backoff_max: at_least(r, RECONNECT_BACKOFF_MAX_MS, RECONNECT_BACKOFF_MS)?,
+            retry_backoff: r.get(RETRY_BACKOFF_MS),
+            retry_backoff_max: at_least(r, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS)?,
+            metadata_max_age: r.get(METADATA_MAX_AGE_MS),
+            max_response_size: r.get(RECEIVE_MESSAGE_MAX_BYTES),
+            connections_max_idle: r.get(CONNECTIONS_MAX_IDLE_MS),
+            socket_nodelay: r.get(SOCKET_NAGLE_DISABLE),
             client_rack,
-            allow_auto_create_topics: r.bool("allow.auto.create.topics"),
-            security_protocol,
+            allow_auto_create_topics: r.get(ALLOW_AUTO_CREATE_TOPICS),
+            security_protocol: r.get(SECURITY_PROTOCOL),
             explicit_keys: r.explicit_keys(),
         })
     }
@@ -131,8 +133,8 @@ impl CommonConfig {
 
 /// `max_key` as a duration, never below `base_key`: an explicit `max_key` below `base_key` is
 /// a conflict (librdkafka's rule); a defaulted one is raised to `base_key`.
-fn at_least(r: &Resolved, max_key: &str, base_key: &str) -> Result<Duration> {
-    let (max, base) = (r.ms(max_key), r.ms(base_key));
+fn at_least(r: &Resolved, max_key: Key<Duration>, base_key: Key<Duration>) -> Result<Duration> {
+    let (max, base) = (r.get(max_key), r.get(base_key));
     if max >= base {
         return Ok(max);
     }
@@ -147,8 +149,10 @@ fn at_least(r: &Resolved, max_key: &str, base_key: &str) -> Result<Duration> {
         .into());
     }
     tracing::info!(
-        "`{max_key}` defaults to {}ms, below `{base_key}` = {}ms; using {}ms",
+        "`{}` defaults to {}ms, below `{}` = {}ms; using {}ms",
+        max_key.def.name,
         max.as_millis(),
+        r.spelling(base_key),
         base.as_millis(),
         base.as_millis()
     );

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::common::CommonConfig;
+use super::keys::*;
 use super::resolve::Resolved;
 use crate::error::{ConfigError, Result};
 
@@ -51,14 +52,10 @@ pub enum AssignmentStrategy {
 }
 
 impl AssignmentStrategy {
-    /// The protocol name sent in JoinGroup, as the Java client names it.
+    /// The protocol name sent in JoinGroup, as the Java client names it (the canonical name
+    /// of the key table, [`name`](Self::name)).
     pub fn protocol_name(self) -> &'static str {
-        match self {
-            AssignmentStrategy::Range => "range",
-            AssignmentStrategy::RoundRobin => "roundrobin",
-            AssignmentStrategy::Sticky => "sticky",
-            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
-        }
+        self.name()
     }
 }
 
@@ -121,16 +118,11 @@ pub struct ConsumerConfig {
     pub queued_max_messages_kbytes: usize,
 }
 
-fn i32_of(r: &Resolved, key: &str) -> i32 {
-    // Table ranges keep these keys within i32.
-    i32::try_from(r.int(key)).unwrap_or(i32::MAX)
-}
-
 impl ConsumerConfig {
     pub(crate) fn from_resolved(r: &Resolved) -> Result<ConsumerConfig> {
         let common = CommonConfig::from_resolved(r)?;
-        let group_id = r.opt_str("group.id");
-        let group_instance_id = r.opt_str("group.instance.id");
+        let group_id = r.get(GROUP_ID);
+        let group_instance_id = r.get(GROUP_INSTANCE_ID);
         if group_instance_id.is_some() && group_id.is_none() {
             return Err(ConfigError::Conflict(
                 "`group.instance.id` is set but `group.id` is not: static membership needs a \
@@ -139,8 +131,8 @@ impl ConsumerConfig {
             )
             .into());
         }
-        let session_timeout = r.ms("session.timeout.ms");
-        let heartbeat_interval = r.ms("heartbeat.interval.ms");
+        let session_timeout = r.get(SESSION_TIMEOUT_MS);
+        let heartbeat_interval = r.get(HEARTBEAT_INTERVAL_MS);
         if heartbeat_interval >= session_timeout {
             return Err(ConfigError::Conflict(format!(
                 "`heartbeat.interval.ms` ({}) must be lower than `session.timeout.ms` ({})",
@@ -149,8 +141,8 @@ impl ConsumerConfig {
             ))
             .into());
         }
-        let fetch_min_bytes = i32_of(r, "fetch.min.bytes");
-        let fetch_max_bytes = i32_of(r, "fetch.max.bytes");
+        let fetch_min_bytes = r.get(FETCH_MIN_BYTES);
+        let fetch_max_bytes = r.get(FETCH_MAX_BYTES);
         if fetch_min_bytes > fetch_max_bytes {
             return Err(ConfigError::Conflict(format!(
                 "`fetch.min.bytes` ({fetch_min_bytes}) must be <= `fetch.max.bytes` \
@@ -158,51 +150,31 @@ impl ConsumerConfig {
             ))
             .into());
         }
-        let enable_auto_commit = r.bool("enable.auto.commit");
-        if enable_auto_commit && group_id.is_none() && r.is_explicit("enable.auto.commit") {
+        let enable_auto_commit = r.get(ENABLE_AUTO_COMMIT);
+        if enable_auto_commit && group_id.is_none() && r.is_explicit(ENABLE_AUTO_COMMIT) {
             tracing::debug!("`enable.auto.commit` without `group.id`: nothing will be committed");
         }
-        let auto_offset_reset = match r.str("auto.offset.reset").as_str() {
-            "earliest" => OffsetReset::Earliest,
-            "none" => OffsetReset::None,
-            _ => OffsetReset::Latest,
-        };
-        let isolation_level = match r.str("isolation.level").as_str() {
-            "read_committed" => IsolationLevel::ReadCommitted,
-            _ => IsolationLevel::ReadUncommitted,
-        };
-        let assignment_strategies = r
-            .list("partition.assignment.strategy")
-            .unwrap_or_default()
-            .iter()
-            .map(|s| match s.as_str() {
-                "range" => AssignmentStrategy::Range,
-                "roundrobin" => AssignmentStrategy::RoundRobin,
-                "sticky" => AssignmentStrategy::Sticky,
-                _ => AssignmentStrategy::CooperativeSticky,
-            })
-            .collect();
         Ok(ConsumerConfig {
             group_id,
             group_instance_id,
-            group_protocol: GroupProtocol::Classic,
+            group_protocol: r.get(GROUP_PROTOCOL),
             session_timeout,
             heartbeat_interval,
-            max_poll_interval: r.ms("max.poll.interval.ms"),
+            max_poll_interval: r.get(MAX_POLL_INTERVAL_MS),
             enable_auto_commit,
-            auto_commit_interval: r.ms("auto.commit.interval.ms"),
-            enable_auto_offset_store: r.bool("enable.auto.offset.store"),
-            auto_offset_reset,
+            auto_commit_interval: r.get(AUTO_COMMIT_INTERVAL_MS),
+            enable_auto_offset_store: r.get(ENABLE_AUTO_OFFSET_STORE),
+            auto_offset_reset: r.get(AUTO_OFFSET_RESET),
             fetch_min_bytes,
             fetch_max_bytes,
-            fetch_max_wait: r.ms("fetch.max.wait.ms"),
-            max_partition_fetch_bytes: i32_of(r, "max.partition.fetch.bytes"),
-            isolation_level,
-            check_crcs: r.bool("check.crcs"),
-            assignment_strategies,
-            max_poll_records: r.usize("max.poll.records"),
-            enable_partition_eof: r.bool("enable.partition.eof"),
-            queued_max_messages_kbytes: r.usize("queued.max.messages.kbytes"),
+            fetch_max_wait: r.get(FETCH_MAX_WAIT_MS),
+            max_partition_fetch_bytes: r.get(MAX_PARTITION_FETCH_BYTES),
+            isolation_level: r.get(ISOLATION_LEVEL),
+            check_crcs: r.get(CHECK_CRCS),
+            assignment_strategies: r.get(PARTITION_ASSIGNMENT_STRATEGY),
+            max_poll_records: r.get(MAX_POLL_RECORDS),
+            enable_partition_eof: r.get(ENABLE_PARTITION_EOF),
+            queued_max_messages_kbytes: r.get(QUEUED_MAX_MESSAGES_KBYTES),
             common,
         })
     }

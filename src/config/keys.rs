@@ -5,7 +5,15 @@
 //! validation, alias resolution and defaults all go through this table; the typed configs are
 //! filled from it. [`known_keys`] lists it (for README generation and tests).
 
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::{
+    Acks, AssignmentStrategy, GroupProtocol, IsolationLevel, OffsetReset, SecurityProtocol,
+};
 use crate::error::ConfigError;
+use crate::record::Compression;
 
 /// Which clients read a key. A key read by none of the clients being built is accepted (and
 /// validated) but ignored by that client's typed config.
@@ -212,7 +220,7 @@ impl KeyDef {
                 values,
                 case_insensitive,
             } => match_enum(values, text, case_insensitive)
-                .map(|v| Value::Str(v.to_string()))
+                .map(Value::Enum)
                 .ok_or_else(invalid),
             Kind::String { allow_empty } => {
                 if text.is_empty() && !allow_empty {
@@ -222,17 +230,17 @@ impl KeyDef {
                 }
             }
             Kind::List { values } => {
-                let mut out: Vec<String> = Vec::new();
+                let mut out: Vec<Choice> = Vec::new();
                 for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let v = match_enum(values, item, false).ok_or_else(invalid)?;
-                    if !out.iter().any(|o| o == v) {
-                        out.push(v.to_string());
+                    if !out.contains(&v) {
+                        out.push(v);
                     }
                 }
                 if out.is_empty() {
                     return Err(invalid());
                 }
-                Ok(Value::List(out))
+                Ok(Value::Enums(out))
             }
             Kind::HostList => parse_hosts(key, raw, &self.expected()),
         }
@@ -243,7 +251,8 @@ fn names(values: &[EnumValue]) -> String {
     values.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
 }
 
-fn match_enum(values: &'static [EnumValue], text: &str, ci: bool) -> Option<&'static str> {
+/// The value of `values` that `text` spells (canonical name or synonym).
+fn match_enum(values: &'static [EnumValue], text: &str, ci: bool) -> Option<Choice> {
     let eq = |a: &str| {
         if ci {
             a.eq_ignore_ascii_case(text)
@@ -253,8 +262,11 @@ fn match_enum(values: &'static [EnumValue], text: &str, ci: bool) -> Option<&'st
     };
     values
         .iter()
-        .find(|v| eq(v.name) || v.synonyms.iter().any(|s| eq(s)))
-        .map(|v| v.name)
+        .position(|v| eq(v.name) || v.synonyms.iter().any(|s| eq(s)))
+        .map(|index| Choice {
+            index,
+            name: values[index].name,
+        })
 }
 
 /// Splits a broker list. Entries are trimmed, empty entries skipped; an optional
@@ -312,16 +324,25 @@ fn parse_hosts(key: &str, raw: &str, expected: &str) -> Result<Value, ConfigErro
             key: "bootstrap.servers".to_string(),
         });
     }
-    Ok(Value::List(out))
+    Ok(Value::Hosts(out))
 }
 
-/// A parsed value in canonical form (enum values by canonical name).
+/// One value of an enumerated key: its position in the key's value list and canonical name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Choice {
+    index: usize,
+    name: &'static str,
+}
+
+/// A parsed value in canonical form (one variant per [`Kind`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Value {
     Int(i64),
     Bool(bool),
     Str(String),
-    List(Vec<String>),
+    Enum(Choice),
+    Enums(Vec<Choice>),
+    Hosts(Vec<String>),
 }
 
 impl Value {
@@ -331,8 +352,377 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Str(s) => s.clone(),
-            Value::List(l) => l.join(","),
+            Value::Enum(c) => c.name.to_string(),
+            Value::Enums(l) => l.iter().map(|c| c.name).collect::<Vec<_>>().join(","),
+            Value::Hosts(l) => l.join(","),
         }
+    }
+}
+
+// ---- typed handles ---------------------------------------------------------------------------
+
+/// A typed handle on a key of the table: the only way the typed configs read a value
+/// ([`Resolved::get`](super::resolve::Resolved::get)). `T` is what the key reads as
+/// (`Duration` for `linger.ms`, `Option<String>` for a key without a default, the enum of an
+/// enumerated key). The constructors are `const fn`s that check, at compile time, that the
+/// key's [`Kind`] and default fit `T`, so a mismatch fails the build and a misspelt key name
+/// does not compile.
+pub(crate) struct Key<T> {
+    pub(crate) def: KeyDef,
+    read: fn(Option<&Value>) -> T,
+}
+
+impl<T> Clone for Key<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Key<T> {}
+
+impl<T> Key<T> {
+    /// Reads the value (`None`: the key is unset and has no default).
+    pub(crate) fn read(self, value: Option<&Value>) -> T {
+        (self.read)(value)
+    }
+}
+
+/// The handle of a key nothing reads (ignored, partially or not supported): it has no getter.
+/// A key declared [`Status::Supported`] cannot have one.
+pub(crate) struct Unread {
+    pub(crate) def: KeyDef,
+}
+
+impl Unread {
+    const fn new(def: KeyDef) -> Unread {
+        assert!(
+            !matches!(def.status, Status::Supported),
+            "a supported key must be read through a typed `Key`"
+        );
+        Unread { def }
+    }
+}
+
+const fn int_kind(def: &KeyDef, lo: i64, hi: i64) -> bool {
+    matches!(def.kind, Kind::Int { min, max } if min >= lo && max <= hi)
+}
+
+/// The reads below only see values of the kind their constructor checked.
+fn kind_checked(v: Option<&Value>) -> ! {
+    unreachable!("value {v:?} does not fit its key's kind (checked by the Key constructor)")
+}
+
+fn int_of(v: Option<&Value>) -> i64 {
+    match v {
+        Some(Value::Int(i)) => *i,
+        other => kind_checked(other),
+    }
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    match v {
+        None => None,
+        Some(Value::Str(s)) => Some(s.clone()),
+        other => kind_checked(other),
+    }
+}
+
+impl Key<Duration> {
+    /// Milliseconds (an integer key with a default, never negative).
+    const fn ms(def: KeyDef) -> Self {
+        assert!(int_kind(&def, 0, i64::MAX) && def.default.is_some());
+        Key {
+            def,
+            // Lossless: the range is non-negative.
+            read: |v| Duration::from_millis(int_of(v) as u64),
+        }
+    }
+}
+
+impl Key<i64> {
+    /// An integer key with a default.
+    const fn int(def: KeyDef) -> Self {
+        assert!(int_kind(&def, i64::MIN, i64::MAX) && def.default.is_some());
+        Key { def, read: int_of }
+    }
+}
+
+impl Key<Option<i64>> {
+    /// An integer key without a default.
+    const fn opt_int(def: KeyDef) -> Self {
+        assert!(int_kind(&def, i64::MIN, i64::MAX) && def.default.is_none());
+        Key {
+            def,
+            read: |v| v.map(|v| int_of(Some(v))),
+        }
+    }
+}
+
+impl Key<i32> {
+    /// An integer key with a default whose range fits `i32`.
+    const fn i32(def: KeyDef) -> Self {
+        assert!(int_kind(&def, i32::MIN as i64, i32::MAX as i64) && def.default.is_some());
+        Key {
+            def,
+            // Lossless: the range fits.
+            read: |v| int_of(v) as i32,
+        }
+    }
+}
+
+impl Key<u32> {
+    /// An integer key with a default whose range fits `u32`.
+    const fn u32(def: KeyDef) -> Self {
+        assert!(int_kind(&def, 0, u32::MAX as i64) && def.default.is_some());
+        Key {
+            def,
+            // Lossless: the range fits.
+            read: |v| int_of(v) as u32,
+        }
+    }
+}
+
+impl Key<usize> {
+    /// A size or count: an integer key with a default, never negative (saturates at
+    /// `usize::MAX` on 32-bit targets).
+    const fn size(def: KeyDef) -> Self {
+        assert!(int_kind(&def, 0, i64::MAX) && def.default.is_some());
+        Key {
+            def,
+            read: |v| usize::try_from(int_of(v)).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+impl Key<bool> {
+    /// A boolean key with a default.
+    const fn flag(def: KeyDef) -> Self {
+        assert!(matches!(def.kind, Kind::Bool) && def.default.is_some());
+        Key {
+            def,
+            read: |v| match v {
+                Some(Value::Bool(b)) => *b,
+                other => kind_checked(other),
+            },
+        }
+    }
+}
+
+impl Key<String> {
+    /// A string key with a default.
+    const fn text(def: KeyDef) -> Self {
+        assert!(matches!(def.kind, Kind::String { .. }) && def.default.is_some());
+        Key {
+            def,
+            read: |v| text_of(v).unwrap_or_else(|| kind_checked(v)),
+        }
+    }
+}
+
+impl Key<Option<String>> {
+    /// A string key without a default.
+    const fn opt_text(def: KeyDef) -> Self {
+        assert!(matches!(def.kind, Kind::String { .. }) && def.default.is_none());
+        Key { def, read: text_of }
+    }
+}
+
+impl Key<Option<Vec<String>>> {
+    /// A broker list without a default.
+    const fn hosts(def: KeyDef) -> Self {
+        assert!(matches!(def.kind, Kind::HostList) && def.default.is_none());
+        Key {
+            def,
+            read: |v| match v {
+                None => None,
+                Some(Value::Hosts(h)) => Some(h.clone()),
+                other => kind_checked(other),
+            },
+        }
+    }
+}
+
+impl Key<&'static str> {
+    /// The canonical name of an enumerated key's value (for keys without a [`TableEnum`]).
+    const fn name_of(def: KeyDef) -> Self {
+        assert!(matches!(def.kind, Kind::Enum { .. }) && def.default.is_some());
+        Key {
+            def,
+            read: |v| match v {
+                Some(Value::Enum(c)) => c.name,
+                other => kind_checked(other),
+            },
+        }
+    }
+}
+
+/// An enumeration whose spellings are one of the table's value lists (declared with
+/// `spellings!`, in the order of its variants).
+pub(crate) trait TableEnum: Copy + PartialEq + 'static {
+    /// The key whose values these are.
+    const KEY: &'static KeyDef;
+    /// The allowed values: canonical spelling and synonyms.
+    const VALUES: &'static [EnumValue];
+    /// The variant of each of [`VALUES`](Self::VALUES); `None` for a value the table accepts
+    /// but kafka-sdk does not implement (refused by the key's [`Status::Partial`]).
+    const VARIANTS: &'static [Option<Self>];
+}
+
+/// The variant of `c`; values without one never pass [`Status::Partial`].
+fn variant<E: TableEnum>(c: &Choice) -> E {
+    E::VARIANTS[c.index]
+        .unwrap_or_else(|| unreachable!("`{}` is refused by its key's status", c.name))
+}
+
+const fn values_of<E: TableEnum>(def: &KeyDef) -> bool {
+    match def.kind {
+        Kind::Enum { values, .. } | Kind::List { values } => {
+            values.len() == E::VALUES.len() && E::VARIANTS.len() == E::VALUES.len()
+        }
+        _ => false,
+    }
+}
+
+impl<E: TableEnum> Key<E> {
+    /// An enumerated key with a default, read as its enum.
+    const fn one_of(def: KeyDef) -> Self {
+        assert!(
+            matches!(def.kind, Kind::Enum { .. }) && values_of::<E>(&def) && def.default.is_some()
+        );
+        Key {
+            def,
+            read: |v| match v {
+                Some(Value::Enum(c)) => variant(c),
+                other => kind_checked(other),
+            },
+        }
+    }
+}
+
+impl<E: TableEnum> Key<Vec<E>> {
+    /// A list of enumerated values with a default, read as a list of the enum.
+    const fn list_of(def: KeyDef) -> Self {
+        assert!(
+            matches!(def.kind, Kind::List { .. }) && values_of::<E>(&def) && def.default.is_some()
+        );
+        Key {
+            def,
+            read: |v| match v {
+                Some(Value::Enums(l)) => l.iter().map(variant).collect(),
+                other => kind_checked(other),
+            },
+        }
+    }
+}
+
+/// `FromStr` of every [`TableEnum`]: the same matching as the key's (case rules included);
+/// a value the table accepts but kafka-sdk does not implement is `NotSupported`.
+pub(crate) fn parse_enum<E: TableEnum>(text: &str) -> Result<E, ConfigError> {
+    let def = E::KEY;
+    let case_insensitive = matches!(
+        def.kind,
+        Kind::Enum {
+            case_insensitive: true,
+            ..
+        }
+    );
+    let choice = match_enum(E::VALUES, text.trim(), case_insensitive).ok_or_else(|| {
+        ConfigError::InvalidValue {
+            key: def.name.to_string(),
+            value: text.to_string(),
+            expected: format!("one of: {}", names(E::VALUES)),
+        }
+    })?;
+    E::VARIANTS[choice.index].ok_or_else(|| ConfigError::NotSupported {
+        key: def.name.to_string(),
+        detail: match def.status {
+            Status::Partial { detail, .. } => Some(detail.to_string()),
+            _ => None,
+        },
+    })
+}
+
+/// The canonical name of `e` (its spelling in the table).
+pub(crate) fn enum_name<E: TableEnum>(e: E) -> &'static str {
+    E::VARIANTS.iter().position(|v| *v == Some(e)).map_or_else(
+        || unreachable!("every variant is in its table"),
+        |i| E::VALUES[i].name,
+    )
+}
+
+/// Declares the spellings of enumerated keys: the value list (a `const`) and the
+/// [`TableEnum`] impl mapping each value to its variant, pair by pair.
+macro_rules! spellings {
+    ($(
+        $list:ident for $ty:ident (key $key:ident) = [
+            $( $v:tt = $name:literal $(| $syn:literal)* ),* $(,)?
+        ];
+    )*) => {$(
+        const $list: &[EnumValue] = &[$( ev($name, &[$($syn),*]) ),*];
+        impl TableEnum for $ty {
+            const KEY: &'static KeyDef = &$key.def;
+            const VALUES: &'static [EnumValue] = $list;
+            const VARIANTS: &'static [Option<Self>] = &[$( spellings!(@variant $ty $v) ),*];
+        }
+    )*};
+    (@variant $ty:ident _) => { ::core::option::Option::None };
+    (@variant $ty:ident $v:ident) => { ::core::option::Option::Some($ty::$v) };
+}
+
+/// Declares the table: one typed handle per key (a `const` named after it) and `KEYS`, the
+/// list of every key in declaration order.
+macro_rules! key_table {
+    ($( $name:ident: $ty:ty = $($ctor:ident)::+ ( $def:expr ); )*) => {
+        $( pub(crate) const $name: $ty = $($ctor)::+($def); )*
+        /// Every key kafka-sdk knows. Canonical names are unique and no alias is another
+        /// key's name (checked by tests).
+        pub(crate) static KEYS: &[KeyDef] = &[$( $name.def ),*];
+    };
+}
+
+/// `name()`, `Display` and `FromStr` of the public enums, all through the table.
+macro_rules! named_enums {
+    ($($ty:ident),*) => {$(
+        impl $ty {
+            /// The canonical name, as the key table spells it.
+            pub fn name(self) -> &'static str {
+                enum_name(self)
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ConfigError;
+
+            /// Parses any spelling the key accepts (see the key table).
+            fn from_str(s: &str) -> Result<Self, ConfigError> {
+                parse_enum(s)
+            }
+        }
+    )*};
+}
+
+named_enums!(
+    Acks,
+    OffsetReset,
+    IsolationLevel,
+    AssignmentStrategy,
+    SecurityProtocol,
+    GroupProtocol
+);
+
+/// `compression.type` spellings for the record layer's codec enum (its `name()` and
+/// `Display` live with it and agree with the table, see the tests).
+impl FromStr for Compression {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        parse_enum(s)
     }
 }
 
@@ -363,14 +753,49 @@ const SERDE: Status = Status::NotSupported {
     detail: "kafka-sdk takes bytes; serialize in your code",
 };
 
-const ACKS: &[EnumValue] = &[ev("0", &[]), ev("1", &[]), ev("all", &["-1"])];
-const COMPRESSION: &[EnumValue] = &[
-    ev("none", &[]),
-    ev("gzip", &[]),
-    ev("snappy", &[]),
-    ev("lz4", &[]),
-    ev("zstd", &[]),
-];
+// The values of the enumerated keys: each canonical spelling with its synonyms, and the
+// variant it parses to (`_`: accepted by the table, refused by the key's `Partial` status).
+spellings! {
+    ACK_LEVELS for Acks (key ACKS) = [
+        None = "0",
+        Leader = "1",
+        All = "all" | "-1",
+    ];
+    COMPRESSION for Compression (key COMPRESSION_TYPE) = [
+        None = "none",
+        Gzip = "gzip",
+        Snappy = "snappy",
+        Lz4 = "lz4",
+        Zstd = "zstd",
+    ];
+    OFFSET_RESET for OffsetReset (key AUTO_OFFSET_RESET) = [
+        Earliest = "earliest" | "smallest" | "beginning",
+        Latest = "latest" | "largest" | "end",
+        None = "none" | "error",
+    ];
+    ISOLATION for IsolationLevel (key ISOLATION_LEVEL) = [
+        ReadUncommitted = "read_uncommitted",
+        ReadCommitted = "read_committed",
+    ];
+    ASSIGNORS for AssignmentStrategy (key PARTITION_ASSIGNMENT_STRATEGY) = [
+        Range = "range" | "org.apache.kafka.clients.consumer.RangeAssignor",
+        RoundRobin = "roundrobin" | "org.apache.kafka.clients.consumer.RoundRobinAssignor",
+        Sticky = "sticky" | "org.apache.kafka.clients.consumer.StickyAssignor",
+        CooperativeSticky = "cooperative-sticky"
+            | "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+    ];
+    SECURITY for SecurityProtocol (key SECURITY_PROTOCOL) = [
+        Plaintext = "plaintext",
+        _ = "ssl",
+        _ = "sasl_plaintext",
+        _ = "sasl_ssl",
+    ];
+    GROUP_PROTOCOLS for GroupProtocol (key GROUP_PROTOCOL) = [
+        Classic = "classic",
+        _ = "consumer",
+    ];
+}
+
 const PARTITIONERS: &[EnumValue] = &[
     ev("murmur2", &[]),
     ev(
@@ -387,154 +812,120 @@ const PARTITIONERS: &[EnumValue] = &[
     ev("fnv1a", &[]),
     ev("fnv1a_random", &[]),
 ];
-const OFFSET_RESET: &[EnumValue] = &[
-    ev("earliest", &["smallest", "beginning"]),
-    ev("latest", &["largest", "end"]),
-    ev("none", &["error"]),
-];
-const ISOLATION: &[EnumValue] = &[ev("read_uncommitted", &[]), ev("read_committed", &[])];
-const ASSIGNORS: &[EnumValue] = &[
-    ev(
-        "range",
-        &["org.apache.kafka.clients.consumer.RangeAssignor"],
-    ),
-    ev(
-        "roundrobin",
-        &["org.apache.kafka.clients.consumer.RoundRobinAssignor"],
-    ),
-    ev(
-        "sticky",
-        &["org.apache.kafka.clients.consumer.StickyAssignor"],
-    ),
-    ev(
-        "cooperative-sticky",
-        &["org.apache.kafka.clients.consumer.CooperativeStickyAssignor"],
-    ),
-];
-const SECURITY: &[EnumValue] = &[
-    ev("plaintext", &[]),
-    ev("ssl", &[]),
-    ev("sasl_plaintext", &[]),
-    ev("sasl_ssl", &[]),
-];
-const GROUP_PROTOCOL: &[EnumValue] = &[ev("classic", &[]), ev("consumer", &[])];
-
 use Clients as C;
 
-/// Every key kafka-sdk knows. Canonical names are unique and no alias is another key's name
-/// (checked by tests).
-pub(crate) static KEYS: &[KeyDef] = &[
+key_table! {
     // ---- every client -------------------------------------------------------------------
-    KeyDef::new(
+    BOOTSTRAP_SERVERS: Key<Option<Vec<String>>> = Key::hosts(KeyDef::new(
         "bootstrap.servers",
         Kind::HostList,
         None,
         C::ALL,
         "Initial brokers, `host:port` comma-separated (required; `PLAINTEXT://` prefix allowed).",
     )
-    .aliases(&["metadata.broker.list"]),
-    KeyDef::new(
+    .aliases(&["metadata.broker.list"]));
+    CLIENT_ID: Key<String> = Key::text(KeyDef::new(
         "client.id",
         STRING,
         Some("kafka-sdk"),
         C::ALL,
         "Client id sent with every request (broker logs and quotas).",
-    ),
-    KeyDef::new(
+    ));
+    REQUEST_TIMEOUT_MS: Key<Duration> = Key::ms(KeyDef::new(
         "request.timeout.ms",
         int(1, I32),
         Some("30000"),
         C::ALL,
         "How long to wait for a broker's response to a request.",
     )
-    .aliases(&["socket.timeout.ms"]),
-    KeyDef::new(
+    .aliases(&["socket.timeout.ms"]));
+    SOCKET_CONNECTION_SETUP_TIMEOUT_MS: Key<Duration> = Key::ms(KeyDef::new(
         "socket.connection.setup.timeout.ms",
         int(1, I32),
         Some("10000"),
         C::ALL,
         "Time allowed to establish a broker connection (first attempt).",
-    ),
-    KeyDef::new(
+    ));
+    SOCKET_CONNECTION_SETUP_TIMEOUT_MAX_MS: Key<Duration> = Key::ms(KeyDef::new(
         "socket.connection.setup.timeout.max.ms",
         int(1, I32),
         Some("30000"),
         C::ALL,
         "Upper bound of the exponentially growing connection setup timeout.",
-    ),
-    KeyDef::new(
+    ));
+    RECONNECT_BACKOFF_MS: Key<Duration> = Key::ms(KeyDef::new(
         "reconnect.backoff.ms",
         int(0, 3_600_000),
         Some("50"),
         C::ALL,
         "Initial wait before reconnecting to a broker.",
-    ),
-    KeyDef::new(
+    ));
+    RECONNECT_BACKOFF_MAX_MS: Key<Duration> = Key::ms(KeyDef::new(
         "reconnect.backoff.max.ms",
         int(0, 3_600_000),
         Some("1000"),
         C::ALL,
         "Upper bound of the exponential reconnect backoff.",
-    ),
-    KeyDef::new(
+    ));
+    RETRY_BACKOFF_MS: Key<Duration> = Key::ms(KeyDef::new(
         "retry.backoff.ms",
         int(0, 3_600_000),
         Some("100"),
         C::ALL,
         "Initial wait before retrying a failed request.",
-    ),
-    KeyDef::new(
+    ));
+    RETRY_BACKOFF_MAX_MS: Key<Duration> = Key::ms(KeyDef::new(
         "retry.backoff.max.ms",
         int(0, 3_600_000),
         Some("1000"),
         C::ALL,
         "Upper bound of the exponential retry backoff.",
-    ),
-    KeyDef::new(
+    ));
+    METADATA_MAX_AGE_MS: Key<Duration> = Key::ms(KeyDef::new(
         "metadata.max.age.ms",
         int(0, I32),
         Some("300000"),
         C::ALL,
         "Refresh cluster metadata at least this often.",
     )
-    .aliases(&["topic.metadata.refresh.interval.ms"]),
-    KeyDef::new(
+    .aliases(&["topic.metadata.refresh.interval.ms"]));
+    RECEIVE_MESSAGE_MAX_BYTES: Key<usize> = Key::size(KeyDef::new(
         "receive.message.max.bytes",
         int(1000, I32),
         Some("100000000"),
         C::ALL,
         "Largest response frame accepted from a broker.",
-    ),
-    KeyDef::new(
+    ));
+    CONNECTIONS_MAX_IDLE_MS: Key<Duration> = Key::ms(KeyDef::new(
         "connections.max.idle.ms",
         int(0, I32),
         Some("540000"),
         C::ALL,
         "Close connections idle this long (0: never).",
-    ),
-    KeyDef::new(
+    ));
+    SOCKET_NAGLE_DISABLE: Key<bool> = Key::flag(KeyDef::new(
         "socket.nagle.disable",
         Kind::Bool,
         Some("true"),
         C::ALL,
         "Disable Nagle's algorithm, i.e. set TCP_NODELAY (true = nodelay on).",
     )
-    .aliases(&["tcp.nodelay"]),
-    KeyDef::new(
+    .aliases(&["tcp.nodelay"]));
+    CLIENT_RACK: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "client.rack",
         STRING,
         None,
         C::ALL,
         "Rack of the client, for fetching from the closest replica (empty: none).",
-    ),
-    KeyDef::new(
+    ));
+    ALLOW_AUTO_CREATE_TOPICS: Key<bool> = Key::flag(KeyDef::new(
         "allow.auto.create.topics",
         Kind::Bool,
         Some("true"),
         C::ALL,
         "Let metadata requests auto-create missing topics (if the broker allows it).",
-    ),
-    KeyDef::new(
+    ));
+    SECURITY_PROTOCOL: Key<SecurityProtocol> = Key::one_of(KeyDef::new(
         "security.protocol",
         enumeration(SECURITY),
         Some("plaintext"),
@@ -544,14 +935,14 @@ pub(crate) static KEYS: &[KeyDef] = &[
     .status(Status::Partial {
         supported: &["plaintext"],
         detail: TLS_SASL,
-    }),
+    }));
     // ---- accepted, no effect --------------------------------------------------------------
-    KeyDef::new("debug", STRING, None, C::ALL, "librdkafka debug contexts.").status(
+    DEBUG: Unread = Unread::new(KeyDef::new("debug", STRING, None, C::ALL, "librdkafka debug contexts.").status(
         Status::Ignored {
             detail: "kafka-sdk logs through `tracing`; enable e.g. RUST_LOG=kafka_sdk=debug",
         },
-    ),
-    KeyDef::new(
+    ));
+    LOG_LEVEL: Unread = Unread::new(KeyDef::new(
         "log_level",
         int(0, 7),
         Some("6"),
@@ -560,8 +951,8 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::Ignored {
         detail: "kafka-sdk logs through `tracing`; filter with your subscriber",
-    }),
-    KeyDef::new(
+    }));
+    LOG_CONNECTION_CLOSE: Unread = Unread::new(KeyDef::new(
         "log.connection.close",
         Kind::Bool,
         Some("true"),
@@ -570,8 +961,8 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::Ignored {
         detail: "disconnects are logged through `tracing` at debug level",
-    }),
-    KeyDef::new(
+    }));
+    API_VERSION_REQUEST: Unread = Unread::new(KeyDef::new(
         "api.version.request",
         Kind::Bool,
         Some("true"),
@@ -581,8 +972,8 @@ pub(crate) static KEYS: &[KeyDef] = &[
     .status(Status::Partial {
         supported: &["true"],
         detail: "kafka-sdk always negotiates API versions (brokers >= 0.10)",
-    }),
-    KeyDef::new(
+    }));
+    API_VERSION_FALLBACK_MS: Unread = Unread::new(KeyDef::new(
         "api.version.fallback.ms",
         int(0, 604_800_000),
         Some("0"),
@@ -591,8 +982,8 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::Ignored {
         detail: "API versions are always negotiated",
-    }),
-    KeyDef::new(
+    }));
+    BROKER_VERSION_FALLBACK: Unread = Unread::new(KeyDef::new(
         "broker.version.fallback",
         STRING,
         Some("0.10.0"),
@@ -601,8 +992,8 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::Ignored {
         detail: "API versions are always negotiated",
-    }),
-    KeyDef::new(
+    }));
+    STATISTICS_INTERVAL_MS: Unread = Unread::new(KeyDef::new(
         "statistics.interval.ms",
         int(0, 86_400_000),
         Some("0"),
@@ -612,193 +1003,193 @@ pub(crate) static KEYS: &[KeyDef] = &[
     .status(Status::Partial {
         supported: &["0"],
         detail: "statistics callbacks are not supported",
-    }),
+    }));
     // ---- TLS / SASL (not supported) -------------------------------------------------------
-    KeyDef::new("sasl.mechanism", STRING, None, C::ALL, "SASL mechanism.")
+    SASL_MECHANISM: Unread = Unread::new(KeyDef::new("sasl.mechanism", STRING, None, C::ALL, "SASL mechanism.")
         .aliases(&["sasl.mechanisms"])
-        .status(TLS),
-    KeyDef::new("sasl.username", STRING, None, C::ALL, "SASL username.").status(TLS),
-    KeyDef::new("sasl.password", STRING, None, C::ALL, "SASL password.").status(TLS),
-    KeyDef::new("sasl.jaas.config", STRING, None, C::ALL, "Java JAAS login.").status(TLS),
-    KeyDef::new(
+        .status(TLS));
+    SASL_USERNAME: Unread = Unread::new(KeyDef::new("sasl.username", STRING, None, C::ALL, "SASL username.").status(TLS));
+    SASL_PASSWORD: Unread = Unread::new(KeyDef::new("sasl.password", STRING, None, C::ALL, "SASL password.").status(TLS));
+    SASL_JAAS_CONFIG: Unread = Unread::new(KeyDef::new("sasl.jaas.config", STRING, None, C::ALL, "Java JAAS login.").status(TLS));
+    SASL_KERBEROS_SERVICE_NAME: Unread = Unread::new(KeyDef::new(
         "sasl.kerberos.service.name",
         STRING,
         None,
         C::ALL,
         "Kerberos principal name of the brokers.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SASL_OAUTHBEARER_CONFIG: Unread = Unread::new(KeyDef::new(
         "sasl.oauthbearer.config",
         STRING,
         None,
         C::ALL,
         "librdkafka OAUTHBEARER settings.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SASL_OAUTHBEARER_METHOD: Unread = Unread::new(KeyDef::new(
         "sasl.oauthbearer.method",
         STRING,
         None,
         C::ALL,
         "librdkafka OAUTHBEARER token method.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL: Unread = Unread::new(KeyDef::new(
         "sasl.oauthbearer.token.endpoint.url",
         STRING,
         None,
         C::ALL,
         "OAUTHBEARER token endpoint.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SASL_LOGIN_CALLBACK_HANDLER_CLASS: Unread = Unread::new(KeyDef::new(
         "sasl.login.callback.handler.class",
         STRING,
         None,
         C::ALL,
         "Java SASL login callback handler.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_CA_LOCATION: Unread = Unread::new(KeyDef::new(
         "ssl.ca.location",
         STRING,
         None,
         C::ALL,
         "CA certificate file (librdkafka).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_CA_PEM: Unread = Unread::new(KeyDef::new(
         "ssl.ca.pem",
         STRING,
         None,
         C::ALL,
         "CA certificate PEM (librdkafka).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_CERTIFICATE_LOCATION: Unread = Unread::new(KeyDef::new(
         "ssl.certificate.location",
         STRING,
         None,
         C::ALL,
         "Client certificate file (librdkafka).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_CERTIFICATE_PEM: Unread = Unread::new(KeyDef::new(
         "ssl.certificate.pem",
         STRING,
         None,
         C::ALL,
         "Client certificate PEM (librdkafka).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_KEY_LOCATION: Unread = Unread::new(KeyDef::new(
         "ssl.key.location",
         STRING,
         None,
         C::ALL,
         "Client private key file (librdkafka).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_KEY_PEM: Unread = Unread::new(KeyDef::new(
         "ssl.key.pem",
         STRING,
         None,
         C::ALL,
         "Client private key PEM (librdkafka).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_KEY_PASSWORD: Unread = Unread::new(KeyDef::new(
         "ssl.key.password",
         STRING,
         None,
         C::ALL,
         "Private key password.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_KEYSTORE_LOCATION: Unread = Unread::new(KeyDef::new(
         "ssl.keystore.location",
         STRING,
         None,
         C::ALL,
         "Keystore file.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_KEYSTORE_PASSWORD: Unread = Unread::new(KeyDef::new(
         "ssl.keystore.password",
         STRING,
         None,
         C::ALL,
         "Keystore password.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_KEYSTORE_TYPE: Unread = Unread::new(KeyDef::new(
         "ssl.keystore.type",
         STRING,
         None,
         C::ALL,
         "Keystore format (Java).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_TRUSTSTORE_LOCATION: Unread = Unread::new(KeyDef::new(
         "ssl.truststore.location",
         STRING,
         None,
         C::ALL,
         "Truststore file (Java).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_TRUSTSTORE_PASSWORD: Unread = Unread::new(KeyDef::new(
         "ssl.truststore.password",
         STRING,
         None,
         C::ALL,
         "Truststore password (Java).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_TRUSTSTORE_TYPE: Unread = Unread::new(KeyDef::new(
         "ssl.truststore.type",
         STRING,
         None,
         C::ALL,
         "Truststore format (Java).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_ENDPOINT_IDENTIFICATION_ALGORITHM: Unread = Unread::new(KeyDef::new(
         "ssl.endpoint.identification.algorithm",
         STRING,
         None,
         C::ALL,
         "Broker hostname verification (`https` or none).",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_CIPHER_SUITES: Unread = Unread::new(KeyDef::new(
         "ssl.cipher.suites",
         STRING,
         None,
         C::ALL,
         "Allowed TLS cipher suites.",
     )
-    .status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_ENABLED_PROTOCOLS: Unread = Unread::new(KeyDef::new(
         "ssl.enabled.protocols",
         STRING,
         None,
         C::ALL,
         "Allowed TLS versions (Java).",
     )
-    .status(TLS),
-    KeyDef::new("ssl.protocol", STRING, None, C::ALL, "TLS protocol (Java).").status(TLS),
-    KeyDef::new(
+    .status(TLS));
+    SSL_PROTOCOL: Unread = Unread::new(KeyDef::new("ssl.protocol", STRING, None, C::ALL, "TLS protocol (Java).").status(TLS));
+    ENABLE_SSL_CERTIFICATE_VERIFICATION: Unread = Unread::new(KeyDef::new(
         "enable.ssl.certificate.verification",
         Kind::Bool,
         None,
         C::ALL,
         "librdkafka: verify the broker certificate.",
     )
-    .status(TLS),
+    .status(TLS));
     // ---- Java-only plumbing (not supported) -----------------------------------------------
-    KeyDef::new(
+    INTERCEPTOR_CLASSES: Unread = Unread::new(KeyDef::new(
         "interceptor.classes",
         STRING,
         None,
@@ -807,85 +1198,85 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::NotSupported {
         detail: "interceptors are Java classes; wrap the client in your code",
-    }),
-    KeyDef::new(
+    }));
+    KEY_SERIALIZER: Unread = Unread::new(KeyDef::new(
         "key.serializer",
         STRING,
         None,
         C::PRODUCER,
         "Java key serializer class.",
     )
-    .status(SERDE),
-    KeyDef::new(
+    .status(SERDE));
+    VALUE_SERIALIZER: Unread = Unread::new(KeyDef::new(
         "value.serializer",
         STRING,
         None,
         C::PRODUCER,
         "Java value serializer class.",
     )
-    .status(SERDE),
-    KeyDef::new(
+    .status(SERDE));
+    KEY_DESERIALIZER: Unread = Unread::new(KeyDef::new(
         "key.deserializer",
         STRING,
         None,
         C::CONSUMER,
         "Java key deserializer class.",
     )
-    .status(SERDE),
-    KeyDef::new(
+    .status(SERDE));
+    VALUE_DESERIALIZER: Unread = Unread::new(KeyDef::new(
         "value.deserializer",
         STRING,
         None,
         C::CONSUMER,
         "Java value deserializer class.",
     )
-    .status(SERDE),
+    .status(SERDE));
     // ---- producer -------------------------------------------------------------------------
-    KeyDef::new(
+    ACKS: Key<Acks> = Key::one_of(KeyDef::new(
         "acks",
-        enumeration(ACKS),
+        enumeration(ACK_LEVELS),
         Some("all"),
         C::PRODUCER,
         "Acknowledgements the leader waits for: 0, 1 or all (-1).",
     )
-    .aliases(&["request.required.acks"]),
-    KeyDef::new(
+    .aliases(&["request.required.acks"]));
+    LINGER_MS: Key<Duration> = Key::ms(KeyDef::new(
         "linger.ms",
         int(0, 900_000),
         Some("5"),
         C::PRODUCER,
         "How long a batch may wait for more records before it is sent.",
     )
-    .aliases(&["queue.buffering.max.ms"]),
-    KeyDef::new(
+    .aliases(&["queue.buffering.max.ms"]));
+    BATCH_SIZE: Key<usize> = Key::size(KeyDef::new(
         "batch.size",
         int(1, I32),
         Some("16384"),
         C::PRODUCER,
         "Target size in bytes of a partition's record batch.",
-    ),
-    KeyDef::new(
+    ));
+    BATCH_NUM_MESSAGES: Key<usize> = Key::size(KeyDef::new(
         "batch.num.messages",
         int(1, 1_000_000),
         Some("10000"),
         C::PRODUCER,
         "Largest number of records in one batch.",
-    ),
-    KeyDef::new(
+    ));
+    BUFFER_MEMORY: Key<i64> = Key::int(KeyDef::new(
         "buffer.memory",
         int(1, i64::MAX),
         Some("33554432"),
         C::PRODUCER,
         "Bytes of records the producer may buffer before `send` waits.",
-    ),
-    KeyDef::new(
+    ));
+    QUEUE_BUFFERING_MAX_KBYTES: Key<Option<i64>> = Key::opt_int(KeyDef::new(
         "queue.buffering.max.kbytes",
         int(1, I32),
         None,
         C::PRODUCER,
         "librdkafka spelling of `buffer.memory`, in KiB.",
-    ),
-    KeyDef::new(
+    ));
+    QUEUE_BUFFERING_MAX_MESSAGES: Key<Option<i64>> = Key::opt_int(KeyDef::new(
         "queue.buffering.max.messages",
         int(0, I32),
         None,
@@ -894,77 +1285,77 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::Ignored {
         detail: "not enforced yet; `buffer.memory` bounds the buffer",
-    }),
-    KeyDef::new(
+    }));
+    MAX_BLOCK_MS: Key<Duration> = Key::ms(KeyDef::new(
         "max.block.ms",
         int(0, I32),
         Some("60000"),
         C::PRODUCER,
         "How long `send` may wait for buffer space or metadata.",
-    ),
-    KeyDef::new(
+    ));
+    MAX_REQUEST_SIZE: Key<usize> = Key::size(KeyDef::new(
         "max.request.size",
         int(1, I32),
         Some("1048576"),
         C::PRODUCER,
         "Largest produce request (and so record) in bytes.",
     )
-    .aliases(&["message.max.bytes"]),
-    KeyDef::new(
+    .aliases(&["message.max.bytes"]));
+    COMPRESSION_TYPE: Key<Compression> = Key::one_of(KeyDef::new(
         "compression.type",
         enumeration(COMPRESSION),
         Some("none"),
         C::PRODUCER,
         "Compression codec of produced batches.",
     )
-    .aliases(&["compression.codec"]),
-    KeyDef::new(
+    .aliases(&["compression.codec"]));
+    COMPRESSION_LEVEL: Key<i64> = Key::int(KeyDef::new(
         "compression.level",
         int(-131_072, 22),
         Some("-1"),
         C::PRODUCER,
         "Codec level (-1: codec default; gzip 0..=9, lz4 0..=12, zstd -131072..=22).",
-    ),
-    KeyDef::new(
+    ));
+    ENABLE_IDEMPOTENCE: Key<bool> = Key::flag(KeyDef::new(
         "enable.idempotence",
         Kind::Bool,
         Some("true"),
         C::PRODUCER,
         "Exactly-once per partition: producer ids and sequence numbers.",
-    ),
-    KeyDef::new(
+    ));
+    MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION: Key<usize> = Key::size(KeyDef::new(
         "max.in.flight.requests.per.connection",
         int(1, 1_000_000),
         Some("5"),
         C::PRODUCER,
         "Unacknowledged produce requests per broker connection.",
     )
-    .aliases(&["max.in.flight"]),
-    KeyDef::new(
+    .aliases(&["max.in.flight"]));
+    RETRIES: Key<u32> = Key::u32(KeyDef::new(
         "retries",
         int(0, I32),
         Some("2147483647"),
         C::PRODUCER,
         "How often a failed produce is retried (bounded by delivery.timeout.ms).",
     )
-    .aliases(&["message.send.max.retries"]),
-    KeyDef::new(
+    .aliases(&["message.send.max.retries"]));
+    DELIVERY_TIMEOUT_MS: Key<Duration> = Key::ms(KeyDef::new(
         "delivery.timeout.ms",
         int(1, I32),
         Some("120000"),
         C::PRODUCER,
         "Upper bound on the time from `send` to success or failure.",
     )
-    .aliases(&["message.timeout.ms"]),
-    KeyDef::new(
+    .aliases(&["message.timeout.ms"]));
+    PARTITIONER: Key<&'static str> = Key::name_of(KeyDef::new(
         "partitioner",
         enumeration(PARTITIONERS),
         Some("murmur2_random"),
         C::PRODUCER,
         "How records are mapped to partitions (librdkafka names).",
     )
-    .aliases(&["partitioner.class"]),
-    KeyDef::new(
+    .aliases(&["partitioner.class"]));
+    STICKY_PARTITIONING_LINGER_MS: Key<Duration> = Key::ms(KeyDef::new(
         "sticky.partitioning.linger.ms",
         int(0, 900_000),
         Some("10"),
@@ -973,46 +1364,46 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::Ignored {
         detail: "keyless records stick to a partition until `batch.size` bytes went to it",
-    }),
-    KeyDef::new(
+    }));
+    TRANSACTIONAL_ID: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "transactional.id",
         NON_EMPTY,
         None,
         C::PRODUCER,
         "Enables transactions under this id (requires idempotence).",
-    ),
-    KeyDef::new(
+    ));
+    TRANSACTION_TIMEOUT_MS: Key<Duration> = Key::ms(KeyDef::new(
         "transaction.timeout.ms",
         int(1000, I32),
         Some("60000"),
         C::PRODUCER,
         "Longest a transaction may stay open before the coordinator aborts it.",
-    ),
-    KeyDef::new(
+    ));
+    PARTITIONER_IGNORE_KEYS: Key<bool> = Key::flag(KeyDef::new(
         "partitioner.ignore.keys",
         Kind::Bool,
         Some("false"),
         C::PRODUCER,
         "Partition keyed records as if they had no key.",
-    ),
+    ));
     // ---- consumer -------------------------------------------------------------------------
-    KeyDef::new(
+    GROUP_ID: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "group.id",
         NON_EMPTY,
         None,
         C::CONSUMER,
         "Consumer group (needed for subscribe and offset commits).",
-    ),
-    KeyDef::new(
+    ));
+    GROUP_INSTANCE_ID: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "group.instance.id",
         NON_EMPTY,
         None,
         C::CONSUMER,
         "Static membership id (requires group.id).",
-    ),
-    KeyDef::new(
+    ));
+    GROUP_PROTOCOL: Key<GroupProtocol> = Key::one_of(KeyDef::new(
         "group.protocol",
-        enumeration(GROUP_PROTOCOL),
+        enumeration(GROUP_PROTOCOLS),
         Some("classic"),
         C::CONSUMER,
         "Group protocol: classic (JoinGroup/SyncGroup) or consumer (KIP-848).",
@@ -1020,88 +1411,88 @@ pub(crate) static KEYS: &[KeyDef] = &[
     .status(Status::Partial {
         supported: &["classic"],
         detail: "the KIP-848 `consumer` group protocol is not supported yet; use classic",
-    }),
-    KeyDef::new(
+    }));
+    SESSION_TIMEOUT_MS: Key<Duration> = Key::ms(KeyDef::new(
         "session.timeout.ms",
         int(1, 3_600_000),
         Some("45000"),
         C::CONSUMER,
         "A member that sends no heartbeat for this long leaves the group.",
-    ),
-    KeyDef::new(
+    ));
+    HEARTBEAT_INTERVAL_MS: Key<Duration> = Key::ms(KeyDef::new(
         "heartbeat.interval.ms",
         int(1, 3_600_000),
         Some("3000"),
         C::CONSUMER,
         "How often the member heartbeats to the coordinator.",
-    ),
-    KeyDef::new(
+    ));
+    MAX_POLL_INTERVAL_MS: Key<Duration> = Key::ms(KeyDef::new(
         "max.poll.interval.ms",
         int(1, 86_400_000),
         Some("300000"),
         C::CONSUMER,
         "Longest time between polls before the member leaves the group.",
-    ),
-    KeyDef::new(
+    ));
+    ENABLE_AUTO_COMMIT: Key<bool> = Key::flag(KeyDef::new(
         "enable.auto.commit",
         Kind::Bool,
         Some("true"),
         C::CONSUMER,
         "Commit stored offsets in the background.",
     )
-    .aliases(&["auto.commit.enable"]),
-    KeyDef::new(
+    .aliases(&["auto.commit.enable"]));
+    AUTO_COMMIT_INTERVAL_MS: Key<Duration> = Key::ms(KeyDef::new(
         "auto.commit.interval.ms",
         int(0, 86_400_000),
         Some("5000"),
         C::CONSUMER,
         "Interval of background offset commits.",
-    ),
-    KeyDef::new(
+    ));
+    ENABLE_AUTO_OFFSET_STORE: Key<bool> = Key::flag(KeyDef::new(
         "enable.auto.offset.store",
         Kind::Bool,
         Some("true"),
         C::CONSUMER,
         "Store the offset of each record handed to the application.",
-    ),
-    KeyDef::new(
+    ));
+    AUTO_OFFSET_RESET: Key<OffsetReset> = Key::one_of(KeyDef::new(
         "auto.offset.reset",
         enumeration(OFFSET_RESET),
         Some("latest"),
         C::CONSUMER,
         "Where to start with no committed offset: earliest, latest or none (error).",
-    ),
-    KeyDef::new(
+    ));
+    FETCH_MIN_BYTES: Key<i32> = Key::i32(KeyDef::new(
         "fetch.min.bytes",
         int(0, 100_000_000),
         Some("1"),
         C::CONSUMER,
         "Bytes a fetch waits for (up to fetch.max.wait.ms).",
-    ),
-    KeyDef::new(
+    ));
+    FETCH_MAX_BYTES: Key<i32> = Key::i32(KeyDef::new(
         "fetch.max.bytes",
         int(0, I32),
         Some("52428800"),
         C::CONSUMER,
         "Largest fetch response requested.",
-    ),
-    KeyDef::new(
+    ));
+    FETCH_MAX_WAIT_MS: Key<Duration> = Key::ms(KeyDef::new(
         "fetch.max.wait.ms",
         int(0, 300_000),
         Some("500"),
         C::CONSUMER,
         "Longest the broker waits to fill fetch.min.bytes.",
     )
-    .aliases(&["fetch.wait.max.ms"]),
-    KeyDef::new(
+    .aliases(&["fetch.wait.max.ms"]));
+    MAX_PARTITION_FETCH_BYTES: Key<i32> = Key::i32(KeyDef::new(
         "max.partition.fetch.bytes",
         int(1, I32),
         Some("1048576"),
         C::CONSUMER,
         "Largest amount of data fetched per partition.",
     )
-    .aliases(&["fetch.message.max.bytes"]),
-    KeyDef::new(
+    .aliases(&["fetch.message.max.bytes"]));
+    ISOLATION_LEVEL: Key<IsolationLevel> = Key::one_of(KeyDef::new(
         "isolation.level",
         Kind::Enum {
             values: ISOLATION,
@@ -1110,43 +1501,43 @@ pub(crate) static KEYS: &[KeyDef] = &[
         Some("read_uncommitted"),
         C::CONSUMER,
         "Whether records of open or aborted transactions are returned.",
-    ),
-    KeyDef::new(
+    ));
+    CHECK_CRCS: Key<bool> = Key::flag(KeyDef::new(
         "check.crcs",
         Kind::Bool,
         Some("true"),
         C::CONSUMER,
         "Verify the CRC of fetched record batches.",
-    ),
-    KeyDef::new(
+    ));
+    PARTITION_ASSIGNMENT_STRATEGY: Key<Vec<AssignmentStrategy>> = Key::list_of(KeyDef::new(
         "partition.assignment.strategy",
         Kind::List { values: ASSIGNORS },
         Some("range,cooperative-sticky"),
         C::CONSUMER,
         "Assignors offered to the group, in order of preference.",
-    ),
-    KeyDef::new(
+    ));
+    MAX_POLL_RECORDS: Key<usize> = Key::size(KeyDef::new(
         "max.poll.records",
         int(1, I32),
         Some("500"),
         C::CONSUMER,
         "Most records returned by one poll.",
-    ),
-    KeyDef::new(
+    ));
+    ENABLE_PARTITION_EOF: Key<bool> = Key::flag(KeyDef::new(
         "enable.partition.eof",
         Kind::Bool,
         Some("false"),
         C::CONSUMER,
         "Report reaching the end of a partition.",
-    ),
-    KeyDef::new(
+    ));
+    QUEUED_MAX_MESSAGES_KBYTES: Key<usize> = Key::size(KeyDef::new(
         "queued.max.messages.kbytes",
         int(1, 2_097_151),
         Some("65536"),
         C::CONSUMER,
         "KiB of prefetched records kept in memory.",
-    ),
-    KeyDef::new(
+    ));
+    QUEUED_MIN_MESSAGES: Unread = Unread::new(KeyDef::new(
         "queued.min.messages",
         int(1, 10_000_000),
         Some("100000"),
@@ -1155,8 +1546,8 @@ pub(crate) static KEYS: &[KeyDef] = &[
     )
     .status(Status::Ignored {
         detail: "prefetch is bounded by queued.max.messages.kbytes only",
-    }),
-];
+    }));
+}
 
 /// Every key kafka-sdk knows, in table order (common keys, then producer, then consumer).
 ///
@@ -1169,12 +1560,4 @@ pub fn known_keys() -> impl Iterator<Item = &'static KeyDef> {
 /// The key named `name` (canonical or alias).
 pub fn lookup(name: &str) -> Option<&'static KeyDef> {
     KEYS.iter().find(|k| k.is_named(name))
-}
-
-/// The key whose canonical name is `name`; panics on a name missing from the table (a bug in
-/// kafka-sdk, caught by tests).
-pub(crate) fn def(name: &str) -> &'static KeyDef {
-    KEYS.iter()
-        .find(|k| k.name == name)
-        .unwrap_or_else(|| panic!("config key `{name}` missing from the table"))
 }

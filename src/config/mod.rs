@@ -15,6 +15,13 @@
 //! # Keys and the table
 //! Every key is declared once in the table of [`keys`] ([`known_keys`] lists it) with its
 //! canonical name, aliases, value kind, default, the clients that read it and its status.
+//! The table is the only place that states a default or a spelling: the typed configs read
+//! each value through the key's typed handle (inside the crate, e.g. `keys::LINGER_MS`, a
+//! `Key<Duration>` declared with its table row, whose `const` constructor checks that the
+//! key's kind and default fit the type), so a value is parsed once, in one place, and a key
+//! nobody reads cannot be declared `Supported`. The defaults of the lower layers come from
+//! the same table ([`CommonConfig::with_defaults`], `ClusterOptions::new`,
+//! `ConnectionOptions::default`).
 //! Keys, aliases and values are the ones of the Java client and librdkafka, with their
 //! meanings. [`ClientConfig::set`] stores text as given; validation happens when a typed config
 //! is built ([`ClientConfig::common`], [`producer`](ClientConfig::producer),
@@ -42,7 +49,13 @@
 //! - booleans: `true`/`false` in any case, and `1`/`0` as librdkafka accepts;
 //! - enumerations: canonical names plus the other clients' spellings (`smallest` =
 //!   `earliest`, `-1` = `all`, Java class names for partitioners and assignors); any case,
-//!   except `isolation.level` and `partition.assignment.strategy` (as in Java);
+//!   except `isolation.level` and `partition.assignment.strategy` (as in Java). The enum
+//!   types ([`Acks`], [`Compression`], [`OffsetReset`], [`IsolationLevel`],
+//!   [`AssignmentStrategy`], [`SecurityProtocol`], [`GroupProtocol`]) implement `FromStr`
+//!   with exactly these spellings and rules (an unknown value is `InvalidValue`, a value not
+//!   implemented is `NotSupported`), and `Display` / `name()` give the canonical name. The
+//!   typed configs carry these enums to where they take effect; [`Compression`] is the record
+//!   layer's codec enum itself;
 //! - `bootstrap.servers`: `host:port` list; `PLAINTEXT://` is stripped, a missing port means
 //!   9092 (librdkafka), IPv6 hosts need brackets.
 //!

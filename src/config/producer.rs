@@ -3,11 +3,17 @@
 use std::time::Duration;
 
 use super::common::CommonConfig;
+use super::keys::*;
 use super::resolve::Resolved;
 use crate::error::{ConfigError, Result};
 
+/// Compression codec of produced batches (`compression.type`, alias `compression.codec`):
+/// the record layer's codec enum itself, parsed (`FromStr`) with the key table's spellings.
+pub use crate::record::Compression;
+
 /// Acknowledgements the partition leader waits for before answering a produce request
-/// (`acks`, alias `request.required.acks`).
+/// (`acks`, alias `request.required.acks`). Parses (`FromStr`) and prints (`Display`,
+/// [`name`](Self::name)) as the key table spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Acks {
     /// `0`: no response at all.
@@ -27,21 +33,6 @@ impl Acks {
             Acks::All => -1,
         }
     }
-}
-
-/// Compression codec of produced batches (`compression.type`, alias `compression.codec`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// `none`.
-    None,
-    /// `gzip`.
-    Gzip,
-    /// `snappy`.
-    Snappy,
-    /// `lz4`.
-    Lz4,
-    /// `zstd`.
-    Zstd,
 }
 
 /// How records are mapped to partitions (`partitioner`, alias `partitioner.class`). Names
@@ -127,19 +118,9 @@ const MAX_IN_FLIGHT_FOR_IDEMPOTENCE: usize = 5;
 impl ProducerConfig {
     pub(crate) fn from_resolved(r: &Resolved) -> Result<ProducerConfig> {
         let common = CommonConfig::from_resolved(r)?;
-        let acks = match r.str("acks").as_str() {
-            "0" => Acks::None,
-            "1" => Acks::Leader,
-            _ => Acks::All,
-        };
-        let compression = match r.str("compression.type").as_str() {
-            "gzip" => Compression::Gzip,
-            "snappy" => Compression::Snappy,
-            "lz4" => Compression::Lz4,
-            "zstd" => Compression::Zstd,
-            _ => Compression::None,
-        };
-        let partitioner = match r.str("partitioner").as_str() {
+        let acks = r.get(ACKS);
+        let compression = r.get(COMPRESSION_TYPE);
+        let partitioner = match r.get(PARTITIONER) {
             "murmur2" => PartitionerKind::Murmur2,
             "consistent" => PartitionerKind::Consistent,
             "consistent_random" => PartitionerKind::ConsistentRandom,
@@ -150,16 +131,16 @@ impl ProducerConfig {
             _ => PartitionerKind::Murmur2Random,
         };
         let compression_level = compression_level(r, compression)?;
-        let max_in_flight = r.usize("max.in.flight.requests.per.connection");
-        let retries = u32::try_from(r.int("retries")).unwrap_or(u32::MAX);
-        let transactional_id = r.opt_str("transactional.id");
+        let max_in_flight = r.get(MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION);
+        let retries = r.get(RETRIES);
+        let transactional_id = r.get(TRANSACTIONAL_ID);
         let enable_idempotence =
             idempotence(r, acks, max_in_flight, retries, transactional_id.is_some())?;
 
-        let linger = r.ms("linger.ms");
+        let linger = r.get(LINGER_MS);
         let delivery_timeout = delivery_timeout(r, linger, common.request_timeout)?;
 
-        let batch_size = r.usize("batch.size");
+        let batch_size = r.get(BATCH_SIZE);
         let buffer_memory = buffer_memory(r)?;
         if buffer_memory < batch_size {
             tracing::warn!(
@@ -169,7 +150,7 @@ impl ProducerConfig {
             );
         }
         let queue_buffering_max_messages = r
-            .opt_int("queue.buffering.max.messages")
+            .get(QUEUE_BUFFERING_MAX_MESSAGES)
             .filter(|&n| n > 0)
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
 
@@ -177,11 +158,11 @@ impl ProducerConfig {
             acks,
             linger,
             batch_size,
-            batch_num_messages: r.usize("batch.num.messages"),
+            batch_num_messages: r.get(BATCH_NUM_MESSAGES),
             buffer_memory,
             queue_buffering_max_messages,
-            max_block: r.ms("max.block.ms"),
-            max_request_size: r.usize("max.request.size"),
+            max_block: r.get(MAX_BLOCK_MS),
+            max_request_size: r.get(MAX_REQUEST_SIZE),
             compression,
             compression_level,
             enable_idempotence,
@@ -189,17 +170,17 @@ impl ProducerConfig {
             retries,
             delivery_timeout,
             partitioner,
-            sticky_partitioning_linger: r.ms("sticky.partitioning.linger.ms"),
+            sticky_partitioning_linger: r.get(STICKY_PARTITIONING_LINGER_MS),
             transactional_id,
-            transaction_timeout: r.ms("transaction.timeout.ms"),
-            partitioner_ignore_keys: r.bool("partitioner.ignore.keys"),
+            transaction_timeout: r.get(TRANSACTION_TIMEOUT_MS),
+            partitioner_ignore_keys: r.get(PARTITIONER_IGNORE_KEYS),
             common,
         })
     }
 }
 
 fn compression_level(r: &Resolved, codec: Compression) -> Result<Option<i32>> {
-    let level = r.int("compression.level");
+    let level = r.get(COMPRESSION_LEVEL);
     if level == -1 {
         return Ok(None);
     }
@@ -218,11 +199,11 @@ fn compression_level(r: &Resolved, codec: Compression) -> Result<Option<i32>> {
         Ok(Some(level as i32))
     } else {
         Err(ConfigError::InvalidValue {
-            key: r.spelling("compression.level").to_string(),
+            key: r.spelling(COMPRESSION_LEVEL).to_string(),
             value: level.to_string(),
             expected: format!(
                 "{allowed} (`{}` is {codec:?})",
-                r.spelling("compression.type")
+                r.spelling(COMPRESSION_TYPE)
             ),
         }
         .into())
@@ -237,25 +218,25 @@ fn idempotence(
     retries: u32,
     transactional: bool,
 ) -> Result<bool> {
-    let explicit = r.is_explicit("enable.idempotence");
-    let mut enabled = r.bool("enable.idempotence");
+    let explicit = r.is_explicit(ENABLE_IDEMPOTENCE);
+    let mut enabled = r.get(ENABLE_IDEMPOTENCE);
     let mut blockers = Vec::new();
     if enabled {
         if acks != Acks::All {
             blockers.push(format!(
                 "`{}` must be all (-1), got {}",
-                r.spelling("acks"),
+                r.spelling(ACKS),
                 acks.as_i16()
             ));
         }
         if max_in_flight > MAX_IN_FLIGHT_FOR_IDEMPOTENCE {
             blockers.push(format!(
                 "`{}` must be <= {MAX_IN_FLIGHT_FOR_IDEMPOTENCE}, got {max_in_flight}",
-                r.spelling("max.in.flight.requests.per.connection")
+                r.spelling(MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION)
             ));
         }
         if retries == 0 {
-            blockers.push(format!("`{}` must be > 0, got 0", r.spelling("retries")));
+            blockers.push(format!("`{}` must be > 0, got 0", r.spelling(RETRIES)));
         }
         if !blockers.is_empty() {
             if explicit {
@@ -291,12 +272,12 @@ fn idempotence(
 /// is an error, a defaulted one is raised. The librdkafka spelling `message.timeout.ms` keeps
 /// librdkafka's meaning (a hard bound unrelated to the request timeout) and is taken as is.
 fn delivery_timeout(r: &Resolved, linger: Duration, request_timeout: Duration) -> Result<Duration> {
-    let delivery = r.ms("delivery.timeout.ms");
+    let delivery = r.get(DELIVERY_TIMEOUT_MS);
     let floor = linger + request_timeout;
     if delivery >= floor {
         return Ok(delivery);
     }
-    if !r.is_explicit("delivery.timeout.ms") {
+    if !r.is_explicit(DELIVERY_TIMEOUT_MS) {
         tracing::info!(
             "`delivery.timeout.ms` raised from its default {}ms to `linger.ms` + \
              `request.timeout.ms` = {}ms",
@@ -305,7 +286,7 @@ fn delivery_timeout(r: &Resolved, linger: Duration, request_timeout: Duration) -
         );
         return Ok(floor);
     }
-    if r.spelling("delivery.timeout.ms") == "message.timeout.ms" {
+    if r.spelling(DELIVERY_TIMEOUT_MS) == "message.timeout.ms" {
         tracing::info!(
             "`message.timeout.ms` ({}ms) is below `linger.ms` + `request.timeout.ms` ({}ms): \
              records may expire before their request times out (librdkafka semantics)",
@@ -317,9 +298,9 @@ fn delivery_timeout(r: &Resolved, linger: Duration, request_timeout: Duration) -
     Err(ConfigError::Conflict(format!(
         "`delivery.timeout.ms` ({}) must be >= `{}` ({}) + `{}` ({})",
         delivery.as_millis(),
-        r.spelling("linger.ms"),
+        r.spelling(LINGER_MS),
         linger.as_millis(),
-        r.spelling("request.timeout.ms"),
+        r.spelling(REQUEST_TIMEOUT_MS),
         request_timeout.as_millis()
     ))
     .into())
@@ -327,12 +308,12 @@ fn delivery_timeout(r: &Resolved, linger: Duration, request_timeout: Duration) -
 
 /// `buffer.memory`, or `queue.buffering.max.kbytes` × 1024; both set and different: conflict.
 fn buffer_memory(r: &Resolved) -> Result<usize> {
-    let bytes = r.int("buffer.memory");
-    let Some(kib) = r.opt_int("queue.buffering.max.kbytes") else {
+    let bytes = r.get(BUFFER_MEMORY);
+    let Some(kib) = r.get(QUEUE_BUFFERING_MAX_KBYTES) else {
         return Ok(usize::try_from(bytes).unwrap_or(usize::MAX));
     };
     let from_kib = kib * 1024;
-    if r.is_explicit("buffer.memory") && bytes != from_kib {
+    if r.is_explicit(BUFFER_MEMORY) && bytes != from_kib {
         return Err(ConfigError::Conflict(format!(
             "`buffer.memory` ({bytes}) and `queue.buffering.max.kbytes` ({kib} KiB = \
              {from_kib} bytes) disagree"

@@ -1,9 +1,9 @@
-//! Turns a raw [`ClientConfig`](super::ClientConfig) map into validated canonical values.
+//! Turns a raw [`ClientConfig`](super::ClientConfig) map into validated canonical values, read
+//! back through the table's typed handles ([`Resolved::get`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use super::keys::{def, lookup, Clients, KeyDef, Status, Value};
+use super::keys::{lookup, Clients, Key, KeyDef, Status, Value};
 use crate::error::{ConfigError, Result};
 
 /// Which typed config is being built (decides which keys are "used").
@@ -34,7 +34,7 @@ struct Set {
 }
 
 /// Validated values by canonical key name; absent keys fall back to the table default.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Resolved {
     set: BTreeMap<&'static str, Set>,
 }
@@ -84,78 +84,53 @@ impl Resolved {
         Ok(Resolved { set })
     }
 
+    /// Nothing set: every key reads as its table default.
+    pub(crate) fn defaults() -> Resolved {
+        Resolved::default()
+    }
+
     /// Canonical names of every key that was set explicitly.
     pub(crate) fn explicit_keys(&self) -> BTreeSet<&'static str> {
         self.set.keys().copied().collect()
     }
 
-    /// Whether `key` (canonical) was set explicitly, under any spelling.
-    pub(crate) fn is_explicit(&self, key: &str) -> bool {
-        self.set.contains_key(key)
+    /// Whether `key` was set explicitly, under any spelling.
+    pub(crate) fn is_explicit<T>(&self, key: Key<T>) -> bool {
+        self.set.contains_key(key.def.name)
     }
 
     /// The spelling `key` was set under, else its canonical name (for error messages).
-    pub(crate) fn spelling<'a>(&'a self, key: &'a str) -> &'a str {
-        self.set.get(key).map_or(key, |s| s.spelling.as_str())
+    pub(crate) fn spelling<T>(&self, key: Key<T>) -> &str {
+        self.set
+            .get(key.def.name)
+            .map_or(key.def.name, |s| s.spelling.as_str())
     }
 
-    /// The explicit value, else the parsed default, else `None`.
-    pub(crate) fn value(&self, key: &str) -> Option<Value> {
-        let d = def(key);
-        if let Some(s) = self.set.get(d.name) {
-            return Some(s.value.clone());
-        }
-        d.default.map(|text| {
-            d.parse(d.name, text)
-                .unwrap_or_else(|e| panic!("default of `{}` does not parse: {e}", d.name))
-        })
-    }
-
-    pub(crate) fn opt_int(&self, key: &str) -> Option<i64> {
-        match self.value(key)? {
-            Value::Int(i) => Some(i),
-            other => panic!("`{key}` is not an integer key: {other:?}"),
+    /// The value of `key`: as set, else the table default.
+    pub(crate) fn get<T>(&self, key: Key<T>) -> T {
+        match self.set.get(key.def.name) {
+            Some(s) => key.read(Some(&s.value)),
+            None => key.read(default_of(&key.def).as_ref()),
         }
     }
 
-    pub(crate) fn int(&self, key: &str) -> i64 {
-        self.opt_int(key)
-            .unwrap_or_else(|| panic!("`{key}` has no default"))
-    }
-
-    pub(crate) fn usize(&self, key: &str) -> usize {
-        usize::try_from(self.int(key)).unwrap_or(usize::MAX)
-    }
-
-    pub(crate) fn ms(&self, key: &str) -> Duration {
-        Duration::from_millis(u64::try_from(self.int(key)).unwrap_or(0))
-    }
-
-    pub(crate) fn bool(&self, key: &str) -> bool {
-        match self.value(key) {
-            Some(Value::Bool(b)) => b,
-            other => panic!("`{key}` is not a boolean key with a default: {other:?}"),
+    /// The explicit value of the key `def`, else its parsed default (for tests that walk the
+    /// table).
+    #[cfg(test)]
+    pub(crate) fn value(&self, def: &KeyDef) -> Option<Value> {
+        match self.set.get(def.name) {
+            Some(s) => Some(s.value.clone()),
+            None => default_of(def),
         }
     }
+}
 
-    pub(crate) fn opt_str(&self, key: &str) -> Option<String> {
-        match self.value(key)? {
-            Value::Str(s) => Some(s),
-            other => panic!("`{key}` is not a string key: {other:?}"),
-        }
-    }
-
-    pub(crate) fn str(&self, key: &str) -> String {
-        self.opt_str(key)
-            .unwrap_or_else(|| panic!("`{key}` has no default"))
-    }
-
-    pub(crate) fn list(&self, key: &str) -> Option<Vec<String>> {
-        match self.value(key)? {
-            Value::List(l) => Some(l),
-            other => panic!("`{key}` is not a list key: {other:?}"),
-        }
-    }
+/// The parsed default of `def` (the table's defaults all parse: checked by tests).
+fn default_of(def: &KeyDef) -> Option<Value> {
+    def.default.map(|text| {
+        def.parse(def.name, text)
+            .unwrap_or_else(|e| unreachable!("default of `{}` does not parse: {e}", def.name))
+    })
 }
 
 fn check_status(d: &KeyDef, key: &str, value: &Value) -> Result<(), ConfigError> {

@@ -232,8 +232,8 @@ fn config_every_alias_resolves_to_its_key() {
                     Resolved::new(via_name.into_iter(), Target::Common),
                 ) {
                     (Ok(x), Ok(y)) => {
-                        assert_eq!(x.value(def.name), y.value(def.name), "{alias}");
-                        assert!(x.is_explicit(def.name));
+                        assert_eq!(x.value(def), y.value(def), "{alias}");
+                        assert!(x.explicit_keys().contains(def.name));
                     }
                     (Err(x), Err(y)) => {
                         // Not-supported keys fail the same way under either spelling.
@@ -1034,4 +1034,142 @@ fn config_map_behaviour() {
 fn config_reexported_from_crate_root() {
     let cfg = crate::ClientConfig::new().with("bootstrap.servers", BOOT);
     assert_eq!(cfg.admin().unwrap().common.bootstrap_servers, [BOOT]);
+}
+
+// ---- enums through the table ---------------------------------------------------------------
+
+/// Every spelling of every value parses (`FromStr`) to the variant the table pairs it with,
+/// and the variant's name is the canonical spelling; values without a variant are refused as
+/// not supported; anything else is an invalid value of the enum's key.
+fn check_enum<E>() -> usize
+where
+    E: keys::TableEnum + std::str::FromStr<Err = ConfigError> + fmt::Debug,
+{
+    let mut checked = 0;
+    assert_eq!(E::VALUES.len(), E::VARIANTS.len());
+    for (value, variant) in E::VALUES.iter().zip(E::VARIANTS) {
+        for spelling in std::iter::once(&value.name).chain(value.synonyms) {
+            let parsed = spelling.parse::<E>();
+            match variant {
+                Some(v) => assert_eq!(parsed.unwrap(), *v, "{spelling}"),
+                None => assert!(
+                    matches!(&parsed, Err(ConfigError::NotSupported { key, detail: Some(_) })
+                        if key == E::KEY.name),
+                    "{spelling}: {parsed:?}"
+                ),
+            }
+            checked += 1;
+        }
+        if let Some(v) = variant {
+            assert_eq!(keys::enum_name(*v), value.name);
+        }
+    }
+    match "bogus".parse::<E>() {
+        Err(ConfigError::InvalidValue { key, value, .. }) => {
+            assert_eq!((key.as_str(), value.as_str()), (E::KEY.name, "bogus"))
+        }
+        other => panic!("{other:?}"),
+    }
+    checked
+}
+
+#[test]
+fn config_enums_parse_and_print_through_the_table() {
+    let n = check_enum::<Acks>()
+        + check_enum::<Compression>()
+        + check_enum::<OffsetReset>()
+        + check_enum::<IsolationLevel>()
+        + check_enum::<AssignmentStrategy>()
+        + check_enum::<SecurityProtocol>()
+        + check_enum::<GroupProtocol>();
+    assert!(n >= 30, "{n}");
+
+    // Display and name() give the canonical spelling.
+    assert_eq!(Acks::All.to_string(), "all");
+    assert_eq!("-1".parse::<Acks>().unwrap().name(), "all");
+    assert_eq!(OffsetReset::Earliest.to_string(), "earliest");
+    assert_eq!(IsolationLevel::ReadCommitted.name(), "read_committed");
+    assert_eq!(
+        AssignmentStrategy::CooperativeSticky.to_string(),
+        "cooperative-sticky"
+    );
+    assert_eq!(SecurityProtocol::Plaintext.to_string(), "plaintext");
+    assert_eq!(GroupProtocol::Classic.to_string(), "classic");
+    // The record layer's own codec names agree with the table.
+    for c in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        assert_eq!(c.name(), keys::enum_name(c));
+        assert_eq!(c.to_string().parse::<Compression>().unwrap(), c);
+    }
+    // Case rules are the key's: any case for most, exact for isolation.level and assignors.
+    assert_eq!("GZIP".parse::<Compression>().unwrap(), Compression::Gzip);
+    assert_eq!(
+        "Smallest".parse::<OffsetReset>().unwrap(),
+        OffsetReset::Earliest
+    );
+    assert_eq!(
+        "PLAINTEXT".parse::<SecurityProtocol>().unwrap(),
+        SecurityProtocol::Plaintext
+    );
+    assert!(matches!(
+        "READ_COMMITTED".parse::<IsolationLevel>(),
+        Err(ConfigError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        "RangeAssignor".parse::<AssignmentStrategy>(),
+        Err(ConfigError::InvalidValue { .. })
+    ));
+    // A list key's item parses alone, not as a list.
+    assert!("range,sticky".parse::<AssignmentStrategy>().is_err());
+    assert_eq!(
+        "org.apache.kafka.clients.consumer.StickyAssignor"
+            .parse::<AssignmentStrategy>()
+            .unwrap(),
+        AssignmentStrategy::Sticky
+    );
+    assert_eq!(
+        "sasl_ssl".parse::<SecurityProtocol>().unwrap_err(),
+        ConfigError::NotSupported {
+            key: "security.protocol".into(),
+            detail: Some("TLS/SASL is not supported yet".into())
+        }
+    );
+}
+
+#[test]
+fn config_typed_handles_read_the_table() {
+    let d = Resolved::defaults();
+    assert_eq!(d.get(keys::LINGER_MS), Duration::from_millis(5));
+    assert_eq!(d.get(keys::ACKS), Acks::All);
+    assert_eq!(
+        d.get(keys::ISOLATION_LEVEL),
+        IsolationLevel::ReadUncommitted
+    );
+    assert_eq!(d.get(keys::TRANSACTIONAL_ID), None);
+    assert_eq!(d.get(keys::BOOTSTRAP_SERVERS), None);
+    assert!(!d.is_explicit(keys::LINGER_MS));
+    assert_eq!(d.spelling(keys::LINGER_MS), "linger.ms");
+
+    let cfg = base()
+        .with("queue.buffering.max.ms", "7")
+        .with("partition.assignment.strategy", "sticky,range");
+    let r = Resolved::new(cfg.iter(), Target::Consumer).unwrap();
+    assert_eq!(r.get(keys::LINGER_MS), Duration::from_millis(7));
+    assert!(r.is_explicit(keys::LINGER_MS));
+    assert_eq!(r.spelling(keys::LINGER_MS), "queue.buffering.max.ms");
+    assert_eq!(
+        r.get(keys::PARTITION_ASSIGNMENT_STRATEGY),
+        [AssignmentStrategy::Sticky, AssignmentStrategy::Range]
+    );
+    assert_eq!(r.get(keys::BOOTSTRAP_SERVERS), Some(vec![BOOT.to_string()]));
+
+    // The defaults constructor is what a map with only bootstrap.servers builds.
+    let mut built = base().common().unwrap();
+    built.explicit_keys.clear();
+    assert_eq!(CommonConfig::with_defaults(vec![BOOT.to_string()]), built);
 }

@@ -19,7 +19,7 @@ mod transport;
 pub use transport::Transport;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,12 +31,14 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
+use crate::config::CommonConfig;
 use crate::error::{Error, KafkaCode, Result};
 use crate::protocol::{self, ApiRequest, BrokerVersions, Frame, CORRELATION_ID_OFFSET};
 
 use transport::{ReadHalf, WriteHalf};
 
-/// Settings of a connection (derived from the client config by the cluster layer).
+/// Settings of a connection and of an [`Endpoint`], derived from the client config
+/// ([`CommonConfig`]); `Default` is the key table's defaults.
 #[derive(Debug, Clone)]
 pub struct ConnectionOptions {
     /// `client.id` sent in every request header.
@@ -48,27 +50,53 @@ pub struct ConnectionOptions {
     /// Default bound for one request, from write to response (`request.timeout.ms`).
     pub request_timeout: Duration,
     /// Bound for TCP connect + ApiVersions handshake (`socket.connection.setup.timeout.ms`).
+    /// An [`Endpoint`] doubles it after each failed attempt, up to `connect_timeout_max`.
     pub connect_timeout: Duration,
+    /// `socket.connection.setup.timeout.max.ms`: the most an [`Endpoint`]'s growing setup
+    /// timeout reaches.
+    pub connect_timeout_max: Duration,
+    /// `reconnect.backoff.ms`: first wait of an [`Endpoint`] before reconnecting after a
+    /// failed attempt.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`: the most that wait grows to.
+    pub reconnect_backoff_max: Duration,
+    /// `connections.max.idle.ms`: a connection with nothing in flight and nothing written or
+    /// read for this long is closed (an [`Endpoint`] reopens it on demand); zero = never.
+    pub max_idle: Duration,
     /// Largest response frame accepted (`receive.message.max.bytes`).
     pub max_response_size: usize,
-    /// Disable Nagle's algorithm.
+    /// Disable Nagle's algorithm (`socket.nagle.disable`).
     pub nodelay: bool,
-    /// Requests that may wait in the connection's queue before `send` waits for room.
+    /// Requests that may wait in the connection's queue before `send` waits for room (not a
+    /// configuration key).
     pub queue_capacity: usize,
+}
+
+/// Default of [`ConnectionOptions::queue_capacity`].
+const QUEUE_CAPACITY: usize = 1024;
+
+impl From<&CommonConfig> for ConnectionOptions {
+    fn from(c: &CommonConfig) -> Self {
+        ConnectionOptions {
+            client_id: Arc::from(c.client_id.as_str()),
+            software_name: c.client_software_name.clone(),
+            software_version: c.client_software_version.clone(),
+            request_timeout: c.request_timeout,
+            connect_timeout: c.socket_connection_setup_timeout,
+            connect_timeout_max: c.socket_connection_setup_timeout_max,
+            reconnect_backoff: c.reconnect_backoff,
+            reconnect_backoff_max: c.reconnect_backoff_max,
+            max_idle: c.connections_max_idle,
+            max_response_size: c.max_response_size,
+            nodelay: c.socket_nodelay,
+            queue_capacity: QUEUE_CAPACITY,
+        }
+    }
 }
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
-        ConnectionOptions {
-            client_id: Arc::from("kafka-sdk"),
-            software_name: "kafka-sdk".into(),
-            software_version: env!("CARGO_PKG_VERSION").into(),
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            max_response_size: 100_000_000,
-            nodelay: true,
-            queue_capacity: 1024,
-        }
+        ConnectionOptions::from(&CommonConfig::with_defaults(Vec::new()))
     }
 }
 
@@ -97,9 +125,26 @@ struct Shared {
     dead_tx: watch::Sender<bool>,
     /// Why it died (for errors of later callers).
     reason: std::sync::Mutex<Option<String>>,
+    /// When the connection started; `last_active` counts from here.
+    epoch: Instant,
+    /// Milliseconds from `epoch` to the last request taken by the writer or response
+    /// delivered by the reader (`connections.max.idle.ms`).
+    last_active: AtomicU64,
+    /// Requests registered by the writer and not yet answered.
+    in_flight: AtomicUsize,
 }
 
 impl Shared {
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active.store(ms, Ordering::SeqCst);
+    }
+
+    /// When the connection counts as idle if nothing happens before.
+    fn idle_at(&self, max_idle: Duration) -> Instant {
+        self.epoch + Duration::from_millis(self.last_active.load(Ordering::SeqCst)) + max_idle
+    }
+
     fn poison(&self, reason: impl Into<String>) {
         if !self.dead.swap(true, Ordering::SeqCst) {
             let reason = reason.into();
@@ -184,6 +229,9 @@ impl Connection {
             dead: AtomicBool::new(false),
             dead_tx,
             reason: std::sync::Mutex::new(None),
+            epoch: Instant::now(),
+            last_active: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
         });
         tokio::spawn(writer_task(
             write,
@@ -191,6 +239,7 @@ impl Connection {
             reg_tx,
             shared.clone(),
             dead_rx.clone(),
+            opts.max_idle,
         ));
         tokio::spawn(reader_task(
             read,
@@ -386,10 +435,15 @@ async fn writer_task(
     reg_tx: mpsc::UnboundedSender<InFlight>,
     shared: Arc<Shared>,
     mut dead_rx: watch::Receiver<bool>,
+    max_idle: Duration,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, write);
     let mut next_id: i32 = 0;
     loop {
+        // `connections.max.idle.ms`: only the writer takes new requests, so when its idle
+        // timer fires with nothing in flight no request can be half registered; a caller
+        // racing with the close gets a not-in-flight connection error (safe to retry).
+        let idle_at = (!max_idle.is_zero()).then(|| shared.idle_at(max_idle));
         let cmd = tokio::select! {
             biased;
             _ = dead_rx.wait_for(|d| *d) => break,
@@ -397,7 +451,25 @@ async fn writer_task(
                 Some(c) => c,
                 None => { shared.poison("all handles dropped"); break; }
             },
+            _ = async {
+                match idle_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if shared.in_flight.load(Ordering::SeqCst) > 0 {
+                    shared.touch(); // A request in flight (a parked fetch) is activity.
+                } else if Instant::now() >= shared.idle_at(max_idle) {
+                    shared.poison(format!(
+                        "idle for {}ms (connections.max.idle.ms)",
+                        max_idle.as_millis()
+                    ));
+                    break;
+                }
+                continue;
+            }
         };
+        shared.touch();
         if cmd.reply.is_closed() {
             continue; // The caller gave up before we wrote anything: skip it entirely.
         }
@@ -425,6 +497,7 @@ async fn writer_task(
                 timeout,
                 reply,
             };
+            shared.in_flight.fetch_add(1, Ordering::SeqCst);
             if reg_tx.send(entry).is_err() {
                 break; // Reader is gone: the connection is dead.
             }
@@ -501,6 +574,8 @@ async fn reader_task(
                 };
                 match inflight.pop_front() {
                     Some(req) if req.correlation_id == id => {
+                        shared.touch();
+                        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                         let _ = req.reply.send(Ok(body));
                     }
                     Some(req) => {
@@ -589,42 +664,40 @@ fn next_frame(buf: &mut BytesMut, max: usize) -> std::result::Result<Option<Byte
     Ok(Some(buf.split_to(size).freeze()))
 }
 
-/// A broker address plus the connection to it, opened lazily and reopened with backoff
-/// (`reconnect.backoff.ms` .. `reconnect.backoff.max.ms`, with jitter) after a failure.
+/// A broker address plus the connection to it, opened lazily (and again after a failure or
+/// an idle close). Like the Java client, after a failed attempt the next one waits the
+/// reconnect backoff (`reconnect.backoff.ms` .. `reconnect.backoff.max.ms`) and gets a longer
+/// setup timeout (`socket.connection.setup.timeout.ms` doubled per failed attempt, ±20%
+/// jitter, at most `socket.connection.setup.timeout.max.ms`); a success resets both.
 #[derive(Debug)]
 pub struct Endpoint {
     addr: String,
     opts: ConnectionOptions,
     state: Mutex<EndpointState>,
-    reconnect_backoff: (Duration, Duration),
 }
 
 #[derive(Debug)]
 struct EndpointState {
     conn: Option<Connection>,
     backoff: Backoff,
+    setup_timeout: Backoff,
     next_attempt: Option<Instant>,
     last_error: Option<Error>,
 }
 
 impl Endpoint {
     /// An endpoint for `addr`; nothing is opened until [`Endpoint::get`].
-    pub fn new(
-        addr: impl Into<String>,
-        opts: ConnectionOptions,
-        reconnect_backoff: Duration,
-        reconnect_backoff_max: Duration,
-    ) -> Endpoint {
+    pub fn new(addr: impl Into<String>, opts: ConnectionOptions) -> Endpoint {
         Endpoint {
             addr: addr.into(),
-            opts,
             state: Mutex::new(EndpointState {
                 conn: None,
-                backoff: Backoff::new(reconnect_backoff, reconnect_backoff_max),
+                backoff: Backoff::new(opts.reconnect_backoff, opts.reconnect_backoff_max),
+                setup_timeout: Backoff::new(opts.connect_timeout, opts.connect_timeout_max),
                 next_attempt: None,
                 last_error: None,
             }),
-            reconnect_backoff: (reconnect_backoff, reconnect_backoff_max),
+            opts,
         }
     }
 
@@ -653,9 +726,18 @@ impl Endpoint {
         if let Some(at) = st.next_attempt {
             tokio::time::sleep_until(at).await;
         }
-        match Connection::connect(&self.addr, self.opts.clone()).await {
+        let opts = ConnectionOptions {
+            // Jitter may go above the maximum; the maximum is a bound (as in Java).
+            connect_timeout: st
+                .setup_timeout
+                .next_delay()
+                .min(self.opts.connect_timeout_max.max(self.opts.connect_timeout)),
+            ..self.opts.clone()
+        };
+        match Connection::connect(&self.addr, opts).await {
             Ok(c) => {
                 st.backoff.reset();
+                st.setup_timeout.reset();
                 st.next_attempt = None;
                 st.last_error = None;
                 st.conn = Some(c.clone());
@@ -681,7 +763,7 @@ impl Endpoint {
 
     /// The reconnect backoff bounds this endpoint uses.
     pub fn reconnect_backoff(&self) -> (Duration, Duration) {
-        self.reconnect_backoff
+        (self.opts.reconnect_backoff, self.opts.reconnect_backoff_max)
     }
 }
 
@@ -743,6 +825,171 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("frame size"), "{err}");
+    }
+
+    /// A fake broker on a loopback port: answers every request (after `delay`) with an
+    /// ApiVersions v3 response listing ApiVersions 0..=3, unless `answer` is off, in which
+    /// case it holds the socket silently. Counts accepted connections.
+    async fn fake_broker(delay: Duration) -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let answer = Arc::new(AtomicBool::new(true));
+        let (acc, ans) = (accepted.clone(), answer.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                acc.fetch_add(1, Ordering::SeqCst);
+                let answer = ans.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut size = [0u8; 4];
+                    while s.read_exact(&mut size).await.is_ok() {
+                        let mut req = vec![0u8; i32::from_be_bytes(size) as usize];
+                        if s.read_exact(&mut req).await.is_err() || !answer {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            return;
+                        }
+                        tokio::time::sleep(delay).await;
+                        // Header v0 (correlation id), then the flexible v3 body: error code,
+                        // api_keys (compact array of one entry + its empty tag buffer),
+                        // throttle time, empty tag buffer.
+                        let mut body = BytesMut::new();
+                        body.put_slice(&req[4..8]);
+                        body.put_i16(0);
+                        body.put_u8(2);
+                        body.put_i16(ApiKey::ApiVersions as i16);
+                        body.put_i16(0);
+                        body.put_i16(3);
+                        body.put_u8(0);
+                        body.put_i32(0);
+                        body.put_u8(0);
+                        let mut frame = BytesMut::new();
+                        frame.put_i32(body.len() as i32);
+                        frame.put_slice(&body);
+                        if s.write_all(&frame).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted, answer)
+    }
+
+    async fn ping(conn: &Connection) -> Result<ApiVersionsResponse> {
+        let req = ApiVersionsRequest::default();
+        conn.send_version(&req, 3, Duration::from_secs(5)).await
+    }
+
+    #[tokio::test]
+    async fn idle_connection_is_closed_and_reopened_on_demand() {
+        let (addr, accepted, _) = fake_broker(Duration::ZERO).await;
+        let opts = ConnectionOptions {
+            max_idle: Duration::from_millis(300),
+            ..Default::default()
+        };
+        let ep = Endpoint::new(addr, opts);
+        let first = ep.get().await.unwrap();
+        // Used more often than the idle limit: stays open.
+        for _ in 0..4 {
+            ping(&first).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!first.is_closed());
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        // Left alone: closed, and the next request gets a new connection.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(first.is_closed());
+        let err = ping(&first).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Connection { in_flight: false, reason, .. }
+                if reason.contains("connections.max.idle.ms")),
+            "{err:?}"
+        );
+        let second = ep.get().await.unwrap();
+        ping(&second).await.unwrap();
+        assert!(!second.is_closed());
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_not_idle_and_zero_means_never() {
+        // The broker takes longer to answer than the idle limit.
+        let (addr, _, _) = fake_broker(Duration::from_millis(500)).await;
+        let opts = ConnectionOptions {
+            max_idle: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let conn = Connection::connect(&addr, opts).await.unwrap();
+        ping(&conn).await.unwrap();
+        assert!(!conn.is_closed());
+
+        let (addr, _, _) = fake_broker(Duration::ZERO).await;
+        let opts = ConnectionOptions {
+            max_idle: Duration::ZERO,
+            ..Default::default()
+        };
+        let conn = Connection::connect(&addr, opts).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!conn.is_closed());
+        ping(&conn).await.unwrap();
+    }
+
+    /// The setup timeout a failed attempt used, from its error.
+    fn setup_timeout_ms(e: &Error) -> u128 {
+        let text = e.to_string();
+        let start = text.rfind('(').unwrap() + 1;
+        let end = text[start..].find("ms)").unwrap() + start;
+        text[start..end].parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn setup_timeout_grows_per_failed_attempt_up_to_the_max() {
+        let (addr, _, answer) = fake_broker(Duration::ZERO).await;
+        answer.store(false, Ordering::SeqCst);
+        let opts = ConnectionOptions {
+            connect_timeout: Duration::from_millis(100),
+            connect_timeout_max: Duration::from_millis(300),
+            reconnect_backoff: Duration::from_millis(1),
+            reconnect_backoff_max: Duration::from_millis(1),
+            ..Default::default()
+        };
+        let ep = Endpoint::new(addr, opts);
+        let mut used = Vec::new();
+        for _ in 0..4 {
+            used.push(setup_timeout_ms(&ep.get().await.unwrap_err()));
+        }
+        // 100ms, then doubled, each ±20%, never above the max.
+        assert!((80..=120).contains(&used[0]), "{used:?}");
+        assert!((160..=240).contains(&used[1]), "{used:?}");
+        assert!((240..=300).contains(&used[2]), "{used:?}");
+        assert!((240..=300).contains(&used[3]), "{used:?}");
+        // A success resets it to the first value.
+        answer.store(true, Ordering::SeqCst);
+        let conn = ep.get().await.unwrap();
+        answer.store(false, Ordering::SeqCst);
+        ep.reset().await;
+        assert!(conn.is_closed());
+        let again = setup_timeout_ms(&ep.get().await.unwrap_err());
+        assert!((80..=120).contains(&again), "{again}");
+    }
+
+    #[test]
+    fn default_options_are_the_key_table_defaults() {
+        let o = ConnectionOptions::default();
+        let c = crate::ClientConfig::new()
+            .with("bootstrap.servers", "h:1")
+            .common()
+            .unwrap();
+        assert_eq!(o.client_id.as_ref(), c.client_id);
+        assert_eq!(o.request_timeout, c.request_timeout);
+        assert_eq!(o.connect_timeout, Duration::from_millis(10_000));
+        assert_eq!(o.connect_timeout_max, Duration::from_millis(30_000));
+        assert_eq!(o.max_idle, Duration::from_millis(540_000));
+        assert_eq!(o.reconnect_backoff, c.reconnect_backoff);
+        assert_eq!(o.reconnect_backoff_max, c.reconnect_backoff_max);
+        assert_eq!(o.max_response_size, c.max_response_size);
+        assert!(o.nodelay);
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ use super::message::Message;
 use super::offsets::{self, ListedOffset};
 use super::state::{next_session, PartState, Reset, Shared, State};
 use crate::backoff::{Backoff, Deadline};
-use crate::config::OffsetReset;
+use crate::config::{IsolationLevel, OffsetReset};
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode};
 use crate::record::{self, ControlType, DecodeOptions};
@@ -589,7 +589,7 @@ fn apply_partition(
         asked.offset,
         &data,
         opts,
-        shared.cfg.isolation_level.as_i8() == 1,
+        shared.cfg.isolation_level == IsolationLevel::ReadCommitted,
     );
 
     let mut st = shared.lock();

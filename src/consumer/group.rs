@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::assignor::{
-    assignor_by_name, Assignment, Assignor, MemberInfo, RebalanceProtocol, Subscription,
+    assignor, Assignment, Assignor, MemberInfo, RebalanceProtocol, Subscription,
 };
 use super::handle::ConsumerHandle;
 use super::listener::RebalanceListener;
@@ -34,6 +34,7 @@ use super::offsets;
 use super::state::{PartState, Reset, Shared, SubscriptionSpec};
 use crate::backoff::{Backoff, Deadline};
 use crate::cluster::CoordinatorKind;
+use crate::config::AssignmentStrategy;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 use crate::types::TopicPartition;
@@ -97,17 +98,15 @@ pub(crate) async fn run(
     mut close_rx: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
     let shared = handle.shared.clone();
-    let mut assignors = Vec::new();
-    for a in &shared.cfg.assignment_strategies {
-        match assignor_by_name(a.protocol_name()) {
-            Some(x) => assignors.push(x),
-            None => tracing::warn!(name = a.protocol_name(), "unknown assignor ignored"),
-        }
-    }
+    let mut assignors: Vec<_> = shared
+        .cfg
+        .assignment_strategies
+        .iter()
+        .map(|&s| assignor(s))
+        .collect();
     if assignors.is_empty() {
-        if let Some(x) = assignor_by_name("range") {
-            assignors.push(x);
-        }
+        // Only a hand-built `ConsumerConfig` can get here (the key refuses an empty list).
+        assignors.push(assignor(AssignmentStrategy::Range));
     }
     let cooperative = assignors
         .iter()
@@ -494,7 +493,6 @@ impl Member {
             .iter()
             .find(|a| a.name() == name)
             .cloned()
-            .or_else(|| assignor_by_name(&name))
             .ok_or_else(|| {
                 Error::Protocol(format!("coordinator chose unknown assignor `{name}`"))
             })?;

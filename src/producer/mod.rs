@@ -157,7 +157,7 @@ impl Drop for Inner {
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("bootstrap", &self.inner.s.cluster.bootstrap)
+            .field("bootstrap", &self.inner.s.cluster.bootstrap_servers)
             .field("closed", &self.inner.acc.closing.load(Ordering::SeqCst))
             .finish()
     }

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::config::AssignmentStrategy;
 use crate::error::Result;
 use crate::TopicPartition;
 
@@ -145,21 +146,21 @@ pub trait Assignor: Send + Sync + fmt::Debug {
     ) -> Result<BTreeMap<String, Assignment>>;
 }
 
-/// Looks an assignor up by its protocol name (`range`, `roundrobin`, `sticky`,
-/// `cooperative-sticky`) or its Java class name
-/// (`org.apache.kafka.clients.consumer.RangeAssignor`, ...).
-pub fn assignor_by_name(name: &str) -> Option<Arc<dyn Assignor>> {
-    const PKG: &str = "org.apache.kafka.clients.consumer.";
-    let short = name.strip_prefix(PKG);
-    match (name, short) {
-        ("range", _) | (_, Some("RangeAssignor")) => Some(Arc::new(RangeAssignor)),
-        ("roundrobin", _) | (_, Some("RoundRobinAssignor")) => Some(Arc::new(RoundRobinAssignor)),
-        ("sticky", _) | (_, Some("StickyAssignor")) => Some(Arc::new(StickyAssignor)),
-        ("cooperative-sticky", _) | (_, Some("CooperativeStickyAssignor")) => {
-            Some(Arc::new(CooperativeStickyAssignor))
-        }
-        _ => None,
+/// The built-in assignor of a `partition.assignment.strategy` value.
+pub fn assignor(strategy: AssignmentStrategy) -> Arc<dyn Assignor> {
+    match strategy {
+        AssignmentStrategy::Range => Arc::new(RangeAssignor),
+        AssignmentStrategy::RoundRobin => Arc::new(RoundRobinAssignor),
+        AssignmentStrategy::Sticky => Arc::new(StickyAssignor),
+        AssignmentStrategy::CooperativeSticky => Arc::new(CooperativeStickyAssignor),
     }
+}
+
+/// Looks an assignor up by any spelling `partition.assignment.strategy` accepts: its protocol
+/// name (`range`, `roundrobin`, `sticky`, `cooperative-sticky`) or its Java class name
+/// (`org.apache.kafka.clients.consumer.RangeAssignor`, ...), case-sensitive as in Java.
+pub fn assignor_by_name(name: &str) -> Option<Arc<dyn Assignor>> {
+    name.parse().ok().map(assignor)
 }
 
 /// Java's `String.compareTo`: lexicographic over UTF-16 code units. Differs from Rust's `str`
