@@ -13,8 +13,7 @@
 //! Every await on a client is wrapped in `tokio::time::timeout`; bounds have wide margins for
 //! a loaded 2-core CI machine.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -27,7 +26,7 @@ use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, ConfigError, Error, TopicPartition};
 use tokio::sync::RwLock;
 
-use common::{blocking, config, unique};
+use support::common::{blocking, config, unique};
 
 /// The CPU check of `all_brokers_down` measures the whole process, so it takes this lock for
 /// writing; every other test of this file holds it for reading while it uses a client.

@@ -1,8 +1,7 @@
 //! Consumer tests against a real broker: `kafka_testkit::shared()` (honours
 //! `KAFKA_BOOTSTRAP_SERVERS`), or an owned cluster where a broker is restarted.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +22,7 @@ use kafka_sdk::consumer::{
 use kafka_sdk::record::{BatchBuilder, BatchParams, Compression};
 use kafka_sdk::{Error, KafkaCode, TopicPartition};
 
-use common::unique;
+use support::common::{self, unique};
 
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()

@@ -2,8 +2,7 @@
 //! cluster named by KAFKA_BOOTSTRAP_SERVERS): version negotiation, metadata, admin, pipelining,
 //! timeouts on a paused broker, recovery after a restart, cancellation safety, bad config.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use kafka_sdk::connection::{Connection, ConnectionOptions};
 use kafka_sdk::{ClientConfig, Error, KafkaCode};
 use kafka_testkit::{ClusterOptions as KitOptions, KafkaCluster};
 
-use common::unique;
+use support::common::unique;
 
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()

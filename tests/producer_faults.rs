@@ -3,8 +3,7 @@
 //! OUT_OF_ORDER_SEQUENCE_NUMBER, plain retries that must not bump, and a lost response that
 //! must be re-sent unchanged and deduplicated. No real broker needed.
 
-#[path = "support/mock_broker.rs"]
-mod mock_broker;
+mod support;
 
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
-use mock_broker::{code, Fault, InitPidMode, MockBroker, ProducedBatch, RequestBody};
+use support::mock_broker::{code, Fault, InitPidMode, MockBroker, ProducedBatch, RequestBody};
 
 const TOPIC: &str = "events";
 const FIRST_PID: i64 = MockBroker::FIRST_PRODUCER_ID;

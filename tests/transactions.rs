@@ -7,27 +7,22 @@
 //! read_committed`) and with raw Fetch requests (read_uncommitted: every data record, plus
 //! the control markers).
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::collections::{BTreeSet, HashSet};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_sdk::backoff::Deadline;
-use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions};
 use kafka_sdk::consumer::{Consumer, Offset};
 use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
-use kafka_sdk::record::{control_record_type, decode_batches, ControlType, DecodeOptions};
+use kafka_sdk::record::{control_record_type, ControlType};
 use kafka_sdk::error::TxnAction;
 use kafka_sdk::{Error, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 
-use common::{config, create_topic, unique};
+use support::common::{config, create_topic, unique};
+use support::raw::{fetch_batches, reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -153,53 +148,22 @@ struct Raw {
     producers: Vec<(i64, i16)>,
 }
 
+/// Every partition of `topic` (0..`partitions`) read raw: data values, control markers and
+/// the data batches' producer ids and epochs.
 async fn raw_read(bootstrap: &str, topic: &str, partitions: i32) -> Raw {
-    let cluster = Cluster::connect(SdkClusterOptions::new(vec![bootstrap.to_string()]))
-        .await
-        .unwrap();
+    let cluster = reader(bootstrap).await;
     let mut raw = Raw::default();
     for partition in 0..partitions {
-        let mut offset = 0i64;
-        loop {
-            let (_, conn) = cluster
-                .leader(topic, partition, Deadline::after(Duration::from_secs(30)))
-                .await
-                .unwrap();
-            let req = FetchRequest::default()
-                .with_max_wait_ms(100)
-                .with_min_bytes(1)
-                .with_max_bytes(64 << 20)
-                .with_isolation_level(0)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                    .with_partitions(vec![FetchPartition::default()
-                        .with_partition(partition)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(16 << 20)
-                        .with_current_leader_epoch(-1)
-                        .with_log_start_offset(-1)])]);
-            let resp = conn.send(&req).await.unwrap();
-            let p = &resp.responses[0].partitions[0];
-            assert_eq!(p.error_code, 0, "fetch {topic}-{partition}");
-            if let Some(records) = &p.records {
-                for b in decode_batches(records.clone(), &DecodeOptions::default()) {
-                    let b = b.unwrap();
-                    offset = b.next_offset();
-                    if b.is_control() {
-                        let t = b.records[0].key.as_deref().and_then(control_record_type);
-                        raw.markers.push(t == Some(ControlType::Commit));
-                    } else {
-                        raw.producers.push((b.producer_id, b.producer_epoch));
-                        for r in &b.records {
-                            raw.values.push(
-                                String::from_utf8(r.value.as_deref().unwrap().to_vec()).unwrap(),
-                            );
-                        }
-                    }
+        for b in fetch_batches(&cluster, topic, partition).await {
+            if b.is_control() {
+                let t = b.records[0].key.as_deref().and_then(control_record_type);
+                raw.markers.push(t == Some(ControlType::Commit));
+            } else {
+                raw.producers.push((b.producer_id, b.producer_epoch));
+                for r in &b.records {
+                    raw.values
+                        .push(String::from_utf8(r.value.as_deref().unwrap().to_vec()).unwrap());
                 }
-            }
-            if offset >= p.high_watermark {
-                break;
             }
         }
     }
