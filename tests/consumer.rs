@@ -4,7 +4,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +40,14 @@ async fn create_topic(name: &str, partitions: i32) {
         .create_topics(vec![NewTopic::new(name, partitions, 1)])
         .await
         .expect("create topic");
+}
+
+/// Wall-clock time in milliseconds since the epoch (record timestamps).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// One produced record: key, value, headers.
@@ -78,10 +86,7 @@ async fn produce_at(
             c
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = now_ms();
     let mut b = BatchBuilder::new(now, 1024);
     for (k, v, h) in records {
         let hs: Vec<(&str, Option<&[u8]>)> =
@@ -131,21 +136,25 @@ async fn produce_at(
     panic!("produce to {topic}-{partition} failed: {last:?}");
 }
 
+/// Records `k{i}` / `v{i}` (no headers) for `i` in `from..from + n`.
+fn recs(from: usize, n: usize) -> Vec<Rec> {
+    (from..from + n)
+        .map(|i| {
+            (
+                Some(format!("k{i}").into_bytes()),
+                Some(format!("v{i}").into_bytes()),
+                vec![],
+            )
+        })
+        .collect()
+}
+
 /// Produces `n` simple records `k{i}` / `v{i}` to one partition, in batches of 100.
 async fn produce_n(topic: &str, partition: i32, from: usize, n: usize) {
     let mut i = from;
     while i < from + n {
         let end = (i + 100).min(from + n);
-        let recs: Vec<Rec> = (i..end)
-            .map(|j| {
-                (
-                    Some(format!("k{j}").into_bytes()),
-                    Some(format!("v{j}").into_bytes()),
-                    vec![],
-                )
-            })
-            .collect();
-        produce(topic, partition, &recs, Compression::None).await;
+        produce(topic, partition, &recs(i, end - i), Compression::None).await;
         i = end;
     }
 }
@@ -305,6 +314,60 @@ impl RebalanceListener for Recorder {
     }
 }
 
+/// A new, empty book for a test's members.
+fn new_book() -> Arc<Mutex<Book>> {
+    Arc::new(Mutex::new(Book::default()))
+}
+
+/// How many partitions `name` owns according to `book`.
+fn owned_by(book: &Arc<Mutex<Book>>, name: &str) -> usize {
+    book.lock()
+        .unwrap()
+        .owner
+        .values()
+        .filter(|o| *o == name)
+        .count()
+}
+
+/// Fails the test if `book` saw a partition assigned to a member while another owned it.
+fn assert_no_violations(book: &Arc<Mutex<Book>>) {
+    let b = book.lock().unwrap();
+    assert!(
+        b.violations.is_empty(),
+        "ownership violations: {:?}",
+        b.violations
+    );
+}
+
+/// A group member: a consumer built from `cfg` whose [`Recorder`] named `name` writes to
+/// `book`, subscribed to `topic`.
+async fn join(cfg: &ClientConfig, name: &str, book: &Arc<Mutex<Book>>, topic: &str) -> Consumer {
+    let c = Consumer::builder(cfg)
+        .rebalance_listener(Recorder::new(name, book))
+        .build()
+        .await
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    c
+}
+
+/// The partitions 0..`n` of `topic`.
+fn partitions(topic: &str, n: i32) -> Vec<TopicPartition> {
+    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+}
+
+/// Asserts that `c`'s group committed `expect` for every partition 0..`n` of `topic`.
+async fn assert_all_committed(c: &Consumer, topic: &str, n: i32, expect: i64) {
+    let committed = c
+        .committed(Some(&partitions(topic, n)), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        committed.iter().all(|(_, o)| *o == Some(expect)),
+        "{committed:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_single_member_auto_commit() {
     let topic = unique("c-sub1");
@@ -313,24 +376,20 @@ async fn subscribe_single_member_auto_commit() {
         produce_n(&topic, p, 0, 20).await;
     }
     let group = unique("g-sub1");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let cfg = config(Some(&group))
         .with("auto.commit.interval.ms", "200")
         .with("partition.assignment.strategy", "cooperative-sticky");
-    let c = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    c.subscribe(&[&topic]).unwrap();
+    let c = join(&cfg, "a", &book, &topic).await;
     let msgs = recv_n(&c, 60, Duration::from_secs(30)).await;
     let set: BTreeSet<(i32, i64)> = msgs.iter().map(|m| (m.partition(), m.offset())).collect();
     assert_eq!(set.len(), 60);
     assert_eq!(c.assignment().len(), 3);
     assert!(c.group_membership().is_some());
     c.close().await.unwrap();
+    assert_no_violations(&book);
     {
         let b = book.lock().unwrap();
-        assert!(b.violations.is_empty(), "{:?}", b.violations);
         assert_eq!(b.events.first().map(|e| e.1), Some("assigned"));
         assert_eq!(
             b.events.last().map(|e| e.1),
@@ -341,37 +400,50 @@ async fn subscribe_single_member_auto_commit() {
     }
     // The close committed everything delivered.
     let admin = Consumer::new(&config(Some(&group))).await.unwrap();
-    let tps: Vec<TopicPartition> = (0..3)
-        .map(|p| TopicPartition::new(topic.as_str(), p))
-        .collect();
-    let committed = admin
-        .committed(Some(&tps), Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert!(
-        committed.iter().all(|(_, o)| *o == Some(20)),
-        "{committed:?}"
-    );
+    assert_all_committed(&admin, &topic, 3, 20).await;
 }
 
-/// Runs a member: receives, records (partition, offset) as processed, until `stop` is set.
-fn spawn_member(
-    c: Consumer,
-    seen: Arc<Mutex<BTreeSet<(i32, i64)>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> tokio::task::JoinHandle<Consumer> {
-    tokio::spawn(async move {
-        while !stop.load(Ordering::Relaxed) {
-            match tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
-                Ok(Ok(m)) => {
-                    seen.lock().unwrap().insert((m.partition(), m.offset()));
+/// A member's receive loop, running in a task until [`Member::stop`].
+struct Member {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Consumer>,
+}
+
+impl Member {
+    /// Runs `c.recv()` (200 ms at a time) in a task and hands every result to `on_recv`.
+    fn run(
+        c: Consumer,
+        mut on_recv: impl FnMut(Result<Message, Error>) + Send + 'static,
+    ) -> Member {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            while !stopped.load(Ordering::Relaxed) {
+                if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
+                    on_recv(r);
                 }
-                Ok(Err(e)) => panic!("member recv error: {e}"),
-                Err(_) => {}
             }
-        }
-        c
-    })
+            c
+        });
+        Member { stop, task }
+    }
+
+    /// Records each received (partition, offset) in `seen` as processed; a recv error fails
+    /// the test.
+    fn spawn(c: Consumer, seen: Arc<Mutex<BTreeSet<(i32, i64)>>>) -> Member {
+        Member::run(c, move |r| match r {
+            Ok(m) => {
+                seen.lock().unwrap().insert((m.partition(), m.offset()));
+            }
+            Err(e) => panic!("member recv error: {e}"),
+        })
+    }
+
+    /// Ends the loop and returns the consumer (still open).
+    async fn stop(self) -> Consumer {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
 }
 
 async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
@@ -382,6 +454,16 @@ async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `c` (`recv` for 100 ms at a time, results dropped) until `done`; panics with `what`
+/// after `within`.
+async fn poll_until(c: &Consumer, what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        let _ = tokio::time::timeout(Duration::from_millis(100), c.recv()).await;
     }
 }
 
@@ -400,12 +482,12 @@ async fn cooperative_three_members_join_and_leave() {
     let parts = 6;
     create_topic(&topic, parts).await;
     let group = unique("g-coop");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let produced = Arc::new(AtomicU64::new(0));
 
     // Records keep flowing during the whole test.
-    let stop_producing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_producing = Arc::new(AtomicBool::new(false));
     let producer = {
         let (topic, stop, produced) = (topic.clone(), stop_producing.clone(), produced.clone());
         tokio::spawn(async move {
@@ -424,13 +506,8 @@ async fn cooperative_three_members_join_and_leave() {
 
     let mut members = Vec::new();
     for name in ["a", "b", "c"] {
-        let c = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new(name, &book))
-            .build()
-            .await
-            .unwrap();
-        c.subscribe(&[&topic]).unwrap();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        members.push((name, stop.clone(), spawn_member(c, seen.clone(), stop)));
+        let c = join(&group_cfg(&group), name, &book, &topic).await;
+        members.push((name, Member::spawn(c, seen.clone())));
         // Wait until this member owns something (the group settled with it).
         wait_until("member owns partitions", Duration::from_secs(40), || {
             book.lock().unwrap().owner.values().any(|o| o == name)
@@ -449,10 +526,8 @@ async fn cooperative_three_members_join_and_leave() {
     .await;
     // Leave one by one (c, then b); a ends up with everything.
     while members.len() > 1 {
-        let (name, stop, h) = members.pop().unwrap();
-        stop.store(true, Ordering::Relaxed);
-        let c = h.await.unwrap();
-        c.close().await.unwrap();
+        let (_, member) = members.pop().unwrap();
+        member.stop().await.close().await.unwrap();
         let rest: Vec<&str> = members.iter().map(|m| m.0).collect();
         wait_until(
             "partitions moved to the remaining members",
@@ -464,7 +539,6 @@ async fn cooperative_three_members_join_and_leave() {
             },
         )
         .await;
-        let _ = name;
     }
     stop_producing.store(true, Ordering::Relaxed);
     let per_partition = producer.await.unwrap() as i64;
@@ -473,12 +547,11 @@ async fn cooperative_three_members_join_and_leave() {
         seen.lock().unwrap().len() as i64 == per_partition * parts as i64
     })
     .await;
-    let (_, stop, h) = members.pop().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    h.await.unwrap().close().await.unwrap();
+    let (_, last) = members.pop().unwrap();
+    last.stop().await.close().await.unwrap();
 
+    assert_no_violations(&book);
     let b = book.lock().unwrap();
-    assert!(b.violations.is_empty(), "{:?}", b.violations);
     // Cooperative: a revocation (other than the final close of a member) only ever names
     // partitions that then moved to another member.
     let events = b.events.clone();
@@ -606,16 +679,10 @@ async fn consumes_java_console_producer_all_codecs() {
 async fn seek_pause_resume_times_watermarks() {
     let topic = unique("c-seek");
     create_topic(&topic, 2).await;
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let t0 = now_ms();
     produce_n(&topic, 0, 0, 100).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let t1 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let t1 = now_ms();
     produce_n(&topic, 0, 100, 100).await;
     produce_n(&topic, 1, 0, 10).await;
     let tp0 = TopicPartition::new(topic.as_str(), 0);
@@ -792,15 +859,6 @@ async fn bad_input_gives_typed_errors() {
     assert!(matches!(h.seek(&tp, Offset::Beginning), Err(Error::Closed)));
 }
 
-fn owned_by(book: &Arc<Mutex<Book>>, name: &str) -> usize {
-    book.lock()
-        .unwrap()
-        .owner
-        .values()
-        .filter(|o| *o == name)
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_least_once_with_a_killed_member() {
     let topic = unique("c-kill");
@@ -809,7 +867,7 @@ async fn at_least_once_with_a_killed_member() {
         produce_n(&topic, p, 0, 100).await;
     }
     let group = unique("g-kill");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let processed = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg = group_cfg(&group).with("enable.auto.commit", "false");
 
@@ -830,26 +888,16 @@ async fn at_least_once_with_a_killed_member() {
         }
     }
 
-    let a = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    let b = Consumer::builder(&cfg).rebalance_listener(Recorder::new("b", &book))
-        .build()
-        .await
-        .unwrap();
-    a.subscribe(&[&topic]).unwrap();
-    b.subscribe(&[&topic]).unwrap();
+    let a = join(&cfg, "a", &book, &topic).await;
+    let b = join(&cfg, "b", &book, &topic).await;
     // Wait until both own partitions. Membership runs without `recv`, so nothing is
     // consumed (and left unrecorded) while the group settles.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while owned_by(&book, "a") == 0 || owned_by(&book, "b") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "group did not settle"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the group to settle (both members own partitions)",
+        Duration::from_secs(40),
+        || owned_by(&book, "a") > 0 && owned_by(&book, "b") > 0,
+    )
+    .await;
     // A processes a few records, then dies without leaving the group.
     for _ in 0..20 {
         work(&a, &processed).await;
@@ -876,17 +924,7 @@ async fn at_least_once_with_a_killed_member() {
     b.close().await.unwrap();
     // Every committed offset was processed: each partition is committed at its end.
     let c = Consumer::new(&cfg).await.unwrap();
-    let tps: Vec<TopicPartition> = (0..4)
-        .map(|p| TopicPartition::new(topic.as_str(), p))
-        .collect();
-    let committed = c
-        .committed(Some(&tps), Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert!(
-        committed.iter().all(|(_, o)| *o == Some(100)),
-        "{committed:?}"
-    );
+    assert_all_committed(&c, &topic, 4, 100).await;
     // A clean restart resumes from the committed offsets.
     c.subscribe(&[&topic]).unwrap();
     for p in 0..4 {
@@ -905,23 +943,14 @@ async fn static_member_restart_does_not_rebalance() {
     let topic = unique("c-static");
     create_topic(&topic, 4).await;
     let group = unique("g-static");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg_a = group_cfg(&group).with("group.instance.id", "static-a");
-    let a = Consumer::builder(&cfg_a).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    a.subscribe(&[&topic]).unwrap();
-    let stop_a = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ha = spawn_member(a, seen.clone(), stop_a.clone());
-    let b = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new("b", &book))
-        .build()
-        .await
-        .unwrap();
-    b.subscribe(&[&topic]).unwrap();
-    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    let a = Member::spawn(join(&cfg_a, "a", &book, &topic).await, seen.clone());
+    let b = Member::spawn(
+        join(&group_cfg(&group), "b", &book, &topic).await,
+        seen.clone(),
+    );
     wait_until("both own partitions", Duration::from_secs(40), || {
         owned_by(&book, "a") == 2 && owned_by(&book, "b") == 2
     })
@@ -937,16 +966,9 @@ async fn static_member_restart_does_not_rebalance() {
     };
     let before = b_events(&book);
     // Restart A (same group.instance.id) well within the session timeout.
-    stop_a.store(true, Ordering::Relaxed);
-    drop(ha.await.unwrap());
+    drop(a.stop().await);
     book.lock().unwrap().owner.retain(|_, o| o != "a");
-    let a2 = Consumer::builder(&cfg_a).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    a2.subscribe(&[&topic]).unwrap();
-    let stop_a2 = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ha2 = spawn_member(a2, seen.clone(), stop_a2.clone());
+    let a2 = Member::spawn(join(&cfg_a, "a", &book, &topic).await, seen.clone());
     wait_until(
         "restarted static member owns its partitions",
         Duration::from_secs(30),
@@ -960,11 +982,10 @@ async fn static_member_restart_does_not_rebalance() {
         "B saw a rebalance: {:?}",
         book.lock().unwrap().events
     );
-    for (stop, h) in [(stop_a2, ha2), (stop_b, hb)] {
-        stop.store(true, Ordering::Relaxed);
-        h.await.unwrap().close().await.unwrap();
+    for member in [a2, b] {
+        member.stop().await.close().await.unwrap();
     }
-    assert!(book.lock().unwrap().violations.is_empty());
+    assert_no_violations(&book);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -972,30 +993,16 @@ async fn slow_member_leaves_and_rejoins() {
     let topic = unique("c-slow");
     create_topic(&topic, 2).await;
     let group = unique("g-slow");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg = group_cfg(&group).with("max.poll.interval.ms", "3000");
-    let a = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    a.subscribe(&[&topic]).unwrap();
-    let b = Consumer::builder(&cfg).rebalance_listener(Recorder::new("b", &book))
-        .build()
-        .await
-        .unwrap();
-    b.subscribe(&[&topic]).unwrap();
-    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    let a = join(&cfg, "a", &book, &topic).await;
+    let b = Member::spawn(join(&cfg, "b", &book, &topic).await, seen.clone());
     // A polls until the group is settled, then stops polling.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while owned_by(&book, "a") != 1 || owned_by(&book, "b") != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "group did not settle"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
-    }
+    poll_until(&a, "group did not settle", Duration::from_secs(40), || {
+        owned_by(&book, "a") == 1 && owned_by(&book, "b") == 1
+    })
+    .await;
     // No recv for longer than max.poll.interval.ms: A leaves, B gets everything.
     wait_until("B owns both partitions", Duration::from_secs(30), || {
         owned_by(&book, "b") == 2
@@ -1004,17 +1011,14 @@ async fn slow_member_leaves_and_rejoins() {
     assert_eq!(owned_by(&book, "a"), 0);
     assert!(a.group_membership().is_none());
     // A polls again: it rejoins and gets a partition back.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while owned_by(&book, "a") != 1 {
-        assert!(tokio::time::Instant::now() < deadline, "A did not rejoin");
-        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
-    }
-    stop_b.store(true, Ordering::Relaxed);
-    hb.await.unwrap().close().await.unwrap();
+    poll_until(&a, "A did not rejoin", Duration::from_secs(40), || {
+        owned_by(&book, "a") == 1
+    })
+    .await;
+    b.stop().await.close().await.unwrap();
     a.close().await.unwrap();
-    assert!(book.lock().unwrap().violations.is_empty());
+    assert_no_violations(&book);
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mixed_group_with_java_console_consumer() {
     use std::io::BufRead;
@@ -1059,32 +1063,19 @@ async fn mixed_group_with_java_console_consumer() {
             }
         });
     }
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let sdk_seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut members = Vec::new();
     for name in ["a", "b"] {
-        let c = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new(name, &book))
-            .build()
-            .await
-            .unwrap();
-        c.subscribe(&[&topic]).unwrap();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let c = join(&group_cfg(&group), name, &book, &topic).await;
         let seen = sdk_seen.clone();
-        let st = stop.clone();
-        members.push((
-            stop,
-            tokio::spawn(async move {
-                while !st.load(Ordering::Relaxed) {
-                    if let Ok(Ok(m)) =
-                        tokio::time::timeout(Duration::from_millis(200), c.recv()).await
-                    {
-                        let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
-                        seen.lock().unwrap().push(v);
-                    }
-                }
-                c
-            }),
-        ));
+        // Records the values; recv errors are not this test's subject.
+        members.push(Member::run(c, move |r| {
+            if let Ok(m) = r {
+                let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
+                seen.lock().unwrap().push(v);
+            }
+        }));
     }
     // Three members share six partitions: the kafka-sdk members end up with 4 of them.
     wait_until(
@@ -1113,9 +1104,8 @@ async fn mixed_group_with_java_console_consumer() {
     wait.await;
     let _ = java.kill();
     let _ = java.wait();
-    for (stop, h) in members {
-        stop.store(true, Ordering::Relaxed);
-        h.await.unwrap().close().await.unwrap();
+    for member in members {
+        member.stop().await.close().await.unwrap();
     }
     let sdk: BTreeSet<String> = sdk_seen.lock().unwrap().iter().cloned().collect();
     let jv: BTreeSet<String> = java_seen.lock().unwrap().iter().cloned().collect();
@@ -1127,7 +1117,7 @@ async fn mixed_group_with_java_console_consumer() {
     let sp: BTreeSet<String> = sdk.iter().map(part_of).collect();
     let jp: BTreeSet<String> = jv.iter().map(part_of).collect();
     assert!(sp.is_disjoint(&jp), "sdk {sp:?} java {jp:?}");
-    assert!(book.lock().unwrap().violations.is_empty());
+    assert_no_violations(&book);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1156,8 +1146,7 @@ async fn broker_restart_while_consuming_in_a_group() {
         produce_at(&bs, topic, p, &recs(0, 50), Compression::None).await;
     }
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let h = spawn_member(c, seen.clone(), stop.clone());
+    let member = Member::spawn(c, seen.clone());
     wait_until("first records", Duration::from_secs(60), || {
         seen.lock().unwrap().len() == 100
     })
@@ -1173,10 +1162,9 @@ async fn broker_restart_while_consuming_in_a_group() {
         seen.lock().unwrap().len() == 200
     })
     .await;
-    stop.store(true, Ordering::Relaxed);
-    let c = h.await.unwrap();
+    let c = member.stop().await;
     // Lag returns to 0: the committed offsets reach the end of each partition.
-    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(topic, p)).collect();
+    let tps = partitions(topic, 2);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let committed = c.committed(Some(&tps), Duration::from_secs(10)).await;
@@ -1194,18 +1182,6 @@ async fn broker_restart_while_consuming_in_a_group() {
     c.close().await.unwrap();
 }
 
-fn recs(from: usize, n: usize) -> Vec<Rec> {
-    (from..from + n)
-        .map(|i| {
-            (
-                Some(format!("k{i}").into_bytes()),
-                Some(format!("v{i}").into_bytes()),
-                vec![],
-            )
-        })
-        .collect()
-}
-
 // ---- Seek regressions -------------------------------------------------------------------
 //
 // A seek must win over everything that was decided before it: buffered records, fetches and
@@ -1219,6 +1195,13 @@ fn seek_cfg(group: &str) -> ClientConfig {
         .with("session.timeout.ms", "6000")
         .with("heartbeat.interval.ms", "500")
         .with("max.poll.interval.ms", "20000")
+}
+
+/// A consumer from `cfg`, assigned `tp` from the beginning.
+async fn assigned_from_start(cfg: &ClientConfig, tp: &TopicPartition) -> Consumer {
+    let c = Consumer::new(cfg).await.unwrap();
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    c
 }
 
 /// `recv` bounded by `within`; panics on an error or a timeout.
@@ -1261,10 +1244,7 @@ async fn seek_resets_position_and_what_commit_commits() {
     let tp = TopicPartition::new(topic.as_str(), 0);
     let group = unique("g-seekpos");
     // A long fetch wait parks the fetch after the end of the log: lookups wait for it.
-    let c = Consumer::new(&seek_cfg(&group).with("fetch.max.wait.ms", "2000"))
-        .await
-        .unwrap();
-    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let c = assigned_from_start(&seek_cfg(&group).with("fetch.max.wait.ms", "2000"), &tp).await;
     for (target, expect) in [
         (Offset::Beginning, 0),
         (Offset::Stored, 4),
@@ -1299,14 +1279,10 @@ async fn seek_resets_position_and_what_commit_commits() {
 
     // With the automatic offset store, the stored offset follows the seek too.
     let group = unique("g-seekstore");
-    let c = Consumer::new(
-        &seek_cfg(&group)
-            .with("fetch.max.wait.ms", "2000")
-            .with("enable.auto.offset.store", "true"),
-    )
-    .await
-    .unwrap();
-    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let cfg = seek_cfg(&group)
+        .with("fetch.max.wait.ms", "2000")
+        .with("enable.auto.offset.store", "true");
+    let c = assigned_from_start(&cfg, &tp).await;
     consume_to(&c, 20).await;
     c.seek(&tp, Offset::Beginning).unwrap();
     c.commit_stored(CommitMode::Sync).await.unwrap();
@@ -1389,10 +1365,7 @@ async fn seek_while_a_fetch_is_in_flight() {
     produce_n(&topic, 0, 0, 10).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let group = unique("g-seekfly");
-    let c = Consumer::new(&seek_cfg(&group).with("fetch.max.wait.ms", "3000"))
-        .await
-        .unwrap();
-    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let c = assigned_from_start(&seek_cfg(&group).with("fetch.max.wait.ms", "3000"), &tp).await;
     let mut end = 10i64;
     for m in recv_n(&c, 10, Duration::from_secs(20)).await {
         assert!(m.offset() < 10);
@@ -1637,7 +1610,8 @@ async fn seek_during_eager_rebalances() {
         let log = log.clone();
         let topic = topic.clone();
         async move {
-            let c = Consumer::builder(&cfg).rebalance_listener(Arc::new(CommitOnRevoke { name, log }))
+            let c = Consumer::builder(&cfg)
+                .rebalance_listener(Arc::new(CommitOnRevoke { name, log }))
                 .build()
                 .await
                 .unwrap();
@@ -1661,6 +1635,14 @@ async fn seek_during_eager_rebalances() {
             }
             Err(_) => false,
         }
+    }
+    /// One `poll` of A, then of B when it is a member; whether either received a record.
+    async fn poll_both(a: &Consumer, b: &Option<Consumer>, log: &EvLog, wait: Duration) -> bool {
+        let mut any = poll(a, "a", log, wait).await;
+        if let Some(b) = b {
+            any |= poll(b, "b", log, wait).await;
+        }
+        any
     }
     fn seek_all(c: &Consumer, name: &'static str, log: &EvLog, target: Offset) {
         for tp in c.assignment() {
@@ -1707,10 +1689,7 @@ async fn seek_during_eager_rebalances() {
         let mut idle = 0;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while idle < 3 && tokio::time::Instant::now() < deadline {
-            let mut any = poll(&a, "a", &log, Duration::from_millis(100)).await;
-            if let Some(b) = &b {
-                any |= poll(b, "b", &log, Duration::from_millis(100)).await;
-            }
+            let any = poll_both(&a, &b, &log, Duration::from_millis(100)).await;
             idle = if any { 0 } else { idle + 1 };
         }
         let seek_first = round % 2 == 0;
@@ -1734,10 +1713,7 @@ async fn seek_during_eager_rebalances() {
             // Seek while the group rebalances: poll a little first.
             let until = tokio::time::Instant::now() + Duration::from_millis(150 * round as u64);
             while tokio::time::Instant::now() < until {
-                poll(&a, "a", &log, Duration::from_millis(50)).await;
-                if let Some(b) = &b {
-                    poll(b, "b", &log, Duration::from_millis(50)).await;
-                }
+                poll_both(&a, &b, &log, Duration::from_millis(50)).await;
             }
             seek(&a, &b);
         }
@@ -1755,10 +1731,7 @@ async fn seek_during_eager_rebalances() {
             if open == 0 {
                 break;
             }
-            poll(&a, "a", &log, Duration::from_millis(50)).await;
-            if let Some(b) = &b {
-                poll(b, "b", &log, Duration::from_millis(50)).await;
-            }
+            poll_both(&a, &b, &log, Duration::from_millis(50)).await;
         }
     }
     let seeks = log

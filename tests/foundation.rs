@@ -79,7 +79,10 @@ async fn create_describe_delete_topic() {
     assert_eq!(desc.len(), 1);
     let d = &desc[0];
     assert_eq!(d.name, name);
-    assert!(d.id.is_some_and(|id| !id.is_nil()), "topic id should be set");
+    assert!(
+        d.id.is_some_and(|id| !id.is_nil()),
+        "topic id should be set"
+    );
     assert_eq!(d.partitions.len(), 4);
     let broker_ids: HashSet<i32> = brokers.iter().map(|b| b.node_id).collect();
     for (i, p) in d.partitions.iter().enumerate() {
@@ -221,11 +224,12 @@ async fn paused_then_restarted_broker() {
     conn2.send(&req).await.unwrap();
 
     // An admin client of its own, connected before the restart: it must reconnect too.
-    let admin = AdminClient::builder(&ClientConfig::new().with("bootstrap.servers", kit.bootstrap()))
-        .operation_timeout(Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
+    let admin =
+        AdminClient::builder(&ClientConfig::new().with("bootstrap.servers", kit.bootstrap()))
+            .operation_timeout(Duration::from_secs(30))
+            .build()
+            .await
+            .unwrap();
     let name = unique("restart");
     admin
         .create_topic(NewTopic::new(&name, 2, 1))

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use kafka_sdk::consumer::{Consumer, Offset};
+use kafka_sdk::error::TxnAction;
 use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
 use kafka_sdk::record::{control_record_type, ControlType};
-use kafka_sdk::error::TxnAction;
 use kafka_sdk::{Error, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 
