@@ -149,6 +149,17 @@ fn recs(from: usize, n: usize) -> Vec<Rec> {
         .collect()
 }
 
+/// A new topic named after `prefix` with `partitions` partitions, each holding `records`
+/// records `k{i}` / `v{i}` (offsets 0..`records`).
+async fn filled_topic(prefix: &str, partitions: i32, records: usize) -> String {
+    let topic = unique(prefix);
+    create_topic(&topic, partitions).await;
+    for p in 0..partitions {
+        produce_n(&topic, p, 0, records).await;
+    }
+    topic
+}
+
 /// Produces `n` simple records `k{i}` / `v{i}` to one partition, in batches of 100.
 async fn produce_n(topic: &str, partition: i32, from: usize, n: usize) {
     let mut i = from;
@@ -253,6 +264,18 @@ impl Recorder {
             book: book.clone(),
         })
     }
+
+    /// Records that this member no longer owns `partitions` (`kind`: revoked or lost).
+    fn give_up(&self, partitions: &[TopicPartition], kind: &'static str) {
+        let mut b = self.book.lock().unwrap();
+        for tp in partitions {
+            if b.owner.get(tp) == Some(&self.name) {
+                b.owner.remove(tp);
+            }
+        }
+        b.events
+            .push((self.name.clone(), kind, partitions.to_vec()));
+    }
 }
 
 impl RebalanceListener for Recorder {
@@ -285,14 +308,7 @@ impl RebalanceListener for Recorder {
         Box::pin(async move {
             // Commit what was processed before giving the partitions up.
             let _ = c.commit(CommitMode::Sync).await;
-            let mut b = self.book.lock().unwrap();
-            for tp in partitions {
-                if b.owner.get(tp) == Some(&self.name) {
-                    b.owner.remove(tp);
-                }
-            }
-            b.events
-                .push((self.name.clone(), "revoked", partitions.to_vec()));
+            self.give_up(partitions, "revoked");
         })
     }
 
@@ -301,16 +317,7 @@ impl RebalanceListener for Recorder {
         _c: &'a ConsumerHandle,
         partitions: &'a [TopicPartition],
     ) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let mut b = self.book.lock().unwrap();
-            for tp in partitions {
-                if b.owner.get(tp) == Some(&self.name) {
-                    b.owner.remove(tp);
-                }
-            }
-            b.events
-                .push((self.name.clone(), "lost", partitions.to_vec()));
-        })
+        Box::pin(async move { self.give_up(partitions, "lost") })
     }
 }
 
@@ -370,11 +377,7 @@ async fn assert_all_committed(c: &Consumer, topic: &str, n: i32, expect: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_single_member_auto_commit() {
-    let topic = unique("c-sub1");
-    create_topic(&topic, 3).await;
-    for p in 0..3 {
-        produce_n(&topic, p, 0, 20).await;
-    }
+    let topic = filled_topic("c-sub1", 3, 20).await;
     let group = unique("g-sub1");
     let book = new_book();
     let cfg = config(Some(&group))
@@ -861,11 +864,7 @@ async fn bad_input_gives_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_least_once_with_a_killed_member() {
-    let topic = unique("c-kill");
-    create_topic(&topic, 4).await;
-    for p in 0..4 {
-        produce_n(&topic, p, 0, 100).await;
-    }
+    let topic = filled_topic("c-kill", 4, 100).await;
     let group = unique("g-kill");
     let book = new_book();
     let processed = Arc::new(Mutex::new(BTreeSet::new()));
@@ -1238,9 +1237,7 @@ async fn consume_to(c: &Consumer, n: i64) {
 /// asked to read again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_resets_position_and_what_commit_commits() {
-    let topic = unique("c-seekpos");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 30).await;
+    let topic = filled_topic("c-seekpos", 1, 30).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let group = unique("g-seekpos");
     // A long fetch wait parks the fetch after the end of the log: lookups wait for it.
@@ -1304,9 +1301,7 @@ async fn seek_resets_position_and_what_commit_commits() {
 /// assignment's position must never come from the old lookup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_after_assign_and_reassign_ignores_stale_lookups() {
-    let topic = unique("c-seekassign");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 10).await;
+    let topic = filled_topic("c-seekassign", 1, 10).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let c = Consumer::new(&config(None).with("fetch.max.wait.ms", "200"))
         .await
@@ -1360,9 +1355,7 @@ async fn seek_after_assign_and_reassign_ignores_stale_lookups() {
 /// with no gap and no duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_while_a_fetch_is_in_flight() {
-    let topic = unique("c-seekfly");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 10).await;
+    let topic = filled_topic("c-seekfly", 1, 10).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let group = unique("g-seekfly");
     let c = assigned_from_start(&seek_cfg(&group).with("fetch.max.wait.ms", "3000"), &tp).await;
@@ -1595,11 +1588,7 @@ async fn seek_during_eager_rebalances() {
     const PARTS: i32 = 4;
     const RECORDS: i64 = 30;
     const ROUNDS: usize = 6;
-    let topic = unique("c-seekreb");
-    create_topic(&topic, PARTS).await;
-    for p in 0..PARTS {
-        produce_n(&topic, p, 0, RECORDS as usize).await;
-    }
+    let topic = filled_topic("c-seekreb", PARTS, RECORDS as usize).await;
     let group = unique("g-seekreb");
     let log: EvLog = Arc::new(Mutex::new(Vec::new()));
     // A long fetch wait: drained partitions have a fetch parked at the broker, so a seek's
@@ -1761,9 +1750,7 @@ async fn seek_during_eager_rebalances() {
 /// membership.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_metadata_for_transactions() {
-    let topic = unique("c-gmeta");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 3).await;
+    let topic = filled_topic("c-gmeta", 1, 3).await;
     let group = unique("g-gmeta");
     let c = Consumer::new(&seek_cfg(&group).with("group.instance.id", "gmeta-1"))
         .await
