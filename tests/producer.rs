@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kafka_sdk::producer::partitioner::{crc32_partition, murmur2_partition};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
+use kafka_sdk::record::RecordBatch;
 use kafka_sdk::Error;
 use kafka_testkit::KafkaCluster;
 
@@ -322,20 +323,20 @@ async fn consistent_random_matches_librdkafka() {
     producer.close(Duration::from_secs(10)).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn linger_batches_many_records_and_batch_size_one_does_not() {
+/// Sends `n` records `r{i}` to a new 1-partition topic (named after `prefix`) with a
+/// producer of `settings`, waits for every delivery, closes the producer, and returns the
+/// records' offsets and the partition's batches as stored.
+async fn send_and_read_back(
+    prefix: &str,
+    settings: &[(&str, &str)],
+    n: usize,
+) -> (Vec<i64>, Vec<RecordBatch>) {
     let b = bootstrap();
-    // linger 50 ms, big batches: 10,000 small records in few batches.
-    let topic = unique("linger");
+    let topic = unique(prefix);
     create_topic(&b, &topic, 1).await;
-    let producer = Producer::new(&config(
-        &b,
-        &[("linger.ms", "50"), ("batch.size", "1000000")],
-    ))
-    .await
-    .unwrap();
+    let producer = Producer::new(&config(&b, settings)).await.unwrap();
     let mut futs = Vec::new();
-    for i in 0..10_000 {
+    for i in 0..n {
         futs.push(
             producer
                 .send(ProducerRecord::new(topic.as_str()).value(format!("r{i}")))
@@ -343,10 +344,20 @@ async fn linger_batches_many_records_and_batch_size_one_does_not() {
                 .unwrap(),
         );
     }
+    let mut offsets = Vec::new();
     for f in futs {
-        f.await.unwrap();
+        offsets.push(f.await.unwrap().offset);
     }
-    let batches = fetch_batches(&reader(&bootstrap()).await, &topic, 0).await;
+    producer.close(Duration::from_secs(10)).await.unwrap();
+    let batches = fetch_batches(&reader(&b).await, &topic, 0).await;
+    (offsets, batches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linger_batches_many_records_and_batch_size_one_does_not() {
+    // linger 50 ms, big batches: 10,000 small records in few batches.
+    let settings = [("linger.ms", "50"), ("batch.size", "1000000")];
+    let (_, batches) = send_and_read_back("linger", &settings, 10_000).await;
     let records: usize = batches.iter().map(|b| b.records.len()).sum();
     assert_eq!(records, 10_000);
     assert!(
@@ -354,30 +365,13 @@ async fn linger_batches_many_records_and_batch_size_one_does_not() {
         "{} batches for 10,000 records",
         batches.len()
     );
-    producer.close(Duration::from_secs(10)).await.unwrap();
 
     // linger 0, batch.size 1: one record per batch.
-    let topic = unique("single");
-    create_topic(&b, &topic, 1).await;
-    let producer = Producer::new(&config(&b, &[("linger.ms", "0"), ("batch.size", "1")]))
-        .await
-        .unwrap();
-    let mut futs = Vec::new();
-    for i in 0..300 {
-        futs.push(
-            producer
-                .send(ProducerRecord::new(topic.as_str()).value(format!("r{i}")))
-                .await
-                .unwrap(),
-        );
-    }
-    for (i, f) in futs.into_iter().enumerate() {
-        assert_eq!(f.await.unwrap().offset, i as i64);
-    }
-    let batches = fetch_batches(&reader(&bootstrap()).await, &topic, 0).await;
+    let settings = [("linger.ms", "0"), ("batch.size", "1")];
+    let (offsets, batches) = send_and_read_back("single", &settings, 300).await;
+    assert_eq!(offsets, (0..300).collect::<Vec<i64>>());
     assert_eq!(batches.len(), 300);
     assert!(batches.iter().all(|b| b.records.len() == 1));
-    producer.close(Duration::from_secs(10)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,6 +433,14 @@ async fn acks_zero_and_one() {
     }
 }
 
+/// The error `send` (enqueueing `record`) fails with; panics when it is accepted.
+async fn send_err(p: &Producer, record: ProducerRecord) -> Error {
+    match p.send(record).await {
+        Ok(_) => panic!("send accepted a record it must refuse"),
+        Err(e) => e,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gives_typed_errors() {
     let b = bootstrap();
@@ -456,32 +458,28 @@ async fn bad_input_gives_typed_errors() {
     .await
     .unwrap();
 
-    let e = producer
-        .send(ProducerRecord::new("bad topic!").value("x"))
-        .await
-        .unwrap_err();
+    let e = send_err(&producer, ProducerRecord::new("bad topic!").value("x")).await;
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
 
-    let e = producer
-        .send(ProducerRecord::new(topic.as_str()).value(vec![0u8; 20_000]))
-        .await
-        .unwrap_err();
+    let e = send_err(
+        &producer,
+        ProducerRecord::new(topic.as_str()).value(vec![0u8; 20_000]),
+    )
+    .await;
     assert!(
         matches!(&e, Error::InvalidArgument(m) if m.contains("max.request.size") && m.contains("20")),
         "{e:?}"
     );
 
-    let e = producer
-        .send(ProducerRecord::new(topic.as_str()).partition(3).value("x"))
-        .await
-        .unwrap_err();
+    let e = send_err(
+        &producer,
+        ProducerRecord::new(topic.as_str()).partition(3).value("x"),
+    )
+    .await;
     assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
 
     let missing = unique("missing");
-    let e = producer
-        .send(ProducerRecord::new(missing.as_str()).value("x"))
-        .await
-        .unwrap_err();
+    let e = send_err(&producer, ProducerRecord::new(missing.as_str()).value("x")).await;
     assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
 
     // The producer still works after all that.
@@ -491,10 +489,7 @@ async fn bad_input_gives_typed_errors() {
         .unwrap();
     assert!(m.offset >= 0);
     producer.close(Duration::from_secs(10)).await.unwrap();
-    let e = producer
-        .send(ProducerRecord::new(topic.as_str()).value("late"))
-        .await
-        .unwrap_err();
+    let e = send_err(&producer, ProducerRecord::new(topic.as_str()).value("late")).await;
     assert!(matches!(e, Error::Closed), "{e:?}");
 
     let small = Producer::new(&config(
@@ -503,10 +498,11 @@ async fn bad_input_gives_typed_errors() {
     ))
     .await
     .unwrap();
-    let e = small
-        .send(ProducerRecord::new(topic.as_str()).value(vec![1u8; 8000]))
-        .await
-        .unwrap_err();
+    let e = send_err(
+        &small,
+        ProducerRecord::new(topic.as_str()).value(vec![1u8; 8000]),
+    )
+    .await;
     assert!(
         matches!(&e, Error::InvalidArgument(m) if m.contains("buffer.memory")),
         "{e:?}"
