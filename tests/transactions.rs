@@ -170,6 +170,22 @@ async fn raw_read(bootstrap: &str, topic: &str, partitions: i32) -> Raw {
     raw
 }
 
+/// Reads `topic` with [`sdk_read`] and asserts that it holds exactly `want`: the same values
+/// (`what` says what that means) and none of them twice.
+async fn assert_sdk_reads(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    want: &[String],
+    settle: Duration,
+    what: &str,
+) {
+    let got = sdk_read(bootstrap, topic, partitions, isolation, want.len(), settle).await;
+    assert_eq!(set(&got), set(want), "{what}");
+    assert_eq!(got.len(), want.len(), "{what}: values read twice");
+}
+
 /// Reads `topic` from the beginning with our consumer (no group) until `n` values arrived,
 /// then for `settle` more to catch any extra record. Returns every value read.
 async fn sdk_read(
@@ -244,21 +260,16 @@ async fn commit_and_abort_visibility(proto: Proto) {
     p.begin_transaction().unwrap();
     send_all(&p, &topic, &c2).await;
     // Acknowledged but not committed: read_committed stops at the last stable offset.
-    let open = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_committed",
-        c1.len(),
+        &c1,
         Duration::from_secs(1),
+        "read_committed stops before the open transaction",
     )
     .await;
-    assert_eq!(
-        set(&open),
-        set(&c1),
-        "read_committed stops before the open transaction"
-    );
-    assert_eq!(open.len(), c1.len());
     p.commit_transaction().await.unwrap();
     assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
 
@@ -270,37 +281,27 @@ async fn commit_and_abort_visibility(proto: Proto) {
         "read_committed (Java) sees exactly the commits"
     );
 
-    let ours = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_committed",
-        committed.len(),
+        &committed,
         Duration::from_secs(1),
+        "read_committed (ours) sees exactly the commits, no aborted records",
     )
     .await;
-    assert_eq!(
-        set(&ours),
-        set(&committed),
-        "read_committed (ours) sees exactly the commits"
-    );
-    assert_eq!(
-        ours.len(),
-        committed.len(),
-        "no duplicates, no aborted records"
-    );
     let all: Vec<String> = committed.iter().chain(&a1).cloned().collect();
-    let unc = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_uncommitted",
-        all.len(),
+        &all,
         Duration::from_secs(1),
+        "read_uncommitted (ours) sees both",
     )
     .await;
-    assert_eq!(set(&unc), set(&all), "read_uncommitted (ours) sees both");
-    assert_eq!(unc.len(), all.len());
 
     let raw = raw_read(&bootstrap, &topic, 3).await;
     assert_eq!(set(&raw.values), set(&all), "read_uncommitted sees both");
@@ -373,17 +374,16 @@ async fn fencing(proto: Proto) {
         set(&want),
         "the zombie's records are never visible"
     );
-    let ours = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         2,
         "read_committed",
-        want.len(),
+        &want,
         Duration::from_secs(1),
+        "read_committed (ours)",
     )
     .await;
-    assert_eq!(set(&ours), set(&want));
-    assert_eq!(ours.len(), want.len());
     let raw = raw_read(&bootstrap, &topic, 2).await;
     assert_eq!(raw.values.len(), 25, "zombie's 10 were written and aborted");
 }
@@ -550,21 +550,16 @@ async fn broker_restart_and_local_timeout(proto: Proto) {
     q.commit_transaction().await.unwrap();
     want.extend(t6);
 
-    let got = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_committed",
-        want.len(),
+        &want,
         Duration::from_secs(2),
+        "read_committed: exactly the committed transactions",
     )
     .await;
-    assert_eq!(
-        set(&got),
-        set(&want),
-        "read_committed: exactly the committed transactions"
-    );
-    assert_eq!(got.len(), want.len(), "no duplicates");
     let raw = raw_read(&bootstrap, &topic, 3).await;
     assert!(raw.values.iter().any(|v| v.starts_with("t3-aborted")));
 }
