@@ -13,8 +13,7 @@
 //! Every await on a client is wrapped in `tokio::time::timeout`; bounds have wide margins for
 //! a loaded 2-core CI machine.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -27,7 +26,7 @@ use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, ConfigError, Error, TopicPartition};
 use tokio::sync::RwLock;
 
-use common::{blocking, config, unique};
+use support::common::{blocking, config, unique};
 
 /// The CPU check of `all_brokers_down` measures the whole process, so it takes this lock for
 /// writing; every other test of this file holds it for reading while it uses a client.
@@ -59,6 +58,56 @@ async fn bounded<T>(what: &str, limit: Duration, f: impl Future<Output = T>) -> 
     }
 }
 
+/// An admin client for `bs` that has created `topic` (1 partition), each step within `limit`.
+async fn admin_with_topic(bs: &str, topic: &str, limit: Duration) -> AdminClient {
+    let admin = bounded("admin", limit, AdminClient::new(&config(bs, &[])))
+        .await
+        .unwrap();
+    bounded(
+        "create topic",
+        limit,
+        admin.create_topic(NewTopic::new(topic, 1, 1)),
+    )
+    .await
+    .unwrap();
+    admin
+}
+
+/// A producer for `bs` with the `extra` settings, built within `limit`.
+async fn producer(bs: &str, extra: &[(&str, &str)], limit: Duration) -> Producer {
+    bounded("producer", limit, Producer::new(&config(bs, extra)))
+        .await
+        .unwrap()
+}
+
+/// `send` (enqueue only, not the delivery) of `record`, within `limit` (`what` names it).
+async fn try_send(
+    p: &Producer,
+    what: &str,
+    limit: Duration,
+    record: ProducerRecord,
+) -> Result<(), Error> {
+    bounded(what, limit, p.send(record)).await.map(drop)
+}
+
+/// Closes `p` (10 s for pending records) within `limit`; panics on an error.
+async fn close_producer(p: &Producer, what: &str, limit: Duration) {
+    bounded(what, limit, p.close(Duration::from_secs(10)))
+        .await
+        .unwrap();
+}
+
+/// Drops `value` (`what` names it) and asserts that the drop returned within 2 s.
+fn drop_quickly<T>(what: &str, value: T) {
+    let start = Instant::now();
+    drop(value);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{what}: drop took {:?}",
+        start.elapsed()
+    );
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Client {
     Producer,
@@ -66,8 +115,11 @@ enum Client {
     Admin,
 }
 
+/// Config keys and values of one case.
+type Settings<'a> = &'a [(&'a str, &'a str)];
+
 /// Settings of one case, and the key names its error must mention.
-type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+type Case<'a> = (Settings<'a>, &'a [&'a str]);
 
 const CLIENTS: [Client; 3] = [Client::Producer, Client::Consumer, Client::Admin];
 
@@ -344,10 +396,6 @@ async fn conflicting_settings_are_typed_errors() {
             &["buffer.memory", "queue.buffering.max.kbytes"],
         ),
     ];
-    for (settings, names) in producer_cases {
-        let e = build_err(Client::Producer, &config(&bs, settings)).await;
-        assert_conflict(&e, names, &format!("producer {settings:?}"));
-    }
     let consumer_cases: &[Case] = &[
         (
             &[
@@ -377,10 +425,6 @@ async fn conflicting_settings_are_typed_errors() {
             &["fetch.min.bytes", "fetch.max.bytes"],
         ),
     ];
-    for (settings, names) in consumer_cases {
-        let e = build_err(Client::Consumer, &config(&bs, settings)).await;
-        assert_conflict(&e, names, &format!("consumer {settings:?}"));
-    }
     // Shared rules: every client.
     let common_cases: &[Case] = &[
         (
@@ -398,10 +442,17 @@ async fn conflicting_settings_are_typed_errors() {
             &["request.timeout.ms", "socket.timeout.ms"],
         ),
     ];
-    for (settings, names) in common_cases {
-        for client in CLIENTS {
-            let e = build_err(client, &config(&bs, settings)).await;
-            assert_conflict(&e, names, &format!("{client:?} {settings:?}"));
+    let tables: [(&[Client], &[Case]); 3] = [
+        (&[Client::Producer], producer_cases),
+        (&[Client::Consumer], consumer_cases),
+        (&CLIENTS, common_cases),
+    ];
+    for (clients, cases) in tables {
+        for (settings, names) in cases {
+            for &client in clients {
+                let e = build_err(client, &config(&bs, settings)).await;
+                assert_conflict(&e, names, &format!("{client:?} {settings:?}"));
+            }
         }
     }
     // An empty group id is refused by the consumer, naming the key.
@@ -432,93 +483,51 @@ async fn oversized_records_are_invalid_arguments() {
     let bs = blocking(shared_bootstrap).await;
     let _g = cpu_lock().read().await;
     let topic = unique("big");
-    let admin = bounded(
-        "admin",
-        Duration::from_secs(30),
-        AdminClient::new(&config(&bs, &[])),
-    )
-    .await
-    .unwrap();
-    bounded(
-        "create topic",
-        Duration::from_secs(30),
-        admin.create_topic(NewTopic::new(&topic, 1, 1)),
-    )
-    .await
-    .unwrap();
-
-    let p = bounded(
-        "producer",
-        Duration::from_secs(30),
-        Producer::new(&config(&bs, &[("max.request.size", "10000")])),
-    )
-    .await
-    .unwrap();
-    let e = bounded(
-        "oversized send",
-        IMMEDIATE,
-        p.send(ProducerRecord::new(topic.as_str()).value(vec![7u8; 20_000])),
-    )
-    .await
-    .map(drop)
-    .unwrap_err();
-    let s = e.to_string();
-    assert!(
-        matches!(e, Error::InvalidArgument(_))
-            && s.contains("max.request.size")
-            && s.contains("10000")
-            && record_size(&s) > 20_000,
-        "{e:?}"
-    );
-    // A record that fits still goes through.
-    let ok = bounded(
-        "send after refusal",
-        Duration::from_secs(30),
-        p.send_and_wait(ProducerRecord::new(topic.as_str()).value("fits")),
-    )
-    .await;
-    assert!(ok.is_ok(), "{ok:?}");
-    bounded(
-        "close",
-        Duration::from_secs(30),
-        p.close(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-
-    let p = bounded(
-        "producer",
-        Duration::from_secs(30),
-        Producer::new(&config(
-            &bs,
+    let limit = Duration::from_secs(30);
+    admin_with_topic(&bs, &topic, limit).await;
+    // (producer settings, record size, the key and the value the error must name)
+    let cases: [(Settings, usize, &str, &str); 2] = [
+        (
+            &[("max.request.size", "10000")],
+            20_000,
+            "max.request.size",
+            "10000",
+        ),
+        (
             &[("buffer.memory", "4096"), ("max.request.size", "1048576")],
-        )),
-    )
-    .await
-    .unwrap();
-    let e = bounded(
-        "send larger than buffer.memory",
-        IMMEDIATE,
-        p.send(ProducerRecord::new(topic.as_str()).value(vec![7u8; 8_000])),
-    )
-    .await
-    .map(drop)
-    .unwrap_err();
-    let s = e.to_string();
-    assert!(
-        matches!(e, Error::InvalidArgument(_))
-            && s.contains("buffer.memory")
-            && s.contains("4096")
-            && record_size(&s) > 8_000,
-        "{e:?}"
-    );
-    bounded(
-        "close",
-        Duration::from_secs(30),
-        p.close(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+            8_000,
+            "buffer.memory",
+            "4096",
+        ),
+    ];
+    for (settings, size, key, value) in cases {
+        let p = producer(&bs, settings, limit).await;
+        let e = try_send(
+            &p,
+            &format!("send larger than {key}"),
+            IMMEDIATE,
+            ProducerRecord::new(topic.as_str()).value(vec![7u8; size]),
+        )
+        .await
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(
+            matches!(e, Error::InvalidArgument(_))
+                && s.contains(key)
+                && s.contains(value)
+                && record_size(&s) > size,
+            "{settings:?}: {e:?}"
+        );
+        // A record that fits still goes through.
+        let ok = bounded(
+            "send after refusal",
+            limit,
+            p.send_and_wait(ProducerRecord::new(topic.as_str()).value("fits")),
+        )
+        .await;
+        assert!(ok.is_ok(), "{settings:?}: {ok:?}");
+        close_producer(&p, "close", limit).await;
+    }
 }
 
 /// Invalid topic names fail at once in producer send, consumer subscribe/assign and admin
@@ -530,9 +539,7 @@ async fn invalid_topic_names_are_refused_everywhere() {
     let long = "x".repeat(250);
     let names = ["", "a b", long.as_str(), "..", ".", "a/b", "ü"];
     let limit = Duration::from_secs(30);
-    let p = bounded("producer", limit, Producer::new(&config(&bs, &[])))
-        .await
-        .unwrap();
+    let p = producer(&bs, &[], limit).await;
     let c = bounded(
         "consumer",
         limit,
@@ -551,13 +558,7 @@ async fn invalid_topic_names_are_refused_everywhere() {
         other => panic!("{what} `{name}`: expected InvalidArgument, got {other:?}"),
     };
     for name in names {
-        let r = bounded(
-            "send",
-            IMMEDIATE,
-            p.send(ProducerRecord::new(name).value("v")),
-        )
-        .await
-        .map(drop);
+        let r = try_send(&p, "send", IMMEDIATE, ProducerRecord::new(name).value("v")).await;
         check("producer send", name, r);
         check("subscribe", name, c.subscribe(&[name]));
         check("subscribe (second)", name, c.subscribe(&["ok-topic", name]));
@@ -576,9 +577,7 @@ async fn invalid_topic_names_are_refused_everywhere() {
     }
     // Nothing was subscribed or assigned by the refused calls.
     assert!(c2.assignment().is_empty());
-    bounded("close", limit, p.close(Duration::from_secs(10)))
-        .await
-        .unwrap();
+    close_producer(&p, "close", limit).await;
     let _ = bounded("consumer close", limit, c.close()).await;
     let _ = bounded("consumer close", limit, c2.close()).await;
 }
@@ -592,27 +591,23 @@ async fn unknown_topic_without_auto_create() {
     let _g = cpu_lock().read().await;
     let topic = unique("missing");
     let limit = Duration::from_secs(30);
-    let p = bounded(
-        "producer",
+    let p = producer(
+        &bs,
+        &[
+            ("allow.auto.create.topics", "false"),
+            ("max.block.ms", "2000"),
+        ],
         limit,
-        Producer::new(&config(
-            &bs,
-            &[
-                ("allow.auto.create.topics", "false"),
-                ("max.block.ms", "2000"),
-            ],
-        )),
     )
-    .await
-    .unwrap();
+    .await;
     let start = Instant::now();
-    let r = bounded(
+    let r = try_send(
+        &p,
         "send to unknown topic",
         Duration::from_secs(2 + 10),
-        p.send(ProducerRecord::new(topic.as_str()).value("v")),
+        ProducerRecord::new(topic.as_str()).value("v"),
     )
-    .await
-    .map(drop);
+    .await;
     let took = start.elapsed();
     match &r {
         Err(Error::UnknownTopicOrPartition(m)) => assert!(m.contains(&topic), "{m}"),
@@ -621,32 +616,19 @@ async fn unknown_topic_without_auto_create() {
     // Waited for the topic (max.block.ms) but not much longer.
     assert!(took < Duration::from_secs(2 + 8), "{took:?}");
     // An explicit partition out of range of an existing topic: same error class, at once.
-    let admin = bounded("admin", limit, AdminClient::new(&config(&bs, &[])))
-        .await
-        .unwrap();
     let existing = unique("exists");
-    bounded(
-        "create",
-        limit,
-        admin.create_topic(NewTopic::new(&existing, 1, 1)),
-    )
-    .await
-    .unwrap();
-    let r = bounded(
+    let admin = admin_with_topic(&bs, &existing, limit).await;
+    let r = try_send(
+        &p,
         "send to partition 5 of a 1-partition topic",
         Duration::from_secs(12),
-        p.send(
-            ProducerRecord::new(existing.as_str())
-                .partition(5)
-                .value("v"),
-        ),
+        ProducerRecord::new(existing.as_str())
+            .partition(5)
+            .value("v"),
     )
-    .await
-    .map(drop);
+    .await;
     assert!(matches!(r, Err(Error::UnknownTopicOrPartition(_))), "{r:?}");
-    bounded("close", limit, p.close(Duration::from_secs(10)))
-        .await
-        .unwrap();
+    close_producer(&p, "close", limit).await;
     // The topic was not created by the producer's metadata requests.
     let topics = bounded("list", limit, admin.list_topics(false))
         .await
@@ -692,20 +674,9 @@ async fn closed_clients_report_closed() {
     let _g = cpu_lock().read().await;
     let topic = unique("closed");
     let limit = Duration::from_secs(30);
-    let admin = bounded("admin", limit, AdminClient::new(&config(&bs, &[])))
-        .await
-        .unwrap();
-    bounded(
-        "create",
-        limit,
-        admin.create_topic(NewTopic::new(&topic, 1, 1)),
-    )
-    .await
-    .unwrap();
+    let _admin = admin_with_topic(&bs, &topic, limit).await;
 
-    let p = bounded("producer", limit, Producer::new(&config(&bs, &[])))
-        .await
-        .unwrap();
+    let p = producer(&bs, &[], limit).await;
     bounded(
         "send",
         limit,
@@ -713,31 +684,22 @@ async fn closed_clients_report_closed() {
     )
     .await
     .unwrap();
-    bounded("close", limit, p.close(Duration::from_secs(10)))
-        .await
-        .unwrap();
-    for _ in 0..2 {
-        let r = bounded(
-            "send after close",
-            IMMEDIATE,
-            p.send(ProducerRecord::new(topic.as_str()).value("after")),
-        )
-        .await
-        .map(drop);
-        assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    close_producer(&p, "close", limit).await;
+    // Twice, then with invalid input (an empty topic name): still Closed first (the client
+    // is gone).
+    for (to, value) in [
+        (topic.as_str(), "after"),
+        (topic.as_str(), "after"),
+        ("", "x"),
+    ] {
+        let record = ProducerRecord::new(to).value(value);
+        let r = try_send(&p, "send after close", IMMEDIATE, record).await;
+        assert!(
+            matches!(r, Err(Error::Closed)),
+            "send `{value}` to `{to}`: {r:?}"
+        );
     }
-    // Invalid input after close: still Closed first (the client is gone).
-    let r = bounded(
-        "send after close",
-        IMMEDIATE,
-        p.send(ProducerRecord::new("").value("x")),
-    )
-    .await
-    .map(drop);
-    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
-    bounded("close twice", limit, p.close(Duration::from_secs(10)))
-        .await
-        .unwrap();
+    close_producer(&p, "close twice", limit).await;
     bounded("flush after close", IMMEDIATE, p.flush()).await;
 
     for group in [true, false] {
@@ -841,16 +803,7 @@ async fn all_brokers_down() {
     let limit = Duration::from_secs(60);
     {
         let _g = cpu_lock().read().await;
-        let admin = bounded("admin", limit, AdminClient::new(&config(&bs, &[])))
-            .await
-            .unwrap();
-        bounded(
-            "create",
-            limit,
-            admin.create_topic(NewTopic::new(&topic, 1, 1)),
-        )
-        .await
-        .unwrap();
+        admin_with_topic(&bs, &topic, limit).await;
     }
     let pcfg = config(
         &bs,
@@ -1069,13 +1022,7 @@ async fn all_brokers_down() {
         "consumer close with brokers down: {r:?} after {:?}",
         start.elapsed()
     );
-    let start = Instant::now();
-    drop(dropped);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "drop took {:?}",
-        start.elapsed()
-    );
+    drop_quickly("consumer", dropped);
     let r = bounded(
         "producer close with brokers down",
         Duration::from_secs(2 + 5 + 10),
@@ -1083,20 +1030,14 @@ async fn all_brokers_down() {
     )
     .await;
     println!("producer close with brokers down: {r:?}");
-    let r = bounded(
+    let r = try_send(
+        &p,
         "send after close",
         IMMEDIATE,
-        p.send(ProducerRecord::new(topic.as_str()).value("x")),
+        ProducerRecord::new(topic.as_str()).value("x"),
     )
-    .await
-    .map(drop);
+    .await;
     assert!(matches!(r, Err(Error::Closed)), "{r:?}");
-    let start = Instant::now();
-    drop(p);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "drop took {:?}",
-        start.elapsed()
-    );
+    drop_quickly("producer", p);
     blocking(move || drop(cluster)).await;
 }

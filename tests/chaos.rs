@@ -23,8 +23,8 @@
 //! Size: `KAFKA_SDK_CHAOS_FAULTS` (default 10, the CI size); `KAFKA_SDK_CHAOS=long` means 50.
 //! `KAFKA_SDK_CHAOS_SEED` replays a schedule of faults.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
+use support::common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;

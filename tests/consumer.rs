@@ -1,11 +1,10 @@
 //! Consumer tests against a real broker: `kafka_testkit::shared()` (honours
 //! `KAFKA_BOOTSTRAP_SERVERS`), or an owned cluster where a broker is restarted.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use kafka_sdk::consumer::{
 use kafka_sdk::record::{BatchBuilder, BatchParams, Compression};
 use kafka_sdk::{Error, KafkaCode, TopicPartition};
 
-use common::unique;
+use support::common::{self, unique};
 
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
@@ -41,6 +40,14 @@ async fn create_topic(name: &str, partitions: i32) {
         .create_topics(vec![NewTopic::new(name, partitions, 1)])
         .await
         .expect("create topic");
+}
+
+/// Wall-clock time in milliseconds since the epoch (record timestamps).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// One produced record: key, value, headers.
@@ -79,10 +86,7 @@ async fn produce_at(
             c
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = now_ms();
     let mut b = BatchBuilder::new(now, 1024);
     for (k, v, h) in records {
         let hs: Vec<(&str, Option<&[u8]>)> =
@@ -132,21 +136,36 @@ async fn produce_at(
     panic!("produce to {topic}-{partition} failed: {last:?}");
 }
 
+/// Records `k{i}` / `v{i}` (no headers) for `i` in `from..from + n`.
+fn recs(from: usize, n: usize) -> Vec<Rec> {
+    (from..from + n)
+        .map(|i| {
+            (
+                Some(format!("k{i}").into_bytes()),
+                Some(format!("v{i}").into_bytes()),
+                vec![],
+            )
+        })
+        .collect()
+}
+
+/// A new topic named after `prefix` with `partitions` partitions, each holding `records`
+/// records `k{i}` / `v{i}` (offsets 0..`records`).
+async fn filled_topic(prefix: &str, partitions: i32, records: usize) -> String {
+    let topic = unique(prefix);
+    create_topic(&topic, partitions).await;
+    for p in 0..partitions {
+        produce_n(&topic, p, 0, records).await;
+    }
+    topic
+}
+
 /// Produces `n` simple records `k{i}` / `v{i}` to one partition, in batches of 100.
 async fn produce_n(topic: &str, partition: i32, from: usize, n: usize) {
     let mut i = from;
     while i < from + n {
         let end = (i + 100).min(from + n);
-        let recs: Vec<Rec> = (i..end)
-            .map(|j| {
-                (
-                    Some(format!("k{j}").into_bytes()),
-                    Some(format!("v{j}").into_bytes()),
-                    vec![],
-                )
-            })
-            .collect();
-        produce(topic, partition, &recs, Compression::None).await;
+        produce(topic, partition, &recs(i, end - i), Compression::None).await;
         i = end;
     }
 }
@@ -245,6 +264,18 @@ impl Recorder {
             book: book.clone(),
         })
     }
+
+    /// Records that this member no longer owns `partitions` (`kind`: revoked or lost).
+    fn give_up(&self, partitions: &[TopicPartition], kind: &'static str) {
+        let mut b = self.book.lock().unwrap();
+        for tp in partitions {
+            if b.owner.get(tp) == Some(&self.name) {
+                b.owner.remove(tp);
+            }
+        }
+        b.events
+            .push((self.name.clone(), kind, partitions.to_vec()));
+    }
 }
 
 impl RebalanceListener for Recorder {
@@ -277,14 +308,7 @@ impl RebalanceListener for Recorder {
         Box::pin(async move {
             // Commit what was processed before giving the partitions up.
             let _ = c.commit(CommitMode::Sync).await;
-            let mut b = self.book.lock().unwrap();
-            for tp in partitions {
-                if b.owner.get(tp) == Some(&self.name) {
-                    b.owner.remove(tp);
-                }
-            }
-            b.events
-                .push((self.name.clone(), "revoked", partitions.to_vec()));
+            self.give_up(partitions, "revoked");
         })
     }
 
@@ -293,45 +317,82 @@ impl RebalanceListener for Recorder {
         _c: &'a ConsumerHandle,
         partitions: &'a [TopicPartition],
     ) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let mut b = self.book.lock().unwrap();
-            for tp in partitions {
-                if b.owner.get(tp) == Some(&self.name) {
-                    b.owner.remove(tp);
-                }
-            }
-            b.events
-                .push((self.name.clone(), "lost", partitions.to_vec()));
-        })
+        Box::pin(async move { self.give_up(partitions, "lost") })
     }
+}
+
+/// A new, empty book for a test's members.
+fn new_book() -> Arc<Mutex<Book>> {
+    Arc::new(Mutex::new(Book::default()))
+}
+
+/// How many partitions `name` owns according to `book`.
+fn owned_by(book: &Arc<Mutex<Book>>, name: &str) -> usize {
+    book.lock()
+        .unwrap()
+        .owner
+        .values()
+        .filter(|o| *o == name)
+        .count()
+}
+
+/// Fails the test if `book` saw a partition assigned to a member while another owned it.
+fn assert_no_violations(book: &Arc<Mutex<Book>>) {
+    let b = book.lock().unwrap();
+    assert!(
+        b.violations.is_empty(),
+        "ownership violations: {:?}",
+        b.violations
+    );
+}
+
+/// A group member: a consumer built from `cfg` whose [`Recorder`] named `name` writes to
+/// `book`, subscribed to `topic`.
+async fn join(cfg: &ClientConfig, name: &str, book: &Arc<Mutex<Book>>, topic: &str) -> Consumer {
+    let c = Consumer::builder(cfg)
+        .rebalance_listener(Recorder::new(name, book))
+        .build()
+        .await
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    c
+}
+
+/// The partitions 0..`n` of `topic`.
+fn partitions(topic: &str, n: i32) -> Vec<TopicPartition> {
+    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+}
+
+/// Asserts that `c`'s group committed `expect` for every partition 0..`n` of `topic`.
+async fn assert_all_committed(c: &Consumer, topic: &str, n: i32, expect: i64) {
+    let committed = c
+        .committed(Some(&partitions(topic, n)), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        committed.iter().all(|(_, o)| *o == Some(expect)),
+        "{committed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_single_member_auto_commit() {
-    let topic = unique("c-sub1");
-    create_topic(&topic, 3).await;
-    for p in 0..3 {
-        produce_n(&topic, p, 0, 20).await;
-    }
+    let topic = filled_topic("c-sub1", 3, 20).await;
     let group = unique("g-sub1");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let cfg = config(Some(&group))
         .with("auto.commit.interval.ms", "200")
         .with("partition.assignment.strategy", "cooperative-sticky");
-    let c = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    c.subscribe(&[&topic]).unwrap();
+    let c = join(&cfg, "a", &book, &topic).await;
     let msgs = recv_n(&c, 60, Duration::from_secs(30)).await;
     let set: BTreeSet<(i32, i64)> = msgs.iter().map(|m| (m.partition(), m.offset())).collect();
     assert_eq!(set.len(), 60);
     assert_eq!(c.assignment().len(), 3);
     assert!(c.group_membership().is_some());
     c.close().await.unwrap();
+    assert_no_violations(&book);
     {
         let b = book.lock().unwrap();
-        assert!(b.violations.is_empty(), "{:?}", b.violations);
         assert_eq!(b.events.first().map(|e| e.1), Some("assigned"));
         assert_eq!(
             b.events.last().map(|e| e.1),
@@ -342,37 +403,50 @@ async fn subscribe_single_member_auto_commit() {
     }
     // The close committed everything delivered.
     let admin = Consumer::new(&config(Some(&group))).await.unwrap();
-    let tps: Vec<TopicPartition> = (0..3)
-        .map(|p| TopicPartition::new(topic.as_str(), p))
-        .collect();
-    let committed = admin
-        .committed(Some(&tps), Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert!(
-        committed.iter().all(|(_, o)| *o == Some(20)),
-        "{committed:?}"
-    );
+    assert_all_committed(&admin, &topic, 3, 20).await;
 }
 
-/// Runs a member: receives, records (partition, offset) as processed, until `stop` is set.
-fn spawn_member(
-    c: Consumer,
-    seen: Arc<Mutex<BTreeSet<(i32, i64)>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> tokio::task::JoinHandle<Consumer> {
-    tokio::spawn(async move {
-        while !stop.load(Ordering::Relaxed) {
-            match tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
-                Ok(Ok(m)) => {
-                    seen.lock().unwrap().insert((m.partition(), m.offset()));
+/// A member's receive loop, running in a task until [`Member::stop`].
+struct Member {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Consumer>,
+}
+
+impl Member {
+    /// Runs `c.recv()` (200 ms at a time) in a task and hands every result to `on_recv`.
+    fn run(
+        c: Consumer,
+        mut on_recv: impl FnMut(Result<Message, Error>) + Send + 'static,
+    ) -> Member {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            while !stopped.load(Ordering::Relaxed) {
+                if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), c.recv()).await {
+                    on_recv(r);
                 }
-                Ok(Err(e)) => panic!("member recv error: {e}"),
-                Err(_) => {}
             }
-        }
-        c
-    })
+            c
+        });
+        Member { stop, task }
+    }
+
+    /// Records each received (partition, offset) in `seen` as processed; a recv error fails
+    /// the test.
+    fn spawn(c: Consumer, seen: Arc<Mutex<BTreeSet<(i32, i64)>>>) -> Member {
+        Member::run(c, move |r| match r {
+            Ok(m) => {
+                seen.lock().unwrap().insert((m.partition(), m.offset()));
+            }
+            Err(e) => panic!("member recv error: {e}"),
+        })
+    }
+
+    /// Ends the loop and returns the consumer (still open).
+    async fn stop(self) -> Consumer {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
 }
 
 async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
@@ -383,6 +457,16 @@ async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `c` (`recv` for 100 ms at a time, results dropped) until `done`; panics with `what`
+/// after `within`.
+async fn poll_until(c: &Consumer, what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        let _ = tokio::time::timeout(Duration::from_millis(100), c.recv()).await;
     }
 }
 
@@ -401,12 +485,12 @@ async fn cooperative_three_members_join_and_leave() {
     let parts = 6;
     create_topic(&topic, parts).await;
     let group = unique("g-coop");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let produced = Arc::new(AtomicU64::new(0));
 
     // Records keep flowing during the whole test.
-    let stop_producing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_producing = Arc::new(AtomicBool::new(false));
     let producer = {
         let (topic, stop, produced) = (topic.clone(), stop_producing.clone(), produced.clone());
         tokio::spawn(async move {
@@ -425,13 +509,8 @@ async fn cooperative_three_members_join_and_leave() {
 
     let mut members = Vec::new();
     for name in ["a", "b", "c"] {
-        let c = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new(name, &book))
-            .build()
-            .await
-            .unwrap();
-        c.subscribe(&[&topic]).unwrap();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        members.push((name, stop.clone(), spawn_member(c, seen.clone(), stop)));
+        let c = join(&group_cfg(&group), name, &book, &topic).await;
+        members.push((name, Member::spawn(c, seen.clone())));
         // Wait until this member owns something (the group settled with it).
         wait_until("member owns partitions", Duration::from_secs(40), || {
             book.lock().unwrap().owner.values().any(|o| o == name)
@@ -450,10 +529,8 @@ async fn cooperative_three_members_join_and_leave() {
     .await;
     // Leave one by one (c, then b); a ends up with everything.
     while members.len() > 1 {
-        let (name, stop, h) = members.pop().unwrap();
-        stop.store(true, Ordering::Relaxed);
-        let c = h.await.unwrap();
-        c.close().await.unwrap();
+        let (_, member) = members.pop().unwrap();
+        member.stop().await.close().await.unwrap();
         let rest: Vec<&str> = members.iter().map(|m| m.0).collect();
         wait_until(
             "partitions moved to the remaining members",
@@ -465,7 +542,6 @@ async fn cooperative_three_members_join_and_leave() {
             },
         )
         .await;
-        let _ = name;
     }
     stop_producing.store(true, Ordering::Relaxed);
     let per_partition = producer.await.unwrap() as i64;
@@ -474,12 +550,11 @@ async fn cooperative_three_members_join_and_leave() {
         seen.lock().unwrap().len() as i64 == per_partition * parts as i64
     })
     .await;
-    let (_, stop, h) = members.pop().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    h.await.unwrap().close().await.unwrap();
+    let (_, last) = members.pop().unwrap();
+    last.stop().await.close().await.unwrap();
 
+    assert_no_violations(&book);
     let b = book.lock().unwrap();
-    assert!(b.violations.is_empty(), "{:?}", b.violations);
     // Cooperative: a revocation (other than the final close of a member) only ever names
     // partitions that then moved to another member.
     let events = b.events.clone();
@@ -607,16 +682,10 @@ async fn consumes_java_console_producer_all_codecs() {
 async fn seek_pause_resume_times_watermarks() {
     let topic = unique("c-seek");
     create_topic(&topic, 2).await;
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let t0 = now_ms();
     produce_n(&topic, 0, 0, 100).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let t1 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let t1 = now_ms();
     produce_n(&topic, 0, 100, 100).await;
     produce_n(&topic, 1, 0, 10).await;
     let tp0 = TopicPartition::new(topic.as_str(), 0);
@@ -793,24 +862,11 @@ async fn bad_input_gives_typed_errors() {
     assert!(matches!(h.seek(&tp, Offset::Beginning), Err(Error::Closed)));
 }
 
-fn owned_by(book: &Arc<Mutex<Book>>, name: &str) -> usize {
-    book.lock()
-        .unwrap()
-        .owner
-        .values()
-        .filter(|o| *o == name)
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_least_once_with_a_killed_member() {
-    let topic = unique("c-kill");
-    create_topic(&topic, 4).await;
-    for p in 0..4 {
-        produce_n(&topic, p, 0, 100).await;
-    }
+    let topic = filled_topic("c-kill", 4, 100).await;
     let group = unique("g-kill");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let processed = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg = group_cfg(&group).with("enable.auto.commit", "false");
 
@@ -831,26 +887,16 @@ async fn at_least_once_with_a_killed_member() {
         }
     }
 
-    let a = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    let b = Consumer::builder(&cfg).rebalance_listener(Recorder::new("b", &book))
-        .build()
-        .await
-        .unwrap();
-    a.subscribe(&[&topic]).unwrap();
-    b.subscribe(&[&topic]).unwrap();
+    let a = join(&cfg, "a", &book, &topic).await;
+    let b = join(&cfg, "b", &book, &topic).await;
     // Wait until both own partitions. Membership runs without `recv`, so nothing is
     // consumed (and left unrecorded) while the group settles.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while owned_by(&book, "a") == 0 || owned_by(&book, "b") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "group did not settle"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the group to settle (both members own partitions)",
+        Duration::from_secs(40),
+        || owned_by(&book, "a") > 0 && owned_by(&book, "b") > 0,
+    )
+    .await;
     // A processes a few records, then dies without leaving the group.
     for _ in 0..20 {
         work(&a, &processed).await;
@@ -877,17 +923,7 @@ async fn at_least_once_with_a_killed_member() {
     b.close().await.unwrap();
     // Every committed offset was processed: each partition is committed at its end.
     let c = Consumer::new(&cfg).await.unwrap();
-    let tps: Vec<TopicPartition> = (0..4)
-        .map(|p| TopicPartition::new(topic.as_str(), p))
-        .collect();
-    let committed = c
-        .committed(Some(&tps), Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert!(
-        committed.iter().all(|(_, o)| *o == Some(100)),
-        "{committed:?}"
-    );
+    assert_all_committed(&c, &topic, 4, 100).await;
     // A clean restart resumes from the committed offsets.
     c.subscribe(&[&topic]).unwrap();
     for p in 0..4 {
@@ -906,23 +942,14 @@ async fn static_member_restart_does_not_rebalance() {
     let topic = unique("c-static");
     create_topic(&topic, 4).await;
     let group = unique("g-static");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg_a = group_cfg(&group).with("group.instance.id", "static-a");
-    let a = Consumer::builder(&cfg_a).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    a.subscribe(&[&topic]).unwrap();
-    let stop_a = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ha = spawn_member(a, seen.clone(), stop_a.clone());
-    let b = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new("b", &book))
-        .build()
-        .await
-        .unwrap();
-    b.subscribe(&[&topic]).unwrap();
-    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    let a = Member::spawn(join(&cfg_a, "a", &book, &topic).await, seen.clone());
+    let b = Member::spawn(
+        join(&group_cfg(&group), "b", &book, &topic).await,
+        seen.clone(),
+    );
     wait_until("both own partitions", Duration::from_secs(40), || {
         owned_by(&book, "a") == 2 && owned_by(&book, "b") == 2
     })
@@ -938,16 +965,9 @@ async fn static_member_restart_does_not_rebalance() {
     };
     let before = b_events(&book);
     // Restart A (same group.instance.id) well within the session timeout.
-    stop_a.store(true, Ordering::Relaxed);
-    drop(ha.await.unwrap());
+    drop(a.stop().await);
     book.lock().unwrap().owner.retain(|_, o| o != "a");
-    let a2 = Consumer::builder(&cfg_a).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    a2.subscribe(&[&topic]).unwrap();
-    let stop_a2 = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ha2 = spawn_member(a2, seen.clone(), stop_a2.clone());
+    let a2 = Member::spawn(join(&cfg_a, "a", &book, &topic).await, seen.clone());
     wait_until(
         "restarted static member owns its partitions",
         Duration::from_secs(30),
@@ -961,11 +981,10 @@ async fn static_member_restart_does_not_rebalance() {
         "B saw a rebalance: {:?}",
         book.lock().unwrap().events
     );
-    for (stop, h) in [(stop_a2, ha2), (stop_b, hb)] {
-        stop.store(true, Ordering::Relaxed);
-        h.await.unwrap().close().await.unwrap();
+    for member in [a2, b] {
+        member.stop().await.close().await.unwrap();
     }
-    assert!(book.lock().unwrap().violations.is_empty());
+    assert_no_violations(&book);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -973,30 +992,16 @@ async fn slow_member_leaves_and_rejoins() {
     let topic = unique("c-slow");
     create_topic(&topic, 2).await;
     let group = unique("g-slow");
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let cfg = group_cfg(&group).with("max.poll.interval.ms", "3000");
-    let a = Consumer::builder(&cfg).rebalance_listener(Recorder::new("a", &book))
-        .build()
-        .await
-        .unwrap();
-    a.subscribe(&[&topic]).unwrap();
-    let b = Consumer::builder(&cfg).rebalance_listener(Recorder::new("b", &book))
-        .build()
-        .await
-        .unwrap();
-    b.subscribe(&[&topic]).unwrap();
-    let stop_b = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hb = spawn_member(b, seen.clone(), stop_b.clone());
+    let a = join(&cfg, "a", &book, &topic).await;
+    let b = Member::spawn(join(&cfg, "b", &book, &topic).await, seen.clone());
     // A polls until the group is settled, then stops polling.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while owned_by(&book, "a") != 1 || owned_by(&book, "b") != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "group did not settle"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
-    }
+    poll_until(&a, "group did not settle", Duration::from_secs(40), || {
+        owned_by(&book, "a") == 1 && owned_by(&book, "b") == 1
+    })
+    .await;
     // No recv for longer than max.poll.interval.ms: A leaves, B gets everything.
     wait_until("B owns both partitions", Duration::from_secs(30), || {
         owned_by(&book, "b") == 2
@@ -1005,17 +1010,14 @@ async fn slow_member_leaves_and_rejoins() {
     assert_eq!(owned_by(&book, "a"), 0);
     assert!(a.group_membership().is_none());
     // A polls again: it rejoins and gets a partition back.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while owned_by(&book, "a") != 1 {
-        assert!(tokio::time::Instant::now() < deadline, "A did not rejoin");
-        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
-    }
-    stop_b.store(true, Ordering::Relaxed);
-    hb.await.unwrap().close().await.unwrap();
+    poll_until(&a, "A did not rejoin", Duration::from_secs(40), || {
+        owned_by(&book, "a") == 1
+    })
+    .await;
+    b.stop().await.close().await.unwrap();
     a.close().await.unwrap();
-    assert!(book.lock().unwrap().violations.is_empty());
+    assert_no_violations(&book);
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mixed_group_with_java_console_consumer() {
     use std::io::BufRead;
@@ -1060,32 +1062,19 @@ async fn mixed_group_with_java_console_consumer() {
             }
         });
     }
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = new_book();
     let sdk_seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut members = Vec::new();
     for name in ["a", "b"] {
-        let c = Consumer::builder(&group_cfg(&group)).rebalance_listener(Recorder::new(name, &book))
-            .build()
-            .await
-            .unwrap();
-        c.subscribe(&[&topic]).unwrap();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let c = join(&group_cfg(&group), name, &book, &topic).await;
         let seen = sdk_seen.clone();
-        let st = stop.clone();
-        members.push((
-            stop,
-            tokio::spawn(async move {
-                while !st.load(Ordering::Relaxed) {
-                    if let Ok(Ok(m)) =
-                        tokio::time::timeout(Duration::from_millis(200), c.recv()).await
-                    {
-                        let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
-                        seen.lock().unwrap().push(v);
-                    }
-                }
-                c
-            }),
-        ));
+        // Records the values; recv errors are not this test's subject.
+        members.push(Member::run(c, move |r| {
+            if let Ok(m) = r {
+                let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
+                seen.lock().unwrap().push(v);
+            }
+        }));
     }
     // Three members share six partitions: the kafka-sdk members end up with 4 of them.
     wait_until(
@@ -1114,9 +1103,8 @@ async fn mixed_group_with_java_console_consumer() {
     wait.await;
     let _ = java.kill();
     let _ = java.wait();
-    for (stop, h) in members {
-        stop.store(true, Ordering::Relaxed);
-        h.await.unwrap().close().await.unwrap();
+    for member in members {
+        member.stop().await.close().await.unwrap();
     }
     let sdk: BTreeSet<String> = sdk_seen.lock().unwrap().iter().cloned().collect();
     let jv: BTreeSet<String> = java_seen.lock().unwrap().iter().cloned().collect();
@@ -1128,7 +1116,7 @@ async fn mixed_group_with_java_console_consumer() {
     let sp: BTreeSet<String> = sdk.iter().map(part_of).collect();
     let jp: BTreeSet<String> = jv.iter().map(part_of).collect();
     assert!(sp.is_disjoint(&jp), "sdk {sp:?} java {jp:?}");
-    assert!(book.lock().unwrap().violations.is_empty());
+    assert_no_violations(&book);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1157,8 +1145,7 @@ async fn broker_restart_while_consuming_in_a_group() {
         produce_at(&bs, topic, p, &recs(0, 50), Compression::None).await;
     }
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let h = spawn_member(c, seen.clone(), stop.clone());
+    let member = Member::spawn(c, seen.clone());
     wait_until("first records", Duration::from_secs(60), || {
         seen.lock().unwrap().len() == 100
     })
@@ -1174,10 +1161,9 @@ async fn broker_restart_while_consuming_in_a_group() {
         seen.lock().unwrap().len() == 200
     })
     .await;
-    stop.store(true, Ordering::Relaxed);
-    let c = h.await.unwrap();
+    let c = member.stop().await;
     // Lag returns to 0: the committed offsets reach the end of each partition.
-    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(topic, p)).collect();
+    let tps = partitions(topic, 2);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let committed = c.committed(Some(&tps), Duration::from_secs(10)).await;
@@ -1195,18 +1181,6 @@ async fn broker_restart_while_consuming_in_a_group() {
     c.close().await.unwrap();
 }
 
-fn recs(from: usize, n: usize) -> Vec<Rec> {
-    (from..from + n)
-        .map(|i| {
-            (
-                Some(format!("k{i}").into_bytes()),
-                Some(format!("v{i}").into_bytes()),
-                vec![],
-            )
-        })
-        .collect()
-}
-
 // ---- Seek regressions -------------------------------------------------------------------
 //
 // A seek must win over everything that was decided before it: buffered records, fetches and
@@ -1220,6 +1194,13 @@ fn seek_cfg(group: &str) -> ClientConfig {
         .with("session.timeout.ms", "6000")
         .with("heartbeat.interval.ms", "500")
         .with("max.poll.interval.ms", "20000")
+}
+
+/// A consumer from `cfg`, assigned `tp` from the beginning.
+async fn assigned_from_start(cfg: &ClientConfig, tp: &TopicPartition) -> Consumer {
+    let c = Consumer::new(cfg).await.unwrap();
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    c
 }
 
 /// `recv` bounded by `within`; panics on an error or a timeout.
@@ -1256,16 +1237,11 @@ async fn consume_to(c: &Consumer, n: i64) {
 /// asked to read again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_resets_position_and_what_commit_commits() {
-    let topic = unique("c-seekpos");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 30).await;
+    let topic = filled_topic("c-seekpos", 1, 30).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let group = unique("g-seekpos");
     // A long fetch wait parks the fetch after the end of the log: lookups wait for it.
-    let c = Consumer::new(&seek_cfg(&group).with("fetch.max.wait.ms", "2000"))
-        .await
-        .unwrap();
-    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let c = assigned_from_start(&seek_cfg(&group).with("fetch.max.wait.ms", "2000"), &tp).await;
     for (target, expect) in [
         (Offset::Beginning, 0),
         (Offset::Stored, 4),
@@ -1300,14 +1276,10 @@ async fn seek_resets_position_and_what_commit_commits() {
 
     // With the automatic offset store, the stored offset follows the seek too.
     let group = unique("g-seekstore");
-    let c = Consumer::new(
-        &seek_cfg(&group)
-            .with("fetch.max.wait.ms", "2000")
-            .with("enable.auto.offset.store", "true"),
-    )
-    .await
-    .unwrap();
-    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let cfg = seek_cfg(&group)
+        .with("fetch.max.wait.ms", "2000")
+        .with("enable.auto.offset.store", "true");
+    let c = assigned_from_start(&cfg, &tp).await;
     consume_to(&c, 20).await;
     c.seek(&tp, Offset::Beginning).unwrap();
     c.commit_stored(CommitMode::Sync).await.unwrap();
@@ -1329,9 +1301,7 @@ async fn seek_resets_position_and_what_commit_commits() {
 /// assignment's position must never come from the old lookup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_after_assign_and_reassign_ignores_stale_lookups() {
-    let topic = unique("c-seekassign");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 10).await;
+    let topic = filled_topic("c-seekassign", 1, 10).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let c = Consumer::new(&config(None).with("fetch.max.wait.ms", "200"))
         .await
@@ -1385,15 +1355,10 @@ async fn seek_after_assign_and_reassign_ignores_stale_lookups() {
 /// with no gap and no duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_while_a_fetch_is_in_flight() {
-    let topic = unique("c-seekfly");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 10).await;
+    let topic = filled_topic("c-seekfly", 1, 10).await;
     let tp = TopicPartition::new(topic.as_str(), 0);
     let group = unique("g-seekfly");
-    let c = Consumer::new(&seek_cfg(&group).with("fetch.max.wait.ms", "3000"))
-        .await
-        .unwrap();
-    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let c = assigned_from_start(&seek_cfg(&group).with("fetch.max.wait.ms", "3000"), &tp).await;
     let mut end = 10i64;
     for m in recv_n(&c, 10, Duration::from_secs(20)).await {
         assert!(m.offset() < 10);
@@ -1623,11 +1588,7 @@ async fn seek_during_eager_rebalances() {
     const PARTS: i32 = 4;
     const RECORDS: i64 = 30;
     const ROUNDS: usize = 6;
-    let topic = unique("c-seekreb");
-    create_topic(&topic, PARTS).await;
-    for p in 0..PARTS {
-        produce_n(&topic, p, 0, RECORDS as usize).await;
-    }
+    let topic = filled_topic("c-seekreb", PARTS, RECORDS as usize).await;
     let group = unique("g-seekreb");
     let log: EvLog = Arc::new(Mutex::new(Vec::new()));
     // A long fetch wait: drained partitions have a fetch parked at the broker, so a seek's
@@ -1638,7 +1599,8 @@ async fn seek_during_eager_rebalances() {
         let log = log.clone();
         let topic = topic.clone();
         async move {
-            let c = Consumer::builder(&cfg).rebalance_listener(Arc::new(CommitOnRevoke { name, log }))
+            let c = Consumer::builder(&cfg)
+                .rebalance_listener(Arc::new(CommitOnRevoke { name, log }))
                 .build()
                 .await
                 .unwrap();
@@ -1662,6 +1624,14 @@ async fn seek_during_eager_rebalances() {
             }
             Err(_) => false,
         }
+    }
+    /// One `poll` of A, then of B when it is a member; whether either received a record.
+    async fn poll_both(a: &Consumer, b: &Option<Consumer>, log: &EvLog, wait: Duration) -> bool {
+        let mut any = poll(a, "a", log, wait).await;
+        if let Some(b) = b {
+            any |= poll(b, "b", log, wait).await;
+        }
+        any
     }
     fn seek_all(c: &Consumer, name: &'static str, log: &EvLog, target: Offset) {
         for tp in c.assignment() {
@@ -1708,10 +1678,7 @@ async fn seek_during_eager_rebalances() {
         let mut idle = 0;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while idle < 3 && tokio::time::Instant::now() < deadline {
-            let mut any = poll(&a, "a", &log, Duration::from_millis(100)).await;
-            if let Some(b) = &b {
-                any |= poll(b, "b", &log, Duration::from_millis(100)).await;
-            }
+            let any = poll_both(&a, &b, &log, Duration::from_millis(100)).await;
             idle = if any { 0 } else { idle + 1 };
         }
         let seek_first = round % 2 == 0;
@@ -1735,10 +1702,7 @@ async fn seek_during_eager_rebalances() {
             // Seek while the group rebalances: poll a little first.
             let until = tokio::time::Instant::now() + Duration::from_millis(150 * round as u64);
             while tokio::time::Instant::now() < until {
-                poll(&a, "a", &log, Duration::from_millis(50)).await;
-                if let Some(b) = &b {
-                    poll(b, "b", &log, Duration::from_millis(50)).await;
-                }
+                poll_both(&a, &b, &log, Duration::from_millis(50)).await;
             }
             seek(&a, &b);
         }
@@ -1756,10 +1720,7 @@ async fn seek_during_eager_rebalances() {
             if open == 0 {
                 break;
             }
-            poll(&a, "a", &log, Duration::from_millis(50)).await;
-            if let Some(b) = &b {
-                poll(b, "b", &log, Duration::from_millis(50)).await;
-            }
+            poll_both(&a, &b, &log, Duration::from_millis(50)).await;
         }
     }
     let seeks = log
@@ -1789,9 +1750,7 @@ async fn seek_during_eager_rebalances() {
 /// membership.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_metadata_for_transactions() {
-    let topic = unique("c-gmeta");
-    create_topic(&topic, 1).await;
-    produce_n(&topic, 0, 0, 3).await;
+    let topic = filled_topic("c-gmeta", 1, 3).await;
     let group = unique("g-gmeta");
     let c = Consumer::new(&seek_cfg(&group).with("group.instance.id", "gmeta-1"))
         .await

@@ -2,8 +2,7 @@
 //! cluster named by KAFKA_BOOTSTRAP_SERVERS): version negotiation, metadata, admin, pipelining,
 //! timeouts on a paused broker, recovery after a restart, cancellation safety, bad config.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -17,22 +16,47 @@ use kafka_sdk::connection::{Connection, ConnectionOptions};
 use kafka_sdk::{ClientConfig, Error, KafkaCode};
 use kafka_testkit::{ClusterOptions as KitOptions, KafkaCluster};
 
-use common::unique;
+use support::common::unique;
 
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
 }
 
-fn first_addr(bootstrap: &str) -> String {
-    bootstrap.split(',').next().unwrap().to_string()
+/// A connection of its own to the first bootstrap broker of the shared cluster.
+async fn connect_first() -> Connection {
+    let bs = bootstrap();
+    let addr = bs.split(',').next().unwrap();
+    Connection::connect(addr, ConnectionOptions::default())
+        .await
+        .unwrap()
+}
+
+/// Metadata for all topics, never creating one.
+fn all_topics_metadata() -> MetadataRequest {
+    MetadataRequest::default()
+        .with_topics(None)
+        .with_allow_auto_topic_creation(false)
+}
+
+/// `Cluster::connect` to `addr` with connection setup and request timeouts of `timeout_ms`,
+/// expected to fail: the error and how long the attempt took.
+async fn connect_err(addr: &str, timeout_ms: &str) -> (Error, Duration) {
+    let cfg = ClientConfig::new()
+        .with("bootstrap.servers", addr)
+        .with("socket.connection.setup.timeout.ms", timeout_ms)
+        .with("request.timeout.ms", timeout_ms)
+        .common()
+        .unwrap();
+    let start = Instant::now();
+    let err = Cluster::connect(ClusterOptions::from(&cfg))
+        .await
+        .unwrap_err();
+    (err, start.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_negotiation_uses_min_of_client_and_broker() {
-    let addr = first_addr(&bootstrap());
-    let conn = Connection::connect(&addr, ConnectionOptions::default())
-        .await
-        .unwrap();
+    let conn = connect_first().await;
     let v = conn.versions();
     // The handshake itself used ApiVersions v3+ (Kafka 4 supports >= 3), so the broker
     // reported its ranges and finalized features.
@@ -80,7 +104,10 @@ async fn create_describe_delete_topic() {
     assert_eq!(desc.len(), 1);
     let d = &desc[0];
     assert_eq!(d.name, name);
-    assert!(d.id.is_some_and(|id| !id.is_nil()), "topic id should be set");
+    assert!(
+        d.id.is_some_and(|id| !id.is_nil()),
+        "topic id should be set"
+    );
     assert_eq!(d.partitions.len(), 4);
     let broker_ids: HashSet<i32> = brokers.iter().map(|b| b.node_id).collect();
     for (i, p) in d.partitions.iter().enumerate() {
@@ -121,10 +148,7 @@ async fn create_describe_delete_topic() {
 /// request (each asks about a different topic name).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_requests_on_one_connection() {
-    let addr = first_addr(&bootstrap());
-    let conn = Connection::connect(&addr, ConnectionOptions::default())
-        .await
-        .unwrap();
+    let conn = connect_first().await;
     let mut tasks = Vec::new();
     for i in 0..1000 {
         let conn = conn.clone();
@@ -157,13 +181,8 @@ async fn thousand_concurrent_requests_on_one_connection() {
 /// usable: no half frame on the wire, no stuck waiter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_request_futures_leave_connection_usable() {
-    let addr = first_addr(&bootstrap());
-    let conn = Connection::connect(&addr, ConnectionOptions::default())
-        .await
-        .unwrap();
-    let req = MetadataRequest::default()
-        .with_topics(None)
-        .with_allow_auto_topic_creation(false);
+    let conn = connect_first().await;
+    let req = all_topics_metadata();
     for delay_us in [0u64, 10, 50, 100, 200, 500, 1000, 2000, 5000] {
         for _ in 0..5 {
             let fut = conn.send(&req);
@@ -203,9 +222,7 @@ async fn paused_then_restarted_broker() {
         .unwrap();
     let cluster = Cluster::connect(ClusterOptions::from(&cfg)).await.unwrap();
     let conn = cluster.broker(node).await.unwrap();
-    let req = MetadataRequest::default()
-        .with_topics(None)
-        .with_allow_auto_topic_creation(false);
+    let req = all_topics_metadata();
     conn.send(&req).await.unwrap();
 
     kit.pause(node).unwrap();
@@ -222,11 +239,12 @@ async fn paused_then_restarted_broker() {
     conn2.send(&req).await.unwrap();
 
     // An admin client of its own, connected before the restart: it must reconnect too.
-    let admin = AdminClient::builder(&ClientConfig::new().with("bootstrap.servers", kit.bootstrap()))
-        .operation_timeout(Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
+    let admin =
+        AdminClient::builder(&ClientConfig::new().with("bootstrap.servers", kit.bootstrap()))
+            .operation_timeout(Duration::from_secs(30))
+            .build()
+            .await
+            .unwrap();
     let name = unique("restart");
     admin
         .create_topic(NewTopic::new(&name, 2, 1))
@@ -278,21 +296,8 @@ async fn unreachable_bootstrap_fails_within_timeout() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let cfg = ClientConfig::new()
-        .with("bootstrap.servers", &addr)
-        .with("socket.connection.setup.timeout.ms", "1000")
-        .with("request.timeout.ms", "1000")
-        .common()
-        .unwrap();
-    let start = Instant::now();
-    let err = Cluster::connect(ClusterOptions::from(&cfg))
-        .await
-        .unwrap_err();
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    let (err, took) = connect_err(&addr, "1000").await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(matches!(err, Error::Connection { .. }), "{err:?}");
     assert!(err.to_string().contains(&addr), "{err}");
 
@@ -305,17 +310,7 @@ async fn unreachable_bootstrap_fails_within_timeout() {
             socks.push(s);
         }
     });
-    let cfg = ClientConfig::new()
-        .with("bootstrap.servers", &silent)
-        .with("socket.connection.setup.timeout.ms", "800")
-        .with("request.timeout.ms", "800")
-        .common()
-        .unwrap();
-    let start = Instant::now();
-    let err = Cluster::connect(ClusterOptions::from(&cfg))
-        .await
-        .unwrap_err();
-    let took = start.elapsed();
+    let (err, took) = connect_err(&silent, "800").await;
     assert!(took < Duration::from_secs(4), "{took:?}");
     assert!(err.to_string().contains(&silent), "{err}");
     hold.abort();

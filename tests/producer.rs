@@ -2,8 +2,7 @@
 //!
 //! Tests that pause or restart a broker start a cluster of their own.
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -11,28 +10,17 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_sdk::backoff::Deadline;
-use kafka_sdk::cluster::Cluster;
 use kafka_sdk::producer::partitioner::{crc32_partition, murmur2_partition};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
-use kafka_sdk::record::{decode_batches, DecodeOptions, RecordBatch};
+use kafka_sdk::record::RecordBatch;
 use kafka_sdk::Error;
 use kafka_testkit::KafkaCluster;
 
-use common::{config, create_topic, unique};
+use support::common::{config, create_topic, unique};
+use support::raw::{fetch_batches, reader};
 
 fn bootstrap() -> String {
     kafka_testkit::shared().bootstrap()
-}
-
-/// A cluster-layer client of its own for reading raw batches back (unstable internals).
-async fn reader() -> Cluster {
-    Cluster::connect(kafka_sdk::cluster::ClusterOptions::new(vec![bootstrap()]))
-        .await
-        .unwrap()
 }
 
 /// Runs a Kafka CLI tool of the shared cluster and returns its stdout lines.
@@ -102,54 +90,6 @@ async fn java_consume(topic: &str, n: usize, props: &[&str]) -> Vec<String> {
         lines.len()
     );
     lines
-}
-
-/// Every batch of a partition, fetched from offset 0 to the high watermark.
-async fn fetch_batches(cluster: &Cluster, topic: &str, partition: i32) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    let mut offset = 0i64;
-    let mut attempts = 0;
-    loop {
-        let (_, conn) = cluster
-            .leader(topic, partition, Deadline::after(Duration::from_secs(30)))
-            .await
-            .unwrap();
-        let req = FetchRequest::default()
-            .with_max_wait_ms(100)
-            .with_min_bytes(1)
-            .with_max_bytes(64 << 20)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(partition)
-                    .with_fetch_offset(offset)
-                    .with_partition_max_bytes(16 << 20)
-                    .with_current_leader_epoch(-1)
-                    .with_log_start_offset(-1)])]);
-        // The pooled connection may be shared with an acks=0 producer, and the broker closes
-        // a connection after an acks=0 produce error: retry retriable failures like a client.
-        let resp = match conn.send(&req).await {
-            Ok(r) => r,
-            Err(e) if e.is_retriable() && attempts < 20 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            Err(e) => panic!("fetch {topic}-{partition}: {e}"),
-        };
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0, "fetch {topic}-{partition}");
-        if let Some(records) = &p.records {
-            for b in decode_batches(records.clone(), &DecodeOptions::default()) {
-                let b = b.unwrap();
-                offset = b.next_offset();
-                out.push(b);
-            }
-        }
-        if offset >= p.high_watermark {
-            return out;
-        }
-    }
 }
 
 fn headers_text(h: &[(String, Option<Bytes>)]) -> String {
@@ -236,7 +176,7 @@ async fn every_codec_round_trips_through_the_java_consumer() {
         }
         producer.close(Duration::from_secs(10)).await.unwrap();
         // The batches really are compressed with the codec.
-        let batches = fetch_batches(&reader().await, &topic, 0).await;
+        let batches = fetch_batches(&reader(&bootstrap()).await, &topic, 0).await;
         assert!(
             batches.iter().all(|b| b.compression().name() == codec),
             "{codec}"
@@ -383,20 +323,20 @@ async fn consistent_random_matches_librdkafka() {
     producer.close(Duration::from_secs(10)).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn linger_batches_many_records_and_batch_size_one_does_not() {
+/// Sends `n` records `r{i}` to a new 1-partition topic (named after `prefix`) with a
+/// producer of `settings`, waits for every delivery, closes the producer, and returns the
+/// records' offsets and the partition's batches as stored.
+async fn send_and_read_back(
+    prefix: &str,
+    settings: &[(&str, &str)],
+    n: usize,
+) -> (Vec<i64>, Vec<RecordBatch>) {
     let b = bootstrap();
-    // linger 50 ms, big batches: 10,000 small records in few batches.
-    let topic = unique("linger");
+    let topic = unique(prefix);
     create_topic(&b, &topic, 1).await;
-    let producer = Producer::new(&config(
-        &b,
-        &[("linger.ms", "50"), ("batch.size", "1000000")],
-    ))
-    .await
-    .unwrap();
+    let producer = Producer::new(&config(&b, settings)).await.unwrap();
     let mut futs = Vec::new();
-    for i in 0..10_000 {
+    for i in 0..n {
         futs.push(
             producer
                 .send(ProducerRecord::new(topic.as_str()).value(format!("r{i}")))
@@ -404,10 +344,20 @@ async fn linger_batches_many_records_and_batch_size_one_does_not() {
                 .unwrap(),
         );
     }
+    let mut offsets = Vec::new();
     for f in futs {
-        f.await.unwrap();
+        offsets.push(f.await.unwrap().offset);
     }
-    let batches = fetch_batches(&reader().await, &topic, 0).await;
+    producer.close(Duration::from_secs(10)).await.unwrap();
+    let batches = fetch_batches(&reader(&b).await, &topic, 0).await;
+    (offsets, batches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linger_batches_many_records_and_batch_size_one_does_not() {
+    // linger 50 ms, big batches: 10,000 small records in few batches.
+    let settings = [("linger.ms", "50"), ("batch.size", "1000000")];
+    let (_, batches) = send_and_read_back("linger", &settings, 10_000).await;
     let records: usize = batches.iter().map(|b| b.records.len()).sum();
     assert_eq!(records, 10_000);
     assert!(
@@ -415,30 +365,13 @@ async fn linger_batches_many_records_and_batch_size_one_does_not() {
         "{} batches for 10,000 records",
         batches.len()
     );
-    producer.close(Duration::from_secs(10)).await.unwrap();
 
     // linger 0, batch.size 1: one record per batch.
-    let topic = unique("single");
-    create_topic(&b, &topic, 1).await;
-    let producer = Producer::new(&config(&b, &[("linger.ms", "0"), ("batch.size", "1")]))
-        .await
-        .unwrap();
-    let mut futs = Vec::new();
-    for i in 0..300 {
-        futs.push(
-            producer
-                .send(ProducerRecord::new(topic.as_str()).value(format!("r{i}")))
-                .await
-                .unwrap(),
-        );
-    }
-    for (i, f) in futs.into_iter().enumerate() {
-        assert_eq!(f.await.unwrap().offset, i as i64);
-    }
-    let batches = fetch_batches(&reader().await, &topic, 0).await;
+    let settings = [("linger.ms", "0"), ("batch.size", "1")];
+    let (offsets, batches) = send_and_read_back("single", &settings, 300).await;
+    assert_eq!(offsets, (0..300).collect::<Vec<i64>>());
     assert_eq!(batches.len(), 300);
     assert!(batches.iter().all(|b| b.records.len() == 1));
-    producer.close(Duration::from_secs(10)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,7 +420,7 @@ async fn acks_zero_and_one() {
         producer.close(Duration::from_secs(10)).await.unwrap();
         let mut total = 0;
         for p in 0..2 {
-            total += fetch_batches(&reader().await, &topic, p)
+            total += fetch_batches(&reader(&bootstrap()).await, &topic, p)
                 .await
                 .iter()
                 .map(|b| b.records.len())
@@ -497,6 +430,14 @@ async fn acks_zero_and_one() {
             total, 1002,
             "acks={acks} (1000 records + 2 warm-up records)"
         );
+    }
+}
+
+/// The error `send` (enqueueing `record`) fails with; panics when it is accepted.
+async fn send_err(p: &Producer, record: ProducerRecord) -> Error {
+    match p.send(record).await {
+        Ok(_) => panic!("send accepted a record it must refuse"),
+        Err(e) => e,
     }
 }
 
@@ -517,32 +458,28 @@ async fn bad_input_gives_typed_errors() {
     .await
     .unwrap();
 
-    let e = producer
-        .send(ProducerRecord::new("bad topic!").value("x"))
-        .await
-        .unwrap_err();
+    let e = send_err(&producer, ProducerRecord::new("bad topic!").value("x")).await;
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
 
-    let e = producer
-        .send(ProducerRecord::new(topic.as_str()).value(vec![0u8; 20_000]))
-        .await
-        .unwrap_err();
+    let e = send_err(
+        &producer,
+        ProducerRecord::new(topic.as_str()).value(vec![0u8; 20_000]),
+    )
+    .await;
     assert!(
         matches!(&e, Error::InvalidArgument(m) if m.contains("max.request.size") && m.contains("20")),
         "{e:?}"
     );
 
-    let e = producer
-        .send(ProducerRecord::new(topic.as_str()).partition(3).value("x"))
-        .await
-        .unwrap_err();
+    let e = send_err(
+        &producer,
+        ProducerRecord::new(topic.as_str()).partition(3).value("x"),
+    )
+    .await;
     assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
 
     let missing = unique("missing");
-    let e = producer
-        .send(ProducerRecord::new(missing.as_str()).value("x"))
-        .await
-        .unwrap_err();
+    let e = send_err(&producer, ProducerRecord::new(missing.as_str()).value("x")).await;
     assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
 
     // The producer still works after all that.
@@ -552,10 +489,7 @@ async fn bad_input_gives_typed_errors() {
         .unwrap();
     assert!(m.offset >= 0);
     producer.close(Duration::from_secs(10)).await.unwrap();
-    let e = producer
-        .send(ProducerRecord::new(topic.as_str()).value("late"))
-        .await
-        .unwrap_err();
+    let e = send_err(&producer, ProducerRecord::new(topic.as_str()).value("late")).await;
     assert!(matches!(e, Error::Closed), "{e:?}");
 
     let small = Producer::new(&config(
@@ -564,10 +498,11 @@ async fn bad_input_gives_typed_errors() {
     ))
     .await
     .unwrap();
-    let e = small
-        .send(ProducerRecord::new(topic.as_str()).value(vec![1u8; 8000]))
-        .await
-        .unwrap_err();
+    let e = send_err(
+        &small,
+        ProducerRecord::new(topic.as_str()).value(vec![1u8; 8000]),
+    )
+    .await;
     assert!(
         matches!(&e, Error::InvalidArgument(m) if m.contains("buffer.memory")),
         "{e:?}"
@@ -738,9 +673,7 @@ async fn backpressure_and_broker_restart_with_idempotence() {
     producer.close(Duration::from_secs(30)).await.unwrap();
 
     // Read everything back.
-    let reader = Cluster::connect(kafka_sdk::cluster::ClusterOptions::new(vec![b.clone()]))
-        .await
-        .unwrap();
+    let reader = reader(&b).await;
     let mut seen: HashMap<usize, (i32, i64)> = HashMap::new();
     for p in 0..3 {
         let mut last: Option<usize> = None;

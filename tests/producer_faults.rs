@@ -3,8 +3,7 @@
 //! OUT_OF_ORDER_SEQUENCE_NUMBER, plain retries that must not bump, and a lost response that
 //! must be re-sent unchanged and deduplicated. No real broker needed.
 
-#[path = "support/mock_broker.rs"]
-mod mock_broker;
+mod support;
 
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
-use mock_broker::{code, Fault, InitPidMode, MockBroker, ProducedBatch, RequestBody};
+use support::mock_broker::{code, Fault, InitPidMode, MockBroker, ProducedBatch, RequestBody};
 
 const TOPIC: &str = "events";
 const FIRST_PID: i64 = MockBroker::FIRST_PRODUCER_ID;
@@ -52,6 +51,23 @@ async fn send_burst(p: &Producer, n: usize) -> Vec<i64> {
         offsets.push(meta.offset);
     }
     offsets
+}
+
+/// A mock with `TOPIC` (3 partitions) whose InitProducerId answers bumps per `mode` and
+/// with `fault` queued; a [`producer`] sends a burst of `n` records through it. Every record
+/// must be delivered once, in send order (offsets 0..n).
+async fn burst_with_fault(fault: Fault, mode: InitPidMode, n: usize) -> (MockBroker, Producer) {
+    let mock = MockBroker::start(&[(TOPIC, 3)]).await;
+    mock.init_pid_mode(mode);
+    mock.inject(fault);
+    let p = producer(&mock).await;
+    let offsets = send_burst(&p, n).await;
+    assert_eq!(
+        offsets,
+        (0..n as i64).collect::<Vec<_>>(),
+        "every record delivered once, in send order"
+    );
+    (mock, p)
 }
 
 /// InitProducerId calls as (sent id, sent epoch, answered id, answered epoch).
@@ -104,16 +120,11 @@ fn assert_accepted_log(batches: &[ProducedBatch], pid: i64, epoch: i16, records:
 /// sending, bump its epoch with InitProducerId carrying its current id and epoch, restart
 /// sequences at 0 and re-send every batch in the original order.
 async fn epoch_bump_after(error: i16, mode: InitPidMode) {
-    let mock = MockBroker::start(&[(TOPIC, 3)]).await;
-    mock.init_pid_mode(mode);
     // Delay the refusal a little so later batches are in flight behind it (the mock then
     // refuses those too: their sequences no longer follow the log).
-    mock.inject(Fault::produce_partition(TOPIC, 0, error).after(Duration::from_millis(50)));
-    let p = producer(&mock).await;
+    let fault = Fault::produce_partition(TOPIC, 0, error).after(Duration::from_millis(50));
     let n = 40;
-    let offsets = send_burst(&p, n).await;
-    // Every record delivered once, in send order.
-    assert_eq!(offsets, (0..n as i64).collect::<Vec<_>>());
+    let (mock, p) = burst_with_fault(fault, mode, n).await;
     assert!(mock.pending_faults().is_empty());
 
     let (new_pid, new_epoch) = match mode {
@@ -179,16 +190,9 @@ async fn epoch_bump_accepts_a_new_producer_id() {
 /// A retriable error is retried with the same producer id, epoch and sequence: no bump.
 #[tokio::test]
 async fn retriable_error_retries_without_a_bump() {
-    let mock = MockBroker::start(&[(TOPIC, 3)]).await;
-    mock.inject(Fault::produce_partition(
-        TOPIC,
-        0,
-        code::NOT_ENOUGH_REPLICAS,
-    ));
-    let p = producer(&mock).await;
+    let fault = Fault::produce_partition(TOPIC, 0, code::NOT_ENOUGH_REPLICAS);
     let n = 20;
-    let offsets = send_burst(&p, n).await;
-    assert_eq!(offsets, (0..n as i64).collect::<Vec<_>>());
+    let (mock, p) = burst_with_fault(fault, InitPidMode::BumpEpoch, n).await;
     assert_eq!(init_calls(&mock), vec![(-1, -1, FIRST_PID, 0)]);
     let batches = mock.produced();
     assert_eq!(batches[0].error_code, code::NOT_ENOUGH_REPLICAS);
@@ -205,12 +209,13 @@ async fn retriable_error_retries_without_a_bump() {
 /// sequence (the broker deduplicates it), never re-stamped; every record lands once.
 #[tokio::test]
 async fn lost_response_is_resent_unchanged_and_deduplicated() {
-    let mock = MockBroker::start(&[(TOPIC, 3)]).await;
-    mock.inject(Fault::disconnect(ApiKey::Produce));
-    let p = producer(&mock).await;
     let n = 20;
-    let offsets = send_burst(&p, n).await;
-    assert_eq!(offsets, (0..n as i64).collect::<Vec<_>>());
+    let (mock, p) = burst_with_fault(
+        Fault::disconnect(ApiKey::Produce),
+        InitPidMode::BumpEpoch,
+        n,
+    )
+    .await;
     assert_eq!(init_calls(&mock), vec![(-1, -1, FIRST_PID, 0)]);
     let batches = mock.produced();
     let first = batches[0].clone();

@@ -7,27 +7,22 @@
 //! read_committed`) and with raw Fetch requests (read_uncommitted: every data record, plus
 //! the control markers).
 
-#[path = "support/common.rs"]
-mod common;
+mod support;
 
 use std::collections::{BTreeSet, HashSet};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_sdk::backoff::Deadline;
-use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions};
 use kafka_sdk::consumer::{Consumer, Offset};
-use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
-use kafka_sdk::record::{control_record_type, decode_batches, ControlType, DecodeOptions};
 use kafka_sdk::error::TxnAction;
+use kafka_sdk::producer::{Producer, ProducerRecord, TransactionState};
+use kafka_sdk::record::{control_record_type, ControlType};
 use kafka_sdk::{Error, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 
-use common::{config, create_topic, unique};
+use support::common::{config, create_topic, unique};
+use support::raw::{fetch_batches, reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -153,57 +148,42 @@ struct Raw {
     producers: Vec<(i64, i16)>,
 }
 
+/// Every partition of `topic` (0..`partitions`) read raw: data values, control markers and
+/// the data batches' producer ids and epochs.
 async fn raw_read(bootstrap: &str, topic: &str, partitions: i32) -> Raw {
-    let cluster = Cluster::connect(SdkClusterOptions::new(vec![bootstrap.to_string()]))
-        .await
-        .unwrap();
+    let cluster = reader(bootstrap).await;
     let mut raw = Raw::default();
     for partition in 0..partitions {
-        let mut offset = 0i64;
-        loop {
-            let (_, conn) = cluster
-                .leader(topic, partition, Deadline::after(Duration::from_secs(30)))
-                .await
-                .unwrap();
-            let req = FetchRequest::default()
-                .with_max_wait_ms(100)
-                .with_min_bytes(1)
-                .with_max_bytes(64 << 20)
-                .with_isolation_level(0)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                    .with_partitions(vec![FetchPartition::default()
-                        .with_partition(partition)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(16 << 20)
-                        .with_current_leader_epoch(-1)
-                        .with_log_start_offset(-1)])]);
-            let resp = conn.send(&req).await.unwrap();
-            let p = &resp.responses[0].partitions[0];
-            assert_eq!(p.error_code, 0, "fetch {topic}-{partition}");
-            if let Some(records) = &p.records {
-                for b in decode_batches(records.clone(), &DecodeOptions::default()) {
-                    let b = b.unwrap();
-                    offset = b.next_offset();
-                    if b.is_control() {
-                        let t = b.records[0].key.as_deref().and_then(control_record_type);
-                        raw.markers.push(t == Some(ControlType::Commit));
-                    } else {
-                        raw.producers.push((b.producer_id, b.producer_epoch));
-                        for r in &b.records {
-                            raw.values.push(
-                                String::from_utf8(r.value.as_deref().unwrap().to_vec()).unwrap(),
-                            );
-                        }
-                    }
+        for b in fetch_batches(&cluster, topic, partition).await {
+            if b.is_control() {
+                let t = b.records[0].key.as_deref().and_then(control_record_type);
+                raw.markers.push(t == Some(ControlType::Commit));
+            } else {
+                raw.producers.push((b.producer_id, b.producer_epoch));
+                for r in &b.records {
+                    raw.values
+                        .push(String::from_utf8(r.value.as_deref().unwrap().to_vec()).unwrap());
                 }
-            }
-            if offset >= p.high_watermark {
-                break;
             }
         }
     }
     raw
+}
+
+/// Reads `topic` with [`sdk_read`] and asserts that it holds exactly `want`: the same values
+/// (`what` says what that means) and none of them twice.
+async fn assert_sdk_reads(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    want: &[String],
+    settle: Duration,
+    what: &str,
+) {
+    let got = sdk_read(bootstrap, topic, partitions, isolation, want.len(), settle).await;
+    assert_eq!(set(&got), set(want), "{what}");
+    assert_eq!(got.len(), want.len(), "{what}: values read twice");
 }
 
 /// Reads `topic` from the beginning with our consumer (no group) until `n` values arrived,
@@ -280,21 +260,16 @@ async fn commit_and_abort_visibility(proto: Proto) {
     p.begin_transaction().unwrap();
     send_all(&p, &topic, &c2).await;
     // Acknowledged but not committed: read_committed stops at the last stable offset.
-    let open = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_committed",
-        c1.len(),
+        &c1,
         Duration::from_secs(1),
+        "read_committed stops before the open transaction",
     )
     .await;
-    assert_eq!(
-        set(&open),
-        set(&c1),
-        "read_committed stops before the open transaction"
-    );
-    assert_eq!(open.len(), c1.len());
     p.commit_transaction().await.unwrap();
     assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
 
@@ -306,37 +281,27 @@ async fn commit_and_abort_visibility(proto: Proto) {
         "read_committed (Java) sees exactly the commits"
     );
 
-    let ours = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_committed",
-        committed.len(),
+        &committed,
         Duration::from_secs(1),
+        "read_committed (ours) sees exactly the commits, no aborted records",
     )
     .await;
-    assert_eq!(
-        set(&ours),
-        set(&committed),
-        "read_committed (ours) sees exactly the commits"
-    );
-    assert_eq!(
-        ours.len(),
-        committed.len(),
-        "no duplicates, no aborted records"
-    );
     let all: Vec<String> = committed.iter().chain(&a1).cloned().collect();
-    let unc = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_uncommitted",
-        all.len(),
+        &all,
         Duration::from_secs(1),
+        "read_uncommitted (ours) sees both",
     )
     .await;
-    assert_eq!(set(&unc), set(&all), "read_uncommitted (ours) sees both");
-    assert_eq!(unc.len(), all.len());
 
     let raw = raw_read(&bootstrap, &topic, 3).await;
     assert_eq!(set(&raw.values), set(&all), "read_uncommitted sees both");
@@ -409,17 +374,16 @@ async fn fencing(proto: Proto) {
         set(&want),
         "the zombie's records are never visible"
     );
-    let ours = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         2,
         "read_committed",
-        want.len(),
+        &want,
         Duration::from_secs(1),
+        "read_committed (ours)",
     )
     .await;
-    assert_eq!(set(&ours), set(&want));
-    assert_eq!(ours.len(), want.len());
     let raw = raw_read(&bootstrap, &topic, 2).await;
     assert_eq!(raw.values.len(), 25, "zombie's 10 were written and aborted");
 }
@@ -586,21 +550,16 @@ async fn broker_restart_and_local_timeout(proto: Proto) {
     q.commit_transaction().await.unwrap();
     want.extend(t6);
 
-    let got = sdk_read(
+    assert_sdk_reads(
         &bootstrap,
         &topic,
         3,
         "read_committed",
-        want.len(),
+        &want,
         Duration::from_secs(2),
+        "read_committed: exactly the committed transactions",
     )
     .await;
-    assert_eq!(
-        set(&got),
-        set(&want),
-        "read_committed: exactly the committed transactions"
-    );
-    assert_eq!(got.len(), want.len(), "no duplicates");
     let raw = raw_read(&bootstrap, &topic, 3).await;
     assert!(raw.values.iter().any(|v| v.starts_with("t3-aborted")));
 }

@@ -1,5 +1,5 @@
-//! Helpers shared by the broker-backed test files (included with
-//! `#[path = "support/common.rs"] mod common;`). Not every file uses every helper.
+//! Helpers shared by the broker-backed test files (`support::common`, see `support/mod.rs`).
+//! Not every file uses every helper.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,9 +1,9 @@
 //! An in-process mock Kafka broker on 127.0.0.1, for tests and benchmarks that need a broker
 //! but not a real one: fast to start, deterministic, and scriptable with faults.
 //!
-//! Pulled into a test or bench with
-//! `#[path = "support/mock_broker.rs"] mod mock_broker;` (tests) or
-//! `#[path = "../tests/support/mock_broker.rs"] mod mock_broker;` (benches).
+//! Tests reach it as `support::mock_broker` (after `mod support;`, see `support/mod.rs`);
+//! benches, which cannot declare `mod support;`, include this file alone with
+//! `#[path = "../tests/support/mock_broker.rs"] mod mock_broker;`.
 //!
 //! # What it answers
 //! - **ApiVersions**: ApiVersions, Metadata, InitProducerId and Produce, each over the version
