@@ -78,8 +78,7 @@ mod types;
 pub use admin::{AdminClient, AdminClientBuilder, NewTopic};
 pub use config::ClientConfig;
 pub use consumer::{
-    CommitMode, Consumer, ConsumerHandle, Header, Message, Offset, RebalanceListener,
-    TimestampType,
+    CommitMode, Consumer, ConsumerHandle, Header, Message, Offset, RebalanceListener, TimestampType,
 };
 pub use error::{ConfigError, Error, KafkaCode, Result};
 pub use metadata::{BrokerMetadata, Metadata, PartitionMetadata, TopicMetadata};

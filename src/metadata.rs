@@ -131,7 +131,11 @@ impl Metadata {
         Metadata {
             cluster_id: snapshot.cluster_id.clone(),
             controller_id: (snapshot.controller_id >= 0).then_some(snapshot.controller_id),
-            brokers: snapshot.brokers.values().map(BrokerMetadata::from).collect(),
+            brokers: snapshot
+                .brokers
+                .values()
+                .map(BrokerMetadata::from)
+                .collect(),
             topics: list,
         }
     }

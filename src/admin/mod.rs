@@ -15,8 +15,8 @@ use kafka_protocol::protocol::StrBytes;
 use crate::backoff::{Backoff, Deadline};
 use crate::cluster::{Cluster, ClusterOptions, TopicMeta};
 use crate::config::ClientConfig;
-use crate::metadata::{BrokerMetadata, Metadata, TopicMetadata};
 use crate::error::{Error, KafkaCode, Result};
+use crate::metadata::{BrokerMetadata, Metadata, TopicMetadata};
 
 /// A topic to create.
 #[derive(Debug, Clone)]
