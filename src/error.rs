@@ -297,6 +297,18 @@ pub enum Error {
     #[error("protocol error: {0}")]
     Protocol(String),
 
+    /// A record batch uses a compression codec whose crate feature is off in this build
+    /// (enable the feature of kafka-sdk named here).
+    #[error(
+        "{codec} compression is not available: kafka-sdk is built without its `{feature}` feature"
+    )]
+    CodecDisabled {
+        /// The codec (`gzip`, `snappy`, `lz4` or `zstd`).
+        codec: &'static str,
+        /// The kafka-sdk crate feature that provides it.
+        feature: &'static str,
+    },
+
     /// The broker does not support an API (or no version in common with us).
     #[error("broker does not support {api} (versions {client_min}..={client_max} supported by the client)")]
     UnsupportedApi {
@@ -404,6 +416,7 @@ impl Error {
             Error::UnknownTopicOrPartition(_) => ErrorAction::RefreshAndRetry,
             Error::Config(_)
             | Error::Protocol(_)
+            | Error::CodecDisabled { .. }
             | Error::UnsupportedApi { .. }
             | Error::InvalidArgument(_)
             | Error::NotAssigned(_)

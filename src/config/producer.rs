@@ -139,6 +139,7 @@ impl ProducerConfig {
             "zstd" => Compression::Zstd,
             _ => Compression::None,
         };
+        codec_built(r, compression)?;
         let partitioner = match r.str("partitioner").as_str() {
             "murmur2" => PartitionerKind::Murmur2,
             "consistent" => PartitionerKind::Consistent,
@@ -196,6 +197,28 @@ impl ProducerConfig {
             common,
         })
     }
+}
+
+/// Refuses a `compression.type` whose codec's crate feature (same name as the codec) is off
+/// in this build.
+fn codec_built(r: &Resolved, codec: Compression) -> Result<()> {
+    let (name, built) = match codec {
+        Compression::None => return Ok(()),
+        Compression::Gzip => ("gzip", cfg!(feature = "gzip")),
+        Compression::Snappy => ("snappy", cfg!(feature = "snappy")),
+        Compression::Lz4 => ("lz4", cfg!(feature = "lz4")),
+        Compression::Zstd => ("zstd", cfg!(feature = "zstd")),
+    };
+    if built {
+        return Ok(());
+    }
+    Err(ConfigError::NotSupported {
+        key: r.spelling("compression.type").to_string(),
+        detail: Some(format!(
+            "codec `{name}` needs kafka-sdk's `{name}` feature, which this build does not enable"
+        )),
+    }
+    .into())
 }
 
 fn compression_level(r: &Resolved, codec: Compression) -> Result<Option<i32>> {
