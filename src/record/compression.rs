@@ -510,7 +510,7 @@ mod tests {
         let random: Vec<u8> = (0..100_000).map(|_| rng.u8(..)).collect();
         let mib: Vec<u8> = (0..(1 << 20))
             .map(|i: usize| {
-                if i % 7 == 0 {
+                if i.is_multiple_of(7) {
                     rng.u8(..)
                 } else {
                     (i % 251) as u8
