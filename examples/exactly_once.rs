@@ -153,7 +153,7 @@ async fn run_pipeline(cfg: Pipeline<'_>) -> Result<u64, common::BoxError> {
         let msgs = consumer.recv_batch(batch, Duration::from_secs(1)).await?;
         if msgs.is_empty() {
             idle_secs += 1;
-            if idle_secs % 10 == 0 {
+            if idle_secs.is_multiple_of(10) {
                 eprintln!(
                     "exactly_once: idle for {idle_secs}s; assignment {:?}, positions {:?}, \
                      committed so far {committed_records}",

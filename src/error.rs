@@ -312,6 +312,18 @@ pub enum Error {
     #[error("protocol error: {0}")]
     Protocol(String),
 
+    /// A record batch uses a compression codec whose crate feature is off in this build
+    /// (enable the feature of kafka-sdk named here).
+    #[error(
+        "{codec} compression is not available: kafka-sdk is built without its `{feature}` feature"
+    )]
+    CodecDisabled {
+        /// The codec (`gzip`, `snappy`, `lz4` or `zstd`).
+        codec: &'static str,
+        /// The kafka-sdk crate feature that provides it.
+        feature: &'static str,
+    },
+
     /// The broker does not support an API (or no version in common with us).
     #[error("broker does not support {api} (versions {client_min}..={client_max} supported by the client)")]
     UnsupportedApi {
@@ -442,6 +454,7 @@ impl Error {
             Error::UnknownTopicOrPartition(_) => (RefreshAndRetry, Operation),
             Error::Config(_) | Error::Closed | Error::UnsupportedApi { .. } => (Fatal, Client),
             Error::Protocol(_)
+            | Error::CodecDisabled { .. }
             | Error::InvalidArgument(_)
             | Error::NotAssigned(_)
             | Error::State(_)

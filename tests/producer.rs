@@ -117,21 +117,21 @@ fn codec_record(topic: &str, i: usize, base_ts: i64) -> ProducerRecord {
     let mut r = ProducerRecord::new(topic)
         .partition(0)
         .timestamp(base_ts + i as i64);
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         // null key
-    } else if i % 11 == 0 {
+    } else if i.is_multiple_of(11) {
         r = r.key("");
     } else {
         r = r.key(format!("key-{i}"));
     }
-    if i % 13 != 0 {
+    if !i.is_multiple_of(13) {
         r = r.value(format!("value-{i}-{}", "x".repeat(i % 50)));
     }
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         r = r
             .header("h1", Some(format!("a{i}")))
             .header("h2", None::<Bytes>);
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             r = r.header("h1", Some("again")).header("h3", Some(""));
         }
     }

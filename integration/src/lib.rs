@@ -1,4 +1,5 @@
-//! `kafka-testkit`: real Apache Kafka brokers for kafka-sdk's tests.
+//! `kafka-testkit`: real Apache Kafka brokers for the tests of kafka-sdk and of the services
+//! built on it (or on any Kafka client).
 //!
 //! The kit runs KRaft brokers (1 or 3 combined broker+controller nodes) as local JVMs from
 //! Kafka jars that Maven fetches once into a user cache, on free loopback ports, and gives
@@ -21,6 +22,37 @@
 //! cluster.create_topic("t", 3, 1, &[]).unwrap();
 //! assert_eq!(cluster.partition_leader("t", 0).unwrap(), Some(1));
 //! ```
+//!
+//! # Using it in a service's own tests
+//!
+//! Add it as a dev-dependency (Unix only; it manages broker processes with signals):
+//!
+//! ```toml
+//! [dev-dependencies]
+//! kafka-testkit = "0.1"
+//! # or, to prefer one Docker container when a Docker engine answers:
+//! # kafka-testkit = { version = "0.1", features = ["testcontainers"] }
+//! ```
+//!
+//! then start a cluster in the test and point the code under test at its bootstrap string:
+//!
+//! ```no_run
+//! # fn connect_my_service(_bootstrap: &str) {}
+//! #[test]
+//! fn orders_are_published() {
+//!     // One single-node cluster shared by every test of this test binary.
+//!     let cluster = kafka_testkit::shared();
+//!     cluster.create_topic("orders", 3, 1, &[]).unwrap();
+//!     connect_my_service(&cluster.bootstrap());
+//!     // ... produce / consume through the service, assert on what arrives ...
+//! }
+//! ```
+//!
+//! The machine running the tests needs Java 17+, and Maven for the first run, which fetches
+//! the Kafka jars into the user cache (`KAFKA_TESTKIT_CACHE_DIR`, default
+//! `~/.cache/kafka-sdk`). CI can fetch them ahead of the tests with the bundled command line
+//! (`cargo install kafka-testkit`, then `kafka-testkit fetch-jars`), or skip the local brokers
+//! altogether by setting `KAFKA_BOOTSTRAP_SERVERS` to an existing cluster.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -120,6 +120,7 @@ impl ProducerConfig {
         let common = CommonConfig::from_resolved(r)?;
         let acks = r.get(ACKS);
         let compression = r.get(COMPRESSION_TYPE);
+        codec_built(r, compression)?;
         let partitioner = match r.get(PARTITIONER) {
             "murmur2" => PartitionerKind::Murmur2,
             "consistent" => PartitionerKind::Consistent,
@@ -177,6 +178,28 @@ impl ProducerConfig {
             common,
         })
     }
+}
+
+/// Refuses a `compression.type` whose codec's crate feature (same name as the codec) is off
+/// in this build.
+fn codec_built(r: &Resolved, codec: Compression) -> Result<()> {
+    let (name, built) = match codec {
+        Compression::None => return Ok(()),
+        Compression::Gzip => ("gzip", cfg!(feature = "gzip")),
+        Compression::Snappy => ("snappy", cfg!(feature = "snappy")),
+        Compression::Lz4 => ("lz4", cfg!(feature = "lz4")),
+        Compression::Zstd => ("zstd", cfg!(feature = "zstd")),
+    };
+    if built {
+        return Ok(());
+    }
+    Err(ConfigError::NotSupported {
+        key: r.spelling(COMPRESSION_TYPE).to_string(),
+        detail: Some(format!(
+            "codec `{name}` needs kafka-sdk's `{name}` feature, which this build does not enable"
+        )),
+    }
+    .into())
 }
 
 fn compression_level(r: &Resolved, codec: Compression) -> Result<Option<i32>> {

@@ -737,7 +737,11 @@ fn decode_batch(batch: Bytes, opts: &DecodeOptions) -> Result<RecordBatch> {
     let data = match codec {
         Compression::None => batch.slice(RECORD_BATCH_OVERHEAD..),
         codec => compression::decompress(codec, &b[RECORD_BATCH_OVERHEAD..], opts.max_decompressed)
-            .map_err(|e| err(e.to_string()))?,
+            .map_err(|e| match e {
+                // Typed, so the caller can tell a build without the codec from corrupt data.
+                Error::CodecDisabled { .. } => e,
+                e => err(e.to_string()),
+            })?,
     };
     let count = count as usize;
     if count > data.len() / MIN_RECORD_SIZE {

@@ -13,11 +13,21 @@
 //! Decompression never trusts sizes declared by the input: output is produced by streaming
 //! decoders (or checked block by block) and stops with an error as soon as it would exceed
 //! the caller's cap, which bounds memory against decompression bombs.
+//!
+//! Each codec is behind the crate feature of the same name (`gzip`, `snappy`, `lz4`, `zstd`;
+//! all on by default). Compressing or decompressing with a codec whose feature is off is
+//! [`Error::CodecDisabled`].
 
+#[cfg(feature = "zstd")]
 use std::cell::RefCell;
-use std::io::{Read, Write};
+#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
+use std::io::Read;
+#[cfg(any(feature = "gzip", feature = "lz4"))]
+use std::io::Write;
 
-use bytes::{BufMut, Bytes, BytesMut};
+#[cfg(any(feature = "gzip", feature = "snappy", feature = "lz4"))]
+use bytes::BufMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, Result};
 
@@ -65,6 +75,18 @@ impl Compression {
         }
     }
 
+    /// Whether this build can compress and decompress with the codec: `None` always, the
+    /// others when the crate feature of the same name (`gzip`, `snappy`, `lz4`, `zstd`) is on.
+    pub fn is_enabled(self) -> bool {
+        match self {
+            Compression::None => true,
+            Compression::Gzip => cfg!(feature = "gzip"),
+            Compression::Snappy => cfg!(feature = "snappy"),
+            Compression::Lz4 => cfg!(feature = "lz4"),
+            Compression::Zstd => cfg!(feature = "zstd"),
+        }
+    }
+
     /// The codec's name as used by Kafka's `compression.type` (`none`, `gzip`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -91,9 +113,28 @@ pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
 /// Xerial snappy stream magic.
 pub const SNAPPY_XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 /// Length of the xerial header: magic, BE i32 version, BE i32 compatible version.
+#[cfg(feature = "snappy")]
 const SNAPPY_XERIAL_HEADER_LEN: usize = 16;
 /// Input chunk size of xerial snappy blocks (the Java default).
+#[cfg(feature = "snappy")]
 const SNAPPY_XERIAL_BLOCK: usize = 32 * 1024;
+
+/// The error for a codec whose crate feature is off (the feature has the codec's name).
+fn disabled(codec: Compression) -> Error {
+    Error::CodecDisabled {
+        codec: codec.name(),
+        feature: codec.name(),
+    }
+}
+
+/// Refuses a codec whose crate feature is off.
+fn ensure_enabled(codec: Compression) -> Result<()> {
+    if codec.is_enabled() {
+        Ok(())
+    } else {
+        Err(disabled(codec))
+    }
+}
 
 /// Validates `level` for `codec`, returning the level to use.
 fn resolve_level(codec: Compression, level: Option<i32>) -> Result<i32> {
@@ -113,6 +154,9 @@ fn resolve_level(codec: Compression, level: Option<i32>) -> Result<i32> {
                 "lz4 compression level {l} is out of range (1..=17)"
             ))),
         },
+        #[cfg(not(feature = "zstd"))]
+        Compression::Zstd => Err(disabled(codec)),
+        #[cfg(feature = "zstd")]
         Compression::Zstd => {
             let range = zstd::compression_level_range();
             match level {
@@ -132,19 +176,24 @@ fn resolve_level(codec: Compression, level: Option<i32>) -> Result<i32> {
 ///
 /// `level` of `None` means the codec's default; levels are validated per codec (gzip 1..=9 or
 /// -1, lz4 1..=17 (accepted but ignored), zstd per the zstd library) and ignored for `None`
-/// and snappy. `Compression::None` copies the input.
+/// and snappy. `Compression::None` copies the input. A codec whose crate feature is off is
+/// [`Error::CodecDisabled`].
 pub fn compress(
     codec: Compression,
     level: Option<i32>,
     input: &[u8],
     out: &mut BytesMut,
 ) -> Result<()> {
+    ensure_enabled(codec)?;
+    // Validated for every codec; only gzip and zstd use it.
+    #[cfg_attr(not(any(feature = "gzip", feature = "zstd")), allow(unused_variables))]
     let level = resolve_level(codec, level)?;
     match codec {
         Compression::None => {
             out.extend_from_slice(input);
             Ok(())
         }
+        #[cfg(feature = "gzip")]
         Compression::Gzip => {
             out.reserve(input.len() / 2 + 64);
             let mut enc =
@@ -153,7 +202,9 @@ pub fn compress(
                 .and_then(|_| enc.finish().map(|_| ()))
                 .map_err(|e| Error::Protocol(format!("gzip compression failed: {e}")))
         }
+        #[cfg(feature = "snappy")]
         Compression::Snappy => snappy_xerial_compress(input, out),
+        #[cfg(feature = "lz4")]
         Compression::Lz4 => {
             out.reserve(input.len() / 2 + 64);
             let info = lz4_flex::frame::FrameInfo::new()
@@ -169,10 +220,15 @@ pub fn compress(
                 .map(|_| ())
                 .map_err(|e| Error::Protocol(format!("lz4 compression failed: {e}")))
         }
+        #[cfg(feature = "zstd")]
         Compression::Zstd => zstd_compress(level, input, out),
+        // Codecs whose feature is off (already refused by `ensure_enabled`).
+        #[allow(unreachable_patterns)]
+        _ => Err(disabled(codec)),
     }
 }
 
+#[cfg(feature = "zstd")]
 thread_local! {
     /// One zstd compression context per thread, reused across batches (creating one costs
     /// more than compressing a small batch).
@@ -180,6 +236,7 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
+#[cfg(feature = "zstd")]
 fn zstd_compress(level: i32, input: &[u8], out: &mut BytesMut) -> Result<()> {
     let err = |e: std::io::Error| Error::Protocol(format!("zstd compression failed: {e}"));
     ZSTD_CCTX.with(|cell| {
@@ -212,6 +269,7 @@ fn zstd_compress(level: i32, input: &[u8], out: &mut BytesMut) -> Result<()> {
     })
 }
 
+#[cfg(feature = "snappy")]
 fn snappy_xerial_compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
     out.reserve(SNAPPY_XERIAL_HEADER_LEN + input.len() / 2 + 64);
     out.put_slice(&SNAPPY_XERIAL_MAGIC);
@@ -236,13 +294,15 @@ fn snappy_xerial_compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
 /// Output larger than `max_output` bytes is an error naming the cap; decoding stops there,
 /// so memory use stays bounded by the cap whatever sizes the input declares. Truncated or
 /// corrupt input is a [`Error::Protocol`]. `Compression::None` returns a copy of the input
-/// (subject to the cap).
+/// (subject to the cap). A codec whose crate feature is off is [`Error::CodecDisabled`].
 pub fn decompress(codec: Compression, input: &[u8], max_output: usize) -> Result<Bytes> {
+    ensure_enabled(codec)?;
     if codec != Compression::None && input.is_empty() {
         return Err(Error::Protocol(format!(
             "{codec}: compressed data is empty"
         )));
     }
+    #[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
     let hint = input.len().saturating_mul(4);
     match codec {
         Compression::None => {
@@ -251,13 +311,16 @@ pub fn decompress(codec: Compression, input: &[u8], max_output: usize) -> Result
             }
             Ok(Bytes::copy_from_slice(input))
         }
+        #[cfg(feature = "gzip")]
         Compression::Gzip => read_capped(
             flate2::read::MultiGzDecoder::new(input),
             codec,
             max_output,
             hint,
         ),
+        #[cfg(feature = "snappy")]
         Compression::Snappy => snappy_decompress(input, max_output),
+        #[cfg(feature = "lz4")]
         Compression::Lz4 => {
             lz4_check_frames(input)?;
             read_capped(
@@ -267,6 +330,7 @@ pub fn decompress(codec: Compression, input: &[u8], max_output: usize) -> Result
                 hint,
             )
         }
+        #[cfg(feature = "zstd")]
         Compression::Zstd => {
             // The decoder's window is bounded by zstd's default window limit (128 MiB), so a
             // frame cannot make it allocate more than that whatever it declares.
@@ -274,6 +338,9 @@ pub fn decompress(codec: Compression, input: &[u8], max_output: usize) -> Result
                 .map_err(|e| Error::Protocol(format!("zstd: cannot create decoder: {e}")))?;
             read_capped(dec, codec, max_output, hint)
         }
+        // Codecs whose feature is off (already refused by `ensure_enabled`).
+        #[allow(unreachable_patterns)]
+        _ => Err(disabled(codec)),
     }
 }
 
@@ -284,6 +351,7 @@ fn too_large(codec: Compression, max_output: usize) -> Error {
 }
 
 /// Reads `reader` to its end, failing once more than `cap` bytes come out.
+#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
 fn read_capped<R: Read>(reader: R, codec: Compression, cap: usize, hint: usize) -> Result<Bytes> {
     let mut out = Vec::with_capacity(hint.min(cap).min(1 << 20));
     let mut limited = reader.take((cap as u64).saturating_add(1));
@@ -299,6 +367,7 @@ fn read_capped<R: Read>(reader: R, codec: Compression, cap: usize, hint: usize) 
 /// Walks the structure of one or more LZ4 frames (headers, block lengths, checksums, end
 /// marks) without decompressing, so that truncated input is an error: the frame decoder
 /// alone treats input ending between blocks as a clean end.
+#[cfg(feature = "lz4")]
 fn lz4_check_frames(input: &[u8]) -> Result<()> {
     let corrupt = |what: &str, at: usize| {
         Error::Protocol(format!("lz4: {what} at byte {at} of {}", input.len()))
@@ -358,6 +427,7 @@ fn lz4_check_frames(input: &[u8]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "snappy")]
 fn snappy_decompress(input: &[u8], cap: usize) -> Result<Bytes> {
     let corrupt = |what: String| Error::Protocol(format!("snappy: {what}"));
     let mut dec = snap::raw::Decoder::new();
@@ -427,6 +497,11 @@ mod tests {
         Compression::Zstd,
     ];
 
+    /// The codecs this build has (all of them with the default features).
+    fn enabled() -> impl Iterator<Item = Compression> {
+        ALL.into_iter().filter(|c| c.is_enabled())
+    }
+
     fn corpus() -> Vec<Vec<u8>> {
         let mut rng = fastrand::Rng::with_seed(7);
         let text: Vec<u8> = (0..200_000)
@@ -435,7 +510,7 @@ mod tests {
         let random: Vec<u8> = (0..100_000).map(|_| rng.u8(..)).collect();
         let mib: Vec<u8> = (0..(1 << 20))
             .map(|i: usize| {
-                if i % 7 == 0 {
+                if i.is_multiple_of(7) {
                     rng.u8(..)
                 } else {
                     (i % 251) as u8
@@ -470,7 +545,7 @@ mod tests {
     #[test]
     fn round_trip_corpus() {
         for input in corpus() {
-            for c in ALL {
+            for c in enabled() {
                 let out = compressed(c, &input);
                 let back = decompress(c, &out, 2 << 20).unwrap();
                 assert_eq!(back.len(), input.len(), "{c} {}", input.len());
@@ -490,7 +565,10 @@ mod tests {
             (Compression::Zstd, 19),
             (Compression::Zstd, -5),
             (Compression::Lz4, 17),
-        ] {
+        ]
+        .into_iter()
+        .filter(|(c, _)| c.is_enabled())
+        {
             let mut out = BytesMut::new();
             compress(c, Some(l), &input, &mut out).unwrap();
             assert_eq!(decompress(c, &out, 1 << 20).unwrap(), input);
@@ -500,7 +578,10 @@ mod tests {
             (Compression::Gzip, 10),
             (Compression::Lz4, 18),
             (Compression::Zstd, 23),
-        ] {
+        ]
+        .into_iter()
+        .filter(|(c, _)| c.is_enabled())
+        {
             let e = compress(c, Some(l), b"x", &mut BytesMut::new()).unwrap_err();
             assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
         }
@@ -508,7 +589,7 @@ mod tests {
 
     #[test]
     fn compress_appends() {
-        for c in ALL {
+        for c in enabled() {
             let mut out = BytesMut::from(&b"prefix"[..]);
             compress(c, None, b"hello hello hello", &mut out).unwrap();
             assert_eq!(&out[..6], b"prefix");
@@ -520,6 +601,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "snappy")]
     fn snappy_xerial_framing() {
         let input = corpus().swap_remove(2); // 200 000 bytes -> 7 blocks of 32 KiB
         let out = compressed(Compression::Snappy, &input);
@@ -556,6 +638,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "lz4")]
     fn lz4_frame_settings() {
         let out = compressed(Compression::Lz4, b"hello");
         assert_eq!(&out[..4], &[0x04, 0x22, 0x4d, 0x18]);
@@ -587,35 +670,41 @@ mod tests {
     #[test]
     fn decompression_bomb_is_capped() {
         let zeros = vec![0u8; 100 << 20];
-        for c in ALL {
+        for c in enabled() {
             let bomb = compressed(c, &zeros);
             let e = decompress(c, &bomb, 1 << 20).unwrap_err();
             let s = e.to_string();
             assert!(s.contains("exceeds the cap of 1048576 bytes"), "{c}: {s}");
         }
         // A raw snappy block declaring a huge length is refused before allocating.
-        let mut lie = Vec::new();
-        let mut n: u64 = u32::MAX as u64;
-        while n >= 0x80 {
-            lie.push((n as u8) | 0x80);
-            n >>= 7;
+        #[cfg(feature = "snappy")]
+        {
+            let mut lie = Vec::new();
+            let mut n: u64 = u32::MAX as u64;
+            while n >= 0x80 {
+                lie.push((n as u8) | 0x80);
+                n >>= 7;
+            }
+            lie.push(n as u8);
+            lie.extend_from_slice(&[0, 1, 2]);
+            assert!(decompress(Compression::Snappy, &lie, 1 << 20).is_err());
         }
-        lie.push(n as u8);
-        lie.extend_from_slice(&[0, 1, 2]);
-        assert!(decompress(Compression::Snappy, &lie, 1 << 20).is_err());
         // Exactly at the cap is fine.
-        let small = compressed(Compression::Zstd, &[7u8; 1000]);
-        assert_eq!(
-            decompress(Compression::Zstd, &small, 1000).unwrap().len(),
-            1000
-        );
-        assert!(decompress(Compression::Zstd, &small, 999).is_err());
+        #[cfg(feature = "zstd")]
+        {
+            let small = compressed(Compression::Zstd, &[7u8; 1000]);
+            assert_eq!(
+                decompress(Compression::Zstd, &small, 1000).unwrap().len(),
+                1000
+            );
+            assert!(decompress(Compression::Zstd, &small, 999).is_err());
+        }
     }
 
     #[test]
     fn truncated_and_garbage_inputs_error() {
         let input = corpus().swap_remove(2);
-        for c in ALL.into_iter().skip(1) {
+        for c in enabled().skip(1) {
             let out = compressed(c, &input[..5000]);
             assert!(decompress(c, &[], 1 << 20).is_err(), "{c} empty");
             for cut in [1, 2, 5, 10, out.len() / 2, out.len() - 1] {
@@ -628,7 +717,7 @@ mod tests {
         }
         // Random garbage and bit flips: Ok or Err, never a panic.
         let mut rng = fastrand::Rng::with_seed(99);
-        for c in ALL {
+        for c in enabled() {
             for _ in 0..300 {
                 let len = rng.usize(0..200);
                 let junk: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
@@ -642,5 +731,44 @@ mod tests {
                 let _ = decompress(c, &bad, 1 << 16);
             }
         }
+    }
+
+    /// A build without some codec: compressing or decompressing with it is the typed
+    /// `CodecDisabled` error naming the codec and its feature, not a panic.
+    #[test]
+    #[cfg(not(all(
+        feature = "gzip",
+        feature = "snappy",
+        feature = "lz4",
+        feature = "zstd"
+    )))]
+    fn disabled_codec_is_a_typed_error() {
+        let off: Vec<Compression> = ALL.into_iter().filter(|c| !c.is_enabled()).collect();
+        assert!(!off.is_empty());
+        for c in off {
+            for e in [
+                compress(c, None, b"hello", &mut BytesMut::new()).unwrap_err(),
+                compress(c, Some(1), b"hello", &mut BytesMut::new()).unwrap_err(),
+                decompress(c, b"\x01\x02\x03", 1 << 20).unwrap_err(),
+                decompress(c, b"", 1 << 20).unwrap_err(),
+            ] {
+                match &e {
+                    Error::CodecDisabled { codec, feature } => {
+                        assert_eq!(*codec, c.name());
+                        assert_eq!(*feature, c.name());
+                    }
+                    other => panic!("{c}: expected CodecDisabled, got {other:?}"),
+                }
+                let text = e.to_string();
+                assert!(text.contains(&format!("`{}` feature", c.name())), "{text}");
+            }
+        }
+        // `none` never needs a feature.
+        let mut out = BytesMut::new();
+        compress(Compression::None, None, b"abc", &mut out).unwrap();
+        assert_eq!(
+            &decompress(Compression::None, &out, 10).unwrap()[..],
+            b"abc"
+        );
     }
 }

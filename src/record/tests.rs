@@ -21,6 +21,11 @@ const ALL: [Compression; 5] = [
     Compression::Zstd,
 ];
 
+/// The codecs this build has (all of them with the default features).
+fn enabled() -> impl Iterator<Item = Compression> {
+    ALL.into_iter().filter(|c| c.is_enabled())
+}
+
 /// A record as the tests describe it.
 #[derive(Debug, Clone, PartialEq)]
 struct TRec {
@@ -162,7 +167,7 @@ fn kp_decode(data: Bytes) -> kafka_protocol::records::RecordSet {
 fn our_encoder_their_decoder() {
     let recs = sample_records();
     let base_ts = recs[0].ts;
-    for c in ALL {
+    for c in enabled() {
         let p = params(c);
         let data = build(&recs, base_ts, &p);
         let set = kp_decode(data);
@@ -243,7 +248,7 @@ fn kp_encode(records: &[KpRecord], c: Compression) -> Bytes {
 #[test]
 fn their_encoder_our_decoder() {
     let recs = sample_records();
-    for c in ALL {
+    for c in enabled() {
         for transactional in [false, true] {
             let kp = to_kp(&recs, 1_000_000, transactional);
             let data = kp_encode(&kp, c);
@@ -274,7 +279,7 @@ fn their_encoder_our_decoder() {
 #[test]
 fn our_round_trip_every_codec() {
     let recs = sample_records();
-    for c in ALL {
+    for c in enabled() {
         let data = build(&recs, recs[0].ts, &params(c));
         let batches = decode_all(data.clone()).unwrap();
         assert_eq!(batches.len(), 1);
@@ -395,7 +400,7 @@ fn empty_batch_cannot_be_sealed() {
 
 #[test]
 fn rewrite_producer_state_patches_header_and_crc() {
-    for c in ALL {
+    for c in enabled() {
         let data = build(&sample_records(), 0, &params(c));
         let mut bytes = data.to_vec();
         rewrite_producer_state(&mut bytes, 99, 100, 12345).unwrap();
@@ -422,6 +427,7 @@ fn rewrite_producer_state_patches_header_and_crc() {
 }
 
 #[test]
+#[cfg(feature = "zstd")]
 fn several_batches_and_partial_tail() {
     let recs = sample_records();
     let a = build(&recs[..2], 0, &params(Compression::None));
@@ -514,6 +520,7 @@ fn malformed_batches_are_errors() {
 }
 
 #[test]
+#[cfg(feature = "lz4")]
 fn empty_batch_from_compaction_decodes() {
     let mut m = build(&sample_records()[..1], 0, &params(Compression::Lz4)).to_vec();
     m.truncate(RECORD_BATCH_OVERHEAD);
@@ -527,6 +534,7 @@ fn empty_batch_from_compaction_decodes() {
 }
 
 #[test]
+#[cfg(feature = "zstd")]
 fn decompression_cap_applies_per_batch() {
     let recs = vec![TRec {
         ts: 0,
@@ -549,6 +557,32 @@ fn decompression_cap_applies_per_batch() {
         "{e}"
     );
     assert!(decode_all(data).is_ok());
+}
+
+/// A fetched batch compressed with a codec this build lacks decodes to the typed
+/// `CodecDisabled` error (not a panic, not an anonymous protocol error).
+#[test]
+#[cfg(not(all(
+    feature = "gzip",
+    feature = "snappy",
+    feature = "lz4",
+    feature = "zstd"
+)))]
+fn batch_with_disabled_codec_is_a_typed_error() {
+    let good = build(&sample_records(), 0, &params(Compression::None));
+    for c in ALL.into_iter().filter(|c| !c.is_enabled()) {
+        let mut m = good.to_vec();
+        m[22] = c.attribute_bits() as u8;
+        let crc = crc32c::crc32c(&m[21..]);
+        m[17..21].copy_from_slice(&crc.to_be_bytes());
+        match decode_all(Bytes::from(m)).unwrap_err() {
+            Error::CodecDisabled { codec, feature } => {
+                assert_eq!(codec, c.name());
+                assert_eq!(feature, c.name());
+            }
+            other => panic!("{c}: expected CodecDisabled, got {other:?}"),
+        }
+    }
 }
 
 #[test]
@@ -590,7 +624,7 @@ fn control_records() {
 #[test]
 fn every_truncation_and_byte_flip_is_handled() {
     let mut rng = fastrand::Rng::with_seed(2024);
-    for c in ALL {
+    for c in enabled() {
         let data = build(&sample_records()[..5], 10, &params(c));
         for cut in 0..data.len() {
             // A cut batch is a partial batch: no records, no error, no panic.
@@ -639,7 +673,7 @@ fn thousand_records_of_100_bytes() {
         b.append(1_000 + i, Some(&key), Some(&value), &[]);
     }
     assert_eq!(b.len(), 1_000);
-    for c in ALL {
+    for c in enabled() {
         let mut b2 = BatchBuilder::new(1_000, 1_000 * 120);
         for i in 0..1_000i64 {
             b2.append(
@@ -686,7 +720,7 @@ fn arb_record() -> impl Strategy<Value = TRec> {
 }
 
 fn arb_codec() -> impl Strategy<Value = Compression> {
-    proptest::sample::select(ALL.to_vec())
+    proptest::sample::select(enabled().collect::<Vec<_>>())
 }
 
 proptest! {
