@@ -5,6 +5,7 @@
 //! validation, alias resolution and defaults all go through this table; the typed configs are
 //! filled from it. [`known_keys`] lists it (for README generation and tests).
 
+use super::producer::PartitionerKind;
 use crate::error::ConfigError;
 
 /// Which clients read a key. A key read by none of the clients being built is accepted (and
@@ -371,21 +372,23 @@ const COMPRESSION: &[EnumValue] = &[
     ev("lz4", &[]),
     ev("zstd", &[]),
 ];
+/// The `partitioner` values: canonical names from [`PartitionerKind::name`] (the enum and
+/// this table cannot drift apart), plus the Java class names that mean the same.
 const PARTITIONERS: &[EnumValue] = &[
-    ev("murmur2", &[]),
+    ev(PartitionerKind::Murmur2.name(), &[]),
     ev(
-        "murmur2_random",
+        PartitionerKind::Murmur2Random.name(),
         &["org.apache.kafka.clients.producer.internals.DefaultPartitioner"],
     ),
-    ev("consistent", &[]),
-    ev("consistent_random", &[]),
-    ev("random", &[]),
+    ev(PartitionerKind::Consistent.name(), &[]),
+    ev(PartitionerKind::ConsistentRandom.name(), &[]),
+    ev(PartitionerKind::Random.name(), &[]),
     ev(
-        "round_robin",
+        PartitionerKind::RoundRobin.name(),
         &["org.apache.kafka.clients.producer.RoundRobinPartitioner"],
     ),
-    ev("fnv1a", &[]),
-    ev("fnv1a_random", &[]),
+    ev(PartitionerKind::Fnv1a.name(), &[]),
+    ev(PartitionerKind::Fnv1aRandom.name(), &[]),
 ];
 const OFFSET_RESET: &[EnumValue] = &[
     ev("earliest", &["smallest", "beginning"]),
@@ -959,9 +962,11 @@ pub(crate) static KEYS: &[KeyDef] = &[
     KeyDef::new(
         "partitioner",
         enumeration(PARTITIONERS),
+        // THE default partitioner (`PartitionerKind::default()` reads it from here): Java's
+        // behaviour, murmur2 for keyed records and uniform sticky for NULL keys.
         Some("murmur2_random"),
         C::PRODUCER,
-        "How records are mapped to partitions (librdkafka names).",
+        "How records are mapped to partitions (librdkafka names; `_random`: NULL keys sticky).",
     )
     .aliases(&["partitioner.class"]),
     KeyDef::new(

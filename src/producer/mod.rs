@@ -217,26 +217,11 @@ impl ProducerBuilder {
                 s,
                 partitioner: self
                     .partitioner
-                    .unwrap_or_else(|| partitioner::builtin(builtin_kind(cfg.partitioner))),
+                    .unwrap_or_else(|| partitioner::builtin(cfg.partitioner)),
                 ignore_keys: cfg.partitioner_ignore_keys,
                 txn,
             }),
         })
-    }
-}
-
-fn builtin_kind(k: crate::config::PartitionerKind) -> partitioner::BuiltinPartitioner {
-    use crate::config::PartitionerKind as K;
-    use partitioner::BuiltinPartitioner as B;
-    match k {
-        K::Murmur2 => B::Murmur2,
-        K::Murmur2Random => B::Murmur2Random,
-        K::Consistent => B::Consistent,
-        K::ConsistentRandom => B::ConsistentRandom,
-        K::Random => B::Random,
-        K::RoundRobin => B::RoundRobin,
-        K::Fnv1a => B::Fnv1a,
-        K::Fnv1aRandom => B::Fnv1aRandom,
     }
 }
 

@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
 use super::accumulator::{lock, Accumulator, OpenBatch, PartitionAcc};
 use super::delivery::{BatchAck, Completion};
-use super::settings::{AckMode, Settings};
+use super::settings::Settings;
 use super::transaction::{self, Txn};
 use crate::protocol::{encode_produce, ProduceSpec, ProduceTopic};
 use crate::record::{rewrite_producer_state, BatchParams};
@@ -734,7 +734,7 @@ impl Sender {
             bytes,
             "sending produce request"
         );
-        let acks0 = self.s.acks == AckMode::None;
+        let acks0 = self.s.acks == crate::config::Acks::None;
         let frame = conn
             .version_for(ApiKey::Produce)
             .map(|v| if v1_cap { v.min(11) } else { v })
