@@ -115,7 +115,6 @@ pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use transaction::{ConsumerGroupMetadata, TransactionState};
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,8 +148,7 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Last handle gone: stop accepting, let the sender finish pending work and stop.
-        self.acc.closing.store(true, Ordering::SeqCst);
-        self.acc.wake.notify_one();
+        self.acc.close();
     }
 }
 
@@ -158,7 +156,7 @@ impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
             .field("bootstrap", &self.inner.s.cluster.bootstrap)
-            .field("closed", &self.inner.acc.closing.load(Ordering::SeqCst))
+            .field("closed", &self.inner.acc.is_closing())
             .finish()
     }
 }
@@ -203,11 +201,7 @@ impl ProducerBuilder {
         } else {
             None
         };
-        let acc = Arc::new(Accumulator::new(
-            s.buffer_memory,
-            s.batch_size,
-            s.batch_num_messages,
-        ));
+        let acc = Arc::new(Accumulator::new(&s));
         let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         tokio::spawn(sender.run());
         Ok(Producer {
@@ -269,7 +263,7 @@ impl Producer {
         // buffer) start the `max.block.ms` clock when they first wait.
         let inner = &*self.inner;
         let s = &*inner.s;
-        if inner.acc.closing.load(Ordering::SeqCst) {
+        if inner.acc.is_closing() {
             return Err(Error::Closed);
         }
         if let Some(t) = &inner.txn {
@@ -342,31 +336,21 @@ impl Producer {
         }
         // Buffer memory (backpressure).
         let permits = rec_size;
-        let wanted = permits.min(u32::MAX as usize) as u32;
-        match inner.acc.memory.try_acquire_many(wanted) {
-            Ok(p) => p.forget(),
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::Closed),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-                let sem = inner.acc.memory.clone();
-                match tokio::time::timeout_at(dl.instant(), sem.acquire_many_owned(wanted)).await {
-                    Ok(Ok(p)) => p.forget(),
-                    Ok(Err(_)) => return Err(Error::Closed),
-                    Err(_) => {
-                        return Err(Error::timeout(
-                            format!(
-                            "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
-                            s.buffer_memory
-                        ),
-                            s.max_block,
-                            false,
-                        ))
-                    }
-                }
+        if !inner.acc.try_reserve(permits)? {
+            let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+            if !inner.acc.reserve_until(permits, dl.instant()).await? {
+                return Err(Error::timeout(
+                    format!(
+                        "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
+                        s.buffer_memory
+                    ),
+                    s.max_block,
+                    false,
+                ));
             }
         }
-        if inner.acc.closing.load(Ordering::SeqCst) {
-            inner.acc.memory.add_permits(permits);
+        if inner.acc.is_closing() {
+            inner.acc.release(permits);
             return Err(Error::Closed);
         }
         let partition = match chosen {
@@ -377,10 +361,10 @@ impl Producer {
         // Transactional: the state check and the partition's registration happen together
         // with the append (a commit or abort waits for the guard before flushing).
         let _guard = match &inner.txn {
-            Some(t) => match t.begin_append(&topic.name, partition) {
+            Some(t) => match t.begin_append(topic.name(), partition) {
                 Ok(g) => Some(g),
                 Err(e) => {
-                    inner.acc.memory.add_permits(permits);
+                    inner.acc.release(permits);
                     return Err(e);
                 }
             },
@@ -410,20 +394,8 @@ impl Producer {
     /// record's [`DeliveryFuture`]).
     pub async fn flush(&self) {
         let acc = &self.inner.acc;
-        struct FlushGuard<'a>(&'a Accumulator);
-        impl Drop for FlushGuard<'_> {
-            fn drop(&mut self) {
-                self.0.flushing.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        acc.flushing.fetch_add(1, Ordering::SeqCst);
-        let _guard = FlushGuard(acc);
-        acc.wake.notify_one();
-        let pending: Vec<_> = accumulator::lock(&acc.incomplete)
-            .values()
-            .cloned()
-            .collect();
-        for c in pending {
+        let _flushing = acc.begin_flush();
+        for c in acc.pending() {
             let mut slot = None;
             std::future::poll_fn(|cx| c.poll_result(cx, &mut slot).map(|_| ())).await;
         }
@@ -436,9 +408,8 @@ impl Producer {
     /// is harmless.
     pub async fn close(&self, timeout: Duration) -> Result<()> {
         let acc = &self.inner.acc;
-        acc.closing.store(true, Ordering::SeqCst);
-        acc.wake.notify_one();
-        let mut stopped = acc.stopped.subscribe();
+        acc.close();
+        let mut stopped = acc.stopped();
         if tokio::time::timeout(timeout, stopped.wait_for(|s| *s))
             .await
             .is_ok()
@@ -449,8 +420,7 @@ impl Producer {
             timeout_ms = timeout.as_millis() as u64,
             "producer close timed out; failing pending records"
         );
-        acc.abort.store(true, Ordering::SeqCst);
-        acc.wake.notify_one();
+        acc.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
         Err(Error::timeout("producer close", timeout, false))
     }

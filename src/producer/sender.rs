@@ -6,8 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
-use super::accumulator::{lock, Accumulator, OpenBatch, PartitionAcc};
+use super::accumulator::{Accumulator, PartitionRef, ReadyCheck};
 use super::delivery::{BatchAck, Completion};
 use super::settings::Settings;
 use super::transaction::{self, Txn};
@@ -29,8 +28,6 @@ use crate::record::{rewrite_producer_state, BatchParams};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Tp = (Arc<str>, i32);
-/// A partition with something to send, and its accumulator.
-type Cand = (Tp, Arc<Mutex<PartitionAcc>>);
 /// Error code, base offset, log append time and message of one partition's answer.
 type PartResult = (i16, i64, i64, Option<String>);
 
@@ -211,18 +208,18 @@ impl Sender {
         let acc = self.acc.clone();
         let mut meta_rx = self.cluster.watch_metadata();
         loop {
-            if acc.abort.load(Ordering::SeqCst) {
+            if acc.is_aborted() {
                 self.fail_everything();
                 break;
             }
             let now = Instant::now();
             let next = self.cycle(now);
-            if acc.closing.load(Ordering::SeqCst) && self.is_idle() {
+            if acc.is_closing() && self.is_idle() {
                 break;
             }
             let events = tokio::select! {
                 ev = std::future::poll_fn(|cx| self.poll_io(cx)) => ev,
-                _ = acc.wake.notified() => Vec::new(),
+                _ = acc.woken() => Vec::new(),
                 r = meta_rx.changed() => {
                     if r.is_err() {
                         // Cannot happen while we hold the cluster; avoid a busy loop anyway.
@@ -245,7 +242,7 @@ impl Sender {
             }
         }
         tracing::debug!("producer sender stopped");
-        acc.stopped.send_replace(true);
+        acc.mark_stopped();
     }
 
     fn idempotent(&self) -> bool {
@@ -323,73 +320,51 @@ impl Sender {
         }
     }
 
-    /// One pass: expire, find ready partitions per leader, send what may be sent. Returns
-    /// when something will next become ready (linger, backoff, expiry).
+    /// One pass: expire, find ready partitions per leader (the accumulator's ready batches
+    /// and the sender's own re-sends), send what may be sent. Returns when something will
+    /// next become ready (linger, backoff, expiry).
     fn cycle(&mut self, now: Instant) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let force =
-            self.acc.flushing.load(Ordering::SeqCst) > 0 || self.acc.closing.load(Ordering::SeqCst);
         let dt = self.s.delivery_timeout;
         let snap = self.cluster.metadata();
-        let mut per_broker: HashMap<i32, Vec<Cand>> = HashMap::new();
-        let mut expired: Vec<OpenBatch> = Vec::new();
-        for topic in self.acc.topics() {
-            let parts = topic
-                .partitions
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for (i, pacc) in parts.into_iter().enumerate() {
-                let p = i as i32;
-                let ready = {
-                    let mut pa = lock(&pacc);
-                    while pa.oldest().is_some_and(|c| c + dt <= now) {
-                        let b = match pa.closed.pop_front() {
-                            Some(b) => b,
-                            None => pa.open.take().expect("oldest exists"),
-                        };
-                        expired.push(b);
-                    }
-                    if let Some(o) = pa.oldest() {
-                        next = min_opt(next, o + dt);
-                    }
-                    let ready = !pa.closed.is_empty()
-                        || pa
-                            .open
-                            .as_ref()
-                            .is_some_and(|o| force || o.created + self.s.linger <= now);
-                    if !ready {
-                        if let Some(o) = &pa.open {
-                            next = min_opt(next, o.created + self.s.linger);
-                        }
-                    }
-                    ready
-                };
-                let tp: Tp = (topic.name.clone(), p);
-                let mut has_retry = false;
-                if let Some(ps) = self.parts.get_mut(&tp) {
-                    let (dead, keep): (VecDeque<Batch>, VecDeque<Batch>) =
-                        std::mem::take(&mut ps.retry)
-                            .into_iter()
-                            .partition(|b| b.created + dt <= now);
-                    ps.retry = keep;
-                    for b in dead {
-                        self.expire_sent(b);
-                    }
-                    if let Some(ps) = self.parts.get(&tp) {
-                        if let Some(h) = ps.retry.front() {
-                            has_retry = true;
-                            next = min_opt(next, h.retry_at);
-                            next = min_opt(next, h.created + dt);
-                        }
+        let ReadyCheck {
+            ready: mut per_broker,
+            unknown_leader,
+            mut next,
+            expired,
+        } = self.acc.ready(&snap, now);
+        if unknown_leader {
+            self.refresh_wanted = true;
+        }
+        // Re-sends: expire what passed delivery.timeout.ms, and add their partitions.
+        let mut dead: Vec<Batch> = Vec::new();
+        let mut resend: Vec<Tp> = Vec::new();
+        for (tp, ps) in self.parts.iter_mut() {
+            if ps.retry.is_empty() {
+                continue;
+            }
+            let (gone, keep): (VecDeque<Batch>, VecDeque<Batch>) = std::mem::take(&mut ps.retry)
+                .into_iter()
+                .partition(|b| b.created + dt <= now);
+            ps.retry = keep;
+            dead.extend(gone);
+            if let Some(h) = ps.retry.front() {
+                next = min_opt(next, h.retry_at);
+                next = min_opt(next, h.created + dt);
+                resend.push(tp.clone());
+            }
+        }
+        for b in dead {
+            self.expire_sent(b);
+        }
+        for tp in resend {
+            match snap.leader(&tp.0, tp.1) {
+                Some(l) => {
+                    let cands = per_broker.entry(l).or_default();
+                    if !cands.iter().any(|c| *c.tp() == tp) {
+                        cands.extend(self.acc.partition_ref(&tp));
                     }
                 }
-                if ready || has_retry {
-                    match snap.leader(&topic.name, p) {
-                        Some(l) => per_broker.entry(l).or_default().push((tp, pacc)),
-                        None => self.refresh_wanted = true,
-                    }
-                }
+                None => self.refresh_wanted = true,
             }
         }
         for b in expired {
@@ -435,7 +410,7 @@ impl Sender {
         brokers.sort_unstable();
         for node in brokers {
             let cands = per_broker.remove(&node).unwrap_or_default();
-            self.send_to(node, cands, now, force, &mut next);
+            self.send_to(node, cands, now, &mut next);
         }
         next
     }
@@ -516,21 +491,8 @@ impl Sender {
         for b in retry {
             self.fail(b, err.clone());
         }
-        for topic in self.acc.topics() {
-            let parts = topic
-                .partitions
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for pacc in parts {
-                let mut pa = lock(&pacc);
-                let mut all: Vec<OpenBatch> = pa.closed.drain(..).collect();
-                all.extend(pa.open.take());
-                drop(pa);
-                for b in all {
-                    self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
-                }
-            }
+        for b in self.acc.drain_all() {
+            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
         }
     }
 
@@ -558,9 +520,8 @@ impl Sender {
     fn send_to(
         &mut self,
         node: i32,
-        cands: Vec<Cand>,
+        cands: Vec<PartitionRef>,
         now: Instant,
-        force: bool,
         next: &mut Option<Instant>,
     ) {
         let max_in_flight = self.s.max_in_flight.max(1);
@@ -583,8 +544,7 @@ impl Sender {
             let mut batches: Vec<Batch> = Vec::new();
             let mut size = 0usize;
             for k in 0..n {
-                let (tp, pacc) = &cands[(rr + k) % n];
-                if let Some(batch) = self.take_batch(node, tp, pacc, now, force, size, next) {
+                if let Some(batch) = self.take_batch(node, &cands[(rr + k) % n], now, size, next) {
                     size += batch.data.len();
                     batches.push(batch);
                 }
@@ -602,18 +562,17 @@ impl Sender {
     }
 
     /// The next batch of a partition for a request to `node` that already holds `size`
-    /// bytes, if one may be sent now.
-    #[allow(clippy::too_many_arguments)]
+    /// bytes, if one may be sent now: its next re-send, else the accumulator's next ready
+    /// batch (sealed and, with idempotence, sequenced here).
     fn take_batch(
         &mut self,
         node: i32,
-        tp: &Tp,
-        pacc: &Mutex<PartitionAcc>,
+        part: &PartitionRef,
         now: Instant,
-        force: bool,
         size: usize,
         next: &mut Option<Instant>,
     ) -> Option<Batch> {
+        let tp = part.tp();
         let idem = self.idem.as_ref().map(|i| (i.pid, i.epoch));
         let max_req = self.s.max_request_size;
         if self.txn.as_ref().is_some_and(|t| !t.may_send(tp)) {
@@ -639,28 +598,13 @@ impl Sender {
         if idem.is_some() && ps.in_flight >= MAX_IDEMPOTENT_IN_FLIGHT {
             return None;
         }
-        let ob = {
-            let mut pa = lock(pacc);
-            let linger = self.s.linger;
-            let est = if let Some(c) = pa.closed.front() {
-                c.builder.size_bytes()
-            } else if let Some(o) = pa
-                .open
-                .as_ref()
-                .filter(|o| force || o.created + linger <= now)
-            {
-                o.builder.size_bytes()
-            } else {
-                return None;
-            };
-            if size > 0 && size + est > max_req {
-                return None;
-            }
-            match pa.closed.pop_front() {
-                Some(b) => b,
-                None => pa.open.take()?,
-            }
+        // A request's first batch is always allowed; later ones only within max.request.size.
+        let room = if size == 0 {
+            usize::MAX
+        } else {
+            max_req.saturating_sub(size)
         };
+        let ob = self.acc.drain(part, now, room)?;
         let record_count = ob.builder.len() as i32;
         let base_seq = if idem.is_some() { ps.next_seq } else { -1 };
         let params = BatchParams {
@@ -1000,8 +944,7 @@ impl Sender {
             t.batch_failed(e);
         }
         completion.complete(r);
-        lock(&self.acc.incomplete).remove(&id);
-        self.acc.memory.add_permits(permits);
+        self.acc.completed(id, permits);
     }
 
     /// New producer id/epoch (KIP-360): restart every partition's sequences at 0 and
@@ -1101,21 +1044,8 @@ impl Sender {
             };
             self.finish(b.id, &b.completion, b.permits, None, Err(err));
         }
-        for topic in self.acc.topics() {
-            let parts = topic
-                .partitions
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for pacc in parts {
-                let mut pa = lock(&pacc);
-                let mut all: Vec<OpenBatch> = pa.closed.drain(..).collect();
-                all.extend(pa.open.take());
-                drop(pa);
-                for b in all {
-                    self.finish(b.id, &b.completion, b.permits, None, Err(Error::Closed));
-                }
-            }
+        for b in self.acc.drain_all() {
+            self.finish(b.id, &b.completion, b.permits, None, Err(Error::Closed));
         }
     }
 }
@@ -1125,6 +1055,6 @@ impl Drop for Sender {
         // The runtime may drop the task without running it to the end: never leave a
         // delivery future waiting forever.
         self.fail_everything();
-        self.acc.stopped.send_replace(true);
+        self.acc.mark_stopped();
     }
 }

@@ -862,7 +862,7 @@ impl Producer {
         let deadline = Deadline::after(s.max_block);
         // Every record of the transaction must be in the accumulator before the flush.
         txn.wait_appends().await;
-        self.inner.acc.wake.notify_one();
+        self.inner.acc.wake();
         if !commit {
             // The sender fails what it has not sent; wait for in-flight AddPartitionsToTxn too
             // (its late result must not land in the next transaction).
@@ -945,7 +945,7 @@ impl Producer {
         g.error = None;
         drop(g);
         // The sender picks up the new epoch (and resets sequences) on its next pass.
-        self.inner.acc.wake.notify_one();
+        self.inner.acc.wake();
         tracing::debug!(transactional_id = %txn.id, commit, producer_id = next.0, epoch = next.1, "transaction ended");
         Ok(())
     }
