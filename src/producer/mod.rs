@@ -104,6 +104,7 @@
 
 mod accumulator;
 mod delivery;
+mod idempotence;
 pub mod partitioner;
 mod record;
 mod sender;
@@ -189,7 +190,7 @@ impl ProducerBuilder {
             .map(|id| Arc::new(Txn::new(id, cfg.transaction_timeout)));
         // A transactional producer gets its id in `init_transactions`.
         let pid = if s.idempotence && txn.is_none() {
-            let (pid, epoch) = sender::init_producer_id(
+            let (pid, epoch) = idempotence::init_idempotent(
                 &cluster,
                 None,
                 s.request_timeout,

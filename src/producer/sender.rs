@@ -11,16 +11,17 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceResponse, ProducerId};
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use tokio::time::Instant;
 
-use crate::backoff::{jitter, Deadline};
+use crate::backoff::jitter;
 use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
 use super::accumulator::{Accumulator, PartitionRef, ReadyCheck};
 use super::delivery::{BatchAck, Completion};
+use super::idempotence::{Idempotence, PidEpoch};
 use super::settings::Settings;
 use super::transaction::{self, Txn};
 use crate::protocol::{encode_produce, ProduceSpec, ProduceTopic};
@@ -61,13 +62,10 @@ impl Batch {
 /// Per-partition send state (owned by the sender task only).
 #[derive(Default)]
 struct PartSend {
-    next_seq: i32,
     /// Batches of this partition in flight.
     in_flight: usize,
     /// Broker those in-flight batches went to.
     in_flight_broker: i32,
-    /// Sequences assigned and not yet completed, in assignment order.
-    outstanding: VecDeque<i32>,
     /// Sent batches waiting to be re-sent, in creation (= sequence) order.
     retry: VecDeque<Batch>,
 }
@@ -87,18 +85,9 @@ struct BrokerSend {
     rr: usize,
 }
 
-/// Idempotent producer state.
-struct Idem {
-    pid: i64,
-    epoch: i16,
-    bump_needed: bool,
-    bumping: Option<BoxFut<Result<(i64, i16)>>>,
-    bump_retry_at: Instant,
-}
-
 enum Event {
     Response(InFlightReq),
-    Bumped(Result<(i64, i16)>),
+    Bumped(Result<PidEpoch>),
     /// V1: AddPartitionsToTxn finished (partitions, transaction number, outcome).
     Added(Vec<Tp>, u64, Result<()>),
 }
@@ -117,42 +106,14 @@ pub(crate) struct Sender {
     s: Arc<Settings>,
     parts: HashMap<Tp, PartSend>,
     brokers: HashMap<i32, BrokerSend>,
-    idem: Option<Idem>,
+    /// Producer id, epoch and sequences (idempotent and transactional producers).
+    idem: Option<Idempotence>,
     refreshing: Option<BoxFut<()>>,
     refresh_wanted: bool,
     last_refresh: Option<Instant>,
     /// Transactional producer state (shared with the `Producer` handles).
     txn: Option<Arc<Txn>>,
     adding: Option<Adding>,
-}
-
-/// Asks any broker for a producer id (`current`: the id and epoch to bump, KIP-360, v3+).
-pub(crate) async fn init_producer_id(
-    cluster: &Cluster,
-    current: Option<(i64, i16)>,
-    timeout: Duration,
-    deadline: Deadline,
-) -> Result<(i64, i16)> {
-    cluster
-        .retry("InitProducerId", deadline, true, || async {
-            let conn = cluster.any_connection().await?;
-            let v = conn.version_for(ApiKey::InitProducerId)?;
-            let (pid, epoch) = match current {
-                Some(c) if v >= 3 => c,
-                _ => (-1, -1),
-            };
-            let req = InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch);
-            let resp = conn.send_version(&req, v, timeout).await?;
-            if let Some(code) = KafkaCode(resp.error_code).err() {
-                return Err(Error::broker(code, "InitProducerId"));
-            }
-            Ok((resp.producer_id.0, resp.producer_epoch))
-        })
-        .await
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -166,17 +127,12 @@ fn min_opt(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-/// Kafka sequences wrap from `i32::MAX` to 0.
-fn seq_add(seq: i32, n: i32) -> i32 {
-    ((seq as i64 + n as i64) % (i32::MAX as i64 + 1)) as i32
-}
-
 impl Sender {
     pub(crate) fn new(
         acc: Arc<Accumulator>,
         cluster: Cluster,
         s: Arc<Settings>,
-        pid: Option<(i64, i16)>,
+        pid: Option<PidEpoch>,
         txn: Option<Arc<Txn>>,
     ) -> Sender {
         // A transactional producer gets its id and epoch from `init_transactions` (and new
@@ -188,13 +144,7 @@ impl Sender {
             s,
             parts: HashMap::new(),
             brokers: HashMap::new(),
-            idem: pid.map(|(pid, epoch)| Idem {
-                pid,
-                epoch,
-                bump_needed: false,
-                bumping: None,
-                bump_retry_at: Instant::now(),
-            }),
+            idem: pid.map(Idempotence::new),
             refreshing: None,
             refresh_wanted: false,
             last_refresh: None,
@@ -257,7 +207,7 @@ impl Sender {
         self.total_in_flight() == 0
             && self.parts.values().all(|p| p.retry.is_empty())
             && !self.acc.has_data()
-            && self.idem.as_ref().is_none_or(|i| i.bumping.is_none())
+            && self.idem.as_ref().is_none_or(|i| !i.is_bumping())
             && self.adding.is_none()
     }
 
@@ -300,11 +250,8 @@ impl Sender {
             }
         }
         if let Some(idem) = self.idem.as_mut() {
-            if let Some(f) = idem.bumping.as_mut() {
-                if let Poll::Ready(r) = f.as_mut().poll(cx) {
-                    idem.bumping = None;
-                    events.push(Event::Bumped(r));
-                }
+            if let Poll::Ready(r) = idem.poll_bump(cx) {
+                events.push(Event::Bumped(r));
             }
         }
         if let Some(a) = self.adding.as_mut() {
@@ -384,23 +331,11 @@ impl Sender {
             return next;
         }
         if let Some(idem) = self.idem.as_mut() {
-            if idem.bump_needed {
-                if idem.bumping.is_none() && self.brokers.values().all(|b| b.in_flight.is_empty()) {
-                    if now >= idem.bump_retry_at {
-                        let cluster = self.cluster.clone();
-                        let cur = (idem.pid, idem.epoch);
-                        let timeout = self.s.request_timeout;
-                        tracing::info!(
-                            producer_id = cur.0,
-                            epoch = cur.1,
-                            "bumping the producer epoch (KIP-360)"
-                        );
-                        idem.bumping = Some(Box::pin(async move {
-                            init_producer_id(&cluster, Some(cur), timeout, Deadline::after(timeout))
-                                .await
-                        }));
-                    } else {
-                        next = min_opt(next, idem.bump_retry_at);
+            if idem.bump_needed() {
+                // KIP-360: no new request until nothing is in flight, then InitProducerId.
+                if self.brokers.values().all(|b| b.in_flight.is_empty()) {
+                    if let Some(at) = idem.start_bump(&self.cluster, self.s.request_timeout, now) {
+                        next = min_opt(next, at);
                     }
                 }
                 return next;
@@ -429,7 +364,7 @@ impl Sender {
         }
         let (pid, epoch) = txn.pid_epoch();
         if let Some(idem) = self.idem.as_ref() {
-            if (idem.pid, idem.epoch) != (pid, epoch) {
+            if idem.current() != (pid, epoch) {
                 if self.total_in_flight() > 0 {
                     return false;
                 }
@@ -439,17 +374,12 @@ impl Sender {
                     "transactional producer: new epoch, sequences restart"
                 );
                 if let Some(i) = self.idem.as_mut() {
-                    i.pid = pid;
-                    i.epoch = epoch;
+                    i.reset((pid, epoch));
                 }
                 let stale: Vec<Batch> = self
                     .parts
                     .values_mut()
-                    .flat_map(|ps| {
-                        ps.next_seq = 0;
-                        ps.outstanding.clear();
-                        std::mem::take(&mut ps.retry)
-                    })
+                    .flat_map(|ps| std::mem::take(&mut ps.retry))
                     .collect();
                 for mut b in stale {
                     // Cannot happen (transactions end only when every batch completed).
@@ -573,7 +503,7 @@ impl Sender {
         next: &mut Option<Instant>,
     ) -> Option<Batch> {
         let tp = part.tp();
-        let idem = self.idem.as_ref().map(|i| (i.pid, i.epoch));
+        let idem = self.idem.as_ref().map(|i| i.current());
         let max_req = self.s.max_request_size;
         if self.txn.as_ref().is_some_and(|t| !t.may_send(tp)) {
             return None; // V1: not added to the transaction yet.
@@ -606,7 +536,10 @@ impl Sender {
         };
         let ob = self.acc.drain(part, now, room)?;
         let record_count = ob.builder.len() as i32;
-        let base_seq = if idem.is_some() { ps.next_seq } else { -1 };
+        let base_seq = match &self.idem {
+            Some(i) => i.next_sequence(tp),
+            None => -1,
+        };
         let params = BatchParams {
             compression: self.s.compression,
             compression_level: self.s.compression_level,
@@ -619,9 +552,8 @@ impl Sender {
         };
         match ob.builder.seal(&params) {
             Ok(data) => {
-                if idem.is_some() {
-                    ps.outstanding.push_back(base_seq);
-                    ps.next_seq = seq_add(base_seq, record_count);
+                if let Some(i) = self.idem.as_mut() {
+                    i.assigned(tp, base_seq, record_count);
                 }
                 Some(Batch {
                     id: ob.id,
@@ -811,10 +743,9 @@ impl Sender {
             )
         {
             let earliest = self
-                .parts
-                .get(&tp)
-                .and_then(|ps| ps.outstanding.front().copied())
-                == Some(b.base_seq);
+                .idem
+                .as_ref()
+                .is_some_and(|i| i.is_earliest(&tp, b.base_seq));
             if earliest && self.txn.is_some() {
                 // Transactional: the batch fails, the transaction must be aborted (and, V1,
                 // the epoch is bumped after the abort), like the Java client.
@@ -827,7 +758,7 @@ impl Sender {
                 tracing::warn!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected; the producer epoch will be bumped");
                 b.unknown_outcome = false;
                 if let Some(i) = self.idem.as_mut() {
-                    i.bump_needed = true;
+                    i.request_bump();
                 }
             } else {
                 tracing::debug!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected after an earlier failure; retrying in order");
@@ -914,7 +845,7 @@ impl Sender {
             if let Some(t) = &self.txn {
                 t.sequence_gap();
             } else if let Some(i) = self.idem.as_mut() {
-                i.bump_needed = true;
+                i.request_bump();
             }
         }
         self.forget_seq(&tp, b.base_seq);
@@ -922,13 +853,8 @@ impl Sender {
     }
 
     fn forget_seq(&mut self, tp: &Tp, seq: i32) {
-        if seq < 0 {
-            return;
-        }
-        if let Some(ps) = self.parts.get_mut(tp) {
-            if let Some(pos) = ps.outstanding.iter().position(|s| *s == seq) {
-                ps.outstanding.remove(pos);
-            }
+        if let Some(i) = self.idem.as_mut() {
+            i.forget(tp, seq);
         }
     }
 
@@ -950,30 +876,28 @@ impl Sender {
     /// New producer id/epoch (KIP-360): restart every partition's sequences at 0 and
     /// re-stamp the batches waiting for a re-send; a batch whose outcome is unknown is never
     /// re-stamped (that could duplicate it): it fails as ambiguous.
-    fn handle_bump(&mut self, r: Result<(i64, i16)>) {
+    fn handle_bump(&mut self, r: Result<PidEpoch>) {
         let now = Instant::now();
         let (pid, epoch) = match r {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
                 if let Some(i) = self.idem.as_mut() {
-                    i.bump_retry_at = now + self.s.retry_backoff_max;
+                    i.bump_failed(now + self.s.retry_backoff_max);
                 }
                 return;
             }
         };
         tracing::info!(producer_id = pid, epoch, "producer epoch bumped");
-        if let Some(i) = self.idem.as_mut() {
-            i.pid = pid;
-            i.epoch = epoch;
-            i.bump_needed = false;
-        }
+        let Some(idem) = self.idem.as_mut() else {
+            return;
+        };
+        idem.reset((pid, epoch));
+        idem.bump_done();
         let tps: Vec<Tp> = self.parts.keys().cloned().collect();
         for tp in tps {
             let retry = {
                 let ps = self.parts.get_mut(&tp).expect("key exists");
-                ps.next_seq = 0;
-                ps.outstanding.clear();
                 std::mem::take(&mut ps.retry)
             };
             for mut b in retry {
@@ -992,17 +916,22 @@ impl Sender {
                     self.fail(b, err);
                     continue;
                 }
-                let ps = self.parts.get_mut(&tp).expect("key exists");
-                let seq = ps.next_seq;
+                let Some(idem) = self.idem.as_mut() else {
+                    return;
+                };
+                let seq = idem.next_sequence(&tp);
                 let mut data = bytes::BytesMut::from(std::mem::take(&mut b.data));
                 match rewrite_producer_state(&mut data, pid, epoch, seq) {
                     Ok(()) => {
+                        idem.assigned(&tp, seq, b.record_count);
                         b.data = data.freeze();
                         b.base_seq = seq;
-                        ps.outstanding.push_back(seq);
-                        ps.next_seq = seq_add(seq, b.record_count);
                         b.retry_at = now;
-                        ps.retry.push_back(b);
+                        self.parts
+                            .get_mut(&tp)
+                            .expect("key exists")
+                            .retry
+                            .push_back(b);
                     }
                     Err(e) => {
                         b.base_seq = -1;
@@ -1013,7 +942,7 @@ impl Sender {
         }
         // Failing unknown-outcome batches above must not trigger another bump.
         if let Some(i) = self.idem.as_mut() {
-            i.bump_needed = false;
+            i.bump_done();
         }
     }
 

@@ -69,8 +69,8 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, EndTxnRequest, GroupId,
-    InitProducerIdRequest, ProducerId, TopicName, TransactionalId, TxnOffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, EndTxnRequest, GroupId, ProducerId,
+    TopicName, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -80,6 +80,7 @@ use crate::connection::Connection;
 use crate::error::{Error, KafkaCode, Result, TxnAction};
 use crate::types::TopicPartition;
 
+use super::idempotence::{init_producer_id, Initiator};
 use super::settings::Settings;
 use super::Producer;
 
@@ -476,25 +477,16 @@ async fn init_pid(
         "InitProducerId",
         deadline,
         |conn| async move {
-            let v = conn.version_for(ApiKey::InitProducerId)?;
-            let (pid, epoch) = match current {
-                Some(c) if v >= 3 => c,
-                _ => (-1, -1),
+            let who = Initiator::Transactional {
+                id: &txn.id,
+                timeout: txn.timeout,
             };
-            let req = InitProducerIdRequest::default()
-                .with_transactional_id(Some(TransactionalId(str_bytes(&txn.id))))
-                .with_transaction_timeout_ms(txn.timeout.as_millis().min(i32::MAX as u128) as i32)
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch);
-            let resp = conn.send_version(&req, v, s.request_timeout).await?;
-            check(resp.error_code, || {
-                format!("InitProducerId for transactional id `{}`", txn.id)
-            })?;
+            let (pid, epoch) = init_producer_id(&conn, who, current, s.request_timeout).await?;
             let versions = conn.versions();
             let v2 = versions.feature("transaction.version").unwrap_or(0) >= 2
                 && versions.negotiate(ApiKey::Produce).is_ok_and(|v| v >= 12)
                 && versions.negotiate(ApiKey::EndTxn).is_ok_and(|v| v >= 5);
-            Ok((resp.producer_id.0, resp.producer_epoch, v2))
+            Ok((pid, epoch, v2))
         },
     )
     .await
