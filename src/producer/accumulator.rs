@@ -365,9 +365,15 @@ impl Accumulator {
         self.release(permits);
     }
 
-    /// The completions of every batch not completed yet (what a flush waits for).
-    pub fn pending(&self) -> Vec<Arc<Completion>> {
-        lock(&self.incomplete).values().cloned().collect()
+    /// Makes every batch ready at once and waits until each batch pending at the call has
+    /// its outcome.
+    pub async fn flush(&self) {
+        let _flushing = self.begin_flush();
+        let pending: Vec<Arc<Completion>> = lock(&self.incomplete).values().cloned().collect();
+        for c in pending {
+            let mut slot = None;
+            std::future::poll_fn(|cx| c.poll_result(cx, &mut slot).map(|_| ())).await;
+        }
     }
 
     /// The topic's accumulator, if it exists.

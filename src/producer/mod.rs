@@ -123,6 +123,7 @@ use crate::backoff::Deadline;
 use crate::cluster::{Cluster, TopicMeta};
 use crate::config::ClientConfig;
 use crate::error::{Error, KafkaCode, Result};
+use crate::types::TopicPartition;
 
 use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 use accumulator::Accumulator;
@@ -394,12 +395,7 @@ impl Producer {
     /// record accepted before the call has its outcome (success or failure: see each
     /// record's [`DeliveryFuture`]).
     pub async fn flush(&self) {
-        let acc = &self.inner.acc;
-        let _flushing = acc.begin_flush();
-        for c in acc.pending() {
-            let mut slot = None;
-            std::future::poll_fn(|cx| c.poll_result(cx, &mut slot).map(|_| ())).await;
-        }
+        self.inner.acc.flush().await;
     }
 
     /// Stops accepting records, sends everything pending and waits up to `timeout` for the
@@ -424,6 +420,78 @@ impl Producer {
         acc.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
         Err(Error::timeout("producer close", timeout, false))
+    }
+
+    /// The transaction state, if the producer is transactional.
+    fn txn(&self) -> Result<&Txn> {
+        self.inner.txn.as_deref().ok_or_else(|| {
+            Error::State("not a transactional producer (set `transactional.id`)".into())
+        })
+    }
+
+    /// The transaction state, or `None` for a producer without `transactional.id`.
+    pub fn transaction_state(&self) -> Option<TransactionState> {
+        self.inner.txn.as_ref().map(|t| t.state())
+    }
+
+    /// Whether the producer uses transactions V2 (KIP-890); known after
+    /// [`init_transactions`](Self::init_transactions).
+    pub fn transactions_v2(&self) -> Option<bool> {
+        self.inner.txn.as_ref().map(|t| t.is_v2())
+    }
+
+    /// Registers the `transactional.id` with its coordinator and gets the producer id and
+    /// epoch: fences older producers with the same id and waits until their open
+    /// transaction is aborted (or committed, if it was committing). Call once, before the
+    /// first transaction. Retriable failures are retried until `max.block.ms`; after such a
+    /// timeout the call may be repeated.
+    pub async fn init_transactions(&self) -> Result<()> {
+        self.txn()?.init(&self.inner.cluster, &self.inner.s).await
+    }
+
+    /// Starts a transaction (local only: nothing is sent until the first record or offsets).
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.txn()?.begin()
+    }
+
+    /// Adds consumer offsets to the transaction: they are committed for `group` if and only
+    /// if the transaction commits. Each offset is the *next* offset to read. With
+    /// `group`'s generation and member id (KIP-447), the group coordinator refuses offsets
+    /// of a consumer that is no longer a member (the transaction must then be aborted).
+    /// Any failure makes the transaction abortable (or the producer fatal).
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        self.txn()?
+            .send_offsets(&inner.cluster, &inner.s, offsets, group)
+            .await
+    }
+
+    /// Commits the transaction: sends every buffered record, waits until all of them are
+    /// acknowledged, then asks the coordinator to commit. Fails as abortable
+    /// ([`Error::txn_requires_abort`]) when any record of the transaction failed (including a
+    /// local `delivery.timeout.ms` expiry); fatal errors leave the producer unusable. Bounded
+    /// by `max.block.ms`; after a timeout the state stays `Committing` and the call may be
+    /// repeated.
+    pub async fn commit_transaction(&self) -> Result<()> {
+        let inner = &*self.inner;
+        self.txn()?
+            .end(true, &inner.cluster, &inner.s, &inner.acc)
+            .await
+    }
+
+    /// Aborts the transaction: records not sent yet fail (their [`DeliveryFuture`]s with
+    /// [`Error::State`]), records in flight are awaited, then the coordinator writes abort
+    /// markers. Allowed in `InTransaction` and `AbortableError`. Bounded by `max.block.ms`;
+    /// after a timeout the state stays `Aborting` and the call may be repeated.
+    pub async fn abort_transaction(&self) -> Result<()> {
+        let inner = &*self.inner;
+        self.txn()?
+            .end(false, &inner.cluster, &inner.s, &inner.acc)
+            .await
     }
 
     /// Cached metadata of `topic`, or a refresh bounded by `deadline`.
