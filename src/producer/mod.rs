@@ -17,27 +17,36 @@
 //!
 //! # Layers and state ownership
 //! - [`Producer`] (cheap `Clone`): validates a record, looks up the topic's metadata (cached
-//!   snapshot, else a refresh bounded by `max.block.ms`), picks the partition, takes the
-//!   record's bytes from the `buffer.memory` semaphore (waiting up to what is left of
-//!   `max.block.ms`, then [`Error::Timeout`]) and encodes the record into its partition's open
-//!   batch. Nothing in `send` holds a lock across an `.await`.
-//! - The *accumulator* (`accumulator.rs`): per partition, one open batch plus a queue of
-//!   closed (full) batches, each partition behind its own short `std::sync::Mutex`. A batch
-//!   closes when the next record would overflow `batch.size` bytes or `batch.num.messages`
-//!   records; an open batch becomes ready `linger.ms` after it was created, or at once while a
-//!   flush or close runs. Key-less records use uniform sticky partitioning (KIP-794): one
-//!   partition (with a known leader) until `batch.size` bytes went to it, then another.
-//! - The *sender* (`sender.rs`), one task per producer, owns everything after a batch leaves
-//!   the accumulator: per-partition sequence state, retry queues, per-broker connections and
-//!   in-flight requests. Each pass it expires old batches, groups ready partitions by
-//!   leader (from the metadata snapshot; unknown leaders trigger a refresh) and builds at most
-//!   one Produce request per broker per free in-flight slot, with at most one batch per
+//!   snapshot, else a refresh bounded by `max.block.ms`), picks the partition (the
+//!   [`Partitioner`]: the one named by the `partitioner` key, see
+//!   [`PartitionerKind`](partitioner::PartitionerKind), or your own), takes the record's
+//!   bytes from `buffer.memory` (waiting up to what is left of `max.block.ms`, then
+//!   [`Error::Timeout`]) and encodes the record into its partition's open batch. Nothing in
+//!   `send` holds a lock across an `.await`. The transactional calls (`init_transactions`,
+//!   `begin_transaction`, ...) are [`Producer`] methods too; they delegate to the
+//!   [`transaction`] module.
+//! - The *accumulator* (`accumulator.rs`) owns batching: per partition, one open batch plus a
+//!   queue of closed (full) batches, each partition behind its own short `std::sync::Mutex`,
+//!   and every readiness rule. A batch closes when the next record would overflow
+//!   `batch.size` bytes or `batch.num.messages` records; an open batch becomes ready
+//!   `linger.ms` after it was created, or at once while a flush or close runs; a batch never
+//!   sent expires `delivery.timeout.ms` after it was created. Key-less records with no
+//!   partitioner preference use uniform sticky partitioning (KIP-794): one partition (with a
+//!   known leader) until `batch.size` bytes went to it, then another.
+//! - The *sender* (`sender.rs`), one task per producer, asks the accumulator which partitions
+//!   are ready (`ready`: grouped by leader from the metadata snapshot; unknown leaders trigger
+//!   a refresh) and takes their batches (`drain`); it owns everything after a batch leaves the
+//!   accumulator: retry queues, per-broker connections and in-flight requests. It builds at
+//!   most one Produce request per broker per free in-flight slot, with at most one batch per
 //!   partition, round robin over the broker's partitions, total at most `max.request.size`
 //!   (a single batch is always allowed). A batch is sealed (compressed, CRC) and, with
 //!   idempotence, sequenced when it is first drained. Requests are polled in the order they
 //!   were made, so they reach the connection in that order; responses are handled strictly in
 //!   order per broker. Leader changes need nothing special: a batch goes to whichever broker
 //!   leads its partition when it is (re)drained.
+//! - *Idempotence* (`idempotence.rs`), owned by the sender: the producer id, epoch, each
+//!   partition's sequences and the epoch bump (KIP-360), for idempotent and transactional
+//!   producers alike, and the one InitProducerId request both use.
 //! - Completion: one shared completion per batch (`delivery.rs`); every [`DeliveryFuture`] of
 //!   the batch's records polls it. Completing a batch releases its buffer memory.
 //!
