@@ -245,7 +245,7 @@ pub(crate) struct Accumulator {
 }
 
 /// A running [`Accumulator::begin_flush`]: open batches are ready at once until it is dropped.
-pub(crate) struct FlushGuard<'a>(&'a Accumulator);
+struct FlushGuard<'a>(&'a Accumulator);
 
 impl Drop for FlushGuard<'_> {
     fn drop(&mut self) {
@@ -285,7 +285,7 @@ impl Accumulator {
     }
 
     /// Makes every open batch ready at once (and wakes the sender) until the guard drops.
-    pub fn begin_flush(&self) -> FlushGuard<'_> {
+    fn begin_flush(&self) -> FlushGuard<'_> {
         self.flushing.fetch_add(1, Ordering::SeqCst);
         self.wake();
         FlushGuard(self)
@@ -604,5 +604,155 @@ fn pick_partition(meta: &TopicMeta, avoid: i32) -> i32 {
         }
     } else {
         candidates[(r * candidates.len() as f64) as usize % candidates.len()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::cluster::PartitionMeta;
+    use crate::config::ClientConfig;
+
+    const T: &str = "t";
+
+    fn acc(pairs: &[(&str, &str)]) -> Accumulator {
+        let mut c = ClientConfig::new().with("bootstrap.servers", "localhost:9092");
+        for (k, v) in pairs {
+            c = c.with(*k, *v);
+        }
+        Accumulator::new(&Settings::from_config(&c.producer().expect("config")))
+    }
+
+    /// Partition `p` of topic `t` is led by broker `leaders[p]` (-1: no leader).
+    fn snapshot(leaders: &[i32]) -> MetadataSnapshot {
+        let partitions = leaders
+            .iter()
+            .enumerate()
+            .map(|(i, &leader)| PartitionMeta {
+                partition: i as i32,
+                leader,
+                leader_epoch: 0,
+                replicas: vec![],
+                isr: vec![],
+                offline: vec![],
+                error: None,
+            })
+            .collect();
+        let topic = TopicMeta {
+            name: T.into(),
+            id: uuid::Uuid::nil(),
+            is_internal: false,
+            error: None,
+            partitions,
+        };
+        MetadataSnapshot {
+            brokers: BTreeMap::new(),
+            topics: HashMap::from([(Arc::<str>::from(T), Arc::new(topic))]),
+            ..MetadataSnapshot::default()
+        }
+    }
+
+    fn append(a: &Accumulator, p: i32, value: &[u8]) -> DeliveryFuture {
+        let topic = a.topic(&Arc::from(T));
+        let payload = BatchBuilder::payload_size(None, Some(value), &[]);
+        let rec = BatchBuilder::record_size_with_payload(0, 0, payload) + 14;
+        assert!(a.try_reserve(rec).unwrap());
+        a.append(&topic, p, 0, None, Some(value), &[], payload, rec, rec)
+    }
+
+    fn ready_partitions(r: &ReadyCheck) -> Vec<(i32, i32)> {
+        let mut v: Vec<(i32, i32)> = r
+            .ready
+            .iter()
+            .flat_map(|(l, ps)| ps.iter().map(move |p| (*l, p.tp().1)))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn open_batches_wait_for_linger_and_full_ones_do_not() {
+        let a = acc(&[("linger.ms", "100"), ("batch.num.messages", "2")]);
+        let snap = snapshot(&[1, 2]);
+        let t0 = Instant::now();
+        append(&a, 0, b"x");
+        let r = a.ready(&snap, t0);
+        assert!(r.ready.is_empty() && r.expired.is_empty() && !r.unknown_leader);
+        let next = r.next.expect("a wake-up for the linger");
+        assert!(next > t0 && next <= Instant::now() + Duration::from_millis(100));
+        // Full (batch.num.messages): ready at once, on its leader.
+        append(&a, 1, b"a");
+        append(&a, 1, b"b");
+        assert_eq!(ready_partitions(&a.ready(&snap, t0)), [(2, 1)]);
+        // Past linger.ms the open batch is ready too.
+        let later = Instant::now() + Duration::from_millis(150);
+        assert_eq!(ready_partitions(&a.ready(&snap, later)), [(1, 0), (2, 1)]);
+        assert!(a.has_data());
+    }
+
+    #[test]
+    fn flush_and_close_make_open_batches_ready() {
+        let a = acc(&[("linger.ms", "60000")]);
+        let snap = snapshot(&[1]);
+        append(&a, 0, b"x");
+        let now = Instant::now();
+        assert!(a.ready(&snap, now).ready.is_empty());
+        {
+            let _f = a.begin_flush();
+            assert_eq!(ready_partitions(&a.ready(&snap, now)), [(1, 0)]);
+        }
+        assert!(a.ready(&snap, now).ready.is_empty(), "flush over");
+        a.close();
+        assert!(a.is_closing());
+        let r = a.ready(&snap, now);
+        let part = &r.ready[&1][0];
+        assert!(a.drain(part, now, usize::MAX).is_some());
+        assert!(!a.has_data());
+    }
+
+    #[test]
+    fn drain_takes_oldest_first_within_room() {
+        let a = acc(&[("linger.ms", "0"), ("batch.num.messages", "1")]);
+        let snap = snapshot(&[1]);
+        append(&a, 0, b"first");
+        append(&a, 0, b"second");
+        let now = Instant::now() + Duration::from_millis(1);
+        let r = a.ready(&snap, now);
+        let part = &r.ready[&1][0];
+        assert!(a.drain(part, now, 1).is_none(), "does not fit");
+        let b1 = a.drain(part, now, usize::MAX).expect("first batch");
+        let b2 = a.drain(part, now, usize::MAX).expect("second batch");
+        assert!(b1.id < b2.id);
+        assert!(a.drain(part, now, usize::MAX).is_none());
+        a.completed(b1.id, b1.permits);
+        a.completed(b2.id, b2.permits);
+        assert_eq!(
+            a.memory.available_permits(),
+            33_554_432,
+            "buffer.memory all free"
+        );
+    }
+
+    #[test]
+    fn unsent_batches_expire_and_leaderless_partitions_are_flagged() {
+        let a = acc(&[
+            ("linger.ms", "0"),
+            ("delivery.timeout.ms", "40000"),
+            ("request.timeout.ms", "30000"),
+        ]);
+        append(&a, 0, b"x");
+        append(&a, 1, b"y");
+        let snap = snapshot(&[-1, 3]);
+        let now = Instant::now() + Duration::from_millis(1);
+        let r = a.ready(&snap, now);
+        assert!(r.unknown_leader);
+        assert_eq!(ready_partitions(&r), [(3, 1)]);
+        let much_later = Instant::now() + Duration::from_secs(41);
+        let r = a.ready(&snap, much_later);
+        assert_eq!(r.expired.len(), 2);
+        assert!(r.ready.is_empty() && !a.has_data());
+        assert!(a.drain_all().is_empty());
     }
 }

@@ -1,7 +1,8 @@
-//! The sender task: drains ready batches into one Produce request per broker, keeps up to
-//! `max.in.flight.requests.per.connection` requests in flight per broker, handles responses
-//! strictly in order per broker, retries, expires, and runs the idempotence state machine.
-//! See the module docs of [`crate::producer`] for the rules.
+//! The sender task: asks the accumulator which partitions are ready and drains their batches
+//! into one Produce request per broker, keeps up to `max.in.flight.requests.per.connection`
+//! requests in flight per broker, handles responses strictly in order per broker, retries,
+//! expires re-sends, and drives the idempotence state ([`super::idempotence`]: sequences,
+//! KIP-360 epoch bumps). See the module docs of [`crate::producer`] for the rules.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
