@@ -654,12 +654,13 @@ mod tests {
         }
     }
 
-    fn append(a: &Accumulator, p: i32, value: &[u8]) -> DeliveryFuture {
+    /// Appends a record (its delivery future is not needed here).
+    fn append(a: &Accumulator, p: i32, value: &[u8]) {
         let topic = a.topic(&Arc::from(T));
         let payload = BatchBuilder::payload_size(None, Some(value), &[]);
         let rec = BatchBuilder::record_size_with_payload(0, 0, payload) + 14;
         assert!(a.try_reserve(rec).unwrap());
-        a.append(&topic, p, 0, None, Some(value), &[], payload, rec, rec)
+        let _ = a.append(&topic, p, 0, None, Some(value), &[], payload, rec, rec);
     }
 
     fn ready_partitions(r: &ReadyCheck) -> Vec<(i32, i32)> {
