@@ -660,7 +660,7 @@ mod tests {
         let payload = BatchBuilder::payload_size(None, Some(value), &[]);
         let rec = BatchBuilder::record_size_with_payload(0, 0, payload) + 14;
         assert!(a.try_reserve(rec).unwrap());
-        let _ = a.append(&topic, p, 0, None, Some(value), &[], payload, rec, rec);
+        drop(a.append(&topic, p, 0, None, Some(value), &[], payload, rec, rec));
     }
 
     fn ready_partitions(r: &ReadyCheck) -> Vec<(i32, i32)> {
