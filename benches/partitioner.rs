@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kafka_sdk::producer::partitioner::{
-    builtin, crc32_partition, fnv1a_partition, murmur2_partition, BuiltinPartitioner,
+    builtin, crc32_partition, fnv1a_partition, murmur2_partition, PartitionerKind,
 };
 use std::hint::black_box;
 
@@ -67,11 +67,11 @@ fn builtins(c: &mut Criterion) {
     let mut g = c.benchmark_group("partitioner/builtin");
     g.throughput(Throughput::Elements(keys.len() as u64));
     for kind in [
-        BuiltinPartitioner::Murmur2,
-        BuiltinPartitioner::Consistent,
-        BuiltinPartitioner::Fnv1a,
-        BuiltinPartitioner::Random,
-        BuiltinPartitioner::RoundRobin,
+        PartitionerKind::Murmur2,
+        PartitionerKind::Consistent,
+        PartitionerKind::Fnv1a,
+        PartitionerKind::Random,
+        PartitionerKind::RoundRobin,
     ] {
         let p = builtin(kind);
         g.bench_function(format!("{}/keyed", kind.name()), |b| {
@@ -85,9 +85,9 @@ fn builtins(c: &mut Criterion) {
             })
         });
     }
-    // Key-less records: hashing partitioners answer "no preference" (sticky partitioning).
-    let p = builtin(BuiltinPartitioner::Murmur2);
-    g.bench_function("murmur2/null-key", |b| {
+    // Key-less records: the default partitioner answers "no preference" (sticky partitioning).
+    let p = builtin(PartitionerKind::Murmur2Random);
+    g.bench_function("murmur2_random/null-key", |b| {
         b.iter(|| {
             (0..keys.len())
                 .map(|_| {

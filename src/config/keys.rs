@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::producer::PartitionerKind;
 use super::{
     Acks, AssignmentStrategy, GroupProtocol, IsolationLevel, OffsetReset, SecurityProtocol,
 };
@@ -542,20 +543,6 @@ impl Key<Option<Vec<String>>> {
     }
 }
 
-impl Key<&'static str> {
-    /// The canonical name of an enumerated key's value (for keys without a [`TableEnum`]).
-    const fn name_of(def: KeyDef) -> Self {
-        assert!(matches!(def.kind, Kind::Enum { .. }) && def.default.is_some());
-        Key {
-            def,
-            read: |v| match v {
-                Some(Value::Enum(c)) => c.name,
-                other => kind_checked(other),
-            },
-        }
-    }
-}
-
 /// An enumeration whose spellings are one of the table's value lists (declared with
 /// `spellings!`, in the order of its variants).
 pub(crate) trait TableEnum: Copy + PartialEq + 'static {
@@ -713,7 +700,8 @@ named_enums!(
     IsolationLevel,
     AssignmentStrategy,
     SecurityProtocol,
-    GroupProtocol
+    GroupProtocol,
+    PartitionerKind
 );
 
 /// `compression.type` spellings for the record layer's codec enum (its `name()` and
@@ -790,28 +778,23 @@ spellings! {
         _ = "sasl_plaintext",
         _ = "sasl_ssl",
     ];
+    PARTITIONERS for PartitionerKind (key PARTITIONER) = [
+        Murmur2 = "murmur2",
+        Murmur2Random = "murmur2_random"
+            | "org.apache.kafka.clients.producer.internals.DefaultPartitioner",
+        Consistent = "consistent",
+        ConsistentRandom = "consistent_random",
+        Random = "random",
+        RoundRobin = "round_robin" | "org.apache.kafka.clients.producer.RoundRobinPartitioner",
+        Fnv1a = "fnv1a",
+        Fnv1aRandom = "fnv1a_random",
+    ];
     GROUP_PROTOCOLS for GroupProtocol (key GROUP_PROTOCOL) = [
         Classic = "classic",
         _ = "consumer",
     ];
 }
 
-const PARTITIONERS: &[EnumValue] = &[
-    ev("murmur2", &[]),
-    ev(
-        "murmur2_random",
-        &["org.apache.kafka.clients.producer.internals.DefaultPartitioner"],
-    ),
-    ev("consistent", &[]),
-    ev("consistent_random", &[]),
-    ev("random", &[]),
-    ev(
-        "round_robin",
-        &["org.apache.kafka.clients.producer.RoundRobinPartitioner"],
-    ),
-    ev("fnv1a", &[]),
-    ev("fnv1a_random", &[]),
-];
 use Clients as C;
 
 key_table! {
@@ -1347,12 +1330,14 @@ key_table! {
         "Upper bound on the time from `send` to success or failure.",
     )
     .aliases(&["message.timeout.ms"]));
-    PARTITIONER: Key<&'static str> = Key::name_of(KeyDef::new(
+    PARTITIONER: Key<PartitionerKind> = Key::one_of(KeyDef::new(
         "partitioner",
         enumeration(PARTITIONERS),
+        // THE default partitioner (`PartitionerKind::default()` reads it from here): Java's
+        // behaviour, murmur2 for keyed records and uniform sticky for NULL keys.
         Some("murmur2_random"),
         C::PRODUCER,
-        "How records are mapped to partitions (librdkafka names).",
+        "How records are mapped to partitions (librdkafka names; `_random`: NULL keys sticky).",
     )
     .aliases(&["partitioner.class"]));
     STICKY_PARTITIONING_LINGER_MS: Key<Duration> = Key::ms(KeyDef::new(

@@ -35,32 +35,81 @@ impl Acks {
     }
 }
 
-/// How records are mapped to partitions (`partitioner`, alias `partitioner.class`). Names
-/// and meanings are librdkafka's; "random" variants send key-less records to a random
-/// partition (sticky for `sticky.partitioning.linger.ms`), the others hash the empty key.
+/// How records are mapped to partitions (`partitioner`, alias `partitioner.class`): the one
+/// partitioner enum, used by the config and by [`crate::producer::partitioner::builtin`].
+///
+/// The librdkafka names mean what librdkafka's CONFIGURATION.md says; a `_random` name sends
+/// NULL-key records to a "random" partition, which here is *uniform sticky* partitioning
+/// (KIP-794, as the Java producer): one partition until `batch.size` bytes went to it, then
+/// another. The other hashing names map NULL keys to a single partition (the hash of the
+/// empty key). Keyed records hash exactly as librdkafka (and, for murmur2, the Java client)
+/// do, so the same key lands on the same partition whichever client wrote it.
+///
+/// | name | keyed record | empty key | NULL key |
+/// |------|--------------|-----------|----------|
+/// | `murmur2_random` (default) | murmur2 | murmur2 of empty | sticky |
+/// | `murmur2` | murmur2 | murmur2 of empty | murmur2 of empty (one partition) |
+/// | `consistent` | CRC32 | CRC32 of empty = partition 0 | partition 0 |
+/// | `consistent_random` | CRC32 | sticky | sticky |
+/// | `fnv1a` | FNV-1a | FNV-1a of empty | FNV-1a of empty (one partition) |
+/// | `fnv1a_random` | FNV-1a | FNV-1a of empty | sticky |
+/// | `random` | random per record | random per record | random per record |
+/// | `round_robin` | next partition of the topic | same | same |
+///
+/// The default is the `partitioner` row of the key table ([`super::keys`]), `murmur2_random`:
+/// what the Java producer does (murmur2 for keyed records, uniform sticky for NULL keys);
+/// [`Default`] reads it from there. [`FromStr`](std::str::FromStr) accepts every spelling the
+/// key table lists (librdkafka names, Java class names, any case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PartitionerKind {
-    /// `murmur2`: Java-compatible murmur2 hash of the key; key-less records all go to one
-    /// partition.
+    /// `murmur2`: Java-compatible murmur2 hash of the key; NULL keys all go to one partition
+    /// (the hash of the empty key).
     Murmur2,
     /// `murmur2_random` (the default; also Java's
     /// `org.apache.kafka.clients.producer.internals.DefaultPartitioner`): murmur2 hash of the
-    /// key, key-less records spread (sticky) at random. This is what the Java producer does.
+    /// key (empty keys hashed), NULL keys uniform sticky. What the Java producer does.
     Murmur2Random,
-    /// `consistent`: CRC32 hash of the key; key-less records all go to one partition.
+    /// `consistent`: CRC32 hash of the key; empty and NULL keys all go to one partition
+    /// (CRC32 of the empty key: partition 0).
     Consistent,
-    /// `consistent_random` (librdkafka's default): CRC32 of the key, key-less records random.
+    /// `consistent_random` (librdkafka's default): CRC32 of the key; empty and NULL keys
+    /// uniform sticky.
     ConsistentRandom,
-    /// `random`: every record to a random partition.
+    /// `random`: every record to a uniformly random partition, key ignored.
     Random,
     /// `round_robin` (also `org.apache.kafka.clients.producer.RoundRobinPartitioner`): each
-    /// record to the next partition.
+    /// record to the next partition of its topic, key ignored.
     RoundRobin,
-    /// `fnv1a`: FNV-1a hash of the key (librdkafka/Sarama-compatible); key-less to one
-    /// partition.
+    /// `fnv1a`: FNV-1a hash of the key (librdkafka/Sarama-compatible); NULL keys all go to
+    /// one partition (the hash of the empty key).
     Fnv1a,
-    /// `fnv1a_random`: FNV-1a hash of the key, key-less records random.
+    /// `fnv1a_random`: FNV-1a hash of the key (empty keys hashed); NULL keys uniform sticky.
     Fnv1aRandom,
+}
+
+impl PartitionerKind {
+    /// Every built-in partitioner, in the key table's order.
+    pub const ALL: [PartitionerKind; 8] = [
+        PartitionerKind::Murmur2,
+        PartitionerKind::Murmur2Random,
+        PartitionerKind::Consistent,
+        PartitionerKind::ConsistentRandom,
+        PartitionerKind::Random,
+        PartitionerKind::RoundRobin,
+        PartitionerKind::Fnv1a,
+        PartitionerKind::Fnv1aRandom,
+    ];
+}
+
+impl Default for PartitionerKind {
+    /// The key table's default for `partitioner` (`murmur2_random`).
+    fn default() -> Self {
+        PARTITIONER
+            .def
+            .default
+            .and_then(|d| d.parse().ok())
+            .expect("the key table's partitioner default names a partitioner")
+    }
 }
 
 /// Producer settings. Built by [`ClientConfig::producer`](super::ClientConfig::producer),
@@ -100,7 +149,7 @@ pub struct ProducerConfig {
     pub retries: u32,
     /// `delivery.timeout.ms` (alias `message.timeout.ms`), default 120000.
     pub delivery_timeout: Duration,
-    /// `partitioner` (alias `partitioner.class`), default `murmur2_random`.
+    /// `partitioner` (alias `partitioner.class`); default: see [`PartitionerKind`].
     pub partitioner: PartitionerKind,
     /// `sticky.partitioning.linger.ms` (librdkafka), default 10.
     pub sticky_partitioning_linger: Duration,
@@ -121,16 +170,7 @@ impl ProducerConfig {
         let acks = r.get(ACKS);
         let compression = r.get(COMPRESSION_TYPE);
         codec_built(r, compression)?;
-        let partitioner = match r.get(PARTITIONER) {
-            "murmur2" => PartitionerKind::Murmur2,
-            "consistent" => PartitionerKind::Consistent,
-            "consistent_random" => PartitionerKind::ConsistentRandom,
-            "random" => PartitionerKind::Random,
-            "round_robin" => PartitionerKind::RoundRobin,
-            "fnv1a" => PartitionerKind::Fnv1a,
-            "fnv1a_random" => PartitionerKind::Fnv1aRandom,
-            _ => PartitionerKind::Murmur2Random,
-        };
+        let partitioner = r.get(PARTITIONER);
         let compression_level = compression_level(r, compression)?;
         let max_in_flight = r.get(MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION);
         let retries = r.get(RETRIES);

@@ -17,27 +17,36 @@
 //!
 //! # Layers and state ownership
 //! - [`Producer`] (cheap `Clone`): validates a record, looks up the topic's metadata (cached
-//!   snapshot, else a refresh bounded by `max.block.ms`), picks the partition, takes the
-//!   record's bytes from the `buffer.memory` semaphore (waiting up to what is left of
-//!   `max.block.ms`, then [`Error::Timeout`]) and encodes the record into its partition's open
-//!   batch. Nothing in `send` holds a lock across an `.await`.
-//! - The *accumulator* (`accumulator.rs`): per partition, one open batch plus a queue of
-//!   closed (full) batches, each partition behind its own short `std::sync::Mutex`. A batch
-//!   closes when the next record would overflow `batch.size` bytes or `batch.num.messages`
-//!   records; an open batch becomes ready `linger.ms` after it was created, or at once while a
-//!   flush or close runs. Key-less records use uniform sticky partitioning (KIP-794): one
-//!   partition (with a known leader) until `batch.size` bytes went to it, then another.
-//! - The *sender* (`sender.rs`), one task per producer, owns everything after a batch leaves
-//!   the accumulator: per-partition sequence state, retry queues, per-broker connections and
-//!   in-flight requests. Each pass it expires old batches, groups ready partitions by
-//!   leader (from the metadata snapshot; unknown leaders trigger a refresh) and builds at most
-//!   one Produce request per broker per free in-flight slot, with at most one batch per
+//!   snapshot, else a refresh bounded by `max.block.ms`), picks the partition (the
+//!   [`Partitioner`]: the one named by the `partitioner` key, see
+//!   [`PartitionerKind`](partitioner::PartitionerKind), or your own), takes the record's
+//!   bytes from `buffer.memory` (waiting up to what is left of `max.block.ms`, then
+//!   [`Error::Timeout`]) and encodes the record into its partition's open batch. Nothing in
+//!   `send` holds a lock across an `.await`. The transactional calls (`init_transactions`,
+//!   `begin_transaction`, ...) are [`Producer`] methods too; they delegate to the
+//!   [`transaction`] module.
+//! - The *accumulator* (`accumulator.rs`) owns batching: per partition, one open batch plus a
+//!   queue of closed (full) batches, each partition behind its own short `std::sync::Mutex`,
+//!   and every readiness rule. A batch closes when the next record would overflow
+//!   `batch.size` bytes or `batch.num.messages` records; an open batch becomes ready
+//!   `linger.ms` after it was created, or at once while a flush or close runs; a batch never
+//!   sent expires `delivery.timeout.ms` after it was created. Key-less records with no
+//!   partitioner preference use uniform sticky partitioning (KIP-794): one partition (with a
+//!   known leader) until `batch.size` bytes went to it, then another.
+//! - The *sender* (`sender.rs`), one task per producer, asks the accumulator which partitions
+//!   are ready (`ready`: grouped by leader from the metadata snapshot; unknown leaders trigger
+//!   a refresh) and takes their batches (`drain`); it owns everything after a batch leaves the
+//!   accumulator: retry queues, per-broker connections and in-flight requests. It builds at
+//!   most one Produce request per broker per free in-flight slot, with at most one batch per
 //!   partition, round robin over the broker's partitions, total at most `max.request.size`
 //!   (a single batch is always allowed). A batch is sealed (compressed, CRC) and, with
 //!   idempotence, sequenced when it is first drained. Requests are polled in the order they
 //!   were made, so they reach the connection in that order; responses are handled strictly in
 //!   order per broker. Leader changes need nothing special: a batch goes to whichever broker
 //!   leads its partition when it is (re)drained.
+//! - *Idempotence* (`idempotence.rs`), owned by the sender: the producer id, epoch, each
+//!   partition's sequences and the epoch bump (KIP-360), for idempotent and transactional
+//!   producers alike, and the one InitProducerId request both use.
 //! - Completion: one shared completion per batch (`delivery.rs`); every [`DeliveryFuture`] of
 //!   the batch's records polls it. Completing a batch releases its buffer memory.
 //!
@@ -104,6 +113,7 @@
 
 mod accumulator;
 mod delivery;
+mod idempotence;
 pub mod partitioner;
 mod record;
 mod sender;
@@ -115,7 +125,6 @@ pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use transaction::{ConsumerGroupMetadata, TransactionState};
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,6 +132,7 @@ use crate::backoff::Deadline;
 use crate::cluster::{Cluster, TopicMeta};
 use crate::config::ClientConfig;
 use crate::error::{Error, KafkaCode, Result};
+use crate::types::TopicPartition;
 
 use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 use accumulator::Accumulator;
@@ -149,8 +159,7 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Last handle gone: stop accepting, let the sender finish pending work and stop.
-        self.acc.closing.store(true, Ordering::SeqCst);
-        self.acc.wake.notify_one();
+        self.acc.close();
     }
 }
 
@@ -158,7 +167,7 @@ impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
             .field("bootstrap", &self.inner.s.cluster.bootstrap_servers)
-            .field("closed", &self.inner.acc.closing.load(Ordering::SeqCst))
+            .field("closed", &self.inner.acc.is_closing())
             .finish()
     }
 }
@@ -191,7 +200,7 @@ impl ProducerBuilder {
             .map(|id| Arc::new(Txn::new(id, cfg.transaction_timeout)));
         // A transactional producer gets its id in `init_transactions`.
         let pid = if s.idempotence && txn.is_none() {
-            let (pid, epoch) = sender::init_producer_id(
+            let (pid, epoch) = idempotence::init_idempotent(
                 &cluster,
                 None,
                 s.request_timeout,
@@ -203,11 +212,7 @@ impl ProducerBuilder {
         } else {
             None
         };
-        let acc = Arc::new(Accumulator::new(
-            s.buffer_memory,
-            s.batch_size,
-            s.batch_num_messages,
-        ));
+        let acc = Arc::new(Accumulator::new(&s));
         let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         tokio::spawn(sender.run());
         Ok(Producer {
@@ -217,26 +222,11 @@ impl ProducerBuilder {
                 s,
                 partitioner: self
                     .partitioner
-                    .unwrap_or_else(|| partitioner::builtin(builtin_kind(cfg.partitioner))),
+                    .unwrap_or_else(|| partitioner::builtin(cfg.partitioner)),
                 ignore_keys: cfg.partitioner_ignore_keys,
                 txn,
             }),
         })
-    }
-}
-
-fn builtin_kind(k: crate::config::PartitionerKind) -> partitioner::BuiltinPartitioner {
-    use crate::config::PartitionerKind as K;
-    use partitioner::BuiltinPartitioner as B;
-    match k {
-        K::Murmur2 => B::Murmur2,
-        K::Murmur2Random => B::Murmur2Random,
-        K::Consistent => B::Consistent,
-        K::ConsistentRandom => B::ConsistentRandom,
-        K::Random => B::Random,
-        K::RoundRobin => B::RoundRobin,
-        K::Fnv1a => B::Fnv1a,
-        K::Fnv1aRandom => B::Fnv1aRandom,
     }
 }
 
@@ -293,7 +283,7 @@ impl Producer {
         // buffer) start the `max.block.ms` clock when they first wait.
         let inner = &*self.inner;
         let s = &*inner.s;
-        if inner.acc.closing.load(Ordering::SeqCst) {
+        if inner.acc.is_closing() {
             return Err(Error::Closed);
         }
         if let Some(t) = &inner.txn {
@@ -366,31 +356,21 @@ impl Producer {
         }
         // Buffer memory (backpressure).
         let permits = rec_size;
-        let wanted = permits.min(u32::MAX as usize) as u32;
-        match inner.acc.memory.try_acquire_many(wanted) {
-            Ok(p) => p.forget(),
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::Closed),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-                let sem = inner.acc.memory.clone();
-                match tokio::time::timeout_at(dl.instant(), sem.acquire_many_owned(wanted)).await {
-                    Ok(Ok(p)) => p.forget(),
-                    Ok(Err(_)) => return Err(Error::Closed),
-                    Err(_) => {
-                        return Err(Error::timeout(
-                            format!(
-                            "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
-                            s.buffer_memory
-                        ),
-                            s.max_block,
-                            false,
-                        ))
-                    }
-                }
+        if !inner.acc.try_reserve(permits)? {
+            let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+            if !inner.acc.reserve_until(permits, dl.instant()).await? {
+                return Err(Error::timeout(
+                    format!(
+                        "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
+                        s.buffer_memory
+                    ),
+                    s.max_block,
+                    false,
+                ));
             }
         }
-        if inner.acc.closing.load(Ordering::SeqCst) {
-            inner.acc.memory.add_permits(permits);
+        if inner.acc.is_closing() {
+            inner.acc.release(permits);
             return Err(Error::Closed);
         }
         let partition = match chosen {
@@ -401,10 +381,10 @@ impl Producer {
         // Transactional: the state check and the partition's registration happen together
         // with the append (a commit or abort waits for the guard before flushing).
         let _guard = match &inner.txn {
-            Some(t) => match t.begin_append(&topic.name, partition) {
+            Some(t) => match t.begin_append(topic.name(), partition) {
                 Ok(g) => Some(g),
                 Err(e) => {
-                    inner.acc.memory.add_permits(permits);
+                    inner.acc.release(permits);
                     return Err(e);
                 }
             },
@@ -433,24 +413,7 @@ impl Producer {
     /// record accepted before the call has its outcome (success or failure: see each
     /// record's [`DeliveryFuture`]).
     pub async fn flush(&self) {
-        let acc = &self.inner.acc;
-        struct FlushGuard<'a>(&'a Accumulator);
-        impl Drop for FlushGuard<'_> {
-            fn drop(&mut self) {
-                self.0.flushing.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        acc.flushing.fetch_add(1, Ordering::SeqCst);
-        let _guard = FlushGuard(acc);
-        acc.wake.notify_one();
-        let pending: Vec<_> = accumulator::lock(&acc.incomplete)
-            .values()
-            .cloned()
-            .collect();
-        for c in pending {
-            let mut slot = None;
-            std::future::poll_fn(|cx| c.poll_result(cx, &mut slot).map(|_| ())).await;
-        }
+        self.inner.acc.flush().await;
     }
 
     /// Stops accepting records, sends everything pending and waits up to `timeout` for the
@@ -460,9 +423,8 @@ impl Producer {
     /// is harmless.
     pub async fn close(&self, timeout: Duration) -> Result<()> {
         let acc = &self.inner.acc;
-        acc.closing.store(true, Ordering::SeqCst);
-        acc.wake.notify_one();
-        let mut stopped = acc.stopped.subscribe();
+        acc.close();
+        let mut stopped = acc.stopped();
         if tokio::time::timeout(timeout, stopped.wait_for(|s| *s))
             .await
             .is_ok()
@@ -473,10 +435,81 @@ impl Producer {
             timeout_ms = timeout.as_millis() as u64,
             "producer close timed out; failing pending records"
         );
-        acc.abort.store(true, Ordering::SeqCst);
-        acc.wake.notify_one();
+        acc.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
         Err(Error::timeout("producer close", timeout, false))
+    }
+
+    /// The transaction state, if the producer is transactional.
+    fn txn(&self) -> Result<&Txn> {
+        self.inner.txn.as_deref().ok_or_else(|| {
+            Error::State("not a transactional producer (set `transactional.id`)".into())
+        })
+    }
+
+    /// The transaction state, or `None` for a producer without `transactional.id`.
+    pub fn transaction_state(&self) -> Option<TransactionState> {
+        self.inner.txn.as_ref().map(|t| t.state())
+    }
+
+    /// Whether the producer uses transactions V2 (KIP-890); known after
+    /// [`init_transactions`](Self::init_transactions).
+    pub fn transactions_v2(&self) -> Option<bool> {
+        self.inner.txn.as_ref().map(|t| t.is_v2())
+    }
+
+    /// Registers the `transactional.id` with its coordinator and gets the producer id and
+    /// epoch: fences older producers with the same id and waits until their open
+    /// transaction is aborted (or committed, if it was committing). Call once, before the
+    /// first transaction. Retriable failures are retried until `max.block.ms`; after such a
+    /// timeout the call may be repeated.
+    pub async fn init_transactions(&self) -> Result<()> {
+        self.txn()?.init(&self.inner.cluster, &self.inner.s).await
+    }
+
+    /// Starts a transaction (local only: nothing is sent until the first record or offsets).
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.txn()?.begin()
+    }
+
+    /// Adds consumer offsets to the transaction: they are committed for `group` if and only
+    /// if the transaction commits. Each offset is the *next* offset to read. With
+    /// `group`'s generation and member id (KIP-447), the group coordinator refuses offsets
+    /// of a consumer that is no longer a member (the transaction must then be aborted).
+    /// Any failure makes the transaction abortable (or the producer fatal).
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        self.txn()?
+            .send_offsets(&inner.cluster, &inner.s, offsets, group)
+            .await
+    }
+
+    /// Commits the transaction: sends every buffered record, waits until all of them are
+    /// acknowledged, then asks the coordinator to commit. Fails as abortable
+    /// ([`Error::txn_requires_abort`]) when any record of the transaction failed (including a
+    /// local `delivery.timeout.ms` expiry); fatal errors leave the producer unusable. Bounded
+    /// by `max.block.ms`; after a timeout the state stays `Committing` and the call may be
+    /// repeated.
+    pub async fn commit_transaction(&self) -> Result<()> {
+        let inner = &*self.inner;
+        self.txn()?
+            .end(true, &inner.cluster, &inner.s, &inner.acc)
+            .await
+    }
+
+    /// Aborts the transaction: records not sent yet fail (their [`DeliveryFuture`]s with
+    /// [`Error::State`]), records in flight are awaited, then the coordinator writes abort
+    /// markers. Allowed in `InTransaction` and `AbortableError`. Bounded by `max.block.ms`;
+    /// after a timeout the state stays `Aborting` and the call may be repeated.
+    pub async fn abort_transaction(&self) -> Result<()> {
+        let inner = &*self.inner;
+        self.txn()?
+            .end(false, &inner.cluster, &inner.s, &inner.acc)
+            .await
     }
 
     /// Cached metadata of `topic`, or a refresh bounded by `deadline`.

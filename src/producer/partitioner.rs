@@ -1,32 +1,23 @@
 //! Partitioners: which partition a record goes to.
 //!
 //! A [`Partitioner`] either names a partition or returns `None` ("no preference"), in which
-//! case the producer applies uniform sticky partitioning (KIP-794) to the record.
+//! case the producer applies uniform sticky partitioning (KIP-794) to the record: one
+//! partition (with a known leader) until `batch.size` bytes went to it, then another.
 //!
-//! The built-in partitioners follow librdkafka's `partitioner` names and behaviour; keyed
-//! records hash exactly as librdkafka (and, for murmur2, the Java client) do, so records
-//! with the same key land on the same partition whichever client wrote them:
-//!
-//! | name | keyed record | empty key | null key |
-//! |------|--------------|-----------|----------|
-//! | `murmur2` (default, Java-compatible) | murmur2 | murmur2 of empty | sticky |
-//! | `murmur2_random` | murmur2 | murmur2 of empty | sticky |
-//! | `consistent` | CRC32 | CRC32 of empty (partition 0) | sticky |
-//! | `consistent_random` | CRC32 | sticky | sticky |
-//! | `fnv1a` | FNV-1a | FNV-1a of empty | sticky |
-//! | `fnv1a_random` | FNV-1a | FNV-1a of empty | sticky |
-//! | `random` | random | random | random |
-//! | `round_robin` | next partition of the topic | same | same |
-//!
-//! Null keys go to the sticky partition for every hashing partitioner, as in librdkafka
-//! (whose documentation still describes the older "single partition" / "random" placement
-//! of null keys; its code has routed them to the sticky partitioner since sticky
-//! partitioning was introduced). `murmur2` and `murmur2_random` therefore behave the same
-//! here, and so do `fnv1a` and `fnv1a_random`.
+//! The built-in partitioners are named by [`PartitionerKind`] (the `partitioner` key); its
+//! docs have the table of what each name does with keyed, empty-key and NULL-key records.
+//! In short, following librdkafka's CONFIGURATION.md: `murmur2`, `consistent` and `fnv1a`
+//! send NULL-key records to a single partition (the hash of the empty key);
+//! `murmur2_random` (the default, Java's behaviour), `consistent_random` and `fnv1a_random`
+//! send them to the sticky partition; `consistent_random` also treats an empty key as
+//! NULL (as librdkafka does); `random` picks a random partition for every record and
+//! `round_robin` the topic's next one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
+
+pub use crate::config::PartitionerKind;
 
 /// Chooses the partition of a record.
 pub trait Partitioner: Send + Sync + std::fmt::Debug {
@@ -36,48 +27,10 @@ pub trait Partitioner: Send + Sync + std::fmt::Debug {
     fn partition(&self, topic: &str, key: Option<&[u8]>, partition_count: i32) -> Option<i32>;
 }
 
-/// The built-in partitioners (librdkafka's `partitioner` values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum BuiltinPartitioner {
-    /// Java-compatible murmur2 of the key (empty keys hashed); null keys sticky. The default.
-    #[default]
-    Murmur2,
-    /// murmur2 of the key; null keys sticky.
-    Murmur2Random,
-    /// CRC32 of the key (empty key: partition 0); null keys sticky.
-    Consistent,
-    /// CRC32 of the key; empty and null keys sticky.
-    ConsistentRandom,
-    /// A uniformly random partition for every record, key ignored.
-    Random,
-    /// Partitions of each topic in turn, key ignored (Java's `RoundRobinPartitioner`).
-    RoundRobin,
-    /// FNV-1a of the key (librdkafka/Sarama flavour; empty keys hashed); null keys sticky.
-    Fnv1a,
-    /// FNV-1a of the key; null keys sticky.
-    Fnv1aRandom,
-}
-
-impl BuiltinPartitioner {
-    /// The librdkafka name (`murmur2`, `consistent_random`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            BuiltinPartitioner::Murmur2 => "murmur2",
-            BuiltinPartitioner::Murmur2Random => "murmur2_random",
-            BuiltinPartitioner::Consistent => "consistent",
-            BuiltinPartitioner::ConsistentRandom => "consistent_random",
-            BuiltinPartitioner::Random => "random",
-            BuiltinPartitioner::RoundRobin => "round_robin",
-            BuiltinPartitioner::Fnv1a => "fnv1a",
-            BuiltinPartitioner::Fnv1aRandom => "fnv1a_random",
-        }
-    }
-}
-
 /// A shareable instance of a built-in partitioner.
-pub fn builtin(kind: BuiltinPartitioner) -> Arc<dyn Partitioner> {
+pub fn builtin(kind: PartitionerKind) -> Arc<dyn Partitioner> {
     match kind {
-        BuiltinPartitioner::RoundRobin => Arc::new(RoundRobinPartitioner::default()),
+        PartitionerKind::RoundRobin => Arc::new(RoundRobinPartitioner::default()),
         kind => Arc::new(HashPartitioner { kind }),
     }
 }
@@ -125,30 +78,26 @@ pub fn fnv1a_partition(key: &[u8], n: i32) -> i32 {
 /// The stateless built-in partitioners.
 #[derive(Debug)]
 struct HashPartitioner {
-    kind: BuiltinPartitioner,
+    kind: PartitionerKind,
 }
 
 impl Partitioner for HashPartitioner {
+    #[inline]
     fn partition(&self, _topic: &str, key: Option<&[u8]>, n: i32) -> Option<i32> {
+        use PartitionerKind as K;
         if n <= 0 {
             return None;
         }
         match (self.kind, key) {
-            (BuiltinPartitioner::Random, _) => Some(fastrand::i32(0..n)),
-            (_, None) => None,
-            (BuiltinPartitioner::Murmur2 | BuiltinPartitioner::Murmur2Random, Some(k)) => {
-                Some(murmur2_partition(k, n))
-            }
-            (BuiltinPartitioner::Consistent, Some(k)) => Some(crc32_partition(k, n)),
-            (BuiltinPartitioner::ConsistentRandom, Some(k)) => {
-                (!k.is_empty()).then(|| crc32_partition(k, n))
-            }
-            (BuiltinPartitioner::Fnv1a | BuiltinPartitioner::Fnv1aRandom, Some(k)) => {
-                Some(fnv1a_partition(k, n))
-            }
-            (BuiltinPartitioner::RoundRobin, Some(_)) => {
-                unreachable!("round robin has its own type")
-            }
+            (K::Random, _) => Some(fastrand::i32(0..n)),
+            // `_random` names: NULL keys (and, for consistent_random, empty keys) sticky.
+            (K::Murmur2Random | K::ConsistentRandom | K::Fnv1aRandom, None) => None,
+            (K::ConsistentRandom, Some([])) => None,
+            // Other hashing names: a NULL key hashes as the empty key (one partition).
+            (K::Murmur2 | K::Murmur2Random, k) => Some(murmur2_partition(k.unwrap_or(&[]), n)),
+            (K::Consistent | K::ConsistentRandom, k) => Some(crc32_partition(k.unwrap_or(&[]), n)),
+            (K::Fnv1a | K::Fnv1aRandom, k) => Some(fnv1a_partition(k.unwrap_or(&[]), n)),
+            (K::RoundRobin, _) => unreachable!("round robin has its own type"),
         }
     }
 }
@@ -192,18 +141,11 @@ impl Partitioner for RoundRobinPartitioner {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
-    const ALL: [BuiltinPartitioner; 8] = [
-        BuiltinPartitioner::Murmur2,
-        BuiltinPartitioner::Murmur2Random,
-        BuiltinPartitioner::Consistent,
-        BuiltinPartitioner::ConsistentRandom,
-        BuiltinPartitioner::Random,
-        BuiltinPartitioner::RoundRobin,
-        BuiltinPartitioner::Fnv1a,
-        BuiltinPartitioner::Fnv1aRandom,
-    ];
+    const ALL: [PartitionerKind; 8] = PartitionerKind::ALL;
 
     #[test]
     fn murmur2_java_vectors() {
@@ -269,40 +211,128 @@ mod tests {
         );
     }
 
+    /// What a name does with a record: `Some(p)` = always partition `p` for this key,
+    /// `None` = the sticky partition.
+    fn answers(k: PartitionerKind, key: Option<&[u8]>, n: i32) -> HashSet<Option<i32>> {
+        let p = builtin(k);
+        (0..200).map(|_| p.partition("t", key, n)).collect()
+    }
+
     #[test]
-    fn null_and_empty_keys() {
+    fn null_keys_one_partition_or_sticky_per_name() {
+        use PartitionerKind::*;
         let n = 12;
-        let p = |k: BuiltinPartitioner, key: Option<&[u8]>| builtin(k).partition("t", key, n);
-        use BuiltinPartitioner::*;
-        for k in [
-            Murmur2,
-            Murmur2Random,
-            Consistent,
-            ConsistentRandom,
-            Fnv1a,
-            Fnv1aRandom,
-        ] {
-            assert_eq!(p(k, None), None, "{}", k.name());
+        let one = |k, want: i32| {
+            assert_eq!(answers(k, None, n), HashSet::from([Some(want)]), "{k}");
+        };
+        // librdkafka: "NULL keys are mapped to single partition" = the hash of the empty key.
+        one(Murmur2, murmur2_partition(b"", n));
+        one(Consistent, 0);
+        assert_eq!(crc32_partition(b"", n), 0);
+        one(Fnv1a, (0x7ee3623bu32 % 12) as i32);
+        // "NULL keys are randomly partitioned": uniform sticky (the producer's choice).
+        for k in [Murmur2Random, ConsistentRandom, Fnv1aRandom] {
+            assert_eq!(answers(k, None, n), HashSet::from([None]), "{k}");
         }
-        assert_eq!(p(Murmur2, Some(b"")), Some(murmur2_partition(b"", n)));
-        assert_eq!(p(Murmur2Random, Some(b"")), Some(murmur2_partition(b"", n)));
-        assert_eq!(p(Consistent, Some(b"")), Some(0));
-        assert_eq!(p(ConsistentRandom, Some(b"")), None);
-        assert_eq!(p(Fnv1a, Some(b"")), Some((0x7ee3623bu32 % 12) as i32));
-        assert_eq!(p(Fnv1aRandom, Some(b"")), Some((0x7ee3623bu32 % 12) as i32));
-        assert!(p(Random, None).is_some());
-        assert!(p(RoundRobin, None).is_some());
-        // Keyed records.
-        assert_eq!(p(Murmur2, Some(b"21")), Some(murmur2_partition(b"21", n)));
-        assert_eq!(
-            p(ConsistentRandom, Some(b"k")),
-            Some(crc32_partition(b"k", n))
-        );
-        assert_eq!(p(Fnv1aRandom, Some(b"k")), Some(fnv1a_partition(b"k", n)));
+        // random: a random partition per record, spread over all of them.
+        let r = answers(Random, None, n);
+        assert!(r.len() > n as usize / 2 && !r.contains(&None), "{r:?}");
+        // round_robin: the next partition each time.
+        let rr = answers(RoundRobin, None, n);
+        assert_eq!(rr, (0..n).map(Some).collect::<HashSet<_>>());
+    }
+
+    #[test]
+    fn empty_keys_per_name() {
+        use PartitionerKind::*;
+        let n = 12;
+        let e: Option<&[u8]> = Some(b"");
+        let one = |k, want: i32| {
+            assert_eq!(answers(k, e, n), HashSet::from([Some(want)]), "{k}");
+        };
+        // An empty key is a key: hashed, except by consistent_random (librdkafka checks the
+        // key length there, the key pointer in murmur2_random and fnv1a_random).
+        one(Murmur2, murmur2_partition(b"", n));
+        one(Murmur2Random, murmur2_partition(b"", n));
+        one(Consistent, 0);
+        one(Fnv1a, (0x7ee3623bu32 % 12) as i32);
+        one(Fnv1aRandom, (0x7ee3623bu32 % 12) as i32);
+        assert_eq!(answers(ConsistentRandom, e, n), HashSet::from([None]));
+        assert!(answers(Random, e, n).len() > n as usize / 2);
+    }
+
+    #[test]
+    fn keyed_records_per_name() {
+        use PartitionerKind::*;
+        for n in [1, 3, 12, 100] {
+            for i in 0..300 {
+                let key = format!("user-{i}");
+                let k = Some(key.as_bytes());
+                let one = |kind: PartitionerKind, want: i32| {
+                    assert_eq!(
+                        builtin(kind).partition("t", k, n),
+                        Some(want),
+                        "{kind} {key}"
+                    );
+                };
+                one(Murmur2, murmur2_partition(key.as_bytes(), n));
+                one(Murmur2Random, murmur2_partition(key.as_bytes(), n));
+                one(Consistent, crc32_partition(key.as_bytes(), n));
+                one(ConsistentRandom, crc32_partition(key.as_bytes(), n));
+                one(Fnv1a, fnv1a_partition(key.as_bytes(), n));
+                one(Fnv1aRandom, fnv1a_partition(key.as_bytes(), n));
+            }
+        }
+        // Keys are ignored by random and round_robin.
+        let keyed: HashSet<Option<i32>> = (0..200)
+            .map(|_| builtin(Random).partition("t", Some(b"k"), 12))
+            .collect();
+        assert!(keyed.len() > 6, "{keyed:?}");
+        let rr = builtin(RoundRobin);
+        let got: Vec<_> = (0..4).map(|_| rr.partition("t", Some(b"k"), 3)).collect();
+        assert_eq!(got, [Some(0), Some(1), Some(2), Some(0)]);
         // No partitions: no answer, no panic.
         for k in ALL {
-            assert_eq!(builtin(k).partition("t", Some(b"x"), 0), None);
-            assert_eq!(builtin(k).partition("t", Some(b"x"), -1), None);
+            for key in [None, Some(&b""[..]), Some(&b"x"[..])] {
+                assert_eq!(builtin(k).partition("t", key, 0), None);
+                assert_eq!(builtin(k).partition("t", key, -1), None);
+            }
+        }
+    }
+
+    #[test]
+    fn names_parse_and_the_default_is_the_key_tables() {
+        for k in ALL {
+            assert_eq!(k.name().parse::<PartitionerKind>().unwrap(), k);
+            assert_eq!(
+                k.name().to_uppercase().parse::<PartitionerKind>().unwrap(),
+                k
+            );
+            assert_eq!(k.to_string(), k.name());
+        }
+        assert_eq!(
+            "org.apache.kafka.clients.producer.internals.DefaultPartitioner"
+                .parse::<PartitionerKind>()
+                .unwrap(),
+            PartitionerKind::Murmur2Random
+        );
+        assert_eq!(
+            "org.apache.kafka.clients.producer.RoundRobinPartitioner"
+                .parse::<PartitionerKind>()
+                .unwrap(),
+            PartitionerKind::RoundRobin
+        );
+        assert!("murmur3".parse::<PartitionerKind>().is_err());
+        let table = crate::config::keys::lookup("partitioner").unwrap();
+        assert_eq!(table.default, Some("murmur2_random"));
+        assert_eq!(PartitionerKind::default(), PartitionerKind::Murmur2Random);
+        match table.kind {
+            crate::config::Kind::Enum { values, .. } => {
+                let names: Vec<&str> = values.iter().map(|v| v.name).collect();
+                let ours: Vec<&str> = ALL.iter().map(|k| k.name()).collect();
+                assert_eq!(names, ours);
+            }
+            other => panic!("partitioner is {other:?}"),
         }
     }
 
@@ -315,10 +345,7 @@ mod tests {
                 for n in [1, 2, 5, 64] {
                     let got = p.partition("t", Some(key.as_bytes()), n).unwrap();
                     assert!((0..n).contains(&got), "{} {got}", k.name());
-                    if !matches!(
-                        k,
-                        BuiltinPartitioner::Random | BuiltinPartitioner::RoundRobin
-                    ) {
+                    if !matches!(k, PartitionerKind::Random | PartitionerKind::RoundRobin) {
                         assert_eq!(p.partition("t", Some(key.as_bytes()), n), Some(got));
                     }
                 }
@@ -350,7 +377,7 @@ mod tests {
 
     #[test]
     fn round_robin_cycles_per_topic() {
-        let p = builtin(BuiltinPartitioner::RoundRobin);
+        let p = builtin(PartitionerKind::RoundRobin);
         let a: Vec<i32> = (0..7).map(|_| p.partition("a", None, 3).unwrap()).collect();
         assert_eq!(a, [0, 1, 2, 0, 1, 2, 0]);
         // Another topic has its own counter.
@@ -364,7 +391,7 @@ mod tests {
     #[test]
     fn partitioners_are_shareable() {
         fn assert_send_sync<T: Send + Sync>(_: &T) {}
-        let p = builtin(BuiltinPartitioner::default());
+        let p = builtin(PartitionerKind::default());
         assert_send_sync(&p);
         let handles: Vec<_> = (0..4)
             .map(|_| {
@@ -376,6 +403,6 @@ mod tests {
         for h in handles {
             assert_eq!(h.join().unwrap(), want);
         }
-        assert_eq!(BuiltinPartitioner::default().name(), "murmur2");
+        assert_eq!(PartitionerKind::default().name(), "murmur2_random");
     }
 }

@@ -1,36 +1,35 @@
-//! The sender task: drains ready batches into one Produce request per broker, keeps up to
-//! `max.in.flight.requests.per.connection` requests in flight per broker, handles responses
-//! strictly in order per broker, retries, expires, and runs the idempotence state machine.
-//! See the module docs of [`crate::producer`] for the rules.
+//! The sender task: asks the accumulator which partitions are ready and drains their batches
+//! into one Produce request per broker, keeps up to `max.in.flight.requests.per.connection`
+//! requests in flight per broker, handles responses strictly in order per broker, retries,
+//! expires re-sends, and drives the idempotence state ([`super::idempotence`]: sequences,
+//! KIP-360 epoch bumps). See the module docs of [`crate::producer`] for the rules.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceResponse, ProducerId};
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use tokio::time::Instant;
 
-use crate::backoff::{jitter, Deadline};
+use crate::backoff::jitter;
 use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
-use super::accumulator::{lock, Accumulator, OpenBatch, PartitionAcc};
+use super::accumulator::{Accumulator, PartitionRef, ReadyCheck};
 use super::delivery::{BatchAck, Completion};
-use super::settings::{AckMode, Settings};
+use super::idempotence::{Idempotence, PidEpoch};
+use super::settings::Settings;
 use super::transaction::{self, Txn};
 use crate::protocol::{encode_produce, ProduceSpec, ProduceTopic};
 use crate::record::{rewrite_producer_state, BatchParams};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Tp = (Arc<str>, i32);
-/// A partition with something to send, and its accumulator.
-type Cand = (Tp, Arc<Mutex<PartitionAcc>>);
 /// Error code, base offset, log append time and message of one partition's answer.
 type PartResult = (i16, i64, i64, Option<String>);
 
@@ -64,13 +63,10 @@ impl Batch {
 /// Per-partition send state (owned by the sender task only).
 #[derive(Default)]
 struct PartSend {
-    next_seq: i32,
     /// Batches of this partition in flight.
     in_flight: usize,
     /// Broker those in-flight batches went to.
     in_flight_broker: i32,
-    /// Sequences assigned and not yet completed, in assignment order.
-    outstanding: VecDeque<i32>,
     /// Sent batches waiting to be re-sent, in creation (= sequence) order.
     retry: VecDeque<Batch>,
 }
@@ -90,18 +86,9 @@ struct BrokerSend {
     rr: usize,
 }
 
-/// Idempotent producer state.
-struct Idem {
-    pid: i64,
-    epoch: i16,
-    bump_needed: bool,
-    bumping: Option<BoxFut<Result<(i64, i16)>>>,
-    bump_retry_at: Instant,
-}
-
 enum Event {
     Response(InFlightReq),
-    Bumped(Result<(i64, i16)>),
+    Bumped(Result<PidEpoch>),
     /// V1: AddPartitionsToTxn finished (partitions, transaction number, outcome).
     Added(Vec<Tp>, u64, Result<()>),
 }
@@ -120,42 +107,14 @@ pub(crate) struct Sender {
     s: Arc<Settings>,
     parts: HashMap<Tp, PartSend>,
     brokers: HashMap<i32, BrokerSend>,
-    idem: Option<Idem>,
+    /// Producer id, epoch and sequences (idempotent and transactional producers).
+    idem: Option<Idempotence>,
     refreshing: Option<BoxFut<()>>,
     refresh_wanted: bool,
     last_refresh: Option<Instant>,
     /// Transactional producer state (shared with the `Producer` handles).
     txn: Option<Arc<Txn>>,
     adding: Option<Adding>,
-}
-
-/// Asks any broker for a producer id (`current`: the id and epoch to bump, KIP-360, v3+).
-pub(crate) async fn init_producer_id(
-    cluster: &Cluster,
-    current: Option<(i64, i16)>,
-    timeout: Duration,
-    deadline: Deadline,
-) -> Result<(i64, i16)> {
-    cluster
-        .retry("InitProducerId", deadline, true, || async {
-            let conn = cluster.any_connection().await?;
-            let v = conn.version_for(ApiKey::InitProducerId)?;
-            let (pid, epoch) = match current {
-                Some(c) if v >= 3 => c,
-                _ => (-1, -1),
-            };
-            let req = InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch);
-            let resp = conn.send_version(&req, v, timeout).await?;
-            if let Some(code) = KafkaCode(resp.error_code).err() {
-                return Err(Error::broker(code, "InitProducerId"));
-            }
-            Ok((resp.producer_id.0, resp.producer_epoch))
-        })
-        .await
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -169,17 +128,12 @@ fn min_opt(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-/// Kafka sequences wrap from `i32::MAX` to 0.
-fn seq_add(seq: i32, n: i32) -> i32 {
-    ((seq as i64 + n as i64) % (i32::MAX as i64 + 1)) as i32
-}
-
 impl Sender {
     pub(crate) fn new(
         acc: Arc<Accumulator>,
         cluster: Cluster,
         s: Arc<Settings>,
-        pid: Option<(i64, i16)>,
+        pid: Option<PidEpoch>,
         txn: Option<Arc<Txn>>,
     ) -> Sender {
         // A transactional producer gets its id and epoch from `init_transactions` (and new
@@ -191,13 +145,7 @@ impl Sender {
             s,
             parts: HashMap::new(),
             brokers: HashMap::new(),
-            idem: pid.map(|(pid, epoch)| Idem {
-                pid,
-                epoch,
-                bump_needed: false,
-                bumping: None,
-                bump_retry_at: Instant::now(),
-            }),
+            idem: pid.map(Idempotence::new),
             refreshing: None,
             refresh_wanted: false,
             last_refresh: None,
@@ -211,18 +159,18 @@ impl Sender {
         let acc = self.acc.clone();
         let mut meta_rx = self.cluster.watch_metadata();
         loop {
-            if acc.abort.load(Ordering::SeqCst) {
+            if acc.is_aborted() {
                 self.fail_everything();
                 break;
             }
             let now = Instant::now();
             let next = self.cycle(now);
-            if acc.closing.load(Ordering::SeqCst) && self.is_idle() {
+            if acc.is_closing() && self.is_idle() {
                 break;
             }
             let events = tokio::select! {
                 ev = std::future::poll_fn(|cx| self.poll_io(cx)) => ev,
-                _ = acc.wake.notified() => Vec::new(),
+                _ = acc.woken() => Vec::new(),
                 r = meta_rx.changed() => {
                     if r.is_err() {
                         // Cannot happen while we hold the cluster; avoid a busy loop anyway.
@@ -245,7 +193,7 @@ impl Sender {
             }
         }
         tracing::debug!("producer sender stopped");
-        acc.stopped.send_replace(true);
+        acc.mark_stopped();
     }
 
     fn idempotent(&self) -> bool {
@@ -260,7 +208,7 @@ impl Sender {
         self.total_in_flight() == 0
             && self.parts.values().all(|p| p.retry.is_empty())
             && !self.acc.has_data()
-            && self.idem.as_ref().is_none_or(|i| i.bumping.is_none())
+            && self.idem.as_ref().is_none_or(|i| !i.is_bumping())
             && self.adding.is_none()
     }
 
@@ -303,11 +251,8 @@ impl Sender {
             }
         }
         if let Some(idem) = self.idem.as_mut() {
-            if let Some(f) = idem.bumping.as_mut() {
-                if let Poll::Ready(r) = f.as_mut().poll(cx) {
-                    idem.bumping = None;
-                    events.push(Event::Bumped(r));
-                }
+            if let Poll::Ready(r) = idem.poll_bump(cx) {
+                events.push(Event::Bumped(r));
             }
         }
         if let Some(a) = self.adding.as_mut() {
@@ -323,73 +268,51 @@ impl Sender {
         }
     }
 
-    /// One pass: expire, find ready partitions per leader, send what may be sent. Returns
-    /// when something will next become ready (linger, backoff, expiry).
+    /// One pass: expire, find ready partitions per leader (the accumulator's ready batches
+    /// and the sender's own re-sends), send what may be sent. Returns when something will
+    /// next become ready (linger, backoff, expiry).
     fn cycle(&mut self, now: Instant) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let force =
-            self.acc.flushing.load(Ordering::SeqCst) > 0 || self.acc.closing.load(Ordering::SeqCst);
         let dt = self.s.delivery_timeout;
         let snap = self.cluster.metadata();
-        let mut per_broker: HashMap<i32, Vec<Cand>> = HashMap::new();
-        let mut expired: Vec<OpenBatch> = Vec::new();
-        for topic in self.acc.topics() {
-            let parts = topic
-                .partitions
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for (i, pacc) in parts.into_iter().enumerate() {
-                let p = i as i32;
-                let ready = {
-                    let mut pa = lock(&pacc);
-                    while pa.oldest().is_some_and(|c| c + dt <= now) {
-                        let b = match pa.closed.pop_front() {
-                            Some(b) => b,
-                            None => pa.open.take().expect("oldest exists"),
-                        };
-                        expired.push(b);
-                    }
-                    if let Some(o) = pa.oldest() {
-                        next = min_opt(next, o + dt);
-                    }
-                    let ready = !pa.closed.is_empty()
-                        || pa
-                            .open
-                            .as_ref()
-                            .is_some_and(|o| force || o.created + self.s.linger <= now);
-                    if !ready {
-                        if let Some(o) = &pa.open {
-                            next = min_opt(next, o.created + self.s.linger);
-                        }
-                    }
-                    ready
-                };
-                let tp: Tp = (topic.name.clone(), p);
-                let mut has_retry = false;
-                if let Some(ps) = self.parts.get_mut(&tp) {
-                    let (dead, keep): (VecDeque<Batch>, VecDeque<Batch>) =
-                        std::mem::take(&mut ps.retry)
-                            .into_iter()
-                            .partition(|b| b.created + dt <= now);
-                    ps.retry = keep;
-                    for b in dead {
-                        self.expire_sent(b);
-                    }
-                    if let Some(ps) = self.parts.get(&tp) {
-                        if let Some(h) = ps.retry.front() {
-                            has_retry = true;
-                            next = min_opt(next, h.retry_at);
-                            next = min_opt(next, h.created + dt);
-                        }
+        let ReadyCheck {
+            ready: mut per_broker,
+            unknown_leader,
+            mut next,
+            expired,
+        } = self.acc.ready(&snap, now);
+        if unknown_leader {
+            self.refresh_wanted = true;
+        }
+        // Re-sends: expire what passed delivery.timeout.ms, and add their partitions.
+        let mut dead: Vec<Batch> = Vec::new();
+        let mut resend: Vec<Tp> = Vec::new();
+        for (tp, ps) in self.parts.iter_mut() {
+            if ps.retry.is_empty() {
+                continue;
+            }
+            let (gone, keep): (VecDeque<Batch>, VecDeque<Batch>) = std::mem::take(&mut ps.retry)
+                .into_iter()
+                .partition(|b| b.created + dt <= now);
+            ps.retry = keep;
+            dead.extend(gone);
+            if let Some(h) = ps.retry.front() {
+                next = min_opt(next, h.retry_at);
+                next = min_opt(next, h.created + dt);
+                resend.push(tp.clone());
+            }
+        }
+        for b in dead {
+            self.expire_sent(b);
+        }
+        for tp in resend {
+            match snap.leader(&tp.0, tp.1) {
+                Some(l) => {
+                    let cands = per_broker.entry(l).or_default();
+                    if !cands.iter().any(|c| *c.tp() == tp) {
+                        cands.extend(self.acc.partition_ref(&tp));
                     }
                 }
-                if ready || has_retry {
-                    match snap.leader(&topic.name, p) {
-                        Some(l) => per_broker.entry(l).or_default().push((tp, pacc)),
-                        None => self.refresh_wanted = true,
-                    }
-                }
+                None => self.refresh_wanted = true,
             }
         }
         for b in expired {
@@ -409,23 +332,11 @@ impl Sender {
             return next;
         }
         if let Some(idem) = self.idem.as_mut() {
-            if idem.bump_needed {
-                if idem.bumping.is_none() && self.brokers.values().all(|b| b.in_flight.is_empty()) {
-                    if now >= idem.bump_retry_at {
-                        let cluster = self.cluster.clone();
-                        let cur = (idem.pid, idem.epoch);
-                        let timeout = self.s.request_timeout;
-                        tracing::info!(
-                            producer_id = cur.0,
-                            epoch = cur.1,
-                            "bumping the producer epoch (KIP-360)"
-                        );
-                        idem.bumping = Some(Box::pin(async move {
-                            init_producer_id(&cluster, Some(cur), timeout, Deadline::after(timeout))
-                                .await
-                        }));
-                    } else {
-                        next = min_opt(next, idem.bump_retry_at);
+            if idem.bump_needed() {
+                // KIP-360: no new request until nothing is in flight, then InitProducerId.
+                if self.brokers.values().all(|b| b.in_flight.is_empty()) {
+                    if let Some(at) = idem.start_bump(&self.cluster, self.s.request_timeout, now) {
+                        next = min_opt(next, at);
                     }
                 }
                 return next;
@@ -435,7 +346,7 @@ impl Sender {
         brokers.sort_unstable();
         for node in brokers {
             let cands = per_broker.remove(&node).unwrap_or_default();
-            self.send_to(node, cands, now, force, &mut next);
+            self.send_to(node, cands, now, &mut next);
         }
         next
     }
@@ -454,7 +365,7 @@ impl Sender {
         }
         let (pid, epoch) = txn.pid_epoch();
         if let Some(idem) = self.idem.as_ref() {
-            if (idem.pid, idem.epoch) != (pid, epoch) {
+            if idem.current() != (pid, epoch) {
                 if self.total_in_flight() > 0 {
                     return false;
                 }
@@ -464,17 +375,12 @@ impl Sender {
                     "transactional producer: new epoch, sequences restart"
                 );
                 if let Some(i) = self.idem.as_mut() {
-                    i.pid = pid;
-                    i.epoch = epoch;
+                    i.reset((pid, epoch));
                 }
                 let stale: Vec<Batch> = self
                     .parts
                     .values_mut()
-                    .flat_map(|ps| {
-                        ps.next_seq = 0;
-                        ps.outstanding.clear();
-                        std::mem::take(&mut ps.retry)
-                    })
+                    .flat_map(|ps| std::mem::take(&mut ps.retry))
                     .collect();
                 for mut b in stale {
                     // Cannot happen (transactions end only when every batch completed).
@@ -516,21 +422,8 @@ impl Sender {
         for b in retry {
             self.fail(b, err.clone());
         }
-        for topic in self.acc.topics() {
-            let parts = topic
-                .partitions
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for pacc in parts {
-                let mut pa = lock(&pacc);
-                let mut all: Vec<OpenBatch> = pa.closed.drain(..).collect();
-                all.extend(pa.open.take());
-                drop(pa);
-                for b in all {
-                    self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
-                }
-            }
+        for b in self.acc.drain_all() {
+            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
         }
     }
 
@@ -558,9 +451,8 @@ impl Sender {
     fn send_to(
         &mut self,
         node: i32,
-        cands: Vec<Cand>,
+        cands: Vec<PartitionRef>,
         now: Instant,
-        force: bool,
         next: &mut Option<Instant>,
     ) {
         let max_in_flight = self.s.max_in_flight.max(1);
@@ -583,8 +475,7 @@ impl Sender {
             let mut batches: Vec<Batch> = Vec::new();
             let mut size = 0usize;
             for k in 0..n {
-                let (tp, pacc) = &cands[(rr + k) % n];
-                if let Some(batch) = self.take_batch(node, tp, pacc, now, force, size, next) {
+                if let Some(batch) = self.take_batch(node, &cands[(rr + k) % n], now, size, next) {
                     size += batch.data.len();
                     batches.push(batch);
                 }
@@ -602,19 +493,18 @@ impl Sender {
     }
 
     /// The next batch of a partition for a request to `node` that already holds `size`
-    /// bytes, if one may be sent now.
-    #[allow(clippy::too_many_arguments)]
+    /// bytes, if one may be sent now: its next re-send, else the accumulator's next ready
+    /// batch (sealed and, with idempotence, sequenced here).
     fn take_batch(
         &mut self,
         node: i32,
-        tp: &Tp,
-        pacc: &Mutex<PartitionAcc>,
+        part: &PartitionRef,
         now: Instant,
-        force: bool,
         size: usize,
         next: &mut Option<Instant>,
     ) -> Option<Batch> {
-        let idem = self.idem.as_ref().map(|i| (i.pid, i.epoch));
+        let tp = part.tp();
+        let idem = self.idem.as_ref().map(|i| i.current());
         let max_req = self.s.max_request_size;
         if self.txn.as_ref().is_some_and(|t| !t.may_send(tp)) {
             return None; // V1: not added to the transaction yet.
@@ -639,30 +529,18 @@ impl Sender {
         if idem.is_some() && ps.in_flight >= MAX_IDEMPOTENT_IN_FLIGHT {
             return None;
         }
-        let ob = {
-            let mut pa = lock(pacc);
-            let linger = self.s.linger;
-            let est = if let Some(c) = pa.closed.front() {
-                c.builder.size_bytes()
-            } else if let Some(o) = pa
-                .open
-                .as_ref()
-                .filter(|o| force || o.created + linger <= now)
-            {
-                o.builder.size_bytes()
-            } else {
-                return None;
-            };
-            if size > 0 && size + est > max_req {
-                return None;
-            }
-            match pa.closed.pop_front() {
-                Some(b) => b,
-                None => pa.open.take()?,
-            }
+        // A request's first batch is always allowed; later ones only within max.request.size.
+        let room = if size == 0 {
+            usize::MAX
+        } else {
+            max_req.saturating_sub(size)
         };
+        let ob = self.acc.drain(part, now, room)?;
         let record_count = ob.builder.len() as i32;
-        let base_seq = if idem.is_some() { ps.next_seq } else { -1 };
+        let base_seq = match &self.idem {
+            Some(i) => i.next_sequence(tp),
+            None => -1,
+        };
         let params = BatchParams {
             compression: self.s.compression,
             compression_level: self.s.compression_level,
@@ -675,9 +553,8 @@ impl Sender {
         };
         match ob.builder.seal(&params) {
             Ok(data) => {
-                if idem.is_some() {
-                    ps.outstanding.push_back(base_seq);
-                    ps.next_seq = seq_add(base_seq, record_count);
+                if let Some(i) = self.idem.as_mut() {
+                    i.assigned(tp, base_seq, record_count);
                 }
                 Some(Batch {
                     id: ob.id,
@@ -734,7 +611,7 @@ impl Sender {
             bytes,
             "sending produce request"
         );
-        let acks0 = self.s.acks == AckMode::None;
+        let acks0 = self.s.acks == crate::config::Acks::None;
         let frame = conn
             .version_for(ApiKey::Produce)
             .map(|v| if v1_cap { v.min(11) } else { v })
@@ -867,10 +744,9 @@ impl Sender {
             )
         {
             let earliest = self
-                .parts
-                .get(&tp)
-                .and_then(|ps| ps.outstanding.front().copied())
-                == Some(b.base_seq);
+                .idem
+                .as_ref()
+                .is_some_and(|i| i.is_earliest(&tp, b.base_seq));
             if earliest && self.txn.is_some() {
                 // Transactional: the batch fails, the transaction must be aborted (and, V1,
                 // the epoch is bumped after the abort), like the Java client.
@@ -883,7 +759,7 @@ impl Sender {
                 tracing::warn!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected; the producer epoch will be bumped");
                 b.unknown_outcome = false;
                 if let Some(i) = self.idem.as_mut() {
-                    i.bump_needed = true;
+                    i.request_bump();
                 }
             } else {
                 tracing::debug!(topic = %tp.0, partition = tp.1, seq = b.base_seq, error = %err, "sequence rejected after an earlier failure; retrying in order");
@@ -970,7 +846,7 @@ impl Sender {
             if let Some(t) = &self.txn {
                 t.sequence_gap();
             } else if let Some(i) = self.idem.as_mut() {
-                i.bump_needed = true;
+                i.request_bump();
             }
         }
         self.forget_seq(&tp, b.base_seq);
@@ -978,13 +854,8 @@ impl Sender {
     }
 
     fn forget_seq(&mut self, tp: &Tp, seq: i32) {
-        if seq < 0 {
-            return;
-        }
-        if let Some(ps) = self.parts.get_mut(tp) {
-            if let Some(pos) = ps.outstanding.iter().position(|s| *s == seq) {
-                ps.outstanding.remove(pos);
-            }
+        if let Some(i) = self.idem.as_mut() {
+            i.forget(tp, seq);
         }
     }
 
@@ -1000,37 +871,34 @@ impl Sender {
             t.batch_failed(e);
         }
         completion.complete(r);
-        lock(&self.acc.incomplete).remove(&id);
-        self.acc.memory.add_permits(permits);
+        self.acc.completed(id, permits);
     }
 
     /// New producer id/epoch (KIP-360): restart every partition's sequences at 0 and
     /// re-stamp the batches waiting for a re-send; a batch whose outcome is unknown is never
     /// re-stamped (that could duplicate it): it fails as ambiguous.
-    fn handle_bump(&mut self, r: Result<(i64, i16)>) {
+    fn handle_bump(&mut self, r: Result<PidEpoch>) {
         let now = Instant::now();
         let (pid, epoch) = match r {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
                 if let Some(i) = self.idem.as_mut() {
-                    i.bump_retry_at = now + self.s.retry_backoff_max;
+                    i.bump_failed(now + self.s.retry_backoff_max);
                 }
                 return;
             }
         };
         tracing::info!(producer_id = pid, epoch, "producer epoch bumped");
-        if let Some(i) = self.idem.as_mut() {
-            i.pid = pid;
-            i.epoch = epoch;
-            i.bump_needed = false;
-        }
+        let Some(idem) = self.idem.as_mut() else {
+            return;
+        };
+        idem.reset((pid, epoch));
+        idem.bump_done();
         let tps: Vec<Tp> = self.parts.keys().cloned().collect();
         for tp in tps {
             let retry = {
                 let ps = self.parts.get_mut(&tp).expect("key exists");
-                ps.next_seq = 0;
-                ps.outstanding.clear();
                 std::mem::take(&mut ps.retry)
             };
             for mut b in retry {
@@ -1049,17 +917,22 @@ impl Sender {
                     self.fail(b, err);
                     continue;
                 }
-                let ps = self.parts.get_mut(&tp).expect("key exists");
-                let seq = ps.next_seq;
+                let Some(idem) = self.idem.as_mut() else {
+                    return;
+                };
+                let seq = idem.next_sequence(&tp);
                 let mut data = bytes::BytesMut::from(std::mem::take(&mut b.data));
                 match rewrite_producer_state(&mut data, pid, epoch, seq) {
                     Ok(()) => {
+                        idem.assigned(&tp, seq, b.record_count);
                         b.data = data.freeze();
                         b.base_seq = seq;
-                        ps.outstanding.push_back(seq);
-                        ps.next_seq = seq_add(seq, b.record_count);
                         b.retry_at = now;
-                        ps.retry.push_back(b);
+                        self.parts
+                            .get_mut(&tp)
+                            .expect("key exists")
+                            .retry
+                            .push_back(b);
                     }
                     Err(e) => {
                         b.base_seq = -1;
@@ -1070,7 +943,7 @@ impl Sender {
         }
         // Failing unknown-outcome batches above must not trigger another bump.
         if let Some(i) = self.idem.as_mut() {
-            i.bump_needed = false;
+            i.bump_done();
         }
     }
 
@@ -1101,21 +974,8 @@ impl Sender {
             };
             self.finish(b.id, &b.completion, b.permits, None, Err(err));
         }
-        for topic in self.acc.topics() {
-            let parts = topic
-                .partitions
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for pacc in parts {
-                let mut pa = lock(&pacc);
-                let mut all: Vec<OpenBatch> = pa.closed.drain(..).collect();
-                all.extend(pa.open.take());
-                drop(pa);
-                for b in all {
-                    self.finish(b.id, &b.completion, b.permits, None, Err(Error::Closed));
-                }
-            }
+        for b in self.acc.drain_all() {
+            self.finish(b.id, &b.completion, b.permits, None, Err(Error::Closed));
         }
     }
 }
@@ -1125,6 +985,6 @@ impl Drop for Sender {
         // The runtime may drop the task without running it to the end: never leave a
         // delivery future waiting forever.
         self.fail_everything();
-        self.acc.stopped.send_replace(true);
+        self.acc.mark_stopped();
     }
 }

@@ -1,38 +1,17 @@
 //! The producer's resolved settings (what the sender and the accumulator read), derived from
-//! the typed producer configuration.
+//! the typed producer configuration: the config's own types (`Acks`, `Compression`), with the
+//! few values that need a floor or come from the common settings flattened in.
 
 use std::time::Duration;
 
 use crate::cluster::ClusterOptions;
-
-use crate::record::Compression;
-
-/// `acks` as sent in Produce requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AckMode {
-    /// acks=0: no response.
-    None,
-    /// acks=1.
-    Leader,
-    /// acks=all (-1).
-    All,
-}
-
-impl AckMode {
-    pub(crate) fn as_i16(self) -> i16 {
-        match self {
-            AckMode::None => 0,
-            AckMode::Leader => 1,
-            AckMode::All => -1,
-        }
-    }
-}
+use crate::config::{Acks, Compression, ProducerConfig};
 
 /// Everything the producer needs, in one place.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub cluster: ClusterOptions,
-    pub acks: AckMode,
+    pub acks: Acks,
     pub linger: Duration,
     pub batch_size: usize,
     pub batch_num_messages: usize,
@@ -51,28 +30,17 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub(crate) fn from_config(c: &crate::config::ProducerConfig) -> Settings {
-        use crate::config::{Acks, Compression as C};
+    pub(crate) fn from_config(c: &ProducerConfig) -> Settings {
         Settings {
             cluster: ClusterOptions::from(&c.common),
-            acks: match c.acks {
-                Acks::None => AckMode::None,
-                Acks::Leader => AckMode::Leader,
-                Acks::All => AckMode::All,
-            },
+            acks: c.acks,
             linger: c.linger,
             batch_size: c.batch_size.clamp(1, c.max_request_size.max(1)),
             batch_num_messages: c.batch_num_messages.max(1),
             buffer_memory: c.buffer_memory,
             max_block: c.max_block,
             max_request_size: c.max_request_size,
-            compression: match c.compression {
-                C::None => Compression::None,
-                C::Gzip => Compression::Gzip,
-                C::Snappy => Compression::Snappy,
-                C::Lz4 => Compression::Lz4,
-                C::Zstd => Compression::Zstd,
-            },
+            compression: c.compression,
             compression_level: c.compression_level,
             idempotence: c.enable_idempotence,
             max_in_flight: c.max_in_flight.max(1),

@@ -69,8 +69,8 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, EndTxnRequest, GroupId,
-    InitProducerIdRequest, ProducerId, TopicName, TransactionalId, TxnOffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, EndTxnRequest, GroupId, ProducerId,
+    TopicName, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -80,7 +80,10 @@ use crate::connection::Connection;
 use crate::error::{Error, KafkaCode, Result, TxnAction};
 use crate::types::TopicPartition;
 
+use super::accumulator::Accumulator;
+use super::idempotence::{init_producer_id, Initiator};
 use super::settings::Settings;
+#[cfg(doc)]
 use super::Producer;
 
 /// Topic and partition as the sender keys them.
@@ -428,25 +431,16 @@ async fn init_pid(
         "InitProducerId",
         deadline,
         |conn| async move {
-            let v = conn.version_for(ApiKey::InitProducerId)?;
-            let (pid, epoch) = match current {
-                Some(c) if v >= 3 => c,
-                _ => (-1, -1),
+            let who = Initiator::Transactional {
+                id: &txn.id,
+                timeout: txn.timeout,
             };
-            let req = InitProducerIdRequest::default()
-                .with_transactional_id(Some(TransactionalId(str_bytes(&txn.id))))
-                .with_transaction_timeout_ms(txn.timeout.as_millis().min(i32::MAX as u128) as i32)
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch);
-            let resp = conn.send_version(&req, v, s.request_timeout).await?;
-            check(resp.error_code, || {
-                format!("InitProducerId for transactional id `{}`", txn.id)
-            })?;
+            let (pid, epoch) = init_producer_id(&conn, who, current, s.request_timeout).await?;
             let versions = conn.versions();
             let v2 = versions.feature("transaction.version").unwrap_or(0) >= 2
                 && versions.negotiate(ApiKey::Produce).is_ok_and(|v| v >= 12)
                 && versions.negotiate(ApiKey::EndTxn).is_ok_and(|v| v >= 5);
-            Ok((resp.producer_id.0, resp.producer_epoch, v2))
+            Ok((pid, epoch, v2))
         },
     )
     .await
@@ -576,31 +570,12 @@ pub(crate) async fn add_partitions(
     .await
 }
 
-impl Producer {
-    fn txn(&self) -> Result<&Arc<Txn>> {
-        self.inner.txn.as_ref().ok_or_else(|| {
-            Error::State("not a transactional producer (set `transactional.id`)".into())
-        })
-    }
-
-    /// The transaction state, or `None` for a producer without `transactional.id`.
-    pub fn transaction_state(&self) -> Option<TransactionState> {
-        self.inner.txn.as_ref().map(|t| t.state())
-    }
-
-    /// Whether the producer uses transactions V2 (KIP-890); known after
-    /// [`init_transactions`](Self::init_transactions).
-    pub fn transactions_v2(&self) -> Option<bool> {
-        self.inner.txn.as_ref().map(|t| t.is_v2())
-    }
-
-    /// Registers the `transactional.id` with its coordinator and gets the producer id and
-    /// epoch: fences older producers with the same id and waits until their open
-    /// transaction is aborted (or committed, if it was committing). Call once, before the
-    /// first transaction. Retriable failures are retried until `max.block.ms`; after such a
-    /// timeout the call may be repeated.
-    pub async fn init_transactions(&self) -> Result<()> {
-        let txn = self.txn()?;
+/// The transactional calls; [`Producer`]'s public methods (`init_transactions`, ...) delegate
+/// here, and their docs say what each does.
+impl Txn {
+    /// [`Producer::init_transactions`].
+    pub(crate) async fn init(&self, cluster: &Cluster, s: &Settings) -> Result<()> {
+        let txn = self;
         let _op = txn.op.lock().await;
         {
             let g = txn.lock();
@@ -608,9 +583,8 @@ impl Producer {
                 return Err(refuse(&g, g.state, "init_transactions"));
             }
         }
-        let s = &self.inner.s;
         let deadline = Deadline::after(s.max_block);
-        match init_pid(&self.inner.cluster, s, txn, None, deadline).await {
+        match init_pid(cluster, s, txn, None, deadline).await {
             Ok((pid, epoch, v2)) => {
                 let mut g = txn.lock();
                 g.pid = pid;
@@ -631,9 +605,9 @@ impl Producer {
         }
     }
 
-    /// Starts a transaction (local only: nothing is sent until the first record or offsets).
-    pub fn begin_transaction(&self) -> Result<()> {
-        let txn = self.txn()?;
+    /// [`Producer::begin_transaction`].
+    pub(crate) fn begin(&self) -> Result<()> {
+        let txn = self;
         let mut g = txn.lock();
         if g.state != TransactionState::Ready {
             return Err(refuse(&g, g.state, "begin_transaction"));
@@ -647,17 +621,15 @@ impl Producer {
         Ok(())
     }
 
-    /// Adds consumer offsets to the transaction: they are committed for `group` if and only
-    /// if the transaction commits. Each offset is the *next* offset to read. With
-    /// `group`'s generation and member id (KIP-447), the group coordinator refuses offsets
-    /// of a consumer that is no longer a member (the transaction must then be aborted).
-    /// Any failure makes the transaction abortable (or the producer fatal).
-    pub async fn send_offsets_to_transaction(
+    /// [`Producer::send_offsets_to_transaction`].
+    pub(crate) async fn send_offsets(
         &self,
+        cluster: &Cluster,
+        s: &Settings,
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
         group: &ConsumerGroupMetadata,
     ) -> Result<()> {
-        let txn = self.txn()?;
+        let txn = self;
         let _op = txn.op.lock().await;
         let (pid, epoch, v2) = {
             let g = txn.lock();
@@ -692,8 +664,6 @@ impl Producer {
                     .with_partitions(ps)
             })
             .collect();
-        let s = &*self.inner.s;
-        let cluster = &self.inner.cluster;
         let deadline = Deadline::after(s.max_block);
         let r = async {
             if v2 {
@@ -771,29 +741,16 @@ impl Producer {
         r
     }
 
-    /// Commits the transaction: sends every buffered record, waits until all of them are
-    /// acknowledged, then asks the coordinator to commit. Fails as abortable
-    /// ([`Error::txn_requires_abort`]) when any record of the transaction failed (including a
-    /// local `delivery.timeout.ms` expiry); fatal errors leave the producer unusable. Bounded
-    /// by `max.block.ms`; after a timeout the state stays `Committing` and the call may be
-    /// repeated.
-    pub async fn commit_transaction(&self) -> Result<()> {
-        self.end_transaction(true).await
-    }
-
-    /// Aborts the transaction: records not sent yet fail (their [`DeliveryFuture`]s with
-    /// [`Error::State`]), records in flight are awaited, then the coordinator writes abort
-    /// markers. Allowed in `InTransaction` and `AbortableError`. Bounded by `max.block.ms`;
-    /// after a timeout the state stays `Aborting` and the call may be repeated.
-    ///
-    /// [`DeliveryFuture`]: super::DeliveryFuture
-    pub async fn abort_transaction(&self) -> Result<()> {
-        self.end_transaction(false).await
-    }
-
-    async fn end_transaction(&self, commit: bool) -> Result<()> {
+    /// [`Producer::commit_transaction`] (`commit`) and [`Producer::abort_transaction`].
+    pub(crate) async fn end(
+        &self,
+        commit: bool,
+        cluster: &Cluster,
+        s: &Settings,
+        acc: &Accumulator,
+    ) -> Result<()> {
         use TransactionState as S;
-        let txn = self.txn()?;
+        let txn = self;
         let _op = txn.op.lock().await;
         let op = if commit {
             "commit_transaction"
@@ -809,12 +766,10 @@ impl Producer {
                 (_, s) => return Err(refuse(&g, s, op)),
             }
         }
-        let s = &*self.inner.s;
-        let cluster = &self.inner.cluster;
         let deadline = Deadline::after(s.max_block);
         // Every record of the transaction must be in the accumulator before the flush.
         txn.wait_appends().await;
-        self.inner.acc.wake.notify_one();
+        acc.wake();
         if !commit {
             // The sender fails what it has not sent; wait for in-flight AddPartitionsToTxn too
             // (its late result must not land in the next transaction).
@@ -828,7 +783,7 @@ impl Producer {
                 }
             }
         }
-        if tokio::time::timeout_at(deadline.instant(), self.flush())
+        if tokio::time::timeout_at(deadline.instant(), acc.flush())
             .await
             .is_err()
         {
@@ -897,7 +852,7 @@ impl Producer {
         g.error = None;
         drop(g);
         // The sender picks up the new epoch (and resets sequences) on its next pass.
-        self.inner.acc.wake.notify_one();
+        acc.wake();
         tracing::debug!(transactional_id = %txn.id, commit, producer_id = next.0, epoch = next.1, "transaction ended");
         Ok(())
     }
