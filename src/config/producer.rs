@@ -122,7 +122,8 @@ pub struct ProducerConfig {
     pub acks: Acks,
     /// `linger.ms` (alias `queue.buffering.max.ms`), default 5, at most 900000.
     pub linger: Duration,
-    /// `batch.size`, default 16384 (Java's; librdkafka's is 1000000), at least 1.
+    /// `batch.size`, default 16384 (Java's; librdkafka's is 1000000), at least 1; capped at
+    /// `max.request.size` (a batch never needs more than one request).
     pub batch_size: usize,
     /// `batch.num.messages` (librdkafka), default 10000: most records per batch.
     pub batch_num_messages: usize,
@@ -195,15 +196,16 @@ impl ProducerConfig {
             .filter(|&n| n > 0)
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
 
+        let max_request_size = r.get(MAX_REQUEST_SIZE);
         Ok(ProducerConfig {
             acks,
             linger,
-            batch_size,
+            batch_size: batch_size.min(max_request_size),
             batch_num_messages: r.get(BATCH_NUM_MESSAGES),
             buffer_memory,
             queue_buffering_max_messages,
             max_block: r.get(MAX_BLOCK_MS),
-            max_request_size: r.get(MAX_REQUEST_SIZE),
+            max_request_size,
             compression,
             compression_level,
             enable_idempotence,

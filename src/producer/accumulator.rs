@@ -26,7 +26,7 @@ use crate::cluster::{MetadataSnapshot, TopicMeta};
 use crate::error::{Error, Result};
 
 use super::delivery::{Completion, DeliveryFuture};
-use super::settings::Settings;
+use crate::config::ProducerConfig;
 use crate::record::BatchBuilder;
 
 /// Topic and partition.
@@ -256,7 +256,7 @@ impl Drop for FlushGuard<'_> {
 impl Accumulator {
     /// An empty accumulator with the producer's batching settings (`buffer.memory`,
     /// `batch.size`, `batch.num.messages`, `linger.ms`, `delivery.timeout.ms`).
-    pub fn new(s: &Settings) -> Self {
+    pub fn new(s: &ProducerConfig) -> Self {
         Accumulator {
             topics: RwLock::new(TopicMap::default()),
             memory: Arc::new(Semaphore::new(s.buffer_memory.min(Semaphore::MAX_PERMITS))),
@@ -622,7 +622,7 @@ mod tests {
         for (k, v) in pairs {
             c = c.with(*k, *v);
         }
-        Accumulator::new(&Settings::from_config(&c.producer().expect("config")))
+        Accumulator::new(&c.producer().expect("config"))
     }
 
     /// Partition `p` of topic `t` is led by broker `leaders[p]` (-1: no leader).

@@ -117,7 +117,6 @@ mod idempotence;
 pub mod partitioner;
 mod record;
 mod sender;
-mod settings;
 pub mod transaction;
 
 pub use delivery::DeliveryFuture;
@@ -129,18 +128,37 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backoff::Deadline;
-use crate::cluster::{Cluster, TopicMeta};
-use crate::config::ClientConfig;
+use crate::cluster::{Cluster, ClusterOptions, TopicMeta};
+use crate::config::{ClientConfig, ProducerConfig};
 use crate::error::{Error, KafkaCode, Result};
 use crate::types::TopicPartition;
 
 use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
 use accumulator::Accumulator;
 use sender::Sender;
-use settings::Settings;
 use transaction::Txn;
 
 /// A Kafka producer. Cheap to clone; all clones share one buffer and one background task.
+///
+/// ```no_run
+/// # async fn f() -> kafka_sdk::Result<()> {
+/// use std::time::Duration;
+/// use kafka_sdk::{ClientConfig, Producer, ProducerRecord};
+///
+/// let config = ClientConfig::new()
+///     .with("bootstrap.servers", "127.0.0.1:9092")
+///     .with("linger.ms", "10")
+///     .with("compression.type", "lz4");
+/// let producer = Producer::new(&config).await?;
+/// // The first await: accepted into the buffer. The returned future: the broker's ack.
+/// let delivery = producer
+///     .send(ProducerRecord::new("orders").key("customer-42").value("{\"total\": 10}"))
+///     .await?;
+/// let meta = delivery.await?;
+/// println!("{}/{}@{}", meta.topic, meta.partition, meta.offset);
+/// producer.close(Duration::from_secs(10)).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Producer {
     inner: Arc<Inner>,
@@ -149,7 +167,7 @@ pub struct Producer {
 struct Inner {
     acc: Arc<Accumulator>,
     cluster: Cluster,
-    s: Arc<Settings>,
+    s: Arc<ProducerConfig>,
     partitioner: Arc<dyn Partitioner>,
     ignore_keys: bool,
     /// Transaction state (`transactional.id` set).
@@ -166,7 +184,7 @@ impl Drop for Inner {
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("bootstrap", &self.inner.s.cluster.bootstrap_servers)
+            .field("bootstrap", &self.inner.s.common.bootstrap_servers)
             .field("closed", &self.inner.acc.is_closing())
             .finish()
     }
@@ -174,6 +192,26 @@ impl std::fmt::Debug for Producer {
 
 /// Builds a [`Producer`] with options that are not configuration keys (a custom
 /// partitioner).
+///
+/// ```no_run
+/// # async fn f() -> kafka_sdk::Result<()> {
+/// use std::sync::Arc;
+/// use kafka_sdk::{ClientConfig, Partitioner, Producer};
+///
+/// /// Every record of a tenant to the partition the tenant id names.
+/// #[derive(Debug)]
+/// struct ByTenant;
+/// impl Partitioner for ByTenant {
+///     fn partition(&self, _topic: &str, key: Option<&[u8]>, partitions: i32) -> Option<i32> {
+///         let tenant: i32 = std::str::from_utf8(key?).ok()?.parse().ok()?;
+///         Some(tenant.rem_euclid(partitions))
+///     }
+/// }
+///
+/// let config = ClientConfig::new().with("bootstrap.servers", "127.0.0.1:9092");
+/// let producer = Producer::builder(&config).partitioner(Arc::new(ByTenant)).build().await?;
+/// # Ok(()) }
+/// ```
 #[must_use]
 pub struct ProducerBuilder {
     config: ClientConfig,
@@ -191,19 +229,19 @@ impl ProducerBuilder {
     /// Validates the configuration, bootstraps, gets a producer id when idempotent, and
     /// starts the background task.
     pub async fn build(self) -> Result<Producer> {
-        let cfg = self.config.producer()?;
-        let s = Arc::new(Settings::from_config(&cfg));
-        let cluster = Cluster::connect(s.cluster.clone()).await?;
+        let s = Arc::new(self.config.producer()?);
+        let cfg = &*s;
+        let cluster = Cluster::connect(ClusterOptions::from(&cfg.common)).await?;
         let txn = cfg
             .transactional_id
             .clone()
             .map(|id| Arc::new(Txn::new(id, cfg.transaction_timeout)));
         // A transactional producer gets its id in `init_transactions`.
-        let pid = if s.idempotence && txn.is_none() {
+        let pid = if s.enable_idempotence && txn.is_none() {
             let (pid, epoch) = idempotence::init_idempotent(
                 &cluster,
                 None,
-                s.request_timeout,
+                s.common.request_timeout,
                 Deadline::after(s.max_block),
             )
             .await?;
@@ -215,15 +253,17 @@ impl ProducerBuilder {
         let acc = Arc::new(Accumulator::new(&s));
         let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         tokio::spawn(sender.run());
+        let partitioner = self
+            .partitioner
+            .unwrap_or_else(|| partitioner::builtin(cfg.partitioner));
+        let ignore_keys = cfg.partitioner_ignore_keys;
         Ok(Producer {
             inner: Arc::new(Inner {
                 acc,
                 cluster,
                 s,
-                partitioner: self
-                    .partitioner
-                    .unwrap_or_else(|| partitioner::builtin(cfg.partitioner)),
-                ignore_keys: cfg.partitioner_ignore_keys,
+                partitioner,
+                ignore_keys,
                 txn,
             }),
         })

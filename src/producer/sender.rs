@@ -23,8 +23,8 @@ use crate::error::{Error, ErrorAction, KafkaCode, Result};
 use super::accumulator::{Accumulator, PartitionRef, ReadyCheck};
 use super::delivery::{BatchAck, Completion};
 use super::idempotence::{Idempotence, PidEpoch};
-use super::settings::Settings;
 use super::transaction::{self, Txn};
+use crate::config::ProducerConfig;
 use crate::protocol::{encode_produce, ProduceSpec, ProduceTopic};
 use crate::record::{rewrite_producer_state, BatchParams};
 
@@ -104,7 +104,7 @@ struct Adding {
 pub(crate) struct Sender {
     acc: Arc<Accumulator>,
     cluster: Cluster,
-    s: Arc<Settings>,
+    s: Arc<ProducerConfig>,
     parts: HashMap<Tp, PartSend>,
     brokers: HashMap<i32, BrokerSend>,
     /// Producer id, epoch and sequences (idempotent and transactional producers).
@@ -132,7 +132,7 @@ impl Sender {
     pub(crate) fn new(
         acc: Arc<Accumulator>,
         cluster: Cluster,
-        s: Arc<Settings>,
+        s: Arc<ProducerConfig>,
         pid: Option<PidEpoch>,
         txn: Option<Arc<Txn>>,
     ) -> Sender {
@@ -335,7 +335,9 @@ impl Sender {
             if idem.bump_needed() {
                 // KIP-360: no new request until nothing is in flight, then InitProducerId.
                 if self.brokers.values().all(|b| b.in_flight.is_empty()) {
-                    if let Some(at) = idem.start_bump(&self.cluster, self.s.request_timeout, now) {
+                    if let Some(at) =
+                        idem.start_bump(&self.cluster, self.s.common.request_timeout, now)
+                    {
                         next = min_opt(next, at);
                     }
                 }
@@ -433,7 +435,7 @@ impl Sender {
         }
         if self
             .last_refresh
-            .is_some_and(|t| now < t + self.s.retry_backoff)
+            .is_some_and(|t| now < t + self.s.common.retry_backoff)
         {
             return;
         }
@@ -595,7 +597,7 @@ impl Sender {
                 }),
             }
         }
-        let timeout = self.s.request_timeout;
+        let timeout = self.s.common.request_timeout;
         // Produce v12 with transactional batches is how V2 adds partitions to a transaction,
         // so V1 must stay at v11 (Java's `ProduceRequest.builder(.., useTransactionV1Version)`).
         let v1_cap = self.txn.as_ref().is_some_and(|t| !t.is_v2());
@@ -794,9 +796,10 @@ impl Sender {
         let exp = (b.attempts - 1).min(20);
         let delay = self
             .s
+            .common
             .retry_backoff
             .saturating_mul(1u32 << exp)
-            .min(self.s.retry_backoff_max);
+            .min(self.s.common.retry_backoff_max);
         b.retry_at = now + jitter(delay);
         tracing::debug!(topic = %b.completion.topic, partition = b.completion.partition, attempt = b.attempts, seq = b.base_seq, error = %err, "retrying batch");
         b.last_error = Some(err);
@@ -884,7 +887,7 @@ impl Sender {
             Err(e) => {
                 tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
                 if let Some(i) = self.idem.as_mut() {
-                    i.bump_failed(now + self.s.retry_backoff_max);
+                    i.bump_failed(now + self.s.common.retry_backoff_max);
                 }
                 return;
             }

@@ -82,9 +82,9 @@ use crate::types::TopicPartition;
 
 use super::accumulator::Accumulator;
 use super::idempotence::{init_producer_id, Initiator};
-use super::settings::Settings;
 #[cfg(doc)]
 use super::Producer;
+use crate::config::ProducerConfig;
 
 /// Topic and partition as the sender keys them.
 pub(crate) type Tp = (Arc<str>, i32);
@@ -384,7 +384,7 @@ fn refuse(g: &Inner, s: TransactionState, op: &str) -> Error {
 /// [`RetryPolicy`]: crate::cluster::RetryPolicy
 async fn coordinator_call<T, F, Fut>(
     cluster: &Cluster,
-    s: &Settings,
+    s: &ProducerConfig,
     kind: CoordinatorKind,
     key: &str,
     what: &str,
@@ -418,7 +418,7 @@ fn str_bytes(s: &str) -> StrBytes {
 /// Returns the producer id, epoch and whether the coordinator speaks transactions V2.
 async fn init_pid(
     cluster: &Cluster,
-    s: &Settings,
+    s: &ProducerConfig,
     txn: &Txn,
     current: Option<(i64, i16)>,
     deadline: Deadline,
@@ -435,7 +435,8 @@ async fn init_pid(
                 id: &txn.id,
                 timeout: txn.timeout,
             };
-            let (pid, epoch) = init_producer_id(&conn, who, current, s.request_timeout).await?;
+            let (pid, epoch) =
+                init_producer_id(&conn, who, current, s.common.request_timeout).await?;
             let versions = conn.versions();
             let v2 = versions.feature("transaction.version").unwrap_or(0) >= 2
                 && versions.negotiate(ApiKey::Produce).is_ok_and(|v| v >= 12)
@@ -449,7 +450,7 @@ async fn init_pid(
 /// EndTxn; returns the producer id and epoch to use next (V2: the coordinator's new ones).
 async fn end_txn(
     cluster: &Cluster,
-    s: &Settings,
+    s: &ProducerConfig,
     txn: &Txn,
     commit: bool,
     deadline: Deadline,
@@ -478,7 +479,7 @@ async fn end_txn(
                 .with_producer_id(ProducerId(pid))
                 .with_producer_epoch(epoch)
                 .with_committed(commit);
-            let resp = conn.send_version(&req, v, s.request_timeout).await?;
+            let resp = conn.send_version(&req, v, s.common.request_timeout).await?;
             check(resp.error_code, || {
                 format!("{what} for transactional id `{}`", txn.id)
             })?;
@@ -496,7 +497,7 @@ async fn end_txn(
 /// `deadline`. Called by the sender task.
 pub(crate) async fn add_partitions(
     cluster: Cluster,
-    s: Arc<Settings>,
+    s: Arc<ProducerConfig>,
     txn: Arc<Txn>,
     tps: Vec<Tp>,
     pid: i64,
@@ -532,7 +533,7 @@ pub(crate) async fn add_partitions(
                 .with_v3_and_below_producer_id(ProducerId(pid))
                 .with_v3_and_below_producer_epoch(epoch)
                 .with_v3_and_below_topics(topics.clone());
-            let resp = conn.send_version(&req, v, s.request_timeout).await?;
+            let resp = conn.send_version(&req, v, s.common.request_timeout).await?;
             // OPERATION_NOT_ATTEMPTED (55) only says another partition failed.
             let mut first: Option<Error> = None;
             for t in &resp.results_by_topic_v3_and_below {
@@ -574,7 +575,7 @@ pub(crate) async fn add_partitions(
 /// here, and their docs say what each does.
 impl Txn {
     /// [`Producer::init_transactions`].
-    pub(crate) async fn init(&self, cluster: &Cluster, s: &Settings) -> Result<()> {
+    pub(crate) async fn init(&self, cluster: &Cluster, s: &ProducerConfig) -> Result<()> {
         let txn = self;
         let _op = txn.op.lock().await;
         {
@@ -625,7 +626,7 @@ impl Txn {
     pub(crate) async fn send_offsets(
         &self,
         cluster: &Cluster,
-        s: &Settings,
+        s: &ProducerConfig,
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
         group: &ConsumerGroupMetadata,
     ) -> Result<()> {
@@ -714,7 +715,7 @@ impl Txn {
                         .with_member_id(str_bytes(&group.member_id))
                         .with_group_instance_id(group.group_instance_id.as_deref().map(str_bytes))
                         .with_topics(topics.clone());
-                    let resp = conn.send_version(&req, v, s.request_timeout).await?;
+                    let resp = conn.send_version(&req, v, s.common.request_timeout).await?;
                     for t in &resp.topics {
                         for p in &t.partitions {
                             check(p.error_code, || {
@@ -746,7 +747,7 @@ impl Txn {
         &self,
         commit: bool,
         cluster: &Cluster,
-        s: &Settings,
+        s: &ProducerConfig,
         acc: &Accumulator,
     ) -> Result<()> {
         use TransactionState as S;
