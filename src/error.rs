@@ -270,6 +270,24 @@ pub enum ConfigError {
 }
 
 /// The error type of every kafka-sdk operation.
+///
+/// Match on the variant for what happened, or ask the predicates what to do about it:
+///
+/// ```no_run
+/// # async fn f(producer: &kafka_sdk::Producer) -> kafka_sdk::Result<()> {
+/// use kafka_sdk::{Error, ProducerRecord};
+/// match producer.send(ProducerRecord::new("orders").value("v")).await {
+///     Ok(delivery) => match delivery.await {
+///         Ok(meta) => println!("stored at offset {}", meta.offset),
+///         // The producer already retried within `delivery.timeout.ms`.
+///         Err(e) if e.is_retriable() => println!("not delivered in time: {e}"),
+///         Err(e) => return Err(e),
+///     },
+///     Err(Error::Timeout { .. }) => println!("buffer full for max.block.ms: slow down"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

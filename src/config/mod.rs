@@ -119,6 +119,22 @@ use resolve::{Resolved, Target};
 /// way rust-rdkafka's `ClientConfig` works. Nothing is checked until a typed config is built.
 ///
 /// `Debug` hides the values of keys that look secret (`password`, `secret`, `jaas`).
+///
+/// ```
+/// use kafka_sdk::ClientConfig;
+///
+/// let mut config = ClientConfig::new();
+/// config
+///     .set("bootstrap.servers", "broker-1:9092,broker-2:9092")
+///     .set("queue.buffering.max.ms", "20"); // librdkafka's name of `linger.ms`
+/// assert_eq!(config.get("linger.ms"), Some("20"));
+/// assert_eq!(config.producer().unwrap().linger.as_millis(), 20);
+///
+/// // Problems are found when a typed config (or a client) is built, naming the key.
+/// config.set("linger.ms", "soon");
+/// let err = config.producer().unwrap_err();
+/// assert!(err.to_string().contains("linger.ms"), "{err}");
+/// ```
 #[derive(Clone, Default)]
 pub struct ClientConfig {
     entries: Vec<(String, String)>,

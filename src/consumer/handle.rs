@@ -19,6 +19,22 @@ use crate::types::{validate_topic_name, ConsumerGroupMetadata, TopicPartition};
 
 /// Every consumer operation except receiving. Cheap to clone; stays valid (failing with
 /// [`Error::Closed`]) after the consumer is closed.
+///
+/// ```no_run
+/// # async fn f(consumer: kafka_sdk::Consumer) -> kafka_sdk::Result<()> {
+/// use std::time::Duration;
+/// use kafka_sdk::{CommitMode, Offset, TopicPartition};
+///
+/// let handle = consumer.handle(); // e.g. for a task that commits or seeks
+/// let tp = TopicPartition::new("orders", 0);
+/// handle.assign(vec![(tp.clone(), Offset::Beginning)])?;
+/// let message = consumer.recv().await?;
+/// handle.store_offset_from_message(&message)?; // processed
+/// handle.commit_stored(CommitMode::Sync).await?;
+/// let end = handle.fetch_watermarks(&tp, Duration::from_secs(5)).await?.high;
+/// println!("lag {}", end - message.offset() - 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ConsumerHandle {
     pub(crate) shared: Arc<Shared>,
