@@ -167,6 +167,28 @@ impl MetadataSnapshot {
                 })
                 .collect();
             partitions.sort_by_key(|p| p.partition);
+            // KIP-320: a response from a broker whose metadata lags must not roll a partition
+            // back to an older leader. Keep what we had where its leader epoch is newer, unless
+            // the topic is not the same one (recreated under the same name: a new topic id).
+            if let Some(prev) = self.topics.get(&name) {
+                let same_topic = prev.id == t.topic_id || prev.id.is_nil() || t.topic_id.is_nil();
+                if same_topic {
+                    for p in &mut partitions {
+                        if let Some(old) = prev.partition(p.partition) {
+                            if old.leader_epoch >= 0 && p.leader_epoch < old.leader_epoch {
+                                tracing::debug!(
+                                    topic = %name,
+                                    partition = p.partition,
+                                    stale_epoch = p.leader_epoch,
+                                    known_epoch = old.leader_epoch,
+                                    "metadata with an older leader epoch ignored for this partition"
+                                );
+                                *p = old.clone();
+                            }
+                        }
+                    }
+                }
+            }
             topics.insert(
                 name.clone(),
                 Arc::new(TopicMeta {
@@ -185,5 +207,74 @@ impl MetadataSnapshot {
             topics,
             fetched_at: Some(Instant::now()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use uuid::Uuid;
+
+    use super::MetadataSnapshot;
+
+    /// A Metadata response naming `topic` (with `id`) whose partition 0 is led by `leader`
+    /// at `epoch`.
+    fn response(topic: &str, id: Uuid, leader: i32, epoch: i32) -> MetadataResponse {
+        MetadataResponse::default()
+            .with_brokers(
+                [1, 2]
+                    .into_iter()
+                    .map(|n| {
+                        MetadataResponseBroker::default()
+                            .with_node_id(BrokerId(n))
+                            .with_host(StrBytes::from_static_str("127.0.0.1"))
+                            .with_port(9000 + n)
+                    })
+                    .collect(),
+            )
+            .with_topics(vec![MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))
+                .with_topic_id(id)
+                .with_partitions(vec![MetadataResponsePartition::default()
+                    .with_partition_index(0)
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch)
+                    .with_replica_nodes(vec![BrokerId(1), BrokerId(2)])
+                    .with_isr_nodes(vec![BrokerId(1), BrokerId(2)])])])
+    }
+
+    /// A lagging broker's answer (an older leader epoch) must not roll leadership back (KIP-320:
+    /// the client keeps the newest epoch it has seen per partition), in a partial and in a full
+    /// refresh.
+    #[test]
+    fn stale_leader_epoch_does_not_roll_leadership_back() {
+        let id = Uuid::from_u128(7);
+        let current = MetadataSnapshot::default().merge(&response("t", id, 2, 5), false);
+        assert_eq!(current.leader("t", 0), Some(2));
+        for full in [false, true] {
+            let next = current.merge(&response("t", id, 1, 4), full);
+            let p = next.topic("t").unwrap().partition(0).unwrap();
+            assert_eq!((p.leader, p.leader_epoch), (2, 5), "full refresh: {full}");
+        }
+        // A newer epoch (or the same one) is taken.
+        let next = current.merge(&response("t", id, 1, 6), false);
+        assert_eq!(next.leader("t", 0), Some(1));
+        let same = current.merge(&response("t", id, 1, 5), false);
+        assert_eq!(same.leader("t", 0), Some(1));
+    }
+
+    /// A topic deleted and created again under the same name (a new topic id) starts its
+    /// epochs anew: its lower epoch is not stale.
+    #[test]
+    fn recreated_topic_takes_the_new_epochs() {
+        let current =
+            MetadataSnapshot::default().merge(&response("t", Uuid::from_u128(7), 2, 5), false);
+        let next = current.merge(&response("t", Uuid::from_u128(8), 1, 0), false);
+        let p = next.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!((p.leader, p.leader_epoch), (1, 0));
     }
 }
