@@ -992,6 +992,42 @@ mod tests {
         assert!(o.nodelay);
     }
 
+    /// A request whose frame was written but not flushed because another was queued behind
+    /// it must still be flushed when that queued request is cancelled before it is written
+    /// (the writer used to `continue` past the deferred flush and wait for the next request,
+    /// so the first one sat in the buffer until `request.timeout.ms` poisoned the connection).
+    #[tokio::test]
+    async fn cancelled_queued_request_does_not_hold_back_the_one_before_it() {
+        use std::future::Future;
+        let (addr, _, _) = fake_broker(Duration::ZERO).await;
+        let conn = Connection::connect(&addr, ConnectionOptions::default())
+            .await
+            .unwrap();
+        let req = ApiVersionsRequest::default();
+        let timeout = Duration::from_secs(20);
+        let mut first = std::pin::pin!(conn.send_version(&req, 3, timeout));
+        let mut second = Box::pin(conn.send_version(&req, 3, timeout));
+        // Queue both without yielding to the runtime (the test runs on a current-thread
+        // runtime): the writer task has not taken either yet.
+        std::future::poll_fn(|cx| {
+            assert!(first.as_mut().poll(cx).is_pending());
+            assert!(second.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        // Cancel the second before the writer gets to it.
+        drop(second);
+        let start = std::time::Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(5), first).await;
+        assert!(
+            matches!(answered, Ok(Ok(_))),
+            "first request not answered within 5s (request timeout 20s): {answered:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(!conn.is_closed());
+        ping(&conn).await.unwrap();
+    }
+
     #[tokio::test]
     async fn silent_broker_times_out_within_bound() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
