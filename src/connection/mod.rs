@@ -439,7 +439,23 @@ async fn writer_task(
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, write);
     let mut next_id: i32 = 0;
+    // Bytes written into `w` but not flushed: the flush is deferred while more requests are
+    // queued (bursts share syscalls), and done here once the queue is empty, whatever became
+    // of the queued requests (a cancelled one is skipped without writing anything).
+    let mut unflushed = false;
     loop {
+        if unflushed && rx.is_empty() {
+            let res = tokio::select! {
+                biased;
+                _ = dead_rx.wait_for(|d| *d) => break,
+                r = w.flush() => r,
+            };
+            if let Err(e) = res {
+                shared.poison(format!("write failed: {e}"));
+                break;
+            }
+            unflushed = false;
+        }
         // `connections.max.idle.ms`: only the writer takes new requests, so when its idle
         // timer fires with nothing in flight no request can be half registered; a caller
         // racing with the close gets a not-in-flight connection error (safe to retry).
@@ -515,15 +531,18 @@ async fn writer_task(
                 for seg in &frame.rest {
                     w.write_all(seg).await?;
                 }
-                // Flush when nothing else is queued right now, so bursts share syscalls.
-                if rx.is_empty() {
+                // Flush when nothing else is queued right now, so bursts share syscalls;
+                // otherwise the top of the loop flushes once the queue is empty.
+                let flush = rx.is_empty();
+                if flush {
                     w.flush().await?;
                 }
-                Ok::<_, std::io::Error>(())
+                Ok::<_, std::io::Error>(!flush)
             } => r,
         };
         match res {
-            Ok(()) => {
+            Ok(deferred) => {
+                unflushed = deferred;
                 if let Some(reply) = no_reply {
                     let _ = reply.send(Ok(Bytes::new()));
                 }
