@@ -9,6 +9,21 @@
 //! (its `session` changed). Partition errors are handled per partition; connection errors put
 //! the whole request back after a backoff and refresh metadata, so a restarted broker or a
 //! moved leader is followed without user action.
+//!
+//! Partitions go into a Fetch in rotating order ([`PartState::fetch_rank`]): one that
+//! returned records moves to the end of the next fetch's order (as in Java). The broker fills
+//! a response in request order up to `fetch.max.bytes`, so a fixed order starved the later
+//! partitions while an earlier one had a backlog, and a partition whose next batch is bigger
+//! than `max.partition.fetch.bytes` never progressed unless it was the first non-empty one
+//! (only that partition's first batch is returned whole, KIP-74); rotated, it comes first in
+//! turn.
+//!
+//! OFFSET_OUT_OF_RANGE applies `auto.offset.reset` only when the fetch was made at the
+//! position, i.e. nothing fetched before is still buffered (Java fetches a partition only
+//! once its fetched records were handed out). With records buffered, they are delivered
+//! first and the partition is fetched again at that offset once they are
+//! ([`PartState::out_of_range`]); the reset drops the buffer and leaves the partition without
+//! a position until the lookup answers, like a seek.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
