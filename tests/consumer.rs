@@ -1779,3 +1779,159 @@ async fn group_metadata_for_transactions() {
     let c = Consumer::new(&config(None)).await.unwrap();
     assert!(matches!(c.group_metadata(), Err(Error::Config(_))));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 13: fetching (items 6 and 7). New tests of the fetch path; keep them at the end.
+// ---------------------------------------------------------------------------------------------
+
+/// Item 6: OFFSET_OUT_OF_RANGE answers a fetch while records fetched before it still sit in
+/// the partition's buffer. The buffered records are delivered first, in order, then the reset
+/// (`auto.offset.reset`) applies; the position never moves backwards, so neither do commits.
+///
+/// One batch of 200 records of 1 KB is fetched whole (KIP-74: the first batch of the first
+/// non-empty partition is returned even when bigger than `max.partition.fetch.bytes`) and
+/// fills the prefetch bound (`queued.max.messages.kbytes`: 64 KB), so the next fetch, at
+/// offset 200, goes out only once about 60 records are left in the buffer; by then the
+/// records before 300 are deleted and that fetch is out of range. After every delivery of
+/// that batch the test watches the position for a while: it must stay right after the
+/// record just delivered (the reset used to move it to 300 while records before it were
+/// still buffered; the next delivery moved it back, and a commit in between committed 300).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_out_of_range_with_records_prefetched() {
+    let topic = unique("c-oor");
+    create_topic(&topic, 1).await;
+    produce(&topic, 0, &sized_recs(0, 200, 1000), Compression::None).await;
+    produce(&topic, 0, &recs(200, 100), Compression::None).await;
+    produce(&topic, 0, &recs(300, 100), Compression::None).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let group = unique("g-oor");
+    let c = Consumer::new(
+        &seek_cfg(&group)
+            .with("max.partition.fetch.bytes", "1024")
+            .with("fetch.max.bytes", "1024")
+            .with("queued.max.messages.kbytes", "64"),
+    )
+    .await
+    .unwrap();
+    c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
+    assert_eq!(first.offset(), 0);
+    // The buffer holds 1..200, over the prefetch bound: nothing is fetched meanwhile.
+    let t = topic.clone();
+    common::blocking(move || common::delete_records(kafka_testkit::shared(), &t, 0, 300)).await;
+
+    let mut delivered = vec![0i64];
+    let mut last_committed = -1i64;
+    while *delivered.last().unwrap() < 399 {
+        let m = recv_one(&c, Duration::from_secs(30), "after delete-records").await;
+        let prev = *delivered.last().unwrap();
+        assert!(
+            m.offset() > prev,
+            "offset {} delivered after {prev}: out of order or duplicate",
+            m.offset()
+        );
+        delivered.push(m.offset());
+        if m.offset() < 199 {
+            // Records are still buffered: nothing but a delivery moves the position.
+            let window = tokio::time::Instant::now() + Duration::from_millis(50);
+            loop {
+                let pos = c.position_of(&tp).unwrap();
+                assert_eq!(
+                    pos,
+                    Some(m.offset() + 1),
+                    "position moved without a delivery (last delivered: {})",
+                    m.offset()
+                );
+                if tokio::time::Instant::now() >= window {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        if delivered.len() % 20 == 0 {
+            c.commit(CommitMode::Sync).await.unwrap();
+            let committed = committed_of(&c, &tp).await.unwrap_or(-1);
+            assert!(
+                committed >= last_committed,
+                "committed offset moved back from {last_committed} to {committed}"
+            );
+            last_committed = committed;
+        }
+    }
+    let expected: Vec<i64> = (0..200).chain(300..400).collect();
+    assert_eq!(delivered, expected);
+    c.commit(CommitMode::Sync).await.unwrap();
+    assert_eq!(committed_of(&c, &tp).await, Some(400));
+    c.close().await.unwrap();
+}
+
+/// Records `i` in `from..from + n` with a `size`-byte value each (key `k{i}`).
+fn sized_recs(from: usize, n: usize, size: usize) -> Vec<Rec> {
+    (from..from + n)
+        .map(|i| {
+            (
+                Some(format!("k{i}").into_bytes()),
+                Some(vec![b'x'; size]),
+                vec![],
+            )
+        })
+        .collect()
+}
+
+/// Item 7: the partitions of a fetch are rotated (as Java does: partitions that returned
+/// data go to the end of the next fetch's order), so under the byte limits no partition
+/// starves behind one that alone fills `fetch.max.bytes`, and a partition whose next batch is
+/// bigger than `max.partition.fetch.bytes` still progresses: once first in the order it is
+/// the first non-empty partition, whose first batch the broker returns whole (KIP-74).
+///
+/// Partitions 0 and 1 hold 60 batches of ~5.5 KB each, so each alone fills the 16 KB of
+/// `fetch.max.bytes`; partition 2 starts with one ~115 KB batch. With a fixed order
+/// (0, 1, 2), partition 1 got nothing until partition 0 was fetched to its end, and
+/// partition 2 nothing until both were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_order_rotates_and_oversized_batches_progress() {
+    let topic = unique("c-rotate");
+    create_topic(&topic, 3).await;
+    for p in 0..2 {
+        for b in 0..60 {
+            produce(&topic, p, &sized_recs(b * 100, 100, 40), Compression::None).await;
+        }
+    }
+    produce(&topic, 2, &sized_recs(0, 1000, 100), Compression::None).await;
+    produce(&topic, 2, &sized_recs(1000, 100, 40), Compression::None).await;
+    let ends = [6000i64, 6000, 1100];
+
+    let c = Consumer::new(
+        &config(None)
+            .with("fetch.max.bytes", "16384")
+            .with("max.partition.fetch.bytes", "16384"),
+    )
+    .await
+    .unwrap();
+    c.assign(
+        (0..3)
+            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    let mut next = [0i64; 3];
+    // Records of partition 0 received before the first record of partitions 1 and 2.
+    let mut p0_before_first: [Option<i64>; 3] = [Some(0), None, None];
+    while next != ends {
+        let m = recv_one(&c, Duration::from_secs(30), "rotating fetch").await;
+        let p = m.partition() as usize;
+        assert_eq!(m.offset(), next[p], "partition {p} out of order");
+        next[p] += 1;
+        if p0_before_first[p].is_none() {
+            p0_before_first[p] = Some(next[0]);
+        }
+    }
+    for (p, before) in p0_before_first.iter().enumerate().skip(1) {
+        let before = before.unwrap();
+        assert!(
+            before < 3000,
+            "partition {p} delivered its first record only after {before} of partition 0's 6000"
+        );
+    }
+    c.close().await.unwrap();
+}

@@ -439,7 +439,23 @@ async fn writer_task(
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, write);
     let mut next_id: i32 = 0;
+    // Bytes written into `w` but not flushed: the flush is deferred while more requests are
+    // queued (bursts share syscalls), and done here once the queue is empty, whatever became
+    // of the queued requests (a cancelled one is skipped without writing anything).
+    let mut unflushed = false;
     loop {
+        if unflushed && rx.is_empty() {
+            let res = tokio::select! {
+                biased;
+                _ = dead_rx.wait_for(|d| *d) => break,
+                r = w.flush() => r,
+            };
+            if let Err(e) = res {
+                shared.poison(format!("write failed: {e}"));
+                break;
+            }
+            unflushed = false;
+        }
         // `connections.max.idle.ms`: only the writer takes new requests, so when its idle
         // timer fires with nothing in flight no request can be half registered; a caller
         // racing with the close gets a not-in-flight connection error (safe to retry).
@@ -515,15 +531,18 @@ async fn writer_task(
                 for seg in &frame.rest {
                     w.write_all(seg).await?;
                 }
-                // Flush when nothing else is queued right now, so bursts share syscalls.
-                if rx.is_empty() {
+                // Flush when nothing else is queued right now, so bursts share syscalls;
+                // otherwise the top of the loop flushes once the queue is empty.
+                let flush = rx.is_empty();
+                if flush {
                     w.flush().await?;
                 }
-                Ok::<_, std::io::Error>(())
+                Ok::<_, std::io::Error>(!flush)
             } => r,
         };
         match res {
-            Ok(()) => {
+            Ok(deferred) => {
+                unflushed = deferred;
                 if let Some(reply) = no_reply {
                     let _ = reply.send(Ok(Bytes::new()));
                 }
@@ -990,6 +1009,42 @@ mod tests {
         assert_eq!(o.reconnect_backoff_max, c.reconnect_backoff_max);
         assert_eq!(o.max_response_size, c.max_response_size);
         assert!(o.nodelay);
+    }
+
+    /// A request whose frame was written but not flushed because another was queued behind
+    /// it must still be flushed when that queued request is cancelled before it is written
+    /// (the writer used to `continue` past the deferred flush and wait for the next request,
+    /// so the first one sat in the buffer until `request.timeout.ms` poisoned the connection).
+    #[tokio::test]
+    async fn cancelled_queued_request_does_not_hold_back_the_one_before_it() {
+        use std::future::Future;
+        let (addr, _, _) = fake_broker(Duration::ZERO).await;
+        let conn = Connection::connect(&addr, ConnectionOptions::default())
+            .await
+            .unwrap();
+        let req = ApiVersionsRequest::default();
+        let timeout = Duration::from_secs(20);
+        let mut first = std::pin::pin!(conn.send_version(&req, 3, timeout));
+        let mut second = Box::pin(conn.send_version(&req, 3, timeout));
+        // Queue both without yielding to the runtime (the test runs on a current-thread
+        // runtime): the writer task has not taken either yet.
+        std::future::poll_fn(|cx| {
+            assert!(first.as_mut().poll(cx).is_pending());
+            assert!(second.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        // Cancel the second before the writer gets to it.
+        drop(second);
+        let start = std::time::Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(5), first).await;
+        assert!(
+            matches!(answered, Ok(Ok(_))),
+            "first request not answered within 5s (request timeout 20s): {answered:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(!conn.is_closed());
+        ping(&conn).await.unwrap();
     }
 
     #[tokio::test]

@@ -9,6 +9,21 @@
 //! (its `session` changed). Partition errors are handled per partition; connection errors put
 //! the whole request back after a backoff and refresh metadata, so a restarted broker or a
 //! moved leader is followed without user action.
+//!
+//! Partitions go into a Fetch in rotating order ([`PartState::fetch_rank`]): one that
+//! returned records moves to the end of the next fetch's order (as in Java). The broker fills
+//! a response in request order up to `fetch.max.bytes`, so a fixed order starved the later
+//! partitions while an earlier one had a backlog, and a partition whose next batch is bigger
+//! than `max.partition.fetch.bytes` never progressed unless it was the first non-empty one
+//! (only that partition's first batch is returned whole, KIP-74); rotated, it comes first in
+//! turn.
+//!
+//! OFFSET_OUT_OF_RANGE applies `auto.offset.reset` only when the fetch was made at the
+//! position, i.e. nothing fetched before is still buffered (Java fetches a partition only
+//! once its fetched records were handed out). With records buffered, they are delivered
+//! first and the partition is fetched again at that offset once they are
+//! ([`PartState::out_of_range`]); the reset drops the buffer and leaves the partition without
+//! a position until the lookup answers, like a seek.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -312,6 +327,8 @@ fn stop_with_error(shared: &Shared, tps: &[(TopicPartition, u64)], e: Error) {
 /// What one partition of an in-flight fetch asked for.
 struct Asked {
     offset: i64,
+    /// Its place in the request ([`PartState::fetch_rank`]).
+    rank: u64,
     /// The assignment of the partition the fetch was made for.
     incarnation: u64,
     session: u64,
@@ -422,6 +439,7 @@ fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked
             tp.clone(),
             Asked {
                 offset: p.fetch_offset.unwrap_or(0),
+                rank: p.fetch_rank,
                 incarnation: p.incarnation,
                 session: p.session,
             },
@@ -480,8 +498,13 @@ async fn fetch_once(
 ) -> crate::Result<Vec<(TopicPartition, PartitionData)>> {
     let conn = fetch_connection(shared, node, slot).await?;
     let version = conn.version_for(ApiKey::Fetch)?;
+    // Partitions in fetch order (rank, then partition order): the broker fills the
+    // response in request order. Consecutive partitions of one topic share an entry; a topic
+    // may appear more than once (as in Java's requests).
+    let mut order: Vec<(&TopicPartition, &Asked)> = asked.iter().collect();
+    order.sort_by_key(|(_, a)| a.rank);
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for (tp, a) in asked {
+    for (tp, a) in order {
         if topics
             .last()
             .is_none_or(|t| t.topic.0.as_str() != &*tp.topic)
@@ -556,10 +579,31 @@ fn apply_partition(
             return;
         }
         if code == KafkaCode::OFFSET_OUT_OF_RANGE {
+            if p.fetch_offset != Some(asked.offset) {
+                return;
+            }
+            if p.position != Some(asked.offset) {
+                // Records fetched before are still buffered (prefetch): they are delivered
+                // first, then the partition is fetched again at this offset; only an answer
+                // out of range at the position resets it. Resetting now moved the position
+                // past the buffered records, and the next delivery moved it back.
+                tracing::debug!(%tp, offset = asked.offset, "offset out of range with records buffered; resetting once they are delivered");
+                p.out_of_range = true;
+                return;
+            }
             tracing::info!(%tp, offset = asked.offset, "offset out of range; applying auto.offset.reset");
+            // Like a seek that needs a lookup: no position until the reset answers (a
+            // commit meanwhile commits nothing for the partition), nothing stale buffered.
+            let freed = std::mem::take(&mut p.buffer_bytes);
+            p.buffer.clear();
             p.fetch_offset = None;
+            p.position = None;
+            p.position_epoch = None;
             p.reset = Some(Reset::Policy);
             p.session = next_session();
+            p.out_of_range = false;
+            p.eof_reported = false;
+            st.buffered_bytes -= freed;
             drop(st);
             shared.notify_work();
             return;
@@ -592,12 +636,19 @@ fn apply_partition(
         shared.cfg.isolation_level == IsolationLevel::ReadCommitted,
     );
 
+    // Records returned: the partition goes to the end of the next fetch's order.
+    let advanced = matches!(&decoded, Ok((_, next, _)) if *next > asked.offset);
     let mut st = shared.lock();
+    let rank = if advanced { st.next_fetch_rank() } else { 0 };
     let Some(p) = asked.land(&mut st, tp) else {
         return;
     };
     if p.session != asked.session || p.fetch_offset != Some(asked.offset) || p.revoking {
         return;
+    }
+    p.out_of_range = false;
+    if advanced {
+        p.fetch_rank = rank;
     }
     p.high_watermark = data.high_watermark;
     p.last_stable_offset = data.last_stable_offset;

@@ -91,6 +91,19 @@ pub(crate) struct PartState {
     pub revoking: bool,
     /// A lookup error was already reported for this partition.
     pub error_reported: bool,
+    /// The last fetch at `fetch_offset` was answered OFFSET_OUT_OF_RANGE while records
+    /// before it were still buffered: the partition is not fetched again until they are
+    /// delivered (then the fetch is repeated, and only an answer out of range at the
+    /// position itself applies `auto.offset.reset`, as in Java, which fetches a partition
+    /// only once its fetched records were handed out).
+    pub out_of_range: bool,
+    /// Place of the partition in the order of the next fetch (lowest first; ties in
+    /// partition order). A fetch that returns records for the partition moves it to the end
+    /// ([`State::next_fetch_rank`]), as Java does, so that under `fetch.max.bytes` no
+    /// partition starves behind others, and a partition whose next batch is bigger than
+    /// `max.partition.fetch.bytes` comes first in turn: the broker returns the first batch
+    /// of the first non-empty partition whole (KIP-74).
+    pub fetch_rank: u64,
 }
 
 /// A session number never handed out before in this process.
@@ -131,6 +144,8 @@ impl PartState {
             eof_reported: false,
             revoking: false,
             error_reported: false,
+            out_of_range: false,
+            fetch_rank: 0,
         }
     }
 
@@ -155,6 +170,7 @@ impl PartState {
         self.retry_at = None;
         self.stopped = false;
         self.eof_reported = false;
+        self.out_of_range = false;
         self.position_epoch = None;
         match Reset::from_offset(to) {
             Ok(r) => {
@@ -181,6 +197,7 @@ impl PartState {
             && !self.inflight
             && !self.stopped
             && !self.revoking
+            && (!self.out_of_range || self.buffer.is_empty())
             && self.buffer_bytes < per_partition_cap
             && self.retry_at.is_none_or(|t| t <= now)
     }
@@ -221,12 +238,20 @@ pub(crate) struct State {
     pub closed: bool,
     /// EOF events pending for `enable.partition.eof` (reported as messages-less errors).
     pub eof: VecDeque<(TopicPartition, i64)>,
+    /// The last fetch rank handed out ([`PartState::fetch_rank`]).
+    pub fetch_ranks: u64,
 }
 
 impl State {
     /// Wakes every pending `recv`; call after releasing the lock when possible.
     pub(crate) fn take_waiters(&mut self) -> Vec<Waker> {
         std::mem::take(&mut self.waiters)
+    }
+
+    /// A fetch rank after every one handed out so far: the end of the fetch order.
+    pub(crate) fn next_fetch_rank(&mut self) -> u64 {
+        self.fetch_ranks += 1;
+        self.fetch_ranks
     }
 
     /// Removes a partition, returning the bytes freed.

@@ -47,3 +47,39 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
+
+/// Deletes the records of `topic`/`partition` before offset `before` (the log start moves
+/// to `before`) with Kafka's `kafka-delete-records` tool; panics when the tool fails.
+/// Blocking: call it through [`blocking`].
+pub fn delete_records(
+    cluster: &kafka_testkit::KafkaCluster,
+    topic: &str,
+    partition: i32,
+    before: i64,
+) {
+    let path = std::env::temp_dir().join(format!("{}.json", unique("delete-records")));
+    let json = format!(
+        r#"{{"partitions":[{{"topic":"{topic}","partition":{partition},"offset":{before}}}],"version":1}}"#
+    );
+    std::fs::write(&path, json).expect("write offset json");
+    let bootstrap = cluster.bootstrap();
+    let out = cluster
+        .tool_output(
+            "delete-records",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--offset-json-file",
+                path.to_str().expect("utf-8 temp path"),
+            ],
+        )
+        .expect("run kafka-delete-records");
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("low_watermark: {before}")),
+        "kafka-delete-records failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
