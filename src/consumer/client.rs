@@ -348,7 +348,7 @@ fn take_one(
     if st.buffered_bytes == 0 {
         return None;
     }
-    let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking;
+    let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking && !p.assigning;
     // Stay on the current partition for up to max_run messages (the common case: no
     // `TopicPartition` clone).
     let stay = st.cursor_run < max_run

@@ -89,6 +89,9 @@ pub(crate) struct PartState {
     pub eof_reported: bool,
     /// Being revoked by the membership task: not delivered any more.
     pub revoking: bool,
+    /// Being assigned: not fetched (so not delivered) until the listener's `on_assigned`
+    /// returned, which may seek it.
+    pub assigning: bool,
     /// A lookup error was already reported for this partition.
     pub error_reported: bool,
 }
@@ -130,6 +133,7 @@ impl PartState {
             stopped: false,
             eof_reported: false,
             revoking: false,
+            assigning: false,
             error_reported: false,
         }
     }
@@ -181,6 +185,7 @@ impl PartState {
             && !self.inflight
             && !self.stopped
             && !self.revoking
+            && !self.assigning
             && self.buffer_bytes < per_partition_cap
             && self.retry_at.is_none_or(|t| t <= now)
     }
