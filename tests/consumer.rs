@@ -1994,3 +1994,41 @@ async fn close_during_on_revoked_waits_for_it() {
     assert_eq!(listener.assigned.started(), listener.assigned.ended());
     assert_eq!(listener.lost.started(), 0);
 }
+
+/// Item 2, revoke side: an eager `on_revoked` longer than `session.timeout.ms` (10 s against
+/// 6 s) must not get the member expelled: it rejoins with the same member id, one
+/// generation later, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_on_revoked_keeps_the_membership() {
+    let topic = filled_topic("c-long-rvk", 1, 10).await;
+    let other = unique("c-long-rvk2");
+    create_topic(&other, 1).await;
+    let group = unique("g-long-rvk");
+    let listener = Arc::new(Scripted {
+        revoke_delay: Duration::from_secs(10),
+        ..Scripted::default()
+    });
+    let c = scripted_member(&group, &topic, &listener, "120000").await;
+    poll_until(&c, "not assigned", Duration::from_secs(60), || {
+        listener.assigned.ended() == 1
+    })
+    .await;
+    let (generation, member) = c.group_membership().expect("in a generation");
+    // A new subscription: the eager protocol revokes everything (slowly) before rejoining.
+    c.subscribe(&[&topic, &other]).unwrap();
+    poll_until(&c, "not assigned again", Duration::from_secs(60), || {
+        listener.assigned.ended() == 2
+    })
+    .await;
+    assert_eq!(
+        (listener.revoked.started(), listener.revoked.ended()),
+        (1, 1)
+    );
+    assert_eq!(listener.lost.started(), 0, "partitions lost");
+    assert_eq!(
+        c.group_membership(),
+        Some((generation + 1, member)),
+        "expelled during on_revoked (new member id) or more than one rebalance"
+    );
+    c.close().await.unwrap();
+}
