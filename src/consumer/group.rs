@@ -3,12 +3,19 @@
 //! The task owns the member id, generation, chosen protocol and the set of partitions the
 //! member owns; it shares only what commits need (generation, member id) through
 //! [`Shared::group`]. It joins (FindCoordinator, JoinGroup with the MEMBER_ID_REQUIRED round
-//! trip, the leader runs the assignor, SyncGroup), applies the assignment (listener
-//! callbacks run here), then heartbeats every `heartbeat.interval.ms` until something asks
-//! for a rebalance: the coordinator (REBALANCE_IN_PROGRESS), a subscription change, a
+//! trip, the leader runs the assignor, SyncGroup), applies the assignment, then heartbeats
+//! every `heartbeat.interval.ms` until something asks for a rebalance: the coordinator (REBALANCE_IN_PROGRESS), a subscription change, a
 //! partition count change seen by the leader, or a cooperative revocation. It never depends
 //! on the application calling `recv`, except for `max.poll.interval.ms`: when `recv` has not
 //! been called for that long the member leaves the group, and rejoins at the next `recv`.
+//!
+//! Listener callbacks run in a task of their own, which the membership task waits for while
+//! it keeps heartbeating (as it does during revoke-time commits), like Java's heartbeat
+//! thread: a callback may outlast `session.timeout.ms`, not `max.poll.interval.ms`. What those
+//! heartbeats find out (rebalance, fenced, fatal) is acted on once the callback returned.
+//! Partitions being assigned are not fetched until `on_assigned` returned (`assigning`).
+//! A close that drops the main loop mid-callback finds the callback in `Member::running`,
+//! waits for it and finishes its bookkeeping: no callback is cut off or run twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
