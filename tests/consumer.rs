@@ -1935,3 +1935,256 @@ async fn fetch_order_rotates_and_oversized_batches_progress() {
     }
     c.close().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 13, items 1, 2 and 4: listener callbacks inside the group membership (when
+// fetching starts, heartbeats while callbacks run, close in the middle of a callback).
+// ---------------------------------------------------------------------------------------
+
+/// Starts and ends of one kind of callback.
+#[derive(Default)]
+struct Runs {
+    started: AtomicU64,
+    ended: AtomicU64,
+}
+
+impl Runs {
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::SeqCst)
+    }
+    fn ended(&self) -> u64 {
+        self.ended.load(Ordering::SeqCst)
+    }
+}
+
+/// A listener that counts the starts and ends of every callback and can be slow: it sleeps
+/// `assign_delay` in `on_assigned` (the first time only) before seeking every assigned
+/// partition to `seek_to` (when set), and `revoke_delay` in `on_revoked`.
+#[derive(Default)]
+struct Scripted {
+    assigned: Runs,
+    revoked: Runs,
+    lost: Runs,
+    assign_delay: Duration,
+    seek_to: Option<i64>,
+    revoke_delay: Duration,
+    /// The membership seen at the start of the first `on_assigned`.
+    membership: Mutex<Option<(i32, String)>>,
+}
+
+impl RebalanceListener for Scripted {
+    fn on_assigned<'a>(
+        &'a self,
+        c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let first = self.assigned.started.fetch_add(1, Ordering::SeqCst) == 0;
+            if first {
+                *self.membership.lock().unwrap() = c.group_membership();
+                // E.g. reading the positions from a database.
+                tokio::time::sleep(self.assign_delay).await;
+            }
+            if let Some(to) = self.seek_to {
+                for tp in partitions {
+                    c.seek(tp, Offset::Offset(to)).unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            self.assigned.ended.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    fn on_revoked<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        _partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.revoked.started.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.revoke_delay).await;
+            self.revoked.ended.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    fn on_lost<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        _partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.lost.started.fetch_add(1, Ordering::SeqCst);
+            self.lost.ended.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+}
+
+/// A consumer of `group` with `listener`, subscribed to `topic` (eager `range`, no auto
+/// commit, session 6 s).
+async fn scripted_member(
+    group: &str,
+    topic: &str,
+    listener: &Arc<Scripted>,
+    max_poll_ms: &str,
+) -> Consumer {
+    let cfg = config(Some(group))
+        .with("partition.assignment.strategy", "range")
+        .with("enable.auto.commit", "false")
+        .with("session.timeout.ms", "6000")
+        .with("heartbeat.interval.ms", "500")
+        .with("max.poll.interval.ms", max_poll_ms);
+    let c = Consumer::builder(&cfg)
+        .rebalance_listener(listener.clone())
+        .build()
+        .await
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    c
+}
+
+/// Item 1: `on_assigned` runs before the partitions are fetched. A listener that takes a
+/// moment to find its positions (kept outside Kafka) and seeks there must never see a record
+/// from the committed position (here: none committed, so `earliest`) first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_assigned_runs_before_fetching() {
+    let topic = filled_topic("c-asgn-gate", 2, 100).await;
+    let group = unique("g-asgn-gate");
+    let listener = Arc::new(Scripted {
+        assign_delay: Duration::from_millis(1000),
+        seek_to: Some(60),
+        ..Scripted::default()
+    });
+    let c = scripted_member(&group, &topic, &listener, "60000").await;
+    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while first.len() < 2 {
+        let m = match tokio::time::timeout_at(deadline, c.recv()).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => panic!("recv error: {e}"),
+            Err(_) => panic!("no record from both partitions: {first:?}"),
+        };
+        first.entry(m.partition()).or_insert(m.offset());
+    }
+    assert_eq!(listener.assigned.ended(), 1);
+    assert_eq!(
+        first,
+        BTreeMap::from([(0, 60), (1, 60)]),
+        "the first record of each partition is the one on_assigned sought to"
+    );
+    c.close().await.unwrap();
+}
+
+/// Item 2: heartbeats go on while a callback runs. An `on_assigned` longer than
+/// `session.timeout.ms` (10 s against 6 s) must not get the member expelled: no `on_lost`,
+/// no second assignment, the generation stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_on_assigned_keeps_the_membership() {
+    let topic = filled_topic("c-long-asgn", 1, 10).await;
+    let group = unique("g-long-asgn");
+    let listener = Arc::new(Scripted {
+        assign_delay: Duration::from_secs(10),
+        ..Scripted::default()
+    });
+    let c = scripted_member(&group, &topic, &listener, "120000").await;
+    poll_until(
+        &c,
+        "on_assigned did not end",
+        Duration::from_secs(60),
+        || listener.assigned.ended() == 1,
+    )
+    .await;
+    let during = listener.membership.lock().unwrap().clone();
+    assert!(during.is_some(), "on_assigned ran inside a generation");
+    // An expelled member finds out at its next heartbeat (every 500 ms): give it several.
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(100), c.recv()).await;
+    }
+    assert_eq!(
+        listener.lost.started(),
+        0,
+        "partitions lost: the member was expelled"
+    );
+    assert_eq!(listener.assigned.started(), 1, "assigned again");
+    assert_eq!(
+        c.group_membership(),
+        during,
+        "generation or member id changed"
+    );
+    c.close().await.unwrap();
+}
+
+/// Item 4: `close` while `on_revoked` is in the middle of an await waits for it (bounded) and
+/// does not call it again: every callback ran to completion exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_during_on_revoked_waits_for_it() {
+    let topic = filled_topic("c-close-rvk", 1, 10).await;
+    let other = unique("c-close-rvk2");
+    create_topic(&other, 1).await;
+    let group = unique("g-close-rvk");
+    let listener = Arc::new(Scripted {
+        revoke_delay: Duration::from_secs(3),
+        ..Scripted::default()
+    });
+    let c = scripted_member(&group, &topic, &listener, "60000").await;
+    poll_until(&c, "not assigned", Duration::from_secs(60), || {
+        listener.assigned.ended() == 1
+    })
+    .await;
+    // A new subscription: the eager protocol revokes everything before rejoining.
+    c.subscribe(&[&topic, &other]).unwrap();
+    wait_until("on_revoked started", Duration::from_secs(30), || {
+        listener.revoked.started() == 1
+    })
+    .await;
+    let bound = Duration::from_secs(20);
+    let t0 = std::time::Instant::now();
+    c.close_with_timeout(bound).await.unwrap();
+    let took = t0.elapsed();
+    assert!(took < bound + Duration::from_secs(2), "close took {took:?}");
+    assert_eq!(
+        (listener.revoked.started(), listener.revoked.ended()),
+        (1, 1),
+        "on_revoked cut off or run twice"
+    );
+    assert_eq!(listener.assigned.started(), listener.assigned.ended());
+    assert_eq!(listener.lost.started(), 0);
+}
+
+/// Item 2, revoke side: an eager `on_revoked` longer than `session.timeout.ms` (10 s against
+/// 6 s) must not get the member expelled: it rejoins with the same member id, one
+/// generation later, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_on_revoked_keeps_the_membership() {
+    let topic = filled_topic("c-long-rvk", 1, 10).await;
+    let other = unique("c-long-rvk2");
+    create_topic(&other, 1).await;
+    let group = unique("g-long-rvk");
+    let listener = Arc::new(Scripted {
+        revoke_delay: Duration::from_secs(10),
+        ..Scripted::default()
+    });
+    let c = scripted_member(&group, &topic, &listener, "120000").await;
+    poll_until(&c, "not assigned", Duration::from_secs(60), || {
+        listener.assigned.ended() == 1
+    })
+    .await;
+    let (generation, member) = c.group_membership().expect("in a generation");
+    // A new subscription: the eager protocol revokes everything (slowly) before rejoining.
+    c.subscribe(&[&topic, &other]).unwrap();
+    poll_until(&c, "not assigned again", Duration::from_secs(60), || {
+        listener.assigned.ended() == 2
+    })
+    .await;
+    assert_eq!(
+        (listener.revoked.started(), listener.revoked.ended()),
+        (1, 1)
+    );
+    assert_eq!(listener.lost.started(), 0, "partitions lost");
+    assert_eq!(
+        c.group_membership(),
+        Some((generation + 1, member)),
+        "expelled during on_revoked (new member id) or more than one rebalance"
+    );
+    c.close().await.unwrap();
+}

@@ -251,8 +251,9 @@ impl Consumer {
     }
 
     /// Closes the consumer within `request.timeout.ms`: commits the stored offsets (with
-    /// auto commit), runs the listener's `on_revoked`, leaves the group (dynamic members) and
-    /// stops every task. Never hangs, even when the brokers are gone.
+    /// auto commit), waits for a listener callback in progress to return, runs the
+    /// listener's `on_revoked` for the partitions still owned, leaves the group (dynamic
+    /// members) and stops every task. Never hangs, even when the brokers are gone.
     pub async fn close(self) -> Result<()> {
         let t = self.shared.cfg.common.request_timeout;
         self.close_with_timeout(t).await
@@ -348,7 +349,7 @@ fn take_one(
     if st.buffered_bytes == 0 {
         return None;
     }
-    let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking;
+    let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking && !p.assigning;
     // Stay on the current partition for up to max_run messages (the common case: no
     // `TopicPartition` clone).
     let stay = st.cursor_run < max_run

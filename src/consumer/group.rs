@@ -3,14 +3,23 @@
 //! The task owns the member id, generation, chosen protocol and the set of partitions the
 //! member owns; it shares only what commits need (generation, member id) through
 //! [`Shared::group`]. It joins (FindCoordinator, JoinGroup with the MEMBER_ID_REQUIRED round
-//! trip, the leader runs the assignor, SyncGroup), applies the assignment (listener
-//! callbacks run here), then heartbeats every `heartbeat.interval.ms` until something asks
-//! for a rebalance: the coordinator (REBALANCE_IN_PROGRESS), a subscription change, a
+//! trip, the leader runs the assignor, SyncGroup), applies the assignment, then heartbeats
+//! every `heartbeat.interval.ms` until something asks for a rebalance: the coordinator (REBALANCE_IN_PROGRESS), a subscription change, a
 //! partition count change seen by the leader, or a cooperative revocation. It never depends
 //! on the application calling `recv`, except for `max.poll.interval.ms`: when `recv` has not
 //! been called for that long the member leaves the group, and rejoins at the next `recv`.
+//!
+//! Listener callbacks run in a task of their own, which the membership task waits for while
+//! it keeps heartbeating (as it does during revoke-time commits), like Java's heartbeat
+//! thread: a callback may outlast `session.timeout.ms`, not `max.poll.interval.ms`. What those
+//! heartbeats find out (rebalance, fenced, fatal) is acted on once the callback returned.
+//! Partitions being assigned are not fetched until `on_assigned` returned (`assigning`).
+//! A close that drops the main loop mid-callback finds the callback in `Member::running`,
+//! waits for it and finishes its bookkeeping: no callback is cut off or run twice.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +31,7 @@ use kafka_protocol::messages::{
     SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::assignor::{
@@ -50,6 +59,49 @@ fn s(v: &str) -> StrBytes {
 enum Next {
     Rejoin,
     PollTimeout,
+    Fatal(Error),
+}
+
+/// A listener callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Callback {
+    Assigned,
+    Revoked,
+    Lost,
+}
+
+/// A listener callback running in a task of its own, so that nothing (not even `close`,
+/// which drops the membership task's main loop) cuts it off half-way, and the partitions it
+/// runs for: `close` waits for it and finishes its bookkeeping instead of calling it again.
+struct Running {
+    kind: Callback,
+    partitions: Vec<TopicPartition>,
+    /// Becomes `true` when the callback returned (the sender is dropped if it panicked).
+    done: watch::Receiver<bool>,
+}
+
+impl Running {
+    /// Resolves when the callback returned (or panicked).
+    async fn wait(mut done: watch::Receiver<bool>) {
+        if done.wait_for(|d| *d).await.is_err() {
+            tracing::warn!("a rebalance listener callback panicked");
+        }
+    }
+}
+
+/// What the heartbeats sent while a callback or a revoke-time commit ran found out; the
+/// membership task acts on it once that work is over.
+#[derive(Debug)]
+enum HbFault {
+    /// REBALANCE_IN_PROGRESS: rejoin.
+    Rebalance,
+    /// The member is out of its generation (fenced, or its session surely expired): its
+    /// partitions are lost.
+    Fenced { forget_member_id: bool },
+    /// The work ran past `max.poll.interval.ms`: heartbeats stopped; leave and rejoin at the
+    /// next `recv`, as when the application stops polling.
+    TooSlow,
+    /// FENCED_INSTANCE_ID or another fatal error.
     Fatal(Error),
 }
 
@@ -88,6 +140,10 @@ struct Member {
     reported: bool,
     /// Dedicated coordinator connection (node id, connection).
     conn: std::sync::Mutex<Option<(i32, Connection)>>,
+    /// The listener callback in progress, if any (see [`Running`]).
+    running: Option<Running>,
+    /// What heartbeats found out while a callback or commit ran (first fault wins).
+    hb_fault: Option<HbFault>,
 }
 
 /// The membership task. Ends on shutdown (drop: no LeaveGroup) or on a close request
@@ -130,6 +186,8 @@ pub(crate) async fn run(
         rejoin_now: false,
         reported: false,
         conn: std::sync::Mutex::new(None),
+        running: None,
+        hb_fault: None,
     };
     let ack = {
         let main = m.main_loop();
@@ -182,6 +240,9 @@ impl Member {
                 let owned = self.owned_list();
                 self.revoke(&owned, true).await;
             }
+            // Whatever heartbeats found out during an eager revocation, the join finds out
+            // again (a rebalance in progress is why we join).
+            self.hb_fault = None;
             match self.join(&topics).await {
                 Ok(assignment) => {
                     bo.reset();
@@ -205,6 +266,28 @@ impl Member {
                     return;
                 }
             }
+            if let Some(fault) = self.hb_fault.take() {
+                // Heartbeats sent while the listener ran say the generation moved on.
+                self.rejoin_now = false;
+                tracing::info!(group = %self.group_id, ?fault, "heartbeat during a rebalance callback");
+                match fault {
+                    HbFault::Rebalance => {}
+                    HbFault::Fenced { forget_member_id } => self.fenced(forget_member_id).await,
+                    HbFault::TooSlow => {
+                        tracing::warn!(
+                            group = %self.group_id,
+                            "a rebalance callback ran past max.poll.interval.ms: leaving the group until the next recv"
+                        );
+                        self.leave_until_polled("rebalance callback exceeded max.poll.interval.ms")
+                            .await;
+                    }
+                    HbFault::Fatal(e) => {
+                        self.fatal(e).await;
+                        return;
+                    }
+                }
+                continue;
+            }
             if self.rejoin_now {
                 self.rejoin_now = false;
                 continue;
@@ -216,12 +299,8 @@ impl Member {
                         group = %self.group_id,
                         "max.poll.interval.ms exceeded without recv: leaving the group until the next recv"
                     );
-                    let owned = self.owned_list();
-                    self.revoke(&owned, false).await;
-                    if self.instance_id.is_none() {
-                        self.send_leave("consumer poll timeout has expired").await;
-                    }
-                    self.reset_membership();
+                    self.leave_until_polled("consumer poll timeout has expired")
+                        .await;
                 }
                 Next::Fatal(e) => {
                     self.fatal(e).await;
@@ -229,6 +308,17 @@ impl Member {
                 }
             }
         }
+    }
+
+    /// Gives up the partitions (no commit: the application is not keeping up) and leaves the
+    /// group (dynamic members); the main loop rejoins once the application polls again.
+    async fn leave_until_polled(&mut self, reason: &str) {
+        let owned = self.owned_list();
+        self.revoke(&owned, false).await;
+        if self.instance_id.is_none() {
+            self.send_leave(reason).await;
+        }
+        self.reset_membership();
     }
 
     fn poll_expired(&self) -> bool {
@@ -554,19 +644,154 @@ impl Member {
             self.revoke(&revoked, true).await;
             self.rejoin_now = true;
         }
+        // New partitions are not fetched before `on_assigned` returned (it may seek them);
+        // their committed offsets can be looked up meanwhile (a seek discards the answer).
+        let gate = self.listener.is_some();
         {
             let mut st = self.shared.lock();
             for tp in &added {
                 st.parts
                     .entry(tp.clone())
-                    .or_insert_with(|| PartState::new(Reset::Committed));
+                    .or_insert_with(|| PartState::new(Reset::Committed))
+                    .assigning = gate;
             }
         }
         self.owned = new;
         self.handle.track_assigned_topics();
         self.shared.notify_work();
-        if let Some(l) = self.listener.clone() {
-            l.on_assigned(&self.handle, &added).await;
+        self.call_listener(Callback::Assigned, &added).await;
+        self.assigned(&added);
+    }
+
+    /// `on_assigned` returned: the partitions may be fetched.
+    fn assigned(&self, tps: &[TopicPartition]) {
+        {
+            let mut st = self.shared.lock();
+            for tp in tps {
+                if let Some(p) = st.parts.get_mut(tp) {
+                    p.assigning = false;
+                }
+            }
+        }
+        self.shared.notify_work();
+    }
+
+    /// Runs a listener callback to completion in a task of its own and waits for it; while
+    /// it runs (except `on_lost`: the member is out of its generation) the membership task
+    /// keeps heartbeating (see [`Member::with_heartbeats`]). If the main loop is dropped
+    /// meanwhile (close), [`Member::running`] lets `leave_on_close` wait for the callback
+    /// and finish its bookkeeping.
+    async fn call_listener(&mut self, kind: Callback, tps: &[TopicPartition]) {
+        let Some(listener) = self.listener.clone() else {
+            return;
+        };
+        let (done_tx, done) = watch::channel(false);
+        let handle = self.handle.clone();
+        let partitions = tps.to_vec();
+        tokio::spawn(async move {
+            match kind {
+                Callback::Assigned => listener.on_assigned(&handle, &partitions).await,
+                Callback::Revoked => listener.on_revoked(&handle, &partitions).await,
+                Callback::Lost => listener.on_lost(&handle, &partitions).await,
+            }
+            let _ = done_tx.send(true);
+        });
+        self.running = Some(Running {
+            kind,
+            partitions: tps.to_vec(),
+            done: done.clone(),
+        });
+        if kind == Callback::Lost {
+            Running::wait(done).await;
+        } else {
+            let ((), fault) = self.with_heartbeats(Running::wait(done)).await;
+            self.note_fault(fault);
+        }
+        self.running = None;
+    }
+
+    /// Keeps the first fault heartbeats reported while a callback or commit ran.
+    fn note_fault(&mut self, fault: Option<HbFault>) {
+        if self.hb_fault.is_none() {
+            self.hb_fault = fault;
+        }
+    }
+
+    /// Runs `work` (a listener callback or a revoke-time commit) while heartbeating every
+    /// `heartbeat.interval.ms`, as Java's heartbeat thread does: a callback longer than
+    /// `session.timeout.ms` must not get the member expelled. Only `max.poll.interval.ms`
+    /// bounds the work; past it heartbeats stop ([`HbFault::TooSlow`]). Returns the work's
+    /// output and what the heartbeats found out, for the caller to act on afterwards.
+    async fn with_heartbeats<T>(&self, work: impl Future<Output = T>) -> (T, Option<HbFault>) {
+        if self.generation < 0 || self.member_id.is_empty() {
+            return (work.await, None);
+        }
+        let mut work = std::pin::pin!(work);
+        let rebalance = AtomicBool::new(false);
+        let stopped = tokio::select! {
+            out = &mut work => Ok(out),
+            fault = self.keep_alive(&rebalance) => Err(fault),
+        };
+        match stopped {
+            Ok(out) => (
+                out,
+                rebalance
+                    .load(Ordering::Relaxed)
+                    .then_some(HbFault::Rebalance),
+            ),
+            Err(fault) => (work.await, Some(fault)),
+        }
+    }
+
+    /// Heartbeats until one says the member must stop (the result); a rebalance in progress
+    /// is noted in `rebalance` and heartbeats go on (they keep the session alive while the
+    /// coordinator waits for the member to rejoin).
+    async fn keep_alive(&self, rebalance: &AtomicBool) -> HbFault {
+        let cfg = &self.shared.cfg;
+        let started = Instant::now();
+        let mut last_ok = Instant::now();
+        let mut next_hb = Instant::now() + cfg.heartbeat_interval;
+        loop {
+            tokio::time::sleep_until(next_hb).await;
+            if started.elapsed() > cfg.max_poll_interval {
+                return HbFault::TooSlow;
+            }
+            next_hb = Instant::now() + cfg.heartbeat_interval;
+            let e = match self.heartbeat().await {
+                Ok(()) => {
+                    last_ok = Instant::now();
+                    continue;
+                }
+                Err(e) => e,
+            };
+            match e.code() {
+                Some(KafkaCode::REBALANCE_IN_PROGRESS) => {
+                    last_ok = Instant::now();
+                    rebalance.store(true, Ordering::Relaxed);
+                }
+                Some(KafkaCode::ILLEGAL_GENERATION) => {
+                    return HbFault::Fenced {
+                        forget_member_id: false,
+                    }
+                }
+                Some(KafkaCode::UNKNOWN_MEMBER_ID) => {
+                    return HbFault::Fenced {
+                        forget_member_id: self.instance_id.is_none(),
+                    }
+                }
+                Some(KafkaCode::FENCED_INSTANCE_ID) => return HbFault::Fatal(e),
+                _ if e.action() == ErrorAction::Fatal => return HbFault::Fatal(e),
+                _ => {
+                    tracing::debug!(group = %self.group_id, error = %e, "heartbeat failed");
+                    self.coordinator_gone();
+                    next_hb = Instant::now() + cfg.common.retry_backoff;
+                    if last_ok.elapsed() > cfg.session_timeout {
+                        return HbFault::Fenced {
+                            forget_member_id: self.instance_id.is_none(),
+                        };
+                    }
+                }
+            }
         }
     }
 
@@ -580,13 +805,15 @@ impl Member {
             let only: BTreeSet<TopicPartition> = tps.iter().cloned().collect();
             let offsets = self.handle.stored_offsets(Some(&only));
             let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
-            if let Err(e) = offsets::commit(&self.shared, &offsets, deadline).await {
+            let (r, fault) = self
+                .with_heartbeats(offsets::commit(&self.shared, &offsets, deadline))
+                .await;
+            self.note_fault(fault);
+            if let Err(e) = r {
                 tracing::warn!(error = %e, "commit of revoked partitions failed");
             }
         }
-        if let Some(l) = self.listener.clone() {
-            l.on_revoked(&self.handle, tps).await;
-        }
+        self.call_listener(Callback::Revoked, tps).await;
         self.drop_partitions(tps);
     }
 
@@ -600,9 +827,7 @@ impl Member {
             g.joined = false;
             g.generation = -1;
         });
-        if let Some(l) = self.listener.clone() {
-            l.on_lost(&self.handle, tps).await;
-        }
+        self.call_listener(Callback::Lost, tps).await;
         self.drop_partitions(tps);
     }
 
@@ -771,6 +996,21 @@ impl Member {
 
     /// On close: `on_revoked` for everything owned, then LeaveGroup (dynamic members only).
     async fn leave_on_close(&mut self) {
+        if let Some(r) = self.running.take() {
+            // The close came in the middle of a callback: it runs to completion (bounded by
+            // the close: past its bound the shutdown flag ends the wait), exactly once.
+            let waited = tokio::select! {
+                _ = self.with_heartbeats(Running::wait(r.done)) => true,
+                _ = self.shared.shutdown_signal() => false,
+            };
+            if !waited {
+                return;
+            }
+            match r.kind {
+                Callback::Assigned => self.assigned(&r.partitions),
+                Callback::Revoked | Callback::Lost => self.drop_partitions(&r.partitions),
+            }
+        }
         let owned = self.owned_list();
         // The close path already committed the stored offsets.
         if !owned.is_empty() {

@@ -8,12 +8,19 @@ use crate::types::TopicPartition;
 
 /// Callbacks for partition assignment changes of a group consumer.
 ///
-/// The callbacks run inside the background membership task, in the middle of the rebalance:
-/// `on_revoked` before the partitions are given up (commit what was processed here), and
-/// `on_assigned` after new partitions are added (seek here to override the committed
-/// position). They may await anything on the [`ConsumerHandle`] they receive (commits,
-/// seeks, positions), but not [`Consumer::recv`](super::Consumer::recv). Keep them well under
-/// `max.poll.interval.ms`: the rebalance waits for them.
+/// The callbacks run in the middle of the rebalance, in a task of their own that the
+/// background membership task waits for: `on_revoked` before the partitions are given up
+/// (commit what was processed here), and `on_assigned` after new partitions are added and
+/// before any of them is fetched (seek here to override the committed position). They may
+/// await anything on the [`ConsumerHandle`] they receive (commits, seeks, positions), but not
+/// [`Consumer::recv`](super::Consumer::recv).
+///
+/// The membership task keeps heartbeating while a callback runs, so a callback may take
+/// longer than `session.timeout.ms`; it must end within `max.poll.interval.ms` (the rebalance
+/// waits for it; past that bound heartbeats stop and the member leaves the group until the
+/// next `recv`). Each callback runs to completion exactly once per event:
+/// [`Consumer::close`](super::Consumer::close) waits for one in progress (within its bound)
+/// instead of cutting it off.
 ///
 /// With the cooperative protocol (`cooperative-sticky`) only partitions that move are revoked
 /// and `on_assigned` receives only the newly added partitions; with eager protocols every
@@ -44,7 +51,8 @@ use crate::types::TopicPartition;
 pub trait RebalanceListener: Send + Sync + 'static {
     /// Partitions were added to this member's assignment (the new ones only, for the
     /// cooperative protocol). Called after the partitions are assigned and before they are
-    /// fetched from their committed position.
+    /// fetched: nothing of them is fetched or delivered until this returns, so a seek here
+    /// (e.g. to an offset kept in a database) decides the first record delivered.
     fn on_assigned<'a>(
         &'a self,
         consumer: &'a ConsumerHandle,

@@ -18,7 +18,7 @@
 //!   `auto.commit.interval.ms`.
 //!
 //! **State ownership.** Per-partition state (fetch offset, delivered position, stored
-//! offset, buffer, paused, in-flight flag, a `session` set to a process-unique value by every
+//! offset, buffer, paused, in-flight flag, `assigning` until `on_assigned` returned, a `session` set to a process-unique value by every
 //! seek so stale fetch and lookup results are dropped, and an `incarnation` telling one
 //! assignment of a partition from the next) lives in one `Mutex<State>` inside `Shared`, never
 //! held across an `.await`. A seek that needs a lookup clears the position until it answers. The membership task alone owns member id, generation, protocol and the set of
@@ -40,11 +40,14 @@
 //! (`on_assigned`), and if anything was revoked the member rejoins at once so the leader can
 //! hand those partitions to their new owner (KIP-429). ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID
 //! mean the partitions were lost (`on_lost`, no commit) and the member rejoins;
-//! FENCED_INSTANCE_ID is fatal. `max.poll.interval.ms` without `recv`: the member revokes,
+//! FENCED_INSTANCE_ID is fatal. New partitions are fetched only once `on_assigned` returned.
+//! Callbacks run in their own task; the membership task heartbeats while it waits for them
+//! (and for revoke-time commits), so only `max.poll.interval.ms` bounds them. `max.poll.interval.ms` without `recv`: the member revokes,
 //! leaves (dynamic members), and rejoins at the next `recv`.
 //!
 //! **Shutdown.** [`Consumer::close`] commits (auto commit), asks the membership task to
-//! revoke and send LeaveGroup, and sets the shutdown flag, all within a bound. Dropping
+//! revoke and send LeaveGroup (after letting a callback in progress finish, never calling it
+//! twice), and sets the shutdown flag, all within a bound. Dropping
 //! sets the flag only: nothing blocks and no LeaveGroup is sent.
 //!
 //! **Modules** depend only downward: `state`, `message`, `offsets` at the bottom; `fetcher`

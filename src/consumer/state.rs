@@ -89,6 +89,9 @@ pub(crate) struct PartState {
     pub eof_reported: bool,
     /// Being revoked by the membership task: not delivered any more.
     pub revoking: bool,
+    /// Being assigned: not fetched (so not delivered) until the listener's `on_assigned`
+    /// returned, which may seek it.
+    pub assigning: bool,
     /// A lookup error was already reported for this partition.
     pub error_reported: bool,
     /// The last fetch at `fetch_offset` was answered OFFSET_OUT_OF_RANGE while records
@@ -143,6 +146,7 @@ impl PartState {
             stopped: false,
             eof_reported: false,
             revoking: false,
+            assigning: false,
             error_reported: false,
             out_of_range: false,
             fetch_rank: 0,
@@ -198,6 +202,7 @@ impl PartState {
             && !self.stopped
             && !self.revoking
             && (!self.out_of_range || self.buffer.is_empty())
+            && !self.assigning
             && self.buffer_bytes < per_partition_cap
             && self.retry_at.is_none_or(|t| t <= now)
     }
