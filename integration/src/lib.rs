@@ -61,6 +61,7 @@ mod cluster;
 mod container;
 mod error;
 mod jars;
+mod proxy;
 mod wire;
 
 pub use cluster::{shared, ClusterOptions, KafkaCluster};
@@ -69,6 +70,7 @@ pub use jars::{
     cache_root, default_version, jars_dir, java_path, tool_class, tool_command,
     DEFAULT_KAFKA_VERSION, FALLBACK_KAFKA_VERSION, TOOLS,
 };
+pub use proxy::{NetFault, Proxy};
 
 /// Sends an ApiVersions (v0) request to `addr` and returns the number of API keys the broker
 /// advertises. Handy as a raw liveness probe in tests.
