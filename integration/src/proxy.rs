@@ -436,10 +436,14 @@ fn pump(
         match from.read(&mut buf) {
             Ok(0) => eof = true,
             Ok(n) => {
-                let delay = if dir == 0 {
-                    faults.to_upstream
-                } else {
-                    faults.to_client
+                // The state as of now, not of before the (up to one tick long) read.
+                let delay = {
+                    let st = shared.lock();
+                    if dir == 0 {
+                        st.faults.to_upstream
+                    } else {
+                        st.faults.to_client
+                    }
                 };
                 queue.push_back((Instant::now() + delay, buf[..n].to_vec()));
             }
