@@ -406,7 +406,7 @@ fn pump(
         let now = Instant::now();
         if queue.front().is_some_and(|(due, _)| *due <= now) {
             if let Some((_, data)) = queue.pop_front() {
-                match write_paced(&mut to, &data, shared, epoch, dir, faults.bandwidth) {
+                match write_paced(&mut to, &data, shared, dead, epoch, dir, faults.bandwidth) {
                     Ok(()) => continue,
                     Err(s) => break s,
                 }
@@ -477,6 +477,7 @@ fn write_paced(
     to: &mut TcpStream,
     mut data: &[u8],
     shared: &Shared,
+    dead: &AtomicBool,
     epoch: u64,
     dir: usize,
     bandwidth: Option<u64>,
@@ -491,7 +492,7 @@ fn write_paced(
         };
         // Sleep in ticks so a reset is noticed.
         while Instant::now() < start {
-            if aborted(shared, epoch) {
+            if dead.load(Ordering::SeqCst) || aborted(shared, epoch) {
                 return Err(Stop::Abort);
             }
             thread::sleep(start.saturating_duration_since(Instant::now()).min(TICK));
@@ -507,7 +508,7 @@ fn write_paced(
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
-            if st.shutdown || st.reset_epoch != epoch {
+            if st.shutdown || st.reset_epoch != epoch || dead.load(Ordering::SeqCst) {
                 return Err(Stop::Abort);
             }
         }
