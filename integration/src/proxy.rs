@@ -111,8 +111,11 @@ impl Shared {
     }
 }
 
-/// A fault-injecting TCP proxy in front of one upstream address; see the [module
-/// docs](self). Dropping it stops accepting and closes every proxied connection.
+/// A fault-injecting TCP proxy in front of one upstream address, on `127.0.0.1` only.
+///
+/// One accept thread, and two threads per proxied connection (one per direction); faults
+/// ([`NetFault`], applied with [`apply`](Proxy::apply)) take effect within ~100 ms. Dropping
+/// the proxy stops accepting and closes every proxied connection.
 pub struct Proxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
