@@ -1,7 +1,9 @@
-//! Chaos run (issue 7): a 3-node KRaft cluster, a nemesis that kills (-9), pauses
-//! (SIGSTOP/SIGCONT) and restarts brokers — including the current partition leader and the
-//! group / transaction coordinators — while three workloads run, then a Jepsen-style check of
-//! everything they observed against a final read of the logs.
+//! Chaos run (issues 7 and 13): a 3-node KRaft cluster whose brokers the clients reach through
+//! the test kit's fault-injecting proxies, a nemesis that kills (-9), pauses (SIGSTOP/SIGCONT)
+//! and restarts brokers and injects network faults between the clients and a broker (latency,
+//! bandwidth limit, connection reset/refusal, black hole) — hitting the current partition
+//! leader and the group / transaction coordinators — while three workloads run, then a
+//! Jepsen-style check of everything they observed against a final read of the logs.
 //!
 //! Workloads (all in this process, one tokio runtime):
 //! - **idempotent producers** (acks=all) sending unique values to `chaos-data`;
@@ -38,7 +40,7 @@ use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions, Coordinat
 use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, TopicPartition};
-use kafka_testkit::{ClusterOptions, KafkaCluster};
+use kafka_testkit::{ClusterOptions, KafkaCluster, NetFault};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -633,9 +635,34 @@ async fn pipeline_run(
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
+    /// `kill -9`, restarted 1–6 s later.
     Kill,
+    /// SIGSTOP for 2–8 s, then SIGCONT.
     Pause,
+    /// Graceful restart (SIGTERM, start).
     Restart,
+    /// 50–500 ms added to every chunk each way between the clients and the node, for 2–8 s.
+    Latency,
+    /// Clients <-> node limited to 16–128 KiB/s each way, for 2–8 s.
+    Bandwidth,
+    /// Every client connection to the node reset (RST); half the time new connections are
+    /// then reset too for 1–4 s.
+    Reset,
+    /// Client connections to the node black-holed (nothing forwarded, nothing read, sockets
+    /// open) for 2–14 s: longer than the 10 s request timeout about a third of the time.
+    BlackHole,
+}
+
+impl Fault {
+    const ALL: [Fault; 7] = [
+        Fault::Kill,
+        Fault::Pause,
+        Fault::Restart,
+        Fault::Latency,
+        Fault::Bandwidth,
+        Fault::Reset,
+        Fault::BlackHole,
+    ];
 }
 
 #[derive(Default)]
@@ -729,13 +756,25 @@ async fn nemesis(
         }
         tokio::time::sleep(Duration::from_millis(rng.u64(1_000..4_000))).await;
         let (node, why) = pick_target(&probe, &mut rng, &nodes).await;
-        let fault = match i % 3 {
+        let kinds = Fault::ALL.len();
+        let fault = if i < kinds {
             // Every kind comes up; the order varies with the seed.
-            _ if i < 3 => [Fault::Kill, Fault::Pause, Fault::Restart][(i + seed as usize) % 3],
-            _ => [Fault::Kill, Fault::Pause, Fault::Restart][rng.usize(..3)],
+            Fault::ALL[(i + seed as usize) % kinds]
+        } else {
+            Fault::ALL[rng.usize(..kinds)]
         };
         let t = Instant::now();
         let c = cluster.clone();
+        let mut detail = String::new();
+        // A network fault between the clients and `node`, healed after `hold`.
+        let net = |fault: NetFault, hold: Duration| {
+            let c = cluster.clone();
+            async move {
+                c.net_fault(node, fault)?;
+                tokio::time::sleep(hold).await;
+                c.net_fault(node, NetFault::Heal)
+            }
+        };
         let result = match fault {
             Fault::Kill => {
                 c.kill(node).expect("kill");
@@ -753,9 +792,45 @@ async fn nemesis(
                 c.resume(node)
             }
             Fault::Restart => blocking(move || c.restart(node)).await,
+            Fault::Latency => {
+                let delay = Duration::from_millis(rng.u64(50..500));
+                detail = format!(" +{delay:?} each way");
+                let hold = Duration::from_millis(rng.u64(2_000..8_000));
+                net(NetFault::Latency(delay), hold).await
+            }
+            Fault::Bandwidth => {
+                let rate = rng.u64(16..128) * 1024;
+                detail = format!(" {} KiB/s", rate / 1024);
+                let hold = Duration::from_millis(rng.u64(2_000..8_000));
+                net(NetFault::Bandwidth(rate), hold).await
+            }
+            Fault::Reset => {
+                // `Reset` returns once the connections are closed; `Refuse` also resets the
+                // connections opened since, then every new one until healed.
+                let refuse = rng.bool();
+                let reset = blocking(move || c.net_fault(node, NetFault::Reset)).await;
+                if refuse && reset.is_ok() {
+                    detail = " then refused".to_string();
+                    let hold = Duration::from_millis(rng.u64(1_000..4_000));
+                    let c = cluster.clone();
+                    match blocking(move || c.net_fault(node, NetFault::Refuse)).await {
+                        Ok(()) => {
+                            tokio::time::sleep(hold).await;
+                            cluster.net_fault(node, NetFault::Heal)
+                        }
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    reset
+                }
+            }
+            Fault::BlackHole => {
+                let hold = Duration::from_millis(rng.u64(2_000..14_000));
+                net(NetFault::BlackHole, hold).await
+            }
         };
         let line = format!(
-            "fault {i} at {:>5.1}s: {fault:?} node {node} ({why}) took {:.1}s{}",
+            "fault {i} at {:>5.1}s: {fault:?}{detail} node {node} ({why}) took {:.1}s{}",
             start.elapsed().as_secs_f64(),
             t.elapsed().as_secs_f64(),
             match &result {
@@ -768,9 +843,13 @@ async fn nemesis(
         *log.by_kind.entry(format!("{fault:?}")).or_default() += 1;
         *log.by_target.entry(why).or_default() += 1;
         if result.is_err() {
-            // Make sure the node is running again before anything else.
+            // Make sure the node is running again and reachable before anything else.
             let c = cluster.clone();
-            let _ = blocking(move || c.start_node(node)).await;
+            let _ = blocking(move || {
+                let _ = c.net_fault(node, NetFault::Heal);
+                c.start_node(node)
+            })
+            .await;
         }
     }
     log
@@ -1161,6 +1240,9 @@ async fn chaos_three_nodes() {
             KafkaCluster::start(ClusterOptions {
                 nodes: 3,
                 allow_external: false,
+                // Clients reach every broker through a fault-injecting proxy (the network
+                // faults); inter-broker and controller traffic stay direct.
+                proxied: true,
                 heap_mb: 384,
                 startup_timeout: Duration::from_secs(180),
                 broker_props: vec![

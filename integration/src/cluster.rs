@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{IoContext, Result, TestkitError};
 use crate::jars::{self, tail};
+use crate::proxy::{NetFault, Proxy};
 use crate::wire;
 
 /// Line a broker logs once it serves requests.
@@ -69,6 +70,12 @@ pub struct ClusterOptions {
     /// Whether `KAFKA_BOOTSTRAP_SERVERS` (and the testcontainers backend) may be used instead
     /// of starting local brokers. Set to `false` for tests that need node control.
     pub allow_external: bool,
+    /// Put a fault-injecting [`Proxy`] in front of each broker's client listener (local
+    /// clusters only): the broker advertises the proxy's address, so clients reach it only
+    /// through the proxy, while inter-broker and controller traffic stay direct (a separate
+    /// `INTERNAL` listener). Faults are injected with
+    /// [`net_fault`](KafkaCluster::net_fault).
+    pub proxied: bool,
 }
 
 impl Default for ClusterOptions {
@@ -81,6 +88,7 @@ impl Default for ClusterOptions {
             heap_mb: 512,
             startup_timeout: Duration::from_secs(60),
             allow_external: true,
+            proxied: false,
         }
     }
 }
@@ -132,6 +140,8 @@ struct Local {
 struct Node {
     id: i32,
     broker_port: u16,
+    /// The proxy in front of the client listener (`ClusterOptions::proxied`).
+    proxy: Option<Proxy>,
     props: PathBuf,
     log: PathBuf,
     pidfile: PathBuf,
@@ -145,8 +155,17 @@ struct Proc {
 }
 
 impl Node {
+    /// The broker's own client listener (the kit's probes use it, past the proxy).
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.broker_port)
+    }
+
+    /// The address clients use: the proxy's when proxied.
+    fn client_addr(&self) -> String {
+        match &self.proxy {
+            Some(p) => p.addr().to_string(),
+            None => self.addr(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Proc> {
@@ -307,7 +326,7 @@ impl KafkaCluster {
                     let bootstrap = local
                         .nodes
                         .iter()
-                        .map(Node::addr)
+                        .map(Node::client_addr)
                         .collect::<Vec<_>>()
                         .join(",");
                     return Ok(KafkaCluster {
@@ -365,7 +384,8 @@ impl KafkaCluster {
         })
     }
 
-    /// `host:port` of node `node`'s client listener.
+    /// `host:port` of node `node`'s client listener as clients see it (the proxy's address
+    /// in a [proxied](ClusterOptions::proxied) cluster).
     ///
     /// # Panics
     /// If the node id is unknown.
@@ -373,7 +393,7 @@ impl KafkaCluster {
         match &self.backend {
             Backend::Local(l) => l
                 .node(node)
-                .map(Node::addr)
+                .map(Node::client_addr)
                 .unwrap_or_else(|e| panic!("kafka-testkit: {e}")),
             _ => self
                 .external_brokers()
@@ -382,6 +402,33 @@ impl KafkaCluster {
                 .map(|(_, a)| a)
                 .unwrap_or_else(|| panic!("kafka-testkit: unknown node id {node}")),
         }
+    }
+
+    /// `host:port` of node `node`'s client listener itself, bypassing its proxy (same as
+    /// [`broker_addr`](KafkaCluster::broker_addr) when the cluster is not proxied; local
+    /// clusters only).
+    pub fn direct_addr(&self, node: i32) -> Result<String> {
+        Ok(self.local()?.node(node)?.addr())
+    }
+
+    /// The proxy in front of node `node` in a [proxied](ClusterOptions::proxied) cluster.
+    pub fn proxy(&self, node: i32) -> Result<&Proxy> {
+        self.local()?
+            .node(node)?
+            .proxy
+            .as_ref()
+            .ok_or_else(|| TestkitError::NodeState {
+                node,
+                detail: "not proxied (start the cluster with ClusterOptions::proxied)".to_string(),
+            })
+    }
+
+    /// Injects a network fault between the clients and node `node` (or heals it with
+    /// [`NetFault::Heal`]) through its proxy; the cluster must have been started with
+    /// [`ClusterOptions::proxied`]. Inter-broker and controller traffic are not affected.
+    pub fn net_fault(&self, node: i32, fault: NetFault) -> Result<()> {
+        self.proxy(node)?.apply(fault);
+        Ok(())
     }
 
     /// SIGKILLs node `node` (no-op if it is not running). Restart it with
@@ -704,7 +751,7 @@ impl Local {
             nodes: Vec::new(),
             reaper: Mutex::new(Some(reaper)),
         };
-        let launched = free_ports(opts.nodes * 2)
+        let launched = free_ports(opts.nodes * if opts.proxied { 3 } else { 2 })
             .map_err(StartFail::from)
             .and_then(|ports| local.setup_and_launch(opts, &ports));
         match launched {
@@ -741,6 +788,15 @@ impl Local {
             let id = i as i32 + 1;
             let broker_port = ports[2 * i];
             let controller_port = ports[2 * i + 1];
+            // Proxied: the client listener advertises the proxy; inter-broker traffic uses a
+            // listener of its own, so it never goes through the proxy.
+            let proxy = if opts.proxied {
+                let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], broker_port));
+                Some(Proxy::start(upstream)?)
+            } else {
+                None
+            };
+            let internal_port = ports.get(2 * n + i).copied();
             let dir = self.root.join(format!("node-{id}"));
             let data = dir.join("data");
             fs::create_dir_all(&data).ctx(|| format!("creating {}", data.display()))?;
@@ -754,24 +810,52 @@ impl Local {
                 "controller.quorum.bootstrap.servers",
                 controller_addrs.join(","),
             );
-            set(
-                "listeners",
-                format!(
-                    "PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}"
-                ),
-            );
-            set(
-                "advertised.listeners",
-                format!(
-                    "PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}"
-                ),
-            );
-            set("inter.broker.listener.name", "PLAINTEXT".into());
+            match (&proxy, internal_port) {
+                (Some(proxy), Some(internal)) => {
+                    let q = proxy.addr().port();
+                    set(
+                        "listeners",
+                        format!(
+                            "PLAINTEXT://127.0.0.1:{broker_port},INTERNAL://127.0.0.1:{internal},\
+                             CONTROLLER://127.0.0.1:{controller_port}"
+                        ),
+                    );
+                    set(
+                        "advertised.listeners",
+                        format!(
+                            "PLAINTEXT://127.0.0.1:{q},INTERNAL://127.0.0.1:{internal},\
+                             CONTROLLER://127.0.0.1:{controller_port}"
+                        ),
+                    );
+                    set("inter.broker.listener.name", "INTERNAL".into());
+                    set(
+                        "listener.security.protocol.map",
+                        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT".into(),
+                    );
+                }
+                _ => {
+                    set(
+                        "listeners",
+                        format!(
+                            "PLAINTEXT://127.0.0.1:{broker_port},\
+                             CONTROLLER://127.0.0.1:{controller_port}"
+                        ),
+                    );
+                    set(
+                        "advertised.listeners",
+                        format!(
+                            "PLAINTEXT://127.0.0.1:{broker_port},\
+                             CONTROLLER://127.0.0.1:{controller_port}"
+                        ),
+                    );
+                    set("inter.broker.listener.name", "PLAINTEXT".into());
+                    set(
+                        "listener.security.protocol.map",
+                        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
+                    );
+                }
+            }
             set("controller.listener.names", "CONTROLLER".into());
-            set(
-                "listener.security.protocol.map",
-                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
-            );
             set("log.dirs", data.display().to_string());
             set("offsets.topic.replication.factor", rf.into());
             set("offsets.topic.num.partitions", "3".into());
@@ -805,6 +889,7 @@ impl Local {
             self.nodes.push(Node {
                 id,
                 broker_port,
+                proxy,
                 props: props_path,
                 log: self.root.join(format!("node-{id}.log")),
                 pidfile: self.root.join("pids").join(id.to_string()),

@@ -3,7 +3,9 @@
 //!
 //! The kit runs KRaft brokers (1 or 3 combined broker+controller nodes) as local JVMs from
 //! Kafka jars that Maven fetches once into a user cache, on free loopback ports, and gives
-//! tests control over them (kill, pause, resume, restart), plus the Kafka CLI tools.
+//! tests control over them (kill, pause, resume, restart), plus the Kafka CLI tools. With
+//! [`ClusterOptions::proxied`] clients reach each broker through a fault-injecting [`Proxy`]
+//! ([`KafkaCluster::net_fault`]: latency, bandwidth limit, reset, black hole, heal).
 //! It is blocking and std-only, so it can be called from inside tokio tests (the probes use
 //! `std::net::TcpStream` with timeouts).
 //!
@@ -61,6 +63,7 @@ mod cluster;
 mod container;
 mod error;
 mod jars;
+mod proxy;
 mod wire;
 
 pub use cluster::{shared, ClusterOptions, KafkaCluster};
@@ -69,6 +72,7 @@ pub use jars::{
     cache_root, default_version, jars_dir, java_path, tool_class, tool_command,
     DEFAULT_KAFKA_VERSION, FALLBACK_KAFKA_VERSION, TOOLS,
 };
+pub use proxy::{NetFault, Proxy};
 
 /// Sends an ApiVersions (v0) request to `addr` and returns the number of API keys the broker
 /// advertises. Handy as a raw liveness probe in tests.
