@@ -296,7 +296,12 @@ impl Sender {
             ps.retry = keep;
             dead.extend(gone);
             if let Some(h) = ps.retry.front() {
-                next = min_opt(next, h.retry_at);
+                // A backoff that passed is no reason to wake: if the re-send still cannot
+                // go (no leader, earlier batches in flight, epoch bump, connecting), what
+                // it waits for wakes the sender (refresh timer, response, bump, connect).
+                if h.retry_at > now {
+                    next = min_opt(next, h.retry_at);
+                }
                 next = min_opt(next, h.created + dt);
                 resend.push(tp.clone());
             }
