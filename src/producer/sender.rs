@@ -332,7 +332,9 @@ impl Sender {
             tracing::warn!(topic = %b.completion.topic, partition = b.completion.partition, records = b.builder.len(), "batch expired before it could be sent");
             self.finish(b.id, &b.completion, b.permits, None, Err(err));
         }
-        self.maybe_refresh(now);
+        if let Some(at) = self.maybe_refresh(now) {
+            next = min_opt(next, at);
+        }
         if self.txn.is_some() && !self.txn_pass() {
             return next;
         }
@@ -434,15 +436,19 @@ impl Sender {
         }
     }
 
-    fn maybe_refresh(&mut self, now: Instant) {
+    /// Starts a wanted metadata refresh, at most one per `retry.backoff.ms`. Returns when
+    /// to try again when a wanted refresh is held back by that rate limit (a running
+    /// refresh wakes the sender when it ends).
+    fn maybe_refresh(&mut self, now: Instant) -> Option<Instant> {
         if !self.refresh_wanted || self.refreshing.is_some() {
-            return;
+            return None;
         }
-        if self
+        if let Some(at) = self
             .last_refresh
-            .is_some_and(|t| now < t + self.s.common.retry_backoff)
+            .map(|t| t + self.s.common.retry_backoff)
+            .filter(|at| now < *at)
         {
-            return;
+            return Some(at);
         }
         self.refresh_wanted = false;
         self.last_refresh = Some(now);
@@ -453,6 +459,7 @@ impl Sender {
                 tracing::debug!(error = %e, "metadata refresh failed");
             }
         }));
+        None
     }
 
     fn send_to(
