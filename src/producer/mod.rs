@@ -409,10 +409,11 @@ impl Producer {
                 ));
             }
         }
-        if inner.acc.is_closing() {
+        // From here to the append the sender cannot stop (it would leave the record behind).
+        let Some(_appending) = inner.acc.begin_append() else {
             inner.acc.release(permits);
             return Err(Error::Closed);
-        }
+        };
         let partition = match chosen {
             Some(p) => p,
             None => inner.acc.sticky_partition(&topic, &meta, rec_size),

@@ -165,7 +165,8 @@ impl Sender {
             }
             let now = Instant::now();
             let next = self.cycle(now);
-            if acc.is_closing() && self.is_idle() {
+            // `may_stop` first: an append it did not see under way is in `is_idle`'s view.
+            if acc.may_stop() && self.is_idle() {
                 break;
             }
             let events = tokio::select! {
