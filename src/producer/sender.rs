@@ -520,12 +520,15 @@ impl Sender {
     ) -> Option<Batch> {
         let tp = part.tp();
         let idem = self.idem.as_ref().map(|i| i.current());
+        // Idempotence, or `max.in.flight.requests.per.connection=1` without it (Java's
+        // "guarantee message order"): a partition's batches must not overtake each other.
+        let ordered = idem.is_some() || self.s.max_in_flight <= 1;
         let max_req = self.s.max_request_size;
         if self.txn.as_ref().is_some_and(|t| !t.may_send(tp)) {
             return None; // V1: not added to the transaction yet.
         }
         let ps = self.parts.entry(tp.clone()).or_default();
-        if idem.is_some() && ps.in_flight > 0 && ps.in_flight_broker != node {
+        if ordered && ps.in_flight > 0 && ps.in_flight_broker != node {
             return None; // Leader moved: let the old requests finish first (ordering).
         }
         if let Some(head) = ps.retry.front() {
@@ -533,7 +536,7 @@ impl Sender {
                 *next = min_opt(*next, head.retry_at);
                 return None;
             }
-            if idem.is_some() && ps.in_flight > 0 {
+            if ordered && ps.in_flight > 0 {
                 return None; // Re-send in order: only once nothing is in flight.
             }
             if size > 0 && size + head.data.len() > max_req {
