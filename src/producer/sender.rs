@@ -75,6 +75,18 @@ struct InFlightReq {
     fut: BoxFut<Result<Option<ProduceResponse>>>,
     done: Option<Result<Option<ProduceResponse>>>,
     batches: Vec<Batch>,
+    /// `host:port` of the broker it went to.
+    broker: String,
+}
+
+/// The broker may have written what a request carried, but its answer says nothing about it
+/// (it does not decode, or lacks the partition): the outcome is unknown (`Ambiguous`).
+fn unusable_answer(broker: &str, reason: String) -> Error {
+    Error::Connection {
+        broker: broker.to_string(),
+        reason,
+        in_flight: true,
+    }
 }
 
 #[derive(Default)]
@@ -630,6 +642,7 @@ impl Sender {
             "sending produce request"
         );
         let acks0 = self.s.acks == crate::config::Acks::None;
+        let broker = conn.addr().to_string();
         let frame = conn
             .version_for(ApiKey::Produce)
             .map(|v| if v1_cap { v.min(11) } else { v })
@@ -641,9 +654,19 @@ impl Sender {
                 Box::pin(async move { conn.send_frame_no_response(frame).await.map(|_| None) })
             }
             Ok((version, frame)) => Box::pin(async move {
-                conn.send_frame(ApiKey::Produce, frame, version, timeout)
+                match conn
+                    .send_frame(ApiKey::Produce, frame, version, timeout)
                     .await
-                    .map(Some)
+                {
+                    Ok(r) => Ok(Some(r)),
+                    // The request was written; an answer that breaks the protocol says
+                    // nothing about whether the broker appended the batches.
+                    Err(Error::Protocol(m)) => Err(unusable_answer(
+                        conn.addr(),
+                        format!("unusable Produce response: {m}"),
+                    )),
+                    Err(e) => Err(e),
+                }
             }),
         };
         self.brokers
@@ -654,11 +677,17 @@ impl Sender {
                 fut,
                 done: None,
                 batches,
+                broker,
             });
     }
 
     fn handle_response(&mut self, req: InFlightReq) {
-        let InFlightReq { done, batches, .. } = req;
+        let InFlightReq {
+            done,
+            batches,
+            broker,
+            ..
+        } = req;
         for b in &batches {
             if let Some(ps) = self.parts.get_mut(&b.tp()) {
                 ps.in_flight = ps.in_flight.saturating_sub(1);
@@ -706,11 +735,11 @@ impl Sender {
                     let key = (&*topic, b.completion.partition);
                     match results.get(&key) {
                         None => {
-                            let e = Error::Protocol(format!(
-                                "Produce response lacks {}-{}",
-                                key.0, key.1
-                            ));
-                            self.fail(b, e);
+                            let e = unusable_answer(
+                                &broker,
+                                format!("the Produce response lacks {}-{}", key.0, key.1),
+                            );
+                            self.batch_error(b, e);
                         }
                         Some((code, base_offset, lat, msg)) => {
                             let code = KafkaCode(*code);
