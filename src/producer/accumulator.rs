@@ -239,6 +239,10 @@ pub(crate) struct Accumulator {
     appending: AtomicUsize,
     /// Give up: the sender fails everything pending and stops.
     abort: AtomicBool,
+    /// The producer is unusable: `send` refuses records with this error.
+    fatal: Mutex<Option<Error>>,
+    /// `fatal` is set (read by every `send` without taking the lock).
+    is_fatal: AtomicBool,
     /// Becomes `true` when the sender has stopped.
     stopped: watch::Sender<bool>,
     batch_size: usize,
@@ -284,6 +288,8 @@ impl Accumulator {
             closing: AtomicBool::new(false),
             appending: AtomicUsize::new(0),
             abort: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            is_fatal: AtomicBool::new(false),
             stopped: watch::channel(false).0,
             batch_size: s.batch_size.max(1),
             batch_num_messages: s.batch_num_messages.max(1),
@@ -338,6 +344,22 @@ impl Accumulator {
     /// none under way began after the close, and was refused.
     pub fn may_stop(&self) -> bool {
         self.is_closing() && self.appending.load(Ordering::SeqCst) == 0
+    }
+
+    /// The producer became unusable: from now on `send` fails with `err`.
+    pub fn set_fatal(&self, err: Error) {
+        lock(&self.fatal).get_or_insert(err);
+        self.is_fatal.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// The error that made the producer unusable, if one did.
+    #[inline]
+    pub fn fatal(&self) -> Option<Error> {
+        if !self.is_fatal.load(Ordering::SeqCst) {
+            return None;
+        }
+        lock(&self.fatal).clone()
     }
 
     /// Tells the sender to fail everything pending and stop.

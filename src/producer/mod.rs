@@ -326,6 +326,9 @@ impl Producer {
         if inner.acc.is_closing() {
             return Err(Error::Closed);
         }
+        if let Some(e) = inner.acc.fatal() {
+            return Err(e);
+        }
         if let Some(t) = &inner.txn {
             t.check_send()?;
         }

@@ -286,6 +286,10 @@ impl Sender {
     /// next become ready (linger, backoff, expiry).
     fn cycle(&mut self, now: Instant) -> Option<Instant> {
         let dt = self.s.delivery_timeout;
+        if self.acc.fatal().is_some() {
+            self.fail_for_fatal();
+            return None;
+        }
         let snap = self.cluster.metadata();
         let ReadyCheck {
             ready: mut per_broker,
@@ -930,9 +934,21 @@ impl Sender {
         let (pid, epoch) = match r {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
-                if let Some(i) = self.idem.as_mut() {
-                    i.bump_failed(now + self.s.common.retry_backoff_max);
+                let failing = match self.idem.as_mut() {
+                    Some(i) => i.bump_failed(now, now + self.s.common.retry_backoff_max),
+                    None => Duration::ZERO,
+                };
+                if e.is_fatal() {
+                    self.become_fatal(e);
+                } else if failing >= self.s.delivery_timeout {
+                    // Without a new epoch nothing can be sent again: give up for good
+                    // instead of accepting records that can only expire.
+                    self.become_fatal(Error::Fatal(format!(
+                        "the producer epoch bump (InitProducerId) kept failing for {}ms (delivery.timeout.ms); last error: {e}",
+                        failing.as_millis()
+                    )));
+                } else {
+                    tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
                 }
                 return;
             }
@@ -992,6 +1008,37 @@ impl Sender {
         // Failing unknown-outcome batches above must not trigger another bump.
         if let Some(i) = self.idem.as_mut() {
             i.bump_done();
+        }
+    }
+
+    /// The producer cannot go on (its epoch bump failed for good): `send` refuses records
+    /// from now on and every batch not in flight fails with `err` (the bump waited until
+    /// nothing was in flight).
+    fn become_fatal(&mut self, err: Error) {
+        tracing::error!(error = %err, "the producer is unusable");
+        self.acc.set_fatal(err);
+        self.fail_for_fatal();
+    }
+
+    /// Fails every batch not in flight with the producer's fatal error (also the records a
+    /// `send` appended while the producer became fatal).
+    fn fail_for_fatal(&mut self) {
+        let Some(err) = self.acc.fatal() else {
+            return;
+        };
+        let retry: Vec<Batch> = self
+            .parts
+            .values_mut()
+            .flat_map(|ps| std::mem::take(&mut ps.retry))
+            .collect();
+        for b in retry {
+            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+        }
+        for b in self.acc.drain_all() {
+            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+        }
+        if let Some(i) = self.idem.as_mut() {
+            i.bump_done(); // nothing will be sent again
         }
     }
 
