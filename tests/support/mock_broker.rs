@@ -9,12 +9,15 @@
 //! - **ApiVersions**: ApiVersions, Metadata, InitProducerId and Produce, each over the version
 //!   range kafka-protocol's request *and* response structs support. Any other API closes the
 //!   connection (as a real broker does with a request it cannot parse).
-//! - **Metadata**: one broker (itself, node [`MockBroker::NODE_ID`]) that leads every
-//!   partition of every topic it knows; unknown topics get UNKNOWN_TOPIC_OR_PARTITION.
+//! - **Metadata**: its brokers (one, node [`MockBroker::NODE_ID`], or several from
+//!   [`MockBroker::start_nodes`], each its own listener over one shared state); node 0 leads
+//!   every partition unless [`MockBroker::set_leader`] moved it (or took its leader away:
+//!   leader -1, LEADER_NOT_AVAILABLE); unknown topics get UNKNOWN_TOPIC_OR_PARTITION.
 //! - **InitProducerId**: a new producer id with epoch 0, or — when the request carries a
 //!   producer id and epoch, as an idempotent producer's KIP-360 bump does — see
 //!   [`InitPidMode`].
-//! - **Produce**: acknowledges at once. The records are not decoded; only the batch header is
+//! - **Produce**: a node that does not lead a partition answers NOT_LEADER_OR_FOLLOWER for
+//!   it; otherwise acknowledges at once. The records are not decoded; only the batch header is
 //!   read (producer id, epoch, base sequence, record count) to assign offsets (each partition's
 //!   log end grows by the batch's record count) and, for idempotent batches, to check
 //!   sequences like a broker does (see [`MockBroker::validate_sequences`]).
@@ -24,7 +27,10 @@
 //! that matches it (same API; for a partition-scoped Produce fault, a request that carries
 //! that partition), so a test can script "the first Produce to partition 0 answers
 //! UNKNOWN_PRODUCER_ID, the next InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS" and
-//! everything else behaves normally. Responses are written in request order per connection,
+//! everything else behaves normally. Besides error codes a fault can delay, withhold the
+//! answer, close the connection, leave a partition out of a Produce answer
+//! ([`Fault::omit_partition`]) or answer with an undecodable body ([`Fault::garbage`]);
+//! [`MockBroker::fail_bumps`] makes every epoch-bump InitProducerId fail. Responses are written in request order per connection,
 //! so a delayed response delays the ones behind it, as with a real broker.
 //!
 //! # Observing
