@@ -251,9 +251,12 @@ async fn lost_response_is_resent_unchanged_and_deduplicated() {
     p.close(Duration::from_secs(5)).await.unwrap();
 }
 
-/// CPU time (user + system) this test process used so far, from /proc/self/stat.
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+/// CPU time (user + system) the calling thread used so far, from /proc/thread-self/stat.
+/// The tests below run the producer and the mock broker on a current-thread runtime, i.e.
+/// on this thread, so this is the producer's CPU, unaffected by tests running in parallel
+/// in the same process.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = &stat[stat.rfind(')').expect("comm") + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -320,9 +323,9 @@ async fn leaderless_partition_neither_spins_nor_stalls() {
     .await;
 
     let window = Duration::from_secs(3);
-    let (cpu0, meta0) = (process_cpu(), metadata_requests(&mock));
+    let (cpu0, meta0) = (thread_cpu(), metadata_requests(&mock));
     tokio::time::sleep(window).await;
-    let (cpu, meta) = (process_cpu() - cpu0, metadata_requests(&mock) - meta0);
+    let (cpu, meta) = (thread_cpu() - cpu0, metadata_requests(&mock) - meta0);
     // A busy loop burns about one CPU-second per second (less on a loaded machine, but far
     // more than this); waiting costs a few milliseconds.
     assert!(
