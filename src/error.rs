@@ -412,8 +412,7 @@ impl Error {
     /// - [`Error::UnknownTopicOrPartition`] -> `RefreshAndRetry`;
     /// - invalid configuration, [`Error::Closed`], [`Error::Fatal`], an unsupported API ->
     ///   `Fatal` for the client; protocol violations, invalid arguments, unassigned
-    ///   partitions, bad state and
-    ///   local I/O -> `Fatal` for the operation.
+    ///   partitions, bad state and local I/O -> `Fatal` for the operation.
     pub fn classify(&self) -> Classification {
         use ErrorAction::*;
         use ErrorReach::*;

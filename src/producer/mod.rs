@@ -64,7 +64,8 @@
 //! expired while a request carrying it is in flight (the request timeout bounds that); it
 //! fails with [`Error::Timeout`] (`in_flight` = whether its outcome is unknown) once it is
 //! back. A Produce response that does not decode, or lacks a partition of the request, is
-//! ambiguous too (the broker may have written the batch). With `acks=0` nothing is answered: a batch succeeds once written, offsets are -1.
+//! ambiguous too (the broker may have written the batch). With `acks=0` nothing is
+//! answered: a batch succeeds once written, offsets are -1.
 //! `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` fail the batch (no splitting).
 //!
 //! # Idempotence rules (default on; implies acks=all)
@@ -117,8 +118,8 @@
 //! without waiting for `linger.ms`, and waits for the outcome up to its timeout; past it,
 //! batches not yet sent fail with [`Error::Closed`] and batches in flight with an ambiguous
 //! [`Error::Timeout`]. A record `send` accepted is always drained: the sender does not stop
-//! while a `send` is between its closed check and the append. Dropping the last [`Producer`] handle never blocks: it acts like a
-//! close without waiting — the background task goes on delivering what is pending (each
+//! while a `send` is between its closed check and the append. Dropping the last
+//! [`Producer`] handle never blocks: it acts like a close without waiting — the background task goes on delivering what is pending (each
 //! batch bounded by `delivery.timeout.ms`) and then stops, so delivery futures still held
 //! resolve. If the runtime itself shuts down, pending futures fail with [`Error::Closed`].
 
