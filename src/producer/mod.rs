@@ -119,9 +119,9 @@
 //! batches not yet sent fail with [`Error::Closed`] and batches in flight with an ambiguous
 //! [`Error::Timeout`]. A record `send` accepted is always drained: the sender does not stop
 //! while a `send` is between its closed check and the append. Dropping the last
-//! [`Producer`] handle never blocks: it acts like a close without waiting — the background task goes on delivering what is pending (each
-//! batch bounded by `delivery.timeout.ms`) and then stops, so delivery futures still held
-//! resolve. If the runtime itself shuts down, pending futures fail with [`Error::Closed`].
+//! [`Producer`] handle never blocks: it acts like a close without waiting — the background
+//! task goes on delivering what is pending (each batch bounded by `delivery.timeout.ms`)
+//! and then stops, so delivery futures still held resolve. If the runtime itself shuts down, pending futures fail with [`Error::Closed`].
 
 mod accumulator;
 mod delivery;
