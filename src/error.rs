@@ -371,6 +371,11 @@ pub enum Error {
     #[error("client is closed")]
     Closed,
 
+    /// The client hit a failure it cannot recover from on its own and must be recreated
+    /// (e.g. an idempotent producer whose epoch bump kept failing for `delivery.timeout.ms`).
+    #[error("client is unusable: {0}")]
+    Fatal(String),
+
     /// The operation is not allowed in the current state (e.g. a transaction call out of order).
     #[error("invalid state: {0}")]
     State(String),
@@ -423,9 +428,9 @@ impl Error {
     /// - connection failures -> `RefreshAndRetry` when nothing was in flight, else `Ambiguous`;
     /// - timeouts -> `Ambiguous` when a request was in flight, else `Retry`;
     /// - [`Error::UnknownTopicOrPartition`] -> `RefreshAndRetry`;
-    /// - invalid configuration, [`Error::Closed`], an unsupported API -> `Fatal` for the
-    ///   client; protocol violations, invalid arguments, unassigned partitions, bad state and
-    ///   local I/O -> `Fatal` for the operation.
+    /// - invalid configuration, [`Error::Closed`], [`Error::Fatal`], an unsupported API ->
+    ///   `Fatal` for the client; protocol violations, invalid arguments, unassigned
+    ///   partitions, bad state and local I/O -> `Fatal` for the operation.
     pub fn classify(&self) -> Classification {
         use ErrorAction::*;
         use ErrorReach::*;
@@ -470,7 +475,9 @@ impl Error {
                 }
             }
             Error::UnknownTopicOrPartition(_) => (RefreshAndRetry, Operation),
-            Error::Config(_) | Error::Closed | Error::UnsupportedApi { .. } => (Fatal, Client),
+            Error::Config(_) | Error::Closed | Error::Fatal(_) | Error::UnsupportedApi { .. } => {
+                (Fatal, Client)
+            }
             Error::Protocol(_)
             | Error::CodecDisabled { .. }
             | Error::InvalidArgument(_)
@@ -669,6 +676,8 @@ mod tests {
         );
         assert_eq!(Error::Closed.action(), ErrorAction::Fatal);
         assert!(Error::Closed.is_fatal());
+        assert_eq!(Error::Fatal("f".into()).action(), ErrorAction::Fatal);
+        assert!(Error::Fatal("f".into()).is_fatal());
     }
 
     /// The documented table: every code the client names, with its action and reach.
@@ -798,6 +807,7 @@ mod tests {
             Error::UnknownTopicOrPartition("t".into()),
             Error::NotAssigned(TopicPartition::new("t", 0)),
             Error::Closed,
+            Error::Fatal("f".into()),
             Error::State("s".into()),
             Error::from(std::io::Error::other("io")),
         ]);

@@ -234,14 +234,35 @@ pub(crate) struct Accumulator {
     flushing: AtomicUsize,
     /// No new records; the sender drains everything and stops.
     closing: AtomicBool,
+    /// `send`s past their closed check whose append has not finished yet: the sender does
+    /// not stop while there are any (see [`Accumulator::begin_append`]).
+    appending: AtomicUsize,
     /// Give up: the sender fails everything pending and stops.
     abort: AtomicBool,
+    /// The producer is unusable: `send` refuses records with this error.
+    fatal: Mutex<Option<Error>>,
+    /// `fatal` is set (read by every `send` without taking the lock).
+    is_fatal: AtomicBool,
     /// Becomes `true` when the sender has stopped.
     stopped: watch::Sender<bool>,
     batch_size: usize,
     batch_num_messages: usize,
     linger: Duration,
     delivery_timeout: Duration,
+}
+
+/// An append under way ([`Accumulator::begin_append`]); the sender waits for it to end
+/// before it stops.
+pub(crate) struct AppendGuard<'a>(&'a Accumulator);
+
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        self.0.appending.fetch_sub(1, Ordering::SeqCst);
+        if self.0.is_closing() {
+            // The sender may be waiting for this append to end before it stops.
+            self.0.wake();
+        }
+    }
 }
 
 /// A running [`Accumulator::begin_flush`]: open batches are ready at once until it is dropped.
@@ -265,7 +286,10 @@ impl Accumulator {
             wake: Notify::new(),
             flushing: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            appending: AtomicUsize::new(0),
             abort: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            is_fatal: AtomicBool::new(false),
             stopped: watch::channel(false).0,
             batch_size: s.batch_size.max(1),
             batch_num_messages: s.batch_num_messages.max(1),
@@ -301,6 +325,41 @@ impl Accumulator {
     /// Whether [`close`](Self::close) was called.
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::SeqCst)
+    }
+
+    /// Starts an append: `None` once [`close`](Self::close) was called. While the guard
+    /// lives the sender does not stop, so a record accepted under it is always drained
+    /// (the closed check and the append are one step for the sender's exit decision).
+    pub fn begin_append(&self) -> Option<AppendGuard<'_>> {
+        self.appending.fetch_add(1, Ordering::SeqCst);
+        let guard = AppendGuard(self);
+        if self.is_closing() {
+            return None; // dropping the guard wakes the sender
+        }
+        Some(guard)
+    }
+
+    /// Whether the sender may stop once it has nothing left: closing, and no append under
+    /// way. Check it *before* looking for data: an append that ends after this check saw
+    /// none under way began after the close, and was refused.
+    pub fn may_stop(&self) -> bool {
+        self.is_closing() && self.appending.load(Ordering::SeqCst) == 0
+    }
+
+    /// The producer became unusable: from now on `send` fails with `err`.
+    pub fn set_fatal(&self, err: Error) {
+        lock(&self.fatal).get_or_insert(err);
+        self.is_fatal.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// The error that made the producer unusable, if one did.
+    #[inline]
+    pub fn fatal(&self) -> Option<Error> {
+        if !self.is_fatal.load(Ordering::SeqCst) {
+            return None;
+        }
+        lock(&self.fatal).clone()
     }
 
     /// Tells the sender to fail everything pending and stop.

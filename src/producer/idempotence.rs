@@ -120,6 +120,8 @@ pub(crate) struct Idempotence {
     bump_needed: bool,
     bumping: Option<BumpFut>,
     bump_retry_at: Instant,
+    /// When the first InitProducerId of the wanted bump started.
+    bump_started: Option<Instant>,
 }
 
 impl Idempotence {
@@ -132,6 +134,7 @@ impl Idempotence {
             bump_needed: false,
             bumping: None,
             bump_retry_at: Instant::now(),
+            bump_started: None,
         }
     }
 
@@ -192,6 +195,7 @@ impl Idempotence {
     /// Forgets a requested bump (the new epoch is in place).
     pub fn bump_done(&mut self) {
         self.bump_needed = false;
+        self.bump_started = None;
     }
 
     /// Whether a bump is wanted (nothing new may be sent until it is done).
@@ -218,6 +222,7 @@ impl Idempotence {
         if now < self.bump_retry_at {
             return Some(self.bump_retry_at);
         }
+        self.bump_started.get_or_insert(now);
         let cluster = cluster.clone();
         let cur = self.current;
         tracing::info!(
@@ -241,9 +246,11 @@ impl Idempotence {
         Poll::Ready(r)
     }
 
-    /// The bump's InitProducerId failed: try again at `at`.
-    pub fn bump_failed(&mut self, at: Instant) {
+    /// The bump's InitProducerId failed: try again at `at`. Returns how long ago the bump's
+    /// first InitProducerId started.
+    pub fn bump_failed(&mut self, now: Instant, at: Instant) -> Duration {
         self.bump_retry_at = at;
+        now.saturating_duration_since(*self.bump_started.get_or_insert(now))
     }
 }
 

@@ -42,8 +42,13 @@
 //!   (a single batch is always allowed). A batch is sealed (compressed, CRC) and, with
 //!   idempotence, sequenced when it is first drained. Requests are polled in the order they
 //!   were made, so they reach the connection in that order; responses are handled strictly in
-//!   order per broker. Leader changes need nothing special: a batch goes to whichever broker
-//!   leads its partition when it is (re)drained.
+//!   order per broker. A batch goes to whichever broker leads its partition when it is
+//!   (re)drained; with idempotence, or with `max.in.flight.requests.per.connection=1`
+//!   without it, a partition whose leader moved first waits for its requests to the old
+//!   leader (so its batches cannot overtake each other). The sender sleeps until something
+//!   can change: a linger or backoff ending, a response, a connect, an epoch bump, a
+//!   metadata refresh (while a leader is unknown, one per `retry.backoff.ms`), a new
+//!   batch, flush or close; it never polls.
 //! - *Idempotence* (`idempotence.rs`), owned by the sender: the producer id, epoch, each
 //!   partition's sequences and the epoch bump (KIP-360), for idempotent and transactional
 //!   producers alike, and the one InitProducerId request both use.
@@ -58,7 +63,9 @@
 //! `delivery.timeout.ms` after the batch was created, whichever is first. A batch is never
 //! expired while a request carrying it is in flight (the request timeout bounds that); it
 //! fails with [`Error::Timeout`] (`in_flight` = whether its outcome is unknown) once it is
-//! back. With `acks=0` nothing is answered: a batch succeeds once written, offsets are -1.
+//! back. A Produce response that does not decode, or lacks a partition of the request, is
+//! ambiguous too (the broker may have written the batch). With `acks=0` nothing is
+//! answered: a batch succeeds once written, offsets are -1.
 //! `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` fail the batch (no splitting).
 //!
 //! # Idempotence rules (default on; implies acks=all)
@@ -80,7 +87,11 @@
 //!    the current id and epoch (v3+; for a non-transactional producer the broker answers with
 //!    a fresh producer id), every partition's sequence restarts at 0 and the batches waiting
 //!    for a re-send are re-stamped (`rewrite_producer_state`) in order.
-//! 8. A batch whose outcome is unknown (a request carrying it timed out or lost its
+//! 8. If the bump's InitProducerId keeps failing for `delivery.timeout.ms` (from its first
+//!    attempt; or at once with an error that reaches the client), the producer becomes
+//!    unusable: pending batches and every later `send` fail with that error
+//!    ([`Error::Fatal`] for the time bound); recreate the producer.
+//! 9. A batch whose outcome is unknown (a request carrying it timed out or lost its
 //!    connection, and no broker answer since settled it) is only ever re-sent with the same
 //!    id, epoch and sequence, so the broker can deduplicate it. It is never re-stamped: if an
 //!    epoch bump happens while it waits, it fails with an ambiguous [`Error::Timeout`]
@@ -93,7 +104,7 @@
 //!   come from the transaction manager (V2: every EndTxn; V1: after an abort that left a
 //!   sequence gap). The sender follows them, and restarts every partition's sequences at 0
 //!   when they change, which only happens between transactions (nothing in flight).
-//! - Rules 5-7 do not apply: a batch that fails for good (including sequence errors and
+//! - Rules 5-8 do not apply: a batch that fails for good (including sequence errors and
 //!   local expiry) makes the transaction abortable instead of bumping the epoch; the
 //!   producer's fatal errors (fenced, ...) make it unusable.
 //! - Batches are transactional and Produce requests carry the transactional id; with
@@ -106,10 +117,11 @@
 //! [`Producer::close`] stops accepting records ([`Error::Closed`]), sends everything pending
 //! without waiting for `linger.ms`, and waits for the outcome up to its timeout; past it,
 //! batches not yet sent fail with [`Error::Closed`] and batches in flight with an ambiguous
-//! [`Error::Timeout`]. Dropping the last [`Producer`] handle never blocks: it acts like a
-//! close without waiting — the background task goes on delivering what is pending (each
-//! batch bounded by `delivery.timeout.ms`) and then stops, so delivery futures still held
-//! resolve. If the runtime itself shuts down, pending futures fail with [`Error::Closed`].
+//! [`Error::Timeout`]. A record `send` accepted is always drained: the sender does not stop
+//! while a `send` is between its closed check and the append. Dropping the last
+//! [`Producer`] handle never blocks: it acts like a close without waiting — the background
+//! task goes on delivering what is pending (each batch bounded by `delivery.timeout.ms`)
+//! and then stops, so delivery futures still held resolve. If the runtime itself shuts down, pending futures fail with [`Error::Closed`].
 
 mod accumulator;
 mod delivery;
@@ -314,7 +326,9 @@ impl Producer {
     /// [`Error::InvalidArgument`] for an invalid topic name or a record larger than
     /// `max.request.size` or `buffer.memory`, with [`Error::UnknownTopicOrPartition`] for a
     /// topic that does not exist (after `max.block.ms`) or a partition out of range, and with
-    /// [`Error::Closed`] after [`close`](Self::close).
+    /// [`Error::Closed`] after [`close`](Self::close). Once the producer is unusable (see
+    /// rule 8 of the module docs) it fails with the error that made it so
+    /// ([`Error::is_fatal`]).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         // The common case takes no `.await` that can wait, no clock read but the record's
         // timestamp, and no hashing: the topic's accumulator is found with a fast hash, its
@@ -325,6 +339,9 @@ impl Producer {
         let s = &*inner.s;
         if inner.acc.is_closing() {
             return Err(Error::Closed);
+        }
+        if let Some(e) = inner.acc.fatal() {
+            return Err(e);
         }
         if let Some(t) = &inner.txn {
             t.check_send()?;
@@ -409,10 +426,11 @@ impl Producer {
                 ));
             }
         }
-        if inner.acc.is_closing() {
+        // From here to the append the sender cannot stop (it would leave the record behind).
+        let Some(_appending) = inner.acc.begin_append() else {
             inner.acc.release(permits);
             return Err(Error::Closed);
-        }
+        };
         let partition = match chosen {
             Some(p) => p,
             None => inner.acc.sticky_partition(&topic, &meta, rec_size),

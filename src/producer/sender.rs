@@ -75,6 +75,18 @@ struct InFlightReq {
     fut: BoxFut<Result<Option<ProduceResponse>>>,
     done: Option<Result<Option<ProduceResponse>>>,
     batches: Vec<Batch>,
+    /// `host:port` of the broker it went to.
+    broker: String,
+}
+
+/// The broker may have written what a request carried, but its answer says nothing about it
+/// (it does not decode, or lacks the partition): the outcome is unknown (`Ambiguous`).
+fn unusable_answer(broker: &str, reason: String) -> Error {
+    Error::Connection {
+        broker: broker.to_string(),
+        reason,
+        in_flight: true,
+    }
 }
 
 #[derive(Default)]
@@ -165,7 +177,8 @@ impl Sender {
             }
             let now = Instant::now();
             let next = self.cycle(now);
-            if acc.is_closing() && self.is_idle() {
+            // `may_stop` first: an append it did not see under way is in `is_idle`'s view.
+            if acc.may_stop() && self.is_idle() {
                 break;
             }
             let events = tokio::select! {
@@ -273,6 +286,10 @@ impl Sender {
     /// next become ready (linger, backoff, expiry).
     fn cycle(&mut self, now: Instant) -> Option<Instant> {
         let dt = self.s.delivery_timeout;
+        if self.acc.fatal().is_some() {
+            self.fail_for_fatal();
+            return None;
+        }
         let snap = self.cluster.metadata();
         let ReadyCheck {
             ready: mut per_broker,
@@ -296,7 +313,12 @@ impl Sender {
             ps.retry = keep;
             dead.extend(gone);
             if let Some(h) = ps.retry.front() {
-                next = min_opt(next, h.retry_at);
+                // A backoff that passed is no reason to wake: if the re-send still cannot
+                // go (no leader, earlier batches in flight, epoch bump, connecting), what
+                // it waits for wakes the sender (refresh timer, response, bump, connect).
+                if h.retry_at > now {
+                    next = min_opt(next, h.retry_at);
+                }
                 next = min_opt(next, h.created + dt);
                 resend.push(tp.clone());
             }
@@ -327,7 +349,9 @@ impl Sender {
             tracing::warn!(topic = %b.completion.topic, partition = b.completion.partition, records = b.builder.len(), "batch expired before it could be sent");
             self.finish(b.id, &b.completion, b.permits, None, Err(err));
         }
-        self.maybe_refresh(now);
+        if let Some(at) = self.maybe_refresh(now) {
+            next = min_opt(next, at);
+        }
         if self.txn.is_some() && !self.txn_pass() {
             return next;
         }
@@ -429,15 +453,19 @@ impl Sender {
         }
     }
 
-    fn maybe_refresh(&mut self, now: Instant) {
+    /// Starts a wanted metadata refresh, at most one per `retry.backoff.ms`. Returns when
+    /// to try again when a wanted refresh is held back by that rate limit (a running
+    /// refresh wakes the sender when it ends).
+    fn maybe_refresh(&mut self, now: Instant) -> Option<Instant> {
         if !self.refresh_wanted || self.refreshing.is_some() {
-            return;
+            return None;
         }
-        if self
+        if let Some(at) = self
             .last_refresh
-            .is_some_and(|t| now < t + self.s.common.retry_backoff)
+            .map(|t| t + self.s.common.retry_backoff)
+            .filter(|at| now < *at)
         {
-            return;
+            return Some(at);
         }
         self.refresh_wanted = false;
         self.last_refresh = Some(now);
@@ -448,6 +476,7 @@ impl Sender {
                 tracing::debug!(error = %e, "metadata refresh failed");
             }
         }));
+        None
     }
 
     fn send_to(
@@ -507,12 +536,15 @@ impl Sender {
     ) -> Option<Batch> {
         let tp = part.tp();
         let idem = self.idem.as_ref().map(|i| i.current());
+        // Idempotence, or `max.in.flight.requests.per.connection=1` without it (Java's
+        // "guarantee message order"): a partition's batches must not overtake each other.
+        let ordered = idem.is_some() || self.s.max_in_flight <= 1;
         let max_req = self.s.max_request_size;
         if self.txn.as_ref().is_some_and(|t| !t.may_send(tp)) {
             return None; // V1: not added to the transaction yet.
         }
         let ps = self.parts.entry(tp.clone()).or_default();
-        if idem.is_some() && ps.in_flight > 0 && ps.in_flight_broker != node {
+        if ordered && ps.in_flight > 0 && ps.in_flight_broker != node {
             return None; // Leader moved: let the old requests finish first (ordering).
         }
         if let Some(head) = ps.retry.front() {
@@ -520,7 +552,7 @@ impl Sender {
                 *next = min_opt(*next, head.retry_at);
                 return None;
             }
-            if idem.is_some() && ps.in_flight > 0 {
+            if ordered && ps.in_flight > 0 {
                 return None; // Re-send in order: only once nothing is in flight.
             }
             if size > 0 && size + head.data.len() > max_req {
@@ -614,6 +646,7 @@ impl Sender {
             "sending produce request"
         );
         let acks0 = self.s.acks == crate::config::Acks::None;
+        let broker = conn.addr().to_string();
         let frame = conn
             .version_for(ApiKey::Produce)
             .map(|v| if v1_cap { v.min(11) } else { v })
@@ -625,9 +658,19 @@ impl Sender {
                 Box::pin(async move { conn.send_frame_no_response(frame).await.map(|_| None) })
             }
             Ok((version, frame)) => Box::pin(async move {
-                conn.send_frame(ApiKey::Produce, frame, version, timeout)
+                match conn
+                    .send_frame(ApiKey::Produce, frame, version, timeout)
                     .await
-                    .map(Some)
+                {
+                    Ok(r) => Ok(Some(r)),
+                    // The request was written; an answer that breaks the protocol says
+                    // nothing about whether the broker appended the batches.
+                    Err(Error::Protocol(m)) => Err(unusable_answer(
+                        conn.addr(),
+                        format!("unusable Produce response: {m}"),
+                    )),
+                    Err(e) => Err(e),
+                }
             }),
         };
         self.brokers
@@ -638,11 +681,17 @@ impl Sender {
                 fut,
                 done: None,
                 batches,
+                broker,
             });
     }
 
     fn handle_response(&mut self, req: InFlightReq) {
-        let InFlightReq { done, batches, .. } = req;
+        let InFlightReq {
+            done,
+            batches,
+            broker,
+            ..
+        } = req;
         for b in &batches {
             if let Some(ps) = self.parts.get_mut(&b.tp()) {
                 ps.in_flight = ps.in_flight.saturating_sub(1);
@@ -690,11 +739,11 @@ impl Sender {
                     let key = (&*topic, b.completion.partition);
                     match results.get(&key) {
                         None => {
-                            let e = Error::Protocol(format!(
-                                "Produce response lacks {}-{}",
-                                key.0, key.1
-                            ));
-                            self.fail(b, e);
+                            let e = unusable_answer(
+                                &broker,
+                                format!("the Produce response lacks {}-{}", key.0, key.1),
+                            );
+                            self.batch_error(b, e);
                         }
                         Some((code, base_offset, lat, msg)) => {
                             let code = KafkaCode(*code);
@@ -885,9 +934,21 @@ impl Sender {
         let (pid, epoch) = match r {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
-                if let Some(i) = self.idem.as_mut() {
-                    i.bump_failed(now + self.s.common.retry_backoff_max);
+                let failing = match self.idem.as_mut() {
+                    Some(i) => i.bump_failed(now, now + self.s.common.retry_backoff_max),
+                    None => Duration::ZERO,
+                };
+                if e.is_fatal() {
+                    self.become_fatal(e);
+                } else if failing >= self.s.delivery_timeout {
+                    // Without a new epoch nothing can be sent again: give up for good
+                    // instead of accepting records that can only expire.
+                    self.become_fatal(Error::Fatal(format!(
+                        "the producer epoch bump (InitProducerId) kept failing for {}ms (delivery.timeout.ms); last error: {e}",
+                        failing.as_millis()
+                    )));
+                } else {
+                    tracing::warn!(error = %e, "InitProducerId for the epoch bump failed; will retry");
                 }
                 return;
             }
@@ -947,6 +1008,37 @@ impl Sender {
         // Failing unknown-outcome batches above must not trigger another bump.
         if let Some(i) = self.idem.as_mut() {
             i.bump_done();
+        }
+    }
+
+    /// The producer cannot go on (its epoch bump failed for good): `send` refuses records
+    /// from now on and every batch not in flight fails with `err` (the bump waited until
+    /// nothing was in flight).
+    fn become_fatal(&mut self, err: Error) {
+        tracing::error!(error = %err, "the producer is unusable");
+        self.acc.set_fatal(err);
+        self.fail_for_fatal();
+    }
+
+    /// Fails every batch not in flight with the producer's fatal error (also the records a
+    /// `send` appended while the producer became fatal).
+    fn fail_for_fatal(&mut self) {
+        let Some(err) = self.acc.fatal() else {
+            return;
+        };
+        let retry: Vec<Batch> = self
+            .parts
+            .values_mut()
+            .flat_map(|ps| std::mem::take(&mut ps.retry))
+            .collect();
+        for b in retry {
+            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+        }
+        for b in self.acc.drain_all() {
+            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+        }
+        if let Some(i) = self.idem.as_mut() {
+            i.bump_done(); // nothing will be sent again
         }
     }
 

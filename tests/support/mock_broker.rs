@@ -9,12 +9,15 @@
 //! - **ApiVersions**: ApiVersions, Metadata, InitProducerId and Produce, each over the version
 //!   range kafka-protocol's request *and* response structs support. Any other API closes the
 //!   connection (as a real broker does with a request it cannot parse).
-//! - **Metadata**: one broker (itself, node [`MockBroker::NODE_ID`]) that leads every
-//!   partition of every topic it knows; unknown topics get UNKNOWN_TOPIC_OR_PARTITION.
+//! - **Metadata**: its brokers (one, node [`MockBroker::NODE_ID`], or several from
+//!   [`MockBroker::start_nodes`], each its own listener over one shared state); node 0 leads
+//!   every partition unless [`MockBroker::set_leader`] moved it (or took its leader away:
+//!   leader -1, LEADER_NOT_AVAILABLE); unknown topics get UNKNOWN_TOPIC_OR_PARTITION.
 //! - **InitProducerId**: a new producer id with epoch 0, or — when the request carries a
 //!   producer id and epoch, as an idempotent producer's KIP-360 bump does — see
 //!   [`InitPidMode`].
-//! - **Produce**: acknowledges at once. The records are not decoded; only the batch header is
+//! - **Produce**: a node that does not lead a partition answers NOT_LEADER_OR_FOLLOWER for
+//!   it; otherwise acknowledges at once. The records are not decoded; only the batch header is
 //!   read (producer id, epoch, base sequence, record count) to assign offsets (each partition's
 //!   log end grows by the batch's record count) and, for idempotent batches, to check
 //!   sequences like a broker does (see [`MockBroker::validate_sequences`]).
@@ -24,7 +27,10 @@
 //! that matches it (same API; for a partition-scoped Produce fault, a request that carries
 //! that partition), so a test can script "the first Produce to partition 0 answers
 //! UNKNOWN_PRODUCER_ID, the next InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS" and
-//! everything else behaves normally. Responses are written in request order per connection,
+//! everything else behaves normally. Besides error codes a fault can delay, withhold the
+//! answer, close the connection, leave a partition out of a Produce answer
+//! ([`Fault::omit_partition`]) or answer with an undecodable body ([`Fault::garbage`]);
+//! [`MockBroker::fail_bumps`] makes every epoch-bump InitProducerId fail. Responses are written in request order per connection,
 //! so a delayed response delays the ones behind it, as with a real broker.
 //!
 //! # Observing
@@ -59,6 +65,7 @@ pub mod code {
     pub const NONE: i16 = 0;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    pub const LEADER_NOT_AVAILABLE: i16 = 5;
     pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
@@ -99,6 +106,12 @@ pub enum FaultAction {
     NoResponse,
     /// Close the connection instead of answering.
     Disconnect,
+    /// Produce only: the request is handled normally (batches appended) but the response
+    /// leaves out the targeted partition (or every partition without a target).
+    OmitPartition,
+    /// The request is handled normally (Produce batches appended) but the response body is
+    /// bytes that do not decode (the frame and response header are valid).
+    Garbage,
 }
 
 /// A scripted deviation for one request. Build with the constructors, adjust with
@@ -165,6 +178,24 @@ impl Fault {
         }
     }
 
+    /// The next Produce request carrying `topic`-`partition` is applied, but its response
+    /// lacks that partition.
+    pub fn omit_partition(topic: &str, partition: i32) -> Fault {
+        Fault {
+            partition: Some((topic.to_string(), partition)),
+            action: FaultAction::OmitPartition,
+            ..Fault::produce(0)
+        }
+    }
+
+    /// The next request of `api` is applied, but answered with an undecodable body.
+    pub fn garbage(api: ApiKey) -> Fault {
+        Fault {
+            action: FaultAction::Garbage,
+            ..Fault::error(api, 0)
+        }
+    }
+
     /// Waits `delay` before acting.
     pub fn after(mut self, delay: Duration) -> Fault {
         self.delay = delay;
@@ -220,6 +251,8 @@ pub enum RequestBody {
 /// A request the mock received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
+    /// The node whose listener received it.
+    pub node: i32,
     pub api_key: ApiKey,
     pub version: i16,
     pub correlation_id: i32,
@@ -254,11 +287,25 @@ struct State {
     epochs: HashMap<i64, i16>,
     next_producer_id: i64,
     init_pid_mode: Option<InitPidMode>,
+    /// Every InitProducerId that carries a producer id (an epoch bump) answers this code.
+    bump_error: Option<i16>,
+    /// Leader overrides per partition (-1: no leader); others are led by node 0.
+    leaders: HashMap<(String, i32), i32>,
     connections: usize,
 }
 
+impl State {
+    fn leader(&self, topic: &str, partition: i32) -> i32 {
+        self.leaders
+            .get(&(topic.to_string(), partition))
+            .copied()
+            .unwrap_or(MockBroker::NODE_ID)
+    }
+}
+
 struct Shared {
-    addr: SocketAddr,
+    /// Listener address of node `i` at index `i` (node 0 = `addr`).
+    addrs: Vec<SocketAddr>,
     state: Mutex<State>,
 }
 
@@ -300,10 +347,26 @@ impl MockBroker {
     /// count), logs every request, validates sequences and bumps epochs
     /// ([`InitPidMode::BumpEpoch`]). Must be called inside a tokio runtime.
     pub async fn start(topics: &[(&str, i32)]) -> MockBroker {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock broker");
-        let addr = listener.local_addr().expect("local addr");
+        Self::start_nodes(1, topics).await
+    }
+
+    /// Like [`start`](Self::start), with `nodes` brokers (node ids 0..nodes, one listener
+    /// each, one shared state). Node 0 leads every partition unless
+    /// [`set_leader`](Self::set_leader) says otherwise; a Produce to a node that does not lead
+    /// the partition gets NOT_LEADER_OR_FOLLOWER.
+    pub async fn start_nodes(nodes: i32, topics: &[(&str, i32)]) -> MockBroker {
+        let mut listeners = Vec::new();
+        for _ in 0..nodes.max(1) {
+            listeners.push(
+                TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind mock broker"),
+            );
+        }
+        let addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .map(|l| l.local_addr().expect("local addr"))
+            .collect();
         let state = State {
             topics: topics.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
             log_requests: true,
@@ -313,35 +376,58 @@ impl MockBroker {
             ..State::default()
         };
         let shared = Arc::new(Shared {
-            addr,
+            addrs,
             state: Mutex::new(state),
         });
         let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (s, t) = (shared.clone(), tasks.clone());
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let _ = stream.set_nodelay(true);
-                let conn = {
-                    let mut st = s.state();
-                    st.connections += 1;
-                    st.connections - 1
-                };
-                let handle = tokio::spawn(serve(s.clone(), stream, conn));
-                let mut tasks = t.lock().unwrap_or_else(|e| e.into_inner());
-                tasks.retain(|h| !h.is_finished());
-                tasks.push(handle);
-            }
-        });
-        tasks.lock().unwrap().push(accept);
+        for (node, listener) in listeners.into_iter().enumerate() {
+            let (s, t) = (shared.clone(), tasks.clone());
+            let accept = tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let conn = {
+                        let mut st = s.state();
+                        st.connections += 1;
+                        st.connections - 1
+                    };
+                    let handle = tokio::spawn(serve(s.clone(), stream, conn, node as i32));
+                    let mut tasks = t.lock().unwrap_or_else(|e| e.into_inner());
+                    tasks.retain(|h| !h.is_finished());
+                    tasks.push(handle);
+                }
+            });
+            tasks.lock().unwrap().push(accept);
+        }
         MockBroker { shared, tasks }
     }
 
-    /// `host:port` for `bootstrap.servers`.
+    /// `host:port` for `bootstrap.servers` (node 0).
     pub fn bootstrap(&self) -> String {
-        self.shared.addr.to_string()
+        self.shared.addrs[0].to_string()
+    }
+
+    /// `host:port` of node `node`.
+    pub fn node_addr(&self, node: i32) -> String {
+        self.shared.addrs[node as usize].to_string()
+    }
+
+    /// Makes `node` the leader of `topic`-`partition` (`None`: no leader; Metadata reports
+    /// LEADER_NOT_AVAILABLE with leader -1 and every node refuses Produce to it with
+    /// NOT_LEADER_OR_FOLLOWER).
+    pub fn set_leader(&self, topic: &str, partition: i32, node: Option<i32>) {
+        self.shared
+            .state()
+            .leaders
+            .insert((topic.to_string(), partition), node.unwrap_or(-1));
+    }
+
+    /// Every InitProducerId that carries a producer id (an epoch bump) answers `code`
+    /// (`None`: answer normally again).
+    pub fn fail_bumps(&self, code: Option<i16>) {
+        self.shared.state().bump_error = code;
     }
 
     /// Adds (or resizes) a topic.
@@ -441,7 +527,7 @@ enum Reply {
 }
 
 /// Serves one connection: reads frames, answers in order.
-async fn serve(shared: Arc<Shared>, mut stream: TcpStream, conn: usize) {
+async fn serve(shared: Arc<Shared>, mut stream: TcpStream, conn: usize, node: i32) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut out = BytesMut::with_capacity(4096);
     loop {
@@ -463,7 +549,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, conn: usize) {
         let n = frame_len(&buf);
         buf.advance(4);
         let frame = buf.split_to(n).freeze();
-        let (reply, delay) = match handle(&shared, frame, conn) {
+        let (reply, delay) = match handle(&shared, frame, conn, node) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("mock broker: closing connection {conn}: {e}");
@@ -502,7 +588,12 @@ fn bad(msg: impl std::fmt::Display) -> String {
 }
 
 /// Decodes one request, logs it and builds the reply.
-fn handle(shared: &Shared, mut frame: Bytes, conn: usize) -> Result<(Reply, Duration), String> {
+fn handle(
+    shared: &Shared,
+    mut frame: Bytes,
+    conn: usize,
+    node: i32,
+) -> Result<(Reply, Duration), String> {
     if frame.len() < 4 {
         return Err("short request".into());
     }
@@ -544,10 +635,10 @@ fn handle(shared: &Shared, mut frame: Bytes, conn: usize) -> Result<(Reply, Dura
             .with_api_keys(api_keys);
         log(
             &mut st,
+            (node, conn),
             api,
             version,
             correlation_id,
-            conn,
             RequestBody::ApiVersions,
             None,
         );
@@ -569,7 +660,7 @@ fn handle(shared: &Shared, mut frame: Bytes, conn: usize) -> Result<(Reply, Dura
     let (body, resp) = match api {
         ApiKey::Metadata => {
             let req = MetadataRequest::decode(&mut frame, version).map_err(bad)?;
-            metadata(&st, shared.addr, req, error, version, correlation_id)?
+            metadata(&st, &shared.addrs, req, error, version, correlation_id)?
         }
         ApiKey::InitProducerId => {
             let req = InitProducerIdRequest::decode(&mut frame, version).map_err(bad)?;
@@ -578,20 +669,51 @@ fn handle(shared: &Shared, mut frame: Bytes, conn: usize) -> Result<(Reply, Dura
         ApiKey::Produce => {
             let req = ProduceRequest::decode(&mut frame, version).map_err(bad)?;
             let target = fault.as_ref().and_then(|f| f.partition.clone());
-            produce(&mut st, req, error, target, version, correlation_id)?
+            let omit = matches!(
+                fault.as_ref().map(|f| &f.action),
+                Some(FaultAction::OmitPartition)
+            );
+            produce(
+                &mut st,
+                node,
+                req,
+                (error, target, omit),
+                version,
+                correlation_id,
+            )?
         }
         _ => unreachable!("filtered by `supported`"),
     };
     let reply = match fault.as_ref().map(|f| &f.action) {
         Some(FaultAction::NoResponse) => Reply::Nothing,
         Some(FaultAction::Disconnect) => Reply::Close,
+        Some(FaultAction::Garbage) => {
+            // A valid frame and response header, then a body that does not decode.
+            let header_version = api.response_header_version(version);
+            let header = ResponseHeader::default().with_correlation_id(correlation_id);
+            let mut out = BytesMut::new();
+            let body = [0xffu8; 3];
+            let size = header.compute_size(header_version).map_err(bad)? + body.len();
+            out.put_i32(size as i32);
+            header.encode(&mut out, header_version).map_err(bad)?;
+            out.extend_from_slice(&body);
+            Reply::Frame(out.freeze())
+        }
         _ => match (&body, resp) {
             // acks=0: the broker never answers.
             (RequestBody::Produce { acks: 0, .. }, _) => Reply::Nothing,
             (_, resp) => Reply::Frame(resp),
         },
     };
-    log(&mut st, api, version, correlation_id, conn, body, fault);
+    log(
+        &mut st,
+        (node, conn),
+        api,
+        version,
+        correlation_id,
+        body,
+        fault,
+    );
     // Unused request bytes mean we and the client disagree about the format.
     if frame.has_remaining() {
         return Err(format!(
@@ -604,15 +726,16 @@ fn handle(shared: &Shared, mut frame: Bytes, conn: usize) -> Result<(Reply, Dura
 
 fn log(
     st: &mut State,
+    (node, connection): (i32, usize),
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
-    connection: usize,
     body: RequestBody,
     fault: Option<Fault>,
 ) {
     if st.log_requests {
         st.log.push(Received {
+            node,
             api_key,
             version,
             correlation_id,
@@ -671,7 +794,7 @@ fn str_bytes(s: &str) -> StrBytes {
 
 fn metadata(
     st: &State,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     req: MetadataRequest,
     error: Option<i16>,
     version: i16,
@@ -696,23 +819,37 @@ fn metadata(
                 (None, Some(&n)) => t.with_partitions(
                     (0..n)
                         .map(|p| {
+                            let leader = st.leader(name, p);
+                            let replicas = (0..addrs.len() as i32).map(BrokerId).collect();
                             MetadataResponsePartition::default()
+                                .with_error_code(if leader < 0 {
+                                    code::LEADER_NOT_AVAILABLE
+                                } else {
+                                    code::NONE
+                                })
                                 .with_partition_index(p)
-                                .with_leader_id(BrokerId(MockBroker::NODE_ID))
+                                .with_leader_id(BrokerId(leader))
                                 .with_leader_epoch(0)
-                                .with_replica_nodes(vec![BrokerId(MockBroker::NODE_ID)])
-                                .with_isr_nodes(vec![BrokerId(MockBroker::NODE_ID)])
+                                .with_replica_nodes(replicas)
+                                .with_isr_nodes(vec![BrokerId(leader.max(0))])
                         })
                         .collect(),
                 ),
             }
         })
         .collect();
+    let brokers = addrs
+        .iter()
+        .enumerate()
+        .map(|(node, addr)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node as i32))
+                .with_host(str_bytes(&addr.ip().to_string()))
+                .with_port(addr.port() as i32)
+        })
+        .collect();
     let resp = MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(MockBroker::NODE_ID))
-            .with_host(str_bytes(&addr.ip().to_string()))
-            .with_port(addr.port() as i32)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes("mock-cluster")))
         .with_controller_id(BrokerId(MockBroker::NODE_ID))
         .with_topics(topics);
@@ -734,7 +871,7 @@ fn init_producer_id(
         st.epochs.insert(id, 0);
         (code::NONE, id, 0i16)
     };
-    let (error_code, new_pid, new_epoch) = match error {
+    let (error_code, new_pid, new_epoch) = match error.or(st.bump_error.filter(|_| pid >= 0)) {
         Some(c) => (c, -1, -1),
         None if pid < 0 => fresh(st),
         None => match st.init_pid_mode.unwrap_or(InitPidMode::BumpEpoch) {
@@ -840,11 +977,15 @@ fn append(st: &mut State, topic: &str, partition: i32, h: &BatchHeader) -> (i16,
     (code::NONE, base)
 }
 
+/// A Produce fault: the error to answer, the targeted partition, whether to leave the
+/// partition out of the response.
+type ProduceFault = (Option<i16>, Option<(String, i32)>, bool);
+
 fn produce(
     st: &mut State,
+    node: i32,
     req: ProduceRequest,
-    error: Option<i16>,
-    target: Option<(String, i32)>,
+    (error, target, omit): ProduceFault,
     version: i16,
     correlation_id: i32,
 ) -> Result<(RequestBody, Bytes), String> {
@@ -864,6 +1005,9 @@ fn produce(
             };
             let (error_code, base_offset) = match (error, known, &header) {
                 (Some(c), _, _) if targeted => (c, -1),
+                (_, Some(n), _) if p >= 0 && p < n && st.leader(topic, p) != node => {
+                    (code::NOT_LEADER_OR_FOLLOWER, -1)
+                }
                 (_, Some(n), Some(h)) if p >= 0 && p < n => append(st, topic, p, h),
                 (_, Some(n), None) if p >= 0 && p < n => (code::NONE, {
                     // Not a v2 batch we can read: accept without counting records.
@@ -874,14 +1018,16 @@ fn produce(
                 }),
                 _ => (code::UNKNOWN_TOPIC_OR_PARTITION, -1),
             };
-            parts.push(
-                PartitionProduceResponse::default()
-                    .with_index(p)
-                    .with_error_code(error_code)
-                    .with_base_offset(base_offset)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(0),
-            );
+            if !(omit && targeted) {
+                parts.push(
+                    PartitionProduceResponse::default()
+                        .with_index(p)
+                        .with_error_code(error_code)
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(0),
+                );
+            }
             if st.log_requests {
                 let h = header.unwrap_or(BatchHeader {
                     producer_id: -1,
