@@ -223,9 +223,10 @@ async fn await_cleaned(
     }
 }
 
-/// Keys `k0..k9`, values `a{i}` then `b{i}`, then tombstones for `k0..k2`. Returns the
-/// offsets of the `a` and `b` records.
+/// Key `first` (never overwritten, so the gap left by the cleaner lies between records),
+/// then keys `k0..k9` with values `a{i}`, then `b{i}`, then tombstones for `k0..k2`.
 async fn overwritten_keys(p: &Producer, topic: &str) {
+    send(p, topic, "first", Some("first")).await;
     for round in ["a", "b"] {
         for i in 0..10 {
             send(p, topic, &format!("k{i}"), Some(&format!("{round}{i}"))).await;
@@ -272,7 +273,13 @@ async fn compaction_overwrites_tombstones_and_gaps() {
         .unwrap();
     let msgs = await_cleaned(&p, &reader, &topic, compacted_keys).await;
 
-    assert!(assert_increasing(&msgs), "a compacted log has offset gaps");
+    assert!(
+        assert_increasing(&msgs),
+        "a compacted log has offset gaps: {:?}",
+        msgs.iter()
+            .map(|m| (m.offset(), key_of(m), value_of(m)))
+            .collect::<Vec<_>>()
+    );
     let keys = by_key(&msgs);
     for i in 0..10 {
         let (value, count) = keys
@@ -282,6 +289,8 @@ async fn compaction_overwrites_tombstones_and_gaps() {
         assert_eq!(value, &want, "k{i}: last value (None = tombstone)");
         assert_eq!(*count, 1, "k{i} read once after compaction");
     }
+    assert_eq!(keys["first"], (Some("first".to_string()), 1));
+    assert_eq!(msgs[0].offset(), 0, "the record before the gap");
     // The cleaned part of the log holds one filler; the active segment may hold one more.
     assert!(
         keys["filler"].1 <= 2,
@@ -728,8 +737,8 @@ async fn retention_ms_moves_log_start_past_committed_offset() {
     let end = fill(&p, &topic, 50).await;
     let group = unique("g-retention");
     commit_for(&bs, &group, &topic, 20).await;
-    // Roll the segment holding the 50 records: the next append starts a new one, the old one
-    // expires a second later.
+    // Roll the segment holding the 50 records (the next append starts a new one); expired
+    // segments go a second later (the active one too, once it expired: the broker rolls it).
     tokio::time::sleep(Duration::from_millis(200)).await;
     let last = send(&p, &topic, "last", Some("last")).await;
     assert_eq!(last, end);
@@ -742,7 +751,7 @@ async fn retention_ms_moves_log_start_past_committed_offset() {
             .fetch_watermarks(&tp, Duration::from_secs(30))
             .await
             .unwrap();
-        if wm.low == last {
+        if wm.low >= end {
             break;
         }
         assert!(
@@ -751,12 +760,59 @@ async fn retention_ms_moves_log_start_past_committed_offset() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let m = first_from_committed(&bs, &group, &topic, "earliest").await;
-    assert_eq!(
-        (m.offset(), value_of(&m).as_deref()),
-        (last, Some("last")),
-        "earliest = the new log start"
+    // The group's committed offset (20) is gone: `earliest` puts the position at the log
+    // start of the moment, at or past 50 (not 20, and not a wait for offset 20 forever).
+    let c = Consumer::new(&consumer_config(
+        &bs,
+        &[
+            ("group.id", group.as_str()),
+            ("auto.offset.reset", "earliest"),
+        ],
+    ))
+    .await
+    .unwrap();
+    c.assign(vec![(tp.clone(), Offset::Stored)]).unwrap();
+    // (The position may read 20, the committed offset, until a fetch is answered with
+    // OFFSET_OUT_OF_RANGE, as in Java; nothing below 50 may be delivered.)
+    let deadline = Instant::now() + READ_WAIT;
+    let reset_to = loop {
+        match c.position_of(&tp).unwrap() {
+            Some(p) if p >= end => break p,
+            p => assert!(
+                Instant::now() < deadline,
+                "no reset within {READ_WAIT:?}: {p:?}"
+            ),
+        }
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), c.recv()).await {
+            panic!("a record before the reset: {:?}", r.map(|m| m.offset()));
+        }
+    };
+    assert!(
+        (end..=last + 1).contains(&reset_to),
+        "earliest = the new log start, got {reset_to}"
     );
+    let next = send(&p, &topic, "new", Some("new")).await;
+    let first = tokio::time::timeout(READ_WAIT, c.recv())
+        .await
+        .expect("a record after the reset")
+        .expect("recv");
+    assert!(
+        first.offset() >= reset_to,
+        "{} before {reset_to}",
+        first.offset()
+    );
+    if first.offset() != next {
+        assert_eq!(
+            (first.offset(), value_of(&first).as_deref()),
+            (last, Some("last"))
+        );
+        let m = tokio::time::timeout(READ_WAIT, c.recv())
+            .await
+            .expect("the new record")
+            .expect("recv");
+        assert_eq!(m.offset(), next);
+    }
+    c.close().await.unwrap();
     probe.close().await.unwrap();
     p.close(Duration::from_secs(10)).await.unwrap();
 }
