@@ -393,7 +393,7 @@ async fn commits_and_restarts_across_gaps() {
     read_to(&c, &tp, end).await;
     c.commit(CommitMode::Sync).await.unwrap();
     assert_eq!(
-        c.committed(Some(&[tp.clone()]), Duration::from_secs(30))
+        c.committed(Some(std::slice::from_ref(&tp)), Duration::from_secs(30))
             .await
             .unwrap(),
         vec![(tp.clone(), Some(end))]
@@ -810,11 +810,6 @@ async fn retention_ms_moves_log_start_past_committed_offset() {
         [(last, Some("last")), (next, Some("new"))]
             .contains(&(first.offset(), value_of(&first).as_deref())),
         "earliest = the new log start (now {low}), got offset {}",
-        first.offset()
-    );
-    assert!(
-        first.offset() <= low || low <= last,
-        "{} vs log start {low}",
         first.offset()
     );
     c.close().await.unwrap();
