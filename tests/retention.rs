@@ -245,6 +245,14 @@ fn compacted_keys(msgs: &[Message]) -> bool {
     })
 }
 
+/// (offset, key, value) of the messages that are not fillers.
+fn keyed(msgs: &[Message]) -> Vec<(i64, String, Option<String>)> {
+    msgs.iter()
+        .filter(|m| key_of(m) != "filler")
+        .map(|m| (m.offset(), key_of(m), value_of(m)))
+        .collect()
+}
+
 /// The last value read of every key (`None` = tombstone), and how often each key was read.
 fn by_key(msgs: &[Message]) -> BTreeMap<String, (Option<String>, usize)> {
     let mut m: BTreeMap<String, (Option<String>, usize)> = BTreeMap::new();
@@ -291,12 +299,6 @@ async fn compaction_overwrites_tombstones_and_gaps() {
     }
     assert_eq!(keys["first"], (Some("first".to_string()), 1));
     assert_eq!(msgs[0].offset(), 0, "the record before the gap");
-    // The cleaned part of the log holds one filler; the active segment may hold one more.
-    assert!(
-        keys["filler"].1 <= 2,
-        "fillers compacted too: {:?}",
-        keys["filler"]
-    );
     reader.close().await.unwrap();
     p.close(Duration::from_secs(10)).await.unwrap();
 }
@@ -373,9 +375,9 @@ async fn commits_and_restarts_across_gaps() {
     );
     let rest = read_to(&c, &tp, end).await;
     assert_eq!(
-        rest.iter().map(Message::offset).collect::<Vec<_>>(),
-        log[i + 2..].iter().map(Message::offset).collect::<Vec<_>>(),
-        "the rest of the log, in order"
+        keyed(&rest),
+        keyed(&log[i + 2..]),
+        "the rest of the log, in order (fillers aside: the cleaner may have removed more)"
     );
     // 3. An explicit commit of an offset inside the gap.
     c.commit_offsets([(tp.clone(), before.offset() + 1)], CommitMode::Sync)
@@ -523,7 +525,14 @@ async fn transactional_producer_on_compacted_topic() {
     // After cleaning: c1-0..c1-2 overwritten by c2, the aborted values never visible.
     let filler = producer(&bs, &[]).await;
     let msgs = await_cleaned(&filler, &reader, &topic, |msgs| {
-        !msgs.iter().any(|m| value_of(m).as_deref() == Some("c1-0"))
+        // All three: a segment may roll inside a transaction, so one pass can remove c1-0
+        // and leave c1-1.
+        !msgs.iter().any(|m| {
+            matches!(
+                value_of(m).as_deref(),
+                Some("c1-0") | Some("c1-1") | Some("c1-2")
+            )
+        })
     })
     .await;
     assert_increasing(&msgs);
