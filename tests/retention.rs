@@ -415,6 +415,92 @@ async fn commits_and_restarts_across_gaps() {
     p.close(Duration::from_secs(10)).await.unwrap();
 }
 
+/// Gaps inside one record batch: the cleaner keeps a batch's surviving records in a batch
+/// with the same base offset, so a fetch at an offset inside it returns records before that
+/// offset, which the consumer must skip. A seek, an absolute assignment and a group commit
+/// into such a gap each resume at the next surviving record of the batch, without a reset
+/// (`auto.offset.reset=latest` would skip to the end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_inside_a_compacted_batch() {
+    let bs = bootstrap().await;
+    let topic = create_topic(&bs, "r-batch", COMPACTED).await;
+    let tp = tp0(&topic);
+    // One batch, offsets 0..=9: `u{i}` survive at 0, 4, 7, 9; `d` is overwritten later.
+    let batched = producer(&bs, &[("linger.ms", "500")]).await;
+    let keys = ["u0", "d", "d", "d", "u4", "d", "d", "u7", "d", "u9"];
+    let mut futs = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let value = format!("{k}-{i}");
+        futs.push(batched.send(record(&topic, k, Some(&value))).await.unwrap());
+    }
+    for (i, f) in futs.into_iter().enumerate() {
+        assert_eq!(f.await.unwrap().offset, i as i64);
+    }
+    let p = producer(&bs, &[]).await;
+    send(&p, &topic, "d", Some("d-last")).await;
+
+    let reader = Consumer::new(&consumer_config(&bs, &[])).await.unwrap();
+    reader
+        .assign(vec![(tp.clone(), Offset::Beginning)])
+        .unwrap();
+    let log = await_cleaned(&p, &reader, &topic, |msgs| {
+        msgs.iter()
+            .filter(|m| key_of(m) == "d")
+            .all(|m| value_of(m).as_deref() == Some("d-last"))
+    })
+    .await;
+    reader.close().await.unwrap();
+    assert_eq!(
+        keyed(&log)[..5]
+            .iter()
+            .map(|(o, _, v)| (*o, v.clone().unwrap()))
+            .collect::<Vec<_>>(),
+        [
+            (0, "u0-0"),
+            (4, "u4-4"),
+            (7, "u7-7"),
+            (9, "u9-9"),
+            (10, "d-last")
+        ]
+        .map(|(o, v)| (o, v.to_string()))
+    );
+    // The precondition: the survivors still share one batch with gaps inside.
+    let raw = support::raw::reader(&bs).await;
+    let batches = support::raw::fetch_batches(&raw, &topic, 0).await;
+    let first = &batches[0];
+    assert_eq!(
+        (
+            first.base_offset,
+            first.records.iter().map(|r| r.offset).collect::<Vec<_>>()
+        ),
+        (0, vec![0, 4, 7, 9]),
+        "the cleaned first batch"
+    );
+
+    let cfg = consumer_config(&bs, &[("auto.offset.reset", "latest")]);
+    let c = Consumer::new(&cfg).await.unwrap();
+    c.assign(vec![(tp.clone(), Offset::Offset(1))]).unwrap();
+    let m = tokio::time::timeout(READ_WAIT, c.recv())
+        .await
+        .expect("a record")
+        .expect("recv");
+    assert_eq!((m.offset(), value_of(&m).as_deref()), (4, Some("u4-4")));
+    c.seek(&tp, Offset::Offset(5)).unwrap();
+    let m = tokio::time::timeout(READ_WAIT, c.recv())
+        .await
+        .expect("a record")
+        .expect("recv");
+    assert_eq!((m.offset(), value_of(&m).as_deref()), (7, Some("u7-7")));
+    c.close().await.unwrap();
+
+    let group = unique("g-batch");
+    commit_for(&bs, &group, &topic, 8).await;
+    let m = first_from_committed(&bs, &group, &topic, "latest").await;
+    assert_eq!((m.offset(), value_of(&m).as_deref()), (9, Some("u9-9")));
+    batched.close(Duration::from_secs(10)).await.unwrap();
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
 /// A transactional producer on a compacted topic: committed, aborted and overwriting
 /// transactions. `read_committed` shows exactly the committed values before cleaning (the
 /// control records and the aborted data are gaps it steps over, its position reaches the
