@@ -509,7 +509,12 @@ async fn positions_inside_a_compacted_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactional_producer_on_compacted_topic() {
     let bs = bootstrap().await;
-    let topic = create_topic(&bs, "r-txn", COMPACTED).await;
+    // Held back from the cleaner (`min.compaction.lag.ms` of an hour) until the checks
+    // "before cleaning" are done.
+    let mut configs = COMPACTED.to_vec();
+    configs.retain(|(k, _)| *k != "min.compaction.lag.ms");
+    configs.push(("min.compaction.lag.ms", "3600000"));
+    let topic = create_topic(&bs, "r-txn", &configs).await;
     let tp = tp0(&topic);
     let txn_id = unique("r-txn-id");
     let tx = producer(&bs, &[("transactional.id", txn_id.as_str())]).await;
@@ -582,6 +587,22 @@ async fn transactional_producer_on_compacted_topic() {
         "read_committed before cleaning"
     );
 
+    // read_uncommitted sees the aborted data too, never a control record.
+    let ru = Consumer::new(&consumer_config(&bs, &[])).await.unwrap();
+    ru.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let all = read_to(&ru, &tp, end).await;
+    assert_increasing(&all);
+    let mut want: Vec<(String, Option<String>)> = Vec::new();
+    for (round, n) in [("c1", 5), ("aborted", 5), ("c2", 3)] {
+        want.extend((0..n).map(|i| (format!("t{i}"), Some(format!("{round}-{i}")))));
+    }
+    assert_eq!(
+        committed_values(&all),
+        want,
+        "read_uncommitted before cleaning"
+    );
+    ru.close().await.unwrap();
+
     // A group commit at the first transaction's commit marker, then a restart.
     let group = unique("g-txn");
     let gcfg = consumer_config(
@@ -609,6 +630,7 @@ async fn transactional_producer_on_compacted_topic() {
     c.close().await.unwrap();
 
     // After cleaning: c1-0..c1-2 overwritten by c2, the aborted values never visible.
+    alter_topic(&bs, &topic, "min.compaction.lag.ms=0").await;
     let filler = producer(&bs, &[]).await;
     let msgs = await_cleaned(&filler, &reader, &topic, |msgs| {
         // All three: a segment may roll inside a transaction, so one pass can remove c1-0
@@ -684,6 +706,36 @@ async fn first_from_committed(bs: &str, group: &str, topic: &str, reset: &str) -
         .unwrap_or_else(|e| panic!("{group}: recv: {e}"));
     c.close().await.unwrap();
     m
+}
+
+/// Sets the topic config `key=value` with `kafka-configs --alter --add-config`.
+async fn alter_topic(bs: &str, topic: &str, key_value: &str) {
+    let args: Vec<String> = [
+        "--bootstrap-server",
+        bs,
+        "--alter",
+        "--entity-type",
+        "topics",
+        "--entity-name",
+        topic,
+        "--add-config",
+        key_value,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let out = common::blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cluster().tool_output("configs", &args)
+    })
+    .await
+    .expect("run kafka-configs");
+    assert!(
+        out.status.success(),
+        "kafka-configs {key_value}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `kafka-delete-records` moves the log start of partition 0 to `offset`.
@@ -859,26 +911,7 @@ async fn retention_ms_moves_log_start_past_committed_offset() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Stop retention (so nothing expires while the consumer starts), then one more record.
-    let (bs2, topic2) = (bs.clone(), topic.clone());
-    let out = common::blocking(move || {
-        cluster().tool_output(
-            "configs",
-            &[
-                "--bootstrap-server",
-                &bs2,
-                "--alter",
-                "--entity-type",
-                "topics",
-                "--entity-name",
-                &topic2,
-                "--add-config",
-                "retention.ms=86400000",
-            ],
-        )
-    })
-    .await
-    .expect("run kafka-configs");
-    assert!(out.status.success(), "kafka-configs: {out:?}");
+    alter_topic(&bs, &topic, "retention.ms=86400000").await;
     let next = send(&p, &topic, "new", Some("new")).await;
     // The group's committed offset (20) is gone: `earliest` starts at the log start, at or
     // past 50: "last" (50) if it has not expired yet, else "new".
