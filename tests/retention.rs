@@ -501,6 +501,70 @@ async fn positions_inside_a_compacted_batch() {
     p.close(Duration::from_secs(10)).await.unwrap();
 }
 
+/// An idempotent producer's last batch whose records were all cleaned away: the broker
+/// keeps the batch header with no records (to keep the producer's sequence), and the
+/// consumer, fetching one batch at a time (`max.partition.fetch.bytes=1`), must step over
+/// it instead of fetching it again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_batch_left_by_the_cleaner() {
+    let bs = bootstrap().await;
+    let topic = create_topic(&bs, "r-empty", COMPACTED).await;
+    let tp = tp0(&topic);
+    let old = producer(&bs, &[("enable.idempotence", "true")]).await;
+    assert_eq!(send(&old, &topic, "x", Some("old")).await, 0);
+    old.close(Duration::from_secs(10)).await.unwrap();
+    let p = producer(&bs, &[]).await;
+    assert_eq!(send(&p, &topic, "x", Some("new")).await, 1);
+    let reader = Consumer::new(&consumer_config(&bs, &[])).await.unwrap();
+    reader
+        .assign(vec![(tp.clone(), Offset::Beginning)])
+        .unwrap();
+    await_cleaned(&p, &reader, &topic, |msgs| {
+        !msgs.iter().any(|m| value_of(m).as_deref() == Some("old"))
+    })
+    .await;
+    reader.close().await.unwrap();
+    // The precondition: an empty batch at offset 0.
+    let raw = support::raw::reader(&bs).await;
+    let batches = support::raw::fetch_batches(&raw, &topic, 0).await;
+    assert_eq!(
+        (
+            batches[0].base_offset,
+            batches[0].last_offset(),
+            batches[0].records.len()
+        ),
+        (0, 0, 0),
+        "the cleaner kept the idempotent producer's last batch, empty"
+    );
+
+    for isolation in ["read_uncommitted", "read_committed"] {
+        let c = Consumer::new(&consumer_config(
+            &bs,
+            &[
+                ("isolation.level", isolation),
+                ("max.partition.fetch.bytes", "1"),
+                ("fetch.max.bytes", "1"),
+            ],
+        ))
+        .await
+        .unwrap();
+        c.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+        let m = tokio::time::timeout(READ_WAIT, c.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{isolation}: stuck before offset 1"))
+            .expect("recv");
+        assert_eq!(
+            (m.offset(), value_of(&m).as_deref()),
+            (1, Some("new")),
+            "{isolation}"
+        );
+        let end = high_watermark(&c, &tp).await;
+        read_to(&c, &tp, end).await;
+        c.close().await.unwrap();
+    }
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
 /// A transactional producer on a compacted topic: committed, aborted and overwriting
 /// transactions. `read_committed` shows exactly the committed values before cleaning (the
 /// control records and the aborted data are gaps it steps over, its position reaches the
