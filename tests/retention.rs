@@ -8,7 +8,10 @@
 //! without the cleaner having run.
 //!
 //! - compaction: overwritten keys, tombstones read back as `None`, offset gaps skipped;
-//! - commits and restarts whose committed offset falls into a gap;
+//! - commits and restarts whose committed offset falls into a gap, also a gap inside one
+//!   cleaned batch (with a seek and an absolute assignment there too);
+//! - an idempotent producer's last batch emptied by the cleaner (a header without records),
+//!   stepped over with one batch per fetch;
 //! - a transactional producer on a compacted topic (control records, aborted data) read with
 //!   `read_committed`, before and after cleaning;
 //! - retention: records removed with `kafka-delete-records` or by `retention.ms` below or
