@@ -344,6 +344,7 @@ pub(crate) async fn commit(
         return Ok(());
     }
     let group = require_group(shared)?;
+    let commit = &Commit::new(shared, group, offsets, deadline).await?;
     // Today ambiguous failures are retried, and each attempt is tagged with the generation
     // current at that attempt; `retry_ambiguous(false)` (and an attempt that refuses a newer
     // generation) would make a commit give up instead.
@@ -351,7 +352,8 @@ pub(crate) async fn commit(
         .cluster
         .retry_policy("OffsetCommit", deadline)
         .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
-            commit_once(shared, conn, group, offsets)
+            let req = commit.request(shared);
+            async move { commit.send(shared, conn, req?).await }
         })
         .await?;
     let mut st = shared.lock();
@@ -363,66 +365,169 @@ pub(crate) async fn commit(
     Ok(())
 }
 
-/// One OffsetCommit to the group coordinator (`conn`), tagged with the current generation.
-async fn commit_once(
-    shared: &Shared,
-    conn: Connection,
-    group: &str,
-    offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
-) -> Result<()> {
-    let info = shared.group_info();
-    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, (off, epoch)) in offsets {
-        topics.entry(&tp.topic).or_default().push(
-            OffsetCommitRequestPartition::default()
-                .with_partition_index(tp.partition)
-                .with_committed_offset(*off)
-                .with_committed_leader_epoch(epoch.unwrap_or(-1))
-                .with_committed_metadata(Some(StrBytes::from_static_str(""))),
-        );
+/// One commit of offsets to the group: builds the OffsetCommit request of each attempt.
+struct Commit<'a> {
+    group: &'a str,
+    offsets: &'a BTreeMap<TopicPartition, (i64, Option<i32>)>,
+}
+
+impl<'a> Commit<'a> {
+    async fn new(
+        _shared: &Shared,
+        group: &'a str,
+        offsets: &'a BTreeMap<TopicPartition, (i64, Option<i32>)>,
+        _deadline: Deadline,
+    ) -> Result<Commit<'a>> {
+        Ok(Commit { group, offsets })
     }
-    let req = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_generation_id_or_member_epoch(info.generation)
-        .with_member_id(StrBytes::from_string(info.member_id.clone()))
-        .with_group_instance_id(
-            shared
-                .cfg
-                .group_instance_id
-                .as_ref()
-                .filter(|_| info.generation >= 0)
-                .map(|s| StrBytes::from_string(s.clone())),
-        )
-        .with_retention_time_ms(-1)
-        .with_topics(
-            topics
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetCommitRequestTopic::default()
-                        .with_name(topic_name(t))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
-    let version = conn.version_for(ApiKey::OffsetCommit)?;
-    let resp = conn
-        .send_version(&req, version, shared.cfg.common.request_timeout)
-        .await?;
-    for t in &resp.topics {
-        for p in &t.partitions {
-            if let Some(code) = KafkaCode(p.error_code).err() {
-                return Err(Error::broker(
-                    code,
-                    format!(
-                        "OffsetCommit {}-{} of group `{group}` (generation {}, member `{}`)",
-                        t.name.0.as_str(),
-                        p.partition_index,
-                        info.generation,
-                        info.member_id
-                    ),
-                ));
+
+    /// The request of one attempt, tagged with the current generation.
+    fn request(&self, shared: &Shared) -> Result<OffsetCommitRequest> {
+        let info = shared.group_info();
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (tp, (off, epoch)) in self.offsets {
+            topics.entry(&tp.topic).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(tp.partition)
+                    .with_committed_offset(*off)
+                    .with_committed_leader_epoch(epoch.unwrap_or(-1))
+                    .with_committed_metadata(Some(StrBytes::from_static_str(""))),
+            );
+        }
+        Ok(OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(self.group.to_string())))
+            .with_generation_id_or_member_epoch(info.generation)
+            .with_member_id(StrBytes::from_string(info.member_id.clone()))
+            .with_group_instance_id(
+                shared
+                    .cfg
+                    .group_instance_id
+                    .as_ref()
+                    .filter(|_| info.generation >= 0)
+                    .map(|s| StrBytes::from_string(s.clone())),
+            )
+            .with_retention_time_ms(-1)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(topic_name(t))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            ))
+    }
+
+    /// Sends one attempt's request to the group coordinator (`conn`).
+    async fn send(
+        &self,
+        shared: &Shared,
+        conn: Connection,
+        req: OffsetCommitRequest,
+    ) -> Result<()> {
+        let group = self.group;
+        let version = conn.version_for(ApiKey::OffsetCommit)?;
+        let resp = conn
+            .send_version(&req, version, shared.cfg.common.request_timeout)
+            .await?;
+        for t in &resp.topics {
+            for p in &t.partitions {
+                if let Some(code) = KafkaCode(p.error_code).err() {
+                    return Err(Error::broker(
+                        code,
+                        format!(
+                            "OffsetCommit {}-{} of group `{group}` (generation {}, member `{}`)",
+                            t.name.0.as_str(),
+                            p.partition_index,
+                            req.generation_id_or_member_epoch,
+                            req.member_id.as_str()
+                        ),
+                    ));
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cluster::Cluster;
+    use crate::config::ClientConfig;
+
+    fn shared() -> Arc<Shared> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", "127.0.0.1:1");
+        c.set("group.id", "g");
+        Shared::new(Cluster::offline_for_tests(), c.consumer().unwrap())
+    }
+
+    fn in_generation(shared: &Shared, generation: i32, member: &str) {
+        shared.set_group_info(|g| {
+            g.generation = generation;
+            g.member_id = member.to_string();
+            g.joined = true;
+        });
+    }
+
+    fn offsets() -> BTreeMap<TopicPartition, (i64, Option<i32>)> {
+        [(TopicPartition::new("t", 0), (42, None))]
+            .into_iter()
+            .collect()
+    }
+
+    /// Item 3 of issue 13: a commit built in generation 5 whose first attempt fails
+    /// ambiguously while the member moves on to generation 6 (the partition may have moved)
+    /// is never sent again, and certainly not under generation 6.
+    #[tokio::test]
+    async fn a_commit_is_never_resent_under_a_newer_generation() {
+        let shared = shared();
+        in_generation(&shared, 5, "m-1");
+        let offsets = offsets();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let commit = Commit::new(&shared, "g", &offsets, deadline).await.unwrap();
+        let sent: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
+        let r = shared
+            .cluster
+            .retry_policy("OffsetCommit", deadline)
+            .run(|| {
+                let req = commit.request(&shared);
+                let first = {
+                    let mut sent = sent.lock().unwrap();
+                    if let Ok(req) = &req {
+                        sent.push((req.generation_id_or_member_epoch, req.member_id.to_string()));
+                    }
+                    sent.len() == 1
+                };
+                if first {
+                    // The rebalance completes while the first attempt's outcome is unknown.
+                    in_generation(&shared, 6, "m-1");
+                }
+                async move {
+                    req?;
+                    if first {
+                        Err(Error::timeout(
+                            "OffsetCommit",
+                            Duration::from_millis(1),
+                            true,
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await;
+        assert_eq!(
+            sent.lock().unwrap().as_slice(),
+            &[(5, "m-1".to_string())],
+            "attempts sent (generation, member)"
+        );
+        let e = r.expect_err("a commit of generation 5 cannot succeed in generation 6");
+        assert_eq!(e.code(), Some(KafkaCode::ILLEGAL_GENERATION), "{e}");
+    }
 }
