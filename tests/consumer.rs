@@ -1779,3 +1779,240 @@ async fn group_metadata_for_transactions() {
     let c = Consumer::new(&config(None)).await.unwrap();
     assert!(matches!(c.group_metadata(), Err(Error::Config(_))));
 }
+
+// ---- Commit semantics (issue 13, items 3, 5, 9, 10) -------------------------------------
+//
+// A commit belongs to the generation that owned its partitions: it is tagged with that
+// generation once, never sent with a generation the member has left behind while it still
+// owns the partitions, and never re-sent under a newer one (the unit test
+// `a_commit_is_never_resent_under_a_newer_generation` in `src/consumer/offsets.rs`).
+
+/// A group member driven by hand over the raw protocol (unstable internals), so a test
+/// decides when the rebalance's SyncGroup completes. It joins with the `cooperative-sticky`
+/// protocol and, as the first member, stays the group's leader.
+struct RawMember {
+    conn: kafka_sdk::connection::Connection,
+    group: String,
+    topic: String,
+    member_id: String,
+    generation: i32,
+}
+
+impl RawMember {
+    async fn connect(group: &str, topic: &str) -> RawMember {
+        use kafka_sdk::cluster::CoordinatorKind;
+        let cluster = Cluster::connect(ClusterOptions::new(vec![bootstrap()]))
+            .await
+            .expect("cluster connect");
+        let (_, pooled) = cluster
+            .coordinator(
+                CoordinatorKind::Group,
+                group,
+                Deadline::after(Duration::from_secs(60)),
+            )
+            .await
+            .expect("group coordinator");
+        // Its own connection: a JoinGroup is parked by the broker for the whole rebalance.
+        let conn = kafka_sdk::connection::Connection::connect(
+            pooled.addr(),
+            cluster.options().connection.clone(),
+        )
+        .await
+        .expect("coordinator connection");
+        RawMember {
+            conn,
+            group: group.to_string(),
+            topic: topic.to_string(),
+            member_id: String::new(),
+            generation: -1,
+        }
+    }
+
+    /// JoinGroup (with the MEMBER_ID_REQUIRED round trip); returns the other members' ids.
+    async fn join(&mut self) -> Vec<String> {
+        use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+        use kafka_protocol::messages::{ApiKey, GroupId, JoinGroupRequest};
+        use kafka_sdk::consumer::assignor::Subscription;
+        loop {
+            let sub = Subscription {
+                topics: vec![self.topic.clone()],
+                user_data: None,
+                owned_partitions: Vec::new(),
+                generation_id: self.generation,
+                rack_id: None,
+            };
+            let req = JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
+                .with_session_timeout_ms(45_000)
+                .with_rebalance_timeout_ms(60_000)
+                .with_member_id(StrBytes::from_string(self.member_id.clone()))
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("cooperative-sticky"))
+                    .with_metadata(sub.encode(3))]);
+            let version = self.conn.version_for(ApiKey::JoinGroup).unwrap();
+            let resp = self
+                .conn
+                .send_version(&req, version, Duration::from_secs(90))
+                .await
+                .expect("JoinGroup");
+            match KafkaCode(resp.error_code) {
+                KafkaCode::MEMBER_ID_REQUIRED => {
+                    self.member_id = resp.member_id.to_string();
+                    continue;
+                }
+                KafkaCode::NONE => {}
+                code => panic!("raw JoinGroup: {code}"),
+            }
+            self.member_id = resp.member_id.to_string();
+            self.generation = resp.generation_id;
+            assert_eq!(
+                resp.leader.as_str(),
+                self.member_id,
+                "the raw member leads the group"
+            );
+            return resp
+                .members
+                .iter()
+                .map(|m| m.member_id.to_string())
+                .filter(|m| *m != self.member_id)
+                .collect();
+        }
+    }
+
+    /// SyncGroup as the leader: `assignments` per member id (the raw member gets nothing).
+    async fn sync(&mut self, assignments: &[(String, Vec<TopicPartition>)]) {
+        use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+        use kafka_protocol::messages::{ApiKey, GroupId, SyncGroupRequest};
+        use kafka_sdk::consumer::assignor::Assignment;
+        let mut all: Vec<SyncGroupRequestAssignment> = assignments
+            .iter()
+            .map(|(m, parts)| {
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(StrBytes::from_string(m.clone()))
+                    .with_assignment(
+                        Assignment {
+                            partitions: parts.clone(),
+                            user_data: None,
+                        }
+                        .encode(3),
+                    )
+            })
+            .collect();
+        all.push(
+            SyncGroupRequestAssignment::default()
+                .with_member_id(StrBytes::from_string(self.member_id.clone()))
+                .with_assignment(Assignment::default().encode(3)),
+        );
+        let req = SyncGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
+            .with_generation_id(self.generation)
+            .with_member_id(StrBytes::from_string(self.member_id.clone()))
+            .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+            .with_protocol_name(Some(StrBytes::from_static_str("cooperative-sticky")))
+            .with_assignments(all);
+        let version = self.conn.version_for(ApiKey::SyncGroup).unwrap();
+        let resp = self
+            .conn
+            .send_version(&req, version, Duration::from_secs(60))
+            .await
+            .expect("SyncGroup");
+        assert_eq!(KafkaCode(resp.error_code), KafkaCode::NONE, "raw SyncGroup");
+    }
+
+    /// Heartbeats until the coordinator says a rebalance started (another member joined).
+    async fn await_rebalance(&self, within: Duration) {
+        use kafka_protocol::messages::{GroupId, HeartbeatRequest};
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let req = HeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
+                .with_generation_id(self.generation)
+                .with_member_id(StrBytes::from_string(self.member_id.clone()));
+            let resp = self.conn.send(&req).await.expect("Heartbeat");
+            match KafkaCode(resp.error_code) {
+                KafkaCode::NONE => {}
+                KafkaCode::REBALANCE_IN_PROGRESS => return,
+                code => panic!("raw Heartbeat: {code}"),
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no rebalance within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Item 10: in a cooperative group a member keeps its partitions through a rebalance, and a
+/// commit made while the rebalance completes (JoinGroup answered, SyncGroup not yet) must not
+/// go out with the generation the group has just left (the coordinator refuses it, although
+/// the partition never moved). Here a raw leader holds the rebalance between JoinGroup and
+/// SyncGroup while the consumer commits: the commit waits for the new generation and
+/// succeeds under it, since the consumer still owns the partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
+    let topic = unique("c-coopgen");
+    create_topic(&topic, 2).await;
+    let group = unique("g-coopgen");
+    let tps: Vec<TopicPartition> = (0..2)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+
+    // The raw member joins first: it leads every generation.
+    let mut raw = RawMember::connect(&group, &topic).await;
+    assert!(raw.join().await.is_empty());
+    raw.sync(&[]).await;
+
+    let cfg = config(Some(&group))
+        .with("partition.assignment.strategy", "cooperative-sticky")
+        .with("enable.auto.commit", "false")
+        .with("session.timeout.ms", "45000")
+        .with("heartbeat.interval.ms", "300")
+        .with("max.poll.interval.ms", "120000");
+    let c = Consumer::new(&cfg).await.unwrap();
+    c.subscribe(&[&topic]).unwrap();
+
+    // Generation 2: the consumer gets both partitions.
+    raw.await_rebalance(Duration::from_secs(60)).await;
+    let others = raw.join().await;
+    assert_eq!(others.len(), 1, "{others:?}");
+    let member = others[0].clone();
+    raw.sync(&[(member.clone(), tps.clone())]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.assignment().len() != 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no assignment");
+        let _ = tokio::time::timeout(Duration::from_millis(100), c.recv()).await;
+    }
+    let gen2 = c.group_membership().expect("in a generation").0;
+    c.commit_offsets([(tps[0].clone(), 3)], CommitMode::Sync)
+        .await
+        .expect("commit in a stable generation");
+
+    // The leader rejoins: a new rebalance. When its JoinGroup answers, the consumer has
+    // rejoined too and waits in SyncGroup, which the leader holds back.
+    raw.join().await;
+    assert!(raw.generation > gen2);
+    let committer = {
+        let c = c.handle();
+        let tp = tps[0].clone();
+        tokio::spawn(async move { c.commit_offsets([(tp, 7)], CommitMode::Sync).await })
+    };
+    // The commit cannot be decided before the rebalance ends (checked for a moment).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let early = committer.is_finished();
+    // The consumer keeps both partitions in the new generation.
+    raw.sync(&[(member, tps.clone())]).await;
+    let r = tokio::time::timeout(Duration::from_secs(60), committer)
+        .await
+        .expect("commit finishes")
+        .unwrap();
+    assert!(
+        r.is_ok(),
+        "commit of an owned partition during a rebalance failed: {r:?}"
+    );
+    assert!(!early, "the commit finished while the rebalance was held");
+    assert_eq!(c.group_membership().map(|m| m.0), Some(raw.generation));
+    assert_eq!(committed_of(&c, &tps[0]).await, Some(7));
+    c.close().await.unwrap();
+}
