@@ -160,6 +160,9 @@ impl Member {
                 Ok(None) => {
                     // Not subscribed: give up partitions and membership, then wait.
                     if !self.owned.is_empty() || !self.member_id.is_empty() {
+                        // No rebalance is going to end: commits (the revocation's) must
+                        // not wait for one.
+                        self.shared.set_group_info(|g| g.rebalancing = false);
                         let owned = self.owned_list();
                         self.revoke(&owned, true).await;
                         self.send_leave("unsubscribed").await;
@@ -239,6 +242,7 @@ impl Member {
 
     async fn fatal(&mut self, e: Error) {
         tracing::error!(group = %self.group_id, error = %e, "fatal group error");
+        self.shared.set_group_info(|g| g.rebalancing = false);
         let owned = self.owned_list();
         self.lose(&owned).await;
         let w = {
@@ -258,6 +262,7 @@ impl Member {
             g.generation = -1;
             g.member_id.clear();
             g.joined = false;
+            g.rebalancing = false;
         });
     }
 
@@ -395,6 +400,9 @@ impl Member {
             .with_protocol_type(s("consumer"))
             .with_protocols(protocols);
         tracing::debug!(group = %self.group_id, member = %self.member_id, "JoinGroup");
+        // From here the generation commits are tagged with may end at any moment (when the
+        // JoinGroup completes): commits wait for the new one (see `offsets::commit`).
+        self.shared.set_group_info(|g| g.rebalancing = true);
         let resp: JoinGroupResponse = conn
             .send_version(&req, version, self.join_timeout())
             .await
@@ -539,6 +547,7 @@ impl Member {
             g.generation = self.generation;
             g.member_id = self.member_id.clone();
             g.joined = true;
+            g.rebalancing = false;
         });
         let revoked: Vec<TopicPartition> = self.owned.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&self.owned).cloned().collect();
@@ -599,6 +608,7 @@ impl Member {
         self.shared.set_group_info(|g| {
             g.joined = false;
             g.generation = -1;
+            g.rebalancing = false;
         });
         if let Some(l) = self.listener.clone() {
             l.on_lost(&self.handle, tps).await;
@@ -771,6 +781,8 @@ impl Member {
 
     /// On close: `on_revoked` for everything owned, then LeaveGroup (dynamic members only).
     async fn leave_on_close(&mut self) {
+        // A rebalance cut short by the close does not end: commits must not wait for it.
+        self.shared.set_group_info(|g| g.rebalancing = false);
         let owned = self.owned_list();
         // The close path already committed the stored offsets.
         if !owned.is_empty() {

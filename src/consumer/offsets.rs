@@ -331,9 +331,15 @@ async fn offset_fetch_once(
 /// its leader epoch (-1: unknown), error code.
 type FetchedOffset<'a> = (&'a str, i32, i64, i32, i16);
 
-/// Commits `offsets` (next offset to read, leader epoch) to the group, tagged with the
-/// current generation and member id. Retries coordinator moves and transient errors until
-/// `deadline`; generation errors (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
+/// Commits `offsets` (next offset to read, leader epoch) to the group.
+///
+/// The commit belongs to one generation: it is tagged with the member's generation and
+/// member id once, when it is built (see [`Commit::new`]: a commit built while a rebalance is
+/// under way waits for the new generation), and every attempt carries that pair. Coordinator
+/// moves, transient and ambiguous failures are retried until `deadline` under that same
+/// generation (the coordinator fences it if the group has moved on); once the member is in
+/// another generation the commit is not sent again and fails with ILLEGAL_GENERATION.
+/// Generation errors from the coordinator (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
 /// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) fail at once.
 pub(crate) async fn commit(
     shared: &Arc<Shared>,
@@ -345,9 +351,6 @@ pub(crate) async fn commit(
     }
     let group = require_group(shared)?;
     let commit = &Commit::new(shared, group, offsets, deadline).await?;
-    // Today ambiguous failures are retried, and each attempt is tagged with the generation
-    // current at that attempt; `retry_ambiguous(false)` (and an attempt that refuses a newer
-    // generation) would make a commit give up instead.
     shared
         .cluster
         .retry_policy("OffsetCommit", deadline)
@@ -365,25 +368,76 @@ pub(crate) async fn commit(
     Ok(())
 }
 
-/// One commit of offsets to the group: builds the OffsetCommit request of each attempt.
+/// One commit of offsets to the group, tagged once with the generation and member id it
+/// belongs to; builds the OffsetCommit request of each attempt.
 struct Commit<'a> {
     group: &'a str,
     offsets: &'a BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    /// The generation (`-1`: none, e.g. manual assignment) and member id of every attempt.
+    generation: i32,
+    member_id: String,
 }
 
 impl<'a> Commit<'a> {
+    /// Tags the commit with the member's generation. While a rebalance is under way
+    /// (JoinGroup sent, its outcome not applied) the generation the member had may be over
+    /// already (the coordinator refuses it once JoinGroup completes, although with the
+    /// cooperative protocol the member keeps its partitions), so the commit waits, until
+    /// `deadline`, for the rebalance to end and takes the new generation, provided every
+    /// partition of the commit is still assigned ([`Error::NotAssigned`] otherwise: it
+    /// moved). REBALANCE_IN_PROGRESS when the rebalance does not end before `deadline`,
+    /// [`Error::Closed`] when the consumer closes meanwhile.
     async fn new(
-        _shared: &Shared,
+        shared: &Shared,
         group: &'a str,
         offsets: &'a BTreeMap<TopicPartition, (i64, Option<i32>)>,
-        _deadline: Deadline,
+        deadline: Deadline,
     ) -> Result<Commit<'a>> {
-        Ok(Commit { group, offsets })
+        let mut changed = shared.work.subscribe();
+        let mut info = shared.group_info();
+        let waited = info.rebalancing;
+        while info.rebalancing {
+            tokio::select! {
+                r = tokio::time::timeout(deadline.remaining(), changed.changed()) => {
+                    if !matches!(r, Ok(Ok(()))) {
+                        return Err(Error::broker(
+                            KafkaCode::REBALANCE_IN_PROGRESS,
+                            format!("OffsetCommit of group `{group}`: the rebalance did not end in time"),
+                        ));
+                    }
+                }
+                _ = shared.shutdown_signal() => return Err(Error::Closed),
+            }
+            info = shared.group_info();
+        }
+        if waited {
+            let st = shared.lock();
+            if let Some(tp) = offsets.keys().find(|tp| !st.parts.contains_key(*tp)) {
+                return Err(Error::NotAssigned(tp.clone()));
+            }
+        }
+        Ok(Commit {
+            group,
+            offsets,
+            generation: info.generation,
+            member_id: info.member_id,
+        })
     }
 
-    /// The request of one attempt, tagged with the current generation.
+    /// The request of one attempt, tagged with the commit's generation; ILLEGAL_GENERATION
+    /// (nothing to send) once the member is in another generation: the partitions may have
+    /// moved, and a commit sent under the new generation would overwrite the new owner's.
     fn request(&self, shared: &Shared) -> Result<OffsetCommitRequest> {
-        let info = shared.group_info();
+        let now = shared.group_info();
+        if now.generation != self.generation || now.member_id != self.member_id {
+            return Err(Error::broker(
+                KafkaCode::ILLEGAL_GENERATION,
+                format!(
+                    "OffsetCommit of group `{}` built in generation {} (member `{}`) is not sent again: the member is now in generation {} (member `{}`)",
+                    self.group, self.generation, self.member_id, now.generation, now.member_id
+                ),
+            ));
+        }
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, (off, epoch)) in self.offsets {
             topics.entry(&tp.topic).or_default().push(
@@ -396,14 +450,14 @@ impl<'a> Commit<'a> {
         }
         Ok(OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(self.group.to_string())))
-            .with_generation_id_or_member_epoch(info.generation)
-            .with_member_id(StrBytes::from_string(info.member_id.clone()))
+            .with_generation_id_or_member_epoch(self.generation)
+            .with_member_id(StrBytes::from_string(self.member_id.clone()))
             .with_group_instance_id(
                 shared
                     .cfg
                     .group_instance_id
                     .as_ref()
-                    .filter(|_| info.generation >= 0)
+                    .filter(|_| self.generation >= 0)
                     .map(|s| StrBytes::from_string(s.clone())),
             )
             .with_retention_time_ms(-1)
