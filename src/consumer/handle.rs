@@ -353,6 +353,16 @@ impl ConsumerHandle {
 
     /// Commits the current position of every assigned partition (what `recv` has returned
     /// so far). `Sync` waits for the coordinator; `Async` returns at once.
+    ///
+    /// That includes a record still being processed: in a
+    /// [`RebalanceListener::on_revoked`](super::RebalanceListener::on_revoked), which runs
+    /// while the application may be processing, use
+    /// [`commit_stored`](Self::commit_stored) with offsets stored after processing instead.
+    ///
+    /// A commit belongs to the generation the member is in when it is made: it is never
+    /// sent under a later one (ILLEGAL_GENERATION once the member has moved on); during a
+    /// rebalance it waits for the new generation, and fails with
+    /// [`Error::NotAssigned`] when a partition was taken away meanwhile.
     pub async fn commit(&self, mode: CommitMode) -> Result<()> {
         self.check_open()?;
         let offsets: BTreeMap<TopicPartition, (i64, Option<i32>)> = self
@@ -367,7 +377,9 @@ impl ConsumerHandle {
     }
 
     /// Commits the stored offsets (see [`ConsumerHandle::store_offset`]); this is what auto
-    /// commit does periodically.
+    /// commit does periodically and on revocation. With `enable.auto.offset.store=false` and
+    /// offsets stored after processing, this commits exactly what was processed: the commit
+    /// to make in [`RebalanceListener::on_revoked`](super::RebalanceListener::on_revoked).
     pub async fn commit_stored(&self, mode: CommitMode) -> Result<()> {
         self.check_open()?;
         let offsets = self.stored_offsets(None);
