@@ -2096,3 +2096,77 @@ async fn revoke_commits_what_was_processed_not_what_was_delivered() {
         a.close().await.unwrap();
     }
 }
+
+/// Item 9, the earlier suspect: a member polling through an eager rebalance seeks to
+/// `Offset::Stored` (the committed offset) just as a second member joins; its listener
+/// commits the position on revocation (the at-least-once pattern). The seek leaves the
+/// partition without a position until the committed offset is looked up, so the revocation
+/// cannot commit the position from before the seek: every record from the committed offset
+/// on is delivered again (by the old or the new owner), the first of them being the
+/// committed offset itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seek_to_stored_during_an_eager_rebalance_redelivers_everything() {
+    struct CommitPositionOnRevoke;
+    impl RebalanceListener for CommitPositionOnRevoke {
+        fn on_revoked<'a>(
+            &'a self,
+            c: &'a ConsumerHandle,
+            _partitions: &'a [TopicPartition],
+        ) -> BoxFuture<'a, ()> {
+            Box::pin(async move {
+                let _ = c.commit(CommitMode::Sync).await;
+            })
+        }
+    }
+    const RECORDS: i64 = 20;
+    const STORED: i64 = 5;
+    let topic = filled_topic("c-seekstored", 1, RECORDS as usize).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let group = unique("g-seekstored");
+    // A long fetch wait: the drained partition has a fetch parked at the broker, which the
+    // seek's lookup waits for, right when the rebalance revokes the partition.
+    let cfg = seek_cfg(&group).with("fetch.max.wait.ms", "4000");
+    let a = Consumer::builder(&cfg)
+        .rebalance_listener(Arc::new(CommitPositionOnRevoke))
+        .build()
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    let got = recv_n(&a, RECORDS as usize, Duration::from_secs(60)).await;
+    assert_eq!(got.last().map(|m| m.offset()), Some(RECORDS - 1));
+    a.commit_offsets([(tp.clone(), STORED)], CommitMode::Sync)
+        .await
+        .unwrap();
+    // Let the next fetch park at the broker.
+    let _ = tokio::time::timeout(Duration::from_millis(500), a.recv()).await;
+    a.seek(&tp, Offset::Stored).unwrap();
+    let b = Consumer::new(&cfg).await.unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    // Both poll until every record from STORED on was delivered again.
+    let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut firsts: Vec<(&str, i64)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while (STORED..RECORDS).any(|o| !seen.contains_key(&o)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every record from {STORED} was delivered again: {seen:?} (first after the seek or the move: {firsts:?})"
+        );
+        let (who, m) = tokio::select! {
+            m = a.recv() => ("a", m.unwrap()),
+            m = b.recv() => ("b", m.unwrap()),
+            _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+        };
+        if !firsts.iter().any(|(w, _)| *w == who) {
+            firsts.push((who, m.offset()));
+        }
+        *seen.entry(m.offset()).or_default() += 1;
+    }
+    // Whoever delivered first after the seek started at the committed offset.
+    assert_eq!(firsts[0].1, STORED, "first deliveries: {firsts:?}");
+    assert!(
+        seen.keys().all(|o| *o >= STORED),
+        "nothing before the committed offset: {seen:?}"
+    );
+    b.close().await.unwrap();
+    a.close().await.unwrap();
+}
