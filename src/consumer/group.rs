@@ -413,8 +413,13 @@ impl Member {
                 self.member_id = resp.member_id.to_string();
                 return Err(JoinError::RetryNow);
             }
-            KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
-                self.fenced(true).await;
+            code @ (KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION) => {
+                self.fenced(forgets_member_id(
+                    ApiKey::JoinGroup,
+                    code,
+                    self.instance_id.is_some(),
+                ))
+                .await;
                 return Err(JoinError::RetryNow);
             }
             code => {
@@ -471,8 +476,13 @@ impl Member {
         match KafkaCode(resp.error_code) {
             KafkaCode::NONE => {}
             KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
-                self.fenced(KafkaCode(resp.error_code) == KafkaCode::UNKNOWN_MEMBER_ID)
-                    .await;
+                let code = KafkaCode(resp.error_code);
+                self.fenced(forgets_member_id(
+                    ApiKey::SyncGroup,
+                    code,
+                    self.instance_id.is_some(),
+                ))
+                .await;
                 return Err(JoinError::RetryNow);
             }
             code => {
@@ -701,8 +711,10 @@ impl Member {
                     Some(KafkaCode::REBALANCE_IN_PROGRESS) => return Next::Rejoin,
                     Some(KafkaCode::ILLEGAL_GENERATION) | Some(KafkaCode::UNKNOWN_MEMBER_ID) => {
                         tracing::info!(group = %self.group_id, error = %e, "fenced from the group: partitions lost");
-                        let unknown = e.code() == Some(KafkaCode::UNKNOWN_MEMBER_ID);
-                        self.fenced(unknown && self.instance_id.is_none()).await;
+                        let code = e.code().unwrap_or(KafkaCode::NONE);
+                        let forget =
+                            forgets_member_id(ApiKey::Heartbeat, code, self.instance_id.is_some());
+                        self.fenced(forget).await;
                         return Next::Rejoin;
                     }
                     Some(KafkaCode::FENCED_INSTANCE_ID) => return Next::Fatal(e),
@@ -797,6 +809,18 @@ impl Member {
     }
 }
 
+/// Whether a member fenced by `code` in the answer to `api` forgets its member id before
+/// rejoining (else it rejoins with it).
+fn forgets_member_id(api: ApiKey, code: KafkaCode, is_static: bool) -> bool {
+    match api {
+        ApiKey::JoinGroup => {
+            code == KafkaCode::UNKNOWN_MEMBER_ID || code == KafkaCode::ILLEGAL_GENERATION
+        }
+        ApiKey::Heartbeat => code == KafkaCode::UNKNOWN_MEMBER_ID && !is_static,
+        _ => code == KafkaCode::UNKNOWN_MEMBER_ID,
+    }
+}
+
 fn counts_of(
     snap: &crate::cluster::MetadataSnapshot,
     topics: &BTreeSet<String>,
@@ -808,4 +832,30 @@ fn counts_of(
             (m.error.is_none() && m.partition_count() > 0).then(|| (t.clone(), m.partition_count()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three places that learn the member was fenced agree, as in Java's
+    /// `AbstractCoordinator`: the member id is forgotten exactly when the coordinator does not
+    /// know it (UNKNOWN_MEMBER_ID), for static members too (they rejoin with an empty member
+    /// id and their `group.instance.id`, which the coordinator maps to a new member id);
+    /// ILLEGAL_GENERATION only ends the generation: the member id is still valid.
+    #[test]
+    fn forgets_the_member_id_only_when_the_coordinator_does_not_know_it() {
+        for api in [ApiKey::JoinGroup, ApiKey::SyncGroup, ApiKey::Heartbeat] {
+            for is_static in [false, true] {
+                assert!(
+                    forgets_member_id(api, KafkaCode::UNKNOWN_MEMBER_ID, is_static),
+                    "{api:?} UNKNOWN_MEMBER_ID static={is_static}"
+                );
+                assert!(
+                    !forgets_member_id(api, KafkaCode::ILLEGAL_GENERATION, is_static),
+                    "{api:?} ILLEGAL_GENERATION static={is_static}"
+                );
+            }
+        }
+    }
 }
