@@ -2071,15 +2071,13 @@ async fn revoke_commits_what_was_processed_not_what_was_delivered() {
         b.subscribe(&[&topic]).unwrap();
         // The eager rebalance revokes the partition from `a` (it may come back to `a`; the
         // range assignor gives it to the first member by id). Keep `a` polling meanwhile.
-        let first_of_new_owner = loop {
-            tokio::select! {
-                m = b.recv() => break m.unwrap(),
-                m = a.recv() => {
-                    // Back at `a` after the revocation: it restarts from the committed offset.
-                    let m = m.unwrap();
-                    assert!(a.assignment().contains(&tp));
-                    break m;
-                }
+        let first_of_new_owner = tokio::select! {
+            m = b.recv() => m.unwrap(),
+            m = a.recv() => {
+                // Back at `a` after the revocation: it restarts from the committed offset.
+                let m = m.unwrap();
+                assert!(a.assignment().contains(&tp));
+                m
             }
         };
         assert_eq!(

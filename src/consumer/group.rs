@@ -809,16 +809,14 @@ impl Member {
     }
 }
 
-/// Whether a member fenced by `code` in the answer to `api` forgets its member id before
-/// rejoining (else it rejoins with it).
-fn forgets_member_id(api: ApiKey, code: KafkaCode, is_static: bool) -> bool {
-    match api {
-        ApiKey::JoinGroup => {
-            code == KafkaCode::UNKNOWN_MEMBER_ID || code == KafkaCode::ILLEGAL_GENERATION
-        }
-        ApiKey::Heartbeat => code == KafkaCode::UNKNOWN_MEMBER_ID && !is_static,
-        _ => code == KafkaCode::UNKNOWN_MEMBER_ID,
-    }
+/// Whether a member fenced by `code` in the answer to `api` (JoinGroup, SyncGroup,
+/// Heartbeat) forgets its member id before rejoining. As Java's `AbstractCoordinator`: only
+/// when the coordinator does not know it (UNKNOWN_MEMBER_ID), static members included (they
+/// rejoin with an empty member id and their `group.instance.id`); after ILLEGAL_GENERATION
+/// the member id is still valid, only the generation is over.
+/// (`_api` and `_is_static` do not matter: they are named so every call site states them.)
+fn forgets_member_id(_api: ApiKey, code: KafkaCode, _is_static: bool) -> bool {
+    code == KafkaCode::UNKNOWN_MEMBER_ID
 }
 
 fn counts_of(
