@@ -1791,6 +1791,7 @@ async fn group_metadata_for_transactions() {
 /// decides when the rebalance's SyncGroup completes. It joins with the `cooperative-sticky`
 /// protocol and, as the first member, stays the group's leader.
 struct RawMember {
+    cluster: Cluster,
     conn: kafka_sdk::connection::Connection,
     group: String,
     topic: String,
@@ -1800,10 +1801,24 @@ struct RawMember {
 
 impl RawMember {
     async fn connect(group: &str, topic: &str) -> RawMember {
-        use kafka_sdk::cluster::CoordinatorKind;
         let cluster = Cluster::connect(ClusterOptions::new(vec![bootstrap()]))
             .await
             .expect("cluster connect");
+        let conn = Self::coordinator(&cluster, group).await;
+        RawMember {
+            cluster,
+            conn,
+            group: group.to_string(),
+            topic: topic.to_string(),
+            member_id: String::new(),
+            generation: -1,
+        }
+    }
+
+    /// A connection of its own to the group coordinator.
+    async fn coordinator(cluster: &Cluster, group: &str) -> kafka_sdk::connection::Connection {
+        use kafka_sdk::cluster::CoordinatorKind;
+        cluster.invalidate_coordinator(CoordinatorKind::Group, group);
         let (_, pooled) = cluster
             .coordinator(
                 CoordinatorKind::Group,
@@ -1813,19 +1828,12 @@ impl RawMember {
             .await
             .expect("group coordinator");
         // Its own connection: a JoinGroup is parked by the broker for the whole rebalance.
-        let conn = kafka_sdk::connection::Connection::connect(
+        kafka_sdk::connection::Connection::connect(
             pooled.addr(),
             cluster.options().connection.clone(),
         )
         .await
-        .expect("coordinator connection");
-        RawMember {
-            conn,
-            group: group.to_string(),
-            topic: topic.to_string(),
-            member_id: String::new(),
-            generation: -1,
-        }
+        .expect("coordinator connection")
     }
 
     /// JoinGroup (with the MEMBER_ID_REQUIRED round trip); returns the other members' ids.
@@ -1859,6 +1867,14 @@ impl RawMember {
             match KafkaCode(resp.error_code) {
                 KafkaCode::MEMBER_ID_REQUIRED => {
                     self.member_id = resp.member_id.to_string();
+                    continue;
+                }
+                // A new group's coordinator may still be settling.
+                KafkaCode::NOT_COORDINATOR
+                | KafkaCode::COORDINATOR_NOT_AVAILABLE
+                | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    self.conn = Self::coordinator(&self.cluster, &self.group).await;
                     continue;
                 }
                 KafkaCode::NONE => {}
@@ -1944,17 +1960,13 @@ impl RawMember {
     }
 }
 
-/// Item 10: in a cooperative group a member keeps its partitions through a rebalance, and a
-/// commit made while the rebalance completes (JoinGroup answered, SyncGroup not yet) must not
-/// go out with the generation the group has just left (the coordinator refuses it, although
-/// the partition never moved). Here a raw leader holds the rebalance between JoinGroup and
-/// SyncGroup while the consumer commits: the commit waits for the new generation and
-/// succeeds under it, since the consumer still owns the partitions.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
-    let topic = unique("c-coopgen");
+/// A cooperative group led by a raw member, with one consumer owning both partitions of a
+/// new topic in a stable generation: (raw leader, consumer, the consumer's member id,
+/// partitions).
+async fn raw_led_group(prefix: &str) -> (RawMember, Consumer, String, Vec<TopicPartition>) {
+    let topic = unique(prefix);
     create_topic(&topic, 2).await;
-    let group = unique("g-coopgen");
+    let group = unique(&format!("g-{prefix}"));
     let tps: Vec<TopicPartition> = (0..2)
         .map(|p| TopicPartition::new(topic.as_str(), p))
         .collect();
@@ -1973,7 +1985,7 @@ async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
     let c = Consumer::new(&cfg).await.unwrap();
     c.subscribe(&[&topic]).unwrap();
 
-    // Generation 2: the consumer gets both partitions.
+    // The consumer gets both partitions.
     raw.await_rebalance(Duration::from_secs(60)).await;
     let others = raw.join().await;
     assert_eq!(others.len(), 1, "{others:?}");
@@ -1984,6 +1996,18 @@ async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
         assert!(tokio::time::Instant::now() < deadline, "no assignment");
         let _ = tokio::time::timeout(Duration::from_millis(100), c.recv()).await;
     }
+    (raw, c, member, tps)
+}
+
+/// Item 10: in a cooperative group a member keeps its partitions through a rebalance, and a
+/// commit made while the rebalance completes (JoinGroup answered, SyncGroup not yet) must not
+/// go out with the generation the group has just left (the coordinator refuses it, although
+/// the partition never moved). Here a raw leader holds the rebalance between JoinGroup and
+/// SyncGroup while the consumer commits: the commit waits for the new generation and
+/// succeeds under it, since the consumer still owns the partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
+    let (mut raw, c, member, tps) = raw_led_group("c-coopgen").await;
     let gen2 = c.group_membership().expect("in a generation").0;
     c.commit_offsets([(tps[0].clone(), 3)], CommitMode::Sync)
         .await
@@ -2014,6 +2038,38 @@ async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
     assert!(!early, "the commit finished while the rebalance was held");
     assert_eq!(c.group_membership().map(|m| m.0), Some(raw.generation));
     assert_eq!(committed_of(&c, &tps[0]).await, Some(7));
+    c.close().await.unwrap();
+}
+
+/// Items 3 and 10, the legitimate case: a commit made during the rebalance for a partition
+/// that the rebalance takes away (here the raw leader moves partition 1 to itself at once)
+/// is not sent under the new generation, where it would overwrite the new owner's offsets:
+/// it fails with `NotAssigned`, and nothing of it is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_during_a_rebalance_that_moves_the_partition_is_not_sent() {
+    let (mut raw, c, member, tps) = raw_led_group("c-coopmove").await;
+    raw.join().await;
+    let committer = {
+        let c = c.handle();
+        let offsets = vec![(tps[0].clone(), 7), (tps[1].clone(), 9)];
+        tokio::spawn(async move { c.commit_offsets(offsets, CommitMode::Sync).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        !committer.is_finished(),
+        "the commit waits for the rebalance"
+    );
+    raw.sync(&[(member, vec![tps[0].clone()])]).await;
+    let r = tokio::time::timeout(Duration::from_secs(60), committer)
+        .await
+        .expect("commit finishes")
+        .unwrap();
+    match r {
+        Err(Error::NotAssigned(tp)) => assert_eq!(tp, tps[1]),
+        other => panic!("a commit for a partition that moved: {other:?}"),
+    }
+    assert_eq!(committed_of(&c, &tps[1]).await, None);
+    assert_eq!(committed_of(&c, &tps[0]).await, None);
     c.close().await.unwrap();
 }
 
