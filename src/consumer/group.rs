@@ -553,13 +553,16 @@ impl Member {
     /// Applies the assignment received in SyncGroup.
     async fn apply_assignment(&mut self, assigned: Vec<TopicPartition>) {
         let new: BTreeSet<TopicPartition> = assigned.into_iter().collect();
+        let revoked: Vec<TopicPartition> = self.owned.difference(&new).cloned().collect();
+        // Partitions leaving are marked before the new generation is published: a commit
+        // that waited for it must not take it for theirs (see `offsets::commit`).
+        self.stop_delivering(&revoked);
         self.shared.set_group_info(|g| {
             g.generation = self.generation;
             g.member_id = self.member_id.clone();
             g.joined = true;
             g.rebalancing = false;
         });
-        let revoked: Vec<TopicPartition> = self.owned.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&self.owned).cloned().collect();
         tracing::info!(
             group = %self.group_id,

@@ -384,8 +384,8 @@ impl<'a> Commit<'a> {
     /// already (the coordinator refuses it once JoinGroup completes, although with the
     /// cooperative protocol the member keeps its partitions), so the commit waits, until
     /// `deadline`, for the rebalance to end and takes the new generation, provided every
-    /// partition of the commit is still assigned ([`Error::NotAssigned`] otherwise: it
-    /// moved). REBALANCE_IN_PROGRESS when the rebalance does not end before `deadline`,
+    /// partition of the commit stays assigned in it ([`Error::NotAssigned`] otherwise: it
+    /// moved, or is being revoked). REBALANCE_IN_PROGRESS when the rebalance does not end before `deadline`,
     /// [`Error::Closed`] when the consumer closes meanwhile.
     async fn new(
         shared: &Shared,
@@ -412,7 +412,8 @@ impl<'a> Commit<'a> {
         }
         if waited {
             let st = shared.lock();
-            if let Some(tp) = offsets.keys().find(|tp| !st.parts.contains_key(*tp)) {
+            let gone = |tp: &&TopicPartition| st.parts.get(*tp).is_none_or(|p| p.revoking);
+            if let Some(tp) = offsets.keys().find(gone) {
                 return Err(Error::NotAssigned(tp.clone()));
             }
         }
