@@ -434,8 +434,11 @@ impl ConsumerHandle {
             CommitMode::Sync => offsets::commit(&self.shared, &offsets, deadline).await,
             CommitMode::Async => {
                 let shared = self.shared.clone();
+                // The commit belongs to the generation it is made in, not to the one the
+                // task finds when it runs.
+                let built_in = shared.group_info();
                 tokio::spawn(async move {
-                    let result = offsets::commit(&shared, &offsets, deadline).await;
+                    let result = offsets::commit_as(&shared, &offsets, deadline, built_in).await;
                     if let Err(e) = &result {
                         tracing::warn!(error = %e, "async commit failed");
                     }

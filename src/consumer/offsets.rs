@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::state::Shared;
+use super::state::{GroupInfo, Shared};
 use crate::backoff::Deadline;
 use crate::cluster::CoordinatorKind;
 use crate::connection::Connection;
@@ -346,11 +346,22 @@ pub(crate) async fn commit(
     offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
     deadline: Deadline,
 ) -> Result<()> {
+    commit_as(shared, offsets, deadline, shared.group_info()).await
+}
+
+/// [`commit`] of offsets taken when the member's membership was `built_in` (read before the
+/// commit was handed to another task, e.g. an async commit).
+pub(crate) async fn commit_as(
+    shared: &Arc<Shared>,
+    offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    deadline: Deadline,
+    built_in: GroupInfo,
+) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
     let group = require_group(shared)?;
-    let commit = &Commit::new(shared, group, offsets, deadline).await?;
+    let commit = &Commit::new(shared, group, offsets, deadline, built_in).await?;
     shared
         .cluster
         .retry_policy("OffsetCommit", deadline)
@@ -366,6 +377,19 @@ pub(crate) async fn commit(
         }
     }
     Ok(())
+}
+
+/// The error of a commit built in generation `built_in` once the member is in `now`: it is
+/// not sent (again), since the partitions may have moved and a commit under the new
+/// generation would overwrite the new owner's offsets.
+fn moved_on(group: &str, built_in: &GroupInfo, now: &GroupInfo) -> Error {
+    Error::broker(
+        KafkaCode::ILLEGAL_GENERATION,
+        format!(
+            "OffsetCommit of group `{group}` built in generation {} (member `{}`) is not sent: the member is now in generation {} (member `{}`)",
+            built_in.generation, built_in.member_id, now.generation, now.member_id
+        ),
+    )
 }
 
 /// One commit of offsets to the group, tagged once with the generation and member id it
@@ -392,9 +416,10 @@ impl<'a> Commit<'a> {
         group: &'a str,
         offsets: &'a BTreeMap<TopicPartition, (i64, Option<i32>)>,
         deadline: Deadline,
+        built_in: GroupInfo,
     ) -> Result<Commit<'a>> {
         let mut changed = shared.work.subscribe();
-        let mut info = shared.group_info();
+        let mut info = built_in;
         let waited = info.rebalancing;
         while info.rebalancing {
             tokio::select! {
@@ -409,6 +434,11 @@ impl<'a> Commit<'a> {
                 _ = shared.shutdown_signal() => return Err(Error::Closed),
             }
             info = shared.group_info();
+        }
+        // Built in a generation the member has left meanwhile (a commit handed to a task).
+        let now = shared.group_info();
+        if !waited && (now.generation != info.generation || now.member_id != info.member_id) {
+            return Err(moved_on(group, &info, &now));
         }
         if waited {
             let st = shared.lock();
@@ -431,13 +461,12 @@ impl<'a> Commit<'a> {
     fn request(&self, shared: &Shared) -> Result<OffsetCommitRequest> {
         let now = shared.group_info();
         if now.generation != self.generation || now.member_id != self.member_id {
-            return Err(Error::broker(
-                KafkaCode::ILLEGAL_GENERATION,
-                format!(
-                    "OffsetCommit of group `{}` built in generation {} (member `{}`) is not sent again: the member is now in generation {} (member `{}`)",
-                    self.group, self.generation, self.member_id, now.generation, now.member_id
-                ),
-            ));
+            let built_in = GroupInfo {
+                generation: self.generation,
+                member_id: self.member_id.clone(),
+                ..now.clone()
+            };
+            return Err(moved_on(self.group, &built_in, &now));
         }
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, (off, epoch)) in self.offsets {
@@ -545,7 +574,9 @@ mod tests {
         in_generation(&shared, 5, "m-1");
         let offsets = offsets();
         let deadline = Deadline::after(Duration::from_secs(5));
-        let commit = Commit::new(&shared, "g", &offsets, deadline).await.unwrap();
+        let commit = Commit::new(&shared, "g", &offsets, deadline, shared.group_info())
+            .await
+            .unwrap();
         let sent: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
         let r = shared
             .cluster
@@ -584,5 +615,80 @@ mod tests {
         );
         let e = r.expect_err("a commit of generation 5 cannot succeed in generation 6");
         assert_eq!(e.code(), Some(KafkaCode::ILLEGAL_GENERATION), "{e}");
+    }
+
+    /// An async commit belongs to the generation it was made in: when its task finds the
+    /// member in another one, nothing is sent.
+    #[tokio::test]
+    async fn a_commit_made_in_an_older_generation_is_not_sent() {
+        let shared = shared();
+        in_generation(&shared, 5, "m-1");
+        let built_in = shared.group_info();
+        in_generation(&shared, 6, "m-1");
+        let offsets = offsets();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let e = Commit::new(&shared, "g", &offsets, deadline, built_in)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(e.code(), Some(KafkaCode::ILLEGAL_GENERATION), "{e}");
+    }
+
+    /// A commit made during a rebalance waits for the new generation and takes it when its
+    /// partitions stay; `NotAssigned` when one is leaving; REBALANCE_IN_PROGRESS when the
+    /// rebalance does not end in time.
+    #[tokio::test]
+    async fn a_commit_made_during_a_rebalance_waits_for_the_new_generation() {
+        use crate::consumer::state::{PartState, Reset};
+        let tp = TopicPartition::new("t", 0);
+        for leaving in [false, true] {
+            let shared = shared();
+            shared
+                .lock()
+                .parts
+                .insert(tp.clone(), PartState::new(Reset::Committed));
+            in_generation(&shared, 5, "m-1");
+            shared.set_group_info(|g| g.rebalancing = true);
+            let offsets = offsets();
+            let deadline = Deadline::after(Duration::from_secs(20));
+            let waiting = {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let built_in = shared.group_info();
+                    Commit::new(&shared, "g", &offsets, deadline, built_in)
+                        .await
+                        .map(|c| (c.generation, c.member_id))
+                })
+            };
+            tokio::task::yield_now().await;
+            if leaving {
+                shared.lock().parts.get_mut(&tp).unwrap().revoking = true;
+            }
+            in_generation(&shared, 6, "m-1");
+            shared.set_group_info(|g| g.rebalancing = false);
+            let r = waiting.await.unwrap();
+            if leaving {
+                assert!(
+                    matches!(r, Err(Error::NotAssigned(ref t)) if *t == tp),
+                    "{r:?}"
+                );
+            } else {
+                assert_eq!(r.unwrap(), (6, "m-1".to_string()));
+            }
+        }
+        let shared = shared();
+        shared.set_group_info(|g| g.rebalancing = true);
+        let offsets = offsets();
+        let e = Commit::new(
+            &shared,
+            "g",
+            &offsets,
+            Deadline::after(Duration::from_millis(50)),
+            shared.group_info(),
+        )
+        .await
+        .err()
+        .expect("times out");
+        assert_eq!(e.code(), Some(KafkaCode::REBALANCE_IN_PROGRESS), "{e}");
     }
 }
