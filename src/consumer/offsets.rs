@@ -691,4 +691,38 @@ mod tests {
         .expect("times out");
         assert_eq!(e.code(), Some(KafkaCode::REBALANCE_IN_PROGRESS), "{e}");
     }
+
+    /// With the cooperative protocol a member that gave partitions up rejoins at once: the
+    /// next rebalance may begin before a commit that waited for the previous one looks. It
+    /// takes the generation that rebalance published instead of waiting for the next one.
+    #[tokio::test]
+    async fn a_commit_waits_for_one_rebalance_not_the_next() {
+        use crate::consumer::state::{PartState, Reset};
+        let shared = shared();
+        shared.lock().parts.insert(
+            TopicPartition::new("t", 0),
+            PartState::new(Reset::Committed),
+        );
+        in_generation(&shared, 5, "m-1");
+        shared.set_group_info(|g| g.rebalancing = true);
+        let offsets = offsets();
+        let waiting = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let built_in = shared.group_info();
+                let deadline = Deadline::after(Duration::from_secs(2));
+                Commit::new(&shared, "g", &offsets, deadline, built_in)
+                    .await
+                    .map(|c| c.generation)
+            })
+        };
+        tokio::task::yield_now().await;
+        // Generation 6 is published and the next rebalance begins before the task runs.
+        shared.set_group_info(|g| {
+            g.generation = 6;
+            g.rebalancing = false;
+        });
+        shared.set_group_info(|g| g.rebalancing = true);
+        assert_eq!(waiting.await.unwrap().unwrap(), 6);
+    }
 }
