@@ -419,9 +419,13 @@ impl<'a> Commit<'a> {
         built_in: GroupInfo,
     ) -> Result<Commit<'a>> {
         let mut changed = shared.work.subscribe();
+        let built_in_generation = built_in.generation;
         let mut info = built_in;
         let waited = info.rebalancing;
-        while info.rebalancing {
+        // Until the rebalance under way ends: its generation is published, or the member
+        // leaves it (fenced, closed). A rebalance that begins right after (a cooperative
+        // member rejoins at once after giving partitions up) is not waited for.
+        while info.rebalancing && info.generation == built_in_generation {
             tokio::select! {
                 r = tokio::time::timeout(deadline.remaining(), changed.changed()) => {
                     if !matches!(r, Ok(Ok(()))) {
