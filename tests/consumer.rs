@@ -1999,6 +1999,18 @@ async fn raw_led_group(prefix: &str) -> (RawMember, Consumer, String, Vec<TopicP
     (raw, c, member, tps)
 }
 
+/// Waits until `c` has its JoinGroup answer (the rebalance completing: no generation).
+async fn await_completing(c: &Consumer) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.group_membership().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the consumer never got its JoinGroup answer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Item 10: in a cooperative group a member keeps its partitions through a rebalance, and a
 /// commit made while the rebalance completes (JoinGroup answered, SyncGroup not yet) must not
 /// go out with the generation the group has just left (the coordinator refuses it, although
@@ -2017,6 +2029,7 @@ async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
     // rejoined too and waits in SyncGroup, which the leader holds back.
     raw.join().await;
     assert!(raw.generation > gen2);
+    await_completing(&c).await;
     let committer = {
         let c = c.handle();
         let tp = tps[0].clone();
@@ -2049,6 +2062,7 @@ async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
 async fn commit_during_a_rebalance_that_moves_the_partition_is_not_sent() {
     let (mut raw, c, member, tps) = raw_led_group("c-coopmove").await;
     raw.join().await;
+    await_completing(&c).await;
     let committer = {
         let c = c.handle();
         let offsets = vec![(tps[0].clone(), 7), (tps[1].clone(), 9)];

@@ -400,9 +400,6 @@ impl Member {
             .with_protocol_type(s("consumer"))
             .with_protocols(protocols);
         tracing::debug!(group = %self.group_id, member = %self.member_id, "JoinGroup");
-        // From here the generation commits are tagged with may end at any moment (when the
-        // JoinGroup completes): commits wait for the new one (see `offsets::commit`).
-        self.shared.set_group_info(|g| g.rebalancing = true);
         let resp: JoinGroupResponse = conn
             .send_version(&req, version, self.join_timeout())
             .await
@@ -430,6 +427,9 @@ impl Member {
             }
         }
         self.generation = resp.generation_id;
+        // The generation commits are tagged with is over (the coordinator refuses it from
+        // now on), the new one is not applied yet: commits wait for it (`offsets::commit`).
+        self.shared.set_group_info(|g| g.rebalancing = true);
         self.member_id = resp.member_id.to_string();
         self.protocol = resp.protocol_name.as_ref().map(|p| p.to_string());
         self.leader = resp.leader.as_str() == resp.member_id.as_str();

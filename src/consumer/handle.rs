@@ -558,10 +558,11 @@ impl ConsumerHandle {
         self.shared.cfg.group_id.as_deref()
     }
 
-    /// Current group generation and member id (`None` when not in a generation).
+    /// Current group generation and member id (`None` when not in a generation, e.g. while
+    /// a rebalance completes: the previous generation is over, the new one not applied).
     pub fn group_membership(&self) -> Option<(i32, String)> {
         let g = self.shared.group_info();
-        (g.joined && g.generation >= 0).then_some((g.generation, g.member_id))
+        (g.joined && !g.rebalancing && g.generation >= 0).then_some((g.generation, g.member_id))
     }
 
     /// The group metadata a transactional producer sends with this consumer's offsets

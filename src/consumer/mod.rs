@@ -31,9 +31,9 @@
 //! control records and aborted transactions do not leave a lag); with
 //! `enable.auto.offset.store` the stored offset follows. Commits of positions or stored
 //! offsets go straight to the coordinator, tagged once with the member's generation (never
-//! re-sent under another); only a commit made during a rebalance (JoinGroup sent, its outcome
-//! not applied) waits for the new generation, and fails with `NotAssigned` for a partition
-//! that leaves in it.
+//! re-sent under another); only a commit made while a rebalance completes (JoinGroup
+//! answered, the assignment not applied: the old generation is over) waits for the new
+//! generation, and fails with `NotAssigned` for a partition that leaves in it.
 //!
 //! **Rebalance flow.** Eager protocols (`range`, `roundrobin`, `sticky`): before each join
 //! every owned partition is revoked (stop delivering → auto commit → `on_revoked` → drop).

@@ -403,14 +403,15 @@ struct Commit<'a> {
 }
 
 impl<'a> Commit<'a> {
-    /// Tags the commit with the member's generation. While a rebalance is under way
-    /// (JoinGroup sent, its outcome not applied) the generation the member had may be over
-    /// already (the coordinator refuses it once JoinGroup completes, although with the
-    /// cooperative protocol the member keeps its partitions), so the commit waits, until
-    /// `deadline`, for the rebalance to end and takes the new generation, provided every
-    /// partition of the commit stays assigned in it ([`Error::NotAssigned`] otherwise: it
-    /// moved, or is being revoked). REBALANCE_IN_PROGRESS when the rebalance does not end before `deadline`,
-    /// [`Error::Closed`] when the consumer closes meanwhile.
+    /// Tags the commit with the generation of `built_in` (the membership when the commit
+    /// was made). While a rebalance completes (JoinGroup answered, SyncGroup's outcome not
+    /// applied) that generation is over: the coordinator refuses it, although with the
+    /// cooperative protocol the member keeps its partitions. So the commit waits, until
+    /// `deadline`, for the new generation and takes it, provided every partition of the
+    /// commit stays assigned in it ([`Error::NotAssigned`] otherwise: it moved, or is being
+    /// revoked). REBALANCE_IN_PROGRESS when the rebalance does not end before `deadline`,
+    /// [`Error::Closed`] when the consumer closes meanwhile; ILLEGAL_GENERATION when the
+    /// member is in another generation than `built_in` already.
     async fn new(
         shared: &Shared,
         group: &'a str,

@@ -275,8 +275,8 @@ pub(crate) struct GroupInfo {
     pub member_id: String,
     /// Whether the member currently belongs to a generation (subscribe mode).
     pub joined: bool,
-    /// A rebalance is under way (JoinGroup sent, the new generation not applied yet):
-    /// `generation` may be over already, so commits wait for the new one.
+    /// A rebalance is completing (JoinGroup answered, its outcome not applied yet):
+    /// `generation` is over, so commits wait for the new one.
     pub rebalancing: bool,
 }
 
