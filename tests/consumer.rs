@@ -2188,3 +2188,462 @@ async fn long_on_revoked_keeps_the_membership() {
     );
     c.close().await.unwrap();
 }
+
+// ---- Commit semantics (issue 13, items 3, 5, 9, 10) -------------------------------------
+//
+// A commit belongs to the generation that owned its partitions: it is tagged with that
+// generation once, never sent with a generation the member has left behind while it still
+// owns the partitions, and never re-sent under a newer one (the unit test
+// `a_commit_is_never_resent_under_a_newer_generation` in `src/consumer/offsets.rs`).
+
+/// A group member driven by hand over the raw protocol (unstable internals), so a test
+/// decides when the rebalance's SyncGroup completes. It joins with the `cooperative-sticky`
+/// protocol and, as the first member, stays the group's leader.
+struct RawMember {
+    cluster: Cluster,
+    conn: kafka_sdk::connection::Connection,
+    group: String,
+    topic: String,
+    member_id: String,
+    generation: i32,
+}
+
+impl RawMember {
+    async fn connect(group: &str, topic: &str) -> RawMember {
+        let cluster = Cluster::connect(ClusterOptions::new(vec![bootstrap()]))
+            .await
+            .expect("cluster connect");
+        let conn = Self::coordinator(&cluster, group).await;
+        RawMember {
+            cluster,
+            conn,
+            group: group.to_string(),
+            topic: topic.to_string(),
+            member_id: String::new(),
+            generation: -1,
+        }
+    }
+
+    /// A connection of its own to the group coordinator.
+    async fn coordinator(cluster: &Cluster, group: &str) -> kafka_sdk::connection::Connection {
+        use kafka_sdk::cluster::CoordinatorKind;
+        cluster.invalidate_coordinator(CoordinatorKind::Group, group);
+        let (_, pooled) = cluster
+            .coordinator(
+                CoordinatorKind::Group,
+                group,
+                Deadline::after(Duration::from_secs(60)),
+            )
+            .await
+            .expect("group coordinator");
+        // Its own connection: a JoinGroup is parked by the broker for the whole rebalance.
+        kafka_sdk::connection::Connection::connect(
+            pooled.addr(),
+            cluster.options().connection.clone(),
+        )
+        .await
+        .expect("coordinator connection")
+    }
+
+    /// JoinGroup (with the MEMBER_ID_REQUIRED round trip); returns the other members' ids.
+    async fn join(&mut self) -> Vec<String> {
+        use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+        use kafka_protocol::messages::{ApiKey, GroupId, JoinGroupRequest};
+        use kafka_sdk::consumer::assignor::Subscription;
+        loop {
+            let sub = Subscription {
+                topics: vec![self.topic.clone()],
+                user_data: None,
+                owned_partitions: Vec::new(),
+                generation_id: self.generation,
+                rack_id: None,
+            };
+            let req = JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
+                .with_session_timeout_ms(45_000)
+                .with_rebalance_timeout_ms(60_000)
+                .with_member_id(StrBytes::from_string(self.member_id.clone()))
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("cooperative-sticky"))
+                    .with_metadata(sub.encode(3))]);
+            let version = self.conn.version_for(ApiKey::JoinGroup).unwrap();
+            let resp = self
+                .conn
+                .send_version(&req, version, Duration::from_secs(90))
+                .await
+                .expect("JoinGroup");
+            match KafkaCode(resp.error_code) {
+                KafkaCode::MEMBER_ID_REQUIRED => {
+                    self.member_id = resp.member_id.to_string();
+                    continue;
+                }
+                // A new group's coordinator may still be settling.
+                KafkaCode::NOT_COORDINATOR
+                | KafkaCode::COORDINATOR_NOT_AVAILABLE
+                | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    self.conn = Self::coordinator(&self.cluster, &self.group).await;
+                    continue;
+                }
+                KafkaCode::NONE => {}
+                code => panic!("raw JoinGroup: {code}"),
+            }
+            self.member_id = resp.member_id.to_string();
+            self.generation = resp.generation_id;
+            assert_eq!(
+                resp.leader.as_str(),
+                self.member_id,
+                "the raw member leads the group"
+            );
+            return resp
+                .members
+                .iter()
+                .map(|m| m.member_id.to_string())
+                .filter(|m| *m != self.member_id)
+                .collect();
+        }
+    }
+
+    /// SyncGroup as the leader: `assignments` per member id (the raw member gets nothing).
+    async fn sync(&mut self, assignments: &[(String, Vec<TopicPartition>)]) {
+        use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+        use kafka_protocol::messages::{ApiKey, GroupId, SyncGroupRequest};
+        use kafka_sdk::consumer::assignor::Assignment;
+        let mut all: Vec<SyncGroupRequestAssignment> = assignments
+            .iter()
+            .map(|(m, parts)| {
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(StrBytes::from_string(m.clone()))
+                    .with_assignment(
+                        Assignment {
+                            partitions: parts.clone(),
+                            user_data: None,
+                        }
+                        .encode(3),
+                    )
+            })
+            .collect();
+        all.push(
+            SyncGroupRequestAssignment::default()
+                .with_member_id(StrBytes::from_string(self.member_id.clone()))
+                .with_assignment(Assignment::default().encode(3)),
+        );
+        let req = SyncGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
+            .with_generation_id(self.generation)
+            .with_member_id(StrBytes::from_string(self.member_id.clone()))
+            .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+            .with_protocol_name(Some(StrBytes::from_static_str("cooperative-sticky")))
+            .with_assignments(all);
+        let version = self.conn.version_for(ApiKey::SyncGroup).unwrap();
+        let resp = self
+            .conn
+            .send_version(&req, version, Duration::from_secs(60))
+            .await
+            .expect("SyncGroup");
+        assert_eq!(KafkaCode(resp.error_code), KafkaCode::NONE, "raw SyncGroup");
+    }
+
+    /// Heartbeats until the coordinator says a rebalance started (another member joined).
+    async fn await_rebalance(&self, within: Duration) {
+        use kafka_protocol::messages::{GroupId, HeartbeatRequest};
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let req = HeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
+                .with_generation_id(self.generation)
+                .with_member_id(StrBytes::from_string(self.member_id.clone()));
+            let resp = self.conn.send(&req).await.expect("Heartbeat");
+            match KafkaCode(resp.error_code) {
+                KafkaCode::NONE => {}
+                KafkaCode::REBALANCE_IN_PROGRESS => return,
+                code => panic!("raw Heartbeat: {code}"),
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no rebalance within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A cooperative group led by a raw member, with one consumer owning both partitions of a
+/// new topic in a stable generation: (raw leader, consumer, the consumer's member id,
+/// partitions).
+async fn raw_led_group(prefix: &str) -> (RawMember, Consumer, String, Vec<TopicPartition>) {
+    let topic = unique(prefix);
+    create_topic(&topic, 2).await;
+    let group = unique(&format!("g-{prefix}"));
+    let tps: Vec<TopicPartition> = (0..2)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+
+    // The raw member joins first: it leads every generation.
+    let mut raw = RawMember::connect(&group, &topic).await;
+    assert!(raw.join().await.is_empty());
+    raw.sync(&[]).await;
+
+    let cfg = config(Some(&group))
+        .with("partition.assignment.strategy", "cooperative-sticky")
+        .with("enable.auto.commit", "false")
+        .with("session.timeout.ms", "45000")
+        .with("heartbeat.interval.ms", "300")
+        .with("max.poll.interval.ms", "120000");
+    let c = Consumer::new(&cfg).await.unwrap();
+    c.subscribe(&[&topic]).unwrap();
+
+    // The consumer gets both partitions.
+    raw.await_rebalance(Duration::from_secs(60)).await;
+    let others = raw.join().await;
+    assert_eq!(others.len(), 1, "{others:?}");
+    let member = others[0].clone();
+    raw.sync(&[(member.clone(), tps.clone())]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.assignment().len() != 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no assignment");
+        let _ = tokio::time::timeout(Duration::from_millis(100), c.recv()).await;
+    }
+    (raw, c, member, tps)
+}
+
+/// Waits until `c` has its JoinGroup answer (the rebalance completing: no generation).
+async fn await_completing(c: &Consumer) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.group_membership().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the consumer never got its JoinGroup answer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Item 10: in a cooperative group a member keeps its partitions through a rebalance, and a
+/// commit made while the rebalance completes (JoinGroup answered, SyncGroup not yet) must not
+/// go out with the generation the group has just left (the coordinator refuses it, although
+/// the partition never moved). Here a raw leader holds the rebalance between JoinGroup and
+/// SyncGroup while the consumer commits: the commit waits for the new generation and
+/// succeeds under it, since the consumer still owns the partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_during_a_cooperative_rebalance_uses_the_new_generation() {
+    let (mut raw, c, member, tps) = raw_led_group("c-coopgen").await;
+    let gen2 = c.group_membership().expect("in a generation").0;
+    c.commit_offsets([(tps[0].clone(), 3)], CommitMode::Sync)
+        .await
+        .expect("commit in a stable generation");
+
+    // The leader rejoins: a new rebalance. When its JoinGroup answers, the consumer has
+    // rejoined too and waits in SyncGroup, which the leader holds back.
+    raw.join().await;
+    assert!(raw.generation > gen2);
+    await_completing(&c).await;
+    let committer = {
+        let c = c.handle();
+        let tp = tps[0].clone();
+        tokio::spawn(async move { c.commit_offsets([(tp, 7)], CommitMode::Sync).await })
+    };
+    // The commit cannot be decided before the rebalance ends (checked for a moment).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let early = committer.is_finished();
+    // The consumer keeps both partitions in the new generation.
+    raw.sync(&[(member, tps.clone())]).await;
+    let r = tokio::time::timeout(Duration::from_secs(60), committer)
+        .await
+        .expect("commit finishes")
+        .unwrap();
+    assert!(
+        r.is_ok(),
+        "commit of an owned partition during a rebalance failed: {r:?}"
+    );
+    assert!(!early, "the commit finished while the rebalance was held");
+    assert_eq!(c.group_membership().map(|m| m.0), Some(raw.generation));
+    assert_eq!(committed_of(&c, &tps[0]).await, Some(7));
+    c.close().await.unwrap();
+}
+
+/// Items 3 and 10, the legitimate case: a commit made during the rebalance for a partition
+/// that the rebalance takes away (here the raw leader moves partition 1 to itself at once)
+/// is not sent under the new generation, where it would overwrite the new owner's offsets:
+/// it fails with `NotAssigned`, and nothing of it is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_during_a_rebalance_that_moves_the_partition_is_not_sent() {
+    let (mut raw, c, member, tps) = raw_led_group("c-coopmove").await;
+    raw.join().await;
+    await_completing(&c).await;
+    let committer = {
+        let c = c.handle();
+        let offsets = vec![(tps[0].clone(), 7), (tps[1].clone(), 9)];
+        tokio::spawn(async move { c.commit_offsets(offsets, CommitMode::Sync).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        !committer.is_finished(),
+        "the commit waits for the rebalance"
+    );
+    raw.sync(&[(member, vec![tps[0].clone()])]).await;
+    let r = tokio::time::timeout(Duration::from_secs(60), committer)
+        .await
+        .expect("commit finishes")
+        .unwrap();
+    match r {
+        Err(Error::NotAssigned(tp)) => assert_eq!(tp, tps[1]),
+        other => panic!("a commit for a partition that moved: {other:?}"),
+    }
+    assert_eq!(committed_of(&c, &tps[1]).await, None);
+    assert_eq!(committed_of(&c, &tps[0]).await, None);
+    c.close().await.unwrap();
+}
+
+/// Item 5: "store after processing, commit stored offsets on revoke". A member receives 10
+/// records but has finished only 5 (stored with `store_offset_from_message`,
+/// `enable.auto.offset.store=false`) when a second member joins and the eager rebalance
+/// revokes its partition. Both the automatic commit on revocation (`enable.auto.commit`) and
+/// the documented listener (`commit_stored` in `on_revoked`) commit 5, never the 10
+/// delivered, and the next owner starts at 5. (Not a defect in the commit path: the
+/// revocation already committed the stored offsets; the listener example used to commit the
+/// position, which is what this pins down.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoke_commits_what_was_processed_not_what_was_delivered() {
+    struct CommitStoredOnRevoke;
+    impl RebalanceListener for CommitStoredOnRevoke {
+        fn on_revoked<'a>(
+            &'a self,
+            c: &'a ConsumerHandle,
+            _partitions: &'a [TopicPartition],
+        ) -> BoxFuture<'a, ()> {
+            Box::pin(async move {
+                c.commit_stored(CommitMode::Sync)
+                    .await
+                    .expect("commit_stored on revoke");
+            })
+        }
+    }
+    let topic = filled_topic("c-storerev", 1, 30).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    for auto_commit in [true, false] {
+        let group = unique("g-storerev");
+        let cfg = config(Some(&group))
+            .with("enable.auto.commit", auto_commit.to_string())
+            .with("auto.commit.interval.ms", "600000")
+            .with("enable.auto.offset.store", "false")
+            .with("session.timeout.ms", "6000")
+            .with("heartbeat.interval.ms", "300")
+            .with("max.poll.interval.ms", "60000");
+        let mut b = Consumer::builder(&cfg);
+        if !auto_commit {
+            b = b.rebalance_listener(Arc::new(CommitStoredOnRevoke));
+        }
+        let a = b.build().await.unwrap();
+        a.subscribe(&[&topic]).unwrap();
+        let got = recv_n(&a, 10, Duration::from_secs(60)).await;
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[0].offset(), 0);
+        // Records 0..=4 are processed; 5..=9 are delivered, still being processed.
+        a.store_offset_from_message(&got[4]).unwrap();
+        // Nothing more from `a` until the rebalance (a revoked and re-assigned partition
+        // starts unpaused).
+        a.pause(std::slice::from_ref(&tp)).unwrap();
+        assert_eq!(committed_of(&a, &tp).await, None);
+        let b = Consumer::new(&cfg).await.unwrap();
+        b.subscribe(&[&topic]).unwrap();
+        // The eager rebalance revokes the partition from `a` (it may come back to `a`; the
+        // range assignor gives it to the first member by id). Keep `a` polling meanwhile.
+        let first_of_new_owner = tokio::select! {
+            m = b.recv() => m.unwrap(),
+            m = a.recv() => {
+                // Back at `a` after the revocation: it restarts from the committed offset.
+                let m = m.unwrap();
+                assert!(a.assignment().contains(&tp));
+                m
+            }
+        };
+        assert_eq!(
+            first_of_new_owner.offset(),
+            5,
+            "auto_commit={auto_commit}: the partition restarts from the stored offset"
+        );
+        assert_eq!(
+            committed_of(&b, &tp).await,
+            Some(5),
+            "auto_commit={auto_commit}"
+        );
+        b.close().await.unwrap();
+        a.close().await.unwrap();
+    }
+}
+
+/// Item 9, the earlier suspect: a member polling through an eager rebalance seeks to
+/// `Offset::Stored` (the committed offset) just as a second member joins; its listener
+/// commits the position on revocation (the at-least-once pattern). The seek leaves the
+/// partition without a position until the committed offset is looked up, so the revocation
+/// cannot commit the position from before the seek: every record from the committed offset
+/// on is delivered again (by the old or the new owner), the first of them being the
+/// committed offset itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seek_to_stored_during_an_eager_rebalance_redelivers_everything() {
+    struct CommitPositionOnRevoke;
+    impl RebalanceListener for CommitPositionOnRevoke {
+        fn on_revoked<'a>(
+            &'a self,
+            c: &'a ConsumerHandle,
+            _partitions: &'a [TopicPartition],
+        ) -> BoxFuture<'a, ()> {
+            Box::pin(async move {
+                let _ = c.commit(CommitMode::Sync).await;
+            })
+        }
+    }
+    const RECORDS: i64 = 20;
+    const STORED: i64 = 5;
+    let topic = filled_topic("c-seekstored", 1, RECORDS as usize).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let group = unique("g-seekstored");
+    // A long fetch wait: the drained partition has a fetch parked at the broker, which the
+    // seek's lookup waits for, right when the rebalance revokes the partition.
+    let cfg = seek_cfg(&group).with("fetch.max.wait.ms", "4000");
+    let a = Consumer::builder(&cfg)
+        .rebalance_listener(Arc::new(CommitPositionOnRevoke))
+        .build()
+        .await
+        .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    let got = recv_n(&a, RECORDS as usize, Duration::from_secs(60)).await;
+    assert_eq!(got.last().map(|m| m.offset()), Some(RECORDS - 1));
+    a.commit_offsets([(tp.clone(), STORED)], CommitMode::Sync)
+        .await
+        .unwrap();
+    // Let the next fetch park at the broker.
+    let _ = tokio::time::timeout(Duration::from_millis(500), a.recv()).await;
+    a.seek(&tp, Offset::Stored).unwrap();
+    let b = Consumer::new(&cfg).await.unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    // Both poll until every record from STORED on was delivered again.
+    let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut firsts: Vec<(&str, i64)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while (STORED..RECORDS).any(|o| !seen.contains_key(&o)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every record from {STORED} was delivered again: {seen:?} (first after the seek or the move: {firsts:?})"
+        );
+        let (who, m) = tokio::select! {
+            m = a.recv() => ("a", m.unwrap()),
+            m = b.recv() => ("b", m.unwrap()),
+            _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+        };
+        if !firsts.iter().any(|(w, _)| *w == who) {
+            firsts.push((who, m.offset()));
+        }
+        *seen.entry(m.offset()).or_default() += 1;
+    }
+    // Whoever delivered first after the seek started at the committed offset.
+    assert_eq!(firsts[0].1, STORED, "first deliveries: {firsts:?}");
+    assert!(
+        seen.keys().all(|o| *o >= STORED),
+        "nothing before the committed offset: {seen:?}"
+    );
+    b.close().await.unwrap();
+    a.close().await.unwrap();
+}

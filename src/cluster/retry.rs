@@ -241,17 +241,14 @@ impl Cluster {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-    use std::sync::Arc;
+impl Cluster {
+    /// A cluster handle that knows no broker (for unit tests that must not need one), with a
+    /// 1..4 ms backoff.
+    pub(crate) fn offline_for_tests() -> Cluster {
+        use std::sync::atomic::AtomicU64;
+        use std::sync::Arc;
 
-    use super::*;
-    use crate::cluster::{ClusterOptions, Inner, MetadataSnapshot};
-    use crate::error::KafkaCode;
-
-    /// A cluster handle that knows no broker (nothing here may need one), with a 1..4 ms
-    /// backoff.
-    fn offline_cluster() -> Cluster {
+        use super::{ClusterOptions, Inner, MetadataSnapshot};
         let mut opts = ClusterOptions::new(vec!["127.0.0.1:1".into()]);
         opts.retry_backoff = Duration::from_millis(1);
         opts.retry_backoff_max = Duration::from_millis(4);
@@ -267,6 +264,20 @@ mod tests {
                 coordinators: Default::default(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::error::KafkaCode;
+
+    /// A cluster handle that knows no broker (nothing here may need one), with a 1..4 ms
+    /// backoff.
+    fn offline_cluster() -> Cluster {
+        Cluster::offline_for_tests()
     }
 
     /// Runs a policy over an operation that fails with `errs` in turn, then succeeds;

@@ -218,6 +218,9 @@ impl Member {
                 Ok(None) => {
                     // Not subscribed: give up partitions and membership, then wait.
                     if !self.owned.is_empty() || !self.member_id.is_empty() {
+                        // No rebalance is going to end: commits (the revocation's) must
+                        // not wait for one.
+                        self.shared.set_group_info(|g| g.rebalancing = false);
                         let owned = self.owned_list();
                         self.revoke(&owned, true).await;
                         self.send_leave("unsubscribed").await;
@@ -329,6 +332,7 @@ impl Member {
 
     async fn fatal(&mut self, e: Error) {
         tracing::error!(group = %self.group_id, error = %e, "fatal group error");
+        self.shared.set_group_info(|g| g.rebalancing = false);
         let owned = self.owned_list();
         self.lose(&owned).await;
         let w = {
@@ -348,6 +352,7 @@ impl Member {
             g.generation = -1;
             g.member_id.clear();
             g.joined = false;
+            g.rebalancing = false;
         });
     }
 
@@ -495,8 +500,13 @@ impl Member {
                 self.member_id = resp.member_id.to_string();
                 return Err(JoinError::RetryNow);
             }
-            KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
-                self.fenced(true).await;
+            code @ (KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION) => {
+                self.fenced(forgets_member_id(
+                    ApiKey::JoinGroup,
+                    code,
+                    self.instance_id.is_some(),
+                ))
+                .await;
                 return Err(JoinError::RetryNow);
             }
             code => {
@@ -507,6 +517,9 @@ impl Member {
             }
         }
         self.generation = resp.generation_id;
+        // The generation commits are tagged with is over (the coordinator refuses it from
+        // now on), the new one is not applied yet: commits wait for it (`offsets::commit`).
+        self.shared.set_group_info(|g| g.rebalancing = true);
         self.member_id = resp.member_id.to_string();
         self.protocol = resp.protocol_name.as_ref().map(|p| p.to_string());
         self.leader = resp.leader.as_str() == resp.member_id.as_str();
@@ -553,8 +566,13 @@ impl Member {
         match KafkaCode(resp.error_code) {
             KafkaCode::NONE => {}
             KafkaCode::UNKNOWN_MEMBER_ID | KafkaCode::ILLEGAL_GENERATION => {
-                self.fenced(KafkaCode(resp.error_code) == KafkaCode::UNKNOWN_MEMBER_ID)
-                    .await;
+                let code = KafkaCode(resp.error_code);
+                self.fenced(forgets_member_id(
+                    ApiKey::SyncGroup,
+                    code,
+                    self.instance_id.is_some(),
+                ))
+                .await;
                 return Err(JoinError::RetryNow);
             }
             code => {
@@ -625,12 +643,16 @@ impl Member {
     /// Applies the assignment received in SyncGroup.
     async fn apply_assignment(&mut self, assigned: Vec<TopicPartition>) {
         let new: BTreeSet<TopicPartition> = assigned.into_iter().collect();
+        let revoked: Vec<TopicPartition> = self.owned.difference(&new).cloned().collect();
+        // Partitions leaving are marked before the new generation is published: a commit
+        // that waited for it must not take it for theirs (see `offsets::commit`).
+        self.stop_delivering(&revoked);
         self.shared.set_group_info(|g| {
             g.generation = self.generation;
             g.member_id = self.member_id.clone();
             g.joined = true;
+            g.rebalancing = false;
         });
-        let revoked: Vec<TopicPartition> = self.owned.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&self.owned).cloned().collect();
         tracing::info!(
             group = %self.group_id,
@@ -826,6 +848,7 @@ impl Member {
         self.shared.set_group_info(|g| {
             g.joined = false;
             g.generation = -1;
+            g.rebalancing = false;
         });
         self.call_listener(Callback::Lost, tps).await;
         self.drop_partitions(tps);
@@ -916,8 +939,10 @@ impl Member {
                     Some(KafkaCode::REBALANCE_IN_PROGRESS) => return Next::Rejoin,
                     Some(KafkaCode::ILLEGAL_GENERATION) | Some(KafkaCode::UNKNOWN_MEMBER_ID) => {
                         tracing::info!(group = %self.group_id, error = %e, "fenced from the group: partitions lost");
-                        let unknown = e.code() == Some(KafkaCode::UNKNOWN_MEMBER_ID);
-                        self.fenced(unknown && self.instance_id.is_none()).await;
+                        let code = e.code().unwrap_or(KafkaCode::NONE);
+                        let forget =
+                            forgets_member_id(ApiKey::Heartbeat, code, self.instance_id.is_some());
+                        self.fenced(forget).await;
                         return Next::Rejoin;
                     }
                     Some(KafkaCode::FENCED_INSTANCE_ID) => return Next::Fatal(e),
@@ -996,6 +1021,8 @@ impl Member {
 
     /// On close: `on_revoked` for everything owned, then LeaveGroup (dynamic members only).
     async fn leave_on_close(&mut self) {
+        // A rebalance cut short by the close does not end: commits must not wait for it.
+        self.shared.set_group_info(|g| g.rebalancing = false);
         if let Some(r) = self.running.take() {
             // The close came in the middle of a callback: it runs to completion (bounded by
             // the close: past its bound the shutdown flag ends the wait), exactly once.
@@ -1025,6 +1052,16 @@ impl Member {
     }
 }
 
+/// Whether a member fenced by `code` in the answer to `api` (JoinGroup, SyncGroup,
+/// Heartbeat) forgets its member id before rejoining. As Java's `AbstractCoordinator`: only
+/// when the coordinator does not know it (UNKNOWN_MEMBER_ID), static members included (they
+/// rejoin with an empty member id and their `group.instance.id`); after ILLEGAL_GENERATION
+/// the member id is still valid, only the generation is over.
+/// (`_api` and `_is_static` do not matter: they are named so every call site states them.)
+fn forgets_member_id(_api: ApiKey, code: KafkaCode, _is_static: bool) -> bool {
+    code == KafkaCode::UNKNOWN_MEMBER_ID
+}
+
 fn counts_of(
     snap: &crate::cluster::MetadataSnapshot,
     topics: &BTreeSet<String>,
@@ -1036,4 +1073,30 @@ fn counts_of(
             (m.error.is_none() && m.partition_count() > 0).then(|| (t.clone(), m.partition_count()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three places that learn the member was fenced agree, as in Java's
+    /// `AbstractCoordinator`: the member id is forgotten exactly when the coordinator does not
+    /// know it (UNKNOWN_MEMBER_ID), for static members too (they rejoin with an empty member
+    /// id and their `group.instance.id`, which the coordinator maps to a new member id);
+    /// ILLEGAL_GENERATION only ends the generation: the member id is still valid.
+    #[test]
+    fn forgets_the_member_id_only_when_the_coordinator_does_not_know_it() {
+        for api in [ApiKey::JoinGroup, ApiKey::SyncGroup, ApiKey::Heartbeat] {
+            for is_static in [false, true] {
+                assert!(
+                    forgets_member_id(api, KafkaCode::UNKNOWN_MEMBER_ID, is_static),
+                    "{api:?} UNKNOWN_MEMBER_ID static={is_static}"
+                );
+                assert!(
+                    !forgets_member_id(api, KafkaCode::ILLEGAL_GENERATION, is_static),
+                    "{api:?} ILLEGAL_GENERATION static={is_static}"
+                );
+            }
+        }
+    }
 }

@@ -369,6 +369,16 @@ impl ConsumerHandle {
 
     /// Commits the current position of every assigned partition (what `recv` has returned
     /// so far). `Sync` waits for the coordinator; `Async` returns at once.
+    ///
+    /// That includes a record still being processed: in a
+    /// [`RebalanceListener::on_revoked`](super::RebalanceListener::on_revoked), which runs
+    /// while the application may be processing, use
+    /// [`commit_stored`](Self::commit_stored) with offsets stored after processing instead.
+    ///
+    /// A commit belongs to the generation the member is in when it is made: it is never
+    /// sent under a later one (ILLEGAL_GENERATION once the member has moved on); during a
+    /// rebalance it waits for the new generation, and fails with
+    /// [`Error::NotAssigned`] when a partition was taken away meanwhile.
     pub async fn commit(&self, mode: CommitMode) -> Result<()> {
         self.check_open()?;
         let offsets: BTreeMap<TopicPartition, (i64, Option<i32>)> = self
@@ -383,7 +393,9 @@ impl ConsumerHandle {
     }
 
     /// Commits the stored offsets (see [`ConsumerHandle::store_offset`]); this is what auto
-    /// commit does periodically.
+    /// commit does periodically and on revocation. With `enable.auto.offset.store=false` and
+    /// offsets stored after processing, this commits exactly what was processed: the commit
+    /// to make in [`RebalanceListener::on_revoked`](super::RebalanceListener::on_revoked).
     pub async fn commit_stored(&self, mode: CommitMode) -> Result<()> {
         self.check_open()?;
         let offsets = self.stored_offsets(None);
@@ -438,8 +450,11 @@ impl ConsumerHandle {
             CommitMode::Sync => offsets::commit(&self.shared, &offsets, deadline).await,
             CommitMode::Async => {
                 let shared = self.shared.clone();
+                // The commit belongs to the generation it is made in, not to the one the
+                // task finds when it runs.
+                let built_in = shared.group_info();
                 tokio::spawn(async move {
-                    let result = offsets::commit(&shared, &offsets, deadline).await;
+                    let result = offsets::commit_as(&shared, &offsets, deadline, built_in).await;
                     if let Err(e) = &result {
                         tracing::warn!(error = %e, "async commit failed");
                     }
@@ -559,10 +574,11 @@ impl ConsumerHandle {
         self.shared.cfg.group_id.as_deref()
     }
 
-    /// Current group generation and member id (`None` when not in a generation).
+    /// Current group generation and member id (`None` when not in a generation, e.g. while
+    /// a rebalance completes: the previous generation is over, the new one not applied).
     pub fn group_membership(&self) -> Option<(i32, String)> {
         let g = self.shared.group_info();
-        (g.joined && g.generation >= 0).then_some((g.generation, g.member_id))
+        (g.joined && !g.rebalancing && g.generation >= 0).then_some((g.generation, g.member_id))
     }
 
     /// The group metadata a transactional producer sends with this consumer's offsets

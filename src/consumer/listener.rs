@@ -26,22 +26,37 @@ use crate::types::TopicPartition;
 /// and `on_assigned` receives only the newly added partitions; with eager protocols every
 /// rebalance revokes everything first.
 ///
+/// **Commit what was processed, not what was delivered.** The rebalance runs in the
+/// background, possibly while the application is still processing a record `recv` returned;
+/// [`commit`](ConsumerHandle::commit) (the position: everything delivered) in `on_revoked`
+/// would then commit that record before it is done, and the next owner skips it. The safe
+/// pattern: `enable.auto.offset.store=false`, store each record's offset once it is processed
+/// ([`store_offset_from_message`](ConsumerHandle::store_offset_from_message)), and commit the
+/// stored offsets on revocation ([`commit_stored`](ConsumerHandle::commit_stored), as below).
+/// With `enable.auto.commit` the consumer does that last step itself: before `on_revoked`
+/// it commits the stored offsets of the partitions being revoked (with
+/// `enable.auto.offset.store=true`, the default, a record counts as stored as soon as `recv`
+/// returns it, so this commits what was delivered).
+///
 /// Methods return a boxed future so the trait can be used as `Arc<dyn RebalanceListener>`:
 ///
 /// ```
 /// use kafka_sdk::consumer::{BoxFuture, CommitMode, ConsumerHandle, RebalanceListener};
 /// use kafka_sdk::TopicPartition;
 ///
-/// struct CommitOnRevoke;
+/// /// With `enable.auto.offset.store=false`, the application calling
+/// /// `store_offset_from_message(&msg)` after processing each record.
+/// struct CommitStoredOnRevoke;
 ///
-/// impl RebalanceListener for CommitOnRevoke {
+/// impl RebalanceListener for CommitStoredOnRevoke {
 ///     fn on_revoked<'a>(
 ///         &'a self,
 ///         consumer: &'a ConsumerHandle,
 ///         _partitions: &'a [TopicPartition],
 ///     ) -> BoxFuture<'a, ()> {
 ///         Box::pin(async move {
-///             if let Err(e) = consumer.commit(CommitMode::Sync).await {
+///             // What was processed (stored), not what `recv` delivered.
+///             if let Err(e) = consumer.commit_stored(CommitMode::Sync).await {
 ///                 eprintln!("commit on revoke failed: {e}");
 ///             }
 ///         })

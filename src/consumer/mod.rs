@@ -30,7 +30,10 @@
 //! the message's offset + 1 (or the fetch offset once a partition's buffer is empty, so that
 //! control records and aborted transactions do not leave a lag); with
 //! `enable.auto.offset.store` the stored offset follows. Commits of positions or stored
-//! offsets go straight to the coordinator (they never wait for the membership task).
+//! offsets go straight to the coordinator, tagged once with the member's generation (never
+//! re-sent under another); only a commit made while a rebalance completes (JoinGroup
+//! answered, the assignment not applied: the old generation is over) waits for the new
+//! generation, and fails with `NotAssigned` for a partition that leaves in it.
 //!
 //! **Rebalance flow.** Eager protocols (`range`, `roundrobin`, `sticky`): before each join
 //! every owned partition is revoked (stop delivering → auto commit → `on_revoked` → drop).
@@ -39,10 +42,12 @@
 //! after SyncGroup only partitions no longer assigned are revoked, new ones are added
 //! (`on_assigned`), and if anything was revoked the member rejoins at once so the leader can
 //! hand those partitions to their new owner (KIP-429). ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID
-//! mean the partitions were lost (`on_lost`, no commit) and the member rejoins;
+//! mean the partitions were lost (`on_lost`, no commit) and the member rejoins (forgetting
+//! its member id only after UNKNOWN_MEMBER_ID, static members too, as Java);
 //! FENCED_INSTANCE_ID is fatal. New partitions are fetched only once `on_assigned` returned.
 //! Callbacks run in their own task; the membership task heartbeats while it waits for them
-//! (and for revoke-time commits), so only `max.poll.interval.ms` bounds them. `max.poll.interval.ms` without `recv`: the member revokes,
+//! (and for revoke-time commits), so only `max.poll.interval.ms` bounds them.
+//! `max.poll.interval.ms` without `recv`: the member revokes,
 //! leaves (dynamic members), and rejoins at the next `recv`.
 //!
 //! **Shutdown.** [`Consumer::close`] commits (auto commit), asks the membership task to

@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::state::Shared;
+use super::state::{GroupInfo, Shared};
 use crate::backoff::Deadline;
 use crate::cluster::CoordinatorKind;
 use crate::connection::Connection;
@@ -331,27 +331,43 @@ async fn offset_fetch_once(
 /// its leader epoch (-1: unknown), error code.
 type FetchedOffset<'a> = (&'a str, i32, i64, i32, i16);
 
-/// Commits `offsets` (next offset to read, leader epoch) to the group, tagged with the
-/// current generation and member id. Retries coordinator moves and transient errors until
-/// `deadline`; generation errors (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
+/// Commits `offsets` (next offset to read, leader epoch) to the group.
+///
+/// The commit belongs to one generation: it is tagged with the member's generation and
+/// member id once, when it is built (see [`Commit::new`]: a commit built while a rebalance is
+/// under way waits for the new generation), and every attempt carries that pair. Coordinator
+/// moves, transient and ambiguous failures are retried until `deadline` under that same
+/// generation (the coordinator fences it if the group has moved on); once the member is in
+/// another generation the commit is not sent again and fails with ILLEGAL_GENERATION.
+/// Generation errors from the coordinator (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
 /// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) fail at once.
 pub(crate) async fn commit(
     shared: &Arc<Shared>,
     offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
     deadline: Deadline,
 ) -> Result<()> {
+    commit_as(shared, offsets, deadline, shared.group_info()).await
+}
+
+/// [`commit`] of offsets taken when the member's membership was `built_in` (read before the
+/// commit was handed to another task, e.g. an async commit).
+pub(crate) async fn commit_as(
+    shared: &Arc<Shared>,
+    offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    deadline: Deadline,
+    built_in: GroupInfo,
+) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
     let group = require_group(shared)?;
-    // Today ambiguous failures are retried, and each attempt is tagged with the generation
-    // current at that attempt; `retry_ambiguous(false)` (and an attempt that refuses a newer
-    // generation) would make a commit give up instead.
+    let commit = &Commit::new(shared, group, offsets, deadline, built_in).await?;
     shared
         .cluster
         .retry_policy("OffsetCommit", deadline)
         .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
-            commit_once(shared, conn, group, offsets)
+            let req = commit.request(shared);
+            async move { commit.send(shared, conn, req?).await }
         })
         .await?;
     let mut st = shared.lock();
@@ -363,66 +379,355 @@ pub(crate) async fn commit(
     Ok(())
 }
 
-/// One OffsetCommit to the group coordinator (`conn`), tagged with the current generation.
-async fn commit_once(
-    shared: &Shared,
-    conn: Connection,
-    group: &str,
-    offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
-) -> Result<()> {
-    let info = shared.group_info();
-    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, (off, epoch)) in offsets {
-        topics.entry(&tp.topic).or_default().push(
-            OffsetCommitRequestPartition::default()
-                .with_partition_index(tp.partition)
-                .with_committed_offset(*off)
-                .with_committed_leader_epoch(epoch.unwrap_or(-1))
-                .with_committed_metadata(Some(StrBytes::from_static_str(""))),
-        );
-    }
-    let req = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_generation_id_or_member_epoch(info.generation)
-        .with_member_id(StrBytes::from_string(info.member_id.clone()))
-        .with_group_instance_id(
-            shared
-                .cfg
-                .group_instance_id
-                .as_ref()
-                .filter(|_| info.generation >= 0)
-                .map(|s| StrBytes::from_string(s.clone())),
-        )
-        .with_retention_time_ms(-1)
-        .with_topics(
-            topics
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetCommitRequestTopic::default()
-                        .with_name(topic_name(t))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
-    let version = conn.version_for(ApiKey::OffsetCommit)?;
-    let resp = conn
-        .send_version(&req, version, shared.cfg.common.request_timeout)
-        .await?;
-    for t in &resp.topics {
-        for p in &t.partitions {
-            if let Some(code) = KafkaCode(p.error_code).err() {
-                return Err(Error::broker(
-                    code,
-                    format!(
-                        "OffsetCommit {}-{} of group `{group}` (generation {}, member `{}`)",
-                        t.name.0.as_str(),
-                        p.partition_index,
-                        info.generation,
-                        info.member_id
-                    ),
-                ));
+/// The error of a commit built in generation `built_in` once the member is in `now`: it is
+/// not sent (again), since the partitions may have moved and a commit under the new
+/// generation would overwrite the new owner's offsets.
+fn moved_on(group: &str, built_in: &GroupInfo, now: &GroupInfo) -> Error {
+    Error::broker(
+        KafkaCode::ILLEGAL_GENERATION,
+        format!(
+            "OffsetCommit of group `{group}` built in generation {} (member `{}`) is not sent: the member is now in generation {} (member `{}`)",
+            built_in.generation, built_in.member_id, now.generation, now.member_id
+        ),
+    )
+}
+
+/// One commit of offsets to the group, tagged once with the generation and member id it
+/// belongs to; builds the OffsetCommit request of each attempt.
+struct Commit<'a> {
+    group: &'a str,
+    offsets: &'a BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    /// The generation (`-1`: none, e.g. manual assignment) and member id of every attempt.
+    generation: i32,
+    member_id: String,
+}
+
+impl<'a> Commit<'a> {
+    /// Tags the commit with the generation of `built_in` (the membership when the commit
+    /// was made). While a rebalance completes (JoinGroup answered, SyncGroup's outcome not
+    /// applied) that generation is over: the coordinator refuses it, although with the
+    /// cooperative protocol the member keeps its partitions. So the commit waits, until
+    /// `deadline`, for the new generation and takes it, provided every partition of the
+    /// commit stays assigned in it ([`Error::NotAssigned`] otherwise: it moved, or is being
+    /// revoked). REBALANCE_IN_PROGRESS when the rebalance does not end before `deadline`,
+    /// [`Error::Closed`] when the consumer closes meanwhile; ILLEGAL_GENERATION when the
+    /// member is in another generation than `built_in` already.
+    async fn new(
+        shared: &Shared,
+        group: &'a str,
+        offsets: &'a BTreeMap<TopicPartition, (i64, Option<i32>)>,
+        deadline: Deadline,
+        built_in: GroupInfo,
+    ) -> Result<Commit<'a>> {
+        let mut changed = shared.work.subscribe();
+        let built_in_generation = built_in.generation;
+        let mut info = built_in;
+        let waited = info.rebalancing;
+        // Until the rebalance under way ends: its generation is published, or the member
+        // leaves it (fenced, closed). A rebalance that begins right after (a cooperative
+        // member rejoins at once after giving partitions up) is not waited for.
+        while info.rebalancing && info.generation == built_in_generation {
+            tokio::select! {
+                r = tokio::time::timeout(deadline.remaining(), changed.changed()) => {
+                    if !matches!(r, Ok(Ok(()))) {
+                        return Err(Error::broker(
+                            KafkaCode::REBALANCE_IN_PROGRESS,
+                            format!("OffsetCommit of group `{group}`: the rebalance did not end in time"),
+                        ));
+                    }
+                }
+                _ = shared.shutdown_signal() => return Err(Error::Closed),
+            }
+            info = shared.group_info();
+        }
+        // Built in a generation the member has left meanwhile (a commit handed to a task).
+        let now = shared.group_info();
+        if !waited && (now.generation != info.generation || now.member_id != info.member_id) {
+            return Err(moved_on(group, &info, &now));
+        }
+        if waited {
+            let st = shared.lock();
+            let gone = |tp: &&TopicPartition| st.parts.get(*tp).is_none_or(|p| p.revoking);
+            if let Some(tp) = offsets.keys().find(gone) {
+                return Err(Error::NotAssigned(tp.clone()));
             }
         }
+        Ok(Commit {
+            group,
+            offsets,
+            generation: info.generation,
+            member_id: info.member_id,
+        })
     }
-    Ok(())
+
+    /// The request of one attempt, tagged with the commit's generation; ILLEGAL_GENERATION
+    /// (nothing to send) once the member is in another generation: the partitions may have
+    /// moved, and a commit sent under the new generation would overwrite the new owner's.
+    fn request(&self, shared: &Shared) -> Result<OffsetCommitRequest> {
+        let now = shared.group_info();
+        if now.generation != self.generation || now.member_id != self.member_id {
+            let built_in = GroupInfo {
+                generation: self.generation,
+                member_id: self.member_id.clone(),
+                ..now.clone()
+            };
+            return Err(moved_on(self.group, &built_in, &now));
+        }
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (tp, (off, epoch)) in self.offsets {
+            topics.entry(&tp.topic).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(tp.partition)
+                    .with_committed_offset(*off)
+                    .with_committed_leader_epoch(epoch.unwrap_or(-1))
+                    .with_committed_metadata(Some(StrBytes::from_static_str(""))),
+            );
+        }
+        Ok(OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(self.group.to_string())))
+            .with_generation_id_or_member_epoch(self.generation)
+            .with_member_id(StrBytes::from_string(self.member_id.clone()))
+            .with_group_instance_id(
+                shared
+                    .cfg
+                    .group_instance_id
+                    .as_ref()
+                    .filter(|_| self.generation >= 0)
+                    .map(|s| StrBytes::from_string(s.clone())),
+            )
+            .with_retention_time_ms(-1)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(topic_name(t))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            ))
+    }
+
+    /// Sends one attempt's request to the group coordinator (`conn`).
+    async fn send(
+        &self,
+        shared: &Shared,
+        conn: Connection,
+        req: OffsetCommitRequest,
+    ) -> Result<()> {
+        let group = self.group;
+        let version = conn.version_for(ApiKey::OffsetCommit)?;
+        let resp = conn
+            .send_version(&req, version, shared.cfg.common.request_timeout)
+            .await?;
+        for t in &resp.topics {
+            for p in &t.partitions {
+                if let Some(code) = KafkaCode(p.error_code).err() {
+                    return Err(Error::broker(
+                        code,
+                        format!(
+                            "OffsetCommit {}-{} of group `{group}` (generation {}, member `{}`)",
+                            t.name.0.as_str(),
+                            p.partition_index,
+                            req.generation_id_or_member_epoch,
+                            req.member_id.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cluster::Cluster;
+    use crate::config::ClientConfig;
+
+    fn shared() -> Arc<Shared> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", "127.0.0.1:1");
+        c.set("group.id", "g");
+        Shared::new(Cluster::offline_for_tests(), c.consumer().unwrap())
+    }
+
+    fn in_generation(shared: &Shared, generation: i32, member: &str) {
+        shared.set_group_info(|g| {
+            g.generation = generation;
+            g.member_id = member.to_string();
+            g.joined = true;
+        });
+    }
+
+    fn offsets() -> BTreeMap<TopicPartition, (i64, Option<i32>)> {
+        [(TopicPartition::new("t", 0), (42, None))]
+            .into_iter()
+            .collect()
+    }
+
+    /// Item 3 of issue 13: a commit built in generation 5 whose first attempt fails
+    /// ambiguously while the member moves on to generation 6 (the partition may have moved)
+    /// is never sent again, and certainly not under generation 6.
+    #[tokio::test]
+    async fn a_commit_is_never_resent_under_a_newer_generation() {
+        let shared = shared();
+        in_generation(&shared, 5, "m-1");
+        let offsets = offsets();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let commit = Commit::new(&shared, "g", &offsets, deadline, shared.group_info())
+            .await
+            .unwrap();
+        let sent: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
+        let r = shared
+            .cluster
+            .retry_policy("OffsetCommit", deadline)
+            .run(|| {
+                let req = commit.request(&shared);
+                let first = {
+                    let mut sent = sent.lock().unwrap();
+                    if let Ok(req) = &req {
+                        sent.push((req.generation_id_or_member_epoch, req.member_id.to_string()));
+                    }
+                    sent.len() == 1
+                };
+                if first {
+                    // The rebalance completes while the first attempt's outcome is unknown.
+                    in_generation(&shared, 6, "m-1");
+                }
+                async move {
+                    req?;
+                    if first {
+                        Err(Error::timeout(
+                            "OffsetCommit",
+                            Duration::from_millis(1),
+                            true,
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await;
+        assert_eq!(
+            sent.lock().unwrap().as_slice(),
+            &[(5, "m-1".to_string())],
+            "attempts sent (generation, member)"
+        );
+        let e = r.expect_err("a commit of generation 5 cannot succeed in generation 6");
+        assert_eq!(e.code(), Some(KafkaCode::ILLEGAL_GENERATION), "{e}");
+    }
+
+    /// An async commit belongs to the generation it was made in: when its task finds the
+    /// member in another one, nothing is sent.
+    #[tokio::test]
+    async fn a_commit_made_in_an_older_generation_is_not_sent() {
+        let shared = shared();
+        in_generation(&shared, 5, "m-1");
+        let built_in = shared.group_info();
+        in_generation(&shared, 6, "m-1");
+        let offsets = offsets();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let e = Commit::new(&shared, "g", &offsets, deadline, built_in)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(e.code(), Some(KafkaCode::ILLEGAL_GENERATION), "{e}");
+    }
+
+    /// A commit made during a rebalance waits for the new generation and takes it when its
+    /// partitions stay; `NotAssigned` when one is leaving; REBALANCE_IN_PROGRESS when the
+    /// rebalance does not end in time.
+    #[tokio::test]
+    async fn a_commit_made_during_a_rebalance_waits_for_the_new_generation() {
+        use crate::consumer::state::{PartState, Reset};
+        let tp = TopicPartition::new("t", 0);
+        for leaving in [false, true] {
+            let shared = shared();
+            shared
+                .lock()
+                .parts
+                .insert(tp.clone(), PartState::new(Reset::Committed));
+            in_generation(&shared, 5, "m-1");
+            shared.set_group_info(|g| g.rebalancing = true);
+            let offsets = offsets();
+            let deadline = Deadline::after(Duration::from_secs(20));
+            let waiting = {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let built_in = shared.group_info();
+                    Commit::new(&shared, "g", &offsets, deadline, built_in)
+                        .await
+                        .map(|c| (c.generation, c.member_id))
+                })
+            };
+            tokio::task::yield_now().await;
+            if leaving {
+                shared.lock().parts.get_mut(&tp).unwrap().revoking = true;
+            }
+            in_generation(&shared, 6, "m-1");
+            shared.set_group_info(|g| g.rebalancing = false);
+            let r = waiting.await.unwrap();
+            if leaving {
+                assert!(
+                    matches!(r, Err(Error::NotAssigned(ref t)) if *t == tp),
+                    "{r:?}"
+                );
+            } else {
+                assert_eq!(r.unwrap(), (6, "m-1".to_string()));
+            }
+        }
+        let shared = shared();
+        shared.set_group_info(|g| g.rebalancing = true);
+        let offsets = offsets();
+        let e = Commit::new(
+            &shared,
+            "g",
+            &offsets,
+            Deadline::after(Duration::from_millis(50)),
+            shared.group_info(),
+        )
+        .await
+        .err()
+        .expect("times out");
+        assert_eq!(e.code(), Some(KafkaCode::REBALANCE_IN_PROGRESS), "{e}");
+    }
+
+    /// With the cooperative protocol a member that gave partitions up rejoins at once: the
+    /// next rebalance may begin before a commit that waited for the previous one looks. It
+    /// takes the generation that rebalance published instead of waiting for the next one.
+    #[tokio::test]
+    async fn a_commit_waits_for_one_rebalance_not_the_next() {
+        use crate::consumer::state::{PartState, Reset};
+        let shared = shared();
+        shared.lock().parts.insert(
+            TopicPartition::new("t", 0),
+            PartState::new(Reset::Committed),
+        );
+        in_generation(&shared, 5, "m-1");
+        shared.set_group_info(|g| g.rebalancing = true);
+        let offsets = offsets();
+        let waiting = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let built_in = shared.group_info();
+                let deadline = Deadline::after(Duration::from_secs(2));
+                Commit::new(&shared, "g", &offsets, deadline, built_in)
+                    .await
+                    .map(|c| c.generation)
+            })
+        };
+        tokio::task::yield_now().await;
+        // Generation 6 is published and the next rebalance begins before the task runs.
+        shared.set_group_info(|g| {
+            g.generation = 6;
+            g.rebalancing = false;
+        });
+        shared.set_group_info(|g| g.rebalancing = true);
+        assert_eq!(waiting.await.unwrap().unwrap(), 6);
+    }
 }

@@ -305,6 +305,9 @@ pub(crate) struct GroupInfo {
     pub member_id: String,
     /// Whether the member currently belongs to a generation (subscribe mode).
     pub joined: bool,
+    /// A rebalance is completing (JoinGroup answered, its outcome not applied yet):
+    /// `generation` is over, so commits wait for the new one.
+    pub rebalancing: bool,
 }
 
 impl Shared {
@@ -326,6 +329,7 @@ impl Shared {
                 generation: -1,
                 member_id: String::new(),
                 joined: false,
+                rebalancing: false,
             }),
             commit_results: Mutex::new(None),
             last_refresh_ms: AtomicU64::new(0),
@@ -343,9 +347,11 @@ impl Shared {
         self.group.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Updates the membership info.
+    /// Updates the membership info, and wakes the commits waiting for a rebalance to end
+    /// (through `work`).
     pub(crate) fn set_group_info(&self, f: impl FnOnce(&mut GroupInfo)) {
-        f(&mut self.group.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&mut self.group.lock().unwrap_or_else(|p| p.into_inner()));
+        self.notify_work();
     }
 
     /// Wakes fetchers and the resolver.
