@@ -438,13 +438,17 @@ impl Sender {
         true
     }
 
-    /// Fails every batch not in flight (accumulator and retry queues) with `err`.
-    fn fail_undrained(&mut self, err: &Error) {
-        let retry: Vec<Batch> = self
-            .parts
+    /// Empties every partition's retry queue.
+    fn take_retries(&mut self) -> Vec<Batch> {
+        self.parts
             .values_mut()
             .flat_map(|ps| std::mem::take(&mut ps.retry))
-            .collect();
+            .collect()
+    }
+
+    /// Fails every batch not in flight (accumulator and retry queues) with `err`.
+    fn fail_undrained(&mut self, err: &Error) {
+        let retry = self.take_retries();
         for b in retry {
             self.fail(b, err.clone());
         }
@@ -1026,11 +1030,7 @@ impl Sender {
         let Some(err) = self.acc.fatal() else {
             return;
         };
-        let retry: Vec<Batch> = self
-            .parts
-            .values_mut()
-            .flat_map(|ps| std::mem::take(&mut ps.retry))
-            .collect();
+        let retry = self.take_retries();
         for b in retry {
             self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
         }
