@@ -322,9 +322,8 @@ fn leaf(
 ) -> Result<Pem> {
     let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
     let mut p = CertificateParams::new(sans).map_err(|e| tls_err(cn, e))?;
+    // CN only, so the subject is `CN=<name>` and the mTLS principal rule maps it to the name.
     p.distinguished_name.push(DnType::CommonName, cn);
-    p.distinguished_name
-        .push(DnType::OrganizationName, "kafka-testkit");
     p.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -559,7 +558,7 @@ impl SecuritySetup {
                 );
                 set(
                     format!("listener.name.{l}.ssl.principal.mapping.rules"),
-                    "RULE:^CN=([^,]+).*$/$1/,DEFAULT".into(),
+                    "RULE:^CN=([^,]+)$/$1/,DEFAULT".into(),
                 );
             }
         }
