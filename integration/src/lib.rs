@@ -9,6 +9,12 @@
 //! It is blocking and std-only, so it can be called from inside tokio tests (the probes use
 //! `std::net::TcpStream` with timeouts).
 //!
+//! [`ClusterOptions::security`] secures the client listener (SSL, mTLS, SASL_PLAINTEXT or
+//! SASL_SSL with PLAIN, SCRAM-SHA-256/512 and unsecured OAUTHBEARER) with a test PKI made by
+//! `rcgen`, the users `admin` (super), `alice` and `bob`, and the `StandardAuthorizer`; see
+//! [`KafkaCluster::client_config`], [`KafkaCluster::java_client_properties`] and
+//! [`KafkaCluster::add_acls`].
+//!
 //! Where the cluster comes from:
 //! 1. `KAFKA_BOOTSTRAP_SERVERS` set: that cluster is used and nothing is started;
 //! 2. feature `testcontainers` on and a Docker engine answers: one container;
