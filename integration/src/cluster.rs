@@ -80,6 +80,7 @@ pub struct ClusterOptions {
     /// [`net_fault`](KafkaCluster::net_fault).
     pub proxied: bool,
     /// Security of the client listener (default [`Security::Plaintext`]). Secured clusters
+    /// are always started locally (`KAFKA_BOOTSTRAP_SERVERS` and containers are ignored) and
     /// get a PLAINTEXT `INTERNAL` listener for inter-broker traffic and the kit's own
     /// requests, the users of [`KafkaCluster::users`] and, with TLS, the test PKI of
     /// [`KafkaCluster::tls`].
@@ -337,9 +338,11 @@ impl KafkaCluster {
     /// returns [`TestkitError::External`]); else a container when the `testcontainers`
     /// feature is on and a Docker engine answers; else local JVM brokers from the cached
     /// Maven jars (see [`jars_dir`](crate::jars_dir)) on free loopback ports, in a fresh
-    /// temp dir. `allow_external = false` skips the first two.
+    /// temp dir. `allow_external = false` skips the first two, and so does a secured
+    /// [`security`](ClusterOptions::security) (the kit must make the PKI and the users).
     pub fn start(opts: ClusterOptions) -> Result<KafkaCluster> {
-        if opts.allow_external {
+        // A secured cluster needs the kit's own PKI, users and listeners: always local.
+        if opts.allow_external && !opts.security.secured() {
             if let Some(servers) = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
                 .ok()
                 .map(|s| s.trim().to_string())

@@ -959,4 +959,60 @@ mod tests {
             "{j}"
         );
     }
+
+    fn get<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        props
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn broker_props_secure_only_the_client_listener() {
+        let dir = tempfile::tempdir().unwrap();
+        let sasl = SecuritySetup::new(Security::SaslSsl, dir.path()).unwrap();
+        let p = sasl.broker_props(Some(Duration::from_secs(10)));
+        assert_eq!(
+            get(&p, "listener.name.sasl_ssl.sasl.enabled.mechanisms"),
+            Some("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER")
+        );
+        let plain = get(&p, "listener.name.sasl_ssl.plain.sasl.jaas.config").unwrap();
+        for u in USER_NAMES {
+            assert!(
+                plain.contains(&format!("user_{u}=\"{u}-secret\"")),
+                "{plain}"
+            );
+        }
+        assert_eq!(
+            get(&p, "listener.name.sasl_ssl.ssl.keystore.type"),
+            Some("PEM")
+        );
+        assert_eq!(get(&p, "super.users"), Some("User:admin;User:ANONYMOUS"));
+        assert_eq!(get(&p, "allow.everyone.if.no.acl.found"), Some("false"));
+        assert_eq!(get(&p, "connections.max.reauth.ms"), Some("10000"));
+        assert!(p.iter().all(|(k, _)| !k.contains("client.auth")));
+        // Every user with both SCRAMs at format time.
+        let args = sasl.format_args();
+        assert_eq!(args.len(), 2 * 2 * USER_NAMES.len());
+        assert!(args.contains(&"SCRAM-SHA-512=[name=bob,password=bob-secret]".to_string()));
+
+        let mtls = SecuritySetup::new(Security::SslClientAuth, dir.path()).unwrap();
+        let p = mtls.broker_props(None);
+        assert_eq!(
+            get(&p, "listener.name.ssl.ssl.client.auth"),
+            Some("required")
+        );
+        assert!(p.iter().all(|(k, _)| !k.contains("sasl")), "{p:?}");
+        assert!(get(&p, "connections.max.reauth.ms").is_none());
+        assert!(mtls.format_args().is_empty());
+
+        let sasl_plain = SecuritySetup::new(Security::SaslPlaintext, dir.path()).unwrap();
+        assert!(sasl_plain.tls.is_none());
+        let p = sasl_plain.broker_props(None);
+        assert!(p.iter().all(|(k, _)| !k.contains("ssl.")), "{p:?}");
+        let c = sasl_plain
+            .client_config("alice", SaslMechanism::Plain)
+            .unwrap();
+        assert!(c.iter().all(|(k, _)| !k.starts_with("ssl.")), "{c:?}");
+    }
 }
