@@ -819,6 +819,15 @@ impl KafkaCluster {
         Ok(())
     }
 
+    /// `host:port` of node `node`'s PLAINTEXT `INTERNAL` listener in a secured cluster (the
+    /// inter-broker listener; no TLS, no SASL, principal `User:ANONYMOUS`, a super user).
+    /// Handy for "TLS client to a plaintext port" tests and as an unauthenticated side
+    /// channel. Fails for a plaintext cluster.
+    pub fn plaintext_addr(&self, node: i32) -> Result<String> {
+        self.security_setup()?;
+        Ok(self.local()?.node(node)?.probe_addr())
+    }
+
     /// `host:port` of node `node`'s listener serving a bad certificate (the cluster must have
     /// been started with a TLS [`security`](ClusterOptions::security) and
     /// [`bad_tls_listeners`](ClusterOptions::bad_tls_listeners)). These listeners speak SSL

@@ -121,8 +121,12 @@ fn sasl_ssl_cluster_is_secured_and_describes_itself() {
     assert_eq!(names, ["admin", "alice", "bob"]);
     assert!(c.users()[0].superuser && !c.users()[1].superuser);
 
-    // The client listener speaks TLS: a plaintext ApiVersions gets no answer.
+    // The client listener speaks TLS: a plaintext ApiVersions gets no answer; the INTERNAL
+    // listener is plaintext.
     assert!(probe_api_versions(&c.bootstrap(), Duration::from_secs(3)).is_err());
+    let internal = c.plaintext_addr(1).unwrap();
+    assert_ne!(internal, c.bootstrap());
+    assert!(probe_api_versions(&internal, Duration::from_secs(10)).unwrap() > 40);
 
     // What `kafka-testkit up` prints after BOOTSTRAP=.
     let lines = security_lines(c);
