@@ -1402,3 +1402,37 @@ pub fn shared() -> &'static KafkaCluster {
         Err(e) => panic!("kafka-testkit: the shared cluster failed to start: {e}"),
     }
 }
+
+/// A single-node cluster with `security` shared by all tests of this process (one per
+/// [`Security`] value), started on first use with that security and, for TLS, the
+/// [`bad_tls_listeners`](ClusterOptions::bad_tls_listeners). Always local. Never dropped;
+/// the watchdog kills its JVM when the process exits. `Security::Plaintext` is
+/// [`shared`].
+///
+/// # Panics
+/// If the cluster cannot be started (every call for that security panics with the same
+/// message).
+pub fn shared_secured(security: Security) -> &'static KafkaCluster {
+    const VARIANTS: [Security; 4] = [
+        Security::Ssl,
+        Security::SslClientAuth,
+        Security::SaslPlaintext,
+        Security::SaslSsl,
+    ];
+    static SHARED: [OnceLock<std::result::Result<KafkaCluster, String>>; 4] =
+        [const { OnceLock::new() }; 4];
+    let Some(i) = VARIANTS.iter().position(|&s| s == security) else {
+        return shared();
+    };
+    let started = SHARED[i].get_or_init(|| {
+        KafkaCluster::start(ClusterOptions {
+            bad_tls_listeners: security.tls(),
+            ..ClusterOptions::default().security(security)
+        })
+        .map_err(|e| e.to_string())
+    });
+    match started {
+        Ok(c) => c,
+        Err(e) => panic!("kafka-testkit: the shared {security} cluster failed to start: {e}"),
+    }
+}

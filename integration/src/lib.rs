@@ -73,7 +73,7 @@ mod proxy;
 mod security;
 mod wire;
 
-pub use cluster::{shared, ClusterOptions, KafkaCluster};
+pub use cluster::{shared, shared_secured, ClusterOptions, KafkaCluster};
 pub use error::{Result, TestkitError};
 pub use jars::{
     cache_root, default_version, jars_dir, java_path, tool_class, tool_command,
@@ -95,7 +95,9 @@ pub fn probe_api_versions(addr: &str, timeout: std::time::Duration) -> Result<us
 /// `CA=<path>` (TLS), then `USER=<mechanism>:<name>:<password>` for each user (super user
 /// first) and each password mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; SASL only).
 /// OAUTHBEARER has no credentials to print: any unsecured token is accepted and its `sub`
-/// is the principal. Empty for a plaintext cluster.
+/// is the principal. With [`ClusterOptions::bad_tls_listeners`], last come
+/// `EXPIRED_TLS=<addrs>` and `WRONG_HOST_TLS=<addrs>` ([`KafkaCluster::bad_tls_addr`]).
+/// Empty for a plaintext cluster.
 pub fn security_lines(cluster: &KafkaCluster) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(ca) = cluster.ca_path() {
@@ -108,6 +110,19 @@ pub fn security_lines(cluster: &KafkaCluster) -> Vec<String> {
                     lines.push(format!("USER={}:{}:{}", m.name(), u.name, u.password));
                 }
             }
+        }
+    }
+    for (key, which) in [
+        ("EXPIRED_TLS", BadTls::Expired),
+        ("WRONG_HOST_TLS", BadTls::WrongHost),
+    ] {
+        let addrs: Option<Vec<String>> = cluster
+            .node_ids()
+            .into_iter()
+            .map(|n| cluster.bad_tls_addr(n, which).ok())
+            .collect();
+        if let Some(addrs) = addrs.filter(|a| !a.is_empty()) {
+            lines.push(format!("{key}={}", addrs.join(",")));
         }
     }
     lines

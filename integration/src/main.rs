@@ -13,6 +13,7 @@ USAGE:
   kafka-testkit up [--nodes 1|3] [--version V] [--heap MB] [--prop K=V]... [--feature K=V]...
       Start a local cluster, print `BOOTSTRAP=<servers>` on stdout, run until SIGINT/SIGTERM.
       [--security plaintext|ssl|mtls|sasl_plaintext|sasl_ssl] [--max-reauth-ms N]
+      [--bad-tls-listeners] (then also EXPIRED_TLS=<addrs> and WRONG_HOST_TLS=<addrs>)
       secures the client listener; then `CA=<ca.pem>` (TLS) and one
       `USER=<mechanism>:<name>:<password>` line per user and PLAIN/SCRAM mechanism (SASL; super user
       first) follow the BOOTSTRAP line.
@@ -77,6 +78,7 @@ fn up(rest: &[String]) -> Result<ExitCode, String> {
                 .push(key_value(value(&mut it, arg)?, arg)?),
             "--feature" => opts.features.push(key_value(value(&mut it, arg)?, arg)?),
             "--security" => opts.security = value(&mut it, arg)?.parse()?,
+            "--bad-tls-listeners" => opts.bad_tls_listeners = true,
             "--max-reauth-ms" => {
                 opts.max_reauth = Some(std::time::Duration::from_millis(
                     value(&mut it, arg)?

@@ -5,29 +5,19 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kafka_testkit::{
-    probe_api_versions, security_lines, Acl, AclOperation, AclResource, BadTls, ClusterOptions,
+    probe_api_versions, security_lines, shared_secured, Acl, AclOperation, AclResource, BadTls,
     KafkaCluster, SaslMechanism, Security, SUPER_USER,
 };
 
 /// The SASL_SSL cluster shared by the tests of this file (with the bad-certificate listeners).
 fn sasl_ssl() -> &'static KafkaCluster {
-    static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let t0 = Instant::now();
-        let c = KafkaCluster::start(ClusterOptions {
-            allow_external: false,
-            heap_mb: 384,
-            bad_tls_listeners: true,
-            ..ClusterOptions::default().security(Security::SaslSsl)
-        })
-        .expect("start a SASL_SSL cluster");
-        eprintln!("SASL_SSL cluster started in {:.1?}", t0.elapsed());
-        c
-    })
+    let t0 = Instant::now();
+    let c = shared_secured(Security::SaslSsl);
+    eprintln!("SASL_SSL cluster ready after {:.1?}", t0.elapsed());
+    c
 }
 
 fn text(out: &Output) -> String {
@@ -133,7 +123,14 @@ fn sasl_ssl_cluster_is_secured_and_describes_itself() {
     assert_eq!(lines[0], format!("CA={}", ca.display()));
     assert_eq!(lines[1], "USER=PLAIN:admin:admin-secret");
     assert!(lines.contains(&"USER=SCRAM-SHA-512:bob:bob-secret".to_string()));
-    assert_eq!(lines.len(), 1 + 3 * 3, "{lines:?}");
+    assert_eq!(lines.len(), 1 + 3 * 3 + 2, "{lines:?}");
+    assert_eq!(
+        lines[11],
+        format!(
+            "WRONG_HOST_TLS={}",
+            c.bad_tls_addr(1, BadTls::WrongHost).unwrap()
+        )
+    );
 
     let cfg = c
         .client_config("alice", SaslMechanism::ScramSha256)
@@ -323,12 +320,7 @@ fn bad_certificate_listeners_fail_the_tls_handshake() {
 #[test]
 fn mtls_cluster_accepts_the_admin_certificate_only() {
     let t0 = Instant::now();
-    let c = KafkaCluster::start(ClusterOptions {
-        allow_external: false,
-        heap_mb: 384,
-        ..ClusterOptions::default().security(Security::SslClientAuth)
-    })
-    .expect("start an mTLS cluster");
+    let c = shared_secured(Security::SslClientAuth);
     eprintln!("mTLS cluster started in {:.1?}", t0.elapsed());
     c.create_topic("kt-mtls", 1, 1, &[]).unwrap();
     let tls = c.tls().unwrap();
@@ -337,13 +329,13 @@ fn mtls_cluster_accepts_the_admin_certificate_only() {
         "ssl.certificate.location".to_string(),
         tls.client_cert("admin").display().to_string()
     )));
-    assert!(security_lines(&c).iter().all(|l| !l.starts_with("USER=")));
+    assert!(security_lines(c).iter().all(|l| !l.starts_with("USER=")));
 
     // The admin certificate (CN=admin, mapped to User:admin) is the super user.
     let admin = c
         .java_client_properties("admin", SaslMechanism::Plain)
         .unwrap();
-    round_trip(&c, "kt-mtls", "kt-mtls-group", &admin);
+    round_trip(c, "kt-mtls", "kt-mtls-group", &admin);
 
     // A client certificate from a CA the broker does not trust is refused.
     let stranger = c.data_root().unwrap().join("stranger.properties");
