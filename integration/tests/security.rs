@@ -337,39 +337,50 @@ fn mtls_cluster_accepts_the_admin_certificate_only() {
         .unwrap();
     round_trip(c, "kt-mtls", "kt-mtls-group", &admin);
 
-    // A client certificate from a CA the broker does not trust is refused.
-    let stranger = c.data_root().unwrap().join("stranger.properties");
-    let keystore = c.data_root().unwrap().join("stranger-keystore.pem");
-    std::fs::write(
-        &keystore,
-        format!(
-            "{}{}",
-            std::fs::read_to_string(&tls.untrusted_client_key).unwrap(),
-            std::fs::read_to_string(&tls.untrusted_client_cert).unwrap()
+    // A client certificate from a CA the broker does not trust, and an expired one from the
+    // right CA, are refused.
+    for (name, key, cert) in [
+        (
+            "untrusted",
+            &tls.untrusted_client_key,
+            &tls.untrusted_client_cert,
         ),
-    )
-    .unwrap();
-    std::fs::write(
-        &stranger,
-        std::fs::read_to_string(&admin).unwrap().replace(
-            &tls.client_keystore("admin").display().to_string(),
-            &keystore.display().to_string(),
-        ),
-    )
-    .unwrap();
-    let out = c
-        .tool_output(
-            "topics",
-            &[
-                "--bootstrap-server",
-                &c.bootstrap(),
-                "--command-config",
-                stranger.to_str().unwrap(),
-                "--list",
-            ],
+        ("expired", &tls.expired_client_key, &tls.expired_client_cert),
+    ] {
+        let root = c.data_root().unwrap();
+        let keystore = root.join(format!("{name}-keystore.pem"));
+        let props = root.join(format!("{name}.properties"));
+        std::fs::write(
+            &keystore,
+            format!(
+                "{}{}",
+                std::fs::read_to_string(key).unwrap(),
+                std::fs::read_to_string(cert).unwrap()
+            ),
         )
         .unwrap();
-    let all = text(&out);
-    assert!(!out.status.success(), "{all}");
-    assert!(all.contains("SslAuthenticationException"), "{all}");
+        std::fs::write(
+            &props,
+            std::fs::read_to_string(&admin).unwrap().replace(
+                &tls.client_keystore("admin").display().to_string(),
+                &keystore.display().to_string(),
+            ),
+        )
+        .unwrap();
+        let out = c
+            .tool_output(
+                "topics",
+                &[
+                    "--bootstrap-server",
+                    &c.bootstrap(),
+                    "--command-config",
+                    props.to_str().unwrap(),
+                    "--list",
+                ],
+            )
+            .unwrap();
+        let all = text(&out);
+        assert!(!out.status.success(), "{name}: {all}");
+        assert!(all.contains("SslAuthenticationException"), "{name}: {all}");
+    }
 }
