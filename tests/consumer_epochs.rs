@@ -190,7 +190,10 @@ async fn unknown_leader_epoch_is_retried_with_backoff() {
     let took = start.elapsed();
     assert!(mock.pending_faults().is_empty());
     // Four refusals, each followed by at least `retry.backoff.ms` (100 ms) of waiting.
-    assert!(took >= Duration::from_millis(300), "retried too fast: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "retried too fast: {took:?}"
+    );
     quiet(&c, Duration::from_millis(300)).await;
     c.close().await.unwrap();
 }
@@ -372,7 +375,11 @@ async fn brokers_without_offsets_for_leader_epoch_v3_skip_validation() {
         let c = consumer(&mock, &[("auto.offset.reset", "earliest")]).await;
         consumed_then_truncated(&mock, &c).await;
         let got = take(&c, 2).await;
-        assert_eq!(offsets_and_values(&got), expected("n", 10..12), "{versions:?}");
+        assert_eq!(
+            offsets_and_values(&got),
+            expected("n", 10..12),
+            "{versions:?}"
+        );
         assert!(mock.epoch_queries().is_empty(), "{versions:?}");
         c.close().await.unwrap();
     }

@@ -52,11 +52,11 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
-    ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
+    ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1746,12 +1746,11 @@ fn offset_fetch(
                     )
             })
             .collect();
-        let resp = OffsetFetchResponse::default().with_groups(vec![
-            OffsetFetchResponseGroup::default()
+        let resp =
+            OffsetFetchResponse::default().with_groups(vec![OffsetFetchResponseGroup::default()
                 .with_group_id(g.group_id.clone())
                 .with_error_code(code)
-                .with_topics(topics),
-        ]);
+                .with_topics(topics)]);
         (group, resp)
     } else {
         let group = req.group_id.0.as_str().to_string();
