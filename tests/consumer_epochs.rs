@@ -384,3 +384,52 @@ async fn brokers_without_offsets_for_leader_epoch_v3_skip_validation() {
         c.close().await.unwrap();
     }
 }
+
+/// Item 2/3: the position after records followed by a control batch (a transaction marker
+/// written by a newer leader) carries the epoch of that last batch, not of the last record:
+/// otherwise the next validation saw the position beyond the end of its epoch and reported
+/// a truncation that never happened.
+#[tokio::test]
+async fn a_position_past_a_control_batch_takes_its_epoch() {
+    for one_fetch in [true, false] {
+        let mock = MockBroker::start(&[(TOPIC, 1)]).await;
+        let c = consumer(&mock, &[("auto.offset.reset", "none")]).await;
+        append(&mock, &values("v", 0..3));
+        if !one_fetch {
+            c.assign(vec![(tp(), Offset::Beginning)]).unwrap();
+            take(&c, 3).await;
+        }
+        mock.set_leader_epoch(TOPIC, 0, 1);
+        mock.append_commit_marker(TOPIC, 0);
+        if one_fetch {
+            c.assign(vec![(tp(), Offset::Beginning)]).unwrap();
+            take(&c, 3).await;
+        }
+        // Wait until the marker was passed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while c.position_of(&tp()).unwrap() != Some(4) {
+            assert!(std::time::Instant::now() < deadline, "position stuck");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        mock.set_leader_epoch(TOPIC, 0, 2);
+        append(&mock, &values("v", 4..6));
+        let got = take(&c, 2).await;
+        assert_eq!(
+            offsets_and_values(&got),
+            expected("v", 4..6),
+            "one fetch: {one_fetch}"
+        );
+        // The last validation (leader epoch 2) asked for the marker's epoch.
+        let queries = mock.epoch_queries();
+        assert_eq!(
+            queries
+                .last()
+                .map(|q| (q.current_leader_epoch, q.leader_epoch)),
+            Some((2, 1)),
+            "one fetch: {one_fetch}: {queries:?}"
+        );
+        c.commit(CommitMode::Sync).await.unwrap();
+        assert_eq!(mock.committed("epochs-group", TOPIC, 0), Some((6, 2)));
+        c.close().await.unwrap();
+    }
+}

@@ -176,6 +176,7 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                                         p.fetch_offset = Some(off);
                                         p.position = Some(off);
                                         p.position_epoch = epoch;
+                                        p.fetch_epoch = epoch;
                                         p.committed = Some(off);
                                         p.reset = None;
                                         p.retry_at = None;
@@ -280,6 +281,7 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                             p.fetch_offset = Some(off);
                             p.position = Some(off);
                             p.position_epoch = *leader_epoch;
+                            p.fetch_epoch = *leader_epoch;
                             // Just answered by the leader: checked against its epoch.
                             p.leader_epoch = leader_epoch_of(&snap, tp);
                             p.reset = None;
@@ -473,6 +475,7 @@ fn truncated(
             p.fetch_offset = Some(end.end_offset);
             p.position = Some(end.end_offset);
             p.position_epoch = Some(end.leader_epoch);
+            p.fetch_epoch = Some(end.leader_epoch);
             p.eof_reported = false;
             if shared.cfg.enable_auto_offset_store {
                 p.stored = Some((end.end_offset, Some(end.leader_epoch)));
@@ -482,6 +485,7 @@ fn truncated(
             tracing::warn!(%tp, position, "log truncation detected below the leader's oldest epoch; applying auto.offset.reset");
             p.session = next_session();
             p.fetch_offset = None;
+            p.fetch_epoch = None;
             p.position = None;
             p.position_epoch = None;
             p.reset = Some(Reset::Policy);
@@ -838,6 +842,7 @@ fn apply_partition(
             let freed = std::mem::take(&mut p.buffer_bytes);
             p.buffer.clear();
             p.fetch_offset = None;
+            p.fetch_epoch = None;
             p.position = None;
             p.position_epoch = None;
             p.reset = Some(Reset::Policy);
@@ -878,7 +883,7 @@ fn apply_partition(
     );
 
     // Records returned: the partition goes to the end of the next fetch's order.
-    let advanced = matches!(&decoded, Ok((_, next, _)) if *next > asked.offset);
+    let advanced = matches!(&decoded, Ok((_, next, _, _)) if *next > asked.offset);
     let mut st = shared.lock();
     let rank = if advanced { st.next_fetch_rank() } else { 0 };
     let Some(p) = asked.land(&mut st, tp) else {
@@ -894,9 +899,9 @@ fn apply_partition(
     p.high_watermark = data.high_watermark;
     p.last_stable_offset = data.last_stable_offset;
     p.log_start_offset = data.log_start_offset;
-    let (msgs, next, err) = match decoded {
+    let (msgs, next, last_epoch, err) = match decoded {
         Ok(d) => d,
-        Err(e) => (Vec::new(), asked.offset, Some(e)),
+        Err(e) => (Vec::new(), asked.offset, None, Some(e)),
     };
     if let Some(e) = err {
         // Corrupt data: deliver what decoded, then stop the partition with the error once
@@ -914,10 +919,16 @@ fn apply_partition(
     p.buffer_bytes += added;
     if next > asked.offset {
         p.fetch_offset = Some(next);
+        if last_epoch.is_some() {
+            p.fetch_epoch = last_epoch;
+        }
         p.eof_reported = false;
         if was_empty && p.buffer.is_empty() {
-            // Nothing deliverable (control batches, aborted data): move the position along.
+            // Nothing deliverable (control batches, aborted data): move the position along,
+            // with the epoch of the last batch passed (a position's epoch must be the one of
+            // the batch before it, or validation would see a truncation that is not there).
             p.position = Some(next);
+            p.position_epoch = p.fetch_epoch;
         }
     }
     let eof = shared.cfg.enable_partition_eof
@@ -940,11 +951,13 @@ fn apply_partition(
     Shared::wake(w);
 }
 
-type Decoded = (Vec<Message>, i64, Option<Error>);
+type Decoded = (Vec<Message>, i64, Option<i32>, Option<Error>);
 
 /// Decodes the records of one partition: skips records before `from`, hides control
 /// records, drops aborted transactions for `read_committed`. Returns the messages, the next
-/// fetch offset, and an error that stopped decoding (messages before it are kept).
+/// fetch offset, the leader epoch of the last batch passed (control and aborted batches
+/// included; `None` when no batch carried one), and an error that stopped decoding
+/// (messages before it are kept).
 fn decode(
     tp: &TopicPartition,
     from: i64,
@@ -953,10 +966,10 @@ fn decode(
     read_committed: bool,
 ) -> Result<Decoded, Error> {
     let Some(records) = data.records.clone() else {
-        return Ok((Vec::new(), from, None));
+        return Ok((Vec::new(), from, None, None));
     };
     if records.is_empty() {
-        return Ok((Vec::new(), from, None));
+        return Ok((Vec::new(), from, None, None));
     }
     let mut aborted: Vec<(i64, i64)> = if read_committed {
         data.aborted_transactions
@@ -975,18 +988,22 @@ fn decode(
     let mut aborting: HashMap<i64, ()> = HashMap::new();
     let mut out = Vec::new();
     let mut next = from;
+    let mut last_epoch: Option<i32> = None;
     let mut iter = record::decode_batches(Bytes::clone(&records), opts);
     for batch in iter.by_ref() {
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 let e = Error::Protocol(format!("{tp} at offset {next}: {e}"));
-                return Ok((out, next, Some(e)));
+                return Ok((out, next, last_epoch, Some(e)));
             }
         };
         let batch_next = batch.next_offset();
         if batch_next <= from {
             continue;
+        }
+        if batch.partition_leader_epoch >= 0 {
+            last_epoch = Some(batch.partition_leader_epoch);
         }
         if read_committed {
             while let Some(&(first, pid)) = aborted.peek() {
@@ -1037,5 +1054,5 @@ fn decode(
         }
         next = next.max(batch_next);
     }
-    Ok((out, next, None))
+    Ok((out, next, last_epoch, None))
 }

@@ -50,6 +50,9 @@ impl Reset {
 pub(crate) struct PartState {
     /// Next offset to fetch; `None` while the position is being resolved.
     pub fetch_offset: Option<i64>,
+    /// Leader epoch of the last batch before `fetch_offset` (control batches included): the
+    /// position's epoch once the buffer is delivered.
+    pub fetch_epoch: Option<i32>,
     /// Pending position resolution.
     pub reset: Option<Reset>,
     /// Next offset to hand to the application (the consumed position).
@@ -139,6 +142,7 @@ impl PartState {
         let session = next_session();
         PartState {
             fetch_offset: None,
+            fetch_epoch: None,
             reset: Some(reset),
             position: None,
             position_epoch: None,
@@ -189,6 +193,7 @@ impl PartState {
         self.eof_reported = false;
         self.out_of_range = false;
         self.position_epoch = None;
+        self.fetch_epoch = None;
         self.validate = false;
         match Reset::from_offset(to) {
             Ok(r) => {
@@ -238,6 +243,7 @@ impl PartState {
         let freed = std::mem::take(&mut self.buffer_bytes);
         self.buffer.clear();
         self.fetch_offset = self.position;
+        self.fetch_epoch = self.position_epoch;
         self.session = next_session();
         self.out_of_range = false;
         self.eof_reported = false;

@@ -319,6 +319,8 @@ struct LogBatch {
     base: i64,
     epoch: i32,
     values: Vec<Bytes>,
+    /// A transaction marker (control batch; one record, a COMMIT).
+    control: bool,
 }
 
 /// The log Fetch serves for one partition (independent of what Produce appends).
@@ -608,6 +610,24 @@ impl MockBroker {
                 .iter()
                 .map(|v| Bytes::copy_from_slice(v.as_bytes()))
                 .collect(),
+            control: false,
+        });
+        base
+    }
+
+    /// Appends a transaction COMMIT marker (a control batch of one record, which consumers
+    /// do not deliver) at the partition's current leader epoch; returns its offset.
+    pub fn append_commit_marker(&self, topic: &str, partition: i32) -> i64 {
+        let mut st = self.shared.state();
+        let epoch = st.leader_epoch(topic, partition);
+        let log = st.logs.entry((topic.to_string(), partition)).or_default();
+        let base = log.end();
+        log.batches.push(LogBatch {
+            base,
+            epoch,
+            // Marker value: version 0, coordinator epoch 0.
+            values: vec![Bytes::from_static(&[0, 0, 0, 0, 0, 0])],
+            control: true,
         });
         base
     }
@@ -1397,17 +1417,18 @@ fn encode_log(log: &PartLog, from: i64, max_bytes: usize) -> Result<(Bytes, usiz
             .iter()
             .enumerate()
             .map(|(i, v)| Record {
-                transactional: false,
-                control: false,
+                transactional: b.control,
+                control: b.control,
                 delete_horizon: false,
                 partition_leader_epoch: b.epoch,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id: if b.control { 1 } else { -1 },
+                producer_epoch: if b.control { 0 } else { -1 },
                 timestamp_type: TimestampType::Creation,
                 offset: b.base + i as i64,
                 sequence: -1,
                 timestamp: 1_700_000_000_000 + b.base + i as i64,
-                key: None,
+                // Control record key: version 0, type 1 (COMMIT).
+                key: b.control.then(|| Bytes::from_static(&[0, 0, 0, 1])),
                 value: Some(v.clone()),
                 headers: Default::default(),
             })
