@@ -433,3 +433,104 @@ async fn a_position_past_a_control_batch_takes_its_epoch() {
         c.close().await.unwrap();
     }
 }
+
+/// Against a real broker (Kafka 4.3, one node of its own): the restart makes the broker
+/// leader again under a new leader epoch. The consumer (`auto.offset.reset=none`, so any
+/// truncation would be an error) validates its position against the real
+/// OffsetsForLeaderEpoch answer, finds no truncation and goes on: every record once, the
+/// later ones with the newer epoch. A second consumer restores the offset committed before
+/// the restart with its older epoch, validates it and resumes exactly there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_broker_restart_validates_without_false_truncation() {
+    use kafka_sdk::{Producer, ProducerRecord};
+    use support::common::{blocking, config, unique};
+
+    let cluster = std::sync::Arc::new(
+        blocking(|| {
+            kafka_testkit::KafkaCluster::start(kafka_testkit::ClusterOptions {
+                allow_external: false,
+                ..Default::default()
+            })
+        })
+        .await
+        .expect("own cluster"),
+    );
+    let bs = cluster.bootstrap();
+    let topic = unique("epochs-real");
+    {
+        let (c, t) = (cluster.clone(), topic.clone());
+        blocking(move || c.create_topic(&t, 1, 1, &[]))
+            .await
+            .unwrap();
+    }
+    let produce = |from: usize, n: usize| {
+        let (bs, topic) = (bs.clone(), topic.clone());
+        async move {
+            let p = Producer::new(&config(&bs, &[("delivery.timeout.ms", "60000")]))
+                .await
+                .unwrap();
+            for i in from..from + n {
+                p.send(
+                    ProducerRecord::new(topic.as_str())
+                        .partition(0)
+                        .value(format!("r{i}")),
+                )
+                .await
+                .unwrap();
+            }
+            p.flush().await;
+            p.close(Duration::from_secs(10)).await.unwrap();
+        }
+    };
+    let group = unique("epochs-real-g");
+    let cfg = config(
+        &bs,
+        &[
+            ("group.id", group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "none"),
+            ("reconnect.backoff.max.ms", "500"),
+            ("retry.backoff.max.ms", "500"),
+        ],
+    );
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    produce(0, 50).await;
+    let a = Consumer::new(&cfg).await.unwrap();
+    a.assign(vec![(tp.clone(), Offset::Beginning)]).unwrap();
+    let before = take(&a, 50).await;
+    let values_before: Vec<String> = before.iter().map(|(_, v, _)| v.clone()).collect();
+    assert_eq!(values_before, values("r", 0..50));
+    let old_epoch = before[49].2.expect("records carry a leader epoch");
+    a.commit(CommitMode::Sync).await.unwrap();
+
+    {
+        let c = cluster.clone();
+        blocking(move || c.restart(c.node_ids()[0])).await.unwrap();
+    }
+    produce(50, 50).await;
+    let after = take(&a, 50).await;
+    assert_eq!(
+        after
+            .iter()
+            .map(|(o, v, _)| (*o, v.clone()))
+            .collect::<Vec<_>>(),
+        expected("r", 50..100)
+    );
+    let new_epoch = after[0].2.expect("epoch");
+    assert!(new_epoch > old_epoch, "{old_epoch} -> {new_epoch}");
+    quiet(&a, Duration::from_millis(500)).await;
+    a.close().await.unwrap();
+
+    // The commit made before the restart: (50, old epoch), validated against the new one.
+    let b = Consumer::new(&cfg).await.unwrap();
+    b.assign(vec![(tp.clone(), Offset::Stored)]).unwrap();
+    let resumed = take(&b, 50).await;
+    assert_eq!(
+        resumed
+            .iter()
+            .map(|(o, v, _)| (*o, v.clone()))
+            .collect::<Vec<_>>(),
+        expected("r", 50..100)
+    );
+    b.close().await.unwrap();
+}
