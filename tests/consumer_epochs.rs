@@ -469,14 +469,20 @@ async fn real_broker_restart_validates_without_false_truncation() {
             let p = Producer::new(&config(&bs, &[("delivery.timeout.ms", "60000")]))
                 .await
                 .unwrap();
+            let mut deliveries = Vec::new();
             for i in from..from + n {
-                p.send(
-                    ProducerRecord::new(topic.as_str())
-                        .partition(0)
-                        .value(format!("r{i}")),
-                )
-                .await
-                .unwrap();
+                deliveries.push(
+                    p.send(
+                        ProducerRecord::new(topic.as_str())
+                            .partition(0)
+                            .value(format!("r{i}")),
+                    )
+                    .await
+                    .unwrap(),
+                );
+            }
+            for d in deliveries {
+                d.await.expect("delivered");
             }
             p.flush().await;
             p.close(Duration::from_secs(10)).await.unwrap();
