@@ -24,6 +24,19 @@
 //! first and the partition is fetched again at that offset once they are
 //! ([`PartState::out_of_range`]); the reset drops the buffer and leaves the partition without
 //! a position until the lookup answers, like a seek.
+//!
+//! Leader epochs (KIP-320, as Java's consumer): a Fetch carries, per partition, the leader
+//! epoch from metadata the position was last checked against ([`PartState::leader_epoch`]);
+//! a leader answers FENCED_LEADER_EPOCH when ours is stale and UNKNOWN_LEADER_EPOCH when
+//! its own is, and both only delay the partition (`retry.backoff.ms`) and refresh metadata.
+//! When metadata shows a new epoch, when the fetch connection to the leader breaks, or when
+//! a position is restored from a commit, a position with a known epoch is *validated*
+//! before fetching resumes ([`PartState::await_validation`], [`validate_positions`]): the
+//! leader says where the position's epoch ends in its log, and an end below the position
+//! means records the consumer received are gone (an unclean election truncated the log).
+//! The position's epoch is the one of the last batch before it (control batches included,
+//! [`PartState::fetch_epoch`]), else a marker written by a newer leader would look like a
+//! truncation.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

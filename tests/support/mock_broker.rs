@@ -6,9 +6,12 @@
 //! `#[path = "../tests/support/mock_broker.rs"] mod mock_broker;`.
 //!
 //! # What it answers
-//! - **ApiVersions**: ApiVersions, Metadata, InitProducerId and Produce, each over the version
-//!   range kafka-protocol's request *and* response structs support. Any other API closes the
-//!   connection (as a real broker does with a request it cannot parse).
+//! - **ApiVersions**: ApiVersions, Metadata, InitProducerId, Produce, and for consumers Fetch,
+//!   ListOffsets, OffsetForLeaderEpoch (range settable, or not advertised:
+//!   [`MockBroker::offset_for_leader_epoch_versions`]), FindCoordinator, OffsetFetch and
+//!   OffsetCommit, each over the version range kafka-protocol's request *and* response
+//!   structs support. Any other API closes the connection (as a real broker does with a
+//!   request it cannot parse).
 //! - **Metadata**: its brokers (one, node [`MockBroker::NODE_ID`], or several from
 //!   [`MockBroker::start_nodes`], each its own listener over one shared state); node 0 leads
 //!   every partition unless [`MockBroker::set_leader`] moved it (or took its leader away:
@@ -21,6 +24,19 @@
 //!   read (producer id, epoch, base sequence, record count) to assign offsets (each partition's
 //!   log end grows by the batch's record count) and, for idempotent batches, to check
 //!   sequences like a broker does (see [`MockBroker::validate_sequences`]).
+//! - **Consumer side**: each partition has a leader epoch (Metadata reports it;
+//!   [`MockBroker::set_leader_epoch`]) and a log of its own for Fetch, separate from what
+//!   Produce counts: [`MockBroker::append`] adds a batch at the current epoch,
+//!   [`MockBroker::append_commit_marker`] a control batch, [`MockBroker::unclean_election`]
+//!   truncates the log and bumps the epoch, [`MockBroker::delete_records`] moves the log
+//!   start. Fetch, ListOffsets and OffsetForLeaderEpoch check the client's
+//!   `current_leader_epoch` like a leader (older: FENCED_LEADER_EPOCH, newer:
+//!   UNKNOWN_LEADER_EPOCH); Fetch returns whole batches from the fetch offset
+//!   (OFFSET_OUT_OF_RANGE outside the log) and holds an empty answer for `max_wait_ms`
+//!   (at most 300 ms); OffsetForLeaderEpoch answers from the log as a broker's epoch cache
+//!   does, unless [`MockBroker::answer_epoch`] scripted the answer. FindCoordinator names
+//!   node 0; OffsetFetch / OffsetCommit keep committed offsets with their leader epochs,
+//!   without generation checks (for manually assigned consumers).
 //!
 //! # Faults
 //! [`MockBroker::inject`] queues a [`Fault`]. Each request consumes the first queued fault
