@@ -616,6 +616,19 @@ mod tests {
 
     #[test]
     fn classification() {
+        let truncation = Error::LogTruncation {
+            topic: "t".into(),
+            partition: 0,
+            offset: 10,
+            divergent: None,
+        };
+        assert_eq!(
+            truncation.classify(),
+            Classification {
+                action: ErrorAction::Fatal,
+                reach: ErrorReach::Operation
+            }
+        );
         let b = |c| Error::broker(c, "");
         assert_eq!(
             b(KafkaCode::NOT_LEADER_OR_FOLLOWER).action(),

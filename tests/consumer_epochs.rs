@@ -198,6 +198,39 @@ async fn unknown_leader_epoch_is_retried_with_backoff() {
     c.close().await.unwrap();
 }
 
+/// Item 3: a validation refused by the leader (its epoch differs from ours) is retried after
+/// a metadata refresh, with backoff, until it goes through; no error, nothing lost.
+#[tokio::test]
+async fn refused_validations_are_retried_with_backoff() {
+    let mock = MockBroker::start(&[(TOPIC, 1)]).await;
+    append(&mock, &values("v", 0..3));
+    let c = consumer(&mock, &[("retry.backoff.ms", "100")]).await;
+    c.assign(vec![(tp(), Offset::Beginning)]).unwrap();
+    take(&c, 3).await;
+    for code in [
+        code::UNKNOWN_LEADER_EPOCH,
+        code::FENCED_LEADER_EPOCH,
+        code::UNKNOWN_LEADER_EPOCH,
+    ] {
+        mock.inject(Fault::error(ApiKey::OffsetForLeaderEpoch, code));
+    }
+    let start = std::time::Instant::now();
+    mock.set_leader_epoch(TOPIC, 0, 1);
+    append(&mock, &values("v", 3..5));
+    assert_eq!(offsets_and_values(&take(&c, 2).await), expected("v", 3..5));
+    assert!(mock.pending_faults().is_empty());
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "retried too fast: {took:?}"
+    );
+    let queries = mock.epoch_queries();
+    assert_eq!(queries.len(), 4, "{queries:?}");
+    assert_eq!(queries[3].answer, (0, 0, 3), "{queries:?}");
+    quiet(&c, Duration::from_millis(300)).await;
+    c.close().await.unwrap();
+}
+
 /// Builds the unclean election scenario: records v0..v9 at epoch 0 (two batches), all
 /// consumed; the new leader (epoch 1) lost everything from offset 6 and has n6..n11.
 async fn consumed_then_truncated(mock: &MockBroker, c: &Consumer) {

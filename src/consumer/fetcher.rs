@@ -399,6 +399,13 @@ async fn validate_positions(shared: &Arc<Shared>) {
         });
         // `None` for a broker without usable epoch information: nothing to validate against.
         let unsupported = matches!(answers, Ok(None));
+        // A request that failed as a whole (leader unreachable) is tried again after the
+        // longest backoff; a partition's error code after the shortest.
+        let delay = if answers.is_err() {
+            shared.cfg.common.retry_backoff_max
+        } else {
+            shared.cfg.common.retry_backoff
+        };
         let answers: Vec<crate::Result<Option<EpochEnd>>> = match answers {
             Ok(None) => parts.iter().map(|_| Ok(None)).collect(),
             Ok(Some(a)) => a,
@@ -430,7 +437,7 @@ async fn validate_positions(shared: &Arc<Shared>) {
                             action => {
                                 tracing::debug!(tp = %q.tp, error = %e, "position validation failed; retrying");
                                 refresh |= action != ErrorAction::Retry;
-                                p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff);
+                                p.retry_at = Some(Instant::now() + delay);
                             }
                         }
                         continue;
