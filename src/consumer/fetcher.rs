@@ -354,15 +354,20 @@ async fn validate_positions(shared: &Arc<Shared>) {
     let snap = shared.cluster.metadata();
     let mut by_leader: BTreeMap<i32, Vec<(EpochQuery, i64, u64)>> = BTreeMap::new();
     let mut missing_leader = false;
+    let mut cleared = false;
     {
-        let st = shared.lock();
-        for (tp, p) in &st.parts {
+        let mut st = shared.lock();
+        for (tp, p) in st.parts.iter_mut() {
             if !p.validate || p.stopped || p.retry_at.is_some_and(|t| t > now) {
                 continue;
             }
             let (Some(position), Some(epoch), Some(current)) =
                 (p.position, p.position_epoch, p.leader_epoch)
             else {
+                // Nothing to validate against any more (e.g. metadata without an epoch):
+                // fetching goes on, as in Java.
+                p.validate = false;
+                cleared = true;
                 continue;
             };
             let Some(leader) = snap.leader(&tp.topic, tp.partition) else {
@@ -382,6 +387,9 @@ async fn validate_positions(shared: &Arc<Shared>) {
     }
     if missing_leader {
         shared.refresh_metadata_soon();
+    }
+    if cleared {
+        shared.notify_work();
     }
     for (leader, parts) in by_leader {
         let queries: Vec<EpochQuery> = parts.iter().map(|(q, _, _)| q.clone()).collect();
