@@ -324,6 +324,30 @@ async fn undefined_epoch_end_is_a_truncation_without_divergence_point() {
     c.close().await.unwrap();
 }
 
+/// Item 3: with `auto.offset.reset=earliest`, a truncation without a known divergence
+/// point (the position's epoch is older than the leader's log) applies the reset policy, as
+/// Java does: the partition starts again at the log start.
+#[tokio::test]
+async fn undefined_epoch_end_applies_the_reset_policy() {
+    let mock = MockBroker::start(&[(TOPIC, 1)]).await;
+    let c = consumer(&mock, &[("auto.offset.reset", "earliest")]).await;
+    append(&mock, &values("v", 0..4));
+    c.assign(vec![(tp(), Offset::Offset(0))]).unwrap();
+    take(&c, 4).await;
+    mock.delete_records(TOPIC, 0, 2);
+    mock.answer_epoch(EpochAnswer {
+        topic: TOPIC.into(),
+        partition: 0,
+        error_code: 0,
+        leader_epoch: -1,
+        end_offset: -1,
+    });
+    mock.set_leader_epoch(TOPIC, 0, 1);
+    let got = take(&c, 2).await;
+    assert_eq!(offsets_and_values(&got), expected("v", 2..4));
+    c.close().await.unwrap();
+}
+
 /// Items 2 and 3: a committed offset carries its leader epoch; the position restored from
 /// it is validated (the log was truncated below it: moved to the divergence point), and
 /// commits send the epoch of the record the committed offset follows.
