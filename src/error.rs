@@ -367,6 +367,25 @@ pub enum Error {
     #[error("partition {0} is not assigned to this consumer")]
     NotAssigned(crate::types::TopicPartition),
 
+    /// The log of a partition was truncated below the consumer's position (KIP-320): records
+    /// the consumer had received are gone from the log, e.g. after an unclean leader
+    /// election, and `auto.offset.reset` is `none`. Java's consumer throws
+    /// `LogTruncationException` here. The partition is not fetched again until the
+    /// application seeks it (e.g. to `divergent`, where the new leader's log departs from
+    /// what was consumed).
+    #[error("log truncation detected for {topic}-{partition} at offset {offset}: {}", match divergent { Some(d) => format!("the log diverges from offset {d}"), None => "the divergence point is unknown (the position's epoch is no longer in the log)".to_string() })]
+    LogTruncation {
+        /// Topic of the partition.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The consumer's position when the truncation was detected.
+        offset: i64,
+        /// The first offset where the leader's log differs from what was consumed (the end
+        /// offset of the position's leader epoch), when the broker knows it.
+        divergent: Option<i64>,
+    },
+
     /// The client (or the part of it used) has been closed.
     #[error("client is closed")]
     Closed,
@@ -430,7 +449,8 @@ impl Error {
     /// - [`Error::UnknownTopicOrPartition`] -> `RefreshAndRetry`;
     /// - invalid configuration, [`Error::Closed`], [`Error::Fatal`], an unsupported API ->
     ///   `Fatal` for the client; protocol violations, invalid arguments, unassigned
-    ///   partitions, bad state and local I/O -> `Fatal` for the operation.
+    ///   partitions, a detected log truncation (the application must seek), bad state and
+    ///   local I/O -> `Fatal` for the operation.
     pub fn classify(&self) -> Classification {
         use ErrorAction::*;
         use ErrorReach::*;
@@ -482,6 +502,7 @@ impl Error {
             | Error::CodecDisabled { .. }
             | Error::InvalidArgument(_)
             | Error::NotAssigned(_)
+            | Error::LogTruncation { .. }
             | Error::State(_)
             | Error::Io(_) => (Fatal, Operation),
         };
@@ -595,6 +616,19 @@ mod tests {
 
     #[test]
     fn classification() {
+        let truncation = Error::LogTruncation {
+            topic: "t".into(),
+            partition: 0,
+            offset: 10,
+            divergent: None,
+        };
+        assert_eq!(
+            truncation.classify(),
+            Classification {
+                action: ErrorAction::Fatal,
+                reach: ErrorReach::Operation
+            }
+        );
         let b = |c| Error::broker(c, "");
         assert_eq!(
             b(KafkaCode::NOT_LEADER_OR_FOLLOWER).action(),
@@ -806,6 +840,12 @@ mod tests {
             Error::InvalidArgument("a".into()),
             Error::UnknownTopicOrPartition("t".into()),
             Error::NotAssigned(TopicPartition::new("t", 0)),
+            Error::LogTruncation {
+                topic: "t".into(),
+                partition: 0,
+                offset: 10,
+                divergent: Some(6),
+            },
             Error::Closed,
             Error::Fatal("f".into()),
             Error::State("s".into()),

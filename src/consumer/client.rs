@@ -389,15 +389,16 @@ fn take_one(
     let m = p.buffer.pop_front()?;
     let size = m.buffered_size();
     p.buffer_bytes -= size;
-    let next = if p.buffer.is_empty() {
-        p.fetch_offset.unwrap_or(m.offset + 1)
-    } else {
-        m.offset + 1
+    // The last buffered message: the position moves to the fetch offset, past any control
+    // batches after the message, with the epoch of the last batch passed (KIP-320).
+    let (next, epoch) = match p.fetch_offset.filter(|_| p.buffer.is_empty()) {
+        Some(f) => (f, p.fetch_epoch.or(m.leader_epoch())),
+        None => (m.offset + 1, m.leader_epoch()),
     };
     p.position = Some(next);
-    p.position_epoch = m.leader_epoch();
+    p.position_epoch = epoch;
     if auto_store {
-        p.stored = Some((next, m.leader_epoch()));
+        p.stored = Some((next, epoch));
     }
     let emptied = p.buffer.is_empty();
     let under_partition_cap =

@@ -24,6 +24,19 @@
 //! first and the partition is fetched again at that offset once they are
 //! ([`PartState::out_of_range`]); the reset drops the buffer and leaves the partition without
 //! a position until the lookup answers, like a seek.
+//!
+//! Leader epochs (KIP-320, as Java's consumer): a Fetch carries, per partition, the leader
+//! epoch from metadata the position was last checked against ([`PartState::leader_epoch`]);
+//! a leader answers FENCED_LEADER_EPOCH when ours is stale and UNKNOWN_LEADER_EPOCH when
+//! its own is, and both only delay the partition (`retry.backoff.ms`) and refresh metadata.
+//! When metadata shows a new epoch, when the fetch connection to the leader breaks, or when
+//! a position is restored from a commit, a position with a known epoch is *validated*
+//! before fetching resumes ([`PartState::await_validation`], [`validate_positions`]): the
+//! leader says where the position's epoch ends in its log, and an end below the position
+//! means records the consumer received are gone (an unclean election truncated the log).
+//! The position's epoch is the one of the last batch before it (control batches included,
+//! [`PartState::fetch_epoch`]), else a marker written by a newer leader would look like a
+//! truncation.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -37,9 +50,10 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::message::Message;
-use super::offsets::{self, ListedOffset};
+use super::offsets::{self, EpochEnd, EpochQuery, ListedOffset};
 use super::state::{next_session, PartState, Reset, Shared, State};
 use crate::backoff::{Backoff, Deadline};
+use crate::cluster::MetadataSnapshot;
 use crate::config::{IsolationLevel, OffsetReset};
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode};
@@ -65,6 +79,15 @@ pub(crate) fn partition_cap(shared: &Shared, partitions: usize) -> usize {
     (total / partitions.max(1)).max(one_fetch)
 }
 
+/// The leader epoch of a partition in a metadata snapshot (`None`: unknown, or a broker
+/// that reports none).
+fn leader_epoch_of(snap: &MetadataSnapshot, tp: &TopicPartition) -> Option<i32> {
+    snap.topic(&tp.topic)?
+        .partition(tp.partition)
+        .map(|p| p.leader_epoch)
+        .filter(|e| *e >= 0)
+}
+
 /// The manager: resolves positions and makes sure a fetch task runs for every leader.
 pub(crate) async fn manager(shared: Arc<Shared>) {
     let mut work = shared.work.subscribe();
@@ -77,6 +100,7 @@ pub(crate) async fn manager(shared: Arc<Shared>) {
         }
         work.borrow_and_update();
         resolve_positions(&shared).await;
+        validate_positions(&shared).await;
         // Start fetch tasks for leaders of positioned partitions.
         let snap = shared.cluster.metadata();
         let mut missing_leader = false;
@@ -155,6 +179,7 @@ async fn resolve_positions(shared: &Arc<Shared>) {
             let tps: Vec<TopicPartition> = committed.iter().map(|(tp, _, _)| tp.clone()).collect();
             match offsets::fetch_committed(shared, &tps, deadline).await {
                 Ok(map) => {
+                    let snap = shared.cluster.metadata();
                     let mut st = shared.lock();
                     for (tp, _, session) in &committed {
                         match map.get(tp).copied().flatten() {
@@ -164,9 +189,15 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                                         p.fetch_offset = Some(off);
                                         p.position = Some(off);
                                         p.position_epoch = epoch;
+                                        p.fetch_epoch = epoch;
                                         p.committed = Some(off);
                                         p.reset = None;
                                         p.retry_at = None;
+                                        // A position restored with an epoch is validated
+                                        // before fetching (KIP-320): the log may have been
+                                        // truncated below it since it was committed.
+                                        p.leader_epoch = leader_epoch_of(&snap, tp);
+                                        p.await_validation();
                                     }
                                 }
                             }
@@ -234,6 +265,7 @@ async fn resolve_positions(shared: &Arc<Shared>) {
         Ok(answers) => {
             let mut latest_fallback: Vec<(TopicPartition, i64)> = Vec::new();
             {
+                let snap = shared.cluster.metadata();
                 let mut st = shared.lock();
                 for (tp, _, reset, session) in &queries {
                     let Some(ans) = answers.get(tp) else { continue };
@@ -262,6 +294,9 @@ async fn resolve_positions(shared: &Arc<Shared>) {
                             p.fetch_offset = Some(off);
                             p.position = Some(off);
                             p.position_epoch = *leader_epoch;
+                            p.fetch_epoch = *leader_epoch;
+                            // Just answered by the leader: checked against its epoch.
+                            p.leader_epoch = leader_epoch_of(&snap, tp);
                             p.reset = None;
                             p.retry_at = None;
                             p.error_reported = false;
@@ -303,6 +338,193 @@ async fn resolve_positions(shared: &Arc<Shared>) {
     shared.notify_work();
 }
 
+/// Validates the positions waiting for it ([`PartState::validate`]) with OffsetsForLeaderEpoch
+/// (KIP-320), as Java's consumer does: the leader is asked where the position's epoch ends
+/// in its log. Ending at or after the position: the position is valid, fetching resumes.
+/// Ending before it: the log was truncated below records the consumer received (an unclean
+/// leader election); with `auto.offset.reset` earliest or latest the position moves to the
+/// divergence point (the end offset) with a warning, with `none` the application gets
+/// [`Error::LogTruncation`] and the partition stays stopped until it seeks. No end offset
+/// (the epoch is older than the leader's log): `auto.offset.reset` applies, or
+/// `LogTruncation` without a divergence point. Leaders that do not speak
+/// OffsetsForLeaderEpoch v3+ are not asked: the position is taken as valid. Failures are
+/// retried on later rounds (after a metadata refresh for a stale epoch or leader).
+async fn validate_positions(shared: &Arc<Shared>) {
+    let now = Instant::now();
+    let snap = shared.cluster.metadata();
+    let mut by_leader: BTreeMap<i32, Vec<(EpochQuery, i64, u64)>> = BTreeMap::new();
+    let mut missing_leader = false;
+    let mut cleared = false;
+    {
+        let mut st = shared.lock();
+        for (tp, p) in st.parts.iter_mut() {
+            if !p.validate || p.stopped || p.retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            let (Some(position), Some(epoch), Some(current)) =
+                (p.position, p.position_epoch, p.leader_epoch)
+            else {
+                // Nothing to validate against any more (e.g. metadata without an epoch):
+                // fetching goes on, as in Java.
+                p.validate = false;
+                cleared = true;
+                continue;
+            };
+            let Some(leader) = snap.leader(&tp.topic, tp.partition) else {
+                missing_leader = true;
+                continue;
+            };
+            by_leader.entry(leader).or_default().push((
+                EpochQuery {
+                    tp: tp.clone(),
+                    current_leader_epoch: current,
+                    leader_epoch: epoch,
+                },
+                position,
+                p.session,
+            ));
+        }
+    }
+    if missing_leader {
+        shared.refresh_metadata_soon();
+    }
+    if cleared {
+        shared.notify_work();
+    }
+    for (leader, parts) in by_leader {
+        let queries: Vec<EpochQuery> = parts.iter().map(|(q, _, _)| q.clone()).collect();
+        let answers = tokio::time::timeout(
+            shared.cfg.common.request_timeout,
+            offsets::offsets_for_leader_epoch(shared, leader, &queries),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::timeout(
+                "OffsetsForLeaderEpoch",
+                shared.cfg.common.request_timeout,
+                true,
+            ))
+        });
+        // `None` for a broker without usable epoch information: nothing to validate against.
+        let unsupported = matches!(answers, Ok(None));
+        // A request that failed as a whole (leader unreachable) is tried again after the
+        // longest backoff; a partition's error code after the shortest.
+        let delay = if answers.is_err() {
+            shared.cfg.common.retry_backoff_max
+        } else {
+            shared.cfg.common.retry_backoff
+        };
+        let answers: Vec<crate::Result<Option<EpochEnd>>> = match answers {
+            Ok(None) => parts.iter().map(|_| Ok(None)).collect(),
+            Ok(Some(a)) => a,
+            Err(e) => parts.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut refresh = false;
+        let w = {
+            let mut st = shared.lock();
+            for ((q, position, session), answer) in parts.into_iter().zip(answers) {
+                let Some(p) = st
+                    .parts
+                    .get_mut(&q.tp)
+                    .filter(|p| p.session == session && p.validate)
+                else {
+                    continue;
+                };
+                let outcome = match answer {
+                    Ok(None) if unsupported => Validated::Valid,
+                    Ok(None) => Validated::Truncated(None),
+                    Ok(Some(end)) if end.end_offset < position => Validated::Truncated(Some(end)),
+                    Ok(Some(_)) => Validated::Valid,
+                    Err(e) => {
+                        match e.action() {
+                            ErrorAction::Fatal => {
+                                p.stopped = true;
+                                p.validate = false;
+                                st.errors.push_back(e);
+                            }
+                            action => {
+                                tracing::debug!(tp = %q.tp, error = %e, "position validation failed; retrying");
+                                refresh |= action != ErrorAction::Retry;
+                                p.retry_at = Some(Instant::now() + delay);
+                            }
+                        }
+                        continue;
+                    }
+                };
+                p.validate = false;
+                if let Validated::Truncated(end) = outcome {
+                    truncated(shared, &mut st, &q.tp, position, end);
+                }
+            }
+            st.take_waiters()
+        };
+        Shared::wake(w);
+        if refresh {
+            shared.refresh_metadata_soon();
+        }
+        shared.notify_work();
+    }
+}
+
+/// What a validation found.
+enum Validated {
+    Valid,
+    /// Truncated below the position: where the position's epoch ends in the leader's log
+    /// (`None`: the leader has no such epoch any more).
+    Truncated(Option<EpochEnd>),
+}
+
+/// Handles a log truncation detected below `position` of `tp` (see [`validate_positions`]).
+fn truncated(
+    shared: &Shared,
+    st: &mut State,
+    tp: &TopicPartition,
+    position: i64,
+    end: Option<EpochEnd>,
+) {
+    let Some(p) = st.parts.get_mut(tp) else {
+        return;
+    };
+    let policy = shared.cfg.auto_offset_reset;
+    match (policy, end) {
+        (OffsetReset::None, _) => {
+            tracing::warn!(%tp, position, divergent = ?end.map(|e| e.end_offset), "log truncation detected and auto.offset.reset is `none`: the partition stops until the application seeks");
+            p.stopped = true;
+            st.errors.push_back(Error::LogTruncation {
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
+                offset: position,
+                divergent: end.map(|e| e.end_offset),
+            });
+        }
+        (_, Some(end)) => {
+            tracing::warn!(%tp, position, divergent = end.end_offset, "log truncation detected (records received before were lost by the leader); resuming at the first offset where the logs diverge");
+            p.session = next_session();
+            p.fetch_offset = Some(end.end_offset);
+            p.position = Some(end.end_offset);
+            p.position_epoch = Some(end.leader_epoch);
+            p.fetch_epoch = Some(end.leader_epoch);
+            p.eof_reported = false;
+            if shared.cfg.enable_auto_offset_store {
+                p.stored = Some((end.end_offset, Some(end.leader_epoch)));
+            }
+        }
+        (_, None) => {
+            tracing::warn!(%tp, position, "log truncation detected below the leader's oldest epoch; applying auto.offset.reset");
+            p.session = next_session();
+            p.fetch_offset = None;
+            p.fetch_epoch = None;
+            p.position = None;
+            p.position_epoch = None;
+            p.reset = Some(Reset::Policy);
+            p.eof_reported = false;
+            if shared.cfg.enable_auto_offset_store {
+                p.stored = None;
+            }
+        }
+    }
+}
+
 /// Stops the partitions whose lookup (of the given session) failed for good and reports
 /// the error, unless every one of them was sought (or reassigned) meanwhile.
 fn stop_with_error(shared: &Shared, tps: &[(TopicPartition, u64)], e: Error) {
@@ -327,6 +549,8 @@ fn stop_with_error(shared: &Shared, tps: &[(TopicPartition, u64)], e: Error) {
 /// What one partition of an in-flight fetch asked for.
 struct Asked {
     offset: i64,
+    /// The leader epoch the partition is fetched under (`current_leader_epoch`, -1: none).
+    leader_epoch: i32,
     /// Its place in the request ([`PartState::fetch_rank`]).
     rank: u64,
     /// The assignment of the partition the fetch was made for.
@@ -404,6 +628,19 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
                 tracing::debug!(node, error = %e, "fetch failed");
                 let delay = bo.next_delay();
                 release(&shared, asked.iter(), Some(Instant::now() + delay));
+                if matches!(
+                    e,
+                    Error::Connection { .. }
+                        | Error::Timeout {
+                            in_flight: true,
+                            ..
+                        }
+                ) {
+                    // The connection to the leader broke: the broker may have restarted
+                    // and lost records (unclean election). Validate the positions on the
+                    // next connection before fetching again, as after a leader change.
+                    revalidate(&shared, asked.iter());
+                }
                 if e.action() != ErrorAction::Retry {
                     shared.refresh_metadata_soon();
                 }
@@ -425,6 +662,22 @@ fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked
     let snap = shared.cluster.metadata();
     let now = Instant::now();
     let mut st = shared.lock();
+    // A new leader epoch in metadata (a leader change, possibly to this same broker) puts
+    // the partition's position into validation before anything more is fetched (KIP-320).
+    let mut freed = 0;
+    let mut started = false;
+    for (tp, p) in st.parts.iter_mut() {
+        if snap.leader(&tp.topic, tp.partition) == Some(node) {
+            let before = p.validate;
+            freed += p.note_leader_epoch(leader_epoch_of(&snap, tp));
+            started |= p.validate && !before;
+        }
+    }
+    st.buffered_bytes -= freed;
+    if started {
+        // The manager validates.
+        shared.notify_work();
+    }
     let cap = partition_cap(shared, st.parts.len());
     if st.buffered_bytes >= total_cap(shared) {
         return BTreeMap::new();
@@ -439,6 +692,7 @@ fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked
             tp.clone(),
             Asked {
                 offset: p.fetch_offset.unwrap_or(0),
+                leader_epoch: p.leader_epoch.unwrap_or(-1),
                 rank: p.fetch_rank,
                 incarnation: p.incarnation,
                 session: p.session,
@@ -463,6 +717,25 @@ fn release<'a>(
             }
         }
     }
+}
+
+/// Puts the positions of the partitions a failed fetch asked for into validation (same
+/// assignment and session only); wakes the manager, which validates them.
+fn revalidate<'a>(shared: &Shared, asked: impl Iterator<Item = (&'a TopicPartition, &'a Asked)>) {
+    let mut st = shared.lock();
+    let mut freed = 0;
+    for (tp, a) in asked {
+        if let Some(p) = st
+            .parts
+            .get_mut(tp)
+            .filter(|p| p.incarnation == a.incarnation && p.session == a.session)
+        {
+            freed += p.await_validation();
+        }
+    }
+    st.buffered_bytes -= freed;
+    drop(st);
+    shared.notify_work();
 }
 
 /// The fetch connection to `node`, opened (or reopened after a failure) on demand.
@@ -518,7 +791,7 @@ async fn fetch_once(
             t.partitions.push(
                 FetchPartition::default()
                     .with_partition(tp.partition)
-                    .with_current_leader_epoch(-1)
+                    .with_current_leader_epoch(a.leader_epoch)
                     .with_fetch_offset(a.offset)
                     .with_last_fetched_epoch(-1)
                     .with_log_start_offset(-1)
@@ -597,6 +870,7 @@ fn apply_partition(
             let freed = std::mem::take(&mut p.buffer_bytes);
             p.buffer.clear();
             p.fetch_offset = None;
+            p.fetch_epoch = None;
             p.position = None;
             p.position_epoch = None;
             p.reset = Some(Reset::Policy);
@@ -637,7 +911,7 @@ fn apply_partition(
     );
 
     // Records returned: the partition goes to the end of the next fetch's order.
-    let advanced = matches!(&decoded, Ok((_, next, _)) if *next > asked.offset);
+    let advanced = matches!(&decoded, Ok((_, next, _, _)) if *next > asked.offset);
     let mut st = shared.lock();
     let rank = if advanced { st.next_fetch_rank() } else { 0 };
     let Some(p) = asked.land(&mut st, tp) else {
@@ -653,9 +927,9 @@ fn apply_partition(
     p.high_watermark = data.high_watermark;
     p.last_stable_offset = data.last_stable_offset;
     p.log_start_offset = data.log_start_offset;
-    let (msgs, next, err) = match decoded {
+    let (msgs, next, last_epoch, err) = match decoded {
         Ok(d) => d,
-        Err(e) => (Vec::new(), asked.offset, Some(e)),
+        Err(e) => (Vec::new(), asked.offset, None, Some(e)),
     };
     if let Some(e) = err {
         // Corrupt data: deliver what decoded, then stop the partition with the error once
@@ -673,10 +947,16 @@ fn apply_partition(
     p.buffer_bytes += added;
     if next > asked.offset {
         p.fetch_offset = Some(next);
+        if last_epoch.is_some() {
+            p.fetch_epoch = last_epoch;
+        }
         p.eof_reported = false;
         if was_empty && p.buffer.is_empty() {
-            // Nothing deliverable (control batches, aborted data): move the position along.
+            // Nothing deliverable (control batches, aborted data): move the position along,
+            // with the epoch of the last batch passed (a position's epoch must be the one of
+            // the batch before it, or validation would see a truncation that is not there).
             p.position = Some(next);
+            p.position_epoch = p.fetch_epoch;
         }
     }
     let eof = shared.cfg.enable_partition_eof
@@ -699,11 +979,13 @@ fn apply_partition(
     Shared::wake(w);
 }
 
-type Decoded = (Vec<Message>, i64, Option<Error>);
+type Decoded = (Vec<Message>, i64, Option<i32>, Option<Error>);
 
 /// Decodes the records of one partition: skips records before `from`, hides control
 /// records, drops aborted transactions for `read_committed`. Returns the messages, the next
-/// fetch offset, and an error that stopped decoding (messages before it are kept).
+/// fetch offset, the leader epoch of the last batch passed (control and aborted batches
+/// included; `None` when no batch carried one), and an error that stopped decoding
+/// (messages before it are kept).
 fn decode(
     tp: &TopicPartition,
     from: i64,
@@ -712,10 +994,10 @@ fn decode(
     read_committed: bool,
 ) -> Result<Decoded, Error> {
     let Some(records) = data.records.clone() else {
-        return Ok((Vec::new(), from, None));
+        return Ok((Vec::new(), from, None, None));
     };
     if records.is_empty() {
-        return Ok((Vec::new(), from, None));
+        return Ok((Vec::new(), from, None, None));
     }
     let mut aborted: Vec<(i64, i64)> = if read_committed {
         data.aborted_transactions
@@ -734,18 +1016,22 @@ fn decode(
     let mut aborting: HashMap<i64, ()> = HashMap::new();
     let mut out = Vec::new();
     let mut next = from;
+    let mut last_epoch: Option<i32> = None;
     let mut iter = record::decode_batches(Bytes::clone(&records), opts);
     for batch in iter.by_ref() {
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 let e = Error::Protocol(format!("{tp} at offset {next}: {e}"));
-                return Ok((out, next, Some(e)));
+                return Ok((out, next, last_epoch, Some(e)));
             }
         };
         let batch_next = batch.next_offset();
         if batch_next <= from {
             continue;
+        }
+        if batch.partition_leader_epoch >= 0 {
+            last_epoch = Some(batch.partition_leader_epoch);
         }
         if read_committed {
             while let Some(&(first, pid)) = aborted.peek() {
@@ -796,5 +1082,5 @@ fn decode(
         }
         next = next.max(batch_next);
     }
-    Ok((out, next, None))
+    Ok((out, next, last_epoch, None))
 }

@@ -402,10 +402,17 @@ impl ConsumerHandle {
         self.commit_map(offsets, mode).await
     }
 
-    /// Commits the offset after `msg`.
+    /// Commits the offset after `msg`, with the message's leader epoch (as Java commits the
+    /// epoch of the record the offset follows, so a consumer restarting from it can detect
+    /// a log truncation, KIP-320). [`Error::NotAssigned`] for a partition not assigned.
     pub async fn commit_message(&self, msg: &Message, mode: CommitMode) -> Result<()> {
-        self.commit_offsets([(msg.topic_partition(), msg.offset + 1)], mode)
-            .await
+        self.check_open()?;
+        let tp = msg.topic_partition();
+        if !self.shared.lock().parts.contains_key(&tp) {
+            return Err(Self::not_assigned(&tp));
+        }
+        let map = BTreeMap::from([(tp, (msg.offset + 1, msg.leader_epoch()))]);
+        self.commit_map(map, mode).await
     }
 
     /// Commits explicit offsets (each the *next* offset to read). Every partition must be

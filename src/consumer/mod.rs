@@ -59,8 +59,12 @@
 //! and `handle` ([`ConsumerHandle`]) on them; `listener` on `handle`; `group` on `handle` and
 //! `listener`; `client` ([`Consumer`]) on everything, and nothing on `client`.
 //!
+//! **Leader epochs** (KIP-320): Fetch and ListOffsets carry the leader epoch from metadata;
+//! positions are validated with OffsetsForLeaderEpoch after a leader change (see
+//! `fetcher.rs`), and a truncated log is handled like Java's consumer does.
+//!
 //! **Not yet:** fetch sessions (KIP-227: every fetch is a full fetch), follower fetching,
-//! leader-epoch truncation detection (fetches send `current_leader_epoch = -1`), KIP-848.
+//! Fetch's `last_fetched_epoch` divergence check (v12+), KIP-848.
 //! `read_committed` filtering of aborted transactions is done in `fetcher.rs` from the
 //! response's aborted-transactions list.
 

@@ -1,5 +1,5 @@
-//! Offset requests: ListOffsets (to leaders), OffsetFetch and OffsetCommit (to the group
-//! coordinator). Every helper is bounded by a [`Deadline`] and retries under the cluster's
+//! Offset requests: ListOffsets and OffsetsForLeaderEpoch (to leaders, with the leader
+//! epoch from metadata), OffsetFetch and OffsetCommit (to the group coordinator). Every helper is bounded by a [`Deadline`] and retries under the cluster's
 //! [`RetryPolicy`](crate::cluster::RetryPolicy) (backoff, and what [`Error::classify`] says is
 //! retriable).
 
@@ -13,9 +13,12 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, GroupId, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest,
-    TopicName,
+    OffsetForLeaderEpochRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -60,15 +63,17 @@ pub(crate) async fn list_offsets(
         .refresh_metadata(false);
     let mut last_err: Option<Error> = None;
     loop {
-        // Group by leader.
-        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+        // Group by leader, with the leader's epoch (sent as `current_leader_epoch`).
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, i64, i32)>> = BTreeMap::new();
         let mut retry_parts = Vec::new();
         for (tp, ts) in pending.drain(..) {
             match shared.cluster.topic_metadata(&tp.topic, deadline).await {
                 Ok(meta) => match meta.partition(tp.partition) {
-                    Some(p) if p.leader >= 0 => {
-                        by_leader.entry(p.leader).or_default().push((tp, ts))
-                    }
+                    Some(p) if p.leader >= 0 => by_leader.entry(p.leader).or_default().push((
+                        tp,
+                        ts,
+                        p.leader_epoch.max(-1),
+                    )),
                     Some(_) => retry_parts.push((tp, ts)),
                     None => {
                         let e = Error::UnknownTopicOrPartition(format!(
@@ -92,7 +97,7 @@ pub(crate) async fn list_offsets(
         for (leader, parts) in by_leader {
             match list_offsets_once(shared, leader, &parts).await {
                 Ok(answers) => {
-                    for ((tp, ts), ans) in parts.into_iter().zip(answers) {
+                    for ((tp, ts, _), ans) in parts.into_iter().zip(answers) {
                         match ans {
                             Ok(v) => {
                                 out.insert(tp, Ok(v));
@@ -112,13 +117,13 @@ pub(crate) async fn list_offsets(
                 }
                 Err(e) => {
                     if e.action() == ErrorAction::Fatal {
-                        for (tp, _) in parts {
+                        for (tp, _, _) in parts {
                             out.insert(tp, Err(e.clone()));
                         }
                     } else {
                         shared.refresh_metadata_soon();
                         last_err = Some(e);
-                        retry_parts.extend(parts);
+                        retry_parts.extend(parts.into_iter().map(|(tp, ts, _)| (tp, ts)));
                     }
                 }
             }
@@ -136,19 +141,22 @@ pub(crate) async fn list_offsets(
     }
 }
 
-/// One ListOffsets request to `leader`; one result per input partition, in order.
+/// One ListOffsets request to `leader` for (partition, timestamp, leader epoch from
+/// metadata, -1 when unknown); one result per input partition, in order. The broker fences
+/// a request whose epoch is not its own (FENCED_LEADER_EPOCH: ours is stale;
+/// UNKNOWN_LEADER_EPOCH: the broker's is), and the caller refreshes metadata and retries.
 async fn list_offsets_once(
     shared: &Shared,
     leader: i32,
-    parts: &[(TopicPartition, i64)],
+    parts: &[(TopicPartition, i64, i32)],
 ) -> Result<Vec<Result<ListedOffset>>> {
     let conn = shared.cluster.broker(leader).await?;
     let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-    for (tp, ts) in parts {
+    for (tp, ts, epoch) in parts {
         topics.entry(&tp.topic).or_default().push(
             ListOffsetsPartition::default()
                 .with_partition_index(tp.partition)
-                .with_current_leader_epoch(-1)
+                .with_current_leader_epoch(*epoch)
                 .with_timestamp(*ts),
         );
     }
@@ -186,7 +194,7 @@ async fn list_offsets_once(
     }
     Ok(parts
         .iter()
-        .map(|(tp, _)| {
+        .map(|(tp, _, _)| {
             answers
                 .remove(&(&*tp.topic, tp.partition))
                 .unwrap_or_else(|| {
@@ -196,6 +204,101 @@ async fn list_offsets_once(
                 })
         })
         .collect())
+}
+
+/// One partition to validate with OffsetsForLeaderEpoch.
+#[derive(Debug, Clone)]
+pub(crate) struct EpochQuery {
+    pub tp: TopicPartition,
+    /// Our view of the leader's current epoch (the broker fences a different one).
+    pub current_leader_epoch: i32,
+    /// The epoch of the position, whose end offset is asked for.
+    pub leader_epoch: i32,
+}
+
+/// The leader's answer for one partition: the largest epoch at or below the one asked for
+/// and where it ends in the leader's log; `None` when the leader has no such epoch (both
+/// fields undefined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EpochEnd {
+    pub leader_epoch: i32,
+    pub end_offset: i64,
+}
+
+/// OffsetsForLeaderEpoch (KIP-320) to `leader` for each query; one result per query, in
+/// order. `Ok(None)` when the leader does not speak version 3 or later (no usable epoch
+/// information for consumers, as Java decides): validation is skipped.
+pub(crate) async fn offsets_for_leader_epoch(
+    shared: &Shared,
+    leader: i32,
+    queries: &[EpochQuery],
+) -> Result<Option<Vec<Result<Option<EpochEnd>>>>> {
+    let conn = shared.cluster.broker(leader).await?;
+    let version = match conn.version_for(ApiKey::OffsetForLeaderEpoch) {
+        Ok(v) if v >= 3 => v,
+        Ok(_) | Err(Error::UnsupportedApi { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut topics: BTreeMap<&str, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+    for q in queries {
+        topics.entry(&q.tp.topic).or_default().push(
+            OffsetForLeaderPartition::default()
+                .with_partition(q.tp.partition)
+                .with_current_leader_epoch(q.current_leader_epoch)
+                .with_leader_epoch(q.leader_epoch),
+        );
+    }
+    let req = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(t, p)| {
+                    OffsetForLeaderTopic::default()
+                        .with_topic(topic_name(t))
+                        .with_partitions(p)
+                })
+                .collect(),
+        );
+    let resp = conn
+        .send_version(&req, version, shared.cfg.common.request_timeout)
+        .await?;
+    let mut answers: HashMap<(&str, i32), Result<Option<EpochEnd>>> = HashMap::new();
+    for t in &resp.topics {
+        for p in &t.partitions {
+            let r = match KafkaCode(p.error_code).err() {
+                Some(code) => Err(Error::broker(
+                    code,
+                    format!(
+                        "OffsetsForLeaderEpoch {}-{} from node {leader}",
+                        t.topic.0.as_str(),
+                        p.partition
+                    ),
+                )),
+                None if p.leader_epoch < 0 || p.end_offset < 0 => Ok(None),
+                None => Ok(Some(EpochEnd {
+                    leader_epoch: p.leader_epoch,
+                    end_offset: p.end_offset,
+                })),
+            };
+            answers.insert((t.topic.0.as_str(), p.partition), r);
+        }
+    }
+    Ok(Some(
+        queries
+            .iter()
+            .map(|q| {
+                answers
+                    .remove(&(&*q.tp.topic, q.tp.partition))
+                    .unwrap_or_else(|| {
+                        Err(Error::Protocol(format!(
+                            "OffsetsForLeaderEpoch response without partition {}",
+                            q.tp
+                        )))
+                    })
+            })
+            .collect(),
+    ))
 }
 
 fn require_group(shared: &Shared) -> Result<&str> {

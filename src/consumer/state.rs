@@ -50,12 +50,26 @@ impl Reset {
 pub(crate) struct PartState {
     /// Next offset to fetch; `None` while the position is being resolved.
     pub fetch_offset: Option<i64>,
+    /// Leader epoch of the last batch before `fetch_offset` (control batches included): the
+    /// position's epoch once the buffer is delivered.
+    pub fetch_epoch: Option<i32>,
     /// Pending position resolution.
     pub reset: Option<Reset>,
     /// Next offset to hand to the application (the consumed position).
     pub position: Option<i64>,
-    /// Leader epoch of the last delivered record.
+    /// Leader epoch of the record before the position: the last delivered record's, or the
+    /// one a committed offset or a ListOffsets answer came with (`None`: unknown, e.g. after
+    /// a seek to an absolute offset; such a position is never validated, as in Java).
     pub position_epoch: Option<i32>,
+    /// The partition leader's epoch (from metadata) the position was last checked against:
+    /// Java's "current leader" of the fetch position. Fetch and ListOffsets send it as
+    /// `current_leader_epoch`; a different epoch in metadata means a leader change, and the
+    /// position is validated before the next fetch ([`PartState::await_validation`]).
+    pub leader_epoch: Option<i32>,
+    /// The position waits for validation with OffsetsForLeaderEpoch (KIP-320; Java's
+    /// AWAIT_VALIDATION): not fetched until the leader confirmed that its log still holds
+    /// the position's epoch up to the position, or the truncation was handled.
+    pub validate: bool,
     /// Prefetched messages, in offset order, all `>= position`.
     pub buffer: VecDeque<Message>,
     /// Bytes accounted for `buffer`.
@@ -128,9 +142,12 @@ impl PartState {
         let session = next_session();
         PartState {
             fetch_offset: None,
+            fetch_epoch: None,
             reset: Some(reset),
             position: None,
             position_epoch: None,
+            leader_epoch: None,
+            validate: false,
             buffer: VecDeque::new(),
             buffer_bytes: 0,
             paused: false,
@@ -176,6 +193,8 @@ impl PartState {
         self.eof_reported = false;
         self.out_of_range = false;
         self.position_epoch = None;
+        self.fetch_epoch = None;
+        self.validate = false;
         match Reset::from_offset(to) {
             Ok(r) => {
                 self.fetch_offset = None;
@@ -194,9 +213,49 @@ impl PartState {
         freed
     }
 
+    /// Notes the partition leader's current epoch from metadata. A change (a new leader, or
+    /// the same broker elected again) puts a position with a known epoch into validation
+    /// ([`await_validation`](Self::await_validation)); returns the bytes freed from the
+    /// buffer.
+    pub(crate) fn note_leader_epoch(&mut self, epoch: Option<i32>) -> usize {
+        if self.leader_epoch == epoch {
+            return 0;
+        }
+        self.leader_epoch = epoch;
+        self.await_validation()
+    }
+
+    /// Puts the position into validation (Java's AWAIT_VALIDATION), when it has a leader
+    /// epoch and the leader's epoch is known (without both there is nothing to validate and
+    /// fetching goes on, as in Java): buffered records are dropped (they came from the
+    /// former leader and may be beyond the new leader's log; Java drops them too), the next
+    /// fetch starts at the position again once the position is validated, and fetches and
+    /// validations in flight are disregarded (new session). Returns the bytes freed.
+    pub(crate) fn await_validation(&mut self) -> usize {
+        if self.reset.is_some()
+            || self.stopped
+            || self.position.is_none()
+            || self.position_epoch.is_none()
+            || self.leader_epoch.is_none()
+        {
+            return 0;
+        }
+        let freed = std::mem::take(&mut self.buffer_bytes);
+        self.buffer.clear();
+        self.fetch_offset = self.position;
+        self.fetch_epoch = self.position_epoch;
+        self.session = next_session();
+        self.out_of_range = false;
+        self.eof_reported = false;
+        self.retry_at = None;
+        self.validate = true;
+        freed
+    }
+
     /// Whether a fetch may include this partition now.
     pub(crate) fn fetchable(&self, now: Instant, per_partition_cap: usize) -> bool {
         self.fetch_offset.is_some()
+            && !self.validate
             && !self.paused
             && !self.inflight
             && !self.stopped

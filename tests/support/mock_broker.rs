@@ -6,9 +6,12 @@
 //! `#[path = "../tests/support/mock_broker.rs"] mod mock_broker;`.
 //!
 //! # What it answers
-//! - **ApiVersions**: ApiVersions, Metadata, InitProducerId and Produce, each over the version
-//!   range kafka-protocol's request *and* response structs support. Any other API closes the
-//!   connection (as a real broker does with a request it cannot parse).
+//! - **ApiVersions**: ApiVersions, Metadata, InitProducerId, Produce, and for consumers Fetch,
+//!   ListOffsets, OffsetForLeaderEpoch (range settable, or not advertised:
+//!   [`MockBroker::offset_for_leader_epoch_versions`]), FindCoordinator, OffsetFetch and
+//!   OffsetCommit, each over the version range kafka-protocol's request *and* response
+//!   structs support. Any other API closes the connection (as a real broker does with a
+//!   request it cannot parse).
 //! - **Metadata**: its brokers (one, node [`MockBroker::NODE_ID`], or several from
 //!   [`MockBroker::start_nodes`], each its own listener over one shared state); node 0 leads
 //!   every partition unless [`MockBroker::set_leader`] moved it (or took its leader away:
@@ -21,6 +24,19 @@
 //!   read (producer id, epoch, base sequence, record count) to assign offsets (each partition's
 //!   log end grows by the batch's record count) and, for idempotent batches, to check
 //!   sequences like a broker does (see [`MockBroker::validate_sequences`]).
+//! - **Consumer side**: each partition has a leader epoch (Metadata reports it;
+//!   [`MockBroker::set_leader_epoch`]) and a log of its own for Fetch, separate from what
+//!   Produce counts: [`MockBroker::append`] adds a batch at the current epoch,
+//!   [`MockBroker::append_commit_marker`] a control batch, [`MockBroker::unclean_election`]
+//!   truncates the log and bumps the epoch, [`MockBroker::delete_records`] moves the log
+//!   start. Fetch, ListOffsets and OffsetForLeaderEpoch check the client's
+//!   `current_leader_epoch` like a leader (older: FENCED_LEADER_EPOCH, newer:
+//!   UNKNOWN_LEADER_EPOCH); Fetch returns whole batches from the fetch offset
+//!   (OFFSET_OUT_OF_RANGE outside the log) and holds an empty answer for `max_wait_ms`
+//!   (at most 300 ms); OffsetForLeaderEpoch answers from the log as a broker's epoch cache
+//!   does, unless [`MockBroker::answer_epoch`] scripted the answer. FindCoordinator names
+//!   node 0; OffsetFetch / OffsetCommit keep committed offsets with their leader epochs,
+//!   without generation checks (for manually assigned consumers).
 //!
 //! # Faults
 //! [`MockBroker::inject`] queues a [`Fault`]. Each request consumes the first queued fault
@@ -51,8 +67,11 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, InitProducerIdRequest,
-    InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
     ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
@@ -76,6 +95,9 @@ pub mod code {
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
     pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 }
 
 /// How InitProducerId answers a request that carries an existing producer id and epoch (an
@@ -246,6 +268,91 @@ pub enum RequestBody {
         transactional_id: Option<String>,
         batches: Vec<ProducedBatch>,
     },
+    /// One row per partition asked for, with the mock's answer.
+    Fetch {
+        partitions: Vec<FetchedPartition>,
+    },
+    /// One row per partition: (topic, partition, timestamp, current leader epoch sent, error).
+    ListOffsets {
+        partitions: Vec<(String, i32, i64, i32, i16)>,
+    },
+    /// One row per partition asked for, with the mock's answer.
+    OffsetForLeaderEpoch {
+        partitions: Vec<EpochQuery>,
+    },
+    FindCoordinator,
+    /// (topic, partition) rows asked for.
+    OffsetFetch {
+        group: String,
+    },
+    /// One row per partition: (topic, partition, offset, committed leader epoch).
+    OffsetCommit {
+        group: String,
+        offsets: Vec<(String, i32, i64, i32)>,
+    },
+}
+
+/// One partition of a Fetch request as the mock saw it, with its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub fetch_offset: i64,
+    /// The `current_leader_epoch` the client sent (-1: none).
+    pub current_leader_epoch: i32,
+    pub error_code: i16,
+    /// Records returned.
+    pub records: usize,
+}
+
+/// One partition of an OffsetForLeaderEpoch request as the mock saw it, with its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochQuery {
+    pub topic: String,
+    pub partition: i32,
+    /// The client's view of the current leader epoch.
+    pub current_leader_epoch: i32,
+    /// The epoch whose end offset is asked for.
+    pub leader_epoch: i32,
+    /// The answer: error code, epoch, end offset.
+    pub answer: (i16, i32, i64),
+}
+
+/// A scripted OffsetForLeaderEpoch answer for one partition (see
+/// [`MockBroker::answer_epoch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochAnswer {
+    pub topic: String,
+    pub partition: i32,
+    pub error_code: i16,
+    pub leader_epoch: i32,
+    pub end_offset: i64,
+}
+
+/// One batch of a partition's log: its base offset, leader epoch and record values.
+#[derive(Debug, Clone)]
+struct LogBatch {
+    base: i64,
+    epoch: i32,
+    values: Vec<Bytes>,
+    /// A transaction marker (control batch; one record, a COMMIT).
+    control: bool,
+}
+
+/// The log Fetch serves for one partition (independent of what Produce appends).
+#[derive(Debug, Clone, Default)]
+struct PartLog {
+    /// Log start offset.
+    start: i64,
+    batches: Vec<LogBatch>,
+}
+
+impl PartLog {
+    fn end(&self) -> i64 {
+        self.batches
+            .last()
+            .map_or(self.start, |b| b.base + b.values.len() as i64)
+    }
 }
 
 /// A request the mock received.
@@ -292,9 +399,27 @@ struct State {
     /// Leader overrides per partition (-1: no leader); others are led by node 0.
     leaders: HashMap<(String, i32), i32>,
     connections: usize,
+    /// Consumer side: the record log of each partition Fetch serves (see [`PartLog`]).
+    logs: HashMap<(String, i32), PartLog>,
+    /// Leader epoch per partition (0 unless set or bumped).
+    leader_epochs: HashMap<(String, i32), i32>,
+    /// Scripted OffsetForLeaderEpoch answers, consumed in order by the partition they name.
+    epoch_answers: VecDeque<EpochAnswer>,
+    /// The OffsetForLeaderEpoch versions advertised (`None`: the default range; `Some(None)`:
+    /// not advertised at all).
+    offset_for_leader_epoch_versions: Option<Option<(i16, i16)>>,
+    /// Committed offsets: (group, topic, partition) -> (offset, leader epoch).
+    committed: HashMap<(String, String, i32), (i64, i32)>,
 }
 
 impl State {
+    fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
+        self.leader_epochs
+            .get(&(topic.to_string(), partition))
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn leader(&self, topic: &str, partition: i32) -> i32 {
         self.leaders
             .get(&(topic.to_string(), partition))
@@ -486,6 +611,152 @@ impl MockBroker {
             .collect()
     }
 
+    /// Consumer side: appends one batch of records (`values`) to the log Fetch serves for
+    /// `topic`-`partition`, stamped with the partition's current leader epoch; returns the
+    /// batch's base offset.
+    pub fn append(&self, topic: &str, partition: i32, values: &[&str]) -> i64 {
+        let mut st = self.shared.state();
+        let epoch = st.leader_epoch(topic, partition);
+        let log = st.logs.entry((topic.to_string(), partition)).or_default();
+        let base = log.end();
+        log.batches.push(LogBatch {
+            base,
+            epoch,
+            values: values
+                .iter()
+                .map(|v| Bytes::copy_from_slice(v.as_bytes()))
+                .collect(),
+            control: false,
+        });
+        base
+    }
+
+    /// Appends a transaction COMMIT marker (a control batch of one record, which consumers
+    /// do not deliver) at the partition's current leader epoch; returns its offset.
+    pub fn append_commit_marker(&self, topic: &str, partition: i32) -> i64 {
+        let mut st = self.shared.state();
+        let epoch = st.leader_epoch(topic, partition);
+        let log = st.logs.entry((topic.to_string(), partition)).or_default();
+        let base = log.end();
+        log.batches.push(LogBatch {
+            base,
+            epoch,
+            // Marker value: version 0, coordinator epoch 0.
+            values: vec![Bytes::from_static(&[0, 0, 0, 0, 0, 0])],
+            control: true,
+        });
+        base
+    }
+
+    /// End offset of the log Fetch serves for `topic`-`partition`.
+    pub fn fetch_log_end(&self, topic: &str, partition: i32) -> i64 {
+        let st = self.shared.state();
+        st.logs
+            .get(&(topic.to_string(), partition))
+            .map_or(0, PartLog::end)
+    }
+
+    /// Sets the leader epoch of `topic`-`partition` (Metadata reports it; Fetch, ListOffsets
+    /// and OffsetForLeaderEpoch check the client's `current_leader_epoch` against it:
+    /// older gets FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH).
+    pub fn set_leader_epoch(&self, topic: &str, partition: i32, epoch: i32) {
+        self.shared
+            .state()
+            .leader_epochs
+            .insert((topic.to_string(), partition), epoch);
+    }
+
+    /// The leader epoch of `topic`-`partition`.
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
+        self.shared.state().leader_epoch(topic, partition)
+    }
+
+    /// An unclean leader election: the new leader's log ends at `truncate_to` (records from
+    /// there on are gone) and the leader epoch goes up by one. Records appended afterwards
+    /// carry the new epoch and reuse the truncated offsets.
+    pub fn unclean_election(&self, topic: &str, partition: i32, truncate_to: i64) {
+        let mut st = self.shared.state();
+        let epoch = st.leader_epoch(topic, partition) + 1;
+        st.leader_epochs
+            .insert((topic.to_string(), partition), epoch);
+        let log = st.logs.entry((topic.to_string(), partition)).or_default();
+        log.batches.retain(|b| b.base < truncate_to);
+        if let Some(last) = log.batches.last_mut() {
+            let keep = (truncate_to - last.base).max(0) as usize;
+            last.values.truncate(keep);
+        }
+        log.batches.retain(|b| !b.values.is_empty());
+    }
+
+    /// Deletes the records before `offset` (the log start moves there), as retention does.
+    pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) {
+        let mut st = self.shared.state();
+        let log = st.logs.entry((topic.to_string(), partition)).or_default();
+        log.start = offset.min(log.end());
+        let start = log.start;
+        for b in &mut log.batches {
+            let drop = (start - b.base).clamp(0, b.values.len() as i64) as usize;
+            b.values.drain(..drop);
+            b.base += drop as i64;
+        }
+        log.batches.retain(|b| !b.values.is_empty());
+    }
+
+    /// Queues an OffsetForLeaderEpoch answer for a partition: the next query for it gets this
+    /// instead of the answer computed from the log.
+    pub fn answer_epoch(&self, answer: EpochAnswer) {
+        self.shared.state().epoch_answers.push_back(answer);
+    }
+
+    /// The OffsetForLeaderEpoch versions the mock advertises (`None`: the API is not
+    /// advertised, as an old broker).
+    pub fn offset_for_leader_epoch_versions(&self, versions: Option<(i16, i16)>) {
+        self.shared.state().offset_for_leader_epoch_versions = Some(versions);
+    }
+
+    /// The committed offset and leader epoch of `group` for `topic`-`partition`.
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<(i64, i32)> {
+        self.shared
+            .state()
+            .committed
+            .get(&(group.to_string(), topic.to_string(), partition))
+            .copied()
+    }
+
+    /// Sets the committed offset (and its leader epoch, -1: none) of `group`.
+    pub fn commit(&self, group: &str, topic: &str, partition: i32, offset: i64, epoch: i32) {
+        self.shared.state().committed.insert(
+            (group.to_string(), topic.to_string(), partition),
+            (offset, epoch),
+        );
+    }
+
+    /// Every Fetch partition row received so far, in arrival order.
+    pub fn fetches(&self) -> Vec<FetchedPartition> {
+        self.shared
+            .state()
+            .log
+            .iter()
+            .flat_map(|r| match &r.body {
+                RequestBody::Fetch { partitions } => partitions.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Every OffsetForLeaderEpoch partition row received so far, in arrival order.
+    pub fn epoch_queries(&self) -> Vec<EpochQuery> {
+        self.shared
+            .state()
+            .log
+            .iter()
+            .flat_map(|r| match &r.body {
+                RequestBody::OffsetForLeaderEpoch { partitions } => partitions.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     /// Log end offset of a partition (records appended so far).
     pub fn log_end(&self, topic: &str, partition: i32) -> i64 {
         self.shared
@@ -512,6 +783,14 @@ fn supported(key: ApiKey) -> Option<(i16, i16)> {
         ApiKey::Metadata => versions::<MetadataRequest, MetadataResponse>(),
         ApiKey::InitProducerId => versions::<InitProducerIdRequest, InitProducerIdResponse>(),
         ApiKey::Produce => versions::<ProduceRequest, ProduceResponse>(),
+        ApiKey::Fetch => versions::<FetchRequest, FetchResponse>(),
+        ApiKey::ListOffsets => versions::<ListOffsetsRequest, ListOffsetsResponse>(),
+        ApiKey::OffsetForLeaderEpoch => {
+            versions::<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>()
+        }
+        ApiKey::FindCoordinator => versions::<FindCoordinatorRequest, FindCoordinatorResponse>(),
+        ApiKey::OffsetFetch => versions::<OffsetFetchRequest, OffsetFetchResponse>(),
+        ApiKey::OffsetCommit => versions::<OffsetCommitRequest, OffsetCommitResponse>(),
         _ => return None,
     })
 }
@@ -615,15 +894,25 @@ fn handle(
         } else {
             (0, code::UNSUPPORTED_VERSION)
         };
+        let epoch_versions = st.offset_for_leader_epoch_versions;
         let api_keys = [
             ApiKey::ApiVersions,
             ApiKey::Metadata,
             ApiKey::InitProducerId,
             ApiKey::Produce,
+            ApiKey::Fetch,
+            ApiKey::ListOffsets,
+            ApiKey::OffsetForLeaderEpoch,
+            ApiKey::FindCoordinator,
+            ApiKey::OffsetFetch,
+            ApiKey::OffsetCommit,
         ]
         .into_iter()
-        .map(|k| {
-            let (lo, hi) = supported(k).expect("supported");
+        .filter_map(|k| match (k, epoch_versions) {
+            (ApiKey::OffsetForLeaderEpoch, Some(v)) => v.map(|v| (k, v)),
+            _ => supported(k).map(|v| (k, v)),
+        })
+        .map(|(k, (lo, hi))| {
             ApiVersion::default()
                 .with_api_key(k as i16)
                 .with_min_version(lo)
@@ -652,7 +941,7 @@ fn handle(
     }
 
     let fault = take_fault(&mut st, api, &frame, version);
-    let delay = fault.as_ref().map_or(Duration::ZERO, |f| f.delay);
+    let mut delay = fault.as_ref().map_or(Duration::ZERO, |f| f.delay);
     let error = match fault.as_ref().map(|f| &f.action) {
         Some(FaultAction::Error(c)) => Some(*c),
         _ => None,
@@ -681,6 +970,34 @@ fn handle(
                 version,
                 correlation_id,
             )?
+        }
+        ApiKey::Fetch => {
+            let req = FetchRequest::decode(&mut frame, version).map_err(bad)?;
+            let (body, resp, idle) = fetch(&mut st, node, req, error, version, correlation_id)?;
+            if let Some(wait) = idle.filter(|_| fault.is_none()) {
+                delay = wait;
+            }
+            (body, resp)
+        }
+        ApiKey::ListOffsets => {
+            let req = ListOffsetsRequest::decode(&mut frame, version).map_err(bad)?;
+            list_offsets(&mut st, node, req, error, version, correlation_id)?
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let req = OffsetForLeaderEpochRequest::decode(&mut frame, version).map_err(bad)?;
+            offset_for_leader_epoch(&mut st, node, req, error, version, correlation_id)?
+        }
+        ApiKey::FindCoordinator => {
+            let req = FindCoordinatorRequest::decode(&mut frame, version).map_err(bad)?;
+            find_coordinator(&shared.addrs, req, error, version, correlation_id)?
+        }
+        ApiKey::OffsetFetch => {
+            let req = OffsetFetchRequest::decode(&mut frame, version).map_err(bad)?;
+            offset_fetch(&mut st, req, error, version, correlation_id)?
+        }
+        ApiKey::OffsetCommit => {
+            let req = OffsetCommitRequest::decode(&mut frame, version).map_err(bad)?;
+            offset_commit(&mut st, req, error, version, correlation_id)?
         }
         _ => unreachable!("filtered by `supported`"),
     };
@@ -829,7 +1146,7 @@ fn metadata(
                                 })
                                 .with_partition_index(p)
                                 .with_leader_id(BrokerId(leader))
-                                .with_leader_epoch(0)
+                                .with_leader_epoch(st.leader_epoch(name, p))
                                 .with_replica_nodes(replicas)
                                 .with_isr_nodes(vec![BrokerId(leader.max(0))])
                         })
@@ -1065,5 +1382,498 @@ fn produce(
     Ok((
         body,
         frame_response(ApiKey::Produce, version, correlation_id, &resp)?,
+    ))
+}
+
+/// The epoch check of a leader: the client's `current_leader_epoch` (-1: no check) against
+/// the partition's.
+fn epoch_check(st: &State, topic: &str, partition: i32, current: i32) -> i16 {
+    let epoch = st.leader_epoch(topic, partition);
+    if current < 0 || current == epoch {
+        code::NONE
+    } else if current < epoch {
+        code::FENCED_LEADER_EPOCH
+    } else {
+        code::UNKNOWN_LEADER_EPOCH
+    }
+}
+
+/// The partition check every leader-addressed request makes: known partition, led by this
+/// node, same leader epoch.
+fn leader_check(st: &State, node: i32, topic: &str, partition: i32, current: i32) -> i16 {
+    match st.topics.get(topic) {
+        Some(&n) if partition >= 0 && partition < n => {
+            if st.leader(topic, partition) != node {
+                code::NOT_LEADER_OR_FOLLOWER
+            } else {
+                epoch_check(st, topic, partition, current)
+            }
+        }
+        _ => code::UNKNOWN_TOPIC_OR_PARTITION,
+    }
+}
+
+/// Encodes the batches of `log` from `from` on (whole batches, as a broker returns them).
+fn encode_log(log: &PartLog, from: i64, max_bytes: usize) -> Result<(Bytes, usize), String> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut out = BytesMut::new();
+    let mut n = 0;
+    for b in log
+        .batches
+        .iter()
+        .filter(|b| b.base + b.values.len() as i64 > from)
+    {
+        if n > 0 && out.len() >= max_bytes {
+            break;
+        }
+        let records: Vec<Record> = b
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                transactional: b.control,
+                control: b.control,
+                delete_horizon: false,
+                partition_leader_epoch: b.epoch,
+                producer_id: if b.control { 1 } else { -1 },
+                producer_epoch: if b.control { 0 } else { -1 },
+                timestamp_type: TimestampType::Creation,
+                offset: b.base + i as i64,
+                sequence: -1,
+                timestamp: 1_700_000_000_000 + b.base + i as i64,
+                // Control record key: version 0, type 1 (COMMIT).
+                key: b.control.then(|| Bytes::from_static(&[0, 0, 0, 1])),
+                value: Some(v.clone()),
+                headers: Default::default(),
+            })
+            .collect();
+        RecordBatchEncoder::encode(
+            &mut out,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .map_err(bad)?;
+        n += b.values.len();
+    }
+    Ok((out.freeze(), n))
+}
+
+/// Fetch: each partition's records from its fetch offset (see [`MockBroker::append`]). When
+/// nothing was returned and nothing failed, the third value asks to hold the answer for
+/// the request's `max_wait_ms` (capped at 300 ms), as a broker waits for data.
+fn fetch(
+    st: &mut State,
+    node: i32,
+    req: FetchRequest,
+    error: Option<i16>,
+    version: i16,
+    correlation_id: i32,
+) -> Result<(RequestBody, Bytes, Option<Duration>), String> {
+    let mut rows = Vec::new();
+    let mut topics = Vec::new();
+    let mut anything = false;
+    for t in &req.topics {
+        let topic = t.topic.0.as_str();
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            let mut code = error.unwrap_or_else(|| {
+                leader_check(st, node, topic, p.partition, p.current_leader_epoch)
+            });
+            let log = st
+                .logs
+                .get(&(topic.to_string(), p.partition))
+                .cloned()
+                .unwrap_or_default();
+            if code == code::NONE && (p.fetch_offset < log.start || p.fetch_offset > log.end()) {
+                code = code::OFFSET_OUT_OF_RANGE;
+            }
+            let (records, n) = if code == code::NONE {
+                encode_log(&log, p.fetch_offset, p.partition_max_bytes.max(1) as usize)?
+            } else {
+                (Bytes::new(), 0)
+            };
+            anything |= n > 0 || code != code::NONE;
+            rows.push(FetchedPartition {
+                topic: topic.to_string(),
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                current_leader_epoch: p.current_leader_epoch,
+                error_code: code,
+                records: n,
+            });
+            parts.push(
+                kafka_protocol::messages::fetch_response::PartitionData::default()
+                    .with_partition_index(p.partition)
+                    .with_error_code(code)
+                    .with_high_watermark(log.end())
+                    .with_last_stable_offset(log.end())
+                    .with_log_start_offset(log.start)
+                    .with_records(Some(records)),
+            );
+        }
+        topics.push(
+            kafka_protocol::messages::fetch_response::FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(parts),
+        );
+    }
+    let resp = FetchResponse::default().with_responses(topics);
+    let idle = (!anything).then(|| Duration::from_millis(req.max_wait_ms.clamp(0, 300) as u64));
+    Ok((
+        RequestBody::Fetch { partitions: rows },
+        frame_response(ApiKey::Fetch, version, correlation_id, &resp)?,
+        idle,
+    ))
+}
+
+/// ListOffsets: -2 = log start, anything else = log end, with the current leader epoch.
+fn list_offsets(
+    st: &mut State,
+    node: i32,
+    req: ListOffsetsRequest,
+    error: Option<i16>,
+    version: i16,
+    correlation_id: i32,
+) -> Result<(RequestBody, Bytes), String> {
+    use kafka_protocol::messages::list_offsets_response::{
+        ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+    };
+    let mut rows = Vec::new();
+    let mut topics = Vec::new();
+    for t in &req.topics {
+        let topic = t.name.0.as_str();
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            let code = error.unwrap_or_else(|| {
+                leader_check(st, node, topic, p.partition_index, p.current_leader_epoch)
+            });
+            let log = st
+                .logs
+                .get(&(topic.to_string(), p.partition_index))
+                .cloned()
+                .unwrap_or_default();
+            let offset = if p.timestamp == -2 {
+                log.start
+            } else {
+                log.end()
+            };
+            rows.push((
+                topic.to_string(),
+                p.partition_index,
+                p.timestamp,
+                p.current_leader_epoch,
+                code,
+            ));
+            let ok = code == code::NONE;
+            parts.push(
+                ListOffsetsPartitionResponse::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(code)
+                    .with_timestamp(-1)
+                    .with_offset(if ok { offset } else { -1 })
+                    .with_leader_epoch(if ok {
+                        st.leader_epoch(topic, p.partition_index)
+                    } else {
+                        -1
+                    }),
+            );
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name.clone())
+                .with_partitions(parts),
+        );
+    }
+    let resp = ListOffsetsResponse::default().with_topics(topics);
+    Ok((
+        RequestBody::ListOffsets { partitions: rows },
+        frame_response(ApiKey::ListOffsets, version, correlation_id, &resp)?,
+    ))
+}
+
+/// The end offset of `epoch` in a log, as a broker's leader epoch cache answers it: the
+/// current epoch ends at the log end; an older one where the next epoch starts (an epoch
+/// older than every one in the log: the requested epoch with the first start offset); an
+/// epoch newer than the current one is undefined (-1, -1).
+fn epoch_end(log: &PartLog, current: i32, epoch: i32) -> (i32, i64) {
+    // (epoch, start offset) of every epoch in the log, then the current one.
+    let mut starts: Vec<(i32, i64)> = Vec::new();
+    for b in &log.batches {
+        if starts.last().is_none_or(|(e, _)| *e != b.epoch) {
+            starts.push((b.epoch, b.base));
+        }
+    }
+    if starts.last().is_none_or(|(e, _)| *e < current) {
+        starts.push((current, log.end()));
+    }
+    if epoch < 0 {
+        return (-1, -1);
+    }
+    if epoch == current {
+        return (current, log.end());
+    }
+    let Some(&(_, higher_start)) = starts.iter().find(|(e, _)| *e > epoch) else {
+        return (-1, -1);
+    };
+    match starts.iter().rev().find(|(e, _)| *e <= epoch) {
+        Some(&(floor, _)) => (floor, higher_start),
+        None => (epoch, higher_start),
+    }
+}
+
+fn offset_for_leader_epoch(
+    st: &mut State,
+    node: i32,
+    req: OffsetForLeaderEpochRequest,
+    error: Option<i16>,
+    version: i16,
+    correlation_id: i32,
+) -> Result<(RequestBody, Bytes), String> {
+    use kafka_protocol::messages::offset_for_leader_epoch_response::{
+        EpochEndOffset, OffsetForLeaderTopicResult,
+    };
+    let mut rows = Vec::new();
+    let mut topics = Vec::new();
+    for t in &req.topics {
+        let topic = t.topic.0.as_str();
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            let scripted = st
+                .epoch_answers
+                .iter()
+                .position(|a| a.topic == topic && a.partition == p.partition)
+                .and_then(|i| st.epoch_answers.remove(i));
+            let answer = match (error, scripted) {
+                (Some(c), _) => (c, -1, -1),
+                (None, Some(a)) => (a.error_code, a.leader_epoch, a.end_offset),
+                (None, None) => {
+                    match leader_check(st, node, topic, p.partition, p.current_leader_epoch) {
+                        code::NONE => {
+                            let log = st
+                                .logs
+                                .get(&(topic.to_string(), p.partition))
+                                .cloned()
+                                .unwrap_or_default();
+                            let current = st.leader_epoch(topic, p.partition);
+                            let (e, end) = epoch_end(&log, current, p.leader_epoch);
+                            (code::NONE, e, end)
+                        }
+                        c => (c, -1, -1),
+                    }
+                }
+            };
+            rows.push(EpochQuery {
+                topic: topic.to_string(),
+                partition: p.partition,
+                current_leader_epoch: p.current_leader_epoch,
+                leader_epoch: p.leader_epoch,
+                answer,
+            });
+            parts.push(
+                EpochEndOffset::default()
+                    .with_partition(p.partition)
+                    .with_error_code(answer.0)
+                    .with_leader_epoch(answer.1)
+                    .with_end_offset(answer.2),
+            );
+        }
+        topics.push(
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(parts),
+        );
+    }
+    let resp = OffsetForLeaderEpochResponse::default().with_topics(topics);
+    Ok((
+        RequestBody::OffsetForLeaderEpoch { partitions: rows },
+        frame_response(ApiKey::OffsetForLeaderEpoch, version, correlation_id, &resp)?,
+    ))
+}
+
+/// FindCoordinator: node 0 coordinates every group (and transactional id).
+fn find_coordinator(
+    addrs: &[SocketAddr],
+    req: FindCoordinatorRequest,
+    error: Option<i16>,
+    version: i16,
+    correlation_id: i32,
+) -> Result<(RequestBody, Bytes), String> {
+    use kafka_protocol::messages::find_coordinator_response::Coordinator;
+    let addr = addrs[0];
+    let code = error.unwrap_or(code::NONE);
+    let node = if code == code::NONE {
+        MockBroker::NODE_ID
+    } else {
+        -1
+    };
+    let mut resp = FindCoordinatorResponse::default();
+    if version >= 4 {
+        resp = resp.with_coordinators(
+            req.coordinator_keys
+                .iter()
+                .map(|k| {
+                    Coordinator::default()
+                        .with_key(k.clone())
+                        .with_node_id(BrokerId(node))
+                        .with_host(str_bytes(&addr.ip().to_string()))
+                        .with_port(addr.port() as i32)
+                        .with_error_code(code)
+                })
+                .collect(),
+        );
+    } else {
+        resp = resp
+            .with_error_code(code)
+            .with_node_id(BrokerId(node))
+            .with_host(str_bytes(&addr.ip().to_string()))
+            .with_port(addr.port() as i32);
+    }
+    Ok((
+        RequestBody::FindCoordinator,
+        frame_response(ApiKey::FindCoordinator, version, correlation_id, &resp)?,
+    ))
+}
+
+/// OffsetFetch: the committed offsets and leader epochs (-1 / -1 when none).
+fn offset_fetch(
+    st: &mut State,
+    req: OffsetFetchRequest,
+    error: Option<i16>,
+    version: i16,
+    correlation_id: i32,
+) -> Result<(RequestBody, Bytes), String> {
+    use kafka_protocol::messages::offset_fetch_response::{
+        OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+        OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    };
+    let code = error.unwrap_or(code::NONE);
+    let lookup = |group: &str, topic: &str, p: i32| {
+        st.committed
+            .get(&(group.to_string(), topic.to_string(), p))
+            .copied()
+            .unwrap_or((-1, -1))
+    };
+    let (group, resp) = if version >= 8 {
+        let g = req.groups.first().ok_or("OffsetFetch without groups")?;
+        let group = g.group_id.0.as_str().to_string();
+        let topics = g
+            .topics
+            .iter()
+            .flatten()
+            .map(|t| {
+                OffsetFetchResponseTopics::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| {
+                                let (o, e) = lookup(&group, t.name.0.as_str(), p);
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(o)
+                                    .with_committed_leader_epoch(e)
+                                    .with_metadata(Some(str_bytes("")))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        let resp =
+            OffsetFetchResponse::default().with_groups(vec![OffsetFetchResponseGroup::default()
+                .with_group_id(g.group_id.clone())
+                .with_error_code(code)
+                .with_topics(topics)]);
+        (group, resp)
+    } else {
+        let group = req.group_id.0.as_str().to_string();
+        let topics = req
+            .topics
+            .iter()
+            .flatten()
+            .map(|t| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| {
+                                let (o, e) = lookup(&group, t.name.0.as_str(), p);
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(o)
+                                    .with_committed_leader_epoch(e)
+                                    .with_metadata(Some(str_bytes("")))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        let resp = OffsetFetchResponse::default()
+            .with_error_code(code)
+            .with_topics(topics);
+        (group, resp)
+    };
+    Ok((
+        RequestBody::OffsetFetch { group },
+        frame_response(ApiKey::OffsetFetch, version, correlation_id, &resp)?,
+    ))
+}
+
+/// OffsetCommit: stores every offset with its leader epoch (no generation checks: for
+/// consumers with manually assigned partitions).
+fn offset_commit(
+    st: &mut State,
+    req: OffsetCommitRequest,
+    error: Option<i16>,
+    version: i16,
+    correlation_id: i32,
+) -> Result<(RequestBody, Bytes), String> {
+    use kafka_protocol::messages::offset_commit_response::{
+        OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+    };
+    let group = req.group_id.0.as_str().to_string();
+    let code = error.unwrap_or(code::NONE);
+    let mut rows = Vec::new();
+    let mut topics = Vec::new();
+    for t in &req.topics {
+        let topic = t.name.0.as_str();
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            rows.push((
+                topic.to_string(),
+                p.partition_index,
+                p.committed_offset,
+                p.committed_leader_epoch,
+            ));
+            if code == code::NONE {
+                st.committed.insert(
+                    (group.clone(), topic.to_string(), p.partition_index),
+                    (p.committed_offset, p.committed_leader_epoch),
+                );
+            }
+            parts.push(
+                OffsetCommitResponsePartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(code),
+            );
+        }
+        topics.push(
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(parts),
+        );
+    }
+    let resp = OffsetCommitResponse::default().with_topics(topics);
+    Ok((
+        RequestBody::OffsetCommit {
+            group,
+            offsets: rows,
+        },
+        frame_response(ApiKey::OffsetCommit, version, correlation_id, &resp)?,
     ))
 }
