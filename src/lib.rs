@@ -73,6 +73,7 @@ pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod producer;
+pub mod share;
 mod types;
 
 pub use admin::{AdminClient, AdminClientBuilder, NewTopic};
@@ -83,4 +84,5 @@ pub use consumer::{
 pub use error::{ConfigError, Error, KafkaCode, Result};
 pub use metadata::{BrokerMetadata, Metadata, PartitionMetadata, TopicMetadata};
 pub use producer::{DeliveryFuture, Partitioner, Producer, ProducerRecord, RecordMetadata};
+pub use share::{AcknowledgeType, ShareConsumer, ShareConsumerBuilder, ShareRecord};
 pub use types::{validate_topic_name, ConsumerGroupMetadata, TopicPartition};
