@@ -19,7 +19,8 @@ use kafka_protocol::messages::IncrementalAlterConfigsRequest;
 use kafka_protocol::protocol::StrBytes;
 use kafka_sdk::cluster::{Cluster, ClusterOptions};
 use kafka_sdk::{
-    AcknowledgeType, ClientConfig, Error, Producer, ProducerRecord, ShareConsumer, ShareRecord,
+    AcknowledgeType, ClientConfig, Error, KafkaCode, Producer, ProducerRecord, ShareConsumer,
+    ShareRecord,
 };
 use kafka_testkit::{ClusterOptions as KitOptions, KafkaCluster};
 
@@ -245,53 +246,99 @@ async fn release_redelivers_and_reject_never() {
     c.close().await.unwrap();
 }
 
+/// Receives `n` records on `c` (explicit mode, not acknowledged), by offset.
+async fn hold(c: &ShareConsumer, n: usize) -> BTreeMap<i64, ShareRecord> {
+    let mut held = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while held.len() < n {
+        assert!(Instant::now() < deadline, "held only {:?}", held.keys());
+        if let Some(r) = recv_within(c, Duration::from_secs(5)).await {
+            held.insert(r.offset(), r);
+        }
+    }
+    held
+}
+
+/// Receives `n` records on `c` and accepts them: offset -> delivery count.
+async fn take_accept(c: &ShareConsumer, n: usize, within: Duration) -> BTreeMap<i64, u16> {
+    let mut got = BTreeMap::new();
+    let deadline = Instant::now() + within;
+    while got.len() < n {
+        assert!(Instant::now() < deadline, "got only {got:?}");
+        if let Some(r) = recv_within(c, Duration::from_secs(5)).await {
+            got.insert(r.offset(), r.delivery_count());
+            c.acknowledge(&r, AcknowledgeType::Accept).unwrap();
+        }
+    }
+    got
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_consumer_records_come_back_after_the_lock() {
+async fn held_records_come_back_after_the_lock() {
     let lock = Duration::from_secs(3);
     let (topic, group) = (topic(1).await, share_group(lock.as_millis() as u64).await);
-    let a = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let explicit = [("share.acknowledgement.mode", "explicit")];
+    let a = consumer(&group, &topic, &explicit).await;
+    let b = consumer(&group, &topic, &explicit).await;
     assigned(&a).await;
+    assigned(&b).await;
     produce(&topic, (0..5).map(|i| format!("d{i}"))).await;
-    let mut held = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while held.len() < 5 {
-        assert!(Instant::now() < deadline, "held {held:?}");
-        if let Some(r) = recv_within(&a, Duration::from_secs(5)).await {
-            assert_eq!(r.delivery_count(), 1);
-            held.insert(r.offset());
-        }
-    }
-    // "Killed": dropped without acknowledging or leaving.
-    drop(a);
-    let dropped_at = Instant::now();
-    let b = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
-    let mut again = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while again.len() < 5 {
-        assert!(Instant::now() < deadline, "redelivered {again:?}");
-        if let Some(r) = recv_within(&b, Duration::from_secs(5)).await {
-            again.insert(r.offset(), r.delivery_count());
-            b.acknowledge(&r, AcknowledgeType::Accept).unwrap();
-        }
-    }
-    let waited = dropped_at.elapsed();
-    assert_eq!(again.keys().copied().collect::<BTreeSet<_>>(), held);
-    assert!(again.values().all(|d| *d == 2), "{again:?}");
+    // A hangs on to the records: alive, connected, never acknowledging.
+    let before_acquired = Instant::now();
+    let held = hold(&a, 5).await;
+    assert!(held.values().all(|r| r.delivery_count() == 1));
+    let again = hold(&b, 5).await;
+    let waited = before_acquired.elapsed();
+    assert_eq!(
+        again.keys().collect::<Vec<_>>(),
+        held.keys().collect::<Vec<_>>()
+    );
+    assert!(again.values().all(|r| r.delivery_count() == 2));
     // They came back because the lock ran out, not before.
     assert!(
-        waited >= lock - Duration::from_millis(500),
-        "redelivered after {waited:?}"
+        waited >= lock - Duration::from_millis(200),
+        "back after {waited:?}"
     );
+    // A's late acknowledgement is refused by the broker (B holds the record now): reported
+    // for its partition by commit_sync.
+    let late = held.values().next().unwrap();
+    a.acknowledge(late, AcknowledgeType::Accept).unwrap();
+    let results = a.commit_sync().await.unwrap();
+    let r = results
+        .get(&late.topic_partition())
+        .expect("a result for the partition");
+    assert!(
+        matches!(r, Err(e) if e.code() == Some(KafkaCode::INVALID_RECORD_STATE)),
+        "{r:?}"
+    );
+    for r in again.values() {
+        b.acknowledge(r, AcknowledgeType::Accept).unwrap();
+    }
+    let results = b.commit_sync().await.unwrap();
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    drop(a);
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_consumer_records_come_back() {
+    // A long lock: the broker releases a dead consumer's records when its connection
+    // closes, well before the lock would run out.
+    let (topic, group) = (topic(1).await, share_group(60_000).await);
+    let explicit = [("share.acknowledgement.mode", "explicit")];
+    let a = consumer(&group, &topic, &explicit).await;
+    assigned(&a).await;
+    produce(&topic, (0..5).map(|i| format!("k{i}"))).await;
+    let held = hold(&a, 5).await;
+    // "Killed": dropped without acknowledging, closing the session or leaving.
+    drop(a);
+    let b = consumer(&group, &topic, &explicit).await;
+    let again = take_accept(&b, 5, Duration::from_secs(40)).await;
+    assert_eq!(
+        again.keys().collect::<Vec<_>>(),
+        held.keys().collect::<Vec<_>>()
+    );
+    assert!(again.values().all(|d| *d == 2), "{again:?}");
     b.close().await.unwrap();
 }
 

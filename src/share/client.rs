@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::fetch;
 use super::membership;
 use super::record::{AcknowledgeType, ShareRecord};
-use super::state::{CommitResults, Shared, State};
+use super::state::{CommitResults, CommitWaiter, Shared, State};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::{ClientConfig, ShareAcknowledgementMode, ShareConsumerConfig};
 use crate::error::{Error, Result};
@@ -261,10 +261,7 @@ impl ShareConsumer {
             if st.delivered.get(&part).is_some_and(|s| s.is_empty()) {
                 st.delivered.remove(&part);
             }
-            st.pending
-                .entry(part)
-                .or_default()
-                .insert(record.message.offset, ack.code());
+            st.queue_ack(part, record.message.offset, ack.code());
         }
         self.shared.work.notify_one();
         Ok(())
@@ -284,11 +281,16 @@ impl ShareConsumer {
             if self.implicit() {
                 accept_delivered(&mut st);
             }
-            if st.pending.is_empty() {
+            if st.ack_done >= st.ack_seq {
                 return Ok(CommitResults::new());
             }
             let (tx, rx) = oneshot::channel();
-            st.commit_waiters.push(tx);
+            let target = st.ack_seq;
+            st.commit_waiters.push(CommitWaiter {
+                target,
+                results: CommitResults::new(),
+                tx,
+            });
             rx
         };
         self.shared.work.notify_one();
@@ -368,9 +370,8 @@ fn accept_delivered(st: &mut State) -> bool {
     }
     let accept = AcknowledgeType::Accept.code();
     for (p, offsets) in std::mem::take(&mut st.delivered) {
-        let e = st.pending.entry(p).or_default();
         for o in offsets {
-            e.insert(o, accept);
+            st.queue_ack(p.clone(), o, accept);
         }
     }
     true

@@ -78,7 +78,8 @@ struct Plan {
     parts: BTreeSet<Part>,
     unresolved: bool,
     acks: Acks,
-    waiters: Vec<oneshot::Sender<CommitResults>>,
+    /// `ack_seq` when the acknowledgements were taken.
+    acks_upto: u64,
 }
 
 /// What one broker's requests of a round brought back.
@@ -180,18 +181,13 @@ fn plan_round(shared: &Shared) -> Option<Plan> {
     let (parts, unresolved) = assigned_parts(shared, &st.assignment);
     let fetch = st.demand && st.buffer.is_empty() && !parts.is_empty();
     if !fetch && st.pending.is_empty() {
-        if !st.commit_waiters.is_empty() {
-            for w in st.commit_waiters.drain(..) {
-                let _ = w.send(CommitResults::new());
-            }
-        }
         if unresolved && st.demand {
             return Some(Plan {
                 fetch: false,
                 parts,
                 unresolved,
                 acks: Acks::new(),
-                waiters: Vec::new(),
+                acks_upto: st.ack_done,
             });
         }
         return None;
@@ -201,7 +197,7 @@ fn plan_round(shared: &Shared) -> Option<Plan> {
         parts,
         unresolved,
         acks: std::mem::take(&mut st.pending),
-        waiters: std::mem::take(&mut st.commit_waiters),
+        acks_upto: st.ack_seq,
     })
 }
 
@@ -211,16 +207,21 @@ async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan:
     let leader = |p: &Part| snap.leader(&p.tp.topic, p.tp.partition);
     let mut by_node: BTreeMap<i32, (BTreeSet<Part>, Acks)> = BTreeMap::new();
     let mut outcome = Outcome::default();
-    if plan.fetch {
-        for p in &plan.parts {
-            match leader(p) {
-                Some(n) => {
-                    by_node.entry(n).or_default().0.insert(p.clone());
-                }
-                None => outcome.refresh = true,
+    let mut assigned: BTreeMap<i32, BTreeSet<Part>> = BTreeMap::new();
+    for p in &plan.parts {
+        match leader(p) {
+            Some(n) => {
+                assigned.entry(n).or_default().insert(p.clone());
             }
+            None => outcome.refresh |= plan.fetch,
         }
     }
+    if plan.fetch {
+        for (n, parts) in &assigned {
+            by_node.entry(*n).or_default().0 = parts.clone();
+        }
+    }
+    let acks_upto = plan.acks_upto;
     for (p, acks) in plan.acks {
         match leader(&p) {
             Some(n) => {
@@ -232,10 +233,18 @@ async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan:
             }
         }
     }
-    let wait = shared.cfg.consumer.fetch_max_wait;
+    let fetch_wait = shared.cfg.consumer.fetch_max_wait;
     let mut tasks = Vec::new();
-    for (node, (parts, acks)) in by_node {
+    for (node, (mut parts, acks)) in by_node {
         let mut session = sessions.remove(&node).unwrap_or_default();
+        let mut wait = fetch_wait;
+        if parts.is_empty() && !acks.is_empty() && session.epoch == 0 {
+            // Acknowledgements need an open share session: open one with a ShareFetch that
+            // does not wait (what it acquires is handed out by the next receive, or
+            // released at close).
+            parts = assigned.get(&node).cloned().unwrap_or_default();
+            wait = Duration::ZERO;
+        }
         let shared = shared.clone();
         tasks.push(async move {
             let out = node_round(&shared, node, &mut session, parts, acks, wait).await;
@@ -274,11 +283,13 @@ async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan:
     let wakers = {
         let mut st = shared.lock();
         for (p, a) in outcome.requeue.into_iter().chain(outcome.gaps) {
-            let entry = st.pending.entry(p).or_default();
             for (o, t) in a {
-                entry.entry(o).or_insert(t);
+                if !st.pending.get(&p).is_some_and(|m| m.contains_key(&o)) {
+                    st.queue_ack(p.clone(), o, t);
+                }
             }
         }
+        st.ack_round_done(acks_upto, &outcome.ack_results);
         if got_records {
             st.buffer.extend(outcome.records);
             st.demand = false;
@@ -295,9 +306,6 @@ async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan:
         }
     };
     wake(wakers);
-    for w in plan.waiters {
-        let _ = w.send(outcome.ack_results.clone());
-    }
     failed
 }
 
@@ -354,7 +362,17 @@ async fn node_round(
         .into_iter()
         .partition(|(p, _)| parts.contains(p) && session.epoch > 0);
     if !alone.is_empty() {
-        if session.epoch == 0 {
+        if session.epoch == 0 && parts.is_empty() {
+            // No session and nothing assigned on this broker to open one with: the broker
+            // releases these records when their locks expire.
+            let e = Error::State(format!(
+                "no share session with broker {node} to send acknowledgements on (its \
+                 partitions are no longer assigned)"
+            ));
+            for p in alone.keys() {
+                out.ack_results.insert(p.tp.clone(), Err(e.clone()));
+            }
+        } else if session.epoch == 0 {
             out.requeue.extend(alone);
         } else {
             match share_acknowledge(shared, &conn, session, &alone, session.epoch).await {
@@ -721,30 +739,21 @@ pub(crate) fn acquired(
 async fn last_round(shared: &Shared, sessions: &mut HashMap<i32, Session>) {
     let implicit =
         shared.cfg.acknowledgement_mode == crate::config::ShareAcknowledgementMode::Implicit;
-    let (acks, waiters) = {
+    let (acks, upto) = {
         let mut st = shared.lock();
         let release = super::record::AcknowledgeType::Release.code();
         let accept = super::record::AcknowledgeType::Accept.code();
         let delivered = std::mem::take(&mut st.delivered);
         for (p, offsets) in delivered {
-            let e = st.pending.entry(p).or_default();
             for o in offsets {
-                e.entry(o)
-                    .or_insert(if implicit { accept } else { release });
+                st.queue_ack(p.clone(), o, if implicit { accept } else { release });
             }
         }
         let buffer = std::mem::take(&mut st.buffer);
         for r in buffer {
-            st.pending
-                .entry(r.part())
-                .or_default()
-                .entry(r.message.offset)
-                .or_insert(release);
+            st.queue_ack(r.part(), r.message.offset, release);
         }
-        (
-            std::mem::take(&mut st.pending),
-            std::mem::take(&mut st.commit_waiters),
-        )
+        (std::mem::take(&mut st.pending), st.ack_seq)
     };
     let snap = shared.cluster.metadata();
     let mut by_node: BTreeMap<i32, Acks> = BTreeMap::new();
@@ -780,7 +789,5 @@ async fn last_round(shared: &Shared, sessions: &mut HashMap<i32, Session>) {
         results.extend(r);
     }
     sessions.clear();
-    for w in waiters {
-        let _ = w.send(results.clone());
-    }
+    shared.lock().ack_round_done(upto, &results);
 }

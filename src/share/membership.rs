@@ -85,6 +85,17 @@ pub(crate) async fn run(shared: Arc<Shared>, mut left: oneshot::Receiver<oneshot
                     }
                 };
                 if changed {
+                    // The assignment names topics by id: make sure the metadata knows them.
+                    let ids: Vec<uuid::Uuid> = shared.lock().assignment.keys().copied().collect();
+                    let snap = shared.cluster.metadata();
+                    if ids
+                        .iter()
+                        .any(|id| !snap.topics.values().any(|t| t.id == *id))
+                    {
+                        if let Err(e) = shared.cluster.refresh().await {
+                            tracing::debug!(error = %e, "metadata refresh for the share assignment failed");
+                        }
+                    }
                     tracing::debug!(member = %shared.member_id, epoch = resp.member_epoch, "share group assignment received");
                     shared.work.notify_one();
                 }

@@ -33,6 +33,14 @@ pub(crate) struct Shared {
     pub closing: AtomicBool,
 }
 
+/// A `commit_sync` call: the outcomes of every round that completes until `ack_done`
+/// reaches `target` are merged into `results`.
+pub(crate) struct CommitWaiter {
+    pub target: u64,
+    pub results: CommitResults,
+    pub tx: oneshot::Sender<CommitResults>,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     /// Subscribed topic names, sorted.
@@ -49,8 +57,12 @@ pub(crate) struct State {
     pub delivered: BTreeMap<Part, BTreeSet<i64>>,
     /// Acknowledgements to send: partition -> offset -> acknowledge type.
     pub pending: BTreeMap<Part, BTreeMap<i64, i8>>,
-    /// `commit_sync` calls waiting for the acknowledgements pending when they were made.
-    pub commit_waiters: Vec<oneshot::Sender<CommitResults>>,
+    /// Bumped whenever acknowledgements are added to `pending`.
+    pub ack_seq: u64,
+    /// Every acknowledgement up to this `ack_seq` has been answered (or given up on).
+    pub ack_done: u64,
+    /// `commit_sync` calls waiting until `ack_done` reaches the `ack_seq` of their call.
+    pub commit_waiters: Vec<CommitWaiter>,
     /// A `recv` is waiting for records.
     pub demand: bool,
     /// Wakers of pending `recv` calls.
@@ -100,6 +112,32 @@ fn random_member_id() -> String {
         .into_uuid()
         .hyphenated()
         .to_string()
+}
+
+impl State {
+    /// Queues an acknowledgement (a newer one for the same offset wins).
+    pub(crate) fn queue_ack(&mut self, part: Part, offset: i64, ty: i8) {
+        self.pending.entry(part).or_default().insert(offset, ty);
+        self.ack_seq += 1;
+    }
+
+    /// A round that took the acknowledgements up to `upto` completed with `results`:
+    /// merges them into every waiter and answers those whose acknowledgements are all done.
+    pub(crate) fn ack_round_done(&mut self, upto: u64, results: &CommitResults) {
+        self.ack_done = self.ack_done.max(upto);
+        let done = self.ack_done;
+        for w in std::mem::take(&mut self.commit_waiters) {
+            let mut w = w;
+            for (tp, r) in results {
+                w.results.insert(tp.clone(), r.clone());
+            }
+            if w.target <= done {
+                let _ = w.tx.send(w.results);
+            } else {
+                self.commit_waiters.push(w);
+            }
+        }
+    }
 }
 
 pub(crate) fn wake(wakers: Vec<Waker>) {
