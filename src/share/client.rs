@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -335,11 +335,7 @@ impl ShareConsumer {
             if tx.send(done).is_ok() {
                 let left = tokio::time::timeout_at(deadline, rx).await;
                 if left.is_err() {
-                    return Err(Error::timeout(
-                        "leaving the share group",
-                        Duration::from(bound),
-                        true,
-                    ));
+                    return Err(Error::timeout("leaving the share group", bound, true));
                 }
             }
         }

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_protocol::messages::{
     share_acknowledge_request as sa, share_fetch_request as sf, share_fetch_response, ApiKey,
     ShareAcknowledgeRequest, ShareFetchRequest,
@@ -56,7 +55,7 @@ struct Session {
 
 impl Session {
     fn advance(&mut self) {
-        self.epoch = if self.epoch >= i32::MAX {
+        self.epoch = if self.epoch == i32::MAX {
             1
         } else {
             self.epoch + 1
@@ -678,7 +677,7 @@ pub(crate) fn acquired(
     let mut seen: BTreeSet<i64> = BTreeSet::new();
     let mut err = None;
     if !ranges.is_empty() {
-        let data = pd.records.clone().unwrap_or_else(Bytes::new);
+        let data = pd.records.clone().unwrap_or_default();
         for batch in record::decode_batches(data, opts) {
             let batch = match batch {
                 Ok(b) => b,
