@@ -2,7 +2,8 @@
 //!
 //! A pure-Rust, async (tokio) client for Apache Kafka: a [`Producer`] (batching, compression,
 //! idempotence, transactions), a [`Consumer`] (fetching, offsets, consumer groups with
-//! rebalance listeners) and an [`AdminClient`].
+//! rebalance listeners), a [`ShareConsumer`] (KIP-932 share groups: records acquired and
+//! acknowledged one by one) and an [`AdminClient`].
 //!
 //! Every client is built the same way: `X::new(&config).await` from a [`ClientConfig`] (the
 //! string keys of the Java client and librdkafka), or `X::builder(&config)` for the extras

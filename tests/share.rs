@@ -189,6 +189,31 @@ async fn consumers_share_one_partition() {
         m
     });
     assert_eq!(per.len(), 3, "every consumer got records: {per:?}");
+    // Java's share-groups tool lists the three members under the ids they generated.
+    let (b, g) = (bootstrap(), group.clone());
+    let out = common::blocking(move || {
+        cluster().tool_output(
+            "share-groups",
+            &[
+                "--bootstrap-server",
+                &b,
+                "--describe",
+                "--group",
+                &g,
+                "--members",
+            ],
+        )
+    })
+    .await
+    .expect("kafka-share-groups");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for c in &consumers {
+        assert!(
+            text.contains(c.member_id()),
+            "{} not in:\n{text}",
+            c.member_id()
+        );
+    }
     for c in consumers {
         Arc::try_unwrap(c).unwrap().close().await.unwrap();
     }

@@ -12,6 +12,7 @@ fn usage() -> String {
 USAGE:
   kafka-testkit up [--nodes 1|3] [--version V] [--heap MB] [--prop K=V]... [--feature K=V]...
       Start a local cluster, print `BOOTSTRAP=<servers>` on stdout, run until SIGINT/SIGTERM.
+      --feature is passed to `kafka-storage format` (e.g. --feature share.version=1).
   kafka-testkit tool <name> [args...]
       Run a Kafka CLI tool from the cached jars (stdio inherited, exit status passed on).
   kafka-testkit fetch-jars [--version V]
