@@ -369,7 +369,9 @@ async fn killed_consumer_records_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_releases_held_records_promptly() {
-    // A long lock: only the release at close can make the records come back quickly.
+    // A long lock: the records come back long before it runs out. (The broker also releases
+    // a closed connection's records, so this passes without close's releases too;
+    // `close_accepts_what_implicit_mode_handed_out` checks close's own acknowledgements.)
     let (topic, group) = (topic(1).await, share_group(60_000).await);
     let a = consumer(
         &group,
@@ -405,6 +407,30 @@ async fn close_releases_held_records_promptly() {
         }
     }
     assert_eq!(got.get(&first.offset()), Some(&2), "{got:?}");
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_accepts_what_implicit_mode_handed_out() {
+    // Implicit mode: close accepts the record handed out (as the next receive would) and
+    // releases the rest. Without that final acknowledgement the broker would release every
+    // record when the connection closes, and the handed-out one would come back too.
+    let (topic, group) = (topic(1).await, share_group(60_000).await);
+    produce(&topic, (0..6).map(|i| format!("a{i}"))).await;
+    let a = consumer(&group, &topic, &[]).await;
+    let first = recv_within(&a, Duration::from_secs(60))
+        .await
+        .expect("a record");
+    a.close().await.unwrap();
+    let b = consumer(
+        &group,
+        &topic,
+        &[("share.acknowledgement.mode", "explicit")],
+    )
+    .await;
+    let got = take_accept(&b, 5, Duration::from_secs(30)).await;
+    assert!(!got.contains_key(&first.offset()), "{got:?}");
+    assert!(recv_within(&b, Duration::from_secs(3)).await.is_none());
     b.close().await.unwrap();
 }
 
@@ -472,6 +498,43 @@ async fn bad_group_config_is_a_typed_error() {
     .await
     .unwrap_err();
     assert!(e.to_string().contains("share.acknowledgement.mode"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_id_of_a_consumer_group_is_a_typed_error() {
+    // A classic consumer group owns the id (created by an offset commit).
+    let topic = topic(1).await;
+    let group = unique("classic-g");
+    let classic = kafka_sdk::Consumer::new(&share_config(&group, &[]))
+        .await
+        .unwrap();
+    classic
+        .assign(vec![(
+            kafka_sdk::TopicPartition::new(topic.as_str(), 0),
+            kafka_sdk::Offset::Beginning,
+        )])
+        .unwrap();
+    let mut offsets = HashMap::new();
+    offsets.insert(kafka_sdk::TopicPartition::new(topic.as_str(), 0), 0i64);
+    classic
+        .commit_offsets(offsets, kafka_sdk::CommitMode::Sync)
+        .await
+        .unwrap();
+    classic.close().await.unwrap();
+    let c = consumer(&group, &topic, &[]).await;
+    let e = tokio::time::timeout(Duration::from_secs(60), c.recv())
+        .await
+        .expect("an error, not a hang")
+        .unwrap_err();
+    assert!(e.code().is_some(), "{e}");
+    assert!(!e.is_retriable(), "{e}");
+    // It stays: every later call says the same.
+    let again = tokio::time::timeout(Duration::from_secs(5), c.recv())
+        .await
+        .expect("an error, not a hang")
+        .unwrap_err();
+    assert_eq!(again.code(), e.code(), "{again}");
+    drop(c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
