@@ -42,6 +42,10 @@ use crate::types::TopicPartition;
 
 type Acks = BTreeMap<Part, BTreeMap<i64, i8>>;
 
+/// `group.share.record.lock.duration.ms`'s default, used when a response states no lock
+/// duration.
+const DEFAULT_LOCK_MS: u64 = 30_000;
+
 /// One share session with one broker.
 #[derive(Default)]
 struct Session {
@@ -374,7 +378,7 @@ async fn node_round(
         } else if session.epoch == 0 {
             out.requeue.extend(alone);
         } else {
-            match share_acknowledge(shared, &conn, session, &alone, session.epoch).await {
+            match share_acknowledge(shared, &conn, &alone, session.epoch).await {
                 Ok(results) => {
                     session.advance();
                     out.ack_results.extend(results);
@@ -448,7 +452,6 @@ fn top_error(code: i16, msg: Option<&StrBytes>, what: &str, node: &str, epoch: i
 async fn share_acknowledge(
     shared: &Shared,
     conn: &Connection,
-    session: &Session,
     acks: &Acks,
     epoch: i32,
 ) -> Result<CommitResults> {
@@ -469,7 +472,6 @@ async fn share_acknowledge(
                 .with_acknowledgement_batches(batches),
         );
     }
-    let _ = session;
     let req = ShareAcknowledgeRequest::default()
         .with_group_id(Some(
             StrBytes::from_string(shared.cfg.group_id.clone()).into(),
@@ -597,8 +599,13 @@ async fn share_fetch(
     )?;
     session.advance();
     session.parts = parts.clone();
-    let lock_expires =
-        sent_at + Duration::from_millis(resp.acquisition_lock_timeout_ms.max(0) as u64);
+    // The broker states the lock duration; if it does not (0), assume Kafka's default
+    // rather than treating every record as expired.
+    let lock_ms = match resp.acquisition_lock_timeout_ms {
+        ms if ms > 0 => ms as u64,
+        _ => DEFAULT_LOCK_MS,
+    };
+    let lock_expires = sent_at + Duration::from_millis(lock_ms);
     let by_id: HashMap<(Uuid, i32), &Part> =
         parts.iter().map(|p| ((p.id, p.tp.partition), p)).collect();
     let decode_opts = DecodeOptions {
@@ -773,7 +780,7 @@ async fn last_round(shared: &Shared, sessions: &mut HashMap<i32, Session>) {
                 Some(c) => c,
                 None => return CommitResults::new(),
             };
-            match share_acknowledge(shared, &conn, session, &acks, -1).await {
+            match share_acknowledge(shared, &conn, &acks, -1).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(error = %e, "closing the share session failed");
@@ -789,4 +796,100 @@ async fn last_round(shared: &Shared, sessions: &mut HashMap<i32, Session>) {
     }
     sessions.clear();
     shared.lock().ack_round_done(upto, &results);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{BatchBuilder, BatchParams};
+    use kafka_protocol::messages::share_fetch_response::{AcquiredRecords, PartitionData};
+
+    fn batch(base_offset: i64, values: &[&str]) -> bytes::BytesMut {
+        let mut b = BatchBuilder::new(1_000, 0);
+        for v in values {
+            b.append(1_000, None, Some(v.as_bytes()), &[]);
+        }
+        let sealed = b.seal(&BatchParams::default()).unwrap();
+        let mut out = bytes::BytesMut::from(&sealed[..]);
+        // The base offset is outside the CRC: the broker sets it when appending.
+        out[0..8].copy_from_slice(&base_offset.to_be_bytes());
+        out
+    }
+
+    fn range(first: i64, last: i64, count: i16) -> AcquiredRecords {
+        AcquiredRecords::default()
+            .with_first_offset(first)
+            .with_last_offset(last)
+            .with_delivery_count(count)
+    }
+
+    #[test]
+    fn only_acquired_records_are_handed_out_and_gaps_acknowledged() {
+        let mut data = batch(0, &["v0", "v1", "v2", "v3", "v4"]);
+        data.extend_from_slice(&batch(5, &["v5"]));
+        let pd = PartitionData::default()
+            .with_records(Some(data.freeze()))
+            .with_acquired_records(vec![range(4, 7, 3), range(1, 2, 1)]);
+        let part = Part {
+            tp: TopicPartition::new("t", 0),
+            id: Uuid::from_u128(7),
+        };
+        let lock = Instant::now() + Duration::from_secs(30);
+        let (records, gaps, err) = acquired(&part, &pd, lock, &DecodeOptions::default());
+        assert!(err.is_none());
+        let got: Vec<(i64, u16, String)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.offset(),
+                    r.delivery_count(),
+                    String::from_utf8(r.value().unwrap().to_vec()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 1, "v1".into()),
+                (2, 1, "v2".into()),
+                (4, 3, "v4".into()),
+                (5, 3, "v5".into()),
+            ]
+        );
+        assert!(records.iter().all(|r| r.topic_id == part.id));
+        // Offset 6 and 7 were acquired but hold no record: acknowledged as gaps.
+        assert_eq!(gaps, [(6, GAP), (7, GAP)].into_iter().collect());
+    }
+
+    #[test]
+    fn a_corrupt_batch_is_an_error_and_no_gaps_are_guessed() {
+        let mut data = batch(0, &["v0", "v1"]);
+        let n = data.len();
+        data[n - 1] ^= 0xff; // breaks the CRC
+        let pd = PartitionData::default()
+            .with_records(Some(data.freeze()))
+            .with_acquired_records(vec![range(0, 1, 1)]);
+        let part = Part {
+            tp: TopicPartition::new("t", 0),
+            id: Uuid::from_u128(7),
+        };
+        let (records, gaps, err) = acquired(&part, &pd, Instant::now(), &DecodeOptions::default());
+        assert!(records.is_empty());
+        assert!(gaps.is_empty(), "{gaps:?}");
+        assert!(matches!(err, Some(Error::Protocol(_))), "{err:?}");
+    }
+
+    #[test]
+    fn session_epochs_wrap_to_one() {
+        let mut s = Session {
+            epoch: i32::MAX,
+            ..Session::default()
+        };
+        s.advance();
+        assert_eq!(s.epoch, 1);
+        s.reset(false);
+        assert_eq!(s.epoch, 0);
+        s.advance();
+        assert_eq!(s.epoch, 1);
+    }
 }
