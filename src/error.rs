@@ -117,6 +117,17 @@ impl KafkaCode {
     pub const INCONSISTENT_TOPIC_ID: KafkaCode = KafkaCode(103);
     /// TRANSACTION_ABORTABLE (120).
     pub const TRANSACTION_ABORTABLE: KafkaCode = KafkaCode(120);
+    /// INVALID_RECORD_STATE (121): a share-group acknowledgement named a record this member
+    /// does not hold (already acknowledged, or its acquisition lock expired).
+    pub const INVALID_RECORD_STATE: KafkaCode = KafkaCode(121);
+    /// SHARE_SESSION_NOT_FOUND (122): the broker no longer knows the share session.
+    pub const SHARE_SESSION_NOT_FOUND: KafkaCode = KafkaCode(122);
+    /// INVALID_SHARE_SESSION_EPOCH (123): the share session epoch is not the expected one.
+    pub const INVALID_SHARE_SESSION_EPOCH: KafkaCode = KafkaCode(123);
+    /// FENCED_STATE_EPOCH (124): the share coordinator's state epoch moved on.
+    pub const FENCED_STATE_EPOCH: KafkaCode = KafkaCode(124);
+    /// SHARE_SESSION_LIMIT_REACHED (133): the broker has no room for another share session.
+    pub const SHARE_SESSION_LIMIT_REACHED: KafkaCode = KafkaCode(133);
 
     /// `true` when the code is 0 (no error).
     pub fn is_ok(self) -> bool {
@@ -470,6 +481,17 @@ impl Error {
                     (Ambiguous, Operation)
                 }
                 KafkaCode::CONCURRENT_TRANSACTIONS => (Retry, Operation),
+                // Share sessions (KIP-932): the share consumer opens a new session and sends
+                // again; the acknowledgements of the failed request are lost (the records
+                // come back after their acquisition lock), never applied twice.
+                KafkaCode::SHARE_SESSION_NOT_FOUND
+                | KafkaCode::INVALID_SHARE_SESSION_EPOCH
+                | KafkaCode::SHARE_SESSION_LIMIT_REACHED => (Retry, Operation),
+                // The record is not held any more (lock expired, acknowledged twice) or the
+                // share state moved on: that acknowledgement cannot succeed.
+                KafkaCode::INVALID_RECORD_STATE | KafkaCode::FENCED_STATE_EPOCH => {
+                    (Fatal, Operation)
+                }
                 KafkaCode::PRODUCER_FENCED
                 | KafkaCode::INVALID_PRODUCER_EPOCH
                 | KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -890,6 +912,41 @@ mod tests {
                     assert_eq!(e.is_retriable(), code.is_retriable(), "{e}");
                 }
             }
+        }
+    }
+
+    /// KIP-932 share-group codes: a lost share session is retried (with a new session), a
+    /// record that is not held any more is not.
+    #[test]
+    fn share_codes_are_classified() {
+        use ErrorAction::*;
+        use ErrorReach::*;
+        for (code, name, action) in [
+            (
+                KafkaCode::INVALID_RECORD_STATE,
+                "INVALID_RECORD_STATE",
+                Fatal,
+            ),
+            (
+                KafkaCode::SHARE_SESSION_NOT_FOUND,
+                "SHARE_SESSION_NOT_FOUND",
+                Retry,
+            ),
+            (
+                KafkaCode::INVALID_SHARE_SESSION_EPOCH,
+                "INVALID_SHARE_SESSION_EPOCH",
+                Retry,
+            ),
+            (KafkaCode::FENCED_STATE_EPOCH, "FENCED_STATE_EPOCH", Fatal),
+            (
+                KafkaCode::SHARE_SESSION_LIMIT_REACHED,
+                "SHARE_SESSION_LIMIT_REACHED",
+                Retry,
+            ),
+        ] {
+            assert_eq!(code.name(), name);
+            let c = Error::broker(code, "ShareFetch t-0").classify();
+            assert_eq!((c.action, c.reach), (action, Operation), "{code:?}");
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A pure-Rust, async (tokio) client for Apache Kafka: a [`Producer`] (batching, compression,
 //! idempotence, transactions), a [`Consumer`] (fetching, offsets, consumer groups with
-//! rebalance listeners) and an [`AdminClient`].
+//! rebalance listeners), a [`ShareConsumer`] (KIP-932 share groups: records acquired and
+//! acknowledged one by one) and an [`AdminClient`].
 //!
 //! Every client is built the same way: `X::new(&config).await` from a [`ClientConfig`] (the
 //! string keys of the Java client and librdkafka), or `X::builder(&config)` for the extras
@@ -73,6 +74,7 @@ pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod producer;
+pub mod share;
 mod types;
 
 pub use admin::{AdminClient, AdminClientBuilder, NewTopic};
@@ -83,4 +85,5 @@ pub use consumer::{
 pub use error::{ConfigError, Error, KafkaCode, Result};
 pub use metadata::{BrokerMetadata, Metadata, PartitionMetadata, TopicMetadata};
 pub use producer::{DeliveryFuture, Partitioner, Producer, ProducerRecord, RecordMetadata};
+pub use share::{AcknowledgeType, ShareConsumer, ShareConsumerBuilder, ShareRecord};
 pub use types::{validate_topic_name, ConsumerGroupMetadata, TopicPartition};

@@ -64,7 +64,8 @@ pub struct ClusterOptions {
     /// Extra `server.properties` entries; they override the kit's defaults.
     pub broker_props: Vec<(String, String)>,
     /// Feature levels passed to `kafka-storage format --feature k=v`, e.g.
-    /// `("transaction.version", "1")`.
+    /// `("transaction.version", "1")` or `("share.version", "1")` (KIP-932 share groups;
+    /// the default level of Kafka 4.3, as `kafka-storage version-mapping` shows).
     pub features: Vec<(String, String)>,
     /// JVM heap (`-Xms`/`-Xmx`) of each broker, in MiB.
     pub heap_mb: u32,

@@ -85,6 +85,14 @@ pub const TOOLS: &[(&str, &str)] = &[
         "verifiable-consumer",
         "org.apache.kafka.tools.VerifiableConsumer",
     ),
+    (
+        "console-share-consumer",
+        "org.apache.kafka.tools.consumer.ConsoleShareConsumer",
+    ),
+    (
+        "share-groups",
+        "org.apache.kafka.tools.consumer.group.ShareGroupCommand",
+    ),
 ];
 
 /// Kafka version to use by default: `$KAFKA_TESTKIT_VERSION` or [`DEFAULT_KAFKA_VERSION`].

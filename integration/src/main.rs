@@ -17,6 +17,7 @@ USAGE:
       secures the client listener; then `CA=<ca.pem>` (TLS) and one
       `USER=<mechanism>:<name>:<password>` line per user and PLAIN/SCRAM mechanism (SASL; super user
       first) follow the BOOTSTRAP line.
+      --feature is passed to `kafka-storage format` (e.g. --feature share.version=1).
   kafka-testkit tool <name> [args...]
       Run a Kafka CLI tool from the cached jars (stdio inherited, exit status passed on).
   kafka-testkit fetch-jars [--version V]

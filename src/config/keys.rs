@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::producer::PartitionerKind;
+use super::share::ShareAcknowledgementMode;
 use super::{
     Acks, AssignmentStrategy, GroupProtocol, IsolationLevel, OffsetReset, SecurityProtocol,
 };
@@ -1532,7 +1533,24 @@ key_table! {
     .status(Status::Ignored {
         detail: "prefetch is bounded by queued.max.messages.kbytes only",
     }));
+    // ---- share consumer (KIP-932) ---------------------------------------------------------
+    SHARE_ACKNOWLEDGEMENT_MODE: Key<ShareAcknowledgementMode> = Key::one_of(KeyDef::new(
+        "share.acknowledgement.mode",
+        enumeration(SHARE_ACK_MODES),
+        Some("implicit"),
+        C::CONSUMER,
+        "Share consumer: implicit (records accepted at the next receive) or explicit (acknowledge each).",
+    ));
 }
+
+// The share consumer's enumerated keys.
+spellings! {
+    SHARE_ACK_MODES for ShareAcknowledgementMode (key SHARE_ACKNOWLEDGEMENT_MODE) = [
+        Implicit = "implicit",
+        Explicit = "explicit",
+    ];
+}
+named_enums!(ShareAcknowledgementMode);
 
 /// Every key kafka-sdk knows, in table order (common keys, then producer, then consumer).
 ///

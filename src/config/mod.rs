@@ -100,6 +100,7 @@ mod consumer;
 pub mod keys;
 mod producer;
 mod resolve;
+mod share;
 #[cfg(test)]
 mod tests;
 
@@ -111,6 +112,7 @@ pub use consumer::{
 };
 pub use keys::{known_keys, Clients, EnumValue, KeyDef, Kind, Status};
 pub use producer::{Acks, Compression, PartitionerKind, ProducerConfig};
+pub use share::{ShareAcknowledgementMode, ShareConsumerConfig};
 
 use crate::error::Result;
 use resolve::{Resolved, Target};

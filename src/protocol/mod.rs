@@ -124,6 +124,9 @@ api_requests! {
     OffsetDeleteRequest => OffsetDeleteResponse: OffsetDelete,
     SaslHandshakeRequest => SaslHandshakeResponse: SaslHandshake,
     SaslAuthenticateRequest => SaslAuthenticateResponse: SaslAuthenticate,
+    ShareGroupHeartbeatRequest => ShareGroupHeartbeatResponse: ShareGroupHeartbeat,
+    ShareFetchRequest => ShareFetchResponse: ShareFetch,
+    ShareAcknowledgeRequest => ShareAcknowledgeResponse: ShareAcknowledge,
 }
 
 /// The versions this client is willing to speak for an API, or `None` if it never sends it.
@@ -168,7 +171,10 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::DescribeCluster
         | ApiKey::OffsetDelete
         | ApiKey::SaslHandshake
-        | ApiKey::SaslAuthenticate => (min, max),
+        | ApiKey::SaslAuthenticate
+        | ApiKey::ShareGroupHeartbeat
+        | ApiKey::ShareFetch
+        | ApiKey::ShareAcknowledge => (min, max),
         _ => return None,
     })
 }
