@@ -124,6 +124,7 @@ api_requests! {
     OffsetDeleteRequest => OffsetDeleteResponse: OffsetDelete,
     SaslHandshakeRequest => SaslHandshakeResponse: SaslHandshake,
     SaslAuthenticateRequest => SaslAuthenticateResponse: SaslAuthenticate,
+    ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse: ConsumerGroupHeartbeat,
 }
 
 /// The versions this client is willing to speak for an API, or `None` if it never sends it.
@@ -168,7 +169,8 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::DescribeCluster
         | ApiKey::OffsetDelete
         | ApiKey::SaslHandshake
-        | ApiKey::SaslAuthenticate => (min, max),
+        | ApiKey::SaslAuthenticate
+        | ApiKey::ConsumerGroupHeartbeat => (min, max),
         _ => return None,
     })
 }
