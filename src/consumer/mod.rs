@@ -71,6 +71,7 @@ internal_modules! {
 mod client;
 mod fetcher;
 mod group;
+mod group_consumer;
 mod handle;
 mod listener;
 mod message;
