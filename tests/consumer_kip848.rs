@@ -1,0 +1,555 @@
+//! KIP-848 consumer group protocol (`group.protocol=consumer`) against a real broker.
+//!
+//! One dedicated single-node cluster for the file: the broker's consumer-group heartbeat
+//! interval (500 ms) and session timeout (3 s) are lowered so that fencing a killed member
+//! takes seconds, not the default 45 s, and regex subscriptions are re-resolved every second.
+//! Local brokers only: an external cluster would not have these settings.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use kafka_sdk::consumer::{BoxFuture, CommitMode, Consumer, ConsumerHandle, RebalanceListener};
+use kafka_sdk::producer::{Producer, ProducerRecord};
+use kafka_sdk::{ClientConfig, TopicPartition};
+use kafka_testkit::{ClusterOptions, KafkaCluster};
+use tokio::time::Instant;
+
+use support::common::{self, unique};
+
+/// The broker's heartbeat interval for consumer groups (ms).
+const BROKER_HB_MS: u64 = 500;
+/// The broker's session timeout for consumer groups (ms).
+const BROKER_SESSION_MS: u64 = 3000;
+
+fn cluster() -> &'static KafkaCluster {
+    static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let hb = BROKER_HB_MS.to_string();
+        let session = BROKER_SESSION_MS.to_string();
+        let props = [
+            ("group.consumer.heartbeat.interval.ms", hb.as_str()),
+            ("group.consumer.min.heartbeat.interval.ms", "100"),
+            ("group.consumer.session.timeout.ms", session.as_str()),
+            ("group.consumer.min.session.timeout.ms", "1000"),
+            ("group.consumer.regex.refresh.interval.ms", "1000"),
+        ];
+        KafkaCluster::start(ClusterOptions {
+            broker_props: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            heap_mb: 384,
+            allow_external: false,
+            ..ClusterOptions::default()
+        })
+        .expect("start the KIP-848 test cluster")
+    })
+}
+
+async fn bootstrap() -> String {
+    common::blocking(|| cluster().bootstrap()).await
+}
+
+/// A `group.protocol=consumer` member config: manual commits of stored (processed) offsets.
+fn member_cfg(bs: &str, group: &str) -> ClientConfig {
+    common::config(
+        bs,
+        &[
+            ("group.id", group),
+            ("group.protocol", "consumer"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("max.poll.interval.ms", "30000"),
+        ],
+    )
+}
+
+/// Produces `n` records `"<tag>-<i>"` spread over the partitions of `topic`, all acknowledged.
+async fn produce(bs: &str, topic: &str, partitions: i32, tag: &str, n: usize) -> Vec<String> {
+    let p = Producer::new(&common::config(bs, &[("linger.ms", "5")]))
+        .await
+        .unwrap();
+    let mut acks = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..n {
+        let v = format!("{tag}-{i}");
+        let rec = ProducerRecord::new(topic)
+            .partition((i as i32) % partitions)
+            .value(v.clone().into_bytes());
+        acks.push(p.send(rec).await.unwrap());
+        values.push(v);
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    p.close().await.unwrap();
+    values
+}
+
+async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One event of the shared log: listener calls and deliveries, per member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    Assigned(String, TopicPartition),
+    /// `on_assigned` returned for this partition.
+    AssignedDone(String, TopicPartition),
+    Revoked(String, TopicPartition),
+    Lost(String, TopicPartition),
+    Msg(String, TopicPartition, String),
+}
+
+/// Shared by the members of a test: the event log, the owner of each partition (to catch a
+/// partition owned twice), and one processing lock per member that `on_revoked` takes, so a
+/// record is either processed and stored before the revocation commits, or not processed.
+#[derive(Default)]
+struct Book {
+    log: Vec<Ev>,
+    owner: BTreeMap<TopicPartition, String>,
+    violations: Vec<String>,
+}
+
+type SharedBook = Arc<Mutex<Book>>;
+
+struct Listener {
+    name: String,
+    book: SharedBook,
+    processing: Arc<tokio::sync::Mutex<()>>,
+    /// How long `on_assigned` takes.
+    assign_delay: Duration,
+}
+
+impl RebalanceListener for Listener {
+    fn on_assigned<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            {
+                let mut b = self.book.lock().unwrap();
+                for tp in partitions {
+                    if let Some(o) = b.owner.get(tp).cloned() {
+                        if o != self.name {
+                            let v = format!("{tp} assigned to {} while {o} owns it", self.name);
+                            b.violations.push(v);
+                        }
+                    }
+                    b.owner.insert(tp.clone(), self.name.clone());
+                    b.log.push(Ev::Assigned(self.name.clone(), tp.clone()));
+                }
+            }
+            tokio::time::sleep(self.assign_delay).await;
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                b.log.push(Ev::AssignedDone(self.name.clone(), tp.clone()));
+            }
+        })
+    }
+
+    fn on_revoked<'a>(
+        &'a self,
+        c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let _guard = self.processing.lock().await;
+            if let Err(e) = c.commit_stored(CommitMode::Sync).await {
+                panic!("{}: commit on revoke failed: {e}", self.name);
+            }
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if b.owner.get(tp) == Some(&self.name) {
+                    b.owner.remove(tp);
+                }
+                b.log.push(Ev::Revoked(self.name.clone(), tp.clone()));
+            }
+        })
+    }
+
+    fn on_lost<'a>(
+        &'a self,
+        _c: &'a ConsumerHandle,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut b = self.book.lock().unwrap();
+            for tp in partitions {
+                if b.owner.get(tp) == Some(&self.name) {
+                    b.owner.remove(tp);
+                }
+                b.log.push(Ev::Lost(self.name.clone(), tp.clone()));
+            }
+        })
+    }
+}
+
+/// A member running its receive loop in a task until stopped.
+struct Member {
+    name: String,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Consumer>,
+}
+
+impl Member {
+    /// Builds a consumer from `cfg`, subscribes it (`topics`, or `regex`) and runs the loop:
+    /// each record still assigned is processed (logged) and its offset stored, under the
+    /// processing lock.
+    async fn start(
+        name: &str,
+        cfg: &ClientConfig,
+        book: &SharedBook,
+        sub: Sub<'_>,
+        assign_delay: Duration,
+    ) -> Member {
+        let processing = Arc::new(tokio::sync::Mutex::new(()));
+        let c = Consumer::builder(cfg)
+            .rebalance_listener(Arc::new(Listener {
+                name: name.to_string(),
+                book: book.clone(),
+                processing: processing.clone(),
+                assign_delay,
+            }))
+            .build()
+            .await
+            .unwrap();
+        match sub {
+            Sub::Topics(t) => c.subscribe(t).unwrap(),
+            Sub::Regex(r) => c.subscribe_regex(r).unwrap(),
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let (me, book) = (name.to_string(), book.clone());
+        let task = tokio::spawn(async move {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok(r) = tokio::time::timeout(Duration::from_millis(200), c.recv()).await
+                else {
+                    continue;
+                };
+                let m = match r {
+                    Ok(m) => m,
+                    Err(e) => panic!("{me}: recv error: {e}"),
+                };
+                let _guard = processing.lock().await;
+                let tp = m.topic_partition();
+                if !c.assignment().contains(&tp) {
+                    // Being revoked: the next owner reads it from the committed offset.
+                    continue;
+                }
+                let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
+                book.lock().unwrap().log.push(Ev::Msg(me.clone(), tp, v));
+                c.store_offset_from_message(&m).unwrap();
+            }
+            c
+        });
+        Member {
+            name: name.to_string(),
+            stop,
+            task,
+        }
+    }
+
+    /// Stops the loop and closes the consumer (revoke: commit stored offsets; leave).
+    async fn close(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let c = self.task.await.unwrap();
+        c.close().await.unwrap();
+    }
+
+    /// Stops the loop and drops the consumer without leaving the group (a killed process:
+    /// no LeaveGroup, no commit).
+    async fn kill(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let c = self.task.await.unwrap();
+        drop(c);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Sub<'a> {
+    Topics(&'a [&'a str]),
+    Regex(&'a str),
+}
+
+fn owned(book: &SharedBook, name: &str) -> BTreeSet<TopicPartition> {
+    book.lock()
+        .unwrap()
+        .owner
+        .iter()
+        .filter(|(_, o)| *o == name)
+        .map(|(tp, _)| tp.clone())
+        .collect()
+}
+
+/// How often each value was processed.
+fn counts(book: &SharedBook) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for ev in &book.lock().unwrap().log {
+        if let Ev::Msg(_, _, v) = ev {
+            *out.entry(v.clone()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+fn processed(book: &SharedBook) -> usize {
+    counts(book).len()
+}
+
+/// Every value of `expected` processed exactly once, nothing else; no partition owned twice;
+/// every record delivered only after `on_assigned` returned for its partition, to the member
+/// that owned it; every revocation before the next owner's assignment.
+fn check(book: &SharedBook, expected: &[String]) {
+    let c = counts(book);
+    let dups: Vec<_> = c.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "processed more than once: {dups:?}");
+    let missing: Vec<_> = expected.iter().filter(|v| !c.contains_key(*v)).collect();
+    assert!(missing.is_empty(), "never processed: {missing:?}");
+    assert_eq!(c.len(), expected.len());
+    let b = book.lock().unwrap();
+    assert!(b.violations.is_empty(), "{:?}", b.violations);
+    // Per (member, partition): the state the log implies when each record is delivered.
+    let mut state: BTreeMap<(String, TopicPartition), &'static str> = BTreeMap::new();
+    for ev in &b.log {
+        match ev {
+            Ev::Assigned(m, tp) => {
+                state.insert((m.clone(), tp.clone()), "assigning");
+            }
+            Ev::AssignedDone(m, tp) => {
+                state.insert((m.clone(), tp.clone()), "owned");
+            }
+            Ev::Revoked(m, tp) | Ev::Lost(m, tp) => {
+                state.insert((m.clone(), tp.clone()), "gone");
+            }
+            Ev::Msg(m, tp, v) => {
+                let s = state.get(&(m.clone(), tp.clone())).copied();
+                assert_eq!(s, Some("owned"), "{m} got {v} of {tp} while {s:?}");
+            }
+        }
+    }
+}
+
+/// Scale 1 -> 3 -> 1 members with manual commits (stored offsets committed on revoke):
+/// every record processed exactly once, the listener order holds throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_one_three_one_exactly_once_with_manual_commits() {
+    let bs = bootstrap().await;
+    let topic = unique("k848-scale");
+    let parts = 6;
+    common::create_topic(&bs, &topic, parts).await;
+    let group = unique("g848-scale");
+    let cfg = member_cfg(&bs, &group);
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let mut expected = produce(&bs, &topic, parts, "a", 300).await;
+    let a = Member::start("a", &cfg, &book, sub, Duration::ZERO).await;
+    wait_until("a owns all 6", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 6
+    })
+    .await;
+    let b = Member::start("b", &cfg, &book, sub, Duration::ZERO).await;
+    let c = Member::start("c", &cfg, &book, sub, Duration::ZERO).await;
+    expected.extend(produce(&bs, &topic, parts, "b", 300).await);
+    wait_until("2 partitions each", Duration::from_secs(60), || {
+        ["a", "b", "c"].iter().all(|m| owned(&book, m).len() == 2)
+    })
+    .await;
+    expected.extend(produce(&bs, &topic, parts, "c", 300).await);
+    wait_until("batch c processed", Duration::from_secs(60), || {
+        processed(&book) >= 900
+    })
+    .await;
+    assert_eq!(b.name, "b");
+    b.close().await;
+    c.close().await;
+    expected.extend(produce(&bs, &topic, parts, "d", 300).await);
+    wait_until("a owns all 6 again", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 6
+    })
+    .await;
+    wait_until("everything processed", Duration::from_secs(60), || {
+        processed(&book) >= expected.len()
+    })
+    .await;
+    a.close().await;
+    check(&book, &expected);
+    // What was committed is exactly the end of each partition: a new member reads nothing.
+    let book2 = SharedBook::default();
+    let z = Member::start("z", &cfg, &book2, sub, Duration::ZERO).await;
+    wait_until("z owns all 6", Duration::from_secs(60), || {
+        owned(&book2, "z").len() == 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    z.close().await;
+    assert_eq!(processed(&book2), 0, "records read again after the commits");
+}
+
+/// A callback much longer than the session timeout: heartbeats go on meanwhile (no fencing,
+/// no `on_lost`), and nothing of the partitions is delivered before `on_assigned` returned.
+/// A second member joining later gets its partitions only after the first revoked them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_callbacks_keep_the_member_and_gate_delivery() {
+    let bs = bootstrap().await;
+    let topic = unique("k848-slowcb");
+    common::create_topic(&bs, &topic, 4).await;
+    let group = unique("g848-slowcb");
+    let cfg = member_cfg(&bs, &group);
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let mut expected = produce(&bs, &topic, 4, "x", 200).await;
+    // 2 x the session timeout, 12 x the heartbeat interval.
+    let delay = Duration::from_millis(2 * BROKER_SESSION_MS);
+    let a = Member::start("a", &cfg, &book, sub, delay).await;
+    wait_until("a processed everything", Duration::from_secs(60), || {
+        processed(&book) >= 200
+    })
+    .await;
+    let b = Member::start("b", &cfg, &book, sub, delay).await;
+    wait_until("2 partitions each", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 2 && owned(&book, "b").len() == 2
+    })
+    .await;
+    expected.extend(produce(&bs, &topic, 4, "y", 200).await);
+    wait_until("everything processed", Duration::from_secs(60), || {
+        processed(&book) >= expected.len()
+    })
+    .await;
+    b.close().await;
+    a.close().await;
+    {
+        let b = book.lock().unwrap();
+        let lost: Vec<_> = b.log.iter().filter(|e| matches!(e, Ev::Lost(..))).collect();
+        assert!(lost.is_empty(), "fenced during a long callback: {lost:?}");
+    }
+    check(&book, &expected);
+}
+
+/// A static member that closes (epoch -2) and comes back with the same `group.instance.id`
+/// gets the same partitions back, and the other member is not disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn static_member_restart_keeps_its_partitions() {
+    let bs = bootstrap().await;
+    let topic = unique("k848-static");
+    common::create_topic(&bs, &topic, 4).await;
+    let group = unique("g848-static");
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let cfg_a = member_cfg(&bs, &group).with("group.instance.id", "ia");
+    let cfg_b = member_cfg(&bs, &group).with("group.instance.id", "ib");
+    let a = Member::start("a", &cfg_a, &book, sub, Duration::ZERO).await;
+    let b = Member::start("b", &cfg_b, &book, sub, Duration::ZERO).await;
+    wait_until("2 partitions each", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 2 && owned(&book, "b").len() == 2
+    })
+    .await;
+    let before = owned(&book, "a");
+    let b_events = book.lock().unwrap().log.len();
+    a.close().await;
+    let a2 = Member::start("a", &cfg_a, &book, sub, Duration::ZERO).await;
+    wait_until("a back", Duration::from_secs(30), || {
+        owned(&book, "a").len() == 2
+    })
+    .await;
+    assert_eq!(owned(&book, "a"), before, "the static member got other partitions");
+    {
+        let log = book.lock().unwrap();
+        let b_moves: Vec<_> = log.log[b_events..]
+            .iter()
+            .filter(|e| {
+                matches!(e, Ev::Assigned(m, _) | Ev::Revoked(m, _) | Ev::Lost(m, _) if m == "b")
+            })
+            .collect();
+        assert!(b_moves.is_empty(), "b was rebalanced: {b_moves:?}");
+    }
+    a2.close().await;
+    b.close().await;
+}
+
+/// A member dropped without leaving (no heartbeat, no leave) is fenced by the coordinator
+/// after the session timeout and its partitions move to the survivor, which reads on from
+/// the dead member's last commit (at least once: nothing lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_member_is_fenced_and_its_partitions_move() {
+    let bs = bootstrap().await;
+    let topic = unique("k848-kill");
+    common::create_topic(&bs, &topic, 4).await;
+    let group = unique("g848-kill");
+    let cfg = member_cfg(&bs, &group);
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let a = Member::start("a", &cfg, &book, sub, Duration::ZERO).await;
+    let b = Member::start("b", &cfg, &book, sub, Duration::ZERO).await;
+    wait_until("2 partitions each", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 2 && owned(&book, "b").len() == 2
+    })
+    .await;
+    let killed_at = Instant::now();
+    b.kill().await;
+    // The dead member never revoked: its partitions are still in the book under its name.
+    // The survivor is assigned them once the coordinator fenced b.
+    wait_until("a owns all 4", Duration::from_secs(30), || {
+        book.lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|e| matches!(e, Ev::Assigned(m, _) if m == "a"))
+            .count()
+            == 4
+    })
+    .await;
+    assert!(
+        killed_at.elapsed() >= Duration::from_millis(BROKER_SESSION_MS / 2),
+        "moved before the session could expire"
+    );
+    let expected = produce(&bs, &topic, 4, "k", 200).await;
+    wait_until("a processed everything", Duration::from_secs(60), || {
+        let c = counts(&book);
+        expected.iter().all(|v| c.contains_key(v))
+    })
+    .await;
+    a.close().await;
+}
+
+/// A broker-side regex subscription picks up a topic created after the member joined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regex_subscription_picks_up_a_new_topic() {
+    let bs = bootstrap().await;
+    let prefix = unique("k848re");
+    let first = format!("{prefix}-one");
+    common::create_topic(&bs, &first, 2).await;
+    let group = unique("g848-re");
+    let cfg = member_cfg(&bs, &group);
+    let book = SharedBook::default();
+    let regex = format!("{prefix}-.*");
+    let a = Member::start("a", &cfg, &book, Sub::Regex(&regex), Duration::ZERO).await;
+    wait_until("a owns the first topic", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 2
+    })
+    .await;
+    let second = format!("{prefix}-two");
+    common::create_topic(&bs, &second, 3).await;
+    let mut expected = produce(&bs, &first, 2, "one", 20).await;
+    expected.extend(produce(&bs, &second, 3, "two", 30).await);
+    wait_until("a owns both topics", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 5
+    })
+    .await;
+    wait_until("everything processed", Duration::from_secs(60), || {
+        processed(&book) >= expected.len()
+    })
+    .await;
+    a.close().await;
+    check(&book, &expected);
+}
