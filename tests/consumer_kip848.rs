@@ -2,7 +2,7 @@
 //!
 //! One dedicated single-node cluster for the file: the broker's consumer-group heartbeat
 //! interval (500 ms) and session timeout (3 s) are lowered so that fencing a killed member
-//! takes seconds, not the default 45 s, and regex subscriptions are re-resolved every second.
+//! takes seconds, not the default 45 s, and regex subscriptions are re-resolved every 10 s (the minimum).
 //! Local brokers only: an external cluster would not have these settings.
 
 mod support;
@@ -35,7 +35,7 @@ fn cluster() -> &'static KafkaCluster {
             ("group.consumer.min.heartbeat.interval.ms", "100"),
             ("group.consumer.session.timeout.ms", session.as_str()),
             ("group.consumer.min.session.timeout.ms", "1000"),
-            ("group.consumer.regex.refresh.interval.ms", "1000"),
+            ("group.consumer.regex.refresh.interval.ms", "10000"),
         ];
         KafkaCluster::start(ClusterOptions {
             broker_props: props
@@ -87,7 +87,7 @@ async fn produce(bs: &str, topic: &str, partitions: i32, tag: &str, n: usize) ->
     for a in acks {
         a.await.unwrap();
     }
-    p.close().await.unwrap();
+    p.close(Duration::from_secs(30)).await.unwrap();
     values
 }
 
