@@ -198,6 +198,7 @@ impl RebalanceListener for Listener {
 /// A member running its receive loop in a task until stopped.
 struct Member {
     name: String,
+    handle: ConsumerHandle,
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<Consumer>,
 }
@@ -228,13 +229,13 @@ impl Member {
             Sub::Topics(t) => c.subscribe(t).unwrap(),
             Sub::Regex(r) => c.subscribe_regex(r).unwrap(),
         }
+        let handle = c.handle();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let (me, book) = (name.to_string(), book.clone());
         let task = tokio::spawn(async move {
             while !stopped.load(Ordering::Relaxed) {
-                let Ok(r) = tokio::time::timeout(Duration::from_millis(200), c.recv()).await
-                else {
+                let Ok(r) = tokio::time::timeout(Duration::from_millis(200), c.recv()).await else {
                     continue;
                 };
                 let m = match r {
@@ -255,6 +256,7 @@ impl Member {
         });
         Member {
             name: name.to_string(),
+            handle,
             stop,
             task,
         }
@@ -358,6 +360,10 @@ async fn scale_one_three_one_exactly_once_with_manual_commits() {
         owned(&book, "a").len() == 6
     })
     .await;
+    // The consumer protocol: a client-generated UUID member id (KIP-1082), an epoch > 0.
+    let (epoch, member_id) = a.handle.group_membership().expect("a is a member");
+    assert!(epoch > 0, "member epoch {epoch}");
+    uuid::Uuid::parse_str(&member_id).expect("member id is a UUID");
     let b = Member::start("b", &cfg, &book, sub, Duration::ZERO).await;
     let c = Member::start("c", &cfg, &book, sub, Duration::ZERO).await;
     expected.extend(produce(&bs, &topic, parts, "b", 300).await);
@@ -462,7 +468,11 @@ async fn static_member_restart_keeps_its_partitions() {
         owned(&book, "a").len() == 2
     })
     .await;
-    assert_eq!(owned(&book, "a"), before, "the static member got other partitions");
+    assert_eq!(
+        owned(&book, "a"),
+        before,
+        "the static member got other partitions"
+    );
     {
         let log = book.lock().unwrap();
         let b_moves: Vec<_> = log.log[b_events..]
@@ -552,4 +562,249 @@ async fn regex_subscription_picks_up_a_new_topic() {
     .await;
     a.close().await;
     check(&book, &expected);
+}
+
+/// Reads `topic` (all `parts` partitions, from the beginning, read_committed) until `n`
+/// records arrived and nothing more comes for 2 s; returns the values.
+async fn read_committed(bs: &str, topic: &str, parts: i32, n: usize) -> Vec<String> {
+    let c = Consumer::new(&common::config(
+        bs,
+        &[("isolation.level", "read_committed")],
+    ))
+    .await
+    .unwrap();
+    c.assign(
+        (0..parts)
+            .map(|p| {
+                (
+                    TopicPartition::new(topic, p),
+                    kafka_sdk::consumer::Offset::Beginning,
+                )
+            })
+            .collect(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let quiet = if out.len() >= n {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_millis(500)
+        };
+        match tokio::time::timeout(quiet, c.recv()).await {
+            Ok(Ok(m)) => out.push(String::from_utf8(m.value().unwrap().to_vec()).unwrap()),
+            Ok(Err(e)) => panic!("read_committed: {e}"),
+            Err(_) if out.len() >= n => break,
+            Err(_) => assert!(Instant::now() < deadline, "read {} of {n}", out.len()),
+        }
+    }
+    c.close().await.unwrap();
+    out
+}
+
+/// One consume-transform-produce member: transactions of up to 20 records, each with the
+/// consumer's offsets (`send_offsets_to_transaction` with the consumer protocol's member id
+/// and epoch). With `crash_after`, after that many committed records it starts one more
+/// transaction, sends its records, and is dropped without committing (a crash).
+async fn pipeline(
+    bs: &str,
+    group: &str,
+    input: &str,
+    output: &str,
+    crash_after: Option<usize>,
+    done: Arc<AtomicBool>,
+) -> usize {
+    let c = Consumer::new(&member_cfg(bs, group).with("isolation.level", "read_committed"))
+        .await
+        .unwrap();
+    c.subscribe(&[input]).unwrap();
+    let p = Producer::new(&common::config(
+        bs,
+        &[
+            ("transactional.id", &format!("{group}-txn")),
+            ("linger.ms", "5"),
+        ],
+    ))
+    .await
+    .unwrap();
+    p.init_transactions().await.unwrap();
+    let mut committed = 0;
+    while !done.load(Ordering::Relaxed) {
+        let mut batch = Vec::new();
+        while batch.len() < 20 {
+            match tokio::time::timeout(Duration::from_millis(300), c.recv()).await {
+                Ok(Ok(m)) => batch.push(m),
+                Ok(Err(e)) => panic!("pipeline recv: {e}"),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        p.begin_transaction().unwrap();
+        let mut offsets: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        for m in &batch {
+            let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
+            // Delivery is awaited by `commit_transaction`.
+            let _delivery = p
+                .send(ProducerRecord::new(output).value(format!("out-{v}").into_bytes()))
+                .await
+                .unwrap();
+            offsets.insert(m.topic_partition(), m.offset() + 1);
+        }
+        if crash_after.is_some_and(|n| committed >= n) {
+            // Crash with the transaction open: the records were sent, nothing committed.
+            p.flush().await;
+            drop(p);
+            drop(c);
+            return committed;
+        }
+        let meta = c.group_metadata().unwrap();
+        assert!(meta.generation_id > 0, "{meta:?}");
+        uuid::Uuid::parse_str(&meta.member_id).expect("member id is a UUID");
+        p.send_offsets_to_transaction(offsets, &meta).await.unwrap();
+        p.commit_transaction().await.unwrap();
+        committed += batch.len();
+    }
+    c.close().await.unwrap();
+    p.close(Duration::from_secs(30)).await.unwrap();
+    committed
+}
+
+/// Exactly-once consume-transform-produce with the consumer protocol: a pipeline crashes with
+/// a transaction open; its successor (same transactional id and group) fences it and goes
+/// on from the committed offsets; the output read with read_committed holds every input
+/// record exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_once_pipeline_with_the_consumer_protocol() {
+    let bs = bootstrap().await;
+    let input = unique("k848-eos-in");
+    let output = unique("k848-eos-out");
+    common::create_topic(&bs, &input, 3).await;
+    common::create_topic(&bs, &output, 3).await;
+    let group = unique("g848-eos");
+    let n = 300;
+    let expected = produce(&bs, &input, 3, "e", n).await;
+    let never = Arc::new(AtomicBool::new(false));
+    let first = pipeline(&bs, &group, &input, &output, Some(100), never).await;
+    assert!(
+        first >= 100 && first < n,
+        "first pipeline committed {first}"
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let second = {
+        let (bs, group, input, output, done) = (
+            bs.clone(),
+            group.clone(),
+            input.clone(),
+            output.clone(),
+            done.clone(),
+        );
+        tokio::spawn(async move { pipeline(&bs, &group, &input, &output, None, done).await })
+    };
+    let out = read_committed(&bs, &output, 3, n).await;
+    done.store(true, Ordering::Relaxed);
+    let second = second.await.unwrap();
+    assert_eq!(first + second, n, "committed {first} + {second}");
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in &out {
+        *counts.entry(v.as_str()).or_default() += 1;
+    }
+    let dups: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(dups.is_empty(), "duplicates in the output: {dups:?}");
+    let want: BTreeSet<String> = expected.iter().map(|v| format!("out-{v}")).collect();
+    let got: BTreeSet<String> = out.iter().cloned().collect();
+    assert_eq!(got, want);
+}
+
+/// A mixed group: two kafka-sdk members and Java's console consumer, all with
+/// `group.protocol=consumer`: every record is consumed exactly once across both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_group_with_the_java_console_consumer() {
+    use std::io::BufRead;
+    let bs = bootstrap().await;
+    let topic = unique("k848-mixed");
+    let parts = 6;
+    common::create_topic(&bs, &topic, parts).await;
+    let group = unique("g848-mixed");
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let cfg = member_cfg(&bs, &group);
+    let a = Member::start("a", &cfg, &book, sub, Duration::ZERO).await;
+    let b = Member::start("b", &cfg, &book, sub, Duration::ZERO).await;
+    wait_until("a and b share the topic", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 3 && owned(&book, "b").len() == 3
+    })
+    .await;
+    let mut java = cluster()
+        .tool(
+            "console-consumer",
+            &[
+                "--bootstrap-server",
+                &bs,
+                "--topic",
+                &topic,
+                "--group",
+                &group,
+                "--consumer-property",
+                "group.protocol=consumer",
+                "--consumer-property",
+                "auto.offset.reset=earliest",
+            ],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("console consumer");
+    let java_seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let out = java.stdout.take().unwrap();
+        let js = java_seen.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if l.starts_with("m-") {
+                    js.lock().unwrap().push(l);
+                }
+            }
+        });
+    }
+    // Three members, six partitions: the kafka-sdk members give two up to Java.
+    wait_until("java joined", Duration::from_secs(60), || {
+        owned(&book, "a").len() + owned(&book, "b").len() == 4
+    })
+    .await;
+    let expected = produce(&bs, &topic, parts, "m", 600).await;
+    let sdk_values = || -> Vec<String> {
+        book.lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Msg(_, _, v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    wait_until(
+        "every record read by someone",
+        Duration::from_secs(60),
+        || sdk_values().len() + java_seen.lock().unwrap().len() >= expected.len(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = java.kill();
+    let _ = java.wait();
+    a.close().await;
+    b.close().await;
+    let sdk = sdk_values();
+    let jv = java_seen.lock().unwrap().clone();
+    assert!(!jv.is_empty(), "the Java member read nothing");
+    assert!(!sdk.is_empty(), "the kafka-sdk members read nothing");
+    let all: Vec<&String> = sdk.iter().chain(jv.iter()).collect();
+    let distinct: BTreeSet<&String> = all.iter().copied().collect();
+    assert_eq!(all.len(), distinct.len(), "a record read twice");
+    let want: BTreeSet<&String> = expected.iter().collect();
+    assert_eq!(distinct, want);
 }

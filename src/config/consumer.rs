@@ -237,7 +237,10 @@ mod tests {
     /// the keys of the other one when they are set, and the default protocol is `classic`.
     #[test]
     fn each_group_protocol_refuses_the_other_ones_keys() {
-        assert_eq!(base().consumer().unwrap().group_protocol, GroupProtocol::Classic);
+        assert_eq!(
+            base().consumer().unwrap().group_protocol,
+            GroupProtocol::Classic
+        );
         let k = base()
             .with("group.protocol", "consumer")
             .with("group.remote.assignor", "uniform")
@@ -250,12 +253,19 @@ mod tests {
             "session.timeout.ms",
             "heartbeat.interval.ms",
         ] {
-            let value = if key.ends_with("strategy") { "range" } else { "3000" };
+            let value = if key.ends_with("strategy") {
+                "range"
+            } else {
+                "3000"
+            };
             let m = conflict(base().with("group.protocol", "consumer").with(key, value));
             assert!(m.contains(key) && m.contains("consumer"), "{m}");
         }
         let m = conflict(base().with("group.remote.assignor", "range"));
-        assert!(m.contains("group.remote.assignor") && m.contains("classic"), "{m}");
+        assert!(
+            m.contains("group.remote.assignor") && m.contains("classic"),
+            "{m}"
+        );
         let e = base()
             .with("group.protocol", "consumer")
             .with("group.remote.assignor", "")

@@ -617,7 +617,10 @@ fn config_not_supported_keys_and_values() {
             }
         );
     }
-    let k = base().with("group.protocol", "consumer").consumer().unwrap();
+    let k = base()
+        .with("group.protocol", "consumer")
+        .consumer()
+        .unwrap();
     assert_eq!(k.group_protocol, GroupProtocol::Consumer);
     let e = config_err(base().with("api.version.request", "false").common());
     assert!(matches!(e, ConfigError::NotSupported { .. }), "{e:?}");

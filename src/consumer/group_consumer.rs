@@ -457,18 +457,16 @@ impl Member {
             SubscriptionSpec::None => (Some(Vec::new()), None),
         };
         let mut by_topic: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
-        let ids: HashMap<&str, Uuid> = self
-            .names
-            .iter()
-            .map(|(id, n)| (n.as_str(), *id))
-            .collect();
+        let ids: HashMap<&str, Uuid> = self.names.iter().map(|(id, n)| (n.as_str(), *id)).collect();
         for tp in &self.owned {
             if let Some(id) = ids.get(&*tp.topic) {
                 by_topic.entry(*id).or_default().push(tp.partition);
             }
         }
         req.with_rack_id(cfg.common.client_rack.as_deref().map(s))
-            .with_rebalance_timeout_ms(cfg.max_poll_interval.as_millis().min(i32::MAX as u128) as i32)
+            .with_rebalance_timeout_ms(
+                cfg.max_poll_interval.as_millis().min(i32::MAX as u128) as i32
+            )
             .with_subscribed_topic_names(names)
             .with_subscribed_topic_regex(regex)
             .with_server_assignor(cfg.group_remote_assignor.as_deref().map(s))
@@ -561,16 +559,27 @@ impl Member {
         }
         .await;
         match r {
-            Ok(()) => tracing::debug!(group = %self.group_id, member = %self.member_id, "left group"),
-            Err(e) => tracing::debug!(group = %self.group_id, error = %e, "leaving the group failed"),
+            Ok(()) => {
+                tracing::debug!(group = %self.group_id, member = %self.member_id, "left group")
+            }
+            Err(e) => {
+                tracing::debug!(group = %self.group_id, error = %e, "leaving the group failed")
+            }
         }
     }
 
     /// Names the target's topic ids (metadata, then a listing of every topic for ids not
     /// known yet). Returns the target as partitions, and whether some id stayed unknown.
-    async fn resolve(&mut self, target: &BTreeMap<Uuid, BTreeSet<i32>>) -> (BTreeSet<TopicPartition>, bool) {
+    async fn resolve(
+        &mut self,
+        target: &BTreeMap<Uuid, BTreeSet<i32>>,
+    ) -> (BTreeSet<TopicPartition>, bool) {
         let missing = |names: &HashMap<Uuid, String>| -> Vec<Uuid> {
-            target.keys().filter(|id| !names.contains_key(id)).copied().collect()
+            target
+                .keys()
+                .filter(|id| !names.contains_key(id))
+                .copied()
+                .collect()
         };
         if !missing(&self.names).is_empty() {
             let snap = self.shared.cluster.metadata();
@@ -589,7 +598,9 @@ impl Member {
                         }
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "listing topics to name assigned topic ids failed"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing topics to name assigned topic ids failed")
+                }
             }
         }
         let still = missing(&self.names);
@@ -600,7 +611,10 @@ impl Member {
         let tps = target
             .iter()
             .filter_map(|(id, ps)| Some((self.names.get(id)?, ps)))
-            .flat_map(|(name, ps)| ps.iter().map(move |p| TopicPartition::new(name.as_str(), *p)))
+            .flat_map(|(name, ps)| {
+                ps.iter()
+                    .map(move |p| TopicPartition::new(name.as_str(), *p))
+            })
             .collect();
         (tps, !still.is_empty())
     }

@@ -524,21 +524,20 @@ impl<'a> Commit<'a> {
     /// moved, and a commit sent under the new generation would overwrite the new owner's.
     fn request(&self, shared: &Shared) -> Result<OffsetCommitRequest> {
         let now = shared.group_info();
-        let (generation, member_id) = if now.generation == self.generation
-            && now.member_id == self.member_id
-        {
-            (self.generation, self.member_id.clone())
-        } else {
-            let built_in = GroupInfo {
-                generation: self.generation,
-                member_id: self.member_id.clone(),
-                ..now.clone()
+        let (generation, member_id) =
+            if now.generation == self.generation && now.member_id == self.member_id {
+                (self.generation, self.member_id.clone())
+            } else {
+                let built_in = GroupInfo {
+                    generation: self.generation,
+                    member_id: self.member_id.clone(),
+                    ..now.clone()
+                };
+                if !retag_ok(shared, self.offsets, &built_in, &now) {
+                    return Err(moved_on(self.group, &built_in, &now));
+                }
+                (now.generation, now.member_id.clone())
             };
-            if !retag_ok(shared, self.offsets, &built_in, &now) {
-                return Err(moved_on(self.group, &built_in, &now));
-            }
-            (now.generation, now.member_id.clone())
-        };
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, (off, epoch)) in self.offsets {
             topics.entry(&tp.topic).or_default().push(
@@ -814,12 +813,10 @@ mod tests {
         c.set("group.protocol", "consumer");
         let shared = Shared::new(Cluster::offline_for_tests(), c.consumer().unwrap());
         let tp = TopicPartition::new("t", 0);
-        shared
-            .lock()
-            .parts
-            .insert(tp.clone(), crate::consumer::state::PartState::new(
-                crate::consumer::state::Reset::Committed,
-            ));
+        shared.lock().parts.insert(
+            tp.clone(),
+            crate::consumer::state::PartState::new(crate::consumer::state::Reset::Committed),
+        );
         in_generation(&shared, 5, "m-1");
         let offsets = offsets();
         let deadline = Deadline::after(Duration::from_secs(5));
@@ -838,7 +835,10 @@ mod tests {
         let late = Commit::new(&shared, "g", &offsets, deadline, built_in.clone())
             .await
             .unwrap();
-        assert_eq!(late.request(&shared).unwrap().generation_id_or_member_epoch, 6);
+        assert_eq!(
+            late.request(&shared).unwrap().generation_id_or_member_epoch,
+            6
+        );
         // Given up: never sent under the new epoch.
         shared.lock().remove(&tp);
         let e = commit.request(&shared).unwrap_err();
