@@ -204,8 +204,8 @@ impl Member {
             self.shared.cfg.common.retry_backoff_max,
         );
         let mut resub = self.shared.resubscribe.subscribe();
-        let mut meta = self.shared.cluster.watch_metadata();
         let mut next_hb = Instant::now();
+        let mut resolve_at = Instant::now();
         loop {
             resub.borrow_and_update();
             let kind = self.subscription_kind();
@@ -241,11 +241,14 @@ impl Member {
             }
             // Reconcile towards the latest target (a new one, or ids not named before).
             let seq = self.hb().target_seq;
-            if seq != self.reconciled_seq || self.unresolved {
-                if self.reconcile().await {
-                    // Acknowledge at once.
-                    next_hb = Instant::now();
-                }
+            let retry_names = self.unresolved && Instant::now() >= resolve_at;
+            if (seq != self.reconciled_seq || retry_names) && self.reconcile().await {
+                // Acknowledge at once.
+                next_hb = Instant::now();
+            }
+            if self.unresolved && Instant::now() >= resolve_at {
+                // Ids metadata could not name: look again after a while.
+                resolve_at = Instant::now() + self.shared.cfg.common.retry_backoff_max;
             }
             let fault = self.hb().fault.take();
             if let Some(fault) = fault {
@@ -287,10 +290,7 @@ impl Member {
                     }
                     continue;
                 }
-                r = meta.changed(), if self.unresolved => {
-                    let _ = r;
-                    continue;
-                }
+                _ = tokio::time::sleep_until(resolve_at), if self.unresolved => continue,
             }
             match self.heartbeat().await {
                 Ok(()) => {
