@@ -808,3 +808,104 @@ async fn mixed_group_with_the_java_console_consumer() {
     let want: BTreeSet<&String> = expected.iter().collect();
     assert_eq!(distinct, want);
 }
+
+/// `max.poll.interval.ms` without `recv`: the member gives its partitions up and leaves (the
+/// other member gets them); once it polls again it rejoins and gets a share back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_that_stops_polling_leaves_and_rejoins_at_the_next_recv() {
+    let bs = bootstrap().await;
+    let topic = unique("k848-poll");
+    common::create_topic(&bs, &topic, 2).await;
+    let group = unique("g848-poll");
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let a = Member::start("a", &member_cfg(&bs, &group), &book, sub, Duration::ZERO).await;
+    let b = Member::start(
+        "b",
+        &member_cfg(&bs, &group).with("max.poll.interval.ms", "3000"),
+        &book,
+        sub,
+        Duration::ZERO,
+    )
+    .await;
+    wait_until("1 partition each", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 1 && owned(&book, "b").len() == 1
+    })
+    .await;
+    // b stops polling (its loop ends; the consumer stays open).
+    b.stop.store(true, Ordering::Relaxed);
+    let b_consumer = b.task.await.unwrap();
+    wait_until("a owns both", Duration::from_secs(30), || {
+        owned(&book, "a").len() == 2
+    })
+    .await;
+    assert!(owned(&book, "b").is_empty());
+    assert!(b_consumer.group_membership().is_none());
+    // b polls again: it rejoins and gets a partition back.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while owned(&book, "b").len() != 1 {
+        assert!(Instant::now() < deadline, "b did not rejoin");
+        let _ = tokio::time::timeout(Duration::from_millis(100), b_consumer.recv()).await;
+    }
+    b_consumer.close().await.unwrap();
+    a.close().await;
+    assert!(book.lock().unwrap().violations.is_empty());
+}
+
+/// Online upgrade of a classic group (cooperative-sticky) to the consumer protocol by a
+/// rolling restart, with manual commits of processed records: every record exactly once,
+/// no partition owned twice (the broker's `bidirectional` migration policy, the default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn online_upgrade_from_classic_by_rolling_restart() {
+    let bs = bootstrap().await;
+    let topic = unique("k848-upgrade");
+    let parts = 4;
+    common::create_topic(&bs, &topic, parts).await;
+    let group = unique("g848-upgrade");
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let classic = common::config(
+        &bs,
+        &[
+            ("group.id", &group),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    );
+    let consumer = member_cfg(&bs, &group);
+    let mut expected = produce(&bs, &topic, parts, "u1", 200).await;
+    let a = Member::start("a", &classic, &book, sub, Duration::ZERO).await;
+    let b = Member::start("b", &classic, &book, sub, Duration::ZERO).await;
+    wait_until("classic: 2 each", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 2 && owned(&book, "b").len() == 2
+    })
+    .await;
+    expected.extend(produce(&bs, &topic, parts, "u2", 200).await);
+    // Roll a: classic -> consumer protocol.
+    a.close().await;
+    let a2 = Member::start("a2", &consumer, &book, sub, Duration::ZERO).await;
+    wait_until("mixed: 2 each", Duration::from_secs(60), || {
+        owned(&book, "a2").len() == 2 && owned(&book, "b").len() == 2
+    })
+    .await;
+    expected.extend(produce(&bs, &topic, parts, "u3", 200).await);
+    // Roll b.
+    b.close().await;
+    let b2 = Member::start("b2", &consumer, &book, sub, Duration::ZERO).await;
+    wait_until("upgraded: 2 each", Duration::from_secs(60), || {
+        owned(&book, "a2").len() == 2 && owned(&book, "b2").len() == 2
+    })
+    .await;
+    expected.extend(produce(&bs, &topic, parts, "u4", 200).await);
+    wait_until("everything processed", Duration::from_secs(60), || {
+        processed(&book) >= expected.len()
+    })
+    .await;
+    a2.close().await;
+    b2.close().await;
+    check(&book, &expected);
+}
