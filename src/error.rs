@@ -869,7 +869,8 @@ mod tests {
             // Broker codes: Retry/Fatal follow the protocol's flag except where the table
             // says otherwise.
             if let Some(code) = e.code() {
-                let overridden = code == KafkaCode::CONCURRENT_TRANSACTIONS;
+                let overridden = code == KafkaCode::CONCURRENT_TRANSACTIONS
+                    || code == KafkaCode::STALE_MEMBER_EPOCH;
                 if !overridden {
                     assert_eq!(e.is_retriable(), code.is_retriable(), "{e}");
                 }
