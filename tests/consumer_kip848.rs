@@ -909,3 +909,91 @@ async fn online_upgrade_from_classic_by_rolling_restart() {
     b2.close().await;
     check(&book, &expected);
 }
+
+/// A member the coordinator removes (an admin LeaveGroup naming its `group.instance.id`,
+/// as `Admin::removeMembersFromConsumerGroup` sends) finds out at its next heartbeat
+/// (UNKNOWN_MEMBER_ID): its partitions are lost (`on_lost`, not `on_revoked`) and it rejoins
+/// at epoch 0 with the same member id, gets partitions again and goes on consuming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removed_member_loses_its_partitions_and_rejoins() {
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::{ApiKey, GroupId, LeaveGroupRequest};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_sdk::backoff::Deadline;
+    use kafka_sdk::cluster::{Cluster, ClusterOptions, CoordinatorKind};
+
+    let bs = bootstrap().await;
+    let topic = unique("k848-removed");
+    common::create_topic(&bs, &topic, 2).await;
+    let group = unique("g848-removed");
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let cfg = member_cfg(&bs, &group).with("group.instance.id", "ia");
+    let a = Member::start("a", &cfg, &book, sub, Duration::ZERO).await;
+    wait_until("a owns both", Duration::from_secs(60), || {
+        owned(&book, "a").len() == 2
+    })
+    .await;
+    let (_, member_before) = a.handle.group_membership().unwrap();
+    let cluster = Cluster::connect(ClusterOptions::new(vec![bs.clone()]))
+        .await
+        .unwrap();
+    let (_, conn) = cluster
+        .coordinator(
+            CoordinatorKind::Group,
+            &group,
+            Deadline::after(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+    let req = LeaveGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+        .with_members(vec![MemberIdentity::default()
+            .with_member_id(StrBytes::from_static_str(""))
+            .with_group_instance_id(Some(StrBytes::from_static_str("ia")))
+            .with_reason(Some(StrBytes::from_static_str("removed by the test")))]);
+    let version = conn.version_for(ApiKey::LeaveGroup).unwrap();
+    let resp = conn
+        .send_version(&req, version, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    assert!(resp.members.iter().all(|m| m.error_code == 0), "{resp:?}");
+    wait_until("a lost its partitions", Duration::from_secs(30), || {
+        book.lock()
+            .unwrap()
+            .log
+            .iter()
+            .any(|e| matches!(e, Ev::Lost(m, _) if m == "a"))
+    })
+    .await;
+    wait_until("a owns both again", Duration::from_secs(30), || {
+        owned(&book, "a").len() == 2
+    })
+    .await;
+    let (epoch, member_after) = a.handle.group_membership().unwrap();
+    assert!(epoch > 0);
+    assert_eq!(
+        member_after, member_before,
+        "the member id changed on rejoin"
+    );
+    {
+        let log = book.lock().unwrap();
+        assert!(
+            !log.log.iter().any(|e| matches!(e, Ev::Revoked(..))),
+            "a removed member's partitions are lost, not revoked: {:?}",
+            log.log
+        );
+    }
+    let expected = produce(&bs, &topic, 2, "r", 50).await;
+    wait_until(
+        "a consumes after rejoining",
+        Duration::from_secs(60),
+        || {
+            let c = counts(&book);
+            expected.iter().all(|v| c.contains_key(v))
+        },
+    )
+    .await;
+    a.close().await;
+}

@@ -856,4 +856,23 @@ mod tests {
         in_generation(&shared, 7, "m-2");
         assert!(commit.request(&shared).is_err());
     }
+
+    /// STALE_MEMBER_EPOCH: the retry waits for the next heartbeat's epoch (not the full
+    /// request timeout), and the error is one the retry policy retries.
+    #[tokio::test]
+    async fn a_stale_epoch_commit_waits_for_the_next_epoch_then_retries() {
+        let shared = shared();
+        in_generation(&shared, 5, "m-1");
+        let s2 = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            in_generation(&s2, 6, "m-1");
+        });
+        let t = std::time::Instant::now();
+        wait_for_new_epoch(&shared, 5).await;
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(shared.group_info().generation, 6);
+        let e = Error::broker(KafkaCode::STALE_MEMBER_EPOCH, "OffsetCommit");
+        assert_eq!(e.action(), ErrorAction::Retry);
+    }
 }
