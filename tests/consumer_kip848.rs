@@ -997,3 +997,85 @@ async fn a_removed_member_loses_its_partitions_and_rejoins() {
     .await;
     a.close().await;
 }
+
+/// With auto commit, partitions revoked by a reconciliation are committed first (the stored
+/// offsets, as classic does): the new owner starts after what the old one delivered, even
+/// though the auto-commit interval never elapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auto_commit_commits_revoked_partitions_before_they_move() {
+    let bs = bootstrap().await;
+    let topic = unique("k848-autocommit");
+    common::create_topic(&bs, &topic, 4).await;
+    let group = unique("g848-autocommit");
+    produce(&bs, &topic, 4, "old", 100).await;
+    let a = Consumer::new(&common::config(
+        &bs,
+        &[
+            ("group.id", &group),
+            ("group.protocol", "consumer"),
+            ("auto.offset.reset", "earliest"),
+            ("auto.commit.interval.ms", "600000"),
+        ],
+    ))
+    .await
+    .unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got < 100 {
+        assert!(Instant::now() < deadline, "a read {got} of 100");
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), a.recv()).await {
+            r.unwrap();
+            got += 1;
+        }
+    }
+    // a keeps polling (it must answer the rebalance) while b joins.
+    let stop = Arc::new(AtomicBool::new(false));
+    let a_later = Arc::new(Mutex::new(Vec::<String>::new()));
+    let poller = {
+        let (stop, a_later) = (stop.clone(), a_later.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), a.recv()).await {
+                    let m = r.unwrap();
+                    let v = String::from_utf8(m.value().unwrap().to_vec()).unwrap();
+                    a_later.lock().unwrap().push(v);
+                }
+            }
+            a
+        })
+    };
+    let book = SharedBook::default();
+    let sub = Sub::Topics(&[topic.as_str()][..]);
+    let b = Member::start("b", &member_cfg(&bs, &group), &book, sub, Duration::ZERO).await;
+    wait_until("b owns 2", Duration::from_secs(60), || {
+        owned(&book, "b").len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(processed(&book), 0, "b read records a had delivered");
+    let expected = produce(&bs, &topic, 4, "new", 40).await;
+    wait_until(
+        "b reads its share of the new records",
+        Duration::from_secs(30),
+        || processed(&book) == 20,
+    )
+    .await;
+    wait_until(
+        "a reads its share of the new records",
+        Duration::from_secs(30),
+        || a_later.lock().unwrap().len() == 20,
+    )
+    .await;
+    b.close().await;
+    stop.store(true, Ordering::Relaxed);
+    let a = poller.await.unwrap();
+    a.close().await.unwrap();
+    // Between them, a and b read each new record once and no old one again.
+    let mut all: Vec<String> = a_later.lock().unwrap().clone();
+    all.extend(counts(&book).into_keys());
+    all.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(all, want);
+}
