@@ -143,28 +143,7 @@ pub(crate) async fn run(
     mut close_rx: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
     let shared = handle.shared.clone();
-    let mut m = Member {
-        group_id: shared.cfg.group_id.clone().unwrap_or_default(),
-        instance_id: shared.cfg.group_instance_id.clone(),
-        shared: shared.clone(),
-        handle,
-        listener,
-        hb: Mutex::new(Hb {
-            member_id: new_member_id(),
-            epoch: 0,
-            interval: Duration::from_secs(5),
-            target: BTreeMap::new(),
-            target_seq: 0,
-            fault: None,
-        }),
-        owned: BTreeSet::new(),
-        names: HashMap::new(),
-        reconciled_seq: 0,
-        unresolved: false,
-        joined_kind: None,
-        running: None,
-        reported: false,
-    };
+    let mut m = Member::new(handle, listener);
     let ack = {
         let main = m.main_loop();
         tokio::select! {
@@ -180,6 +159,32 @@ pub(crate) async fn run(
 }
 
 impl Member {
+    fn new(handle: ConsumerHandle, listener: Option<Arc<dyn RebalanceListener>>) -> Member {
+        let shared = handle.shared.clone();
+        Member {
+            group_id: shared.cfg.group_id.clone().unwrap_or_default(),
+            instance_id: shared.cfg.group_instance_id.clone(),
+            shared: shared.clone(),
+            handle,
+            listener,
+            hb: Mutex::new(Hb {
+                member_id: new_member_id(),
+                epoch: 0,
+                interval: Duration::from_secs(5),
+                target: BTreeMap::new(),
+                target_seq: 0,
+                fault: None,
+            }),
+            owned: BTreeSet::new(),
+            names: HashMap::new(),
+            reconciled_seq: 0,
+            unresolved: false,
+            joined_kind: None,
+            running: None,
+            reported: false,
+        }
+    }
+
     fn hb(&self) -> std::sync::MutexGuard<'_, Hb> {
         self.hb.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -870,6 +875,75 @@ impl Member {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::Cluster;
+    use crate::config::ClientConfig;
+
+    fn member(extra: &[(&str, &str)]) -> Member {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", "127.0.0.1:1");
+        c.set("group.id", "g");
+        c.set("group.protocol", "consumer");
+        c.set("max.poll.interval.ms", "7000");
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        let shared = Shared::new(Cluster::offline_for_tests(), c.consumer().unwrap());
+        Member::new(ConsumerHandle { shared }, None)
+    }
+
+    /// The join carries what the coordinator needs (KIP-848): epoch 0, our member id, the
+    /// subscription (names, or the regex for the broker to evaluate), the server assignor,
+    /// the rebalance timeout (`max.poll.interval.ms`) and an empty owned list; later
+    /// heartbeats list the owned partitions by topic id; a leave is epoch -1, or -2 for a
+    /// static member, with nothing else.
+    #[test]
+    fn heartbeat_requests_carry_the_subscription_and_the_owned_partitions() {
+        let mut m = member(&[("group.remote.assignor", "range"), ("client.rack", "r1")]);
+        m.shared.lock().subscription =
+            SubscriptionSpec::Topics(["b".to_string(), "a".to_string()].into());
+        let join = m.request(0);
+        assert_eq!(join.member_epoch, 0);
+        assert_eq!(join.member_id.as_str(), m.member_id());
+        assert_eq!(
+            join.subscribed_topic_names
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|t| t.0.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(join.subscribed_topic_regex, None);
+        assert_eq!(join.server_assignor.as_deref(), Some("range"));
+        assert_eq!(join.rack_id.as_deref(), Some("r1"));
+        assert_eq!(join.rebalance_timeout_ms, 7000);
+        assert_eq!(join.topic_partitions, Some(Vec::new()));
+        assert_eq!(join.instance_id, None);
+
+        let id = Uuid::from_u128(7);
+        m.names.insert(id, "a".to_string());
+        m.owned.insert(TopicPartition::new("a", 1));
+        m.owned.insert(TopicPartition::new("a", 0));
+        let hb = m.request(3);
+        let owned = hb.topic_partitions.unwrap();
+        assert_eq!(owned.len(), 1);
+        assert_eq!(owned[0].topic_id, id);
+        assert_eq!(owned[0].partitions, vec![0, 1]);
+
+        m.shared.lock().subscription =
+            SubscriptionSpec::Pattern(regex::Regex::new("^t-.*").unwrap());
+        let re = m.request(3);
+        assert_eq!(re.subscribed_topic_regex.as_deref(), Some("^t-.*"));
+        assert_eq!(re.subscribed_topic_names, None);
+
+        let leave = m.request(m.leave_epoch());
+        assert_eq!(leave.member_epoch, LEAVE_EPOCH);
+        assert_eq!(leave.subscribed_topic_names, None);
+        assert_eq!(leave.topic_partitions, None);
+        let s = member(&[("group.instance.id", "i-1")]);
+        assert_eq!(s.leave_epoch(), STATIC_LEAVE_EPOCH);
+        assert_eq!(s.request(0).instance_id.as_deref(), Some("i-1"));
+    }
 
     #[test]
     fn member_ids_are_random_uuids() {
