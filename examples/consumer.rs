@@ -108,8 +108,17 @@ async fn run(args: Args) -> Result<(), common::BoxError> {
             (args.commit == CommitKind::Auto).to_string(),
         );
     if let Some(g) = &args.group {
-        own.set("group.id", g)
-            .set("partition.assignment.strategy", &args.assignor);
+        own.set("group.id", g);
+        // With `-X group.protocol=consumer` (KIP-848) the broker assigns: client-side
+        // assignors are refused then, as in Java 4.3.
+        let kip848 = args
+            .conn
+            .config
+            .iter()
+            .any(|(k, v)| k == "group.protocol" && v.eq_ignore_ascii_case("consumer"));
+        if !kip848 {
+            own.set("partition.assignment.strategy", &args.assignor);
+        }
     }
     let consumer = Consumer::new(&kafka.config(own)).await?;
     if args.group.is_some() {

@@ -115,6 +115,16 @@ impl KafkaCode {
     pub const UNKNOWN_TOPIC_ID: KafkaCode = KafkaCode(100);
     /// INCONSISTENT_TOPIC_ID (103).
     pub const INCONSISTENT_TOPIC_ID: KafkaCode = KafkaCode(103);
+    /// FENCED_MEMBER_EPOCH (110): a KIP-848 member's epoch is fenced; its partitions are lost.
+    pub const FENCED_MEMBER_EPOCH: KafkaCode = KafkaCode(110);
+    /// UNRELEASED_INSTANCE_ID (111): a static member's `group.instance.id` is still in use.
+    pub const UNRELEASED_INSTANCE_ID: KafkaCode = KafkaCode(111);
+    /// UNSUPPORTED_ASSIGNOR (112): the broker has no such `group.remote.assignor`.
+    pub const UNSUPPORTED_ASSIGNOR: KafkaCode = KafkaCode(112);
+    /// STALE_MEMBER_EPOCH (113): a commit or offset fetch carried an older member epoch.
+    pub const STALE_MEMBER_EPOCH: KafkaCode = KafkaCode(113);
+    /// INVALID_REGULAR_EXPRESSION (128): the broker refused a subscription's regex.
+    pub const INVALID_REGULAR_EXPRESSION: KafkaCode = KafkaCode(128);
     /// TRANSACTION_ABORTABLE (120).
     pub const TRANSACTION_ABORTABLE: KafkaCode = KafkaCode(120);
     /// INVALID_RECORD_STATE (121): a share-group acknowledgement named a record this member
@@ -452,8 +462,10 @@ impl Error {
     ///   previous transaction's markers are still being written; Java retries it) and the
     ///   other codes the protocol marks retriable -> `Retry`;
     /// - PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-    ///   CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION, INVALID_TXN_STATE -> `Fatal`,
-    ///   reaching the client; FENCED_INSTANCE_ID -> `Fatal`, reaching the group member;
+    ///   CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION, INVALID_TXN_STATE,
+    ///   UNSUPPORTED_ASSIGNOR -> `Fatal`, reaching the client; FENCED_INSTANCE_ID and
+    ///   UNRELEASED_INSTANCE_ID -> `Fatal`, reaching the group member; STALE_MEMBER_EPOCH
+    ///   (KIP-848: retry with the epoch of the next heartbeat) -> `Retry`;
     ///   every other broker code -> `Fatal` for the operation;
     /// - connection failures -> `RefreshAndRetry` when nothing was in flight, else `Ambiguous`;
     /// - timeouts -> `Ambiguous` when a request was in flight, else `Retry`;
@@ -480,7 +492,11 @@ impl Error {
                 KafkaCode::REQUEST_TIMED_OUT | KafkaCode::NETWORK_EXCEPTION => {
                     (Ambiguous, Operation)
                 }
-                KafkaCode::CONCURRENT_TRANSACTIONS => (Retry, Operation),
+                // STALE_MEMBER_EPOCH: the member's next heartbeat brings the epoch to retry
+                // with (KIP-848; the commit path waits for it).
+                KafkaCode::CONCURRENT_TRANSACTIONS | KafkaCode::STALE_MEMBER_EPOCH => {
+                    (Retry, Operation)
+                }
                 // Share sessions (KIP-932): the share consumer opens a new session and sends
                 // again; the acknowledgements of the failed request are lost (the records
                 // come back after their acquisition lock), never applied twice.
@@ -498,7 +514,10 @@ impl Error {
                 | KafkaCode::CLUSTER_AUTHORIZATION_FAILED
                 | KafkaCode::UNSUPPORTED_VERSION
                 | KafkaCode::INVALID_TXN_STATE => (Fatal, Client),
-                KafkaCode::FENCED_INSTANCE_ID => (Fatal, Member),
+                KafkaCode::FENCED_INSTANCE_ID | KafkaCode::UNRELEASED_INSTANCE_ID => {
+                    (Fatal, Member)
+                }
+                KafkaCode::UNSUPPORTED_ASSIGNOR => (Fatal, Client),
                 c if c.is_retriable() => (Retry, Operation),
                 _ => (Fatal, Operation),
             },
@@ -804,6 +823,11 @@ mod tests {
             (KafkaCode::UNKNOWN_TOPIC_ID, RefreshAndRetry, Operation),
             (KafkaCode::INCONSISTENT_TOPIC_ID, RefreshAndRetry, Operation),
             (KafkaCode::TRANSACTION_ABORTABLE, Fatal, Operation),
+            (KafkaCode::FENCED_MEMBER_EPOCH, Fatal, Operation),
+            (KafkaCode::UNRELEASED_INSTANCE_ID, Fatal, Member),
+            (KafkaCode::UNSUPPORTED_ASSIGNOR, Fatal, Client),
+            (KafkaCode::STALE_MEMBER_EPOCH, Retry, Operation),
+            (KafkaCode::INVALID_REGULAR_EXPRESSION, Fatal, Operation),
         ];
         for &(code, action, reach) in table {
             let c = Error::broker(code, "").classify();
@@ -907,7 +931,8 @@ mod tests {
             // Broker codes: Retry/Fatal follow the protocol's flag except where the table
             // says otherwise.
             if let Some(code) = e.code() {
-                let overridden = code == KafkaCode::CONCURRENT_TRANSACTIONS;
+                let overridden = code == KafkaCode::CONCURRENT_TRANSACTIONS
+                    || code == KafkaCode::STALE_MEMBER_EPOCH;
                 if !overridden {
                     assert_eq!(e.is_retriable(), code.is_retriable(), "{e}");
                 }

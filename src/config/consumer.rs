@@ -63,9 +63,12 @@ impl AssignmentStrategy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GroupProtocol {
-    /// `classic`: JoinGroup/SyncGroup with client-side assignment (the only one supported;
-    /// `consumer` (KIP-848) gives [`ConfigError::NotSupported`]).
+    /// `classic` (the default, as in Java 4.3): JoinGroup/SyncGroup with client-side
+    /// assignment (`partition.assignment.strategy`).
     Classic,
+    /// `consumer` (KIP-848): ConsumerGroupHeartbeat with server-side assignment
+    /// (`group.remote.assignor`), no stop-the-world rebalances.
+    Consumer,
 }
 
 /// Consumer settings. Built by [`ClientConfig::consumer`](super::ClientConfig::consumer).
@@ -82,6 +85,9 @@ pub struct ConsumerConfig {
     pub group_instance_id: Option<String>,
     /// `group.protocol`, default `classic`.
     pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor` (`group.protocol=consumer` only): the server-side assignor
+    /// (`uniform`, `range`, ...); `None`: the broker's default.
+    pub group_remote_assignor: Option<String>,
     /// `session.timeout.ms`, default 45000.
     pub session_timeout: Duration,
     /// `heartbeat.interval.ms`, default 3000; below `session_timeout`.
@@ -131,6 +137,34 @@ impl ConsumerConfig {
             )
             .into());
         }
+        let group_protocol = r.get(GROUP_PROTOCOL);
+        // As Java 4.3's `ConsumerConfig`: keys of the other protocol are refused when set.
+        let foreign: &[&str] = match group_protocol {
+            GroupProtocol::Classic => &["group.remote.assignor"],
+            GroupProtocol::Consumer => &[
+                "partition.assignment.strategy",
+                "session.timeout.ms",
+                "heartbeat.interval.ms",
+            ],
+        };
+        let explicit = |name: &str| match name {
+            "group.remote.assignor" => r.is_explicit(GROUP_REMOTE_ASSIGNOR),
+            "partition.assignment.strategy" => r.is_explicit(PARTITION_ASSIGNMENT_STRATEGY),
+            "session.timeout.ms" => r.is_explicit(SESSION_TIMEOUT_MS),
+            _ => r.is_explicit(HEARTBEAT_INTERVAL_MS),
+        };
+        if let Some(key) = foreign.iter().find(|k| explicit(k)) {
+            return Err(ConfigError::Conflict(format!(
+                "`{key}` cannot be set when `group.protocol` is `{group_protocol}` (as in Java: \
+                 {})",
+                match group_protocol {
+                    GroupProtocol::Classic => "the server-side assignor is for `consumer`",
+                    GroupProtocol::Consumer =>
+                        "the broker assigns partitions and sets the session and heartbeat timing",
+                }
+            ))
+            .into());
+        }
         let session_timeout = r.get(SESSION_TIMEOUT_MS);
         let heartbeat_interval = r.get(HEARTBEAT_INTERVAL_MS);
         if heartbeat_interval >= session_timeout {
@@ -157,7 +191,8 @@ impl ConsumerConfig {
         Ok(ConsumerConfig {
             group_id,
             group_instance_id,
-            group_protocol: r.get(GROUP_PROTOCOL),
+            group_protocol,
+            group_remote_assignor: r.get(GROUP_REMOTE_ASSIGNOR),
             session_timeout,
             heartbeat_interval,
             max_poll_interval: r.get(MAX_POLL_INTERVAL_MS),
@@ -177,5 +212,65 @@ impl ConsumerConfig {
             queued_max_messages_kbytes: r.get(QUEUED_MAX_MESSAGES_KBYTES),
             common,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ClientConfig, GroupProtocol};
+    use crate::error::{ConfigError, Error};
+
+    fn base() -> ClientConfig {
+        ClientConfig::new()
+            .with("bootstrap.servers", "127.0.0.1:9092")
+            .with("group.id", "g")
+    }
+
+    fn conflict(c: ClientConfig) -> String {
+        match c.consumer() {
+            Err(Error::Config(ConfigError::Conflict(m))) => m,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    /// As Java 4.3's `ConsumerConfig` (checked against the 4.3.1 jar): each protocol refuses
+    /// the keys of the other one when they are set, and the default protocol is `classic`.
+    #[test]
+    fn each_group_protocol_refuses_the_other_ones_keys() {
+        assert_eq!(
+            base().consumer().unwrap().group_protocol,
+            GroupProtocol::Classic
+        );
+        let k = base()
+            .with("group.protocol", "consumer")
+            .with("group.remote.assignor", "uniform")
+            .consumer()
+            .unwrap();
+        assert_eq!(k.group_protocol, GroupProtocol::Consumer);
+        assert_eq!(k.group_remote_assignor.as_deref(), Some("uniform"));
+        for key in [
+            "partition.assignment.strategy",
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+        ] {
+            let value = if key.ends_with("strategy") {
+                "range"
+            } else {
+                "3000"
+            };
+            let m = conflict(base().with("group.protocol", "consumer").with(key, value));
+            assert!(m.contains(key) && m.contains("consumer"), "{m}");
+        }
+        let m = conflict(base().with("group.remote.assignor", "range"));
+        assert!(
+            m.contains("group.remote.assignor") && m.contains("classic"),
+            "{m}"
+        );
+        let e = base()
+            .with("group.protocol", "consumer")
+            .with("group.remote.assignor", "")
+            .consumer()
+            .unwrap_err();
+        assert!(e.to_string().contains("group.remote.assignor"), "{e}");
     }
 }

@@ -792,7 +792,7 @@ spellings! {
     ];
     GROUP_PROTOCOLS for GroupProtocol (key GROUP_PROTOCOL) = [
         Classic = "classic",
-        _ = "consumer",
+        Consumer = "consumer",
     ];
 }
 
@@ -1392,12 +1392,16 @@ key_table! {
         enumeration(GROUP_PROTOCOLS),
         Some("classic"),
         C::CONSUMER,
+        // Java 4.3's default (`ConsumerConfig.configDef().defaultValues()`): classic.
         "Group protocol: classic (JoinGroup/SyncGroup) or consumer (KIP-848).",
-    )
-    .status(Status::Partial {
-        supported: &["classic"],
-        detail: "the KIP-848 `consumer` group protocol is not supported yet; use classic",
-    }));
+    ));
+    GROUP_REMOTE_ASSIGNOR: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "group.remote.assignor",
+        NON_EMPTY,
+        None,
+        C::CONSUMER,
+        "Server-side assignor for group.protocol=consumer (uniform, range; unset: the broker's).",
+    ));
     SESSION_TIMEOUT_MS: Key<Duration> = Key::ms(KeyDef::new(
         "session.timeout.ms",
         int(1, 3_600_000),

@@ -33,7 +33,7 @@
 //! - a value the key's kind refuses: `InvalidValue` with the key (as spelled), the value and
 //!   what is allowed;
 //! - a key declared not supported (`ssl.*`, `sasl.*`, serializers, interceptors, ...), or a
-//!   value not supported (`security.protocol` other than plaintext, `group.protocol=consumer`,
+//!   value not supported (`security.protocol` other than plaintext,
 //!   `api.version.request=false`, `statistics.interval.ms` other than 0): `NotSupported`;
 //! - a missing or empty `bootstrap.servers`: `Missing`;
 //! - settings that contradict each other: `Conflict`, naming the keys.

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::fetcher;
 use super::group;
+use super::group_consumer;
 use super::handle::ConsumerHandle;
 use super::listener::RebalanceListener;
 use super::message::Message;
@@ -23,7 +24,7 @@ use super::offsets;
 use super::state::{PartState, Shared, State};
 use crate::backoff::Deadline;
 use crate::cluster::{Cluster, ClusterOptions};
-use crate::config::{ClientConfig, ConsumerConfig};
+use crate::config::{ClientConfig, ConsumerConfig, GroupProtocol};
 use crate::error::{ConfigError, Error, KafkaCode, Result};
 use crate::types::TopicPartition;
 
@@ -153,7 +154,14 @@ impl Consumer {
         if shared.cfg.group_id.is_some() {
             let (tx, rx) = mpsc::channel(1);
             close_tx = Some(tx);
-            tokio::spawn(group::run(handle.clone(), listener, rx));
+            match shared.cfg.group_protocol {
+                GroupProtocol::Classic => {
+                    tokio::spawn(group::run(handle.clone(), listener, rx));
+                }
+                GroupProtocol::Consumer => {
+                    tokio::spawn(group_consumer::run(handle.clone(), listener, rx));
+                }
+            }
             if shared.cfg.enable_auto_commit {
                 tokio::spawn(auto_commit_task(shared.clone()));
             }

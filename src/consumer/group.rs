@@ -62,9 +62,9 @@ enum Next {
     Fatal(Error),
 }
 
-/// A listener callback.
+/// A listener callback (also run by the KIP-848 membership, `group_consumer.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Callback {
+pub(super) enum Callback {
     Assigned,
     Revoked,
     Lost,
@@ -73,16 +73,16 @@ enum Callback {
 /// A listener callback running in a task of its own, so that nothing (not even `close`,
 /// which drops the membership task's main loop) cuts it off half-way, and the partitions it
 /// runs for: `close` waits for it and finishes its bookkeeping instead of calling it again.
-struct Running {
-    kind: Callback,
-    partitions: Vec<TopicPartition>,
+pub(super) struct Running {
+    pub(super) kind: Callback,
+    pub(super) partitions: Vec<TopicPartition>,
     /// Becomes `true` when the callback returned (the sender is dropped if it panicked).
-    done: watch::Receiver<bool>,
+    pub(super) done: watch::Receiver<bool>,
 }
 
 impl Running {
     /// Resolves when the callback returned (or panicked).
-    async fn wait(mut done: watch::Receiver<bool>) {
+    pub(super) async fn wait(mut done: watch::Receiver<bool>) {
         if done.wait_for(|d| *d).await.is_err() {
             tracing::warn!("a rebalance listener callback panicked");
         }

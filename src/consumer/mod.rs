@@ -11,9 +11,10 @@
 //!   leads, decodes the answer outside any lock and appends messages to per-partition
 //!   buffers (prefetch bounded by `max.partition.fetch.bytes` per partition and
 //!   `queued.max.messages.kbytes` in total);
-//! - with a `group.id`, the *membership task* (`group.rs`): join/sync/heartbeat/leave, the
-//!   assignor when leader, and the [`RebalanceListener`] callbacks — all independent of
-//!   `recv`;
+//! - with a `group.id`, the *membership task*: `group.rs` for `group.protocol=classic`
+//!   (join/sync/heartbeat/leave, the assignor when leader), `group_consumer.rs` for
+//!   `consumer` (KIP-848: ConsumerGroupHeartbeat, the broker assigns, the member reconciles),
+//!   each running the [`RebalanceListener`] callbacks — all independent of `recv`;
 //! - with `enable.auto.commit`, an *auto-commit task* committing the stored offsets every
 //!   `auto.commit.interval.ms`.
 //!
@@ -64,7 +65,12 @@
 //! `fetcher.rs`), and a truncated log is handled like Java's consumer does.
 //!
 //! **Not yet:** fetch sessions (KIP-227: every fetch is a full fetch), follower fetching,
-//! Fetch's `last_fetched_epoch` divergence check (v12+), KIP-848.
+//! Fetch's `last_fetched_epoch` divergence check (v12+).
+//!
+//! **KIP-848** (`group_consumer.rs`) keeps the listener guarantees above with the broker's
+//! assignment: partitions leaving are revoked (commit with auto commit, `on_revoked`) before
+//! new ones are added (`on_assigned`, then fetched), and the next heartbeat acknowledges;
+//! FENCED_MEMBER_EPOCH / UNKNOWN_MEMBER_ID → `on_lost` and a rejoin at epoch 0.
 //! `read_committed` filtering of aborted transactions is done in `fetcher.rs` from the
 //! response's aborted-transactions list.
 
@@ -75,6 +81,7 @@ internal_modules! {
 mod client;
 mod fetcher;
 mod group;
+mod group_consumer;
 mod handle;
 mod listener;
 mod message;

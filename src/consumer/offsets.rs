@@ -25,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::state::{GroupInfo, Shared};
 use crate::backoff::Deadline;
 use crate::cluster::CoordinatorKind;
+use crate::config::GroupProtocol;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 use crate::types::TopicPartition;
@@ -346,8 +347,12 @@ async fn offset_fetch_once(
     let read_committed = shared.cfg.isolation_level == crate::config::IsolationLevel::ReadCommitted;
     let mut req = OffsetFetchRequest::default().with_require_stable(version >= 7 && read_committed);
     if version >= 8 {
+        // KIP-848 (v9): a member of a consumer-protocol group names itself and its epoch.
+        let (member_id, member_epoch) = fetch_member(shared, version);
         req = req.with_groups(vec![OffsetFetchRequestGroup::default()
             .with_group_id(gid)
+            .with_member_id(member_id)
+            .with_member_epoch(member_epoch)
             .with_topics(Some(
                 by_topic
                     .iter()
@@ -430,6 +435,44 @@ async fn offset_fetch_once(
     Ok(out)
 }
 
+/// The member id and epoch an OffsetFetch of version `version` carries: those of a joined
+/// member of a `group.protocol=consumer` group from v9 on, else none (`None`, -1).
+fn fetch_member(shared: &Shared, version: i16) -> (Option<StrBytes>, i32) {
+    let g = shared.group_info();
+    if version >= 9
+        && shared.cfg.group_protocol == GroupProtocol::Consumer
+        && g.joined
+        && g.generation > 0
+    {
+        (Some(StrBytes::from_string(g.member_id)), g.generation)
+    } else {
+        (None, -1)
+    }
+}
+
+/// KIP-848: the member epoch moves on with every assignment the member acknowledges, while
+/// the partitions it keeps stay its own. A commit made under an older epoch is therefore sent
+/// under the current one (as Java's consumer does, committing with its latest epoch) when the
+/// member is the same and still has every partition of the commit; a partition it gave up
+/// meanwhile may belong to another member now, so such a commit is not sent. Never with the
+/// classic protocol, where a new generation may have moved any partition.
+fn retag_ok(
+    shared: &Shared,
+    offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    built_in: &GroupInfo,
+    now: &GroupInfo,
+) -> bool {
+    shared.cfg.group_protocol == GroupProtocol::Consumer
+        && now.joined
+        && now.generation > 0
+        && !now.member_id.is_empty()
+        && now.member_id == built_in.member_id
+        && {
+            let st = shared.lock();
+            offsets.keys().all(|tp| st.parts.contains_key(tp))
+        }
+}
+
 /// One partition of an OffsetFetch answer: topic, partition, committed offset (-1: none),
 /// its leader epoch (-1: unknown), error code.
 type FetchedOffset<'a> = (&'a str, i32, i64, i32, i16);
@@ -495,6 +538,19 @@ fn moved_on(group: &str, built_in: &GroupInfo, now: &GroupInfo) -> Error {
     )
 }
 
+/// Waits (at most `request.timeout.ms`) until the member's epoch is no longer `epoch`.
+async fn wait_for_new_epoch(shared: &Shared, epoch: i32) {
+    let mut changed = shared.work.subscribe();
+    let wait = async {
+        while shared.group_info().generation == epoch {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(shared.cfg.common.request_timeout, wait).await;
+}
+
 /// One commit of offsets to the group, tagged once with the generation and member id it
 /// belongs to; builds the OffsetCommit request of each attempt.
 struct Commit<'a> {
@@ -545,7 +601,10 @@ impl<'a> Commit<'a> {
         }
         // Built in a generation the member has left meanwhile (a commit handed to a task).
         let now = shared.group_info();
-        if !waited && (now.generation != info.generation || now.member_id != info.member_id) {
+        if !waited
+            && (now.generation != info.generation || now.member_id != info.member_id)
+            && !retag_ok(shared, offsets, &info, &now)
+        {
             return Err(moved_on(group, &info, &now));
         }
         if waited {
@@ -568,14 +627,20 @@ impl<'a> Commit<'a> {
     /// moved, and a commit sent under the new generation would overwrite the new owner's.
     fn request(&self, shared: &Shared) -> Result<OffsetCommitRequest> {
         let now = shared.group_info();
-        if now.generation != self.generation || now.member_id != self.member_id {
-            let built_in = GroupInfo {
-                generation: self.generation,
-                member_id: self.member_id.clone(),
-                ..now.clone()
+        let (generation, member_id) =
+            if now.generation == self.generation && now.member_id == self.member_id {
+                (self.generation, self.member_id.clone())
+            } else {
+                let built_in = GroupInfo {
+                    generation: self.generation,
+                    member_id: self.member_id.clone(),
+                    ..now.clone()
+                };
+                if !retag_ok(shared, self.offsets, &built_in, &now) {
+                    return Err(moved_on(self.group, &built_in, &now));
+                }
+                (now.generation, now.member_id.clone())
             };
-            return Err(moved_on(self.group, &built_in, &now));
-        }
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, (off, epoch)) in self.offsets {
             topics.entry(&tp.topic).or_default().push(
@@ -588,14 +653,14 @@ impl<'a> Commit<'a> {
         }
         Ok(OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(self.group.to_string())))
-            .with_generation_id_or_member_epoch(self.generation)
-            .with_member_id(StrBytes::from_string(self.member_id.clone()))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(StrBytes::from_string(member_id))
             .with_group_instance_id(
                 shared
                     .cfg
                     .group_instance_id
                     .as_ref()
-                    .filter(|_| self.generation >= 0)
+                    .filter(|_| generation >= 0)
                     .map(|s| StrBytes::from_string(s.clone())),
             )
             .with_retention_time_ms(-1)
@@ -626,6 +691,11 @@ impl<'a> Commit<'a> {
         for t in &resp.topics {
             for p in &t.partitions {
                 if let Some(code) = KafkaCode(p.error_code).err() {
+                    if code == KafkaCode::STALE_MEMBER_EPOCH {
+                        // KIP-848: retried (classified `Retry`) once the next heartbeat
+                        // brought the current epoch, as Java does.
+                        wait_for_new_epoch(shared, req.generation_id_or_member_epoch).await;
+                    }
                     return Err(Error::broker(
                         code,
                         format!(
@@ -832,5 +902,80 @@ mod tests {
         });
         shared.set_group_info(|g| g.rebalancing = true);
         assert_eq!(waiting.await.unwrap().unwrap(), 6);
+    }
+
+    /// KIP-848: the member epoch moves on with each acknowledged assignment; a commit made
+    /// under epoch 5 goes out under epoch 6 for a partition the member still has, and is not
+    /// sent at all for one it gave up (it may be another member's now), nor for another
+    /// member id. (The classic rule, never re-tagged, is the test above.)
+    #[tokio::test]
+    async fn a_consumer_protocol_commit_takes_the_current_epoch_only_for_partitions_still_owned() {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", "127.0.0.1:1");
+        c.set("group.id", "g");
+        c.set("group.protocol", "consumer");
+        let shared = Shared::new(Cluster::offline_for_tests(), c.consumer().unwrap());
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().parts.insert(
+            tp.clone(),
+            crate::consumer::state::PartState::new(crate::consumer::state::Reset::Committed),
+        );
+        in_generation(&shared, 5, "m-1");
+        let offsets = offsets();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let commit = Commit::new(&shared, "g", &offsets, deadline, shared.group_info())
+            .await
+            .unwrap();
+        in_generation(&shared, 6, "m-1");
+        let req = commit.request(&shared).unwrap();
+        assert_eq!(req.generation_id_or_member_epoch, 6);
+        assert_eq!(req.member_id.as_str(), "m-1");
+        // Built under epoch 5 after the epoch moved on: also taken to 6 while owned.
+        let built_in = GroupInfo {
+            generation: 5,
+            ..shared.group_info()
+        };
+        let late = Commit::new(&shared, "g", &offsets, deadline, built_in.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            late.request(&shared).unwrap().generation_id_or_member_epoch,
+            6
+        );
+        // Given up: never sent under the new epoch.
+        shared.lock().remove(&tp);
+        let e = commit.request(&shared).unwrap_err();
+        assert_eq!(e.code(), Some(KafkaCode::ILLEGAL_GENERATION), "{e}");
+        let e = Commit::new(&shared, "g", &offsets, deadline, built_in)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Some(KafkaCode::ILLEGAL_GENERATION), "{e}");
+        // Another member id (a new consumer instance): never.
+        shared.lock().parts.insert(
+            tp,
+            crate::consumer::state::PartState::new(crate::consumer::state::Reset::Committed),
+        );
+        in_generation(&shared, 7, "m-2");
+        assert!(commit.request(&shared).is_err());
+    }
+
+    /// STALE_MEMBER_EPOCH: the retry waits for the next heartbeat's epoch (not the full
+    /// request timeout), and the error is one the retry policy retries.
+    #[tokio::test]
+    async fn a_stale_epoch_commit_waits_for_the_next_epoch_then_retries() {
+        let shared = shared();
+        in_generation(&shared, 5, "m-1");
+        let s2 = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            in_generation(&s2, 6, "m-1");
+        });
+        let t = std::time::Instant::now();
+        wait_for_new_epoch(&shared, 5).await;
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(shared.group_info().generation, 6);
+        let e = Error::broker(KafkaCode::STALE_MEMBER_EPOCH, "OffsetCommit");
+        assert_eq!(e.action(), ErrorAction::Retry);
     }
 }

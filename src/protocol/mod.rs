@@ -127,6 +127,7 @@ api_requests! {
     ShareGroupHeartbeatRequest => ShareGroupHeartbeatResponse: ShareGroupHeartbeat,
     ShareFetchRequest => ShareFetchResponse: ShareFetch,
     ShareAcknowledgeRequest => ShareAcknowledgeResponse: ShareAcknowledge,
+    ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse: ConsumerGroupHeartbeat,
 }
 
 /// The versions this client is willing to speak for an API, or `None` if it never sends it.
@@ -174,7 +175,8 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::SaslAuthenticate
         | ApiKey::ShareGroupHeartbeat
         | ApiKey::ShareFetch
-        | ApiKey::ShareAcknowledge => (min, max),
+        | ApiKey::ShareAcknowledge
+        | ApiKey::ConsumerGroupHeartbeat => (min, max),
         _ => return None,
     })
 }
