@@ -115,6 +115,12 @@ impl KafkaCode {
     pub const UNKNOWN_TOPIC_ID: KafkaCode = KafkaCode(100);
     /// INCONSISTENT_TOPIC_ID (103).
     pub const INCONSISTENT_TOPIC_ID: KafkaCode = KafkaCode(103);
+    /// SASL_AUTHENTICATION_FAILED (58).
+    pub const SASL_AUTHENTICATION_FAILED: KafkaCode = KafkaCode(58);
+    /// UNSUPPORTED_SASL_MECHANISM (33).
+    pub const UNSUPPORTED_SASL_MECHANISM: KafkaCode = KafkaCode(33);
+    /// ILLEGAL_SASL_STATE (34).
+    pub const ILLEGAL_SASL_STATE: KafkaCode = KafkaCode(34);
     /// TRANSACTION_ABORTABLE (120).
     pub const TRANSACTION_ABORTABLE: KafkaCode = KafkaCode(120);
 
@@ -383,6 +389,97 @@ pub enum Error {
     /// A local I/O failure that is not a broker connection (files, processes).
     #[error("i/o error: {0}")]
     Io(Arc<std::io::Error>),
+
+    /// SASL authentication with a broker failed: wrong password, unknown user, a mechanism
+    /// the broker does not enable (the message lists the ones it does), a rejected token.
+    /// Fatal for the call (retrying with the same credentials cannot help); the connection
+    /// is closed and later calls reconnect with backoff.
+    #[error("SASL {mechanism} authentication failed: {message}")]
+    Authentication {
+        /// The mechanism used (`PLAIN`, `SCRAM-SHA-256`, ...).
+        mechanism: String,
+        /// What the broker (or the client's check) said; never contains a secret.
+        message: String,
+    },
+
+    /// The TLS handshake with a broker failed; `failure` says why in a matchable form.
+    #[error("TLS connection to {broker} failed: {reason}")]
+    Tls {
+        /// `host:port` of the broker.
+        broker: String,
+        /// What kind of failure.
+        failure: TlsFailure,
+        /// What went wrong, and what to check.
+        reason: String,
+    },
+
+    /// The principal is not allowed to do this (ACLs): TOPIC_, GROUP_,
+    /// TRANSACTIONAL_ID_ or CLUSTER_AUTHORIZATION_FAILED. The context names the resource.
+    /// Fatal (never retried); for the transactional id and the cluster the client must be
+    /// recreated (as in Java).
+    #[error("not authorized: {code} on {} ({context})", resource.name())]
+    Authorization {
+        /// The Kafka error code.
+        code: KafkaCode,
+        /// The kind of resource that was denied.
+        resource: AclResource,
+        /// What the client was doing, naming the resource (topic, group, transactional id).
+        context: String,
+    },
+}
+
+/// The kind of a failed TLS handshake ([`Error::Tls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The broker's certificate is not signed by a trusted CA.
+    UntrustedCertificate,
+    /// The broker's certificate has expired (or is not valid yet).
+    ExpiredCertificate,
+    /// The broker's certificate does not name the host connected to.
+    HostnameMismatch,
+    /// The other side does not speak TLS (a plaintext listener?).
+    NotTls,
+    /// Anything else (client certificate refused, protocol mismatch, ...).
+    Other,
+}
+
+/// The resource an authorization error ([`Error::Authorization`]) is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AclResource {
+    /// A topic (TOPIC_AUTHORIZATION_FAILED).
+    Topic,
+    /// A consumer group (GROUP_AUTHORIZATION_FAILED).
+    Group,
+    /// A transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    TransactionalId,
+    /// The cluster (CLUSTER_AUTHORIZATION_FAILED), e.g. idempotent writes on old brokers or
+    /// admin operations.
+    Cluster,
+}
+
+impl AclResource {
+    /// The resource of an authorization error code, if it is one.
+    pub fn of(code: KafkaCode) -> Option<AclResource> {
+        Some(match code {
+            KafkaCode::TOPIC_AUTHORIZATION_FAILED => AclResource::Topic,
+            KafkaCode::GROUP_AUTHORIZATION_FAILED => AclResource::Group,
+            KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED => AclResource::TransactionalId,
+            KafkaCode::CLUSTER_AUTHORIZATION_FAILED => AclResource::Cluster,
+            _ => return None,
+        })
+    }
+
+    /// `topic`, `group`, `transactional id`, `cluster`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AclResource::Topic => "topic",
+            AclResource::Group => "group",
+            AclResource::TransactionalId => "transactional id",
+            AclResource::Cluster => "cluster",
+        }
+    }
 }
 
 impl From<std::io::Error> for Error {
@@ -392,18 +489,26 @@ impl From<std::io::Error> for Error {
 }
 
 impl Error {
-    /// A broker error with context.
+    /// A broker error with context; the authorization codes become
+    /// [`Error::Authorization`].
     pub fn broker(code: KafkaCode, context: impl Into<String>) -> Self {
-        Error::Broker {
-            code,
-            context: context.into(),
+        match AclResource::of(code) {
+            Some(resource) => Error::Authorization {
+                code,
+                resource,
+                context: context.into(),
+            },
+            None => Error::Broker {
+                code,
+                context: context.into(),
+            },
         }
     }
 
     /// The Kafka error code, when this error came from a broker response.
     pub fn code(&self) -> Option<KafkaCode> {
         match self {
-            Error::Broker { code, .. } => Some(*code),
+            Error::Broker { code, .. } | Error::Authorization { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -474,6 +579,14 @@ impl Error {
                     (Retry, Operation)
                 }
             }
+            // Java: TransactionalIdAuthorizationException and ClusterAuthorizationException
+            // are fatal for the producer; topic and group denials fail the operation.
+            Error::Authorization { resource, .. } => match resource {
+                AclResource::TransactionalId | AclResource::Cluster => (Fatal, Client),
+                AclResource::Topic | AclResource::Group => (Fatal, Operation),
+            },
+            // Same credentials, same answer: never retried; a later call reconnects.
+            Error::Authentication { .. } | Error::Tls { .. } => (Fatal, Operation),
             Error::UnknownTopicOrPartition(_) => (RefreshAndRetry, Operation),
             Error::Config(_) | Error::Closed | Error::Fatal(_) | Error::UnsupportedApi { .. } => {
                 (Fatal, Client)
