@@ -137,6 +137,29 @@ pub trait OAuthTokenProvider: Send + Sync + 'static {
     fn token(&self) -> OAuthTokenFuture<'_>;
 }
 
+/// A builder's token provider, if one was set (its `Debug` only says whether).
+#[derive(Clone, Default)]
+pub(crate) struct OAuthSlot(pub(crate) Option<Arc<dyn OAuthTokenProvider>>);
+
+impl OAuthSlot {
+    /// Puts the provider into the built config.
+    pub(crate) fn apply(self, security: &mut SecurityConfig) {
+        if let Some(p) = self.0 {
+            security.set_oauth_token_provider(p);
+        }
+    }
+}
+
+impl fmt::Debug for OAuthSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(<token provider>)"
+        } else {
+            "None"
+        })
+    }
+}
+
 /// librdkafka's unsecured JWT (`sasl.oauthbearer.config`) or Java's unsecured login
 /// (`OAuthBearerLoginModule` with `unsecuredLoginStringClaim_sub`): for test clusters only.
 #[derive(Clone, PartialEq, Eq)]
@@ -571,9 +594,11 @@ fn parse_oauthbearer_config(text: &str) -> Result<UnsecuredJwt, ConfigError> {
                 jwt.extensions
                     .insert(k["extension_".len()..].to_string(), v.to_string());
             }
-            other => return Err(bad(format!(
+            other => {
+                return Err(bad(format!(
                 "principal=..., scope=..., lifeSeconds=... or extension_<name>=... (not `{other}`)"
-            ))),
+            )))
+            }
         }
     }
     if jwt.principal.is_empty() {
@@ -737,6 +762,8 @@ fn tls_settings(r: &Resolved, _protocol: SecurityProtocol) -> Result<TlsSettings
 
 #[cfg(not(feature = "tls"))]
 fn tls_settings(r: &Resolved, protocol: SecurityProtocol) -> Result<TlsSettings> {
+    // The files are still checked, so that the error below is the only one left.
+    tls_inputs(r)?;
     Err(ConfigError::NotSupported {
         key: r.spelling(SECURITY_PROTOCOL).to_string(),
         detail: Some(format!(
