@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use crate::error::{IoContext, Result, TestkitError};
 use crate::jars::{self, tail};
 use crate::proxy::{NetFault, Proxy};
+use crate::security::{
+    properties_text, Acl, BadTls, SaslMechanism, Security, SecuritySetup, TlsFiles, User,
+};
 use crate::wire;
 
 /// Line a broker logs once it serves requests.
@@ -76,6 +79,45 @@ pub struct ClusterOptions {
     /// `INTERNAL` listener). Faults are injected with
     /// [`net_fault`](KafkaCluster::net_fault).
     pub proxied: bool,
+    /// Security of the client listener (default [`Security::Plaintext`]). Secured clusters
+    /// get a PLAINTEXT `INTERNAL` listener for inter-broker traffic and the kit's own
+    /// requests, the users of [`KafkaCluster::users`] and, with TLS, the test PKI of
+    /// [`KafkaCluster::tls`].
+    pub security: Security,
+    /// `connections.max.reauth.ms` of the brokers (KIP-368 re-authentication tests); `None`
+    /// keeps Kafka's default (no re-authentication).
+    pub max_reauth: Option<Duration>,
+    /// With a TLS [`security`](ClusterOptions::security), give each broker two more SSL
+    /// listeners serving bad certificates (see [`KafkaCluster::bad_tls_addr`]): `EXPIRED`
+    /// (expired certificate) and `WRONG_HOST` (certificate for
+    /// [`WRONG_HOST_NAME`](crate::WRONG_HOST_NAME)).
+    pub bad_tls_listeners: bool,
+}
+
+impl ClusterOptions {
+    /// Sets [`security`](ClusterOptions::security).
+    pub fn security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Sets [`nodes`](ClusterOptions::nodes).
+    pub fn nodes(mut self, nodes: usize) -> Self {
+        self.nodes = nodes;
+        self
+    }
+
+    /// Sets [`max_reauth`](ClusterOptions::max_reauth).
+    pub fn max_reauth(mut self, max_reauth: Duration) -> Self {
+        self.max_reauth = Some(max_reauth);
+        self
+    }
+
+    /// Adds a broker property (overrides the kit's defaults and security settings).
+    pub fn broker_prop(mut self, key: &str, value: &str) -> Self {
+        self.broker_props.push((key.to_string(), value.to_string()));
+        self
+    }
 }
 
 impl Default for ClusterOptions {
@@ -89,6 +131,9 @@ impl Default for ClusterOptions {
             startup_timeout: Duration::from_secs(60),
             allow_external: true,
             proxied: false,
+            security: Security::Plaintext,
+            max_reauth: None,
+            bad_tls_listeners: false,
         }
     }
 }
@@ -135,11 +180,18 @@ struct Local {
     timeout: Duration,
     nodes: Vec<Node>,
     reaper: Mutex<Option<Child>>,
+    /// Users and PKI of a secured cluster.
+    security: Option<SecuritySetup>,
 }
 
 struct Node {
     id: i32,
     broker_port: u16,
+    /// Where the kit's probes go: the PLAINTEXT `INTERNAL` listener of a secured cluster,
+    /// else the client listener itself.
+    probe_port: u16,
+    /// Ports of the `EXPIRED` and `WRONG_HOST` listeners (`bad_tls_listeners`).
+    bad_ports: Option<(u16, u16)>,
     /// The proxy in front of the client listener (`ClusterOptions::proxied`).
     proxy: Option<Proxy>,
     props: PathBuf,
@@ -158,6 +210,11 @@ impl Node {
     /// The broker's own client listener (the kit's probes use it, past the proxy).
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.broker_port)
+    }
+
+    /// Where the kit's own requests go (PLAINTEXT).
+    fn probe_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.probe_port)
     }
 
     /// The address clients use: the proxy's when proxied.
@@ -656,6 +713,129 @@ impl KafkaCluster {
         }
     }
 
+    fn security_setup(&self) -> Result<&SecuritySetup> {
+        self.local()?.security.as_ref().ok_or_else(|| {
+            TestkitError::Security(
+                "the cluster is not secured (start it with ClusterOptions::security)".to_string(),
+            )
+        })
+    }
+
+    /// Security of the client listener ([`Security::Plaintext`] for external clusters).
+    pub fn security(&self) -> Security {
+        self.security_setup()
+            .map(|s| s.security)
+            .unwrap_or_default()
+    }
+
+    /// The test PKI of a TLS cluster (CA, broker and client certificates, bad material).
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.security_setup().ok().and_then(|s| s.tls.as_ref())
+    }
+
+    /// Path of the test CA certificate (PEM) of a TLS cluster: what clients must trust.
+    pub fn ca_path(&self) -> Option<PathBuf> {
+        self.tls().map(|t| t.ca_cert.clone())
+    }
+
+    /// The users of a secured cluster, the super user (`admin`) first, then `alice` and
+    /// `bob`; empty for a plaintext or external cluster.
+    pub fn users(&self) -> &[User] {
+        self.security_setup()
+            .map(|s| s.users.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The user called `name` (an error naming the known users otherwise).
+    pub fn user(&self, name: &str) -> Result<&User> {
+        self.security_setup()?.user(name)
+    }
+
+    /// kafka-sdk / librdkafka client settings to connect to a SASL cluster as `user` with
+    /// `mechanism`: `security.protocol`, `sasl.mechanism`, `sasl.username` and
+    /// `sasl.password` (OAUTHBEARER: `sasl.oauthbearer.config=principal=<user>` and
+    /// `enable.sasl.oauthbearer.unsecure.jwt=true` instead), and with TLS `ssl.ca.location`.
+    /// `bootstrap.servers` is not included (see [`bootstrap`](KafkaCluster::bootstrap)).
+    pub fn client_config(
+        &self,
+        user: &str,
+        mechanism: SaslMechanism,
+    ) -> Result<Vec<(String, String)>> {
+        self.security_setup()?.client_config(user, mechanism)
+    }
+
+    /// kafka-sdk / librdkafka client settings for a TLS-only cluster: `security.protocol=ssl`,
+    /// `ssl.ca.location` and, for [`Security::SslClientAuth`], `user`'s certificate and key
+    /// (`ssl.certificate.location`, `ssl.key.location`).
+    pub fn tls_client_config(&self, user: &str) -> Result<Vec<(String, String)>> {
+        self.security_setup()?.tls_client_config(user)
+    }
+
+    /// Writes a Java client `.properties` file (`security.protocol`, with SASL
+    /// `sasl.mechanism` and `sasl.jaas.config`, with TLS `ssl.truststore.type=PEM` and
+    /// `ssl.truststore.location`, with mTLS a PEM keystore) for `user` into the cluster dir
+    /// and returns its path, for the Java tools' `--command-config`,
+    /// `--producer.config` / `--consumer.config`. `mechanism` is ignored unless the
+    /// listener is SASL.
+    pub fn java_client_properties(&self, user: &str, mechanism: SaslMechanism) -> Result<PathBuf> {
+        let sec = self.security_setup()?;
+        let props = sec.java_properties(user, mechanism)?;
+        let name = if sec.security.sasl() {
+            format!(
+                "client-{user}-{}.properties",
+                mechanism.name().to_ascii_lowercase()
+            )
+        } else {
+            format!("client-{user}.properties")
+        };
+        let path = self.local()?.root.join(name);
+        fs::write(&path, properties_text(&props)).ctx(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Adds ACLs (CreateAcls on the PLAINTEXT inter-broker listener, whose principal
+    /// `User:ANONYMOUS` is a super user), then waits until every live broker's authorizer
+    /// shows each of them (DescribeAcls), so a request right after sees them.
+    pub fn add_acls(&self, acls: &[Acl]) -> Result<()> {
+        self.security_setup()?;
+        let bindings: Vec<_> = acls.iter().map(Acl::binding).collect();
+        self.with_any_broker(|addr| wire::create_acls(addr, &bindings, Duration::from_secs(30)))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for addr in self.live_addrs() {
+            for b in &bindings {
+                while !wire::has_acl(&addr, b, PROBE_TIMEOUT).unwrap_or(false) {
+                    if Instant::now() >= deadline {
+                        return Err(TestkitError::Timeout(format!(
+                            "ACL {b:?} not visible on {addr} after 30s"
+                        )));
+                    }
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `host:port` of node `node`'s listener serving a bad certificate (the cluster must have
+    /// been started with a TLS [`security`](ClusterOptions::security) and
+    /// [`bad_tls_listeners`](ClusterOptions::bad_tls_listeners)). These listeners speak SSL
+    /// (no SASL); a client must fail the TLS handshake there.
+    pub fn bad_tls_addr(&self, node: i32, which: BadTls) -> Result<String> {
+        let n = self.local()?.node(node)?;
+        let (expired, wrong) = n.bad_ports.ok_or_else(|| {
+            TestkitError::Security(
+                "no bad-certificate listeners: start a TLS cluster with \
+                 ClusterOptions::bad_tls_listeners"
+                    .to_string(),
+            )
+        })?;
+        let port = match which {
+            BadTls::Expired => expired,
+            BadTls::WrongHost => wrong,
+        };
+        Ok(format!("127.0.0.1:{port}"))
+    }
+
     /// Stops the cluster (same as dropping it): kills the JVMs (SIGTERM, then SIGKILL after a
     /// few seconds) and removes the temp dir.
     pub fn stop(self) {
@@ -675,7 +855,7 @@ impl KafkaCluster {
                             .map(|c| matches!(c.try_wait(), Ok(None)))
                             .unwrap_or(false)
                 })
-                .map(Node::addr)
+                .map(Node::probe_addr)
                 .collect(),
             _ => self
                 .bootstrap
@@ -750,10 +930,19 @@ impl Local {
             timeout: opts.startup_timeout,
             nodes: Vec::new(),
             reaper: Mutex::new(Some(reaper)),
+            security: None,
         };
-        let launched = free_ports(opts.nodes * if opts.proxied { 3 } else { 2 })
-            .map_err(StartFail::from)
-            .and_then(|ports| local.setup_and_launch(opts, &ports));
+        let internal = opts.proxied || opts.security.secured();
+        let bad = opts.bad_tls_listeners && opts.security.tls();
+        let per_node = 2 + usize::from(internal) + 2 * usize::from(bad);
+        let launched = if opts.security.secured() {
+            SecuritySetup::new(opts.security, &root).map(|s| local.security = Some(s))
+        } else {
+            Ok(())
+        }
+        .map_err(StartFail::from)
+        .and_then(|()| free_ports(opts.nodes * per_node).map_err(StartFail::from))
+        .and_then(|ports| local.setup_and_launch(opts, &ports));
         match launched {
             Ok(()) => Ok(local),
             Err(StartFail::PortInUse(msg)) => Err(StartFail::PortInUse(msg)),
@@ -796,7 +985,10 @@ impl Local {
             } else {
                 None
             };
-            let internal_port = ports.get(2 * n + i).copied();
+            let secured = opts.security.secured();
+            let internal_port = (opts.proxied || secured).then(|| ports[2 * n + i]);
+            let bad_ports = (opts.bad_tls_listeners && opts.security.tls())
+                .then(|| (ports[3 * n + 2 * i], ports[3 * n + 2 * i + 1]));
             let dir = self.root.join(format!("node-{id}"));
             let data = dir.join("data");
             fs::create_dir_all(&data).ctx(|| format!("creating {}", data.display()))?;
@@ -810,50 +1002,64 @@ impl Local {
                 "controller.quorum.bootstrap.servers",
                 controller_addrs.join(","),
             );
-            match (&proxy, internal_port) {
-                (Some(proxy), Some(internal)) => {
-                    let q = proxy.addr().port();
-                    set(
-                        "listeners",
-                        format!(
-                            "PLAINTEXT://127.0.0.1:{broker_port},INTERNAL://127.0.0.1:{internal},\
-                             CONTROLLER://127.0.0.1:{controller_port}"
-                        ),
-                    );
-                    set(
-                        "advertised.listeners",
-                        format!(
-                            "PLAINTEXT://127.0.0.1:{q},INTERNAL://127.0.0.1:{internal},\
-                             CONTROLLER://127.0.0.1:{controller_port}"
-                        ),
-                    );
-                    set("inter.broker.listener.name", "INTERNAL".into());
-                    set(
-                        "listener.security.protocol.map",
-                        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT".into(),
-                    );
+            // The client listener (secured as asked, advertising the proxy when proxied),
+            // then an INTERNAL PLAINTEXT listener for inter-broker traffic when proxied or
+            // secured, the bad-certificate listeners, and the controller listener.
+            let client = if secured {
+                opts.security.listener_name()
+            } else {
+                "PLAINTEXT"
+            };
+            let advertised_port = proxy.as_ref().map_or(broker_port, |p| p.addr().port());
+            let mut listeners = vec![format!("{client}://127.0.0.1:{broker_port}")];
+            let mut advertised = vec![format!("{client}://127.0.0.1:{advertised_port}")];
+            let mut map = vec![
+                "CONTROLLER:PLAINTEXT".to_string(),
+                format!("{client}:{}", opts.security.protocol()),
+            ];
+            let inter = match internal_port {
+                Some(internal) => {
+                    listeners.push(format!("INTERNAL://127.0.0.1:{internal}"));
+                    advertised.push(format!("INTERNAL://127.0.0.1:{internal}"));
+                    map.push("INTERNAL:PLAINTEXT".to_string());
+                    "INTERNAL"
                 }
-                _ => {
-                    set(
-                        "listeners",
-                        format!(
-                            "PLAINTEXT://127.0.0.1:{broker_port},\
-                             CONTROLLER://127.0.0.1:{controller_port}"
-                        ),
-                    );
-                    set(
-                        "advertised.listeners",
-                        format!(
-                            "PLAINTEXT://127.0.0.1:{broker_port},\
-                             CONTROLLER://127.0.0.1:{controller_port}"
-                        ),
-                    );
-                    set("inter.broker.listener.name", "PLAINTEXT".into());
-                    set(
-                        "listener.security.protocol.map",
-                        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
-                    );
+                None => "PLAINTEXT",
+            };
+            if let Some((expired, wrong)) = bad_ports {
+                for (name, port) in [("EXPIRED", expired), ("WRONG_HOST", wrong)] {
+                    listeners.push(format!("{name}://127.0.0.1:{port}"));
+                    advertised.push(format!("{name}://127.0.0.1:{port}"));
+                    map.push(format!("{name}:SSL"));
                 }
+            }
+            listeners.push(format!("CONTROLLER://127.0.0.1:{controller_port}"));
+            advertised.push(format!("CONTROLLER://127.0.0.1:{controller_port}"));
+            set("listeners", listeners.join(","));
+            set("advertised.listeners", advertised.join(","));
+            set("inter.broker.listener.name", inter.into());
+            set("listener.security.protocol.map", map.join(","));
+            if let Some(sec) = &self.security {
+                for (k, v) in sec.broker_props(opts.max_reauth) {
+                    set(&k, v);
+                }
+                if let (Some(tls), Some(_)) = (&sec.tls, bad_ports) {
+                    for (l, ks) in [
+                        ("expired", &tls.expired_server_cert),
+                        ("wrong_host", &tls.wrong_host_cert),
+                    ] {
+                        set(
+                            &format!("listener.name.{l}.ssl.keystore.type"),
+                            "PEM".into(),
+                        );
+                        set(
+                            &format!("listener.name.{l}.ssl.keystore.location"),
+                            ks.display().to_string(),
+                        );
+                    }
+                }
+            } else if let Some(d) = opts.max_reauth {
+                set("connections.max.reauth.ms", d.as_millis().to_string());
             }
             set("controller.listener.names", "CONTROLLER".into());
             set("log.dirs", data.display().to_string());
@@ -889,6 +1095,12 @@ impl Local {
             self.nodes.push(Node {
                 id,
                 broker_port,
+                probe_port: if secured {
+                    internal_port.unwrap_or(broker_port)
+                } else {
+                    broker_port
+                },
+                bad_ports,
                 proxy,
                 props: props_path,
                 log: self.root.join(format!("node-{id}.log")),
@@ -922,6 +1134,9 @@ impl Local {
             }
             for (k, v) in &opts.features {
                 cmd.arg("--feature").arg(format!("{k}={v}"));
+            }
+            if let Some(sec) = &self.security {
+                cmd.args(sec.format_args());
             }
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -1023,7 +1238,7 @@ impl Local {
                 )));
             }
             started = started || text.contains(READY_LINE);
-            if started && wire::api_versions(&node.addr(), PROBE_TIMEOUT).is_ok() {
+            if started && wire::api_versions(&node.probe_addr(), PROBE_TIMEOUT).is_ok() {
                 return Ok(());
             }
             let exited = {

@@ -71,6 +71,10 @@ pub enum TestkitError {
         #[source]
         source: std::io::Error,
     },
+    /// Security material or settings: generating certificates failed, or a secured-cluster
+    /// helper was used on a cluster (or with a user) it does not apply to.
+    #[error("security: {0}")]
+    Security(String),
     /// The testcontainers backend failed or is unavailable.
     #[error("testcontainers: {0}")]
     Container(String),

@@ -64,6 +64,7 @@ mod container;
 mod error;
 mod jars;
 mod proxy;
+mod security;
 mod wire;
 
 pub use cluster::{shared, ClusterOptions, KafkaCluster};
@@ -73,9 +74,35 @@ pub use jars::{
     DEFAULT_KAFKA_VERSION, FALLBACK_KAFKA_VERSION, TOOLS,
 };
 pub use proxy::{NetFault, Proxy};
+pub use security::{
+    java_jaas_config, Acl, AclOperation, AclResource, BadTls, SaslMechanism, Security, TlsFiles,
+    User, CLIENT_KEY_PASSWORD, SUPER_USER, USER_NAMES, WRONG_HOST_NAME,
+};
 
 /// Sends an ApiVersions (v0) request to `addr` and returns the number of API keys the broker
 /// advertises. Handy as a raw liveness probe in tests.
 pub fn probe_api_versions(addr: &str, timeout: std::time::Duration) -> Result<usize> {
     wire::api_versions(addr, timeout).map(|r| r.api_keys.len())
+}
+
+/// The lines `kafka-testkit up` prints after `BOOTSTRAP=` for a secured cluster:
+/// `CA=<path>` (TLS), then `USER=<mechanism>:<name>:<password>` for each user (super user
+/// first) and each password mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; SASL only).
+/// OAUTHBEARER has no credentials to print: any unsecured token is accepted and its `sub`
+/// is the principal. Empty for a plaintext cluster.
+pub fn security_lines(cluster: &KafkaCluster) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(ca) = cluster.ca_path() {
+        lines.push(format!("CA={}", ca.display()));
+    }
+    if cluster.security().sasl() {
+        for u in cluster.users() {
+            for m in SaslMechanism::ALL {
+                if m != SaslMechanism::OAuthBearer {
+                    lines.push(format!("USER={}:{}:{}", m.name(), u.name, u.password));
+                }
+            }
+        }
+    }
+    lines
 }

@@ -12,6 +12,10 @@ fn usage() -> String {
 USAGE:
   kafka-testkit up [--nodes 1|3] [--version V] [--heap MB] [--prop K=V]... [--feature K=V]...
       Start a local cluster, print `BOOTSTRAP=<servers>` on stdout, run until SIGINT/SIGTERM.
+      [--security plaintext|ssl|mtls|sasl_plaintext|sasl_ssl] [--max-reauth-ms N]
+      secures the client listener; then `CA=<ca.pem>` (TLS) and one
+      `USER=<mechanism>:<name>:<password>` line per user and PLAIN/SCRAM mechanism (SASL; super user
+      first) follow the BOOTSTRAP line.
   kafka-testkit tool <name> [args...]
       Run a Kafka CLI tool from the cached jars (stdio inherited, exit status passed on).
   kafka-testkit fetch-jars [--version V]
@@ -72,6 +76,14 @@ fn up(rest: &[String]) -> Result<ExitCode, String> {
                 .broker_props
                 .push(key_value(value(&mut it, arg)?, arg)?),
             "--feature" => opts.features.push(key_value(value(&mut it, arg)?, arg)?),
+            "--security" => opts.security = value(&mut it, arg)?.parse()?,
+            "--max-reauth-ms" => {
+                opts.max_reauth = Some(std::time::Duration::from_millis(
+                    value(&mut it, arg)?
+                        .parse()
+                        .map_err(|e| format!("--max-reauth-ms: {e}"))?,
+                ))
+            }
             other => return Err(format!("unknown option {other:?} for `up`")),
         }
     }
@@ -95,6 +107,9 @@ fn up(rest: &[String]) -> Result<ExitCode, String> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "BOOTSTRAP={}", cluster.bootstrap()).map_err(|e| e.to_string())?;
+        for line in kafka_testkit::security_lines(&cluster) {
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        }
         out.flush().map_err(|e| e.to_string())?;
     }
     let sig = signals.forever().next();

@@ -182,3 +182,78 @@ pub(crate) fn error_name(code: i16) -> String {
         None => "NONE (0)".to_string(),
     }
 }
+
+/// CreateAcls / DescribeAcls request version used by the kit (flexible; Kafka 2.8+ and 4.x).
+const ACLS_VERSION: i16 = 3;
+
+/// One ACL binding in wire codes (resource type, name, pattern type, principal, operation,
+/// permission type); the host is always `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AclBinding {
+    pub(crate) resource_type: i8,
+    pub(crate) resource_name: String,
+    pub(crate) pattern_type: i8,
+    pub(crate) principal: String,
+    pub(crate) operation: i8,
+    pub(crate) permission: i8,
+}
+
+/// Sends CreateAcls for `acls`; fails on the first error code.
+pub(crate) fn create_acls(addr: &str, acls: &[AclBinding], timeout: Duration) -> Result<()> {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
+    let creations = acls
+        .iter()
+        .map(|a| {
+            AclCreation::default()
+                .with_resource_type(a.resource_type)
+                .with_resource_name(StrBytes::from_string(a.resource_name.clone()))
+                .with_resource_pattern_type(a.pattern_type)
+                .with_principal(StrBytes::from_string(a.principal.clone()))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(a.operation)
+                .with_permission_type(a.permission)
+        })
+        .collect();
+    let req = CreateAclsRequest::default().with_creations(creations);
+    let resp: CreateAclsResponse =
+        round_trip(addr, ApiKey::CreateAcls, &req, ACLS_VERSION, timeout)?;
+    for (r, a) in resp.results.iter().zip(acls) {
+        if r.error_code != 0 {
+            return Err(proto_err(
+                addr,
+                format!(
+                    "CreateAcls {a:?}: {}{}",
+                    error_name(r.error_code),
+                    r.error_message
+                        .as_ref()
+                        .map(|m| format!(": {}", m.as_str()))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the broker at `addr` (its authorizer's current view) has the binding `acl`.
+pub(crate) fn has_acl(addr: &str, acl: &AclBinding, timeout: Duration) -> Result<bool> {
+    use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
+    let req = DescribeAclsRequest::default()
+        .with_resource_type_filter(acl.resource_type)
+        .with_resource_name_filter(Some(StrBytes::from_string(acl.resource_name.clone())))
+        .with_pattern_type_filter(acl.pattern_type)
+        .with_principal_filter(Some(StrBytes::from_string(acl.principal.clone())))
+        .with_host_filter(None)
+        .with_operation(acl.operation)
+        .with_permission_type(acl.permission);
+    let resp: DescribeAclsResponse =
+        round_trip(addr, ApiKey::DescribeAcls, &req, ACLS_VERSION, timeout)?;
+    if resp.error_code != 0 {
+        return Err(proto_err(
+            addr,
+            format!("DescribeAcls: {}", error_name(resp.error_code)),
+        ));
+    }
+    Ok(resp.resources.iter().any(|r| !r.acls.is_empty()))
+}
