@@ -414,7 +414,11 @@ async fn acl_denials_are_typed_and_name_the_resource() {
         c,
         "bob",
         SaslMechanism::ScramSha512,
-        &[("max.block.ms", "10000"), ("delivery.timeout.ms", "15000")],
+        &[
+            ("max.block.ms", "10000"),
+            ("request.timeout.ms", "10000"),
+            ("delivery.timeout.ms", "15000"),
+        ],
     );
     // Produce: the delivery result (or send itself) says which topic.
     let producer = Producer::new(&with(bob.clone(), &[("enable.idempotence", "false")]))
@@ -748,9 +752,21 @@ async fn mutual_tls() {
     none.remove("ssl.certificate.location");
     none.remove("ssl.key.location");
     let e = fails_within(Duration::from_secs(20), AdminClient::new(&none)).await;
-    assert!(
-        !e.is_retriable() || matches!(e, Error::Connection { .. }),
-        "{e:?}"
+    assert!(matches!(&e, Error::Tls { .. }), "{e:?}");
+    assert!(!e.is_retriable());
+    let untrusted = with(
+        cfg.clone(),
+        &[
+            (
+                "ssl.certificate.location",
+                &tls.untrusted_client_cert.to_string_lossy(),
+            ),
+            (
+                "ssl.key.location",
+                &tls.untrusted_client_key.to_string_lossy(),
+            ),
+        ],
     );
-    eprintln!("mTLS without a client certificate: {e}");
+    let e = fails_within(Duration::from_secs(20), AdminClient::new(&untrusted)).await;
+    assert!(matches!(&e, Error::Tls { .. }), "{e:?}");
 }

@@ -149,6 +149,9 @@ struct Shared {
     reauth_at: watch::Sender<Option<Instant>>,
     /// Set by the reader when the first bytes from the broker are a TLS record.
     tls_reply: AtomicBool,
+    /// Set by the reader when the broker sent a TLS alert (e.g. refusing our certificate
+    /// after a TLS 1.3 handshake): the typed error of a failed set-up.
+    tls_alert: std::sync::Mutex<Option<Error>>,
     /// The broker's versions, once ApiVersions answered (for re-authentication).
     versions: std::sync::OnceLock<Arc<BrokerVersions>>,
 }
@@ -256,6 +259,15 @@ impl Connection {
     /// A failed ApiVersions on a new connection: a TLS answer to our plaintext request means
     /// the listener needs `ssl` / `sasl_ssl`.
     fn setup_error(&self, e: Error) -> Error {
+        if let Some(tls) = self
+            .shared
+            .tls_alert
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return tls;
+        }
         if self.shared.tls_reply.load(Ordering::SeqCst) {
             return Error::Tls {
                 broker: self.shared.addr.clone(),
@@ -290,6 +302,7 @@ impl Connection {
             drained: tokio::sync::Notify::new(),
             reauth_at: reauth_tx,
             tls_reply: AtomicBool::new(false),
+            tls_alert: std::sync::Mutex::new(None),
             versions: std::sync::OnceLock::new(),
         });
         tokio::spawn(writer_task(
@@ -740,7 +753,14 @@ async fn reader_task(
             r = read.read_buf(&mut buf) => match r {
                 Ok(0) => { shared.poison("connection closed by broker"); break; }
                 Ok(_) => {}
-                Err(e) => { shared.poison(format!("read failed: {e}")); break; }
+                Err(e) => {
+                    #[cfg(feature = "tls")]
+                    if let Some(tls) = tls::alert_error(&shared.addr, &e) {
+                        *shared.tls_alert.lock().unwrap_or_else(|p| p.into_inner()) = Some(tls);
+                    }
+                    shared.poison(format!("read failed: {e}"));
+                    break;
+                }
             },
         }
     }

@@ -293,6 +293,21 @@ pub(crate) async fn handshake(
         .map_err(|e| tls_error(addr, host, e))
 }
 
+/// A TLS alert the broker sent after the handshake (TLS 1.3 checks the client certificate
+/// then), as the typed error of the connection's set-up.
+pub(crate) fn alert_error(addr: &str, e: &std::io::Error) -> Option<Error> {
+    match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(a) => Some(Error::Tls {
+            broker: addr.to_string(),
+            failure: TlsFailure::Other,
+            reason: format!(
+                "the broker refused the TLS session (alert {a:?}): a client certificate missing, expired or not trusted?"
+            ),
+        }),
+        _ => None,
+    }
+}
+
 /// Names a failed handshake.
 fn tls_error(addr: &str, host: &str, e: std::io::Error) -> Error {
     let (failure, reason) = match e
