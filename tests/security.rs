@@ -536,6 +536,7 @@ async fn acl_denials_are_typed_and_name_the_resource() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reauthentication_during_continuous_produce_and_consume() {
     let c = cluster(sasl_ssl).await;
+    let reauths_before = kafka_sdk::connection::reauthentications();
     let mut handles = Vec::new();
     for mech in [SaslMechanism::ScramSha512, SaslMechanism::OAuthBearer] {
         let cfg = sasl_config(c, SUPER_USER, mech, &[]);
@@ -603,6 +604,11 @@ async fn reauthentication_during_continuous_produce_and_consume() {
     for h in handles {
         h.await.unwrap();
     }
+    // Sessions of 10 s over 30 s: each client's connections renewed on the same socket
+    // (producer, consumer fetch and coordinator connections, two clients of each kind).
+    let reauths = kafka_sdk::connection::reauthentications() - reauths_before;
+    eprintln!("{reauths} re-authentications");
+    assert!(reauths >= 4, "only {reauths} re-authentications");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

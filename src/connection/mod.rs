@@ -865,6 +865,15 @@ impl sasl::Exchange for WriterExchange<'_> {
     }
 }
 
+/// Successful re-authentications (KIP-368) of every connection of the process.
+static REAUTHENTICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times connections of this process re-authenticated on the same socket (KIP-368);
+/// for tests and diagnostics.
+pub fn reauthentications() -> u64 {
+    REAUTHENTICATIONS.load(Ordering::Relaxed)
+}
+
 /// KIP-368 re-authentication, run by the writer: flush, wait until nothing is in flight,
 /// authenticate again, schedule the next one.
 async fn reauthenticate(
@@ -906,6 +915,7 @@ async fn reauthenticate(
         opts,
     };
     let session = sasl::authenticate(&mut ex, sasl, &versions).await?;
+    REAUTHENTICATIONS.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(broker = %shared.addr, lifetime = ?session.lifetime, "re-authenticated");
     shared
         .reauth_at
