@@ -609,6 +609,7 @@ fn parse_oauthbearer_config(text: &str) -> Result<UnsecuredJwt, ConfigError> {
 
 /// The inputs of the TLS configuration, read from the `ssl.*` keys (PEM text, not yet
 /// parsed). Secrets stay in [`Secret`].
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct TlsInputs {
     /// CA certificates (PEM), with where they came from (for errors); none: system roots.
     pub(crate) ca: Vec<(String, Vec<u8>)>,
