@@ -1315,7 +1315,7 @@ fn config_sasl_mechanisms_and_credentials() {
     }
     // librdkafka's `sasl.mechanisms` alias; Java's JAAS line.
     let c = base()
-        .with("security.protocol", "sasl_ssl")
+        .with("security.protocol", "Sasl_Plaintext")
         .with("sasl.mechanisms", "SCRAM-SHA-256")
         .with(
             "sasl.jaas.config",
