@@ -526,9 +526,11 @@ impl Error {
     /// - CONCURRENT_TRANSACTIONS (marked non-retriable by the protocol, but it only means the
     ///   previous transaction's markers are still being written; Java retries it) and the
     ///   other codes the protocol marks retriable -> `Retry`;
-    /// - PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-    ///   CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION, INVALID_TXN_STATE -> `Fatal`,
-    ///   reaching the client; FENCED_INSTANCE_ID -> `Fatal`, reaching the group member;
+    /// - PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, UNSUPPORTED_VERSION, INVALID_TXN_STATE ->
+    ///   `Fatal`, reaching the client; [`Error::Authorization`] -> `Fatal`, reaching the
+    ///   client for a transactional id or the cluster, the operation for a topic or group;
+    ///   [`Error::Authentication`] and [`Error::Tls`] -> `Fatal` for the operation;
+    ///   FENCED_INSTANCE_ID -> `Fatal`, reaching the group member;
     ///   every other broker code -> `Fatal` for the operation;
     /// - connection failures -> `RefreshAndRetry` when nothing was in flight, else `Ambiguous`;
     /// - timeouts -> `Ambiguous` when a request was in flight, else `Retry`;
@@ -977,5 +979,52 @@ mod tests {
         assert!(s.contains("linger.ms") && s.contains("abc"), "{s}");
         let e = Error::broker(KafkaCode::NOT_LEADER_OR_FOLLOWER, "Produce t-0");
         assert!(e.to_string().contains("NOT_LEADER_OR_FOLLOWER (6)"), "{e}");
+    }
+
+    #[test]
+    fn security_errors_are_typed_and_never_retried() {
+        let e = Error::broker(
+            KafkaCode::TOPIC_AUTHORIZATION_FAILED,
+            "Produce to topic `t`",
+        );
+        assert!(matches!(
+            &e,
+            Error::Authorization {
+                resource: AclResource::Topic,
+                ..
+            }
+        ));
+        assert_eq!(e.code(), Some(KafkaCode::TOPIC_AUTHORIZATION_FAILED));
+        assert!(e.to_string().contains("topic `t`"), "{e}");
+        assert!(!e.is_retriable() && !e.is_fatal());
+        assert_eq!(e.txn_action(), TxnAction::Abortable);
+        let g = Error::broker(KafkaCode::GROUP_AUTHORIZATION_FAILED, "group `g`");
+        assert!(!g.is_retriable() && !g.is_fatal());
+        for code in [
+            KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            KafkaCode::CLUSTER_AUTHORIZATION_FAILED,
+        ] {
+            let e = Error::broker(code, "");
+            assert!(matches!(e, Error::Authorization { .. }));
+            assert!(e.is_fatal() && !e.is_retriable());
+            assert_eq!(e.txn_action(), TxnAction::Fatal);
+        }
+        let a = Error::Authentication {
+            mechanism: "PLAIN".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(a.action(), ErrorAction::Fatal);
+        assert!(!a.is_fatal());
+        let t = Error::Tls {
+            broker: "b:1".into(),
+            failure: TlsFailure::NotTls,
+            reason: "x".into(),
+        };
+        assert_eq!(t.action(), ErrorAction::Fatal);
+        // Other codes stay broker errors.
+        assert!(matches!(
+            Error::broker(KafkaCode::NOT_LEADER_OR_FOLLOWER, ""),
+            Error::Broker { .. }
+        ));
     }
 }
