@@ -255,7 +255,10 @@ async fn unknown_and_unsupported_keys_are_typed_errors() {
             ("sasl.oauthbearer.token.endpoint.url", "https://idp/token"),
             ("sasl.mechanism", "GSSAPI"),
         ] {
-            let cfg = config(&bs, &[("security.protocol", "sasl_plaintext"), (key, value)]);
+            let cfg = config(
+                &bs,
+                &[("security.protocol", "sasl_plaintext"), (key, value)],
+            );
             let e = build_err(client, &cfg).await;
             assert!(
                 matches!(&e, Error::Config(ConfigError::NotSupported { key: k, .. }) if k == key),

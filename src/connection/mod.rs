@@ -1307,6 +1307,122 @@ mod tests {
         ping(&conn).await.unwrap();
     }
 
+    /// A fake SASL broker: PLAIN with a session of `lifetime_ms`; other requests (ApiVersions
+    /// pings) are answered in order after 30 ms. Records, for every SaslHandshake, how many
+    /// pings were received and not yet answered when it arrived (KIP-368 wants none).
+    async fn fake_sasl_broker(lifetime_ms: i64) -> (String, Arc<std::sync::Mutex<Vec<usize>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handshakes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hs = handshakes.clone();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (mut r, mut w) = s.into_split();
+            let outstanding = Arc::new(AtomicUsize::new(0));
+            let (tx, mut rx) = mpsc::unbounded_channel::<(i16, Vec<u8>)>();
+            let out = outstanding.clone();
+            tokio::spawn(async move {
+                let mut size = [0u8; 4];
+                while r.read_exact(&mut size).await.is_ok() {
+                    let mut req = vec![0u8; i32::from_be_bytes(size) as usize];
+                    if r.read_exact(&mut req).await.is_err() {
+                        return;
+                    }
+                    let api = i16::from_be_bytes([req[0], req[1]]);
+                    if api == ApiKey::SaslHandshake as i16 {
+                        hs.lock().unwrap().push(out.load(Ordering::SeqCst));
+                    } else if api == ApiKey::ApiVersions as i16 {
+                        out.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if tx.send((api, req[4..8].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut pings = 0;
+            while let Some((api, corr)) = rx.recv().await {
+                let mut body = BytesMut::new();
+                body.put_slice(&corr);
+                if api == ApiKey::ApiVersions as i16 {
+                    pings += 1;
+                    if pings > 1 {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                    body.put_i16(0);
+                    body.put_u8(4);
+                    for (key, max) in [
+                        (ApiKey::ApiVersions, 3),
+                        (ApiKey::SaslHandshake, 1),
+                        (ApiKey::SaslAuthenticate, 2),
+                    ] {
+                        body.put_i16(key as i16);
+                        body.put_i16(0);
+                        body.put_i16(max);
+                        body.put_u8(0);
+                    }
+                    body.put_i32(0);
+                    body.put_u8(0);
+                    outstanding.fetch_sub(1, Ordering::SeqCst);
+                } else if api == ApiKey::SaslHandshake as i16 {
+                    body.put_i16(0);
+                    body.put_i32(1);
+                    body.put_i16(5);
+                    body.put_slice(b"PLAIN");
+                } else {
+                    // SaslAuthenticate v2 (flexible): header tags, error, null message, empty
+                    // bytes, session lifetime, tags.
+                    body.put_u8(0);
+                    body.put_i16(0);
+                    body.put_u8(0);
+                    body.put_u8(1);
+                    body.put_i64(lifetime_ms);
+                    body.put_u8(0);
+                }
+                let mut frame = BytesMut::new();
+                frame.put_i32(body.len() as i32);
+                frame.put_slice(&body);
+                if w.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (addr, handshakes)
+    }
+
+    /// KIP-368 in the writer: with a 300 ms session and requests pipelined all the time, the
+    /// connection re-authenticates several times on the same socket, each time only once no
+    /// request is in flight, and no request fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reauthenticates_between_requests_without_failing_any() {
+        let (addr, handshakes) = fake_sasl_broker(300).await;
+        let cfg = crate::ClientConfig::new()
+            .with("bootstrap.servers", addr.as_str())
+            .with("security.protocol", "sasl_plaintext")
+            .with("sasl.mechanism", "PLAIN")
+            .with("sasl.username", "u")
+            .with("sasl.password", "p")
+            .common()
+            .unwrap();
+        let conn = Connection::connect(&addr, ConnectionOptions::from(&cfg))
+            .await
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        let mut answered = 0;
+        while t0.elapsed() < Duration::from_millis(1500) {
+            // Four requests in flight at once.
+            let (a, b, c, d) = tokio::join!(ping(&conn), ping(&conn), ping(&conn), ping(&conn));
+            for r in [a, b, c, d] {
+                r.unwrap();
+                answered += 1;
+            }
+        }
+        assert!(!conn.is_closed());
+        let hs = handshakes.lock().unwrap().clone();
+        // The first authentication, then one per ~255..285 ms.
+        assert!(hs.len() >= 4, "{hs:?} after {answered} requests");
+        assert!(hs.iter().all(|n| *n == 0), "requests in flight at a handshake: {hs:?}");
+    }
+
     #[tokio::test]
     async fn silent_broker_times_out_within_bound() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
