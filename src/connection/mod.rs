@@ -799,8 +799,12 @@ fn stamp(frame: &mut Frame, next_id: &mut i32) -> Option<ApiKey> {
 
 /// When to re-authenticate a session of `lifetime`: at a random 85..95% of it (Java's
 /// window), so the connections of a client do not all renew at once.
+/// Never sooner than 100 ms: a broker granting (nearly) no session must not make the writer
+/// spin; it closes the connection instead, and the endpoint reconnects with backoff.
 fn reauth_delay(lifetime: Duration) -> Duration {
-    lifetime.mul_f64(0.85 + fastrand::f64() * 0.10)
+    lifetime
+        .mul_f64(0.85 + fastrand::f64() * 0.10)
+        .max(Duration::from_millis(100))
 }
 
 /// The initial SASL exchange, through the connection's normal request path.
