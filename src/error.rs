@@ -115,6 +115,12 @@ impl KafkaCode {
     pub const UNKNOWN_TOPIC_ID: KafkaCode = KafkaCode(100);
     /// INCONSISTENT_TOPIC_ID (103).
     pub const INCONSISTENT_TOPIC_ID: KafkaCode = KafkaCode(103);
+    /// SASL_AUTHENTICATION_FAILED (58).
+    pub const SASL_AUTHENTICATION_FAILED: KafkaCode = KafkaCode(58);
+    /// UNSUPPORTED_SASL_MECHANISM (33).
+    pub const UNSUPPORTED_SASL_MECHANISM: KafkaCode = KafkaCode(33);
+    /// ILLEGAL_SASL_STATE (34).
+    pub const ILLEGAL_SASL_STATE: KafkaCode = KafkaCode(34);
     /// FENCED_MEMBER_EPOCH (110): a KIP-848 member's epoch is fenced; its partitions are lost.
     pub const FENCED_MEMBER_EPOCH: KafkaCode = KafkaCode(110);
     /// UNRELEASED_INSTANCE_ID (111): a static member's `group.instance.id` is still in use.
@@ -423,6 +429,97 @@ pub enum Error {
     /// A local I/O failure that is not a broker connection (files, processes).
     #[error("i/o error: {0}")]
     Io(Arc<std::io::Error>),
+
+    /// SASL authentication with a broker failed: wrong password, unknown user, a mechanism
+    /// the broker does not enable (the message lists the ones it does), a rejected token.
+    /// Fatal for the call (retrying with the same credentials cannot help); the connection
+    /// is closed and later calls reconnect with backoff.
+    #[error("SASL {mechanism} authentication failed: {message}")]
+    Authentication {
+        /// The mechanism used (`PLAIN`, `SCRAM-SHA-256`, ...).
+        mechanism: String,
+        /// What the broker (or the client's check) said; never contains a secret.
+        message: String,
+    },
+
+    /// The TLS handshake with a broker failed; `failure` says why in a matchable form.
+    #[error("TLS connection to {broker} failed: {reason}")]
+    Tls {
+        /// `host:port` of the broker.
+        broker: String,
+        /// What kind of failure.
+        failure: TlsFailure,
+        /// What went wrong, and what to check.
+        reason: String,
+    },
+
+    /// The principal is not allowed to do this (ACLs): TOPIC_, GROUP_,
+    /// TRANSACTIONAL_ID_ or CLUSTER_AUTHORIZATION_FAILED. The context names the resource.
+    /// Fatal (never retried); for the transactional id and the cluster the client must be
+    /// recreated (as in Java).
+    #[error("not authorized: {code} on {} ({context})", resource.name())]
+    Authorization {
+        /// The Kafka error code.
+        code: KafkaCode,
+        /// The kind of resource that was denied.
+        resource: AclResource,
+        /// What the client was doing, naming the resource (topic, group, transactional id).
+        context: String,
+    },
+}
+
+/// The kind of a failed TLS handshake ([`Error::Tls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The broker's certificate is not signed by a trusted CA.
+    UntrustedCertificate,
+    /// The broker's certificate has expired (or is not valid yet).
+    ExpiredCertificate,
+    /// The broker's certificate does not name the host connected to.
+    HostnameMismatch,
+    /// The other side does not speak TLS (a plaintext listener?).
+    NotTls,
+    /// Anything else (client certificate refused, protocol mismatch, ...).
+    Other,
+}
+
+/// The resource an authorization error ([`Error::Authorization`]) is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AclResource {
+    /// A topic (TOPIC_AUTHORIZATION_FAILED).
+    Topic,
+    /// A consumer group (GROUP_AUTHORIZATION_FAILED).
+    Group,
+    /// A transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    TransactionalId,
+    /// The cluster (CLUSTER_AUTHORIZATION_FAILED), e.g. idempotent writes on old brokers or
+    /// admin operations.
+    Cluster,
+}
+
+impl AclResource {
+    /// The resource of an authorization error code, if it is one.
+    pub fn of(code: KafkaCode) -> Option<AclResource> {
+        Some(match code {
+            KafkaCode::TOPIC_AUTHORIZATION_FAILED => AclResource::Topic,
+            KafkaCode::GROUP_AUTHORIZATION_FAILED => AclResource::Group,
+            KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED => AclResource::TransactionalId,
+            KafkaCode::CLUSTER_AUTHORIZATION_FAILED => AclResource::Cluster,
+            _ => return None,
+        })
+    }
+
+    /// `topic`, `group`, `transactional id`, `cluster`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AclResource::Topic => "topic",
+            AclResource::Group => "group",
+            AclResource::TransactionalId => "transactional id",
+            AclResource::Cluster => "cluster",
+        }
+    }
 }
 
 impl From<std::io::Error> for Error {
@@ -432,18 +529,26 @@ impl From<std::io::Error> for Error {
 }
 
 impl Error {
-    /// A broker error with context.
+    /// A broker error with context; the authorization codes become
+    /// [`Error::Authorization`].
     pub fn broker(code: KafkaCode, context: impl Into<String>) -> Self {
-        Error::Broker {
-            code,
-            context: context.into(),
+        match AclResource::of(code) {
+            Some(resource) => Error::Authorization {
+                code,
+                resource,
+                context: context.into(),
+            },
+            None => Error::Broker {
+                code,
+                context: context.into(),
+            },
         }
     }
 
     /// The Kafka error code, when this error came from a broker response.
     pub fn code(&self) -> Option<KafkaCode> {
         match self {
-            Error::Broker { code, .. } => Some(*code),
+            Error::Broker { code, .. } | Error::Authorization { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -461,11 +566,13 @@ impl Error {
     /// - CONCURRENT_TRANSACTIONS (marked non-retriable by the protocol, but it only means the
     ///   previous transaction's markers are still being written; Java retries it) and the
     ///   other codes the protocol marks retriable -> `Retry`;
-    /// - PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-    ///   CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION, INVALID_TXN_STATE,
-    ///   UNSUPPORTED_ASSIGNOR -> `Fatal`, reaching the client; FENCED_INSTANCE_ID and
-    ///   UNRELEASED_INSTANCE_ID -> `Fatal`, reaching the group member; STALE_MEMBER_EPOCH
-    ///   (KIP-848: retry with the epoch of the next heartbeat) -> `Retry`;
+    /// - PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, UNSUPPORTED_VERSION, INVALID_TXN_STATE,
+    ///   UNSUPPORTED_ASSIGNOR -> `Fatal`, reaching the client; [`Error::Authorization`] ->
+    ///   `Fatal`, reaching the client for a transactional id or the cluster, the operation for
+    ///   a topic or group; [`Error::Authentication`] and [`Error::Tls`] -> `Fatal` for the
+    ///   operation; FENCED_INSTANCE_ID and UNRELEASED_INSTANCE_ID -> `Fatal`, reaching the
+    ///   group member; STALE_MEMBER_EPOCH (KIP-848: retry with the epoch of the next
+    ///   heartbeat) -> `Retry`;
     ///   every other broker code -> `Fatal` for the operation;
     /// - connection failures -> `RefreshAndRetry` when nothing was in flight, else `Ambiguous`;
     /// - timeouts -> `Ambiguous` when a request was in flight, else `Retry`;
@@ -535,6 +642,14 @@ impl Error {
                     (Retry, Operation)
                 }
             }
+            // Java: TransactionalIdAuthorizationException and ClusterAuthorizationException
+            // are fatal for the producer; topic and group denials fail the operation.
+            Error::Authorization { resource, .. } => match resource {
+                AclResource::TransactionalId | AclResource::Cluster => (Fatal, Client),
+                AclResource::Topic | AclResource::Group => (Fatal, Operation),
+            },
+            // Same credentials, same answer: never retried; a later call reconnects.
+            Error::Authentication { .. } | Error::Tls { .. } => (Fatal, Operation),
             Error::UnknownTopicOrPartition(_) => (RefreshAndRetry, Operation),
             Error::Config(_) | Error::Closed | Error::Fatal(_) | Error::UnsupportedApi { .. } => {
                 (Fatal, Client)
@@ -986,5 +1101,52 @@ mod tests {
         assert!(s.contains("linger.ms") && s.contains("abc"), "{s}");
         let e = Error::broker(KafkaCode::NOT_LEADER_OR_FOLLOWER, "Produce t-0");
         assert!(e.to_string().contains("NOT_LEADER_OR_FOLLOWER (6)"), "{e}");
+    }
+
+    #[test]
+    fn security_errors_are_typed_and_never_retried() {
+        let e = Error::broker(
+            KafkaCode::TOPIC_AUTHORIZATION_FAILED,
+            "Produce to topic `t`",
+        );
+        assert!(matches!(
+            &e,
+            Error::Authorization {
+                resource: AclResource::Topic,
+                ..
+            }
+        ));
+        assert_eq!(e.code(), Some(KafkaCode::TOPIC_AUTHORIZATION_FAILED));
+        assert!(e.to_string().contains("topic `t`"), "{e}");
+        assert!(!e.is_retriable() && !e.is_fatal());
+        assert_eq!(e.txn_action(), TxnAction::Abortable);
+        let g = Error::broker(KafkaCode::GROUP_AUTHORIZATION_FAILED, "group `g`");
+        assert!(!g.is_retriable() && !g.is_fatal());
+        for code in [
+            KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            KafkaCode::CLUSTER_AUTHORIZATION_FAILED,
+        ] {
+            let e = Error::broker(code, "");
+            assert!(matches!(e, Error::Authorization { .. }));
+            assert!(e.is_fatal() && !e.is_retriable());
+            assert_eq!(e.txn_action(), TxnAction::Fatal);
+        }
+        let a = Error::Authentication {
+            mechanism: "PLAIN".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(a.action(), ErrorAction::Fatal);
+        assert!(!a.is_fatal());
+        let t = Error::Tls {
+            broker: "b:1".into(),
+            failure: TlsFailure::NotTls,
+            reason: "x".into(),
+        };
+        assert_eq!(t.action(), ErrorAction::Fatal);
+        // Other codes stay broker errors.
+        assert!(matches!(
+            Error::broker(KafkaCode::NOT_LEADER_OR_FOLLOWER, ""),
+            Error::Broker { .. }
+        ));
     }
 }

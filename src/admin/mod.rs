@@ -14,7 +14,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::backoff::{Backoff, Deadline};
 use crate::cluster::{Cluster, ClusterOptions, TopicMeta};
+use crate::config::security::OAuthSlot;
 use crate::config::ClientConfig;
+use crate::config::OAuthTokenProvider;
 use crate::error::{Error, KafkaCode, Result};
 use crate::metadata::{BrokerMetadata, Metadata, TopicMetadata};
 
@@ -62,9 +64,17 @@ pub struct AdminClient {
 pub struct AdminClientBuilder {
     config: ClientConfig,
     timeout: Option<Duration>,
+    oauth: OAuthSlot,
 }
 
 impl AdminClientBuilder {
+    /// Gets OAUTHBEARER tokens from `provider` (for `sasl.mechanism=OAUTHBEARER`; wins over
+    /// `sasl.oauthbearer.config`). Asked on every new connection and re-authentication.
+    pub fn oauth_token_provider(mut self, provider: Arc<dyn OAuthTokenProvider>) -> Self {
+        self.oauth = OAuthSlot(Some(provider));
+        self
+    }
+
     /// Bounds each admin operation by `timeout` (default: `request.timeout.ms`).
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -76,7 +86,8 @@ impl AdminClientBuilder {
     /// Admin metadata requests never auto-create topics, whatever `allow.auto.create.topics`
     /// says.
     pub async fn build(self) -> Result<AdminClient> {
-        let cfg = self.config.admin()?;
+        let mut cfg = self.config.admin()?;
+        self.oauth.apply(&mut cfg.common.security);
         let mut opts = ClusterOptions::from(&cfg.common);
         opts.allow_auto_create_topics = false;
         let timeout = self.timeout.unwrap_or(opts.connection.request_timeout);
@@ -108,6 +119,7 @@ impl AdminClient {
         AdminClientBuilder {
             config: config.clone(),
             timeout: None,
+            oauth: OAuthSlot::default(),
         }
     }
 

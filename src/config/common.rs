@@ -5,16 +5,37 @@ use std::time::Duration;
 
 use super::keys::*;
 use super::resolve::Resolved;
+use super::security::SecurityConfig;
 use crate::error::{ConfigError, Result};
 
-/// Protocol used to talk to brokers (`security.protocol`). Parses (`FromStr`) and prints
-/// (`Display`, [`name`](Self::name)) as the key table spells it.
+/// Protocol used to talk to brokers (`security.protocol`). Parses (`FromStr`, any case) and
+/// prints (`Display`, [`name`](Self::name)) as the key table spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SecurityProtocol {
-    /// Unencrypted, unauthenticated TCP (`plaintext`, the only one implemented; `ssl`,
-    /// `sasl_plaintext` and `sasl_ssl` give [`ConfigError::NotSupported`]).
+    /// Unencrypted, unauthenticated TCP (`plaintext`).
     Plaintext,
+    /// TLS (`ssl`), optionally with a client certificate (mTLS). Needs the `tls` feature.
+    Ssl,
+    /// SASL authentication over plain TCP (`sasl_plaintext`).
+    SaslPlaintext,
+    /// SASL authentication over TLS (`sasl_ssl`). Needs the `tls` feature.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Whether connections use TLS (`ssl`, `sasl_ssl`).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL (`sasl_plaintext`, `sasl_ssl`).
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
 }
 
 /// Settings every client (producer, consumer, admin) uses. Built by
@@ -61,8 +82,11 @@ pub struct CommonConfig {
     pub client_rack: Option<String>,
     /// `allow.auto.create.topics`, default `true`.
     pub allow_auto_create_topics: bool,
-    /// `security.protocol`, default `plaintext` (the only one supported).
+    /// `security.protocol`, default `plaintext`.
     pub security_protocol: SecurityProtocol,
+    /// TLS and SASL settings (`ssl.*`, `sasl.*`), checked and loaded (certificates and keys
+    /// read, encrypted keys decrypted) when the config is built. Its `Debug` hides secrets.
+    pub security: SecurityConfig,
     /// Canonical names of the keys that were set explicitly (under any spelling), for the
     /// Java rules that depend on whether a value was defaulted.
     pub explicit_keys: BTreeSet<&'static str>,
@@ -126,6 +150,7 @@ impl CommonConfig {
             client_rack,
             allow_auto_create_topics: r.get(ALLOW_AUTO_CREATE_TOPICS),
             security_protocol: r.get(SECURITY_PROTOCOL),
+            security: SecurityConfig::from_resolved(r)?,
             explicit_keys: r.explicit_keys(),
         })
     }

@@ -284,16 +284,14 @@ fn parse_hosts(key: &str, raw: &str, expected: &str) -> Result<Value, ConfigErro
         };
         let addr = match entry.split_once("://") {
             None => entry,
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("plaintext") => rest,
-            Some((scheme, _))
-                if ["ssl", "sasl_plaintext", "sasl_ssl"]
+            // A listener-name prefix (Java's `SASL_SSL://host:9093`): the protocol itself comes
+            // from `security.protocol`.
+            Some((scheme, rest))
+                if ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(scheme)) =>
             {
-                return Err(ConfigError::NotSupported {
-                    key: key.to_string(),
-                    detail: Some(format!("{TLS_SASL} (`{scheme}://` address)")),
-                })
+                rest
             }
             Some(_) => return Err(invalid()),
         };
@@ -735,9 +733,14 @@ const fn ev(name: &'static str, synonyms: &'static [&'static str]) -> EnumValue 
 const STRING: Kind = Kind::String { allow_empty: true };
 const NON_EMPTY: Kind = Kind::String { allow_empty: false };
 
-/// Detail of every TLS/SASL `NotSupported` error.
-pub(crate) const TLS_SASL: &str = "TLS/SASL is not supported yet";
-const TLS: Status = Status::NotSupported { detail: TLS_SASL };
+/// Kerberos keys: GSSAPI is not implemented.
+const GSSAPI: Status = Status::NotSupported {
+    detail: "the GSSAPI (Kerberos) SASL mechanism is not supported",
+};
+/// TLS tuning keys rustls decides for itself.
+const RUSTLS_CHOOSES: Status = Status::Ignored {
+    detail: "rustls negotiates TLS 1.2 or 1.3 with its own safe cipher suites",
+};
 const SERDE: Status = Status::NotSupported {
     detail: "kafka-sdk takes bytes; serialize in your code",
 };
@@ -775,9 +778,9 @@ spellings! {
     ];
     SECURITY for SecurityProtocol (key SECURITY_PROTOCOL) = [
         Plaintext = "plaintext",
-        _ = "ssl",
-        _ = "sasl_plaintext",
-        _ = "sasl_ssl",
+        Ssl = "ssl",
+        SaslPlaintext = "sasl_plaintext",
+        SaslSsl = "sasl_ssl",
     ];
     PARTITIONERS for PartitionerKind (key PARTITIONER) = [
         Murmur2 = "murmur2",
@@ -914,12 +917,8 @@ key_table! {
         enumeration(SECURITY),
         Some("plaintext"),
         C::ALL,
-        "Protocol used to talk to brokers.",
-    )
-    .status(Status::Partial {
-        supported: &["plaintext"],
-        detail: TLS_SASL,
-    }));
+        "Protocol used to talk to brokers: plaintext, ssl, sasl_plaintext, sasl_ssl (any case).",
+    ));
     // ---- accepted, no effect --------------------------------------------------------------
     DEBUG: Unread = Unread::new(KeyDef::new("debug", STRING, None, C::ALL, "librdkafka debug contexts.").status(
         Status::Ignored {
@@ -988,13 +987,36 @@ key_table! {
         supported: &["0"],
         detail: "statistics callbacks are not supported",
     }));
-    // ---- TLS / SASL (not supported) -------------------------------------------------------
-    SASL_MECHANISM: Unread = Unread::new(KeyDef::new("sasl.mechanism", STRING, None, C::ALL, "SASL mechanism.")
-        .aliases(&["sasl.mechanisms"])
-        .status(TLS));
-    SASL_USERNAME: Unread = Unread::new(KeyDef::new("sasl.username", STRING, None, C::ALL, "SASL username.").status(TLS));
-    SASL_PASSWORD: Unread = Unread::new(KeyDef::new("sasl.password", STRING, None, C::ALL, "SASL password.").status(TLS));
-    SASL_JAAS_CONFIG: Unread = Unread::new(KeyDef::new("sasl.jaas.config", STRING, None, C::ALL, "Java JAAS login.").status(TLS));
+    // ---- TLS / SASL (issue 14) -------------------------------------------------------------
+    SASL_MECHANISM: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "sasl.mechanism",
+        STRING,
+        None,
+        C::ALL,
+        "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (needed with sasl_*).",
+    )
+    .aliases(&["sasl.mechanisms"]));
+    SASL_USERNAME: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "sasl.username",
+        STRING,
+        None,
+        C::ALL,
+        "SASL username for PLAIN and SCRAM (librdkafka).",
+    ));
+    SASL_PASSWORD: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "sasl.password",
+        STRING,
+        None,
+        C::ALL,
+        "SASL password for PLAIN and SCRAM (librdkafka; never logged).",
+    ));
+    SASL_JAAS_CONFIG: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "sasl.jaas.config",
+        STRING,
+        None,
+        C::ALL,
+        "Java JAAS line: Plain/ScramLoginModule username/password, OAuthBearerLoginModule unsecured claims.",
+    ));
     SASL_KERBEROS_SERVICE_NAME: Unread = Unread::new(KeyDef::new(
         "sasl.kerberos.service.name",
         STRING,
@@ -1002,23 +1024,25 @@ key_table! {
         C::ALL,
         "Kerberos principal name of the brokers.",
     )
-    .status(TLS));
-    SASL_OAUTHBEARER_CONFIG: Unread = Unread::new(KeyDef::new(
+    .status(GSSAPI));
+    SASL_OAUTHBEARER_CONFIG: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "sasl.oauthbearer.config",
         STRING,
         None,
         C::ALL,
-        "librdkafka OAUTHBEARER settings.",
-    )
-    .status(TLS));
+        "Unsecured JWT for tests (librdkafka): `principal=... [scope=a,b] [lifeSeconds=...]`.",
+    ));
     SASL_OAUTHBEARER_METHOD: Unread = Unread::new(KeyDef::new(
         "sasl.oauthbearer.method",
         STRING,
-        None,
+        Some("default"),
         C::ALL,
-        "librdkafka OAUTHBEARER token method.",
+        "OAUTHBEARER token source: default (unsecured JWT or the builder's token provider).",
     )
-    .status(TLS));
+    .status(Status::Partial {
+        supported: &["default"],
+        detail: "the built-in OIDC provider (`oidc`) is not supported yet; set a token provider with the builder's `oauth_token_provider`",
+    }));
     SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL: Unread = Unread::new(KeyDef::new(
         "sasl.oauthbearer.token.endpoint.url",
         STRING,
@@ -1026,7 +1050,9 @@ key_table! {
         C::ALL,
         "OAUTHBEARER token endpoint.",
     )
-    .status(TLS));
+    .status(Status::NotSupported {
+        detail: "the built-in OIDC provider is not supported yet; set a token provider with the builder's `oauth_token_provider`",
+    }));
     SASL_LOGIN_CALLBACK_HANDLER_CLASS: Unread = Unread::new(KeyDef::new(
         "sasl.login.callback.handler.class",
         STRING,
@@ -1034,119 +1060,135 @@ key_table! {
         C::ALL,
         "Java SASL login callback handler.",
     )
-    .status(TLS));
-    SSL_CA_LOCATION: Unread = Unread::new(KeyDef::new(
+    .status(Status::NotSupported {
+        detail: "Java classes cannot be loaded; set a token provider with the builder's `oauth_token_provider`",
+    }));
+    SSL_CA_LOCATION: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.ca.location",
         STRING,
         None,
         C::ALL,
-        "CA certificate file (librdkafka).",
-    )
-    .status(TLS));
-    SSL_CA_PEM: Unread = Unread::new(KeyDef::new(
+        "CA certificate(s) file, PEM (librdkafka); system roots when no CA is given.",
+    ));
+    SSL_CA_PEM: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.ca.pem",
         STRING,
         None,
         C::ALL,
-        "CA certificate PEM (librdkafka).",
-    )
-    .status(TLS));
-    SSL_CERTIFICATE_LOCATION: Unread = Unread::new(KeyDef::new(
+        "CA certificate(s), PEM text (librdkafka).",
+    ));
+    SSL_CERTIFICATE_LOCATION: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.certificate.location",
         STRING,
         None,
         C::ALL,
-        "Client certificate file (librdkafka).",
-    )
-    .status(TLS));
-    SSL_CERTIFICATE_PEM: Unread = Unread::new(KeyDef::new(
+        "Client certificate (chain) file for mTLS, PEM (librdkafka).",
+    ));
+    SSL_CERTIFICATE_PEM: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.certificate.pem",
         STRING,
         None,
         C::ALL,
-        "Client certificate PEM (librdkafka).",
-    )
-    .status(TLS));
-    SSL_KEY_LOCATION: Unread = Unread::new(KeyDef::new(
+        "Client certificate (chain), PEM text (librdkafka).",
+    ));
+    SSL_KEY_LOCATION: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.key.location",
         STRING,
         None,
         C::ALL,
-        "Client private key file (librdkafka).",
-    )
-    .status(TLS));
-    SSL_KEY_PEM: Unread = Unread::new(KeyDef::new(
+        "Client private key file for mTLS, PEM (PKCS#8, PKCS#1, SEC1 or encrypted PKCS#8).",
+    ));
+    SSL_KEY_PEM: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.key.pem",
         STRING,
         None,
         C::ALL,
-        "Client private key PEM (librdkafka).",
-    )
-    .status(TLS));
-    SSL_KEY_PASSWORD: Unread = Unread::new(KeyDef::new(
+        "Client private key, PEM text (librdkafka).",
+    ));
+    SSL_KEY_PASSWORD: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.key.password",
         STRING,
         None,
         C::ALL,
-        "Private key password.",
-    )
-    .status(TLS));
-    SSL_KEYSTORE_LOCATION: Unread = Unread::new(KeyDef::new(
+        "Password of an encrypted PKCS#8 private key (never logged).",
+    ));
+    SSL_KEYSTORE_LOCATION: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.keystore.location",
         STRING,
         None,
         C::ALL,
-        "Keystore file.",
-    )
-    .status(TLS));
-    SSL_KEYSTORE_PASSWORD: Unread = Unread::new(KeyDef::new(
+        "Java keystore file: with type PEM, the private key and certificate chain.",
+    ));
+    SSL_KEYSTORE_PASSWORD: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.keystore.password",
         STRING,
         None,
         C::ALL,
-        "Keystore password.",
-    )
-    .status(TLS));
-    SSL_KEYSTORE_TYPE: Unread = Unread::new(KeyDef::new(
+        "Java keystore password (PEM keystore: the key's password if `ssl.key.password` is unset).",
+    ));
+    SSL_KEYSTORE_TYPE: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.keystore.type",
         STRING,
         None,
         C::ALL,
-        "Keystore format (Java).",
-    )
-    .status(TLS));
-    SSL_TRUSTSTORE_LOCATION: Unread = Unread::new(KeyDef::new(
+        "Java keystore format: PEM (JKS and PKCS12: convert to PEM).",
+    ));
+    SSL_KEYSTORE_KEY: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "ssl.keystore.key",
+        STRING,
+        None,
+        C::ALL,
+        "Java PEM keystore: the private key as PEM text.",
+    ));
+    SSL_KEYSTORE_CERTIFICATE_CHAIN: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "ssl.keystore.certificate.chain",
+        STRING,
+        None,
+        C::ALL,
+        "Java PEM keystore: the certificate chain as PEM text.",
+    ));
+    SSL_TRUSTSTORE_LOCATION: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.truststore.location",
         STRING,
         None,
         C::ALL,
-        "Truststore file (Java).",
-    )
-    .status(TLS));
-    SSL_TRUSTSTORE_PASSWORD: Unread = Unread::new(KeyDef::new(
+        "Java truststore file: with type PEM, the CA certificates.",
+    ));
+    SSL_TRUSTSTORE_PASSWORD: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.truststore.password",
         STRING,
         None,
         C::ALL,
-        "Truststore password (Java).",
-    )
-    .status(TLS));
-    SSL_TRUSTSTORE_TYPE: Unread = Unread::new(KeyDef::new(
+        "Java truststore password (not needed for PEM).",
+    ));
+    SSL_TRUSTSTORE_TYPE: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.truststore.type",
         STRING,
         None,
         C::ALL,
-        "Truststore format (Java).",
-    )
-    .status(TLS));
-    SSL_ENDPOINT_IDENTIFICATION_ALGORITHM: Unread = Unread::new(KeyDef::new(
-        "ssl.endpoint.identification.algorithm",
+        "Java truststore format: PEM (JKS and PKCS12: convert to PEM).",
+    ));
+    SSL_TRUSTSTORE_CERTIFICATES: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "ssl.truststore.certificates",
         STRING,
         None,
         C::ALL,
-        "Broker hostname verification (`https` or none).",
-    )
-    .status(TLS));
+        "Java PEM truststore: the CA certificates as PEM text.",
+    ));
+    SSL_ENDPOINT_IDENTIFICATION_ALGORITHM: Key<String> = Key::text(KeyDef::new(
+        "ssl.endpoint.identification.algorithm",
+        STRING,
+        Some("https"),
+        C::ALL,
+        "Verify the broker's host name against its certificate: https, or none (also empty).",
+    ));
+    ENABLE_SSL_CERTIFICATE_VERIFICATION: Key<bool> = Key::flag(KeyDef::new(
+        "enable.ssl.certificate.verification",
+        Kind::Bool,
+        Some("true"),
+        C::ALL,
+        "Verify the broker's certificate chain (false: trust any certificate; tests only).",
+    ));
     SSL_CIPHER_SUITES: Unread = Unread::new(KeyDef::new(
         "ssl.cipher.suites",
         STRING,
@@ -1154,7 +1196,7 @@ key_table! {
         C::ALL,
         "Allowed TLS cipher suites.",
     )
-    .status(TLS));
+    .status(RUSTLS_CHOOSES));
     SSL_ENABLED_PROTOCOLS: Unread = Unread::new(KeyDef::new(
         "ssl.enabled.protocols",
         STRING,
@@ -1162,16 +1204,8 @@ key_table! {
         C::ALL,
         "Allowed TLS versions (Java).",
     )
-    .status(TLS));
-    SSL_PROTOCOL: Unread = Unread::new(KeyDef::new("ssl.protocol", STRING, None, C::ALL, "TLS protocol (Java).").status(TLS));
-    ENABLE_SSL_CERTIFICATE_VERIFICATION: Unread = Unread::new(KeyDef::new(
-        "enable.ssl.certificate.verification",
-        Kind::Bool,
-        None,
-        C::ALL,
-        "librdkafka: verify the broker certificate.",
-    )
-    .status(TLS));
+    .status(RUSTLS_CHOOSES));
+    SSL_PROTOCOL: Unread = Unread::new(KeyDef::new("ssl.protocol", STRING, None, C::ALL, "TLS protocol (Java).").status(RUSTLS_CHOOSES));
     // ---- Java-only plumbing (not supported) -----------------------------------------------
     INTERCEPTOR_CLASSES: Unread = Unread::new(KeyDef::new(
         "interceptor.classes",

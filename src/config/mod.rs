@@ -100,6 +100,7 @@ mod consumer;
 pub mod keys;
 mod producer;
 mod resolve;
+pub(crate) mod security;
 mod share;
 #[cfg(test)]
 mod tests;
@@ -112,6 +113,9 @@ pub use consumer::{
 };
 pub use keys::{known_keys, Clients, EnumValue, KeyDef, Kind, Status};
 pub use producer::{Acks, Compression, PartitionerKind, ProducerConfig};
+pub use security::{
+    OAuthToken, OAuthTokenFuture, OAuthTokenProvider, SaslMechanism, SecurityConfig,
+};
 pub use share::{ShareAcknowledgementMode, ShareConsumerConfig};
 
 use crate::error::Result;
@@ -228,7 +232,7 @@ impl ClientConfig {
 }
 
 fn is_secret(key: &str) -> bool {
-    ["password", "secret", "jaas", "pem"]
+    ["password", "secret", "jaas", "pem", "keystore.key", "token"]
         .iter()
         .any(|s| key.contains(s))
 }

@@ -586,19 +586,15 @@ fn config_not_supported_keys_and_values() {
             _ => {}
         }
     }
+    // Security (issue 14): the Kerberos and OIDC keys are still refused, naming themselves.
     for (k, v) in [
-        ("security.protocol", "SSL"),
-        ("security.protocol", "SASL_SSL"),
-        ("security.protocol", "sasl_plaintext"),
-        ("sasl.mechanisms", "PLAIN"),
-        ("sasl.username", "u"),
-        ("ssl.ca.location", "/x"),
-        ("enable.ssl.certificate.verification", "false"),
+        ("sasl.kerberos.service.name", "kafka"),
+        ("sasl.oauthbearer.token.endpoint.url", "https://idp/token"),
+        ("sasl.oauthbearer.method", "oidc"),
     ] {
         let e = config_err(base().with(k, v).common());
         assert!(
-            matches!(&e, ConfigError::NotSupported { key, detail: Some(d) }
-                if key == k && d == "TLS/SASL is not supported yet"),
+            matches!(&e, ConfigError::NotSupported { key, .. } if key == k),
             "{k}: {e:?}"
         );
     }
@@ -703,8 +699,16 @@ fn config_bootstrap_servers() {
             key: "bootstrap.servers".into()
         }
     );
-    let e = config_err(servers("SSL://h:9093"));
-    assert!(matches!(e, ConfigError::NotSupported { .. }), "{e:?}");
+    // Java's listener-name prefixes are accepted (the protocol is `security.protocol`'s).
+    for v in [
+        "SSL://h:9093",
+        "sasl_ssl://h:9093",
+        "SASL_PLAINTEXT://h:9093",
+    ] {
+        assert_eq!(servers(v).unwrap(), ["h:9093"], "{v}");
+    }
+    let e = config_err(servers("HTTP://h:9093"));
+    assert!(matches!(e, ConfigError::InvalidValue { .. }), "{e:?}");
 }
 
 // ---- producer rules ------------------------------------------------------------------------
@@ -1195,11 +1199,16 @@ fn config_enums_parse_and_print_through_the_table() {
         AssignmentStrategy::Sticky
     );
     assert_eq!(
-        "sasl_ssl".parse::<SecurityProtocol>().unwrap_err(),
-        ConfigError::NotSupported {
-            key: "security.protocol".into(),
-            detail: Some("TLS/SASL is not supported yet".into())
-        }
+        "SASL_SSL".parse::<SecurityProtocol>().unwrap(),
+        SecurityProtocol::SaslSsl
+    );
+    assert_eq!(
+        "Sasl_Plaintext".parse::<SecurityProtocol>().unwrap(),
+        SecurityProtocol::SaslPlaintext
+    );
+    assert_eq!(
+        "ssl".parse::<SecurityProtocol>().unwrap(),
+        SecurityProtocol::Ssl
     );
 }
 
@@ -1234,4 +1243,358 @@ fn config_typed_handles_read_the_table() {
     let mut built = base().common().unwrap();
     built.explicit_keys.clear();
     assert_eq!(CommonConfig::with_defaults(vec![BOOT.to_string()]), built);
+}
+
+// ---- security (issue 14) -------------------------------------------------------------------
+
+/// A test PKI: a CA, and a client certificate and key signed by it, as PEM text.
+struct Pki {
+    ca: String,
+    cert: String,
+    key: String,
+    key_der: Vec<u8>,
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["client".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    Pki {
+        ca: ca.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+        key_der: key.serialize_der(),
+    }
+}
+
+/// `der` (PKCS#8) encrypted with `password` (PBES2, PBKDF2-SHA256, AES-256-CBC), as PEM.
+#[cfg(feature = "tls")]
+fn encrypted_key(der: &[u8], password: &str) -> String {
+    use pkcs8::der::pem::LineEnding;
+    let info = pkcs8::PrivateKeyInfo::try_from(der).unwrap();
+    let params =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7u8; 16])
+            .unwrap();
+    info.encrypt_with_params(params, password)
+        .unwrap()
+        .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
+
+fn sasl_base(mech: &str) -> ClientConfig {
+    base()
+        .with("security.protocol", "SASL_PLAINTEXT")
+        .with("sasl.mechanism", mech)
+}
+
+#[test]
+fn config_sasl_mechanisms_and_credentials() {
+    // librdkafka's keys, any case of the protocol and the mechanism.
+    for (m, want) in [
+        ("PLAIN", SaslMechanism::Plain),
+        ("scram-sha-256", SaslMechanism::ScramSha256),
+        ("SCRAM-SHA-512", SaslMechanism::ScramSha512),
+    ] {
+        let c = sasl_base(m)
+            .with("sasl.username", "alice")
+            .with("sasl.password", "alice-secret")
+            .common()
+            .unwrap();
+        assert_eq!(c.security.sasl_mechanism(), Some(want));
+        let s = c.security.sasl.as_ref().unwrap();
+        assert_eq!(
+            (s.username.as_str(), s.password.0.as_str()),
+            ("alice", "alice-secret")
+        );
+    }
+    // librdkafka's `sasl.mechanisms` alias; Java's JAAS line.
+    let c = base()
+        .with("security.protocol", "Sasl_Plaintext")
+        .with("sasl.mechanisms", "SCRAM-SHA-256")
+        .with(
+            "sasl.jaas.config",
+            r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="bob" password="bob-secret";"#,
+        )
+        .common()
+        .unwrap();
+    let s = c.security.sasl.as_ref().unwrap();
+    assert_eq!(
+        (s.username.as_str(), s.password.0.as_str()),
+        ("bob", "bob-secret")
+    );
+    // The JAAS module must fit the mechanism.
+    let msg = conflict(
+        sasl_base("PLAIN")
+            .with(
+                "sasl.jaas.config",
+                r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="hunter2";"#,
+            )
+            .common(),
+    );
+    assert!(
+        msg.contains("PlainLoginModule") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+    // Missing pieces are named.
+    let e = config_err(sasl_base("PLAIN").with("sasl.username", "u").common());
+    assert!(
+        matches!(&e, ConfigError::Missing { key } if key.starts_with("sasl.password")),
+        "{e:?}"
+    );
+    let msg = conflict(base().with("security.protocol", "sasl_plaintext").common());
+    assert!(msg.contains("sasl.mechanism"), "{msg}");
+    // Unsupported and unknown mechanisms.
+    for m in ["GSSAPI", "AWS_MSK_IAM"] {
+        let e = config_err(sasl_base(m).common());
+        assert!(
+            matches!(&e, ConfigError::NotSupported { key, detail: Some(d) } if key == "sasl.mechanism" && d.contains(m)),
+            "{e:?}"
+        );
+    }
+    let e = config_err(sasl_base("MAGIC").common());
+    assert!(
+        matches!(&e, ConfigError::InvalidValue { key, .. } if key == "sasl.mechanism"),
+        "{e:?}"
+    );
+    // SASL keys are ignored without a SASL protocol (as in Java and librdkafka).
+    let c = base().with("sasl.mechanism", "GSSAPI").common().unwrap();
+    assert_eq!(c.security.sasl_mechanism(), None);
+}
+
+#[test]
+fn config_oauthbearer_unsecured_settings() {
+    let c = sasl_base("OAUTHBEARER")
+        .with(
+            "sasl.oauthbearer.config",
+            "principal=alice scope=a,b lifeSeconds=30",
+        )
+        .common()
+        .unwrap();
+    let jwt = c
+        .security
+        .sasl
+        .as_ref()
+        .unwrap()
+        .unsecured_jwt
+        .clone()
+        .unwrap();
+    assert_eq!(jwt.principal, "alice");
+    assert_eq!(jwt.lifetime, Duration::from_secs(30));
+    let c = sasl_base("OAUTHBEARER")
+        .with(
+            "sasl.jaas.config",
+            r#"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="bob";"#,
+        )
+        .common()
+        .unwrap();
+    let jwt = c
+        .security
+        .sasl
+        .as_ref()
+        .unwrap()
+        .unsecured_jwt
+        .clone()
+        .unwrap();
+    assert_eq!(jwt.principal, "bob");
+    // Nothing configured is fine at config time: a provider may come from the builder.
+    let c = sasl_base("OAUTHBEARER").common().unwrap();
+    assert!(c.security.sasl.as_ref().unwrap().unsecured_jwt.is_none());
+    let e = config_err(
+        sasl_base("OAUTHBEARER")
+            .with("sasl.oauthbearer.config", "scope=x")
+            .common(),
+    );
+    assert!(
+        matches!(&e, ConfigError::InvalidValue { key, .. } if key == "sasl.oauthbearer.config"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn config_secrets_never_shown() {
+    let secret = "s3cr3t-Pa55";
+    let pki = pki();
+    let cfgs = [
+        sasl_base("PLAIN")
+            .with("sasl.username", "u")
+            .with("sasl.password", secret),
+        sasl_base("SCRAM-SHA-512").with(
+            "sasl.jaas.config",
+            format!(r#"x.ScramLoginModule required username="u" password="{secret}";"#),
+        ),
+        // A JAAS line that does not parse: the error must not quote it.
+        sasl_base("PLAIN").with(
+            "sasl.jaas.config",
+            format!(r#"x.PlainLoginModule required password="{secret}"#),
+        ),
+        base()
+            .with("security.protocol", "ssl")
+            .with("ssl.ca.pem", pki.ca.clone())
+            .with("ssl.certificate.pem", pki.cert.clone())
+            .with("ssl.key.pem", pki.key.clone())
+            .with("ssl.key.password", secret),
+    ];
+    for cfg in cfgs {
+        assert!(!format!("{cfg:?}").contains(secret), "{cfg:?}");
+        match cfg.common() {
+            Ok(c) => {
+                let shown = format!("{c:?}");
+                assert!(!shown.contains(secret), "{shown}");
+                assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+            }
+            Err(e) => {
+                assert!(!e.to_string().contains(secret), "{e}");
+                assert!(!format!("{e:?}").contains(secret), "{e:?}");
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn config_tls_material() {
+    let pki = pki();
+    let dir = std::env::temp_dir().join(format!("kafka-sdk-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let ca = write("ca.pem", &pki.ca);
+    let cert = write("client.pem", &pki.cert);
+    let key = write("client.key", &pki.key);
+    let enc = write("client-enc.key", &encrypted_key(&pki.key_der, "key-pass"));
+    let ssl = || base().with("security.protocol", "SSL");
+    // librdkafka files, mTLS, an encrypted PKCS#8 key with its password.
+    ssl().with("ssl.ca.location", &ca).common().unwrap();
+    ssl()
+        .with("ssl.ca.location", &ca)
+        .with("ssl.certificate.location", &cert)
+        .with("ssl.key.location", &enc)
+        .with("ssl.key.password", "key-pass")
+        .common()
+        .unwrap();
+    // Java's PEM stores: a truststore file, a keystore file holding key and chain.
+    let keystore = write("keystore.pem", &format!("{}{}", pki.key, pki.cert));
+    ssl()
+        .with("ssl.truststore.type", "PEM")
+        .with("ssl.truststore.location", &ca)
+        .with("ssl.keystore.type", "PEM")
+        .with("ssl.keystore.location", &keystore)
+        .common()
+        .unwrap();
+    ssl()
+        .with("ssl.truststore.certificates", pki.ca.clone())
+        .with("ssl.keystore.key", pki.key.clone())
+        .with("ssl.keystore.certificate.chain", pki.cert.clone())
+        .common()
+        .unwrap();
+    // Wrong key password, missing password, unreadable files: typed, naming the key.
+    let e = config_err(
+        ssl()
+            .with("ssl.certificate.location", &cert)
+            .with("ssl.key.location", &enc)
+            .with("ssl.key.password", "wrong")
+            .common(),
+    );
+    assert!(
+        matches!(&e, ConfigError::InvalidValue { key, value, .. } if key == "ssl.key.password" && value == "<redacted>"),
+        "{e:?}"
+    );
+    let e = config_err(
+        ssl()
+            .with("ssl.certificate.location", &cert)
+            .with("ssl.key.location", &enc)
+            .common(),
+    );
+    assert!(
+        matches!(&e, ConfigError::Missing { key } if key.starts_with("ssl.key.password")),
+        "{e:?}"
+    );
+    for k in [
+        "ssl.ca.location",
+        "ssl.certificate.location",
+        "ssl.key.location",
+        "ssl.truststore.location",
+    ] {
+        let e = config_err(ssl().with(k, "/nonexistent/file.pem").common());
+        assert!(
+            matches!(&e, ConfigError::InvalidValue { key, expected, .. } if key == k && expected.contains("readable")),
+            "{k}: {e:?}"
+        );
+    }
+    // Not PEM, a key without a certificate, a key that does not match the certificate.
+    let e = config_err(ssl().with("ssl.ca.pem", "garbage").common());
+    assert!(
+        matches!(&e, ConfigError::InvalidValue { key, .. } if key == "ssl.ca.pem"),
+        "{e:?}"
+    );
+    assert!(
+        conflict(ssl().with("ssl.key.location", &key).common()).contains("no client certificate")
+    );
+    let other = super::tests::pki();
+    let msg = conflict(
+        ssl()
+            .with("ssl.certificate.pem", pki.cert.clone())
+            .with("ssl.key.pem", other.key.clone())
+            .common(),
+    );
+    assert!(msg.contains("cannot be used"), "{msg}");
+    // JKS / PKCS12 stores: refused with how to convert.
+    for t in ["JKS", "PKCS12"] {
+        let e = config_err(ssl().with("ssl.truststore.type", t).common());
+        assert!(
+            matches!(&e, ConfigError::NotSupported { detail: Some(d), .. } if d.contains("convert")),
+            "{e:?}"
+        );
+    }
+    let jks = write("store.jks", "\u{feed}binary");
+    let e = config_err(ssl().with("ssl.keystore.location", &jks).common());
+    assert!(
+        matches!(&e, ConfigError::NotSupported { key, .. } if key == "ssl.keystore.location"),
+        "{e:?}"
+    );
+    // Host name verification switch.
+    for v in ["https", "none", "", "HTTPS"] {
+        ssl()
+            .with("ssl.endpoint.identification.algorithm", v)
+            .common()
+            .unwrap();
+    }
+    let e = config_err(
+        ssl()
+            .with("ssl.endpoint.identification.algorithm", "dns")
+            .common(),
+    );
+    assert!(matches!(&e, ConfigError::InvalidValue { .. }), "{e:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn config_tls_needs_the_feature() {
+    for p in ["ssl", "SASL_SSL"] {
+        let e = config_err(
+            base()
+                .with("security.protocol", p)
+                .with("sasl.mechanism", "PLAIN")
+                .with("sasl.username", "u")
+                .with("sasl.password", "p")
+                .common(),
+        );
+        assert!(
+            matches!(&e, ConfigError::NotSupported { detail: Some(d), .. } if d.contains("`tls` feature")),
+            "{e:?}"
+        );
+    }
 }

@@ -13,7 +13,15 @@
 //!   `in_flight: false`, and the socket is closed. A poisoned connection is never reused;
 //!   [`Endpoint`] opens a new one with backoff.
 //! - Dropping every handle closes the socket; dropping a request future is harmless.
+//! - Security: the transport is TCP or TLS (`tls.rs`); with SASL, the connection authenticates
+//!   (`sasl.rs`) right after ApiVersions, before it is handed out. When the broker limits the
+//!   session (KIP-368), the writer re-authenticates at 85..95% of the lifetime: it stops
+//!   taking new requests, waits until every in-flight request is answered, runs the SASL
+//!   exchange itself, then resumes (callers only wait; nothing fails or is sent twice).
 
+pub(crate) mod sasl;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 mod transport;
 
 pub use transport::Transport;
@@ -31,7 +39,7 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::config::CommonConfig;
+use crate::config::{CommonConfig, SecurityConfig};
 use crate::error::{Error, KafkaCode, Result};
 use crate::protocol::{self, ApiRequest, BrokerVersions, Frame, CORRELATION_ID_OFFSET};
 
@@ -70,6 +78,8 @@ pub struct ConnectionOptions {
     /// Requests that may wait in the connection's queue before `send` waits for room (not a
     /// configuration key).
     pub queue_capacity: usize,
+    /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
+    pub security: SecurityConfig,
 }
 
 /// Default of [`ConnectionOptions::queue_capacity`].
@@ -90,6 +100,7 @@ impl From<&CommonConfig> for ConnectionOptions {
             max_response_size: c.max_response_size,
             nodelay: c.socket_nodelay,
             queue_capacity: QUEUE_CAPACITY,
+            security: c.security.clone(),
         }
     }
 }
@@ -132,6 +143,17 @@ struct Shared {
     last_active: AtomicU64,
     /// Requests registered by the writer and not yet answered.
     in_flight: AtomicUsize,
+    /// Notified by the reader when `in_flight` drops to zero (re-authentication waits on it).
+    drained: tokio::sync::Notify,
+    /// When the SASL session should be renewed (set after each authentication).
+    reauth_at: watch::Sender<Option<Instant>>,
+    /// Set by the reader when the first bytes from the broker are a TLS record.
+    tls_reply: AtomicBool,
+    /// Set by the reader when the broker sent a TLS alert (e.g. refusing our certificate
+    /// after a TLS 1.3 handshake): the typed error of a failed set-up.
+    tls_alert: std::sync::Mutex<Option<Error>>,
+    /// The broker's versions, once ApiVersions answered (for re-authentication).
+    versions: std::sync::OnceLock<Arc<BrokerVersions>>,
 }
 
 impl Shared {
@@ -197,25 +219,69 @@ impl Connection {
         let timeout = opts.connect_timeout;
         let opts = Arc::new(opts);
         let fut = async {
-            let transport = Transport::connect_tcp(addr, timeout, opts.nodelay).await?;
+            let transport =
+                Transport::connect(addr, timeout, opts.nodelay, &opts.security).await?;
             let conn = Connection::start(addr, transport, opts.clone());
-            let versions = conn.handshake().await?;
-            Ok::<_, Error>(Connection {
-                versions: Arc::new(versions),
-                ..conn
-            })
+            let versions = match conn.handshake().await {
+                Ok(v) => Arc::new(v),
+                Err(e) => return Err(conn.setup_error(e)),
+            };
+            let _ = conn.shared.versions.set(versions.clone());
+            let conn = Connection { versions, ..conn };
+            if let Some(sasl) = &opts.security.sasl {
+                let session =
+                    sasl::authenticate(&mut ConnExchange(&conn), sasl, &conn.versions).await;
+                match session {
+                    Ok(s) => conn.schedule_reauth(s.lifetime),
+                    Err(e) => {
+                        conn.close();
+                        return Err(e);
+                    }
+                }
+            }
+            Ok::<_, Error>(conn)
         };
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::Connection {
                 broker: addr.to_string(),
                 reason: format!(
-                    "connection and ApiVersions handshake not completed within socket.connection.setup.timeout.ms ({}ms)",
+                    "connection set-up (TCP, {}ApiVersions{}) not completed within socket.connection.setup.timeout.ms ({}ms)",
+                    if opts.security.tls.is_some() { "TLS, " } else { "" },
+                    if opts.security.sasl.is_some() { ", SASL" } else { "" },
                     timeout.as_millis()
                 ),
                 in_flight: false,
             }),
         }
+    }
+
+    /// A failed ApiVersions on a new connection: a TLS answer to our plaintext request means
+    /// the listener needs `ssl` / `sasl_ssl`.
+    fn setup_error(&self, e: Error) -> Error {
+        if let Some(tls) = self
+            .shared
+            .tls_alert
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return tls;
+        }
+        if self.shared.tls_reply.load(Ordering::SeqCst) {
+            return Error::Tls {
+                broker: self.shared.addr.clone(),
+                failure: crate::error::TlsFailure::NotTls,
+                reason: "the broker answered with TLS to a plaintext request: set security.protocol to ssl or sasl_ssl".into(),
+            };
+        }
+        e
+    }
+
+    /// Schedules re-authentication at 85..95% of the session `lifetime` (as Java does).
+    fn schedule_reauth(&self, lifetime: Option<Duration>) {
+        let at = lifetime.map(|l| Instant::now() + reauth_delay(l));
+        self.shared.reauth_at.send_replace(at);
     }
 
     /// Spawns the reader and writer tasks over an established transport (no handshake).
@@ -224,6 +290,7 @@ impl Connection {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let (reg_tx, reg_rx) = mpsc::unbounded_channel();
         let (dead_tx, dead_rx) = watch::channel(false);
+        let (reauth_tx, reauth_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             dead: AtomicBool::new(false),
@@ -232,6 +299,11 @@ impl Connection {
             epoch: Instant::now(),
             last_active: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
+            reauth_at: reauth_tx,
+            tls_reply: AtomicBool::new(false),
+            tls_alert: std::sync::Mutex::new(None),
+            versions: std::sync::OnceLock::new(),
         });
         tokio::spawn(writer_task(
             write,
@@ -239,7 +311,8 @@ impl Connection {
             reg_tx,
             shared.clone(),
             dead_rx.clone(),
-            opts.max_idle,
+            reauth_rx,
+            opts.clone(),
         ));
         tokio::spawn(reader_task(
             read,
@@ -435,8 +508,11 @@ async fn writer_task(
     reg_tx: mpsc::UnboundedSender<InFlight>,
     shared: Arc<Shared>,
     mut dead_rx: watch::Receiver<bool>,
-    max_idle: Duration,
+    mut reauth_rx: watch::Receiver<Option<Instant>>,
+    opts: Arc<ConnectionOptions>,
 ) {
+    let max_idle = opts.max_idle;
+    let mut reauth_at: Option<Instant> = None;
     let mut w = BufWriter::with_capacity(64 * 1024, write);
     let mut next_id: i32 = 0;
     // Bytes written into `w` but not flushed: the flush is deferred while more requests are
@@ -456,6 +532,22 @@ async fn writer_task(
             }
             unflushed = false;
         }
+        // KIP-368: due for re-authentication; no new request is taken meanwhile.
+        if reauth_at.is_some_and(|at| Instant::now() >= at) {
+            reauth_at = None;
+            let res =
+                reauthenticate(&mut w, &mut next_id, &reg_tx, &shared, &mut dead_rx, &opts).await;
+            match res {
+                Ok(()) => {
+                    unflushed = false;
+                    continue;
+                }
+                Err(e) => {
+                    shared.poison(format!("re-authentication failed: {e}"));
+                    break;
+                }
+            }
+        }
         // `connections.max.idle.ms`: only the writer takes new requests, so when its idle
         // timer fires with nothing in flight no request can be half registered; a caller
         // racing with the close gets a not-in-flight connection error (safe to retry).
@@ -463,6 +555,19 @@ async fn writer_task(
         let cmd = tokio::select! {
             biased;
             _ = dead_rx.wait_for(|d| *d) => break,
+            // KIP-368: due for re-authentication (done at the top of the loop).
+            _ = async {
+                match reauth_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => continue,
+            r = reauth_rx.changed() => {
+                if r.is_ok() {
+                    reauth_at = *reauth_rx.borrow_and_update();
+                }
+                continue;
+            }
             c = rx.recv() => match c {
                 Some(c) => c,
                 None => { shared.poison("all handles dropped"); break; }
@@ -496,15 +601,10 @@ async fn writer_task(
             reply,
         } = cmd;
         let id = next_id;
-        next_id = next_id.wrapping_add(1).max(0);
-        if frame.head.len() < CORRELATION_ID_OFFSET + 4 {
+        let Some(api) = stamp(&mut frame, &mut next_id) else {
             let _ = reply.send(Err(Error::InvalidArgument("frame too short".into())));
             continue;
-        }
-        let head = &mut frame.head;
-        let api =
-            ApiKey::try_from(i16::from_be_bytes([head[4], head[5]])).unwrap_or(ApiKey::ApiVersions);
-        head[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4].copy_from_slice(&id.to_be_bytes());
+        };
         let no_reply = if expect_response {
             let entry = InFlight {
                 correlation_id: id,
@@ -573,7 +673,18 @@ async fn reader_task(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut inflight: VecDeque<InFlight> = VecDeque::new();
     let mut timed_out: Option<InFlight> = None;
+    let mut first = true;
     loop {
+        // A TLS record (alert or handshake: content type 20..=23, version 3.x) where the
+        // first response's size should be: the listener speaks TLS.
+        if first && buf.len() >= 2 {
+            first = false;
+            if (0x14..=0x17).contains(&buf[0]) && buf[1] == 0x03 {
+                shared.tls_reply.store(true, Ordering::SeqCst);
+                shared.poison("the broker answered with TLS (set security.protocol to ssl or sasl_ssl)");
+                break;
+            }
+        }
         // Deliver every complete frame in the buffer.
         match next_frame(&mut buf, max_response_size) {
             Err(e) => {
@@ -594,7 +705,9 @@ async fn reader_task(
                 match inflight.pop_front() {
                     Some(req) if req.correlation_id == id => {
                         shared.touch();
-                        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+                        if shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                            shared.drained.notify_waiters();
+                        }
                         let _ = req.reply.send(Ok(body));
                     }
                     Some(req) => {
@@ -640,7 +753,14 @@ async fn reader_task(
             r = read.read_buf(&mut buf) => match r {
                 Ok(0) => { shared.poison("connection closed by broker"); break; }
                 Ok(_) => {}
-                Err(e) => { shared.poison(format!("read failed: {e}")); break; }
+                Err(e) => {
+                    #[cfg(feature = "tls")]
+                    if let Some(tls) = tls::alert_error(&shared.addr, &e) {
+                        *shared.tls_alert.lock().unwrap_or_else(|p| p.into_inner()) = Some(tls);
+                    }
+                    shared.poison(format!("read failed: {e}"));
+                    break;
+                }
             },
         }
     }
@@ -661,6 +781,150 @@ async fn reader_task(
     for req in inflight {
         let _ = req.reply.send(Err(shared.conn_error(true)));
     }
+}
+
+/// Stamps the next correlation id into `frame` and returns its API (`None`: frame too short).
+fn stamp(frame: &mut Frame, next_id: &mut i32) -> Option<ApiKey> {
+    if frame.head.len() < CORRELATION_ID_OFFSET + 4 {
+        return None;
+    }
+    let id = *next_id;
+    *next_id = next_id.wrapping_add(1).max(0);
+    let head = &mut frame.head;
+    let api =
+        ApiKey::try_from(i16::from_be_bytes([head[4], head[5]])).unwrap_or(ApiKey::ApiVersions);
+    head[CORRELATION_ID_OFFSET..CORRELATION_ID_OFFSET + 4].copy_from_slice(&id.to_be_bytes());
+    Some(api)
+}
+
+/// When to re-authenticate a session of `lifetime`: at a random 85..95% of it (Java's
+/// window), so the connections of a client do not all renew at once.
+/// Never sooner than 100 ms: a broker granting (nearly) no session must not make the writer
+/// spin; it closes the connection instead, and the endpoint reconnects with backoff.
+fn reauth_delay(lifetime: Duration) -> Duration {
+    lifetime
+        .mul_f64(0.85 + fastrand::f64() * 0.10)
+        .max(Duration::from_millis(100))
+}
+
+/// The initial SASL exchange, through the connection's normal request path.
+struct ConnExchange<'a>(&'a Connection);
+
+impl sasl::Exchange for ConnExchange<'_> {
+    fn client_id(&self) -> &str {
+        &self.0.opts.client_id
+    }
+
+    async fn exchange(&mut self, frame: Frame) -> Result<Bytes> {
+        self.0
+            .round_trip(frame, true, self.0.opts.request_timeout)
+            .await
+    }
+}
+
+/// The writer's own request path while it re-authenticates (no other request is taken).
+struct WriterExchange<'a> {
+    w: &'a mut BufWriter<WriteHalf>,
+    next_id: &'a mut i32,
+    reg_tx: &'a mpsc::UnboundedSender<InFlight>,
+    shared: &'a Shared,
+    opts: &'a ConnectionOptions,
+}
+
+impl sasl::Exchange for WriterExchange<'_> {
+    fn client_id(&self) -> &str {
+        &self.opts.client_id
+    }
+
+    async fn exchange(&mut self, mut frame: Frame) -> Result<Bytes> {
+        let id = *self.next_id;
+        let api = stamp(&mut frame, self.next_id)
+            .ok_or_else(|| Error::InvalidArgument("frame too short".into()))?;
+        let (reply, rx) = oneshot::channel();
+        let timeout = self.opts.request_timeout;
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.reg_tx
+            .send(InFlight {
+                correlation_id: id,
+                api,
+                deadline: Instant::now() + timeout,
+                timeout,
+                reply,
+            })
+            .map_err(|_| self.shared.conn_error(false))?;
+        let written = async {
+            self.w.write_all(&frame.head).await?;
+            for seg in &frame.rest {
+                self.w.write_all(seg).await?;
+            }
+            self.w.flush().await
+        }
+        .await;
+        if let Err(e) = written {
+            self.shared.poison(format!("write failed: {e}"));
+            return Err(self.shared.conn_error(true));
+        }
+        // The reader answers or fails it (its deadline is the request timeout).
+        rx.await.unwrap_or_else(|_| Err(self.shared.conn_error(true)))
+    }
+}
+
+/// Successful re-authentications (KIP-368) of every connection of the process.
+static REAUTHENTICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times connections of this process re-authenticated on the same socket (KIP-368);
+/// for tests and diagnostics.
+pub fn reauthentications() -> u64 {
+    REAUTHENTICATIONS.load(Ordering::Relaxed)
+}
+
+/// KIP-368 re-authentication, run by the writer: flush, wait until nothing is in flight,
+/// authenticate again, schedule the next one.
+async fn reauthenticate(
+    w: &mut BufWriter<WriteHalf>,
+    next_id: &mut i32,
+    reg_tx: &mpsc::UnboundedSender<InFlight>,
+    shared: &Arc<Shared>,
+    dead_rx: &mut watch::Receiver<bool>,
+    opts: &Arc<ConnectionOptions>,
+) -> Result<()> {
+    let Some(sasl) = &opts.security.sasl else {
+        return Ok(());
+    };
+    w.flush()
+        .await
+        .map_err(|e| Error::Connection {
+            broker: shared.addr.clone(),
+            reason: format!("write failed: {e}"),
+            in_flight: true,
+        })?;
+    loop {
+        let drained = shared.drained.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        if shared.in_flight.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::select! {
+            _ = dead_rx.wait_for(|d| *d) => return Err(shared.conn_error(false)),
+            _ = drained => {}
+        }
+    }
+    let versions = shared.versions.get().cloned().unwrap_or_default();
+    let mut ex = WriterExchange {
+        w,
+        next_id,
+        reg_tx,
+        shared,
+        opts,
+    };
+    let session = sasl::authenticate(&mut ex, sasl, &versions).await?;
+    REAUTHENTICATIONS.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(broker = %shared.addr, lifetime = ?session.lifetime, "re-authenticated");
+    shared
+        .reauth_at
+        .send_replace(session.lifetime.map(|l| Instant::now() + reauth_delay(l)));
+    Ok(())
 }
 
 /// Splits one complete frame body off `buf`, if there is one.
@@ -1045,6 +1309,122 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(5));
         assert!(!conn.is_closed());
         ping(&conn).await.unwrap();
+    }
+
+    /// A fake SASL broker: PLAIN with a session of `lifetime_ms`; other requests (ApiVersions
+    /// pings) are answered in order after 30 ms. Records, for every SaslHandshake, how many
+    /// pings were received and not yet answered when it arrived (KIP-368 wants none).
+    async fn fake_sasl_broker(lifetime_ms: i64) -> (String, Arc<std::sync::Mutex<Vec<usize>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handshakes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hs = handshakes.clone();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (mut r, mut w) = s.into_split();
+            let outstanding = Arc::new(AtomicUsize::new(0));
+            let (tx, mut rx) = mpsc::unbounded_channel::<(i16, Vec<u8>)>();
+            let out = outstanding.clone();
+            tokio::spawn(async move {
+                let mut size = [0u8; 4];
+                while r.read_exact(&mut size).await.is_ok() {
+                    let mut req = vec![0u8; i32::from_be_bytes(size) as usize];
+                    if r.read_exact(&mut req).await.is_err() {
+                        return;
+                    }
+                    let api = i16::from_be_bytes([req[0], req[1]]);
+                    if api == ApiKey::SaslHandshake as i16 {
+                        hs.lock().unwrap().push(out.load(Ordering::SeqCst));
+                    } else if api == ApiKey::ApiVersions as i16 {
+                        out.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if tx.send((api, req[4..8].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut pings = 0;
+            while let Some((api, corr)) = rx.recv().await {
+                let mut body = BytesMut::new();
+                body.put_slice(&corr);
+                if api == ApiKey::ApiVersions as i16 {
+                    pings += 1;
+                    if pings > 1 {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                    body.put_i16(0);
+                    body.put_u8(4);
+                    for (key, max) in [
+                        (ApiKey::ApiVersions, 3),
+                        (ApiKey::SaslHandshake, 1),
+                        (ApiKey::SaslAuthenticate, 2),
+                    ] {
+                        body.put_i16(key as i16);
+                        body.put_i16(0);
+                        body.put_i16(max);
+                        body.put_u8(0);
+                    }
+                    body.put_i32(0);
+                    body.put_u8(0);
+                    outstanding.fetch_sub(1, Ordering::SeqCst);
+                } else if api == ApiKey::SaslHandshake as i16 {
+                    body.put_i16(0);
+                    body.put_i32(1);
+                    body.put_i16(5);
+                    body.put_slice(b"PLAIN");
+                } else {
+                    // SaslAuthenticate v2 (flexible): header tags, error, null message, empty
+                    // bytes, session lifetime, tags.
+                    body.put_u8(0);
+                    body.put_i16(0);
+                    body.put_u8(0);
+                    body.put_u8(1);
+                    body.put_i64(lifetime_ms);
+                    body.put_u8(0);
+                }
+                let mut frame = BytesMut::new();
+                frame.put_i32(body.len() as i32);
+                frame.put_slice(&body);
+                if w.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (addr, handshakes)
+    }
+
+    /// KIP-368 in the writer: with a 300 ms session and requests pipelined all the time, the
+    /// connection re-authenticates several times on the same socket, each time only once no
+    /// request is in flight, and no request fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reauthenticates_between_requests_without_failing_any() {
+        let (addr, handshakes) = fake_sasl_broker(300).await;
+        let cfg = crate::ClientConfig::new()
+            .with("bootstrap.servers", addr.as_str())
+            .with("security.protocol", "sasl_plaintext")
+            .with("sasl.mechanism", "PLAIN")
+            .with("sasl.username", "u")
+            .with("sasl.password", "p")
+            .common()
+            .unwrap();
+        let conn = Connection::connect(&addr, ConnectionOptions::from(&cfg))
+            .await
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        let mut answered = 0;
+        while t0.elapsed() < Duration::from_millis(1500) {
+            // Four requests in flight at once.
+            let (a, b, c, d) = tokio::join!(ping(&conn), ping(&conn), ping(&conn), ping(&conn));
+            for r in [a, b, c, d] {
+                r.unwrap();
+                answered += 1;
+            }
+        }
+        assert!(!conn.is_closed());
+        let hs = handshakes.lock().unwrap().clone();
+        // The first authentication, then one per ~255..285 ms.
+        assert!(hs.len() >= 4, "{hs:?} after {answered} requests");
+        assert!(hs.iter().all(|n| *n == 0), "requests in flight at a handshake: {hs:?}");
     }
 
     #[tokio::test]

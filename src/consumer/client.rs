@@ -24,6 +24,8 @@ use super::offsets;
 use super::state::{PartState, Shared, State};
 use crate::backoff::Deadline;
 use crate::cluster::{Cluster, ClusterOptions};
+use crate::config::security::OAuthSlot;
+use crate::config::OAuthTokenProvider;
 use crate::config::{ClientConfig, ConsumerConfig, GroupProtocol};
 use crate::error::{ConfigError, Error, KafkaCode, Result};
 use crate::types::TopicPartition;
@@ -67,6 +69,7 @@ impl std::fmt::Debug for Consumer {
 pub struct ConsumerBuilder {
     config: ClientConfig,
     listener: Option<Arc<dyn RebalanceListener>>,
+    oauth: OAuthSlot,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -79,6 +82,13 @@ impl std::fmt::Debug for ConsumerBuilder {
 }
 
 impl ConsumerBuilder {
+    /// Gets OAUTHBEARER tokens from `provider` (for `sasl.mechanism=OAUTHBEARER`; wins over
+    /// `sasl.oauthbearer.config`). Asked on every new connection and re-authentication.
+    pub fn oauth_token_provider(mut self, provider: Arc<dyn OAuthTokenProvider>) -> Self {
+        self.oauth = OAuthSlot(Some(provider));
+        self
+    }
+
     /// Calls `listener` around every rebalance of the group (assigned / revoked / lost);
     /// see [`RebalanceListener`].
     pub fn rebalance_listener(mut self, listener: Arc<dyn RebalanceListener>) -> Self {
@@ -89,7 +99,9 @@ impl ConsumerBuilder {
     /// Validates the configuration, bootstraps and starts the background tasks (fetchers,
     /// group membership, auto commit).
     pub async fn build(self) -> Result<Consumer> {
-        Consumer::start(self.config.consumer()?, self.listener).await
+        let mut cfg = self.config.consumer()?;
+        self.oauth.apply(&mut cfg.common.security);
+        Consumer::start(cfg, self.listener).await
     }
 }
 
@@ -127,6 +139,7 @@ impl Consumer {
         ConsumerBuilder {
             config: config.clone(),
             listener: None,
+            oauth: OAuthSlot::default(),
         }
     }
 

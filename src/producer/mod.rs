@@ -141,6 +141,8 @@ use std::time::Duration;
 
 use crate::backoff::Deadline;
 use crate::cluster::{Cluster, ClusterOptions, TopicMeta};
+use crate::config::security::OAuthSlot;
+use crate::config::OAuthTokenProvider;
 use crate::config::{ClientConfig, ProducerConfig};
 use crate::error::{Error, KafkaCode, Result};
 use crate::types::TopicPartition;
@@ -228,9 +230,17 @@ impl std::fmt::Debug for Producer {
 pub struct ProducerBuilder {
     config: ClientConfig,
     partitioner: Option<Arc<dyn Partitioner>>,
+    oauth: OAuthSlot,
 }
 
 impl ProducerBuilder {
+    /// Gets OAUTHBEARER tokens from `provider` (for `sasl.mechanism=OAUTHBEARER`; wins over
+    /// `sasl.oauthbearer.config`). Asked on every new connection and re-authentication.
+    pub fn oauth_token_provider(mut self, provider: Arc<dyn OAuthTokenProvider>) -> Self {
+        self.oauth = OAuthSlot(Some(provider));
+        self
+    }
+
     /// Uses `partitioner` instead of the one named by the `partitioner` key. It is asked for
     /// every record without an explicit partition; returning `None` means "sticky".
     pub fn partitioner(mut self, partitioner: Arc<dyn Partitioner>) -> Self {
@@ -241,7 +251,9 @@ impl ProducerBuilder {
     /// Validates the configuration, bootstraps, gets a producer id when idempotent, and
     /// starts the background task.
     pub async fn build(self) -> Result<Producer> {
-        let s = Arc::new(self.config.producer()?);
+        let mut s = self.config.producer()?;
+        self.oauth.apply(&mut s.common.security);
+        let s = Arc::new(s);
         let cfg = &*s;
         let cluster = Cluster::connect(ClusterOptions::from(&cfg.common)).await?;
         let txn = cfg
@@ -301,6 +313,7 @@ impl Producer {
         ProducerBuilder {
             config: config.clone(),
             partitioner: None,
+            oauth: OAuthSlot::default(),
         }
     }
 
