@@ -63,6 +63,7 @@ mod cluster;
 mod container;
 mod error;
 mod jars;
+mod postgres;
 mod proxy;
 mod wire;
 
@@ -72,6 +73,7 @@ pub use jars::{
     cache_root, default_version, jars_dir, java_path, tool_class, tool_command,
     DEFAULT_KAFKA_VERSION, FALLBACK_KAFKA_VERSION, TOOLS,
 };
+pub use postgres::{postgres_bin_dir, PostgresServer, POSTGRES_USER};
 pub use proxy::{NetFault, Proxy};
 
 /// Sends an ApiVersions (v0) request to `addr` and returns the number of API keys the broker
