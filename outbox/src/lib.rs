@@ -98,7 +98,7 @@ pub(crate) async fn run_migration(
     script: &str,
 ) -> Result<()> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_class(table)])
+    tx.execute("SELECT pg_advisory_xact_lock($1::int8)", &[&i64::from(lock_class(table))])
         .await?;
     tx.batch_execute(&script.replace("{table}", table)).await?;
     tx.commit().await?;
