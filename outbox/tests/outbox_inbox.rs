@@ -341,19 +341,19 @@ async fn inbox_killed_between_commits_applies_each_effect_once() {
             break;
         }
         // Alternate the crash point; a late round runs without crash to finish.
-        let mode = match round % 3 {
-            _ if round >= 12 => "none",
-            0 => "after-commit",
-            1 => "in-handler",
+        let mode = match round % 5 {
+            _ if round >= 15 => "none",
+            0 | 2 => "after-commit",
+            1 | 3 => "in-handler",
             _ => "none-kill",
         };
         let mut env = base.to_vec();
         env.push(("OUTBOX_CRASH", mode.to_string()));
-        env.push(("OUTBOX_CRASH_AT", fastrand::usize(5..40).to_string()));
+        env.push(("OUTBOX_CRASH_AT", fastrand::usize(3..25).to_string()));
         let mut c = child(&env);
         if mode == "none-kill" {
             // SIGKILL at a random moment instead.
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1200))).await;
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(100..500))).await;
             c.kill().unwrap();
             c.wait().unwrap();
         } else {
@@ -386,8 +386,8 @@ async fn inbox_killed_between_commits_applies_each_effect_once() {
     assert_eq!(inbox_rows as usize, N);
     eprintln!("{name}: crashes {crashes:?}");
     assert!(
-        crashes.get("after-commit").copied().unwrap_or(0) >= 1
-            && crashes.get("in-handler").copied().unwrap_or(0) >= 1,
+        crashes.get("after-commit").copied().unwrap_or(0) >= 2
+            && crashes.get("in-handler").copied().unwrap_or(0) >= 2,
         "both crash points must have been hit: {crashes:?}"
     );
 }
