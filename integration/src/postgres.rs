@@ -112,7 +112,14 @@ impl PostgresServer {
             .command("initdb")
             .args(["-D"])
             .arg(&data)
-            .args(["-U", POSTGRES_USER, "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .args([
+                "-U",
+                POSTGRES_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
             .args(["--locale=C"])
             .stdin(Stdio::null())
             .output()

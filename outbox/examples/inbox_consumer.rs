@@ -54,8 +54,11 @@ async fn main() -> ExitCode {
 async fn handle(tx: &Transaction<'_>, m: &Message) -> Result<(), HandlerError> {
     let text = std::str::from_utf8(m.payload().unwrap_or_default())
         .map_err(|e| format!("payload is not UTF-8: {e}"))?;
-    tx.execute("INSERT INTO inbox_demo_orders (payload) VALUES ($1)", &[&text])
-        .await?;
+    tx.execute(
+        "INSERT INTO inbox_demo_orders (payload) VALUES ($1)",
+        &[&text],
+    )
+    .await?;
     Ok(())
 }
 
@@ -66,8 +69,11 @@ async fn run(args: Args) -> Result<(), common::BoxError> {
         None => match std::env::var("DATABASE_URL") {
             Ok(u) => (None, u),
             Err(_) => {
-                eprintln!("no --database-url: starting a local PostgreSQL through kafka-testkit ...");
-                let pg = tokio::task::spawn_blocking(kafka_testkit::PostgresServer::start).await??;
+                eprintln!(
+                    "no --database-url: starting a local PostgreSQL through kafka-testkit ..."
+                );
+                let pg =
+                    tokio::task::spawn_blocking(kafka_testkit::PostgresServer::start).await??;
                 let u = pg.url();
                 (Some(pg), u)
             }

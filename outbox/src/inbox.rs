@@ -144,7 +144,12 @@ impl Inbox {
     /// transaction; a handler error rolls that back and records the message as dead-lettered
     /// (inbox row with status `dead_letter` and a row in the dead-letter table), in a second
     /// transaction. Database errors are returned (nothing committed for this message).
-    pub async fn process<H>(&self, client: &mut Client, msg: &Message, handler: &mut H) -> Result<Outcome>
+    pub async fn process<H>(
+        &self,
+        client: &mut Client,
+        msg: &Message,
+        handler: &mut H,
+    ) -> Result<Outcome>
     where
         H: AsyncFnMut(&Transaction<'_>, &Message) -> std::result::Result<(), HandlerError>,
     {

@@ -98,8 +98,11 @@ pub(crate) async fn run_migration(
     script: &str,
 ) -> Result<()> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1::int8)", &[&i64::from(lock_class(table))])
-        .await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1::int8)",
+        &[&i64::from(lock_class(table))],
+    )
+    .await?;
     tx.batch_execute(&script.replace("{table}", table)).await?;
     tx.commit().await?;
     Ok(())
@@ -125,7 +128,15 @@ mod tests {
         for good in ["outbox", "_x", "orders_outbox_2"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "Outbox", "2x", "a-b", "a;drop table x", "a b", &"x".repeat(49)] {
+        for bad in [
+            "",
+            "Outbox",
+            "2x",
+            "a-b",
+            "a;drop table x",
+            "a b",
+            &"x".repeat(49),
+        ] {
             let e = check_name(bad).unwrap_err();
             assert!(e.to_string().contains("invalid table name"), "{e}");
         }

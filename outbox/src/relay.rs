@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use kafka_sdk::{
-    AdminClient, ClientConfig, Consumer, ConsumerGroupMetadata, DeliveryFuture, NewTopic,
-    Producer, ProducerRecord, TopicPartition,
+    AdminClient, ClientConfig, Consumer, ConsumerGroupMetadata, DeliveryFuture, NewTopic, Producer,
+    ProducerRecord, TopicPartition,
 };
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -224,7 +224,11 @@ impl RelayHandle {
 
     /// The lanes this relay holds now.
     pub fn lanes(&self) -> Vec<u32> {
-        self.stats.lanes.lock().map(|l| l.clone()).unwrap_or_default()
+        self.stats
+            .lanes
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// Whether the relay task has ended (after a shutdown, or a configuration error).
@@ -653,7 +657,10 @@ impl Session {
             .collect())
     }
 
-    async fn send_all(producer: &Producer, rows: &[Row]) -> (Vec<DeliveryFuture>, Option<OutboxError>) {
+    async fn send_all(
+        producer: &Producer,
+        rows: &[Row],
+    ) -> (Vec<DeliveryFuture>, Option<OutboxError>) {
         let mut futures = Vec::with_capacity(rows.len());
         for r in rows {
             let record = ProducerRecord::new(r.topic.as_str())
@@ -719,7 +726,10 @@ impl Session {
         // 1. Mark the rows with the batch number (committed before Kafka hears of it).
         self.client
             .execute(
-                &format!("UPDATE {} SET kafka_batch = $1 WHERE id = ANY($2)", self.table),
+                &format!(
+                    "UPDATE {} SET kafka_batch = $1 WHERE id = ANY($2)",
+                    self.table
+                ),
                 &[&batch, &ids],
             )
             .await?;
@@ -750,7 +760,10 @@ impl Session {
         // 3. Kafka holds batch `batch`: the rows can go.
         self.client
             .execute(
-                &format!("DELETE FROM {} WHERE kafka_batch = $1 AND id = ANY($2)", self.table),
+                &format!(
+                    "DELETE FROM {} WHERE kafka_batch = $1 AND id = ANY($2)",
+                    self.table
+                ),
                 &[&batch, &ids],
             )
             .await?;

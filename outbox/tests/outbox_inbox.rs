@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use kafka_sdk::{ClientConfig, Consumer, Message, Offset, Producer, ProducerRecord, TopicPartition};
+use kafka_sdk::{
+    ClientConfig, Consumer, Message, Offset, Producer, ProducerRecord, TopicPartition,
+};
 use kafka_sdk_outbox::{
     HandlerError, Inbox, Outbox, OutboxEvent, Outcome, Relay, RelayConfig, MESSAGE_ID_HEADER,
 };
@@ -46,7 +48,9 @@ fn kafka_config() -> ClientConfig {
 
 fn topic(name: &str, partitions: i32) -> String {
     let t = format!("{name}-{}", std::process::id());
-    kafka().create_topic(&t, partitions, 1, &[]).expect("create topic");
+    kafka()
+        .create_topic(&t, partitions, 1, &[])
+        .expect("create topic");
     t
 }
 
@@ -79,7 +83,11 @@ async fn read_all(
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut complete_at: Option<Instant> = None;
     loop {
-        assert!(Instant::now() < deadline, "timed out reading {topic}: got {} records", all.len());
+        assert!(
+            Instant::now() < deadline,
+            "timed out reading {topic}: got {} records",
+            all.len()
+        );
         let batch = consumer
             .recv_batch(1000, Duration::from_millis(500))
             .await
@@ -106,16 +114,26 @@ fn text(b: Option<&[u8]>) -> String {
 /// Inserts `n` orders over `keys` aggregates, one database transaction each; every 7th is
 /// rolled back (payload `rollback-...`). Payloads are `agg-K:SEQ` with SEQ counting per key
 /// over the committed ones. Returns the committed payloads.
-async fn create_orders(url: &str, outbox: &Outbox, topic: &str, n: usize, keys: usize, pace: Duration) -> Vec<String> {
+async fn create_orders(
+    url: &str,
+    outbox: &Outbox,
+    topic: &str,
+    n: usize,
+    keys: usize,
+    pace: Duration,
+) -> Vec<String> {
     let mut db = connect(url).await;
     let mut seq: HashMap<usize, u32> = HashMap::new();
     let mut committed = Vec::new();
     for i in 0..n {
         let k = i % keys;
         let tx = db.transaction().await.unwrap();
-        tx.execute("INSERT INTO orders (aggregate_id, n) VALUES ($1, $2)", &[&format!("agg-{k}"), &(i as i64)])
-            .await
-            .unwrap();
+        tx.execute(
+            "INSERT INTO orders (aggregate_id, n) VALUES ($1, $2)",
+            &[&format!("agg-{k}"), &(i as i64)],
+        )
+        .await
+        .unwrap();
         if i % 7 == 3 {
             let ev = OutboxEvent::new(topic, format!("agg-{k}")).payload(format!("rollback-{i}"));
             outbox.insert(&tx, &ev).await.unwrap();
@@ -156,8 +174,14 @@ fn check_published(records: &[Message], committed: &[String]) -> usize {
     let mut dups = 0;
     for m in records {
         let p = text(m.payload());
-        assert!(!p.starts_with("rollback"), "rolled-back event published: {p}");
-        let id = m.header(MESSAGE_ID_HEADER).flatten().expect("message-id header");
+        assert!(
+            !p.starts_with("rollback"),
+            "rolled-back event published: {p}"
+        );
+        let id = m
+            .header(MESSAGE_ID_HEADER)
+            .flatten()
+            .expect("message-id header");
         assert_eq!(id.len(), 36, "message id is a UUID");
         let key = text(m.key().map(|k| k.as_ref()));
         let (agg, s) = p.split_once(':').expect("payload agg:seq");
@@ -168,19 +192,32 @@ fn check_published(records: &[Message], committed: &[String]) -> usize {
         }
         let s: u32 = s.parse().unwrap();
         let prev = last.insert(key.clone(), s).unwrap_or(0);
-        assert_eq!(s, prev + 1, "per-key order broken for {key}: {prev} then {s}");
+        assert_eq!(
+            s,
+            prev + 1,
+            "per-key order broken for {key}: {prev} then {s}"
+        );
     }
     let missing: Vec<_> = committed.iter().filter(|p| !seen.contains(*p)).collect();
-    assert!(missing.is_empty(), "committed events never published: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "committed events never published: {missing:?}"
+    );
     dups
 }
 
 fn child(env: &[(&str, String)]) -> Child {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["child_main", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    c.args([
+        "child_main",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -244,7 +281,10 @@ async fn relay_sigkill(name: &str, transactional: bool) {
     );
     assert!(kills >= 3, "the relay was killed only {kills} times");
     if transactional {
-        assert_eq!(dups, 0, "read_committed saw duplicates with a transactional relay");
+        assert_eq!(
+            dups, 0,
+            "read_committed saw duplicates with a transactional relay"
+        );
     }
 }
 
@@ -409,13 +449,21 @@ async fn two_relays_and_two_inbox_consumers() {
     let lag = r1.lag().expect("lag measured");
     assert!(lag < Duration::from_secs(60), "lag {lag:?}");
     let (p1, p2) = (r1.published(), r2.published());
-    eprintln!("{name}: relay 1 published {p1}, relay 2 {p2}, lanes {:?} / {:?}", r1.lanes(), r2.lanes());
+    eprintln!(
+        "{name}: relay 1 published {p1}, relay 2 {p2}, lanes {:?} / {:?}",
+        r1.lanes(),
+        r2.lanes()
+    );
     assert_eq!(p1 + p2, committed.len() as u64, "each row published once");
     assert!(p1 > 0 && p2 > 0, "both relays worked: {p1} / {p2}");
     r1.shutdown().await.unwrap();
     r2.shutdown().await.unwrap();
     let records = read_all(&topic, 4, false, |got| got.len() >= committed.len()).await;
-    assert_eq!(check_published(&records, &committed), 0, "a row was published twice");
+    assert_eq!(
+        check_published(&records, &committed),
+        0,
+        "a row was published twice"
+    );
     assert_eq!(records.len(), committed.len());
 
     // The first 100 records again (a relay's re-publication: same message ids).
@@ -454,17 +502,17 @@ async fn two_relays_and_two_inbox_consumers() {
             .unwrap();
             consumer.subscribe(&[&topic]).unwrap();
             let stopped = stop.notified();
-            inbox
-                .run(&mut db, &consumer, apply, stopped)
-                .await
-                .unwrap();
+            inbox.run(&mut db, &consumer, apply, stopped).await.unwrap();
             consumer.close().await.unwrap();
         }));
     }
     let db = connect(&url).await;
     let deadline = Instant::now() + Duration::from_secs(90);
     while (effects(&db).await.1 as usize) < committed.len() {
-        assert!(Instant::now() < deadline, "inbox consumers did not apply every event");
+        assert!(
+            Instant::now() < deadline,
+            "inbox consumers did not apply every event"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Let the duplicates (if still unread) arrive, then stop.
@@ -512,11 +560,21 @@ async fn bad_payload_goes_to_dead_letter_and_partition_moves_on() {
         outcomes.push(inbox.process(&mut db, &m, &mut handler).await.unwrap());
         consumer.store_offset_from_message(&m).unwrap();
         // The same message again: a duplicate, whatever its first outcome.
-        assert_eq!(inbox.process(&mut db, &m, &mut handler).await.unwrap(), Outcome::Duplicate);
+        assert_eq!(
+            inbox.process(&mut db, &m, &mut handler).await.unwrap(),
+            Outcome::Duplicate
+        );
     }
-    consumer.commit_stored(kafka_sdk::CommitMode::Sync).await.unwrap();
+    consumer
+        .commit_stored(kafka_sdk::CommitMode::Sync)
+        .await
+        .unwrap();
     assert_eq!(outcomes[0], Outcome::Processed);
-    assert!(matches!(&outcomes[1], Outcome::DeadLettered(e) if e.contains("cannot parse payload \"bad-2\"")), "{:?}", outcomes[1]);
+    assert!(
+        matches!(&outcomes[1], Outcome::DeadLettered(e) if e.contains("cannot parse payload \"bad-2\"")),
+        "{:?}",
+        outcomes[1]
+    );
     assert_eq!(outcomes[2], Outcome::Processed);
     let dl = inbox.dead_letters(&db).await.unwrap();
     assert_eq!(
@@ -525,16 +583,29 @@ async fn bad_payload_goes_to_dead_letter_and_partition_moves_on() {
     );
     let tp = TopicPartition::new(topic.as_str(), 0);
     let committed = consumer
-        .committed(Some(&[tp.clone()]), Duration::from_secs(10))
+        .committed(Some(std::slice::from_ref(&tp)), Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(committed, vec![(tp, Some(5))], "the partition moved past the bad records");
+    assert_eq!(
+        committed,
+        vec![(tp, Some(5))],
+        "the partition moved past the bad records"
+    );
     let (dups, n) = effects(&db).await;
     assert!(dups.is_empty());
     assert_eq!(n, 3);
     // Retention: nothing is older than an hour; everything is older than 0 s.
-    assert_eq!(inbox.purge_older_than(&db, Duration::from_secs(3600)).await.unwrap(), 0);
-    assert_eq!(inbox.purge_older_than(&db, Duration::ZERO).await.unwrap(), 5);
+    assert_eq!(
+        inbox
+            .purge_older_than(&db, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        inbox.purge_older_than(&db, Duration::ZERO).await.unwrap(),
+        5
+    );
     consumer.close().await.unwrap();
 }
 
@@ -599,21 +670,27 @@ fn child_main() {
                     .assign(
                         parts
                             .iter()
-                            .map(|p| (TopicPartition::new(topic.as_str(), p.partition), Offset::Stored))
+                            .map(|p| {
+                                (
+                                    TopicPartition::new(topic.as_str(), p.partition),
+                                    Offset::Stored,
+                                )
+                            })
                             .collect(),
                     )
                     .unwrap();
                 let in_handler = crash == "in-handler";
-                let handler = async |tx: &Transaction<'_>, m: &Message| -> Result<(), HandlerError> {
-                    apply(tx, m).await?;
-                    if in_handler
-                        && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= at
-                    {
-                        // Effect written in the transaction, which never commits.
-                        std::process::abort();
-                    }
-                    Ok(())
-                };
+                let handler =
+                    async |tx: &Transaction<'_>, m: &Message| -> Result<(), HandlerError> {
+                        apply(tx, m).await?;
+                        if in_handler
+                            && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= at
+                        {
+                            // Effect written in the transaction, which never commits.
+                            std::process::abort();
+                        }
+                        Ok(())
+                    };
                 inbox
                     .run(&mut db, &consumer, handler, std::future::pending())
                     .await
