@@ -783,3 +783,42 @@ struct Row {
     key: String,
     payload: Option<Vec<u8>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_settings_end_the_relay_with_a_typed_error() {
+        let outbox = Outbox::default();
+        let kafka = ClientConfig::new().with("bootstrap.servers", "127.0.0.1:1");
+        let url = "postgres://user:secret-password@127.0.0.1:1/db";
+        for (cfg, what) in [
+            (RelayConfig::new(url, kafka.clone()).lanes(0), "lanes 0"),
+            (
+                RelayConfig::new(url, kafka.clone()).batch_size(0),
+                "batch_size 0",
+            ),
+            (
+                RelayConfig::new(url, kafka.clone()).poll_interval(Duration::ZERO),
+                "poll_interval",
+            ),
+        ] {
+            let debug = format!("{cfg:?}");
+            assert!(!debug.contains("secret-password"), "{debug}");
+            let err = Relay::spawn(&outbox, cfg).shutdown().await.unwrap_err();
+            assert!(
+                matches!(&err, OutboxError::InvalidArgument(m) if m.contains(what)),
+                "{err}"
+            );
+        }
+        let err = Relay::spawn(
+            &outbox,
+            RelayConfig::new(url, kafka).transactional("bad prefix!"),
+        )
+        .shutdown()
+        .await
+        .unwrap_err();
+        assert!(matches!(err, OutboxError::Kafka(_)), "{err}");
+    }
+}

@@ -619,6 +619,16 @@ fn child_main() {
     };
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // Never outlive the test process (a failed test does not kill its children).
+    let parent = std::os::unix::process::parent_id();
+    rt.spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(3);
+            }
+        }
+    });
     rt.block_on(async {
         let url = var("OUTBOX_DB");
         let kafka = ClientConfig::new().with("bootstrap.servers", var("OUTBOX_BOOTSTRAP"));
