@@ -298,6 +298,82 @@ async fn relay_killed_at_random_points_transactional_exactly_once() {
     relay_sigkill("relay_kill_txn", true).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_backs_off_wakes_on_notify_and_shuts_down() {
+    let name = "relay_notify";
+    let url = database(name);
+    let topic = topic(name, 1);
+    let outbox = Outbox::new("outbox").unwrap();
+    // Polling once a minute: only a NOTIFY can make it publish within the bounds below.
+    let relay = Relay::spawn(
+        &outbox,
+        RelayConfig::new(url.clone(), kafka_config())
+            .poll_interval(Duration::from_secs(60))
+            .backoff(Duration::from_millis(50), Duration::from_millis(200)),
+    );
+    // No table yet: every look fails (lag never measured), the relay backs off and retries.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(relay.lag(), None);
+    let outbox = setup_outbox(&url).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while relay.lag().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "relay did not recover after the table appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(relay.lag(), Some(Duration::ZERO), "empty outbox: no lag");
+    // Idle now; a committed insert NOTIFYs it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut db = connect(&url).await;
+    let tx = db.transaction().await.unwrap();
+    let id = outbox
+        .insert(
+            &tx,
+            &OutboxEvent::new(topic.as_str(), "agg-1").payload("agg-1:1"),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    wait_empty(&url, &outbox, Duration::from_secs(30)).await;
+    assert_eq!(relay.published(), 1);
+    // Graceful shutdown; nothing is published afterwards.
+    tokio::time::timeout(Duration::from_secs(30), relay.shutdown())
+        .await
+        .expect("shutdown is bounded")
+        .unwrap();
+    let tx = db.transaction().await.unwrap();
+    outbox
+        .insert(
+            &tx,
+            &OutboxEvent::new(topic.as_str(), "agg-1").payload("agg-1:2"),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let records = read_all(&topic, 1, false, |got| !got.is_empty()).await;
+    assert_eq!(records.len(), 1);
+    let header = records[0].header(MESSAGE_ID_HEADER).flatten().unwrap();
+    assert_eq!(
+        text(Some(header)),
+        id,
+        "the message-id header is the row's id"
+    );
+    assert_eq!(
+        outbox.pending(&db).await.unwrap(),
+        1,
+        "a stopped relay publishes nothing"
+    );
+    // Bad input: an event without topic is a typed error, nothing inserted.
+    let tx = db.transaction().await.unwrap();
+    let err = outbox
+        .insert(&tx, &OutboxEvent::new("", "agg-1"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("empty topic"), "{err}");
+}
+
 /// The handler of the inbox tests: records the payload in `effects` (no unique constraint:
 /// a second application would show as a second row); rejects payloads starting with `bad`.
 async fn apply(tx: &Transaction<'_>, m: &Message) -> Result<(), HandlerError> {
