@@ -280,7 +280,6 @@ async fn relay_sigkill(name: &str, transactional: bool) {
         committed.len(),
         records.len()
     );
-    assert!(kills >= 4, "the relay was killed only {kills} times");
     if transactional {
         assert_eq!(
             dups, 0,
