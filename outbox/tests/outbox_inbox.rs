@@ -374,6 +374,37 @@ async fn relay_backs_off_wakes_on_notify_and_shuts_down() {
     assert!(err.to_string().contains("empty topic"), "{err}");
 }
 
+/// Relays of same-named tables in two databases of one server do not count each other
+/// (advisory locks are per database): each takes every lane of its own table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_of_different_databases_do_not_share_lanes() {
+    let mut relays = Vec::new();
+    for name in ["lanes_db_a", "lanes_db_b"] {
+        let url = database(name);
+        let outbox = setup_outbox(&url).await;
+        let cfg = RelayConfig::new(url, kafka_config())
+            .lanes(4)
+            .poll_interval(Duration::from_millis(100));
+        relays.push(Relay::spawn(&outbox, cfg));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lanes: Vec<Vec<u32>> = relays.iter().map(|r| r.lanes()).collect();
+        // Once both are up, each must hold all four lanes (stable for a few balance rounds).
+        if lanes.iter().all(|l| *l == [0, 1, 2, 3]) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let again: Vec<Vec<u32>> = relays.iter().map(|r| r.lanes()).collect();
+            assert_eq!(again, lanes, "lanes changed");
+            break;
+        }
+        assert!(Instant::now() < deadline, "lanes per relay: {lanes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for r in relays {
+        r.shutdown().await.unwrap();
+    }
+}
+
 /// The handler of the inbox tests: records the payload in `effects` (no unique constraint:
 /// a second application would show as a second row); rejects payloads starting with `bad`.
 async fn apply(tx: &Transaction<'_>, m: &Message) -> Result<(), HandlerError> {
