@@ -447,7 +447,8 @@ impl Session {
         format!("((hashtext(aggregate_id)::bigint % {n}) + {n}) % {n}")
     }
 
-    /// Keeps `ceil(lanes / relays present)` lanes: releases extras, takes free ones.
+    /// Keeps `ceil(lanes / relays present)` lanes: releases extras, takes free ones. Advisory
+    /// locks belong to one database, so only the relays of this database count.
     async fn balance(&mut self, stats: &Stats) -> Result<()> {
         if self
             .last_balance
@@ -460,6 +461,7 @@ impl Session {
             .client
             .query_one(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                  AND classid = $1::int8::oid AND objid = $2::int8::oid AND objsubid = 2",
                 &[&i64::from(self.class), &(u32::MAX as i64)],
             )
