@@ -69,6 +69,7 @@ mod cluster;
 mod container;
 mod error;
 mod jars;
+mod postgres;
 mod proxy;
 mod security;
 mod wire;
@@ -79,6 +80,7 @@ pub use jars::{
     cache_root, default_version, jars_dir, java_path, tool_class, tool_command,
     DEFAULT_KAFKA_VERSION, FALLBACK_KAFKA_VERSION, TOOLS,
 };
+pub use postgres::{postgres_bin_dir, PostgresServer, POSTGRES_USER};
 pub use proxy::{NetFault, Proxy};
 pub use security::{
     java_jaas_config, Acl, AclOperation, AclResource, BadTls, SaslMechanism, Security, TlsFiles,
