@@ -124,6 +124,16 @@ api_requests! {
     OffsetDeleteRequest => OffsetDeleteResponse: OffsetDelete,
     SaslHandshakeRequest => SaslHandshakeResponse: SaslHandshake,
     SaslAuthenticateRequest => SaslAuthenticateResponse: SaslAuthenticate,
+    ConsumerGroupDescribeRequest => ConsumerGroupDescribeResponse: ConsumerGroupDescribe,
+    ShareGroupDescribeRequest => ShareGroupDescribeResponse: ShareGroupDescribe,
+    CreateAclsRequest => CreateAclsResponse: CreateAcls,
+    DescribeAclsRequest => DescribeAclsResponse: DescribeAcls,
+    DeleteAclsRequest => DeleteAclsResponse: DeleteAcls,
+    DescribeProducersRequest => DescribeProducersResponse: DescribeProducers,
+    DescribeTransactionsRequest => DescribeTransactionsResponse: DescribeTransactions,
+    ListTransactionsRequest => ListTransactionsResponse: ListTransactions,
+    ElectLeadersRequest => ElectLeadersResponse: ElectLeaders,
+    DescribeLogDirsRequest => DescribeLogDirsResponse: DescribeLogDirs,
 }
 
 /// The versions this client is willing to speak for an API, or `None` if it never sends it.
@@ -168,7 +178,17 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::DescribeCluster
         | ApiKey::OffsetDelete
         | ApiKey::SaslHandshake
-        | ApiKey::SaslAuthenticate => (min, max),
+        | ApiKey::SaslAuthenticate
+        | ApiKey::ConsumerGroupDescribe
+        | ApiKey::ShareGroupDescribe
+        | ApiKey::CreateAcls
+        | ApiKey::DescribeAcls
+        | ApiKey::DeleteAcls
+        | ApiKey::DescribeProducers
+        | ApiKey::DescribeTransactions
+        | ApiKey::ListTransactions
+        | ApiKey::ElectLeaders
+        | ApiKey::DescribeLogDirs => (min, max),
         _ => return None,
     })
 }
