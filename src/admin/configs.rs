@@ -331,7 +331,7 @@ impl AdminClient {
             let snap = self.cluster.refresh_topics(&[topic]).await?;
             if snap
                 .topic(topic)
-                .is_some_and(|t| t.partition_count() as i32 >= count && t.all_leaders_known())
+                .is_some_and(|t| t.partition_count() >= count && t.all_leaders_known())
             {
                 return Ok(());
             }

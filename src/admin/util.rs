@@ -61,7 +61,8 @@ impl AdminClient {
     /// retriable (leader moved, not available, connection failed) is retried after a
     /// metadata refresh and a backoff, until the operation deadline; a fatal answer is that
     /// partition's result. A partition of a topic that does not exist gets
-    /// [`Error::UnknownTopicOrPartition`] at once. Results come in input order.
+    /// [`Error::UnknownTopicOrPartition`] at once. Results come in input order; a partition
+    /// given twice is an [`Error::InvalidArgument`] for the whole call.
     pub(super) async fn per_leader<Q, T, F, Fut>(
         &self,
         what: &str,
@@ -74,6 +75,14 @@ impl AdminClient {
         Fut: Future<Output = Result<LeaderAnswers<T>>>,
     {
         let order: Vec<TopicPartition> = items.iter().map(|(tp, _)| tp.clone()).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::InvalidArgument(format!(
+                "{what}: partition {} given more than once",
+                w[0]
+            )));
+        }
         let mut done: HashMap<TopicPartition, Result<T>> = HashMap::new();
         let mut pending = items;
         let deadline = self.deadline();
@@ -194,11 +203,9 @@ impl AdminClient {
         Ok(order
             .into_iter()
             .map(|tp| {
-                let r = done.remove(&tp).unwrap_or_else(|| {
-                    Err(Error::InvalidArgument(format!(
-                        "{what}: partition {tp} given twice"
-                    )))
-                });
+                let r = done
+                    .remove(&tp)
+                    .unwrap_or_else(|| Err(Error::Protocol(format!("{what}: no answer for {tp}"))));
                 (tp, r)
             })
             .collect())
