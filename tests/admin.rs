@@ -14,7 +14,7 @@ use kafka_sdk::admin::{
     AlterConfigOp, ConfigResource, ConfigSource, ElectionType, GroupType, NewTopic, OffsetSpec,
     PatternType, ResetSpec,
 };
-use kafka_sdk::consumer::{CommitMode, Consumer};
+use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
 use kafka_sdk::{Error, KafkaCode, Producer, ProducerRecord, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 
@@ -501,6 +501,30 @@ async fn group_lag_offsets_reset_and_transactions() {
         d[1].1.as_ref().unwrap_err().code(),
         Some(KafkaCode::TRANSACTIONAL_ID_NOT_FOUND)
     );
+
+    // The consumer's own lag view: read_committed stops at the last stable offset (10),
+    // read_uncommitted sees the high watermark (13).
+    for (isolation, receive, want) in [("read_committed", 10, 0), ("read_uncommitted", 1, 12)] {
+        let c = Consumer::new(&common::config(&bs, &[("isolation.level", isolation)]))
+            .await
+            .unwrap();
+        c.handle()
+            .assign(vec![(tp(&topic, 0), Offset::Beginning)])
+            .unwrap();
+        for _ in 0..receive {
+            tokio::time::timeout(WAIT, c.recv()).await.unwrap().unwrap();
+        }
+        let lag = c.handle().lag();
+        assert_eq!(lag.len(), 1);
+        let l = &lag[0];
+        assert_eq!(l.position, Some(receive), "{isolation}: {l:?}");
+        assert_eq!(
+            (l.high_watermark, l.last_stable_offset, l.lag),
+            (Some(13), Some(10), Some(want)),
+            "{isolation}: {l:?}"
+        );
+        c.close().await.unwrap();
+    }
     tx.abort_transaction().await.unwrap();
 
     // A live classic member: described with its assignment; resets are refused.
