@@ -6,13 +6,14 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use kafka_sdk::admin::{
     AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType, AdminClient,
-    AlterConfigOp, ConfigResource, ConfigSource, ElectionType, GroupType, NewTopic, OffsetSpec,
-    PatternType, ResetSpec,
+    AlterConfigOp, ConfigResource, ConfigSource, ElectionType, GroupDescription, GroupType,
+    NewTopic, OffsetSpec, PatternType, ResetSpec,
 };
 use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
 use kafka_sdk::{Error, KafkaCode, Producer, ProducerRecord, TopicPartition};
@@ -642,49 +643,44 @@ async fn group_lag_offsets_reset_and_transactions() {
     }
 }
 
-/// A KIP-848 consumer group (a Java console consumer with `group.protocol=consumer`) is
-/// described through ConsumerGroupDescribe, with its member and assignment.
-#[tokio::test]
-async fn consumer_type_group_is_described() {
-    let admin = admin().await;
+/// Starts a Java console (share) consumer of `topic` in `group` with client id `client`;
+/// `class` is the tool's main class.
+async fn java_member(class: &str, topic: &str, group: &str, client: &str, extra: &[&str]) -> Child {
     let bs = bootstrap().await;
-    let topic = unique("adm-848");
-    let group = unique("adm-848-group");
-    admin
-        .create_topic(NewTopic::new(&topic, 3, 1))
-        .await
-        .unwrap();
-    let mut child = {
-        let (bs, topic, group) = (bs.clone(), topic.clone(), group.clone());
-        common::blocking(move || {
-            cluster()
-                .tool(
-                    "console-consumer",
-                    &[
-                        "--bootstrap-server",
-                        &bs,
-                        "--topic",
-                        &topic,
-                        "--group",
-                        &group,
-                        "--consumer-property",
-                        "group.protocol=consumer",
-                        "--consumer-property",
-                        "client.id=adm-848-client",
-                    ],
-                )
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("start kafka-console-consumer")
-        })
-        .await
-    };
+    let mut args: Vec<String> = [
+        "--bootstrap-server",
+        &bs,
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--consumer-property",
+        &format!("client.id={client}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let class = class.to_string();
+    common::blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cluster()
+            .tool(&class, &args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a Java consumer")
+    })
+    .await
+}
+
+/// Describes `group` until its first member has `n` partitions (within 90 s).
+async fn await_member(admin: &AdminClient, group: &str, n: usize) -> GroupDescription {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    let d = loop {
-        match admin.describe_group(&group).await {
-            Ok(d) if d.members.first().is_some_and(|m| m.assignment.len() == 3) => break d,
+    loop {
+        match admin.describe_group(group).await {
+            Ok(d) if d.members.first().is_some_and(|m| m.assignment.len() == n) => return d,
             r => {
                 assert!(
                     tokio::time::Instant::now() < deadline,
@@ -693,9 +689,44 @@ async fn consumer_type_group_is_described() {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    }
+}
+
+/// A KIP-848 consumer group (a Java console consumer with `group.protocol=consumer`) is
+/// described through ConsumerGroupDescribe and a share group (Java console share consumer)
+/// through ShareGroupDescribe, each with its member and assignment.
+#[tokio::test]
+async fn consumer_and_share_groups_are_described() {
+    let admin = admin().await;
+    let topic = unique("adm-848");
+    let group = unique("adm-848-group");
+    let share_group = unique("adm-share-group");
+    admin
+        .create_topic(NewTopic::new(&topic, 3, 1))
+        .await
+        .unwrap();
+    let mut consumer = java_member(
+        "console-consumer",
+        &topic,
+        &group,
+        "adm-848-client",
+        &["--consumer-property", "group.protocol=consumer"],
+    )
+    .await;
+    let mut share = java_member(
+        "org.apache.kafka.tools.consumer.ConsoleShareConsumer",
+        &topic,
+        &share_group,
+        "adm-share-client",
+        &[],
+    )
+    .await;
+    let d = await_member(&admin, &group, 3).await;
+    let s = await_member(&admin, &share_group, 3).await;
+    for c in [&mut consumer, &mut share] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
     assert_eq!(d.group_type, GroupType::Consumer);
     assert_eq!(d.members[0].client_id, "adm-848-client");
     assert!(d.group_epoch.is_some_and(|e| e > 0));
@@ -706,6 +737,18 @@ async fn consumer_type_group_is_described() {
         .find(|g| g.group_id == group)
         .expect("listed");
     assert_eq!(g.group_type, Some(GroupType::Consumer));
+    assert_eq!(s.group_type, GroupType::Share);
+    assert_eq!(s.members[0].client_id, "adm-share-client");
+    assert_eq!(
+        s.members[0].assignment,
+        (0..3).map(|p| tp(&topic, p)).collect::<Vec<_>>()
+    );
+    let listing = admin.list_groups(&["share"]).await.unwrap();
+    assert!(
+        listing.iter().any(|g| g.group_id == share_group),
+        "{listing:?}"
+    );
+    assert!(!listing.iter().any(|g| g.group_id == group), "{listing:?}");
 
     // A group nobody knows.
     let e = admin.describe_group(&unique("adm-ghost")).await;
