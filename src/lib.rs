@@ -72,6 +72,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod metadata;
+mod observe;
 pub mod producer;
 mod types;
 

@@ -493,14 +493,23 @@ impl ConsumerHandle {
         }
         let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
         match mode {
-            CommitMode::Sync => offsets::commit(&self.shared, &offsets, deadline).await,
+            CommitMode::Sync => {
+                let started = std::time::Instant::now();
+                let r = offsets::commit(&self.shared, &offsets, deadline).await;
+                let cid = &self.shared.cfg.common.client_id;
+                crate::observe::consumer_commit(cid, started.elapsed(), r.is_ok());
+                r
+            }
             CommitMode::Async => {
                 let shared = self.shared.clone();
                 // The commit belongs to the generation it is made in, not to the one the
                 // task finds when it runs.
                 let built_in = shared.group_info();
                 tokio::spawn(async move {
+                    let started = std::time::Instant::now();
                     let result = offsets::commit_as(&shared, &offsets, deadline, built_in).await;
+                    let cid = &shared.cfg.common.client_id;
+                    crate::observe::consumer_commit(cid, started.elapsed(), result.is_ok());
                     if let Err(e) = &result {
                         tracing::warn!(error = %e, "async commit failed");
                     }
