@@ -312,3 +312,20 @@ impl AdminClient {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for c in 0..20 {
+            assert_eq!(AclOperation::from_code(c).code(), c);
+            assert_eq!(AclResourceType::from_code(c).code(), c);
+            assert_eq!(PatternType::from_code(c).code(), c);
+            assert_eq!(AclPermission::from_code(c).code(), c);
+        }
+        assert_eq!(AclOperation::from_code(3), AclOperation::Read);
+        assert_eq!(PatternType::from_code(4), PatternType::Prefixed);
+    }
+}

@@ -344,3 +344,36 @@ impl AdminClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_values_are_not_in_debug() {
+        let e = ConfigEntry {
+            name: "ssl.key.password".into(),
+            value: Some("hunter2".into()),
+            source: ConfigSource::from(2),
+            read_only: false,
+            sensitive: true,
+        };
+        let s = format!("{e:?}");
+        assert!(!s.contains("hunter2") && s.contains("redacted"), "{s}");
+        let plain = ConfigEntry {
+            sensitive: false,
+            ..e
+        };
+        assert!(format!("{plain:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn wire_codes() {
+        assert_eq!(ConfigSource::from(1), ConfigSource::DynamicTopic);
+        assert_eq!(ConfigSource::from(42), ConfigSource::Unknown(42));
+        assert_eq!(ConfigResource::broker(3).broker_id(), Some(3));
+        assert_eq!(ConfigResource::topic("3").broker_id(), None);
+        let w = AlterConfigOp::Delete("retention.ms".into()).to_wire();
+        assert_eq!((w.config_operation, w.value), (1, None));
+    }
+}

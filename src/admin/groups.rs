@@ -831,3 +831,63 @@ impl AdminClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(state: &str, members: usize) -> GroupDescription {
+        GroupDescription {
+            group_id: "g".into(),
+            group_type: GroupType::parse("Consumer"),
+            state: state.into(),
+            protocol_type: String::new(),
+            assignor: String::new(),
+            group_epoch: None,
+            members: (0..members)
+                .map(|i| MemberDescription {
+                    member_id: format!("m{i}"),
+                    group_instance_id: None,
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    assignment: Vec::new(),
+                    target_assignment: None,
+                    member_epoch: None,
+                })
+                .collect(),
+            coordinator: 1,
+        }
+    }
+
+    #[test]
+    fn only_memberless_groups_are_inactive() {
+        assert_eq!(group("Empty", 0).group_type, GroupType::Consumer);
+        assert!(group("Empty", 0).is_inactive());
+        assert!(group("Dead", 0).is_inactive());
+        assert!(!group("Stable", 1).is_inactive());
+        assert!(!group("PreparingRebalance", 0).is_inactive());
+        assert_eq!(
+            GroupType::parse("streams"),
+            GroupType::Other("streams".into())
+        );
+    }
+
+    #[test]
+    fn total_lag_skips_unknown() {
+        let row = |lag: Option<i64>| PartitionLag {
+            partition: TopicPartition::new("t", 0),
+            committed: lag.map(|_| 0),
+            log_end_offset: 5,
+            last_stable_offset: 5,
+            lag,
+            lag_read_committed: lag,
+            owner: None,
+        };
+        let l = GroupLag {
+            group_id: "g".into(),
+            state: "Empty".into(),
+            partitions: vec![row(Some(5)), row(None), row(Some(2))],
+        };
+        assert_eq!(l.total_lag(), 7);
+    }
+}
