@@ -5,7 +5,7 @@
 //! per-leader dispatch with retries) in `util.rs`.
 //!
 //! Every operation is bounded by the operation timeout, retries through the one
-//! [`RetryPolicy`](crate::cluster::RetryPolicy) (errors classified by
+//! `RetryPolicy` of `src/cluster/retry.rs` (errors classified by
 //! [`Error::classify`]), and answers per resource where the request names several: one
 //! failed topic, partition or group does not fail the call.
 //!
