@@ -130,6 +130,8 @@ async fn produce(ctx: &Ctx, a: ProduceArgs) -> Res {
     });
     let mut pending = VecDeque::new();
     let mut sent = 0u64;
+    // A progress line for long inputs, only for a person watching.
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !ctx.json;
     while let Some(line) = rx.recv().await {
         let line = line.map_err(|e| format!("reading input: {e}"))?;
         let mut rec = ProducerRecord::new(a.topic.as_str());
@@ -145,6 +147,9 @@ async fn produce(ctx: &Ctx, a: ProduceArgs) -> Res {
         }
         pending.push_back(producer.send(rec).await?);
         sent += 1;
+        if progress && sent.is_multiple_of(10_000) {
+            eprint!("\r{sent} record(s) sent");
+        }
         // Bound the deliveries awaited at once; surface the first failure early.
         while pending.len() > 10_000 {
             if let Some(f) = pending.pop_front() {
@@ -156,6 +161,9 @@ async fn produce(ctx: &Ctx, a: ProduceArgs) -> Res {
         f.await?;
     }
     producer.close(Duration::from_secs(30)).await?;
+    if progress && sent >= 10_000 {
+        eprintln!();
+    }
     if ctx.json {
         ctx.print_json(json!({"topic": a.topic, "produced": sent}));
     } else {
