@@ -144,6 +144,14 @@ impl KafkaCode {
     pub const FENCED_STATE_EPOCH: KafkaCode = KafkaCode(124);
     /// SHARE_SESSION_LIMIT_REACHED (133): the broker has no room for another share session.
     pub const SHARE_SESSION_LIMIT_REACHED: KafkaCode = KafkaCode(133);
+    /// NON_EMPTY_GROUP (68): the group still has members.
+    pub const NON_EMPTY_GROUP: KafkaCode = KafkaCode(68);
+    /// GROUP_ID_NOT_FOUND (69).
+    pub const GROUP_ID_NOT_FOUND: KafkaCode = KafkaCode(69);
+    /// ELECTION_NOT_NEEDED (84): the preferred replica already leads.
+    pub const ELECTION_NOT_NEEDED: KafkaCode = KafkaCode(84);
+    /// TRANSACTIONAL_ID_NOT_FOUND (105).
+    pub const TRANSACTIONAL_ID_NOT_FOUND: KafkaCode = KafkaCode(105);
 
     /// `true` when the code is 0 (no error).
     pub fn is_ok(self) -> bool {

@@ -73,6 +73,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod metadata;
+mod observe;
 pub mod producer;
 pub mod share;
 mod types;

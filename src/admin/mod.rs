@@ -1,4 +1,13 @@
-//! A minimal admin client: create, delete, list and describe topics; cluster id and brokers.
+//! The admin client: topics (`mod.rs`), configs and partitions (`configs.rs`), groups,
+//! committed offsets, offset resets and consumer lag (`groups.rs`), per-partition offsets,
+//! record deletion, producers, leader elections and log dirs (`offsets.rs`), ACLs
+//! (`acls.rs`), the cluster and transactions (`cluster.rs`); shared helpers (the
+//! per-leader dispatch with retries) in `util.rs`.
+//!
+//! Every operation is bounded by the operation timeout, retries through the one
+//! `RetryPolicy` of `src/cluster/retry.rs` (errors classified by
+//! [`Error::classify`]), and answers per resource where the request names several: one
+//! failed topic, partition or group does not fail the call.
 //!
 //! Topic creation and deletion return once the change is visible in the cluster metadata
 //! (all partitions have leaders / the topic is gone), bounded by the operation timeout, so a
@@ -19,6 +28,23 @@ use crate::config::ClientConfig;
 use crate::config::OAuthTokenProvider;
 use crate::error::{Error, KafkaCode, Result};
 use crate::metadata::{BrokerMetadata, Metadata, TopicMetadata};
+
+mod acls;
+mod cluster;
+mod configs;
+mod groups;
+mod offsets;
+mod util;
+
+pub use acls::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType, PatternType,
+};
+pub use cluster::{ClusterBroker, ClusterDescription, TransactionDescription, TransactionListing};
+pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource};
+pub use groups::{
+    GroupDescription, GroupLag, GroupListing, GroupType, MemberDescription, PartitionLag, ResetSpec,
+};
+pub use offsets::{ElectionType, ListedOffsetInfo, LogDirDescription, OffsetSpec, ProducerState};
 
 /// A topic to create.
 #[derive(Debug, Clone)]

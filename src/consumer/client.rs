@@ -210,6 +210,14 @@ impl Consumer {
                 if wake_work {
                     shared.notify_work();
                 }
+                if let Ok(m) = &r {
+                    let size = m.key().map_or(0, |k| k.len()) + m.value().map_or(0, |v| v.len());
+                    crate::observe::consumer_received(
+                        &shared.cfg.common.client_id,
+                        m.topic(),
+                        size,
+                    );
+                }
                 Poll::Ready(r)
             }
             None => {

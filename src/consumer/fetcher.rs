@@ -927,6 +927,14 @@ fn apply_partition(
     p.high_watermark = data.high_watermark;
     p.last_stable_offset = data.last_stable_offset;
     p.log_start_offset = data.log_start_offset;
+    if let Some(pos) = p.position {
+        let end = match shared.cfg.isolation_level {
+            IsolationLevel::ReadCommitted => data.last_stable_offset,
+            IsolationLevel::ReadUncommitted => data.high_watermark,
+        };
+        let cid = &shared.cfg.common.client_id;
+        crate::observe::consumer_lag(cid, &tp.topic, tp.partition, (end - pos).max(0));
+    }
     let (msgs, next, last_epoch, err) = match decoded {
         Ok(d) => d,
         Err(e) => (Vec::new(), asked.offset, None, Some(e)),

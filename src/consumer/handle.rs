@@ -17,6 +17,23 @@ use crate::backoff::Deadline;
 use crate::error::{ConfigError, Error, Result};
 use crate::types::{validate_topic_name, ConsumerGroupMetadata, TopicPartition};
 
+/// The consumer's own view of one assigned partition's lag, from its position and the
+/// watermarks of the last fetch response (no request is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerLag {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The position (next offset to receive); `None` while it is looked up.
+    pub position: Option<i64>,
+    /// The high watermark of the last fetch response (`None` before the first one).
+    pub high_watermark: Option<i64>,
+    /// The last stable offset of the last fetch response (`None` before the first one).
+    pub last_stable_offset: Option<i64>,
+    /// Records left to receive: up to the last stable offset under `read_committed`, up to
+    /// the high watermark otherwise; `None` while position or watermarks are unknown.
+    pub lag: Option<i64>,
+}
+
 /// Every consumer operation except receiving. Cheap to clone; stays valid (failing with
 /// [`Error::Closed`]) after the consumer is closed.
 ///
@@ -309,6 +326,35 @@ impl ConsumerHandle {
             .collect()
     }
 
+    /// The lag of every assigned partition (sorted), as the consumer sees it from its
+    /// positions and the watermarks of its fetch responses, like the Java consumer's
+    /// `records-lag` metric; for the group's committed lag use
+    /// [`AdminClient::consumer_group_lag`](crate::AdminClient::consumer_group_lag).
+    pub fn lag(&self) -> Vec<ConsumerLag> {
+        let read_committed =
+            self.shared.cfg.isolation_level == crate::config::IsolationLevel::ReadCommitted;
+        let st = self.shared.lock();
+        let mut out: Vec<ConsumerLag> = st
+            .parts
+            .iter()
+            .map(|(tp, p)| {
+                let known = |v: i64| (v >= 0).then_some(v);
+                let (hw, lso) = (known(p.high_watermark), known(p.last_stable_offset));
+                let end = if read_committed { lso } else { hw };
+                ConsumerLag {
+                    partition: tp.clone(),
+                    position: p.position,
+                    high_watermark: hw,
+                    last_stable_offset: lso,
+                    lag: end.zip(p.position).map(|(e, pos)| (e - pos).max(0)),
+                }
+            })
+            .collect();
+        drop(st);
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        out
+    }
+
     /// The position of one assigned partition (`None` while it is looked up, e.g. after a
     /// seek to the beginning); [`Error::NotAssigned`] for a partition not assigned.
     pub fn position_of(&self, tp: &TopicPartition) -> Result<Option<i64>> {
@@ -454,14 +500,23 @@ impl ConsumerHandle {
         }
         let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
         match mode {
-            CommitMode::Sync => offsets::commit(&self.shared, &offsets, deadline).await,
+            CommitMode::Sync => {
+                let started = std::time::Instant::now();
+                let r = offsets::commit(&self.shared, &offsets, deadline).await;
+                let cid = &self.shared.cfg.common.client_id;
+                crate::observe::consumer_commit(cid, started.elapsed(), r.is_ok());
+                r
+            }
             CommitMode::Async => {
                 let shared = self.shared.clone();
                 // The commit belongs to the generation it is made in, not to the one the
                 // task finds when it runs.
                 let built_in = shared.group_info();
                 tokio::spawn(async move {
+                    let started = std::time::Instant::now();
                     let result = offsets::commit_as(&shared, &offsets, deadline, built_in).await;
+                    let cid = &shared.cfg.common.client_id;
+                    crate::observe::consumer_commit(cid, started.elapsed(), result.is_ok());
                     if let Err(e) = &result {
                         tracing::warn!(error = %e, "async commit failed");
                     }

@@ -91,6 +91,6 @@ mod state;
 pub use crate::types::ConsumerGroupMetadata;
 pub use client::{Consumer, ConsumerBuilder, MessageStream};
 pub use futures_util::future::BoxFuture;
-pub use handle::ConsumerHandle;
+pub use handle::{ConsumerHandle, ConsumerLag};
 pub use listener::RebalanceListener;
 pub use message::{CommitMode, CommitResult, Header, Message, Offset, TimestampType, Watermarks};

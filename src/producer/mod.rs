@@ -462,6 +462,11 @@ impl Producer {
             None => None,
         };
         tracing::trace!(topic = %record.topic, partition, "record accepted");
+        crate::observe::producer_send(
+            &s.common.client_id,
+            &record.topic,
+            key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
+        );
         Ok(inner.acc.append(
             &topic,
             partition,

@@ -920,9 +920,15 @@ impl Sender {
         id: u64,
         completion: &Completion,
         permits: usize,
-        _records: Option<i32>,
+        records: Option<i32>,
         r: Result<BatchAck>,
     ) {
+        crate::observe::producer_batch_done(
+            &self.s.common.client_id,
+            &completion.topic,
+            records,
+            r.is_ok(),
+        );
         if let (Some(t), Err(e)) = (&self.txn, &r) {
             t.batch_failed(e);
         }

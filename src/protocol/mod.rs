@@ -128,6 +128,16 @@ api_requests! {
     ShareFetchRequest => ShareFetchResponse: ShareFetch,
     ShareAcknowledgeRequest => ShareAcknowledgeResponse: ShareAcknowledge,
     ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse: ConsumerGroupHeartbeat,
+    ConsumerGroupDescribeRequest => ConsumerGroupDescribeResponse: ConsumerGroupDescribe,
+    ShareGroupDescribeRequest => ShareGroupDescribeResponse: ShareGroupDescribe,
+    CreateAclsRequest => CreateAclsResponse: CreateAcls,
+    DescribeAclsRequest => DescribeAclsResponse: DescribeAcls,
+    DeleteAclsRequest => DeleteAclsResponse: DeleteAcls,
+    DescribeProducersRequest => DescribeProducersResponse: DescribeProducers,
+    DescribeTransactionsRequest => DescribeTransactionsResponse: DescribeTransactions,
+    ListTransactionsRequest => ListTransactionsResponse: ListTransactions,
+    ElectLeadersRequest => ElectLeadersResponse: ElectLeaders,
+    DescribeLogDirsRequest => DescribeLogDirsResponse: DescribeLogDirs,
 }
 
 /// The versions this client is willing to speak for an API, or `None` if it never sends it.
@@ -176,7 +186,17 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::ShareGroupHeartbeat
         | ApiKey::ShareFetch
         | ApiKey::ShareAcknowledge
-        | ApiKey::ConsumerGroupHeartbeat => (min, max),
+        | ApiKey::ConsumerGroupHeartbeat
+        | ApiKey::ConsumerGroupDescribe
+        | ApiKey::ShareGroupDescribe
+        | ApiKey::CreateAcls
+        | ApiKey::DescribeAcls
+        | ApiKey::DeleteAcls
+        | ApiKey::DescribeProducers
+        | ApiKey::DescribeTransactions
+        | ApiKey::ListTransactions
+        | ApiKey::ElectLeaders
+        | ApiKey::DescribeLogDirs => (min, max),
         _ => return None,
     })
 }
