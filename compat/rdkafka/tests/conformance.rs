@@ -107,7 +107,9 @@ async fn read_native(topic: &str, expect: usize, extra: &[(&str, &str)]) -> Vec<
 
 /// Committed offsets of `group` for `topic`, through the native consumer.
 async fn committed_native(group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let c = Consumer::new(&config(&[("group.id", group)])).await.unwrap();
+    let c = Consumer::new(&config(&[("group.id", group)]))
+        .await
+        .unwrap();
     let parts: Vec<TopicPartition> = c
         .partitions_for(topic)
         .await
@@ -145,7 +147,11 @@ async fn produce_future_and_base_producer() {
     let high = high_watermarks(&topic).await;
     assert_eq!(high.values().sum::<i64>(), 400, "{high:?}");
     for (p, last) in &report.last_offsets {
-        assert!(*last < high[p], "offset {last} reported on {p}, high {}", high[p]);
+        assert!(
+            *last < high[p],
+            "offset {last} reported on {p}, high {}",
+            high[p]
+        );
     }
     let read = read_native(&topic, 400, &[]).await;
     assert_eq!(read.len(), 400);
@@ -177,7 +183,10 @@ async fn stream_consumer_with_logging_context() {
     );
     assert!(report.commit_callbacks >= 1, "commit callback not called");
     let high = high_watermarks(&topic).await;
-    assert_eq!(report.committed, high, "committed (facade) vs high watermarks");
+    assert_eq!(
+        report.committed, high,
+        "committed (facade) vs high watermarks"
+    );
     assert_eq!(committed_native(&group, &topic).await, high);
 }
 

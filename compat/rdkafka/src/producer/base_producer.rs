@@ -270,7 +270,6 @@ where
         let reports = self.reports.clone();
         self.core.enqueue(
             out,
-            None,
             Box::new(move |out, result| {
                 reports
                     .queue

@@ -225,12 +225,11 @@ where
     C: ClientContext + 'static,
     R: AsyncRuntime,
 {
-    fn queue(&self, out: Outgoing, deadline: Option<Instant>) -> DeliveryFuture {
+    fn queue(&self, out: Outgoing) -> DeliveryFuture {
         let (tx, rx) = oneshot::channel();
         let in_flight = self.core.in_flight.clone();
         self.core.enqueue(
             out,
-            deadline,
             Box::new(move |out, result| {
                 let r = match result {
                     Ok(meta) => {
@@ -250,10 +249,10 @@ where
         DeliveryFuture { rx }
     }
 
-    /// Sends a record and waits for its outcome. `queue_timeout` bounds the wait for room in
-    /// the producer's buffer (`queue.buffering.max.messages` records in flight, or
-    /// kafka-sdk's `buffer.memory`); after it the result is `QueueFull`. Delivery itself is
-    /// bounded by `delivery.timeout.ms` (`message.timeout.ms`).
+    /// Sends a record and waits for its outcome. `queue_timeout` bounds the wait while
+    /// `queue.buffering.max.messages` records are in flight; after it the result is
+    /// `QueueFull`. Waiting for topic metadata and for `buffer.memory` is bounded by
+    /// `max.block.ms`, delivery by `delivery.timeout.ms` (`message.timeout.ms`).
     pub async fn send<K, P, T>(
         &self,
         record: FutureRecord<'_, K, P>,
@@ -279,7 +278,7 @@ where
             }
             R::delay_for(Duration::from_millis(100)).await;
         }
-        let fut = self.queue(out, deadline);
+        let fut = self.queue(out);
         match fut.await {
             Ok(r) => r,
             Err(_) => Err((
@@ -315,7 +314,7 @@ where
             ));
         }
         let out = record.to_outgoing();
-        Ok(self.queue(out, Some(Instant::now())))
+        Ok(self.queue(out))
     }
 
     /// Nothing to serve: delivery futures complete by themselves. Kept for API

@@ -208,7 +208,6 @@ pub(crate) type Done = Box<dyn FnOnce(Outgoing, Result<RecordMetadata, KafkaErro
 enum Job {
     Send {
         out: Outgoing,
-        deadline: Option<Instant>,
         done: Done,
     },
     /// Answered once every earlier record was appended.
@@ -297,13 +296,9 @@ impl Core {
 
     /// Queues `out` behind every earlier record; `done` gets its outcome (also when the
     /// producer is gone).
-    pub(crate) fn enqueue(&self, out: Outgoing, deadline: Option<Instant>, done: Done) {
+    pub(crate) fn enqueue(&self, out: Outgoing, done: Done) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.queue.send(Job::Send {
-            out,
-            deadline,
-            done,
-        }) {
+        if let Err(e) = self.queue.send(Job::Send { out, done }) {
             if let Job::Send { out, done, .. } = e.0 {
                 done(
                     out,
@@ -435,23 +430,12 @@ async fn submitter(producer: kafka_sdk::Producer, mut rx: mpsc::UnboundedReceive
             Job::Barrier(tx) => {
                 let _ = tx.send(());
             }
-            Job::Send {
-                out,
-                deadline,
-                done,
-            } => {
-                let record = out.record();
-                let accepted = match deadline {
-                    Some(d) => {
-                        match tokio::time::timeout_at(d.into(), producer.send(record)).await {
-                            Ok(r) => r.map_err(|e| produce_error(&e)),
-                            Err(_) => {
-                                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull))
-                            }
-                        }
-                    }
-                    None => producer.send(record).await.map_err(|e| produce_error(&e)),
-                };
+            Job::Send { out, done } => {
+                // Waits for metadata and for `buffer.memory` (bounded by `max.block.ms`).
+                let accepted = producer
+                    .send(out.record())
+                    .await
+                    .map_err(|e| produce_error(&e));
                 match accepted {
                     Ok(delivery) => {
                         tokio::spawn(async move {
