@@ -23,17 +23,22 @@ pub struct Report {
 pub async fn run(o: &Opts) -> Result<Report, Box<dyn Error>> {
     let admin: AdminClient<DefaultClientContext> = o.config(&[]).create()?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let topic = NewTopic::new(&o.topic, 3, TopicReplication::Fixed(1)).set("retention.ms", "600000");
+    let topic =
+        NewTopic::new(&o.topic, 3, TopicReplication::Fixed(1)).set("retention.ms", "600000");
     let mut report = Report::default();
     for r in admin.create_topics(&[topic], &opts).await? {
-        report.created.push(r.map_err(|(t, e)| format!("create {t}: {e}"))?);
+        report
+            .created
+            .push(r.map_err(|(t, e)| format!("create {t}: {e}"))?);
     }
     let md = admin
         .inner()
         .fetch_metadata(Some(&o.topic), Duration::from_secs(10))?;
     report.partitions_seen = md.topics().iter().map(|t| t.partitions().len()).sum();
     for r in admin.delete_topics(&[&o.topic], &opts).await? {
-        report.deleted.push(r.map_err(|(t, e)| format!("delete {t}: {e}"))?);
+        report
+            .deleted
+            .push(r.map_err(|(t, e)| format!("delete {t}: {e}"))?);
     }
     Ok(report)
 }

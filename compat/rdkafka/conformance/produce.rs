@@ -45,7 +45,10 @@ impl ProducerContext for Counting {
     fn delivery(&self, result: &DeliveryResult<'_>, index: Box<usize>) {
         match result {
             Ok(m) => {
-                assert!(m.offset() >= 0, "record {index} delivered without an offset");
+                assert!(
+                    m.offset() >= 0,
+                    "record {index} delivered without an offset"
+                );
                 self.acked.fetch_add(1, Ordering::Relaxed);
             }
             Err((e, _)) => {

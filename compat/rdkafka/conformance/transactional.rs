@@ -27,7 +27,10 @@ pub struct Report {
 pub async fn run(o: &Opts) -> Result<Report, Box<dyn Error>> {
     let txn_id = format!("{}-txn", o.topic);
     let producer: FutureProducer = o
-        .config(&[("transactional.id", &txn_id), ("message.timeout.ms", "30000")])
+        .config(&[
+            ("transactional.id", &txn_id),
+            ("message.timeout.ms", "30000"),
+        ])
         .create()?;
     producer.init_transactions(Duration::from_secs(30))?;
     let mut report = Report::default();

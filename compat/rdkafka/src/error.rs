@@ -229,7 +229,7 @@ pub enum KafkaError {
     Nul(std::ffi::NulError),
     /// Fetching offsets failed.
     OffsetFetch(RDKafkaErrorCode),
-    /// The end of a partition was reached (`enable.partition.eof`; never emitted here).
+    /// The end of a partition was reached (with `enable.partition.eof=true`).
     PartitionEOF(i32),
     /// Pausing or resuming failed.
     PauseResume(String),

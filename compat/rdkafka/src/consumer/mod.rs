@@ -263,7 +263,7 @@ impl<C: ConsumerContext + 'static> Inner<C> {
         };
         c.poll_recv(cx).map(|r| {
             r.map(BorrowedMessage::from_sdk)
-                .map_err(|e| KafkaError::MessageConsumption(code_of(&e)))
+                .map_err(|e| consume_error(&e))
         })
     }
 
@@ -272,6 +272,23 @@ impl<C: ConsumerContext + 'static> Inner<C> {
             .context()
             .commit_callback(result.clone(), offsets);
     }
+}
+
+/// librdkafka's error for a failed `recv`. kafka-sdk reports `enable.partition.eof` as
+/// `Error::State("partition EOF: <topic>-<partition> at offset <n>")` (no typed variant
+/// yet); it becomes [`KafkaError::PartitionEOF`] here.
+fn consume_error(e: &kafka_sdk::Error) -> KafkaError {
+    if let kafka_sdk::Error::State(text) = e {
+        let partition = text
+            .strip_prefix("partition EOF: ")
+            .and_then(|rest| rest.split(" at offset ").next())
+            .and_then(|tp| tp.rsplit('-').next())
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(p) = partition {
+            return KafkaError::PartitionEOF(p);
+        }
+    }
+    KafkaError::MessageConsumption(code_of(e))
 }
 
 /// Low and high watermarks through a consumer handle.
@@ -716,4 +733,20 @@ fn _assert_send_sync() {
     fn check<T: Send + Sync>() {}
     check::<Inner<DefaultConsumerContext>>();
     let _ = DefaultClientContext;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_eof_is_mapped() {
+        let e = kafka_sdk::Error::State("partition EOF: my-topic-7 at offset 42".into());
+        assert_eq!(consume_error(&e), KafkaError::PartitionEOF(7));
+        let e = kafka_sdk::Error::State("something else".into());
+        assert_eq!(
+            consume_error(&e),
+            KafkaError::MessageConsumption(RDKafkaErrorCode::State)
+        );
+    }
 }
