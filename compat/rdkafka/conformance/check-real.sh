@@ -13,7 +13,7 @@ mkdir -p "$work"
 cp "$here"/*.rs "$work"/
 # The same manifest, with the one dependency line switched to the real crate (the features
 # the peer benchmark uses, so a shared target dir can be reused).
-sed -e 's|^rdkafka = { package = "kafka-sdk-rdkafka", path = ".." }|rdkafka = { version = "0.39", default-features = false, features = ["cmake-build", "tokio", "zstd", "libz-static"] }|' \
+sed -e 's|^rdkafka = { package = "kafka-sdk-rdkafka", version = "0.1.0", path = ".." }|rdkafka = { version = "0.39", default-features = false, features = ["cmake-build", "tokio", "zstd", "libz-static"] }|' \
     -e 's|^\[package\]|[workspace]\n\n[package]|' \
     "$here/Cargo.toml" > "$work/Cargo.toml"
 if ! grep -q '^rdkafka = { version = "0.39"' "$work/Cargo.toml"; then
