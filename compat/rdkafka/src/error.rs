@@ -2,7 +2,7 @@
 //! [`RDKafkaErrorCode`] (librdkafka's code: Kafka's broker codes plus librdkafka's local,
 //! negative ones), and [`RDKafkaError`] for transactional calls.
 //!
-//! kafka-sdk errors are converted here, once: [`code_of`] picks the code and the flags of
+//! kafka-sdk errors are converted here, once: `code_of` picks the code and the flags of
 //! [`RDKafkaError`] come from kafka-sdk's own classification (`Error::classify`).
 
 use std::fmt;
