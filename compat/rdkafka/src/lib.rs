@@ -54,3 +54,34 @@ pub use crate::message::{Message, Timestamp};
 pub use crate::statistics::Statistics;
 pub use crate::topic_partition_list::{Offset, TopicPartitionList};
 pub use crate::util::IntoOpaque;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    /// Services share clients across tasks and spawn their futures, as with rdkafka.
+    /// Compiled, never run: the async calls' futures are `Send` (spawnable).
+    #[allow(dead_code)]
+    fn futures_are_send(p: &producer::FutureProducer, c: &consumer::StreamConsumer) {
+        send(&p.send(
+            producer::FutureRecord::<str, str>::to("t"),
+            util::Timeout::Never,
+        ));
+        send(&c.recv());
+    }
+
+    #[test]
+    fn clients_are_send_and_sync() {
+        send_sync::<producer::FutureProducer>();
+        send_sync::<producer::BaseProducer>();
+        send_sync::<producer::ThreadedProducer<producer::DefaultProducerContext>>();
+        send_sync::<consumer::StreamConsumer>();
+        send_sync::<consumer::BaseConsumer>();
+        send_sync::<admin::AdminClient>();
+        send_sync::<TopicPartitionList>();
+        send_sync::<error::KafkaError>();
+    }
+}
