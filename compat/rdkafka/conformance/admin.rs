@@ -31,10 +31,17 @@ pub async fn run(o: &Opts) -> Result<Report, Box<dyn Error>> {
             .created
             .push(r.map_err(|(t, e)| format!("create {t}: {e}"))?);
     }
-    let md = admin
-        .inner()
-        .fetch_metadata(Some(&o.topic), Duration::from_secs(10))?;
-    report.partitions_seen = md.topics().iter().map(|t| t.partitions().len()).sum();
+    // A new topic reaches every broker's metadata a moment later: ask until it shows.
+    for _ in 0..100 {
+        let md = admin
+            .inner()
+            .fetch_metadata(Some(&o.topic), Duration::from_secs(10))?;
+        report.partitions_seen = md.topics().iter().map(|t| t.partitions().len()).sum();
+        if report.partitions_seen > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for r in admin.delete_topics(&[&o.topic], &opts).await? {
         report
             .deleted

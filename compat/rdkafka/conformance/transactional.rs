@@ -55,7 +55,11 @@ pub async fn run(o: &Opts) -> Result<Report, Box<dyn Error>> {
     }
 
     let consumer: BaseConsumer = o
-        .config(&[("isolation.level", "read_committed")])
+        .config(&[
+            ("group.id", &o.group),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+        ])
         .create()?;
     let md = consumer.fetch_metadata(Some(&o.topic), Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();

@@ -14,6 +14,9 @@ use kafka_sdk::error::{ConfigError, Error as SdkError};
 use crate::client::ClientContext;
 use crate::error::{KafkaError, KafkaResult, RDKafkaConfRes};
 
+/// librdkafka's default partitioner.
+pub(crate) const LIBRDKAFKA_PARTITIONER: &str = "consistent_random";
+
 /// librdkafka's log levels (syslog's).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RDKafkaLogLevel {
@@ -152,11 +155,17 @@ impl ClientConfig {
         T::from_config_and_context(self, context)
     }
 
-    /// kafka-sdk's configuration with the same entries.
+    /// kafka-sdk's configuration with the same entries, plus librdkafka's defaults where
+    /// kafka-sdk's differ in a way that changes results: the partitioner (librdkafka's
+    /// `consistent_random`, CRC32 of the key, not Java's murmur2), so that a service keeps
+    /// writing each key to the partition it wrote it to before the switch.
     pub(crate) fn to_sdk(&self) -> kafka_sdk::ClientConfig {
         let mut c = kafka_sdk::ClientConfig::new();
         for (k, v) in self.config_map() {
             c.set(k, v);
+        }
+        if self.get("partitioner").is_none() && self.get("partitioner.class").is_none() {
+            c.set("partitioner", LIBRDKAFKA_PARTITIONER);
         }
         c
     }

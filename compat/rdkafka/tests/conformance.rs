@@ -160,9 +160,23 @@ async fn produce_future_and_base_producer() {
         by_key.entry(k).or_default().push(p);
     }
     assert_eq!(by_key.len(), 200);
-    for (k, ps) in by_key {
+    for (k, ps) in &by_key {
         assert_eq!(ps.len(), 2, "{k}");
         assert_eq!(ps[0], ps[1], "key {k} went to two partitions");
+    }
+    // Keys land where librdkafka's default partitioner (consistent_random) puts them: the
+    // native producer with that partitioner agrees on every key.
+    let native_topic = unique("rdk-produce-native");
+    create_topic(&native_topic, 3).await;
+    let p = Producer::new(&config(&[("partitioner", "consistent_random")]))
+        .await
+        .unwrap();
+    for (k, ps) in &by_key {
+        let meta = p
+            .send_and_wait(ProducerRecord::new(native_topic.as_str()).key(k.clone()))
+            .await
+            .unwrap();
+        assert_eq!(meta.partition, ps[0], "key {k}");
     }
 }
 
