@@ -350,3 +350,37 @@ async fn cancelled_recv_loses_no_message() {
         "no recv was cancelled; the test proved nothing"
     );
 }
+
+/// librdkafka keys: a no-effect one is accepted, an unknown one fails `create()` with
+/// `KafkaError::ClientConfig` naming it, a rejected one says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_errors_name_the_key() {
+    use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaConfRes};
+    use kafka_sdk_rdkafka::producer::BaseProducer;
+
+    let mut cfg = kafka_sdk_rdkafka::ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("socket.keepalive.enable", "true")
+        .set("broker.address.family", "v4");
+    let _ok: BaseProducer = cfg.create().expect("no-effect keys are accepted");
+
+    cfg.set("socket.keepalive.enabled", "true");
+    match cfg.create::<BaseProducer>() {
+        Err(KafkaError::ClientConfig(RDKafkaConfRes::Unknown, _, key, value)) => {
+            assert_eq!(
+                (key.as_str(), value.as_str()),
+                ("socket.keepalive.enabled", "true")
+            )
+        }
+        other => panic!("{:?}", other.err()),
+    }
+    cfg.remove("socket.keepalive.enabled");
+    cfg.set("dr_msg_cb", "0x1234");
+    match cfg.create::<BaseProducer>() {
+        Err(KafkaError::ClientConfig(RDKafkaConfRes::Invalid, text, key, _)) => {
+            assert_eq!(key, "dr_msg_cb");
+            assert!(text.contains("callback"), "{text}");
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
