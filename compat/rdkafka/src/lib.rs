@@ -21,9 +21,10 @@
 //! `commit` with `CommitMode::Sync`, `fetch_metadata`, `committed`, `flush`, the
 //! transactional calls...) sends its work to that runtime and blocks the calling thread on a
 //! channel until it is done: it never runs `block_on` inside the caller's runtime, so it
-//! cannot deadlock it, whatever runtime (or none) the caller uses. As with rdkafka, such a
-//! call made on an async task blocks that task's worker thread for its duration; call it
-//! from `spawn_blocking` when that matters. The async calls (`FutureProducer::send`,
+//! cannot deadlock it, whatever runtime (or none) the caller uses. Called on a worker of a
+//! multi-thread tokio runtime, it waits inside `tokio::task::block_in_place`, so that
+//! runtime's other tasks move to other workers meanwhile; on a current-thread runtime the
+//! runtime waits for the call, as it would with rdkafka. The async calls (`FutureProducer::send`,
 //! `StreamConsumer::recv`, the admin calls) can be awaited from any executor, and
 //! `StreamConsumer::recv` is cancel-safe. Context callbacks (rebalances, commits) run on
 //! blocking threads of that runtime, so they may call the synchronous API.

@@ -5,8 +5,10 @@
 //! `CommitMode::Sync`, `fetch_metadata`, `flush`...), so every client of this crate lives on
 //! one process-wide multi-thread runtime owned here, on threads of its own. A synchronous call
 //! sends its work there and blocks the *calling thread* on a channel until it finishes: it
-//! never calls `block_on` inside the caller's runtime, so it cannot deadlock it (a caller on a
-//! tokio worker thread blocks that one worker for the duration of the call, as with rdkafka).
+//! never calls `block_on` inside the caller's runtime, so it cannot deadlock it. On a worker
+//! of a multi-thread tokio runtime the wait goes through `block_in_place`, so the runtime's
+//! other tasks move to other workers; a current-thread runtime waits for the call, as with
+//! rdkafka.
 //! Async calls (`FutureProducer::send`, `StreamConsumer::recv`) await the work from any
 //! executor. User callbacks (contexts) run on blocking threads, so a callback may call the
 //! synchronous API again.
@@ -43,8 +45,23 @@ where
     handle().spawn(async move {
         let _ = tx.send(fut.await);
     });
-    rx.recv()
-        .unwrap_or_else(|_| panic!("kafka-sdk-rdkafka: runtime task ended without an answer"))
+    let wait = move || {
+        rx.recv()
+            .unwrap_or_else(|_| panic!("kafka-sdk-rdkafka: runtime task ended without an answer"))
+    };
+    blocking(wait)
+}
+
+/// Runs `f`, which blocks the calling thread. On a worker of a caller's multi-thread tokio
+/// runtime, tells the runtime first, so that its other tasks move to other workers meanwhile
+/// (not possible on a current-thread runtime: that one waits, as with rdkafka).
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// Runs `fut` on the facade's runtime; the returned future awaits it from any executor.

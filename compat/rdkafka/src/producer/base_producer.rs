@@ -19,6 +19,7 @@ use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
 use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use crate::message::{BorrowedMessage, OwnedHeaders, Timestamp, ToBytes};
+use crate::rt;
 use crate::topic_partition_list::TopicPartitionList;
 use crate::util::{IntoOpaque, Timeout};
 
@@ -223,12 +224,13 @@ where
                     }
                     None => Duration::from_secs(3600),
                 };
-                q = self
-                    .reports
-                    .ready
-                    .wait_timeout(q, wait)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                q = rt::blocking(|| {
+                    self.reports
+                        .ready
+                        .wait_timeout(q, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                });
             }
             q.drain(..).collect()
         };

@@ -332,7 +332,7 @@ impl Core {
             producer.flush().await;
         });
         let deadline = limit.duration().map(|d| Instant::now() + d);
-        loop {
+        rt::blocking(|| loop {
             if idle() {
                 return Ok(());
             }
@@ -340,7 +340,7 @@ impl Core {
                 return Err(KafkaError::Flush(RDKafkaErrorCode::TimedOutQueue));
             }
             std::thread::sleep(Duration::from_millis(1));
-        }
+        })
     }
 
     pub(crate) fn purge(&self, flags: PurgeConfig) {
