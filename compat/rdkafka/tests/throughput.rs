@@ -48,7 +48,9 @@ async fn facade(bootstrap: &str, topic: &str, payload: &[u8]) -> Duration {
     let start = Instant::now();
     let mut pending = Vec::with_capacity(RECORDS);
     for i in 0..RECORDS {
-        let r = FutureRecord::to(topic).key(&keys[i % KEYS]).payload(payload);
+        let r = FutureRecord::to(topic)
+            .key(&keys[i % KEYS])
+            .payload(payload);
         pending.push(p.send_result(r).map_err(|(e, _)| e).unwrap());
     }
     for d in pending {
@@ -67,7 +69,10 @@ async fn facade_vs_native_producer_throughput() {
     let admin = AdminClient::new(&ClientConfig::new().with("bootstrap.servers", &bootstrap))
         .await
         .unwrap();
-    admin.create_topic(NewTopic::new(&topic, 3, 1)).await.unwrap();
+    admin
+        .create_topic(NewTopic::new(&topic, 3, 1))
+        .await
+        .unwrap();
     let payload = vec![b'x'; 100];
     let (mut n, mut f) = (Vec::new(), Vec::new());
     for _ in 0..3 {

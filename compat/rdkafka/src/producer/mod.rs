@@ -423,31 +423,35 @@ impl Core {
     }
 }
 
-/// Appends queued records to kafka-sdk in order; a task per record awaits its outcome.
+/// Appends queued records to kafka-sdk in order, and (in the same task, without a task per
+/// record) awaits their outcomes.
 async fn submitter(producer: kafka_sdk::Producer, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(job) = rx.recv().await {
-        match job {
-            Job::Barrier(tx) => {
-                let _ = tx.send(());
-            }
-            Job::Send { out, done } => {
-                // Waits for metadata and for `buffer.memory` (bounded by `max.block.ms`).
-                let accepted = producer
-                    .send(out.record())
-                    .await
-                    .map_err(|e| produce_error(&e));
-                match accepted {
-                    Ok(delivery) => {
-                        tokio::spawn(async move {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+
+    let mut outcomes = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(()) = outcomes.next(), if !outcomes.is_empty() => {}
+            job = rx.recv() => match job {
+                None => break,
+                Some(Job::Barrier(tx)) => {
+                    let _ = tx.send(());
+                }
+                Some(Job::Send { out, done }) => {
+                    // Waits for metadata and for `buffer.memory` (bounded by `max.block.ms`).
+                    match producer.send(out.record()).await {
+                        Ok(delivery) => outcomes.push(async move {
                             let r = delivery.await.map_err(|e| produce_error(&e));
                             done(out, r);
-                        });
+                        }),
+                        Err(e) => done(out, Err(produce_error(&e))),
                     }
-                    Err(e) => done(out, Err(e)),
                 }
-            }
+            },
         }
     }
+    while outcomes.next().await.is_some() {}
 }
 
 fn produce_error(e: &kafka_sdk::Error) -> KafkaError {
