@@ -6,6 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::keys::{lookup, Clients, Key, KeyDef, Status, Value};
 use crate::error::{ConfigError, Result};
 
+/// librdkafka's properties the table does not know (no effect, rejected, pending).
+#[path = "librdkafka.rs"]
+mod librdkafka;
+
 /// Which typed config is being built (decides which keys are "used").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -47,9 +51,12 @@ impl Resolved {
     ) -> Result<Resolved> {
         let mut set: BTreeMap<&'static str, Set> = BTreeMap::new();
         for (key, raw) in entries {
-            let d = lookup(key).ok_or_else(|| ConfigError::UnknownKey {
-                key: key.to_string(),
-            })?;
+            let Some(d) = lookup(key) else {
+                // Not in the table: a librdkafka property accepted with no effect, or an
+                // error (rejected, or unknown to librdkafka too).
+                librdkafka::accept(key, raw)?;
+                continue;
+            };
             let value = d.parse(key, raw)?;
             check_status(d, key, &value)?;
             if !target.uses(d.clients) {

@@ -1,0 +1,361 @@
+//! [`AdminClient`]: topics (create, delete) over kafka-sdk's admin client; partitions and
+//! configs are not in kafka-sdk's admin API yet, so those calls answer each resource with
+//! `NotImplemented` (see MIGRATING_FROM_RDKAFKA.md).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::{Client, ClientContext, DefaultClientContext, Source};
+use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
+use crate::error::{code_of, KafkaError, KafkaResult, RDKafkaErrorCode};
+use crate::rt;
+use crate::util::Timeout;
+
+/// The outcome of one topic: its name, or its name and the error.
+pub type TopicResult = Result<String, (String, RDKafkaErrorCode)>;
+
+/// The outcome of one group.
+pub type GroupResult = Result<String, (String, RDKafkaErrorCode)>;
+
+/// Replica assignment: for each partition, its replicas' node ids.
+pub type PartitionAssignment<'a> = &'a [&'a [i32]];
+
+/// How replicas of a new topic are placed.
+#[derive(Debug, Clone, Copy)]
+pub enum TopicReplication<'a> {
+    /// This many replicas per partition, placed by the cluster.
+    Fixed(i32),
+    /// Explicit placement (not supported by kafka-sdk's admin client: rejected).
+    Variable(PartitionAssignment<'a>),
+}
+
+/// A topic to create.
+#[derive(Debug)]
+pub struct NewTopic<'a> {
+    /// The name.
+    pub name: &'a str,
+    /// The partition count (`-1` = the broker's default).
+    pub num_partitions: i32,
+    /// Replica placement.
+    pub replication: TopicReplication<'a>,
+    /// Topic configs.
+    pub config: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> NewTopic<'a> {
+    /// A topic named `name`.
+    pub fn new(
+        name: &'a str,
+        num_partitions: i32,
+        replication: TopicReplication<'a>,
+    ) -> NewTopic<'a> {
+        NewTopic {
+            name,
+            num_partitions,
+            replication,
+            config: Vec::new(),
+        }
+    }
+
+    /// Sets a topic config.
+    pub fn set(mut self, key: &'a str, value: &'a str) -> NewTopic<'a> {
+        self.config.push((key, value));
+        self
+    }
+}
+
+/// New partitions for a topic (not supported by kafka-sdk's admin client yet).
+#[derive(Debug)]
+pub struct NewPartitions<'a> {
+    /// The topic.
+    pub topic_name: &'a str,
+    /// The partition count wanted.
+    pub new_partition_count: usize,
+    /// Replica placement of the new partitions.
+    pub assignment: Option<PartitionAssignment<'a>>,
+}
+
+impl<'a> NewPartitions<'a> {
+    /// Grow `topic_name` to `new_partition_count` partitions.
+    pub fn new(topic_name: &'a str, new_partition_count: usize) -> NewPartitions<'a> {
+        NewPartitions {
+            topic_name,
+            new_partition_count,
+            assignment: None,
+        }
+    }
+
+    /// Sets the replica placement.
+    pub fn assign(mut self, assignment: PartitionAssignment<'a>) -> NewPartitions<'a> {
+        self.assignment = Some(assignment);
+        self
+    }
+}
+
+/// A config resource.
+#[derive(Copy, Clone, Debug, Eq, PartialEq)]
+pub enum ResourceSpecifier<'a> {
+    /// A topic.
+    Topic(&'a str),
+    /// A consumer group.
+    Group(&'a str),
+    /// A broker.
+    Broker(i32),
+}
+
+/// An owned [`ResourceSpecifier`].
+#[derive(Debug, Eq, PartialEq, Clone)]
+pub enum OwnedResourceSpecifier {
+    /// A topic.
+    Topic(String),
+    /// A consumer group.
+    Group(String),
+    /// A broker.
+    Broker(i32),
+}
+
+impl From<&ResourceSpecifier<'_>> for OwnedResourceSpecifier {
+    fn from(s: &ResourceSpecifier<'_>) -> OwnedResourceSpecifier {
+        match s {
+            ResourceSpecifier::Topic(t) => OwnedResourceSpecifier::Topic(t.to_string()),
+            ResourceSpecifier::Group(g) => OwnedResourceSpecifier::Group(g.to_string()),
+            ResourceSpecifier::Broker(b) => OwnedResourceSpecifier::Broker(*b),
+        }
+    }
+}
+
+/// Config changes for one resource.
+#[derive(Debug)]
+pub struct AlterConfig<'a> {
+    /// The resource.
+    pub specifier: ResourceSpecifier<'a>,
+    /// The configs to set.
+    pub entries: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> AlterConfig<'a> {
+    /// Changes for `specifier`.
+    pub fn new(specifier: ResourceSpecifier<'_>) -> AlterConfig<'_> {
+        AlterConfig {
+            specifier,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// Sets a config.
+    pub fn set(mut self, key: &'a str, value: &'a str) -> AlterConfig<'a> {
+        self.entries.insert(key, value);
+        self
+    }
+}
+
+/// The outcome of one `alter_configs` resource.
+pub type AlterConfigsResult =
+    Result<OwnedResourceSpecifier, (OwnedResourceSpecifier, RDKafkaErrorCode)>;
+
+/// Options of an admin call.
+#[derive(Default, Debug, Clone)]
+pub struct AdminOptions {
+    request_timeout: Option<Timeout>,
+    operation_timeout: Option<Timeout>,
+    validate_only: bool,
+    broker_id: Option<i32>,
+}
+
+impl AdminOptions {
+    /// Default options.
+    pub fn new() -> AdminOptions {
+        AdminOptions::default()
+    }
+
+    /// Overall timeout of the call.
+    pub fn request_timeout<T: Into<Timeout>>(mut self, timeout: Option<T>) -> Self {
+        self.request_timeout = timeout.map(Into::into);
+        self
+    }
+
+    /// How long the brokers may take to finish the operation.
+    pub fn operation_timeout<T: Into<Timeout>>(mut self, timeout: Option<T>) -> Self {
+        self.operation_timeout = timeout.map(Into::into);
+        self
+    }
+
+    /// Only validate (not supported by kafka-sdk's admin client: the call fails).
+    pub fn validate_only(mut self, validate_only: bool) -> Self {
+        self.validate_only = validate_only;
+        self
+    }
+
+    /// The broker to send the request to (no effect: kafka-sdk picks the controller).
+    pub fn broker_id<T: Into<Option<i32>>>(mut self, broker_id: T) -> Self {
+        self.broker_id = broker_id.into();
+        self
+    }
+
+    fn limit(&self) -> Duration {
+        let t = |o: Option<Timeout>| o.and_then(Timeout::duration);
+        t(self.request_timeout)
+            .or(t(self.operation_timeout))
+            .unwrap_or(Duration::from_secs(60))
+    }
+}
+
+/// An admin client.
+pub struct AdminClient<C: ClientContext = DefaultClientContext> {
+    admin: Arc<kafka_sdk::AdminClient>,
+    client: Client<C>,
+}
+
+impl<C: ClientContext> fmt::Debug for AdminClient<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminClient")
+    }
+}
+
+impl FromClientConfig for AdminClient<DefaultClientContext> {
+    fn from_config(config: &ClientConfig) -> KafkaResult<Self> {
+        AdminClient::from_config_and_context(config, DefaultClientContext)
+    }
+}
+
+impl<C: ClientContext> FromClientConfigAndContext<C> for AdminClient<C> {
+    fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
+        let sdk = config.to_sdk();
+        let admin = rt::block(async move { kafka_sdk::AdminClient::new(&sdk).await })
+            .map_err(|e| config.creation_error(e))?;
+        let admin = Arc::new(admin);
+        Ok(AdminClient {
+            client: Client::new(Arc::new(context), Source::Admin(admin.clone())),
+            admin,
+        })
+    }
+}
+
+fn not_implemented<T>(what: &str) -> KafkaResult<T> {
+    tracing::warn!("kafka-sdk-rdkafka: {what} is not supported by kafka-sdk's admin client yet");
+    Err(KafkaError::AdminOp(RDKafkaErrorCode::NotImplemented))
+}
+
+impl<C: ClientContext> AdminClient<C> {
+    /// Creates topics; each has its own result.
+    pub fn create_topics<'a, I>(
+        &self,
+        topics: I,
+        opts: &AdminOptions,
+    ) -> impl Future<Output = KafkaResult<Vec<TopicResult>>> + Send + 'static
+    where
+        I: IntoIterator<Item = &'a NewTopic<'a>>,
+    {
+        let mut list = Vec::new();
+        let mut bad = None;
+        for t in topics {
+            let rf = match t.replication {
+                TopicReplication::Fixed(n) => n,
+                TopicReplication::Variable(_) => {
+                    bad = Some("explicit replica assignment");
+                    -1
+                }
+            };
+            let Ok(rf) = i16::try_from(rf) else {
+                bad = Some("replication factor out of range");
+                continue;
+            };
+            let mut n = kafka_sdk::NewTopic::new(t.name, t.num_partitions, rf);
+            for (k, v) in &t.config {
+                n = n.config(*k, *v);
+            }
+            list.push(n);
+        }
+        if opts.validate_only {
+            bad = Some("validate_only");
+        }
+        let admin = self.admin.clone();
+        let limit = opts.limit();
+        let run = rt::run_async(async move {
+            if let Some(what) = bad {
+                return not_implemented(what);
+            }
+            match tokio::time::timeout(limit, admin.create_topics(list)).await {
+                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
+                Ok(Ok(results)) => Ok(results
+                    .into_iter()
+                    .map(|(name, r)| match r {
+                        Ok(()) => Ok(name),
+                        Err(e) => Err((name, code_of(&e))),
+                    })
+                    .collect()),
+            }
+        });
+        run
+    }
+
+    /// Deletes topics; each has its own result.
+    pub fn delete_topics(
+        &self,
+        topic_names: &[&str],
+        opts: &AdminOptions,
+    ) -> impl Future<Output = KafkaResult<Vec<TopicResult>>> + Send + 'static {
+        let names: Vec<String> = topic_names.iter().map(|s| s.to_string()).collect();
+        let admin = self.admin.clone();
+        let limit = opts.limit();
+        rt::run_async(async move {
+            let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            match tokio::time::timeout(limit, admin.delete_topics(&refs)).await {
+                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
+                Ok(Ok(results)) => Ok(results
+                    .into_iter()
+                    .map(|(name, r)| match r {
+                        Ok(()) => Ok(name),
+                        Err(e) => Err((name, code_of(&e))),
+                    })
+                    .collect()),
+            }
+        })
+    }
+
+    /// Not supported yet: every topic answers `NotImplemented`.
+    pub fn create_partitions<'a, I>(
+        &self,
+        partitions: I,
+        opts: &AdminOptions,
+    ) -> impl Future<Output = KafkaResult<Vec<TopicResult>>> + Send + 'static
+    where
+        I: IntoIterator<Item = &'a NewPartitions<'a>>,
+    {
+        let _ = opts;
+        let r: Vec<TopicResult> = partitions
+            .into_iter()
+            .map(|p| Err((p.topic_name.to_string(), RDKafkaErrorCode::NotImplemented)))
+            .collect();
+        tracing::warn!("kafka-sdk-rdkafka: create_partitions is not supported yet");
+        std::future::ready(Ok(r))
+    }
+
+    /// Not supported yet: every resource answers `NotImplemented`.
+    pub fn alter_configs<'a, I>(
+        &self,
+        configs: I,
+        opts: &AdminOptions,
+    ) -> impl Future<Output = KafkaResult<Vec<AlterConfigsResult>>> + Send + 'static
+    where
+        I: IntoIterator<Item = &'a AlterConfig<'a>>,
+    {
+        let _ = opts;
+        let r: Vec<AlterConfigsResult> = configs
+            .into_iter()
+            .map(|c| Err(((&c.specifier).into(), RDKafkaErrorCode::NotImplemented)))
+            .collect();
+        tracing::warn!("kafka-sdk-rdkafka: alter_configs is not supported yet");
+        std::future::ready(Ok(r))
+    }
+
+    /// The client.
+    pub fn inner(&self) -> &Client<C> {
+        &self.client
+    }
+}

@@ -1,0 +1,599 @@
+//! Messages and headers with rdkafka's shapes, over kafka-sdk's zero-copy
+//! [`kafka_sdk::Message`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+pub use crate::producer::base_producer::DeliveryResult;
+
+/// A message timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timestamp {
+    /// The message has no timestamp.
+    NotAvailable,
+    /// Set by the producer.
+    CreateTime(i64),
+    /// Set by the broker when it appended the message.
+    LogAppendTime(i64),
+}
+
+impl Timestamp {
+    /// The milliseconds since the epoch, when there is a timestamp.
+    pub fn to_millis(self) -> Option<i64> {
+        match self {
+            Timestamp::NotAvailable => None,
+            Timestamp::CreateTime(-1) | Timestamp::LogAppendTime(-1) => None,
+            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+        }
+    }
+
+    /// A creation timestamp of now.
+    pub fn now() -> Timestamp {
+        Timestamp::from(SystemTime::now())
+    }
+}
+
+impl From<i64> for Timestamp {
+    fn from(ms: i64) -> Timestamp {
+        Timestamp::CreateTime(ms)
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(t: SystemTime) -> Timestamp {
+        Timestamp::CreateTime(crate::util::millis_to_epoch(t))
+    }
+}
+
+/// A header: a key and an optional value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a, V> {
+    /// The key.
+    pub key: &'a str,
+    /// The value; `None` is a null value.
+    pub value: Option<V>,
+}
+
+/// Read access to a list of headers.
+pub trait Headers {
+    /// How many headers there are.
+    fn count(&self) -> usize;
+
+    /// The header at `idx`; panics when out of bounds (as rdkafka).
+    fn get(&self, idx: usize) -> Header<'_, &[u8]> {
+        self.try_get(idx).unwrap_or_else(|| {
+            panic!(
+                "header index {idx} out of bounds ({} headers)",
+                self.count()
+            )
+        })
+    }
+
+    /// The header at `idx` with its value converted; panics when out of bounds.
+    fn get_as<V>(&self, idx: usize) -> Result<Header<'_, &V>, V::Error>
+    where
+        V: FromBytes + ?Sized,
+    {
+        let h = self.get(idx);
+        parse(h)
+    }
+
+    /// The header at `idx`, `None` when out of bounds.
+    fn try_get(&self, idx: usize) -> Option<Header<'_, &[u8]>>;
+
+    /// The header at `idx` with its value converted, `None` when out of bounds.
+    fn try_get_as<V>(&self, idx: usize) -> Option<Result<Header<'_, &V>, V::Error>>
+    where
+        V: FromBytes + ?Sized,
+    {
+        self.try_get(idx).map(parse)
+    }
+
+    /// Iterates over the headers.
+    fn iter(&self) -> HeadersIter<'_, Self>
+    where
+        Self: Sized,
+    {
+        HeadersIter {
+            headers: self,
+            next: 0,
+        }
+    }
+}
+
+fn parse<'a, V: FromBytes + ?Sized>(
+    h: Header<'a, &'a [u8]>,
+) -> Result<Header<'a, &'a V>, V::Error> {
+    Ok(Header {
+        key: h.key,
+        value: match h.value {
+            Some(v) => Some(V::from_bytes(v)?),
+            None => None,
+        },
+    })
+}
+
+/// Iterator over [`Headers`].
+#[derive(Debug)]
+pub struct HeadersIter<'a, H> {
+    headers: &'a H,
+    next: usize,
+}
+
+impl<'a, H: Headers> Iterator for HeadersIter<'a, H> {
+    type Item = Header<'a, &'a [u8]>;
+
+    fn next(&mut self) -> Option<Header<'a, &'a [u8]>> {
+        let h = self.headers.try_get(self.next)?;
+        self.next += 1;
+        Some(h)
+    }
+}
+
+/// Headers of a received message (or the borrowed view of [`OwnedHeaders`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BorrowedHeaders {
+    list: Vec<(String, Option<Bytes>)>,
+}
+
+impl BorrowedHeaders {
+    /// An owned copy.
+    pub fn detach(&self) -> OwnedHeaders {
+        OwnedHeaders(self.clone())
+    }
+}
+
+impl Headers for BorrowedHeaders {
+    fn count(&self) -> usize {
+        self.list.len()
+    }
+
+    fn try_get(&self, idx: usize) -> Option<Header<'_, &[u8]>> {
+        self.list.get(idx).map(|(k, v)| Header {
+            key: k.as_str(),
+            value: v.as_deref(),
+        })
+    }
+}
+
+/// Headers owned by the caller, e.g. to attach to a record being produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedHeaders(BorrowedHeaders);
+
+impl OwnedHeaders {
+    /// No headers.
+    pub fn new() -> OwnedHeaders {
+        OwnedHeaders::default()
+    }
+
+    /// No headers, with room for `capacity`.
+    pub fn new_with_capacity(capacity: usize) -> OwnedHeaders {
+        OwnedHeaders(BorrowedHeaders {
+            list: Vec::with_capacity(capacity),
+        })
+    }
+
+    /// Appends a header.
+    pub fn insert<V>(mut self, header: Header<'_, &V>) -> OwnedHeaders
+    where
+        V: ToBytes + ?Sized,
+    {
+        self.0.list.push((
+            header.key.to_string(),
+            header.value.map(|v| Bytes::copy_from_slice(v.to_bytes())),
+        ));
+        self
+    }
+
+    /// The borrowed view.
+    pub fn as_borrowed(&self) -> &BorrowedHeaders {
+        &self.0
+    }
+
+    pub(crate) fn into_sdk(self) -> Vec<(String, Option<Bytes>)> {
+        self.0.list
+    }
+}
+
+impl Headers for OwnedHeaders {
+    fn count(&self) -> usize {
+        self.0.count()
+    }
+
+    fn try_get(&self, idx: usize) -> Option<Header<'_, &[u8]>> {
+        self.0.try_get(idx)
+    }
+}
+
+/// A message: read access shared by [`BorrowedMessage`] and [`OwnedMessage`].
+pub trait Message {
+    /// The headers' type.
+    type Headers: Headers;
+
+    /// The key, if any.
+    fn key(&self) -> Option<&[u8]>;
+
+    /// The payload (value), if any.
+    fn payload(&self) -> Option<&[u8]>;
+
+    /// The topic.
+    fn topic(&self) -> &str;
+
+    /// The partition.
+    fn partition(&self) -> i32;
+
+    /// The offset.
+    fn offset(&self) -> i64;
+
+    /// The timestamp.
+    fn timestamp(&self) -> Timestamp;
+
+    /// The payload converted (e.g. to `str`).
+    fn payload_view<P: ?Sized + FromBytes>(&self) -> Option<Result<&P, P::Error>> {
+        self.payload().map(P::from_bytes)
+    }
+
+    /// The key converted (e.g. to `str`).
+    fn key_view<K: ?Sized + FromBytes>(&self) -> Option<Result<&K, K::Error>> {
+        self.key().map(K::from_bytes)
+    }
+
+    /// The headers, `None` when there are none.
+    fn headers(&self) -> Option<&Self::Headers>;
+}
+
+/// A message received by a consumer (or handed to a delivery callback). It owns its data
+/// (shared, zero-copy buffers); the lifetime ties it to its client as in rdkafka.
+pub struct BorrowedMessage<'a> {
+    topic: std::sync::Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp: Timestamp,
+    key: Option<Bytes>,
+    payload: Option<Bytes>,
+    headers: Option<BorrowedHeaders>,
+    _client: PhantomData<&'a ()>,
+}
+
+impl fmt::Debug for BorrowedMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Message {{ topic: {}, partition: {}, offset: {}, timestamp: {:?} }}",
+            self.topic, self.partition, self.offset, self.timestamp
+        )
+    }
+}
+
+impl BorrowedMessage<'_> {
+    pub(crate) fn from_sdk(m: kafka_sdk::Message) -> BorrowedMessage<'static> {
+        let topic: std::sync::Arc<str> = m.topic().into();
+        let partition = m.partition();
+        let offset = m.offset();
+        let ts = m.timestamp();
+        let timestamp = if ts < 0 {
+            Timestamp::NotAvailable
+        } else {
+            match m.timestamp_type() {
+                kafka_sdk::TimestampType::LogAppendTime => Timestamp::LogAppendTime(ts),
+                _ => Timestamp::CreateTime(ts),
+            }
+        };
+        let (key, payload, headers) = m.into_parts();
+        let headers = (!headers.is_empty()).then(|| BorrowedHeaders {
+            list: headers
+                .into_iter()
+                .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
+                .collect(),
+        });
+        BorrowedMessage {
+            topic,
+            partition,
+            offset,
+            timestamp,
+            key,
+            payload,
+            headers,
+            _client: PhantomData,
+        }
+    }
+
+    pub(crate) fn produced(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timestamp: Timestamp,
+        key: Option<Bytes>,
+        payload: Option<Bytes>,
+        headers: Option<OwnedHeaders>,
+    ) -> BorrowedMessage<'static> {
+        BorrowedMessage {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp,
+            key,
+            payload,
+            headers: headers.map(|h| h.0),
+            _client: PhantomData,
+        }
+    }
+
+    /// The key's length in bytes (0 without a key).
+    pub fn key_len(&self) -> usize {
+        self.key.as_ref().map_or(0, |k| k.len())
+    }
+
+    /// The payload's length in bytes (0 without a payload).
+    pub fn payload_len(&self) -> usize {
+        self.payload.as_ref().map_or(0, |p| p.len())
+    }
+
+    /// An owned copy that outlives the client.
+    pub fn detach(&self) -> OwnedMessage {
+        OwnedMessage {
+            payload: self.payload.as_ref().map(|p| p.to_vec()),
+            key: self.key.as_ref().map(|k| k.to_vec()),
+            topic: self.topic.to_string(),
+            timestamp: self.timestamp,
+            partition: self.partition,
+            offset: self.offset,
+            headers: self.headers.as_ref().map(|h| h.detach()),
+        }
+    }
+}
+
+impl Message for BorrowedMessage<'_> {
+    type Headers = BorrowedHeaders;
+
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    fn payload(&self) -> Option<&[u8]> {
+        self.payload.as_deref()
+    }
+
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    fn headers(&self) -> Option<&BorrowedHeaders> {
+        self.headers.as_ref()
+    }
+}
+
+/// A message owned by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedMessage {
+    payload: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+    topic: String,
+    timestamp: Timestamp,
+    partition: i32,
+    offset: i64,
+    headers: Option<OwnedHeaders>,
+}
+
+impl OwnedMessage {
+    /// Builds a message from its parts.
+    pub fn new(
+        payload: Option<Vec<u8>>,
+        key: Option<Vec<u8>>,
+        topic: String,
+        timestamp: Timestamp,
+        partition: i32,
+        offset: i64,
+        headers: Option<OwnedHeaders>,
+    ) -> OwnedMessage {
+        OwnedMessage {
+            payload,
+            key,
+            topic,
+            timestamp,
+            partition,
+            offset,
+            headers,
+        }
+    }
+
+    /// Takes the headers out.
+    pub fn detach_headers(&mut self) -> Option<OwnedHeaders> {
+        self.headers.take()
+    }
+
+    /// Replaces the headers.
+    pub fn replace_headers(mut self, headers: Option<OwnedHeaders>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Replaces the payload.
+    pub fn set_payload(mut self, payload: Option<Vec<u8>>) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Replaces the key.
+    pub fn set_key(mut self, key: Option<Vec<u8>>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Replaces the topic.
+    pub fn set_topic(mut self, topic: String) -> Self {
+        self.topic = topic;
+        self
+    }
+
+    /// Replaces the timestamp.
+    pub fn set_timestamp(mut self, timestamp: Timestamp) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// Replaces the partition.
+    pub fn set_partition(mut self, partition: i32) -> Self {
+        self.partition = partition;
+        self
+    }
+
+    /// Replaces the offset.
+    pub fn set_offset(mut self, offset: i64) -> Self {
+        self.offset = offset;
+        self
+    }
+}
+
+impl Message for OwnedMessage {
+    type Headers = OwnedHeaders;
+
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    fn payload(&self) -> Option<&[u8]> {
+        self.payload.as_deref()
+    }
+
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    fn headers(&self) -> Option<&OwnedHeaders> {
+        self.headers.as_ref()
+    }
+}
+
+/// Types a payload or key can be viewed as.
+pub trait FromBytes {
+    /// The conversion error.
+    type Error;
+
+    /// Views `bytes` as `Self`.
+    fn from_bytes(bytes: &[u8]) -> Result<&Self, Self::Error>;
+}
+
+impl FromBytes for [u8] {
+    type Error = ();
+
+    fn from_bytes(bytes: &[u8]) -> Result<&Self, ()> {
+        Ok(bytes)
+    }
+}
+
+impl FromBytes for str {
+    type Error = std::str::Utf8Error;
+
+    fn from_bytes(bytes: &[u8]) -> Result<&Self, Self::Error> {
+        std::str::from_utf8(bytes)
+    }
+}
+
+/// Types a payload or key can be produced from.
+pub trait ToBytes {
+    /// The bytes.
+    fn to_bytes(&self) -> &[u8];
+}
+
+impl ToBytes for [u8] {
+    fn to_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl ToBytes for str {
+    fn to_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl ToBytes for Vec<u8> {
+    fn to_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl ToBytes for String {
+    fn to_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl<T: ToBytes + ?Sized> ToBytes for &T {
+    fn to_bytes(&self) -> &[u8] {
+        (*self).to_bytes()
+    }
+}
+
+impl ToBytes for () {
+    fn to_bytes(&self) -> &[u8] {
+        &[]
+    }
+}
+
+impl<const N: usize> ToBytes for [u8; N] {
+    fn to_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip() {
+        let h = OwnedHeaders::new()
+            .insert(Header {
+                key: "a",
+                value: Some("x"),
+            })
+            .insert::<str>(Header {
+                key: "b",
+                value: None,
+            });
+        assert_eq!(h.count(), 2);
+        assert_eq!(h.get(0).value, Some(&b"x"[..]));
+        assert_eq!(h.get_as::<str>(0).unwrap().value, Some("x"));
+        assert_eq!(h.try_get(1).unwrap().value, None);
+        assert!(h.try_get(2).is_none());
+        let keys: Vec<&str> = h.iter().map(|h| h.key).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(h.as_borrowed().detach(), h);
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(Timestamp::CreateTime(5).to_millis(), Some(5));
+        assert_eq!(Timestamp::NotAvailable.to_millis(), None);
+        assert_eq!(Timestamp::from(7), Timestamp::CreateTime(7));
+    }
+}

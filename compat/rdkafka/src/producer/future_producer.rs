@@ -1,0 +1,376 @@
+//! [`FutureProducer`]: `send` returns when the record was acknowledged (or failed).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_channel::oneshot;
+
+use super::base_producer::delivered_message;
+use super::{
+    Core, NoCustomPartitioner, Outgoing, Partitioner, Producer, ProducerContext, PurgeConfig,
+};
+use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
+use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
+use crate::consumer::ConsumerGroupMetadata;
+use crate::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use crate::message::{Message, OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
+use crate::producer::DeliveryResult;
+use crate::statistics::Statistics;
+use crate::topic_partition_list::TopicPartitionList;
+use crate::util::{AsyncRuntime, DefaultRuntime, Timeout};
+
+/// A record for [`FutureProducer`], borrowing its key and payload.
+#[derive(Debug)]
+pub struct FutureRecord<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// The payload.
+    pub payload: Option<&'a P>,
+    /// The key.
+    pub key: Option<&'a K>,
+    /// The timestamp (ms since the epoch); `None` = now.
+    pub timestamp: Option<i64>,
+    /// The headers.
+    pub headers: Option<OwnedHeaders>,
+}
+
+impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> FutureRecord<'a, K, P> {
+    /// A record for `topic`.
+    pub fn to(topic: &'a str) -> FutureRecord<'a, K, P> {
+        FutureRecord {
+            topic,
+            partition: None,
+            payload: None,
+            key: None,
+            timestamp: None,
+            headers: None,
+        }
+    }
+
+    /// Sets the partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets the payload.
+    pub fn payload(mut self, payload: &'a P) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: &'a K) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets the timestamp.
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn headers(mut self, headers: OwnedHeaders) -> Self {
+        self.headers = Some(headers);
+        self
+    }
+
+    fn to_outgoing(&self) -> Outgoing {
+        Outgoing {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            key: self.key.map(|k| Bytes::copy_from_slice(k.to_bytes())),
+            payload: self.payload.map(|p| Bytes::copy_from_slice(p.to_bytes())),
+            timestamp: self.timestamp,
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+/// Where and when a record was written.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct Delivery {
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The timestamp.
+    pub timestamp: Timestamp,
+}
+
+/// The outcome of [`FutureProducer::send`]: the delivery, or the error and the message.
+pub type OwnedDeliveryResult = Result<Delivery, (KafkaError, OwnedMessage)>;
+
+/// The context of a [`FutureProducer`]: wraps the user's [`ClientContext`].
+#[derive(Clone)]
+pub struct FutureProducerContext<C: ClientContext + 'static> {
+    wrapped_context: C,
+}
+
+impl<C: ClientContext + 'static> ClientContext for FutureProducerContext<C> {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.wrapped_context.log(level, fac, log_message)
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        self.wrapped_context.stats(statistics)
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.wrapped_context.stats_raw(statistics)
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.wrapped_context.error(error, reason)
+    }
+
+    fn generate_oauth_token(
+        &self,
+        oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.wrapped_context
+            .generate_oauth_token(oauthbearer_config)
+    }
+}
+
+impl<C: ClientContext + 'static, Part: Partitioner> ProducerContext<Part>
+    for FutureProducerContext<C>
+{
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+}
+
+/// A future of a record's outcome (from [`FutureProducer::send_result`]).
+#[must_use = "Futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct DeliveryFuture {
+    rx: oneshot::Receiver<OwnedDeliveryResult>,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<OwnedDeliveryResult, oneshot::Canceled>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx)
+    }
+}
+
+/// A producer whose `send` is a future of the record's outcome. Cheap to clone.
+pub struct FutureProducer<C = DefaultClientContext, R = DefaultRuntime, Part = NoCustomPartitioner>
+where
+    Part: Partitioner,
+    C: ClientContext + 'static,
+{
+    client: Arc<Client<FutureProducerContext<C>>>,
+    core: Arc<Core>,
+    _marker: PhantomData<fn() -> (R, Part)>,
+}
+
+impl<C, R, Part> Clone for FutureProducer<C, R, Part>
+where
+    Part: Partitioner,
+    C: ClientContext + 'static,
+{
+    fn clone(&self) -> Self {
+        FutureProducer {
+            client: self.client.clone(),
+            core: self.core.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<R: AsyncRuntime> FromClientConfig for FutureProducer<DefaultClientContext, R> {
+    fn from_config(config: &ClientConfig) -> KafkaResult<FutureProducer<DefaultClientContext, R>> {
+        FutureProducer::from_config_and_context(config, DefaultClientContext)
+    }
+}
+
+impl<C, R> FromClientConfigAndContext<C> for FutureProducer<C, R>
+where
+    C: ClientContext + 'static,
+    R: AsyncRuntime,
+{
+    fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
+        let context = Arc::new(FutureProducerContext {
+            wrapped_context: context,
+        });
+        let core = Arc::new(Core::new::<_, NoCustomPartitioner>(config, &context)?);
+        Ok(FutureProducer {
+            client: Arc::new(Client::new(context, core.source())),
+            core,
+            _marker: PhantomData,
+        })
+    }
+}
+
+fn owned(out: &Outgoing) -> OwnedMessage {
+    delivered_message(out, None).detach()
+}
+
+impl<C, R, Part> FutureProducer<C, R, Part>
+where
+    Part: Partitioner,
+    C: ClientContext + 'static,
+    R: AsyncRuntime,
+{
+    fn queue(&self, out: Outgoing) -> DeliveryFuture {
+        let (tx, rx) = oneshot::channel();
+        let in_flight = self.core.in_flight.clone();
+        self.core.enqueue(
+            out,
+            Box::new(move |out, result| {
+                let r = match result {
+                    Ok(meta) => {
+                        let m = delivered_message(&out, Some(&meta));
+                        Ok(Delivery {
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            timestamp: m.timestamp(),
+                        })
+                    }
+                    Err(e) => Err((e, owned(&out))),
+                };
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                let _ = tx.send(r);
+            }),
+        );
+        DeliveryFuture { rx }
+    }
+
+    /// Sends a record and waits for its outcome. `queue_timeout` bounds the wait while
+    /// `queue.buffering.max.messages` records are in flight; after it the result is
+    /// `QueueFull`. Waiting for topic metadata and for `buffer.memory` is bounded by
+    /// `max.block.ms`, delivery by `delivery.timeout.ms` (`message.timeout.ms`).
+    pub async fn send<K, P, T>(
+        &self,
+        record: FutureRecord<'_, K, P>,
+        queue_timeout: T,
+    ) -> OwnedDeliveryResult
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+        T: Into<Timeout>,
+    {
+        let start = Instant::now();
+        let queue_timeout = queue_timeout.into();
+        let deadline = queue_timeout.duration().map(|d| start + d);
+        let out = record.to_outgoing();
+        drop(record);
+        while self.core.is_full() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let m = owned(&out);
+                return Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                    m,
+                ));
+            }
+            R::delay_for(Duration::from_millis(100)).await;
+        }
+        let fut = self.queue(out);
+        match fut.await {
+            Ok(r) => r,
+            Err(_) => Err((
+                KafkaError::Canceled,
+                OwnedMessage::new(
+                    None,
+                    None,
+                    String::new(),
+                    Timestamp::NotAvailable,
+                    -1,
+                    -1,
+                    None,
+                ),
+            )),
+        }
+    }
+
+    /// Queues a record without waiting: `QueueFull` (with the record handed back) when
+    /// `queue.buffering.max.messages` records are in flight.
+    #[allow(clippy::result_large_err)]
+    pub fn send_result<'a, K, P>(
+        &self,
+        record: FutureRecord<'a, K, P>,
+    ) -> Result<DeliveryFuture, (KafkaError, FutureRecord<'a, K, P>)>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        if self.core.is_full() {
+            return Err((
+                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                record,
+            ));
+        }
+        let out = record.to_outgoing();
+        Ok(self.queue(out))
+    }
+
+    /// Nothing to serve: delivery futures complete by themselves. Kept for API
+    /// compatibility.
+    pub fn poll<T: Into<Timeout>>(&self, timeout: T) {
+        let _ = timeout;
+    }
+}
+
+impl<C, R, Part> Producer<FutureProducerContext<C>, Part> for FutureProducer<C, R, Part>
+where
+    C: ClientContext + 'static,
+    R: AsyncRuntime,
+    Part: Partitioner,
+{
+    fn client(&self) -> &Client<FutureProducerContext<C>> {
+        &self.client
+    }
+
+    fn in_flight_count(&self) -> i32 {
+        self.core.in_flight.load(Ordering::Relaxed) as i32
+    }
+
+    fn flush<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        let in_flight = self.core.in_flight.clone();
+        self.core
+            .flush_until(timeout.into(), || in_flight.load(Ordering::Relaxed) == 0)
+    }
+
+    fn purge(&self, flags: PurgeConfig) {
+        self.core.purge(flags)
+    }
+
+    fn init_transactions<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.core.init_transactions(timeout.into())
+    }
+
+    fn begin_transaction(&self) -> KafkaResult<()> {
+        self.core.begin_transaction()
+    }
+
+    fn send_offsets_to_transaction<T: Into<Timeout>>(
+        &self,
+        offsets: &TopicPartitionList,
+        cgm: &ConsumerGroupMetadata,
+        timeout: T,
+    ) -> KafkaResult<()> {
+        self.core
+            .send_offsets_to_transaction(offsets, cgm, timeout.into())
+    }
+
+    fn commit_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.core.commit_transaction(timeout.into())
+    }
+
+    fn abort_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.core.abort_transaction(timeout.into())
+    }
+}

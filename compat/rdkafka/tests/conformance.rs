@@ -1,0 +1,386 @@
+//! The conformance programs (compat/rdkafka/conformance/, written against rdkafka 0.39's
+//! API) run through the drop-in crate against the test kit's broker, and their results are
+//! checked with kafka-sdk's native API: counts, offsets, committed offsets.
+//!
+//! One shared broker (`kafka_testkit::shared()`); each test uses its own topics and groups.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::{ClientConfig, Consumer, Offset, Producer, ProducerRecord, TopicPartition};
+use kafka_sdk_rdkafka_conformance as conformance;
+
+fn bootstrap() -> String {
+    kafka_testkit::shared().bootstrap()
+}
+
+fn unique(prefix: &str) -> String {
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000_000)
+}
+
+fn config(extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap());
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+async fn create_topic(topic: &str, partitions: i32) {
+    let admin = AdminClient::new(&config(&[])).await.unwrap();
+    admin
+        .create_topic(NewTopic::new(topic, partitions, 1))
+        .await
+        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
+}
+
+/// Writes `n` keyed records with the native producer.
+async fn produce_native(topic: &str, n: usize) {
+    let p = Producer::new(&config(&[])).await.unwrap();
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let r = ProducerRecord::new(topic)
+            .key(format!("n{i}"))
+            .value(format!("native-{i}"));
+        pending.push(p.send(r).await.unwrap());
+    }
+    for d in pending {
+        d.await.unwrap();
+    }
+}
+
+/// The partitions of `topic` and their high watermarks, through the native consumer.
+async fn high_watermarks(topic: &str) -> BTreeMap<i32, i64> {
+    let c = Consumer::new(&config(&[])).await.unwrap();
+    let parts = c.partitions_for(topic).await.unwrap();
+    let mut out = BTreeMap::new();
+    for p in parts {
+        let tp = TopicPartition::new(topic, p.partition);
+        let w = c
+            .fetch_watermarks(&tp, Duration::from_secs(30))
+            .await
+            .unwrap();
+        out.insert(p.partition, w.high);
+    }
+    out
+}
+
+/// Reads `topic` from the beginning with the native consumer until `expect` records came,
+/// then until nothing more comes for a second; returns (key, partition) of each.
+async fn read_native(topic: &str, expect: usize, extra: &[(&str, &str)]) -> Vec<(String, i32)> {
+    let c = Consumer::new(&config(extra)).await.unwrap();
+    let parts = c.partitions_for(topic).await.unwrap();
+    c.assign(
+        parts
+            .iter()
+            .map(|p| (TopicPartition::new(topic, p.partition), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let wait = if seen.len() < expect {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_secs(1)
+        };
+        match tokio::time::timeout(wait, c.recv()).await {
+            Ok(m) => {
+                let m = m.unwrap();
+                let key = m
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default();
+                seen.push((key, m.partition()));
+            }
+            Err(_) if seen.len() >= expect => return seen,
+            Err(_) => panic!("only {} of {expect} records of {topic} read", seen.len()),
+        }
+    }
+}
+
+/// Committed offsets of `group` for `topic`, through the native consumer.
+async fn committed_native(group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let c = Consumer::new(&config(&[("group.id", group)]))
+        .await
+        .unwrap();
+    let parts: Vec<TopicPartition> = c
+        .partitions_for(topic)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| TopicPartition::new(topic, p.partition))
+        .collect();
+    c.committed(Some(&parts), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(tp, o)| o.map(|o| (tp.partition, o)))
+        .collect()
+}
+
+/// The options of program `$m` (each program carries its own copy of `common.rs`).
+macro_rules! opts {
+    ($m:ident, $topic:expr, $count:expr, $group:expr) => {
+        conformance::$m::Opts::new(&bootstrap(), $topic, $count, $group)
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_future_and_base_producer() {
+    let topic = unique("rdk-produce");
+    create_topic(&topic, 3).await;
+    let o = opts!(produce, &topic, 200, "unused");
+    let report = conformance::produce::run(&o).await.unwrap();
+    assert_eq!(report.future_acked, 200);
+    assert_eq!(report.base_acked, 200);
+    assert_eq!(report.base_failed, 0);
+
+    // The native view: 400 records, the last offsets the facade reported are the last ones
+    // written, and both producers put a key in the same partition.
+    let high = high_watermarks(&topic).await;
+    assert_eq!(high.values().sum::<i64>(), 400, "{high:?}");
+    for (p, last) in &report.last_offsets {
+        assert!(
+            *last < high[p],
+            "offset {last} reported on {p}, high {}",
+            high[p]
+        );
+    }
+    let read = read_native(&topic, 400, &[]).await;
+    assert_eq!(read.len(), 400);
+    let mut by_key: HashMap<String, Vec<i32>> = HashMap::new();
+    for (k, p) in read {
+        by_key.entry(k).or_default().push(p);
+    }
+    assert_eq!(by_key.len(), 200);
+    for (k, ps) in &by_key {
+        assert_eq!(ps.len(), 2, "{k}");
+        assert_eq!(ps[0], ps[1], "key {k} went to two partitions");
+    }
+    // Keys land where librdkafka's default partitioner (consistent_random) puts them: the
+    // native producer with that partitioner agrees on every key.
+    let native_topic = unique("rdk-produce-native");
+    create_topic(&native_topic, 3).await;
+    let p = Producer::new(&config(&[("partitioner", "consistent_random")]))
+        .await
+        .unwrap();
+    for (k, ps) in &by_key {
+        let meta = p
+            .send_and_wait(ProducerRecord::new(native_topic.as_str()).key(k.clone()))
+            .await
+            .unwrap();
+        assert_eq!(meta.partition, ps[0], "key {k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_consumer_with_logging_context() {
+    let topic = unique("rdk-consume");
+    let group = unique("rdk-consume-group");
+    create_topic(&topic, 2).await;
+    produce_native(&topic, 100).await;
+    let report = conformance::consume::run(&opts!(consume, &topic, 100, &group))
+        .await
+        .unwrap();
+    assert_eq!(report.received, 100);
+    assert!(
+        report.rebalances.iter().any(|r| r == "assign 2"),
+        "{:?}",
+        report.rebalances
+    );
+    assert!(report.commit_callbacks >= 1, "commit callback not called");
+    let high = high_watermarks(&topic).await;
+    assert_eq!(
+        report.committed, high,
+        "committed (facade) vs high watermarks"
+    );
+    assert_eq!(committed_native(&group, &topic).await, high);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_pipeline_with_stored_offsets() {
+    let topic = unique("rdk-alo");
+    let group = unique("rdk-alo-group");
+    create_topic(&topic, 2).await;
+    create_topic(&format!("{topic}-out"), 1).await;
+    produce_native(&topic, 60).await;
+    let report = conformance::at_least_once::run(&opts!(at_least_once, &topic, 60, &group))
+        .await
+        .unwrap();
+    assert_eq!(report.processed, 60);
+    let high = high_watermarks(&topic).await;
+    assert_eq!(report.committed, high);
+    assert_eq!(committed_native(&group, &topic).await, high);
+    let out = high_watermarks(&format!("{topic}-out")).await;
+    assert_eq!(out.values().sum::<i64>(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_dump_and_watermarks() {
+    let topic = unique("rdk-meta");
+    create_topic(&topic, 3).await;
+    produce_native(&topic, 30).await;
+    let o = opts!(metadata, &topic, 0, "unused");
+    let report = tokio::task::spawn_blocking(move || conformance::metadata::run(&o).unwrap())
+        .await
+        .unwrap();
+    let native = Consumer::new(&config(&[])).await.unwrap();
+    let md = native.fetch_metadata(None).await.unwrap();
+    assert_eq!(report.brokers, md.brokers.len());
+    assert_eq!(report.partitions, 3);
+    assert_eq!(report.records, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_create_and_delete_topic() {
+    let topic = unique("rdk-admin");
+    let report = conformance::admin::run(&opts!(admin, &topic, 0, "unused"))
+        .await
+        .unwrap();
+    assert_eq!(report.created, vec![topic.clone()]);
+    assert_eq!(report.partitions_seen, 3);
+    assert_eq!(report.deleted, vec![topic.clone()]);
+    let admin = AdminClient::new(&config(&[])).await.unwrap();
+    assert!(!admin.list_topics(false).await.unwrap().contains(&topic));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_producer_commit_and_abort() {
+    let topic = unique("rdk-txn");
+    create_topic(&topic, 1).await;
+    let report = conformance::transactional::run(&opts!(transactional, &topic, 20, "unused"))
+        .await
+        .unwrap();
+    assert_eq!((report.committed_sent, report.aborted_sent), (20, 20));
+    assert_eq!(report.read_committed_seen, 20);
+    assert_eq!(report.aborted_seen, 0);
+    // The native consumer agrees: 20 committed records, 40 written.
+    let committed = read_native(&topic, 20, &[("isolation.level", "read_committed")]).await;
+    assert_eq!(committed.len(), 20);
+    let all = read_native(&topic, 40, &[("isolation.level", "read_uncommitted")]).await;
+    assert_eq!(all.len(), 40);
+}
+
+/// rdkafka's synchronous calls made from inside a single-threaded tokio runtime (the
+/// caller's only worker) finish: the facade waits on its own runtime, never on the caller's.
+#[tokio::test(flavor = "current_thread")]
+async fn sync_calls_inside_a_current_thread_runtime_do_not_deadlock() {
+    use kafka_sdk_rdkafka::consumer::{BaseConsumer, Consumer};
+    use kafka_sdk_rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let topic = unique("rdk-sync");
+    create_topic(&topic, 1).await;
+    let started = std::time::Instant::now();
+    let mut cfg = kafka_sdk_rdkafka::ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap());
+    let producer: BaseProducer = cfg.create().unwrap();
+    for i in 0..10 {
+        let v = format!("v{i}");
+        producer
+            .send(BaseRecord::<str, str>::to(&topic).payload(&v))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(producer.in_flight_count(), 0);
+
+    let consumer: BaseConsumer = cfg.create().unwrap();
+    let md = consumer
+        .fetch_metadata(Some(&topic), Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(md.topics()[0].partitions().len(), 1);
+    assert_eq!(
+        consumer
+            .fetch_watermarks(&topic, 0, Duration::from_secs(30))
+            .unwrap(),
+        (0, 10)
+    );
+    let mut tpl = kafka_sdk_rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, kafka_sdk_rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut got = 0;
+    while got < 10 {
+        match consumer.poll(Duration::from_secs(30)) {
+            Some(Ok(_)) => got += 1,
+            other => panic!("poll: {other:?}"),
+        }
+    }
+    assert!(consumer.poll(Duration::from_millis(200)).is_none());
+    assert!(started.elapsed() < Duration::from_secs(90));
+}
+
+/// `StreamConsumer::recv` dropped before it completes (a timeout racing it) loses no
+/// message: every offset arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_recv_loses_no_message() {
+    use kafka_sdk_rdkafka::consumer::{Consumer, StreamConsumer};
+    use kafka_sdk_rdkafka::Message;
+
+    let topic = unique("rdk-cancel");
+    create_topic(&topic, 1).await;
+    produce_native(&topic, 200).await;
+    let mut cfg = kafka_sdk_rdkafka::ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap());
+    let consumer: StreamConsumer = cfg.create().unwrap();
+    let mut tpl = kafka_sdk_rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, kafka_sdk_rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (mut next, mut cancelled) = (0i64, 0);
+    while next < 200 {
+        assert!(std::time::Instant::now() < deadline, "stuck at {next}");
+        match tokio::time::timeout(Duration::from_micros(200), consumer.recv()).await {
+            Ok(m) => {
+                assert_eq!(m.unwrap().offset(), next);
+                next += 1;
+            }
+            Err(_) => cancelled += 1,
+        }
+    }
+    assert!(
+        cancelled > 0,
+        "no recv was cancelled; the test proved nothing"
+    );
+}
+
+/// librdkafka keys: a no-effect one is accepted, an unknown one fails `create()` with
+/// `KafkaError::ClientConfig` naming it, a rejected one says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_errors_name_the_key() {
+    use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaConfRes};
+    use kafka_sdk_rdkafka::producer::BaseProducer;
+
+    let mut cfg = kafka_sdk_rdkafka::ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("socket.keepalive.enable", "true")
+        .set("broker.address.family", "v4");
+    let _ok: BaseProducer = cfg.create().expect("no-effect keys are accepted");
+
+    cfg.set("socket.keepalive.enabled", "true");
+    match cfg.create::<BaseProducer>() {
+        Err(KafkaError::ClientConfig(RDKafkaConfRes::Unknown, _, key, value)) => {
+            assert_eq!(
+                (key.as_str(), value.as_str()),
+                ("socket.keepalive.enabled", "true")
+            )
+        }
+        other => panic!("{:?}", other.err()),
+    }
+    cfg.remove("socket.keepalive.enabled");
+    cfg.set("dr_msg_cb", "0x1234");
+    match cfg.create::<BaseProducer>() {
+        Err(KafkaError::ClientConfig(RDKafkaConfRes::Invalid, text, key, _)) => {
+            assert_eq!(key, "dr_msg_cb");
+            assert!(text.contains("callback"), "{text}");
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
