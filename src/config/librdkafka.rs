@@ -9,8 +9,9 @@
 //! - [`Class::OnlyValues`]: accepted with no effect for the listed values (the ones that ask
 //!   for nothing kafka-sdk does not do anyway), rejected otherwise;
 //! - [`Class::Rejected`]: setting it is `ConfigError::NotSupported` with the reason;
-//! - [`Class::Pending`]: security, group-protocol and similar keys other work adds to the key
-//!   table; rejected until then (ignoring a security setting silently would be wrong).
+//!
+//! A security key is never accepted with no effect when ignoring it would weaken security
+//! (CRLs, OpenSSL engines): those are rejected.
 //!
 //! The unit test checks every name of `librdkafka_keys.txt` (the property names of
 //! CONFIGURATION.md, names only) is in the table or here. A key neither librdkafka nor the
@@ -34,8 +35,6 @@ pub(crate) enum Class {
     },
     /// Rejected with the reason.
     Rejected(&'static str),
-    /// Rejected until the key table gains it (the detail names the work that adds it).
-    Pending(&'static str),
 }
 
 use Class::*;
@@ -182,7 +181,7 @@ pub(crate) fn accept(key: &str, raw: &str) -> Result<(), ConfigError> {
         None => Err(ConfigError::UnknownKey {
             key: key.to_string(),
         }),
-        Some(Rejected(detail) | Pending(detail)) => Err(not_supported(detail)),
+        Some(Rejected(detail)) => Err(not_supported(detail)),
         Some(OnlyValues { values, detail }) => {
             if values.contains(&raw.trim().to_ascii_lowercase().as_str()) {
                 warn_once(key, detail);
