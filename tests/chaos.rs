@@ -140,6 +140,13 @@ struct History {
     share_deliveries: HashMap<(i32, i64), Vec<u16>>,
     /// Share topic: (partition, offset) whose Accept the broker confirmed.
     share_accepted: HashSet<(i32, i64)>,
+    /// Share topic: (partition, offset) whose Accept failed (connection reset, timeout,
+    /// refused): the outcome is unknown — the broker may have taken it. Whether every such
+    /// record ended up accepted is checked on the broker (`share_not_final`).
+    share_ack_unknown: HashSet<(i32, i64)>,
+    /// Share partitions whose start offset (below it every record is acknowledged or
+    /// archived) did not reach the high watermark at the end: partition -> (start, end).
+    share_not_final: BTreeMap<i32, (i64, i64)>,
     /// Share topic: (partition, offset) -> value id a share consumer got there.
     share_observed: HashMap<(i32, i64), u64>,
     /// Pipeline: attempt id -> number of records sent in it, by outcome.
@@ -664,9 +671,12 @@ async fn share_member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>)
                         Some(Ok(())) => {
                             h.share_accepted.insert((r.partition(), r.offset()));
                         }
-                        Some(Err(_)) => {}
+                        Some(Err(_)) => {
+                            h.share_ack_unknown.insert((r.partition(), r.offset()));
+                        }
                         None => {
                             counters.ack_unknown.fetch_add(1, Ordering::Relaxed);
+                            h.share_ack_unknown.insert((r.partition(), r.offset()));
                         }
                     }
                 }
@@ -681,6 +691,12 @@ async fn share_member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>)
             Err(e) => {
                 counters.commit_failures.fetch_add(1, Ordering::Relaxed);
                 note_error(&world, &name, "commit", &e);
+                let mut h = world.history();
+                for (r, accept) in records.iter().zip(&accepted) {
+                    if *accept {
+                        h.share_ack_unknown.insert((r.partition(), r.offset()));
+                    }
+                }
             }
         }
     }
@@ -1543,7 +1559,8 @@ fn check_share(h: &History, a: &mut Anomalies) -> String {
         match outcome {
             Outcome::Acked { partition, offset } => {
                 acked += 1;
-                if !h.share_accepted.contains(&(*partition, *offset)) {
+                let at = (*partition, *offset);
+                if !h.share_accepted.contains(&at) && !h.share_ack_unknown.contains(&at) {
                     never += 1;
                     if never <= 20 {
                         a.add(
@@ -1572,6 +1589,20 @@ fn check_share(h: &History, a: &mut Anomalies) -> String {
             Outcome::Failed(_) => failed += 1,
         }
     }
+    for (p, (start, end)) in &h.share_not_final {
+        a.add(
+            "share: never accepted",
+            format!(
+                "{SHARE_TOPIC}/{p}: the share-partition start offset is {start}, the end {end}: \
+                 records not acknowledged"
+            ),
+        );
+    }
+    let unknown_only = h
+        .share_ack_unknown
+        .iter()
+        .filter(|at| !h.share_accepted.contains(at))
+        .count();
     let mut redelivered = 0u64;
     let mut max_count = 0u16;
     for ((p, o), counts) in &h.share_deliveries {
@@ -1588,7 +1619,9 @@ fn check_share(h: &History, a: &mut Anomalies) -> String {
     }
     format!(
         "share: {} sends, {acked} acked, {failed} failed; {} offsets delivered ({redelivered} \
-         more than once, highest delivery count {max_count}), {} accepted",
+         more than once, highest delivery count {max_count}), {} accepted, {unknown_only} \
+         more whose accept had an unknown outcome (a failed commit; settled by the broker-side \
+         check: every share-partition's start offset must reach its end)",
         h.share_sends.len(),
         h.share_deliveries.len(),
         h.share_accepted.len()
@@ -1608,7 +1641,8 @@ async fn wait_share_accepted(world: &World) -> Result<(), String> {
                 .values()
                 .filter(|o| match o {
                     Outcome::Acked { partition, offset } => {
-                        !h.share_accepted.contains(&(*partition, *offset))
+                        let at = (*partition, *offset);
+                        !h.share_accepted.contains(&at) && !h.share_ack_unknown.contains(&at)
                     }
                     Outcome::Failed(_) => false,
                 })
@@ -1631,6 +1665,87 @@ async fn wait_share_accepted(world: &World) -> Result<(), String> {
         progress.0,
         progress.1.elapsed().as_secs_f64()
     ))
+}
+
+/// Waits (bounded) until the share group's start offset of every `chaos-share` partition
+/// (`kafka-share-groups --describe`: below it every record is acknowledged or archived)
+/// reaches the partition's high watermark. With no record rejected and no delivery count at
+/// the limit, that means every record was accepted — also those whose accept the client saw
+/// fail. Returns the partitions that did not get there: partition -> (start, end).
+async fn share_final(
+    cluster: &Arc<KafkaCluster>,
+    bootstrap: &str,
+) -> Result<BTreeMap<i32, (i64, i64)>, String> {
+    let c = Consumer::new(&config(bootstrap, &[]))
+        .await
+        .map_err(|e| format!("watermark consumer: {e}"))?;
+    let mut ends = BTreeMap::new();
+    for p in 0..SHARE_PARTITIONS {
+        let tp = TopicPartition::new(SHARE_TOPIC, p);
+        let w = c
+            .fetch_watermarks(&tp, Duration::from_secs(30))
+            .await
+            .map_err(|e| format!("watermarks of {tp}: {e}"))?;
+        ends.insert(p, w.high);
+    }
+    let _ = c.close().await;
+    let start = Instant::now();
+    loop {
+        let (c, b) = (cluster.clone(), bootstrap.to_string());
+        let out = blocking(move || {
+            c.tool_output(
+                "share-groups",
+                &[
+                    "--bootstrap-server",
+                    &b,
+                    "--describe",
+                    "--group",
+                    SHARE_GROUP,
+                ],
+            )
+        })
+        .await
+        .map_err(|e| format!("kafka-share-groups: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let starts = parse_share_starts(&text);
+        let behind: BTreeMap<i32, (i64, i64)> = ends
+            .iter()
+            .filter(|(p, end)| starts.get(*p).is_none_or(|s| s < *end))
+            .map(|(p, end)| (*p, (starts.get(p).copied().unwrap_or(-1), *end)))
+            .collect();
+        if behind.is_empty() || start.elapsed() > Duration::from_secs(120) {
+            if !behind.is_empty() {
+                eprintln!("chaos: share group not final; kafka-share-groups said:\n{text}");
+            }
+            return Ok(behind);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// `kafka-share-groups --describe` output: partition -> START-OFFSET of `chaos-share`.
+fn parse_share_starts(text: &str) -> BTreeMap<i32, i64> {
+    let mut out = BTreeMap::new();
+    let mut cols: Option<(usize, usize, usize)> = None;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let pos = |name: &str| f.iter().position(|c| *c == name);
+        if let (Some(t), Some(p), Some(s)) = (pos("TOPIC"), pos("PARTITION"), pos("START-OFFSET")) {
+            cols = Some((t, p, s));
+            continue;
+        }
+        if let Some((t, p, s)) = cols {
+            if f.get(t) == Some(&SHARE_TOPIC) {
+                if let (Some(p), Some(s)) = (
+                    f.get(p).and_then(|v| v.parse().ok()),
+                    f.get(s).and_then(|v| v.parse().ok()),
+                ) {
+                    out.insert(p, s);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The share group's configs (IncrementalAlterConfigs on the GROUP resource, before any
@@ -1838,6 +1953,10 @@ async fn chaos_three_nodes() {
     }
     if let Err(e) = wait_share_accepted(&world).await {
         anomalies.add("stuck", e);
+    }
+    match share_final(&cluster, &bootstrap).await {
+        Ok(behind) => world.history().share_not_final = behind,
+        Err(e) => anomalies.add("stuck", e),
     }
     if anomalies.0.contains_key("stuck") {
         let c = cluster.clone();
@@ -2054,6 +2173,16 @@ fn checker_reports_each_anomaly_kind() {
     h.share_accepted.insert((0, 0));
     h.share_accepted.insert((0, 1));
     h.share_observed.insert((0, 0), id(3, 1));
+    // Accepted, but the commit failed: the outcome is unknown (the broker decides).
+    h.share_sends.insert(
+        id(3, 4),
+        Outcome::Acked {
+            partition: 0,
+            offset: 2,
+        },
+    );
+    h.share_deliveries.insert((0, 2), vec![1]);
+    h.share_ack_unknown.insert((0, 2));
     let data = vec![rec(0, 0, value_of(1, 1)), rec(0, 1, value_of(1, 2))];
     let out = vec![
         rec(0, 0, format!("{}|e0.1", value_of(1, 1))),
@@ -2121,6 +2250,7 @@ fn checker_reports_each_anomaly_kind() {
         },
     );
     h.share_deliveries.insert((1, 0), vec![1, 1]);
+    h.share_not_final.insert(2, (10, 12));
     let out = vec![
         rec(0, 0, format!("{}|e0.1", value_of(1, 1))),
         rec(0, 1, format!("{}|e0.1", value_of(1, 2))),
@@ -2161,4 +2291,17 @@ fn checker_reports_each_anomaly_kind() {
         a.0["consumer order"]
     );
     assert_eq!(a.0["aborted read"].len(), 2, "{:?}", a.0["aborted read"]);
+    assert_eq!(
+        a.0["share: never accepted"].len(),
+        2,
+        "{:?}",
+        a.0["share: never accepted"]
+    );
+    let described = "\nGROUP TOPIC PARTITION LEADER-EPOCH START-OFFSET LAG\n\
+                     chaos-share-group chaos-share 0 3 120 0\n\
+                     chaos-share-group chaos-share 2 1 77 -\n";
+    assert_eq!(
+        parse_share_starts(described),
+        BTreeMap::from([(0, 120), (2, 77)])
+    );
 }
