@@ -25,9 +25,10 @@
 //! unprocessed (either group), consumer order (a member's records of a partition not
 //! contiguous between two rebalances), stuck (deliveries, lag, drain, share acceptance), for
 //! the pipeline: missing, duplicate, aborted read, partial transaction; for the share group:
-//! never accepted (an acknowledged write no share consumer got accepted), delivery count not
-//! increasing (a record handed out again without a higher delivery count). Any anomaly fails the test; the counts are
-//! printed either way.
+//! never accepted (an acknowledged write neither confirmed accepted nor, when an accept's
+//! outcome was unknown, settled on the broker: every share-partition final), delivery count
+//! decreasing (a record handed out again with a lower count). Any anomaly fails the test;
+//! the counts are printed either way.
 //!
 //! Size: `KAFKA_SDK_CHAOS_FAULTS` (default 10, the CI size); `KAFKA_SDK_CHAOS=long` means 50.
 //! `KAFKA_SDK_CHAOS_SEED` replays a schedule of faults.
@@ -658,6 +659,16 @@ async fn share_member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>)
                 note_error(&world, &name, "acknowledge", &e);
             }
         }
+        // Until the commit answers (or if the task is killed meanwhile) the outcome of these
+        // accepts is unknown: the acknowledgements may reach the broker.
+        {
+            let mut h = world.history();
+            for (r, accept) in records.iter().zip(&accepted) {
+                if *accept {
+                    h.share_ack_unknown.insert((r.partition(), r.offset()));
+                }
+            }
+        }
         match consumer.commit_sync().await {
             Ok(results) => {
                 counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -670,13 +681,11 @@ async fn share_member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>)
                     match results.get(&tp) {
                         Some(Ok(())) => {
                             h.share_accepted.insert((r.partition(), r.offset()));
+                            h.share_ack_unknown.remove(&(r.partition(), r.offset()));
                         }
-                        Some(Err(_)) => {
-                            h.share_ack_unknown.insert((r.partition(), r.offset()));
-                        }
+                        Some(Err(_)) => {}
                         None => {
                             counters.ack_unknown.fetch_add(1, Ordering::Relaxed);
-                            h.share_ack_unknown.insert((r.partition(), r.offset()));
                         }
                     }
                 }
@@ -691,12 +700,6 @@ async fn share_member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>)
             Err(e) => {
                 counters.commit_failures.fetch_add(1, Ordering::Relaxed);
                 note_error(&world, &name, "commit", &e);
-                let mut h = world.history();
-                for (r, accept) in records.iter().zip(&accepted) {
-                    if *accept {
-                        h.share_ack_unknown.insert((r.partition(), r.offset()));
-                    }
-                }
             }
         }
     }
@@ -1610,9 +1613,13 @@ fn check_share(h: &History, a: &mut Anomalies) -> String {
         if counts.len() > 1 {
             redelivered += 1;
         }
-        if counts.windows(2).any(|w| w[1] <= w[0]) {
+        // Non-decreasing, not strictly increasing: when a holder leaves (close, session
+        // end, fencing) the broker releases what it had acquired and lowers those records'
+        // delivery counts by one (it cannot know they were delivered), so the next delivery
+        // repeats the count.
+        if counts.windows(2).any(|w| w[1] < w[0]) {
             a.add(
-                "share: delivery count not increasing",
+                "share: delivery count decreasing",
                 format!("{SHARE_TOPIC}/{p}@{o}: delivery counts {counts:?}"),
             );
         }
@@ -1708,10 +1715,16 @@ async fn share_final(
         .map_err(|e| format!("kafka-share-groups: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let starts = parse_share_starts(&text);
+        // Final: the start offset reached the end, or the broker reports no lag (the start
+        // offset may trail acknowledged records at the end of the log).
         let behind: BTreeMap<i32, (i64, i64)> = ends
             .iter()
-            .filter(|(p, end)| starts.get(*p).is_none_or(|s| s < *end))
-            .map(|(p, end)| (*p, (starts.get(p).copied().unwrap_or(-1), *end)))
+            .filter(|(p, end)| {
+                starts
+                    .get(*p)
+                    .is_none_or(|(s, lag)| s < *end && *lag != Some(0))
+            })
+            .map(|(p, end)| (*p, (starts.get(p).map_or(-1, |(s, _)| *s), *end)))
             .collect();
         if behind.is_empty() || start.elapsed() > Duration::from_secs(120) {
             if !behind.is_empty() {
@@ -1723,24 +1736,26 @@ async fn share_final(
     }
 }
 
-/// `kafka-share-groups --describe` output: partition -> START-OFFSET of `chaos-share`.
-fn parse_share_starts(text: &str) -> BTreeMap<i32, i64> {
+/// `kafka-share-groups --describe` output: partition -> (START-OFFSET, LAG if given) of
+/// `chaos-share`.
+fn parse_share_starts(text: &str) -> BTreeMap<i32, (i64, Option<i64>)> {
     let mut out = BTreeMap::new();
-    let mut cols: Option<(usize, usize, usize)> = None;
+    let mut cols: Option<(usize, usize, usize, Option<usize>)> = None;
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         let pos = |name: &str| f.iter().position(|c| *c == name);
         if let (Some(t), Some(p), Some(s)) = (pos("TOPIC"), pos("PARTITION"), pos("START-OFFSET")) {
-            cols = Some((t, p, s));
+            cols = Some((t, p, s, pos("LAG")));
             continue;
         }
-        if let Some((t, p, s)) = cols {
+        if let Some((t, p, s, lag)) = cols {
             if f.get(t) == Some(&SHARE_TOPIC) {
                 if let (Some(p), Some(s)) = (
                     f.get(p).and_then(|v| v.parse().ok()),
                     f.get(s).and_then(|v| v.parse().ok()),
                 ) {
-                    out.insert(p, s);
+                    let lag = lag.and_then(|l| f.get(l)).and_then(|v| v.parse().ok());
+                    out.insert(p, (s, lag));
                 }
             }
         }
@@ -2169,7 +2184,7 @@ fn checker_reports_each_anomaly_kind() {
         },
     );
     h.share_deliveries.insert((0, 0), vec![1]);
-    h.share_deliveries.insert((0, 1), vec![1, 2]);
+    h.share_deliveries.insert((0, 1), vec![1, 2, 2]);
     h.share_accepted.insert((0, 0));
     h.share_accepted.insert((0, 1));
     h.share_observed.insert((0, 0), id(3, 1));
@@ -2249,7 +2264,7 @@ fn checker_reports_each_anomaly_kind() {
             offset: 0,
         },
     );
-    h.share_deliveries.insert((1, 0), vec![1, 1]);
+    h.share_deliveries.insert((1, 0), vec![2, 1]);
     h.share_not_final.insert(2, (10, 12));
     let out = vec![
         rec(0, 0, format!("{}|e0.1", value_of(1, 1))),
@@ -2276,7 +2291,7 @@ fn checker_reports_each_anomaly_kind() {
             "pipeline: duplicate",
             "pipeline: missing",
             "pipeline: partial transaction",
-            "share: delivery count not increasing",
+            "share: delivery count decreasing",
             "share: never accepted",
             "two values at one offset",
             "wrong offset",
@@ -2302,6 +2317,6 @@ fn checker_reports_each_anomaly_kind() {
                      chaos-share-group chaos-share 2 1 77 -\n";
     assert_eq!(
         parse_share_starts(described),
-        BTreeMap::from([(0, 120), (2, 77)])
+        BTreeMap::from([(0, (120, Some(0))), (2, (77, None))])
     );
 }

@@ -116,7 +116,13 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--share-records", type=int, default=200_000)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke check: one cell, 3 members, 1 run, 20,000 share records; "
+                         "BENCHMARKS.md is not touched")
     a = ap.parse_args()
+    cells, sizes = CELLS, (3, 10)
+    if a.quick:
+        cells, sizes, a.runs, a.share_records = CELLS[2:], (3,), 1, 20_000
     if not a.no_build:
         build()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -129,8 +135,8 @@ def main():
     try:
         tool("topics", "--bootstrap-server", bs, "--create", "--topic", "rb",
              "--partitions", str(PARTITIONS), "--replication-factor", "1")
-        for protocol, assignor, label in CELLS:
-            for members in (3, 10):
+        for protocol, assignor, label in cells:
+            for members in sizes:
                 for client in ("kafka-sdk", "java"):
                     rows = run_client(client, ["rebalance", bs, "rb", str(PARTITIONS), protocol,
                                                assignor, str(members), str(a.runs)])
@@ -179,6 +185,9 @@ def main():
         os.killpg(broker.pid, signal.SIGTERM)
         broker.wait(timeout=120)
     res["load_after"] = loadavg()
+    if a.quick:
+        print(json.dumps(res, indent=1))
+        return
     with open(RESULTS, "w") as f:
         json.dump(res, f, indent=1)
     report(res)
