@@ -125,7 +125,10 @@ async fn rebalance(args: &[String]) {
     for run in 0..runs {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &brokers);
-        cfg.set("group.id", format!("rb-sdk-{protocol}-{assignor}-{members}-{stamp}-{run}"));
+        cfg.set(
+            "group.id",
+            format!("rb-sdk-{protocol}-{assignor}-{members}-{stamp}-{run}"),
+        );
         cfg.set("group.protocol", &protocol);
         if protocol == "classic" {
             cfg.set("partition.assignment.strategy", &assignor);
