@@ -119,8 +119,12 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke check: one cell, 3 members, 1 run, 20,000 share records; "
                          "BENCHMARKS.md is not touched")
+    ap.add_argument("--share-only", action="store_true",
+                    help="only the share benchmark; the rebalance rows of results.json stay")
     a = ap.parse_args()
     cells, sizes = CELLS, (3, 10)
+    if a.share_only:
+        cells = []
     if a.quick:
         cells, sizes, a.runs, a.share_records = CELLS[2:], (3,), 1, 20_000
     if not a.no_build:
@@ -132,6 +136,13 @@ def main():
     broker, bs = start_broker()
     res = {"date": started, "commit": commit, "load_before": load_before,
            "cpus": os.cpu_count(), "machine": platform.platform(), "rebalance": [], "share": []}
+    if a.share_only:
+        with open(RESULTS) as f:
+            old = json.load(f)
+        res["rebalance"] = old["rebalance"]
+        res["rebalance_run"] = old.get("rebalance_run", {k: old[k] for k in
+                                                          ("date", "commit", "load_before",
+                                                           "load_after")})
     try:
         tool("topics", "--bootstrap-server", bs, "--create", "--topic", "rb",
              "--partitions", str(PARTITIONS), "--replication-factor", "1")
@@ -177,10 +188,14 @@ def main():
                 print(json.dumps(r), flush=True)
                 share[client].append(r)
         for client, rows in share.items():
+            first = [r["records"] / r["secs_from_first"] for r in rows
+                     if r.get("secs_from_first")]
             res["share"].append({"client": client, "records": n,
                                  "secs": statistics.median(r["secs"] for r in rows),
                                  "rate": statistics.median(r["rate"] for r in rows),
-                                 "rate_all": [r["rate"] for r in rows]})
+                                 "rate_all": [r["rate"] for r in rows],
+                                 "rate_from_first": statistics.median(first) if first else None,
+                                 "rate_from_first_all": [round(x) for x in first]})
     finally:
         os.killpg(broker.pid, signal.SIGTERM)
         broker.wait(timeout=120)
@@ -194,12 +209,16 @@ def main():
 
 
 def report(res):
+    rb = res.get("rebalance_run")
+    rb_note = (f" Rebalance rows: run {rb['date']}, commit `{rb['commit']}`, load average "
+               f"{rb['load_before']} before and {rb['load_after']} after." if rb else "")
     out = [BEGIN, "",
            f"Run {res['date']}, commit `{res['commit']}`, {res['cpus']} CPUs "
            f"({res['machine']}), load average {res['load_before']} before and "
            f"{res['load_after']} after. One local broker (test kit, Kafka 4.3.1, broker "
            f"defaults), topic of {PARTITIONS} partitions. Median of "
-           f"{len(res['rebalance'][0]['join_all'])} runs per cell (all runs in results.json).",
+           f"{len(res['rebalance'][0]['join_all'])} runs per cell (all runs in results.json)."
+           + rb_note,
            "",
            "| protocol | members | join: kafka-sdk | join: Java | leave: kafka-sdk | leave: Java |",
            "|---|---|---|---|---|---|"]
@@ -209,11 +228,15 @@ def report(res):
             s, j = by[(label, m, "kafka-sdk")], by[(label, m, "java")]
             out.append(f"| {label} | {m} + 1 / {m + 1} - 1 | {s['join_ms']:.0f} ms | "
                        f"{j['join_ms']:.0f} ms | {s['leave_ms']:.0f} ms | {j['leave_ms']:.0f} ms |")
-    out += ["", "| share consumer | records | seconds (median) | records/s (median) | all runs |",
+    out += ["", "| share consumer | records | seconds, creation to last record (median) | "
+            "records/s incl. joining | records/s from the first record (runs) |",
             "|---|---|---|---|---|"]
     for r in res["share"]:
+        ff = r.get("rate_from_first")
+        ff = (f"{ff:,.0f} ({', '.join(f'{x:,}' for x in r['rate_from_first_all'])})"
+              if ff else "n/a (no per-record timing)")
         out.append(f"| {r['client']} | {r['records']:,} | {r['secs']:.1f} | {r['rate']:,.0f} | "
-                   f"{', '.join(f'{x:,.0f}' for x in r['rate_all'])} |")
+                   f"{ff} |")
     out += ["", END]
     text = open(REPORT).read()
     if BEGIN in text:
