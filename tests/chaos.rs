@@ -12,15 +12,23 @@
 //!   consumer is dropped without LeaveGroup);
 //! - **a transactional consume-transform-produce pipeline** (two instances, read_committed,
 //!   offsets committed in the transaction) from `chaos-data` to `chaos-out`; one transaction
-//!   in ten is aborted on purpose.
+//!   in ten is aborted on purpose;
+//! - **a KIP-848 group** (`group.protocol=consumer`, members with manual commits or auto
+//!   commits) reading `chaos-data`, churning like the classic group;
+//! - **share consumers** (KIP-932, explicit acknowledgement: accept, one record in fifty
+//!   released) on `chaos-share`, written by a third idempotent producer, churning too.
 //!
 //! After the faults, the cluster heals, the producers stop, the group and the pipeline must
 //! catch up (lag 0), and fresh read_committed consumers drain both topics. Anomalies:
 //! lost write, duplicate, wrong offset (an acknowledged offset holding another value, or two
 //! values observed at one offset), order (per producer and partition), committed but
-//! unprocessed (group), stuck (deliveries, lag, drain), and for the pipeline: missing,
-//! duplicate, aborted read, partial transaction. Any anomaly fails the test; the counts are
-//! printed either way.
+//! unprocessed (either group), consumer order (a member's records of a partition not
+//! contiguous between two rebalances), stuck (deliveries, lag, drain, share acceptance), for
+//! the pipeline: missing, duplicate, aborted read, partial transaction; for the share group:
+//! never accepted (an acknowledged write neither confirmed accepted nor, when an accept's
+//! outcome was unknown, settled on the broker: every share-partition final), delivery count
+//! decreasing (a record handed out again with a lower count). Any anomaly fails the test;
+//! the counts are printed either way.
 //!
 //! Size: `KAFKA_SDK_CHAOS_FAULTS` (default 10, the CI size); `KAFKA_SDK_CHAOS=long` means 50.
 //! `KAFKA_SDK_CHAOS_SEED` replays a schedule of faults.
@@ -34,12 +42,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+use kafka_protocol::protocol::StrBytes;
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::backoff::Deadline;
 use kafka_sdk::cluster::{Cluster, ClusterOptions as SdkClusterOptions, CoordinatorKind};
 use kafka_sdk::consumer::{CommitMode, Consumer, Offset};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
-use kafka_sdk::{ClientConfig, TopicPartition};
+use kafka_sdk::{AcknowledgeType, ClientConfig, ShareConsumer, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster, NetFault};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -51,6 +64,16 @@ const OUT: &str = "chaos-out";
 const PARTITIONS: i32 = 6;
 const GROUP: &str = "chaos-group";
 const EOS_GROUP: &str = "chaos-eos";
+/// The KIP-848 group (`group.protocol=consumer`) on `chaos-data`.
+const GROUP_848: &str = "chaos-group-848";
+/// The share group's topic, written by producer `SHARE_PRODUCER`.
+const SHARE_TOPIC: &str = "chaos-share";
+const SHARE_PARTITIONS: i32 = 3;
+const SHARE_GROUP: &str = "chaos-share-group";
+const SHARE_PRODUCER: u64 = PRODUCERS + 1;
+/// The share group's acquisition lock (a group config): records a killed share consumer
+/// held are delivered again after this.
+const SHARE_LOCK_MS: u64 = 10_000;
 const PRODUCERS: u64 = 2;
 const PIPELINES: usize = 2;
 /// Client request timeout: short, so paused brokers are given up on quickly.
@@ -102,8 +125,31 @@ struct History {
     observed: HashMap<(i32, i64), u64>,
     /// Observations that disagreed with an earlier one at the same offset.
     two_values: Vec<String>,
-    /// (partition, offset) processed by the group.
+    /// (partition, offset) processed by the classic group.
     processed: HashSet<(i32, i64)>,
+    /// (partition, offset) processed by the KIP-848 group.
+    processed_848: HashSet<(i32, i64)>,
+    /// Per group member and partition: the membership (generation / member epoch) of its
+    /// last batch and the last offset it got (the order check).
+    last_consumed: HashMap<(String, i32), (Option<i32>, i64)>,
+    /// Group members' records of a partition that were not contiguous within one
+    /// membership epoch.
+    order_violations: Vec<String>,
+    /// Share topic: value id -> outcome of its send.
+    share_sends: HashMap<u64, Outcome>,
+    /// Share topic: (partition, offset) -> delivery counts, in the order handed out.
+    share_deliveries: HashMap<(i32, i64), Vec<u16>>,
+    /// Share topic: (partition, offset) whose Accept the broker confirmed.
+    share_accepted: HashSet<(i32, i64)>,
+    /// Share topic: (partition, offset) whose Accept failed (connection reset, timeout,
+    /// refused): the outcome is unknown — the broker may have taken it. Whether every such
+    /// record ended up accepted is checked on the broker (`share_not_final`).
+    share_ack_unknown: HashSet<(i32, i64)>,
+    /// Share partitions whose start offset (below it every record is acknowledged or
+    /// archived) did not reach the high watermark at the end: partition -> (start, end).
+    share_not_final: BTreeMap<i32, (i64, i64)>,
+    /// Share topic: (partition, offset) -> value id a share consumer got there.
+    share_observed: HashMap<(i32, i64), u64>,
     /// Pipeline: attempt id -> number of records sent in it, by outcome.
     txn_committed: HashMap<String, usize>,
     txn_aborted: HashSet<String>,
@@ -112,17 +158,46 @@ struct History {
     stuck_deliveries: u64,
 }
 
+/// One churning group's counters (classic, KIP-848 or share).
+#[derive(Default)]
+struct GroupCounters {
+    records: AtomicU64,
+    commits: AtomicU64,
+    commit_failures: AtomicU64,
+    recv_errors: AtomicU64,
+    joins: AtomicU64,
+    leaves: AtomicU64,
+    kills: AtomicU64,
+    /// Share: records released (delivered again); acknowledgements whose outcome the
+    /// commit did not report.
+    released: AtomicU64,
+    ack_unknown: AtomicU64,
+}
+
+impl GroupCounters {
+    fn summary(&self) -> String {
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "{} records, {} commits ok, {} commits failed, {} recv errors, {} joins, {} leaves, \
+             {} kills",
+            ld(&self.records),
+            ld(&self.commits),
+            ld(&self.commit_failures),
+            ld(&self.recv_errors),
+            ld(&self.joins),
+            ld(&self.leaves),
+            ld(&self.kills)
+        )
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     sent: AtomicU64,
     send_errors: AtomicU64,
-    group_records: AtomicU64,
-    group_commits: AtomicU64,
-    group_commit_failures: AtomicU64,
-    group_recv_errors: AtomicU64,
-    joins: AtomicU64,
-    leaves: AtomicU64,
-    kills: AtomicU64,
+    classic: GroupCounters,
+    kip848: GroupCounters,
+    share: GroupCounters,
     txn_commits: AtomicU64,
     txn_aborts_deliberate: AtomicU64,
     txn_aborts_error: AtomicU64,
@@ -216,6 +291,29 @@ impl World {
             _ => {}
         }
     }
+
+    /// The order check of a group member's batch: within one membership (generation or
+    /// member epoch), a member's records of a partition are contiguous (`chaos-data` holds
+    /// no transaction markers, so its offsets have no gaps); a new membership may move the
+    /// position (the partition changed owners and comes back at the committed offset).
+    fn consumed(&self, who: &str, membership: Option<i32>, batch: &[(i32, i64)]) {
+        let mut h = self.history();
+        let mut first = HashSet::new();
+        for &(p, o) in batch {
+            let key = (who.to_string(), p);
+            let fresh = first.insert(p);
+            if let Some(&(m, last)) = h.last_consumed.get(&key) {
+                let same = !fresh || (m.is_some() && m == membership);
+                if same && o != last + 1 {
+                    let msg = format!(
+                        "{who}: {DATA}/{p}: offset {o} after {last} (membership {membership:?})"
+                    );
+                    h.order_violations.push(msg);
+                }
+            }
+            h.last_consumed.insert(key, (membership, o));
+        }
+    }
 }
 
 fn config(bootstrap: &str, kv: &[(&str, &str)]) -> ClientConfig {
@@ -231,7 +329,9 @@ fn config(bootstrap: &str, kv: &[(&str, &str)]) -> ClientConfig {
 // ---------------------------------------------------------------------------------------
 // Workload 1: idempotent producers.
 
-async fn producer_task(world: Arc<World>, producer_id: u64) {
+/// Sends `per_tick` records every ~50 ms to `topic` (`chaos-data`, or `chaos-share` for
+/// `SHARE_PRODUCER`).
+async fn producer_task(world: Arc<World>, producer_id: u64, topic: &'static str, per_tick: u64) {
     let producer = loop {
         match Producer::new(&config(
             &world.bootstrap,
@@ -267,15 +367,20 @@ async fn producer_task(world: Arc<World>, producer_id: u64) {
                     Outcome::Failed("never resolved".into())
                 }
             };
-            w.history().sends.insert(v, outcome);
+            let mut h = w.history();
+            if topic == SHARE_TOPIC {
+                h.share_sends.insert(v, outcome);
+            } else {
+                h.sends.insert(v, outcome);
+            }
         }
     });
     let mut seq = 0u64;
     while !world.stop_producing.load(Ordering::Relaxed) {
         // ~1,000 records/s per producer: enough history, little broker load.
-        for _ in 0..50 {
+        for _ in 0..per_tick {
             seq += 1;
-            let record = ProducerRecord::new(DATA)
+            let record = ProducerRecord::new(topic)
                 .key(format!("k{}", seq % 97))
                 .value(value_of(producer_id, seq));
             match producer.send(record).await {
@@ -284,10 +389,13 @@ async fn producer_task(world: Arc<World>, producer_id: u64) {
                 }
                 Err(e) => {
                     world.counters.send_errors.fetch_add(1, Ordering::Relaxed);
-                    world
-                        .history()
-                        .sends
-                        .insert(id(producer_id, seq), Outcome::Failed(e.to_string()));
+                    let mut h = world.history();
+                    let sends = if topic == SHARE_TOPIC {
+                        &mut h.share_sends
+                    } else {
+                        &mut h.sends
+                    };
+                    sends.insert(id(producer_id, seq), Outcome::Failed(e.to_string()));
                 }
             }
             world.counters.sent.fetch_add(1, Ordering::Relaxed);
@@ -302,7 +410,35 @@ async fn producer_task(world: Arc<World>, producer_id: u64) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Workload 2: a cooperative-sticky group, manual commits after processing.
+// Workloads 2, 4 and 5: the churning groups — a cooperative-sticky classic group and a
+// KIP-848 group (manual sync commits after processing, or auto commits) on `chaos-data`, and
+// share consumers on `chaos-share`.
+
+/// Which churning group a member belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Classic,
+    Kip848,
+    Share,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Classic => "member",
+            Kind::Kip848 => "k848",
+            Kind::Share => "share",
+        }
+    }
+
+    fn counters(self, world: &World) -> &GroupCounters {
+        match self {
+            Kind::Classic => &world.counters.classic,
+            Kind::Kip848 => &world.counters.kip848,
+            Kind::Share => &world.counters.share,
+        }
+    }
+}
 
 /// 0 = run, 1 = leave (close).
 struct Member {
@@ -324,8 +460,39 @@ fn group_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ClientC
     config(bootstrap, &kv)
 }
 
-async fn member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
-    let consumer = match Consumer::new(&group_config(&world.bootstrap, GROUP, &[])).await {
+/// A KIP-848 member: the session timeout and heartbeat interval are the broker's
+/// (`group.consumer.*`); `auto_commit` members commit every second in the background.
+fn kip848_config(bootstrap: &str, auto_commit: bool) -> ClientConfig {
+    config(
+        bootstrap,
+        &[
+            ("group.id", GROUP_848),
+            ("group.protocol", "consumer"),
+            ("auto.offset.reset", "earliest"),
+            (
+                "enable.auto.commit",
+                if auto_commit { "true" } else { "false" },
+            ),
+            ("auto.commit.interval.ms", "1000"),
+        ],
+    )
+}
+
+/// A classic or KIP-848 member; `auto_commit` only for KIP-848 members (the classic group
+/// always commits by hand).
+async fn member_task(
+    world: Arc<World>,
+    name: String,
+    mode: Arc<AtomicU8>,
+    kind: Kind,
+    auto_commit: bool,
+) {
+    let cfg = match kind {
+        Kind::Kip848 => kip848_config(&world.bootstrap, auto_commit),
+        _ => group_config(&world.bootstrap, GROUP, &[]),
+    };
+    let counters = kind.counters(&world);
+    let consumer = match Consumer::new(&cfg).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("chaos: member {name}: create failed: {e}");
@@ -347,50 +514,192 @@ async fn member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
             return;
         }
         let got = consumer.recv_batch(500, Duration::from_millis(300)).await;
+        let membership = consumer.group_membership().map(|(g, _)| g);
         world.report(&name, &consumer, &format!("dirty {dirty}"));
         match got {
             Ok(msgs) => {
                 for m in &msgs {
                     world.observe(m.partition(), m.offset(), m.value().map(|v| &v[..]), &name);
-                    world
-                        .history()
-                        .processed
-                        .insert((m.partition(), m.offset()));
                 }
-                world
-                    .counters
-                    .group_records
+                {
+                    let mut h = world.history();
+                    let processed = if kind == Kind::Kip848 {
+                        &mut h.processed_848
+                    } else {
+                        &mut h.processed
+                    };
+                    for m in &msgs {
+                        processed.insert((m.partition(), m.offset()));
+                    }
+                }
+                let batch: Vec<(i32, i64)> =
+                    msgs.iter().map(|m| (m.partition(), m.offset())).collect();
+                world.consumed(&name, membership, &batch);
+                counters
+                    .records
                     .fetch_add(msgs.len() as u64, Ordering::Relaxed);
-                if msgs.is_empty() && !dirty {
+                if auto_commit || (msgs.is_empty() && !dirty) {
                     continue;
                 }
                 // Commit what was processed (the positions recv has reached).
                 match consumer.commit(CommitMode::Sync).await {
                     Ok(()) => {
                         dirty = false;
-                        world.counters.group_commits.fetch_add(1, Ordering::Relaxed);
+                        counters.commits.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
                         dirty = true;
-                        world
-                            .counters
-                            .group_commit_failures
-                            .fetch_add(1, Ordering::Relaxed);
+                        counters.commit_failures.fetch_add(1, Ordering::Relaxed);
                         note_error(&world, &name, "commit", &e);
                     }
                 }
             }
             Err(e) => {
-                world
-                    .counters
-                    .group_recv_errors
-                    .fetch_add(1, Ordering::Relaxed);
+                counters.recv_errors.fetch_add(1, Ordering::Relaxed);
                 note_error(&world, &name, "recv", &e);
                 if e.is_fatal() {
                     eprintln!("chaos: member {name}: fatal {e}; leaving the task");
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// A share consumer (explicit acknowledgement): accepts what it gets, releases one record
+/// in fifty (delivered again with a higher delivery count), commits the acknowledgements
+/// synchronously and records which Accepts the broker confirmed.
+async fn share_member_task(world: Arc<World>, name: String, mode: Arc<AtomicU8>) {
+    let counters = &world.counters.share;
+    let cfg = config(
+        &world.bootstrap,
+        &[
+            ("group.id", SHARE_GROUP),
+            ("share.acknowledgement.mode", "explicit"),
+            ("max.poll.records", "500"),
+        ],
+    );
+    let consumer = match ShareConsumer::new(&cfg).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chaos: share {name}: create failed: {e}");
+            return;
+        }
+    };
+    consumer.subscribe(&[SHARE_TOPIC]).expect("subscribe");
+    let mut rng = fastrand::Rng::new();
+    loop {
+        if mode.load(Ordering::Relaxed) == 1 || world.stop_consuming.load(Ordering::Relaxed) {
+            if let Err(e) = consumer.close().await {
+                eprintln!("chaos: share {name}: close: {e}");
+            }
+            return;
+        }
+        // recv_batch is cancellation safe: a record is handed out only when it returns.
+        let records =
+            match tokio::time::timeout(Duration::from_millis(300), consumer.recv_batch()).await {
+                Err(_) => continue,
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    counters.recv_errors.fetch_add(1, Ordering::Relaxed);
+                    note_error(&world, &name, "recv", &e);
+                    if e.is_fatal() {
+                        eprintln!("chaos: share {name}: fatal {e}; leaving the task");
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+        let mut accepted = Vec::new();
+        {
+            let mut h = world.history();
+            for r in &records {
+                let at = (r.partition(), r.offset());
+                h.share_deliveries
+                    .entry(at)
+                    .or_default()
+                    .push(r.delivery_count());
+                match r.value().and_then(|v| parse_value(v)) {
+                    Some((p, q)) => {
+                        if let Some(old) = h.share_observed.insert(at, id(p, q)) {
+                            if old != id(p, q) {
+                                let msg = format!(
+                                    "{name}: {SHARE_TOPIC}/{}@{} held {:?} earlier, now {:?}",
+                                    at.0,
+                                    at.1,
+                                    unid(old),
+                                    (p, q)
+                                );
+                                h.two_values.push(msg);
+                            }
+                        }
+                    }
+                    None => h.two_values.push(format!(
+                        "{name}: unparsable value at {SHARE_TOPIC}/{}@{}",
+                        at.0, at.1
+                    )),
+                }
+            }
+        }
+        counters
+            .records
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        for r in &records {
+            let release = rng.u8(..50) == 0;
+            accepted.push(!release);
+            let ack = if release {
+                counters.released.fetch_add(1, Ordering::Relaxed);
+                AcknowledgeType::Release
+            } else {
+                AcknowledgeType::Accept
+            };
+            if let Err(e) = consumer.acknowledge(r, ack) {
+                note_error(&world, &name, "acknowledge", &e);
+            }
+        }
+        // Until the commit answers (or if the task is killed meanwhile) the outcome of these
+        // accepts is unknown: the acknowledgements may reach the broker.
+        {
+            let mut h = world.history();
+            for (r, accept) in records.iter().zip(&accepted) {
+                if *accept {
+                    h.share_ack_unknown.insert((r.partition(), r.offset()));
+                }
+            }
+        }
+        match consumer.commit_sync().await {
+            Ok(results) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                let mut h = world.history();
+                for (r, accept) in records.iter().zip(&accepted) {
+                    let tp = r.topic_partition();
+                    if !accept {
+                        continue;
+                    }
+                    match results.get(&tp) {
+                        Some(Ok(())) => {
+                            h.share_accepted.insert((r.partition(), r.offset()));
+                            h.share_ack_unknown.remove(&(r.partition(), r.offset()));
+                        }
+                        Some(Err(_)) => {}
+                        None => {
+                            counters.ack_unknown.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                drop(h);
+                for (tp, r) in &results {
+                    if let Err(e) = r {
+                        counters.commit_failures.fetch_add(1, Ordering::Relaxed);
+                        note_error(&world, &name, &format!("ack {}", tp.partition), e);
+                    }
+                }
+            }
+            Err(e) => {
+                counters.commit_failures.fetch_add(1, Ordering::Relaxed);
+                note_error(&world, &name, "commit", &e);
             }
         }
     }
@@ -417,26 +726,45 @@ fn note_error(world: &World, who: &str, what: &str, e: &kafka_sdk::Error) {
         .or_default() += 1;
 }
 
-fn spawn_member(world: &Arc<World>, n: u64) -> Member {
-    let name = format!("member-{n}");
+fn spawn_member(world: &Arc<World>, kind: Kind, n: u64) -> Member {
+    let name = format!("{}-{n}", kind.prefix());
     let mode = Arc::new(AtomicU8::new(0));
-    let task = tokio::spawn(member_task(world.clone(), name.clone(), mode.clone()));
-    world.counters.joins.fetch_add(1, Ordering::Relaxed);
+    let task = match kind {
+        Kind::Share => tokio::spawn(share_member_task(world.clone(), name.clone(), mode.clone())),
+        // One KIP-848 member in three auto-commits.
+        _ => tokio::spawn(member_task(
+            world.clone(),
+            name.clone(),
+            mode.clone(),
+            kind,
+            kind == Kind::Kip848 && n.is_multiple_of(3),
+        )),
+    };
+    kind.counters(world).joins.fetch_add(1, Ordering::Relaxed);
     Member { name, mode, task }
 }
 
-/// Joins, leaves and kills members every few seconds until `stop_churn`; keeps 1..=4.
+/// Joins, leaves and kills members of `kind`'s group every few seconds until `stop_churn`;
+/// keeps 1..=4.
 async fn membership_churn(
     world: Arc<World>,
+    kind: Kind,
     stop_churn: Arc<AtomicBool>,
     seed: u64,
 ) -> Vec<Member> {
-    let mut rng = fastrand::Rng::with_seed(seed ^ 0x6d65_6d62);
+    let salt = match kind {
+        Kind::Classic => 0x6d65_6d62,
+        Kind::Kip848 => 0x6b38_3438,
+        Kind::Share => 0x7368_6172,
+    };
+    let mut rng = fastrand::Rng::with_seed(seed ^ salt);
+    let counters = kind.counters(&world);
+    let label = format!("{kind:?}").to_lowercase();
     let mut next = 0u64;
     let mut members: Vec<Member> = Vec::new();
     for _ in 0..2 {
         next += 1;
-        members.push(spawn_member(&world, next));
+        members.push(spawn_member(&world, kind, next));
     }
     while !stop_churn.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(rng.u64(5_000..10_000))).await;
@@ -451,15 +779,15 @@ async fn membership_churn(
         match action {
             0 => {
                 next += 1;
-                let m = spawn_member(&world, next);
-                eprintln!("chaos: group: {} joins", m.name);
+                let m = spawn_member(&world, kind, next);
+                eprintln!("chaos: {label}: {} joins", m.name);
                 members.push(m);
             }
             1 => {
                 let m = members.remove(rng.usize(..members.len()));
-                eprintln!("chaos: group: {} leaves", m.name);
+                eprintln!("chaos: {label}: {} leaves", m.name);
                 m.mode.store(1, Ordering::Relaxed);
-                world.counters.leaves.fetch_add(1, Ordering::Relaxed);
+                counters.leaves.fetch_add(1, Ordering::Relaxed);
                 // Leaving is asynchronous: the task closes its consumer.
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(60), m.task).await;
@@ -467,10 +795,10 @@ async fn membership_churn(
             }
             _ => {
                 let m = members.remove(rng.usize(..members.len()));
-                eprintln!("chaos: group: {} is killed", m.name);
+                eprintln!("chaos: {label}: {} is killed", m.name);
                 m.task.abort(); // drops the consumer mid-flight: no LeaveGroup
                 world.forget(&m.name);
-                world.counters.kills.fetch_add(1, Ordering::Relaxed);
+                counters.kills.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -478,7 +806,7 @@ async fn membership_churn(
     members.retain(|m| !m.task.is_finished());
     while members.len() < 2 {
         next += 1;
-        members.push(spawn_member(&world, next));
+        members.push(spawn_member(&world, kind, next));
     }
     members
 }
@@ -711,18 +1039,18 @@ async fn pick_target(cluster: &Cluster, rng: &mut fastrand::Rng, nodes: &[i32]) 
         .unwrap_or_else(|| (nodes[rng.usize(..nodes.len())], "random node".to_string()))
 }
 
-/// Waits until every partition of the chaos topics has all three replicas in sync (so the
+/// Waits until every partition of the three chaos topics has all three replicas in sync (so the
 /// next fault leaves two of them), bounded.
 async fn wait_healthy(admin: &AdminClient, bound: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < bound {
-        if let Ok(topics) = admin.describe_topics(&[DATA, OUT]).await {
+        if let Ok(topics) = admin.describe_topics(&[DATA, OUT, SHARE_TOPIC]).await {
             let healthy = topics.iter().all(|t| {
                 t.partitions
                     .iter()
                     .all(|p| p.leader.is_some() && p.isr.len() == 3)
             });
-            if healthy && topics.len() == 2 {
+            if healthy && topics.len() == 3 {
                 return true;
             }
         }
@@ -1024,6 +1352,7 @@ fn check_data(
     h: &History,
     data: &[(i32, i64, Vec<u8>)],
     group_committed: Option<&BTreeMap<i32, i64>>,
+    group_848_committed: Option<&BTreeMap<i32, i64>>,
     a: &mut Anomalies,
 ) -> String {
     // value -> every (partition, offset) holding it; (partition, offset) -> value.
@@ -1112,17 +1441,28 @@ fn check_data(
             }
         }
     }
-    // Group: every record below the committed offset was processed by some member.
-    let mut unprocessed = 0u64;
-    if let Some(committed) = group_committed {
+    // Groups: every record below the committed offset was processed by some member.
+    for (kind, processed, committed) in [
+        ("committed but unprocessed", &h.processed, group_committed),
+        (
+            "kip848: committed but unprocessed",
+            &h.processed_848,
+            group_848_committed,
+        ),
+    ] {
+        let Some(committed) = committed else { continue };
+        let mut unprocessed = 0u64;
         for (p, o, _) in data {
-            if *o < committed.get(p).copied().unwrap_or(0) && !h.processed.contains(&(*p, *o)) {
+            if *o < committed.get(p).copied().unwrap_or(0) && !processed.contains(&(*p, *o)) {
                 unprocessed += 1;
                 if unprocessed <= 20 {
-                    a.add("committed but unprocessed", format!("{DATA}/{p}@{o}"));
+                    a.add(kind, format!("{DATA}/{p}@{o}"));
                 }
             }
         }
+    }
+    for e in &h.order_violations {
+        a.add("consumer order", e.clone());
     }
     if h.stuck_deliveries > 0 {
         a.add(
@@ -1132,11 +1472,12 @@ fn check_data(
     }
     format!(
         "producers: {} sends, {acked} acked, {failed} failed ({failed_present} of them written \
-         anyway: unknown outcome; reasons {reasons:?}); log holds {} records; group processed {} \
-         distinct offsets",
+         anyway: unknown outcome; reasons {reasons:?}); log holds {} records; classic group \
+         processed {} distinct offsets, KIP-848 group {}",
         h.sends.len(),
         data.len(),
-        h.processed.len()
+        h.processed.len(),
+        h.processed_848.len()
     )
 }
 
@@ -1211,6 +1552,247 @@ fn check_pipeline(
     )
 }
 
+/// The share group: every acknowledged write to `chaos-share` was accepted (the broker
+/// confirmed an Accept for its offset) at least once, and each record's delivery counts
+/// grew with every delivery.
+fn check_share(h: &History, a: &mut Anomalies) -> String {
+    let (mut acked, mut failed) = (0u64, 0u64);
+    let mut never = 0u64;
+    for (v, outcome) in &h.share_sends {
+        match outcome {
+            Outcome::Acked { partition, offset } => {
+                acked += 1;
+                let at = (*partition, *offset);
+                if !h.share_accepted.contains(&at) && !h.share_ack_unknown.contains(&at) {
+                    never += 1;
+                    if never <= 20 {
+                        a.add(
+                            "share: never accepted",
+                            format!(
+                                "{:?} acked at {SHARE_TOPIC}/{partition}@{offset}, delivered {:?}",
+                                unid(*v),
+                                h.share_deliveries.get(&(*partition, *offset))
+                            ),
+                        );
+                    }
+                }
+                if let Some(seen) = h.share_observed.get(&(*partition, *offset)) {
+                    if seen != v {
+                        a.add(
+                            "two values at one offset",
+                            format!(
+                                "{SHARE_TOPIC}/{partition}@{offset}: acked {:?}, delivered {:?}",
+                                unid(*v),
+                                unid(*seen)
+                            ),
+                        );
+                    }
+                }
+            }
+            Outcome::Failed(_) => failed += 1,
+        }
+    }
+    for (p, (start, end)) in &h.share_not_final {
+        a.add(
+            "share: never accepted",
+            format!(
+                "{SHARE_TOPIC}/{p}: the share-partition start offset is {start}, the end {end}: \
+                 records not acknowledged"
+            ),
+        );
+    }
+    let unknown_only = h
+        .share_ack_unknown
+        .iter()
+        .filter(|at| !h.share_accepted.contains(at))
+        .count();
+    let mut redelivered = 0u64;
+    let mut max_count = 0u16;
+    for ((p, o), counts) in &h.share_deliveries {
+        max_count = max_count.max(counts.iter().copied().max().unwrap_or(0));
+        if counts.len() > 1 {
+            redelivered += 1;
+        }
+        // Non-decreasing, not strictly increasing: when a holder leaves (close, session
+        // end, fencing) the broker releases what it had acquired and lowers those records'
+        // delivery counts by one (it cannot know they were delivered), so the next delivery
+        // repeats the count.
+        if counts.windows(2).any(|w| w[1] < w[0]) {
+            a.add(
+                "share: delivery count decreasing",
+                format!("{SHARE_TOPIC}/{p}@{o}: delivery counts {counts:?}"),
+            );
+        }
+    }
+    format!(
+        "share: {} sends, {acked} acked, {failed} failed; {} offsets delivered ({redelivered} \
+         more than once, highest delivery count {max_count}), {} accepted, {unknown_only} \
+         more whose accept had an unknown outcome (a failed commit; settled by the broker-side \
+         check: every share-partition's start offset must reach its end)",
+        h.share_sends.len(),
+        h.share_deliveries.len(),
+        h.share_accepted.len()
+    )
+}
+
+/// Waits until every acknowledged write to `chaos-share` has been accepted by a share
+/// consumer; stuck when no new acceptance comes for `NO_PROGRESS` (records a killed consumer
+/// held come back after the lock duration, 10 s).
+async fn wait_share_accepted(world: &World) -> Result<(), String> {
+    let start = Instant::now();
+    let mut progress = (usize::MAX, Instant::now());
+    while start.elapsed() < CATCH_UP_MAX && progress.1.elapsed() < NO_PROGRESS {
+        let missing = {
+            let h = world.history();
+            h.share_sends
+                .values()
+                .filter(|o| match o {
+                    Outcome::Acked { partition, offset } => {
+                        let at = (*partition, *offset);
+                        !h.share_accepted.contains(&at) && !h.share_ack_unknown.contains(&at)
+                    }
+                    Outcome::Failed(_) => false,
+                })
+                .count()
+        };
+        if missing == 0 {
+            eprintln!(
+                "chaos: share group accepted everything in {:.0}s",
+                start.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if missing != progress.0 {
+            progress = (missing, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(format!(
+        "share group: {} acknowledged records not accepted (no progress for {:.0}s)",
+        progress.0,
+        progress.1.elapsed().as_secs_f64()
+    ))
+}
+
+/// Waits (bounded) until the share group's start offset of every `chaos-share` partition
+/// (`kafka-share-groups --describe`: below it every record is acknowledged or archived)
+/// reaches the partition's high watermark. With no record rejected and no delivery count at
+/// the limit, that means every record was accepted — also those whose accept the client saw
+/// fail. Returns the partitions that did not get there: partition -> (start, end).
+async fn share_final(
+    cluster: &Arc<KafkaCluster>,
+    bootstrap: &str,
+) -> Result<BTreeMap<i32, (i64, i64)>, String> {
+    let c = Consumer::new(&config(bootstrap, &[]))
+        .await
+        .map_err(|e| format!("watermark consumer: {e}"))?;
+    let mut ends = BTreeMap::new();
+    for p in 0..SHARE_PARTITIONS {
+        let tp = TopicPartition::new(SHARE_TOPIC, p);
+        let w = c
+            .fetch_watermarks(&tp, Duration::from_secs(30))
+            .await
+            .map_err(|e| format!("watermarks of {tp}: {e}"))?;
+        ends.insert(p, w.high);
+    }
+    let _ = c.close().await;
+    let start = Instant::now();
+    loop {
+        let (c, b) = (cluster.clone(), bootstrap.to_string());
+        let out = blocking(move || {
+            c.tool_output(
+                "share-groups",
+                &[
+                    "--bootstrap-server",
+                    &b,
+                    "--describe",
+                    "--group",
+                    SHARE_GROUP,
+                ],
+            )
+        })
+        .await
+        .map_err(|e| format!("kafka-share-groups: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let starts = parse_share_starts(&text);
+        // Final: the start offset reached the end, or the broker reports no lag (the start
+        // offset may trail acknowledged records at the end of the log).
+        let behind: BTreeMap<i32, (i64, i64)> = ends
+            .iter()
+            .filter(|(p, end)| {
+                starts
+                    .get(*p)
+                    .is_none_or(|(s, lag)| s < *end && *lag != Some(0))
+            })
+            .map(|(p, end)| (*p, (starts.get(p).map_or(-1, |(s, _)| *s), *end)))
+            .collect();
+        if behind.is_empty() || start.elapsed() > Duration::from_secs(120) {
+            if !behind.is_empty() {
+                eprintln!("chaos: share group not final; kafka-share-groups said:\n{text}");
+            }
+            return Ok(behind);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// `kafka-share-groups --describe` output: partition -> (START-OFFSET, LAG if given) of
+/// `chaos-share`.
+fn parse_share_starts(text: &str) -> BTreeMap<i32, (i64, Option<i64>)> {
+    let mut out = BTreeMap::new();
+    let mut cols: Option<(usize, usize, usize, Option<usize>)> = None;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let pos = |name: &str| f.iter().position(|c| *c == name);
+        if let (Some(t), Some(p), Some(s)) = (pos("TOPIC"), pos("PARTITION"), pos("START-OFFSET")) {
+            cols = Some((t, p, s, pos("LAG")));
+            continue;
+        }
+        if let Some((t, p, s, lag)) = cols {
+            if f.get(t) == Some(&SHARE_TOPIC) {
+                if let (Some(p), Some(s)) = (
+                    f.get(p).and_then(|v| v.parse().ok()),
+                    f.get(s).and_then(|v| v.parse().ok()),
+                ) {
+                    let lag = lag.and_then(|l| f.get(l)).and_then(|v| v.parse().ok());
+                    out.insert(p, (s, lag));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The share group's configs (IncrementalAlterConfigs on the GROUP resource, before any
+/// member joins): start from the earliest offset, lock records for `SHARE_LOCK_MS`.
+async fn configure_share_group(bootstrap: &str) {
+    let cluster = Cluster::connect(SdkClusterOptions::new(
+        bootstrap.split(',').map(str::to_string).collect(),
+    ))
+    .await
+    .expect("connect for the share group config");
+    let set = |k: &str, v: String| {
+        AlterableConfig::default()
+            .with_name(StrBytes::from_string(k.to_string()))
+            .with_config_operation(0)
+            .with_value(Some(StrBytes::from_string(v)))
+    };
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(32) // GROUP
+            .with_resource_name(StrBytes::from_string(SHARE_GROUP.to_string()))
+            .with_configs(vec![
+                set("share.auto.offset.reset", "earliest".into()),
+                set("share.record.lock.duration.ms", SHARE_LOCK_MS.to_string()),
+            ]),
+    ]);
+    let conn = cluster.any_connection().await.expect("connection");
+    let resp = conn.send(&req).await.expect("IncrementalAlterConfigs");
+    for r in resp.responses {
+        assert_eq!(r.error_code, 0, "share group config: {:?}", r.error_message);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 
 fn faults_wanted() -> usize {
@@ -1253,7 +1835,32 @@ async fn chaos_three_nodes() {
                         "transaction.abort.timed.out.transaction.cleanup.interval.ms".into(),
                         "5000".into(),
                     ),
+                    // KIP-848 and share groups: a killed member is fenced after 10 s, as
+                    // the classic group's members are.
+                    ("group.consumer.heartbeat.interval.ms".into(), "1000".into()),
+                    (
+                        "group.consumer.min.heartbeat.interval.ms".into(),
+                        "500".into(),
+                    ),
+                    ("group.consumer.session.timeout.ms".into(), "10000".into()),
+                    (
+                        "group.consumer.min.session.timeout.ms".into(),
+                        "5000".into(),
+                    ),
+                    ("group.share.heartbeat.interval.ms".into(), "1000".into()),
+                    ("group.share.min.heartbeat.interval.ms".into(), "500".into()),
+                    ("group.share.session.timeout.ms".into(), "10000".into()),
+                    ("group.share.min.session.timeout.ms".into(), "5000".into()),
+                    // The share group's lock is 10 s (a group config, below the 15 s
+                    // default minimum); at most 10 deliveries per record (the maximum) so
+                    // that faults, kills and deliberate releases do not archive a record.
+                    (
+                        "group.share.min.record.lock.duration.ms".into(),
+                        "1000".into(),
+                    ),
+                    ("group.share.delivery.count.limit".into(), "10".into()),
                 ],
+                features: vec![("share.version".into(), "1".into())],
                 ..ClusterOptions::default()
             })
         })
@@ -1265,12 +1872,17 @@ async fn chaos_three_nodes() {
     let admin = AdminClient::new(&config(&bootstrap, &[]))
         .await
         .expect("admin");
-    for topic in [DATA, OUT] {
+    for (topic, partitions) in [
+        (DATA, PARTITIONS),
+        (OUT, PARTITIONS),
+        (SHARE_TOPIC, SHARE_PARTITIONS),
+    ] {
         admin
-            .create_topic(NewTopic::new(topic, PARTITIONS, 3).config("min.insync.replicas", "2"))
+            .create_topic(NewTopic::new(topic, partitions, 3).config("min.insync.replicas", "2"))
             .await
             .expect("create topic");
     }
+    configure_share_group(&bootstrap).await;
     assert!(
         wait_healthy(&admin, Duration::from_secs(60)).await,
         "topics never became healthy"
@@ -1285,16 +1897,33 @@ async fn chaos_three_nodes() {
         status: Mutex::new(BTreeMap::new()),
         errors: Mutex::new(BTreeMap::new()),
     });
-    let producers: Vec<JoinHandle<()>> = (1..=PRODUCERS)
-        .map(|n| tokio::spawn(producer_task(world.clone(), n)))
+    // ~1,000 records/s from each data producer, ~200/s to the share topic.
+    let mut producers: Vec<JoinHandle<()>> = (1..=PRODUCERS)
+        .map(|n| tokio::spawn(producer_task(world.clone(), n, DATA, 50)))
         .collect();
+    producers.push(tokio::spawn(producer_task(
+        world.clone(),
+        SHARE_PRODUCER,
+        SHARE_TOPIC,
+        10,
+    )));
     let stop_churn = Arc::new(AtomicBool::new(false));
-    let churn = tokio::spawn(membership_churn(world.clone(), stop_churn.clone(), seed));
+    let churns: Vec<JoinHandle<Vec<Member>>> = [Kind::Classic, Kind::Kip848, Kind::Share]
+        .into_iter()
+        .map(|kind| {
+            tokio::spawn(membership_churn(
+                world.clone(),
+                kind,
+                stop_churn.clone(),
+                seed,
+            ))
+        })
+        .collect();
     let pipelines: Vec<JoinHandle<()>> = (0..PIPELINES)
         .map(|i| tokio::spawn(pipeline_task(world.clone(), i)))
         .collect();
     let stop_monitors = Arc::new(AtomicBool::new(false));
-    for g in [GROUP, EOS_GROUP] {
+    for g in [GROUP, GROUP_848, EOS_GROUP] {
         tokio::spawn(stall_monitor(world.clone(), g, stop_monitors.clone()));
     }
     // Let the workloads get going before the first fault.
@@ -1308,7 +1937,10 @@ async fn chaos_three_nodes() {
     let healed = wait_healthy(&admin, Duration::from_secs(120)).await;
     eprintln!("chaos: faults done in {fault_secs:.0}s; healed: {healed}");
     stop_churn.store(true, Ordering::Relaxed);
-    let members = churn.await.expect("churn task");
+    let mut members = Vec::new();
+    for churn in churns {
+        members.extend(churn.await.expect("churn task"));
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     world.stop_producing.store(true, Ordering::Relaxed);
     for p in producers {
@@ -1324,15 +1956,29 @@ async fn chaos_three_nodes() {
             None
         }
     };
+    let group_848_committed = match wait_lag_zero(&bootstrap, GROUP_848).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            anomalies.add("stuck", e);
+            None
+        }
+    };
     if let Err(e) = wait_lag_zero(&bootstrap, EOS_GROUP).await {
         anomalies.add("stuck", e);
+    }
+    if let Err(e) = wait_share_accepted(&world).await {
+        anomalies.add("stuck", e);
+    }
+    match share_final(&cluster, &bootstrap).await {
+        Ok(behind) => world.history().share_not_final = behind,
+        Err(e) => anomalies.add("stuck", e),
     }
     if anomalies.0.contains_key("stuck") {
         let c = cluster.clone();
         let b = bootstrap.clone();
         let describe = blocking(move || {
             let mut text = String::new();
-            for g in [GROUP, EOS_GROUP] {
+            for g in [GROUP, GROUP_848, EOS_GROUP] {
                 let args = [
                     "--bootstrap-server",
                     &b,
@@ -1389,8 +2035,15 @@ async fn chaos_three_nodes() {
             let _ = writeln!(
                 summary,
                 "{}",
-                check_data(&h, data, group_committed.as_ref(), &mut anomalies)
+                check_data(
+                    &h,
+                    data,
+                    group_committed.as_ref(),
+                    group_848_committed.as_ref(),
+                    &mut anomalies
+                )
             );
+            let _ = writeln!(summary, "{}", check_share(&h, &mut anomalies));
             let _ = writeln!(summary, "{}", check_pipeline(&h, data, out, &mut anomalies));
         }
         _ => {
@@ -1406,19 +2059,18 @@ async fn chaos_three_nodes() {
     let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let _ = writeln!(
         summary,
-        "operations: {} sends ({} refused at send); group: {} records, {} commits ok, {} \
-         commits failed, {} recv errors, {} joins, {} leaves, {} kills; pipeline: {} records \
-         committed, {} txn commits, {} deliberate aborts, {} aborts after errors, {} unknown, \
-         {} instance restarts",
+        "operations: {} sends ({} refused at send); classic group: {}; KIP-848 group: {}; \
+         share group: {} (deliveries; commits are acknowledgement commits, failures count \
+         per partition), {} released, {} accepts with no reported outcome; pipeline: {} \
+         records committed, {} txn commits, {} deliberate aborts, {} aborts after errors, {} \
+         unknown, {} instance restarts",
         ld(&c.sent),
         ld(&c.send_errors),
-        ld(&c.group_records),
-        ld(&c.group_commits),
-        ld(&c.group_commit_failures),
-        ld(&c.group_recv_errors),
-        ld(&c.joins),
-        ld(&c.leaves),
-        ld(&c.kills),
+        c.classic.summary(),
+        c.kip848.summary(),
+        c.share.summary(),
+        ld(&c.share.released),
+        ld(&c.share.ack_unknown),
         ld(&c.pipeline_records),
         ld(&c.txn_commits),
         ld(&c.txn_aborts_deliberate),
@@ -1498,16 +2150,65 @@ fn checker_reports_each_anomaly_kind() {
     h.observed.insert((0, 0), id(1, 1));
     h.processed.insert((0, 0));
     h.processed.insert((0, 1));
+    h.processed_848.insert((0, 0));
     h.txn_committed.insert("e0.1".into(), 2);
+    // A member's contiguous batches, and a jump after its membership changed.
+    let w = World {
+        bootstrap: String::new(),
+        history: Mutex::new(h),
+        counters: Counters::default(),
+        stop_producing: AtomicBool::new(false),
+        stop_consuming: AtomicBool::new(false),
+        status: Mutex::new(BTreeMap::new()),
+        errors: Mutex::new(BTreeMap::new()),
+    };
+    w.consumed("k848-1", Some(3), &[(0, 0), (1, 5), (0, 1)]);
+    w.consumed("k848-1", Some(3), &[(0, 2), (1, 6)]);
+    w.consumed("k848-1", Some(4), &[(0, 0), (1, 9)]);
+    w.consumed("k848-2", None, &[(0, 7), (0, 8)]);
+    let mut h = w.history.into_inner().unwrap();
+    // Share: one record accepted at its first delivery, one released and accepted at its
+    // second.
+    h.share_sends.insert(
+        id(3, 1),
+        Outcome::Acked {
+            partition: 0,
+            offset: 0,
+        },
+    );
+    h.share_sends.insert(
+        id(3, 2),
+        Outcome::Acked {
+            partition: 0,
+            offset: 1,
+        },
+    );
+    h.share_deliveries.insert((0, 0), vec![1]);
+    h.share_deliveries.insert((0, 1), vec![1, 2, 2]);
+    h.share_accepted.insert((0, 0));
+    h.share_accepted.insert((0, 1));
+    h.share_observed.insert((0, 0), id(3, 1));
+    // Accepted, but the commit failed: the outcome is unknown (the broker decides).
+    h.share_sends.insert(
+        id(3, 4),
+        Outcome::Acked {
+            partition: 0,
+            offset: 2,
+        },
+    );
+    h.share_deliveries.insert((0, 2), vec![1]);
+    h.share_ack_unknown.insert((0, 2));
     let data = vec![rec(0, 0, value_of(1, 1)), rec(0, 1, value_of(1, 2))];
     let out = vec![
         rec(0, 0, format!("{}|e0.1", value_of(1, 1))),
         rec(0, 1, format!("{}|e0.1", value_of(1, 2))),
     ];
     let committed = BTreeMap::from([(0, 2)]);
+    let committed_848 = BTreeMap::from([(0, 1)]);
     let mut a = Anomalies::default();
-    check_data(&h, &data, Some(&committed), &mut a);
+    check_data(&h, &data, Some(&committed), Some(&committed_848), &mut a);
     check_pipeline(&h, &data, &out, &mut a);
+    check_share(&h, &mut a);
     assert!(a.0.is_empty(), "clean history flagged: {:?}", a.0);
 
     // Now break it in every way the checker knows.
@@ -1539,6 +2240,32 @@ fn checker_reports_each_anomaly_kind() {
     let committed = BTreeMap::from([(0, 5)]);
     h.processed.insert((0, 2));
     h.processed.insert((0, 3));
+    let committed_848 = BTreeMap::from([(0, 2)]); // (0, 1) never processed by it
+                                                  // A member skipping an offset within one membership, and within one batch.
+    h.last_consumed.clear();
+    let w = World {
+        bootstrap: String::new(),
+        history: Mutex::new(h),
+        counters: Counters::default(),
+        stop_producing: AtomicBool::new(false),
+        stop_consuming: AtomicBool::new(false),
+        status: Mutex::new(BTreeMap::new()),
+        errors: Mutex::new(BTreeMap::new()),
+    };
+    w.consumed("k848-1", Some(3), &[(0, 0), (0, 1)]);
+    w.consumed("k848-1", Some(3), &[(0, 3)]);
+    w.consumed("member-1", None, &[(2, 0), (2, 2)]);
+    let mut h = w.history.into_inner().unwrap();
+    // Share: an acked record never accepted; a delivery count that did not grow.
+    h.share_sends.insert(
+        id(3, 3),
+        Outcome::Acked {
+            partition: 1,
+            offset: 0,
+        },
+    );
+    h.share_deliveries.insert((1, 0), vec![2, 1]);
+    h.share_not_final.insert(2, (10, 12));
     let out = vec![
         rec(0, 0, format!("{}|e0.1", value_of(1, 1))),
         rec(0, 1, format!("{}|e0.1", value_of(1, 2))),
@@ -1547,25 +2274,49 @@ fn checker_reports_each_anomaly_kind() {
         rec(0, 4, format!("{}|e0.9", value_of(2, 2))), // attempt nobody made
     ];
     let mut a = Anomalies::default();
-    check_data(&h, &data, Some(&committed), &mut a);
+    check_data(&h, &data, Some(&committed), Some(&committed_848), &mut a);
     check_pipeline(&h, &data, &out, &mut a);
+    check_share(&h, &mut a);
     let kinds: Vec<&str> = a.0.keys().copied().collect();
     assert_eq!(
         kinds,
         vec![
             "aborted read",
             "committed but unprocessed",
+            "consumer order",
             "duplicate",
+            "kip848: committed but unprocessed",
             "lost write",
             "order",
             "pipeline: duplicate",
             "pipeline: missing",
             "pipeline: partial transaction",
+            "share: delivery count decreasing",
+            "share: never accepted",
             "two values at one offset",
             "wrong offset",
         ],
         "{:?}",
         a.0
     );
+    assert_eq!(
+        a.0["consumer order"].len(),
+        2,
+        "{:?}",
+        a.0["consumer order"]
+    );
     assert_eq!(a.0["aborted read"].len(), 2, "{:?}", a.0["aborted read"]);
+    assert_eq!(
+        a.0["share: never accepted"].len(),
+        2,
+        "{:?}",
+        a.0["share: never accepted"]
+    );
+    let described = "\nGROUP TOPIC PARTITION LEADER-EPOCH START-OFFSET LAG\n\
+                     chaos-share-group chaos-share 0 3 120 0\n\
+                     chaos-share-group chaos-share 2 1 77 -\n";
+    assert_eq!(
+        parse_share_starts(described),
+        BTreeMap::from([(0, (120, Some(0))), (2, (77, None))])
+    );
 }
