@@ -313,3 +313,192 @@ async fn seek_and_unassign_update_the_session() {
     .await;
     c.close().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Real broker (test kit). Kafka creates sessions for Fetch v7+; the consumer fetches with
+// them throughout (the mock tests above prove the request shapes).
+
+mod real {
+    use super::*;
+    use kafka_sdk::producer::{Producer, ProducerRecord};
+    use support::common::{self, unique};
+
+    const PARTS: i32 = 6;
+
+    fn bootstrap() -> String {
+        kafka_testkit::shared().bootstrap()
+    }
+
+    async fn produce(topic: &str, per_partition: std::ops::Range<i64>) {
+        let p = Producer::new(&common::config(&bootstrap(), &[("linger.ms", "5")]))
+            .await
+            .expect("producer");
+        let mut acks = Vec::new();
+        for i in per_partition {
+            for part in 0..PARTS {
+                let rec = ProducerRecord::new(topic.to_string())
+                    .partition(part)
+                    .value(format!("p{part}-{i}"));
+                acks.push(p.send(rec).await.expect("send"));
+            }
+        }
+        for a in acks {
+            a.await.expect("acked");
+        }
+        p.close(Duration::from_secs(30)).await.expect("close");
+    }
+
+    /// Receives until `done` holds, failing after 60 s.
+    async fn recv_until(
+        c: &Consumer,
+        got: &mut Vec<(i32, i64, String)>,
+        done: impl Fn(&[(i32, i64, String)]) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !done(got) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let m = tokio::time::timeout(left, c.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out; {} received", got.len()))
+                .expect("a message, not an error");
+            got.push((
+                m.partition(),
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            ));
+        }
+    }
+
+    fn count(got: &[(i32, i64, String)], part: i32) -> usize {
+        got.iter().filter(|(p, _, _)| *p == part).count()
+    }
+
+    /// Assign mode: records complete and in order across pause/resume and a seek, with the
+    /// session's incremental requests in between.
+    #[tokio::test]
+    async fn records_complete_and_in_order_across_pause_resume_and_seek() {
+        let topic = unique("fs-assign");
+        common::create_topic(&bootstrap(), &topic, PARTS).await;
+        produce(&topic, 0..50).await;
+        let c = Consumer::new(&common::config(
+            &bootstrap(),
+            &[
+                ("fetch.max.wait.ms", "100"),
+                ("max.partition.fetch.bytes", "2048"),
+            ],
+        ))
+        .await
+        .unwrap();
+        let tps: Vec<TopicPartition> = (0..PARTS)
+            .map(|p| TopicPartition::new(topic.as_str(), p))
+            .collect();
+        c.assign(tps.iter().map(|t| (t.clone(), Offset::Beginning)).collect())
+            .unwrap();
+        let mut got = Vec::new();
+        recv_until(&c, &mut got, |g| g.len() >= 60).await;
+        // Pause two partitions, produce more, drain the others.
+        c.pause(&tps[0..2]).unwrap();
+        let paused_at: Vec<usize> = (0..2).map(|p| count(&got, p)).collect();
+        produce(&topic, 50..100).await;
+        recv_until(&c, &mut got, |g| (2..PARTS).all(|p| count(g, p) >= 100)).await;
+        // Records buffered before the pause may still come out; nothing fetched after it.
+        for p in 0..2 {
+            assert!(
+                count(&got, p) <= paused_at[p as usize] + 60,
+                "partition {p} while paused"
+            );
+        }
+        c.resume(&tps[0..2]).unwrap();
+        recv_until(&c, &mut got, |g| (0..PARTS).all(|p| count(g, p) >= 100)).await;
+        // Every partition: exactly 0..100 in order.
+        let expect: Vec<(i32, i64)> = (0..PARTS).map(|p| (p, 100)).collect();
+        for p in 0..PARTS {
+            let seq: Vec<i64> = got.iter().filter(|g| g.0 == p).map(|g| g.1).collect();
+            assert_eq!(seq, (0..100).collect::<Vec<_>>(), "partition {p} in order");
+        }
+        assert_complete(&got, &expect);
+
+        // Seek partition 3 back to 40: exactly 40..100 again, then new records.
+        c.seek(&tps[3], Offset::Offset(40)).unwrap();
+        let mut again = Vec::new();
+        recv_until(&c, &mut again, |g| g.len() >= 60).await;
+        assert!(
+            again
+                .iter()
+                .map(|(p, o, _)| (*p, *o))
+                .eq((40..100).map(|o| (3, o))),
+            "after the seek: {again:?}"
+        );
+        produce(&topic, 100..110).await;
+        let mut tail = Vec::new();
+        recv_until(&c, &mut tail, |g| g.len() >= 10 * PARTS as usize).await;
+        for p in 0..PARTS {
+            let seq: Vec<i64> = tail.iter().filter(|g| g.0 == p).map(|g| g.1).collect();
+            assert_eq!(
+                seq,
+                (100..110).collect::<Vec<_>>(),
+                "partition {p} after seek"
+            );
+        }
+        c.close().await.unwrap();
+    }
+
+    /// Group mode: a second member joins (rebalance: partitions move, sessions forget and
+    /// add them); every record is received, in order per member and partition.
+    #[tokio::test]
+    async fn records_complete_across_a_rebalance() {
+        let topic = unique("fs-group");
+        let group = unique("fs-g");
+        common::create_topic(&bootstrap(), &topic, PARTS).await;
+        produce(&topic, 0..40).await;
+        let cfg = common::config(
+            &bootstrap(),
+            &[
+                ("group.id", group.as_str()),
+                ("auto.offset.reset", "earliest"),
+                ("fetch.max.wait.ms", "100"),
+                ("auto.commit.interval.ms", "100"),
+            ],
+        );
+        let a = Consumer::new(&cfg).await.unwrap();
+        a.subscribe(&[topic.as_str()]).unwrap();
+        let mut got_a = Vec::new();
+        recv_until(&a, &mut got_a, |g| g.len() >= 120).await;
+        let b = Consumer::new(&cfg).await.unwrap();
+        b.subscribe(&[topic.as_str()]).unwrap();
+        produce(&topic, 40..80).await;
+        // Both poll until every offset 0..80 of every partition was seen by someone.
+        let mut got_b = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        let all = |a: &[(i32, i64, String)], b: &[(i32, i64, String)]| {
+            let seen: std::collections::BTreeSet<(i32, i64)> =
+                a.iter().chain(b).map(|(p, o, _)| (*p, *o)).collect();
+            seen.len() == (PARTS as usize) * 80
+        };
+        while !all(&got_a, &got_b) {
+            assert!(tokio::time::Instant::now() < deadline, "incomplete");
+            for (c, got) in [(&a, &mut got_a), (&b, &mut got_b)] {
+                if let Ok(m) = tokio::time::timeout(Duration::from_millis(50), c.recv()).await {
+                    let m = m.expect("a message, not an error");
+                    got.push((m.partition(), m.offset(), String::new()));
+                }
+            }
+        }
+        // Values match offsets, and each member's offsets per partition only go forward
+        // by one, except where a partition came back after a rebalance (at its commit).
+        for got in [&got_a, &got_b] {
+            let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+            for (p, o, _) in got {
+                if let Some(prev) = last.insert(*p, *o) {
+                    assert!(
+                        *o == prev + 1 || *o <= prev,
+                        "gap in partition {p}: {prev} -> {o}"
+                    );
+                }
+            }
+        }
+        assert!(!got_b.is_empty(), "the second member got partitions");
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+}
