@@ -1265,11 +1265,8 @@ key_table! {
         int(0, I32),
         None,
         C::PRODUCER,
-        "Largest number of buffered records (0 or unset: no count limit).",
-    )
-    .status(Status::Ignored {
-        detail: "not enforced yet; `buffer.memory` bounds the buffer",
-    }));
+        "Largest number of buffered records (0 or unset: no count limit); `send` waits like for `buffer.memory`.",
+    ));
     MAX_BLOCK_MS: Key<Duration> = Key::ms(KeyDef::new(
         "max.block.ms",
         int(0, I32),

@@ -39,8 +39,17 @@ pub(crate) struct OpenBatch {
     pub builder: BatchBuilder,
     pub completion: Arc<Completion>,
     pub created: Instant,
-    /// Bytes of `buffer.memory` this batch holds (released when it completes).
-    pub permits: usize,
+    /// Bytes of `buffer.memory` and records of `queue.buffering.max.messages` this batch
+    /// holds (released when it completes).
+    pub permits: Held,
+}
+
+/// What a batch holds of the producer's buffer bounds: bytes of `buffer.memory` and records
+/// of `queue.buffering.max.messages` (released together when the batch completes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub bytes: usize,
+    pub records: usize,
 }
 
 /// One partition's batches not yet taken by the sender.
@@ -225,6 +234,8 @@ pub(crate) struct Accumulator {
     topics: RwLock<TopicMap>,
     /// `buffer.memory` as a semaphore of bytes.
     memory: Arc<Semaphore>,
+    /// `queue.buffering.max.messages` as a semaphore of records (`None`: no count limit).
+    messages: Option<Arc<Semaphore>>,
     /// Batches created and not completed (for `flush`).
     incomplete: Mutex<HashMap<u64, Arc<Completion>>>,
     next_id: AtomicU64,
@@ -281,6 +292,9 @@ impl Accumulator {
         Accumulator {
             topics: RwLock::new(TopicMap::default()),
             memory: Arc::new(Semaphore::new(s.buffer_memory.min(Semaphore::MAX_PERMITS))),
+            messages: s
+                .queue_buffering_max_messages
+                .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
             incomplete: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             wake: Notify::new(),
@@ -418,10 +432,53 @@ impl Accumulator {
         self.memory.add_permits(permits);
     }
 
-    /// Batch `id` has its outcome: no longer pending for `flush`; its memory is free.
-    pub fn completed(&self, id: u64, permits: usize) {
+    /// Takes one record of `queue.buffering.max.messages` if one is free now (always with
+    /// no count limit): `Ok(false)` when not.
+    #[inline]
+    pub fn try_reserve_record(&self) -> Result<bool> {
+        let Some(m) = &self.messages else {
+            return Ok(true);
+        };
+        match m.try_acquire() {
+            Ok(p) => {
+                p.forget();
+                Ok(true)
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => Err(Error::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => Ok(false),
+        }
+    }
+
+    /// Waits until one record of `queue.buffering.max.messages` is free and takes it;
+    /// `Ok(false)` when `deadline` passed first.
+    pub async fn reserve_record_until(&self, deadline: Instant) -> Result<bool> {
+        let Some(m) = self.messages.clone() else {
+            return Ok(true);
+        };
+        match tokio::time::timeout_at(deadline, m.acquire_owned()).await {
+            Ok(Ok(p)) => {
+                p.forget();
+                Ok(true)
+            }
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Gives back `records` records of `queue.buffering.max.messages`.
+    #[inline]
+    pub fn release_records(&self, records: usize) {
+        if let Some(m) = &self.messages {
+            m.add_permits(records);
+        }
+    }
+
+    /// Batch `id` has its outcome: no longer pending for `flush`; its memory and record
+    /// count are free.
+    pub fn completed(&self, id: u64, held: Held) {
         lock(&self.incomplete).remove(&id);
-        self.release(permits);
+        self.release(held.bytes);
+        self.release_records(held.records);
     }
 
     /// Makes every batch ready at once and waits until each batch pending at the call has
@@ -493,7 +550,8 @@ impl Accumulator {
     }
 
     /// Appends an encoded record to the partition's open batch (opening a new one when it
-    /// does not fit), holding `permits` bytes of buffer memory. Never blocks.
+    /// does not fit), holding `permits` bytes of buffer memory and one record of
+    /// `queue.buffering.max.messages`. Never blocks.
     #[allow(clippy::too_many_arguments)]
     pub fn append(
         &self,
@@ -531,7 +589,7 @@ impl Accumulator {
                     ),
                     completion,
                     created: Instant::now(),
-                    permits: 0,
+                    permits: Held::default(),
                 });
                 wake = true;
             }
@@ -540,7 +598,8 @@ impl Accumulator {
             batch
                 .builder
                 .append_with_payload_size(ts, key, value, headers, payload_size);
-            batch.permits += permits;
+            batch.permits.bytes += permits;
+            batch.permits.records += 1;
             let fut = DeliveryFuture::new(batch.completion.clone(), offset_delta, ts);
             if batch.builder.len() >= self.batch_num_messages
                 || batch.builder.size_bytes() >= self.batch_size

@@ -20,7 +20,7 @@ use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
-use super::accumulator::{Accumulator, PartitionRef, ReadyCheck};
+use super::accumulator::{Accumulator, Held, PartitionRef, ReadyCheck};
 use super::delivery::{BatchAck, Completion};
 use super::idempotence::{Idempotence, PidEpoch};
 use super::transaction::{self, Txn};
@@ -41,7 +41,7 @@ struct Batch {
     id: u64,
     completion: Arc<Completion>,
     created: Instant,
-    permits: usize,
+    permits: Held,
     record_count: i32,
     data: Bytes,
     /// Base sequence (-1 without idempotence).
@@ -919,7 +919,7 @@ impl Sender {
         &self,
         id: u64,
         completion: &Completion,
-        permits: usize,
+        permits: Held,
         _records: Option<i32>,
         r: Result<BatchAck>,
     ) {
