@@ -66,7 +66,11 @@
 //! back. A Produce response that does not decode, or lacks a partition of the request, is
 //! ambiguous too (the broker may have written the batch). With `acks=0` nothing is
 //! answered: a batch succeeds once written, offsets are -1.
-//! `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` fail the batch (no splitting).
+//! `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` split a batch of several records into two
+//! halves sent in its place (again while still too large; not counted as a retry); the
+//! halves keep the batch's sequence range (first half at its base sequence, the second
+//! where the first ends), so idempotent batches behind it keep theirs, and each record's
+//! offset comes from its half's answer. A single record too large fails with the error.
 //!
 //! # Idempotence rules (default on; implies acks=all)
 //! 1. `Producer::new` gets a producer id and epoch with InitProducerId from any broker.

@@ -446,6 +446,9 @@ struct State {
     committed: HashMap<(String, String, i32), (i64, i32)>,
     /// Fetch sessions (`None`: sessionless, every answer has session id 0).
     sessions: Option<MockSessions>,
+    /// Produce refuses a partition's records larger than this with MESSAGE_TOO_LARGE (as
+    /// a topic's `max.message.bytes`); `None`: no limit.
+    max_message_bytes: Option<usize>,
 }
 
 impl State {
@@ -778,6 +781,13 @@ impl MockBroker {
         let mut st = self.shared.state();
         let s = st.sessions.get_or_insert_with(MockSessions::default);
         s.slots = slots;
+    }
+
+    /// Produce refuses a partition's record batch larger than `bytes` with
+    /// MESSAGE_TOO_LARGE, as a broker does above a topic's `max.message.bytes` (`None`: no
+    /// limit, the default).
+    pub fn max_message_bytes(&self, bytes: Option<usize>) {
+        self.shared.state().max_message_bytes = bytes;
     }
 
     /// Forgets every open fetch session (as a broker that evicted them, or restarted): the
@@ -1411,6 +1421,13 @@ fn produce(
                 (Some(c), _, _) if targeted => (c, -1),
                 (_, Some(n), _) if p >= 0 && p < n && st.leader(topic, p) != node => {
                     (code::NOT_LEADER_OR_FOLLOWER, -1)
+                }
+                (_, Some(n), _)
+                    if p >= 0
+                        && p < n
+                        && st.max_message_bytes.is_some_and(|m| records.len() > m) =>
+                {
+                    (code::MESSAGE_TOO_LARGE, -1)
                 }
                 (_, Some(n), Some(h)) if p >= 0 && p < n => append(st, topic, p, h),
                 (_, Some(n), None) if p >= 0 && p < n => (code::NONE, {
