@@ -302,3 +302,85 @@ async fn a_single_record_too_large_fails_with_a_typed_error() {
         .expect("the producer keeps working");
     p.close(Duration::from_secs(10)).await.unwrap();
 }
+
+/// Records without a key over 8 partitions, 4 led by node 0 and 4 by node 1 whose Produce
+/// answers take `slow`: how many records each node's partitions got.
+async fn keyless_over_a_slow_node(extra: &[(&str, &str)], slow: Duration) -> (usize, usize) {
+    let mock = MockBroker::start_nodes(2, &[(TOPIC, 8)]).await;
+    for p in 4..8 {
+        mock.set_leader(TOPIC, p, Some(1));
+    }
+    mock.slow_produce(1, Some(slow));
+    let mut cfg = vec![
+        ("linger.ms", "0"),
+        ("batch.size", "1000"),
+        ("enable.idempotence", "false"),
+        ("acks", "1"),
+        ("max.in.flight.requests.per.connection", "1"),
+        ("sticky.partitioning.linger.ms", "0"),
+    ];
+    cfg.extend_from_slice(extra);
+    let p = producer(&mock, &cfg).await;
+    let mut futs = Vec::new();
+    for round in 0..40 {
+        for i in 0..40 {
+            let rec = ProducerRecord::new(TOPIC).value(format!("{round}-{i:0100}"));
+            futs.push(p.send(rec).await.expect("send"));
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    let (mut fast, mut slow_n) = (0, 0);
+    for f in futs {
+        let m = tokio::time::timeout(Duration::from_secs(60), f)
+            .await
+            .expect("in time")
+            .expect("delivered");
+        if m.partition < 4 {
+            fast += 1;
+        } else {
+            slow_n += 1;
+        }
+    }
+    p.close(Duration::from_secs(30)).await.unwrap();
+    eprintln!("{extra:?}: fast node {fast} records, slow node {slow_n}");
+    (fast, slow_n)
+}
+
+/// Adaptive partitioning (Java's default): partitions whose batches queue up behind a
+/// slow leader get fewer records; without it the split is about even.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_partitioning_sends_fewer_records_to_a_slow_node() {
+    let (fast, slow) = keyless_over_a_slow_node(&[], Duration::from_millis(300)).await;
+    assert!(
+        fast as f64 > 1.8 * slow as f64,
+        "adaptive: fast node {fast} records, slow node {slow}"
+    );
+    let (fast, slow) = keyless_over_a_slow_node(
+        &[("partitioner.adaptive.partitioning.enable", "false")],
+        Duration::from_millis(300),
+    )
+    .await;
+    let ratio = fast as f64 / slow.max(1) as f64;
+    assert!(
+        (0.6..1.6).contains(&ratio),
+        "uniform sticky: fast node {fast} records, slow node {slow}"
+    );
+}
+
+/// `partitioner.availability.timeout.ms`: a leader that takes no batch for that long while
+/// it has some ready is skipped (its partitions get almost nothing until it drains).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_timeout_skips_a_stuck_node() {
+    let (fast, slow) = keyless_over_a_slow_node(
+        &[
+            ("partitioner.adaptive.partitioning.enable", "false"),
+            ("partitioner.availability.timeout.ms", "50"),
+        ],
+        Duration::from_millis(1000),
+    )
+    .await;
+    assert!(
+        fast as f64 > 3.0 * slow as f64,
+        "availability: fast node {fast} records, slow node {slow}"
+    );
+}

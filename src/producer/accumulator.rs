@@ -132,6 +132,12 @@ fn min_opt(a: Option<Instant>, b: Instant) -> Option<Instant> {
 struct TopicState {
     sticky_partition: i32,
     sticky_bytes: usize,
+    /// When the sticky partition was chosen (`sticky.partitioning.linger.ms`).
+    sticky_since: Instant,
+    /// Batches queued per partition at the sender's last readiness check (adaptive
+    /// partitioning; index = partition), and partitions whose leader is unavailable
+    /// (`partitioner.availability.timeout.ms`) marked with `u32::MAX`.
+    load: Arc<[u32]>,
     meta: Option<(u64, Arc<TopicMeta>)>,
 }
 
@@ -260,6 +266,15 @@ pub(crate) struct Accumulator {
     batch_num_messages: usize,
     linger: Duration,
     delivery_timeout: Duration,
+    /// `sticky.partitioning.linger.ms` (zero: switch on `batch.size` bytes only).
+    sticky_linger: Duration,
+    /// `partitioner.adaptive.partitioning.enable`.
+    adaptive: bool,
+    /// `partitioner.availability.timeout.ms` (zero: off).
+    availability_timeout: Duration,
+    /// Per leader node: when it last had ready batches and when the sender last took one
+    /// for it (availability, as Java's node latency stats).
+    node_stats: Mutex<HashMap<i32, (Instant, Instant)>>,
 }
 
 /// An append under way ([`Accumulator::begin_append`]); the sender waits for it to end
@@ -309,6 +324,10 @@ impl Accumulator {
             batch_num_messages: s.batch_num_messages.max(1),
             linger: s.linger,
             delivery_timeout: s.delivery_timeout,
+            sticky_linger: s.sticky_partitioning_linger,
+            adaptive: s.partitioner_adaptive,
+            availability_timeout: s.partitioner_availability_timeout,
+            node_stats: Mutex::new(HashMap::new()),
         }
     }
 
@@ -512,6 +531,8 @@ impl Accumulator {
                     state: Mutex::new(TopicState {
                         sticky_partition: -1,
                         sticky_bytes: 0,
+                        sticky_since: Instant::now(),
+                        load: Arc::from(Vec::new()),
                         meta: None,
                     }),
                 })
@@ -531,22 +552,75 @@ impl Accumulator {
     }
 
     /// The sticky partition for a key-less record of `bytes` bytes: stays on one partition
-    /// (with a known leader when any has one) until `batch.size` bytes went to it; the record
-    /// is accounted to the partition returned.
+    /// (with a known leader when any has one) until `batch.size` bytes went to it or
+    /// `sticky.partitioning.linger.ms` passed since it was chosen; the record is accounted
+    /// to the partition returned. The next partition is chosen as Java's adaptive
+    /// partitioner does: partitions with fewer queued batches are likelier
+    /// (`partitioner.adaptive.partitioning.enable`), partitions of an unavailable leader are
+    /// skipped (`partitioner.availability.timeout.ms`), see [`pick_partition`].
     pub fn sticky_partition(&self, topic: &TopicAcc, meta: &TopicMeta, bytes: usize) -> i32 {
         let n = meta.partition_count();
         let mut s = lock(&topic.state);
-        if s.sticky_partition < 0 || s.sticky_partition >= n {
-            s.sticky_partition = pick_partition(meta, -1);
+        let timed = !self.sticky_linger.is_zero();
+        let now = if timed {
+            Instant::now()
+        } else {
+            s.sticky_since
+        };
+        if s.sticky_partition < 0
+            || s.sticky_partition >= n
+            || (timed && now.duration_since(s.sticky_since) >= self.sticky_linger)
+        {
+            let avoid = if s.sticky_partition < n {
+                s.sticky_partition
+            } else {
+                -1
+            };
+            s.sticky_partition = pick_partition(meta, avoid, &s.load);
             s.sticky_bytes = 0;
+            s.sticky_since = now;
         }
         let p = s.sticky_partition;
         s.sticky_bytes += bytes;
         if s.sticky_bytes >= self.batch_size {
-            s.sticky_partition = pick_partition(meta, p);
+            s.sticky_partition = pick_partition(meta, p, &s.load);
             s.sticky_bytes = 0;
+            s.sticky_since = now;
         }
         p
+    }
+
+    /// The sender took a batch for leader `node` (availability tracking).
+    pub fn drained(&self, node: i32, now: Instant) {
+        if self.availability_timeout.is_zero() {
+            return;
+        }
+        lock(&self.node_stats)
+            .entry(node)
+            .and_modify(|e| e.1 = now)
+            .or_insert((now, now));
+    }
+
+    /// Leaders that had ready batches and none taken for longer than
+    /// `partitioner.availability.timeout.ms`.
+    fn unavailable_nodes(&self, ready_nodes: &[i32], now: Instant) -> Vec<i32> {
+        if self.availability_timeout.is_zero() {
+            return Vec::new();
+        }
+        let mut stats = lock(&self.node_stats);
+        for n in ready_nodes {
+            stats
+                .entry(*n)
+                .and_modify(|e| e.0 = now)
+                .or_insert((now, now));
+        }
+        stats
+            .iter()
+            .filter(|(_, (ready, drained))| {
+                ready.saturating_duration_since(*drained) > self.availability_timeout
+            })
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     /// Appends an encoded record to the partition's open batch (opening a new one when it
@@ -636,9 +710,21 @@ impl Accumulator {
         let force = self.forced();
         let (linger, dt) = (self.linger, self.delivery_timeout);
         let mut out = ReadyCheck::default();
+        let track = self.adaptive || !self.availability_timeout.is_zero();
+        // Queued batches per partition of each topic (adaptive partitioning), gathered on
+        // this pass over the partitions the sender makes anyway.
+        let mut loads: HashMap<Arc<str>, Vec<u32>> = HashMap::new();
         self.each_partition(|topic, p, pacc| {
             let ready = {
                 let mut pa = lock(&pacc);
+                if track {
+                    let queued = pa.closed.len() as u32 + u32::from(pa.open.is_some());
+                    let l = loads.entry(topic.clone()).or_default();
+                    if l.len() <= p as usize {
+                        l.resize(p as usize + 1, 0);
+                    }
+                    l[p as usize] = queued;
+                }
                 while pa.oldest().is_some_and(|c| c + dt <= now) {
                     out.expired.extend(pa.pop_oldest());
                 }
@@ -663,6 +749,34 @@ impl Accumulator {
                 }
             }
         });
+        if track {
+            let ready_nodes: Vec<i32> = out.ready.keys().copied().collect();
+            let down = self.unavailable_nodes(&ready_nodes, now);
+            for (topic, mut load) in loads {
+                if !self.adaptive {
+                    load.iter_mut().for_each(|q| *q = 0);
+                }
+                if !down.is_empty() {
+                    if let Some(t) = snap.topic(&topic) {
+                        let n = t.partition_count().max(0) as usize;
+                        if load.len() < n {
+                            load.resize(n, 0);
+                        }
+                        for (p, q) in load.iter_mut().enumerate() {
+                            if snap
+                                .leader(&topic, p as i32)
+                                .is_some_and(|l| down.contains(&l))
+                            {
+                                *q = u32::MAX;
+                            }
+                        }
+                    }
+                }
+                if let Some(t) = self.get_topic(&topic) {
+                    lock(&t.state).load = Arc::from(load);
+                }
+            }
+        }
         out
     }
 
@@ -701,18 +815,57 @@ impl Accumulator {
 }
 
 /// A random partition other than `avoid`, preferring partitions with a known leader.
-fn pick_partition(meta: &TopicMeta, avoid: i32) -> i32 {
+///
+/// `load` (from the sender's last readiness check; may be shorter than the partition count,
+/// missing entries are 0) makes it adaptive, as Java's `BuiltInPartitioner`: a partition with
+/// `q` queued batches is chosen with a weight of `max + 1 - q` (`max`: the most queued), so
+/// partitions of slow leaders, whose batches pile up, get fewer records; `u32::MAX` marks an
+/// unavailable leader's partition, which is skipped while another one can be chosen.
+fn pick_partition(meta: &TopicMeta, avoid: i32, load: &[u32]) -> i32 {
     let n = meta.partition_count();
     if n <= 1 {
         return 0;
     }
-    let candidates: Vec<i32> = meta
+    let q = |p: i32| load.get(p as usize).copied().unwrap_or(0);
+    let mut candidates: Vec<i32> = meta
         .partitions
         .iter()
-        .filter(|p| p.leader >= 0 && p.partition != avoid)
+        .filter(|p| p.leader >= 0 && p.partition != avoid && q(p.partition) != u32::MAX)
         .map(|p| p.partition)
         .collect();
+    if candidates.is_empty() {
+        candidates = meta
+            .partitions
+            .iter()
+            .filter(|p| p.leader >= 0 && p.partition != avoid)
+            .map(|p| p.partition)
+            .collect();
+    }
     let r = crate::backoff::random_unit();
+    let max = candidates
+        .iter()
+        .map(|p| q(*p))
+        .filter(|q| *q != u32::MAX)
+        .max()
+        .unwrap_or(0);
+    if max > 0 {
+        let weights: Vec<u64> = candidates
+            .iter()
+            .map(|p| match q(*p) {
+                u32::MAX => 1,
+                x => u64::from(max - x) + 1,
+            })
+            .collect();
+        let total: u64 = weights.iter().sum();
+        let mut pick = (r * total as f64) as u64;
+        for (p, w) in candidates.iter().zip(&weights) {
+            if pick < *w {
+                return *p;
+            }
+            pick -= w;
+        }
+        return *candidates.last().unwrap_or(&0);
+    }
     if candidates.is_empty() {
         let p = (r * n as f64) as i32 % n;
         if p == avoid {

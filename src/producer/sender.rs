@@ -571,6 +571,7 @@ impl Sender {
             if size > 0 && size + head.data.len() > max_req {
                 return None;
             }
+            self.acc.drained(node, now);
             return ps.retry.pop_front();
         }
         if idem.is_some() && ps.in_flight >= MAX_IDEMPOTENT_IN_FLIGHT {
@@ -583,6 +584,7 @@ impl Sender {
             max_req.saturating_sub(size)
         };
         let ob = self.acc.drain(part, now, room)?;
+        self.acc.drained(node, now);
         let record_count = ob.builder.len() as i32;
         let base_seq = match &self.idem {
             Some(i) => i.next_sequence(tp),

@@ -449,6 +449,8 @@ struct State {
     /// Produce refuses a partition's records larger than this with MESSAGE_TOO_LARGE (as
     /// a topic's `max.message.bytes`); `None`: no limit.
     max_message_bytes: Option<usize>,
+    /// Every Produce to these nodes is answered after this delay (a slow broker).
+    slow_produce: HashMap<i32, Duration>,
 }
 
 impl State {
@@ -790,6 +792,16 @@ impl MockBroker {
         self.shared.state().max_message_bytes = bytes;
     }
 
+    /// Makes node `node` a slow broker: every Produce it receives is answered after `delay`
+    /// (`None`: normal again). Responses stay in order per connection, so its requests queue.
+    pub fn slow_produce(&self, node: i32, delay: Option<Duration>) {
+        let mut st = self.shared.state();
+        match delay {
+            Some(d) => st.slow_produce.insert(node, d),
+            None => st.slow_produce.remove(&node),
+        };
+    }
+
     /// Forgets every open fetch session (as a broker that evicted them, or restarted): the
     /// next incremental Fetch gets FETCH_SESSION_ID_NOT_FOUND.
     pub fn evict_fetch_sessions(&self) {
@@ -1098,6 +1110,11 @@ fn handle(
         }
         _ => unreachable!("filtered by `supported`"),
     };
+    if api == ApiKey::Produce {
+        if let Some(d) = st.slow_produce.get(&node) {
+            delay = delay.max(*d);
+        }
+    }
     let reply = match fault.as_ref().map(|f| &f.action) {
         Some(FaultAction::NoResponse) => Reply::Nothing,
         Some(FaultAction::Disconnect) => Reply::Close,
