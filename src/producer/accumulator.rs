@@ -134,6 +134,8 @@ struct TopicState {
     sticky_bytes: usize,
     /// When the sticky partition was chosen (`sticky.partitioning.linger.ms`).
     sticky_since: Instant,
+    /// Records since the clock was last read for `sticky.partitioning.linger.ms`.
+    sticky_unclocked: u32,
     /// Batches queued per partition at the sender's last readiness check (adaptive
     /// partitioning; index = partition), and partitions whose leader is unavailable
     /// (`partitioner.availability.timeout.ms`) marked with `u32::MAX`.
@@ -532,6 +534,7 @@ impl Accumulator {
                         sticky_partition: -1,
                         sticky_bytes: 0,
                         sticky_since: Instant::now(),
+                        sticky_unclocked: 0,
                         load: Arc::from(Vec::new()),
                         meta: None,
                     }),
@@ -561,7 +564,16 @@ impl Accumulator {
     pub fn sticky_partition(&self, topic: &TopicAcc, meta: &TopicMeta, bytes: usize) -> i32 {
         let n = meta.partition_count();
         let mut s = lock(&topic.state);
-        let timed = !self.sticky_linger.is_zero();
+        // The clock is read once per STICKY_CLOCK_EVERY records, not on every record (this
+        // is the per-record path): a partition may overstay the linger by a few records.
+        let mut timed = false;
+        if !self.sticky_linger.is_zero() {
+            s.sticky_unclocked += 1;
+            if s.sticky_unclocked >= STICKY_CLOCK_EVERY {
+                s.sticky_unclocked = 0;
+                timed = true;
+            }
+        }
         let now = if timed {
             Instant::now()
         } else {
@@ -578,14 +590,14 @@ impl Accumulator {
             };
             s.sticky_partition = pick_partition(meta, avoid, &s.load);
             s.sticky_bytes = 0;
-            s.sticky_since = now;
+            s.sticky_since = if timed { now } else { Instant::now() };
         }
         let p = s.sticky_partition;
         s.sticky_bytes += bytes;
         if s.sticky_bytes >= self.batch_size {
             s.sticky_partition = pick_partition(meta, p, &s.load);
             s.sticky_bytes = 0;
-            s.sticky_since = now;
+            s.sticky_since = if timed { now } else { Instant::now() };
         }
         p
     }
@@ -814,6 +826,9 @@ impl Accumulator {
     }
 }
 
+/// How many keyless records go between two clock reads for `sticky.partitioning.linger.ms`.
+const STICKY_CLOCK_EVERY: u32 = 16;
+
 /// A random partition other than `avoid`, preferring partitions with a known leader.
 ///
 /// `load` (from the sender's last readiness check; may be shorter than the partition count,
@@ -1026,5 +1041,55 @@ mod tests {
         assert_eq!(r.expired.len(), 2);
         assert!(r.ready.is_empty() && !a.has_data());
         assert!(a.drain_all().is_empty());
+    }
+
+    /// Keyless records switch partition after `batch.size` bytes, and after
+    /// `sticky.partitioning.linger.ms` even when few bytes went to the partition.
+    #[test]
+    fn sticky_partition_switches_on_bytes_and_on_linger() {
+        let snap = snapshot(&[0, 0, 0, 0]);
+        let meta = snap.topic(T).expect("topic").clone();
+        let a = acc(&[
+            ("batch.size", "1000"),
+            ("sticky.partitioning.linger.ms", "0"),
+        ]);
+        let t = a.topic(&Arc::from(T));
+        let first = a.sticky_partition(&t, &meta, 100);
+        for _ in 0..8 {
+            assert_eq!(
+                a.sticky_partition(&t, &meta, 100),
+                first,
+                "below batch.size"
+            );
+        }
+        // The 10th record reaches batch.size: the next one goes elsewhere.
+        assert_eq!(a.sticky_partition(&t, &meta, 100), first);
+        assert_ne!(
+            a.sticky_partition(&t, &meta, 100),
+            first,
+            "switched on bytes"
+        );
+
+        let a = acc(&[
+            ("batch.size", "1000000"),
+            ("sticky.partitioning.linger.ms", "200"),
+        ]);
+        let t = a.topic(&Arc::from(T));
+        let first = a.sticky_partition(&t, &meta, 10);
+        for _ in 0..100 {
+            assert_eq!(
+                a.sticky_partition(&t, &meta, 10),
+                first,
+                "within the linger"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        let after: Vec<i32> = (0..2 * STICKY_CLOCK_EVERY)
+            .map(|_| a.sticky_partition(&t, &meta, 10))
+            .collect();
+        assert!(
+            after.iter().any(|p| *p != first),
+            "switched after the linger: {after:?}"
+        );
     }
 }
