@@ -53,7 +53,10 @@ PROFILES = {
 SIZES = [100, 1024]
 PRODUCERS = [("rdkafka", "future"), ("rdkafka", "base"), ("kafka-sdk", "sdk"),
              ("franz-go", "kgo"), ("java", "perf")]
-CONSUMERS = [("rdkafka", "stream"), ("rdkafka", "base"), ("kafka-sdk", "recv"),
+# `base-tuned`: rust-rdkafka's BaseConsumer with the fetch-queue settings that make it wait
+# (`fetch.queue.backoff.ms`, `queued.min.messages`; see TUNED_CONSUMER in src/bin/rdkafka.rs).
+CONSUMERS = [("rdkafka", "stream"), ("rdkafka", "base"), ("rdkafka", "base-tuned"),
+             ("kafka-sdk", "recv"),
              ("franz-go", "kgo"), ("java", "perf")]
 # Reference of the ratio columns: the best rust-rdkafka API of the same profile and size.
 REF = "rdkafka"

@@ -1299,11 +1299,8 @@ key_table! {
         int(0, I32),
         None,
         C::PRODUCER,
-        "Largest number of buffered records (0 or unset: no count limit).",
-    )
-    .status(Status::Ignored {
-        detail: "not enforced yet; `buffer.memory` bounds the buffer",
-    }));
+        "Largest number of buffered records (0 or unset: no count limit); `send` waits like for `buffer.memory`.",
+    ));
     MAX_BLOCK_MS: Key<Duration> = Key::ms(KeyDef::new(
         "max.block.ms",
         int(0, I32),
@@ -1378,13 +1375,10 @@ key_table! {
     STICKY_PARTITIONING_LINGER_MS: Key<Duration> = Key::ms(KeyDef::new(
         "sticky.partitioning.linger.ms",
         int(0, 900_000),
-        Some("10"),
+        Some("0"),
         C::PRODUCER,
-        "How long records without a key stick to one partition.",
-    )
-    .status(Status::Ignored {
-        detail: "keyless records stick to a partition until `batch.size` bytes went to it",
-    }));
+        "How long records without a key stick to one partition before switching (they also switch after `batch.size` bytes); 0, the default, switches on bytes only as Java does (librdkafka's default is 10, which the rdkafka drop-in keeps).",
+    ));
     TRANSACTIONAL_ID: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "transactional.id",
         NON_EMPTY,
@@ -1405,6 +1399,21 @@ key_table! {
         Some("false"),
         C::PRODUCER,
         "Partition keyed records as if they had no key.",
+    ));
+    // ---- producer: adaptive partitioning (issue 18) ---------------------------------------
+    PARTITIONER_ADAPTIVE_PARTITIONING_ENABLE: Key<bool> = Key::flag(KeyDef::new(
+        "partitioner.adaptive.partitioning.enable",
+        Kind::Bool,
+        Some("true"),
+        C::PRODUCER,
+        "Records without a key go to partitions with fewer queued batches more often.",
+    ));
+    PARTITIONER_AVAILABILITY_TIMEOUT_MS: Key<Duration> = Key::ms(KeyDef::new(
+        "partitioner.availability.timeout.ms",
+        int(0, I32),
+        Some("0"),
+        C::PRODUCER,
+        "Skip partitions of a leader that took no batch for this long while it had some ready (0: off).",
     ));
     // ---- consumer -------------------------------------------------------------------------
     GROUP_ID: Key<Option<String>> = Key::opt_text(KeyDef::new(

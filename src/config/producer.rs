@@ -160,6 +160,10 @@ pub struct ProducerConfig {
     pub transaction_timeout: Duration,
     /// `partitioner.ignore.keys`, default `false`.
     pub partitioner_ignore_keys: bool,
+    /// `partitioner.adaptive.partitioning.enable`, default `true`.
+    pub partitioner_adaptive: bool,
+    /// `partitioner.availability.timeout.ms`, default 0 (off).
+    pub partitioner_availability_timeout: Duration,
 }
 
 /// Java's limit on in-flight requests for the idempotent producer.
@@ -217,6 +221,8 @@ impl ProducerConfig {
             transactional_id,
             transaction_timeout: r.get(TRANSACTION_TIMEOUT_MS),
             partitioner_ignore_keys: r.get(PARTITIONER_IGNORE_KEYS),
+            partitioner_adaptive: r.get(PARTITIONER_ADAPTIVE_PARTITIONING_ENABLE),
+            partitioner_availability_timeout: r.get(PARTITIONER_AVAILABILITY_TIMEOUT_MS),
             common,
         })
     }

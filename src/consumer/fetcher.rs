@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -559,6 +559,14 @@ struct Asked {
 }
 
 impl Asked {
+    /// What the fetch session remembers of this partition.
+    fn sent(&self) -> SentPart {
+        SentPart {
+            offset: self.offset,
+            leader_epoch: self.leader_epoch,
+        }
+    }
+
     /// The partition this fetch was made for, with its in-flight flag cleared; `None` when it
     /// was unassigned, or unassigned and assigned again, since (then it is not touched).
     fn land<'a>(&self, st: &'a mut State, tp: &TopicPartition) -> Option<&'a mut PartState> {
@@ -588,8 +596,10 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
         check_crc: shared.cfg.check_crcs,
         ..DecodeOptions::default()
     };
+    let mut session = FetchSession::default();
     loop {
         if *shutdown.borrow() {
+            close_session(&shared, conn.as_ref(), &session).await;
             return;
         }
         work.borrow_and_update();
@@ -604,8 +614,13 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
             continue;
         }
         let result = tokio::select! {
-            r = fetch_once(&shared, node, &mut conn, &asked) => r,
-            _ = shared.shutdown_signal() => return,
+            r = fetch_once(&shared, node, &mut conn, &mut session, &asked) => r,
+            _ = shared.shutdown_signal() => {
+                // The request in flight may have moved the broker's epoch: close the
+                // session by id (the epoch of a closing request is not checked).
+                close_session(&shared, conn.as_ref(), &session).await;
+                return;
+            }
         };
         match result {
             Ok(parts) => {
@@ -763,60 +778,243 @@ async fn fetch_connection(
     Ok(c)
 }
 
+/// Broker error: the incremental fetch session named in the request is unknown (evicted,
+/// expired, or the broker restarted).
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// Broker error: the request's session epoch is not the one the broker expects.
+const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+/// The first Fetch version with sessions (KIP-227).
+const FETCH_SESSION_MIN_VERSION: i16 = 7;
+
+/// What one partition of a fetch session was last sent with: a partition whose next fetch
+/// differs from this is sent again; one that matches is left out of an incremental request
+/// (the broker remembers it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SentPart {
+    offset: i64,
+    leader_epoch: i32,
+}
+
+/// The incremental fetch session (KIP-227) of one fetch task with its broker.
+///
+/// The first request is a *full* one (epoch 0, every partition); the broker answers with a
+/// session id and remembers the partitions and their fetch parameters. Later requests are
+/// *incremental* (epoch 1, 2, ...): only partitions whose fetch offset or leader epoch
+/// changed are sent, and partitions the task does not fetch this time (paused, buffer full,
+/// unassigned, moved to another leader, waiting for a retry) are sent as *forgotten*, so
+/// the broker's session always holds exactly the partitions of the request in flight (and
+/// never returns records for a partition the consumer is not fetching). The broker answers
+/// an incremental request with the partitions that changed only.
+///
+/// Like Java's `FetchSessionHandler`: FETCH_SESSION_ID_NOT_FOUND or
+/// INVALID_FETCH_SESSION_EPOCH, a failed request or a broken connection reset the session,
+/// and the next request is full again (closing the old session on the broker when its id
+/// is known). A broker that creates no session (its `max.incremental.fetch.session.cache.slots`
+/// are all taken, or it answers session id 0 for any other reason) is asked with full
+/// requests, each of which may create one when a slot frees up. On shutdown the fetch task
+/// closes the session (epoch -1), so the broker frees the slot at once.
+#[derive(Debug, Default)]
+struct FetchSession {
+    /// The broker's session id (0: none).
+    id: i32,
+    /// Epoch of the next request: 0 for a full request (creating a session, and closing
+    /// `id` if set), 1.. for an incremental one.
+    epoch: i32,
+    /// The partitions the broker's session holds, with what they were last sent with.
+    sent: HashMap<TopicPartition, SentPart>,
+    /// Full requests answered without a session since the last session was created.
+    refused: u32,
+}
+
+impl FetchSession {
+    fn incremental(&self) -> bool {
+        self.id != 0 && self.epoch > 0
+    }
+
+    /// Forgets the session: the next request is a full one that also closes the old
+    /// session on the broker (its id is kept for that).
+    fn reset(&mut self) {
+        self.epoch = 0;
+        self.sent.clear();
+    }
+
+    /// Updates the session after a successful answer to `req` (`full`: it was a full one).
+    fn answered(&mut self, full: bool, session_id: i32, asked: &BTreeMap<TopicPartition, Asked>) {
+        if full {
+            self.id = session_id;
+            if session_id == 0 {
+                // No session (no free slot on the broker): the next request is full again.
+                self.refused = self.refused.saturating_add(1);
+                if self.refused == 1 {
+                    tracing::debug!("broker created no fetch session (cache slots full?); fetching with full requests");
+                }
+                self.epoch = 0;
+                self.sent.clear();
+                return;
+            }
+            self.refused = 0;
+            self.epoch = 1;
+        } else {
+            // Epochs run 1..=i32::MAX and wrap to 1 (0 would ask for a new session).
+            self.epoch = if self.epoch == i32::MAX {
+                1
+            } else {
+                self.epoch + 1
+            };
+        }
+        self.sent = asked.iter().map(|(tp, a)| (tp.clone(), a.sent())).collect();
+    }
+}
+
+/// Appends `tp` to the topic list of a request (consecutive partitions of one topic share
+/// an entry).
+fn push_topic<T: Default>(
+    topics: &mut Vec<T>,
+    tp: &TopicPartition,
+    name: impl Fn(&T) -> &str,
+    make: impl FnOnce(TopicName) -> T,
+) -> usize {
+    if topics.last().is_none_or(|t| name(t) != &*tp.topic) {
+        topics.push(make(TopicName(StrBytes::from_string(tp.topic.to_string()))));
+    }
+    topics.len() - 1
+}
+
+/// Builds the Fetch request for `asked` (in fetch order) under `session`: full, or
+/// incremental with only changed partitions and the forgotten ones.
+fn build_request(
+    shared: &Shared,
+    session: &FetchSession,
+    use_session: bool,
+    asked: &BTreeMap<TopicPartition, Asked>,
+) -> FetchRequest {
+    let incremental = use_session && session.incremental();
+    // Partitions in fetch order (rank, then partition order): the broker fills the
+    // response in request order. Consecutive partitions of one topic share an entry; a topic
+    // may appear more than once (as in Java's requests).
+    let mut order: Vec<(&TopicPartition, &Asked)> = asked
+        .iter()
+        .filter(|(tp, a)| !incremental || session.sent.get(*tp) != Some(&a.sent()))
+        .collect();
+    order.sort_by_key(|(_, a)| a.rank);
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (tp, a) in order {
+        let i = push_topic(
+            &mut topics,
+            tp,
+            |t| t.topic.0.as_str(),
+            |n| FetchTopic::default().with_topic(n),
+        );
+        topics[i].partitions.push(
+            FetchPartition::default()
+                .with_partition(tp.partition)
+                .with_current_leader_epoch(a.leader_epoch)
+                .with_fetch_offset(a.offset)
+                .with_last_fetched_epoch(-1)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(shared.cfg.max_partition_fetch_bytes),
+        );
+    }
+    let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+    if incremental {
+        let mut gone: Vec<&TopicPartition> = session
+            .sent
+            .keys()
+            .filter(|tp| !asked.contains_key(*tp))
+            .collect();
+        gone.sort();
+        for tp in gone {
+            let i = push_topic(
+                &mut forgotten,
+                tp,
+                |t| t.topic.0.as_str(),
+                |n| ForgottenTopic::default().with_topic(n),
+            );
+            forgotten[i].partitions.push(tp.partition);
+        }
+    }
+    let (session_id, session_epoch) = if use_session {
+        (session.id, session.epoch)
+    } else {
+        (0, -1)
+    };
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(shared.cfg.fetch_max_wait.as_millis() as i32)
+        .with_min_bytes(shared.cfg.fetch_min_bytes)
+        .with_max_bytes(shared.cfg.fetch_max_bytes)
+        .with_isolation_level(shared.cfg.isolation_level.as_i8())
+        .with_session_id(session_id)
+        .with_session_epoch(session_epoch)
+        .with_topics(topics)
+        .with_forgotten_topics_data(forgotten)
+        .with_rack_id(StrBytes::from_string(
+            shared.cfg.common.client_rack.clone().unwrap_or_default(),
+        ))
+}
+
 async fn fetch_once(
     shared: &Shared,
     node: i32,
     slot: &mut Option<Connection>,
+    session: &mut FetchSession,
     asked: &BTreeMap<TopicPartition, Asked>,
 ) -> crate::Result<Vec<(TopicPartition, PartitionData)>> {
     let conn = fetch_connection(shared, node, slot).await?;
     let version = conn.version_for(ApiKey::Fetch)?;
-    // Partitions in fetch order (rank, then partition order): the broker fills the
-    // response in request order. Consecutive partitions of one topic share an entry; a topic
-    // may appear more than once (as in Java's requests).
-    let mut order: Vec<(&TopicPartition, &Asked)> = asked.iter().collect();
-    order.sort_by_key(|(_, a)| a.rank);
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for (tp, a) in order {
-        if topics
-            .last()
-            .is_none_or(|t| t.topic.0.as_str() != &*tp.topic)
-        {
-            topics.push(
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(tp.topic.to_string()))),
-            );
-        }
-        if let Some(t) = topics.last_mut() {
-            t.partitions.push(
-                FetchPartition::default()
-                    .with_partition(tp.partition)
-                    .with_current_leader_epoch(a.leader_epoch)
-                    .with_fetch_offset(a.offset)
-                    .with_last_fetched_epoch(-1)
-                    .with_log_start_offset(-1)
-                    .with_partition_max_bytes(shared.cfg.max_partition_fetch_bytes),
-            );
-        }
-    }
+    let use_session = version >= FETCH_SESSION_MIN_VERSION;
+    let full = !session.incremental();
+    let req = build_request(shared, session, use_session, asked);
     let max_wait = shared.cfg.fetch_max_wait;
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(max_wait.as_millis() as i32)
-        .with_min_bytes(shared.cfg.fetch_min_bytes)
-        .with_max_bytes(shared.cfg.fetch_max_bytes)
-        .with_isolation_level(shared.cfg.isolation_level.as_i8())
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(topics)
-        .with_rack_id(StrBytes::from_string(
-            shared.cfg.common.client_rack.clone().unwrap_or_default(),
-        ));
-    let resp = conn
+    let resp = match conn
         .send_version(&req, version, shared.cfg.common.request_timeout + max_wait)
-        .await?;
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            // The broker may or may not have seen the request: start over with a full one.
+            session.reset();
+            return Err(e);
+        }
+    };
+    if use_session
+        && !full
+        && matches!(
+            resp.error_code,
+            FETCH_SESSION_ID_NOT_FOUND | INVALID_FETCH_SESSION_EPOCH
+        )
+    {
+        // The broker lost (or no longer agrees on) the session: fetch again at once with a
+        // full request, which creates a new one. Nothing was fetched.
+        tracing::debug!(
+            node,
+            code = resp.error_code,
+            session = session.id,
+            "fetch session reset by the broker; sending a full fetch"
+        );
+        if resp.error_code == FETCH_SESSION_ID_NOT_FOUND {
+            session.id = 0;
+        }
+        session.reset();
+        return Ok(Vec::new());
+    }
     if let Some(code) = KafkaCode(resp.error_code).err() {
+        session.reset();
         return Err(Error::broker(code, format!("Fetch from node {node}")));
+    }
+    if use_session {
+        if !full && resp.session_id != session.id {
+            // An incremental request answered for another session: do not trust it.
+            tracing::debug!(
+                node,
+                session = session.id,
+                answered = resp.session_id,
+                "fetch answered for another session; resetting it"
+            );
+            session.reset();
+            return Ok(Vec::new());
+        }
+        session.answered(full, resp.session_id, asked);
     }
     let mut out = Vec::new();
     for t in resp.responses {
@@ -833,6 +1031,36 @@ async fn fetch_once(
     }
     Ok(out)
 }
+
+/// Closes the fetch session with `node`'s broker (epoch -1, no partitions) so it frees the
+/// session's cache slot now instead of at its eviction time. Best effort, bounded.
+async fn close_session(shared: &Shared, conn: Option<&Connection>, session: &FetchSession) {
+    let Some(conn) = conn.filter(|c| !c.is_closed()) else {
+        return;
+    };
+    if session.id == 0 {
+        return;
+    }
+    let Ok(version) = conn.version_for(ApiKey::Fetch) else {
+        return;
+    };
+    if version < FETCH_SESSION_MIN_VERSION {
+        return;
+    }
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(shared.cfg.fetch_max_bytes)
+        .with_isolation_level(shared.cfg.isolation_level.as_i8())
+        .with_session_id(session.id)
+        .with_session_epoch(-1);
+    let bound = shared.cfg.common.request_timeout.min(CLOSE_SESSION_TIMEOUT);
+    let _ = tokio::time::timeout(bound, conn.send_version(&req, version, bound)).await;
+}
+
+/// Bound of the session-closing request sent on shutdown.
+const CLOSE_SESSION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Handles one partition of a fetch response.
 fn apply_partition(

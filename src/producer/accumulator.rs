@@ -39,8 +39,17 @@ pub(crate) struct OpenBatch {
     pub builder: BatchBuilder,
     pub completion: Arc<Completion>,
     pub created: Instant,
-    /// Bytes of `buffer.memory` this batch holds (released when it completes).
-    pub permits: usize,
+    /// Bytes of `buffer.memory` and records of `queue.buffering.max.messages` this batch
+    /// holds (released when it completes).
+    pub permits: Held,
+}
+
+/// What a batch holds of the producer's buffer bounds: bytes of `buffer.memory` and records
+/// of `queue.buffering.max.messages` (released together when the batch completes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub bytes: usize,
+    pub records: usize,
 }
 
 /// One partition's batches not yet taken by the sender.
@@ -123,6 +132,14 @@ fn min_opt(a: Option<Instant>, b: Instant) -> Option<Instant> {
 struct TopicState {
     sticky_partition: i32,
     sticky_bytes: usize,
+    /// When the sticky partition was chosen (`sticky.partitioning.linger.ms`).
+    sticky_since: Instant,
+    /// Records since the clock was last read for `sticky.partitioning.linger.ms`.
+    sticky_unclocked: u32,
+    /// Batches queued per partition at the sender's last readiness check (adaptive
+    /// partitioning; index = partition), and partitions whose leader is unavailable
+    /// (`partitioner.availability.timeout.ms`) marked with `u32::MAX`.
+    load: Arc<[u32]>,
     meta: Option<(u64, Arc<TopicMeta>)>,
 }
 
@@ -225,6 +242,8 @@ pub(crate) struct Accumulator {
     topics: RwLock<TopicMap>,
     /// `buffer.memory` as a semaphore of bytes.
     memory: Arc<Semaphore>,
+    /// `queue.buffering.max.messages` as a semaphore of records (`None`: no count limit).
+    messages: Option<Arc<Semaphore>>,
     /// Batches created and not completed (for `flush`).
     incomplete: Mutex<HashMap<u64, Arc<Completion>>>,
     next_id: AtomicU64,
@@ -249,6 +268,15 @@ pub(crate) struct Accumulator {
     batch_num_messages: usize,
     linger: Duration,
     delivery_timeout: Duration,
+    /// `sticky.partitioning.linger.ms` (zero: switch on `batch.size` bytes only).
+    sticky_linger: Duration,
+    /// `partitioner.adaptive.partitioning.enable`.
+    adaptive: bool,
+    /// `partitioner.availability.timeout.ms` (zero: off).
+    availability_timeout: Duration,
+    /// Per leader node: when it last had ready batches and when the sender last took one
+    /// for it (availability, as Java's node latency stats).
+    node_stats: Mutex<HashMap<i32, (Instant, Instant)>>,
 }
 
 /// An append under way ([`Accumulator::begin_append`]); the sender waits for it to end
@@ -281,6 +309,9 @@ impl Accumulator {
         Accumulator {
             topics: RwLock::new(TopicMap::default()),
             memory: Arc::new(Semaphore::new(s.buffer_memory.min(Semaphore::MAX_PERMITS))),
+            messages: s
+                .queue_buffering_max_messages
+                .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
             incomplete: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             wake: Notify::new(),
@@ -295,6 +326,10 @@ impl Accumulator {
             batch_num_messages: s.batch_num_messages.max(1),
             linger: s.linger,
             delivery_timeout: s.delivery_timeout,
+            sticky_linger: s.sticky_partitioning_linger,
+            adaptive: s.partitioner_adaptive,
+            availability_timeout: s.partitioner_availability_timeout,
+            node_stats: Mutex::new(HashMap::new()),
         }
     }
 
@@ -418,10 +453,53 @@ impl Accumulator {
         self.memory.add_permits(permits);
     }
 
-    /// Batch `id` has its outcome: no longer pending for `flush`; its memory is free.
-    pub fn completed(&self, id: u64, permits: usize) {
+    /// Takes one record of `queue.buffering.max.messages` if one is free now (always with
+    /// no count limit): `Ok(false)` when not.
+    #[inline]
+    pub fn try_reserve_record(&self) -> Result<bool> {
+        let Some(m) = &self.messages else {
+            return Ok(true);
+        };
+        match m.try_acquire() {
+            Ok(p) => {
+                p.forget();
+                Ok(true)
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => Err(Error::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => Ok(false),
+        }
+    }
+
+    /// Waits until one record of `queue.buffering.max.messages` is free and takes it;
+    /// `Ok(false)` when `deadline` passed first.
+    pub async fn reserve_record_until(&self, deadline: Instant) -> Result<bool> {
+        let Some(m) = self.messages.clone() else {
+            return Ok(true);
+        };
+        match tokio::time::timeout_at(deadline, m.acquire_owned()).await {
+            Ok(Ok(p)) => {
+                p.forget();
+                Ok(true)
+            }
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Gives back `records` records of `queue.buffering.max.messages`.
+    #[inline]
+    pub fn release_records(&self, records: usize) {
+        if let Some(m) = &self.messages {
+            m.add_permits(records);
+        }
+    }
+
+    /// Batch `id` has its outcome: no longer pending for `flush`; its memory and record
+    /// count are free.
+    pub fn completed(&self, id: u64, held: Held) {
         lock(&self.incomplete).remove(&id);
-        self.release(permits);
+        self.release(held.bytes);
+        self.release_records(held.records);
     }
 
     /// Makes every batch ready at once and waits until each batch pending at the call has
@@ -455,6 +533,9 @@ impl Accumulator {
                     state: Mutex::new(TopicState {
                         sticky_partition: -1,
                         sticky_bytes: 0,
+                        sticky_since: Instant::now(),
+                        sticky_unclocked: 0,
+                        load: Arc::from(Vec::new()),
                         meta: None,
                     }),
                 })
@@ -474,26 +555,89 @@ impl Accumulator {
     }
 
     /// The sticky partition for a key-less record of `bytes` bytes: stays on one partition
-    /// (with a known leader when any has one) until `batch.size` bytes went to it; the record
-    /// is accounted to the partition returned.
+    /// (with a known leader when any has one) until `batch.size` bytes went to it or
+    /// `sticky.partitioning.linger.ms` passed since it was chosen; the record is accounted
+    /// to the partition returned. The next partition is chosen as Java's adaptive
+    /// partitioner does: partitions with fewer queued batches are likelier
+    /// (`partitioner.adaptive.partitioning.enable`), partitions of an unavailable leader are
+    /// skipped (`partitioner.availability.timeout.ms`), see [`pick_partition`].
     pub fn sticky_partition(&self, topic: &TopicAcc, meta: &TopicMeta, bytes: usize) -> i32 {
         let n = meta.partition_count();
         let mut s = lock(&topic.state);
-        if s.sticky_partition < 0 || s.sticky_partition >= n {
-            s.sticky_partition = pick_partition(meta, -1);
+        // The clock is read once per STICKY_CLOCK_EVERY records, not on every record (this
+        // is the per-record path): a partition may overstay the linger by a few records.
+        let mut timed = false;
+        if !self.sticky_linger.is_zero() {
+            s.sticky_unclocked += 1;
+            if s.sticky_unclocked >= STICKY_CLOCK_EVERY {
+                s.sticky_unclocked = 0;
+                timed = true;
+            }
+        }
+        let now = if timed {
+            Instant::now()
+        } else {
+            s.sticky_since
+        };
+        if s.sticky_partition < 0
+            || s.sticky_partition >= n
+            || (timed && now.duration_since(s.sticky_since) >= self.sticky_linger)
+        {
+            let avoid = if s.sticky_partition < n {
+                s.sticky_partition
+            } else {
+                -1
+            };
+            s.sticky_partition = pick_partition(meta, avoid, &s.load);
             s.sticky_bytes = 0;
+            s.sticky_since = if timed { now } else { Instant::now() };
         }
         let p = s.sticky_partition;
         s.sticky_bytes += bytes;
         if s.sticky_bytes >= self.batch_size {
-            s.sticky_partition = pick_partition(meta, p);
+            s.sticky_partition = pick_partition(meta, p, &s.load);
             s.sticky_bytes = 0;
+            s.sticky_since = if timed { now } else { Instant::now() };
         }
         p
     }
 
+    /// The sender took a batch for leader `node` (availability tracking).
+    pub fn drained(&self, node: i32, now: Instant) {
+        if self.availability_timeout.is_zero() {
+            return;
+        }
+        lock(&self.node_stats)
+            .entry(node)
+            .and_modify(|e| e.1 = now)
+            .or_insert((now, now));
+    }
+
+    /// Leaders that had ready batches and none taken for longer than
+    /// `partitioner.availability.timeout.ms`.
+    fn unavailable_nodes(&self, ready_nodes: &[i32], now: Instant) -> Vec<i32> {
+        if self.availability_timeout.is_zero() {
+            return Vec::new();
+        }
+        let mut stats = lock(&self.node_stats);
+        for n in ready_nodes {
+            stats
+                .entry(*n)
+                .and_modify(|e| e.0 = now)
+                .or_insert((now, now));
+        }
+        stats
+            .iter()
+            .filter(|(_, (ready, drained))| {
+                ready.saturating_duration_since(*drained) > self.availability_timeout
+            })
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
     /// Appends an encoded record to the partition's open batch (opening a new one when it
-    /// does not fit), holding `permits` bytes of buffer memory. Never blocks.
+    /// does not fit), holding `permits` bytes of buffer memory and one record of
+    /// `queue.buffering.max.messages`. Never blocks.
     #[allow(clippy::too_many_arguments)]
     pub fn append(
         &self,
@@ -531,7 +675,7 @@ impl Accumulator {
                     ),
                     completion,
                     created: Instant::now(),
-                    permits: 0,
+                    permits: Held::default(),
                 });
                 wake = true;
             }
@@ -540,7 +684,8 @@ impl Accumulator {
             batch
                 .builder
                 .append_with_payload_size(ts, key, value, headers, payload_size);
-            batch.permits += permits;
+            batch.permits.bytes += permits;
+            batch.permits.records += 1;
             let fut = DeliveryFuture::new(batch.completion.clone(), offset_delta, ts);
             if batch.builder.len() >= self.batch_num_messages
                 || batch.builder.size_bytes() >= self.batch_size
@@ -577,9 +722,21 @@ impl Accumulator {
         let force = self.forced();
         let (linger, dt) = (self.linger, self.delivery_timeout);
         let mut out = ReadyCheck::default();
+        let track = self.adaptive || !self.availability_timeout.is_zero();
+        // Queued batches per partition of each topic (adaptive partitioning), gathered on
+        // this pass over the partitions the sender makes anyway.
+        let mut loads: HashMap<Arc<str>, Vec<u32>> = HashMap::new();
         self.each_partition(|topic, p, pacc| {
             let ready = {
                 let mut pa = lock(&pacc);
+                if track {
+                    let queued = pa.closed.len() as u32 + u32::from(pa.open.is_some());
+                    let l = loads.entry(topic.clone()).or_default();
+                    if l.len() <= p as usize {
+                        l.resize(p as usize + 1, 0);
+                    }
+                    l[p as usize] = queued;
+                }
                 while pa.oldest().is_some_and(|c| c + dt <= now) {
                     out.expired.extend(pa.pop_oldest());
                 }
@@ -604,6 +761,34 @@ impl Accumulator {
                 }
             }
         });
+        if track {
+            let ready_nodes: Vec<i32> = out.ready.keys().copied().collect();
+            let down = self.unavailable_nodes(&ready_nodes, now);
+            for (topic, mut load) in loads {
+                if !self.adaptive {
+                    load.iter_mut().for_each(|q| *q = 0);
+                }
+                if !down.is_empty() {
+                    if let Some(t) = snap.topic(&topic) {
+                        let n = t.partition_count().max(0) as usize;
+                        if load.len() < n {
+                            load.resize(n, 0);
+                        }
+                        for (p, q) in load.iter_mut().enumerate() {
+                            if snap
+                                .leader(&topic, p as i32)
+                                .is_some_and(|l| down.contains(&l))
+                            {
+                                *q = u32::MAX;
+                            }
+                        }
+                    }
+                }
+                if let Some(t) = self.get_topic(&topic) {
+                    lock(&t.state).load = Arc::from(load);
+                }
+            }
+        }
         out
     }
 
@@ -641,19 +826,61 @@ impl Accumulator {
     }
 }
 
+/// How many keyless records go between two clock reads for `sticky.partitioning.linger.ms`.
+const STICKY_CLOCK_EVERY: u32 = 16;
+
 /// A random partition other than `avoid`, preferring partitions with a known leader.
-fn pick_partition(meta: &TopicMeta, avoid: i32) -> i32 {
+///
+/// `load` (from the sender's last readiness check; may be shorter than the partition count,
+/// missing entries are 0) makes it adaptive, as Java's `BuiltInPartitioner`: a partition with
+/// `q` queued batches is chosen with a weight of `max + 1 - q` (`max`: the most queued), so
+/// partitions of slow leaders, whose batches pile up, get fewer records; `u32::MAX` marks an
+/// unavailable leader's partition, which is skipped while another one can be chosen.
+fn pick_partition(meta: &TopicMeta, avoid: i32, load: &[u32]) -> i32 {
     let n = meta.partition_count();
     if n <= 1 {
         return 0;
     }
-    let candidates: Vec<i32> = meta
+    let q = |p: i32| load.get(p as usize).copied().unwrap_or(0);
+    let mut candidates: Vec<i32> = meta
         .partitions
         .iter()
-        .filter(|p| p.leader >= 0 && p.partition != avoid)
+        .filter(|p| p.leader >= 0 && p.partition != avoid && q(p.partition) != u32::MAX)
         .map(|p| p.partition)
         .collect();
+    if candidates.is_empty() {
+        candidates = meta
+            .partitions
+            .iter()
+            .filter(|p| p.leader >= 0 && p.partition != avoid)
+            .map(|p| p.partition)
+            .collect();
+    }
     let r = crate::backoff::random_unit();
+    let max = candidates
+        .iter()
+        .map(|p| q(*p))
+        .filter(|q| *q != u32::MAX)
+        .max()
+        .unwrap_or(0);
+    if max > 0 {
+        let weights: Vec<u64> = candidates
+            .iter()
+            .map(|p| match q(*p) {
+                u32::MAX => 1,
+                x => u64::from(max - x) + 1,
+            })
+            .collect();
+        let total: u64 = weights.iter().sum();
+        let mut pick = (r * total as f64) as u64;
+        for (p, w) in candidates.iter().zip(&weights) {
+            if pick < *w {
+                return *p;
+            }
+            pick -= w;
+        }
+        return *candidates.last().unwrap_or(&0);
+    }
     if candidates.is_empty() {
         let p = (r * n as f64) as i32 % n;
         if p == avoid {
@@ -814,5 +1041,55 @@ mod tests {
         assert_eq!(r.expired.len(), 2);
         assert!(r.ready.is_empty() && !a.has_data());
         assert!(a.drain_all().is_empty());
+    }
+
+    /// Keyless records switch partition after `batch.size` bytes, and after
+    /// `sticky.partitioning.linger.ms` even when few bytes went to the partition.
+    #[test]
+    fn sticky_partition_switches_on_bytes_and_on_linger() {
+        let snap = snapshot(&[0, 0, 0, 0]);
+        let meta = snap.topic(T).expect("topic").clone();
+        let a = acc(&[
+            ("batch.size", "1000"),
+            ("sticky.partitioning.linger.ms", "0"),
+        ]);
+        let t = a.topic(&Arc::from(T));
+        let first = a.sticky_partition(&t, &meta, 100);
+        for _ in 0..8 {
+            assert_eq!(
+                a.sticky_partition(&t, &meta, 100),
+                first,
+                "below batch.size"
+            );
+        }
+        // The 10th record reaches batch.size: the next one goes elsewhere.
+        assert_eq!(a.sticky_partition(&t, &meta, 100), first);
+        assert_ne!(
+            a.sticky_partition(&t, &meta, 100),
+            first,
+            "switched on bytes"
+        );
+
+        let a = acc(&[
+            ("batch.size", "1000000"),
+            ("sticky.partitioning.linger.ms", "200"),
+        ]);
+        let t = a.topic(&Arc::from(T));
+        let first = a.sticky_partition(&t, &meta, 10);
+        for _ in 0..100 {
+            assert_eq!(
+                a.sticky_partition(&t, &meta, 10),
+                first,
+                "within the linger"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        let after: Vec<i32> = (0..2 * STICKY_CLOCK_EVERY)
+            .map(|_| a.sticky_partition(&t, &meta, 10))
+            .collect();
+        assert!(
+            after.iter().any(|p| *p != first),
+            "switched after the linger: {after:?}"
+        );
     }
 }

@@ -22,12 +22,39 @@ pub(crate) struct BatchAck {
     pub log_append_time: i64,
 }
 
+/// The outcome of one batch: one result for all its records, or, for a batch the sender
+/// split (the broker refused it as too large), one per piece.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Whole(Result<BatchAck>),
+    /// Pieces as (offset delta of the piece's first record in the batch, its result),
+    /// ordered by delta; the first piece starts at 0.
+    Split(Vec<(i32, Result<BatchAck>)>),
+}
+
+impl Outcome {
+    /// The result of the record at `offset_delta` of the batch, and the delta of the first
+    /// record of its piece.
+    fn for_record(&self, offset_delta: i32) -> (&Result<BatchAck>, i32) {
+        match self {
+            Outcome::Whole(r) => (r, 0),
+            Outcome::Split(pieces) => {
+                let i = pieces
+                    .partition_point(|(start, _)| *start <= offset_delta)
+                    .saturating_sub(1);
+                let (start, r) = &pieces[i];
+                (r, *start)
+            }
+        }
+    }
+}
+
 /// The shared completion of one batch.
 #[derive(Debug)]
 pub(crate) struct Completion {
     pub topic: Arc<str>,
     pub partition: i32,
-    result: OnceLock<Result<BatchAck>>,
+    result: OnceLock<Outcome>,
     wakers: Mutex<Vec<Waker>>,
 }
 
@@ -43,7 +70,18 @@ impl Completion {
 
     /// Sets the outcome (first call wins) and wakes every waiting future.
     pub(crate) fn complete(&self, r: Result<BatchAck>) {
-        if self.result.set(r).is_ok() {
+        self.complete_with(Outcome::Whole(r));
+    }
+
+    /// Sets the outcome of a split batch: one result per piece, as (offset delta of the
+    /// piece's first record, result), in any order (see [`Outcome::Split`]).
+    pub(crate) fn complete_split(&self, mut pieces: Vec<(i32, Result<BatchAck>)>) {
+        pieces.sort_by_key(|(start, _)| *start);
+        self.complete_with(Outcome::Split(pieces));
+    }
+
+    fn complete_with(&self, outcome: Outcome) {
+        if self.result.set(outcome).is_ok() {
             let wakers =
                 std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
             for w in wakers {
@@ -61,7 +99,7 @@ impl Completion {
         &self,
         cx: &mut Context<'_>,
         slot: &mut Option<usize>,
-    ) -> Poll<&Result<BatchAck>> {
+    ) -> Poll<&Outcome> {
         if let Some(r) = self.result.get() {
             return Poll::Ready(r);
         }
@@ -145,16 +183,19 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let completion = &this.completion;
-        match completion.poll_result(cx, &mut this.slot) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.clone())),
-            Poll::Ready(Ok(ack)) => Poll::Ready(Ok(RecordMetadata {
+        let outcome = match completion.poll_result(cx, &mut this.slot) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(o) => o,
+        };
+        match outcome.for_record(this.offset_delta) {
+            (Err(e), _) => Poll::Ready(Err(e.clone())),
+            (Ok(ack), start) => Poll::Ready(Ok(RecordMetadata {
                 topic: completion.topic.clone(),
                 partition: completion.partition,
                 offset: if ack.base_offset < 0 {
                     -1
                 } else {
-                    ack.base_offset + this.offset_delta as i64
+                    ack.base_offset + (this.offset_delta - start) as i64
                 },
                 timestamp: if ack.log_append_time >= 0 {
                     ack.log_append_time

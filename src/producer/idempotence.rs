@@ -158,6 +158,16 @@ impl Idempotence {
         s.next = seq_add(base_seq, records);
     }
 
+    /// The batch with base sequence `seq` was split: its second piece starts `first_records`
+    /// later and is outstanding right after it (the partition's next sequence is unchanged).
+    pub fn split(&mut self, tp: &Tp, seq: i32, first_records: i32) {
+        if let Some(s) = self.seqs.get_mut(tp) {
+            if let Some(pos) = s.outstanding.iter().position(|x| *x == seq) {
+                s.outstanding.insert(pos + 1, seq_add(seq, first_records));
+            }
+        }
+    }
+
     /// Whether `seq` is the partition's earliest sequence not acknowledged yet.
     pub fn is_earliest(&self, tp: &Tp, seq: i32) -> bool {
         self.seqs

@@ -66,7 +66,11 @@
 //! back. A Produce response that does not decode, or lacks a partition of the request, is
 //! ambiguous too (the broker may have written the batch). With `acks=0` nothing is
 //! answered: a batch succeeds once written, offsets are -1.
-//! `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` fail the batch (no splitting).
+//! `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` split a batch of several records into two
+//! halves sent in its place (again while still too large; not counted as a retry); the
+//! halves keep the batch's sequence range (first half at its base sequence, the second
+//! where the first ends), so idempotent batches behind it keep theirs, and each record's
+//! offset comes from its half's answer. A single record too large fails with the error.
 //!
 //! # Idempotence rules (default on; implies acks=all)
 //! 1. `Producer::new` gets a producer id and epoch with InitProducerId from any broker.
@@ -334,7 +338,8 @@ impl Producer {
     /// Puts a record into the buffer. The returned future resolves once the broker
     /// acknowledged the record (or the producer gave up on it).
     ///
-    /// Waits while `buffer.memory` is exhausted or the topic's metadata is not known yet, in
+    /// Waits while `buffer.memory` is exhausted, `queue.buffering.max.messages` records are
+    /// buffered (when set) or the topic's metadata is not known yet, in
     /// total at most `max.block.ms`, then fails with [`Error::Timeout`]. Fails at once with
     /// [`Error::InvalidArgument`] for an invalid topic name or a record larger than
     /// `max.request.size` or `buffer.memory`, with [`Error::UnknownTopicOrPartition`] for a
@@ -439,9 +444,32 @@ impl Producer {
                 ));
             }
         }
+        // Record count (`queue.buffering.max.messages`): same backpressure and bound.
+        if !inner.acc.try_reserve_record()? {
+            let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+            match inner.acc.reserve_record_until(dl.instant()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    inner.acc.release(permits);
+                    return Err(Error::timeout(
+                        format!(
+                            "waiting for room under queue.buffering.max.messages ({} records buffered; max.block.ms)",
+                            s.queue_buffering_max_messages.unwrap_or(0)
+                        ),
+                        s.max_block,
+                        false,
+                    ));
+                }
+                Err(e) => {
+                    inner.acc.release(permits);
+                    return Err(e);
+                }
+            }
+        }
         // From here to the append the sender cannot stop (it would leave the record behind).
         let Some(_appending) = inner.acc.begin_append() else {
             inner.acc.release(permits);
+            inner.acc.release_records(1);
             return Err(Error::Closed);
         };
         let partition = match chosen {
@@ -456,6 +484,7 @@ impl Producer {
                 Ok(g) => Some(g),
                 Err(e) => {
                     inner.acc.release(permits);
+                    inner.acc.release_records(1);
                     return Err(e);
                 }
             },

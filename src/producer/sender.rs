@@ -20,13 +20,15 @@ use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
-use super::accumulator::{Accumulator, PartitionRef, ReadyCheck};
+use super::accumulator::{Accumulator, Held, PartitionRef, ReadyCheck};
 use super::delivery::{BatchAck, Completion};
 use super::idempotence::{Idempotence, PidEpoch};
 use super::transaction::{self, Txn};
 use crate::config::ProducerConfig;
 use crate::protocol::{encode_produce, ProduceSpec, ProduceTopic};
-use crate::record::{rewrite_producer_state, BatchParams};
+use crate::record::{
+    decode_batches, rewrite_producer_state, BatchBuilder, BatchParams, DecodeOptions,
+};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Tp = (Arc<str>, i32);
@@ -41,7 +43,7 @@ struct Batch {
     id: u64,
     completion: Arc<Completion>,
     created: Instant,
-    permits: usize,
+    permits: Held,
     record_count: i32,
     data: Bytes,
     /// Base sequence (-1 without idempotence).
@@ -52,6 +54,9 @@ struct Batch {
     unknown_outcome: bool,
     retry_at: Instant,
     last_error: Option<Error>,
+    /// A piece of a batch split after the broker refused it as too large: the offset delta
+    /// of its first record in the original batch (whose [`Completion`] it shares).
+    piece: Option<i32>,
 }
 
 impl Batch {
@@ -127,6 +132,9 @@ pub(crate) struct Sender {
     /// Transactional producer state (shared with the `Producer` handles).
     txn: Option<Arc<Txn>>,
     adding: Option<Adding>,
+    /// Batches split into pieces (by batch id): each piece's first offset delta and, once
+    /// known, its result; the batch completes when every piece has one.
+    splits: HashMap<u64, std::collections::BTreeMap<i32, Option<Result<BatchAck>>>>,
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -163,6 +171,7 @@ impl Sender {
             last_refresh: None,
             txn,
             adding: None,
+            splits: HashMap::new(),
         }
     }
 
@@ -562,6 +571,7 @@ impl Sender {
             if size > 0 && size + head.data.len() > max_req {
                 return None;
             }
+            self.acc.drained(node, now);
             return ps.retry.pop_front();
         }
         if idem.is_some() && ps.in_flight >= MAX_IDEMPOTENT_IN_FLIGHT {
@@ -574,6 +584,7 @@ impl Sender {
             max_req.saturating_sub(size)
         };
         let ob = self.acc.drain(part, now, room)?;
+        self.acc.drained(node, now);
         let record_count = ob.builder.len() as i32;
         let base_seq = match &self.idem {
             Some(i) => i.next_sequence(tp),
@@ -606,6 +617,7 @@ impl Sender {
                     unknown_outcome: false,
                     retry_at: now,
                     last_error: None,
+                    piece: None,
                 })
             }
             Err(e) => {
@@ -822,6 +834,18 @@ impl Sender {
             self.requeue(b, err, now);
             return;
         }
+        if matches!(
+            code,
+            Some(KafkaCode::MESSAGE_TOO_LARGE) | Some(KafkaCode::RECORD_LIST_TOO_LARGE)
+        ) && b.record_count > 1
+            && !b.unknown_outcome
+        {
+            // Refused as a whole (nothing written): split it in two and send the halves.
+            b = match self.split(b, &err, now) {
+                Ok(()) => return,
+                Err(b) => *b,
+            };
+        }
         match err.action() {
             ErrorAction::Fatal => {
                 tracing::warn!(topic = %tp.0, partition = tp.1, error = %err, "batch failed");
@@ -837,6 +861,80 @@ impl Sender {
                 self.requeue(b, err, now);
             }
         }
+    }
+
+    /// Splits a batch the broker refused as too large into two halves of its records, sent
+    /// first from the partition's retry queue (without counting an attempt, as Java).
+    /// The halves keep the batch's sequence range (the first half starts at its base
+    /// sequence, the second where the first ends), so idempotent batches behind it keep
+    /// theirs; they share its delivery [`Completion`] (each record's offset comes from its
+    /// half's answer). Gives the batch back when its records cannot be re-encoded.
+    fn split(
+        &mut self,
+        b: Batch,
+        err: &Error,
+        now: Instant,
+    ) -> std::result::Result<(), Box<Batch>> {
+        let tp = b.tp();
+        let (first, second) = match split_records(&b, self.s.compression, self.s.compression_level)
+        {
+            Ok(halves) => halves,
+            Err(e) => {
+                tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "cannot split a batch refused as too large");
+                return Err(Box::new(b));
+            }
+        };
+        let n1 = first.1;
+        tracing::info!(topic = %tp.0, partition = tp.1, records = b.record_count, error = %err, "batch too large for the broker; splitting it in two");
+        let start = b.piece.unwrap_or(0);
+        let pieces = self.splits.entry(b.id).or_default();
+        pieces.remove(&start);
+        pieces.insert(start, None);
+        pieces.insert(start + n1, None);
+        if b.base_seq >= 0 {
+            if let Some(i) = self.idem.as_mut() {
+                i.split(&tp, b.base_seq, n1);
+            }
+        }
+        let total = b.record_count.max(1) as usize;
+        let held1 = Held {
+            bytes: b.permits.bytes * n1 as usize / total,
+            records: b.permits.records.min(n1 as usize),
+        };
+        let held2 = Held {
+            bytes: b.permits.bytes - held1.bytes,
+            records: b.permits.records - held1.records,
+        };
+        let seq2 = if b.base_seq >= 0 {
+            ((b.base_seq as i64 + n1 as i64) % (i32::MAX as i64 + 1)) as i32
+        } else {
+            -1
+        };
+        let half = |data: Bytes, records: i32, seq: i32, held: Held, piece: i32| Batch {
+            id: b.id,
+            completion: b.completion.clone(),
+            created: b.created,
+            permits: held,
+            record_count: records,
+            data,
+            base_seq: seq,
+            attempts: b.attempts,
+            unknown_outcome: false,
+            retry_at: now,
+            last_error: Some(err.clone()),
+            piece: Some(piece),
+        };
+        let h1 = half(first.0, n1, b.base_seq, held1, start);
+        let h2 = half(second.0, second.1, seq2, held2, start + n1);
+        let ps = self.parts.entry(tp).or_default();
+        let pos = ps
+            .retry
+            .iter()
+            .position(|x| x.id > b.id)
+            .unwrap_or(ps.retry.len());
+        ps.retry.insert(pos, h2);
+        ps.retry.insert(pos, h1);
+        Ok(())
     }
 
     fn requeue(&mut self, mut b: Batch, err: Error, now: Instant) {
@@ -857,10 +955,12 @@ impl Sender {
         tracing::debug!(topic = %b.completion.topic, partition = b.completion.partition, attempt = b.attempts, seq = b.base_seq, error = %err, "retrying batch");
         b.last_error = Some(err);
         let ps = self.parts.entry(b.tp()).or_default();
+        // In batch order (pieces of a split batch by their first record).
+        let key = (b.id, b.piece.unwrap_or(0));
         let pos = ps
             .retry
             .iter()
-            .position(|x| x.id > b.id)
+            .position(|x| (x.id, x.piece.unwrap_or(0)) > key)
             .unwrap_or(ps.retry.len());
         ps.retry.insert(pos, b);
     }
@@ -885,13 +985,7 @@ impl Sender {
     fn succeed(&mut self, b: Batch, ack: BatchAck) {
         let tp = b.tp();
         self.forget_seq(&tp, b.base_seq);
-        self.finish(
-            b.id,
-            &b.completion,
-            b.permits,
-            Some(b.record_count),
-            Ok(ack),
-        );
+        self.finish_batch(b, Ok(ack));
     }
 
     /// Fails a batch for good. With idempotence, a batch that had a sequence leaves a gap:
@@ -906,7 +1000,33 @@ impl Sender {
             }
         }
         self.forget_seq(&tp, b.base_seq);
-        self.finish(b.id, &b.completion, b.permits, None, Err(err));
+        self.finish_batch(b, Err(err));
+    }
+
+    /// [`finish`](Self::finish) for a sealed batch; a piece of a split batch completes the
+    /// batch once every piece has its result.
+    fn finish_batch(&mut self, b: Batch, r: Result<BatchAck>) {
+        let Some(start) = b.piece else {
+            self.finish(b.id, &b.completion, b.permits, Some(b.record_count), r);
+            return;
+        };
+        if let (Some(t), Err(e)) = (&self.txn, &r) {
+            t.batch_failed(e);
+        }
+        self.acc.release(b.permits.bytes);
+        self.acc.release_records(b.permits.records);
+        let pieces = self.splits.entry(b.id).or_default();
+        pieces.insert(start, Some(r));
+        if pieces.values().all(Option::is_some) {
+            let pieces = self.splits.remove(&b.id).unwrap_or_default();
+            b.completion.complete_split(
+                pieces
+                    .into_iter()
+                    .filter_map(|(start, r)| r.map(|r| (start, r)))
+                    .collect(),
+            );
+            self.acc.completed(b.id, Held::default());
+        }
     }
 
     fn forget_seq(&mut self, tp: &Tp, seq: i32) {
@@ -919,7 +1039,7 @@ impl Sender {
         &self,
         id: u64,
         completion: &Completion,
-        permits: usize,
+        permits: Held,
         records: Option<i32>,
         r: Result<BatchAck>,
     ) {
@@ -1038,7 +1158,7 @@ impl Sender {
         };
         let retry = self.take_retries();
         for b in retry {
-            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+            self.finish_batch(b, Err(err.clone()));
         }
         for b in self.acc.drain_all() {
             self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
@@ -1073,7 +1193,7 @@ impl Sender {
             } else {
                 Error::Closed
             };
-            self.finish(b.id, &b.completion, b.permits, None, Err(err));
+            self.finish_batch(b, Err(err));
         }
         for b in self.acc.drain_all() {
             self.finish(b.id, &b.completion, b.permits, None, Err(Error::Closed));
@@ -1088,4 +1208,64 @@ impl Drop for Sender {
         self.fail_everything();
         self.acc.mark_stopped();
     }
+}
+
+/// The records of a sealed batch re-encoded as two batches of about half the records each
+/// (same producer id, epoch, transactional flag and codec; the second's base sequence follows
+/// the first's records): `((data, records), (data, records))`.
+#[allow(clippy::type_complexity)]
+fn split_records(
+    b: &Batch,
+    compression: crate::record::Compression,
+    compression_level: Option<i32>,
+) -> Result<((Bytes, i32), (Bytes, i32))> {
+    let opts = DecodeOptions::default();
+    let batch = decode_batches(b.data.clone(), &opts)
+        .next()
+        .ok_or_else(|| Error::Protocol("no batch to split".into()))?
+        .map_err(|e| Error::Protocol(format!("cannot decode the batch to split: {e}")))?;
+    let n = batch.records.len();
+    if n < 2 {
+        return Err(Error::Protocol(
+            "a batch of one record cannot be split".into(),
+        ));
+    }
+    let mid = n / 2;
+    let seal = |records: &[crate::record::Record], seq: i32| -> Result<Bytes> {
+        let first_ts = records.first().map_or(0, |r| r.timestamp);
+        let mut builder = BatchBuilder::new(first_ts, b.data.len() / 2 + 64);
+        for r in records {
+            let headers: Vec<(String, Option<&[u8]>)> = r
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        String::from_utf8_lossy(&h.key).into_owned(),
+                        h.value.as_deref(),
+                    )
+                })
+                .collect();
+            let hs: Vec<(&str, Option<&[u8]>)> =
+                headers.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            builder.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &hs);
+        }
+        builder.seal(&BatchParams {
+            compression,
+            compression_level,
+            producer_id: batch.producer_id,
+            producer_epoch: batch.producer_epoch,
+            base_sequence: seq,
+            transactional: batch.is_transactional(),
+            partition_leader_epoch: -1,
+            timestamp_type_log_append: false,
+        })
+    };
+    let seq2 = if b.base_seq >= 0 {
+        ((b.base_seq as i64 + mid as i64) % (i32::MAX as i64 + 1)) as i32
+    } else {
+        -1
+    };
+    let first = seal(&batch.records[..mid], b.base_seq)?;
+    let second = seal(&batch.records[mid..], seq2)?;
+    Ok(((first, mid as i32), (second, (n - mid) as i32)))
 }

@@ -305,6 +305,40 @@ pub struct FetchedPartition {
     pub records: usize,
 }
 
+/// One Fetch request's session fields as the mock saw them, with its answer (logged only
+/// with [`MockBroker::fetch_sessions`] on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFetch {
+    pub node: i32,
+    pub session_id: i32,
+    pub session_epoch: i32,
+    /// (topic, partition, fetch offset) rows the request carried.
+    pub partitions: Vec<(String, i32, i64)>,
+    /// (topic, partition) rows it asked to forget.
+    pub forgotten: Vec<(String, i32)>,
+    /// The answer: top-level error code and session id.
+    pub error_code: i16,
+    pub answered_session_id: i32,
+}
+
+/// A fetch session the mock keeps (KIP-227).
+#[derive(Debug, Clone, Default)]
+struct MockSession {
+    /// Epoch the next incremental request must carry.
+    next_epoch: i32,
+    /// (topic, partition) -> (fetch offset, current leader epoch, partition max bytes).
+    parts: BTreeMap<(String, i32), (i64, i32, i32)>,
+}
+
+/// Fetch session state of the mock (see [`MockBroker::fetch_sessions`]).
+#[derive(Debug, Clone, Default)]
+struct MockSessions {
+    slots: usize,
+    next_id: i32,
+    open: BTreeMap<i32, MockSession>,
+    log: Vec<SessionFetch>,
+}
+
 /// One partition of an OffsetForLeaderEpoch request as the mock saw it, with its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochQuery {
@@ -410,6 +444,13 @@ struct State {
     offset_for_leader_epoch_versions: Option<Option<(i16, i16)>>,
     /// Committed offsets: (group, topic, partition) -> (offset, leader epoch).
     committed: HashMap<(String, String, i32), (i64, i32)>,
+    /// Fetch sessions (`None`: sessionless, every answer has session id 0).
+    sessions: Option<MockSessions>,
+    /// Produce refuses a partition's records larger than this with MESSAGE_TOO_LARGE (as
+    /// a topic's `max.message.bytes`); `None`: no limit.
+    max_message_bytes: Option<usize>,
+    /// Every Produce to these nodes is answered after this delay (a slow broker).
+    slow_produce: HashMap<i32, Duration>,
 }
 
 impl State {
@@ -731,6 +772,74 @@ impl MockBroker {
         );
     }
 
+    /// Turns on fetch sessions (KIP-227) with `slots` cache slots: a full Fetch (epoch 0)
+    /// creates a session while a slot is free (else it is answered with session id 0, as a
+    /// broker whose `max.incremental.fetch.session.cache.slots` are taken), an incremental
+    /// one is checked (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH), applies its
+    /// partitions and forgotten topics, and is answered with the session's partitions that
+    /// returned records or an error; epoch -1 closes the session. Off by default (every
+    /// answer sessionless).
+    pub fn fetch_sessions(&self, slots: usize) {
+        let mut st = self.shared.state();
+        let s = st.sessions.get_or_insert_with(MockSessions::default);
+        s.slots = slots;
+    }
+
+    /// Produce refuses a partition's record batch larger than `bytes` with
+    /// MESSAGE_TOO_LARGE, as a broker does above a topic's `max.message.bytes` (`None`: no
+    /// limit, the default).
+    pub fn max_message_bytes(&self, bytes: Option<usize>) {
+        self.shared.state().max_message_bytes = bytes;
+    }
+
+    /// Makes node `node` a slow broker: every Produce it receives is answered after `delay`
+    /// (`None`: normal again). Responses stay in order per connection, so its requests queue.
+    pub fn slow_produce(&self, node: i32, delay: Option<Duration>) {
+        let mut st = self.shared.state();
+        match delay {
+            Some(d) => st.slow_produce.insert(node, d),
+            None => st.slow_produce.remove(&node),
+        };
+    }
+
+    /// Forgets every open fetch session (as a broker that evicted them, or restarted): the
+    /// next incremental Fetch gets FETCH_SESSION_ID_NOT_FOUND.
+    pub fn evict_fetch_sessions(&self) {
+        if let Some(s) = self.shared.state().sessions.as_mut() {
+            s.open.clear();
+        }
+    }
+
+    /// Moves every open session's expected epoch ahead: the next incremental Fetch gets
+    /// INVALID_FETCH_SESSION_EPOCH.
+    pub fn skew_fetch_session_epochs(&self) {
+        if let Some(s) = self.shared.state().sessions.as_mut() {
+            for sess in s.open.values_mut() {
+                sess.next_epoch += 7;
+            }
+        }
+    }
+
+    /// Every Fetch's session fields so far (with sessions on), in arrival order.
+    pub fn session_fetches(&self) -> Vec<SessionFetch> {
+        self.shared
+            .state()
+            .sessions
+            .as_ref()
+            .map(|s| s.log.clone())
+            .unwrap_or_default()
+    }
+
+    /// The ids of the fetch sessions open now.
+    pub fn open_fetch_sessions(&self) -> Vec<i32> {
+        self.shared
+            .state()
+            .sessions
+            .as_ref()
+            .map(|s| s.open.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Every Fetch partition row received so far, in arrival order.
     pub fn fetches(&self) -> Vec<FetchedPartition> {
         self.shared
@@ -1001,6 +1110,11 @@ fn handle(
         }
         _ => unreachable!("filtered by `supported`"),
     };
+    if api == ApiKey::Produce {
+        if let Some(d) = st.slow_produce.get(&node) {
+            delay = delay.max(*d);
+        }
+    }
     let reply = match fault.as_ref().map(|f| &f.action) {
         Some(FaultAction::NoResponse) => Reply::Nothing,
         Some(FaultAction::Disconnect) => Reply::Close,
@@ -1325,6 +1439,13 @@ fn produce(
                 (_, Some(n), _) if p >= 0 && p < n && st.leader(topic, p) != node => {
                     (code::NOT_LEADER_OR_FOLLOWER, -1)
                 }
+                (_, Some(n), _)
+                    if p >= 0
+                        && p < n
+                        && st.max_message_bytes.is_some_and(|m| records.len() > m) =>
+                {
+                    (code::MESSAGE_TOO_LARGE, -1)
+                }
                 (_, Some(n), Some(h)) if p >= 0 && p < n => append(st, topic, p, h),
                 (_, Some(n), None) if p >= 0 && p < n => (code::NONE, {
                     // Not a v2 batch we can read: accept without counting records.
@@ -1474,41 +1595,68 @@ fn fetch(
     version: i16,
     correlation_id: i32,
 ) -> Result<(RequestBody, Bytes, Option<Duration>), String> {
+    // What to serve: (topic, partition, fetch offset, current leader epoch, max bytes), and
+    // whether partitions without news are left out (incremental session answers).
+    let asked: Vec<(String, i32, i64, i32, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    t.topic.0.to_string(),
+                    p.partition,
+                    p.fetch_offset,
+                    p.current_leader_epoch,
+                    p.partition_max_bytes,
+                )
+            })
+        })
+        .collect();
+    let (serve, only_news, session_id, top_error) = match st.sessions.as_mut() {
+        Some(s) if version >= 7 => fetch_session(s, node, &req, asked.clone()),
+        _ => (asked, false, 0, 0),
+    };
     let mut rows = Vec::new();
-    let mut topics = Vec::new();
+    let mut topics: Vec<kafka_protocol::messages::fetch_response::FetchableTopicResponse> =
+        Vec::new();
     let mut anything = false;
-    for t in &req.topics {
-        let topic = t.topic.0.as_str();
-        let mut parts = Vec::new();
-        for p in &t.partitions {
-            let mut code = error.unwrap_or_else(|| {
-                leader_check(st, node, topic, p.partition, p.current_leader_epoch)
-            });
-            let log = st
-                .logs
-                .get(&(topic.to_string(), p.partition))
-                .cloned()
-                .unwrap_or_default();
-            if code == code::NONE && (p.fetch_offset < log.start || p.fetch_offset > log.end()) {
-                code = code::OFFSET_OUT_OF_RANGE;
-            }
-            let (records, n) = if code == code::NONE {
-                encode_log(&log, p.fetch_offset, p.partition_max_bytes.max(1) as usize)?
-            } else {
-                (Bytes::new(), 0)
-            };
-            anything |= n > 0 || code != code::NONE;
-            rows.push(FetchedPartition {
-                topic: topic.to_string(),
-                partition: p.partition,
-                fetch_offset: p.fetch_offset,
-                current_leader_epoch: p.current_leader_epoch,
-                error_code: code,
-                records: n,
-            });
-            parts.push(
+    for (topic, partition, fetch_offset, current, max_bytes) in serve {
+        let mut code = error.unwrap_or_else(|| leader_check(st, node, &topic, partition, current));
+        let log = st
+            .logs
+            .get(&(topic.clone(), partition))
+            .cloned()
+            .unwrap_or_default();
+        if code == code::NONE && (fetch_offset < log.start || fetch_offset > log.end()) {
+            code = code::OFFSET_OUT_OF_RANGE;
+        }
+        let (records, n) = if code == code::NONE {
+            encode_log(&log, fetch_offset, max_bytes.max(1) as usize)?
+        } else {
+            (Bytes::new(), 0)
+        };
+        anything |= n > 0 || code != code::NONE;
+        rows.push(FetchedPartition {
+            topic: topic.clone(),
+            partition,
+            fetch_offset,
+            current_leader_epoch: current,
+            error_code: code,
+            records: n,
+        });
+        if only_news && n == 0 && code == code::NONE {
+            continue;
+        }
+        if topics.last().is_none_or(|t| t.topic.0.as_str() != topic) {
+            topics.push(
+                kafka_protocol::messages::fetch_response::FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.clone()))),
+            );
+        }
+        if let Some(t) = topics.last_mut() {
+            t.partitions.push(
                 kafka_protocol::messages::fetch_response::PartitionData::default()
-                    .with_partition_index(p.partition)
+                    .with_partition_index(partition)
                     .with_error_code(code)
                     .with_high_watermark(log.end())
                     .with_last_stable_offset(log.end())
@@ -1516,19 +1664,91 @@ fn fetch(
                     .with_records(Some(records)),
             );
         }
-        topics.push(
-            kafka_protocol::messages::fetch_response::FetchableTopicResponse::default()
-                .with_topic(t.topic.clone())
-                .with_partitions(parts),
-        );
     }
-    let resp = FetchResponse::default().with_responses(topics);
-    let idle = (!anything).then(|| Duration::from_millis(req.max_wait_ms.clamp(0, 300) as u64));
+    let resp = FetchResponse::default()
+        .with_error_code(top_error)
+        .with_session_id(session_id)
+        .with_responses(topics);
+    let idle = (!anything && top_error == code::NONE)
+        .then(|| Duration::from_millis(req.max_wait_ms.clamp(0, 300) as u64));
     Ok((
         RequestBody::Fetch { partitions: rows },
         frame_response(ApiKey::Fetch, version, correlation_id, &resp)?,
         idle,
     ))
+}
+
+/// The session side of a Fetch (KIP-227, see [`MockBroker::fetch_sessions`]): the
+/// partitions to serve, whether to answer only those with news, the session id to answer
+/// and a top-level error code.
+#[allow(clippy::type_complexity)]
+fn fetch_session(
+    s: &mut MockSessions,
+    node: i32,
+    req: &FetchRequest,
+    asked: Vec<(String, i32, i64, i32, i32)>,
+) -> (Vec<(String, i32, i64, i32, i32)>, bool, i32, i16) {
+    let forgotten: Vec<(String, i32)> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+        .collect();
+    let (id, epoch) = (req.session_id, req.session_epoch);
+    let out = if epoch == -1 || epoch == 0 {
+        if id != 0 {
+            s.open.remove(&id);
+        }
+        let mut answered = 0;
+        if epoch == 0 && s.open.len() < s.slots {
+            s.next_id += 1;
+            answered = s.next_id;
+            let parts = asked
+                .iter()
+                .map(|(t, p, o, e, m)| ((t.clone(), *p), (*o, *e, *m)))
+                .collect();
+            s.open.insert(
+                answered,
+                MockSession {
+                    next_epoch: 1,
+                    parts,
+                },
+            );
+        }
+        (asked.clone(), false, answered, 0)
+    } else {
+        match s.open.get_mut(&id) {
+            None => (Vec::new(), false, 0, 70),
+            Some(sess) if sess.next_epoch != epoch => (Vec::new(), false, 0, 71),
+            Some(sess) => {
+                sess.next_epoch = if epoch == i32::MAX { 1 } else { epoch + 1 };
+                for (t, p, o, e, m) in &asked {
+                    sess.parts.insert((t.clone(), *p), (*o, *e, *m));
+                }
+                for f in &forgotten {
+                    sess.parts.remove(f);
+                }
+                let serve = sess
+                    .parts
+                    .iter()
+                    .map(|((t, p), (o, e, m))| (t.clone(), *p, *o, *e, *m))
+                    .collect();
+                (serve, true, id, 0)
+            }
+        }
+    };
+    s.log.push(SessionFetch {
+        node,
+        session_id: id,
+        session_epoch: epoch,
+        partitions: asked
+            .iter()
+            .map(|(t, p, o, _, _)| (t.clone(), *p, *o))
+            .collect(),
+        forgotten,
+        error_code: out.3,
+        answered_session_id: out.2,
+    });
+    out
 }
 
 /// ListOffsets: -2 = log start, anything else = log end, with the current leader epoch.

@@ -158,7 +158,8 @@ impl ClientConfig {
     /// kafka-sdk's configuration with the same entries, plus librdkafka's defaults where
     /// kafka-sdk's differ in a way that changes results: the partitioner (librdkafka's
     /// `consistent_random`, CRC32 of the key, not Java's murmur2), so that a service keeps
-    /// writing each key to the partition it wrote it to before the switch.
+    /// writing each key to the partition it wrote it to before the switch; and
+    /// `sticky.partitioning.linger.ms` (librdkafka: 10 ms; kafka-sdk: 0, bytes only, as Java).
     pub(crate) fn to_sdk(&self) -> kafka_sdk::ClientConfig {
         let mut c = kafka_sdk::ClientConfig::new();
         for (k, v) in self.config_map() {
@@ -166,6 +167,9 @@ impl ClientConfig {
         }
         if self.get("partitioner").is_none() && self.get("partitioner.class").is_none() {
             c.set("partitioner", LIBRDKAFKA_PARTITIONER);
+        }
+        if self.get("sticky.partitioning.linger.ms").is_none() {
+            c.set("sticky.partitioning.linger.ms", "10");
         }
         c
     }

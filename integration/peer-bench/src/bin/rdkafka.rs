@@ -279,8 +279,32 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
     }
 }
 
-fn consumer_config(s: &ConsumeSpec) -> ClientConfig {
+/// The "tuned" consumer rows (`--api base-tuned` / `stream-tuned`, issue 18): librdkafka
+/// (2.x) stops fetching a partition whose local queue is above `queued.min.messages` (or
+/// `queued.max.messages.kbytes`) and retries only after `fetch.queue.backoff.ms` (default
+/// 1000 ms), so a consumer that drains 100k records faster than that waits most of the
+/// time. These settings remove that wait; `RDKAFKA_TUNED_PROPS="k=v,k=v"` overrides or adds
+/// settings for experiments. To be confirmed by the measurement on a quiet machine.
+const TUNED_CONSUMER: &[(&str, &str)] = &[
+    ("fetch.queue.backoff.ms", "0"),
+    ("queued.min.messages", "1000000"),
+];
+
+fn consumer_config(s: &ConsumeSpec, tuned: bool) -> ClientConfig {
     let mut c = ClientConfig::new();
+    if tuned {
+        for (k, v) in TUNED_CONSUMER {
+            c.set(*k, *v);
+        }
+        for kv in std::env::var("RDKAFKA_TUNED_PROPS")
+            .unwrap_or_default()
+            .split(',')
+        {
+            if let Some((k, v)) = kv.split_once('=') {
+                c.set(k.trim(), v.trim());
+            }
+        }
+    }
     c.set("bootstrap.servers", &s.brokers)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -310,9 +334,9 @@ fn setup<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(c: &C, s: &Consu
     }
 }
 
-fn consume_base(s: &ConsumeSpec) -> ConsumeResult {
+fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
     let created = Instant::now();
-    let c: BaseConsumer = consumer_config(s)
+    let c: BaseConsumer = consumer_config(s, api.ends_with("-tuned"))
         .create()
         .unwrap_or_else(|e| die(&format!("creating BaseConsumer: {e}")));
     setup(&c, s);
@@ -331,7 +355,7 @@ fn consume_base(s: &ConsumeSpec) -> ConsumeResult {
     let first = first.unwrap_or(created);
     ConsumeResult {
         client: "rdkafka".into(),
-        api: "base".into(),
+        api: api.into(),
         received,
         bytes,
         secs: first.elapsed().as_secs_f64(),
@@ -339,9 +363,9 @@ fn consume_base(s: &ConsumeSpec) -> ConsumeResult {
     }
 }
 
-async fn consume_stream(s: &ConsumeSpec) -> ConsumeResult {
+async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
     let created = Instant::now();
-    let c: StreamConsumer = consumer_config(s)
+    let c: StreamConsumer = consumer_config(s, api.ends_with("-tuned"))
         .create()
         .unwrap_or_else(|e| die(&format!("creating StreamConsumer: {e}")));
     setup(&c, s);
@@ -361,7 +385,7 @@ async fn consume_stream(s: &ConsumeSpec) -> ConsumeResult {
     let first = first.unwrap_or(created);
     ConsumeResult {
         client: "rdkafka".into(),
-        api: "stream".into(),
+        api: api.into(),
         received,
         bytes,
         secs: first.elapsed().as_secs_f64(),
@@ -385,8 +409,10 @@ async fn main() {
         "consume" => {
             let s = ConsumeSpec::from_args(&args);
             match args.str_or("api", "stream").as_str() {
-                "stream" => consume_stream(&s).await.to_json(),
-                "base" => tokio::task::block_in_place(|| consume_base(&s)).to_json(),
+                api @ ("stream" | "stream-tuned") => consume_stream(&s, api).await.to_json(),
+                api @ ("base" | "base-tuned") => {
+                    tokio::task::block_in_place(|| consume_base(&s, api)).to_json()
+                }
                 other => die(&format!("unknown consumer api {other:?}")),
             }
         }

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Plots of a peer-bench results.json (PNG), for BENCHMARKS.md.
+
+    python3 plot.py [results.json] [--out DIR]
+
+Writes, for what the results hold:
+- producer-<profile>.png: median msgs/s per client (API) and size, one chart per profile;
+- consumer.png: median msgs/s per client (API), size and group/no group;
+- scale-<metric>.png: throughput, client CPU-s per 1M records, max RSS and rebalance time
+  against the partition count, one line per client and group size, from the `scale_runs`
+  rows (each: client, partitions, members, msgs_per_sec, cpu_s_per_1m, max_rss_mb,
+  rebalance_secs; written by the scale runs).
+Needs matplotlib (`pip install matplotlib`); exits with status 2 and a message without it.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ok(r):
+    return r.get("status") == "ok" and r.get("verified", True)
+
+
+def bars(plt, title, groups, path):
+    """groups: {series label: {x label: value}} -> grouped bar chart."""
+    xs = sorted({x for s in groups.values() for x in s})
+    if not xs:
+        return False
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(xs) * max(1, len(groups)) / 3), 4))
+    width = 0.8 / max(1, len(groups))
+    for i, (label, values) in enumerate(sorted(groups.items())):
+        pos = [j + i * width for j in range(len(xs))]
+        ax.bar(pos, [values.get(x, 0) or 0 for x in xs], width, label=label)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(xs))])
+    ax.set_xticklabels(xs)
+    ax.set_ylabel("msgs/s (median)")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", nargs="?", default=os.path.join(os.path.dirname(__file__) or ".", "results.json"))
+    ap.add_argument("--out", default=None, help="output directory (default: next to results.json)")
+    a = ap.parse_args()
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot.py needs matplotlib: pip install matplotlib", file=sys.stderr)
+        sys.exit(2)
+    with open(a.results) as f:
+        doc = json.load(f)
+    out = a.out or os.path.dirname(os.path.abspath(a.results))
+    os.makedirs(out, exist_ok=True)
+    written = []
+
+    by_profile = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in doc.get("producer_runs", []):
+        if ok(r):
+            by_profile[r["profile"]][f'{r["client"]} ({r["api"]})'][f'{r["size"]} B'].append(r["msgs_per_sec"])
+    for prof, series in sorted(by_profile.items()):
+        groups = {k: {x: median(v) for x, v in s.items()} for k, s in series.items()}
+        path = os.path.join(out, f"producer-{prof}.png")
+        if bars(plt, f"producer, profile {prof}", groups, path):
+            written.append(path)
+
+    series = defaultdict(lambda: defaultdict(list))
+    for r in doc.get("consumer_runs", []):
+        if ok(r):
+            x = f'{r["size"]} B {"group" if r.get("grouped") else "assign"}'
+            series[f'{r["client"]} ({r["api"]})'][x].append(r["msgs_per_sec"])
+    groups = {k: {x: median(v) for x, v in s.items()} for k, s in series.items()}
+    path = os.path.join(out, "consumer.png")
+    if bars(plt, "consumer", groups, path):
+        written.append(path)
+
+    scale = [r for r in doc.get("scale_runs", []) if ok(r)]
+    metrics = [("msgs_per_sec", "msgs/s"), ("cpu_s_per_1m", "client CPU-s / 1M records"),
+               ("max_rss_mb", "max RSS MB"), ("rebalance_secs", "rebalance s")]
+    for key, ylabel in metrics:
+        lines = defaultdict(lambda: defaultdict(list))
+        for r in scale:
+            if r.get(key) is not None:
+                lines[f'{r["client"]}, {r.get("members", 1)} member(s)'][r["partitions"]].append(r[key])
+        if not lines:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, pts in sorted(lines.items()):
+            xs = sorted(pts)
+            ax.plot(xs, [median(pts[x]) for x in xs], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("partitions")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"scale: {ylabel}")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        path = os.path.join(out, f"scale-{key}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    print(json.dumps({"written": written}))
+
+
+if __name__ == "__main__":
+    main()
