@@ -554,7 +554,10 @@ fn oidc_unavailable(r: &Resolved) -> Result<(), ConfigError> {
     if !oidc_wanted(r)? {
         return Ok(());
     }
-    let key = if r.get(SASL_OAUTHBEARER_METHOD).is_some_and(|m| m.trim().eq_ignore_ascii_case("oidc")) {
+    let key = if r
+        .get(SASL_OAUTHBEARER_METHOD)
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("oidc"))
+    {
         r.spelling(SASL_OAUTHBEARER_METHOD)
     } else {
         r.spelling(SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL)

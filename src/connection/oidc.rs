@@ -247,12 +247,16 @@ impl OidcProvider {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| fail("the answer has no `access_token`".into()))?
             .to_string();
-        let lifetime = json
+        let expires_in = json
             .get("expires_in")
             .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
             .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
-            .or_else(|| jwt_lifetime(&token));
+            .map(Duration::from_secs_f64);
+        // The sooner of the two: the broker ends the session at the JWT's `exp`.
+        let lifetime = match (expires_in, jwt_lifetime(&token)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok((token, lifetime))
     }
 }
