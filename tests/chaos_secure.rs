@@ -405,26 +405,27 @@ async fn chaos_over_sasl_ssl() {
         m.await.expect("member task");
     }
     let log = drain(&world).await;
-    let seen = world.seen();
-    let regroup = seen.group.values().filter(|n| **n > 1).count();
-    eprintln!(
-        "chaos_secure: {faults} faults in {:.0?}; sent {}, acked {}, failed {}, log {}, group saw {} ({} more than once, allowed: at-least-once)",
-        t_start.elapsed(),
-        world.sent.load(Ordering::Relaxed),
-        seen.acked.len(),
-        seen.failed,
-        log.len(),
-        seen.group.len(),
-        regroup
-    );
-    for (e, n) in &seen.errors {
-        eprintln!("chaos_secure: error x{n}: {e}");
-    }
-    let unique: HashSet<_> = log.iter().map(|(_, _, v)| *v).collect();
-    assert!(!unique.is_empty(), "nothing was written");
-    let bad = check(&seen, &log);
+    let bad = {
+        let seen = world.seen();
+        let regroup = seen.group.values().filter(|n| **n > 1).count();
+        eprintln!(
+            "chaos_secure: {faults} faults in {:.0?}; sent {}, acked {}, failed {}, log {}, group saw {} ({} more than once, allowed: at-least-once)",
+            t_start.elapsed(),
+            world.sent.load(Ordering::Relaxed),
+            seen.acked.len(),
+            seen.failed,
+            log.len(),
+            seen.group.len(),
+            regroup
+        );
+        for (e, n) in &seen.errors {
+            eprintln!("chaos_secure: error x{n}: {e}");
+        }
+        let unique: HashSet<_> = log.iter().map(|(_, _, v)| *v).collect();
+        assert!(!unique.is_empty(), "nothing was written");
+        check(&seen, &log)
+    };
     assert!(bad.is_empty(), "anomalies: {bad:#?}");
-    drop(seen);
     if let Ok(c) = Arc::try_unwrap(cluster) {
         blocking(move || c.stop()).await;
     }
