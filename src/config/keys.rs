@@ -1032,27 +1032,41 @@ key_table! {
         C::ALL,
         "Unsecured JWT for tests (librdkafka): `principal=... [scope=a,b] [lifeSeconds=...]`.",
     ));
-    SASL_OAUTHBEARER_METHOD: Unread = Unread::new(KeyDef::new(
+    SASL_OAUTHBEARER_METHOD: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "sasl.oauthbearer.method",
         STRING,
-        Some("default"),
+        None,
         C::ALL,
-        "OAUTHBEARER token source: default (unsecured JWT or the builder's token provider).",
-    )
-    .status(Status::Partial {
-        supported: &["default"],
-        detail: "the built-in OIDC provider (`oidc`) is not supported yet; set a token provider with the builder's `oauth_token_provider`",
-    }));
-    SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL: Unread = Unread::new(KeyDef::new(
+        "OAUTHBEARER token source: `default` when unset (unsecured JWT or the builder's provider) or `oidc` (feature `oidc`).",
+    ));
+    SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "sasl.oauthbearer.token.endpoint.url",
         STRING,
         None,
         C::ALL,
-        "OAUTHBEARER token endpoint.",
-    )
-    .status(Status::NotSupported {
-        detail: "the built-in OIDC provider is not supported yet; set a token provider with the builder's `oauth_token_provider`",
-    }));
+        "OIDC token endpoint (http or https URL) for the client-credentials grant.",
+    ));
+    SASL_OAUTHBEARER_CLIENT_ID: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "sasl.oauthbearer.client.id",
+        STRING,
+        None,
+        C::ALL,
+        "OIDC client id (or JAAS `clientId` of OAuthBearerLoginModule).",
+    ));
+    SASL_OAUTHBEARER_CLIENT_SECRET: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "sasl.oauthbearer.client.secret",
+        STRING,
+        None,
+        C::ALL,
+        "OIDC client secret (or JAAS `clientSecret`; never logged).",
+    ));
+    SASL_OAUTHBEARER_SCOPE: Key<Option<String>> = Key::opt_text(KeyDef::new(
+        "sasl.oauthbearer.scope",
+        STRING,
+        None,
+        C::ALL,
+        "OIDC scope requested with the token (or JAAS `scope`).",
+    ));
     SASL_LOGIN_CALLBACK_HANDLER_CLASS: Unread = Unread::new(KeyDef::new(
         "sasl.login.callback.handler.class",
         STRING,

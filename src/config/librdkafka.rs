@@ -42,8 +42,9 @@ use Class::*;
 const C_API: &str = "a librdkafka C API callback or pointer, set by a C program, not a string \
                      setting; use the client's own API (contexts, listeners)";
 const KERBEROS: &str = "the GSSAPI (Kerberos) SASL mechanism is not supported";
-const OIDC: &str = "this OAUTHBEARER token-retrieval setting is not supported: set a token provider \
-                    with the builders' `oauth_token_provider`";
+const OIDC: &str = "not supported by the built-in OIDC provider (client credentials with \
+                    `sasl.oauthbearer.client.id` / `.client.secret` / `.scope` only); or set a \
+                    token provider with the builders' `oauth_token_provider`";
 const OPENSSL: &str = "an OpenSSL engine/provider setting; kafka-sdk's TLS is rustls";
 const METADATA: &str = "kafka-sdk refreshes metadata on errors and every `metadata.max.age.ms`";
 const FILE_STORE: &str = "offsets are always stored in Kafka (the file offset store was \
@@ -119,12 +120,9 @@ const TABLE: &[(&str, Class)] = &[
     ("sasl.oauthbearer.assertion.private.key.pem", Rejected(OIDC)),
     ("sasl.oauthbearer.client.credentials.client.id", Rejected(OIDC)),
     ("sasl.oauthbearer.client.credentials.client.secret", Rejected(OIDC)),
-    ("sasl.oauthbearer.client.id", Rejected(OIDC)),
-    ("sasl.oauthbearer.client.secret", Rejected(OIDC)),
     ("sasl.oauthbearer.extensions", Rejected(OIDC)),
     ("sasl.oauthbearer.grant.type", Rejected(OIDC)),
     ("sasl.oauthbearer.metadata.authentication.type", Rejected(OIDC)),
-    ("sasl.oauthbearer.scope", Rejected(OIDC)),
     ("socket.blocking.max.ms", NoEffect("deprecated in librdkafka; kafka-sdk's sockets are async")),
     ("socket.keepalive.enable", NoEffect("TCP keepalive is not configurable in kafka-sdk; idle connections are closed after `connections.max.idle.ms`")),
     ("socket.max.fails", NoEffect("a connection fails on its first error; requests in flight are retried per `Error::classify`")),

@@ -238,6 +238,24 @@ pub(crate) struct SaslSettings {
     /// OAUTHBEARER: the application's token provider (set through a builder; wins over the
     /// unsecured JWT).
     pub(crate) token_provider: Option<Arc<dyn OAuthTokenProvider>>,
+    /// OAUTHBEARER: the built-in OIDC client-credentials provider
+    /// (`sasl.oauthbearer.method=oidc`); the builder's provider wins over it.
+    #[cfg(feature = "oidc")]
+    pub(crate) oidc: Option<Arc<crate::connection::oidc::OidcProvider>>,
+}
+
+impl SaslSettings {
+    /// The OAUTHBEARER token provider to ask: the application's, else the OIDC one.
+    pub(crate) fn provider(&self) -> Option<&dyn OAuthTokenProvider> {
+        if let Some(p) = &self.token_provider {
+            return Some(p.as_ref());
+        }
+        #[cfg(feature = "oidc")]
+        if let Some(p) = &self.oidc {
+            return Some(p.as_ref());
+        }
+        None
+    }
 }
 
 impl PartialEq for SaslSettings {
@@ -246,6 +264,7 @@ impl PartialEq for SaslSettings {
             && self.username == o.username
             && self.password == o.password
             && self.unsecured_jwt == o.unsecured_jwt
+            && self.oidc_eq(o)
             && match (&self.token_provider, &o.token_provider) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -256,6 +275,22 @@ impl PartialEq for SaslSettings {
 
 impl Eq for SaslSettings {}
 
+impl SaslSettings {
+    #[cfg(feature = "oidc")]
+    fn oidc_eq(&self, o: &Self) -> bool {
+        match (&self.oidc, &o.oidc) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    #[cfg(not(feature = "oidc"))]
+    fn oidc_eq(&self, _o: &Self) -> bool {
+        true
+    }
+}
+
 impl fmt::Debug for SaslSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SaslSettings")
@@ -264,7 +299,20 @@ impl fmt::Debug for SaslSettings {
             .field("password", &self.password)
             .field("unsecured_jwt", &self.unsecured_jwt.is_some())
             .field("token_provider", &self.token_provider.is_some())
+            .field("oidc", &self.oidc_debug())
             .finish()
+    }
+}
+
+impl SaslSettings {
+    #[cfg(feature = "oidc")]
+    fn oidc_debug(&self) -> &dyn fmt::Debug {
+        &self.oidc
+    }
+
+    #[cfg(not(feature = "oidc"))]
+    fn oidc_debug(&self) -> &dyn fmt::Debug {
+        &None::<()>
     }
 }
 
@@ -333,6 +381,8 @@ impl SecurityConfig {
     }
 
     pub(crate) fn from_resolved(r: &Resolved) -> Result<SecurityConfig> {
+        #[cfg(not(feature = "oidc"))]
+        oidc_unavailable(r)?;
         let protocol = r.get(SECURITY_PROTOCOL);
         let sasl = if protocol.uses_sasl() {
             Some(sasl_settings(r)?)
@@ -395,6 +445,8 @@ fn sasl_settings(r: &Resolved) -> Result<SaslSettings> {
         password: Secret(String::new()),
         unsecured_jwt: None,
         token_provider: None,
+        #[cfg(feature = "oidc")]
+        oidc: None,
     };
     match mechanism {
         SaslMechanism::Plain | SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
@@ -465,11 +517,91 @@ fn sasl_settings(r: &Resolved) -> Result<SaslSettings> {
                     extensions,
                 });
             }
+            #[cfg(feature = "oidc")]
+            if oidc_wanted(r)? {
+                out.oidc = Some(Arc::new(oidc_provider(r, &jaas_opt)?));
+            }
             // Otherwise the application sets a token provider with the builder; a client
             // without either fails to connect with a configuration error.
         }
     }
     Ok(out)
+}
+
+/// Whether the OIDC provider is asked for: `sasl.oauthbearer.method=oidc`, or (as Java does)
+/// a token endpoint URL.
+fn oidc_wanted(r: &Resolved) -> Result<bool, ConfigError> {
+    let method = r.get(SASL_OAUTHBEARER_METHOD).unwrap_or_default();
+    let oidc = match method.trim().to_ascii_lowercase().as_str() {
+        "" | "default" => false,
+        "oidc" => true,
+        _ => {
+            return Err(ConfigError::InvalidValue {
+                key: r.spelling(SASL_OAUTHBEARER_METHOD).to_string(),
+                value: method,
+                expected: "default or oidc".into(),
+            })
+        }
+    };
+    Ok(oidc
+        || r.get(SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL)
+            .is_some_and(|u| !u.trim().is_empty()))
+}
+
+/// Without the `oidc` feature, asking for the OIDC provider is refused, naming the key.
+#[cfg(not(feature = "oidc"))]
+fn oidc_unavailable(r: &Resolved) -> Result<(), ConfigError> {
+    if !oidc_wanted(r)? {
+        return Ok(());
+    }
+    let key = if r
+        .get(SASL_OAUTHBEARER_METHOD)
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("oidc"))
+    {
+        r.spelling(SASL_OAUTHBEARER_METHOD)
+    } else {
+        r.spelling(SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL)
+    };
+    Err(ConfigError::NotSupported {
+        key: key.to_string(),
+        detail: Some(
+            "the built-in OIDC token provider needs kafka-sdk's `oidc` feature (or set a token provider with the builder's `oauth_token_provider`)".into(),
+        ),
+    })
+}
+
+/// The OIDC provider from `sasl.oauthbearer.token.endpoint.url`, `.client.id`,
+/// `.client.secret` and `.scope` (or Java's JAAS `clientId`, `clientSecret`, `scope`).
+#[cfg(feature = "oidc")]
+fn oidc_provider(
+    r: &Resolved,
+    jaas_opt: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::connection::oidc::OidcProvider, ConfigError> {
+    use crate::connection::oidc::{OidcProvider, OidcSettings};
+    let set = |k: Key<Option<String>>| r.get(k).filter(|v| !v.trim().is_empty());
+    let missing = |what: &str| ConfigError::Missing {
+        key: format!("{what} for the OIDC token provider (sasl.oauthbearer.method=oidc)"),
+    };
+    let endpoint = set(SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL)
+        .ok_or_else(|| missing("sasl.oauthbearer.token.endpoint.url"))?;
+    let client_id = set(SASL_OAUTHBEARER_CLIENT_ID)
+        .or_else(|| jaas_opt("clientId"))
+        .ok_or_else(|| missing("sasl.oauthbearer.client.id (or clientId in sasl.jaas.config)"))?;
+    let client_secret = set(SASL_OAUTHBEARER_CLIENT_SECRET)
+        .or_else(|| jaas_opt("clientSecret"))
+        .ok_or_else(|| {
+            missing("sasl.oauthbearer.client.secret (or clientSecret in sasl.jaas.config)")
+        })?;
+    let scope = set(SASL_OAUTHBEARER_SCOPE).or_else(|| jaas_opt("scope"));
+    OidcProvider::new(
+        r.spelling(SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL),
+        OidcSettings {
+            endpoint: endpoint.trim().to_string(),
+            client_id,
+            client_secret,
+            scope,
+        },
+    )
 }
 
 /// A parsed JAAS line: `<module class> <flag> key="value" ... ;`.

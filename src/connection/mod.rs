@@ -19,6 +19,8 @@
 //!   taking new requests, waits until every in-flight request is answered, runs the SASL
 //!   exchange itself, then resumes (callers only wait; nothing fails or is sent twice).
 
+#[cfg(feature = "oidc")]
+pub(crate) mod oidc;
 pub(crate) mod sasl;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;

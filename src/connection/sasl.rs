@@ -158,7 +158,7 @@ impl Mechanism {
                 )))
             }
             SaslMechanism::OAuthBearer => {
-                let token = if let Some(p) = &sasl.token_provider {
+                let token = if let Some(p) = sasl.provider() {
                     p.token().await.map_err(|e| {
                         auth_error(SaslMechanism::OAuthBearer, format!("token provider: {e}"))
                     })?
@@ -166,7 +166,7 @@ impl Mechanism {
                     jwt.token()
                 } else {
                     return Err(ConfigError::Missing {
-                        key: "sasl.oauthbearer.config (or a token provider set with the builder's oauth_token_provider) for SASL OAUTHBEARER".into(),
+                        key: "sasl.oauthbearer.config, sasl.oauthbearer.method=oidc or a token provider set with the builder's oauth_token_provider, for SASL OAUTHBEARER".into(),
                     }
                     .into());
                 };
