@@ -812,9 +812,11 @@ async fn fetch_once(
         .with_rack_id(StrBytes::from_string(
             shared.cfg.common.client_rack.clone().unwrap_or_default(),
         ));
+    let started = crate::observe::stamp();
     let resp = conn
         .send_version(&req, version, shared.cfg.common.request_timeout + max_wait)
         .await?;
+    crate::observe::consumer_fetch(&shared.cfg.common.client_id, started);
     if let Some(code) = KafkaCode(resp.error_code).err() {
         return Err(Error::broker(code, format!("Fetch from node {node}")));
     }

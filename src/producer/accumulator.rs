@@ -418,6 +418,11 @@ impl Accumulator {
         self.memory.add_permits(permits);
     }
 
+    /// Free bytes of `buffer.memory` (metrics).
+    pub fn available_memory(&self) -> usize {
+        self.memory.available_permits()
+    }
+
     /// Batch `id` has its outcome: no longer pending for `flush`; its memory is free.
     pub fn completed(&self, id: u64, permits: usize) {
         lock(&self.incomplete).remove(&id);

@@ -204,6 +204,9 @@ impl Sender {
                     }
                 }
             }
+            crate::observe::producer_state(&self.s.common.client_id, || {
+                (acc.available_memory(), self.total_in_flight())
+            });
         }
         tracing::debug!("producer sender stopped");
         acc.mark_stopped();
@@ -677,6 +680,7 @@ impl Sender {
                 }
             }),
         };
+        let fut = crate::observe::producer_request(&self.s.common.client_id, &broker, fut);
         self.brokers
             .entry(node)
             .or_default()
@@ -854,6 +858,11 @@ impl Sender {
             .saturating_mul(1u32 << exp)
             .min(self.s.common.retry_backoff_max);
         b.retry_at = now + jitter(delay);
+        crate::observe::producer_retry(
+            &self.s.common.client_id,
+            &b.completion.topic,
+            b.record_count,
+        );
         tracing::debug!(topic = %b.completion.topic, partition = b.completion.partition, attempt = b.attempts, seq = b.base_seq, error = %err, "retrying batch");
         b.last_error = Some(err);
         let ps = self.parts.entry(b.tp()).or_default();
@@ -884,6 +893,7 @@ impl Sender {
 
     fn succeed(&mut self, b: Batch, ack: BatchAck) {
         let tp = b.tp();
+        crate::observe::producer_delivered(&self.s.common.client_id, &tp.0, b.created.elapsed());
         self.forget_seq(&tp, b.base_seq);
         self.finish(
             b.id,
