@@ -243,3 +243,250 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+// ---------------------------------------------------------------------------------------------
+// Tracing spans (always compiled: a span nobody listens to is a disabled `Span`, one interest
+// check at its call site) and, with feature `opentelemetry`, W3C trace-context propagation.
+// ---------------------------------------------------------------------------------------------
+
+use tracing::Span;
+
+use crate::consumer::Message;
+use crate::error::{Error, Result};
+use crate::producer::delivery::BatchAck;
+
+/// Target that, when enabled at TRACE level, adds the message key (lossy UTF-8) to the
+/// produce, receive and process spans (`messaging.kafka.message.key`). Keys can be personal
+/// data: they are left out unless a subscriber asks for this target.
+pub(crate) const KEY_TARGET: &str = "kafka_sdk::message_key";
+
+fn key_wanted(span: &Span, key: Option<&[u8]>) -> Option<String> {
+    let key = key?;
+    if span.is_disabled() || !tracing::enabled!(target: KEY_TARGET, tracing::Level::TRACE) {
+        return None;
+    }
+    Some(String::from_utf8_lossy(key).into_owned())
+}
+
+/// The span of one produced record, from `send` to its acknowledgement (or failure). The
+/// partition is recorded when chosen, the offset when acknowledged.
+pub(crate) fn produce_span(client_id: &str, topic: &str, key: Option<&[u8]>) -> Span {
+    let span = tracing::info_span!(
+        target: "kafka_sdk::produce",
+        "send",
+        otel.name = format_args!("send {topic}"),
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+        otel.status_message = tracing::field::Empty,
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.destination.name = topic,
+        messaging.client.id = client_id,
+        messaging.kafka.destination.partition = tracing::field::Empty,
+        messaging.kafka.message.offset = tracing::field::Empty,
+        messaging.kafka.message.key = tracing::field::Empty,
+    );
+    if let Some(k) = key_wanted(&span, key) {
+        span.record("messaging.kafka.message.key", k);
+    }
+    span
+}
+
+fn record_error(span: &Span, e: &Error) {
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_message", tracing::field::display(e));
+}
+
+/// Produce spans of one batch's records, closed when the batch completes.
+#[derive(Debug, Default)]
+pub(crate) struct RecordSpans(std::sync::Mutex<Vec<(i32, Span)>>);
+
+impl RecordSpans {
+    fn end(span: Span, delta: i32, r: &Result<BatchAck>) {
+        match r {
+            Ok(ack) if ack.base_offset >= 0 => {
+                span.record(
+                    "messaging.kafka.message.offset",
+                    ack.base_offset + i64::from(delta),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => record_error(&span, e),
+        }
+    }
+
+    /// Keeps the span of the record at `delta` until the batch completes; `done` is the
+    /// batch's outcome if it is already known.
+    pub(crate) fn attach(
+        &self,
+        delta: i32,
+        partition: i32,
+        span: Span,
+        done: impl FnOnce() -> Option<Result<BatchAck>>,
+    ) {
+        if span.is_disabled() {
+            return;
+        }
+        span.record("messaging.kafka.destination.partition", partition);
+        let mut spans = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match done() {
+            Some(r) => Self::end(span, delta, &r),
+            None => spans.push((delta, span)),
+        }
+    }
+
+    /// The batch completed: records each span's offset (or error) and closes it.
+    pub(crate) fn finish(&self, r: &Result<BatchAck>) {
+        let spans = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for (delta, span) in spans {
+            Self::end(span, delta, r);
+        }
+    }
+}
+
+fn consumer_span(name: &'static str, m: &Message, client_id: &str, group: Option<&str>) -> Span {
+    let span = match name {
+        "receive" => tracing::info_span!(
+            target: "kafka_sdk::receive",
+            "receive",
+            otel.name = format_args!("receive {}", m.topic()),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "receive",
+            messaging.destination.name = m.topic(),
+            messaging.client.id = client_id,
+            messaging.consumer.group.name = group,
+            messaging.kafka.destination.partition = m.partition(),
+            messaging.kafka.message.offset = m.offset(),
+            messaging.kafka.message.key = tracing::field::Empty,
+        ),
+        _ => tracing::info_span!(
+            target: "kafka_sdk::process",
+            "process",
+            otel.name = format_args!("process {}", m.topic()),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = m.topic(),
+            messaging.kafka.destination.partition = m.partition(),
+            messaging.kafka.message.offset = m.offset(),
+            messaging.kafka.message.key = tracing::field::Empty,
+        ),
+    };
+    if let Some(k) = key_wanted(&span, m.key().map(|k| &k[..])) {
+        span.record("messaging.kafka.message.key", k);
+    }
+    #[cfg(feature = "opentelemetry")]
+    otel::extract(&span, m.headers());
+    span
+}
+
+/// A received message: a short `receive` span (closed at once), child of the producer's
+/// span when the message carries its trace context (feature `opentelemetry`).
+pub(crate) fn received(m: &Message, client_id: &str, group: Option<&str>) {
+    drop(consumer_span("receive", m, client_id, group));
+}
+
+/// The span an application processes `m` in (see [`Message::span`]).
+pub(crate) fn process_span(m: &Message) -> Span {
+    consumer_span("process", m, "", None)
+}
+
+/// The span of a commit (`commit*` calls; the async kind until its answer).
+pub(crate) fn commit_span(client_id: &str, group: Option<&str>, partitions: usize) -> Span {
+    tracing::info_span!(
+        target: "kafka_sdk::commit",
+        "commit",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        otel.status_message = tracing::field::Empty,
+        messaging.system = "kafka",
+        messaging.operation.type = "settle",
+        messaging.operation.name = "commit",
+        messaging.client.id = client_id,
+        messaging.consumer.group.name = group,
+        messaging.batch.message_count = partitions,
+    )
+}
+
+/// Records a failure on `span`.
+pub(crate) fn span_result<T>(span: &Span, r: &Result<T>) {
+    if let Err(e) = r {
+        record_error(span, e);
+    }
+}
+
+/// Adds the trace context of `span` to `headers` (feature `opentelemetry`).
+#[inline]
+pub(crate) fn inject(span: &Span, headers: &mut Vec<(String, Option<bytes::Bytes>)>) {
+    #[cfg(feature = "opentelemetry")]
+    otel::inject(span, headers);
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = (span, headers);
+}
+
+#[cfg(feature = "opentelemetry")]
+mod otel {
+    use bytes::Bytes;
+    use opentelemetry::propagation::{Extractor, Injector};
+    use opentelemetry::trace::TraceContextExt;
+    use tracing::Span;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use crate::consumer::Header;
+
+    struct HeaderInjector<'a>(&'a mut Vec<(String, Option<Bytes>)>);
+
+    impl Injector for HeaderInjector<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            // The record's own `traceparent` (if any) is replaced: one context per record.
+            self.0.retain(|(k, _)| k != key);
+            self.0.push((key.to_string(), Some(Bytes::from(value))));
+        }
+    }
+
+    struct HeaderExtractor<'a>(&'a [Header]);
+
+    impl Extractor for HeaderExtractor<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0
+                .iter()
+                .find(|h| h.key.as_ref() == key.as_bytes())
+                .and_then(|h| h.value.as_deref())
+                .and_then(|v| std::str::from_utf8(v).ok())
+        }
+
+        fn keys(&self) -> Vec<&str> {
+            self.0
+                .iter()
+                .filter_map(|h| std::str::from_utf8(&h.key).ok())
+                .collect()
+        }
+    }
+
+    /// Injects through the global text-map propagator (set by the application, e.g.
+    /// `opentelemetry_sdk::propagation::TraceContextPropagator` for `traceparent` /
+    /// `tracestate`).
+    pub(super) fn inject(span: &Span, headers: &mut Vec<(String, Option<Bytes>)>) {
+        if span.is_disabled() {
+            return;
+        }
+        let cx = span.context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeaderInjector(headers))
+        });
+    }
+
+    /// Makes `span` a child of the context carried in `headers`, if any.
+    pub(super) fn extract(span: &Span, headers: &[Header]) {
+        if span.is_disabled() || headers.is_empty() {
+            return;
+        }
+        let cx = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(headers))
+        });
+        if cx.span().span_context().is_valid() {
+            let _ = span.set_parent(cx);
+        }
+    }
+}

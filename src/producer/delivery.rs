@@ -29,6 +29,8 @@ pub(crate) struct Completion {
     pub partition: i32,
     result: OnceLock<Result<BatchAck>>,
     wakers: Mutex<Vec<Waker>>,
+    /// The records' `send` spans, closed at completion.
+    spans: crate::observe::RecordSpans,
 }
 
 impl Completion {
@@ -38,12 +40,14 @@ impl Completion {
             partition,
             result: OnceLock::new(),
             wakers: Mutex::new(Vec::new()),
+            spans: Default::default(),
         })
     }
 
     /// Sets the outcome (first call wins) and wakes every waiting future.
     pub(crate) fn complete(&self, r: Result<BatchAck>) {
         if self.result.set(r).is_ok() {
+            self.spans.finish(self.result.get().expect("just set"));
             let wakers =
                 std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
             for w in wakers {
@@ -131,6 +135,14 @@ impl DeliveryFuture {
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.completion.topic
+    }
+
+    /// Keeps the record's `send` span open until the batch completes.
+    pub(crate) fn trace(&self, span: tracing::Span) {
+        let c = &self.completion;
+        c.spans.attach(self.offset_delta, c.partition, span, || {
+            c.result.get().cloned()
+        });
     }
 
     /// `true` once the outcome is known (awaiting will not wait).
