@@ -1,11 +1,15 @@
-//! Client metrics through the `metrics` crate facade (crate feature `metrics`); without the
-//! feature every function here is an empty inline function.
+//! Observability in one place: client metrics through the `metrics` crate facade (crate
+//! feature `metrics`; without it every metric function here is an empty inline function and
+//! every handle a zero-sized type), the `tracing` spans with OpenTelemetry messaging fields,
+//! and (feature `opentelemetry`) W3C trace-context propagation through record headers. Call
+//! sites elsewhere are one line each.
 //!
 //! Names follow the Java client's metric names (`kafka.producer.record.send.total` is
 //! Java's `producer-topic-metrics` / `record-send-total`), dots instead of dashes. Labels:
 //! `client_id` always; `topic` for per-topic metrics; `partition` only for the consumer's
 //! per-partition lag (bounded by the partitions assigned to the consumer). No label carries a
-//! key, a value, a member id or anything else unbounded.
+//! key, a value, a member id or anything else unbounded. Per-broker metrics carry `broker`, the
+//! `host:port` connected to (bounded by the cluster's brokers and the bootstrap list).
 
 #[cfg(feature = "metrics")]
 mod imp {
