@@ -1,6 +1,8 @@
 //! Metrics (crate feature `metrics`) recorded by a debugging recorder during a known
 //! workload against the test kit's broker: records sent, acknowledged, consumed, bytes, the
-//! consumer's lag gauge and commits. Run with `cargo test --features metrics --test metrics`.
+//! consumer's lag gauge and commits; request, delivery and fetch latencies, the producer's
+//! buffer and in-flight gauges, a group member's rebalance and assigned partitions, and
+//! connection counts and bytes per broker. Run with `cargo test --features metrics --test metrics`.
 
 mod support;
 
@@ -52,7 +54,39 @@ fn counter(m: &Metrics, name: &str, l: &[(&str, &str)]) -> u64 {
     }
 }
 
-#[tokio::test]
+/// Sum of a counter over every label set that includes `l` (e.g. every broker).
+fn counter_sum(m: &Metrics, name: &str, l: &[(&str, &str)]) -> u64 {
+    let want = labels(l);
+    m.iter()
+        .filter(|((n, ls), _)| n == name && want.iter().all(|w| ls.contains(w)))
+        .map(|(_, v)| match v {
+            DebugValue::Counter(c) => *c,
+            other => panic!("{name}: {other:?}"),
+        })
+        .sum()
+}
+
+/// Samples of a histogram summed over every label set that includes `l`.
+fn hist_len(m: &Metrics, name: &str, l: &[(&str, &str)]) -> usize {
+    let want = labels(l);
+    m.iter()
+        .filter(|((n, ls), _)| n == name && want.iter().all(|w| ls.contains(w)))
+        .map(|(_, v)| match v {
+            DebugValue::Histogram(h) => h.len(),
+            other => panic!("{name}: {other:?}"),
+        })
+        .sum()
+}
+
+fn gauge(m: &Metrics, name: &str, l: &[(&str, &str)]) -> Option<f64> {
+    match m.get(&(name.to_string(), labels(l))) {
+        Some(DebugValue::Gauge(g)) => Some(g.into_inner()),
+        None => None,
+        other => panic!("{name} {l:?}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workload_is_counted() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -84,6 +118,7 @@ async fn workload_is_counted() {
         f.await.unwrap();
     }
     p.close(Duration::from_secs(10)).await.unwrap();
+    drop(p);
 
     let c = Consumer::new(&common::config(
         &bs,
@@ -154,5 +189,93 @@ async fn workload_is_counted() {
         matches!(lat, Some(DebugValue::Histogram(h)) if h.len() == 1),
         "{lat:?}"
     );
+    let cid = [("client_id", "m-prod")];
+    // Every batch has one delivery latency sample and one records-per-batch sample; at least
+    // one batch per partition.
+    let batches = hist_len(&m, "kafka.producer.batch.records", &prod);
+    assert!(batches >= 2, "{batches} batches");
+    assert_eq!(
+        hist_len(&m, "kafka.producer.delivery.latency.seconds", &prod),
+        batches
+    );
+    let requests = hist_len(&m, "kafka.producer.request.latency.seconds", &cid);
+    assert!(
+        (1..=batches).contains(&requests),
+        "{requests} produce requests"
+    );
+    assert!(
+        !m.keys()
+            .any(|(n, _)| n == "kafka.producer.record.retry.total"),
+        "no retries on a healthy cluster"
+    );
+    // All acknowledged: the whole buffer.memory free again, nothing in flight.
+    assert_eq!(
+        gauge(&m, "kafka.producer.buffer.available.bytes", &cid),
+        Some(33_554_432.0)
+    );
+    assert_eq!(
+        gauge(&m, "kafka.producer.requests.in.flight", &cid),
+        Some(0.0)
+    );
+    assert!(
+        hist_len(
+            &m,
+            "kafka.consumer.fetch.latency.seconds",
+            &[("client_id", "m-cons")]
+        ) >= 1
+    );
+    // Connections: the producer's bytes out cover the 200 value bytes; it connected at
+    // least once and every connection it opened is counted as closed after close().
+    let created = counter_sum(&m, "kafka.connection.creation.total", &cid);
+    assert!(created >= 1);
+    assert!(counter_sum(&m, "kafka.node.outgoing.byte.total", &cid) > 200);
+    assert!(counter_sum(&m, "kafka.node.incoming.byte.total", &cid) > 0);
+    assert_eq!(
+        counter_sum(&m, "kafka.connection.failed.authentication.total", &cid),
+        0
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = snapshot(&snapshotter);
+        let closed = counter_sum(&m, "kafka.connection.close.total", &cid);
+        let open = gauge(&m, "kafka.connection.count", &cid);
+        if closed == counter_sum(&m, "kafka.connection.creation.total", &cid) && open == Some(0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "producer connections still open after close: {closed} closed of {created}, gauge {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     c.close().await.unwrap();
+
+    // A group member: one rebalance that leaves it both partitions.
+    let sub = Consumer::new(&common::config(
+        &bs,
+        &[
+            ("client.id", "m-sub"),
+            ("group.id", unique("metrics-sub").as_str()),
+            ("auto.offset.reset", "earliest"),
+        ],
+    ))
+    .await
+    .unwrap();
+    sub.subscribe(&[topic.as_str()]).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), sub.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let m = snapshot(&snapshotter);
+    let sid = [("client_id", "m-sub")];
+    assert!(counter(&m, "kafka.consumer.rebalance.total", &sid) >= 1);
+    assert_eq!(
+        hist_len(&m, "kafka.consumer.rebalance.latency.seconds", &sid) as u64,
+        counter(&m, "kafka.consumer.rebalance.total", &sid)
+    );
+    assert_eq!(
+        gauge(&m, "kafka.consumer.assigned.partitions", &sid),
+        Some(2.0)
+    );
+    sub.close().await.unwrap();
 }

@@ -156,6 +156,8 @@ struct Shared {
     tls_alert: std::sync::Mutex<Option<Error>>,
     /// The broker's versions, once ApiVersions answered (for re-authentication).
     versions: std::sync::OnceLock<Arc<BrokerVersions>>,
+    /// Connection metrics (feature `metrics`; nothing without it).
+    metrics: crate::observe::ConnMetrics,
 }
 
 impl Shared {
@@ -171,6 +173,7 @@ impl Shared {
 
     fn poison(&self, reason: impl Into<String>) {
         if !self.dead.swap(true, Ordering::SeqCst) {
+            self.metrics.closed();
             let reason = reason.into();
             tracing::debug!(broker = %self.addr, %reason, "connection closed");
             *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
@@ -236,6 +239,9 @@ impl Connection {
                 match session {
                     Ok(s) => conn.schedule_reauth(s.lifetime),
                     Err(e) => {
+                        if matches!(e, Error::Authentication { .. }) {
+                            conn.shared.metrics.auth_failed();
+                        }
                         conn.close();
                         return Err(e);
                     }
@@ -306,6 +312,7 @@ impl Connection {
             tls_reply: AtomicBool::new(false),
             tls_alert: std::sync::Mutex::new(None),
             versions: std::sync::OnceLock::new(),
+            metrics: crate::observe::ConnMetrics::opened(&opts.client_id, addr),
         });
         tokio::spawn(writer_task(
             write,
@@ -545,6 +552,9 @@ async fn writer_task(
                     continue;
                 }
                 Err(e) => {
+                    if matches!(e, Error::Authentication { .. }) {
+                        shared.metrics.auth_failed();
+                    }
                     shared.poison(format!("re-authentication failed: {e}"));
                     break;
                 }
@@ -644,6 +654,7 @@ async fn writer_task(
         };
         match res {
             Ok(deferred) => {
+                shared.metrics.sent(|| frame.head.len() + frame.rest.iter().map(|s| s.len()).sum::<usize>());
                 unflushed = deferred;
                 if let Some(reply) = no_reply {
                     let _ = reply.send(Ok(Bytes::new()));
@@ -694,6 +705,7 @@ async fn reader_task(
                 break;
             }
             Ok(Some(body)) => {
+                shared.metrics.received(body.len());
                 while let Ok(e) = reg_rx.try_recv() {
                     inflight.push_back(e);
                 }

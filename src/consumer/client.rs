@@ -217,6 +217,11 @@ impl Consumer {
                         m.topic(),
                         size,
                     );
+                    crate::observe::received(
+                        m,
+                        &shared.cfg.common.client_id,
+                        shared.cfg.group_id.as_deref(),
+                    );
                 }
                 Poll::Ready(r)
             }

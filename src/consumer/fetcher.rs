@@ -966,6 +966,7 @@ async fn fetch_once(
     let full = !session.incremental();
     let req = build_request(shared, session, use_session, asked);
     let max_wait = shared.cfg.fetch_max_wait;
+    let started = crate::observe::stamp();
     let resp = match conn
         .send_version(&req, version, shared.cfg.common.request_timeout + max_wait)
         .await
@@ -977,6 +978,7 @@ async fn fetch_once(
             return Err(e);
         }
     };
+    crate::observe::consumer_fetch(&shared.cfg.common.client_id, started);
     if use_session
         && !full
         && matches!(

@@ -246,12 +246,18 @@ impl Member {
             // Whatever heartbeats found out during an eager revocation, the join finds out
             // again (a rebalance in progress is why we join).
             self.hb_fault = None;
+            let started = crate::observe::stamp();
             match self.join(&topics).await {
                 Ok(assignment) => {
                     bo.reset();
                     self.reported = false;
                     self.joined_topics = topics;
                     self.apply_assignment(assignment).await;
+                    crate::observe::consumer_rebalanced(
+                        &self.shared.cfg.common.client_id,
+                        started,
+                        self.owned.len(),
+                    );
                 }
                 Err(JoinError::RetryNow) => continue,
                 Err(JoinError::Retry(e)) => {

@@ -653,12 +653,18 @@ impl Member {
             return false;
         }
         tracing::info!(group = %self.group_id, epoch = self.epoch(), ?added, ?revoked, "reconciling the assignment");
+        let started = crate::observe::stamp();
         self.revoke(&revoked, true).await;
         if self.hb().fault.is_some() {
             // Fenced or too slow meanwhile: the main loop acts on it; nothing is added.
             return true;
         }
         self.assign(&added).await;
+        crate::observe::consumer_rebalanced(
+            &self.shared.cfg.common.client_id,
+            started,
+            self.owned.len(),
+        );
         true
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::message::{CommitMode, CommitResult, Message, Offset, Watermarks};
 use super::offsets;
@@ -499,10 +500,19 @@ impl ConsumerHandle {
             .into());
         }
         let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
+        let cfg = &self.shared.cfg;
+        let span = crate::observe::commit_span(
+            &cfg.common.client_id,
+            cfg.group_id.as_deref(),
+            offsets.len(),
+        );
         match mode {
             CommitMode::Sync => {
                 let started = std::time::Instant::now();
-                let r = offsets::commit(&self.shared, &offsets, deadline).await;
+                let r = offsets::commit(&self.shared, &offsets, deadline)
+                    .instrument(span.clone())
+                    .await;
+                crate::observe::span_result(&span, &r);
                 let cid = &self.shared.cfg.common.client_id;
                 crate::observe::consumer_commit(cid, started.elapsed(), r.is_ok());
                 r
@@ -514,7 +524,10 @@ impl ConsumerHandle {
                 let built_in = shared.group_info();
                 tokio::spawn(async move {
                     let started = std::time::Instant::now();
-                    let result = offsets::commit_as(&shared, &offsets, deadline, built_in).await;
+                    let result = offsets::commit_as(&shared, &offsets, deadline, built_in)
+                        .instrument(span.clone())
+                        .await;
+                    crate::observe::span_result(&span, &result);
                     let cid = &shared.cfg.common.client_id;
                     crate::observe::consumer_commit(cid, started.elapsed(), result.is_ok());
                     if let Err(e) = &result {

@@ -44,6 +44,14 @@ pub struct Message {
 }
 
 impl Message {
+    /// A `process` span for handling this message (OpenTelemetry messaging fields: topic,
+    /// partition, offset). With the `opentelemetry` feature, it is a child of the producer's
+    /// `send` span when the message carries a trace context (`traceparent` header):
+    /// `handle(m).instrument(m.span()).await`.
+    pub fn span(&self) -> tracing::Span {
+        crate::observe::process_span(self)
+    }
+
     /// Topic name.
     pub fn topic(&self) -> &str {
         &self.topic

@@ -453,6 +453,11 @@ impl Accumulator {
         self.memory.add_permits(permits);
     }
 
+    /// Free bytes of `buffer.memory` (metrics).
+    pub fn available_memory(&self) -> usize {
+        self.memory.available_permits()
+    }
+
     /// Takes one record of `queue.buffering.max.messages` if one is free now (always with
     /// no count limit): `Ok(false)` when not.
     #[inline]

@@ -56,6 +56,8 @@ pub(crate) struct Completion {
     pub partition: i32,
     result: OnceLock<Outcome>,
     wakers: Mutex<Vec<Waker>>,
+    /// The records' `send` spans, closed at completion.
+    spans: crate::observe::RecordSpans,
 }
 
 impl Completion {
@@ -65,6 +67,7 @@ impl Completion {
             partition,
             result: OnceLock::new(),
             wakers: Mutex::new(Vec::new()),
+            spans: Default::default(),
         })
     }
 
@@ -82,6 +85,8 @@ impl Completion {
 
     fn complete_with(&self, outcome: Outcome) {
         if self.result.set(outcome).is_ok() {
+            let outcome = self.result.get().expect("just set");
+            self.spans.finish(|delta| outcome.for_record(delta));
             let wakers =
                 std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
             for w in wakers {
@@ -169,6 +174,17 @@ impl DeliveryFuture {
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.completion.topic
+    }
+
+    /// Keeps the record's `send` span open until the batch completes.
+    pub(crate) fn trace(&self, span: tracing::Span) {
+        let c = &self.completion;
+        c.spans.attach(self.offset_delta, c.partition, span, || {
+            c.result.get().map(|o| {
+                let (r, start) = o.for_record(self.offset_delta);
+                (r.clone(), start)
+            })
+        });
     }
 
     /// `true` once the outcome is known (awaiting will not wait).

@@ -128,7 +128,7 @@
 //! and then stops, so delivery futures still held resolve. If the runtime itself shuts down, pending futures fail with [`Error::Closed`].
 
 mod accumulator;
-mod delivery;
+pub(crate) mod delivery;
 mod idempotence;
 pub mod partitioner;
 mod record;
@@ -347,7 +347,7 @@ impl Producer {
     /// [`Error::Closed`] after [`close`](Self::close). Once the producer is unusable (see
     /// rule 8 of the module docs) it fails with the error that made it so
     /// ([`Error::is_fatal`]).
-    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+    pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture> {
         // The common case takes no `.await` that can wait, no clock read but the record's
         // timestamp, and no hashing: the topic's accumulator is found with a fast hash, its
         // metadata is cached there per metadata generation, and buffer memory is taken with
@@ -364,6 +364,9 @@ impl Producer {
         if let Some(t) = &inner.txn {
             t.check_send()?;
         }
+        let span =
+            crate::observe::produce_span(&s.common.client_id, &record.topic, record.key.as_deref());
+        crate::observe::inject(&span, &mut record.headers);
         // A topic known to the accumulator had its name validated when it was added (after
         // its metadata was found).
         let known = inner.acc.get_topic(&record.topic);
@@ -496,7 +499,7 @@ impl Producer {
             &record.topic,
             key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
         );
-        Ok(inner.acc.append(
+        let fut = inner.acc.append(
             &topic,
             partition,
             ts,
@@ -506,7 +509,9 @@ impl Producer {
             payload_size,
             rec_size,
             permits,
-        ))
+        );
+        fut.trace(span);
+        Ok(fut)
     }
 
     /// [`send`](Self::send), then waits for the acknowledgement.

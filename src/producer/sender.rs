@@ -213,6 +213,9 @@ impl Sender {
                     }
                 }
             }
+            crate::observe::producer_state(&self.s.common.client_id, || {
+                (acc.available_memory(), self.total_in_flight())
+            });
         }
         tracing::debug!("producer sender stopped");
         acc.mark_stopped();
@@ -689,6 +692,7 @@ impl Sender {
                 }
             }),
         };
+        let fut = crate::observe::producer_request(&self.s.common.client_id, &broker, fut);
         self.brokers
             .entry(node)
             .or_default()
@@ -952,6 +956,11 @@ impl Sender {
             .saturating_mul(1u32 << exp)
             .min(self.s.common.retry_backoff_max);
         b.retry_at = now + jitter(delay);
+        crate::observe::producer_retry(
+            &self.s.common.client_id,
+            &b.completion.topic,
+            b.record_count,
+        );
         tracing::debug!(topic = %b.completion.topic, partition = b.completion.partition, attempt = b.attempts, seq = b.base_seq, error = %err, "retrying batch");
         b.last_error = Some(err);
         let ps = self.parts.entry(b.tp()).or_default();
@@ -984,6 +993,7 @@ impl Sender {
 
     fn succeed(&mut self, b: Batch, ack: BatchAck) {
         let tp = b.tp();
+        crate::observe::producer_delivered(&self.s.common.client_id, &tp.0, b.created.elapsed());
         self.forget_seq(&tp, b.base_seq);
         self.finish_batch(b, Ok(ack));
     }
