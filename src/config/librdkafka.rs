@@ -9,8 +9,6 @@
 //! - [`Class::OnlyValues`]: accepted with no effect for the listed values (the ones that ask
 //!   for nothing kafka-sdk does not do anyway), rejected otherwise;
 //! - [`Class::Rejected`]: setting it is `ConfigError::NotSupported` with the reason;
-//! - [`Class::Pending`]: security, group-protocol and similar keys other work adds to the key
-//!   table; rejected until then (ignoring a security setting silently would be wrong).
 //!
 //! The unit test checks every name of `librdkafka_keys.txt` (the property names of
 //! CONFIGURATION.md, names only) is in the table or here. A key neither librdkafka nor the
@@ -34,8 +32,6 @@ pub(crate) enum Class {
     },
     /// Rejected with the reason.
     Rejected(&'static str),
-    /// Rejected until the key table gains it (the detail names the work that adds it).
-    Pending(&'static str),
 }
 
 use Class::*;
@@ -43,7 +39,8 @@ use Class::*;
 const C_API: &str = "a librdkafka C API callback or pointer, set by a C program, not a string \
                      setting; use the client's own API (contexts, listeners)";
 const KERBEROS: &str = "the GSSAPI (Kerberos) SASL mechanism is not supported";
-const OIDC: &str = "this OAUTHBEARER token-retrieval setting is not supported: set a token provider \
+const OIDC: &str =
+    "this OAUTHBEARER token-retrieval setting is not supported: set a token provider \
                     with the builders' `oauth_token_provider`";
 const OPENSSL: &str = "an OpenSSL engine/provider setting; kafka-sdk's TLS is rustls";
 const METADATA: &str = "kafka-sdk refreshes metadata on errors and every `metadata.max.age.ms`";
@@ -182,7 +179,7 @@ pub(crate) fn accept(key: &str, raw: &str) -> Result<(), ConfigError> {
         None => Err(ConfigError::UnknownKey {
             key: key.to_string(),
         }),
-        Some(Rejected(detail) | Pending(detail)) => Err(not_supported(detail)),
+        Some(Rejected(detail)) => Err(not_supported(detail)),
         Some(OnlyValues { values, detail }) => {
             if values.contains(&raw.trim().to_ascii_lowercase().as_str()) {
                 warn_once(key, detail);

@@ -241,11 +241,18 @@ async fn metadata_dump_and_watermarks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_create_and_delete_topic() {
     let topic = unique("rdk-admin");
-    let report = conformance::admin::run(&opts!(admin, &topic, 0, "unused"))
+    let group = unique("rdk-admin-group");
+    let report = conformance::admin::run(&opts!(admin, &topic, 0, &group))
         .await
         .unwrap();
     assert_eq!(report.created, vec![topic.clone()]);
     assert_eq!(report.partitions_seen, 3);
+    assert_eq!(report.grown, vec![topic.clone()]);
+    assert_eq!(report.partitions_after_growth, 4);
+    assert_eq!(report.altered, 1);
+    assert_eq!(report.retention_ms.as_deref(), Some("700000"));
+    assert_eq!(report.low_watermark, Some(3));
+    assert_eq!(report.groups_deleted, vec![group.clone()]);
     assert_eq!(report.deleted, vec![topic.clone()]);
     let admin = AdminClient::new(&config(&[])).await.unwrap();
     assert!(!admin.list_topics(false).await.unwrap().contains(&topic));
