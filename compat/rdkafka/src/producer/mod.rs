@@ -206,12 +206,8 @@ impl Outgoing {
 pub(crate) type Done = Box<dyn FnOnce(Outgoing, Result<RecordMetadata, KafkaError>) + Send>;
 
 enum Job {
-    /// A record to append (the caller could not append it at once).
-    Send { out: Outgoing, done: Done },
-    /// A record the caller appended: its outcome to await.
-    Await {
+    Send {
         out: Outgoing,
-        delivery: kafka_sdk::DeliveryFuture,
         done: Done,
     },
     /// Answered once every earlier record was appended.
@@ -222,9 +218,6 @@ enum Job {
 pub(crate) struct Core {
     pub(crate) producer: kafka_sdk::Producer,
     queue: mpsc::UnboundedSender<Job>,
-    /// `Job::Send`s not yet appended by the submitter (while > 0, records queue behind them
-    /// to keep their order).
-    queued: Arc<AtomicUsize>,
     pub(crate) in_flight: Arc<AtomicUsize>,
     max_messages: usize,
     purge_warned: AtomicBool,
@@ -281,12 +274,10 @@ impl Core {
             .filter(|n| *n > 0)
             .unwrap_or(100_000);
         let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        rt::handle().spawn(submitter(producer.clone(), rx, queued.clone()));
+        rt::handle().spawn(submitter(producer.clone(), rx));
         Ok(Core {
             producer,
             queue: tx,
-            queued,
             in_flight: Arc::new(AtomicUsize::new(0)),
             max_messages,
             purge_warned: AtomicBool::new(false),
@@ -305,39 +296,10 @@ impl Core {
 
     /// Queues `out` behind every earlier record; `done` gets its outcome (also when the
     /// producer is gone).
-    ///
-    /// The common case appends on the calling thread: kafka-sdk's `send` finishes without
-    /// waiting when the topic's metadata is known and `buffer.memory` has room, so it is
-    /// polled once here (inside the facade runtime's context); only its outcome goes to the
-    /// submitter. When it would wait, or while earlier records wait in the submitter's queue
-    /// (their order must hold), the record goes to the submitter, which appends it.
     pub(crate) fn enqueue(&self, out: Outgoing, done: Done) {
-        use futures_util::FutureExt;
-
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let job = if self.queued.load(Ordering::Acquire) == 0 {
-            let appended = {
-                let _rt = rt::handle().enter();
-                self.producer.send(out.record()).now_or_never()
-            };
-            match appended {
-                Some(Ok(delivery)) => Job::Await {
-                    out,
-                    delivery,
-                    done,
-                },
-                Some(Err(e)) => return done(out, Err(produce_error(&e))),
-                None => {
-                    self.queued.fetch_add(1, Ordering::AcqRel);
-                    Job::Send { out, done }
-                }
-            }
-        } else {
-            self.queued.fetch_add(1, Ordering::AcqRel);
-            Job::Send { out, done }
-        };
-        if let Err(e) = self.queue.send(job) {
-            if let Job::Send { out, done } | Job::Await { out, done, .. } = e.0 {
+        if let Err(e) = self.queue.send(Job::Send { out, done }) {
+            if let Job::Send { out, done, .. } = e.0 {
                 done(
                     out,
                     Err(KafkaError::MessageProduction(
@@ -463,11 +425,7 @@ impl Core {
 
 /// Appends queued records to kafka-sdk in order, and (in the same task, without a task per
 /// record) awaits their outcomes.
-async fn submitter(
-    producer: kafka_sdk::Producer,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    queued: Arc<AtomicUsize>,
-) {
+async fn submitter(producer: kafka_sdk::Producer, mut rx: mpsc::UnboundedReceiver<Job>) {
     use futures_util::stream::{FuturesUnordered, StreamExt};
 
     let mut outcomes = FuturesUnordered::new();
@@ -480,15 +438,13 @@ async fn submitter(
                 Some(Job::Barrier(tx)) => {
                     let _ = tx.send(());
                 }
-                Some(Job::Await { out, delivery, done }) => {
-                    outcomes.push(outcome(out, delivery, done));
-                }
                 Some(Job::Send { out, done }) => {
                     // Waits for metadata and for `buffer.memory` (bounded by `max.block.ms`).
-                    let sent = producer.send(out.record()).await;
-                    queued.fetch_sub(1, Ordering::AcqRel);
-                    match sent {
-                        Ok(delivery) => outcomes.push(outcome(out, delivery, done)),
+                    match producer.send(out.record()).await {
+                        Ok(delivery) => outcomes.push(async move {
+                            let r = delivery.await.map_err(|e| produce_error(&e));
+                            done(out, r);
+                        }),
                         Err(e) => done(out, Err(produce_error(&e))),
                     }
                 }
@@ -496,12 +452,6 @@ async fn submitter(
         }
     }
     while outcomes.next().await.is_some() {}
-}
-
-/// Awaits one record's delivery and hands the outcome to `done`.
-async fn outcome(out: Outgoing, delivery: kafka_sdk::DeliveryFuture, done: Done) {
-    let r = delivery.await.map_err(|e| produce_error(&e));
-    done(out, r);
 }
 
 fn produce_error(e: &kafka_sdk::Error) -> KafkaError {
