@@ -1,6 +1,7 @@
-//! [`AdminClient`]: topics (create, delete) over kafka-sdk's admin client; partitions and
-//! configs are not in kafka-sdk's admin API yet, so those calls answer each resource with
-//! `NotImplemented` (see MIGRATING_FROM_RDKAFKA.md).
+//! [`AdminClient`] over kafka-sdk's admin client: topics (create, delete), partitions
+//! (create), configs (describe, alter: sent as incremental sets), groups (delete), records
+//! (delete). Explicit replica placement and `validate_only` answer `NotImplemented` (see
+//! MIGRATING_FROM_RDKAFKA.md).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,7 +13,9 @@ use crate::client::{Client, ClientContext, DefaultClientContext, Source};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
 use crate::error::{code_of, KafkaError, KafkaResult, RDKafkaErrorCode};
 use crate::rt;
+use crate::topic_partition_list::{Offset, TopicPartitionList};
 use crate::util::Timeout;
+use kafka_sdk::admin as sdk;
 
 /// The outcome of one topic: its name, or its name and the error.
 pub type TopicResult = Result<String, (String, RDKafkaErrorCode)>;
@@ -67,7 +70,7 @@ impl<'a> NewTopic<'a> {
     }
 }
 
-/// New partitions for a topic (not supported by kafka-sdk's admin client yet).
+/// New partitions for a topic.
 #[derive(Debug)]
 pub struct NewPartitions<'a> {
     /// The topic.
@@ -149,6 +152,64 @@ impl<'a> AlterConfig<'a> {
     pub fn set(mut self, key: &'a str, value: &'a str) -> AlterConfig<'a> {
         self.entries.insert(key, value);
         self
+    }
+}
+
+/// The outcome of one `describe_configs` resource.
+pub type ConfigResourceResult = Result<ConfigResource, RDKafkaErrorCode>;
+
+/// Where a config value comes from.
+#[derive(Debug, Eq, PartialEq)]
+pub enum ConfigSource {
+    /// Unknown (or a source librdkafka has no name for, such as a group config).
+    Unknown,
+    /// Set on the topic.
+    DynamicTopic,
+    /// Set dynamically for this broker.
+    DynamicBroker,
+    /// Set dynamically as the cluster-wide broker default.
+    DynamicDefaultBroker,
+    /// From the broker's static configuration.
+    StaticBroker,
+    /// The built-in default.
+    Default,
+}
+
+/// One config of a [`ConfigResource`].
+#[derive(Debug, Eq, PartialEq)]
+pub struct ConfigEntry {
+    /// Its name.
+    pub name: String,
+    /// Its value (`None` when unset or sensitive).
+    pub value: Option<String>,
+    /// Where the value comes from.
+    pub source: ConfigSource,
+    /// Whether it cannot be altered.
+    pub is_read_only: bool,
+    /// Whether it has its default value.
+    pub is_default: bool,
+    /// Whether it is sensitive.
+    pub is_sensitive: bool,
+}
+
+/// A resource and its configs.
+#[derive(Debug)]
+pub struct ConfigResource {
+    /// The resource.
+    pub specifier: OwnedResourceSpecifier,
+    /// Its configs.
+    pub entries: Vec<ConfigEntry>,
+}
+
+impl ConfigResource {
+    /// The configs by name.
+    pub fn entry_map(&self) -> HashMap<&str, &ConfigEntry> {
+        self.entries.iter().map(|e| (e.name.as_str(), e)).collect()
+    }
+
+    /// The config named `name`.
+    pub fn get(&self, name: &str) -> Option<&ConfigEntry> {
+        self.entries.iter().find(|e| e.name == name)
     }
 }
 
@@ -318,7 +379,32 @@ impl<C: ClientContext> AdminClient<C> {
         })
     }
 
-    /// Not supported yet: every topic answers `NotImplemented`.
+    /// Deletes consumer groups (they must have no active member); each has its own result.
+    pub fn delete_groups(
+        &self,
+        group_names: &[&str],
+        opts: &AdminOptions,
+    ) -> impl Future<Output = KafkaResult<Vec<GroupResult>>> + Send + 'static {
+        let names: Vec<String> = group_names.iter().map(|s| s.to_string()).collect();
+        let admin = self.admin.clone();
+        let limit = opts.limit();
+        let validate_only = opts.validate_only;
+        rt::run_async(async move {
+            if validate_only {
+                return not_implemented("validate_only");
+            }
+            let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            match tokio::time::timeout(limit, admin.delete_groups(&refs)).await {
+                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
+                Ok(Ok(results)) => Ok(per_item(results)),
+            }
+        })
+    }
+
+    /// Grows topics to new partition counts; each topic has its own result. Explicit replica
+    /// placement (`NewPartitions::assign`) is not supported: the call fails with
+    /// `NotImplemented`.
     pub fn create_partitions<'a, I>(
         &self,
         partitions: I,
@@ -327,16 +413,120 @@ impl<C: ClientContext> AdminClient<C> {
     where
         I: IntoIterator<Item = &'a NewPartitions<'a>>,
     {
-        let _ = opts;
-        let r: Vec<TopicResult> = partitions
-            .into_iter()
-            .map(|p| Err((p.topic_name.to_string(), RDKafkaErrorCode::NotImplemented)))
-            .collect();
-        tracing::warn!("kafka-sdk-rdkafka: create_partitions is not supported yet");
-        std::future::ready(Ok(r))
+        let mut list: Vec<(String, i32)> = Vec::new();
+        let mut bad = None;
+        let mut invalid = false;
+        for p in partitions {
+            if p.assignment.is_some() {
+                bad = Some("explicit replica assignment of new partitions");
+            }
+            match i32::try_from(p.new_partition_count) {
+                Ok(n) => list.push((p.topic_name.to_string(), n)),
+                Err(_) => invalid = true,
+            }
+        }
+        if opts.validate_only {
+            bad = Some("validate_only");
+        }
+        let admin = self.admin.clone();
+        let limit = opts.limit();
+        rt::run_async(async move {
+            if invalid {
+                return Err(KafkaError::AdminOpCreation(
+                    "new_partition_count does not fit in an i32".into(),
+                ));
+            }
+            if let Some(what) = bad {
+                return not_implemented(what);
+            }
+            let refs: Vec<(&str, i32)> = list.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+            match tokio::time::timeout(limit, admin.create_partitions(&refs)).await {
+                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
+                Ok(Ok(results)) => Ok(per_item(results)),
+            }
+        })
     }
 
-    /// Not supported yet: every resource answers `NotImplemented`.
+    /// Deletes the records before each partition's offset (`Offset::End`: all of them). The
+    /// answer holds each partition with its new low watermark, or its error.
+    pub fn delete_records(
+        &self,
+        offsets: &TopicPartitionList,
+        opts: &AdminOptions,
+    ) -> impl Future<Output = KafkaResult<TopicPartitionList>> + Send + 'static {
+        let mut before = Vec::new();
+        let mut invalid = None;
+        for (tp, o) in offsets.with_offsets() {
+            match o {
+                Offset::Offset(n) if n >= 0 => before.push((tp, n)),
+                Offset::End => before.push((tp, -1)),
+                other => invalid = Some(format!("{tp}: offset {other:?} (need an offset or End)")),
+            }
+        }
+        let admin = self.admin.clone();
+        let limit = opts.limit();
+        rt::run_async(async move {
+            if let Some(what) = invalid {
+                return Err(KafkaError::AdminOpCreation(format!(
+                    "delete_records: invalid offset for {what}"
+                )));
+            }
+            match tokio::time::timeout(limit, admin.delete_records(before)).await {
+                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
+                Ok(Ok(results)) => {
+                    let mut tpl = TopicPartitionList::new();
+                    for (tp, r) in &results {
+                        let mut e = tpl.add_partition(&tp.topic, tp.partition);
+                        if let Ok(low) = r {
+                            let _ = e.set_offset(Offset::Offset(*low));
+                        }
+                    }
+                    for (tp, r) in &results {
+                        if let Err(e) = r {
+                            tpl.set_error(&tp.topic, tp.partition, code_of(e));
+                        }
+                    }
+                    Ok(tpl)
+                }
+            }
+        })
+    }
+
+    /// Describes the configs of resources; each has its own result.
+    pub fn describe_configs<'a, I>(
+        &self,
+        configs: I,
+        opts: &AdminOptions,
+    ) -> impl Future<Output = KafkaResult<Vec<ConfigResourceResult>>> + Send + 'static
+    where
+        I: IntoIterator<Item = &'a ResourceSpecifier<'a>>,
+    {
+        let resources: Vec<sdk::ConfigResource> = configs.into_iter().map(to_sdk).collect();
+        let admin = self.admin.clone();
+        let limit = opts.limit();
+        rt::run_async(async move {
+            match tokio::time::timeout(limit, admin.describe_configs(&resources)).await {
+                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
+                Ok(Ok(results)) => Ok(results
+                    .into_iter()
+                    .map(|(r, res)| match res {
+                        Err(e) => Err(code_of(&e)),
+                        Ok(entries) => Ok(ConfigResource {
+                            specifier: from_sdk(&r),
+                            entries: entries.into_iter().map(entry_of).collect(),
+                        }),
+                    })
+                    .collect()),
+            }
+        })
+    }
+
+    /// Sets configs of resources; each resource has its own result. kafka-sdk sends these as
+    /// incremental `SET` operations (KIP-339): configs not named keep their values, where
+    /// librdkafka's legacy `AlterConfigs` resets them (see MIGRATING_FROM_RDKAFKA.md).
     pub fn alter_configs<'a, I>(
         &self,
         configs: I,
@@ -345,17 +535,89 @@ impl<C: ClientContext> AdminClient<C> {
     where
         I: IntoIterator<Item = &'a AlterConfig<'a>>,
     {
-        let _ = opts;
-        let r: Vec<AlterConfigsResult> = configs
+        let changes: Vec<(sdk::ConfigResource, Vec<sdk::AlterConfigOp>)> = configs
             .into_iter()
-            .map(|c| Err(((&c.specifier).into(), RDKafkaErrorCode::NotImplemented)))
+            .map(|c| {
+                let ops = c
+                    .entries
+                    .iter()
+                    .map(|(k, v)| sdk::AlterConfigOp::Set(k.to_string(), v.to_string()))
+                    .collect();
+                (to_sdk(&c.specifier), ops)
+            })
             .collect();
-        tracing::warn!("kafka-sdk-rdkafka: alter_configs is not supported yet");
-        std::future::ready(Ok(r))
+        let admin = self.admin.clone();
+        let limit = opts.limit();
+        let validate_only = opts.validate_only;
+        rt::run_async(async move {
+            if validate_only {
+                return not_implemented("validate_only");
+            }
+            match tokio::time::timeout(limit, admin.incremental_alter_configs(changes)).await {
+                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
+                Ok(Ok(results)) => Ok(results
+                    .into_iter()
+                    .map(|(r, res)| match res {
+                        Ok(()) => Ok(from_sdk(&r)),
+                        Err(e) => Err((from_sdk(&r), code_of(&e))),
+                    })
+                    .collect()),
+            }
+        })
     }
 
     /// The client.
     pub fn inner(&self) -> &Client<C> {
         &self.client
+    }
+}
+
+fn per_item(
+    results: Vec<(String, kafka_sdk::Result<()>)>,
+) -> Vec<Result<String, (String, RDKafkaErrorCode)>> {
+    results
+        .into_iter()
+        .map(|(name, r)| match r {
+            Ok(()) => Ok(name),
+            Err(e) => Err((name, code_of(&e))),
+        })
+        .collect()
+}
+
+fn to_sdk(s: &ResourceSpecifier<'_>) -> sdk::ConfigResource {
+    match s {
+        ResourceSpecifier::Topic(t) => sdk::ConfigResource::topic(*t),
+        ResourceSpecifier::Group(g) => sdk::ConfigResource::group(*g),
+        ResourceSpecifier::Broker(b) => sdk::ConfigResource::broker(*b),
+    }
+}
+
+fn from_sdk(r: &sdk::ConfigResource) -> OwnedResourceSpecifier {
+    match r.kind {
+        sdk::ConfigResourceType::Broker | sdk::ConfigResourceType::BrokerLogger => {
+            OwnedResourceSpecifier::Broker(r.name.parse().unwrap_or(-1))
+        }
+        sdk::ConfigResourceType::Group => OwnedResourceSpecifier::Group(r.name.clone()),
+        _ => OwnedResourceSpecifier::Topic(r.name.clone()),
+    }
+}
+
+fn entry_of(e: sdk::ConfigEntry) -> ConfigEntry {
+    let source = match e.source {
+        sdk::ConfigSource::DynamicTopic => ConfigSource::DynamicTopic,
+        sdk::ConfigSource::DynamicBroker => ConfigSource::DynamicBroker,
+        sdk::ConfigSource::DynamicDefaultBroker => ConfigSource::DynamicDefaultBroker,
+        sdk::ConfigSource::StaticBroker => ConfigSource::StaticBroker,
+        sdk::ConfigSource::Default => ConfigSource::Default,
+        _ => ConfigSource::Unknown,
+    };
+    ConfigEntry {
+        is_default: source == ConfigSource::Default,
+        name: e.name,
+        value: e.value,
+        source,
+        is_read_only: e.read_only,
+        is_sensitive: e.sensitive,
     }
 }

@@ -241,11 +241,18 @@ async fn metadata_dump_and_watermarks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_create_and_delete_topic() {
     let topic = unique("rdk-admin");
-    let report = conformance::admin::run(&opts!(admin, &topic, 0, "unused"))
+    let group = unique("rdk-admin-group");
+    let report = conformance::admin::run(&opts!(admin, &topic, 0, &group))
         .await
         .unwrap();
     assert_eq!(report.created, vec![topic.clone()]);
     assert_eq!(report.partitions_seen, 3);
+    assert_eq!(report.grown, vec![topic.clone()]);
+    assert_eq!(report.partitions_after_growth, 4);
+    assert_eq!(report.altered, 1);
+    assert_eq!(report.retention_ms.as_deref(), Some("700000"));
+    assert_eq!(report.low_watermark, Some(3));
+    assert_eq!(report.groups_deleted, vec![group.clone()]);
     assert_eq!(report.deleted, vec![topic.clone()]);
     let admin = AdminClient::new(&config(&[])).await.unwrap();
     assert!(!admin.list_topics(false).await.unwrap().contains(&topic));
@@ -383,4 +390,80 @@ async fn config_errors_name_the_key() {
         }
         other => panic!("{:?}", other.err()),
     }
+}
+
+/// A context that replaces `ConsumerContext::rebalance` (rdkafka's raw hook), applies the
+/// assignment itself as rdkafka code does, and never calls `pre_rebalance`.
+mod raw_rebalance {
+    use std::sync::Mutex;
+
+    use kafka_sdk_rdkafka::client::ClientContext;
+    use kafka_sdk_rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+    use kafka_sdk_rdkafka::topic_partition_list::TopicPartitionList;
+    use kafka_sdk_rdkafka::types::RDKafkaRespErr;
+
+    #[derive(Default)]
+    pub struct RawContext {
+        pub events: Mutex<Vec<String>>,
+    }
+
+    impl ClientContext for RawContext {}
+
+    impl ConsumerContext for RawContext {
+        fn rebalance(
+            &self,
+            base_consumer: &BaseConsumer<Self>,
+            err: RDKafkaRespErr,
+            tpl: &mut TopicPartitionList,
+        ) {
+            let line = match err {
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                    base_consumer.assign(tpl).expect("assign inside rebalance");
+                    format!("assign {}", tpl.count())
+                }
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                    base_consumer.unassign().expect("unassign inside rebalance");
+                    format!("revoke {}", tpl.count())
+                }
+                other => format!("error {other:?}"),
+            };
+            self.events.lock().unwrap().push(line);
+        }
+
+        fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+            self.events.lock().unwrap().push("pre_rebalance".into());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_context_rebalance_replaces_the_default() {
+    use kafka_sdk_rdkafka::consumer::{Consumer as _, StreamConsumer};
+    use kafka_sdk_rdkafka::ClientConfig as RdConfig;
+
+    let topic = unique("rdk-rawreb");
+    let group = unique("rdk-rawreb-group");
+    create_topic(&topic, 2).await;
+    produce_native(&topic, 20).await;
+    let consumer: StreamConsumer<raw_rebalance::RawContext> = RdConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", &group)
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(raw_rebalance::RawContext::default())
+        .unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    for _ in 0..20 {
+        tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .expect("a record within 60 s")
+            .unwrap();
+    }
+    let events = consumer.context().events.lock().unwrap().clone();
+    assert!(events.iter().any(|e| e == "assign 2"), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e == "pre_rebalance"),
+        "the override replaces the default, which calls pre_rebalance: {events:?}"
+    );
+    // The no-op assign inside the callback did not disturb kafka-sdk's own assignment.
+    assert_eq!(consumer.assignment().unwrap().count(), 2);
 }

@@ -3,9 +3,10 @@
 //! the [`ConsumerContext`] callbacks.
 //!
 //! Both sit on one [`kafka_sdk::Consumer`], built on the facade's runtime. Group membership,
-//! fetching and rebalancing are kafka-sdk's: the context's `pre_rebalance` /
-//! `post_rebalance` are called from kafka-sdk's rebalance listener (on a blocking thread,
-//! so they may call this API), with [`Rebalance::Assign`] / [`Rebalance::Revoke`].
+//! fetching and rebalancing are kafka-sdk's: the context's `rebalance` (by default:
+//! `pre_rebalance`, then `post_rebalance`) is called from kafka-sdk's rebalance listener (on
+//! a blocking thread, so it may call this API), with `ASSIGN_PARTITIONS` / `REVOKE_PARTITIONS`
+//! ([`Rebalance::Assign`] / [`Rebalance::Revoke`]).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +46,30 @@ pub enum Rebalance<'a> {
 
 /// Callbacks of a consumer.
 pub trait ConsumerContext: ClientContext + Sized {
+    /// A rebalance event, as rdkafka calls it: `err` is
+    /// `RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS` or `..._REVOKE_PARTITIONS`, `tpl`
+    /// the partitions. The default calls [`ConsumerContext::pre_rebalance`], then
+    /// [`ConsumerContext::post_rebalance`]; an override that replaces it must call them itself
+    /// if it wants them. kafka-sdk's group protocol applies the assignment itself: inside this
+    /// callback, `assign`, `unassign`, `incremental_assign` and `incremental_unassign` on
+    /// `base_consumer` are accepted and do nothing (so rdkafka code that applies the
+    /// assignment here keeps working).
+    #[allow(unused_variables)]
+    fn rebalance(
+        &self,
+        base_consumer: &BaseConsumer<Self>,
+        err: crate::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let event = match err {
+            RDKafkaErrorCode::AssignPartitions => Rebalance::Assign(tpl),
+            RDKafkaErrorCode::RevokePartitions => Rebalance::Revoke(tpl),
+            other => Rebalance::Error(KafkaError::Rebalance(other)),
+        };
+        self.pre_rebalance(base_consumer, &event);
+        self.post_rebalance(base_consumer, &event);
+    }
+
     /// Before kafka-sdk applies a rebalance... in kafka-sdk the assignment is applied by the
     /// group protocol itself; this is called when it is (before fetching newly assigned
     /// partitions, before giving revoked ones up).
@@ -122,6 +147,11 @@ thread_local! {
     static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether this thread runs a rebalance callback (`ConsumerContext::rebalance`).
+fn in_rebalance_callback() -> bool {
+    IN_CALLBACK.with(|c| c.get())
+}
+
 impl<C: ConsumerContext + 'static> Drop for Inner<C> {
     fn drop(&mut self) {
         let Some(consumer) = self
@@ -157,18 +187,17 @@ impl<C: ConsumerContext + 'static> Listener<C> {
             return;
         };
         inner.lost.store(lost, Ordering::Relaxed);
-        let tpl = TopicPartitionList::from_partitions(partitions);
+        let mut tpl = TopicPartitionList::from_partitions(partitions);
         rt::callback(move || {
             IN_CALLBACK.with(|c| c.set(true));
             let base = BaseConsumer::from_inner(inner);
             let context = base.inner.client.context().clone();
-            let event = if assign {
-                Rebalance::Assign(&tpl)
+            let err = if assign {
+                RDKafkaErrorCode::AssignPartitions
             } else {
-                Rebalance::Revoke(&tpl)
+                RDKafkaErrorCode::RevokePartitions
             };
-            context.pre_rebalance(&base, &event);
-            context.post_rebalance(&base, &event);
+            context.rebalance(&base, err, &mut tpl);
             drop(base);
             IN_CALLBACK.with(|c| c.set(false));
         })
@@ -376,6 +405,9 @@ where
 
     /// Assigns partitions manually ([`Offset::Invalid`] = the committed offset).
     fn assign(&self, assignment: &TopicPartitionList) -> KafkaResult<()> {
+        if in_rebalance_callback() {
+            return Ok(());
+        }
         let list = assignment
             .with_offsets()
             .into_iter()
@@ -389,6 +421,9 @@ where
 
     /// Removes the manual assignment.
     fn unassign(&self) -> KafkaResult<()> {
+        if in_rebalance_callback() {
+            return Ok(());
+        }
         self.inner()
             .handle
             .unassign()
@@ -398,11 +433,17 @@ where
     /// Adds partitions to the manual assignment (partitions already assigned keep their
     /// position). In a group, kafka-sdk applies assignments itself: a no-op there.
     fn incremental_assign(&self, assignment: &TopicPartitionList) -> KafkaResult<()> {
+        if in_rebalance_callback() {
+            return Ok(());
+        }
         change_assignment(self.inner(), assignment, true)
     }
 
     /// Removes partitions from the manual assignment (a no-op in a group, as above).
     fn incremental_unassign(&self, assignment: &TopicPartitionList) -> KafkaResult<()> {
+        if in_rebalance_callback() {
+            return Ok(());
+        }
         change_assignment(self.inner(), assignment, false)
     }
 

@@ -19,7 +19,7 @@ use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
 use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use crate::message::{Message, OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
+use crate::message::{OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
 use crate::producer::DeliveryResult;
 use crate::statistics::Statistics;
 use crate::topic_partition_list::TopicPartitionList;
@@ -232,14 +232,15 @@ where
             out,
             Box::new(move |out, result| {
                 let r = match result {
-                    Ok(meta) => {
-                        let m = delivered_message(&out, Some(&meta));
-                        Ok(Delivery {
-                            partition: m.partition(),
-                            offset: m.offset(),
-                            timestamp: m.timestamp(),
-                        })
-                    }
+                    Ok(meta) => Ok(Delivery {
+                        partition: meta.partition,
+                        offset: meta.offset,
+                        timestamp: if meta.timestamp >= 0 {
+                            Timestamp::CreateTime(meta.timestamp)
+                        } else {
+                            out.timestamp()
+                        },
+                    }),
                     Err(e) => Err((e, owned(&out))),
                 };
                 in_flight.fetch_sub(1, Ordering::Relaxed);
