@@ -186,7 +186,7 @@ fn config_defaults() {
     assert_eq!(p.retries, 2_147_483_647);
     assert_eq!(p.delivery_timeout, Duration::from_millis(120_000));
     assert_eq!(p.partitioner, PartitionerKind::Murmur2Random);
-    assert_eq!(p.sticky_partitioning_linger, Duration::from_millis(10));
+    assert_eq!(p.sticky_partitioning_linger, Duration::ZERO);
     assert_eq!(p.transactional_id, None);
     assert_eq!(p.transaction_timeout, Duration::from_millis(60_000));
     assert!(!p.partitioner_ignore_keys);
