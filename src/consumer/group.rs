@@ -81,6 +81,31 @@ pub(super) struct Running {
 }
 
 impl Running {
+    /// Starts `kind` of `listener` for `tps` in a task of its own (so that the membership task
+    /// can heartbeat, and a dropped membership future cannot cancel user code).
+    pub(super) fn spawn(
+        listener: Arc<dyn RebalanceListener>,
+        handle: ConsumerHandle,
+        kind: Callback,
+        tps: &[TopicPartition],
+    ) -> Running {
+        let (done_tx, done) = watch::channel(false);
+        let partitions = tps.to_vec();
+        tokio::spawn(async move {
+            match kind {
+                Callback::Assigned => listener.on_assigned(&handle, &partitions).await,
+                Callback::Revoked => listener.on_revoked(&handle, &partitions).await,
+                Callback::Lost => listener.on_lost(&handle, &partitions).await,
+            }
+            let _ = done_tx.send(true);
+        });
+        Running {
+            kind,
+            partitions: tps.to_vec(),
+            done,
+        }
+    }
+
     /// Resolves when the callback returned (or panicked).
     pub(super) async fn wait(mut done: watch::Receiver<bool>) {
         if done.wait_for(|d| *d).await.is_err() {
@@ -713,22 +738,9 @@ impl Member {
         let Some(listener) = self.listener.clone() else {
             return;
         };
-        let (done_tx, done) = watch::channel(false);
-        let handle = self.handle.clone();
-        let partitions = tps.to_vec();
-        tokio::spawn(async move {
-            match kind {
-                Callback::Assigned => listener.on_assigned(&handle, &partitions).await,
-                Callback::Revoked => listener.on_revoked(&handle, &partitions).await,
-                Callback::Lost => listener.on_lost(&handle, &partitions).await,
-            }
-            let _ = done_tx.send(true);
-        });
-        self.running = Some(Running {
-            kind,
-            partitions: tps.to_vec(),
-            done: done.clone(),
-        });
+        let running = Running::spawn(listener, self.handle.clone(), kind, tps);
+        let done = running.done.clone();
+        self.running = Some(running);
         if kind == Callback::Lost {
             Running::wait(done).await;
         } else {

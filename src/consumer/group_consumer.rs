@@ -40,7 +40,7 @@ use kafka_protocol::messages::{
     ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -766,22 +766,9 @@ impl Member {
         let Some(listener) = self.listener.clone() else {
             return;
         };
-        let (done_tx, done) = watch::channel(false);
-        let handle = self.handle.clone();
-        let partitions = tps.to_vec();
-        tokio::spawn(async move {
-            match kind {
-                Callback::Assigned => listener.on_assigned(&handle, &partitions).await,
-                Callback::Revoked => listener.on_revoked(&handle, &partitions).await,
-                Callback::Lost => listener.on_lost(&handle, &partitions).await,
-            }
-            let _ = done_tx.send(true);
-        });
-        self.running = Some(Running {
-            kind,
-            partitions: tps.to_vec(),
-            done: done.clone(),
-        });
+        let running = Running::spawn(listener, self.handle.clone(), kind, tps);
+        let done = running.done.clone();
+        self.running = Some(running);
         if kind == Callback::Lost {
             Running::wait(done).await;
         } else {
