@@ -263,9 +263,10 @@ async fn oidc_tokens_produce_consume_and_refresh_before_expiry() {
                 gap < Duration::from_secs(LIFETIME_S),
                 "{client}: a new token {gap:?} after the previous one, which lived {LIFETIME_S} s"
             );
-            // Not on every connection: the cached token is reused until ~80% of its life.
+            // Not on every connection: the cached token is reused until ~80% of its life
+            // (the JWT's `exp` has whole seconds, so its life can look up to 1 s shorter).
             assert!(
-                gap >= Duration::from_secs(LIFETIME_S).mul_f64(0.75),
+                gap >= Duration::from_secs(LIFETIME_S).mul_f64(0.6),
                 "{client}: a new token only {gap:?} after the previous one"
             );
         }
