@@ -381,7 +381,7 @@ async fn tls_failures_are_typed_and_bounded() {
     .await;
     assert!(!matches!(&r, Err(Error::Tls { .. })), "{:?}", r.err());
     let expired = c.bad_tls_addr(1, BadTls::Expired).unwrap();
-    let e = fails_within(bound, AdminClient::new(&ssl(expired, &[]))).await;
+    let e = fails_within(bound, AdminClient::new(&ssl(expired.clone(), &[]))).await;
     assert!(
         matches!(
             &e,
@@ -392,6 +392,22 @@ async fn tls_failures_are_typed_and_bounded() {
         ),
         "{e:?}"
     );
+    // With certificate verification off, the expired certificate and an untrusted CA pass
+    // (handshake signatures are still checked, so the connection works).
+    let off = [("enable.ssl.certificate.verification", "false")];
+    let r = AdminClient::builder(&ssl(expired, &off)).build().await;
+    assert!(!matches!(&r, Err(Error::Tls { .. })), "{:?}", r.err());
+    let r = AdminClient::builder(&with(
+        good.clone(),
+        &[("ssl.ca.location", &untrusted), off[0]],
+    ))
+    .build()
+    .await;
+    let admin = r.expect("untrusted CA with verification off connects");
+    admin
+        .describe_cluster()
+        .await
+        .expect("a request over that TLS connection");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

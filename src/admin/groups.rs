@@ -23,10 +23,13 @@ use kafka_protocol::messages::{
 };
 
 use super::offsets::OffsetSpec;
+use kafka_protocol::protocol::StrBytes;
+
 use super::util::{check, sb, topic_name};
 use super::AdminClient;
 use crate::cluster::CoordinatorKind;
 use crate::error::{Error, KafkaCode, Result};
+use crate::protocol::ApiRequest;
 use crate::types::TopicPartition;
 
 fn gid(g: &str) -> GroupId {
@@ -187,6 +190,9 @@ fn tps<'a>(topic: &str, parts: &'a [i32]) -> impl Iterator<Item = TopicPartition
         .map(move |p| TopicPartition::new(t.clone(), *p))
 }
 
+/// Picks the error code and message of a describe response's first group.
+type FirstGroupError<Resp> = fn(&Resp) -> Option<(i16, Option<&StrBytes>)>;
+
 impl AdminClient {
     /// The node id of the group's coordinator (cached by the cluster), -1 if unknown.
     async fn coordinator_id(&self, group: &str) -> i32 {
@@ -264,23 +270,43 @@ impl AdminClient {
         }
     }
 
-    async fn describe_consumer_group(&self, group: &str) -> Result<GroupDescription> {
-        let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![gid(group)]);
-        let resp = self
-            .cluster
-            .retry_policy(format!("ConsumerGroupDescribe `{group}`"), self.deadline())
+    /// Sends a describe request about one group to the group's coordinator (retried as
+    /// every coordinator request) and checks its group's error: `first` gives the error code
+    /// and message of the response's first group, `None` when it has none.
+    async fn describe_one<R>(
+        &self,
+        group: &str,
+        req: R,
+        first: FirstGroupError<R::Response>,
+    ) -> Result<R::Response>
+    where
+        R: ApiRequest + Sync,
+    {
+        let api = format!("{:?}", R::KEY);
+        self.cluster
+            .retry_policy(format!("{api} `{group}`"), self.deadline())
             .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
-                let req = &req;
+                let (req, api) = (&req, &api);
                 async move {
                     let resp = conn.send(req).await?;
-                    let g = resp.groups.first().ok_or_else(|| {
-                        Error::Protocol("ConsumerGroupDescribe response without groups".into())
-                    })?;
-                    check(g.error_code, g.error_message.as_ref(), || {
-                        format!("describe consumer group `{group}`")
+                    let (code, message) = first(&resp)
+                        .ok_or_else(|| Error::Protocol(format!("{api} response without groups")))?;
+                    check(code, message, || {
+                        format!("describe group `{group}` ({api})")
                     })?;
                     Ok(resp)
                 }
+            })
+            .await
+    }
+
+    async fn describe_consumer_group(&self, group: &str) -> Result<GroupDescription> {
+        let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![gid(group)]);
+        let resp = self
+            .describe_one(group, req, |r| {
+                r.groups
+                    .first()
+                    .map(|g| (g.error_code, g.error_message.as_ref()))
             })
             .await?;
         let node = self.coordinator_id(group).await;
@@ -322,20 +348,10 @@ impl AdminClient {
     async fn describe_share_group(&self, group: &str) -> Result<GroupDescription> {
         let req = ShareGroupDescribeRequest::default().with_group_ids(vec![gid(group)]);
         let resp = self
-            .cluster
-            .retry_policy(format!("ShareGroupDescribe `{group}`"), self.deadline())
-            .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
-                let req = &req;
-                async move {
-                    let resp = conn.send(req).await?;
-                    let g = resp.groups.first().ok_or_else(|| {
-                        Error::Protocol("ShareGroupDescribe response without groups".into())
-                    })?;
-                    check(g.error_code, g.error_message.as_ref(), || {
-                        format!("describe share group `{group}`")
-                    })?;
-                    Ok(resp)
-                }
+            .describe_one(group, req, |r| {
+                r.groups
+                    .first()
+                    .map(|g| (g.error_code, g.error_message.as_ref()))
             })
             .await?;
         let node = self.coordinator_id(group).await;
@@ -378,20 +394,10 @@ impl AdminClient {
     async fn describe_classic_group(&self, group: &str) -> Result<GroupDescription> {
         let req = DescribeGroupsRequest::default().with_groups(vec![gid(group)]);
         let resp = self
-            .cluster
-            .retry_policy(format!("DescribeGroups `{group}`"), self.deadline())
-            .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
-                let req = &req;
-                async move {
-                    let resp = conn.send(req).await?;
-                    let g = resp.groups.first().ok_or_else(|| {
-                        Error::Protocol("DescribeGroups response without groups".into())
-                    })?;
-                    check(g.error_code, g.error_message.as_ref(), || {
-                        format!("describe group `{group}`")
-                    })?;
-                    Ok(resp)
-                }
+            .describe_one(group, req, |r| {
+                r.groups
+                    .first()
+                    .map(|g| (g.error_code, g.error_message.as_ref()))
             })
             .await?;
         let node = self.coordinator_id(group).await;

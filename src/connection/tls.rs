@@ -123,15 +123,21 @@ pub(crate) fn client_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::Conflict(format!("TLS setup: {e}")))?;
     let verifier: Arc<dyn ServerCertVerifier> = if !inputs.verify_certificate {
-        Arc::new(AcceptAnyCertificate(provider.clone()))
+        Arc::new(RelaxedVerifier {
+            chain: None,
+            provider,
+        })
     } else {
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|e| ConfigError::Conflict(format!("TLS verifier: {e}")))?;
         if inputs.verify_hostname {
             webpki
         } else {
-            Arc::new(NoHostnameCheck(webpki))
+            Arc::new(RelaxedVerifier {
+                chain: Some(webpki),
+                provider,
+            })
         }
     };
     let builder = builder
@@ -168,12 +174,18 @@ pub(crate) fn client_config(
     Ok(Arc::new(config))
 }
 
-/// Chain verification without the host name check
-/// (`ssl.endpoint.identification.algorithm=none`).
+/// A relaxed server-certificate check: with `chain`, chain verification without the host
+/// name check (`ssl.endpoint.identification.algorithm=none`); without,
+/// no certificate verification at all (`enable.ssl.certificate.verification=false`). The
+/// handshake signatures are verified either way, with the provider's algorithms (as
+/// rustls's own verifier does).
 #[derive(Debug)]
-struct NoHostnameCheck(Arc<WebPkiServerVerifier>);
+struct RelaxedVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for NoHostnameCheck {
+impl ServerCertVerifier for RelaxedVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -182,9 +194,10 @@ impl ServerCertVerifier for NoHostnameCheck {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
         {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
@@ -199,7 +212,8 @@ impl ServerCertVerifier for NoHostnameCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
     }
 
     fn verify_tls13_signature(
@@ -208,61 +222,14 @@ impl ServerCertVerifier for NoHostnameCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// No certificate verification (`enable.ssl.certificate.verification=false`); handshake
-/// signatures are still checked.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
