@@ -353,6 +353,20 @@ impl Cluster {
         }
     }
 
+    /// Statistics of every broker endpoint (bootstrap entries included), for
+    /// `statistics.interval.ms` snapshots; resets their rtt windows.
+    pub(crate) fn broker_stats(&self) -> Vec<crate::stats::BrokerStats> {
+        let eps: Vec<(i32, Arc<Endpoint>)> = self
+            .inner
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        eps.iter().map(|(id, ep)| ep.stats(*id)).collect()
+    }
+
     fn endpoint(&self, node_id: i32) -> Option<Arc<Endpoint>> {
         self.inner
             .endpoints
