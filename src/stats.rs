@@ -498,6 +498,97 @@ impl BrokerCounters {
     }
 }
 
+/// A producer's counters: written by its sender task per batch (relaxed atomics; the
+/// per-partition map under a short lock per acknowledged batch), read by snapshots.
+#[derive(Debug, Default)]
+pub(crate) struct ProducerCounters {
+    txmsgs: AtomicU64,
+    txmsg_bytes: AtomicU64,
+    /// Records taken out of the accumulator (drained, expired or failed), per batch.
+    taken: AtomicU64,
+    /// Records whose batch completed (acknowledged or failed), per batch.
+    done: AtomicU64,
+    /// Producer id, epoch and when they were set (idempotent producers; -1: none).
+    pid: AtomicI64,
+    epoch: AtomicI64,
+    epoch_cnt: AtomicU64,
+    pid_since: AtomicI64,
+    /// Acknowledged records and bytes per partition.
+    parts: std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), (u64, u64)>>,
+}
+
+impl ProducerCounters {
+    pub(crate) fn new() -> ProducerCounters {
+        let c = ProducerCounters::default();
+        c.pid.store(-1, Ordering::Relaxed);
+        c.epoch.store(-1, Ordering::Relaxed);
+        c.pid_since.store(now_us(), Ordering::Relaxed);
+        c
+    }
+
+    /// A batch of `records` records (`bytes` bytes) of `tp` was acknowledged.
+    pub(crate) fn acked(&self, tp: &(Arc<str>, i32), records: i32, bytes: usize) {
+        let records = records.max(0) as u64;
+        self.txmsgs.fetch_add(records, Ordering::Relaxed);
+        self.txmsg_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        let e = parts.entry(tp.clone()).or_default();
+        e.0 += records;
+        e.1 += bytes as u64;
+    }
+
+    /// `records` records left the accumulator.
+    #[inline]
+    pub(crate) fn taken(&self, records: usize) {
+        self.taken.fetch_add(records as u64, Ordering::Relaxed);
+    }
+
+    /// The batches of `records` records completed.
+    #[inline]
+    pub(crate) fn done(&self, records: usize) {
+        self.done.fetch_add(records as u64, Ordering::Relaxed);
+    }
+
+    /// Records out of the accumulator whose batch has not completed.
+    pub(crate) fn in_flight(&self) -> u64 {
+        let done = self.done.load(Ordering::Relaxed);
+        self.taken.load(Ordering::Relaxed).saturating_sub(done)
+    }
+
+    /// A producer id and epoch were obtained.
+    pub(crate) fn set_pid(&self, pid: i64, epoch: i16) {
+        self.pid.store(pid, Ordering::Relaxed);
+        self.epoch.store(i64::from(epoch), Ordering::Relaxed);
+        self.epoch_cnt.fetch_add(1, Ordering::Relaxed);
+        self.pid_since.store(now_us(), Ordering::Relaxed);
+    }
+
+    /// `(txmsgs, txmsg_bytes)`.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        (
+            self.txmsgs.load(Ordering::Relaxed),
+            self.txmsg_bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Acknowledged records and bytes per partition.
+    pub(crate) fn per_partition(&self) -> Vec<((Arc<str>, i32), (u64, u64))> {
+        let parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        parts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// `(producer id, epoch, ids/epochs obtained, ms since the last one)`.
+    pub(crate) fn pid(&self) -> (i64, i64, u64, i64) {
+        let r = Ordering::Relaxed;
+        (
+            self.pid.load(r),
+            self.epoch.load(r),
+            self.epoch_cnt.load(r),
+            (now_us() - self.pid_since.load(r)).max(0) / 1000,
+        )
+    }
+}
+
 /// The `q` quantile of power-of-two `buckets`: the upper bound of the bucket it falls in,
 /// clamped to `min..=max`.
 fn percentile(buckets: &[u64], q: f64, min: u64, max: u64) -> i64 {

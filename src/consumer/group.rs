@@ -278,6 +278,7 @@ impl Member {
                     self.reported = false;
                     self.joined_topics = topics;
                     self.apply_assignment(assignment).await;
+                    self.shared.rebalanced();
                     crate::observe::consumer_rebalanced(
                         &self.shared.cfg.common.client_id,
                         started,
