@@ -355,8 +355,8 @@ const BUCKETS: usize = 40;
 const API_KEYS: usize = 96;
 
 /// One broker endpoint's counters, written by its connections' writer and reader tasks
-/// (relaxed atomics, per request), read by statistics snapshots.
-#[derive(Debug)]
+/// (relaxed atomics, per request), read by statistics snapshots. The consumer's dedicated
+/// fetch and group connections to a broker count into that broker's endpoint counters.
 pub(crate) struct BrokerCounters {
     tx: AtomicU64,
     txbytes: AtomicU64,
@@ -374,6 +374,21 @@ pub(crate) struct BrokerCounters {
     rtt_cnt: AtomicU64,
     rtt_buckets: [AtomicU64; BUCKETS],
     req: [AtomicU64; API_KEYS],
+    /// One probe per connection counting into these counters: `(queued, in flight)` while
+    /// the connection lives, `None` once it is closed (then pruned).
+    conns: std::sync::Mutex<Vec<Probe>>,
+}
+
+/// A connection's queue gauges, see [`BrokerCounters::register`].
+pub(crate) type Probe = Box<dyn Fn() -> Option<(usize, usize)> + Send + Sync>;
+
+impl std::fmt::Debug for BrokerCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerCounters")
+            .field("tx", &self.tx)
+            .field("rx", &self.rx)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for BrokerCounters {
@@ -394,6 +409,7 @@ impl Default for BrokerCounters {
             rtt_cnt: AtomicU64::new(0),
             rtt_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             req: std::array::from_fn(|_| AtomicU64::new(0)),
+            conns: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -421,6 +437,27 @@ impl BrokerCounters {
         self.rtt_cnt.fetch_add(1, Ordering::Relaxed);
         let b = (64 - us.leading_zeros() as usize).min(BUCKETS - 1);
         self.rtt_buckets[b].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Registers a new connection's queue gauges (once per connection).
+    pub(crate) fn register(&self, probe: Probe) {
+        let mut c = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        c.retain(|p| p().is_some());
+        c.push(probe);
+    }
+
+    /// `(live connections, requests queued, requests in flight)` over the live connections.
+    pub(crate) fn live(&self) -> (usize, usize, usize) {
+        let mut c = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = (0, 0, 0);
+        c.retain(|p| match p() {
+            Some((q, w)) => {
+                out = (out.0 + 1, out.1 + q, out.2 + w);
+                true
+            }
+            None => false,
+        });
+        out
     }
 
     /// A write failed.

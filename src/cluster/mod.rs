@@ -367,6 +367,14 @@ impl Cluster {
         eps.iter().map(|(id, ep)| ep.stats(*id)).collect()
     }
 
+    /// The statistics counters of broker `node_id`'s endpoint (fresh ones when the broker
+    /// is not known), for connections opened outside the endpoint (consumer fetch / group).
+    pub(crate) fn broker_counters(&self, node_id: i32) -> Arc<crate::stats::BrokerCounters> {
+        self.endpoint(node_id)
+            .map(|e| e.counters())
+            .unwrap_or_default()
+    }
+
     fn endpoint(&self, node_id: i32) -> Option<Arc<Endpoint>> {
         self.inner
             .endpoints

@@ -342,6 +342,15 @@ impl Connection {
             counters,
             established: AtomicBool::new(false),
         });
+        let (ws, wt) = (Arc::downgrade(&shared), tx.downgrade());
+        shared.counters.register(Box::new(move || {
+            let s = ws.upgrade().filter(|s| !s.dead.load(Ordering::Relaxed))?;
+            let t = wt.upgrade()?;
+            Some((
+                t.max_capacity() - t.capacity(),
+                s.in_flight.load(Ordering::Relaxed),
+            ))
+        }));
         tokio::spawn(writer_task(
             write,
             rx,
@@ -435,16 +444,6 @@ impl Connection {
     /// The version that will be used for `key` on this connection.
     pub fn version_for(&self, key: ApiKey) -> Result<i16> {
         self.versions.negotiate(key)
-    }
-
-    /// Requests queued for the writer, not written yet (statistics' `outbuf_cnt`).
-    pub(crate) fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
-
-    /// Requests written and awaiting their response (statistics' `waitresp_cnt`).
-    pub(crate) fn in_flight(&self) -> usize {
-        self.shared.in_flight.load(Ordering::Relaxed)
     }
 
     /// `true` once the connection is poisoned or closed; it will never work again.
@@ -1052,15 +1051,15 @@ impl Endpoint {
     /// is `"CONNECT"`.
     pub(crate) fn stats(&self, node_id: i32) -> crate::stats::BrokerStats {
         let mut b = self.counters.snapshot();
-        let (state, outbuf, waitresp) = match self.state.try_lock() {
-            Ok(st) => match &st.conn {
-                Some(c) if !c.is_closed() => ("UP", c.queued(), c.in_flight()),
-                Some(_) => ("DOWN", 0, 0),
-                None if st.last_error.is_some() => ("DOWN", 0, 0),
-                None if b.connects > 0 => ("DOWN", 0, 0),
-                None => ("INIT", 0, 0),
-            },
-            Err(_) => ("CONNECT", 0, 0),
+        let (live, outbuf, waitresp) = self.counters.live();
+        let state = if live > 0 {
+            "UP"
+        } else {
+            match self.state.try_lock() {
+                Ok(st) if st.last_error.is_some() || b.connects > 0 => "DOWN",
+                Ok(_) => "INIT",
+                Err(_) => "CONNECT",
+            }
         };
         b.name = if node_id < 0 {
             format!("{}/bootstrap", self.addr)
@@ -1078,6 +1077,11 @@ impl Endpoint {
     /// The address.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The statistics counters of this endpoint's connections.
+    pub(crate) fn counters(&self) -> Arc<crate::stats::BrokerCounters> {
+        self.counters.clone()
     }
 
     /// The current live connection, if any, without connecting.

@@ -435,9 +435,10 @@ impl Member {
         if let Some(c) = cached {
             return Ok(c);
         }
-        let conn = Connection::connect(
+        let conn = Connection::connect_counted(
             pooled.addr(),
             self.shared.cluster.options().connection.clone(),
+            self.shared.cluster.broker_counters(node),
         )
         .await?;
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((node, conn.clone()));

@@ -458,7 +458,8 @@ impl Shared {
         }
         let cfg = &self.cfg;
         let created = std::time::Instant::now() - self.epoch.elapsed();
-        let mut st = crate::stats::header(&cfg.common.client_id, "consumer", created, self.instance);
+        let mut st =
+            crate::stats::header(&cfg.common.client_id, "consumer", created, self.instance);
         let snap = self.cluster.metadata();
         let committed_iso = cfg.isolation_level == crate::config::IsolationLevel::ReadCommitted;
         let (assigned, manual, closed) = {
@@ -507,9 +508,21 @@ impl Shared {
                     } else {
                         OFFSET_INVALID
                     },
-                    lo_offset: if p.log_start_offset >= 0 { p.log_start_offset } else { OFFSET_INVALID },
-                    hi_offset: if p.high_watermark >= 0 { p.high_watermark } else { OFFSET_INVALID },
-                    ls_offset: if p.last_stable_offset >= 0 { p.last_stable_offset } else { OFFSET_INVALID },
+                    lo_offset: if p.log_start_offset >= 0 {
+                        p.log_start_offset
+                    } else {
+                        OFFSET_INVALID
+                    },
+                    hi_offset: if p.high_watermark >= 0 {
+                        p.high_watermark
+                    } else {
+                        OFFSET_INVALID
+                    },
+                    ls_offset: if p.last_stable_offset >= 0 {
+                        p.last_stable_offset
+                    } else {
+                        OFFSET_INVALID
+                    },
                     consumer_lag: lag(p.committed),
                     consumer_lag_stored: lag(stored),
                     ..Default::default()
@@ -548,7 +561,11 @@ impl Shared {
                     "wait-join"
                 }
                 .into(),
-                rebalance_age: if last > 0 { (now - last).max(0) / 1000 } else { 0 },
+                rebalance_age: if last > 0 {
+                    (now - last).max(0) / 1000
+                } else {
+                    0
+                },
                 rebalance_cnt: self.rebalances.load(Ordering::Relaxed) as i64,
                 rebalance_reason: String::new(),
                 assignment_size: assigned as i32,
