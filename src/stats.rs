@@ -492,12 +492,12 @@ impl BrokerCounters {
         let max = self.rtt_max.swap(0, r);
         let buckets: Vec<u64> = self.rtt_buckets.iter().map(|b| b.swap(0, r)).collect();
         let mut rtt = Window::default();
-        if cnt > 0 {
+        if let Some(avg) = sum.checked_div(cnt) {
             let (min, max) = (min.min(max), max);
             rtt = Window {
                 min: min as i64,
                 max: max as i64,
-                avg: (sum / cnt) as i64,
+                avg: avg as i64,
                 sum: sum as i64,
                 cnt: cnt as i64,
                 p50: percentile(&buckets, 0.50, min, max),
@@ -535,6 +535,9 @@ impl BrokerCounters {
     }
 }
 
+/// Topic and partition (as the producer keys them).
+type Tp = (Arc<str>, i32);
+
 /// A producer's counters: written by its sender task per batch (relaxed atomics; the
 /// per-partition map under a short lock per acknowledged batch), read by snapshots.
 #[derive(Debug, Default)]
@@ -551,7 +554,7 @@ pub(crate) struct ProducerCounters {
     epoch_cnt: AtomicU64,
     pid_since: AtomicI64,
     /// Acknowledged records and bytes per partition.
-    parts: std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), (u64, u64)>>,
+    parts: std::sync::Mutex<std::collections::HashMap<Tp, (u64, u64)>>,
 }
 
 impl ProducerCounters {
@@ -564,7 +567,7 @@ impl ProducerCounters {
     }
 
     /// A batch of `records` records (`bytes` bytes) of `tp` was acknowledged.
-    pub(crate) fn acked(&self, tp: &(Arc<str>, i32), records: i32, bytes: usize) {
+    pub(crate) fn acked(&self, tp: &Tp, records: i32, bytes: usize) {
         let records = records.max(0) as u64;
         self.txmsgs.fetch_add(records, Ordering::Relaxed);
         self.txmsg_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -609,7 +612,7 @@ impl ProducerCounters {
     }
 
     /// Acknowledged records and bytes per partition.
-    pub(crate) fn per_partition(&self) -> Vec<((Arc<str>, i32), (u64, u64))> {
+    pub(crate) fn per_partition(&self) -> Vec<(Tp, (u64, u64))> {
         let parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
         parts.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
