@@ -980,8 +980,8 @@ key_table! {
         "statistics.interval.ms",
         int(0, 86_400_000),
         Some("0"),
-        C::ALL,
-        "librdkafka: emit a statistics snapshot (`kafka_sdk::stats`) this often (0: off).",
+        C::PRODUCER_CONSUMER,
+        "librdkafka: producers and consumers emit a statistics snapshot (`kafka_sdk::stats`) this often (0: off).",
     ));
     // ---- TLS / SASL (issue 14) -------------------------------------------------------------
     SASL_MECHANISM: Key<Option<String>> = Key::opt_text(KeyDef::new(
