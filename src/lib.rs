@@ -76,6 +76,7 @@ pub mod metadata;
 mod observe;
 pub mod producer;
 pub mod share;
+pub mod stats;
 mod types;
 
 pub use admin::{AdminClient, AdminClientBuilder, NewTopic};

@@ -353,6 +353,28 @@ impl Cluster {
         }
     }
 
+    /// Statistics of every broker endpoint (bootstrap entries included), for
+    /// `statistics.interval.ms` snapshots; resets their rtt windows.
+    pub(crate) fn broker_stats(&self) -> Vec<crate::stats::BrokerStats> {
+        let eps: Vec<(i32, Arc<Endpoint>)> = self
+            .inner
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        eps.iter().map(|(id, ep)| ep.stats(*id)).collect()
+    }
+
+    /// The statistics counters of broker `node_id`'s endpoint (fresh ones when the broker
+    /// is not known), for connections opened outside the endpoint (consumer fetch / group).
+    pub(crate) fn broker_counters(&self, node_id: i32) -> Arc<crate::stats::BrokerCounters> {
+        self.endpoint(node_id)
+            .map(|e| e.counters())
+            .unwrap_or_default()
+    }
+
     fn endpoint(&self, node_id: i32) -> Option<Arc<Endpoint>> {
         self.inner
             .endpoints

@@ -69,6 +69,9 @@ pub struct CommonConfig {
     pub retry_backoff_max: Duration,
     /// `metadata.max.age.ms` (alias `topic.metadata.refresh.interval.ms`), default 300000.
     pub metadata_max_age: Duration,
+    /// `statistics.interval.ms` (librdkafka), default 0 = off: how often producers and
+    /// consumers emit a [`Statistics`](crate::stats::Statistics) snapshot.
+    pub statistics_interval: Duration,
     /// `receive.message.max.bytes` (librdkafka), default 100000000, at least 1000: the
     /// largest response frame accepted.
     pub max_response_size: usize,
@@ -144,6 +147,7 @@ impl CommonConfig {
             retry_backoff: r.get(RETRY_BACKOFF_MS),
             retry_backoff_max: at_least(r, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS)?,
             metadata_max_age: r.get(METADATA_MAX_AGE_MS),
+            statistics_interval: r.get(STATISTICS_INTERVAL_MS),
             max_response_size: r.get(RECEIVE_MESSAGE_MAX_BYTES),
             connections_max_idle: r.get(CONNECTIONS_MAX_IDLE_MS),
             socket_nodelay: r.get(SOCKET_NAGLE_DISABLE),

@@ -976,17 +976,13 @@ key_table! {
     .status(Status::Ignored {
         detail: "API versions are always negotiated",
     }));
-    STATISTICS_INTERVAL_MS: Unread = Unread::new(KeyDef::new(
+    STATISTICS_INTERVAL_MS: Key<Duration> = Key::ms(KeyDef::new(
         "statistics.interval.ms",
         int(0, 86_400_000),
         Some("0"),
-        C::ALL,
-        "librdkafka statistics callback interval (0: off).",
-    )
-    .status(Status::Partial {
-        supported: &["0"],
-        detail: "statistics callbacks are not supported",
-    }));
+        C::PRODUCER_CONSUMER,
+        "librdkafka: producers and consumers emit a statistics snapshot (`kafka_sdk::stats`) this often (0: off).",
+    ));
     // ---- TLS / SASL (issue 14) -------------------------------------------------------------
     SASL_MECHANISM: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "sasl.mechanism",

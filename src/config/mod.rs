@@ -34,7 +34,7 @@
 //!   what is allowed;
 //! - a key declared not supported (`ssl.*`, `sasl.*`, serializers, interceptors, ...), or a
 //!   value not supported (`security.protocol` other than plaintext,
-//!   `api.version.request=false`, `statistics.interval.ms` other than 0): `NotSupported`;
+//!   `api.version.request=false`): `NotSupported`;
 //! - a missing or empty `bootstrap.servers`: `Missing`;
 //! - settings that contradict each other: `Conflict`, naming the keys.
 //!

@@ -632,8 +632,13 @@ fn config_not_supported_keys_and_values() {
         .with("statistics.interval.ms", "0")
         .producer()
         .unwrap();
-    let e = config_err(base().with("statistics.interval.ms", "1000").producer());
-    assert!(matches!(e, ConfigError::NotSupported { .. }), "{e:?}");
+    let p = base()
+        .with("statistics.interval.ms", "1000")
+        .producer()
+        .unwrap();
+    assert_eq!(p.common.statistics_interval, Duration::from_millis(1000));
+    let e = config_err(base().with("statistics.interval.ms", "-1").producer());
+    assert!(matches!(e, ConfigError::InvalidValue { .. }), "{e:?}");
 }
 
 #[test]

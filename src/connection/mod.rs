@@ -158,6 +158,11 @@ struct Shared {
     versions: std::sync::OnceLock<Arc<BrokerVersions>>,
     /// Connection metrics (feature `metrics`; nothing without it).
     metrics: crate::observe::ConnMetrics,
+    /// The endpoint's statistics counters (`statistics.interval.ms`), shared by its
+    /// successive connections.
+    counters: Arc<crate::stats::BrokerCounters>,
+    /// Set once the connection is set up (a later close counts as a disconnect).
+    established: AtomicBool,
 }
 
 impl Shared {
@@ -174,6 +179,9 @@ impl Shared {
     fn poison(&self, reason: impl Into<String>) {
         if !self.dead.swap(true, Ordering::SeqCst) {
             self.metrics.closed();
+            if self.established.swap(false, Ordering::SeqCst) {
+                self.counters.disconnected();
+            }
             let reason = reason.into();
             tracing::debug!(broker = %self.addr, %reason, "connection closed");
             *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
@@ -221,12 +229,21 @@ impl Connection {
     /// Connects to `addr`, starts the socket tasks and performs the ApiVersions handshake,
     /// all within `opts.connect_timeout`.
     pub async fn connect(addr: &str, opts: ConnectionOptions) -> Result<Connection> {
+        Connection::connect_counted(addr, opts, Arc::default()).await
+    }
+
+    /// [`Connection::connect`], counting into an endpoint's statistics `counters`.
+    pub(crate) async fn connect_counted(
+        addr: &str,
+        opts: ConnectionOptions,
+        counters: Arc<crate::stats::BrokerCounters>,
+    ) -> Result<Connection> {
         let timeout = opts.connect_timeout;
         let opts = Arc::new(opts);
         let fut = async {
             let transport =
                 Transport::connect(addr, timeout, opts.nodelay, &opts.security).await?;
-            let conn = Connection::start(addr, transport, opts.clone());
+            let conn = Connection::start(addr, transport, opts.clone(), counters);
             let versions = match conn.handshake().await {
                 Ok(v) => Arc::new(v),
                 Err(e) => return Err(conn.setup_error(e)),
@@ -246,6 +263,10 @@ impl Connection {
                         return Err(e);
                     }
                 }
+            }
+            if !conn.is_closed() {
+                conn.shared.established.store(true, Ordering::SeqCst);
+                conn.shared.counters.connected();
             }
             Ok::<_, Error>(conn)
         };
@@ -293,7 +314,12 @@ impl Connection {
     }
 
     /// Spawns the reader and writer tasks over an established transport (no handshake).
-    fn start(addr: &str, transport: Transport, opts: Arc<ConnectionOptions>) -> Connection {
+    fn start(
+        addr: &str,
+        transport: Transport,
+        opts: Arc<ConnectionOptions>,
+        counters: Arc<crate::stats::BrokerCounters>,
+    ) -> Connection {
         let (read, write) = transport.into_split();
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let (reg_tx, reg_rx) = mpsc::unbounded_channel();
@@ -313,7 +339,18 @@ impl Connection {
             tls_alert: std::sync::Mutex::new(None),
             versions: std::sync::OnceLock::new(),
             metrics: crate::observe::ConnMetrics::opened(&opts.client_id, addr),
+            counters,
+            established: AtomicBool::new(false),
         });
+        let (ws, wt) = (Arc::downgrade(&shared), tx.downgrade());
+        shared.counters.register(Box::new(move || {
+            let s = ws.upgrade().filter(|s| !s.dead.load(Ordering::Relaxed))?;
+            let t = wt.upgrade()?;
+            Some((
+                t.max_capacity() - t.capacity(),
+                s.in_flight.load(Ordering::Relaxed),
+            ))
+        }));
         tokio::spawn(writer_task(
             write,
             rx,
@@ -654,13 +691,16 @@ async fn writer_task(
         };
         match res {
             Ok(deferred) => {
-                shared.metrics.sent(|| frame.head.len() + frame.rest.iter().map(|s| s.len()).sum::<usize>());
+                let len = frame.head.len() + frame.rest.iter().map(|s| s.len()).sum::<usize>();
+                shared.metrics.sent(|| len);
+                shared.counters.sent(api as i16, len);
                 unflushed = deferred;
                 if let Some(reply) = no_reply {
                     let _ = reply.send(Ok(Bytes::new()));
                 }
             }
             Err(e) => {
+                shared.counters.write_failed();
                 shared.poison(format!("write failed: {e}"));
                 if let Some(reply) = no_reply {
                     let _ = reply.send(Err(shared.conn_error(true)));
@@ -719,6 +759,10 @@ async fn reader_task(
                 match inflight.pop_front() {
                     Some(req) if req.correlation_id == id => {
                         shared.touch();
+                        let sent = req.deadline - req.timeout;
+                        shared
+                            .counters
+                            .received(body.len(), Instant::now().saturating_duration_since(sent));
                         if shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
                             shared.drained.notify_waiters();
                         }
@@ -756,6 +800,7 @@ async fn reader_task(
                 }
             } => {
                 let req = inflight.pop_front().expect("deadline implies a request");
+                shared.counters.timed_out();
                 shared.poison(format!(
                     "{:?} request timed out after {}ms (request.timeout.ms)",
                     req.api,
@@ -970,6 +1015,8 @@ fn next_frame(buf: &mut BytesMut, max: usize) -> std::result::Result<Option<Byte
 pub struct Endpoint {
     addr: String,
     opts: ConnectionOptions,
+    /// Statistics counters of every connection this endpoint opens.
+    counters: Arc<crate::stats::BrokerCounters>,
     state: Mutex<EndpointState>,
 }
 
@@ -995,12 +1042,46 @@ impl Endpoint {
                 last_error: None,
             }),
             opts,
+            counters: Arc::default(),
         }
+    }
+
+    /// Statistics of this endpoint as broker `node_id` (negative: a bootstrap entry); resets
+    /// the rtt window. Never waits: while a connection attempt holds the endpoint the state
+    /// is `"CONNECT"`.
+    pub(crate) fn stats(&self, node_id: i32) -> crate::stats::BrokerStats {
+        let mut b = self.counters.snapshot();
+        let (live, outbuf, waitresp) = self.counters.live();
+        let state = if live > 0 {
+            "UP"
+        } else {
+            match self.state.try_lock() {
+                Ok(st) if st.last_error.is_some() || b.connects > 0 => "DOWN",
+                Ok(_) => "INIT",
+                Err(_) => "CONNECT",
+            }
+        };
+        b.name = if node_id < 0 {
+            format!("{}/bootstrap", self.addr)
+        } else {
+            format!("{}/{node_id}", self.addr)
+        };
+        b.nodeid = node_id;
+        b.nodename = self.addr.clone();
+        b.state = state.into();
+        b.outbuf_cnt = outbuf as i64;
+        b.waitresp_cnt = waitresp as i64;
+        b
     }
 
     /// The address.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The statistics counters of this endpoint's connections.
+    pub(crate) fn counters(&self) -> Arc<crate::stats::BrokerCounters> {
+        self.counters.clone()
     }
 
     /// The current live connection, if any, without connecting.
@@ -1031,7 +1112,7 @@ impl Endpoint {
                 .min(self.opts.connect_timeout_max.max(self.opts.connect_timeout)),
             ..self.opts.clone()
         };
-        match Connection::connect(&self.addr, opts).await {
+        match Connection::connect_counted(&self.addr, opts, self.counters.clone()).await {
             Ok(c) => {
                 st.backoff.reset();
                 st.setup_timeout.reset();

@@ -70,6 +70,7 @@ pub struct ConsumerBuilder {
     config: ClientConfig,
     listener: Option<Arc<dyn RebalanceListener>>,
     oauth: OAuthSlot,
+    stats_handler: Option<crate::stats::Handler>,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -96,12 +97,22 @@ impl ConsumerBuilder {
         self
     }
 
+    /// Calls `handler` with every statistics snapshot (`statistics.interval.ms` > 0), on the
+    /// statistics task: keep it short. See [`crate::stats`].
+    pub fn statistics_handler(
+        mut self,
+        handler: impl Fn(Arc<crate::stats::Statistics>) + Send + Sync + 'static,
+    ) -> Self {
+        self.stats_handler = Some(Arc::new(handler));
+        self
+    }
+
     /// Validates the configuration, bootstraps and starts the background tasks (fetchers,
     /// group membership, auto commit).
     pub async fn build(self) -> Result<Consumer> {
         let mut cfg = self.config.consumer()?;
         self.oauth.apply(&mut cfg.common.security);
-        Consumer::start(cfg, self.listener).await
+        Consumer::start(cfg, self.listener, self.stats_handler).await
     }
 }
 
@@ -140,12 +151,14 @@ impl Consumer {
             config: config.clone(),
             listener: None,
             oauth: OAuthSlot::default(),
+            stats_handler: None,
         }
     }
 
     async fn start(
         cfg: ConsumerConfig,
         listener: Option<Arc<dyn RebalanceListener>>,
+        stats_handler: Option<crate::stats::Handler>,
     ) -> Result<Consumer> {
         if let Some(g) = &cfg.group_id {
             if g.is_empty() {
@@ -159,6 +172,15 @@ impl Consumer {
         }
         let cluster = Cluster::connect(ClusterOptions::from(&cfg.common)).await?;
         let shared = Shared::new(cluster, cfg);
+        let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
+        let _ = shared.stats_rx.set(stats_rx);
+        crate::stats::spawn(
+            shared.cfg.common.statistics_interval,
+            Arc::downgrade(&shared),
+            Shared::statistics,
+            stats_handler,
+            stats_tx,
+        );
         let handle = ConsumerHandle {
             shared: shared.clone(),
         };
@@ -417,11 +439,18 @@ fn take_one(
         cursor,
         cursor_run,
         buffered_bytes,
+        rxmsgs,
+        rxbytes,
         ..
     } = st;
     let p = parts.get_mut(cursor.as_ref()?)?;
     let m = p.buffer.pop_front()?;
     let size = m.buffered_size();
+    let payload = (m.key().map_or(0, |k| k.len()) + m.value().map_or(0, |v| v.len())) as u64;
+    p.rxmsgs += 1;
+    p.rxbytes += payload;
+    *rxmsgs += 1;
+    *rxbytes += payload;
     p.buffer_bytes -= size;
     // The last buffered message: the position moves to the fetch offset, past any control
     // batches after the message, with the epoch of the last batch passed (KIP-320).

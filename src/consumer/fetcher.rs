@@ -773,7 +773,12 @@ async fn fetch_connection(
             })
         }
     };
-    let c = Connection::connect(&addr, shared.cluster.options().connection.clone()).await?;
+    let c = Connection::connect_counted(
+        &addr,
+        shared.cluster.options().connection.clone(),
+        shared.cluster.broker_counters(node),
+    )
+    .await?;
     *slot = Some(c.clone());
     Ok(c)
 }

@@ -278,6 +278,7 @@ impl Member {
                     self.reported = false;
                     self.joined_topics = topics;
                     self.apply_assignment(assignment).await;
+                    self.shared.rebalanced();
                     crate::observe::consumer_rebalanced(
                         &self.shared.cfg.common.client_id,
                         started,
@@ -434,9 +435,10 @@ impl Member {
         if let Some(c) = cached {
             return Ok(c);
         }
-        let conn = Connection::connect(
+        let conn = Connection::connect_counted(
             pooled.addr(),
             self.shared.cluster.options().connection.clone(),
+            self.shared.cluster.broker_counters(node),
         )
         .await?;
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((node, conn.clone()));

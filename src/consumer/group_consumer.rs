@@ -660,6 +660,7 @@ impl Member {
             return true;
         }
         self.assign(&added).await;
+        self.shared.rebalanced();
         crate::observe::consumer_rebalanced(
             &self.shared.cfg.common.client_id,
             started,

@@ -67,6 +67,29 @@ impl std::fmt::Debug for ConsumerHandle {
 }
 
 impl ConsumerHandle {
+    /// A statistics snapshot now (whatever `statistics.interval.ms`); see [`crate::stats`].
+    /// Resets the broker rtt windows. After close the snapshot has only the header.
+    pub fn statistics(&self) -> crate::stats::Statistics {
+        self.shared.statistics().unwrap_or_else(|| {
+            let created = std::time::Instant::now() - self.shared.epoch.elapsed();
+            crate::stats::header(
+                &self.shared.cfg.common.client_id,
+                "consumer",
+                created,
+                self.shared.instance,
+            )
+        })
+    }
+
+    /// The snapshots taken every `statistics.interval.ms` (the newest; `None` before the
+    /// first). `changed()` fails once the consumer is closed or dropped.
+    pub fn subscribe_statistics(&self) -> crate::stats::StatisticsReceiver {
+        match self.shared.stats_rx.get() {
+            Some(rx) => rx.clone(),
+            None => tokio::sync::watch::channel(None).1,
+        }
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.shared.is_shutdown() {
             return Err(Error::Closed);

@@ -121,6 +121,10 @@ pub(crate) struct PartState {
     /// `max.partition.fetch.bytes` comes first in turn: the broker returns the first batch
     /// of the first non-empty partition whole (KIP-74).
     pub fetch_rank: u64,
+    /// Records and key + value bytes delivered to the application (statistics; counted
+    /// under the lock `recv` holds anyway).
+    pub rxmsgs: u64,
+    pub rxbytes: u64,
 }
 
 /// A session number never handed out before in this process.
@@ -167,6 +171,8 @@ impl PartState {
             error_reported: false,
             out_of_range: false,
             fetch_rank: 0,
+            rxmsgs: 0,
+            rxbytes: 0,
         }
     }
 
@@ -304,6 +310,9 @@ pub(crate) struct State {
     pub eof: VecDeque<(TopicPartition, i64)>,
     /// The last fetch rank handed out ([`PartState::fetch_rank`]).
     pub fetch_ranks: u64,
+    /// Records and key + value bytes delivered to the application (statistics).
+    pub rxmsgs: u64,
+    pub rxbytes: u64,
 }
 
 impl State {
@@ -353,6 +362,14 @@ pub(crate) struct Shared {
     /// Rate limit for background metadata refreshes.
     last_refresh_ms: AtomicU64,
     refreshing: AtomicBool,
+    /// Statistics (`statistics.interval.ms`): the newest snapshot, the instance number,
+    /// rebalances completed, when the last one ended and when the membership last
+    /// changed (µs, [`crate::stats::now_us`]).
+    pub stats_rx: std::sync::OnceLock<crate::stats::StatisticsReceiver>,
+    pub instance: u64,
+    rebalances: AtomicU64,
+    last_rebalance_us: std::sync::atomic::AtomicI64,
+    group_since_us: std::sync::atomic::AtomicI64,
 }
 
 /// The membership data commits are tagged with.
@@ -393,6 +410,11 @@ impl Shared {
             commit_results: Mutex::new(None),
             last_refresh_ms: AtomicU64::new(0),
             refreshing: AtomicBool::new(false),
+            stats_rx: std::sync::OnceLock::new(),
+            instance: crate::stats::next_instance(),
+            rebalances: AtomicU64::new(0),
+            last_rebalance_us: std::sync::atomic::AtomicI64::new(0),
+            group_since_us: std::sync::atomic::AtomicI64::new(crate::stats::now_us()),
         })
     }
 
@@ -409,8 +431,147 @@ impl Shared {
     /// Updates the membership info, and wakes the commits waiting for a rebalance to end
     /// (through `work`).
     pub(crate) fn set_group_info(&self, f: impl FnOnce(&mut GroupInfo)) {
-        f(&mut self.group.lock().unwrap_or_else(|p| p.into_inner()));
+        {
+            let mut g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+            let before = (g.joined, g.rebalancing);
+            f(&mut g);
+            if before != (g.joined, g.rebalancing) {
+                self.group_since_us
+                    .store(crate::stats::now_us(), Ordering::Relaxed);
+            }
+        }
         self.notify_work();
+    }
+
+    /// A rebalance completed (statistics).
+    pub(crate) fn rebalanced(&self) {
+        self.rebalances.fetch_add(1, Ordering::Relaxed);
+        self.last_rebalance_us
+            .store(crate::stats::now_us(), Ordering::Relaxed);
+    }
+
+    /// The consumer's statistics snapshot; `None` once it is closed.
+    pub(crate) fn statistics(&self) -> Option<crate::stats::Statistics> {
+        use crate::stats::{GroupStats, PartitionStats, TopicStats, OFFSET_INVALID};
+        if *self.shutdown.borrow() {
+            return None;
+        }
+        let cfg = &self.cfg;
+        let created = std::time::Instant::now() - self.epoch.elapsed();
+        let mut st =
+            crate::stats::header(&cfg.common.client_id, "consumer", created, self.instance);
+        let snap = self.cluster.metadata();
+        let committed_iso = cfg.isolation_level == crate::config::IsolationLevel::ReadCommitted;
+        let (assigned, manual, closed) = {
+            let s = self.lock();
+            st.rxmsgs = s.rxmsgs;
+            st.rxmsg_bytes = s.rxbytes;
+            for (tp, p) in &s.parts {
+                let leader = snap.leader(&tp.topic, tp.partition).unwrap_or(-1);
+                let off = |o: Option<i64>| o.unwrap_or(OFFSET_INVALID);
+                let end = if committed_iso {
+                    p.last_stable_offset
+                } else {
+                    p.high_watermark
+                };
+                let lag = |o: Option<i64>| match o {
+                    Some(o) if end >= 0 && o >= 0 => (end - o).max(0),
+                    _ => -1,
+                };
+                let fetch_state = if p.stopped || p.paused {
+                    "stopped"
+                } else if p.reset.is_some() || p.fetch_offset.is_none() {
+                    "offset-query"
+                } else if p.validate {
+                    "validate-epoch-wait"
+                } else if p.revoking || p.assigning {
+                    "none"
+                } else {
+                    "active"
+                };
+                let stored = p.stored.map(|(o, _)| o);
+                let ps = PartitionStats {
+                    partition: tp.partition,
+                    broker: leader,
+                    leader,
+                    rxmsgs: p.rxmsgs,
+                    rxbytes: p.rxbytes,
+                    fetch_state: fetch_state.into(),
+                    fetchq_cnt: p.buffer.len() as i64,
+                    fetchq_size: p.buffer_bytes as u64,
+                    next_offset: off(p.fetch_offset),
+                    app_offset: off(p.position),
+                    stored_offset: off(stored),
+                    committed_offset: off(p.committed),
+                    eof_offset: if p.eof_reported {
+                        off(p.position)
+                    } else {
+                        OFFSET_INVALID
+                    },
+                    lo_offset: if p.log_start_offset >= 0 {
+                        p.log_start_offset
+                    } else {
+                        OFFSET_INVALID
+                    },
+                    hi_offset: if p.high_watermark >= 0 {
+                        p.high_watermark
+                    } else {
+                        OFFSET_INVALID
+                    },
+                    ls_offset: if p.last_stable_offset >= 0 {
+                        p.last_stable_offset
+                    } else {
+                        OFFSET_INVALID
+                    },
+                    consumer_lag: lag(p.committed),
+                    consumer_lag_stored: lag(stored),
+                    ..Default::default()
+                };
+                st.topics
+                    .entry(tp.topic.to_string())
+                    .or_insert_with(|| TopicStats {
+                        topic: tp.topic.to_string(),
+                        ..Default::default()
+                    })
+                    .partitions
+                    .insert(tp.partition, ps);
+            }
+            let assigned = s.parts.values().filter(|p| !p.revoking).count();
+            (assigned, s.manual, s.closed)
+        };
+        if closed {
+            return None;
+        }
+        for b in self.cluster.broker_stats() {
+            st.brokers.insert(b.name.clone(), b);
+        }
+        crate::stats::add_broker_totals(&mut st);
+        if cfg.group_id.is_some() && !manual {
+            let g = self.group_info();
+            let now = crate::stats::now_us();
+            let last = self.last_rebalance_us.load(Ordering::Relaxed);
+            st.cgrp = Some(GroupStats {
+                state: if g.joined { "up" } else { "wait-coord" }.into(),
+                stateage: (now - self.group_since_us.load(Ordering::Relaxed)).max(0) / 1000,
+                join_state: if g.rebalancing {
+                    "wait-sync"
+                } else if g.joined {
+                    "steady"
+                } else {
+                    "wait-join"
+                }
+                .into(),
+                rebalance_age: if last > 0 {
+                    (now - last).max(0) / 1000
+                } else {
+                    0
+                },
+                rebalance_cnt: self.rebalances.load(Ordering::Relaxed) as i64,
+                rebalance_reason: String::new(),
+                assignment_size: assigned as i32,
+            });
+        }
+        Some(st)
     }
 
     /// Wakes fetchers and the resolver.

@@ -242,6 +242,8 @@ pub(crate) struct Accumulator {
     topics: RwLock<TopicMap>,
     /// `buffer.memory` as a semaphore of bytes.
     memory: Arc<Semaphore>,
+    /// Its size.
+    buffer_memory: usize,
     /// `queue.buffering.max.messages` as a semaphore of records (`None`: no count limit).
     messages: Option<Arc<Semaphore>>,
     /// Batches created and not completed (for `flush`).
@@ -277,6 +279,8 @@ pub(crate) struct Accumulator {
     /// Per leader node: when it last had ready batches and when the sender last took one
     /// for it (availability, as Java's node latency stats).
     node_stats: Mutex<HashMap<i32, (Instant, Instant)>>,
+    /// Statistics counters (`statistics.interval.ms`), shared with the sender.
+    pub stats: crate::stats::ProducerCounters,
 }
 
 /// An append under way ([`Accumulator::begin_append`]); the sender waits for it to end
@@ -309,6 +313,7 @@ impl Accumulator {
         Accumulator {
             topics: RwLock::new(TopicMap::default()),
             memory: Arc::new(Semaphore::new(s.buffer_memory.min(Semaphore::MAX_PERMITS))),
+            buffer_memory: s.buffer_memory.min(Semaphore::MAX_PERMITS),
             messages: s
                 .queue_buffering_max_messages
                 .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
@@ -328,6 +333,7 @@ impl Accumulator {
             delivery_timeout: s.delivery_timeout,
             sticky_linger: s.sticky_partitioning_linger,
             adaptive: s.partitioner_adaptive,
+            stats: crate::stats::ProducerCounters::new(),
             availability_timeout: s.partitioner_availability_timeout,
             node_stats: Mutex::new(HashMap::new()),
         }
@@ -503,6 +509,7 @@ impl Accumulator {
     /// count are free.
     pub fn completed(&self, id: u64, held: Held) {
         lock(&self.incomplete).remove(&id);
+        self.stats.done(held.records);
         self.release(held.bytes);
         self.release_records(held.records);
     }
@@ -743,7 +750,10 @@ impl Accumulator {
                     l[p as usize] = queued;
                 }
                 while pa.oldest().is_some_and(|c| c + dt <= now) {
-                    out.expired.extend(pa.pop_oldest());
+                    if let Some(b) = pa.pop_oldest() {
+                        self.stats.taken(b.builder.len());
+                        out.expired.push(b);
+                    }
                 }
                 if let Some(o) = pa.oldest() {
                     out.next = min_opt(out.next, o + dt);
@@ -808,14 +818,44 @@ impl Accumulator {
         if size > room {
             return None;
         }
-        pa.pop_oldest()
+        let b = pa.pop_oldest();
+        if let Some(b) = &b {
+            self.stats.taken(b.builder.len());
+        }
+        b
     }
 
     /// Takes every batch out of the accumulator (the caller fails them).
     pub fn drain_all(&self) -> Vec<OpenBatch> {
         let mut all = Vec::new();
         self.each_partition(|_, _, pacc| lock(&pacc).take_all(&mut all));
+        self.stats
+            .taken(all.iter().map(|b| b.builder.len()).sum::<usize>());
         all
+    }
+
+    /// Records and their bytes waiting in each partition (statistics; one short lock per
+    /// partition).
+    pub fn queued(&self) -> Vec<(Arc<str>, i32, usize, usize)> {
+        let mut out = Vec::new();
+        self.each_partition(|topic, p, pacc| {
+            let pa = lock(&pacc);
+            let (n, bytes) = pa
+                .closed
+                .iter()
+                .chain(pa.open.as_ref())
+                .fold((0, 0), |(n, b), x| {
+                    (n + x.builder.len(), b + x.builder.size_bytes())
+                });
+            out.push((topic.clone(), p, n, bytes));
+        });
+        out
+    }
+
+    /// `buffer.memory` in use (bytes held by records not completed).
+    pub fn used_memory(&self) -> usize {
+        self.buffer_memory
+            .saturating_sub(self.memory.available_permits())
     }
 
     /// The accumulator's partition `tp`, if a record was ever appended to it.

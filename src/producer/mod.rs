@@ -190,6 +190,118 @@ struct Inner {
     ignore_keys: bool,
     /// Transaction state (`transactional.id` set).
     txn: Option<Arc<Txn>>,
+    /// The newest statistics snapshot (`statistics.interval.ms`).
+    stats_rx: crate::stats::StatisticsReceiver,
+    /// When the producer was created and its instance number (statistics).
+    created: std::time::Instant,
+    instance: u64,
+}
+
+impl Inner {
+    /// The producer's statistics snapshot.
+    fn statistics(&self) -> crate::stats::Statistics {
+        use crate::stats::{EosStats, TopicStats};
+        let s = &self.s;
+        let mut st =
+            crate::stats::header(&s.common.client_id, "producer", self.created, self.instance);
+        let acc = &self.acc;
+        st.msg_size = acc.used_memory() as u64;
+        st.msg_size_max = s.buffer_memory as u64;
+        st.msg_max = s.queue_buffering_max_messages.unwrap_or(0) as u64;
+        let snap = self.cluster.metadata();
+        let mut queued_total = 0u64;
+        for (topic, p, n, bytes) in acc.queued() {
+            queued_total += n as u64;
+            let t = st
+                .topics
+                .entry(topic.to_string())
+                .or_insert_with(|| TopicStats {
+                    topic: topic.to_string(),
+                    ..Default::default()
+                });
+            let e = t
+                .partitions
+                .entry(p)
+                .or_insert_with(|| producer_partition(&snap, &topic, p));
+            e.msgq_cnt = n as i64;
+            e.msgq_bytes = bytes as u64;
+        }
+        for ((topic, p), (n, bytes)) in acc.stats.per_partition() {
+            let t = st
+                .topics
+                .entry(topic.to_string())
+                .or_insert_with(|| TopicStats {
+                    topic: topic.to_string(),
+                    ..Default::default()
+                });
+            let e = t
+                .partitions
+                .entry(p)
+                .or_insert_with(|| producer_partition(&snap, &topic, p));
+            e.txmsgs = n;
+            e.txbytes = bytes;
+        }
+        st.msg_cnt = queued_total + acc.stats.in_flight();
+        (st.txmsgs, st.txmsg_bytes) = acc.stats.totals();
+        for b in self.cluster.broker_stats() {
+            st.brokers.insert(b.name.clone(), b);
+        }
+        crate::stats::add_broker_totals(&mut st);
+        if s.enable_idempotence {
+            let age = i64::try_from(self.created.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let (mut pid, mut epoch, cnt, pid_age) = acc.stats.pid();
+            let (txn_state, may_enq) = match &self.txn {
+                Some(t) => {
+                    let (p, e) = t.pid_epoch();
+                    (pid, epoch) = (p, i64::from(e));
+                    let state = t.state();
+                    (
+                        match state {
+                            TransactionState::Uninitialized => "Init",
+                            TransactionState::Ready => "Ready",
+                            TransactionState::InTransaction => "InTransaction",
+                            TransactionState::Committing => "CommittingTransaction",
+                            TransactionState::Aborting => "AbortingTransaction",
+                            TransactionState::AbortableError => "AbortableError",
+                            TransactionState::FatalError => "FatalError",
+                        },
+                        state == TransactionState::InTransaction,
+                    )
+                }
+                None => ("Init", true),
+            };
+            st.eos = Some(EosStats {
+                idemp_state: if pid >= 0 { "Assigned" } else { "Init" }.into(),
+                idemp_stateage: if self.txn.is_some() { age } else { pid_age },
+                txn_state: txn_state.into(),
+                txn_stateage: age,
+                txn_may_enq: may_enq,
+                producer_id: pid,
+                producer_epoch: epoch,
+                epoch_cnt: if self.txn.is_some() {
+                    i64::from(pid >= 0)
+                } else {
+                    cnt as i64
+                },
+            });
+        }
+        st
+    }
+}
+
+/// A producer's partition entry with its leader from `snap`.
+fn producer_partition(
+    snap: &crate::cluster::metadata::MetadataSnapshot,
+    topic: &str,
+    p: i32,
+) -> crate::stats::PartitionStats {
+    let leader = snap.leader(topic, p).unwrap_or(-1);
+    crate::stats::PartitionStats {
+        partition: p,
+        broker: leader,
+        leader,
+        ..Default::default()
+    }
 }
 
 impl Drop for Inner {
@@ -235,6 +347,7 @@ pub struct ProducerBuilder {
     config: ClientConfig,
     partitioner: Option<Arc<dyn Partitioner>>,
     oauth: OAuthSlot,
+    stats_handler: Option<crate::stats::Handler>,
 }
 
 impl ProducerBuilder {
@@ -249,6 +362,16 @@ impl ProducerBuilder {
     /// every record without an explicit partition; returning `None` means "sticky".
     pub fn partitioner(mut self, partitioner: Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Calls `handler` with every statistics snapshot (`statistics.interval.ms` > 0), on the
+    /// statistics task: keep it short. See [`crate::stats`].
+    pub fn statistics_handler(
+        mut self,
+        handler: impl Fn(Arc<crate::stats::Statistics>) + Send + Sync + 'static,
+    ) -> Self {
+        self.stats_handler = Some(Arc::new(handler));
         self
     }
 
@@ -285,16 +408,27 @@ impl ProducerBuilder {
             .partitioner
             .unwrap_or_else(|| partitioner::builtin(cfg.partitioner));
         let ignore_keys = cfg.partitioner_ignore_keys;
-        Ok(Producer {
-            inner: Arc::new(Inner {
-                acc,
-                cluster,
-                s,
-                partitioner,
-                ignore_keys,
-                txn,
-            }),
-        })
+        let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
+        let interval = s.common.statistics_interval;
+        let inner = Arc::new(Inner {
+            acc,
+            cluster,
+            s,
+            partitioner,
+            ignore_keys,
+            txn,
+            stats_rx,
+            created: std::time::Instant::now(),
+            instance: crate::stats::next_instance(),
+        });
+        crate::stats::spawn(
+            interval,
+            Arc::downgrade(&inner),
+            |i: &Inner| (!i.acc.is_closing()).then(|| i.statistics()),
+            self.stats_handler,
+            stats_tx,
+        );
+        Ok(Producer { inner })
     }
 }
 
@@ -318,7 +452,20 @@ impl Producer {
             config: config.clone(),
             partitioner: None,
             oauth: OAuthSlot::default(),
+            stats_handler: None,
         }
+    }
+
+    /// A statistics snapshot now (whatever `statistics.interval.ms`); see [`crate::stats`].
+    /// Resets the broker rtt windows.
+    pub fn statistics(&self) -> crate::stats::Statistics {
+        self.inner.statistics()
+    }
+
+    /// The snapshots taken every `statistics.interval.ms` (the newest; `None` before the
+    /// first). `changed()` fails once the producer is closed or dropped.
+    pub fn subscribe_statistics(&self) -> crate::stats::StatisticsReceiver {
+        self.inner.stats_rx.clone()
     }
 
     /// The partitions of `topic` with their leaders and replicas, waiting up to

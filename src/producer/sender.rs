@@ -159,6 +159,9 @@ impl Sender {
         // A transactional producer gets its id and epoch from `init_transactions` (and new
         // epochs from the transaction manager); the sender follows `Txn::pid_epoch`.
         let pid = if txn.is_some() { Some((-1, -1)) } else { pid };
+        if let Some((p, e)) = pid.filter(|_| txn.is_none()) {
+            acc.stats.set_pid(p, e);
+        }
         Sender {
             acc,
             cluster,
@@ -993,6 +996,7 @@ impl Sender {
 
     fn succeed(&mut self, b: Batch, ack: BatchAck) {
         let tp = b.tp();
+        self.acc.stats.acked(&tp, b.record_count, b.permits.bytes);
         crate::observe::producer_delivered(&self.s.common.client_id, &tp.0, b.created.elapsed());
         self.forget_seq(&tp, b.base_seq);
         self.finish_batch(b, Ok(ack));
@@ -1025,6 +1029,7 @@ impl Sender {
         }
         self.acc.release(b.permits.bytes);
         self.acc.release_records(b.permits.records);
+        self.acc.stats.done(b.permits.records);
         let pieces = self.splits.entry(b.id).or_default();
         pieces.insert(start, Some(r));
         if pieces.values().all(Option::is_some) {
@@ -1099,6 +1104,9 @@ impl Sender {
         };
         idem.reset((pid, epoch));
         idem.bump_done();
+        if self.txn.is_none() {
+            self.acc.stats.set_pid(pid, epoch);
+        }
         let tps: Vec<Tp> = self.parts.keys().cloned().collect();
         for tp in tps {
             let retry = {

@@ -26,8 +26,12 @@ pub struct OAuthToken {
 /// Callbacks shared by every client.
 ///
 /// `log` is not called: kafka-sdk logs through `tracing` directly (route it with a
-/// `tracing` subscriber). `stats` is not called yet (no statistics emission). `error` is
-/// called for errors that no call returns (e.g. a failed background commit).
+/// `tracing` subscriber). With `statistics.interval.ms` > 0, producers and consumers call
+/// `stats_raw` with librdkafka's statistics JSON on that interval (the default parses it and
+/// calls `stats`); unlike rdkafka, where `BaseProducer` / `BaseConsumer` deliver it from
+/// `poll`, every client calls it from a background callback thread of the facade's runtime,
+/// as rdkafka's `FutureProducer` / `StreamConsumer` do. `error` is called for errors that
+/// no call returns (e.g. a failed background commit).
 pub trait ClientContext: Send + Sync {
     /// Whether `generate_oauth_token` should be used (no effect here).
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = false;
@@ -72,6 +76,23 @@ pub trait ClientContext: Send + Sync {
     ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
         Err("OAUTHBEARER is not supported by kafka-sdk".into())
     }
+}
+
+/// Hands every statistics snapshot of `rx` to `context.stats_raw` as librdkafka's JSON, on
+/// a callback thread, until the client is dropped or closed (the channel closes).
+pub(crate) fn forward_stats<C: ClientContext + 'static>(
+    mut rx: kafka_sdk::stats::StatisticsReceiver,
+    context: Arc<C>,
+) {
+    rt::handle().spawn(async move {
+        while rx.changed().await.is_ok() {
+            let Some(s) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            let ctx = context.clone();
+            rt::callback(move || ctx.stats_raw(&Statistics::to_json(&s))).await;
+        }
+    });
 }
 
 /// The context with every callback at its default.

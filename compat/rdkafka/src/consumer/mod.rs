@@ -249,6 +249,7 @@ impl<C: ConsumerContext + 'static> Inner<C> {
         .map_err(|e| config.creation_error(e))?;
         let handle = consumer.handle();
         let context = Arc::new(context);
+        crate::client::forward_stats(handle.subscribe_statistics(), context.clone());
         // Async commit results go to the context.
         let mut results = handle.commit_results();
         let ctx = context.clone();

@@ -273,6 +273,7 @@ impl Core {
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|n| *n > 0)
             .unwrap_or(100_000);
+        crate::client::forward_stats(producer.subscribe_statistics(), context.clone());
         let (tx, rx) = mpsc::unbounded_channel();
         rt::handle().spawn(submitter(producer.clone(), rx));
         Ok(Core {
