@@ -302,7 +302,7 @@ impl BorrowedMessage<'_> {
     }
 
     pub(crate) fn produced(
-        topic: &str,
+        topic: std::sync::Arc<str>,
         partition: i32,
         offset: i64,
         timestamp: Timestamp,
@@ -311,7 +311,7 @@ impl BorrowedMessage<'_> {
         headers: Option<OwnedHeaders>,
     ) -> BorrowedMessage<'static> {
         BorrowedMessage {
-            topic: topic.into(),
+            topic,
             partition,
             offset,
             timestamp,
