@@ -467,3 +467,73 @@ async fn consumer_context_rebalance_replaces_the_default() {
     // The no-op assign inside the callback did not disturb kafka-sdk's own assignment.
     assert_eq!(consumer.assignment().unwrap().count(), 2);
 }
+
+/// librdkafka commits any partition given explicitly, assigned to the consumer or not (a
+/// consumer that only assigned some partitions, one with no assignment at all, a group
+/// member committing a partition of a topic it does not subscribe to). The facade does too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_of_unassigned_partitions_as_rdkafka() {
+    use kafka_sdk_rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+    use kafka_sdk_rdkafka::{ClientConfig as RdConfig, Offset as RdOffset, TopicPartitionList};
+
+    let topic = unique("rdk-commit-unassigned");
+    let other = unique("rdk-commit-other");
+    create_topic(&topic, 2).await;
+    create_topic(&other, 1).await;
+    let group = unique("rdk-commit-unassigned-g");
+    let consumer = |group: &str| -> BaseConsumer {
+        RdConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap()
+    };
+    let tpl = |entries: &[(&str, i32, i64)]| {
+        let mut l = TopicPartitionList::new();
+        for (t, p, o) in entries {
+            l.add_partition_offset(t, *p, RdOffset::Offset(*o)).unwrap();
+        }
+        l
+    };
+    tokio::task::spawn_blocking(move || {
+        // No assignment at all.
+        let c = consumer(&group);
+        c.commit(&tpl(&[(&topic, 0, 3)]), CommitMode::Sync)
+            .expect("commit without an assignment");
+        // Partition 0 assigned, partition 1 not.
+        let mut assigned = TopicPartitionList::new();
+        assigned
+            .add_partition_offset(&topic, 0, RdOffset::Beginning)
+            .unwrap();
+        c.assign(&assigned).unwrap();
+        c.commit(&tpl(&[(&topic, 0, 4), (&topic, 1, 7)]), CommitMode::Sync)
+            .expect("commit of an assigned and an unassigned partition");
+        drop(c);
+        // A group member (it owns `topic`'s partitions) commits a partition of `other`.
+        let member_group = format!("{group}-member");
+        let m = consumer(&member_group);
+        m.subscribe(&[topic.as_str()]).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while m.assignment().unwrap().count() == 0 {
+            assert!(std::time::Instant::now() < until, "no assignment in 60 s");
+            let _ = m.poll(Duration::from_millis(100));
+        }
+        m.commit(&tpl(&[(&other, 0, 9)]), CommitMode::Sync)
+            .expect("a member's commit of a partition it does not own");
+        (group, member_group, topic, other)
+    })
+    .await
+    .map(|(group, member_group, topic, other)| async move {
+        assert_eq!(
+            committed_native(&group, &topic).await,
+            BTreeMap::from([(0, 4), (1, 7)])
+        );
+        assert_eq!(
+            committed_native(&member_group, &other).await,
+            BTreeMap::from([(0, 9)])
+        );
+    })
+    .unwrap()
+    .await;
+}

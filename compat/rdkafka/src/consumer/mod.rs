@@ -488,7 +488,8 @@ where
         Ok(topic_partition_list)
     }
 
-    /// Commits the offsets of the list (each the next offset to read).
+    /// Commits the offsets of the list (each the next offset to read), of partitions
+    /// assigned to this consumer or not (as librdkafka).
     fn commit(
         &self,
         topic_partition_list: &TopicPartitionList,
@@ -508,7 +509,8 @@ where
             }
         }
         let h = self.inner().handle.clone();
-        let r = rt::block(async move { h.commit_offsets(offsets, mode.sdk()).await })
+        // librdkafka commits any partition given, assigned or not.
+        let r = rt::block(async move { h.commit_offsets_unchecked(offsets, mode.sdk()).await })
             .map_err(|e| KafkaError::ConsumerCommit(code_of(&e)));
         if mode == CommitMode::Sync {
             self.inner().commit_done(&r, topic_partition_list);
