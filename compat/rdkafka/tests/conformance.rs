@@ -537,3 +537,98 @@ async fn commit_of_unassigned_partitions_as_rdkafka() {
     .unwrap()
     .await;
 }
+
+/// Records sent while kafka-sdk waits for a topic's metadata queue behind the first one and
+/// are appended in call order: on a one-partition topic, the i-th record sent gets offset i,
+/// through `BaseProducer` (delivery reports, in send order) and `FutureProducer`, also when
+/// a second, new topic interleaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_order_holds_while_metadata_is_awaited() {
+    use std::sync::{Arc, Mutex};
+
+    use kafka_sdk_rdkafka::client::ClientContext;
+    use kafka_sdk_rdkafka::producer::{
+        BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _,
+        ProducerContext,
+    };
+    use kafka_sdk_rdkafka::{ClientConfig as RdConfig, Message as _};
+
+    #[derive(Clone, Default)]
+    struct Reports(Arc<Mutex<Vec<(String, String, i64)>>>);
+    impl ClientContext for Reports {}
+    impl ProducerContext for Reports {
+        type DeliveryOpaque = ();
+        fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+            let m = r.as_ref().expect("delivered");
+            let payload = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+            self.0
+                .lock()
+                .unwrap()
+                .push((m.topic().to_string(), payload, m.offset()));
+        }
+    }
+
+    const N: usize = 3000;
+    let (a, b, f) = (
+        unique("rdk-order-a"),
+        unique("rdk-order-b"),
+        unique("rdk-order-f"),
+    );
+    for t in [&a, &b, &f] {
+        create_topic(t, 1).await;
+    }
+    let mut cfg = RdConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("linger.ms", "1");
+    let reports = Reports::default();
+    let seen = reports.0.clone();
+    let (ta, tb) = (a.clone(), b.clone());
+    let base_cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || {
+        let p: BaseProducer<Reports> = base_cfg.create_with_context(reports).unwrap();
+        for i in 0..N {
+            // Topic `b` appears for the first time half-way: its metadata is awaited again.
+            let topic = if i >= N / 2 && i % 2 == 0 { &tb } else { &ta };
+            let payload = i.to_string();
+            p.send(BaseRecord::to(topic).payload(&payload).key("k"))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        p.flush(Duration::from_secs(60)).unwrap();
+        assert_eq!(p.in_flight_count(), 0);
+    })
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), N);
+    for t in [&a, &b] {
+        let reports: Vec<(u64, i64)> = seen
+            .iter()
+            .filter(|(topic, _, _)| topic == t)
+            .map(|(_, p, o)| (p.parse().unwrap(), *o))
+            .collect();
+        // Reports per partition come in send order, offsets follow the send order.
+        for (i, (_, o)) in reports.iter().enumerate() {
+            assert_eq!(*o, i as i64, "{t}: report {i} {reports:?}");
+        }
+        let sent: Vec<u64> = reports.iter().map(|(p, _)| *p).collect();
+        let mut sorted = sent.clone();
+        sorted.sort_unstable();
+        assert_eq!(sent, sorted, "{t}: records appended out of send order");
+    }
+
+    let p: FutureProducer = cfg.create().unwrap();
+    let futures: Vec<_> = (0..N)
+        .map(|i| {
+            let payload = i.to_string();
+            p.send_result(FutureRecord::to(&f).payload(&payload).key("k"))
+                .map_err(|(e, _)| e)
+                .unwrap()
+        })
+        .collect();
+    for (i, fut) in futures.into_iter().enumerate() {
+        let d = fut.await.unwrap().map_err(|(e, _)| e).unwrap();
+        assert_eq!((d.partition, d.offset), (0, i as i64));
+    }
+    assert_eq!(p.in_flight_count(), 0);
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_sdk::{ProducerRecord, RecordMetadata};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use crate::client::{Client, ClientContext, Source};
 use crate::config::ClientConfig;
@@ -234,13 +234,72 @@ struct Sent<T> {
     tag: T,
 }
 
-/// Work for the submitter (the slow lane).
+/// An entry of the lane.
 enum Job<T> {
     /// A record to append: kafka-sdk's `send` would have waited (metadata, memory), or
-    /// earlier records still wait in this lane (their order must hold).
+    /// earlier records still wait in the lane (their order must hold).
     Send { out: Outgoing, tag: T },
     /// Answered once every earlier record was appended.
     Barrier(oneshot::Sender<()>),
+}
+
+/// Records not appended yet, in call order, with the submitter's state. Whoever holds the
+/// lock appends from the front while kafka-sdk takes records without waiting (a caller in
+/// `submit`, or the submitter); the submitter awaits a front record that has to wait.
+struct Lane<T> {
+    state: Mutex<LaneState<T>>,
+    /// Wakes the submitter: the front record has to wait, or the producer is gone.
+    wake: Notify,
+}
+
+struct LaneState<T> {
+    jobs: VecDeque<Job<T>>,
+    /// The submitter is awaiting the `send` of a record it took from the front: nobody
+    /// else appends meanwhile.
+    busy: bool,
+    /// The producer is gone: the submitter ends once the lane is empty.
+    closed: bool,
+}
+
+impl<T> Lane<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LaneState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T> LaneState<T> {
+    /// Appends from the front while kafka-sdk takes records without waiting; `true` when
+    /// the front record has to wait (for the submitter).
+    fn drain(&mut self, producer: &kafka_sdk::Producer, inbox: &Inbox<T>) -> bool {
+        while let Some(job) = self.jobs.front() {
+            if let Job::Send { out, .. } = job {
+                let Some(sent) = try_send(producer, out) else {
+                    return true;
+                };
+                if let Some(Job::Send { out, tag }) = self.jobs.pop_front() {
+                    inbox.push(Sent { out, sent, tag });
+                }
+            } else if let Some(Job::Barrier(tx)) = self.jobs.pop_front() {
+                let _ = tx.send(());
+            }
+        }
+        false
+    }
+}
+
+/// kafka-sdk's `send` of `out` if it does not wait; `None` when it would (dropped then: it
+/// had taken nothing yet, see `Core::new`).
+fn try_send(
+    producer: &kafka_sdk::Producer,
+    out: &Outgoing,
+) -> Option<Result<kafka_sdk::DeliveryFuture, KafkaError>> {
+    use futures_util::FutureExt;
+    // kafka-sdk's `send` needs the runtime's context only when it waits (timers).
+    let _rt = rt::handle().enter();
+    producer
+        .send(out.record())
+        .now_or_never()
+        .map(|r| r.map_err(|e| produce_error(&e)))
 }
 
 /// Records appended, for the reaper. Pushing wakes the reaper only when the inbox was
@@ -277,24 +336,31 @@ impl<T> Inbox<T> {
 ///
 /// `submit` runs on the caller's thread: it copies the key and payload once and calls
 /// kafka-sdk's `send` there, which appends the record without waiting in the common case
-/// (topic metadata known, `buffer.memory` free). Only when it would wait, or while records
-/// wait in the slow lane before it, does the record go to the submitter task (the slow
-/// lane), which appends records in call order. Either way the record's delivery future
+/// (topic metadata known, `buffer.memory` free). When it would wait, the record stays in the
+/// lane (call order) and the submitter task awaits its `send`; records submitted meanwhile
+/// queue behind it, and whoever next finds the lane free (a caller, or the submitter once
+/// its record is in) appends them at once while kafka-sdk does not wait, so the lane does
+/// not stay in the way of a fast caller. Either way the record's delivery future
 /// goes to the reaper task, which keeps one FIFO per partition, wakes when a batch finishes
 /// (or every [`REAP_TICK`] to collect new records) and hands finished records to the
 /// producer kind's [`OnDone`] in groups: no task, channel message or thread wake-up per
 /// record.
 pub(crate) struct Core<T: Send + 'static> {
     pub(crate) producer: kafka_sdk::Producer,
-    slow: mpsc::UnboundedSender<Job<T>>,
-    /// `Job::Send`s not yet appended by the submitter.
-    slow_queued: Arc<AtomicUsize>,
+    lane: Arc<Lane<T>>,
     inbox: Arc<Inbox<T>>,
     pub(crate) in_flight: Arc<AtomicUsize>,
     max_messages: usize,
     purge_warned: AtomicBool,
     /// The last topic name, shared by its records (no allocation per record).
     last_topic: Mutex<Option<Arc<str>>>,
+}
+
+impl<T: Send + 'static> Drop for Core<T> {
+    fn drop(&mut self) {
+        self.lane.lock().closed = true;
+        self.lane.wake.notify_one();
+    }
 }
 
 /// Adapts a context's custom partitioner to kafka-sdk's.
@@ -357,25 +423,25 @@ impl<T: Send + 'static> Core<T> {
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|n| *n > 0)
             .unwrap_or(100_000);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let slow_queued = Arc::new(AtomicUsize::new(0));
+        let lane = Arc::new(Lane {
+            state: Mutex::new(LaneState {
+                jobs: VecDeque::new(),
+                busy: false,
+                closed: false,
+            }),
+            wake: Notify::new(),
+        });
         let in_flight = Arc::new(AtomicUsize::new(0));
         let inbox = Arc::new(Inbox {
             items: Mutex::new(Vec::new()),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
         });
-        rt::handle().spawn(submitter(
-            producer.clone(),
-            rx,
-            slow_queued.clone(),
-            inbox.clone(),
-        ));
+        rt::handle().spawn(submitter(producer.clone(), lane.clone(), inbox.clone()));
         rt::handle().spawn(reaper(inbox.clone(), on_done, in_flight.clone()));
         Ok(Core {
             producer,
-            slow: tx,
-            slow_queued,
+            lane,
             inbox,
             in_flight,
             max_messages,
@@ -411,46 +477,57 @@ impl<T: Send + 'static> Core<T> {
     /// [`OnDone`], which gets it back with its outcome, also when it fails at once or the
     /// producer is gone. Records are appended in call order.
     pub(crate) fn submit(&self, parts: Parts<'_>, tag: T) {
-        use futures_util::FutureExt;
-
+        // Key and payload are copied into one buffer, which kafka-sdk's record and the
+        // delivery report then share (one allocation, and one for the sharing).
+        let key_len = parts.key.map_or(0, <[u8]>::len);
+        let mut buf = Vec::with_capacity(key_len + parts.payload.map_or(0, <[u8]>::len));
+        buf.extend_from_slice(parts.key.unwrap_or_default());
+        buf.extend_from_slice(parts.payload.unwrap_or_default());
+        let buf = Bytes::from(buf);
         let out = Outgoing {
             topic: self.topic(parts.topic),
             partition: parts.partition,
-            key: parts.key.map(Bytes::copy_from_slice),
-            payload: parts.payload.map(Bytes::copy_from_slice),
+            key: parts.key.map(|_| buf.slice(..key_len)),
+            payload: parts.payload.map(|_| buf.slice(key_len..)),
             timestamp: parts.timestamp,
             headers: parts.headers,
         };
+        drop(buf);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if self.slow_queued.load(Ordering::Acquire) == 0 {
-            // kafka-sdk's `send` needs the runtime's context only when it waits (timers).
-            let sent = {
-                let _rt = rt::handle().enter();
-                self.producer.send(out.record()).now_or_never()
-            };
-            if let Some(sent) = sent {
-                let sent = sent.map_err(|e| produce_error(&e));
+        let mut lane = self.lane.lock();
+        if lane.jobs.is_empty() && !lane.busy {
+            if let Some(sent) = try_send(&self.producer, &out) {
                 return self.inbox.push(Sent { out, sent, tag });
             }
-            // It would wait: nothing was taken yet (see `new`); the slow lane sends it.
-        }
-        self.slow_queued.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = self.slow.send(Job::Send { out, tag }) {
-            if let Job::Send { out, tag } = e.0 {
-                self.slow_queued.fetch_sub(1, Ordering::AcqRel);
-                let sent = Err(KafkaError::MessageProduction(
-                    RDKafkaErrorCode::DestroyBroker,
-                ));
-                self.inbox.push(Sent { out, sent, tag });
+            lane.jobs.push_back(Job::Send { out, tag });
+        } else {
+            lane.jobs.push_back(Job::Send { out, tag });
+            if lane.busy || !lane.drain(&self.producer, &self.inbox) {
+                return;
             }
         }
+        drop(lane);
+        self.lane.wake.notify_one();
     }
 
-    /// Waits until every record queued before this call was appended to kafka-sdk.
-    async fn barrier(queue: mpsc::UnboundedSender<Job<T>>) {
-        let (tx, rx) = oneshot::channel();
-        if queue.send(Job::Barrier(tx)).is_ok() {
-            let _ = rx.await;
+    /// Waits until every record submitted before this call was appended to kafka-sdk.
+    fn barrier(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let rx = {
+            let mut lane = self.lane.lock();
+            if lane.jobs.is_empty() && !lane.busy {
+                None
+            } else {
+                let (tx, rx) = oneshot::channel();
+                lane.jobs.push_back(Job::Barrier(tx));
+                drop(lane);
+                self.lane.wake.notify_one();
+                Some(rx)
+            }
+        };
+        async move {
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
         }
     }
 
@@ -461,10 +538,10 @@ impl<T: Send + 'static> Core<T> {
         limit: Timeout,
         mut idle: impl FnMut() -> bool,
     ) -> KafkaResult<()> {
-        let queue = self.slow.clone();
+        let barrier = self.barrier();
         let producer = self.producer.clone();
         rt::handle().spawn(async move {
-            Core::barrier(queue).await;
+            barrier.await;
             producer.flush().await;
         });
         let deadline = limit.duration().map(|d| Instant::now() + d);
@@ -495,12 +572,12 @@ impl<T: Send + 'static> Core<T> {
         Fut: std::future::Future<Output = kafka_sdk::Result<()>> + Send,
     {
         let producer = self.producer.clone();
-        let queue = self.slow.clone();
+        let wait = barrier.then(|| self.barrier());
         let limit = timeout.duration();
         rt::block(async move {
             let call = async move {
-                if barrier {
-                    Core::barrier(queue).await;
+                if let Some(wait) = wait {
+                    wait.await;
                 }
                 f(producer).await
             };
@@ -559,28 +636,38 @@ impl<T: Send + 'static> Core<T> {
     }
 }
 
-/// The slow lane: appends records in call order, waiting as kafka-sdk's `send` waits
-/// (metadata, `buffer.memory`, bounded by `max.block.ms`), and passes them to the reaper.
-async fn submitter<T>(
-    producer: kafka_sdk::Producer,
-    mut rx: mpsc::UnboundedReceiver<Job<T>>,
-    queued: Arc<AtomicUsize>,
-    inbox: Arc<Inbox<T>>,
-) {
-    while let Some(job) = rx.recv().await {
-        match job {
-            Job::Barrier(tx) => {
-                let _ = tx.send(());
+/// Awaits the `send` of each record at the front of the lane that has to wait (metadata,
+/// `buffer.memory`, bounded by `max.block.ms`), then appends what follows it while kafka-sdk
+/// does not wait; passes the records to the reaper.
+async fn submitter<T>(producer: kafka_sdk::Producer, lane: Arc<Lane<T>>, inbox: Arc<Inbox<T>>) {
+    loop {
+        let front = {
+            let mut st = lane.lock();
+            if st.drain(&producer, &inbox) {
+                match st.jobs.pop_front() {
+                    Some(Job::Send { out, tag }) => {
+                        st.busy = true;
+                        Some((out, tag))
+                    }
+                    _ => None,
+                }
+            } else if st.closed {
+                break;
+            } else {
+                None
             }
-            Job::Send { out, tag } => {
-                let sent = producer
-                    .send(out.record())
-                    .await
-                    .map_err(|e| produce_error(&e));
-                queued.fetch_sub(1, Ordering::AcqRel);
-                inbox.push(Sent { out, sent, tag });
-            }
-        }
+        };
+        let Some((out, tag)) = front else {
+            lane.wake.notified().await;
+            continue;
+        };
+        let sent = producer
+            .send(out.record())
+            .await
+            .map_err(|e| produce_error(&e));
+        let mut st = lane.lock();
+        st.busy = false;
+        inbox.push(Sent { out, sent, tag });
     }
     inbox.close();
 }
