@@ -632,3 +632,84 @@ async fn send_order_holds_while_metadata_is_awaited() {
     }
     assert_eq!(p.in_flight_count(), 0);
 }
+
+/// `queue.buffering.max.messages` is the facade's: `BaseProducer::send` fails at once with
+/// `QueueFull` and hands the record back while that many reports are unserved, and accepts
+/// records again once `flush` served them; a `ThreadedProducer` serves every report on its
+/// own thread and its drop returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_full_and_threaded_producer_reports() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use kafka_sdk_rdkafka::client::ClientContext;
+    use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use kafka_sdk_rdkafka::producer::{
+        BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+    };
+    use kafka_sdk_rdkafka::ClientConfig as RdConfig;
+
+    #[derive(Clone, Default)]
+    struct Count(Arc<AtomicUsize>);
+    impl ClientContext for Count {}
+    impl ProducerContext for Count {
+        type DeliveryOpaque = ();
+        fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+            assert!(r.is_ok(), "delivery failed");
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let topic = unique("rdk-queue-full");
+    create_topic(&topic, 1).await;
+    let mut cfg = RdConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("queue.buffering.max.messages", "5")
+        .set("linger.ms", "20");
+    tokio::task::spawn_blocking(move || {
+        let count = Count::default();
+        let p: BaseProducer<Count> = cfg.create_with_context(count.clone()).unwrap();
+        for i in 0..5 {
+            p.send(BaseRecord::<(), String>::to(&topic).payload(&format!("r{i}")))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        let sixth = "r5".to_string();
+        match p.send(BaseRecord::<(), String>::to(&topic).payload(&sixth)) {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                assert_eq!(back.payload, Some(&sixth), "the record is handed back");
+            }
+            other => panic!("expected QueueFull, got {:?}", other.map_err(|(e, _)| e)),
+        }
+        p.flush(Duration::from_secs(60)).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 5);
+        p.send(BaseRecord::<(), String>::to(&topic).payload(&sixth))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        p.flush(Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            (count.0.load(Ordering::SeqCst), p.in_flight_count()),
+            (6, 0)
+        );
+
+        let mut cfg = RdConfig::new();
+        cfg.set("bootstrap.servers", bootstrap());
+        let served = Count::default();
+        let t: ThreadedProducer<Count> = cfg.create_with_context(served.clone()).unwrap();
+        for i in 0..100 {
+            t.send(BaseRecord::<(), String>::to(&topic).payload(&format!("t{i}")))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        // The polling thread serves the reports; flush only waits for them.
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while served.0.load(Ordering::SeqCst) < 100 {
+            assert!(std::time::Instant::now() < until, "reports not served");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        t.flush(Duration::from_secs(60)).unwrap();
+        drop(t);
+    })
+    .await
+    .unwrap();
+}
