@@ -269,8 +269,11 @@ impl fmt::Debug for BorrowedMessage<'_> {
 }
 
 impl BorrowedMessage<'_> {
-    pub(crate) fn from_sdk(m: kafka_sdk::Message) -> BorrowedMessage<'static> {
-        let topic: std::sync::Arc<str> = m.topic().into();
+    /// The facade's message for kafka-sdk's `m`, whose topic name is `topic`.
+    pub(crate) fn from_sdk(
+        m: kafka_sdk::Message,
+        topic: std::sync::Arc<str>,
+    ) -> BorrowedMessage<'static> {
         let partition = m.partition();
         let offset = m.offset();
         let ts = m.timestamp();

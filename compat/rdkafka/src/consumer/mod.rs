@@ -141,6 +141,9 @@ pub struct Inner<C: ConsumerContext + 'static> {
     subscription: Mutex<Vec<String>>,
     lost: AtomicBool,
     cooperative: bool,
+    /// The topic name of the last message, shared by the next ones of that topic (no
+    /// allocation per message). Locked only under `consumer`'s lock.
+    last_topic: Mutex<Option<Arc<str>>>,
 }
 
 thread_local! {
@@ -274,6 +277,7 @@ impl<C: ConsumerContext + 'static> Inner<C> {
             subscription: Mutex::new(Vec::new()),
             lost: AtomicBool::new(false),
             cooperative,
+            last_topic: Mutex::new(None),
         });
         let _ = slot.set(Arc::downgrade(&inner));
         Ok(inner)
@@ -291,8 +295,16 @@ impl<C: ConsumerContext + 'static> Inner<C> {
             )));
         };
         c.poll_recv(cx).map(|r| {
-            r.map(BorrowedMessage::from_sdk)
-                .map_err(|e| consume_error(&e))
+            r.map(|m| {
+                let mut last = self.last_topic.lock().unwrap_or_else(|p| p.into_inner());
+                let topic = match &*last {
+                    Some(t) if **t == *m.topic() => t.clone(),
+                    _ => last.insert(Arc::from(m.topic())).clone(),
+                };
+                drop(last);
+                BorrowedMessage::from_sdk(m, topic)
+            })
+            .map_err(|e| consume_error(&e))
         })
     }
 
