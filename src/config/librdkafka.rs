@@ -22,6 +22,10 @@ use std::sync::Mutex;
 
 use crate::error::ConfigError;
 
+/// The Java client's keys that neither the key table nor this file has.
+#[path = "java.rs"]
+mod java;
+
 /// What kafka-sdk does with a librdkafka property the key table does not have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Class {
@@ -168,14 +172,14 @@ pub(crate) fn no_effect_keys() -> impl Iterator<Item = (&'static str, &'static s
 }
 
 /// Handles a key the key table does not know: `Ok` = accepted with no effect (warned once
-/// per key and process), else the error (`UnknownKey` when librdkafka does not know it
-/// either).
+/// per key and process), else the error (`UnknownKey` when neither librdkafka nor the Java
+/// client knows it).
 pub(crate) fn accept(key: &str, raw: &str) -> Result<(), ConfigError> {
     let not_supported = |detail: &str| ConfigError::NotSupported {
         key: key.to_string(),
         detail: Some(detail.to_string()),
     };
-    match classify(key) {
+    match classify(key).or_else(|| java::classify(key)) {
         None => Err(ConfigError::UnknownKey {
             key: key.to_string(),
         }),
@@ -204,7 +208,7 @@ fn warn_once(key: &str, detail: &str) {
     if first {
         tracing::warn!(
             key,
-            "librdkafka configuration key has no effect in kafka-sdk: {detail}"
+            "configuration key has no effect in kafka-sdk: {detail}"
         );
     }
 }
@@ -287,7 +291,7 @@ mod tests {
     #[test]
     fn readme_lists_the_no_effect_keys() {
         let readme = include_str!("../../README.md");
-        for (k, _) in no_effect_keys() {
+        for (k, _) in no_effect_keys().chain(java::no_effect_keys()) {
             assert!(
                 readme.contains(&format!("`{k}`")),
                 "README does not list `{k}`"

@@ -511,6 +511,29 @@ impl ConsumerHandle {
         self.commit_map(map, mode).await
     }
 
+    /// Commits explicit offsets (each the *next* offset to read) of any partitions, assigned
+    /// to this consumer or not, as librdkafka's and Java's commit of explicit offsets do
+    /// (e.g. a group member committing for partitions it does not own, a consumer with no
+    /// assignment). The commit carries the member's generation as
+    /// [`commit_offsets`](Self::commit_offsets) does; that one refuses unassigned partitions.
+    pub async fn commit_offsets_unchecked(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+        mode: CommitMode,
+    ) -> Result<()> {
+        self.check_open()?;
+        let mut map = BTreeMap::new();
+        for (tp, o) in offsets {
+            if o < 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot commit negative offset {o} for {tp}"
+                )));
+            }
+            map.insert(tp, (o, None));
+        }
+        self.commit_map(map, mode).await
+    }
+
     async fn commit_map(
         &self,
         offsets: BTreeMap<TopicPartition, (i64, Option<i32>)>,

@@ -4,9 +4,10 @@
 # part of CI. Proves that code written against rdkafka's API compiles against both crates:
 # only the `rdkafka = ...` dependency line differs.
 #
-# Last run 2026-12-01: builds against rdkafka 0.39.0 (librdkafka 2.12.1, about 5 min from
-# scratch); with --run, every program's report equals the drop-in crate's against the same
-# broker (see MIGRATING_FROM_RDKAFKA.md for the one timing difference).
+# Last run 2026-12-01 (issue 16 branch i16-facade): builds against rdkafka 0.39.0
+# (librdkafka 2.12.1, 15 min from scratch on the loaded machine); with --run, every program's
+# report equals the drop-in crate's against the same broker, but for the commit callback
+# count and the revoke at close (the timing differences MIGRATING_FROM_RDKAFKA.md names).
 #
 # Usage: compat/rdkafka/conformance/check-real.sh [--run BROKERS]
 #   --run BROKERS  also run each program against BROKERS with the real rdkafka.

@@ -27,7 +27,10 @@
 //! runtime waits for the call, as it would with rdkafka. The async calls (`FutureProducer::send`,
 //! `StreamConsumer::recv`, the admin calls) can be awaited from any executor, and
 //! `StreamConsumer::recv` is cancel-safe. Context callbacks (rebalances, commits) run on
-//! blocking threads of that runtime, so they may call the synchronous API.
+//! blocking threads of that runtime, so they may call the synchronous API. Queuing a record
+//! (`BaseProducer::send`, `FutureProducer::send_result`) never blocks: it is appended on the
+//! calling thread when kafka-sdk need not wait (metadata known, buffer memory free), else it
+//! waits in an ordered lane that a task of that runtime completes.
 //!
 //! Differences from rdkafka (what is not supported, behaviour that differs) are listed in
 //! MIGRATING_FROM_RDKAFKA.md at the root of kafka-sdk's repository.

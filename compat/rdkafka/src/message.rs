@@ -269,8 +269,11 @@ impl fmt::Debug for BorrowedMessage<'_> {
 }
 
 impl BorrowedMessage<'_> {
-    pub(crate) fn from_sdk(m: kafka_sdk::Message) -> BorrowedMessage<'static> {
-        let topic: std::sync::Arc<str> = m.topic().into();
+    /// The facade's message for kafka-sdk's `m`, whose topic name is `topic`.
+    pub(crate) fn from_sdk(
+        m: kafka_sdk::Message,
+        topic: std::sync::Arc<str>,
+    ) -> BorrowedMessage<'static> {
         let partition = m.partition();
         let offset = m.offset();
         let ts = m.timestamp();
@@ -302,7 +305,7 @@ impl BorrowedMessage<'_> {
     }
 
     pub(crate) fn produced(
-        topic: &str,
+        topic: std::sync::Arc<str>,
         partition: i32,
         offset: i64,
         timestamp: Timestamp,
@@ -311,7 +314,7 @@ impl BorrowedMessage<'_> {
         headers: Option<OwnedHeaders>,
     ) -> BorrowedMessage<'static> {
         BorrowedMessage {
-            topic: topic.into(),
+            topic,
             partition,
             offset,
             timestamp,

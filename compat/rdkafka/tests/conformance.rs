@@ -467,3 +467,249 @@ async fn consumer_context_rebalance_replaces_the_default() {
     // The no-op assign inside the callback did not disturb kafka-sdk's own assignment.
     assert_eq!(consumer.assignment().unwrap().count(), 2);
 }
+
+/// librdkafka commits any partition given explicitly, assigned to the consumer or not (a
+/// consumer that only assigned some partitions, one with no assignment at all, a group
+/// member committing a partition of a topic it does not subscribe to). The facade does too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_of_unassigned_partitions_as_rdkafka() {
+    use kafka_sdk_rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+    use kafka_sdk_rdkafka::{ClientConfig as RdConfig, Offset as RdOffset, TopicPartitionList};
+
+    let topic = unique("rdk-commit-unassigned");
+    let other = unique("rdk-commit-other");
+    create_topic(&topic, 2).await;
+    create_topic(&other, 1).await;
+    let group = unique("rdk-commit-unassigned-g");
+    let consumer = |group: &str| -> BaseConsumer {
+        RdConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap()
+    };
+    let tpl = |entries: &[(&str, i32, i64)]| {
+        let mut l = TopicPartitionList::new();
+        for (t, p, o) in entries {
+            l.add_partition_offset(t, *p, RdOffset::Offset(*o)).unwrap();
+        }
+        l
+    };
+    tokio::task::spawn_blocking(move || {
+        // No assignment at all.
+        let c = consumer(&group);
+        c.commit(&tpl(&[(&topic, 0, 3)]), CommitMode::Sync)
+            .expect("commit without an assignment");
+        // Partition 0 assigned, partition 1 not.
+        let mut assigned = TopicPartitionList::new();
+        assigned
+            .add_partition_offset(&topic, 0, RdOffset::Beginning)
+            .unwrap();
+        c.assign(&assigned).unwrap();
+        c.commit(&tpl(&[(&topic, 0, 4), (&topic, 1, 7)]), CommitMode::Sync)
+            .expect("commit of an assigned and an unassigned partition");
+        drop(c);
+        // A group member (it owns `topic`'s partitions) commits a partition of `other`.
+        let member_group = format!("{group}-member");
+        let m = consumer(&member_group);
+        m.subscribe(&[topic.as_str()]).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while m.assignment().unwrap().count() == 0 {
+            assert!(std::time::Instant::now() < until, "no assignment in 60 s");
+            let _ = m.poll(Duration::from_millis(100));
+        }
+        m.commit(&tpl(&[(&other, 0, 9)]), CommitMode::Sync)
+            .expect("a member's commit of a partition it does not own");
+        (group, member_group, topic, other)
+    })
+    .await
+    .map(|(group, member_group, topic, other)| async move {
+        assert_eq!(
+            committed_native(&group, &topic).await,
+            BTreeMap::from([(0, 4), (1, 7)])
+        );
+        assert_eq!(
+            committed_native(&member_group, &other).await,
+            BTreeMap::from([(0, 9)])
+        );
+    })
+    .unwrap()
+    .await;
+}
+
+/// Records sent while kafka-sdk waits for a topic's metadata queue behind the first one and
+/// are appended in call order: on a one-partition topic, the i-th record sent gets offset i,
+/// through `BaseProducer` (delivery reports, in send order) and `FutureProducer`, also when
+/// a second, new topic interleaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_order_holds_while_metadata_is_awaited() {
+    use std::sync::{Arc, Mutex};
+
+    use kafka_sdk_rdkafka::client::ClientContext;
+    use kafka_sdk_rdkafka::producer::{
+        BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _,
+        ProducerContext,
+    };
+    use kafka_sdk_rdkafka::{ClientConfig as RdConfig, Message as _};
+
+    #[derive(Clone, Default)]
+    struct Reports(Arc<Mutex<Vec<(String, String, i64)>>>);
+    impl ClientContext for Reports {}
+    impl ProducerContext for Reports {
+        type DeliveryOpaque = ();
+        fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+            let m = r.as_ref().expect("delivered");
+            let payload = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+            self.0
+                .lock()
+                .unwrap()
+                .push((m.topic().to_string(), payload, m.offset()));
+        }
+    }
+
+    const N: usize = 3000;
+    let (a, b, f) = (
+        unique("rdk-order-a"),
+        unique("rdk-order-b"),
+        unique("rdk-order-f"),
+    );
+    for t in [&a, &b, &f] {
+        create_topic(t, 1).await;
+    }
+    let mut cfg = RdConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("linger.ms", "1");
+    let reports = Reports::default();
+    let seen = reports.0.clone();
+    let (ta, tb) = (a.clone(), b.clone());
+    let base_cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || {
+        let p: BaseProducer<Reports> = base_cfg.create_with_context(reports).unwrap();
+        for i in 0..N {
+            // Topic `b` appears for the first time half-way: its metadata is awaited again.
+            let topic = if i >= N / 2 && i % 2 == 0 { &tb } else { &ta };
+            let payload = i.to_string();
+            p.send(BaseRecord::to(topic).payload(&payload).key("k"))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        p.flush(Duration::from_secs(60)).unwrap();
+        assert_eq!(p.in_flight_count(), 0);
+    })
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), N);
+    for t in [&a, &b] {
+        let reports: Vec<(u64, i64)> = seen
+            .iter()
+            .filter(|(topic, _, _)| topic == t)
+            .map(|(_, p, o)| (p.parse().unwrap(), *o))
+            .collect();
+        // Reports per partition come in send order, offsets follow the send order.
+        for (i, (_, o)) in reports.iter().enumerate() {
+            assert_eq!(*o, i as i64, "{t}: report {i} {reports:?}");
+        }
+        let sent: Vec<u64> = reports.iter().map(|(p, _)| *p).collect();
+        let mut sorted = sent.clone();
+        sorted.sort_unstable();
+        assert_eq!(sent, sorted, "{t}: records appended out of send order");
+    }
+
+    let p: FutureProducer = cfg.create().unwrap();
+    let futures: Vec<_> = (0..N)
+        .map(|i| {
+            let payload = i.to_string();
+            p.send_result(FutureRecord::to(&f).payload(&payload).key("k"))
+                .map_err(|(e, _)| e)
+                .unwrap()
+        })
+        .collect();
+    for (i, fut) in futures.into_iter().enumerate() {
+        let d = fut.await.unwrap().map_err(|(e, _)| e).unwrap();
+        assert_eq!((d.partition, d.offset), (0, i as i64));
+    }
+    assert_eq!(p.in_flight_count(), 0);
+}
+
+/// `queue.buffering.max.messages` is the facade's: `BaseProducer::send` fails at once with
+/// `QueueFull` and hands the record back while that many reports are unserved, and accepts
+/// records again once `flush` served them; a `ThreadedProducer` serves every report on its
+/// own thread and its drop returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_full_and_threaded_producer_reports() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use kafka_sdk_rdkafka::client::ClientContext;
+    use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use kafka_sdk_rdkafka::producer::{
+        BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+    };
+    use kafka_sdk_rdkafka::ClientConfig as RdConfig;
+
+    #[derive(Clone, Default)]
+    struct Count(Arc<AtomicUsize>);
+    impl ClientContext for Count {}
+    impl ProducerContext for Count {
+        type DeliveryOpaque = ();
+        fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+            assert!(r.is_ok(), "delivery failed");
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let topic = unique("rdk-queue-full");
+    create_topic(&topic, 1).await;
+    let mut cfg = RdConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("queue.buffering.max.messages", "5")
+        .set("linger.ms", "20");
+    tokio::task::spawn_blocking(move || {
+        let count = Count::default();
+        let p: BaseProducer<Count> = cfg.create_with_context(count.clone()).unwrap();
+        for i in 0..5 {
+            p.send(BaseRecord::<(), String>::to(&topic).payload(&format!("r{i}")))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        let sixth = "r5".to_string();
+        match p.send(BaseRecord::<(), String>::to(&topic).payload(&sixth)) {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                assert_eq!(back.payload, Some(&sixth), "the record is handed back");
+            }
+            other => panic!("expected QueueFull, got {:?}", other.map_err(|(e, _)| e)),
+        }
+        p.flush(Duration::from_secs(60)).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 5);
+        p.send(BaseRecord::<(), String>::to(&topic).payload(&sixth))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        p.flush(Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            (count.0.load(Ordering::SeqCst), p.in_flight_count()),
+            (6, 0)
+        );
+
+        let mut cfg = RdConfig::new();
+        cfg.set("bootstrap.servers", bootstrap());
+        let served = Count::default();
+        let t: ThreadedProducer<Count> = cfg.create_with_context(served.clone()).unwrap();
+        for i in 0..100 {
+            t.send(BaseRecord::<(), String>::to(&topic).payload(&format!("t{i}")))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        // The polling thread serves the reports; flush only waits for them.
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while served.0.load(Ordering::SeqCst) < 100 {
+            assert!(std::time::Instant::now() < until, "reports not served");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        t.flush(Duration::from_secs(60)).unwrap();
+        drop(t);
+    })
+    .await
+    .unwrap();
+}

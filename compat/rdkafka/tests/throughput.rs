@@ -1,14 +1,19 @@
 //! Facade overhead: the same produce run through kafka-sdk's native `Producer` and through
-//! the drop-in `FutureProducer`, alternating, against one test-kit broker. Not part of
-//! `cargo test` (ignored); run with
-//! `cargo test --release -p kafka-sdk-rdkafka --test throughput -- --ignored --nocapture`.
-//! Result noted in MIGRATING_FROM_RDKAFKA.md.
+//! the drop-in `FutureProducer` and `BaseProducer`, and the same read through the native
+//! `Consumer::recv` and the drop-in `StreamConsumer::recv` and `BaseConsumer::poll`,
+//! alternating, against one test-kit broker. Not part of `cargo test` (ignored); run with
+//! `cargo test --release -p kafka-sdk-rdkafka --test throughput -- --ignored --nocapture
+//! --test-threads 1`. Results in BENCHMARKS.md ("rdkafka drop-in").
 
 use std::time::{Duration, Instant};
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
-use kafka_sdk::{ClientConfig, Producer, ProducerRecord};
-use kafka_sdk_rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use kafka_sdk::{ClientConfig, Consumer, Offset, Producer, ProducerRecord, TopicPartition};
+use kafka_sdk_rdkafka::consumer::{BaseConsumer, Consumer as _, StreamConsumer};
+use kafka_sdk_rdkafka::producer::{
+    BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer as _,
+};
+use kafka_sdk_rdkafka::Message as _;
 
 const RECORDS: usize = 200_000;
 
@@ -94,6 +99,165 @@ async fn facade(bootstrap: &str, topic: &str, payload: &[u8]) -> Run {
     took
 }
 
+async fn facade_base(bootstrap: &str, topic: &str, payload: &[u8]) -> Run {
+    let mut cfg = kafka_sdk_rdkafka::ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000");
+    let p: BaseProducer = cfg.create().unwrap();
+    let keys = keys();
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    tokio::task::block_in_place(|| {
+        for i in 0..RECORDS {
+            let r = BaseRecord::to(topic).key(&keys[i % KEYS]).payload(payload);
+            p.send(r).map_err(|(e, _)| e).unwrap();
+            p.poll(Duration::ZERO);
+        }
+        p.flush(Duration::from_secs(60)).unwrap();
+    });
+    Run {
+        wall: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
+    }
+}
+
+const PARTITIONS: i32 = 3;
+
+async fn native_read(bootstrap: &str, topic: &str, n: usize) -> Run {
+    let cfg = ClientConfig::new().with("bootstrap.servers", bootstrap);
+    let c = Consumer::new(&cfg).await.unwrap();
+    let parts = (0..PARTITIONS)
+        .map(|p| (TopicPartition::new(topic, p), Offset::Beginning))
+        .collect();
+    c.handle().assign(parts).unwrap();
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..n {
+        bytes += c.recv().await.unwrap().payload().map_or(0, <[u8]>::len);
+    }
+    assert!(bytes > 0);
+    Run {
+        wall: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
+    }
+}
+
+fn facade_consumer_config(bootstrap: &str) -> kafka_sdk_rdkafka::ClientConfig {
+    let mut cfg = kafka_sdk_rdkafka::ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap)
+        .set("group.id", "throughput-unused")
+        .set("enable.auto.commit", "false");
+    cfg
+}
+
+fn facade_assignment(topic: &str) -> kafka_sdk_rdkafka::TopicPartitionList {
+    let mut tpl = kafka_sdk_rdkafka::TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, kafka_sdk_rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    tpl
+}
+
+async fn facade_stream_read(bootstrap: &str, topic: &str, n: usize) -> Run {
+    let c: StreamConsumer = facade_consumer_config(bootstrap).create().unwrap();
+    c.assign(&facade_assignment(topic)).unwrap();
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..n {
+        bytes += c.recv().await.unwrap().payload().map_or(0, <[u8]>::len);
+    }
+    assert!(bytes > 0);
+    Run {
+        wall: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
+    }
+}
+
+async fn facade_base_read(bootstrap: &str, topic: &str, n: usize) -> Run {
+    let c: BaseConsumer = facade_consumer_config(bootstrap).create().unwrap();
+    c.assign(&facade_assignment(topic)).unwrap();
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let mut bytes = 0;
+    tokio::task::block_in_place(|| {
+        let mut got = 0;
+        while got < n {
+            if let Some(m) = c.poll(Duration::from_secs(1)) {
+                bytes += m.unwrap().payload().map_or(0, <[u8]>::len);
+                got += 1;
+            }
+        }
+    });
+    assert!(bytes > 0);
+    Run {
+        wall: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
+    }
+}
+
+/// Records per consumer run: reads are fast, so more of them than per producer run (the CPU
+/// clock ticks every 10 ms).
+const READ: usize = 5 * RECORDS;
+
+/// Prints each API's runs: records/s and client CPU-s per 1M records, with the best rate and
+/// the least CPU, relative to the first (native) API.
+fn report(what: &str, records: usize, runs: &[(&str, Vec<Run>)]) {
+    let rate = |r: &Run| records as f64 / r.wall.as_secs_f64();
+    let cpu_per_m = |r: &Run| r.cpu * 1_000_000.0 / records as f64;
+    let best = |v: &[Run]| v.iter().map(rate).fold(0.0, f64::max);
+    let least_cpu = |v: &[Run]| v.iter().map(cpu_per_m).fold(f64::MAX, f64::min);
+    let (base_rate, base_cpu) = (best(&runs[0].1), least_cpu(&runs[0].1));
+    println!("{what} ({records} records of 100 B per run):");
+    for (name, v) in runs {
+        println!(
+            "  {name:<28} records/s {:?} best {:.0} ({:+.1}%); CPU-s per 1M {:.2?} least {:.2} ({:+.1}%)",
+            v.iter().map(|r| rate(r) as u64).collect::<Vec<_>>(),
+            best(v),
+            (best(v) / base_rate - 1.0) * 100.0,
+            v.iter().map(cpu_per_m).collect::<Vec<_>>(),
+            least_cpu(v),
+            (least_cpu(v) / base_cpu - 1.0) * 100.0
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "throughput measurement, run by hand"]
+async fn facade_vs_native_consumer_throughput() {
+    let bootstrap = kafka_testkit::shared().bootstrap();
+    let topic = format!("rdk-read-throughput-{}", std::process::id());
+    let admin = AdminClient::new(&ClientConfig::new().with("bootstrap.servers", &bootstrap))
+        .await
+        .unwrap();
+    admin
+        .create_topic(NewTopic::new(&topic, PARTITIONS, 1))
+        .await
+        .unwrap();
+    let payload = vec![b'x'; 100];
+    for _ in 0..READ / RECORDS {
+        native(&bootstrap, &topic, &payload).await;
+    }
+    let (mut n, mut s, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..4 {
+        n.push(native_read(&bootstrap, &topic, READ).await);
+        s.push(facade_stream_read(&bootstrap, &topic, READ).await);
+        b.push(facade_base_read(&bootstrap, &topic, READ).await);
+    }
+    report(
+        "consume",
+        READ,
+        &[
+            ("native Consumer::recv", n),
+            ("facade StreamConsumer::recv", s),
+            ("facade BaseConsumer::poll", b),
+        ],
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "throughput measurement, run by hand"]
 async fn facade_vs_native_producer_throughput() {
@@ -107,29 +271,19 @@ async fn facade_vs_native_producer_throughput() {
         .await
         .unwrap();
     let payload = vec![b'x'; 100];
-    let (mut n, mut f) = (Vec::new(), Vec::new());
+    let (mut n, mut f, mut b) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..4 {
         n.push(native(&bootstrap, &topic, &payload).await);
         f.push(facade(&bootstrap, &topic, &payload).await);
+        b.push(facade_base(&bootstrap, &topic, &payload).await);
     }
-    let rate = |r: &Run| RECORDS as f64 / r.wall.as_secs_f64();
-    let cpu_per_m = |r: &Run| r.cpu * 1_000_000.0 / RECORDS as f64;
-    let best = |v: &[Run]| v.iter().map(rate).fold(0.0, f64::max);
-    let least_cpu = |v: &[Run]| v.iter().map(cpu_per_m).fold(f64::MAX, f64::min);
-    println!(
-        "records/s (100 B, {RECORDS} per run) native {:?} facade {:?}; best native {:.0} facade {:.0} ({:+.1}%)",
-        n.iter().map(|r| rate(r) as u64).collect::<Vec<_>>(),
-        f.iter().map(|r| rate(r) as u64).collect::<Vec<_>>(),
-        best(&n),
-        best(&f),
-        (best(&f) / best(&n) - 1.0) * 100.0
-    );
-    println!(
-        "client CPU-s per 1M records native {:.2?} facade {:.2?}; least native {:.2} facade {:.2} ({:+.1}%)",
-        n.iter().map(cpu_per_m).collect::<Vec<_>>(),
-        f.iter().map(cpu_per_m).collect::<Vec<_>>(),
-        least_cpu(&n),
-        least_cpu(&f),
-        (least_cpu(&f) / least_cpu(&n) - 1.0) * 100.0
+    report(
+        "produce",
+        RECORDS,
+        &[
+            ("native Producer::send", n),
+            ("facade FutureProducer", f),
+            ("facade BaseProducer", b),
+        ],
     );
 }

@@ -141,6 +141,9 @@ pub struct Inner<C: ConsumerContext + 'static> {
     subscription: Mutex<Vec<String>>,
     lost: AtomicBool,
     cooperative: bool,
+    /// The topic name of the last message, shared by the next ones of that topic (no
+    /// allocation per message). Locked only under `consumer`'s lock.
+    last_topic: Mutex<Option<Arc<str>>>,
 }
 
 thread_local! {
@@ -275,6 +278,7 @@ impl<C: ConsumerContext + 'static> Inner<C> {
             subscription: Mutex::new(Vec::new()),
             lost: AtomicBool::new(false),
             cooperative,
+            last_topic: Mutex::new(None),
         });
         let _ = slot.set(Arc::downgrade(&inner));
         Ok(inner)
@@ -292,8 +296,16 @@ impl<C: ConsumerContext + 'static> Inner<C> {
             )));
         };
         c.poll_recv(cx).map(|r| {
-            r.map(BorrowedMessage::from_sdk)
-                .map_err(|e| consume_error(&e))
+            r.map(|m| {
+                let mut last = self.last_topic.lock().unwrap_or_else(|p| p.into_inner());
+                let topic = match &*last {
+                    Some(t) if **t == *m.topic() => t.clone(),
+                    _ => last.insert(Arc::from(m.topic())).clone(),
+                };
+                drop(last);
+                BorrowedMessage::from_sdk(m, topic)
+            })
+            .map_err(|e| consume_error(&e))
         })
     }
 
@@ -489,7 +501,8 @@ where
         Ok(topic_partition_list)
     }
 
-    /// Commits the offsets of the list (each the next offset to read).
+    /// Commits the offsets of the list (each the next offset to read), of partitions
+    /// assigned to this consumer or not (as librdkafka).
     fn commit(
         &self,
         topic_partition_list: &TopicPartitionList,
@@ -509,7 +522,8 @@ where
             }
         }
         let h = self.inner().handle.clone();
-        let r = rt::block(async move { h.commit_offsets(offsets, mode.sdk()).await })
+        // librdkafka commits any partition given, assigned or not.
+        let r = rt::block(async move { h.commit_offsets_unchecked(offsets, mode.sdk()).await })
             .map_err(|e| KafkaError::ConsumerCommit(code_of(&e)));
         if mode == CommitMode::Sync {
             self.inner().commit_done(&r, topic_partition_list);

@@ -7,12 +7,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    Core, DefaultProducerContext, NoCustomPartitioner, Outgoing, Partitioner, Producer,
-    ProducerContext, PurgeConfig,
+    Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts,
+    Producer, ProducerContext, PurgeConfig,
 };
 use crate::client::{Client, ClientContext};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
@@ -102,13 +101,13 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized, D: IntoOpaque> BaseRecord<'a,
         self
     }
 
-    fn into_outgoing(self) -> (Outgoing, D) {
+    fn into_parts(self) -> (Parts<'a>, D) {
         (
-            Outgoing {
-                topic: self.topic.to_string(),
+            Parts {
+                topic: self.topic,
                 partition: self.partition,
-                key: self.key.map(|k| Bytes::copy_from_slice(k.to_bytes())),
-                payload: self.payload.map(|p| Bytes::copy_from_slice(p.to_bytes())),
+                key: self.key.map(|k| k.to_bytes()),
+                payload: self.payload.map(|p| p.to_bytes()),
                 timestamp: self.timestamp,
                 headers: self.headers,
             },
@@ -153,7 +152,7 @@ pub(crate) fn delivered_message(
         None => (out.partition.unwrap_or(-1), -1001, out.timestamp()),
     };
     BorrowedMessage::produced(
-        &out.topic,
+        out.topic.clone(),
         partition,
         offset,
         timestamp,
@@ -171,7 +170,7 @@ where
     C: ProducerContext<Part>,
 {
     client: Client<C>,
-    core: Arc<Core>,
+    core: Arc<Core<C::DeliveryOpaque>>,
     reports: Arc<Reports<C::DeliveryOpaque>>,
     _part: PhantomData<fn() -> Part>,
 }
@@ -189,14 +188,26 @@ where
 {
     fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
         let context = Arc::new(context);
-        let core = Arc::new(Core::new::<C, Part>(config, &context)?);
+        let reports = Arc::new(Reports {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+        });
+        let sink = reports.clone();
+        let on_done: OnDone<C::DeliveryOpaque> = Box::new(move |done, _| {
+            let mut q = sink.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.extend(done.drain(..).map(|(out, result, opaque)| Report {
+                out,
+                result,
+                opaque,
+            }));
+            drop(q);
+            sink.ready.notify_all();
+        });
+        let core = Arc::new(Core::new::<C, Part>(config, &context, on_done)?);
         Ok(BaseProducer {
             client: Client::new(context, core.source()),
             core,
-            reports: Arc::new(Reports {
-                queue: Mutex::new(VecDeque::new()),
-                ready: Condvar::new(),
-            }),
+            reports,
             _part: PhantomData,
         })
     }
@@ -268,23 +279,8 @@ where
                 record,
             ));
         }
-        let (out, opaque) = record.into_outgoing();
-        let reports = self.reports.clone();
-        self.core.enqueue(
-            out,
-            Box::new(move |out, result| {
-                reports
-                    .queue
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push_back(Report {
-                        out,
-                        result,
-                        opaque,
-                    });
-                reports.ready.notify_all();
-            }),
-        );
+        let (parts, opaque) = record.into_parts();
+        self.core.submit(parts, opaque);
         Ok(())
     }
 }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_channel::oneshot;
 
 use super::base_producer::delivered_message;
 use super::{
-    Core, NoCustomPartitioner, Outgoing, Partitioner, Producer, ProducerContext, PurgeConfig,
+    Core, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts, Producer, ProducerContext,
+    PurgeConfig,
 };
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
@@ -85,15 +85,63 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> FutureRecord<'a, K, P> {
         self
     }
 
-    fn to_outgoing(&self) -> Outgoing {
-        Outgoing {
-            topic: self.topic.to_string(),
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            topic: self.topic,
             partition: self.partition,
-            key: self.key.map(|k| Bytes::copy_from_slice(k.to_bytes())),
-            payload: self.payload.map(|p| Bytes::copy_from_slice(p.to_bytes())),
+            key: self.key.map(|k| k.to_bytes()),
+            payload: self.payload.map(|p| p.to_bytes()),
             timestamp: self.timestamp,
             headers: self.headers.clone(),
         }
+    }
+
+    /// An owned copy, for a `send` that has to wait before it can queue the record.
+    fn to_owned_parts(&self) -> OwnedParts {
+        OwnedParts {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            key: self.key.map(|k| k.to_bytes().to_vec()),
+            payload: self.payload.map(|p| p.to_bytes().to_vec()),
+            timestamp: self.timestamp,
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+/// A record's parts owned, while `send` waits for room under `queue.buffering.max.messages`.
+struct OwnedParts {
+    topic: String,
+    partition: Option<i32>,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    timestamp: Option<i64>,
+    headers: Option<OwnedHeaders>,
+}
+
+impl OwnedParts {
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            payload: self.payload.as_deref(),
+            timestamp: self.timestamp,
+            headers: self.headers.clone(),
+        }
+    }
+
+    fn into_message(self) -> OwnedMessage {
+        OwnedMessage::new(
+            self.payload,
+            self.key,
+            self.topic,
+            self.timestamp
+                .map_or(Timestamp::NotAvailable, Timestamp::CreateTime),
+            self.partition.unwrap_or(-1),
+            -1001,
+            self.headers,
+        )
     }
 }
 
@@ -151,6 +199,9 @@ impl<C: ClientContext + 'static, Part: Partitioner> ProducerContext<Part>
     fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
 }
 
+/// Where the reaper sends a record's outcome.
+type DeliverySender = oneshot::Sender<OwnedDeliveryResult>;
+
 /// A future of a record's outcome (from [`FutureProducer::send_result`]).
 #[must_use = "Futures do nothing unless polled"]
 #[derive(Debug)]
@@ -173,7 +224,7 @@ where
     C: ClientContext + 'static,
 {
     client: Arc<Client<FutureProducerContext<C>>>,
-    core: Arc<Core>,
+    core: Arc<Core<DeliverySender>>,
     _marker: PhantomData<fn() -> (R, Part)>,
 }
 
@@ -206,7 +257,27 @@ where
         let context = Arc::new(FutureProducerContext {
             wrapped_context: context,
         });
-        let core = Arc::new(Core::new::<_, NoCustomPartitioner>(config, &context)?);
+        let on_done: OnDone<DeliverySender> = Box::new(|done, in_flight| {
+            for (out, result, tx) in done.drain(..) {
+                let r = match result {
+                    Ok(meta) => Ok(Delivery {
+                        partition: meta.partition,
+                        offset: meta.offset,
+                        timestamp: if meta.timestamp >= 0 {
+                            Timestamp::CreateTime(meta.timestamp)
+                        } else {
+                            out.timestamp()
+                        },
+                    }),
+                    Err(e) => Err((e, owned(&out))),
+                };
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                let _ = tx.send(r);
+            }
+        });
+        let core = Arc::new(Core::new::<_, NoCustomPartitioner>(
+            config, &context, on_done,
+        )?);
         Ok(FutureProducer {
             client: Arc::new(Client::new(context, core.source())),
             core,
@@ -225,28 +296,9 @@ where
     C: ClientContext + 'static,
     R: AsyncRuntime,
 {
-    fn queue(&self, out: Outgoing) -> DeliveryFuture {
+    fn queue(&self, parts: Parts<'_>) -> DeliveryFuture {
         let (tx, rx) = oneshot::channel();
-        let in_flight = self.core.in_flight.clone();
-        self.core.enqueue(
-            out,
-            Box::new(move |out, result| {
-                let r = match result {
-                    Ok(meta) => Ok(Delivery {
-                        partition: meta.partition,
-                        offset: meta.offset,
-                        timestamp: if meta.timestamp >= 0 {
-                            Timestamp::CreateTime(meta.timestamp)
-                        } else {
-                            out.timestamp()
-                        },
-                    }),
-                    Err(e) => Err((e, owned(&out))),
-                };
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                let _ = tx.send(r);
-            }),
-        );
+        self.core.submit(parts, tx);
         DeliveryFuture { rx }
     }
 
@@ -264,22 +316,25 @@ where
         P: ToBytes + ?Sized,
         T: Into<Timeout>,
     {
-        let start = Instant::now();
-        let queue_timeout = queue_timeout.into();
-        let deadline = queue_timeout.duration().map(|d| start + d);
-        let out = record.to_outgoing();
-        drop(record);
-        while self.core.is_full() {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                let m = owned(&out);
-                return Err((
-                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                    m,
-                ));
+        let fut = if self.core.is_full() {
+            // Waits for room with a copy (the future holds no borrow of the record).
+            let start = Instant::now();
+            let deadline = queue_timeout.into().duration().map(|d| start + d);
+            let held = record.to_owned_parts();
+            drop(record);
+            while self.core.is_full() {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err((
+                        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                        held.into_message(),
+                    ));
+                }
+                R::delay_for(Duration::from_millis(100)).await;
             }
-            R::delay_for(Duration::from_millis(100)).await;
-        }
-        let fut = self.queue(out);
+            self.queue(held.parts())
+        } else {
+            self.queue(record.parts())
+        };
         match fut.await {
             Ok(r) => r,
             Err(_) => Err((
@@ -314,8 +369,7 @@ where
                 record,
             ));
         }
-        let out = record.to_outgoing();
-        Ok(self.queue(out))
+        Ok(self.queue(record.parts()))
     }
 
     /// Nothing to serve: delivery futures complete by themselves. Kept for API

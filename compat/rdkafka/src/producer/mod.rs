@@ -2,19 +2,24 @@
 //! by `poll`) and [`ThreadedProducer`] (a thread polls for you), with the [`Producer`] trait
 //! (flush, in-flight count, transactions).
 //!
-//! All three sit on one [`kafka_sdk::Producer`]. A record handed to `send` goes through one
-//! ordered queue per producer to a task on the facade's runtime that appends records to
-//! kafka-sdk in call order (so per-partition order is the order of the `send` calls, as in
-//! librdkafka), then awaits each record's acknowledgement.
+//! All three sit on one [`kafka_sdk::Producer`] and share one submission path: `send`
+//! appends the record to kafka-sdk on the calling thread when kafka-sdk would not wait, else
+//! through an ordered slow lane, so per-partition order is the order of the `send` calls, as
+//! in librdkafka; a reaper task on the facade's runtime awaits the outcomes per partition
+//! and hands them over in groups (see `Core`).
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_sdk::{ProducerRecord, RecordMetadata};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 
 use crate::client::{Client, ClientContext, Source};
 use crate::config::ClientConfig;
@@ -169,10 +174,10 @@ where
     fn abort_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()>;
 }
 
-/// A record taken from a `BaseRecord` / `FutureRecord`, with copies of its parts kept for the
-/// delivery report.
+/// A record taken from a `BaseRecord` / `FutureRecord`. kafka-sdk's record shares its key and
+/// payload with this one (no second copy), which the delivery report shows.
 pub(crate) struct Outgoing {
-    pub(crate) topic: String,
+    pub(crate) topic: Arc<str>,
     pub(crate) partition: Option<i32>,
     pub(crate) key: Option<Bytes>,
     pub(crate) payload: Option<Bytes>,
@@ -182,7 +187,7 @@ pub(crate) struct Outgoing {
 
 impl Outgoing {
     fn record(&self) -> ProducerRecord {
-        let mut r = ProducerRecord::new(self.topic.as_str())
+        let mut r = ProducerRecord::new(self.topic.clone())
             .opt_key(self.key.clone())
             .opt_value(self.payload.clone());
         if let Some(p) = self.partition.filter(|p| *p >= 0) {
@@ -203,24 +208,159 @@ impl Outgoing {
     }
 }
 
-pub(crate) type Done = Box<dyn FnOnce(Outgoing, Result<RecordMetadata, KafkaError>) + Send>;
+/// The parts of a record as the caller's `BaseRecord` / `FutureRecord` holds them.
+pub(crate) struct Parts<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: Option<i32>,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) payload: Option<&'a [u8]>,
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) headers: Option<OwnedHeaders>,
+}
 
-enum Job {
-    Send {
-        out: Outgoing,
-        done: Done,
-    },
+/// A record with its outcome and the producer kind's tag (the delivery opaque of a
+/// [`BaseProducer`], the sender of a [`DeliveryFuture`]).
+pub(crate) type Finished<T> = (Outgoing, Result<RecordMetadata, KafkaError>, T);
+
+/// Hands finished records to the producer kind (called on the facade's runtime, once per
+/// group of records finished together; drains the vector). The second argument is the
+/// producer's in-flight count.
+pub(crate) type OnDone<T> = Box<dyn FnMut(&mut Vec<Finished<T>>, &AtomicUsize) + Send>;
+
+/// A record appended to kafka-sdk (or refused by it), on its way to the reaper.
+struct Sent<T> {
+    out: Outgoing,
+    sent: Result<kafka_sdk::DeliveryFuture, KafkaError>,
+    tag: T,
+}
+
+/// An entry of the lane.
+enum Job<T> {
+    /// A record to append: kafka-sdk's `send` would have waited (metadata, memory), or
+    /// earlier records still wait in the lane (their order must hold).
+    Send { out: Outgoing, tag: T },
     /// Answered once every earlier record was appended.
     Barrier(oneshot::Sender<()>),
 }
 
-/// The kafka-sdk producer, its ordered submission queue and the in-flight count.
-pub(crate) struct Core {
+/// Records not appended yet, in call order, with the submitter's state. Whoever holds the
+/// lock appends from the front while kafka-sdk takes records without waiting (a caller in
+/// `submit`, or the submitter); the submitter awaits a front record that has to wait.
+struct Lane<T> {
+    state: Mutex<LaneState<T>>,
+    /// Wakes the submitter: the front record has to wait, or the producer is gone.
+    wake: Notify,
+}
+
+struct LaneState<T> {
+    jobs: VecDeque<Job<T>>,
+    /// The submitter is awaiting the `send` of a record it took from the front: nobody
+    /// else appends meanwhile.
+    busy: bool,
+    /// The producer is gone: the submitter ends once the lane is empty.
+    closed: bool,
+}
+
+impl<T> Lane<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LaneState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T> LaneState<T> {
+    /// Appends from the front while kafka-sdk takes records without waiting; `true` when
+    /// the front record has to wait (for the submitter).
+    fn drain(&mut self, producer: &kafka_sdk::Producer, inbox: &Inbox<T>) -> bool {
+        while let Some(job) = self.jobs.front() {
+            if let Job::Send { out, .. } = job {
+                let Some(sent) = try_send(producer, out) else {
+                    return true;
+                };
+                if let Some(Job::Send { out, tag }) = self.jobs.pop_front() {
+                    inbox.push(Sent { out, sent, tag });
+                }
+            } else if let Some(Job::Barrier(tx)) = self.jobs.pop_front() {
+                let _ = tx.send(());
+            }
+        }
+        false
+    }
+}
+
+/// kafka-sdk's `send` of `out` if it does not wait; `None` when it would (dropped then: it
+/// had taken nothing yet, see `Core::new`).
+fn try_send(
+    producer: &kafka_sdk::Producer,
+    out: &Outgoing,
+) -> Option<Result<kafka_sdk::DeliveryFuture, KafkaError>> {
+    use futures_util::FutureExt;
+    // kafka-sdk's `send` needs the runtime's context only when it waits (timers).
+    let _rt = rt::handle().enter();
+    producer
+        .send(out.record())
+        .now_or_never()
+        .map(|r| r.map_err(|e| produce_error(&e)))
+}
+
+/// Records appended, for the reaper. Pushing wakes the reaper only when the inbox was
+/// empty; while records are in flight the reaper collects new ones every [`REAP_TICK`].
+struct Inbox<T> {
+    items: Mutex<Vec<Sent<T>>>,
+    notify: Notify,
+    /// The submitter ended: nothing more comes.
+    closed: AtomicBool,
+}
+
+/// How often the reaper collects new records while others are in flight (it wakes at once
+/// when one of those finishes, and at once for the first record after an idle time).
+const REAP_TICK: Duration = Duration::from_millis(1);
+
+impl<T> Inbox<T> {
+    fn push(&self, s: Sent<T>) {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let was_empty = items.is_empty();
+        items.push(s);
+        drop(items);
+        if was_empty {
+            self.notify.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
+
+/// The kafka-sdk producer and the one submission path of all three producer kinds.
+///
+/// `submit` runs on the caller's thread: it copies the key and payload once and calls
+/// kafka-sdk's `send` there, which appends the record without waiting in the common case
+/// (topic metadata known, `buffer.memory` free). When it would wait, the record stays in the
+/// lane (call order) and the submitter task awaits its `send`; records submitted meanwhile
+/// queue behind it, and whoever next finds the lane free (a caller, or the submitter once
+/// its record is in) appends them at once while kafka-sdk does not wait, so the lane does
+/// not stay in the way of a fast caller. Either way the record's delivery future
+/// goes to the reaper task, which keeps one FIFO per partition, wakes when a batch finishes
+/// (or every [`REAP_TICK`] to collect new records) and hands finished records to the
+/// producer kind's [`OnDone`] in groups: no task, channel message or thread wake-up per
+/// record.
+pub(crate) struct Core<T: Send + 'static> {
     pub(crate) producer: kafka_sdk::Producer,
-    queue: mpsc::UnboundedSender<Job>,
+    lane: Arc<Lane<T>>,
+    inbox: Arc<Inbox<T>>,
     pub(crate) in_flight: Arc<AtomicUsize>,
     max_messages: usize,
     purge_warned: AtomicBool,
+    /// The last topic name, shared by its records (no allocation per record).
+    last_topic: Mutex<Option<Arc<str>>>,
+}
+
+impl<T: Send + 'static> Drop for Core<T> {
+    fn drop(&mut self) {
+        self.lane.lock().closed = true;
+        self.lane.wake.notify_one();
+    }
 }
 
 /// Adapts a context's custom partitioner to kafka-sdk's.
@@ -247,14 +387,24 @@ where
     }
 }
 
-impl Core {
-    /// Builds the kafka-sdk producer (on the facade's runtime) and starts the submitter.
-    pub(crate) fn new<C, Part>(config: &ClientConfig, context: &Arc<C>) -> KafkaResult<Core>
+impl<T: Send + 'static> Core<T> {
+    /// Builds the kafka-sdk producer (on the facade's runtime) and starts the submitter and
+    /// the reaper, which hands finished records to `on_done`.
+    pub(crate) fn new<C, Part>(
+        config: &ClientConfig,
+        context: &Arc<C>,
+        on_done: OnDone<T>,
+    ) -> KafkaResult<Core<T>>
     where
         C: ProducerContext<Part> + 'static,
         Part: Partitioner + 'static,
     {
-        let sdk = config.to_sdk();
+        let mut sdk = config.to_sdk();
+        // The facade enforces `queue.buffering.max.messages` itself (librdkafka fails at
+        // once with QueueFull; kafka-sdk would wait). kafka-sdk's `send` then waits only for
+        // topic metadata and buffer memory, before it takes anything, so `submit` may drop
+        // a `send` that would wait and hand the record to the slow lane.
+        sdk.remove("queue.buffering.max.messages");
         let custom = context.get_custom_partitioner().is_some();
         let adapter: Arc<dyn kafka_sdk::Partitioner> = Arc::new(PartAdapter::<C, Part> {
             context: context.clone(),
@@ -274,14 +424,30 @@ impl Core {
             .filter(|n| *n > 0)
             .unwrap_or(100_000);
         crate::client::forward_stats(producer.subscribe_statistics(), context.clone());
-        let (tx, rx) = mpsc::unbounded_channel();
-        rt::handle().spawn(submitter(producer.clone(), rx));
+        let lane = Arc::new(Lane {
+            state: Mutex::new(LaneState {
+                jobs: VecDeque::new(),
+                busy: false,
+                closed: false,
+            }),
+            wake: Notify::new(),
+        });
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let inbox = Arc::new(Inbox {
+            items: Mutex::new(Vec::new()),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        rt::handle().spawn(submitter(producer.clone(), lane.clone(), inbox.clone()));
+        rt::handle().spawn(reaper(inbox.clone(), on_done, in_flight.clone()));
         Ok(Core {
             producer,
-            queue: tx,
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            lane,
+            inbox,
+            in_flight,
             max_messages,
             purge_warned: AtomicBool::new(false),
+            last_topic: Mutex::new(None),
         })
     }
 
@@ -295,27 +461,74 @@ impl Core {
         self.in_flight.load(Ordering::Relaxed) >= self.max_messages
     }
 
-    /// Queues `out` behind every earlier record; `done` gets its outcome (also when the
-    /// producer is gone).
-    pub(crate) fn enqueue(&self, out: Outgoing, done: Done) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.queue.send(Job::Send { out, done }) {
-            if let Job::Send { out, done, .. } = e.0 {
-                done(
-                    out,
-                    Err(KafkaError::MessageProduction(
-                        RDKafkaErrorCode::DestroyBroker,
-                    )),
-                );
+    /// The shared name of `topic`.
+    fn topic(&self, topic: &str) -> Arc<str> {
+        let mut last = self.last_topic.lock().unwrap_or_else(|p| p.into_inner());
+        match &*last {
+            Some(t) if **t == *topic => t.clone(),
+            _ => {
+                let t: Arc<str> = Arc::from(topic);
+                *last = Some(t.clone());
+                t
             }
         }
     }
 
-    /// Waits until every record queued before this call was appended to kafka-sdk.
-    async fn barrier(queue: mpsc::UnboundedSender<Job>) {
-        let (tx, rx) = oneshot::channel();
-        if queue.send(Job::Barrier(tx)).is_ok() {
-            let _ = rx.await;
+    /// Takes a record (copying its key and payload once) for the producer kind's
+    /// [`OnDone`], which gets it back with its outcome, also when it fails at once or the
+    /// producer is gone. Records are appended in call order.
+    pub(crate) fn submit(&self, parts: Parts<'_>, tag: T) {
+        // Key and payload are copied into one buffer, which kafka-sdk's record and the
+        // delivery report then share (one allocation, and one for the sharing).
+        let key_len = parts.key.map_or(0, <[u8]>::len);
+        let mut buf = Vec::with_capacity(key_len + parts.payload.map_or(0, <[u8]>::len));
+        buf.extend_from_slice(parts.key.unwrap_or_default());
+        buf.extend_from_slice(parts.payload.unwrap_or_default());
+        let buf = Bytes::from(buf);
+        let out = Outgoing {
+            topic: self.topic(parts.topic),
+            partition: parts.partition,
+            key: parts.key.map(|_| buf.slice(..key_len)),
+            payload: parts.payload.map(|_| buf.slice(key_len..)),
+            timestamp: parts.timestamp,
+            headers: parts.headers,
+        };
+        drop(buf);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut lane = self.lane.lock();
+        if lane.jobs.is_empty() && !lane.busy {
+            if let Some(sent) = try_send(&self.producer, &out) {
+                return self.inbox.push(Sent { out, sent, tag });
+            }
+            lane.jobs.push_back(Job::Send { out, tag });
+        } else {
+            lane.jobs.push_back(Job::Send { out, tag });
+            if lane.busy || !lane.drain(&self.producer, &self.inbox) {
+                return;
+            }
+        }
+        drop(lane);
+        self.lane.wake.notify_one();
+    }
+
+    /// Waits until every record submitted before this call was appended to kafka-sdk.
+    fn barrier(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let rx = {
+            let mut lane = self.lane.lock();
+            if lane.jobs.is_empty() && !lane.busy {
+                None
+            } else {
+                let (tx, rx) = oneshot::channel();
+                lane.jobs.push_back(Job::Barrier(tx));
+                drop(lane);
+                self.lane.wake.notify_one();
+                Some(rx)
+            }
+        };
+        async move {
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
         }
     }
 
@@ -326,10 +539,10 @@ impl Core {
         limit: Timeout,
         mut idle: impl FnMut() -> bool,
     ) -> KafkaResult<()> {
-        let queue = self.queue.clone();
+        let barrier = self.barrier();
         let producer = self.producer.clone();
         rt::handle().spawn(async move {
-            Core::barrier(queue).await;
+            barrier.await;
             producer.flush().await;
         });
         let deadline = limit.duration().map(|d| Instant::now() + d);
@@ -360,12 +573,12 @@ impl Core {
         Fut: std::future::Future<Output = kafka_sdk::Result<()>> + Send,
     {
         let producer = self.producer.clone();
-        let queue = self.queue.clone();
+        let wait = barrier.then(|| self.barrier());
         let limit = timeout.duration();
         rt::block(async move {
             let call = async move {
-                if barrier {
-                    Core::barrier(queue).await;
+                if let Some(wait) = wait {
+                    wait.await;
                 }
                 f(producer).await
             };
@@ -424,35 +637,147 @@ impl Core {
     }
 }
 
-/// Appends queued records to kafka-sdk in order, and (in the same task, without a task per
-/// record) awaits their outcomes.
-async fn submitter(producer: kafka_sdk::Producer, mut rx: mpsc::UnboundedReceiver<Job>) {
-    use futures_util::stream::{FuturesUnordered, StreamExt};
-
-    let mut outcomes = FuturesUnordered::new();
+/// Awaits the `send` of each record at the front of the lane that has to wait (metadata,
+/// `buffer.memory`, bounded by `max.block.ms`), then appends what follows it while kafka-sdk
+/// does not wait; passes the records to the reaper.
+async fn submitter<T>(producer: kafka_sdk::Producer, lane: Arc<Lane<T>>, inbox: Arc<Inbox<T>>) {
     loop {
-        tokio::select! {
-            biased;
-            Some(()) = outcomes.next(), if !outcomes.is_empty() => {}
-            job = rx.recv() => match job {
-                None => break,
-                Some(Job::Barrier(tx)) => {
-                    let _ = tx.send(());
-                }
-                Some(Job::Send { out, done }) => {
-                    // Waits for metadata and for `buffer.memory` (bounded by `max.block.ms`).
-                    match producer.send(out.record()).await {
-                        Ok(delivery) => outcomes.push(async move {
-                            let r = delivery.await.map_err(|e| produce_error(&e));
-                            done(out, r);
-                        }),
-                        Err(e) => done(out, Err(produce_error(&e))),
+        let front = {
+            let mut st = lane.lock();
+            if st.drain(&producer, &inbox) {
+                match st.jobs.pop_front() {
+                    Some(Job::Send { out, tag }) => {
+                        st.busy = true;
+                        Some((out, tag))
                     }
+                    _ => None,
                 }
-            },
+            } else if st.closed {
+                break;
+            } else {
+                None
+            }
+        };
+        let Some((out, tag)) = front else {
+            lane.wake.notified().await;
+            continue;
+        };
+        let sent = producer
+            .send(out.record())
+            .await
+            .map_err(|e| produce_error(&e));
+        let mut st = lane.lock();
+        st.busy = false;
+        inbox.push(Sent { out, sent, tag });
+    }
+    inbox.close();
+}
+
+/// A record whose outcome the reaper awaits.
+struct Waiting<T> {
+    out: Outgoing,
+    delivery: kafka_sdk::DeliveryFuture,
+    tag: T,
+}
+
+/// Per topic, per partition: records in the order they were appended.
+type Lanes<T> = Vec<(Arc<str>, Vec<VecDeque<Waiting<T>>>)>;
+
+/// Moves new records into their partition's FIFO (failed ones straight to `done`).
+fn sort_in<T>(items: &mut Vec<Sent<T>>, lanes: &mut Lanes<T>, done: &mut Vec<Finished<T>>) {
+    for Sent { out, sent, tag } in items.drain(..) {
+        let delivery = match sent {
+            Ok(d) => d,
+            Err(e) => {
+                done.push((out, Err(e), tag));
+                continue;
+            }
+        };
+        let i = match lanes
+            .iter()
+            .position(|(t, _)| Arc::ptr_eq(t, &out.topic) || **t == *out.topic)
+        {
+            Some(i) => i,
+            None => {
+                lanes.push((out.topic.clone(), Vec::new()));
+                lanes.len() - 1
+            }
+        };
+        let parts = &mut lanes[i].1;
+        let p = usize::try_from(delivery.partition()).unwrap_or(0);
+        if parts.len() <= p {
+            parts.resize_with(p + 1, VecDeque::new);
+        }
+        parts[p].push_back(Waiting { out, delivery, tag });
+    }
+}
+
+/// Takes the finished records at the head of each FIFO (registering this task's waker with
+/// the first unfinished one); returns how many records are still waiting.
+fn harvest<T>(lanes: &mut Lanes<T>, done: &mut Vec<Finished<T>>, cx: &mut Context<'_>) -> usize {
+    let mut waiting = 0;
+    for (_, parts) in lanes.iter_mut() {
+        for lane in parts.iter_mut() {
+            while let Some(front) = lane.front_mut() {
+                match Pin::new(&mut front.delivery).poll(cx) {
+                    Poll::Ready(r) => {
+                        if let Some(w) = lane.pop_front() {
+                            done.push((w.out, r.map_err(|e| produce_error(&e)), w.tag));
+                        }
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            waiting += lane.len();
         }
     }
-    while outcomes.next().await.is_some() {}
+    waiting
+}
+
+/// Awaits the outcomes of appended records, per partition in append order, and hands them
+/// to `on_done` in groups.
+async fn reaper<T>(inbox: Arc<Inbox<T>>, mut on_done: OnDone<T>, in_flight: Arc<AtomicUsize>) {
+    let mut lanes: Lanes<T> = Vec::new();
+    let mut items = Vec::new();
+    let mut done = Vec::new();
+    loop {
+        std::mem::swap(
+            &mut *inbox.items.lock().unwrap_or_else(|p| p.into_inner()),
+            &mut items,
+        );
+        sort_in(&mut items, &mut lanes, &mut done);
+        let waiting =
+            std::future::poll_fn(|cx| Poll::Ready(harvest(&mut lanes, &mut done, cx))).await;
+        if !done.is_empty() {
+            on_done(&mut done, &in_flight);
+            done.clear();
+        }
+        if waiting == 0 {
+            if inbox.closed.load(Ordering::SeqCst)
+                && inbox
+                    .items
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty()
+            {
+                break;
+            }
+            // Idle: the next record (or the end) wakes this task.
+            inbox.notify.notified().await;
+        } else {
+            // A finished batch wakes this task (its waker is with the first waiting record
+            // of each partition); new records are collected every tick.
+            let mut tick = std::pin::pin!(tokio::time::sleep(REAP_TICK));
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                if std::mem::take(&mut first) && tick.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            })
+            .await;
+        }
+    }
 }
 
 fn produce_error(e: &kafka_sdk::Error) -> KafkaError {
