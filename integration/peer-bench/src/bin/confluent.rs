@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use confluent_kafka::common::serialization::{BytesDeserializer, ByteArraySerializer};
+use confluent_kafka::common::serialization::{ByteArraySerializer, BytesDeserializer};
 use confluent_kafka::common::{KafkaFuture, TopicPartition};
 use confluent_kafka::consumer::{Consumer, ConsumerConfig, KafkaConsumer};
 use confluent_kafka::producer::{
@@ -52,27 +52,16 @@ fn producer_config(s: &ProduceSpec) -> ProducerConfig {
 }
 
 /// Sends record `i`; `Err` is the send's own error (not the delivery's).
-async fn send_one(
-    p: &Bp,
-    s: &ProduceSpec,
-    i: u64,
-) -> Result<KafkaFuture<RecordMetadata>, String> {
+async fn send_one(p: &Bp, s: &ProduceSpec, i: u64) -> Result<KafkaFuture<RecordMetadata>, String> {
     let key = s.key(i);
-    let rec = ProducerRecord::<&[u8], &[u8]>::with_key(
-        s.topic.clone(),
-        key.as_deref(),
-        Some(s.value(i)),
-    );
+    let rec =
+        ProducerRecord::<&[u8], &[u8]>::with_key(s.topic.clone(), key.as_deref(), Some(s.value(i)));
     p.send(rec, None).await.map_err(|e| e.to_string())
 }
 
 async fn produce(s: &ProduceSpec) -> ProduceResult {
-    let p: Bp = KafkaProducer::new(
-        producer_config(s),
-        ByteArraySerializer,
-        ByteArraySerializer,
-    )
-    .unwrap_or_else(|e| die(&format!("creating KafkaProducer: {e}")));
+    let p: Bp = KafkaProducer::new(producer_config(s), ByteArraySerializer::new(), ByteArraySerializer::new())
+        .unwrap_or_else(|e| die(&format!("creating KafkaProducer: {e}")));
     let (tx, mut rx) =
         tokio::sync::mpsc::unbounded_channel::<(Instant, KafkaFuture<RecordMetadata>)>();
     let collector = tokio::spawn(async move {
@@ -133,9 +122,7 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
     sent += n;
     send_failed += f;
     send_error = send_error.or(e);
-    p.flush()
-        .await
-        .unwrap_or_else(|e| eprintln!("flush: {e}"));
+    p.flush().await.unwrap_or_else(|e| eprintln!("flush: {e}"));
     let secs = started.elapsed().as_secs_f64();
     let mut burst_end_secs = None;
     if s.idle_secs > 0 {
@@ -144,9 +131,7 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         sent += n;
         send_failed += f;
         send_error = send_error.or(e);
-        p.flush()
-            .await
-            .unwrap_or_else(|e| eprintln!("flush: {e}"));
+        p.flush().await.unwrap_or_else(|e| eprintln!("flush: {e}"));
     }
     drop(tx);
     let (acked, failed, hist, first_error) = collector.await.expect("collector");
@@ -183,9 +168,10 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
         props.insert(k.clone(), v.clone());
     }
     let created = Instant::now();
-    let config = ConsumerConfig::new(&props).unwrap_or_else(|e| die(&format!("consumer config: {e}")));
+    let config =
+        ConsumerConfig::new(&props).unwrap_or_else(|e| die(&format!("consumer config: {e}")));
     let mut c: KafkaConsumer<Bytes, Bytes> =
-        KafkaConsumer::new(config, BytesDeserializer, BytesDeserializer)
+        KafkaConsumer::new(config, BytesDeserializer::new(), BytesDeserializer::new())
             .unwrap_or_else(|e| die(&format!("creating KafkaConsumer: {e}")));
     match &s.group {
         Some(_) => c

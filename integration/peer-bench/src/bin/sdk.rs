@@ -29,7 +29,10 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         .set("batch.size", s.batch_size.to_string())
         .set("compression.type", &s.compression);
     // Extra settings for side experiments (not used by run.py): `SDK_BENCH_PROPS="k=v,k=v"`.
-    for kv in std::env::var("SDK_BENCH_PROPS").unwrap_or_default().split(',') {
+    for kv in std::env::var("SDK_BENCH_PROPS")
+        .unwrap_or_default()
+        .split(',')
+    {
         if let Some((k, v)) = kv.split_once('=') {
             cfg.set(k.trim(), v.trim());
         }
