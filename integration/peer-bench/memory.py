@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -147,7 +148,7 @@ def main():
     broker = run.Broker(args.pin)
     run.log("broker at %s" % broker.bootstrap)
     r = run.Runner(argparse.Namespace(pin=args.pin, timeout=args.timeout), broker)
-    meta = {"command": " ".join(["python3", "integration/peer-bench/memory.py"] + sys.argv[1:]),
+    meta = {"command": shlex.join(["python3", "integration/peer-bench/memory.py"] + sys.argv[1:]),
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
             "count": count, "size": args.size, "idle_secs": args.idle_secs,
             "idle_rate": args.idle_rate, "pin": args.pin, "loadavg_start": os.getloadavg(),

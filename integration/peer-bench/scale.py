@@ -26,6 +26,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -170,7 +171,7 @@ def main():
     clients = [c for c in CLIENTS if not wanted or c[0] in wanted]
     if not a.no_build:
         run.build(a)
-    meta = {"command": " ".join(["python3", "integration/peer-bench/scale.py"] + sys.argv[1:]),
+    meta = {"command": shlex.join(["python3", "integration/peer-bench/scale.py"] + sys.argv[1:]),
             "started": datetime.datetime.now().isoformat(timespec="seconds"), "count": count,
             "rf": a.rf, "loadavg_start": os.getloadavg(),
             "label": a.label or ("smoke size" if a.quick else "full size")}

@@ -24,6 +24,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -156,7 +157,7 @@ def main():
         run.build(a)
     wanted = set(c for c in a.clients.split(",") if c)
     clients = [(c, api) for c, api in CLIENTS if not wanted or c in wanted]
-    meta = {"command": " ".join(["python3", "integration/peer-bench/tls_cost.py"] + sys.argv[1:]),
+    meta = {"command": shlex.join(["python3", "integration/peer-bench/tls_cost.py"] + sys.argv[1:]),
             "started": datetime.datetime.now().isoformat(timespec="seconds"), "count": a.count,
             "rounds": a.rounds, "pin": a.pin, "loadavg_start": os.getloadavg(),
             "label": a.label or "quiet machine assumed"}
