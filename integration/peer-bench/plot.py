@@ -67,9 +67,9 @@ def plot_memory(plt, doc, out):
     meta = doc.get("memory_meta", {})
     ax.set_xlabel("seconds since the client started (dotted: burst flushed, idle from there)")
     ax.set_ylabel("RSS MB (VmRSS)")
-    ax.set_title("burst of %s x %d B, then %d records/s (%s)" % (
+    ax.set_title("burst of %s x %d B, then %d records/s%s" % (
         "{:,}".format(meta.get("count", 0)), meta.get("size", 0), meta.get("idle_rate", 0),
-        meta.get("label", "")))
+        " (smoke size)" if "smoke" in meta.get("label", "") else ""))
     ax.legend(fontsize="small")
     fig.tight_layout()
     path = os.path.join(out, "memory-burst-idle.png")
