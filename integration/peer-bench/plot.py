@@ -152,10 +152,16 @@ def main():
                 lines[who][r["partitions"]].append(r[key])
         if not lines:
             continue
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        clients = sorted({label.split(" ")[0].rstrip(",") for label in lines})
+        color = {c: f"C{i}" for i, c in enumerate(clients)}
         for label, pts in sorted(lines.items()):
             xs = sorted(pts)
-            ax.plot(xs, [median(pts[x]) for x in xs], marker="o", label=label)
+            client = label.split(" ")[0].rstrip(",")
+            style = "-" if "producer" in label else {"1": "--", "3": "-.", "10": ":"}.get(
+                label.rsplit(" ", 1)[-1], "--")
+            ax.plot(xs, [median(pts[x]) for x in xs], marker="o", label=label,
+                    color=color[client], linestyle=style)
         ax.set_xscale("log")
         ax.set_xlabel("partitions")
         ax.set_ylabel(ylabel)

@@ -132,14 +132,15 @@ def report(doc):
                  "/".join("%.1f" % x for x in meta.get("loadavg_start", [])),
                  "/".join("%.1f" % x for x in meta.get("loadavg_end", []))))
     L.append("")
-    L.append("| partitions | client | role | msgs/s | client CPU-s / 1M | max RSS MB | rebalance s | status |")
-    L.append("|---|---|---|---|---|---|---|---|")
+    L.append("| partitions | client | role | msgs/s | client CPU-s / 1M | max RSS MB | rebalance s | members that read | status |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: (r["partitions"], r["client"], r["role"] != "produce", r.get("members", 0))):
         role = "producer" if r["role"] == "produce" else "group of %d" % r["members"]
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             "{:,}".format(r["partitions"]), r["client"], role, run.fmt(r.get("msgs_per_sec")),
             run.fmt(r.get("cpu_s_per_1m"), 2), run.fmt(r.get("max_rss_mb"), 1),
             run.fmt(r.get("rebalance_secs"), 2) if r["role"] != "produce" else "",
+            ("%s/%s" % (r.get("members_with_records"), r["members"])) if r["role"] != "produce" else "",
             "ok" if r.get("status") == "ok" else "%s: %s" % (r.get("status"), str(r.get("error"))[:80])))
     L.append("")
     for m in ("msgs_per_sec", "cpu_s_per_1m", "max_rss_mb", "rebalance_secs"):
