@@ -14,7 +14,8 @@ share the machine). Per partition count and client: a fresh topic (replication f
 equal the acknowledged count. Then groups of M members of the SAME client read that topic
 from the start: M processes started together, each `--group G --idle-exit-ms 3000` (a member
 stops 3 s after its last record, or after 30 s without any). The group must read >= N records
-in total. Group numbers: msgs/s = records / (last record of the slowest member - first start
+in total, and every partition up to its high watermark (members do not commit, so whoever
+gets a partition reads it from offset 0: reaching the end means it was read whole). Group numbers: msgs/s = records / (last record of the slowest member - first start
 of a member); CPU = all members' CPU / records; RSS = the largest member's peak; rebalance =
 the latest member's time from its creation to its first record (join, assignment, first fetch;
 members left without a partition do not count).
@@ -68,7 +69,21 @@ def start_member(cmd):
     return p, out, err
 
 
-def run_group(client, api, bootstrap, topic, partitions, count, members, group, timeout):
+def partition_watermarks(bootstrap, topic):
+    """{partition: high watermark} from the Java get-offsets tool (None on failure)."""
+    r = run.sh([run.TESTKIT, "tool", "get-offsets", "--bootstrap-server", bootstrap,
+                "--topic", topic, "--time", "-1"], check=False)
+    if r.returncode != 0:
+        return None
+    out = {}
+    for line in r.stdout.split():
+        parts = line.rsplit(":", 2)
+        if len(parts) == 3 and parts[0] == topic:
+            out[int(parts[1])] = int(parts[2])
+    return out
+
+
+def run_group(client, api, bootstrap, topic, partitions, count, members, group, timeout, hw=None):
     """M member processes together; returns the group row."""
     cmd = run.consumer_cmd(client, api, bootstrap, topic, count, group, partitions)
     cmd += ["--idle-exit-ms", "3000"]
@@ -109,7 +124,17 @@ def run_group(client, api, bootstrap, topic, partitions, count, members, group, 
            "member_results": outs, "cpu_secs": round(ru_sum, 3),
            "max_rss_mb": round(max(peak), 1) if peak else None,
            "members_with_records": len(active)}
-    if len(got) == members and received >= count and active:
+    # Coverage: members start every partition they get at offset 0 (no commits), so the
+    # partition was read whole when some member read up to its high watermark.
+    ends = {}
+    for j in got:
+        for p, e in j.get("ends", []):
+            ends[p] = max(ends.get(p, 0), e)
+    short = None
+    if hw is not None:
+        short = sorted(p for p, w in hw.items() if w > 0 and ends.get(p, 0) < w)
+        row["partitions_not_read_to_end"] = len(short)
+    if len(got) == members and received >= count and active and not short:
         end = max(j["startup_secs"] + j["secs"] for j in active)
         row.update(status="ok", verified=True,
                    msgs_per_sec=round(received / max(end, 1e-9), 1),
@@ -117,7 +142,8 @@ def run_group(client, api, bootstrap, topic, partitions, count, members, group, 
                    rebalance_secs=round(max(j["startup_secs"] for j in active), 3))
     else:
         row.update(status="error", verified=False,
-                   error="members ok %d/%d, received %d of %d" % (len(got), members, received, count))
+                   error="members ok %d/%d, received %d of %d, partitions not read to the end: %s" % (
+                       len(got), members, received, count, short if short else 0))
     return row
 
 
@@ -211,11 +237,12 @@ def main():
                     run.fmt(row.get("cpu_s_per_1m"), 2), row.get("max_rss_mb")))
                 if row.get("status") != "ok":
                     continue
+                hw = partition_watermarks(cluster.bootstrap, topic)
                 for m in [int(x) for x in a.members.split(",")]:
                     seq += 1
                     group = "scale-g-%d-%d" % (os.getpid(), seq)
                     g = run_group(client, capi, cluster.bootstrap, topic, parts, row["acked"], m,
-                                  group, a.timeout)
+                                  group, a.timeout, hw)
                     rows.append(g)
                     run.log("scale %4d partitions %-9s group of %2d: %s %s msgs/s, %s CPU-s/1M, rss %s MB, rebalance %s s%s" % (
                         parts, client, m, g.get("status"), run.fmt(g.get("msgs_per_sec")),

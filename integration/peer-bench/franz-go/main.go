@@ -234,6 +234,7 @@ func consume(a args) {
 	defer cl.Close()
 	var received, bytes int64
 	var first, last time.Time
+	ends := map[int32]int64{}
 	idleExit := time.Duration(a.num("idle-exit-ms", 0)) * time.Millisecond
 	done := func() bool {
 		if idleExit == 0 || received >= count {
@@ -264,6 +265,9 @@ func consume(a args) {
 			}
 			last = time.Now()
 			received++
+			if idleExit > 0 && r.Offset+1 > ends[r.Partition] {
+				ends[r.Partition] = r.Offset + 1
+			}
 			bytes += int64(len(r.Value))
 		})
 	}
@@ -275,12 +279,20 @@ func consume(a args) {
 	if group != "" {
 		api = "kgo-group"
 	}
-	emit(map[string]any{
+	out := map[string]any{
 		"status": "ok", "role": "consume", "client": "franz-go", "api": api,
 		"received": received, "bytes": bytes, "secs": secs,
 		"startup_secs": first.Sub(created).Seconds(),
 		"msgs_per_sec": float64(received) / secs, "mb_per_sec": float64(bytes) / 1e6 / secs,
-	})
+	}
+	if len(ends) > 0 {
+		pairs := [][2]int64{}
+		for p, e := range ends {
+			pairs = append(pairs, [2]int64{int64(p), e})
+		}
+		out["ends"] = pairs
+	}
+	emit(out)
 }
 
 // secsSinceProcessStart: seconds since this process started (/proc/self/stat starttime and

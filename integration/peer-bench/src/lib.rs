@@ -359,6 +359,28 @@ pub struct ConsumeResult {
     pub secs: f64,
     /// From creating the consumer to the first record (connect, join, first fetch).
     pub startup_secs: f64,
+    /// `--idle-exit-ms` runs: per partition, the offset after the last record read (the
+    /// scale runs check these against the high watermarks).
+    pub ends: Ends,
+}
+
+/// Per partition, one past the highest offset read.
+#[derive(Debug, Default, Clone)]
+pub struct Ends(HashMap<i32, i64>);
+
+impl Ends {
+    /// Notes that `offset` of `partition` was read.
+    pub fn note(&mut self, partition: i32, offset: i64) {
+        let e = self.0.entry(partition).or_insert(0);
+        *e = (*e).max(offset + 1);
+    }
+
+    fn json(&self) -> String {
+        let mut v: Vec<_> = self.0.iter().collect();
+        v.sort();
+        let items: Vec<String> = v.iter().map(|(p, e)| format!("[{p},{e}]")).collect();
+        format!(",\"ends\":[{}]", items.join(","))
+    }
 }
 
 impl ConsumeResult {
@@ -366,7 +388,7 @@ impl ConsumeResult {
     pub fn to_json(&self) -> String {
         let secs = self.secs.max(1e-9);
         format!(
-            "{{\"status\":\"ok\",\"role\":\"consume\",\"client\":\"{}\",\"api\":\"{}\",\"received\":{},\"bytes\":{},\"secs\":{:.4},\"startup_secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3}}}",
+            "{{\"status\":\"ok\",\"role\":\"consume\",\"client\":\"{}\",\"api\":\"{}\",\"received\":{},\"bytes\":{},\"secs\":{:.4},\"startup_secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3}{}}}",
             self.client,
             self.api,
             self.received,
@@ -375,6 +397,11 @@ impl ConsumeResult {
             self.startup_secs,
             self.received as f64 / secs,
             self.bytes as f64 / 1e6 / secs,
+            if self.ends.0.is_empty() {
+                String::new()
+            } else {
+                self.ends.json()
+            },
         )
     }
 }

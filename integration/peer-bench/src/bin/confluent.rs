@@ -60,8 +60,12 @@ async fn send_one(p: &Bp, s: &ProduceSpec, i: u64) -> Result<KafkaFuture<RecordM
 }
 
 async fn produce(s: &ProduceSpec) -> ProduceResult {
-    let p: Bp = KafkaProducer::new(producer_config(s), ByteArraySerializer::new(), ByteArraySerializer::new())
-        .unwrap_or_else(|e| die(&format!("creating KafkaProducer: {e}")));
+    let p: Bp = KafkaProducer::new(
+        producer_config(s),
+        ByteArraySerializer::new(),
+        ByteArraySerializer::new(),
+    )
+    .unwrap_or_else(|e| die(&format!("creating KafkaProducer: {e}")));
     let (tx, mut rx) =
         tokio::sync::mpsc::unbounded_channel::<(Instant, KafkaFuture<RecordMetadata>)>();
     let collector = tokio::spawn(async move {
@@ -188,6 +192,8 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
             .unwrap_or_else(|e| die(&format!("assign: {e}"))),
     }
     let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    let mut ends = peer_bench::Ends::default();
+    let track = s.idle_exit_ms > 0;
     while !s.done(received, last, created) {
         match c.poll(Duration::from_millis(100)).await {
             Ok(records) => {
@@ -198,6 +204,9 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
                 }
                 for r in &records {
                     received += 1;
+                    if track {
+                        ends.note(r.partition(), r.offset());
+                    }
                     bytes += r.value().map_or(0, |v| v.len()) as u64;
                 }
             }
@@ -217,6 +226,7 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
             first.elapsed().as_secs_f64()
         },
         startup_secs: (first - created).as_secs_f64(),
+        ends,
     };
     let _ = tokio::time::timeout(Duration::from_secs(30), c.close()).await;
     r

@@ -23,7 +23,7 @@ use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
     ProducerContext, ThreadedProducer,
 };
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 fn producer_config(s: &ProduceSpec) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -388,6 +388,8 @@ fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         .unwrap_or_else(|e| die(&format!("creating BaseConsumer: {e}")));
     setup(&c, s);
     let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    let mut ends = peer_bench::Ends::default();
+    let track = s.idle_exit_ms > 0;
     while !s.done(received, last, created) {
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
@@ -395,6 +397,9 @@ fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
                 first.get_or_insert(now);
                 last = Some(now);
                 received += 1;
+                if track {
+                    ends.note(m.partition(), m.offset());
+                }
                 bytes += m.payload_len() as u64;
             }
             Some(Err(e)) => eprintln!("consume error: {e}"),
@@ -409,6 +414,7 @@ fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         bytes,
         secs: consume_secs(s, first, last),
         startup_secs: (first - created).as_secs_f64(),
+        ends,
     }
 }
 
@@ -419,6 +425,8 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         .unwrap_or_else(|e| die(&format!("creating StreamConsumer: {e}")));
     setup(&c, s);
     let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    let mut ends = peer_bench::Ends::default();
+    let track = s.idle_exit_ms > 0;
     let mut stream = c.stream();
     while !s.done(received, last, created) {
         let next = if s.idle_exit_ms > 0 {
@@ -435,6 +443,9 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
                 first.get_or_insert(now);
                 last = Some(now);
                 received += 1;
+                if track {
+                    ends.note(m.partition(), m.offset());
+                }
                 bytes += m.payload_len() as u64;
             }
             Some(Err(e)) => eprintln!("consume error: {e}"),
@@ -449,6 +460,7 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         bytes,
         secs: consume_secs(s, first, last),
         startup_secs: (first - created).as_secs_f64(),
+        ends,
     }
 }
 

@@ -181,6 +181,8 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
             .unwrap_or_else(|e| die(&format!("assign: {e}"))),
     }
     let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    let mut ends = peer_bench::Ends::default();
+    let track = s.idle_exit_ms > 0;
     while !s.done(received, last, created) {
         let msgs = match api {
             "recv" if s.idle_exit_ms > 0 => {
@@ -208,6 +210,9 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
                     first.get_or_insert(now);
                     last = Some(now);
                     received += 1;
+                    if track {
+                        ends.note(m.partition(), m.offset());
+                    }
                     bytes += m.payload().map_or(0, |p| p.len()) as u64;
                 }
                 Err(e) => eprintln!("consume error: {e}"),
@@ -225,6 +230,7 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
             _ => first.elapsed().as_secs_f64(),
         },
         startup_secs: (first - created).as_secs_f64(),
+        ends,
     };
     let _ = consumer.close().await;
     r.to_json()
