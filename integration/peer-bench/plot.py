@@ -9,7 +9,11 @@ Writes, for what the results hold:
 - scale-<metric>.png: throughput, client CPU-s per 1M records, max RSS and rebalance time
   against the partition count, one line per client and group size, from the `scale_runs`
   rows (each: client, partitions, members, msgs_per_sec, cpu_s_per_1m, max_rss_mb,
-  rebalance_secs; written by the scale runs).
+  rebalance_secs; written by scale.py);
+- memory-burst-idle.png: RSS over time of each client in the burst-then-idle run
+  (`memory_runs`, written by memory.py), the end of each burst marked;
+- tls.png: client CPU µs per record, plaintext vs SASL_SSL (`tls_runs`, tls_cost.py).
+`--only peer,scale,memory,tls` limits what is drawn.
 Needs matplotlib (`pip install matplotlib`); exits with status 2 and a message without it.
 """
 import argparse
@@ -29,7 +33,7 @@ def ok(r):
     return r.get("status") == "ok" and r.get("verified", True)
 
 
-def bars(plt, title, groups, path):
+def bars(plt, title, groups, path, ylabel="msgs/s (median)"):
     """groups: {series label: {x label: value}} -> grouped bar chart."""
     xs = sorted({x for s in groups.values() for x in s})
     if not xs:
@@ -41,7 +45,7 @@ def bars(plt, title, groups, path):
         ax.bar(pos, [values.get(x, 0) or 0 for x in xs], width, label=label)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(xs))])
     ax.set_xticklabels(xs)
-    ax.set_ylabel("msgs/s (median)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize="small")
     fig.tight_layout()
@@ -50,10 +54,49 @@ def bars(plt, title, groups, path):
     return True
 
 
+def plot_memory(plt, doc, out):
+    runs = [r for r in doc.get("memory_runs", []) if r.get("rss_mb")]
+    if not runs:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for r in runs:
+        label = f'{r["client"]} ({r["api"]})' + (f' {r["settings"]}' if r.get("settings") else "")
+        line, = ax.plot(r["t"], r["rss_mb"], label=label)
+        if r.get("burst_end_secs") is not None:
+            ax.axvline(r["burst_end_secs"], color=line.get_color(), linestyle=":", linewidth=1)
+    meta = doc.get("memory_meta", {})
+    ax.set_xlabel("seconds since the client started (dotted: burst flushed, idle from there)")
+    ax.set_ylabel("RSS MB (VmRSS)")
+    ax.set_title("burst of %s x %d B, then %d records/s%s" % (
+        "{:,}".format(meta.get("count", 0)), meta.get("size", 0), meta.get("idle_rate", 0),
+        " (smoke size)" if "smoke" in meta.get("label", "") else ""))
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = os.path.join(out, "memory-burst-idle.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+def plot_tls(plt, doc, out):
+    series = defaultdict(lambda: defaultdict(list))
+    for r in doc.get("tls_runs", []):
+        if r.get("status") == "ok" and r.get("cpu_us_per_rec") is not None:
+            series[r["transport"]][r["client"]].append(r["cpu_us_per_rec"])
+    if not series:
+        return []
+    groups = {t: {c: median(v) for c, v in cs.items()} for t, cs in series.items()}
+    path = os.path.join(out, "tls.png")
+    if not bars(plt, "client CPU µs per record, profile D, 100 B", groups, path, "CPU µs / record (median)"):
+        return []
+    return [path]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="?", default=os.path.join(os.path.dirname(__file__) or ".", "results.json"))
     ap.add_argument("--out", default=None, help="output directory (default: next to results.json)")
+    ap.add_argument("--only", default="peer,scale,memory,tls")
     a = ap.parse_args()
     try:
         import matplotlib
@@ -67,6 +110,15 @@ def main():
     out = a.out or os.path.dirname(os.path.abspath(a.results))
     os.makedirs(out, exist_ok=True)
     written = []
+    only = set(a.only.split(","))
+    if "memory" in only:
+        written += plot_memory(plt, doc, out)
+    if "tls" in only:
+        written += plot_tls(plt, doc, out)
+    if "peer" not in only:
+        doc = {"scale_runs": doc.get("scale_runs", [])}
+    if "scale" not in only:
+        doc.pop("scale_runs", None)
 
     by_profile = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in doc.get("producer_runs", []):
@@ -95,13 +147,21 @@ def main():
         lines = defaultdict(lambda: defaultdict(list))
         for r in scale:
             if r.get(key) is not None:
-                lines[f'{r["client"]}, {r.get("members", 1)} member(s)'][r["partitions"]].append(r[key])
+                who = (f'{r["client"]} producer' if r.get("role") == "produce"
+                       else f'{r["client"]}, group of {r.get("members", 1)}')
+                lines[who][r["partitions"]].append(r[key])
         if not lines:
             continue
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        clients = sorted({label.split(" ")[0].rstrip(",") for label in lines})
+        color = {c: f"C{i}" for i, c in enumerate(clients)}
         for label, pts in sorted(lines.items()):
             xs = sorted(pts)
-            ax.plot(xs, [median(pts[x]) for x in xs], marker="o", label=label)
+            client = label.split(" ")[0].rstrip(",")
+            style = "-" if "producer" in label else {"1": "--", "3": "-.", "10": ":"}.get(
+                label.rsplit(" ", 1)[-1], "--")
+            ax.plot(xs, [median(pts[x]) for x in xs], marker="o", label=label,
+                    color=color[client], linestyle=style)
         ax.set_xscale("log")
         ax.set_xlabel("partitions")
         ax.set_ylabel(ylabel)

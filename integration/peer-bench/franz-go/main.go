@@ -3,8 +3,9 @@
 //
 //	bench-franz-go produce --brokers B --topic T --count N --size S --corpus FILE --acks all|1
 //	    --idempotent true|false --compression none|lz4|zstd --linger-ms 5 --batch-size 1000000
-//	    --max-in-flight 5 [--rate R]
+//	    --max-in-flight 5 [--rate R] [--keys K] [--idle-secs S --idle-rate R]
 //	bench-franz-go consume --brokers B --topic T --count N [--group G] [--partitions 3]
+//	    [--idle-exit-ms MS]
 package main
 
 import (
@@ -158,32 +159,54 @@ func produce(a args) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: values[0]}).FirstErr(); err != nil {
 		die("warm-up: " + err.Error())
 	}
-	start := time.Now()
-	for i := int64(0); i < count; i++ {
-		if rate > 0 {
-			due := start.Add(time.Duration(i * int64(time.Second) / rate))
-			if d := time.Until(due); d > 0 {
-				time.Sleep(d)
+	keys := a.num("keys", 0)
+	send := func(rate, from, to int64) {
+		start := time.Now()
+		for i := from; i < to; i++ {
+			if rate > 0 {
+				due := start.Add(time.Duration((i - from) * int64(time.Second) / rate))
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				}
 			}
+			r := &kgo.Record{Value: values[i%int64(len(values))]}
+			if keys > 0 {
+				r.Key = []byte(fmt.Sprintf("k%d", i%keys))
+			}
+			cl.Produce(ctx, r, promise)
 		}
-		cl.Produce(ctx, &kgo.Record{Value: values[i%int64(len(values))]}, promise)
+		if err := cl.Flush(ctx); err != nil {
+			die("flush: " + err.Error())
+		}
 	}
-	if err := cl.Flush(ctx); err != nil {
-		die("flush: " + err.Error())
-	}
+	start := time.Now()
+	send(rate, 0, count)
 	secs := time.Since(start).Seconds()
+	// Burst-then-idle: keep sending --idle-rate records/s for --idle-secs after the burst.
+	idleSecs, idleRate := a.num("idle-secs", 0), a.num("idle-rate", 10)
+	extra := map[string]any{}
+	if idleSecs > 0 {
+		extra["burst_end_secs"] = secsSinceProcessStart()
+		extra["idle_records"] = idleSecs * idleRate
+		send(idleRate, count, count+idleSecs*idleRate)
+		count += idleSecs * idleRate
+	}
 	var fe any
 	if v := firstErr.Load(); v != nil {
 		fe = v
 	}
 	ack := acked.Load() + 1 // + the warm-up record
-	emit(map[string]any{
+	out := map[string]any{
 		"status": "ok", "role": "produce", "client": "franz-go", "api": "kgo",
 		"sent": count + 1, "acked": ack, "failed": failed.Load(), "secs": secs,
 		"msgs_per_sec": float64(ack) / secs, "mb_per_sec": float64(ack) * float64(size) / 1e6 / secs,
 		"p50_us": hist.ValueAtQuantile(50), "p99_us": hist.ValueAtQuantile(99),
 		"p999_us": hist.ValueAtQuantile(99.9), "max_us": hist.Max(), "first_error": fe,
-	})
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	emit(out)
 }
 
 func consume(a args) {
@@ -210,32 +233,84 @@ func consume(a args) {
 	}
 	defer cl.Close()
 	var received, bytes int64
-	var first time.Time
-	ctx := context.Background()
-	for received < count {
+	var first, last time.Time
+	ends := map[int32]int64{}
+	idleExit := time.Duration(a.num("idle-exit-ms", 0)) * time.Millisecond
+	done := func() bool {
+		if idleExit == 0 || received >= count {
+			return received >= count
+		}
+		if last.IsZero() {
+			return time.Since(created) >= max(30*time.Second, idleExit)
+		}
+		return time.Since(last) >= idleExit
+	}
+	for !done() {
+		ctx := context.Background()
+		cancel := func() {}
+		if idleExit > 0 {
+			ctx, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+		}
 		fetches := cl.PollFetches(ctx)
+		cancel()
 		fetches.EachError(func(t string, p int32, err error) {
+			if err == context.DeadlineExceeded {
+				return
+			}
 			fmt.Fprintf(os.Stderr, "fetch error %s-%d: %v\n", t, p, err)
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
 			if first.IsZero() {
 				first = time.Now()
 			}
+			last = time.Now()
 			received++
+			if idleExit > 0 && r.Offset+1 > ends[r.Partition] {
+				ends[r.Partition] = r.Offset + 1
+			}
 			bytes += int64(len(r.Value))
 		})
 	}
 	secs := time.Since(first).Seconds()
+	if idleExit > 0 && !last.IsZero() {
+		secs = last.Sub(first).Seconds()
+	}
 	api := "kgo-direct"
 	if group != "" {
 		api = "kgo-group"
 	}
-	emit(map[string]any{
+	out := map[string]any{
 		"status": "ok", "role": "consume", "client": "franz-go", "api": api,
 		"received": received, "bytes": bytes, "secs": secs,
 		"startup_secs": first.Sub(created).Seconds(),
 		"msgs_per_sec": float64(received) / secs, "mb_per_sec": float64(bytes) / 1e6 / secs,
-	})
+	}
+	if len(ends) > 0 {
+		pairs := [][2]int64{}
+		for p, e := range ends {
+			pairs = append(pairs, [2]int64{int64(p), e})
+		}
+		out["ends"] = pairs
+	}
+	emit(out)
+}
+
+// secsSinceProcessStart: seconds since this process started (/proc/self/stat starttime and
+// /proc/uptime), to line up phase marks with the driver's RSS samples.
+func secsSinceProcessStart() float64 {
+	stat, err1 := os.ReadFile("/proc/self/stat")
+	up, err2 := os.ReadFile("/proc/uptime")
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+	if len(fields) < 20 {
+		return 0
+	}
+	ticks, _ := strconv.ParseFloat(fields[19], 64)
+	uptime, _ := strconv.ParseFloat(strings.Fields(string(up))[0], 64)
+	return uptime - ticks/100
 }
 
 func main() {

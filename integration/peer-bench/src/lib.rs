@@ -5,9 +5,20 @@
 //! ```text
 //! bench-<client> produce --brokers B --topic T --count N --size 100|1024 --corpus FILE
 //!     --acks all|1 --idempotent true|false --compression none|lz4|zstd --linger-ms 5
-//!     --batch-size 1000000 --max-in-flight 5 [--rate R] [--api NAME]
+//!     --batch-size 1000000 --max-in-flight 5 [--rate R] [--api NAME] [--keys K]
+//!     [--idle-secs S --idle-rate R] [-X key=value ...]
 //! bench-<client> consume --brokers B --topic T --count N [--group G] [--api NAME]
+//!     [--idle-exit-ms MS] [-X key=value ...]
 //! ```
+//!
+//! `-X key=value` (repeatable) passes a client configuration key as it is, applied after the
+//! profile's settings (the driver uses it for the SASL_SSL runs, in each client's own key
+//! names). `--keys K` gives record `i` the key `k<i mod K>` (the scale runs; 0 = key-less).
+//! `--idle-secs S --idle-rate R` (the burst-then-idle memory run): after the `--count` burst is
+//! flushed, keep sending R records/s for S seconds; the JSON then has `burst_end_secs` (since
+//! the process' start, to line up with the driver's RSS samples) and `idle_records`.
+//! `--idle-exit-ms MS` (consumers in a group of several members): stop after MS without a
+//! record once at least one arrived (or 30 s after start without any), instead of at `--count`.
 //!
 //! Output: exactly one JSON object on stdout (diagnostics go to stderr).
 
@@ -22,6 +33,8 @@ pub struct Args {
     /// `produce` or `consume`.
     pub command: String,
     opts: HashMap<String, String>,
+    /// `-X key=value` pairs, in command-line order.
+    pub extra: Vec<(String, String)>,
 }
 
 impl Args {
@@ -32,7 +45,16 @@ impl Args {
             .next()
             .unwrap_or_else(|| die("missing subcommand (produce|consume)"));
         let mut opts = HashMap::new();
+        let mut extra = Vec::new();
         while let Some(k) = it.next() {
+            if k == "-X" {
+                let kv = it.next().unwrap_or_else(|| die("-X needs key=value"));
+                let Some((key, value)) = kv.split_once('=') else {
+                    die(&format!("-X {kv:?}: expected key=value"))
+                };
+                extra.push((key.to_string(), value.to_string()));
+                continue;
+            }
             let Some(key) = k.strip_prefix("--") else {
                 die(&format!("unexpected argument {k:?}"))
             };
@@ -41,7 +63,11 @@ impl Args {
                 .unwrap_or_else(|| die(&format!("--{key} needs a value")));
             opts.insert(key.to_string(), v);
         }
-        Args { command, opts }
+        Args {
+            command,
+            opts,
+            extra,
+        }
     }
 
     /// A required string option.
@@ -98,6 +124,14 @@ pub struct ProduceSpec {
     pub rate: u64,
     /// Record values: the corpus lines of exactly `size` bytes, cycled.
     pub values: Vec<Vec<u8>>,
+    /// Number of distinct keys (`k0`..), 0 = key-less records.
+    pub keys: u64,
+    /// Burst-then-idle mode: seconds of idle sending after the burst (0 = off).
+    pub idle_secs: u64,
+    /// Records per second while idling.
+    pub idle_rate: u64,
+    /// `-X key=value` client settings, applied last.
+    pub extra: Vec<(String, String)>,
 }
 
 impl ProduceSpec {
@@ -126,8 +160,49 @@ impl ProduceSpec {
             max_in_flight: a.num("max-in-flight", 5),
             rate: a.num("rate", 0),
             values,
+            keys: a.num("keys", 0),
+            idle_secs: a.num("idle-secs", 0),
+            idle_rate: a.num("idle-rate", 10),
+            extra: a.extra.clone(),
         }
     }
+
+    /// The key of record `i` (`None` when key-less).
+    pub fn key(&self, i: u64) -> Option<Vec<u8>> {
+        (self.keys > 0).then(|| format!("k{}", i % self.keys).into_bytes())
+    }
+
+    /// The value of record `i` (the corpus, cycled).
+    pub fn value(&self, i: u64) -> &[u8] {
+        &self.values[(i % self.values.len() as u64) as usize]
+    }
+
+    /// Records sent in the idle phase of a burst-then-idle run.
+    pub fn idle_count(&self) -> u64 {
+        self.idle_secs * self.idle_rate
+    }
+}
+
+/// Seconds since this process started (from /proc/self/stat's start time and the boot
+/// time), so a client's phase marks line up with the driver's RSS samples; falls back to
+/// the time since the first call.
+pub fn secs_since_process_start() -> f64 {
+    fn from_proc() -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        // Field 22 (starttime) is the 20th after the ")".
+        let start_ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        // CLK_TCK is 100 on every Linux this runs on.
+        Some(uptime - start_ticks / 100.0)
+    }
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    from_proc().unwrap_or_else(|| T0.get_or_init(Instant::now).elapsed().as_secs_f64())
 }
 
 /// Settings of a consumer run.
@@ -140,6 +215,10 @@ pub struct ConsumeSpec {
     pub group: Option<String>,
     /// Number of partitions of the topic (assigned when there is no group).
     pub partitions: i32,
+    /// Stop after this long without a record (0 = read exactly `count`).
+    pub idle_exit_ms: u64,
+    /// `-X key=value` client settings, applied last.
+    pub extra: Vec<(String, String)>,
 }
 
 impl ConsumeSpec {
@@ -151,6 +230,21 @@ impl ConsumeSpec {
             count: a.num("count", 100_000),
             group: a.opt("group").filter(|g| !g.is_empty()),
             partitions: a.num("partitions", 3),
+            idle_exit_ms: a.num("idle-exit-ms", 0),
+            extra: a.extra.clone(),
+        }
+    }
+
+    /// Whether a consumer loop is done: `count` records read, or (with `--idle-exit-ms`) no
+    /// record for that long after the first one, or none at all 30 s after `created`.
+    pub fn done(&self, received: u64, last: Option<Instant>, created: Instant) -> bool {
+        if self.idle_exit_ms == 0 {
+            return received >= self.count;
+        }
+        let quiet = Duration::from_millis(self.idle_exit_ms);
+        match last {
+            Some(t) => received >= self.count || t.elapsed() >= quiet,
+            None => created.elapsed() >= Duration::from_secs(30).max(quiet),
         }
     }
 }
@@ -213,6 +307,10 @@ pub struct ProduceResult {
     pub size: usize,
     pub first_error: Option<String>,
     pub hist: Option<Histogram<u64>>,
+    /// Burst-then-idle runs: when the burst was flushed (seconds since process start).
+    pub burst_end_secs: Option<f64>,
+    /// Burst-then-idle runs: records sent while idling (included in `sent`/`acked`).
+    pub idle_records: u64,
 }
 
 impl ProduceResult {
@@ -228,8 +326,15 @@ impl ProduceResult {
             _ => (0, 0, 0, 0),
         };
         let secs = self.secs.max(1e-9);
+        let idle = match self.burst_end_secs {
+            Some(t) => format!(
+                ",\"burst_end_secs\":{t:.3},\"idle_records\":{}",
+                self.idle_records
+            ),
+            None => String::new(),
+        };
         format!(
-            "{{\"status\":\"ok\",\"role\":\"produce\",\"client\":\"{}\",\"api\":\"{}\",\"sent\":{},\"acked\":{},\"failed\":{},\"secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"max_us\":{max},\"first_error\":{}}}",
+            "{{\"status\":\"ok\",\"role\":\"produce\",\"client\":\"{}\",\"api\":\"{}\",\"sent\":{},\"acked\":{},\"failed\":{},\"secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"max_us\":{max},\"first_error\":{}{idle}}}",
             self.client,
             self.api,
             self.sent,
@@ -254,6 +359,28 @@ pub struct ConsumeResult {
     pub secs: f64,
     /// From creating the consumer to the first record (connect, join, first fetch).
     pub startup_secs: f64,
+    /// `--idle-exit-ms` runs: per partition, the offset after the last record read (the
+    /// scale runs check these against the high watermarks).
+    pub ends: Ends,
+}
+
+/// Per partition, one past the highest offset read.
+#[derive(Debug, Default, Clone)]
+pub struct Ends(HashMap<i32, i64>);
+
+impl Ends {
+    /// Notes that `offset` of `partition` was read.
+    pub fn note(&mut self, partition: i32, offset: i64) {
+        let e = self.0.entry(partition).or_insert(0);
+        *e = (*e).max(offset + 1);
+    }
+
+    fn json(&self) -> String {
+        let mut v: Vec<_> = self.0.iter().collect();
+        v.sort();
+        let items: Vec<String> = v.iter().map(|(p, e)| format!("[{p},{e}]")).collect();
+        format!(",\"ends\":[{}]", items.join(","))
+    }
 }
 
 impl ConsumeResult {
@@ -261,7 +388,7 @@ impl ConsumeResult {
     pub fn to_json(&self) -> String {
         let secs = self.secs.max(1e-9);
         format!(
-            "{{\"status\":\"ok\",\"role\":\"consume\",\"client\":\"{}\",\"api\":\"{}\",\"received\":{},\"bytes\":{},\"secs\":{:.4},\"startup_secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3}}}",
+            "{{\"status\":\"ok\",\"role\":\"consume\",\"client\":\"{}\",\"api\":\"{}\",\"received\":{},\"bytes\":{},\"secs\":{:.4},\"startup_secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3}{}}}",
             self.client,
             self.api,
             self.received,
@@ -270,6 +397,11 @@ impl ConsumeResult {
             self.startup_secs,
             self.received as f64 / secs,
             self.bytes as f64 / 1e6 / secs,
+            if self.ends.0.is_empty() {
+                String::new()
+            } else {
+                self.ends.json()
+            },
         )
     }
 }

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use peer_bench::{
-    die, latency_histogram, Args, ConsumeResult, ConsumeSpec, Pacer, ProduceResult, ProduceSpec,
+    die, latency_histogram, secs_since_process_start, Args, ConsumeResult, ConsumeSpec, Pacer,
+    ProduceResult, ProduceSpec,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -22,7 +23,7 @@ use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
     ProducerContext, ThreadedProducer,
 };
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 fn producer_config(s: &ProduceSpec) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -36,6 +37,9 @@ fn producer_config(s: &ProduceSpec) -> ClientConfig {
         .set("linger.ms", s.linger_ms.to_string())
         .set("batch.size", s.batch_size.to_string())
         .set("compression.type", &s.compression);
+    for (k, v) in &s.extra {
+        c.set(k, v);
+    }
     c
 }
 
@@ -97,6 +101,8 @@ fn finish(ctx: &Ctx, api: &str, s: &ProduceSpec, sent: u64, started: Instant) ->
         acked: ctx.acked.load(Ordering::Relaxed),
         failed: ctx.failed.load(Ordering::Relaxed) + (s.count + 1 - sent),
         secs: started.elapsed().as_secs_f64(),
+        burst_end_secs: None,
+        idle_records: 0,
         size: s.size,
         first_error: ctx.first_error.lock().unwrap().clone(),
         hist: Some(ctx.hist.lock().unwrap().clone()),
@@ -119,10 +125,43 @@ fn produce_base(s: &ProduceSpec) -> ProduceResult {
         .unwrap_or_else(|e| die(&format!("warm-up flush: {e}")));
     ctx.hist.lock().unwrap().reset();
     let started = Instant::now();
-    let pacer = Pacer::new(s.rate);
-    let mut sent = 1;
-    for i in 0..s.count {
-        if let Some(due) = pacer.due(i) {
+    let mut sent = 1 + base_send_range(&p, &ctx, s, s.rate, 0..s.count);
+    p.flush(Duration::from_secs(120))
+        .unwrap_or_else(|e| eprintln!("flush: {e}"));
+    p.poll(Duration::ZERO);
+    let secs = started.elapsed().as_secs_f64();
+    let mut burst_end_secs = None;
+    if s.idle_secs > 0 {
+        burst_end_secs = Some(secs_since_process_start());
+        sent += base_send_range(&p, &ctx, s, s.idle_rate, s.count..s.count + s.idle_count());
+        p.flush(Duration::from_secs(120))
+            .unwrap_or_else(|e| eprintln!("flush: {e}"));
+        p.poll(Duration::ZERO);
+    }
+    let mut r = finish(&ctx, "base", s, sent, started);
+    r.secs = secs;
+    if let Some(t) = burst_end_secs {
+        r.burst_end_secs = Some(t);
+        r.idle_records = s.idle_count();
+        // `finish` counts records of the burst only as expected.
+        r.failed = ctx.failed.load(Ordering::Relaxed) + (s.count + s.idle_count() + 1 - sent);
+    }
+    r
+}
+
+/// Sends records `range` (paced at `rate`, 0 = as fast as possible) through a BaseProducer
+/// polled from this thread; returns how many were sent.
+fn base_send_range(
+    p: &BaseProducer<Ctx>,
+    ctx: &Ctx,
+    s: &ProduceSpec,
+    rate: u64,
+    range: std::ops::Range<u64>,
+) -> u64 {
+    let pacer = Pacer::new(rate);
+    let mut sent = 0;
+    for (n, i) in range.enumerate() {
+        if let Some(due) = pacer.due(n as u64) {
             loop {
                 let now = Instant::now();
                 if now >= due {
@@ -131,12 +170,15 @@ fn produce_base(s: &ProduceSpec) -> ProduceResult {
                 p.poll((due - now).min(Duration::from_millis(1)));
             }
         }
-        let value = &s.values[(i % s.values.len() as u64) as usize];
-        let mut rec = BaseRecord::<(), [u8], usize>::with_opaque_to(
+        let key = s.key(i);
+        let mut rec = BaseRecord::<[u8], [u8], usize>::with_opaque_to(
             &s.topic,
             ctx.start.elapsed().as_nanos() as usize,
         )
-        .payload(value.as_slice());
+        .payload(s.value(i));
+        if let Some(k) = &key {
+            rec = rec.key(k.as_slice());
+        }
         loop {
             match p.send(rec) {
                 Ok(()) => break,
@@ -150,10 +192,7 @@ fn produce_base(s: &ProduceSpec) -> ProduceResult {
         sent += 1;
         p.poll(Duration::ZERO);
     }
-    p.flush(Duration::from_secs(120))
-        .unwrap_or_else(|e| eprintln!("flush: {e}"));
-    p.poll(Duration::ZERO);
-    finish(&ctx, "base", s, sent, started)
+    sent
 }
 
 /// ThreadedProducer: librdkafka's delivery callbacks are served by its polling thread.
@@ -246,9 +285,12 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
                 tokio::time::sleep_until(due.into()).await;
             }
         }
-        let value = &s.values[(i % s.values.len() as u64) as usize];
+        let key = s.key(i);
         let t0 = Instant::now();
-        let mut rec = FutureRecord::<(), [u8]>::to(&s.topic).payload(value.as_slice());
+        let mut rec = FutureRecord::<[u8], [u8]>::to(&s.topic).payload(s.value(i));
+        if let Some(k) = &key {
+            rec = rec.key(k.as_slice());
+        }
         let fut = loop {
             match p.send_result(rec) {
                 Ok(f) => break f,
@@ -276,6 +318,8 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
         size: s.size,
         first_error,
         hist: Some(hist),
+        burst_end_secs: None,
+        idle_records: 0,
     }
 }
 
@@ -314,6 +358,9 @@ fn consumer_config(s: &ConsumeSpec, tuned: bool) -> ClientConfig {
         // librdkafka wants a group.id even for assign(); it is never used without subscribe.
         None => c.set("group.id", "peer-bench-unused"),
     };
+    for (k, v) in &s.extra {
+        c.set(k, v);
+    }
     c
 }
 
@@ -340,12 +387,19 @@ fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         .create()
         .unwrap_or_else(|e| die(&format!("creating BaseConsumer: {e}")));
     setup(&c, s);
-    let (mut received, mut bytes, mut first) = (0u64, 0u64, None);
-    while received < s.count {
+    let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    let mut ends = peer_bench::Ends::default();
+    let track = s.idle_exit_ms > 0;
+    while !s.done(received, last, created) {
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                first.get_or_insert_with(Instant::now);
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = Some(now);
                 received += 1;
+                if track {
+                    ends.note(m.partition(), m.offset());
+                }
                 bytes += m.payload_len() as u64;
             }
             Some(Err(e)) => eprintln!("consume error: {e}"),
@@ -358,8 +412,9 @@ fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         api: api.into(),
         received,
         bytes,
-        secs: first.elapsed().as_secs_f64(),
+        secs: consume_secs(s, first, last),
         startup_secs: (first - created).as_secs_f64(),
+        ends,
     }
 }
 
@@ -369,13 +424,28 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         .create()
         .unwrap_or_else(|e| die(&format!("creating StreamConsumer: {e}")));
     setup(&c, s);
-    let (mut received, mut bytes, mut first) = (0u64, 0u64, None);
+    let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    let mut ends = peer_bench::Ends::default();
+    let track = s.idle_exit_ms > 0;
     let mut stream = c.stream();
-    while received < s.count {
-        match stream.next().await {
+    while !s.done(received, last, created) {
+        let next = if s.idle_exit_ms > 0 {
+            match tokio::time::timeout(Duration::from_millis(100), stream.next()).await {
+                Ok(n) => n,
+                Err(_) => continue,
+            }
+        } else {
+            stream.next().await
+        };
+        match next {
             Some(Ok(m)) => {
-                first.get_or_insert_with(Instant::now);
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = Some(now);
                 received += 1;
+                if track {
+                    ends.note(m.partition(), m.offset());
+                }
                 bytes += m.payload_len() as u64;
             }
             Some(Err(e)) => eprintln!("consume error: {e}"),
@@ -388,8 +458,17 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         api: api.into(),
         received,
         bytes,
-        secs: first.elapsed().as_secs_f64(),
+        secs: consume_secs(s, first, last),
         startup_secs: (first - created).as_secs_f64(),
+        ends,
+    }
+}
+
+/// Reading time: first record to now, or to the last record in `--idle-exit-ms` mode.
+fn consume_secs(s: &ConsumeSpec, first: Instant, last: Option<Instant>) -> f64 {
+    match last {
+        Some(l) if s.idle_exit_ms > 0 => (l - first).as_secs_f64(),
+        _ => first.elapsed().as_secs_f64(),
     }
 }
 
@@ -399,7 +478,11 @@ async fn main() {
     let line = match args.command.as_str() {
         "produce" => {
             let s = ProduceSpec::from_args(&args);
-            match args.str_or("api", "future").as_str() {
+            let api = args.str_or("api", "future");
+            if s.idle_secs > 0 && api != "base" {
+                die("--idle-secs is implemented for --api base only");
+            }
+            match api.as_str() {
                 "future" => produce_future(&s).await.to_json(),
                 "base" => tokio::task::block_in_place(|| produce_base(&s)).to_json(),
                 "threaded" => tokio::task::block_in_place(|| produce_threaded(&s)).to_json(),

@@ -29,10 +29,16 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         .set("batch.size", s.batch_size.to_string())
         .set("compression.type", &s.compression);
     // Extra settings for side experiments (not used by run.py): `SDK_BENCH_PROPS="k=v,k=v"`.
-    for kv in std::env::var("SDK_BENCH_PROPS").unwrap_or_default().split(',') {
+    for kv in std::env::var("SDK_BENCH_PROPS")
+        .unwrap_or_default()
+        .split(',')
+    {
         if let Some((k, v)) = kv.split_once('=') {
             cfg.set(k.trim(), v.trim());
         }
+    }
+    for (k, v) in &s.extra {
+        cfg.set(k, v);
     }
     let producer = Producer::new(&cfg)
         .await
@@ -65,34 +71,57 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         .await
         .unwrap_or_else(|e| die(&format!("warm-up: {e}")));
     let started = Instant::now();
-    let pacer = peer_bench::Pacer::new(s.rate);
-    let (mut sent, mut send_failed, mut send_error) = (1u64, 0u64, None);
-    for i in 0..s.count {
-        if let Some(due) = pacer.due(i) {
-            if due > Instant::now() {
-                tokio::time::sleep_until(due.into()).await;
+    let phase = |rate: u64, range: std::ops::Range<u64>| {
+        let (tx, producer, values, topic) = (tx.clone(), &producer, &values, &topic);
+        async move {
+            let pacer = peer_bench::Pacer::new(rate);
+            let (mut sent, mut failed, mut error) = (0u64, 0u64, None::<String>);
+            for (n, i) in range.enumerate() {
+                if let Some(due) = pacer.due(n as u64) {
+                    if due > Instant::now() {
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                }
+                let value = values[(i % values.len() as u64) as usize].clone();
+                let mut rec = ProducerRecord::new(topic.clone()).value(value);
+                if let Some(k) = s.key(i) {
+                    rec = rec.key(k);
+                }
+                let t0 = Instant::now();
+                match producer.send(rec).await {
+                    Ok(fut) => {
+                        sent += 1;
+                        let _ = tx.send((t0, fut));
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        error.get_or_insert_with(|| e.to_string());
+                    }
+                }
             }
+            (sent, failed, error)
         }
-        let value = values[(i % values.len() as u64) as usize].clone();
-        let t0 = Instant::now();
-        match producer
-            .send(ProducerRecord::new(topic.clone()).value(value))
-            .await
-        {
-            Ok(fut) => {
-                sent += 1;
-                let _ = tx.send((t0, fut));
-            }
-            Err(e) => {
-                send_failed += 1;
-                send_error.get_or_insert_with(|| e.to_string());
-            }
-        }
+    };
+    let (n, send_failed, send_error) = phase(s.rate, 0..s.count).await;
+    let mut sent = 1 + n;
+    producer.flush().await;
+    // The burst's duration (in a burst-then-idle run, the idle phase follows).
+    let mut secs = started.elapsed().as_secs_f64();
+    let (mut send_failed, mut send_error) = (send_failed, send_error);
+    let mut burst_end_secs = None;
+    if s.idle_secs > 0 {
+        burst_end_secs = Some(peer_bench::secs_since_process_start());
+        let (n, f, e) = phase(s.idle_rate, s.count..s.count + s.idle_count()).await;
+        sent += n;
+        send_failed += f;
+        send_error = send_error.or(e);
+        producer.flush().await;
     }
     drop(tx);
-    producer.flush().await;
     let (acked, failed, hist, first_error) = collector.await.expect("collector");
-    let secs = started.elapsed().as_secs_f64();
+    if burst_end_secs.is_none() {
+        secs = started.elapsed().as_secs_f64();
+    }
     let _ = producer.close(Duration::from_secs(10)).await;
     ProduceResult {
         client: "kafka-sdk".into(),
@@ -104,6 +133,8 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         size: s.size,
         first_error: send_error.or(first_error),
         hist: Some(hist),
+        burst_end_secs,
+        idle_records: if s.idle_secs > 0 { s.idle_count() } else { 0 },
     }
 }
 
@@ -129,6 +160,9 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
     if let Some(g) = &s.group {
         cfg.set("group.id", g);
     }
+    for (k, v) in &s.extra {
+        cfg.set(k, v);
+    }
     let created = Instant::now();
     let consumer = Consumer::new(&cfg)
         .await
@@ -146,9 +180,17 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
             )
             .unwrap_or_else(|e| die(&format!("assign: {e}"))),
     }
-    let (mut received, mut bytes, mut first) = (0u64, 0u64, None);
-    while received < s.count {
+    let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    let mut ends = peer_bench::Ends::default();
+    let track = s.idle_exit_ms > 0;
+    while !s.done(received, last, created) {
         let msgs = match api {
+            "recv" if s.idle_exit_ms > 0 => {
+                match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
+                    Ok(m) => vec![m],
+                    Err(_) => continue,
+                }
+            }
             "recv" => vec![consumer.recv().await],
             _ => match consumer
                 .recv_batch(
@@ -164,8 +206,13 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
         for m in msgs {
             match m {
                 Ok(m) => {
-                    first.get_or_insert_with(Instant::now);
+                    let now = Instant::now();
+                    first.get_or_insert(now);
+                    last = Some(now);
                     received += 1;
+                    if track {
+                        ends.note(m.partition(), m.offset());
+                    }
                     bytes += m.payload().map_or(0, |p| p.len()) as u64;
                 }
                 Err(e) => eprintln!("consume error: {e}"),
@@ -178,8 +225,12 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
         api: api.into(),
         received,
         bytes,
-        secs: first.elapsed().as_secs_f64(),
+        secs: match last {
+            Some(l) if s.idle_exit_ms > 0 => (l - first).as_secs_f64(),
+            _ => first.elapsed().as_secs_f64(),
+        },
         startup_secs: (first - created).as_secs_f64(),
+        ends,
     };
     let _ = consumer.close().await;
     r.to_json()
@@ -193,7 +244,11 @@ async fn create_topic(a: &Args) -> String {
         .unwrap_or_else(|e| die(&format!("admin: {e}")));
     let topic = a.str("topic");
     admin
-        .create_topic(NewTopic::new(&topic, a.num("partitions", 3), 1))
+        .create_topic(NewTopic::new(
+            &topic,
+            a.num("partitions", 3),
+            a.num("replication-factor", 1),
+        ))
         .await
         .unwrap_or_else(|e| die(&format!("creating topic {topic}: {e}")));
     format!(
