@@ -89,6 +89,39 @@ async fn queue_buffering_max_messages_blocks_then_times_out() {
     p.close(Duration::from_secs(10)).await.unwrap();
 }
 
+/// A `send` dropped while it waits for room under `queue.buffering.max.messages` gives back
+/// the `buffer.memory` it had already taken (it leaked before: the producer's memory in use
+/// stayed above zero with nothing buffered, and every such drop shrank the buffer for good).
+#[tokio::test]
+async fn send_dropped_while_waiting_for_record_room_returns_its_memory() {
+    let mock = MockBroker::start(&[(TOPIC, 1)]).await;
+    let p = producer(
+        &mock,
+        &[
+            ("queue.buffering.max.messages", "1"),
+            ("max.block.ms", "30000"),
+        ],
+    )
+    .await;
+    mock.inject(Fault::delay(ApiKey::Produce, Duration::from_millis(500)));
+    let first = p.send(rec(0)).await.expect("room for one record");
+    for i in 1..4 {
+        let waiting = tokio::time::timeout(Duration::from_millis(100), p.send(rec(i))).await;
+        assert!(
+            waiting.is_err(),
+            "record {i} waits for room, then is dropped"
+        );
+    }
+    first.await.expect("delivered");
+    p.flush().await;
+    let used = p.statistics().msg_size;
+    assert_eq!(
+        used, 0,
+        "buffer.memory in use with nothing buffered: {used} bytes"
+    );
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
 #[tokio::test]
 async fn queue_buffering_max_messages_backpressures_until_acked() {
     let mock = MockBroker::start(&[(TOPIC, 1)]).await;

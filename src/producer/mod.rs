@@ -432,6 +432,34 @@ impl ProducerBuilder {
     }
 }
 
+/// `buffer.memory` bytes (and a `queue.buffering.max.messages` slot) taken by a `send` that
+/// has not appended its record yet: given back when dropped (an error return, or the `send`
+/// future dropped while it waits), kept by [`keep`](Self::keep) at the append.
+struct Reservation<'a> {
+    acc: &'a Accumulator,
+    bytes: usize,
+    record: bool,
+}
+
+impl Reservation<'_> {
+    /// The append took them over.
+    fn keep(&mut self) {
+        self.bytes = 0;
+        self.record = false;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.acc.release(self.bytes);
+        }
+        if self.record {
+            self.acc.release_records(1);
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -594,32 +622,30 @@ impl Producer {
                 ));
             }
         }
+        // Given back on every return before the append, and if this future is dropped
+        // while it waits below.
+        let mut held = Reservation {
+            acc: &inner.acc,
+            bytes: permits,
+            record: false,
+        };
         // Record count (`queue.buffering.max.messages`): same backpressure and bound.
         if !inner.acc.try_reserve_record()? {
             let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-            match inner.acc.reserve_record_until(dl.instant()).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    inner.acc.release(permits);
-                    return Err(Error::timeout(
-                        format!(
-                            "waiting for room under queue.buffering.max.messages ({} records buffered; max.block.ms)",
-                            s.queue_buffering_max_messages.unwrap_or(0)
-                        ),
-                        s.max_block,
-                        false,
-                    ));
-                }
-                Err(e) => {
-                    inner.acc.release(permits);
-                    return Err(e);
-                }
+            if !inner.acc.reserve_record_until(dl.instant()).await? {
+                return Err(Error::timeout(
+                    format!(
+                        "waiting for room under queue.buffering.max.messages ({} records buffered; max.block.ms)",
+                        s.queue_buffering_max_messages.unwrap_or(0)
+                    ),
+                    s.max_block,
+                    false,
+                ));
             }
         }
+        held.record = true;
         // From here to the append the sender cannot stop (it would leave the record behind).
         let Some(_appending) = inner.acc.begin_append() else {
-            inner.acc.release(permits);
-            inner.acc.release_records(1);
             return Err(Error::Closed);
         };
         let partition = match chosen {
@@ -632,11 +658,7 @@ impl Producer {
         let _guard = match &inner.txn {
             Some(t) => match t.begin_append(topic.name(), partition) {
                 Ok(g) => Some(g),
-                Err(e) => {
-                    inner.acc.release(permits);
-                    inner.acc.release_records(1);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             },
             None => None,
         };
@@ -646,6 +668,8 @@ impl Producer {
             &record.topic,
             key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
         );
+        // The batch owns the memory and the record slot from here.
+        held.keep();
         let fut = inner.acc.append(
             &topic,
             partition,
