@@ -84,62 +84,33 @@ const TABLE: &[(&str, Class)] = &[
 
 /// The class of Java client key `key`, if this file classifies it.
 pub(crate) fn classify(key: &str) -> Option<Class> {
-    TABLE
-        .binary_search_by(|(name, _)| (*name).cmp(key))
-        .ok()
-        .map(|i| TABLE[i].1)
+    super::class_in(TABLE, key)
 }
 
-/// The keys accepted with no effect (for any value or for some), with why.
+/// The Java keys accepted with no effect, with why.
 #[cfg(test)]
 pub(crate) fn no_effect_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
-    TABLE.iter().filter_map(|(k, c)| match c {
-        NoEffect(d) | OnlyValues { detail: d, .. } => Some((*k, *d)),
-        _ => None,
-    })
+    super::no_effect_in(TABLE)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::check_table;
     use super::*;
-    use crate::config::keys::lookup;
 
     const JAVA_KEYS: &str = include_str!("java_keys.txt");
 
     #[test]
-    fn table_is_sorted_and_apart_from_the_others() {
-        for w in TABLE.windows(2) {
-            assert!(w[0].0 < w[1].0, "{} before {}", w[0].0, w[1].0);
-        }
-        for (k, _) in TABLE {
-            assert!(
-                lookup(k).is_none(),
-                "`{k}` is in the key table now; remove it here"
-            );
-            assert!(
-                super::super::classify(k).is_none(),
-                "`{k}` is classified as a librdkafka key; remove it here"
-            );
-        }
-    }
-
-    #[test]
     fn every_java_client_key_is_classified() {
-        let names: Vec<&str> = JAVA_KEYS.lines().filter(|l| !l.is_empty()).collect();
-        assert!(names.len() >= 140, "fixture has {} names", names.len());
-        let missing: Vec<&&str> = names
-            .iter()
-            .filter(|k| {
-                lookup(k).is_none() && super::super::classify(k).is_none() && classify(k).is_none()
-            })
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "unclassified Java client keys: {missing:?}"
+        let librdkafka = |k: &str| super::super::classify(k).is_some();
+        check_table(
+            "kafka-clients 4.3.1",
+            TABLE,
+            JAVA_KEYS,
+            140,
+            librdkafka,
+            librdkafka,
         );
-        for (k, _) in TABLE {
-            assert!(names.contains(k), "`{k}` is not a kafka-clients 4.3.1 key");
-        }
     }
 
     #[test]

@@ -154,21 +154,37 @@ const TABLE: &[(&str, Class)] = &[
     ("topic.metadata.refresh.sparse", NoEffect(METADATA)),
 ];
 
-/// The class of librdkafka property `key`, if this file classifies it.
-pub(crate) fn classify(key: &str) -> Option<Class> {
-    TABLE
+/// A classification table: keys sorted by name, each with its class.
+pub(crate) type Table = [(&'static str, Class)];
+
+/// The class of `key` in `table`, if it is there.
+pub(crate) fn class_in(table: &Table, key: &str) -> Option<Class> {
+    table
         .binary_search_by(|(name, _)| (*name).cmp(key))
         .ok()
-        .map(|i| TABLE[i].1)
+        .map(|i| table[i].1)
 }
 
-/// The keys accepted with no effect (for any value or for some), with why.
+/// The keys of `table` accepted with no effect (for any value or for some), with why.
 #[cfg(test)]
-pub(crate) fn no_effect_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
-    TABLE.iter().filter_map(|(k, c)| match c {
+pub(crate) fn no_effect_in(
+    table: &'static Table,
+) -> impl Iterator<Item = (&'static str, &'static str)> {
+    table.iter().filter_map(|(k, c)| match c {
         NoEffect(d) | OnlyValues { detail: d, .. } => Some((*k, *d)),
         _ => None,
     })
+}
+
+/// The class of librdkafka property `key`, if this file classifies it.
+pub(crate) fn classify(key: &str) -> Option<Class> {
+    class_in(TABLE, key)
+}
+
+/// The librdkafka keys accepted with no effect, with why.
+#[cfg(test)]
+pub(crate) fn no_effect_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    no_effect_in(TABLE)
 }
 
 /// Handles a key the key table does not know: `Ok` = accepted with no effect (warned once
@@ -214,43 +230,58 @@ fn warn_once(key: &str, detail: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::keys::lookup;
     use crate::config::ClientConfig;
 
     const LIBRDKAFKA_KEYS: &str = include_str!("librdkafka_keys.txt");
 
-    #[test]
-    fn table_is_sorted_and_apart_from_the_key_table() {
-        for w in TABLE.windows(2) {
+    /// Checks a classification `table` against the fixture of its client's key names: the
+    /// table is sorted, holds only fixture names that the key table (and `shadowed`) does
+    /// not, and with the key table and `known` covers every fixture name.
+    pub(crate) fn check_table(
+        client: &str,
+        table: &Table,
+        fixture: &str,
+        at_least: usize,
+        shadowed: impl Fn(&str) -> bool,
+        known: impl Fn(&str) -> bool,
+    ) {
+        for w in table.windows(2) {
             assert!(w[0].0 < w[1].0, "{} before {}", w[0].0, w[1].0);
         }
-        for (k, _) in TABLE {
-            // A key the table gained shadows this file: drop it here.
+        let names: Vec<&str> = fixture.lines().filter(|l| !l.is_empty()).collect();
+        assert!(names.len() >= at_least, "fixture has {} names", names.len());
+        for (k, _) in table {
+            // A key the key table gained shadows the classification: drop it there.
             assert!(
                 lookup(k).is_none(),
-                "`{k}` is in the key table now; remove it here"
+                "`{k}` is in the key table now; remove it"
             );
+            assert!(!shadowed(k), "`{k}` is classified elsewhere; remove it");
+            assert!(names.contains(k), "`{k}` is not a {client} key");
         }
+        let missing: Vec<&&str> = names
+            .iter()
+            .filter(|k| lookup(k).is_none() && class_in(table, k).is_none() && !known(k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "unclassified {client} keys: {missing:?}"
+        );
     }
 
     #[test]
     fn every_librdkafka_property_is_classified() {
-        let names: Vec<&str> = LIBRDKAFKA_KEYS.lines().filter(|l| !l.is_empty()).collect();
-        assert!(names.len() >= 190, "fixture has {} names", names.len());
-        let missing: Vec<&&str> = names
-            .iter()
-            .filter(|k| lookup(k).is_none() && classify(k).is_none())
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "unclassified librdkafka keys: {missing:?}"
+        check_table(
+            "librdkafka 2.12",
+            TABLE,
+            LIBRDKAFKA_KEYS,
+            190,
+            |_| false,
+            |_| false,
         );
-        // And nothing here that librdkafka does not have.
-        for (k, _) in TABLE {
-            assert!(names.contains(k), "`{k}` is not a librdkafka 2.12 property");
-        }
     }
 
     #[test]
