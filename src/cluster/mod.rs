@@ -356,15 +356,19 @@ impl Cluster {
     /// Statistics of every broker endpoint (bootstrap entries included), for
     /// `statistics.interval.ms` snapshots; resets their rtt windows.
     pub(crate) fn broker_stats(&self) -> Vec<crate::stats::BrokerStats> {
-        let eps: Vec<(i32, Arc<Endpoint>)> = self
-            .inner
+        let eps = self.endpoints();
+        eps.iter().map(|(id, ep)| ep.stats(*id)).collect()
+    }
+
+    /// Every endpoint (bootstrap entries have negative ids), copied out of the lock.
+    fn endpoints(&self) -> Vec<(i32, Arc<Endpoint>)> {
+        self.inner
             .endpoints
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        eps.iter().map(|(id, ep)| ep.stats(*id)).collect()
+            .collect()
     }
 
     /// The statistics counters of broker `node_id`'s endpoint (fresh ones when the broker
@@ -404,14 +408,7 @@ impl Cluster {
     /// A connection to any broker: a live one if there is one, else the first that accepts a
     /// connection (known brokers first, in random order, then the bootstrap list).
     pub async fn any_connection(&self) -> Result<Connection> {
-        let mut eps: Vec<(i32, Arc<Endpoint>)> = self
-            .inner
-            .endpoints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
+        let mut eps = self.endpoints();
         // Known brokers first (non-negative ids), shuffled; bootstrap entries last.
         eps.sort_by_key(|(id, _)| (*id < 0, (crate::backoff::random_unit() * 1e6) as u64));
         for (_, ep) in &eps {

@@ -492,23 +492,7 @@ impl ConsumerHandle {
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
         mode: CommitMode,
     ) -> Result<()> {
-        self.check_open()?;
-        let mut map = BTreeMap::new();
-        {
-            let st = self.shared.lock();
-            for (tp, o) in offsets {
-                if !st.parts.contains_key(&tp) {
-                    return Err(Self::not_assigned(&tp));
-                }
-                if o < 0 {
-                    return Err(Error::InvalidArgument(format!(
-                        "cannot commit negative offset {o} for {tp}"
-                    )));
-                }
-                map.insert(tp, (o, None));
-            }
-        }
-        self.commit_map(map, mode).await
+        self.commit_explicit(offsets, true, mode).await
     }
 
     /// Commits explicit offsets (each the *next* offset to read) of any partitions, assigned
@@ -521,15 +505,30 @@ impl ConsumerHandle {
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
         mode: CommitMode,
     ) -> Result<()> {
+        self.commit_explicit(offsets, false, mode).await
+    }
+
+    async fn commit_explicit(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+        assigned_only: bool,
+        mode: CommitMode,
+    ) -> Result<()> {
         self.check_open()?;
         let mut map = BTreeMap::new();
-        for (tp, o) in offsets {
-            if o < 0 {
-                return Err(Error::InvalidArgument(format!(
-                    "cannot commit negative offset {o} for {tp}"
-                )));
+        {
+            let st = self.shared.lock();
+            for (tp, o) in offsets {
+                if assigned_only && !st.parts.contains_key(&tp) {
+                    return Err(Self::not_assigned(&tp));
+                }
+                if o < 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "cannot commit negative offset {o} for {tp}"
+                    )));
+                }
+                map.insert(tp, (o, None));
             }
-            map.insert(tp, (o, None));
         }
         self.commit_map(map, mode).await
     }

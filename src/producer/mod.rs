@@ -200,7 +200,7 @@ struct Inner {
 impl Inner {
     /// The producer's statistics snapshot.
     fn statistics(&self) -> crate::stats::Statistics {
-        use crate::stats::{EosStats, TopicStats};
+        use crate::stats::EosStats;
         let s = &self.s;
         let mut st =
             crate::stats::header(&s.common.client_id, "producer", self.created, self.instance);
@@ -212,32 +212,12 @@ impl Inner {
         let mut queued_total = 0u64;
         for (topic, p, n, bytes) in acc.queued() {
             queued_total += n as u64;
-            let t = st
-                .topics
-                .entry(topic.to_string())
-                .or_insert_with(|| TopicStats {
-                    topic: topic.to_string(),
-                    ..Default::default()
-                });
-            let e = t
-                .partitions
-                .entry(p)
-                .or_insert_with(|| producer_partition(&snap, &topic, p));
+            let e = partition_entry(&mut st, &snap, &topic, p);
             e.msgq_cnt = n as i64;
             e.msgq_bytes = bytes as u64;
         }
         for ((topic, p), (n, bytes)) in acc.stats.per_partition() {
-            let t = st
-                .topics
-                .entry(topic.to_string())
-                .or_insert_with(|| TopicStats {
-                    topic: topic.to_string(),
-                    ..Default::default()
-                });
-            let e = t
-                .partitions
-                .entry(p)
-                .or_insert_with(|| producer_partition(&snap, &topic, p));
+            let e = partition_entry(&mut st, &snap, &topic, p);
             e.txmsgs = n;
             e.txbytes = bytes;
         }
@@ -289,19 +269,29 @@ impl Inner {
     }
 }
 
-/// A producer's partition entry with its leader from `snap`.
-fn producer_partition(
+/// The snapshot's entry of a partition, made (with its leader from `snap`) if new.
+fn partition_entry<'a>(
+    st: &'a mut crate::stats::Statistics,
     snap: &crate::cluster::metadata::MetadataSnapshot,
     topic: &str,
     p: i32,
-) -> crate::stats::PartitionStats {
-    let leader = snap.leader(topic, p).unwrap_or(-1);
-    crate::stats::PartitionStats {
-        partition: p,
-        broker: leader,
-        leader,
-        ..Default::default()
-    }
+) -> &'a mut crate::stats::PartitionStats {
+    let t = st
+        .topics
+        .entry(topic.to_string())
+        .or_insert_with(|| crate::stats::TopicStats {
+            topic: topic.to_string(),
+            ..Default::default()
+        });
+    t.partitions.entry(p).or_insert_with(|| {
+        let leader = snap.leader(topic, p).unwrap_or(-1);
+        crate::stats::PartitionStats {
+            partition: p,
+            broker: leader,
+            leader,
+            ..Default::default()
+        }
+    })
 }
 
 impl Drop for Inner {
