@@ -15,7 +15,6 @@ memory block of BENCHMARKS.md, and `memory-burst-idle.png` through plot.py.
 """
 import argparse
 import datetime
-import json
 import os
 import re
 import shlex
@@ -129,18 +128,10 @@ def main():
     ap.add_argument("--sdk-env", default="",
                     help="environment for an additional kafka-sdk row, K=V,K=V (e.g. "
                          "MALLOC_MMAP_THRESHOLD_=131072 to tell allocator retention from buffers)")
-    ap.add_argument("--label", default="", help="note for the report (e.g. 'loaded machine, smoke size')")
-    ap.add_argument("--no-build", action="store_true")
-    ap.add_argument("--no-pin", dest="pin", action="store_false")
-    ap.add_argument("--timeout", type=int, default=900)
-    ap.add_argument("--report-only", action="store_true")
+    run.add_side_args(ap, 900)
     args = ap.parse_args()
-    if args.report_only:
-        with open(run.RESULTS) as fh:
-            report(json.load(fh))
+    if run.side_start(args, report):
         return
-    if args.pin and (not run.shutil.which("taskset") or (os.cpu_count() or 1) < 2):
-        args.pin = False
     count = args.count or (300_000 if args.quick else 2_000_000)
     wanted = set(c for c in args.clients.split(",") if c)
     if not args.no_build:
@@ -190,17 +181,7 @@ def main():
             r.delete(topic)
     finally:
         broker.stop()
-    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    meta["loadavg_end"] = os.getloadavg()
-    try:
-        with open(run.RESULTS) as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
-        doc = {}
-    doc["memory_runs"], doc["memory_meta"] = rows, meta
-    with open(run.RESULTS, "w") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.write("\n")
+    doc = run.save_side_runs("memory", rows, meta)
     report(doc)
     subprocess.run([sys.executable, os.path.join(run.HERE, "plot.py"), run.RESULTS, "--only", "memory"])
     run.log("wrote %s and %s" % (run.RESULTS, run.REPORT))

@@ -89,6 +89,51 @@ def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 
 
+def write_json(path, doc):
+    """Writes results with one line per list of plain numbers (RSS series stay compact)."""
+    text = json.dumps(doc, indent=1, sort_keys=False)
+    text = re.sub(r"\[\s*(-?[\d.eE+-]+(?:,\s*-?[\d.eE+-]+)*)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
+    with open(path, "w") as fh:
+        fh.write(text + "\n")
+
+
+def add_side_args(ap, timeout):
+    """The options every side script (tls_cost, memory, scale) shares."""
+    ap.add_argument("--label", default="", help="note for the report (e.g. 'loaded machine, smoke size')")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--no-pin", dest="pin", action="store_false")
+    ap.add_argument("--timeout", type=int, default=timeout)
+    ap.add_argument("--report-only", action="store_true")
+
+
+def side_start(args, report):
+    """--report-only: reports from results.json and returns True. Else turns pinning off
+    where it cannot work and returns False."""
+    if args.report_only:
+        with open(RESULTS) as fh:
+            report(json.load(fh))
+        return True
+    if args.pin and (not shutil.which("taskset") or (os.cpu_count() or 1) < 2):
+        args.pin = False
+    return False
+
+
+def save_side_runs(key, rows, meta):
+    """Stores a side script's `<key>_runs` / `<key>_meta` in results.json (other keys kept)
+    and returns the whole document."""
+    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    meta["loadavg_end"] = os.getloadavg()
+    try:
+        with open(RESULTS) as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        doc = {}
+    doc[key + "_runs"], doc[key + "_meta"] = rows, meta
+    write_json(RESULTS, doc)
+    return doc
+
+
 def sh(cmd, cwd=None, env=None, check=True):
     r = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True)
@@ -822,9 +867,7 @@ def main():
                 doc[k] = old[k]
     except (OSError, ValueError):
         pass
-    with open(results, "w") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=False)
-        fh.write("\n")
+    write_json(results, doc)
     write_report(doc, *markers)
     log("wrote %s and %s" % (results, REPORT))
 

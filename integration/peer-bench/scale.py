@@ -25,7 +25,6 @@ block of BENCHMARKS.md and the scale-*.png plots (plot.py).
 """
 import argparse
 import datetime
-import json
 import os
 import shlex
 import subprocess
@@ -184,14 +183,9 @@ def main():
     ap.add_argument("--members", default="1,3,10")
     ap.add_argument("--clients", default="", help="comma list (default kafka-sdk,franz-go,rdkafka)")
     ap.add_argument("--rf", type=int, default=1, help="replication factor of the topics")
-    ap.add_argument("--label", default="")
-    ap.add_argument("--no-build", action="store_true")
-    ap.add_argument("--timeout", type=int, default=600)
-    ap.add_argument("--report-only", action="store_true")
+    run.add_side_args(ap, 600)
     a = ap.parse_args()
-    if a.report_only:
-        with open(run.RESULTS) as fh:
-            report(json.load(fh))
+    if run.side_start(a, report):
         return
     count = a.count or (200_000 if a.quick else 2_000_000)
     wanted = set(c for c in a.clients.split(",") if c)
@@ -251,17 +245,7 @@ def main():
                 r.delete(topic)
     finally:
         cluster.stop()
-    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    meta["loadavg_end"] = os.getloadavg()
-    try:
-        with open(run.RESULTS) as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
-        doc = {}
-    doc["scale_runs"], doc["scale_meta"] = rows, meta
-    with open(run.RESULTS, "w") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.write("\n")
+    doc = run.save_side_runs("scale", rows, meta)
     report(doc)
     subprocess.run([sys.executable, os.path.join(run.HERE, "plot.py"), run.RESULTS, "--only", "scale"])
     run.log("wrote %s and %s" % (run.RESULTS, run.REPORT))

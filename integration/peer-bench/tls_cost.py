@@ -21,7 +21,6 @@ run.py's build step checks for them and says so.
 import argparse
 import datetime
 import glob
-import json
 import os
 import re
 import shlex
@@ -141,18 +140,10 @@ def main():
     ap.add_argument("--count", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", default="", help="comma list (default kafka-sdk,rdkafka,confluent-kafka)")
-    ap.add_argument("--label", default="", help="note for the report (e.g. 'loaded machine, smoke size')")
-    ap.add_argument("--no-build", action="store_true")
-    ap.add_argument("--no-pin", dest="pin", action="store_false")
-    ap.add_argument("--timeout", type=int, default=600)
-    ap.add_argument("--report-only", action="store_true")
+    run.add_side_args(ap, 600)
     a = ap.parse_args()
-    if a.report_only:
-        with open(run.RESULTS) as fh:
-            report(json.load(fh))
+    if run.side_start(a, report):
         return
-    if a.pin and (not run.shutil.which("taskset") or (os.cpu_count() or 1) < 2):
-        a.pin = False
     if not a.no_build:
         run.build(a)
     wanted = set(c for c in a.clients.split(",") if c)
@@ -202,17 +193,7 @@ def main():
     finally:
         kit.terminate()
         kit.wait(timeout=60)
-    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    meta["loadavg_end"] = os.getloadavg()
-    try:
-        with open(run.RESULTS) as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
-        doc = {}
-    doc["tls_runs"], doc["tls_meta"] = rows, meta
-    with open(run.RESULTS, "w") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.write("\n")
+    doc = run.save_side_runs("tls", rows, meta)
     report(doc)
     print("\n".join(l for l in open(run.REPORT).read().split(BEGIN)[1].split(END)[0].splitlines()
                     if l.startswith("|")))
