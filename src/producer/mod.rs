@@ -531,7 +531,9 @@ impl Producer {
         }
         let span =
             crate::observe::produce_span(&s.common.client_id, &record.topic, record.key.as_deref());
-        crate::observe::inject(&span, &mut record.headers);
+        if let Some(span) = &span {
+            crate::observe::inject(span, &mut record.headers);
+        }
         // A topic known to the accumulator had its name validated when it was added (after
         // its metadata was found).
         let known = inner.acc.get_topic(&record.topic);
@@ -671,7 +673,9 @@ impl Producer {
             rec_size,
             permits,
         );
-        fut.trace(span);
+        if let Some(span) = span {
+            fut.trace(span);
+        }
         Ok(fut)
     }
 
