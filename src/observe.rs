@@ -272,6 +272,14 @@ fn key_wanted(span: &Span, key: Option<&[u8]>) -> Option<String> {
     Some(String::from_utf8_lossy(key).into_owned())
 }
 
+/// `false` when no subscriber can want an INFO span (the compile-time and the global level
+/// filters): one relaxed load, for the per-record paths.
+#[inline]
+fn info_may_be_wanted() -> bool {
+    tracing::level_filters::STATIC_MAX_LEVEL >= tracing::Level::INFO
+        && tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO
+}
+
 /// The span of one produced record, from `send` to its acknowledgement (or failure), or
 /// `None` when no subscriber wants it. The partition is recorded when chosen, the offset
 /// when acknowledged.
@@ -282,9 +290,7 @@ fn key_wanted(span: &Span, key: Option<&[u8]>) -> Option<String> {
 /// record, ~5 % of `send`: benches/callgrind.py).
 #[inline]
 pub(crate) fn produce_span(client_id: &str, topic: &str, key: Option<&[u8]>) -> Option<Span> {
-    if tracing::level_filters::STATIC_MAX_LEVEL < tracing::Level::INFO
-        || tracing::level_filters::LevelFilter::current() < tracing::Level::INFO
-    {
+    if !info_may_be_wanted() {
         return None;
     }
     let span = build_produce_span(client_id, topic, key);
@@ -407,7 +413,10 @@ fn consumer_span(name: &'static str, m: &Message, client_id: &str, group: Option
 /// A received message: a short `receive` span (closed at once), child of the producer's
 /// span when the message carries its trace context (feature `opentelemetry`).
 pub(crate) fn received(m: &Message, client_id: &str, group: Option<&str>) {
-    drop(consumer_span("receive", m, client_id, group));
+    // Per message: skip the span macro's callsite checks when nothing listens at INFO.
+    if info_may_be_wanted() {
+        drop(consumer_span("receive", m, client_id, group));
+    }
 }
 
 /// The span an application processes `m` in (see [`Message::span`]).
