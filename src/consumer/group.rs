@@ -70,6 +70,79 @@ pub(super) enum Callback {
     Lost,
 }
 
+/// The partition hand-back steps both membership tasks (classic, this file; KIP-848,
+/// `group_consumer.rs`) take the same way: an orderly revocation and a loss. Each task
+/// supplies its state, its generation check, its heartbeating commit and its listener call.
+pub(super) trait HandBack {
+    /// The consumer's shared state.
+    fn shared(&self) -> &Arc<Shared>;
+    /// The consumer handle (stored offsets).
+    fn handle(&self) -> &ConsumerHandle;
+    /// The partitions the member owns.
+    fn owned(&mut self) -> &mut BTreeSet<TopicPartition>;
+    /// Whether the member is in a generation (epoch) a revoke-time commit can carry.
+    fn in_generation(&self) -> bool;
+    /// Commits `offsets` while heartbeating (a fault the heartbeats find is kept).
+    async fn commit_heartbeating(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    ) -> Result<()>;
+    /// Runs a listener callback to completion (heartbeating, except for `on_lost`).
+    async fn call_listener(&mut self, kind: Callback, tps: &[TopicPartition]);
+
+    /// Orderly revocation: stop delivering, commit (auto commit), `on_revoked`, drop.
+    async fn revoke(&mut self, tps: &[TopicPartition], commit: bool) {
+        if tps.is_empty() {
+            return;
+        }
+        self.stop_delivering(tps);
+        if commit && self.shared().cfg.enable_auto_commit && self.in_generation() {
+            let only: BTreeSet<TopicPartition> = tps.iter().cloned().collect();
+            let offsets = self.handle().stored_offsets(Some(&only));
+            if let Err(e) = self.commit_heartbeating(offsets).await {
+                tracing::warn!(error = %e, "commit of revoked partitions failed");
+            }
+        }
+        self.call_listener(Callback::Revoked, tps).await;
+        self.drop_partitions(tps);
+    }
+
+    /// Partitions lost (generation fenced / member removed): `on_lost`, drop, no commit.
+    async fn lose(&mut self, tps: &[TopicPartition]) {
+        if tps.is_empty() {
+            return;
+        }
+        self.stop_delivering(tps);
+        self.shared().set_group_info(|g| {
+            g.joined = false;
+            g.generation = -1;
+            g.rebalancing = false;
+        });
+        self.call_listener(Callback::Lost, tps).await;
+        self.drop_partitions(tps);
+    }
+
+    /// Stops delivering `tps`' records (buffered ones included) while they are revoked.
+    fn stop_delivering(&self, tps: &[TopicPartition]) {
+        let mut st = self.shared().lock();
+        for tp in tps {
+            if let Some(p) = st.parts.get_mut(tp) {
+                p.revoking = true;
+            }
+        }
+    }
+
+    /// Forgets `tps`: removed from the consumer's state and from the owned set.
+    fn drop_partitions(&mut self, tps: &[TopicPartition]) {
+        let shared = self.shared().clone();
+        let mut st = shared.lock();
+        for tp in tps {
+            st.remove(tp);
+            self.owned().remove(tp);
+        }
+    }
+}
+
 /// A listener callback running in a task of its own, so that nothing (not even `close`,
 /// which drops the membership task's main loop) cuts it off half-way, and the partitions it
 /// runs for: `close` waits for it and finishes its bookkeeping instead of calling it again.
@@ -731,27 +804,6 @@ impl Member {
         self.shared.notify_work();
     }
 
-    /// Runs a listener callback to completion in a task of its own and waits for it; while
-    /// it runs (except `on_lost`: the member is out of its generation) the membership task
-    /// keeps heartbeating (see [`Member::with_heartbeats`]). If the main loop is dropped
-    /// meanwhile (close), [`Member::running`] lets `leave_on_close` wait for the callback
-    /// and finish its bookkeeping.
-    async fn call_listener(&mut self, kind: Callback, tps: &[TopicPartition]) {
-        let Some(listener) = self.listener.clone() else {
-            return;
-        };
-        let running = Running::spawn(listener, self.handle.clone(), kind, tps);
-        let done = running.done.clone();
-        self.running = Some(running);
-        if kind == Callback::Lost {
-            Running::wait(done).await;
-        } else {
-            let ((), fault) = self.with_heartbeats(Running::wait(done)).await;
-            self.note_fault(fault);
-        }
-        self.running = None;
-    }
-
     /// Keeps the first fault heartbeats reported while a callback or commit ran.
     fn note_fault(&mut self, fault: Option<HbFault>) {
         if self.hb_fault.is_none() {
@@ -837,43 +889,6 @@ impl Member {
         }
     }
 
-    /// Orderly revocation: stop delivering, commit (auto commit), call `on_revoked`, drop.
-    async fn revoke(&mut self, tps: &[TopicPartition], commit: bool) {
-        if tps.is_empty() {
-            return;
-        }
-        self.stop_delivering(tps);
-        if commit && self.shared.cfg.enable_auto_commit && self.generation >= 0 {
-            let only: BTreeSet<TopicPartition> = tps.iter().cloned().collect();
-            let offsets = self.handle.stored_offsets(Some(&only));
-            let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
-            let (r, fault) = self
-                .with_heartbeats(offsets::commit(&self.shared, &offsets, deadline))
-                .await;
-            self.note_fault(fault);
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "commit of revoked partitions failed");
-            }
-        }
-        self.call_listener(Callback::Revoked, tps).await;
-        self.drop_partitions(tps);
-    }
-
-    /// Partitions lost (generation fenced / member removed): `on_lost`, drop, no commit.
-    async fn lose(&mut self, tps: &[TopicPartition]) {
-        if tps.is_empty() {
-            return;
-        }
-        self.stop_delivering(tps);
-        self.shared.set_group_info(|g| {
-            g.joined = false;
-            g.generation = -1;
-            g.rebalancing = false;
-        });
-        self.call_listener(Callback::Lost, tps).await;
-        self.drop_partitions(tps);
-    }
-
     /// The member is no longer in its generation (fenced, removed, or its session surely
     /// expired): every owned partition is lost (`on_lost`, no commit) and the generation is
     /// forgotten, and the member id too when `forget_member_id`, before rejoining.
@@ -886,28 +901,9 @@ impl Member {
         self.generation = -1;
     }
 
-    /// Marks partitions being revoked or lost: `recv` no longer delivers them, offsets can
-    /// still be committed for them until they are dropped.
-    fn stop_delivering(&self, tps: &[TopicPartition]) {
-        let mut st = self.shared.lock();
-        for tp in tps {
-            if let Some(p) = st.parts.get_mut(tp) {
-                p.revoking = true;
-            }
-        }
-    }
-
     /// The owned partitions, as a list to revoke or lose.
     fn owned_list(&self) -> Vec<TopicPartition> {
         self.owned.iter().cloned().collect()
-    }
-
-    fn drop_partitions(&mut self, tps: &[TopicPartition]) {
-        let mut st = self.shared.lock();
-        for tp in tps {
-            st.remove(tp);
-            self.owned.remove(tp);
-        }
     }
 
     async fn heartbeat_loop(&mut self, resub: &mut tokio::sync::watch::Receiver<u64>) -> Next {
@@ -1093,6 +1089,57 @@ fn counts_of(
             (m.error.is_none() && m.partition_count() > 0).then(|| (t.clone(), m.partition_count()))
         })
         .collect()
+}
+
+impl HandBack for Member {
+    fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn handle(&self) -> &ConsumerHandle {
+        &self.handle
+    }
+
+    fn owned(&mut self) -> &mut BTreeSet<TopicPartition> {
+        &mut self.owned
+    }
+
+    fn in_generation(&self) -> bool {
+        self.generation >= 0
+    }
+
+    async fn commit_heartbeating(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    ) -> Result<()> {
+        let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
+        let (r, fault) = self
+            .with_heartbeats(offsets::commit(&self.shared, &offsets, deadline))
+            .await;
+        self.note_fault(fault);
+        r
+    }
+
+    /// Runs a listener callback to completion in a task of its own and waits for it; while
+    /// it runs (except `on_lost`: the member is out of its generation) the membership task
+    /// keeps heartbeating (see [`Member::with_heartbeats`]). If the main loop is dropped
+    /// meanwhile (close), [`Member::running`] lets `leave_on_close` wait for the callback
+    /// and finish its bookkeeping.
+    async fn call_listener(&mut self, kind: Callback, tps: &[TopicPartition]) {
+        let Some(listener) = self.listener.clone() else {
+            return;
+        };
+        let running = Running::spawn(listener, self.handle.clone(), kind, tps);
+        let done = running.done.clone();
+        self.running = Some(running);
+        if kind == Callback::Lost {
+            Running::wait(done).await;
+        } else {
+            let ((), fault) = self.with_heartbeats(Running::wait(done)).await;
+            self.note_fault(fault);
+        }
+        self.running = None;
+    }
 }
 
 #[cfg(test)]

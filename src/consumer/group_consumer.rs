@@ -44,7 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::group::{Callback, Running};
+use super::group::{Callback, HandBack, Running};
 use super::handle::ConsumerHandle;
 use super::listener::RebalanceListener;
 use super::offsets;
@@ -704,78 +704,8 @@ impl Member {
         self.shared.notify_work();
     }
 
-    /// Orderly revocation: stop delivering, commit (auto commit), `on_revoked`, drop.
-    async fn revoke(&mut self, tps: &[TopicPartition], commit: bool) {
-        if tps.is_empty() {
-            return;
-        }
-        self.stop_delivering(tps);
-        if commit && self.shared.cfg.enable_auto_commit && self.epoch() > 0 {
-            let only: BTreeSet<TopicPartition> = tps.iter().cloned().collect();
-            let offsets = self.handle.stored_offsets(Some(&only));
-            let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
-            let r = self
-                .with_heartbeats(offsets::commit(&self.shared, &offsets, deadline))
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "commit of revoked partitions failed");
-            }
-        }
-        self.call_listener(Callback::Revoked, tps).await;
-        self.drop_partitions(tps);
-    }
-
-    /// Partitions lost: `on_lost`, drop, no commit.
-    async fn lose(&mut self, tps: &[TopicPartition]) {
-        if tps.is_empty() {
-            return;
-        }
-        self.stop_delivering(tps);
-        self.shared.set_group_info(|g| {
-            g.joined = false;
-            g.generation = -1;
-            g.rebalancing = false;
-        });
-        self.call_listener(Callback::Lost, tps).await;
-        self.drop_partitions(tps);
-    }
-
-    fn stop_delivering(&self, tps: &[TopicPartition]) {
-        let mut st = self.shared.lock();
-        for tp in tps {
-            if let Some(p) = st.parts.get_mut(tp) {
-                p.revoking = true;
-            }
-        }
-    }
-
     fn owned_list(&self) -> Vec<TopicPartition> {
         self.owned.iter().cloned().collect()
-    }
-
-    fn drop_partitions(&mut self, tps: &[TopicPartition]) {
-        let mut st = self.shared.lock();
-        for tp in tps {
-            st.remove(tp);
-            self.owned.remove(tp);
-        }
-    }
-
-    /// Runs a listener callback to completion in a task of its own and waits for it,
-    /// heartbeating meanwhile (except for `on_lost`: the member is out of the group).
-    async fn call_listener(&mut self, kind: Callback, tps: &[TopicPartition]) {
-        let Some(listener) = self.listener.clone() else {
-            return;
-        };
-        let running = Running::spawn(listener, self.handle.clone(), kind, tps);
-        let done = running.done.clone();
-        self.running = Some(running);
-        if kind == Callback::Lost {
-            Running::wait(done).await;
-        } else {
-            self.with_heartbeats(Running::wait(done)).await;
-        }
-        self.running = None;
     }
 
     /// Runs `work` while heartbeating at the coordinator's interval; a fault the heartbeats
@@ -863,6 +793,50 @@ impl Member {
         }
         self.send_leave().await;
         self.reset_membership();
+    }
+}
+
+impl HandBack for Member {
+    fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn handle(&self) -> &ConsumerHandle {
+        &self.handle
+    }
+
+    fn owned(&mut self) -> &mut BTreeSet<TopicPartition> {
+        &mut self.owned
+    }
+
+    fn in_generation(&self) -> bool {
+        self.epoch() > 0
+    }
+
+    async fn commit_heartbeating(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    ) -> Result<()> {
+        let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
+        self.with_heartbeats(offsets::commit(&self.shared, &offsets, deadline))
+            .await
+    }
+
+    /// Runs a listener callback to completion in a task of its own and waits for it,
+    /// heartbeating meanwhile (except for `on_lost`: the member is out of the group).
+    async fn call_listener(&mut self, kind: Callback, tps: &[TopicPartition]) {
+        let Some(listener) = self.listener.clone() else {
+            return;
+        };
+        let running = Running::spawn(listener, self.handle.clone(), kind, tps);
+        let done = running.done.clone();
+        self.running = Some(running);
+        if kind == Callback::Lost {
+            Running::wait(done).await;
+        } else {
+            self.with_heartbeats(Running::wait(done)).await;
+        }
+        self.running = None;
     }
 }
 
