@@ -203,7 +203,7 @@ where
             drop(q);
             sink.ready.notify_all();
         });
-        let core = Arc::new(Core::new::<C, Part>(config, &context, on_done)?);
+        let core = Arc::new(Core::new::<C, Part>(config, &context, on_done, false)?);
         Ok(BaseProducer {
             client: Client::new(context, core.source()),
             core,

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -11,9 +10,11 @@ use std::time::{Duration, Instant};
 use futures_channel::oneshot;
 
 use super::base_producer::delivered_message;
+use kafka_sdk::RecordMetadata;
+
 use super::{
-    Core, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts, Producer, ProducerContext,
-    PurgeConfig,
+    produce_error, Core, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts, Producer,
+    ProducerContext, PurgeConfig,
 };
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
@@ -203,17 +204,73 @@ impl<C: ClientContext + 'static, Part: Partitioner> ProducerContext<Part>
 type DeliverySender = oneshot::Sender<OwnedDeliveryResult>;
 
 /// A future of a record's outcome (from [`FutureProducer::send_result`]).
+///
+/// In the common case it wraps kafka-sdk's own delivery future (one shared completion per
+/// batch) with the record's parts, which the error result hands back: no channel or task
+/// per record. A record that had to wait before kafka-sdk took it (topic metadata,
+/// `buffer.memory`) gets its outcome through a channel instead.
 #[must_use = "Futures do nothing unless polled"]
-#[derive(Debug)]
 pub struct DeliveryFuture {
-    rx: oneshot::Receiver<OwnedDeliveryResult>,
+    state: State,
+}
+
+enum State {
+    /// kafka-sdk took the record: its future, and the record for the error result.
+    Native(kafka_sdk::DeliveryFuture, Outgoing),
+    /// The record waits in the ordered lane; the reaper sends its outcome.
+    Lane(oneshot::Receiver<OwnedDeliveryResult>),
+    /// Known at once (kafka-sdk refused the record); `None` once taken.
+    Ready(Option<OwnedDeliveryResult>),
+}
+
+impl std::fmt::Debug for DeliveryFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Native(d, _) => {
+                if d.is_done() {
+                    "done"
+                } else {
+                    "in flight"
+                }
+            }
+            State::Lane(_) => "waiting to be queued",
+            State::Ready(_) => "failed at once",
+        };
+        f.debug_struct("DeliveryFuture")
+            .field("state", &state)
+            .finish()
+    }
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<OwnedDeliveryResult, oneshot::Canceled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx)
+        match &mut self.state {
+            State::Native(d, out) => match Pin::new(d).poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Ok(outcome(out, r.map_err(|e| produce_error(&e))))),
+                Poll::Pending => Poll::Pending,
+            },
+            State::Lane(rx) => Pin::new(rx).poll(cx),
+            State::Ready(r) => Poll::Ready(r.take().ok_or(oneshot::Canceled)),
+        }
+    }
+}
+
+/// rdkafka's result for a record and kafka-sdk's outcome.
+#[allow(clippy::result_large_err)] // rdkafka's own result type
+fn outcome(out: &Outgoing, result: Result<RecordMetadata, KafkaError>) -> OwnedDeliveryResult {
+    match result {
+        Ok(meta) => Ok(Delivery {
+            partition: meta.partition,
+            offset: meta.offset,
+            timestamp: if meta.timestamp >= 0 {
+                Timestamp::CreateTime(meta.timestamp)
+            } else {
+                out.timestamp()
+            },
+        }),
+        Err(e) => Err((e, owned(out))),
     }
 }
 
@@ -257,26 +314,14 @@ where
         let context = Arc::new(FutureProducerContext {
             wrapped_context: context,
         });
-        let on_done: OnDone<DeliverySender> = Box::new(|done, in_flight| {
+        // Only records that waited in the lane come here; the in-flight count is kafka-sdk's.
+        let on_done: OnDone<DeliverySender> = Box::new(|done, _| {
             for (out, result, tx) in done.drain(..) {
-                let r = match result {
-                    Ok(meta) => Ok(Delivery {
-                        partition: meta.partition,
-                        offset: meta.offset,
-                        timestamp: if meta.timestamp >= 0 {
-                            Timestamp::CreateTime(meta.timestamp)
-                        } else {
-                            out.timestamp()
-                        },
-                    }),
-                    Err(e) => Err((e, owned(&out))),
-                };
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                let _ = tx.send(r);
+                let _ = tx.send(outcome(&out, result));
             }
         });
         let core = Arc::new(Core::new::<_, NoCustomPartitioner>(
-            config, &context, on_done,
+            config, &context, on_done, true,
         )?);
         Ok(FutureProducer {
             client: Arc::new(Client::new(context, core.source())),
@@ -297,9 +342,20 @@ where
     R: AsyncRuntime,
 {
     fn queue(&self, parts: Parts<'_>) -> DeliveryFuture {
-        let (tx, rx) = oneshot::channel();
-        self.core.submit(parts, tx);
-        DeliveryFuture { rx }
+        let mut rx = None;
+        let state = match self.core.submit_direct(parts, || {
+            let (tx, r) = oneshot::channel();
+            rx = Some(r);
+            tx
+        }) {
+            Ok((out, Ok(d))) => State::Native(d, out),
+            Ok((out, Err(e))) => State::Ready(Some(Err((e, owned(&out))))),
+            Err(()) => match rx {
+                Some(rx) => State::Lane(rx),
+                None => State::Ready(None),
+            },
+        };
+        DeliveryFuture { state }
     }
 
     /// Sends a record and waits for its outcome. `queue_timeout` bounds the wait while
@@ -390,13 +446,13 @@ where
     }
 
     fn in_flight_count(&self) -> i32 {
-        self.core.in_flight.load(Ordering::Relaxed) as i32
+        i32::try_from(self.core.in_flight_count()).unwrap_or(i32::MAX)
     }
 
     fn flush<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
-        let in_flight = self.core.in_flight.clone();
+        let core = self.core.clone();
         self.core
-            .flush_until(timeout.into(), || in_flight.load(Ordering::Relaxed) == 0)
+            .flush_until(timeout.into(), move || core.in_flight_count() == 0)
     }
 
     fn purge(&self, flags: PurgeConfig) {
