@@ -321,7 +321,7 @@ where
             }
         });
         let core = Arc::new(Core::new::<_, NoCustomPartitioner>(
-            config, &context, on_done, true,
+            config, &context, on_done, true, None,
         )?);
         Ok(FutureProducer {
             client: Arc::new(Client::new(context, core.source())),

@@ -230,12 +230,18 @@ pub(crate) type OnDone<T> = Box<dyn FnMut(&mut Vec<Finished<T>>, &AtomicUsize) +
 /// kafka-sdk's `send` of one record: its delivery future, or why it failed at once.
 pub(crate) type Sending = Result<kafka_sdk::DeliveryFuture, KafkaError>;
 
-/// A record appended to kafka-sdk (or refused by it), on its way to the reaper.
-struct Sent<T> {
-    out: Outgoing,
-    sent: Result<kafka_sdk::DeliveryFuture, KafkaError>,
-    tag: T,
+/// A record appended to kafka-sdk (or refused by it), on its way to the reaper (or to the
+/// producer kind's [`Sink`]).
+pub(crate) struct Sent<T> {
+    pub(crate) out: Outgoing,
+    pub(crate) sent: Sending,
+    pub(crate) tag: T,
 }
+
+/// Takes each record as soon as kafka-sdk took it (or refused it), in append order, instead
+/// of the reaper: for a producer kind that awaits the outcomes itself ([`BaseProducer`]
+/// serves them in `poll`). Called with the lane locked, on whichever thread appended.
+pub(crate) type Sink<T> = Box<dyn Fn(Sent<T>) + Send + Sync>;
 
 /// An entry of the lane.
 enum Job<T> {
@@ -317,6 +323,8 @@ struct Inbox<T> {
     /// Records kafka-sdk took (all paths): with its `completed_records`, the records in
     /// flight whether or not anyone awaits their outcome.
     appended: AtomicU64,
+    /// Where records go instead of `items` (the reaper then has nothing to do).
+    sink: Option<Sink<T>>,
 }
 
 /// How often the reaper collects new records while others are in flight (it wakes at once
@@ -325,6 +333,9 @@ const REAP_TICK: Duration = Duration::from_millis(1);
 
 impl<T> Inbox<T> {
     fn push(&self, s: Sent<T>) {
+        if let Some(sink) = &self.sink {
+            return sink(s);
+        }
         let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
         let was_empty = items.is_empty();
         items.push(s);
@@ -415,6 +426,7 @@ impl<T: Send + 'static> Core<T> {
         context: &Arc<C>,
         on_done: OnDone<T>,
         native_count: bool,
+        sink: Option<Sink<T>>,
     ) -> KafkaResult<Core<T>>
     where
         C: ProducerContext<Part> + 'static,
@@ -460,6 +472,7 @@ impl<T: Send + 'static> Core<T> {
             closed: AtomicBool::new(false),
             in_lane: AtomicUsize::new(0),
             appended: AtomicU64::new(0),
+            sink,
         });
         rt::handle().spawn(submitter(producer.clone(), lane.clone(), inbox.clone()));
         rt::handle().spawn(reaper(inbox.clone(), on_done, in_flight.clone()));
