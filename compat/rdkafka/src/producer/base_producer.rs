@@ -344,11 +344,14 @@ where
     /// Serves delivery reports: waits up to `timeout` for the first one, then serves every
     /// report already there, calling [`ProducerContext::delivery`] on this thread.
     pub fn poll<T: Into<Timeout>>(&self, timeout: T) {
-        let timeout = timeout.into();
-        let deadline = timeout.duration().map(|d| Instant::now() + d);
-        let zero = timeout.duration() == Some(Duration::ZERO);
+        let timeout = timeout.into().duration();
+        let zero = timeout == Some(Duration::ZERO);
         let mut batch = Vec::new();
         self.lock_pending().take_done(&mut batch, None);
+        let deadline = match timeout {
+            Some(d) if batch.is_empty() && !zero => Some(Instant::now() + d),
+            _ => None,
+        };
         while batch.is_empty() && !zero {
             // Register with the first unfinished record of each FIFO, then wait for a
             // completion (or a record filed into an empty FIFO) without spinning.
