@@ -5,8 +5,11 @@
 //! All three sit on one [`kafka_sdk::Producer`] and share one submission path: `send`
 //! appends the record to kafka-sdk on the calling thread when kafka-sdk would not wait, else
 //! through an ordered slow lane, so per-partition order is the order of the `send` calls, as
-//! in librdkafka; a reaper task on the facade's runtime awaits the outcomes per partition
-//! and hands them over in groups (see `Core`).
+//! in librdkafka (see `Core`). Outcomes: a [`FutureProducer`]'s [`DeliveryFuture`] wraps
+//! kafka-sdk's own delivery future (a reaper task on the facade's runtime awaits only the
+//! records that went through the lane); a [`BaseProducer`] files kafka-sdk's delivery
+//! futures in per-partition FIFOs as they are appended and serves the finished ones in
+//! `poll`, on the caller's thread. No channel, task or thread hand-off per record.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -369,11 +372,12 @@ impl<T> Inbox<T> {
 /// lane (call order) and the submitter task awaits its `send`; records submitted meanwhile
 /// queue behind it, and whoever next finds the lane free (a caller, or the submitter once
 /// its record is in) appends them at once while kafka-sdk does not wait, so the lane does
-/// not stay in the way of a fast caller. Either way the record's delivery future
-/// goes to the reaper task, which keeps one FIFO per partition, wakes when a batch finishes
-/// (or every [`REAP_TICK`] to collect new records) and hands finished records to the
-/// producer kind's [`OnDone`] in groups: no task, channel message or thread wake-up per
-/// record.
+/// not stay in the way of a fast caller. A record appended on the calling thread goes back
+/// to the caller with its delivery future (`submit_direct`, [`FutureProducer`]), or to the
+/// producer kind's [`Sink`] ([`BaseProducer`]); one appended from the lane goes to the
+/// sink, else to the reaper task, which keeps one FIFO per partition, wakes when a batch
+/// finishes (or every [`REAP_TICK`] to collect new records) and hands finished records to
+/// the producer kind's [`OnDone`] in groups.
 pub(crate) struct Core<T: Send + 'static> {
     pub(crate) producer: kafka_sdk::Producer,
     lane: Arc<Lane<T>>,
@@ -575,9 +579,10 @@ impl<T: Send + 'static> Core<T> {
         None
     }
 
-    /// Takes a record (copying its key and payload once) for the producer kind's
-    /// [`OnDone`], which gets it back with its outcome, also when it fails at once or the
-    /// producer is gone. Records are appended in call order.
+    /// Takes a record (copying its key and payload once) for the producer kind's [`Sink`]
+    /// (the record as kafka-sdk took or refused it) or else [`OnDone`] (the record with its
+    /// outcome, also when it fails at once or the producer is gone). Records are appended
+    /// in call order.
     pub(crate) fn submit(&self, parts: Parts<'_>, tag: T) {
         let out = self.outgoing(parts);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
