@@ -245,9 +245,10 @@ struct Reports<D> {
     waker: std::task::Waker,
 }
 
-/// The message a delivery report shows.
+/// The message a delivery report shows (taking the record's parts: no reference count
+/// touched per field).
 pub(crate) fn delivered_message(
-    out: &Outgoing,
+    out: Outgoing,
     meta: Option<&RecordMetadata>,
 ) -> BorrowedMessage<'static> {
     let (partition, offset, timestamp) = match meta {
@@ -263,13 +264,13 @@ pub(crate) fn delivered_message(
         None => (out.partition.unwrap_or(-1), -1001, out.timestamp()),
     };
     BorrowedMessage::produced(
-        out.topic.clone(),
+        out.topic,
         partition,
         offset,
         timestamp,
-        out.key.clone(),
-        out.payload.clone(),
-        out.headers.clone(),
+        out.key,
+        out.payload,
+        out.headers,
     )
 }
 
@@ -387,8 +388,8 @@ where
         }
         for r in batch {
             let result: DeliveryResult<'_> = match r.result {
-                Ok(meta) => Ok(delivered_message(&r.out, Some(&meta))),
-                Err(e) => Err((e, delivered_message(&r.out, None))),
+                Ok(meta) => Ok(delivered_message(r.out, Some(&meta))),
+                Err(e) => Err((e, delivered_message(r.out, None))),
             };
             self.client.context().delivery(&result, r.opaque);
             self.core.in_flight.fetch_sub(1, Ordering::Relaxed);

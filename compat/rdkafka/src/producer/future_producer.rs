@@ -332,7 +332,7 @@ where
 }
 
 fn owned(out: &Outgoing) -> OwnedMessage {
-    delivered_message(out, None).detach()
+    delivered_message(out.clone(), None).detach()
 }
 
 impl<C, R, Part> FutureProducer<C, R, Part>

@@ -179,6 +179,7 @@ where
 
 /// A record taken from a `BaseRecord` / `FutureRecord`. kafka-sdk's record shares its key and
 /// payload with this one (no second copy), which the delivery report shows.
+#[derive(Clone)]
 pub(crate) struct Outgoing {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: Option<i32>,
