@@ -325,7 +325,7 @@ where
             config,
             &context,
             on_done,
-            false,
+            None,
             Some(sink),
         )?);
         Ok(BaseProducer {

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -212,6 +213,20 @@ type DeliverySender = oneshot::Sender<OwnedDeliveryResult>;
 #[must_use = "Futures do nothing unless polled"]
 pub struct DeliveryFuture {
     state: State,
+    /// The producer's count of outcomes handed out (see `Core::in_flight_count`).
+    finished: Arc<AtomicU64>,
+}
+
+impl Drop for DeliveryFuture {
+    fn drop(&mut self) {
+        // An outcome known but never taken counts as handed out (kafka-sdk's own count
+        // covers it too, a moment later).
+        if let State::Native(d, _) = &self.state {
+            if d.is_done() {
+                self.finished.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 enum State {
@@ -245,10 +260,19 @@ impl std::fmt::Debug for DeliveryFuture {
 impl Future for DeliveryFuture {
     type Output = Result<OwnedDeliveryResult, oneshot::Canceled>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match &mut this.state {
             State::Native(d, out) => match Pin::new(d).poll(cx) {
-                Poll::Ready(r) => Poll::Ready(Ok(outcome(out, r.map_err(|e| produce_error(&e))))),
+                Poll::Ready(r) => {
+                    let r = outcome(out, r.map_err(|e| produce_error(&e)));
+                    // Counted before the caller sees it, so that `in_flight_count` is 0 once
+                    // every outcome was awaited (kafka-sdk counts the batch a moment after
+                    // completing it).
+                    this.finished.fetch_add(1, Ordering::SeqCst);
+                    this.state = State::Ready(None);
+                    Poll::Ready(Ok(r))
+                }
                 Poll::Pending => Poll::Pending,
             },
             State::Lane(rx) => Pin::new(rx).poll(cx),
@@ -282,6 +306,8 @@ where
 {
     client: Arc<Client<FutureProducerContext<C>>>,
     core: Arc<Core<DeliverySender>>,
+    /// Outcomes handed out (see `Core::in_flight_count`).
+    finished: Arc<AtomicU64>,
     _marker: PhantomData<fn() -> (R, Part)>,
 }
 
@@ -294,6 +320,7 @@ where
         FutureProducer {
             client: self.client.clone(),
             core: self.core.clone(),
+            finished: self.finished.clone(),
             _marker: PhantomData,
         }
     }
@@ -315,17 +342,28 @@ where
             wrapped_context: context,
         });
         // Only records that waited in the lane come here; the in-flight count is kafka-sdk's.
-        let on_done: OnDone<DeliverySender> = Box::new(|done, _| {
+        let finished = Arc::new(AtomicU64::new(0));
+        let counted = finished.clone();
+        let on_done: OnDone<DeliverySender> = Box::new(move |done, _| {
             for (out, result, tx) in done.drain(..) {
+                // (A failed one may have failed before kafka-sdk took it: not counted.)
+                if result.is_ok() {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
                 let _ = tx.send(outcome(&out, result));
             }
         });
         let core = Arc::new(Core::new::<_, NoCustomPartitioner>(
-            config, &context, on_done, true, None,
+            config,
+            &context,
+            on_done,
+            Some(finished.clone()),
+            None,
         )?);
         Ok(FutureProducer {
             client: Arc::new(Client::new(context, core.source())),
             core,
+            finished,
             _marker: PhantomData,
         })
     }
@@ -355,7 +393,10 @@ where
                 None => State::Ready(None),
             },
         };
-        DeliveryFuture { state }
+        DeliveryFuture {
+            state,
+            finished: self.finished.clone(),
+        }
     }
 
     /// Sends a record and waits for its outcome. `queue_timeout` bounds the wait while

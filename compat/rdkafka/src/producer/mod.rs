@@ -384,8 +384,9 @@ pub(crate) struct Core<T: Send + 'static> {
     lane: Arc<Lane<T>>,
     inbox: Arc<Inbox<T>>,
     pub(crate) in_flight: Arc<AtomicUsize>,
-    /// `in_flight_count` counts on kafka-sdk's side (see there).
-    native_count: bool,
+    /// `in_flight_count` counts on kafka-sdk's side, with this count of outcomes the
+    /// producer kind handed out (see there).
+    native_count: Option<Arc<AtomicU64>>,
     max_messages: usize,
     purge_warned: AtomicBool,
     /// The last topic name, shared by its records (no allocation per record).
@@ -430,7 +431,7 @@ impl<T: Send + 'static> Core<T> {
         config: &ClientConfig,
         context: &Arc<C>,
         on_done: OnDone<T>,
-        native_count: bool,
+        native_count: Option<Arc<AtomicU64>>,
         sink: Option<Sink<T>>,
     ) -> KafkaResult<Core<T>>
     where
@@ -520,14 +521,23 @@ impl<T: Send + 'static> Core<T> {
     /// (`native_count`, [`FutureProducer`]), those in the lane plus those kafka-sdk took and
     /// did not complete (also when nobody awaits their future); else the producer kind's own
     /// count (`in_flight`, [`BaseProducer`]: until its delivery report was served).
+    ///
+    /// kafka-sdk counts a batch's records a moment after completing it, so a record whose
+    /// outcome was already handed out may still count there; the producer kind's own count
+    /// of outcomes handed out covers those: both are subsets of the finished records, so
+    /// the larger of the two never counts a record in flight as finished, and once every
+    /// outcome was awaited the count is exactly 0.
     pub(crate) fn in_flight_count(&self) -> usize {
-        if !self.native_count {
+        let Some(handed_out) = &self.native_count else {
             return self.in_flight.load(Ordering::Relaxed);
-        }
+        };
         // Read in this order so that a record moving from the lane to kafka-sdk, or
-        // completing meanwhile, is counted at least once (appended >= completed).
+        // finishing meanwhile, is counted at least once (appended >= finished).
         let in_lane = self.inbox.in_lane.load(Ordering::SeqCst);
-        let done = self.producer.completed_records();
+        let done = self
+            .producer
+            .completed_records()
+            .max(handed_out.load(Ordering::SeqCst));
         let appended = self.inbox.appended.load(Ordering::SeqCst);
         in_lane + usize::try_from(appended.saturating_sub(done)).unwrap_or(usize::MAX)
     }
