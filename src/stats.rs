@@ -589,6 +589,12 @@ impl ProducerCounters {
         self.done.fetch_add(records as u64, Ordering::Relaxed);
     }
 
+    /// Records whose batch completed, in all.
+    #[inline]
+    pub(crate) fn completed(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
     /// Records out of the accumulator whose batch has not completed.
     pub(crate) fn in_flight(&self) -> u64 {
         let done = self.done.load(Ordering::Relaxed);

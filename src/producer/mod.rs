@@ -480,6 +480,14 @@ impl Producer {
         self.inner.statistics()
     }
 
+    /// How many records have their outcome (acknowledged or failed) since the producer was
+    /// created, counted when their batch completes, whether or not anyone awaits their
+    /// [`DeliveryFuture`]. With a count of records appended, gives the records still in
+    /// flight (the rdkafka facade's `in_flight_count`).
+    pub fn completed_records(&self) -> u64 {
+        self.inner.acc.stats.completed()
+    }
+
     /// The snapshots taken every `statistics.interval.ms` (the newest; `None` before the
     /// first). `changed()` fails once the producer is closed or dropped.
     pub fn subscribe_statistics(&self) -> crate::stats::StatisticsReceiver {

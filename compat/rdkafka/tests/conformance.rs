@@ -713,3 +713,108 @@ async fn queue_full_and_threaded_producer_reports() {
     .await
     .unwrap();
 }
+
+/// FutureProducer: records whose future is dropped unpolled still leave the in-flight count
+/// (it comes from kafka-sdk), so `queue.buffering.max.messages` frees up. BaseProducer:
+/// `poll(long timeout)` returns as soon as a report is there (woken by the completion, also
+/// for a record that first waited for the topic's metadata), not at the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unawaited_futures_leave_the_count_and_poll_wakes_on_completion() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use kafka_sdk_rdkafka::client::ClientContext;
+    use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use kafka_sdk_rdkafka::producer::{
+        BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _,
+        ProducerContext,
+    };
+    use kafka_sdk_rdkafka::ClientConfig as RdConfig;
+
+    let topic = unique("rdk-unawaited");
+    create_topic(&topic, 1).await;
+    let mut cfg = RdConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("queue.buffering.max.messages", "3")
+        .set("linger.ms", "20");
+    let p: FutureProducer = cfg.create().unwrap();
+    for i in 0..3 {
+        let fut = p
+            .send_result(FutureRecord::<(), String>::to(&topic).payload(&format!("u{i}")))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        drop(fut);
+    }
+    let fourth = "u3".to_string();
+    match p.send_result(FutureRecord::<(), String>::to(&topic).payload(&fourth)) {
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+            assert_eq!(back.payload, Some(&fourth), "the record is handed back");
+        }
+        other => panic!(
+            "expected QueueFull, got {:?}",
+            other.map(|_| ()).map_err(|(e, _)| e)
+        ),
+    }
+    let until = Instant::now() + Duration::from_secs(60);
+    while p.in_flight_count() > 0 {
+        assert!(
+            Instant::now() < until,
+            "dropped futures never left the count"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let delivered = p
+        .send_result(FutureRecord::<(), String>::to(&topic).payload(&fourth))
+        .map_err(|(e, _)| e)
+        .unwrap()
+        .await
+        .unwrap()
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert_eq!((delivered.partition, delivered.offset), (0, 3));
+    assert_eq!(
+        p.in_flight_count(),
+        0,
+        "the awaited record stayed in the count"
+    );
+
+    #[derive(Clone, Default)]
+    struct Count(Arc<AtomicUsize>);
+    impl ClientContext for Count {}
+    impl ProducerContext for Count {
+        type DeliveryOpaque = ();
+        fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+            assert!(r.is_ok(), "delivery failed");
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let new_topic = unique("rdk-poll-wakes");
+    create_topic(&new_topic, 1).await;
+    let mut cfg = RdConfig::new();
+    cfg.set("bootstrap.servers", bootstrap());
+    tokio::task::spawn_blocking(move || {
+        let count = Count::default();
+        let p: BaseProducer<Count> = cfg.create_with_context(count.clone()).unwrap();
+        let start = Instant::now();
+        p.poll(Duration::ZERO);
+        assert!(start.elapsed() < Duration::from_secs(5), "poll(0) waited");
+        // The first record waits for the topic's metadata (slow lane), the second not.
+        for (i, _) in (0..2).enumerate() {
+            p.send(BaseRecord::<(), String>::to(&new_topic).payload(&format!("w{i}")))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            let start = Instant::now();
+            while count.0.load(Ordering::SeqCst) <= i {
+                p.poll(Duration::from_secs(120));
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "poll waited for its timeout instead of the completion"
+                );
+            }
+        }
+        assert_eq!(p.in_flight_count(), 0);
+    })
+    .await
+    .unwrap();
+}

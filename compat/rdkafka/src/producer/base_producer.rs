@@ -1,17 +1,20 @@
 //! [`BaseProducer`] (delivery reports served by `poll`) and [`ThreadedProducer`].
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts,
-    Producer, ProducerContext, PurgeConfig,
+    produce_error, Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Outgoing,
+    Partitioner, Parts, Producer, ProducerContext, PurgeConfig, Sent, Sink,
 };
 use crate::client::{Client, ClientContext};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
@@ -129,14 +132,123 @@ struct Report<D> {
     opaque: D,
 }
 
-struct Reports<D> {
-    queue: Mutex<VecDeque<Report<D>>>,
-    ready: Condvar,
+/// A record kafka-sdk took, with its delivery future.
+struct Waiting<D> {
+    out: Outgoing,
+    delivery: kafka_sdk::DeliveryFuture,
+    opaque: D,
 }
 
-/// The message a delivery report shows.
+/// One FIFO per partition (indexed by partition).
+type PartitionFifos<D> = Vec<VecDeque<Waiting<D>>>;
+
+/// Records whose delivery report was not served yet: kafka-sdk's delivery futures in one
+/// FIFO per partition (append order), owned by the producer and served by `poll` on the
+/// caller's thread (no other thread touches a record on its way).
+struct Pending<D> {
+    /// Per topic (shared name), per partition.
+    fifos: Vec<(Arc<str>, PartitionFifos<D>)>,
+    /// Records kafka-sdk refused at once.
+    failed: VecDeque<Report<D>>,
+}
+
+impl<D> Pending<D> {
+    /// Files a record kafka-sdk took (or refused); `true` when `poll` has to look again
+    /// (its FIFO was empty, so no waker of a waiting `poll` is with it).
+    fn add(&mut self, s: Sent<D>) -> bool {
+        let Sent { out, sent, tag } = s;
+        let delivery = match sent {
+            Ok(d) => d,
+            Err(e) => {
+                self.failed.push_back(Report {
+                    out,
+                    result: Err(e),
+                    opaque: tag,
+                });
+                return true;
+            }
+        };
+        let i = match self
+            .fifos
+            .iter()
+            .position(|(t, _)| Arc::ptr_eq(t, &out.topic) || **t == *out.topic)
+        {
+            Some(i) => i,
+            None => {
+                self.fifos.push((out.topic.clone(), Vec::new()));
+                self.fifos.len() - 1
+            }
+        };
+        let parts = &mut self.fifos[i].1;
+        let p = usize::try_from(delivery.partition()).unwrap_or(0);
+        if parts.len() <= p {
+            parts.resize_with(p + 1, VecDeque::new);
+        }
+        let fifo = &mut parts[p];
+        fifo.push_back(Waiting {
+            out,
+            delivery,
+            opaque: tag,
+        });
+        fifo.len() == 1
+    }
+
+    /// Moves the finished records at the head of each FIFO to `batch`. With `cx`, the
+    /// first unfinished record of each FIFO registers its waker (to wait for the next
+    /// completion); without, only finished records are touched.
+    fn take_done(&mut self, batch: &mut Vec<Report<D>>, mut cx: Option<&mut Context<'_>>) {
+        batch.extend(self.failed.drain(..));
+        for (_, parts) in self.fifos.iter_mut() {
+            for fifo in parts.iter_mut() {
+                while let Some(front) = fifo.front_mut() {
+                    let r = match cx.as_deref_mut() {
+                        Some(cx) => Pin::new(&mut front.delivery).poll(cx),
+                        None if front.delivery.is_done() => Pin::new(&mut front.delivery)
+                            .poll(&mut Context::from_waker(std::task::Waker::noop())),
+                        None => Poll::Pending,
+                    };
+                    let Poll::Ready(r) = r else { break };
+                    if let Some(w) = fifo.pop_front() {
+                        batch.push(Report {
+                            out: w.out,
+                            result: r.map_err(|e| produce_error(&e)),
+                            opaque: w.opaque,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Wakes a `poll` waiting for the next completion (the waker of the FIFOs' fronts).
+#[derive(Default)]
+struct Signal {
+    fired: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl std::task::Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        *self.fired.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+}
+
+struct Reports<D> {
+    pending: Mutex<Pending<D>>,
+    signal: Arc<Signal>,
+    waker: std::task::Waker,
+}
+
+/// The message a delivery report shows (taking the record's parts: no reference count
+/// touched per field).
 pub(crate) fn delivered_message(
-    out: &Outgoing,
+    out: Outgoing,
     meta: Option<&RecordMetadata>,
 ) -> BorrowedMessage<'static> {
     let (partition, offset, timestamp) = match meta {
@@ -152,13 +264,13 @@ pub(crate) fn delivered_message(
         None => (out.partition.unwrap_or(-1), -1001, out.timestamp()),
     };
     BorrowedMessage::produced(
-        out.topic.clone(),
+        out.topic,
         partition,
         offset,
         timestamp,
-        out.key.clone(),
-        out.payload.clone(),
-        out.headers.clone(),
+        out.key,
+        out.payload,
+        out.headers,
     )
 }
 
@@ -188,22 +300,34 @@ where
 {
     fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
         let context = Arc::new(context);
+        let signal = Arc::new(Signal::default());
         let reports = Arc::new(Reports {
-            queue: Mutex::new(VecDeque::new()),
-            ready: Condvar::new(),
+            pending: Mutex::new(Pending {
+                fifos: Vec::new(),
+                failed: VecDeque::new(),
+            }),
+            waker: std::task::Waker::from(signal.clone()),
+            signal,
         });
-        let sink = reports.clone();
-        let on_done: OnDone<C::DeliveryOpaque> = Box::new(move |done, _| {
-            let mut q = sink.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.extend(done.drain(..).map(|(out, result, opaque)| Report {
-                out,
-                result,
-                opaque,
-            }));
-            drop(q);
-            sink.ready.notify_all();
+        let to = reports.clone();
+        // Records come straight to the FIFOs as kafka-sdk takes them; the reaper has
+        // nothing to do.
+        let sink: Sink<C::DeliveryOpaque> = Box::new(move |sent| {
+            let mut p = to.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let look = p.add(sent);
+            drop(p);
+            if look {
+                to.waker.wake_by_ref();
+            }
         });
-        let core = Arc::new(Core::new::<C, Part>(config, &context, on_done)?);
+        let on_done: OnDone<C::DeliveryOpaque> = Box::new(|_, _| {});
+        let core = Arc::new(Core::new::<C, Part>(
+            config,
+            &context,
+            on_done,
+            None,
+            Some(sink),
+        )?);
         Ok(BaseProducer {
             client: Client::new(context, core.source()),
             core,
@@ -221,38 +345,62 @@ where
     /// Serves delivery reports: waits up to `timeout` for the first one, then serves every
     /// report already there, calling [`ProducerContext::delivery`] on this thread.
     pub fn poll<T: Into<Timeout>>(&self, timeout: T) {
-        let deadline = timeout.into().duration().map(|d| Instant::now() + d);
-        let batch: Vec<Report<C::DeliveryOpaque>> = {
-            let mut q = self.reports.queue.lock().unwrap_or_else(|p| p.into_inner());
-            while q.is_empty() {
-                let wait = match deadline {
-                    Some(d) => {
-                        let now = Instant::now();
-                        if now >= d {
-                            return;
-                        }
-                        d - now
-                    }
-                    None => Duration::from_secs(3600),
-                };
-                q = rt::blocking(|| {
-                    self.reports
-                        .ready
-                        .wait_timeout(q, wait)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                });
-            }
-            q.drain(..).collect()
+        let timeout = timeout.into().duration();
+        let zero = timeout == Some(Duration::ZERO);
+        let mut batch = Vec::new();
+        self.lock_pending().take_done(&mut batch, None);
+        let deadline = match timeout {
+            Some(d) if batch.is_empty() && !zero => Some(Instant::now() + d),
+            _ => None,
         };
+        while batch.is_empty() && !zero {
+            // Register with the first unfinished record of each FIFO, then wait for a
+            // completion (or a record filed into an empty FIFO) without spinning.
+            *self
+                .reports
+                .signal
+                .fired
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = false;
+            let mut cx = Context::from_waker(&self.reports.waker);
+            self.lock_pending().take_done(&mut batch, Some(&mut cx));
+            if !batch.is_empty() {
+                break;
+            }
+            let wait = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    d - now
+                }
+                None => Duration::from_secs(3600),
+            };
+            let signal = &self.reports.signal;
+            rt::blocking(|| {
+                let fired = signal.fired.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = signal
+                    .cv
+                    .wait_timeout_while(fired, wait, |f| !*f)
+                    .unwrap_or_else(|p| p.into_inner());
+            });
+        }
         for r in batch {
             let result: DeliveryResult<'_> = match r.result {
-                Ok(meta) => Ok(delivered_message(&r.out, Some(&meta))),
-                Err(e) => Err((e, delivered_message(&r.out, None))),
+                Ok(meta) => Ok(delivered_message(r.out, Some(&meta))),
+                Err(e) => Err((e, delivered_message(r.out, None))),
             };
             self.client.context().delivery(&result, r.opaque);
             self.core.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending<C::DeliveryOpaque>> {
+        self.reports
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues a record. Fails at once with `QueueFull` (handing the record back) when

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use futures_channel::oneshot;
 
 use super::base_producer::delivered_message;
+use kafka_sdk::RecordMetadata;
+
 use super::{
-    Core, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts, Producer, ProducerContext,
-    PurgeConfig,
+    produce_error, Core, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts, Producer,
+    ProducerContext, PurgeConfig,
 };
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
@@ -203,17 +205,96 @@ impl<C: ClientContext + 'static, Part: Partitioner> ProducerContext<Part>
 type DeliverySender = oneshot::Sender<OwnedDeliveryResult>;
 
 /// A future of a record's outcome (from [`FutureProducer::send_result`]).
+///
+/// In the common case it wraps kafka-sdk's own delivery future (one shared completion per
+/// batch) with the record's parts, which the error result hands back: no channel or task
+/// per record. A record that had to wait before kafka-sdk took it (topic metadata,
+/// `buffer.memory`) gets its outcome through a channel instead.
 #[must_use = "Futures do nothing unless polled"]
-#[derive(Debug)]
 pub struct DeliveryFuture {
-    rx: oneshot::Receiver<OwnedDeliveryResult>,
+    state: State,
+    /// The producer's count of outcomes handed out (see `Core::in_flight_count`).
+    finished: Arc<AtomicU64>,
+}
+
+impl Drop for DeliveryFuture {
+    fn drop(&mut self) {
+        // An outcome known but never taken counts as handed out (kafka-sdk's own count
+        // covers it too, a moment later).
+        if let State::Native(d, _) = &self.state {
+            if d.is_done() {
+                self.finished.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+enum State {
+    /// kafka-sdk took the record: its future, and the record for the error result.
+    Native(kafka_sdk::DeliveryFuture, Outgoing),
+    /// The record waits in the ordered lane; the reaper sends its outcome.
+    Lane(oneshot::Receiver<OwnedDeliveryResult>),
+    /// Known at once (kafka-sdk refused the record); `None` once taken.
+    Ready(Option<OwnedDeliveryResult>),
+}
+
+impl std::fmt::Debug for DeliveryFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Native(d, _) => {
+                if d.is_done() {
+                    "done"
+                } else {
+                    "in flight"
+                }
+            }
+            State::Lane(_) => "waiting to be queued",
+            State::Ready(_) => "failed at once",
+        };
+        f.debug_struct("DeliveryFuture")
+            .field("state", &state)
+            .finish()
+    }
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<OwnedDeliveryResult, oneshot::Canceled>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Native(d, out) => match Pin::new(d).poll(cx) {
+                Poll::Ready(r) => {
+                    let r = outcome(out, r.map_err(|e| produce_error(&e)));
+                    // Counted before the caller sees it, so that `in_flight_count` is 0 once
+                    // every outcome was awaited (kafka-sdk counts the batch a moment after
+                    // completing it).
+                    this.finished.fetch_add(1, Ordering::SeqCst);
+                    this.state = State::Ready(None);
+                    Poll::Ready(Ok(r))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            State::Lane(rx) => Pin::new(rx).poll(cx),
+            State::Ready(r) => Poll::Ready(r.take().ok_or(oneshot::Canceled)),
+        }
+    }
+}
+
+/// rdkafka's result for a record and kafka-sdk's outcome.
+#[allow(clippy::result_large_err)] // rdkafka's own result type
+fn outcome(out: &Outgoing, result: Result<RecordMetadata, KafkaError>) -> OwnedDeliveryResult {
+    match result {
+        Ok(meta) => Ok(Delivery {
+            partition: meta.partition,
+            offset: meta.offset,
+            timestamp: if meta.timestamp >= 0 {
+                Timestamp::CreateTime(meta.timestamp)
+            } else {
+                out.timestamp()
+            },
+        }),
+        Err(e) => Err((e, owned(out))),
     }
 }
 
@@ -225,6 +306,8 @@ where
 {
     client: Arc<Client<FutureProducerContext<C>>>,
     core: Arc<Core<DeliverySender>>,
+    /// Outcomes handed out (see `Core::in_flight_count`).
+    finished: Arc<AtomicU64>,
     _marker: PhantomData<fn() -> (R, Part)>,
 }
 
@@ -237,6 +320,7 @@ where
         FutureProducer {
             client: self.client.clone(),
             core: self.core.clone(),
+            finished: self.finished.clone(),
             _marker: PhantomData,
         }
     }
@@ -257,37 +341,36 @@ where
         let context = Arc::new(FutureProducerContext {
             wrapped_context: context,
         });
-        let on_done: OnDone<DeliverySender> = Box::new(|done, in_flight| {
+        // Only records that waited in the lane come here; the in-flight count is kafka-sdk's.
+        let finished = Arc::new(AtomicU64::new(0));
+        let counted = finished.clone();
+        let on_done: OnDone<DeliverySender> = Box::new(move |done, _| {
             for (out, result, tx) in done.drain(..) {
-                let r = match result {
-                    Ok(meta) => Ok(Delivery {
-                        partition: meta.partition,
-                        offset: meta.offset,
-                        timestamp: if meta.timestamp >= 0 {
-                            Timestamp::CreateTime(meta.timestamp)
-                        } else {
-                            out.timestamp()
-                        },
-                    }),
-                    Err(e) => Err((e, owned(&out))),
-                };
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                let _ = tx.send(r);
+                // (A failed one may have failed before kafka-sdk took it: not counted.)
+                if result.is_ok() {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                let _ = tx.send(outcome(&out, result));
             }
         });
         let core = Arc::new(Core::new::<_, NoCustomPartitioner>(
-            config, &context, on_done,
+            config,
+            &context,
+            on_done,
+            Some(finished.clone()),
+            None,
         )?);
         Ok(FutureProducer {
             client: Arc::new(Client::new(context, core.source())),
             core,
+            finished,
             _marker: PhantomData,
         })
     }
 }
 
 fn owned(out: &Outgoing) -> OwnedMessage {
-    delivered_message(out, None).detach()
+    delivered_message(out.clone(), None).detach()
 }
 
 impl<C, R, Part> FutureProducer<C, R, Part>
@@ -297,9 +380,23 @@ where
     R: AsyncRuntime,
 {
     fn queue(&self, parts: Parts<'_>) -> DeliveryFuture {
-        let (tx, rx) = oneshot::channel();
-        self.core.submit(parts, tx);
-        DeliveryFuture { rx }
+        let mut rx = None;
+        let state = match self.core.submit_direct(parts, || {
+            let (tx, r) = oneshot::channel();
+            rx = Some(r);
+            tx
+        }) {
+            Ok((out, Ok(d))) => State::Native(d, out),
+            Ok((out, Err(e))) => State::Ready(Some(Err((e, owned(&out))))),
+            Err(()) => match rx {
+                Some(rx) => State::Lane(rx),
+                None => State::Ready(None),
+            },
+        };
+        DeliveryFuture {
+            state,
+            finished: self.finished.clone(),
+        }
     }
 
     /// Sends a record and waits for its outcome. `queue_timeout` bounds the wait while
@@ -390,13 +487,13 @@ where
     }
 
     fn in_flight_count(&self) -> i32 {
-        self.core.in_flight.load(Ordering::Relaxed) as i32
+        i32::try_from(self.core.in_flight_count()).unwrap_or(i32::MAX)
     }
 
     fn flush<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
-        let in_flight = self.core.in_flight.clone();
+        let core = self.core.clone();
         self.core
-            .flush_until(timeout.into(), || in_flight.load(Ordering::Relaxed) == 0)
+            .flush_until(timeout.into(), move || core.in_flight_count() == 0)
     }
 
     fn purge(&self, flags: PurgeConfig) {

@@ -5,14 +5,17 @@
 //! All three sit on one [`kafka_sdk::Producer`] and share one submission path: `send`
 //! appends the record to kafka-sdk on the calling thread when kafka-sdk would not wait, else
 //! through an ordered slow lane, so per-partition order is the order of the `send` calls, as
-//! in librdkafka; a reaper task on the facade's runtime awaits the outcomes per partition
-//! and hands them over in groups (see `Core`).
+//! in librdkafka (see `Core`). Outcomes: a [`FutureProducer`]'s [`DeliveryFuture`] wraps
+//! kafka-sdk's own delivery future (a reaper task on the facade's runtime awaits only the
+//! records that went through the lane); a [`BaseProducer`] files kafka-sdk's delivery
+//! futures in per-partition FIFOs as they are appended and serves the finished ones in
+//! `poll`, on the caller's thread. No channel, task or thread hand-off per record.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -176,6 +179,7 @@ where
 
 /// A record taken from a `BaseRecord` / `FutureRecord`. kafka-sdk's record shares its key and
 /// payload with this one (no second copy), which the delivery report shows.
+#[derive(Clone)]
 pub(crate) struct Outgoing {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: Option<i32>,
@@ -227,12 +231,21 @@ pub(crate) type Finished<T> = (Outgoing, Result<RecordMetadata, KafkaError>, T);
 /// producer's in-flight count.
 pub(crate) type OnDone<T> = Box<dyn FnMut(&mut Vec<Finished<T>>, &AtomicUsize) + Send>;
 
-/// A record appended to kafka-sdk (or refused by it), on its way to the reaper.
-struct Sent<T> {
-    out: Outgoing,
-    sent: Result<kafka_sdk::DeliveryFuture, KafkaError>,
-    tag: T,
+/// kafka-sdk's `send` of one record: its delivery future, or why it failed at once.
+pub(crate) type Sending = Result<kafka_sdk::DeliveryFuture, KafkaError>;
+
+/// A record appended to kafka-sdk (or refused by it), on its way to the reaper (or to the
+/// producer kind's [`Sink`]).
+pub(crate) struct Sent<T> {
+    pub(crate) out: Outgoing,
+    pub(crate) sent: Sending,
+    pub(crate) tag: T,
 }
+
+/// Takes each record as soon as kafka-sdk took it (or refused it), in append order, instead
+/// of the reaper: for a producer kind that awaits the outcomes itself ([`BaseProducer`]
+/// serves them in `poll`). Called with the lane locked, on whichever thread appended.
+pub(crate) type Sink<T> = Box<dyn Fn(Sent<T>) + Send + Sync>;
 
 /// An entry of the lane.
 enum Job<T> {
@@ -277,7 +290,7 @@ impl<T> LaneState<T> {
                     return true;
                 };
                 if let Some(Job::Send { out, tag }) = self.jobs.pop_front() {
-                    inbox.push(Sent { out, sent, tag });
+                    inbox.push_from_lane(Sent { out, sent, tag });
                 }
             } else if let Some(Job::Barrier(tx)) = self.jobs.pop_front() {
                 let _ = tx.send(());
@@ -309,6 +322,13 @@ struct Inbox<T> {
     notify: Notify,
     /// The submitter ended: nothing more comes.
     closed: AtomicBool,
+    /// Records waiting in the lane (not appended to kafka-sdk yet).
+    in_lane: AtomicUsize,
+    /// Records kafka-sdk took (all paths): with its `completed_records`, the records in
+    /// flight whether or not anyone awaits their outcome.
+    appended: AtomicU64,
+    /// Where records go instead of `items` (the reaper then has nothing to do).
+    sink: Option<Sink<T>>,
 }
 
 /// How often the reaper collects new records while others are in flight (it wakes at once
@@ -317,6 +337,9 @@ const REAP_TICK: Duration = Duration::from_millis(1);
 
 impl<T> Inbox<T> {
     fn push(&self, s: Sent<T>) {
+        if let Some(sink) = &self.sink {
+            return sink(s);
+        }
         let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
         let was_empty = items.is_empty();
         items.push(s);
@@ -324,6 +347,16 @@ impl<T> Inbox<T> {
         if was_empty {
             self.notify.notify_one();
         }
+    }
+
+    /// `push` for a record that waited in the lane: counts it appended, then out of the
+    /// lane (in that order, so that `Core::in_flight_count` never misses it).
+    fn push_from_lane(&self, s: Sent<T>) {
+        if s.sent.is_ok() {
+            self.appended.fetch_add(1, Ordering::SeqCst);
+        }
+        self.push(s);
+        self.in_lane.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn close(&self) {
@@ -340,16 +373,20 @@ impl<T> Inbox<T> {
 /// lane (call order) and the submitter task awaits its `send`; records submitted meanwhile
 /// queue behind it, and whoever next finds the lane free (a caller, or the submitter once
 /// its record is in) appends them at once while kafka-sdk does not wait, so the lane does
-/// not stay in the way of a fast caller. Either way the record's delivery future
-/// goes to the reaper task, which keeps one FIFO per partition, wakes when a batch finishes
-/// (or every [`REAP_TICK`] to collect new records) and hands finished records to the
-/// producer kind's [`OnDone`] in groups: no task, channel message or thread wake-up per
-/// record.
+/// not stay in the way of a fast caller. A record appended on the calling thread goes back
+/// to the caller with its delivery future (`submit_direct`, [`FutureProducer`]), or to the
+/// producer kind's [`Sink`] ([`BaseProducer`]); one appended from the lane goes to the
+/// sink, else to the reaper task, which keeps one FIFO per partition, wakes when a batch
+/// finishes (or every [`REAP_TICK`] to collect new records) and hands finished records to
+/// the producer kind's [`OnDone`] in groups.
 pub(crate) struct Core<T: Send + 'static> {
     pub(crate) producer: kafka_sdk::Producer,
     lane: Arc<Lane<T>>,
     inbox: Arc<Inbox<T>>,
     pub(crate) in_flight: Arc<AtomicUsize>,
+    /// `in_flight_count` counts on kafka-sdk's side, with this count of outcomes the
+    /// producer kind handed out (see there).
+    native_count: Option<Arc<AtomicU64>>,
     max_messages: usize,
     purge_warned: AtomicBool,
     /// The last topic name, shared by its records (no allocation per record).
@@ -394,6 +431,8 @@ impl<T: Send + 'static> Core<T> {
         config: &ClientConfig,
         context: &Arc<C>,
         on_done: OnDone<T>,
+        native_count: Option<Arc<AtomicU64>>,
+        sink: Option<Sink<T>>,
     ) -> KafkaResult<Core<T>>
     where
         C: ProducerContext<Part> + 'static,
@@ -437,6 +476,9 @@ impl<T: Send + 'static> Core<T> {
             items: Mutex::new(Vec::new()),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
+            in_lane: AtomicUsize::new(0),
+            appended: AtomicU64::new(0),
+            sink,
         });
         rt::handle().spawn(submitter(producer.clone(), lane.clone(), inbox.clone()));
         rt::handle().spawn(reaper(inbox.clone(), on_done, in_flight.clone()));
@@ -445,6 +487,7 @@ impl<T: Send + 'static> Core<T> {
             lane,
             inbox,
             in_flight,
+            native_count,
             max_messages,
             purge_warned: AtomicBool::new(false),
             last_topic: Mutex::new(None),
@@ -458,7 +501,7 @@ impl<T: Send + 'static> Core<T> {
     /// Whether `queue.buffering.max.messages` records are in flight (librdkafka's
     /// `QueueFull`).
     pub(crate) fn is_full(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) >= self.max_messages
+        self.in_flight_count() >= self.max_messages
     }
 
     /// The shared name of `topic`.
@@ -474,41 +517,108 @@ impl<T: Send + 'static> Core<T> {
         }
     }
 
-    /// Takes a record (copying its key and payload once) for the producer kind's
-    /// [`OnDone`], which gets it back with its outcome, also when it fails at once or the
-    /// producer is gone. Records are appended in call order.
-    pub(crate) fn submit(&self, parts: Parts<'_>, tag: T) {
-        // Key and payload are copied into one buffer, which kafka-sdk's record and the
-        // delivery report then share (one allocation, and one for the sharing).
+    /// Records accepted and not finished: for a producer counting on kafka-sdk's side
+    /// (`native_count`, [`FutureProducer`]), those in the lane plus those kafka-sdk took and
+    /// did not complete (also when nobody awaits their future); else the producer kind's own
+    /// count (`in_flight`, [`BaseProducer`]: until its delivery report was served).
+    ///
+    /// kafka-sdk counts a batch's records a moment after completing it, so a record whose
+    /// outcome was already handed out may still count there; the producer kind's own count
+    /// of outcomes handed out covers those: both are subsets of the finished records, so
+    /// the larger of the two never counts a record in flight as finished, and once every
+    /// outcome was awaited the count is exactly 0.
+    pub(crate) fn in_flight_count(&self) -> usize {
+        let Some(handed_out) = &self.native_count else {
+            return self.in_flight.load(Ordering::Relaxed);
+        };
+        // Read in this order so that a record moving from the lane to kafka-sdk, or
+        // finishing meanwhile, is counted at least once (appended >= finished).
+        let in_lane = self.inbox.in_lane.load(Ordering::SeqCst);
+        let done = self
+            .producer
+            .completed_records()
+            .max(handed_out.load(Ordering::SeqCst));
+        let appended = self.inbox.appended.load(Ordering::SeqCst);
+        in_lane + usize::try_from(appended.saturating_sub(done)).unwrap_or(usize::MAX)
+    }
+
+    /// A record taken from `parts`: key and payload copied once, into one buffer, which
+    /// kafka-sdk's record and the delivery report then share (one allocation, and one for
+    /// the sharing).
+    fn outgoing(&self, parts: Parts<'_>) -> Outgoing {
         let key_len = parts.key.map_or(0, <[u8]>::len);
         let mut buf = Vec::with_capacity(key_len + parts.payload.map_or(0, <[u8]>::len));
         buf.extend_from_slice(parts.key.unwrap_or_default());
         buf.extend_from_slice(parts.payload.unwrap_or_default());
         let buf = Bytes::from(buf);
-        let out = Outgoing {
+        Outgoing {
             topic: self.topic(parts.topic),
             partition: parts.partition,
             key: parts.key.map(|_| buf.slice(..key_len)),
             payload: parts.payload.map(|_| buf.slice(key_len..)),
             timestamp: parts.timestamp,
             headers: parts.headers,
-        };
-        drop(buf);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Appends `out` to kafka-sdk on the calling thread when nothing waits in the lane
+    /// before it and kafka-sdk does not wait: returns it with kafka-sdk's outcome (its
+    /// delivery future, or the error it failed with at once) and the unused `tag`. Else
+    /// queues it in the lane with `tag()` (its outcome then reaches the producer kind's
+    /// [`OnDone`]) and returns `None`. Records are appended in call order.
+    fn append<F: FnOnce() -> T>(&self, out: Outgoing, tag: F) -> Option<(Outgoing, Sending, F)> {
         let mut lane = self.lane.lock();
         if lane.jobs.is_empty() && !lane.busy {
             if let Some(sent) = try_send(&self.producer, &out) {
-                return self.inbox.push(Sent { out, sent, tag });
+                drop(lane);
+                if sent.is_ok() {
+                    self.inbox.appended.fetch_add(1, Ordering::SeqCst);
+                }
+                return Some((out, sent, tag));
             }
-            lane.jobs.push_back(Job::Send { out, tag });
+            self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
+            lane.jobs.push_back(Job::Send { out, tag: tag() });
         } else {
-            lane.jobs.push_back(Job::Send { out, tag });
+            self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
+            lane.jobs.push_back(Job::Send { out, tag: tag() });
             if lane.busy || !lane.drain(&self.producer, &self.inbox) {
-                return;
+                return None;
             }
         }
         drop(lane);
         self.lane.wake.notify_one();
+        None
+    }
+
+    /// Takes a record (copying its key and payload once) for the producer kind's [`Sink`]
+    /// (the record as kafka-sdk took or refused it) or else [`OnDone`] (the record with its
+    /// outcome, also when it fails at once or the producer is gone). Records are appended
+    /// in call order.
+    pub(crate) fn submit(&self, parts: Parts<'_>, tag: T) {
+        let out = self.outgoing(parts);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if let Some((out, sent, tag)) = self.append(out, move || tag) {
+            self.inbox.push(Sent {
+                out,
+                sent,
+                tag: tag(),
+            });
+        }
+    }
+
+    /// Like `submit`, but a record kafka-sdk takes at once (the common case) comes back
+    /// with its delivery future, for the caller to await directly (no reaper, no channel):
+    /// `Ok` then; `Err(())` when it went to the lane with `tag()`.
+    pub(crate) fn submit_direct(
+        &self,
+        parts: Parts<'_>,
+        tag: impl FnOnce() -> T,
+    ) -> Result<(Outgoing, Sending), ()> {
+        let out = self.outgoing(parts);
+        match self.append(out, tag) {
+            Some((out, sent, _)) => Ok((out, sent)),
+            None => Err(()),
+        }
     }
 
     /// Waits until every record submitted before this call was appended to kafka-sdk.
@@ -668,7 +778,7 @@ async fn submitter<T>(producer: kafka_sdk::Producer, lane: Arc<Lane<T>>, inbox: 
             .map_err(|e| produce_error(&e));
         let mut st = lane.lock();
         st.busy = false;
-        inbox.push(Sent { out, sent, tag });
+        inbox.push_from_lane(Sent { out, sent, tag });
     }
     inbox.close();
 }
@@ -780,6 +890,6 @@ async fn reaper<T>(inbox: Arc<Inbox<T>>, mut on_done: OnDone<T>, in_flight: Arc<
     }
 }
 
-fn produce_error(e: &kafka_sdk::Error) -> KafkaError {
+pub(crate) fn produce_error(e: &kafka_sdk::Error) -> KafkaError {
     KafkaError::MessageProduction(crate::error::logged_code("produce", e))
 }
