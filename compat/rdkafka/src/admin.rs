@@ -339,16 +339,9 @@ impl<C: ClientContext> AdminClient<C> {
             if let Some(what) = bad {
                 return not_implemented(what);
             }
-            match tokio::time::timeout(limit, admin.create_topics(list)).await {
-                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
-                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
-                Ok(Ok(results)) => Ok(results
-                    .into_iter()
-                    .map(|(name, r)| match r {
-                        Ok(()) => Ok(name),
-                        Err(e) => Err((name, code_of(&e))),
-                    })
-                    .collect()),
+            match within(limit, admin.create_topics(list)).await {
+                Err(e) => Err(e),
+                Ok(results) => Ok(per_item(results)),
             }
         });
         run
@@ -365,16 +358,9 @@ impl<C: ClientContext> AdminClient<C> {
         let limit = opts.limit();
         rt::run_async(async move {
             let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-            match tokio::time::timeout(limit, admin.delete_topics(&refs)).await {
-                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
-                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
-                Ok(Ok(results)) => Ok(results
-                    .into_iter()
-                    .map(|(name, r)| match r {
-                        Ok(()) => Ok(name),
-                        Err(e) => Err((name, code_of(&e))),
-                    })
-                    .collect()),
+            match within(limit, admin.delete_topics(&refs)).await {
+                Err(e) => Err(e),
+                Ok(results) => Ok(per_item(results)),
             }
         })
     }
@@ -394,10 +380,9 @@ impl<C: ClientContext> AdminClient<C> {
                 return not_implemented("validate_only");
             }
             let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-            match tokio::time::timeout(limit, admin.delete_groups(&refs)).await {
-                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
-                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
-                Ok(Ok(results)) => Ok(per_item(results)),
+            match within(limit, admin.delete_groups(&refs)).await {
+                Err(e) => Err(e),
+                Ok(results) => Ok(per_item(results)),
             }
         })
     }
@@ -440,10 +425,9 @@ impl<C: ClientContext> AdminClient<C> {
                 return not_implemented(what);
             }
             let refs: Vec<(&str, i32)> = list.iter().map(|(t, n)| (t.as_str(), *n)).collect();
-            match tokio::time::timeout(limit, admin.create_partitions(&refs)).await {
-                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
-                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
-                Ok(Ok(results)) => Ok(per_item(results)),
+            match within(limit, admin.create_partitions(&refs)).await {
+                Err(e) => Err(e),
+                Ok(results) => Ok(per_item(results)),
             }
         })
     }
@@ -472,10 +456,9 @@ impl<C: ClientContext> AdminClient<C> {
                     "delete_records: invalid offset for {what}"
                 )));
             }
-            match tokio::time::timeout(limit, admin.delete_records(before)).await {
-                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
-                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
-                Ok(Ok(results)) => {
+            match within(limit, admin.delete_records(before)).await {
+                Err(e) => Err(e),
+                Ok(results) => {
                     let mut tpl = TopicPartitionList::new();
                     for (tp, r) in &results {
                         let mut e = tpl.add_partition(&tp.topic, tp.partition);
@@ -507,10 +490,9 @@ impl<C: ClientContext> AdminClient<C> {
         let admin = self.admin.clone();
         let limit = opts.limit();
         rt::run_async(async move {
-            match tokio::time::timeout(limit, admin.describe_configs(&resources)).await {
-                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
-                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
-                Ok(Ok(results)) => Ok(results
+            match within(limit, admin.describe_configs(&resources)).await {
+                Err(e) => Err(e),
+                Ok(results) => Ok(results
                     .into_iter()
                     .map(|(r, res)| match res {
                         Err(e) => Err(code_of(&e)),
@@ -553,10 +535,9 @@ impl<C: ClientContext> AdminClient<C> {
             if validate_only {
                 return not_implemented("validate_only");
             }
-            match tokio::time::timeout(limit, admin.incremental_alter_configs(changes)).await {
-                Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
-                Ok(Err(e)) => Err(KafkaError::AdminOp(code_of(&e))),
-                Ok(Ok(results)) => Ok(results
+            match within(limit, admin.incremental_alter_configs(changes)).await {
+                Err(e) => Err(e),
+                Ok(results) => Ok(results
                     .into_iter()
                     .map(|(r, res)| match res {
                         Ok(()) => Ok(from_sdk(&r)),
@@ -573,6 +554,19 @@ impl<C: ClientContext> AdminClient<C> {
     }
 }
 
+/// Runs an admin call within the operation timeout, as rdkafka reports it (a timeout is
+/// `OperationTimedOut`, a failure of the whole call its error code).
+async fn within<T>(
+    limit: std::time::Duration,
+    call: impl Future<Output = kafka_sdk::Result<T>>,
+) -> KafkaResult<T> {
+    match tokio::time::timeout(limit, call).await {
+        Err(_) => Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)),
+        Ok(r) => r.map_err(|e| KafkaError::AdminOp(code_of(&e))),
+    }
+}
+
+/// Per-item results of a call on named resources.
 fn per_item(
     results: Vec<(String, kafka_sdk::Result<()>)>,
 ) -> Vec<Result<String, (String, RDKafkaErrorCode)>> {
