@@ -162,16 +162,7 @@ def main():
             settings = ",".join(props + ["env %s=%s" % kv for kv in env.items()])
             res = {"client": client, "api": api, "settings": settings or None, "rc": rc,
                    "cpu_secs": round(cpu, 3), "t": ts, "rss_mb": rss, "topic": topic}
-            j = run.last_json(out)
-            if j is None:
-                res.update(status="error", error=err[-500:])
-            else:
-                res.update({k: v for k, v in j.items() if k not in ("client", "api")})
-                hw = r.watermarks(topic)
-                res["high_watermarks"] = hw
-                res["verified"] = hw is not None and hw == res.get("acked") and not res.get("failed")
-                if not res["verified"]:
-                    res["status"] = "void"
+            r.take_report(res, out, err, topic)
             summarize(res)
             rows.append(res)
             run.log("memory %-16s %s: %s msgs/s burst, peak %s MB, burst end %s MB, idle end %s MB (%s)" % (

@@ -402,6 +402,22 @@ class Runner:
                 total += int(parts[2])
         return total if r.returncode == 0 else None
 
+    def take_report(self, res, out, err, topic):
+        """Adds a client's JSON report (last line of `out`) to `res` and checks it against
+        `topic`'s high watermarks (side scripts): status "error" without a report, "void"
+        when the watermarks differ from the records acknowledged or any failed."""
+        j = last_json(out)
+        if j is None:
+            res.update(status="error", error=err[-500:])
+            return res
+        res.update({k: v for k, v in j.items() if k not in ("client", "api")})
+        hw = self.watermarks(topic)
+        res["high_watermarks"] = hw
+        res["verified"] = hw is not None and hw == res.get("acked") and not res.get("failed")
+        if not res["verified"]:
+            res["status"] = "void"
+        return res
+
     def produce(self, client, api, prof, size, count, rate=0, keep_topic=False):
         topic = self.topic("%s-%s-%d" % (prof, client, size))
         b0 = self.broker.cpu_secs()

@@ -171,18 +171,9 @@ def main():
                     rc, out, err, cpu, rss = run.run_measured(cmd, a.pin, a.timeout)
                     res = {"round": rnd, "client": client, "api": api, "transport": transport,
                            "rc": rc, "cpu_secs": round(cpu, 3), "max_rss_mb": round(rss, 1)}
-                    j = run.last_json(out)
-                    if j is None:
-                        res.update(status="error", error=err[-500:])
-                    else:
-                        res.update({k: v for k, v in j.items() if k not in ("client", "api")})
-                        hw = r.watermarks(topic)
-                        res["high_watermarks"] = hw
-                        res["verified"] = hw is not None and hw == res.get("acked") and not res.get("failed")
-                        if not res["verified"]:
-                            res["status"] = "void"
-                        if res.get("acked"):
-                            res["cpu_us_per_rec"] = round(cpu * 1e6 / res["acked"], 3)
+                    r.take_report(res, out, err, topic)
+                    if res.get("acked"):
+                        res["cpu_us_per_rec"] = round(cpu * 1e6 / res["acked"], 3)
                     rows.append(res)
                     r.delete(topic)
                     print("round %d %-16s %-9s %s: cpu %s us/rec, %s msgs/s, load %.1f%s" % (
