@@ -158,9 +158,17 @@ async fn queue_buffering_max_messages_backpressures_until_acked() {
 }
 
 #[tokio::test]
-async fn without_queue_buffering_max_messages_there_is_no_count_limit() {
+async fn queue_buffering_max_messages_zero_means_no_count_limit() {
+    // The default is librdkafka's 100000; 0 lifts the count limit (Java has none).
     let mock = MockBroker::start(&[(TOPIC, 1)]).await;
-    let p = producer(&mock, &[("max.block.ms", "100")]).await;
+    let p = producer(
+        &mock,
+        &[
+            ("max.block.ms", "100"),
+            ("queue.buffering.max.messages", "0"),
+        ],
+    )
+    .await;
     mock.inject(Fault::delay(ApiKey::Produce, Duration::from_secs(1)));
     let mut futs = Vec::new();
     for i in 0..1000 {

@@ -1304,12 +1304,12 @@ key_table! {
         C::PRODUCER,
         "librdkafka spelling of `buffer.memory`, in KiB.",
     ));
-    QUEUE_BUFFERING_MAX_MESSAGES: Key<Option<i64>> = Key::opt_int(KeyDef::new(
+    QUEUE_BUFFERING_MAX_MESSAGES: Key<i64> = Key::int(KeyDef::new(
         "queue.buffering.max.messages",
         int(0, I32),
-        None,
+        Some("100000"),
         C::PRODUCER,
-        "Largest number of buffered records (0 or unset: no count limit); `send` waits like for `buffer.memory`.",
+        "Largest number of buffered records, as in librdkafka (0: no count limit, as in Java); `send` waits like for `buffer.memory`.",
     ));
     MAX_BLOCK_MS: Key<Duration> = Key::ms(KeyDef::new(
         "max.block.ms",

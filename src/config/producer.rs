@@ -129,8 +129,8 @@ pub struct ProducerConfig {
     pub batch_num_messages: usize,
     /// `buffer.memory`, default 33554432; or `queue.buffering.max.kbytes` × 1024.
     pub buffer_memory: usize,
-    /// `queue.buffering.max.messages` (librdkafka): cap on buffered records; `None` when
-    /// unset or 0.
+    /// `queue.buffering.max.messages` (librdkafka), default 100000 as in librdkafka: cap on
+    /// buffered records (sent records count until acknowledged); `None` when set to 0.
     pub queue_buffering_max_messages: Option<usize>,
     /// `max.block.ms`, default 60000.
     pub max_block: Duration,
@@ -195,8 +195,7 @@ impl ProducerConfig {
                 "`buffer.memory` is smaller than `batch.size`: batches will never fill"
             );
         }
-        let queue_buffering_max_messages = r
-            .get(QUEUE_BUFFERING_MAX_MESSAGES)
+        let queue_buffering_max_messages = Some(r.get(QUEUE_BUFFERING_MAX_MESSAGES))
             .filter(|&n| n > 0)
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
 

@@ -176,7 +176,8 @@ fn config_defaults() {
     assert_eq!(p.batch_size, 16384);
     assert_eq!(p.batch_num_messages, 10_000);
     assert_eq!(p.buffer_memory, 33_554_432);
-    assert_eq!(p.queue_buffering_max_messages, None);
+    // librdkafka's default count cap (a librdkafka key, so librdkafka's default).
+    assert_eq!(p.queue_buffering_max_messages, Some(100_000));
     assert_eq!(p.max_block, Duration::from_millis(60_000));
     assert_eq!(p.max_request_size, 1_048_576);
     assert_eq!(p.compression, Compression::None);
