@@ -133,3 +133,80 @@ async fn the_default_partitioner_is_murmur2_random() {
     }
     p.close(Duration::from_secs(5)).await.expect("close");
 }
+
+/// A user's partitioner (set through the builder): asked with the topic's partition count
+/// for every record without an explicit partition; its choice is used; `None` means uniform
+/// sticky; an explicit partition bypasses it; a choice out of range fails the send with a
+/// typed error naming the topic.
+#[tokio::test]
+async fn a_custom_partitioner_is_asked_and_obeyed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Debug, Default)]
+    struct ByTenant {
+        calls: AtomicUsize,
+    }
+    impl kafka_sdk::producer::Partitioner for ByTenant {
+        fn partition(&self, topic: &str, key: Option<&[u8]>, n: i32) -> Option<i32> {
+            assert_eq!(
+                (topic, n),
+                (TOPIC, PARTITIONS),
+                "asked with the partition count"
+            );
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let key = std::str::from_utf8(key?).ok()?;
+            // "tenant-<i>" goes to partition i (may be out of range on purpose).
+            key.strip_prefix("tenant-")?.parse().ok()
+        }
+    }
+
+    let mock = MockBroker::start(&[(TOPIC, PARTITIONS)]).await;
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", mock.bootstrap())
+        .set("linger.ms", "0");
+    let by_tenant = Arc::new(ByTenant::default());
+    let p = Producer::builder(&c)
+        .partitioner(by_tenant.clone())
+        .build()
+        .await
+        .expect("producer");
+
+    for t in 0..PARTITIONS {
+        let got = partitions(&p, 5, |_| Some(Bytes::from(format!("tenant-{t}")))).await;
+        assert_eq!(got, vec![t; 5], "tenant-{t}");
+    }
+    assert_eq!(
+        by_tenant.calls.load(Ordering::SeqCst),
+        5 * PARTITIONS as usize
+    );
+
+    // No preference (NULL key): one sticky partition for a few small records.
+    let null: HashSet<i32> = partitions(&p, 5, |_| None).await.into_iter().collect();
+    assert_eq!(null.len(), 1, "sticky: {null:?}");
+
+    // An explicit partition wins without asking the partitioner.
+    let before = by_tenant.calls.load(Ordering::SeqCst);
+    let m = p
+        .send_and_wait(
+            ProducerRecord::new(TOPIC)
+                .partition(4)
+                .key("tenant-1")
+                .value("x"),
+        )
+        .await
+        .expect("delivered");
+    assert_eq!(m.partition, 4);
+    assert_eq!(by_tenant.calls.load(Ordering::SeqCst), before);
+
+    // Out of range: a typed error naming the topic and the partition.
+    let err = p
+        .send(ProducerRecord::new(TOPIC).key("tenant-99").value("x"))
+        .await
+        .expect_err("partition 99 does not exist");
+    assert!(
+        matches!(err, kafka_sdk::Error::UnknownTopicOrPartition(ref m) if m.contains("99") && m.contains(TOPIC)),
+        "{err:?}"
+    );
+    p.close(Duration::from_secs(10)).await.expect("close");
+}

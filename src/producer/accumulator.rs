@@ -143,6 +143,26 @@ struct TopicState {
     meta: Option<(u64, Arc<TopicMeta>)>,
 }
 
+/// The sticky-partitioning fields of a locked [`TopicState`] (borrowed apart from its
+/// cached metadata, which the choice reads).
+struct StickyState<'a> {
+    partition: &'a mut i32,
+    bytes: &'a mut usize,
+    since: &'a mut Instant,
+    unclocked: &'a mut u32,
+    load: &'a Arc<[u32]>,
+}
+
+/// What [`Accumulator::route`] decided for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// No metadata of the asked generation is cached for the topic.
+    Stale,
+    /// The record's partition (`preset` or the partitioner's choice: not checked against
+    /// `count`), and the topic's partition count.
+    To { partition: i32, count: i32 },
+}
+
 /// One topic's partitions.
 #[derive(Debug)]
 pub(crate) struct TopicAcc {
@@ -157,16 +177,22 @@ impl TopicAcc {
         &self.name
     }
 
-    fn partition(&self, p: i32) -> Arc<Mutex<PartitionAcc>> {
+    /// Runs `f` on partition `p`'s state (created on first use), under the partition list's
+    /// read lock: no reference count is taken on the per-record path.
+    fn with_partition<R>(&self, p: i32, f: impl FnOnce(&Mutex<PartitionAcc>) -> R) -> R {
         let idx = p as usize;
-        if let Some(pa) = read(&self.partitions).get(idx) {
-            return pa.clone();
-        }
-        let mut parts = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        while parts.len() <= idx {
-            parts.push(Arc::new(Mutex::new(PartitionAcc::default())));
-        }
-        parts[idx].clone()
+        let parts = loop {
+            let parts = read(&self.partitions);
+            if parts.len() > idx {
+                break parts;
+            }
+            drop(parts);
+            let mut parts = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+            while parts.len() <= idx {
+                parts.push(Arc::new(Mutex::new(PartitionAcc::default())));
+            }
+        };
+        f(&parts[idx])
     }
 
     /// The topic's metadata cached at metadata generation `generation`, if that is the
@@ -176,11 +202,6 @@ impl TopicAcc {
             Some((g, m)) if *g == generation => Some(m.clone()),
             _ => None,
         }
-    }
-
-    /// Caches the topic's metadata read at (or after) metadata generation `generation`.
-    pub fn cache_meta(&self, generation: u64, meta: Arc<TopicMeta>) {
-        lock(&self.state).meta = Some((generation, meta));
     }
 }
 
@@ -572,44 +593,111 @@ impl Accumulator {
     /// to the partition returned. The next partition is chosen as Java's adaptive
     /// partitioner does: partitions with fewer queued batches are likelier
     /// (`partitioner.adaptive.partitioning.enable`), partitions of an unavailable leader are
-    /// skipped (`partitioner.availability.timeout.ms`), see [`pick_partition`].
+    /// skipped (`partitioner.availability.timeout.ms`), see [`pick_partition`]. (`send`
+    /// makes this choice inside [`route`](Self::route).)
+    #[cfg(test)]
     pub fn sticky_partition(&self, topic: &TopicAcc, meta: &TopicMeta, bytes: usize) -> i32 {
-        let n = meta.partition_count();
         let mut s = lock(&topic.state);
+        let TopicState {
+            sticky_partition,
+            sticky_bytes,
+            sticky_since,
+            sticky_unclocked,
+            load,
+            ..
+        } = &mut *s;
+        self.sticky_in(
+            &mut StickyState {
+                partition: sticky_partition,
+                bytes: sticky_bytes,
+                since: sticky_since,
+                unclocked: sticky_unclocked,
+                load,
+            },
+            meta,
+            bytes,
+        )
+    }
+
+    /// `send`'s one look at `topic`'s state for a record of `bytes` (encoded) bytes, under one
+    /// lock: the metadata cached at metadata generation `generation` (after storing `fresh`
+    /// there when given), then the record's partition: `preset`, else `choose(partition
+    /// count)`, else the sticky partition (which the record advances). `choose` runs under
+    /// the topic's lock: only a built-in partitioner (no user code) may be passed.
+    /// [`Route::Stale`] when no metadata of `generation` is cached (nothing changed).
+    pub fn route(
+        &self,
+        topic: &TopicAcc,
+        generation: u64,
+        fresh: Option<Arc<TopicMeta>>,
+        bytes: usize,
+        preset: Option<i32>,
+        choose: impl FnOnce(i32) -> Option<i32>,
+    ) -> Route {
+        let mut s = lock(&topic.state);
+        let TopicState {
+            sticky_partition,
+            sticky_bytes,
+            sticky_since,
+            sticky_unclocked,
+            load,
+            meta,
+        } = &mut *s;
+        if let Some(m) = fresh {
+            *meta = Some((generation, m));
+        }
+        let meta = match meta {
+            Some((g, m)) if *g == generation => &**m,
+            _ => return Route::Stale,
+        };
+        let count = meta.partition_count();
+        let partition = match preset.or_else(|| choose(count)) {
+            Some(p) => p,
+            None => self.sticky_in(
+                &mut StickyState {
+                    partition: sticky_partition,
+                    bytes: sticky_bytes,
+                    since: sticky_since,
+                    unclocked: sticky_unclocked,
+                    load,
+                },
+                meta,
+                bytes,
+            ),
+        };
+        Route::To { partition, count }
+    }
+
+    /// The sticky partition for a key-less record of `bytes` bytes (see
+    /// [`sticky_partition`](Self::sticky_partition)), on the topic's locked state.
+    fn sticky_in(&self, s: &mut StickyState<'_>, meta: &TopicMeta, bytes: usize) -> i32 {
+        let n = meta.partition_count();
         // The clock is read once per STICKY_CLOCK_EVERY records, not on every record (this
         // is the per-record path): a partition may overstay the linger by a few records.
         let mut timed = false;
         if !self.sticky_linger.is_zero() {
-            s.sticky_unclocked += 1;
-            if s.sticky_unclocked >= STICKY_CLOCK_EVERY {
-                s.sticky_unclocked = 0;
+            *s.unclocked += 1;
+            if *s.unclocked >= STICKY_CLOCK_EVERY {
+                *s.unclocked = 0;
                 timed = true;
             }
         }
-        let now = if timed {
-            Instant::now()
-        } else {
-            s.sticky_since
-        };
-        if s.sticky_partition < 0
-            || s.sticky_partition >= n
-            || (timed && now.duration_since(s.sticky_since) >= self.sticky_linger)
+        let now = if timed { Instant::now() } else { *s.since };
+        if *s.partition < 0
+            || *s.partition >= n
+            || (timed && now.duration_since(*s.since) >= self.sticky_linger)
         {
-            let avoid = if s.sticky_partition < n {
-                s.sticky_partition
-            } else {
-                -1
-            };
-            s.sticky_partition = pick_partition(meta, avoid, &s.load);
-            s.sticky_bytes = 0;
-            s.sticky_since = if timed { now } else { Instant::now() };
+            let avoid = if *s.partition < n { *s.partition } else { -1 };
+            *s.partition = pick_partition(meta, avoid, s.load);
+            *s.bytes = 0;
+            *s.since = if timed { now } else { Instant::now() };
         }
-        let p = s.sticky_partition;
-        s.sticky_bytes += bytes;
-        if s.sticky_bytes >= self.batch_size {
-            s.sticky_partition = pick_partition(meta, p, &s.load);
-            s.sticky_bytes = 0;
-            s.sticky_since = if timed { now } else { Instant::now() };
+        let p = *s.partition;
+        *s.bytes += bytes;
+        if *s.bytes >= self.batch_size {
+            *s.partition = pick_partition(meta, p, s.load);
+            *s.bytes = 0;
+            *s.since = if timed { now } else { Instant::now() };
         }
         p
     }
@@ -663,10 +751,9 @@ impl Accumulator {
         rec_size: usize,
         permits: usize,
     ) -> DeliveryFuture {
-        let pacc = topic.partition(partition);
         let mut wake = false;
-        let fut = {
-            let mut pa = lock(&pacc);
+        let fut = topic.with_partition(partition, |pacc| {
+            let mut pa = lock(pacc);
             let fits = pa.open.as_ref().is_some_and(|b| {
                 b.builder.len() < self.batch_num_messages
                     && (b.builder.is_empty()
@@ -707,7 +794,7 @@ impl Accumulator {
                 wake = true;
             }
             fut
-        };
+        });
         if wake {
             self.wake.notify_one();
         }

@@ -152,7 +152,7 @@ use crate::error::{Error, KafkaCode, Result};
 use crate::types::TopicPartition;
 
 use crate::record::{BatchBuilder, RECORD_BATCH_OVERHEAD};
-use accumulator::Accumulator;
+use accumulator::{Accumulator, Route};
 use sender::Sender;
 use transaction::Txn;
 
@@ -187,6 +187,9 @@ struct Inner {
     cluster: Cluster,
     s: Arc<ProducerConfig>,
     partitioner: Arc<dyn Partitioner>,
+    /// The partitioner is the user's (the builder's): user code, never run under the
+    /// accumulator's locks.
+    custom_partitioner: bool,
     ignore_keys: bool,
     /// Transaction state (`transactional.id` set).
     txn: Option<Arc<Txn>>,
@@ -394,6 +397,7 @@ impl ProducerBuilder {
         let acc = Arc::new(Accumulator::new(&s));
         let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         tokio::spawn(sender.run());
+        let custom_partitioner = self.partitioner.is_some();
         let partitioner = self
             .partitioner
             .unwrap_or_else(|| partitioner::builtin(cfg.partitioner));
@@ -405,6 +409,7 @@ impl ProducerBuilder {
             cluster,
             s,
             partitioner,
+            custom_partitioner,
             ignore_keys,
             txn,
             stats_rx,
@@ -573,39 +578,63 @@ impl Producer {
         }
         let mut deadline = None;
         let generation = inner.cluster.metadata_generation();
-        let (topic, meta) = match known {
-            Some(t) => match t.cached_meta(generation) {
-                Some(m) => (t, m),
-                None => {
-                    let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-                    let m = self.topic_meta(&record.topic, dl).await?;
-                    t.cache_meta(generation, m.clone());
-                    (t, m)
-                }
-            },
+        // The topic's accumulator (and, for a topic new to it, its metadata).
+        let mut fresh = None;
+        let topic = match known {
+            Some(t) => t,
             None => {
                 let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-                let m = self.topic_meta(&record.topic, dl).await?;
-                let t = inner.acc.topic(&record.topic);
-                t.cache_meta(generation, m.clone());
-                (t, m)
+                fresh = Some(self.topic_meta(&record.topic, dl).await?);
+                inner.acc.topic(&record.topic)
             }
         };
-        let n = meta.partition_count();
-        let explicit = record.partition;
         let pkey = if inner.ignore_keys { None } else { key };
-        let chosen = match explicit {
+        // A custom partitioner is user code: asked here, outside the topic's lock, with the
+        // partition count of the cached metadata. A built-in one is asked under that lock
+        // (one lock per record for the metadata check and the partition, sticky or not).
+        let preset = match record.partition {
             Some(p) => Some(p),
-            None => inner.partitioner.partition(&record.topic, pkey, n),
-        };
-        if let Some(p) = chosen {
-            if p < 0 || p >= n {
-                return Err(Error::UnknownTopicOrPartition(format!(
-                    "partition {p} of topic `{}` (it has {n} partitions: 0..={})",
-                    record.topic,
-                    n - 1
-                )));
+            None if inner.custom_partitioner => {
+                let meta = match fresh.clone().or_else(|| topic.cached_meta(generation)) {
+                    Some(m) => m,
+                    None => {
+                        let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+                        let m = self.topic_meta(&record.topic, dl).await?;
+                        fresh = Some(m.clone());
+                        m
+                    }
+                };
+                inner
+                    .partitioner
+                    .partition(&record.topic, pkey, meta.partition_count())
             }
+            None => None,
+        };
+        let choose = |n: i32| {
+            if inner.custom_partitioner {
+                None
+            } else {
+                inner.partitioner.partition(&record.topic, pkey, n)
+            }
+        };
+        let (partition, n) = loop {
+            match inner
+                .acc
+                .route(&topic, generation, fresh.take(), rec_size, preset, choose)
+            {
+                Route::To { partition, count } => break (partition, count),
+                Route::Stale => {
+                    let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+                    fresh = Some(self.topic_meta(&record.topic, dl).await?);
+                }
+            }
+        };
+        if partition < 0 || partition >= n {
+            return Err(Error::UnknownTopicOrPartition(format!(
+                "partition {partition} of topic `{}` (it has {n} partitions: 0..={})",
+                record.topic,
+                n - 1
+            )));
         }
         // Buffer memory (backpressure).
         let permits = rec_size;
@@ -647,10 +676,6 @@ impl Producer {
         // From here to the append the sender cannot stop (it would leave the record behind).
         let Some(_appending) = inner.acc.begin_append() else {
             return Err(Error::Closed);
-        };
-        let partition = match chosen {
-            Some(p) => p,
-            None => inner.acc.sticky_partition(&topic, &meta, rec_size),
         };
         let ts = record.timestamp.unwrap_or_else(now_ms);
         // Transactional: the state check and the partition's registration happen together
