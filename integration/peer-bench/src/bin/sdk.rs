@@ -8,7 +8,7 @@
 //! `kafka_sdk::consumer::Consumer` exists): `recv` (one `recv().await` per record) and
 //! `batch` (`recv_batch`). Without the feature, consume prints `"status":"pending"`.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafka_sdk::admin::{AdminClient, NewTopic};
@@ -46,7 +46,11 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
     let values: Vec<Bytes> = s.values.iter().map(|v| Bytes::copy_from_slice(v)).collect();
     let topic: std::sync::Arc<str> = s.topic.as_str().into();
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, DeliveryFuture)>();
+    // Latency is measured from the record's timestamp, taken here (one clock read) and
+    // given to the record, to the acknowledgement (a second read), as franz-go's bench does
+    // with the timestamp its client stamps on the record: two clock reads per record for
+    // both, not three.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(SystemTime, DeliveryFuture)>();
     let collector = tokio::spawn(async move {
         let mut hist = latency_histogram();
         let (mut acked, mut failed, mut first_error) = (0u64, 0u64, None);
@@ -54,7 +58,8 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
             match fut.await {
                 Ok(_) => {
                     acked += 1;
-                    let _ = hist.record((t0.elapsed().as_micros() as u64).max(1));
+                    let us = t0.elapsed().map_or(0, |d| d.as_micros() as u64);
+                    let _ = hist.record(us.max(1));
                 }
                 Err(e) => {
                     failed += 1;
@@ -83,11 +88,14 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
                     }
                 }
                 let value = values[(i % values.len() as u64) as usize].clone();
-                let mut rec = ProducerRecord::new(topic.clone()).value(value);
+                let t0 = SystemTime::now();
+                let ms = t0.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+                let mut rec = ProducerRecord::new(topic.clone())
+                    .value(value)
+                    .timestamp(ms);
                 if let Some(k) = s.key(i) {
                     rec = rec.key(k);
                 }
-                let t0 = Instant::now();
                 match producer.send(rec).await {
                     Ok(fut) => {
                         sent += 1;
