@@ -89,7 +89,9 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
                 }
                 let value = values[(i % values.len() as u64) as usize].clone();
                 let t0 = SystemTime::now();
-                let ms = t0.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+                let ms = t0
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
                 let mut rec = ProducerRecord::new(topic.clone())
                     .value(value)
                     .timestamp(ms);
