@@ -374,6 +374,16 @@ def consumer_cmd(client, api, brokers, topic, count, group, partitions=3):
     return cmd
 
 
+def rounds(runs, clients, wanted):
+    """(run index, client, api) with the clients alternating within each round (run 1 of
+    every client, then run 2, ...): slow drifts of the machine or the broker (JIT, page
+    cache, log segments) spread over all clients instead of landing on one."""
+    for i in range(runs):
+        for client, api in clients:
+            if wanted(client):
+                yield i, client, api
+
+
 class Runner:
     def __init__(self, args, broker):
         self.args = args
@@ -818,18 +828,20 @@ def main():
     r = Runner(args, broker)
     try:
         doc["versions"] = versions(broker.err.name)
+        # The broker's JIT warms up on its first requests: one unmeasured run first, so the
+        # first client measured does not pay for it (broker CPU per record, throughput).
+        log("broker warm-up (not measured)")
+        warm = r.produce("kafka-sdk", "sdk", "D", 100, 200_000 if args.quick else 1_000_000)
+        log("broker warm-up: %s" % warm.get("status"))
         if "produce" in only or "latency" in only:
             for prof in profiles if "produce" in only else ["D"]:
                 for size in sizes:
-                    for client, api in PRODUCERS:
-                        if not wanted(client):
-                            continue
-                        for i in range(runs):
-                            res = r.produce(client, api, prof, size, produce_count[size])
-                            doc["producer_runs"].append(res)
-                            log("produce %-6s %4dB %-9s %-8s run %d: %s %s msgs/s, %s CPU-s/1M, rss %s MB, %s rec/batch" % (
-                                prof, size, client, api, i + 1, res.get("status"), fmt(res.get("msgs_per_sec")),
-                                fmt(res.get("cpu_s_per_1m"), 2), res.get("max_rss_mb"), res.get("records_per_batch")))
+                    for i, client, api in rounds(runs, PRODUCERS, wanted):
+                        res = r.produce(client, api, prof, size, produce_count[size])
+                        doc["producer_runs"].append(res)
+                        log("produce %-6s %4dB %-9s %-8s run %d: %s %s msgs/s, %s CPU-s/1M, rss %s MB, %s rec/batch" % (
+                            prof, size, client, api, i + 1, res.get("status"), fmt(res.get("msgs_per_sec")),
+                            fmt(res.get("cpu_s_per_1m"), 2), res.get("max_rss_mb"), res.get("records_per_batch")))
         doc["producer_summary"] = aggregate(doc["producer_runs"], ["profile", "size", "client", "api"])
         if "latency" in only:
             for size in sizes:
@@ -840,16 +852,13 @@ def main():
                     continue
                 for frac in RATES:
                     rate = int(ref[0]["msgs_per_sec"] * frac)
-                    for client, api in PRODUCERS:
-                        if not wanted(client):
-                            continue
-                        for i in range(runs):
-                            res = r.produce(client, api, "D", size, max(1000, rate * latency_secs), rate=rate)
-                            res["fraction"] = frac
-                            doc["latency_runs"].append(res)
-                            log("latency %4dB @%s %-9s %-8s: %s p50 %s p99 %s p99.9 %s us" % (
-                                size, fmt(rate), client, api, res.get("status"), fmt(res.get("p50_us")),
-                                fmt(res.get("p99_us")), fmt(res.get("p999_us"))))
+                    for i, client, api in rounds(runs, PRODUCERS, wanted):
+                        res = r.produce(client, api, "D", size, max(1000, rate * latency_secs), rate=rate)
+                        res["fraction"] = frac
+                        doc["latency_runs"].append(res)
+                        log("latency %4dB @%s %-9s %-8s: %s p50 %s p99 %s p99.9 %s us" % (
+                            size, fmt(rate), client, api, res.get("status"), fmt(res.get("p50_us")),
+                            fmt(res.get("p99_us")), fmt(res.get("p999_us"))))
         doc["latency_summary"] = aggregate(doc["latency_runs"], ["size", "rate", "fraction", "client", "api"])
         if "consume" in only:
             for size in sizes:
@@ -860,15 +869,12 @@ def main():
                     continue
                 topic = fill["topic"]
                 for grouped in (False, True):
-                    for client, api in CONSUMERS:
-                        if not wanted(client):
-                            continue
-                        for i in range(runs):
-                            res = r.consume(client, api, topic, size, n, grouped)
-                            doc["consumer_runs"].append(res)
-                            log("consume %4dB %-5s %-9s %-6s run %d: %s %s msgs/s, %s CPU-s/1M" % (
-                                size, "group" if grouped else "none", client, api, i + 1, res.get("status"),
-                                fmt(res.get("msgs_per_sec")), fmt(res.get("cpu_s_per_1m"), 2)))
+                    for i, client, api in rounds(runs, CONSUMERS, wanted):
+                        res = r.consume(client, api, topic, size, n, grouped)
+                        doc["consumer_runs"].append(res)
+                        log("consume %4dB %-5s %-9s %-6s run %d: %s %s msgs/s, %s CPU-s/1M" % (
+                            size, "group" if grouped else "none", client, api, i + 1, res.get("status"),
+                            fmt(res.get("msgs_per_sec")), fmt(res.get("cpu_s_per_1m"), 2)))
                 r.delete(topic)
         doc["consumer_summary"] = aggregate(doc["consumer_runs"], ["size", "grouped", "client", "api"])
     finally:
