@@ -318,18 +318,23 @@ impl<T> LaneState<T> {
     }
 }
 
-/// kafka-sdk's `send` of `out` if it does not wait; `None` when it would (dropped then: it
-/// had taken nothing yet, see `Core::new`).
-fn try_send(
-    producer: &kafka_sdk::Producer,
-    out: &Outgoing,
-) -> Option<Result<kafka_sdk::DeliveryFuture, KafkaError>> {
-    use futures_util::FutureExt;
-    // kafka-sdk's `send` needs the runtime's context only when it waits (timers).
-    let _rt = rt::handle().enter();
+/// kafka-sdk's `send` of `out` if it does not wait (its `try_send_borrowed`, from the
+/// record's own copy); `None` when it would (nothing taken).
+fn try_send(producer: &kafka_sdk::Producer, out: &Outgoing) -> Option<Sending> {
+    let headers = out
+        .headers
+        .as_ref()
+        .map(OwnedHeaders::refs)
+        .unwrap_or_default();
     producer
-        .send(out.record())
-        .now_or_never()
+        .try_send_borrowed(BorrowedRecord {
+            topic: &out.topic,
+            partition: out.partition.filter(|p| *p >= 0),
+            key: out.key.as_deref(),
+            value: out.payload.as_deref(),
+            timestamp: out.timestamp,
+            headers: &headers,
+        })
         .map(|r| r.map_err(|e| produce_error(&e)))
 }
 
