@@ -4,10 +4,12 @@ unlike criterion's wall clock).
 
     python3 benches/callgrind.py            # record-batch encode/decode, kafka-sdk vs kafka-protocol
     python3 benches/callgrind.py producer   # the producer path against the mock broker
+    python3 benches/callgrind.py facade     # the rdkafka drop-in's producers vs native (same mock)
 
 Each case runs twice under `valgrind --tool=callgrind` (record: RECORD_BENCH_ITERS = 5 and 25,
 see `instruction_count_mode` in benches/record.rs; producer: PRODUCER_BENCH_ITERS = 1 and 4,
-see benches/producer_path.rs); the difference divided by the extra records is the per-record
+see benches/producer_path.rs; facade: FACADE_BENCH_ITERS = 1 and 4, see
+compat/rdkafka/benches/facade_path.rs); the difference divided by the extra records is the per-record
 cost, setup excluded. The producer numbers include the in-process mock broker's per-request
 work and the tokio runtime (everything in the process), and vary by a few percent between
 runs because linger and wake-up timing shift batch boundaries.
@@ -23,8 +25,9 @@ SETS = ["1000x100B", "1000x100B+hdrs", "100x1KiB", "100x1KiB+hdrs"]
 LO, HI = 5, 25
 
 
-def bench_binary(name="record"):
-    out = subprocess.run(["cargo", "bench", "--bench", name, "--no-run", "--message-format=json"],
+def bench_binary(name="record", package=None):
+    pkg = ["-p", package] if package else []
+    out = subprocess.run(["cargo", "bench"] + pkg + ["--bench", name, "--no-run", "--message-format=json"],
                          cwd=ROOT, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True).stdout
     for line in out.splitlines():
@@ -56,9 +59,27 @@ def producer():
         sys.stdout.flush()
 
 
+def facade():
+    """kafka-sdk's `send` vs the drop-in's FutureProducer (send_result + await) and
+    BaseProducer (send + poll(0)), same mock broker, same build. FACADE_BENCH_KEYED=1 in the
+    environment: keyed records."""
+    exe = bench_binary("facade_path", "kafka-sdk-rdkafka")
+    records, lo, hi = 10000, 1, 4
+    print("| case | instr/record | vs native |")
+    print("|---|---|---|")
+    native = None
+    for case in ("native", "future", "base"):
+        per = (instructions(exe, case, hi, "FACADE") - instructions(exe, case, lo, "FACADE")) / ((hi - lo) * records)
+        native = native or per
+        print("| %s 10000x100B | %.0f | %+.0f (%.2fx) |" % (case, per, per - native, per / native))
+        sys.stdout.flush()
+
+
 def main():
     if sys.argv[1:] == ["producer"]:
         return producer()
+    if sys.argv[1:] == ["facade"]:
+        return facade()
     exe = bench_binary()
     print("| op | records | kafka-sdk instr/record | kafka-protocol instr/record | kafka-protocol / kafka-sdk |")
     print("|---|---|---|---|---|")

@@ -140,8 +140,28 @@ pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use transaction::{ConsumerGroupMetadata, TransactionState};
 
+/// A record whose parts are borrowed, for [`Producer::try_send_borrowed`] (the batch copies
+/// them when the record is appended, so nothing needs to be owned).
+#[derive(Debug, Clone, Copy)]
+pub struct BorrowedRecord<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// The key.
+    pub key: Option<&'a [u8]>,
+    /// The value (`None`: a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// The timestamp (ms since the epoch); `None`: taken when the record is appended.
+    pub timestamp: Option<i64>,
+    /// The headers, in order.
+    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
+}
+
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use crate::backoff::Deadline;
 use crate::cluster::{Cluster, ClusterOptions, TopicMeta};
@@ -710,6 +730,154 @@ impl Producer {
             fut.trace(span);
         }
         Ok(fut)
+    }
+
+    /// [`send`](Self::send) of a record whose parts are borrowed, on the calling thread and
+    /// without waiting: `None` when `send` would have to wait (the topic is not in the
+    /// producer's metadata yet, `buffer.memory` or `queue.buffering.max.messages` is full),
+    /// with nothing taken — then call `send` with an owned record. Otherwise the same
+    /// outcome as `send`: the record's delivery future, or the error it fails with at once.
+    ///
+    /// For callers that hold the key and value as borrowed slices (the rdkafka drop-in's
+    /// `BaseRecord`/`FutureRecord`): the batch copies them anyway, so no owned copy, no
+    /// `ProducerRecord` and no future are built. `headers` are the record's headers in order.
+    /// No runtime context is needed.
+    pub fn try_send_borrowed(&self, record: BorrowedRecord<'_>) -> Option<Result<DeliveryFuture>> {
+        let inner = &*self.inner;
+        let s = &*inner.s;
+        if inner.acc.is_closing() {
+            return Some(Err(Error::Closed));
+        }
+        if let Some(e) = inner.acc.fatal() {
+            return Some(Err(e));
+        }
+        if let Some(t) = &inner.txn {
+            if let Err(e) = t.check_send() {
+                return Some(Err(e));
+            }
+        }
+        // The topic's metadata as `send` finds it without waiting: cached for this metadata
+        // generation, else in the cluster's snapshot; else `send` would wait.
+        let generation = inner.cluster.metadata_generation();
+        let known = inner.acc.get_topic(record.topic);
+        let cached = known.as_ref().and_then(|t| t.cached_meta(generation));
+        let (topic, meta) = match (known, cached) {
+            (Some(t), Some(m)) => (t, m),
+            (known, _) => {
+                let m = inner
+                    .cluster
+                    .metadata()
+                    .topic(record.topic)
+                    .filter(|t| t.error.is_none() && !t.partitions.is_empty())?
+                    .clone();
+                let t = match known {
+                    Some(t) => t,
+                    None => {
+                        if let Err(e) = crate::validate_topic_name(record.topic) {
+                            return Some(Err(e));
+                        }
+                        inner.acc.topic(&Arc::from(record.topic))
+                    }
+                };
+                t.cache_meta(generation, m.clone());
+                (t, m)
+            }
+        };
+        let span = crate::observe::produce_span(&s.common.client_id, record.topic, record.key);
+        let mut injected: Vec<(String, Option<Bytes>)> = Vec::new();
+        if let Some(span) = &span {
+            crate::observe::inject(span, &mut injected);
+        }
+        let mut headers: Vec<(&str, Option<&[u8]>)> =
+            Vec::with_capacity(record.headers.len() + injected.len());
+        headers.extend_from_slice(record.headers);
+        headers.extend(injected.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+        let (key, value) = (record.key, record.value);
+        let payload_size = BatchBuilder::payload_size(key, value, &headers);
+        // As in `send`.
+        let rec_size = BatchBuilder::record_size_with_payload(0, 0, payload_size) + 14;
+        let batch_bytes = rec_size + RECORD_BATCH_OVERHEAD;
+        if batch_bytes > s.max_request_size {
+            return Some(Err(Error::InvalidArgument(format!(
+                "record of {batch_bytes} bytes (encoded, with the batch header) exceeds max.request.size ({} bytes)",
+                s.max_request_size
+            ))));
+        }
+        if rec_size > s.buffer_memory {
+            return Some(Err(Error::InvalidArgument(format!(
+                "record of {rec_size} bytes (encoded) exceeds buffer.memory ({} bytes)",
+                s.buffer_memory
+            ))));
+        }
+        let n = meta.partition_count();
+        let pkey = if inner.ignore_keys { None } else { key };
+        let chosen = match record.partition {
+            Some(p) => Some(p),
+            None => inner.partitioner.partition(record.topic, pkey, n),
+        };
+        if let Some(p) = chosen {
+            if p < 0 || p >= n {
+                return Some(Err(Error::UnknownTopicOrPartition(format!(
+                    "partition {p} of topic `{}` (it has {n} partitions: 0..={})",
+                    record.topic,
+                    n - 1
+                ))));
+            }
+        }
+        let permits = rec_size;
+        match inner.acc.try_reserve(permits) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e)),
+        }
+        let mut held = Reservation {
+            acc: &inner.acc,
+            bytes: permits,
+            record: false,
+        };
+        match inner.acc.try_reserve_record() {
+            Ok(true) => {}
+            Ok(false) => return None, // `held` gives the memory back
+            Err(e) => return Some(Err(e)),
+        }
+        held.record = true;
+        let Some(_appending) = inner.acc.begin_append() else {
+            return Some(Err(Error::Closed));
+        };
+        let partition = match chosen {
+            Some(p) => p,
+            None => inner.acc.sticky_partition(&topic, &meta, rec_size),
+        };
+        let ts = record.timestamp.unwrap_or_else(now_ms);
+        let _guard = match &inner.txn {
+            Some(t) => match t.begin_append(topic.name(), partition) {
+                Ok(g) => Some(g),
+                Err(e) => return Some(Err(e)),
+            },
+            None => None,
+        };
+        tracing::trace!(topic = %record.topic, partition, "record accepted");
+        crate::observe::producer_send(
+            &s.common.client_id,
+            record.topic,
+            key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
+        );
+        held.keep();
+        let fut = inner.acc.append(
+            &topic,
+            partition,
+            ts,
+            key,
+            value,
+            &headers,
+            payload_size,
+            rec_size,
+            permits,
+        );
+        if let Some(span) = span {
+            fut.trace(span);
+        }
+        Some(Ok(fut))
     }
 
     /// [`send`](Self::send), then waits for the acknowledgement.

@@ -196,6 +196,15 @@ impl OwnedHeaders {
     pub(crate) fn into_sdk(self) -> Vec<(String, Option<Bytes>)> {
         self.0.list
     }
+
+    /// The headers as borrowed pairs (kafka-sdk's `BorrowedRecord`).
+    pub(crate) fn refs(&self) -> Vec<(&str, Option<&[u8]>)> {
+        self.0
+            .list
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect()
+    }
 }
 
 impl Headers for OwnedHeaders {

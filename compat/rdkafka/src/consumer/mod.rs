@@ -45,7 +45,12 @@ pub enum Rebalance<'a> {
 }
 
 /// Callbacks of a consumer.
-pub trait ConsumerContext: ClientContext + Sized {
+///
+/// Unlike rdkafka's, the trait is `'static`: every consumer of this crate keeps its context
+/// in tasks on its runtime, so [`Consumer`] needs `C: 'static`, and with the bound on the
+/// trait a generic `fn f<C: Consumer<X>, X: ConsumerContext>` written for rdkafka compiles
+/// unchanged (a context type that borrows could not be given to a consumer anyway).
+pub trait ConsumerContext: ClientContext + Sized + 'static {
     /// A rebalance event, as rdkafka calls it: `err` is
     /// `RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS` or `..._REVOKE_PARTITIONS`, `tpl`
     /// the partitions. The default calls [`ConsumerContext::pre_rebalance`], then

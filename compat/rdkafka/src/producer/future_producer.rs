@@ -234,8 +234,10 @@ enum State {
     Native(kafka_sdk::DeliveryFuture, Outgoing),
     /// The record waits in the ordered lane; the reaper sends its outcome.
     Lane(oneshot::Receiver<OwnedDeliveryResult>),
-    /// Known at once (kafka-sdk refused the record); `None` once taken.
-    Ready(Option<OwnedDeliveryResult>),
+    /// Known at once (kafka-sdk refused the record); `None` once taken. Boxed (a rare
+    /// path): the result is large, and every move of a `DeliveryFuture` copies the whole
+    /// enum.
+    Ready(Option<Box<OwnedDeliveryResult>>),
 }
 
 impl std::fmt::Debug for DeliveryFuture {
@@ -276,7 +278,10 @@ impl Future for DeliveryFuture {
                 Poll::Pending => Poll::Pending,
             },
             State::Lane(rx) => Pin::new(rx).poll(cx),
-            State::Ready(r) => Poll::Ready(r.take().ok_or(oneshot::Canceled)),
+            State::Ready(r) => Poll::Ready(match r.take() {
+                Some(r) => Ok(*r),
+                None => Err(oneshot::Canceled),
+            }),
         }
     }
 }
@@ -387,7 +392,7 @@ where
             tx
         }) {
             Ok((out, Ok(d))) => State::Native(d, out),
-            Ok((out, Err(e))) => State::Ready(Some(Err((e, owned(&out))))),
+            Ok((out, Err(e))) => State::Ready(Some(Box::new(Err((e, owned(&out)))))),
             Err(()) => match rx {
                 Some(rx) => State::Lane(rx),
                 None => State::Ready(None),

@@ -20,7 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use std::cell::RefCell;
+
+use bytes::{Bytes, BytesMut};
+use kafka_sdk::producer::BorrowedRecord;
 use kafka_sdk::{ProducerRecord, RecordMetadata};
 use tokio::sync::{oneshot, Notify};
 
@@ -272,6 +275,9 @@ struct LaneState<T> {
     busy: bool,
     /// The producer is gone: the submitter ends once the lane is empty.
     closed: bool,
+    /// The last topic name, shared by its records (no allocation per record; under the
+    /// lane's lock, which `append` takes anyway).
+    last_topic: Option<Arc<str>>,
 }
 
 impl<T> Lane<T> {
@@ -281,6 +287,18 @@ impl<T> Lane<T> {
 }
 
 impl<T> LaneState<T> {
+    /// The shared name of `topic`.
+    fn topic(&mut self, topic: &str) -> Arc<str> {
+        match &self.last_topic {
+            Some(t) if **t == *topic => t.clone(),
+            _ => {
+                let t: Arc<str> = Arc::from(topic);
+                self.last_topic = Some(t.clone());
+                t
+            }
+        }
+    }
+
     /// Appends from the front while kafka-sdk takes records without waiting; `true` when
     /// the front record has to wait (for the submitter).
     fn drain(&mut self, producer: &kafka_sdk::Producer, inbox: &Inbox<T>) -> bool {
@@ -300,19 +318,95 @@ impl<T> LaneState<T> {
     }
 }
 
-/// kafka-sdk's `send` of `out` if it does not wait; `None` when it would (dropped then: it
-/// had taken nothing yet, see `Core::new`).
-fn try_send(
-    producer: &kafka_sdk::Producer,
-    out: &Outgoing,
-) -> Option<Result<kafka_sdk::DeliveryFuture, KafkaError>> {
-    use futures_util::FutureExt;
-    // kafka-sdk's `send` needs the runtime's context only when it waits (timers).
-    let _rt = rt::handle().enter();
+/// kafka-sdk's `send` of `out` if it does not wait (its `try_send_borrowed`, from the
+/// record's own copy); `None` when it would (nothing taken).
+fn try_send(producer: &kafka_sdk::Producer, out: &Outgoing) -> Option<Sending> {
+    let headers = out
+        .headers
+        .as_ref()
+        .map(OwnedHeaders::refs)
+        .unwrap_or_default();
     producer
-        .send(out.record())
-        .now_or_never()
+        .try_send_borrowed(BorrowedRecord {
+            topic: &out.topic,
+            partition: out.partition.filter(|p| *p >= 0),
+            key: out.key.as_deref(),
+            value: out.payload.as_deref(),
+            timestamp: out.timestamp,
+            headers: &headers,
+        })
         .map(|r| r.map_err(|e| produce_error(&e)))
+}
+
+/// kafka-sdk's `try_send_borrowed` of the record of `parts` (borrowing the caller's key and
+/// payload): `None` when kafka-sdk would wait (nothing taken).
+fn try_send_parts(producer: &kafka_sdk::Producer, parts: &Parts<'_>) -> Option<Sending> {
+    let headers = parts
+        .headers
+        .as_ref()
+        .map(OwnedHeaders::refs)
+        .unwrap_or_default();
+    producer
+        .try_send_borrowed(BorrowedRecord {
+            topic: parts.topic,
+            partition: parts.partition.filter(|p| *p >= 0),
+            key: parts.key,
+            value: parts.payload,
+            timestamp: parts.timestamp,
+            headers: &headers,
+        })
+        .map(|r| r.map_err(|e| produce_error(&e)))
+}
+
+/// Size of the chunks the records' copies are cut from.
+const ARENA_CHUNK: usize = 64 * 1024;
+/// Key plus payload above this get an allocation of their own (a chunk holds at least 16).
+const ARENA_MAX: usize = ARENA_CHUNK / 16;
+
+thread_local! {
+    /// What is left of this thread's current chunk.
+    static ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// The record's own copy of `parts` (what a delivery report or error result shows). Key and
+/// payload are copied once, together, into a piece of the calling thread's current chunk
+/// (no allocation per record: a chunk is freed once every record cut from it is dropped;
+/// a large record gets its own allocation).
+fn outgoing(topic: Arc<str>, parts: Parts<'_>) -> Outgoing {
+    let key_len = parts.key.map_or(0, <[u8]>::len);
+    let total = key_len + parts.payload.map_or(0, <[u8]>::len);
+    let mut buf = if total == 0 {
+        Bytes::new()
+    } else if total > ARENA_MAX {
+        let mut v = Vec::with_capacity(total);
+        v.extend_from_slice(parts.key.unwrap_or_default());
+        v.extend_from_slice(parts.payload.unwrap_or_default());
+        Bytes::from(v)
+    } else {
+        ARENA.with(|a| {
+            let mut a = a.borrow_mut();
+            if a.capacity() - a.len() < total {
+                *a = BytesMut::with_capacity(ARENA_CHUNK);
+            }
+            a.extend_from_slice(parts.key.unwrap_or_default());
+            a.extend_from_slice(parts.payload.unwrap_or_default());
+            a.split().freeze()
+        })
+    };
+    let (key, payload) = match (parts.key, parts.payload) {
+        (Some(_), Some(_)) => (Some(buf.split_to(key_len)), Some(buf)),
+        (Some(_), None) => (Some(buf), None),
+        (None, Some(_)) => (None, Some(buf)),
+        (None, None) => (None, None),
+    };
+    Outgoing {
+        topic,
+        partition: parts.partition,
+        key,
+        payload,
+        timestamp: parts.timestamp,
+        headers: parts.headers,
+    }
 }
 
 /// Records appended, for the reaper. Pushing wakes the reaper only when the inbox was
@@ -389,8 +483,6 @@ pub(crate) struct Core<T: Send + 'static> {
     native_count: Option<Arc<AtomicU64>>,
     max_messages: usize,
     purge_warned: AtomicBool,
-    /// The last topic name, shared by its records (no allocation per record).
-    last_topic: Mutex<Option<Arc<str>>>,
 }
 
 impl<T: Send + 'static> Drop for Core<T> {
@@ -468,6 +560,7 @@ impl<T: Send + 'static> Core<T> {
                 jobs: VecDeque::new(),
                 busy: false,
                 closed: false,
+                last_topic: None,
             }),
             wake: Notify::new(),
         });
@@ -490,7 +583,6 @@ impl<T: Send + 'static> Core<T> {
             native_count,
             max_messages,
             purge_warned: AtomicBool::new(false),
-            last_topic: Mutex::new(None),
         })
     }
 
@@ -502,19 +594,6 @@ impl<T: Send + 'static> Core<T> {
     /// `QueueFull`).
     pub(crate) fn is_full(&self) -> bool {
         self.in_flight_count() >= self.max_messages
-    }
-
-    /// The shared name of `topic`.
-    fn topic(&self, topic: &str) -> Arc<str> {
-        let mut last = self.last_topic.lock().unwrap_or_else(|p| p.into_inner());
-        match &*last {
-            Some(t) if **t == *topic => t.clone(),
-            _ => {
-                let t: Arc<str> = Arc::from(topic);
-                *last = Some(t.clone());
-                t
-            }
-        }
     }
 
     /// Records accepted and not finished: for a producer counting on kafka-sdk's side
@@ -542,44 +621,30 @@ impl<T: Send + 'static> Core<T> {
         in_lane + usize::try_from(appended.saturating_sub(done)).unwrap_or(usize::MAX)
     }
 
-    /// A record taken from `parts`: key and payload copied once, into one buffer, which
-    /// kafka-sdk's record and the delivery report then share (one allocation, and one for
-    /// the sharing).
-    fn outgoing(&self, parts: Parts<'_>) -> Outgoing {
-        let key_len = parts.key.map_or(0, <[u8]>::len);
-        let mut buf = Vec::with_capacity(key_len + parts.payload.map_or(0, <[u8]>::len));
-        buf.extend_from_slice(parts.key.unwrap_or_default());
-        buf.extend_from_slice(parts.payload.unwrap_or_default());
-        let buf = Bytes::from(buf);
-        Outgoing {
-            topic: self.topic(parts.topic),
-            partition: parts.partition,
-            key: parts.key.map(|_| buf.slice(..key_len)),
-            payload: parts.payload.map(|_| buf.slice(key_len..)),
-            timestamp: parts.timestamp,
-            headers: parts.headers,
-        }
-    }
-
-    /// Appends `out` to kafka-sdk on the calling thread when nothing waits in the lane
-    /// before it and kafka-sdk does not wait: returns it with kafka-sdk's outcome (its
-    /// delivery future, or the error it failed with at once) and the unused `tag`. Else
-    /// queues it in the lane with `tag()` (its outcome then reaches the producer kind's
-    /// [`OnDone`]) and returns `None`. Records are appended in call order.
-    fn append<F: FnOnce() -> T>(&self, out: Outgoing, tag: F) -> Option<(Outgoing, Sending, F)> {
+    /// Appends the record of `parts` to kafka-sdk on the calling thread when nothing waits
+    /// in the lane before it and kafka-sdk does not wait (its `try_send_borrowed`: the batch
+    /// copies key and payload from the caller's slices): returns the record's own copy (for
+    /// the delivery report / error result) with kafka-sdk's outcome (its delivery future, or
+    /// the error it failed with at once) and the unused `tag`. Else queues the copy in the
+    /// lane with `tag()` (its outcome then reaches the producer kind's [`OnDone`]) and
+    /// returns `None`. Records are appended in call order.
+    fn append<F: FnOnce() -> T>(&self, parts: Parts<'_>, tag: F) -> Option<(Outgoing, Sending, F)> {
         let mut lane = self.lane.lock();
+        let topic = lane.topic(parts.topic);
         if lane.jobs.is_empty() && !lane.busy {
-            if let Some(sent) = try_send(&self.producer, &out) {
+            if let Some(sent) = try_send_parts(&self.producer, &parts) {
                 drop(lane);
                 if sent.is_ok() {
                     self.inbox.appended.fetch_add(1, Ordering::SeqCst);
                 }
-                return Some((out, sent, tag));
+                return Some((outgoing(topic, parts), sent, tag));
             }
             self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
+            let out = outgoing(topic, parts);
             lane.jobs.push_back(Job::Send { out, tag: tag() });
         } else {
             self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
+            let out = outgoing(topic, parts);
             lane.jobs.push_back(Job::Send { out, tag: tag() });
             if lane.busy || !lane.drain(&self.producer, &self.inbox) {
                 return None;
@@ -595,9 +660,8 @@ impl<T: Send + 'static> Core<T> {
     /// outcome, also when it fails at once or the producer is gone). Records are appended
     /// in call order.
     pub(crate) fn submit(&self, parts: Parts<'_>, tag: T) {
-        let out = self.outgoing(parts);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if let Some((out, sent, tag)) = self.append(out, move || tag) {
+        if let Some((out, sent, tag)) = self.append(parts, move || tag) {
             self.inbox.push(Sent {
                 out,
                 sent,
@@ -614,8 +678,7 @@ impl<T: Send + 'static> Core<T> {
         parts: Parts<'_>,
         tag: impl FnOnce() -> T,
     ) -> Result<(Outgoing, Sending), ()> {
-        let out = self.outgoing(parts);
-        match self.append(out, tag) {
+        match self.append(parts, tag) {
             Some((out, sent, _)) => Ok((out, sent)),
             None => Err(()),
         }

@@ -1,0 +1,231 @@
+//! The drop-in's producer path next to kafka-sdk's own, against the same in-process mock
+//! broker as `benches/producer_path.rs` (`tests/support/mock_broker.rs`, every Produce
+//! acknowledged at once): per iteration 10,000 records of 100 B corpus values to a 3-partition
+//! topic with the peer benchmark's profile D settings (acks=all, idempotent, max in flight 5,
+//! linger.ms 5, batch.size 1,000,000, no compression), key-less like the peer benchmark
+//! (`FACADE_BENCH_KEYED=1`: 1,000 distinct keys). Cases (`FACADE_BENCH_CASE`):
+//!
+//! - `native`: kafka-sdk's `Producer::send(ProducerRecord)` per record, `flush`, every
+//!   delivery future awaited (as `producer_path`, in this binary so both sides share a build);
+//! - `future`: the facade's `FutureProducer::send_result(FutureRecord)` per record, then
+//!   every `DeliveryFuture` awaited (the peer benchmark's `future` API);
+//! - `base`: the facade's `BaseProducer::send(BaseRecord)` plus `poll(0)` per record, then
+//!   `flush` (the peer benchmark's `base` API; the context counts delivery reports).
+//!
+//! `FACADE_BENCH_ITERS=N` runs N iterations after one warm-up iteration. Instructions per
+//! record (load-independent) come from `python3 benches/callgrind.py facade`, which runs each
+//! case under callgrind at two iteration counts and divides the difference. Without
+//! `FACADE_BENCH_CASE` it prints each case's wall-clock records/s (5 iterations; machine
+//! load shows there, not in the instruction counts).
+
+#[path = "../../../tests/support/mock_broker.rs"]
+mod mock_broker;
+
+#[path = "../../../benches/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_sdk::producer::{Producer as NativeProducer, ProducerRecord};
+use kafka_sdk_rdkafka::config::ClientConfig;
+use kafka_sdk_rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
+    ProducerContext,
+};
+use kafka_sdk_rdkafka::ClientContext;
+use mock_broker::MockBroker;
+
+const TOPIC: &str = "bench";
+const RECORDS: usize = 10_000;
+
+/// The peer benchmark's profile D.
+const SETTINGS: &[(&str, &str)] = &[
+    ("acks", "all"),
+    ("enable.idempotence", "true"),
+    ("max.in.flight.requests.per.connection", "5"),
+    ("linger.ms", "5"),
+    ("batch.size", "1000000"),
+    ("compression.type", "none"),
+];
+
+/// Counts delivery reports (as the peer benchmark's context does, minus the histogram).
+#[derive(Default)]
+struct Ctx {
+    acked: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for Ctx {}
+
+impl ProducerContext for Ctx {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+enum Client {
+    Native(NativeProducer, Arc<str>),
+    Future(FutureProducer),
+    Base(BaseProducer<Ctx>),
+}
+
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    _mock: MockBroker,
+    client: Client,
+    values: Vec<Bytes>,
+    keys: Vec<Bytes>,
+    keyed: bool,
+}
+
+fn setup(case: &str, keyed: bool) -> Setup {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mock = rt.block_on(async {
+        let mock = MockBroker::start(&[(TOPIC, 3)]).await;
+        mock.log_requests(false);
+        mock
+    });
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", mock.bootstrap());
+    for (k, v) in SETTINGS {
+        cfg.set(*k, *v);
+    }
+    let client = match case {
+        "native" => {
+            let mut native = kafka_sdk::ClientConfig::new();
+            native.set("bootstrap.servers", mock.bootstrap());
+            for (k, v) in SETTINGS {
+                native.set(*k, *v);
+            }
+            let p = rt
+                .block_on(NativeProducer::new(&native))
+                .expect("native producer");
+            Client::Native(p, TOPIC.into())
+        }
+        "future" => Client::Future(cfg.create().expect("FutureProducer")),
+        "base" => Client::Base(
+            cfg.create_with_context(Ctx::default())
+                .expect("BaseProducer"),
+        ),
+        other => panic!("unknown case {other:?} (native, future or base)"),
+    };
+    Setup {
+        rt,
+        _mock: mock,
+        client,
+        values: common::corpus(100),
+        keys: (0..1000)
+            .map(|i| Bytes::from(format!("user-{i:06}")))
+            .collect(),
+        keyed,
+    }
+}
+
+impl Setup {
+    fn key(&self, i: usize) -> Option<&[u8]> {
+        self.keyed.then(|| &self.keys[i % self.keys.len()][..])
+    }
+
+    fn value(&self, i: usize) -> &[u8] {
+        &self.values[i % self.values.len()]
+    }
+
+    /// One iteration: `RECORDS` records sent, every outcome taken; returns how many were
+    /// delivered.
+    fn run(&self) -> usize {
+        match &self.client {
+            Client::Native(p, topic) => self.rt.block_on(async {
+                let mut futs = Vec::with_capacity(RECORDS);
+                for i in 0..RECORDS {
+                    let mut rec = ProducerRecord::new(topic.clone())
+                        .value(self.values[i % self.values.len()].clone());
+                    if self.keyed {
+                        rec = rec.key(self.keys[i % self.keys.len()].clone());
+                    }
+                    futs.push(p.send(rec).await.expect("send"));
+                }
+                p.flush().await;
+                let mut ok = 0;
+                for f in futs {
+                    black_box(f.await.expect("delivered"));
+                    ok += 1;
+                }
+                ok
+            }),
+            Client::Future(p) => self.rt.block_on(async {
+                let mut futs = Vec::with_capacity(RECORDS);
+                for i in 0..RECORDS {
+                    let mut rec = FutureRecord::<[u8], [u8]>::to(TOPIC).payload(self.value(i));
+                    if let Some(k) = self.key(i) {
+                        rec = rec.key(k);
+                    }
+                    futs.push(p.send_result(rec).map_err(|(e, _)| e).expect("send"));
+                }
+                let mut ok = 0;
+                for f in futs {
+                    black_box(f.await.expect("not canceled").expect("delivered"));
+                    ok += 1;
+                }
+                ok
+            }),
+            Client::Base(p) => {
+                let ctx = p.context().clone();
+                let before = ctx.acked.load(Ordering::Relaxed);
+                for i in 0..RECORDS {
+                    let mut rec = BaseRecord::<[u8], [u8]>::to(TOPIC).payload(self.value(i));
+                    if let Some(k) = self.key(i) {
+                        rec = rec.key(k);
+                    }
+                    p.send(rec).map_err(|(e, _)| e).expect("send");
+                    p.poll(Duration::ZERO);
+                }
+                p.flush(Duration::from_secs(60)).expect("flush");
+                assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "failed deliveries");
+                (ctx.acked.load(Ordering::Relaxed) - before) as usize
+            }
+        }
+    }
+}
+
+fn main() {
+    let keyed = std::env::var("FACADE_BENCH_KEYED").is_ok_and(|v| v == "1");
+    if let Ok(case) = std::env::var("FACADE_BENCH_CASE") {
+        let iters: usize = std::env::var("FACADE_BENCH_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        let s = setup(&case, keyed);
+        let mut total = s.run(); // warm-up: connection, producer id, buffers
+        for _ in 0..iters {
+            total += s.run();
+        }
+        assert_eq!(total, (iters + 1) * RECORDS, "records delivered");
+        println!("{case}: {iters} iterations x {RECORDS} records (+1 warm-up; {total} delivered)");
+        return;
+    }
+    // `cargo bench` passes `--bench`; a plain wall-clock comparison.
+    for case in ["native", "future", "base"] {
+        let s = setup(case, keyed);
+        s.run();
+        let t = Instant::now();
+        let mut n = 0;
+        for _ in 0..5 {
+            n += s.run();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!("{case}: {:.0} records/s ({n} records)", n as f64 / secs);
+    }
+}

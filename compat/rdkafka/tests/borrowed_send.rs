@@ -1,0 +1,233 @@
+//! The producers' fast path: kafka-sdk's `Producer::try_send_borrowed` (a record of borrowed
+//! slices appended on the calling thread, `None` when `send` would wait) and the drop-in's
+//! use of it (each record's own copy cut from a shared per-thread chunk, for the delivery
+//! report and the error result). Against the test kit's shared broker; each test has its own
+//! topic.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk::producer::BorrowedRecord;
+use kafka_sdk::{ClientConfig, Consumer, Offset, Producer, ProducerRecord, TopicPartition};
+use kafka_sdk_rdkafka::config::ClientConfig as RdConfig;
+use kafka_sdk_rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use kafka_sdk_rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _,
+    ProducerContext,
+};
+use kafka_sdk_rdkafka::ClientContext;
+
+fn bootstrap() -> String {
+    kafka_testkit::shared().bootstrap()
+}
+
+fn unique(prefix: &str) -> String {
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000_000)
+}
+
+async fn create_topic(topic: &str, partitions: i32) {
+    let cfg = ClientConfig::new().with("bootstrap.servers", bootstrap());
+    AdminClient::new(&cfg)
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new(topic, partitions, 1))
+        .await
+        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
+}
+
+/// Reads `n` records of `topic` partition `partition` from the beginning (native consumer).
+async fn read(topic: &str, partition: i32, n: usize) -> Vec<kafka_sdk::consumer::Message> {
+    let c = Consumer::new(&ClientConfig::new().with("bootstrap.servers", bootstrap()))
+        .await
+        .unwrap();
+    c.assign(vec![(
+        TopicPartition::new(topic, partition),
+        Offset::Beginning,
+    )])
+    .unwrap();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(60), c.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} records of {topic} read", out.len()))
+            .unwrap();
+        out.push(m);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_send_borrowed_never_waits_and_keeps_every_part() {
+    let topic = unique("borrowed");
+    // The producer first: its metadata cannot know the topic yet.
+    let p = Producer::new(&ClientConfig::new().with("bootstrap.servers", bootstrap()))
+        .await
+        .unwrap();
+    create_topic(&topic, 3).await;
+    let headers: [(&str, Option<&[u8]>); 2] = [("h1", Some(b"v1")), ("h2", None)];
+    let rec = BorrowedRecord {
+        topic: &topic,
+        partition: Some(2),
+        key: Some(b"key-1"),
+        value: Some(b"value-1"),
+        timestamp: Some(1_700_000_000_123),
+        headers: &headers,
+    };
+    // The topic is not in the producer's metadata: `send` would wait, so nothing is taken.
+    assert!(
+        p.try_send_borrowed(rec).is_none(),
+        "appended without metadata"
+    );
+    // `send` fetches it; from then on the borrowed path appends at once.
+    p.send(
+        ProducerRecord::new(topic.as_str())
+            .partition(2)
+            .value("first"),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let meta = p
+        .try_send_borrowed(rec)
+        .expect("metadata cached: no wait")
+        .expect("accepted")
+        .await
+        .expect("delivered");
+    assert_eq!((meta.partition, meta.offset), (2, 1));
+    // Errors come at once, as from `send`.
+    let bad = BorrowedRecord {
+        partition: Some(7),
+        ..rec
+    };
+    match p.try_send_borrowed(bad) {
+        Some(Err(kafka_sdk::Error::UnknownTopicOrPartition(m))) => assert!(m.contains('7'), "{m}"),
+        other => panic!("partition 7 of 3: {other:?}"),
+    }
+    let got = read(&topic, 2, 2).await;
+    let m = &got[1];
+    assert_eq!(m.key().map(|k| &k[..]), Some(&b"key-1"[..]));
+    assert_eq!(m.payload(), Some(&b"value-1"[..]));
+    assert_eq!(m.timestamp(), 1_700_000_000_123);
+    let hs: Vec<(&[u8], Option<&[u8]>)> = m
+        .headers()
+        .iter()
+        .map(|h| (&h.key[..], h.value.as_deref()))
+        .collect();
+    assert_eq!(hs, vec![(&b"h1"[..], Some(&b"v1"[..])), (&b"h2"[..], None)]);
+}
+
+/// A delivery report: the record's index (the opaque), key, payload, success.
+type Report = (usize, Vec<u8>, Vec<u8>, bool);
+
+/// Every delivery report.
+#[derive(Default)]
+struct Reports(Mutex<Vec<Report>>);
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, r: &DeliveryResult<'_>, i: usize) {
+        let (m, ok) = match r {
+            Ok(m) => (m, true),
+            Err((_, m)) => (m, false),
+        };
+        self.0.lock().unwrap().push((
+            i,
+            m.key().unwrap_or_default().to_vec(),
+            m.payload().unwrap_or_default().to_vec(),
+            ok,
+        ));
+    }
+}
+
+fn value(i: usize) -> Vec<u8> {
+    // Sizes vary (some records above the per-record chunk limit) so that copies cut from one
+    // chunk have different lengths and some records get an allocation of their own.
+    let len = [1, 90, 100, 1000, 5000][i % 5];
+    (0..len).map(|j| (i + j) as u8).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_in_reports_and_error_results_show_each_records_own_bytes() {
+    let topic = unique("drop-in-copy");
+    create_topic(&topic, 3).await;
+    let mut cfg = RdConfig::new();
+    cfg.set("bootstrap.servers", bootstrap())
+        .set("linger.ms", "5");
+    const N: usize = 2_000;
+    // BaseProducer: every delivery report shows its own record's key and payload.
+    let base: BaseProducer<Reports> = cfg.create_with_context(Reports::default()).unwrap();
+    let ctx: Arc<Reports> = base.context().clone();
+    tokio::task::block_in_place(|| {
+        for i in 0..N {
+            let (k, v) = (format!("k{i}"), value(i));
+            base.send(BaseRecord::with_opaque_to(&topic, i).key(&k).payload(&v))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            base.poll(Duration::ZERO);
+        }
+        // A record for a partition that does not exist: its report hands the bytes back.
+        base.send(
+            BaseRecord::with_opaque_to(&topic, N)
+                .partition(9)
+                .key("bad-key")
+                .payload("bad-payload"),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+        base.flush(Duration::from_secs(60)).unwrap();
+    });
+    let mut reports = std::mem::take(&mut *ctx.0.lock().unwrap());
+    reports.sort_by_key(|r| r.0);
+    assert_eq!(reports.len(), N + 1);
+    for (i, k, v, ok) in &reports[..N] {
+        assert!(*ok, "record {i} failed");
+        assert_eq!(k, format!("k{i}").as_bytes(), "key of report {i}");
+        assert_eq!(*v, value(*i), "payload of report {i}");
+    }
+    assert_eq!(
+        reports[N],
+        (N, b"bad-key".to_vec(), b"bad-payload".to_vec(), false)
+    );
+    assert_eq!(base.in_flight_count(), 0);
+
+    // FutureProducer: the error result hands the record back; successes leave nothing behind.
+    let fut: FutureProducer = cfg.create().unwrap();
+    let mut pending = Vec::new();
+    for i in 0..N {
+        let (k, v) = (format!("f{i}"), value(i));
+        let rec = FutureRecord::to(&topic).key(&k).payload(&v);
+        pending.push(fut.send_result(rec).map_err(|(e, _)| e).unwrap());
+    }
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "h",
+        value: Some("hv"),
+    });
+    let bad = FutureRecord::to(&topic)
+        .partition(9)
+        .key("bad-key")
+        .payload("bad-payload")
+        .headers(headers);
+    let (e, msg) = fut
+        .send(bad, Duration::from_secs(5))
+        .await
+        .expect_err("partition 9 of 3");
+    assert_eq!(msg.key(), Some(&b"bad-key"[..]), "{e}");
+    assert_eq!(msg.payload(), Some(&b"bad-payload"[..]));
+    let h = msg.headers().expect("headers handed back").get(0);
+    assert_eq!((h.key, h.value), ("h", Some(&b"hv"[..])));
+    for (i, d) in pending.into_iter().enumerate() {
+        d.await
+            .unwrap()
+            .unwrap_or_else(|(e, _)| panic!("record {i}: {e}"));
+    }
+    assert_eq!(fut.in_flight_count(), 0);
+}
