@@ -475,6 +475,57 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// What [`Producer::send`] waited for and holds for its next no-wait attempt. The room it
+/// holds is given back when it is dropped (an error return, or the `send` future dropped
+/// while it waits for something else).
+struct Waited<'a> {
+    acc: &'a Accumulator,
+    /// The topic's metadata, fetched.
+    meta: Option<Arc<TopicMeta>>,
+    /// `buffer.memory` bytes taken (0: none).
+    memory: usize,
+    /// A `queue.buffering.max.messages` slot taken.
+    record: bool,
+}
+
+impl<'a> Waited<'a> {
+    fn new(acc: &'a Accumulator) -> Self {
+        Waited {
+            acc,
+            meta: None,
+            memory: 0,
+            record: false,
+        }
+    }
+
+    /// Takes back the room `held` has, for the next attempt.
+    fn keep_from(&mut self, held: &mut Reservation<'_>) {
+        self.memory = std::mem::take(&mut held.bytes);
+        self.record = std::mem::take(&mut held.record);
+    }
+}
+
+impl Drop for Waited<'_> {
+    fn drop(&mut self) {
+        if self.memory > 0 {
+            self.acc.release(self.memory);
+        }
+        if self.record {
+            self.acc.release_records(1);
+        }
+    }
+}
+
+/// What a no-wait `send` attempt would have had to wait for.
+enum Blocked {
+    /// The topic's metadata.
+    Metadata,
+    /// This many bytes of `buffer.memory`.
+    Memory(usize),
+    /// A slot under `queue.buffering.max.messages`.
+    Records,
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -547,189 +598,70 @@ impl Producer {
     /// ([`Error::is_fatal`]).
     pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture> {
         // The common case takes no `.await` that can wait, no clock read but the record's
-        // timestamp, and no hashing: the topic's accumulator is found with a fast hash, its
-        // metadata is cached there per metadata generation, and buffer memory is taken with
-        // `try_acquire`. The slow paths (first record of a topic, metadata refresh, full
-        // buffer) start the `max.block.ms` clock when they first wait.
+        // timestamp, one lock on the topic and no hashing but the topic map's fast hash: it
+        // is `send_now`, which `try_send_borrowed` runs too. Only what must wait (the first
+        // record of a topic, a metadata refresh, a full buffer) comes back here; the
+        // `max.block.ms` clock starts when `send` first waits.
         let inner = &*self.inner;
         let s = &*inner.s;
-        if inner.acc.is_closing() {
-            return Err(Error::Closed);
-        }
-        if let Some(e) = inner.acc.fatal() {
-            return Err(e);
-        }
-        if let Some(t) = &inner.txn {
-            t.check_send()?;
-        }
-        let span =
+        let mut span =
             crate::observe::produce_span(&s.common.client_id, &record.topic, record.key.as_deref());
         if let Some(span) = &span {
             crate::observe::inject(span, &mut record.headers);
-        }
-        // A topic known to the accumulator had its name validated when it was added (after
-        // its metadata was found).
-        let known = inner.acc.get_topic(&record.topic);
-        if known.is_none() {
-            crate::validate_topic_name(&record.topic)?;
         }
         let headers: Vec<(&str, Option<&[u8]>)> = record
             .headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_deref()))
             .collect();
-        let key = record.key.as_deref();
-        let value = record.value.as_deref();
-        let payload_size = BatchBuilder::payload_size(key, value, &headers);
-        // Deltas are at most 10 + 5 varint bytes; estimate with the worst case.
-        let rec_size = BatchBuilder::record_size_with_payload(0, 0, payload_size) + 14;
-        let batch_bytes = rec_size + RECORD_BATCH_OVERHEAD;
-        if batch_bytes > s.max_request_size {
-            return Err(Error::InvalidArgument(format!(
-                "record of {batch_bytes} bytes (encoded, with the batch header) exceeds max.request.size ({} bytes)",
-                s.max_request_size
-            )));
-        }
-        if rec_size > s.buffer_memory {
-            return Err(Error::InvalidArgument(format!(
-                "record of {rec_size} bytes (encoded) exceeds buffer.memory ({} bytes)",
-                s.buffer_memory
-            )));
-        }
+        let parts = BorrowedRecord {
+            topic: &record.topic,
+            partition: record.partition,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            timestamp: record.timestamp,
+            headers: &headers,
+        };
+        let mut wait = Waited::new(&inner.acc);
         let mut deadline = None;
-        let generation = inner.cluster.metadata_generation();
-        // The topic's accumulator (and, for a topic new to it, its metadata).
-        let mut fresh = None;
-        let topic = match known {
-            Some(t) => t,
-            None => {
-                let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-                fresh = Some(self.topic_meta(&record.topic, dl).await?);
-                inner.acc.topic(&record.topic)
-            }
-        };
-        let pkey = if inner.ignore_keys { None } else { key };
-        // A custom partitioner is user code: asked here, outside the topic's lock, with the
-        // partition count of the cached metadata. A built-in one is asked under that lock
-        // (one lock per record for the metadata check and the partition, sticky or not).
-        let preset = match record.partition {
-            Some(p) => Some(p),
-            None if inner.custom_partitioner => {
-                let meta = match fresh.clone().or_else(|| topic.cached_meta(generation)) {
-                    Some(m) => m,
-                    None => {
-                        let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-                        let m = self.topic_meta(&record.topic, dl).await?;
-                        fresh = Some(m.clone());
-                        m
+        loop {
+            let blocked = match self.send_now(parts, Some(&record.topic), &mut span, &mut wait) {
+                Ok(done) => return done,
+                Err(blocked) => blocked,
+            };
+            let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+            match blocked {
+                Blocked::Metadata => {
+                    wait.meta = Some(self.topic_meta(&record.topic, dl).await?);
+                }
+                Blocked::Memory(permits) => {
+                    if !inner.acc.reserve_until(permits, dl.instant()).await? {
+                        return Err(Error::timeout(
+                            format!(
+                                "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
+                                s.buffer_memory
+                            ),
+                            s.max_block,
+                            false,
+                        ));
                     }
-                };
-                inner
-                    .partitioner
-                    .partition(&record.topic, pkey, meta.partition_count())
-            }
-            None => None,
-        };
-        let choose = |n: i32| {
-            if inner.custom_partitioner {
-                None
-            } else {
-                inner.partitioner.partition(&record.topic, pkey, n)
-            }
-        };
-        let (partition, n) = loop {
-            match inner
-                .acc
-                .route(&topic, generation, fresh.take(), rec_size, preset, choose)
-            {
-                Route::To { partition, count } => break (partition, count),
-                Route::Stale => {
-                    let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-                    fresh = Some(self.topic_meta(&record.topic, dl).await?);
+                    wait.memory = permits;
+                }
+                Blocked::Records => {
+                    if !inner.acc.reserve_record_until(dl.instant()).await? {
+                        return Err(Error::timeout(
+                            format!(
+                                "waiting for room under queue.buffering.max.messages ({} records buffered; max.block.ms)",
+                                s.queue_buffering_max_messages.unwrap_or(0)
+                            ),
+                            s.max_block,
+                            false,
+                        ));
+                    }
+                    wait.record = true;
                 }
             }
-        };
-        if partition < 0 || partition >= n {
-            return Err(Error::UnknownTopicOrPartition(format!(
-                "partition {partition} of topic `{}` (it has {n} partitions: 0..={})",
-                record.topic,
-                n - 1
-            )));
         }
-        // Buffer memory (backpressure).
-        let permits = rec_size;
-        if !inner.acc.try_reserve(permits)? {
-            let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-            if !inner.acc.reserve_until(permits, dl.instant()).await? {
-                return Err(Error::timeout(
-                    format!(
-                        "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
-                        s.buffer_memory
-                    ),
-                    s.max_block,
-                    false,
-                ));
-            }
-        }
-        // Given back on every return before the append, and if this future is dropped
-        // while it waits below.
-        let mut held = Reservation {
-            acc: &inner.acc,
-            bytes: permits,
-            record: false,
-        };
-        // Record count (`queue.buffering.max.messages`): same backpressure and bound.
-        if !inner.acc.try_reserve_record()? {
-            let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
-            if !inner.acc.reserve_record_until(dl.instant()).await? {
-                return Err(Error::timeout(
-                    format!(
-                        "waiting for room under queue.buffering.max.messages ({} records buffered; max.block.ms)",
-                        s.queue_buffering_max_messages.unwrap_or(0)
-                    ),
-                    s.max_block,
-                    false,
-                ));
-            }
-        }
-        held.record = true;
-        // From here to the append the sender cannot stop (it would leave the record behind).
-        let Some(_appending) = inner.acc.begin_append() else {
-            return Err(Error::Closed);
-        };
-        let ts = record.timestamp.unwrap_or_else(now_ms);
-        // Transactional: the state check and the partition's registration happen together
-        // with the append (a commit or abort waits for the guard before flushing).
-        let _guard = match &inner.txn {
-            Some(t) => match t.begin_append(topic.name(), partition) {
-                Ok(g) => Some(g),
-                Err(e) => return Err(e),
-            },
-            None => None,
-        };
-        tracing::trace!(topic = %record.topic, partition, "record accepted");
-        crate::observe::producer_send(
-            &s.common.client_id,
-            &record.topic,
-            key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
-        );
-        // The batch owns the memory and the record slot from here.
-        held.keep();
-        let fut = inner.acc.append(
-            &topic,
-            partition,
-            ts,
-            key,
-            value,
-            &headers,
-            payload_size,
-            rec_size,
-            permits,
-        );
-        if let Some(span) = span {
-            fut.trace(span);
-        }
-        Ok(fut)
     }
 
     /// [`send`](Self::send) of a record whose parts are borrowed, on the calling thread and
@@ -743,116 +675,193 @@ impl Producer {
     /// `ProducerRecord` and no future are built. `headers` are the record's headers in order.
     /// No runtime context is needed.
     pub fn try_send_borrowed(&self, record: BorrowedRecord<'_>) -> Option<Result<DeliveryFuture>> {
+        let s = &*self.inner.s;
+        let mut span = crate::observe::produce_span(&s.common.client_id, record.topic, record.key);
+        let mut injected: Vec<(String, Option<Bytes>)> = Vec::new();
+        let mut headers: Vec<(&str, Option<&[u8]>)> = Vec::new();
+        let mut record = record;
+        if let Some(span) = &span {
+            crate::observe::inject(span, &mut injected);
+            headers.extend_from_slice(record.headers);
+            headers.extend(injected.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+            record.headers = &headers;
+        }
+        let mut wait = Waited::new(&self.inner.acc);
+        self.send_now(record, None, &mut span, &mut wait).ok()
+    }
+
+    /// `send` without waiting, shared by [`send`](Self::send) and
+    /// [`try_send_borrowed`](Self::try_send_borrowed): the checks, the topic's metadata (cached
+    /// for this metadata generation, else the cluster's snapshot, else what `send` fetched:
+    /// `wait.meta`), room in `buffer.memory` and `queue.buffering.max.messages` (taken with
+    /// `try_acquire`, or already taken by `send`: `wait`), the partition (one lock on the
+    /// topic), the append. `Err` names what would have to be waited for; what `wait` holds
+    /// stays there for the next attempt, what this call took is given back. On success `span`
+    /// moves into the delivery future. `topic_name`: the record's topic as shared, if it is.
+    fn send_now(
+        &self,
+        record: BorrowedRecord<'_>,
+        topic_name: Option<&Arc<str>>,
+        span: &mut Option<tracing::Span>,
+        wait: &mut Waited<'_>,
+    ) -> std::result::Result<Result<DeliveryFuture>, Blocked> {
         let inner = &*self.inner;
         let s = &*inner.s;
         if inner.acc.is_closing() {
-            return Some(Err(Error::Closed));
+            return Ok(Err(Error::Closed));
         }
         if let Some(e) = inner.acc.fatal() {
-            return Some(Err(e));
+            return Ok(Err(e));
         }
         if let Some(t) = &inner.txn {
             if let Err(e) = t.check_send() {
-                return Some(Err(e));
+                return Ok(Err(e));
             }
         }
-        // The topic's metadata as `send` finds it without waiting: cached for this metadata
-        // generation, else in the cluster's snapshot; else `send` would wait.
-        let generation = inner.cluster.metadata_generation();
-        let known = inner.acc.get_topic(record.topic);
-        let cached = known.as_ref().and_then(|t| t.cached_meta(generation));
-        let (topic, meta) = match (known, cached) {
-            (Some(t), Some(m)) => (t, m),
-            (known, _) => {
-                let m = inner
-                    .cluster
-                    .metadata()
-                    .topic(record.topic)
-                    .filter(|t| t.error.is_none() && !t.partitions.is_empty())?
-                    .clone();
-                let t = match known {
-                    Some(t) => t,
-                    None => {
-                        if let Err(e) = crate::validate_topic_name(record.topic) {
-                            return Some(Err(e));
-                        }
-                        inner.acc.topic(&Arc::from(record.topic))
-                    }
-                };
-                t.cache_meta(generation, m.clone());
-                (t, m)
-            }
-        };
-        let span = crate::observe::produce_span(&s.common.client_id, record.topic, record.key);
-        let mut injected: Vec<(String, Option<Bytes>)> = Vec::new();
-        if let Some(span) = &span {
-            crate::observe::inject(span, &mut injected);
-        }
-        let mut headers: Vec<(&str, Option<&[u8]>)> =
-            Vec::with_capacity(record.headers.len() + injected.len());
-        headers.extend_from_slice(record.headers);
-        headers.extend(injected.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
-        let (key, value) = (record.key, record.value);
-        let payload_size = BatchBuilder::payload_size(key, value, &headers);
-        // As in `send`.
+        let (key, value, headers) = (record.key, record.value, record.headers);
+        let payload_size = BatchBuilder::payload_size(key, value, headers);
+        // Deltas are at most 10 + 5 varint bytes; estimate with the worst case.
         let rec_size = BatchBuilder::record_size_with_payload(0, 0, payload_size) + 14;
         let batch_bytes = rec_size + RECORD_BATCH_OVERHEAD;
         if batch_bytes > s.max_request_size {
-            return Some(Err(Error::InvalidArgument(format!(
+            return Ok(Err(Error::InvalidArgument(format!(
                 "record of {batch_bytes} bytes (encoded, with the batch header) exceeds max.request.size ({} bytes)",
                 s.max_request_size
             ))));
         }
         if rec_size > s.buffer_memory {
-            return Some(Err(Error::InvalidArgument(format!(
+            return Ok(Err(Error::InvalidArgument(format!(
                 "record of {rec_size} bytes (encoded) exceeds buffer.memory ({} bytes)",
                 s.buffer_memory
             ))));
         }
-        let n = meta.partition_count();
-        let pkey = if inner.ignore_keys { None } else { key };
-        let chosen = match record.partition {
-            Some(p) => Some(p),
-            None => inner.partitioner.partition(record.topic, pkey, n),
+        let generation = inner.cluster.metadata_generation();
+        // The topic's metadata when it is not cached for this generation: the cluster's
+        // snapshot, else what `send` fetched for it; else it must be waited for.
+        let uncached = |wait: &mut Waited<'_>| -> Option<Arc<TopicMeta>> {
+            inner
+                .cluster
+                .metadata()
+                .topic(record.topic)
+                .filter(|t| t.error.is_none() && !t.partitions.is_empty())
+                .cloned()
+                .or_else(|| wait.meta.take())
         };
-        if let Some(p) = chosen {
-            if p < 0 || p >= n {
-                return Some(Err(Error::UnknownTopicOrPartition(format!(
-                    "partition {p} of topic `{}` (it has {n} partitions: 0..={})",
-                    record.topic,
-                    n - 1
-                ))));
+        // A topic known to the accumulator had its name validated when it was added.
+        let mut fresh = None;
+        let topic = match inner.acc.get_topic(record.topic) {
+            Some(t) => t,
+            None => {
+                if let Err(e) = crate::validate_topic_name(record.topic) {
+                    return Ok(Err(e));
+                }
+                fresh = Some(uncached(wait).ok_or(Blocked::Metadata)?);
+                let name = topic_name
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(record.topic));
+                inner.acc.topic(&name)
             }
-        }
-        let permits = rec_size;
-        match inner.acc.try_reserve(permits) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(e) => return Some(Err(e)),
-        }
+        };
+        // Room in the buffer (backpressure), given back on every return before the append.
         let mut held = Reservation {
             acc: &inner.acc,
-            bytes: permits,
-            record: false,
+            bytes: std::mem::take(&mut wait.memory),
+            record: std::mem::take(&mut wait.record),
         };
-        match inner.acc.try_reserve_record() {
-            Ok(true) => {}
-            Ok(false) => return None, // `held` gives the memory back
-            Err(e) => return Some(Err(e)),
+        if held.bytes == 0 {
+            match inner.acc.try_reserve(rec_size) {
+                Ok(true) => held.bytes = rec_size,
+                Ok(false) => {
+                    // What `wait` held goes back to it (the record slot).
+                    wait.record = std::mem::take(&mut held.record);
+                    return Err(Blocked::Memory(rec_size));
+                }
+                Err(e) => return Ok(Err(e)),
+            }
         }
-        held.record = true;
-        let Some(_appending) = inner.acc.begin_append() else {
-            return Some(Err(Error::Closed));
+        if !held.record {
+            match inner.acc.try_reserve_record() {
+                Ok(true) => held.record = true,
+                Ok(false) => {
+                    wait.memory = std::mem::take(&mut held.bytes);
+                    return Err(Blocked::Records);
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        let pkey = if inner.ignore_keys { None } else { key };
+        // A custom partitioner is user code: asked here, outside the topic's lock, with the
+        // partition count of the topic's metadata. A built-in one is asked under that lock
+        // (one lock per record for the metadata check and the partition, sticky or not).
+        let preset = match record.partition {
+            Some(p) => Some(p),
+            None if inner.custom_partitioner => {
+                let meta = match fresh.clone().or_else(|| topic.cached_meta(generation)) {
+                    Some(m) => m,
+                    None => {
+                        let Some(m) = uncached(wait) else {
+                            wait.keep_from(&mut held);
+                            return Err(Blocked::Metadata);
+                        };
+                        fresh = Some(m.clone());
+                        m
+                    }
+                };
+                inner
+                    .partitioner
+                    .partition(record.topic, pkey, meta.partition_count())
+            }
+            None => None,
         };
-        let partition = match chosen {
-            Some(p) => p,
-            None => inner.acc.sticky_partition(&topic, &meta, rec_size),
+        let choose = |n: i32| {
+            if inner.custom_partitioner {
+                None
+            } else {
+                inner.partitioner.partition(record.topic, pkey, n)
+            }
+        };
+        let route = match inner
+            .acc
+            .route(&topic, generation, fresh, rec_size, preset, choose)
+        {
+            Route::Stale => match uncached(wait) {
+                Some(m) => inner
+                    .acc
+                    .route(&topic, generation, Some(m), rec_size, preset, choose),
+                None => {
+                    wait.keep_from(&mut held);
+                    return Err(Blocked::Metadata);
+                }
+            },
+            to => to,
+        };
+        let Route::To {
+            partition,
+            count: n,
+        } = route
+        else {
+            // Unreachable: metadata was just stored for this generation.
+            wait.keep_from(&mut held);
+            return Err(Blocked::Metadata);
+        };
+        if partition < 0 || partition >= n {
+            return Ok(Err(Error::UnknownTopicOrPartition(format!(
+                "partition {partition} of topic `{}` (it has {n} partitions: 0..={})",
+                record.topic,
+                n - 1
+            ))));
+        }
+        // From here to the append the sender cannot stop (it would leave the record behind).
+        let Some(_appending) = inner.acc.begin_append() else {
+            return Ok(Err(Error::Closed));
         };
         let ts = record.timestamp.unwrap_or_else(now_ms);
+        // Transactional: the state check and the partition's registration happen together
+        // with the append (a commit or abort waits for the guard before flushing).
         let _guard = match &inner.txn {
             Some(t) => match t.begin_append(topic.name(), partition) {
                 Ok(g) => Some(g),
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Ok(Err(e)),
             },
             None => None,
         };
@@ -862,6 +871,8 @@ impl Producer {
             record.topic,
             key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
         );
+        // The batch owns the memory and the record slot from here.
+        let permits = held.bytes;
         held.keep();
         let fut = inner.acc.append(
             &topic,
@@ -869,15 +880,15 @@ impl Producer {
             ts,
             key,
             value,
-            &headers,
+            headers,
             payload_size,
             rec_size,
             permits,
         );
-        if let Some(span) = span {
+        if let Some(span) = span.take() {
             fut.trace(span);
         }
-        Some(Ok(fut))
+        Ok(Ok(fut))
     }
 
     /// [`send`](Self::send), then waits for the acknowledgement.
