@@ -698,6 +698,7 @@ impl Producer {
     /// topic), the append. `Err` names what would have to be waited for; what `wait` holds
     /// stays there for the next attempt, what this call took is given back. On success `span`
     /// moves into the delivery future. `topic_name`: the record's topic as shared, if it is.
+    #[inline]
     fn send_now(
         &self,
         record: BorrowedRecord<'_>,
