@@ -62,6 +62,9 @@ pub trait ProducerContext<Part: Partitioner = NoCustomPartitioner>: ClientContex
     }
 }
 
+/// librdkafka's default `queue.buffering.max.kbytes` (1 GiB).
+const LIBRDKAFKA_MAX_KBYTES: &str = "1048576";
+
 /// "Unassigned partition": let the producer choose.
 pub const PARTITION_UA: i32 = -1;
 
@@ -536,6 +539,15 @@ impl<T: Send + 'static> Core<T> {
         // topic metadata and buffer memory, before it takes anything, so `submit` may drop
         // a `send` that would wait and hand the record to the slow lane.
         sdk.remove("queue.buffering.max.messages");
+        // librdkafka's byte limit by default (`queue.buffering.max.kbytes` = 1 GiB), not
+        // kafka-sdk's 32 MiB `buffer.memory`: with the smaller limit, large records filled
+        // kafka-sdk's buffer long before `queue.buffering.max.messages` and every record
+        // then queued through the slow lane (1 KiB records: about twice the CPU per record).
+        if config.get("buffer.memory").is_none()
+            && config.get("queue.buffering.max.kbytes").is_none()
+        {
+            sdk.set("queue.buffering.max.kbytes", LIBRDKAFKA_MAX_KBYTES);
+        }
         let custom = context.get_custom_partitioner().is_some();
         let adapter: Arc<dyn kafka_sdk::Partitioner> = Arc::new(PartAdapter::<C, Part> {
             context: context.clone(),
