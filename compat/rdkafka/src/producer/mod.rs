@@ -324,38 +324,50 @@ impl<T> LaneState<T> {
 /// kafka-sdk's `send` of `out` if it does not wait (its `try_send_borrowed`, from the
 /// record's own copy); `None` when it would (nothing taken).
 fn try_send(producer: &kafka_sdk::Producer, out: &Outgoing) -> Option<Sending> {
-    let headers = out
-        .headers
-        .as_ref()
-        .map(OwnedHeaders::refs)
-        .unwrap_or_default();
-    producer
-        .try_send_borrowed(BorrowedRecord {
-            topic: &out.topic,
-            partition: out.partition.filter(|p| *p >= 0),
-            key: out.key.as_deref(),
-            value: out.payload.as_deref(),
-            timestamp: out.timestamp,
-            headers: &headers,
-        })
-        .map(|r| r.map_err(|e| produce_error(&e)))
+    try_send_borrowed(
+        producer,
+        &out.topic,
+        out.partition,
+        out.key.as_deref(),
+        out.payload.as_deref(),
+        out.timestamp,
+        out.headers.as_ref(),
+    )
 }
 
 /// kafka-sdk's `try_send_borrowed` of the record of `parts` (borrowing the caller's key and
 /// payload): `None` when kafka-sdk would wait (nothing taken).
 fn try_send_parts(producer: &kafka_sdk::Producer, parts: &Parts<'_>) -> Option<Sending> {
-    let headers = parts
-        .headers
-        .as_ref()
-        .map(OwnedHeaders::refs)
-        .unwrap_or_default();
+    try_send_borrowed(
+        producer,
+        parts.topic,
+        parts.partition,
+        parts.key,
+        parts.payload,
+        parts.timestamp,
+        parts.headers.as_ref(),
+    )
+}
+
+/// kafka-sdk's `try_send_borrowed` of one record's parts (a negative partition: the
+/// partitioner chooses); `None` when kafka-sdk would wait (nothing taken).
+fn try_send_borrowed(
+    producer: &kafka_sdk::Producer,
+    topic: &str,
+    partition: Option<i32>,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    timestamp: Option<i64>,
+    headers: Option<&OwnedHeaders>,
+) -> Option<Sending> {
+    let headers = headers.map(OwnedHeaders::refs).unwrap_or_default();
     producer
         .try_send_borrowed(BorrowedRecord {
-            topic: parts.topic,
-            partition: parts.partition.filter(|p| *p >= 0),
-            key: parts.key,
-            value: parts.payload,
-            timestamp: parts.timestamp,
+            topic,
+            partition: partition.filter(|p| *p >= 0),
+            key,
+            value,
+            timestamp,
             headers: &headers,
         })
         .map(|r| r.map_err(|e| produce_error(&e)))
