@@ -130,27 +130,23 @@ fn min_opt(a: Option<Instant>, b: Instant) -> Option<Instant> {
 /// generation (so `send` neither clones the snapshot nor hashes the topic name into it).
 #[derive(Debug)]
 struct TopicState {
-    sticky_partition: i32,
-    sticky_bytes: usize,
+    sticky: Sticky,
+    meta: Option<(u64, Arc<TopicMeta>)>,
+}
+
+/// Uniform sticky partitioning (KIP-794) of one topic.
+#[derive(Debug)]
+struct Sticky {
+    partition: i32,
+    bytes: usize,
     /// When the sticky partition was chosen (`sticky.partitioning.linger.ms`).
-    sticky_since: Instant,
+    since: Instant,
     /// Records since the clock was last read for `sticky.partitioning.linger.ms`.
-    sticky_unclocked: u32,
+    unclocked: u32,
     /// Batches queued per partition at the sender's last readiness check (adaptive
     /// partitioning; index = partition), and partitions whose leader is unavailable
     /// (`partitioner.availability.timeout.ms`) marked with `u32::MAX`.
     load: Arc<[u32]>,
-    meta: Option<(u64, Arc<TopicMeta>)>,
-}
-
-/// The sticky-partitioning fields of a locked [`TopicState`] (borrowed apart from its
-/// cached metadata, which the choice reads).
-struct StickyState<'a> {
-    partition: &'a mut i32,
-    bytes: &'a mut usize,
-    since: &'a mut Instant,
-    unclocked: &'a mut u32,
-    load: &'a Arc<[u32]>,
 }
 
 /// What [`Accumulator::route`] decided for a record.
@@ -564,11 +560,13 @@ impl Accumulator {
                     name: name.clone(),
                     partitions: RwLock::new(Vec::new()),
                     state: Mutex::new(TopicState {
-                        sticky_partition: -1,
-                        sticky_bytes: 0,
-                        sticky_since: Instant::now(),
-                        sticky_unclocked: 0,
-                        load: Arc::from(Vec::new()),
+                        sticky: Sticky {
+                            partition: -1,
+                            bytes: 0,
+                            since: Instant::now(),
+                            unclocked: 0,
+                            load: Arc::from(Vec::new()),
+                        },
                         meta: None,
                     }),
                 })
@@ -597,26 +595,7 @@ impl Accumulator {
     /// makes this choice inside [`route`](Self::route).)
     #[cfg(test)]
     pub fn sticky_partition(&self, topic: &TopicAcc, meta: &TopicMeta, bytes: usize) -> i32 {
-        let mut s = lock(&topic.state);
-        let TopicState {
-            sticky_partition,
-            sticky_bytes,
-            sticky_since,
-            sticky_unclocked,
-            load,
-            ..
-        } = &mut *s;
-        self.sticky_in(
-            &mut StickyState {
-                partition: sticky_partition,
-                bytes: sticky_bytes,
-                since: sticky_since,
-                unclocked: sticky_unclocked,
-                load,
-            },
-            meta,
-            bytes,
-        )
+        self.sticky_in(&mut lock(&topic.state).sticky, meta, bytes)
     }
 
     /// `send`'s one look at `topic`'s state for a record of `bytes` (encoded) bytes, under one
@@ -635,14 +614,7 @@ impl Accumulator {
         choose: impl FnOnce(i32) -> Option<i32>,
     ) -> Route {
         let mut s = lock(&topic.state);
-        let TopicState {
-            sticky_partition,
-            sticky_bytes,
-            sticky_since,
-            sticky_unclocked,
-            load,
-            meta,
-        } = &mut *s;
+        let TopicState { sticky, meta } = &mut *s;
         if let Some(m) = fresh {
             *meta = Some((generation, m));
         }
@@ -653,51 +625,41 @@ impl Accumulator {
         let count = meta.partition_count();
         let partition = match preset.or_else(|| choose(count)) {
             Some(p) => p,
-            None => self.sticky_in(
-                &mut StickyState {
-                    partition: sticky_partition,
-                    bytes: sticky_bytes,
-                    since: sticky_since,
-                    unclocked: sticky_unclocked,
-                    load,
-                },
-                meta,
-                bytes,
-            ),
+            None => self.sticky_in(sticky, meta, bytes),
         };
         Route::To { partition, count }
     }
 
     /// The sticky partition for a key-less record of `bytes` bytes (see
     /// [`sticky_partition`](Self::sticky_partition)), on the topic's locked state.
-    fn sticky_in(&self, s: &mut StickyState<'_>, meta: &TopicMeta, bytes: usize) -> i32 {
+    fn sticky_in(&self, s: &mut Sticky, meta: &TopicMeta, bytes: usize) -> i32 {
         let n = meta.partition_count();
         // The clock is read once per STICKY_CLOCK_EVERY records, not on every record (this
         // is the per-record path): a partition may overstay the linger by a few records.
         let mut timed = false;
         if !self.sticky_linger.is_zero() {
-            *s.unclocked += 1;
-            if *s.unclocked >= STICKY_CLOCK_EVERY {
-                *s.unclocked = 0;
+            s.unclocked += 1;
+            if s.unclocked >= STICKY_CLOCK_EVERY {
+                s.unclocked = 0;
                 timed = true;
             }
         }
-        let now = if timed { Instant::now() } else { *s.since };
-        if *s.partition < 0
-            || *s.partition >= n
-            || (timed && now.duration_since(*s.since) >= self.sticky_linger)
+        let now = if timed { Instant::now() } else { s.since };
+        if s.partition < 0
+            || s.partition >= n
+            || (timed && now.duration_since(s.since) >= self.sticky_linger)
         {
-            let avoid = if *s.partition < n { *s.partition } else { -1 };
-            *s.partition = pick_partition(meta, avoid, s.load);
-            *s.bytes = 0;
-            *s.since = if timed { now } else { Instant::now() };
+            let avoid = if s.partition < n { s.partition } else { -1 };
+            s.partition = pick_partition(meta, avoid, &s.load);
+            s.bytes = 0;
+            s.since = if timed { now } else { Instant::now() };
         }
-        let p = *s.partition;
-        *s.bytes += bytes;
-        if *s.bytes >= self.batch_size {
-            *s.partition = pick_partition(meta, p, s.load);
-            *s.bytes = 0;
-            *s.since = if timed { now } else { Instant::now() };
+        let p = s.partition;
+        s.bytes += bytes;
+        if s.bytes >= self.batch_size {
+            s.partition = pick_partition(meta, p, &s.load);
+            s.bytes = 0;
+            s.since = if timed { now } else { Instant::now() };
         }
         p
     }
@@ -887,7 +849,7 @@ impl Accumulator {
                     }
                 }
                 if let Some(t) = self.get_topic(&topic) {
-                    lock(&t.state).load = Arc::from(load);
+                    lock(&t.state).sticky.load = Arc::from(load);
                 }
             }
         }

@@ -479,40 +479,28 @@ impl Drop for Reservation<'_> {
 /// holds is given back when it is dropped (an error return, or the `send` future dropped
 /// while it waits for something else).
 struct Waited<'a> {
-    acc: &'a Accumulator,
     /// The topic's metadata, fetched.
     meta: Option<Arc<TopicMeta>>,
-    /// `buffer.memory` bytes taken (0: none).
-    memory: usize,
-    /// A `queue.buffering.max.messages` slot taken.
-    record: bool,
+    /// `buffer.memory` bytes and a `queue.buffering.max.messages` slot taken.
+    room: Reservation<'a>,
 }
 
 impl<'a> Waited<'a> {
     fn new(acc: &'a Accumulator) -> Self {
         Waited {
-            acc,
             meta: None,
-            memory: 0,
-            record: false,
+            room: Reservation {
+                acc,
+                bytes: 0,
+                record: false,
+            },
         }
     }
 
     /// Takes back the room `held` has, for the next attempt.
     fn keep_from(&mut self, held: &mut Reservation<'_>) {
-        self.memory = std::mem::take(&mut held.bytes);
-        self.record = std::mem::take(&mut held.record);
-    }
-}
-
-impl Drop for Waited<'_> {
-    fn drop(&mut self) {
-        if self.memory > 0 {
-            self.acc.release(self.memory);
-        }
-        if self.record {
-            self.acc.release_records(1);
-        }
+        self.room.bytes = std::mem::take(&mut held.bytes);
+        self.room.record = std::mem::take(&mut held.record);
     }
 }
 
@@ -645,7 +633,7 @@ impl Producer {
                             false,
                         ));
                     }
-                    wait.memory = permits;
+                    wait.room.bytes = permits;
                 }
                 Blocked::Records => {
                     if !inner.acc.reserve_record_until(dl.instant()).await? {
@@ -658,7 +646,7 @@ impl Producer {
                             false,
                         ));
                     }
-                    wait.record = true;
+                    wait.room.record = true;
                 }
             }
         }
@@ -766,15 +754,15 @@ impl Producer {
         // Room in the buffer (backpressure), given back on every return before the append.
         let mut held = Reservation {
             acc: &inner.acc,
-            bytes: std::mem::take(&mut wait.memory),
-            record: std::mem::take(&mut wait.record),
+            bytes: std::mem::take(&mut wait.room.bytes),
+            record: std::mem::take(&mut wait.room.record),
         };
         if held.bytes == 0 {
             match inner.acc.try_reserve(rec_size) {
                 Ok(true) => held.bytes = rec_size,
                 Ok(false) => {
                     // What `wait` held goes back to it (the record slot).
-                    wait.record = std::mem::take(&mut held.record);
+                    wait.room.record = std::mem::take(&mut held.record);
                     return Err(Blocked::Memory(rec_size));
                 }
                 Err(e) => return Ok(Err(e)),
@@ -784,7 +772,7 @@ impl Producer {
             match inner.acc.try_reserve_record() {
                 Ok(true) => held.record = true,
                 Ok(false) => {
-                    wait.memory = std::mem::take(&mut held.bytes);
+                    wait.room.bytes = std::mem::take(&mut held.bytes);
                     return Err(Blocked::Records);
                 }
                 Err(e) => return Ok(Err(e)),

@@ -4,8 +4,11 @@
 //! report and the error result). Against the test kit's shared broker; each test has its own
 //! topic.
 
+mod common;
+use common::{bootstrap, unique};
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::producer::BorrowedRecord;
@@ -17,18 +20,6 @@ use kafka_sdk_rdkafka::producer::{
     ProducerContext,
 };
 use kafka_sdk_rdkafka::ClientContext;
-
-fn bootstrap() -> String {
-    kafka_testkit::shared().bootstrap()
-}
-
-fn unique(prefix: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000_000)
-}
 
 async fn create_topic(topic: &str, partitions: i32) {
     let cfg = ClientConfig::new().with("bootstrap.servers", bootstrap());

@@ -4,24 +4,15 @@
 //!
 //! One shared broker (`kafka_testkit::shared()`); each test uses its own topics and groups.
 
+mod common;
+use common::{bootstrap, unique};
+
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::{ClientConfig, Consumer, Offset, Producer, ProducerRecord, TopicPartition};
 use kafka_sdk_rdkafka_conformance as conformance;
-
-fn bootstrap() -> String {
-    kafka_testkit::shared().bootstrap()
-}
-
-fn unique(prefix: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000_000)
-}
 
 fn config(extra: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();

@@ -3,6 +3,9 @@
 //! default `stats_raw` path) from a `FutureProducer` and a `StreamConsumer`, with counts,
 //! offsets and lag matching the run; dropping the client stops the callbacks.
 
+mod common;
+use common::unique;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,14 +39,6 @@ impl ClientContext for Collect {
 }
 
 impl ConsumerContext for Collect {}
-
-fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
 
 /// Waits (bounded) for a raw snapshot satisfying `f`.
 async fn wait_for(ctx: &Collect, what: &str, f: impl Fn(&Value) -> bool) -> Value {
