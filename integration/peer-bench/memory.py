@@ -172,10 +172,7 @@ def main():
             r.delete(topic)
     finally:
         broker.stop()
-    doc = run.save_side_runs("memory", rows, meta)
-    report(doc)
-    subprocess.run([sys.executable, os.path.join(run.HERE, "plot.py"), run.RESULTS, "--only", "memory"])
-    run.log("wrote %s and %s" % (run.RESULTS, run.REPORT))
+    run.finish_side("memory", rows, meta, report)
 
 
 if __name__ == "__main__":

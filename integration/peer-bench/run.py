@@ -139,6 +139,15 @@ def save_side_runs(key, rows, meta):
     return doc
 
 
+def finish_side(key, rows, meta, report):
+    """A side script's end: its runs saved (`save_side_runs`), its BENCHMARKS.md section
+    written by `report(doc)`, its plots drawn (`plot.py --only key`)."""
+    doc = save_side_runs(key, rows, meta)
+    report(doc)
+    subprocess.run([sys.executable, os.path.join(HERE, "plot.py"), RESULTS, "--only", key])
+    log("wrote %s and %s" % (RESULTS, REPORT))
+
+
 def sh(cmd, cwd=None, env=None, check=True):
     r = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True)

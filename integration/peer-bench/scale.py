@@ -213,18 +213,9 @@ def main():
                 row = {"role": "produce", "client": client, "api": papi, "partitions": parts,
                        "members": 0, "count": count, "rc": rc, "cpu_secs": round(cpu, 3),
                        "max_rss_mb": round(rss, 1)}
-                j = run.last_json(out)
-                if j is None:
-                    row.update(status="error", error=err[-300:])
-                else:
-                    row.update({k: v for k, v in j.items() if k not in ("client", "api")})
-                    hw = r.watermarks(topic)
-                    row["high_watermarks"] = hw
-                    row["verified"] = hw is not None and hw == row.get("acked") and not row.get("failed")
-                    if not row["verified"]:
-                        row["status"] = "void"
-                    if row.get("acked"):
-                        row["cpu_s_per_1m"] = round(cpu / row["acked"] * 1e6, 3)
+                r.take_report(row, out, err, topic)
+                if row.get("acked"):
+                    row["cpu_s_per_1m"] = round(cpu / row["acked"] * 1e6, 3)
                 rows.append(row)
                 run.log("scale %4d partitions %-9s producer: %s %s msgs/s, %s CPU-s/1M, rss %s MB" % (
                     parts, client, row.get("status"), run.fmt(row.get("msgs_per_sec")),
@@ -245,10 +236,7 @@ def main():
                 r.delete(topic)
     finally:
         cluster.stop()
-    doc = run.save_side_runs("scale", rows, meta)
-    report(doc)
-    subprocess.run([sys.executable, os.path.join(run.HERE, "plot.py"), run.RESULTS, "--only", "scale"])
-    run.log("wrote %s and %s" % (run.RESULTS, run.REPORT))
+    run.finish_side("scale", rows, meta, report)
 
 
 if __name__ == "__main__":
