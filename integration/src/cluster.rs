@@ -69,6 +69,11 @@ pub struct ClusterOptions {
     pub features: Vec<(String, String)>,
     /// JVM heap (`-Xms`/`-Xmx`) of each broker, in MiB.
     pub heap_mb: u32,
+    /// Extra JVM options of each broker (before the main class), e.g. the garbage
+    /// collector settings of Kafka's start scripts ([`KAFKA_SCRIPT_JVM_OPTS`]). Empty: the
+    /// JVM's own choice, which on a broker limited to one CPU (`taskset`) is the serial
+    /// collector.
+    pub jvm_opts: Vec<String>,
     /// Bound on starting the cluster (and on each later node start).
     pub startup_timeout: Duration,
     /// Whether `KAFKA_BOOTSTRAP_SERVERS` (and the testcontainers backend) may be used instead
@@ -95,6 +100,16 @@ pub struct ClusterOptions {
     /// [`WRONG_HOST_NAME`](crate::WRONG_HOST_NAME)).
     pub bad_tls_listeners: bool,
 }
+
+/// The garbage-collector options Kafka's own start scripts give a broker
+/// (`kafka-run-class.sh`'s performance options): G1 with a 20 ms pause goal. Benchmarks pass
+/// them (`kafka-testkit up --kafka-gc`) so that the broker pauses as a production broker does.
+pub const KAFKA_SCRIPT_JVM_OPTS: &[&str] = &[
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+];
 
 impl ClusterOptions {
     /// Sets [`security`](ClusterOptions::security).
@@ -130,6 +145,7 @@ impl Default for ClusterOptions {
             broker_props: Vec::new(),
             features: Vec::new(),
             heap_mb: 512,
+            jvm_opts: Vec::new(),
             startup_timeout: Duration::from_secs(60),
             allow_external: true,
             proxied: false,
@@ -179,6 +195,7 @@ struct Local {
     libs: PathBuf,
     root: PathBuf,
     heap_mb: u32,
+    jvm_opts: Vec<String>,
     timeout: Duration,
     nodes: Vec<Node>,
     reaper: Mutex<Option<Child>>,
@@ -940,6 +957,7 @@ impl Local {
             libs: libs.to_path_buf(),
             root: root.clone(),
             heap_mb: opts.heap_mb,
+            jvm_opts: opts.jvm_opts.clone(),
             timeout: opts.startup_timeout,
             nodes: Vec::new(),
             reaper: Mutex::new(Some(reaper)),
@@ -1215,6 +1233,7 @@ impl Local {
             .arg(format!("-Xms{heap}m"))
             .arg(format!("-Xmx{heap}m"))
             .arg("-XX:+ExitOnOutOfMemoryError")
+            .args(&self.jvm_opts)
             .arg("-Djava.awt.headless=true")
             .arg(format!(
                 "-Dlog4j2.configurationFile={}",

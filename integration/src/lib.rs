@@ -74,7 +74,7 @@ mod proxy;
 mod security;
 mod wire;
 
-pub use cluster::{shared, shared_secured, ClusterOptions, KafkaCluster};
+pub use cluster::{shared, shared_secured, ClusterOptions, KafkaCluster, KAFKA_SCRIPT_JVM_OPTS};
 pub use error::{Result, TestkitError};
 pub use jars::{
     cache_root, default_version, jars_dir, java_path, tool_class, tool_command,

@@ -18,6 +18,8 @@ USAGE:
       `USER=<mechanism>:<name>:<password>` line per user and PLAIN/SCRAM mechanism (SASL; super user
       first) follow the BOOTSTRAP line.
       --feature is passed to `kafka-storage format` (e.g. --feature share.version=1).
+      [--jvm-opt OPT]... adds a JVM option to each broker; --kafka-gc adds the garbage
+      collector options of Kafka's start scripts (G1, MaxGCPauseMillis=20; benchmarks).
   kafka-testkit tool <name> [args...]
       Run a Kafka CLI tool from the cached jars (stdio inherited, exit status passed on).
   kafka-testkit fetch-jars [--version V]
@@ -74,6 +76,12 @@ fn up(rest: &[String]) -> Result<ExitCode, String> {
                     .parse()
                     .map_err(|e| format!("--heap: {e}"))?
             }
+            "--jvm-opt" => opts.jvm_opts.push(value(&mut it, arg)?.clone()),
+            "--kafka-gc" => opts.jvm_opts.extend(
+                kafka_testkit::KAFKA_SCRIPT_JVM_OPTS
+                    .iter()
+                    .map(|o| o.to_string()),
+            ),
             "--prop" => opts
                 .broker_props
                 .push(key_value(value(&mut it, arg)?, arg)?),

@@ -254,6 +254,77 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds")
 }
 
+/// Opt-in latency timeline for finding where a tail comes from (`BENCH_TIMELINE_MS=N`, not
+/// used by run.py): one histogram per N-ms window of *send* time, printed to stderr at the end
+/// of the run as `timeline <label> <window start ms> <records> <p50 us> <p99 us> <max us>
+/// <canary us>`. Shows whether a tail sits in the first seconds, recurs, or is spread evenly.
+/// The canary is a thread of the client's process (same CPU pinning) that sleeps 1 ms in a
+/// loop: its largest oversleep in the window. A latency spike with a canary spike of the same
+/// size is the process not getting the CPU (machine noise), not the client's own doing.
+pub struct Timeline {
+    window_us: u64,
+    windows: Vec<Histogram<u64>>,
+    canary: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+}
+
+impl Timeline {
+    /// A timeline when `BENCH_TIMELINE_MS` is set (> 0).
+    pub fn from_env() -> Option<Timeline> {
+        let ms: u64 = std::env::var("BENCH_TIMELINE_MS").ok()?.parse().ok()?;
+        if ms == 0 {
+            return None;
+        }
+        let window_us = ms * 1000;
+        let canary = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let c = canary.clone();
+        let origin = Instant::now();
+        std::thread::spawn(move || loop {
+            let t = Instant::now();
+            std::thread::sleep(Duration::from_millis(1));
+            let over = (t.elapsed().as_micros() as u64).saturating_sub(1000);
+            let w = (origin.elapsed().as_micros() as u64 / window_us) as usize;
+            let mut v = c.lock().unwrap();
+            if v.len() <= w {
+                v.resize(w + 1, 0);
+            }
+            v[w] = v[w].max(over);
+        });
+        Some(Timeline {
+            window_us,
+            windows: Vec::new(),
+            canary,
+        })
+    }
+
+    /// A record sent `sent_us` after the run's start was acknowledged after `latency_us`.
+    pub fn record(&mut self, sent_us: u64, latency_us: u64) {
+        let w = (sent_us / self.window_us) as usize;
+        while self.windows.len() <= w {
+            self.windows.push(latency_histogram());
+        }
+        let _ = self.windows[w].record(latency_us.max(1));
+    }
+
+    /// Prints one line per window to stderr.
+    pub fn print(&self, label: &str) {
+        let canary = self.canary.lock().unwrap().clone();
+        for (i, h) in self.windows.iter().enumerate() {
+            if h.is_empty() {
+                continue;
+            }
+            eprintln!(
+                "timeline {label} {} {} {} {} {} {}",
+                i as u64 * self.window_us / 1000,
+                h.len(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.max(),
+                canary.get(i).copied().unwrap_or(0)
+            );
+        }
+    }
+}
+
 /// Open-loop pacing for fixed-rate runs: `wait(i)` sleeps (or spins for the last stretch)
 /// until record `i` is due. A rate of 0 never waits.
 pub struct Pacer {

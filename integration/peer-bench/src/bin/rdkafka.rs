@@ -14,7 +14,7 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use peer_bench::{
     die, latency_histogram, secs_since_process_start, Args, ConsumeResult, ConsumeSpec, Pacer,
-    ProduceResult, ProduceSpec,
+    ProduceResult, ProduceSpec, Timeline,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -51,6 +51,8 @@ struct Ctx {
     failed: AtomicU64,
     hist: Mutex<Histogram<u64>>,
     first_error: Mutex<Option<String>>,
+    /// `BENCH_TIMELINE_MS` (see `peer_bench::Timeline`).
+    timeline: Mutex<Option<Timeline>>,
 }
 
 impl ClientContext for Ctx {}
@@ -65,6 +67,9 @@ impl ProducerContext for Ctx {
                 let now = self.start.elapsed().as_nanos() as u64;
                 let us = (now.saturating_sub(sent_at_ns as u64) / 1000).max(1);
                 let _ = self.hist.lock().unwrap().record(us);
+                if let Some(t) = self.timeline.lock().unwrap().as_mut() {
+                    t.record(sent_at_ns as u64 / 1000, us);
+                }
             }
             Err((e, _)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
@@ -84,6 +89,7 @@ fn new_ctx() -> Ctx {
         failed: AtomicU64::new(0),
         hist: Mutex::new(latency_histogram()),
         first_error: Mutex::new(None),
+        timeline: Mutex::new(Timeline::from_env()),
     }
 }
 
@@ -94,6 +100,9 @@ fn is_queue_full(e: &KafkaError) -> bool {
 /// `sent` and the acknowledged count include the warm-up record; the clock and the latency
 /// histogram do not.
 fn finish(ctx: &Ctx, api: &str, s: &ProduceSpec, sent: u64, started: Instant) -> ProduceResult {
+    if let Some(t) = ctx.timeline.lock().unwrap().as_ref() {
+        t.print(&format!("rdkafka-{api}"));
+    }
     ProduceResult {
         client: "rdkafka".into(),
         api: api.into(),

@@ -51,8 +51,10 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
     // with the timestamp its client stamps on the record: two clock reads per record for
     // both, not three.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(SystemTime, DeliveryFuture)>();
+    let origin = SystemTime::now();
     let collector = tokio::spawn(async move {
         let mut hist = latency_histogram();
+        let mut timeline = peer_bench::Timeline::from_env();
         let (mut acked, mut failed, mut first_error) = (0u64, 0u64, None);
         while let Some((t0, fut)) = rx.recv().await {
             match fut.await {
@@ -60,12 +62,21 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
                     acked += 1;
                     let us = t0.elapsed().map_or(0, |d| d.as_micros() as u64);
                     let _ = hist.record(us.max(1));
+                    if let Some(t) = &mut timeline {
+                        let sent = t0
+                            .duration_since(origin)
+                            .map_or(0, |d| d.as_micros() as u64);
+                        t.record(sent, us);
+                    }
                 }
                 Err(e) => {
                     failed += 1;
                     first_error.get_or_insert_with(|| e.to_string());
                 }
             }
+        }
+        if let Some(t) = &timeline {
+            t.print("kafka-sdk");
         }
         (acked, failed, hist, first_error)
     });
