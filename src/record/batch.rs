@@ -298,6 +298,11 @@ impl BatchBuilder {
         total
     }
 
+    /// Bytes the batch's buffer holds before it has to grow (header included).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Number of records appended.
     pub fn len(&self) -> usize {
         self.count as usize
