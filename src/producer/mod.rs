@@ -738,7 +738,7 @@ impl Producer {
         };
         // A topic known to the accumulator had its name validated when it was added.
         let mut fresh = None;
-        let topic = match inner.acc.get_topic(record.topic) {
+        let topic = match inner.acc.send_topic(record.topic) {
             Some(t) => t,
             None => {
                 if let Err(e) = crate::validate_topic_name(record.topic) {
