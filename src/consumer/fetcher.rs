@@ -1307,6 +1307,7 @@ fn decode(
         }
         let ts_type = batch.timestamp_type();
         let epoch = batch.partition_leader_epoch.max(-1);
+        out.reserve(batch.records.len());
         for r in batch.records {
             if r.offset < from {
                 continue;
