@@ -12,7 +12,8 @@
 //! - `base`: the facade's `BaseProducer::send(BaseRecord)` plus `poll(0)` per record, then
 //!   `flush` (the peer benchmark's `base` API; the context counts delivery reports).
 //!
-//! `FACADE_BENCH_ITERS=N` runs N iterations after one warm-up iteration. Instructions per
+//! `FACADE_BENCH_ITERS=N` runs N iterations after one record (metadata) and one warm-up
+//! iteration. Instructions per
 //! record (load-independent) come from `python3 benches/callgrind.py facade`, which runs each
 //! case under callgrind at two iteration counts and divides the difference. Without
 //! `FACADE_BENCH_CASE` it prints each case's wall-clock records/s (5 iterations; machine
@@ -135,6 +136,38 @@ fn setup(case: &str, keyed: bool) -> Setup {
 }
 
 impl Setup {
+    /// One record sent and its outcome awaited, so that the topic's metadata is known
+    /// before the first burst: otherwise the records sent while the first one waits for it
+    /// go through the drop-in's lane, how many depending on thread scheduling (under
+    /// callgrind, thousands one run, hundreds the next), which the difference of two runs
+    /// would count as per-record cost.
+    fn prime(&self) {
+        match &self.client {
+            Client::Native(p, topic) => self.rt.block_on(async {
+                let rec = ProducerRecord::new(topic.clone()).value(self.values[0].clone());
+                p.send(rec).await.expect("send").await.expect("delivered");
+            }),
+            Client::Future(p) => self.rt.block_on(async {
+                let rec = FutureRecord::<[u8], [u8]>::to(TOPIC).payload(self.value(0));
+                p.send(rec, Duration::from_secs(60))
+                    .await
+                    .map_err(|(e, _)| e)
+                    .expect("delivered");
+            }),
+            Client::Base(p) => {
+                let rec = BaseRecord::<[u8], [u8]>::to(TOPIC).payload(self.value(0));
+                p.send(rec).map_err(|(e, _)| e).expect("send");
+                p.flush(Duration::from_secs(60)).expect("flush");
+                let ctx = p.context();
+                assert_eq!(
+                    ctx.acked.load(Ordering::Relaxed),
+                    1,
+                    "first record delivered"
+                );
+            }
+        }
+    }
+
     fn key(&self, i: usize) -> Option<&[u8]> {
         self.keyed.then(|| &self.keys[i % self.keys.len()][..])
     }
@@ -208,6 +241,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(5);
         let s = setup(&case, keyed);
+        s.prime();
         let mut total = s.run(); // warm-up: connection, producer id, buffers
         for _ in 0..iters {
             total += s.run();
@@ -219,6 +253,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a plain wall-clock comparison.
     for case in ["native", "future", "base"] {
         let s = setup(case, keyed);
+        s.prime();
         s.run();
         let t = Instant::now();
         let mut n = 0;

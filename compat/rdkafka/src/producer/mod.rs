@@ -353,6 +353,10 @@ struct LaneState<T> {
     /// The submitter is awaiting the `send` of a record it took from the front: nobody
     /// else appends meanwhile.
     busy: bool,
+    /// A caller found the front record has to wait and woke the submitter, which clears
+    /// this when it next looks: until then callers only queue (no attempt per record to
+    /// append a front that cannot be appended yet).
+    stalled: bool,
     /// The producer is gone: the submitter ends once the lane is empty.
     closed: bool,
     /// The last topic name, shared by its records (no allocation per record; under the
@@ -665,6 +669,7 @@ impl<T: Send + 'static> Core<T> {
             state: Mutex::new(LaneState {
                 jobs: VecDeque::new(),
                 busy: false,
+                stalled: false,
                 closed: false,
                 last_topic: None,
             }),
@@ -784,10 +789,12 @@ impl<T: Send + 'static> Core<T> {
                 rec: copy(parts),
             };
             lane.jobs.push_back(Job::Send { out, tag: tag() });
-            if lane.busy || !lane.drain(&self.producer, &self.inbox) {
+            if lane.busy || lane.stalled || !lane.drain(&self.producer, &self.inbox) {
                 return None;
             }
         }
+        // The front has to wait: the submitter takes over.
+        lane.stalled = true;
         drop(lane);
         self.lane.wake.notify_one();
         None
@@ -958,6 +965,7 @@ async fn submitter<T>(producer: kafka_sdk::Producer, lane: Arc<Lane<T>>, inbox: 
     loop {
         let front = {
             let mut st = lane.lock();
+            st.stalled = false;
             if st.drain(&producer, &inbox) {
                 match st.jobs.pop_front() {
                     Some(Job::Send { out, tag }) => {
