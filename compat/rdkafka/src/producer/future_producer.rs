@@ -422,15 +422,15 @@ where
     /// Queues the record of `parts`; `keep_copy`: the future keeps a copy of the record
     /// for its error result (else the error result's message is a placeholder, for a
     /// caller that still holds the record).
-    fn queue(&self, parts: Parts<'_>, keep_copy: bool) -> DeliveryFuture {
+    fn queue(&self, mut parts: Parts<'_>, keep_copy: bool) -> DeliveryFuture {
         let mut rx = None;
-        let state = match self.core.submit_direct(parts, || {
+        let state = match self.core.submit_direct(&mut parts, || {
             let (tx, r) = oneshot::channel();
             rx = Some(r);
             tx
         }) {
-            Ok((parts, Ok(d))) => State::Native(d, keep_copy.then(|| copy(parts))),
-            Ok((parts, Err(e))) => State::Ready(Some(Box::new(Err((e, parts_message(&parts)))))),
+            Ok(Ok(d)) => State::Native(d, keep_copy.then(|| copy(&mut parts))),
+            Ok(Err(e)) => State::Ready(Some(Box::new(Err((e, parts_message(&parts)))))),
             Err(()) => match rx {
                 Some(rx) => State::Lane(rx),
                 None => State::Ready(None),

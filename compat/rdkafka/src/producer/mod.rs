@@ -423,6 +423,7 @@ fn try_send(producer: &kafka_sdk::Producer, out: &Outgoing) -> Option<Sending> {
 
 /// kafka-sdk's `try_send_borrowed` of the record of `parts` (borrowing the caller's key and
 /// payload): `None` when kafka-sdk would wait (nothing taken).
+#[inline]
 fn try_send_parts(producer: &kafka_sdk::Producer, parts: &Parts<'_>) -> Option<Sending> {
     try_send_borrowed(
         producer,
@@ -437,6 +438,7 @@ fn try_send_parts(producer: &kafka_sdk::Producer, parts: &Parts<'_>) -> Option<S
 
 /// kafka-sdk's `try_send_borrowed` of one record's parts (a negative partition: the
 /// partitioner chooses); `None` when kafka-sdk would wait (nothing taken).
+#[inline]
 fn try_send_borrowed(
     producer: &kafka_sdk::Producer,
     topic: &str,
@@ -472,8 +474,8 @@ thread_local! {
 /// The record's own copy of `parts` (what a delivery report or error result shows). Key and
 /// payload are copied once, together, into a piece of the calling thread's current chunk
 /// (no allocation per record: a chunk is freed once every record cut from it is dropped;
-/// a large record gets its own allocation).
-pub(crate) fn copy(parts: Parts<'_>) -> RecordCopy {
+/// a large record gets its own allocation). Takes the headers out of `parts`.
+pub(crate) fn copy(parts: &mut Parts<'_>) -> RecordCopy {
     let key = parts.key.unwrap_or_default();
     let payload = parts.payload.unwrap_or_default();
     let total = key.len() + payload.len();
@@ -502,7 +504,7 @@ pub(crate) fn copy(parts: Parts<'_>) -> RecordCopy {
     RecordCopy {
         data,
         timestamp: parts.timestamp.unwrap_or(NO_TIMESTAMP),
-        headers: parts.headers.map(Box::new),
+        headers: parts.headers.take().map(Box::new),
         key_len: u32::try_from(key.len()).unwrap_or(u32::MAX),
         partition: parts.partition.unwrap_or(-1),
         has_key: parts.key.is_some(),
@@ -734,9 +736,9 @@ impl<T: Send + 'static> Core<T> {
 
     /// Appends the record of `parts` to kafka-sdk on the calling thread when nothing waits
     /// in the lane before it and kafka-sdk does not wait (its `try_send_borrowed`: the batch
-    /// copies key and payload from the caller's slices): returns `parts` (for the producer
-    /// kind to copy what its delivery report / error result needs) with kafka-sdk's outcome
-    /// (its delivery future, or the error it failed with at once) and the unused `tag`.
+    /// copies key and payload from the caller's slices): returns kafka-sdk's outcome (its
+    /// delivery future, or the error it failed with at once) and the unused `tag`; `parts`
+    /// stay with the caller, which copies what its delivery report / error result needs.
     /// Else queues a copy in the lane with `tag()` (its outcome then reaches the producer
     /// kind's [`Sink`] or [`OnDone`]) and returns `None`. Records are appended in call order.
     ///
@@ -754,27 +756,34 @@ impl<T: Send + 'static> Core<T> {
     /// still queued, awaited by the submitter (`busy`), or appended: Y queues behind it or
     /// follows it. kafka-sdk appends the records of one partition under that partition's
     /// lock, in the order its appends happen.
-    fn append<'a, F: FnOnce() -> T>(
-        &self,
-        parts: Parts<'a>,
-        tag: F,
-    ) -> Option<(Parts<'a>, Sending, F)> {
+    #[inline]
+    fn append<F: FnOnce() -> T>(&self, parts: &mut Parts<'_>, tag: F) -> Option<(Sending, F)> {
         if self.inbox.in_lane.load(Ordering::SeqCst) == 0 {
-            if let Some(sent) = try_send_parts(&self.producer, &parts) {
+            if let Some(sent) = try_send_parts(&self.producer, parts) {
                 if sent.is_ok() {
                     self.inbox.appended.fetch_add(1, Ordering::SeqCst);
                 }
-                return Some((parts, sent, tag));
+                return Some((sent, tag));
             }
         }
+        self.append_locked(parts, tag)
+    }
+
+    /// `append` past the fast path: under the lane's lock.
+    #[inline(never)]
+    fn append_locked<F: FnOnce() -> T>(
+        &self,
+        parts: &mut Parts<'_>,
+        tag: F,
+    ) -> Option<(Sending, F)> {
         let mut lane = self.lane.lock();
         if lane.jobs.is_empty() && !lane.busy {
-            if let Some(sent) = try_send_parts(&self.producer, &parts) {
+            if let Some(sent) = try_send_parts(&self.producer, parts) {
                 drop(lane);
                 if sent.is_ok() {
                     self.inbox.appended.fetch_add(1, Ordering::SeqCst);
                 }
-                return Some((parts, sent, tag));
+                return Some((sent, tag));
             }
             self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
             let out = Outgoing {
@@ -804,13 +813,13 @@ impl<T: Send + 'static> Core<T> {
     /// (the record as kafka-sdk took or refused it) or else [`OnDone`] (the record with its
     /// outcome, also when it fails at once or the producer is gone). Records are appended
     /// in call order.
-    pub(crate) fn submit(&self, parts: Parts<'_>, tag: T) {
+    pub(crate) fn submit(&self, mut parts: Parts<'_>, tag: T) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if let Some((parts, sent, tag)) = self.append(parts, move || tag) {
+        if let Some((sent, tag)) = self.append(&mut parts, move || tag) {
             let topic = sent.is_err().then(|| Arc::from(parts.topic));
             self.inbox.push(Sent {
                 topic,
-                rec: copy(parts),
+                rec: copy(&mut parts),
                 sent,
                 tag: tag(),
             });
@@ -818,16 +827,17 @@ impl<T: Send + 'static> Core<T> {
     }
 
     /// Like `submit`, but a record kafka-sdk takes at once (the common case) comes back
-    /// with its delivery future, for the caller to await directly (no reaper, no channel),
-    /// and with `parts`, for the caller to copy what it needs: `Ok` then; `Err(())` when it
-    /// went to the lane with `tag()`.
-    pub(crate) fn submit_direct<'a>(
+    /// with its delivery future, for the caller to await directly (no reaper, no channel;
+    /// the caller copies from `parts` what it needs): `Ok` then; `Err(())` when it went to
+    /// the lane with `tag()`.
+    #[inline]
+    pub(crate) fn submit_direct(
         &self,
-        parts: Parts<'a>,
+        parts: &mut Parts<'_>,
         tag: impl FnOnce() -> T,
-    ) -> Result<(Parts<'a>, Sending), ()> {
+    ) -> Result<Sending, ()> {
         match self.append(parts, tag) {
-            Some((parts, sent, _)) => Ok((parts, sent)),
+            Some((sent, _)) => Ok(sent),
             None => Err(()),
         }
     }
@@ -1155,7 +1165,7 @@ mod tests {
             (Some(b"k"), Some(&big)),
         ];
         for (key, payload) in cases {
-            let rec = copy(parts(key, payload));
+            let rec = copy(&mut parts(key, payload));
             assert_eq!((rec.key(), rec.payload()), (key, payload));
             assert_eq!(rec.partition(), None);
             assert_eq!(rec.timestamp(), Timestamp::NotAvailable);
@@ -1171,7 +1181,7 @@ mod tests {
         p.partition = Some(2);
         p.timestamp = Some(1234);
         p.headers = Some(headers.clone());
-        let rec = copy(p);
+        let rec = copy(&mut p);
         assert_eq!(rec.partition(), Some(2));
         assert_eq!(rec.timestamp(), Timestamp::CreateTime(1234));
         let m = rec.owned_message("t");
