@@ -564,13 +564,16 @@ impl<T> Inbox<T> {
 
 /// The kafka-sdk producer and the one submission path of all three producer kinds.
 ///
-/// `submit` runs on the caller's thread: it copies the key and payload once and calls
-/// kafka-sdk's `send` there, which appends the record without waiting in the common case
-/// (topic metadata known, `buffer.memory` free). When it would wait, the record stays in the
-/// lane (call order) and the submitter task awaits its `send`; records submitted meanwhile
-/// queue behind it, and whoever next finds the lane free (a caller, or the submitter once
-/// its record is in) appends them at once while kafka-sdk does not wait, so the lane does
-/// not stay in the way of a fast caller. A record appended on the calling thread goes back
+/// `submit` runs on the caller's thread: while the lane is empty (no lock taken: see
+/// `append`) it calls kafka-sdk's `try_send_borrowed` there, which appends the record from
+/// the caller's slices without waiting in the common case (topic metadata known,
+/// `buffer.memory` free); the producer kind then copies what its delivery report or error
+/// result needs ([`RecordCopy`]). When kafka-sdk would wait, a copy of the record stays in
+/// the lane (call order) and the submitter task awaits its `send`; records submitted
+/// meanwhile queue behind it (callers stop trying the front once it is known to wait), and
+/// whoever next finds the lane free (a caller, or the submitter once its record is in)
+/// appends them at once while kafka-sdk does not wait, so the lane does not stay in the way
+/// of a fast caller. A record appended on the calling thread goes back
 /// to the caller with its delivery future (`submit_direct`, [`FutureProducer`]), or to the
 /// producer kind's [`Sink`] ([`BaseProducer`]); one appended from the lane goes to the
 /// sink, else to the reaper task, which keeps one FIFO per partition, wakes when a batch
