@@ -4,7 +4,7 @@ unlike criterion's wall clock).
 
     python3 benches/callgrind.py            # record-batch encode/decode, kafka-sdk vs kafka-protocol
     python3 benches/callgrind.py producer   # the producer path against the mock broker
-    python3 benches/callgrind.py facade     # the rdkafka drop-in's producers vs native (same mock)
+    python3 benches/callgrind.py facade     # the rdkafka drop-in's producers and consumers vs native (same mock)
 
 Each case runs twice under `valgrind --tool=callgrind` (record: RECORD_BENCH_ITERS = 5 and 25,
 see `instruction_count_mode` in benches/record.rs; producer: PRODUCER_BENCH_ITERS = 1 and 4,
@@ -61,18 +61,22 @@ def producer():
 
 def facade():
     """kafka-sdk's `send` vs the drop-in's FutureProducer (send_result + await) and
-    BaseProducer (send + poll(0)), same mock broker, same build. FACADE_BENCH_KEYED=1 in the
-    environment: keyed records."""
+    BaseProducer (send + poll(0)), then kafka-sdk's `Consumer::recv` vs the drop-in's
+    StreamConsumer::recv and BaseConsumer::poll; same mock broker, same build.
+    FACADE_BENCH_KEYED=1 in the environment: keyed records. (The consumer rows include the
+    mock's building of the fetch log, which grows with the iterations: compare the
+    differences to native, not the absolute numbers.)"""
     exe = bench_binary("facade_path", "kafka-sdk-rdkafka")
     records, lo, hi = 10000, 1, 4
     print("| case | instr/record | vs native |")
     print("|---|---|---|")
-    native = None
-    for case in ("native", "future", "base"):
-        per = (instructions(exe, case, hi, "FACADE") - instructions(exe, case, lo, "FACADE")) / ((hi - lo) * records)
-        native = native or per
-        print("| %s 10000x100B | %.0f | %+.0f (%.2fx) |" % (case, per, per - native, per / native))
-        sys.stdout.flush()
+    for group in (("native", "future", "base"), ("native-recv", "stream", "base-consumer")):
+        native = None
+        for case in group:
+            per = (instructions(exe, case, hi, "FACADE") - instructions(exe, case, lo, "FACADE")) / ((hi - lo) * records)
+            native = native or per
+            print("| %s 10000x100B | %.0f | %+.0f (%.2fx) |" % (case, per, per - native, per / native))
+            sys.stdout.flush()
 
 
 def main():

@@ -12,7 +12,15 @@
 //! - `base`: the facade's `BaseProducer::send(BaseRecord)` plus `poll(0)` per record, then
 //!   `flush` (the peer benchmark's `base` API; the context counts delivery reports).
 //!
-//! `FACADE_BENCH_ITERS=N` runs N iterations after one warm-up iteration. Instructions per
+//! Consumer cases (the mock's fetch log holds 100 B records in batches of 500 on 3
+//! partitions; each iteration reads 10,000 of them, manual assignment from the beginning):
+//!
+//! - `native-recv`: kafka-sdk's `Consumer::recv` per message;
+//! - `stream`: the facade's `StreamConsumer::recv` per message;
+//! - `base-consumer`: the facade's `BaseConsumer::poll` per message.
+//!
+//! `FACADE_BENCH_ITERS=N` runs N iterations after one record (metadata) and one warm-up
+//! iteration. Instructions per
 //! record (load-independent) come from `python3 benches/callgrind.py facade`, which runs each
 //! case under callgrind at two iteration counts and divides the difference. Without
 //! `FACADE_BENCH_CASE` it prints each case's wall-clock records/s (5 iterations; machine
@@ -32,11 +40,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_sdk::producer::{Producer as NativeProducer, ProducerRecord};
 use kafka_sdk_rdkafka::config::ClientConfig;
+use kafka_sdk_rdkafka::consumer::{BaseConsumer, Consumer as _, StreamConsumer};
+use kafka_sdk_rdkafka::message::Message as _;
 use kafka_sdk_rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
     ProducerContext,
 };
-use kafka_sdk_rdkafka::ClientContext;
+use kafka_sdk_rdkafka::{ClientContext, Offset, TopicPartitionList};
 use mock_broker::MockBroker;
 
 const TOPIC: &str = "bench";
@@ -76,7 +86,13 @@ enum Client {
     Native(NativeProducer, Arc<str>),
     Future(FutureProducer),
     Base(BaseProducer<Ctx>),
+    NativeRecv(kafka_sdk::Consumer),
+    Stream(StreamConsumer),
+    BaseConsumer(BaseConsumer),
 }
+
+/// Records per batch in the mock's fetch log.
+const LOG_BATCH: usize = 500;
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -87,7 +103,10 @@ struct Setup {
     keyed: bool,
 }
 
-fn setup(case: &str, keyed: bool) -> Setup {
+/// `iters`: the measured iterations (the consumer cases' log holds just what the warm-up
+/// and those read, rounded up to whole batches: a consumer fetches ahead, and what it
+/// fetched but did not read would count in one run and not in the other).
+fn setup(case: &str, keyed: bool, iters: usize) -> Setup {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -120,7 +139,63 @@ fn setup(case: &str, keyed: bool) -> Setup {
             cfg.create_with_context(Ctx::default())
                 .expect("BaseProducer"),
         ),
-        other => panic!("unknown case {other:?} (native, future or base)"),
+        "native-recv" | "stream" | "base-consumer" => {
+            let values = common::corpus(100);
+            let strs: Vec<String> = values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            for p in 0..3 {
+                let per_partition = ((iters + 1) * RECORDS).div_ceil(3);
+                for chunk in 0..per_partition.div_ceil(LOG_BATCH) {
+                    let batch: Vec<&str> = (0..LOG_BATCH)
+                        .map(|i| strs[(chunk * LOG_BATCH + i) % strs.len()].as_str())
+                        .collect();
+                    mock.append(TOPIC, p, &batch);
+                }
+            }
+            let mut ccfg = ClientConfig::new();
+            ccfg.set("bootstrap.servers", mock.bootstrap())
+                .set("group.id", "facade-bench")
+                .set("enable.auto.commit", "false");
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..3 {
+                tpl.add_partition_offset(TOPIC, p, Offset::Beginning)
+                    .expect("assignment");
+            }
+            match case {
+                "native-recv" => {
+                    let native =
+                        kafka_sdk::ClientConfig::new().with("bootstrap.servers", mock.bootstrap());
+                    let c = rt
+                        .block_on(kafka_sdk::Consumer::new(&native))
+                        .expect("native consumer");
+                    let parts = (0..3)
+                        .map(|p| {
+                            (
+                                kafka_sdk::TopicPartition::new(TOPIC, p),
+                                kafka_sdk::Offset::Beginning,
+                            )
+                        })
+                        .collect();
+                    c.handle().assign(parts).expect("assign");
+                    Client::NativeRecv(c)
+                }
+                "stream" => {
+                    let c: StreamConsumer = ccfg.create().expect("StreamConsumer");
+                    c.assign(&tpl).expect("assign");
+                    Client::Stream(c)
+                }
+                _ => {
+                    let c: BaseConsumer = ccfg.create().expect("BaseConsumer");
+                    c.assign(&tpl).expect("assign");
+                    Client::BaseConsumer(c)
+                }
+            }
+        }
+        other => panic!(
+            "unknown case {other:?} (native, future, base, native-recv, stream or base-consumer)"
+        ),
     };
     Setup {
         rt,
@@ -135,6 +210,39 @@ fn setup(case: &str, keyed: bool) -> Setup {
 }
 
 impl Setup {
+    /// One record sent and its outcome awaited, so that the topic's metadata is known
+    /// before the first burst: otherwise the records sent while the first one waits for it
+    /// go through the drop-in's lane, how many depending on thread scheduling (under
+    /// callgrind, thousands one run, hundreds the next), which the difference of two runs
+    /// would count as per-record cost.
+    fn prime(&self) {
+        match &self.client {
+            Client::NativeRecv(_) | Client::Stream(_) | Client::BaseConsumer(_) => {}
+            Client::Native(p, topic) => self.rt.block_on(async {
+                let rec = ProducerRecord::new(topic.clone()).value(self.values[0].clone());
+                p.send(rec).await.expect("send").await.expect("delivered");
+            }),
+            Client::Future(p) => self.rt.block_on(async {
+                let rec = FutureRecord::<[u8], [u8]>::to(TOPIC).payload(self.value(0));
+                p.send(rec, Duration::from_secs(60))
+                    .await
+                    .map_err(|(e, _)| e)
+                    .expect("delivered");
+            }),
+            Client::Base(p) => {
+                let rec = BaseRecord::<[u8], [u8]>::to(TOPIC).payload(self.value(0));
+                p.send(rec).map_err(|(e, _)| e).expect("send");
+                p.flush(Duration::from_secs(60)).expect("flush");
+                let ctx = p.context();
+                assert_eq!(
+                    ctx.acked.load(Ordering::Relaxed),
+                    1,
+                    "first record delivered"
+                );
+            }
+        }
+    }
+
     fn key(&self, i: usize) -> Option<&[u8]> {
         self.keyed.then(|| &self.keys[i % self.keys.len()][..])
     }
@@ -196,6 +304,28 @@ impl Setup {
                 assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "failed deliveries");
                 (ctx.acked.load(Ordering::Relaxed) - before) as usize
             }
+            Client::NativeRecv(c) => self.rt.block_on(async {
+                for _ in 0..RECORDS {
+                    black_box(c.recv().await.expect("message").payload().map(<[u8]>::len));
+                }
+                RECORDS
+            }),
+            Client::Stream(c) => self.rt.block_on(async {
+                for _ in 0..RECORDS {
+                    black_box(c.recv().await.expect("message").payload().map(<[u8]>::len));
+                }
+                RECORDS
+            }),
+            Client::BaseConsumer(c) => {
+                let mut got = 0;
+                while got < RECORDS {
+                    if let Some(m) = c.poll(Duration::from_secs(10)) {
+                        black_box(m.expect("message").payload().map(<[u8]>::len));
+                        got += 1;
+                    }
+                }
+                got
+            }
         }
     }
 }
@@ -207,7 +337,8 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(5);
-        let s = setup(&case, keyed);
+        let s = setup(&case, keyed, iters);
+        s.prime();
         let mut total = s.run(); // warm-up: connection, producer id, buffers
         for _ in 0..iters {
             total += s.run();
@@ -217,8 +348,16 @@ fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; a plain wall-clock comparison.
-    for case in ["native", "future", "base"] {
-        let s = setup(case, keyed);
+    for case in [
+        "native",
+        "future",
+        "base",
+        "native-recv",
+        "stream",
+        "base-consumer",
+    ] {
+        let s = setup(case, keyed, 5);
+        s.prime();
         s.run();
         let t = Instant::now();
         let mut n = 0;

@@ -222,3 +222,78 @@ async fn drop_in_reports_and_error_results_show_each_records_own_bytes() {
     }
     assert_eq!(fut.in_flight_count(), 0);
 }
+
+/// `FutureProducer::send` keeps no copy of the record (its future holds the caller's
+/// record): a record kafka-sdk took and the broker then refused (larger than the topic's
+/// `max.message.bytes`) still comes back in the error result with its own key, payload,
+/// headers and partition; `send_result`'s future (which keeps a copy) gives the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_error_result_after_the_append_hands_the_record_back() {
+    let topic = unique("drop-in-refused");
+    let cfg = ClientConfig::new().with("bootstrap.servers", bootstrap());
+    AdminClient::new(&cfg)
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new(&topic, 2, 1).config("max.message.bytes", "2000"))
+        .await
+        .unwrap();
+    let mut rd = RdConfig::new();
+    rd.set("bootstrap.servers", bootstrap())
+        .set("retries", "0")
+        .set("enable.idempotence", "false");
+    let p: FutureProducer = rd.create().unwrap();
+    // Metadata known first, so that the big records are appended at once (not via the lane).
+    p.send(
+        FutureRecord::to(&topic)
+            .partition(1)
+            .key("small")
+            .payload("ok"),
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .unwrap();
+    let big: Vec<u8> = (0..10_000).map(|i| i as u8).collect();
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "h",
+        value: Some("hv"),
+    });
+    let check = |e: &kafka_sdk_rdkafka::error::KafkaError,
+                 msg: &kafka_sdk_rdkafka::message::OwnedMessage,
+                 key: &[u8]| {
+        assert_eq!(msg.key(), Some(key), "{e}");
+        assert_eq!(msg.payload(), Some(&big[..]), "{e}");
+        assert_eq!(msg.topic(), topic);
+        assert_eq!(msg.partition(), 1);
+        let h = msg.headers().expect("headers handed back").get(0);
+        assert_eq!((h.key, h.value), ("h", Some(&b"hv"[..])));
+    };
+    let (e, msg) = p
+        .send(
+            FutureRecord::to(&topic)
+                .partition(1)
+                .key("big-1")
+                .payload(&big)
+                .headers(headers.clone()),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect_err("larger than max.message.bytes");
+    check(&e, &msg, b"big-1");
+    let fut = p
+        .send_result(
+            FutureRecord::to(&topic)
+                .partition(1)
+                .key("big-2")
+                .payload(&big)
+                .headers(headers),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let (e, msg) = fut
+        .await
+        .unwrap()
+        .expect_err("larger than max.message.bytes");
+    check(&e, &msg, b"big-2");
+    assert_eq!(p.in_flight_count(), 0);
+}

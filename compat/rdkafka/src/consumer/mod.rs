@@ -140,15 +140,13 @@ pub enum RebalanceProtocol {
 
 /// The state shared by a consumer, its handles and its rebalance listener.
 pub struct Inner<C: ConsumerContext + 'static> {
-    consumer: Mutex<Option<kafka_sdk::Consumer>>,
+    /// `None` only while `Inner` is dropped (no lock: nothing else takes it out).
+    consumer: Option<kafka_sdk::Consumer>,
     pub(crate) handle: ConsumerHandle,
     pub(crate) client: Client<C>,
     subscription: Mutex<Vec<String>>,
     lost: AtomicBool,
     cooperative: bool,
-    /// The topic name of the last message, shared by the next ones of that topic (no
-    /// allocation per message). Locked only under `consumer`'s lock.
-    last_topic: Mutex<Option<Arc<str>>>,
 }
 
 thread_local! {
@@ -162,12 +160,7 @@ fn in_rebalance_callback() -> bool {
 
 impl<C: ConsumerContext + 'static> Drop for Inner<C> {
     fn drop(&mut self) {
-        let Some(consumer) = self
-            .consumer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        else {
+        let Some(consumer) = self.consumer.take() else {
             return;
         };
         // Leave the group. Inside a rebalance callback, closing would wait for that very
@@ -277,13 +270,12 @@ impl<C: ConsumerContext + 'static> Inner<C> {
             }
         });
         let inner = Arc::new(Inner {
-            consumer: Mutex::new(Some(consumer)),
+            consumer: Some(consumer),
             client: Client::new(context, Source::Consumer(handle.clone())),
             handle,
             subscription: Mutex::new(Vec::new()),
             lost: AtomicBool::new(false),
             cooperative,
-            last_topic: Mutex::new(None),
         });
         let _ = slot.set(Arc::downgrade(&inner));
         Ok(inner)
@@ -294,20 +286,16 @@ impl<C: ConsumerContext + 'static> Inner<C> {
         &self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<KafkaResult<BorrowedMessage<'static>>> {
-        let guard = self.consumer.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(c) = guard.as_ref() else {
+        let Some(c) = self.consumer.as_ref() else {
             return std::task::Poll::Ready(Err(KafkaError::MessageConsumptionFatal(
                 RDKafkaErrorCode::DestroyBroker,
             )));
         };
         c.poll_recv(cx).map(|r| {
             r.map(|m| {
-                let mut last = self.last_topic.lock().unwrap_or_else(|p| p.into_inner());
-                let topic = match &*last {
-                    Some(t) if **t == *m.topic() => t.clone(),
-                    _ => last.insert(Arc::from(m.topic())).clone(),
-                };
-                drop(last);
+                // kafka-sdk's message shares its topic's name: no lock, compare or
+                // allocation per message.
+                let topic = m.topic_partition().topic;
                 BorrowedMessage::from_sdk(m, topic)
             })
             .map_err(|e| consume_error(&e))

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    produce_error, Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Outgoing,
-    Partitioner, Parts, Producer, ProducerContext, PurgeConfig, Sent, Sink,
+    produce_error, Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Partitioner, Parts,
+    Producer, ProducerContext, PurgeConfig, RecordCopy, Sent, Sink,
 };
 use crate::client::{Client, ClientContext};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
@@ -126,15 +126,17 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> BaseRecord<'a, K, P, ()> {
     }
 }
 
+/// A finished record: kafka-sdk's metadata (which names the topic), or the error with the
+/// topic.
 struct Report<D> {
-    out: Outgoing,
-    result: Result<RecordMetadata, KafkaError>,
+    rec: RecordCopy,
+    result: Result<RecordMetadata, (KafkaError, Arc<str>)>,
     opaque: D,
 }
 
-/// A record kafka-sdk took, with its delivery future.
+/// A record kafka-sdk took, with its delivery future (the FIFO's topic is its topic).
 struct Waiting<D> {
-    out: Outgoing,
+    rec: RecordCopy,
     delivery: kafka_sdk::DeliveryFuture,
     opaque: D,
 }
@@ -150,32 +152,38 @@ struct Pending<D> {
     fifos: Vec<(Arc<str>, PartitionFifos<D>)>,
     /// Records kafka-sdk refused at once.
     failed: VecDeque<Report<D>>,
+    /// `poll`'s vector of finished records, kept between calls (no growing a new one for
+    /// every batch).
+    spare: Vec<Report<D>>,
 }
 
 impl<D> Pending<D> {
     /// Files a record kafka-sdk took (or refused); `true` when `poll` has to look again
     /// (its FIFO was empty, so no waker of a waiting `poll` is with it).
     fn add(&mut self, s: Sent<D>) -> bool {
-        let Sent { out, sent, tag } = s;
+        let Sent {
+            topic,
+            rec,
+            sent,
+            tag,
+        } = s;
         let delivery = match sent {
             Ok(d) => d,
             Err(e) => {
                 self.failed.push_back(Report {
-                    out,
-                    result: Err(e),
+                    rec,
+                    result: Err((e, topic.unwrap_or_else(|| Arc::from("")))),
                     opaque: tag,
                 });
                 return true;
             }
         };
-        let i = match self
-            .fifos
-            .iter()
-            .position(|(t, _)| Arc::ptr_eq(t, &out.topic) || **t == *out.topic)
-        {
+        let name = delivery.topic();
+        let i = match self.fifos.iter().position(|(t, _)| **t == *name) {
             Some(i) => i,
             None => {
-                self.fifos.push((out.topic.clone(), Vec::new()));
+                let t = topic.unwrap_or_else(|| Arc::from(name));
+                self.fifos.push((t, Vec::new()));
                 self.fifos.len() - 1
             }
         };
@@ -186,7 +194,7 @@ impl<D> Pending<D> {
         }
         let fifo = &mut parts[p];
         fifo.push_back(Waiting {
-            out,
+            rec,
             delivery,
             opaque: tag,
         });
@@ -198,7 +206,7 @@ impl<D> Pending<D> {
     /// completion); without, only finished records are touched.
     fn take_done(&mut self, batch: &mut Vec<Report<D>>, mut cx: Option<&mut Context<'_>>) {
         batch.extend(self.failed.drain(..));
-        for (_, parts) in self.fifos.iter_mut() {
+        for (topic, parts) in self.fifos.iter_mut() {
             for fifo in parts.iter_mut() {
                 while let Some(front) = fifo.front_mut() {
                     let r = match cx.as_deref_mut() {
@@ -210,8 +218,8 @@ impl<D> Pending<D> {
                     let Poll::Ready(r) = r else { break };
                     if let Some(w) = fifo.pop_front() {
                         batch.push(Report {
-                            out: w.out,
-                            result: r.map_err(|e| produce_error(&e)),
+                            rec: w.rec,
+                            result: r.map_err(|e| (produce_error(&e), topic.clone())),
                             opaque: w.opaque,
                         });
                     }
@@ -220,6 +228,10 @@ impl<D> Pending<D> {
         }
     }
 }
+
+/// The most finished records `poll`'s kept vector holds room for (a batch of 100 B records
+/// of the default `batch.size` is about 10,000).
+const SPARE_MAX: usize = 16 * 1024;
 
 /// Wakes a `poll` waiting for the next completion (the waker of the FIFOs' fronts).
 #[derive(Default)]
@@ -245,33 +257,28 @@ struct Reports<D> {
     waker: std::task::Waker,
 }
 
-/// The message a delivery report shows (taking the record's parts: no reference count
-/// touched per field).
-pub(crate) fn delivered_message(
-    out: Outgoing,
-    meta: Option<&RecordMetadata>,
+/// The message a delivery report shows, from the record's copy (taken apart: no reference
+/// count touched per field) and kafka-sdk's metadata (its topic name moved), or the topic
+/// of a record that failed.
+fn delivered_message(
+    rec: RecordCopy,
+    meta: Result<RecordMetadata, Arc<str>>,
 ) -> BorrowedMessage<'static> {
-    let (partition, offset, timestamp) = match meta {
-        Some(m) => (
+    let (topic, partition, offset, timestamp) = match meta {
+        Ok(m) => (
+            m.topic,
             m.partition,
             m.offset,
             if m.timestamp >= 0 {
                 Timestamp::CreateTime(m.timestamp)
             } else {
-                out.timestamp()
+                rec.timestamp()
             },
         ),
-        None => (out.partition.unwrap_or(-1), -1001, out.timestamp()),
+        Err(topic) => (topic, rec.partition, -1001, rec.timestamp()),
     };
-    BorrowedMessage::produced(
-        out.topic,
-        partition,
-        offset,
-        timestamp,
-        out.key,
-        out.payload,
-        out.headers,
-    )
+    let (key, payload, headers) = rec.into_parts();
+    BorrowedMessage::produced(topic, partition, offset, timestamp, key, payload, headers)
 }
 
 /// A producer whose delivery reports are served by [`BaseProducer::poll`] (call it
@@ -305,6 +312,7 @@ where
             pending: Mutex::new(Pending {
                 fifos: Vec::new(),
                 failed: VecDeque::new(),
+                spare: Vec::new(),
             }),
             waker: std::task::Waker::from(signal.clone()),
             signal,
@@ -347,8 +355,16 @@ where
     pub fn poll<T: Into<Timeout>>(&self, timeout: T) {
         let timeout = timeout.into().duration();
         let zero = timeout == Some(Duration::ZERO);
-        let mut batch = Vec::new();
-        self.lock_pending().take_done(&mut batch, None);
+        let mut batch = {
+            let mut pending = self.lock_pending();
+            let mut batch = std::mem::take(&mut pending.spare);
+            pending.take_done(&mut batch, None);
+            if batch.is_empty() {
+                // Nothing yet: the vector stays (no second lock to give it back).
+                pending.spare = std::mem::take(&mut batch);
+            }
+            batch
+        };
         let deadline = match timeout {
             Some(d) if batch.is_empty() && !zero => Some(Instant::now() + d),
             _ => None,
@@ -386,13 +402,24 @@ where
                     .unwrap_or_else(|p| p.into_inner());
             });
         }
-        for r in batch {
+        if batch.capacity() == 0 {
+            return;
+        }
+        for r in batch.drain(..) {
             let result: DeliveryResult<'_> = match r.result {
-                Ok(meta) => Ok(delivered_message(r.out, Some(&meta))),
-                Err(e) => Err((e, delivered_message(r.out, None))),
+                Ok(meta) => Ok(delivered_message(r.rec, Ok(meta))),
+                Err((e, topic)) => Err((e, delivered_message(r.rec, Err(topic)))),
             };
             self.client.context().delivery(&result, r.opaque);
             self.core.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        // The vector back for the next call (a concurrent `poll` may have left its own; a
+        // very large one is not kept).
+        if batch.capacity() <= SPARE_MAX {
+            let mut pending = self.lock_pending();
+            if pending.spare.capacity() < batch.capacity() {
+                pending.spare = batch;
+            }
         }
     }
 

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
-use super::base_producer::delivered_message;
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    produce_error, Core, NoCustomPartitioner, OnDone, Outgoing, Partitioner, Parts, Producer,
-    ProducerContext, PurgeConfig,
+    copy, produce_error, Core, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
+    ProducerContext, PurgeConfig, RecordCopy,
 };
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
@@ -147,6 +146,21 @@ impl OwnedParts {
     }
 }
 
+/// rdkafka's `OwnedMessage` of a record not delivered, from the caller's parts.
+fn parts_message(parts: &Parts<'_>) -> OwnedMessage {
+    OwnedMessage::new(
+        parts.payload.map(<[u8]>::to_vec),
+        parts.key.map(<[u8]>::to_vec),
+        parts.topic.to_string(),
+        parts
+            .timestamp
+            .map_or(Timestamp::NotAvailable, Timestamp::CreateTime),
+        parts.partition.unwrap_or(-1),
+        -1001,
+        parts.headers.clone(),
+    )
+}
+
 /// Where and when a record was written.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub struct Delivery {
@@ -230,8 +244,10 @@ impl Drop for DeliveryFuture {
 }
 
 enum State {
-    /// kafka-sdk took the record: its future, and the record for the error result.
-    Native(kafka_sdk::DeliveryFuture, Outgoing),
+    /// kafka-sdk took the record: its future, and the record's copy for the error result
+    /// (`None` for `FutureProducer::send`, which still holds the caller's record and builds
+    /// the error result from it).
+    Native(kafka_sdk::DeliveryFuture, Option<RecordCopy>),
     /// The record waits in the ordered lane; the reaper sends its outcome.
     Lane(oneshot::Receiver<OwnedDeliveryResult>),
     /// Known at once (kafka-sdk refused the record); `None` once taken. Boxed (a rare
@@ -265,9 +281,18 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match &mut this.state {
-            State::Native(d, out) => match Pin::new(d).poll(cx) {
+            State::Native(d, rec) => match Pin::new(&mut *d).poll(cx) {
                 Poll::Ready(r) => {
-                    let r = outcome(out, r.map_err(|e| produce_error(&e)));
+                    let r = match r {
+                        Ok(meta) => Ok(delivery(&meta, rec.as_ref())),
+                        Err(e) => Err((
+                            produce_error(&e),
+                            match rec {
+                                Some(rec) => rec.owned_message(d.topic()),
+                                None => placeholder_message(),
+                            },
+                        )),
+                    };
                     // Counted before the caller sees it, so that `in_flight_count` is 0 once
                     // every outcome was awaited (kafka-sdk counts the batch a moment after
                     // completing it).
@@ -286,21 +311,31 @@ impl Future for DeliveryFuture {
     }
 }
 
-/// rdkafka's result for a record and kafka-sdk's outcome.
-#[allow(clippy::result_large_err)] // rdkafka's own result type
-fn outcome(out: &Outgoing, result: Result<RecordMetadata, KafkaError>) -> OwnedDeliveryResult {
-    match result {
-        Ok(meta) => Ok(Delivery {
-            partition: meta.partition,
-            offset: meta.offset,
-            timestamp: if meta.timestamp >= 0 {
-                Timestamp::CreateTime(meta.timestamp)
-            } else {
-                out.timestamp()
-            },
-        }),
-        Err(e) => Err((e, owned(out))),
+/// rdkafka's delivery of an acknowledged record.
+fn delivery(meta: &RecordMetadata, rec: Option<&RecordCopy>) -> Delivery {
+    Delivery {
+        partition: meta.partition,
+        offset: meta.offset,
+        timestamp: if meta.timestamp >= 0 {
+            Timestamp::CreateTime(meta.timestamp)
+        } else {
+            rec.map_or(Timestamp::NotAvailable, RecordCopy::timestamp)
+        },
     }
+}
+
+/// The message of an error result whose record the caller still holds
+/// (`FutureProducer::send` replaces it with one built from that record).
+fn placeholder_message() -> OwnedMessage {
+    OwnedMessage::new(
+        None,
+        None,
+        String::new(),
+        Timestamp::NotAvailable,
+        -1,
+        -1,
+        None,
+    )
 }
 
 /// A producer whose `send` is a future of the record's outcome. Cheap to clone.
@@ -355,7 +390,11 @@ where
                 if result.is_ok() {
                     counted.fetch_add(1, Ordering::SeqCst);
                 }
-                let _ = tx.send(outcome(&out, result));
+                let r = match result {
+                    Ok(meta) => Ok(delivery(&meta, Some(&out.rec))),
+                    Err(e) => Err((e, out.rec.owned_message(&out.topic))),
+                };
+                let _ = tx.send(r);
             }
         });
         let core = Arc::new(Core::new::<_, NoCustomPartitioner>(
@@ -374,25 +413,24 @@ where
     }
 }
 
-fn owned(out: &Outgoing) -> OwnedMessage {
-    delivered_message(out.clone(), None).detach()
-}
-
 impl<C, R, Part> FutureProducer<C, R, Part>
 where
     Part: Partitioner,
     C: ClientContext + 'static,
     R: AsyncRuntime,
 {
-    fn queue(&self, parts: Parts<'_>) -> DeliveryFuture {
+    /// Queues the record of `parts`; `keep_copy`: the future keeps a copy of the record
+    /// for its error result (else the error result's message is a placeholder, for a
+    /// caller that still holds the record).
+    fn queue(&self, mut parts: Parts<'_>, keep_copy: bool) -> DeliveryFuture {
         let mut rx = None;
-        let state = match self.core.submit_direct(parts, || {
+        let state = match self.core.submit_direct(&mut parts, || {
             let (tx, r) = oneshot::channel();
             rx = Some(r);
             tx
         }) {
-            Ok((out, Ok(d))) => State::Native(d, out),
-            Ok((out, Err(e))) => State::Ready(Some(Box::new(Err((e, owned(&out)))))),
+            Ok(Ok(d)) => State::Native(d, keep_copy.then(|| copy(&mut parts))),
+            Ok(Err(e)) => State::Ready(Some(Box::new(Err((e, parts_message(&parts)))))),
             Err(()) => match rx {
                 Some(rx) => State::Lane(rx),
                 None => State::Ready(None),
@@ -433,24 +471,19 @@ where
                 }
                 R::delay_for(Duration::from_millis(100)).await;
             }
-            self.queue(held.parts())
+            return match self.queue(held.parts(), true).await {
+                Ok(r) => r,
+                Err(_) => Err((KafkaError::Canceled, held.into_message())),
+            };
         } else {
-            self.queue(record.parts())
+            // This future holds the caller's record until the outcome: no copy of it is
+            // kept; an error result's message is built from the record.
+            self.queue(record.parts(), false)
         };
         match fut.await {
-            Ok(r) => r,
-            Err(_) => Err((
-                KafkaError::Canceled,
-                OwnedMessage::new(
-                    None,
-                    None,
-                    String::new(),
-                    Timestamp::NotAvailable,
-                    -1,
-                    -1,
-                    None,
-                ),
-            )),
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err((e, _))) => Err((e, parts_message(&record.parts()))),
+            Err(_) => Err((KafkaError::Canceled, parts_message(&record.parts()))),
         }
     }
 
@@ -471,7 +504,7 @@ where
                 record,
             ));
         }
-        Ok(self.queue(record.parts()))
+        Ok(self.queue(record.parts(), true))
     }
 
     /// Nothing to serve: delivery futures complete by themselves. Kept for API
