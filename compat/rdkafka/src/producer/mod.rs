@@ -780,7 +780,8 @@ impl<T: Send + 'static> Core<T> {
         tag: F,
     ) -> Option<(Sending, F)> {
         let mut lane = self.lane.lock();
-        if lane.jobs.is_empty() && !lane.busy {
+        let front = lane.jobs.is_empty() && !lane.busy;
+        if front {
             if let Some(sent) = try_send_parts(&self.producer, parts) {
                 drop(lane);
                 if sent.is_ok() {
@@ -788,22 +789,17 @@ impl<T: Send + 'static> Core<T> {
                 }
                 return Some((sent, tag));
             }
-            self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
-            let out = Outgoing {
-                topic: lane.topic(parts.topic),
-                rec: copy(parts),
-            };
-            lane.jobs.push_back(Job::Send { out, tag: tag() });
-        } else {
-            self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
-            let out = Outgoing {
-                topic: lane.topic(parts.topic),
-                rec: copy(parts),
-            };
-            lane.jobs.push_back(Job::Send { out, tag: tag() });
-            if lane.busy || lane.stalled || !lane.drain(&self.producer, &self.inbox) {
-                return None;
-            }
+        }
+        self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
+        let out = Outgoing {
+            topic: lane.topic(parts.topic),
+            rec: copy(parts),
+        };
+        lane.jobs.push_back(Job::Send { out, tag: tag() });
+        // Behind other records: append what kafka-sdk takes now, unless the submitter has
+        // the front (busy, or stalled on a record that has to wait).
+        if !front && (lane.busy || lane.stalled || !lane.drain(&self.producer, &self.inbox)) {
+            return None;
         }
         // The front has to wait: the submitter takes over.
         lane.stalled = true;
