@@ -205,6 +205,27 @@ async fn retriable_error_retries_without_a_bump() {
     p.close(Duration::from_secs(5)).await.unwrap();
 }
 
+/// The first batch of a new producer id is refused with a retriable error while later
+/// batches of the partition are already on their way: a broker takes the first batch it
+/// sees of a producer id it has no state for at any sequence, so a later batch would be
+/// written first and the refused one after it (found as a reorder right after start in
+/// tests/producer.rs' broker-restart test). The producer must send a partition's first
+/// batch alone until the broker has acknowledged one of its current producer id.
+#[tokio::test]
+async fn a_refused_first_batch_is_not_overtaken() {
+    for mode in [InitPidMode::BumpEpoch, InitPidMode::NewId] {
+        let fault = Fault::produce_partition(TOPIC, 0, code::NOT_LEADER_OR_FOLLOWER)
+            .after(Duration::from_millis(200));
+        let n = 40;
+        let (mock, p) = burst_with_fault(fault, mode, n).await;
+        assert_eq!(init_calls(&mock), vec![(-1, -1, FIRST_PID, 0)], "no bump");
+        let batches = mock.produced();
+        assert_eq!(batches[0].error_code, code::NOT_LEADER_OR_FOLLOWER);
+        assert_accepted_log(&batches, FIRST_PID, 0, n);
+        p.close(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
 /// The connection drops after the broker wrote the first batch but before it answered:
 /// the outcome is unknown, so the batch must be re-sent with the same id, epoch and
 /// sequence (the broker deduplicates it), never re-stamped; every record lands once.

@@ -109,6 +109,8 @@ struct PartSeq {
     next: i32,
     /// Sequences assigned and not yet completed, in assignment order.
     outstanding: VecDeque<i32>,
+    /// The producer id of the last batch of this partition the broker acknowledged.
+    acked_pid: Option<i64>,
 }
 
 type BumpFut = Pin<Box<dyn Future<Output = Result<PidEpoch>> + Send>>;
@@ -174,6 +176,27 @@ impl Idempotence {
             .get(tp)
             .and_then(|s| s.outstanding.front().copied())
             == Some(seq)
+    }
+
+    /// The broker acknowledged a batch of the partition under the current producer id: it
+    /// now holds state for that id, so it checks every later batch's sequence.
+    pub fn acked(&mut self, tp: &Tp) {
+        let pid = self.current.0;
+        if let Some(s) = self.seqs.get_mut(tp) {
+            s.acked_pid = Some(pid);
+        }
+    }
+
+    /// Whether the partition's leader is known to hold state for the current producer id.
+    /// Until it does, a batch must go alone: a broker takes the first batch of a producer
+    /// id it has no state for at any sequence, so a later batch sent behind a first one
+    /// that gets refused (say NOT_LEADER_OR_FOLLOWER just after the partition was created)
+    /// would be written before it. Once the id is known, the broker refuses every batch
+    /// that does not follow the log, and a new epoch of it must start at sequence 0.
+    pub fn broker_knows(&self, tp: &Tp) -> bool {
+        self.seqs
+            .get(tp)
+            .is_some_and(|s| s.acked_pid == Some(self.current.0))
     }
 
     /// The batch with `seq` completed (negative: it had none).

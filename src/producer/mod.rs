@@ -77,7 +77,10 @@
 //! 2. A batch gets its partition's next sequence when first drained, and keeps its
 //!    (producer id, epoch, sequence) for every re-send; at most 5 batches of a partition are
 //!    in flight, all to the same broker (a partition whose leader moved waits for its old
-//!    requests first).
+//!    requests first). Until the broker has acknowledged a batch of the partition under the
+//!    current producer id, only one is in flight: a broker takes the first batch of an id it
+//!    has no state for at any sequence, so a later batch must not overtake a first one that
+//!    gets refused with a retriable error.
 //! 3. When a partition has batches to re-send, no new batch of it is sent; the re-sends go
 //!    one at a time, in sequence order, each only when nothing of the partition is in flight.
 //! 4. `DUPLICATE_SEQUENCE_NUMBER` is success (offset -1 when the broker gave none).

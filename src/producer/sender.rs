@@ -583,6 +583,11 @@ impl Sender {
         if idem.is_some() && ps.in_flight >= MAX_IDEMPOTENT_IN_FLIGHT {
             return None;
         }
+        if ps.in_flight > 0 && self.idem.as_ref().is_some_and(|i| !i.broker_knows(tp)) {
+            // The broker may have no state for this producer id yet: a partition's first
+            // batch goes alone (see `Idempotence::broker_knows`).
+            return None;
+        }
         // A request's first batch is always allowed; later ones only within max.request.size.
         let room = if size == 0 {
             usize::MAX
@@ -998,6 +1003,11 @@ impl Sender {
         let tp = b.tp();
         self.acc.stats.acked(&tp, b.record_count, b.permits.bytes);
         crate::observe::producer_delivered(&self.s.common.client_id, &tp.0, b.created.elapsed());
+        if b.base_seq >= 0 {
+            if let Some(i) = self.idem.as_mut() {
+                i.acked(&tp);
+            }
+        }
         self.forget_seq(&tp, b.base_seq);
         self.finish_batch(b, Ok(ack));
     }

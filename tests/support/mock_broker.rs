@@ -614,7 +614,10 @@ impl MockBroker {
     /// producer id, a batch must carry the next expected sequence of the current epoch, or
     /// sequence 0 with a newer epoch; a repeat of one of the last 5 batches is answered as a
     /// duplicate (success with the original offset); anything else gets
-    /// OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch INVALID_PRODUCER_EPOCH.
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch INVALID_PRODUCER_EPOCH. As on a real
+    /// broker, the first batch of a producer id the partition has no state for is accepted
+    /// at any sequence (a transactional one only at 0), so a client that lets a later batch
+    /// overtake a refused first one gets it written out of order.
     pub fn validate_sequences(&self, on: bool) {
         self.shared.state().validate_sequences = on;
     }
@@ -1379,9 +1382,16 @@ fn append(st: &mut State, topic: &str, partition: i32, h: &BatchHeader) -> (i16,
                     return (code::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
                 }
             }
-            // Unknown producer, or a newer epoch: the sequence starts at 0.
-            _ if h.base_sequence != 0 => return (code::OUT_OF_ORDER_SEQUENCE_NUMBER, -1),
-            _ => {}
+            // A newer epoch of a known producer: the sequence restarts at 0.
+            Some(_) if h.base_sequence != 0 => return (code::OUT_OF_ORDER_SEQUENCE_NUMBER, -1),
+            Some(_) => {}
+            // A producer id the partition has no state for: like a broker (its state may
+            // have expired), any sequence is taken as the start, except in a transaction
+            // (transactions V2 verify that the sequence starts at 0).
+            None if h.transactional && h.base_sequence != 0 => {
+                return (code::OUT_OF_ORDER_SEQUENCE_NUMBER, -1)
+            }
+            None => {}
         }
     }
     let end = st.log_end.entry(tp).or_insert(0);
