@@ -220,7 +220,14 @@ impl Consumer {
     }
 
     /// Polls for the next message; the basis of [`Consumer::recv`] and the [`Stream`].
+    ///
+    /// Takes part in tokio's cooperative scheduling like tokio's own channels: a task whose
+    /// budget is used up gets `Pending` (and is woken at once), so a loop over buffered
+    /// messages lets the consumer's fetch task, and the worker's other tasks, run.
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Message>> {
+        // Without this, on a runtime with one worker thread the fetch task only ran once the
+        // buffer was empty: the next fetch was sent only then, and the loop waited for it.
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let shared = &self.shared;
         shared.touch_poll();
         let mut st = shared.lock();
@@ -245,6 +252,7 @@ impl Consumer {
                         shared.cfg.group_id.as_deref(),
                     );
                 }
+                coop.made_progress();
                 Poll::Ready(r)
             }
             None => {

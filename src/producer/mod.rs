@@ -587,7 +587,18 @@ impl Producer {
     /// [`Error::Closed`] after [`close`](Self::close). Once the producer is unusable (see
     /// rule 8 of the module docs) it fails with the error that made it so
     /// ([`Error::is_fatal`]).
+    ///
+    /// `send` takes part in tokio's cooperative scheduling like tokio's own channels: once
+    /// the calling task has used up its budget (128 operations on tokio resources), `send`
+    /// yields once before buffering the record, so a loop of sends that never has to wait
+    /// does not keep the producer's own sender task, or any other task of that worker
+    /// thread, from running.
     pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture> {
+        // A tight loop of sends must let the sender (and the application's other tasks) run:
+        // without it, on a runtime with one worker the sender only ran once the buffer was
+        // full, so batches left late and every record's latency included a full buffer.
+        // Yielding here, before anything is taken, is cancellation-safe.
+        tokio::task::coop::consume_budget().await;
         // The common case takes no `.await` that can wait, no clock read but the record's
         // timestamp, one lock on the topic and no hashing but the topic map's fast hash: it
         // is `send_now`, which `try_send_borrowed` runs too. Only what must wait (the first
