@@ -754,6 +754,10 @@ def write_report(doc, begin=BEGIN, end=END):
     L.append("- Records per producer run: %s; consumer runs read %s records; runs per cell: %d; latency runs %s s each." % (
         ", ".join("%s: %s" % ("100 B" if k == "100" else "1 KiB", "{:,}".format(v)) for k, v in p["produce_count"].items()),
         ", ".join("{:,}".format(v) for v in p["consume_count"].values()), p["runs"], p["latency_secs"]))
+    if p.get("latency_start_at_ms"):
+        L.append("- Latency runs: every Rust and Go client starts its measured window %d ms after its "
+                 "process started (after its warm-up record); Java's tool leaves out its first second." %
+                 p["latency_start_at_ms"])
     if doc.get("notes"):
         for n in doc["notes"]:
             L.append("- " + n)
@@ -799,6 +803,10 @@ def main():
     ap.add_argument("--clients", default="", help="comma list of clients to run (default all; `facade` = the rdkafka drop-in rows)")
     ap.add_argument("--profiles", default=",".join(PROFILES), help="producer profiles")
     ap.add_argument("--sizes", default="100,1024")
+    ap.add_argument("--start-at-ms", type=int, default=1000,
+                    help="latency runs: each client starts its measured window (after its warm-up "
+                         "record) once its process is this old, so start-up tails are compared at "
+                         "the same age (BENCH_START_AT_MS; 0: right after the warm-up record)")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-pin", dest="pin", action="store_false")
     ap.add_argument("--timeout", type=int, default=900, help="per client run, seconds")
@@ -839,7 +847,7 @@ def main():
            "params": {"quick": args.quick, "runs": runs, "pin": args.pin,
                       "produce_count": {str(k): v for k, v in produce_count.items()},
                       "consume_count": {str(k): v for k, v in consume_count.items()},
-                      "latency_secs": latency_secs, "profiles": {k: dict(COMMON, **v) for k, v in PROFILES.items()}},
+                      "latency_secs": latency_secs, "latency_start_at_ms": args.start_at_ms, "profiles": {k: dict(COMMON, **v) for k, v in PROFILES.items()}},
            "producer_runs": [], "latency_runs": [], "consumer_runs": []}
     r = Runner(args, broker)
     try:
@@ -860,6 +868,10 @@ def main():
                             fmt(res.get("cpu_s_per_1m"), 2), res.get("max_rss_mb"), res.get("records_per_batch")))
         doc["producer_summary"] = aggregate(doc["producer_runs"], ["profile", "size", "client", "api"])
         if "latency" in only:
+            # librdkafka's warm-up record alone takes ~0.5 s, kafka-sdk's a few ms: a common
+            # start age (Java's tool excludes its first second with --warmup-records instead).
+            if args.start_at_ms > 0:
+                os.environ["BENCH_START_AT_MS"] = str(args.start_at_ms)
             for size in sizes:
                 ref = [a for a in doc["producer_summary"] if a["profile"] == "D" and a["size"] == size
                        and (a["client"], a["api"]) == LATENCY_REF and a["msgs_per_sec"]]
@@ -875,6 +887,7 @@ def main():
                         log("latency %4dB @%s %-9s %-8s: %s p50 %s p99 %s p99.9 %s us" % (
                             size, fmt(rate), client, api, res.get("status"), fmt(res.get("p50_us")),
                             fmt(res.get("p99_us")), fmt(res.get("p999_us"))))
+        os.environ.pop("BENCH_START_AT_MS", None)
         doc["latency_summary"] = aggregate(doc["latency_runs"], ["size", "rate", "fraction", "client", "api"])
         if "consume" in only:
             for size in sizes:

@@ -159,6 +159,13 @@ func produce(a args) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: values[0]}).FirstErr(); err != nil {
 		die("warm-up: " + err.Error())
 	}
+	// Latency runs: start the measured window at the same process age as every client
+	// (BENCH_START_AT_MS; see start_delay in ../src/lib.rs).
+	if ms, err := strconv.ParseInt(os.Getenv("BENCH_START_AT_MS"), 10, 64); err == nil {
+		if d := time.Until(procStart.Add(time.Duration(ms) * time.Millisecond)); d > 0 {
+			time.Sleep(d)
+		}
+	}
 	keys := a.num("keys", 0)
 	send := func(rate, from, to int64) {
 		start := time.Now()
@@ -312,6 +319,9 @@ func secsSinceProcessStart() float64 {
 	uptime, _ := strconv.ParseFloat(strings.Fields(string(up))[0], 64)
 	return uptime - ticks/100
 }
+
+// When the process started (close enough: package variables are set before main runs).
+var procStart = time.Now()
 
 func main() {
 	cmd, a := parse()

@@ -205,6 +205,23 @@ pub fn secs_since_process_start() -> f64 {
     from_proc().unwrap_or_else(|| T0.get_or_init(Instant::now).elapsed().as_secs_f64())
 }
 
+/// Latency runs: with `BENCH_START_AT_MS=N`, a producer starts its measured window (after
+/// its warm-up record) only once its process is N ms old, so every client's first measured
+/// records are sent at the same age of the client: librdkafka's warm-up record alone takes
+/// about half a second, kafka-sdk's a few ms, and without this the start-up tails of the
+/// clients were compared at different moments. Returns how long to wait now (zero without
+/// the variable or when the process is already older).
+pub fn start_delay() -> Duration {
+    let Some(ms) = std::env::var("BENCH_START_AT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Duration::ZERO;
+    };
+    let age = secs_since_process_start();
+    Duration::from_secs_f64((ms as f64 / 1000.0 - age).max(0.0))
+}
+
 /// Settings of a consumer run.
 #[derive(Debug, Clone)]
 pub struct ConsumeSpec {

@@ -92,6 +92,7 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
     warm.get()
         .await
         .unwrap_or_else(|e| die(&format!("warm-up: {e}")));
+    tokio::time::sleep(peer_bench::start_delay()).await;
 
     let started = Instant::now();
     let (mut sent, mut send_failed, mut send_error) = (1u64, 0u64, None);

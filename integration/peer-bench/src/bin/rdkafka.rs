@@ -132,6 +132,7 @@ fn produce_base(s: &ProduceSpec) -> ProduceResult {
     .unwrap_or_else(|(e, _)| die(&format!("warm-up send: {e}")));
     p.flush(Duration::from_secs(60))
         .unwrap_or_else(|e| die(&format!("warm-up flush: {e}")));
+    std::thread::sleep(peer_bench::start_delay());
     ctx.hist.lock().unwrap().reset();
     let started = Instant::now();
     let mut sent = 1 + base_send_range(&p, &ctx, s, s.rate, 0..s.count);
@@ -216,6 +217,7 @@ fn produce_threaded(s: &ProduceSpec) -> ProduceResult {
     .unwrap_or_else(|(e, _)| die(&format!("warm-up send: {e}")));
     p.flush(Duration::from_secs(60))
         .unwrap_or_else(|e| die(&format!("warm-up flush: {e}")));
+    std::thread::sleep(peer_bench::start_delay());
     ctx.hist.lock().unwrap().reset();
     let started = Instant::now();
     let pacer = Pacer::new(s.rate);
@@ -285,6 +287,7 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
         Ok(_) => {}
         Err((e, _)) => die(&format!("warm-up: {e}")),
     }
+    tokio::time::sleep(peer_bench::start_delay()).await;
     let started = Instant::now();
     let pacer = Pacer::new(s.rate);
     let mut sent = 1;

@@ -86,6 +86,7 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         .send_and_wait(ProducerRecord::new(topic.clone()).value(values[0].clone()))
         .await
         .unwrap_or_else(|e| die(&format!("warm-up: {e}")));
+    tokio::time::sleep(peer_bench::start_delay()).await;
     let started = Instant::now();
     let phase = |rate: u64, range: std::ops::Range<u64>| {
         let (tx, producer, values, topic) = (tx.clone(), &producer, &values, &topic);
