@@ -109,9 +109,15 @@ struct PartSeq {
     next: i32,
     /// Sequences assigned and not yet completed, in assignment order.
     outstanding: VecDeque<i32>,
-    /// The producer id of the last batch of this partition the broker acknowledged.
-    acked_pid: Option<i64>,
+    /// The producer id of the last batch of this partition the broker acknowledged, and when.
+    acked: Option<(i64, Instant)>,
 }
+
+/// How long after its last acknowledged batch a partition's leader is still taken to hold
+/// state for the producer id. Brokers drop an idle producer's state after
+/// `producer.id.expiration.ms` (1 day by default, configurable much lower); a partition idle
+/// for longer than this sends its next batch alone again, which costs one round trip.
+const PRODUCER_STATE_FRESH: Duration = Duration::from_secs(600);
 
 type BumpFut = Pin<Box<dyn Future<Output = Result<PidEpoch>> + Send>>;
 
@@ -180,10 +186,10 @@ impl Idempotence {
 
     /// The broker acknowledged a batch of the partition under the current producer id: it
     /// now holds state for that id, so it checks every later batch's sequence.
-    pub fn acked(&mut self, tp: &Tp) {
+    pub fn acked(&mut self, tp: &Tp, now: Instant) {
         let pid = self.current.0;
         if let Some(s) = self.seqs.get_mut(tp) {
-            s.acked_pid = Some(pid);
+            s.acked = Some((pid, now));
         }
     }
 
@@ -192,11 +198,16 @@ impl Idempotence {
     /// id it has no state for at any sequence, so a later batch sent behind a first one
     /// that gets refused (say NOT_LEADER_OR_FOLLOWER just after the partition was created)
     /// would be written before it. Once the id is known, the broker refuses every batch
-    /// that does not follow the log, and a new epoch of it must start at sequence 0.
-    pub fn broker_knows(&self, tp: &Tp) -> bool {
+    /// that does not follow the log, and a new epoch of it must start at sequence 0 —
+    /// unless the partition was idle long enough for the broker to drop the id's state
+    /// (see [`PRODUCER_STATE_FRESH`]).
+    pub fn broker_knows(&self, tp: &Tp, now: Instant) -> bool {
         self.seqs
             .get(tp)
-            .is_some_and(|s| s.acked_pid == Some(self.current.0))
+            .and_then(|s| s.acked)
+            .is_some_and(|(pid, at)| {
+                pid == self.current.0 && now.saturating_duration_since(at) < PRODUCER_STATE_FRESH
+            })
     }
 
     /// The batch with `seq` completed (negative: it had none).
@@ -290,6 +301,30 @@ impl Idempotence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The broker knows the producer id on a partition once a batch of it was acknowledged
+    /// there: not before, not for a new id (a non-transactional bump), not for another
+    /// partition, and not after the partition was idle for `PRODUCER_STATE_FRESH`.
+    #[test]
+    fn broker_knows_an_id_after_an_ack_until_the_partition_idles() {
+        let (tp, other): (Tp, Tp) = (("t".into(), 0), ("t".into(), 1));
+        let t0 = Instant::now();
+        let mut s = Idempotence::new((7, 0));
+        s.assigned(&tp, 0, 5);
+        assert!(!s.broker_knows(&tp, t0));
+        s.acked(&tp, t0);
+        assert!(s.broker_knows(&tp, t0 + Duration::from_secs(1)));
+        assert!(!s.broker_knows(&other, t0));
+        assert!(!s.broker_knows(&tp, t0 + PRODUCER_STATE_FRESH));
+        // A new epoch of the same id (transactions): still known.
+        s.reset((7, 1));
+        assert!(s.broker_knows(&tp, t0 + Duration::from_secs(1)));
+        // A new id (an idempotent producer's bump): unknown until acknowledged again.
+        s.reset((8, 0));
+        assert!(!s.broker_knows(&tp, t0 + Duration::from_secs(1)));
+        s.acked(&tp, t0 + Duration::from_secs(2));
+        assert!(s.broker_knows(&tp, t0 + Duration::from_secs(3)));
+    }
 
     #[test]
     fn sequences_advance_wrap_and_reset() {

@@ -583,7 +583,7 @@ impl Sender {
         if idem.is_some() && ps.in_flight >= MAX_IDEMPOTENT_IN_FLIGHT {
             return None;
         }
-        if ps.in_flight > 0 && self.idem.as_ref().is_some_and(|i| !i.broker_knows(tp)) {
+        if ps.in_flight > 0 && self.idem.as_ref().is_some_and(|i| !i.broker_knows(tp, now)) {
             // The broker may have no state for this producer id yet: a partition's first
             // batch goes alone (see `Idempotence::broker_knows`).
             return None;
@@ -1005,7 +1005,7 @@ impl Sender {
         crate::observe::producer_delivered(&self.s.common.client_id, &tp.0, b.created.elapsed());
         if b.base_seq >= 0 {
             if let Some(i) = self.idem.as_mut() {
-                i.acked(&tp);
+                i.acked(&tp, Instant::now());
             }
         }
         self.forget_seq(&tp, b.base_seq);
