@@ -297,3 +297,82 @@ async fn send_error_result_after_the_append_hands_the_record_back() {
     check(&e, &msg, b"big-2");
     assert_eq!(p.in_flight_count(), 0);
 }
+
+/// `send_result` keeps no copy of key and payload: a failed record's come back from the
+/// batch kafka-sdk kept (`keep_failed_records`). Four records in one batch, the third too
+/// large for the topic: the broker refuses the batch, kafka-sdk splits it until the large
+/// record is alone, and only that one fails, with its own key, payload, headers, partition
+/// and timestamp (found by its place in the split batch); the others are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_result_error_of_a_split_batch_hands_back_the_failed_record() {
+    let topic = unique("drop-in-split");
+    let cfg = ClientConfig::new().with("bootstrap.servers", bootstrap());
+    AdminClient::new(&cfg)
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new(&topic, 1, 1).config("max.message.bytes", "2000"))
+        .await
+        .unwrap();
+    let mut rd = RdConfig::new();
+    rd.set("bootstrap.servers", bootstrap())
+        .set("retries", "0")
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "200");
+    let p: FutureProducer = rd.create().unwrap();
+    // Metadata known first, so that the records are appended at once into one batch.
+    p.send(
+        FutureRecord::to(&topic).key("warm").payload("up"),
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .unwrap();
+    let big: Vec<u8> = (0..5_000).map(|i| (i % 251) as u8).collect();
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "h",
+        value: Some("hv"),
+    });
+    let small = b"small".to_vec();
+    let payloads: [&Vec<u8>; 4] = [&small, &small, &big, &small];
+    let futs: Vec<_> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| {
+            let key = format!("k{i}");
+            p.send_result(
+                FutureRecord::to(&topic)
+                    .partition(0)
+                    .key(&key)
+                    .payload(*payload)
+                    .timestamp(1_700_000_000_000 + i as i64)
+                    .headers(headers.clone()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap()
+        })
+        .collect();
+    let mut delivered = Vec::new();
+    for (i, f) in futs.into_iter().enumerate() {
+        match f.await.unwrap() {
+            Ok(d) => delivered.push((i, d.offset)),
+            Err((e, msg)) => {
+                assert_eq!(i, 2, "only the large record fails: {e}");
+                assert_eq!(msg.key(), Some(&b"k2"[..]));
+                assert_eq!(msg.payload(), Some(&big[..]));
+                assert_eq!(msg.topic(), topic);
+                assert_eq!(msg.partition(), 0);
+                assert_eq!(
+                    msg.timestamp(),
+                    kafka_sdk_rdkafka::Timestamp::CreateTime(1_700_000_000_002)
+                );
+                let h = msg.headers().expect("headers handed back").get(0);
+                assert_eq!((h.key, h.value), ("h", Some(&b"hv"[..])));
+            }
+        }
+    }
+    assert_eq!(
+        delivered.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [0, 1, 3]
+    );
+    assert_eq!(p.in_flight_count(), 0);
+}

@@ -13,8 +13,8 @@ use futures_channel::oneshot;
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    copy, produce_error, Core, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
-    ProducerContext, PurgeConfig, RecordCopy,
+    produce_error, Core, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
+    ProducerContext, PurgeConfig, NO_TIMESTAMP,
 };
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
@@ -221,8 +221,9 @@ type DeliverySender = oneshot::Sender<OwnedDeliveryResult>;
 /// A future of a record's outcome (from [`FutureProducer::send_result`]).
 ///
 /// In the common case it wraps kafka-sdk's own delivery future (one shared completion per
-/// batch) with the record's parts, which the error result hands back: no channel or task
-/// per record. A record that had to wait before kafka-sdk took it (topic metadata,
+/// batch) with the partition, timestamp and headers asked for; the error result takes the
+/// record's key and payload from the failed batch kafka-sdk keeps
+/// (`DeliveryFuture::failed_record`): no channel, task or copy of key and payload per record. A record that had to wait before kafka-sdk took it (topic metadata,
 /// `buffer.memory`) gets its outcome through a channel instead.
 #[must_use = "Futures do nothing unless polled"]
 pub struct DeliveryFuture {
@@ -244,16 +245,67 @@ impl Drop for DeliveryFuture {
 }
 
 enum State {
-    /// kafka-sdk took the record: its future, and the record's copy for the error result
-    /// (`None` for `FutureProducer::send`, which still holds the caller's record and builds
-    /// the error result from it).
-    Native(kafka_sdk::DeliveryFuture, Option<RecordCopy>),
+    /// kafka-sdk took the record: its future, and what the error result needs besides key
+    /// and payload (`None` for `FutureProducer::send`, which still holds the caller's
+    /// record and builds the error result from it).
+    Native(kafka_sdk::DeliveryFuture, Option<Asked>),
     /// The record waits in the ordered lane; the reaper sends its outcome.
     Lane(oneshot::Receiver<OwnedDeliveryResult>),
     /// Known at once (kafka-sdk refused the record); `None` once taken. Boxed (a rare
     /// path): the result is large, and every move of a `DeliveryFuture` copies the whole
     /// enum.
     Ready(Option<Box<OwnedDeliveryResult>>),
+}
+
+/// What `send_result`'s error result shows besides key and payload: the partition and
+/// timestamp asked for and the headers (moved from the caller's record). Key and payload
+/// are not copied per record: kafka-sdk keeps a failed batch's records (the facade builds
+/// its producer with `keep_failed_records`) and hands the failed one back
+/// (`DeliveryFuture::failed_record`), so only the rare failure pays (a decode of its batch).
+pub(crate) struct Asked {
+    /// The timestamp asked for; [`NO_TIMESTAMP`]: none.
+    timestamp: i64,
+    /// The partition asked for; -1: none.
+    partition: i32,
+    /// Boxed: only records with headers pay for them.
+    headers: Option<Box<OwnedHeaders>>,
+}
+
+impl Asked {
+    fn take(parts: &mut Parts<'_>) -> Asked {
+        Asked {
+            timestamp: parts.timestamp.unwrap_or(NO_TIMESTAMP),
+            partition: parts.partition.unwrap_or(-1),
+            headers: parts.headers.take().map(Box::new),
+        }
+    }
+
+    fn timestamp(&self) -> Timestamp {
+        if self.timestamp == NO_TIMESTAMP {
+            Timestamp::NotAvailable
+        } else {
+            Timestamp::CreateTime(self.timestamp)
+        }
+    }
+
+    /// rdkafka's message of the failed record: key and payload as kafka-sdk appended them
+    /// (from the failed batch it kept).
+    fn failed_message(self, d: &kafka_sdk::DeliveryFuture) -> OwnedMessage {
+        let rec = d.failed_record();
+        let (key, payload) = match rec {
+            Some(r) => (r.key.map(|k| k.to_vec()), r.value.map(|v| v.to_vec())),
+            None => (None, None),
+        };
+        OwnedMessage::new(
+            payload,
+            key,
+            d.topic().to_string(),
+            self.timestamp(),
+            self.partition,
+            -1001,
+            self.headers.map(|h| *h),
+        )
+    }
 }
 
 impl std::fmt::Debug for DeliveryFuture {
@@ -281,14 +333,19 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match &mut this.state {
-            State::Native(d, rec) => match Pin::new(&mut *d).poll(cx) {
+            State::Native(d, asked) => match Pin::new(&mut *d).poll(cx) {
                 Poll::Ready(r) => {
                     let r = match r {
-                        Ok(meta) => Ok(delivery(&meta, rec.as_ref())),
+                        Ok(meta) => Ok(delivery(
+                            &meta,
+                            asked
+                                .as_ref()
+                                .map_or(Timestamp::NotAvailable, Asked::timestamp),
+                        )),
                         Err(e) => Err((
                             produce_error(&e),
-                            match rec {
-                                Some(rec) => rec.owned_message(d.topic()),
+                            match asked.take() {
+                                Some(a) => a.failed_message(d),
                                 None => placeholder_message(),
                             },
                         )),
@@ -312,14 +369,14 @@ impl Future for DeliveryFuture {
 }
 
 /// rdkafka's delivery of an acknowledged record.
-fn delivery(meta: &RecordMetadata, rec: Option<&RecordCopy>) -> Delivery {
+fn delivery(meta: &RecordMetadata, asked: Timestamp) -> Delivery {
     Delivery {
         partition: meta.partition,
         offset: meta.offset,
         timestamp: if meta.timestamp >= 0 {
             Timestamp::CreateTime(meta.timestamp)
         } else {
-            rec.map_or(Timestamp::NotAvailable, RecordCopy::timestamp)
+            asked
         },
     }
 }
@@ -391,7 +448,7 @@ where
                     counted.fetch_add(1, Ordering::SeqCst);
                 }
                 let r = match result {
-                    Ok(meta) => Ok(delivery(&meta, Some(&out.rec))),
+                    Ok(meta) => Ok(delivery(&meta, out.rec.timestamp())),
                     Err(e) => Err((e, out.rec.owned_message(&out.topic))),
                 };
                 let _ = tx.send(r);
@@ -419,17 +476,17 @@ where
     C: ClientContext + 'static,
     R: AsyncRuntime,
 {
-    /// Queues the record of `parts`; `keep_copy`: the future keeps a copy of the record
-    /// for its error result (else the error result's message is a placeholder, for a
-    /// caller that still holds the record).
-    fn queue(&self, mut parts: Parts<'_>, keep_copy: bool) -> DeliveryFuture {
+    /// Queues the record of `parts`; `keep_asked`: the future keeps what its error result
+    /// needs besides key and payload ([`Asked`]; else the error result's message is a
+    /// placeholder, for a caller that still holds the record).
+    fn queue(&self, mut parts: Parts<'_>, keep_asked: bool) -> DeliveryFuture {
         let mut rx = None;
         let state = match self.core.submit_direct(&mut parts, || {
             let (tx, r) = oneshot::channel();
             rx = Some(r);
             tx
         }) {
-            Ok(Ok(d)) => State::Native(d, keep_copy.then(|| copy(&mut parts))),
+            Ok(Ok(d)) => State::Native(d, keep_asked.then(|| Asked::take(&mut parts))),
             Ok(Err(e)) => State::Ready(Some(Box::new(Err((e, parts_message(&parts)))))),
             Err(()) => match rx {
                 Some(rx) => State::Lane(rx),

@@ -208,7 +208,7 @@ pub(crate) struct RecordCopy {
 }
 
 /// [`RecordCopy::timestamp`] of a record without one.
-const NO_TIMESTAMP: i64 = i64::MIN;
+pub(crate) const NO_TIMESTAMP: i64 = i64::MIN;
 
 impl RecordCopy {
     fn key_len(&self) -> usize {
@@ -657,7 +657,9 @@ impl<T: Send + 'static> Core<T> {
             _part: PhantomData,
         });
         let producer = rt::block(async move {
-            let mut b = kafka_sdk::Producer::builder(&sdk);
+            // A failed batch's records stay with its completion: `send_result`'s error
+            // result takes its key and payload from there (no copy per record).
+            let mut b = kafka_sdk::Producer::builder(&sdk).keep_failed_records(true);
             if custom {
                 b = b.partitioner(adapter);
             }
