@@ -487,7 +487,7 @@ where
             tx
         }) {
             Ok(Ok(d)) => State::Native(d, keep_asked.then(|| Asked::take(&mut parts))),
-            Ok(Err(e)) => State::Ready(Some(Box::new(Err((e, parts_message(&parts)))))),
+            Ok(Err(e)) => State::Ready(Some(Box::new(Err((*e, parts_message(&parts)))))),
             Err(()) => match rx {
                 Some(rx) => State::Lane(rx),
                 None => State::Ready(None),
