@@ -1,8 +1,8 @@
 //! The producers' fast path: kafka-sdk's `Producer::try_send_borrowed` (a record of borrowed
 //! slices appended on the calling thread, `None` when `send` would wait) and the drop-in's
-//! use of it (each record's own copy cut from a shared per-thread chunk, for the delivery
-//! report and the error result). Against the test kit's shared broker; each test has its own
-//! topic.
+//! use of it (a `BaseProducer` record's own copy cut from a shared per-thread chunk, for its
+//! delivery report; a `FutureProducer` error result's key and payload from the failed batch
+//! kafka-sdk keeps). Against the test kit's shared broker; each test has its own topic.
 
 mod common;
 use common::{bootstrap, unique};
