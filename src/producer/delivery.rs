@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::record::batch::{decode_batches, DecodeOptions, Header};
+use crate::record::batch::{decode_batches, DecodeOptions, Header, Record};
 
 use super::record::RecordMetadata;
 
@@ -66,6 +66,10 @@ pub(crate) struct Completion {
     /// [`keep_failed_records`](super::ProducerBuilder::keep_failed_records), for
     /// [`DeliveryFuture::failed_record`].
     failed: Mutex<Vec<(i32, Bytes)>>,
+    /// Those pieces decoded, once (by the first `failed_record` after completion: every
+    /// record of a failed batch asks, and decoding the batch for each would cost
+    /// records x batch size).
+    decoded: OnceLock<Vec<(i32, Vec<Record>)>>,
 }
 
 impl Completion {
@@ -77,6 +81,7 @@ impl Completion {
             wakers: Mutex::new(Vec::new()),
             spans: Default::default(),
             failed: Mutex::new(Vec::new()),
+            decoded: OnceLock::new(),
         })
     }
 
@@ -219,27 +224,40 @@ impl DeliveryFuture {
     /// the record was delivered, when the producer does not keep failed batches, and when
     /// the batch could not be encoded at all (nothing to keep).
     pub fn failed_record(&self) -> Option<FailedRecord> {
-        let failed = self
-            .completion
-            .failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let (start, data) = failed
+        let c = &self.completion;
+        // Once complete, the kept pieces are final (they are kept before completing).
+        if !c.is_done() {
+            return None;
+        }
+        let decoded = c.decoded.get_or_init(|| {
+            let opts = DecodeOptions {
+                check_crc: false,
+                ..DecodeOptions::default()
+            };
+            let kept = c.failed.lock().unwrap_or_else(|p| p.into_inner());
+            kept.iter()
+                .filter_map(|(start, data)| {
+                    let batch = decode_batches(data.clone(), &opts).next()?.ok()?;
+                    Some((*start, batch.records))
+                })
+                .collect()
+        });
+        let (start, records) = decoded
             .iter()
             .filter(|(start, _)| *start <= self.offset_delta)
             .max_by_key(|(start, _)| *start)?;
-        let opts = DecodeOptions {
-            check_crc: false,
-            ..DecodeOptions::default()
-        };
-        // Sealed before sending: the base offset is 0, offsets are deltas in the piece.
+        // Sealed before sending: the base offset is 0, offsets are deltas in the piece (and
+        // a producer's batch has no gaps: the record's index).
         let want = i64::from(self.offset_delta - start);
-        let batch = decode_batches(data.clone(), &opts).next()?.ok()?;
-        let r = batch.records.into_iter().find(|r| r.offset == want)?;
+        let r = usize::try_from(want)
+            .ok()
+            .and_then(|i| records.get(i))
+            .filter(|r| r.offset == want)
+            .or_else(|| records.iter().find(|r| r.offset == want))?;
         Some(FailedRecord {
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r.headers.clone(),
             timestamp: r.timestamp,
         })
     }
@@ -334,6 +352,8 @@ mod tests {
             let c = Completion::new(Arc::from("t"), 0);
             let futs: Vec<_> = (0..3).map(|d| fut(&c, d)).collect();
             c.keep_failed(0, sealed(&recs, compression));
+            // Not before the outcome is known.
+            assert_eq!(futs[0].failed_record(), None);
             c.complete(Err(Error::Closed));
             for (i, f) in futs.iter().enumerate() {
                 let r = f.failed_record().expect("kept");
