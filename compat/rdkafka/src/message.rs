@@ -199,11 +199,12 @@ impl OwnedHeaders {
 
     /// The headers as borrowed pairs (kafka-sdk's `BorrowedRecord`).
     pub(crate) fn refs(&self) -> Vec<(&str, Option<&[u8]>)> {
-        self.0
-            .list
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_deref()))
-            .collect()
+        self.refs_iter().collect()
+    }
+
+    /// The headers as borrowed pairs, one by one.
+    pub(crate) fn refs_iter(&self) -> impl ExactSizeIterator<Item = (&str, Option<&[u8]>)> {
+        self.0.list.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 }
 

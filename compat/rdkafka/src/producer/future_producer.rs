@@ -97,6 +97,19 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> FutureRecord<'a, K, P> {
         }
     }
 
+    /// The parts, the headers moved (for `send_result`, which owns the record once it
+    /// queues it: no clone of the headers per record).
+    fn into_parts(self) -> Parts<'a> {
+        Parts {
+            topic: self.topic,
+            partition: self.partition,
+            key: self.key.map(|k| k.to_bytes()),
+            payload: self.payload.map(|p| p.to_bytes()),
+            timestamp: self.timestamp,
+            headers: self.headers,
+        }
+    }
+
     /// An owned copy, for a `send` that has to wait before it can queue the record.
     fn to_owned_parts(&self) -> OwnedParts {
         OwnedParts {
@@ -561,7 +574,7 @@ where
                 record,
             ));
         }
-        Ok(self.queue(record.parts(), true))
+        Ok(self.queue(record.into_parts(), true))
     }
 
     /// Nothing to serve: delivery futures complete by themselves. Kept for API
