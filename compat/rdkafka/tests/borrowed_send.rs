@@ -52,6 +52,32 @@ async fn read(topic: &str, partition: i32, n: usize) -> Vec<kafka_sdk::consumer:
     out
 }
 
+/// One small record delivered to `partition` of a just-created `topic` (metadata known
+/// afterwards). With `retries=0` a send can fail while the new partition's leadership
+/// settles (`NotLeaderForPartition`): sent again until delivered, for up to 60 s.
+async fn warm_up(p: &FutureProducer, topic: &str, partition: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = p
+            .send(
+                FutureRecord::to(topic)
+                    .partition(partition)
+                    .key("warm")
+                    .payload("up"),
+                Duration::from_secs(30),
+            )
+            .await;
+        match r {
+            Ok(_) => return,
+            Err((e, _)) if std::time::Instant::now() < deadline => {
+                eprintln!("warm-up send to {topic}: {e}; again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err((e, _)) => panic!("warm-up send to {topic} never delivered: {e}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_send_borrowed_never_waits_and_keeps_every_part() {
     let topic = unique("borrowed");
@@ -243,16 +269,7 @@ async fn send_error_result_after_the_append_hands_the_record_back() {
         .set("enable.idempotence", "false");
     let p: FutureProducer = rd.create().unwrap();
     // Metadata known first, so that the big records are appended at once (not via the lane).
-    p.send(
-        FutureRecord::to(&topic)
-            .partition(1)
-            .key("small")
-            .payload("ok"),
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .unwrap();
+    warm_up(&p, &topic, 1).await;
     let big: Vec<u8> = (0..10_000).map(|i| i as u8).collect();
     let headers = OwnedHeaders::new().insert(Header {
         key: "h",
@@ -320,13 +337,7 @@ async fn send_result_error_of_a_split_batch_hands_back_the_failed_record() {
         .set("linger.ms", "200");
     let p: FutureProducer = rd.create().unwrap();
     // Metadata known first, so that the records are appended at once into one batch.
-    p.send(
-        FutureRecord::to(&topic).key("warm").payload("up"),
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .unwrap();
+    warm_up(&p, &topic, 0).await;
     let big: Vec<u8> = (0..5_000).map(|i| (i % 251) as u8).collect();
     let headers = OwnedHeaders::new().insert(Header {
         key: "h",

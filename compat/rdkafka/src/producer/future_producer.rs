@@ -270,26 +270,27 @@ enum State {
     Ready(Option<Box<OwnedDeliveryResult>>),
 }
 
-/// What `send_result`'s error result shows besides key and payload: the partition and
-/// timestamp asked for and the headers (moved from the caller's record). Key and payload
-/// are not copied per record: kafka-sdk keeps a failed batch's records (the facade builds
-/// its producer with `keep_failed_records`) and hands the failed one back
-/// (`DeliveryFuture::failed_record`), so only the rare failure pays (a decode of its batch).
+/// What `send_result`'s error result shows besides what kafka-sdk keeps: the partition and
+/// timestamp asked for, and whether the record had headers. Key, payload and headers are
+/// not kept per record: kafka-sdk keeps a failed batch's records (the facade builds its
+/// producer with `keep_failed_records`) and hands the failed one back
+/// (`DeliveryFuture::failed_record`), so only the rare failure pays (a decode of its batch);
+/// the caller's headers are dropped once appended, as kafka-sdk's own `send` does.
 pub(crate) struct Asked {
     /// The timestamp asked for; [`NO_TIMESTAMP`]: none.
     timestamp: i64,
     /// The partition asked for; -1: none.
     partition: i32,
-    /// Boxed: only records with headers pay for them.
-    headers: Option<Box<OwnedHeaders>>,
+    /// The record had headers (maybe none in them): the error result's message has them.
+    had_headers: bool,
 }
 
 impl Asked {
-    fn take(parts: &mut Parts<'_>) -> Asked {
+    fn take(parts: &Parts<'_>) -> Asked {
         Asked {
             timestamp: parts.timestamp.unwrap_or(NO_TIMESTAMP),
             partition: parts.partition.unwrap_or(-1),
-            headers: parts.headers.take().map(Box::new),
+            had_headers: parts.headers.is_some(),
         }
     }
 
@@ -301,13 +302,16 @@ impl Asked {
         }
     }
 
-    /// rdkafka's message of the failed record: key and payload as kafka-sdk appended them
-    /// (from the failed batch it kept).
+    /// rdkafka's message of the failed record: key, payload and headers as kafka-sdk
+    /// appended them (from the failed batch it kept).
     fn failed_message(self, d: &kafka_sdk::DeliveryFuture) -> OwnedMessage {
-        let rec = d.failed_record();
-        let (key, payload) = match rec {
-            Some(r) => (r.key.map(|k| k.to_vec()), r.value.map(|v| v.to_vec())),
-            None => (None, None),
+        let (key, payload, headers) = match d.failed_record() {
+            Some(r) => (
+                r.key.map(|k| k.to_vec()),
+                r.value.map(|v| v.to_vec()),
+                self.had_headers.then(|| OwnedHeaders::from_sdk(r.headers)),
+            ),
+            None => (None, None, self.had_headers.then(OwnedHeaders::new)),
         };
         OwnedMessage::new(
             payload,
@@ -316,7 +320,7 @@ impl Asked {
             self.timestamp(),
             self.partition,
             -1001,
-            self.headers.map(|h| *h),
+            headers,
         )
     }
 }
@@ -499,7 +503,7 @@ where
             rx = Some(r);
             tx
         }) {
-            Ok(Ok(d)) => State::Native(d, keep_asked.then(|| Asked::take(&mut parts))),
+            Ok(Ok(d)) => State::Native(d, keep_asked.then(|| Asked::take(&parts))),
             Ok(Err(e)) => State::Ready(Some(Box::new(Err((*e, parts_message(&parts)))))),
             Err(()) => match rx {
                 Some(rx) => State::Lane(rx),
