@@ -234,9 +234,9 @@ type DeliverySender = oneshot::Sender<OwnedDeliveryResult>;
 /// A future of a record's outcome (from [`FutureProducer::send_result`]).
 ///
 /// In the common case it wraps kafka-sdk's own delivery future (one shared completion per
-/// batch) with the partition, timestamp and headers asked for; the error result takes the
-/// record's key and payload from the failed batch kafka-sdk keeps
-/// (`DeliveryFuture::failed_record`): no channel, task or copy of key and payload per record. A record that had to wait before kafka-sdk took it (topic metadata,
+/// batch) with the partition and timestamp asked for; the error result takes the record's
+/// key, payload and headers from the failed batch kafka-sdk keeps
+/// (`DeliveryFuture::failed_record`): no channel, task or copy of the record per record. A record that had to wait before kafka-sdk took it (topic metadata,
 /// `buffer.memory`) gets its outcome through a channel instead.
 #[must_use = "Futures do nothing unless polled"]
 pub struct DeliveryFuture {
