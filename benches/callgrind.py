@@ -63,9 +63,10 @@ def facade():
     """kafka-sdk's `send` vs the drop-in's FutureProducer (send_result + await) and
     BaseProducer (send + poll(0)), then kafka-sdk's `Consumer::recv` vs the drop-in's
     StreamConsumer::recv and BaseConsumer::poll; same mock broker, same build.
-    FACADE_BENCH_KEYED=1 in the environment: keyed records. (The consumer rows include the
-    mock's building of the fetch log, which grows with the iterations: compare the
-    differences to native, not the absolute numbers.)"""
+    FACADE_BENCH_KEYED=1 in the environment: keyed records; FACADE_BENCH_HEADERS=1: two
+    headers per record. (The consumer rows include the mock's building of the fetch log,
+    which grows with the iterations: compare the differences to native, not the absolute
+    numbers.)"""
     exe = bench_binary("facade_path", "kafka-sdk-rdkafka")
     records, lo, hi = 10000, 1, 4
     print("| case | instr/record | vs native |")

@@ -9,7 +9,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
+
 use crate::error::Result;
+use crate::record::batch::{decode_batches, DecodeOptions, Header, Record};
 
 use super::record::RecordMetadata;
 
@@ -58,6 +61,15 @@ pub(crate) struct Completion {
     wakers: Mutex<Vec<Waker>>,
     /// The records' `send` spans, closed at completion.
     spans: crate::observe::RecordSpans,
+    /// The encoded records of the batch's failed pieces as (offset delta of the piece's
+    /// first record, uncompressed or compressed batch), kept only by a producer built with
+    /// [`keep_failed_records`](super::ProducerBuilder::keep_failed_records), for
+    /// [`DeliveryFuture::failed_record`].
+    failed: Mutex<Vec<(i32, Bytes)>>,
+    /// Those pieces decoded, once (by the first `failed_record` after completion: every
+    /// record of a failed batch asks, and decoding the batch for each would cost
+    /// records x batch size).
+    decoded: OnceLock<Vec<(i32, Vec<Record>)>>,
 }
 
 impl Completion {
@@ -68,7 +80,19 @@ impl Completion {
             result: OnceLock::new(),
             wakers: Mutex::new(Vec::new()),
             spans: Default::default(),
+            failed: Mutex::new(Vec::new()),
+            decoded: OnceLock::new(),
         })
+    }
+
+    /// Keeps the encoded batch (or piece of a split batch, whose first record has offset
+    /// delta `start`) that failed, before completing it (see
+    /// [`DeliveryFuture::failed_record`]).
+    pub(crate) fn keep_failed(&self, start: i32, data: Bytes) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((start, data));
     }
 
     /// Sets the outcome (first call wins) and wakes every waiting future.
@@ -191,6 +215,66 @@ impl DeliveryFuture {
     pub fn is_done(&self) -> bool {
         self.completion.is_done()
     }
+
+    /// The record as it was appended (key, value, headers, timestamp), decoded from its
+    /// batch, once the batch failed: for a producer built with
+    /// [`keep_failed_records`](super::ProducerBuilder::keep_failed_records), which keeps a
+    /// failed batch's encoded records with its completion (instead of the caller keeping a
+    /// copy of every record in case it fails). `None` before the outcome is known, when
+    /// the record was delivered, when the producer does not keep failed batches, and when
+    /// the batch could not be encoded at all (nothing to keep).
+    pub fn failed_record(&self) -> Option<FailedRecord> {
+        let c = &self.completion;
+        // Once complete, the kept pieces are final (they are kept before completing).
+        if !c.is_done() {
+            return None;
+        }
+        let decoded = c.decoded.get_or_init(|| {
+            let opts = DecodeOptions {
+                check_crc: false,
+                ..DecodeOptions::default()
+            };
+            let kept = c.failed.lock().unwrap_or_else(|p| p.into_inner());
+            kept.iter()
+                .filter_map(|(start, data)| {
+                    let batch = decode_batches(data.clone(), &opts).next()?.ok()?;
+                    Some((*start, batch.records))
+                })
+                .collect()
+        });
+        let (start, records) = decoded
+            .iter()
+            .filter(|(start, _)| *start <= self.offset_delta)
+            .max_by_key(|(start, _)| *start)?;
+        // Sealed before sending: the base offset is 0, offsets are deltas in the piece (and
+        // a producer's batch has no gaps: the record's index).
+        let want = i64::from(self.offset_delta - start);
+        let r = usize::try_from(want)
+            .ok()
+            .and_then(|i| records.get(i))
+            .filter(|r| r.offset == want)
+            .or_else(|| records.iter().find(|r| r.offset == want))?;
+        Some(FailedRecord {
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r.headers.clone(),
+            timestamp: r.timestamp,
+        })
+    }
+}
+
+/// A record of a failed batch as it was appended (see [`DeliveryFuture::failed_record`]).
+/// Key, value and headers share the batch's buffer (nothing copied per record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRecord {
+    /// The key; `None` when null.
+    pub key: Option<Bytes>,
+    /// The value; `None` when null.
+    pub value: Option<Bytes>,
+    /// The headers, in the order they were given.
+    pub headers: Vec<Header>,
+    /// The record's timestamp (ms since the epoch) as appended.
+    pub timestamp: i64,
 }
 
 impl Future for DeliveryFuture {
@@ -220,5 +304,93 @@ impl Future for DeliveryFuture {
                 },
             })),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::record::batch::{BatchBuilder, BatchParams};
+    use crate::record::compression::Compression;
+
+    /// A record's key and value.
+    type Kv<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+    fn sealed(records: &[Kv<'_>], compression: Compression) -> Bytes {
+        let mut b = BatchBuilder::new(1_000, 256);
+        for (i, (k, v)) in records.iter().enumerate() {
+            let h: &[(&str, Option<&[u8]>)] = &[("n", Some(&[i as u8]))];
+            b.append(1_000 + i as i64, *k, *v, h);
+        }
+        let params = BatchParams {
+            compression,
+            ..BatchParams::default()
+        };
+        b.seal(&params).unwrap()
+    }
+
+    fn fut(c: &Arc<Completion>, delta: i32) -> DeliveryFuture {
+        DeliveryFuture::new(c.clone(), delta, 1_000 + i64::from(delta))
+    }
+
+    /// A failed batch kept with its completion gives each future its own record back (key,
+    /// value, null ones as `None`, headers, timestamp), also from a compressed batch and
+    /// from the pieces of a split batch; nothing without a kept batch.
+    #[test]
+    fn failed_record_is_decoded_from_the_kept_batch() {
+        let recs: [Kv<'_>; 3] = [
+            (Some(b"k0"), Some(b"v0")),
+            (None, Some(b"v1")),
+            (Some(b"k2"), None),
+        ];
+        #[allow(unused_mut)]
+        let mut codecs = vec![Compression::None];
+        #[cfg(feature = "lz4")]
+        codecs.push(Compression::Lz4);
+        for compression in codecs {
+            let c = Completion::new(Arc::from("t"), 0);
+            let futs: Vec<_> = (0..3).map(|d| fut(&c, d)).collect();
+            c.keep_failed(0, sealed(&recs, compression));
+            // Not before the outcome is known.
+            assert_eq!(futs[0].failed_record(), None);
+            c.complete(Err(Error::Closed));
+            for (i, f) in futs.iter().enumerate() {
+                let r = f.failed_record().expect("kept");
+                assert_eq!(r.key.as_deref(), recs[i].0);
+                assert_eq!(r.value.as_deref(), recs[i].1);
+                assert_eq!(r.timestamp, 1_000 + i as i64);
+                assert_eq!(r.headers.len(), 1);
+                assert_eq!(r.headers[0].value.as_deref(), Some(&[i as u8][..]));
+            }
+        }
+        // A split batch: only its second piece (records 1 and 2) failed.
+        let c = Completion::new(Arc::from("t"), 0);
+        c.keep_failed(1, sealed(&recs[1..], Compression::None));
+        c.complete_split(vec![
+            (
+                0,
+                Ok(BatchAck {
+                    base_offset: 10,
+                    log_append_time: -1,
+                }),
+            ),
+            (1, Err(Error::Closed)),
+        ]);
+        assert_eq!(fut(&c, 0).failed_record(), None);
+        assert_eq!(
+            fut(&c, 1).failed_record().unwrap().value.as_deref(),
+            Some(&b"v1"[..])
+        );
+        assert_eq!(
+            fut(&c, 2).failed_record().unwrap().key.as_deref(),
+            Some(&b"k2"[..])
+        );
+        assert_eq!(fut(&c, 3).failed_record(), None);
+        // Nothing kept (the default): no record.
+        let c = Completion::new(Arc::from("t"), 0);
+        let f = fut(&c, 0);
+        c.complete(Err(Error::Closed));
+        assert_eq!(f.failed_record(), None);
     }
 }

@@ -138,7 +138,7 @@ mod record;
 mod sender;
 pub mod transaction;
 
-pub use delivery::DeliveryFuture;
+pub use delivery::{DeliveryFuture, FailedRecord};
 pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use transaction::{ConsumerGroupMetadata, TransactionState};
@@ -364,6 +364,7 @@ pub struct ProducerBuilder {
     partitioner: Option<Arc<dyn Partitioner>>,
     oauth: OAuthSlot,
     stats_handler: Option<crate::stats::Handler>,
+    keep_failed: bool,
 }
 
 impl ProducerBuilder {
@@ -388,6 +389,16 @@ impl ProducerBuilder {
         handler: impl Fn(Arc<crate::stats::Statistics>) + Send + Sync + 'static,
     ) -> Self {
         self.stats_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Keeps the encoded records of a batch that fails (until its last
+    /// [`DeliveryFuture`] is dropped), so that [`DeliveryFuture::failed_record`] can hand a
+    /// failed record back without the caller keeping a copy of every record it sends (as
+    /// librdkafka-style APIs that return the message with the error need). Off by default:
+    /// a failed batch's memory is then freed at once.
+    pub fn keep_failed_records(mut self, keep: bool) -> Self {
+        self.keep_failed = keep;
         self
     }
 
@@ -418,7 +429,8 @@ impl ProducerBuilder {
             None
         };
         let acc = Arc::new(Accumulator::new(&s));
-        let sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
+        let mut sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
+        sender.keep_failed = self.keep_failed;
         tokio::spawn(sender.run());
         let custom_partitioner = self.partitioner.is_some();
         let partitioner = self
@@ -538,6 +550,7 @@ impl Producer {
             partitioner: None,
             oauth: OAuthSlot::default(),
             stats_handler: None,
+            keep_failed: false,
         }
     }
 

@@ -20,7 +20,7 @@ use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
-use super::accumulator::{Accumulator, Held, PartitionRef, ReadyCheck};
+use super::accumulator::{Accumulator, Held, OpenBatch, PartitionRef, ReadyCheck};
 use super::delivery::{BatchAck, Completion};
 use super::idempotence::{Idempotence, PidEpoch};
 use super::transaction::{self, Txn};
@@ -135,6 +135,9 @@ pub(crate) struct Sender {
     /// Batches split into pieces (by batch id): each piece's first offset delta and, once
     /// known, its result; the batch completes when every piece has one.
     splits: HashMap<u64, std::collections::BTreeMap<i32, Option<Result<BatchAck>>>>,
+    /// Keep a failed batch's encoded records with its completion
+    /// (`ProducerBuilder::keep_failed_records`).
+    pub(crate) keep_failed: bool,
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -175,6 +178,7 @@ impl Sender {
             txn,
             adding: None,
             splits: HashMap::new(),
+            keep_failed: false,
         }
     }
 
@@ -362,7 +366,7 @@ impl Sender {
                 false,
             );
             tracing::warn!(topic = %b.completion.topic, partition = b.completion.partition, records = b.builder.len(), "batch expired before it could be sent");
-            self.finish(b.id, &b.completion, b.permits, None, Err(err));
+            self.finish_open(b, err);
         }
         if let Some(at) = self.maybe_refresh(now) {
             next = min_opt(next, at);
@@ -468,7 +472,7 @@ impl Sender {
             self.fail(b, err.clone());
         }
         for b in self.acc.drain_all() {
-            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+            self.finish_open(b, err.clone());
         }
     }
 
@@ -1030,6 +1034,10 @@ impl Sender {
     /// [`finish`](Self::finish) for a sealed batch; a piece of a split batch completes the
     /// batch once every piece has its result.
     fn finish_batch(&mut self, b: Batch, r: Result<BatchAck>) {
+        if self.keep_failed && r.is_err() {
+            b.completion
+                .keep_failed(b.piece.unwrap_or(0), b.data.clone());
+        }
         let Some(start) = b.piece else {
             self.finish(b.id, &b.completion, b.permits, Some(b.record_count), r);
             return;
@@ -1052,6 +1060,17 @@ impl Sender {
             );
             self.acc.completed(b.id, Held::default());
         }
+    }
+
+    /// Fails a batch that was never sealed (keeping its records, encoded uncompressed, with
+    /// `keep_failed`).
+    fn finish_open(&self, b: OpenBatch, err: Error) {
+        if self.keep_failed {
+            if let Ok(data) = b.builder.seal(&BatchParams::default()) {
+                b.completion.keep_failed(0, data);
+            }
+        }
+        self.finish(b.id, &b.completion, b.permits, None, Err(err));
     }
 
     fn forget_seq(&mut self, tp: &Tp, seq: i32) {
@@ -1189,7 +1208,7 @@ impl Sender {
             self.finish_batch(b, Err(err.clone()));
         }
         for b in self.acc.drain_all() {
-            self.finish(b.id, &b.completion, b.permits, None, Err(err.clone()));
+            self.finish_open(b, err.clone());
         }
         if let Some(i) = self.idem.as_mut() {
             i.bump_done(); // nothing will be sent again
@@ -1224,7 +1243,7 @@ impl Sender {
             self.finish_batch(b, Err(err));
         }
         for b in self.acc.drain_all() {
-            self.finish(b.id, &b.completion, b.permits, None, Err(Error::Closed));
+            self.finish_open(b, Error::Closed);
         }
     }
 }

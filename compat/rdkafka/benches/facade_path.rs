@@ -3,7 +3,8 @@
 //! acknowledged at once): per iteration 10,000 records of 100 B corpus values to a 3-partition
 //! topic with the peer benchmark's profile D settings (acks=all, idempotent, max in flight 5,
 //! linger.ms 5, batch.size 1,000,000, no compression), key-less like the peer benchmark
-//! (`FACADE_BENCH_KEYED=1`: 1,000 distinct keys). Cases (`FACADE_BENCH_CASE`):
+//! (`FACADE_BENCH_KEYED=1`: 1,000 distinct keys; `FACADE_BENCH_HEADERS=1`: two headers per
+//! record, built by the caller per record on every side). Cases (`FACADE_BENCH_CASE`):
 //!
 //! - `native`: kafka-sdk's `Producer::send(ProducerRecord)` per record, `flush`, every
 //!   delivery future awaited (as `producer_path`, in this binary so both sides share a build);
@@ -41,7 +42,7 @@ use bytes::Bytes;
 use kafka_sdk::producer::{Producer as NativeProducer, ProducerRecord};
 use kafka_sdk_rdkafka::config::ClientConfig;
 use kafka_sdk_rdkafka::consumer::{BaseConsumer, Consumer as _, StreamConsumer};
-use kafka_sdk_rdkafka::message::Message as _;
+use kafka_sdk_rdkafka::message::{Header, Message as _, OwnedHeaders};
 use kafka_sdk_rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
     ProducerContext,
@@ -101,7 +102,12 @@ struct Setup {
     values: Vec<Bytes>,
     keys: Vec<Bytes>,
     keyed: bool,
+    /// Two headers per record (`FACADE_BENCH_HEADERS=1`).
+    headers: bool,
 }
+
+/// The value of the benchmark's `trace` header.
+const TRACE: &[u8] = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// `iters`: the measured iterations (the consumer cases' log holds just what the warm-up
 /// and those read, rounded up to whole batches: a consumer fetches ahead, and what it
@@ -206,6 +212,7 @@ fn setup(case: &str, keyed: bool, iters: usize) -> Setup {
             .map(|i| Bytes::from(format!("user-{i:06}")))
             .collect(),
         keyed,
+        headers: std::env::var("FACADE_BENCH_HEADERS").is_ok_and(|v| v == "1"),
     }
 }
 
@@ -247,6 +254,21 @@ impl Setup {
         self.keyed.then(|| &self.keys[i % self.keys.len()][..])
     }
 
+    /// The drop-in's headers of one record (with `FACADE_BENCH_HEADERS=1`).
+    fn rd_headers(&self) -> Option<OwnedHeaders> {
+        self.headers.then(|| {
+            OwnedHeaders::new_with_capacity(2)
+                .insert(Header {
+                    key: "traceparent",
+                    value: Some(TRACE),
+                })
+                .insert(Header {
+                    key: "type",
+                    value: Some(&b"event"[..]),
+                })
+        })
+    }
+
     fn value(&self, i: usize) -> &[u8] {
         &self.values[i % self.values.len()]
     }
@@ -262,6 +284,11 @@ impl Setup {
                         .value(self.values[i % self.values.len()].clone());
                     if self.keyed {
                         rec = rec.key(self.keys[i % self.keys.len()].clone());
+                    }
+                    if self.headers {
+                        rec = rec
+                            .header("traceparent", Some(Bytes::from_static(TRACE)))
+                            .header("type", Some(Bytes::from_static(b"event")));
                     }
                     futs.push(p.send(rec).await.expect("send"));
                 }
@@ -280,6 +307,9 @@ impl Setup {
                     if let Some(k) = self.key(i) {
                         rec = rec.key(k);
                     }
+                    if let Some(h) = self.rd_headers() {
+                        rec = rec.headers(h);
+                    }
                     futs.push(p.send_result(rec).map_err(|(e, _)| e).expect("send"));
                 }
                 let mut ok = 0;
@@ -296,6 +326,9 @@ impl Setup {
                     let mut rec = BaseRecord::<[u8], [u8]>::to(TOPIC).payload(self.value(i));
                     if let Some(k) = self.key(i) {
                         rec = rec.key(k);
+                    }
+                    if let Some(h) = self.rd_headers() {
+                        rec = rec.headers(h);
                     }
                     p.send(rec).map_err(|(e, _)| e).expect("send");
                     p.poll(Duration::ZERO);

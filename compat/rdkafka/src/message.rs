@@ -197,13 +197,25 @@ impl OwnedHeaders {
         self.0.list
     }
 
+    /// Headers from kafka-sdk's decoded ones (keys as UTF-8: a producer's header keys are
+    /// `&str`; the values shared, not copied).
+    pub(crate) fn from_sdk(headers: Vec<kafka_sdk::consumer::Header>) -> OwnedHeaders {
+        OwnedHeaders(BorrowedHeaders {
+            list: headers
+                .into_iter()
+                .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
+                .collect(),
+        })
+    }
+
     /// The headers as borrowed pairs (kafka-sdk's `BorrowedRecord`).
     pub(crate) fn refs(&self) -> Vec<(&str, Option<&[u8]>)> {
-        self.0
-            .list
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_deref()))
-            .collect()
+        self.refs_iter().collect()
+    }
+
+    /// The headers as borrowed pairs, one by one.
+    pub(crate) fn refs_iter(&self) -> impl ExactSizeIterator<Item = (&str, Option<&[u8]>)> {
+        self.0.list.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 }
 

@@ -1,8 +1,8 @@
 //! The producers' fast path: kafka-sdk's `Producer::try_send_borrowed` (a record of borrowed
 //! slices appended on the calling thread, `None` when `send` would wait) and the drop-in's
-//! use of it (each record's own copy cut from a shared per-thread chunk, for the delivery
-//! report and the error result). Against the test kit's shared broker; each test has its own
-//! topic.
+//! use of it (a `BaseProducer` record's own copy cut from a shared per-thread chunk, for its
+//! delivery report; a `FutureProducer` error result's key and payload from the failed batch
+//! kafka-sdk keeps). Against the test kit's shared broker; each test has its own topic.
 
 mod common;
 use common::{bootstrap, unique};
@@ -50,6 +50,32 @@ async fn read(topic: &str, partition: i32, n: usize) -> Vec<kafka_sdk::consumer:
         out.push(m);
     }
     out
+}
+
+/// One small record delivered to `partition` of a just-created `topic` (metadata known
+/// afterwards). With `retries=0` a send can fail while the new partition's leadership
+/// settles (`NotLeaderForPartition`): sent again until delivered, for up to 60 s.
+async fn warm_up(p: &FutureProducer, topic: &str, partition: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = p
+            .send(
+                FutureRecord::to(topic)
+                    .partition(partition)
+                    .key("warm")
+                    .payload("up"),
+                Duration::from_secs(30),
+            )
+            .await;
+        match r {
+            Ok(_) => return,
+            Err((e, _)) if std::time::Instant::now() < deadline => {
+                eprintln!("warm-up send to {topic}: {e}; again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err((e, _)) => panic!("warm-up send to {topic} never delivered: {e}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,16 +287,7 @@ async fn send_error_result_after_the_append_hands_the_record_back() {
         .set("enable.idempotence", "false");
     let p: FutureProducer = rd.create().unwrap();
     // Metadata known first, so that the big records are appended at once (not via the lane).
-    p.send(
-        FutureRecord::to(&topic)
-            .partition(1)
-            .key("small")
-            .payload("ok"),
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .unwrap();
+    warm_up(&p, &topic, 1).await;
     let big: Vec<u8> = (0..10_000).map(|i| i as u8).collect();
     let headers = OwnedHeaders::new().insert(Header {
         key: "h",
@@ -313,5 +330,78 @@ async fn send_error_result_after_the_append_hands_the_record_back() {
         .unwrap()
         .expect_err("larger than max.message.bytes");
     check(&e, &msg, b"big-2");
+    assert_eq!(p.in_flight_count(), 0);
+}
+
+/// `send_result` keeps no copy of key and payload: a failed record's come back from the
+/// batch kafka-sdk kept (`keep_failed_records`). Four records in one batch, the third too
+/// large for the topic: the broker refuses the batch, kafka-sdk splits it until the large
+/// record is alone, and only that one fails, with its own key, payload, headers, partition
+/// and timestamp (found by its place in the split batch); the others are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_result_error_of_a_split_batch_hands_back_the_failed_record() {
+    let topic = unique("drop-in-split");
+    let cfg = ClientConfig::new().with("bootstrap.servers", bootstrap());
+    AdminClient::new(&cfg)
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new(&topic, 1, 1).config("max.message.bytes", "2000"))
+        .await
+        .unwrap();
+    let mut rd = RdConfig::new();
+    rd.set("bootstrap.servers", bootstrap())
+        .set("retries", "0")
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "200");
+    let p: FutureProducer = rd.create().unwrap();
+    // Metadata known first, so that the records are appended at once into one batch.
+    warm_up(&p, &topic, 0).await;
+    let big: Vec<u8> = (0..5_000).map(|i| (i % 251) as u8).collect();
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "h",
+        value: Some("hv"),
+    });
+    let small = b"small".to_vec();
+    let payloads: [&Vec<u8>; 4] = [&small, &small, &big, &small];
+    let futs: Vec<_> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| {
+            let key = format!("k{i}");
+            p.send_result(
+                FutureRecord::to(&topic)
+                    .partition(0)
+                    .key(&key)
+                    .payload(*payload)
+                    .timestamp(1_700_000_000_000 + i as i64)
+                    .headers(headers.clone()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap()
+        })
+        .collect();
+    let mut delivered = Vec::new();
+    for (i, f) in futs.into_iter().enumerate() {
+        match f.await.unwrap() {
+            Ok(d) => delivered.push((i, d.offset)),
+            Err((e, msg)) => {
+                assert_eq!(i, 2, "only the large record fails: {e}");
+                assert_eq!(msg.key(), Some(&b"k2"[..]));
+                assert_eq!(msg.payload(), Some(&big[..]));
+                assert_eq!(msg.topic(), topic);
+                assert_eq!(msg.partition(), 0);
+                assert_eq!(
+                    msg.timestamp(),
+                    kafka_sdk_rdkafka::Timestamp::CreateTime(1_700_000_000_002)
+                );
+                let h = msg.headers().expect("headers handed back").get(0);
+                assert_eq!((h.key, h.value), ("h", Some(&b"hv"[..])));
+            }
+        }
+    }
+    assert_eq!(
+        delivered.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [0, 1, 3]
+    );
     assert_eq!(p.in_flight_count(), 0);
 }

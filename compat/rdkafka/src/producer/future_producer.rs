@@ -13,8 +13,8 @@ use futures_channel::oneshot;
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    copy, produce_error, Core, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
-    ProducerContext, PurgeConfig, RecordCopy,
+    produce_error, Core, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
+    ProducerContext, PurgeConfig, NO_TIMESTAMP,
 };
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
@@ -94,6 +94,19 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> FutureRecord<'a, K, P> {
             payload: self.payload.map(|p| p.to_bytes()),
             timestamp: self.timestamp,
             headers: self.headers.clone(),
+        }
+    }
+
+    /// The parts, the headers moved (for `send_result`, which owns the record once it
+    /// queues it: no clone of the headers per record).
+    fn into_parts(self) -> Parts<'a> {
+        Parts {
+            topic: self.topic,
+            partition: self.partition,
+            key: self.key.map(|k| k.to_bytes()),
+            payload: self.payload.map(|p| p.to_bytes()),
+            timestamp: self.timestamp,
+            headers: self.headers,
         }
     }
 
@@ -221,8 +234,9 @@ type DeliverySender = oneshot::Sender<OwnedDeliveryResult>;
 /// A future of a record's outcome (from [`FutureProducer::send_result`]).
 ///
 /// In the common case it wraps kafka-sdk's own delivery future (one shared completion per
-/// batch) with the record's parts, which the error result hands back: no channel or task
-/// per record. A record that had to wait before kafka-sdk took it (topic metadata,
+/// batch) with the partition and timestamp asked for; the error result takes the record's
+/// key, payload and headers from the failed batch kafka-sdk keeps
+/// (`DeliveryFuture::failed_record`): no channel, task or copy of the record per record. A record that had to wait before kafka-sdk took it (topic metadata,
 /// `buffer.memory`) gets its outcome through a channel instead.
 #[must_use = "Futures do nothing unless polled"]
 pub struct DeliveryFuture {
@@ -244,16 +258,71 @@ impl Drop for DeliveryFuture {
 }
 
 enum State {
-    /// kafka-sdk took the record: its future, and the record's copy for the error result
-    /// (`None` for `FutureProducer::send`, which still holds the caller's record and builds
-    /// the error result from it).
-    Native(kafka_sdk::DeliveryFuture, Option<RecordCopy>),
+    /// kafka-sdk took the record: its future, and what the error result needs besides key
+    /// and payload (`None` for `FutureProducer::send`, which still holds the caller's
+    /// record and builds the error result from it).
+    Native(kafka_sdk::DeliveryFuture, Option<Asked>),
     /// The record waits in the ordered lane; the reaper sends its outcome.
     Lane(oneshot::Receiver<OwnedDeliveryResult>),
     /// Known at once (kafka-sdk refused the record); `None` once taken. Boxed (a rare
     /// path): the result is large, and every move of a `DeliveryFuture` copies the whole
     /// enum.
     Ready(Option<Box<OwnedDeliveryResult>>),
+}
+
+/// What `send_result`'s error result shows besides what kafka-sdk keeps: the partition and
+/// timestamp asked for, and whether the record had headers. Key, payload and headers are
+/// not kept per record: kafka-sdk keeps a failed batch's records (the facade builds its
+/// producer with `keep_failed_records`) and hands the failed one back
+/// (`DeliveryFuture::failed_record`), so only the rare failure pays (a decode of its batch);
+/// the caller's headers are dropped once appended, as kafka-sdk's own `send` does.
+pub(crate) struct Asked {
+    /// The timestamp asked for; [`NO_TIMESTAMP`]: none.
+    timestamp: i64,
+    /// The partition asked for; -1: none.
+    partition: i32,
+    /// The record had headers (maybe none in them): the error result's message has them.
+    had_headers: bool,
+}
+
+impl Asked {
+    fn take(parts: &Parts<'_>) -> Asked {
+        Asked {
+            timestamp: parts.timestamp.unwrap_or(NO_TIMESTAMP),
+            partition: parts.partition.unwrap_or(-1),
+            had_headers: parts.headers.is_some(),
+        }
+    }
+
+    fn timestamp(&self) -> Timestamp {
+        if self.timestamp == NO_TIMESTAMP {
+            Timestamp::NotAvailable
+        } else {
+            Timestamp::CreateTime(self.timestamp)
+        }
+    }
+
+    /// rdkafka's message of the failed record: key, payload and headers as kafka-sdk
+    /// appended them (from the failed batch it kept).
+    fn failed_message(self, d: &kafka_sdk::DeliveryFuture) -> OwnedMessage {
+        let (key, payload, headers) = match d.failed_record() {
+            Some(r) => (
+                r.key.map(|k| k.to_vec()),
+                r.value.map(|v| v.to_vec()),
+                self.had_headers.then(|| OwnedHeaders::from_sdk(r.headers)),
+            ),
+            None => (None, None, self.had_headers.then(OwnedHeaders::new)),
+        };
+        OwnedMessage::new(
+            payload,
+            key,
+            d.topic().to_string(),
+            self.timestamp(),
+            self.partition,
+            -1001,
+            headers,
+        )
+    }
 }
 
 impl std::fmt::Debug for DeliveryFuture {
@@ -281,14 +350,19 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match &mut this.state {
-            State::Native(d, rec) => match Pin::new(&mut *d).poll(cx) {
+            State::Native(d, asked) => match Pin::new(&mut *d).poll(cx) {
                 Poll::Ready(r) => {
                     let r = match r {
-                        Ok(meta) => Ok(delivery(&meta, rec.as_ref())),
+                        Ok(meta) => Ok(delivery(
+                            &meta,
+                            asked
+                                .as_ref()
+                                .map_or(Timestamp::NotAvailable, Asked::timestamp),
+                        )),
                         Err(e) => Err((
                             produce_error(&e),
-                            match rec {
-                                Some(rec) => rec.owned_message(d.topic()),
+                            match asked.take() {
+                                Some(a) => a.failed_message(d),
                                 None => placeholder_message(),
                             },
                         )),
@@ -312,14 +386,14 @@ impl Future for DeliveryFuture {
 }
 
 /// rdkafka's delivery of an acknowledged record.
-fn delivery(meta: &RecordMetadata, rec: Option<&RecordCopy>) -> Delivery {
+fn delivery(meta: &RecordMetadata, asked: Timestamp) -> Delivery {
     Delivery {
         partition: meta.partition,
         offset: meta.offset,
         timestamp: if meta.timestamp >= 0 {
             Timestamp::CreateTime(meta.timestamp)
         } else {
-            rec.map_or(Timestamp::NotAvailable, RecordCopy::timestamp)
+            asked
         },
     }
 }
@@ -391,7 +465,7 @@ where
                     counted.fetch_add(1, Ordering::SeqCst);
                 }
                 let r = match result {
-                    Ok(meta) => Ok(delivery(&meta, Some(&out.rec))),
+                    Ok(meta) => Ok(delivery(&meta, out.rec.timestamp())),
                     Err(e) => Err((e, out.rec.owned_message(&out.topic))),
                 };
                 let _ = tx.send(r);
@@ -419,18 +493,18 @@ where
     C: ClientContext + 'static,
     R: AsyncRuntime,
 {
-    /// Queues the record of `parts`; `keep_copy`: the future keeps a copy of the record
-    /// for its error result (else the error result's message is a placeholder, for a
-    /// caller that still holds the record).
-    fn queue(&self, mut parts: Parts<'_>, keep_copy: bool) -> DeliveryFuture {
+    /// Queues the record of `parts`; `keep_asked`: the future keeps what its error result
+    /// needs besides key and payload ([`Asked`]; else the error result's message is a
+    /// placeholder, for a caller that still holds the record).
+    fn queue(&self, mut parts: Parts<'_>, keep_asked: bool) -> DeliveryFuture {
         let mut rx = None;
         let state = match self.core.submit_direct(&mut parts, || {
             let (tx, r) = oneshot::channel();
             rx = Some(r);
             tx
         }) {
-            Ok(Ok(d)) => State::Native(d, keep_copy.then(|| copy(&mut parts))),
-            Ok(Err(e)) => State::Ready(Some(Box::new(Err((e, parts_message(&parts)))))),
+            Ok(Ok(d)) => State::Native(d, keep_asked.then(|| Asked::take(&parts))),
+            Ok(Err(e)) => State::Ready(Some(Box::new(Err((*e, parts_message(&parts)))))),
             Err(()) => match rx {
                 Some(rx) => State::Lane(rx),
                 None => State::Ready(None),
@@ -504,7 +578,7 @@ where
                 record,
             ));
         }
-        Ok(self.queue(record.parts(), true))
+        Ok(self.queue(record.into_parts(), true))
     }
 
     /// Nothing to serve: delivery futures complete by themselves. Kept for API

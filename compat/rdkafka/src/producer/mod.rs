@@ -208,7 +208,7 @@ pub(crate) struct RecordCopy {
 }
 
 /// [`RecordCopy::timestamp`] of a record without one.
-const NO_TIMESTAMP: i64 = i64::MIN;
+pub(crate) const NO_TIMESTAMP: i64 = i64::MIN;
 
 impl RecordCopy {
     fn key_len(&self) -> usize {
@@ -243,6 +243,7 @@ impl RecordCopy {
     }
 
     /// Key, payload and headers, taken apart (no copy: key and payload share the piece).
+    #[inline]
     pub(crate) fn into_parts(self) -> (Option<Bytes>, Option<Bytes>, Option<OwnedHeaders>) {
         let key_len = self.key_len();
         let mut data = self.data;
@@ -311,8 +312,10 @@ pub(crate) type Finished<T> = (Outgoing, Result<RecordMetadata, KafkaError>, T);
 /// producer's in-flight count.
 pub(crate) type OnDone<T> = Box<dyn FnMut(&mut Vec<Finished<T>>, &AtomicUsize) + Send>;
 
-/// kafka-sdk's `send` of one record: its delivery future, or why it failed at once.
-pub(crate) type Sending = Result<kafka_sdk::DeliveryFuture, KafkaError>;
+/// kafka-sdk's `send` of one record: its delivery future, or why it failed at once (boxed:
+/// a rare path, and every move of a [`Sent`] copies the whole result; 40 bytes instead of
+/// 80 keeps a `Sent` within the size the compiler moves without a `memcpy` call).
+pub(crate) type Sending = Result<kafka_sdk::DeliveryFuture, Box<KafkaError>>;
 
 /// A record appended to kafka-sdk (or refused by it), on its way to the reaper (or to the
 /// producer kind's [`Sink`]).
@@ -448,18 +451,44 @@ fn try_send_borrowed(
     timestamp: Option<i64>,
     headers: Option<&OwnedHeaders>,
 ) -> Option<Sending> {
-    let headers = headers.map(OwnedHeaders::refs).unwrap_or_default();
-    producer
-        .try_send_borrowed(BorrowedRecord {
-            topic,
-            partition: partition.filter(|p| *p >= 0),
-            key,
-            value,
-            timestamp,
-            headers: &headers,
-        })
-        .map(|r| r.map_err(|e| produce_error(&e)))
+    with_header_refs(headers, |headers| {
+        producer
+            .try_send_borrowed(BorrowedRecord {
+                topic,
+                partition: partition.filter(|p| *p >= 0),
+                key,
+                value,
+                timestamp,
+                headers,
+            })
+            .map(|r| r.map_err(|e| Box::new(produce_error(&e))))
+    })
 }
+
+/// Calls `f` with the headers as borrowed pairs (kafka-sdk's `BorrowedRecord`): on the
+/// stack for up to [`STACK_HEADERS`] of them (no allocation per record with headers), else
+/// in a vector.
+#[inline]
+fn with_header_refs<R>(
+    headers: Option<&OwnedHeaders>,
+    f: impl FnOnce(&[(&str, Option<&[u8]>)]) -> R,
+) -> R {
+    match headers {
+        None => f(&[]),
+        Some(h) if h.refs_iter().len() <= STACK_HEADERS => {
+            let mut stack: [(&str, Option<&[u8]>); STACK_HEADERS] = [("", None); STACK_HEADERS];
+            let n = h.refs_iter().len();
+            for (slot, pair) in stack.iter_mut().zip(h.refs_iter()) {
+                *slot = pair;
+            }
+            f(&stack[..n])
+        }
+        Some(h) => f(&h.refs()),
+    }
+}
+
+/// Most headers of a record borrowed on the stack for kafka-sdk's `BorrowedRecord`.
+const STACK_HEADERS: usize = 8;
 
 /// Size of the chunks the records' copies are cut from.
 const ARENA_CHUNK: usize = 64 * 1024;
@@ -657,7 +686,9 @@ impl<T: Send + 'static> Core<T> {
             _part: PhantomData,
         });
         let producer = rt::block(async move {
-            let mut b = kafka_sdk::Producer::builder(&sdk);
+            // A failed batch's records stay with its completion: `send_result`'s error
+            // result takes its key and payload from there (no copy per record).
+            let mut b = kafka_sdk::Producer::builder(&sdk).keep_failed_records(true);
             if custom {
                 b = b.partitioner(adapter);
             }
@@ -996,7 +1027,7 @@ async fn submitter<T>(producer: kafka_sdk::Producer, lane: Arc<Lane<T>>, inbox: 
         let sent = producer
             .send(out.record())
             .await
-            .map_err(|e| produce_error(&e));
+            .map_err(|e| Box::new(produce_error(&e)));
         let mut st = lane.lock();
         st.busy = false;
         inbox.push_from_lane(Sent {
@@ -1037,7 +1068,7 @@ fn sort_in<T>(items: &mut Vec<Sent<T>>, lanes: &mut Lanes<T>, done: &mut Vec<Fin
         let delivery = match sent {
             Ok(d) => d,
             Err(e) => {
-                done.push((out, Err(e), tag));
+                done.push((out, Err(*e), tag));
                 continue;
             }
         };
@@ -1186,6 +1217,34 @@ mod tests {
         let m = rec.owned_message("t");
         assert_eq!(crate::message::Message::headers(&m), Some(&headers));
         assert_eq!(rec.into_parts().2, Some(headers));
+    }
+
+    /// The borrowed header pairs handed to kafka-sdk are the record's headers, in order,
+    /// on the stack (up to `STACK_HEADERS`) and past it.
+    #[test]
+    fn header_refs_are_the_records_headers() {
+        with_header_refs(None, |h| assert!(h.is_empty()));
+        for n in [
+            0,
+            1,
+            STACK_HEADERS - 1,
+            STACK_HEADERS,
+            STACK_HEADERS + 1,
+            3 * STACK_HEADERS,
+        ] {
+            let mut headers = OwnedHeaders::new();
+            let values: Vec<String> = (0..n).map(|i| format!("value-{i}")).collect();
+            for (i, v) in values.iter().enumerate() {
+                let key = format!("key-{i}");
+                headers = headers.insert(crate::message::Header {
+                    key: &key,
+                    value: (i % 3 != 1).then_some(v.as_str()),
+                });
+            }
+            let want = headers.refs();
+            assert_eq!(want.len(), n);
+            with_header_refs(Some(&headers), |h| assert_eq!(h, &want[..], "{n} headers"));
+        }
     }
 
     /// Every move of a `DeliveryFuture` (returned, pushed into a vector, moved into the
