@@ -263,24 +263,6 @@ async fn send_error_result_after_the_append_hands_the_record_back() {
         .create_topic(NewTopic::new(&topic, 2, 1).config("max.message.bytes", "2000"))
         .await
         .unwrap();
-    // A new topic's partition can refuse a first write (NOT_LEADER_OR_FOLLOWER) until its
-    // leader has caught up with the metadata: one record through a producer that retries
-    // first, since `p` below does not.
-    let ready: FutureProducer = RdConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .create()
-        .unwrap();
-    ready
-        .send(
-            FutureRecord::to(&topic)
-                .partition(1)
-                .key("ready")
-                .payload("ok"),
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
     let mut rd = RdConfig::new();
     rd.set("bootstrap.servers", bootstrap())
         .set("retries", "0")
