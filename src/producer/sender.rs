@@ -35,6 +35,10 @@ type Tp = (Arc<str>, i32);
 /// Error code, base offset, log append time and message of one partition's answer.
 type PartResult = (i16, i64, i64, Option<String>);
 
+/// Target of the per-batch `batch acknowledged` debug event (where an acknowledged batch's
+/// time went); `sent_at` is only taken while a subscriber enables it.
+pub(crate) const TIMING: &str = "kafka_sdk::producer::timing";
+
 /// Most batches of one partition in flight with idempotence (the broker remembers 5).
 const MAX_IDEMPOTENT_IN_FLIGHT: usize = 5;
 
@@ -57,6 +61,8 @@ struct Batch {
     /// A piece of a batch split after the broker refused it as too large: the offset delta
     /// of its first record in the original batch (whose [`Completion`] it shares).
     piece: Option<i32>,
+    /// When its latest Produce request was made (for the `timing` event of [`TIMING`]).
+    sent_at: Option<Instant>,
 }
 
 impl Batch {
@@ -633,6 +639,7 @@ impl Sender {
                     retry_at: now,
                     last_error: None,
                     piece: None,
+                    sent_at: None,
                 })
             }
             Err(e) => {
@@ -643,7 +650,13 @@ impl Sender {
         }
     }
 
-    fn dispatch(&mut self, node: i32, conn: Connection, batches: Vec<Batch>) {
+    fn dispatch(&mut self, node: i32, conn: Connection, mut batches: Vec<Batch>) {
+        if tracing::enabled!(target: TIMING, tracing::Level::DEBUG) {
+            let now = Instant::now();
+            for b in &mut batches {
+                b.sent_at = Some(now);
+            }
+        }
         let mut topics: Vec<ProduceTopic<'_>> = Vec::new();
         let mut bytes = 0usize;
         for b in &batches {
@@ -939,6 +952,7 @@ impl Sender {
             retry_at: now,
             last_error: Some(err.clone()),
             piece: Some(piece),
+            sent_at: None,
         };
         let h1 = half(first.0, n1, b.base_seq, held1, start);
         let h2 = half(second.0, second.1, seq2, held2, start + n1);
@@ -1005,6 +1019,25 @@ impl Sender {
 
     fn succeed(&mut self, b: Batch, ack: BatchAck) {
         let tp = b.tp();
+        if let Some(sent) = b.sent_at {
+            // Where a batch's time went (debug aid for latency tails; off unless a
+            // subscriber enables the target): from its first record to its last Produce
+            // request (linger, waiting for an in-flight slot, retries), then that request's
+            // round trip.
+            let (now, us) = (Instant::now(), |d: Duration| d.as_micros() as u64);
+            tracing::debug!(
+                target: TIMING,
+                topic = %tp.0,
+                partition = tp.1,
+                records = b.record_count,
+                bytes = b.data.len(),
+                attempts = b.attempts,
+                queued_us = us(sent.saturating_duration_since(b.created)),
+                request_us = us(now.saturating_duration_since(sent)),
+                total_us = us(now.saturating_duration_since(b.created)),
+                "batch acknowledged"
+            );
+        }
         self.acc.stats.acked(&tp, b.record_count, b.permits.bytes);
         crate::observe::producer_delivered(&self.s.common.client_id, &tp.0, b.created.elapsed());
         if b.base_seq >= 0 {

@@ -312,8 +312,41 @@ async fn delete_topic(a: &Args) -> String {
     )
 }
 
+/// `BENCH_BATCH_TIMING=1` (not used by run.py): kafka-sdk's `batch acknowledged` debug events
+/// (target `kafka_sdk::producer::timing`: per batch, records, bytes, attempts, `queued_us`
+/// from its first record to its last Produce request, `request_us` that request's round
+/// trip, `total_us`) printed to stderr as `timing <secs since process start> <fields>`, to
+/// see whether a latency tail sits before the request or in the broker's answer.
+fn batch_timing() {
+    use std::fmt::Write as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::Layer as _;
+    struct Lines;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            if e.metadata().target() != "kafka_sdk::producer::timing" {
+                return;
+            }
+            let mut line = String::new();
+            e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
+                if f.name() != "message" {
+                    let _ = write!(line, " {}={:?}", f.name(), v);
+                }
+            });
+            eprintln!("timing {:.3}{line}", peer_bench::secs_since_process_start());
+        }
+    }
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("kafka_sdk::producer::timing", tracing::Level::DEBUG);
+    let subscriber = tracing_subscriber::registry().with(Lines.with_filter(filter));
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("BENCH_BATCH_TIMING").is_some() {
+        batch_timing();
+    }
     let args = Args::parse();
     let line = match args.command.as_str() {
         "produce" => produce(&ProduceSpec::from_args(&args)).await.to_json(),
