@@ -31,7 +31,6 @@ def main():
     ap.add_argument("--count", type=int, default=0, help="records per run (default: run.py's)")
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--no-pin", dest="pin", action="store_false")
-    ap.add_argument("--broker-dir", default=None, help="as run.py's (e.g. /dev/shm)")
     ap.add_argument("--out", default="", help="write the runs here as JSON")
     args = ap.parse_args()
     for d in (args.a, args.b):
@@ -43,7 +42,7 @@ def main():
         args.pin = False
     count = args.count or {100: 5_000_000, 1024: 2_000_000}[args.size]
 
-    broker = run.Broker(args.pin, args.broker_dir)
+    broker = run.Broker(args.pin)
     run.log("broker at %s" % broker.bootstrap)
     runner = run.Runner(args, broker)
     runs = {"A": [], "B": []}

@@ -209,20 +209,12 @@ def build(args):
 # ----------------------------------------------------------------------------------------
 
 class Broker:
-    def __init__(self, pin, base_dir=None):
-        """`base_dir`: where the kit puts the broker's directory (its log too), e.g. a tmpfs
-        such as /dev/shm so that the disk's writeback does not set the pace; deleted
-        topics' files then go after 1 s instead of Kafka's 60 s (they are memory there)."""
+    def __init__(self, pin):
         cmd = [TESTKIT, "up", "--heap", "1024"]
-        env = None
-        if base_dir:
-            cmd += ["--prop", "file.delete.delay.ms=1000"]
-            env = dict(os.environ, TMPDIR=base_dir)
         if pin:
             cmd = ["taskset", "-c", "0"] + cmd
         self.err = tempfile.NamedTemporaryFile("w+", prefix="peer-bench-broker-", delete=False)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True,
-                                     env=env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("BOOTSTRAP="):
             self.stop()
@@ -815,9 +807,6 @@ def main():
                     help="latency runs: each client starts its measured window (after its warm-up "
                          "record) once its process is this old, so start-up tails are compared at "
                          "the same age (BENCH_START_AT_MS; 0: right after the warm-up record)")
-    ap.add_argument("--broker-dir", default=None,
-                    help="directory for the broker's files and log (e.g. /dev/shm: a tmpfs, so "
-                         "the disk's writeback does not set the pace; default: the system temp dir)")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-pin", dest="pin", action="store_false")
     ap.add_argument("--timeout", type=int, default=900, help="per client run, seconds")
@@ -850,13 +839,12 @@ def main():
     if "sdk-consumer" not in features and not sdk_consumer_available():
         notes.append("kafka-sdk consumer: pending (kafka_sdk::consumer::Consumer not merged on this branch).")
     log("starting the broker")
-    broker = Broker(args.pin, args.broker_dir)
+    broker = Broker(args.pin)
     log("broker at %s (pid %s, dir %s)" % (broker.bootstrap, broker.pid, broker.dir))
     doc = {"command": " ".join(["python3", "integration/peer-bench/run.py"] + sys.argv[1:]),
            "started": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine_info(), "build_secs": build_secs, "notes": notes,
            "params": {"quick": args.quick, "runs": runs, "pin": args.pin,
-                      "broker_dir": args.broker_dir,
                       "produce_count": {str(k): v for k, v in produce_count.items()},
                       "consume_count": {str(k): v for k, v in consume_count.items()},
                       "latency_secs": latency_secs, "latency_start_at_ms": args.start_at_ms, "profiles": {k: dict(COMMON, **v) for k, v in PROFILES.items()}},
