@@ -5,6 +5,7 @@ unlike criterion's wall clock).
     python3 benches/callgrind.py            # record-batch encode/decode, kafka-sdk vs kafka-protocol
     python3 benches/callgrind.py producer   # the producer path against the mock broker
     python3 benches/callgrind.py facade     # the rdkafka drop-in's producers and consumers vs native (same mock)
+    python3 benches/callgrind.py producer-scale  # keyed producer over 3 / 100 / 1,000 partitions
 
 Each case runs twice under `valgrind --tool=callgrind` (record: RECORD_BENCH_ITERS = 5 and 25,
 see `instruction_count_mode` in benches/record.rs; producer: PRODUCER_BENCH_ITERS = 1 and 4,
@@ -38,8 +39,9 @@ def bench_binary(name="record", package=None):
     sys.exit("%s bench executable not found" % name)
 
 
-def instructions(exe, case, iters, prefix="RECORD"):
+def instructions(exe, case, iters, prefix="RECORD", extra=None):
     env = dict(os.environ, **{prefix + "_BENCH_CASE": case, prefix + "_BENCH_ITERS": str(iters)})
+    env.update(extra or {})
     r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", exe],
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     m = re.search(r"Collected\s*:\s*(\d+)", r.stderr)
@@ -56,6 +58,24 @@ def producer():
     for case in ("keyless", "keyed"):
         per = (instructions(exe, case, hi, "PRODUCER") - instructions(exe, case, lo, "PRODUCER")) / ((hi - lo) * records)
         print("| %s 10000x100B | %.0f |" % (case, per))
+        sys.stdout.flush()
+
+
+def producer_scale():
+    """Keyed records (10,000 keys) over 3, 100 and 1,000 partitions, 100,000 records per
+    iteration and a linger long enough that every batch holds what an iteration sent to its
+    partition (~33,000 / 1,000 / 100 records: the batch.size of 1 MB caps the first at ~8,000
+    per batch), so the difference between rows is the per-partition and per-batch cost."""
+    exe = bench_binary("producer_path")
+    records, lo, hi = 100000, 1, 3
+    print("| partitions | records/batch (about) | instr/record |")
+    print("|---|---|---|")
+    for parts in (3, 100, 1000):
+        extra = {"PRODUCER_BENCH_PARTITIONS": str(parts), "PRODUCER_BENCH_RECORDS": str(records),
+                 "PRODUCER_BENCH_KEYS": "10000", "PRODUCER_BENCH_LINGER_MS": "60000"}
+        per = (instructions(exe, "keyed", hi, "PRODUCER", extra)
+               - instructions(exe, "keyed", lo, "PRODUCER", extra)) / ((hi - lo) * records)
+        print("| %d | %d | %.0f |" % (parts, min(records // parts, 8000), per))
         sys.stdout.flush()
 
 
@@ -85,6 +105,8 @@ def main():
         return producer()
     if sys.argv[1:] == ["facade"]:
         return facade()
+    if sys.argv[1:] == ["producer-scale"]:
+        return producer_scale()
     exe = bench_binary()
     print("| op | records | kafka-sdk instr/record | kafka-protocol instr/record | kafka-protocol / kafka-sdk |")
     print("|---|---|---|---|---|")

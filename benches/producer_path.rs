@@ -10,7 +10,12 @@
 //!
 //! Instruction counts (load-independent; see `benches/callgrind.py producer`):
 //! `PRODUCER_BENCH_CASE=keyless|keyed PRODUCER_BENCH_ITERS=N` runs N iterations after one
-//! warm-up iteration and exits without criterion.
+//! warm-up iteration and exits without criterion. For how the cost grows with the partition
+//! count (`benches/callgrind.py producer-scale`), that mode also takes
+//! `PRODUCER_BENCH_PARTITIONS` (default 3), `PRODUCER_BENCH_RECORDS` (per iteration, default
+//! 10,000), `PRODUCER_BENCH_KEYS` (distinct keys, default 1,000) and `PRODUCER_BENCH_LINGER_MS`
+//! (default 5; a long linger makes every batch hold what one iteration sent to its partition,
+//! whatever the slow-down of the tool running it).
 
 #[path = "../tests/support/mock_broker.rs"]
 mod mock_broker;
@@ -37,23 +42,34 @@ struct Setup {
     values: Vec<Bytes>,
     keys: Vec<Bytes>,
     topic: Arc<str>,
+    records: usize,
+}
+
+/// A number from the environment, else `default`.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn setup() -> Setup {
+    let partitions = env_or("PRODUCER_BENCH_PARTITIONS", 3) as i32;
+    let linger = env_or("PRODUCER_BENCH_LINGER_MS", 5);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let (mock, producer) = rt.block_on(async {
-        let mock = MockBroker::start(&[(TOPIC, 3)]).await;
+        let mock = MockBroker::start(&[(TOPIC, partitions)]).await;
         mock.log_requests(false);
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", mock.bootstrap())
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("max.in.flight.requests.per.connection", "5")
-            .set("linger.ms", "5")
+            .set("linger.ms", linger.to_string())
             .set("batch.size", "1000000")
             .set("compression.type", "none");
         let producer = Producer::new(&cfg).await.expect("producer");
@@ -64,17 +80,18 @@ fn setup() -> Setup {
         _mock: mock,
         producer,
         values: common::corpus(100),
-        keys: (0..1000)
+        keys: (0..env_or("PRODUCER_BENCH_KEYS", 1000))
             .map(|i| Bytes::from(format!("user-{i:06}")))
             .collect(),
         topic: TOPIC.into(),
+        records: env_or("PRODUCER_BENCH_RECORDS", RECORDS),
     }
 }
 
-/// One iteration: 10,000 sends, flush, await every delivery.
+/// One iteration: 10,000 sends (`records`), flush, await every delivery.
 async fn run(s: &Setup, keyed: bool) -> usize {
-    let mut futs = Vec::with_capacity(RECORDS);
-    for i in 0..RECORDS {
+    let mut futs = Vec::with_capacity(s.records);
+    for i in 0..s.records {
         let mut rec =
             ProducerRecord::new(s.topic.clone()).value(s.values[i % s.values.len()].clone());
         if keyed {
@@ -95,10 +112,7 @@ fn instruction_count_mode() -> bool {
     let Ok(case) = std::env::var("PRODUCER_BENCH_CASE") else {
         return false;
     };
-    let iters: usize = std::env::var("PRODUCER_BENCH_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let iters = env_or("PRODUCER_BENCH_ITERS", 5);
     let keyed = match case.as_str() {
         "keyless" => false,
         "keyed" => true,
@@ -109,7 +123,10 @@ fn instruction_count_mode() -> bool {
     for _ in 0..iters {
         total += s.rt.block_on(run(&s, keyed));
     }
-    println!("{case}: {iters} iterations x {RECORDS} records (+1 warm-up; {total} delivered)");
+    println!(
+        "{case}: {iters} iterations x {} records (+1 warm-up; {total} delivered)",
+        s.records
+    );
     true
 }
 

@@ -831,46 +831,61 @@ impl Accumulator {
         let mut out = ReadyCheck::default();
         let track = self.adaptive || !self.availability_timeout.is_zero();
         // Queued batches per partition of each topic (adaptive partitioning), gathered on
-        // this pass over the partitions the sender makes anyway.
-        let mut loads: HashMap<Arc<str>, Vec<u32>> = HashMap::new();
-        self.each_partition(|topic, p, pacc| {
-            let ready = {
-                let mut pa = lock(&pacc);
-                if track {
-                    let queued = pa.closed.len() as u32 + u32::from(pa.open.is_some());
-                    let l = loads.entry(topic.clone()).or_default();
-                    if l.len() <= p as usize {
-                        l.resize(p as usize + 1, 0);
-                    }
-                    l[p as usize] = queued;
-                }
-                while pa.oldest().is_some_and(|c| c + dt <= now) {
-                    if let Some(b) = pa.pop_oldest() {
-                        self.stats.taken(b.builder.len());
-                        out.expired.push(b);
-                    }
-                }
-                if let Some(o) = pa.oldest() {
-                    out.next = min_opt(out.next, o + dt);
-                }
-                let ready = pa.next_ready(now, linger, force).is_some();
-                if !ready {
-                    if let Some(o) = &pa.open {
-                        out.next = min_opt(out.next, o.created + linger);
-                    }
-                }
-                ready
+        // this pass over the partitions the sender makes anyway. Everything per topic (its
+        // metadata, its load vector) is looked up once per topic, not per partition: this
+        // pass runs on every sender wake-up, over every partition.
+        let mut loads: Vec<(Arc<TopicAcc>, Vec<u32>)> = Vec::new();
+        let topics: Vec<Arc<TopicAcc>> = read(&self.topics).values().cloned().collect();
+        for topic in topics {
+            let parts = read(&topic.partitions).clone();
+            let meta = snap.topic(&topic.name);
+            let mut load = if track {
+                vec![0u32; parts.len()]
+            } else {
+                Vec::new()
             };
-            if ready {
-                match snap.leader(topic, p) {
-                    Some(l) => out.ready.entry(l).or_default().push(PartitionRef {
-                        tp: (topic.clone(), p),
-                        acc: pacc,
-                    }),
-                    None => out.unknown_leader = true,
+            for (i, pacc) in parts.into_iter().enumerate() {
+                let ready = {
+                    let mut pa = lock(&pacc);
+                    if track {
+                        load[i] = pa.closed.len() as u32 + u32::from(pa.open.is_some());
+                    }
+                    while pa.oldest().is_some_and(|c| c + dt <= now) {
+                        if let Some(b) = pa.pop_oldest() {
+                            self.stats.taken(b.builder.len());
+                            out.expired.push(b);
+                        }
+                    }
+                    if let Some(o) = pa.oldest() {
+                        out.next = min_opt(out.next, o + dt);
+                    }
+                    let ready = pa.next_ready(now, linger, force).is_some();
+                    if !ready {
+                        if let Some(o) = &pa.open {
+                            out.next = min_opt(out.next, o.created + linger);
+                        }
+                    }
+                    ready
+                };
+                if ready {
+                    let p = i as i32;
+                    let leader = meta
+                        .and_then(|m| m.partition(p))
+                        .map(|pm| pm.leader)
+                        .filter(|l| *l >= 0);
+                    match leader {
+                        Some(l) => out.ready.entry(l).or_default().push(PartitionRef {
+                            tp: (topic.name.clone(), p),
+                            acc: pacc,
+                        }),
+                        None => out.unknown_leader = true,
+                    }
                 }
             }
-        });
+            if track {
+                loads.push((topic, load));
+            }
+        }
         if track {
             let ready_nodes: Vec<i32> = out.ready.keys().copied().collect();
             let down = self.unavailable_nodes(&ready_nodes, now);
@@ -879,24 +894,21 @@ impl Accumulator {
                     load.iter_mut().for_each(|q| *q = 0);
                 }
                 if !down.is_empty() {
-                    if let Some(t) = snap.topic(&topic) {
+                    if let Some(t) = snap.topic(&topic.name) {
                         let n = t.partition_count().max(0) as usize;
                         if load.len() < n {
                             load.resize(n, 0);
                         }
                         for (p, q) in load.iter_mut().enumerate() {
-                            if snap
-                                .leader(&topic, p as i32)
-                                .is_some_and(|l| down.contains(&l))
+                            if t.partition(p as i32)
+                                .is_some_and(|pm| pm.leader >= 0 && down.contains(&pm.leader))
                             {
                                 *q = u32::MAX;
                             }
                         }
                     }
                 }
-                if let Some(t) = self.get_topic(&topic) {
-                    lock(&t.state).sticky.load = Arc::from(load);
-                }
+                lock(&topic.state).sticky.load = Arc::from(load);
             }
         }
         out
