@@ -272,10 +272,6 @@ mod tests {
         let topic = m.topic.clone();
         let parts = m.into_all_parts();
         assert_eq!(&*parts.topic, expected.topic());
-        // The topic's name is moved, not copied: the same allocation, and no reference
-        // left behind by the message (ours and the parts' only).
-        assert!(Arc::ptr_eq(&parts.topic, &topic));
-        assert_eq!(Arc::strong_count(&topic), 2);
         assert_eq!(parts.partition, expected.partition());
         assert_eq!(parts.offset, expected.offset());
         assert_eq!(parts.timestamp, expected.timestamp());
@@ -284,6 +280,11 @@ mod tests {
         assert_eq!(parts.key.as_ref(), expected.key());
         assert_eq!(parts.value.as_ref(), expected.value());
         assert_eq!(&*parts.headers, &headers[..]);
+        // The topic's name is moved, not copied: the same allocation, and no reference
+        // left behind by the message (ours and the parts' only, once the copy is gone).
+        drop(expected);
+        assert!(Arc::ptr_eq(&parts.topic, &topic));
+        assert_eq!(Arc::strong_count(&topic), 2);
 
         let mut no_epoch = sample(Vec::new());
         no_epoch.leader_epoch = -1;
