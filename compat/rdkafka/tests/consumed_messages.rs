@@ -107,8 +107,14 @@ async fn received_messages_read_as_natively_through_both_consumers() {
     let native = Consumer::new(&native_config()).await.unwrap();
     native
         .assign(vec![
-            (TopicPartition::new(create_time.as_str(), 0), Offset::Beginning),
-            (TopicPartition::new(append_time.as_str(), 0), Offset::Beginning),
+            (
+                TopicPartition::new(create_time.as_str(), 0),
+                Offset::Beginning,
+            ),
+            (
+                TopicPartition::new(append_time.as_str(), 0),
+                Offset::Beginning,
+            ),
         ])
         .unwrap();
     let (mut expected, mut appended) = (Vec::new(), None);
@@ -143,7 +149,11 @@ async fn received_messages_read_as_natively_through_both_consumers() {
         assert_same(&m, n, Timestamp::CreateTime(1_700_000_000_123 + i as i64));
         // The owned copy keeps every part, headers as an ordinary owned list.
         let owned = m.detach();
-        assert_same(&owned, n, Timestamp::CreateTime(1_700_000_000_123 + i as i64));
+        assert_same(
+            &owned,
+            n,
+            Timestamp::CreateTime(1_700_000_000_123 + i as i64),
+        );
         if i == 0 {
             let want = OwnedHeaders::new()
                 .insert(Header {
@@ -195,9 +205,53 @@ async fn received_messages_read_as_natively_through_both_consumers() {
     base.store_offset_from_message(&m).unwrap();
     let position = base.position().unwrap();
     assert_eq!(
-        position
-            .find_partition(&append_time, 0)
-            .map(|e| e.offset()),
+        position.find_partition(&append_time, 0).map(|e| e.offset()),
         Some(RdOffset::Offset(1))
     );
+}
+
+/// `BaseConsumer::poll` is synchronous (as rdkafka's): called from inside a tokio task, it
+/// must hand out what is buffered however many messages that task already took in one go.
+/// kafka-sdk's `poll_recv` takes part in tokio's cooperative budget (128 per task poll);
+/// `poll(0)` in a loop that never yields used to get `None` after 128 messages although
+/// more were buffered (and `poll(timeout)` then went through the facade's runtime).
+#[tokio::test(flavor = "current_thread")]
+async fn base_consumer_poll_inside_a_task_is_not_cut_off_by_the_budget() {
+    const N: usize = 400;
+    let topic = unique("consumed-budget");
+    AdminClient::new(&native_config())
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new(&topic, 1, 1))
+        .await
+        .unwrap();
+    let producer = Producer::new(&native_config()).await.unwrap();
+    let mut acks = Vec::new();
+    for i in 0..N {
+        let r = ProducerRecord::new(topic.clone()).value(format!("v{i}"));
+        acks.push(producer.send(r).await.unwrap());
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+
+    let base: BaseConsumer = rd_config(&unique("consumed-g3")).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, RdOffset::Beginning)
+        .unwrap();
+    base.assign(&tpl).unwrap();
+    // Never yields to the runtime: one task poll for the whole loop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut got = 0;
+    while got < N && std::time::Instant::now() < deadline {
+        match base.poll(Duration::ZERO) {
+            Some(Ok(m)) => {
+                assert_eq!(m.offset(), got as i64);
+                got += 1;
+            }
+            Some(Err(e)) => panic!("poll: {e}"),
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    assert_eq!(got, N, "poll(0) handed out {got} of {N} messages");
 }
