@@ -50,11 +50,22 @@ impl<C: ConsumerContext + 'static> BaseConsumer<C> {
     /// kafka-sdk's fetcher wakes it (through `block_in_place` on a worker of a
     /// multi-thread runtime), with no task or channel per wait.
     pub fn poll<T: Into<Timeout>>(&self, timeout: T) -> Option<KafkaResult<BorrowedMessage<'_>>> {
+        // The common case first, with nothing around it (each layer moves the message).
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(r) = self.inner.poll_recv(&mut cx) {
+            return Some(r);
+        }
+        self.poll_slow(timeout.into())
+    }
+
+    /// [`BaseConsumer::poll`] when nothing was handed out at once.
+    #[inline(never)]
+    fn poll_slow(&self, timeout: Timeout) -> Option<KafkaResult<BorrowedMessage<'_>>> {
         let mut cx = Context::from_waker(Waker::noop());
         if let Some(r) = self.take(&mut cx) {
             return Some(r);
         }
-        let limit = timeout.into().duration();
+        let limit = timeout.duration();
         if limit.is_some_and(|d| d.is_zero()) {
             return None;
         }
