@@ -123,6 +123,32 @@ impl Message {
         (self.key, self.value, self.headers.into_vec())
     }
 
+    /// Takes the whole message apart: the topic's shared name is moved out with the other
+    /// parts (no reference count taken and given back, as [`Message::topic_partition`] and a
+    /// drop would), and the headers come as they were decoded (no copy, no allocation).
+    /// For code that converts each message into a type of its own (the rdkafka drop-in's
+    /// `BorrowedMessage`); [`Message::into_parts`] is enough when only the payload matters.
+    ///
+    /// ```no_run
+    /// # async fn f(consumer: &kafka_sdk::Consumer) -> kafka_sdk::Result<()> {
+    /// let parts = consumer.recv().await?.into_all_parts();
+    /// println!("{}/{}@{}", parts.topic, parts.partition, parts.offset);
+    /// # Ok(()) }
+    /// ```
+    pub fn into_all_parts(self) -> MessageParts {
+        MessageParts {
+            leader_epoch: self.leader_epoch(),
+            topic: self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type,
+            key: self.key,
+            value: self.value,
+            headers: self.headers,
+        }
+    }
+
     /// Bytes this message accounts for in the prefetch buffer.
     pub(crate) fn buffered_size(&self) -> usize {
         let h: usize = self
@@ -134,6 +160,31 @@ impl Message {
             + self.value.as_ref().map_or(0, |v| v.len())
             + h
     }
+}
+
+/// Every part of a [`Message`], moved out by [`Message::into_all_parts`]. The fields mean
+/// what the message's accessors of the same names return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageParts {
+    /// Topic name (shared by the topic's messages).
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+    /// Offset of the record in its partition.
+    pub offset: i64,
+    /// Timestamp in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Whether the producer or the broker set the timestamp.
+    pub timestamp_type: TimestampType,
+    /// Leader epoch of the record's batch (`None` when the broker did not set one).
+    pub leader_epoch: Option<i32>,
+    /// Key, `None` when null.
+    pub key: Option<Bytes>,
+    /// Value (payload), `None` when null (a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers in wire order.
+    pub headers: Box<[Header]>,
 }
 
 /// A start position for [`Consumer::assign`](super::ConsumerHandle::assign) and
@@ -189,6 +240,58 @@ pub struct CommitResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(headers: Vec<Header>) -> Message {
+        Message {
+            topic: Arc::from("orders"),
+            partition: 2,
+            leader_epoch: 7,
+            offset: 42,
+            timestamp: 1_700_000_000_123,
+            timestamp_type: TimestampType::LogAppendTime,
+            key: Some(Bytes::from_static(b"k")),
+            value: Some(Bytes::from_static(b"value")),
+            headers: headers.into_boxed_slice(),
+        }
+    }
+
+    #[test]
+    fn into_all_parts_moves_every_part_out() {
+        let headers = vec![
+            Header {
+                key: Bytes::from_static(b"trace"),
+                value: Some(Bytes::from_static(b"t-1")),
+            },
+            Header {
+                key: Bytes::from_static(b"null"),
+                value: None,
+            },
+        ];
+        let m = sample(headers.clone());
+        let expected = m.clone();
+        let topic = m.topic.clone();
+        let parts = m.into_all_parts();
+        assert_eq!(&*parts.topic, expected.topic());
+        assert_eq!(parts.partition, expected.partition());
+        assert_eq!(parts.offset, expected.offset());
+        assert_eq!(parts.timestamp, expected.timestamp());
+        assert_eq!(parts.timestamp_type, expected.timestamp_type());
+        assert_eq!(parts.leader_epoch, Some(7));
+        assert_eq!(parts.key.as_ref(), expected.key());
+        assert_eq!(parts.value.as_ref(), expected.value());
+        assert_eq!(&*parts.headers, &headers[..]);
+        // The topic's name is moved, not copied: the same allocation, and no reference
+        // left behind by the message (ours and the parts' only, once the copy is gone).
+        drop(expected);
+        assert!(Arc::ptr_eq(&parts.topic, &topic));
+        assert_eq!(Arc::strong_count(&topic), 2);
+
+        let mut no_epoch = sample(Vec::new());
+        no_epoch.leader_epoch = -1;
+        let parts = no_epoch.into_all_parts();
+        assert_eq!(parts.leader_epoch, None);
+        assert!(parts.headers.is_empty());
+    }
 
     #[test]
     fn message_moves_stay_small() {

@@ -93,4 +93,6 @@ pub use client::{Consumer, ConsumerBuilder, MessageStream};
 pub use futures_util::future::BoxFuture;
 pub use handle::{ConsumerHandle, ConsumerLag};
 pub use listener::RebalanceListener;
-pub use message::{CommitMode, CommitResult, Header, Message, Offset, TimestampType, Watermarks};
+pub use message::{
+    CommitMode, CommitResult, Header, Message, MessageParts, Offset, TimestampType, Watermarks,
+};

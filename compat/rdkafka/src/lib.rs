@@ -21,7 +21,8 @@
 //! `commit` with `CommitMode::Sync`, `fetch_metadata`, `committed`, `flush`, the
 //! transactional calls...) sends its work to that runtime and blocks the calling thread on a
 //! channel until it is done: it never runs `block_on` inside the caller's runtime, so it
-//! cannot deadlock it, whatever runtime (or none) the caller uses. Called on a worker of a
+//! cannot deadlock it, whatever runtime (or none) the caller uses (`BaseConsumer::poll` waits
+//! by parking the calling thread until kafka-sdk's fetcher wakes it). Called on a worker of a
 //! multi-thread tokio runtime, it waits inside `tokio::task::block_in_place`, so that
 //! runtime's other tasks move to other workers meanwhile; on a current-thread runtime the
 //! runtime waits for the call, as it would with rdkafka. The async calls (`FutureProducer::send`,

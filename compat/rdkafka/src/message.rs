@@ -134,28 +134,112 @@ impl<'a, H: Headers> Iterator for HeadersIter<'a, H> {
 }
 
 /// Headers of a received message (or the borrowed view of [`OwnedHeaders`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct BorrowedHeaders {
-    list: Vec<(String, Option<Bytes>)>,
+    repr: Repr,
+}
+
+/// How a [`BorrowedHeaders`] holds its headers.
+#[derive(Clone)]
+enum Repr {
+    /// Built by the caller ([`OwnedHeaders`]), or received with a key that is not UTF-8
+    /// (converted lossily, once).
+    Owned(Vec<(String, Option<Bytes>)>),
+    /// A received message's headers as kafka-sdk decoded them: no copy, no allocation.
+    /// Every key was checked to be UTF-8 when the message was converted.
+    Received(Box<[kafka_sdk::consumer::Header]>),
+}
+
+impl Default for Repr {
+    fn default() -> Repr {
+        Repr::Owned(Vec::new())
+    }
 }
 
 impl BorrowedHeaders {
+    /// A received message's headers (`headers` not empty), kept as kafka-sdk decoded them
+    /// when every key is UTF-8, else converted (keys lossily, as before).
+    fn received(headers: Box<[kafka_sdk::consumer::Header]>) -> BorrowedHeaders {
+        let repr = if headers.iter().all(|h| std::str::from_utf8(&h.key).is_ok()) {
+            Repr::Received(headers)
+        } else {
+            Repr::Owned(headers.iter().map(owned_pair).collect())
+        };
+        BorrowedHeaders { repr }
+    }
+
+    /// The header at `idx` as a key and a value.
+    fn pair(&self, idx: usize) -> Option<(&str, Option<&[u8]>)> {
+        match &self.repr {
+            Repr::Owned(list) => list.get(idx).map(|(k, v)| (k.as_str(), v.as_deref())),
+            // Checked when received: `from_utf8` cannot fail here.
+            Repr::Received(list) => list.get(idx).map(|h| {
+                (
+                    std::str::from_utf8(&h.key).unwrap_or(""),
+                    h.value.as_deref(),
+                )
+            }),
+        }
+    }
+
+    /// The headers as an owned list (a copy of the pairs; values shared).
+    fn to_list(&self) -> Vec<(String, Option<Bytes>)> {
+        match &self.repr {
+            Repr::Owned(list) => list.clone(),
+            Repr::Received(list) => list.iter().map(owned_pair).collect(),
+        }
+    }
+
+    /// The owned list, taken out (received headers converted).
+    fn take_list(&mut self) -> Vec<(String, Option<Bytes>)> {
+        match std::mem::take(&mut self.repr) {
+            Repr::Owned(list) => list,
+            Repr::Received(list) => list.iter().map(owned_pair).collect(),
+        }
+    }
+
     /// An owned copy.
     pub fn detach(&self) -> OwnedHeaders {
-        OwnedHeaders(self.clone())
+        OwnedHeaders(BorrowedHeaders {
+            repr: Repr::Owned(self.to_list()),
+        })
     }
+}
+
+/// A received header as an owned pair (the key lossily as UTF-8, the value shared).
+fn owned_pair(h: &kafka_sdk::consumer::Header) -> (String, Option<Bytes>) {
+    (
+        String::from_utf8_lossy(&h.key).into_owned(),
+        h.value.clone(),
+    )
 }
 
 impl Headers for BorrowedHeaders {
     fn count(&self) -> usize {
-        self.list.len()
+        match &self.repr {
+            Repr::Owned(list) => list.len(),
+            Repr::Received(list) => list.len(),
+        }
     }
 
     fn try_get(&self, idx: usize) -> Option<Header<'_, &[u8]>> {
-        self.list.get(idx).map(|(k, v)| Header {
-            key: k.as_str(),
-            value: v.as_deref(),
-        })
+        self.pair(idx).map(|(key, value)| Header { key, value })
+    }
+}
+
+impl PartialEq for BorrowedHeaders {
+    fn eq(&self, other: &BorrowedHeaders) -> bool {
+        self.count() == other.count() && (0..self.count()).all(|i| self.pair(i) == other.pair(i))
+    }
+}
+
+impl Eq for BorrowedHeaders {}
+
+impl fmt::Debug for BorrowedHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries((0..self.count()).filter_map(|i| self.pair(i)))
+            .finish()
     }
 }
 
@@ -172,7 +256,7 @@ impl OwnedHeaders {
     /// No headers, with room for `capacity`.
     pub fn new_with_capacity(capacity: usize) -> OwnedHeaders {
         OwnedHeaders(BorrowedHeaders {
-            list: Vec::with_capacity(capacity),
+            repr: Repr::Owned(Vec::with_capacity(capacity)),
         })
     }
 
@@ -181,10 +265,12 @@ impl OwnedHeaders {
     where
         V: ToBytes + ?Sized,
     {
-        self.0.list.push((
+        let mut list = self.0.take_list();
+        list.push((
             header.key.to_string(),
             header.value.map(|v| Bytes::copy_from_slice(v.to_bytes())),
         ));
+        self.0.repr = Repr::Owned(list);
         self
     }
 
@@ -193,18 +279,20 @@ impl OwnedHeaders {
         &self.0
     }
 
-    pub(crate) fn into_sdk(self) -> Vec<(String, Option<Bytes>)> {
-        self.0.list
+    pub(crate) fn into_sdk(mut self) -> Vec<(String, Option<Bytes>)> {
+        self.0.take_list()
     }
 
     /// Headers from kafka-sdk's decoded ones (keys as UTF-8: a producer's header keys are
     /// `&str`; the values shared, not copied).
     pub(crate) fn from_sdk(headers: Vec<kafka_sdk::consumer::Header>) -> OwnedHeaders {
         OwnedHeaders(BorrowedHeaders {
-            list: headers
-                .into_iter()
-                .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
-                .collect(),
+            repr: Repr::Owned(
+                headers
+                    .into_iter()
+                    .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
+                    .collect(),
+            ),
         })
     }
 
@@ -215,7 +303,8 @@ impl OwnedHeaders {
 
     /// The headers as borrowed pairs, one by one.
     pub(crate) fn refs_iter(&self) -> impl ExactSizeIterator<Item = (&str, Option<&[u8]>)> {
-        self.0.list.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
+        let h = &self.0;
+        (0..h.count()).map(move |i| h.pair(i).unwrap_or(("", None)))
     }
 }
 
@@ -268,15 +357,29 @@ pub trait Message {
 
 /// A message received by a consumer (or handed to a delivery callback). It owns its data
 /// (shared, zero-copy buffers); the lifetime ties it to its client as in rdkafka.
+// Kept at 128 bytes or less (a test checks), like kafka-sdk's `Message`: it is moved out of
+// `poll` / `recv` per message, and larger moves become `memcpy` calls. Hence the timestamp
+// as milliseconds and a kind instead of a `Timestamp` (16 bytes).
 pub struct BorrowedMessage<'a> {
     topic: std::sync::Arc<str>,
-    partition: i32,
-    offset: i64,
-    timestamp: Timestamp,
     key: Option<Bytes>,
     payload: Option<Bytes>,
+    /// `None`: the message has no headers (a received message: none on the wire).
     headers: Option<BorrowedHeaders>,
+    offset: i64,
+    /// Milliseconds since the epoch, read with `timestamp_kind`.
+    timestamp_ms: i64,
+    partition: i32,
+    timestamp_kind: TimestampKind,
     _client: PhantomData<&'a ()>,
+}
+
+/// The kind of a [`BorrowedMessage`]'s timestamp (a [`Timestamp`] without its value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TimestampKind {
+    NotAvailable,
+    CreateTime,
+    LogAppendTime,
 }
 
 impl fmt::Debug for BorrowedMessage<'_> {
@@ -284,45 +387,49 @@ impl fmt::Debug for BorrowedMessage<'_> {
         write!(
             f,
             "Message {{ topic: {}, partition: {}, offset: {}, timestamp: {:?} }}",
-            self.topic, self.partition, self.offset, self.timestamp
+            self.topic,
+            self.partition,
+            self.offset,
+            self.timestamp()
         )
     }
 }
 
 impl BorrowedMessage<'_> {
-    /// The facade's message for kafka-sdk's `m`, whose topic name is `topic`.
-    pub(crate) fn from_sdk(
-        m: kafka_sdk::Message,
-        topic: std::sync::Arc<str>,
-    ) -> BorrowedMessage<'static> {
-        let partition = m.partition();
-        let offset = m.offset();
-        let ts = m.timestamp();
-        let timestamp = if ts < 0 {
-            Timestamp::NotAvailable
+    /// The facade's message for kafka-sdk's `m`: its parts moved (the topic's shared name
+    /// too: no reference count taken and given back), its headers kept as kafka-sdk
+    /// decoded them (none: nothing to convert). Nothing is allocated.
+    #[inline]
+    pub(crate) fn from_sdk(m: kafka_sdk::Message) -> BorrowedMessage<'static> {
+        let parts = m.into_all_parts();
+        let timestamp_kind = if parts.timestamp < 0 {
+            TimestampKind::NotAvailable
+        } else if parts.timestamp_type == kafka_sdk::TimestampType::LogAppendTime {
+            TimestampKind::LogAppendTime
         } else {
-            match m.timestamp_type() {
-                kafka_sdk::TimestampType::LogAppendTime => Timestamp::LogAppendTime(ts),
-                _ => Timestamp::CreateTime(ts),
-            }
+            TimestampKind::CreateTime
         };
-        let (key, payload, headers) = m.into_parts();
-        let headers = (!headers.is_empty()).then(|| BorrowedHeaders {
-            list: headers
-                .into_iter()
-                .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
-                .collect(),
-        });
-        BorrowedMessage {
-            topic,
-            partition,
-            offset,
-            timestamp,
-            key,
-            payload,
-            headers,
+        let mut message = BorrowedMessage {
+            topic: parts.topic,
+            key: parts.key,
+            payload: parts.value,
+            headers: None,
+            offset: parts.offset,
+            timestamp_ms: parts.timestamp,
+            partition: parts.partition,
+            timestamp_kind,
             _client: PhantomData,
+        };
+        // Headers last: the message is whole (in its final place) if converting them
+        // unwinds, so the common path moves each part once.
+        if parts.headers.is_empty() {
+            // An empty boxed slice owns no allocation: nothing to free, so skip its drop
+            // glue (a call per message otherwise).
+            std::mem::forget(parts.headers);
+        } else {
+            message.headers = Some(BorrowedHeaders::received(parts.headers));
         }
+        message
     }
 
     pub(crate) fn produced(
@@ -334,14 +441,20 @@ impl BorrowedMessage<'_> {
         payload: Option<Bytes>,
         headers: Option<OwnedHeaders>,
     ) -> BorrowedMessage<'static> {
+        let (timestamp_kind, timestamp_ms) = match timestamp {
+            Timestamp::NotAvailable => (TimestampKind::NotAvailable, -1),
+            Timestamp::CreateTime(t) => (TimestampKind::CreateTime, t),
+            Timestamp::LogAppendTime(t) => (TimestampKind::LogAppendTime, t),
+        };
         BorrowedMessage {
             topic,
-            partition,
-            offset,
-            timestamp,
             key,
             payload,
             headers: headers.map(|h| h.0),
+            offset,
+            timestamp_ms,
+            partition,
+            timestamp_kind,
             _client: PhantomData,
         }
     }
@@ -362,7 +475,7 @@ impl BorrowedMessage<'_> {
             payload: self.payload.as_ref().map(|p| p.to_vec()),
             key: self.key.as_ref().map(|k| k.to_vec()),
             topic: self.topic.to_string(),
-            timestamp: self.timestamp,
+            timestamp: self.timestamp(),
             partition: self.partition,
             offset: self.offset,
             headers: self.headers.as_ref().map(|h| h.detach()),
@@ -394,7 +507,11 @@ impl Message for BorrowedMessage<'_> {
     }
 
     fn timestamp(&self) -> Timestamp {
-        self.timestamp
+        match self.timestamp_kind {
+            TimestampKind::NotAvailable => Timestamp::NotAvailable,
+            TimestampKind::CreateTime => Timestamp::CreateTime(self.timestamp_ms),
+            TimestampKind::LogAppendTime => Timestamp::LogAppendTime(self.timestamp_ms),
+        }
     }
 
     fn headers(&self) -> Option<&BorrowedHeaders> {
@@ -612,6 +729,122 @@ mod tests {
         let keys: Vec<&str> = h.iter().map(|h| h.key).collect();
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(h.as_borrowed().detach(), h);
+    }
+
+    fn sdk_header(key: &[u8], value: Option<&'static [u8]>) -> kafka_sdk::consumer::Header {
+        kafka_sdk::consumer::Header {
+            key: Bytes::copy_from_slice(key),
+            value: value.map(Bytes::from_static),
+        }
+    }
+
+    #[test]
+    fn received_headers_read_as_converted_ones() {
+        let received = BorrowedHeaders::received(
+            vec![
+                sdk_header(b"trace", Some(b"t-1")),
+                sdk_header(b"null", None),
+            ]
+            .into(),
+        );
+        // Kept as kafka-sdk decoded them (no per-message conversion)...
+        assert!(matches!(received.repr, Repr::Received(_)));
+        // ...and read exactly as the converted list would be.
+        let expected = OwnedHeaders::new()
+            .insert(Header {
+                key: "trace",
+                value: Some("t-1"),
+            })
+            .insert::<str>(Header {
+                key: "null",
+                value: None,
+            });
+        assert_eq!(received.count(), 2);
+        assert_eq!(received.get(0).key, "trace");
+        assert_eq!(received.get_as::<str>(0).unwrap().value, Some("t-1"));
+        assert_eq!(received.try_get(1).unwrap().key, "null");
+        assert_eq!(received.try_get(1).unwrap().value, None);
+        assert!(received.try_get(2).is_none());
+        assert_eq!(&received, expected.as_borrowed());
+        assert_eq!(
+            format!("{received:?}"),
+            format!("{:?}", expected.as_borrowed())
+        );
+        // A detached copy is an ordinary owned list: more headers can be added to it.
+        let detached = received.detach();
+        assert_eq!(detached, expected);
+        assert!(matches!(detached.as_borrowed().repr, Repr::Owned(_)));
+        let more = detached.insert(Header {
+            key: "k",
+            value: Some("v"),
+        });
+        assert_eq!(more.count(), 3);
+        assert_eq!(
+            more.refs(),
+            [
+                ("trace", Some(&b"t-1"[..])),
+                ("null", None),
+                ("k", Some(&b"v"[..]))
+            ]
+        );
+        assert_eq!(more.refs_iter().len(), 3);
+        assert_eq!(
+            more.into_sdk(),
+            [
+                ("trace".to_string(), Some(Bytes::from_static(b"t-1"))),
+                ("null".to_string(), None),
+                ("k".to_string(), Some(Bytes::from_static(b"v"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn received_header_keys_that_are_not_utf8_are_converted_lossily() {
+        let h = BorrowedHeaders::received(vec![sdk_header(b"\xffk", Some(b"v"))].into());
+        assert!(matches!(h.repr, Repr::Owned(_)));
+        assert_eq!(h.get(0).key, "\u{fffd}k");
+        assert_eq!(h.get(0).value, Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn produced_messages_keep_their_timestamp_and_headers() {
+        for ts in [
+            Timestamp::NotAvailable,
+            Timestamp::CreateTime(-1),
+            Timestamp::CreateTime(1_700_000_000_123),
+            Timestamp::LogAppendTime(1_700_000_000_456),
+        ] {
+            let m = BorrowedMessage::produced("t".into(), 1, 7, ts, None, None, None);
+            assert_eq!(m.timestamp(), ts);
+            assert!(m.headers().is_none());
+            assert_eq!(m.detach().timestamp(), ts);
+        }
+        // Headers given empty stay `Some` (as the record was sent).
+        let m = BorrowedMessage::produced(
+            "t".into(),
+            1,
+            7,
+            Timestamp::NotAvailable,
+            Some(Bytes::from_static(b"k")),
+            Some(Bytes::from_static(b"v")),
+            Some(OwnedHeaders::new()),
+        );
+        assert_eq!(m.headers().map(Headers::count), Some(0));
+        assert_eq!(
+            (m.topic(), m.partition(), m.offset(), m.key(), m.payload()),
+            ("t", 1, 7, Some(&b"k"[..]), Some(&b"v"[..]))
+        );
+    }
+
+    #[test]
+    fn borrowed_message_moves_stay_small() {
+        // Moved out of every `poll` / `recv`: kept within kafka-sdk's `Message`'s 128 bytes
+        // (larger moves become `memcpy` calls).
+        assert!(
+            std::mem::size_of::<BorrowedMessage<'static>>() <= 128,
+            "BorrowedMessage grew to {} bytes",
+            std::mem::size_of::<BorrowedMessage<'static>>()
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! [`BaseConsumer`]: messages by `poll`.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
 
 use super::{Consumer, ConsumerContext, DefaultConsumerContext, Inner};
 use crate::client::Client;
@@ -41,29 +43,87 @@ impl<C: ConsumerContext + 'static> BaseConsumer<C> {
 
     /// The next message, waiting up to `timeout`; `None` when none arrived in time. An
     /// error is per event (the consumer goes on).
+    ///
+    /// Synchronous, as rdkafka's: what is buffered is taken on the calling thread, outside
+    /// tokio's cooperative budget (called inside a task, a loop of `poll`s that never
+    /// yields still gets every buffered message); a wait parks the calling thread until
+    /// kafka-sdk's fetcher wakes it (through `block_in_place` on a worker of a
+    /// multi-thread runtime), with no task or channel per wait.
     pub fn poll<T: Into<Timeout>>(&self, timeout: T) -> Option<KafkaResult<BorrowedMessage<'_>>> {
-        // What is buffered already is taken without leaving this thread.
+        // The common case first, with nothing around it (each layer moves the message).
         let mut cx = Context::from_waker(Waker::noop());
         if let Poll::Ready(r) = self.inner.poll_recv(&mut cx) {
             return Some(r);
         }
-        let limit = timeout.into().duration();
+        self.poll_slow(timeout.into())
+    }
+
+    /// [`BaseConsumer::poll`] when nothing was handed out at once.
+    #[inline(never)]
+    fn poll_slow(&self, timeout: Timeout) -> Option<KafkaResult<BorrowedMessage<'_>>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Some(r) = self.take(&mut cx) {
+            return Some(r);
+        }
+        let limit = timeout.duration();
         if limit.is_some_and(|d| d.is_zero()) {
             return None;
         }
-        let inner = self.inner.clone();
-        let wait = std::future::poll_fn(move |cx| inner.poll_recv(cx));
-        rt::block(async move {
-            match limit {
-                Some(d) => tokio::time::timeout(d, wait).await.ok(),
-                None => Some(wait.await),
+        let deadline = limit.and_then(|d| Instant::now().checked_add(d));
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        rt::blocking(|| loop {
+            // The waker is registered before this returns `None`: a message buffered
+            // after it unparks this thread (or leaves the token for the `park` below).
+            if let Some(r) = self.take(&mut cx) {
+                return Some(r);
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    std::thread::park_timeout(d - now);
+                }
             }
         })
+    }
+
+    /// A buffered message (or error), `None` when there is none: `cx`'s waker is then
+    /// woken when one comes. kafka-sdk's `poll_recv` counts against the calling task's
+    /// cooperative budget; a `Pending` that may come from a used-up budget is retried
+    /// outside it (a synchronous call has no task to yield).
+    fn take(&self, cx: &mut Context<'_>) -> Option<KafkaResult<BorrowedMessage<'static>>> {
+        if let Poll::Ready(r) = self.inner.poll_recv(cx) {
+            return Some(r);
+        }
+        let again = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
+            self.inner.poll_recv(cx)
+        })));
+        match again.poll(cx) {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => None,
+        }
     }
 
     /// An endless iterator of `poll(Timeout::Never)`.
     pub fn iter(&self) -> Iter<'_, C> {
         Iter(self)
+    }
+}
+
+/// Wakes a thread parked in [`BaseConsumer::poll`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
     }
 }
 

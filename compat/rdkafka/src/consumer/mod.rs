@@ -291,15 +291,13 @@ impl<C: ConsumerContext + 'static> Inner<C> {
                 RDKafkaErrorCode::DestroyBroker,
             )));
         };
-        c.poll_recv(cx).map(|r| {
-            r.map(|m| {
-                // kafka-sdk's message shares its topic's name: no lock, compare or
-                // allocation per message.
-                let topic = m.topic_partition().topic;
-                BorrowedMessage::from_sdk(m, topic)
-            })
-            .map_err(|e| consume_error(&e))
-        })
+        match c.poll_recv(cx) {
+            std::task::Poll::Ready(Ok(m)) => {
+                std::task::Poll::Ready(Ok(BorrowedMessage::from_sdk(m)))
+            }
+            std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(consume_error(&e))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
     }
 
     fn commit_done(&self, result: &KafkaResult<()>, offsets: &TopicPartitionList) {
@@ -311,7 +309,10 @@ impl<C: ConsumerContext + 'static> Inner<C> {
 
 /// librdkafka's error for a failed `recv`. kafka-sdk reports `enable.partition.eof` as
 /// `Error::State("partition EOF: <topic>-<partition> at offset <n>")` (no typed variant
-/// yet); it becomes [`KafkaError::PartitionEOF`] here.
+/// yet); it becomes [`KafkaError::PartitionEOF`] here. Out of line: not on the per-message
+/// path.
+#[cold]
+#[inline(never)]
 fn consume_error(e: &kafka_sdk::Error) -> KafkaError {
     if let kafka_sdk::Error::State(text) = e {
         let partition = text
