@@ -505,4 +505,92 @@ mod tests {
         c.complete(Err(Error::Closed));
         assert_eq!(f.failed_record(), None);
     }
+    /// `batch_records` reads a completed batch's kept records from a future's record on,
+    /// each with what its own future resolves to (offsets from the batch's base offset, or
+    /// the piece's for a split batch; the record's timestamp, or the log append time; the
+    /// error of a failed piece) and its key, value and headers, also from a batch that was
+    /// compressed for sending; nothing before completion or without kept records.
+    /// `same_batch` / `batch_index` tell a batch's records apart.
+    #[test]
+    fn batch_records_read_the_kept_batch_with_each_outcome() {
+        let recs: [Kv<'_>; 3] = [
+            (Some(b"k0"), Some(b"v0")),
+            (None, Some(b"v1")),
+            (Some(b"k2"), None),
+        ];
+        let kept = |compression| {
+            let mut b = BatchBuilder::new(1_000, 256);
+            for (i, (k, v)) in recs.iter().enumerate() {
+                let h: &[(&str, Option<&[u8]>)] = &[("n", Some(&[i as u8]))];
+                b.append(1_000 + i as i64, *k, *v, h);
+            }
+            let params = BatchParams {
+                compression,
+                ..BatchParams::default()
+            };
+            let (sealed, kept) = b.seal_keeping(&params);
+            sealed.unwrap();
+            kept.unwrap()
+        };
+        #[allow(unused_mut)]
+        let mut codecs = vec![Compression::None];
+        #[cfg(feature = "lz4")]
+        codecs.push(Compression::Lz4);
+        for compression in codecs {
+            let c = Completion::new(Arc::from("t"), 2);
+            let futs: Vec<_> = (0..3).map(|d| fut(&c, d)).collect();
+            assert!(futs[0].same_batch(&futs[2]));
+            assert_eq!(futs[2].batch_index(), 2);
+            c.keep_records(kept(compression));
+            assert!(futs[0].batch_records().is_none(), "not before completion");
+            c.complete(Ok(BatchAck {
+                base_offset: 100,
+                log_append_time: -1,
+            }));
+            for from in 0..3 {
+                let got: Vec<BatchRecord> = futs[from].batch_records().expect("kept").collect();
+                assert_eq!(got.len(), 3 - from);
+                for r in got {
+                    let i = r.index as usize;
+                    let meta = r.result.expect("delivered");
+                    assert_eq!(
+                        (&*meta.topic, meta.partition, meta.offset, meta.timestamp),
+                        ("t", 2, 100 + i as i64, 1_000 + i as i64)
+                    );
+                    assert_eq!((r.key.as_deref(), r.value.as_deref()), recs[i]);
+                    assert_eq!(r.timestamp, 1_000 + i as i64);
+                    assert_eq!(r.headers[0].value.as_deref(), Some(&[i as u8][..]));
+                }
+            }
+            let other = Completion::new(Arc::from("t"), 2);
+            assert!(!futs[0].same_batch(&fut(&other, 0)));
+        }
+        // A split batch: its first piece (record 0) delivered with log append time, the
+        // second (records 1 and 2) failed.
+        let c = Completion::new(Arc::from("t"), 0);
+        c.keep_records(kept(Compression::None));
+        c.complete_split(vec![
+            (1, Err(Error::Closed)),
+            (
+                0,
+                Ok(BatchAck {
+                    base_offset: 10,
+                    log_append_time: 5_000,
+                }),
+            ),
+        ]);
+        let got: Vec<BatchRecord> = fut(&c, 0).batch_records().unwrap().collect();
+        let meta = got[0].result.as_ref().unwrap();
+        assert_eq!((meta.offset, meta.timestamp), (10, 5_000));
+        assert_eq!(got[0].timestamp, 1_000);
+        assert!(matches!(got[1].result, Err(Error::Closed)));
+        assert!(matches!(got[2].result, Err(Error::Closed)));
+        assert_eq!(got[2].key.as_deref(), Some(&b"k2"[..]));
+        assert!(fut(&c, 3).batch_records().is_none(), "no such record");
+        // Nothing kept (the default): nothing to read.
+        let c = Completion::new(Arc::from("t"), 0);
+        let f = fut(&c, 0);
+        c.complete(Err(Error::Closed));
+        assert!(f.batch_records().is_none());
+    }
 }
