@@ -312,7 +312,8 @@ impl DeliveryFuture {
 }
 
 /// The records of one batch from a given record on, each with its outcome, read from the
-/// batch's buffer one by one (see [`DeliveryFuture::batch_records`]).
+/// batch's buffer one by one (see [`DeliveryFuture::batch_records`]); its `len()` is how
+/// many are left, to the batch's last record.
 #[derive(Debug)]
 pub struct BatchRecords {
     completion: Arc<Completion>,
@@ -337,8 +338,27 @@ pub struct BatchRecord {
     pub timestamp: i64,
 }
 
+impl ExactSizeIterator for BatchRecords {}
+
+impl BatchRecords {
+    /// Reads the records without their headers (each [`BatchRecord`] then has none): for a
+    /// caller that kept the records' headers itself, no vector built per record.
+    pub fn without_headers(self) -> BatchRecords {
+        BatchRecords {
+            completion: self.completion,
+            records: self.records.skip_headers(),
+        }
+    }
+}
+
 impl Iterator for BatchRecords {
     type Item = BatchRecord;
+
+    /// Exact: the batch's records from the current one to its last.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.records.remaining();
+        (n, Some(n))
+    }
 
     #[inline]
     fn next(&mut self) -> Option<BatchRecord> {
@@ -547,8 +567,9 @@ mod tests {
                 base_offset: 100,
                 log_append_time: -1,
             }));
-            for from in 0..3 {
-                let got: Vec<BatchRecord> = futs[from].batch_records().expect("kept").collect();
+            for (from, f) in futs.iter().enumerate() {
+                assert_eq!(f.batch_records().expect("kept").len(), 3 - from);
+                let got: Vec<BatchRecord> = f.batch_records().expect("kept").collect();
                 assert_eq!(got.len(), 3 - from);
                 for r in got {
                     let i = r.index as usize;

@@ -455,6 +455,8 @@ pub struct KeptRecords {
     next: i32,
     count: i32,
     base_timestamp: i64,
+    /// Records come without their headers (see [`KeptRecords::skip_headers`]).
+    skip_headers: bool,
 }
 
 impl KeptRecords {
@@ -474,12 +476,26 @@ impl KeptRecords {
             data: batch,
             pos: RECORD_BATCH_OVERHEAD,
             next: 0,
+            skip_headers: false,
         })
+    }
+
+    /// Reads the records without their headers (each comes with none: for a reader that
+    /// has them already, no vector built per record).
+    pub fn skip_headers(mut self) -> KeptRecords {
+        self.skip_headers = true;
+        self
     }
 
     /// The index of the record `next` returns.
     pub fn position(&self) -> i32 {
         self.next
+    }
+
+    /// How many records are left to read (the batch's record count less
+    /// [`position`](Self::position)).
+    pub fn remaining(&self) -> usize {
+        usize::try_from(self.count - self.next).unwrap_or(0)
     }
 
     /// Moves to the record at `index` (forward only, skipping records by their length
@@ -507,6 +523,93 @@ impl KeptRecords {
     }
 }
 
+impl KeptRecords {
+    /// Decodes the record at `pos`: a reader of the producer's own encoding (no error
+    /// texts, every length checked against the record's bounds); `None` at the first
+    /// inconsistency.
+    #[inline]
+    fn decode_next(&mut self) -> Option<Record> {
+        let data = &self.data[..];
+        let mut p = self.pos;
+        let len = usize::try_from(varint_at(data, &mut p)?).ok()?;
+        let end = p.checked_add(len).filter(|&e| e <= data.len())?;
+        let d = &data[..end];
+        p += 1; // attributes
+        let timestamp_delta = varint_at(d, &mut p)?;
+        let _offset_delta = varint_at(d, &mut p)?;
+        let key = self.field_at(end, &mut p)?;
+        let value = self.field_at(end, &mut p)?;
+        let mut headers = Vec::new();
+        if !self.skip_headers {
+            let n = usize::try_from(varint_at(d, &mut p)?).ok()?;
+            // Each header takes at least two bytes.
+            if n > end.saturating_sub(p) / 2 {
+                return None;
+            }
+            headers.reserve_exact(n);
+            for _ in 0..n {
+                let key = self.field_at(end, &mut p)??;
+                let value = self.field_at(end, &mut p)?;
+                headers.push(Header { key, value });
+            }
+            if p != end {
+                return None;
+            }
+        }
+        self.pos = end;
+        let offset = i64::from(self.next);
+        self.next += 1;
+        Some(Record {
+            offset,
+            timestamp: self.base_timestamp.wrapping_add(timestamp_delta),
+            key,
+            value,
+            headers,
+        })
+    }
+
+    /// A nullable bytes field at `p`, within the record ending at `end`: `Some(None)` for
+    /// null, `None` when it does not fit.
+    #[inline]
+    fn field_at(&self, end: usize, p: &mut usize) -> Option<Option<Bytes>> {
+        let len = varint_at(&self.data[..end], p)?;
+        if len < 0 {
+            return (len == -1).then_some(None);
+        }
+        let start = *p;
+        let stop = start
+            .checked_add(usize::try_from(len).ok()?)
+            .filter(|&s| s <= end)?;
+        *p = stop;
+        Some(Some(self.data.slice(start..stop)))
+    }
+}
+
+/// A zigzag varint (up to 64 bits) at `pos` of `b`; `None` when cut short or too long.
+#[inline]
+fn varint_at(b: &[u8], pos: &mut usize) -> Option<i64> {
+    let first = *b.get(*pos)?;
+    if first < 0x80 {
+        // One byte (a null or short key's length, small deltas): most fields.
+        *pos += 1;
+        return Some(i64::from(first >> 1) ^ -i64::from(first & 1));
+    }
+    let mut n: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((n >> 1) as i64 ^ -((n & 1) as i64));
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
 impl Iterator for KeptRecords {
     type Item = Record;
 
@@ -517,21 +620,11 @@ impl Iterator for KeptRecords {
         if self.next >= self.count {
             return None;
         }
-        let ctx = RecordCtx {
-            base_offset: 0,
-            base_timestamp: self.base_timestamp,
-            log_append_time: None,
-        };
-        match decode_record(&self.data, &mut self.pos, &ctx) {
-            Ok(r) => {
-                self.next += 1;
-                Some(r)
-            }
-            Err(_) => {
-                self.next = self.count;
-                None
-            }
+        let r = self.decode_next();
+        if r.is_none() {
+            self.next = self.count;
         }
+        r
     }
 }
 
@@ -1098,11 +1191,20 @@ mod kept_tests {
                 let mut it = KeptRecords::new(kept.clone()).unwrap();
                 assert!(it.seek(from as i32));
                 assert_eq!(it.position(), from as i32);
+                assert_eq!(it.remaining(), RECS.len() - from);
                 let rest: Vec<Record> = it.collect();
                 assert_eq!(rest.len(), RECS.len() - from);
                 for (j, r) in rest.iter().enumerate() {
                     check(r, from + j);
                 }
+            }
+            // Without headers: the same records, none of their headers.
+            let bare: Vec<Record> = KeptRecords::new(kept.clone()).unwrap().skip_headers().collect();
+            assert_eq!(bare.len(), RECS.len());
+            for (i, r) in bare.iter().enumerate() {
+                assert_eq!((r.key.as_deref(), r.value.as_deref()), (RECS[i].1, RECS[i].2));
+                assert_eq!((r.offset, r.timestamp), (i as i64, RECS[i].0));
+                assert!(r.headers.is_empty());
             }
             let mut it = KeptRecords::new(kept.clone()).unwrap();
             assert!(!it.seek(RECS.len() as i32), "past the last record");
