@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::record::batch::{decode_batches, DecodeOptions, Header, Record};
+use crate::record::batch::{decode_batches, DecodeOptions, Header, KeptRecords, Record};
 
 use super::record::RecordMetadata;
 
@@ -70,6 +70,10 @@ pub(crate) struct Completion {
     /// record of a failed batch asks, and decoding the batch for each would cost
     /// records x batch size).
     decoded: OnceLock<Vec<(i32, Vec<Record>)>>,
+    /// The whole batch's records, uncompressed, kept only by a producer built with
+    /// [`keep_records`](super::ProducerBuilder::keep_records) (set when the batch is sealed,
+    /// before it completes), for [`DeliveryFuture::batch_records`].
+    kept: OnceLock<Bytes>,
 }
 
 impl Completion {
@@ -82,7 +86,14 @@ impl Completion {
             spans: Default::default(),
             failed: Mutex::new(Vec::new()),
             decoded: OnceLock::new(),
+            kept: OnceLock::new(),
         })
+    }
+
+    /// Keeps the batch's records (uncompressed, as [`KeptRecords`] reads them) before
+    /// completing it (see [`DeliveryFuture::batch_records`]); the first call wins.
+    pub(crate) fn keep_records(&self, batch: Bytes) {
+        let _ = self.kept.set(batch);
     }
 
     /// Keeps the encoded batch (or piece of a split batch, whose first record has offset
@@ -216,6 +227,43 @@ impl DeliveryFuture {
         self.completion.is_done()
     }
 
+    /// `true` when `other` is a record of the same batch as this one (then both complete
+    /// together, and [`batch_records`](Self::batch_records) of the earlier one reads both).
+    pub fn same_batch(&self, other: &DeliveryFuture) -> bool {
+        Arc::ptr_eq(&self.completion, &other.completion)
+    }
+
+    /// The record's index in its batch: 0 for the batch's first record, then one more per
+    /// record appended to the same batch (in the order of their appends).
+    pub fn batch_index(&self) -> i32 {
+        self.offset_delta
+    }
+
+    /// Once the outcome is known, the records of this record's batch from this one on (in
+    /// append order), each with what its own delivery future resolves to and its key,
+    /// value, headers and timestamp as appended, read from the batch (for a producer built
+    /// with [`keep_records`](super::ProducerBuilder::keep_records), which keeps every
+    /// batch's records, uncompressed, until its last delivery future is dropped: a
+    /// librdkafka-style delivery report shows the message without the caller keeping a
+    /// copy of each). `None` before the outcome is known, for a producer that does not keep
+    /// records, and for a batch that could not be encoded at all (nothing to keep). Reading
+    /// a batch's records this way does not need their delivery futures: one future per
+    /// batch is enough.
+    pub fn batch_records(&self) -> Option<BatchRecords> {
+        let c = &self.completion;
+        if !c.is_done() {
+            return None;
+        }
+        let mut records = KeptRecords::new(c.kept.get()?.clone())?;
+        if !records.seek(self.offset_delta) {
+            return None;
+        }
+        Some(BatchRecords {
+            completion: c.clone(),
+            records,
+        })
+    }
+
     /// The record as it was appended (key, value, headers, timestamp), decoded from its
     /// batch, once the batch failed: for a producer built with
     /// [`keep_failed_records`](super::ProducerBuilder::keep_failed_records), which keeps a
@@ -258,6 +306,90 @@ impl DeliveryFuture {
             key: r.key.clone(),
             value: r.value.clone(),
             headers: r.headers.clone(),
+            timestamp: r.timestamp,
+        })
+    }
+}
+
+/// The records of one batch from a given record on, each with its outcome, read from the
+/// batch's buffer one by one (see [`DeliveryFuture::batch_records`]); its `len()` is how
+/// many are left, to the batch's last record.
+#[derive(Debug)]
+pub struct BatchRecords {
+    completion: Arc<Completion>,
+    records: KeptRecords,
+}
+
+/// A record of a batch with its outcome (see [`DeliveryFuture::batch_records`]). Key, value
+/// and headers share the batch's buffer (nothing copied per record).
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    /// The record's index in its batch (what [`DeliveryFuture::batch_index`] tells).
+    pub index: i32,
+    /// What the record's [`DeliveryFuture`] resolves to.
+    pub result: Result<RecordMetadata>,
+    /// The key; `None` when null.
+    pub key: Option<Bytes>,
+    /// The value; `None` when null.
+    pub value: Option<Bytes>,
+    /// The headers, in the order they were given.
+    pub headers: Vec<Header>,
+    /// The record's timestamp (ms since the epoch) as appended.
+    pub timestamp: i64,
+}
+
+impl ExactSizeIterator for BatchRecords {}
+
+impl BatchRecords {
+    /// Reads the records without their headers (each [`BatchRecord`] then has none): for a
+    /// caller that kept the records' headers itself, no vector built per record.
+    pub fn without_headers(self) -> BatchRecords {
+        BatchRecords {
+            completion: self.completion,
+            records: self.records.skip_headers(),
+        }
+    }
+}
+
+impl Iterator for BatchRecords {
+    type Item = BatchRecord;
+
+    /// Exact: the batch's records from the current one to its last.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.records.remaining();
+        (n, Some(n))
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<BatchRecord> {
+        let c = &*self.completion;
+        let index = self.records.position();
+        let r = self.records.next()?;
+        // Done: `batch_records` checked it.
+        let outcome = c.result.get()?;
+        let result = match outcome.for_record(index) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(ack), start) => Ok(RecordMetadata {
+                topic: c.topic.clone(),
+                partition: c.partition,
+                offset: if ack.base_offset < 0 {
+                    -1
+                } else {
+                    ack.base_offset + i64::from(index - start)
+                },
+                timestamp: if ack.log_append_time >= 0 {
+                    ack.log_append_time
+                } else {
+                    r.timestamp
+                },
+            }),
+        };
+        Some(BatchRecord {
+            index,
+            result,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
             timestamp: r.timestamp,
         })
     }
@@ -392,5 +524,94 @@ mod tests {
         let f = fut(&c, 0);
         c.complete(Err(Error::Closed));
         assert_eq!(f.failed_record(), None);
+    }
+    /// `batch_records` reads a completed batch's kept records from a future's record on,
+    /// each with what its own future resolves to (offsets from the batch's base offset, or
+    /// the piece's for a split batch; the record's timestamp, or the log append time; the
+    /// error of a failed piece) and its key, value and headers, also from a batch that was
+    /// compressed for sending; nothing before completion or without kept records.
+    /// `same_batch` / `batch_index` tell a batch's records apart.
+    #[test]
+    fn batch_records_read_the_kept_batch_with_each_outcome() {
+        let recs: [Kv<'_>; 3] = [
+            (Some(b"k0"), Some(b"v0")),
+            (None, Some(b"v1")),
+            (Some(b"k2"), None),
+        ];
+        let kept = |compression| {
+            let mut b = BatchBuilder::new(1_000, 256);
+            for (i, (k, v)) in recs.iter().enumerate() {
+                let h: &[(&str, Option<&[u8]>)] = &[("n", Some(&[i as u8]))];
+                b.append(1_000 + i as i64, *k, *v, h);
+            }
+            let params = BatchParams {
+                compression,
+                ..BatchParams::default()
+            };
+            let (sealed, kept) = b.seal_keeping(&params);
+            sealed.unwrap();
+            kept.unwrap()
+        };
+        #[allow(unused_mut)]
+        let mut codecs = vec![Compression::None];
+        #[cfg(feature = "lz4")]
+        codecs.push(Compression::Lz4);
+        for compression in codecs {
+            let c = Completion::new(Arc::from("t"), 2);
+            let futs: Vec<_> = (0..3).map(|d| fut(&c, d)).collect();
+            assert!(futs[0].same_batch(&futs[2]));
+            assert_eq!(futs[2].batch_index(), 2);
+            c.keep_records(kept(compression));
+            assert!(futs[0].batch_records().is_none(), "not before completion");
+            c.complete(Ok(BatchAck {
+                base_offset: 100,
+                log_append_time: -1,
+            }));
+            for (from, f) in futs.iter().enumerate() {
+                assert_eq!(f.batch_records().expect("kept").len(), 3 - from);
+                let got: Vec<BatchRecord> = f.batch_records().expect("kept").collect();
+                assert_eq!(got.len(), 3 - from);
+                for r in got {
+                    let i = r.index as usize;
+                    let meta = r.result.expect("delivered");
+                    assert_eq!(
+                        (&*meta.topic, meta.partition, meta.offset, meta.timestamp),
+                        ("t", 2, 100 + i as i64, 1_000 + i as i64)
+                    );
+                    assert_eq!((r.key.as_deref(), r.value.as_deref()), recs[i]);
+                    assert_eq!(r.timestamp, 1_000 + i as i64);
+                    assert_eq!(r.headers[0].value.as_deref(), Some(&[i as u8][..]));
+                }
+            }
+            let other = Completion::new(Arc::from("t"), 2);
+            assert!(!futs[0].same_batch(&fut(&other, 0)));
+        }
+        // A split batch: its first piece (record 0) delivered with log append time, the
+        // second (records 1 and 2) failed.
+        let c = Completion::new(Arc::from("t"), 0);
+        c.keep_records(kept(Compression::None));
+        c.complete_split(vec![
+            (1, Err(Error::Closed)),
+            (
+                0,
+                Ok(BatchAck {
+                    base_offset: 10,
+                    log_append_time: 5_000,
+                }),
+            ),
+        ]);
+        let got: Vec<BatchRecord> = fut(&c, 0).batch_records().unwrap().collect();
+        let meta = got[0].result.as_ref().unwrap();
+        assert_eq!((meta.offset, meta.timestamp), (10, 5_000));
+        assert_eq!(got[0].timestamp, 1_000);
+        assert!(matches!(got[1].result, Err(Error::Closed)));
+        assert!(matches!(got[2].result, Err(Error::Closed)));
+        assert_eq!(got[2].key.as_deref(), Some(&b"k2"[..]));
+        assert!(fut(&c, 3).batch_records().is_none(), "no such record");
+        // Nothing kept (the default): nothing to read.
+        let c = Completion::new(Arc::from("t"), 0);
+        let f = fut(&c, 0);
+        c.complete(Err(Error::Closed));
+        assert!(f.batch_records().is_none());
     }
 }

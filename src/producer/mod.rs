@@ -138,7 +138,7 @@ mod record;
 mod sender;
 pub mod transaction;
 
-pub use delivery::{DeliveryFuture, FailedRecord};
+pub use delivery::{BatchRecord, BatchRecords, DeliveryFuture, FailedRecord};
 pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use transaction::{ConsumerGroupMetadata, TransactionState};
@@ -365,6 +365,7 @@ pub struct ProducerBuilder {
     oauth: OAuthSlot,
     stats_handler: Option<crate::stats::Handler>,
     keep_failed: bool,
+    keep_records: bool,
 }
 
 impl ProducerBuilder {
@@ -402,6 +403,20 @@ impl ProducerBuilder {
         self
     }
 
+    /// Keeps every batch's records, uncompressed, with the batch's shared completion until
+    /// the last of its [`DeliveryFuture`]s is dropped, so that
+    /// [`DeliveryFuture::batch_records`] can hand each record (key, value, headers,
+    /// timestamp) back with its outcome, a batch at a time: for librdkafka-style delivery
+    /// reports, which show the message, without the caller keeping a copy of every record
+    /// (librdkafka itself keeps each message until its report was served). Without
+    /// compression this keeps the batch as sent (nothing copied); with compression the
+    /// batch's buffer from before compressing it (nothing decompressed to read it back).
+    /// Off by default: a batch's memory is then freed once it completes.
+    pub fn keep_records(mut self, keep: bool) -> Self {
+        self.keep_records = keep;
+        self
+    }
+
     /// Validates the configuration, bootstraps, gets a producer id when idempotent, and
     /// starts the background task.
     pub async fn build(self) -> Result<Producer> {
@@ -431,6 +446,7 @@ impl ProducerBuilder {
         let acc = Arc::new(Accumulator::new(&s));
         let mut sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         sender.keep_failed = self.keep_failed;
+        sender.keep_records = self.keep_records;
         tokio::spawn(sender.run());
         let custom_partitioner = self.partitioner.is_some();
         let partitioner = self
@@ -551,6 +567,7 @@ impl Producer {
             oauth: OAuthSlot::default(),
             stats_handler: None,
             keep_failed: false,
+            keep_records: false,
         }
     }
 

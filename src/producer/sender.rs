@@ -144,6 +144,9 @@ pub(crate) struct Sender {
     /// Keep a failed batch's encoded records with its completion
     /// (`ProducerBuilder::keep_failed_records`).
     pub(crate) keep_failed: bool,
+    /// Keep every batch's records, uncompressed, with its completion
+    /// (`ProducerBuilder::keep_records`).
+    pub(crate) keep_records: bool,
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -185,6 +188,7 @@ impl Sender {
             adding: None,
             splits: HashMap::new(),
             keep_failed: false,
+            keep_records: false,
         }
     }
 
@@ -621,7 +625,16 @@ impl Sender {
             partition_leader_epoch: -1,
             timestamp_type_log_append: false,
         };
-        match ob.builder.seal(&params) {
+        let sealed = if self.keep_records {
+            let (sealed, kept) = ob.builder.seal_keeping(&params);
+            if let Some(kept) = kept {
+                ob.completion.keep_records(kept);
+            }
+            sealed
+        } else {
+            ob.builder.seal(&params)
+        };
+        match sealed {
             Ok(data) => {
                 if let Some(i) = self.idem.as_mut() {
                     i.assigned(tp, base_seq, record_count);
@@ -1096,11 +1109,16 @@ impl Sender {
     }
 
     /// Fails a batch that was never sealed (keeping its records, encoded uncompressed, with
-    /// `keep_failed`).
+    /// `keep_failed` or `keep_records`).
     fn finish_open(&self, b: OpenBatch, err: Error) {
-        if self.keep_failed {
+        if self.keep_failed || self.keep_records {
             if let Ok(data) = b.builder.seal(&BatchParams::default()) {
-                b.completion.keep_failed(0, data);
+                if self.keep_records {
+                    b.completion.keep_records(data.clone());
+                }
+                if self.keep_failed {
+                    b.completion.keep_failed(0, data);
+                }
             }
         }
         self.finish(b.id, &b.completion, b.permits, None, Err(err));

@@ -13,7 +13,8 @@ pub use compression::{compress, decompress, Compression};
 
 pub use batch::{
     control_record_type, decode_batches, rewrite_producer_state, BatchBuilder, BatchIter,
-    BatchParams, ControlType, DecodeOptions, Header, Record, RecordBatch, TimestampType,
+    BatchParams, ControlType, DecodeOptions, Header, KeptRecords, Record, RecordBatch,
+    TimestampType,
     RECORD_BATCH_OVERHEAD,
 };
 

@@ -4,17 +4,18 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    produce_error, Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Partitioner, Parts,
-    Producer, ProducerContext, PurgeConfig, RecordCopy, Sent, Sink,
+    copy, produce_error, Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Partitioner,
+    Parts, Producer, ProducerContext, PurgeConfig, RecordCopy, Sent, Sink,
 };
 use crate::client::{Client, ClientContext};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
@@ -126,60 +127,113 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> BaseRecord<'a, K, P, ()> {
     }
 }
 
-/// A finished record: kafka-sdk's metadata (which names the topic), or the error with the
-/// topic (boxed: a rare path, and each report is moved a few times on its way; 112 bytes
-/// instead of 160 keeps those moves inline instead of `memcpy` calls).
-struct Report<D> {
+/// A record kafka-sdk refused at once (its own copy, the topic's name, the error).
+struct Refused<D> {
     rec: RecordCopy,
-    result: Result<RecordMetadata, Box<(KafkaError, Arc<str>)>>,
+    topic: Arc<str>,
+    error: KafkaError,
     opaque: D,
 }
 
-/// A record kafka-sdk took, with its delivery future (the FIFO's topic is its topic).
-struct Waiting<D> {
-    rec: RecordCopy,
-    delivery: kafka_sdk::DeliveryFuture,
-    opaque: D,
+/// Consecutive records of one kafka-sdk batch appended on the calling thread (the common
+/// case): one entry per batch, not per record. Their key, payload and timestamp are read
+/// back from the batch kafka-sdk keeps (`keep_records`) when their reports are served: no
+/// copy per record; per record only its opaque (nothing for `()`) and its headers when it
+/// has some.
+struct Run<D> {
+    /// The delivery future of the run's first record: its batch's shared completion (the
+    /// kept records, every record's outcome), registered with the reports' waker.
+    first: kafka_sdk::DeliveryFuture,
+    /// The opaques of the run's records, in append order (the records are the batch's
+    /// `first.batch_index()..` + this many).
+    opaques: Vec<D>,
+    /// The caller's headers of the run's records that had some (`Some`, also empty), by
+    /// place in the run: rdkafka's report shows the caller's headers, and a record without
+    /// any shows `None`.
+    headers: Vec<(u32, OwnedHeaders)>,
+}
+
+impl<D> Run<D> {
+    /// The batch index the run's next record must have.
+    fn next_index(&self) -> i64 {
+        i64::from(self.first.batch_index()) + self.opaques.len() as i64
+    }
+
+    /// Whether `d` is the run's next record.
+    #[inline]
+    fn continues(&self, d: &kafka_sdk::DeliveryFuture) -> bool {
+        d.same_batch(&self.first) && self.next_index() == i64::from(d.batch_index())
+    }
+
+    #[inline]
+    fn push(&mut self, opaque: D, headers: Option<OwnedHeaders>) {
+        if let Some(h) = headers {
+            let at = u32::try_from(self.opaques.len()).unwrap_or(u32::MAX);
+            self.headers.push((at, h));
+        }
+        self.opaques.push(opaque);
+    }
+}
+
+/// An entry of a partition's FIFO.
+enum Entry<D> {
+    Run(Run<D>),
+    /// A record that waited in the lane (it has its own copy already), with its delivery
+    /// future.
+    Copied {
+        rec: RecordCopy,
+        delivery: kafka_sdk::DeliveryFuture,
+        opaque: D,
+    },
+}
+
+impl<D> Entry<D> {
+    fn delivery(&self) -> &kafka_sdk::DeliveryFuture {
+        match self {
+            Entry::Run(r) => &r.first,
+            Entry::Copied { delivery, .. } => delivery,
+        }
+    }
+
+    fn delivery_mut(&mut self) -> &mut kafka_sdk::DeliveryFuture {
+        match self {
+            Entry::Run(r) => &mut r.first,
+            Entry::Copied { delivery, .. } => delivery,
+        }
+    }
 }
 
 /// One FIFO per partition (indexed by partition).
-type PartitionFifos<D> = Vec<VecDeque<Waiting<D>>>;
+type PartitionFifos<D> = Vec<VecDeque<Entry<D>>>;
 
-/// Records whose delivery report was not served yet: kafka-sdk's delivery futures in one
-/// FIFO per partition (append order), owned by the producer and served by `poll` on the
-/// caller's thread (no other thread touches a record on its way).
+/// Records whose delivery report was not served yet, in one FIFO per partition (append
+/// order), owned by the producer and served by `poll` on the caller's thread (no other
+/// thread touches a record on its way).
 struct Pending<D> {
     /// Per topic (shared name), per partition.
     fifos: Vec<(Arc<str>, PartitionFifos<D>)>,
     /// Records kafka-sdk refused at once.
-    failed: VecDeque<Report<D>>,
-    /// `poll`'s vector of finished records, kept between calls (no growing a new one for
+    failed: VecDeque<Refused<D>>,
+    /// `poll`'s vector of finished entries, kept between calls (no growing a new one for
     /// every batch).
-    spare: Vec<Report<D>>,
+    spare: Vec<Served<D>>,
+}
+
+/// A finished entry on its way to the context, with its topic's shared name.
+enum Served<D> {
+    Entry(Arc<str>, i32, Entry<D>),
+    Refused(Refused<D>),
 }
 
 impl<D> Pending<D> {
-    /// Files a record kafka-sdk took (or refused); `true` when `poll` has to look again
-    /// (its FIFO was empty, so no waker of a waiting `poll` is with it).
-    fn add(&mut self, s: Sent<D>) -> bool {
-        let Sent {
-            topic,
-            rec,
-            sent,
-            tag,
-        } = s;
-        let delivery = match sent {
-            Ok(d) => d,
-            Err(e) => {
-                self.failed.push_back(Report {
-                    rec,
-                    result: Err(Box::new((*e, topic.unwrap_or_else(|| Arc::from(""))))),
-                    opaque: tag,
-                });
-                return true;
-            }
-        };
-        let name = delivery.topic();
+    /// The FIFO of `d`'s topic and partition.
+    #[inline]
+    fn fifo(
+        &mut self,
+        d: &kafka_sdk::DeliveryFuture,
+        topic: Option<&Arc<str>>,
+    ) -> &mut VecDeque<Entry<D>> {
+        let name = d.topic();
         // The same allocation first (no compare of the names): once a topic's first report
         // was served, its FIFOs hold kafka-sdk's own shared name (see `take_done`), and
         // holding it keeps that allocation from being reused for another name.
@@ -191,57 +245,100 @@ impl<D> Pending<D> {
         {
             Some(i) => i,
             None => {
-                let t = topic.unwrap_or_else(|| Arc::from(name));
+                let t = topic.cloned().unwrap_or_else(|| Arc::from(name));
                 self.fifos.push((t, Vec::new()));
                 self.fifos.len() - 1
             }
         };
         let parts = &mut self.fifos[i].1;
-        let p = usize::try_from(delivery.partition()).unwrap_or(0);
+        let p = usize::try_from(d.partition()).unwrap_or(0);
         if parts.len() <= p {
             parts.resize_with(p + 1, VecDeque::new);
         }
-        let fifo = &mut parts[p];
-        fifo.push_back(Waiting {
-            rec,
-            delivery,
-            opaque: tag,
-        });
-        fifo.len() == 1
+        &mut parts[p]
     }
 
-    /// Moves the finished records at the head of each FIFO to `batch`. With `cx`, the
-    /// first unfinished record of each FIFO registers its waker (to wait for the next
-    /// completion); without, only finished records are touched.
-    fn take_done(&mut self, batch: &mut Vec<Report<D>>, mut cx: Option<&mut Context<'_>>) {
+    /// Files a record kafka-sdk took on the calling thread: into its FIFO's last run when it
+    /// continues it (the common case: a push of its opaque), else into a new run. `true`
+    /// when a new run's batch had already completed (no waker will say so: the caller
+    /// signals it).
+    #[inline]
+    fn file(
+        &mut self,
+        d: kafka_sdk::DeliveryFuture,
+        opaque: D,
+        headers: Option<OwnedHeaders>,
+        waker: &std::task::Waker,
+    ) -> bool {
+        let fifo = self.fifo(&d, None);
+        if let Some(Entry::Run(run)) = fifo.back_mut() {
+            if run.continues(&d) {
+                // No signal needed even when the batch is done already: its completion
+                // bumped the count, and no `poll` looked at the FIFOs since (under this
+                // lock), or the run would have been served and gone.
+                run.push(opaque, headers);
+                return false;
+            }
+        }
+        file_slow(fifo, d, opaque, headers, waker)
+    }
+
+    /// Files a record that waited in the lane (or that kafka-sdk refused), with its copy.
+    /// `true` when `poll` has something new without a waker saying so.
+    fn add(&mut self, s: Sent<D>, waker: &std::task::Waker) -> bool {
+        let Sent {
+            topic,
+            rec,
+            sent,
+            tag,
+        } = s;
+        match sent {
+            Ok(mut delivery) => {
+                let ready = register(&mut delivery, waker);
+                self.fifo(&delivery, topic.as_ref())
+                    .push_back(Entry::Copied {
+                        rec,
+                        delivery,
+                        opaque: tag,
+                    });
+                ready
+            }
+            Err(e) => {
+                self.failed.push_back(Refused {
+                    rec,
+                    topic: topic.unwrap_or_else(|| Arc::from("")),
+                    error: *e,
+                    opaque: tag,
+                });
+                true
+            }
+        }
+    }
+
+    /// Moves the finished entries at the head of each FIFO (and the refused records) to
+    /// `batch`.
+    fn take_done(&mut self, batch: &mut Vec<Served<D>>) {
         if !self.failed.is_empty() {
-            // (Checked first: `poll(0)` after every `send` mostly finds nothing here, and an
-            // empty drain still costs a guard per call.)
-            batch.extend(self.failed.drain(..));
+            batch.extend(self.failed.drain(..).map(Served::Refused));
         }
         for (topic, parts) in self.fifos.iter_mut() {
-            for fifo in parts.iter_mut() {
-                while let Some(front) = fifo.front_mut() {
-                    let r = match cx.as_deref_mut() {
-                        Some(cx) => Pin::new(&mut front.delivery).poll(cx),
-                        None if front.delivery.is_done() => Pin::new(&mut front.delivery)
-                            .poll(&mut Context::from_waker(std::task::Waker::noop())),
-                        None => Poll::Pending,
-                    };
-                    let Poll::Ready(r) = r else { break };
-                    if let Ok(m) = &r {
-                        // kafka-sdk's shared name of the topic from now on (`add` then finds
-                        // the topic by address).
+            for (p, fifo) in parts.iter_mut().enumerate() {
+                while let Some(front) = fifo.front() {
+                    if !front.delivery().is_done() {
+                        break;
+                    }
+                    let Some(front) = fifo.front_mut() else { break };
+                    let d = front.delivery_mut();
+                    // kafka-sdk's shared name of the topic from now on (`fifo` then finds the
+                    // topic by address); once per batch.
+                    let noop = &mut Context::from_waker(std::task::Waker::noop());
+                    if let Poll::Ready(Ok(m)) = Pin::new(d).poll(noop) {
                         if !Arc::ptr_eq(topic, &m.topic) {
-                            *topic = m.topic.clone();
+                            *topic = m.topic;
                         }
                     }
-                    if let Some(w) = fifo.pop_front() {
-                        batch.push(Report {
-                            rec: w.rec,
-                            result: r.map_err(|e| Box::new((produce_error(&e), topic.clone()))),
-                            opaque: w.opaque,
-                        });
+                    if let Some(e) = fifo.pop_front() {
+                        batch.push(Served::Entry(topic.clone(), p as i32, e));
                     }
                 }
             }
@@ -249,13 +346,49 @@ impl<D> Pending<D> {
     }
 }
 
-/// The most finished records `poll`'s kept vector holds room for (a batch of 100 B records
-/// of the default `batch.size` is about 10,000).
-const SPARE_MAX: usize = 16 * 1024;
+/// Polls a new FIFO entry's delivery future once with the reports' waker, so that its
+/// batch's completion bumps the reports' count and wakes a waiting `poll`; `true` when it
+/// is done already (no waker will fire: the caller signals it).
+fn register(d: &mut kafka_sdk::DeliveryFuture, waker: &std::task::Waker) -> bool {
+    Pin::new(d).poll(&mut Context::from_waker(waker)).is_ready()
+}
 
-/// Wakes a `poll` waiting for the next completion (the waker of the FIFOs' fronts).
+/// `Pending::file` past the common case: `d` does not continue the FIFO's last run (the
+/// first record of a batch, one after a record that waited in the lane, or one filed out of
+/// append order): a new run at the FIFO's end. Reports come in the order records are filed:
+/// each thread's records in its call order, as before. (Between two threads sending to one
+/// partition at once, whose records kafka-sdk appended in one order and which arrive here
+/// in the other, the reports follow the filing; each still shows its own record.)
+#[inline(never)]
+fn file_slow<D>(
+    fifo: &mut VecDeque<Entry<D>>,
+    mut d: kafka_sdk::DeliveryFuture,
+    opaque: D,
+    headers: Option<OwnedHeaders>,
+    waker: &std::task::Waker,
+) -> bool {
+    let ready = register(&mut d, waker);
+    let mut run = Run {
+        first: d,
+        opaques: Vec::new(),
+        headers: Vec::new(),
+    };
+    run.push(opaque, headers);
+    fifo.push_back(Entry::Run(run));
+    ready
+}
+
+/// The most finished entries `poll`'s kept vector holds room for.
+const SPARE_MAX: usize = 1024;
+
+/// Counts completions of batches with records waiting in the FIFOs (and records filed
+/// finished), and wakes a `poll` waiting for one: the waker of every FIFO entry.
 #[derive(Default)]
 struct Signal {
+    /// Bumped (after the completion's outcome was set) for each completion of an entry's
+    /// batch, each entry filed finished and each refused record: `poll(0)` looks at the
+    /// FIFOs only when it moved.
+    count: AtomicU64,
     fired: Mutex<bool>,
     cv: Condvar,
 }
@@ -266,6 +399,7 @@ impl std::task::Wake for Signal {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        self.count.fetch_add(1, Ordering::Release);
         *self.fired.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.cv.notify_all();
     }
@@ -275,15 +409,60 @@ struct Reports<D> {
     pending: Mutex<Pending<D>>,
     signal: Arc<Signal>,
     waker: std::task::Waker,
+    /// The signal's count when the FIFOs were last looked at (read before looking).
+    seen: AtomicU64,
 }
 
-/// The message a delivery report shows, from the record's copy (taken apart: no reference
-/// count touched per field) and kafka-sdk's metadata (its topic name moved), or the topic
-/// of a record that failed.
+impl<D> Reports<D> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending<D>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Files a record kafka-sdk took on the calling thread.
+    #[inline]
+    fn file(&self, d: kafka_sdk::DeliveryFuture, opaque: D, headers: Option<OwnedHeaders>) {
+        let ready = self.lock().file(d, opaque, headers, &self.waker);
+        if ready {
+            self.waker.wake_by_ref();
+        }
+    }
+
+    /// The finished entries: `seen` is the signal's count read before (every completion
+    /// it counts was visible then, and is served now).
+    fn take(&self, seen: u64) -> Vec<Served<D>> {
+        let mut pending = self.lock();
+        let mut batch = std::mem::take(&mut pending.spare);
+        pending.take_done(&mut batch);
+        self.seen.fetch_max(seen, Ordering::Relaxed);
+        if batch.is_empty() {
+            // Nothing yet: the vector stays (no second lock to give it back).
+            pending.spare = batch;
+            return Vec::new();
+        }
+        batch
+    }
+}
+
+/// The message of a delivery report.
 #[inline]
-fn delivered_message(
+fn message(
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp: Timestamp,
+    key: Option<Bytes>,
+    payload: Option<Bytes>,
+    headers: Option<OwnedHeaders>,
+) -> BorrowedMessage<'static> {
+    BorrowedMessage::produced(topic, partition, offset, timestamp, key, payload, headers)
+}
+
+/// The message a delivery report shows, from the record's copy and kafka-sdk's metadata
+/// (its topic name moved), or for a record that failed its topic, partition and the
+/// timestamp it was appended with (if it was: else the one asked for).
+fn copied_message(
     rec: RecordCopy,
-    meta: Result<RecordMetadata, Arc<str>>,
+    meta: Result<RecordMetadata, (Arc<str>, i32, Option<i64>)>,
 ) -> BorrowedMessage<'static> {
     let (topic, partition, offset, timestamp) = match meta {
         Ok(m) => (
@@ -296,14 +475,25 @@ fn delivered_message(
                 rec.timestamp()
             },
         ),
-        Err(topic) => (topic, rec.partition, -1001, rec.timestamp()),
+        Err((topic, partition, appended)) => (
+            topic,
+            partition,
+            -1001,
+            appended.map_or_else(|| rec.timestamp(), Timestamp::CreateTime),
+        ),
     };
     let (key, payload, headers) = rec.into_parts();
-    BorrowedMessage::produced(topic, partition, offset, timestamp, key, payload, headers)
+    message(topic, partition, offset, timestamp, key, payload, headers)
 }
 
 /// A producer whose delivery reports are served by [`BaseProducer::poll`] (call it
 /// regularly, or use [`ThreadedProducer`]).
+///
+/// Records are kept as librdkafka keeps them: kafka-sdk holds each batch's records
+/// (`keep_records`) until their reports were served, and a report reads its record's key,
+/// payload and timestamp back from the batch (no copy per record). Records appended one
+/// after another to one batch are one FIFO entry; `poll` looks at the FIFOs only when a
+/// batch with waiting records completed since it last looked.
 pub struct BaseProducer<C = DefaultProducerContext, Part = NoCustomPartitioner>
 where
     Part: Partitioner,
@@ -337,14 +527,13 @@ where
             }),
             waker: std::task::Waker::from(signal.clone()),
             signal,
+            seen: AtomicU64::new(0),
         });
         let to = reports.clone();
-        // Records come straight to the FIFOs as kafka-sdk takes them; the reaper has
-        // nothing to do.
+        // Records that waited in the lane come to the FIFOs as kafka-sdk takes them (with
+        // their copies); the reaper has nothing to do.
         let sink: Sink<C::DeliveryOpaque> = Box::new(move |sent| {
-            let mut p = to.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let look = p.add(sent);
-            drop(p);
+            let look = to.lock().add(sent, &to.waker);
             if look {
                 to.waker.wake_by_ref();
             }
@@ -356,6 +545,7 @@ where
             on_done,
             None,
             Some(sink),
+            true,
         )?);
         Ok(BaseProducer {
             client: Client::new(context, core.source()),
@@ -375,83 +565,194 @@ where
     /// report already there, calling [`ProducerContext::delivery`] on this thread.
     pub fn poll<T: Into<Timeout>>(&self, timeout: T) {
         let timeout = timeout.into().duration();
+        let reports = &*self.reports;
+        let signal = &*reports.signal;
+        let seen = signal.count.load(Ordering::Acquire);
         let zero = timeout == Some(Duration::ZERO);
-        let mut batch = {
-            let mut pending = self.lock_pending();
-            let mut batch = std::mem::take(&mut pending.spare);
-            pending.take_done(&mut batch, None);
-            if batch.is_empty() {
-                // Nothing yet: the vector stays (no second lock to give it back).
-                pending.spare = std::mem::take(&mut batch);
-            }
-            batch
-        };
-        let deadline = match timeout {
-            Some(d) if batch.is_empty() && !zero => Some(Instant::now() + d),
-            _ => None,
-        };
-        while batch.is_empty() && !zero {
-            // Register with the first unfinished record of each FIFO, then wait for a
-            // completion (or a record filed into an empty FIFO) without spinning.
-            *self
-                .reports
-                .signal
-                .fired
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = false;
-            let mut cx = Context::from_waker(&self.reports.waker);
-            self.lock_pending().take_done(&mut batch, Some(&mut cx));
-            if !batch.is_empty() {
-                break;
-            }
-            let wait = match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break;
-                    }
-                    d - now
-                }
-                None => Duration::from_secs(3600),
-            };
-            let signal = &self.reports.signal;
-            rt::blocking(|| {
-                let fired = signal.fired.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = signal
-                    .cv
-                    .wait_timeout_while(fired, wait, |f| !*f)
-                    .unwrap_or_else(|p| p.into_inner());
-            });
-        }
-        if batch.capacity() == 0 {
+        // Nothing completed since the FIFOs were last looked at: nothing to serve. No report
+        // is missed: every FIFO entry's batch bumps the count once its outcome is set (the
+        // entry's delivery future was polled with the signal's waker when it was filed, or
+        // the filing bumped it for a batch already done), and so does each refused record;
+        // whoever reads a count and then looks at the FIFOs (under their lock) serves every
+        // completion that count includes. A completion counted after that read moves the
+        // count past `seen`, so a later `poll` (or `flush`, which polls until nothing is in
+        // flight) looks again. (Only `poll(0)` skips; a waiting `poll` always looks.)
+        if zero && seen == reports.seen.load(Ordering::Relaxed) {
             return;
         }
-        for r in batch.drain(..) {
-            let result: DeliveryResult<'_> = match r.result {
-                Ok(meta) => Ok(delivered_message(r.rec, Ok(meta))),
-                Err(e) => {
-                    let (e, topic) = *e;
-                    Err((e, delivered_message(r.rec, Err(topic))))
+        let mut batch = reports.take(seen);
+        if batch.is_empty() && !zero {
+            let deadline = timeout.map(|d| Instant::now() + d);
+            loop {
+                // Armed before looking: a completion after the look fires it.
+                *signal.fired.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                batch = reports.take(signal.count.load(Ordering::Acquire));
+                if !batch.is_empty() {
+                    break;
+                }
+                let wait = match deadline {
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            break;
+                        }
+                        d - now
+                    }
+                    None => Duration::from_secs(3600),
+                };
+                rt::blocking(|| {
+                    let fired = signal.fired.lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = signal
+                        .cv
+                        .wait_timeout_while(fired, wait, |f| !*f)
+                        .unwrap_or_else(|p| p.into_inner());
+                });
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+        for served in batch.drain(..) {
+            let n = match served {
+                Served::Entry(topic, partition, Entry::Run(run)) => {
+                    self.serve_run(topic, partition, run)
+                }
+                Served::Entry(
+                    topic,
+                    partition,
+                    Entry::Copied {
+                        rec,
+                        mut delivery,
+                        opaque,
+                    },
+                ) => {
+                    let noop = &mut Context::from_waker(std::task::Waker::noop());
+                    let result = match Pin::new(&mut delivery).poll(noop) {
+                        Poll::Ready(Ok(meta)) => Ok(copied_message(rec, Ok(meta))),
+                        Poll::Ready(Err(e)) => {
+                            // The timestamp it was appended with, from its batch.
+                            let ts = delivery
+                                .batch_records()
+                                .and_then(|mut r| r.next())
+                                .map(|r| r.timestamp);
+                            Err((
+                                produce_error(&e),
+                                copied_message(rec, Err((topic, partition, ts))),
+                            ))
+                        }
+                        // (Not reachable: taken because it was done.)
+                        Poll::Pending => Err((
+                            KafkaError::Canceled,
+                            copied_message(rec, Err((topic, partition, None))),
+                        )),
+                    };
+                    self.client.context().delivery(&result, opaque);
+                    1
+                }
+                Served::Refused(r) => {
+                    let partition = r.rec.partition;
+                    let m = copied_message(r.rec, Err((r.topic, partition, None)));
+                    self.client.context().delivery(&Err((r.error, m)), r.opaque);
+                    1
                 }
             };
-            self.client.context().delivery(&result, r.opaque);
-            self.core.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.core.in_flight.fetch_sub(n, Ordering::Relaxed);
         }
         // The vector back for the next call (a concurrent `poll` may have left its own; a
         // very large one is not kept).
         if batch.capacity() <= SPARE_MAX {
-            let mut pending = self.lock_pending();
+            let mut pending = reports.lock();
             if pending.spare.capacity() < batch.capacity() {
                 pending.spare = batch;
             }
         }
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending<C::DeliveryOpaque>> {
-        self.reports
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// Serves the reports of a finished run: each record read back from its batch, with its
+    /// outcome; returns how many.
+    fn serve_run(&self, topic: Arc<str>, partition: i32, run: Run<C::DeliveryOpaque>) -> usize {
+        let Run {
+            mut first,
+            opaques,
+            headers,
+        } = run;
+        let n = opaques.len();
+        let context = self.client.context();
+        let mut headers = headers.into_iter().peekable();
+        let mut records = first.batch_records().map(|r| r.without_headers());
+        // Only if the batch's records could not be read back (never for a batch kafka-sdk
+        // encoded: `keep_records` keeps every batch that has records): the outcome of the
+        // run's first record, and messages without key and payload.
+        let mut fallback: Option<Result<RecordMetadata, kafka_sdk::Error>> = None;
+        for (i, opaque) in opaques.into_iter().enumerate() {
+            let h = match headers.peek() {
+                Some((at, _)) if *at as usize == i => headers.next().map(|(_, h)| h),
+                _ => None,
+            };
+            let result: DeliveryResult<'_> = match records.as_mut().and_then(Iterator::next) {
+                Some(r) => match r.result {
+                    Ok(m) => Ok(message(
+                        m.topic,
+                        m.partition,
+                        m.offset,
+                        Timestamp::CreateTime(m.timestamp),
+                        r.key,
+                        r.value,
+                        h,
+                    )),
+                    Err(e) => Err((
+                        produce_error(&e),
+                        message(
+                            topic.clone(),
+                            partition,
+                            -1001,
+                            Timestamp::CreateTime(r.timestamp),
+                            r.key,
+                            r.value,
+                            h,
+                        ),
+                    )),
+                },
+                None => {
+                    let first_result = fallback.get_or_insert_with(|| {
+                        let noop = &mut Context::from_waker(std::task::Waker::noop());
+                        match Pin::new(&mut first).poll(noop) {
+                            Poll::Ready(r) => r,
+                            Poll::Pending => Err(kafka_sdk::Error::Closed),
+                        }
+                    });
+                    match first_result {
+                        Ok(m) => Ok(message(
+                            m.topic.clone(),
+                            m.partition,
+                            if m.offset >= 0 {
+                                m.offset + i as i64
+                            } else {
+                                m.offset
+                            },
+                            Timestamp::NotAvailable,
+                            None,
+                            None,
+                            h,
+                        )),
+                        Err(e) => Err((
+                            produce_error(e),
+                            message(
+                                topic.clone(),
+                                partition,
+                                -1001,
+                                Timestamp::NotAvailable,
+                                None,
+                                None,
+                                h,
+                            ),
+                        )),
+                    }
+                }
+            };
+            context.delivery(&result, opaque);
+        }
+        n
     }
 
     /// Queues a record. Fails at once with `QueueFull` (handing the record back) when
@@ -478,8 +779,26 @@ where
                 record,
             ));
         }
-        let (parts, opaque) = record.into_parts();
-        self.core.submit(parts, opaque);
+        let (mut parts, opaque) = record.into_parts();
+        self.core.in_flight.fetch_add(1, Ordering::Relaxed);
+        // Appended on this thread (the common case): filed with nothing copied; else it
+        // waits in the lane with its copy and the sink files it once kafka-sdk took it.
+        match self.core.append(&mut parts, move || opaque) {
+            Some((Ok(d), tag)) => self.reports.file(d, tag(), parts.headers.take()),
+            Some((Err(e), tag)) => {
+                let refused = Sent {
+                    topic: Some(Arc::from(parts.topic)),
+                    rec: copy(&mut parts),
+                    sent: Err(e),
+                    tag: tag(),
+                };
+                let look = self.reports.lock().add(refused, &self.reports.waker);
+                if look {
+                    self.reports.waker.wake_by_ref();
+                }
+            }
+            None => {}
+        }
         Ok(())
     }
 }

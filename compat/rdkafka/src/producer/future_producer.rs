@@ -477,6 +477,7 @@ where
             on_done,
             Some(finished.clone()),
             None,
+            false,
         )?);
         Ok(FutureProducer {
             client: Arc::new(Client::new(context, core.source())),

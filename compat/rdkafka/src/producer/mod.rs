@@ -344,7 +344,7 @@ enum Job<T> {
 
 /// Records not appended yet, in call order, with the submitter's state. Whoever holds the
 /// lock appends from the front while kafka-sdk takes records without waiting (a caller in
-/// `submit`, or the submitter); the submitter awaits a front record that has to wait.
+/// `append`, or the submitter); the submitter awaits a front record that has to wait.
 struct Lane<T> {
     state: Mutex<LaneState<T>>,
     /// Wakes the submitter: the front record has to wait, or the producer is gone.
@@ -593,19 +593,22 @@ impl<T> Inbox<T> {
 
 /// The kafka-sdk producer and the one submission path of all three producer kinds.
 ///
-/// `submit` runs on the caller's thread: while the lane is empty (no lock taken: see
-/// `append`) it calls kafka-sdk's `try_send_borrowed` there, which appends the record from
-/// the caller's slices without waiting in the common case (topic metadata known,
-/// `buffer.memory` free); the producer kind then copies what its delivery report or error
-/// result needs ([`RecordCopy`]). When kafka-sdk would wait, a copy of the record stays in
+/// `append` runs on the caller's thread: while the lane is empty (no lock taken: see
+/// there) it calls kafka-sdk's `try_send_borrowed`, which appends the record from the
+/// caller's slices without waiting in the common case (topic metadata known,
+/// `buffer.memory` free); the producer kind keeps what its delivery report or error result
+/// needs (a [`FutureProducer`]'s `send_result`: the partition, timestamp and headers asked
+/// for, key and payload from kafka-sdk's kept failed batch; a [`BaseProducer`]: nothing
+/// per record, its reports read the records back from kafka-sdk's kept batches). When
+/// kafka-sdk would wait, a copy of the record stays in
 /// the lane (call order) and the submitter task awaits its `send`; records submitted
 /// meanwhile queue behind it (callers stop trying the front once it is known to wait), and
 /// whoever next finds the lane free (a caller, or the submitter once its record is in)
 /// appends them at once while kafka-sdk does not wait, so the lane does not stay in the way
-/// of a fast caller. A record appended on the calling thread goes back
-/// to the caller with its delivery future (`submit_direct`, [`FutureProducer`]), or to the
-/// producer kind's [`Sink`] ([`BaseProducer`]); one appended from the lane goes to the
-/// sink, else to the reaper task, which keeps one FIFO per partition, wakes when a batch
+/// of a fast caller. A record appended on the calling thread goes back to the caller with
+/// its delivery future (`append`, `submit_direct`); one appended from the lane, with its
+/// copy ([`RecordCopy`]), goes to the producer kind's [`Sink`] ([`BaseProducer`]), else to
+/// the reaper task, which keeps one FIFO per partition, wakes when a batch
 /// finishes (or every [`REAP_TICK`] to collect new records) and hands finished records to
 /// the producer kind's [`OnDone`] in groups.
 pub(crate) struct Core<T: Send + 'static> {
@@ -660,6 +663,7 @@ impl<T: Send + 'static> Core<T> {
         on_done: OnDone<T>,
         native_count: Option<Arc<AtomicU64>>,
         sink: Option<Sink<T>>,
+        keep_records: bool,
     ) -> KafkaResult<Core<T>>
     where
         C: ProducerContext<Part> + 'static,
@@ -668,7 +672,7 @@ impl<T: Send + 'static> Core<T> {
         let mut sdk = config.to_sdk();
         // The facade enforces `queue.buffering.max.messages` itself (librdkafka fails at
         // once with QueueFull; kafka-sdk would wait). kafka-sdk's `send` then waits only for
-        // topic metadata and buffer memory, before it takes anything, so `submit` may drop
+        // topic metadata and buffer memory, before it takes anything, so `append` may drop
         // a `send` that would wait and hand the record to the slow lane.
         sdk.remove("queue.buffering.max.messages");
         // librdkafka's byte limit by default (`queue.buffering.max.kbytes` = 1 GiB), not
@@ -687,8 +691,12 @@ impl<T: Send + 'static> Core<T> {
         });
         let producer = rt::block(async move {
             // A failed batch's records stay with its completion: `send_result`'s error
-            // result takes its key and payload from there (no copy per record).
-            let mut b = kafka_sdk::Producer::builder(&sdk).keep_failed_records(true);
+            // result takes its key and payload from there (no copy per record). With
+            // `keep_records` every batch's records stay until the last delivery future of
+            // the batch is dropped (`BaseProducer`'s reports read them from there).
+            let mut b = kafka_sdk::Producer::builder(&sdk)
+                .keep_failed_records(!keep_records)
+                .keep_records(keep_records);
             if custom {
                 b = b.partitioner(adapter);
             }
@@ -791,10 +799,15 @@ impl<T: Send + 'static> Core<T> {
     /// follows it. kafka-sdk appends the records of one partition under that partition's
     /// lock, in the order its appends happen.
     #[inline]
-    fn append<F: FnOnce() -> T>(&self, parts: &mut Parts<'_>, tag: F) -> Option<(Sending, F)> {
+    pub(crate) fn append<F: FnOnce() -> T>(
+        &self,
+        parts: &mut Parts<'_>,
+        tag: F,
+    ) -> Option<(Sending, F)> {
         if self.inbox.in_lane.load(Ordering::SeqCst) == 0 {
             if let Some(sent) = try_send_parts(&self.producer, parts) {
-                if sent.is_ok() {
+                // (Only a producer counting on kafka-sdk's side reads the count.)
+                if sent.is_ok() && self.native_count.is_some() {
                     self.inbox.appended.fetch_add(1, Ordering::SeqCst);
                 }
                 return Some((sent, tag));
@@ -839,27 +852,10 @@ impl<T: Send + 'static> Core<T> {
         None
     }
 
-    /// Takes a record (copying its key and payload once) for the producer kind's [`Sink`]
-    /// (the record as kafka-sdk took or refused it) or else [`OnDone`] (the record with its
-    /// outcome, also when it fails at once or the producer is gone). Records are appended
-    /// in call order.
-    pub(crate) fn submit(&self, mut parts: Parts<'_>, tag: T) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if let Some((sent, tag)) = self.append(&mut parts, move || tag) {
-            let topic = sent.is_err().then(|| Arc::from(parts.topic));
-            self.inbox.push(Sent {
-                topic,
-                rec: copy(&mut parts),
-                sent,
-                tag: tag(),
-            });
-        }
-    }
-
-    /// Like `submit`, but a record kafka-sdk takes at once (the common case) comes back
-    /// with its delivery future, for the caller to await directly (no reaper, no channel;
-    /// the caller copies from `parts` what it needs): `Ok` then; `Err(())` when it went to
-    /// the lane with `tag()`.
+    /// `append` for a producer kind that keeps no tag for a record kafka-sdk takes at once
+    /// (the common case): its delivery future (or why it failed at once) comes back for the
+    /// caller to await directly (no reaper, no channel; the caller copies from `parts` what
+    /// it needs): `Ok` then; `Err(())` when it went to the lane with `tag()`.
     #[inline]
     pub(crate) fn submit_direct(
         &self,
