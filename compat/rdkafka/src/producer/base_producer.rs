@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_sdk::RecordMetadata;
 
 use super::{
@@ -443,20 +442,6 @@ impl<D> Reports<D> {
     }
 }
 
-/// The message of a delivery report.
-#[inline]
-fn message(
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
-    timestamp: Timestamp,
-    key: Option<Bytes>,
-    payload: Option<Bytes>,
-    headers: Option<OwnedHeaders>,
-) -> BorrowedMessage<'static> {
-    BorrowedMessage::produced(topic, partition, offset, timestamp, key, payload, headers)
-}
-
 /// The message a delivery report shows, from the record's copy and kafka-sdk's metadata
 /// (its topic name moved), or for a record that failed its topic, partition and the
 /// timestamp it was appended with (if it was: else the one asked for).
@@ -483,7 +468,7 @@ fn copied_message(
         ),
     };
     let (key, payload, headers) = rec.into_parts();
-    message(topic, partition, offset, timestamp, key, payload, headers)
+    BorrowedMessage::produced(topic, partition, offset, timestamp, key, payload, headers)
 }
 
 /// A producer whose delivery reports are served by [`BaseProducer::poll`] (call it
@@ -691,7 +676,7 @@ where
             };
             let result: DeliveryResult<'_> = match records.as_mut().and_then(Iterator::next) {
                 Some(r) => match r.result {
-                    Ok(m) => Ok(message(
+                    Ok(m) => Ok(BorrowedMessage::produced(
                         m.topic,
                         m.partition,
                         m.offset,
@@ -702,7 +687,7 @@ where
                     )),
                     Err(e) => Err((
                         produce_error(&e),
-                        message(
+                        BorrowedMessage::produced(
                             topic.clone(),
                             partition,
                             -1001,
@@ -722,7 +707,7 @@ where
                         }
                     });
                     match first_result {
-                        Ok(m) => Ok(message(
+                        Ok(m) => Ok(BorrowedMessage::produced(
                             m.topic.clone(),
                             m.partition,
                             if m.offset >= 0 {
@@ -737,7 +722,7 @@ where
                         )),
                         Err(e) => Err((
                             produce_error(e),
-                            message(
+                            BorrowedMessage::produced(
                                 topic.clone(),
                                 partition,
                                 -1001,
