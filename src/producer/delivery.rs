@@ -449,7 +449,9 @@ mod tests {
     /// A record's key and value.
     type Kv<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
-    fn sealed(records: &[Kv<'_>], compression: Compression) -> Bytes {
+    /// A batch of `records` (timestamps 1,000 + i, one header `n` = i each) and the
+    /// parameters to seal it with `compression`.
+    fn filled(records: &[Kv<'_>], compression: Compression) -> (BatchBuilder, BatchParams) {
         let mut b = BatchBuilder::new(1_000, 256);
         for (i, (k, v)) in records.iter().enumerate() {
             let h: &[(&str, Option<&[u8]>)] = &[("n", Some(&[i as u8]))];
@@ -459,6 +461,11 @@ mod tests {
             compression,
             ..BatchParams::default()
         };
+        (b, params)
+    }
+
+    fn sealed(records: &[Kv<'_>], compression: Compression) -> Bytes {
+        let (b, params) = filled(records, compression);
         b.seal(&params).unwrap()
     }
 
@@ -539,15 +546,7 @@ mod tests {
             (Some(b"k2"), None),
         ];
         let kept = |compression| {
-            let mut b = BatchBuilder::new(1_000, 256);
-            for (i, (k, v)) in recs.iter().enumerate() {
-                let h: &[(&str, Option<&[u8]>)] = &[("n", Some(&[i as u8]))];
-                b.append(1_000 + i as i64, *k, *v, h);
-            }
-            let params = BatchParams {
-                compression,
-                ..BatchParams::default()
-            };
+            let (b, params) = filled(&recs, compression);
             let (sealed, kept) = b.seal_keeping(&params);
             sealed.unwrap();
             kept.unwrap()
