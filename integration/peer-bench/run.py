@@ -807,6 +807,9 @@ def main():
                     help="latency runs: each client starts its measured window (after its warm-up "
                          "record) once its process is this old, so start-up tails are compared at "
                          "the same age (BENCH_START_AT_MS; 0: right after the warm-up record)")
+    ap.add_argument("--fresh-broker", action="store_true",
+                    help="latency runs: a new broker (plus an unmeasured warm-up run) for every "
+                         "round of every cell, so each round's clients meet the same broker state")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-pin", dest="pin", action="store_false")
     ap.add_argument("--timeout", type=int, default=900, help="per client run, seconds")
@@ -845,6 +848,7 @@ def main():
            "started": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine_info(), "build_secs": build_secs, "notes": notes,
            "params": {"quick": args.quick, "runs": runs, "pin": args.pin,
+                      "fresh_broker": args.fresh_broker,
                       "produce_count": {str(k): v for k, v in produce_count.items()},
                       "consume_count": {str(k): v for k, v in consume_count.items()},
                       "latency_secs": latency_secs, "latency_start_at_ms": args.start_at_ms, "profiles": {k: dict(COMMON, **v) for k, v in PROFILES.items()}},
@@ -880,7 +884,17 @@ def main():
                     continue
                 for frac in RATES:
                     rate = int(ref[0]["msgs_per_sec"] * frac)
+                    round_seen = None
                     for i, client, api in rounds(runs, PRODUCERS, wanted):
+                        if args.fresh_broker and i != round_seen:
+                            # Every round meets a broker in the same state: one that took
+                            # ~40 runs before answers with much larger tails than a fresh one
+                            # (BENCHMARKS, the 80 % cell of 2026-12-02 07:15 vs 07:33).
+                            round_seen = i
+                            broker.stop()
+                            broker = Broker(args.pin)
+                            r.broker = broker
+                            r.produce("kafka-sdk", "sdk", "D", size, 200_000 if args.quick else 1_000_000)
                         res = r.produce(client, api, "D", size, max(1000, rate * latency_secs), rate=rate)
                         res["fraction"] = frac
                         doc["latency_runs"].append(res)
