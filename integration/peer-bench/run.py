@@ -387,6 +387,10 @@ def consumer_cmd(client, api, brokers, topic, count, group, partitions=3):
         cmd += ["--group", group]
     if client in ("rdkafka", "kafka-sdk", "facade"):
         cmd += ["--api", api]
+    if client == "facade":
+        # The drop-in defaults to librdkafka's check.crcs=false; the facade rows measure its
+        # cost over the native API, so it checks CRCs as kafka-sdk's native consumer does.
+        cmd += ["-X", "check.crcs=true"]
     return cmd
 
 

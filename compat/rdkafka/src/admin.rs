@@ -284,7 +284,7 @@ impl FromClientConfig for AdminClient<DefaultClientContext> {
 
 impl<C: ClientContext> FromClientConfigAndContext<C> for AdminClient<C> {
     fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
-        let sdk = config.to_sdk();
+        let sdk = config.to_sdk(crate::config::Role::Admin);
         let admin = rt::block(async move { kafka_sdk::AdminClient::new(&sdk).await })
             .map_err(|e| config.creation_error(e))?;
         let admin = Arc::new(admin);

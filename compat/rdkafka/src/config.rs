@@ -14,8 +14,39 @@ use kafka_sdk::error::{ConfigError, Error as SdkError};
 use crate::client::ClientContext;
 use crate::error::{KafkaError, KafkaResult, RDKafkaConfRes};
 
-/// librdkafka's default partitioner.
-pub(crate) const LIBRDKAFKA_PARTITIONER: &str = "consistent_random";
+/// librdkafka's defaults that the drop-in applies where kafka-sdk's own (Java's) differ in
+/// a way a service would notice. Producer and consumer keys go to every client (kafka-sdk
+/// ignores another client's keys).
+pub(crate) const LIBRDKAFKA_DEFAULTS: &[(&str, &str)] = &[
+    // consistent_random (CRC32 of the key), not Java's murmur2: each key keeps going to the
+    // partition it went to before the switch.
+    ("partitioner", "consistent_random"),
+    // librdkafka 10 ms; kafka-sdk 0 (bytes only, as Java).
+    ("sticky.partitioning.linger.ms", "10"),
+    // 300 s before a record fails (kafka-sdk / Java: 120 s). Spelled `message.timeout.ms`,
+    // which keeps librdkafka's meaning (a plain upper bound).
+    ("message.timeout.ms", "300000"),
+    // Batches up to 1 MB (kafka-sdk / Java: 16 KiB): rdkafka's batching and throughput.
+    ("batch.size", "1000000"),
+    // Quotas and broker logs keyed by client id see the same name as before.
+    ("client.id", "rdkafka"),
+    // Consumers skip aborted transactional records by default in librdkafka.
+    ("isolation.level", "read_committed"),
+    ("check.crcs", "false"),
+    // Offered in JoinGroup; a group mixing rdkafka and drop-in members agrees on `range`.
+    ("partition.assignment.strategy", "range,roundrobin"),
+];
+
+/// Which kind of client a configuration is for (some librdkafka defaults differ by kind).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Producers.
+    Producer,
+    /// Consumers.
+    Consumer,
+    /// The admin client.
+    Admin,
+}
 
 /// librdkafka's log levels (syslog's).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -155,21 +186,27 @@ impl ClientConfig {
         T::from_config_and_context(self, context)
     }
 
-    /// kafka-sdk's configuration with the same entries, plus librdkafka's defaults where
-    /// kafka-sdk's differ in a way that changes results: the partitioner (librdkafka's
-    /// `consistent_random`, CRC32 of the key, not Java's murmur2), so that a service keeps
-    /// writing each key to the partition it wrote it to before the switch; and
-    /// `sticky.partitioning.linger.ms` (librdkafka: 10 ms; kafka-sdk: 0, bytes only, as Java).
-    pub(crate) fn to_sdk(&self) -> kafka_sdk::ClientConfig {
+    /// kafka-sdk's configuration with the same entries, plus librdkafka's defaults for the
+    /// keys a service set under no spelling where kafka-sdk's own defaults (Java's) differ in
+    /// what the service sees ([`LIBRDKAFKA_DEFAULTS`]; for a consumer also
+    /// `allow.auto.create.topics=false`, librdkafka's consumer default).
+    pub(crate) fn to_sdk(&self, role: Role) -> kafka_sdk::ClientConfig {
         let mut c = kafka_sdk::ClientConfig::new();
         for (k, v) in self.config_map() {
             c.set(k, v);
         }
-        if self.get("partitioner").is_none() && self.get("partitioner.class").is_none() {
-            c.set("partitioner", LIBRDKAFKA_PARTITIONER);
-        }
-        if self.get("sticky.partitioning.linger.ms").is_none() {
-            c.set("sticky.partitioning.linger.ms", "10");
+        let consumer = [("allow.auto.create.topics", "false")];
+        let extra: &[(&str, &str)] = if role == Role::Consumer {
+            &consumer
+        } else {
+            &[]
+        };
+        for (k, v) in LIBRDKAFKA_DEFAULTS.iter().chain(extra) {
+            // kafka-sdk's `get` finds a key under any of its spellings (`delivery.timeout.ms`
+            // for `message.timeout.ms`, `partitioner.class` for `partitioner`, ...).
+            if c.get(k).is_none() {
+                c.set(*k, *v);
+            }
         }
         c
     }
@@ -244,5 +281,73 @@ mod tests {
         c.remove("sasl.password");
         assert_eq!(c.get("sasl.password"), None);
         assert_eq!(c.config_map().len(), 1);
+    }
+
+    /// librdkafka's defaults where kafka-sdk's (Java's) differ in what a service sees:
+    /// delivery timeout, batch size, client id, transaction isolation, CRC checks, assignors,
+    /// topic auto-creation by consumers. A value the service set, under any spelling, wins.
+    #[test]
+    fn librdkafka_defaults_where_kafka_sdk_differs() {
+        let mut plain = ClientConfig::new();
+        plain.set("bootstrap.servers", "localhost:9092");
+        let p = plain.to_sdk(Role::Producer).producer().unwrap();
+        assert_eq!(
+            p.delivery_timeout,
+            std::time::Duration::from_millis(300_000)
+        );
+        assert_eq!(p.batch_size, 1_000_000);
+        assert_eq!(p.common.client_id, "rdkafka");
+        let mut grouped = plain.clone();
+        grouped.set("group.id", "g");
+        let c = grouped.to_sdk(Role::Consumer).consumer().unwrap();
+        assert_eq!(
+            c.isolation_level,
+            kafka_sdk::config::IsolationLevel::ReadCommitted
+        );
+        assert!(!c.check_crcs);
+        assert!(!c.common.allow_auto_create_topics);
+        assert_eq!(
+            c.assignment_strategies,
+            vec![
+                kafka_sdk::config::AssignmentStrategy::Range,
+                kafka_sdk::config::AssignmentStrategy::RoundRobin
+            ]
+        );
+        assert_eq!(c.common.client_id, "rdkafka");
+
+        // Set by the service (Java or librdkafka spelling): kept as set.
+        let mut set = plain.clone();
+        set.set("delivery.timeout.ms", "60000")
+            .set("batch.size", "16384")
+            .set("client.id", "svc")
+            .set("group.id", "g")
+            .set("isolation.level", "read_uncommitted")
+            .set("check.crcs", "true")
+            .set("allow.auto.create.topics", "true")
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        let p = set.to_sdk(Role::Producer).producer().unwrap();
+        assert_eq!(p.delivery_timeout, std::time::Duration::from_millis(60_000));
+        assert_eq!(p.batch_size, 16384);
+        assert_eq!(p.common.client_id, "svc");
+        let c = set.to_sdk(Role::Consumer).consumer().unwrap();
+        assert_eq!(
+            c.isolation_level,
+            kafka_sdk::config::IsolationLevel::ReadUncommitted
+        );
+        assert!(c.check_crcs);
+        assert!(c.common.allow_auto_create_topics);
+        assert_eq!(
+            c.assignment_strategies,
+            vec![kafka_sdk::config::AssignmentStrategy::CooperativeSticky]
+        );
+        // A producer auto-creates topics by default in librdkafka too.
+        assert!(
+            plain
+                .to_sdk(Role::Producer)
+                .producer()
+                .unwrap()
+                .common
+                .allow_auto_create_topics
+        );
     }
 }

@@ -51,6 +51,8 @@ async fn native(bootstrap: &str, topic: &str, payload: &[u8]) -> Run {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
+        // The drop-in's librdkafka defaults, so both sides batch alike.
+        .set("batch.size", "1000000")
         .set("partitioner", "consistent_random");
     let p = Producer::new(&cfg).await.unwrap();
     let keys = keys();
@@ -148,7 +150,9 @@ fn facade_consumer_config(bootstrap: &str) -> kafka_sdk_rdkafka::ClientConfig {
     let mut cfg = kafka_sdk_rdkafka::ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap)
         .set("group.id", "throughput-unused")
-        .set("enable.auto.commit", "false");
+        .set("enable.auto.commit", "false")
+        // As kafka-sdk's native default (the drop-in's, librdkafka's, is false): same work.
+        .set("check.crcs", "true");
     cfg
 }
 

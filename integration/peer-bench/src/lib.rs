@@ -27,6 +27,46 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+/// `BENCH_STALL_SECS=N` (a debugging aid, off by default): starts a thread that prints to
+/// stderr when `progress()` (e.g. records acknowledged + failed) has not moved for N seconds,
+/// with what `describe()` says about the client then (e.g. its last statistics JSON), once
+/// per stall. Stops with the process.
+pub fn watch_stalls(
+    progress: impl Fn() -> u64 + Send + 'static,
+    describe: impl Fn() -> String + Send + 'static,
+) {
+    let Some(secs) = std::env::var("BENCH_STALL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let (mut last, mut since, mut told) = (progress(), Instant::now(), false);
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = progress();
+            if now != last {
+                if told {
+                    eprintln!(
+                        "STALL over after {:.1} s at {now}",
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+                (last, since, told) = (now, Instant::now(), false);
+            } else if !told && since.elapsed() >= Duration::from_secs(secs) {
+                told = true;
+                eprintln!(
+                    "STALL: no progress for {secs} s at {now} ({:.1} s since start): {}",
+                    secs_since_process_start(),
+                    describe()
+                );
+            }
+        }
+    });
+}
+
 /// Parsed `--key value` options after the subcommand.
 #[derive(Debug, Clone)]
 pub struct Args {

@@ -235,7 +235,7 @@ impl<C: ConsumerContext + 'static> RebalanceListener for Listener<C> {
 impl<C: ConsumerContext + 'static> Inner<C> {
     /// Builds the kafka-sdk consumer on the facade's runtime.
     pub(crate) fn create(config: &ClientConfig, context: C) -> KafkaResult<Arc<Inner<C>>> {
-        let sdk = config.to_sdk();
+        let sdk = config.to_sdk(crate::config::Role::Consumer);
         let cooperative = config
             .get("partition.assignment.strategy")
             .is_some_and(|s| s.split(',').all(|a| a.trim().contains("cooperative")));

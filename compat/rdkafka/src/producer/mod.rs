@@ -669,7 +669,7 @@ impl<T: Send + 'static> Core<T> {
         C: ProducerContext<Part> + 'static,
         Part: Partitioner + 'static,
     {
-        let mut sdk = config.to_sdk();
+        let mut sdk = config.to_sdk(crate::config::Role::Producer);
         // The facade enforces `queue.buffering.max.messages` itself (librdkafka fails at
         // once with QueueFull; kafka-sdk would wait). kafka-sdk's `send` then waits only for
         // topic metadata and buffer memory, before it takes anything, so `append` may drop

@@ -53,9 +53,30 @@ struct Ctx {
     first_error: Mutex<Option<String>>,
     /// `BENCH_TIMELINE_MS` (see `peer_bench::Timeline`).
     timeline: Mutex<Option<Timeline>>,
+    /// The last statistics JSON (with `-X statistics.interval.ms=...`; for `BENCH_STALL_SECS`).
+    last_stats: Mutex<Option<String>>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    fn stats_raw(&self, statistics: &[u8]) {
+        *self.last_stats.lock().unwrap() = Some(String::from_utf8_lossy(statistics).into_owned());
+    }
+}
+
+/// `BENCH_STALL_SECS` (see `peer_bench::watch_stalls`) for a callback-based producer.
+fn watch(ctx: &std::sync::Arc<Ctx>) {
+    let (a, b) = (ctx.clone(), ctx.clone());
+    peer_bench::watch_stalls(
+        move || a.acked.load(Ordering::Relaxed) + a.failed.load(Ordering::Relaxed),
+        move || {
+            b.last_stats
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| "no statistics (set -X statistics.interval.ms)".into())
+        },
+    );
+}
 
 impl ProducerContext for Ctx {
     type DeliveryOpaque = usize;
@@ -90,6 +111,7 @@ fn new_ctx() -> Ctx {
         hist: Mutex::new(latency_histogram()),
         first_error: Mutex::new(None),
         timeline: Mutex::new(Timeline::from_env()),
+        last_stats: Mutex::new(None),
     }
 }
 
@@ -125,6 +147,7 @@ fn produce_base(s: &ProduceSpec) -> ProduceResult {
         .create_with_context(new_ctx())
         .unwrap_or_else(|e| die(&format!("creating BaseProducer: {e}")));
     let ctx = p.context().clone();
+    watch(&ctx);
     // Warm-up: one record acknowledged before the clock starts (connection, producer id).
     p.send(
         BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, 0).payload(s.values[0].as_slice()),
@@ -211,6 +234,7 @@ fn produce_threaded(s: &ProduceSpec) -> ProduceResult {
         .create_with_context(new_ctx())
         .unwrap_or_else(|e| die(&format!("creating ThreadedProducer: {e}")));
     let ctx = p.context().clone();
+    watch(&ctx);
     p.send(
         BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, 0).payload(s.values[0].as_slice()),
     )
