@@ -411,7 +411,27 @@ class Runner:
         self.pin = args.pin
         self.seq = 0
 
+    def wait_for_disk(self, need_gb=8.0, wait_s=150):
+        """Waits until the broker's disk has `need_gb` free (deleted topics' segments go after
+        the broker's file.delete.delay.ms, 60 s), else stops the run: a broker whose log dir
+        fills stops serving, and the client then waits until its delivery timeout (seen as
+        a void 347 s run, and reproduced: STALL with the broker DOWN)."""
+        path = self.broker.data_dir() or "/tmp"
+        while not os.path.isdir(path):
+            path = os.path.dirname(path) or "/"
+        deadline = time.time() + wait_s
+        while True:
+            free = shutil.disk_usage(path).free / 1e9
+            if free >= need_gb:
+                return
+            if time.time() > deadline:
+                raise RuntimeError("only %.1f GB free for the broker's log dir (%s); need %.0f"
+                                   % (free, path, need_gb))
+            print("  waiting for disk: %.1f GB free" % free, file=sys.stderr, flush=True)
+            time.sleep(10)
+
     def topic(self, tag):
+        self.wait_for_disk()
         self.seq += 1
         t = "pb-%s-%d-%d" % (re.sub(r"[^a-zA-Z0-9-]", "-", tag), os.getpid(), self.seq)
         sh([os.path.join(BIN, "bench-sdk"), "create-topic", "--brokers", self.broker.bootstrap,
