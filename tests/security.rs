@@ -544,6 +544,81 @@ async fn acl_denials_are_typed_and_name_the_resource() {
     );
 }
 
+/// A lazily built idempotent producer (`lazy_bootstrap`, what the rdkafka drop-in uses) gets
+/// its producer id in the background: a user without the right to one (no ACL at all) builds
+/// it fine, and its records then fail with the typed authorization error at once, as does
+/// every later send (the error ends the producer), instead of waiting for
+/// `delivery.timeout.ms`. Built eagerly, the same producer fails at `build`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazily_built_producer_without_rights_fails_its_records_with_the_denial() {
+    let c = cluster(sasl_ssl).await;
+    let bob = sasl_config(
+        c,
+        "bob",
+        SaslMechanism::ScramSha256,
+        &[("delivery.timeout.ms", "60000"), ("max.block.ms", "60000")],
+    );
+    let denied = |e: &Error| {
+        matches!(
+            e,
+            Error::Authorization {
+                resource: Denied::Cluster,
+                ..
+            }
+        )
+    };
+    let e = Producer::new(&bob)
+        .await
+        .expect_err("eager build without rights");
+    assert!(denied(&e), "{e:?}");
+    // bob may see the topic (its metadata), not write to it: no producer id for him.
+    let topic = unique("sec-lazy");
+    AdminClient::new(&sasl_config(c, SUPER_USER, SaslMechanism::ScramSha256, &[]))
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new(&topic, 1, 1))
+        .await
+        .unwrap();
+    blocking({
+        let topic = topic.clone();
+        move || {
+            sasl_ssl()
+                .add_acls(&[Acl::allow(
+                    "bob",
+                    AclResource::Topic(topic),
+                    AclOperation::Describe,
+                )])
+                .unwrap()
+        }
+    })
+    .await;
+
+    let t0 = Instant::now();
+    let producer = Producer::builder(&bob)
+        .lazy_bootstrap(true)
+        .build()
+        .await
+        .expect("a lazy build does not ask for the producer id");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let bound = Duration::from_secs(20);
+    let e = fails_within(bound, async {
+        producer
+            .send(ProducerRecord::new(topic.as_str()).value("v"))
+            .await?
+            .await
+    })
+    .await;
+    assert!(denied(&e), "{e:?}");
+    let again = fails_within(Duration::from_secs(2), async {
+        producer
+            .send(ProducerRecord::new(topic.as_str()).value("w"))
+            .await?
+            .await
+    })
+    .await;
+    assert!(denied(&again) && again.is_fatal(), "{again:?}");
+}
+
 /// KIP-368: the broker's sessions last 10 s; 30 s of continuous produce and consume must see
 /// no error, no duplicate and no loss while every connection re-authenticates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

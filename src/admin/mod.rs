@@ -91,6 +91,7 @@ pub struct AdminClientBuilder {
     config: ClientConfig,
     timeout: Option<Duration>,
     oauth: OAuthSlot,
+    lazy: bool,
 }
 
 impl AdminClientBuilder {
@@ -107,7 +108,17 @@ impl AdminClientBuilder {
         self
     }
 
-    /// Validates the configuration and bootstraps.
+    /// With `true`, [`build`](Self::build) does not wait for the cluster (as librdkafka and
+    /// the Java client): it returns once the configuration is valid and bootstraps in the
+    /// background; each operation then waits for the cluster within its own timeout. Off by
+    /// default: `build` then fails when no broker answers. The rdkafka drop-in uses it.
+    pub fn lazy_bootstrap(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
+        self
+    }
+
+    /// Validates the configuration and bootstraps (see
+    /// [`lazy_bootstrap`](Self::lazy_bootstrap) for not waiting for the cluster).
     ///
     /// Admin metadata requests never auto-create topics, whatever `allow.auto.create.topics`
     /// says.
@@ -117,10 +128,12 @@ impl AdminClientBuilder {
         let mut opts = ClusterOptions::from(&cfg.common);
         opts.allow_auto_create_topics = false;
         let timeout = self.timeout.unwrap_or(opts.connection.request_timeout);
-        Ok(AdminClient {
-            cluster: Cluster::connect(opts).await?,
-            timeout,
-        })
+        let cluster = if self.lazy {
+            Cluster::connect_lazily(opts)?
+        } else {
+            Cluster::connect(opts).await?
+        };
+        Ok(AdminClient { cluster, timeout })
     }
 }
 
@@ -146,6 +159,7 @@ impl AdminClient {
             config: config.clone(),
             timeout: None,
             oauth: OAuthSlot::default(),
+            lazy: false,
         }
     }
 

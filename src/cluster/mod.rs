@@ -125,6 +125,37 @@ impl Cluster {
     /// the last connection error when none answers within `socket.connection.setup.timeout.ms`
     /// per attempt, bounded overall by `request.timeout.ms` + the connection setup timeout.
     pub async fn connect(opts: ClusterOptions) -> Result<Cluster> {
+        let cluster = Cluster::unconnected(opts)?;
+        let deadline = Deadline::after(
+            cluster.inner.opts.connection.request_timeout
+                + cluster.inner.opts.connection.connect_timeout,
+        );
+        cluster.refresh_with_deadline(deadline).await?;
+        tokio::spawn(periodic_refresh(Arc::downgrade(&cluster.inner)));
+        Ok(cluster)
+    }
+
+    /// A cluster handle that bootstraps in the background (as librdkafka and the Java client
+    /// do): returns at once, without waiting for any broker, so a client can be created
+    /// while the cluster is unreachable. The first metadata fetch starts now; until one
+    /// succeeds the snapshot is empty, and whoever needs metadata refreshes (and waits) as
+    /// after any failure. Fails only for a missing `bootstrap.servers`. Needs a tokio
+    /// runtime (it spawns the refresh tasks).
+    pub fn connect_lazily(opts: ClusterOptions) -> Result<Cluster> {
+        let cluster = Cluster::unconnected(opts)?;
+        let weak = Arc::downgrade(&cluster.inner);
+        tokio::spawn(async move {
+            let Some(inner) = weak.upgrade() else { return };
+            if let Err(e) = (Cluster { inner }).refresh().await {
+                tracing::warn!(error = %e, "bootstrap failed (no broker answered); retried when metadata is needed");
+            }
+        });
+        tokio::spawn(periodic_refresh(Arc::downgrade(&cluster.inner)));
+        Ok(cluster)
+    }
+
+    /// The handle with its bootstrap endpoints and an empty metadata snapshot.
+    fn unconnected(opts: ClusterOptions) -> Result<Cluster> {
         if opts.bootstrap_servers.is_empty() {
             return Err(crate::error::ConfigError::Missing {
                 key: "bootstrap.servers".into(),
@@ -152,14 +183,7 @@ impl Cluster {
             endpoints: std::sync::Mutex::new(endpoints),
             coordinators: std::sync::Mutex::new(HashMap::new()),
         });
-        let cluster = Cluster { inner };
-        let deadline = Deadline::after(
-            cluster.inner.opts.connection.connect_timeout
-                + cluster.inner.opts.connection.request_timeout,
-        );
-        cluster.refresh_with_deadline(deadline).await?;
-        tokio::spawn(periodic_refresh(Arc::downgrade(&cluster.inner)));
-        Ok(cluster)
+        Ok(Cluster { inner })
     }
 
     /// The options in use.

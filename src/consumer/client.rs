@@ -71,6 +71,7 @@ pub struct ConsumerBuilder {
     listener: Option<Arc<dyn RebalanceListener>>,
     oauth: OAuthSlot,
     stats_handler: Option<crate::stats::Handler>,
+    lazy: bool,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -107,12 +108,24 @@ impl ConsumerBuilder {
         self
     }
 
+    /// With `true`, [`build`](Self::build) does not wait for the cluster (as librdkafka and
+    /// the Java client): it returns once the configuration is valid, and the consumer
+    /// bootstraps in the background; fetching, group membership and commits wait and retry
+    /// as they do when the cluster goes away later. Off by default: `build` then fails when
+    /// no broker answers. The rdkafka drop-in uses it (rdkafka's `create()` never waits for
+    /// the cluster).
+    pub fn lazy_bootstrap(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
+        self
+    }
+
     /// Validates the configuration, bootstraps and starts the background tasks (fetchers,
-    /// group membership, auto commit).
+    /// group membership, auto commit); see [`lazy_bootstrap`](Self::lazy_bootstrap) for not
+    /// waiting for the cluster.
     pub async fn build(self) -> Result<Consumer> {
         let mut cfg = self.config.consumer()?;
         self.oauth.apply(&mut cfg.common.security);
-        Consumer::start(cfg, self.listener, self.stats_handler).await
+        Consumer::start(cfg, self.listener, self.stats_handler, self.lazy).await
     }
 }
 
@@ -152,6 +165,7 @@ impl Consumer {
             listener: None,
             oauth: OAuthSlot::default(),
             stats_handler: None,
+            lazy: false,
         }
     }
 
@@ -159,6 +173,7 @@ impl Consumer {
         cfg: ConsumerConfig,
         listener: Option<Arc<dyn RebalanceListener>>,
         stats_handler: Option<crate::stats::Handler>,
+        lazy: bool,
     ) -> Result<Consumer> {
         if let Some(g) = &cfg.group_id {
             if g.is_empty() {
@@ -170,7 +185,12 @@ impl Consumer {
                 .into());
             }
         }
-        let cluster = Cluster::connect(ClusterOptions::from(&cfg.common)).await?;
+        let opts = ClusterOptions::from(&cfg.common);
+        let cluster = if lazy {
+            Cluster::connect_lazily(opts)?
+        } else {
+            Cluster::connect(opts).await?
+        };
         let shared = Shared::new(cluster, cfg);
         let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
         let _ = shared.stats_rx.set(stats_rx);

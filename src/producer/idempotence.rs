@@ -269,11 +269,15 @@ impl Idempotence {
         self.bump_started.get_or_insert(now);
         let cluster = cluster.clone();
         let cur = self.current;
-        tracing::info!(
-            producer_id = cur.0,
-            epoch = cur.1,
-            "bumping the producer epoch (KIP-360)"
-        );
+        if cur.0 < 0 {
+            tracing::debug!("requesting a producer id");
+        } else {
+            tracing::info!(
+                producer_id = cur.0,
+                epoch = cur.1,
+                "bumping the producer epoch (KIP-360)"
+            );
+        }
         self.bumping = Some(Box::pin(async move {
             init_idempotent(&cluster, Some(cur), timeout, Deadline::after(timeout)).await
         }));

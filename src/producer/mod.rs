@@ -366,6 +366,7 @@ pub struct ProducerBuilder {
     stats_handler: Option<crate::stats::Handler>,
     keep_failed: bool,
     keep_records: bool,
+    lazy: bool,
 }
 
 impl ProducerBuilder {
@@ -417,20 +418,43 @@ impl ProducerBuilder {
         self
     }
 
+    /// With `true`, [`build`](Self::build) does not wait for the cluster (as librdkafka and
+    /// the Java client): it returns once the configuration is valid, and the producer
+    /// bootstraps and (idempotent) gets its producer id in the background, retrying until
+    /// the cluster answers. Records sent meanwhile wait for their topic's metadata as after
+    /// any metadata loss (at most `max.block.ms` in `send`), then for the producer id, and
+    /// fail by `delivery.timeout.ms` if the cluster stays away; an error that ends the
+    /// producer (e.g. refused authorization of InitProducerId) fails the records and every
+    /// later `send`. Off by default: `build` then fails when no broker answers. The rdkafka
+    /// drop-in uses it, because rdkafka's `create()` never waits for the cluster.
+    pub fn lazy_bootstrap(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
+        self
+    }
+
     /// Validates the configuration, bootstraps, gets a producer id when idempotent, and
-    /// starts the background task.
+    /// starts the background task (see [`lazy_bootstrap`](Self::lazy_bootstrap) for not
+    /// waiting for the cluster).
     pub async fn build(self) -> Result<Producer> {
         let mut s = self.config.producer()?;
         self.oauth.apply(&mut s.common.security);
         let s = Arc::new(s);
         let cfg = &*s;
-        let cluster = Cluster::connect(ClusterOptions::from(&cfg.common)).await?;
+        let opts = ClusterOptions::from(&cfg.common);
+        let cluster = if self.lazy {
+            Cluster::connect_lazily(opts)?
+        } else {
+            Cluster::connect(opts).await?
+        };
         let txn = cfg
             .transactional_id
             .clone()
             .map(|id| Arc::new(Txn::new(id, cfg.transaction_timeout)));
-        // A transactional producer gets its id in `init_transactions`.
-        let pid = if s.enable_idempotence && txn.is_none() {
+        // A transactional producer gets its id in `init_transactions`; a lazy idempotent one
+        // from its sender, before its first batch.
+        let pid = if s.enable_idempotence && txn.is_none() && self.lazy {
+            Some((-1, -1))
+        } else if s.enable_idempotence && txn.is_none() {
             let (pid, epoch) = idempotence::init_idempotent(
                 &cluster,
                 None,
@@ -447,6 +471,9 @@ impl ProducerBuilder {
         let mut sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         sender.keep_failed = self.keep_failed;
         sender.keep_records = self.keep_records;
+        if self.lazy {
+            sender.request_producer_id();
+        }
         tokio::spawn(sender.run());
         let custom_partitioner = self.partitioner.is_some();
         let partitioner = self
@@ -568,6 +595,7 @@ impl Producer {
             stats_handler: None,
             keep_failed: false,
             keep_records: false,
+            lazy: false,
         }
     }
 

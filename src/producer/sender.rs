@@ -242,6 +242,17 @@ impl Sender {
         self.idem.is_some()
     }
 
+    /// An idempotent producer built without waiting for the cluster (`lazy_bootstrap`) gets
+    /// its producer id here, through the epoch-bump path (nothing is sent until it is
+    /// done): an InitProducerId without a current id is a plain one.
+    pub(crate) fn request_producer_id(&mut self) {
+        if self.txn.is_none() {
+            if let Some(i) = self.idem.as_mut() {
+                i.request_bump();
+            }
+        }
+    }
+
     fn total_in_flight(&self) -> usize {
         self.brokers.values().map(|b| b.in_flight.len()).sum()
     }
@@ -250,7 +261,8 @@ impl Sender {
         self.total_in_flight() == 0
             && self.parts.values().all(|p| p.retry.is_empty())
             && !self.acc.has_data()
-            && self.idem.as_ref().is_none_or(|i| !i.is_bumping())
+            // (A first producer id still being fetched holds nothing back: dropped.)
+            && self.idem.as_ref().is_none_or(|i| !i.is_bumping() || i.current().0 < 0)
             && self.adding.is_none()
     }
 
@@ -1156,6 +1168,8 @@ impl Sender {
     /// re-stamped (that could duplicate it): it fails as ambiguous.
     fn handle_bump(&mut self, r: Result<PidEpoch>) {
         let now = Instant::now();
+        // The first producer id of a lazily bootstrapped producer: nothing was sent yet.
+        let first = self.idem.as_ref().is_some_and(|i| i.current().0 < 0);
         let (pid, epoch) = match r {
             Ok(v) => v,
             Err(e) => {
@@ -1165,6 +1179,10 @@ impl Sender {
                 };
                 if e.is_fatal() {
                     self.become_fatal(e);
+                } else if first {
+                    // As librdkafka: keep trying while the cluster is away (records expire
+                    // by delivery.timeout.ms meanwhile); a later send may find it back.
+                    tracing::debug!(error = %e, "InitProducerId failed; will retry");
                 } else if failing >= self.s.delivery_timeout {
                     // Without a new epoch nothing can be sent again: give up for good
                     // instead of accepting records that can only expire.
@@ -1178,7 +1196,11 @@ impl Sender {
                 return;
             }
         };
-        tracing::info!(producer_id = pid, epoch, "producer epoch bumped");
+        if first {
+            tracing::debug!(producer_id = pid, epoch, "idempotent producer initialised");
+        } else {
+            tracing::info!(producer_id = pid, epoch, "producer epoch bumped");
+        }
         let Some(idem) = self.idem.as_mut() else {
             return;
         };

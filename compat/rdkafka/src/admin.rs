@@ -285,8 +285,14 @@ impl FromClientConfig for AdminClient<DefaultClientContext> {
 impl<C: ClientContext> FromClientConfigAndContext<C> for AdminClient<C> {
     fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
         let sdk = config.to_sdk(crate::config::Role::Admin);
-        let admin = rt::block(async move { kafka_sdk::AdminClient::new(&sdk).await })
-            .map_err(|e| config.creation_error(e))?;
+        // As rdkafka's `create()`: never waits for the cluster (it may be down).
+        let admin = rt::block(async move {
+            kafka_sdk::AdminClient::builder(&sdk)
+                .lazy_bootstrap(true)
+                .build()
+                .await
+        })
+        .map_err(|e| config.creation_error(e))?;
         let admin = Arc::new(admin);
         Ok(AdminClient {
             client: Client::new(Arc::new(context), Source::Admin(admin.clone())),

@@ -368,6 +368,9 @@ pub(crate) fn code_of(e: &SdkError) -> RDKafkaErrorCode {
         SdkError::Fatal(_) => RDKafkaErrorCode::Fatal,
         SdkError::State(_) => RDKafkaErrorCode::State,
         SdkError::Io(_) => RDKafkaErrorCode::FileSystem,
+        // librdkafka's local codes for a failed SASL exchange and a failed TLS handshake.
+        SdkError::Authentication { .. } => RDKafkaErrorCode::Authentication,
+        SdkError::Tls { .. } => RDKafkaErrorCode::SSL,
         _ => RDKafkaErrorCode::Fail,
     }
 }

@@ -242,8 +242,10 @@ impl<C: ConsumerContext + 'static> Inner<C> {
         let slot: Arc<OnceLock<Weak<Inner<C>>>> = Arc::new(OnceLock::new());
         let listener = Arc::new(Listener { slot: slot.clone() });
         let consumer = rt::block(async move {
+            // As rdkafka's `create()`: never waits for the cluster (it may be down).
             kafka_sdk::Consumer::builder(&sdk)
                 .rebalance_listener(listener)
+                .lazy_bootstrap(true)
                 .build()
                 .await
         })

@@ -694,7 +694,9 @@ impl<T: Send + 'static> Core<T> {
             // result takes its key and payload from there (no copy per record). With
             // `keep_records` every batch's records stay until the last delivery future of
             // the batch is dropped (`BaseProducer`'s reports read them from there).
+            // As rdkafka's `create()`: never waits for the cluster (it may be down).
             let mut b = kafka_sdk::Producer::builder(&sdk)
+                .lazy_bootstrap(true)
                 .keep_failed_records(!keep_records)
                 .keep_records(keep_records);
             if custom {
