@@ -437,12 +437,10 @@ async fn acl_denials_are_typed_and_name_the_resource() {
     let producer = Producer::new(&with(bob.clone(), &[("enable.idempotence", "false")]))
         .await
         .unwrap();
-    let e = fails_within(bound, async {
-        producer
-            .send(ProducerRecord::new(topic.as_str()).value("v"))
-            .await?
-            .await
-    })
+    let e = fails_within(
+        bound,
+        producer.send_and_wait(ProducerRecord::new(topic.as_str()).value("v")),
+    )
     .await;
     assert!(
         matches!(
@@ -601,20 +599,16 @@ async fn lazily_built_producer_without_rights_fails_its_records_with_the_denial(
         .expect("a lazy build does not ask for the producer id");
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     let bound = Duration::from_secs(20);
-    let e = fails_within(bound, async {
-        producer
-            .send(ProducerRecord::new(topic.as_str()).value("v"))
-            .await?
-            .await
-    })
+    let e = fails_within(
+        bound,
+        producer.send_and_wait(ProducerRecord::new(topic.as_str()).value("v")),
+    )
     .await;
     assert!(denied(&e), "{e:?}");
-    let again = fails_within(Duration::from_secs(2), async {
-        producer
-            .send(ProducerRecord::new(topic.as_str()).value("w"))
-            .await?
-            .await
-    })
+    let again = fails_within(
+        Duration::from_secs(2),
+        producer.send_and_wait(ProducerRecord::new(topic.as_str()).value("w")),
+    )
     .await;
     assert!(denied(&again) && again.is_fatal(), "{again:?}");
 }
