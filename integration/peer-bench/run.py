@@ -397,11 +397,14 @@ def consumer_cmd(client, api, brokers, topic, count, group, partitions=3):
 def rounds(runs, clients, wanted):
     """(run index, client, api) with the clients alternating within each round (run 1 of
     every client, then run 2, ...): slow drifts of the machine or the broker (JIT, page
-    cache, log segments) spread over all clients instead of landing on one."""
+    cache, log segments) spread over all clients instead of landing on one. Each round
+    starts one client later than the one before, so no client always runs first after a
+    (fresh) broker start or always right after the same neighbour."""
+    chosen = [(c, a) for c, a in clients if wanted(c)]
     for i in range(runs):
-        for client, api in clients:
-            if wanted(client):
-                yield i, client, api
+        k = i % len(chosen) if chosen else 0
+        for client, api in chosen[k:] + chosen[:k]:
+            yield i, client, api
 
 
 class Runner:
@@ -468,7 +471,18 @@ class Runner:
             res["status"] = "void"
         return res
 
+    def settle_disk(self):
+        """Writes the previous runs' dirty pages out before a measured run (`sync`): at
+        1 KiB a run leaves ~2 GB for the kernel to write back, and that writeback landed in
+        the next client's run (2026-12-02: in a fresh-broker round, the client that ran
+        first had p99 10-15 ms at 25 % load, the ones after it 30-80 ms). Returns the
+        seconds it took."""
+        t0 = time.time()
+        os.sync()
+        return round(time.time() - t0, 2)
+
     def produce(self, client, api, prof, size, count, rate=0, keep_topic=False):
+        settled = self.settle_disk()
         topic = self.topic("%s-%s-%d" % (prof, client, size))
         b0 = self.broker.cpu_secs()
         cmd = producer_cmd(client, api, self.broker.bootstrap, topic, count, size, prof, rate)
@@ -476,6 +490,7 @@ class Runner:
         b1 = self.broker.cpu_secs()
         res = {"client": client, "api": api, "profile": prof, "size": size, "count": count,
                "rate": rate, "topic": topic, "rc": rc, "cpu_secs": round(cpu, 3),
+               "sync_secs": settled,
                "max_rss_mb": round(rss, 1),
                "broker_cpu_secs": round(b1 - b0, 3) if b0 is not None and b1 is not None else None}
         if client == "java":
