@@ -732,6 +732,10 @@ async fn acknowledged_batches_report_their_timing() {
     // this default subscriber.
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
+    // Other tests of this binary run on other threads with no subscriber: one of them can
+    // register a callsite's "never interested" while this dispatcher is being set up
+    // (tracing's global callsite cache); re-evaluate with this dispatcher in place.
+    tracing::callsite::rebuild_interest_cache();
     let mock = MockBroker::start(&[(TOPIC, 3)]).await;
     let p = producer(&mock).await;
     let offsets = send_burst(&p, 10).await;
