@@ -163,20 +163,9 @@ pub(crate) async fn fetch(
             cluster.topic_metadata(name, deadline).await?;
             Ok(Metadata::from_snapshot(&cluster.metadata(), Some(&[name])))
         }
-        None => {
-            let topics = cluster.fetch_all_topics().await?;
-            let snapshot = cluster.metadata();
-            let mut list: Vec<TopicMetadata> = topics
-                .iter()
-                .filter(|t| t.error.is_none())
-                .map(|t| TopicMetadata::from(t.as_ref()))
-                .collect();
-            list.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(Metadata {
-                topics: list,
-                ..Metadata::from_snapshot(&snapshot, Some(&[]))
-            })
-        }
+        // Brokers, topics and cluster id from the one answer (not the cached snapshot,
+        // which a lazily started client may not have filled yet).
+        None => Ok(Metadata::from_snapshot(&cluster.fetch_all().await?, None)),
     }
 }
 

@@ -297,6 +297,17 @@ impl Cluster {
     /// Fetches metadata of *all* topics (for listing and regex subscriptions) without adding
     /// them to the tracked set. Returns the topics of the response only.
     pub async fn fetch_all_topics(&self) -> Result<Vec<Arc<TopicMeta>>> {
+        let full = self.fetch_all().await?;
+        let mut topics: Vec<_> = full.topics.values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    /// Fetches metadata of *all* topics, as [`fetch_all_topics`](Self::fetch_all_topics)
+    /// does, and returns the whole answer: its brokers, cluster id and controller too (the
+    /// cached snapshot may not have them yet, e.g. while a lazily started client's first
+    /// refresh is under way).
+    pub async fn fetch_all(&self) -> Result<MetadataSnapshot> {
         let deadline = Deadline::after(self.inner.opts.connection.request_timeout);
         let req = MetadataRequest::default()
             .with_topics(None)
@@ -308,11 +319,9 @@ impl Cluster {
             })
             .await?;
         let full = MetadataSnapshot::default().merge(&resp, true);
-        let mut topics: Vec<_> = full.topics.values().cloned().collect();
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
         // Brokers may have changed too: keep the endpoint map current.
         self.sync_endpoints(&full);
-        Ok(topics)
+        Ok(full)
     }
 
     /// Metadata of one topic, refreshing until the topic exists with leaders for all its
