@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::record::batch::{decode_batches, DecodeOptions, Header, KeptRecords, Record};
+use crate::record::batch::{decode_batches, DecodeOptions, Header, KeptRecords, RawRecord, Record};
 
 use super::record::RecordMetadata;
 
@@ -227,6 +227,18 @@ impl DeliveryFuture {
         self.completion.is_done()
     }
 
+    /// Once the record is acknowledged: the time the broker appended it at, when its topic
+    /// stamps records that way (`message.timestamp.type=LogAppendTime`; then
+    /// [`RecordMetadata::timestamp`] is that time). `None` before the outcome, for a failed
+    /// record, and when the record keeps its own (create) timestamp.
+    pub fn log_append_time(&self) -> Option<i64> {
+        let outcome = self.completion.result.get()?;
+        match outcome.for_record(self.offset_delta).0 {
+            Ok(ack) if ack.log_append_time >= 0 => Some(ack.log_append_time),
+            _ => None,
+        }
+    }
+
     /// `true` when `other` is a record of the same batch as this one (then both complete
     /// together, and [`batch_records`](Self::batch_records) of the earlier one reads both).
     pub fn same_batch(&self, other: &DeliveryFuture) -> bool {
@@ -349,6 +361,58 @@ impl BatchRecords {
             records: self.records.skip_headers(),
         }
     }
+}
+
+impl BatchRecords {
+    /// The next record read in place, with its outcome: like [`Iterator::next`] without
+    /// building a [`BatchRecord`] (no reference count taken for its key, value or topic,
+    /// nothing decoded until asked for: [`RawRecord`]). For a caller that hands each record
+    /// to a callback and drops it before reading the next.
+    #[inline]
+    pub fn next_in_place(&mut self) -> Option<BatchRecordRef<'_>> {
+        let c = &*self.completion;
+        let index = self.records.position();
+        let record = self.records.next_raw()?;
+        let outcome = match c.result.get()?.for_record(index) {
+            (Err(e), _) => Err(e),
+            (Ok(ack), start) => Ok(WrittenAt {
+                offset: if ack.base_offset < 0 {
+                    -1
+                } else {
+                    ack.base_offset + i64::from(index - start)
+                },
+                log_append_time: (ack.log_append_time >= 0).then_some(ack.log_append_time),
+            }),
+        };
+        Some(BatchRecordRef {
+            index,
+            outcome,
+            record,
+        })
+    }
+}
+
+/// A record of a batch read in place, with its outcome (see
+/// [`BatchRecords::next_in_place`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRecordRef<'a> {
+    /// The record's index in its batch.
+    pub index: i32,
+    /// Where it was written, or why it failed.
+    pub outcome: std::result::Result<WrittenAt, &'a crate::Error>,
+    /// The record as appended (its fields decoded when asked for).
+    pub record: RawRecord<'a>,
+}
+
+/// Where a record was written (see [`BatchRecordRef`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenAt {
+    /// Its offset; -1 when unknown (`acks=0`).
+    pub offset: i64,
+    /// The broker's time, when the topic stamps records with the time it appends them
+    /// (`message.timestamp.type=LogAppendTime`); else `None` (the record's own timestamp
+    /// stands).
+    pub log_append_time: Option<i64>,
 }
 
 impl Iterator for BatchRecords {
@@ -562,11 +626,13 @@ mod tests {
             assert_eq!(futs[2].batch_index(), 2);
             c.keep_records(kept(compression));
             assert!(futs[0].batch_records().is_none(), "not before completion");
+            assert_eq!(futs[0].log_append_time(), None, "not before completion");
             c.complete(Ok(BatchAck {
                 base_offset: 100,
                 log_append_time: -1,
             }));
             for (from, f) in futs.iter().enumerate() {
+                assert_eq!(f.log_append_time(), None, "create time");
                 assert_eq!(f.batch_records().expect("kept").len(), 3 - from);
                 let got: Vec<BatchRecord> = f.batch_records().expect("kept").collect();
                 assert_eq!(got.len(), 3 - from);
@@ -581,6 +647,17 @@ mod tests {
                     assert_eq!(r.timestamp, 1_000 + i as i64);
                     assert_eq!(r.headers[0].value.as_deref(), Some(&[i as u8][..]));
                 }
+                let mut it = f.batch_records().expect("kept");
+                let mut i = from;
+                while let Some(r) = it.next_in_place() {
+                    assert_eq!(r.index as usize, i);
+                    let w = r.outcome.expect("delivered");
+                    assert_eq!((w.offset, w.log_append_time), (100 + i as i64, None));
+                    assert_eq!(r.record.key_value(), recs[i]);
+                    assert_eq!(r.record.timestamp(), 1_000 + i as i64);
+                    i += 1;
+                }
+                assert_eq!(i, 3);
             }
             let other = Completion::new(Arc::from("t"), 2);
             assert!(!futs[0].same_batch(&fut(&other, 0)));
@@ -599,6 +676,8 @@ mod tests {
                 }),
             ),
         ]);
+        assert_eq!(fut(&c, 0).log_append_time(), Some(5_000));
+        assert_eq!(fut(&c, 1).log_append_time(), None, "failed");
         let got: Vec<BatchRecord> = fut(&c, 0).batch_records().unwrap().collect();
         let meta = got[0].result.as_ref().unwrap();
         assert_eq!((meta.offset, meta.timestamp), (10, 5_000));
@@ -606,6 +685,26 @@ mod tests {
         assert!(matches!(got[1].result, Err(Error::Closed)));
         assert!(matches!(got[2].result, Err(Error::Closed)));
         assert_eq!(got[2].key.as_deref(), Some(&b"k2"[..]));
+        // Read in place: the same records and outcomes.
+        let mut it = fut(&c, 0).batch_records().unwrap();
+        let mut n = 0;
+        while let Some(r) = it.next_in_place() {
+            let want = &got[n];
+            assert_eq!(r.index, want.index);
+            assert_eq!(
+                (r.record.key(), r.record.value(), r.record.timestamp()),
+                (want.key.as_deref(), want.value.as_deref(), want.timestamp)
+            );
+            match (&r.outcome, &want.result) {
+                (Ok(w), Ok(m)) => {
+                    assert_eq!((w.offset, w.log_append_time), (m.offset, Some(m.timestamp)))
+                }
+                (Err(e), Err(f)) => assert_eq!(e.to_string(), f.to_string()),
+                other => panic!("record {n}: {other:?}"),
+            }
+            n += 1;
+        }
+        assert_eq!(n, 3);
         assert!(fut(&c, 3).batch_records().is_none(), "no such record");
         // Nothing kept (the default): nothing to read.
         let c = Completion::new(Arc::from("t"), 0);

@@ -138,7 +138,10 @@ mod record;
 mod sender;
 pub mod transaction;
 
-pub use delivery::{BatchRecord, BatchRecords, DeliveryFuture, FailedRecord};
+pub use crate::record::batch::RawRecord;
+pub use delivery::{
+    BatchRecord, BatchRecordRef, BatchRecords, DeliveryFuture, FailedRecord, WrittenAt,
+};
 pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use transaction::{ConsumerGroupMetadata, TransactionState};

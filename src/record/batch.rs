@@ -524,6 +524,108 @@ impl KeptRecords {
 }
 
 impl KeptRecords {
+    /// The next record read in place: only its length prefix is read here; its fields are
+    /// decoded when asked for ([`RawRecord`]), from this batch's buffer (no reference count
+    /// taken, nothing copied). Moves on like [`Iterator::next`] (`None` at the end, or at a
+    /// record whose length does not fit the batch).
+    #[inline]
+    pub fn next_raw(&mut self) -> Option<RawRecord<'_>> {
+        if self.next >= self.count {
+            return None;
+        }
+        let mut p = self.pos;
+        let end = varint_at(&self.data, &mut p)
+            .and_then(|len| usize::try_from(len).ok())
+            .and_then(|len| p.checked_add(len))
+            .filter(|&e| e <= self.data.len());
+        let Some(end) = end else {
+            self.next = self.count;
+            return None;
+        };
+        self.pos = end;
+        self.next += 1;
+        Some(RawRecord {
+            body: &self.data[p..end],
+            base_timestamp: self.base_timestamp,
+        })
+    }
+}
+
+/// One record of a producer's uncompressed batch, read in place
+/// ([`KeptRecords::next_raw`]): each accessor decodes its field from the record's bytes
+/// when called (a few varints), and key and value borrow the batch's buffer. A record that
+/// does not decode (never one [`BatchBuilder`] wrote) reads as having a null key and value
+/// and the batch's base timestamp.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRecord<'a> {
+    /// The record after its length prefix.
+    body: &'a [u8],
+    base_timestamp: i64,
+}
+
+impl<'a> RawRecord<'a> {
+    /// The timestamp the record was appended with (ms since the epoch).
+    #[inline]
+    pub fn timestamp(&self) -> i64 {
+        let mut p = 1; // attributes
+        varint_at(self.body, &mut p).map_or(self.base_timestamp, |d| {
+            self.base_timestamp.wrapping_add(d)
+        })
+    }
+
+    /// Where the key's length prefix starts (after attributes, timestamp and offset deltas).
+    #[inline(always)]
+    fn key_at(&self) -> Option<usize> {
+        let mut p = 1;
+        varint_at(self.body, &mut p)?;
+        varint_at(self.body, &mut p)?;
+        Some(p)
+    }
+
+    /// A nullable bytes field at `p`: `Some(None)` for null, `None` when it does not fit.
+    #[inline(always)]
+    fn field(&self, p: &mut usize) -> Option<Option<&'a [u8]>> {
+        let len = varint_at(self.body, p)?;
+        if len < 0 {
+            return (len == -1).then_some(None);
+        }
+        let start = *p;
+        let stop = start
+            .checked_add(usize::try_from(len).ok()?)
+            .filter(|&s| s <= self.body.len())?;
+        *p = stop;
+        Some(Some(&self.body[start..stop]))
+    }
+
+    /// The key; `None` when null.
+    #[inline]
+    pub fn key(&self) -> Option<&'a [u8]> {
+        let mut p = self.key_at()?;
+        self.field(&mut p).flatten()
+    }
+
+    /// The value; `None` when null.
+    #[inline]
+    pub fn value(&self) -> Option<&'a [u8]> {
+        let mut p = self.key_at()?;
+        self.field(&mut p)?;
+        self.field(&mut p).flatten()
+    }
+
+    /// Key and value, decoded together (one pass over the record's head).
+    #[inline]
+    pub fn key_value(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+        let Some(mut p) = self.key_at() else {
+            return (None, None);
+        };
+        let Some(key) = self.field(&mut p) else {
+            return (None, None);
+        };
+        (key, self.field(&mut p).flatten())
+    }
+}
+
+impl KeptRecords {
     /// Decodes the record at `pos`: a reader of the producer's own encoding (no error
     /// texts, every length checked against the record's bounds); `None` at the first
     /// inconsistency.
@@ -1231,6 +1333,40 @@ mod kept_tests {
             assert!(KeptRecords::new(builder().seal(&params).unwrap()).is_none());
         }
         assert!(KeptRecords::new(Bytes::from_static(b"short")).is_none());
+    }
+
+    /// `next_raw` reads the same records in place: key, value (null ones too) and timestamp
+    /// as `KeptRecords::next` decodes them, in order, to the last record; a batch cut short
+    /// ends the reading early (no panic), with every record read before the cut whole.
+    #[test]
+    fn kept_records_read_in_place() {
+        let (_, kept) = builder().seal_keeping(&BatchParams::default());
+        let kept = kept.unwrap();
+        let mut it = KeptRecords::new(kept.clone()).unwrap();
+        let mut n = 0;
+        while let Some(r) = it.next_raw() {
+            let (ts, k, v, _) = RECS[n];
+            assert_eq!((r.key(), r.value(), r.timestamp()), (k, v, ts), "record {n}");
+            assert_eq!(r.key_value(), (k, v), "record {n}");
+            n += 1;
+        }
+        assert_eq!(n, RECS.len());
+        assert_eq!(it.remaining(), 0);
+        // From any record on, mixed with `next`.
+        let mut it = KeptRecords::new(kept.clone()).unwrap();
+        assert!(it.seek(1));
+        assert_eq!(it.next_raw().map(|r| r.value()), Some(RECS[1].2));
+        let r = it.next().unwrap();
+        check(&r, 2);
+        for cut in RECORD_BATCH_OVERHEAD..kept.len() {
+            let mut it = KeptRecords::new(kept.slice(..cut)).unwrap();
+            let mut read = 0;
+            while let Some(r) = it.next_raw() {
+                assert_eq!(r.key_value(), (RECS[read].1, RECS[read].2), "cut at {cut}");
+                read += 1;
+            }
+            assert!(read < RECS.len(), "cut at {cut}");
+        }
     }
 
     /// A kept batch cut short (never the producer's own) ends the reading, no panic.

@@ -13,7 +13,7 @@ pub use compression::{compress, decompress, Compression};
 
 pub use batch::{
     control_record_type, decode_batches, rewrite_producer_state, BatchBuilder, BatchIter,
-    BatchParams, ControlType, DecodeOptions, Header, KeptRecords, Record, RecordBatch,
+    BatchParams, ControlType, DecodeOptions, Header, KeptRecords, RawRecord, Record, RecordBatch,
     TimestampType,
     RECORD_BATCH_OVERHEAD,
 };

@@ -4,7 +4,8 @@
 //! topic with the peer benchmark's profile D settings (acks=all, idempotent, max in flight 5,
 //! linger.ms 5, batch.size 1,000,000, no compression), key-less like the peer benchmark
 //! (`FACADE_BENCH_KEYED=1`: 1,000 distinct keys; `FACADE_BENCH_HEADERS=1`: two headers per
-//! record, built by the caller per record on every side). Cases (`FACADE_BENCH_CASE`):
+//! record, built by the caller per record on every side; `FACADE_BENCH_READ_REPORTS=1`: the
+//! `BaseProducer`'s delivery callback reads each report's key and payload). Cases (`FACADE_BENCH_CASE`):
 //!
 //! - `native`: kafka-sdk's `Producer::send(ProducerRecord)` per record, `flush`, every
 //!   delivery future awaited (as `producer_path`, in this binary so both sides share a build);
@@ -68,6 +69,9 @@ const SETTINGS: &[(&str, &str)] = &[
 struct Ctx {
     acked: AtomicU64,
     failed: AtomicU64,
+    /// FACADE_BENCH_READ_REPORTS=1: each report's key and payload are read (summed here).
+    read: bool,
+    bytes: AtomicU64,
 }
 
 impl ClientContext for Ctx {}
@@ -80,6 +84,13 @@ impl ProducerContext for Ctx {
             Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
         };
+        if self.read {
+            let m = match result {
+                Ok(m) | Err((_, m)) => m,
+            };
+            let n = m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len);
+            self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 }
 
@@ -142,8 +153,11 @@ fn setup(case: &str, keyed: bool, iters: usize) -> Setup {
         }
         "future" => Client::Future(cfg.create().expect("FutureProducer")),
         "base" => Client::Base(
-            cfg.create_with_context(Ctx::default())
-                .expect("BaseProducer"),
+            cfg.create_with_context(Ctx {
+                read: std::env::var("FACADE_BENCH_READ_REPORTS").is_ok_and(|v| v == "1"),
+                ..Ctx::default()
+            })
+            .expect("BaseProducer"),
         ),
         "native-recv" | "stream" | "base-consumer" => {
             let values = common::corpus(100);

@@ -361,9 +361,7 @@ pub trait Message {
 // `poll` / `recv` per message, and larger moves become `memcpy` calls. Hence the timestamp
 // as milliseconds and a kind instead of a `Timestamp` (16 bytes).
 pub struct BorrowedMessage<'a> {
-    topic: std::sync::Arc<str>,
-    key: Option<Bytes>,
-    payload: Option<Bytes>,
+    body: Body<'a>,
     /// `None`: the message has no headers (a received message: none on the wire).
     headers: Option<BorrowedHeaders>,
     offset: i64,
@@ -372,6 +370,22 @@ pub struct BorrowedMessage<'a> {
     partition: i32,
     timestamp_kind: TimestampKind,
     _client: PhantomData<&'a ()>,
+}
+
+/// Topic, key and payload of a [`BorrowedMessage`]: owned (shared buffers) for a received
+/// message, or read in place from a produced batch's buffer for a delivery report (only
+/// for the callback's duration: no reference count taken per record, key and payload
+/// decoded when asked for).
+enum Body<'a> {
+    Owned {
+        topic: std::sync::Arc<str>,
+        key: Option<Bytes>,
+        payload: Option<Bytes>,
+    },
+    InBatch {
+        topic: &'a str,
+        record: kafka_sdk::producer::RawRecord<'a>,
+    },
 }
 
 /// The kind of a [`BorrowedMessage`]'s timestamp (a [`Timestamp`] without its value).
@@ -387,7 +401,7 @@ impl fmt::Debug for BorrowedMessage<'_> {
         write!(
             f,
             "Message {{ topic: {}, partition: {}, offset: {}, timestamp: {:?} }}",
-            self.topic,
+            self.topic(),
             self.partition,
             self.offset,
             self.timestamp()
@@ -395,7 +409,7 @@ impl fmt::Debug for BorrowedMessage<'_> {
     }
 }
 
-impl BorrowedMessage<'_> {
+impl<'a> BorrowedMessage<'a> {
     /// The facade's message for kafka-sdk's `m`: its parts moved (the topic's shared name
     /// too: no reference count taken and given back), its headers kept as kafka-sdk
     /// decoded them (none: nothing to convert). Nothing is allocated.
@@ -410,9 +424,11 @@ impl BorrowedMessage<'_> {
             TimestampKind::CreateTime
         };
         let mut message = BorrowedMessage {
-            topic: parts.topic,
-            key: parts.key,
-            payload: parts.value,
+            body: Body::Owned {
+                topic: parts.topic,
+                key: parts.key,
+                payload: parts.value,
+            },
             headers: None,
             offset: parts.offset,
             timestamp_ms: parts.timestamp,
@@ -447,9 +463,37 @@ impl BorrowedMessage<'_> {
             Timestamp::LogAppendTime(t) => (TimestampKind::LogAppendTime, t),
         };
         BorrowedMessage {
-            topic,
-            key,
-            payload,
+            body: Body::Owned {
+                topic,
+                key,
+                payload,
+            },
+            headers: headers.map(|h| h.0),
+            offset,
+            timestamp_ms,
+            partition,
+            timestamp_kind,
+            _client: PhantomData,
+        }
+    }
+
+    /// A delivery report's message read in place from its batch (see [`Body::InBatch`]):
+    /// the record's own timestamp unless the broker stamped it (`log_append_time`).
+    #[inline]
+    pub(crate) fn in_batch(
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+        record: kafka_sdk::producer::RawRecord<'a>,
+        log_append_time: Option<i64>,
+        headers: Option<OwnedHeaders>,
+    ) -> BorrowedMessage<'a> {
+        let (timestamp_kind, timestamp_ms) = match log_append_time {
+            Some(t) => (TimestampKind::LogAppendTime, t),
+            None => (TimestampKind::CreateTime, record.timestamp()),
+        };
+        BorrowedMessage {
+            body: Body::InBatch { topic, record },
             headers: headers.map(|h| h.0),
             offset,
             timestamp_ms,
@@ -461,20 +505,20 @@ impl BorrowedMessage<'_> {
 
     /// The key's length in bytes (0 without a key).
     pub fn key_len(&self) -> usize {
-        self.key.as_ref().map_or(0, |k| k.len())
+        self.key().map_or(0, <[u8]>::len)
     }
 
     /// The payload's length in bytes (0 without a payload).
     pub fn payload_len(&self) -> usize {
-        self.payload.as_ref().map_or(0, |p| p.len())
+        self.payload().map_or(0, <[u8]>::len)
     }
 
     /// An owned copy that outlives the client.
     pub fn detach(&self) -> OwnedMessage {
         OwnedMessage {
-            payload: self.payload.as_ref().map(|p| p.to_vec()),
-            key: self.key.as_ref().map(|k| k.to_vec()),
-            topic: self.topic.to_string(),
+            payload: self.payload().map(<[u8]>::to_vec),
+            key: self.key().map(<[u8]>::to_vec),
+            topic: self.topic().to_string(),
             timestamp: self.timestamp(),
             partition: self.partition,
             offset: self.offset,
@@ -486,16 +530,28 @@ impl BorrowedMessage<'_> {
 impl Message for BorrowedMessage<'_> {
     type Headers = BorrowedHeaders;
 
+    #[inline]
     fn key(&self) -> Option<&[u8]> {
-        self.key.as_deref()
+        match &self.body {
+            Body::Owned { key, .. } => key.as_deref(),
+            Body::InBatch { record, .. } => record.key(),
+        }
     }
 
+    #[inline]
     fn payload(&self) -> Option<&[u8]> {
-        self.payload.as_deref()
+        match &self.body {
+            Body::Owned { payload, .. } => payload.as_deref(),
+            Body::InBatch { record, .. } => record.value(),
+        }
     }
 
+    #[inline]
     fn topic(&self) -> &str {
-        &self.topic
+        match &self.body {
+            Body::Owned { topic, .. } => topic,
+            Body::InBatch { topic, .. } => topic,
+        }
     }
 
     fn partition(&self) -> i32 {

@@ -442,19 +442,25 @@ impl<D> Reports<D> {
     }
 }
 
+/// A record that failed: its topic, partition and the timestamp it was appended with.
+type Unwritten = (Arc<str>, i32, Option<i64>);
+
 /// The message a delivery report shows, from the record's copy and kafka-sdk's metadata
-/// (its topic name moved), or for a record that failed its topic, partition and the
-/// timestamp it was appended with (if it was: else the one asked for).
+/// (its topic name moved; the broker's time when it stamped the record), or for a record
+/// that failed its topic, partition and the timestamp it was appended with (if it was: else
+/// the one asked for).
 fn copied_message(
     rec: RecordCopy,
-    meta: Result<RecordMetadata, (Arc<str>, i32, Option<i64>)>,
+    meta: Result<(RecordMetadata, Option<i64>), Unwritten>,
 ) -> BorrowedMessage<'static> {
     let (topic, partition, offset, timestamp) = match meta {
-        Ok(m) => (
+        Ok((m, log_append_time)) => (
             m.topic,
             m.partition,
             m.offset,
-            if m.timestamp >= 0 {
+            if let Some(t) = log_append_time {
+                Timestamp::LogAppendTime(t)
+            } else if m.timestamp >= 0 {
                 Timestamp::CreateTime(m.timestamp)
             } else {
                 rec.timestamp()
@@ -613,7 +619,10 @@ where
                 ) => {
                     let noop = &mut Context::from_waker(std::task::Waker::noop());
                     let result = match Pin::new(&mut delivery).poll(noop) {
-                        Poll::Ready(Ok(meta)) => Ok(copied_message(rec, Ok(meta))),
+                        Poll::Ready(Ok(meta)) => {
+                            let appended = delivery.log_append_time();
+                            Ok(copied_message(rec, Ok((meta, appended))))
+                        }
                         Poll::Ready(Err(e)) => {
                             // The timestamp it was appended with, from its batch.
                             let ts = delivery
@@ -664,7 +673,7 @@ where
         let n = opaques.len();
         let context = self.client.context();
         let mut headers = headers.into_iter().peekable();
-        let mut records = first.batch_records().map(|r| r.without_headers());
+        let mut records = first.batch_records();
         // Only if the batch's records could not be read back (never for a batch kafka-sdk
         // encoded: `keep_records` keeps every batch that has records): the outcome of the
         // run's first record, and messages without key and payload.
@@ -674,28 +683,21 @@ where
                 Some((at, _)) if *at as usize == i => headers.next().map(|(_, h)| h),
                 _ => None,
             };
-            let result: DeliveryResult<'_> = match records.as_mut().and_then(Iterator::next) {
-                Some(r) => match r.result {
-                    Ok(m) => Ok(BorrowedMessage::produced(
-                        m.topic,
-                        m.partition,
-                        m.offset,
-                        Timestamp::CreateTime(m.timestamp),
-                        r.key,
-                        r.value,
+            // Read in place: the message borrows the batch's buffer for the callback.
+            let result: DeliveryResult<'_> = match records.as_mut().and_then(|r| r.next_in_place())
+            {
+                Some(r) => match r.outcome {
+                    Ok(w) => Ok(BorrowedMessage::in_batch(
+                        &topic,
+                        partition,
+                        w.offset,
+                        r.record,
+                        w.log_append_time,
                         h,
                     )),
                     Err(e) => Err((
-                        produce_error(&e),
-                        BorrowedMessage::produced(
-                            topic.clone(),
-                            partition,
-                            -1001,
-                            Timestamp::CreateTime(r.timestamp),
-                            r.key,
-                            r.value,
-                            h,
-                        ),
+                        produce_error(e),
+                        BorrowedMessage::in_batch(&topic, partition, -1001, r.record, None, h),
                     )),
                 },
                 None => {

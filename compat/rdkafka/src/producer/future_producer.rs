@@ -358,6 +358,7 @@ impl Future for DeliveryFuture {
                             asked
                                 .as_ref()
                                 .map_or(Timestamp::NotAvailable, Asked::timestamp),
+                            d.log_append_time(),
                         )),
                         Err(e) => Err((
                             produce_error(&e),
@@ -385,12 +386,15 @@ impl Future for DeliveryFuture {
     }
 }
 
-/// rdkafka's delivery of an acknowledged record.
-fn delivery(meta: &RecordMetadata, asked: Timestamp) -> Delivery {
+/// rdkafka's delivery of an acknowledged record: the broker's time when it stamped the
+/// record (`log_append_time`, as librdkafka reports it), else the record's own.
+fn delivery(meta: &RecordMetadata, asked: Timestamp, log_append_time: Option<i64>) -> Delivery {
     Delivery {
         partition: meta.partition,
         offset: meta.offset,
-        timestamp: if meta.timestamp >= 0 {
+        timestamp: if let Some(t) = log_append_time {
+            Timestamp::LogAppendTime(t)
+        } else if meta.timestamp >= 0 {
             Timestamp::CreateTime(meta.timestamp)
         } else {
             asked
@@ -465,7 +469,7 @@ where
                     counted.fetch_add(1, Ordering::SeqCst);
                 }
                 let r = match result {
-                    Ok(meta) => Ok(delivery(&meta, out.rec.timestamp())),
+                    Ok((meta, appended)) => Ok(delivery(&meta, out.rec.timestamp(), appended)),
                     Err(e) => Err((e, out.rec.owned_message(&out.topic))),
                 };
                 let _ = tx.send(r);

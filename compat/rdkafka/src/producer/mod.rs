@@ -303,9 +303,14 @@ pub(crate) struct Parts<'a> {
     pub(crate) headers: Option<OwnedHeaders>,
 }
 
-/// A record with its outcome and the producer kind's tag (the delivery opaque of a
+/// A record with its outcome (with the broker's log append time, when its topic stamps
+/// records that way) and the producer kind's tag (the delivery opaque of a
 /// [`BaseProducer`], the sender of a [`DeliveryFuture`]).
-pub(crate) type Finished<T> = (Outgoing, Result<RecordMetadata, KafkaError>, T);
+pub(crate) type Finished<T> = (
+    Outgoing,
+    Result<(RecordMetadata, Option<i64>), KafkaError>,
+    T,
+);
 
 /// Hands finished records to the producer kind (called on the facade's runtime, once per
 /// group of records finished together; drains the vector). The second argument is the
@@ -1098,8 +1103,12 @@ fn harvest<T>(lanes: &mut Lanes<T>, done: &mut Vec<Finished<T>>, cx: &mut Contex
             while let Some(front) = lane.front_mut() {
                 match Pin::new(&mut front.delivery).poll(cx) {
                     Poll::Ready(r) => {
+                        let r = match r {
+                            Ok(m) => Ok((m, front.delivery.log_append_time())),
+                            Err(e) => Err(produce_error(&e)),
+                        };
                         if let Some(w) = lane.pop_front() {
-                            done.push((w.out, r.map_err(|e| produce_error(&e)), w.tag));
+                            done.push((w.out, r, w.tag));
                         }
                     }
                     Poll::Pending => break,
