@@ -72,6 +72,7 @@ pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod events;
 pub mod metadata;
 mod observe;
 pub mod producer;

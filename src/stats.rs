@@ -377,6 +377,9 @@ pub(crate) struct BrokerCounters {
     /// One probe per connection counting into these counters: `(queued, in flight)` while
     /// the connection lives, `None` once it is closed (then pruned).
     conns: std::sync::Mutex<Vec<Probe>>,
+    /// The endpoint's state for client events ([`crate::events`]); set once by the cluster
+    /// that made the endpoint.
+    pub(crate) watch: std::sync::OnceLock<Arc<crate::events::EndpointWatch>>,
 }
 
 /// A connection's queue gauges, see [`BrokerCounters::register`].
@@ -410,6 +413,7 @@ impl Default for BrokerCounters {
             rtt_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             req: std::array::from_fn(|_| AtomicU64::new(0)),
             conns: std::sync::Mutex::new(Vec::new()),
+            watch: std::sync::OnceLock::new(),
         }
     }
 }

@@ -374,6 +374,12 @@ def producer_cmd(client, api, brokers, topic, count, size, prof, rate):
            "--rate", str(rate)]
     if client in ("rdkafka", "facade"):
         cmd += ["--api", api]
+    if client == "facade":
+        # The drop-in defaults to librdkafka's queue.buffering.max.kbytes (1 GiB); the facade
+        # rows measure its cost over the native API, so they buffer at most what kafka-sdk's
+        # native producer does (buffer.memory, 32 MiB): at 1 KiB, 100,000 records in flight
+        # would otherwise hold ~100 MB that the native rows never touch.
+        cmd += ["-X", "queue.buffering.max.kbytes=32768"]
     return cmd
 
 

@@ -169,6 +169,12 @@ impl AdminClient {
         crate::metadata::fetch(&self.cluster, topic, self.timeout).await
     }
 
+    /// A subscription to this client's events from now on: a broker down or back, every
+    /// broker down (see [`crate::events`]).
+    pub fn subscribe_events(&self) -> crate::events::ClientEvents {
+        self.cluster.subscribe_events()
+    }
+
     /// The cluster id.
     pub async fn cluster_id(&self) -> Result<Option<String>> {
         let snap = self.cluster.refresh().await?;

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::backoff::Deadline;
 use crate::config::CommonConfig;
 use crate::connection::{Connection, ConnectionOptions, Endpoint};
+use crate::events::{ClientEvents, EventHub};
 use crate::error::{Error, KafkaCode, Result};
 
 /// Settings of the cluster layer: the common client config itself, plus the connection
@@ -104,6 +105,22 @@ struct Inner {
     /// Endpoints by node id; bootstrap endpoints use negative ids (-1, -2, ...).
     endpoints: std::sync::Mutex<HashMap<i32, Arc<Endpoint>>>,
     coordinators: std::sync::Mutex<HashMap<(CoordinatorKind, String), i32>>,
+    /// Client events of this cluster's endpoints ([`crate::events`]).
+    events: EventHub,
+}
+
+/// A new endpoint for `addr` (node `id`; negative: a bootstrap entry) whose state feeds
+/// `events`.
+fn watched_endpoint(
+    id: i32,
+    addr: String,
+    opts: &ConnectionOptions,
+    events: &EventHub,
+) -> Arc<Endpoint> {
+    let ep = Endpoint::new(addr, opts.clone());
+    let node_id = (id >= 0).then_some(id);
+    let _ = ep.counters().watch.set(events.watch(ep.addr(), node_id));
+    Arc::new(ep)
 }
 
 /// A handle to the cluster: metadata, connections, coordinators. Cheap to clone.
@@ -162,14 +179,16 @@ impl Cluster {
             }
             .into());
         }
+        let events = EventHub::new();
         let endpoints = opts
             .bootstrap_servers
             .iter()
             .enumerate()
             .map(|(i, addr)| {
+                let id = -(i as i32) - 1;
                 (
-                    -(i as i32) - 1,
-                    Arc::new(Endpoint::new(addr.clone(), opts.connection.clone())),
+                    id,
+                    watched_endpoint(id, addr.clone(), &opts.connection, &events),
                 )
             })
             .collect();
@@ -182,8 +201,14 @@ impl Cluster {
             topics: std::sync::Mutex::new(BTreeSet::new()),
             endpoints: std::sync::Mutex::new(endpoints),
             coordinators: std::sync::Mutex::new(HashMap::new()),
+            events,
         });
         Ok(Cluster { inner })
+    }
+
+    /// A subscription to this cluster's client events (see [`crate::events`]).
+    pub fn subscribe_events(&self) -> ClientEvents {
+        self.inner.events.subscribe()
     }
 
     /// The options in use.
@@ -380,7 +405,7 @@ impl Cluster {
             if stale {
                 eps.insert(
                     *id,
-                    Arc::new(Endpoint::new(addr, self.inner.opts.connection.clone())),
+                    watched_endpoint(*id, addr, &self.inner.opts.connection, &self.inner.events),
                 );
             }
         }

@@ -262,6 +262,7 @@ impl Cluster {
                 topics: Default::default(),
                 endpoints: Default::default(),
                 coordinators: Default::default(),
+                events: crate::events::EventHub::new(),
             }),
         }
     }

@@ -176,13 +176,35 @@ impl Shared {
         self.epoch + Duration::from_millis(self.last_active.load(Ordering::SeqCst)) + max_idle
     }
 
+    /// Ends the connection because something failed (the broker closed it, a read or
+    /// write error, a protocol violation): a set-up connection lost this way makes its
+    /// endpoint "down" for client events.
     fn poison(&self, reason: impl Into<String>) {
+        self.end(reason.into(), false);
+    }
+
+    /// Ends the connection cleanly (idle, closed by the client, every handle dropped).
+    fn retire(&self, reason: impl Into<String>) {
+        self.end(reason.into(), true);
+    }
+
+    fn end(&self, reason: String, clean: bool) {
         if !self.dead.swap(true, Ordering::SeqCst) {
             self.metrics.closed();
             if self.established.swap(false, Ordering::SeqCst) {
                 self.counters.disconnected();
+                if let Some(w) = self.counters.watch.get() {
+                    if clean {
+                        w.idle();
+                    } else {
+                        w.down(&Error::Connection {
+                            broker: self.addr.clone(),
+                            reason: reason.clone(),
+                            in_flight: false,
+                        });
+                    }
+                }
             }
-            let reason = reason.into();
             tracing::debug!(broker = %self.addr, %reason, "connection closed");
             *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
         }
@@ -453,7 +475,7 @@ impl Connection {
 
     /// Closes the connection; in-flight requests fail.
     pub fn close(&self) {
-        self.shared.poison("closed by client");
+        self.shared.retire("closed by client");
     }
 
     /// Sends `req` at the negotiated version and awaits its response, bounded by
@@ -619,7 +641,7 @@ async fn writer_task(
             }
             c = rx.recv() => match c {
                 Some(c) => c,
-                None => { shared.poison("all handles dropped"); break; }
+                None => { shared.retire("all handles dropped"); break; }
             },
             _ = async {
                 match idle_at {
@@ -630,7 +652,7 @@ async fn writer_task(
                 if shared.in_flight.load(Ordering::SeqCst) > 0 {
                     shared.touch(); // A request in flight (a parked fetch) is activity.
                 } else if Instant::now() >= shared.idle_at(max_idle) {
-                    shared.poison(format!(
+                    shared.retire(format!(
                         "idle for {}ms (connections.max.idle.ms)",
                         max_idle.as_millis()
                     ));
@@ -1119,6 +1141,9 @@ impl Endpoint {
                 st.next_attempt = None;
                 st.last_error = None;
                 st.conn = Some(c.clone());
+                if let Some(w) = self.counters.watch.get() {
+                    w.up();
+                }
                 Ok(c)
             }
             Err(e) => {
@@ -1126,6 +1151,9 @@ impl Endpoint {
                 tracing::debug!(broker = %self.addr, error = %e, ?delay, "connect failed");
                 st.next_attempt = Some(Instant::now() + delay);
                 st.last_error = Some(e.clone());
+                if let Some(w) = self.counters.watch.get() {
+                    w.down(&e);
+                }
                 Err(e)
             }
         }

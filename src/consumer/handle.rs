@@ -81,6 +81,12 @@ impl ConsumerHandle {
         })
     }
 
+    /// A subscription to this consumer's client events from now on: a broker down or back,
+    /// every broker down (see [`crate::events`]).
+    pub fn subscribe_events(&self) -> crate::events::ClientEvents {
+        self.shared.cluster.subscribe_events()
+    }
+
     /// The snapshots taken every `statistics.interval.ms` (the newest; `None` before the
     /// first). `changed()` fails once the consumer is closed or dropped.
     pub fn subscribe_statistics(&self) -> crate::stats::StatisticsReceiver {

@@ -622,6 +622,12 @@ impl Producer {
         self.inner.stats_rx.clone()
     }
 
+    /// A subscription to this producer's client events from now on: a broker down or back,
+    /// every broker down (see [`crate::events`]).
+    pub fn subscribe_events(&self) -> crate::events::ClientEvents {
+        self.inner.cluster.subscribe_events()
+    }
+
     /// The partitions of `topic` with their leaders and replicas, waiting up to
     /// `max.block.ms` for the topic's metadata (Java's `partitionsFor`). A topic that does not
     /// exist gives [`Error::UnknownTopicOrPartition`] (or is created, when the broker

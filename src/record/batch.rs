@@ -551,11 +551,11 @@ impl KeptRecords {
     }
 }
 
-/// One record of a producer's uncompressed batch, read in place
-/// ([`KeptRecords::next_raw`]): each accessor decodes its field from the record's bytes
+/// One record of a producer's uncompressed batch, read in place (see
+/// `BatchRecords::next_in_place`): each accessor decodes its field from the record's bytes
 /// when called (a few varints), and key and value borrow the batch's buffer. A record that
-/// does not decode (never one [`BatchBuilder`] wrote) reads as having a null key and value
-/// and the batch's base timestamp.
+/// does not decode (never one the producer wrote) reads as having a null key and value and
+/// the batch's base timestamp.
 #[derive(Clone, Copy, Debug)]
 pub struct RawRecord<'a> {
     /// The record after its length prefix.

@@ -30,8 +30,9 @@ pub struct OAuthToken {
 /// `stats_raw` with librdkafka's statistics JSON on that interval (the default parses it and
 /// calls `stats`); unlike rdkafka, where `BaseProducer` / `BaseConsumer` deliver it from
 /// `poll`, every client calls it from a background callback thread of the facade's runtime,
-/// as rdkafka's `FutureProducer` / `StreamConsumer` do. `error` is called for errors that
-/// no call returns (e.g. a failed background commit).
+/// as rdkafka's `FutureProducer` / `StreamConsumer` do. `error` is called, from a callback
+/// thread, for what a producer's or consumer's background work runs into: a broker down
+/// (`BrokerTransportFailure`, ...) and every broker down (`AllBrokersDown`), once per outage.
 pub trait ClientContext: Send + Sync {
     /// Whether `generate_oauth_token` should be used (no effect here).
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = false;
@@ -91,6 +92,43 @@ pub(crate) fn forward_stats<C: ClientContext + 'static>(
             };
             let ctx = context.clone();
             rt::callback(move || ctx.stats_raw(&Statistics::to_json(&s))).await;
+        }
+    });
+}
+
+/// Hands the client's events to `context.error`, on a callback thread, as librdkafka's error
+/// callback gets them: a broker down as `BrokerTransportFailure` (or `Authentication`,
+/// `SSL`, ... by its cause) with `host:port` and the cause in the reason, every broker down
+/// as `AllBrokersDown` ("N/N brokers are down"). A broker back is not an error (rdkafka
+/// does not report it either). Ends with the client.
+pub(crate) fn forward_events<C: ClientContext + 'static>(
+    mut rx: kafka_sdk::events::ClientEvents,
+    context: Arc<C>,
+) {
+    use kafka_sdk::events::ClientEvent;
+    rt::handle().spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let (error, reason) = match e {
+                // Named as librdkafka names its brokers: `host:port/id` or `/bootstrap`.
+                ClientEvent::BrokerDown {
+                    broker,
+                    node_id,
+                    error,
+                } => (
+                    KafkaError::Global(crate::error::code_of(&error)),
+                    match node_id {
+                        Some(id) => format!("{broker}/{id}: {error}"),
+                        None => format!("{broker}/bootstrap: {error}"),
+                    },
+                ),
+                ClientEvent::AllBrokersDown { brokers } => (
+                    KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+                    format!("{brokers}/{brokers} brokers are down"),
+                ),
+                _ => continue,
+            };
+            let ctx = context.clone();
+            rt::callback(move || ctx.error(error, &reason)).await;
         }
     });
 }

@@ -2,7 +2,8 @@
 //! cluster (librdkafka connects in the background), so neither does the drop-in's. The
 //! clients' bootstrap address is a port of this test that refuses connections until the
 //! test opens it (then it forwards to the test kit's shared broker; the broker's metadata
-//! then points the clients at the broker itself).
+//! then points the clients at the broker itself). While it is down, the error callback reports
+//! it as librdkafka's does.
 
 mod common;
 use common::{bootstrap, unique};
@@ -11,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use kafka_sdk::admin::{AdminClient as NativeAdmin, NewTopic as NativeTopic};
 use kafka_sdk_rdkafka::admin::AdminClient;
-use kafka_sdk_rdkafka::client::DefaultClientContext;
+use kafka_sdk_rdkafka::client::{ClientContext, DefaultClientContext};
 use kafka_sdk_rdkafka::config::ClientConfig;
-use kafka_sdk_rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use kafka_sdk_rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use kafka_sdk_rdkafka::message::Message;
 use kafka_sdk_rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord};
 use tokio::net::{TcpListener, TcpStream};
@@ -156,4 +158,103 @@ async fn records_sent_before_kafka_is_up_are_delivered_and_read_once_it_is() {
     got.sort();
     let want: Vec<String> = (0..5).map(|i| format!("early-{i}")).collect();
     assert_eq!(got, want);
+}
+
+/// What an error callback was called with: the code and the reason.
+#[derive(Clone, Default)]
+struct Errors(std::sync::Arc<std::sync::Mutex<Vec<(RDKafkaErrorCode, String)>>>);
+
+impl ClientContext for Errors {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code().expect("an error code");
+        self.0.lock().unwrap().push((code, reason.to_string()));
+    }
+}
+
+impl ConsumerContext for Errors {}
+
+impl Errors {
+    /// Waits until `AllBrokersDown` was reported (panics after 20 s); returns every report.
+    async fn until_all_down(&self) -> Vec<(RDKafkaErrorCode, String)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = self.0.lock().unwrap().clone();
+            if seen
+                .iter()
+                .any(|(c, _)| *c == RDKafkaErrorCode::AllBrokersDown)
+            {
+                return seen;
+            }
+            assert!(Instant::now() < deadline, "no AllBrokersDown: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// While Kafka is down, the error callback reports what librdkafka's does: the bootstrap
+/// broker as `BrokerTransportFailure` ("host:port/bootstrap: ..."), then `AllBrokersDown`
+/// ("1/1 brokers are down"), once (not for every reconnect attempt) — for a producer and a
+/// consumer. Once Kafka is up, the producer's records go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_error_callback_reports_all_brokers_down() {
+    let topic = unique("down-errors");
+    let admin =
+        NativeAdmin::new(&kafka_sdk::ClientConfig::new().with("bootstrap.servers", bootstrap()))
+            .await
+            .unwrap();
+    admin
+        .create_topic(NativeTopic::new(&topic, 1, 1))
+        .await
+        .unwrap();
+    let gate = Gate::closed();
+    let (pe, ce) = (Errors::default(), Errors::default());
+    let mut pc = config(&gate.addr);
+    pc.set("reconnect.backoff.max.ms", "200");
+    let mut cc = pc.clone();
+    cc.set("group.id", unique("down-errors-g"));
+    let (p2, c2) = (pe.clone(), ce.clone());
+    let (producer, consumer) = timed(move || {
+        let p: FutureProducer<Errors> = pc.create_with_context(p2).expect("producer");
+        let c: StreamConsumer<Errors> = cc.create_with_context(c2).expect("consumer");
+        (p, c)
+    })
+    .await
+    .0;
+    consumer.subscribe(&[&topic]).unwrap();
+    for (who, errors) in [("producer", &pe), ("consumer", &ce)] {
+        let seen = errors.until_all_down().await;
+        let transport: Vec<_> = seen
+            .iter()
+            .filter(|(c, _)| *c == RDKafkaErrorCode::BrokerTransportFailure)
+            .collect();
+        assert!(
+            transport
+                .iter()
+                .any(|(_, r)| r.starts_with(&format!("{}/bootstrap: ", gate.addr))),
+            "{who}: {seen:?}"
+        );
+        let all: Vec<_> = seen
+            .iter()
+            .filter(|(c, _)| *c == RDKafkaErrorCode::AllBrokersDown)
+            .collect();
+        assert_eq!(all.len(), 1, "{who}: {seen:?}");
+        assert_eq!(all[0].1, "1/1 brokers are down", "{who}");
+    }
+    // Reconnect attempts go on (every 200 ms at most): reported once per outage.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (who, errors) in [("producer", &pe), ("consumer", &ce)] {
+        let seen = errors.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{who}: {seen:?}");
+    }
+    gate.open(bootstrap()).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        producer.send(
+            FutureRecord::<(), _>::to(&topic).payload("after"),
+            Duration::from_secs(5),
+        ),
+    )
+    .await
+    .expect("delivered within 60 s of Kafka coming up");
+    assert!(r.is_ok(), "{r:?}");
 }

@@ -253,6 +253,7 @@ impl<C: ConsumerContext + 'static> Inner<C> {
         let handle = consumer.handle();
         let context = Arc::new(context);
         crate::client::forward_stats(handle.subscribe_statistics(), context.clone());
+        crate::client::forward_events(handle.subscribe_events(), context.clone());
         // Async commit results go to the context.
         let mut results = handle.commit_results();
         let ctx = context.clone();

@@ -716,6 +716,7 @@ impl<T: Send + 'static> Core<T> {
             .filter(|n| *n > 0)
             .unwrap_or(100_000);
         crate::client::forward_stats(producer.subscribe_statistics(), context.clone());
+        crate::client::forward_events(producer.subscribe_events(), context.clone());
         let lane = Arc::new(Lane {
             state: Mutex::new(LaneState {
                 jobs: VecDeque::new(),
