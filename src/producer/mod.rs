@@ -566,6 +566,17 @@ impl<'a> Waited<'a> {
 }
 
 /// What a no-wait `send` attempt would have had to wait for.
+/// What [`Producer::try_send_borrowed`] would have had to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WouldWait {
+    /// The topic's metadata (not in the producer's metadata yet).
+    Metadata,
+    /// Room in `buffer.memory`.
+    Memory,
+    /// A slot under `queue.buffering.max.messages`.
+    Records,
+}
+
 enum Blocked {
     /// The topic's metadata.
     Metadata,
@@ -734,16 +745,20 @@ impl Producer {
     }
 
     /// [`send`](Self::send) of a record whose parts are borrowed, on the calling thread and
-    /// without waiting: `None` when `send` would have to wait (the topic is not in the
-    /// producer's metadata yet, `buffer.memory` or `queue.buffering.max.messages` is full),
-    /// with nothing taken — then call `send` with an owned record. Otherwise the same
-    /// outcome as `send`: the record's delivery future, or the error it fails with at once.
+    /// without waiting: `Err` naming what `send` would have to wait for (the topic's
+    /// metadata, room in `buffer.memory` or under `queue.buffering.max.messages`), with
+    /// nothing taken — then call `send` with an owned record, or report the queue full (as
+    /// librdkafka-style APIs do). Otherwise the same outcome as `send`: the record's delivery
+    /// future, or the error it fails with at once.
     ///
     /// For callers that hold the key and value as borrowed slices (the rdkafka drop-in's
     /// `BaseRecord`/`FutureRecord`): the batch copies them anyway, so no owned copy, no
     /// `ProducerRecord` and no future are built. `headers` are the record's headers in order.
     /// No runtime context is needed.
-    pub fn try_send_borrowed(&self, record: BorrowedRecord<'_>) -> Option<Result<DeliveryFuture>> {
+    pub fn try_send_borrowed(
+        &self,
+        record: BorrowedRecord<'_>,
+    ) -> std::result::Result<Result<DeliveryFuture>, WouldWait> {
         let s = &*self.inner.s;
         let mut span = crate::observe::produce_span(&s.common.client_id, record.topic, record.key);
         let mut injected: Vec<(String, Option<Bytes>)> = Vec::new();
@@ -756,7 +771,12 @@ impl Producer {
             record.headers = &headers;
         }
         let mut wait = Waited::new(&self.inner.acc);
-        self.send_now(record, None, &mut span, &mut wait).ok()
+        self.send_now(record, None, &mut span, &mut wait)
+            .map_err(|b| match b {
+                Blocked::Metadata => WouldWait::Metadata,
+                Blocked::Memory(_) => WouldWait::Memory,
+                Blocked::Records => WouldWait::Records,
+            })
     }
 
     /// `send` without waiting, shared by [`send`](Self::send) and

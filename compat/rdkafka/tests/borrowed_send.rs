@@ -96,8 +96,9 @@ async fn try_send_borrowed_never_waits_and_keeps_every_part() {
         headers: &headers,
     };
     // The topic is not in the producer's metadata: `send` would wait, so nothing is taken.
-    assert!(
-        p.try_send_borrowed(rec).is_none(),
+    assert_eq!(
+        p.try_send_borrowed(rec).err(),
+        Some(kafka_sdk::producer::WouldWait::Metadata),
         "appended without metadata"
     );
     // `send` fetches it; from then on the borrowed path appends at once.
@@ -123,7 +124,7 @@ async fn try_send_borrowed_never_waits_and_keeps_every_part() {
         ..rec
     };
     match p.try_send_borrowed(bad) {
-        Some(Err(kafka_sdk::Error::UnknownTopicOrPartition(m))) => assert!(m.contains('7'), "{m}"),
+        Ok(Err(kafka_sdk::Error::UnknownTopicOrPartition(m))) => assert!(m.contains('7'), "{m}"),
         other => panic!("partition 7 of 3: {other:?}"),
     }
     let got = read(&topic, 2, 2).await;

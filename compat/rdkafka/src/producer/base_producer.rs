@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    copy, produce_error, Core, DefaultProducerContext, NoCustomPartitioner, OnDone, Partitioner,
-    Parts, Producer, ProducerContext, PurgeConfig, RecordCopy, Sent, Sink,
+    copy, produce_error, Appended, Core, DefaultProducerContext, NoCustomPartitioner, OnDone,
+    Partitioner, Parts, Producer, ProducerContext, PurgeConfig, RecordCopy, Sent, Sink,
 };
 use crate::client::{Client, ClientContext};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
@@ -102,20 +102,6 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized, D: IntoOpaque> BaseRecord<'a,
     pub fn delivery_opaque(mut self, delivery_opaque: D) -> Self {
         self.delivery_opaque = delivery_opaque;
         self
-    }
-
-    fn into_parts(self) -> (Parts<'a>, D) {
-        (
-            Parts {
-                topic: self.topic,
-                partition: self.partition,
-                key: self.key.map(|k| k.to_bytes()),
-                payload: self.payload.map(|p| p.to_bytes()),
-                timestamp: self.timestamp,
-                headers: self.headers,
-            },
-            self.delivery_opaque,
-        )
     }
 }
 
@@ -766,13 +752,46 @@ where
                 record,
             ));
         }
-        let (mut parts, opaque) = record.into_parts();
+        let BaseRecord {
+            topic,
+            partition,
+            payload,
+            key,
+            timestamp,
+            headers,
+            delivery_opaque,
+        } = record;
+        let mut parts = Parts {
+            topic,
+            partition,
+            key: key.map(|k| k.to_bytes()),
+            payload: payload.map(|p| p.to_bytes()),
+            timestamp,
+            headers,
+        };
         self.core.in_flight.fetch_add(1, Ordering::Relaxed);
         // Appended on this thread (the common case): filed with nothing copied; else it
         // waits in the lane with its copy and the sink files it once kafka-sdk took it.
-        match self.core.append(&mut parts, move || opaque) {
-            Some((Ok(d), tag)) => self.reports.file(d, tag(), parts.headers.take()),
-            Some((Err(e), tag)) => {
+        match self.core.append(&mut parts, move || delivery_opaque) {
+            Appended::Now(Ok(d), tag) => self.reports.file(d, tag(), parts.headers.take()),
+            // No room in `queue.buffering.max.kbytes` / `.messages`: the record back, as
+            // librdkafka's produce fails.
+            Appended::Full(tag) => {
+                self.core.in_flight.fetch_sub(1, Ordering::Relaxed);
+                return Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                    BaseRecord {
+                        topic,
+                        partition,
+                        payload,
+                        key,
+                        timestamp,
+                        headers: parts.headers.take(),
+                        delivery_opaque: tag(),
+                    },
+                ));
+            }
+            Appended::Now(Err(e), tag) => {
                 let refused = Sent {
                     topic: Some(Arc::from(parts.topic)),
                     rec: copy(&mut parts),
@@ -784,7 +803,7 @@ where
                     self.reports.waker.wake_by_ref();
                 }
             }
-            None => {}
+            Appended::Queued => {}
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use futures_channel::oneshot;
 use kafka_sdk::RecordMetadata;
 
 use super::{
-    produce_error, Core, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
+    produce_error, Core, Direct, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
     ProducerContext, PurgeConfig, NO_TIMESTAMP,
 };
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
@@ -94,19 +94,6 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> FutureRecord<'a, K, P> {
             payload: self.payload.map(|p| p.to_bytes()),
             timestamp: self.timestamp,
             headers: self.headers.clone(),
-        }
-    }
-
-    /// The parts, the headers moved (for `send_result`, which owns the record once it
-    /// queues it: no clone of the headers per record).
-    fn into_parts(self) -> Parts<'a> {
-        Parts {
-            topic: self.topic,
-            partition: self.partition,
-            key: self.key.map(|k| k.to_bytes()),
-            payload: self.payload.map(|p| p.to_bytes()),
-            timestamp: self.timestamp,
-            headers: self.headers,
         }
     }
 
@@ -501,23 +488,54 @@ where
     /// Queues the record of `parts`; `keep_asked`: the future keeps what its error result
     /// needs besides key and payload ([`Asked`]; else the error result's message is a
     /// placeholder, for a caller that still holds the record).
-    fn queue(&self, mut parts: Parts<'_>, keep_asked: bool) -> DeliveryFuture {
+    ///
+    /// `Err` with the parts handed back when there is no room (`QueueFull`: nothing taken).
+    fn queue<'a>(
+        &self,
+        mut parts: Parts<'a>,
+        keep_asked: bool,
+    ) -> Result<DeliveryFuture, Parts<'a>> {
         let mut rx = None;
         let state = match self.core.submit_direct(&mut parts, || {
             let (tx, r) = oneshot::channel();
             rx = Some(r);
             tx
         }) {
-            Ok(Ok(d)) => State::Native(d, keep_asked.then(|| Asked::take(&parts))),
-            Ok(Err(e)) => State::Ready(Some(Box::new(Err((*e, parts_message(&parts)))))),
-            Err(()) => match rx {
+            Direct::Sent(Ok(d)) => State::Native(d, keep_asked.then(|| Asked::take(&parts))),
+            Direct::Sent(Err(e)) => State::Ready(Some(Box::new(Err((*e, parts_message(&parts)))))),
+            Direct::Queued => match rx {
                 Some(rx) => State::Lane(rx),
                 None => State::Ready(None),
             },
+            Direct::Full => return Err(parts),
         };
-        DeliveryFuture {
+        Ok(DeliveryFuture {
             state,
             finished: self.finished.clone(),
+        })
+    }
+
+    /// `queue` of an owned copy, retried while there is no room, up to `deadline`:
+    /// `QueueFull` after it (with the message).
+    async fn queue_held(&self, held: OwnedParts, deadline: Option<Instant>) -> OwnedDeliveryResult {
+        loop {
+            if !self.core.is_full() {
+                if let Ok(fut) = self.queue(held.parts(), true) {
+                    return match fut.await {
+                        Ok(r) => r,
+                        Err(_) => Err((KafkaError::Canceled, held.into_message())),
+                    };
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                    held.into_message(),
+                ));
+            }
+            // Room comes back as batches complete (1 ms: waiting much longer than the
+            // broker's answer would cost throughput).
+            R::delay_for(Duration::from_millis(1)).await;
         }
     }
 
@@ -535,35 +553,23 @@ where
         P: ToBytes + ?Sized,
         T: Into<Timeout>,
     {
-        let fut = if self.core.is_full() {
-            // Waits for room with a copy (the future holds no borrow of the record).
-            let start = Instant::now();
-            let deadline = queue_timeout.into().duration().map(|d| start + d);
-            let held = record.to_owned_parts();
-            drop(record);
-            while self.core.is_full() {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err((
-                        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                        held.into_message(),
-                    ));
-                }
-                R::delay_for(Duration::from_millis(100)).await;
-            }
-            return match self.queue(held.parts(), true).await {
-                Ok(r) => r,
-                Err(_) => Err((KafkaError::Canceled, held.into_message())),
-            };
-        } else {
+        let start = Instant::now();
+        if !self.core.is_full() {
             // This future holds the caller's record until the outcome: no copy of it is
             // kept; an error result's message is built from the record.
-            self.queue(record.parts(), false)
-        };
-        match fut.await {
-            Ok(Ok(d)) => Ok(d),
-            Ok(Err((e, _))) => Err((e, parts_message(&record.parts()))),
-            Err(_) => Err((KafkaError::Canceled, parts_message(&record.parts()))),
+            if let Ok(fut) = self.queue(record.parts(), false) {
+                return match fut.await {
+                    Ok(Ok(d)) => Ok(d),
+                    Ok(Err((e, _))) => Err((e, parts_message(&record.parts()))),
+                    Err(_) => Err((KafkaError::Canceled, parts_message(&record.parts()))),
+                };
+            }
         }
+        // No room: waits for it with a copy (the future holds no borrow of the record).
+        let deadline = queue_timeout.into().duration().map(|d| start + d);
+        let held = record.to_owned_parts();
+        drop(record);
+        self.queue_held(held, deadline).await
     }
 
     /// Queues a record without waiting: `QueueFull` (with the record handed back) when
@@ -583,7 +589,37 @@ where
                 record,
             ));
         }
-        Ok(self.queue(record.into_parts(), true))
+        let FutureRecord {
+            topic,
+            partition,
+            payload,
+            key,
+            timestamp,
+            headers,
+        } = record;
+        let parts = Parts {
+            topic,
+            partition,
+            key: key.map(|k| k.to_bytes()),
+            payload: payload.map(|p| p.to_bytes()),
+            timestamp,
+            headers,
+        };
+        // No room in `queue.buffering.max.kbytes` / `.messages`: the record back, as
+        // librdkafka's produce fails.
+        self.queue(parts, true).map_err(|parts| {
+            (
+                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                FutureRecord {
+                    topic,
+                    partition,
+                    payload,
+                    key,
+                    timestamp,
+                    headers: parts.headers,
+                },
+            )
+        })
     }
 
     /// Nothing to serve: delivery futures complete by themselves. Kept for API

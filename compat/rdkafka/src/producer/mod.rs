@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use std::cell::RefCell;
 
 use bytes::{Bytes, BytesMut};
-use kafka_sdk::producer::BorrowedRecord;
+use kafka_sdk::producer::{BorrowedRecord, WouldWait};
 use kafka_sdk::{ProducerRecord, RecordMetadata};
 use tokio::sync::{oneshot, Notify};
 
@@ -317,6 +317,26 @@ pub(crate) type Finished<T> = (
 /// producer's in-flight count.
 pub(crate) type OnDone<T> = Box<dyn FnMut(&mut Vec<Finished<T>>, &AtomicUsize) + Send>;
 
+/// What became of a record given to `Core::append`.
+pub(crate) enum Appended<F> {
+    /// kafka-sdk took it (or refused it at once) on the calling thread; the tag is unused.
+    Now(Sending, F),
+    /// It waits in the lane with its copy and its tag.
+    Queued,
+    /// No room (`QueueFull`): nothing taken, the tag handed back.
+    Full(F),
+}
+
+/// [`Appended`] without the tag (`Core::submit_direct`).
+pub(crate) enum Direct {
+    /// kafka-sdk took it (or refused it at once).
+    Sent(Sending),
+    /// It waits in the lane.
+    Queued,
+    /// No room (`QueueFull`): nothing taken.
+    Full,
+}
+
 /// kafka-sdk's `send` of one record: its delivery future, or why it failed at once (boxed:
 /// a rare path, and every move of a [`Sent`] copies the whole result; 40 bytes instead of
 /// 80 keeps a `Sent` within the size the compiler moves without a `memcpy` call).
@@ -427,12 +447,13 @@ fn try_send(producer: &kafka_sdk::Producer, out: &Outgoing) -> Option<Sending> {
         out.rec.timestamp_ms(),
         out.rec.headers(),
     )
+    .ok()
 }
 
 /// kafka-sdk's `try_send_borrowed` of the record of `parts` (borrowing the caller's key and
-/// payload): `None` when kafka-sdk would wait (nothing taken).
+/// payload): `Err` naming what kafka-sdk would wait for (nothing taken).
 #[inline]
-fn try_send_parts(producer: &kafka_sdk::Producer, parts: &Parts<'_>) -> Option<Sending> {
+fn try_send_parts(producer: &kafka_sdk::Producer, parts: &Parts<'_>) -> Result<Sending, WouldWait> {
     try_send_borrowed(
         producer,
         parts.topic,
@@ -445,7 +466,7 @@ fn try_send_parts(producer: &kafka_sdk::Producer, parts: &Parts<'_>) -> Option<S
 }
 
 /// kafka-sdk's `try_send_borrowed` of one record's parts (a negative partition: the
-/// partitioner chooses); `None` when kafka-sdk would wait (nothing taken).
+/// partitioner chooses); `Err` naming what kafka-sdk would wait for (nothing taken).
 #[inline]
 fn try_send_borrowed(
     producer: &kafka_sdk::Producer,
@@ -455,7 +476,7 @@ fn try_send_borrowed(
     value: Option<&[u8]>,
     timestamp: Option<i64>,
     headers: Option<&OwnedHeaders>,
-) -> Option<Sending> {
+) -> Result<Sending, WouldWait> {
     with_header_refs(headers, |headers| {
         producer
             .try_send_borrowed(BorrowedRecord {
@@ -806,19 +827,25 @@ impl<T: Send + 'static> Core<T> {
     /// still queued, awaited by the submitter (`busy`), or appended: Y queues behind it or
     /// follows it. kafka-sdk appends the records of one partition under that partition's
     /// lock, in the order its appends happen.
+    ///
+    /// When nothing waits in the lane and kafka-sdk has no room (`buffer.memory`, i.e.
+    /// `queue.buffering.max.kbytes`, or `queue.buffering.max.messages`), nothing is taken
+    /// and the caller gets [`Appended::Full`] back, as librdkafka's produce fails with
+    /// `QueueFull`: a record that only waits for room is never copied into the lane, so
+    /// the memory bound holds.
     #[inline]
-    pub(crate) fn append<F: FnOnce() -> T>(
-        &self,
-        parts: &mut Parts<'_>,
-        tag: F,
-    ) -> Option<(Sending, F)> {
+    pub(crate) fn append<F: FnOnce() -> T>(&self, parts: &mut Parts<'_>, tag: F) -> Appended<F> {
         if self.inbox.in_lane.load(Ordering::SeqCst) == 0 {
-            if let Some(sent) = try_send_parts(&self.producer, parts) {
-                // (Only a producer counting on kafka-sdk's side reads the count.)
-                if sent.is_ok() && self.native_count.is_some() {
-                    self.inbox.appended.fetch_add(1, Ordering::SeqCst);
+            match try_send_parts(&self.producer, parts) {
+                Ok(sent) => {
+                    // (Only a producer counting on kafka-sdk's side reads the count.)
+                    if sent.is_ok() && self.native_count.is_some() {
+                        self.inbox.appended.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return Appended::Now(sent, tag);
                 }
-                return Some((sent, tag));
+                Err(WouldWait::Memory | WouldWait::Records) => return Appended::Full(tag),
+                Err(_) => {}
             }
         }
         self.append_locked(parts, tag)
@@ -826,20 +853,20 @@ impl<T: Send + 'static> Core<T> {
 
     /// `append` past the fast path: under the lane's lock.
     #[inline(never)]
-    fn append_locked<F: FnOnce() -> T>(
-        &self,
-        parts: &mut Parts<'_>,
-        tag: F,
-    ) -> Option<(Sending, F)> {
+    fn append_locked<F: FnOnce() -> T>(&self, parts: &mut Parts<'_>, tag: F) -> Appended<F> {
         let mut lane = self.lane.lock();
         let front = lane.jobs.is_empty() && !lane.busy;
         if front {
-            if let Some(sent) = try_send_parts(&self.producer, parts) {
-                drop(lane);
-                if sent.is_ok() {
-                    self.inbox.appended.fetch_add(1, Ordering::SeqCst);
+            match try_send_parts(&self.producer, parts) {
+                Ok(sent) => {
+                    drop(lane);
+                    if sent.is_ok() {
+                        self.inbox.appended.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return Appended::Now(sent, tag);
                 }
-                return Some((sent, tag));
+                Err(WouldWait::Memory | WouldWait::Records) => return Appended::Full(tag),
+                Err(_) => {}
             }
         }
         self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
@@ -851,28 +878,25 @@ impl<T: Send + 'static> Core<T> {
         // Behind other records: append what kafka-sdk takes now, unless the submitter has
         // the front (busy, or stalled on a record that has to wait).
         if !front && (lane.busy || lane.stalled || !lane.drain(&self.producer, &self.inbox)) {
-            return None;
+            return Appended::Queued;
         }
         // The front has to wait: the submitter takes over.
         lane.stalled = true;
         drop(lane);
         self.lane.wake.notify_one();
-        None
+        Appended::Queued
     }
 
     /// `append` for a producer kind that keeps no tag for a record kafka-sdk takes at once
     /// (the common case): its delivery future (or why it failed at once) comes back for the
     /// caller to await directly (no reaper, no channel; the caller copies from `parts` what
-    /// it needs): `Ok` then; `Err(())` when it went to the lane with `tag()`.
+    /// it needs).
     #[inline]
-    pub(crate) fn submit_direct(
-        &self,
-        parts: &mut Parts<'_>,
-        tag: impl FnOnce() -> T,
-    ) -> Result<Sending, ()> {
+    pub(crate) fn submit_direct(&self, parts: &mut Parts<'_>, tag: impl FnOnce() -> T) -> Direct {
         match self.append(parts, tag) {
-            Some((sent, _)) => Ok(sent),
-            None => Err(()),
+            Appended::Now(sent, _) => Direct::Sent(sent),
+            Appended::Queued => Direct::Queued,
+            Appended::Full(_) => Direct::Full,
         }
     }
 

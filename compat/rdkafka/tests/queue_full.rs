@@ -1,0 +1,171 @@
+//! `queue.buffering.max.kbytes` bounds what a drop-in producer holds, as in librdkafka: once
+//! the records waiting to be sent fill it, `BaseProducer::send` and
+//! `FutureProducer::send_result` fail at once with `QueueFull` and hand the record back
+//! (nothing is copied aside to wait), and `FutureProducer::send` waits up to its queue
+//! timeout. After a flush, sends go through again. Against the test kit's shared broker; a
+//! long `linger.ms` keeps the records waiting in the producer.
+
+mod common;
+use common::{bootstrap, unique};
+
+use std::time::{Duration, Instant};
+
+use kafka_sdk::admin::{AdminClient, NewTopic};
+use kafka_sdk_rdkafka::config::ClientConfig;
+use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use kafka_sdk_rdkafka::message::Message;
+use kafka_sdk_rdkafka::producer::{
+    BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer as _,
+};
+
+/// 64 KiB of buffer; 1 KiB records: about 55 fit.
+const KBYTES: &str = "64";
+const VALUE: usize = 1024;
+
+fn config() -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap())
+        .set("queue.buffering.max.kbytes", KBYTES)
+        .set("linger.ms", "60000")
+        .set("batch.size", "1000000");
+    c
+}
+
+fn is_queue_full(e: &KafkaError) -> bool {
+    *e == KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+}
+
+async fn topic() -> String {
+    let topic = unique("queue-full");
+    AdminClient::new(&kafka_sdk::ClientConfig::new().with("bootstrap.servers", bootstrap()))
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new(&topic, 1, 1))
+        .await
+        .unwrap();
+    topic
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base_producer_send_is_queue_full_when_the_buffer_is() {
+    let topic = topic().await;
+    let accepted = tokio::task::spawn_blocking(move || {
+        let p: BaseProducer = config().create().unwrap();
+        let value = vec![7u8; VALUE];
+        // The first record fetches the topic's metadata (it may wait in the lane for it).
+        p.send(BaseRecord::<(), _>::to(&topic).payload(&value[..]))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        p.flush(Duration::from_secs(30)).unwrap();
+        let mut accepted = 0;
+        let full = loop {
+            let v = format!("{accepted:04}-{}", "x".repeat(VALUE));
+            match p.send(BaseRecord::<(), _>::to(&topic).payload(&v)) {
+                Ok(()) => accepted += 1,
+                Err((e, rec)) => {
+                    assert!(is_queue_full(&e), "after {accepted}: {e}");
+                    // The very record comes back.
+                    assert_eq!(rec.payload.map(String::as_str), Some(v.as_str()));
+                    break accepted;
+                }
+            }
+            assert!(
+                accepted < 200,
+                "200 records of 1 KiB taken with 64 KiB of buffer"
+            );
+        };
+        assert!((20..=64).contains(&full), "QueueFull after {full} records");
+        // Still full: refused again at once.
+        let t0 = Instant::now();
+        let again = p.send(BaseRecord::<(), _>::to(&topic).payload(&value[..]));
+        assert!(matches!(again, Err((ref e, _)) if is_queue_full(e)));
+        assert!(t0.elapsed() < Duration::from_millis(500));
+        // Sent out: room again.
+        p.flush(Duration::from_secs(30)).unwrap();
+        p.send(BaseRecord::<(), _>::to(&topic).payload(&value[..]))
+            .map_err(|(e, _)| e)
+            .expect("room after the flush");
+        p.flush(Duration::from_secs(30)).unwrap();
+        full
+    })
+    .await
+    .unwrap();
+    assert!(accepted > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_producer_is_queue_full_when_the_buffer_is() {
+    let topic = topic().await;
+    let p: FutureProducer = config().create().unwrap();
+    let value = vec![7u8; VALUE];
+    // The first record fetches the topic's metadata; flushed out (no 60 s linger).
+    let first = p
+        .send_result(FutureRecord::<(), _>::to(&topic).payload(&value[..]))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    flush(&p).await;
+    first
+        .await
+        .unwrap()
+        .map_err(|(e, _)| e)
+        .expect("first record");
+    let mut pending = Vec::new();
+    let full = loop {
+        let v = format!("{:04}-{}", pending.len(), "y".repeat(VALUE));
+        match p.send_result(FutureRecord::<(), _>::to(&topic).payload(&v)) {
+            Ok(f) => pending.push(f),
+            Err((e, rec)) => {
+                assert!(is_queue_full(&e), "after {}: {e}", pending.len());
+                assert_eq!(rec.payload.map(String::as_str), Some(v.as_str()));
+                break pending.len();
+            }
+        }
+        assert!(
+            pending.len() < 200,
+            "200 records of 1 KiB taken with 64 KiB of buffer"
+        );
+    };
+    assert!((20..=64).contains(&full), "QueueFull after {full} records");
+    // `send` (of a record as large as the refused one) waits up to its queue timeout, then
+    // gives the record back.
+    let late = format!("late-{}", "z".repeat(VALUE));
+    let t0 = Instant::now();
+    let r = p
+        .send(
+            FutureRecord::<(), _>::to(&topic).payload(&late),
+            Duration::from_millis(300),
+        )
+        .await;
+    match r {
+        Err((e, m)) => {
+            assert!(is_queue_full(&e), "{e}");
+            assert_eq!(m.payload(), Some(late.as_bytes()));
+        }
+        Ok(d) => panic!("delivered while the buffer was full: {d:?}"),
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Sent out: every accepted record delivered, room again.
+    flush(&p).await;
+    for f in pending {
+        f.await.unwrap().map_err(|(e, _)| e).expect("delivered");
+    }
+    let after = p
+        .send_result(FutureRecord::<(), _>::to(&topic).payload(&late))
+        .map_err(|(e, _)| e)
+        .expect("room after the flush");
+    flush(&p).await;
+    after.await.unwrap().map_err(|(e, _)| e).expect("delivered");
+}
+
+/// `flush` (blocking) off the runtime's threads.
+async fn flush(p: &FutureProducer) {
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+}
