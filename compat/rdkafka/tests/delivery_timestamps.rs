@@ -6,13 +6,11 @@
 //! are read in place from the kept batch) and `FutureProducer::send_result`.
 
 mod common;
-use common::{bootstrap, unique};
+use common::{bootstrap, create_topic, unique};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kafka_sdk::admin::{AdminClient, NewTopic};
-use kafka_sdk::ClientConfig;
 use kafka_sdk_rdkafka::config::ClientConfig as RdConfig;
 use kafka_sdk_rdkafka::message::{Message, Timestamp};
 use kafka_sdk_rdkafka::producer::{
@@ -64,19 +62,13 @@ const OWN: i64 = 1_700_000_000_000;
 async fn reports_show_the_brokers_time_as_log_append_time() {
     let create_time = unique("dr-ts-ct");
     let append_time = unique("dr-ts-lat");
-    let admin = AdminClient::new(&ClientConfig::new().with("bootstrap.servers", bootstrap()))
-        .await
-        .unwrap();
-    admin
-        .create_topic(NewTopic::new(&create_time, 1, 1))
-        .await
-        .unwrap();
-    admin
-        .create_topic(
-            NewTopic::new(&append_time, 1, 1).config("message.timestamp.type", "LogAppendTime"),
-        )
-        .await
-        .unwrap();
+    create_topic(&create_time, 1, &[]).await;
+    create_topic(
+        &append_time,
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
     let before = now_ms();
 
     // BaseProducer: three records per topic (one batch), each with its own timestamp.

@@ -6,11 +6,10 @@
 //! it as librdkafka's does.
 
 mod common;
-use common::{bootstrap, unique};
+use common::{bootstrap, create_topic, unique};
 
 use std::time::{Duration, Instant};
 
-use kafka_sdk::admin::{AdminClient as NativeAdmin, NewTopic as NativeTopic};
 use kafka_sdk_rdkafka::admin::AdminClient;
 use kafka_sdk_rdkafka::client::{ClientContext, DefaultClientContext};
 use kafka_sdk_rdkafka::config::ClientConfig;
@@ -96,14 +95,7 @@ async fn every_client_is_created_while_kafka_is_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_sent_before_kafka_is_up_are_delivered_and_read_once_it_is() {
     let topic = unique("down-topic");
-    let admin =
-        NativeAdmin::new(&kafka_sdk::ClientConfig::new().with("bootstrap.servers", bootstrap()))
-            .await
-            .unwrap();
-    admin
-        .create_topic(NativeTopic::new(&topic, 1, 1))
-        .await
-        .unwrap();
+    create_topic(&topic, 1, &[]).await;
 
     let gate = Gate::closed();
     let pc = config(&gate.addr);
@@ -198,14 +190,7 @@ impl Errors {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_error_callback_reports_all_brokers_down() {
     let topic = unique("down-errors");
-    let admin =
-        NativeAdmin::new(&kafka_sdk::ClientConfig::new().with("bootstrap.servers", bootstrap()))
-            .await
-            .unwrap();
-    admin
-        .create_topic(NativeTopic::new(&topic, 1, 1))
-        .await
-        .unwrap();
+    create_topic(&topic, 1, &[]).await;
     let gate = Gate::closed();
     let (pe, ce) = (Errors::default(), Errors::default());
     let mut pc = config(&gate.addr);

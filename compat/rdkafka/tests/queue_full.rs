@@ -6,11 +6,10 @@
 //! long `linger.ms` keeps the records waiting in the producer.
 
 mod common;
-use common::{bootstrap, unique};
+use common::{bootstrap, create_topic, unique};
 
 use std::time::{Duration, Instant};
 
-use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk_rdkafka::config::ClientConfig;
 use kafka_sdk_rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use kafka_sdk_rdkafka::message::Message;
@@ -37,12 +36,7 @@ fn is_queue_full(e: &KafkaError) -> bool {
 
 async fn topic() -> String {
     let topic = unique("queue-full");
-    AdminClient::new(&kafka_sdk::ClientConfig::new().with("bootstrap.servers", bootstrap()))
-        .await
-        .unwrap()
-        .create_topic(NewTopic::new(&topic, 1, 1))
-        .await
-        .unwrap();
+    create_topic(&topic, 1, &[]).await;
     topic
 }
 

@@ -17,3 +17,19 @@ pub fn unique(prefix: &str) -> String {
         .as_nanos();
     format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000_000)
 }
+
+/// Creates `topic` on the shared broker (replication factor 1) with the topic configs
+/// `configs`, through kafka-sdk's native admin client; panics on failure.
+#[allow(dead_code)]
+pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin = kafka_sdk::AdminClient::new(
+        &kafka_sdk::ClientConfig::new().with("bootstrap.servers", bootstrap()),
+    )
+    .await
+    .expect("admin client");
+    let mut t = kafka_sdk::admin::NewTopic::new(topic, partitions, 1);
+    for (k, v) in configs {
+        t = t.config(*k, *v);
+    }
+    admin.create_topic(t).await.expect("create topic");
+}
