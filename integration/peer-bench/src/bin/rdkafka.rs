@@ -320,6 +320,8 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
     let started = Instant::now();
     let pacer = Pacer::new(s.rate);
     let mut sent = 1;
+    // QueueFull answers waited out (`BENCH_DEBUG_QUEUE=1` prints the count).
+    let mut full_waits = 0u64;
     for i in 0..s.count {
         if let Some(due) = pacer.due(i) {
             if due > Instant::now() {
@@ -336,6 +338,7 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
             match p.send_result(rec) {
                 Ok(f) => break f,
                 Err((e, r)) if is_queue_full(&e) => {
+                    full_waits += 1;
                     tokio::time::sleep(Duration::from_millis(1)).await;
                     rec = r;
                 }
@@ -344,6 +347,9 @@ async fn produce_future(s: &ProduceSpec) -> ProduceResult {
         };
         sent += 1;
         let _ = tx.send((t0, fut));
+    }
+    if std::env::var_os("BENCH_DEBUG_QUEUE").is_some() {
+        eprintln!("QueueFull waits {full_waits}");
     }
     drop(tx);
     p.flush(Duration::from_secs(120))
