@@ -761,14 +761,7 @@ where
             headers,
             delivery_opaque,
         } = record;
-        let mut parts = Parts {
-            topic,
-            partition,
-            key: key.map(|k| k.to_bytes()),
-            payload: payload.map(|p| p.to_bytes()),
-            timestamp,
-            headers,
-        };
+        let mut parts = Parts::of(topic, partition, key, payload, timestamp, headers);
         self.core.in_flight.fetch_add(1, Ordering::Relaxed);
         // Appended on this thread (the common case): filed with nothing copied; else it
         // waits in the lane with its copy and the sink files it once kafka-sdk took it.

@@ -87,14 +87,14 @@ impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> FutureRecord<'a, K, P> {
     }
 
     fn parts(&self) -> Parts<'_> {
-        Parts {
-            topic: self.topic,
-            partition: self.partition,
-            key: self.key.map(|k| k.to_bytes()),
-            payload: self.payload.map(|p| p.to_bytes()),
-            timestamp: self.timestamp,
-            headers: self.headers.clone(),
-        }
+        Parts::of(
+            self.topic,
+            self.partition,
+            self.key,
+            self.payload,
+            self.timestamp,
+            self.headers.clone(),
+        )
     }
 
     /// An owned copy, for a `send` that has to wait before it can queue the record.
@@ -597,14 +597,7 @@ where
             timestamp,
             headers,
         } = record;
-        let parts = Parts {
-            topic,
-            partition,
-            key: key.map(|k| k.to_bytes()),
-            payload: payload.map(|p| p.to_bytes()),
-            timestamp,
-            headers,
-        };
+        let parts = Parts::of(topic, partition, key, payload, timestamp, headers);
         // No room in `queue.buffering.max.kbytes` / `.messages`: the record back, as
         // librdkafka's produce fails.
         self.queue(parts, true).map_err(|parts| {

@@ -31,7 +31,7 @@ use crate::client::{Client, ClientContext, Source};
 use crate::config::ClientConfig;
 use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{KafkaError, KafkaResult, RDKafkaError, RDKafkaErrorCode};
-use crate::message::{OwnedHeaders, OwnedMessage, Timestamp};
+use crate::message::{OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
 use crate::rt;
 use crate::topic_partition_list::TopicPartitionList;
 use crate::util::{IntoOpaque, Timeout};
@@ -301,6 +301,28 @@ pub(crate) struct Parts<'a> {
     pub(crate) payload: Option<&'a [u8]>,
     pub(crate) timestamp: Option<i64>,
     pub(crate) headers: Option<OwnedHeaders>,
+}
+
+impl<'a> Parts<'a> {
+    /// The parts of a caller's record: key and payload as their bytes, the rest as given.
+    #[inline]
+    pub(crate) fn of<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+        topic: &'a str,
+        partition: Option<i32>,
+        key: Option<&'a K>,
+        payload: Option<&'a P>,
+        timestamp: Option<i64>,
+        headers: Option<OwnedHeaders>,
+    ) -> Parts<'a> {
+        Parts {
+            topic,
+            partition,
+            key: key.map(|k| k.to_bytes()),
+            payload: payload.map(|p| p.to_bytes()),
+            timestamp,
+            headers,
+        }
+    }
 }
 
 /// A record with its outcome (with the broker's log append time, when its topic stamps
