@@ -36,6 +36,22 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// Where the record at `offset_delta` of the batch was written, or why it failed.
+    #[inline]
+    fn written(&self, offset_delta: i32) -> std::result::Result<WrittenAt, &crate::Error> {
+        match self.for_record(offset_delta) {
+            (Err(e), _) => Err(e),
+            (Ok(ack), start) => Ok(WrittenAt {
+                offset: if ack.base_offset < 0 {
+                    -1
+                } else {
+                    ack.base_offset + i64::from(offset_delta - start)
+                },
+                log_append_time: (ack.log_append_time >= 0).then_some(ack.log_append_time),
+            }),
+        }
+    }
+
     /// The result of the record at `offset_delta` of the batch, and the delta of the first
     /// record of its piece.
     fn for_record(&self, offset_delta: i32) -> (&Result<BatchAck>, i32) {
@@ -233,10 +249,7 @@ impl DeliveryFuture {
     /// record, and when the record keeps its own (create) timestamp.
     pub fn log_append_time(&self) -> Option<i64> {
         let outcome = self.completion.result.get()?;
-        match outcome.for_record(self.offset_delta).0 {
-            Ok(ack) if ack.log_append_time >= 0 => Some(ack.log_append_time),
-            _ => None,
-        }
+        outcome.written(self.offset_delta).ok()?.log_append_time
     }
 
     /// `true` when `other` is a record of the same batch as this one (then both complete
@@ -373,17 +386,7 @@ impl BatchRecords {
         let c = &*self.completion;
         let index = self.records.position();
         let record = self.records.next_raw()?;
-        let outcome = match c.result.get()?.for_record(index) {
-            (Err(e), _) => Err(e),
-            (Ok(ack), start) => Ok(WrittenAt {
-                offset: if ack.base_offset < 0 {
-                    -1
-                } else {
-                    ack.base_offset + i64::from(index - start)
-                },
-                log_append_time: (ack.log_append_time >= 0).then_some(ack.log_append_time),
-            }),
-        };
+        let outcome = c.result.get()?.written(index);
         Some(BatchRecordRef {
             index,
             outcome,
@@ -402,6 +405,20 @@ pub struct BatchRecordRef<'a> {
     pub outcome: std::result::Result<WrittenAt, &'a crate::Error>,
     /// The record as appended (its fields decoded when asked for).
     pub record: RawRecord<'a>,
+}
+
+impl WrittenAt {
+    /// The record's metadata: the broker's time when it stamped the record, else
+    /// `own_timestamp` (the one it was appended with).
+    #[inline]
+    fn metadata(self, c: &Completion, own_timestamp: i64) -> RecordMetadata {
+        RecordMetadata {
+            topic: c.topic.clone(),
+            partition: c.partition,
+            offset: self.offset,
+            timestamp: self.log_append_time.unwrap_or(own_timestamp),
+        }
+    }
 }
 
 /// Where a record was written (see [`BatchRecordRef`]).
@@ -431,22 +448,9 @@ impl Iterator for BatchRecords {
         let r = self.records.next()?;
         // Done: `batch_records` checked it.
         let outcome = c.result.get()?;
-        let result = match outcome.for_record(index) {
-            (Err(e), _) => Err(e.clone()),
-            (Ok(ack), start) => Ok(RecordMetadata {
-                topic: c.topic.clone(),
-                partition: c.partition,
-                offset: if ack.base_offset < 0 {
-                    -1
-                } else {
-                    ack.base_offset + i64::from(index - start)
-                },
-                timestamp: if ack.log_append_time >= 0 {
-                    ack.log_append_time
-                } else {
-                    r.timestamp
-                },
-            }),
+        let result = match outcome.written(index) {
+            Err(e) => Err(e.clone()),
+            Ok(w) => Ok(w.metadata(c, r.timestamp)),
         };
         Some(BatchRecord {
             index,
@@ -483,23 +487,10 @@ impl Future for DeliveryFuture {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(o) => o,
         };
-        match outcome.for_record(this.offset_delta) {
-            (Err(e), _) => Poll::Ready(Err(e.clone())),
-            (Ok(ack), start) => Poll::Ready(Ok(RecordMetadata {
-                topic: completion.topic.clone(),
-                partition: completion.partition,
-                offset: if ack.base_offset < 0 {
-                    -1
-                } else {
-                    ack.base_offset + (this.offset_delta - start) as i64
-                },
-                timestamp: if ack.log_append_time >= 0 {
-                    ack.log_append_time
-                } else {
-                    this.timestamp
-                },
-            })),
-        }
+        Poll::Ready(match outcome.written(this.offset_delta) {
+            Err(e) => Err(e.clone()),
+            Ok(w) => Ok(w.metadata(completion, this.timestamp)),
+        })
     }
 }
 
