@@ -8,51 +8,13 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
 use support::mock_broker::{code, Fault, InitPidMode, MockBroker, ProducedBatch, RequestBody};
+use support::mock_producer::{producer, send_burst, TOPIC};
 
-const TOPIC: &str = "events";
 const FIRST_PID: i64 = MockBroker::FIRST_PRODUCER_ID;
-
-/// An idempotent producer (acks=all) whose batches hold 2 records of 100 B, so a burst of
-/// sends keeps several requests of one partition in flight.
-async fn producer(mock: &MockBroker) -> Producer {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", mock.bootstrap())
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "0")
-        .set("batch.size", "300")
-        .set("retry.backoff.ms", "10")
-        .set("retry.backoff.max.ms", "50")
-        .set("request.timeout.ms", "5000")
-        .set("delivery.timeout.ms", "20000");
-    Producer::new(&c).await.expect("producer")
-}
-
-/// Sends `n` records of 100 B to partition 0 as fast as possible, flushes, and returns each
-/// record's offset (panics on a failed delivery).
-async fn send_burst(p: &Producer, n: usize) -> Vec<i64> {
-    let mut futs = Vec::with_capacity(n);
-    for i in 0..n {
-        let value = Bytes::from(format!("{i:0100}"));
-        let rec = ProducerRecord::new(TOPIC).partition(0).value(value);
-        futs.push(p.send(rec).await.expect("send"));
-    }
-    tokio::time::timeout(Duration::from_secs(20), p.flush())
-        .await
-        .expect("flush finished");
-    let mut offsets = Vec::with_capacity(n);
-    for (i, f) in futs.into_iter().enumerate() {
-        let meta = f.await.unwrap_or_else(|e| panic!("record {i} failed: {e}"));
-        assert_eq!(meta.partition, 0);
-        offsets.push(meta.offset);
-    }
-    offsets
-}
 
 /// A mock with `TOPIC` (3 partitions) whose InitProducerId answers bumps per `mode` and
 /// with `fault` queued; a [`producer`] sends a burst of `n` records through it. Every record
@@ -701,71 +663,4 @@ async fn failing_epoch_bump_becomes_fatal() {
     .expect_err("fatal producer refuses records");
     assert!(e.is_fatal(), "{e}");
     let _ = p.close(Duration::from_secs(5)).await;
-}
-
-/// Captures the fields of kafka-sdk's `batch acknowledged` timing events (target
-/// `kafka_sdk::producer::timing`).
-#[derive(Clone, Default)]
-struct TimingEvents(Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TimingEvents {
-    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if e.metadata().target() != "kafka_sdk::producer::timing" {
-            return;
-        }
-        let mut fields = std::collections::HashMap::new();
-        e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
-            fields.insert(f.name().to_string(), format!("{v:?}"));
-        });
-        self.0.lock().unwrap().push(fields);
-    }
-}
-
-/// With a subscriber that enables the timing target, every acknowledged batch reports its
-/// records, bytes and where its time went (before its request, then the request's round
-/// trip); the records of all events add up to the records sent.
-#[tokio::test]
-async fn acknowledged_batches_report_their_timing() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let events = TimingEvents::default();
-    // The test's runtime is current-thread: the producer's tasks run on this thread, under
-    // this default subscriber.
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
-    // Other tests of this binary run on other threads with no subscriber: one of them can
-    // register a callsite's "never interested" while this dispatcher is being set up
-    // (tracing's global callsite cache); re-evaluate with this dispatcher in place.
-    tracing::callsite::rebuild_interest_cache();
-    let mock = MockBroker::start(&[(TOPIC, 3)]).await;
-    let p = producer(&mock).await;
-    let offsets = send_burst(&p, 10).await;
-    assert_eq!(offsets, (0..10).collect::<Vec<_>>());
-    let got = events.0.lock().unwrap().clone();
-    assert!(
-        got.len() >= 5,
-        "2 records per batch: at least 5 batches, got {got:?}"
-    );
-    let num = |m: &std::collections::HashMap<String, String>, k: &str| -> u64 {
-        m.get(k)
-            .unwrap_or_else(|| panic!("no {k} in {m:?}"))
-            .parse()
-            .unwrap()
-    };
-    let mut records = 0;
-    for m in &got {
-        assert_eq!(m["topic"], TOPIC);
-        assert_eq!(m["partition"], "0");
-        assert!(num(m, "bytes") > 100, "{m:?}");
-        let (queued, request, total) = (
-            num(m, "queued_us"),
-            num(m, "request_us"),
-            num(m, "total_us"),
-        );
-        assert!(
-            queued + request <= total + 1 && total <= queued + request + 1,
-            "{m:?}"
-        );
-        records += num(m, "records");
-    }
-    assert_eq!(records, 10, "{got:?}");
 }

@@ -5,9 +5,11 @@
 //!
 //! - [`common`]: names, configs, topic creation, blocking work (broker-backed tests).
 //! - [`raw`]: raw Fetch reads of a partition's batches through the cluster layer.
+//! - [`mock_producer`]: an idempotent producer and a send burst against the mock broker.
 //! - [`mock_broker`]: the in-process mock broker (also included by `benches/producer_path.rs`
 //!   with a `#[path]` attribute, since a bench cannot declare `mod support;`).
 
 pub mod common;
 pub mod mock_broker;
+pub mod mock_producer;
 pub mod raw;
