@@ -252,6 +252,26 @@ impl DeliveryFuture {
         outcome.written(self.offset_delta).ok()?.log_append_time
     }
 
+    /// The timestamp the record was appended with (its create time; see
+    /// [`log_append_time`](Self::log_append_time) for the broker's).
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Polls for where the record was written, as awaiting the future does, without building
+    /// a [`RecordMetadata`] (no copy of the topic's name): for a caller that polls by hand
+    /// and already knows the topic and [`partition`](Self::partition), e.g. a wrapper turning
+    /// the outcome into a type of its own. The record's timestamp is
+    /// [`WrittenAt::log_append_time`] when set, else [`timestamp`](Self::timestamp).
+    pub fn poll_written(&mut self, cx: &mut Context<'_>) -> Poll<Result<WrittenAt>> {
+        match self.completion.poll_result(cx, &mut self.slot) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(outcome) => {
+                Poll::Ready(outcome.written(self.offset_delta).map_err(Clone::clone))
+            }
+        }
+    }
+
     /// `true` when `other` is a record of the same batch as this one (then both complete
     /// together, and [`batch_records`](Self::batch_records) of the earlier one reads both).
     pub fn same_batch(&self, other: &DeliveryFuture) -> bool {
@@ -702,5 +722,58 @@ mod tests {
         let f = fut(&c, 0);
         c.complete(Err(Error::Closed));
         assert!(f.batch_records().is_none());
+    }
+    /// `poll_written` answers as awaiting does (pending before the outcome; the offset and
+    /// log append time of the record's piece, or its error, after) and `timestamp` is the
+    /// record's own: what a wrapper needs to build its outcome without a `RecordMetadata`.
+    #[test]
+    fn poll_written_answers_as_awaiting_does() {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let c = Completion::new(Arc::from("t"), 1);
+        let mut f = fut(&c, 1);
+        assert!(f.poll_written(&mut cx).is_pending());
+        assert_eq!((f.partition(), f.timestamp()), (1, 1_001));
+        c.complete(Ok(BatchAck {
+            base_offset: 40,
+            log_append_time: -1,
+        }));
+        match f.poll_written(&mut cx) {
+            Poll::Ready(Ok(w)) => assert_eq!((w.offset, w.log_append_time), (41, None)),
+            other => panic!("{other:?}"),
+        }
+        // A split batch: record 0's piece stamped by the broker, record 1's failed.
+        let c = Completion::new(Arc::from("t"), 0);
+        c.complete_split(vec![
+            (
+                0,
+                Ok(BatchAck {
+                    base_offset: 7,
+                    log_append_time: 9_000,
+                }),
+            ),
+            (1, Err(Error::Closed)),
+        ]);
+        match fut(&c, 0).poll_written(&mut cx) {
+            Poll::Ready(Ok(w)) => assert_eq!((w.offset, w.log_append_time), (7, Some(9_000))),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            fut(&c, 1).poll_written(&mut cx),
+            Poll::Ready(Err(Error::Closed))
+        ));
+        // Awaiting agrees.
+        let meta = ready_now(fut(&c, 0));
+        assert_eq!((meta.offset, meta.timestamp), (7, 9_000));
+    }
+
+    /// The ready output of a future that is ready at its first poll.
+    fn ready_now(mut f: DeliveryFuture) -> RecordMetadata {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        match Pin::new(&mut f).poll(&mut cx) {
+            Poll::Ready(r) => r.expect("delivered"),
+            Poll::Pending => panic!("not ready"),
+        }
     }
 }

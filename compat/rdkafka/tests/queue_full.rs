@@ -163,3 +163,56 @@ async fn flush(p: &FutureProducer) {
         .unwrap()
         .unwrap();
 }
+
+/// `queue.buffering.max.messages` bounds a `FutureProducer`'s records in flight, as in
+/// librdkafka: those kafka-sdk took (its own limit) and those still waiting for the topic's
+/// metadata (the facade's count) together. The next `send_result` fails at once with
+/// `QueueFull` and hands the record back; after the outcomes, sends go through again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_producer_is_queue_full_at_max_messages() {
+    let topic = topic().await;
+    let config = || {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", bootstrap())
+            .set("queue.buffering.max.messages", "5")
+            .set("linger.ms", "60000");
+        c
+    };
+    let fill = |p: &FutureProducer, tag: &str| {
+        let pending: Vec<_> = (0..5)
+            .map(|i| {
+                p.send_result(FutureRecord::<(), _>::to(&topic).payload(&format!("{tag}{i}")))
+                    .map_err(|(e, _)| e)
+                    .unwrap_or_else(|e| panic!("{tag}: record {i} refused: {e}"))
+            })
+            .collect();
+        let sixth = format!("{tag}5");
+        match p.send_result(FutureRecord::<(), _>::to(&topic).payload(&sixth)) {
+            Err((e, rec)) => {
+                assert!(is_queue_full(&e), "{tag}: {e}");
+                assert_eq!(rec.payload, Some(&sixth), "{tag}: the record comes back");
+            }
+            Ok(_) => panic!("{tag}: a sixth record taken with queue.buffering.max.messages=5"),
+        }
+        pending
+    };
+    // A new producer: the records wait for the topic's metadata (the facade's lane).
+    let waiting: FutureProducer = config().create().unwrap();
+    let pending = fill(&waiting, "w");
+    flush(&waiting).await;
+    for f in pending {
+        f.await.unwrap().map_err(|(e, _)| e).expect("delivered");
+    }
+    // Metadata known: kafka-sdk takes the records at once and counts them itself.
+    let pending = fill(&waiting, "d");
+    flush(&waiting).await;
+    for f in pending {
+        f.await.unwrap().map_err(|(e, _)| e).expect("delivered");
+    }
+    let after = waiting
+        .send_result(FutureRecord::<(), _>::to(&topic).payload("after"))
+        .map_err(|(e, _)| e)
+        .expect("room after the outcomes");
+    flush(&waiting).await;
+    after.await.unwrap().map_err(|(e, _)| e).expect("delivered");
+}

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
-use kafka_sdk::RecordMetadata;
-
 use super::{
     produce_error, Core, Direct, NoCustomPartitioner, OnDone, Partitioner, Parts, Producer,
     ProducerContext, PurgeConfig, NO_TIMESTAMP,
@@ -337,15 +335,17 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match &mut this.state {
-            State::Native(d, asked) => match Pin::new(&mut *d).poll(cx) {
+            State::Native(d, asked) => match d.poll_written(cx) {
                 Poll::Ready(r) => {
                     let r = match r {
-                        Ok(meta) => Ok(delivery(
-                            &meta,
+                        Ok(w) => Ok(delivery(
+                            d.partition(),
+                            w.offset,
+                            w.log_append_time,
+                            d.timestamp(),
                             asked
                                 .as_ref()
                                 .map_or(Timestamp::NotAvailable, Asked::timestamp),
-                            d.log_append_time(),
                         )),
                         Err(e) => Err((
                             produce_error(&e),
@@ -374,15 +374,22 @@ impl Future for DeliveryFuture {
 }
 
 /// rdkafka's delivery of an acknowledged record: the broker's time when it stamped the
-/// record (`log_append_time`, as librdkafka reports it), else the record's own.
-fn delivery(meta: &RecordMetadata, asked: Timestamp, log_append_time: Option<i64>) -> Delivery {
+/// record (`log_append_time`, as librdkafka reports it), else the record's own (`own`, or
+/// `asked` when it had none).
+fn delivery(
+    partition: i32,
+    offset: i64,
+    log_append_time: Option<i64>,
+    own: i64,
+    asked: Timestamp,
+) -> Delivery {
     Delivery {
-        partition: meta.partition,
-        offset: meta.offset,
+        partition,
+        offset,
         timestamp: if let Some(t) = log_append_time {
             Timestamp::LogAppendTime(t)
-        } else if meta.timestamp >= 0 {
-            Timestamp::CreateTime(meta.timestamp)
+        } else if own >= 0 {
+            Timestamp::CreateTime(own)
         } else {
             asked
         },
@@ -456,7 +463,13 @@ where
                     counted.fetch_add(1, Ordering::SeqCst);
                 }
                 let r = match result {
-                    Ok((meta, appended)) => Ok(delivery(&meta, out.rec.timestamp(), appended)),
+                    Ok((meta, appended)) => Ok(delivery(
+                        meta.partition,
+                        meta.offset,
+                        appended,
+                        meta.timestamp,
+                        out.rec.timestamp(),
+                    )),
                     Err(e) => Err((e, out.rec.owned_message(&out.topic))),
                 };
                 let _ = tx.send(r);
@@ -554,16 +567,14 @@ where
         T: Into<Timeout>,
     {
         let start = Instant::now();
-        if !self.core.is_full() {
-            // This future holds the caller's record until the outcome: no copy of it is
-            // kept; an error result's message is built from the record.
-            if let Ok(fut) = self.queue(record.parts(), false) {
-                return match fut.await {
-                    Ok(Ok(d)) => Ok(d),
-                    Ok(Err((e, _))) => Err((e, parts_message(&record.parts()))),
-                    Err(_) => Err((KafkaError::Canceled, parts_message(&record.parts()))),
-                };
-            }
+        // This future holds the caller's record until the outcome: no copy of it is kept;
+        // an error result's message is built from the record.
+        if let Ok(fut) = self.queue(record.parts(), false) {
+            return match fut.await {
+                Ok(Ok(d)) => Ok(d),
+                Ok(Err((e, _))) => Err((e, parts_message(&record.parts()))),
+                Err(_) => Err((KafkaError::Canceled, parts_message(&record.parts()))),
+            };
         }
         // No room: waits for it with a copy (the future holds no borrow of the record).
         let deadline = queue_timeout.into().duration().map(|d| start + d);
@@ -583,12 +594,8 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        if self.core.is_full() {
-            return Err((
-                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                record,
-            ));
-        }
+        // `queue.buffering.max.messages` is checked by `queue` (kafka-sdk's own limit for
+        // what it takes, the facade's for the lane).
         let FutureRecord {
             topic,
             partition,

@@ -718,11 +718,24 @@ impl<T: Send + 'static> Core<T> {
         Part: Partitioner + 'static,
     {
         let mut sdk = config.to_sdk(crate::config::Role::Producer);
-        // The facade enforces `queue.buffering.max.messages` itself (librdkafka fails at
-        // once with QueueFull; kafka-sdk would wait). kafka-sdk's `send` then waits only for
-        // topic metadata and buffer memory, before it takes anything, so `append` may drop
-        // a `send` that would wait and hand the record to the slow lane.
-        sdk.remove("queue.buffering.max.messages");
+        let max_messages = config
+            .get("queue.buffering.max.messages")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(100_000);
+        // `queue.buffering.max.messages` (librdkafka fails at once with QueueFull): a
+        // producer counting on kafka-sdk's side leaves the records kafka-sdk holds to
+        // kafka-sdk's own limit (`try_send_borrowed` answers `WouldWait::Records`: no check
+        // of the facade's per record) and checks the lane's records itself; any other
+        // counts until its reports are served, so the facade enforces the limit for it
+        // alone. Either way kafka-sdk's `send` (the submitter's) waits only before it takes
+        // anything, so `append` may drop a `send` that would wait and hand the record to
+        // the slow lane.
+        if native_count.is_some() {
+            sdk.set("queue.buffering.max.messages", max_messages.to_string());
+        } else {
+            sdk.remove("queue.buffering.max.messages");
+        }
         // librdkafka's byte limit by default (`queue.buffering.max.kbytes` = 1 GiB), not
         // kafka-sdk's 32 MiB `buffer.memory`: with the smaller limit, large records filled
         // kafka-sdk's buffer long before `queue.buffering.max.messages` and every record
@@ -753,11 +766,6 @@ impl<T: Send + 'static> Core<T> {
             b.build().await
         })
         .map_err(|e| config.creation_error(e))?;
-        let max_messages = config
-            .get("queue.buffering.max.messages")
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(100_000);
         crate::client::forward_stats(producer.subscribe_statistics(), context.clone());
         crate::client::forward_events(producer.subscribe_events(), context.clone());
         let lane = Arc::new(Lane {
@@ -890,6 +898,12 @@ impl<T: Send + 'static> Core<T> {
                 Err(WouldWait::Memory | WouldWait::Records) => return Appended::Full(tag),
                 Err(_) => {}
             }
+        }
+        // A record for the lane of a producer counting on kafka-sdk's side: checked against
+        // `queue.buffering.max.messages` here (kafka-sdk counts only what it took). Other
+        // producer kinds count each record before `append`, and check there.
+        if self.native_count.is_some() && self.is_full() {
+            return Appended::Full(tag);
         }
         self.inbox.in_lane.fetch_add(1, Ordering::SeqCst);
         let out = Outgoing {
