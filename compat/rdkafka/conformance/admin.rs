@@ -81,12 +81,20 @@ pub async fn run(o: &Opts) -> Result<Report, Box<dyn Error>> {
         r.map_err(|(s, e)| format!("alter configs {s:?}: {e}"))?;
         report.altered += 1;
     }
-    for r in admin
-        .describe_configs(&[ResourceSpecifier::Topic(&o.topic)], &opts)
-        .await?
-    {
-        let res = r.map_err(|e| format!("describe configs: {e}"))?;
-        report.retention_ms = res.get("retention.ms").and_then(|e| e.value.clone());
+    // The broker applies a config change from the metadata log a moment after the change
+    // is acknowledged (KRaft): describe until it shows.
+    for _ in 0..100 {
+        for r in admin
+            .describe_configs(&[ResourceSpecifier::Topic(&o.topic)], &opts)
+            .await?
+        {
+            let res = r.map_err(|e| format!("describe configs: {e}"))?;
+            report.retention_ms = res.get("retention.ms").and_then(|e| e.value.clone());
+        }
+        if report.retention_ms.as_deref() == Some("700000") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     let producer: FutureProducer = o.config(&[]).create()?;
