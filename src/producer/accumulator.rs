@@ -300,6 +300,9 @@ pub(crate) struct Accumulator {
     stopped: watch::Sender<bool>,
     batch_size: usize,
     batch_num_messages: usize,
+    /// Uncompressed batches: their records are checksummed as they are appended
+    /// ([`BatchBuilder::checksum_as_appended`]).
+    checksum_as_appended: bool,
     linger: Duration,
     delivery_timeout: Duration,
     /// `sticky.partitioning.linger.ms` (zero: switch on `batch.size` bytes only).
@@ -363,6 +366,7 @@ impl Accumulator {
             stopped: watch::channel(false).0,
             batch_size: s.batch_size.max(1),
             batch_num_messages: s.batch_num_messages.max(1),
+            checksum_as_appended: s.compression == crate::record::compression::Compression::None,
             linger: s.linger,
             delivery_timeout: s.delivery_timeout,
             sticky_linger: s.sticky_partitioning_linger,
@@ -765,7 +769,14 @@ impl Accumulator {
                 lock(&self.incomplete).insert(id, completion.clone());
                 pa.open = Some(OpenBatch {
                     id,
-                    builder: BatchBuilder::new(ts, self.batch_capacity(pa.last_size, rec_size)),
+                    builder: {
+                        let b = BatchBuilder::new(ts, self.batch_capacity(pa.last_size, rec_size));
+                        if self.checksum_as_appended {
+                            b.checksum_as_appended()
+                        } else {
+                            b
+                        }
+                    },
                     completion,
                     created: Instant::now(),
                     permits: Held::default(),

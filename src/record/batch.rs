@@ -110,7 +110,17 @@ pub struct BatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
+    /// With [`checksum_as_appended`](Self::checksum_as_appended): the records are
+    /// checksummed up to here (an offset in `buf`; 0: off)...
+    crc_to: usize,
+    /// ...and this is their CRC-32C (from the end of the header on).
+    crc_records: u32,
 }
+
+/// With [`BatchBuilder::checksum_as_appended`], the records are checksummed every time this
+/// many new bytes were appended: while they are still in the CPU's cache, and in pieces
+/// large enough for the CRC's three-way parallel loop (the crc32c crate's is 3 x 8 KiB).
+const CRC_CHUNK: usize = 3 * 8192;
 
 /// Encoded size of a nullable bytes field (varint length, -1 for null, then the bytes).
 #[inline]
@@ -155,7 +165,20 @@ impl BatchBuilder {
             base_timestamp,
             max_timestamp: i64::MIN,
             count: 0,
+            crc_to: 0,
+            crc_records: 0,
         }
+    }
+
+    /// Checksums the records as they are appended, in pieces of 24 KiB while they are still
+    /// in the CPU's cache, instead of all at once at [`seal`](Self::seal): for a batch sealed
+    /// without compression (a compressed batch's CRC covers the compressed bytes, so it gains
+    /// nothing). A batch of ~1 MB sealed long after its first records were written is mostly
+    /// out of the cache by then: at 1 KiB records the CRC at seal ran at a third of its
+    /// cached speed (perf, peer benchmark). The sealed batch is the same byte for byte.
+    pub fn checksum_as_appended(mut self) -> Self {
+        self.crc_to = self.buf.len();
+        self
     }
 
     /// Encoded size of a record's key, value and headers: the part of its size that does not
@@ -295,6 +318,10 @@ impl BatchBuilder {
 
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
+        if self.crc_to > 0 && self.buf.len() - self.crc_to >= CRC_CHUNK {
+            self.crc_records = crc32c::crc32c_append(self.crc_records, &self.buf[self.crc_to..]);
+            self.crc_to = self.buf.len();
+        }
         total
     }
 
@@ -345,19 +372,31 @@ impl BatchBuilder {
                 "cannot seal an empty record batch".into(),
             ));
         }
-        let mut buf = match params.compression {
-            Compression::None => self.buf,
+        let (crc_to, crc_records) = (self.crc_to, self.crc_records);
+        let (mut buf, running) = match params.compression {
+            Compression::None => (self.buf, crc_to > 0),
             codec => {
                 let records = &self.buf[RECORD_BATCH_OVERHEAD..];
                 let mut out =
                     BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + records.len() / 2 + 64);
                 out.put_bytes(0, RECORD_BATCH_OVERHEAD);
                 compression::compress(codec, params.compression_level, records, &mut out)?;
-                out
+                (out, false)
             }
         };
         write_header(&mut buf, self.count, self.base_timestamp, self.max_timestamp, params)?;
-        let crc = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..]);
+        let crc = if running {
+            // The header's CRC, then the records' (the running one, plus what was appended
+            // since its last piece), combined.
+            let records = crc32c::crc32c_append(crc_records, &buf[crc_to..]);
+            super::crc::combine(
+                crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..RECORD_BATCH_OVERHEAD]),
+                records,
+                buf.len() - RECORD_BATCH_OVERHEAD,
+            )
+        } else {
+            crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..])
+        };
         buf[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
         Ok(buf.freeze())
     }
@@ -1379,6 +1418,58 @@ mod kept_tests {
             assert!(r.count() < RECS.len(), "cut at {cut}");
             let mut r = KeptRecords::new(sealed.slice(..cut)).unwrap();
             let _ = r.seek(4);
+        }
+    }
+}
+
+#[cfg(test)]
+mod running_crc_tests {
+    use super::*;
+
+    /// A batch checksummed as appended seals to the very bytes of one checksummed at seal:
+    /// for record sizes that put the 24 KiB pieces' boundaries anywhere (in the middle of
+    /// records, right after one), with nothing checksummed yet, exactly one piece and many,
+    /// and with a producer id / sequence in the header; a compressed batch ignores it. The
+    /// sealed batch passes the decoder's CRC check.
+    #[test]
+    fn checksum_as_appended_seals_the_same_bytes() {
+        let params = BatchParams {
+            producer_id: 42,
+            producer_epoch: 3,
+            base_sequence: 1_000,
+            ..BatchParams::default()
+        };
+        for (value_len, count) in [(100, 1), (100, 300), (1024, 23), (1024, 24), (1024, 200), (8000, 7), (30_000, 3)] {
+            let value: Vec<u8> = (0..value_len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut plain = BatchBuilder::new(5_000, 0);
+            let mut running = BatchBuilder::new(5_000, 0).checksum_as_appended();
+            for i in 0..count {
+                let key = format!("key-{i}");
+                let h: &[(&str, Option<&[u8]>)] = &[("n", Some(&[i as u8]))];
+                plain.append(5_000 + i as i64, Some(key.as_bytes()), Some(&value), h);
+                running.append(5_000 + i as i64, Some(key.as_bytes()), Some(&value), h);
+            }
+            let a = plain.seal(&params).unwrap();
+            let b = running.seal(&params).unwrap();
+            assert_eq!(a, b, "{count} x {value_len} B");
+            let decoded: Vec<_> = decode_batches(b, &DecodeOptions::default())
+                .collect::<Result<Vec<_>>>()
+                .unwrap();
+            assert_eq!(decoded.len(), 1);
+        }
+        #[cfg(feature = "lz4")]
+        {
+            let lz4 = BatchParams {
+                compression: Compression::Lz4,
+                ..params
+            };
+            let mut plain = BatchBuilder::new(0, 0);
+            let mut running = BatchBuilder::new(0, 0).checksum_as_appended();
+            for i in 0..100 {
+                plain.append(i, None, Some(&[9u8; 1000]), &[]);
+                running.append(i, None, Some(&[9u8; 1000]), &[]);
+            }
+            assert_eq!(plain.seal(&lz4).unwrap(), running.seal(&lz4).unwrap());
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod compression;
+mod crc;
 pub mod varint;
 
 pub use compression::{compress, decompress, Compression};
