@@ -502,15 +502,8 @@ impl Future for DeliveryFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let completion = &this.completion;
-        let outcome = match completion.poll_result(cx, &mut this.slot) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(o) => o,
-        };
-        Poll::Ready(match outcome.written(this.offset_delta) {
-            Err(e) => Err(e.clone()),
-            Ok(w) => Ok(w.metadata(completion, this.timestamp)),
-        })
+        this.poll_written(cx)
+            .map_ok(|w| w.metadata(&this.completion, this.timestamp))
     }
 }
 

@@ -34,12 +34,13 @@ const fn mul(a: u32, mut b: u32) -> u32 {
     product
 }
 
-/// `POWERS[k]` = x^(2^k) modulo the polynomial.
-const POWERS: [u32; 64] = {
-    let mut t = [0u32; 64];
+/// `POWERS[k]` = x^(2^k) modulo the polynomial, for every k that `x_pow_8n` can ask for
+/// (3 up to 3 + the bits of a `u64`).
+const POWERS: [u32; 67] = {
+    let mut t = [0u32; 67];
     t[0] = ONE >> 1; // x^1
     let mut k = 1;
-    while k < 64 {
+    while k < 67 {
         t[k] = mul(t[k - 1], t[k - 1]);
         k += 1;
     }
@@ -54,7 +55,7 @@ fn x_pow_8n(n: usize) -> u32 {
     let mut k = 3;
     while n != 0 {
         if n & 1 != 0 {
-            p = mul(POWERS[k & 63], p);
+            p = mul(POWERS[k], p);
         }
         n >>= 1;
         k += 1;
