@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 
 use super::delivery::{Completion, DeliveryFuture};
 use crate::config::ProducerConfig;
-use crate::record::BatchBuilder;
+use crate::record::{BatchBuilder, BufferPool, RECORD_BATCH_OVERHEAD};
 
 /// Topic and partition.
 pub(crate) type Tp = (Arc<str>, i32);
@@ -303,6 +303,9 @@ pub(crate) struct Accumulator {
     /// Uncompressed batches: their records are checksummed as they are appended
     /// ([`BatchBuilder::checksum_as_appended`]).
     checksum_as_appended: bool,
+    /// Batch buffers, as mappings handed back to the OS after a burst (see
+    /// [`BufferPool`]); the sender trims it ([`Accumulator::trim_buffers`]).
+    buffers: BufferPool,
     linger: Duration,
     delivery_timeout: Duration,
     /// `sticky.partitioning.linger.ms` (zero: switch on `batch.size` bytes only).
@@ -367,6 +370,13 @@ impl Accumulator {
             batch_size: s.batch_size.max(1),
             batch_num_messages: s.batch_num_messages.max(1),
             checksum_as_appended: s.compression == crate::record::compression::Compression::None,
+            buffers: {
+                let size = RECORD_BATCH_OVERHEAD + s.batch_size.max(1);
+                // Room for every batch `buffer.memory` can fill twice over; past it (very
+                // many partitions with small batches) batches use the heap.
+                let max = (2 * s.buffer_memory / size).clamp(64, 8192);
+                BufferPool::new(size, max)
+            },
             linger: s.linger,
             delivery_timeout: s.delivery_timeout,
             sticky_linger: s.sticky_partitioning_linger,
@@ -770,7 +780,16 @@ impl Accumulator {
                 pa.open = Some(OpenBatch {
                     id,
                     builder: {
-                        let b = BatchBuilder::new(ts, self.batch_capacity(pa.last_size, rec_size));
+                        let pooled = (RECORD_BATCH_OVERHEAD + rec_size
+                            <= self.buffers.buffer_size())
+                        .then(|| self.buffers.take())
+                        .flatten();
+                        let b = match pooled {
+                            Some(buf) => BatchBuilder::in_pooled(ts, buf),
+                            None => {
+                                BatchBuilder::new(ts, self.batch_capacity(pa.last_size, rec_size))
+                            }
+                        };
                         if self.checksum_as_appended {
                             b.checksum_as_appended()
                         } else {
@@ -818,6 +837,18 @@ impl Accumulator {
             .max(64 * 1024)
             .min(self.batch_size)
             .max(rec_size + 64)
+    }
+
+    /// Unmaps the batch buffers the pool did not need lately; returns when to call again
+    /// (see [`BufferPool::trim`]).
+    pub fn trim_buffers(&self, now: Instant) -> Option<Instant> {
+        self.buffers.trim(now.into_std()).map(Instant::from_std)
+    }
+
+    /// The batch buffers' pool.
+    #[cfg(test)]
+    pub(crate) fn buffers(&self) -> &BufferPool {
+        &self.buffers
     }
 
     /// Whether any batch is waiting in the accumulator.
@@ -1064,6 +1095,7 @@ mod tests {
     use super::*;
     use crate::cluster::PartitionMeta;
     use crate::config::ClientConfig;
+    use crate::record::pool::TRIM_INTERVAL;
 
     const T: &str = "t";
 
@@ -1187,8 +1219,10 @@ mod tests {
 
     #[test]
     fn a_new_batch_starts_as_large_as_the_partitions_last_one() {
-        // linger.ms=0: each batch is ready at once; batch.size 1 MB.
-        let a = acc(&[("linger.ms", "0"), ("batch.size", "1000000")]);
+        // linger.ms=0: each batch is ready at once; batch.size 1 MB; batches on the heap (a
+        // pooled buffer always holds `batch.size`, its pages used only as written).
+        let mut a = acc(&[("linger.ms", "0"), ("batch.size", "1000000")]);
+        a.buffers = BufferPool::new(1_000_061, 0);
         let snap = snapshot(&[1, 1]);
         let value = vec![7u8; 1000];
         for _ in 0..300 {
@@ -1218,6 +1252,59 @@ mod tests {
             caps[1].1 < 100_000,
             "partition 1 had no large batch: small buffer: {caps:?}"
         );
+    }
+
+    /// Batches are built in pooled mappings; the ones a burst needed and the load since
+    /// did not are unmapped within two trim intervals, the one still used is kept.
+    #[test]
+    fn batch_buffers_go_back_to_the_os_after_a_burst() {
+        let a = acc(&[("linger.ms", "0"), ("batch.num.messages", "1")]);
+        let snap = snapshot(&[1]);
+        let t0 = Instant::now();
+        // A burst: eight batches under way at once.
+        for _ in 0..8 {
+            append(&a, 0, b"burst");
+        }
+        let now = t0 + Duration::from_millis(1);
+        let part = &a.ready(&snap, now).ready[&1][0];
+        let mut batches = Vec::new();
+        while let Some(b) = a.drain(part, now, usize::MAX) {
+            assert_eq!(b.builder.capacity(), a.buffers().buffer_size(), "pooled");
+            batches.push(b);
+        }
+        assert_eq!(batches.len(), 8);
+        assert_eq!(a.buffers().mapped(), 8);
+        assert_eq!(a.trim_buffers(now), None, "all in use");
+        for b in batches {
+            let sealed = b.builder.seal(&Default::default()).unwrap();
+            a.completed(b.id, b.permits);
+            drop(sealed);
+        }
+        assert_eq!(a.buffers().free(), 8, "back in the pool when done");
+        // Then a light load: one batch at a time.
+        let mut t = now;
+        let mut next = None;
+        for _ in 0..2 {
+            t += TRIM_INTERVAL;
+            append(&a, 0, b"light");
+            let part = &a.ready(&snap, t).ready[&1][0];
+            let b = a.drain(part, t, usize::MAX).unwrap();
+            drop(b.builder.seal(&Default::default()).unwrap());
+            a.completed(b.id, b.permits);
+            next = a.trim_buffers(t);
+        }
+        assert_eq!(
+            a.buffers().mapped(),
+            1,
+            "seven unmapped, the one in use kept"
+        );
+        assert_eq!(
+            next,
+            Some(t + TRIM_INTERVAL),
+            "the sender comes back to trim"
+        );
+        assert_eq!(a.trim_buffers(t + TRIM_INTERVAL), None);
+        assert_eq!(a.buffers().mapped(), 0, "idle: nothing kept");
     }
 
     #[test]

@@ -203,6 +203,11 @@ impl Sender {
             }
             let now = Instant::now();
             let next = self.cycle(now);
+            // Batch buffers the last second did not need go back to the OS.
+            let next = match (next, acc.trim_buffers(now)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             // `may_stop` first: an append it did not see under way is in `is_idle`'s view.
             if acc.may_stop() && self.is_idle() {
                 break;

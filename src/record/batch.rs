@@ -31,6 +31,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::compression::{self, Compression};
+use super::pool::MappedBuf;
 use super::varint::{
     read_varint, read_varlong, varint_len, varlong_len, write_varint, write_varlong,
 };
@@ -106,7 +107,7 @@ impl Default for BatchParams {
 #[derive(Debug)]
 pub struct BatchBuilder {
     /// `[header placeholder; 61][records...]`.
-    buf: BytesMut,
+    buf: Buf,
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
@@ -115,6 +116,77 @@ pub struct BatchBuilder {
     crc_to: usize,
     /// ...and this is their CRC-32C (from the end of the header on).
     crc_records: u32,
+}
+
+/// A builder's buffer: on the heap, or a pooled mapping (see [`super::pool`]).
+#[derive(Debug)]
+enum Buf {
+    Heap(BytesMut),
+    Mapped(MappedBuf),
+}
+
+impl Buf {
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            Buf::Heap(b) => b.len(),
+            Buf::Mapped(m) => m.len(),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        match self {
+            Buf::Heap(b) => b.capacity(),
+            Buf::Mapped(m) => m.capacity(),
+        }
+    }
+
+    /// Extends the buffer by `n` bytes and returns them, all to be written (a mapping's
+    /// hold what an earlier batch left). A mapping too small moves to the heap first.
+    #[inline]
+    fn extend(&mut self, n: usize) -> &mut [u8] {
+        if let Buf::Mapped(m) = self {
+            if m.len() + n > m.capacity() {
+                *self = Buf::Heap(m.to_heap(n));
+            }
+        }
+        match self {
+            Buf::Heap(b) => {
+                let start = b.len();
+                b.resize(start + n, 0);
+                &mut b[start..]
+            }
+            Buf::Mapped(m) => m.extend(n).expect("room checked above"),
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Buf::Heap(b) => b.freeze(),
+            Buf::Mapped(m) => m.freeze(),
+        }
+    }
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::Heap(b) => b,
+            Buf::Mapped(m) => m.as_slice(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Buf {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Buf::Heap(b) => b,
+            Buf::Mapped(m) => m.as_mut_slice(),
+        }
+    }
 }
 
 /// With [`BatchBuilder::checksum_as_appended`], the records are checksummed every time this
@@ -160,6 +232,21 @@ impl BatchBuilder {
     pub fn new(base_timestamp: i64, capacity_hint: usize) -> Self {
         let mut buf = BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + capacity_hint);
         buf.put_bytes(0, RECORD_BATCH_OVERHEAD);
+        Self::in_buf(base_timestamp, Buf::Heap(buf))
+    }
+
+    /// A new, empty batch built in a buffer of a [`BufferPool`](super::BufferPool), which
+    /// the sealed batch keeps until its last `Bytes` is dropped. Records that outgrow the
+    /// buffer move the batch to the heap (one copy).
+    pub fn in_pooled(base_timestamp: i64, mut buf: MappedBuf) -> Self {
+        match buf.extend(RECORD_BATCH_OVERHEAD) {
+            // Written in full by `write_header` (but the CRC, written after it).
+            Some(_) => Self::in_buf(base_timestamp, Buf::Mapped(buf)),
+            None => Self::new(base_timestamp, 0),
+        }
+    }
+
+    fn in_buf(base_timestamp: i64, buf: Buf) -> Self {
         BatchBuilder {
             buf,
             base_timestamp,
@@ -297,9 +384,7 @@ impl BatchBuilder {
         let total = varint_len(body as i32) + body;
         // Grow once, then write every field into the new slice: cheaper than a chain of
         // `put_slice` calls, each re-checking capacity.
-        let start = self.buf.len();
-        self.buf.resize(start + total, 0);
-        let out = &mut self.buf[start..];
+        let out = self.buf.extend(total);
         let mut p = write_varint(out, body as i32);
         out[p] = 0; // record attributes (unused)
         p += 1;
@@ -381,7 +466,7 @@ impl BatchBuilder {
                     BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + records.len() / 2 + 64);
                 out.put_bytes(0, RECORD_BATCH_OVERHEAD);
                 compression::compress(codec, params.compression_level, records, &mut out)?;
-                (out, false)
+                (Buf::Heap(out), false)
             }
         };
         write_header(&mut buf, self.count, self.base_timestamp, self.max_timestamp, params)?;
@@ -432,7 +517,7 @@ impl BatchBuilder {
             records,
             &mut out,
         )
-        .and_then(|()| write_header(&mut out, count, base, max, params))
+        .and_then(|()| write_header(&mut out[..], count, base, max, params))
         .map(|()| {
             let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
             out[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
@@ -445,7 +530,7 @@ impl BatchBuilder {
 /// Fills in the header of a batch of `count` (> 0) records in `buf` (header placeholder
 /// then the records section), all but the CRC, with base offset 0.
 fn write_header(
-    buf: &mut BytesMut,
+    buf: &mut [u8],
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -469,6 +554,9 @@ fn write_header(
     h[8..12].copy_from_slice(&batch_length.to_be_bytes());
     h[12..16].copy_from_slice(&params.partition_leader_epoch.to_be_bytes());
     h[MAGIC_OFFSET] = 2;
+    // The CRC is computed over the rest and written after; zero until then (a pooled
+    // buffer holds an earlier batch's bytes here).
+    h[CRC_OFFSET..ATTRIBUTES_OFFSET].fill(0);
     h[21..23].copy_from_slice(&attributes.to_be_bytes());
     h[23..27].copy_from_slice(&(count - 1).to_be_bytes());
     h[27..35].copy_from_slice(&base_timestamp.to_be_bytes());

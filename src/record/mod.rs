@@ -3,14 +3,18 @@
 //!
 //! - [`BatchBuilder`] accumulates records for the producer and seals them into a batch;
 //! - [`decode_batches`] iterates the batches of a fetch response without copying records;
-//! - [`compress`] / [`decompress`] are the codecs, written the way the Java client writes them.
+//! - [`compress`] / [`decompress`] are the codecs, written the way the Java client writes them;
+//! - [`BufferPool`] holds the producer's batch buffers as memory mappings, reused and handed
+//!   back to the OS after a burst.
 
 pub mod batch;
 pub mod compression;
 mod crc;
+pub mod pool;
 pub mod varint;
 
 pub use compression::{compress, decompress, Compression};
+pub use pool::BufferPool;
 
 pub use batch::{
     control_record_type, decode_batches, rewrite_producer_state, BatchBuilder, BatchIter,

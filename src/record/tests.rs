@@ -773,3 +773,56 @@ proptest! {
         }
     }
 }
+
+/// A batch built in a pooled buffer, one that an earlier batch left full of other bytes, is
+/// byte for byte the batch built on the heap: sealed plainly or compressed, checksummed as
+/// appended or at the end, with the records kept or not. Records that outgrow the buffer
+/// move the batch to the heap, with the same result.
+#[test]
+fn pooled_buffers_build_the_same_batches() {
+    fn fill(b: &mut BatchBuilder, recs: &[TRec]) {
+        for r in recs {
+            r.append_to(b);
+        }
+    }
+    let recs = sample_records();
+    for (size, moves) in [(64 * 1024, false), (4096, true)] {
+        let pool = BufferPool::new(size, 1);
+        {
+            let mut dirty = pool.take().unwrap();
+            let n = dirty.capacity();
+            dirty.extend(n).unwrap().fill(0xa5);
+        }
+        for c in enabled() {
+            for as_appended in [false, true] {
+                let build = |pooled: bool| {
+                    let mut b = if pooled {
+                        BatchBuilder::in_pooled(1_700_000_000_000, pool.take().unwrap())
+                    } else {
+                        BatchBuilder::new(1_700_000_000_000, 0)
+                    };
+                    if as_appended {
+                        b = b.checksum_as_appended();
+                    }
+                    fill(&mut b, &recs);
+                    b
+                };
+                let (heap, pooled) = (build(false), build(true));
+                assert_eq!(pooled.capacity() == pool.buffer_size(), !moves);
+                assert_eq!(
+                    heap.seal(&params(c)).unwrap(),
+                    pooled.seal(&params(c)).unwrap(),
+                    "{c:?}, checksum as appended: {as_appended}, buffer {size}"
+                );
+                let (hs, hk) = build(false).seal_keeping(&params(c));
+                let (ps, pk) = build(true).seal_keeping(&params(c));
+                assert_eq!(hs.unwrap(), ps.unwrap(), "{c:?} kept");
+                assert_eq!(hk, pk, "{c:?} kept records");
+                let kept: Vec<_> = KeptRecords::new(pk.unwrap()).unwrap().collect();
+                assert_eq!(kept.len(), recs.len());
+            }
+        }
+        assert_eq!(pool.mapped(), 1, "one buffer, reused every time");
+        assert_eq!(pool.free(), 1, "back in the pool when the batches are gone");
+    }
+}
