@@ -2687,3 +2687,71 @@ async fn lazily_built_clients_list_the_brokers_in_their_first_metadata() {
         }
     }
 }
+
+/// The prefetch stays within `queued.max.messages.kbytes` however much the partitions hold,
+/// and every record still arrives once the application reads. Each fetch asks for at most
+/// the room left in the bound (it asked for `fetch.max.bytes` and brought up to
+/// `max.partition.fetch.bytes` per partition, 1.6 MB here against a 256 KiB bound; with
+/// several brokers each fetch task added its own), and a buffered message counts its real
+/// size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_stays_within_queued_max_messages_kbytes() {
+    const PARTS: i32 = 4;
+    const PER_PART: usize = 400;
+    let topic = unique("c-prefetch");
+    create_topic(&topic, PARTS).await;
+    for p in 0..PARTS {
+        for i in 0..PER_PART / 20 {
+            // Batches of 20 records of 1 KB.
+            produce(&topic, p, &sized_recs(i * 20, 20, 1000), Compression::None).await;
+        }
+    }
+    let c =
+        Consumer::new(&seek_cfg(&unique("g-prefetch")).with("queued.max.messages.kbytes", "256"))
+            .await
+            .unwrap();
+    c.assign(
+        (0..PARTS)
+            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    let buffered = |c: &Consumer| {
+        let s = c.statistics();
+        let parts = s.topics.get(&topic).map(|t| t.partitions.values());
+        parts.into_iter().flatten().fold((0u64, 0i64), |(b, n), p| {
+            (b + p.fetchq_size, n + p.fetchq_cnt)
+        })
+    };
+    // Let the prefetch fill without reading anything.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while buffered(&c).1 == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing fetched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (bytes, count) = buffered(&c);
+    // The bound, plus one batch a fetch may return past it (KIP-74).
+    let bound = 256 * 1024 + 21_000;
+    assert!(
+        bytes <= bound,
+        "{bytes} bytes ({count} records) buffered, bound {bound}"
+    );
+    assert!(
+        count as u64 * 1000 <= bytes,
+        "a buffered record counts at least its value: {count} records, {bytes} bytes"
+    );
+    assert!(
+        count < (PARTS as i64) * PER_PART as i64,
+        "everything prefetched"
+    );
+    // Reading frees room: all records arrive, in order per partition.
+    let mut next = [0i64; PARTS as usize];
+    for _ in 0..PARTS as usize * PER_PART {
+        let m = recv_one(&c, Duration::from_secs(30), "prefetched record").await;
+        let p = m.partition() as usize;
+        assert_eq!(m.offset(), next[p], "partition {p}");
+        next[p] += 1;
+    }
+    assert!(buffered(&c).0 <= bound);
+}

@@ -467,6 +467,7 @@ fn take_one(
         cursor,
         cursor_run,
         buffered_bytes,
+        fetch_reserved,
         rxmsgs,
         rxbytes,
         ..
@@ -495,7 +496,9 @@ fn take_one(
     let under_partition_cap =
         p.buffer_bytes < caps.partition && p.buffer_bytes + size >= caps.partition;
     *buffered_bytes -= size;
-    let under_total_cap = *buffered_bytes < caps.total && *buffered_bytes + size >= caps.total;
+    // Fetch tasks wait while the buffers and the fetches in flight fill the bound.
+    let used = *buffered_bytes + *fetch_reserved;
+    let under_total_cap = used < caps.total && used + size >= caps.total;
     *cursor_run += 1;
     Some((Ok(m), emptied || under_partition_cap || under_total_cap))
 }

@@ -603,8 +603,8 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
             return;
         }
         work.borrow_and_update();
-        let asked = pick_partitions(&shared, node);
-        if asked.is_empty() {
+        let (asked, reserved) = pick_partitions(&shared, node);
+        let Some(reserved) = reserved else {
             tokio::select! {
                 _ = work.changed() => {}
                 _ = meta.changed() => {}
@@ -612,9 +612,10 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
                 _ = shutdown.changed() => {}
             }
             continue;
-        }
+        };
+        let max_bytes = i32::try_from(reserved.bytes).unwrap_or(i32::MAX);
         let result = tokio::select! {
-            r = fetch_once(&shared, node, &mut conn, &mut session, &asked) => r,
+            r = fetch_once(&shared, node, &mut conn, &mut session, &asked, max_bytes) => r,
             _ = shared.shutdown_signal() => {
                 // The request in flight may have moved the broker's epoch: close the
                 // session by id (the epoch of a closing request is not checked).
@@ -641,6 +642,8 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
             }
             Err(e) => {
                 tracing::debug!(node, error = %e, "fetch failed");
+                // Not held through the backoff below.
+                drop(reserved);
                 let delay = bo.next_delay();
                 release(&shared, asked.iter(), Some(Instant::now() + delay));
                 if matches!(
@@ -672,8 +675,40 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
     }
 }
 
-/// Chooses and marks in flight the partitions of `node` to fetch now.
-fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked> {
+/// Room the fetches in flight hold in the prefetch bound ([`State::fetch_reserved`]),
+/// given back when dropped (after the answer was applied, or when the fetch failed or was
+/// dropped).
+struct Reserved<'a> {
+    shared: &'a Shared,
+    bytes: usize,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        let total = total_cap(self.shared);
+        let mut st = self.shared.lock();
+        let before = st.buffered_bytes + st.fetch_reserved;
+        st.fetch_reserved -= self.bytes;
+        let after = st.buffered_bytes + st.fetch_reserved;
+        drop(st);
+        if before >= total && after < total {
+            // Fetch tasks that found no room may go on.
+            self.shared.notify_work();
+        }
+    }
+}
+
+/// Chooses and marks in flight the partitions of `node` to fetch now, and reserves the
+/// room in the prefetch bound that the fetch may fill: at most what is left of
+/// `queued.max.messages.kbytes` (buffered bytes and other fetches' reservations counted),
+/// at most `fetch.max.bytes`. Nothing is fetched while less than one partition's fetch
+/// (`max.partition.fetch.bytes`, or a quarter of the bound if that is smaller) is left:
+/// several brokers answering at once would otherwise each add up to `fetch.max.bytes`
+/// over the bound.
+fn pick_partitions(
+    shared: &Shared,
+    node: i32,
+) -> (BTreeMap<TopicPartition, Asked>, Option<Reserved<'_>>) {
     let snap = shared.cluster.metadata();
     let now = Instant::now();
     let mut st = shared.lock();
@@ -694,8 +729,13 @@ fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked
         shared.notify_work();
     }
     let cap = partition_cap(shared, st.parts.len());
-    if st.buffered_bytes >= total_cap(shared) {
-        return BTreeMap::new();
+    let total = total_cap(shared);
+    let room = total.saturating_sub(st.buffered_bytes + st.fetch_reserved);
+    let min_room = (shared.cfg.max_partition_fetch_bytes.max(1) as usize)
+        .min(total / 4)
+        .max(1);
+    if room < min_room {
+        return (BTreeMap::new(), None);
     }
     let mut out = BTreeMap::new();
     for (tp, p) in st.parts.iter_mut() {
@@ -714,7 +754,12 @@ fn pick_partitions(shared: &Shared, node: i32) -> BTreeMap<TopicPartition, Asked
             },
         );
     }
-    out
+    if out.is_empty() {
+        return (out, None);
+    }
+    let bytes = room.min(shared.cfg.fetch_max_bytes.max(1) as usize);
+    st.fetch_reserved += bytes;
+    (out, Some(Reserved { shared, bytes }))
 }
 
 /// Clears the in-flight flag of the partitions a fetch asked for, optionally delaying their
@@ -892,6 +937,7 @@ fn build_request(
     session: &FetchSession,
     use_session: bool,
     asked: &BTreeMap<TopicPartition, Asked>,
+    max_bytes: i32,
 ) -> FetchRequest {
     let incremental = use_session && session.incremental();
     // Partitions in fetch order (rank, then partition order): the broker fills the
@@ -946,8 +992,8 @@ fn build_request(
     FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(shared.cfg.fetch_max_wait.as_millis() as i32)
-        .with_min_bytes(shared.cfg.fetch_min_bytes)
-        .with_max_bytes(shared.cfg.fetch_max_bytes)
+        .with_min_bytes(shared.cfg.fetch_min_bytes.min(max_bytes))
+        .with_max_bytes(max_bytes)
         .with_isolation_level(shared.cfg.isolation_level.as_i8())
         .with_session_id(session_id)
         .with_session_epoch(session_epoch)
@@ -964,12 +1010,13 @@ async fn fetch_once(
     slot: &mut Option<Connection>,
     session: &mut FetchSession,
     asked: &BTreeMap<TopicPartition, Asked>,
+    max_bytes: i32,
 ) -> crate::Result<Vec<(TopicPartition, PartitionData)>> {
     let conn = fetch_connection(shared, node, slot).await?;
     let version = conn.version_for(ApiKey::Fetch)?;
     let use_session = version >= FETCH_SESSION_MIN_VERSION;
     let full = !session.incremental();
-    let req = build_request(shared, session, use_session, asked);
+    let req = build_request(shared, session, use_session, asked, max_bytes);
     let max_wait = shared.cfg.fetch_max_wait;
     let started = crate::observe::stamp();
     let resp = match conn

@@ -156,7 +156,8 @@ impl Message {
             .iter()
             .map(|h| h.key.len() + h.value.as_ref().map_or(0, |v| v.len()) + 8)
             .sum();
-        64 + self.key.as_ref().map_or(0, |k| k.len())
+        std::mem::size_of::<Message>()
+            + self.key.as_ref().map_or(0, |k| k.len())
             + self.value.as_ref().map_or(0, |v| v.len())
             + h
     }

@@ -296,6 +296,10 @@ pub(crate) struct State {
     pub cursor_run: usize,
     /// Bytes in all buffers.
     pub buffered_bytes: usize,
+    /// Bytes the fetches in flight may still bring (each reserves its request's `max_bytes`
+    /// until its answer is applied): with `buffered_bytes`, what `queued.max.messages.kbytes`
+    /// bounds.
+    pub fetch_reserved: usize,
     /// Wakers of pending `recv` calls.
     pub waiters: Vec<Waker>,
     /// Group subscription (empty for manual assignment).
