@@ -493,6 +493,11 @@ fn take_one(
         p.stored = Some((next, epoch));
     }
     let emptied = p.buffer.is_empty();
+    if emptied && p.buffer.capacity() > EMPTY_BUFFER_KEEP {
+        // A buffer keeps the room of the largest fetch it held (~9,000 messages of 100 B
+        // per 1 MiB): every partition of a wide assignment kept ~1 MB of empty slots.
+        p.buffer = std::collections::VecDeque::new();
+    }
     let under_partition_cap =
         p.buffer_bytes < caps.partition && p.buffer_bytes + size >= caps.partition;
     *buffered_bytes -= size;
@@ -502,6 +507,9 @@ fn take_one(
     *cursor_run += 1;
     Some((Ok(m), emptied || under_partition_cap || under_total_cap))
 }
+
+/// Slots an emptied partition buffer may keep (larger ones are freed).
+const EMPTY_BUFFER_KEEP: usize = 64;
 
 /// A [`Stream`] over a consumer's messages (see [`Consumer::stream`]).
 #[derive(Debug)]
@@ -551,5 +559,60 @@ async fn auto_commit_task(shared: Arc<Shared>) {
                 tracing::warn!(error = %e, "auto commit failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::state::Reset;
+    use crate::types::TopicPartition;
+    use bytes::Bytes;
+
+    /// A partition buffer does not keep the room of its largest fetch once `recv` emptied
+    /// it: a consumer of many partitions kept ~1 MB of empty slots per partition (145 MB
+    /// RSS after reading 1M records of 100 B from 100 partitions, with 2 MB buffered).
+    #[test]
+    fn an_emptied_partition_buffer_is_freed() {
+        let tp = TopicPartition::new("t", 0);
+        let mut st = State::default();
+        let mut p = PartState::new(Reset::Policy);
+        p.position = Some(0);
+        p.fetch_offset = Some(9_000);
+        for offset in 0..9_000 {
+            let m = Message {
+                topic: Arc::from("t"),
+                partition: 0,
+                leader_epoch: 0,
+                offset,
+                timestamp: 0,
+                timestamp_type: crate::record::TimestampType::CreateTime,
+                key: None,
+                value: Some(Bytes::from_static(b"value")),
+                headers: Box::new([]),
+            };
+            let size = m.buffered_size();
+            p.buffer_bytes += size;
+            st.buffered_bytes += size;
+            p.buffer.push_back(m);
+        }
+        assert!(p.buffer.capacity() >= 9_000);
+        st.parts.insert(tp.clone(), p);
+        let caps = Caps {
+            partition: 1 << 20,
+            total: 64 << 20,
+        };
+        for _ in 0..9_000 {
+            let (m, _) = take_one(&mut st, true, 1_000, caps).expect("a message");
+            m.unwrap();
+        }
+        let p = &st.parts[&tp];
+        assert!(p.buffer.is_empty());
+        assert!(
+            p.buffer.capacity() <= EMPTY_BUFFER_KEEP,
+            "emptied buffer kept {} slots",
+            p.buffer.capacity()
+        );
+        assert_eq!(st.buffered_bytes, 0);
     }
 }

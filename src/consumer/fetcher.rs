@@ -1228,11 +1228,14 @@ fn apply_partition(
         st.errors.push_back(e);
     }
     let p = st.parts.get_mut(tp).expect("present");
-    let mut added = 0usize;
+    let added: usize = msgs.iter().map(Message::buffered_size).sum();
     let was_empty = p.buffer.is_empty();
-    for m in msgs {
-        added += m.buffered_size();
-        p.buffer.push_back(m);
+    if was_empty {
+        // The decoded vector becomes the buffer (no copy, no regrowth); `recv` drops it
+        // once emptied, so a partition does not keep the room of its largest fetch.
+        p.buffer = msgs.into();
+    } else {
+        p.buffer.extend(msgs);
     }
     p.buffer_bytes += added;
     if next > asked.offset {
