@@ -344,6 +344,10 @@ impl Drop for FlushGuard<'_> {
     }
 }
 
+/// Most batch buffers one producer keeps as memory mappings at once (see
+/// [`BufferPool`]).
+const MAX_MAPPED_BATCHES: usize = 8192;
+
 impl Accumulator {
     /// An empty accumulator with the producer's batching settings (`buffer.memory`,
     /// `batch.size`, `batch.num.messages`, `linger.ms`, `delivery.timeout.ms`).
@@ -371,11 +375,15 @@ impl Accumulator {
             batch_num_messages: s.batch_num_messages.max(1),
             checksum_as_appended: s.compression == crate::record::compression::Compression::None,
             buffers: {
-                let size = RECORD_BATCH_OVERHEAD + s.batch_size.max(1);
-                // Room for every batch `buffer.memory` can fill twice over; past it (very
-                // many partitions with small batches) batches use the heap.
-                let max = (2 * s.buffer_memory / size).clamp(64, 8192);
-                BufferPool::new(size, max)
+                // Not bounded by `buffer.memory / batch.size`: with many partitions most
+                // batches hold a few records, and a mapping costs only the pages written
+                // (a heap batch started at 64 KiB). The bound keeps a producer far from the
+                // kernel's limit on mappings per process (65,530 by default); past it,
+                // batches use the heap.
+                BufferPool::new(
+                    RECORD_BATCH_OVERHEAD + s.batch_size.max(1),
+                    MAX_MAPPED_BATCHES,
+                )
             },
             linger: s.linger,
             delivery_timeout: s.delivery_timeout,
