@@ -392,23 +392,26 @@ impl Drop for Consumer {
 #[derive(Clone, Copy)]
 struct Caps {
     partition: usize,
-    total: usize,
+    /// Buffered plus reserved bytes at or below which a fetch may go out (the total bound
+    /// less [`fetcher::min_room`]).
+    fetch_at: usize,
 }
 
 impl Caps {
     fn of(shared: &Shared, partitions: usize) -> Caps {
         Caps {
             partition: fetcher::partition_cap(shared, partitions),
-            total: fetcher::total_cap(shared),
+            fetch_at: fetcher::total_cap(shared) - fetcher::min_room(shared),
         }
     }
 }
 
 /// Takes the next event from the state: an error, an EOF, or a message (round robin over
-/// partitions, up to `max_run` in a row from one partition). The `bool` says whether the fetchers should be woken: the take
-/// emptied a partition, or brought its buffer (or the total) back under the prefetch bound,
-/// so the next fetch overlaps with the application's processing instead of starting only
-/// once everything is drained.
+/// partitions, up to `max_run` in a row from one partition). The `bool` says whether the
+/// fetchers should be woken: the take emptied a partition, or brought its buffer under its
+/// prefetch bound (or the total to where a fetch can go out again), so the next fetch
+/// overlaps with the application's processing instead of starting only once everything is
+/// drained.
 fn take_one(
     st: &mut State,
     auto_store: bool,
@@ -503,7 +506,7 @@ fn take_one(
     *buffered_bytes -= size;
     // Fetch tasks wait while the buffers and the fetches in flight fill the bound.
     let used = *buffered_bytes + *fetch_reserved;
-    let under_total_cap = used < caps.total && used + size >= caps.total;
+    let under_total_cap = used <= caps.fetch_at && used + size > caps.fetch_at;
     *cursor_run += 1;
     Some((Ok(m), emptied || under_partition_cap || under_total_cap))
 }
@@ -600,7 +603,7 @@ mod tests {
         st.parts.insert(tp.clone(), p);
         let caps = Caps {
             partition: 1 << 20,
-            total: 64 << 20,
+            fetch_at: 63 << 20,
         };
         for _ in 0..9_000 {
             let (m, _) = take_one(&mut st, true, 1_000, caps).expect("a message");

@@ -68,6 +68,14 @@ pub(crate) fn total_cap(shared: &Shared) -> usize {
     (shared.cfg.queued_max_messages_kbytes.max(1)).saturating_mul(1024)
 }
 
+/// The least room left in the prefetch bound for a fetch to go out: one partition's fetch
+/// (`max.partition.fetch.bytes`), or a quarter of the bound if that is smaller.
+pub(crate) fn min_room(shared: &Shared) -> usize {
+    (shared.cfg.max_partition_fetch_bytes.max(1) as usize)
+        .min(total_cap(shared) / 4)
+        .max(1)
+}
+
 /// Prefetch bound of one partition: an equal share of the total bound
 /// (`queued.max.messages.kbytes`) over the `partitions` the consumer holds, but never less
 /// than one fetch's worth (`max.partition.fetch.bytes`). A partition stays fetchable while
@@ -685,13 +693,14 @@ struct Reserved<'a> {
 
 impl Drop for Reserved<'_> {
     fn drop(&mut self) {
-        let total = total_cap(self.shared);
+        // Below this, a fetch may go out.
+        let fetch_at = total_cap(self.shared) - min_room(self.shared);
         let mut st = self.shared.lock();
         let before = st.buffered_bytes + st.fetch_reserved;
         st.fetch_reserved -= self.bytes;
         let after = st.buffered_bytes + st.fetch_reserved;
         drop(st);
-        if before >= total && after < total {
+        if before > fetch_at && after <= fetch_at {
             // Fetch tasks that found no room may go on.
             self.shared.notify_work();
         }
@@ -731,10 +740,7 @@ fn pick_partitions(
     let cap = partition_cap(shared, st.parts.len());
     let total = total_cap(shared);
     let room = total.saturating_sub(st.buffered_bytes + st.fetch_reserved);
-    let min_room = (shared.cfg.max_partition_fetch_bytes.max(1) as usize)
-        .min(total / 4)
-        .max(1);
-    if room < min_room {
+    if room < min_room(shared) {
         return (BTreeMap::new(), None);
     }
     let mut out = BTreeMap::new();
