@@ -392,8 +392,7 @@ impl Drop for Consumer {
 #[derive(Clone, Copy)]
 struct Caps {
     partition: usize,
-    /// Buffered plus reserved bytes at or below which a fetch may go out (the total bound
-    /// less [`fetcher::min_room`]).
+    /// [`fetcher::fetch_at`].
     fetch_at: usize,
 }
 
@@ -401,7 +400,7 @@ impl Caps {
     fn of(shared: &Shared, partitions: usize) -> Caps {
         Caps {
             partition: fetcher::partition_cap(shared, partitions),
-            fetch_at: fetcher::total_cap(shared) - fetcher::min_room(shared),
+            fetch_at: fetcher::fetch_at(shared),
         }
     }
 }

@@ -68,12 +68,15 @@ pub(crate) fn total_cap(shared: &Shared) -> usize {
     (shared.cfg.queued_max_messages_kbytes.max(1)).saturating_mul(1024)
 }
 
-/// The least room left in the prefetch bound for a fetch to go out: one partition's fetch
-/// (`max.partition.fetch.bytes`), or a quarter of the bound if that is smaller.
-pub(crate) fn min_room(shared: &Shared) -> usize {
-    (shared.cfg.max_partition_fetch_bytes.max(1) as usize)
-        .min(total_cap(shared) / 4)
-        .max(1)
+/// Buffered plus reserved bytes at or below which a fetch may go out: the prefetch bound
+/// less one partition's fetch (`max.partition.fetch.bytes`, or a quarter of the bound if
+/// that is smaller).
+pub(crate) fn fetch_at(shared: &Shared) -> usize {
+    let total = total_cap(shared);
+    let min_room = (shared.cfg.max_partition_fetch_bytes.max(1) as usize)
+        .min(total / 4)
+        .max(1);
+    total - min_room
 }
 
 /// Prefetch bound of one partition: an equal share of the total bound
@@ -693,8 +696,7 @@ struct Reserved<'a> {
 
 impl Drop for Reserved<'_> {
     fn drop(&mut self) {
-        // Below this, a fetch may go out.
-        let fetch_at = total_cap(self.shared) - min_room(self.shared);
+        let fetch_at = fetch_at(self.shared);
         let mut st = self.shared.lock();
         let before = st.buffered_bytes + st.fetch_reserved;
         st.fetch_reserved -= self.bytes;
@@ -738,9 +740,8 @@ fn pick_partitions(
         shared.notify_work();
     }
     let cap = partition_cap(shared, st.parts.len());
-    let total = total_cap(shared);
-    let room = total.saturating_sub(st.buffered_bytes + st.fetch_reserved);
-    if room < min_room(shared) {
+    let used = st.buffered_bytes + st.fetch_reserved;
+    if used > fetch_at(shared) {
         return (BTreeMap::new(), None);
     }
     let mut out = BTreeMap::new();
@@ -763,6 +764,7 @@ fn pick_partitions(
     if out.is_empty() {
         return (out, None);
     }
+    let room = total_cap(shared) - used;
     let bytes = room.min(shared.cfg.fetch_max_bytes.max(1) as usize);
     st.fetch_reserved += bytes;
     (out, Some(Reserved { shared, bytes }))

@@ -126,14 +126,6 @@ enum Buf {
 }
 
 impl Buf {
-    #[inline]
-    fn len(&self) -> usize {
-        match self {
-            Buf::Heap(b) => b.len(),
-            Buf::Mapped(m) => m.len(),
-        }
-    }
-
     fn capacity(&self) -> usize {
         match self {
             Buf::Heap(b) => b.capacity(),
@@ -141,8 +133,8 @@ impl Buf {
         }
     }
 
-    /// Extends the buffer by `n` bytes and returns them, all to be written (a mapping's
-    /// hold what an earlier batch left). A mapping too small moves to the heap first.
+    /// Extends the buffer by `n` bytes and returns them, all to be written (in a mapping
+    /// they hold what an earlier batch left). A mapping too small moves to the heap first.
     #[inline]
     fn extend(&mut self, n: usize) -> &mut [u8] {
         if let Buf::Mapped(m) = self {
