@@ -7,7 +7,9 @@ DIR_A and DIR_B each hold a `bench-sdk` binary (built from integration/peer-benc
 commits, e.g. `cargo build --release` with CARGO_TARGET_DIR set, then copied). One broker is
 started with the test kit (pinned like run.py does), and producer runs of the chosen profile
 alternate A, B, A, B, ... on fresh topics, so machine noise hits both builds alike. Every run
-is verified as run.py verifies it (sum of high watermarks == records acknowledged). Prints a
+is verified as run.py verifies it (sum of high watermarks == records acknowledged). With
+`--consume [none|group]` the builds' consumers (`recv`) alternate instead, each reading the
+whole of one 3-partition topic filled once (as run.py fills it) from offset 0. Prints a
 table (median and spread per build) and writes the runs as JSON (--out). It does not touch
 results.json or BENCHMARKS.md: paste what it prints where it belongs.
 """
@@ -32,6 +34,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--no-pin", dest="pin", action="store_false")
     ap.add_argument("--out", default="", help="write the runs here as JSON")
+    ap.add_argument("--consume", nargs="?", const="none", default=None, choices=["none", "group"],
+                    help="compare consumers (without a group by default) instead of producers")
     args = ap.parse_args()
     for d in (args.a, args.b):
         if not os.access(os.path.join(d, "bench-sdk"), os.X_OK):
@@ -46,11 +50,22 @@ def main():
     run.log("broker at %s" % broker.bootstrap)
     runner = run.Runner(args, broker)
     runs = {"A": [], "B": []}
+    topic = None
     try:
+        if args.consume:
+            run.BIN = args.a
+            fill = runner.produce("kafka-sdk", "sdk", args.profile, args.size, count, keep_topic=True)
+            if fill.get("status") != "ok":
+                sys.exit("filling the topic failed: %s" % fill)
+            topic = fill["topic"]
         for i in range(args.pairs):
             for label, d in (("A", args.a), ("B", args.b)) if i % 2 == 0 else (("B", args.b), ("A", args.a)):
                 run.BIN = d
-                res = runner.produce("kafka-sdk", "sdk", args.profile, args.size, count)
+                if args.consume:
+                    res = runner.consume("kafka-sdk", "recv", topic, args.size, count,
+                                         args.consume == "group")
+                else:
+                    res = runner.produce("kafka-sdk", "sdk", args.profile, args.size, count)
                 res["build"] = label
                 runs[label].append(res)
                 run.log("%s pair %d: %s msgs/s, %s CPU-s/1M, %s MB, %s" % (
@@ -77,9 +92,10 @@ def main():
             "%.3f" % run.med(bc) if bc else "-"))
     ta, tb = col("A", "msgs_per_sec"), col("B", "msgs_per_sec")
     if ta and tb:
-        print("\nB/A throughput %.3f, B/A CPU per record %.3f (profile %s, %d B, %d records/run)" % (
+        print("\nB/A throughput %.3f, B/A CPU per record %.3f (%s, %d B, %d records/run)" % (
             run.med(tb) / run.med(ta), run.med(col("B", "cpu_s_per_1m")) / run.med(col("A", "cpu_s_per_1m")),
-            args.profile, args.size, count))
+            "consumer, %s" % ("group" if args.consume == "group" else "no group") if args.consume
+            else "profile " + args.profile, args.size, count))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(runs, fh, indent=1)

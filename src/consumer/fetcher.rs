@@ -10,6 +10,19 @@
 //! the whole request back after a backoff and refresh metadata, so a restarted broker or a
 //! moved leader is followed without user action.
 //!
+//! Decoding overlaps the next fetch: when a response arrives, every partition that came back
+//! with whole batches past the offset asked for is released at once for the next fetch,
+//! which starts after those batches (their offsets are read from the batch headers,
+//! [`record::next_offset_after`], and kept in [`PartState::ahead`]); the records are decoded
+//! and appended by a task of their own while the fetch task sends that next fetch, so the
+//! broker prepares it instead of waiting for the client. Responses are applied in the order
+//! they came (a task waits for the decoding before it). The partitions' `fetch_offset` (the
+//! offset after the records *applied*) moves only when the records are appended, so the
+//! position never passes records still being decoded, and an answer that turns out not to
+//! apply (a seek, a revocation, a corrupt batch) makes the fetch sent ahead of it stale as
+//! before: its offset is not the partition's `fetch_offset`. The room a fetch reserved in
+//! the bound is held until its records are counted in the buffers.
+//!
 //! Partitions go into a Fetch in rotating order ([`PartState::fetch_rank`]): one that
 //! returned records moves to the end of the next fetch's order (as in Java). The broker fills
 //! a response in request order up to `fetch.max.bytes`, so a fixed order starved the later
@@ -567,6 +580,13 @@ struct Asked {
     /// The assignment of the partition the fetch was made for.
     incarnation: u64,
     session: u64,
+    /// The answer came back without an error and the partition was released for the next
+    /// fetch before it was applied ([`release_ahead`]): that next fetch, not this one, owns
+    /// the in-flight flag then.
+    released: bool,
+    /// With `released`, when the answer held whole batches: the offset after them
+    /// ([`PartState::ahead`]).
+    ahead: Option<i64>,
 }
 
 impl Asked {
@@ -578,14 +598,21 @@ impl Asked {
         }
     }
 
-    /// The partition this fetch was made for, with its in-flight flag cleared; `None` when it
-    /// was unassigned, or unassigned and assigned again, since (then it is not touched).
+    /// The partition this fetch was made for, with its in-flight flag cleared (or, when it
+    /// was released ahead, its [`PartState::ahead`] mark); `None` when it was unassigned, or
+    /// unassigned and assigned again, since (then it is not touched).
     fn land<'a>(&self, st: &'a mut State, tp: &TopicPartition) -> Option<&'a mut PartState> {
         let p = st
             .parts
             .get_mut(tp)
             .filter(|p| p.incarnation == self.incarnation)?;
-        p.inflight = false;
+        if !self.released {
+            p.inflight = false;
+        } else if let Some(next) = self.ahead {
+            if p.ahead == Some((self.session, next)) {
+                p.ahead = None;
+            }
+        }
         Some(p)
     }
 }
@@ -608,6 +635,8 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
         ..DecodeOptions::default()
     };
     let mut session = FetchSession::default();
+    // The decoding of the last response, which runs while the next fetch is out.
+    let mut decoding: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if *shutdown.borrow() {
             close_session(&shared, conn.as_ref(), &session).await;
@@ -637,19 +666,26 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
         match result {
             Ok(parts) => {
                 bo.reset();
-                let mut handled: HashSet<TopicPartition> = HashSet::new();
-                for (tp, data) in parts {
-                    if let Some(a) = asked.get(&tp) {
-                        handled.insert(tp.clone());
-                        apply_partition(&shared, &tp, a, data, &decode_opts);
-                    }
+                // Responses are applied in the order they came: the one before first.
+                if let Some(d) = decoding.take() {
+                    let _ = d.await;
                 }
-                // Partitions the broker left out: just clear the in-flight flag.
-                release(
-                    &shared,
-                    asked.iter().filter(|(tp, _)| !handled.contains(*tp)),
-                    None,
-                );
+                let mut asked = asked;
+                let mut reserved = reserved;
+                let parts = release_ahead(&shared, &mut asked, &mut reserved, parts);
+                // Decoding runs in its own task while this one sends the next fetch: the
+                // broker prepares it meanwhile instead of waiting for the client.
+                let shared = shared.clone();
+                decoding = Some(tokio::spawn(async move {
+                    for (tp, data) in parts {
+                        if let Some(a) = asked.get(&tp) {
+                            apply_partition(&shared, &tp, a, data, &decode_opts);
+                        }
+                    }
+                    // The room the fetch held in the bound is given back once its records
+                    // are counted in the buffers.
+                    drop(reserved);
+                }));
             }
             Err(e) => {
                 tracing::debug!(node, error = %e, "fetch failed");
@@ -689,14 +725,14 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
 /// Room the fetches in flight hold in the prefetch bound ([`State::fetch_reserved`]),
 /// given back when dropped (after the answer was applied, or when the fetch failed or was
 /// dropped).
-struct Reserved<'a> {
-    shared: &'a Shared,
+struct Reserved {
+    shared: Arc<Shared>,
     bytes: usize,
 }
 
-impl Drop for Reserved<'_> {
+impl Drop for Reserved {
     fn drop(&mut self) {
-        let fetch_at = fetch_at(self.shared);
+        let fetch_at = fetch_at(&self.shared);
         let mut st = self.shared.lock();
         let before = st.buffered_bytes + st.fetch_reserved;
         st.fetch_reserved -= self.bytes;
@@ -717,9 +753,9 @@ impl Drop for Reserved<'_> {
 /// several brokers answering at once would otherwise each add up to `fetch.max.bytes`
 /// over the bound.
 fn pick_partitions(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     node: i32,
-) -> (BTreeMap<TopicPartition, Asked>, Option<Reserved<'_>>) {
+) -> (BTreeMap<TopicPartition, Asked>, Option<Reserved>) {
     let snap = shared.cluster.metadata();
     let now = Instant::now();
     let mut st = shared.lock();
@@ -753,11 +789,13 @@ fn pick_partitions(
         out.insert(
             tp.clone(),
             Asked {
-                offset: p.fetch_offset.unwrap_or(0),
+                offset: p.next_fetch_offset().unwrap_or(0),
                 leader_epoch: p.leader_epoch.unwrap_or(-1),
                 rank: p.fetch_rank,
                 incarnation: p.incarnation,
                 session: p.session,
+                released: false,
+                ahead: None,
             },
         );
     }
@@ -767,7 +805,77 @@ fn pick_partitions(
     let room = total_cap(shared) - used;
     let bytes = room.min(shared.cfg.fetch_max_bytes.max(1) as usize);
     st.fetch_reserved += bytes;
-    (out, Some(Reserved { shared, bytes }))
+    (
+        out,
+        Some(Reserved {
+            shared: shared.clone(),
+            bytes,
+        }),
+    )
+}
+
+/// Releases the partitions of a response for the next fetch before their records are
+/// decoded. A partition that came back with whole batches past the offset asked for is
+/// marked [`PartState::ahead`] (the next fetch starts after those batches, read from their
+/// headers) and moves to the end of the fetch order; one that came back without an error
+/// and without records is released as it is, and so are partitions the broker left out.
+/// Partitions with an error, or with bytes but no whole batch, stay in flight until their
+/// answer is applied.
+///
+/// The fetch's reservation in the prefetch bound grows to the bytes the response holds
+/// (the broker returns a partition's first batch whole even past `max_bytes`, KIP-74), so
+/// the next fetch only goes out if the bound has room for it after these records.
+/// Returns the partitions to apply.
+fn release_ahead(
+    shared: &Shared,
+    asked: &mut BTreeMap<TopicPartition, Asked>,
+    reserved: &mut Reserved,
+    parts: Vec<(TopicPartition, PartitionData)>,
+) -> Vec<(TopicPartition, PartitionData)> {
+    let received: usize = parts
+        .iter()
+        .map(|(_, d)| d.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let mut st = shared.lock();
+    if received > reserved.bytes {
+        st.fetch_reserved += received - reserved.bytes;
+        reserved.bytes = received;
+    }
+    let answered: HashSet<&TopicPartition> = parts.iter().map(|(tp, _)| tp).collect();
+    for (tp, a) in asked.iter().filter(|(tp, _)| !answered.contains(tp)) {
+        a.land(&mut st, tp);
+    }
+    for (tp, data) in &parts {
+        let Some(a) = asked.get_mut(tp) else {
+            continue;
+        };
+        if data.error_code != 0 {
+            continue;
+        }
+        let records = data.records.as_deref().unwrap_or_default();
+        let next = record::next_offset_after(records).filter(|n| *n > a.offset);
+        if next.is_none() && !records.is_empty() {
+            continue;
+        }
+        let rank = st.next_fetch_rank();
+        let Some(p) = st.parts.get_mut(tp).filter(|p| {
+            p.incarnation == a.incarnation
+                && p.session == a.session
+                && p.fetch_offset == Some(a.offset)
+                && p.inflight
+                && !p.revoking
+        }) else {
+            continue;
+        };
+        p.inflight = false;
+        a.released = true;
+        if let Some(next) = next {
+            p.ahead = Some((a.session, next));
+            p.fetch_rank = rank;
+            a.ahead = Some(next);
+        }
+    }
+    parts
 }
 
 /// Clears the in-flight flag of the partitions a fetch asked for, optionally delaying their
@@ -1203,6 +1311,8 @@ fn apply_partition(
     // Records returned: the partition goes to the end of the next fetch's order.
     let advanced = matches!(&decoded, Ok((_, next, _, _)) if *next > asked.offset);
     let mut st = shared.lock();
+    // (A partition released ahead was moved to the end when it was released.)
+    let advanced = advanced && asked.ahead.is_none();
     let rank = if advanced { st.next_fetch_rank() } else { 0 };
     let Some(p) = asked.land(&mut st, tp) else {
         return;

@@ -121,6 +121,10 @@ pub(crate) struct PartState {
     /// `max.partition.fetch.bytes` comes first in turn: the broker returns the first batch
     /// of the first non-empty partition whole (KIP-74).
     pub fetch_rank: u64,
+    /// Fetched ahead: `(session, offset)` after the records of a response that is still
+    /// being decoded (the next fetch goes out meanwhile and starts there). Only valid in the
+    /// session it names; cleared when that response is applied.
+    pub ahead: Option<(u64, i64)>,
     /// Records and key + value bytes delivered to the application (statistics; counted
     /// under the lock `recv` holds anyway).
     pub rxmsgs: u64,
@@ -171,6 +175,7 @@ impl PartState {
             error_reported: false,
             out_of_range: false,
             fetch_rank: 0,
+            ahead: None,
             rxmsgs: 0,
             rxbytes: 0,
         }
@@ -256,6 +261,16 @@ impl PartState {
         self.retry_at = None;
         self.validate = true;
         freed
+    }
+
+    /// Offset the next fetch of this partition starts at: past a response still being
+    /// decoded ([`PartState::ahead`]) if there is one, else `fetch_offset`.
+    pub(crate) fn next_fetch_offset(&self) -> Option<i64> {
+        let ahead = self
+            .ahead
+            .filter(|(s, _)| *s == self.session)
+            .map(|(_, o)| o);
+        self.fetch_offset.and(ahead.or(self.fetch_offset))
     }
 
     /// Whether a fetch may include this partition now.

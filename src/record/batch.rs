@@ -1071,6 +1071,34 @@ pub fn decode_batches(data: Bytes, opts: &DecodeOptions) -> BatchIter {
     }
 }
 
+/// The offset after the last whole batch in `data` (the `records` of a fetch response
+/// partition), read from the batch headers alone: no record is decoded and no CRC checked.
+/// `None` when `data` holds no whole batch or a header [`decode_batches`] would reject comes
+/// first (negative or too short a length, a magic other than 2); a partial batch at the end
+/// is skipped as `decode_batches` skips it. For the records it decodes without an error,
+/// `decode_batches` returns batches ending at this offset.
+pub fn next_offset_after(data: &[u8]) -> Option<i64> {
+    let mut pos = 0;
+    let mut next = None;
+    while data.len() - pos >= RECORD_BATCH_OVERHEAD {
+        let rest = &data[pos..];
+        let batch_length = be_i32(rest, 8);
+        if rest[MAGIC_OFFSET] != 2 || batch_length < (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32 {
+            return None;
+        }
+        let size = LOG_OVERHEAD + batch_length as usize;
+        if rest.len() < size {
+            break;
+        }
+        let end = be_i64(rest, 0)
+            .saturating_add(be_i32(rest, LAST_OFFSET_DELTA_OFFSET) as i64)
+            .saturating_add(1);
+        next = Some(next.map_or(end, |n: i64| n.max(end)));
+        pos += size;
+    }
+    next
+}
+
 /// Iterator returned by [`decode_batches`].
 #[derive(Debug, Clone)]
 pub struct BatchIter {

@@ -826,3 +826,33 @@ fn pooled_buffers_build_the_same_batches() {
         assert_eq!(pool.free(), 1, "back in the pool when the batches are gone");
     }
 }
+
+#[test]
+fn next_offset_after_reads_the_headers_as_decode_batches_decodes() {
+    let recs = sample_records();
+    let mut a = build(&recs[..2], 0, &BatchParams::default()).to_vec();
+    let mut b = build(&recs[2..], 0, &params(Compression::None)).to_vec();
+    a[..8].copy_from_slice(&100i64.to_be_bytes());
+    b[..8].copy_from_slice(&102i64.to_be_bytes());
+    let whole: Vec<u8> = a.iter().chain(b.iter()).copied().collect();
+    let end = decode_all(Bytes::from(whole.clone()))
+        .unwrap()
+        .last()
+        .unwrap()
+        .next_offset();
+    assert_eq!(end, 100 + recs.len() as i64);
+    assert_eq!(next_offset_after(&whole), Some(end));
+    // A partial batch at the end is skipped, as decode_batches skips it.
+    for cut in 0..whole.len() {
+        let expect = if cut < a.len() { None } else { Some(102) };
+        assert_eq!(next_offset_after(&whole[..cut]), expect, "cut {cut}");
+    }
+    // Headers decode_batches rejects: nothing is read past them.
+    let mut legacy = whole.clone();
+    legacy[16] = 1;
+    assert_eq!(next_offset_after(&legacy), None);
+    let mut short = whole.clone();
+    short[8..12].copy_from_slice(&10i32.to_be_bytes());
+    assert_eq!(next_offset_after(&short), None);
+    assert_eq!(next_offset_after(&[]), None);
+}
