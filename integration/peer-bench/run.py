@@ -61,6 +61,9 @@ EXE = {"rdkafka": "bench-rdkafka", "kafka-sdk": "bench-sdk", "franz-go": "bench-
        "facade": os.path.join(FACADE_DIR, "target", "release", "bench-facade")}
 
 # Profiles of ../../../shared/BENCHMARKING.md; every setting is passed to every client.
+# Drop the clean page cache before each measured producer run (see `Runner.settle_disk`):
+# only as root, and not with PEER_BENCH_KEEP_CACHE=1.
+DROP_CACHES = os.geteuid() == 0 and not os.environ.get("PEER_BENCH_KEEP_CACHE")
 COMMON = {"linger_ms": 5, "batch_size": 1_000_000, "max_in_flight": 5}
 PROFILES = {
     "D": {"acks": "all", "idempotent": True, "compression": "none"},
@@ -482,9 +485,24 @@ class Runner:
         1 KiB a run leaves ~2 GB for the kernel to write back, and that writeback landed in
         the next client's run (2026-12-02: in a fresh-broker round, the client that ran
         first had p99 10-15 ms at 25 % load, the ones after it 30-80 ms). Returns the
-        seconds it took."""
+        seconds it took.
+
+        Then (as root) drops the clean page cache: on this VM, page cache that grows into
+        memory not used recently fills at 0.3-0.5 GB/s instead of 4-5 GB/s (a 2 GB file
+        written by `dd`-like Python: 0.33 GB/s with 6 s of kernel time after the first 2 GB;
+        4.5 GB/s again after `drop_caches`), and a broker whose earlier topics' segments
+        were still cached spent 60 % of its CPU in that copy
+        (`copy_folio_from_iter_atomic`), capping every client at 1 KiB near 200k msgs/s
+        in some runs and not others (issue 18's ceiling runs, 2026-12-03). A consumer's
+        topic is filled and read with no producer run in between, so it stays cached."""
         t0 = time.time()
         os.sync()
+        if DROP_CACHES:
+            try:
+                with open("/proc/sys/vm/drop_caches", "w") as fh:
+                    fh.write("1\n")
+            except OSError:
+                pass
         return round(time.time() - t0, 2)
 
     def produce(self, client, api, prof, size, count, rate=0, keep_topic=False):
