@@ -73,21 +73,10 @@ def run_together(cmds, pin, timeout):
     res = []
     deadline = t0 + timeout
     for p, out, err in procs:
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.time() > deadline:
-                p.kill()
-                _, status, ru = os.wait4(p.pid, 0)
-                status = -1
-                break
-            time.sleep(0.02)
-        p.returncode = 0  # reaped by wait4
+        rc, ru = run.reap(p, deadline)
         out.seek(0)
         err.seek(0)
-        res.append((os.waitstatus_to_exitcode(status) if status != -1 else -1, out.read(), err.read(),
-                    ru.ru_utime + ru.ru_stime))
+        res.append((rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime))
     wall = time.time() - t0
     return res, round(wall, 2), core_use(c0, cpu_times())
 

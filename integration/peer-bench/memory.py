@@ -51,25 +51,15 @@ def run_sampled(cmd, pin, timeout, every=0.25, env=None):
     p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=run.HERE,
                          env=dict(os.environ, **(env or {})))
     ts, rss = [], []
-    deadline = t0 + timeout
-    while True:
+
+    def sample():
         v = vm_rss_mb(p.pid)
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
         if v is not None:
             ts.append(round(time.time() - t0, 3))
             rss.append(round(v, 1))
-        if time.time() > deadline:
-            p.kill()
-            pid, status, ru = os.wait4(p.pid, 0)
-            status = -1
-            break
-        time.sleep(every)
-    p.returncode = 0
+    rc, ru = run.reap(p, t0 + timeout, sample, every)
     out.seek(0)
     err.seek(0)
-    rc = os.waitstatus_to_exitcode(status) if status != -1 else -1
     return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, ts, rss
 
 

@@ -318,24 +318,33 @@ def run_measured(cmd, pin, timeout):
     out = tempfile.TemporaryFile("w+")
     err = tempfile.TemporaryFile("w+")
     p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=HERE)
-    deadline = time.time() + timeout
-    rss = 0.0
+    rss = [0.0]
+
+    def sample():
+        rss[0] = max(rss[0], vm_hwm_mb(p.pid))
+    rc, ru = reap(p, time.time() + timeout, sample)
+    out.seek(0)
+    err.seek(0)
+    return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, rss[0]
+
+
+def reap(p, deadline, tick=None, every=0.02):
+    """Waits for `p` (killed at `deadline`), calling `tick()` every `every` s meanwhile:
+    (exit code, -1 when killed; rusage with its children's CPU)."""
     while True:
-        rss = max(rss, vm_hwm_mb(p.pid))
+        if tick:
+            tick()
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
         if time.time() > deadline:
             p.kill()
-            pid, status, ru = os.wait4(p.pid, 0)
+            _, status, ru = os.wait4(p.pid, 0)
             status = -1
             break
-        time.sleep(0.02)
+        time.sleep(every)
     p.returncode = 0  # reaped by wait4; keep Popen from waiting again
-    out.seek(0)
-    err.seek(0)
-    rc = os.waitstatus_to_exitcode(status) if status != -1 else -1
-    return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, rss
+    return (os.waitstatus_to_exitcode(status) if status != -1 else -1), ru
 
 
 def last_json(text):
