@@ -87,7 +87,7 @@ impl PartitionAcc {
         self.closed.front().or_else(|| {
             self.open
                 .as_ref()
-                .filter(|o| force || o.created + linger <= now)
+                .filter(|o| force || o.created + linger <= now + timer_slack(linger))
         })
     }
 
@@ -912,7 +912,7 @@ impl Accumulator {
                     let ready = pa.next_ready(now, linger, force).is_some();
                     if !ready {
                         if let Some(o) = &pa.open {
-                            out.next = min_opt(out.next, o.created + linger);
+                            out.next = min_opt(out.next, o.created + linger - timer_slack(linger));
                         }
                     }
                     ready
@@ -1028,6 +1028,18 @@ impl Accumulator {
         })
     }
 }
+
+/// How much before `linger.ms` has passed an open batch counts as ready: the runtime's timer
+/// works in whole milliseconds and rounds a deadline up to the next one, so the sender woken
+/// at a batch's linger deadline found it 0-1 ms late, and every lingering record waited
+/// `linger.ms` plus that. Waking a millisecond early and counting the batch ready then keeps
+/// the wait within `linger.ms` (Java's linger is counted in whole milliseconds too).
+fn timer_slack(linger: Duration) -> Duration {
+    linger.min(LINGER_TIMER_SLACK)
+}
+
+/// The runtime timer's resolution (tokio: 1 ms).
+const LINGER_TIMER_SLACK: Duration = Duration::from_millis(1);
 
 /// How many keyless records go between two clock reads for `sticky.partitioning.linger.ms`.
 const STICKY_CLOCK_EVERY: u32 = 16;
@@ -1181,6 +1193,35 @@ mod tests {
         let later = Instant::now() + Duration::from_millis(150);
         assert_eq!(ready_partitions(&a.ready(&snap, later)), [(1, 0), (2, 1)]);
         assert!(a.has_data());
+    }
+
+    #[test]
+    fn open_batches_go_within_linger_despite_millisecond_timers() {
+        // The sender sleeps until `next` on a timer that rounds up to whole milliseconds:
+        // asked to wake at the linger deadline it woke up to a millisecond after it, so
+        // an open batch is ready, and the wake-up asked for, one millisecond before.
+        let a = acc(&[("linger.ms", "100")]);
+        let snap = snapshot(&[1]);
+        let before = Instant::now();
+        append(&a, 0, b"x");
+        let after = Instant::now();
+        let r = a.ready(&snap, before + Duration::from_millis(97));
+        assert!(r.ready.is_empty());
+        let next = r.next.expect("a wake-up for the linger");
+        assert!(
+            next <= after + Duration::from_millis(99),
+            "{:?}",
+            next - before
+        );
+        assert!(next >= before + Duration::from_millis(99));
+        assert_eq!(
+            ready_partitions(&a.ready(&snap, after + Duration::from_millis(99))),
+            [(1, 0)]
+        );
+        // linger.ms=0: ready at once, no wake-up before the batch was made.
+        let a = acc(&[("linger.ms", "0")]);
+        append(&a, 0, b"x");
+        assert_eq!(ready_partitions(&a.ready(&snap, Instant::now())), [(1, 0)]);
     }
 
     #[test]
