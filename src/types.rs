@@ -4,8 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// A topic name and a partition index.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A topic name and a partition index. Ordered by topic name, then partition.
+#[derive(Clone, Eq)]
 pub struct TopicPartition {
     /// Topic name (cheap to clone).
     pub topic: Arc<str>,
@@ -20,6 +20,39 @@ impl TopicPartition {
             topic: topic.into(),
             partition,
         }
+    }
+}
+
+// Keys of one topic that share the name's allocation compare without reading the names
+// (a consumer looks its partition up by key for every message it delivers).
+impl PartialEq for TopicPartition {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && (Arc::ptr_eq(&self.topic, &other.topic) || self.topic == other.topic)
+    }
+}
+
+impl Ord for TopicPartition {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let topic = if Arc::ptr_eq(&self.topic, &other.topic) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.topic.cmp(&other.topic)
+        };
+        topic.then(self.partition.cmp(&other.partition))
+    }
+}
+
+impl std::hash::Hash for TopicPartition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.topic.hash(state);
+        self.partition.hash(state);
+    }
+}
+
+impl PartialOrd for TopicPartition {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -109,5 +142,45 @@ mod tests {
             assert!(e.contains("invalid topic name"), "{e}");
         }
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    /// Equality and order are the names' and partitions', whether or not two keys share the
+    /// name's allocation.
+    #[test]
+    fn topic_partition_order_is_by_name_then_partition() {
+        use std::collections::hash_map::DefaultHasher;
+        use std::hash::{Hash, Hasher};
+        let shared: Arc<str> = Arc::from("b");
+        let keys = [
+            TopicPartition::new("a", 1),
+            TopicPartition::new("ab", 0),
+            TopicPartition::new("b", 0),
+            TopicPartition {
+                topic: shared.clone(),
+                partition: 0,
+            },
+            TopicPartition {
+                topic: shared.clone(),
+                partition: 2,
+            },
+            TopicPartition::new("b", 2),
+            TopicPartition::new("b", -1),
+        ];
+        let hash = |k: &TopicPartition| {
+            let mut h = DefaultHasher::new();
+            k.hash(&mut h);
+            h.finish()
+        };
+        for x in &keys {
+            for y in &keys {
+                let by_value = (&*x.topic, x.partition).cmp(&(&*y.topic, y.partition));
+                assert_eq!(x.cmp(y), by_value, "{x} vs {y}");
+                assert_eq!(x.partial_cmp(y), Some(by_value));
+                assert_eq!(x == y, by_value.is_eq());
+                if x == y {
+                    assert_eq!(hash(x), hash(y));
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,8 @@ started with the test kit (pinned like run.py does), and producer runs of the ch
 alternate A, B, A, B, ... on fresh topics, so machine noise hits both builds alike. Every run
 is verified as run.py verifies it (sum of high watermarks == records acknowledged). With
 `--consume [none|group]` the builds' consumers (`recv`) alternate instead, each reading the
-whole of one 3-partition topic filled once (as run.py fills it) from offset 0. Prints a
+whole of one topic filled once (as run.py fills it; 3 partitions, or `--partitions N`)
+from offset 0. Prints a
 table (median and spread per build) and writes the runs as JSON (--out). It does not touch
 results.json or BENCHMARKS.md: paste what it prints where it belongs.
 """
@@ -36,6 +37,8 @@ def main():
     ap.add_argument("--out", default="", help="write the runs here as JSON")
     ap.add_argument("--consume", nargs="?", const="none", default=None, choices=["none", "group"],
                     help="compare consumers (without a group by default) instead of producers")
+    ap.add_argument("--partitions", type=int, default=3,
+                    help="partitions of the topics (default 3, as run.py)")
     args = ap.parse_args()
     for d in (args.a, args.b):
         if not os.access(os.path.join(d, "bench-sdk"), os.X_OK):

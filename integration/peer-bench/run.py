@@ -431,6 +431,8 @@ class Runner:
         self.broker = broker
         self.pin = args.pin
         self.seq = 0
+        # Partitions of the topics it creates (run.py: 3; ab.py --partitions).
+        self.partitions = getattr(args, "partitions", 3)
 
     def wait_for_disk(self, need_gb=8.0, wait_s=150):
         """Waits until the broker's disk has `need_gb` free (deleted topics' segments go after
@@ -456,7 +458,7 @@ class Runner:
         self.seq += 1
         t = "pb-%s-%d-%d" % (re.sub(r"[^a-zA-Z0-9-]", "-", tag), os.getpid(), self.seq)
         sh([os.path.join(BIN, "bench-sdk"), "create-topic", "--brokers", self.broker.bootstrap,
-            "--topic", t, "--partitions", "3"])
+            "--topic", t, "--partitions", str(self.partitions)])
         return t
 
     def delete(self, topic):
@@ -578,7 +580,8 @@ class Runner:
             return {"client": client, "api": api, "size": size, "grouped": False, "status": "n/a",
                     "reason": "ConsumerPerformance always joins a group"}
         b0 = self.broker.cpu_secs()
-        cmd = consumer_cmd(client, api, self.broker.bootstrap, topic, count, group)
+        cmd = consumer_cmd(client, api, self.broker.bootstrap, topic, count, group,
+                           self.partitions)
         rc, out, err, cpu, rss = run_measured(cmd, self.pin, self.args.timeout)
         b1 = self.broker.cpu_secs()
         res = {"client": client, "api": api, "size": size, "grouped": grouped, "count": count,

@@ -116,7 +116,8 @@ pub struct ConsumerConfig {
     pub check_crcs: bool,
     /// `partition.assignment.strategy`, default `range,cooperative-sticky` (Java 4.x).
     pub assignment_strategies: Vec<AssignmentStrategy>,
-    /// `max.poll.records`, default 500.
+    /// `max.poll.records`, default 500: used by share consumers (`recv` returns one
+    /// message, `recv_batch` takes its own maximum).
     pub max_poll_records: usize,
     /// `enable.partition.eof`, default `false`.
     pub enable_partition_eof: bool,

@@ -1564,7 +1564,7 @@ key_table! {
         int(1, I32),
         Some("500"),
         C::CONSUMER,
-        "Most records returned by one poll.",
+        "Most records one share-consumer poll returns (a consumer's recv returns one message; recv_batch takes its own maximum).",
     ));
     ENABLE_PARTITION_EOF: Key<bool> = Key::flag(KeyDef::new(
         "enable.partition.eof",

@@ -21,14 +21,13 @@ use super::handle::ConsumerHandle;
 use super::listener::RebalanceListener;
 use super::message::Message;
 use super::offsets;
-use super::state::{PartState, Shared, State};
+use super::state::{Chunk, PartState, Shared, State};
 use crate::backoff::Deadline;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::security::OAuthSlot;
 use crate::config::OAuthTokenProvider;
 use crate::config::{ClientConfig, ConsumerConfig, GroupProtocol};
 use crate::error::{ConfigError, Error, KafkaCode, Result};
-use crate::types::TopicPartition;
 
 /// A Kafka consumer: assign partitions or subscribe as a group member, then
 /// [`recv`](Consumer::recv) messages.
@@ -251,9 +250,8 @@ impl Consumer {
         let shared = &self.shared;
         shared.touch_poll();
         let mut st = shared.lock();
-        let max_run = shared.cfg.max_poll_records.max(1);
         let caps = Caps::of(shared, st.parts.len());
-        match take_one(&mut st, shared.cfg.enable_auto_offset_store, max_run, caps) {
+        match take_one(&mut st, shared.cfg.enable_auto_offset_store, caps) {
             Some((r, wake_work)) => {
                 drop(st);
                 if wake_work {
@@ -305,12 +303,7 @@ impl Consumer {
                 if !st.errors.is_empty() || !st.eof.is_empty() {
                     break;
                 }
-                match take_one(
-                    &mut st,
-                    shared.cfg.enable_auto_offset_store,
-                    usize::MAX,
-                    caps,
-                ) {
+                match take_one(&mut st, shared.cfg.enable_auto_offset_store, caps) {
                     Some((Ok(m), w)) => {
                         wake |= w;
                         out.push(m);
@@ -405,18 +398,12 @@ impl Caps {
     }
 }
 
-/// Takes the next event from the state: an error, an EOF, or a message (round robin over
-/// partitions, up to `max_run` in a row from one partition). The `bool` says whether the
-/// fetchers should be woken: the take emptied a partition, or brought its buffer under its
-/// prefetch bound (or the total to where a fetch can go out again), so the next fetch
-/// overlaps with the application's processing instead of starting only once everything is
-/// drained.
-fn take_one(
-    st: &mut State,
-    auto_store: bool,
-    max_run: usize,
-    caps: Caps,
-) -> Option<(Result<Message>, bool)> {
+/// Takes the next event from the state: an error, an EOF, or a message (fetched chunks
+/// whole, in the order they arrived: [`Chunk`]). The `bool` says whether the fetchers should
+/// be woken: the take emptied a partition, or brought its buffer under its prefetch bound (or
+/// the total to where a fetch can go out again), so the next fetch overlaps with the
+/// application's processing instead of starting only once everything is drained.
+fn take_one(st: &mut State, auto_store: bool, caps: Caps) -> Option<(Result<Message>, bool)> {
     if let Some(e) = st.errors.pop_front() {
         return Some((Err(e), false));
     }
@@ -435,46 +422,20 @@ fn take_one(
     if st.buffered_bytes == 0 {
         return None;
     }
-    let ready = |p: &PartState| !p.buffer.is_empty() && !p.paused && !p.revoking && !p.assigning;
-    // Stay on the current partition for up to max_run messages (the common case: no
-    // `TopicPartition` clone).
-    let stay = st.cursor_run < max_run
-        && st
-            .cursor
-            .as_ref()
-            .and_then(|c| st.parts.get(c))
-            .is_some_and(ready);
-    if !stay {
-        let next = match &st.cursor {
-            Some(c) => st
-                .parts
-                .range::<TopicPartition, _>((
-                    std::ops::Bound::Excluded(c),
-                    std::ops::Bound::Unbounded,
-                ))
-                .chain(st.parts.range::<TopicPartition, _>(..=c))
-                .find(|(_, p)| ready(p))
-                .map(|(tp, _)| tp.clone()),
-            None => st
-                .parts
-                .iter()
-                .find(|(_, p)| ready(p))
-                .map(|(tp, _)| tp.clone()),
-        };
-        st.cursor = Some(next?);
-        st.cursor_run = 0;
+    if !front_chunk_ready(st) {
+        return None;
     }
     let State {
         parts,
-        cursor,
-        cursor_run,
+        order,
         buffered_bytes,
         fetch_reserved,
         rxmsgs,
         rxbytes,
         ..
     } = st;
-    let p = parts.get_mut(cursor.as_ref()?)?;
+    let last = order.front()?.last;
+    let p = parts.get_mut(&order.front()?.tp)?;
     let m = p.buffer.pop_front()?;
     let size = m.buffered_size();
     let payload = (m.key().map_or(0, |k| k.len()) + m.value().map_or(0, |v| v.len())) as u64;
@@ -495,6 +456,9 @@ fn take_one(
         p.stored = Some((next, epoch));
     }
     let emptied = p.buffer.is_empty();
+    if p.buffer.front().is_none_or(|n| n.offset > last) {
+        order.pop_front();
+    }
     if emptied && p.buffer.capacity() > EMPTY_BUFFER_KEEP {
         // A buffer keeps the room of the largest fetch it held (~9,000 messages of 100 B
         // per 1 MiB): every partition of a wide assignment kept ~1 MB of empty slots.
@@ -506,8 +470,50 @@ fn take_one(
     // Fetch tasks wait while the buffers and the fetches in flight fill the bound.
     let used = *buffered_bytes + *fetch_reserved;
     let under_total_cap = used <= caps.fetch_at && used + size > caps.fetch_at;
-    *cursor_run += 1;
     Some((Ok(m), emptied || under_partition_cap || under_total_cap))
+}
+
+/// Brings a chunk that can be delivered now to the front of `st.order`: chunks already
+/// delivered (or left behind by a seek, or of a partition no longer assigned) are dropped,
+/// chunks of partitions that cannot deliver now (paused, being revoked, waiting for
+/// `on_assigned`) go to the back, keeping their order among themselves. `false` when no
+/// chunk can be delivered.
+fn front_chunk_ready(st: &mut State) -> bool {
+    let ready = |p: &PartState| !p.paused && !p.revoking && !p.assigning;
+    let mut held = 0;
+    while held < st.order.len() {
+        let c = &st.order[0];
+        match st.parts.get(&c.tp) {
+            Some(p) if p.buffer.front().is_some_and(|m| m.offset <= c.last) => {
+                if ready(p) {
+                    return true;
+                }
+                st.order.rotate_left(1);
+                held += 1;
+            }
+            _ => {
+                st.order.pop_front();
+            }
+        }
+    }
+    // Every buffered message is covered by its partition's newest chunk; should that ever
+    // not hold, deliver from the partition anyway rather than leave its messages stranded.
+    let stranded = st
+        .parts
+        .iter()
+        .filter(|(_, p)| ready(p))
+        .find_map(|(tp, p)| p.buffer.back().map(|m| (tp, m.offset)));
+    match stranded {
+        Some((tp, last)) => {
+            debug_assert!(false, "{tp}: buffered messages outside every chunk");
+            st.order.push_front(Chunk {
+                tp: tp.clone(),
+                last,
+            });
+            true
+        }
+        None => false,
+    }
 }
 
 /// Slots an emptied partition buffer may keep (larger ones are freed).
@@ -600,12 +606,16 @@ mod tests {
         }
         assert!(p.buffer.capacity() >= 9_000);
         st.parts.insert(tp.clone(), p);
+        st.order.push_back(Chunk {
+            tp: tp.clone(),
+            last: 8_999,
+        });
         let caps = Caps {
             partition: 1 << 20,
             fetch_at: 63 << 20,
         };
         for _ in 0..9_000 {
-            let (m, _) = take_one(&mut st, true, 1_000, caps).expect("a message");
+            let (m, _) = take_one(&mut st, true, caps).expect("a message");
             m.unwrap();
         }
         let p = &st.parts[&tp];
@@ -615,6 +625,175 @@ mod tests {
             "emptied buffer kept {} slots",
             p.buffer.capacity()
         );
+        assert_eq!(st.buffered_bytes, 0);
+    }
+
+    /// A frame (one fetch response's bytes) whose drop is counted.
+    struct Frame {
+        data: Vec<u8>,
+        dropped: Arc<std::sync::atomic::AtomicUsize>,
+    }
+    impl AsRef<[u8]> for Frame {
+        fn as_ref(&self) -> &[u8] {
+            &self.data
+        }
+    }
+    impl Drop for Frame {
+        fn drop(&mut self) {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Lands `n` messages per partition for `parts` from one shared frame, as one fetch
+    /// response's `apply_partition` calls would.
+    fn land(st: &mut State, frame: &Bytes, parts: &[(i32, i64)], n: i64) {
+        for &(partition, from) in parts {
+            let tp = TopicPartition::new("t", partition);
+            let p = st.parts.entry(tp.clone()).or_insert_with(|| {
+                let mut p = PartState::new(Reset::Policy);
+                p.position = Some(from);
+                p
+            });
+            for offset in from..from + n {
+                let m = Message {
+                    topic: Arc::from("t"),
+                    partition,
+                    leader_epoch: 0,
+                    offset,
+                    timestamp: 0,
+                    timestamp_type: crate::record::TimestampType::CreateTime,
+                    key: None,
+                    value: Some(frame.slice(0..8)),
+                    headers: Box::new([]),
+                };
+                let size = m.buffered_size();
+                p.buffer_bytes += size;
+                st.buffered_bytes += size;
+                p.buffer.push_back(m);
+            }
+            p.fetch_offset = Some(from + n);
+            st.order.push_back(Chunk {
+                tp,
+                last: from + n - 1,
+            });
+        }
+    }
+
+    fn caps() -> Caps {
+        Caps {
+            partition: 1 << 20,
+            fetch_at: 63 << 20,
+        }
+    }
+
+    fn take(st: &mut State) -> (i32, i64) {
+        let m = take_one(st, true, caps()).expect("a message").0.unwrap();
+        (m.partition(), m.offset())
+    }
+
+    /// A new partition's key shares its topic name with the topic's other keys.
+    #[test]
+    fn partitions_of_one_topic_share_the_name() {
+        let mut st = State::default();
+        st.part_entry(&TopicPartition::new("t", 3));
+        st.part_entry(&TopicPartition::new("s", 0));
+        st.part_entry(&TopicPartition::new("t", 1)).paused = true;
+        st.part_entry(&TopicPartition::new("u", 1));
+        let t: Vec<_> = st.parts.keys().filter(|k| &*k.topic == "t").collect();
+        assert_eq!(t.len(), 2);
+        assert!(Arc::ptr_eq(&t[0].topic, &t[1].topic));
+        assert!(st.parts[&TopicPartition::new("t", 1)].paused);
+        assert_eq!(st.parts.len(), 4);
+    }
+
+    /// Fetched chunks are delivered whole and in the order they arrived, so a response's
+    /// frame is freed once its messages are read. Round robin over partitions (500 in a
+    /// row) kept the first response's frame alive while the second one's messages were
+    /// delivered: with a wide assignment every response stayed in memory until all of its
+    /// partitions were drained.
+    #[test]
+    fn chunks_are_delivered_whole_in_arrival_order_and_free_their_frame() {
+        let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let frame = |dropped: &Arc<std::sync::atomic::AtomicUsize>| {
+            Bytes::from_owner(Frame {
+                data: vec![7; 64],
+                dropped: dropped.clone(),
+            })
+        };
+        let mut st = State::default();
+        let first = frame(&dropped);
+        land(&mut st, &first, &[(0, 0), (1, 0)], 600);
+        drop(first);
+        let second = frame(&dropped);
+        land(&mut st, &second, &[(0, 600), (1, 600)], 600);
+        drop(second);
+        let mut got = Vec::new();
+        for _ in 0..1_200 {
+            got.push(take(&mut st));
+        }
+        let want: Vec<(i32, i64)> = (0..600)
+            .map(|o| (0, o))
+            .chain((0..600).map(|o| (1, o)))
+            .collect();
+        assert_eq!(
+            got, want,
+            "the first response's chunks, whole, in arrival order"
+        );
+        assert_eq!(
+            dropped.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the first response's frame is freed once its messages are read"
+        );
+        for _ in 0..1_200 {
+            take(&mut st);
+        }
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(take_one(&mut st, true, caps()).is_none());
+        assert!(st.order.is_empty());
+        assert_eq!(st.buffered_bytes, 0);
+    }
+
+    /// A paused partition's chunk waits while later chunks are delivered, and comes back in
+    /// place on resume; a chunk left behind by a seek neither strands nor reorders messages.
+    #[test]
+    fn paused_and_stale_chunks_keep_every_message_in_partition_order() {
+        let frame = Bytes::from(vec![1u8; 64]);
+        let mut st = State::default();
+        land(&mut st, &frame, &[(0, 0), (1, 0), (2, 0)], 3);
+        st.parts
+            .get_mut(&TopicPartition::new("t", 0))
+            .unwrap()
+            .paused = true;
+        let got: Vec<_> = (0..6).map(|_| take(&mut st)).collect();
+        assert_eq!(got, [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]);
+        assert!(
+            take_one(&mut st, true, caps()).is_none(),
+            "only the paused one is left"
+        );
+        st.parts
+            .get_mut(&TopicPartition::new("t", 0))
+            .unwrap()
+            .paused = false;
+        assert_eq!(take(&mut st), (0, 0));
+        // A seek back on partition 0: its buffer is dropped, refetched from offset 0 with a
+        // new chunk; the old chunk (up to offset 2) is still queued before it.
+        land(&mut st, &frame, &[(1, 3)], 2);
+        {
+            let p = st.parts.get_mut(&TopicPartition::new("t", 0)).unwrap();
+            st.buffered_bytes -= std::mem::take(&mut p.buffer_bytes);
+            p.buffer.clear();
+        }
+        land(&mut st, &frame, &[(0, 0)], 5);
+        let got: Vec<_> = (0..7).map(|_| take(&mut st)).collect();
+        // The stale chunk delivers partition 0's offsets up to 2, then partition 1's chunk,
+        // then the rest of partition 0: every message once, in partition order.
+        assert_eq!(
+            got,
+            [(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (0, 3), (0, 4)]
+        );
+        assert!(take_one(&mut st, true, caps()).is_none());
+        assert!(st.order.is_empty());
         assert_eq!(st.buffered_bytes, 0);
     }
 }

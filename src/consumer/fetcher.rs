@@ -23,6 +23,11 @@
 //! before: its offset is not the partition's `fetch_offset`. The room a fetch reserved in
 //! the bound is held until its records are counted in the buffers.
 //!
+//! The bound is counted in buffered bytes (message structs plus keys, values and headers);
+//! a fetch reserves at most a quarter of it and asks for the wire bytes expected to fill
+//! that ([`pick_partitions`]), so several responses overlap: one being read, others landed
+//! or on their way.
+//!
 //! Partitions go into a Fetch in rotating order ([`PartState::fetch_rank`]): one that
 //! returned records moves to the end of the next fetch's order (as in Java). The broker fills
 //! a response in request order up to `fetch.max.bytes`, so a fixed order starved the later
@@ -64,7 +69,7 @@ use tokio::time::Instant;
 
 use super::message::Message;
 use super::offsets::{self, EpochEnd, EpochQuery, ListedOffset};
-use super::state::{next_session, PartState, Reset, Shared, State};
+use super::state::{next_session, Chunk, Expansion, PartState, Reset, Shared, State};
 use crate::backoff::{Backoff, Deadline};
 use crate::cluster::MetadataSnapshot;
 use crate::config::{IsolationLevel, OffsetReset};
@@ -653,7 +658,7 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
             }
             continue;
         };
-        let max_bytes = i32::try_from(reserved.bytes).unwrap_or(i32::MAX);
+        let max_bytes = i32::try_from(reserved.wire).unwrap_or(i32::MAX);
         let result = tokio::select! {
             r = fetch_once(&shared, node, &mut conn, &mut session, &asked, max_bytes) => r,
             _ = shared.shutdown_signal() => {
@@ -727,7 +732,10 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
 /// dropped).
 struct Reserved {
     shared: Arc<Shared>,
+    /// Room held, in buffered bytes (the bound's unit).
     bytes: usize,
+    /// The fetch's `max_bytes`: the wire bytes expected to fill that room.
+    wire: usize,
 }
 
 impl Drop for Reserved {
@@ -748,10 +756,17 @@ impl Drop for Reserved {
 /// Chooses and marks in flight the partitions of `node` to fetch now, and reserves the
 /// room in the prefetch bound that the fetch may fill: at most what is left of
 /// `queued.max.messages.kbytes` (buffered bytes and other fetches' reservations counted),
-/// at most `fetch.max.bytes`. Nothing is fetched while less than one partition's fetch
-/// (`max.partition.fetch.bytes`, or a quarter of the bound if that is smaller) is left:
-/// several brokers answering at once would otherwise each add up to `fetch.max.bytes`
-/// over the bound.
+/// at most a quarter of the bound, at most `fetch.max.bytes` on the wire (the room is
+/// counted in buffered bytes and turned into wire bytes by [`Expansion`]). Nothing is
+/// fetched while less than one partition's fetch (`max.partition.fetch.bytes`, or a
+/// quarter of the bound if that is smaller) is left: several brokers answering at once
+/// would otherwise each add up to `fetch.max.bytes` over the bound.
+///
+/// The quarter keeps a pipeline: while the application reads one response, others have
+/// landed or are on their way. A first fetch as large as the bound (50 MiB of a 64 MiB
+/// bound) left later fetches only the room the application had just freed, ~1 MiB each,
+/// one round trip at a time: a consumer of 100 partitions read 1.3-1.8M msgs/s of 100 B
+/// where franz-go read 3.5-4.2M.
 fn pick_partitions(
     shared: &Arc<Shared>,
     node: i32,
@@ -802,16 +817,30 @@ fn pick_partitions(
     if out.is_empty() {
         return (out, None);
     }
-    let room = total_cap(shared) - used;
-    let bytes = room.min(shared.cfg.fetch_max_bytes.max(1) as usize);
+    let (wire, bytes) = fetch_size(
+        total_cap(shared),
+        used,
+        st.expansion,
+        shared.cfg.fetch_max_bytes.max(1) as usize,
+    );
     st.fetch_reserved += bytes;
     (
         out,
         Some(Reserved {
             shared: shared.clone(),
             bytes,
+            wire,
         }),
     )
+}
+
+/// A fetch's `max_bytes` (wire bytes) and the room it reserves in the bound (buffered
+/// bytes), with `used` of the bound's `total` taken: at most what is left, at most a quarter
+/// of the bound, at most `fetch_max` on the wire.
+fn fetch_size(total: usize, used: usize, expansion: Expansion, fetch_max: usize) -> (usize, usize) {
+    let budget = total.saturating_sub(used).min(total / 4).max(1);
+    let wire = expansion.wire(budget).clamp(1, fetch_max);
+    (wire, expansion.buffered(wire).max(1))
 }
 
 /// Releases the partitions of a response for the next fetch before their records are
@@ -822,9 +851,10 @@ fn pick_partitions(
 /// Partitions with an error, or with bytes but no whole batch, stay in flight until their
 /// answer is applied.
 ///
-/// The fetch's reservation in the prefetch bound grows to the bytes the response holds
-/// (the broker returns a partition's first batch whole even past `max_bytes`, KIP-74), so
-/// the next fetch only goes out if the bound has room for it after these records.
+/// The fetch's reservation in the prefetch bound grows to what the response's bytes are
+/// expected to become once decoded (the broker returns a partition's first batch whole even
+/// past `max_bytes`, KIP-74), so the next fetch only goes out if the bound has room for it
+/// after these records.
 /// Returns the partitions to apply.
 fn release_ahead(
     shared: &Shared,
@@ -837,9 +867,10 @@ fn release_ahead(
         .map(|(_, d)| d.records.as_ref().map_or(0, |r| r.len()))
         .sum();
     let mut st = shared.lock();
-    if received > reserved.bytes {
-        st.fetch_reserved += received - reserved.bytes;
-        reserved.bytes = received;
+    let expected = st.expansion.buffered(received);
+    if expected > reserved.bytes {
+        st.fetch_reserved += expected - reserved.bytes;
+        reserved.bytes = expected;
     }
     let answered: HashSet<&TopicPartition> = parts.iter().map(|(tp, _)| tp).collect();
     for (tp, a) in asked.iter().filter(|(tp, _)| !answered.contains(tp)) {
@@ -1345,8 +1376,19 @@ fn apply_partition(
         p.stopped = msgs.is_empty();
         st.errors.push_back(e);
     }
-    let p = st.parts.get_mut(tp).expect("present");
     let added: usize = msgs.iter().map(Message::buffered_size).sum();
+    let wire = data.records.as_ref().map_or(0, |r| r.len());
+    st.expansion.observe(wire, added);
+    // The state's own key: it shares the topic name with the other keys of the topic (the
+    // response's name is an allocation of its own), so `recv`'s look-ups compare pointers.
+    let chunk = msgs.last().map(|m| Chunk {
+        tp: st
+            .parts
+            .get_key_value(tp)
+            .map_or_else(|| tp.clone(), |(k, _)| k.clone()),
+        last: m.offset,
+    });
+    let p = st.parts.get_mut(tp).expect("present");
     let was_empty = p.buffer.is_empty();
     if was_empty {
         // The decoded vector becomes the buffer (no copy, no regrowth); `recv` drops it
@@ -1378,6 +1420,9 @@ fn apply_partition(
         p.eof_reported = true;
     }
     st.buffered_bytes += added;
+    if let Some(c) = chunk {
+        st.order.push_back(c);
+    }
     if eof {
         st.eof.push_back((tp.clone(), data.high_watermark));
     }
@@ -1425,7 +1470,10 @@ fn decode(
     aborted.sort_unstable();
     let mut aborted = aborted.into_iter().peekable();
     let mut aborting: HashMap<i64, ()> = HashMap::new();
-    let mut out = Vec::new();
+    // Sized from the batch headers: grown batch by batch, the vector doubled and kept up to
+    // twice the room it needs while the messages wait in the partition's buffer (74 MB of
+    // 186 MB in a heap profile of one consumer of 100 partitions).
+    let mut out = Vec::with_capacity(record::records_after(&records, from));
     let mut next = from;
     let mut last_epoch: Option<i32> = None;
     let mut iter = record::decode_batches(Bytes::clone(&records), opts);
@@ -1495,4 +1543,63 @@ fn decode(
         next = next.max(batch_next);
     }
     Ok((out, next, last_epoch, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    /// A fetch fills at most a quarter of the bound, counted in buffered bytes: the first
+    /// fetch of a consumer asked for all of `fetch.max.bytes` (50 MiB) against a 64 MiB
+    /// bound, its 100 B records became ~100 MiB buffered, and every later fetch got only
+    /// the ~1 MiB the application had just read (one round trip per MiB).
+    #[test]
+    fn a_fetch_fills_a_quarter_of_the_bound_in_buffered_bytes() {
+        let mut x = Expansion::default();
+        // 100 B records: ~1 MiB of batches became ~2 MiB buffered, again and again.
+        for _ in 0..20 {
+            x.observe(MIB, 2 * MIB + MIB / 8);
+        }
+        let (wire, reserved) = fetch_size(64 * MIB, 0, x, 50 * MIB);
+        assert!(reserved <= 16 * MIB && reserved > 15 * MIB, "{reserved}");
+        assert!(wire < 8 * MIB && wire > 7 * MIB, "{wire}");
+        // What is left of the bound, when less than a quarter.
+        let (wire, reserved) = fetch_size(64 * MIB, 60 * MIB, x, 50 * MIB);
+        assert!(reserved <= 4 * MIB && wire < 2 * MIB, "{reserved} {wire}");
+        // fetch.max.bytes caps the wire bytes.
+        let (wire, reserved) = fetch_size(64 * MIB, 0, x, MIB);
+        assert_eq!(wire, MIB);
+        assert!(reserved > 2 * MIB && reserved <= 16 * MIB);
+        // A full bound still asks for something (the caller only fetches with room left).
+        assert_eq!(fetch_size(64 * MIB, 64 * MIB, x, 50 * MIB).0, 1);
+    }
+
+    #[test]
+    fn expansion_follows_the_data_within_bounds() {
+        let mut x = Expansion::default();
+        assert_eq!(x.buffered(1000), 2000, "before any data: 100 B records");
+        for _ in 0..30 {
+            x.observe(1 << 20, (1 << 20) + (1 << 17));
+        }
+        assert!(
+            (1120..=1130).contains(&x.buffered(1000)),
+            "{}",
+            x.buffered(1000)
+        );
+        // Small data says nothing; less than one byte per byte is taken as one.
+        x.observe(100, 100_000);
+        assert!((1120..=1130).contains(&x.buffered(1000)));
+        for _ in 0..30 {
+            x.observe(1 << 20, 1 << 10);
+        }
+        assert_eq!(x.buffered(1000), 1000);
+        // Highly compressed data: capped at 64.
+        for _ in 0..60 {
+            x.observe(1 << 20, usize::MAX);
+        }
+        assert!((63_500..=64_000).contains(&x.buffered(1000)));
+        assert!((1000..=1010).contains(&x.wire(64_000)));
+    }
 }

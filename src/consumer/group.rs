@@ -40,7 +40,7 @@ use super::assignor::{
 use super::handle::ConsumerHandle;
 use super::listener::RebalanceListener;
 use super::offsets;
-use super::state::{PartState, Reset, Shared, SubscriptionSpec};
+use super::state::{Shared, SubscriptionSpec};
 use crate::backoff::{Backoff, Deadline};
 use crate::cluster::CoordinatorKind;
 use crate::config::AssignmentStrategy;
@@ -778,10 +778,7 @@ impl Member {
         {
             let mut st = self.shared.lock();
             for tp in &added {
-                st.parts
-                    .entry(tp.clone())
-                    .or_insert_with(|| PartState::new(Reset::Committed))
-                    .assigning = gate;
+                st.part_entry(tp).assigning = gate;
             }
         }
         self.owned = new;

@@ -48,7 +48,7 @@ use super::group::{Callback, HandBack, Running};
 use super::handle::ConsumerHandle;
 use super::listener::RebalanceListener;
 use super::offsets;
-use super::state::{PartState, Reset, Shared, SubscriptionSpec};
+use super::state::{Shared, SubscriptionSpec};
 use crate::backoff::{Backoff, Deadline};
 use crate::cluster::CoordinatorKind;
 use crate::connection::Connection;
@@ -678,10 +678,7 @@ impl Member {
         {
             let mut st = self.shared.lock();
             for tp in added {
-                st.parts
-                    .entry(tp.clone())
-                    .or_insert_with(|| PartState::new(Reset::Committed))
-                    .assigning = gate;
+                st.part_entry(tp).assigning = gate;
             }
         }
         self.handle.track_assigned_topics();

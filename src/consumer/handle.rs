@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::message::{CommitMode, CommitResult, Message, Offset, Watermarks};
 use super::offsets;
-use super::state::{PartState, Reset, Shared, SubscriptionSpec};
+use super::state::{Shared, SubscriptionSpec};
 use crate::backoff::Deadline;
 use crate::error::{ConfigError, Error, Result};
 use crate::types::{validate_topic_name, ConsumerGroupMetadata, TopicPartition};
@@ -213,13 +213,7 @@ impl ConsumerHandle {
             }
             let auto_store = self.shared.cfg.enable_auto_offset_store;
             for (tp, o) in partitions {
-                let freed = {
-                    let p = st
-                        .parts
-                        .entry(tp)
-                        .or_insert_with(|| PartState::new(Reset::Committed));
-                    p.seek(o, auto_store)
-                };
+                let freed = st.part_entry(&tp).seek(o, auto_store);
                 st.buffered_bytes -= freed;
             }
         }

@@ -26,8 +26,11 @@
 //! owned partitions; commits read generation + member id from a small shared copy. Fetchers
 //! are woken through a `watch` counter, `recv` through registered wakers; no lost wake-ups.
 //!
-//! **Delivery.** `recv` takes one message under the lock (round robin over partitions, up to
-//! `max.poll.records` in a row from one), so it is cancellation safe. The position becomes
+//! **Delivery.** `recv` takes one message under the lock, so it is cancellation safe. What a
+//! fetch response brought for a partition (a chunk) is delivered whole before the next
+//! chunk, in the order the chunks arrived (as the Java client and librdkafka deliver), so a
+//! response's memory goes as soon as its last chunk is read; a paused partition's chunks
+//! wait behind the others. The position becomes
 //! the message's offset + 1 (or the fetch offset once a partition's buffer is empty, so that
 //! control records and aborted transactions do not leave a lag); with
 //! `enable.auto.offset.store` the stored offset follows. Commits of positions or stored

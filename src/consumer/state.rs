@@ -300,15 +300,30 @@ pub(crate) enum SubscriptionSpec {
     Pattern(regex::Regex),
 }
 
+/// The messages one fetch response brought for one partition, as a place in the delivery
+/// order: `recv` takes from the partition's buffer while its first message's offset is at
+/// most `last`, then moves on to the next chunk. Delivering chunks whole and in arrival
+/// order (as the Java client and librdkafka do) lets a fetch response's memory go as soon as
+/// its last chunk is read; going round robin over partitions kept every response of a wide
+/// assignment alive until all of its partitions were drained (one consumer of 100
+/// partitions: 113 MB RSS against a 64 MiB bound). A chunk left behind by a seek or a
+/// revocation is dropped when it reaches the front; a paused partition's chunks wait behind
+/// the others.
+#[derive(Debug, Clone)]
+pub(crate) struct Chunk {
+    pub tp: TopicPartition,
+    pub last: i64,
+}
+
 /// Everything behind the mutex.
 #[derive(Default)]
 pub(crate) struct State {
     pub parts: BTreeMap<TopicPartition, PartState>,
     /// Errors for the application, returned by the next `recv`.
     pub errors: VecDeque<Error>,
-    /// Partition currently being drained and how many messages it gave in a row.
-    pub cursor: Option<TopicPartition>,
-    pub cursor_run: usize,
+    /// Fetched chunks in the order they arrived: `recv` delivers the front one whole, then
+    /// the next (see [`Chunk`]).
+    pub order: VecDeque<Chunk>,
     /// Bytes in all buffers.
     pub buffered_bytes: usize,
     /// Bytes the fetches in flight may still bring (each reserves its request's `max_bytes`
@@ -332,6 +347,52 @@ pub(crate) struct State {
     /// Records and key + value bytes delivered to the application (statistics).
     pub rxmsgs: u64,
     pub rxbytes: u64,
+    /// Buffered bytes per fetched byte, learned from the responses applied.
+    pub expansion: Expansion,
+}
+
+/// How many bytes of the prefetch bound one byte of a fetch response becomes once decoded
+/// ([`Message::buffered_size`]: the message struct plus key, value and headers), learned
+/// from the partitions' data applied (a moving average). About 2 for uncompressed 100 B
+/// records, 1.1 at 1 KiB, more with compression. A fetch asks for the wire bytes that fill
+/// the room it reserves, so the bound holds in the unit it is counted in: fetches of 50 MiB
+/// of 100 B records filled twice a 64 MiB bound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expansion {
+    /// The ratio in 1/256ths, at least 1.
+    per_256: usize,
+}
+
+impl Default for Expansion {
+    fn default() -> Self {
+        // Before any data: uncompressed records of ~100 B.
+        Expansion { per_256: 2 * 256 }
+    }
+}
+
+impl Expansion {
+    /// Most the ratio is taken to be (compressed data of long runs of one byte).
+    const MAX_PER_256: usize = 64 * 256;
+
+    /// Takes in one partition's data: `wire` bytes of record batches became `buffered`.
+    /// Data under 4 KiB is too small to say much (batch headers dominate).
+    pub(crate) fn observe(&mut self, wire: usize, buffered: usize) {
+        if wire < 4096 {
+            return;
+        }
+        let r = (buffered.saturating_mul(256) / wire).clamp(256, Self::MAX_PER_256);
+        self.per_256 = (self.per_256 * 3 + r) / 4;
+    }
+
+    /// Buffered bytes that `wire` bytes of records are expected to become.
+    pub(crate) fn buffered(&self, wire: usize) -> usize {
+        wire.saturating_mul(self.per_256) / 256
+    }
+
+    /// Wire bytes expected to become at most `buffered` bytes.
+    pub(crate) fn wire(&self, buffered: usize) -> usize {
+        buffered.saturating_mul(256) / self.per_256
+    }
 }
 
 impl State {
@@ -346,13 +407,36 @@ impl State {
         self.fetch_ranks
     }
 
-    /// Removes a partition, returning the bytes freed.
+    /// The state of `tp`, added (`PartState::new(Reset::Committed)`) if absent. A new
+    /// partition's key shares its topic name with the other partitions of the topic already
+    /// held, so that comparing keys of one topic (every `recv` looks its partition up) is a
+    /// pointer comparison instead of a string comparison.
+    pub(crate) fn part_entry(&mut self, tp: &TopicPartition) -> &mut PartState {
+        if !self.parts.contains_key(tp) {
+            let from = TopicPartition {
+                topic: tp.topic.clone(),
+                partition: i32::MIN,
+            };
+            let topic = self
+                .parts
+                .range(from..)
+                .next()
+                .filter(|(k, _)| k.topic == tp.topic)
+                .map_or_else(|| tp.topic.clone(), |(k, _)| k.topic.clone());
+            let key = TopicPartition {
+                topic,
+                partition: tp.partition,
+            };
+            self.parts.insert(key, PartState::new(Reset::Committed));
+        }
+        self.parts.get_mut(tp).expect("inserted")
+    }
+
+    /// Removes a partition, returning the bytes freed (its chunks in [`State::order`] are
+    /// dropped when they come to the front).
     pub(crate) fn remove(&mut self, tp: &TopicPartition) {
         if let Some(p) = self.parts.remove(tp) {
             self.buffered_bytes -= p.buffer_bytes;
-        }
-        if self.cursor.as_ref() == Some(tp) {
-            self.cursor = None;
         }
     }
 }

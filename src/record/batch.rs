@@ -1099,6 +1099,44 @@ pub fn next_offset_after(data: &[u8]) -> Option<i64> {
     next
 }
 
+/// How many records the whole batches in `data` that end after offset `from` hold, read
+/// from their headers (no record decoded): what a consumer sizes its decoded vector with, so
+/// that the vector is not grown by doubling. Control batches do not count. A header's count
+/// is trusted only as far as the batch's bytes could hold it (7 bytes per uncompressed
+/// record, one byte per record compressed), so a corrupt count cannot reserve more than the
+/// data could decode to. Stops at the first header [`decode_batches`] would reject.
+pub fn records_after(data: &[u8], from: i64) -> usize {
+    let mut pos = 0;
+    let mut n = 0usize;
+    while data.len() - pos >= RECORD_BATCH_OVERHEAD {
+        let rest = &data[pos..];
+        let batch_length = be_i32(rest, 8);
+        if rest[MAGIC_OFFSET] != 2 || batch_length < (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32 {
+            break;
+        }
+        let size = LOG_OVERHEAD + batch_length as usize;
+        if rest.len() < size {
+            break;
+        }
+        let end = be_i64(rest, 0)
+            .saturating_add(be_i32(rest, LAST_OFFSET_DELTA_OFFSET) as i64)
+            .saturating_add(1);
+        let attributes = be_i16(rest, ATTRIBUTES_OFFSET);
+        if end > from && attributes & CONTROL_FLAG == 0 {
+            let count = usize::try_from(be_i32(rest, RECORD_COUNT_OFFSET)).unwrap_or(0);
+            let body = size - RECORD_BATCH_OVERHEAD;
+            let fits = if matches!(Compression::from_attributes(attributes), Ok(Compression::None)) {
+                body / MIN_RECORD_SIZE
+            } else {
+                body
+            };
+            n += count.min(fits);
+        }
+        pos += size;
+    }
+    n
+}
+
 /// Iterator returned by [`decode_batches`].
 #[derive(Debug, Clone)]
 pub struct BatchIter {

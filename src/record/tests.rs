@@ -856,3 +856,57 @@ fn next_offset_after_reads_the_headers_as_decode_batches_decodes() {
     assert_eq!(next_offset_after(&short), None);
     assert_eq!(next_offset_after(&[]), None);
 }
+
+#[test]
+fn records_after_counts_what_decode_batches_returns_after_the_offset() {
+    let recs = sample_records();
+    let mut a = build(&recs[..2], 0, &params(Compression::None)).to_vec();
+    let codec = enabled().last().unwrap();
+    let mut b = build(&recs[2..], 0, &params(codec)).to_vec();
+    a[..8].copy_from_slice(&100i64.to_be_bytes());
+    b[..8].copy_from_slice(&102i64.to_be_bytes());
+    // A transaction marker after them: a control batch, which the consumer hides.
+    let marker = KpRecord {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: 5,
+        producer_epoch: 1,
+        timestamp_type: KpTimestampType::Creation,
+        offset: 100 + recs.len() as i64,
+        sequence: -1,
+        timestamp: 123,
+        key: Some(Bytes::from_static(&[0, 0, 0, 1])),
+        value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+        headers: IndexMap::new(),
+    };
+    let c = kp_encode(&[marker], Compression::None).to_vec();
+    let whole: Vec<u8> = a.iter().chain(&b).chain(&c).copied().collect();
+    let batches = decode_all(Bytes::from(whole.clone())).unwrap();
+    let data_records = |from: i64| -> usize {
+        batches
+            .iter()
+            .filter(|x| !x.is_control() && x.next_offset() > from)
+            .map(|x| x.records.len())
+            .sum()
+    };
+    for from in [0, 100, 101, 102, 107, 200] {
+        assert_eq!(records_after(&whole, from), data_records(from), "from {from}");
+    }
+    assert_eq!(records_after(&whole, 0), recs.len());
+    // Partial batches at the end do not count.
+    assert_eq!(records_after(&whole[..a.len() + 10], 0), 2);
+    assert_eq!(records_after(&[], 0), 0);
+    // A corrupt count reserves no more than the batch's bytes could decode to.
+    let mut lying = a.clone();
+    lying[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    assert!(records_after(&lying, 0) <= (a.len() - RECORD_BATCH_OVERHEAD) / 7);
+    let mut negative = a.clone();
+    negative[57..61].copy_from_slice(&(-5i32).to_be_bytes());
+    assert_eq!(records_after(&negative, 0), 0);
+    // A header decode_batches rejects ends the count.
+    let mut legacy = whole.clone();
+    legacy[a.len() + 16] = 1;
+    assert_eq!(records_after(&legacy, 0), 2);
+}
