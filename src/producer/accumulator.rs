@@ -576,7 +576,7 @@ impl Accumulator {
         let _flushing = self.begin_flush();
         let pending: Vec<Arc<Completion>> = lock(&self.incomplete).values().cloned().collect();
         for c in pending {
-            let mut slot = None;
+            let mut slot = super::delivery::NO_SLOT;
             std::future::poll_fn(|cx| c.poll_result(cx, &mut slot).map(|_| ())).await;
         }
     }

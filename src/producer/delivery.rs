@@ -150,12 +150,9 @@ impl Completion {
         self.result.get().is_some()
     }
 
-    /// Polls for the outcome; `slot` remembers where this poller's waker is stored.
-    pub(crate) fn poll_result(
-        &self,
-        cx: &mut Context<'_>,
-        slot: &mut Option<usize>,
-    ) -> Poll<&Outcome> {
+    /// Polls for the outcome; `slot` remembers where this poller's waker is stored
+    /// ([`NO_SLOT`] before the first time it waits).
+    pub(crate) fn poll_result(&self, cx: &mut Context<'_>, slot: &mut u32) -> Poll<&Outcome> {
         if let Some(r) = self.result.get() {
             return Poll::Ready(r);
         }
@@ -164,20 +161,23 @@ impl Completion {
         if let Some(r) = self.result.get() {
             return Poll::Ready(r);
         }
-        match slot {
-            Some(i) if *i < wakers.len() => {
-                if !wakers[*i].will_wake(cx.waker()) {
-                    wakers[*i] = cx.waker().clone();
+        match wakers.get_mut(*slot as usize) {
+            Some(w) if *slot != NO_SLOT => {
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
                 }
             }
             _ => {
-                *slot = Some(wakers.len());
+                *slot = u32::try_from(wakers.len()).unwrap_or(NO_SLOT);
                 wakers.push(cx.waker().clone());
             }
         }
         Poll::Pending
     }
 }
+
+/// A waker slot not taken yet ([`Completion::poll_result`]).
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// Resolves when the broker acknowledged (or the producer gave up on) one record.
 ///
@@ -202,9 +202,13 @@ impl Completion {
 #[must_use = "a DeliveryFuture tells whether the record was delivered; dropping it does not cancel the send"]
 pub struct DeliveryFuture {
     completion: Arc<Completion>,
-    offset_delta: i32,
     timestamp: i64,
-    slot: Option<usize>,
+    offset_delta: i32,
+    /// Where this future's waker sits in the completion's list ([`NO_SLOT`]: nowhere yet).
+    /// A `u32` rather than an `Option<usize>`: an application keeps one future per record
+    /// in flight (up to `queue.buffering.max.messages`, 100,000 by default), and the future
+    /// is 24 bytes instead of 40.
+    slot: u32,
 }
 
 impl DeliveryFuture {
@@ -213,7 +217,7 @@ impl DeliveryFuture {
             completion,
             offset_delta,
             timestamp,
-            slot: None,
+            slot: NO_SLOT,
         }
     }
 
@@ -516,6 +520,13 @@ mod tests {
 
     /// A record's key and value.
     type Kv<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+    /// An application keeps one delivery future per record in flight (up to 100,000 by
+    /// default): it was 40 bytes with an `Option<usize>` waker slot.
+    #[test]
+    fn a_delivery_future_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<DeliveryFuture>(), 24);
+    }
 
     /// A batch of `records` (timestamps 1,000 + i, one header `n` = i each) and the
     /// parameters to seal it with `compression`.
