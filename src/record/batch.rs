@@ -1078,23 +1078,10 @@ pub fn decode_batches(data: Bytes, opts: &DecodeOptions) -> BatchIter {
 /// is skipped as `decode_batches` skips it. For the records it decodes without an error,
 /// `decode_batches` returns batches ending at this offset.
 pub fn next_offset_after(data: &[u8]) -> Option<i64> {
-    let mut pos = 0;
     let mut next = None;
-    while data.len() - pos >= RECORD_BATCH_OVERHEAD {
-        let rest = &data[pos..];
-        let batch_length = be_i32(rest, 8);
-        if rest[MAGIC_OFFSET] != 2 || batch_length < (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32 {
-            return None;
-        }
-        let size = LOG_OVERHEAD + batch_length as usize;
-        if rest.len() < size {
-            break;
-        }
-        let end = be_i64(rest, 0)
-            .saturating_add(be_i32(rest, LAST_OFFSET_DELTA_OFFSET) as i64)
-            .saturating_add(1);
+    for batch in whole_batches(data) {
+        let end = batch_end(batch.ok()?);
         next = Some(next.map_or(end, |n: i64| n.max(end)));
-        pos += size;
     }
     next
 }
@@ -1106,35 +1093,53 @@ pub fn next_offset_after(data: &[u8]) -> Option<i64> {
 /// record, one byte per record compressed), so a corrupt count cannot reserve more than the
 /// data could decode to. Stops at the first header [`decode_batches`] would reject.
 pub fn records_after(data: &[u8], from: i64) -> usize {
+    whole_batches(data)
+        .map_while(Result::ok)
+        .filter(|b| batch_end(b) > from && be_i16(b, ATTRIBUTES_OFFSET) & CONTROL_FLAG == 0)
+        .map(|b| {
+            let count = usize::try_from(be_i32(b, RECORD_COUNT_OFFSET)).unwrap_or(0);
+            let body = b.len() - RECORD_BATCH_OVERHEAD;
+            let uncompressed = matches!(
+                Compression::from_attributes(be_i16(b, ATTRIBUTES_OFFSET)),
+                Ok(Compression::None)
+            );
+            count.min(if uncompressed { body / MIN_RECORD_SIZE } else { body })
+        })
+        .sum()
+}
+
+/// The whole batches at the start of `data`, walked by their headers alone (no record
+/// decoded, no CRC checked): each batch's bytes, or `Err(())` for a header
+/// [`decode_batches`] would reject (negative or too short a length, a magic other than 2),
+/// after which nothing more is read. A partial batch at the end ends the walk, as
+/// `decode_batches` skips it.
+fn whole_batches(data: &[u8]) -> impl Iterator<Item = std::result::Result<&[u8], ()>> + '_ {
     let mut pos = 0;
-    let mut n = 0usize;
-    while data.len() - pos >= RECORD_BATCH_OVERHEAD {
+    let mut rejected = false;
+    std::iter::from_fn(move || {
+        if rejected || data.len() - pos < RECORD_BATCH_OVERHEAD {
+            return None;
+        }
         let rest = &data[pos..];
         let batch_length = be_i32(rest, 8);
         if rest[MAGIC_OFFSET] != 2 || batch_length < (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32 {
-            break;
+            rejected = true;
+            return Some(Err(()));
         }
         let size = LOG_OVERHEAD + batch_length as usize;
         if rest.len() < size {
-            break;
-        }
-        let end = be_i64(rest, 0)
-            .saturating_add(be_i32(rest, LAST_OFFSET_DELTA_OFFSET) as i64)
-            .saturating_add(1);
-        let attributes = be_i16(rest, ATTRIBUTES_OFFSET);
-        if end > from && attributes & CONTROL_FLAG == 0 {
-            let count = usize::try_from(be_i32(rest, RECORD_COUNT_OFFSET)).unwrap_or(0);
-            let body = size - RECORD_BATCH_OVERHEAD;
-            let fits = if matches!(Compression::from_attributes(attributes), Ok(Compression::None)) {
-                body / MIN_RECORD_SIZE
-            } else {
-                body
-            };
-            n += count.min(fits);
+            return None;
         }
         pos += size;
-    }
-    n
+        Some(Ok(&rest[..size]))
+    })
+}
+
+/// The offset after a batch's last record, from its header.
+fn batch_end(batch: &[u8]) -> i64 {
+    be_i64(batch, 0)
+        .saturating_add(be_i32(batch, LAST_OFFSET_DELTA_OFFSET) as i64)
+        .saturating_add(1)
 }
 
 /// Iterator returned by [`decode_batches`].

@@ -585,6 +585,25 @@ fn batch_with_disabled_codec_is_a_typed_error() {
     }
 }
 
+/// A COMMIT transaction marker at `offset`, as kafka-protocol (and a broker) writes it.
+fn commit_marker(offset: i64) -> KpRecord {
+    KpRecord {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: 5,
+        producer_epoch: 1,
+        timestamp_type: KpTimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp: 123,
+        key: Some(Bytes::from_static(&[0, 0, 0, 1])),
+        value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+        headers: IndexMap::new(),
+    }
+}
+
 #[test]
 fn control_records() {
     assert_eq!(control_record_type(&[0, 0, 0, 0]), Some(ControlType::Abort));
@@ -597,22 +616,7 @@ fn control_records() {
     assert_eq!(control_record_type(&[0xff, 0xff, 0, 1]), None);
 
     // A control batch written by kafka-protocol (as a broker would write a marker).
-    let marker = KpRecord {
-        transactional: true,
-        control: true,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: 5,
-        producer_epoch: 1,
-        timestamp_type: KpTimestampType::Creation,
-        offset: 40,
-        sequence: -1,
-        timestamp: 123,
-        key: Some(Bytes::from_static(&[0, 0, 0, 1])),
-        value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
-        headers: IndexMap::new(),
-    };
-    let data = kp_encode(&[marker], Compression::None);
+    let data = kp_encode(&[commit_marker(40)], Compression::None);
     let b = &decode_all(data).unwrap()[0];
     assert!(b.is_control() && b.is_transactional());
     assert_eq!(
@@ -866,22 +870,7 @@ fn records_after_counts_what_decode_batches_returns_after_the_offset() {
     a[..8].copy_from_slice(&100i64.to_be_bytes());
     b[..8].copy_from_slice(&102i64.to_be_bytes());
     // A transaction marker after them: a control batch, which the consumer hides.
-    let marker = KpRecord {
-        transactional: true,
-        control: true,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: 5,
-        producer_epoch: 1,
-        timestamp_type: KpTimestampType::Creation,
-        offset: 100 + recs.len() as i64,
-        sequence: -1,
-        timestamp: 123,
-        key: Some(Bytes::from_static(&[0, 0, 0, 1])),
-        value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
-        headers: IndexMap::new(),
-    };
-    let c = kp_encode(&[marker], Compression::None).to_vec();
+    let c = kp_encode(&[commit_marker(100 + recs.len() as i64)], Compression::None).to_vec();
     let whole: Vec<u8> = a.iter().chain(&b).chain(&c).copied().collect();
     let batches = decode_all(Bytes::from(whole.clone())).unwrap();
     let data_records = |from: i64| -> usize {
