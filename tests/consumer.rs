@@ -1791,9 +1791,9 @@ async fn group_metadata_for_transactions() {
 /// One batch of 200 records of 1 KB is fetched whole (KIP-74: the first batch of the first
 /// non-empty partition is returned even when bigger than `max.partition.fetch.bytes`) and
 /// fills the prefetch bound (`queued.max.messages.kbytes`: 64 KB), so the next fetch, at
-/// offset 200, goes out only once about 60 records are left in the buffer; by then the
-/// records before 300 are deleted and that fetch is out of range. After every delivery of
-/// that batch the test watches the position for a while: it must stay right after the
+/// offset 200, goes out only once about 45 records are left in the buffer (a quarter of the
+/// bound free); by then the records before 300 are deleted and that fetch is out of range.
+/// After every delivery of that batch the test watches the position for a while: it must stay right after the
 /// record just delivered (the reset used to move it to 300 while records before it were
 /// still buffered; the next delivery moved it back, and a commit in between committed 300).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2754,4 +2754,51 @@ async fn prefetch_stays_within_queued_max_messages_kbytes() {
         next[p] += 1;
     }
     assert!(buffered(&c).0 <= bound);
+}
+
+/// A partition whose buffer is full does not wait behind a long poll of the others: with
+/// a per-partition share of the prefetch bound, a backlogged partition left out of the
+/// fetch while its buffer was full, and the fetch of the caught-up partitions that went
+/// without it waited `fetch.wait.max.ms` at the broker, so the backlog moved one buffer per
+/// long poll (3,000 records here took ~40 s at 3 s per poll; in a 3-node run of 100
+/// partitions a quarter of the run was such waits at the end of the data).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_not_held_behind_a_long_poll_of_caught_up_partitions() {
+    const N: usize = 3_000;
+    let topic = unique("c-backlog");
+    create_topic(&topic, 2).await;
+    // Partition 0 has a backlog; partition 1 is empty (caught up from the start).
+    produce_n(&topic, 0, 0, N).await;
+    let c = Consumer::new(
+        &seek_cfg(&unique("g-backlog"))
+            .with("queued.max.messages.kbytes", "64")
+            .with("max.partition.fetch.bytes", "1024")
+            .with("fetch.wait.max.ms", "3000"),
+    )
+    .await
+    .unwrap();
+    c.assign(
+        (0..2)
+            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
+    assert_eq!((first.partition(), first.offset()), (0, 0));
+    let started = std::time::Instant::now();
+    for i in 1..N as i64 {
+        let m = recv_one(&c, Duration::from_secs(30), "backlog record").await;
+        assert_eq!((m.partition(), m.offset()), (0, i));
+        // An application slower than the fetches: the buffer fills up.
+        if i % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let took = started.elapsed();
+    // ~0.3 s of the application's own sleeps; each wait behind a long poll costs 3 s.
+    assert!(
+        took < Duration::from_secs(9),
+        "{N} buffered-then-fetched records took {took:?}: fetches of the backlog waited behind long polls"
+    );
+    c.close().await.unwrap();
 }

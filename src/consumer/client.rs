@@ -250,8 +250,8 @@ impl Consumer {
         let shared = &self.shared;
         shared.touch_poll();
         let mut st = shared.lock();
-        let caps = Caps::of(shared, st.parts.len());
-        match take_one(&mut st, shared.cfg.enable_auto_offset_store, caps) {
+        let fetch_at = fetcher::fetch_at(shared);
+        match take_one(&mut st, shared.cfg.enable_auto_offset_store, fetch_at) {
             Some((r, wake_work)) => {
                 drop(st);
                 if wake_work {
@@ -298,12 +298,12 @@ impl Consumer {
         let mut wake = false;
         {
             let mut st = shared.lock();
-            let caps = Caps::of(shared, st.parts.len());
+            let fetch_at = fetcher::fetch_at(shared);
             while out.len() < max {
                 if !st.errors.is_empty() || !st.eof.is_empty() {
                     break;
                 }
-                match take_one(&mut st, shared.cfg.enable_auto_offset_store, caps) {
+                match take_one(&mut st, shared.cfg.enable_auto_offset_store, fetch_at) {
                     Some((Ok(m), w)) => {
                         wake |= w;
                         out.push(m);
@@ -381,29 +381,13 @@ impl Drop for Consumer {
     }
 }
 
-/// Prefetch bounds `take_one` compares against to decide whether to wake the fetchers.
-#[derive(Clone, Copy)]
-struct Caps {
-    partition: usize,
-    /// [`fetcher::fetch_at`].
-    fetch_at: usize,
-}
-
-impl Caps {
-    fn of(shared: &Shared, partitions: usize) -> Caps {
-        Caps {
-            partition: fetcher::partition_cap(shared, partitions),
-            fetch_at: fetcher::fetch_at(shared),
-        }
-    }
-}
-
 /// Takes the next event from the state: an error, an EOF, or a message (fetched chunks
 /// whole, in the order they arrived: [`Chunk`]). The `bool` says whether the fetchers should
-/// be woken: the take emptied a partition, or brought its buffer under its prefetch bound (or
-/// the total to where a fetch can go out again), so the next fetch overlaps with the
-/// application's processing instead of starting only once everything is drained.
-fn take_one(st: &mut State, auto_store: bool, caps: Caps) -> Option<(Result<Message>, bool)> {
+/// be woken: the take emptied a partition, or brought the buffered and reserved bytes down
+/// to `fetch_at` ([`fetcher::fetch_at`], where a fetch can go out again), so the next fetch
+/// overlaps with the application's processing instead of starting only once everything is
+/// drained.
+fn take_one(st: &mut State, auto_store: bool, fetch_at: usize) -> Option<(Result<Message>, bool)> {
     if let Some(e) = st.errors.pop_front() {
         return Some((Err(e), false));
     }
@@ -464,13 +448,11 @@ fn take_one(st: &mut State, auto_store: bool, caps: Caps) -> Option<(Result<Mess
         // per 1 MiB): every partition of a wide assignment kept ~1 MB of empty slots.
         p.buffer = std::collections::VecDeque::new();
     }
-    let under_partition_cap =
-        p.buffer_bytes < caps.partition && p.buffer_bytes + size >= caps.partition;
     *buffered_bytes -= size;
     // Fetch tasks wait while the buffers and the fetches in flight fill the bound.
     let used = *buffered_bytes + *fetch_reserved;
-    let under_total_cap = used <= caps.fetch_at && used + size > caps.fetch_at;
-    Some((Ok(m), emptied || under_partition_cap || under_total_cap))
+    let under_total_cap = used <= fetch_at && used + size > fetch_at;
+    Some((Ok(m), emptied || under_total_cap))
 }
 
 /// Brings a chunk that can be delivered now to the front of `st.order`: chunks already
@@ -610,12 +592,8 @@ mod tests {
             tp: tp.clone(),
             last: 8_999,
         });
-        let caps = Caps {
-            partition: 1 << 20,
-            fetch_at: 63 << 20,
-        };
         for _ in 0..9_000 {
-            let (m, _) = take_one(&mut st, true, caps).expect("a message");
+            let (m, _) = take_one(&mut st, true, FETCH_AT).expect("a message");
             m.unwrap();
         }
         let p = &st.parts[&tp];
@@ -680,15 +658,11 @@ mod tests {
         }
     }
 
-    fn caps() -> Caps {
-        Caps {
-            partition: 1 << 20,
-            fetch_at: 63 << 20,
-        }
-    }
+    /// [`fetcher::fetch_at`] of the default 64 MiB bound.
+    const FETCH_AT: usize = 63 << 20;
 
     fn take(st: &mut State) -> (i32, i64) {
-        let m = take_one(st, true, caps()).expect("a message").0.unwrap();
+        let m = take_one(st, true, FETCH_AT).expect("a message").0.unwrap();
         (m.partition(), m.offset())
     }
 
@@ -749,7 +723,7 @@ mod tests {
             take(&mut st);
         }
         assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 2);
-        assert!(take_one(&mut st, true, caps()).is_none());
+        assert!(take_one(&mut st, true, FETCH_AT).is_none());
         assert!(st.order.is_empty());
         assert_eq!(st.buffered_bytes, 0);
     }
@@ -768,7 +742,7 @@ mod tests {
         let got: Vec<_> = (0..6).map(|_| take(&mut st)).collect();
         assert_eq!(got, [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]);
         assert!(
-            take_one(&mut st, true, caps()).is_none(),
+            take_one(&mut st, true, FETCH_AT).is_none(),
             "only the paused one is left"
         );
         st.parts
@@ -792,7 +766,7 @@ mod tests {
             got,
             [(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (0, 3), (0, 4)]
         );
-        assert!(take_one(&mut st, true, caps()).is_none());
+        assert!(take_one(&mut st, true, FETCH_AT).is_none());
         assert!(st.order.is_empty());
         assert_eq!(st.buffered_bytes, 0);
     }

@@ -273,8 +273,11 @@ impl PartState {
         self.fetch_offset.and(ahead.or(self.fetch_offset))
     }
 
-    /// Whether a fetch may include this partition now.
-    pub(crate) fn fetchable(&self, now: Instant, per_partition_cap: usize) -> bool {
+    /// Whether a fetch may include this partition now. How much it holds buffered does not
+    /// matter: only the total (`queued.max.messages.kbytes`) bounds the prefetch, and a
+    /// partition with data is never left out of a fetch that would otherwise long-poll
+    /// the caught-up ones for `fetch.wait.max.ms` (see [`super::fetcher`]).
+    pub(crate) fn fetchable(&self, now: Instant) -> bool {
         self.fetch_offset.is_some()
             && !self.validate
             && !self.paused
@@ -283,7 +286,6 @@ impl PartState {
             && !self.revoking
             && (!self.out_of_range || self.buffer.is_empty())
             && !self.assigning
-            && self.buffer_bytes < per_partition_cap
             && self.retry_at.is_none_or(|t| t <= now)
     }
 }
