@@ -35,6 +35,7 @@
 //! clients and their types are public API. The layers below are internal; the
 //! `unstable-internals` feature exposes them, without semver guarantees, for fuzzing and
 //! benchmarks.
+// One exception, measured and commented: `connection::transport::set_rcvlowat`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -858,3 +858,58 @@ async fn mutual_tls() {
     let e = fails_within(Duration::from_secs(20), AdminClient::new(&untrusted)).await;
     assert!(matches!(&e, Error::Tls { .. }), "{e:?}");
 }
+
+/// Fetch responses of megabytes over TLS: while such a response arrives, the reader sets a
+/// receive low-water mark on the socket (`SO_RCVLOWAT`, below the bytes still to come by a
+/// margin for what the TLS layer already holds). Every record must arrive: a mark above
+/// what the socket will still receive would stall the read until the request timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn megabyte_fetch_responses_over_sasl_ssl() {
+    const N: usize = 4_000;
+    let c = cluster(sasl_ssl).await;
+    let cfg = sasl_config(c, SUPER_USER, SaslMechanism::ScramSha256, &[]);
+    let topic = unique("sec-large");
+    AdminClient::new(&cfg)
+        .await
+        .expect("admin client")
+        .create_topic(NewTopic::new(&topic, 1, 1))
+        .await
+        .unwrap_or_else(|e| panic!("create {topic}: {e}"));
+    let producer = Producer::new(&with(cfg.clone(), &[("linger.ms", "20")]))
+        .await
+        .expect("producer");
+    let value = vec![b'x'; 1000];
+    let mut acks = Vec::with_capacity(N);
+    for i in 0..N {
+        let rec = ProducerRecord::new(topic.as_str())
+            .key(i.to_string())
+            .value(value.clone());
+        acks.push(producer.send(rec).await.expect("send"));
+    }
+    for a in acks {
+        a.await.expect("ack");
+    }
+    producer.close(Duration::from_secs(10)).await.unwrap();
+    // One response of ~4 MB: the whole partition fits `max.partition.fetch.bytes`.
+    let consumer = Consumer::new(&with(
+        cfg,
+        &[
+            ("group.id", &unique("sec-large-g")),
+            ("auto.offset.reset", "earliest"),
+            ("max.partition.fetch.bytes", "8388608"),
+            ("request.timeout.ms", "20000"),
+        ],
+    ))
+    .await
+    .expect("consumer");
+    consumer.subscribe(&[topic.as_str()]).unwrap();
+    for i in 0..N {
+        let m = tokio::time::timeout(Duration::from_secs(15), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("record {i} within 15s"))
+            .expect("recv");
+        assert_eq!(m.offset(), i as i64);
+        assert_eq!(m.value().map(|v| v.len()), Some(1000));
+    }
+    consumer.close().await.unwrap();
+}

@@ -342,6 +342,7 @@ impl Connection {
         opts: Arc<ConnectionOptions>,
         counters: Arc<crate::stats::BrokerCounters>,
     ) -> Connection {
+        let low_water = transport.low_water();
         let (read, write) = transport.into_split();
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let (reg_tx, reg_rx) = mpsc::unbounded_channel();
@@ -388,6 +389,7 @@ impl Connection {
             shared.clone(),
             dead_rx,
             opts.max_response_size,
+            low_water,
         ));
         Connection {
             tx,
@@ -744,6 +746,7 @@ async fn reader_task(
     shared: Arc<Shared>,
     mut dead_rx: watch::Receiver<bool>,
     max_response_size: usize,
+    mut low_water: transport::LowWater,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut inflight: VecDeque<InFlight> = VecDeque::new();
@@ -807,6 +810,8 @@ async fn reader_task(
             }
             Ok(None) => {}
         }
+        // A large frame still coming: wake up once much of it is there (`LowWater`).
+        low_water.frame_rest(frame_rest(&buf));
         let deadline = inflight.front().map(|r| r.deadline);
         tokio::select! {
             biased;
@@ -1006,6 +1011,17 @@ async fn reauthenticate(
         .reauth_at
         .send_replace(session.lifetime.map(|l| Instant::now() + reauth_delay(l)));
     Ok(())
+}
+
+/// Bytes of the frame at the start of `buf` not received yet (0: no frame started).
+fn frame_rest(buf: &[u8]) -> usize {
+    match buf.get(..4) {
+        Some(h) => {
+            let size = i32::from_be_bytes([h[0], h[1], h[2], h[3]]).max(0) as usize;
+            (4 + size).saturating_sub(buf.len())
+        }
+        None => 0,
+    }
 }
 
 /// Splits one complete frame body off `buf`, if there is one.

@@ -88,6 +88,23 @@ impl Transport {
         }
     }
 
+    /// The TCP socket under the transport, for the socket options the reader sets while the
+    /// connection runs ([`LowWater`]).
+    pub(crate) fn low_water(&self) -> LowWater {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = match self {
+                Transport::Tcp(s) => s.as_raw_fd(),
+                #[cfg(feature = "tls")]
+                Transport::Tls(s) => s.get_ref().0.as_raw_fd(),
+            };
+            LowWater { fd, set: 1 }
+        }
+        #[cfg(not(unix))]
+        LowWater {}
+    }
+
     /// Splits into independently owned halves (one for the reader task, one for the writer).
     pub fn into_split(self) -> (ReadHalf, WriteHalf) {
         match self {
@@ -101,5 +118,116 @@ impl Transport {
                 (Box::new(r), Box::new(w))
             }
         }
+    }
+}
+
+/// Frames whose unread rest is at least this large get a receive low-water mark.
+const LOW_WATER_FROM: usize = 512 * 1024;
+/// What the mark leaves unasked of the frame's rest: bytes a TLS layer may already hold
+/// (a record or a few), so the mark never waits for bytes that are not coming.
+const LOW_WATER_MARGIN: usize = 256 * 1024;
+/// The largest mark set.
+const LOW_WATER_MAX: usize = 1024 * 1024;
+
+/// The receive low-water mark (`SO_RCVLOWAT`) to set while `rest` bytes of a response
+/// frame are still to come: 1 (the default: wake on any byte) for small rests; for large
+/// ones the rest less a margin, at most 1 MiB.
+pub(crate) fn low_water_for(rest: usize) -> usize {
+    if rest < LOW_WATER_FROM {
+        1
+    } else {
+        (rest - LOW_WATER_MARGIN).min(LOW_WATER_MAX)
+    }
+}
+
+/// The receive low-water mark of a connection's socket (`SO_RCVLOWAT`; a no-op off Unix).
+///
+/// While a large response (a fetch of megabytes) arrives, the reader asks the kernel to wake
+/// it only once up to 1 MiB is there, instead of on every segment. A consumer of 1 KiB
+/// records over loopback made ~23 reads and wake-ups per 3 MiB response, and `perf` put 19 %
+/// of its samples in `lock_sock` spinning on the socket lock that the broker's sending side
+/// held; with the mark ~7 reads per response and 40 % fewer context switches, and in
+/// alternating runs (`ab.py --consume --size 1024`, 5 pairs) 8 % more records per second at
+/// 8 % less CPU per record (less CPU in every pair). The kernel still wakes the reader on a
+/// closed connection or an error, and caps the mark at half the receive buffer.
+pub(crate) struct LowWater {
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
+    /// The mark last set (0: setting it failed once; not tried again).
+    #[cfg(unix)]
+    set: usize,
+}
+
+impl LowWater {
+    /// Sets the mark for a frame with `rest` bytes still to come (0: none pending).
+    pub(crate) fn frame_rest(&mut self, rest: usize) {
+        #[cfg(unix)]
+        {
+            let want = low_water_for(rest);
+            if self.set != 0 && want != self.set {
+                self.set = if set_rcvlowat(self.fd, want) { want } else { 0 };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = rest;
+    }
+}
+
+/// `setsockopt(SO_RCVLOWAT)`; `false` when the socket refuses it.
+///
+/// The one `unsafe` of the connection layer: neither tokio nor socket2 exposes this option.
+/// Sound because `fd` is the socket of a `TcpStream` the reader task's read half keeps open
+/// for as long as the `LowWater` is used (both belong to that task), and the option value
+/// is a `c_int` that outlives the call.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn set_rcvlowat(fd: std::os::fd::RawFd, bytes: usize) -> bool {
+    let v: libc::c_int = bytes.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: see above; `setsockopt` reads `size_of::<c_int>()` bytes from `&v`.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_low_water_mark_follows_large_frames_only() {
+        assert_eq!(low_water_for(0), 1);
+        assert_eq!(low_water_for(100), 1);
+        assert_eq!(low_water_for(LOW_WATER_FROM - 1), 1);
+        // Never the whole rest: a TLS layer may hold part of it already.
+        assert_eq!(low_water_for(LOW_WATER_FROM), LOW_WATER_FROM - LOW_WATER_MARGIN);
+        assert_eq!(low_water_for(1_000_000), 1_000_000 - LOW_WATER_MARGIN);
+        assert_eq!(low_water_for(3 << 20), LOW_WATER_MAX);
+        for rest in [LOW_WATER_FROM, 700_000, 2 << 20, 100 << 20] {
+            assert!(low_water_for(rest) + LOW_WATER_MARGIN <= rest);
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_low_water_mark_is_set_on_the_socket() {
+        // Keeps the listener (and so the connection) open while the options are set.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let t = Transport::connect_tcp(&addr, Duration::from_secs(5), true).await.unwrap();
+        let mut lw = t.low_water();
+        // `set` stays 0 once the kernel refuses the option.
+        lw.frame_rest(3 << 20);
+        assert_eq!(lw.set, LOW_WATER_MAX);
+        lw.frame_rest(600_000);
+        assert_eq!(lw.set, 600_000 - LOW_WATER_MARGIN);
+        lw.frame_rest(0);
+        assert_eq!(lw.set, 1);
     }
 }
