@@ -1013,23 +1013,24 @@ async fn reauthenticate(
     Ok(())
 }
 
+/// The size field of the frame at the start of `buf` (`None`: not received yet).
+fn frame_size(buf: &[u8]) -> Option<i32> {
+    buf.get(..4)
+        .map(|h| i32::from_be_bytes([h[0], h[1], h[2], h[3]]))
+}
+
 /// Bytes of the frame at the start of `buf` not received yet (0: no frame started).
 fn frame_rest(buf: &[u8]) -> usize {
-    match buf.get(..4) {
-        Some(h) => {
-            let size = i32::from_be_bytes([h[0], h[1], h[2], h[3]]).max(0) as usize;
-            (4 + size).saturating_sub(buf.len())
-        }
-        None => 0,
-    }
+    frame_size(buf).map_or(0, |size| {
+        (4 + size.max(0) as usize).saturating_sub(buf.len())
+    })
 }
 
 /// Splits one complete frame body off `buf`, if there is one.
 fn next_frame(buf: &mut BytesMut, max: usize) -> std::result::Result<Option<Bytes>, String> {
-    if buf.len() < 4 {
+    let Some(size) = frame_size(buf) else {
         return Ok(None);
-    }
-    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    };
     if size < 0 || size as usize > max {
         return Err(format!(
             "response frame size {size} outside 0..={max} (receive.message.max.bytes)"

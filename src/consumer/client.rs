@@ -658,8 +658,8 @@ mod tests {
         }
     }
 
-    /// [`fetcher::fetch_at`] of the default 64 MiB bound.
-    const FETCH_AT: usize = 63 << 20;
+    /// [`fetcher::fetch_at`] of the default 64 MiB bound (a quarter of it free).
+    const FETCH_AT: usize = 48 << 20;
 
     fn take(st: &mut State) -> (i32, i64) {
         let m = take_one(st, true, FETCH_AT).expect("a message").0.unwrap();
