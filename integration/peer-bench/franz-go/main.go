@@ -5,7 +5,7 @@
 //	    --idempotent true|false --compression none|lz4|zstd --linger-ms 5 --batch-size 1000000
 //	    --max-in-flight 5 [--rate R] [--keys K] [--idle-secs S --idle-rate R]
 //	bench-franz-go consume --brokers B --topic T --count N [--group G] [--partitions 3]
-//	    [--idle-exit-ms MS]
+//	    [--idle-exit-ms MS] [--auto-commit 0|1]
 package main
 
 import (
@@ -225,7 +225,12 @@ func consume(a args) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}
 	if group != "" {
-		opts = append(opts, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+		opts = append(opts, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
+		// --auto-commit 1: the default autocommit (every 5 s, a sync commit on revoke and
+		// on leaving at Close), as the other clients' enable.auto.commit.
+		if a.num("auto-commit", 0) == 0 {
+			opts = append(opts, kgo.DisableAutoCommit())
+		}
 	} else {
 		parts := map[int32]kgo.Offset{}
 		for p := int32(0); p < int32(a.num("partitions", 3)); p++ {

@@ -165,7 +165,10 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
     let mut props: HashMap<String, String> = [
         ("bootstrap.servers", s.brokers.clone()),
         ("group.protocol", "consumer".to_string()),
-        ("enable.auto.commit", "false".to_string()),
+        (
+            "enable.auto.commit",
+            if s.auto_commit { "true" } else { "false" }.to_string(),
+        ),
         ("auto.offset.reset", "earliest".to_string()),
     ]
     .into_iter()

@@ -431,7 +431,7 @@ fn consumer_config(s: &ConsumeSpec, tuned: bool) -> ClientConfig {
         }
     }
     c.set("bootstrap.servers", &s.brokers)
-        .set("enable.auto.commit", "false")
+        .set("enable.auto.commit", if s.auto_commit { "true" } else { "false" })
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
     match &s.group {

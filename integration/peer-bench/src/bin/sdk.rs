@@ -188,7 +188,7 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
     use kafka_sdk::TopicPartition;
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &s.brokers)
-        .set("enable.auto.commit", "false")
+        .set("enable.auto.commit", if s.auto_commit { "true" } else { "false" })
         .set("auto.offset.reset", "earliest");
     if let Some(g) = &s.group {
         cfg.set("group.id", g);
