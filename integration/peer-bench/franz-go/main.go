@@ -5,7 +5,7 @@
 //	    --idempotent true|false --compression none|lz4|zstd --linger-ms 5 --batch-size 1000000
 //	    --max-in-flight 5 [--rate R] [--keys K] [--idle-secs S --idle-rate R]
 //	bench-franz-go consume --brokers B --topic T --count N [--group G] [--partitions 3]
-//	    [--idle-exit-ms MS] [--auto-commit 0|1]
+//	    [--idle-exit-ms MS] [--commit-at-exit 0|1]
 package main
 
 import (
@@ -225,12 +225,7 @@ func consume(a args) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}
 	if group != "" {
-		opts = append(opts, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
-		// --auto-commit 1: the default autocommit (every 5 s, a sync commit on revoke and
-		// on leaving at Close), as the other clients' enable.auto.commit.
-		if a.num("auto-commit", 0) == 0 {
-			opts = append(opts, kgo.DisableAutoCommit())
-		}
+		opts = append(opts, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
 	} else {
 		parts := map[int32]kgo.Offset{}
 		for p := int32(0); p < int32(a.num("partitions", 3)); p++ {
@@ -282,6 +277,12 @@ func consume(a args) {
 			}
 			bytes += int64(len(r.Value))
 		})
+	}
+	// --commit-at-exit 1: one synchronous commit of what was polled, before Close.
+	if group != "" && a.num("commit-at-exit", 0) != 0 {
+		if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "commit at exit: %v\n", err)
+		}
 	}
 	secs := time.Since(first).Seconds()
 	if idleExit > 0 && !last.IsZero() {

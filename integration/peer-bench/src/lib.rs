@@ -8,7 +8,7 @@
 //!     --batch-size 1000000 --max-in-flight 5 [--rate R] [--api NAME] [--keys K]
 //!     [--idle-secs S --idle-rate R] [-X key=value ...]
 //! bench-<client> consume --brokers B --topic T --count N [--group G] [--api NAME]
-//!     [--idle-exit-ms MS] [--auto-commit 0|1] [-X key=value ...]
+//!     [--idle-exit-ms MS] [--commit-at-exit 0|1] [-X key=value ...]
 //! ```
 //!
 //! `-X key=value` (repeatable) passes a client configuration key as it is, applied after the
@@ -19,7 +19,8 @@
 //! the process' start, to line up with the driver's RSS samples) and `idle_records`.
 //! `--idle-exit-ms MS` (consumers in a group of several members): stop after MS without a
 //! record once at least one arrived (or 30 s after start without any), instead of at `--count`.
-//! `--auto-commit 1` (the scale runs' groups): the client's own auto commit instead of none.
+//! `--commit-at-exit 1` (the scale runs' groups): one synchronous commit of the positions just
+//! before the consumer closes (auto commit stays off).
 //!
 //! Output: exactly one JSON object on stdout (diagnostics go to stderr).
 
@@ -275,10 +276,10 @@ pub struct ConsumeSpec {
     pub partitions: i32,
     /// Stop after this long without a record (0 = read exactly `count`).
     pub idle_exit_ms: u64,
-    /// Group members commit with the client's auto commit (`--auto-commit 1`; each client's
-    /// defaults: every 5 s, and on revoke and close), so a member that takes over a partition
-    /// starts where the previous owner stopped instead of re-reading it from offset 0.
-    pub auto_commit: bool,
+    /// `--commit-at-exit 1`: a group member commits its positions (one synchronous commit)
+    /// just before it closes, and never before; so a member that takes over a partition when
+    /// its reader stops does not read it again from offset 0.
+    pub commit_at_exit: bool,
     /// `-X key=value` client settings, applied last.
     pub extra: Vec<(String, String)>,
 }
@@ -293,7 +294,7 @@ impl ConsumeSpec {
             group: a.opt("group").filter(|g| !g.is_empty()),
             partitions: a.num("partitions", 3),
             idle_exit_ms: a.num("idle-exit-ms", 0),
-            auto_commit: a.num::<u32>("auto-commit", 0) != 0,
+            commit_at_exit: a.num::<u32>("commit-at-exit", 0) != 0,
             extra: a.extra.clone(),
         }
     }

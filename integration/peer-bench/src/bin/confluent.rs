@@ -165,10 +165,7 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
     let mut props: HashMap<String, String> = [
         ("bootstrap.servers", s.brokers.clone()),
         ("group.protocol", "consumer".to_string()),
-        (
-            "enable.auto.commit",
-            if s.auto_commit { "true" } else { "false" }.to_string(),
-        ),
+        ("enable.auto.commit", "false".to_string()),
         ("auto.offset.reset", "earliest".to_string()),
     ]
     .into_iter()
@@ -237,6 +234,11 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
         startup_secs: (first - created).as_secs_f64(),
         ends,
     };
+    if s.commit_at_exit && s.group.is_some() {
+        if let Err(e) = c.commit_sync().await {
+            eprintln!("commit at exit: {e}");
+        }
+    }
     let _ = tokio::time::timeout(Duration::from_secs(30), c.close()).await;
     r
 }

@@ -431,7 +431,7 @@ fn consumer_config(s: &ConsumeSpec, tuned: bool) -> ClientConfig {
         }
     }
     c.set("bootstrap.servers", &s.brokers)
-        .set("enable.auto.commit", if s.auto_commit { "true" } else { "false" })
+        .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
     match &s.group {
@@ -487,6 +487,7 @@ fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
             None => {}
         }
     }
+    commit_at_exit(&c, s);
     let first = first.unwrap_or(created);
     ConsumeResult {
         client: "rdkafka".into(),
@@ -533,6 +534,7 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
             None => break,
         }
     }
+    commit_at_exit(&c, s);
     let first = first.unwrap_or(created);
     ConsumeResult {
         client: "rdkafka".into(),
@@ -542,6 +544,15 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         secs: consume_secs(s, first, last),
         startup_secs: (first - created).as_secs_f64(),
         ends,
+    }
+}
+
+/// `--commit-at-exit 1`: one synchronous commit of the positions before the consumer closes.
+fn commit_at_exit<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(c: &C, s: &ConsumeSpec) {
+    if s.commit_at_exit && s.group.is_some() {
+        if let Err(e) = c.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+            eprintln!("commit at exit: {e}");
+        }
     }
 }
 

@@ -188,7 +188,7 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
     use kafka_sdk::TopicPartition;
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &s.brokers)
-        .set("enable.auto.commit", if s.auto_commit { "true" } else { "false" })
+        .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest");
     if let Some(g) = &s.group {
         cfg.set("group.id", g);
@@ -265,6 +265,11 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
         startup_secs: (first - created).as_secs_f64(),
         ends,
     };
+    if s.commit_at_exit && s.group.is_some() {
+        if let Err(e) = handle.commit(kafka_sdk::consumer::CommitMode::Sync).await {
+            eprintln!("commit at exit: {e}");
+        }
+    }
     let _ = consumer.close().await;
     r.to_json()
 }
