@@ -48,7 +48,7 @@ def main():
             run.sh([os.path.join(run.BIN, "bench-sdk"), "create-topic", "--brokers", cluster.bootstrap,
                     "--topic", topic, "--partitions", str(parts), "--replication-factor", "1"])
             cmd = run.producer_cmd("kafka-sdk", "sdk", cluster.bootstrap, topic, a.count, 100, "D", 0)
-            rc, out, err, _, _ = run.run_measured(cmd + ["--keys", "10000"], False, 600)
+            _, out, err, _, _ = run.run_measured(cmd + ["--keys", "10000"], False, 600)
             row = {}
             r.take_report(row, out, err, topic)
             if row.get("status") != "ok":

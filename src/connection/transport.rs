@@ -222,7 +222,7 @@ mod tests {
         let addr = l.local_addr().unwrap().to_string();
         let t = Transport::connect_tcp(&addr, Duration::from_secs(5), true).await.unwrap();
         let mut lw = t.low_water();
-        // `set` stays 0 once the kernel refuses the option.
+        // `set` is the mark the kernel took (it would be 0 had it refused one).
         lw.frame_rest(3 << 20);
         assert_eq!(lw.set, LOW_WATER_MAX);
         lw.frame_rest(600_000);

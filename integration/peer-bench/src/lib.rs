@@ -276,9 +276,10 @@ pub struct ConsumeSpec {
     pub partitions: i32,
     /// Stop after this long without a record (0 = read exactly `count`).
     pub idle_exit_ms: u64,
-    /// `--commit-at-exit 1`: a group member commits its positions (one synchronous commit)
-    /// just before it closes, and never before; so a member that takes over a partition when
-    /// its reader stops does not read it again from offset 0.
+    /// `--commit-at-exit 1` with a group: the member commits its positions (one synchronous
+    /// commit) just before it closes, and never before; so a member that takes over a
+    /// partition when its reader stops does not read it again from offset 0. Always false
+    /// without a group.
     pub commit_at_exit: bool,
     /// `-X key=value` client settings, applied last.
     pub extra: Vec<(String, String)>,
@@ -287,14 +288,15 @@ pub struct ConsumeSpec {
 impl ConsumeSpec {
     /// From the command line.
     pub fn from_args(a: &Args) -> ConsumeSpec {
+        let group = a.opt("group").filter(|g| !g.is_empty());
         ConsumeSpec {
             brokers: a.str("brokers"),
             topic: a.str("topic"),
             count: a.num("count", 100_000),
-            group: a.opt("group").filter(|g| !g.is_empty()),
+            commit_at_exit: group.is_some() && a.num::<u32>("commit-at-exit", 0) != 0,
+            group,
             partitions: a.num("partitions", 3),
             idle_exit_ms: a.num("idle-exit-ms", 0),
-            commit_at_exit: a.num::<u32>("commit-at-exit", 0) != 0,
             extra: a.extra.clone(),
         }
     }

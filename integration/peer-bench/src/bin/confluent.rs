@@ -234,7 +234,7 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
         startup_secs: (first - created).as_secs_f64(),
         ends,
     };
-    if s.commit_at_exit && s.group.is_some() {
+    if s.commit_at_exit {
         if let Err(e) = c.commit_sync().await {
             eprintln!("commit at exit: {e}");
         }

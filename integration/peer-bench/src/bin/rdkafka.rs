@@ -549,7 +549,7 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
 
 /// `--commit-at-exit 1`: one synchronous commit of the positions before the consumer closes.
 fn commit_at_exit<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(c: &C, s: &ConsumeSpec) {
-    if s.commit_at_exit && s.group.is_some() {
+    if s.commit_at_exit {
         if let Err(e) = c.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
             eprintln!("commit at exit: {e}");
         }

@@ -265,7 +265,7 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
         startup_secs: (first - created).as_secs_f64(),
         ends,
     };
-    if s.commit_at_exit && s.group.is_some() {
+    if s.commit_at_exit {
         if let Err(e) = handle.commit(kafka_sdk::consumer::CommitMode::Sync).await {
             eprintln!("commit at exit: {e}");
         }
