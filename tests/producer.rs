@@ -374,6 +374,89 @@ async fn linger_batches_many_records_and_batch_size_one_does_not() {
     assert!(batches.iter().all(|b| b.records.len() == 1));
 }
 
+/// `DeliveryFuture::report` + `ProducerBuilder::delivery_handler`: every reported record's
+/// outcome reaches the handler once, with its opaque, the offset the broker gave it, or the
+/// broker's refusal (a record over the topic's `max.message.bytes`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_handler_gets_every_reported_outcome_once() {
+    use kafka_sdk::producer::{DeliveryHandler, DeliveryReport};
+    use std::sync::{Arc, Mutex};
+    let b = bootstrap();
+    let topic = unique("reports");
+    let admin = kafka_sdk::AdminClient::new(&config(&b, &[])).await.unwrap();
+    admin
+        .create_topic(
+            kafka_sdk::NewTopic::new(topic.as_str(), 3, 1).config("max.message.bytes", "20000"),
+        )
+        .await
+        .unwrap();
+    type Seen = Vec<(u64, i32, Result<i64, String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let s = seen.clone();
+    let handler: DeliveryHandler = Arc::new(move |r: &DeliveryReport<'_>| {
+        let res = r.result.map(|w| w.offset).map_err(|e| e.to_string());
+        s.lock().unwrap().push((r.opaque, r.partition, res));
+    });
+    let cfg = config(&b, &[("linger.ms", "5"), ("enable.idempotence", "true")]);
+    let p = Producer::builder(&cfg)
+        .delivery_handler(handler)
+        .build()
+        .await
+        .unwrap();
+    let n = 3_000u64;
+    for i in 0..n {
+        let rec = ProducerRecord::new(topic.as_str())
+            .key(format!("k{i}"))
+            .value(format!("v{i}"));
+        p.send(rec).await.unwrap().report(i);
+    }
+    // Awaited futures are not reported.
+    let awaited = p
+        .send(
+            ProducerRecord::new(topic.as_str())
+                .partition(0)
+                .value("awaited"),
+        )
+        .await
+        .unwrap();
+    let awaited_offset = awaited.await.expect("awaited record delivered").offset;
+    // Alone in its batch, larger than the topic allows.
+    let big = ProducerRecord::new(topic.as_str())
+        .partition(2)
+        .value(vec![7u8; 50_000]);
+    p.send(big).await.unwrap().report(n);
+    tokio::time::timeout(Duration::from_secs(30), p.flush())
+        .await
+        .expect("flush in time");
+    let got = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(got.len() as u64, n + 1, "one report per reported record");
+    let mut opaques: Vec<u64> = got.iter().map(|(o, _, _)| *o).collect();
+    opaques.sort_unstable();
+    assert_eq!(opaques, (0..=n).collect::<Vec<u64>>(), "each opaque once");
+    let (fail, ok): (Vec<_>, Vec<_>) = got.into_iter().partition(|(o, _, _)| *o == n);
+    let err = fail[0].2.clone().expect_err("the oversized record fails");
+    assert!(err.to_lowercase().contains("large"), "{err}");
+    // Offsets: per partition, every offset from 0 once (the awaited record took one of
+    // partition 0's).
+    let mut per: HashMap<i32, Vec<i64>> = HashMap::new();
+    for (_, part, res) in ok {
+        per.entry(part).or_default().push(res.expect("delivered"));
+    }
+    per.entry(0).or_default().push(awaited_offset);
+    let mut total = 0;
+    for (part, mut offs) in per {
+        offs.sort_unstable();
+        assert_eq!(
+            offs,
+            (0..offs.len() as i64).collect::<Vec<i64>>(),
+            "partition {part}"
+        );
+        total += offs.len();
+    }
+    assert_eq!(total as u64, n + 1);
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_zero_and_one() {
     let b = bootstrap();

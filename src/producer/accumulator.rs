@@ -303,6 +303,8 @@ pub(crate) struct Accumulator {
     /// Uncompressed batches: their records are checksummed as they are appended
     /// ([`BatchBuilder::checksum_as_appended`]).
     checksum_as_appended: bool,
+    /// The producer's delivery-report handler, given to every batch's completion.
+    pub(crate) handler: super::delivery::HandlerSlot,
     /// Batch buffers, as mappings handed back to the OS after a burst (see
     /// [`BufferPool`]); the sender trims it ([`Accumulator::trim_buffers`]).
     buffers: BufferPool,
@@ -374,6 +376,7 @@ impl Accumulator {
             batch_size: s.batch_size.max(1),
             batch_num_messages: s.batch_num_messages.max(1),
             checksum_as_appended: s.compression == crate::record::compression::Compression::None,
+            handler: Default::default(),
             buffers: {
                 // Not bounded by `buffer.memory / batch.size`: with many partitions most
                 // batches hold a few records, and a mapping costs only the pages written
@@ -783,7 +786,8 @@ impl Accumulator {
                     pa.closed.push_back(full);
                 }
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let completion = Completion::new(topic.name.clone(), partition);
+                let completion =
+                    Completion::with_handler(topic.name.clone(), partition, self.handler.0.clone());
                 lock(&self.incomplete).insert(id, completion.clone());
                 pa.open = Some(OpenBatch {
                     id,

@@ -140,7 +140,8 @@ pub mod transaction;
 
 pub use crate::record::batch::RawRecord;
 pub use delivery::{
-    BatchRecord, BatchRecordRef, BatchRecords, DeliveryFuture, FailedRecord, WrittenAt,
+    BatchRecord, BatchRecordRef, BatchRecords, DeliveryFuture, DeliveryHandler, DeliveryReport,
+    FailedRecord, WrittenAt,
 };
 pub use partitioner::Partitioner;
 pub use record::{ProducerRecord, RecordMetadata};
@@ -370,9 +371,21 @@ pub struct ProducerBuilder {
     keep_failed: bool,
     keep_records: bool,
     lazy: bool,
+    delivery_handler: Option<DeliveryHandler>,
 }
 
 impl ProducerBuilder {
+    /// Calls `handler` with the outcome of every record whose delivery future is handed
+    /// back with [`DeliveryFuture::report`] (as librdkafka's delivery-report callback, or a
+    /// Java `send` callback): once per record, when it is acknowledged or fails, on the
+    /// producer's sender task. The handler must return quickly and must not block (it holds
+    /// up the completion of other batches meanwhile); a panic in it is caught and logged.
+    /// Records whose futures are awaited or dropped are not reported.
+    pub fn delivery_handler(mut self, handler: DeliveryHandler) -> Self {
+        self.delivery_handler = Some(handler);
+        self
+    }
+
     /// Gets OAUTHBEARER tokens from `provider` (for `sasl.mechanism=OAUTHBEARER`; wins over
     /// `sasl.oauthbearer.config`). Asked on every new connection and re-authentication.
     pub fn oauth_token_provider(mut self, provider: Arc<dyn OAuthTokenProvider>) -> Self {
@@ -470,7 +483,9 @@ impl ProducerBuilder {
         } else {
             None
         };
-        let acc = Arc::new(Accumulator::new(&s));
+        let mut acc = Accumulator::new(&s);
+        acc.handler = delivery::HandlerSlot(self.delivery_handler);
+        let acc = Arc::new(acc);
         let mut sender = Sender::new(acc.clone(), cluster.clone(), s.clone(), pid, txn.clone());
         sender.keep_failed = self.keep_failed;
         sender.keep_records = self.keep_records;
@@ -609,6 +624,7 @@ impl Producer {
             stats_handler: None,
             keep_failed: false,
             keep_records: false,
+            delivery_handler: None,
             lazy: false,
         }
     }
