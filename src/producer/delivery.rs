@@ -925,7 +925,9 @@ mod tests {
 
     /// A handler that records what it is called with, as (opaque, partition, offset or
     /// error text, timestamp).
-    fn recording() -> (DeliveryHandler, Arc<Mutex<Vec<(u64, i32, String, i64)>>>) {
+    type Seen = Arc<Mutex<Vec<(u64, i32, String, i64)>>>;
+
+    fn recording() -> (DeliveryHandler, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let h: DeliveryHandler = Arc::new(move |r: &DeliveryReport<'_>| {
