@@ -3,7 +3,11 @@
 //! and `delete-topic` (kafka-sdk's `AdminClient`), used by the driver for a fresh topic per run.
 //!
 //! Producer API `sdk`: `send(record).await` per record (the first await only buffers), each
-//! delivery future handed to a collector task awaiting them in order.
+//! delivery future handed to a collector task awaiting them in order. Producer API `report`:
+//! the same sends, each delivery future handed back with `report(send time)` to the
+//! producer's delivery handler (`ProducerBuilder::delivery_handler`), which counts and
+//! times the outcomes on the producer's sender task (as rust-rdkafka's and franz-go's
+//! harnesses do with their delivery callbacks): no future and no collector per record.
 //! Consumer APIs (feature `sdk-consumer`, turned on by the driver once
 //! `kafka_sdk::consumer::Consumer` exists): `recv` (one `recv().await` per record) and
 //! `batch` (`recv_batch`). Without the feature, consume prints `"status":"pending"`.
@@ -16,7 +20,21 @@ use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kafka_sdk::ClientConfig;
 use peer_bench::{die, latency_histogram, Args, ConsumeSpec, ProduceResult, ProduceSpec};
 
-async fn produce(s: &ProduceSpec) -> ProduceResult {
+/// What the delivery handler of API `report` counts.
+struct Reported {
+    acked: u64,
+    failed: u64,
+    first_error: Option<String>,
+    hist: hdrhistogram::Histogram<u64>,
+    timeline: Option<peer_bench::Timeline>,
+}
+
+async fn produce(s: &ProduceSpec, api: &str) -> ProduceResult {
+    let report = match api {
+        "sdk" => false,
+        "report" => true,
+        other => die(&format!("unknown producer API {other:?} (sdk, report)")),
+    };
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &s.brokers)
         .set("acks", &s.acks)
@@ -40,7 +58,43 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
     for (k, v) in &s.extra {
         cfg.set(k, v);
     }
-    let producer = Producer::new(&cfg)
+    let origin = SystemTime::now();
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Reported {
+        acked: 0,
+        failed: 0,
+        first_error: None,
+        hist: latency_histogram(),
+        timeline: peer_bench::Timeline::from_env(),
+    }));
+    let mut builder = Producer::builder(&cfg);
+    if report {
+        let state = reported.clone();
+        // `opaque`: the send time in microseconds since `origin`.
+        builder = builder.delivery_handler(std::sync::Arc::new(
+            move |r: &kafka_sdk::producer::DeliveryReport<'_>| {
+                let now = SystemTime::now()
+                    .duration_since(origin)
+                    .map_or(0, |d| d.as_micros() as u64);
+                let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                match r.result {
+                    Ok(_) => {
+                        st.acked += 1;
+                        let us = now.saturating_sub(r.opaque);
+                        let _ = st.hist.record(us.max(1));
+                        if let Some(t) = &mut st.timeline {
+                            t.record(r.opaque, us);
+                        }
+                    }
+                    Err(e) => {
+                        st.failed += 1;
+                        st.first_error.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            },
+        ));
+    }
+    let producer = builder
+        .build()
         .await
         .unwrap_or_else(|e| die(&format!("creating Producer: {e}")));
     let values: Vec<Bytes> = s.values.iter().map(|v| Bytes::copy_from_slice(v)).collect();
@@ -51,7 +105,6 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
     // with the timestamp its client stamps on the record: two clock reads per record for
     // both, not three.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(SystemTime, DeliveryFuture)>();
-    let origin = SystemTime::now();
     // The collector runs outside tokio's coop budget (same for every future-based client):
     // with it, a turn drained at most the budget's 128 outcomes, and against a sending loop
     // that yields as often (kafka-sdk's `send` takes part in the budget) an unpaced run's
@@ -122,6 +175,13 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
                     rec = rec.key(k);
                 }
                 match producer.send(rec).await {
+                    Ok(fut) if report => {
+                        sent += 1;
+                        fut.report(
+                            t0.duration_since(origin)
+                                .map_or(0, |d| d.as_micros() as u64),
+                        );
+                    }
                     Ok(fut) => {
                         sent += 1;
                         let _ = tx.send((t0, fut));
@@ -151,14 +211,25 @@ async fn produce(s: &ProduceSpec) -> ProduceResult {
         producer.flush().await;
     }
     drop(tx);
-    let (acked, failed, hist, first_error) = collector.await.expect("collector");
+    let (mut acked, mut failed, mut hist, mut first_error) = collector.await.expect("collector");
+    if report {
+        // `flush` returned: every batch completed, every report was made.
+        let mut st = reported.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = &st.timeline {
+            t.print("kafka-sdk");
+        }
+        acked = st.acked;
+        failed = st.failed;
+        first_error = st.first_error.take();
+        hist = std::mem::replace(&mut st.hist, latency_histogram());
+    }
     if burst_end_secs.is_none() {
         secs = started.elapsed().as_secs_f64();
     }
     let _ = producer.close(Duration::from_secs(10)).await;
     ProduceResult {
         client: "kafka-sdk".into(),
-        api: "sdk".into(),
+        api: if report { "report" } else { "sdk" }.into(),
         sent,
         acked: acked + 1, // + the warm-up record
         failed: failed + send_failed,
@@ -354,7 +425,9 @@ async fn main() {
     }
     let args = Args::parse();
     let line = match args.command.as_str() {
-        "produce" => produce(&ProduceSpec::from_args(&args)).await.to_json(),
+        "produce" => produce(&ProduceSpec::from_args(&args), &args.str_or("api", "sdk"))
+            .await
+            .to_json(),
         "consume" => consume(&ConsumeSpec::from_args(&args), &args.str_or("api", "batch")).await,
         "create-topic" => create_topic(&args).await,
         "delete-topic" => delete_topic(&args).await,
