@@ -384,7 +384,7 @@ def producer_cmd(client, api, brokers, topic, count, size, prof, rate):
            "--compression", s["compression"], "--linger-ms", str(s["linger_ms"]),
            "--batch-size", str(s["batch_size"]), "--max-in-flight", str(s["max_in_flight"]),
            "--rate", str(rate)]
-    if client in ("rdkafka", "facade"):
+    if client in ("rdkafka", "facade") or (client == "kafka-sdk" and api != "sdk"):
         cmd += ["--api", api]
     if client == "facade":
         # The drop-in defaults to librdkafka's queue.buffering.max.kbytes (1 GiB); the facade
