@@ -10,19 +10,23 @@
 //! Without `--brokers` (or `KAFKA_BOOTSTRAP_SERVERS`), a local single-node Kafka is started
 //! with the test kit (needs Java). `-X key=value` sets any client config key and overrides the
 //! value the flags give (`-X linger.ms=20` beats `--linger-ms`).
+//! Outcomes go to the producer's delivery handler (`ProducerBuilder::delivery_handler`, each
+//! record's future handed back with `report(send time)`), which counts and times them on the
+//! producer's sender task: nothing kept per record but 24 bytes until it is acknowledged.
 //! Ends with one line:
 //! `sent=<n> acked=<n> failed=<n> secs=<f> msgs_per_sec=<f> mb_per_sec=<f> p50_ms=<f> p99_ms=<f>`.
 
 mod common;
 
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use kafka_sdk::admin::{AdminClient, NewTopic};
-use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
+use kafka_sdk::producer::{DeliveryReport, Producer, ProducerRecord};
 use kafka_sdk::{ClientConfig, KafkaCode};
 
 #[derive(Parser, Debug)]
@@ -98,29 +102,42 @@ async fn run(args: Args) -> Result<(), common::BoxError> {
         Err(e) => return Err(e.into()),
     }
 
-    let producer = Producer::new(&cfg).await?;
-    let value = Bytes::from(vec![b'x'; args.size]);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, DeliveryFuture)>();
-    let collector = tokio::spawn(async move {
-        let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram");
-        let (mut acked, mut failed) = (0u64, 0u64);
-        let mut first_error = None;
-        while let Some((t0, fut)) = rx.recv().await {
-            match fut.await {
-                Ok(_) => {
-                    acked += 1;
-                    let _ = hist.record((t0.elapsed().as_micros() as u64).max(1));
-                }
-                Err(e) => {
-                    failed += 1;
-                    first_error.get_or_insert(e);
-                }
+    /// What the delivery handler counts.
+    struct Outcomes {
+        acked: u64,
+        failed: u64,
+        hist: Histogram<u64>,
+        first_error: Option<String>,
+    }
+    let outcomes = Arc::new(Mutex::new(Outcomes {
+        acked: 0,
+        failed: 0,
+        hist: Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram"),
+        first_error: None,
+    }));
+    let start = Instant::now();
+    let seen = outcomes.clone();
+    // `opaque`: when the record was sent, in microseconds since `start`.
+    let handler = move |r: &DeliveryReport<'_>| {
+        let now = start.elapsed().as_micros() as u64;
+        let mut o = seen.lock().unwrap_or_else(|p| p.into_inner());
+        match r.result {
+            Ok(_) => {
+                o.acked += 1;
+                let _ = o.hist.record(now.saturating_sub(r.opaque).max(1));
+            }
+            Err(e) => {
+                o.failed += 1;
+                o.first_error.get_or_insert_with(|| e.to_string());
             }
         }
-        (acked, failed, hist, first_error)
-    });
+    };
+    let producer = Producer::builder(&cfg)
+        .delivery_handler(Arc::new(handler))
+        .build()
+        .await?;
+    let value = Bytes::from(vec![b'x'; args.size]);
 
-    let start = Instant::now();
     let mut sent = 0u64;
     let mut send_failed = 0u64;
     for i in 0..args.count {
@@ -134,11 +151,11 @@ async fn run(args: Args) -> Result<(), common::BoxError> {
         if let Some(n) = keys {
             rec = rec.key(format!("key-{}", i % n.max(1)));
         }
-        let t0 = Instant::now();
+        let t0 = start.elapsed().as_micros() as u64;
         match producer.send(rec).await {
             Ok(fut) => {
                 sent += 1;
-                let _ = tx.send((t0, fut));
+                fut.report(t0);
             }
             Err(e) => {
                 send_failed += 1;
@@ -148,14 +165,15 @@ async fn run(args: Args) -> Result<(), common::BoxError> {
             }
         }
     }
-    drop(tx);
+    // Every batch completed, every outcome reported.
     producer.flush().await;
-    let (acked, failed, hist, first_error) = collector.await?;
     let secs = start.elapsed().as_secs_f64();
+    let _ = producer.close(Duration::from_secs(10)).await;
+    let o = outcomes.lock().unwrap_or_else(|p| p.into_inner());
+    let (acked, failed, hist, first_error) = (o.acked, o.failed, &o.hist, &o.first_error);
     if let Some(e) = first_error {
         eprintln!("first delivery error: {e}");
     }
-    let _ = producer.close(Duration::from_secs(10)).await;
     let mb = (acked as f64 * args.size as f64) / 1_000_000.0;
     println!(
         "sent={sent} acked={acked} failed={} secs={secs:.3} msgs_per_sec={:.1} mb_per_sec={:.3} p50_ms={:.3} p99_ms={:.3}",
