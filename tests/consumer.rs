@@ -2762,6 +2762,47 @@ async fn prefetch_stays_within_queued_max_messages_kbytes() {
 /// without it waited `fetch.wait.max.ms` at the broker, so the backlog moved one buffer per
 /// long poll (3,000 records here took ~40 s at 3 s per poll; in a 3-node run of 100
 /// partitions a quarter of the run was such waits at the end of the data).
+/// An application that reads slower than its brokers send: the consumer holds about one
+/// fetch response per partition (`max.partition.fetch.bytes`), not the whole prefetch bound
+/// (`queued.max.messages.kbytes`, 64 MiB): a partition with a response's worth buffered is
+/// left out of the next fetch until the application takes from it. Every record is still
+/// delivered, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_holds_about_one_response_per_partition() {
+    const N: usize = 4_000;
+    let topic = unique("c-hold");
+    create_topic(&topic, 1).await;
+    // 4,000 records of ~1 KB: ~4 MB, 64 responses' worth.
+    let mut i = 0;
+    while i < N {
+        let batch: Vec<Rec> = (i..i + 100)
+            .map(|n| (None, Some(format!("{n:01000}").into_bytes()), vec![]))
+            .collect();
+        produce(&topic, 0, &batch, Compression::None).await;
+        i += 100;
+    }
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = assigned_from_start(
+        &seek_cfg(&unique("g-hold")).with("max.partition.fetch.bytes", "65536"),
+        &tp,
+    )
+    .await;
+    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
+    assert_eq!(first.offset(), 0);
+    // The application is busy; the consumer goes on fetching only as far as its rule lets.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = c.handle().statistics().topics[&topic].partitions[&0].fetchq_size;
+    assert!(
+        held <= 512 * 1024,
+        "{held} bytes buffered for one partition with 64 KiB responses"
+    );
+    for n in 1..N as i64 {
+        let m = recv_one(&c, Duration::from_secs(30), "record").await;
+        assert_eq!(m.offset(), n);
+    }
+    c.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_not_held_behind_a_long_poll_of_caught_up_partitions() {
     const N: usize = 3_000;

@@ -1588,7 +1588,7 @@ key_table! {
         "librdkafka: records to prefetch per partition.",
     )
     .status(Status::Ignored {
-        detail: "prefetch is bounded by queued.max.messages.kbytes only",
+        detail: "prefetch is bounded by queued.max.messages.kbytes and by about one response (max.partition.fetch.bytes) per partition",
     }));
     // ---- share consumer (KIP-932) ---------------------------------------------------------
     SHARE_ACKNOWLEDGEMENT_MODE: Key<ShareAcknowledgementMode> = Key::one_of(KeyDef::new(

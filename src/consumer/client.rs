@@ -250,8 +250,8 @@ impl Consumer {
         let shared = &self.shared;
         shared.touch_poll();
         let mut st = shared.lock();
-        let fetch_at = fetcher::fetch_at(shared);
-        match take_one(&mut st, shared.cfg.enable_auto_offset_store, fetch_at) {
+        let marks = fetcher::Marks::of(shared, &st);
+        match take_one(&mut st, shared.cfg.enable_auto_offset_store, marks) {
             Some((r, wake_work)) => {
                 drop(st);
                 if wake_work {
@@ -298,12 +298,12 @@ impl Consumer {
         let mut wake = false;
         {
             let mut st = shared.lock();
-            let fetch_at = fetcher::fetch_at(shared);
+            let marks = fetcher::Marks::of(shared, &st);
             while out.len() < max {
                 if !st.errors.is_empty() || !st.eof.is_empty() {
                     break;
                 }
-                match take_one(&mut st, shared.cfg.enable_auto_offset_store, fetch_at) {
+                match take_one(&mut st, shared.cfg.enable_auto_offset_store, marks) {
                     Some((Ok(m), w)) => {
                         wake |= w;
                         out.push(m);
@@ -383,11 +383,16 @@ impl Drop for Consumer {
 
 /// Takes the next event from the state: an error, an EOF, or a message (fetched chunks
 /// whole, in the order they arrived: [`Chunk`]). The `bool` says whether the fetchers should
-/// be woken: the take emptied a partition, or brought the buffered and reserved bytes down
-/// to `fetch_at` ([`fetcher::fetch_at`], where a fetch can go out again), so the next fetch
-/// overlaps with the application's processing instead of starting only once everything is
-/// drained.
-fn take_one(st: &mut State, auto_store: bool, fetch_at: usize) -> Option<(Result<Message>, bool)> {
+/// be woken: the take emptied a partition, brought its buffered bytes under its cap
+/// ([`fetcher::part_cap`]), or brought the buffered and reserved bytes down to `fetch_at`
+/// ([`fetcher::fetch_at`], where a fetch can go out again), so the next fetch overlaps with
+/// the application's processing instead of starting only once everything is drained.
+fn take_one(
+    st: &mut State,
+    auto_store: bool,
+    marks: fetcher::Marks,
+) -> Option<(Result<Message>, bool)> {
+    let fetch_at = marks.fetch_at;
     if let Some(e) = st.errors.pop_front() {
         return Some((Err(e), false));
     }
@@ -427,6 +432,7 @@ fn take_one(st: &mut State, auto_store: bool, fetch_at: usize) -> Option<(Result
     p.rxbytes += payload;
     *rxmsgs += 1;
     *rxbytes += payload;
+    let under_part_cap = p.buffer_bytes >= marks.part_cap && p.buffer_bytes - size < marks.part_cap;
     p.buffer_bytes -= size;
     // The last buffered message: the position moves to the fetch offset, past any control
     // batches after the message, with the epoch of the last batch passed (KIP-320).
@@ -452,7 +458,7 @@ fn take_one(st: &mut State, auto_store: bool, fetch_at: usize) -> Option<(Result
     // Fetch tasks wait while the buffers and the fetches in flight fill the bound.
     let used = *buffered_bytes + *fetch_reserved;
     let under_total_cap = used <= fetch_at && used + size > fetch_at;
-    Some((Ok(m), emptied || under_total_cap))
+    Some((Ok(m), emptied || under_part_cap || under_total_cap))
 }
 
 /// Brings a chunk that can be delivered now to the front of `st.order`: chunks already
@@ -593,7 +599,7 @@ mod tests {
             last: 8_999,
         });
         for _ in 0..9_000 {
-            let (m, _) = take_one(&mut st, true, FETCH_AT).expect("a message");
+            let (m, _) = take_one(&mut st, true, MARKS).expect("a message");
             m.unwrap();
         }
         let p = &st.parts[&tp];
@@ -660,9 +666,13 @@ mod tests {
 
     /// [`fetcher::fetch_at`] of the default 64 MiB bound (a quarter of it free).
     const FETCH_AT: usize = 48 << 20;
+    const MARKS: fetcher::Marks = fetcher::Marks {
+        fetch_at: FETCH_AT,
+        part_cap: usize::MAX,
+    };
 
     fn take(st: &mut State) -> (i32, i64) {
-        let m = take_one(st, true, FETCH_AT).expect("a message").0.unwrap();
+        let m = take_one(st, true, MARKS).expect("a message").0.unwrap();
         (m.partition(), m.offset())
     }
 
@@ -723,7 +733,7 @@ mod tests {
             take(&mut st);
         }
         assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 2);
-        assert!(take_one(&mut st, true, FETCH_AT).is_none());
+        assert!(take_one(&mut st, true, MARKS).is_none());
         assert!(st.order.is_empty());
         assert_eq!(st.buffered_bytes, 0);
     }
@@ -742,7 +752,7 @@ mod tests {
         let got: Vec<_> = (0..6).map(|_| take(&mut st)).collect();
         assert_eq!(got, [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]);
         assert!(
-            take_one(&mut st, true, FETCH_AT).is_none(),
+            take_one(&mut st, true, MARKS).is_none(),
             "only the paused one is left"
         );
         st.parts
@@ -766,7 +776,7 @@ mod tests {
             got,
             [(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (0, 3), (0, 4)]
         );
-        assert!(take_one(&mut st, true, FETCH_AT).is_none());
+        assert!(take_one(&mut st, true, MARKS).is_none());
         assert!(st.order.is_empty());
         assert_eq!(st.buffered_bytes, 0);
     }

@@ -95,6 +95,43 @@ pub(crate) fn total_cap(shared: &Shared) -> usize {
     (shared.cfg.queued_max_messages_kbytes.max(1)).saturating_mul(1024)
 }
 
+/// Responses' worth of records (`max.partition.fetch.bytes` each, the most a response
+/// brings for one partition) buffered for a partition at or above which its broker is not
+/// fetched from until the application takes from it (see `pick_partitions`).
+/// Holding more does not make fetches larger or fewer (a broker answers each with at most
+/// that much per partition); it only filled the prefetch bound (64 MiB) with a few
+/// partitions' records whenever the application read slower than its brokers sent: one
+/// member of a group over 3 partitions on 3 brokers held 32-81 MB, now 30-37 MB, at the
+/// same msgs/s within the noise (BENCHMARKS.md, "Consumer: about one response per
+/// partition").
+pub(crate) const PART_CAP_RESPONSES: usize = 1;
+
+/// [`PART_CAP_RESPONSES`] in buffered bytes, at the data's current expansion.
+pub(crate) fn part_cap(shared: &Shared, expansion: Expansion) -> usize {
+    let wire =
+        (shared.cfg.max_partition_fetch_bytes.max(1) as usize).saturating_mul(PART_CAP_RESPONSES);
+    expansion.buffered(wire)
+}
+
+/// The levels at which taking a message wakes the fetch tasks (see `client::take_one`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marks {
+    /// [`fetch_at`].
+    pub fetch_at: usize,
+    /// [`part_cap`].
+    pub part_cap: usize,
+}
+
+impl Marks {
+    /// The marks now (`st`: the consumer's state, locked).
+    pub(crate) fn of(shared: &Shared, st: &State) -> Marks {
+        Marks {
+            fetch_at: fetch_at(shared),
+            part_cap: part_cap(shared, st.expansion),
+        }
+    }
+}
+
 /// Buffered plus reserved bytes at or below which a fetch may go out: [`fetch_at_of`] the
 /// prefetch bound.
 pub(crate) fn fetch_at(shared: &Shared) -> usize {
@@ -795,6 +832,19 @@ fn pick_partitions(
     }
     let used = st.buffered_bytes + st.fetch_reserved;
     if used > fetch_at(shared) {
+        return (BTreeMap::new(), None);
+    }
+    // While one of this broker's partitions holds a response's worth, nothing is fetched
+    // from it: leaving only that partition out would send a fetch of the others, which
+    // long-polls when they are caught up, and the partition would wait behind it once the
+    // application had read into its records. The application is not starved meanwhile: it
+    // has that partition's records to read, and taking from them wakes this task.
+    let cap = part_cap(shared, st.expansion);
+    if st.parts.iter().any(|(tp, p)| {
+        p.buffer_bytes >= cap
+            && p.fetchable(now)
+            && snap.leader(&tp.topic, tp.partition) == Some(node)
+    }) {
         return (BTreeMap::new(), None);
     }
     let mut out = BTreeMap::new();
