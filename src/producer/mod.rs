@@ -380,7 +380,9 @@ impl ProducerBuilder {
     /// Java `send` callback): once per record, when it is acknowledged or fails, on the
     /// producer's sender task. The handler must return quickly and must not block (it holds
     /// up the completion of other batches meanwhile); a panic in it is caught and logged.
-    /// Records whose futures are awaited or dropped are not reported.
+    /// Records whose futures are awaited or dropped are not reported. The producer keeps
+    /// the handler, so a handler that holds the producer (e.g. to send failed records
+    /// again) keeps it alive for good: hand such records to a task through a channel.
     pub fn delivery_handler(mut self, handler: DeliveryHandler) -> Self {
         self.delivery_handler = Some(handler);
         self
