@@ -818,11 +818,15 @@ fn pick_partitions(
     // the partition's position into validation before anything more is fetched (KIP-320).
     let mut freed = 0;
     let mut started = false;
+    // One of this broker's partitions holds a response's worth (see below).
+    let cap = part_cap(shared, st.expansion);
+    let mut capped = false;
     for (tp, p) in st.parts.iter_mut() {
         if snap.leader(&tp.topic, tp.partition) == Some(node) {
             let before = p.validate;
             freed += p.note_leader_epoch(leader_epoch_of(&snap, tp));
             started |= p.validate && !before;
+            capped |= p.buffer_bytes >= cap && p.fetchable(now);
         }
     }
     st.buffered_bytes -= freed;
@@ -839,12 +843,7 @@ fn pick_partitions(
     // long-polls when they are caught up, and the partition would wait behind it once the
     // application had read into its records. The application is not starved meanwhile: it
     // has that partition's records to read, and taking from them wakes this task.
-    let cap = part_cap(shared, st.expansion);
-    if st.parts.iter().any(|(tp, p)| {
-        p.buffer_bytes >= cap
-            && p.fetchable(now)
-            && snap.leader(&tp.topic, tp.partition) == Some(node)
-    }) {
+    if capped {
         return (BTreeMap::new(), None);
     }
     let mut out = BTreeMap::new();

@@ -802,7 +802,7 @@ impl Accumulator {
                 }
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 let completion =
-                    Completion::with_handler(topic.name.clone(), partition, self.handler.0.clone());
+                    Completion::with_handler(topic.name.clone(), partition, self.handler.clone());
                 lock(&self.incomplete).insert(id, completion.clone());
                 pa.open = Some(OpenBatch {
                     id,

@@ -109,13 +109,14 @@ impl std::fmt::Debug for HandlerSlot {
 type Reports = Mutex<Vec<(i32, i64, u64)>>;
 
 /// The shared completion of one batch.
+#[derive(Debug)]
 pub(crate) struct Completion {
     pub topic: Arc<str>,
     pub partition: i32,
     result: OnceLock<Outcome>,
     wakers: Mutex<Vec<Waker>>,
     /// The producer's delivery-report handler, if it has one.
-    handler: Option<DeliveryHandler>,
+    handler: HandlerSlot,
     /// The records handed to the handler ([`DeliveryFuture::report`]) before the outcome.
     reports: Reports,
     /// The records' `send` spans, closed at completion.
@@ -135,28 +136,17 @@ pub(crate) struct Completion {
     kept: OnceLock<Bytes>,
 }
 
-impl std::fmt::Debug for Completion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Completion")
-            .field("topic", &self.topic)
-            .field("partition", &self.partition)
-            .field("result", &self.result)
-            .field("handler", &self.handler.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Completion {
     #[cfg(test)]
     pub(crate) fn new(topic: Arc<str>, partition: i32) -> Arc<Completion> {
-        Completion::with_handler(topic, partition, None)
+        Completion::with_handler(topic, partition, HandlerSlot::default())
     }
 
     /// A batch's completion; `handler`: the producer's delivery-report handler.
     pub(crate) fn with_handler(
         topic: Arc<str>,
         partition: i32,
-        handler: Option<DeliveryHandler>,
+        handler: HandlerSlot,
     ) -> Arc<Completion> {
         Arc::new(Completion {
             topic,
@@ -204,7 +194,7 @@ impl Completion {
         if self.result.set(outcome).is_ok() {
             let outcome = self.result.get().expect("just set");
             self.spans.finish(|delta| outcome.for_record(delta));
-            if self.handler.is_some() {
+            if self.handler.0.is_some() {
                 let reports =
                     std::mem::take(&mut *self.reports.lock().unwrap_or_else(|p| p.into_inner()));
                 for (delta, ts, opaque) in reports {
@@ -227,7 +217,7 @@ impl Completion {
     /// handler is logged and does not stop the reports of the batch's other records, nor
     /// the sender task that completes batches.
     fn report(&self, outcome: &Outcome, delta: i32, timestamp: i64, opaque: u64) {
-        let Some(h) = &self.handler else { return };
+        let Some(h) = &self.handler.0 else { return };
         let report = DeliveryReport {
             topic: &self.topic,
             partition: self.partition,
@@ -370,7 +360,7 @@ impl DeliveryFuture {
     /// ```
     pub fn report(self, opaque: u64) {
         let c = &*self.completion;
-        if c.handler.is_none() {
+        if c.handler.0.is_none() {
             return;
         }
         let mut reports = c.reports.lock().unwrap_or_else(|p| p.into_inner());
@@ -946,7 +936,7 @@ mod tests {
     #[test]
     fn reported_records_reach_the_handler_once_at_completion() {
         let (h, seen) = recording();
-        let c = Completion::with_handler(Arc::from("t"), 3, Some(h));
+        let c = Completion::with_handler(Arc::from("t"), 3, HandlerSlot(Some(h)));
         for delta in 0..3 {
             DeliveryFuture::new(c.clone(), delta, 100 + i64::from(delta)).report(10 + delta as u64);
         }
@@ -990,7 +980,7 @@ mod tests {
                 r.result.map(|w| w.offset).map_err(|e| e.to_string()),
             ));
         });
-        let c = Completion::with_handler(Arc::from("t"), 0, Some(h));
+        let c = Completion::with_handler(Arc::from("t"), 0, HandlerSlot(Some(h)));
         for delta in 0..4 {
             DeliveryFuture::new(c.clone(), delta, 0).report(delta as u64);
         }
