@@ -31,13 +31,21 @@ else
     toolchain="stable with RUSTC_BOOTSTRAP=1"
 fi
 
+# A dev build at opt-level 1 without debug info (debug assertions and overflow checks on,
+# as in cargo-fuzz's release builds; a crash's backtrace keeps function names, its input is
+# saved): ~4.5 min from scratch on the 2-core CI machine against ~6.5 for the release
+# profile, with 60-90 % of its executions per second (opt-level 0 ran 25x fewer). Long runs
+# stay on the release profile (README).
+export CARGO_PROFILE_DEV_OPT_LEVEL="${CARGO_PROFILE_DEV_OPT_LEVEL:-1}"
+export CARGO_PROFILE_DEV_DEBUG=0
+mode=(--dev)
 start=$(date +%s)
 echo "smoke.sh: building ${targets[*]} ($toolchain)"
 # `cargo fuzz build` takes one target or none (= all of them).
 if [ ${#targets[@]} -eq 1 ]; then
-    nice -n 19 "${cargo[@]}" build "${targets[0]}"
+    nice -n 19 "${cargo[@]}" build "${mode[@]}" "${targets[0]}"
 else
-    nice -n 19 "${cargo[@]}" build
+    nice -n 19 "${cargo[@]}" build "${mode[@]}"
 fi
 built=$(date +%s)
 
@@ -47,7 +55,7 @@ failed=()
 for t in "${targets[@]}"; do
     mkdir -p "$run_dir/$t"
     echo "smoke.sh: fuzzing $t for ${seconds}s"
-    if ! nice -n 19 "${cargo[@]}" run "$t" "$run_dir/$t" "corpus/$t" -- \
+    if ! nice -n 19 "${cargo[@]}" run "${mode[@]}" "$t" "$run_dir/$t" "corpus/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 >"$run_dir/$t.log" 2>&1; then
         failed+=("$t")
