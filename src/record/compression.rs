@@ -6,7 +6,9 @@
 //!   blocks of `[BE u32 length][raw snappy block]` over 32 KiB input chunks); reading also
 //!   accepts a bare raw snappy block, as xerial's reader does.
 //! - lz4: the LZ4 *frame* format with independent 64 KiB blocks and no checksums, as Java
-//!   writes it; reading accepts any valid frame (checksums, content size, linked blocks).
+//!   writes it; reading accepts any valid frame (checksums, content size, linked blocks):
+//!   frames of independent blocks are decompressed block by block straight into the output,
+//!   others through `lz4_flex`'s frame decoder.
 //!   `lz4_flex` has only the fast compressor, so an LZ4 level is validated and then ignored.
 //! - zstd: a zstd frame, default level 3 (Java's default).
 //!
@@ -369,13 +371,16 @@ pub fn decompress(codec: Compression, input: &[u8], max_output: usize) -> Result
         Compression::Snappy => snappy_decompress(input, max_output),
         #[cfg(feature = "lz4")]
         Compression::Lz4 => {
-            lz4_check_frames(input)?;
-            read_capped(
-                lz4_flex::frame::FrameDecoder::new(input),
-                codec,
-                max_output,
-                hint,
-            )
+            if lz4_check_frames(input)? {
+                lz4_decompress_independent(input, max_output, hint)
+            } else {
+                read_capped(
+                    lz4_flex::frame::FrameDecoder::new(input),
+                    codec,
+                    max_output,
+                    hint,
+                )
+            }
         }
         #[cfg(feature = "zstd")]
         Compression::Zstd => {
@@ -414,8 +419,13 @@ fn read_capped<R: Read>(reader: R, codec: Compression, cap: usize, hint: usize) 
 /// Walks the structure of one or more LZ4 frames (headers, block lengths, checksums, end
 /// marks) without decompressing, so that truncated input is an error: the frame decoder
 /// alone treats input ending between blocks as a clean end.
+///
+/// Returns whether every frame is one [`lz4_decompress_independent`] reads: version 01,
+/// independent blocks, no dictionary, reserved bits clear and a valid block size (what the
+/// Java client, librdkafka and kafka-sdk write; checksums and a content size allowed).
+/// Frames with linked blocks or a dictionary go through `lz4_flex`'s frame decoder.
 #[cfg(feature = "lz4")]
-fn lz4_check_frames(input: &[u8]) -> Result<()> {
+fn lz4_check_frames(input: &[u8]) -> Result<bool> {
     let corrupt = |what: &str, at: usize| {
         Error::Protocol(format!("lz4: {what} at byte {at} of {}", input.len()))
     };
@@ -425,6 +435,7 @@ fn lz4_check_frames(input: &[u8]) -> Result<()> {
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
     let mut pos = 0;
+    let mut independent = true;
     while pos < input.len() {
         let magic = u32_at(pos).ok_or_else(|| corrupt("truncated frame magic", pos))?;
         if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
@@ -439,10 +450,15 @@ fn lz4_check_frames(input: &[u8]) -> Result<()> {
         if magic != 0x184D_2204 {
             return Err(corrupt("not an LZ4 frame (bad magic)", pos));
         }
-        let (flg, _bd) = match input.get(pos + 4..pos + 6) {
+        let (flg, bd) = match input.get(pos + 4..pos + 6) {
             Some(b) => (b[0], b[1]),
             None => return Err(corrupt("truncated frame descriptor", pos)),
         };
+        independent &= flg & 0xC0 == 0x40
+            && flg & 0x20 != 0
+            && flg & 0x03 == 0
+            && bd & 0x8F == 0
+            && lz4_block_max(bd).is_some();
         let block_checksum = flg & 0x10 != 0;
         let content_checksum = flg & 0x04 != 0;
         let descriptor =
@@ -471,7 +487,125 @@ fn lz4_check_frames(input: &[u8]) -> Result<()> {
             pos += 4;
         }
     }
-    Ok(())
+    Ok(independent)
+}
+
+/// Largest decompressed size of one block of a frame whose `BD` byte is `bd` (bits 4..=6:
+/// 4 = 64 KiB, 5 = 256 KiB, 6 = 1 MiB, 7 = 4 MiB; other values are invalid).
+#[cfg(feature = "lz4")]
+fn lz4_block_max(bd: u8) -> Option<usize> {
+    match (bd >> 4) & 0x07 {
+        n @ 4..=7 => Some(1 << (8 + 2 * n as u32)),
+        _ => None,
+    }
+}
+
+/// One lz4 block decompressed into `out` (`lz4_flex`'s block decoder). Not inlined: inlined
+/// into [`decompress`] the decoder's short copies became `memmove` calls (25-37 % slower in
+/// the `codecs` benchmark than the frame decoder it replaces).
+#[cfg(feature = "lz4")]
+#[inline(never)]
+fn lz4_block_into(block: &[u8], out: &mut [u8]) -> std::result::Result<usize, lz4_flex::block::DecompressError> {
+    lz4_flex::block::decompress_into(block, out)
+}
+
+/// Decompresses lz4 frames that [`lz4_check_frames`] walked and found independent: each
+/// block straight into the output, after the header checksum (and, when the frame carries
+/// them, each block's checksum) is verified; the content checksum and declared content size
+/// are checked at the frame's end.
+///
+/// The frame decoder decompressed each block into a buffer of its own (allocated per frame),
+/// copied it out, and `read_to_end` zero-filled the output first: 9.4 % and 3.3 % of a
+/// consumer's samples reading lz4 batches of 100 B records.
+#[cfg(feature = "lz4")]
+fn lz4_decompress_independent(input: &[u8], cap: usize, hint: usize) -> Result<Bytes> {
+    use std::hash::Hasher;
+    use twox_hash::XxHash32;
+    let codec = Compression::Lz4;
+    let corrupt = |what: &str, at: usize| {
+        Error::Protocol(format!("lz4: {what} at byte {at} of {}", input.len()))
+    };
+    // The structure (lengths, end marks) was checked by `lz4_check_frames`: slicing below
+    // stays in bounds.
+    let u32_at = |pos: usize| u32::from_le_bytes(input[pos..pos + 4].try_into().unwrap());
+    let mut out: Vec<u8> = Vec::with_capacity(hint.min(cap).min(1 << 20));
+    let mut pos = 0;
+    while pos < input.len() {
+        let magic = u32_at(pos);
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            pos += 8 + u32_at(pos + 4) as usize;
+            continue;
+        }
+        let frame_at = pos;
+        let (flg, bd) = (input[pos + 4], input[pos + 5]);
+        let block_max = lz4_block_max(bd).expect("checked by lz4_check_frames");
+        let has_size = flg & 0x08 != 0;
+        let descriptor = &input[pos + 4..pos + 6 + if has_size { 8 } else { 0 }];
+        let header_checksum = input[pos + 4 + descriptor.len()];
+        if (XxHash32::oneshot(0, descriptor) >> 8) as u8 != header_checksum {
+            return Err(corrupt("frame header checksum mismatch", frame_at));
+        }
+        let content_size = has_size.then(|| u64::from_le_bytes(descriptor[2..10].try_into().unwrap()));
+        let block_checksums = flg & 0x10 != 0;
+        let mut content = (flg & 0x04 != 0).then(|| XxHash32::with_seed(0));
+        let frame_start = out.len();
+        pos += 4 + descriptor.len() + 1;
+        loop {
+            let info = u32_at(pos);
+            pos += 4;
+            if info == 0 {
+                break;
+            }
+            let len = (info & 0x7FFF_FFFF) as usize;
+            let block = &input[pos..pos + len];
+            pos += len;
+            if block_checksums {
+                if XxHash32::oneshot(0, block) != u32_at(pos) {
+                    return Err(corrupt("block checksum mismatch", pos - len));
+                }
+                pos += 4;
+            }
+            let start = out.len();
+            if info & 0x8000_0000 != 0 {
+                if len > block_max {
+                    return Err(corrupt("stored block larger than the frame's block size", pos));
+                }
+                out.extend_from_slice(block);
+            } else {
+                // Room for the largest block the frame allows; the cap is checked after it
+                // (at most one block past the cap is ever held).
+                out.resize(start + block_max, 0);
+                match lz4_block_into(block, &mut out[start..]) {
+                    Ok(n) => out.truncate(start + n),
+                    Err(e) => {
+                        return Err(Error::Protocol(format!(
+                            "lz4: corrupt compressed data: {e} (block at byte {} of {})",
+                            pos - len,
+                            input.len()
+                        )))
+                    }
+                }
+            }
+            if out.len() > cap {
+                return Err(too_large(codec, cap));
+            }
+            if let Some(h) = content.as_mut() {
+                h.write(&out[start..]);
+            }
+        }
+        if let Some(h) = content {
+            if h.finish_32() != u32_at(pos) {
+                return Err(corrupt("content checksum mismatch", pos));
+            }
+            pos += 4;
+        }
+        if let Some(size) = content_size {
+            if size != (out.len() - frame_start) as u64 {
+                return Err(corrupt("content size does not match the frame's data", frame_at));
+            }
+        }
+    }
+    Ok(Bytes::from(out))
 }
 
 #[cfg(feature = "snappy")]
@@ -745,6 +879,100 @@ mod tests {
             decompress(Compression::Lz4, &framed, 1 << 20).unwrap(),
             input
         );
+    }
+
+    /// Frames with independent blocks are read without the frame decoder: every block size,
+    /// checksums and a content size (as franz-go and others write them), several frames and a
+    /// skippable frame in one input, each giving what `lz4_flex`'s frame decoder gives.
+    #[test]
+    #[cfg(feature = "lz4")]
+    fn lz4_independent_frames_with_checksums_and_sizes() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameDecoder, FrameEncoder, FrameInfo};
+        use std::io::{Read, Write};
+        let input = corpus().swap_remove(4); // 1 MiB, partly random
+        let frame = |size, block_sums, content_sum, content_size: bool, data: &[u8]| {
+            let info = FrameInfo::new()
+                .block_size(size)
+                .block_mode(BlockMode::Independent)
+                .block_checksums(block_sums)
+                .content_checksum(content_sum)
+                .content_size(content_size.then_some(data.len() as u64));
+            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(data).unwrap();
+            enc.finish().unwrap()
+        };
+        for size in [
+            BlockSize::Max64KB,
+            BlockSize::Max256KB,
+            BlockSize::Max1MB,
+            BlockSize::Max4MB,
+        ] {
+            for (b, c, z) in [(false, false, false), (true, true, true), (false, true, false)] {
+                let f = frame(size, b, c, z, &input);
+                assert!(lz4_check_frames(&f).unwrap(), "{size:?}: read without the decoder");
+                let mut expected = Vec::new();
+                FrameDecoder::new(&f[..]).read_to_end(&mut expected).unwrap();
+                let got = decompress(Compression::Lz4, &f, 2 << 20).unwrap();
+                assert!(got == expected && got == input, "{size:?} {b} {c} {z}");
+            }
+        }
+        // Two frames with a skippable frame between them: one output.
+        let mut two = frame(BlockSize::Max64KB, true, true, false, b"abc");
+        two.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+        two.extend_from_slice(&compressed(Compression::Lz4, b"def"));
+        assert_eq!(
+            &decompress(Compression::Lz4, &two, 100).unwrap()[..],
+            b"abcdef"
+        );
+        // Linked blocks still go through the frame decoder.
+        let info = FrameInfo::new().block_mode(BlockMode::Linked);
+        let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(&input).unwrap();
+        let linked = enc.finish().unwrap();
+        assert!(!lz4_check_frames(&linked).unwrap());
+        assert_eq!(decompress(Compression::Lz4, &linked, 2 << 20).unwrap(), input);
+    }
+
+    /// A frame whose header, block or content checksum, or declared content size, does not
+    /// match its data is an error naming what is wrong (not data handed on).
+    #[test]
+    #[cfg(feature = "lz4")]
+    fn lz4_checksum_and_size_mismatches_are_errors() {
+        use lz4_flex::frame::{BlockMode, FrameEncoder, FrameInfo};
+        use std::io::Write;
+        let data = b"kafka kafka kafka kafka kafka kafka kafka kafka".repeat(100);
+        let info = FrameInfo::new()
+            .block_mode(BlockMode::Independent)
+            .block_checksums(true)
+            .content_checksum(true)
+            .content_size(Some(data.len() as u64));
+        let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(&data).unwrap();
+        let good = enc.finish().unwrap();
+        assert_eq!(decompress(Compression::Lz4, &good, 1 << 20).unwrap(), data);
+        let header_len = 4 + 2 + 8 + 1;
+        let block_len = u32::from_le_bytes(good[header_len..header_len + 4].try_into().unwrap())
+            as usize
+            & 0x7FFF_FFFF;
+        let block_sum_at = header_len + 4 + block_len;
+        let content_sum_at = good.len() - 4;
+        let cases: [(usize, &str); 4] = [
+            (header_len - 1, "frame header checksum mismatch"),
+            (block_sum_at, "block checksum mismatch"),
+            (content_sum_at, "content checksum mismatch"),
+            (6, "content size does not match"),
+        ];
+        for (at, what) in cases {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            if at == 6 {
+                // The size is covered by the header checksum: fix that up.
+                let hc = (twox_hash::XxHash32::oneshot(0, &bad[4..14]) >> 8) as u8;
+                bad[14] = hc;
+            }
+            let e = decompress(Compression::Lz4, &bad, 1 << 20).unwrap_err();
+            assert!(e.to_string().contains(what), "byte {at}: {e}");
+        }
     }
 
     #[test]
