@@ -267,10 +267,14 @@ func consume(a args) {
 			fmt.Fprintf(os.Stderr, "fetch error %s-%d: %v\n", t, p, err)
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
+			// The clock for the first record, and per record only with --idle-exit-ms (as
+			// every client's loop in this harness).
 			if first.IsZero() {
 				first = time.Now()
 			}
-			last = time.Now()
+			if idleExit > 0 {
+				last = time.Now()
+			}
 			received++
 			if idleExit > 0 && r.Offset+1 > ends[r.Partition] {
 				ends[r.Partition] = r.Offset + 1
