@@ -565,6 +565,34 @@ fn kafka_protocol_array_count_does_not_preallocate() {
     }
 }
 
+/// An lz4 frame that declares 4 MiB blocks (as franz-go writes its frames) but carries little
+/// data in each block is decoded with room for what its blocks hold, not a whole declared
+/// block per block: 2,000 one-byte blocks once made as many 4 MiB zero-fills (8 GB written),
+/// and a 4 MiB buffer for one byte of output.
+#[test]
+#[cfg(feature = "lz4")]
+fn lz4_frames_of_large_declared_blocks_take_what_their_data_needs() {
+    use std::hash::Hasher;
+    // Header: magic, FLG (version 01, independent blocks), BD (4 MiB blocks), checksum.
+    let (flg, bd) = (0x60u8, 0x70u8);
+    let mut h = twox_hash::XxHash32::with_seed(0);
+    h.write(&[flg, bd]);
+    let mut frame = vec![0x04, 0x22, 0x4d, 0x18, flg, bd, (h.finish_32() >> 8) as u8];
+    // Each block: one literal byte (token 0x10), compressed (high bit of the length clear).
+    for _ in 0..2_000 {
+        frame.extend_from_slice(&2u32.to_le_bytes());
+        frame.extend_from_slice(&[0x10, b'x']);
+    }
+    frame.extend_from_slice(&0u32.to_le_bytes());
+    let (out, largest) =
+        harness::largest_allocation(|| decompress(Compression::Lz4, &frame, 1 << 20));
+    assert_eq!(&out.unwrap()[..], &b"x".repeat(2_000)[..]);
+    assert!(
+        largest < 1 << 20,
+        "a {largest}-byte allocation for 2,000 bytes of output"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Consumer protocol
 // ---------------------------------------------------------------------------------------

@@ -528,7 +528,15 @@ fn lz4_decompress_independent(input: &[u8], cap: usize, hint: usize) -> Result<B
     // The structure (lengths, end marks) was checked by `lz4_check_frames`: slicing below
     // stays in bounds.
     let u32_at = |pos: usize| u32::from_le_bytes(input[pos..pos + 4].try_into().unwrap());
+    // `out[..filled]` is the output; `out` is zero-filled past it only as far as some block
+    // needed room, so each byte is zero-filled at most once however many blocks there are.
     let mut out: Vec<u8> = Vec::with_capacity(hint.min(cap).min(1 << 20));
+    let mut filled = 0;
+    let room = |out: &mut Vec<u8>, end: usize| {
+        if out.len() < end {
+            out.resize(end, 0);
+        }
+    };
     let mut pos = 0;
     while pos < input.len() {
         let magic = u32_at(pos);
@@ -545,10 +553,11 @@ fn lz4_decompress_independent(input: &[u8], cap: usize, hint: usize) -> Result<B
         if (XxHash32::oneshot(0, descriptor) >> 8) as u8 != header_checksum {
             return Err(corrupt("frame header checksum mismatch", frame_at));
         }
-        let content_size = has_size.then(|| u64::from_le_bytes(descriptor[2..10].try_into().unwrap()));
+        let content_size =
+            has_size.then(|| u64::from_le_bytes(descriptor[2..10].try_into().unwrap()));
         let block_checksums = flg & 0x10 != 0;
         let mut content = (flg & 0x04 != 0).then(|| XxHash32::with_seed(0));
-        let frame_start = out.len();
+        let frame_start = filled;
         pos += 4 + descriptor.len() + 1;
         loop {
             let info = u32_at(pos);
@@ -558,39 +567,55 @@ fn lz4_decompress_independent(input: &[u8], cap: usize, hint: usize) -> Result<B
             }
             let len = (info & 0x7FFF_FFFF) as usize;
             let block = &input[pos..pos + len];
+            let block_at = pos;
             pos += len;
             if block_checksums {
                 if XxHash32::oneshot(0, block) != u32_at(pos) {
-                    return Err(corrupt("block checksum mismatch", pos - len));
+                    return Err(corrupt("block checksum mismatch", block_at));
                 }
                 pos += 4;
             }
-            let start = out.len();
+            let start = filled;
             if info & 0x8000_0000 != 0 {
                 if len > block_max {
-                    return Err(corrupt("stored block larger than the frame's block size", pos));
+                    return Err(corrupt(
+                        "stored block larger than the frame's block size",
+                        block_at,
+                    ));
                 }
-                out.extend_from_slice(block);
+                room(&mut out, start + len);
+                out[start..start + len].copy_from_slice(block);
+                filled += len;
             } else {
-                // Room for the largest block the frame allows; the cap is checked after it
-                // (at most one block past the cap is ever held).
-                out.resize(start + block_max, 0);
-                match lz4_block_into(block, &mut out[start..]) {
-                    Ok(n) => out.truncate(start + n),
+                // Room for what the block likely holds (records compress a few times over),
+                // then, should that be too little, for the largest block the frame allows:
+                // a frame declaring 4 MiB blocks (franz-go's) for a small batch does not
+                // zero-fill 4 MiB per block. The cap is checked after the block (at most one
+                // block past the cap is ever held).
+                let guess = block_max.min(len.saturating_mul(8).max(LZ4_BLOCK_MAX));
+                room(&mut out, start + guess);
+                let mut r = lz4_block_into(block, &mut out[start..start + guess]);
+                if guess < block_max
+                    && matches!(r, Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }))
+                {
+                    room(&mut out, start + block_max);
+                    r = lz4_block_into(block, &mut out[start..start + block_max]);
+                }
+                match r {
+                    Ok(n) => filled += n,
                     Err(e) => {
                         return Err(Error::Protocol(format!(
-                            "lz4: corrupt compressed data: {e} (block at byte {} of {})",
-                            pos - len,
+                            "lz4: corrupt compressed data: {e} (block at byte {block_at} of {})",
                             input.len()
                         )))
                     }
                 }
             }
-            if out.len() > cap {
+            if filled > cap {
                 return Err(too_large(codec, cap));
             }
             if let Some(h) = content.as_mut() {
-                h.write(&out[start..]);
+                h.write(&out[start..filled]);
             }
         }
         if let Some(h) = content {
@@ -600,11 +625,15 @@ fn lz4_decompress_independent(input: &[u8], cap: usize, hint: usize) -> Result<B
             pos += 4;
         }
         if let Some(size) = content_size {
-            if size != (out.len() - frame_start) as u64 {
-                return Err(corrupt("content size does not match the frame's data", frame_at));
+            if size != (filled - frame_start) as u64 {
+                return Err(corrupt(
+                    "content size does not match the frame's data",
+                    frame_at,
+                ));
             }
         }
     }
+    out.truncate(filled);
     Ok(Bytes::from(out))
 }
 
