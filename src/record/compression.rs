@@ -945,6 +945,14 @@ mod tests {
                 assert!(got == expected && got == input, "{size:?} {b} {c} {z}");
             }
         }
+        // A block that holds more than eight times its size (decoded again with room for
+        // the declared block size), and one that holds more than the cap.
+        let zeros = vec![0u8; 3 << 20];
+        let f = frame(BlockSize::Max4MB, false, true, false, &zeros);
+        assert!(f.len() * 8 < zeros.len());
+        assert_eq!(decompress(Compression::Lz4, &f, 4 << 20).unwrap(), zeros);
+        let e = decompress(Compression::Lz4, &f, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("exceeds the cap"), "{e}");
         // Two frames with a skippable frame between them: one output.
         let mut two = frame(BlockSize::Max64KB, true, true, false, b"abc");
         two.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
