@@ -426,9 +426,7 @@ fn read_capped<R: Read>(reader: R, codec: Compression, cap: usize, hint: usize) 
 /// Frames with linked blocks or a dictionary go through `lz4_flex`'s frame decoder.
 #[cfg(feature = "lz4")]
 fn lz4_check_frames(input: &[u8]) -> Result<bool> {
-    let corrupt = |what: &str, at: usize| {
-        Error::Protocol(format!("lz4: {what} at byte {at} of {}", input.len()))
-    };
+    let corrupt = |what: &str, at: usize| lz4_corrupt(input, what, at);
     let u32_at = |pos: usize| -> Option<u32> {
         input
             .get(pos..pos.checked_add(4)?)
@@ -490,6 +488,12 @@ fn lz4_check_frames(input: &[u8]) -> Result<bool> {
     Ok(independent)
 }
 
+/// The error for malformed lz4 `input`: `what` is wrong at byte `at`.
+#[cfg(feature = "lz4")]
+fn lz4_corrupt(input: &[u8], what: &str, at: usize) -> Error {
+    Error::Protocol(format!("lz4: {what} at byte {at} of {}", input.len()))
+}
+
 /// Largest decompressed size of one block of a frame whose `BD` byte is `bd` (bits 4..=6:
 /// 4 = 64 KiB, 5 = 256 KiB, 6 = 1 MiB, 7 = 4 MiB; other values are invalid).
 #[cfg(feature = "lz4")]
@@ -522,9 +526,7 @@ fn lz4_decompress_independent(input: &[u8], cap: usize, hint: usize) -> Result<B
     use std::hash::Hasher;
     use twox_hash::XxHash32;
     let codec = Compression::Lz4;
-    let corrupt = |what: &str, at: usize| {
-        Error::Protocol(format!("lz4: {what} at byte {at} of {}", input.len()))
-    };
+    let corrupt = |what: &str, at: usize| lz4_corrupt(input, what, at);
     // The structure (lengths, end marks) was checked by `lz4_check_frames`: slicing below
     // stays in bounds.
     let u32_at = |pos: usize| u32::from_le_bytes(input[pos..pos + 4].try_into().unwrap());
@@ -604,10 +606,7 @@ fn lz4_decompress_independent(input: &[u8], cap: usize, hint: usize) -> Result<B
                 match r {
                     Ok(n) => filled += n,
                     Err(e) => {
-                        return Err(Error::Protocol(format!(
-                            "lz4: corrupt compressed data: {e} (block at byte {block_at} of {})",
-                            input.len()
-                        )))
+                        return Err(corrupt(&format!("corrupt compressed data ({e})"), block_at))
                     }
                 }
             }
