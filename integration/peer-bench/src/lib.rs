@@ -301,6 +301,18 @@ impl ConsumeSpec {
         }
     }
 
+    /// Notes a record's arrival in a consumer loop: the time of the first record always, of
+    /// the last one only with `--idle-exit-ms` (the only use of it). A clock read per record
+    /// was ~7 % of a consumer's CPU at 100 B; every client's loop uses this.
+    pub fn note_time(&self, first: &mut Option<Instant>, last: &mut Option<Instant>) {
+        if first.is_none() {
+            *first = Some(Instant::now());
+        }
+        if self.idle_exit_ms > 0 {
+            *last = Some(Instant::now());
+        }
+    }
+
     /// Whether a consumer loop is done: `count` records read, or (with `--idle-exit-ms`) no
     /// record for that long after the first one, or none at all 30 s after `created`.
     pub fn done(&self, received: u64, last: Option<Instant>, created: Instant) -> bool {

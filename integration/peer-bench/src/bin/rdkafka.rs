@@ -474,7 +474,7 @@ fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
     while !s.done(received, last, created) {
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                note_time(&mut first, &mut last, track);
+                s.note_time(&mut first, &mut last);
                 received += 1;
                 if track {
                     ends.note(m.partition(), m.offset());
@@ -519,7 +519,7 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         };
         match next {
             Some(Ok(m)) => {
-                note_time(&mut first, &mut last, track);
+                s.note_time(&mut first, &mut last);
                 received += 1;
                 if track {
                     ends.note(m.partition(), m.offset());
@@ -553,18 +553,6 @@ fn commit_at_exit<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(c: &C, 
 }
 
 /// Reading time: first record to now, or to the last record in `--idle-exit-ms` mode.
-/// The clock per record only where it is needed: the first record's time always, the last
-/// one's only with `--idle-exit-ms` (a clock read per record was ~7 % of a consumer's CPU at
-/// 100 B; every client's loop does the same).
-fn note_time(first: &mut Option<Instant>, last: &mut Option<Instant>, track: bool) {
-    if first.is_none() {
-        *first = Some(Instant::now());
-    }
-    if track {
-        *last = Some(Instant::now());
-    }
-}
-
 fn consume_secs(s: &ConsumeSpec, first: Instant, last: Option<Instant>) -> f64 {
     match last {
         Some(l) if s.idle_exit_ms > 0 => (l - first).as_secs_f64(),

@@ -287,17 +287,12 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
     let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
     let mut ends = peer_bench::Ends::default();
     let track = s.idle_exit_ms > 0;
-    // The clock only for the first record, and per record only with `--idle-exit-ms` (a
-    // clock read per record was ~7 % of the consumer's CPU at 100 B).
     let mut note = |m: kafka_sdk::Result<kafka_sdk::consumer::Message>,
                     received: &mut u64,
                     last: &mut Option<Instant>| match m {
         Ok(m) => {
-            if first.is_none() {
-                first = Some(Instant::now());
-            }
+            s.note_time(&mut first, last);
             if track {
-                *last = Some(Instant::now());
                 ends.note(m.partition(), m.offset());
             }
             *received += 1;
