@@ -306,6 +306,43 @@ def vm_hwm_mb(pid):
     return best
 
 
+def cpu_ticks():
+    """{"all" or cpu index: (steal ticks, all ticks)} from /proc/stat ({} where unreadable)."""
+    out = {}
+    try:
+        with open("/proc/stat") as fh:
+            for line in fh:
+                if not line.startswith("cpu"):
+                    break
+                f = line.split()
+                v = [int(x) for x in f[1:9]]
+                key = "all" if f[0] == "cpu" else int(f[0][3:])
+                out[key] = (v[7], sum(v))
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def steal_pct(before, after, cpu):
+    """Share (%) of `cpu`'s time between two `cpu_ticks()` snapshots that the hypervisor gave
+    to other guests (the `st` column of vmstat); None when unknown. The clients' rates and
+    CPU per record are only comparable between runs with little of it: a run at 20 % steal
+    reads every client at about half its quiet rate (BENCHMARKS, session 17)."""
+    if cpu not in before or cpu not in after:
+        return None
+    dt = after[cpu][1] - before[cpu][1]
+    return round(100.0 * (after[cpu][0] - before[cpu][0]) / dt, 1) if dt > 0 else None
+
+
+def host_steal(before, after, pin):
+    """{"steal_pct": client core's, "broker_steal_pct": broker core's} (whole machine when
+    nothing is pinned)."""
+    if pin:
+        return {"steal_pct": steal_pct(before, after, 1),
+                "broker_steal_pct": steal_pct(before, after, 0)}
+    return {"steal_pct": steal_pct(before, after, "all")}
+
+
 def run_measured(cmd, pin, timeout):
     """Runs `cmd` (pinned to CPU 1 when `pin`), returns (rc, stdout, stderr, cpu_s, maxrss_mb).
 
@@ -521,13 +558,16 @@ class Runner:
         topic = self.topic("%s-%s-%d" % (prof, client, size))
         b0 = self.broker.cpu_secs()
         cmd = producer_cmd(client, api, self.broker.bootstrap, topic, count, size, prof, rate)
+        t0 = cpu_ticks()
         rc, out, err, cpu, rss = run_measured(cmd, self.pin, self.args.timeout)
+        t1 = cpu_ticks()
         b1 = self.broker.cpu_secs()
         res = {"client": client, "api": api, "profile": prof, "size": size, "count": count,
                "rate": rate, "topic": topic, "rc": rc, "cpu_secs": round(cpu, 3),
                "sync_secs": settled,
                "max_rss_mb": round(rss, 1),
                "broker_cpu_secs": round(b1 - b0, 3) if b0 is not None and b1 is not None else None}
+        res.update(host_steal(t0, t1, self.pin))
         if client == "java":
             m = JAVA_PRODUCE.search(out)
             if m:
@@ -582,11 +622,14 @@ class Runner:
         b0 = self.broker.cpu_secs()
         cmd = consumer_cmd(client, api, self.broker.bootstrap, topic, count, group,
                            self.partitions)
+        t0 = cpu_ticks()
         rc, out, err, cpu, rss = run_measured(cmd, self.pin, self.args.timeout)
+        t1 = cpu_ticks()
         b1 = self.broker.cpu_secs()
         res = {"client": client, "api": api, "size": size, "grouped": grouped, "count": count,
                "rc": rc, "cpu_secs": round(cpu, 3), "max_rss_mb": round(rss, 1),
                "broker_cpu_secs": round(b1 - b0, 3) if b0 is not None and b1 is not None else None}
+        res.update(host_steal(t0, t1, self.pin))
         if client == "java":
             lines = [l for l in out.splitlines() if l and l[0].isdigit()]
             if lines:
@@ -642,6 +685,8 @@ def aggregate(runs, keys):
                   "max_rss_mb", "records_per_batch", "p50_us", "p99_us", "p999_us",
                   "startup_secs", "secs"):
             a[f] = med([r.get(f) for r in ok])
+        steal = [r.get("steal_pct") for r in ok if r.get("steal_pct") is not None]
+        a["steal_pct_max"] = max(steal) if steal else None
         rates = [r.get("msgs_per_sec") for r in ok if r.get("msgs_per_sec") is not None]
         a["msgs_per_sec_min"] = min(rates) if rates else None
         a["msgs_per_sec_max"] = max(rates) if rates else None
@@ -811,6 +856,22 @@ def versions(broker_err_path):
     return v
 
 
+NOISY_STEAL_PCT = 10.0
+
+
+def steal_note(doc):
+    """One line on the host's steal during the measured runs (client core when pinned)."""
+    runs = doc["producer_runs"] + doc["latency_runs"] + doc["consumer_runs"]
+    st = sorted(r["steal_pct"] for r in runs if r.get("steal_pct") is not None)
+    if not st:
+        return "- Host steal: not measured (no /proc/stat)."
+    noisy = sum(1 for x in st if x > NOISY_STEAL_PCT)
+    return ("- Host steal on the clients' core (/proc/stat, per run): median %.1f %%, max %.1f %%; "
+            "%d of %d runs above %.0f %%%s." % (
+                st[len(st) // 2], st[-1], noisy, len(st), NOISY_STEAL_PCT,
+                " (those runs judge no target: every client slows, not equally)" if noisy else ""))
+
+
 def write_report(doc, begin=BEGIN, end=END):
     L = []
     p = doc["params"]
@@ -824,6 +885,7 @@ def write_report(doc, begin=BEGIN, end=END):
         doc["machine"].get("kernel"), "/".join("%.1f" % x for x in doc["machine"]["loadavg_start"]),
         "/".join("%.1f" % x for x in doc["machine"]["loadavg_end"])))
     L.append("- Pinning: %s." % ("broker on CPU 0, each client on CPU 1 (`taskset`)" if p["pin"] else "none (taskset unavailable or --no-pin)"))
+    L.append(steal_note(doc))
     L.append("- Versions: " + "; ".join("%s %s" % (k, v) for k, v in doc["versions"].items()))
     L.append("- Build times (this run, incremental): " + "; ".join("%s %ss" % kv for kv in doc["build_secs"].items()))
     L.append("- Records per producer run: %s; consumer runs read %s records; runs per cell: %d; latency runs %s s each." % (
@@ -942,9 +1004,10 @@ def main():
                     for i, client, api in rounds(runs, PRODUCERS, wanted):
                         res = r.produce(client, api, prof, size, produce_count[size])
                         doc["producer_runs"].append(res)
-                        log("produce %-6s %4dB %-9s %-8s run %d: %s %s msgs/s, %s CPU-s/1M, rss %s MB, %s rec/batch" % (
+                        log("produce %-6s %4dB %-9s %-8s run %d: %s %s msgs/s, %s CPU-s/1M, rss %s MB, %s rec/batch, steal %s %%" % (
                             prof, size, client, api, i + 1, res.get("status"), fmt(res.get("msgs_per_sec")),
-                            fmt(res.get("cpu_s_per_1m"), 2), res.get("max_rss_mb"), res.get("records_per_batch")))
+                            fmt(res.get("cpu_s_per_1m"), 2), res.get("max_rss_mb"), res.get("records_per_batch"),
+                            fmt(res.get("steal_pct"), 1)))
         doc["producer_summary"] = aggregate(doc["producer_runs"], ["profile", "size", "client", "api"])
         if "latency" in only:
             # librdkafka's warm-up record alone takes ~0.5 s, kafka-sdk's a few ms: a common
@@ -990,9 +1053,10 @@ def main():
                     for i, client, api in rounds(runs, CONSUMERS, wanted):
                         res = r.consume(client, api, topic, size, n, grouped)
                         doc["consumer_runs"].append(res)
-                        log("consume %4dB %-5s %-9s %-6s run %d: %s %s msgs/s, %s CPU-s/1M" % (
+                        log("consume %4dB %-5s %-9s %-6s run %d: %s %s msgs/s, %s CPU-s/1M, steal %s %%" % (
                             size, "group" if grouped else "none", client, api, i + 1, res.get("status"),
-                            fmt(res.get("msgs_per_sec")), fmt(res.get("cpu_s_per_1m"), 2)))
+                            fmt(res.get("msgs_per_sec")), fmt(res.get("cpu_s_per_1m"), 2),
+                            fmt(res.get("steal_pct"), 1)))
                 r.delete(topic)
         doc["consumer_summary"] = aggregate(doc["consumer_runs"], ["size", "grouped", "client", "api"])
     finally:
