@@ -87,6 +87,10 @@ use crate::error::{Error, ErrorAction, KafkaCode};
 use crate::record::{self, ControlType, DecodeOptions};
 use crate::types::TopicPartition;
 
+/// Target of the per-fetch `fetch answered` debug event (where a fetch's time went); its
+/// clock reads happen only while a subscriber enables it.
+pub(crate) const TIMING: &str = "kafka_sdk::consumer::timing";
+
 /// How often idle tasks re-check their work even without a wake-up (retry timers).
 const IDLE_TICK: Duration = Duration::from_millis(200);
 
@@ -684,6 +688,8 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
     let mut session = FetchSession::default();
     // The decoding of the last response, which runs while the next fetch is out.
     let mut decoding: Option<tokio::task::JoinHandle<()>> = None;
+    // When the last answer arrived (only while the timing event is enabled).
+    let mut answered_at: Option<std::time::Instant> = None;
     loop {
         if *shutdown.borrow() {
             close_session(&shared, conn.as_ref(), &session).await;
@@ -701,6 +707,8 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
             continue;
         };
         let max_bytes = i32::try_from(reserved.wire).unwrap_or(i32::MAX);
+        let timing = tracing::enabled!(target: TIMING, tracing::Level::DEBUG);
+        let sent_at = timing.then(std::time::Instant::now);
         let result = tokio::select! {
             r = fetch_once(&shared, node, &mut conn, &mut session, &asked, max_bytes) => r,
             _ = shared.shutdown_signal() => {
@@ -713,6 +721,29 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
         match result {
             Ok(parts) => {
                 bo.reset();
+                if let Some(sent) = sent_at {
+                    // Where a fetch's time went (debug aid; off unless a subscriber enables
+                    // the target): from the previous answer to this request (the broker
+                    // has nothing to do meanwhile: decoding, waiting for the application
+                    // to make room), then this request's round trip.
+                    let now = std::time::Instant::now();
+                    let us = |d: Duration| d.as_micros() as u64;
+                    let bytes: usize = parts
+                        .iter()
+                        .map(|(_, d)| d.records.as_ref().map_or(0, |r| r.len()))
+                        .sum();
+                    tracing::debug!(
+                        target: TIMING,
+                        node,
+                        partitions = asked.len(),
+                        max_bytes,
+                        bytes,
+                        held_us = answered_at.map(|a| us(sent.saturating_duration_since(a))),
+                        request_us = us(now.saturating_duration_since(sent)),
+                        "fetch answered"
+                    );
+                    answered_at = Some(now);
+                }
                 // Responses are applied in the order they came: the one before first.
                 if let Some(d) = decoding.take() {
                     let _ = d.await;

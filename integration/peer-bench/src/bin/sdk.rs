@@ -395,16 +395,16 @@ async fn delete_topic(a: &Args) -> String {
 /// from its first record to its last Produce request, `request_us` that request's round
 /// trip, `total_us`) printed to stderr as `timing <secs since process start> <fields>`, to
 /// see whether a latency tail sits before the request or in the broker's answer.
-fn batch_timing() {
+/// `BENCH_FETCH_TIMING=1` does the same for the consumer's `fetch answered` events (target
+/// `kafka_sdk::consumer::timing`: per fetch, partitions, `max_bytes`, record `bytes`,
+/// `held_us` from the previous answer to this request, `request_us` its round trip).
+fn print_timing(targets: &[&'static str]) {
     use std::fmt::Write as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::Layer as _;
     struct Lines;
     impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
         fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-            if e.metadata().target() != "kafka_sdk::producer::timing" {
-                return;
-            }
             let mut line = String::new();
             e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
                 if f.name() != "message" {
@@ -414,16 +414,25 @@ fn batch_timing() {
             eprintln!("timing {:.3}{line}", peer_bench::secs_since_process_start());
         }
     }
-    let filter = tracing_subscriber::filter::Targets::new()
-        .with_target("kafka_sdk::producer::timing", tracing::Level::DEBUG);
+    let filter = targets.iter().fold(tracing_subscriber::filter::Targets::new(), |f, t| {
+        f.with_target(*t, tracing::Level::DEBUG)
+    });
     let subscriber = tracing_subscriber::registry().with(Lines.with_filter(filter));
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 #[tokio::main]
 async fn main() {
-    if std::env::var_os("BENCH_BATCH_TIMING").is_some() {
-        batch_timing();
+    let targets: Vec<&'static str> = [
+        ("BENCH_BATCH_TIMING", "kafka_sdk::producer::timing"),
+        ("BENCH_FETCH_TIMING", "kafka_sdk::consumer::timing"),
+    ]
+    .into_iter()
+    .filter(|(var, _)| std::env::var_os(var).is_some())
+    .map(|(_, target)| target)
+    .collect();
+    if !targets.is_empty() {
+        print_timing(&targets);
     }
     let args = Args::parse();
     let line = match args.command.as_str() {

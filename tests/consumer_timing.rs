@@ -1,0 +1,110 @@
+//! kafka-sdk's per-fetch timing events (target `kafka_sdk::consumer::timing`) against a real
+//! broker (`kafka_testkit::shared()`, honours `KAFKA_BOOTSTRAP_SERVERS`). A test binary of its
+//! own, as `producer_timing.rs`: a thread-local subscriber sees a callsite's events only if no
+//! other thread of the process registers the callsite as "never interested" meanwhile.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_sdk::consumer::{Consumer, Offset};
+use kafka_sdk::producer::{Producer, ProducerRecord};
+use kafka_sdk::TopicPartition;
+
+use support::common::{config, create_topic, unique};
+
+/// Captures the fields of kafka-sdk's `fetch answered` events.
+#[derive(Clone, Default)]
+struct TimingEvents(Arc<Mutex<Vec<HashMap<String, String>>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TimingEvents {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if e.metadata().target() != "kafka_sdk::consumer::timing" {
+            return;
+        }
+        let mut fields = HashMap::new();
+        e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
+            fields.insert(f.name().to_string(), format!("{v:?}"));
+        });
+        self.0.lock().unwrap().push(fields);
+    }
+}
+
+/// With a subscriber that enables the timing target, every answered fetch reports its
+/// broker, partitions, size limit, the record bytes it brought and its round trip, and every
+/// fetch after the first how long the client held the broker idle before it; the bytes of
+/// all events cover the records read.
+#[tokio::test]
+async fn answered_fetches_report_their_timing() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let events = TimingEvents::default();
+    // The test's runtime is current-thread: the consumer's tasks run on this thread, under
+    // this default subscriber.
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
+    let b = kafka_testkit::shared().bootstrap();
+    let topic = unique("consumer-timing");
+    create_topic(&b, &topic, 3).await;
+    let (n, size): (usize, usize) = (600, 1000);
+    let producer = Producer::new(&config(&b, &[("linger.ms", "5")]))
+        .await
+        .unwrap();
+    let mut acks = Vec::new();
+    for i in 0..n {
+        let r = ProducerRecord::new(topic.as_str())
+            .partition((i % 3) as i32)
+            .value(vec![b'x'; size]);
+        acks.push(producer.send(r).await.unwrap());
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    // Small responses, so that one partition's records take several fetches.
+    let c = Consumer::new(&config(&b, &[("max.partition.fetch.bytes", "65536")]))
+        .await
+        .unwrap();
+    c.assign(
+        (0..3)
+            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    for _ in 0..n {
+        tokio::time::timeout(Duration::from_secs(30), c.recv())
+            .await
+            .expect("a record within 30 s")
+            .unwrap();
+    }
+    drop(c);
+
+    let got = events.0.lock().unwrap().clone();
+    let num = |m: &HashMap<String, String>, k: &str| -> u64 {
+        m.get(k)
+            .unwrap_or_else(|| panic!("no {k} in {m:?}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("{k} in {m:?}: {e}"))
+    };
+    // 200 KB per partition, at most 64 KiB of it per answer.
+    assert!(got.len() >= 3, "{got:?}");
+    let mut bytes = 0;
+    for (i, m) in got.iter().enumerate() {
+        let parts = num(m, "partitions");
+        assert!((1..=3).contains(&parts), "{m:?}");
+        assert!(num(m, "max_bytes") > 0, "{m:?}");
+        num(m, "request_us");
+        // One broker: one fetch task, whose first fetch has no answer before it.
+        assert_eq!(m.contains_key("held_us"), i > 0, "{m:?}");
+        if i > 0 {
+            num(m, "held_us");
+        }
+        bytes += num(m, "bytes");
+    }
+    assert!(
+        bytes >= (n * size) as u64,
+        "{bytes} record bytes for {n} values of {size} B"
+    );
+}
