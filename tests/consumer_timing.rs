@@ -6,31 +6,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_sdk::consumer::{Consumer, Offset};
 use kafka_sdk::producer::{Producer, ProducerRecord};
 use kafka_sdk::TopicPartition;
 
-use support::common::{config, create_topic, unique};
-
-/// Captures the fields of kafka-sdk's `fetch answered` events.
-#[derive(Clone, Default)]
-struct TimingEvents(Arc<Mutex<Vec<HashMap<String, String>>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TimingEvents {
-    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if e.metadata().target() != "kafka_sdk::consumer::timing" {
-            return;
-        }
-        let mut fields = HashMap::new();
-        e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
-            fields.insert(f.name().to_string(), format!("{v:?}"));
-        });
-        self.0.lock().unwrap().push(fields);
-    }
-}
+use support::common::{config, create_topic, unique, TargetEvents};
 
 /// With a subscriber that enables the timing target, every answered fetch reports its
 /// broker, partitions, size limit, the record bytes it brought and its round trip, and every
@@ -39,7 +21,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TimingEvents {
 #[tokio::test]
 async fn answered_fetches_report_their_timing() {
     use tracing_subscriber::layer::SubscriberExt as _;
-    let events = TimingEvents::default();
+    let events = TargetEvents::new("kafka_sdk::consumer::timing");
     // The test's runtime is current-thread: the consumer's tasks run on this thread, under
     // this default subscriber.
     let _guard =
@@ -81,7 +63,7 @@ async fn answered_fetches_report_their_timing() {
     }
     drop(c);
 
-    let got = events.0.lock().unwrap().clone();
+    let got = events.events();
     let num = |m: &HashMap<String, String>, k: &str| -> u64 {
         m.get(k)
             .unwrap_or_else(|| panic!("no {k} in {m:?}"))

@@ -6,28 +6,9 @@
 
 mod support;
 
-use std::sync::Arc;
-
+use support::common::TargetEvents;
 use support::mock_broker::MockBroker;
 use support::mock_producer::{producer, send_burst, TOPIC};
-
-/// Captures the fields of kafka-sdk's `batch acknowledged` timing events (target
-/// `kafka_sdk::producer::timing`).
-#[derive(Clone, Default)]
-struct TimingEvents(Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TimingEvents {
-    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if e.metadata().target() != "kafka_sdk::producer::timing" {
-            return;
-        }
-        let mut fields = std::collections::HashMap::new();
-        e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
-            fields.insert(f.name().to_string(), format!("{v:?}"));
-        });
-        self.0.lock().unwrap().push(fields);
-    }
-}
 
 /// With a subscriber that enables the timing target, every acknowledged batch reports its
 /// records, bytes and where its time went (before its request, then the request's round
@@ -35,7 +16,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TimingEvents {
 #[tokio::test]
 async fn acknowledged_batches_report_their_timing() {
     use tracing_subscriber::layer::SubscriberExt as _;
-    let events = TimingEvents::default();
+    let events = TargetEvents::new("kafka_sdk::producer::timing");
     // The test's runtime is current-thread: the producer's tasks run on this thread, under
     // this default subscriber.
     let _guard =
@@ -44,7 +25,7 @@ async fn acknowledged_batches_report_their_timing() {
     let p = producer(&mock).await;
     let offsets = send_burst(&p, 10).await;
     assert_eq!(offsets, (0..10).collect::<Vec<_>>());
-    let got = events.0.lock().unwrap().clone();
+    let got = events.events();
     assert!(
         got.len() >= 5,
         "2 records per batch: at least 5 batches, got {got:?}"

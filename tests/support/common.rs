@@ -83,3 +83,39 @@ pub fn delete_records(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A tracing layer that keeps the fields (`{:?}`-formatted, by name) of every event of one
+/// target, e.g. kafka-sdk's timing events.
+#[derive(Clone)]
+pub struct TargetEvents {
+    target: &'static str,
+    events: std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>,
+}
+
+impl TargetEvents {
+    /// Keeps the events of `target`.
+    pub fn new(target: &'static str) -> TargetEvents {
+        TargetEvents {
+            target,
+            events: Default::default(),
+        }
+    }
+
+    /// The events kept so far, oldest first.
+    pub fn events(&self) -> Vec<std::collections::HashMap<String, String>> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TargetEvents {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if e.metadata().target() != self.target {
+            return;
+        }
+        let mut fields = std::collections::HashMap::new();
+        e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
+            fields.insert(f.name().to_string(), format!("{v:?}"));
+        });
+        self.events.lock().unwrap().push(fields);
+    }
+}
