@@ -462,11 +462,39 @@ fn setup<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(c: &C, s: &Consu
     }
 }
 
+/// `BENCH_RDKAFKA_STATS=1` (not used by run.py): the consumer's librdkafka statistics JSON
+/// (with `-X statistics.interval.ms=...`) printed to stderr as `stats <json>`, e.g. for the
+/// brokers' Fetch request counts and round trips (`brokers.*.req.Fetch`, `brokers.*.rtt`).
+struct StatsToStderr;
+
+impl ClientContext for StatsToStderr {
+    fn stats_raw(&self, statistics: &[u8]) {
+        eprintln!("stats {}", String::from_utf8_lossy(statistics));
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for StatsToStderr {}
+
 fn consume_base(s: &ConsumeSpec, api: &str) -> ConsumeResult {
     let created = Instant::now();
+    if std::env::var_os("BENCH_RDKAFKA_STATS").is_some() {
+        let c: BaseConsumer<StatsToStderr> = consumer_config(s, api.ends_with("-tuned"))
+            .create_with_context(StatsToStderr)
+            .unwrap_or_else(|e| die(&format!("creating BaseConsumer: {e}")));
+        return consume_base_with(c, s, api, created);
+    }
     let c: BaseConsumer = consumer_config(s, api.ends_with("-tuned"))
         .create()
         .unwrap_or_else(|e| die(&format!("creating BaseConsumer: {e}")));
+    consume_base_with(c, s, api, created)
+}
+
+fn consume_base_with<X: rdkafka::consumer::ConsumerContext>(
+    c: BaseConsumer<X>,
+    s: &ConsumeSpec,
+    api: &str,
+    created: Instant,
+) -> ConsumeResult {
     setup(&c, s);
     let (mut received, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
     let mut ends = peer_bench::Ends::default();
