@@ -30,12 +30,7 @@ async fn acknowledged_batches_report_their_timing() {
         got.len() >= 5,
         "2 records per batch: at least 5 batches, got {got:?}"
     );
-    let num = |m: &std::collections::HashMap<String, String>, k: &str| -> u64 {
-        m.get(k)
-            .unwrap_or_else(|| panic!("no {k} in {m:?}"))
-            .parse()
-            .unwrap()
-    };
+    let num = TargetEvents::num;
     let mut records = 0;
     for m in &got {
         assert_eq!(m["topic"], TOPIC);

@@ -471,6 +471,7 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
             .get(pos..pos.checked_add(4)?)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
+    let decoding = decode.is_some();
     let (cap, hint) = decode.unwrap_or((0, 0));
     // `out[..filled]` is the output; `out` is zero-filled past it only as far as some block
     // needed room, so each byte is zero-filled at most once however many blocks there are.
@@ -504,7 +505,6 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
         // Version 01, independent blocks, no dictionary, reserved bits clear, a valid size.
         let block_max = lz4_block_max(bd)
             .filter(|_| flg & 0xC0 == 0x40 && flg & 0x20 != 0 && flg & 0x03 == 0 && bd & 0x8F == 0);
-        let decoding = decode.is_some();
         if decoding && block_max.is_none() {
             return Ok(None);
         }

@@ -101,6 +101,16 @@ impl TargetEvents {
         }
     }
 
+    /// Field `name` of a kept `event` as a number; panics (naming the event) when it is
+    /// missing or not a number.
+    pub fn num(event: &std::collections::HashMap<String, String>, name: &str) -> u64 {
+        event
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} in {event:?}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} in {event:?}: {e}"))
+    }
+
     /// The events kept so far, oldest first.
     pub fn events(&self) -> Vec<std::collections::HashMap<String, String>> {
         self.events.lock().unwrap().clone()
