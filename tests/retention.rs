@@ -147,6 +147,26 @@ async fn high_watermark(c: &Consumer, tp: &TopicPartition) -> i64 {
         .high
 }
 
+/// Waits until `c`'s high watermark of `tp` is `want`. For a `read_committed` consumer that
+/// mark is the last stable offset, which reaches a committed transaction's end only once the
+/// coordinator has written its marker: that happens after `commit_transaction` returns (the
+/// EndTxn answer only waits for the transaction log), so reading up to the mark right after
+/// a commit can stop short of it.
+async fn await_high_watermark(c: &Consumer, tp: &TopicPartition, want: i64) {
+    let deadline = Instant::now() + READ_WAIT;
+    loop {
+        let high = high_watermark(c, tp).await;
+        if high == want {
+            return;
+        }
+        assert!(
+            high < want && Instant::now() < deadline,
+            "{tp}: high watermark {high}, expected {want} within {READ_WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Receives from `c` (assigned `tp` only) until its position reaches `end`; every message
 /// received on the way. Fails on a receive error, on a message at or past `end`, or when
 /// `end` is not reached within [`READ_WAIT`].
@@ -587,13 +607,13 @@ async fn transactional_producer_on_compacted_topic() {
     let tx = producer(&bs, &[("transactional.id", txn_id.as_str())]).await;
     tx.init_transactions().await.unwrap();
     let mut commit_a_end = 0;
+    let mut last = 0;
     for (round, commit, keys) in [
         ("c1", true, 0..5),
         ("aborted", false, 0..5),
         ("c2", true, 0..3),
     ] {
         tx.begin_transaction().unwrap();
-        let mut last = 0;
         for i in keys {
             let f = tx
                 .send(record(
@@ -633,7 +653,9 @@ async fn transactional_producer_on_compacted_topic() {
     reader
         .assign(vec![(tp.clone(), Offset::Beginning)])
         .unwrap();
-    let end = high_watermark(&reader, &tp).await;
+    // The last transaction's data ends at `last`, its commit marker sits at `last + 1`.
+    let end = last + 2;
+    await_high_watermark(&reader, &tp, end).await;
     let msgs = read_to(&reader, &tp, end).await;
     assert!(
         assert_increasing(&msgs),

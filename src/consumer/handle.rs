@@ -629,6 +629,11 @@ impl ConsumerHandle {
     }
 
     /// Low (log start) and high watermarks of any partition, asked from its leader.
+    ///
+    /// The query carries this consumer's `isolation.level`, as Java's `endOffsets` does: with
+    /// `read_committed` the high mark is the last stable offset (the first offset of the
+    /// oldest open transaction), which reaches a committed transaction's end only once its
+    /// commit marker is written, shortly after the producer's `commit_transaction` returns.
     pub async fn fetch_watermarks(
         &self,
         tp: &TopicPartition,
