@@ -72,8 +72,11 @@ PROFILES = {
     "C-zstd": {"acks": "all", "idempotent": True, "compression": "zstd"},
 }
 SIZES = [100, 1024]
+# kafka-sdk's producer twice, like for like with rust-rdkafka's two: `sdk` awaits a delivery
+# future per record (FutureProducer's way), `report` hands each future back to the
+# producer's delivery handler (BaseProducer's callback; no object per record in flight).
 PRODUCERS = [("rdkafka", "future"), ("rdkafka", "base"), ("kafka-sdk", "sdk"),
-             ("facade", "future"), ("facade", "base"),
+             ("kafka-sdk", "report"), ("facade", "future"), ("facade", "base"),
              ("franz-go", "kgo"), ("confluent-kafka", "send"), ("java", "perf")]
 # `base-tuned`: rust-rdkafka's BaseConsumer with the fetch-queue settings that make it wait
 # (`fetch.queue.backoff.ms`, `queued.min.messages`; see TUNED_CONSUMER in src/bin/rdkafka.rs).
