@@ -1186,22 +1186,47 @@ async fn nemesis(
 // ---------------------------------------------------------------------------------------
 // Draining and checking.
 
-/// Reads every partition of `topic` from the beginning up to its high watermark with a
-/// fresh read_committed consumer (no group). Returns (partition, offset, value) or an error
-/// naming the partition that did not reach its end.
+/// Reads every partition of `topic` from the beginning up to its end with a fresh
+/// read_committed consumer (no group). Returns (partition, offset, value) or an error naming
+/// the partition that did not reach its end.
+///
+/// The end is the last stable offset (what a read_committed consumer's watermark query
+/// answers), once it has caught up with the high watermark: a transaction's commit marker is
+/// written after `commit_transaction` returns, so right after the last commit the last stable
+/// offset can still sit at that transaction's first record. Waited for up to
+/// [`MARKER_WAIT`]; a transaction still open after that (left to time out) ends the read
+/// at its first record, as it would for any read_committed reader.
 async fn drain(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i64, Vec<u8>)>, String> {
+    const MARKER_WAIT: Duration = Duration::from_secs(15);
     let c = Consumer::new(&config(bootstrap, &[("isolation.level", "read_committed")]))
         .await
         .map_err(|e| format!("drain consumer: {e}"))?;
+    let ru = Consumer::new(&config(bootstrap, &[]))
+        .await
+        .map_err(|e| format!("drain watermark consumer: {e}"))?;
     let mut ends = BTreeMap::new();
     for p in 0..PARTITIONS {
         let tp = TopicPartition::new(topic, p);
-        let w = c
+        let high = ru
             .fetch_watermarks(&tp, Duration::from_secs(30))
             .await
-            .map_err(|e| format!("watermarks of {tp}: {e}"))?;
-        ends.insert(tp, w.high);
+            .map_err(|e| format!("high watermark of {tp}: {e}"))?
+            .high;
+        let waited = Instant::now();
+        let stable = loop {
+            let lso = c
+                .fetch_watermarks(&tp, Duration::from_secs(30))
+                .await
+                .map_err(|e| format!("last stable offset of {tp}: {e}"))?
+                .high;
+            if lso >= high || waited.elapsed() > MARKER_WAIT {
+                break lso;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        ends.insert(tp, stable);
     }
+    let _ = ru.close().await;
     c.assign(
         ends.keys()
             .map(|tp| (tp.clone(), Offset::Beginning))
