@@ -403,14 +403,16 @@ JAVA_STEADY = re.compile(
     r"(\d+) ms 99th, (\d+) ms 99.9th")
 
 
-def producer_cmd(client, api, brokers, topic, count, size, prof, rate):
+def producer_cmd(client, api, brokers, topic, count, size, prof, rate, extra=()):
+    """The producer command of one run; `extra` holds further `key=value` client settings
+    (side checks only: run.py's own matrix passes none)."""
     s = dict(COMMON, **PROFILES[prof])
     if client == "java":
         props = ["bootstrap.servers=" + brokers, "acks=" + s["acks"],
                  "enable.idempotence=" + str(s["idempotent"]).lower(),
                  "max.in.flight.requests.per.connection=%d" % s["max_in_flight"],
                  "linger.ms=%d" % s["linger_ms"], "batch.size=%d" % s["batch_size"],
-                 "compression.type=" + s["compression"]]
+                 "compression.type=" + s["compression"]] + list(extra)
         # Fixed-rate runs: the first second of records is Java's warm-up (JIT, first metadata
         # fetch), excluded from its latency percentiles (the other clients ack one warm-up
         # record before their clock starts).
@@ -432,6 +434,14 @@ def producer_cmd(client, api, brokers, topic, count, size, prof, rate):
         # native producer does (buffer.memory, 32 MiB): at 1 KiB, 100,000 records in flight
         # would otherwise hold ~100 MB that the native rows never touch.
         cmd += ["-X", "queue.buffering.max.kbytes=32768"]
+    for kv in extra:
+        if client == "franz-go":
+            key, val = kv.split("=", 1)
+            if key != "max.request.size":
+                raise SystemExit("franz-go bench: no mapping for " + key)
+            cmd += ["--max-request-bytes", val]  # kgo.BrokerMaxWriteBytes
+        else:
+            cmd += ["-X", kv]
     return cmd
 
 
@@ -556,11 +566,12 @@ class Runner:
                 pass
         return round(time.time() - t0, 2)
 
-    def produce(self, client, api, prof, size, count, rate=0, keep_topic=False):
+    def produce(self, client, api, prof, size, count, rate=0, keep_topic=False, extra=()):
         settled = self.settle_disk()
         topic = self.topic("%s-%s-%d" % (prof, client, size))
         b0 = self.broker.cpu_secs()
-        cmd = producer_cmd(client, api, self.broker.bootstrap, topic, count, size, prof, rate)
+        cmd = producer_cmd(client, api, self.broker.bootstrap, topic, count, size, prof, rate,
+                           extra)
         t0 = cpu_ticks()
         rc, out, err, cpu, rss = run_measured(cmd, self.pin, self.args.timeout)
         t1 = cpu_ticks()

@@ -134,7 +134,11 @@ pub struct ProducerConfig {
     pub queue_buffering_max_messages: Option<usize>,
     /// `max.block.ms`, default 60000.
     pub max_block: Duration,
-    /// `max.request.size` (alias `message.max.bytes`), default 1048576.
+    /// `max.request.size` (alias `message.max.bytes`), default 1048576 as in Java: the
+    /// largest Produce request (a request's batches, over all its partitions, fit in it; its
+    /// first batch always goes), and so also the largest record. With `batch.size` near it
+    /// every request carries one batch; raising it lets one request carry several
+    /// partitions' batches (fewer requests for the broker to handle).
     pub max_request_size: usize,
     /// `compression.type` (alias `compression.codec`), default `none`.
     pub compression: Compression,

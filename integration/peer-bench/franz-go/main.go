@@ -104,6 +104,11 @@ func produce(a args) {
 		kgo.ProducerLinger(time.Duration(a.num("linger-ms", 5)) * time.Millisecond),
 		kgo.ProducerBatchMaxBytes(int32(a.num("batch-size", 1000000))),
 	}
+	// The request cap (franz-go's BrokerMaxWriteBytes, 100 MiB by default; Java's
+	// max.request.size): only set for side-by-side checks of how batches are packed.
+	if n := a.num("max-request-bytes", 0); n > 0 {
+		opts = append(opts, kgo.BrokerMaxWriteBytes(int32(n)))
+	}
 	switch a.str("acks", "all") {
 	case "all":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
