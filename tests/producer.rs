@@ -785,3 +785,68 @@ async fn backpressure_and_broker_restart_with_idempotence() {
         );
     }
 }
+
+/// Produce requests sent so far by `p`, over all brokers (its statistics).
+fn produce_requests(p: &Producer) -> u64 {
+    p.statistics()
+        .brokers
+        .values()
+        .map(|b| b.req.get("Produce").copied().unwrap_or(0))
+        .sum()
+}
+
+/// One Produce request carries several partitions' batches, as many as fit in
+/// `max.request.size` (Java's meaning: the largest request), and never more: three ready
+/// batches of ~10.3 KB (10 records of 1000 B each, one per partition, all made ready at
+/// once by `flush`) go as one request under the default cap, as 2 + 1 under a 25,000-byte
+/// cap and one by one under 12,000. The shared cluster has one broker, so every partition's
+/// leader is the same node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_requests_pack_batches_within_max_request_size() {
+    let b = bootstrap();
+    let topic = unique("pack");
+    create_topic(&b, &topic, 3).await;
+    for (cap, expected) in [("1048576", 1u64), ("25000", 2), ("12000", 3)] {
+        let p = Producer::new(&config(
+            &b,
+            &[
+                ("linger.ms", "60000"),
+                ("max.request.size", cap),
+                ("compression.type", "none"),
+            ],
+        ))
+        .await
+        .unwrap();
+        // Metadata and the producer id first, so that nothing but the flush sends.
+        let warm = p
+            .send(
+                ProducerRecord::new(topic.as_str())
+                    .partition(0)
+                    .value("warm"),
+            )
+            .await
+            .unwrap();
+        p.flush().await;
+        warm.await.unwrap();
+        let before = produce_requests(&p);
+        let mut futs = Vec::new();
+        for part in 0..3 {
+            for i in 0..10 {
+                let rec = ProducerRecord::new(topic.as_str())
+                    .partition(part)
+                    .value(vec![b'a' + (i as u8); 1000]);
+                futs.push(p.send(rec).await.unwrap());
+            }
+        }
+        p.flush().await;
+        for f in futs {
+            f.await.unwrap();
+        }
+        assert_eq!(
+            produce_requests(&p) - before,
+            expected,
+            "max.request.size={cap}: Produce requests for three ~10.3 KB batches"
+        );
+        p.close(Duration::from_secs(10)).await.unwrap();
+    }
+}
