@@ -1,5 +1,6 @@
 //! kafka-sdk's per-fetch timing events (target `kafka_sdk::consumer::timing`) against a real
-//! broker (`kafka_testkit::shared()`, honours `KAFKA_BOOTSTRAP_SERVERS`). A test binary of its
+//! broker (`kafka_testkit::shared()`, honours `KAFKA_BOOTSTRAP_SERVERS`), and against the mock
+//! broker where a fetch has to fail on cue. A test binary of its
 //! own, as `producer_timing.rs`: a thread-local subscriber sees a callsite's events only if no
 //! other thread of the process registers the callsite as "never interested" meanwhile.
 
@@ -86,4 +87,57 @@ async fn answered_fetches_report_their_timing() {
         bytes >= (n * size) as u64,
         "{bytes} record bytes for {n} values of {size} B"
     );
+}
+
+/// A failed fetch starts the held time over: the next answered fetch reports no `held_us`,
+/// since the time since the previous answer was the failed request and the retry backoff
+/// (here 800 ms), not the client holding the broker idle. Against the mock broker, which
+/// can drop the connection of one Fetch request.
+#[tokio::test]
+async fn a_failed_fetch_does_not_count_as_held_time() {
+    use kafka_protocol::messages::ApiKey;
+    use support::mock_broker::{Fault, MockBroker};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let events = TargetEvents::new("kafka_sdk::consumer::timing");
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
+    let mock = MockBroker::start(&[("held", 1)]).await;
+    mock.append("held", 0, &["a"]);
+    let c = Consumer::new(&config(
+        &mock.bootstrap(),
+        &[
+            ("retry.backoff.ms", "800"),
+            ("retry.backoff.max.ms", "800"),
+            ("fetch.max.wait.ms", "50"),
+        ],
+    ))
+    .await
+    .unwrap();
+    c.assign(vec![(TopicPartition::new("held", 0), Offset::Beginning)])
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), c.recv())
+        .await
+        .expect("the first record within 10 s")
+        .unwrap();
+    assert_eq!(first.value().map(|v| v.as_ref()), Some(&b"a"[..]));
+    mock.inject(Fault::disconnect(ApiKey::Fetch));
+    mock.append("held", 0, &["b"]);
+    let second = tokio::time::timeout(Duration::from_secs(10), c.recv())
+        .await
+        .expect("the second record within 10 s")
+        .unwrap();
+    assert_eq!(second.value().map(|v| v.as_ref()), Some(&b"b"[..]));
+    drop(c);
+
+    let got = events.events();
+    assert!(!got.is_empty(), "no timing events");
+    for m in &got {
+        if m.contains_key("held_us") {
+            let held = TargetEvents::num(m, "held_us");
+            assert!(
+                held < 500_000,
+                "held_us {held} spans a failed fetch and its backoff: {got:?}"
+            );
+        }
+    }
 }

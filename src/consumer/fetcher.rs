@@ -767,6 +767,10 @@ async fn fetch_task(shared: Arc<Shared>, node: i32) {
             }
             Err(e) => {
                 tracing::debug!(node, error = %e, "fetch failed");
+                // The timing event's held time starts over with the next answer: the time
+                // until then is this failure and its backoff, not the client holding the
+                // broker idle.
+                answered_at = None;
                 // Not held through the backoff below.
                 drop(reserved);
                 let delay = bo.next_delay();
