@@ -6,7 +6,9 @@ client.
     python3 integration/peer-bench/run.py --quick    # smoke check (a few seconds per run)
 
 A quick run writes `results-quick.json` and its own generated block of BENCHMARKS.md (so a
-smoke check never replaces the last full measurement); `--results`/`--report-block` override.
+smoke check never replaces the last full measurement). `--results FILE` with any other file is
+a side run: it writes FILE only and leaves BENCHMARKS.md alone (`--report-only --results FILE`
+writes the generated block from it on purpose).
 Other measurements keep their own keys in results.json (`memory_runs` by memory.py,
 `scale_runs` by scale.py, `tls_runs` by tls_cost.py); run.py carries them over.
 
@@ -967,7 +969,8 @@ def main():
     ap.add_argument("--report-only", action="store_true",
                     help="regenerate BENCHMARKS.md's generated section from results.json")
     ap.add_argument("--results", default=None,
-                    help="results file (default results.json; --quick: results-quick.json)")
+                    help="results file (default results.json; --quick: results-quick.json); "
+                         "any other file is a side run that leaves BENCHMARKS.md alone")
     args = ap.parse_args()
     results = args.results or (RESULTS_QUICK if args.quick else RESULTS)
     markers = (BEGIN_QUICK, END_QUICK) if results == RESULTS_QUICK else (BEGIN, END)
@@ -1086,8 +1089,13 @@ def main():
     except (OSError, ValueError):
         pass
     write_json(results, doc)
-    write_report(doc, *markers)
-    log("wrote %s and %s" % (results, REPORT))
+    if os.path.realpath(results) in (os.path.realpath(RESULTS), os.path.realpath(RESULTS_QUICK)):
+        write_report(doc, *markers)
+        log("wrote %s and %s" % (results, REPORT))
+    else:
+        # A side run (--results elsewhere) leaves BENCHMARKS.md's generated section alone;
+        # `--report-only --results FILE` writes it from such a file on purpose.
+        log("wrote %s (side run: %s not touched)" % (results, REPORT))
 
 
 if __name__ == "__main__":
