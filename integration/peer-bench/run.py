@@ -629,12 +629,14 @@ class Runner:
             self.delete(topic)
         return res
 
-    def consume(self, client, api, topic, size, count, grouped):
+    def consume(self, client, api, topic, size, count, grouped, prof="D"):
+        """One consumer run over `topic`, which holds `count` records of `size` bytes written
+        with producer profile `prof` (its compression is what the consumer decodes)."""
         group = "pb-group-%d-%d" % (os.getpid(), self.seq) if grouped else None
         self.seq += 1
         if client == "java" and not grouped:
-            return {"client": client, "api": api, "size": size, "grouped": False, "status": "n/a",
-                    "reason": "ConsumerPerformance always joins a group"}
+            return {"client": client, "api": api, "profile": prof, "size": size, "grouped": False,
+                    "status": "n/a", "reason": "ConsumerPerformance always joins a group"}
         b0 = self.broker.cpu_secs()
         cmd = consumer_cmd(client, api, self.broker.bootstrap, topic, count, group,
                            self.partitions)
@@ -642,8 +644,8 @@ class Runner:
         rc, out, err, cpu, rss = run_measured(cmd, self.pin, self.args.timeout)
         t1 = cpu_ticks()
         b1 = self.broker.cpu_secs()
-        res = {"client": client, "api": api, "size": size, "grouped": grouped, "count": count,
-               "rc": rc, "cpu_secs": round(cpu, 3), "max_rss_mb": round(rss, 1),
+        res = {"client": client, "api": api, "profile": prof, "size": size, "grouped": grouped,
+               "count": count, "rc": rc, "cpu_secs": round(cpu, 3), "max_rss_mb": round(rss, 1),
                "broker_cpu_secs": round(b1 - b0, 3) if b0 is not None and b1 is not None else None}
         res.update(host_steal(t0, t1, self.pin))
         if client == "java":
@@ -665,7 +667,7 @@ class Runner:
                 res.update(status="error", error=err[-500:])
             else:
                 res.update(j)
-                res["client"], res["api"] = client, api
+                res["client"], res["api"], res["profile"] = client, api, prof
         if res.get("status") == "ok":
             res["verified"] = res.get("received", 0) >= count
             if res.get("received"):
@@ -803,15 +805,16 @@ def latency_tables(aggs):
 
 
 def consumer_tables(aggs):
+    """One table per (topic profile, size, group or not). Runs from before consumer profiles
+    existed carry no profile: they read profile D's topics."""
     out = []
-    for size in SIZES:
-        for grouped in (False, True):
-            rows = [a for a in aggs if a["size"] == size and a["grouped"] == grouped]
-            if not rows:
-                continue
+    for prof, size, grouped in ((p, s, g) for p in PROFILES for s in SIZES for g in (False, True)):
+        rows = [a for a in aggs if (a.get("profile") or "D") == prof and a["size"] == size
+                and a["grouped"] == grouped]
+        if rows:
             ref = ref_of(rows)
-            out.append("\n#### Consumer, %s values, %s\n" % (
-                "100 B" if size == 100 else "1 KiB",
+            out.append("\n#### Consumer, %s%s values, %s\n" % (
+                "" if prof == "D" else "%s topic, " % prof, "100 B" if size == 100 else "1 KiB",
                 "with a group (subscribe)" if grouped else "no group (assign from offset 0)"))
             out.append("| client (API) | msgs/s median (min–max) | MB/s | vs rdkafka | client CPU-s / 1M | "
                        "CPU vs rdkafka | vs franz-go | vs confluent | max RSS MB | startup s | runs ok |")
@@ -955,6 +958,9 @@ def main():
                     help="comma list of produce, latency, consume")
     ap.add_argument("--clients", default="", help="comma list of clients to run (default all; `facade` = the rdkafka drop-in rows)")
     ap.add_argument("--profiles", default=",".join(PROFILES), help="producer profiles")
+    ap.add_argument("--consume-profiles", default="D,C-lz4,C-zstd",
+                    help="consumer cells: the profiles whose topics the consumers read (T's "
+                         "topics hold what D's do; the compressed ones are decoded per batch)")
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--start-at-ms", type=int, default=1000,
                     help="latency runs: each client starts its measured window (after its warm-up "
@@ -973,7 +979,8 @@ def main():
                          "any other file is a side run that leaves BENCHMARKS.md alone")
     args = ap.parse_args()
     results = args.results or (RESULTS_QUICK if args.quick else RESULTS)
-    markers = (BEGIN_QUICK, END_QUICK) if results == RESULTS_QUICK else (BEGIN, END)
+    same_file = lambda a, b: os.path.realpath(a) == os.path.realpath(b)
+    markers = (BEGIN_QUICK, END_QUICK) if same_file(results, RESULTS_QUICK) else (BEGIN, END)
     if args.report_only:
         with open(results) as fh:
             write_report(json.load(fh), *markers)
@@ -989,6 +996,10 @@ def main():
     only = set(args.only.split(","))
     clients = set(c for c in args.clients.split(",") if c)
     profiles = [p for p in args.profiles.split(",") if p]
+    consume_profiles = [p for p in args.consume_profiles.split(",") if p]
+    unknown = [p for p in profiles + consume_profiles if p not in PROFILES]
+    if unknown:
+        raise SystemExit("unknown profile(s): %s (known: %s)" % (", ".join(unknown), ", ".join(PROFILES)))
     wanted = lambda c: not clients or c in clients
 
     build_secs, features = build(args) if not args.no_build else ({}, [])
@@ -1005,7 +1016,7 @@ def main():
                       "fresh_broker": args.fresh_broker,
                       "produce_count": {str(k): v for k, v in produce_count.items()},
                       "consume_count": {str(k): v for k, v in consume_count.items()},
-                      "latency_secs": latency_secs, "latency_start_at_ms": args.start_at_ms, "profiles": {k: dict(COMMON, **v) for k, v in PROFILES.items()}},
+                      "latency_secs": latency_secs, "latency_start_at_ms": args.start_at_ms, "consume_profiles": consume_profiles, "profiles": {k: dict(COMMON, **v) for k, v in PROFILES.items()}},
            "producer_runs": [], "latency_runs": [], "consumer_runs": []}
     r = Runner(args, broker)
     try:
@@ -1059,23 +1070,25 @@ def main():
         os.environ.pop("BENCH_START_AT_MS", None)
         doc["latency_summary"] = aggregate(doc["latency_runs"], ["size", "rate", "fraction", "client", "api"])
         if "consume" in only:
-            for size in sizes:
+            for prof, size in ((p, s) for p in consume_profiles for s in sizes):
                 n = consume_count[size]
-                fill = r.produce("rdkafka", "base", "D", size, n, keep_topic=True)
+                # Every consumer reads the same topic, written by one client (librdkafka's
+                # BaseProducer) with the profile's compression.
+                fill = r.produce("rdkafka", "base", prof, size, n, keep_topic=True)
                 if fill.get("status") != "ok":
-                    log("consumer %dB: pre-fill failed: %s" % (size, fill))
+                    log("consumer %s %dB: pre-fill failed: %s" % (prof, size, fill))
                     continue
                 topic = fill["topic"]
                 for grouped in (False, True):
                     for i, client, api in rounds(runs, CONSUMERS, wanted):
-                        res = r.consume(client, api, topic, size, n, grouped)
+                        res = r.consume(client, api, topic, size, n, grouped, prof)
                         doc["consumer_runs"].append(res)
-                        log("consume %4dB %-5s %-9s %-6s run %d: %s %s msgs/s, %s CPU-s/1M, steal %s %%" % (
-                            size, "group" if grouped else "none", client, api, i + 1, res.get("status"),
-                            fmt(res.get("msgs_per_sec")), fmt(res.get("cpu_s_per_1m"), 2),
-                            fmt(res.get("steal_pct"), 1)))
+                        log("consume %-6s %4dB %-5s %-9s %-6s run %d: %s %s msgs/s, %s CPU-s/1M, steal %s %%" % (
+                            prof, size, "group" if grouped else "none", client, api, i + 1,
+                            res.get("status"), fmt(res.get("msgs_per_sec")),
+                            fmt(res.get("cpu_s_per_1m"), 2), fmt(res.get("steal_pct"), 1)))
                 r.delete(topic)
-        doc["consumer_summary"] = aggregate(doc["consumer_runs"], ["size", "grouped", "client", "api"])
+        doc["consumer_summary"] = aggregate(doc["consumer_runs"], ["profile", "size", "grouped", "client", "api"])
     finally:
         broker.stop()
     doc["machine"]["loadavg_end"] = os.getloadavg()
