@@ -174,6 +174,9 @@ pub(crate) async fn manager(shared: Arc<Shared>) {
             return;
         }
         work.borrow_and_update();
+        // Decompression buffers not needed for a while go back to the allocator (at most
+        // once a second; the loop wakes at least every IDLE_TICK, also when idle).
+        record::out_pool::trim(std::time::Instant::now());
         resolve_positions(&shared).await;
         validate_positions(&shared).await;
         // Start fetch tasks for leaders of positioned partitions.

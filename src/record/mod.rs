@@ -10,6 +10,8 @@
 pub mod batch;
 pub mod compression;
 mod crc;
+#[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
+pub(crate) mod out_pool;
 pub mod pool;
 pub mod varint;
 
