@@ -37,6 +37,10 @@ def main():
     ap.add_argument("--out", default="", help="write the runs here as JSON")
     ap.add_argument("--consume", nargs="?", const="none", default=None, choices=["none", "group"],
                     help="compare consumers (without a group by default) instead of producers")
+    ap.add_argument("--fill", default="kafka-sdk", choices=["kafka-sdk", "rdkafka"],
+                    help="--consume: the producer that fills the topic (rdkafka: librdkafka's "
+                         "BaseProducer, as run.py fills its consumer topics; needs peer-bench's "
+                         "bench-rdkafka next to build A's bench-sdk or in peer-bench's target)")
     ap.add_argument("--partitions", type=int, default=3,
                     help="partitions of the topics (default 3, as run.py)")
     args = ap.parse_args()
@@ -57,7 +61,10 @@ def main():
     try:
         if args.consume:
             run.BIN = args.a
-            fill = runner.produce("kafka-sdk", "sdk", args.profile, args.size, count, keep_topic=True)
+            if args.fill == "rdkafka" and not os.access(os.path.join(args.a, "bench-rdkafka"), os.X_OK):
+                run.BIN = os.path.join(run.HERE, "target", "release")
+            api = "sdk" if args.fill == "kafka-sdk" else "base"
+            fill = runner.produce(args.fill, api, args.profile, args.size, count, keep_topic=True)
             if fill.get("status") != "ok":
                 sys.exit("filling the topic failed: %s" % fill)
             topic = fill["topic"]
