@@ -613,8 +613,9 @@ thread_local! {
 
 #[cfg(feature = "zstd")]
 thread_local! {
-    /// Output bytes per input byte of the last zstd batch this thread decompressed: the next
-    /// batch's output buffer is sized from it (batches of one producer compress alike).
+    /// Output bytes per input byte of the last zstd batch this thread decompressed (at most
+    /// 1024): the next batch's output buffer is sized from it (batches of one producer
+    /// compress alike; a higher ratio than the cap costs a retry, not a huge reservation).
     static ZSTD_RATIO: std::cell::Cell<f64> = const { std::cell::Cell::new(4.0) };
 }
 
@@ -665,7 +666,7 @@ fn zstd_decompress(input: &[u8], cap: usize, hint: usize) -> Result<Bytes> {
                 Ok(n) if n > cap => return Err(too_large(Compression::Zstd, cap)),
                 Ok(n) => {
                     if n > 0 {
-                        ZSTD_RATIO.with(|r| r.set((n as f64 / input.len() as f64).min(1e4)));
+                        ZSTD_RATIO.with(|r| r.set((n as f64 / input.len() as f64).min(1024.0)));
                     }
                     return Ok(super::out_pool::freeze(out, n));
                 }

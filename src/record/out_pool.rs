@@ -45,86 +45,114 @@ struct State {
     last_trim: Option<Instant>,
 }
 
-static POOL: Mutex<State> = Mutex::new(State {
-    free: Vec::new(),
-    low_water: 0,
-    last_trim: None,
-});
-
-fn lock() -> MutexGuard<'static, State> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
+/// A pool of output buffers (see the module docs). The decoders use the process-wide one
+/// through [`take`], [`freeze`] and [`trim`]; tests make their own.
+pub struct OutPool {
+    state: Mutex<State>,
 }
 
-/// A buffer for about `need` bytes of output: from the pool when one there has between
-/// `need` and four times `need` bytes of capacity (the smallest such), else a new one with
-/// `need` bytes of capacity. The buffer's `len()` is how much of it is initialized (old
-/// output of an earlier batch for a pooled one, 0 for a new one): callers that write into
-/// initialized memory only (lz4) keep it, callers that write into spare capacity (zstd)
-/// clear it first.
+/// The process-wide pool.
+static POOL: OutPool = OutPool::new();
+
+/// [`OutPool::take`] of the process-wide pool.
 pub fn take(need: usize) -> Vec<u8> {
-    if need >= MIN_POOLED {
-        let mut st = lock();
-        let fits = |v: &Vec<u8>| v.capacity() >= need && v.capacity() / 4 <= need;
-        let best = st
-            .free
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| fits(v))
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        if let Some(i) = best {
-            let v = st.free.swap_remove(i);
-            st.low_water = st.low_water.min(st.free.len());
-            return v;
-        }
-    }
-    Vec::with_capacity(need)
+    POOL.take(need)
 }
 
-/// The first `len` bytes of `buf` as `Bytes`; `buf` goes back to the pool when the last of
-/// them is dropped (when it is large enough to be pooled).
+/// [`OutPool::freeze`] into the process-wide pool.
 pub fn freeze(buf: Vec<u8>, len: usize) -> Bytes {
-    debug_assert!(len <= buf.len());
-    if buf.capacity() < MIN_POOLED || buf.capacity() > MAX_KEPT {
-        let mut buf = buf;
-        buf.truncate(len);
-        return Bytes::from(buf);
-    }
-    Bytes::from_owner(Pooled(buf)).slice(..len)
+    POOL.freeze(buf, len)
 }
 
-/// Frees the buffers that were not needed since the last trim, at most once per
-/// [`TRIM_INTERVAL`].
+/// [`OutPool::trim`] of the process-wide pool.
 pub fn trim(now: Instant) {
-    let released: Vec<Vec<u8>>;
-    {
-        let mut st = lock();
-        if st.last_trim.is_some_and(|t| now < t + TRIM_INTERVAL) {
-            return;
+    POOL.trim(now)
+}
+
+impl OutPool {
+    /// An empty pool.
+    pub const fn new() -> Self {
+        OutPool {
+            state: Mutex::new(State {
+                free: Vec::new(),
+                low_water: 0,
+                last_trim: None,
+            }),
         }
-        let n = st.low_water.min(st.free.len());
-        // The least recently returned ones (the front).
-        released = st.free.drain(..n).collect();
-        st.low_water = st.free.len();
-        st.last_trim = Some(now);
     }
-    // Freed outside the lock.
-    drop(released);
-}
 
-/// Owner of a pooled buffer inside `Bytes`: gives it back when dropped.
-struct Pooled(Vec<u8>);
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.0);
-        let mut st = lock();
+    /// A buffer for about `need` bytes of output: from the pool when one there has between
+    /// `need` and four times `need` bytes of capacity (the smallest such, the most recently
+    /// returned among equals), else a new one
+    /// with `need` bytes of capacity. The buffer's `len()` is how much of it is initialized
+    /// (old output of an earlier batch for a pooled one, 0 for a new one): callers that
+    /// write into initialized memory only (lz4) keep it, callers that write into spare
+    /// capacity (zstd) clear it first.
+    pub fn take(&self, need: usize) -> Vec<u8> {
+        if need >= MIN_POOLED {
+            let mut st = self.lock();
+            let fits = |v: &Vec<u8>| v.capacity() >= need && v.capacity() / 4 <= need;
+            let best = st
+                .free
+                .iter()
+                .enumerate()
+                // Among equals the most recently returned (its pages likelier in the caches).
+                .rev()
+                .filter(|(_, v)| fits(v))
+                .min_by_key(|(_, v)| v.capacity())
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                let v = st.free.swap_remove(i);
+                st.low_water = st.low_water.min(st.free.len());
+                return v;
+            }
+        }
+        Vec::with_capacity(need)
+    }
+
+    /// The first `len` bytes of `buf` as `Bytes`; `buf` comes back to this pool when the
+    /// last of them is dropped (when it is of a size the pool keeps).
+    pub fn freeze(&'static self, buf: Vec<u8>, len: usize) -> Bytes {
+        debug_assert!(len <= buf.len());
+        if buf.capacity() < MIN_POOLED || buf.capacity() > MAX_KEPT {
+            let mut buf = buf;
+            buf.truncate(len);
+            return Bytes::from(buf);
+        }
+        Bytes::from_owner(Pooled { buf, pool: self }).slice(..len)
+    }
+
+    /// Frees the buffers that were not needed since the last trim, at most once per
+    /// [`TRIM_INTERVAL`].
+    pub fn trim(&self, now: Instant) {
+        let released: Vec<Vec<u8>>;
+        {
+            let mut st = self.lock();
+            if st.last_trim.is_some_and(|t| now < t + TRIM_INTERVAL) {
+                return;
+            }
+            let n = st.low_water.min(st.free.len());
+            // The least recently returned ones (the front).
+            released = st.free.drain(..n).collect();
+            st.low_water = st.free.len();
+            st.last_trim = Some(now);
+        }
+        // Freed outside the lock.
+        drop(released);
+    }
+
+    /// Buffers waiting in the pool.
+    #[cfg(test)]
+    fn free_buffers(&self) -> usize {
+        self.lock().free.len()
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        let mut st = self.lock();
         // Full: the least recently returned one makes room (freed outside the lock).
         let evicted = (st.free.len() >= MAX_FREE).then(|| st.free.remove(0));
         st.low_water = st.low_water.min(st.free.len());
@@ -134,57 +162,130 @@ impl Drop for Pooled {
     }
 }
 
+/// Owner of a pooled buffer inside `Bytes`: gives it back when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: &'static OutPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.buf));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // The pool is process-wide and the crate's tests run in parallel, so these tests look
-    // only at buffers they can recognise (their own capacities), never at counts.
+    /// A pool of the test's own (the process-wide one is shared by tests running at once).
+    fn pool() -> &'static OutPool {
+        Box::leak(Box::new(OutPool::new()))
+    }
 
     #[test]
     fn a_frozen_buffer_comes_back_when_its_last_bytes_is_dropped() {
-        let need = 40 * MIN_POOLED + 4321;
-        let mut buf = take(need);
+        let pool = pool();
+        let need = 3 * MIN_POOLED + 4321;
+        let mut buf = pool.take(need);
+        assert_eq!(buf.len(), 0, "a new buffer has nothing initialized");
         buf.resize(need, 7);
         let ptr = buf.as_ptr();
-        let b = freeze(buf, 100);
+        let b = pool.freeze(buf, 100);
         assert_eq!(b.len(), 100);
         assert!(b.iter().all(|&x| x == 7));
         let part = b.slice(10..20);
         drop(b);
         // Still in use through `part`: not handed out again.
-        let other = take(need);
+        assert_eq!(pool.free_buffers(), 0);
+        let other = pool.take(need);
         assert_ne!(other.as_ptr(), ptr);
         drop(other);
         drop(part);
+        assert_eq!(pool.free_buffers(), 1);
         // Returned: the next take of that size reuses it, its old output still initialized.
-        let again = take(need);
+        let again = pool.take(need);
         assert_eq!(again.as_ptr(), ptr);
         assert_eq!(again.len(), need);
+        assert_eq!(pool.free_buffers(), 0);
     }
 
     #[test]
     fn small_or_oversized_buffers_are_not_pooled() {
-        let small = take(MIN_POOLED / 2);
-        assert_eq!(small.len(), 0);
-        let b = freeze(small, 0);
-        assert!(b.is_empty());
+        let pool = pool();
+        let small = pool.take(MIN_POOLED / 2);
+        drop(pool.freeze(small, 0));
         let mut big = Vec::with_capacity(MAX_KEPT + 1);
         big.push(1u8);
-        let ptr = big.as_ptr();
-        drop(freeze(big, 1));
-        let again = take(MAX_KEPT / 2 + 1);
-        assert_ne!(again.as_ptr(), ptr);
+        drop(pool.freeze(big, 1));
+        assert_eq!(pool.free_buffers(), 0);
     }
 
     #[test]
     fn a_buffer_much_larger_than_needed_is_left_in_the_pool() {
-        let mut buf = take(8 * MIN_POOLED + 99);
+        let pool = pool();
+        let mut buf = pool.take(8 * MIN_POOLED + 99);
         buf.push(1);
         let ptr = buf.as_ptr();
-        drop(freeze(buf, 1));
+        drop(pool.freeze(buf, 1));
         // Needing a quarter of its capacity or less: a new buffer, not this one.
-        let small = take(MIN_POOLED + 1);
+        let small = pool.take(MIN_POOLED + 1);
         assert_ne!(small.as_ptr(), ptr);
+        assert_eq!(pool.free_buffers(), 1);
+    }
+
+    #[test]
+    fn a_full_pool_keeps_the_most_recently_returned() {
+        let pool = pool();
+        let bufs: Vec<Vec<u8>> = (0..MAX_FREE + 2).map(|_| pool.take(MIN_POOLED)).collect();
+        let ptrs: Vec<*const u8> = bufs.iter().map(|b| b.as_ptr()).collect();
+        for b in bufs {
+            drop(pool.freeze(b, 0));
+        }
+        assert_eq!(pool.free_buffers(), MAX_FREE);
+        // Taken back newest first; the first two returned were let go.
+        let again: Vec<Vec<u8>> = (0..MAX_FREE).map(|_| pool.take(MIN_POOLED)).collect();
+        let got: Vec<*const u8> = again.iter().map(|b| b.as_ptr()).collect();
+        let want: Vec<*const u8> = ptrs[2..].iter().rev().copied().collect();
+        assert_eq!(got, want);
+        assert_eq!(pool.free_buffers(), 0);
+    }
+
+    #[test]
+    fn trim_frees_what_was_not_needed_for_a_whole_interval() {
+        let pool = pool();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            let b = pool.take(MIN_POOLED);
+            drop(pool.freeze(b, 0));
+        }
+        // Three returned one after the other: each time the same buffer came back.
+        assert_eq!(pool.free_buffers(), 1);
+        let held: Vec<Vec<u8>> = (0..3).map(|_| pool.take(MIN_POOLED)).collect();
+        for b in held {
+            drop(pool.freeze(b, 0));
+        }
+        assert_eq!(pool.free_buffers(), 3);
+        // The first trim frees what has not been needed since the pool began (all three were
+        // in use at once, so none), then measures anew.
+        pool.trim(t0);
+        assert_eq!(pool.free_buffers(), 3);
+        // Within the interval: nothing happens.
+        pool.trim(t0 + TRIM_INTERVAL / 2);
+        assert_eq!(pool.free_buffers(), 3);
+        // One buffer used during the interval: two were never needed and go.
+        let one = pool.take(MIN_POOLED);
+        drop(pool.freeze(one, 0));
+        pool.trim(t0 + TRIM_INTERVAL);
+        assert_eq!(pool.free_buffers(), 1);
+        // Idle for another interval: the last one goes too.
+        pool.trim(t0 + 2 * TRIM_INTERVAL);
+        assert_eq!(pool.free_buffers(), 0);
     }
 }
