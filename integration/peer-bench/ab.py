@@ -78,9 +78,9 @@ def main():
                     res = runner.produce("kafka-sdk", "sdk", args.profile, args.size, count)
                 res["build"] = label
                 runs[label].append(res)
-                run.log("%s pair %d: %s msgs/s, %s CPU-s/1M, %s MB, %s" % (
+                run.log("%s pair %d: %s msgs/s, %s CPU-s/1M, %s MB, %s faults, %s" % (
                     label, i + 1, res.get("msgs_per_sec"), res.get("cpu_s_per_1m"),
-                    res.get("max_rss_mb"), res.get("status")))
+                    res.get("max_rss_mb"), res.get("minor_faults"), res.get("status")))
     finally:
         broker.stop()
 
@@ -88,17 +88,19 @@ def main():
         return [r[key] for r in runs[label] if r.get("status") == "ok" and r.get(key) is not None]
 
     print("| build | ok runs | msgs/s median (min-max) | client CPU-s/1M median (min-max) | "
-          "max RSS MB median | broker CPU-s/1M median |")
-    print("|---|---|---|---|---|---|")
+          "max RSS MB median | minor page faults median (max) | broker CPU-s/1M median |")
+    print("|---|---|---|---|---|---|---|")
     for label, d in (("A", args.a), ("B", args.b)):
         t, c = col(label, "msgs_per_sec"), col(label, "cpu_s_per_1m")
         rss, bc = col(label, "max_rss_mb"), col(label, "broker_cpu_s_per_1m")
+        flt = col(label, "minor_faults")
         if not t:
-            print("| %s (%s) | 0 | - | - | - | - |" % (label, d))
+            print("| %s (%s) | 0 | - | - | - | - | - |" % (label, d))
             continue
-        print("| %s (%s) | %d | %s (%s-%s) | %.3f (%.3f-%.3f) | %.0f | %s |" % (
+        print("| %s (%s) | %d | %s (%s-%s) | %.3f (%.3f-%.3f) | %.0f | %s | %s |" % (
             label, d, len(t), run.fmt(run.med(t)), run.fmt(min(t)), run.fmt(max(t)),
             run.med(c), min(c), max(c), run.med(rss),
+            "%s (%s)" % (run.fmt(run.med(flt)), run.fmt(max(flt))) if flt else "-",
             "%.3f" % run.med(bc) if bc else "-"))
     ta, tb = col("A", "msgs_per_sec"), col("B", "msgs_per_sec")
     if ta and tb:

@@ -350,6 +350,13 @@ def host_steal(before, after, pin):
 
 def run_measured(cmd, pin, timeout):
     """Runs `cmd` (pinned to CPU 1 when `pin`), returns (rc, stdout, stderr, cpu_s, maxrss_mb).
+    `run_measured_ru` also returns the rusage (page faults, context switches)."""
+    return run_measured_ru(cmd, pin, timeout)[:5]
+
+
+def run_measured_ru(cmd, pin, timeout):
+    """Runs `cmd` (pinned to CPU 1 when `pin`), returns (rc, stdout, stderr, cpu_s, maxrss_mb,
+    rusage).
 
     CPU: utime+stime from wait4 (children included). Max RSS: VmHWM sampled every 20 ms from
     /proc (process tree), NOT ru_maxrss: a child forked from this Python process keeps the
@@ -367,7 +374,7 @@ def run_measured(cmd, pin, timeout):
     rc, ru = reap(p, time.time() + timeout, sample)
     out.seek(0)
     err.seek(0)
-    return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, rss[0]
+    return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, rss[0], ru
 
 
 def reap(p, deadline, tick=None, every=0.02):
@@ -575,11 +582,12 @@ class Runner:
         cmd = producer_cmd(client, api, self.broker.bootstrap, topic, count, size, prof, rate,
                            extra)
         t0 = cpu_ticks()
-        rc, out, err, cpu, rss = run_measured(cmd, self.pin, self.args.timeout)
+        rc, out, err, cpu, rss, ru = run_measured_ru(cmd, self.pin, self.args.timeout)
         t1 = cpu_ticks()
         b1 = self.broker.cpu_secs()
         res = {"client": client, "api": api, "profile": prof, "size": size, "count": count,
                "rate": rate, "topic": topic, "rc": rc, "cpu_secs": round(cpu, 3),
+               "minor_faults": ru.ru_minflt,
                "sync_secs": settled,
                "max_rss_mb": round(rss, 1),
                "broker_cpu_secs": round(b1 - b0, 3) if b0 is not None and b1 is not None else None}
@@ -641,11 +649,12 @@ class Runner:
         cmd = consumer_cmd(client, api, self.broker.bootstrap, topic, count, group,
                            self.partitions)
         t0 = cpu_ticks()
-        rc, out, err, cpu, rss = run_measured(cmd, self.pin, self.args.timeout)
+        rc, out, err, cpu, rss, ru = run_measured_ru(cmd, self.pin, self.args.timeout)
         t1 = cpu_ticks()
         b1 = self.broker.cpu_secs()
         res = {"client": client, "api": api, "profile": prof, "size": size, "grouped": grouped,
-               "count": count, "rc": rc, "cpu_secs": round(cpu, 3), "max_rss_mb": round(rss, 1),
+               "count": count, "rc": rc, "cpu_secs": round(cpu, 3), "minor_faults": ru.ru_minflt,
+               "max_rss_mb": round(rss, 1),
                "broker_cpu_secs": round(b1 - b0, 3) if b0 is not None and b1 is not None else None}
         res.update(host_steal(t0, t1, self.pin))
         if client == "java":
