@@ -12,9 +12,11 @@
 //!   `lz4_flex` has only the fast compressor, so an LZ4 level is validated and then ignored.
 //! - zstd: a zstd frame, default level 3 (Java's default).
 //!
-//! Decompression never trusts sizes declared by the input: output is produced by streaming
-//! decoders (or checked block by block) and stops with an error as soon as it would exceed
-//! the caller's cap, which bounds memory against decompression bombs.
+//! Decompression never trusts sizes declared by the input beyond the caller's cap: output is
+//! produced by streaming decoders, checked block by block (lz4, snappy), or written by zstd
+//! into a buffer of at most the cap plus one byte, and stops with an error as soon as it
+//! would exceed the cap, which bounds memory against decompression bombs. lz4 and zstd
+//! output goes into buffers reused across batches (`out_pool`).
 //!
 //! Each codec is behind the crate feature of the same name (`gzip`, `snappy`, `lz4`, `zstd`;
 //! all on by default). Compressing or decompressing with a codec whose feature is off is
