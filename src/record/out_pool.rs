@@ -13,9 +13,10 @@
 //! A buffer leaves the pool for one batch and comes back when the batch's last `Bytes`
 //! (the messages sliced from it) is dropped. Only buffers of at least [`MIN_POOLED`] bytes
 //! are pooled (smaller ones the allocator serves well), at most [`MAX_FREE`] wait in the
-//! pool, none larger than [`MAX_KEPT`], and [`trim`] (called by the consumer's fetch loop,
-//! and on the way in and out of the pool) frees the ones not needed for a whole
-//! [`TRIM_INTERVAL`], so a consumer that goes idle gives the memory back.
+//! pool, none larger than [`MAX_KEPT`], and [`trim`] (called by the consumer's fetch manager
+//! and the share consumer's fetch loop, which both wake when idle) frees the ones not needed
+//! for a whole [`TRIM_INTERVAL`], so a consumer that goes idle gives the memory back to the
+//! allocator.
 //!
 //! The pool is process-wide: decoding is a pure function of the record layer and runs on
 //! whichever thread the consumer's tasks are on, and every consumer of the process gains

@@ -107,6 +107,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut close: oneshot::Receiver<onesho
         opts.reconnect_backoff_max.max(Duration::from_millis(500)),
     );
     loop {
+        // Decompression buffers unused for a while go back to the allocator (at most once a
+        // second; a round ends at least every few seconds, also when idle).
+        record::out_pool::trim(std::time::Instant::now());
         match close.try_recv() {
             Ok(done) => {
                 last_round(&shared, &mut sessions).await;
