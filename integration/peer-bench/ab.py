@@ -41,6 +41,11 @@ def main():
                     help="--consume: the producer that fills the topic (rdkafka: librdkafka's "
                          "BaseProducer, as run.py fills its consumer topics; needs peer-bench's "
                          "bench-rdkafka next to build A's bench-sdk or in peer-bench's target)")
+    ap.add_argument("--a-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a client setting for build A's runs only (repeatable; e.g. the same "
+                         "binary against itself with one setting changed)")
+    ap.add_argument("--b-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a client setting for build B's runs only (repeatable)")
     ap.add_argument("--partitions", type=int, default=3,
                     help="partitions of the topics (default 3, as run.py)")
     args = ap.parse_args()
@@ -71,11 +76,13 @@ def main():
         for i in range(args.pairs):
             for label, d in (("A", args.a), ("B", args.b)) if i % 2 == 0 else (("B", args.b), ("A", args.a)):
                 run.BIN = d
+                extra = args.a_set if label == "A" else args.b_set
                 if args.consume:
                     res = runner.consume("kafka-sdk", "recv", topic, args.size, count,
-                                         args.consume == "group")
+                                         args.consume == "group", args.profile, extra)
                 else:
-                    res = runner.produce("kafka-sdk", "sdk", args.profile, args.size, count)
+                    res = runner.produce("kafka-sdk", "sdk", args.profile, args.size, count,
+                                         extra=extra)
                 res["build"] = label
                 runs[label].append(res)
                 run.log("%s pair %d: %s msgs/s, %s CPU-s/1M, %s MB, %s faults, %s" % (

@@ -454,7 +454,9 @@ def producer_cmd(client, api, brokers, topic, count, size, prof, rate, extra=())
     return cmd
 
 
-def consumer_cmd(client, api, brokers, topic, count, group, partitions=3):
+def consumer_cmd(client, api, brokers, topic, count, group, partitions=3, extra=()):
+    """The consumer command of one run; `extra` holds further `key=value` client settings
+    (side checks only, Rust clients: run.py's own matrix passes none)."""
     if client == "java":
         return [TESTKIT, "tool", "consumer-perf", "--bootstrap-server", brokers, "--topic", topic,
                 "--num-records", str(count), "--group", group, "--timeout", "60000"]
@@ -468,6 +470,10 @@ def consumer_cmd(client, api, brokers, topic, count, group, partitions=3):
         # The drop-in defaults to librdkafka's check.crcs=false; the facade rows measure its
         # cost over the native API, so it checks CRCs as kafka-sdk's native consumer does.
         cmd += ["-X", "check.crcs=true"]
+    for kv in extra:
+        if client == "franz-go":
+            raise SystemExit("franz-go bench: no -X settings for its consumer")
+        cmd += ["-X", kv]
     return cmd
 
 
@@ -637,7 +643,7 @@ class Runner:
             self.delete(topic)
         return res
 
-    def consume(self, client, api, topic, size, count, grouped, prof="D"):
+    def consume(self, client, api, topic, size, count, grouped, prof="D", extra=()):
         """One consumer run over `topic`, which holds `count` records of `size` bytes written
         with producer profile `prof` (its compression is what the consumer decodes)."""
         group = "pb-group-%d-%d" % (os.getpid(), self.seq) if grouped else None
@@ -647,7 +653,7 @@ class Runner:
                     "status": "n/a", "reason": "ConsumerPerformance always joins a group"}
         b0 = self.broker.cpu_secs()
         cmd = consumer_cmd(client, api, self.broker.bootstrap, topic, count, group,
-                           self.partitions)
+                           self.partitions, extra)
         t0 = cpu_ticks()
         rc, out, err, cpu, rss, ru = run_measured_ru(cmd, self.pin, self.args.timeout)
         t1 = cpu_ticks()
