@@ -1262,6 +1262,8 @@ struct Pki {
     ca: String,
     cert: String,
     key: String,
+    /// The key as PKCS#8 DER (for the encrypted-key test, which needs the `tls` feature).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     key_der: Vec<u8>,
 }
 
