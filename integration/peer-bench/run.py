@@ -1117,7 +1117,7 @@ def main():
     except (OSError, ValueError):
         pass
     write_json(results, doc)
-    if os.path.realpath(results) in (os.path.realpath(RESULTS), os.path.realpath(RESULTS_QUICK)):
+    if same_file(results, RESULTS) or same_file(results, RESULTS_QUICK):
         write_report(doc, *markers)
         log("wrote %s and %s" % (results, REPORT))
     else:
