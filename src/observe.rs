@@ -179,7 +179,7 @@ mod imp {
             self.auth_failures.increment(1);
         }
 
-        /// A request frame was written (`len` bytes, with its size prefix).
+        /// A request frame of `len` bytes (size prefix included) is being written.
         pub fn sent(&self, len: impl FnOnce() -> usize) {
             self.out_bytes.increment(len() as u64);
         }

@@ -419,7 +419,8 @@ impl Default for BrokerCounters {
 }
 
 impl BrokerCounters {
-    /// A request of API `api_key` and `bytes` bytes was written.
+    /// A request of API `api_key` and `bytes` bytes is being written (counted before its
+    /// first byte goes out, so that its answer never finds it uncounted).
     #[inline]
     pub(crate) fn sent(&self, api_key: i16, bytes: usize) {
         self.tx.fetch_add(1, Ordering::Relaxed);

@@ -698,6 +698,12 @@ async fn writer_task(
             biased;
             _ = dead_rx.wait_for(|d| *d) => break,
             r = async {
+                // Counted as sent before the first byte goes out: once bytes are on the
+                // socket the broker may answer (even before a large frame's last segment
+                // is written), and whoever gets that answer must find the request counted.
+                let len = frame.head.len() + frame.rest.iter().map(|s| s.len()).sum::<usize>();
+                shared.metrics.sent(|| len);
+                shared.counters.sent(api as i16, len);
                 w.write_all(&frame.head).await?;
                 // Large segments (record batches) bypass the buffer: `BufWriter` writes a
                 // slice at least as large as its capacity straight to the socket.
@@ -715,9 +721,6 @@ async fn writer_task(
         };
         match res {
             Ok(deferred) => {
-                let len = frame.head.len() + frame.rest.iter().map(|s| s.len()).sum::<usize>();
-                shared.metrics.sent(|| len);
-                shared.counters.sent(api as i16, len);
                 unflushed = deferred;
                 if let Some(reply) = no_reply {
                     let _ = reply.send(Ok(Bytes::new()));
@@ -1565,6 +1568,86 @@ mod tests {
         // The first authentication, then one per ~255..285 ms.
         assert!(hs.len() >= 4, "{hs:?} after {answered} requests");
         assert!(hs.iter().all(|n| *n == 0), "requests in flight at a handshake: {hs:?}");
+    }
+
+    /// A request counts as sent in the statistics before its bytes can reach the broker:
+    /// a broker that answers as soon as it has read a request's header, while the rest of
+    /// a large frame is still being written, must not find the request uncounted once its
+    /// response is in the caller's hands (the producer test that counts Produce requests
+    /// around a flush once saw the previous request counted after its response).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_is_counted_before_its_response_can_arrive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut size = [0u8; 4];
+            while s.read_exact(&mut size).await.is_ok() {
+                let n = i32::from_be_bytes(size) as usize;
+                // api key, version, correlation id: enough to answer.
+                let mut head = [0u8; 8];
+                if s.read_exact(&mut head).await.is_err() {
+                    return;
+                }
+                let mut body = BytesMut::new();
+                body.put_slice(&head[4..8]);
+                body.put_i16(0);
+                body.put_u8(2);
+                body.put_i16(ApiKey::ApiVersions as i16);
+                body.put_i16(0);
+                body.put_i16(3);
+                body.put_u8(0);
+                body.put_i32(0);
+                body.put_u8(0);
+                let mut frame = BytesMut::new();
+                frame.put_i32(body.len() as i32);
+                frame.put_slice(&body);
+                if s.write_all(&frame).await.is_err() {
+                    return;
+                }
+                // Read the rest of a large request only later: the client's write of it
+                // is still blocked when the answer arrives.
+                if n > 1 << 20 {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                }
+                let mut rest = vec![0u8; n - 8];
+                if s.read_exact(&mut rest).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let ep = Endpoint::new(addr, ConnectionOptions::default());
+        let conn = ep.get().await.unwrap();
+        let counted = |ep: &Endpoint| {
+            ep.counters()
+                .snapshot()
+                .req
+                .get("ApiVersions")
+                .copied()
+                .unwrap_or(0)
+        };
+        assert_eq!(counted(&ep), 1, "the handshake's ApiVersions");
+        // An ApiVersions v3 request followed by 16 MiB the fake broker reads late (more
+        // than the socket buffers hold); the size prefix covers it all.
+        let mut head =
+            protocol::encode_request(&ApiVersionsRequest::default(), 3, "t").unwrap();
+        let pad = Bytes::from(vec![0u8; 16 << 20]);
+        let total = head.len() - 4 + pad.len();
+        head[..4].copy_from_slice(&(total as i32).to_be_bytes());
+        let frame = Frame {
+            head,
+            rest: vec![pad],
+        };
+        let started = std::time::Instant::now();
+        let _: ApiVersionsResponse = conn
+            .send_frame(ApiKey::ApiVersions, frame, 3, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "answered while the write was blocked"
+        );
+        assert_eq!(counted(&ep), 2, "the request is counted once its answer is back");
     }
 
     #[tokio::test]
