@@ -12,8 +12,10 @@ Writes, for what the results hold:
   rebalance_secs; written by scale.py);
 - memory-burst-idle.png: RSS over time of each client in the burst-then-idle run
   (`memory_runs`, written by memory.py), the end of each burst marked;
+- memory-consume-burst-idle.png: the same for the consumers (`memory_consume_runs`,
+  memory.py --consume), the end of each burst's reading marked;
 - tls.png: client CPU µs per record, plaintext vs SASL_SSL (`tls_runs`, tls_cost.py).
-`--only peer,scale,memory,tls` limits what is drawn.
+`--only peer,scale,memory,memory_consume,tls` limits what is drawn.
 Needs matplotlib (`pip install matplotlib`); exits with status 2 and a message without it.
 """
 import argparse
@@ -54,25 +56,33 @@ def bars(plt, title, groups, path, ylabel="msgs/s (median)"):
     return True
 
 
-def plot_memory(plt, doc, out):
-    runs = [r for r in doc.get("memory_runs", []) if r.get("rss_mb")]
+def plot_memory(plt, doc, out, key="memory"):
+    runs = [r for r in doc.get(key + "_runs", []) if r.get("rss_mb")]
     if not runs:
         return []
+    consume = key == "memory_consume"
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in runs:
         label = f'{r["client"]} ({r["api"]})' + (f' {r["settings"]}' if r.get("settings") else "")
         line, = ax.plot(r["t"], r["rss_mb"], label=label)
         if r.get("burst_end_secs") is not None:
             ax.axvline(r["burst_end_secs"], color=line.get_color(), linestyle=":", linewidth=1)
-    meta = doc.get("memory_meta", {})
-    ax.set_xlabel("seconds since the client started (dotted: burst flushed, idle from there)")
+    meta = doc.get(key + "_meta", {})
+    ax.set_xlabel("seconds since the client started (dotted: burst %s, idle from there)" % (
+        "read" if consume else "flushed"))
     ax.set_ylabel("RSS MB (VmRSS)")
-    ax.set_title("burst of %s x %d B, then %d records/s%s" % (
-        "{:,}".format(meta.get("count", 0)), meta.get("size", 0), meta.get("idle_rate", 0),
-        " (smoke size)" if "smoke" in meta.get("label", "") else ""))
+    smoke = " (smoke size)" if "smoke" in meta.get("label", "") else ""
+    if consume:
+        ax.set_title("consumers: %s x %d B (%s) read, then polling an idle topic%s" % (
+            "{:,}".format(meta.get("count", 0)), meta.get("size", 0), meta.get("profile", "D"),
+            smoke))
+    else:
+        ax.set_title("burst of %s x %d B, then %d records/s%s" % (
+            "{:,}".format(meta.get("count", 0)), meta.get("size", 0), meta.get("idle_rate", 0),
+            smoke))
     ax.legend(fontsize="small")
     fig.tight_layout()
-    path = os.path.join(out, "memory-burst-idle.png")
+    path = os.path.join(out, "memory-consume-burst-idle.png" if consume else "memory-burst-idle.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
@@ -96,7 +106,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="?", default=os.path.join(os.path.dirname(__file__) or ".", "results.json"))
     ap.add_argument("--out", default=None, help="output directory (default: next to results.json)")
-    ap.add_argument("--only", default="peer,scale,memory,tls")
+    ap.add_argument("--only", default="peer,scale,memory,memory_consume,tls")
     a = ap.parse_args()
     try:
         import matplotlib
@@ -113,6 +123,8 @@ def main():
     only = set(a.only.split(","))
     if "memory" in only:
         written += plot_memory(plt, doc, out)
+    if "memory_consume" in only:
+        written += plot_memory(plt, doc, out, "memory_consume")
     if "tls" in only:
         written += plot_tls(plt, doc, out)
     if "peer" not in only:

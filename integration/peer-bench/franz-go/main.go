@@ -5,7 +5,7 @@
 //	    --idempotent true|false --compression none|lz4|zstd --linger-ms 5 --batch-size 1000000
 //	    --max-in-flight 5 [--rate R] [--keys K] [--idle-secs S --idle-rate R]
 //	bench-franz-go consume --brokers B --topic T --count N [--group G] [--partitions 3]
-//	    [--idle-exit-ms MS] [--commit-at-exit 0|1]
+//	    [--idle-exit-ms MS] [--commit-at-exit 0|1] [--idle-secs S]
 package main
 
 import (
@@ -287,15 +287,29 @@ func consume(a args) {
 			bytes += int64(len(r.Value))
 		})
 	}
+	secs := time.Since(first).Seconds()
+	if idleExit > 0 && !last.IsZero() {
+		secs = last.Sub(first).Seconds()
+	}
+	// --idle-secs S (burst-then-idle memory run): keep polling the drained topic for S s.
+	var idleExtra map[string]any
+	if idleSecs := a.num("idle-secs", 0); idleSecs > 0 {
+		idleExtra = map[string]any{"burst_end_secs": secsSinceProcessStart()}
+		var n int64
+		until := time.Now().Add(time.Duration(idleSecs) * time.Second)
+		for time.Now().Before(until) {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			fetches := cl.PollFetches(ctx)
+			cancel()
+			n += int64(fetches.NumRecords())
+		}
+		idleExtra["idle_records"] = n
+	}
 	// --commit-at-exit 1: one synchronous commit of what was polled, before Close.
 	if group != "" && a.num("commit-at-exit", 0) != 0 {
 		if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
 			fmt.Fprintf(os.Stderr, "commit at exit: %v\n", err)
 		}
-	}
-	secs := time.Since(first).Seconds()
-	if idleExit > 0 && !last.IsZero() {
-		secs = last.Sub(first).Seconds()
 	}
 	api := "kgo-direct"
 	if group != "" {
@@ -306,6 +320,9 @@ func consume(a args) {
 		"received": received, "bytes": bytes, "secs": secs,
 		"startup_secs": first.Sub(created).Seconds(),
 		"msgs_per_sec": float64(received) / secs, "mb_per_sec": float64(bytes) / 1e6 / secs,
+	}
+	for k, v := range idleExtra {
+		out[k] = v
 	}
 	if len(ends) > 0 {
 		pairs := [][2]int64{}

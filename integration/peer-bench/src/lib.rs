@@ -8,7 +8,7 @@
 //!     --batch-size 1000000 --max-in-flight 5 [--rate R] [--api NAME] [--keys K]
 //!     [--idle-secs S --idle-rate R] [-X key=value ...]
 //! bench-<client> consume --brokers B --topic T --count N [--group G] [--api NAME]
-//!     [--idle-exit-ms MS] [--commit-at-exit 0|1] [-X key=value ...]
+//!     [--idle-exit-ms MS] [--commit-at-exit 0|1] [--idle-secs S] [-X key=value ...]
 //! ```
 //!
 //! `-X key=value` (repeatable) passes a client configuration key as it is, applied after the
@@ -17,6 +17,10 @@
 //! `--idle-secs S --idle-rate R` (the burst-then-idle memory run): after the `--count` burst is
 //! flushed, keep sending R records/s for S seconds; the JSON then has `burst_end_secs` (since
 //! the process' start, to line up with the driver's RSS samples) and `idle_records`.
+//! A consumer's `--idle-secs S` (the consumer's burst-then-idle memory run): after reading
+//! `--count` records as fast as it can, the consumer keeps polling the (now drained) topic for
+//! S more seconds; the JSON then has `burst_end_secs` and `idle_records` (records read while
+//! idling: 0 unless someone writes to the topic).
 //! `--idle-exit-ms MS` (consumers in a group of several members): stop after MS without a
 //! record once at least one arrived (or 30 s after start without any), instead of at `--count`.
 //! `--commit-at-exit 1` (the scale runs' groups): one synchronous commit of the positions just
@@ -283,6 +287,8 @@ pub struct ConsumeSpec {
     pub commit_at_exit: bool,
     /// `-X key=value` client settings, applied last.
     pub extra: Vec<(String, String)>,
+    /// Burst-then-idle mode: seconds of polling after `count` records were read (0 = off).
+    pub idle_secs: u64,
 }
 
 impl ConsumeSpec {
@@ -298,7 +304,19 @@ impl ConsumeSpec {
             partitions: a.num("partitions", 3),
             idle_exit_ms: a.num("idle-exit-ms", 0),
             extra: a.extra.clone(),
+            idle_secs: a.num("idle-secs", 0),
         }
+    }
+
+    /// Burst-then-idle runs, called when the burst is read: when it ended (seconds since the
+    /// process started) and until when to keep polling; `None` without `--idle-secs`.
+    pub fn idle_phase(&self) -> Option<(f64, Instant)> {
+        (self.idle_secs > 0).then(|| {
+            (
+                secs_since_process_start(),
+                Instant::now() + Duration::from_secs(self.idle_secs),
+            )
+        })
     }
 
     /// Notes a record's arrival in a consumer loop: the time of the first record always, of
@@ -511,6 +529,9 @@ pub struct ConsumeResult {
     /// `--idle-exit-ms` runs: per partition, the offset after the last record read (the
     /// scale runs check these against the high watermarks).
     pub ends: Ends,
+    /// Burst-then-idle runs (`--idle-secs`): when the `count` records were read (seconds
+    /// since the process started) and the records read while idling.
+    pub idle: Option<(f64, u64)>,
 }
 
 /// Per partition, one past the highest offset read.
@@ -537,7 +558,7 @@ impl ConsumeResult {
     pub fn to_json(&self) -> String {
         let secs = self.secs.max(1e-9);
         format!(
-            "{{\"status\":\"ok\",\"role\":\"consume\",\"client\":\"{}\",\"api\":\"{}\",\"received\":{},\"bytes\":{},\"secs\":{:.4},\"startup_secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3}{}}}",
+            "{{\"status\":\"ok\",\"role\":\"consume\",\"client\":\"{}\",\"api\":\"{}\",\"received\":{},\"bytes\":{},\"secs\":{:.4},\"startup_secs\":{:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3}{}{}}}",
             self.client,
             self.api,
             self.received,
@@ -550,6 +571,10 @@ impl ConsumeResult {
                 String::new()
             } else {
                 self.ends.json()
+            },
+            match self.idle {
+                Some((t, n)) => format!(",\"burst_end_secs\":{t:.3},\"idle_records\":{n}"),
+                None => String::new(),
             },
         )
     }

@@ -221,18 +221,33 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
     }
     let end = last.unwrap_or_else(Instant::now);
     let first = first.unwrap_or(created);
+    let secs = if s.idle_exit_ms > 0 {
+        (end - first).as_secs_f64()
+    } else {
+        first.elapsed().as_secs_f64()
+    };
+    // Burst-then-idle: keep polling the drained topic.
+    let idle = match s.idle_phase() {
+        Some((at, until)) => {
+            let mut n = 0u64;
+            while Instant::now() < until {
+                if let Ok(records) = c.poll(Duration::from_millis(100)).await {
+                    n += (&records).into_iter().count() as u64;
+                }
+            }
+            Some((at, n))
+        }
+        None => None,
+    };
     let r = ConsumeResult {
         client: "confluent-kafka".into(),
         api: "poll".into(),
         received,
         bytes,
-        secs: if s.idle_exit_ms > 0 {
-            (end - first).as_secs_f64()
-        } else {
-            first.elapsed().as_secs_f64()
-        },
+        secs,
         startup_secs: (first - created).as_secs_f64(),
         ends,
+        idle,
     };
     if s.commit_at_exit {
         if let Err(e) = c.commit_sync().await {

@@ -515,14 +515,24 @@ fn consume_base_with<X: rdkafka::consumer::ConsumerContext>(
     }
     commit_at_exit(&c, s);
     let first = first.unwrap_or(created);
+    let secs = consume_secs(s, first, last);
+    // Burst-then-idle: keep polling the drained topic.
+    let idle = s.idle_phase().map(|(at, until)| {
+        let mut n = 0u64;
+        while Instant::now() < until {
+            n += u64::from(matches!(c.poll(Duration::from_millis(100)), Some(Ok(_))));
+        }
+        (at, n)
+    });
     ConsumeResult {
         client: "rdkafka".into(),
         api: api.into(),
         received,
         bytes,
-        secs: consume_secs(s, first, last),
+        secs,
         startup_secs: (first - created).as_secs_f64(),
         ends,
+        idle,
     }
 }
 
@@ -568,6 +578,7 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         secs: consume_secs(s, first, last),
         startup_secs: (first - created).as_secs_f64(),
         ends,
+        idle: None,
     }
 }
 
@@ -607,7 +618,11 @@ async fn main() {
         }
         "consume" => {
             let s = ConsumeSpec::from_args(&args);
-            match args.str_or("api", "stream").as_str() {
+            let api = args.str_or("api", "stream");
+            if s.idle_secs > 0 && !api.starts_with("base") {
+                die("a consumer's --idle-secs is implemented for --api base only");
+            }
+            match api.as_str() {
                 api @ ("stream" | "stream-tuned") => consume_stream(&s, api).await.to_json(),
                 api @ ("base" | "base-tuned") => {
                     tokio::task::block_in_place(|| consume_base(&s, api)).to_json()

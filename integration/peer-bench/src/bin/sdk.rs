@@ -326,17 +326,46 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
         }
     }
     let first = first.unwrap_or(created);
+    let secs = match last {
+        Some(l) if s.idle_exit_ms > 0 => (l - first).as_secs_f64(),
+        _ => first.elapsed().as_secs_f64(),
+    };
+    // Burst-then-idle: keep polling the drained topic (the same calls as the burst's).
+    let idle = match s.idle_phase() {
+        Some((at, until)) => {
+            let mut n = 0u64;
+            while Instant::now() < until {
+                match api {
+                    "recv" => {
+                        if let Ok(m) =
+                            tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await
+                        {
+                            n += u64::from(m.is_ok());
+                        }
+                    }
+                    _ => {
+                        if let Ok(v) = consumer
+                            .recv_batch(10_000, Duration::from_millis(100))
+                            .await
+                        {
+                            n += v.len() as u64;
+                        }
+                    }
+                }
+            }
+            Some((at, n))
+        }
+        None => None,
+    };
     let r = peer_bench::ConsumeResult {
         client: "kafka-sdk".into(),
         api: api.into(),
         received,
         bytes,
-        secs: match last {
-            Some(l) if s.idle_exit_ms > 0 => (l - first).as_secs_f64(),
-            _ => first.elapsed().as_secs_f64(),
-        },
+        secs,
         startup_secs: (first - created).as_secs_f64(),
         ends,
+        idle,
     };
     if s.commit_at_exit {
         if let Err(e) = handle.commit(kafka_sdk::consumer::CommitMode::Sync).await {
