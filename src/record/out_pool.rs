@@ -15,17 +15,23 @@
 //! are pooled (smaller ones the allocator serves well), at most [`MAX_FREE`] wait in the
 //! pool, none larger than [`MAX_KEPT`], and [`trim`] (called by the consumer's fetch manager
 //! and the share consumer's fetch loop, which both wake when idle) frees the ones not needed
-//! for a whole [`TRIM_INTERVAL`], so a consumer that goes idle gives the memory back to the
-//! allocator.
+//! for a whole [`TRIM_INTERVAL`](super::pool::TRIM_INTERVAL) (the rule of the producer's
+//! pool: [`FreeList`]), so a consumer that goes idle gives the memory back to the allocator.
+//! glibc's heap may keep it from the operating system. Buffers of their own mappings, as the
+//! producer's are, gave it back (a C-zstd / 1 KiB consumer went from 53 to 12 MB after a
+//! burst) but cost lz4 / 100 B consumers 6-9 % of their throughput in A/B runs, with twice
+//! the page faults: BENCHMARKS.md, "Burst-then-idle memory, consumers".
 //!
 //! The pool is process-wide: decoding is a pure function of the record layer and runs on
 //! whichever thread the consumer's tasks are on, and every consumer of the process gains
 //! from buffers another has returned.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
+
+use super::pool::FreeList;
 
 /// Buffers needing less than this come from the allocator as before and are not pooled.
 pub const MIN_POOLED: usize = 64 * 1024;
@@ -34,22 +40,15 @@ pub const MAX_KEPT: usize = 16 << 20;
 /// Most buffers waiting in the pool (a buffer returned to a full pool replaces the least
 /// recently returned one).
 pub const MAX_FREE: usize = 16;
-/// A buffer left in the pool this long without being needed is freed.
-pub const TRIM_INTERVAL: Duration = Duration::from_secs(1);
-
-struct State {
-    /// Buffers ready for reuse, the most recently returned last. Their contents are old
-    /// output: `len()` is how much of each is initialized, not data anyone reads.
-    free: Vec<Vec<u8>>,
-    /// The fewest buffers `free` held since the last trim: that many were not needed.
-    low_water: usize,
-    last_trim: Option<Instant>,
-}
+#[cfg(test)]
+use super::pool::TRIM_INTERVAL;
 
 /// A pool of output buffers (see the module docs). The decoders use the process-wide one
 /// through [`take`], [`freeze`] and [`trim`]; tests make their own.
 pub struct OutPool {
-    state: Mutex<State>,
+    /// Buffers ready for reuse. Their contents are old output: `len()` is how much of each
+    /// is initialized, not data anyone reads.
+    free: Mutex<FreeList<Vec<u8>>>,
 }
 
 /// The process-wide pool.
@@ -74,16 +73,12 @@ impl OutPool {
     /// An empty pool.
     pub const fn new() -> Self {
         OutPool {
-            state: Mutex::new(State {
-                free: Vec::new(),
-                low_water: 0,
-                last_trim: None,
-            }),
+            free: Mutex::new(FreeList::new()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, FreeList<Vec<u8>>> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A buffer for about `need` bytes of output: from the pool when one there has between
@@ -95,21 +90,11 @@ impl OutPool {
     /// capacity (zstd) clear it first.
     pub fn take(&self, need: usize) -> Vec<u8> {
         if need >= MIN_POOLED {
-            let mut st = self.lock();
+            let mut free = self.lock();
             let fits = |v: &Vec<u8>| v.capacity() >= need && v.capacity() / 4 <= need;
-            let best = st
-                .free
-                .iter()
-                .enumerate()
-                // Among equals the most recently returned (its pages likelier in the caches).
-                .rev()
-                .filter(|(_, v)| fits(v))
-                .min_by_key(|(_, v)| v.capacity())
-                .map(|(i, _)| i);
-            if let Some(i) = best {
-                let v = st.free.swap_remove(i);
-                st.low_water = st.low_water.min(st.free.len());
-                return v;
+            // Among equals the most recently returned (its pages likelier in the caches).
+            if let Some(i) = free.best(fits, |v| v.capacity()) {
+                return free.take(i);
             }
         }
         Vec::with_capacity(need)
@@ -128,20 +113,10 @@ impl OutPool {
     }
 
     /// Frees the buffers that were not needed since the last trim, at most once per
-    /// [`TRIM_INTERVAL`].
+    /// [`TRIM_INTERVAL`](super::pool::TRIM_INTERVAL).
     pub fn trim(&self, now: Instant) {
-        let released: Vec<Vec<u8>>;
-        {
-            let mut st = self.lock();
-            if st.last_trim.is_some_and(|t| now < t + TRIM_INTERVAL) {
-                return;
-            }
-            let n = st.low_water.min(st.free.len());
-            // The least recently returned ones (the front).
-            released = st.free.drain(..n).collect();
-            st.low_water = st.free.len();
-            st.last_trim = Some(now);
-        }
+        // The least recently returned ones go first (see `FreeList::trim`).
+        let (released, _) = self.lock().trim(now);
         // Freed outside the lock.
         drop(released);
     }
@@ -149,16 +124,12 @@ impl OutPool {
     /// Buffers waiting in the pool.
     #[cfg(test)]
     fn free_buffers(&self) -> usize {
-        self.lock().free.len()
+        self.lock().len()
     }
 
     fn give_back(&self, buf: Vec<u8>) {
-        let mut st = self.lock();
         // Full: the least recently returned one makes room (freed outside the lock).
-        let evicted = (st.free.len() >= MAX_FREE).then(|| st.free.remove(0));
-        st.low_water = st.low_water.min(st.free.len());
-        st.free.push(buf);
-        drop(st);
+        let evicted = self.lock().put(buf, MAX_FREE);
         drop(evicted);
     }
 }

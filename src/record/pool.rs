@@ -45,14 +45,88 @@ struct Inner {
 
 #[derive(Debug)]
 struct State {
-    /// Buffers ready for reuse; the most recently returned last (taken first: its pages
-    /// are the likeliest to be in the caches).
-    free: Vec<MmapMut>,
-    /// The fewest buffers `free` held since the last trim: that many were not needed.
-    low_water: usize,
-    last_trim: Option<Instant>,
+    /// Buffers ready for reuse; the most recently returned taken first (its pages are the
+    /// likeliest to be in the caches).
+    free: FreeList<MmapMut>,
     /// Mappings alive: in `free` or in use.
     mapped: usize,
+}
+
+/// The free list of a buffer pool, and the trim rule both pools (this one and the consumer's
+/// decompression buffers, `out_pool`) follow: a trim, at most once per [`TRIM_INTERVAL`],
+/// lets go of as many buffers as the list never went below since the previous trim (they
+/// were not needed), the least recently returned ones first.
+#[derive(Debug)]
+pub(crate) struct FreeList<T> {
+    /// The most recently returned last.
+    items: Vec<T>,
+    /// The fewest items `items` held since the last trim.
+    low_water: usize,
+    last_trim: Option<Instant>,
+}
+
+impl<T> FreeList<T> {
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        FreeList {
+            items: Vec::new(),
+            low_water: 0,
+            last_trim: None,
+        }
+    }
+
+    /// Items waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The item at `i` (see [`best`](Self::best)), taken out; the others keep their order.
+    pub(crate) fn take(&mut self, i: usize) -> T {
+        let item = self.items.remove(i);
+        self.low_water = self.low_water.min(self.items.len());
+        item
+    }
+
+    /// The most recently returned item, taken out.
+    pub(crate) fn take_newest(&mut self) -> Option<T> {
+        let i = self.items.len().checked_sub(1)?;
+        Some(self.take(i))
+    }
+
+    /// Where the item with the smallest `key` among those that `fit` is, the most recently
+    /// returned among equals.
+    pub(crate) fn best(&self, fit: impl Fn(&T) -> bool, key: impl Fn(&T) -> usize) -> Option<usize> {
+        self.items
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, t)| fit(t))
+            .min_by_key(|(_, t)| key(t))
+            .map(|(i, _)| i)
+    }
+
+    /// Returns `item` to the list; with `max` items there already, the least recently
+    /// returned one makes room and is handed back to the caller (to free outside any lock).
+    pub(crate) fn put(&mut self, item: T, max: usize) -> Option<T> {
+        let evicted = (!self.items.is_empty() && self.items.len() >= max).then(|| self.take(0));
+        self.items.push(item);
+        evicted
+    }
+
+    /// The trim at `now`: the items to let go of (empty before the interval is over), and
+    /// when to call again (`None`: nothing left to trim until items come back; calling
+    /// earlier is harmless).
+    pub(crate) fn trim(&mut self, now: Instant) -> (Vec<T>, Option<Instant>) {
+        let due = self.last_trim.map(|t| t + TRIM_INTERVAL);
+        if let Some(at) = due.filter(|&at| now < at) {
+            return (Vec::new(), (!self.items.is_empty()).then_some(at));
+        }
+        let n = self.low_water.min(self.items.len());
+        let released = self.items.drain(..n).collect();
+        self.low_water = self.items.len();
+        self.last_trim = Some(now);
+        (released, (!self.items.is_empty()).then_some(now + TRIM_INTERVAL))
+    }
 }
 
 impl BufferPool {
@@ -64,9 +138,7 @@ impl BufferPool {
                 size: size.max(1).div_ceil(PAGE) * PAGE,
                 max_mapped,
                 state: Mutex::new(State {
-                    free: Vec::new(),
-                    low_water: 0,
-                    last_trim: None,
+                    free: FreeList::new(),
                     mapped: 0,
                 }),
             }),
@@ -82,8 +154,7 @@ impl BufferPool {
     /// `None` when `max_mapped` mappings are alive or the system refuses a new one.
     pub fn take(&self) -> Option<MappedBuf> {
         let mut st = self.inner.lock();
-        if let Some(map) = st.free.pop() {
-            st.low_water = st.low_water.min(st.free.len());
+        if let Some(map) = st.free.take_newest() {
             drop(st);
             return Some(MappedBuf::new(map, self.inner.clone()));
         }
@@ -106,22 +177,12 @@ impl BufferPool {
     /// [`TRIM_INTERVAL`]. Returns when to call again (`None`: the pool is empty, nothing
     /// to trim until buffers come back; calling earlier is harmless).
     pub fn trim(&self, now: Instant) -> Option<Instant> {
-        let released: Vec<MmapMut>;
-        let next;
-        {
+        let (released, next) = {
             let mut st = self.inner.lock();
-            let due = st.last_trim.map(|t| t + TRIM_INTERVAL);
-            if let Some(at) = due.filter(|&at| now < at) {
-                return (!st.free.is_empty()).then_some(at);
-            }
-            let n = st.low_water.min(st.free.len());
-            // The least recently used ones (the front).
-            released = st.free.drain(..n).collect();
-            st.mapped -= n;
-            st.low_water = st.free.len();
-            st.last_trim = Some(now);
-            next = (!st.free.is_empty()).then_some(now + TRIM_INTERVAL);
-        }
+            let (released, next) = st.free.trim(now);
+            st.mapped -= released.len();
+            (released, next)
+        };
         // The unmapping system calls outside the lock.
         drop(released);
         next
@@ -144,7 +205,8 @@ impl Inner {
     }
 
     fn give_back(&self, map: MmapMut) {
-        self.lock().free.push(map);
+        // Never more free than mapped: nothing is evicted.
+        let _ = self.lock().free.put(map, usize::MAX);
     }
 }
 
@@ -239,6 +301,23 @@ impl Drop for MappedBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_list_keeps_return_order_when_one_is_taken_from_the_middle() {
+        let mut l = FreeList::new();
+        for i in 1..=4 {
+            assert_eq!(l.put(i, 4), None);
+        }
+        assert_eq!(l.best(|&i| i % 2 == 0, |&i| i), Some(1), "2 is the smallest even");
+        assert_eq!(l.take(1), 2);
+        assert_eq!(l.put(5, 4), None);
+        // Full: the least recently returned go first, 1 and then 3 (not 4, which came back
+        // after it).
+        assert_eq!(l.put(6, 4), Some(1));
+        assert_eq!(l.put(7, 4), Some(3));
+        assert_eq!(l.take_newest(), Some(7));
+        assert_eq!(l.len(), 3);
+    }
 
     #[test]
     fn buffers_are_reused_and_rounded_to_pages() {
