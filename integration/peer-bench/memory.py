@@ -76,6 +76,35 @@ def run_sampled(cmd, pin, timeout, every=0.25, env=None):
     return rc, out.read(), err.read(), ru.ru_utime + ru.ru_stime, ts, rss
 
 
+def variants(args, clients, wanted, sdk_api):
+    """(client, api, -X settings, environment) of each run: the chosen clients at their
+    defaults, then a kafka-sdk row per `--sdk-props` / `--sdk-env`."""
+    rows = [(c, a, [], {}) for c, a in clients if not wanted or c in wanted]
+    if args.sdk_props:
+        rows.append(("kafka-sdk", sdk_api, [kv for kv in args.sdk_props.split(",") if kv], {}))
+    if args.sdk_env:
+        rows.append(("kafka-sdk", sdk_api, [],
+                     dict(kv.split("=", 1) for kv in args.sdk_env.split(",") if kv)))
+    return rows
+
+
+def sampled(cmd, args, client, api, props, env, topic):
+    """Runs one client command sampled (`run_sampled`): its row before the report is read."""
+    rc, out, err, cpu, ts, rss = run_sampled(cmd, args.pin, args.timeout, env=env)
+    settings = ",".join(props + ["env %s=%s" % kv for kv in env.items()])
+    res = {"client": client, "api": api, "settings": settings or None, "rc": rc,
+           "cpu_secs": round(cpu, 3), "t": ts, "rss_mb": rss, "topic": topic}
+    return res, out, err
+
+
+def log_row(what, res):
+    settings = res.get("settings")
+    run.log("%s %-16s %s: %s msgs/s burst, peak %s MB, burst end %s MB, idle end %s MB (%s)" % (
+        what, res["client"] + (" " + settings if settings else ""), res.get("status"),
+        run.fmt(res.get("msgs_per_sec")), res.get("peak_rss_mb"), res.get("rss_at_burst_end_mb"),
+        res.get("rss_idle_end_mb"), "verified" if res.get("verified") else "NOT verified"))
+
+
 def summarize(r):
     """Peak, RSS at burst end, median RSS over the last 5 s of the idle phase, returned share."""
     ts, rss = r["t"], r["rss_mb"]
@@ -177,31 +206,19 @@ def main():
             broker.stop()
         run.finish_side("memory_consume", rows, meta, report_consume)
         return
-    variants = [(c, a, [], {}) for c, a in CLIENTS if not wanted or c in wanted]
-    if args.sdk_props:
-        variants.append(("kafka-sdk", "sdk", [kv for kv in args.sdk_props.split(",") if kv], {}))
-    if args.sdk_env:
-        variants.append(("kafka-sdk", "sdk", [],
-                         dict(kv.split("=", 1) for kv in args.sdk_env.split(",") if kv)))
     rows = []
     try:
-        for client, api, props, env in variants:
+        for client, api, props, env in variants(args, CLIENTS, wanted, "sdk"):
             topic = r.topic("mem-%s" % client)
             cmd = run.producer_cmd(client, api, broker.bootstrap, topic, count, args.size, args.profile, 0)
             cmd += ["--idle-secs", str(args.idle_secs), "--idle-rate", str(args.idle_rate)]
             for kv in props:
                 cmd += ["-X", kv]
-            rc, out, err, cpu, ts, rss = run_sampled(cmd, args.pin, args.timeout, env=env)
-            settings = ",".join(props + ["env %s=%s" % kv for kv in env.items()])
-            res = {"client": client, "api": api, "settings": settings or None, "rc": rc,
-                   "cpu_secs": round(cpu, 3), "t": ts, "rss_mb": rss, "topic": topic}
+            res, out, err = sampled(cmd, args, client, api, props, env, topic)
             r.take_report(res, out, err, topic)
             summarize(res)
             rows.append(res)
-            run.log("memory %-16s %s: %s msgs/s burst, peak %s MB, burst end %s MB, idle end %s MB (%s)" % (
-                client + (" " + settings if settings else ""), res.get("status"),
-                run.fmt(res.get("msgs_per_sec")), res.get("peak_rss_mb"), res.get("rss_at_burst_end_mb"),
-                res.get("rss_idle_end_mb"), "verified" if res.get("verified") else "NOT verified"))
+            log_row("memory", res)
             r.delete(topic)
     finally:
         broker.stop()
@@ -214,20 +231,11 @@ def consume_runs(args, r, broker, count, wanted):
     if fill.get("status") != "ok":
         raise SystemExit("filling the topic failed: %s" % fill)
     topic = fill["topic"]
-    variants = [(c, a, [], {}) for c, a in CONSUMERS if not wanted or c in wanted]
-    if args.sdk_props:
-        variants.append(("kafka-sdk", "recv", [kv for kv in args.sdk_props.split(",") if kv], {}))
-    if args.sdk_env:
-        variants.append(("kafka-sdk", "recv", [],
-                         dict(kv.split("=", 1) for kv in args.sdk_env.split(",") if kv)))
     rows = []
-    for client, api, props, env in variants:
+    for client, api, props, env in variants(args, CONSUMERS, wanted, "recv"):
         cmd = run.consumer_cmd(client, api, broker.bootstrap, topic, count, None, r.partitions, props)
         cmd += ["--idle-secs", str(args.idle_secs)]
-        rc, out, err, cpu, ts, rss = run_sampled(cmd, args.pin, args.timeout, env=env)
-        settings = ",".join(props + ["env %s=%s" % kv for kv in env.items()])
-        res = {"client": client, "api": api, "settings": settings or None, "rc": rc,
-               "cpu_secs": round(cpu, 3), "t": ts, "rss_mb": rss, "topic": topic}
+        res, out, err = sampled(cmd, args, client, api, props, env, topic)
         j = run.last_json(out)
         if j is None:
             res.update(status="error", error=err[-500:])
@@ -243,10 +251,7 @@ def consume_runs(args, r, broker, count, wanted):
                 res["status"] = "void"
         summarize(res)
         rows.append(res)
-        run.log("memory consume %-16s %s: %s msgs/s burst, peak %s MB, burst end %s MB, idle end %s MB (%s)" % (
-            client + (" " + settings if settings else ""), res.get("status"),
-            run.fmt(res.get("msgs_per_sec")), res.get("peak_rss_mb"), res.get("rss_at_burst_end_mb"),
-            res.get("rss_idle_end_mb"), "verified" if res.get("verified") else "NOT verified"))
+        log_row("memory consume", res)
     r.delete(topic)
     return rows
 

@@ -1253,6 +1253,27 @@ mod tests {
         assert!(err.to_string().contains("frame size"), "{err}");
     }
 
+    /// The response frame a fake broker sends to the request with correlation id `corr` (its
+    /// 4 bytes): header v0 (the correlation id), then the flexible ApiVersions v3 body: error
+    /// code, api_keys (a compact array of one entry, ApiVersions 0..=3, and its empty tag
+    /// buffer), throttle time, empty tag buffer.
+    fn api_versions_answer(corr: &[u8]) -> BytesMut {
+        let mut body = BytesMut::new();
+        body.put_slice(corr);
+        body.put_i16(0);
+        body.put_u8(2);
+        body.put_i16(ApiKey::ApiVersions as i16);
+        body.put_i16(0);
+        body.put_i16(3);
+        body.put_u8(0);
+        body.put_i32(0);
+        body.put_u8(0);
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.put_slice(&body);
+        frame
+    }
+
     /// A fake broker on a loopback port: answers every request (after `delay`) with an
     /// ApiVersions v3 response listing ApiVersions 0..=3, unless `answer` is off, in which
     /// case it holds the socket silently. Counts accepted connections.
@@ -1276,23 +1297,7 @@ mod tests {
                             return;
                         }
                         tokio::time::sleep(delay).await;
-                        // Header v0 (correlation id), then the flexible v3 body: error code,
-                        // api_keys (compact array of one entry + its empty tag buffer),
-                        // throttle time, empty tag buffer.
-                        let mut body = BytesMut::new();
-                        body.put_slice(&req[4..8]);
-                        body.put_i16(0);
-                        body.put_u8(2);
-                        body.put_i16(ApiKey::ApiVersions as i16);
-                        body.put_i16(0);
-                        body.put_i16(3);
-                        body.put_u8(0);
-                        body.put_i32(0);
-                        body.put_u8(0);
-                        let mut frame = BytesMut::new();
-                        frame.put_i32(body.len() as i32);
-                        frame.put_slice(&body);
-                        if s.write_all(&frame).await.is_err() {
+                        if s.write_all(&api_versions_answer(&req[4..8])).await.is_err() {
                             return;
                         }
                     }
@@ -1589,20 +1594,7 @@ mod tests {
                 if s.read_exact(&mut head).await.is_err() {
                     return;
                 }
-                let mut body = BytesMut::new();
-                body.put_slice(&head[4..8]);
-                body.put_i16(0);
-                body.put_u8(2);
-                body.put_i16(ApiKey::ApiVersions as i16);
-                body.put_i16(0);
-                body.put_i16(3);
-                body.put_u8(0);
-                body.put_i32(0);
-                body.put_u8(0);
-                let mut frame = BytesMut::new();
-                frame.put_i32(body.len() as i32);
-                frame.put_slice(&body);
-                if s.write_all(&frame).await.is_err() {
+                if s.write_all(&api_versions_answer(&head[4..8])).await.is_err() {
                     return;
                 }
                 // Read the rest of a large request only later: the client's write of it
