@@ -701,7 +701,7 @@ async fn writer_task(
                 // Counted as sent before the first byte goes out: once bytes are on the
                 // socket the broker may answer (even before a large frame's last segment
                 // is written), and whoever gets that answer must find the request counted.
-                let len = frame.head.len() + frame.rest.iter().map(|s| s.len()).sum::<usize>();
+                let len = frame.len();
                 shared.metrics.sent(|| len);
                 shared.counters.sent(api as i16, len);
                 w.write_all(&frame.head).await?;

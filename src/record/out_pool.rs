@@ -19,7 +19,7 @@
 //! pool: [`FreeList`]), so a consumer that goes idle gives the memory back to the allocator.
 //! glibc's heap may keep it from the operating system. Buffers of their own mappings, as the
 //! producer's are, gave it back (a C-zstd / 1 KiB consumer went from 53 to 12 MB after a
-//! burst) but cost lz4 / 100 B consumers 6-9 % of their throughput in A/B runs, with twice
+//! burst) but cost lz4 / 100 B consumers 6-12 % of their throughput in A/B runs, with twice
 //! the page faults: BENCHMARKS.md, "Burst-then-idle memory, consumers".
 //!
 //! The pool is process-wide: decoding is a pure function of the record layer and runs on

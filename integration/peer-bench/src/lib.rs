@@ -308,6 +308,15 @@ impl ConsumeSpec {
         }
     }
 
+    /// Reading time: from the first record to now, or to the last record in
+    /// `--idle-exit-ms` mode.
+    pub fn reading_secs(&self, first: Instant, last: Option<Instant>) -> f64 {
+        match last {
+            Some(l) if self.idle_exit_ms > 0 => (l - first).as_secs_f64(),
+            _ => first.elapsed().as_secs_f64(),
+        }
+    }
+
     /// Burst-then-idle runs, called when the burst is read: when it ended (seconds since the
     /// process started) and until when to keep polling; `None` without `--idle-secs`.
     pub fn idle_phase(&self) -> Option<(f64, Instant)> {

@@ -219,13 +219,8 @@ async fn consume(s: &ConsumeSpec) -> ConsumeResult {
             Err(e) => eprintln!("poll error: {e}"),
         }
     }
-    let end = last.unwrap_or_else(Instant::now);
     let first = first.unwrap_or(created);
-    let secs = if s.idle_exit_ms > 0 {
-        (end - first).as_secs_f64()
-    } else {
-        first.elapsed().as_secs_f64()
-    };
+    let secs = s.reading_secs(first, last);
     // Burst-then-idle: keep polling the drained topic.
     let idle = match s.idle_phase() {
         Some((at, until)) => {

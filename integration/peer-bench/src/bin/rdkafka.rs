@@ -515,7 +515,7 @@ fn consume_base_with<X: rdkafka::consumer::ConsumerContext>(
     }
     commit_at_exit(&c, s);
     let first = first.unwrap_or(created);
-    let secs = consume_secs(s, first, last);
+    let secs = s.reading_secs(first, last);
     // Burst-then-idle: keep polling the drained topic.
     let idle = s.idle_phase().map(|(at, until)| {
         let mut n = 0u64;
@@ -575,7 +575,7 @@ async fn consume_stream(s: &ConsumeSpec, api: &str) -> ConsumeResult {
         api: api.into(),
         received,
         bytes,
-        secs: consume_secs(s, first, last),
+        secs: s.reading_secs(first, last),
         startup_secs: (first - created).as_secs_f64(),
         ends,
         idle: None,
@@ -588,14 +588,6 @@ fn commit_at_exit<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(c: &C, 
         if let Err(e) = c.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
             eprintln!("commit at exit: {e}");
         }
-    }
-}
-
-/// Reading time: first record to now, or to the last record in `--idle-exit-ms` mode.
-fn consume_secs(s: &ConsumeSpec, first: Instant, last: Option<Instant>) -> f64 {
-    match last {
-        Some(l) if s.idle_exit_ms > 0 => (l - first).as_secs_f64(),
-        _ => first.elapsed().as_secs_f64(),
     }
 }
 

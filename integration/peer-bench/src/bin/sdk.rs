@@ -326,10 +326,7 @@ async fn consume(s: &ConsumeSpec, api: &str) -> String {
         }
     }
     let first = first.unwrap_or(created);
-    let secs = match last {
-        Some(l) if s.idle_exit_ms > 0 => (l - first).as_secs_f64(),
-        _ => first.elapsed().as_secs_f64(),
-    };
+    let secs = s.reading_secs(first, last);
     // Burst-then-idle: keep polling the drained topic (the same calls as the burst's).
     let idle = match s.idle_phase() {
         Some((at, until)) => {
@@ -443,9 +440,11 @@ fn print_timing(targets: &[&'static str]) {
             eprintln!("timing {:.3}{line}", peer_bench::secs_since_process_start());
         }
     }
-    let filter = targets.iter().fold(tracing_subscriber::filter::Targets::new(), |f, t| {
-        f.with_target(*t, tracing::Level::DEBUG)
-    });
+    let filter = targets
+        .iter()
+        .fold(tracing_subscriber::filter::Targets::new(), |f, t| {
+            f.with_target(*t, tracing::Level::DEBUG)
+        });
     let subscriber = tracing_subscriber::registry().with(Lines.with_filter(filter));
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
