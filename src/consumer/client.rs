@@ -451,8 +451,9 @@ fn take_one(
     }
     if emptied && p.buffer.capacity() > EMPTY_BUFFER_KEEP {
         // A buffer keeps the room of the largest fetch it held (~9,000 messages of 100 B
-        // per 1 MiB): every partition of a wide assignment kept ~1 MB of empty slots.
-        p.buffer = std::collections::VecDeque::new();
+        // per 1 MiB): every partition of a wide assignment kept ~1 MB of empty slots. The
+        // room goes to the next chunk's decode instead (`vec_pool`).
+        super::vec_pool::give_back(Vec::from(std::mem::take(&mut p.buffer)));
     }
     *buffered_bytes -= size;
     // Fetch tasks wait while the buffers and the fetches in flight fill the bound.

@@ -90,6 +90,7 @@ mod listener;
 mod message;
 mod offsets;
 mod state;
+mod vec_pool;
 
 pub use crate::types::ConsumerGroupMetadata;
 pub use client::{Consumer, ConsumerBuilder, MessageStream};

@@ -473,17 +473,18 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
     // needed room, so each byte is zero-filled at most once however many blocks there are.
     // A pooled buffer keeps what earlier output initialized (`out.len()`), so `room` below
     // zero-fills only past it.
-    let mut out: Vec<u8> = if decoding {
-        super::out_pool::take(hint.min(cap).min(1 << 20))
+    let pool = &super::out_pool::POOL;
+    let mut out = if decoding {
+        // Sized from the thread's last output/input ratio with a tenth to spare: a buffer
+        // too small is replaced by a larger one and its output copied over (and the smaller
+        // one, back in the pool, would be the best fit for the next batch's guess again).
+        let ratio = LZ4_RATIO.with(|r| r.get());
+        let guessed = (input.len() as f64 * ratio * 1.1) as usize + 16 * 1024;
+        pool.take(guessed.max(hint.min(1 << 20)).min(cap.saturating_add(1)))
     } else {
-        Vec::new()
+        super::out_pool::OutBuf::Heap(Vec::new())
     };
     let mut filled = 0;
-    let room = |out: &mut Vec<u8>, end: usize| {
-        if out.len() < end {
-            out.resize(end, 0);
-        }
-    };
     let mut pos = 0;
     while pos < input.len() {
         let magic = u32_at(pos).ok_or_else(|| corrupt("truncated frame magic", pos))?;
@@ -556,8 +557,7 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
                         block_at,
                     ));
                 }
-                room(&mut out, start + len);
-                out[start..start + len].copy_from_slice(block);
+                out.room(pool, start + len, start)[start..].copy_from_slice(block);
                 filled += len;
             } else {
                 // Room for what the block likely holds (records compress a few times over),
@@ -566,13 +566,20 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
                 // zero-fill 4 MiB per block. The cap is checked after the block (at most one
                 // block past the cap is ever held).
                 let guess = block_max.min(len.saturating_mul(8).max(LZ4_BLOCK_MAX));
-                room(&mut out, start + guess);
-                let mut r = lz4_block_into(block, &mut out[start..start + guess]);
-                if guess < block_max
-                    && matches!(r, Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }))
-                {
-                    room(&mut out, start + block_max);
-                    r = lz4_block_into(block, &mut out[start..start + block_max]);
+                // First into the room the buffer already has, when there is some (no growth,
+                // no copy: a guess is only an upper bound), then into the guess, then the
+                // frame's block size.
+                let avail = out.capacity().saturating_sub(start).min(block_max);
+                let mut size = if avail > len { avail } else { guess };
+                let mut r;
+                loop {
+                    r = lz4_block_into(block, &mut out.room(pool, start + size, start)[start..]);
+                    let too_small =
+                        matches!(r, Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }));
+                    if !too_small || size >= block_max {
+                        break;
+                    }
+                    size = if size < guess { guess } else { block_max };
                 }
                 match r {
                     Ok(n) => filled += n,
@@ -585,7 +592,7 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
                 return Err(too_large(Compression::Lz4, cap));
             }
             if let Some(h) = content.as_mut() {
-                h.write(&out[start..filled]);
+                h.write(&out.as_slice()[start..filled]);
             }
         }
         if has_content_checksum {
@@ -602,7 +609,17 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
             ));
         }
     }
-    Ok(decode.map(|_| super::out_pool::freeze(out, filled)))
+    if decoding && filled > 0 {
+        LZ4_RATIO.with(|r| r.set((filled as f64 / input.len() as f64).min(1024.0)));
+    }
+    Ok(decode.map(|_| pool.freeze(out, filled)))
+}
+
+#[cfg(feature = "lz4")]
+thread_local! {
+    /// Output bytes per input byte of the last lz4 batch this thread decompressed (at most
+    /// 1024), for sizing the next batch's output buffer (as `ZSTD_RATIO` for zstd).
+    static LZ4_RATIO: std::cell::Cell<f64> = const { std::cell::Cell::new(4.0) };
 }
 
 #[cfg(feature = "zstd")]
@@ -634,6 +651,7 @@ thread_local! {
 /// cannot make it allocate more than that whatever it declares.
 #[cfg(feature = "zstd")]
 fn zstd_decompress(input: &[u8], cap: usize, hint: usize) -> Result<Bytes> {
+    use super::out_pool::OutBuf;
     use zstd::zstd_safe::{zstd_sys::ZSTD_ErrorCode, DCtx};
     let too_small = (ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall as usize).wrapping_neg();
     let corrupt = |e: usize| {
@@ -662,9 +680,15 @@ fn zstd_decompress(input: &[u8], cap: usize, hint: usize) -> Result<Bytes> {
         };
         loop {
             let mut out = super::out_pool::take(size);
-            out.clear();
-            out.reserve_exact(size);
-            match dctx.decompress(&mut out, input) {
+            let r = match &mut out {
+                OutBuf::Heap(v) => {
+                    v.clear();
+                    v.reserve_exact(size);
+                    dctx.decompress(v, input)
+                }
+                OutBuf::Mapped(m) => dctx.decompress(&mut m[..], input),
+            };
+            match r {
                 Ok(n) if n > cap => return Err(too_large(Compression::Zstd, cap)),
                 Ok(n) => {
                     if n > 0 {
@@ -673,10 +697,12 @@ fn zstd_decompress(input: &[u8], cap: usize, hint: usize) -> Result<Bytes> {
                     return Ok(super::out_pool::freeze(out, n));
                 }
                 Err(e) if e == too_small => {
-                    if out.capacity() > cap {
+                    let had = out.capacity();
+                    super::out_pool::release(out);
+                    if had > cap {
                         return Err(too_large(Compression::Zstd, cap));
                     }
-                    size = out.capacity().saturating_mul(2).min(cap.saturating_add(1));
+                    size = had.saturating_mul(2).min(cap.saturating_add(1));
                 }
                 Err(e) => return Err(corrupt(e)),
             }

@@ -1,26 +1,35 @@
-//! Decompression output buffers, reused across batches and handed back after a burst.
+//! Decompression output buffers: anonymous memory mappings, reused across batches and
+//! handed back to the operating system after a burst.
 //!
-//! Why: a consumer decompresses every compressed batch into a buffer of about the batch's
-//! decoded size (~1 MB for producers that fill `batch.size=1000000`). Allocated and freed
-//! per batch, buffers of that size make glibc's malloc alternate between two regimes from
-//! one run to the next: served from the heap (fast), or each one a fresh memory mapping or
-//! heap top that is trimmed on free and faulted in (and zeroed by the kernel) anew on the
+//! Why a pool: a consumer decompresses every compressed batch into a buffer of about the
+//! batch's decoded size (~1 MB for producers that fill `batch.size=1000000`). Allocated and
+//! freed per batch, buffers of that size make glibc's malloc alternate between two regimes
+//! from one run to the next: served from the heap (fast), or each one a fresh memory mapping
+//! or heap top that is trimmed on free and faulted in (and zeroed by the kernel) anew on the
 //! next batch. A C-zstd / 1 KiB consumer ran at 2.0-2.6M msgs/s in the first regime and
 //! 0.8M in the second, with 20x the page faults (BENCHMARKS.md, "Consumer, compressed
 //! batches: output buffers from a pool"). Reusing the buffers takes the allocator out of
 //! the per-batch path.
 //!
+//! Why mappings, not the heap: after a burst the decoded batches a consumer read ahead
+//! (up to `queued.max.messages.kbytes`) come back all at once; freed into glibc's heap they
+//! stayed in the process (a C-zstd / 1 KiB consumer kept 52 of its 67 MB peak; with
+//! `MALLOC_MMAP_THRESHOLD_` fixed, so that glibc maps such buffers itself, it went down to
+//! 8 MB). A mapping is returned to the kernel when it is dropped, whatever the allocator
+//! does: with these mappings the same consumer went from a 78 MB peak to 11 MB when idle.
+//! The producer's batch buffers are mappings for the same reason ([`super::pool`]). Alone,
+//! the mappings cost lz4 / 100 B consumers 6-12 % (the ~1 MB message vectors then met
+//! glibc's grow-and-trim on their own); with those vectors reused too
+//! (`consumer::vec_pool`) the compressed consumer cells ran 1.007-1.024x the heap pool's
+//! speed (BENCHMARKS.md, "Consumer, compressed burst handed back").
+//!
 //! A buffer leaves the pool for one batch and comes back when the batch's last `Bytes`
 //! (the messages sliced from it) is dropped. Only buffers of at least [`MIN_POOLED`] bytes
-//! are pooled (smaller ones the allocator serves well), at most [`MAX_FREE`] wait in the
-//! pool, none larger than [`MAX_KEPT`], and [`trim`] (called by the consumer's fetch manager
-//! and the share consumer's fetch loop, which both wake when idle) frees the ones not needed
-//! for a whole [`TRIM_INTERVAL`](super::pool::TRIM_INTERVAL) (the rule of the producer's
-//! pool: [`FreeList`]), so a consumer that goes idle gives the memory back to the allocator.
-//! glibc's heap may keep it from the operating system. Buffers of their own mappings, as the
-//! producer's are, gave it back (a C-zstd / 1 KiB consumer went from 53 to 12 MB after a
-//! burst) but cost lz4 / 100 B consumers 6-12 % of their throughput in A/B runs, with twice
-//! the page faults: BENCHMARKS.md, "Burst-then-idle memory, consumers".
+//! are mappings and pooled (smaller ones the heap serves well), at most [`MAX_FREE`] wait in
+//! the pool, none larger than [`MAX_KEPT`], and [`trim`] (called by the consumer's fetch
+//! manager and the share consumer's fetch loop, which both wake when idle) unmaps the ones
+//! not needed for a whole [`TRIM_INTERVAL`], so a consumer that goes idle gives the memory
+//! back.
 //!
 //! The pool is process-wide: decoding is a pure function of the record layer and runs on
 //! whichever thread the consumer's tasks are on, and every consumer of the process gains
@@ -30,38 +39,104 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
+use memmap2::MmapMut;
 
 use super::pool::FreeList;
+#[cfg(test)]
+use super::pool::TRIM_INTERVAL;
 
-/// Buffers needing less than this come from the allocator as before and are not pooled.
+/// Buffers needing less than this come from the heap and are not pooled.
 pub const MIN_POOLED: usize = 64 * 1024;
-/// Buffers with more capacity than this are freed rather than pooled.
+/// Buffers larger than this are unmapped rather than pooled.
 pub const MAX_KEPT: usize = 16 << 20;
 /// Most buffers waiting in the pool (a buffer returned to a full pool replaces the least
 /// recently returned one).
-pub const MAX_FREE: usize = 16;
-#[cfg(test)]
-use super::pool::TRIM_INTERVAL;
+pub const MAX_FREE: usize = 64;
+/// Mappings are whole pages.
+const PAGE: usize = 4096;
+
+/// An output buffer from [`OutPool::take`]: on the heap (small, or when the system refuses
+/// a mapping) or a mapping of the pool.
+#[derive(Debug)]
+pub enum OutBuf {
+    /// A heap buffer; its `len()` is how much of it is initialized, its spare capacity is
+    /// room to write into (zstd).
+    Heap(Vec<u8>),
+    /// A mapping: all of it initialized (zeros, or old output of an earlier batch).
+    Mapped(MmapMut),
+}
+
+impl OutBuf {
+    /// Bytes it can hold without growing.
+    pub fn capacity(&self) -> usize {
+        match self {
+            OutBuf::Heap(v) => v.capacity(),
+            OutBuf::Mapped(m) => m.len(),
+        }
+    }
+
+    /// The first `end` bytes, to write into (their contents are zeros or old output), after
+    /// growing the buffer when it is smaller; growing keeps the first `keep` bytes. A mapping
+    /// too small is replaced by a larger one from `pool` (at least twice the size), the old
+    /// one returned to it.
+    pub fn room(&mut self, pool: &'static OutPool, end: usize, keep: usize) -> &mut [u8] {
+        if let OutBuf::Mapped(m) = self {
+            if m.len() < end {
+                let mut bigger = pool.take(end.max(m.len().saturating_mul(2)));
+                bigger.room(pool, end, 0)[..keep].copy_from_slice(&m[..keep]);
+                let old = std::mem::replace(self, bigger);
+                if let OutBuf::Mapped(m) = old {
+                    pool.give_back(m);
+                }
+            }
+        }
+        match self {
+            OutBuf::Heap(v) => {
+                if v.len() < end {
+                    v.resize(end, 0);
+                }
+                &mut v[..end]
+            }
+            OutBuf::Mapped(m) => &mut m[..end],
+        }
+    }
+}
+
+impl OutBuf {
+    /// The initialized bytes (a heap buffer's `len()`, all of a mapping).
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            OutBuf::Heap(v) => v,
+            OutBuf::Mapped(m) => m,
+        }
+    }
+}
 
 /// A pool of output buffers (see the module docs). The decoders use the process-wide one
 /// through [`take`], [`freeze`] and [`trim`]; tests make their own.
 pub struct OutPool {
-    /// Buffers ready for reuse. Their contents are old output: `len()` is how much of each
-    /// is initialized, not data anyone reads.
-    free: Mutex<FreeList<Vec<u8>>>,
+    free: Mutex<FreeList<MmapMut>>,
 }
 
 /// The process-wide pool.
-static POOL: OutPool = OutPool::new();
+pub static POOL: OutPool = OutPool::new();
 
 /// [`OutPool::take`] of the process-wide pool.
-pub fn take(need: usize) -> Vec<u8> {
+pub fn take(need: usize) -> OutBuf {
     POOL.take(need)
 }
 
 /// [`OutPool::freeze`] into the process-wide pool.
-pub fn freeze(buf: Vec<u8>, len: usize) -> Bytes {
+pub fn freeze(buf: OutBuf, len: usize) -> Bytes {
     POOL.freeze(buf, len)
+}
+
+/// A buffer not frozen after all (a decode redone in a larger one) back to the process-wide
+/// pool.
+pub fn release(buf: OutBuf) {
+    if let OutBuf::Mapped(m) = buf {
+        POOL.give_back(m);
+    }
 }
 
 /// [`OutPool::trim`] of the process-wide pool.
@@ -77,47 +152,60 @@ impl OutPool {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, FreeList<Vec<u8>>> {
+    fn lock(&self) -> MutexGuard<'_, FreeList<MmapMut>> {
         self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A buffer for about `need` bytes of output: from the pool when one there has between
-    /// `need` and four times `need` bytes of capacity (the smallest such, the most recently
-    /// returned among equals), else a new one
-    /// with `need` bytes of capacity. The buffer's `len()` is how much of it is initialized
-    /// (old output of an earlier batch for a pooled one, 0 for a new one): callers that
-    /// write into initialized memory only (lz4) keep it, callers that write into spare
-    /// capacity (zstd) clear it first.
-    pub fn take(&self, need: usize) -> Vec<u8> {
-        if need >= MIN_POOLED {
+    /// A buffer for about `need` bytes of output. Under [`MIN_POOLED`]: an empty heap buffer
+    /// with `need` bytes of capacity. Else a mapping: from the pool when one there has
+    /// between `need` and four times `need` bytes (the smallest such, the most recently
+    /// returned among equals), else a new one of `need` bytes rounded up to whole pages (the
+    /// heap, as for small ones, when the system refuses a mapping).
+    pub fn take(&self, need: usize) -> OutBuf {
+        if need < MIN_POOLED {
+            return OutBuf::Heap(Vec::with_capacity(need));
+        }
+        {
             let mut free = self.lock();
-            let fits = |v: &Vec<u8>| v.capacity() >= need && v.capacity() / 4 <= need;
-            // Among equals the most recently returned (its pages likelier in the caches).
-            if let Some(i) = free.best(fits, |v| v.capacity()) {
-                return free.take(i);
+            let fits = |m: &MmapMut| m.len() >= need && m.len() / 4 <= need;
+            if let Some(i) = free.best(fits, |m| m.len()) {
+                return OutBuf::Mapped(free.take(i));
             }
         }
-        Vec::with_capacity(need)
-    }
-
-    /// The first `len` bytes of `buf` as `Bytes`; `buf` comes back to this pool when the
-    /// last of them is dropped (when it is of a size the pool keeps).
-    pub fn freeze(&'static self, buf: Vec<u8>, len: usize) -> Bytes {
-        debug_assert!(len <= buf.len());
-        if buf.capacity() < MIN_POOLED || buf.capacity() > MAX_KEPT {
-            let mut buf = buf;
-            buf.truncate(len);
-            return Bytes::from(buf);
+        match MmapMut::map_anon(need.div_ceil(PAGE) * PAGE) {
+            Ok(m) => OutBuf::Mapped(m),
+            Err(e) => {
+                tracing::debug!(error = %e, "no mapping for a decompression buffer; using the heap");
+                OutBuf::Heap(Vec::with_capacity(need))
+            }
         }
-        Bytes::from_owner(Pooled { buf, pool: self }).slice(..len)
     }
 
-    /// Frees the buffers that were not needed since the last trim, at most once per
+    /// The first `len` bytes of `buf` as `Bytes`; a mapping comes back to this pool when the
+    /// last of them is dropped (unmapped instead when larger than [`MAX_KEPT`]).
+    pub fn freeze(&'static self, buf: OutBuf, len: usize) -> Bytes {
+        match buf {
+            OutBuf::Heap(mut v) => {
+                debug_assert!(len <= v.len());
+                v.truncate(len);
+                Bytes::from(v)
+            }
+            OutBuf::Mapped(map) => {
+                debug_assert!(len <= map.len());
+                Bytes::from_owner(Pooled {
+                    map: Some(map),
+                    pool: self,
+                })
+                .slice(..len)
+            }
+        }
+    }
+
+    /// Unmaps the buffers that were not needed since the last trim, at most once per
     /// [`TRIM_INTERVAL`](super::pool::TRIM_INTERVAL).
     pub fn trim(&self, now: Instant) {
-        // The least recently returned ones go first (see `FreeList::trim`).
         let (released, _) = self.lock().trim(now);
-        // Freed outside the lock.
+        // Unmapped outside the lock.
         drop(released);
     }
 
@@ -127,28 +215,34 @@ impl OutPool {
         self.lock().len()
     }
 
-    fn give_back(&self, buf: Vec<u8>) {
-        // Full: the least recently returned one makes room (freed outside the lock).
-        let evicted = self.lock().put(buf, MAX_FREE);
+    fn give_back(&self, map: MmapMut) {
+        if map.len() > MAX_KEPT {
+            return;
+        }
+        // Full: the least recently returned one makes room (unmapped outside the lock).
+        let evicted = self.lock().put(map, MAX_FREE);
         drop(evicted);
     }
 }
 
-/// Owner of a pooled buffer inside `Bytes`: gives it back when dropped.
+/// Owner of a pooled mapping inside `Bytes`: gives it back when dropped.
 struct Pooled {
-    buf: Vec<u8>,
+    /// Always `Some` until dropped.
+    map: Option<MmapMut>,
     pool: &'static OutPool,
 }
 
 impl AsRef<[u8]> for Pooled {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        self.map.as_deref().unwrap_or_default()
     }
 }
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        self.pool.give_back(std::mem::take(&mut self.buf));
+        if let Some(map) = self.map.take() {
+            self.pool.give_back(map);
+        }
     }
 }
 
@@ -161,14 +255,19 @@ mod tests {
         Box::leak(Box::new(OutPool::new()))
     }
 
+    fn ptr(b: &OutBuf) -> *const u8 {
+        b.as_slice().as_ptr()
+    }
+
     #[test]
     fn a_frozen_buffer_comes_back_when_its_last_bytes_is_dropped() {
         let pool = pool();
         let need = 3 * MIN_POOLED + 4321;
         let mut buf = pool.take(need);
-        assert_eq!(buf.len(), 0, "a new buffer has nothing initialized");
-        buf.resize(need, 7);
-        let ptr = buf.as_ptr();
+        assert!(matches!(buf, OutBuf::Mapped(_)));
+        assert_eq!(buf.capacity(), need.div_ceil(PAGE) * PAGE, "whole pages");
+        buf.room(pool, need, 0).fill(7);
+        let p = ptr(&buf);
         let b = pool.freeze(buf, 100);
         assert_eq!(b.len(), 100);
         assert!(b.iter().all(|&x| x == 7));
@@ -177,24 +276,27 @@ mod tests {
         // Still in use through `part`: not handed out again.
         assert_eq!(pool.free_buffers(), 0);
         let other = pool.take(need);
-        assert_ne!(other.as_ptr(), ptr);
+        assert_ne!(ptr(&other), p);
         drop(other);
         drop(part);
         assert_eq!(pool.free_buffers(), 1);
-        // Returned: the next take of that size reuses it, its old output still initialized.
+        // Returned: the next take of that size reuses it, its old output still there.
         let again = pool.take(need);
-        assert_eq!(again.as_ptr(), ptr);
-        assert_eq!(again.len(), need);
+        assert_eq!(ptr(&again), p);
+        assert!(again.as_slice()[..need].iter().all(|&x| x == 7));
         assert_eq!(pool.free_buffers(), 0);
     }
 
     #[test]
-    fn small_or_oversized_buffers_are_not_pooled() {
+    fn small_buffers_are_heap_and_oversized_ones_not_pooled() {
         let pool = pool();
-        let small = pool.take(MIN_POOLED / 2);
-        drop(pool.freeze(small, 0));
-        let mut big = Vec::with_capacity(MAX_KEPT + 1);
-        big.push(1u8);
+        let mut small = pool.take(MIN_POOLED / 2);
+        assert!(matches!(small, OutBuf::Heap(_)));
+        small.room(pool, 10, 0).copy_from_slice(b"0123456789");
+        let b = pool.freeze(small, 4);
+        assert_eq!(&b[..], b"0123");
+        drop(b);
+        let big = pool.take(MAX_KEPT + 1);
         drop(pool.freeze(big, 1));
         assert_eq!(pool.free_buffers(), 0);
     }
@@ -202,35 +304,69 @@ mod tests {
     #[test]
     fn a_buffer_much_larger_than_needed_is_left_in_the_pool() {
         let pool = pool();
-        let mut buf = pool.take(8 * MIN_POOLED + 99);
-        buf.push(1);
-        let ptr = buf.as_ptr();
+        let buf = pool.take(8 * MIN_POOLED + 99);
+        let p = ptr(&buf);
         drop(pool.freeze(buf, 1));
         // Needing a quarter of its capacity or less: a new buffer, not this one.
         let small = pool.take(MIN_POOLED + 1);
-        assert_ne!(small.as_ptr(), ptr);
+        assert_ne!(ptr(&small), p);
         assert_eq!(pool.free_buffers(), 1);
+    }
+
+    #[test]
+    fn room_grows_a_mapping_keeping_what_was_written() {
+        let pool = pool();
+        let mut buf = pool.take(MIN_POOLED);
+        buf.room(pool, 5, 0).copy_from_slice(b"hello");
+        let small = ptr(&buf);
+        // Past the end: a mapping at least twice the size, the first bytes copied over, the
+        // old mapping back in the pool.
+        let r = buf.room(pool, MIN_POOLED + 1, 5);
+        assert_eq!(r.len(), MIN_POOLED + 1);
+        assert_eq!(&r[..5], b"hello");
+        assert!(buf.capacity() >= 2 * MIN_POOLED);
+        assert_ne!(ptr(&buf), small);
+        assert_eq!(pool.free_buffers(), 1);
+        let b = pool.freeze(buf, 5);
+        assert_eq!(&b[..], b"hello");
     }
 
     #[test]
     fn a_full_pool_keeps_the_most_recently_returned() {
         let pool = pool();
-        let bufs: Vec<Vec<u8>> = (0..MAX_FREE + 2).map(|_| pool.take(MIN_POOLED)).collect();
-        let ptrs: Vec<*const u8> = bufs.iter().map(|b| b.as_ptr()).collect();
+        let bufs: Vec<OutBuf> = (0..MAX_FREE + 2).map(|_| pool.take(MIN_POOLED)).collect();
+        let ptrs: Vec<*const u8> = bufs.iter().map(ptr).collect();
         for b in bufs {
             drop(pool.freeze(b, 0));
         }
         assert_eq!(pool.free_buffers(), MAX_FREE);
         // Taken back newest first; the first two returned were let go.
-        let again: Vec<Vec<u8>> = (0..MAX_FREE).map(|_| pool.take(MIN_POOLED)).collect();
-        let got: Vec<*const u8> = again.iter().map(|b| b.as_ptr()).collect();
+        let again: Vec<OutBuf> = (0..MAX_FREE).map(|_| pool.take(MIN_POOLED)).collect();
+        let got: Vec<*const u8> = again.iter().map(ptr).collect();
         let want: Vec<*const u8> = ptrs[2..].iter().rev().copied().collect();
         assert_eq!(got, want);
         assert_eq!(pool.free_buffers(), 0);
     }
 
     #[test]
-    fn trim_frees_what_was_not_needed_for_a_whole_interval() {
+    fn taking_a_best_fit_keeps_the_others_in_return_order() {
+        let pool = pool();
+        let sizes = [4 * MIN_POOLED, MIN_POOLED, 2 * MIN_POOLED, MIN_POOLED];
+        let bufs: Vec<OutBuf> = sizes.iter().map(|&n| pool.take(n)).collect();
+        let ptrs: Vec<*const u8> = bufs.iter().map(ptr).collect();
+        for b in bufs {
+            drop(pool.freeze(b, 0));
+        }
+        // The smallest that fits: of the two equal ones, the later returned.
+        assert_eq!(ptr(&pool.take(MIN_POOLED)), ptrs[3]);
+        // Then the smallest of the rest each time: the 1x, 2x, 4x ones in that order.
+        assert_eq!(ptr(&pool.take(MIN_POOLED)), ptrs[1]);
+        assert_eq!(ptr(&pool.take(MIN_POOLED)), ptrs[2]);
+        assert_eq!(ptr(&pool.take(MIN_POOLED)), ptrs[0]);
+    }
+
+    #[test]
+    fn trim_unmaps_what_was_not_needed_for_a_whole_interval() {
         let pool = pool();
         let t0 = Instant::now();
         for _ in 0..3 {
@@ -239,7 +375,7 @@ mod tests {
         }
         // Three returned one after the other: each time the same buffer came back.
         assert_eq!(pool.free_buffers(), 1);
-        let held: Vec<Vec<u8>> = (0..3).map(|_| pool.take(MIN_POOLED)).collect();
+        let held: Vec<OutBuf> = (0..3).map(|_| pool.take(MIN_POOLED)).collect();
         for b in held {
             drop(pool.freeze(b, 0));
         }
