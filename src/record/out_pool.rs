@@ -25,7 +25,8 @@
 //!
 //! A buffer leaves the pool for one batch and comes back when the batch's last `Bytes`
 //! (the messages sliced from it) is dropped. Only buffers of at least [`MIN_POOLED`] bytes
-//! are mappings and pooled (smaller ones the heap serves well), at most [`MAX_FREE`] wait in
+//! are mappings and pooled (smaller ones come from the heap, which serves them well, and so
+//! does every buffer while [`MAX_MAPPED`] mappings are alive), at most [`MAX_FREE`] wait in
 //! the pool, none larger than [`MAX_KEPT`], and [`trim`] (called by the consumer's fetch
 //! manager and the share consumer's fetch loop, which both wake when idle) unmaps the ones
 //! not needed for a whole [`TRIM_INTERVAL`], so a consumer that goes idle gives the memory
@@ -35,6 +36,8 @@
 //! whichever thread the consumer's tasks are on, and every consumer of the process gains
 //! from buffers another has returned.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -52,8 +55,44 @@ pub const MAX_KEPT: usize = 16 << 20;
 /// Most buffers waiting in the pool (a buffer returned to a full pool replaces the least
 /// recently returned one).
 pub const MAX_FREE: usize = 64;
+/// Most mappings of the process-wide pool alive at once (in use or waiting); past it
+/// buffers come from the heap. Keeps a process with many consumers of small batches well
+/// away from the kernel's limit on mappings per process (`vm.max_map_count`, 65,530 by
+/// default), as the producer's pool is kept (`MAX_MAPPED_BATCHES`).
+pub const MAX_MAPPED: usize = 4096;
 /// Mappings are whole pages.
 const PAGE: usize = 4096;
+
+/// A mapping of a pool, counted in that pool's live mappings until it is unmapped.
+pub struct Mapping {
+    map: MmapMut,
+    pool: &'static OutPool,
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping").field("len", &self.map.len()).finish()
+    }
+}
+
+impl Deref for Mapping {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl DerefMut for Mapping {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        self.pool.mapped.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// An output buffer from [`OutPool::take`]: on the heap (small, or when the system refuses
 /// a mapping) or a mapping of the pool.
@@ -63,7 +102,7 @@ pub enum OutBuf {
     /// room to write into (zstd).
     Heap(Vec<u8>),
     /// A mapping: all of it initialized (zeros, or old output of an earlier batch).
-    Mapped(MmapMut),
+    Mapped(Mapping),
 }
 
 impl OutBuf {
@@ -86,7 +125,8 @@ impl OutBuf {
                 bigger.room(pool, end, 0)[..keep].copy_from_slice(&m[..keep]);
                 let old = std::mem::replace(self, bigger);
                 if let OutBuf::Mapped(m) = old {
-                    pool.give_back(m);
+                    let owner = m.pool;
+                    owner.give_back(m);
                 }
             }
         }
@@ -115,7 +155,11 @@ impl OutBuf {
 /// A pool of output buffers (see the module docs). The decoders use the process-wide one
 /// through [`take`], [`freeze`] and [`trim`]; tests make their own.
 pub struct OutPool {
-    free: Mutex<FreeList<MmapMut>>,
+    free: Mutex<FreeList<Mapping>>,
+    /// Mappings alive (in use or in `free`).
+    mapped: AtomicUsize,
+    /// Most mappings alive at once; past it `take` gives heap buffers.
+    max_mapped: usize,
 }
 
 /// The process-wide pool.
@@ -135,7 +179,8 @@ pub fn freeze(buf: OutBuf, len: usize) -> Bytes {
 /// pool.
 pub fn release(buf: OutBuf) {
     if let OutBuf::Mapped(m) = buf {
-        POOL.give_back(m);
+        let owner = m.pool;
+        owner.give_back(m);
     }
 }
 
@@ -145,14 +190,21 @@ pub fn trim(now: Instant) {
 }
 
 impl OutPool {
-    /// An empty pool.
+    /// An empty pool with at most [`MAX_MAPPED`] mappings alive.
     pub const fn new() -> Self {
+        Self::with_max_mapped(MAX_MAPPED)
+    }
+
+    /// An empty pool with at most `max_mapped` mappings alive.
+    pub const fn with_max_mapped(max_mapped: usize) -> Self {
         OutPool {
             free: Mutex::new(FreeList::new()),
+            mapped: AtomicUsize::new(0),
+            max_mapped,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, FreeList<MmapMut>> {
+    fn lock(&self) -> MutexGuard<'_, FreeList<Mapping>> {
         self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -160,21 +212,27 @@ impl OutPool {
     /// with `need` bytes of capacity. Else a mapping: from the pool when one there has
     /// between `need` and four times `need` bytes (the smallest such, the most recently
     /// returned among equals), else a new one of `need` bytes rounded up to whole pages (the
-    /// heap, as for small ones, when the system refuses a mapping).
-    pub fn take(&self, need: usize) -> OutBuf {
+    /// heap, as for small ones, when the pool's mappings are at its maximum or the system
+    /// refuses one).
+    pub fn take(&'static self, need: usize) -> OutBuf {
         if need < MIN_POOLED {
             return OutBuf::Heap(Vec::with_capacity(need));
         }
         {
             let mut free = self.lock();
-            let fits = |m: &MmapMut| m.len() >= need && m.len() / 4 <= need;
+            let fits = |m: &Mapping| m.len() >= need && m.len() / 4 <= need;
             if let Some(i) = free.best(fits, |m| m.len()) {
                 return OutBuf::Mapped(free.take(i));
             }
         }
+        if self.mapped.fetch_add(1, Ordering::Relaxed) >= self.max_mapped {
+            self.mapped.fetch_sub(1, Ordering::Relaxed);
+            return OutBuf::Heap(Vec::with_capacity(need));
+        }
         match MmapMut::map_anon(need.div_ceil(PAGE) * PAGE) {
-            Ok(m) => OutBuf::Mapped(m),
+            Ok(map) => OutBuf::Mapped(Mapping { map, pool: self }),
             Err(e) => {
+                self.mapped.fetch_sub(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "no mapping for a decompression buffer; using the heap");
                 OutBuf::Heap(Vec::with_capacity(need))
             }
@@ -215,7 +273,7 @@ impl OutPool {
         self.lock().len()
     }
 
-    fn give_back(&self, map: MmapMut) {
+    fn give_back(&self, map: Mapping) {
         if map.len() > MAX_KEPT {
             return;
         }
@@ -228,7 +286,7 @@ impl OutPool {
 /// Owner of a pooled mapping inside `Bytes`: gives it back when dropped.
 struct Pooled {
     /// Always `Some` until dropped.
-    map: Option<MmapMut>,
+    map: Option<Mapping>,
     pool: &'static OutPool,
 }
 
@@ -311,6 +369,22 @@ mod tests {
         let small = pool.take(MIN_POOLED + 1);
         assert_ne!(ptr(&small), p);
         assert_eq!(pool.free_buffers(), 1);
+    }
+
+    #[test]
+    fn past_the_most_mappings_buffers_come_from_the_heap() {
+        let pool: &'static OutPool = Box::leak(Box::new(OutPool::with_max_mapped(2)));
+        let a = pool.take(MIN_POOLED);
+        let b = pool.take(MIN_POOLED);
+        assert!(matches!(a, OutBuf::Mapped(_)) && matches!(b, OutBuf::Mapped(_)));
+        let c = pool.take(MIN_POOLED);
+        assert!(matches!(c, OutBuf::Heap(_)), "a third mapping past the maximum");
+        // A mapping waiting in the pool still counts; one unmapped does not.
+        drop(pool.freeze(a, 0));
+        assert!(matches!(pool.take(2 * MIN_POOLED), OutBuf::Heap(_)));
+        drop(b);
+        assert!(matches!(pool.take(2 * MIN_POOLED), OutBuf::Mapped(_)));
+        assert_eq!(pool.mapped.load(Ordering::Relaxed), 1, "the one taken is dropped again");
     }
 
     #[test]
