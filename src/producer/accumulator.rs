@@ -895,7 +895,12 @@ impl Accumulator {
     /// an open one that lingered `linger.ms`, or any while a flush or close runs) grouped by
     /// their leader in `snap`, and when to look again.
     pub fn ready(&self, snap: &MetadataSnapshot, now: Instant) -> ReadyCheck {
-        let force = self.forced();
+        // A flush or close forces a partition's batches when it runs both as this look
+        // begins and when the look has the partition's lock: a batch appended after a flush
+        // returned keeps its linger even if this look began during the flush, and a flush
+        // that begins during this look leaves every partition to the look it wakes (so one
+        // look does not send a few partitions early and the rest in a second request).
+        let forced_at_start = self.forced();
         let (linger, dt) = (self.linger, self.delivery_timeout);
         let mut out = ReadyCheck::default();
         let track = self.adaptive || !self.availability_timeout.is_zero();
@@ -928,6 +933,7 @@ impl Accumulator {
                     if let Some(o) = pa.oldest() {
                         out.next = min_opt(out.next, o + dt);
                     }
+                    let force = forced_at_start && self.forced();
                     let ready = pa.next_ready(now, linger, force).is_some();
                     if !ready {
                         if let Some(o) = &pa.open {
@@ -1241,6 +1247,73 @@ mod tests {
         let a = acc(&[("linger.ms", "0")]);
         append(&a, 0, b"x");
         assert_eq!(ready_partitions(&a.ready(&snap, Instant::now())), [(1, 0)]);
+    }
+
+    /// A flush makes ready the batches it finds while it runs: a look at the partitions
+    /// that began during a flush and reaches a partition after the flush ended does not
+    /// send that partition's lingering batch. It did: the flag was read once before the look,
+    /// so a record appended right after `flush` returned could go at once (a broker test
+    /// counting Produce requests saw 2 where 1 was due, once in a few CI runs).
+    #[test]
+    fn a_look_that_reaches_a_partition_after_the_flush_ended_keeps_its_linger() {
+        let a = Arc::new(acc(&[("linger.ms", "60000")]));
+        let snap = snapshot(&[1]);
+        append(&a, 0, b"x");
+        let part = {
+            let topics = read(&a.topics);
+            let topic = topics.values().next().expect("the topic").clone();
+            let parts = read(&topic.partitions);
+            parts[0].clone()
+        };
+        let flush = a.begin_flush();
+        // The look starts while the flush runs and waits for the partition's lock.
+        let held = lock(&part);
+        let look = {
+            let (a, snap) = (Arc::clone(&a), snap.clone());
+            std::thread::spawn(move || ready_partitions(&a.ready(&snap, Instant::now())))
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        drop(flush);
+        drop(held);
+        assert_eq!(
+            look.join().unwrap(),
+            [],
+            "the flush was over when the look reached the partition"
+        );
+    }
+
+    /// A flush that begins while a look at the partitions is under way forces none of
+    /// them in that look (the flush wakes the sender for a look of its own): otherwise the
+    /// partitions the look reached after the flush began went in one request and the
+    /// others in the next.
+    #[test]
+    fn a_flush_that_begins_during_a_look_waits_for_the_next_look() {
+        let a = Arc::new(acc(&[("linger.ms", "60000")]));
+        let snap = snapshot(&[1, 1]);
+        append(&a, 0, b"x");
+        append(&a, 1, b"y");
+        let second = {
+            let topics = read(&a.topics);
+            let topic = topics.values().next().expect("the topic").clone();
+            let parts = read(&topic.partitions);
+            parts[1].clone()
+        };
+        // The look starts before the flush, passes partition 0 and waits for partition 1.
+        let held = lock(&second);
+        let look = {
+            let (a, snap) = (Arc::clone(&a), snap.clone());
+            std::thread::spawn(move || ready_partitions(&a.ready(&snap, Instant::now())))
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let flush = a.begin_flush();
+        drop(held);
+        assert_eq!(look.join().unwrap(), [], "the flush began during the look");
+        // The flush's own look takes both.
+        assert_eq!(
+            ready_partitions(&a.ready(&snap, Instant::now())),
+            [(1, 0), (1, 1)]
+        );
+        drop(flush);
     }
 
     #[test]
