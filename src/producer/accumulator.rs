@@ -1190,6 +1190,13 @@ mod tests {
         drop(a.append(&topic, p, 0, None, Some(value), &[], payload, rec, rec));
     }
 
+    /// Partition `p`'s accumulator of the (one) topic, to hold its lock in a test.
+    fn partition_acc(a: &Accumulator, p: usize) -> Arc<Mutex<PartitionAcc>> {
+        let topic = read(&a.topics).values().next().expect("the topic").clone();
+        let parts = read(&topic.partitions);
+        parts[p].clone()
+    }
+
     fn ready_partitions(r: &ReadyCheck) -> Vec<(i32, i32)> {
         let mut v: Vec<(i32, i32)> = r
             .ready
@@ -1259,12 +1266,7 @@ mod tests {
         let a = Arc::new(acc(&[("linger.ms", "60000")]));
         let snap = snapshot(&[1]);
         append(&a, 0, b"x");
-        let part = {
-            let topics = read(&a.topics);
-            let topic = topics.values().next().expect("the topic").clone();
-            let parts = read(&topic.partitions);
-            parts[0].clone()
-        };
+        let part = partition_acc(&a, 0);
         let flush = a.begin_flush();
         // The look starts while the flush runs and waits for the partition's lock.
         let held = lock(&part);
@@ -1292,12 +1294,7 @@ mod tests {
         let snap = snapshot(&[1, 1]);
         append(&a, 0, b"x");
         append(&a, 1, b"y");
-        let second = {
-            let topics = read(&a.topics);
-            let topic = topics.values().next().expect("the topic").clone();
-            let parts = read(&topic.partitions);
-            parts[1].clone()
-        };
+        let second = partition_acc(&a, 1);
         // The look starts before the flush, passes partition 0 and waits for partition 1.
         let held = lock(&second);
         let look = {
