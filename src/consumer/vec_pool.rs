@@ -10,10 +10,9 @@
 //!
 //! Process-wide, as the decompression buffers' pool (`record::out_pool`) is.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::record::pool::FreeList;
+use crate::record::pool::{FitPool, Room};
 
 use super::Message;
 
@@ -25,7 +24,13 @@ pub(crate) const MAX_FREE: usize = 4;
 /// A pool of message vectors; the consumer uses the process-wide one through [`take`],
 /// [`give_back`] and [`trim`]; tests make their own.
 pub(crate) struct VecPool {
-    free: Mutex<FreeList<Vec<Message>>>,
+    free: FitPool<Vec<Message>>,
+}
+
+impl Room for Vec<Message> {
+    fn room(&self) -> usize {
+        self.capacity()
+    }
 }
 
 static POOL: VecPool = VecPool::new();
@@ -49,48 +54,40 @@ impl VecPool {
     /// An empty pool.
     pub(crate) const fn new() -> Self {
         VecPool {
-            free: Mutex::new(FreeList::new()),
+            free: FitPool::new(MAX_FREE),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, FreeList<Vec<Message>>> {
-        self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// An empty vector with room for at least `n` messages: a waiting one with room for `n`
     /// to `4 n` (the smallest such, the most recently returned among equals), else a new one.
     pub(crate) fn take(&self, n: usize) -> Vec<Message> {
         if n >= MIN_POOLED {
-            let mut free = self.lock();
-            let fits = |v: &Vec<Message>| v.capacity() >= n && v.capacity() / 4 <= n;
-            if let Some(i) = free.best(fits, |v| v.capacity()) {
-                return free.take(i);
+            if let Some(v) = self.free.take(n) {
+                return v;
             }
         }
         Vec::with_capacity(n)
     }
 
     /// `v` emptied (its messages dropped) and kept for a later [`take`](Self::take) when it
-    /// has room for at least [`MIN_POOLED`] messages.
+    /// has room for at least [`MIN_POOLED`] messages; with [`MAX_FREE`] waiting, the least
+    /// recently returned one makes room.
     pub(crate) fn give_back(&self, mut v: Vec<Message>) {
         if v.capacity() < MIN_POOLED {
             return;
         }
         v.clear();
-        // Full: the least recently returned one makes room (freed outside the lock).
-        let evicted = self.lock().put(v, MAX_FREE);
-        drop(evicted);
+        self.free.put(v);
     }
 
     /// Frees the vectors not needed since the last trim (at most once per trim interval).
     pub(crate) fn trim(&self, now: Instant) {
-        let (released, _) = self.lock().trim(now);
-        drop(released);
+        self.free.trim(now)
     }
 
     #[cfg(test)]
     fn waiting(&self) -> usize {
-        self.lock().len()
+        self.free.len()
     }
 }
 

@@ -473,14 +473,13 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
     // needed room, so each byte is zero-filled at most once however many blocks there are.
     // A pooled buffer keeps what earlier output initialized (`out.len()`), so `room` below
     // zero-fills only past it.
-    let pool = &super::out_pool::POOL;
     let mut out = if decoding {
         // Sized from the thread's last output/input ratio with a tenth to spare: a buffer
         // too small is replaced by a larger one and its output copied over (and the smaller
         // one, back in the pool, would be the best fit for the next batch's guess again).
         let ratio = LZ4_RATIO.with(|r| r.get());
         let guessed = (input.len() as f64 * ratio * 1.1) as usize + 16 * 1024;
-        pool.take(guessed.max(hint.min(1 << 20)).min(cap.saturating_add(1)))
+        super::out_pool::take(guessed.max(hint.min(1 << 20)).min(cap.saturating_add(1)))
     } else {
         super::out_pool::OutBuf::Heap(Vec::new())
     };
@@ -557,7 +556,7 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
                         block_at,
                     ));
                 }
-                out.room(pool, start + len, start)[start..].copy_from_slice(block);
+                out.room(start + len, start)[start..].copy_from_slice(block);
                 filled += len;
             } else {
                 // Room for what the block likely holds (records compress a few times over),
@@ -573,7 +572,7 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
                 let mut size = if avail > len { avail } else { guess };
                 let mut r;
                 loop {
-                    r = lz4_block_into(block, &mut out.room(pool, start + size, start)[start..]);
+                    r = lz4_block_into(block, &mut out.room(start + size, start)[start..]);
                     let too_small =
                         matches!(r, Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }));
                     if !too_small || size >= block_max {
@@ -612,7 +611,7 @@ fn lz4_frames(input: &[u8], decode: Option<(usize, usize)>) -> Result<Option<Byt
     if decoding && filled > 0 {
         LZ4_RATIO.with(|r| r.set((filled as f64 / input.len() as f64).min(1024.0)));
     }
-    Ok(decode.map(|_| pool.freeze(out, filled)))
+    Ok(decode.map(|_| out.freeze(filled)))
 }
 
 #[cfg(feature = "lz4")]
@@ -694,11 +693,11 @@ fn zstd_decompress(input: &[u8], cap: usize, hint: usize) -> Result<Bytes> {
                     if n > 0 {
                         ZSTD_RATIO.with(|r| r.set((n as f64 / input.len() as f64).min(1024.0)));
                     }
-                    return Ok(super::out_pool::freeze(out, n));
+                    return Ok(out.freeze(n));
                 }
                 Err(e) if e == too_small => {
                     let had = out.capacity();
-                    super::out_pool::release(out);
+                    out.release();
                     if had > cap {
                         return Err(too_large(Compression::Zstd, cap));
                     }

@@ -38,13 +38,12 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
 use memmap2::MmapMut;
 
-use super::pool::FreeList;
+use super::pool::{FitPool, Room};
 #[cfg(test)]
 use super::pool::TRIM_INTERVAL;
 
@@ -88,6 +87,12 @@ impl DerefMut for Mapping {
     }
 }
 
+impl Room for Mapping {
+    fn room(&self) -> usize {
+        self.map.len()
+    }
+}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         self.pool.mapped.fetch_sub(1, Ordering::Relaxed);
@@ -116,18 +121,14 @@ impl OutBuf {
 
     /// The first `end` bytes, to write into (their contents are zeros or old output), after
     /// growing the buffer when it is smaller; growing keeps the first `keep` bytes. A mapping
-    /// too small is replaced by a larger one from `pool` (at least twice the size), the old
+    /// too small is replaced by a larger one from its pool (at least twice the size), the old
     /// one returned to it.
-    pub fn room(&mut self, pool: &'static OutPool, end: usize, keep: usize) -> &mut [u8] {
+    pub fn room(&mut self, end: usize, keep: usize) -> &mut [u8] {
         if let OutBuf::Mapped(m) = self {
             if m.len() < end {
-                let mut bigger = pool.take(end.max(m.len().saturating_mul(2)));
-                bigger.room(pool, end, 0)[..keep].copy_from_slice(&m[..keep]);
-                let old = std::mem::replace(self, bigger);
-                if let OutBuf::Mapped(m) = old {
-                    let owner = m.pool;
-                    owner.give_back(m);
-                }
+                let mut bigger = m.pool.take(end.max(m.len().saturating_mul(2)));
+                bigger.room(end, 0)[..keep].copy_from_slice(&m[..keep]);
+                std::mem::replace(self, bigger).release();
             }
         }
         match self {
@@ -143,6 +144,31 @@ impl OutBuf {
 }
 
 impl OutBuf {
+    /// The first `len` bytes as `Bytes`; a mapping comes back to its pool when the last of
+    /// them is dropped (unmapped instead when larger than [`MAX_KEPT`]).
+    pub fn freeze(self, len: usize) -> Bytes {
+        match self {
+            OutBuf::Heap(mut v) => {
+                debug_assert!(len <= v.len());
+                v.truncate(len);
+                Bytes::from(v)
+            }
+            OutBuf::Mapped(map) => {
+                debug_assert!(len <= map.len());
+                Bytes::from_owner(Pooled(Some(map))).slice(..len)
+            }
+        }
+    }
+
+    /// A buffer not frozen after all (a decode redone in a larger one): a mapping goes back
+    /// to its pool.
+    pub fn release(self) {
+        if let OutBuf::Mapped(m) = self {
+            let owner = m.pool;
+            owner.give_back(m);
+        }
+    }
+
     /// The initialized bytes (a heap buffer's `len()`, all of a mapping).
     pub fn as_slice(&self) -> &[u8] {
         match self {
@@ -153,9 +179,10 @@ impl OutBuf {
 }
 
 /// A pool of output buffers (see the module docs). The decoders use the process-wide one
-/// through [`take`], [`freeze`] and [`trim`]; tests make their own.
+/// through [`take`] and [`trim`] ([`OutBuf::freeze`] returns a buffer to its
+/// pool); tests make their own.
 pub struct OutPool {
-    free: Mutex<FreeList<Mapping>>,
+    free: FitPool<Mapping>,
     /// Mappings alive (in use or in `free`).
     mapped: AtomicUsize,
     /// Most mappings alive at once; past it `take` gives heap buffers.
@@ -163,25 +190,11 @@ pub struct OutPool {
 }
 
 /// The process-wide pool.
-pub static POOL: OutPool = OutPool::new();
+static POOL: OutPool = OutPool::new();
 
 /// [`OutPool::take`] of the process-wide pool.
 pub fn take(need: usize) -> OutBuf {
     POOL.take(need)
-}
-
-/// [`OutPool::freeze`] into the process-wide pool.
-pub fn freeze(buf: OutBuf, len: usize) -> Bytes {
-    POOL.freeze(buf, len)
-}
-
-/// A buffer not frozen after all (a decode redone in a larger one) back to the process-wide
-/// pool.
-pub fn release(buf: OutBuf) {
-    if let OutBuf::Mapped(m) = buf {
-        let owner = m.pool;
-        owner.give_back(m);
-    }
 }
 
 /// [`OutPool::trim`] of the process-wide pool.
@@ -198,14 +211,10 @@ impl OutPool {
     /// An empty pool with at most `max_mapped` mappings alive.
     pub const fn with_max_mapped(max_mapped: usize) -> Self {
         OutPool {
-            free: Mutex::new(FreeList::new()),
+            free: FitPool::new(MAX_FREE),
             mapped: AtomicUsize::new(0),
             max_mapped,
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, FreeList<Mapping>> {
-        self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A buffer for about `need` bytes of output. Under [`MIN_POOLED`]: an empty heap buffer
@@ -218,12 +227,8 @@ impl OutPool {
         if need < MIN_POOLED {
             return OutBuf::Heap(Vec::with_capacity(need));
         }
-        {
-            let mut free = self.lock();
-            let fits = |m: &Mapping| m.len() >= need && m.len() / 4 <= need;
-            if let Some(i) = free.best(fits, |m| m.len()) {
-                return OutBuf::Mapped(free.take(i));
-            }
+        if let Some(m) = self.free.take(need) {
+            return OutBuf::Mapped(m);
         }
         if self.mapped.fetch_add(1, Ordering::Relaxed) >= self.max_mapped {
             self.mapped.fetch_sub(1, Ordering::Relaxed);
@@ -239,38 +244,16 @@ impl OutPool {
         }
     }
 
-    /// The first `len` bytes of `buf` as `Bytes`; a mapping comes back to this pool when the
-    /// last of them is dropped (unmapped instead when larger than [`MAX_KEPT`]).
-    pub fn freeze(&'static self, buf: OutBuf, len: usize) -> Bytes {
-        match buf {
-            OutBuf::Heap(mut v) => {
-                debug_assert!(len <= v.len());
-                v.truncate(len);
-                Bytes::from(v)
-            }
-            OutBuf::Mapped(map) => {
-                debug_assert!(len <= map.len());
-                Bytes::from_owner(Pooled {
-                    map: Some(map),
-                    pool: self,
-                })
-                .slice(..len)
-            }
-        }
-    }
-
     /// Unmaps the buffers that were not needed since the last trim, at most once per
     /// [`TRIM_INTERVAL`](super::pool::TRIM_INTERVAL).
     pub fn trim(&self, now: Instant) {
-        let (released, _) = self.lock().trim(now);
-        // Unmapped outside the lock.
-        drop(released);
+        self.free.trim(now)
     }
 
     /// Buffers waiting in the pool.
     #[cfg(test)]
     fn free_buffers(&self) -> usize {
-        self.lock().len()
+        self.free.len()
     }
 
     fn give_back(&self, map: Mapping) {
@@ -278,28 +261,25 @@ impl OutPool {
             return;
         }
         // Full: the least recently returned one makes room (unmapped outside the lock).
-        let evicted = self.lock().put(map, MAX_FREE);
-        drop(evicted);
+        self.free.put(map);
     }
 }
 
-/// Owner of a pooled mapping inside `Bytes`: gives it back when dropped.
-struct Pooled {
-    /// Always `Some` until dropped.
-    map: Option<Mapping>,
-    pool: &'static OutPool,
-}
+/// Owner of a pooled mapping inside `Bytes` (always `Some` until dropped): gives it back
+/// to its pool when dropped.
+struct Pooled(Option<Mapping>);
 
 impl AsRef<[u8]> for Pooled {
     fn as_ref(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
+        self.0.as_deref().unwrap_or_default()
     }
 }
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let Some(map) = self.map.take() {
-            self.pool.give_back(map);
+        if let Some(map) = self.0.take() {
+            let owner = map.pool;
+            owner.give_back(map);
         }
     }
 }
@@ -324,9 +304,9 @@ mod tests {
         let mut buf = pool.take(need);
         assert!(matches!(buf, OutBuf::Mapped(_)));
         assert_eq!(buf.capacity(), need.div_ceil(PAGE) * PAGE, "whole pages");
-        buf.room(pool, need, 0).fill(7);
+        buf.room(need, 0).fill(7);
         let p = ptr(&buf);
-        let b = pool.freeze(buf, 100);
+        let b = buf.freeze(100);
         assert_eq!(b.len(), 100);
         assert!(b.iter().all(|&x| x == 7));
         let part = b.slice(10..20);
@@ -350,12 +330,12 @@ mod tests {
         let pool = pool();
         let mut small = pool.take(MIN_POOLED / 2);
         assert!(matches!(small, OutBuf::Heap(_)));
-        small.room(pool, 10, 0).copy_from_slice(b"0123456789");
-        let b = pool.freeze(small, 4);
+        small.room(10, 0).copy_from_slice(b"0123456789");
+        let b = small.freeze(4);
         assert_eq!(&b[..], b"0123");
         drop(b);
         let big = pool.take(MAX_KEPT + 1);
-        drop(pool.freeze(big, 1));
+        drop(big.freeze(1));
         assert_eq!(pool.free_buffers(), 0);
     }
 
@@ -364,7 +344,7 @@ mod tests {
         let pool = pool();
         let buf = pool.take(8 * MIN_POOLED + 99);
         let p = ptr(&buf);
-        drop(pool.freeze(buf, 1));
+        drop(buf.freeze(1));
         // Needing a quarter of its capacity or less: a new buffer, not this one.
         let small = pool.take(MIN_POOLED + 1);
         assert_ne!(ptr(&small), p);
@@ -380,7 +360,7 @@ mod tests {
         let c = pool.take(MIN_POOLED);
         assert!(matches!(c, OutBuf::Heap(_)), "a third mapping past the maximum");
         // A mapping waiting in the pool still counts; one unmapped does not.
-        drop(pool.freeze(a, 0));
+        drop(a.freeze(0));
         assert!(matches!(pool.take(2 * MIN_POOLED), OutBuf::Heap(_)));
         drop(b);
         assert!(matches!(pool.take(2 * MIN_POOLED), OutBuf::Mapped(_)));
@@ -391,17 +371,17 @@ mod tests {
     fn room_grows_a_mapping_keeping_what_was_written() {
         let pool = pool();
         let mut buf = pool.take(MIN_POOLED);
-        buf.room(pool, 5, 0).copy_from_slice(b"hello");
+        buf.room(5, 0).copy_from_slice(b"hello");
         let small = ptr(&buf);
         // Past the end: a mapping at least twice the size, the first bytes copied over, the
         // old mapping back in the pool.
-        let r = buf.room(pool, MIN_POOLED + 1, 5);
+        let r = buf.room(MIN_POOLED + 1, 5);
         assert_eq!(r.len(), MIN_POOLED + 1);
         assert_eq!(&r[..5], b"hello");
         assert!(buf.capacity() >= 2 * MIN_POOLED);
         assert_ne!(ptr(&buf), small);
         assert_eq!(pool.free_buffers(), 1);
-        let b = pool.freeze(buf, 5);
+        let b = buf.freeze(5);
         assert_eq!(&b[..], b"hello");
     }
 
@@ -411,7 +391,7 @@ mod tests {
         let bufs: Vec<OutBuf> = (0..MAX_FREE + 2).map(|_| pool.take(MIN_POOLED)).collect();
         let ptrs: Vec<*const u8> = bufs.iter().map(ptr).collect();
         for b in bufs {
-            drop(pool.freeze(b, 0));
+            drop(b.freeze(0));
         }
         assert_eq!(pool.free_buffers(), MAX_FREE);
         // Taken back newest first; the first two returned were let go.
@@ -429,7 +409,7 @@ mod tests {
         let bufs: Vec<OutBuf> = sizes.iter().map(|&n| pool.take(n)).collect();
         let ptrs: Vec<*const u8> = bufs.iter().map(ptr).collect();
         for b in bufs {
-            drop(pool.freeze(b, 0));
+            drop(b.freeze(0));
         }
         // The smallest that fits: of the two equal ones, the later returned.
         assert_eq!(ptr(&pool.take(MIN_POOLED)), ptrs[3]);
@@ -445,13 +425,13 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..3 {
             let b = pool.take(MIN_POOLED);
-            drop(pool.freeze(b, 0));
+            drop(b.freeze(0));
         }
         // Three returned one after the other: each time the same buffer came back.
         assert_eq!(pool.free_buffers(), 1);
         let held: Vec<OutBuf> = (0..3).map(|_| pool.take(MIN_POOLED)).collect();
         for b in held {
-            drop(pool.freeze(b, 0));
+            drop(b.freeze(0));
         }
         assert_eq!(pool.free_buffers(), 3);
         // The first trim frees what has not been needed since the pool began (all three were
@@ -463,7 +443,7 @@ mod tests {
         assert_eq!(pool.free_buffers(), 3);
         // One buffer used during the interval: two were never needed and go.
         let one = pool.take(MIN_POOLED);
-        drop(pool.freeze(one, 0));
+        drop(one.freeze(0));
         pool.trim(t0 + TRIM_INTERVAL);
         assert_eq!(pool.free_buffers(), 1);
         // Idle for another interval: the last one goes too.

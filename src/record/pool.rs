@@ -129,6 +129,65 @@ impl<T> FreeList<T> {
     }
 }
 
+/// What a [`FitPool`] needs to know of an item: how much it holds (bytes, elements).
+pub(crate) trait Room {
+    /// How much the item holds.
+    fn room(&self) -> usize;
+}
+
+/// A [`FreeList`] behind a lock, of items of varied sizes, taken by best fit: the
+/// consumer's decompression buffers (`out_pool`) and message vectors (`consumer::vec_pool`).
+/// Items let go of (evicted from a full list, trimmed) are dropped outside the lock.
+#[derive(Debug)]
+pub(crate) struct FitPool<T> {
+    free: Mutex<FreeList<T>>,
+    /// Most items waiting.
+    max_free: usize,
+}
+
+impl<T: Room> FitPool<T> {
+    /// An empty pool keeping at most `max_free` items.
+    pub(crate) const fn new(max_free: usize) -> Self {
+        FitPool {
+            free: Mutex::new(FreeList::new()),
+            max_free,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FreeList<T>> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A waiting item with room for `need` to four times `need` (the smallest such, the
+    /// most recently returned among equals), taken out; `None` when none fits.
+    pub(crate) fn take(&self, need: usize) -> Option<T> {
+        let mut free = self.lock();
+        let fits = |t: &T| t.room() >= need && t.room() / 4 <= need;
+        let i = free.best(fits, T::room)?;
+        Some(free.take(i))
+    }
+
+    /// Keeps `item` for a later [`take`](Self::take); when full, the least recently returned
+    /// one makes room.
+    pub(crate) fn put(&self, item: T) {
+        let evicted = self.lock().put(item, self.max_free);
+        drop(evicted);
+    }
+
+    /// Lets go of the items not needed since the last trim (at most once per
+    /// [`TRIM_INTERVAL`]).
+    pub(crate) fn trim(&self, now: Instant) {
+        let (released, _) = self.lock().trim(now);
+        drop(released);
+    }
+
+    /// Items waiting.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 impl BufferPool {
     /// A pool of buffers of at least `size` bytes (rounded up to whole pages), at most
     /// `max_mapped` of them mapped at once.
