@@ -2843,3 +2843,60 @@ async fn a_backlog_is_not_held_behind_a_long_poll_of_caught_up_partitions() {
     );
     c.close().await.unwrap();
 }
+
+/// The partitions one broker leads are fetched in two lanes, each with its own connection
+/// and fetch session, so two fetches are held at that broker at once (the broker prepares
+/// one while the other's answer is read: 1.13-1.15x the records per second of one lane at
+/// 1 KiB). Here both partitions are caught up and every fetch long-polls for 4 s: with one
+/// lane a single request was in flight to the broker; with two, both are, all the time.
+/// Records then produced to each partition still arrive, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brokers_partitions_are_fetched_in_two_lanes() {
+    let topic = unique("c-lanes");
+    create_topic(&topic, 2).await;
+    let c = Consumer::new(&config(None).with("fetch.wait.max.ms", "4000"))
+        .await
+        .unwrap();
+    c.assign(
+        (0..2)
+            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+    let in_flight = |c: &Consumer| -> i64 {
+        let s = c.statistics();
+        s.brokers
+            .values()
+            .filter(|b| b.nodeid >= 0)
+            .map(|b| b.waitresp_cnt)
+            .sum()
+    };
+    // Positions looked up, both lanes' first fetches sent.
+    wait_until("two fetches in flight", Duration::from_secs(20), || {
+        in_flight(&c) >= 2
+    })
+    .await;
+    // Held: sampled over 2 s (the long polls end and are sent again every 4 s).
+    let mut held = 0;
+    for _ in 0..40 {
+        held += usize::from(in_flight(&c) >= 2);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        held >= 32,
+        "two requests in flight in only {held} of 40 samples"
+    );
+    for p in 0..2 {
+        produce(&topic, p, &recs(0, 5), Compression::None).await;
+    }
+    let got = recv_n(&c, 10, Duration::from_secs(20)).await;
+    for p in 0..2 {
+        let offsets: Vec<i64> = got
+            .iter()
+            .filter(|m| m.partition() == p)
+            .map(|m| m.offset())
+            .collect();
+        assert_eq!(offsets, (0..5).collect::<Vec<_>>(), "partition {p}");
+    }
+    c.close().await.unwrap();
+}

@@ -16,7 +16,7 @@ use kafka_sdk::TopicPartition;
 use support::common::{config, create_topic, unique, TargetEvents};
 
 /// With a subscriber that enables the timing target, every answered fetch reports its
-/// broker, partitions, size limit, the record bytes it brought and its round trip, and every
+/// broker and lane, partitions, size limit, the record bytes it brought and its round trip, and every
 /// fetch after the first how long the client held the broker idle before it; the bytes of
 /// all events cover the records read.
 #[tokio::test]
@@ -75,14 +75,17 @@ async fn answered_fetches_report_their_timing() {
         assert!((1..=3).contains(&parts), "{m:?}");
         assert!(num(m, "max_bytes") > 0, "{m:?}");
         num(m, "request_us");
-        // One fetch task per broker, whose first fetch has no answer before it.
-        let later = !nodes.insert(num(m, "node"));
+        // Fetch tasks per broker and lane, each one's first fetch without an answer before it.
+        let later = !nodes.insert((num(m, "node"), num(m, "lane")));
         assert_eq!(m.contains_key("held_us"), later, "{m:?}");
         if later {
             num(m, "held_us");
         }
         bytes += num(m, "bytes");
     }
+    // Three partitions of one broker: two lanes, one with two of them.
+    let lanes: HashSet<u64> = nodes.iter().map(|&(_, lane)| lane).collect();
+    assert_eq!(lanes.len(), 2, "{got:?}");
     assert!(
         bytes >= (n * size) as u64,
         "{bytes} record bytes for {n} values of {size} B"

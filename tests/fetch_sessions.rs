@@ -6,8 +6,10 @@
 //! order while the consumer fetches with sessions across pause/resume, seek and a rebalance.
 //!
 //! What is proven (issue 18, item 1):
-//! - the first Fetch is full (epoch 0) and creates a session; later ones are incremental
-//!   (epoch 1, 2, ...) and carry only partitions whose fetch offset changed;
+//! - a broker's partitions are dealt to two fetch lanes, each with its own session (the
+//!   first of 4 partitions and the third to one, the others to the other);
+//! - each lane's first Fetch is full (epoch 0) and creates its session; later ones are
+//!   incremental (epoch 1, 2, ...) and carry only partitions whose fetch offset changed;
 //! - a paused (or unassigned) partition is sent as forgotten and comes back when resumed;
 //! - FETCH_SESSION_ID_NOT_FOUND and INVALID_FETCH_SESSION_EPOCH reset to a full fetch with
 //!   no record lost or duplicated and no error for the application;
@@ -77,6 +79,25 @@ fn assert_complete(got: &[(i32, i64, String)], expect: &[(i32, i64)]) {
     assert!(by.is_empty(), "unexpected partitions: {by:?}");
 }
 
+/// The session log by session: each session a full fetch created (keyed by its id), with
+/// that full fetch first and then the requests that named the session, in order.
+fn by_session(log: &[SessionFetch]) -> BTreeMap<i32, Vec<&SessionFetch>> {
+    let mut out: BTreeMap<i32, Vec<&SessionFetch>> = BTreeMap::new();
+    for f in log {
+        if f.session_epoch == 0 && f.answered_session_id > 0 {
+            out.entry(f.answered_session_id).or_default().push(f);
+        } else if f.session_id > 0 {
+            out.entry(f.session_id).or_default().push(f);
+        }
+    }
+    out
+}
+
+/// The partitions a request carried.
+fn parts_of(f: &SessionFetch) -> Vec<i32> {
+    f.partitions.iter().map(|(_, p, _)| *p).collect()
+}
+
 /// Waits until `cond` holds over the mock's session log.
 async fn await_sessions(mock: &MockBroker, what: &str, cond: impl Fn(&[SessionFetch]) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -114,41 +135,44 @@ async fn full_then_incremental_with_only_changed_partitions_and_forgotten_on_pau
     append(&mock, 1, 3, 2);
     got.extend(take(&c, 2).await);
     await_sessions(&mock, "fetch after the append", |l| l.len() > before + 1).await;
+    // Lane 1 (partitions 1 and 3) sends partition 1 alone at its new offset.
+    await_sessions(&mock, "partition 1 alone resent at 5", |l| {
+        l.iter()
+            .any(|f| f.session_epoch > 0 && f.partitions == vec![(TOPIC.to_string(), 1, 5)])
+    })
+    .await;
 
     let log = mock.session_fetches();
-    let first = &log[0];
-    assert_eq!((first.session_id, first.session_epoch), (0, 0), "{first:?}");
-    assert_eq!(
-        first.partitions.len(),
-        4,
-        "full fetch carries all: {first:?}"
-    );
-    let id = first.answered_session_id;
-    assert!(id > 0, "session created: {first:?}");
-    let incremental: Vec<&SessionFetch> = log.iter().filter(|f| f.session_epoch > 0).collect();
-    for (i, f) in incremental.iter().enumerate() {
-        assert_eq!(f.session_id, id, "{f:?}");
-        assert_eq!(f.session_epoch, i as i32 + 1, "epochs count up: {log:#?}");
-        assert_eq!(f.error_code, 0, "{f:?}");
-    }
-    // After records came back, the partitions with new offsets are sent, others are not:
-    // no incremental request carries a partition at an offset the session already has.
-    let mut known: BTreeMap<i32, i64> = first.partitions.iter().map(|(_, p, o)| (*p, *o)).collect();
-    for f in &incremental {
-        for (_, p, o) in &f.partitions {
-            assert_ne!(known.get(p), Some(o), "unchanged partition resent: {f:?}");
-            known.insert(*p, *o);
+    // Two lanes, two sessions: each made by a full fetch of that lane's partitions.
+    let sessions = by_session(&log);
+    let firsts: Vec<Vec<i32>> = sessions.values().map(|s| parts_of(s[0])).collect();
+    assert_eq!(firsts.len(), 2, "{log:#?}");
+    assert!(firsts.contains(&vec![0, 2]), "{log:#?}");
+    assert!(firsts.contains(&vec![1, 3]), "{log:#?}");
+    for (id, fetches) in &sessions {
+        let first = fetches[0];
+        assert_eq!((first.session_id, first.session_epoch), (0, 0), "{first:?}");
+        let incremental = &fetches[1..];
+        for (i, f) in incremental.iter().enumerate() {
+            assert_eq!(f.session_id, *id, "{f:?}");
+            assert_eq!(f.session_epoch, i as i32 + 1, "epochs count up: {log:#?}");
+            assert_eq!(f.error_code, 0, "{f:?}");
+        }
+        // After records came back, the partitions with new offsets are sent, others are
+        // not: no incremental request carries a partition at an offset its session has.
+        let mut known: BTreeMap<i32, i64> =
+            first.partitions.iter().map(|(_, p, o)| (*p, *o)).collect();
+        for f in incremental {
+            for (_, p, o) in &f.partitions {
+                assert_ne!(known.get(p), Some(o), "unchanged partition resent: {f:?}");
+                known.insert(*p, *o);
+            }
         }
     }
+    let incremental: Vec<&SessionFetch> = log.iter().filter(|f| f.session_epoch > 0).collect();
     assert!(
         incremental.iter().any(|f| f.partitions.is_empty()),
         "idle incremental fetches carry no partitions: {log:#?}"
-    );
-    assert!(
-        incremental
-            .iter()
-            .any(|f| f.partitions == vec![(TOPIC.to_string(), 1, 5)]),
-        "partition 1 alone resent at 5: {log:#?}"
     );
 
     // Pause partition 2: forgotten; records appended while paused are not delivered; on
@@ -183,13 +207,15 @@ async fn full_then_incremental_with_only_changed_partitions_and_forgotten_on_pau
     );
     assert!(log.iter().all(|f| f.error_code == 0), "{log:#?}");
 
-    // Close: the session is closed on the broker (epoch -1).
+    // Close: both sessions are closed on the broker (epoch -1).
     c.close().await.unwrap();
-    await_sessions(&mock, "closing fetch", |l| {
-        l.iter()
-            .any(|f| f.session_id == id && f.session_epoch == -1)
-    })
-    .await;
+    for id in sessions.keys() {
+        await_sessions(&mock, "closing fetch", |l| {
+            l.iter()
+                .any(|f| f.session_id == *id && f.session_epoch == -1)
+        })
+        .await;
+    }
     assert!(mock.open_fetch_sessions().is_empty());
 }
 
@@ -220,11 +246,14 @@ async fn session_errors_reset_to_a_full_fetch() {
             l.iter().any(|f| f.error_code == expect_code)
         })
         .await;
-        // A full fetch (epoch 0) follows the error and creates a new session.
-        await_sessions(&mock, "full fetch after the error", |l| {
-            let at = l.iter().rposition(|f| f.error_code == expect_code).unwrap();
-            l[at + 1..].iter().any(|f| {
-                f.session_epoch == 0 && f.answered_session_id > 0 && f.partitions.len() == 2
+        // For each lane (one partition each here), a full fetch (epoch 0) follows the
+        // error and creates a new session.
+        await_sessions(&mock, "full fetches after the error", |l| {
+            let at = l.iter().position(|f| f.error_code == expect_code).unwrap();
+            (0..2).all(|p| {
+                l[at + 1..].iter().any(|f| {
+                    f.session_epoch == 0 && f.answered_session_id > 0 && parts_of(f) == [p]
+                })
             })
         })
         .await;
@@ -258,14 +287,18 @@ async fn no_free_session_slot_keeps_fetching_with_full_requests() {
     assert_complete(&got, &[(0, 3), (1, 5)]);
     let log = mock.session_fetches();
     assert!(log.len() >= 2, "{log:#?}");
+    // Every request full, of its lane's one partition, both lanes fetching.
     assert!(
         log.iter().all(|f| f.session_epoch == 0
             && f.session_id == 0
             && f.answered_session_id == 0
-            && f.partitions.len() == 2
+            && f.partitions.len() == 1
             && f.error_code == 0),
         "{log:#?}"
     );
+    for p in 0..2 {
+        assert!(log.iter().any(|f| parts_of(f) == [p]), "{log:#?}");
+    }
     // A slot frees up: the next full fetch creates a session and incremental ones follow.
     mock.fetch_sessions(1);
     await_sessions(&mock, "session once a slot is free", |l| {

@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Summarises bench-sdk's `BENCH_FETCH_TIMING=1` lines (stderr): where a consumer's fetch
-cycle goes, per broker.
+cycle goes, per broker and fetch lane.
 
     BENCH_FETCH_TIMING=1 bench-sdk consume ... 2> timing.txt
     python3 integration/peer-bench/fetch_timing.py timing.txt
 
-`held` is the time from a fetch's answer to the next request to that broker (the client
+`held` is the time from a fetch's answer to the lane's next request (the client
 decoding the answer's predecessor, or waiting for the application to make room: the broker
 has nothing of this client's to do meanwhile); `request` is a request's round trip (the
 broker reading the log and writing the answer, the client reading it off the socket). The
-shares are of the sum of both, i.e. of the wall time one broker's fetch cycle took.
+shares are of the sum of both, i.e. of the wall time one lane's fetch cycle took.
 """
 import argparse
 import re
@@ -32,13 +32,14 @@ def main():
             f = dict(re.findall(r"(\w+)=(\S+)", line))
             if "max_bytes" not in f:
                 continue
-            nodes.setdefault(f["node"], []).append({
+            key = f["node"] + ("/%s" % f["lane"] if "lane" in f else "")
+            nodes.setdefault(key, []).append({
                 "bytes": int(f["bytes"]), "max_bytes": int(f["max_bytes"]),
                 "partitions": int(f["partitions"]), "request": int(f["request_us"]),
                 "held": int(f["held_us"]) if "held_us" in f else None})
     if not nodes:
         raise SystemExit("no fetch timing lines")
-    print("| node | fetches | KB per answer (median) | held p50 / p90 / p99 ms | request p50 / p90 / p99 ms | held share | request share |")
+    print("| node/lane | fetches | KB per answer (median) | held p50 / p90 / p99 ms | request p50 / p90 / p99 ms | held share | request share |")
     print("|---|---|---|---|---|---|---|")
     for node, rows in sorted(nodes.items()):
         held = [r["held"] for r in rows if r["held"] is not None]
