@@ -664,3 +664,50 @@ async fn failing_epoch_bump_becomes_fatal() {
     assert!(e.is_fatal(), "{e}");
     let _ = p.close(Duration::from_secs(5)).await;
 }
+
+/// A record counts among the producer's completed records (`Producer::completed_records`,
+/// from which the rdkafka facade derives `in_flight_count`) by the time anyone can learn its
+/// outcome: here the delivery handler, which runs when the batch completes, already sees it
+/// counted, delivered or refused. The count used to be taken after the outcome was handed
+/// out, so an application that awaited a record and then asked for the records in flight
+/// could still find it there (the facade's `borrowed_send` test failed that way once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_is_counted_complete_before_its_outcome_is_reported() {
+    use kafka_sdk::producer::{DeliveryHandler, DeliveryReport};
+    use std::sync::{Mutex, OnceLock};
+    let mock = MockBroker::start(&[(TOPIC, 1)]).await;
+    let seen: Arc<Mutex<Vec<(u64, bool, u64)>>> = Arc::default();
+    let me: Arc<OnceLock<Producer>> = Arc::default();
+    let (s, m) = (seen.clone(), me.clone());
+    let handler: DeliveryHandler = Arc::new(move |r: &DeliveryReport<'_>| {
+        let done = m.get().map_or(u64::MAX, Producer::completed_records);
+        s.lock().unwrap().push((r.opaque, r.result.is_ok(), done));
+    });
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", mock.bootstrap())
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "0");
+    let p = Producer::builder(&c)
+        .delivery_handler(handler)
+        .build()
+        .await
+        .expect("producer");
+    assert!(me.set(p.clone()).is_ok());
+    let send = |v: &'static str| p.send(ProducerRecord::new(TOPIC).partition(0).value(v));
+    send("delivered").await.unwrap().report(1);
+    tokio::time::timeout(Duration::from_secs(20), p.flush())
+        .await
+        .unwrap();
+    // INVALID_RECORD: not retried.
+    mock.inject(Fault::produce(87));
+    send("refused").await.unwrap().report(2);
+    tokio::time::timeout(Duration::from_secs(20), p.flush())
+        .await
+        .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(1, true, 1), (2, false, 2)],
+        "(opaque, delivered, completed records when reported)"
+    );
+    p.close(Duration::from_secs(10)).await.unwrap();
+}

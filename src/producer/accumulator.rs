@@ -580,10 +580,10 @@ impl Accumulator {
     }
 
     /// Batch `id` has its outcome: no longer pending for `flush`; its memory and record
-    /// count are free.
+    /// count are free. (Its records were counted done, `stats.done`, before the outcome was
+    /// handed out.)
     pub fn completed(&self, id: u64, held: Held) {
         lock(&self.incomplete).remove(&id);
-        self.stats.done(held.records);
         self.release(held.bytes);
         self.release_records(held.records);
     }

@@ -1164,6 +1164,10 @@ impl Sender {
         if let (Some(t), Err(e)) = (&self.txn, &r) {
             t.batch_failed(e);
         }
+        // Counted before the outcome is handed out: whoever learns it (an awaited future,
+        // the delivery handler) finds the records no longer in flight
+        // (`Producer::completed_records`).
+        self.acc.stats.done(permits.records);
         completion.complete(r);
         self.acc.completed(id, permits);
     }
