@@ -347,6 +347,50 @@ async fn seek_and_unassign_update_the_session() {
     c.close().await.unwrap();
 }
 
+/// Each lane asks for its share of `fetch.min.bytes` (rounded up), so the broker holds the
+/// two lanes' fetches until about `fetch.min.bytes` came in all, as it holds Java's one
+/// fetch; a broker with a single partition of the consumer has one lane, which asks for the
+/// whole minimum.
+#[tokio::test]
+async fn lanes_share_fetch_min_bytes() {
+    let mock = MockBroker::start(&[(TOPIC, 3)]).await;
+    mock.fetch_sessions(10);
+    for p in 0..3 {
+        append(&mock, p, 0, 1);
+    }
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", mock.bootstrap())
+        .set("fetch.min.bytes", "1001")
+        .set("fetch.max.wait.ms", "50");
+    let c = Consumer::new(&cfg).await.expect("consumer");
+    c.assign(vec![(tp(0), Offset::Beginning), (tp(2), Offset::Beginning)])
+        .unwrap();
+    take(&c, 2).await;
+    // One partition: one lane.
+    c.assign(vec![(tp(1), Offset::Beginning)]).unwrap();
+    let last = take(&c, 1).await;
+    assert_eq!(last[0].0, 1);
+    c.close().await.unwrap();
+    let reqs = mock.fetch_requests();
+    let of = |p: i32| -> Vec<i32> {
+        reqs.iter()
+            .filter(|(parts, _)| parts.contains(&p))
+            .map(|(_, min)| *min)
+            .collect()
+    };
+    // Partitions 0 and 2: two lanes (dealt in turn), 501 bytes each.
+    for p in [0, 2] {
+        assert!(
+            !of(p).is_empty() && of(p).iter().all(|&m| m == 501),
+            "{reqs:?}"
+        );
+    }
+    assert!(
+        !of(1).is_empty() && of(1).iter().all(|&m| m == 1001),
+        "{reqs:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Real broker (test kit). Kafka creates sessions for Fetch v7+; the consumer fetches with
 // them throughout (the mock tests above prove the request shapes).

@@ -2,22 +2,24 @@
 //! [`LANES`] fetch tasks per leader broker.
 //!
 //! Lanes: the partitions a broker leads are dealt to [`LANES`] fetch tasks in turn (in the
-//! order of the assignment), each with its own connection and fetch session, so that many
-//! fetches are in flight to that broker at once and the broker prepares one while the other's
-//! response is on the wire or being decoded. A consumer of 1 KiB records waits on the
-//! broker's round trip, not on its own CPU: with two lanes it read 1.13-1.15x as many
-//! records per second (pairs of runs alternating on one broker, BENCHMARKS.md "Consumer: two
-//! fetches in flight per broker"). A partition is only ever in one fetch at a time, and the
-//! lane that fetches it applies its answers in order, so per-partition order is kept; a
-//! partition dealt to the other lane after an assignment change is fetched there once its
-//! fetch in flight has landed.
+//! order of the assignment), each with its own connection and fetch session, so that as
+//! many fetches are in flight to that broker at once and the broker prepares one while the
+//! other's response is on the wire or being decoded. A consumer of 1 KiB records waits on
+//! the broker's round trip, not on its own CPU: with two lanes it read 1.09-1.15x as many
+//! records per second from a topic of 3 partitions and 1.22x from one of 6 (pairs of runs
+//! alternating on one broker, BENCHMARKS.md "Consumer: two fetches in flight per broker").
+//! A partition is only ever in one fetch at a time, and the lane that fetches it applies
+//! its answers in order, so per-partition order is kept; a partition dealt to the other
+//! lane after an assignment change is fetched there once its fetch in flight has landed
+//! (an answer that arrives before the other lane's records are applied does not start at
+//! the partition's `fetch_offset` and is dropped, as any stale answer).
 //!
 //! A fetch task builds a Fetch request from the partitions of the shared state that its
-//! broker leads, that its lane holds, and that are fetchable (position known, not paused, no fetch in flight),
-//! while the buffers and the fetches in flight leave room in `queued.max.messages.kbytes`,
-//! marks them in flight, sends, decodes the answer *outside* the lock and appends the
-//! messages to the partitions' buffers, unless the partition was sought or revoked meanwhile
-//! (its `session` changed). Partition errors are handled per partition; connection errors put
+//! broker leads, that its lane holds, and that are fetchable (position known, not paused,
+//! no fetch in flight), while the buffers and the fetches in flight leave room in
+//! `queued.max.messages.kbytes`, marks them in flight, sends, decodes the answer *outside*
+//! the lock and appends the messages to the partitions' buffers, unless the partition was
+//! sought or revoked meanwhile (its `session` changed). Partition errors are handled per partition; connection errors put
 //! the whole request back after a backoff and refresh metadata, so a restarted broker or a
 //! moved leader is followed without user action.
 //!
@@ -689,7 +691,7 @@ impl Asked {
     }
 }
 
-/// The fetch loop for one broker.
+/// The fetch loop for one lane of one broker.
 async fn fetch_task(shared: Arc<Shared>, node: i32, lane: usize) {
     let mut work = shared.work.subscribe();
     let mut meta = shared.cluster.watch_metadata();
@@ -728,10 +730,11 @@ async fn fetch_task(shared: Arc<Shared>, node: i32, lane: usize) {
             continue;
         };
         let max_bytes = i32::try_from(reserved.wire).unwrap_or(i32::MAX);
+        let min_bytes = reserved.min_bytes;
         let timing = tracing::enabled!(target: TIMING, tracing::Level::DEBUG);
         let sent_at = timing.then(std::time::Instant::now);
         let result = tokio::select! {
-            r = fetch_once(&shared, node, &mut conn, &mut session, &asked, max_bytes) => r,
+            r = fetch_once(&shared, node, &mut conn, &mut session, &asked, (min_bytes, max_bytes)) => r,
             _ = shared.shutdown_signal() => {
                 // The request in flight may have moved the broker's epoch: close the
                 // session by id (the epoch of a closing request is not checked).
@@ -835,6 +838,8 @@ struct Reserved {
     bytes: usize,
     /// The fetch's `max_bytes`: the wire bytes expected to fill that room.
     wire: usize,
+    /// The fetch's `min_bytes`: this lane's share of `fetch.min.bytes` ([`lane_min_bytes`]).
+    min_bytes: i32,
 }
 
 impl Drop for Reserved {
@@ -941,14 +946,25 @@ fn pick_partitions(
         shared.cfg.fetch_max_bytes.max(1) as usize,
     );
     st.fetch_reserved += bytes;
+    let min_bytes = lane_min_bytes(shared.cfg.fetch_min_bytes, dealt.min(LANES));
     (
         out,
         Some(Reserved {
             shared: shared.clone(),
             bytes,
             wire,
+            min_bytes,
         }),
     )
+}
+
+/// A lane's `min_bytes` when the broker's partitions are fetched in `lanes` lanes: an even
+/// share of `fetch.min.bytes` (rounded up), so that the broker holds the fetches of all
+/// lanes together until about `fetch.min.bytes` have come, as it holds Java's one fetch,
+/// rather than each lane until that much came for its part of the partitions.
+fn lane_min_bytes(fetch_min_bytes: i32, lanes: usize) -> i32 {
+    let (min, lanes) = (fetch_min_bytes.max(0).unsigned_abs(), lanes.max(1) as u32);
+    i32::try_from(min.div_ceil(lanes)).unwrap_or(i32::MAX)
 }
 
 /// Fetch tasks (each with its connection and fetch session, so each with a fetch in flight)
@@ -1205,7 +1221,7 @@ fn build_request(
     session: &FetchSession,
     use_session: bool,
     asked: &BTreeMap<TopicPartition, Asked>,
-    max_bytes: i32,
+    (min_bytes, max_bytes): (i32, i32),
 ) -> FetchRequest {
     let incremental = use_session && session.incremental();
     // Partitions in fetch order (rank, then partition order): the broker fills the
@@ -1260,7 +1276,7 @@ fn build_request(
     FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(shared.cfg.fetch_max_wait.as_millis() as i32)
-        .with_min_bytes(shared.cfg.fetch_min_bytes.min(max_bytes))
+        .with_min_bytes(min_bytes.min(max_bytes))
         .with_max_bytes(max_bytes)
         .with_isolation_level(shared.cfg.isolation_level.as_i8())
         .with_session_id(session_id)
@@ -1278,13 +1294,13 @@ async fn fetch_once(
     slot: &mut Option<Connection>,
     session: &mut FetchSession,
     asked: &BTreeMap<TopicPartition, Asked>,
-    max_bytes: i32,
+    bytes: (i32, i32),
 ) -> crate::Result<Vec<(TopicPartition, PartitionData)>> {
     let conn = fetch_connection(shared, node, slot).await?;
     let version = conn.version_for(ApiKey::Fetch)?;
     let use_session = version >= FETCH_SESSION_MIN_VERSION;
     let full = !session.incremental();
-    let req = build_request(shared, session, use_session, asked, max_bytes);
+    let req = build_request(shared, session, use_session, asked, bytes);
     let max_wait = shared.cfg.fetch_max_wait;
     let started = crate::observe::stamp();
     let resp = match conn
@@ -1702,6 +1718,20 @@ mod tests {
     /// A consumer slower than its brokers refills the bound a quarter at a time: a fetch
     /// waits until a quarter is free (then [`fetch_size`] asks for that quarter), not until
     /// one partition's fetch is (~1 MiB fetches, each costing the broker a whole request).
+    #[test]
+    fn lanes_share_fetch_min_bytes() {
+        // The default: every lane answers as soon as anything is there.
+        assert_eq!(lane_min_bytes(1, 2), 1);
+        assert_eq!(lane_min_bytes(1, 1), 1);
+        // A broker with one partition has one lane, which keeps the whole minimum.
+        assert_eq!(lane_min_bytes(100_000, 1), 100_000);
+        // Two lanes: half each, rounded up, so together at least the minimum.
+        assert_eq!(lane_min_bytes(100_000, 2), 50_000);
+        assert_eq!(lane_min_bytes(100_001, 2), 50_001);
+        // Zero (answer at once, even empty) stays zero.
+        assert_eq!(lane_min_bytes(0, 2), 0);
+    }
+
     #[test]
     fn a_fetch_waits_for_a_quarter_of_the_bound_to_be_free() {
         assert_eq!(fetch_at_of(64 * MIB), 48 * MIB);

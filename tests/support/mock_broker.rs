@@ -268,9 +268,10 @@ pub enum RequestBody {
         transactional_id: Option<String>,
         batches: Vec<ProducedBatch>,
     },
-    /// One row per partition asked for, with the mock's answer.
+    /// One row per partition asked for, with the mock's answer; the request's `min_bytes`.
     Fetch {
         partitions: Vec<FetchedPartition>,
+        min_bytes: i32,
     },
     /// One row per partition: (topic, partition, timestamp, current leader epoch sent, error).
     ListOffsets {
@@ -850,8 +851,24 @@ impl MockBroker {
             .log
             .iter()
             .flat_map(|r| match &r.body {
-                RequestBody::Fetch { partitions } => partitions.clone(),
+                RequestBody::Fetch { partitions, .. } => partitions.clone(),
                 _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Every Fetch request received so far, in arrival order: its partitions and `min_bytes`.
+    pub fn fetch_requests(&self) -> Vec<(Vec<i32>, i32)> {
+        self.shared
+            .state()
+            .log
+            .iter()
+            .filter_map(|r| match &r.body {
+                RequestBody::Fetch {
+                    partitions,
+                    min_bytes,
+                } => Some((partitions.iter().map(|p| p.partition).collect(), *min_bytes)),
+                _ => None,
             })
             .collect()
     }
@@ -1682,7 +1699,10 @@ fn fetch(
     let idle = (!anything && top_error == code::NONE)
         .then(|| Duration::from_millis(req.max_wait_ms.clamp(0, 300) as u64));
     Ok((
-        RequestBody::Fetch { partitions: rows },
+        RequestBody::Fetch {
+            partitions: rows,
+            min_bytes: req.min_bytes,
+        },
         frame_response(ApiKey::Fetch, version, correlation_id, &resp)?,
         idle,
     ))
