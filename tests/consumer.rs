@@ -363,6 +363,17 @@ fn partitions(topic: &str, n: i32) -> Vec<TopicPartition> {
     (0..n).map(|p| TopicPartition::new(topic, p)).collect()
 }
 
+/// Assigns `c` partitions 0..`n` of `topic`, each from its beginning.
+fn assign_from_beginning(c: &Consumer, topic: &str, n: i32) {
+    c.assign(
+        partitions(topic, n)
+            .into_iter()
+            .map(|tp| (tp, Offset::Beginning))
+            .collect(),
+    )
+    .unwrap();
+}
+
 /// Asserts that `c`'s group committed `expect` for every partition 0..`n` of `topic`.
 async fn assert_all_committed(c: &Consumer, topic: &str, n: i32, expect: i64) {
     let committed = c
@@ -1908,12 +1919,7 @@ async fn fetch_order_rotates_and_oversized_batches_progress() {
     )
     .await
     .unwrap();
-    c.assign(
-        (0..3)
-            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
-            .collect(),
-    )
-    .unwrap();
+    assign_from_beginning(&c, &topic, 3);
     let mut next = [0i64; 3];
     // Records of partition 0 received before the first record of partitions 1 and 2.
     let mut p0_before_first: [Option<i64>; 3] = [Some(0), None, None];
@@ -2710,12 +2716,7 @@ async fn prefetch_stays_within_queued_max_messages_kbytes() {
         Consumer::new(&seek_cfg(&unique("g-prefetch")).with("queued.max.messages.kbytes", "256"))
             .await
             .unwrap();
-    c.assign(
-        (0..PARTS)
-            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
-            .collect(),
-    )
-    .unwrap();
+    assign_from_beginning(&c, &topic, PARTS);
     let buffered = |c: &Consumer| {
         let s = c.statistics();
         let parts = s.topics.get(&topic).map(|t| t.partitions.values());
@@ -2818,12 +2819,7 @@ async fn a_backlog_is_not_held_behind_a_long_poll_of_caught_up_partitions() {
     )
     .await
     .unwrap();
-    c.assign(
-        (0..2)
-            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
-            .collect(),
-    )
-    .unwrap();
+    assign_from_beginning(&c, &topic, 2);
     let first = recv_one(&c, Duration::from_secs(30), "first record").await;
     assert_eq!((first.partition(), first.offset()), (0, 0));
     let started = std::time::Instant::now();
@@ -2857,12 +2853,7 @@ async fn a_brokers_partitions_are_fetched_in_two_lanes() {
     let c = Consumer::new(&config(None).with("fetch.wait.max.ms", "4000"))
         .await
         .unwrap();
-    c.assign(
-        (0..2)
-            .map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning))
-            .collect(),
-    )
-    .unwrap();
+    assign_from_beginning(&c, &topic, 2);
     let in_flight = |c: &Consumer| -> i64 {
         let s = c.statistics();
         s.brokers
