@@ -19,9 +19,9 @@
 //! no fetch in flight), while the buffers and the fetches in flight leave room in
 //! `queued.max.messages.kbytes`, marks them in flight, sends, decodes the answer *outside*
 //! the lock and appends the messages to the partitions' buffers, unless the partition was
-//! sought or revoked meanwhile (its `session` changed). Partition errors are handled per partition; connection errors put
-//! the whole request back after a backoff and refresh metadata, so a restarted broker or a
-//! moved leader is followed without user action.
+//! sought or revoked meanwhile (its `session` changed). Partition errors are handled per
+//! partition; connection errors put the whole request back after a backoff and refresh
+//! metadata, so a restarted broker or a moved leader is followed without user action.
 //!
 //! Decoding overlaps the next fetch: when a response arrives, every partition that came back
 //! with whole batches past the offset asked for is released at once for the next fetch,
