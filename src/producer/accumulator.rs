@@ -285,6 +285,10 @@ pub(crate) struct Accumulator {
     wake: Notify,
     /// Flushes running: while > 0, open batches are ready regardless of `linger.ms`.
     flushing: AtomicUsize,
+    /// Bumped when a flush begins (before `flushing` goes up), when one ends (after it goes
+    /// down) and on close (before `closing` is set): a look at the partitions forces them
+    /// only while this has not moved since the look began (see [`Accumulator::ready`]).
+    force_epoch: AtomicU64,
     /// No new records; the sender drains everything and stops.
     closing: AtomicBool,
     /// `send`s past their closed check whose append has not finished yet: the sender does
@@ -346,6 +350,7 @@ struct FlushGuard<'a>(&'a Accumulator);
 impl Drop for FlushGuard<'_> {
     fn drop(&mut self) {
         self.0.flushing.fetch_sub(1, Ordering::SeqCst);
+        self.0.force_epoch.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -381,6 +386,7 @@ impl Accumulator {
             next_id: AtomicU64::new(0),
             wake: Notify::new(),
             flushing: AtomicUsize::new(0),
+            force_epoch: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             appending: AtomicUsize::new(0),
             abort: AtomicBool::new(false),
@@ -425,6 +431,7 @@ impl Accumulator {
 
     /// Makes every open batch ready at once (and wakes the sender) until the guard drops.
     fn begin_flush(&self) -> FlushGuard<'_> {
+        self.force_epoch.fetch_add(1, Ordering::SeqCst);
         self.flushing.fetch_add(1, Ordering::SeqCst);
         self.wake();
         FlushGuard(self)
@@ -433,6 +440,7 @@ impl Accumulator {
     /// Stops accepting records: every batch is ready at once, and the sender stops when
     /// nothing is left.
     pub fn close(&self) {
+        self.force_epoch.fetch_add(1, Ordering::SeqCst);
         self.closing.store(true, Ordering::SeqCst);
         self.wake();
     }
@@ -895,11 +903,16 @@ impl Accumulator {
     /// an open one that lingered `linger.ms`, or any while a flush or close runs) grouped by
     /// their leader in `snap`, and when to look again.
     pub fn ready(&self, snap: &MetadataSnapshot, now: Instant) -> ReadyCheck {
-        // A flush or close forces a partition's batches when it runs both as this look
-        // begins and when the look has the partition's lock: a batch appended after a flush
-        // returned keeps its linger even if this look began during the flush, and a flush
-        // that begins during this look leaves every partition to the look it wakes (so one
-        // look does not send a few partitions early and the rest in a second request).
+        // A flush or close forces a partition's batches when one runs as this look begins
+        // and none began or ended since (`force_epoch` unmoved) when the look has the
+        // partition's lock: a batch appended after a flush returned keeps its linger even if
+        // this look began during the flush, and a flush that begins during this look (even
+        // while an earlier one still ran at its start) leaves every partition after the
+        // change to a look of its own, at once (so one look does not send a few partitions
+        // early and the rest in a second request). The epoch is read first: a flush
+        // beginning between the two reads moved it before `flushing`, so every partition
+        // sees the change.
+        let epoch_at_start = self.force_epoch.load(Ordering::SeqCst);
         let forced_at_start = self.forced();
         let (linger, dt) = (self.linger, self.delivery_timeout);
         let mut out = ReadyCheck::default();
@@ -933,7 +946,11 @@ impl Accumulator {
                     if let Some(o) = pa.oldest() {
                         out.next = min_opt(out.next, o + dt);
                     }
-                    let force = forced_at_start && self.forced();
+                    let force = forced_at_start
+                        && (self.force_epoch.load(Ordering::SeqCst) == epoch_at_start || {
+                            out.next = Some(now);
+                            false
+                        });
                     let ready = pa.next_ready(now, linger, force).is_some();
                     if !ready {
                         if let Some(o) = &pa.open {
@@ -1306,6 +1323,48 @@ mod tests {
         drop(held);
         assert_eq!(look.join().unwrap(), [], "the flush began during the look");
         // The flush's own look takes both.
+        assert_eq!(
+            ready_partitions(&a.ready(&snap, Instant::now())),
+            [(1, 0), (1, 1)]
+        );
+        drop(flush);
+    }
+
+    /// A look that began during one flush and finds a second flush running when it reaches
+    /// a partition forces none of the partitions after the change (the second flush's own
+    /// look takes them all): a look that began during `flush` (as the sender looks again
+    /// when the flush's batch is answered), passed partition 0 before the records were
+    /// appended and reached partition 1 after the next `flush` began sent partition 1 alone
+    /// and partition 0 in a second request (a broker test counting Produce requests saw 2
+    /// where 1 was due, in CI).
+    #[test]
+    fn a_look_that_spans_two_flushes_waits_for_the_second_ones_look() {
+        let a = Arc::new(acc(&[("linger.ms", "60000")]));
+        let snap = snapshot(&[1, 1]);
+        let first = a.begin_flush();
+        append(&a, 1, b"y");
+        let second = partition_acc(&a, 1);
+        // The look starts during the first flush, passes the empty partition 0 and waits
+        // for partition 1.
+        let held = lock(&second);
+        let look = {
+            let (a, snap) = (Arc::clone(&a), snap.clone());
+            std::thread::spawn(move || {
+                let r = a.ready(&snap, Instant::now());
+                (ready_partitions(&r), r.next)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        drop(first);
+        append(&a, 0, b"x");
+        let flush = a.begin_flush();
+        drop(held);
+        let (ready, next) = look.join().unwrap();
+        assert_eq!(ready, [], "a second flush began during the look");
+        assert!(
+            next.is_some_and(|n| n <= Instant::now()),
+            "the sender looks again at once: {next:?}"
+        );
         assert_eq!(
             ready_partitions(&a.ready(&snap, Instant::now())),
             [(1, 0), (1, 1)]
