@@ -826,17 +826,21 @@ async fn produce_requests_pack_batches_within_max_request_size() {
         ))
         .await
         .unwrap();
-        // Metadata and the producer id first, so that nothing but the flush sends.
-        let warm = p
-            .send(
-                ProducerRecord::new(topic.as_str())
-                    .partition(0)
-                    .value("warm"),
-            )
-            .await
-            .unwrap();
+        // Metadata, the producer id and every partition first, so that nothing but the
+        // flush sends: a partition new to the broker may answer its first Produce with
+        // NOT_LEADER_OR_FOLLOWER for a while after the topic was created (its log is made
+        // after CreateTopics returned), and the retry was a second request (seen in CI).
+        let mut warm = Vec::new();
+        for part in 0..3 {
+            let rec = ProducerRecord::new(topic.as_str())
+                .partition(part)
+                .value("warm");
+            warm.push(p.send(rec).await.unwrap());
+        }
         p.flush().await;
-        warm.await.unwrap();
+        for w in warm {
+            w.await.unwrap();
+        }
         let before = produce_requests(&p);
         let mut futs = Vec::new();
         for part in 0..3 {

@@ -207,9 +207,7 @@ pub(crate) async fn manager(shared: Arc<Shared>) {
                     missing_leader |= p.fetch_offset.is_some() && !p.stopped;
                     continue;
                 };
-                let n = led.entry(node).or_default();
-                let lane = *n % LANES;
-                *n += 1;
+                let lane = deal(led.entry(node).or_default());
                 if p.fetch_offset.is_none() || p.stopped {
                     continue;
                 }
@@ -917,9 +915,7 @@ fn pick_partitions(
         if snap.leader(&tp.topic, tp.partition) != Some(node) {
             continue;
         }
-        let theirs = dealt % LANES;
-        dealt += 1;
-        if theirs != lane || !p.fetchable(now) {
+        if deal(&mut dealt) != lane || !p.fetchable(now) {
             continue;
         }
         p.inflight = true;
@@ -970,6 +966,15 @@ fn lane_min_bytes(fetch_min_bytes: i32, lanes: usize) -> i32 {
 /// Fetch tasks (each with its connection and fetch session, so each with a fetch in flight)
 /// per leader broker; see the module docs.
 pub(crate) const LANES: usize = 2;
+
+/// The lane of a broker's next partition (in assignment order) when `dealt` of its
+/// partitions were dealt before: the one rule the manager (which lanes need a task) and
+/// [`pick_partitions`] (which partitions a lane fetches) share.
+fn deal(dealt: &mut usize) -> usize {
+    let lane = *dealt % LANES;
+    *dealt += 1;
+    lane
+}
 
 /// A fetch's `max_bytes` (wire bytes) and the room it reserves in the bound (buffered
 /// bytes), with `used` of the bound's `total` taken: at most what is left, at most a quarter
