@@ -216,3 +216,44 @@ async fn future_producer_is_queue_full_at_max_messages() {
     flush(&waiting).await;
     after.await.unwrap().map_err(|(e, _)| e).expect("delivered");
 }
+
+/// A flush's effect ends when `flush` returns, as librdkafka's: a record sent after it keeps
+/// its `linger.ms`. The drop-in ran kafka-sdk's flush on a task of its own that outlived the
+/// call (the call returned once nothing was in flight, or at its timeout), so a record sent
+/// right after `flush` returned went at once (seen in CI: the QueueFull test above had a
+/// record delivered while the buffer was full). Here a flush that times out at once leaves
+/// a record sent after it waiting for its 60 s linger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_sent_after_flush_returned_keeps_its_linger() {
+    let topic = topic().await;
+    let p: FutureProducer = config().create().unwrap();
+    let first = p
+        .send_result(FutureRecord::<(), _>::to(&topic).payload("first"))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    flush(&p).await;
+    first.await.unwrap().map_err(|(e, _)| e).expect("first");
+    for round in 0..3 {
+        let a = p
+            .send_result(FutureRecord::<(), _>::to(&topic).payload("a"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let q = p.clone();
+        let r = tokio::task::spawn_blocking(move || q.flush(Duration::ZERO))
+            .await
+            .unwrap();
+        assert!(r.is_err(), "a flush of a lingering record with no time");
+        let b = p
+            .send_result(FutureRecord::<(), _>::to(&topic).payload("b"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(1500), b).await;
+        assert!(
+            early.is_err(),
+            "round {round}: a record sent after flush returned was delivered within 1.5 s \
+             (linger.ms=60000): {early:?}"
+        );
+        flush(&p).await;
+        a.await.unwrap().map_err(|(e, _)| e).expect("a");
+    }
+}

@@ -958,7 +958,10 @@ impl<T: Send + 'static> Core<T> {
     }
 
     /// Appends everything queued, asks kafka-sdk to send it now, and waits up to `limit`
-    /// until `idle()` holds.
+    /// until `idle()` holds. kafka-sdk's flush (open batches ready without their linger
+    /// while it runs) ends before this returns, as librdkafka's flush ends with the call: a
+    /// record sent afterwards keeps its `linger.ms`. (It ran on until its batches had their
+    /// outcomes, also after a timed-out call, and sent later records at once.)
     pub(crate) fn flush_until(
         &self,
         limit: Timeout,
@@ -966,12 +969,21 @@ impl<T: Send + 'static> Core<T> {
     ) -> KafkaResult<()> {
         let barrier = self.barrier();
         let producer = self.producer.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ended, end) = std::sync::mpsc::sync_channel::<()>(1);
         rt::handle().spawn(async move {
-            barrier.await;
-            producer.flush().await;
+            tokio::select! {
+                _ = async {
+                    barrier.await;
+                    producer.flush().await;
+                } => {}
+                _ = stopped => {}
+            }
+            // The flush future is gone: its effect is over.
+            let _ = ended.send(());
         });
         let deadline = limit.duration().map(|d| Instant::now() + d);
-        rt::blocking(|| loop {
+        let r = rt::blocking(|| loop {
             if idle() {
                 return Ok(());
             }
@@ -979,7 +991,13 @@ impl<T: Send + 'static> Core<T> {
                 return Err(KafkaError::Flush(RDKafkaErrorCode::TimedOutQueue));
             }
             std::thread::sleep(Duration::from_millis(1));
-        })
+        });
+        let _ = stop.send(());
+        // Also returns when the task is gone without a word (its runtime shutting down).
+        rt::blocking(|| {
+            let _ = end.recv();
+        });
+        r
     }
 
     pub(crate) fn purge(&self, flags: PurgeConfig) {
