@@ -946,11 +946,12 @@ impl Accumulator {
                     if let Some(o) = pa.oldest() {
                         out.next = min_opt(out.next, o + dt);
                     }
-                    let force = forced_at_start
-                        && (self.force_epoch.load(Ordering::SeqCst) == epoch_at_start || {
-                            out.next = Some(now);
-                            false
-                        });
+                    let moved = forced_at_start
+                        && self.force_epoch.load(Ordering::SeqCst) != epoch_at_start;
+                    if moved {
+                        out.next = Some(now);
+                    }
+                    let force = forced_at_start && !moved;
                     let ready = pa.next_ready(now, linger, force).is_some();
                     if !ready {
                         if let Some(o) = &pa.open {

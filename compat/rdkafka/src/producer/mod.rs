@@ -969,18 +969,9 @@ impl<T: Send + 'static> Core<T> {
     ) -> KafkaResult<()> {
         let barrier = self.barrier();
         let producer = self.producer.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (ended, end) = std::sync::mpsc::sync_channel::<()>(1);
-        rt::handle().spawn(async move {
-            tokio::select! {
-                _ = async {
-                    barrier.await;
-                    producer.flush().await;
-                } => {}
-                _ = stopped => {}
-            }
-            // The flush future is gone: its effect is over.
-            let _ = ended.send(());
+        let task = rt::handle().spawn(async move {
+            barrier.await;
+            producer.flush().await;
         });
         let deadline = limit.duration().map(|d| Instant::now() + d);
         let r = rt::blocking(|| loop {
@@ -992,10 +983,10 @@ impl<T: Send + 'static> Core<T> {
             }
             std::thread::sleep(Duration::from_millis(1));
         });
-        let _ = stop.send(());
-        // Also returns when the task is gone without a word (its runtime shutting down).
-        rt::blocking(|| {
-            let _ = end.recv();
+        // A cancelled task's join completes after its future (the flush) was dropped.
+        task.abort();
+        rt::block(async move {
+            let _ = task.await;
         });
         r
     }
