@@ -804,17 +804,89 @@ fn produce_requests(p: &Producer) -> u64 {
         .sum()
 }
 
+/// A broker's partitions go over two connections (lanes: partition number mod 2), so two
+/// Produce requests can be on the broker at once: batches of partitions 0 and 1, made ready
+/// together by `flush`, go as two requests (one per lane) where one connection would carry
+/// them as one, and the broker sees a second connection from the producer. Records of each
+/// partition stay in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brokers_partitions_go_over_two_lanes() {
+    let b = bootstrap();
+    let topic = unique("lanes");
+    create_topic(&b, &topic, 2).await;
+    let p = Producer::new(&config(&b, &[("linger.ms", "60000")]))
+        .await
+        .unwrap();
+    // Warm every partition first (see `produce_requests_pack_batches_within_max_request_size`).
+    let mut warm = Vec::new();
+    for part in 0..2 {
+        warm.push(
+            p.send(
+                ProducerRecord::new(topic.as_str())
+                    .partition(part)
+                    .value("warm"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    p.flush().await;
+    for w in warm {
+        w.await.unwrap();
+    }
+    let connects = |p: &Producer| -> u64 {
+        p.statistics()
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0)
+            .map(|b| b.connects)
+            .sum()
+    };
+    assert!(
+        connects(&p) >= 2,
+        "a connection per lane to the broker, got {}",
+        connects(&p)
+    );
+    let before = produce_requests(&p);
+    let mut futs = Vec::new();
+    for i in 0..20u32 {
+        for part in 0..2 {
+            let rec = ProducerRecord::new(topic.as_str())
+                .partition(part)
+                .value(i.to_be_bytes().to_vec());
+            futs.push((part, i, p.send(rec).await.unwrap()));
+        }
+    }
+    p.flush().await;
+    let mut last: [Option<i64>; 2] = [None, None];
+    for (part, i, f) in futs {
+        let md = f.await.unwrap();
+        assert!(
+            last[part as usize].is_none_or(|o| md.offset > o),
+            "record {i} of partition {part} out of order"
+        );
+        last[part as usize] = Some(md.offset);
+    }
+    assert_eq!(
+        produce_requests(&p) - before,
+        2,
+        "one Produce request per lane for two partitions' batches made ready at once"
+    );
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
 /// One Produce request carries several partitions' batches, as many as fit in
 /// `max.request.size` (Java's meaning: the largest request), and never more: three ready
 /// batches of ~10.3 KB (10 records of 1000 B each, one per partition, all made ready at
 /// once by `flush`) go as one request under the default cap, as 2 + 1 under a 25,000-byte
 /// cap and one by one under 12,000. The shared cluster has one broker, so every partition's
-/// leader is the same node.
+/// leader is the same node; partitions 0, 2 and 4 of a topic of six are in the same lane
+/// (partition number mod 2), i.e. go over the same connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_requests_pack_batches_within_max_request_size() {
     let b = bootstrap();
     let topic = unique("pack");
-    create_topic(&b, &topic, 3).await;
+    create_topic(&b, &topic, 6).await;
     for (cap, expected) in [("1048576", 1u64), ("25000", 2), ("12000", 3)] {
         let p = Producer::new(&config(
             &b,
@@ -831,7 +903,7 @@ async fn produce_requests_pack_batches_within_max_request_size() {
         // NOT_LEADER_OR_FOLLOWER for a while after the topic was created (its log is made
         // after CreateTopics returned), and the retry was a second request (seen in CI).
         let mut warm = Vec::new();
-        for part in 0..3 {
+        for part in [0, 2, 4] {
             let rec = ProducerRecord::new(topic.as_str())
                 .partition(part)
                 .value("warm");
@@ -843,7 +915,7 @@ async fn produce_requests_pack_batches_within_max_request_size() {
         }
         let before = produce_requests(&p);
         let mut futs = Vec::new();
-        for part in 0..3 {
+        for part in [0, 2, 4] {
             for i in 0..10 {
                 let rec = ProducerRecord::new(topic.as_str())
                     .partition(part)

@@ -526,8 +526,9 @@ async fn max_in_flight_one_keeps_order_across_a_leader_change() {
             attempt < 10,
             "never got the metadata refresh past the held response"
         );
-        let mock = MockBroker::start_nodes(2, &[(TOPIC, 2), (OTHER, 1)]).await;
+        let mock = MockBroker::start_nodes(2, &[(TOPIC, 3), (OTHER, 1)]).await;
         mock.set_leader(TOPIC, 1, Some(1));
+        mock.set_leader(TOPIC, 2, Some(1));
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", mock.bootstrap())
             .set("enable.idempotence", "false")
@@ -538,8 +539,9 @@ async fn max_in_flight_one_keeps_order_across_a_leader_change() {
             .set("request.timeout.ms", "30000")
             .set("delivery.timeout.ms", "60000");
         let p = Producer::new(&c).await.expect("producer");
-        // Connections to both nodes.
-        for part in [0, 1] {
+        // Connections to both nodes: the cluster's (lane 0: partitions 0 and 2, which the
+        // metadata request below may use) and the producer's own (lane 1: partition 1).
+        for part in [0, 1, 2] {
             p.send_and_wait(ProducerRecord::new(TOPIC).partition(part).value("warm"))
                 .await
                 .expect("warm-up");

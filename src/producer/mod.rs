@@ -36,13 +36,17 @@
 //! - The *sender* (`sender.rs`), one task per producer, asks the accumulator which partitions
 //!   are ready (`ready`: grouped by leader from the metadata snapshot; unknown leaders trigger
 //!   a refresh) and takes their batches (`drain`); it owns everything after a batch leaves the
-//!   accumulator: retry queues, per-broker connections and in-flight requests. It builds at
-//!   most one Produce request per broker per free in-flight slot, with at most one batch per
-//!   partition, round robin over the broker's partitions, total at most `max.request.size`
-//!   (a single batch is always allowed). A batch is sealed (compressed, CRC) and, with
-//!   idempotence, sequenced when it is first drained. Requests are polled in the order they
-//!   were made, so they reach the connection in that order; responses are handled strictly in
-//!   order per broker. A batch goes to whichever broker leads its partition when it is
+//!   accumulator: retry queues, per-broker connections and in-flight requests. A broker's
+//!   partitions are sent over two connections (lanes: partition number mod 2; lane 0 is the
+//!   cluster's connection, lane 1 the sender's own), so the broker can work on one request
+//!   while the other lane's is on the wire. It builds at most one Produce request per lane
+//!   per free in-flight slot (`max.in.flight.requests.per.connection` per lane), with at most
+//!   one batch per partition, round robin over the lane's partitions, total at most
+//!   `max.request.size` (a single batch is always allowed). A batch is sealed (compressed,
+//!   CRC) and, with idempotence, sequenced when it is first drained. Requests are polled in
+//!   the order they were made, so they reach the connection in that order; responses are
+//!   handled strictly in order per lane, and a partition's requests all go over its lane. A
+//!   batch goes to whichever broker leads its partition when it is
 //!   (re)drained; with idempotence, or with `max.in.flight.requests.per.connection=1`
 //!   without it, a partition whose leader moved first waits for its requests to the old
 //!   leader (so its batches cannot overtake each other). The sender sleeps until something
