@@ -463,6 +463,30 @@ impl Cluster {
         ep.get().await
     }
 
+    /// A new connection of the caller's own to broker `node_id`, not the shared one of
+    /// [`broker`](Self::broker): for requests that must not queue behind others on the
+    /// shared connection (the consumer's fetch lanes, the producer's second lane, the share
+    /// consumer's ShareFetch, which a broker may hold). Counted in the broker's statistics;
+    /// the caller keeps it, and decides when to try again after a failure.
+    pub(crate) async fn own_connection(&self, node_id: i32) -> Result<Connection> {
+        let addr = match self.metadata().brokers.get(&node_id) {
+            Some(b) => b.addr(),
+            None => {
+                return Err(Error::Connection {
+                    broker: format!("node {node_id}"),
+                    reason: "broker not in cluster metadata".into(),
+                    in_flight: false,
+                })
+            }
+        };
+        Connection::connect_counted(
+            &addr,
+            self.options().connection.clone(),
+            self.broker_counters(node_id),
+        )
+        .await
+    }
+
     /// A connection to any broker: a live one if there is one, else the first that accepts a
     /// connection (known brokers first, in random order, then the bootstrap list).
     pub async fn any_connection(&self) -> Result<Connection> {

@@ -1097,22 +1097,7 @@ async fn fetch_connection(
         return Ok(c.clone());
     }
     *slot = None;
-    let addr = match shared.cluster.metadata().brokers.get(&node) {
-        Some(b) => b.addr(),
-        None => {
-            return Err(Error::Connection {
-                broker: format!("node {node}"),
-                reason: "broker not in cluster metadata".into(),
-                in_flight: false,
-            })
-        }
-    };
-    let c = Connection::connect_counted(
-        &addr,
-        shared.cluster.options().connection.clone(),
-        shared.cluster.broker_counters(node),
-    )
-    .await?;
+    let c = shared.cluster.own_connection(node).await?;
     *slot = Some(c.clone());
     Ok(c)
 }

@@ -606,7 +606,7 @@ impl Sender {
                     b.backoff.get_or_insert_with(|| {
                         Backoff::new(o.reconnect_backoff, o.reconnect_backoff_max)
                     });
-                    Box::pin(lane_connection(cluster, node))
+                    Box::pin(async move { cluster.own_connection(node).await })
                 });
             }
             return;
@@ -1400,27 +1400,6 @@ impl Drop for Sender {
         self.fail_everything();
         self.acc.mark_stopped();
     }
-}
-
-/// A connection of its own to broker `node` for one of its lanes past the first (lane 0's
-/// is the cluster's), counted in the broker's statistics as the cluster's connections are.
-async fn lane_connection(cluster: Cluster, node: i32) -> Result<Connection> {
-    let addr = match cluster.metadata().brokers.get(&node) {
-        Some(b) => b.addr(),
-        None => {
-            return Err(Error::Connection {
-                broker: format!("node {node}"),
-                reason: "broker not in cluster metadata".into(),
-                in_flight: false,
-            })
-        }
-    };
-    Connection::connect_counted(
-        &addr,
-        cluster.options().connection.clone(),
-        cluster.broker_counters(node),
-    )
-    .await
 }
 
 /// The records of a sealed batch re-encoded as two batches of about half the records each

@@ -321,17 +321,7 @@ async fn connection(shared: &Shared, node: i32, session: &mut Session) -> Result
         return Ok(c.clone());
     }
     session.reset(true);
-    let addr = match shared.cluster.metadata().brokers.get(&node) {
-        Some(b) => b.addr(),
-        None => {
-            return Err(Error::Connection {
-                broker: format!("node {node}"),
-                reason: "broker not in cluster metadata".into(),
-                in_flight: false,
-            })
-        }
-    };
-    let c = Connection::connect(&addr, shared.cluster.options().connection.clone()).await?;
+    let c = shared.cluster.own_connection(node).await?;
     session.conn = Some(c.clone());
     Ok(c)
 }
