@@ -11,9 +11,9 @@
 //! on one request of a connection at a time, so with one connection it idled between
 //! requests while the next was read; with two it works on one while the other's answer or
 //! request is on the wire. With 1 KiB records and Java's `max.request.size` (one ~1 MB batch
-//! per request) two lanes sent 1.22-1.40x as many records per second to one broker over
-//! three partitions, at 30 % less broker CPU per record (BENCHMARKS.md, "Producer: two
-//! connections per broker"). Per-partition order is kept as with one connection: a
+//! per request) two lanes sent 1.10-1.40x as many records per second to one broker over
+//! three partitions in two A/B sittings, at 5-30 % less broker CPU per record
+//! (BENCHMARKS.md, "Producer: two connections per broker"). Per-partition order is kept as with one connection: a
 //! partition's requests all go over its lane, and its lane does not depend on which
 //! partitions the broker leads.
 
