@@ -804,6 +804,23 @@ fn produce_requests(p: &Producer) -> u64 {
         .sum()
 }
 
+/// Sends one record to each of `parts` and waits for them: metadata, the producer id and
+/// every partition first, so that nothing but what a test sends next goes out. A partition
+/// new to the broker may answer its first Produce with NOT_LEADER_OR_FOLLOWER for a while
+/// after the topic was created (its log is made after CreateTopics returned), and the retry
+/// was a second request (seen in CI).
+async fn warm_partitions(p: &Producer, topic: &str, parts: impl IntoIterator<Item = i32>) {
+    let mut warm = Vec::new();
+    for part in parts {
+        let rec = ProducerRecord::new(topic).partition(part).value("warm");
+        warm.push(p.send(rec).await.unwrap());
+    }
+    p.flush().await;
+    for w in warm {
+        w.await.unwrap();
+    }
+}
+
 /// A broker's partitions go over two connections (lanes: partition number mod 2), so two
 /// Produce requests can be on the broker at once: batches of partitions 0 and 1, made ready
 /// together by `flush`, go as two requests (one per lane) where one connection would carry
@@ -817,23 +834,7 @@ async fn a_brokers_partitions_go_over_two_lanes() {
     let p = Producer::new(&config(&b, &[("linger.ms", "60000")]))
         .await
         .unwrap();
-    // Warm every partition first (see `produce_requests_pack_batches_within_max_request_size`).
-    let mut warm = Vec::new();
-    for part in 0..2 {
-        warm.push(
-            p.send(
-                ProducerRecord::new(topic.as_str())
-                    .partition(part)
-                    .value("warm"),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    p.flush().await;
-    for w in warm {
-        w.await.unwrap();
-    }
+    warm_partitions(&p, &topic, [0, 1]).await;
     let connects = |p: &Producer| -> u64 {
         p.statistics()
             .brokers
@@ -898,21 +899,7 @@ async fn produce_requests_pack_batches_within_max_request_size() {
         ))
         .await
         .unwrap();
-        // Metadata, the producer id and every partition first, so that nothing but the
-        // flush sends: a partition new to the broker may answer its first Produce with
-        // NOT_LEADER_OR_FOLLOWER for a while after the topic was created (its log is made
-        // after CreateTopics returned), and the retry was a second request (seen in CI).
-        let mut warm = Vec::new();
-        for part in [0, 2, 4] {
-            let rec = ProducerRecord::new(topic.as_str())
-                .partition(part)
-                .value("warm");
-            warm.push(p.send(rec).await.unwrap());
-        }
-        p.flush().await;
-        for w in warm {
-            w.await.unwrap();
-        }
+        warm_partitions(&p, &topic, [0, 2, 4]).await;
         let before = produce_requests(&p);
         let mut futs = Vec::new();
         for part in [0, 2, 4] {
