@@ -821,20 +821,35 @@ async fn warm_partitions(p: &Producer, topic: &str, parts: impl IntoIterator<Ite
     }
 }
 
-/// A broker's partitions go over two connections (lanes: partition number mod 2), so two
-/// Produce requests can be on the broker at once: batches of partitions 0 and 1, made ready
-/// together by `flush`, go as two requests (one per lane) where one connection would carry
-/// them as one, and the broker sees a second connection from the producer. Records of each
-/// partition stay in order.
+/// A broker's partitions go over two connections (lanes, each partition's dealt in turn as
+/// the producer meets them), so two Produce requests can be on the broker at once: batches of
+/// partitions 0 and 1, made ready together by `flush`, go as two requests (one per lane)
+/// where one connection would carry them as one, and the broker sees a second connection
+/// from the producer. Records of each partition stay in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brokers_partitions_go_over_two_lanes() {
+    two_lanes_for(2, [0, 1]).await;
+}
+
+/// The lanes do not follow partition numbers: a broker that leads partitions 0 and 2 only
+/// (as every broker of a two- or four-broker cluster leads partitions of one parity, Kafka
+/// dealing leaders round robin) still sends them over two connections. With lane =
+/// partition number mod 2 both went over one connection as one request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_of_one_parity_go_over_two_lanes() {
+    two_lanes_for(4, [0, 2]).await;
+}
+
+/// Sends 20 records to each of `parts` (of a new topic of `partitions`) made ready at once
+/// by `flush` and asserts two connections, two Produce requests and each partition's order.
+async fn two_lanes_for(partitions: i32, parts: [i32; 2]) {
     let b = bootstrap();
     let topic = unique("lanes");
-    create_topic(&b, &topic, 2).await;
+    create_topic(&b, &topic, partitions).await;
     let p = Producer::new(&config(&b, &[("linger.ms", "60000")]))
         .await
         .unwrap();
-    warm_partitions(&p, &topic, [0, 1]).await;
+    warm_partitions(&p, &topic, parts).await;
     let connects = |p: &Producer| -> u64 {
         p.statistics()
             .brokers
@@ -851,44 +866,45 @@ async fn a_brokers_partitions_go_over_two_lanes() {
     let before = produce_requests(&p);
     let mut futs = Vec::new();
     for i in 0..20u32 {
-        for part in 0..2 {
+        for (k, part) in parts.into_iter().enumerate() {
             let rec = ProducerRecord::new(topic.as_str())
                 .partition(part)
                 .value(i.to_be_bytes().to_vec());
-            futs.push((part, i, p.send(rec).await.unwrap()));
+            futs.push((k, i, p.send(rec).await.unwrap()));
         }
     }
     p.flush().await;
     let mut last: [Option<i64>; 2] = [None, None];
-    for (part, i, f) in futs {
+    for (k, i, f) in futs {
         let md = f.await.unwrap();
         assert!(
-            last[part as usize].is_none_or(|o| md.offset > o),
-            "record {i} of partition {part} out of order"
+            last[k].is_none_or(|o| md.offset > o),
+            "record {i} of partition {} out of order",
+            parts[k]
         );
-        last[part as usize] = Some(md.offset);
+        last[k] = Some(md.offset);
     }
     assert_eq!(
         produce_requests(&p) - before,
         2,
-        "one Produce request per lane for two partitions' batches made ready at once"
+        "one Produce request per lane for partitions {parts:?}' batches made ready at once"
     );
     p.close(Duration::from_secs(10)).await.unwrap();
 }
 
 /// One Produce request carries several partitions' batches, as many as fit in
-/// `max.request.size` (Java's meaning: the largest request), and never more: three ready
-/// batches of ~10.3 KB (10 records of 1000 B each, one per partition, all made ready at
-/// once by `flush`) go as one request under the default cap, as 2 + 1 under a 25,000-byte
-/// cap and one by one under 12,000. The shared cluster has one broker, so every partition's
-/// leader is the same node; partitions 0, 2 and 4 of a topic of six are in the same lane
-/// (partition number mod 2), i.e. go over the same connection.
+/// `max.request.size` (Java's meaning: the largest request), and never more. The shared
+/// cluster has one broker, so every partition's leader is the same node, and the six
+/// partitions of the topic are dealt to its two lanes (connections), three each. Per lane,
+/// three ready batches of ~10.3 KB (10 records of 1000 B each, one per partition, all made
+/// ready at once by `flush`) go as one request under the default cap, as 2 + 1 under a
+/// 25,000-byte cap and one by one under 12,000: 2, 4 and 6 requests in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_requests_pack_batches_within_max_request_size() {
     let b = bootstrap();
     let topic = unique("pack");
     create_topic(&b, &topic, 6).await;
-    for (cap, expected) in [("1048576", 1u64), ("25000", 2), ("12000", 3)] {
+    for (cap, expected) in [("1048576", 2u64), ("25000", 4), ("12000", 6)] {
         let p = Producer::new(&config(
             &b,
             &[
@@ -899,10 +915,10 @@ async fn produce_requests_pack_batches_within_max_request_size() {
         ))
         .await
         .unwrap();
-        warm_partitions(&p, &topic, [0, 2, 4]).await;
+        warm_partitions(&p, &topic, 0..6).await;
         let before = produce_requests(&p);
         let mut futs = Vec::new();
-        for part in [0, 2, 4] {
+        for part in 0..6 {
             for i in 0..10 {
                 let rec = ProducerRecord::new(topic.as_str())
                     .partition(part)
@@ -917,7 +933,7 @@ async fn produce_requests_pack_batches_within_max_request_size() {
         assert_eq!(
             produce_requests(&p) - before,
             expected,
-            "max.request.size={cap}: Produce requests for three ~10.3 KB batches"
+            "max.request.size={cap}: Produce requests for two lanes' three ~10.3 KB batches"
         );
         p.close(Duration::from_secs(10)).await.unwrap();
     }

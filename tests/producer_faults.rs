@@ -539,8 +539,9 @@ async fn max_in_flight_one_keeps_order_across_a_leader_change() {
             .set("request.timeout.ms", "30000")
             .set("delivery.timeout.ms", "60000");
         let p = Producer::new(&c).await.expect("producer");
-        // Connections to both nodes: the cluster's (lane 0: partitions 0 and 2, which the
-        // metadata request below may use) and the producer's own (lane 1: partition 1).
+        // Connections to both nodes: the cluster's (lane 0 of each node, dealt first:
+        // partition 0 on node 0, partition 1 on node 1; the metadata request below may use
+        // either) and the producer's own to node 1 (lane 1: partition 2).
         for part in [0, 1, 2] {
             p.send_and_wait(ProducerRecord::new(TOPIC).partition(part).value("warm"))
                 .await

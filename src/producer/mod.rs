@@ -37,7 +37,7 @@
 //!   are ready (`ready`: grouped by leader from the metadata snapshot; unknown leaders trigger
 //!   a refresh) and takes their batches (`drain`); it owns everything after a batch leaves the
 //!   accumulator: retry queues, per-broker connections and in-flight requests. A broker's
-//!   partitions are sent over two connections (lanes: partition number mod 2; lane 0 is the
+//!   partitions are sent over two connections (lanes: its partitions dealt in turn; lane 0 is the
 //!   cluster's connection, lane 1 the sender's own), so the broker can work on one request
 //!   while the other lane's is on the wire. It builds at most one Produce request per lane
 //!   per free in-flight slot (`max.in.flight.requests.per.connection` per lane), with at most

@@ -6,16 +6,16 @@
 //! [`crate::producer`] for the rules.
 //!
 //! Lanes: the partitions a broker leads are sent over [`LANES`] connections to it, a
-//! partition always over the same one (lane = partition number mod [`LANES`]; lane 0 is the
-//! cluster's shared connection to the broker, the others the sender's own). A broker works
+//! partition always over the same one while that broker leads it (dealt in turn as the
+//! sender meets them: [`Sender::lane_for`]; lane 0 is the cluster's shared connection to the
+//! broker, the others the sender's own). A broker works
 //! on one request of a connection at a time, so with one connection it idled between
 //! requests while the next was read; with two it works on one while the other's answer or
 //! request is on the wire. With 1 KiB records and Java's `max.request.size` (one ~1 MB batch
 //! per request) two lanes sent 1.10-1.40x as many records per second to one broker over
 //! three partitions in two A/B sittings, at 5-30 % less broker CPU per record
 //! (BENCHMARKS.md, "Producer: two connections per broker"). Per-partition order is kept as with one connection: a
-//! partition's requests all go over its lane, and its lane does not depend on which
-//! partitions the broker leads.
+//! partition's requests all go over its lane, and its lane changes only with its leader.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -89,8 +89,11 @@ impl Batch {
 struct PartSend {
     /// Batches of this partition in flight.
     in_flight: usize,
-    /// Broker those in-flight batches went to.
-    in_flight_broker: i32,
+    /// Broker lane those in-flight batches went to.
+    in_flight_lane: LaneKey,
+    /// The lane this partition's batches go over while its leader is that lane's broker
+    /// (see [`Sender::lane_for`]).
+    home: Option<LaneKey>,
     /// Sent batches waiting to be re-sent, in creation (= sequence) order.
     retry: VecDeque<Batch>,
 }
@@ -116,13 +119,6 @@ fn unusable_answer(broker: &str, reason: String) -> Error {
 /// Connections (lanes) per broker that Produce requests go over (see the module docs).
 pub(crate) const LANES: usize = 2;
 
-/// The lane of a partition: the same for as long as the partition exists, whichever
-/// partitions its leader leads, so its requests never overtake each other over two
-/// connections.
-fn lane_of(partition: i32) -> usize {
-    partition.unsigned_abs() as usize % LANES
-}
-
 /// A broker and one of its lanes.
 type LaneKey = (i32, usize);
 
@@ -134,6 +130,8 @@ struct BrokerSend {
     in_flight: VecDeque<InFlightReq>,
     /// Round-robin start among the lane's partitions.
     rr: usize,
+    /// Partitions whose home this lane is.
+    homes: usize,
     /// Lanes past the first (own connections): the reconnect backoff after a failed
     /// connect, and when the next attempt may start. Lane 0's connection is the
     /// cluster's, whose endpoint keeps the backoff.
@@ -460,7 +458,7 @@ impl Sender {
         for node in brokers {
             let mut lanes: [Vec<PartitionRef>; LANES] = Default::default();
             for c in per_broker.remove(&node).unwrap_or_default() {
-                lanes[lane_of(c.tp().1)].push(c);
+                lanes[self.lane_for(c.tp(), node)].push(c);
             }
             for (lane, cands) in lanes.into_iter().enumerate() {
                 if !cands.is_empty() {
@@ -577,6 +575,34 @@ impl Sender {
         None
     }
 
+    /// The lane of `node` that partition `tp` (led by `node`) goes over: its home there, or,
+    /// the first time it is sent to `node` (after a leader change: again), the lane of `node`
+    /// with the fewest homes, so the partitions a broker leads are dealt evenly whichever
+    /// partition numbers they have (with partition number mod 2, a broker of an even-sized
+    /// cluster, which leads partitions of one parity, used one lane). A partition's lane
+    /// changes only when its leader does, and [`take_batch`](Self::take_batch) sends over a
+    /// new lane only once nothing is in flight over the old one (when order matters).
+    fn lane_for(&mut self, tp: &Tp, node: i32) -> usize {
+        if let Some(ps) = self.parts.get(tp) {
+            if let Some((n, lane)) = ps.home {
+                if n == node {
+                    return lane;
+                }
+            }
+        }
+        let lane = (0..LANES)
+            .min_by_key(|&l| self.brokers.get(&(node, l)).map_or(0, |b| b.homes))
+            .unwrap_or(0);
+        let ps = self.parts.entry(tp.clone()).or_default();
+        if let Some(old) = ps.home.replace((node, lane)) {
+            if let Some(b) = self.brokers.get_mut(&old) {
+                b.homes = b.homes.saturating_sub(1);
+            }
+        }
+        self.brokers.entry((node, lane)).or_default().homes += 1;
+        lane
+    }
+
     /// Sends what may go of `cands` (partitions of lane `key` of a broker) over that lane.
     fn send_to(
         &mut self,
@@ -618,7 +644,7 @@ impl Sender {
             let mut batches: Vec<Batch> = Vec::new();
             let mut size = 0usize;
             for k in 0..n {
-                if let Some(batch) = self.take_batch(node, &cands[(rr + k) % n], now, size, next) {
+                if let Some(batch) = self.take_batch(key, &cands[(rr + k) % n], now, size, next) {
                     size += batch.data.len();
                     batches.push(batch);
                 }
@@ -640,12 +666,13 @@ impl Sender {
     /// batch (sealed and, with idempotence, sequenced here).
     fn take_batch(
         &mut self,
-        node: i32,
+        key: LaneKey,
         part: &PartitionRef,
         now: Instant,
         size: usize,
         next: &mut Option<Instant>,
     ) -> Option<Batch> {
+        let node = key.0;
         let tp = part.tp();
         let idem = self.idem.as_ref().map(|i| i.current());
         // Idempotence, or `max.in.flight.requests.per.connection=1` without it (Java's
@@ -656,8 +683,9 @@ impl Sender {
             return None; // V1: not added to the transaction yet.
         }
         let ps = self.parts.entry(tp.clone()).or_default();
-        if ordered && ps.in_flight > 0 && ps.in_flight_broker != node {
-            return None; // Leader moved: let the old requests finish first (ordering).
+        if ordered && ps.in_flight > 0 && ps.in_flight_lane != key {
+            // Leader (so lane) moved: let the old requests finish first (ordering).
+            return None;
         }
         if let Some(head) = ps.retry.front() {
             if head.retry_at > now {
@@ -755,7 +783,7 @@ impl Sender {
         for b in &batches {
             let ps = self.parts.entry(b.tp()).or_default();
             ps.in_flight += 1;
-            ps.in_flight_broker = node;
+            ps.in_flight_lane = key;
             bytes += b.data.len();
             let part = (b.completion.partition, b.data.clone());
             match topics.iter_mut().find(|t| t.name == &*b.completion.topic) {
