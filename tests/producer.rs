@@ -13,6 +13,7 @@ use bytes::Bytes;
 use kafka_sdk::producer::partitioner::{crc32_partition, murmur2_partition};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kafka_sdk::record::RecordBatch;
+use kafka_sdk::stats::BrokerStats;
 use kafka_sdk::Error;
 use kafka_testkit::KafkaCluster;
 
@@ -838,6 +839,64 @@ async fn a_brokers_partitions_go_over_two_lanes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_of_one_parity_go_over_two_lanes() {
     two_lanes_for(4, [0, 2]).await;
+}
+
+/// A producer's connections that closed for being idle (`connections.max.idle.ms`) are opened
+/// again on the next send without a metadata refresh: nothing about the cluster changed.
+/// (The sender asked for one whenever it found a lane's connection closed, whatever closed
+/// it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_close_asks_for_no_metadata() {
+    let b = bootstrap();
+    let topic = unique("idle");
+    create_topic(&b, &topic, 2).await;
+    let p = Producer::new(&config(
+        &b,
+        &[("linger.ms", "0"), ("connections.max.idle.ms", "1000")],
+    ))
+    .await
+    .unwrap();
+    warm_partitions(&p, &topic, [0, 1]).await;
+    let metadata = |p: &Producer| -> u64 {
+        p.statistics()
+            .brokers
+            .values()
+            .map(|b| b.req.get("Metadata").copied().unwrap_or(0))
+            .sum()
+    };
+    let count = |p: &Producer, f: fn(&BrokerStats) -> u64| -> u64 {
+        p.statistics().brokers.values().map(f).sum()
+    };
+    let connects = |p: &Producer| count(p, |b| b.connects);
+    let disconnects = |p: &Producer| count(p, |b| b.disconnects);
+    for round in 0..2 {
+        // Both lanes' connections (and the cluster's others) close while idle.
+        let (closed, t0) = (disconnects(&p), std::time::Instant::now());
+        while disconnects(&p) < closed + 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "round {round}: the idle connections never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (before, connected) = (metadata(&p), connects(&p));
+        warm_partitions(&p, &topic, [0, 1]).await;
+        assert!(
+            connects(&p) >= connected + 2,
+            "round {round}: both lanes connected again ({} -> {})",
+            connected,
+            connects(&p)
+        );
+        // A refresh the sender asks for runs on its own task: give it time to show.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            metadata(&p),
+            before,
+            "round {round}: Metadata requests after sending over idle-closed connections"
+        );
+    }
+    p.close(Duration::from_secs(10)).await.unwrap();
 }
 
 /// Sends 20 records to each of `parts` (of a new topic of `partitions`) made ready at once

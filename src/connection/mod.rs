@@ -134,6 +134,8 @@ struct Shared {
     addr: String,
     /// Set once the connection is poisoned or closed.
     dead: AtomicBool,
+    /// Set (after `dead`) when it ended cleanly: idle, closed by the client, handles dropped.
+    clean: AtomicBool,
     /// Flips to `true` when dead; both tasks watch it.
     dead_tx: watch::Sender<bool>,
     /// Why it died (for errors of later callers).
@@ -190,6 +192,7 @@ impl Shared {
 
     fn end(&self, reason: String, clean: bool) {
         if !self.dead.swap(true, Ordering::SeqCst) {
+            self.clean.store(clean, Ordering::SeqCst);
             self.metrics.closed();
             if self.established.swap(false, Ordering::SeqCst) {
                 self.counters.disconnected();
@@ -351,6 +354,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             dead: AtomicBool::new(false),
+            clean: AtomicBool::new(false),
             dead_tx,
             reason: std::sync::Mutex::new(None),
             epoch: Instant::now(),
@@ -473,6 +477,13 @@ impl Connection {
     /// `true` once the connection is poisoned or closed; it will never work again.
     pub fn is_closed(&self) -> bool {
         self.shared.dead.load(Ordering::SeqCst)
+    }
+
+    /// `true` once the connection ended cleanly (idle for `connections.max.idle.ms`, closed
+    /// by the client): nothing went wrong with the broker, so a new connection needs no
+    /// metadata refresh. `false` while open and after a failure.
+    pub fn closed_cleanly(&self) -> bool {
+        self.shared.clean.load(Ordering::SeqCst)
     }
 
     /// Closes the connection; in-flight requests fail.

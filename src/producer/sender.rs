@@ -614,9 +614,12 @@ impl Sender {
         let max_in_flight = self.s.max_in_flight.max(1);
         let (node, lane) = key;
         let b = self.brokers.entry(key).or_default();
-        if b.conn.as_ref().is_some_and(|c| c.is_closed()) {
-            b.conn = None;
-            self.refresh_wanted = true;
+        if let Some(c) = b.conn.take_if(|c| c.is_closed()) {
+            // Lost: the broker may be gone or no longer lead these partitions. Closed for
+            // being idle: nothing changed, reconnect only.
+            if !c.closed_cleanly() {
+                self.refresh_wanted = true;
+            }
         }
         let Some(conn) = b.conn.clone() else {
             if b.connecting.is_none() {
