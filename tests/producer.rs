@@ -796,12 +796,27 @@ async fn backpressure_and_broker_restart_with_idempotence() {
     }
 }
 
-/// Produce requests sent so far by `p`, over all brokers (its statistics).
-fn produce_requests(p: &Producer) -> u64 {
+/// Requests of `api` (e.g. `Produce`) sent so far by `p`, over all brokers (its statistics).
+fn requests(p: &Producer, api: &str) -> u64 {
     p.statistics()
         .brokers
         .values()
-        .map(|b| b.req.get("Produce").copied().unwrap_or(0))
+        .map(|b| b.req.get(api).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Produce requests sent so far by `p`, over all brokers.
+fn produce_requests(p: &Producer) -> u64 {
+    requests(p, "Produce")
+}
+
+/// The sum of `f` over `p`'s statistics of the cluster's brokers (not bootstrap entries).
+fn node_sum(p: &Producer, f: fn(&BrokerStats) -> u64) -> u64 {
+    p.statistics()
+        .brokers
+        .values()
+        .filter(|b| b.nodeid >= 0)
+        .map(f)
         .sum()
 }
 
@@ -857,18 +872,9 @@ async fn an_idle_close_asks_for_no_metadata() {
     .await
     .unwrap();
     warm_partitions(&p, &topic, [0, 1]).await;
-    let metadata = |p: &Producer| -> u64 {
-        p.statistics()
-            .brokers
-            .values()
-            .map(|b| b.req.get("Metadata").copied().unwrap_or(0))
-            .sum()
-    };
-    let count = |p: &Producer, f: fn(&BrokerStats) -> u64| -> u64 {
-        p.statistics().brokers.values().map(f).sum()
-    };
-    let connects = |p: &Producer| count(p, |b| b.connects);
-    let disconnects = |p: &Producer| count(p, |b| b.disconnects);
+    let metadata = |p: &Producer| requests(p, "Metadata");
+    let connects = |p: &Producer| node_sum(p, |b| b.connects);
+    let disconnects = |p: &Producer| node_sum(p, |b| b.disconnects);
     for round in 0..2 {
         // Both lanes' connections (and the cluster's others) close while idle.
         let (closed, t0) = (disconnects(&p), std::time::Instant::now());
@@ -909,14 +915,7 @@ async fn two_lanes_for(partitions: i32, parts: [i32; 2]) {
         .await
         .unwrap();
     warm_partitions(&p, &topic, parts).await;
-    let connects = |p: &Producer| -> u64 {
-        p.statistics()
-            .brokers
-            .values()
-            .filter(|b| b.nodeid >= 0)
-            .map(|b| b.connects)
-            .sum()
-    };
+    let connects = |p: &Producer| node_sum(p, |b| b.connects);
     assert!(
         connects(&p) >= 2,
         "a connection per lane to the broker, got {}",

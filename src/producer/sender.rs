@@ -583,12 +583,9 @@ impl Sender {
     /// changes only when its leader does, and [`take_batch`](Self::take_batch) sends over a
     /// new lane only once nothing is in flight over the old one (when order matters).
     fn lane_for(&mut self, tp: &Tp, node: i32) -> usize {
-        if let Some(ps) = self.parts.get(tp) {
-            if let Some((n, lane)) = ps.home {
-                if n == node {
-                    return lane;
-                }
-            }
+        let home = self.parts.get(tp).and_then(|ps| ps.home);
+        if let Some((_, lane)) = home.filter(|&(n, _)| n == node) {
+            return lane;
         }
         let lane = (0..LANES)
             .min_by_key(|&l| self.brokers.get(&(node, l)).map_or(0, |b| b.homes))
