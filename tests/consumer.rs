@@ -2804,6 +2804,101 @@ async fn a_slow_reader_holds_about_one_response_per_partition() {
     c.close().await.unwrap();
 }
 
+/// `batches` batches of 250 records of 4 KB (`{n:04096}`, n counting from 0 per
+/// partition) to partition `p`, zstd-compressed: ~1 MB decoded each, a few KB on the wire.
+async fn produce_compressible(topic: &str, p: i32, batches: usize) {
+    for b in 0..batches {
+        let recs: Vec<Rec> = (b * 250..(b + 1) * 250)
+            .map(|n| (None, Some(format!("{n:04096}").into_bytes()), vec![]))
+            .collect();
+        produce(topic, p, &recs, Compression::Zstd).await;
+    }
+}
+
+/// Compressed batches are decoded as the application reads, not a response at a time: 24
+/// batches of ~1 MB decoded fit one response (a few KB each on the wire), and a consumer
+/// that decoded the whole response held all ~24 MB before the application took its second
+/// record. Now it holds about `DECODE_AHEAD` (1 MiB) plus one batch decoded, the rest
+/// waits compressed; every record still arrives, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_batches_are_decoded_as_the_application_reads() {
+    const BATCHES: usize = 24;
+    let topic = unique("c-decode-ahead");
+    create_topic(&topic, 1).await;
+    produce_compressible(&topic, 0, BATCHES).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = assigned_from_start(&seek_cfg(&unique("g-decode-ahead")), &tp).await;
+    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
+    assert_eq!(first.offset(), 0);
+    // The application is busy.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = c.handle().statistics().topics[&topic].partitions[&0].fetchq_size;
+    assert!(
+        held <= 4 << 20,
+        "{held} bytes decoded and buffered for one partition"
+    );
+    for n in 1..(BATCHES * 250) as i64 {
+        let m = recv_one(&c, Duration::from_secs(30), "record").await;
+        assert_eq!(m.offset(), n);
+        assert_eq!(m.value().unwrap(), format!("{n:04096}").as_bytes());
+    }
+    c.close().await.unwrap();
+}
+
+/// A partition whose decoding waits for the application to read does not hold back the
+/// other partitions of the same response once the application pauses it: partitions 0
+/// and 2 share a fetch lane (dealt in turn, partition 1 is empty), so one response brings
+/// both, and the decoding of the first one waits while its records are not read. Paused,
+/// the partition no longer counts as being read; the decoding goes on to the other, which
+/// arrives whole. Resumed, the paused one delivers the rest of its records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_a_partition_whose_decoding_waits_frees_the_others() {
+    const BATCHES: usize = 8;
+    const N: i64 = (BATCHES * 250) as i64;
+    let topic = unique("c-decode-pause");
+    create_topic(&topic, 3).await;
+    produce_compressible(&topic, 0, BATCHES).await;
+    produce_compressible(&topic, 2, BATCHES).await;
+    let c = Consumer::new(&seek_cfg(&unique("g-decode-pause")))
+        .await
+        .unwrap();
+    assign_from_beginning(&c, &topic, 3);
+    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
+    assert_eq!(first.offset(), 0);
+    let held = first.partition();
+    let other = 2 - held;
+    // Let the decoding of the first partition reach its wait, then pause that partition.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.handle()
+        .pause(&[TopicPartition::new(topic.as_str(), held)])
+        .unwrap();
+    let mut next = [0i64; 3];
+    next[held as usize] = 1;
+    // Records of the paused partition already handed to the chunk in delivery may come
+    // first; then the other partition, whole.
+    while next[other as usize] < N {
+        let m = recv_one(&c, Duration::from_secs(30), "record of the other partition").await;
+        let p = m.partition() as usize;
+        assert_eq!(m.offset(), next[p], "partition {p}");
+        next[p] += 1;
+    }
+    c.handle()
+        .resume(&[TopicPartition::new(topic.as_str(), held)])
+        .unwrap();
+    while next[held as usize] < N {
+        let m = recv_one(
+            &c,
+            Duration::from_secs(30),
+            "record of the resumed partition",
+        )
+        .await;
+        assert_eq!(m.partition(), held);
+        assert_eq!(m.offset(), next[held as usize]);
+        next[held as usize] += 1;
+    }
+    c.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_not_held_behind_a_long_poll_of_caught_up_partitions() {
     const N: usize = 3_000;

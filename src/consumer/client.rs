@@ -384,7 +384,8 @@ impl Drop for Consumer {
 /// Takes the next event from the state: an error, an EOF, or a message (fetched chunks
 /// whole, in the order they arrived: [`Chunk`]). The `bool` says whether the fetchers should
 /// be woken: the take emptied a partition, brought its buffered bytes under its cap
-/// ([`fetcher::part_cap`]), or brought the buffered and reserved bytes down to `fetch_at`
+/// ([`fetcher::part_cap`]) or, while a decoding waits, under
+/// [`fetcher::DECODE_AHEAD`], or brought the buffered and reserved bytes down to `fetch_at`
 /// ([`fetcher::fetch_at`], where a fetch can go out again), so the next fetch overlaps with
 /// the application's processing instead of starting only once everything is drained.
 fn take_one(
@@ -433,6 +434,8 @@ fn take_one(
     *rxmsgs += 1;
     *rxbytes += payload;
     let under_part_cap = p.buffer_bytes >= marks.part_cap && p.buffer_bytes - size < marks.part_cap;
+    let under_decode_ahead =
+        p.buffer_bytes >= marks.decode_ahead && p.buffer_bytes - size < marks.decode_ahead;
     p.buffer_bytes -= size;
     // The last buffered message: the position moves to the fetch offset, past any control
     // batches after the message, with the epoch of the last batch passed (KIP-320).
@@ -459,7 +462,10 @@ fn take_one(
     // Fetch tasks wait while the buffers and the fetches in flight fill the bound.
     let used = *buffered_bytes + *fetch_reserved;
     let under_total_cap = used <= fetch_at && used + size > fetch_at;
-    Some((Ok(m), emptied || under_part_cap || under_total_cap))
+    Some((
+        Ok(m),
+        emptied || under_part_cap || under_decode_ahead || under_total_cap,
+    ))
 }
 
 /// Brings a chunk that can be delivered now to the front of `st.order`: chunks already
@@ -670,6 +676,7 @@ mod tests {
     const MARKS: fetcher::Marks = fetcher::Marks {
         fetch_at: FETCH_AT,
         part_cap: usize::MAX,
+        decode_ahead: usize::MAX,
     };
 
     fn take(st: &mut State) -> (i32, i64) {

@@ -36,6 +36,12 @@
 //! before: its offset is not the partition's `fetch_offset`. The room a fetch reserved in
 //! the bound is held until its records are counted in the buffers.
 //!
+//! Compressed batches are decoded about as fast as the application reads them: the decoding
+//! task appends them in groups of about one batch and waits while the partition holds
+//! [`DECODE_AHEAD`] decoded bytes not yet taken ([`apply_partition`]), so what waits ahead
+//! of the application is mostly compressed bytes, and a waiting decoding holds back its
+//! lane's next fetch.
+//!
 //! The bound is counted in buffered bytes (message structs plus keys, values and headers);
 //! a fetch reserves at most a quarter of it and asks for the wire bytes expected to fill
 //! that ([`pick_partitions`]), so several responses overlap: one being read, others landed
@@ -123,6 +129,17 @@ pub(crate) fn total_cap(shared: &Shared) -> usize {
 /// partition").
 pub(crate) const PART_CAP_RESPONSES: usize = 1;
 
+/// Decoded bytes buffered for a partition at or above which the decoding of its further
+/// compressed batches waits until the application has taken from it (see
+/// [`apply_partition`]): what a consumer holds decoded ahead of the application, per
+/// partition.
+pub(crate) const DECODE_AHEAD: usize = 1 << 20;
+
+/// Buffered bytes after which a run of decoded compressed batches is appended to the
+/// partition's buffer (one ~1 MB batch each for producers filling `batch.size=1000000`), so
+/// the application reads them while the next ones wait or decode.
+const DECODE_GROUP: usize = 512 << 10;
+
 /// [`PART_CAP_RESPONSES`] in buffered bytes, at the data's current expansion.
 pub(crate) fn part_cap(shared: &Shared, expansion: Expansion) -> usize {
     let wire =
@@ -137,6 +154,9 @@ pub(crate) struct Marks {
     pub fetch_at: usize,
     /// [`part_cap`].
     pub part_cap: usize,
+    /// [`DECODE_AHEAD`], while a decoding waits for it ([`State::decode_waiting`]); else
+    /// `usize::MAX` (no wake-up for it).
+    pub decode_ahead: usize,
 }
 
 impl Marks {
@@ -145,6 +165,11 @@ impl Marks {
         Marks {
             fetch_at: fetch_at(shared),
             part_cap: part_cap(shared, st.expansion),
+            decode_ahead: if st.decode_waiting > 0 {
+                DECODE_AHEAD
+            } else {
+                usize::MAX
+            },
         }
     }
 }
@@ -670,6 +695,14 @@ impl Asked {
         }
     }
 
+    /// The partition this fetch was made for, untouched; `None` when it was unassigned, or
+    /// unassigned and assigned again, since.
+    fn find<'a>(&self, st: &'a mut State, tp: &TopicPartition) -> Option<&'a mut PartState> {
+        st.parts
+            .get_mut(tp)
+            .filter(|p| p.incarnation == self.incarnation)
+    }
+
     /// The partition this fetch was made for, with its in-flight flag cleared (or, when it
     /// was released ahead, its [`PartState::ahead`] mark); `None` when it was unassigned, or
     /// unassigned and assigned again, since (then it is not touched).
@@ -780,7 +813,7 @@ async fn fetch_task(shared: Arc<Shared>, node: i32, lane: usize) {
                 decoding = Some(tokio::spawn(async move {
                     for (tp, data) in parts {
                         if let Some(a) = asked.get(&tp) {
-                            apply_partition(&shared, &tp, a, data, &decode_opts);
+                            apply_partition(&shared, &tp, a, data, &decode_opts).await;
                         }
                     }
                     // The room the fetch held in the bound is given back once its records
@@ -1390,8 +1423,21 @@ async fn close_session(shared: &Shared, conn: Option<&Connection>, session: &Fet
 /// Bound of the session-closing request sent on shutdown.
 const CLOSE_SESSION_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Handles one partition of a fetch response.
-fn apply_partition(
+/// Handles one partition of a fetch response: an error, or its records, decoded outside
+/// the lock and appended to the partition's buffer.
+///
+/// Compressed batches are appended in groups of about [`DECODE_GROUP`] buffered bytes, and
+/// before decoding the next group the task waits while the partition holds
+/// [`DECODE_AHEAD`] or more decoded bytes the application has not taken (unless the
+/// partition cannot deliver now: paused, being revoked or assigned). Decoded all at once,
+/// a response of three 1 MiB partitions of lz4 batches became ~9 MB of decoded buffers
+/// before the application read the first record, and with two fetch lanes per broker a
+/// consumer held ~13 such buffers (max RSS 24-25 MB where rust-rdkafka's BaseConsumer had
+/// 21-22; BENCHMARKS.md, "Consumer, compressed: decoding paced by the application"). The
+/// compressed bytes wait instead, at a third to a tenth of the size; a waiting decoding
+/// also holds its lane's next response, which is the backpressure. Uncompressed batches are
+/// appended as one group (their records are slices of the response, already in memory).
+async fn apply_partition(
     shared: &Arc<Shared>,
     tp: &TopicPartition,
     asked: &Asked,
@@ -1457,55 +1503,110 @@ fn apply_partition(
         return;
     }
 
-    // Decode outside the lock.
-    let decoded = decode(
-        tp,
-        asked.offset,
-        &data,
-        opts,
-        shared.cfg.isolation_level == IsolationLevel::ReadCommitted,
-    );
+    let read_committed = shared.cfg.isolation_level == IsolationLevel::ReadCommitted;
+    let mut dec = PartDecoder::new(tp, asked.offset, &data, opts, read_committed);
+    let mut applied = Applied {
+        groups: 0,
+        at: asked.offset,
+        added: 0,
+        messages: false,
+    };
+    loop {
+        // Decode outside the lock.
+        let group = dec.next_group();
+        let last = group.done;
+        if !append_group(shared, tp, asked, &data, &mut applied, group) || last {
+            return;
+        }
+        if !decode_ahead_room(shared, tp, asked, applied.at).await {
+            return;
+        }
+    }
+}
 
+/// What the groups of one partition's answer appended so far ([`append_group`]).
+struct Applied {
+    /// Groups appended.
+    groups: usize,
+    /// The partition's `fetch_offset` after them (the fetch's offset before the first).
+    at: i64,
+    /// Buffered bytes they added.
+    added: usize,
+    /// Whether they held any message.
+    messages: bool,
+}
+
+/// Appends one group of a partition's answer to its buffer, unless the partition was sought,
+/// revoked or fetched elsewhere meanwhile (`false`: stop applying the answer). The first
+/// group also records the answer's watermarks; the last one lands the fetch
+/// ([`Asked::land`]), learns the expansion and reports EOF.
+fn append_group(
+    shared: &Arc<Shared>,
+    tp: &TopicPartition,
+    asked: &Asked,
+    data: &PartitionData,
+    applied: &mut Applied,
+    group: Group,
+) -> bool {
+    let first = applied.groups == 0;
+    applied.groups += 1;
+    let Group {
+        msgs,
+        next,
+        last_epoch,
+        err,
+        done,
+    } = group;
     // Records returned: the partition goes to the end of the next fetch's order.
-    let advanced = matches!(&decoded, Ok((_, next, _, _)) if *next > asked.offset);
+    let advanced = done && next > asked.offset;
     let mut st = shared.lock();
     // (A partition released ahead was moved to the end when it was released.)
     let advanced = advanced && asked.ahead.is_none();
     let rank = if advanced { st.next_fetch_rank() } else { 0 };
-    let Some(p) = asked.land(&mut st, tp) else {
-        return;
+    let p = if done {
+        asked.land(&mut st, tp)
+    } else {
+        asked.find(&mut st, tp)
     };
-    if p.session != asked.session || p.fetch_offset != Some(asked.offset) || p.revoking {
-        return;
+    let Some(p) = p else {
+        return false;
+    };
+    if p.session != asked.session || p.fetch_offset != Some(applied.at) || p.revoking {
+        if !done {
+            asked.land(&mut st, tp);
+        }
+        return false;
     }
-    p.out_of_range = false;
+    if first {
+        p.out_of_range = false;
+        p.high_watermark = data.high_watermark;
+        p.last_stable_offset = data.last_stable_offset;
+        p.log_start_offset = data.log_start_offset;
+        if let Some(pos) = p.position {
+            let end = match shared.cfg.isolation_level {
+                IsolationLevel::ReadCommitted => data.last_stable_offset,
+                IsolationLevel::ReadUncommitted => data.high_watermark,
+            };
+            let cid = &shared.cfg.common.client_id;
+            crate::observe::consumer_lag(cid, &tp.topic, tp.partition, (end - pos).max(0));
+        }
+    }
     if advanced {
         p.fetch_rank = rank;
     }
-    p.high_watermark = data.high_watermark;
-    p.last_stable_offset = data.last_stable_offset;
-    p.log_start_offset = data.log_start_offset;
-    if let Some(pos) = p.position {
-        let end = match shared.cfg.isolation_level {
-            IsolationLevel::ReadCommitted => data.last_stable_offset,
-            IsolationLevel::ReadUncommitted => data.high_watermark,
-        };
-        let cid = &shared.cfg.common.client_id;
-        crate::observe::consumer_lag(cid, &tp.topic, tp.partition, (end - pos).max(0));
-    }
-    let (msgs, next, last_epoch, err) = match decoded {
-        Ok(d) => d,
-        Err(e) => (Vec::new(), asked.offset, None, Some(e)),
-    };
+    applied.messages |= !msgs.is_empty();
     if let Some(e) = err {
         // Corrupt data: deliver what decoded, then stop the partition with the error once
         // its buffer is drained (the error is queued behind nothing: report now).
-        p.stopped = msgs.is_empty();
+        p.stopped = !applied.messages;
         st.errors.push_back(e);
     }
     let added: usize = msgs.iter().map(Message::buffered_size).sum();
-    let wire = data.records.as_ref().map_or(0, |r| r.len());
-    st.expansion.observe(wire, added);
+    applied.added += added;
+    if done {
+        let wire = data.records.as_ref().map_or(0, |r| r.len());
+        st.expansion.observe(wire, applied.added);
+    }
     // The state's own key: it shares the topic name with the other keys of the topic (the
     // response's name is an allocation of its own), so `recv`'s look-ups compare pointers.
     let chunk = msgs.last().map(|m| Chunk {
@@ -1527,7 +1628,8 @@ fn apply_partition(
         super::vec_pool::give_back(msgs);
     }
     p.buffer_bytes += added;
-    if next > asked.offset {
+    if next > applied.at {
+        applied.at = next;
         p.fetch_offset = Some(next);
         if last_epoch.is_some() {
             p.fetch_epoch = last_epoch;
@@ -1541,7 +1643,8 @@ fn apply_partition(
             p.position_epoch = p.fetch_epoch;
         }
     }
-    let eof = shared.cfg.enable_partition_eof
+    let eof = done
+        && shared.cfg.enable_partition_eof
         && p.buffer.is_empty()
         && !p.eof_reported
         && p.fetch_offset == Some(data.high_watermark);
@@ -1562,116 +1665,244 @@ fn apply_partition(
     };
     drop(st);
     Shared::wake(w);
+    true
 }
 
-type Decoded = (Vec<Message>, i64, Option<i32>, Option<Error>);
-
-/// Decodes the records of one partition: skips records before `from`, hides control
-/// records, drops aborted transactions for `read_committed`. Returns the messages, the next
-/// fetch offset, the leader epoch of the last batch passed (control and aborted batches
-/// included; `None` when no batch carried one), and an error that stopped decoding
-/// (messages before it are kept).
-fn decode(
+/// Waits while the partition holds [`DECODE_AHEAD`] or more decoded bytes and can deliver
+/// them (see [`apply_partition`]). `false` when the rest of the answer is not to be applied:
+/// the partition was sought, revoked or fetched elsewhere meanwhile (its fetch is landed),
+/// or the consumer shuts down.
+async fn decode_ahead_room(
+    shared: &Arc<Shared>,
     tp: &TopicPartition,
-    from: i64,
-    data: &PartitionData,
-    opts: &DecodeOptions,
-    read_committed: bool,
-) -> Result<Decoded, Error> {
-    let Some(records) = data.records.clone() else {
-        return Ok((Vec::new(), from, None, None));
-    };
-    if records.is_empty() {
-        return Ok((Vec::new(), from, None, None));
-    }
-    let mut aborted: Vec<(i64, i64)> = if read_committed {
-        data.aborted_transactions
-            .as_ref()
-            .map(|v| {
-                v.iter()
-                    .map(|a| (a.first_offset, a.producer_id.0))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    aborted.sort_unstable();
-    let mut aborted = aborted.into_iter().peekable();
-    let mut aborting: HashMap<i64, ()> = HashMap::new();
-    // Sized from the batch headers: grown batch by batch, the vector doubled and kept up to
-    // twice the room it needs while the messages wait in the partition's buffer (74 MB of
-    // 186 MB in a heap profile of one consumer of 100 partitions).
-    let mut out = super::vec_pool::take(record::records_after(&records, from));
-    let mut next = from;
-    let mut last_epoch: Option<i32> = None;
-    let mut iter = record::decode_batches(Bytes::clone(&records), opts);
-    for batch in iter.by_ref() {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                let e = Error::Protocol(format!("{tp} at offset {next}: {e}"));
-                return Ok((out, next, last_epoch, Some(e)));
+    asked: &Asked,
+    at: i64,
+) -> bool {
+    let mut work = shared.work.subscribe();
+    let mut waiting = false;
+    let room = loop {
+        {
+            let mut st = shared.lock();
+            // `None`: the answer no longer applies; else whether to wait.
+            let wait = st
+                .parts
+                .get(tp)
+                .filter(|p| {
+                    p.incarnation == asked.incarnation
+                        && p.session == asked.session
+                        && p.fetch_offset == Some(at)
+                        && !p.revoking
+                })
+                .map(|p| p.buffer_bytes >= DECODE_AHEAD && !p.paused && !p.assigning);
+            match wait {
+                Some(true) => {
+                    if !waiting {
+                        st.decode_waiting += 1;
+                        waiting = true;
+                    }
+                }
+                Some(false) | None => {
+                    if waiting {
+                        st.decode_waiting -= 1;
+                    }
+                    if wait.is_none() {
+                        asked.land(&mut st, tp);
+                    }
+                    return wait.is_some();
+                }
             }
+        }
+        tokio::select! {
+            _ = work.changed() => {}
+            _ = tokio::time::sleep(IDLE_TICK) => {}
+            _ = shared.shutdown_signal() => break false,
+        }
+    };
+    if !room && waiting {
+        shared.lock().decode_waiting -= 1;
+    }
+    room
+}
+
+/// One group of a partition's decoded records ([`PartDecoder::next_group`]).
+struct Group {
+    msgs: Vec<Message>,
+    /// The fetch offset after the batches decoded so far.
+    next: i64,
+    /// The leader epoch of the last batch passed so far (control and aborted batches
+    /// included; `None` while no batch carried one).
+    last_epoch: Option<i32>,
+    /// An error that stopped decoding (the messages before it are kept).
+    err: Option<Error>,
+    /// No group follows.
+    done: bool,
+}
+
+/// Decodes the records of one partition's answer group by group: skips records before
+/// `from`, hides control records, drops aborted transactions for `read_committed`.
+struct PartDecoder {
+    tp: TopicPartition,
+    from: i64,
+    records: Bytes,
+    batches: record::BatchIter,
+    read_committed: bool,
+    aborted: std::iter::Peekable<std::vec::IntoIter<(i64, i64)>>,
+    aborting: HashSet<i64>,
+    next: i64,
+    last_epoch: Option<i32>,
+    done: bool,
+}
+
+impl PartDecoder {
+    fn new(
+        tp: &TopicPartition,
+        from: i64,
+        data: &PartitionData,
+        opts: &DecodeOptions,
+        read_committed: bool,
+    ) -> Self {
+        let records = data.records.clone().unwrap_or_default();
+        let mut aborted: Vec<(i64, i64)> = if read_committed {
+            data.aborted_transactions
+                .as_ref()
+                .map(|v| {
+                    v.iter()
+                        .map(|a| (a.first_offset, a.producer_id.0))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
         };
-        let batch_next = batch.next_offset();
-        if batch_next <= from {
-            continue;
+        aborted.sort_unstable();
+        PartDecoder {
+            tp: tp.clone(),
+            from,
+            batches: record::decode_batches(Bytes::clone(&records), opts),
+            done: records.is_empty(),
+            records,
+            read_committed,
+            aborted: aborted.into_iter().peekable(),
+            aborting: HashSet::new(),
+            next: from,
+            last_epoch: None,
         }
-        if batch.partition_leader_epoch >= 0 {
-            last_epoch = Some(batch.partition_leader_epoch);
+    }
+
+    /// The next group: the batches up to and including the first compressed one after which
+    /// the group holds [`DECODE_GROUP`] buffered bytes or more, or all that are left.
+    fn next_group(&mut self) -> Group {
+        let mut group = Group {
+            msgs: Vec::new(),
+            next: self.next,
+            last_epoch: self.last_epoch,
+            err: None,
+            done: true,
+        };
+        if self.done {
+            return group;
         }
-        if read_committed {
-            while let Some(&(first, pid)) = aborted.peek() {
-                if first <= batch.last_offset() {
-                    aborting.insert(pid, ());
-                    aborted.next();
-                } else {
+        // Sized from the batch headers: grown batch by batch, the vector doubled and kept up
+        // to twice the room it needs while the messages wait in the partition's buffer (74
+        // MB of 186 MB in a heap profile of one consumer of 100 partitions). A compressed
+        // first batch is a group of its own, most likely.
+        let rest = &self.records[self.batches.consumed()..];
+        let sized = match record::leading_batch(rest) {
+            Some((len, true)) => &rest[..len],
+            _ => rest,
+        };
+        let mut out = super::vec_pool::take(record::records_after(sized, self.from));
+        let mut buffered = 0;
+        let from = self.from;
+        loop {
+            let Some(batch) = self.batches.next() else {
+                self.done = true;
+                break;
+            };
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    let tp = &self.tp;
+                    let next = self.next;
+                    group.err = Some(Error::Protocol(format!("{tp} at offset {next}: {e}")));
+                    self.done = true;
                     break;
                 }
-            }
-        }
-        if batch.is_control() {
-            if read_committed && batch.is_transactional() {
-                let abort = batch
-                    .records
-                    .first()
-                    .and_then(|r| r.key.as_deref())
-                    .and_then(record::control_record_type)
-                    == Some(ControlType::Abort);
-                if abort {
-                    aborting.remove(&batch.producer_id);
-                }
-            }
-            next = next.max(batch_next);
-            continue;
-        }
-        if read_committed && batch.is_transactional() && aborting.contains_key(&batch.producer_id) {
-            next = next.max(batch_next);
-            continue;
-        }
-        let ts_type = batch.timestamp_type();
-        let epoch = batch.partition_leader_epoch.max(-1);
-        out.reserve(batch.records.len());
-        for r in batch.records {
-            if r.offset < from {
+            };
+            let batch_next = batch.next_offset();
+            if batch_next <= from {
                 continue;
             }
-            out.push(Message {
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                timestamp_type: ts_type,
-                leader_epoch: epoch,
-                key: r.key,
-                value: r.value,
-                headers: r.headers.into_boxed_slice(),
-            });
+            if batch.partition_leader_epoch >= 0 {
+                self.last_epoch = Some(batch.partition_leader_epoch);
+            }
+            if self.read_committed {
+                while let Some(&(first, pid)) = self.aborted.peek() {
+                    if first <= batch.last_offset() {
+                        self.aborting.insert(pid);
+                        self.aborted.next();
+                    } else {
+                        break;
+                    }
+                }
+            }
+            if batch.is_control() {
+                if self.read_committed && batch.is_transactional() {
+                    let abort = batch
+                        .records
+                        .first()
+                        .and_then(|r| r.key.as_deref())
+                        .and_then(record::control_record_type)
+                        == Some(ControlType::Abort);
+                    if abort {
+                        self.aborting.remove(&batch.producer_id);
+                    }
+                }
+                self.next = self.next.max(batch_next);
+                continue;
+            }
+            if self.read_committed
+                && batch.is_transactional()
+                && self.aborting.contains(&batch.producer_id)
+            {
+                self.next = self.next.max(batch_next);
+                continue;
+            }
+            let compressed = batch.compression() != record::Compression::None;
+            let ts_type = batch.timestamp_type();
+            let epoch = batch.partition_leader_epoch.max(-1);
+            out.reserve(batch.records.len());
+            for r in batch.records {
+                if r.offset < from {
+                    continue;
+                }
+                let m = Message {
+                    topic: self.tp.topic.clone(),
+                    partition: self.tp.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    timestamp_type: ts_type,
+                    leader_epoch: epoch,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers.into_boxed_slice(),
+                };
+                if compressed {
+                    buffered += m.buffered_size();
+                }
+                out.push(m);
+            }
+            self.next = self.next.max(batch_next);
+            if compressed && buffered >= DECODE_GROUP {
+                break;
+            }
         }
-        next = next.max(batch_next);
+        group.msgs = out;
+        group.next = self.next;
+        group.last_epoch = self.last_epoch;
+        group.done = self.done;
+        group
     }
-    Ok((out, next, last_epoch, None))
 }
 
 #[cfg(test)]

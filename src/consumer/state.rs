@@ -346,6 +346,9 @@ pub(crate) struct State {
     pub eof: VecDeque<(TopicPartition, i64)>,
     /// The last fetch rank handed out ([`PartState::fetch_rank`]).
     pub fetch_ranks: u64,
+    /// Decodings waiting for a partition's buffer to go under
+    /// [`DECODE_AHEAD`](super::fetcher::DECODE_AHEAD) (taking a message wakes them then).
+    pub decode_waiting: usize,
     /// Records and key + value bytes delivered to the application (statistics).
     pub rxmsgs: u64,
     pub rxbytes: u64,

@@ -1108,6 +1108,17 @@ pub fn records_after(data: &[u8], from: i64) -> usize {
         .sum()
 }
 
+/// The first whole batch of `data`, read from its header: its length in bytes and whether
+/// it is compressed; `None` when `data` does not start with one ([`records_after`]'s rules).
+pub fn leading_batch(data: &[u8]) -> Option<(usize, bool)> {
+    let b = whole_batches(data).next()?.ok()?;
+    let compressed = !matches!(
+        Compression::from_attributes(be_i16(b, ATTRIBUTES_OFFSET)),
+        Ok(Compression::None)
+    );
+    Some((b.len(), compressed))
+}
+
 /// The whole batches at the start of `data`, walked by their headers alone (no record
 /// decoded, no CRC checked): each batch's bytes, or `Err(())` for a header
 /// [`decode_batches`] would reject (negative or too short a length, a magic other than 2),

@@ -19,7 +19,7 @@ pub use compression::{compress, decompress, Compression};
 pub use pool::BufferPool;
 
 pub use batch::{
-    control_record_type, decode_batches, next_offset_after, records_after, rewrite_producer_state, BatchBuilder, BatchIter,
+    control_record_type, decode_batches, leading_batch, next_offset_after, records_after, rewrite_producer_state, BatchBuilder, BatchIter,
     BatchParams, ControlType, DecodeOptions, Header, KeptRecords, RawRecord, Record, RecordBatch,
     TimestampType,
     RECORD_BATCH_OVERHEAD,
