@@ -252,11 +252,9 @@ impl Consumer {
         let mut st = shared.lock();
         let marks = fetcher::Marks::of(shared, &st);
         match take_one(&mut st, shared.cfg.enable_auto_offset_store, marks) {
-            Some((r, wake_work)) => {
+            Some((r, wake)) => {
                 drop(st);
-                if wake_work {
-                    shared.notify_work();
-                }
+                wake.send(shared);
                 if let Ok(m) = &r {
                     let size = m.key().map_or(0, |k| k.len()) + m.value().map_or(0, |v| v.len());
                     crate::observe::consumer_received(
@@ -295,7 +293,7 @@ impl Consumer {
             Ok(r) => out.push(r?),
         }
         let shared = &self.shared;
-        let mut wake = false;
+        let mut wake = Wake::default();
         {
             let mut st = shared.lock();
             let marks = fetcher::Marks::of(shared, &st);
@@ -305,7 +303,8 @@ impl Consumer {
                 }
                 match take_one(&mut st, shared.cfg.enable_auto_offset_store, marks) {
                     Some((Ok(m), w)) => {
-                        wake |= w;
+                        wake.fetchers |= w.fetchers;
+                        wake.decoders |= w.decoders;
                         out.push(m);
                     }
                     Some((Err(e), _)) => {
@@ -316,9 +315,7 @@ impl Consumer {
                 }
             }
         }
-        if wake {
-            shared.notify_work();
-        }
+        wake.send(shared);
         Ok(out)
     }
 
@@ -381,32 +378,52 @@ impl Drop for Consumer {
     }
 }
 
+/// Whom a take wakes ([`take_one`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Wake {
+    /// The fetch tasks and the manager ([`Shared::notify_work`]).
+    fetchers: bool,
+    /// The decodings waiting for room ([`Shared::decode_room`]).
+    decoders: bool,
+}
+
+impl Wake {
+    fn send(self, shared: &Shared) {
+        if self.fetchers {
+            shared.notify_work();
+        } else if self.decoders {
+            shared.decode_room.notify_waiters();
+        }
+    }
+}
+
 /// Takes the next event from the state: an error, an EOF, or a message (fetched chunks
-/// whole, in the order they arrived: [`Chunk`]). The `bool` says whether the fetchers should
-/// be woken: the take emptied a partition, brought its buffered bytes under its cap
-/// ([`fetcher::part_cap`]) or, while a decoding waits, under
-/// [`fetcher::DECODE_AHEAD`], or brought the buffered and reserved bytes down to `fetch_at`
+/// whole, in the order they arrived: [`Chunk`]), and whom to wake: the fetchers when the
+/// take emptied a partition, brought its buffered bytes under its cap
+/// ([`fetcher::part_cap`]), or brought the buffered and reserved bytes down to `fetch_at`
 /// ([`fetcher::fetch_at`], where a fetch can go out again), so the next fetch overlaps with
-/// the application's processing instead of starting only once everything is drained.
+/// the application's processing instead of starting only once everything is drained; the
+/// decodings when, while one waits, it brought a partition under
+/// [`fetcher::DECODE_AHEAD`].
 fn take_one(
     st: &mut State,
     auto_store: bool,
     marks: fetcher::Marks,
-) -> Option<(Result<Message>, bool)> {
+) -> Option<(Result<Message>, Wake)> {
     let fetch_at = marks.fetch_at;
     if let Some(e) = st.errors.pop_front() {
-        return Some((Err(e), false));
+        return Some((Err(e), Wake::default()));
     }
     if st.closed {
-        return Some((Err(Error::Closed), false));
+        return Some((Err(Error::Closed), Wake::default()));
     }
     if let Some(e) = &st.fatal {
-        return Some((Err(e.clone()), false));
+        return Some((Err(e.clone()), Wake::default()));
     }
     if let Some((tp, off)) = st.eof.pop_front() {
         return Some((
             Err(Error::State(format!("partition EOF: {tp} at offset {off}"))),
-            false,
+            Wake::default(),
         ));
     }
     if st.buffered_bytes == 0 {
@@ -462,10 +479,11 @@ fn take_one(
     // Fetch tasks wait while the buffers and the fetches in flight fill the bound.
     let used = *buffered_bytes + *fetch_reserved;
     let under_total_cap = used <= fetch_at && used + size > fetch_at;
-    Some((
-        Ok(m),
-        emptied || under_part_cap || under_decode_ahead || under_total_cap,
-    ))
+    let wake = Wake {
+        fetchers: emptied || under_part_cap || under_total_cap,
+        decoders: under_decode_ahead,
+    };
+    Some((Ok(m), wake))
 }
 
 /// Brings a chunk that can be delivered now to the front of `st.order`: chunks already

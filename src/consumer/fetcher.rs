@@ -155,7 +155,8 @@ pub(crate) struct Marks {
     /// [`part_cap`].
     pub part_cap: usize,
     /// [`DECODE_AHEAD`], while a decoding waits for it ([`State::decode_waiting`]); else
-    /// `usize::MAX` (no wake-up for it).
+    /// `usize::MAX` (no wake-up for it). Crossing it wakes the decodings
+    /// ([`Shared::decode_room`](super::state::Shared::decode_room)), not the fetch tasks.
     pub decode_ahead: usize,
 }
 
@@ -1678,9 +1679,11 @@ async fn decode_ahead_room(
     asked: &Asked,
     at: i64,
 ) -> bool {
-    let mut work = shared.work.subscribe();
     let mut waiting = false;
     let room = loop {
+        let notified = shared.decode_room.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         {
             let mut st = shared.lock();
             // `None`: the answer no longer applies; else whether to wait.
@@ -1713,7 +1716,7 @@ async fn decode_ahead_room(
             }
         }
         tokio::select! {
-            _ = work.changed() => {}
+            _ = notified => {}
             _ = tokio::time::sleep(IDLE_TICK) => {}
             _ = shared.shutdown_signal() => break false,
         }

@@ -453,6 +453,10 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Bumped when fetchers or the resolver may have work.
     pub work: watch::Sender<u64>,
+    /// Wakes the decodings waiting for a partition to go under
+    /// [`DECODE_AHEAD`](super::fetcher::DECODE_AHEAD) (`recv` when one does; and
+    /// [`notify_work`](Self::notify_work), for pauses, seeks and revocations).
+    pub decode_room: tokio::sync::Notify,
     /// Bumped when the subscription changed (the membership task rejoins).
     pub resubscribe: watch::Sender<u64>,
     /// `true` once the consumer is closed or dropped: every task stops.
@@ -504,6 +508,7 @@ impl Shared {
             cfg,
             state: Mutex::new(State::default()),
             work,
+            decode_room: tokio::sync::Notify::new(),
             resubscribe,
             shutdown,
             polls: AtomicU64::new(0),
@@ -685,6 +690,7 @@ impl Shared {
     /// Wakes fetchers and the resolver.
     pub(crate) fn notify_work(&self) {
         self.work.send_modify(|v| *v = v.wrapping_add(1));
+        self.decode_room.notify_waiters();
     }
 
     /// Wakes pending `recv` calls.
