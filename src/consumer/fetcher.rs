@@ -1879,17 +1879,7 @@ impl PartDecoder {
                 if r.offset < from {
                     continue;
                 }
-                let m = Message {
-                    topic: self.tp.topic.clone(),
-                    partition: self.tp.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    timestamp_type: ts_type,
-                    leader_epoch: epoch,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers.into_boxed_slice(),
-                };
+                let m = Message::from_record(&self.tp, r, ts_type, epoch);
                 if compressed {
                     buffered += m.buffered_size();
                 }

@@ -149,6 +149,27 @@ impl Message {
         }
     }
 
+    /// The message of a decoded record of `tp`, from a batch with `timestamp_type` written
+    /// under leader epoch `leader_epoch` (-1: none).
+    pub(crate) fn from_record(
+        tp: &TopicPartition,
+        r: crate::record::Record,
+        timestamp_type: TimestampType,
+        leader_epoch: i32,
+    ) -> Message {
+        Message {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            timestamp_type,
+            leader_epoch,
+            key: r.key,
+            value: r.value,
+            headers: r.headers.into_boxed_slice(),
+        }
+    }
+
     /// Bytes this message accounts for in the prefetch buffer.
     pub(crate) fn buffered_size(&self) -> usize {
         let h: usize = self

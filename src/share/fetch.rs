@@ -700,17 +700,7 @@ pub(crate) fn acquired(
                     continue;
                 }
                 out.push(ShareRecord {
-                    message: Message {
-                        topic: p.tp.topic.clone(),
-                        partition: p.tp.partition,
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        timestamp_type: ts_type,
-                        leader_epoch: epoch,
-                        key: r.key,
-                        value: r.value,
-                        headers: r.headers.into_boxed_slice(),
-                    },
+                    message: Message::from_record(&p.tp, r, ts_type, epoch),
                     topic_id: p.id,
                     delivery_count: count.max(0) as u16,
                     lock_expires,
