@@ -328,6 +328,62 @@ async fn commit_and_abort_visibility(proto: Proto) {
     p.close(Duration::from_secs(5)).await.unwrap();
 }
 
+/// read_committed over compressed transactions interleaved in one partition: the consumer
+/// decodes a partition's compressed batches in groups of about 512 KiB of records as the
+/// application reads (`fetcher.rs`, `PartDecoder`), and a group can end only on a delivered
+/// record, so here a group ends on a committed batch of one producer while the other
+/// producer's aborted transaction is open: the aborted batches after it, in the next
+/// groups, must still be dropped. Exactly the committed values arrive, once each, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_committed_over_compressed_transactions_in_groups() {
+    let kc = cluster(Proto::V2);
+    let bootstrap = kc.bootstrap();
+    let topic = unique("vis-zstd");
+    create_topic(&bootstrap, &topic, 1).await;
+    let extra = [("compression.type", "zstd"), ("linger.ms", "0")];
+    let aborting = txn_producer(&bootstrap, &unique("vis-zstd-a"), &extra).await;
+    let committing = txn_producer(&bootstrap, &unique("vis-zstd-c"), &extra).await;
+    init(&aborting, Proto::V2).await;
+    init(&committing, Proto::V2).await;
+    // ~2 KB values (key as much again): ~128 records to a decoding group.
+    let big = |prefix: &str| -> Vec<String> {
+        (0..1000)
+            .map(|i| format!("{prefix}-{i:04}-{}", "0".repeat(2000)))
+            .collect()
+    };
+    let (aborted, committed) = (big("a"), big("c"));
+    aborting.begin_transaction().unwrap();
+    committing.begin_transaction().unwrap();
+    // One record per batch (each acknowledged before the next is sent), the two
+    // transactions' batches alternating in the log.
+    for (a, c) in aborted.iter().zip(&committed) {
+        for (p, v) in [(&aborting, a), (&committing, c)] {
+            let rec = ProducerRecord::new(topic.as_str())
+                .key(v.clone())
+                .value(v.clone());
+            p.send(rec).await.unwrap().await.unwrap();
+        }
+    }
+    aborting.abort_transaction().await.unwrap();
+    committing.commit_transaction().await.unwrap();
+    let got = sdk_read(
+        &bootstrap,
+        &topic,
+        1,
+        "read_committed",
+        committed.len(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(got.len(), committed.len(), "values read");
+    assert!(
+        got == committed,
+        "read_committed: the commits, in order, none aborted"
+    );
+    aborting.close(Duration::from_secs(5)).await.unwrap();
+    committing.close(Duration::from_secs(5)).await.unwrap();
+}
+
 /// A second producer with the same transactional.id fences the first: the first gets a
 /// fatal error on its next call and on every call after; the second works.
 async fn fencing(proto: Proto) {
