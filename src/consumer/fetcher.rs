@@ -1795,15 +1795,8 @@ impl PartDecoder {
     /// The next group: the batches up to and including the first compressed one after which
     /// the group holds [`DECODE_GROUP`] buffered bytes or more, or all that are left.
     fn next_group(&mut self) -> Group {
-        let mut group = Group {
-            msgs: Vec::new(),
-            next: self.next,
-            last_epoch: self.last_epoch,
-            err: None,
-            done: true,
-        };
         if self.done {
-            return group;
+            return self.group(Vec::new(), None);
         }
         // Sized from the batch headers: grown batch by batch, the vector doubled and kept up
         // to twice the room it needs while the messages wait in the partition's buffer (74
@@ -1816,6 +1809,7 @@ impl PartDecoder {
         };
         let mut out = super::vec_pool::take(record::records_after(sized, self.from));
         let mut buffered = 0;
+        let mut err = None;
         let from = self.from;
         loop {
             let Some(batch) = self.batches.next() else {
@@ -1827,7 +1821,7 @@ impl PartDecoder {
                 Err(e) => {
                     let tp = &self.tp;
                     let next = self.next;
-                    group.err = Some(Error::Protocol(format!("{tp} at offset {next}: {e}")));
+                    err = Some(Error::Protocol(format!("{tp} at offset {next}: {e}")));
                     self.done = true;
                     break;
                 }
@@ -1890,11 +1884,18 @@ impl PartDecoder {
                 break;
             }
         }
-        group.msgs = out;
-        group.next = self.next;
-        group.last_epoch = self.last_epoch;
-        group.done = self.done;
-        group
+        self.group(out, err)
+    }
+
+    /// `msgs` and `err` as a group, with where decoding stands now.
+    fn group(&self, msgs: Vec<Message>, err: Option<Error>) -> Group {
+        Group {
+            msgs,
+            next: self.next,
+            last_epoch: self.last_epoch,
+            err,
+            done: self.done,
+        }
     }
 }
 
