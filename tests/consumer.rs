@@ -2899,6 +2899,47 @@ async fn pausing_a_partition_whose_decoding_waits_frees_the_others() {
     c.close().await.unwrap();
 }
 
+/// Pausing a partition does not let its decoding run ahead: a paused partition's records
+/// are not read, so the decoding of its answer stops once it holds `DECODE_AHEAD` decoded
+/// bytes, and the rest of the answer is fetched again after `resume`. Before, a pause let
+/// the decoding go on through the whole answer (about 24 MB decoded for this one
+/// partition, held until resumed and read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_partition_is_not_decoded_ahead_of_the_application() {
+    const BATCHES: usize = 24;
+    const N: i64 = (BATCHES * 250) as i64;
+    let topic = unique("c-decode-paused");
+    create_topic(&topic, 1).await;
+    produce_compressible(&topic, 0, BATCHES).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = assigned_from_start(&seek_cfg(&unique("g-decode-paused")), &tp).await;
+    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
+    assert_eq!(first.offset(), 0);
+    // Let the decoding reach its wait, then pause the partition for a while.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.handle().pause(std::slice::from_ref(&tp)).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = c.handle().statistics().topics[&topic].partitions[&0].fetchq_size;
+    assert!(
+        held <= 4 << 20,
+        "{held} bytes decoded and buffered for one paused partition"
+    );
+    c.handle().resume(std::slice::from_ref(&tp)).unwrap();
+    for n in 1..N {
+        let m = recv_one(&c, Duration::from_secs(30), "record after resume").await;
+        assert_eq!(m.offset(), n);
+        assert_eq!(m.value().unwrap(), format!("{n:04096}").as_bytes());
+    }
+    // Nothing twice: the partition is read to its end.
+    let extra = tokio::time::timeout(Duration::from_secs(2), c.recv()).await;
+    assert!(
+        extra.is_err(),
+        "past the end: {:?}",
+        extra.map(|r| r.map(|m| m.offset()))
+    );
+    c.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_not_held_behind_a_long_poll_of_caught_up_partitions() {
     const N: usize = 3_000;

@@ -1430,7 +1430,10 @@ const CLOSE_SESSION_TIMEOUT: Duration = Duration::from_secs(2);
 /// Compressed batches are appended in groups of about [`DECODE_GROUP`] buffered bytes, and
 /// before decoding the next group the task waits while the partition holds
 /// [`DECODE_AHEAD`] or more decoded bytes the application has not taken (unless the
-/// partition cannot deliver now: paused, being revoked or assigned). Decoded all at once,
+/// partition cannot deliver now: being revoked or assigned). A paused partition's decoding
+/// stops there instead (waiting would hold back the other partitions of the lane until
+/// `resume`): the fetch lands at the offset after the groups appended and the rest of the
+/// answer is fetched again once the partition is resumed. Decoded all at once,
 /// a response of three 1 MiB partitions of lz4 batches became ~9 MB of decoded buffers
 /// before the application read the first record, and with two fetch lanes per broker a
 /// consumer held ~13 such buffers (max RSS 24-25 MB where rust-rdkafka's BaseConsumer had
@@ -1671,14 +1674,22 @@ fn append_group(
 
 /// Waits while the partition holds [`DECODE_AHEAD`] or more decoded bytes and can deliver
 /// them (see [`apply_partition`]). `false` when the rest of the answer is not to be applied:
-/// the partition was sought, revoked or fetched elsewhere meanwhile (its fetch is landed),
-/// or the consumer shuts down.
+/// the partition was sought, revoked or fetched elsewhere meanwhile, or it is paused with
+/// [`DECODE_AHEAD`] decoded bytes (its fetch is landed at `at`, where the next fetch after
+/// `resume` starts), or the consumer shuts down.
 async fn decode_ahead_room(
     shared: &Arc<Shared>,
     tp: &TopicPartition,
     asked: &Asked,
     at: i64,
 ) -> bool {
+    /// What the partition's state says of the next group.
+    enum Next {
+        Decode,
+        Wait,
+        /// Land the fetch and drop the rest of the answer.
+        Stop,
+    }
     let mut waiting = false;
     let room = loop {
         let notified = shared.decode_room.notified();
@@ -1686,32 +1697,33 @@ async fn decode_ahead_room(
         notified.as_mut().enable();
         {
             let mut st = shared.lock();
-            // `None`: the answer no longer applies; else whether to wait.
-            let wait = st
-                .parts
-                .get(tp)
-                .filter(|p| {
-                    p.incarnation == asked.incarnation
-                        && p.session == asked.session
-                        && p.fetch_offset == Some(at)
-                        && !p.revoking
-                })
-                .map(|p| p.buffer_bytes >= DECODE_AHEAD && !p.paused && !p.assigning);
-            match wait {
-                Some(true) => {
+            let next = match st.parts.get(tp).filter(|p| {
+                p.incarnation == asked.incarnation
+                    && p.session == asked.session
+                    && p.fetch_offset == Some(at)
+                    && !p.revoking
+            }) {
+                None => Next::Stop,
+                Some(p) if p.buffer_bytes < DECODE_AHEAD || p.assigning => Next::Decode,
+                Some(p) if p.paused => Next::Stop,
+                Some(_) => Next::Wait,
+            };
+            match next {
+                Next::Wait => {
                     if !waiting {
                         st.decode_waiting += 1;
                         waiting = true;
                     }
                 }
-                Some(false) | None => {
+                Next::Decode | Next::Stop => {
                     if waiting {
                         st.decode_waiting -= 1;
                     }
-                    if wait.is_none() {
+                    let go = matches!(next, Next::Decode);
+                    if !go {
                         asked.land(&mut st, tp);
                     }
-                    return wait.is_some();
+                    return go;
                 }
             }
         }
