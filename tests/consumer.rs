@@ -2815,6 +2815,48 @@ async fn produce_compressible(topic: &str, p: i32, batches: usize) {
     }
 }
 
+/// Batches of `produce_compressible` in the compressed-backlog tests: ~24 MB decoded, one
+/// response of a few KB per batch on the wire.
+const BACKLOG_BATCHES: usize = 24;
+
+/// A one-partition topic holding `BACKLOG_BATCHES` compressible zstd batches, and a consumer
+/// assigned to it from the start that received its first record.
+async fn compressed_backlog(name: &str) -> (Consumer, TopicPartition) {
+    let topic = unique(name);
+    create_topic(&topic, 1).await;
+    produce_compressible(&topic, 0, BACKLOG_BATCHES).await;
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let c = assigned_from_start(&seek_cfg(&unique(&format!("g-{name}"))), &tp).await;
+    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
+    assert_eq!(first.offset(), 0);
+    (c, tp)
+}
+
+/// Asserts that `tp` holds at most 4 MiB decoded and buffered (`DECODE_AHEAD` plus a batch,
+/// with room).
+fn assert_little_decoded_ahead(c: &Consumer, tp: &TopicPartition, what: &str) {
+    let held = c.handle().statistics().topics[&*tp.topic].partitions[&tp.partition].fetchq_size;
+    assert!(
+        held <= 4 << 20,
+        "{held} bytes decoded and buffered for {what}"
+    );
+}
+
+/// Receives the rest of the backlog after its first record, in order, and nothing past it.
+async fn read_rest_of_backlog(c: &Consumer) {
+    for n in 1..(BACKLOG_BATCHES * 250) as i64 {
+        let m = recv_one(c, Duration::from_secs(30), "record").await;
+        assert_eq!(m.offset(), n);
+        assert_eq!(m.value().unwrap(), format!("{n:04096}").as_bytes());
+    }
+    let extra = tokio::time::timeout(Duration::from_secs(2), c.recv()).await;
+    assert!(
+        extra.is_err(),
+        "past the end: {:?}",
+        extra.map(|r| r.map(|m| m.offset()))
+    );
+}
+
 /// Compressed batches are decoded as the application reads, not a response at a time: 24
 /// batches of ~1 MB decoded fit one response (a few KB each on the wire), and a consumer
 /// that decoded the whole response held all ~24 MB before the application took its second
@@ -2822,26 +2864,11 @@ async fn produce_compressible(topic: &str, p: i32, batches: usize) {
 /// waits compressed; every record still arrives, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_batches_are_decoded_as_the_application_reads() {
-    const BATCHES: usize = 24;
-    let topic = unique("c-decode-ahead");
-    create_topic(&topic, 1).await;
-    produce_compressible(&topic, 0, BATCHES).await;
-    let tp = TopicPartition::new(topic.as_str(), 0);
-    let c = assigned_from_start(&seek_cfg(&unique("g-decode-ahead")), &tp).await;
-    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
-    assert_eq!(first.offset(), 0);
+    let (c, tp) = compressed_backlog("c-decode-ahead").await;
     // The application is busy.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let held = c.handle().statistics().topics[&topic].partitions[&0].fetchq_size;
-    assert!(
-        held <= 4 << 20,
-        "{held} bytes decoded and buffered for one partition"
-    );
-    for n in 1..(BATCHES * 250) as i64 {
-        let m = recv_one(&c, Duration::from_secs(30), "record").await;
-        assert_eq!(m.offset(), n);
-        assert_eq!(m.value().unwrap(), format!("{n:04096}").as_bytes());
-    }
+    assert_little_decoded_ahead(&c, &tp, "one partition");
+    read_rest_of_backlog(&c).await;
     c.close().await.unwrap();
 }
 
@@ -2906,37 +2933,14 @@ async fn pausing_a_partition_whose_decoding_waits_frees_the_others() {
 /// partition, held until resumed and read).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_partition_is_not_decoded_ahead_of_the_application() {
-    const BATCHES: usize = 24;
-    const N: i64 = (BATCHES * 250) as i64;
-    let topic = unique("c-decode-paused");
-    create_topic(&topic, 1).await;
-    produce_compressible(&topic, 0, BATCHES).await;
-    let tp = TopicPartition::new(topic.as_str(), 0);
-    let c = assigned_from_start(&seek_cfg(&unique("g-decode-paused")), &tp).await;
-    let first = recv_one(&c, Duration::from_secs(30), "first record").await;
-    assert_eq!(first.offset(), 0);
+    let (c, tp) = compressed_backlog("c-decode-paused").await;
     // Let the decoding reach its wait, then pause the partition for a while.
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.handle().pause(std::slice::from_ref(&tp)).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let held = c.handle().statistics().topics[&topic].partitions[&0].fetchq_size;
-    assert!(
-        held <= 4 << 20,
-        "{held} bytes decoded and buffered for one paused partition"
-    );
+    assert_little_decoded_ahead(&c, &tp, "one paused partition");
     c.handle().resume(std::slice::from_ref(&tp)).unwrap();
-    for n in 1..N {
-        let m = recv_one(&c, Duration::from_secs(30), "record after resume").await;
-        assert_eq!(m.offset(), n);
-        assert_eq!(m.value().unwrap(), format!("{n:04096}").as_bytes());
-    }
-    // Nothing twice: the partition is read to its end.
-    let extra = tokio::time::timeout(Duration::from_secs(2), c.recv()).await;
-    assert!(
-        extra.is_err(),
-        "past the end: {:?}",
-        extra.map(|r| r.map(|m| m.offset()))
-    );
+    read_rest_of_backlog(&c).await;
     c.close().await.unwrap();
 }
 
