@@ -996,3 +996,86 @@ async fn produce_requests_pack_batches_within_max_request_size() {
         p.close(Duration::from_secs(10)).await.unwrap();
     }
 }
+
+/// Compressed batches join a Produce request by their size as sent (compressed), as Java's
+/// accumulator packs them, not by their uncompressed size. With `max.request.size` 12,000
+/// (which also caps a batch), ten records of 1,180 repeated bytes fill a partition's batch
+/// (~11,950 bytes before lz4, a few hundred after): measured uncompressed, none would fit
+/// beside another (6 requests); by compressed size, once each partition's compression ratio
+/// is known, a lane's three go in one request (2 in all). Then partitions 2-5 get random
+/// bytes (~11,970 after lz4) where their ratio promised a few hundred: the request is never
+/// overfilled, the sealed batch that does not fit waits for the next one (each lane: its
+/// compressible batch, then each incompressible one alone; 6 requests). Every record is
+/// acknowledged, in order per partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_batches_are_packed_by_their_compressed_size() {
+    let b = bootstrap();
+    let topic = unique("pack-lz4");
+    create_topic(&b, &topic, 6).await;
+    let p = Producer::new(&config(
+        &b,
+        &[
+            ("linger.ms", "60000"),
+            ("max.request.size", "12000"),
+            ("compression.type", "lz4"),
+        ],
+    ))
+    .await
+    .unwrap();
+    warm_partitions(&p, &topic, 0..6).await;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random_value = move || {
+        (0..1180)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    // (round, partitions whose values compress, Produce requests: None = not checked)
+    for (round, compressible, expected) in [
+        (1, 0..6, None), // each partition's first ratio is learnt here
+        (2, 0..6, Some(2u64)),
+        (3, 0..2, Some(6u64)),
+    ] {
+        let before = produce_requests(&p);
+        let mut futs = Vec::new();
+        for part in 0..6 {
+            for i in 0..10 {
+                let value = if compressible.contains(&part) {
+                    vec![b'a' + (i as u8); 1180]
+                } else {
+                    random_value()
+                };
+                let rec = ProducerRecord::new(topic.as_str())
+                    .partition(part)
+                    .value(value);
+                futs.push((part, p.send(rec).await.unwrap()));
+            }
+        }
+        p.flush().await;
+        let mut last: HashMap<i32, i64> = HashMap::new();
+        for (part, f) in futs {
+            let md = f.await.unwrap();
+            if let Some(prev) = last.insert(part, md.offset) {
+                assert_eq!(
+                    md.offset,
+                    prev + 1,
+                    "round {round}: partition {part} out of order"
+                );
+            }
+        }
+        if let Some(expected) = expected {
+            assert_eq!(
+                produce_requests(&p) - before,
+                expected,
+                "round {round}: Produce requests for two lanes' three lz4 batches of ~11,950 \
+                 bytes uncompressed (partitions {compressible:?} compressible) under \
+                 max.request.size=12000"
+            );
+        }
+    }
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
