@@ -40,7 +40,7 @@ use super::transaction::{self, Txn};
 use crate::config::ProducerConfig;
 use crate::protocol::{encode_produce, ProduceSpec, ProduceTopic};
 use crate::record::{
-    decode_batches, rewrite_producer_state, BatchBuilder, BatchParams, Compression, DecodeOptions,
+    decode_batches, rewrite_producer_state, BatchBuilder, BatchParams, DecodeOptions,
 };
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -94,25 +94,8 @@ struct PartSend {
     /// The lane this partition's batches go over while its leader is that lane's broker
     /// (see [`Sender::lane_for`]).
     home: Option<LaneKey>,
-    /// Sent batches waiting to be re-sent, in creation (= sequence) order (and a sealed
-    /// batch that turned out too large for the request it was taken for).
+    /// Sent batches waiting to be re-sent, in creation (= sequence) order.
     retry: VecDeque<Batch>,
-    /// With compression: compressed / uncompressed size of this partition's last sealed
-    /// batch, from which [`Sender::take_batch`] estimates the next one's size on the wire.
-    ratio: Option<f32>,
-}
-
-/// Margin on a partition's last compression ratio when a batch's compressed size is
-/// estimated before it is sealed (it may compress a little worse than the one before).
-const RATIO_MARGIN: f32 = 1.1;
-
-/// How many uncompressed bytes of a batch fit in `left` bytes of a request when batches
-/// compress to `ratio` of their size: `left` itself without an estimate.
-fn uncompressed_room(left: usize, ratio: Option<f32>) -> usize {
-    match ratio {
-        Some(r) if r > 0.0 => (left as f64 / f64::from(r * RATIO_MARGIN)) as usize,
-        _ => left,
-    }
 }
 
 struct InFlightReq {
@@ -726,20 +709,14 @@ impl Sender {
             // batch goes alone (see `Idempotence::broker_knows`).
             return None;
         }
-        // A request's first batch is always allowed; later ones only within max.request.size,
-        // measured as sent: a compressed batch by its estimated compressed size (as Java's
-        // accumulator does), checked again once sealed.
-        let compressed = self.s.compression != Compression::None;
+        // A request's first batch is always allowed; later ones only within max.request.size.
         let room = if size == 0 {
             usize::MAX
-        } else if compressed {
-            uncompressed_room(max_req.saturating_sub(size), ps.ratio)
         } else {
             max_req.saturating_sub(size)
         };
         let ob = self.acc.drain(part, now, room)?;
         self.acc.drained(node, now);
-        let raw_size = ob.builder.size_bytes();
         let record_count = ob.builder.len() as i32;
         let base_seq = match &self.idem {
             Some(i) => i.next_sequence(tp),
@@ -769,7 +746,7 @@ impl Sender {
                 if let Some(i) = self.idem.as_mut() {
                     i.assigned(tp, base_seq, record_count);
                 }
-                let batch = Batch {
+                Some(Batch {
                     id: ob.id,
                     completion: ob.completion,
                     created: ob.created,
@@ -783,19 +760,7 @@ impl Sender {
                     last_error: None,
                     piece: None,
                     sent_at: None,
-                };
-                if !compressed {
-                    return Some(batch);
-                }
-                let ps = self.parts.entry(tp.clone()).or_default();
-                ps.ratio = Some(batch.data.len() as f32 / raw_size.max(1) as f32);
-                if size > 0 && size + batch.data.len() > max_req {
-                    // It compressed worse than estimated: it goes first in a later request
-                    // (as a re-send does; never sent, its outcome is known).
-                    ps.retry.push_back(batch);
-                    return None;
-                }
-                Some(batch)
+                })
             }
             Err(e) => {
                 tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "cannot encode batch");
