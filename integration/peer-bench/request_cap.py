@@ -87,17 +87,6 @@ def main():
     finally:
         broker.stop()
 
-    def col(rows, key):
-        return [r[key] for r in rows if r.get("status") == "ok" and r.get(key) is not None]
-
-    def spread(xs, digits):
-        if not xs:
-            return "-"
-        f = "%%.%df" % digits
-        if digits == 0:
-            return "%s (%s-%s)" % (run.fmt(run.med(xs)), run.fmt(min(xs)), run.fmt(max(xs)))
-        return "%s (%s-%s)" % (f % run.med(xs), f % min(xs), f % max(xs))
-
     for prof in profiles:
         print("\nProfile %s, %d B, %d records per run, %d rounds" % (prof, args.size, count,
                                                                      args.rounds))
@@ -108,10 +97,11 @@ def main():
             rows = [r for r in runs if r["profile"] == prof and r["client"] == client
                     and r["extra"] == list(extra)]
             print("| %s | %s | %d | %s | %s | %s | %s |" % (
-                client, label, len(col(rows, "msgs_per_sec")),
-                spread(col(rows, "msgs_per_sec"), 0), spread(col(rows, "cpu_s_per_1m"), 2),
-                spread(col(rows, "broker_cpu_s_per_1m"), 2),
-                spread(col(rows, "records_per_batch"), 0)))
+                client, label, len(run.ok_values(rows, "msgs_per_sec")),
+                run.spread(run.ok_values(rows, "msgs_per_sec")),
+                run.spread(run.ok_values(rows, "cpu_s_per_1m"), 2),
+                run.spread(run.ok_values(rows, "broker_cpu_s_per_1m"), 2),
+                run.spread(run.ok_values(rows, "records_per_batch"))))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"count": count, "size": args.size, "rounds": args.rounds,

@@ -736,6 +736,18 @@ def fmt(x, digits=0):
     return "{:,.{d}f}".format(x, d=digits)
 
 
+def ok_values(rows, key):
+    """`key` of the verified runs (status ok) among `rows` that have it."""
+    return [r[key] for r in rows if r.get("status") == "ok" and r.get(key) is not None]
+
+
+def spread(xs, digits=0):
+    """"median (min-max)" of `xs` with `digits` decimals; "-" when there are none."""
+    if not xs:
+        return "-"
+    return "%s (%s-%s)" % (fmt(med(xs), digits), fmt(min(xs), digits), fmt(max(xs), digits))
+
+
 def ratio(x, ref, invert=False):
     if x is None or not ref:
         return "–"

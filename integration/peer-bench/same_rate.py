@@ -77,17 +77,6 @@ def main():
     finally:
         broker.stop()
 
-    def col(rows, key):
-        return [r[key] for r in rows if r.get("status") == "ok" and r.get(key) is not None]
-
-    def spread(xs, digits):
-        if not xs:
-            return "-"
-        if digits == 0:
-            return "%s (%s-%s)" % (run.fmt(run.med(xs)), run.fmt(min(xs)), run.fmt(max(xs)))
-        f = "%%.%df" % digits
-        return "%s (%s-%s)" % (f % run.med(xs), f % min(xs), f % max(xs))
-
     print("\n| cell | rate | client | ok runs | msgs/s median (min-max) | client CPU-s/1M | "
           "broker CPU-s/1M | records per batch |")
     print("|---|---|---|---|---|---|---|---|")
@@ -98,10 +87,11 @@ def main():
                         and x["cell_rate"] == rate and x["rate"] == r and x["client"] == client]
                 print("| %s / %d B | %s | %s | %d | %s | %s | %s | %s |" % (
                     prof, size, run.fmt(r) if r else "unpaced", client,
-                    len(col(rows, "msgs_per_sec")), spread(col(rows, "msgs_per_sec"), 0),
-                    spread(col(rows, "cpu_s_per_1m"), 2),
-                    spread(col(rows, "broker_cpu_s_per_1m"), 3),
-                    spread(col(rows, "records_per_batch"), 0)))
+                    len(run.ok_values(rows, "msgs_per_sec")),
+                    run.spread(run.ok_values(rows, "msgs_per_sec")),
+                    run.spread(run.ok_values(rows, "cpu_s_per_1m"), 2),
+                    run.spread(run.ok_values(rows, "broker_cpu_s_per_1m"), 3),
+                    run.spread(run.ok_values(rows, "records_per_batch"))))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"cells": args.cell, "rounds": args.rounds, "runs": runs}, fh, indent=1)
