@@ -269,9 +269,12 @@ impl ShareConsumer {
 
     /// Sends the acknowledgements made so far (in implicit mode: accepts every record
     /// handed out first) and waits for the broker's answer, bounded by
-    /// `request.timeout.ms`. Returns the outcome per partition: an error there (e.g.
-    /// INVALID_RECORD_STATE after the lock expired) means those acknowledgements did not
-    /// take effect, and the records may be delivered again.
+    /// `request.timeout.ms`. Returns the outcome of every partition acknowledged (one
+    /// waiting for a leader or a share session is waited for within the bound): `Ok` means
+    /// the broker took them; an error from the broker (e.g. INVALID_RECORD_STATE after the
+    /// lock expired) means they did not take effect, and the records may be delivered
+    /// again; a connection error or timeout leaves it unknown (they are sent again in the
+    /// background).
     pub async fn commit_sync(&self) -> Result<CommitResults> {
         if self.shared.is_closing() {
             return Err(Error::Closed);

@@ -288,14 +288,12 @@ async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan:
     let got_records = !outcome.records.is_empty();
     let wakers = {
         let mut st = shared.lock();
-        for (p, a) in outcome.requeue.into_iter().chain(outcome.gaps) {
-            for (o, t) in a {
-                if !st.pending.get(&p).is_some_and(|m| m.contains_key(&o)) {
-                    st.queue_ack(p.clone(), o, t);
-                }
-            }
-        }
-        st.ack_round_done(acks_upto, &outcome.ack_results);
+        st.round_answered(
+            acks_upto,
+            &outcome.ack_results,
+            outcome.requeue,
+            outcome.gaps,
+        );
         if got_records {
             st.buffer.extend(outcome.records);
             st.demand = false;
@@ -346,6 +344,10 @@ async fn node_round(
     let conn = match connection(shared, node, session).await {
         Ok(c) => c,
         Err(e) => {
+            // Failed like a request would (an answer for `commit_sync`), sent again later.
+            for p in acks.keys() {
+                out.ack_results.insert(p.tp.clone(), Err(e.clone()));
+            }
             out.requeue = acks;
             out.errors.push(e);
             out.refresh = true;
