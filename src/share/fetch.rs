@@ -207,6 +207,49 @@ fn plan_round(shared: &Shared) -> Option<Plan> {
     })
 }
 
+/// A round's acknowledgements by where they go ([`route_acks`]).
+#[derive(Default)]
+struct Routed {
+    /// To their partition's leader.
+    by_node: BTreeMap<i32, Acks>,
+    /// Back to the queue: no leader known yet, the partition still assigned (or the
+    /// assignment not resolved yet); sent once metadata knows the leader.
+    later: Acks,
+    /// Answered with an error: no leader known and the partition no longer assigned (its
+    /// topic deleted, say), so no round would ever send them.
+    failed: CommitResults,
+}
+
+/// Routes a round's acknowledgements ([`Routed`]); `leader` from the metadata, `assigned`
+/// and `unresolved` as [`assigned_parts`] gives them.
+fn route_acks(
+    acks: Acks,
+    leader: impl Fn(&Part) -> Option<i32>,
+    assigned: &BTreeSet<Part>,
+    unresolved: bool,
+) -> Routed {
+    let mut r = Routed::default();
+    for (p, a) in acks {
+        match leader(&p) {
+            Some(n) => {
+                r.by_node.entry(n).or_default().insert(p, a);
+            }
+            None if unresolved || assigned.contains(&p) => {
+                r.later.insert(p, a);
+            }
+            None => {
+                let e = Error::State(format!(
+                    "acknowledgements for {} not sent: the partition has no known leader \
+                     and is no longer assigned to this consumer",
+                    p.tp
+                ));
+                r.failed.insert(p.tp.clone(), Err(e));
+            }
+        }
+    }
+    r
+}
+
 /// One round; `true` when a request failed (the caller backs off).
 async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan: Plan) -> bool {
     let snap = shared.cluster.metadata();
@@ -228,17 +271,13 @@ async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan:
         }
     }
     let acks_upto = plan.acks_upto;
-    for (p, acks) in plan.acks {
-        match leader(&p) {
-            Some(n) => {
-                by_node.entry(n).or_default().1.insert(p, acks);
-            }
-            None => {
-                outcome.refresh = true;
-                outcome.requeue.insert(p, acks);
-            }
-        }
+    let routed = route_acks(plan.acks, leader, &plan.parts, plan.unresolved);
+    for (n, acks) in routed.by_node {
+        by_node.entry(n).or_default().1 = acks;
     }
+    outcome.refresh |= !routed.later.is_empty();
+    outcome.requeue = routed.later;
+    outcome.ack_results = routed.failed;
     let fetch_wait = shared.cfg.consumer.fetch_max_wait;
     let mut tasks = Vec::new();
     for (node, (mut parts, acks)) in by_node {
@@ -876,5 +915,34 @@ mod tests {
         assert_eq!(s.epoch, 0);
         s.advance();
         assert_eq!(s.epoch, 1);
+    }
+
+    /// Acknowledgements go to their leader; without one they wait for the next round while
+    /// the partition is assigned (or the assignment is not resolved yet), and are answered
+    /// with an error once it is not: nothing would ever send them, and a `commit_sync`
+    /// would wait for them until its bound.
+    #[test]
+    fn acknowledgements_without_a_leader_wait_only_while_assigned() {
+        let part = |n| Part {
+            tp: TopicPartition::new("t", n),
+            id: Uuid::nil(),
+        };
+        let acks: Acks = (0..3)
+            .map(|n| (part(n), BTreeMap::from([(7, 1)])))
+            .collect();
+        let leader = |p: &Part| (p.tp.partition == 0).then_some(4);
+        let assigned: BTreeSet<Part> = [part(0), part(1)].into();
+        let r = route_acks(acks.clone(), leader, &assigned, false);
+        assert_eq!(r.by_node.get(&4).map(|a| a.len()), Some(1));
+        assert!(r.later.contains_key(&part(1)) && r.later.len() == 1);
+        assert!(matches!(
+            r.failed.get(&part(2).tp),
+            Some(Err(Error::State(_)))
+        ));
+        assert_eq!(r.failed.len(), 1);
+        // The assignment not resolved yet: partition 2 may still be this consumer's.
+        let r = route_acks(acks, leader, &assigned, true);
+        assert_eq!(r.later.len(), 2);
+        assert!(r.failed.is_empty());
     }
 }
