@@ -57,21 +57,12 @@ def main():
     for p in profiles:
         if p not in run.PROFILES:
             sys.exit("unknown profile %s" % p)
-    for c in ("kafka-sdk", "franz-go"):
-        if not os.access(os.path.join(run.BIN, run.EXE[c]), os.X_OK):
-            sys.exit("build the peer harness first (%s missing)" % run.EXE[c])
-    if not os.access(run.TESTKIT, os.X_OK):
-        sys.exit("build the test kit first: cargo build --release -p kafka-testkit")
-    if args.pin and not run.shutil.which("taskset"):
-        args.pin = False
+    run.side_run_ready(args, ["kafka-sdk", "franz-go"])
     count = args.count or {100: 5_000_000, 1024: 2_000_000}[args.size]
     variants = VARIANTS + (JAVA if args.java else [])
 
-    broker = run.Broker(args.pin)
-    run.log("broker at %s" % broker.bootstrap)
-    runner = run.Runner(args, broker)
     runs = []
-    try:
+    with run.side_broker(args) as runner:
         for i in range(args.rounds):
             for prof in profiles:
                 order = variants[i % len(variants):] + variants[:i % len(variants)]
@@ -84,8 +75,6 @@ def main():
                         prof, client, label, i + 1, res.get("msgs_per_sec"),
                         res.get("cpu_s_per_1m"), res.get("broker_cpu_s_per_1m"),
                         res.get("status")))
-    finally:
-        broker.stop()
 
     for prof in profiles:
         print("\nProfile %s, %d B, %d records per run, %d rounds" % (prof, args.size, count,

@@ -23,6 +23,7 @@ failing that check is void. Writes `integration/peer-bench/results.json` and the
 section of `BENCHMARKS.md`.
 """
 import argparse
+import contextlib
 import datetime
 import glob
 import json
@@ -734,6 +735,30 @@ def fmt(x, digits=0):
     if digits == 0:
         return "{:,.0f}".format(x)
     return "{:,.{d}f}".format(x, d=digits)
+
+
+def side_run_ready(args, clients):
+    """Checks what a side-run script needs (the `clients`' harness binaries, the test kit)
+    and turns pinning off without `taskset`."""
+    for c in clients:
+        if not os.access(os.path.join(BIN, EXE[c]), os.X_OK):
+            sys.exit("build the peer harness first (%s missing)" % EXE[c])
+    if not os.access(TESTKIT, os.X_OK):
+        sys.exit("build the test kit first: cargo build --release -p kafka-testkit")
+    if args.pin and not shutil.which("taskset"):
+        args.pin = False
+
+
+@contextlib.contextmanager
+def side_broker(args):
+    """A side run's broker (one kit broker, pinned as `args.pin` says) and its `Runner`;
+    the broker stops when the block ends."""
+    broker = Broker(args.pin)
+    log("broker at %s" % broker.bootstrap)
+    try:
+        yield Runner(args, broker)
+    finally:
+        broker.stop()
 
 
 def ok_values(rows, key):

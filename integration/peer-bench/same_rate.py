@@ -47,20 +47,11 @@ def main():
     ap.add_argument("--out", default="", help="write the runs here as JSON")
     args = ap.parse_args()
     cells = [parse_cell(c) for c in args.cell]
-    for c, _ in CLIENTS:
-        if not os.access(os.path.join(run.BIN, run.EXE[c]), os.X_OK):
-            sys.exit("build the peer harness first (%s missing)" % run.EXE[c])
-    if not os.access(run.TESTKIT, os.X_OK):
-        sys.exit("build the test kit first: cargo build --release -p kafka-testkit")
-    if args.pin and not run.shutil.which("taskset"):
-        args.pin = False
+    run.side_run_ready(args, [c for c, _ in CLIENTS])
     rates = lambda r: [r, 0] if args.unpaced else [r]  # noqa: E731
 
-    broker = run.Broker(args.pin)
-    run.log("broker at %s" % broker.bootstrap)
-    runner = run.Runner(args, broker)
     runs = []
-    try:
+    with run.side_broker(args) as runner:
         for i in range(args.rounds):
             for prof, size, rate in cells:
                 count = args.count or {100: 5_000_000, 1024: 2_000_000}[size]
@@ -74,8 +65,6 @@ def main():
                                 % (prof, size, r or "max", client, i + 1,
                                    res.get("msgs_per_sec"), res.get("cpu_s_per_1m"),
                                    res.get("broker_cpu_s_per_1m"), res.get("status")))
-    finally:
-        broker.stop()
 
     print("\n| cell | rate | client | ok runs | msgs/s median (min-max) | client CPU-s/1M | "
           "broker CPU-s/1M | records per batch |")

@@ -199,6 +199,22 @@ mod tests {
         }
     }
 
+    /// A state holding accepts of `acks` (partition, offset) and a `commit_sync` made after
+    /// them, waiting on the returned receiver.
+    fn acks_and_a_commit(acks: &[(i32, i64)]) -> (State, oneshot::Receiver<CommitResults>) {
+        let mut st = State::default();
+        for &(p, o) in acks {
+            st.queue_ack(part(p), o, 1);
+        }
+        let (tx, rx) = oneshot::channel();
+        st.commit_waiters.push(CommitWaiter {
+            target: st.ack_seq,
+            results: CommitResults::new(),
+            tx,
+        });
+        (st, rx)
+    }
+
     /// The round that would send an acknowledgement cannot (its partition has no known
     /// leader, or no share session is open yet) and hands it back: a `commit_sync` made
     /// after it waits for the round that sends it, and gets its partition's outcome, rather
@@ -206,15 +222,7 @@ mod tests {
     /// was missing from the results).
     #[test]
     fn a_commit_waits_for_acknowledgements_handed_back_to_a_later_round() {
-        let mut st = State::default();
-        st.queue_ack(part(0), 5, 1);
-        st.queue_ack(part(1), 9, 1);
-        let (tx, mut rx) = oneshot::channel();
-        st.commit_waiters.push(CommitWaiter {
-            target: st.ack_seq,
-            results: CommitResults::new(),
-            tx,
-        });
+        let (mut st, mut rx) = acks_and_a_commit(&[(0, 5), (1, 9)]);
         // Round 1 takes both; partition 1's goes out and is answered, partition 0's is
         // handed back unsent.
         let upto = st.ack_seq;
@@ -246,14 +254,7 @@ mod tests {
     /// does not hold a `commit_sync` back.
     #[test]
     fn a_commit_is_answered_when_only_failed_acknowledgements_and_gaps_come_back() {
-        let mut st = State::default();
-        st.queue_ack(part(0), 5, 1);
-        let (tx, mut rx) = oneshot::channel();
-        st.commit_waiters.push(CommitWaiter {
-            target: st.ack_seq,
-            results: CommitResults::new(),
-            tx,
-        });
+        let (mut st, mut rx) = acks_and_a_commit(&[(0, 5)]);
         let upto = st.ack_seq;
         let back = std::mem::take(&mut st.pending).into_iter();
         let mut answered = CommitResults::new();
