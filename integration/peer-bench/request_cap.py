@@ -85,12 +85,7 @@ def main():
         for client, _api, extra, label in variants:
             rows = [r for r in runs if r["profile"] == prof and r["client"] == client
                     and r["extra"] == list(extra)]
-            print("| %s | %s | %d | %s | %s | %s | %s |" % (
-                client, label, len(run.ok_values(rows, "msgs_per_sec")),
-                run.spread(run.ok_values(rows, "msgs_per_sec")),
-                run.spread(run.ok_values(rows, "cpu_s_per_1m"), 2),
-                run.spread(run.ok_values(rows, "broker_cpu_s_per_1m"), 2),
-                run.spread(run.ok_values(rows, "records_per_batch"))))
+            print("| %s |" % " | ".join([client, label] + run.side_run_columns(rows)))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"count": count, "size": args.size, "rounds": args.rounds,

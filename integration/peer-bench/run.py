@@ -773,6 +773,16 @@ def spread(xs, digits=0):
     return "%s (%s-%s)" % (fmt(med(xs), digits), fmt(min(xs), digits), fmt(max(xs), digits))
 
 
+def side_run_columns(rows, broker_digits=2):
+    """A side run's table cells for `rows` (runs of one client and setting): verified runs,
+    then median (min-max) of msgs/s, client and broker CPU-s per 1M, records per batch."""
+    return [str(len(ok_values(rows, "msgs_per_sec"))),
+            spread(ok_values(rows, "msgs_per_sec")),
+            spread(ok_values(rows, "cpu_s_per_1m"), 2),
+            spread(ok_values(rows, "broker_cpu_s_per_1m"), broker_digits),
+            spread(ok_values(rows, "records_per_batch"))]
+
+
 def ratio(x, ref, invert=False):
     if x is None or not ref:
         return "–"

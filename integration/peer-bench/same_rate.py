@@ -74,13 +74,8 @@ def main():
             for client, _api in CLIENTS:
                 rows = [x for x in runs if x["profile"] == prof and x["size"] == size
                         and x["cell_rate"] == rate and x["rate"] == r and x["client"] == client]
-                print("| %s / %d B | %s | %s | %d | %s | %s | %s | %s |" % (
-                    prof, size, run.fmt(r) if r else "unpaced", client,
-                    len(run.ok_values(rows, "msgs_per_sec")),
-                    run.spread(run.ok_values(rows, "msgs_per_sec")),
-                    run.spread(run.ok_values(rows, "cpu_s_per_1m"), 2),
-                    run.spread(run.ok_values(rows, "broker_cpu_s_per_1m"), 3),
-                    run.spread(run.ok_values(rows, "records_per_batch"))))
+                head = ["%s / %d B" % (prof, size), run.fmt(r) if r else "unpaced", client]
+                print("| %s |" % " | ".join(head + run.side_run_columns(rows, 3)))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"cells": args.cell, "rounds": args.rounds, "runs": runs}, fh, indent=1)
