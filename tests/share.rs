@@ -24,7 +24,7 @@ use kafka_sdk::{
 };
 use kafka_testkit::{ClusterOptions as KitOptions, KafkaCluster};
 
-use support::common::{self, unique};
+use support::common::{self, unique, TargetEvents};
 
 /// The file's cluster: share groups on, the group limits lowered so tests can use a lock
 /// duration of a few seconds and a 500 ms heartbeat.
@@ -57,30 +57,44 @@ fn bootstrap() -> String {
 /// A share group with `share.auto.offset.reset=earliest` and the given lock duration.
 async fn share_group(lock_ms: u64) -> String {
     let group = unique("share-g");
+    let lock = lock_ms.to_string();
+    set_group_configs(
+        &group,
+        &[
+            ("share.auto.offset.reset", "earliest"),
+            ("share.record.lock.duration.ms", &lock),
+        ],
+    )
+    .await;
+    group
+}
+
+/// Sets group-level configs of `group` (IncrementalAlterConfigs on the GROUP resource).
+async fn set_group_configs(group: &str, configs: &[(&str, &str)]) {
     let cluster = Cluster::connect(ClusterOptions::new(vec![bootstrap()]))
         .await
         .unwrap();
-    let set = |k: &str, v: String| {
-        AlterableConfig::default()
-            .with_name(StrBytes::from_string(k.to_string()))
-            .with_config_operation(0)
-            .with_value(Some(StrBytes::from_string(v)))
-    };
     let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
         AlterConfigsResource::default()
             .with_resource_type(32) // GROUP
-            .with_resource_name(StrBytes::from_string(group.clone()))
-            .with_configs(vec![
-                set("share.auto.offset.reset", "earliest".into()),
-                set("share.record.lock.duration.ms", lock_ms.to_string()),
-            ]),
+            .with_resource_name(StrBytes::from_string(group.to_string()))
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        AlterableConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_config_operation(0)
+                            .with_value(Some(StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            ),
     ]);
     let conn = cluster.any_connection().await.unwrap();
     let resp = conn.send(&req).await.unwrap();
     for r in resp.responses {
         assert_eq!(r.error_code, 0, "group config: {:?}", r.error_message);
     }
-    group
 }
 
 async fn topic(partitions: i32) -> String {
@@ -633,4 +647,73 @@ async fn mixed_with_java_console_share_consumer() {
     }
     assert!(!java_seen.is_empty() && !ours_seen.is_empty());
     Arc::try_unwrap(ours).unwrap().close().await.unwrap();
+}
+
+/// A consumer whose assigned topic was deleted (the group's assignment still names it until
+/// the next heartbeat, here 10 s away): Kafka 4.3 fails every ShareFetch of a session that
+/// holds the deleted partition with UNKNOWN_SERVER_ERROR ("No share partition found ...
+/// while releasing acquired topic partitions" in its log). The consumer reports that once,
+/// refreshes its metadata, learns the topic is gone and stops fetching it; and while the
+/// assignment names a topic the metadata does not know, it waits between metadata
+/// requests instead of sending them back to back. Counted while `recv` waits: its errors,
+/// and the cluster layer's "metadata refreshed" events. Before, every fetch failed the
+/// same way until the heartbeat (an error for each `recv`), and once the metadata did
+/// drop the topic the fetch driver's loop refreshed, found nothing to send and went round
+/// again at once (hundreds of Metadata requests a second; the same loop ran for
+/// partitions without a leader during an election).
+#[tokio::test]
+async fn a_deleted_topic_costs_one_error_and_no_metadata_storm() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let events = TargetEvents::new("kafka_sdk::cluster");
+    // Current-thread runtime: the consumer's tasks run on this thread, under this default
+    // subscriber.
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
+    let (topic, group) = (topic(1).await, share_group(15_000).await);
+    set_group_configs(&group, &[("share.heartbeat.interval.ms", "10000")]).await;
+    produce(&topic, ["one".to_string()]).await;
+    let c = consumer(&group, &topic, &[("allow.auto.create.topics", "false")]).await;
+    recv_within(&c, Duration::from_secs(60))
+        .await
+        .expect("the record within 60 s");
+    let admin = kafka_sdk::AdminClient::new(&common::config(&bootstrap(), &[]))
+        .await
+        .unwrap();
+    for (name, res) in admin.delete_topics(&[topic.as_str()]).await.unwrap() {
+        res.unwrap_or_else(|e| panic!("delete {name}: {e}"));
+    }
+    let refreshed = |events: &TargetEvents| {
+        events
+            .events()
+            .iter()
+            .filter(|e| e.get("message").is_some_and(|m| m == "metadata refreshed"))
+            .count()
+    };
+    let before = refreshed(&events);
+    let window = Duration::from_secs(4);
+    let end = tokio::time::Instant::now() + window;
+    let mut errors = Vec::new();
+    while let Ok(r) = tokio::time::timeout_at(end, c.recv()).await {
+        match r {
+            Ok(r) => panic!("a record from a deleted topic: {r:?}"),
+            Err(e) => {
+                assert!(!e.is_fatal(), "{e}");
+                errors.push(e.to_string());
+            }
+        }
+    }
+    let during = refreshed(&events) - before;
+    assert!(
+        errors.len() <= 1,
+        "{} errors in {window:?} for one deleted topic: {errors:?}",
+        errors.len()
+    );
+    // Rounds backing off from 50 ms towards 1 s: ~8 in 4 s, up to two refreshes each (the
+    // unresolved assignment before, the acknowledgement still to send after), plus the
+    // membership's own. The loop without backoff made 14,371.
+    assert!(
+        during <= 40,
+        "{during} metadata refreshes in {window:?} while the assignment named a deleted topic"
+    );
+    drop(c);
 }

@@ -95,6 +95,8 @@ struct Outcome {
     requeue: Acks,
     errors: Vec<Error>,
     refresh: bool,
+    /// A request went out (the round waited for a broker, so the next can follow at once).
+    sent: bool,
 }
 
 /// Runs until `close` asks for the last round (and gets its answer) or the consumer is
@@ -250,7 +252,7 @@ fn route_acks(
     r
 }
 
-/// One round; `true` when a request failed (the caller backs off).
+/// One round; `true` when a request failed or none could be sent (the caller backs off).
 async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan: Plan) -> bool {
     let snap = shared.cluster.metadata();
     let leader = |p: &Part| snap.leader(&p.tp.topic, p.tp.partition);
@@ -309,8 +311,11 @@ async fn round(shared: &Arc<Shared>, sessions: &mut HashMap<i32, Session>, plan:
         }
         outcome.errors.extend(out.errors);
         outcome.refresh |= out.refresh;
+        outcome.sent |= out.sent;
     }
-    let failed = !outcome.errors.is_empty();
+    // A round that sent nothing (every partition it wanted without a known leader, or an
+    // assigned topic not in the metadata yet) would be planned again at once: back off too.
+    let failed = !outcome.errors.is_empty() || !outcome.sent;
     for e in &outcome.errors {
         tracing::debug!(member = %shared.member_id, error = %e, "share fetch round failed");
     }
@@ -368,6 +373,21 @@ fn resets_session(e: &Error) -> bool {
     !matches!(e, Error::Broker { code, .. } if *code == KafkaCode::INVALID_RECORD_STATE)
 }
 
+/// Whether a failed ShareFetch / ShareAcknowledge asks for fresh metadata before the next
+/// round: a lost connection, a code that says so, and a failure the broker does not explain
+/// (UNKNOWN_SERVER_ERROR: Kafka 4.3 answers so while the session holds a deleted topic's
+/// partition, and only the metadata tells the client the topic is gone). Not the session
+/// errors (a new session mends them) or a rejected acknowledgement.
+fn refreshes_metadata(e: &Error) -> bool {
+    match e {
+        Error::Connection { .. } => true,
+        Error::Broker { code, .. } => {
+            *code == KafkaCode::UNKNOWN_SERVER_ERROR || e.action() == ErrorAction::RefreshAndRetry
+        }
+        _ => false,
+    }
+}
+
 /// The requests of one round to one broker: acknowledgements for partitions not fetched
 /// first (ShareAcknowledge), then the ShareFetch with the rest piggy-backed, or only a
 /// ShareAcknowledge when nothing is fetched.
@@ -412,6 +432,7 @@ async fn node_round(
         } else if session.epoch == 0 {
             out.requeue.extend(alone);
         } else {
+            out.sent = true;
             match share_acknowledge(shared, &conn, &alone, session.epoch).await {
                 Ok(results) => {
                     session.advance();
@@ -429,6 +450,7 @@ async fn node_round(
                     }
                     out.requeue.extend(alone);
                     out.requeue.extend(piggy);
+                    out.refresh |= refreshes_metadata(&e);
                     out.errors.push(e);
                     return out;
                 }
@@ -439,6 +461,7 @@ async fn node_round(
         out.requeue.extend(piggy);
         return out;
     }
+    out.sent = true;
     if let Err(e) = share_fetch(shared, &conn, session, &parts, &piggy, wait, &mut out).await {
         if resets_session(&e) {
             session.reset(matches!(
@@ -450,9 +473,7 @@ async fn node_round(
             out.ack_results.insert(p.tp.clone(), Err(e.clone()));
         }
         out.requeue.extend(piggy);
-        if matches!(e, Error::Connection { .. }) {
-            out.refresh = true;
-        }
+        out.refresh |= refreshes_metadata(&e);
         out.errors.push(e);
     }
     out
