@@ -3031,3 +3031,70 @@ async fn a_brokers_partitions_are_fetched_in_two_lanes() {
     }
     c.close().await.unwrap();
 }
+
+/// A subscribed topic deleted while the member holds an uncommitted offset of it (auto
+/// commit on, its interval far away): the commit before giving its partitions up is
+/// answered UNKNOWN_TOPIC_OR_PARTITION, which cannot get better, so it is not retried
+/// (Java's KAFKA-16224 for its new consumer). Before, it was retried until
+/// `request.timeout.ms` (30 s), holding the rebalance (with the eager protocol the other
+/// topic's partition, revoked too, was not fetched meanwhile) and `close`. Both group
+/// protocols: the member settles on the other topic promptly and `close` returns promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_topic_does_not_hold_up_the_rebalance_or_close() {
+    for protocol in ["classic", "consumer"] {
+        let (gone, stays) = (unique("deleted"), unique("stays"));
+        create_topic(&gone, 2).await;
+        create_topic(&stays, 1).await;
+        let group = unique("deleted-g");
+        let mut cfg = config(Some(&group));
+        cfg.set("group.protocol", protocol)
+            .set("auto.commit.interval.ms", "600000")
+            .set("allow.auto.create.topics", "false");
+        let c = Consumer::new(&cfg).await.unwrap();
+        c.subscribe(&[gone.as_str(), stays.as_str()]).unwrap();
+        let all_three = || c.assignment().len() == 3;
+        wait_until("both topics assigned", Duration::from_secs(60), all_three).await;
+        // Let a rebalance for the new topics' metadata come and go first: its commit would
+        // take the offset below along, and the deletion would find nothing to commit.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        wait_until("both topics assigned", Duration::from_secs(60), all_three).await;
+        produce_n(&gone, 0, 0, 1).await;
+        let first = recv_n(&c, 1, Duration::from_secs(60)).await;
+        assert_eq!(first[0].topic(), gone, "{protocol}");
+        let admin = admin().await;
+        for (name, r) in admin.delete_topics(&[gone.as_str()]).await.unwrap() {
+            r.unwrap_or_else(|e| panic!("delete {name}: {e}"));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while admin.list_topics(false).await.unwrap().contains(&gone) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{gone} still listed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let started = tokio::time::Instant::now();
+        let only_stays = vec![TopicPartition::new(stays.as_str(), 0)];
+        wait_until(
+            "the assignment without the deleted topic",
+            Duration::from_secs(60),
+            || c.assignment() == only_stays,
+        )
+        .await;
+        let settled = started.elapsed();
+        assert!(
+            settled < Duration::from_secs(15),
+            "{protocol}: the member settled {settled:?} after the deletion"
+        );
+        produce_n(&stays, 0, 0, 1).await;
+        let next = recv_n(&c, 1, Duration::from_secs(15)).await;
+        assert_eq!(next[0].topic(), stays, "{protocol}");
+        let started = tokio::time::Instant::now();
+        let closed = c.close().await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(10),
+            "{protocol}: close took {took:?} ({closed:?})"
+        );
+    }
+}

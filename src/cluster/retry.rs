@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::{Cluster, CoordinatorKind};
 use crate::backoff::{Backoff, Deadline};
 use crate::connection::Connection;
-use crate::error::{Error, ErrorAction, Result};
+use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
 /// One retry policy: what is retried (by [`Error::classify`]), how long to wait between
 /// attempts, and until when. Built by [`Cluster::retry_policy`]; runs an operation with
@@ -38,6 +38,9 @@ pub struct RetryPolicy<'a> {
     backoff: Backoff,
     retry_ambiguous: bool,
     refresh_metadata: bool,
+    /// A broker code that ends the retries here although it is retriable elsewhere
+    /// ([`RetryPolicy::not_retrying`]).
+    not_retried: Option<KafkaCode>,
     /// The setting that bounds the call (name, value), named in the timeout error.
     bound: Option<(&'static str, Duration)>,
     /// Set by `run_on_coordinator`: the coordinator to forget when it may have moved.
@@ -56,6 +59,7 @@ impl<'a> RetryPolicy<'a> {
             backoff: Backoff::new(opts.retry_backoff, opts.retry_backoff_max),
             retry_ambiguous: true,
             refresh_metadata: true,
+            not_retried: None,
             bound: None,
             coordinator: None,
             last: None,
@@ -67,6 +71,14 @@ impl<'a> RetryPolicy<'a> {
     /// that must not be applied twice sets `false` and gets the ambiguous error back.
     pub fn retry_ambiguous(mut self, yes: bool) -> Self {
         self.retry_ambiguous = yes;
+        self
+    }
+
+    /// Ends the retries at a broker error with `code` (whatever its classification), where
+    /// the caller knows it cannot get better: UNKNOWN_TOPIC_OR_PARTITION for the consumer's
+    /// own commits (auto commit, before a rebalance, at close) of a deleted topic.
+    pub fn not_retrying(mut self, code: KafkaCode) -> Self {
+        self.not_retried = Some(code);
         self
     }
 
@@ -99,6 +111,9 @@ impl<'a> RetryPolicy<'a> {
 
     /// Whether `err` ends the retries under this policy (whatever the deadline says).
     pub fn gives_up(&self, err: &Error) -> bool {
+        if self.not_retried.is_some() && err.code() == self.not_retried {
+            return true;
+        }
         match err.action() {
             ErrorAction::Fatal => true,
             ErrorAction::Ambiguous => !self.retry_ambiguous,
@@ -328,6 +343,22 @@ mod tests {
         .await;
         assert_eq!(r.unwrap_err().code(), Some(KafkaCode::REQUEST_TIMED_OUT));
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_code_not_retried_ends_the_retries_and_only_that_code() {
+        let c = offline_cluster();
+        let unknown = || Error::broker(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, "");
+        let policy = || c.retry_policy("op", secs(10)).refresh_metadata(false);
+        let (r, n) = run_with(policy(), vec![unknown()]).await;
+        assert_eq!((r.unwrap(), n), ("done", 2), "retried by default");
+        let not_retried = || policy().not_retrying(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION);
+        let (r, n) = run_with(not_retried(), vec![unknown()]).await;
+        assert_eq!(r.unwrap_err().code(), Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION));
+        assert_eq!(n, 1);
+        let other = Error::broker(KafkaCode::COORDINATOR_LOAD_IN_PROGRESS, "");
+        let (r, n) = run_with(not_retried(), vec![other]).await;
+        assert_eq!((r.unwrap(), n), ("done", 2), "other codes still retried");
     }
 
     #[tokio::test]

@@ -342,7 +342,7 @@ impl Consumer {
             let offsets = self.handle.stored_offsets(None);
             let r = tokio::time::timeout(
                 deadline.remaining(),
-                offsets::commit(&shared, &offsets, deadline),
+                offsets::commit(&shared, &offsets, deadline, offsets::By::Consumer),
             )
             .await
             .unwrap_or_else(|_| Err(Error::timeout("commit on close", timeout, true)));
@@ -573,7 +573,7 @@ async fn auto_commit_task(shared: Arc<Shared>) {
             continue;
         }
         let deadline = Deadline::after(shared.cfg.common.request_timeout.min(interval * 4));
-        if let Err(e) = offsets::commit(&shared, &offsets, deadline).await {
+        if let Err(e) = offsets::commit(&shared, &offsets, deadline, offsets::By::Consumer).await {
             if e.code() == Some(KafkaCode::REBALANCE_IN_PROGRESS) {
                 tracing::debug!(error = %e, "auto commit skipped during rebalance");
             } else {

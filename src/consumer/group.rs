@@ -1111,7 +1111,12 @@ impl HandBack for Member {
     ) -> Result<()> {
         let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
         let (r, fault) = self
-            .with_heartbeats(offsets::commit(&self.shared, &offsets, deadline))
+            .with_heartbeats(offsets::commit(
+                &self.shared,
+                &offsets,
+                deadline,
+                offsets::By::Consumer,
+            ))
             .await;
         self.note_fault(fault);
         r

@@ -815,8 +815,13 @@ impl HandBack for Member {
         offsets: BTreeMap<TopicPartition, (i64, Option<i32>)>,
     ) -> Result<()> {
         let deadline = Deadline::after(self.shared.cfg.common.request_timeout);
-        self.with_heartbeats(offsets::commit(&self.shared, &offsets, deadline))
-            .await
+        self.with_heartbeats(offsets::commit(
+            &self.shared,
+            &offsets,
+            deadline,
+            offsets::By::Consumer,
+        ))
+        .await
     }
 
     /// Runs a listener callback to completion in a task of its own and waits for it,

@@ -554,7 +554,7 @@ impl ConsumerHandle {
         match mode {
             CommitMode::Sync => {
                 let started = std::time::Instant::now();
-                let r = offsets::commit(&self.shared, &offsets, deadline)
+                let r = offsets::commit(&self.shared, &offsets, deadline, offsets::By::Application)
                     .instrument(span.clone())
                     .await;
                 crate::observe::span_result(&span, &r);
@@ -569,9 +569,15 @@ impl ConsumerHandle {
                 let built_in = shared.group_info();
                 tokio::spawn(async move {
                     let started = std::time::Instant::now();
-                    let result = offsets::commit_as(&shared, &offsets, deadline, built_in)
-                        .instrument(span.clone())
-                        .await;
+                    let result = offsets::commit_as(
+                        &shared,
+                        &offsets,
+                        deadline,
+                        built_in,
+                        offsets::By::Application,
+                    )
+                    .instrument(span.clone())
+                    .await;
                     crate::observe::span_result(&span, &result);
                     let cid = &shared.cfg.common.client_id;
                     crate::observe::consumer_commit(cid, started.elapsed(), result.is_ok());

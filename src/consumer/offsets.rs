@@ -486,13 +486,28 @@ type FetchedOffset<'a> = (&'a str, i32, i64, i32, i16);
 /// generation (the coordinator fences it if the group has moved on); once the member is in
 /// another generation the commit is not sent again and fails with ILLEGAL_GENERATION.
 /// Generation errors from the coordinator (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
-/// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) fail at once.
+/// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) fail at once; so does UNKNOWN_TOPIC_OR_PARTITION
+/// for the consumer's own commits ([`By::Consumer`]).
 pub(crate) async fn commit(
     shared: &Arc<Shared>,
     offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
     deadline: Deadline,
+    by: By,
 ) -> Result<()> {
-    commit_as(shared, offsets, deadline, shared.group_info()).await
+    commit_as(shared, offsets, deadline, shared.group_info(), by).await
+}
+
+/// Who asked for a commit: it decides whether UNKNOWN_TOPIC_OR_PARTITION is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum By {
+    /// The application (`commit`, `commit_offsets`): retried until the deadline, as Java's
+    /// `commitSync` does (a topic just created may not be known to every broker yet).
+    Application,
+    /// The consumer itself: auto commit, the commit before partitions are given up in a
+    /// rebalance, the commit at close. Not retried: the answer comes when the topic was
+    /// deleted, and retrying it held the rebalance (or close) for `request.timeout.ms`
+    /// (Java's KAFKA-16224 made the same choice for its new consumer).
+    Consumer,
 }
 
 /// [`commit`] of offsets taken when the member's membership was `built_in` (read before the
@@ -502,15 +517,18 @@ pub(crate) async fn commit_as(
     offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
     deadline: Deadline,
     built_in: GroupInfo,
+    by: By,
 ) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
     let group = require_group(shared)?;
     let commit = &Commit::new(shared, group, offsets, deadline, built_in).await?;
-    shared
-        .cluster
-        .retry_policy("OffsetCommit", deadline)
+    let mut policy = shared.cluster.retry_policy("OffsetCommit", deadline);
+    if by == By::Consumer {
+        policy = policy.not_retrying(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION);
+    }
+    policy
         .run_on_coordinator(CoordinatorKind::Group, group, |conn| {
             let req = commit.request(shared);
             async move { commit.send(shared, conn, req?).await }
