@@ -61,7 +61,8 @@ pub struct ClusterOptions {
     pub nodes: usize,
     /// Kafka version to run; `None` = `$KAFKA_TESTKIT_VERSION` or 4.3.1 (falling back to 4.2.1).
     pub kafka_version: Option<String>,
-    /// Extra `server.properties` entries; they override the kit's defaults.
+    /// Extra `server.properties` entries; they override the kit's defaults. `{node}` in a
+    /// value becomes the node's id (e.g. `("broker.rack", "rack-{node}")`).
     pub broker_props: Vec<(String, String)>,
     /// Feature levels passed to `kafka-storage format --feature k=v`, e.g.
     /// `("transaction.version", "1")` or `("share.version", "1")` (KIP-932 share groups;
@@ -1109,7 +1110,7 @@ impl Local {
             set("num.network.threads", "2".into());
             set("num.io.threads", "2".into());
             for (k, v) in &opts.broker_props {
-                set(k, v.clone());
+                set(k, v.replace("{node}", &id.to_string()));
             }
             let mut text = String::from("# written by kafka-testkit\n");
             for (k, v) in &props {

@@ -202,7 +202,29 @@ fn leader_epoch_of(snap: &MetadataSnapshot, tp: &TopicPartition) -> Option<i32> 
         .filter(|e| *e >= 0)
 }
 
-/// The manager: resolves positions and makes sure a fetch task runs for every leader.
+/// The broker a partition is fetched from: the read replica its leader named (KIP-392,
+/// [`PartState::read_replica`]) while that holds (not expired, still a replica of the
+/// partition in the metadata), else its leader.
+fn fetch_node(
+    snap: &MetadataSnapshot,
+    tp: &TopicPartition,
+    p: &PartState,
+    now: Instant,
+) -> Option<i32> {
+    if let Some((node, until)) = p.read_replica {
+        let replica = snap
+            .topic(&tp.topic)
+            .and_then(|t| t.partition(tp.partition))
+            .is_some_and(|m| m.replicas.contains(&node));
+        if until > now && replica && snap.brokers.contains_key(&node) {
+            return Some(node);
+        }
+    }
+    snap.leader(&tp.topic, tp.partition)
+}
+
+/// The manager: resolves positions and makes sure a fetch task runs for every broker a
+/// partition is fetched from (its leader or read replica).
 pub(crate) async fn manager(shared: Arc<Shared>) {
     let mut work = shared.work.subscribe();
     let mut meta = shared.cluster.watch_metadata();
@@ -228,8 +250,7 @@ pub(crate) async fn manager(shared: Arc<Shared>) {
             // Partitions each leader has (in the order lanes are dealt).
             let mut led: HashMap<i32, usize> = HashMap::new();
             for (tp, p) in &st.parts {
-                let leader = snap.leader(&tp.topic, tp.partition);
-                let Some(node) = leader else {
+                let Some(node) = fetch_node(&snap, tp, p, now.into()) else {
                     missing_leader |= p.fetch_offset.is_some() && !p.stopped;
                     continue;
                 };
@@ -670,6 +691,8 @@ fn stop_with_error(shared: &Shared, tps: &[(TopicPartition, u64)], e: Error) {
 
 /// What one partition of an in-flight fetch asked for.
 struct Asked {
+    /// Fetched from a read replica, not the leader (KIP-392).
+    replica: bool,
     offset: i64,
     /// The leader epoch the partition is fetched under (`current_leader_epoch`, -1: none).
     leader_epoch: i32,
@@ -917,7 +940,7 @@ fn pick_partitions(
     let cap = part_cap(shared, st.expansion);
     let mut capped = false;
     for (tp, p) in st.parts.iter_mut() {
-        if snap.leader(&tp.topic, tp.partition) == Some(node) {
+        if fetch_node(&snap, tp, p, now) == Some(node) {
             let before = p.validate;
             freed += p.note_leader_epoch(leader_epoch_of(&snap, tp));
             started |= p.validate && !before;
@@ -946,7 +969,7 @@ fn pick_partitions(
     // The broker's partitions dealt to the lanes in turn, as the manager deals them.
     let mut dealt = 0;
     for (tp, p) in st.parts.iter_mut() {
-        if snap.leader(&tp.topic, tp.partition) != Some(node) {
+        if fetch_node(&snap, tp, p, now) != Some(node) {
             continue;
         }
         if deal(&mut dealt) != lane || !p.fetchable(now) {
@@ -956,6 +979,7 @@ fn pick_partitions(
         out.insert(
             tp.clone(),
             Asked {
+                replica: snap.leader(&tp.topic, tp.partition) != Some(node),
                 offset: p.next_fetch_offset().unwrap_or(0),
                 leader_epoch: p.leader_epoch.unwrap_or(-1),
                 rank: p.fetch_rank,
@@ -1049,6 +1073,8 @@ fn release_ahead(
         reserved.bytes = expected;
     }
     let answered: HashSet<&TopicPartition> = parts.iter().map(|(tp, _)| tp).collect();
+    // A partition sent to a read replica: the manager starts that broker's fetch task.
+    let mut moved = false;
     for (tp, a) in asked.iter().filter(|(tp, _)| !answered.contains(tp)) {
         a.land(&mut st, tp);
     }
@@ -1056,6 +1082,16 @@ fn release_ahead(
         let Some(a) = asked.get_mut(tp) else {
             continue;
         };
+        let preferred = data.preferred_read_replica.0;
+        if preferred >= 0 {
+            // The leader names the replica to fetch from (its answer holds no records):
+            // the partition's next fetch goes there.
+            if let Some(p) = a.find(&mut st, tp) {
+                let until = Instant::now() + shared.cfg.common.metadata_max_age;
+                moved |= p.read_replica.is_none_or(|(n, _)| n != preferred);
+                p.read_replica = Some((preferred, until));
+            }
+        }
         if data.error_code != 0 {
             continue;
         }
@@ -1082,6 +1118,10 @@ fn release_ahead(
             a.ahead = Some(next);
         }
     }
+    drop(st);
+    if moved {
+        shared.notify_work();
+    }
     parts
 }
 
@@ -1097,6 +1137,10 @@ fn release<'a>(
         if let Some(p) = a.land(&mut st, tp) {
             if retry_at.is_some() {
                 p.retry_at = retry_at;
+                if a.replica {
+                    // The read replica failed us: back to the leader.
+                    p.read_replica = None;
+                }
             }
         }
     }
@@ -1455,6 +1499,18 @@ async fn apply_partition(
             return;
         };
         if p.session != asked.session {
+            return;
+        }
+        if asked.replica {
+            // Any error from the read replica (it fell out of the replica set, lags behind
+            // the leader's epoch, or does not have the offset yet: OFFSET_OUT_OF_RANGE is
+            // no reason for `auto.offset.reset` there) sends the partition back to its
+            // leader, which may name a replica again (Java does the same).
+            tracing::debug!(%tp, offset = asked.offset, error = %e, "fetch from the read replica failed; fetching from the leader");
+            p.read_replica = None;
+            p.retry_at = Some(Instant::now() + shared.cfg.common.retry_backoff);
+            drop(st);
+            shared.notify_work();
             return;
         }
         if code == KafkaCode::OFFSET_OUT_OF_RANGE {
@@ -2000,5 +2056,70 @@ mod tests {
         }
         assert!((63_500..=64_000).contains(&x.buffered(1000)));
         assert!((1000..=1010).contains(&x.wire(64_000)));
+    }
+}
+
+#[cfg(test)]
+mod read_replica_tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::cluster::metadata::{BrokerMeta, PartitionMeta, TopicMeta};
+
+    /// Brokers 1-3 (3 only when `three_up`); partition `t`-0 led by 1, replicas 1 and 2.
+    fn snapshot(three_up: bool) -> MetadataSnapshot {
+        let mut snap = MetadataSnapshot::default();
+        for id in [1, 2, 3].into_iter().filter(|id| three_up || *id != 3) {
+            let b = BrokerMeta {
+                node_id: id,
+                host: "127.0.0.1".into(),
+                port: 9000 + id,
+                rack: None,
+            };
+            snap.brokers.insert(id, b);
+        }
+        let t = TopicMeta {
+            name: "t".into(),
+            id: Default::default(),
+            is_internal: false,
+            error: None,
+            partitions: vec![PartitionMeta {
+                partition: 0,
+                leader: 1,
+                leader_epoch: 0,
+                replicas: vec![1, 2],
+                isr: vec![1, 2],
+                offline: vec![],
+                error: None,
+            }],
+        };
+        snap.topics = HashMap::from([(Arc::from("t"), Arc::new(t))]);
+        snap
+    }
+
+    #[test]
+    fn a_partition_is_fetched_from_its_read_replica_while_that_holds() {
+        let (snap, tp, now) = (snapshot(true), TopicPartition::new("t", 0), Instant::now());
+        let mut p = PartState::new(Reset::Policy);
+        assert_eq!(fetch_node(&snap, &tp, &p, now), Some(1), "the leader");
+        let later = now + Duration::from_secs(60);
+        p.read_replica = Some((2, later));
+        assert_eq!(
+            fetch_node(&snap, &tp, &p, now),
+            Some(2),
+            "the named replica"
+        );
+        assert_eq!(fetch_node(&snap, &tp, &p, later), Some(1), "expired");
+        p.read_replica = Some((3, later));
+        assert_eq!(fetch_node(&snap, &tp, &p, now), Some(1), "not a replica");
+        p.read_replica = Some((2, later));
+        let mut gone = snapshot(true);
+        gone.brokers.remove(&2);
+        assert_eq!(
+            fetch_node(&gone, &tp, &p, now),
+            Some(1),
+            "not a broker any more"
+        );
+        assert_eq!(fetch_node(&snapshot(false), &tp, &p, now), Some(2));
     }
 }

@@ -125,6 +125,11 @@ pub(crate) struct PartState {
     /// being decoded (the next fetch goes out meanwhile and starts there). Only valid in the
     /// session it names; cleared when that response is applied.
     pub ahead: Option<(u64, i64)>,
+    /// The replica to fetch from instead of the leader, and until when (KIP-392): the
+    /// leader names it (`preferred_read_replica`, chosen by the broker's
+    /// `replica.selector.class` from the fetch's `client.rack`) and it holds for
+    /// `metadata.max.age.ms`, or until a fetch from it fails.
+    pub read_replica: Option<(i32, Instant)>,
     /// Records and key + value bytes delivered to the application (statistics; counted
     /// under the lock `recv` holds anyway).
     pub rxmsgs: u64,
@@ -176,6 +181,7 @@ impl PartState {
             out_of_range: false,
             fetch_rank: 0,
             ahead: None,
+            read_replica: None,
             rxmsgs: 0,
             rxbytes: 0,
         }
