@@ -145,6 +145,11 @@ struct Shared {
     /// Milliseconds from `epoch` to the last request taken by the writer or response
     /// delivered by the reader (`connections.max.idle.ms`).
     last_active: AtomicU64,
+    /// Milliseconds from `epoch` until which the broker throttles this connection (0: never
+    /// throttled): it answered with `throttle_time_ms` and reads nothing more from the
+    /// socket meanwhile (KIP-219), so the writer holds further requests until then
+    /// ([`Connection::note_throttle`]).
+    throttled_until: AtomicU64,
     /// Requests registered by the writer and not yet answered.
     in_flight: AtomicUsize,
     /// Notified by the reader when `in_flight` drops to zero (re-authentication waits on it).
@@ -171,6 +176,26 @@ impl Shared {
     fn touch(&self) {
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_active.store(ms, Ordering::SeqCst);
+    }
+
+    /// Until when the broker throttles the connection, if it still does.
+    fn throttled(&self) -> Option<Instant> {
+        let ms = self.throttled_until.load(Ordering::Relaxed);
+        let until = self.epoch + Duration::from_millis(ms);
+        (ms > 0 && until > Instant::now()).then_some(until)
+    }
+
+    /// When request `r` in flight times out: its deadline, or, when the broker throttled
+    /// the connection after `r` was written, `request.timeout.ms` after the throttle ends
+    /// (a throttled broker reads nothing meanwhile, so `r` waits unread behind it).
+    fn deadline_of(&self, r: &InFlight) -> Instant {
+        let ms = self.throttled_until.load(Ordering::Relaxed);
+        let until = self.epoch + Duration::from_millis(ms);
+        if ms > 0 && until > r.deadline - r.timeout {
+            r.deadline.max(until + r.timeout)
+        } else {
+            r.deadline
+        }
     }
 
     /// When the connection counts as idle if nothing happens before.
@@ -359,6 +384,7 @@ impl Connection {
             reason: std::sync::Mutex::new(None),
             epoch: Instant::now(),
             last_active: AtomicU64::new(0),
+            throttled_until: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
             reauth_at: reauth_tx,
@@ -491,6 +517,20 @@ impl Connection {
         self.shared.retire("closed by client");
     }
 
+    /// Notes a response's `throttle_time_ms` (client quotas, KIP-219): the broker reads
+    /// nothing more from this connection for that long, so requests made meanwhile wait in
+    /// the client, their `timeout` counted from when they are written (Java's client does
+    /// the same). Produce and Fetch answers are noted (the byte-rate quotas).
+    pub fn note_throttle(&self, throttle_ms: i32) {
+        if throttle_ms <= 0 {
+            return;
+        }
+        let until = self.shared.epoch.elapsed() + Duration::from_millis(throttle_ms as u64);
+        let ms = u64::try_from(until.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.shared.throttled_until.fetch_max(ms, Ordering::Relaxed);
+        tracing::debug!(broker = %self.shared.addr, throttle_ms, "throttled by the broker (quota)");
+    }
+
     /// Sends `req` at the negotiated version and awaits its response, bounded by
     /// `request.timeout.ms`.
     pub async fn send<R: ApiRequest>(&self, req: &R) -> Result<R::Response> {
@@ -572,13 +612,24 @@ impl Connection {
                 Err(_) => Err(self.shared.conn_error(false)),
             }
         };
-        match tokio::time::timeout(overall, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::timeout(
-                format!("request to {}", self.shared.addr),
-                timeout,
-                true,
-            )),
+        tokio::pin!(fut);
+        let mut bound = Instant::now() + overall;
+        loop {
+            match tokio::time::timeout_at(bound, &mut fut).await {
+                Ok(r) => return r,
+                Err(_) => match self.shared.throttled() {
+                    // Held by the writer while the broker throttles the connection: the
+                    // request's own bound starts when it is written.
+                    Some(until) if until + overall > bound => bound = until + overall,
+                    _ => {
+                        return Err(Error::timeout(
+                            format!("request to {}", self.shared.addr),
+                            timeout,
+                            true,
+                        ))
+                    }
+                },
+            }
         }
     }
 }
@@ -675,6 +726,28 @@ async fn writer_task(
             }
         };
         shared.touch();
+        if let Some(until) = shared.throttled() {
+            // The broker throttles this connection (quota): it would not read the request
+            // before `until`, and its timeout would run meanwhile. What is buffered goes
+            // out first (already registered, its timer running).
+            if unflushed {
+                let res = tokio::select! {
+                    biased;
+                    _ = dead_rx.wait_for(|d| *d) => break,
+                    r = w.flush() => r,
+                };
+                if let Err(e) = res {
+                    shared.poison(format!("write failed: {e}"));
+                    break;
+                }
+                unflushed = false;
+            }
+            tokio::select! {
+                biased;
+                _ = dead_rx.wait_for(|d| *d) => break,
+                _ = tokio::time::sleep_until(until) => {}
+            }
+        }
         if cmd.reply.is_closed() {
             continue; // The caller gave up before we wrote anything: skip it entirely.
         }
@@ -826,7 +899,7 @@ async fn reader_task(
         }
         // A large frame still coming: wake up once much of it is there (`LowWater`).
         low_water.frame_rest(frame_rest(&buf));
-        let deadline = inflight.front().map(|r| r.deadline);
+        let deadline = inflight.front().map(|r| shared.deadline_of(r));
         tokio::select! {
             biased;
             _ = dead_rx.wait_for(|d| *d) => break,
@@ -840,6 +913,9 @@ async fn reader_task(
                     None => std::future::pending().await,
                 }
             } => {
+                if inflight.front().is_some_and(|r| shared.deadline_of(r) > Instant::now()) {
+                    continue; // Throttled meanwhile: a later deadline.
+                }
                 let req = inflight.pop_front().expect("deadline implies a request");
                 shared.counters.timed_out();
                 shared.poison(format!(

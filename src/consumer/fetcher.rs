@@ -1383,6 +1383,7 @@ async fn fetch_once(
         }
     };
     crate::observe::consumer_fetch(&shared.cfg.common.client_id, started);
+    conn.note_throttle(resp.throttle_time_ms);
     if use_session
         && !full
         && matches!(

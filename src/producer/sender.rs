@@ -824,10 +824,13 @@ impl Sender {
             }
             Ok((version, frame)) => Box::pin(async move {
                 match conn
-                    .send_frame(ApiKey::Produce, frame, version, timeout)
+                    .send_frame::<ProduceResponse>(ApiKey::Produce, frame, version, timeout)
                     .await
                 {
-                    Ok(r) => Ok(Some(r)),
+                    Ok(r) => {
+                        conn.note_throttle(r.throttle_time_ms);
+                        Ok(Some(r))
+                    }
                     // The request was written; an answer that breaks the protocol says
                     // nothing about whether the broker appended the batches.
                     Err(Error::Protocol(m)) => Err(unusable_answer(

@@ -1,0 +1,123 @@
+//! Client quotas (KIP-219): a broker over a client's byte rate answers at once with
+//! `throttle_time_ms` and then reads nothing more from that connection until the throttle
+//! ends. A client that writes its next requests anyway sees them wait in the muted socket,
+//! and with a throttle longer than `request.timeout.ms` they time out (the connection is
+//! dropped and the batches retried). kafka-sdk holds further requests on a throttled
+//! connection and starts their timeout when it writes them. Against the test kit's shared
+//! broker (quotas set with `kafka-configs` for one client id per test).
+
+mod support;
+
+use std::time::Duration;
+
+use kafka_sdk::{Consumer, Offset, Producer, ProducerRecord, TopicPartition};
+
+use support::common::{self, create_topic, unique};
+
+/// Sets `producer_byte_rate` and `consumer_byte_rate` of client id `client` on the shared
+/// broker.
+async fn quota(client: &str, bytes_per_sec: u64) {
+    let (client, rate) = (client.to_string(), bytes_per_sec);
+    let out = common::blocking(move || {
+        let k = kafka_testkit::shared();
+        let b = k.bootstrap();
+        let conf = format!("producer_byte_rate={rate},consumer_byte_rate={rate}");
+        k.tool_output(
+            "configs",
+            &[
+                "--bootstrap-server",
+                &b,
+                "--alter",
+                "--add-config",
+                &conf,
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                &client,
+            ],
+        )
+    })
+    .await
+    .expect("kafka-configs");
+    assert!(
+        out.status.success(),
+        "kafka-configs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Requests that timed out, over every broker (the client's statistics).
+fn timeouts(s: &kafka_sdk::stats::Statistics) -> u64 {
+    s.brokers.values().map(|b| b.req_timeouts).sum()
+}
+
+/// 200 KB/s and 1 MB requests: each throttled answer mutes the connection for seconds,
+/// more than the 2 s `request.timeout.ms`. Every record arrives, no request times out
+/// (before: 1-2 per 2 MB round), and the consumer under the same quota reads them all
+/// without a timeout either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_connection_holds_requests_instead_of_timing_them_out() {
+    let b = kafka_testkit::shared().bootstrap();
+    let topic = unique("quota");
+    create_topic(&b, &topic, 1).await;
+    let client = unique("quota-client");
+    quota(&client, 200_000).await;
+    let cfg = [
+        ("client.id", client.as_str()),
+        ("request.timeout.ms", "2000"),
+        ("delivery.timeout.ms", "120000"),
+        ("batch.size", "1000000"),
+        ("linger.ms", "5"),
+    ];
+    let p = Producer::new(&common::config(&b, &cfg)).await.unwrap();
+    let n = 3_000;
+    let value = vec![b'q'; 1000];
+    let mut acks = Vec::new();
+    for _ in 0..n {
+        let r = ProducerRecord::new(topic.as_str())
+            .partition(0)
+            .value(value.clone());
+        acks.push(p.send(r).await.unwrap());
+    }
+    for (i, a) in acks.into_iter().enumerate() {
+        let md = a.await.unwrap_or_else(|e| panic!("record {i}: {e}"));
+        assert_eq!(md.offset, i as i64, "each record once, in order");
+    }
+    let s = p.statistics();
+    assert_eq!(
+        timeouts(&s),
+        0,
+        "producer request timeouts: {:?}",
+        s.brokers
+    );
+
+    let c = Consumer::new(&common::config(
+        &b,
+        &[
+            ("client.id", client.as_str()),
+            ("request.timeout.ms", "2000"),
+            ("fetch.max.wait.ms", "100"),
+        ],
+    ))
+    .await
+    .unwrap();
+    c.assign(vec![(
+        TopicPartition::new(topic.as_str(), 0),
+        Offset::Beginning,
+    )])
+    .unwrap();
+    for i in 0..n {
+        let m = tokio::time::timeout(Duration::from_secs(60), c.recv())
+            .await
+            .unwrap_or_else(|_| panic!("record {i} not received within 60 s"))
+            .unwrap();
+        assert_eq!(m.offset(), i as i64);
+    }
+    let s = c.statistics();
+    assert_eq!(
+        timeouts(&s),
+        0,
+        "consumer request timeouts: {:?}",
+        s.brokers
+    );
+}
