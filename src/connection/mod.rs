@@ -519,8 +519,10 @@ impl Connection {
 
     /// Notes a response's `throttle_time_ms` (client quotas, KIP-219): the broker reads
     /// nothing more from this connection for that long, so requests made meanwhile wait in
-    /// the client, their `timeout` counted from when they are written (Java's client does
-    /// the same). Produce and Fetch answers are noted (the byte-rate quotas).
+    /// the client, their `timeout` counted from when they are written (as in Java's
+    /// client), and the requests already written wait unread: their timeout counts from the
+    /// throttle's end. Produce (v6+) and Fetch (v8+) answers are noted (the byte-rate
+    /// quotas); at older versions the broker delayed the answer itself instead.
     pub fn note_throttle(&self, throttle_ms: i32) {
         if throttle_ms <= 0 {
             return;

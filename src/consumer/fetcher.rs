@@ -1383,7 +1383,11 @@ async fn fetch_once(
         }
     };
     crate::observe::consumer_fetch(&shared.cfg.common.client_id, started);
-    conn.note_throttle(resp.throttle_time_ms);
+    if version >= 8 {
+        // From v8 (KIP-219) the broker throttles after answering; before, the answer
+        // itself came late.
+        conn.note_throttle(resp.throttle_time_ms);
+    }
     if use_session
         && !full
         && matches!(

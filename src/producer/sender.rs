@@ -828,7 +828,11 @@ impl Sender {
                     .await
                 {
                     Ok(r) => {
-                        conn.note_throttle(r.throttle_time_ms);
+                        // From v6 (KIP-219) the broker throttles after answering; before, the
+                        // answer itself came late.
+                        if version >= 6 {
+                            conn.note_throttle(r.throttle_time_ms);
+                        }
                         Ok(Some(r))
                     }
                     // The request was written; an answer that breaks the protocol says
