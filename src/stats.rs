@@ -21,12 +21,12 @@
 //! task adds per acknowledged batch; the consumer counts delivered records under the lock
 //! `recv` already holds. The statistics task reads those and asks the owners' state (the
 //! accumulator's per-partition queues, the consumer's partition state) under their short
-//! locks, once per interval. A snapshot resets the broker `rtt` windows.
+//! locks, once per interval. A snapshot resets the broker `rtt` and `throttle` windows.
 //!
 //! # Not measured (librdkafka's "not available" value)
 //! `replyq`, `simple_cnt`, `metadata_cache_cnt` (0); per broker `outbuf_msg_cnt`,
 //! `waitresp_msg_cnt`, `txretries`, `rxerrs`, `rxcorriderrs`, `rxpartial`, `zbuf_grow`,
-//! `buf_grow`, `wakeups`, `txidle`, `rxidle`, `int_latency`, `outbuf_latency`, `throttle`,
+//! `buf_grow`, `wakeups`, `txidle`, `rxidle`, `int_latency`, `outbuf_latency`,
 //! `toppars` (absent / 0); per topic `metadata_age`, `batchsize`, `batchcnt`; per partition
 //! `xmit_msgq_cnt`, `xmit_msgq_bytes`, `query_offset`, `msgs`, `rx_ver_drops`,
 //! `msgs_inflight`, `next_ack_seq`, `next_err_seq`, `acked_msgid` (0). The rtt percentiles
@@ -131,6 +131,9 @@ pub struct BrokerStats {
     pub disconnects: u64,
     /// Request round-trip times since the previous snapshot (microseconds).
     pub rtt: Window,
+    /// Throttle times the broker reported in Produce and Fetch answers since the previous
+    /// snapshot (milliseconds; client quotas, KIP-219).
+    pub throttle: Window,
     /// Requests sent per API (`"Produce"`, `"Fetch"`, ...), only those sent at least once.
     pub req: BTreeMap<String, u64>,
 }
@@ -368,11 +371,10 @@ pub(crate) struct BrokerCounters {
     disconnects: AtomicU64,
     /// `now_us()` of the last connect or disconnect (0: none).
     state_since: AtomicI64,
-    rtt_min: AtomicU64,
-    rtt_max: AtomicU64,
-    rtt_sum: AtomicU64,
-    rtt_cnt: AtomicU64,
-    rtt_buckets: [AtomicU64; BUCKETS],
+    /// Request round trips (µs).
+    rtt: WindowCounters,
+    /// Throttle times the broker reported (ms; client quotas, KIP-219).
+    throttle: WindowCounters,
     req: [AtomicU64; API_KEYS],
     /// One probe per connection counting into these counters: `(queued, in flight)` while
     /// the connection lives, `None` once it is closed (then pruned).
@@ -406,11 +408,8 @@ impl Default for BrokerCounters {
             connects: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
             state_since: AtomicI64::new(now_us()),
-            rtt_min: AtomicU64::new(u64::MAX),
-            rtt_max: AtomicU64::new(0),
-            rtt_sum: AtomicU64::new(0),
-            rtt_cnt: AtomicU64::new(0),
-            rtt_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            rtt: WindowCounters::default(),
+            throttle: WindowCounters::default(),
             req: std::array::from_fn(|_| AtomicU64::new(0)),
             conns: std::sync::Mutex::new(Vec::new()),
             watch: std::sync::OnceLock::new(),
@@ -435,13 +434,13 @@ impl BrokerCounters {
     pub(crate) fn received(&self, bytes: usize, rtt: Duration) {
         self.rx.fetch_add(1, Ordering::Relaxed);
         self.rxbytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
-        self.rtt_min.fetch_min(us, Ordering::Relaxed);
-        self.rtt_max.fetch_max(us, Ordering::Relaxed);
-        self.rtt_sum.fetch_add(us, Ordering::Relaxed);
-        self.rtt_cnt.fetch_add(1, Ordering::Relaxed);
-        let b = (64 - us.leading_zeros() as usize).min(BUCKETS - 1);
-        self.rtt_buckets[b].fetch_add(1, Ordering::Relaxed);
+        self.rtt
+            .add(u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// A response carried a throttle time of `ms` milliseconds (the broker's quota).
+    pub(crate) fn throttled(&self, ms: i32) {
+        self.throttle.add(u64::try_from(ms).unwrap_or(0));
     }
 
     /// Registers a new connection's queue gauges (once per connection).
@@ -488,31 +487,9 @@ impl BrokerCounters {
     }
 
     /// The counters as [`BrokerStats`] (without name, id, state and queue gauges); resets
-    /// the rtt window.
+    /// the rtt and throttle windows.
     pub(crate) fn snapshot(&self) -> BrokerStats {
         let r = Ordering::Relaxed;
-        let cnt = self.rtt_cnt.swap(0, r);
-        let sum = self.rtt_sum.swap(0, r);
-        let min = self.rtt_min.swap(u64::MAX, r);
-        let max = self.rtt_max.swap(0, r);
-        let buckets: Vec<u64> = self.rtt_buckets.iter().map(|b| b.swap(0, r)).collect();
-        let mut rtt = Window::default();
-        if let Some(avg) = sum.checked_div(cnt) {
-            let (min, max) = (min.min(max), max);
-            rtt = Window {
-                min: min as i64,
-                max: max as i64,
-                avg: avg as i64,
-                sum: sum as i64,
-                cnt: cnt as i64,
-                p50: percentile(&buckets, 0.50, min, max),
-                p75: percentile(&buckets, 0.75, min, max),
-                p90: percentile(&buckets, 0.90, min, max),
-                p95: percentile(&buckets, 0.95, min, max),
-                p99: percentile(&buckets, 0.99, min, max),
-                p99_99: percentile(&buckets, 0.9999, min, max),
-            };
-        }
         let req = self
             .req
             .iter()
@@ -533,9 +510,71 @@ impl BrokerCounters {
             rxbytes: self.rxbytes.load(r),
             connects: self.connects.load(r),
             disconnects: self.disconnects.load(r),
-            rtt,
+            rtt: self.rtt.take(),
+            throttle: self.throttle.take(),
             req,
             ..Default::default()
+        }
+    }
+}
+
+/// The measurements of one [`Window`] since it was last taken (relaxed atomics).
+struct WindowCounters {
+    min: AtomicU64,
+    max: AtomicU64,
+    sum: AtomicU64,
+    cnt: AtomicU64,
+    buckets: [AtomicU64; BUCKETS],
+}
+
+impl Default for WindowCounters {
+    fn default() -> Self {
+        WindowCounters {
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+            cnt: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl WindowCounters {
+    #[inline]
+    fn add(&self, v: u64) {
+        let r = Ordering::Relaxed;
+        self.min.fetch_min(v, r);
+        self.max.fetch_max(v, r);
+        self.sum.fetch_add(v, r);
+        self.cnt.fetch_add(1, r);
+        let b = (64 - v.leading_zeros() as usize).min(BUCKETS - 1);
+        self.buckets[b].fetch_add(1, r);
+    }
+
+    /// The window so far; starts a new one.
+    fn take(&self) -> Window {
+        let r = Ordering::Relaxed;
+        let cnt = self.cnt.swap(0, r);
+        let sum = self.sum.swap(0, r);
+        let min = self.min.swap(u64::MAX, r);
+        let max = self.max.swap(0, r);
+        let buckets: Vec<u64> = self.buckets.iter().map(|b| b.swap(0, r)).collect();
+        let Some(avg) = sum.checked_div(cnt) else {
+            return Window::default();
+        };
+        let (min, max) = (min.min(max), max);
+        Window {
+            min: min as i64,
+            max: max as i64,
+            avg: avg as i64,
+            sum: sum as i64,
+            cnt: cnt as i64,
+            p50: percentile(&buckets, 0.50, min, max),
+            p75: percentile(&buckets, 0.75, min, max),
+            p90: percentile(&buckets, 0.90, min, max),
+            p95: percentile(&buckets, 0.95, min, max),
+            p99: percentile(&buckets, 0.99, min, max),
+            p99_99: percentile(&buckets, 0.9999, min, max),
         }
     }
 }

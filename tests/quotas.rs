@@ -51,10 +51,19 @@ fn timeouts(s: &kafka_sdk::stats::Statistics) -> u64 {
     s.brokers.values().map(|b| b.req_timeouts).sum()
 }
 
+/// Throttled answers and the longest throttle (ms), over every broker.
+fn throttles(s: &kafka_sdk::stats::Statistics) -> (i64, i64) {
+    let w = s.brokers.values().map(|b| &b.throttle);
+    (
+        w.clone().map(|t| t.cnt).sum(),
+        w.map(|t| t.max).max().unwrap_or(0),
+    )
+}
+
 /// 200 KB/s and 1 MB requests: each throttled answer mutes the connection for seconds,
 /// more than the 2 s `request.timeout.ms`. Every record arrives, no request times out
-/// (before: 1-2 per 2 MB round), and the consumer under the same quota reads them all
-/// without a timeout either.
+/// (before: 1-2 per 2 MB round), the statistics report the throttles, and the consumer
+/// under the same quota reads them all without a timeout either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_connection_holds_requests_instead_of_timing_them_out() {
     let b = kafka_testkit::shared().bootstrap();
@@ -88,6 +97,14 @@ async fn a_throttled_connection_holds_requests_instead_of_timing_them_out() {
         timeouts(&s),
         0,
         "producer request timeouts: {:?}",
+        s.brokers
+    );
+    // The throttles are reported (librdkafka's per-broker `throttle` window, in ms), and
+    // were longer than the request timeout.
+    let (n, longest) = throttles(&s);
+    assert!(
+        n > 0 && longest > 2000,
+        "producer throttles: {:?}",
         s.brokers
     );
 

@@ -530,6 +530,7 @@ impl Connection {
         let until = self.shared.epoch.elapsed() + Duration::from_millis(throttle_ms as u64);
         let ms = u64::try_from(until.as_millis()).unwrap_or(u64::MAX).max(1);
         self.shared.throttled_until.fetch_max(ms, Ordering::Relaxed);
+        self.shared.counters.throttled(throttle_ms);
         tracing::debug!(broker = %self.shared.addr, throttle_ms, "throttled by the broker (quota)");
     }
 

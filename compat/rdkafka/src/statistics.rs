@@ -274,6 +274,7 @@ impl Statistics {
                     connects: Some(b.connects as i64),
                     disconnects: Some(b.disconnects as i64),
                     rtt: Some(Window::from_sdk(&b.rtt)),
+                    throttle: Some(Window::from_sdk(&b.throttle)),
                     ..Default::default()
                 };
                 (k.clone(), broker)
@@ -378,6 +379,8 @@ mod tests {
         b.state = "UP".into();
         b.rtt.cnt = 3;
         b.rtt.p99 = 42;
+        b.throttle.cnt = 2;
+        b.throttle.max = 700;
         b.req.insert("Fetch".into(), 5);
         s.brokers.insert(b.name.clone(), b);
         let mut p = sdk::PartitionStats::default();
@@ -452,6 +455,8 @@ mod tests {
         assert_eq!(b["state"], "UP");
         assert_eq!(b["rtt"]["cnt"], 3);
         assert_eq!(b["rtt"]["p99"], 42);
+        assert_eq!(b["throttle"]["cnt"], 2);
+        assert_eq!(b["throttle"]["max"], 700);
         assert_eq!(b["req"]["Fetch"], 5);
         assert_eq!(b["toppars"]["t-0"]["partition"], 0);
         let p = &v["topics"]["t"]["partitions"]["0"];
