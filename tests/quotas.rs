@@ -128,7 +128,7 @@ async fn a_throttled_connection_holds_requests_instead_of_timing_them_out() {
             .await
             .unwrap_or_else(|_| panic!("record {i} not received within 60 s"))
             .unwrap();
-        assert_eq!(m.offset(), i as i64);
+        assert_eq!(m.offset(), i);
     }
     let s = c.statistics();
     assert_eq!(
