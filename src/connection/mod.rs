@@ -637,6 +637,25 @@ impl Connection {
     }
 }
 
+/// Flushes what the writer buffered, unless the connection dies first; `false` when the
+/// writer must stop (dead, or the write failed and poisoned the connection).
+async fn flush_or_stop(
+    w: &mut BufWriter<WriteHalf>,
+    dead_rx: &mut watch::Receiver<bool>,
+    shared: &Shared,
+) -> bool {
+    let res = tokio::select! {
+        biased;
+        _ = dead_rx.wait_for(|d| *d) => return false,
+        r = w.flush() => r,
+    };
+    if let Err(e) = res {
+        shared.poison(format!("write failed: {e}"));
+        return false;
+    }
+    true
+}
+
 async fn writer_task(
     write: WriteHalf,
     mut rx: mpsc::Receiver<Command>,
@@ -656,13 +675,7 @@ async fn writer_task(
     let mut unflushed = false;
     loop {
         if unflushed && rx.is_empty() {
-            let res = tokio::select! {
-                biased;
-                _ = dead_rx.wait_for(|d| *d) => break,
-                r = w.flush() => r,
-            };
-            if let Err(e) = res {
-                shared.poison(format!("write failed: {e}"));
+            if !flush_or_stop(&mut w, &mut dead_rx, &shared).await {
                 break;
             }
             unflushed = false;
@@ -734,13 +747,7 @@ async fn writer_task(
             // before `until`, and its timeout would run meanwhile. What is buffered goes
             // out first (already registered, its timer running).
             if unflushed {
-                let res = tokio::select! {
-                    biased;
-                    _ = dead_rx.wait_for(|d| *d) => break,
-                    r = w.flush() => r,
-                };
-                if let Err(e) = res {
-                    shared.poison(format!("write failed: {e}"));
+                if !flush_or_stop(&mut w, &mut dead_rx, &shared).await {
                     break;
                 }
                 unflushed = false;
