@@ -14,7 +14,6 @@ use std::time::Duration;
 use kafka_sdk::admin::{AdminClient, NewTopic};
 use kafka_sdk::consumer::Consumer;
 use kafka_sdk::producer::{Producer, ProducerRecord};
-use kafka_sdk::{Offset, TopicPartition};
 use kafka_testkit::{ClusterOptions, KafkaCluster};
 
 use support::common::{self, unique};
@@ -99,17 +98,8 @@ async fn the_consumer_fetches_from_the_replica_in_its_rack() {
     produce(&producer, &topic, 0, n).await;
 
     let rack = format!("rack-{follower}");
-    let c = Consumer::new(&common::config(
-        &bs,
-        &[("client.rack", rack.as_str()), ("fetch.max.wait.ms", "100")],
-    ))
-    .await
-    .unwrap();
-    c.assign(vec![(
-        TopicPartition::new(topic.as_str(), 0),
-        Offset::Beginning,
-    )])
-    .unwrap();
+    let extra = [("client.rack", rack.as_str()), ("fetch.max.wait.ms", "100")];
+    let c = common::reader_of_partition_0(&bs, &topic, &extra).await;
     receive(&c, 0, n, Duration::from_secs(60)).await;
     let seen = fetches(&c);
     let from_follower = seen.get(&follower).copied().unwrap_or(0);

@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use kafka_sdk::{Consumer, Offset, Producer, ProducerRecord, TopicPartition};
+use kafka_sdk::{Producer, ProducerRecord};
 
 use support::common::{self, create_topic, unique};
 
@@ -108,21 +108,12 @@ async fn a_throttled_connection_holds_requests_instead_of_timing_them_out() {
         s.brokers
     );
 
-    let c = Consumer::new(&common::config(
-        &b,
-        &[
-            ("client.id", client.as_str()),
-            ("request.timeout.ms", "2000"),
-            ("fetch.max.wait.ms", "100"),
-        ],
-    ))
-    .await
-    .unwrap();
-    c.assign(vec![(
-        TopicPartition::new(topic.as_str(), 0),
-        Offset::Beginning,
-    )])
-    .unwrap();
+    let extra = [
+        ("client.id", client.as_str()),
+        ("request.timeout.ms", "2000"),
+        ("fetch.max.wait.ms", "100"),
+    ];
+    let c = common::reader_of_partition_0(&b, &topic, &extra).await;
     for i in 0..n {
         let m = tokio::time::timeout(Duration::from_secs(60), c.recv())
             .await

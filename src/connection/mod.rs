@@ -178,23 +178,25 @@ impl Shared {
         self.last_active.store(ms, Ordering::SeqCst);
     }
 
+    /// When the broker's last throttle of the connection ends (or ended); `None`: never
+    /// throttled.
+    fn throttle_end(&self) -> Option<Instant> {
+        let ms = self.throttled_until.load(Ordering::Relaxed);
+        (ms > 0).then(|| self.epoch + Duration::from_millis(ms))
+    }
+
     /// Until when the broker throttles the connection, if it still does.
     fn throttled(&self) -> Option<Instant> {
-        let ms = self.throttled_until.load(Ordering::Relaxed);
-        let until = self.epoch + Duration::from_millis(ms);
-        (ms > 0 && until > Instant::now()).then_some(until)
+        self.throttle_end().filter(|until| *until > Instant::now())
     }
 
     /// When request `r` in flight times out: its deadline, or, when the broker throttled
     /// the connection after `r` was written, `request.timeout.ms` after the throttle ends
     /// (a throttled broker reads nothing meanwhile, so `r` waits unread behind it).
     fn deadline_of(&self, r: &InFlight) -> Instant {
-        let ms = self.throttled_until.load(Ordering::Relaxed);
-        let until = self.epoch + Duration::from_millis(ms);
-        if ms > 0 && until > r.deadline - r.timeout {
-            r.deadline.max(until + r.timeout)
-        } else {
-            r.deadline
+        match self.throttle_end() {
+            Some(until) if until > r.deadline - r.timeout => r.deadline.max(until + r.timeout),
+            _ => r.deadline,
         }
     }
 

@@ -979,7 +979,9 @@ fn pick_partitions(
         out.insert(
             tp.clone(),
             Asked {
-                replica: snap.leader(&tp.topic, tp.partition) != Some(node),
+                // From the read replica (`fetch_node` chose it), unless that is the leader.
+                replica: p.read_replica.is_some_and(|(n, _)| n == node)
+                    && snap.leader(&tp.topic, tp.partition) != Some(node),
                 offset: p.next_fetch_offset().unwrap_or(0),
                 leader_epoch: p.leader_epoch.unwrap_or(-1),
                 rank: p.fetch_rank,

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafka_sdk::admin::{AdminClient, NewTopic};
-use kafka_sdk::ClientConfig;
+use kafka_sdk::consumer::Consumer;
+use kafka_sdk::{ClientConfig, Offset, TopicPartition};
 
 /// A name no other test (in this or another test process) uses: `prefix`, the process id,
 /// a per-process counter and the clock.
@@ -31,6 +32,19 @@ pub fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
     for (k, v) in extra {
         c.set(*k, *v);
     }
+    c
+}
+
+/// A consumer of the cluster at `bootstrap` (with the `extra` keys) assigned partition 0 of
+/// `topic` from its first offset.
+pub async fn reader_of_partition_0(
+    bootstrap: &str,
+    topic: &str,
+    extra: &[(&str, &str)],
+) -> Consumer {
+    let c = Consumer::new(&config(bootstrap, extra)).await.unwrap();
+    c.assign(vec![(TopicPartition::new(topic, 0), Offset::Beginning)])
+        .unwrap();
     c
 }
 
