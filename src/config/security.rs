@@ -172,16 +172,21 @@ pub(crate) struct UnsecuredJwt {
 
 impl UnsecuredJwt {
     /// The token (`alg: none`, no signature) valid from now for the lifetime.
+    ///
+    /// `iat` is the current second, rounded down: a broker's validator refuses a token issued
+    /// after its clock (Kafka's default allowed skew is 0 ms), and a local broker checks it
+    /// within a millisecond, so a millisecond `iat` rounded to nearest (librdkafka's `%.3f`)
+    /// or its product with 1000 in floating point could lie ahead of it.
     pub(crate) fn token(&self) -> OAuthToken {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        let iat = now.as_secs_f64();
-        let exp = iat + self.lifetime.as_secs_f64();
+        let iat = now.as_secs();
+        let exp = iat.saturating_add(self.lifetime.as_secs());
         let mut payload = format!(
-            "{{\"sub\":{},\"iat\":{iat:.3},\"exp\":{exp:.3}",
+            "{{\"sub\":{},\"iat\":{iat},\"exp\":{exp}",
             json_string(&self.principal)
         );
         if !self.scope.is_empty() {
@@ -195,7 +200,7 @@ impl UnsecuredJwt {
                 b64.encode(br#"{"alg":"none"}"#),
                 b64.encode(payload.as_bytes())
             ),
-            expires_at: Some(SystemTime::UNIX_EPOCH + now + self.lifetime),
+            expires_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(exp)),
             extensions: self.extensions.clone(),
         }
     }
@@ -962,5 +967,37 @@ mod tests {
         assert!(parse_oauthbearer_config("principal=a lifeSeconds=soon").is_err());
         assert!(parse_oauthbearer_config("principal=a bogus=1").is_err());
         assert!(!format!("{t:?}").contains(&t.value));
+    }
+
+    /// A broker's unsecured validator refuses a token whose `1000 * iat` is past its clock in
+    /// milliseconds (Kafka's default clock skew is 0), and it checks within a millisecond of
+    /// the token's making on a local broker: `iat` must never lie ahead of the clock.
+    #[test]
+    fn unsecured_token_is_never_issued_in_the_future() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let c = parse_oauthbearer_config("principal=alice lifeSeconds=60").unwrap();
+        let claim = |payload: &str, name: &str| -> f64 {
+            let at = payload.find(&format!("\"{name}\":")).unwrap() + name.len() + 3;
+            let end = payload[at..].find([',', '}']).unwrap() + at;
+            payload[at..end].parse().unwrap()
+        };
+        for _ in 0..5_000 {
+            let t = c.token();
+            let checked_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let payload = b64.decode(t.value.split('.').nth(1).unwrap()).unwrap();
+            let payload = String::from_utf8(payload).unwrap();
+            let (iat, exp) = (claim(&payload, "iat"), claim(&payload, "exp"));
+            assert!(
+                1000.0 * iat <= checked_ms as f64,
+                "iat {iat} is after the clock ({checked_ms} ms): {payload}"
+            );
+            assert_eq!(exp - iat, 60.0, "{payload}");
+            let expires = t.expires_at.unwrap().duration_since(SystemTime::UNIX_EPOCH);
+            assert_eq!(expires.unwrap().as_secs_f64(), exp, "{payload}");
+        }
     }
 }
