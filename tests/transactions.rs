@@ -490,6 +490,98 @@ async fn wrong_state_calls(proto: Proto) {
     ));
 }
 
+/// A record the transaction could not take (`send` failed: a topic that does not exist, a
+/// record too large) must not let the transaction commit without it: the transaction becomes
+/// abortable, as in Java (`maybeTransitionToErrorState`) and librdkafka (a failed delivery
+/// report makes `commit_transaction` require an abort). `try_send_borrowed`'s synchronous
+/// refusal is librdkafka's `produce()` return code: it leaves the transaction as it was.
+async fn failed_send_makes_the_transaction_abortable(proto: Proto) {
+    let kc = cluster(proto);
+    let bootstrap = kc.bootstrap();
+    let topic = unique("txn-send-fails");
+    create_topic(&bootstrap, &topic, 1).await;
+    let missing = unique("txn-no-such-topic");
+    let p = txn_producer(
+        &bootstrap,
+        &unique("send-fails-id"),
+        &[
+            ("max.block.ms", "1500"),
+            ("allow.auto.create.topics", "false"),
+            ("max.request.size", "10000"),
+        ],
+    )
+    .await;
+    init(&p, proto).await;
+    let must_abort = |r: Result<(), Error>, what: &str| match r {
+        Err(e) => assert!(
+            e.txn_requires_abort(),
+            "{what}: {e:?} should require an abort"
+        ),
+        Ok(()) => panic!("{what}: the transaction committed without the failed record"),
+    };
+
+    // A topic that does not exist.
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &values("lost-missing", 3)).await;
+    let e = p
+        .send(ProducerRecord::new(missing.as_str()).value("x"))
+        .await
+        .map(|_| ())
+        .expect_err("a send to a missing topic");
+    assert!(
+        matches!(e, Error::UnknownTopicOrPartition(_) | Error::Timeout { .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        p.transaction_state(),
+        Some(TransactionState::AbortableError)
+    );
+    must_abort(p.commit_transaction().await, "missing topic");
+    p.abort_transaction().await.unwrap();
+
+    // A record larger than max.request.size.
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &values("lost-large", 3)).await;
+    let e = p
+        .send(ProducerRecord::new(topic.as_str()).value(vec![7u8; 20_000]))
+        .await
+        .map(|_| ())
+        .expect_err("a record over max.request.size");
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    must_abort(p.commit_transaction().await, "record too large");
+    p.abort_transaction().await.unwrap();
+
+    // The borrowed path refuses the record and the transaction goes on.
+    p.begin_transaction().unwrap();
+    let kept = values("kept", 3);
+    send_all(&p, &topic, &kept).await;
+    let big = vec![7u8; 20_000];
+    let refused = p
+        .try_send_borrowed(kafka_sdk::producer::BorrowedRecord {
+            topic: &topic,
+            partition: None,
+            key: None,
+            value: Some(&big),
+            timestamp: None,
+            headers: &[],
+        })
+        .expect("nothing to wait for");
+    assert!(matches!(refused, Err(Error::InvalidArgument(_))));
+    assert_eq!(p.transaction_state(), Some(TransactionState::InTransaction));
+    p.commit_transaction().await.unwrap();
+
+    assert_sdk_reads(
+        &bootstrap,
+        &topic,
+        1,
+        "read_committed",
+        &kept,
+        Duration::from_millis(500),
+        "only the committed transaction",
+    )
+    .await;
+}
+
 /// A cluster of our own (its broker is restarted and paused).
 fn own_cluster(proto: Proto) -> KafkaCluster {
     let opts = match proto {
@@ -786,6 +878,7 @@ both_protocols!(
     commit_and_abort_visibility,
     fencing,
     wrong_state_calls,
+    failed_send_makes_the_transaction_abortable,
     broker_restart_and_local_timeout,
     exactly_once_pipeline,
 );

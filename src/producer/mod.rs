@@ -123,6 +123,11 @@
 //!   Produce stays at v11.
 //! - `send` is only allowed inside a transaction; when the transaction will not commit
 //!   (abortable or fatal error, abort running), batches not yet sent fail at once.
+//! - A record `send` refuses inside a transaction (its topic does not exist, it is too
+//!   large, no room within `max.block.ms`, ...) makes the transaction abortable, as a failed
+//!   batch does: it would otherwise commit without that record (Java does the same;
+//!   librdkafka fails the commit after a failed delivery). `try_send_borrowed`'s immediate
+//!   refusals are librdkafka's `produce()` return codes and leave the transaction as it was.
 //!
 //! # Closing
 //! [`Producer::close`] stops accepting records ([`Error::Closed`]), sends everything pending
@@ -686,7 +691,9 @@ impl Producer {
     /// topic that does not exist (after `max.block.ms`) or a partition out of range, and with
     /// [`Error::Closed`] after [`close`](Self::close). Once the producer is unusable (see
     /// rule 8 of the module docs) it fails with the error that made it so
-    /// ([`Error::is_fatal`]).
+    /// ([`Error::is_fatal`]). Inside a transaction, a record refused for any of these
+    /// reasons (other than the producer's own end) makes the transaction abortable
+    /// ([`Error::txn_requires_abort`]).
     ///
     /// `send` takes part in tokio's cooperative scheduling like tokio's own channels: once
     /// the calling task has used up its budget (128 operations on tokio resources), `send`
@@ -727,38 +734,51 @@ impl Producer {
         let mut wait = Waited::new(&inner.acc);
         let mut deadline = None;
         loop {
-            let blocked = match self.send_now(parts, Some(&record.topic), &mut span, &mut wait) {
-                Ok(done) => return done,
-                Err(blocked) => blocked,
-            };
+            let blocked =
+                match self.send_now(parts, Some(&record.topic), &mut span, &mut wait, true) {
+                    Ok(done) => return done,
+                    Err(blocked) => blocked,
+                };
             let dl = *deadline.get_or_insert_with(|| Deadline::after(s.max_block));
+            // What fails from here refuses the record.
+            let refused = |e| self.refused(e, true);
             match blocked {
                 Blocked::Metadata => {
-                    wait.meta = Some(self.topic_meta(&record.topic, dl).await?);
+                    wait.meta = Some(self.topic_meta(&record.topic, dl).await.map_err(refused)?);
                 }
                 Blocked::Memory(permits) => {
-                    if !inner.acc.reserve_until(permits, dl.instant()).await? {
-                        return Err(Error::timeout(
+                    if !inner
+                        .acc
+                        .reserve_until(permits, dl.instant())
+                        .await
+                        .map_err(refused)?
+                    {
+                        return Err(refused(Error::timeout(
                             format!(
                                 "waiting for {permits} bytes of buffer.memory ({} bytes; max.block.ms)",
                                 s.buffer_memory
                             ),
                             s.max_block,
                             false,
-                        ));
+                        )));
                     }
                     wait.room.bytes = permits;
                 }
                 Blocked::Records => {
-                    if !inner.acc.reserve_record_until(dl.instant()).await? {
-                        return Err(Error::timeout(
+                    if !inner
+                        .acc
+                        .reserve_record_until(dl.instant())
+                        .await
+                        .map_err(refused)?
+                    {
+                        return Err(refused(Error::timeout(
                             format!(
                                 "waiting for room under queue.buffering.max.messages ({} records buffered; max.block.ms)",
                                 s.queue_buffering_max_messages.unwrap_or(0)
                             ),
                             s.max_block,
                             false,
-                        ));
+                        )));
                     }
                     wait.room.record = true;
                 }
@@ -771,7 +791,9 @@ impl Producer {
     /// metadata, room in `buffer.memory` or under `queue.buffering.max.messages`), with
     /// nothing taken — then call `send` with an owned record, or report the queue full (as
     /// librdkafka-style APIs do). Otherwise the same outcome as `send`: the record's delivery
-    /// future, or the error it fails with at once.
+    /// future, or the error it fails with at once — except that a record refused here leaves
+    /// an open transaction as it was (librdkafka's `produce()` semantics), where `send` makes
+    /// it abortable.
     ///
     /// For callers that hold the key and value as borrowed slices (the rdkafka drop-in's
     /// `BaseRecord`/`FutureRecord`): the batch copies them anyway, so no owned copy, no
@@ -793,7 +815,7 @@ impl Producer {
             record.headers = &headers;
         }
         let mut wait = Waited::new(&self.inner.acc);
-        self.send_now(record, None, &mut span, &mut wait)
+        self.send_now(record, None, &mut span, &mut wait, false)
             .map_err(|b| match b {
                 Blocked::Metadata => WouldWait::Metadata,
                 Blocked::Memory(_) => WouldWait::Memory,
@@ -809,6 +831,8 @@ impl Producer {
     /// topic), the append. `Err` names what would have to be waited for; what `wait` holds
     /// stays there for the next attempt, what this call took is given back. On success `span`
     /// moves into the delivery future. `topic_name`: the record's topic as shared, if it is.
+    /// `taint`: a refused record makes the open transaction abortable (see
+    /// [`refused`](Self::refused)).
     #[inline]
     fn send_now(
         &self,
@@ -816,6 +840,7 @@ impl Producer {
         topic_name: Option<&Arc<str>>,
         span: &mut Option<tracing::Span>,
         wait: &mut Waited<'_>,
+        taint: bool,
     ) -> std::result::Result<Result<DeliveryFuture>, Blocked> {
         let inner = &*self.inner;
         let s = &*inner.s;
@@ -836,16 +861,22 @@ impl Producer {
         let rec_size = BatchBuilder::record_size_with_payload(0, 0, payload_size) + 14;
         let batch_bytes = rec_size + RECORD_BATCH_OVERHEAD;
         if batch_bytes > s.max_request_size {
-            return Ok(Err(Error::InvalidArgument(format!(
-                "record of {batch_bytes} bytes (encoded, with the batch header) exceeds max.request.size ({} bytes)",
-                s.max_request_size
-            ))));
+            return Ok(Err(self.refused(
+                Error::InvalidArgument(format!(
+                    "record of {batch_bytes} bytes (encoded, with the batch header) exceeds max.request.size ({} bytes)",
+                    s.max_request_size
+                )),
+                taint,
+            )));
         }
         if rec_size > s.buffer_memory {
-            return Ok(Err(Error::InvalidArgument(format!(
-                "record of {rec_size} bytes (encoded) exceeds buffer.memory ({} bytes)",
-                s.buffer_memory
-            ))));
+            return Ok(Err(self.refused(
+                Error::InvalidArgument(format!(
+                    "record of {rec_size} bytes (encoded) exceeds buffer.memory ({} bytes)",
+                    s.buffer_memory
+                )),
+                taint,
+            )));
         }
         let generation = inner.cluster.metadata_generation();
         // The topic's metadata when it is not cached for this generation: the cluster's
@@ -865,7 +896,7 @@ impl Producer {
             Some(t) => t,
             None => {
                 if let Err(e) = crate::validate_topic_name(record.topic) {
-                    return Ok(Err(e));
+                    return Ok(Err(self.refused(e, taint)));
                 }
                 fresh = Some(uncached(wait).ok_or(Blocked::Metadata)?);
                 let name = topic_name
@@ -957,11 +988,14 @@ impl Producer {
             return Err(Blocked::Metadata);
         };
         if partition < 0 || partition >= n {
-            return Ok(Err(Error::UnknownTopicOrPartition(format!(
-                "partition {partition} of topic `{}` (it has {n} partitions: 0..={})",
-                record.topic,
-                n - 1
-            ))));
+            return Ok(Err(self.refused(
+                Error::UnknownTopicOrPartition(format!(
+                    "partition {partition} of topic `{}` (it has {n} partitions: 0..={})",
+                    record.topic,
+                    n - 1
+                )),
+                taint,
+            )));
         }
         // From here to the append the sender cannot stop (it would leave the record behind).
         let Some(_appending) = inner.acc.begin_append() else {
@@ -1001,6 +1035,20 @@ impl Producer {
             fut.trace(span);
         }
         Ok(Ok(fut))
+    }
+
+    /// `e`, the reason a record was refused before it reached a batch; with `taint`, an open
+    /// transaction becomes abortable by it (unless it is the producer's own end: closed or
+    /// unusable), since it would otherwise commit without the record. The transaction's own
+    /// refusals (a `send` outside a transaction) never come here.
+    #[cold]
+    fn refused(&self, e: Error, taint: bool) -> Error {
+        if let (true, Some(t)) = (taint, &self.inner.txn) {
+            if !e.is_fatal() {
+                t.record_refused(&e);
+            }
+        }
+        e
     }
 
     /// [`send`](Self::send), then waits for the acknowledgement.

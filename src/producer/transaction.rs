@@ -46,8 +46,8 @@
 //! - `send_offsets_to_transaction`: V1 = AddOffsetsToTxn (transaction coordinator), then
 //!   TxnOffsetCommit (group coordinator, <= v4); V2 = TxnOffsetCommit v5 only, like the Java
 //!   client (`TransactionManager.sendOffsetsToTransaction`).
-//! - commit: flush (every record of the transaction acknowledged; one that failed makes the
-//!   commit fail as abortable), then EndTxn(commit). abort: records not yet sent fail, the
+//! - commit: flush (every record of the transaction acknowledged; one that failed, or one
+//!   `send` refused, makes the commit fail as abortable), then EndTxn(commit). abort: records not yet sent fail, the
 //!   ones in flight are awaited, then EndTxn(abort). EndTxn is skipped when nothing reached
 //!   the coordinator (V1: no partition or offsets added; V2: no send and no offsets).
 //! - Epochs: V2's EndTxn (v5) returns the next producer id and epoch, which every
@@ -310,6 +310,19 @@ impl Txn {
                 }
                 fail_txn(&mut g, &self.id, e);
             }
+        }
+    }
+
+    /// `send`: a record of the open transaction was refused before it reached a batch (its
+    /// topic does not exist, it is too large, no room for it within `max.block.ms`, ...).
+    /// The transaction would commit without it, so it becomes abortable (Java's
+    /// `maybeTransitionToErrorState`; librdkafka fails the commit after a failed delivery).
+    pub(crate) fn record_refused(&self, err: &Error) {
+        let mut g = self.lock();
+        if g.state == TransactionState::InTransaction {
+            tracing::info!(transactional_id = %self.id, error = %err, "a record of the transaction was refused: it must be aborted");
+            g.state = TransactionState::AbortableError;
+            g.error = Some(err.clone());
         }
     }
 
