@@ -165,7 +165,10 @@ pub(crate) async fn fetch(
         }
         // Brokers, topics and cluster id from the one answer (not the cached snapshot,
         // which a lazily started client may not have filled yet).
-        None => Ok(Metadata::from_snapshot(&cluster.fetch_all().await?, None)),
+        None => Ok(Metadata::from_snapshot(
+            &cluster.fetch_all(timeout).await?,
+            None,
+        )),
     }
 }
 

@@ -17,11 +17,20 @@ use support::common::{self, create_topic, unique};
 /// Sets `producer_byte_rate` and `consumer_byte_rate` of client id `client` on the shared
 /// broker.
 async fn quota(client: &str, bytes_per_sec: u64) {
-    let (client, rate) = (client.to_string(), bytes_per_sec);
+    let rate = bytes_per_sec;
+    client_quota(
+        client,
+        format!("producer_byte_rate={rate},consumer_byte_rate={rate}"),
+    )
+    .await
+}
+
+/// Sets the quota configs `conf` (`key=value,...`) of client id `client` on the shared broker.
+async fn client_quota(client: &str, conf: String) {
+    let client = client.to_string();
     let out = common::blocking(move || {
         let k = kafka_testkit::shared();
         let b = k.bootstrap();
-        let conf = format!("producer_byte_rate={rate},consumer_byte_rate={rate}");
         k.tool_output(
             "configs",
             &[
@@ -128,4 +137,50 @@ async fn a_throttled_connection_holds_requests_instead_of_timing_them_out() {
         "consumer request timeouts: {:?}",
         s.brokers
     );
+}
+
+/// A request-rate quota (`request_percentage`) throttles every API, not only Produce and
+/// Fetch: the broker answers a Metadata request with `throttle_time_ms` and mutes the
+/// connection. With a throttle longer than `request.timeout.ms`, a client that writes its
+/// next request anyway times it out. kafka-sdk keeps the throttle of every answer whose
+/// version expects the client to (KIP-219): no timeout, and the statistics count them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_rate_quota_throttles_metadata_without_timeouts() {
+    let b = kafka_testkit::shared().bootstrap();
+    let client = unique("quota-req-client");
+    client_quota(&client, "request_percentage=1".into()).await;
+    let cfg = [
+        ("client.id", client.as_str()),
+        ("request.timeout.ms", "400"),
+    ];
+    let p = Producer::new(&common::config(&b, &cfg)).await.unwrap();
+    let t0 = std::time::Instant::now();
+    let (mut n, mut throttled, mut longest) = (0, 0, 0);
+    // Until a throttle outlasted the request timeout (each one mutes the connection for up
+    // to the 1 s quota window). A snapshot resets the windows: sum them.
+    while longest <= 400 && t0.elapsed() < Duration::from_secs(30) {
+        p.fetch_metadata(None)
+            .await
+            .unwrap_or_else(|e| panic!("metadata request {n}: {e}"));
+        n += 1;
+        let (c, m) = throttles(&p.statistics());
+        throttled += c;
+        longest = longest.max(m);
+    }
+    // The next requests wait out the throttle in the client, not in the muted socket.
+    for i in 0..3 {
+        p.fetch_metadata(None)
+            .await
+            .unwrap_or_else(|e| panic!("metadata request {i} after the throttle: {e}"));
+    }
+    let s = p.statistics();
+    eprintln!(
+        "{n} metadata requests in {:?}: {throttled} throttled, longest {longest} ms",
+        t0.elapsed()
+    );
+    assert!(
+        longest > 400,
+        "a metadata answer's throttle longer than request.timeout.ms kept: {throttled} throttled, longest {longest} ms"
+    );
+    assert_eq!(timeouts(&s), 0, "request timeouts: {:?}", s.brokers);
 }

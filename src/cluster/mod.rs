@@ -322,7 +322,9 @@ impl Cluster {
     /// Fetches metadata of *all* topics (for listing and regex subscriptions) without adding
     /// them to the tracked set. Returns the topics of the response only.
     pub async fn fetch_all_topics(&self) -> Result<Vec<Arc<TopicMeta>>> {
-        let full = self.fetch_all().await?;
+        let full = self
+            .fetch_all(self.inner.opts.connection.request_timeout)
+            .await?;
         let mut topics: Vec<_> = full.topics.values().cloned().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(topics)
@@ -331,9 +333,10 @@ impl Cluster {
     /// Fetches metadata of *all* topics, as [`fetch_all_topics`](Self::fetch_all_topics)
     /// does, and returns the whole answer: its brokers, cluster id and controller too (the
     /// cached snapshot may not have them yet, e.g. while a lazily started client's first
-    /// refresh is under way).
-    pub async fn fetch_all(&self) -> Result<MetadataSnapshot> {
-        let deadline = Deadline::after(self.inner.opts.connection.request_timeout);
+    /// refresh is under way). Retries within `within` (a broker's throttle, KIP-219, holds
+    /// the request in the client and counts against it).
+    pub async fn fetch_all(&self, within: std::time::Duration) -> Result<MetadataSnapshot> {
+        let deadline = Deadline::after(within);
         let req = MetadataRequest::default()
             .with_topics(None)
             .with_allow_auto_topic_creation(false);

@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::config::{CommonConfig, SecurityConfig};
 use crate::error::{Error, KafkaCode, Result};
-use crate::protocol::{self, ApiRequest, BrokerVersions, Frame, CORRELATION_ID_OFFSET};
+use crate::protocol::{self, ApiRequest, BrokerVersions, ClientThrottle, Frame, CORRELATION_ID_OFFSET};
 
 use transport::{ReadHalf, WriteHalf};
 
@@ -523,8 +523,12 @@ impl Connection {
     /// nothing more from this connection for that long, so requests made meanwhile wait in
     /// the client, their `timeout` counted from when they are written (as in Java's
     /// client), and the requests already written wait unread: their timeout counts from the
-    /// throttle's end. Produce (v6+) and Fetch (v8+) answers are noted (the byte-rate
-    /// quotas); at older versions the broker delayed the answer itself instead.
+    /// throttle's end. Every answer [`send`](Self::send), [`send_version`](Self::send_version)
+    /// and [`send_frame`](Self::send_frame) decode is noted here (byte-rate quotas on Produce
+    /// and Fetch, request-rate quotas on every API), from the version on which the broker
+    /// expects the client to keep the throttle ([`ClientThrottle`]); before it, and for the
+    /// APIs that never switched (the KIP-848 and share heartbeats, ShareFetch, ...), the
+    /// broker delays the answer itself.
     pub fn note_throttle(&self, throttle_ms: i32) {
         if throttle_ms <= 0 {
             return;
@@ -553,13 +557,15 @@ impl Connection {
     ) -> Result<R::Response> {
         let frame = protocol::encode_request(req, version, &self.opts.client_id)?;
         let body = self.round_trip(frame.into(), true, timeout).await?;
-        protocol::decode_response(R::KEY, version, body)
+        let resp: R::Response = protocol::decode_response(R::KEY, version, body)?;
+        self.note_throttle(resp.client_throttle_ms(version));
+        Ok(resp)
     }
 
     /// Sends an already encoded request `frame` of API `key` at `version` (e.g. from
     /// [`protocol::encode_produce`]) and awaits its response, bounded by `timeout` from when
     /// it is written.
-    pub async fn send_frame<T: Decodable>(
+    pub async fn send_frame<T: Decodable + ClientThrottle>(
         &self,
         key: ApiKey,
         frame: Frame,
@@ -567,7 +573,9 @@ impl Connection {
         timeout: Duration,
     ) -> Result<T> {
         let body = self.round_trip(frame, true, timeout).await?;
-        protocol::decode_response(key, version, body)
+        let resp: T = protocol::decode_response(key, version, body)?;
+        self.note_throttle(resp.client_throttle_ms(version));
+        Ok(resp)
     }
 
     /// Writes an already encoded request `frame` the broker will not answer (Produce with

@@ -1385,11 +1385,6 @@ async fn fetch_once(
         }
     };
     crate::observe::consumer_fetch(&shared.cfg.common.client_id, started);
-    if version >= 8 {
-        // From v8 (KIP-219) the broker throttles after answering; before, the answer
-        // itself came late.
-        conn.note_throttle(resp.throttle_time_ms);
-    }
     if use_session
         && !full
         && matches!(

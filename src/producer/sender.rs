@@ -827,14 +827,8 @@ impl Sender {
                     .send_frame::<ProduceResponse>(ApiKey::Produce, frame, version, timeout)
                     .await
                 {
-                    Ok(r) => {
-                        // From v6 (KIP-219) the broker throttles after answering; before, the
-                        // answer itself came late.
-                        if version >= 6 {
-                            conn.note_throttle(r.throttle_time_ms);
-                        }
-                        Ok(Some(r))
-                    }
+                    // (The connection kept the answer's throttle, KIP-219.)
+                    Ok(r) => Ok(Some(r)),
                     // The request was written; an answer that breaks the protocol says
                     // nothing about whether the broker appended the batches.
                     Err(Error::Protocol(m)) => Err(unusable_answer(

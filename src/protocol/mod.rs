@@ -65,14 +65,47 @@ pub trait ApiRequest: Encodable + Send + 'static {
     /// The API key.
     const KEY: ApiKey;
     /// The response message.
-    type Response: Decodable + Send + 'static;
+    type Response: Decodable + ClientThrottle + Send + 'static;
+}
+
+/// KIP-219: from some version of each API on, a broker over a client's quota answers at once
+/// with `throttle_time_ms` and then reads nothing more from that connection until the
+/// throttle ends, expecting the client to hold its requests; before that version (and for the
+/// APIs that never switched) it delays the answer itself. The versions are the ones Java's
+/// responses give in `shouldClientThrottle`.
+pub trait ClientThrottle {
+    /// The throttle this answer at `version` asks the client to keep (ms; 0: none).
+    fn client_throttle_ms(&self, version: i16) -> i32;
 }
 
 macro_rules! api_requests {
-    ($($req:ident => $resp:ident : $key:ident),* $(,)?) => {
+    (
+        client_throttled { $($req:ident => $resp:ident : $key:ident from $since:literal),* $(,)? }
+        broker_throttled { $($req2:ident => $resp2:ident : $key2:ident),* $(,)? }
+    ) => {
         $(impl ApiRequest for m::$req {
             const KEY: ApiKey = ApiKey::$key;
             type Response = m::$resp;
+        }
+        impl ClientThrottle for m::$resp {
+            #[inline]
+            fn client_throttle_ms(&self, version: i16) -> i32 {
+                if version >= $since {
+                    self.throttle_time_ms
+                } else {
+                    0
+                }
+            }
+        })*
+        $(impl ApiRequest for m::$req2 {
+            const KEY: ApiKey = ApiKey::$key2;
+            type Response = m::$resp2;
+        }
+        impl ClientThrottle for m::$resp2 {
+            #[inline]
+            fn client_throttle_ms(&self, _version: i16) -> i32 {
+                0
+            }
         })*
 
         /// The versions kafka-protocol's request *and* response structs of `key` can encode
@@ -85,6 +118,10 @@ macro_rules! api_requests {
                     let (a, b) = (<m::$req as Message>::VERSIONS, <m::$resp as Message>::VERSIONS);
                     Some((a.min.max(b.min), a.max.min(b.max)))
                 })*
+                $(ApiKey::$key2 => {
+                    let (a, b) = (<m::$req2 as Message>::VERSIONS, <m::$resp2 as Message>::VERSIONS);
+                    Some((a.min.max(b.min), a.max.min(b.max)))
+                })*
                 _ => None,
             }
         }
@@ -92,52 +129,56 @@ macro_rules! api_requests {
 }
 
 api_requests! {
-    ProduceRequest => ProduceResponse: Produce,
-    FetchRequest => FetchResponse: Fetch,
-    ListOffsetsRequest => ListOffsetsResponse: ListOffsets,
-    MetadataRequest => MetadataResponse: Metadata,
-    OffsetCommitRequest => OffsetCommitResponse: OffsetCommit,
-    OffsetFetchRequest => OffsetFetchResponse: OffsetFetch,
-    FindCoordinatorRequest => FindCoordinatorResponse: FindCoordinator,
-    JoinGroupRequest => JoinGroupResponse: JoinGroup,
-    HeartbeatRequest => HeartbeatResponse: Heartbeat,
-    LeaveGroupRequest => LeaveGroupResponse: LeaveGroup,
-    SyncGroupRequest => SyncGroupResponse: SyncGroup,
-    DescribeGroupsRequest => DescribeGroupsResponse: DescribeGroups,
-    ListGroupsRequest => ListGroupsResponse: ListGroups,
-    ApiVersionsRequest => ApiVersionsResponse: ApiVersions,
-    CreateTopicsRequest => CreateTopicsResponse: CreateTopics,
-    DeleteTopicsRequest => DeleteTopicsResponse: DeleteTopics,
-    DeleteRecordsRequest => DeleteRecordsResponse: DeleteRecords,
-    InitProducerIdRequest => InitProducerIdResponse: InitProducerId,
-    OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse: OffsetForLeaderEpoch,
-    AddPartitionsToTxnRequest => AddPartitionsToTxnResponse: AddPartitionsToTxn,
-    AddOffsetsToTxnRequest => AddOffsetsToTxnResponse: AddOffsetsToTxn,
-    EndTxnRequest => EndTxnResponse: EndTxn,
-    TxnOffsetCommitRequest => TxnOffsetCommitResponse: TxnOffsetCommit,
-    DescribeConfigsRequest => DescribeConfigsResponse: DescribeConfigs,
-    AlterConfigsRequest => AlterConfigsResponse: AlterConfigs,
-    IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse: IncrementalAlterConfigs,
-    CreatePartitionsRequest => CreatePartitionsResponse: CreatePartitions,
-    DeleteGroupsRequest => DeleteGroupsResponse: DeleteGroups,
-    DescribeClusterRequest => DescribeClusterResponse: DescribeCluster,
-    OffsetDeleteRequest => OffsetDeleteResponse: OffsetDelete,
-    SaslHandshakeRequest => SaslHandshakeResponse: SaslHandshake,
-    SaslAuthenticateRequest => SaslAuthenticateResponse: SaslAuthenticate,
-    ShareGroupHeartbeatRequest => ShareGroupHeartbeatResponse: ShareGroupHeartbeat,
-    ShareFetchRequest => ShareFetchResponse: ShareFetch,
-    ShareAcknowledgeRequest => ShareAcknowledgeResponse: ShareAcknowledge,
-    ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse: ConsumerGroupHeartbeat,
-    ConsumerGroupDescribeRequest => ConsumerGroupDescribeResponse: ConsumerGroupDescribe,
-    ShareGroupDescribeRequest => ShareGroupDescribeResponse: ShareGroupDescribe,
-    CreateAclsRequest => CreateAclsResponse: CreateAcls,
-    DescribeAclsRequest => DescribeAclsResponse: DescribeAcls,
-    DeleteAclsRequest => DeleteAclsResponse: DeleteAcls,
-    DescribeProducersRequest => DescribeProducersResponse: DescribeProducers,
-    DescribeTransactionsRequest => DescribeTransactionsResponse: DescribeTransactions,
-    ListTransactionsRequest => ListTransactionsResponse: ListTransactions,
-    ElectLeadersRequest => ElectLeadersResponse: ElectLeaders,
-    DescribeLogDirsRequest => DescribeLogDirsResponse: DescribeLogDirs,
+    client_throttled {
+        ProduceRequest => ProduceResponse: Produce from 6,
+        FetchRequest => FetchResponse: Fetch from 8,
+        ListOffsetsRequest => ListOffsetsResponse: ListOffsets from 3,
+        MetadataRequest => MetadataResponse: Metadata from 6,
+        OffsetCommitRequest => OffsetCommitResponse: OffsetCommit from 4,
+        OffsetFetchRequest => OffsetFetchResponse: OffsetFetch from 4,
+        FindCoordinatorRequest => FindCoordinatorResponse: FindCoordinator from 2,
+        JoinGroupRequest => JoinGroupResponse: JoinGroup from 3,
+        HeartbeatRequest => HeartbeatResponse: Heartbeat from 2,
+        LeaveGroupRequest => LeaveGroupResponse: LeaveGroup from 2,
+        SyncGroupRequest => SyncGroupResponse: SyncGroup from 2,
+        DescribeGroupsRequest => DescribeGroupsResponse: DescribeGroups from 2,
+        ListGroupsRequest => ListGroupsResponse: ListGroups from 2,
+        ApiVersionsRequest => ApiVersionsResponse: ApiVersions from 2,
+        CreateTopicsRequest => CreateTopicsResponse: CreateTopics from 3,
+        DeleteTopicsRequest => DeleteTopicsResponse: DeleteTopics from 2,
+        DeleteRecordsRequest => DeleteRecordsResponse: DeleteRecords from 1,
+        InitProducerIdRequest => InitProducerIdResponse: InitProducerId from 1,
+        AddPartitionsToTxnRequest => AddPartitionsToTxnResponse: AddPartitionsToTxn from 1,
+        AddOffsetsToTxnRequest => AddOffsetsToTxnResponse: AddOffsetsToTxn from 1,
+        EndTxnRequest => EndTxnResponse: EndTxn from 1,
+        TxnOffsetCommitRequest => TxnOffsetCommitResponse: TxnOffsetCommit from 1,
+        DescribeConfigsRequest => DescribeConfigsResponse: DescribeConfigs from 2,
+        AlterConfigsRequest => AlterConfigsResponse: AlterConfigs from 1,
+        IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse: IncrementalAlterConfigs from 0,
+        CreatePartitionsRequest => CreatePartitionsResponse: CreatePartitions from 1,
+        DeleteGroupsRequest => DeleteGroupsResponse: DeleteGroups from 1,
+        OffsetDeleteRequest => OffsetDeleteResponse: OffsetDelete from 0,
+        CreateAclsRequest => CreateAclsResponse: CreateAcls from 1,
+        DescribeAclsRequest => DescribeAclsResponse: DescribeAcls from 1,
+        DeleteAclsRequest => DeleteAclsResponse: DeleteAcls from 1,
+        ElectLeadersRequest => ElectLeadersResponse: ElectLeaders from 0,
+        DescribeLogDirsRequest => DescribeLogDirsResponse: DescribeLogDirs from 1,
+    }
+    broker_throttled {
+        OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse: OffsetForLeaderEpoch,
+        DescribeClusterRequest => DescribeClusterResponse: DescribeCluster,
+        SaslHandshakeRequest => SaslHandshakeResponse: SaslHandshake,
+        SaslAuthenticateRequest => SaslAuthenticateResponse: SaslAuthenticate,
+        ShareGroupHeartbeatRequest => ShareGroupHeartbeatResponse: ShareGroupHeartbeat,
+        ShareFetchRequest => ShareFetchResponse: ShareFetch,
+        ShareAcknowledgeRequest => ShareAcknowledgeResponse: ShareAcknowledge,
+        ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse: ConsumerGroupHeartbeat,
+        ConsumerGroupDescribeRequest => ConsumerGroupDescribeResponse: ConsumerGroupDescribe,
+        ShareGroupDescribeRequest => ShareGroupDescribeResponse: ShareGroupDescribe,
+        DescribeProducersRequest => DescribeProducersResponse: DescribeProducers,
+        DescribeTransactionsRequest => DescribeTransactionsResponse: DescribeTransactions,
+        ListTransactionsRequest => ListTransactionsResponse: ListTransactions,
+    }
 }
 
 /// The versions this client is willing to speak for an API, or `None` if it never sends it.
@@ -336,6 +377,18 @@ mod tests {
         assert_eq!(i16::from_be_bytes([f[4], f[5]]), ApiKey::Metadata as i16);
         assert_eq!(i16::from_be_bytes([f[6], f[7]]), 9);
         assert_eq!(&f[8..12], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn client_throttle_from_the_kip_219_versions() {
+        let produce = m::ProduceResponse::default().with_throttle_time_ms(700);
+        assert_eq!(produce.client_throttle_ms(5), 0, "v5: the broker delays the answer");
+        assert_eq!(produce.client_throttle_ms(6), 700);
+        let metadata = m::MetadataResponse::default().with_throttle_time_ms(300);
+        assert_eq!(metadata.client_throttle_ms(5), 0);
+        assert_eq!(metadata.client_throttle_ms(12), 300);
+        let share = m::ShareFetchResponse::default().with_throttle_time_ms(300);
+        assert_eq!(share.client_throttle_ms(1), 0, "ShareFetch never switched");
     }
 
     #[test]
