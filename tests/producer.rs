@@ -602,6 +602,59 @@ async fn bad_input_gives_typed_errors() {
     );
 }
 
+/// Partitions added to a topic after the producer cached its metadata: a record for one of
+/// them waits (within `max.block.ms`) for the metadata that shows it, as Java's
+/// `waitOnMetadata` does, instead of failing until the next periodic refresh
+/// (`metadata.max.age.ms`, 5 minutes by default). A partition that never appears still fails
+/// after `max.block.ms`, naming the partition count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_for_a_partition_added_later_waits_for_the_metadata() {
+    let b = bootstrap();
+    let topic = unique("grown");
+    create_topic(&b, &topic, 1).await;
+    let producer = Producer::new(&config(&b, &[("max.block.ms", "20000")]))
+        .await
+        .unwrap();
+    let md = producer
+        .send_and_wait(ProducerRecord::new(topic.as_str()).partition(0).value("a"))
+        .await
+        .unwrap();
+    assert_eq!(md.partition, 0);
+    let admin = kafka_sdk::AdminClient::new(&config(&b, &[])).await.unwrap();
+    for (t, r) in admin.create_partitions(&[(&topic, 3)]).await.unwrap() {
+        r.unwrap_or_else(|e| panic!("create partitions of {t}: {e}"));
+    }
+    let md = producer
+        .send_and_wait(ProducerRecord::new(topic.as_str()).partition(2).value("b"))
+        .await
+        .expect("a record for a partition added since the metadata was cached");
+    assert_eq!((md.partition, md.offset), (2, 0));
+
+    let quick = Producer::new(&config(&b, &[("max.block.ms", "1500")]))
+        .await
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let e = send_err(
+        &quick,
+        ProducerRecord::new(topic.as_str()).partition(7).value("c"),
+    )
+    .await;
+    assert!(
+        matches!(&e, Error::UnknownTopicOrPartition(m) if m.contains("partition 7") && m.contains("3 partitions")),
+        "{e:?}"
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "waited max.block.ms"
+    );
+    let e = send_err(
+        &quick,
+        ProducerRecord::new(topic.as_str()).partition(-2).value("c"),
+    )
+    .await;
+    assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_delivers_lingering_records_and_drop_does_not_block() {
     let b = bootstrap();

@@ -356,8 +356,22 @@ impl Cluster {
     /// partitions, or `deadline` passes. A topic the cluster reports as unknown after the
     /// deadline gives [`Error::UnknownTopicOrPartition`].
     pub async fn topic_metadata(&self, topic: &str, deadline: Deadline) -> Result<Arc<TopicMeta>> {
+        self.topic_metadata_with(topic, 0, deadline).await
+    }
+
+    /// [`topic_metadata`](Self::topic_metadata) that also waits for the topic to have at
+    /// least `partitions` partitions (partitions added since the snapshot was taken). Past
+    /// the deadline with fewer: [`Error::UnknownTopicOrPartition`] naming the count.
+    pub async fn topic_metadata_with(
+        &self,
+        topic: &str,
+        partitions: i32,
+        deadline: Deadline,
+    ) -> Result<Arc<TopicMeta>> {
         self.track_topics([topic]);
-        let usable = |t: &Arc<TopicMeta>| t.error.is_none() && t.all_leaders_known();
+        let usable = |t: &Arc<TopicMeta>| {
+            t.error.is_none() && t.all_leaders_known() && t.partition_count() >= partitions
+        };
         let cached = || self.metadata().topic(topic).filter(|t| usable(t)).cloned();
         if let Some(t) = cached() {
             return Ok(t);
@@ -375,6 +389,12 @@ impl Cluster {
             // deadline the last of these errors is returned.
             let err = match snap.topic(topic) {
                 Some(t) if usable(t) => return Ok(t.clone()),
+                Some(t) if t.error.is_none() && t.partition_count() < partitions => {
+                    Some(Error::UnknownTopicOrPartition(format!(
+                        "topic `{topic}` has {} partitions, not {partitions}",
+                        t.partition_count()
+                    )))
+                }
                 Some(t) => match t.error {
                     Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) | None => None,
                     Some(code) => Some(Error::broker(code, format!("metadata of topic `{topic}`"))),

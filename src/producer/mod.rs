@@ -606,6 +606,9 @@ pub enum WouldWait {
 enum Blocked {
     /// The topic's metadata.
     Metadata,
+    /// Metadata showing this partition of the topic, the record's own (`send` only):
+    /// partitions added since the snapshot was taken.
+    Partition(i32),
     /// This many bytes of `buffer.memory`.
     Memory(usize),
     /// A slot under `queue.buffering.max.messages`.
@@ -688,7 +691,9 @@ impl Producer {
     /// total at most `max.block.ms`, then fails with [`Error::Timeout`]. Fails at once with
     /// [`Error::InvalidArgument`] for an invalid topic name or a record larger than
     /// `max.request.size` or `buffer.memory`, with [`Error::UnknownTopicOrPartition`] for a
-    /// topic that does not exist (after `max.block.ms`) or a partition out of range, and with
+    /// topic that does not exist or a record's partition the topic does not have (after
+    /// `max.block.ms` of refreshing metadata, as partitions may have been added since it was
+    /// cached; a negative partition at once), and with
     /// [`Error::Closed`] after [`close`](Self::close). Once the producer is unusable (see
     /// rule 8 of the module docs) it fails with the error that made it so
     /// ([`Error::is_fatal`]). Inside a transaction, a record refused for any of these
@@ -745,6 +750,21 @@ impl Producer {
             match blocked {
                 Blocked::Metadata => {
                     wait.meta = Some(self.topic_meta(&record.topic, dl).await.map_err(refused)?);
+                }
+                Blocked::Partition(p) => {
+                    let topic = &record.topic;
+                    let meta = inner
+                        .cluster
+                        .topic_metadata_with(topic, p + 1, dl)
+                        .await
+                        .map_err(|e| match e {
+                            Error::UnknownTopicOrPartition(m) => Error::UnknownTopicOrPartition(format!(
+                                "partition {p} of topic `{topic}` not in the metadata within max.block.ms ({m})"
+                            )),
+                            e => e,
+                        })
+                        .map_err(refused)?;
+                    wait.meta = Some(meta);
                 }
                 Blocked::Memory(permits) => {
                     if !inner
@@ -817,7 +837,7 @@ impl Producer {
         let mut wait = Waited::new(&self.inner.acc);
         self.send_now(record, None, &mut span, &mut wait, false)
             .map_err(|b| match b {
-                Blocked::Metadata => WouldWait::Metadata,
+                Blocked::Metadata | Blocked::Partition(_) => WouldWait::Metadata,
                 Blocked::Memory(_) => WouldWait::Memory,
                 Blocked::Records => WouldWait::Records,
             })
@@ -831,8 +851,10 @@ impl Producer {
     /// topic), the append. `Err` names what would have to be waited for; what `wait` holds
     /// stays there for the next attempt, what this call took is given back. On success `span`
     /// moves into the delivery future. `topic_name`: the record's topic as shared, if it is.
-    /// `taint`: a refused record makes the open transaction abortable (see
-    /// [`refused`](Self::refused)).
+    /// `from_send`: `send`'s rules (Java's): a refused record makes the open transaction
+    /// abortable (see [`refused`](Self::refused)), and a record for a partition beyond the
+    /// cached partition count waits for metadata showing it. Else `try_send_borrowed`'s
+    /// (librdkafka's `produce()`): both are refused at once, the transaction left as it was.
     #[inline]
     fn send_now(
         &self,
@@ -840,7 +862,7 @@ impl Producer {
         topic_name: Option<&Arc<str>>,
         span: &mut Option<tracing::Span>,
         wait: &mut Waited<'_>,
-        taint: bool,
+        from_send: bool,
     ) -> std::result::Result<Result<DeliveryFuture>, Blocked> {
         let inner = &*self.inner;
         let s = &*inner.s;
@@ -866,7 +888,7 @@ impl Producer {
                     "record of {batch_bytes} bytes (encoded, with the batch header) exceeds max.request.size ({} bytes)",
                     s.max_request_size
                 )),
-                taint,
+                from_send,
             )));
         }
         if rec_size > s.buffer_memory {
@@ -875,7 +897,7 @@ impl Producer {
                     "record of {rec_size} bytes (encoded) exceeds buffer.memory ({} bytes)",
                     s.buffer_memory
                 )),
-                taint,
+                from_send,
             )));
         }
         let generation = inner.cluster.metadata_generation();
@@ -896,7 +918,7 @@ impl Producer {
             Some(t) => t,
             None => {
                 if let Err(e) = crate::validate_topic_name(record.topic) {
-                    return Ok(Err(self.refused(e, taint)));
+                    return Ok(Err(self.refused(e, from_send)));
                 }
                 fresh = Some(uncached(wait).ok_or(Blocked::Metadata)?);
                 let name = topic_name
@@ -988,13 +1010,17 @@ impl Producer {
             return Err(Blocked::Metadata);
         };
         if partition < 0 || partition >= n {
+            if from_send && partition >= n && record.partition == Some(partition) {
+                wait.keep_from(&mut held);
+                return Err(Blocked::Partition(partition));
+            }
             return Ok(Err(self.refused(
                 Error::UnknownTopicOrPartition(format!(
                     "partition {partition} of topic `{}` (it has {n} partitions: 0..={})",
                     record.topic,
                     n - 1
                 )),
-                taint,
+                from_send,
             )));
         }
         // From here to the append the sender cannot stop (it would leave the record behind).
