@@ -3098,3 +3098,51 @@ async fn a_deleted_topic_does_not_hold_up_the_rebalance_or_close() {
         );
     }
 }
+
+/// Partitions added to a topic while consumers read it: a consumer in assign mode that is
+/// assigned one of the new partitions (its metadata cached before they existed) reads it,
+/// and a classic group's leader sees the new partition count and rebalances so that they
+/// are read too (within `metadata.max.age.ms` plus a rebalance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_added_while_consuming_are_read() {
+    let topic = unique("c-grown");
+    create_topic(&topic, 1).await;
+    produce_n(&topic, 0, 0, 10).await;
+    let group = unique("c-grown-g");
+    let member = Consumer::new(&group_cfg(&group).with("metadata.max.age.ms", "1000"))
+        .await
+        .unwrap();
+    member.subscribe(&[topic.as_str()]).unwrap();
+    recv_n(&member, 10, Duration::from_secs(30)).await;
+    let assigned = Consumer::new(&config(None)).await.unwrap();
+    assigned
+        .assign(vec![(
+            TopicPartition::new(topic.as_str(), 0),
+            Offset::Beginning,
+        )])
+        .unwrap();
+    recv_n(&assigned, 10, Duration::from_secs(30)).await;
+
+    for (t, r) in admin()
+        .await
+        .create_partitions(&[(&topic, 3)])
+        .await
+        .unwrap()
+    {
+        r.unwrap_or_else(|e| panic!("create partitions of {t}: {e}"));
+    }
+    produce_n(&topic, 2, 100, 5).await;
+    assigned
+        .assign(vec![(
+            TopicPartition::new(topic.as_str(), 2),
+            Offset::Beginning,
+        )])
+        .unwrap();
+    let got = recv_n(&assigned, 5, Duration::from_secs(30)).await;
+    assert!(got.iter().all(|m| m.partition() == 2), "assign mode");
+    let got = recv_n(&member, 5, Duration::from_secs(30)).await;
+    assert!(got.iter().all(|m| m.partition() == 2), "group member");
+    let mut owned: Vec<i32> = member.assignment().iter().map(|tp| tp.partition).collect();
+    owned.sort();
+    assert_eq!(owned, [0, 1, 2], "the group's assignment grew");
+}

@@ -63,7 +63,14 @@ pub(crate) async fn list_offsets(
         .retry_policy("ListOffsets", deadline)
         .refresh_metadata(false);
     let mut last_err: Option<Error> = None;
+    // A partition the cached metadata does not have may have been added since it was taken:
+    // one refresh per call before it counts as unknown.
+    let mut refreshed = false;
     loop {
+        if !refreshed && pending.iter().any(|(tp, _)| partition_unknown(shared, tp)) {
+            refreshed = true;
+            let _ = shared.cluster.refresh().await;
+        }
         // Group by leader, with the leader's epoch (sent as `current_leader_epoch`).
         let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, i64, i32)>> = BTreeMap::new();
         let mut retry_parts = Vec::new();
@@ -140,6 +147,15 @@ pub(crate) async fn list_offsets(
             .await?;
         let _ = shared.cluster.refresh().await;
     }
+}
+
+/// `true` when the cached metadata has `tp`'s topic but not the partition.
+fn partition_unknown(shared: &Shared, tp: &TopicPartition) -> bool {
+    shared
+        .cluster
+        .metadata()
+        .topic(&tp.topic)
+        .is_some_and(|t| t.error.is_none() && t.partition(tp.partition).is_none())
 }
 
 /// One ListOffsets request to `leader` for (partition, timestamp, leader epoch from
