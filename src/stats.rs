@@ -382,6 +382,9 @@ pub(crate) struct BrokerCounters {
     /// The endpoint's state for client events ([`crate::events`]); set once by the cluster
     /// that made the endpoint.
     pub(crate) watch: std::sync::OnceLock<Arc<crate::events::EndpointWatch>>,
+    /// Which of the addresses the broker's name resolves to the next connection tries first
+    /// (shared by every connection to the broker; see `Transport::connect`).
+    pub(crate) next_address: std::sync::atomic::AtomicUsize,
 }
 
 /// A connection's queue gauges, see [`BrokerCounters::register`].
@@ -413,6 +416,7 @@ impl Default for BrokerCounters {
             req: std::array::from_fn(|_| AtomicU64::new(0)),
             conns: std::sync::Mutex::new(Vec::new()),
             watch: std::sync::OnceLock::new(),
+            next_address: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }

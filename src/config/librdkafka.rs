@@ -61,7 +61,7 @@ const TABLE: &[(&str, Class)] = &[
     ("broker.address.family", NoEffect("kafka-sdk connects to the addresses the resolver returns, in order")),
     ("broker.address.ttl", NoEffect("kafka-sdk resolves a broker's name on each connection attempt")),
     ("builtin.features", NoEffect("a librdkafka build-feature check; kafka-sdk's features are its crate features")),
-    ("client.dns.lookup", NoEffect("kafka-sdk tries the addresses a broker name resolves to with the system resolver")),
+    ("client.dns.lookup", NoEffect("kafka-sdk always tries every address a broker name resolves to (use_all_dns_ips), moving past one that did not answer on the next attempt")),
     ("closesocket_cb", Rejected(C_API)),
     ("connect_cb", Rejected(C_API)),
     ("consume.callback.max.messages", NoEffect("there is no consume callback: messages are returned by `recv` / `poll`")),

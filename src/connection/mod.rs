@@ -293,8 +293,14 @@ impl Connection {
         let timeout = opts.connect_timeout;
         let opts = Arc::new(opts);
         let fut = async {
-            let transport =
-                Transport::connect(addr, timeout, opts.nodelay, &opts.security).await?;
+            let transport = Transport::connect(
+                addr,
+                &counters.next_address,
+                timeout,
+                opts.nodelay,
+                &opts.security,
+            )
+            .await?;
             let conn = Connection::start(addr, transport, opts.clone(), counters);
             let versions = match conn.handshake().await {
                 Ok(v) => Arc::new(v),

@@ -1,10 +1,13 @@
 //! Byte transports under a connection: plain TCP, or TLS over TCP (`ssl`, `sasl_ssl`; crate
 //! feature `tls`). SASL runs over either, as Kafka requests, once the connection tasks run.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::config::SecurityConfig;
 use crate::error::{Error, Result};
@@ -33,29 +36,85 @@ impl std::fmt::Debug for Transport {
     }
 }
 
+/// Connects to the first of `addrs` that accepts, from the one `next` names (see
+/// [`Transport::connect_tcp_from`]); `Err` is the reason, with `{timeout}` for the setup
+/// timeout's milliseconds.
+async fn connect_first(
+    addrs: &[SocketAddr],
+    next: &AtomicUsize,
+    deadline: Instant,
+) -> std::result::Result<TcpStream, String> {
+    let n = addrs.len();
+    if n == 0 {
+        return Err("the name resolves to no address".into());
+    }
+    let first = next.load(Ordering::Relaxed) % n;
+    let mut refused = Vec::new();
+    for i in 0..n {
+        let at = (first + i) % n;
+        // Past this address until it connects: the caller's own bound on the set-up may drop
+        // this future while the address does not answer.
+        next.store(at + 1, Ordering::Relaxed);
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addrs[at])).await {
+            Ok(Ok(s)) => {
+                next.store(at, Ordering::Relaxed);
+                return Ok(s);
+            }
+            Ok(Err(e)) if n == 1 => return Err(e.to_string()),
+            Ok(Err(e)) => refused.push(format!("{}: {e}", addrs[at])),
+            Err(_) => {
+                let which = if n > 1 {
+                    format!(" (address {} of {n}: {}; the next attempt starts with the next one)", at + 1, addrs[at])
+                } else {
+                    String::new()
+                };
+                return Err(format!(
+                    "connection not established within socket.connection.setup.timeout.ms ({{timeout}}ms){which}"
+                ));
+            }
+        }
+    }
+    Err(format!("every address refused: {}", refused.join("; ")))
+}
+
 impl Transport {
     /// Opens a TCP connection to `addr` (`host:port`) within `timeout`.
     pub async fn connect_tcp(addr: &str, timeout: Duration, nodelay: bool) -> Result<Transport> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(Error::Connection {
-                    broker: addr.to_string(),
-                    reason: e.to_string(),
-                    in_flight: false,
-                })
-            }
-            Err(_) => {
-                return Err(Error::Connection {
-                    broker: addr.to_string(),
-                    reason: format!(
-                    "connection not established within socket.connection.setup.timeout.ms ({}ms)",
-                    timeout.as_millis()
-                ),
-                    in_flight: false,
-                })
-            }
+        Transport::connect_tcp_from(addr, &AtomicUsize::new(0), timeout, nodelay).await
+    }
+
+    /// [`connect_tcp`](Self::connect_tcp) over every address `addr`'s name resolves to
+    /// (Java's `client.dns.lookup=use_all_dns_ips`), starting at the one `next` names: an
+    /// address that refuses is skipped at once; one that does not answer within `timeout`
+    /// ends the attempt, and `next` moves past it so the following attempt (after the
+    /// reconnect backoff) starts with the next address instead of waiting on the same one
+    /// again. An address that connects stays first.
+    pub(crate) async fn connect_tcp_from(
+        addr: &str,
+        next: &AtomicUsize,
+        timeout: Duration,
+        nodelay: bool,
+    ) -> Result<Transport> {
+        let deadline = Instant::now() + timeout;
+        let failed = |reason: String| Error::Connection {
+            broker: addr.to_string(),
+            reason,
+            in_flight: false,
         };
+        let addrs: Vec<SocketAddr> =
+            match tokio::time::timeout_at(deadline, tokio::net::lookup_host(addr)).await {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(e)) => return Err(failed(format!("cannot resolve the address: {e}"))),
+                Err(_) => {
+                    return Err(failed(format!(
+                        "address not resolved within socket.connection.setup.timeout.ms ({}ms)",
+                        timeout.as_millis()
+                    )))
+                }
+            };
+        let stream = connect_first(&addrs, next, deadline)
+            .await
+            .map_err(|reason| failed(reason.replace("{timeout}", &timeout.as_millis().to_string())))?;
         if nodelay {
             let _ = stream.set_nodelay(true);
         }
@@ -66,11 +125,12 @@ impl Transport {
     /// protocol uses TLS (the caller bounds the whole by the setup timeout).
     pub(crate) async fn connect(
         addr: &str,
+        next: &AtomicUsize,
         timeout: Duration,
         nodelay: bool,
         security: &SecurityConfig,
     ) -> Result<Transport> {
-        let tcp = Transport::connect_tcp(addr, timeout, nodelay).await?;
+        let tcp = Transport::connect_tcp_from(addr, next, timeout, nodelay).await?;
         match (&security.tls, tcp) {
             (None, tcp) => Ok(tcp),
             #[cfg(feature = "tls")]
@@ -212,6 +272,49 @@ mod tests {
         for rest in [LOW_WATER_FROM, 700_000, 2 << 20, 100 << 20] {
             assert!(low_water_for(rest) + LOW_WATER_MARGIN <= rest);
         }
+    }
+
+    /// A name that resolves to several addresses, the first of which drops every SYN (a
+    /// host gone from the network): one attempt waits out its set-up timeout on it, the next
+    /// attempt starts with the next address and connects; an address that refuses is
+    /// skipped within the attempt. Before, every attempt went through the addresses in the
+    /// resolver's order under one timeout, so it never got past the silent one.
+    #[tokio::test]
+    async fn a_silent_address_is_skipped_on_the_next_attempt() {
+        // A listener with a backlog of 0 whose one slot is taken: further SYNs are dropped.
+        let hole = tokio::net::TcpSocket::new_v4().unwrap();
+        hole.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let hole = hole.listen(0).unwrap();
+        let silent = hole.local_addr().unwrap();
+        let _taken = TcpStream::connect(silent).await.unwrap();
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refusing = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let addrs = [silent, refusing, live.local_addr().unwrap()];
+        let next = AtomicUsize::new(0);
+        let within = || Instant::now() + Duration::from_millis(300);
+        let e = connect_first(&addrs, &next, within()).await.unwrap_err();
+        assert!(e.contains("address 1 of 3"), "{e}");
+        let s = connect_first(&addrs, &next, within()).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addrs[2], "the refusing address was skipped");
+        // The address that connected stays first.
+        assert_eq!(next.load(Ordering::Relaxed) % 3, 2);
+        let s = connect_first(&addrs, &next, within()).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addrs[2]);
+        // Dropped by a caller's own bound while waiting on the silent address: the next
+        // attempt still moves past it.
+        next.store(0, Ordering::Relaxed);
+        let far = Instant::now() + Duration::from_secs(60);
+        let dropped = tokio::time::timeout(Duration::from_millis(200), connect_first(&addrs, &next, far));
+        assert!(dropped.await.is_err());
+        let s = connect_first(&addrs, &next, within()).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addrs[2]);
+        let e = connect_first(&[refusing, refusing], &AtomicUsize::new(0), within())
+            .await
+            .unwrap_err();
+        assert!(e.starts_with("every address refused"), "{e}");
     }
 
     #[cfg(unix)]
