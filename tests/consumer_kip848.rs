@@ -453,32 +453,13 @@ async fn static_member_restart_keeps_its_partitions() {
     // The coordinator keeps a static member's assignment for its session timeout after it
     // left: 3 s could pass before the restarted member joins on a loaded machine, so this
     // group gets 30 s (a group-level config, KIP-848).
-    {
-        let (bs, group) = (bs.clone(), group.clone());
-        let out = common::blocking(move || {
-            cluster().tool_output(
-                "configs",
-                &[
-                    "--bootstrap-server",
-                    &bs,
-                    "--alter",
-                    "--entity-type",
-                    "groups",
-                    "--entity-name",
-                    &group,
-                    "--add-config",
-                    "consumer.session.timeout.ms=30000",
-                ],
-            )
-        })
-        .await
-        .expect("kafka-configs");
-        assert!(
-            out.status.success(),
-            "kafka-configs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    common::alter_configs(
+        cluster(),
+        "groups",
+        &group,
+        "consumer.session.timeout.ms=30000",
+    )
+    .await;
     let book = SharedBook::default();
     let sub = Sub::Topics(&[topic.as_str()][..]);
     let cfg_a = member_cfg(&bs, &group).with("group.instance.id", "ia");

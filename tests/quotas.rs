@@ -27,32 +27,7 @@ async fn quota(client: &str, bytes_per_sec: u64) {
 
 /// Sets the quota configs `conf` (`key=value,...`) of client id `client` on the shared broker.
 async fn client_quota(client: &str, conf: String) {
-    let client = client.to_string();
-    let out = common::blocking(move || {
-        let k = kafka_testkit::shared();
-        let b = k.bootstrap();
-        k.tool_output(
-            "configs",
-            &[
-                "--bootstrap-server",
-                &b,
-                "--alter",
-                "--add-config",
-                &conf,
-                "--entity-type",
-                "clients",
-                "--entity-name",
-                &client,
-            ],
-        )
-    })
-    .await
-    .expect("kafka-configs");
-    assert!(
-        out.status.success(),
-        "kafka-configs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::alter_configs(kafka_testkit::shared(), "clients", client, &conf).await
 }
 
 /// Requests that timed out, over every broker (the client's statistics).

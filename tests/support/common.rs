@@ -62,6 +62,42 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
+/// Sets dynamic configs `conf` (`key=value,...`) of entity `name` of `entity_type`
+/// (`clients`, `groups`, `topics`, ...) with Kafka's `kafka-configs` tool; panics when the
+/// tool fails.
+pub async fn alter_configs(
+    cluster: &'static kafka_testkit::KafkaCluster,
+    entity_type: &str,
+    name: &str,
+    conf: &str,
+) {
+    let (entity_type, name, conf) = (entity_type.to_string(), name.to_string(), conf.to_string());
+    let out = blocking(move || {
+        let b = cluster.bootstrap();
+        cluster.tool_output(
+            "configs",
+            &[
+                "--bootstrap-server",
+                &b,
+                "--alter",
+                "--entity-type",
+                &entity_type,
+                "--entity-name",
+                &name,
+                "--add-config",
+                &conf,
+            ],
+        )
+    })
+    .await
+    .expect("kafka-configs");
+    assert!(
+        out.status.success(),
+        "kafka-configs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Deletes the records of `topic`/`partition` before offset `before` (the log start moves
 /// to `before`) with Kafka's `kafka-delete-records` tool; panics when the tool fails.
 /// Blocking: call it through [`blocking`].
