@@ -655,6 +655,49 @@ async fn a_record_for_a_partition_added_later_waits_for_the_metadata() {
     assert!(matches!(e, Error::UnknownTopicOrPartition(_)), "{e:?}");
 }
 
+/// A batch whose partition has no leader any more (its topic deleted under it) waits for
+/// `delivery.timeout.ms`, asking for metadata meanwhile: the refreshes back off from
+/// `retry.backoff.ms` towards `retry.backoff.max.ms` (Java's KIP-580 backoff) instead of
+/// going out every `retry.backoff.ms` for the whole wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_refreshes_for_a_lost_leader_back_off() {
+    let b = bootstrap();
+    let topic = unique("lost-leader");
+    create_topic(&b, &topic, 1).await;
+    let producer = Producer::new(&config(
+        &b,
+        &[
+            ("allow.auto.create.topics", "false"),
+            ("delivery.timeout.ms", "8000"),
+            ("request.timeout.ms", "5000"),
+            ("linger.ms", "0"),
+        ],
+    ))
+    .await
+    .unwrap();
+    producer
+        .send_and_wait(ProducerRecord::new(topic.as_str()).partition(0).value("a"))
+        .await
+        .unwrap();
+    let admin = kafka_sdk::AdminClient::new(&config(&b, &[])).await.unwrap();
+    for (t, r) in admin.delete_topics(&[topic.as_str()]).await.unwrap() {
+        r.unwrap_or_else(|e| panic!("delete {t}: {e}"));
+    }
+    let before = requests(&producer, "Metadata");
+    let t0 = std::time::Instant::now();
+    let e = producer
+        .send_and_wait(ProducerRecord::new(topic.as_str()).partition(0).value("b"))
+        .await
+        .expect_err("a record for a deleted topic");
+    let (waited, refreshes) = (t0.elapsed(), requests(&producer, "Metadata") - before);
+    eprintln!("{refreshes} metadata requests in {waited:?}: {e}");
+    // Flat at 100 ms: ~80 in 8 s. Backing off 100, 200, 400, 800 ms, then 1 s: ~12.
+    assert!(
+        refreshes <= 25,
+        "{refreshes} metadata requests in {waited:?} while the partition had no leader"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_delivers_lingering_records_and_drop_does_not_block() {
     let b = bootstrap();

@@ -166,6 +166,12 @@ pub(crate) struct Sender {
     refreshing: Option<BoxFut<()>>,
     refresh_wanted: bool,
     last_refresh: Option<Instant>,
+    /// The least time between two metadata refreshes: `retry.backoff.ms`, growing towards
+    /// `retry.backoff.max.ms` while partitions with records stay without a leader
+    /// (`refresh_backoff`; Java's KIP-580 backoff), back to the start once every leader is
+    /// known.
+    refresh_gap: Duration,
+    refresh_backoff: crate::backoff::Backoff,
     /// Transactional producer state (shared with the `Producer` handles).
     txn: Option<Arc<Txn>>,
     adding: Option<Adding>,
@@ -205,6 +211,7 @@ impl Sender {
         if let Some((p, e)) = pid.filter(|_| txn.is_none()) {
             acc.stats.set_pid(p, e);
         }
+        let backoff = (s.common.retry_backoff, s.common.retry_backoff_max);
         Sender {
             acc,
             cluster,
@@ -215,6 +222,8 @@ impl Sender {
             refreshing: None,
             refresh_wanted: false,
             last_refresh: None,
+            refresh_gap: backoff.0,
+            refresh_backoff: crate::backoff::Backoff::new(backoff.0, backoff.1),
             txn,
             adding: None,
             splits: HashMap::new(),
@@ -382,9 +391,7 @@ impl Sender {
             mut next,
             expired,
         } = self.acc.ready(&snap, now);
-        if unknown_leader {
-            self.refresh_wanted = true;
-        }
+        let mut leaderless = unknown_leader;
         // Re-sends: expire what passed delivery.timeout.ms, and add their partitions.
         let mut dead: Vec<Batch> = Vec::new();
         let mut resend: Vec<Tp> = Vec::new();
@@ -419,8 +426,14 @@ impl Sender {
                         cands.extend(self.acc.partition_ref(&tp));
                     }
                 }
-                None => self.refresh_wanted = true,
+                None => leaderless = true,
             }
+        }
+        if leaderless {
+            self.refresh_wanted = true;
+        } else if self.refresh_backoff.attempts() > 0 {
+            self.refresh_backoff.reset();
+            self.refresh_gap = self.s.common.retry_backoff;
         }
         for b in expired {
             let err = Error::timeout(
@@ -549,22 +562,23 @@ impl Sender {
         }
     }
 
-    /// Starts a wanted metadata refresh, at most one per `retry.backoff.ms`. Returns when
-    /// to try again when a wanted refresh is held back by that rate limit (a running
-    /// refresh wakes the sender when it ends).
+    /// Starts a wanted metadata refresh, at most one per `refresh_gap` (`retry.backoff.ms`,
+    /// growing while leaders stay unknown). Returns when to try again when a wanted refresh
+    /// is held back by that rate limit (a running refresh wakes the sender when it ends).
     fn maybe_refresh(&mut self, now: Instant) -> Option<Instant> {
         if !self.refresh_wanted || self.refreshing.is_some() {
             return None;
         }
         if let Some(at) = self
             .last_refresh
-            .map(|t| t + self.s.common.retry_backoff)
+            .map(|t| t + self.refresh_gap)
             .filter(|at| now < *at)
         {
             return Some(at);
         }
         self.refresh_wanted = false;
         self.last_refresh = Some(now);
+        self.refresh_gap = self.refresh_backoff.next_delay();
         let cluster = self.cluster.clone();
         tracing::debug!("producer requests a metadata refresh");
         self.refreshing = Some(Box::pin(async move {
