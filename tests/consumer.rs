@@ -3146,3 +3146,53 @@ async fn partitions_added_while_consuming_are_read() {
     owned.sort();
     assert_eq!(owned, [0, 1, 2], "the group's assignment grew");
 }
+
+/// A partition being fetched loses its leader for good (its topic deleted): the consumer
+/// asks for metadata with a backoff growing from `retry.backoff.ms` towards
+/// `retry.backoff.max.ms` (KIP-580, as Java's), not every `retry.backoff.ms` for as long as
+/// it stays assigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_refreshes_for_a_lost_leader_back_off() {
+    let topic = unique("c-lost-leader");
+    create_topic(&topic, 1).await;
+    produce_n(&topic, 0, 0, 5).await;
+    let c = Consumer::new(&config(None).with("allow.auto.create.topics", "false"))
+        .await
+        .unwrap();
+    c.assign(vec![(
+        TopicPartition::new(topic.as_str(), 0),
+        Offset::Beginning,
+    )])
+    .unwrap();
+    recv_n(&c, 5, Duration::from_secs(30)).await;
+    let metadata = |c: &Consumer| -> u64 {
+        c.statistics()
+            .brokers
+            .values()
+            .map(|b| b.req.get("Metadata").copied().unwrap_or(0))
+            .sum()
+    };
+    for (t, r) in admin()
+        .await
+        .delete_topics(&[topic.as_str()])
+        .await
+        .unwrap()
+    {
+        r.unwrap_or_else(|e| panic!("delete {t}: {e}"));
+    }
+    let before = metadata(&c);
+    let window = Duration::from_secs(8);
+    let end = tokio::time::Instant::now() + window;
+    while let Ok(r) = tokio::time::timeout_at(end, c.recv()).await {
+        if let Ok(m) = r {
+            panic!("a record from a deleted topic: {m:?}");
+        }
+    }
+    let during = metadata(&c) - before;
+    eprintln!("{during} metadata requests in {window:?}");
+    // Every 100 ms: ~50-80 in 8 s. Backing off 100, 200, 400, 800 ms, then 1 s: ~12.
+    assert!(
+        during <= 25,
+        "{during} metadata requests in {window:?} while the partition had no leader"
+    );
+}

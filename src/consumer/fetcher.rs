@@ -265,6 +265,8 @@ pub(crate) async fn manager(shared: Arc<Shared>) {
         }
         if missing_leader {
             shared.refresh_metadata_soon();
+        } else {
+            shared.leaders_known();
         }
         tokio::select! {
             _ = work.changed() => {}

@@ -477,8 +477,13 @@ pub(crate) struct Shared {
     pub group: Mutex<GroupInfo>,
     /// Async commit results, if the application asked for them.
     pub commit_results: Mutex<Option<mpsc::UnboundedSender<CommitResult>>>,
-    /// Rate limit for background metadata refreshes.
+    /// Rate limit for background metadata refreshes: the last one (ms since `epoch`) and
+    /// the least gap to the next (`retry.backoff.ms`, growing towards `retry.backoff.max.ms`
+    /// while partitions stay without a leader, KIP-580; see
+    /// [`leaders_known`](Shared::leaders_known)), with the refreshes since it last started over.
     last_refresh_ms: AtomicU64,
+    refresh_gap_ms: AtomicU64,
+    refresh_attempts: std::sync::atomic::AtomicU32,
     refreshing: AtomicBool,
     /// Statistics (`statistics.interval.ms`): the newest snapshot, the instance number,
     /// rebalances completed, when the last one ended and when the membership last
@@ -528,6 +533,8 @@ impl Shared {
             }),
             commit_results: Mutex::new(None),
             last_refresh_ms: AtomicU64::new(0),
+            refresh_gap_ms: AtomicU64::new(0),
+            refresh_attempts: std::sync::atomic::AtomicU32::new(0),
             refreshing: AtomicBool::new(false),
             stats_rx: std::sync::OnceLock::new(),
             instance: crate::stats::next_instance(),
@@ -749,12 +756,13 @@ impl Shared {
         Some(now.saturating_duration_since(seen.1))
     }
 
-    /// Starts a metadata refresh in the background (at most one at a time, spaced by
-    /// `retry.backoff.ms`).
+    /// Starts a metadata refresh in the background (at most one at a time, spaced by the
+    /// refresh gap: `retry.backoff.ms`, growing while leaders stay unknown).
     pub(crate) fn refresh_metadata_soon(self: &Arc<Self>) {
         let now = self.epoch.elapsed().as_millis() as u64;
         let last = self.last_refresh_ms.load(Ordering::Relaxed);
-        let min_gap = self.cfg.common.retry_backoff.as_millis() as u64;
+        let base = self.cfg.common.retry_backoff.as_millis() as u64;
+        let min_gap = self.refresh_gap_ms.load(Ordering::Relaxed).max(base);
         if last != 0 && now.saturating_sub(last) < min_gap {
             return;
         }
@@ -762,6 +770,14 @@ impl Shared {
             return;
         }
         self.last_refresh_ms.store(now.max(1), Ordering::Relaxed);
+        let attempts = self.refresh_attempts.fetch_add(1, Ordering::Relaxed);
+        let c = &self.cfg.common;
+        let raw = c
+            .retry_backoff
+            .saturating_mul(1u32 << attempts.min(30))
+            .min(c.retry_backoff_max.max(c.retry_backoff));
+        let gap = crate::backoff::jitter(raw).as_millis() as u64;
+        self.refresh_gap_ms.store(gap, Ordering::Relaxed);
         let me = self.clone();
         tokio::spawn(async move {
             if let Err(e) = me.cluster.refresh().await {
@@ -770,6 +786,15 @@ impl Shared {
             me.refreshing.store(false, Ordering::SeqCst);
             me.notify_work();
         });
+    }
+
+    /// Every partition being fetched has a leader: metadata refreshes are spaced by
+    /// `retry.backoff.ms` again (after growing while some had none).
+    pub(crate) fn leaders_known(&self) {
+        if self.refresh_attempts.load(Ordering::Relaxed) > 0 {
+            self.refresh_attempts.store(0, Ordering::Relaxed);
+            self.refresh_gap_ms.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Sends an async commit result to the application's channel, if any.
