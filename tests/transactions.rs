@@ -582,6 +582,78 @@ async fn failed_send_makes_the_transaction_abortable(proto: Proto) {
     .await;
 }
 
+/// A transaction that outlives `transaction.timeout.ms`: the coordinator aborts it and bumps
+/// the producer's epoch, and the next Produce is answered INVALID_PRODUCER_EPOCH. That is
+/// not another instance fencing this one (KIP-588): the transaction becomes abortable (before,
+/// the producer became unusable at once). V2: the abort's EndTxn takes the new epoch and the
+/// producer goes on with the next transaction, as Java's does. V1: the coordinator answers
+/// the abort's EndTxn (old epoch) with PRODUCER_FENCED, which is fatal, as for Java.
+async fn a_timed_out_transaction_is_abortable_not_fatal(proto: Proto) {
+    let kc = cluster(proto);
+    let bootstrap = kc.bootstrap();
+    let topic = unique("txn-timed-out");
+    create_topic(&bootstrap, &topic, 1).await;
+    let p = txn_producer(
+        &bootstrap,
+        &unique("timed-out-id"),
+        &[("transaction.timeout.ms", "1000")],
+    )
+    .await;
+    init(&p, proto).await;
+    p.begin_transaction().unwrap();
+    send_all(&p, &topic, &values("aborted", 2)).await;
+    // The coordinator looks for timed-out transactions every 10 s (its
+    // `transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let e = p
+        .send_and_wait(ProducerRecord::new(topic.as_str()).value("late"))
+        .await
+        .expect_err("a send in a transaction the coordinator aborted");
+    assert!(
+        e.txn_requires_abort() && !e.is_fatal(),
+        "{e:?}: abortable, not fatal"
+    );
+    assert_eq!(
+        p.transaction_state(),
+        Some(TransactionState::AbortableError)
+    );
+    let e = p
+        .commit_transaction()
+        .await
+        .expect_err("commit after the timeout");
+    assert!(e.txn_requires_abort(), "{e:?}");
+    if proto == Proto::V1 {
+        let e = p
+            .abort_transaction()
+            .await
+            .expect_err("V1: the coordinator fences the old epoch's EndTxn");
+        assert!(
+            e.is_fatal() && e.code() == Some(kafka_sdk::KafkaCode::PRODUCER_FENCED),
+            "{e:?}"
+        );
+        return;
+    }
+    p.abort_transaction()
+        .await
+        .expect("abort after the timeout");
+    p.begin_transaction().unwrap();
+    let kept = values("kept", 3);
+    send_all(&p, &topic, &kept).await;
+    p.commit_transaction()
+        .await
+        .expect("the next transaction commits");
+    assert_sdk_reads(
+        &bootstrap,
+        &topic,
+        1,
+        "read_committed",
+        &kept,
+        Duration::from_millis(500),
+        "only the transaction after the timed-out one",
+    )
+    .await;
+}
+
 /// A cluster of our own (its broker is restarted and paused).
 fn own_cluster(proto: Proto) -> KafkaCluster {
     let opts = match proto {
@@ -879,6 +951,7 @@ both_protocols!(
     fencing,
     wrong_state_calls,
     failed_send_makes_the_transaction_abortable,
+    a_timed_out_transaction_is_abortable_not_fatal,
     broker_restart_and_local_timeout,
     exactly_once_pipeline,
 );

@@ -944,7 +944,21 @@ impl Sender {
                                     key.1,
                                     msg.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
                                 );
-                                self.batch_error(b, Error::broker(code, ctx));
+                                let err = if code == KafkaCode::INVALID_PRODUCER_EPOCH
+                                    && self.txn.is_some()
+                                {
+                                    // KIP-588: the coordinator aborted the transaction (it
+                                    // outlived `transaction.timeout.ms`) and bumped the epoch.
+                                    // Not fenced by another instance: the transaction must be
+                                    // aborted, and the producer goes on (as Java's does).
+                                    Error::broker(
+                                        KafkaCode::TRANSACTION_ABORTABLE,
+                                        format!("{ctx}: INVALID_PRODUCER_EPOCH, the coordinator aborted the transaction (older than transaction.timeout.ms?) and bumped the producer epoch; abort it"),
+                                    )
+                                } else {
+                                    Error::broker(code, ctx)
+                                };
+                                self.batch_error(b, err);
                             }
                         }
                     }
