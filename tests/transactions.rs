@@ -66,6 +66,22 @@ async fn init(p: &Producer, proto: Proto) {
     );
 }
 
+/// A new topic `<name>-..` of `partitions` and a transactional producer (id `<name>-id-..`,
+/// `extra` settings) initialized on it.
+async fn topic_and_producer(
+    bootstrap: &str,
+    proto: Proto,
+    name: &str,
+    partitions: i32,
+    extra: &[(&str, &str)],
+) -> (String, Producer) {
+    let topic = unique(name);
+    create_topic(bootstrap, &topic, partitions).await;
+    let p = txn_producer(bootstrap, &unique(&format!("{name}-id")), extra).await;
+    init(&p, proto).await;
+    (topic, p)
+}
+
 /// Sends `values` inside the open transaction and waits for every acknowledgement.
 async fn send_all(p: &Producer, topic: &str, values: &[String]) {
     let mut futs = Vec::new();
@@ -498,12 +514,12 @@ async fn wrong_state_calls(proto: Proto) {
 async fn failed_send_makes_the_transaction_abortable(proto: Proto) {
     let kc = cluster(proto);
     let bootstrap = kc.bootstrap();
-    let topic = unique("txn-send-fails");
-    create_topic(&bootstrap, &topic, 1).await;
     let missing = unique("txn-no-such-topic");
-    let p = txn_producer(
+    let (topic, p) = topic_and_producer(
         &bootstrap,
-        &unique("send-fails-id"),
+        proto,
+        "txn-send-fails",
+        1,
         &[
             ("max.block.ms", "1500"),
             ("allow.auto.create.topics", "false"),
@@ -511,7 +527,6 @@ async fn failed_send_makes_the_transaction_abortable(proto: Proto) {
         ],
     )
     .await;
-    init(&p, proto).await;
     let must_abort = |r: Result<(), Error>, what: &str| match r {
         Err(e) => assert!(
             e.txn_requires_abort(),
@@ -591,15 +606,14 @@ async fn failed_send_makes_the_transaction_abortable(proto: Proto) {
 async fn a_timed_out_transaction_is_abortable_not_fatal(proto: Proto) {
     let kc = cluster(proto);
     let bootstrap = kc.bootstrap();
-    let topic = unique("txn-timed-out");
-    create_topic(&bootstrap, &topic, 1).await;
-    let p = txn_producer(
+    let (topic, p) = topic_and_producer(
         &bootstrap,
-        &unique("timed-out-id"),
+        proto,
+        "txn-timed-out",
+        1,
         &[("transaction.timeout.ms", "1000")],
     )
     .await;
-    init(&p, proto).await;
     p.begin_transaction().unwrap();
     send_all(&p, &topic, &values("aborted", 2)).await;
     // The coordinator looks for timed-out transactions every 10 s (its
@@ -677,15 +691,14 @@ async fn broker_restart_and_local_timeout(proto: Proto) {
             .unwrap(),
     ));
     let bootstrap = kc.bootstrap();
-    let topic = unique("restart");
-    create_topic(&bootstrap, &topic, 3).await;
-    let p = txn_producer(
+    let (topic, p) = topic_and_producer(
         &bootstrap,
-        &unique("restart-id"),
+        proto,
+        "restart",
+        3,
         &[("request.timeout.ms", "5000")],
     )
     .await;
-    init(&p, proto).await;
     let mut want = Vec::new();
 
     let t1 = values("t1", 50);
