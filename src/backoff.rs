@@ -25,10 +25,14 @@ impl Backoff {
 
     /// The next delay; each call doubles the un-jittered delay up to `max`.
     pub fn next_delay(&mut self) -> Duration {
-        let exp = self.attempt.min(30);
+        let d = self.delay_for(self.attempt);
         self.attempt = self.attempt.saturating_add(1);
-        let raw = self.base.saturating_mul(1u32 << exp).min(self.max);
-        jitter(raw)
+        d
+    }
+
+    /// The (jittered) delay of attempt `attempt` (0: the first), without counting it.
+    pub fn delay_for(&self, attempt: u32) -> Duration {
+        jitter(self.base.saturating_mul(1u32 << attempt.min(30)).min(self.max))
     }
 
     /// Number of delays handed out since the last reset.

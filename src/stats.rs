@@ -131,7 +131,7 @@ pub struct BrokerStats {
     pub disconnects: u64,
     /// Request round-trip times since the previous snapshot (microseconds).
     pub rtt: Window,
-    /// Throttle times the broker reported in Produce and Fetch answers since the previous
+    /// Throttle times the broker asked the client to keep in its answers since the previous
     /// snapshot (milliseconds; client quotas, KIP-219).
     pub throttle: Window,
     /// Requests sent per API (`"Produce"`, `"Fetch"`, ...), only those sent at least once.

@@ -37,12 +37,13 @@ impl std::fmt::Debug for Transport {
 }
 
 /// Connects to the first of `addrs` that accepts, from the one `next` names (see
-/// [`Transport::connect_tcp_from`]); `Err` is the reason, with `{timeout}` for the setup
-/// timeout's milliseconds.
+/// [`Transport::connect_tcp_from`]), by `deadline` (the end of the set-up `timeout`); `Err`
+/// is the reason.
 async fn connect_first(
     addrs: &[SocketAddr],
     next: &AtomicUsize,
     deadline: Instant,
+    timeout: Duration,
 ) -> std::result::Result<TcpStream, String> {
     let n = addrs.len();
     if n == 0 {
@@ -69,7 +70,8 @@ async fn connect_first(
                     String::new()
                 };
                 return Err(format!(
-                    "connection not established within socket.connection.setup.timeout.ms ({{timeout}}ms){which}"
+                    "connection not established within socket.connection.setup.timeout.ms ({}ms){which}",
+                    timeout.as_millis()
                 ));
             }
         }
@@ -112,9 +114,9 @@ impl Transport {
                     )))
                 }
             };
-        let stream = connect_first(&addrs, next, deadline)
+        let stream = connect_first(&addrs, next, deadline, timeout)
             .await
-            .map_err(|reason| failed(reason.replace("{timeout}", &timeout.as_millis().to_string())))?;
+            .map_err(failed)?;
         if nodelay {
             let _ = stream.set_nodelay(true);
         }
@@ -294,24 +296,25 @@ mod tests {
         };
         let addrs = [silent, refusing, live.local_addr().unwrap()];
         let next = AtomicUsize::new(0);
-        let within = || Instant::now() + Duration::from_millis(300);
-        let e = connect_first(&addrs, &next, within()).await.unwrap_err();
+        let t = Duration::from_millis(300);
+        let within = || Instant::now() + t;
+        let e = connect_first(&addrs, &next, within(), t).await.unwrap_err();
         assert!(e.contains("address 1 of 3"), "{e}");
-        let s = connect_first(&addrs, &next, within()).await.unwrap();
+        let s = connect_first(&addrs, &next, within(), t).await.unwrap();
         assert_eq!(s.peer_addr().unwrap(), addrs[2], "the refusing address was skipped");
         // The address that connected stays first.
         assert_eq!(next.load(Ordering::Relaxed) % 3, 2);
-        let s = connect_first(&addrs, &next, within()).await.unwrap();
+        let s = connect_first(&addrs, &next, within(), t).await.unwrap();
         assert_eq!(s.peer_addr().unwrap(), addrs[2]);
         // Dropped by a caller's own bound while waiting on the silent address: the next
         // attempt still moves past it.
         next.store(0, Ordering::Relaxed);
         let far = Instant::now() + Duration::from_secs(60);
-        let dropped = tokio::time::timeout(Duration::from_millis(200), connect_first(&addrs, &next, far));
+        let dropped = tokio::time::timeout(Duration::from_millis(200), connect_first(&addrs, &next, far, t));
         assert!(dropped.await.is_err());
-        let s = connect_first(&addrs, &next, within()).await.unwrap();
+        let s = connect_first(&addrs, &next, within(), t).await.unwrap();
         assert_eq!(s.peer_addr().unwrap(), addrs[2]);
-        let e = connect_first(&[refusing, refusing], &AtomicUsize::new(0), within())
+        let e = connect_first(&[refusing, refusing], &AtomicUsize::new(0), within(), t)
             .await
             .unwrap_err();
         assert!(e.starts_with("every address refused"), "{e}");

@@ -770,14 +770,12 @@ impl Shared {
             return;
         }
         self.last_refresh_ms.store(now.max(1), Ordering::Relaxed);
-        let attempts = self.refresh_attempts.fetch_add(1, Ordering::Relaxed);
+        let attempt = self.refresh_attempts.fetch_add(1, Ordering::Relaxed);
         let c = &self.cfg.common;
-        let raw = c
-            .retry_backoff
-            .saturating_mul(1u32 << attempts.min(30))
-            .min(c.retry_backoff_max.max(c.retry_backoff));
-        let gap = crate::backoff::jitter(raw).as_millis() as u64;
-        self.refresh_gap_ms.store(gap, Ordering::Relaxed);
+        let gap =
+            crate::backoff::Backoff::new(c.retry_backoff, c.retry_backoff_max).delay_for(attempt);
+        self.refresh_gap_ms
+            .store(gap.as_millis() as u64, Ordering::Relaxed);
         let me = self.clone();
         tokio::spawn(async move {
             if let Err(e) = me.cluster.refresh().await {

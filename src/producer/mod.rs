@@ -749,22 +749,12 @@ impl Producer {
             let refused = |e| self.refused(e, true);
             match blocked {
                 Blocked::Metadata => {
-                    wait.meta = Some(self.topic_meta(&record.topic, dl).await.map_err(refused)?);
+                    let meta = self.topic_meta(&record.topic, None, dl).await;
+                    wait.meta = Some(meta.map_err(refused)?);
                 }
                 Blocked::Partition(p) => {
-                    let topic = &record.topic;
-                    let meta = inner
-                        .cluster
-                        .topic_metadata_with(topic, p + 1, dl)
-                        .await
-                        .map_err(|e| match e {
-                            Error::UnknownTopicOrPartition(m) => Error::UnknownTopicOrPartition(format!(
-                                "partition {p} of topic `{topic}` not in the metadata within max.block.ms ({m})"
-                            )),
-                            e => e,
-                        })
-                        .map_err(refused)?;
-                    wait.meta = Some(meta);
+                    let meta = self.topic_meta(&record.topic, Some(p), dl).await;
+                    wait.meta = Some(meta.map_err(refused)?);
                 }
                 Blocked::Memory(permits) => {
                     if !inner
@@ -1063,13 +1053,13 @@ impl Producer {
         Ok(Ok(fut))
     }
 
-    /// `e`, the reason a record was refused before it reached a batch; with `taint`, an open
+    /// `e`, the reason a record was refused before it reached a batch; from `send`, an open
     /// transaction becomes abortable by it (unless it is the producer's own end: closed or
     /// unusable), since it would otherwise commit without the record. The transaction's own
     /// refusals (a `send` outside a transaction) never come here.
     #[cold]
-    fn refused(&self, e: Error, taint: bool) -> Error {
-        if let (true, Some(t)) = (taint, &self.inner.txn) {
+    fn refused(&self, e: Error, from_send: bool) -> Error {
+        if let (true, Some(t)) = (from_send, &self.inner.txn) {
             if !e.is_fatal() {
                 t.record_refused(&e);
             }
@@ -1185,17 +1175,24 @@ impl Producer {
             .await
     }
 
-    /// Cached metadata of `topic`, or a refresh bounded by `deadline`.
-    async fn topic_meta(&self, topic: &str, deadline: Deadline) -> Result<Arc<TopicMeta>> {
+    /// Cached metadata of `topic`, or a refresh bounded by `deadline`; with `partition`,
+    /// metadata that has that partition (one added since the snapshot was taken).
+    async fn topic_meta(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        deadline: Deadline,
+    ) -> Result<Arc<TopicMeta>> {
         let cluster = &self.inner.cluster;
+        let count = partition.map_or(1, |p| p + 1);
         if let Some(t) = cluster.metadata().topic(topic) {
-            if t.error.is_none() && !t.partitions.is_empty() {
+            if t.error.is_none() && t.partition_count() >= count {
                 return Ok(t.clone());
             }
         }
         match tokio::time::timeout_at(
             deadline.instant() + Duration::from_millis(100),
-            cluster.topic_metadata(topic, deadline),
+            cluster.topic_metadata_with(topic, count, deadline),
         )
         .await
         {
@@ -1203,6 +1200,12 @@ impl Producer {
             Ok(Err(e)) if e.code() == Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) => Err(
                 Error::UnknownTopicOrPartition(format!("topic `{topic}` does not exist")),
             ),
+            Ok(Err(Error::UnknownTopicOrPartition(m))) if partition.is_some() => {
+                Err(Error::UnknownTopicOrPartition(format!(
+                    "partition {} of topic `{topic}` not in the metadata within max.block.ms ({m})",
+                    count - 1
+                )))
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::timeout(
                 format!("metadata of topic `{topic}` (max.block.ms)"),
