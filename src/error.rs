@@ -77,6 +77,8 @@ impl KafkaCode {
     pub const GROUP_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(30);
     /// CLUSTER_AUTHORIZATION_FAILED (31).
     pub const CLUSTER_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(31);
+    /// INVALID_TIMESTAMP (32): a record's timestamp is outside what the topic accepts.
+    pub const INVALID_TIMESTAMP: KafkaCode = KafkaCode(32);
     /// UNSUPPORTED_VERSION (35).
     pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
     /// TOPIC_ALREADY_EXISTS (36).
@@ -107,6 +109,9 @@ impl KafkaCode {
     pub const MEMBER_ID_REQUIRED: KafkaCode = KafkaCode(79);
     /// FENCED_INSTANCE_ID (82).
     pub const FENCED_INSTANCE_ID: KafkaCode = KafkaCode(82);
+    /// INVALID_RECORD (87): the broker refused a record (for example, one without a key
+    /// on a compacted topic).
+    pub const INVALID_RECORD: KafkaCode = KafkaCode(87);
     /// UNSTABLE_OFFSET_COMMIT (88).
     pub const UNSTABLE_OFFSET_COMMIT: KafkaCode = KafkaCode(88);
     /// PRODUCER_FENCED (90).
@@ -392,6 +397,19 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// The record was valid but not written: the broker refused its batch because of other
+    /// records in it, which it named (KIP-467; those fail with the broker's code, such as
+    /// INVALID_TIMESTAMP or INVALID_RECORD, and their own message). Not retried by the
+    /// producer, as in Java and librdkafka (`_INVALID_DIFFERENT_RECORD`); the application
+    /// may send the record again.
+    #[error("not written: another record of its batch was invalid ({cause}; {context})")]
+    InvalidDifferentRecord {
+        /// The broker's error for the invalid records.
+        cause: KafkaCode,
+        /// The produce request's topic-partition and the broker's message.
+        context: String,
+    },
+
     /// A topic or partition that the cluster does not have.
     #[error("unknown topic or partition: {0}")]
     UnknownTopicOrPartition(String),
@@ -665,6 +683,7 @@ impl Error {
             Error::Protocol(_)
             | Error::CodecDisabled { .. }
             | Error::InvalidArgument(_)
+            | Error::InvalidDifferentRecord { .. }
             | Error::NotAssigned(_)
             | Error::LogTruncation { .. }
             | Error::State(_)

@@ -14,7 +14,7 @@ use kafka_sdk::producer::partitioner::{crc32_partition, murmur2_partition};
 use kafka_sdk::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kafka_sdk::record::RecordBatch;
 use kafka_sdk::stats::BrokerStats;
-use kafka_sdk::Error;
+use kafka_sdk::{Error, KafkaCode};
 use kafka_testkit::KafkaCluster;
 
 use support::common::{config, create_topic, unique};
@@ -600,6 +600,107 @@ async fn bad_input_gives_typed_errors() {
         matches!(&e, Error::InvalidArgument(m) if m.contains("buffer.memory")),
         "{e:?}"
     );
+}
+
+/// KIP-467: when the broker refuses a batch for some of its records (a timestamp outside
+/// the topic's `message.timestamp.before.max.ms`, a record without a key on a compacted
+/// topic), it names them; each of those fails with the broker's code and its own message,
+/// and the batch's other records fail with an error that says they were valid but not
+/// written (as Java and librdkafka report them), so an application can resend them. The
+/// idempotent producer goes on: the records sent after are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_refused_with_an_invalid_neighbour_say_which_was_invalid() {
+    let b = bootstrap();
+    let admin = kafka_sdk::AdminClient::new(&config(&b, &[])).await.unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let p = Producer::new(&config(
+        &b,
+        &[("linger.ms", "200"), ("enable.idempotence", "true")],
+    ))
+    .await
+    .unwrap();
+    // (topic config, the invalid record, the code it fails with, words of its message)
+    type Invalid = fn(ProducerRecord, i64) -> ProducerRecord;
+    let cases: [(&str, &str, Invalid, KafkaCode, &str); 2] = [
+        (
+            "message.timestamp.before.max.ms",
+            "60000",
+            |r, now| r.key("k").timestamp(now - 3_600_000),
+            KafkaCode::INVALID_TIMESTAMP,
+            "out of range",
+        ),
+        (
+            "cleanup.policy",
+            "compact",
+            |r, _| r,
+            KafkaCode::INVALID_RECORD,
+            "without key",
+        ),
+    ];
+    for (key, value, invalid, code, words) in cases {
+        let topic = unique("invalid-neighbour");
+        admin
+            .create_topic(kafka_sdk::NewTopic::new(topic.as_str(), 1, 1).config(key, value))
+            .await
+            .unwrap();
+        let mut futs = Vec::new();
+        for i in 0..5 {
+            let r = ProducerRecord::new(topic.as_str())
+                .partition(0)
+                .value(format!("v{i}"));
+            let r = if i == 2 { invalid(r, now) } else { r.key("k") };
+            futs.push(p.send(r).await.unwrap());
+        }
+        assert!(
+            futs.iter().all(|f| f.same_batch(&futs[0])),
+            "premise: the five records share a batch"
+        );
+        let mut outcomes = Vec::new();
+        for f in futs {
+            outcomes.push(
+                tokio::time::timeout(Duration::from_secs(30), f)
+                    .await
+                    .unwrap(),
+            );
+        }
+        for (i, o) in outcomes.iter().enumerate() {
+            let e = o.as_ref().expect_err("the broker refuses the whole batch");
+            let text = e.to_string();
+            if i == 2 {
+                assert_eq!(e.code(), Some(code), "{key}: {e:?}");
+                assert!(
+                    text.contains(words),
+                    "{key}: the record's own message: {text}"
+                );
+            } else {
+                assert_ne!(e.code(), Some(code), "{key}: a valid record: {e:?}");
+                assert!(
+                    text.contains("another record") && text.contains(&code.name()),
+                    "{key}: a valid record says it was refused for another one: {text}"
+                );
+                assert!(!e.is_retriable(), "{e:?}");
+            }
+        }
+        // Nothing of the batch was written; the producer goes on (new epoch, sequences).
+        let after = p
+            .send(
+                ProducerRecord::new(topic.as_str())
+                    .partition(0)
+                    .key("k")
+                    .value("after"),
+            )
+            .await
+            .unwrap()
+            .await
+            .expect("a record after the refused batch is written");
+        assert_eq!(
+            after.offset, 0,
+            "{key}: the refused batch left nothing behind"
+        );
+    }
 }
 
 /// Partitions added to a topic after the producer cached its metadata: a record for one of

@@ -26,7 +26,8 @@ pub(crate) struct BatchAck {
 }
 
 /// The outcome of one batch: one result for all its records, or, for a batch the sender
-/// split (the broker refused it as too large), one per piece.
+/// split (the broker refused it as too large) or one whose invalid records the broker
+/// named (KIP-467), one per piece.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Whole(Result<BatchAck>),
@@ -49,6 +50,14 @@ impl Outcome {
                 },
                 log_append_time: (ack.log_append_time >= 0).then_some(ack.log_append_time),
             }),
+        }
+    }
+
+    /// The first failure among the batch's pieces (`None`: every record was written).
+    pub(crate) fn first_error(&self) -> Option<&crate::Error> {
+        match self {
+            Outcome::Whole(r) => r.as_ref().err(),
+            Outcome::Split(pieces) => pieces.iter().find_map(|(_, r)| r.as_ref().err()),
         }
     }
 
@@ -188,6 +197,14 @@ impl Completion {
     pub(crate) fn complete_split(&self, mut pieces: Vec<(i32, Result<BatchAck>)>) {
         pieces.sort_by_key(|(start, _)| *start);
         self.complete_with(Outcome::Split(pieces));
+    }
+
+    /// Sets the outcome, whole or in pieces (in any order).
+    pub(crate) fn complete_outcome(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Whole(r) => self.complete(r),
+            Outcome::Split(pieces) => self.complete_split(pieces),
+        }
     }
 
     fn complete_with(&self, outcome: Outcome) {

@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use tokio::time::Instant;
 
@@ -34,7 +35,7 @@ use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 
 use super::accumulator::{Accumulator, Held, OpenBatch, PartitionRef, ReadyCheck};
-use super::delivery::{BatchAck, Completion};
+use super::delivery::{BatchAck, Completion, Outcome};
 use super::idempotence::{Idempotence, PidEpoch};
 use super::transaction::{self, Txn};
 use crate::config::ProducerConfig;
@@ -45,8 +46,8 @@ use crate::record::{
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Tp = (Arc<str>, i32);
-/// Error code, base offset, log append time and message of one partition's answer.
-type PartResult = (i16, i64, i64, Option<String>);
+/// Records of a batch the broker named as invalid (KIP-467): index in the batch, message.
+type InvalidRecords = Vec<(i32, Option<String>)>;
 
 /// Target of the per-batch `batch acknowledged` debug event (where an acknowledged batch's
 /// time went); `sent_at` is only taken while a subscriber enables it.
@@ -104,6 +105,44 @@ struct InFlightReq {
     batches: Vec<Batch>,
     /// `host:port` of the broker it went to.
     broker: String,
+}
+
+/// Per-record results of a failed batch of `count` records whose invalid records the broker
+/// named (`invalid`, by index): pieces as (first record's index, result), in order, each
+/// named record alone with `err` and its own message, the runs between them with
+/// [`Error::InvalidDifferentRecord`]. Gives `err` back when no index is in the batch.
+fn record_outcomes(
+    count: i32,
+    err: Error,
+    mut invalid: InvalidRecords,
+) -> std::result::Result<Vec<(i32, Result<BatchAck>)>, Error> {
+    invalid.retain(|(i, _)| (0..count).contains(i));
+    invalid.sort_by_key(|(i, _)| *i);
+    invalid.dedup_by_key(|(i, _)| *i);
+    let (Error::Broker { code, context }, false) = (&err, invalid.is_empty()) else {
+        return Err(err);
+    };
+    let other = Error::InvalidDifferentRecord {
+        cause: *code,
+        context: context.clone(),
+    };
+    let mut pieces = Vec::with_capacity(2 * invalid.len() + 1);
+    let mut next = 0;
+    for (i, message) in invalid {
+        if i > next {
+            pieces.push((next, Err(other.clone())));
+        }
+        let context = match message {
+            Some(m) => format!("{context}; this record (index {i} of its batch): {m}"),
+            None => format!("{context}; this record (index {i} of its batch)"),
+        };
+        pieces.push((i, Err(Error::broker(*code, context))));
+        next = i + 1;
+    }
+    if next < count {
+        pieces.push((next, Err(other)));
+    }
+    Ok(pieces)
 }
 
 /// The broker may have written what a request carried, but its answer says nothing about it
@@ -778,7 +817,13 @@ impl Sender {
             }
             Err(e) => {
                 tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "cannot encode batch");
-                self.finish(ob.id, &ob.completion, ob.permits, None, Err(e));
+                self.finish(
+                    ob.id,
+                    &ob.completion,
+                    ob.permits,
+                    None,
+                    Outcome::Whole(Err(e)),
+                );
                 None
             }
         }
@@ -891,77 +936,66 @@ impl Sender {
                 }
             }
             Ok(Some(resp)) => {
-                let mut results: HashMap<(&str, i32), PartResult> = HashMap::new();
+                let mut results: HashMap<(&str, i32), &PartitionProduceResponse> = HashMap::new();
                 for t in &resp.responses {
                     for p in &t.partition_responses {
-                        let mut msg = p.error_message.as_ref().map(|m| m.as_str().to_string());
-                        if let Some(re) = p.record_errors.first() {
-                            let extra = format!(
-                                "record {}: {}",
-                                re.batch_index,
-                                re.batch_index_error_message
-                                    .as_ref()
-                                    .map(|m| m.as_str())
-                                    .unwrap_or("")
-                            );
-                            msg = Some(match msg {
-                                Some(m) => format!("{m}; {extra}"),
-                                None => extra,
-                            });
-                        }
-                        results.insert(
-                            (t.name.0.as_str(), p.index),
-                            (p.error_code, p.base_offset, p.log_append_time_ms, msg),
-                        );
+                        results.insert((t.name.0.as_str(), p.index), p);
                     }
                 }
                 for b in batches {
                     let topic = b.completion.topic.clone();
                     let key = (&*topic, b.completion.partition);
-                    match results.get(&key) {
-                        None => {
-                            let e = unusable_answer(
-                                &broker,
-                                format!("the Produce response lacks {}-{}", key.0, key.1),
-                            );
-                            self.batch_error(b, e);
-                        }
-                        Some((code, base_offset, lat, msg)) => {
-                            let code = KafkaCode(*code);
-                            if code.is_ok() || code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER {
-                                let base_offset = if code.is_ok() { *base_offset } else { -1 };
-                                self.succeed(
-                                    b,
-                                    BatchAck {
-                                        base_offset,
-                                        log_append_time: *lat,
-                                    },
-                                );
-                            } else {
-                                let ctx = format!(
-                                    "Produce to {}-{}{}",
-                                    key.0,
-                                    key.1,
-                                    msg.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
-                                );
-                                let err = if code == KafkaCode::INVALID_PRODUCER_EPOCH
-                                    && self.txn.is_some()
-                                {
-                                    // KIP-588: the coordinator aborted the transaction (it
-                                    // outlived `transaction.timeout.ms`) and bumped the epoch.
-                                    // Not fenced by another instance: the transaction must be
-                                    // aborted, and the producer goes on (as Java's does).
-                                    Error::broker(
-                                        KafkaCode::TRANSACTION_ABORTABLE,
-                                        format!("{ctx}: INVALID_PRODUCER_EPOCH, the coordinator aborted the transaction (older than transaction.timeout.ms?) and bumped the producer epoch; abort it"),
-                                    )
-                                } else {
-                                    Error::broker(code, ctx)
-                                };
-                                self.batch_error(b, err);
-                            }
-                        }
+                    let Some(p) = results.get(&key) else {
+                        let e = unusable_answer(
+                            &broker,
+                            format!("the Produce response lacks {}-{}", key.0, key.1),
+                        );
+                        self.batch_error(b, e);
+                        continue;
+                    };
+                    let code = KafkaCode(p.error_code);
+                    if code.is_ok() || code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER {
+                        let base_offset = if code.is_ok() { p.base_offset } else { -1 };
+                        self.succeed(
+                            b,
+                            BatchAck {
+                                base_offset,
+                                log_append_time: p.log_append_time_ms,
+                            },
+                        );
+                        continue;
                     }
+                    let ctx = format!(
+                        "Produce to {}-{}{}",
+                        key.0,
+                        key.1,
+                        p.error_message
+                            .as_ref()
+                            .map(|m| format!(": {}", m.as_str()))
+                            .unwrap_or_default()
+                    );
+                    let err = if code == KafkaCode::INVALID_PRODUCER_EPOCH && self.txn.is_some() {
+                        // KIP-588: the coordinator aborted the transaction (it outlived
+                        // `transaction.timeout.ms`) and bumped the epoch. Not fenced by another
+                        // instance: the transaction must be aborted, and the producer goes on
+                        // (as Java's does).
+                        Error::broker(
+                            KafkaCode::TRANSACTION_ABORTABLE,
+                            format!("{ctx}: INVALID_PRODUCER_EPOCH, the coordinator aborted the transaction (older than transaction.timeout.ms?) and bumped the producer epoch; abort it"),
+                        )
+                    } else {
+                        Error::broker(code, ctx)
+                    };
+                    // KIP-467: the records the broker named as invalid, by index in the batch.
+                    let invalid = p
+                        .record_errors
+                        .iter()
+                        .map(|re| {
+                            let m = re.batch_index_error_message.as_ref();
+                            (re.batch_index, m.map(|m| m.as_str().to_string()))
+                        })
+                        .collect();
+                    self.batch_error_records(b, err, invalid);
                 }
             }
             Err(e) => {
@@ -977,7 +1011,14 @@ impl Sender {
     }
 
     /// Decides what to do with a batch whose attempt failed (the one retry decision point).
-    fn batch_error(&mut self, mut b: Batch, err: Error) {
+    fn batch_error(&mut self, b: Batch, err: Error) {
+        self.batch_error_records(b, err, Vec::new());
+    }
+
+    /// [`batch_error`](Self::batch_error) for an answer that named invalid records of the
+    /// batch (KIP-467): if the batch fails for good, those records fail with `err` and
+    /// their own message, the others with [`Error::InvalidDifferentRecord`].
+    fn batch_error_records(&mut self, mut b: Batch, err: Error, invalid: InvalidRecords) {
         let now = Instant::now();
         let tp = b.tp();
         let code = err.code();
@@ -1028,7 +1069,7 @@ impl Sender {
         match err.action() {
             ErrorAction::Fatal => {
                 tracing::warn!(topic = %tp.0, partition = tp.1, error = %err, "batch failed");
-                self.fail(b, err);
+                self.fail_records(b, err, invalid);
             }
             action => {
                 if action == ErrorAction::Ambiguous {
@@ -1196,12 +1237,18 @@ impl Sender {
             }
         }
         self.forget_seq(&tp, b.base_seq);
-        self.finish_batch(b, Ok(ack));
+        self.finish_batch(b, Outcome::Whole(Ok(ack)));
     }
 
     /// Fails a batch for good. With idempotence, a batch that had a sequence leaves a gap:
     /// later sequences of its partition would be refused, so the epoch is bumped.
     fn fail(&mut self, b: Batch, err: Error) {
+        self.fail_records(b, err, Vec::new());
+    }
+
+    /// Fails a batch; with `invalid` records named by the broker, those get `err` with their
+    /// own message and the batch's other records [`Error::InvalidDifferentRecord`].
+    fn fail_records(&mut self, b: Batch, err: Error, invalid: InvalidRecords) {
         let tp = b.tp();
         if b.base_seq >= 0 {
             if let Some(t) = &self.txn {
@@ -1211,28 +1258,45 @@ impl Sender {
             }
         }
         self.forget_seq(&tp, b.base_seq);
-        self.finish_batch(b, Err(err));
+        let outcome = match record_outcomes(b.record_count, err, invalid) {
+            Ok(pieces) => Outcome::Split(pieces),
+            Err(err) => Outcome::Whole(Err(err)),
+        };
+        self.finish_batch(b, outcome);
     }
 
     /// [`finish`](Self::finish) for a sealed batch; a piece of a split batch completes the
     /// batch once every piece has its result.
-    fn finish_batch(&mut self, b: Batch, r: Result<BatchAck>) {
-        if self.keep_failed && r.is_err() {
+    fn finish_batch(&mut self, b: Batch, outcome: Outcome) {
+        if self.keep_failed && outcome.first_error().is_some() {
             b.completion
                 .keep_failed(b.piece.unwrap_or(0), b.data.clone());
         }
         let Some(start) = b.piece else {
-            self.finish(b.id, &b.completion, b.permits, Some(b.record_count), r);
+            self.finish(
+                b.id,
+                &b.completion,
+                b.permits,
+                Some(b.record_count),
+                outcome,
+            );
             return;
         };
-        if let (Some(t), Err(e)) = (&self.txn, &r) {
+        if let (Some(t), Some(e)) = (&self.txn, outcome.first_error()) {
             t.batch_failed(e);
         }
         self.acc.release(b.permits.bytes);
         self.acc.release_records(b.permits.records);
         self.acc.stats.done(b.permits.records);
         let pieces = self.splits.entry(b.id).or_default();
-        pieces.insert(start, Some(r));
+        match outcome {
+            Outcome::Whole(r) => {
+                pieces.insert(start, Some(r));
+            }
+            Outcome::Split(parts) => {
+                pieces.extend(parts.into_iter().map(|(d, r)| (start + d, Some(r))))
+            }
+        }
         if pieces.values().all(Option::is_some) {
             let pieces = self.splits.remove(&b.id).unwrap_or_default();
             b.completion.complete_split(
@@ -1258,7 +1322,13 @@ impl Sender {
                 }
             }
         }
-        self.finish(b.id, &b.completion, b.permits, None, Err(err));
+        self.finish(
+            b.id,
+            &b.completion,
+            b.permits,
+            None,
+            Outcome::Whole(Err(err)),
+        );
     }
 
     fn forget_seq(&mut self, tp: &Tp, seq: i32) {
@@ -1273,22 +1343,23 @@ impl Sender {
         completion: &Completion,
         permits: Held,
         records: Option<i32>,
-        r: Result<BatchAck>,
+        outcome: Outcome,
     ) {
+        let failed = outcome.first_error();
         crate::observe::producer_batch_done(
             &self.s.common.client_id,
             &completion.topic,
             records,
-            r.is_ok(),
+            failed.is_none(),
         );
-        if let (Some(t), Err(e)) = (&self.txn, &r) {
+        if let (Some(t), Some(e)) = (&self.txn, failed) {
             t.batch_failed(e);
         }
         // Counted before the outcome is handed out: whoever learns it (an awaited future,
         // the delivery handler) finds the records no longer in flight
         // (`Producer::completed_records`).
         self.acc.stats.done(permits.records);
-        completion.complete(r);
+        completion.complete_outcome(outcome);
         self.acc.completed(id, permits);
     }
 
@@ -1407,7 +1478,7 @@ impl Sender {
         };
         let retry = self.take_retries();
         for b in retry {
-            self.finish_batch(b, Err(err.clone()));
+            self.finish_batch(b, Outcome::Whole(Err(err.clone())));
         }
         for b in self.acc.drain_all() {
             self.finish_open(b, err.clone());
@@ -1442,7 +1513,7 @@ impl Sender {
             } else {
                 Error::Closed
             };
-            self.finish_batch(b, Err(err));
+            self.finish_batch(b, Outcome::Whole(Err(err)));
         }
         for b in self.acc.drain_all() {
             self.finish_open(b, Error::Closed);
@@ -1517,4 +1588,45 @@ fn split_records(
     let first = seal(&batch.records[..mid], b.base_seq)?;
     let second = seal(&batch.records[mid..], seq2)?;
     Ok(((first, mid as i32), (second, (n - mid) as i32)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(pieces: &[(i32, Result<BatchAck>)]) -> Vec<(i32, Option<KafkaCode>, bool)> {
+        pieces
+            .iter()
+            .map(|(start, r)| {
+                let e = r.as_ref().expect_err("every piece failed");
+                let other = matches!(e, Error::InvalidDifferentRecord { .. });
+                (*start, e.code(), other)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn named_invalid_records_fail_alone_and_the_others_as_different_records() {
+        let err = || Error::broker(KafkaCode::INVALID_TIMESTAMP, "Produce to t-0");
+        let ts = Some(KafkaCode::INVALID_TIMESTAMP);
+        // Named out of order, one twice, one outside the batch.
+        let invalid = vec![(3, Some("late".into())), (0, None), (3, None), (9, None)];
+        let pieces = record_outcomes(5, err(), invalid).unwrap();
+        assert_eq!(
+            shape(&pieces),
+            vec![
+                (0, ts, false),
+                (1, None, true),
+                (3, ts, false),
+                (4, None, true)
+            ]
+        );
+        let own = pieces[2].1.as_ref().unwrap_err().to_string();
+        assert!(own.contains("index 3 of its batch): late"), "{own}");
+        let last = record_outcomes(3, err(), vec![(2, None)]).unwrap();
+        assert_eq!(shape(&last), vec![(0, None, true), (2, ts, false)]);
+        // Nothing named inside the batch, or not a broker error: the error as it was.
+        assert!(record_outcomes(3, err(), vec![(7, None)]).is_err());
+        assert!(record_outcomes(3, Error::Closed, vec![(1, None)]).is_err());
+    }
 }

@@ -364,6 +364,7 @@ pub(crate) fn code_of(e: &SdkError) -> RDKafkaErrorCode {
         SdkError::UnsupportedApi { .. } => RDKafkaErrorCode::UnsupportedFeature,
         SdkError::UnknownTopicOrPartition(_) => RDKafkaErrorCode::UnknownTopicOrPartition,
         SdkError::NotAssigned(_) => RDKafkaErrorCode::UnknownPartition,
+        SdkError::InvalidDifferentRecord { .. } => RDKafkaErrorCode::InvalidDifferentRecord,
         SdkError::Closed => RDKafkaErrorCode::DestroyBroker,
         SdkError::Fatal(_) => RDKafkaErrorCode::Fatal,
         SdkError::State(_) => RDKafkaErrorCode::State,
@@ -400,5 +401,24 @@ impl RDKafkaError {
             retriable: false,
             abort: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_sdk::KafkaCode;
+
+    /// KIP-467: the record the broker named keeps the broker's code, its valid neighbours
+    /// get librdkafka's `_INVALID_DIFFERENT_RECORD`.
+    #[test]
+    fn refused_records_keep_librdkafkas_codes() {
+        let invalid = SdkError::broker(KafkaCode::INVALID_TIMESTAMP, "Produce to t-0");
+        assert_eq!(code_of(&invalid), RDKafkaErrorCode::InvalidTimestamp);
+        let other = SdkError::InvalidDifferentRecord {
+            cause: KafkaCode::INVALID_TIMESTAMP,
+            context: "Produce to t-0".into(),
+        };
+        assert_eq!(code_of(&other), RDKafkaErrorCode::InvalidDifferentRecord);
     }
 }
