@@ -791,6 +791,75 @@ async fn seek_pause_resume_times_watermarks() {
     c.close().await.unwrap();
 }
 
+/// KIP-1106 (Java 4.0+): `auto.offset.reset=by_duration:<ISO-8601 duration>` starts a
+/// partition without a committed offset at its first record at most that old (ListOffsets by
+/// timestamp), and at the end when every record is older; a position out of range resets
+/// the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_offset_reset_by_duration_starts_at_the_first_record_that_recent() {
+    use kafka_sdk::producer::{Producer, ProducerRecord};
+    let topic = unique("c-by-duration");
+    create_topic(&topic, 1).await;
+    let p = Producer::new(&common::config(&bootstrap(), &[]))
+        .await
+        .unwrap();
+    let now = now_ms();
+    const MIN: i64 = 60_000;
+    // Offsets 0-2 three hours old, 3-5 thirty minutes old, 6-7 new.
+    for (i, age) in [180, 180, 180, 30, 30, 30, 0, 0].into_iter().enumerate() {
+        let r = ProducerRecord::new(topic.as_str())
+            .partition(0)
+            .value(format!("v{i}"))
+            .timestamp(now - age * MIN);
+        p.send(r).await.unwrap().await.unwrap();
+    }
+    let tp0 = TopicPartition::new(topic.as_str(), 0);
+    let start = |policy: &'static str| {
+        let tp0 = tp0.clone();
+        async move {
+            let c = Consumer::new(
+                &config(Some(&unique("g-by-duration"))).with("auto.offset.reset", policy),
+            )
+            .await
+            .unwrap();
+            c.assign(vec![(tp0, Offset::Stored)]).unwrap();
+            c
+        }
+    };
+    for (policy, first) in [
+        ("by_duration:PT1H", 3),
+        ("by_duration:P1D", 0),
+        ("by_duration:PT10M", 6),
+    ] {
+        let c = start(policy).await;
+        let m = recv_n(&c, 1, Duration::from_secs(15)).await;
+        assert_eq!(m[0].offset(), first, "{policy}");
+        if first == 3 {
+            // Out of range: the same policy picks the position again.
+            c.seek(&tp0, Offset::Offset(10_000)).unwrap();
+            let m = recv_n(&c, 1, Duration::from_secs(15)).await;
+            assert_eq!(m[0].offset(), 3, "{policy} after OFFSET_OUT_OF_RANGE");
+        }
+        c.close().await.unwrap();
+    }
+    // Every record older than the duration: the end, then what comes next.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let c = start("by_duration:PT1S").await;
+    wait_until("the position is set", Duration::from_secs(15), || {
+        c.position_of(&tp0).ok().flatten().is_some()
+    })
+    .await;
+    assert_eq!(c.position_of(&tp0).unwrap(), Some(8));
+    p.send(ProducerRecord::new(topic.as_str()).partition(0).value("v8"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let m = recv_n(&c, 1, Duration::from_secs(15)).await;
+    assert_eq!(m[0].offset(), 8);
+    c.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gives_typed_errors() {
     let topic = unique("c-bad");

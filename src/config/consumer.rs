@@ -16,6 +16,10 @@ pub enum OffsetReset {
     Latest,
     /// `none` (librdkafka: `error`): report an error.
     None,
+    /// `by_duration:<ISO-8601 duration>` (Java 4.0+, KIP-1106), e.g. `by_duration:P1D`: the
+    /// first record whose timestamp is at most this old (ListOffsets by timestamp); the end
+    /// of the partition when every record is older.
+    ByDuration(std::time::Duration),
 }
 
 /// Which records a fetch returns with respect to transactions (`isolation.level`).

@@ -98,6 +98,15 @@ pub enum Kind {
     },
     /// A comma-separated list of `host:port` broker addresses.
     HostList,
+    /// One of a fixed set of values (any case), or `prefix` followed by an ISO-8601
+    /// duration, `PnDTnHnMn.nS` as Java's `Duration.parse` reads it, not negative
+    /// (`auto.offset.reset`'s `by_duration:P1D`, KIP-1106).
+    EnumOrDuration {
+        /// The allowed fixed values.
+        values: &'static [EnumValue],
+        /// What precedes the duration, e.g. `by_duration:`.
+        prefix: &'static str,
+    },
 }
 
 /// Whether kafka-sdk implements a key.
@@ -193,6 +202,10 @@ impl KeyDef {
                 format!("a non-empty comma-separated list of: {}", names(values))
             }
             Kind::HostList => "a comma-separated list of host:port (port in 1..=65535)".to_string(),
+            Kind::EnumOrDuration { values, prefix } => format!(
+                "one of: {}, or {prefix}<ISO-8601 duration, PnDTnHnMn.nS, not negative>",
+                names(values)
+            ),
         }
     }
 
@@ -245,8 +258,104 @@ impl KeyDef {
                 Ok(Value::Enums(out))
             }
             Kind::HostList => parse_hosts(key, raw, &self.expected()),
+            Kind::EnumOrDuration { values, prefix } => {
+                let head = text.get(..prefix.len());
+                if head.is_some_and(|h| h.eq_ignore_ascii_case(prefix)) {
+                    parse_iso_duration(&text[prefix.len()..])
+                        .map(|d| Value::Duration(prefix, d))
+                        .ok_or_else(invalid)
+                } else {
+                    match_enum(values, text, true)
+                        .map(Value::Enum)
+                        .ok_or_else(invalid)
+                }
+            }
         }
     }
+}
+
+/// Parses an ISO-8601 duration as Java's `Duration.parse` does (`PnDTnHnMn.nS`: days,
+/// hours, minutes, seconds with up to nine decimals, any letter case, each part signed),
+/// refusing a negative total. Years, months and weeks are not durations there either.
+pub(crate) fn parse_iso_duration(text: &str) -> Option<Duration> {
+    let (negative, rest) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let rest = rest.strip_prefix(['P', 'p'])?;
+    let (date, time) = match rest.find(['T', 't']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    // Total in nanoseconds, so that signed parts add up exactly.
+    let mut nanos: i128 = 0;
+    let mut parts = 0;
+    let mut take = |s: &str, units: &[(u8, i128)]| -> Option<()> {
+        let mut s = s;
+        let mut unit_at = 0;
+        while !s.is_empty() {
+            let end = s.find(|c: char| c.is_ascii_alphabetic())?;
+            let (number, unit) = (&s[..end], s.as_bytes()[end].to_ascii_uppercase());
+            let pos = units[unit_at..].iter().position(|(u, _)| *u == unit)? + unit_at;
+            unit_at = pos + 1;
+            let per = units[pos].1;
+            let (whole, frac) = match number.split_once(['.', ',']) {
+                Some((w, f))
+                    if unit == b'S' && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    (w, f)
+                }
+                Some(_) => return None,
+                None => (number, ""),
+            };
+            let sign = if whole.starts_with('-') { -1 } else { 1 };
+            let digits = whole.trim_start_matches(['-', '+']);
+            if digits.is_empty() && frac.is_empty() || whole.len() > digits.len() + 1 {
+                return None;
+            }
+            if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 18 {
+                return None;
+            }
+            let w: i128 = if digits.is_empty() {
+                0
+            } else {
+                digits.parse().ok()?
+            };
+            let f: i128 = format!("{frac:0<9}").parse().ok()?;
+            nanos += sign * (w * per + f);
+            parts += 1;
+            s = &s[end + 1..];
+        }
+        Some(())
+    };
+    const S: i128 = 1_000_000_000;
+    take(date, &[(b'D', 86_400 * S)])?;
+    if let Some(time) = time {
+        if time.is_empty() {
+            return None;
+        }
+        take(time, &[(b'H', 3_600 * S), (b'M', 60 * S), (b'S', S)])?;
+    }
+    if parts == 0 {
+        return None;
+    }
+    let nanos = if negative { -nanos } else { nanos };
+    let nanos = u64::try_from(nanos).ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// `d` in ISO-8601 (`PT<seconds>S`, fractions as needed), as Java's `Duration.toString`
+/// would write it up to the grouping in hours and minutes.
+pub(crate) fn iso_duration(d: Duration) -> String {
+    let mut s = format!("PT{}", d.as_secs());
+    if d.subsec_nanos() > 0 {
+        let frac = format!("{:09}", d.subsec_nanos());
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s.push('S');
+    s
 }
 
 fn names(values: &[EnumValue]) -> String {
@@ -343,6 +452,8 @@ pub(crate) enum Value {
     Enum(Choice),
     Enums(Vec<Choice>),
     Hosts(Vec<String>),
+    /// An [`Kind::EnumOrDuration`] key's duration, with its prefix.
+    Duration(&'static str, Duration),
 }
 
 impl Value {
@@ -355,6 +466,7 @@ impl Value {
             Value::Enum(c) => c.name.to_string(),
             Value::Enums(l) => l.iter().map(|c| c.name).collect::<Vec<_>>().join(","),
             Value::Hosts(l) => l.join(","),
+            Value::Duration(prefix, d) => format!("{prefix}{}", iso_duration(*d)),
         }
     }
 }
@@ -562,7 +674,7 @@ fn variant<E: TableEnum>(c: &Choice) -> E {
 
 const fn values_of<E: TableEnum>(def: &KeyDef) -> bool {
     match def.kind {
-        Kind::Enum { values, .. } | Kind::List { values } => {
+        Kind::Enum { values, .. } | Kind::List { values } | Kind::EnumOrDuration { values, .. } => {
             values.len() == E::VALUES.len() && E::VARIANTS.len() == E::VALUES.len()
         }
         _ => false,
@@ -582,6 +694,55 @@ impl<E: TableEnum> Key<E> {
                 other => kind_checked(other),
             },
         }
+    }
+}
+
+impl Key<OffsetReset> {
+    /// `auto.offset.reset`: a table value, or `by_duration:<duration>`.
+    const fn offset_reset(def: KeyDef) -> Self {
+        assert!(
+            matches!(def.kind, Kind::EnumOrDuration { .. })
+                && values_of::<OffsetReset>(&def)
+                && def.default.is_some()
+        );
+        Key {
+            def,
+            read: |v| match v {
+                Some(Value::Enum(c)) => variant(c),
+                Some(Value::Duration(_, d)) => OffsetReset::ByDuration(*d),
+                other => kind_checked(other),
+            },
+        }
+    }
+}
+
+impl OffsetReset {
+    /// The strategy's name: `earliest`, `latest`, `none` or `by_duration` (Java's
+    /// `AutoOffsetResetStrategy.name()`); `Display` adds the duration.
+    pub fn name(self) -> &'static str {
+        match self {
+            OffsetReset::ByDuration(_) => "by_duration",
+            fixed => enum_name(fixed),
+        }
+    }
+}
+
+impl fmt::Display for OffsetReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OffsetReset::ByDuration(d) => write!(f, "by_duration:{}", iso_duration(*d)),
+            fixed => f.write_str(fixed.name()),
+        }
+    }
+}
+
+impl FromStr for OffsetReset {
+    type Err = ConfigError;
+
+    /// Parses any spelling `auto.offset.reset` accepts, `by_duration:PT1H` included.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let def = &AUTO_OFFSET_RESET.def;
+        Ok((AUTO_OFFSET_RESET.read)(Some(&def.parse(def.name, s)?)))
     }
 }
 
@@ -695,7 +856,6 @@ macro_rules! named_enums {
 
 named_enums!(
     Acks,
-    OffsetReset,
     IsolationLevel,
     AssignmentStrategy,
     SecurityProtocol,
@@ -1498,12 +1658,15 @@ key_table! {
         C::CONSUMER,
         "Store the offset of each record handed to the application.",
     ));
-    AUTO_OFFSET_RESET: Key<OffsetReset> = Key::one_of(KeyDef::new(
+    AUTO_OFFSET_RESET: Key<OffsetReset> = Key::offset_reset(KeyDef::new(
         "auto.offset.reset",
-        enumeration(OFFSET_RESET),
+        Kind::EnumOrDuration {
+            values: OFFSET_RESET,
+            prefix: "by_duration:",
+        },
         Some("latest"),
         C::CONSUMER,
-        "Where to start with no committed offset: earliest, latest or none (error).",
+        "Where to start with no committed offset (or out of range): earliest, latest, by_duration:<ISO-8601 duration> (the first record at most that old, KIP-1106) or none (error).",
     ));
     FETCH_MIN_BYTES: Key<i32> = Key::i32(KeyDef::new(
         "fetch.min.bytes",

@@ -70,6 +70,7 @@ fn samples(def: &KeyDef) -> [String; 2] {
         }
         Kind::String { .. } => ["a".into(), "b".into()],
         Kind::HostList => ["a:1".into(), "b:2".into()],
+        Kind::EnumOrDuration { values, prefix } => [values[0].name.into(), format!("{prefix}PT1H")],
     }
 }
 
@@ -471,6 +472,14 @@ fn bad_values(kind: Kind) -> Vec<String> {
         }
         Kind::Bool => vec!["maybe".into(), "yes".into(), "".into(), "2".into()],
         Kind::Enum { .. } => vec!["bogus".into(), "".into()],
+        Kind::EnumOrDuration { prefix, .. } => vec![
+            "bogus".into(),
+            "".into(),
+            prefix.into(),
+            format!("{prefix}-PT1H"),
+            format!("{prefix}P1Y"),
+            format!("{prefix}1h"),
+        ],
         Kind::List { .. } => vec!["bogus".into(), "range,bogus".into(), "".into(), ",".into()],
         Kind::String { allow_empty: false } => vec!["".into(), "  ".into()],
         Kind::String { allow_empty: true } => vec![],
@@ -1609,4 +1618,72 @@ fn config_tls_needs_the_feature() {
             "{e:?}"
         );
     }
+}
+
+/// KIP-1106: `auto.offset.reset=by_duration:<ISO-8601 duration>`, read as Java's
+/// `Duration.parse` reads it (days to fractional seconds, signed parts, any case), never
+/// negative; printed back in a form that parses to the same duration.
+#[test]
+fn auto_offset_reset_by_duration_parses_as_java_does() {
+    use std::time::Duration;
+    let by = |s: &str| s.parse::<OffsetReset>();
+    let secs = |s: u64| OffsetReset::ByDuration(Duration::from_secs(s));
+    for (text, want) in [
+        ("by_duration:PT1H", secs(3_600)),
+        ("by_duration:P1D", secs(86_400)),
+        (
+            "BY_DURATION:p2dt3h4m5s",
+            secs(2 * 86_400 + 3 * 3_600 + 4 * 60 + 5),
+        ),
+        ("by_duration:PT0S", secs(0)),
+        ("by_duration:PT1H-30M", secs(1_800)),
+        ("by_duration:+PT90M", secs(5_400)),
+        (
+            " by_duration:PT1.5S ",
+            OffsetReset::ByDuration(Duration::from_millis(1_500)),
+        ),
+        (
+            "by_duration:PT0,000000001S",
+            OffsetReset::ByDuration(Duration::from_nanos(1)),
+        ),
+    ] {
+        let got = by(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(got, want, "{text}");
+        assert_eq!(got.name(), "by_duration");
+        assert_eq!(by(&got.to_string()).unwrap(), got, "{got} round trips");
+    }
+    assert_eq!(secs(3_600).to_string(), "by_duration:PT3600S");
+    for bad in [
+        "by_duration:",
+        "by_duration:P",
+        "by_duration:PT",
+        "by_duration:1H",
+        "by_duration:-PT1H",
+        "by_duration:PT-1H",
+        "by_duration:P1Y",
+        "by_duration:P1W",
+        "by_duration:PT1M1H",
+        "by_duration:PT1.5M",
+        "by_duration:PT1.1234567891S",
+        "by_duration:P1DT",
+        "by_duration:PT1H ago",
+        "by_duration PT1H",
+    ] {
+        match by(bad) {
+            Err(ConfigError::InvalidValue { key, expected, .. }) => {
+                assert_eq!(key, "auto.offset.reset", "{bad}");
+                assert!(
+                    expected.contains("by_duration:<ISO-8601"),
+                    "{bad}: {expected}"
+                );
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // Through a consumer config, as any other key.
+    let c = base()
+        .with("auto.offset.reset", "by_duration:P7D")
+        .consumer()
+        .unwrap();
+    assert_eq!(c.auto_offset_reset, secs(7 * 86_400));
 }

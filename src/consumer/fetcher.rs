@@ -367,10 +367,9 @@ async fn resolve_positions(shared: &Arc<Shared>) {
     // 2. Reset policy -> timestamp query.
     let mut queries: Vec<(TopicPartition, i64, Reset, u64)> = Vec::new();
     for (tp, session) in policy {
-        match shared.cfg.auto_offset_reset {
-            OffsetReset::Earliest => queries.push((tp, -2, Reset::Timestamp(-2), session)),
-            OffsetReset::Latest => queries.push((tp, -1, Reset::Timestamp(-1), session)),
-            OffsetReset::None => {
+        match policy_timestamp(shared.cfg.auto_offset_reset) {
+            Some(ts) => queries.push((tp, ts, Reset::Timestamp(ts), session)),
+            None => {
                 let e = Error::State(format!(
                     "no committed offset for {tp} and auto.offset.reset is `none`: seek to set a position"
                 ));
@@ -381,10 +380,9 @@ async fn resolve_positions(shared: &Arc<Shared>) {
     for (tp, r, session) in &todo {
         match r {
             Reset::Committed => {}
-            Reset::Policy => match shared.cfg.auto_offset_reset {
-                OffsetReset::Earliest => queries.push((tp.clone(), -2, *r, *session)),
-                OffsetReset::Latest => queries.push((tp.clone(), -1, *r, *session)),
-                OffsetReset::None => {
+            Reset::Policy => match policy_timestamp(shared.cfg.auto_offset_reset) {
+                Some(ts) => queries.push((tp.clone(), ts, *r, *session)),
+                None => {
                     let e = Error::broker(
                         KafkaCode::OFFSET_OUT_OF_RANGE,
                         format!(
@@ -608,6 +606,23 @@ async fn validate_positions(shared: &Arc<Shared>) {
             shared.refresh_metadata_soon();
         }
         shared.notify_work();
+    }
+}
+
+/// The ListOffsets timestamp of `auto.offset.reset` (-2 earliest, -1 latest, now minus the
+/// duration for `by_duration`); `None` for `none`.
+fn policy_timestamp(policy: OffsetReset) -> Option<i64> {
+    match policy {
+        OffsetReset::Earliest => Some(-2),
+        OffsetReset::Latest => Some(-1),
+        OffsetReset::ByDuration(d) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            // 0 at the earliest: negative timestamps are ListOffsets' special queries.
+            Some(now.saturating_sub(d).as_millis() as i64)
+        }
+        OffsetReset::None => None,
     }
 }
 
