@@ -273,6 +273,84 @@ async fn oidc_tokens_produce_consume_and_refresh_before_expiry() {
     }
 }
 
+/// The same provider set up the way Java and librdkafka services spell it: Java's
+/// `sasl.login.callback.handler.class=...OAuthBearerLoginCallbackHandler` with the id,
+/// secret and scope in the JAAS line (KIP-768) and Java 4.1's default JWT retriever; Java
+/// 4.1's and librdkafka's `sasl.oauthbearer.client.credentials.client.id` / `.secret`
+/// (librdkafka's aliases) with `sasl.oauthbearer.grant.type=client_credentials`. Each gets
+/// tokens from the endpoint and produces. Java's handler class without an endpoint is a
+/// configuration error naming the endpoint key, as in Java.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_as_java_and_librdkafka_configure_it() {
+    let c = blocking(sasl_ssl).await;
+    let ep = token_endpoint().await;
+    let base = || {
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", c.bootstrap());
+        for (k, v) in c.client_config(SUPER_USER, SaslMechanism::Plain).unwrap() {
+            if !k.starts_with("sasl.") {
+                cfg.set(k, v);
+            }
+        }
+        cfg.set("sasl.mechanism", "OAUTHBEARER");
+        cfg
+    };
+    const HANDLER: &str =
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler";
+    let mut java = base();
+    java.set("sasl.login.callback.handler.class", HANDLER);
+    java.set("sasl.oauthbearer.token.endpoint.url", &ep.url);
+    java.set(
+        "sasl.oauthbearer.jwt.retriever.class",
+        "org.apache.kafka.common.security.oauthbearer.DefaultJwtRetriever",
+    );
+    java.set(
+        "sasl.jaas.config",
+        format!(
+            r#"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId="java-style" clientSecret="{SECRET}" scope="kafka:all";"#
+        ),
+    );
+    let mut rdkafka = base();
+    rdkafka.set("sasl.oauthbearer.method", "oidc");
+    rdkafka.set("sasl.oauthbearer.grant.type", "client_credentials");
+    rdkafka.set("sasl.oauthbearer.token.endpoint.url", &ep.url);
+    rdkafka.set(
+        "sasl.oauthbearer.client.credentials.client.id",
+        "rdkafka-style",
+    );
+    rdkafka.set("sasl.oauthbearer.client.credentials.client.secret", SECRET);
+    rdkafka.set("sasl.oauthbearer.scope", "kafka:all");
+    let topic = unique("oidc-styles");
+    for (style, cfg) in [("java-style", java), ("rdkafka-style", rdkafka)] {
+        let p = Producer::new(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{style}: {e}"));
+        p.send_and_wait(ProducerRecord::new(topic.as_str()).value(style))
+            .await
+            .unwrap_or_else(|e| panic!("{style}: {e}"));
+        p.close(Duration::from_secs(10)).await.unwrap();
+        assert!(
+            ep.issued
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|i| i.client_id == style),
+            "{style}: a token from the endpoint"
+        );
+    }
+    let mut no_endpoint = base();
+    no_endpoint.set("sasl.login.callback.handler.class", HANDLER);
+    let e = Producer::new(&no_endpoint)
+        .await
+        .expect_err("Java's OIDC handler needs the endpoint");
+    assert!(
+        matches!(&e, Error::Config(_))
+            && e.to_string()
+                .contains("sasl.oauthbearer.token.endpoint.url"),
+        "{e}"
+    );
+}
+
 /// A wrong client secret: a typed authentication error naming OAUTHBEARER and the endpoint,
 /// quickly, without the secret in the error or in the config's Debug.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,10 @@ const TOKEN_REFRESH: &str = "kafka-sdk refreshes an OAUTHBEARER token at a fixed
                              its lifetime";
 const TOKEN_VALIDATION: &str = "the broker validates tokens; kafka-sdk does not validate \
                                 the token it sends";
+const JWT_RETRIEVER: &str = "Java's JWT retrievers (KIP-1139): kafka-sdk's OIDC provider is the \
+                             client-credentials one, what Java's default picks for an http(s) \
+                             `sasl.oauthbearer.token.endpoint.url`; for any other token source \
+                             set a token provider with the builders' `oauth_token_provider`";
 const JSSE: &str = "a JSSE setting; kafka-sdk's TLS is rustls";
 
 /// The classified keys, sorted by name.
@@ -67,8 +71,8 @@ const TABLE: &[(&str, Class)] = &[
     ("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", NoEffect(TOKEN_VALIDATION)),
     ("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", NoEffect(TOKEN_VALIDATION)),
     ("sasl.oauthbearer.jwks.endpoint.url", NoEffect(TOKEN_VALIDATION)),
-    ("sasl.oauthbearer.jwt.retriever.class", Rejected(JAVA_CLASS)),
-    ("sasl.oauthbearer.jwt.validator.class", Rejected(JAVA_CLASS)),
+    ("sasl.oauthbearer.jwt.retriever.class", OnlyValues { values: &["org.apache.kafka.common.security.oauthbearer.defaultjwtretriever", "org.apache.kafka.common.security.oauthbearer.clientcredentialsjwtretriever"], detail: JWT_RETRIEVER }),
+    ("sasl.oauthbearer.jwt.validator.class", OnlyValues { values: &["org.apache.kafka.common.security.oauthbearer.defaultjwtvalidator", "org.apache.kafka.common.security.oauthbearer.clientjwtvalidator"], detail: TOKEN_VALIDATION }),
     ("sasl.oauthbearer.scope.claim.name", NoEffect(TOKEN_VALIDATION)),
     ("sasl.oauthbearer.sub.claim.name", NoEffect(TOKEN_VALIDATION)),
     ("security.providers", Rejected(JAVA_CLASS)),

@@ -875,6 +875,13 @@ impl FromStr for Compression {
 
 const I32: i64 = i32::MAX as i64;
 
+/// Java's OAUTHBEARER login callback handler (KIP-768; the `secured` package before Kafka
+/// 3.4): the token endpoint's client-credentials grant, kafka-sdk's OIDC provider.
+pub(crate) const JAVA_OIDC_LOGIN_HANDLERS: &[&str] = &[
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+];
+
 const fn int(min: i64, max: i64) -> Kind {
     Kind::Int { min, max }
 }
@@ -1208,14 +1215,16 @@ key_table! {
         None,
         C::ALL,
         "OIDC client id (or JAAS `clientId` of OAuthBearerLoginModule).",
-    ));
+    )
+    .aliases(&["sasl.oauthbearer.client.credentials.client.id"]));
     SASL_OAUTHBEARER_CLIENT_SECRET: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "sasl.oauthbearer.client.secret",
         STRING,
         None,
         C::ALL,
         "OIDC client secret (or JAAS `clientSecret`; never logged).",
-    ));
+    )
+    .aliases(&["sasl.oauthbearer.client.credentials.client.secret"]));
     SASL_OAUTHBEARER_SCOPE: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "sasl.oauthbearer.scope",
         STRING,
@@ -1223,15 +1232,16 @@ key_table! {
         C::ALL,
         "OIDC scope requested with the token (or JAAS `scope`).",
     ));
-    SASL_LOGIN_CALLBACK_HANDLER_CLASS: Unread = Unread::new(KeyDef::new(
+    SASL_LOGIN_CALLBACK_HANDLER_CLASS: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "sasl.login.callback.handler.class",
         STRING,
         None,
         C::ALL,
-        "Java SASL login callback handler.",
+        "Java SASL login callback handler: Java's OAUTHBEARER one (KIP-768) asks for the built-in OIDC provider, as `sasl.oauthbearer.method=oidc`.",
     )
-    .status(Status::NotSupported {
-        detail: "Java classes cannot be loaded; set a token provider with the builder's `oauth_token_provider`",
+    .status(Status::Partial {
+        supported: JAVA_OIDC_LOGIN_HANDLERS,
+        detail: "Java classes cannot be loaded; only Java's own OAUTHBEARER handler (the built-in OIDC provider) is understood; set a token provider with the builder's `oauth_token_provider`",
     }));
     SSL_CA_LOCATION: Key<Option<String>> = Key::opt_text(KeyDef::new(
         "ssl.ca.location",

@@ -533,8 +533,8 @@ fn sasl_settings(r: &Resolved) -> Result<SaslSettings> {
     Ok(out)
 }
 
-/// Whether the OIDC provider is asked for: `sasl.oauthbearer.method=oidc`, or (as Java does)
-/// a token endpoint URL.
+/// Whether the OIDC provider is asked for: `sasl.oauthbearer.method=oidc`, Java's OAUTHBEARER
+/// login callback handler, or (as Java does) a token endpoint URL.
 fn oidc_wanted(r: &Resolved) -> Result<bool, ConfigError> {
     let method = r.get(SASL_OAUTHBEARER_METHOD).unwrap_or_default();
     let oidc = match method.trim().to_ascii_lowercase().as_str() {
@@ -548,7 +548,10 @@ fn oidc_wanted(r: &Resolved) -> Result<bool, ConfigError> {
             })
         }
     };
+    // Java's OAUTHBEARER login handler (accepted only as one of those class names).
+    let java_handler = r.get(SASL_LOGIN_CALLBACK_HANDLER_CLASS).is_some();
     Ok(oidc
+        || java_handler
         || r.get(SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL)
             .is_some_and(|u| !u.trim().is_empty()))
 }
