@@ -55,6 +55,9 @@ use crate::connection::Connection;
 use crate::error::{Error, ErrorAction, KafkaCode, Result};
 use crate::types::TopicPartition;
 
+/// What to do when the cluster lacks the KIP-848 protocol (as Java's consumer says it).
+const NO_KIP848: &str = "the cluster does not support the consumer group protocol (KIP-848: Kafka 4.0+ brokers with it enabled); set group.protocol=classic until the brokers are upgraded";
+
 /// Member epoch of a dynamic member leaving the group.
 const LEAVE_EPOCH: i32 = -1;
 /// Member epoch of a static member leaving the group (temporarily: the coordinator keeps its
@@ -503,10 +506,17 @@ impl Member {
             .send_version(&req, version, self.shared.cfg.common.request_timeout)
             .await?;
         if let Some(code) = KafkaCode(resp.error_code).err() {
+            // A 3.x broker lists the API but answers UNSUPPORTED_VERSION while the protocol is
+            // not enabled (`group.coordinator.rebalance.protocols` without `consumer`).
+            let hint = if code == KafkaCode::UNSUPPORTED_VERSION {
+                format!("; {NO_KIP848}")
+            } else {
+                String::new()
+            };
             return Err(Error::broker(
                 code,
                 format!(
-                    "ConsumerGroupHeartbeat `{}` (member `{}`, epoch {epoch}){}",
+                    "ConsumerGroupHeartbeat `{}` (member `{}`, epoch {epoch}){}{hint}",
                     self.group_id,
                     self.member_id(),
                     resp.error_message
