@@ -150,13 +150,16 @@ async fn transactions_use_the_v1_protocol() {
     assert_eq!(p.transactions_v2(), Some(false), "V1 against {VERSION}");
     for (round, commit) in [(0, true), (1, false), (2, true)] {
         p.begin_transaction().unwrap();
+        let mut sent = Vec::new();
         for i in 0..5 {
-            p.send(ProducerRecord::new(topic.as_str()).value(format!("r{round}-{i}")))
-                .await
-                .unwrap();
+            let r = ProducerRecord::new(topic.as_str()).value(format!("r{round}-{i}"));
+            sent.push(p.send(r).await.unwrap());
         }
         if commit {
             p.commit_transaction().await.unwrap();
+            for f in sent {
+                f.await.expect("a committed record was delivered");
+            }
         } else {
             p.abort_transaction().await.unwrap();
         }
