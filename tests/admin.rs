@@ -757,3 +757,110 @@ async fn consumer_and_share_groups_are_described() {
         Ok(d) => assert_eq!(d.state, "Dead", "{d:?}"),
     }
 }
+
+/// Client quotas (KIP-546), as `kafka-configs --entity-type users/clients` sets them: a
+/// user's quota for one client id and the default client id's, described by exact, default
+/// and any-name filters (strict or not); `validate_only` changes nothing; a removed key goes;
+/// an unknown quota key fails that entity only, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_quotas_set_describe_and_remove() {
+    use kafka_sdk::admin::{QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
+    let a = admin().await;
+    let user = unique("quota-user");
+    let pair = QuotaEntity::user(Some(&user)).and_client_id(Some("app"));
+    let default_client = QuotaEntity::client_id(None);
+    let described = |filter: QuotaFilter| {
+        let a = &a;
+        async move { a.describe_client_quotas(&filter).await.unwrap() }
+    };
+    // The brokers apply the controller's metadata a moment after the answer.
+    async fn until<F, Fut>(what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !check().await {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let only_user = || QuotaFilter::all().with("user", QuotaMatch::Exact(user.clone()));
+
+    // validate_only: accepted, nothing stored.
+    let check = QuotaAlteration::new(pair.clone()).set("producer_byte_rate", 1.0e6);
+    let r = a.alter_client_quotas(&[check], true).await.unwrap();
+    r[0].1.as_ref().expect("valid");
+    let r = a
+        .alter_client_quotas(
+            &[
+                QuotaAlteration::new(pair.clone())
+                    .set("producer_byte_rate", 1.0e6)
+                    .set("consumer_byte_rate", 2.0e6),
+                QuotaAlteration::new(default_client.clone()).set("request_percentage", 50.0),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|(_, res)| res.is_ok()), "{r:?}");
+    until("the user's pair is described", || async {
+        let m = described(only_user()).await;
+        m.get(&pair).map(|v| v.len()) == Some(2) && m.len() == 1
+    })
+    .await;
+    // Strict: an entity of the user alone would match, the pair (user + client id) does not.
+    assert!(described(only_user().strict()).await.is_empty());
+    let defaults = described(
+        QuotaFilter::all()
+            .with("client-id", QuotaMatch::Default)
+            .strict(),
+    )
+    .await;
+    assert_eq!(
+        defaults
+            .get(&default_client)
+            .and_then(|v| v.get("request_percentage")),
+        Some(&50.0),
+        "{defaults:?}"
+    );
+    let any = described(QuotaFilter::all().with("client-id", QuotaMatch::Any)).await;
+    assert!(
+        any.contains_key(&pair) && any.contains_key(&default_client),
+        "{any:?}"
+    );
+
+    // Remove one key, then the rest; an unknown key fails its entity only.
+    let r = a
+        .alter_client_quotas(
+            &[
+                QuotaAlteration::new(pair.clone()).remove("producer_byte_rate"),
+                QuotaAlteration::new(QuotaEntity::user(Some("someone-else")))
+                    .set("no_such_quota", 1.0),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    r[0].1.as_ref().expect("removed");
+    let e = r[1].1.as_ref().expect_err("unknown key");
+    assert!(e.to_string().contains("someone-else"), "{e}");
+    until("one key left", || async {
+        described(only_user()).await.get(&pair).map(|v| v.len()) == Some(1)
+    })
+    .await;
+    a.alter_client_quotas(
+        &[
+            QuotaAlteration::new(pair.clone()).remove("consumer_byte_rate"),
+            QuotaAlteration::new(default_client.clone()).remove("request_percentage"),
+        ],
+        false,
+    )
+    .await
+    .unwrap();
+    until("nothing left", || async {
+        described(only_user()).await.is_empty()
+    })
+    .await;
+}

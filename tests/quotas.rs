@@ -4,12 +4,14 @@
 //! and with a throttle longer than `request.timeout.ms` they time out (the connection is
 //! dropped and the batches retried). kafka-sdk holds further requests on a throttled
 //! connection and starts their timeout when it writes them. Against the test kit's shared
-//! broker (quotas set with `kafka-configs` for one client id per test).
+//! broker (quotas set with the admin client's `alter_client_quotas`, KIP-546, for one client
+//! id per test).
 
 mod support;
 
 use std::time::Duration;
 
+use kafka_sdk::admin::{AdminClient, QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
 use kafka_sdk::{Producer, ProducerRecord};
 
 use support::common::{self, create_topic, unique};
@@ -17,17 +19,46 @@ use support::common::{self, create_topic, unique};
 /// Sets `producer_byte_rate` and `consumer_byte_rate` of client id `client` on the shared
 /// broker.
 async fn quota(client: &str, bytes_per_sec: u64) {
-    let rate = bytes_per_sec;
+    let rate = bytes_per_sec as f64;
     client_quota(
         client,
-        format!("producer_byte_rate={rate},consumer_byte_rate={rate}"),
+        &[("producer_byte_rate", rate), ("consumer_byte_rate", rate)],
     )
     .await
 }
 
-/// Sets the quota configs `conf` (`key=value,...`) of client id `client` on the shared broker.
-async fn client_quota(client: &str, conf: String) {
-    common::alter_configs(kafka_testkit::shared(), "clients", client, &conf).await
+/// Sets the quotas `values` of client id `client` on the shared broker with the admin
+/// client (AlterClientQuotas), and waits until DescribeClientQuotas shows them (the broker
+/// applies them from then on).
+async fn client_quota(client: &str, values: &[(&str, f64)]) {
+    let b = kafka_testkit::shared().bootstrap();
+    let admin = AdminClient::new(&common::config(&b, &[])).await.unwrap();
+    let entity = QuotaEntity::client_id(Some(client));
+    let mut change = QuotaAlteration::new(entity.clone());
+    for (k, v) in values {
+        change = change.set(k, *v);
+    }
+    let r = admin.alter_client_quotas(&[change], false).await.unwrap();
+    assert_eq!(r.len(), 1);
+    r[0].1.as_ref().expect("quota set");
+    let filter = QuotaFilter::all()
+        .with("client-id", QuotaMatch::Exact(client.into()))
+        .strict();
+    let want: std::collections::BTreeMap<String, f64> =
+        values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    // The brokers learn the quota from the controller's metadata a moment later.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let shown = admin.describe_client_quotas(&filter).await.unwrap();
+        if shown.get(&entity) == Some(&want) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{client}: the quota is not described: {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Requests that timed out, over every broker (the client's statistics).
@@ -123,7 +154,7 @@ async fn a_throttled_connection_holds_requests_instead_of_timing_them_out() {
 async fn a_request_rate_quota_throttles_metadata_without_timeouts() {
     let b = kafka_testkit::shared().bootstrap();
     let client = unique("quota-req-client");
-    client_quota(&client, "request_percentage=1".into()).await;
+    client_quota(&client, &[("request_percentage", 1.0)]).await;
     let cfg = [
         ("client.id", client.as_str()),
         ("request.timeout.ms", "400"),

@@ -281,6 +281,108 @@ async fn sasl_plaintext_and_a_mechanism_the_broker_does_not_enable() {
     );
 }
 
+/// SCRAM credentials managed with the admin client (KIP-554), as `kafka-configs
+/// --entity-type users` does: a new user's SCRAM-SHA-256 and -512 credentials authenticate
+/// once created (the password itself is never sent: salt and salted password are), are
+/// described without secrets, and once deleted the next authentication fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_credentials_created_and_deleted_with_the_admin_client() {
+    use kafka_sdk::admin::ScramAlteration;
+    use kafka_sdk::config::SaslMechanism as Mech;
+    let c = cluster(sasl_ssl).await;
+    let admin = AdminClient::new(&sasl_config(c, SUPER_USER, SaslMechanism::Plain, &[]))
+        .await
+        .unwrap();
+    let user = unique("carol");
+    let password = "carol-s3cret";
+    let as_user = |mech: &str| {
+        let mut cfg = sasl_config(c, SUPER_USER, SaslMechanism::Plain, &[]);
+        cfg.set("sasl.mechanism", mech)
+            .set("sasl.username", user.as_str())
+            .set("sasl.password", password);
+        cfg
+    };
+    let upserts = vec![
+        ScramAlteration::Upsert {
+            user: user.clone(),
+            mechanism: Mech::ScramSha256,
+            iterations: 4096,
+            password: password.into(),
+        },
+        ScramAlteration::Upsert {
+            user: user.clone(),
+            mechanism: Mech::ScramSha512,
+            iterations: 8192,
+            password: password.into(),
+        },
+    ];
+    assert!(!format!("{upserts:?}").contains(password), "Debug hides it");
+    let r = admin.alter_user_scram_credentials(&upserts).await.unwrap();
+    r[&user].as_ref().expect("credentials stored");
+    let described = admin
+        .describe_user_scram_credentials(&[user.as_str()])
+        .await
+        .unwrap();
+    let mut infos: Vec<(Option<Mech>, i32)> = described[&user]
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|i| (i.mechanism, i.iterations))
+        .collect();
+    infos.sort_by_key(|i| i.1);
+    assert_eq!(
+        infos,
+        vec![
+            (Some(Mech::ScramSha256), 4096),
+            (Some(Mech::ScramSha512), 8192)
+        ]
+    );
+    // The credentials authenticate (the metadata of no topic needs no ACL).
+    for mech in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let a = AdminClient::new(&as_user(mech))
+            .await
+            .unwrap_or_else(|e| panic!("{mech}: {e}"));
+        a.fetch_metadata(None)
+            .await
+            .unwrap_or_else(|e| panic!("{mech} as {user}: {e}"));
+    }
+    // Bounds are checked before anything is sent.
+    let bad = admin
+        .alter_user_scram_credentials(&[ScramAlteration::Upsert {
+            user: user.clone(),
+            mechanism: Mech::ScramSha256,
+            iterations: 100,
+            password: password.into(),
+        }])
+        .await
+        .expect_err("too few iterations");
+    assert!(matches!(bad, Error::InvalidArgument(_)), "{bad:?}");
+    // Deleted: the next authentication with it fails, typed.
+    let r = admin
+        .alter_user_scram_credentials(&[ScramAlteration::Delete {
+            user: user.clone(),
+            mechanism: Mech::ScramSha256,
+        }])
+        .await
+        .unwrap();
+    r[&user].as_ref().expect("credential deleted");
+    let e = tokio::time::timeout(Duration::from_secs(30), async {
+        AdminClient::new(&as_user("SCRAM-SHA-256"))
+            .await?
+            .fetch_metadata(None)
+            .await
+    })
+    .await
+    .expect("an answer")
+    .expect_err("the deleted credential no longer authenticates");
+    assert!(matches!(e, Error::Authentication { .. }), "{e:?}");
+    let left = admin
+        .describe_user_scram_credentials(&[user.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(left[&user].as_ref().unwrap().len(), 1, "{left:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_fail_fast_naming_the_mechanism() {
     let c = cluster(sasl_ssl).await;

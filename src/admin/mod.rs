@@ -34,6 +34,8 @@ mod cluster;
 mod configs;
 mod groups;
 mod offsets;
+mod quotas;
+mod scram;
 mod util;
 
 pub use acls::{
@@ -45,6 +47,8 @@ pub use groups::{
     GroupDescription, GroupLag, GroupListing, GroupType, MemberDescription, PartitionLag, ResetSpec,
 };
 pub use offsets::{ElectionType, ListedOffsetInfo, LogDirDescription, OffsetSpec, ProducerState};
+pub use quotas::{QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
+pub use scram::{ScramAlteration, ScramCredentialInfo};
 
 /// A topic to create.
 #[derive(Debug, Clone)]

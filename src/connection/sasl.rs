@@ -363,7 +363,9 @@ impl Scram {
 /// The most SCRAM iterations accepted from a broker (Kafka's own limit is 16384).
 const MAX_ITERATIONS: u32 = 65_536;
 
-fn salted_password(mech: SaslMechanism, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+/// SCRAM's `SaltedPassword` (RFC 5802 `Hi`): PBKDF2 with the mechanism's HMAC (also what
+/// the admin client stores for a user, `AlterUserScramCredentials`).
+pub(crate) fn salted_password(mech: SaslMechanism, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
     match mech {
         SaslMechanism::ScramSha512 => {
             let mut out = [0u8; 64];

@@ -163,6 +163,8 @@ api_requests! {
         DeleteAclsRequest => DeleteAclsResponse: DeleteAcls from 1,
         ElectLeadersRequest => ElectLeadersResponse: ElectLeaders from 0,
         DescribeLogDirsRequest => DescribeLogDirsResponse: DescribeLogDirs from 1,
+        DescribeUserScramCredentialsRequest => DescribeUserScramCredentialsResponse: DescribeUserScramCredentials from 0,
+        AlterUserScramCredentialsRequest => AlterUserScramCredentialsResponse: AlterUserScramCredentials from 0,
     }
     broker_throttled {
         OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse: OffsetForLeaderEpoch,
@@ -178,6 +180,8 @@ api_requests! {
         DescribeProducersRequest => DescribeProducersResponse: DescribeProducers,
         DescribeTransactionsRequest => DescribeTransactionsResponse: DescribeTransactions,
         ListTransactionsRequest => ListTransactionsResponse: ListTransactions,
+        DescribeClientQuotasRequest => DescribeClientQuotasResponse: DescribeClientQuotas,
+        AlterClientQuotasRequest => AlterClientQuotasResponse: AlterClientQuotas,
     }
 }
 
@@ -237,7 +241,11 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::DescribeTransactions
         | ApiKey::ListTransactions
         | ApiKey::ElectLeaders
-        | ApiKey::DescribeLogDirs => (min, max),
+        | ApiKey::DescribeLogDirs
+        | ApiKey::DescribeClientQuotas
+        | ApiKey::AlterClientQuotas
+        | ApiKey::DescribeUserScramCredentials
+        | ApiKey::AlterUserScramCredentials => (min, max),
         _ => return None,
     })
 }
