@@ -20,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_sdk::cluster::{Cluster, ClusterOptions};
 use kafka_sdk::{
     AcknowledgeType, ClientConfig, Error, KafkaCode, Producer, ProducerRecord, ShareConsumer,
-    ShareRecord,
+    ShareRecord, TopicPartition,
 };
 use kafka_testkit::{ClusterOptions as KitOptions, KafkaCluster};
 
@@ -716,4 +716,91 @@ async fn a_deleted_topic_costs_one_error_and_no_metadata_storm() {
         "{during} metadata refreshes in {window:?} while the assignment named a deleted topic"
     );
     drop(c);
+}
+
+/// Share-group start offsets through the admin client (KIP-932), as `kafka-share-groups
+/// --describe / --reset-offsets / --delete-offsets` handle them: the group has a start offset
+/// once it consumed; while a member is in the group a reset is refused
+/// (NON_EMPTY_GROUP); once empty, a reset to offset 3 makes the next member get offsets 3..
+/// again; deleting the topic's offsets leaves the group without any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_group_offsets_listed_reset_and_deleted_by_the_admin_client() {
+    let (topic, group) = (topic(1).await, share_group(15_000).await);
+    let admin = kafka_sdk::AdminClient::new(&common::config(&bootstrap(), &[]))
+        .await
+        .unwrap();
+    let tp0 = TopicPartition::new(topic.as_str(), 0);
+    let c = consumer(
+        &group,
+        &topic,
+        &[("share.acknowledgement.mode", "explicit")],
+    )
+    .await;
+    assigned(&c).await;
+    produce(&topic, (0..10).map(|i| format!("o{i}"))).await;
+    let got = take_accept(&c, 10, Duration::from_secs(60)).await;
+    assert_eq!(
+        got.keys().copied().collect::<Vec<_>>(),
+        (0..10).collect::<Vec<i64>>()
+    );
+    let results = c.commit_sync().await.unwrap();
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    // The group has a start offset for the partition (it may trail records accepted at the
+    // end of the log: the broker moves it with later state writes).
+    let offsets = admin.list_share_group_offsets(&group).await.unwrap();
+    assert!(
+        matches!(offsets.get(&tp0), Some(Some(o)) if (0..=10).contains(o)),
+        "{offsets:?}"
+    );
+    let busy = admin
+        .alter_share_group_offsets(&group, &[(tp0.clone(), 3)])
+        .await;
+    let refused = match busy {
+        Err(e) => e,
+        Ok(r) => r[0]
+            .1
+            .clone()
+            .expect_err("a reset with a member in the group"),
+    };
+    assert_eq!(
+        refused.code(),
+        Some(KafkaCode::NON_EMPTY_GROUP),
+        "{refused}"
+    );
+    c.close().await.unwrap();
+
+    let r = admin
+        .alter_share_group_offsets(&group, &[(tp0.clone(), 3)])
+        .await
+        .unwrap();
+    r[0].1.as_ref().expect("reset of an empty group");
+    assert_eq!(
+        admin
+            .list_share_group_offsets(&group)
+            .await
+            .unwrap()
+            .get(&tp0),
+        Some(&Some(3))
+    );
+    let c = consumer(
+        &group,
+        &topic,
+        &[("share.acknowledgement.mode", "explicit")],
+    )
+    .await;
+    let again = take_accept(&c, 7, Duration::from_secs(60)).await;
+    assert_eq!(
+        again.keys().copied().collect::<Vec<_>>(),
+        (3..10).collect::<Vec<i64>>()
+    );
+    c.commit_sync().await.unwrap();
+    c.close().await.unwrap();
+
+    let r = admin
+        .delete_share_group_offsets(&group, &[topic.as_str()])
+        .await
+        .unwrap();
+    r[0].1.as_ref().expect("offsets deleted");
+    let left = admin.list_share_group_offsets(&group).await.unwrap();
+    assert!(!left.contains_key(&tp0) || left[&tp0].is_none(), "{left:?}");
 }

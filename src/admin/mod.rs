@@ -36,6 +36,7 @@ mod groups;
 mod offsets;
 mod quotas;
 mod scram;
+mod share_offsets;
 mod util;
 
 pub use acls::{

@@ -182,6 +182,9 @@ api_requests! {
         ListTransactionsRequest => ListTransactionsResponse: ListTransactions,
         DescribeClientQuotasRequest => DescribeClientQuotasResponse: DescribeClientQuotas,
         AlterClientQuotasRequest => AlterClientQuotasResponse: AlterClientQuotas,
+        DescribeShareGroupOffsetsRequest => DescribeShareGroupOffsetsResponse: DescribeShareGroupOffsets,
+        AlterShareGroupOffsetsRequest => AlterShareGroupOffsetsResponse: AlterShareGroupOffsets,
+        DeleteShareGroupOffsetsRequest => DeleteShareGroupOffsetsResponse: DeleteShareGroupOffsets,
     }
 }
 
@@ -245,7 +248,10 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::DescribeClientQuotas
         | ApiKey::AlterClientQuotas
         | ApiKey::DescribeUserScramCredentials
-        | ApiKey::AlterUserScramCredentials => (min, max),
+        | ApiKey::AlterUserScramCredentials
+        | ApiKey::DescribeShareGroupOffsets
+        | ApiKey::AlterShareGroupOffsets
+        | ApiKey::DeleteShareGroupOffsets => (min, max),
         _ => return None,
     })
 }
