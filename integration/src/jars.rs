@@ -52,7 +52,7 @@ pub const TOOLS: &[(&str, &str)] = &[
         "consumer-perf",
         "org.apache.kafka.tools.ConsumerPerformance",
     ),
-    ("configs", "kafka.admin.ConfigCommand"),
+    ("configs", "org.apache.kafka.tools.ConfigCommand"),
     ("dump-log", "org.apache.kafka.tools.DumpLogSegments"),
     (
         "broker-api-versions",
@@ -287,11 +287,19 @@ pub fn tool_class(name: &str) -> Result<String> {
     })
 }
 
-/// Main classes that moved: `(class in 4.3+, class before 4.3)`.
-const MOVED_CLASSES: &[(&str, &str)] = &[(
-    "org.apache.kafka.tools.DumpLogSegments",
-    "kafka.tools.DumpLogSegments",
-)];
+/// Main classes that moved: `(class from version, class before it, version)`.
+const MOVED_CLASSES: &[(&str, &str, (u32, u32))] = &[
+    (
+        "org.apache.kafka.tools.DumpLogSegments",
+        "kafka.tools.DumpLogSegments",
+        (4, 3),
+    ),
+    (
+        "org.apache.kafka.tools.ConfigCommand",
+        "kafka.admin.ConfigCommand",
+        (4, 4),
+    ),
+];
 
 /// `(major, minor)` of the Kafka jars in `libs`, from the `kafka-clients-<v>.jar` file name.
 fn libs_version(libs: &Path) -> Option<(u32, u32)> {
@@ -307,8 +315,8 @@ fn libs_version(libs: &Path) -> Option<(u32, u32)> {
 /// WARN+ to stderr.
 pub(crate) fn java_tool(libs: &Path, class: &str, args: &[&str]) -> Result<Command> {
     let mut class = class;
-    if let Some((_, old)) = MOVED_CLASSES.iter().find(|(new, _)| *new == class) {
-        if libs_version(libs).is_some_and(|v| v < (4, 3)) {
+    if let Some((_, old, since)) = MOVED_CLASSES.iter().find(|(new, _, _)| *new == class) {
+        if libs_version(libs).is_some_and(|v| v < *since) {
             class = old;
         }
     }
