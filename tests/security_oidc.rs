@@ -176,8 +176,8 @@ async fn token_endpoint() -> Endpoint {
     }
 }
 
-/// The kit's TLS keys (protocol, CA) plus OAUTHBEARER through the OIDC provider.
-fn oidc_config(c: &KafkaCluster, endpoint: &str, client_id: &str, secret: &str) -> ClientConfig {
+/// The kit's TLS keys (protocol, CA) and `sasl.mechanism=OAUTHBEARER`, no token source.
+fn oauthbearer_config(c: &KafkaCluster) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", c.bootstrap());
     for (k, v) in c.client_config(SUPER_USER, SaslMechanism::Plain).unwrap() {
@@ -186,6 +186,12 @@ fn oidc_config(c: &KafkaCluster, endpoint: &str, client_id: &str, secret: &str) 
         }
     }
     cfg.set("sasl.mechanism", "OAUTHBEARER");
+    cfg
+}
+
+/// [`oauthbearer_config`] with the OIDC provider.
+fn oidc_config(c: &KafkaCluster, endpoint: &str, client_id: &str, secret: &str) -> ClientConfig {
+    let mut cfg = oauthbearer_config(c);
     cfg.set("sasl.oauthbearer.method", "oidc");
     cfg.set("sasl.oauthbearer.token.endpoint.url", endpoint);
     cfg.set("sasl.oauthbearer.client.id", client_id);
@@ -284,17 +290,7 @@ async fn oidc_tokens_produce_consume_and_refresh_before_expiry() {
 async fn oidc_as_java_and_librdkafka_configure_it() {
     let c = blocking(sasl_ssl).await;
     let ep = token_endpoint().await;
-    let base = || {
-        let mut cfg = ClientConfig::new();
-        cfg.set("bootstrap.servers", c.bootstrap());
-        for (k, v) in c.client_config(SUPER_USER, SaslMechanism::Plain).unwrap() {
-            if !k.starts_with("sasl.") {
-                cfg.set(k, v);
-            }
-        }
-        cfg.set("sasl.mechanism", "OAUTHBEARER");
-        cfg
-    };
+    let base = || oauthbearer_config(c);
     const HANDLER: &str =
         "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler";
     let mut java = base();

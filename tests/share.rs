@@ -119,6 +119,11 @@ async fn consumer(group: &str, topic: &str, extra: &[(&str, &str)]) -> ShareCons
     c
 }
 
+/// A consumer of `group` on `topic` that acknowledges explicitly.
+async fn explicit_consumer(group: &str, topic: &str) -> ShareConsumer {
+    consumer(group, topic, &[("share.acknowledgement.mode", "explicit")]).await
+}
+
 /// Waits until the consumer's assignment is not empty.
 async fn assigned(c: &ShareConsumer) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -236,12 +241,7 @@ async fn consumers_share_one_partition() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_redelivers_and_reject_never() {
     let (topic, group) = (topic(1).await, share_group(15_000).await);
-    let c = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let c = explicit_consumer(&group, &topic).await;
     assigned(&c).await;
     produce(&topic, (0..10).map(|i| format!("r{i}"))).await;
     // First deliveries: release the even offsets, reject the odd ones.
@@ -316,9 +316,8 @@ async fn take_accept(c: &ShareConsumer, n: usize, within: Duration) -> BTreeMap<
 async fn held_records_come_back_after_the_lock() {
     let lock = Duration::from_secs(3);
     let (topic, group) = (topic(1).await, share_group(lock.as_millis() as u64).await);
-    let explicit = [("share.acknowledgement.mode", "explicit")];
-    let a = consumer(&group, &topic, &explicit).await;
-    let b = consumer(&group, &topic, &explicit).await;
+    let a = explicit_consumer(&group, &topic).await;
+    let b = explicit_consumer(&group, &topic).await;
     assigned(&a).await;
     assigned(&b).await;
     produce(&topic, (0..5).map(|i| format!("d{i}"))).await;
@@ -364,14 +363,13 @@ async fn killed_consumer_records_come_back() {
     // A long lock: the broker releases a dead consumer's records when its connection
     // closes, well before the lock would run out.
     let (topic, group) = (topic(1).await, share_group(60_000).await);
-    let explicit = [("share.acknowledgement.mode", "explicit")];
-    let a = consumer(&group, &topic, &explicit).await;
+    let a = explicit_consumer(&group, &topic).await;
     assigned(&a).await;
     produce(&topic, (0..5).map(|i| format!("k{i}"))).await;
     let held = hold(&a, 5).await;
     // "Killed": dropped without acknowledging, closing the session or leaving.
     drop(a);
-    let b = consumer(&group, &topic, &explicit).await;
+    let b = explicit_consumer(&group, &topic).await;
     let again = take_accept(&b, 5, Duration::from_secs(40)).await;
     assert_eq!(
         again.keys().collect::<Vec<_>>(),
@@ -387,12 +385,7 @@ async fn close_releases_held_records_promptly() {
     // a closed connection's records, so this passes without close's releases too;
     // `close_accepts_what_implicit_mode_handed_out` checks close's own acknowledgements.)
     let (topic, group) = (topic(1).await, share_group(60_000).await);
-    let a = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let a = explicit_consumer(&group, &topic).await;
     assigned(&a).await;
     produce(&topic, (0..6).map(|i| format!("c{i}"))).await;
     // Receive one record (the rest of the fetch stays buffered, also held).
@@ -400,12 +393,7 @@ async fn close_releases_held_records_promptly() {
         .await
         .expect("a record");
     assert_eq!(first.delivery_count(), 1);
-    let b = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let b = explicit_consumer(&group, &topic).await;
     assigned(&b).await;
     let closed_at = Instant::now();
     a.close().await.unwrap();
@@ -436,12 +424,7 @@ async fn close_accepts_what_implicit_mode_handed_out() {
         .await
         .expect("a record");
     a.close().await.unwrap();
-    let b = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let b = explicit_consumer(&group, &topic).await;
     let got = take_accept(&b, 5, Duration::from_secs(30)).await;
     assert!(!got.contains_key(&first.offset()), "{got:?}");
     assert!(recv_within(&b, Duration::from_secs(3)).await.is_none());
@@ -480,12 +463,7 @@ async fn implicit_and_explicit_modes() {
 
     // Explicit: a record is held until acknowledged; a second acknowledgement is refused.
     let (topic, group) = (self::topic(1).await, share_group(15_000).await);
-    let e = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let e = explicit_consumer(&group, &topic).await;
     assigned(&e).await;
     produce(&topic, ["x".to_string()]).await;
     let r = recv_within(&e, Duration::from_secs(30))
@@ -730,12 +708,7 @@ async fn share_group_offsets_listed_reset_and_deleted_by_the_admin_client() {
         .await
         .unwrap();
     let tp0 = TopicPartition::new(topic.as_str(), 0);
-    let c = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let c = explicit_consumer(&group, &topic).await;
     assigned(&c).await;
     produce(&topic, (0..10).map(|i| format!("o{i}"))).await;
     let got = take_accept(&c, 10, Duration::from_secs(60)).await;
@@ -782,12 +755,7 @@ async fn share_group_offsets_listed_reset_and_deleted_by_the_admin_client() {
             .get(&tp0),
         Some(&Some(3))
     );
-    let c = consumer(
-        &group,
-        &topic,
-        &[("share.acknowledgement.mode", "explicit")],
-    )
-    .await;
+    let c = explicit_consumer(&group, &topic).await;
     let again = take_accept(&c, 7, Duration::from_secs(60)).await;
     assert_eq!(
         again.keys().copied().collect::<Vec<_>>(),
