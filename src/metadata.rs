@@ -160,6 +160,11 @@ pub(crate) async fn fetch(
         Some(name) => {
             crate::types::validate_topic_name(name)?;
             let deadline = crate::backoff::Deadline::after(timeout);
+            // Asked of the cluster now (as Java's describeTopics and librdkafka's
+            // rd_kafka_metadata): the snapshot may predate added partitions or moved
+            // replicas. A failed refresh is retried by the wait below, within the deadline.
+            let _ =
+                tokio::time::timeout(deadline.remaining(), cluster.refresh_topics(&[name])).await;
             cluster.topic_metadata(name, deadline).await?;
             Ok(Metadata::from_snapshot(&cluster.metadata(), Some(&[name])))
         }

@@ -864,3 +864,43 @@ async fn client_quotas_set_describe_and_remove() {
     })
     .await;
 }
+
+/// `fetch_metadata(Some(topic))` asks the cluster each time, as Java's `describeTopics` and
+/// librdkafka's `rd_kafka_metadata` do: after partitions are added (or a replica moved) it
+/// shows the change, not the first answer the client kept. The producer's and consumer's
+/// `fetch_metadata` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_metadata_shows_the_cluster_now() {
+    let a = admin().await;
+    let b = bootstrap().await;
+    let topic = unique("md-now");
+    a.create_topic(NewTopic::new(topic.as_str(), 1, 1))
+        .await
+        .unwrap();
+    let p = Producer::new(&common::config(&b, &[])).await.unwrap();
+    let c = Consumer::new(&common::config(&b, &[])).await.unwrap();
+    let count = |m: kafka_sdk::Metadata| m.topics[0].partitions.len();
+    assert_eq!(count(a.fetch_metadata(Some(&topic)).await.unwrap()), 1);
+    assert_eq!(count(p.fetch_metadata(Some(&topic)).await.unwrap()), 1);
+    assert_eq!(count(c.fetch_metadata(Some(&topic)).await.unwrap()), 1);
+    for (_, r) in a.create_partitions(&[(&topic, 3)]).await.unwrap() {
+        r.unwrap();
+    }
+    // The brokers learn the new partitions from the controller a moment later.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let counts = (
+            count(a.fetch_metadata(Some(&topic)).await.unwrap()),
+            count(p.fetch_metadata(Some(&topic)).await.unwrap()),
+            count(c.fetch_metadata(Some(&topic)).await.unwrap()),
+        );
+        if counts == (3, 3, 3) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "admin, producer, consumer still see {counts:?} partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -35,6 +35,7 @@ mod configs;
 mod groups;
 mod offsets;
 mod quotas;
+mod reassign;
 mod scram;
 mod share_offsets;
 mod util;
@@ -49,6 +50,7 @@ pub use groups::{
 };
 pub use offsets::{ElectionType, ListedOffsetInfo, LogDirDescription, OffsetSpec, ProducerState};
 pub use quotas::{QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
+pub use reassign::PartitionReassignment;
 pub use scram::{ScramAlteration, ScramCredentialInfo};
 
 /// A topic to create.

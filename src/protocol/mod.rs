@@ -165,6 +165,8 @@ api_requests! {
         DescribeLogDirsRequest => DescribeLogDirsResponse: DescribeLogDirs from 1,
         DescribeUserScramCredentialsRequest => DescribeUserScramCredentialsResponse: DescribeUserScramCredentials from 0,
         AlterUserScramCredentialsRequest => AlterUserScramCredentialsResponse: AlterUserScramCredentials from 0,
+        AlterPartitionReassignmentsRequest => AlterPartitionReassignmentsResponse: AlterPartitionReassignments from 0,
+        ListPartitionReassignmentsRequest => ListPartitionReassignmentsResponse: ListPartitionReassignments from 0,
     }
     broker_throttled {
         OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse: OffsetForLeaderEpoch,
@@ -251,7 +253,9 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::AlterUserScramCredentials
         | ApiKey::DescribeShareGroupOffsets
         | ApiKey::AlterShareGroupOffsets
-        | ApiKey::DeleteShareGroupOffsets => (min, max),
+        | ApiKey::DeleteShareGroupOffsets
+        | ApiKey::AlterPartitionReassignments
+        | ApiKey::ListPartitionReassignments => (min, max),
         _ => return None,
     })
 }
