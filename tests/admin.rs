@@ -904,3 +904,63 @@ async fn fetch_metadata_shows_the_cluster_now() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Cluster features (KIP-584), as `kafka-features describe / upgrade` see them: the
+/// finalized `metadata.version` and `transaction.version` with the levels the broker
+/// supports; an upgrade checked with `validate_only` (nothing changes), an unknown feature
+/// and a level above the supported range refused, naming the feature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_described_and_updates_validated() {
+    use kafka_sdk::admin::FeatureUpgrade;
+    let a = admin().await;
+    let f = a.describe_features().await.unwrap();
+    assert!(f.finalized_epoch >= 0, "{f:?}");
+    let mv = f.finalized["metadata.version"];
+    let (_, mv_max) = f.supported["metadata.version"];
+    assert!(mv >= 1 && mv <= mv_max, "{f:?}");
+    let (_, tv_max) = f.supported["transaction.version"];
+    let tv = f.finalized.get("transaction.version").copied().unwrap_or(0);
+    assert!(tv <= tv_max, "{f:?}");
+    // Checked, not applied.
+    let r = a
+        .update_features(
+            &[("transaction.version", tv_max, FeatureUpgrade::Upgrade)],
+            true,
+        )
+        .await
+        .unwrap();
+    r[0].1.as_ref().expect("a valid upgrade");
+    assert_eq!(
+        a.describe_features()
+            .await
+            .unwrap()
+            .finalized
+            .get("transaction.version")
+            .copied()
+            .unwrap_or(0),
+        tv,
+        "validate_only changed nothing"
+    );
+    let over = a
+        .update_features(
+            &[("transaction.version", tv_max + 1, FeatureUpgrade::Upgrade)],
+            true,
+        )
+        .await;
+    let e = match over {
+        Err(e) => e,
+        Ok(r) => r[0]
+            .1
+            .clone()
+            .expect_err("a level above the supported range"),
+    };
+    assert!(e.to_string().contains("transaction.version"), "{e}");
+    let unknown = a
+        .update_features(&[("no.such.feature", 1, FeatureUpgrade::Upgrade)], true)
+        .await;
+    let e = match unknown {
+        Err(e) => e,
+        Ok(r) => r[0].1.clone().expect_err("an unknown feature"),
+    };
+    assert!(e.to_string().contains("no.such.feature"), "{e}");
+}

@@ -32,6 +32,7 @@ use crate::metadata::{BrokerMetadata, Metadata, TopicMetadata};
 mod acls;
 mod cluster;
 mod configs;
+mod features;
 mod groups;
 mod offsets;
 mod quotas;
@@ -45,6 +46,7 @@ pub use acls::{
 };
 pub use cluster::{ClusterBroker, ClusterDescription, TransactionDescription, TransactionListing};
 pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource};
+pub use features::{FeatureMetadata, FeatureUpgrade};
 pub use groups::{
     GroupDescription, GroupLag, GroupListing, GroupType, MemberDescription, PartitionLag, ResetSpec,
 };

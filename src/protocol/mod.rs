@@ -187,6 +187,7 @@ api_requests! {
         DescribeShareGroupOffsetsRequest => DescribeShareGroupOffsetsResponse: DescribeShareGroupOffsets,
         AlterShareGroupOffsetsRequest => AlterShareGroupOffsetsResponse: AlterShareGroupOffsets,
         DeleteShareGroupOffsetsRequest => DeleteShareGroupOffsetsResponse: DeleteShareGroupOffsets,
+        UpdateFeaturesRequest => UpdateFeaturesResponse: UpdateFeatures,
     }
 }
 
@@ -255,7 +256,8 @@ pub fn client_versions(key: ApiKey) -> Option<(i16, i16)> {
         | ApiKey::AlterShareGroupOffsets
         | ApiKey::DeleteShareGroupOffsets
         | ApiKey::AlterPartitionReassignments
-        | ApiKey::ListPartitionReassignments => (min, max),
+        | ApiKey::ListPartitionReassignments
+        | ApiKey::UpdateFeatures => (min, max),
         _ => return None,
     })
 }
