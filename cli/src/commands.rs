@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::format;
 use crate::{Cli, Command, ConsumeArgs, GroupsOp, LagArgs, OffsetsOp, ProduceArgs, RecordsOp};
-use crate::{ResetArgs, TopicsOp};
+use crate::{QuotasOp, ResetArgs, TopicsOp};
 
 /// Errors of the subcommands: printed as one line by `main`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,6 +77,8 @@ pub async fn run(cli: Cli) -> Res {
         Command::Offsets {
             op: OffsetsOp::Reset(a),
         } => reset(&ctx, a).await,
+        Command::Features => features(&ctx).await,
+        Command::Quotas { op } => quotas(&ctx, op).await,
         Command::Records {
             op:
                 RecordsOp::Delete {
@@ -277,6 +279,97 @@ async fn consume(ctx: &Ctx, a: ConsumeArgs) -> Res {
     }
     consumer.close().await?;
     Ok(())
+}
+
+async fn features(ctx: &Ctx) -> Res {
+    let f = ctx.admin().await?.describe_features().await?;
+    if ctx.json {
+        ctx.print_json(json!({
+            "finalized_epoch": f.finalized_epoch,
+            "features": f.supported.iter().map(|(name, (min, max))| json!({
+                "name": name, "finalized": f.finalized.get(name),
+                "supported_min": min, "supported_max": max,
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    println!("{:<28} {:>9} {:>9}", "FEATURE", "FINALIZED", "SUPPORTED");
+    for (name, (min, max)) in &f.supported {
+        let level = f.finalized.get(name).map_or("-".into(), |l| l.to_string());
+        println!("{name:<28} {level:>9} {:>9}", format!("{min}-{max}"));
+    }
+    Ok(())
+}
+
+/// A `default` name is the entity type's default entity.
+fn quota_name(n: &str) -> Option<&str> {
+    (n != "default").then_some(n)
+}
+
+async fn quotas(ctx: &Ctx, op: QuotasOp) -> Res {
+    use kafka_sdk::admin::{QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
+    let admin = ctx.admin().await?;
+    match op {
+        QuotasOp::Describe(e) => {
+            let mut filter = QuotaFilter::all();
+            for (t, n) in [("user", &e.user), ("client-id", &e.client_id)] {
+                if let Some(n) = n {
+                    let m = match quota_name(n) {
+                        Some(n) => QuotaMatch::Exact(n.to_string()),
+                        None => QuotaMatch::Default,
+                    };
+                    filter = filter.with(t, m);
+                }
+            }
+            let all = admin.describe_client_quotas(&filter).await?;
+            if ctx.json {
+                ctx.print_json(json!(all
+                    .iter()
+                    .map(|(e, v)| json!({"entity": e.to_string(), "quotas": v}))
+                    .collect::<Vec<_>>()));
+                return Ok(());
+            }
+            for (e, values) in &all {
+                let v: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!("{e}: {}", v.join(", "));
+            }
+            Ok(())
+        }
+        QuotasOp::Alter {
+            entity,
+            set,
+            remove,
+        } => {
+            let e = match (&entity.user, &entity.client_id) {
+                (Some(u), Some(c)) => QuotaEntity::user(quota_name(u)).and_client_id(quota_name(c)),
+                (Some(u), None) => QuotaEntity::user(quota_name(u)),
+                (None, Some(c)) => QuotaEntity::client_id(quota_name(c)),
+                (None, None) => return Err("name --user and/or --client-id".into()),
+            };
+            if set.is_empty() && remove.is_empty() {
+                return Err("nothing to change: pass --set key=value and/or --remove key".into());
+            }
+            let mut change = QuotaAlteration::new(e.clone());
+            for (k, v) in &set {
+                let v: f64 = v
+                    .parse()
+                    .map_err(|_| format!("quota {k}: `{v}` is not a number"))?;
+                change = change.set(k, v);
+            }
+            for k in &remove {
+                change = change.remove(k);
+            }
+            for (e, r) in admin.alter_client_quotas(&[change], false).await? {
+                r?;
+                if ctx.json {
+                    ctx.print_json(json!({"entity": e.to_string(), "altered": true}));
+                } else {
+                    println!("altered the quotas of {e}");
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn metadata(ctx: &Ctx, topic: Option<String>) -> Res {

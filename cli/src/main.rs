@@ -85,6 +85,45 @@ pub enum Command {
         #[command(subcommand)]
         op: RecordsOp,
     },
+    /// Finalized and supported feature levels of the cluster (`kafka-features describe`).
+    Features,
+    /// Client quotas of users and client ids (`kafka-configs --entity-type users/clients`).
+    Quotas {
+        /// The quotas operation.
+        #[command(subcommand)]
+        op: QuotasOp,
+    },
+}
+
+/// The entity a `quotas` operation is about: a user, a client id, or both.
+#[derive(Args, Debug)]
+pub struct QuotaEntityArgs {
+    /// A user principal's name (`default`: the default user).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A client id (`default`: the default client id).
+    #[arg(long)]
+    pub client_id: Option<String>,
+}
+
+/// `quotas` operations.
+#[derive(Subcommand, Debug)]
+pub enum QuotasOp {
+    /// Quotas of the entities matching the user and/or client id given (every entity
+    /// with quotas when neither is).
+    Describe(QuotaEntityArgs),
+    /// Set quotas (`--set key=value`) and remove others (`--remove key`) of one entity.
+    Alter {
+        /// The entity.
+        #[command(flatten)]
+        entity: QuotaEntityArgs,
+        /// A quota to set, e.g. `producer_byte_rate=1048576` (repeatable).
+        #[arg(long = "set", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        /// A quota to remove (repeatable).
+        #[arg(long = "remove")]
+        remove: Vec<String>,
+    },
 }
 
 /// `produce` options.

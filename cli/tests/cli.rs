@@ -276,3 +276,79 @@ fn lag_reset_then_consume_and_records_delete() {
     assert_eq!(out, "r5\nr6\nr7\nr8\nr9\n");
     ok(&["groups", "delete", "--group", &group], "");
 }
+
+/// `features` lists the cluster's feature levels; `quotas alter` sets and removes a client
+/// id's quotas and `quotas describe` shows them (text and JSON); a non-numeric value and an
+/// alteration without an entity are one-line errors.
+#[test]
+fn features_and_quotas() {
+    let text = ok(&["features"], "");
+    assert!(
+        text.lines().any(|l| l.starts_with("metadata.version")),
+        "{text}"
+    );
+    let f = json(&["features"]);
+    assert!(f["finalized_epoch"].as_i64().unwrap() >= 0, "{f}");
+
+    let client = unique("cli-quota");
+    ok(
+        &[
+            "quotas",
+            "alter",
+            "--client-id",
+            &client,
+            "--set",
+            "producer_byte_rate=1048576",
+            "--set",
+            "consumer_byte_rate=2097152",
+        ],
+        "",
+    );
+    // The brokers learn the quota from the controller a moment later.
+    let described = || json(&["quotas", "describe", "--client-id", &client]);
+    let mut d = described();
+    for _ in 0..50 {
+        if d.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        d = described();
+    }
+    assert_eq!(d[0]["entity"], format!("client-id={client}"), "{d}");
+    assert_eq!(d[0]["quotas"]["producer_byte_rate"], 1048576.0, "{d}");
+    assert_eq!(d[0]["quotas"]["consumer_byte_rate"], 2097152.0, "{d}");
+    let text = ok(&["quotas", "describe", "--client-id", &client], "");
+    assert!(text.contains("producer_byte_rate=1048576"), "{text}");
+    ok(
+        &[
+            "quotas",
+            "alter",
+            "--client-id",
+            &client,
+            "--remove",
+            "producer_byte_rate",
+            "--remove",
+            "consumer_byte_rate",
+        ],
+        "",
+    );
+    let bad = run(
+        &[
+            "quotas",
+            "alter",
+            "--client-id",
+            &client,
+            "--set",
+            "producer_byte_rate=fast",
+        ],
+        "",
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("not a number") && err.lines().count() == 1,
+        "{err}"
+    );
+    let bad = run(&["quotas", "alter", "--set", "producer_byte_rate=1"], "");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--client-id"));
+}
