@@ -860,6 +860,40 @@ async fn auto_offset_reset_by_duration_starts_at_the_first_record_that_recent() 
     c.close().await.unwrap();
 }
 
+/// A group subscribed to a topic that does not exist yet (auto-creation off: services are
+/// often deployed before their topics) reads it within seconds of its creation, not after
+/// `metadata.max.age.ms` (5 minutes): while a subscribed topic is missing, its metadata is
+/// asked again with backoff up to `retry.backoff.max.ms`, as Java's consumer does. Both
+/// group protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_topic_created_later_is_read_within_seconds() {
+    for protocol in ["classic", "consumer"] {
+        let topic = unique("created-later");
+        let mut cfg = config(Some(&unique("g-created-later")));
+        cfg.set("group.protocol", protocol)
+            .set("allow.auto.create.topics", "false");
+        let c = Consumer::new(&cfg).await.unwrap();
+        c.subscribe(&[topic.as_str()]).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), c.recv())
+                .await
+                .is_err(),
+            "{protocol}: nothing before the topic exists"
+        );
+        create_topic(&topic, 1).await;
+        produce_n(&topic, 0, 0, 1).await;
+        let started = tokio::time::Instant::now();
+        let m = recv_n(&c, 1, Duration::from_secs(60)).await;
+        assert_eq!((m[0].topic(), m[0].offset()), (topic.as_str(), 0));
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(15),
+            "{protocol}: the new topic was read {took:?} after its creation"
+        );
+        c.close().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gives_typed_errors() {
     let topic = unique("c-bad");

@@ -914,8 +914,30 @@ impl Member {
         let mut next_topic_check = Instant::now() + cfg.common.metadata_max_age;
         let mut next_hb = Instant::now() + cfg.heartbeat_interval;
         let mut last_ok = Instant::now();
+        // The leader asks again for subscribed topics that do not exist (yet), with backoff
+        // up to `retry.backoff.max.ms` (as Java's consumer does), instead of waiting for the
+        // periodic refresh: a topic created after the group formed is assigned in seconds.
+        let missing_backoff =
+            crate::backoff::Backoff::new(cfg.common.retry_backoff, cfg.common.retry_backoff_max);
+        let mut missing_attempt = 0u32;
+        let mut next_missing_check = Instant::now() + missing_backoff.delay_for(0);
         loop {
+            let missing = self.leader && self.group_topics.len() > self.assigned_counts.len();
             tokio::select! {
+                _ = tokio::time::sleep_until(next_missing_check), if missing => {
+                    missing_attempt = missing_attempt.saturating_add(1);
+                    next_missing_check = Instant::now() + missing_backoff.delay_for(missing_attempt);
+                    let topics: Vec<&str> = self
+                        .group_topics
+                        .iter()
+                        .filter(|t| !self.assigned_counts.contains_key(*t))
+                        .map(String::as_str)
+                        .collect();
+                    tracing::debug!(group = %self.group_id, ?topics, "subscribed topics missing: asking for their metadata");
+                    // A new answer wakes `meta.changed()` below, which compares the counts.
+                    let _ = self.shared.cluster.refresh_topics(&topics).await;
+                    continue;
+                }
                 _ = tokio::time::sleep_until(next_hb) => {}
                 r = resub.changed() => {
                     if r.is_ok() {
