@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
 use kafka_protocol::messages::{ApiVersionsRequest, UpdateFeaturesRequest};
 
-use super::util::{check, sb};
+use super::util::{check, in_request_order, sb};
 use super::AdminClient;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The features of the cluster as one broker reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -97,16 +97,11 @@ impl AdminClient {
                 (name, res)
             })
             .collect();
-        updates
-            .iter()
-            .map(|(name, _, _)| match answers.get(name) {
-                Some(r) => Ok((name.to_string(), r.clone())),
-                // v2 answers with the top-level code only (no per-feature results).
-                None if resp.results.is_empty() => Ok((name.to_string(), Ok(()))),
-                None => Err(Error::Protocol(format!(
-                    "UpdateFeatures did not answer for feature `{name}`"
-                ))),
-            })
-            .collect()
+        let names = updates.iter().map(|(name, _, _)| name.to_string());
+        if resp.results.is_empty() {
+            // v2 answers with the top-level code only (no per-feature results).
+            return Ok(names.map(|n| (n, Ok(()))).collect());
+        }
+        in_request_order::<_, _, str, _>("UpdateFeatures", names, &answers)
     }
 }

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, BrokerId, ListPartitionReassignmentsRequest,
 };
 
-use super::util::{check, topic_name};
+use super::util::{check, in_request_order, topic_name};
 use super::AdminClient;
 use crate::error::{Error, Result};
 use crate::types::TopicPartition;
@@ -83,15 +83,11 @@ impl AdminClient {
                 answers.insert(tp, r);
             }
         }
-        moves
-            .iter()
-            .map(|(tp, _)| match answers.get(tp) {
-                Some(r) => Ok((tp.clone(), r.clone())),
-                None => Err(Error::Protocol(format!(
-                    "AlterPartitionReassignments did not answer for {tp}"
-                ))),
-            })
-            .collect()
+        in_request_order(
+            "AlterPartitionReassignments",
+            moves.iter().map(|(tp, _)| tp.clone()),
+            &answers,
+        )
     }
 
     /// The reassignments in progress, of `partitions` (every partition when empty).

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
 };
 
-use super::util::{check, sb};
+use super::util::{check, in_request_order, sb};
 use super::AdminClient;
 use crate::config::SaslMechanism;
 use crate::error::{Error, Result};
@@ -255,17 +255,10 @@ impl AdminClient {
                 (user, res)
             })
             .collect();
-        alterations
-            .iter()
-            .map(|a| {
-                let user = a.user();
-                let r = answers.get(user).cloned().ok_or_else(|| {
-                    Error::Protocol(format!(
-                        "AlterUserScramCredentials did not answer for user `{user}`"
-                    ))
-                })?;
-                Ok((user.to_string(), r))
-            })
-            .collect()
+        in_request_order::<_, _, str, _>(
+            "AlterUserScramCredentials",
+            alterations.iter().map(|a| a.user().to_string()),
+            &answers,
+        )
     }
 }

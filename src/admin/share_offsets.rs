@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
     DescribeShareGroupOffsetsRequest, GroupId,
 };
 
-use super::util::{check, sb, topic_name};
+use super::util::{check, in_request_order, sb, topic_name};
 use super::AdminClient;
 use crate::cluster::CoordinatorKind;
 use crate::error::{Error, Result};
@@ -122,15 +122,11 @@ impl AdminClient {
                             answers.insert(tp, r);
                         }
                     }
-                    offsets
-                        .iter()
-                        .map(|(tp, _)| match answers.get(tp) {
-                            Some(r) => Ok((tp.clone(), r.clone())),
-                            None => Err(Error::Protocol(format!(
-                                "AlterShareGroupOffsets did not answer for {tp}"
-                            ))),
-                        })
-                        .collect()
+                    in_request_order(
+                        "AlterShareGroupOffsets",
+                        offsets.iter().map(|(tp, _)| tp.clone()),
+                        &answers,
+                    )
                 }
             })
             .await
@@ -179,15 +175,11 @@ impl AdminClient {
                             (t.topic_name.0.as_str(), r)
                         })
                         .collect();
-                    topics
-                        .iter()
-                        .map(|t| match answers.get(t) {
-                            Some(r) => Ok((t.to_string(), r.clone())),
-                            None => Err(Error::Protocol(format!(
-                                "DeleteShareGroupOffsets did not answer for topic `{t}`"
-                            ))),
-                        })
-                        .collect()
+                    in_request_order::<_, _, str, _>(
+                        "DeleteShareGroupOffsets",
+                        topics.iter().map(|t| t.to_string()),
+                        &answers,
+                    )
                 }
             })
             .await

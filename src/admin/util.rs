@@ -42,6 +42,28 @@ pub(super) fn check(
     }
 }
 
+/// The answer for each of `asked`, in the order asked (from `answers`, keyed as the broker
+/// answered); a key the broker did not answer for is a protocol error naming it.
+pub(super) fn in_request_order<K, A, Q, T>(
+    api: &str,
+    asked: impl IntoIterator<Item = K>,
+    answers: &BTreeMap<A, Result<T>>,
+) -> Result<Vec<(K, Result<T>)>>
+where
+    K: std::borrow::Borrow<Q> + std::fmt::Display,
+    A: std::borrow::Borrow<Q> + Ord,
+    Q: Ord + ?Sized,
+    T: Clone,
+{
+    asked
+        .into_iter()
+        .map(|k| match answers.get(k.borrow()) {
+            Some(r) => Ok((k, r.clone())),
+            None => Err(Error::Protocol(format!("{api} did not answer for {k}"))),
+        })
+        .collect()
+}
+
 /// The results of one request to one leader, by partition.
 pub(super) type LeaderAnswers<T> = HashMap<TopicPartition, Result<T>>;
 
