@@ -17,7 +17,7 @@ use kafka_protocol::messages::offset_delete_request::{
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiKey, ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
+    ApiKey, ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest,
     ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
     ShareGroupDescribeRequest,
 };
@@ -25,16 +25,12 @@ use kafka_protocol::messages::{
 use super::offsets::OffsetSpec;
 use kafka_protocol::protocol::StrBytes;
 
-use super::util::{check, sb, topic_name};
+use super::util::{check, gid, sb, topic_name};
 use super::AdminClient;
 use crate::cluster::CoordinatorKind;
 use crate::error::{Error, KafkaCode, Result};
 use crate::protocol::ApiRequest;
 use crate::types::TopicPartition;
-
-fn gid(g: &str) -> GroupId {
-    GroupId(sb(g))
-}
 
 /// The type of a group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -154,24 +154,25 @@ impl AdminClient {
     ) -> Result<BTreeMap<String, Result<()>>> {
         // Every alteration is checked before any is sent.
         for a in alterations {
-            if let ScramAlteration::Upsert {
-                user,
-                mechanism,
-                iterations,
-                ..
-            } = a
-            {
-                if !ITERATIONS.contains(iterations) {
-                    return Err(Error::InvalidArgument(format!(
-                        "SCRAM iterations for user `{user}`: {iterations} is outside {}..={}",
-                        ITERATIONS.start(),
-                        ITERATIONS.end()
-                    )));
+            let mechanism = match a {
+                ScramAlteration::Upsert {
+                    user,
+                    mechanism,
+                    iterations,
+                    ..
+                } => {
+                    if !ITERATIONS.contains(iterations) {
+                        return Err(Error::InvalidArgument(format!(
+                            "SCRAM iterations for user `{user}`: {iterations} is outside {}..={}",
+                            ITERATIONS.start(),
+                            ITERATIONS.end()
+                        )));
+                    }
+                    mechanism
                 }
-                mechanism_code(*mechanism)?;
-            } else if let ScramAlteration::Delete { mechanism, .. } = a {
-                mechanism_code(*mechanism)?;
-            }
+                ScramAlteration::Delete { mechanism, .. } => mechanism,
+            };
+            mechanism_code(*mechanism)?;
         }
         // Rounds in which each user appears once: a user's n-th alteration goes in round n.
         let mut rounds: Vec<Vec<&ScramAlteration>> = Vec::new();

@@ -11,19 +11,14 @@ use kafka_protocol::messages::alter_share_group_offsets_request::{
 use kafka_protocol::messages::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic;
 use kafka_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
 use kafka_protocol::messages::{
-    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest,
-    DescribeShareGroupOffsetsRequest, GroupId,
+    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest,
 };
 
-use super::util::{check, in_request_order, sb, topic_name};
+use super::util::{check, gid, in_request_order, topic_name};
 use super::AdminClient;
 use crate::cluster::CoordinatorKind;
 use crate::error::{Error, Result};
 use crate::types::TopicPartition;
-
-fn gid(g: &str) -> GroupId {
-    GroupId(sb(g))
-}
 
 impl AdminClient {
     /// The start offsets of share group `group` on every partition it has state for,

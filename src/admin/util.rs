@@ -23,6 +23,10 @@ pub(super) fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
+pub(super) fn gid(g: &str) -> kafka_protocol::messages::GroupId {
+    kafka_protocol::messages::GroupId(sb(g))
+}
+
 /// The error of a per-resource error code (with the broker's message), or `Ok`.
 pub(super) fn check(
     code: i16,
